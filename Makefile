@@ -1,0 +1,92 @@
+# sqlite-ram — build, test, bench, demo.
+#   make            build/ram.so, build/ram-convert, the test binaries
+#   make test       the whole test suite (ends with "N passed, N failed")
+#   make asan       the test suite under ASan+UBSan+LSan
+#   make demo       the main job on the bundled default model
+#   make bench      benchmarks (ratios, never timed tests)
+# Missing Debian packages are installed by tools/deps.sh (as root).
+
+CC      ?= cc
+BUILD   ?= build
+ARCH    ?= -march=native
+OPT     ?= -O2
+SAN     ?=
+PKGS    := vips openblas
+# On a fresh machine install the Debian packages before pkg-config is asked for flags.
+ifneq ($(MAKECMDGOALS),clean)
+ifeq ($(shell pkg-config --exists $(PKGS) && test -f /usr/include/xxhash.h && test -f /usr/include/sqlite3.h && command -v sqlite3 >/dev/null && echo ok),)
+DEPS_RC := $(shell sh tools/deps.sh >&2; echo $$?)
+endif
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN    := -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS  ?=
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) $(ARCH) -fPIC $(WARN) $(SAN) $(PKG_CFLAGS) -Icore $(CFLAGS)
+LIBS    := $(PKG_LIBS) -lxxhash -lm -lpthread
+LDFLAGS ?=
+
+CORE_SRC := $(wildcard core/*.c)
+EXT_SRC  := $(wildcard ext/*.c)
+CONV_SRC := $(wildcard models/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+BENCH_SRC:= $(wildcard tests/bench/*.c)
+
+CORE_OBJ      := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+CORE_TEST_OBJ := $(CORE_SRC:%.c=$(BUILD)/objt/%.o)
+EXT_OBJ       := $(EXT_SRC:%.c=$(BUILD)/obj/%.o)
+CONV_OBJ      := $(CONV_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN      := $(TEST_SRC:tests/%.c=$(BUILD)/%)
+BENCH_BIN     := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+
+.PHONY: all deps test asan bench demo serve fuzz model clean lint
+all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN)
+
+deps:
+	@sh tools/deps.sh
+
+$(BUILD)/obj/%.o: %.c $(wildcard core/*.h ext/*.h models/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iext -c $< -o $@
+
+$(BUILD)/objt/%.o: %.c $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DRAM_TEST -c $< -o $@
+
+$(BUILD)/libramcore.a: $(CORE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/libramcore_test.a: $(CORE_TEST_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/ram.so: $(EXT_OBJ) $(BUILD)/libramcore.a
+	$(CC) -shared $(SAN) -o $@ $(EXT_OBJ) $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)
+
+$(BUILD)/ram-convert: $(CONV_OBJ) $(BUILD)/libramcore.a
+	$(CC) $(SAN) -o $@ $(CONV_OBJ) $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)
+
+$(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libramcore_test.a
+	$(CC) $(ALL_CFLAGS) -DRAM_TEST -Itests $< -o $@ $(BUILD)/libramcore_test.a $(LIBS) -lsqlite3 $(LDFLAGS)
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libramcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(BUILD)/libramcore.a $(LIBS) -lsqlite3 $(LDFLAGS)
+
+test: all
+	@sh tests/run.sh $(BUILD)
+
+# The same suite with sanitizers, in its own build folder.
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	@RAM_SANITIZE=1 sh tests/run.sh build/asan
+
+bench: all $(BENCH_BIN)
+	@sh tests/bench/run.sh $(BUILD)
+
+demo: all
+	@sh demo/demo.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,158 @@
+/*
+** model.h — the inside of struct ram_model: architecture configs and the
+** weight pointers of every part (Swin, tagging decoder, CLIP text tower).
+** Each weight field names its PyTorch state-dict key. All weight pointers are
+** fp32, row-major, borrowed from the mmap'd file unless the loader had to
+** convert them (f16 files, HF-layout CLIP), in which case the model owns the
+** converted copy (listed in `owned`).
+*/
+#ifndef RAM_MODEL_H
+#define RAM_MODEL_H
+
+#include "internal.h"
+
+#define RAM_MAX_STAGES 8
+
+struct ram_swin_config {
+    int image_size;  /* square input, e.g. 384 */
+    int patch_size;  /* 4 */
+    int in_chans;    /* 3 */
+    int embed_dim;   /* channels of stage 0, e.g. 192 */
+    int n_stages;    /* 4 */
+    int depths[RAM_MAX_STAGES];
+    int heads[RAM_MAX_STAGES];
+    int window;      /* configured window, e.g. 12 */
+    int mlp_ratio;   /* 4 */
+    float eps;       /* 1e-5 */
+};
+
+/* Derived per-stage facts (filled by ram_swin_derive). */
+struct ram_swin_stage_info {
+    int res;    /* tokens per side at this stage */
+    int dim;    /* channels */
+    int heads;
+    int window; /* effective window: min(window, res) */
+    int shift;  /* shift of odd blocks: window/2, or 0 when res <= window */
+};
+
+struct ram_swin_block_w {
+    const float *norm1_w, *norm1_b;   /* blocks.{b}.norm1.weight/bias (C) */
+    const float *rpb_table;           /* blocks.{b}.attn.relative_position_bias_table ((2w-1)^2, heads) */
+    const float *qkv_w, *qkv_b;       /* blocks.{b}.attn.qkv.weight (3C, C) / bias (3C) */
+    const float *proj_w, *proj_b;     /* blocks.{b}.attn.proj.weight (C, C) / bias (C) */
+    const float *norm2_w, *norm2_b;   /* blocks.{b}.norm2.weight/bias (C) */
+    const float *fc1_w, *fc1_b;       /* blocks.{b}.mlp.fc1.weight (4C, C) / bias (4C) */
+    const float *fc2_w, *fc2_b;       /* blocks.{b}.mlp.fc2.weight (C, 4C) / bias (C) */
+};
+
+struct ram_swin_stage_w {
+    struct ram_swin_block_w *blocks;  /* depths[s] entries; owned by the model (ram_free) */
+    const float *down_norm_w, *down_norm_b; /* layers.{s}.downsample.norm.weight/bias (4C); NULL in the last stage */
+    const float *down_red_w;          /* layers.{s}.downsample.reduction.weight (2C, 4C), no bias */
+};
+
+struct ram_swin_w {
+    const float *patch_w, *patch_b;           /* visual_encoder.patch_embed.proj.weight (E, 3, p, p) / bias (E) */
+    const float *patch_norm_w, *patch_norm_b; /* visual_encoder.patch_embed.norm.weight/bias (E) */
+    struct ram_swin_stage_w stages[RAM_MAX_STAGES]; /* visual_encoder.layers.{s} */
+    const float *norm_w, *norm_b;             /* visual_encoder.norm.weight/bias (8E for 4 stages) */
+};
+
+struct ram_tagger_config {
+    int hidden;        /* 768 */
+    int n_layers;      /* 2 */
+    int n_heads;       /* 4 */
+    int intermediate;  /* 3072 */
+    int encoder_width; /* width of image_embeds = label embedding width (512) */
+    float eps;         /* 1e-12 */
+};
+
+struct ram_tagger_layer_w {   /* tagging_head.encoder.layer.{l}. */
+    const float *q_w, *q_b;       /* crossattention.self.query.weight (H, H) / bias */
+    const float *k_w, *k_b;       /* crossattention.self.key.weight (H, 512) / bias */
+    const float *v_w, *v_b;       /* crossattention.self.value.weight (H, 512) / bias */
+    const float *ao_w, *ao_b;     /* crossattention.output.dense.weight (H, H) / bias */
+    const float *aln_w, *aln_b;   /* crossattention.output.LayerNorm.weight/bias */
+    const float *i_w, *i_b;       /* intermediate.dense.weight (I, H) / bias (I) */
+    const float *o_w, *o_b;       /* output.dense.weight (H, I) / bias (H) */
+    const float *oln_w, *oln_b;   /* output.LayerNorm.weight/bias */
+};
+
+struct ram_clip_config {
+    int vocab;     /* 49408 */
+    int context;   /* 77 */
+    int width;     /* 512 */
+    int heads;     /* 8 */
+    int layers;    /* 12 */
+    int embed_dim; /* 512: output of text_projection */
+    float eps;     /* 1e-5 */
+};
+
+struct ram_clip_layer_w {       /* transformer.resblocks.{i}. */
+    const float *ln1_w, *ln1_b;         /* ln_1.weight/bias (W) */
+    const float *in_w, *in_b;           /* attn.in_proj_weight (3W, W) rows [q; k; v] / in_proj_bias (3W) */
+    const float *out_w, *out_b;         /* attn.out_proj.weight (W, W) / bias */
+    const float *ln2_w, *ln2_b;         /* ln_2.weight/bias */
+    const float *fc_w, *fc_b;           /* mlp.c_fc.weight (4W, W) / bias */
+    const float *proj_w, *proj_b;       /* mlp.c_proj.weight (W, 4W) / bias */
+};
+
+struct ram_clip_w {
+    const float *tok_emb;        /* token_embedding.weight (vocab, W) */
+    const float *pos_emb;        /* positional_embedding (context, W) */
+    struct ram_clip_layer_w *layers; /* owned by the model (ram_free) */
+    const float *lnf_w, *lnf_b;  /* ln_final.weight/bias */
+    const float *text_proj;      /* text_projection (W, E): out = x @ P */
+};
+
+struct ram_bpe; /* bpe.h */
+
+struct ram_model {
+    int kind; /* enum ram_model_kind */
+    struct ram_swin_config swin;
+    struct ram_swin_stage_info stage[RAM_MAX_STAGES];
+    struct ram_tagger_config tagger;
+    int num_class;
+    int des_per_class;           /* 1 for RAM */
+    int vision_width;            /* channels of the last Swin stage */
+    int embed_dim;               /* image_proj output width = label_embed width */
+    int n_image_tokens;          /* 1 + final tokens */
+
+    struct ram_swin_w swin_w;
+    const float *image_proj_w, *image_proj_b; /* image_proj.weight (512, vision_width) / bias */
+    const float *label_embed;                 /* label_embed (num_class * des, 512) */
+    float reweight_scale;                     /* reweight_scale (RAM++ only; a log) */
+    const float *wordvec_w, *wordvec_b;       /* wordvec_proj.weight (H, 512) / bias; NULL if H == 512 */
+    struct ram_tagger_layer_w *tagger_layers; /* tagger.n_layers entries; owned (ram_free) */
+    const float *fc_w, *fc_b;                 /* fc.weight (1, H) / bias (1) */
+
+    int has_clip;
+    struct ram_clip_config clip;
+    struct ram_clip_w clip_w;
+    struct ram_bpe *bpe;         /* owned (ram_bpe_free); NULL without a text tower */
+
+    /* Vocabulary: owned (ram_free). Names point into tag_text_*. */
+    char **tags_en, **tags_zh;   /* num_class entries each */
+    char *tag_text_en, *tag_text_zh;
+    float *thresholds;           /* num_class, owned */
+
+    /* Precomputed at load by the Swin code (owned, freed by ram_swin_release). */
+    void *swin_cache;
+
+    /* Converted weights this model owns (ram_free each). */
+    void **owned;
+    int n_owned, cap_owned;
+
+    /* The mapped file. */
+    void *map;
+    size_t map_len;
+    char *path;                  /* owned */
+    char digest[33];             /* hex of a 128-bit content hash */
+    int stored_dtype;            /* enum ram_dtype of the weights in the file */
+};
+
+/* Fills m->stage[] from m->swin; checks that the config is consistent
+** (resolution divisible by window where res > window, ...). */
+ram_status ram_swin_derive(struct ram_model *m, struct ram_error *err);
+
+#endif /* RAM_MODEL_H */

@@ -1,0 +1,34 @@
+/*
+** ops.h — the op layer under the models: dense products (the only path to
+** BLAS) and the element-wise kernels (LayerNorm, GELU, softmax). Swin, the
+** tagging decoder and the CLIP text tower call these; none of them touches
+** BLAS directly. All matrices are row-major fp32.
+*/
+#ifndef RAM_OPS_H
+#define RAM_OPS_H
+
+#include <stddef.h>
+
+/* y (rows x out) = x (rows x in) @ W^T + b, with W in PyTorch's (out, in)
+** layout; b may be NULL. y must not alias x. */
+void ram_linear(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
+
+/* General product C = alpha * op(A) @ op(B) + beta * C (row-major; op = transpose when t* != 0). */
+void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Row-wise LayerNorm over cols (biased variance, eps inside the sqrt); y may equal x. */
+void ram_layernorm(const float *x, float *y, int rows, int cols, const float *w, const float *b, float eps);
+
+void ram_gelu(float *x, size_t n);       /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+void ram_quick_gelu(float *x, size_t n); /* x * sigmoid(1.702 x) (CLIP) */
+void ram_relu(float *x, size_t n);
+void ram_softmax_rows(float *x, int rows, int cols); /* in place, max-subtracted */
+void ram_add(float *y, const float *x, size_t n);    /* y += x */
+float ram_sigmoid(float x);
+
+/* Number of threads the BLAS uses (process-wide). */
+void ram_ops_set_threads(int n);
+int ram_ops_get_threads(void);
+
+#endif /* RAM_OPS_H */

@@ -1,0 +1,189 @@
+/*
+** ram.h — the public API of the sqlite-ram inference engine: RAM++ and RAM
+** (Recognize Anything) image tagging, and RAM++ open-set scoring with a CLIP
+** text tower, on the CPU. This is the only header users of core/ include.
+**
+** Basic usage:
+**
+**     struct ram_error err;
+**     struct ram_model *model = 0;
+**     struct ram_state *st = 0;
+**     if (ram_model_init_from_file("models/default.ram", 0, &model, &err)) die(err.msg);
+**     if (ram_state_init(model, &st, &err)) die(err.msg);
+**     struct ram_model_info info;
+**     ram_model_get_info(model, &info);
+**     float *probs = malloc(sizeof(float) * info.num_class);
+**     if (ram_tag_image(st, jpeg, jpeg_len, 0, 0, probs, &err)) die(err.msg);
+**     for (int c = 0; c < info.num_class; c++)
+**         if (probs[c] > ram_model_threshold(model, c))
+**             puts(ram_model_tag(model, c, RAM_LANG_EN));
+**     ram_state_free(st);
+**     ram_model_free(model);
+**
+** Thread safety: a ram_model is immutable after ram_model_init_from_file and
+** may be shared by any number of threads. A ram_state holds the scratch memory
+** of one inference: use one state per thread (or lock it).
+**
+** Errors: every fallible function returns a ram_status; on failure it writes a
+** human-readable message into the caller's struct ram_error (never prints,
+** never aborts). On success the error buffer is left untouched.
+*/
+#ifndef RAM_H
+#define RAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ram_status {
+    RAM_OK = 0,
+    RAM_ERR_NOMEM,       /* an allocation failed */
+    RAM_ERR_IO,          /* a file could not be opened, read or mapped */
+    RAM_ERR_FORMAT,      /* a malformed or unsupported file (.pth, model file, vocabulary) */
+    RAM_ERR_IMAGE,       /* image bytes that cannot be decoded */
+    RAM_ERR_TOO_BIG,     /* input over a limit (pixels, text length, tensor size) */
+    RAM_ERR_ARG,         /* an invalid argument from the caller */
+    RAM_ERR_UNSUPPORTED, /* the model lacks what the call needs (e.g. no text encoder) */
+    RAM_ERR_INTERRUPTED  /* the abort callback asked to stop */
+} ram_status;
+
+#define RAM_ERROR_MAX 256
+struct ram_error {
+    char msg[RAM_ERROR_MAX];
+};
+
+/* Static string naming a status ("out of memory", ...). Never NULL. */
+const char *ram_status_str(ram_status s);
+
+/* Version of the engine, e.g. "0.1.0". Static string. */
+const char *ram_version(void);
+
+/* ------------------------------------------------------------------ model */
+
+enum ram_model_kind { RAM_KIND_RAM_PLUS = 1, RAM_KIND_RAM = 2 };
+enum ram_lang { RAM_LANG_EN = 0, RAM_LANG_ZH = 1 };
+
+/* Context length of the CLIP tokenizer (ids per text, start and end included). */
+#define RAM_CLIP_CONTEXT 77
+
+struct ram_model;
+
+struct ram_model_params {
+    int verify_checksum; /* 1 (default): check the file's stored checksum at load */
+};
+struct ram_model_params ram_model_default_params(void);
+
+/* Opens a model file (our safetensors-based format, see models/README.md)
+** with mmap. params may be NULL for the defaults. On success *out owns the
+** model (free with ram_model_free). */
+ram_status ram_model_init_from_file(const char *path, const struct ram_model_params *params,
+                                    struct ram_model **out, struct ram_error *err);
+void ram_model_free(struct ram_model *model);
+
+struct ram_model_info {
+    int kind;             /* enum ram_model_kind */
+    int num_class;        /* tags in the vocabulary */
+    int des_per_class;    /* descriptions per class in label_embed (1 for RAM) */
+    int image_size;       /* square input resolution, e.g. 384 */
+    int embed_dim;        /* width of image and label embeddings (512 in the official models) */
+    int n_image_tokens;   /* rows of image_embeds: 1 (CLS) + (image_size / 32)^2 */
+    int has_text_encoder; /* 1 when the file bundles a CLIP text tower and its BPE vocabulary */
+    const char *dtype;    /* weights as stored: "f32" or "f16" (borrowed, static) */
+    const char *path;     /* the file it was loaded from (borrowed; valid while the model lives) */
+    const char *digest;   /* hex digest that identifies the file's content (borrowed, same) */
+    uint64_t file_size;   /* bytes */
+};
+void ram_model_get_info(const struct ram_model *model, struct ram_model_info *out);
+
+/* Tag name of class cls (0 <= cls < num_class): English, or Chinese with the
+** official list's trailing spaces trimmed. Borrowed; valid while the model
+** lives. NULL when cls is out of range. */
+const char *ram_model_tag(const struct ram_model *model, int cls, int lang);
+
+/* Official per-class threshold (selection is prob > threshold). */
+float ram_model_threshold(const struct ram_model *model, int cls);
+
+/* ------------------------------------------------------------------ image */
+
+struct ram_image_params {
+    int exif_rotate;     /* 1 (default): apply EXIF orientation; 0: exact official behaviour */
+    uint64_t max_pixels; /* refuse images with more pixels (default 100,000,000) */
+};
+struct ram_image_params ram_image_default_params(void);
+
+/* Decodes encoded image bytes (any format libvips reads), converts to RGB as
+** PIL's convert('RGB') does, resizes to size x size with PIL's antialiased
+** bilinear filter and normalises with the ImageNet mean/std. chw is the
+** caller's buffer of 3 * size * size floats (channel, row, column). params
+** may be NULL for the defaults. */
+ram_status ram_image_preprocess(const void *data, size_t n, int size,
+                                const struct ram_image_params *params, float *chw,
+                                struct ram_error *err);
+
+/* ------------------------------------------------------------------ state */
+
+struct ram_state;
+
+/* Scratch memory for one inference at a time on this model. The model must
+** outlive the state. *out is owned by the caller (ram_state_free). */
+ram_status ram_state_init(const struct ram_model *model, struct ram_state **out,
+                          struct ram_error *err);
+void ram_state_free(struct ram_state *st);
+
+/* Long calls poll cb(arg) between network stages; a non-zero return stops the
+** call with RAM_ERR_INTERRUPTED. cb may be NULL. */
+void ram_state_set_abort(struct ram_state *st, int (*cb)(void *), void *arg);
+
+/* ------------------------------------------------------------------ inference */
+
+/* Visual encoder + image_proj: image_embeds receives n_image_tokens x embed_dim
+** floats (row 0 = the CLS embedding). chw comes from ram_image_preprocess. */
+ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image_embeds,
+                            struct ram_error *err);
+
+/* Tagging from image embeddings: probs receives num_class sigmoid
+** probabilities (RAM++: with the per-image description reweighting). */
+ram_status ram_tag_probs(struct ram_state *st, const float *image_embeds, float *probs,
+                         struct ram_error *err);
+
+/* The whole closed-set path from encoded image bytes. image_embeds may be NULL
+** (else it receives what ram_encode_image gives); probs as ram_tag_probs. */
+ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n,
+                         const struct ram_image_params *params, float *image_embeds,
+                         float *probs, struct ram_error *err);
+
+/* Open-set scoring: label_embed holds n_tags * des_per_tag rows of embed_dim
+** floats, tag-major, each row an L2-normalised text embedding. probs receives
+** n_tags probabilities. With des_per_tag > 1 the descriptions of each tag are
+** reweighted by the image's CLS embedding (RAM++'s rule). */
+ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds,
+                             const float *label_embed, int n_tags, int des_per_tag,
+                             float *probs, struct ram_error *err);
+
+/* ------------------------------------------------------------------ text */
+
+/* CLIP tokenization as clip.tokenize(text, truncate=True) (without ftfy):
+** ids receives up to RAM_CLIP_CONTEXT ids starting with 49406 and ending with
+** 49407 (no padding); *n_ids their count. Needs a model with a text encoder. */
+ram_status ram_tokenize(const struct ram_model *model, const char *text, size_t len,
+                        int32_t ids[RAM_CLIP_CONTEXT], int *n_ids, struct ram_error *err);
+
+/* CLIP encode_text of one tokenized text: embedding receives embed_dim floats,
+** not normalised (as the official encode_text). */
+ram_status ram_encode_text(struct ram_state *st, const int32_t *ids, int n_ids,
+                           float *embedding, struct ram_error *err);
+
+/* In-place L2 normalisation of n floats (no epsilon, as the official code). */
+void ram_l2_normalize(float *v, int n);
+
+/* Threads used by the BLAS and the engine's own loops (process-wide). */
+void ram_set_threads(int n);
+int ram_get_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RAM_H */
