@@ -41,7 +41,13 @@ BENCH_BIN     := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
 
 .PHONY: all deps test asan bench demo serve fuzz model clean lint
-all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN)
+all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt
+
+# The CLIP BPE vocabulary, uncompressed (zlib is not a dependency); tests read
+# it from the build folder (tests: getenv("RAM_BUILD")).
+$(BUILD)/bpe_simple_vocab_16e6.txt: models/bpe_simple_vocab_16e6.txt.gz
+	@mkdir -p $(dir $@)
+	gzip -dc $< > $@.tmp && mv $@.tmp $@
 
 deps:
 	@sh tools/deps.sh
