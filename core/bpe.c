@@ -39,8 +39,9 @@
 ** because the table is checked at init to be well formed (every merge uses
 ** only symbols that earlier merges create), so a merge only ever creates
 ** pairs of higher rank: all occurrences of the current rank are popped,
-** leftmost first, before any other pair. Cost O(n log n) per word, so a
-** pathological 1 MB word takes a fraction of a second.
+** leftmost first, before any other pair. Cost O(n log n) time and 29 bytes
+** of scratch per byte of the word, so a pathological 1 MB word (the text
+** limit) takes a fraction of a second and about 30 MB.
 **
 ** Symbols are vocabulary ids throughout: a hash table maps (left id, right
 ** id) to (rank, merged id). Ids follow simple_tokenizer: 0..255 the byte
@@ -57,7 +58,6 @@
 
 #define N_BASE 256
 #define PAIR_EMPTY UINT64_MAX
-#define MAX_PIECE_ID_LEN 32 /* longest special-token literal we compare */
 
 struct ram_bpe {
     int32_t byte_id[256];  /* vocabulary id of each byte's symbol (+256: word-final form) */
@@ -189,6 +189,11 @@ static size_t decode_utf8(const unsigned char *s, size_t n, uint32_t *out)
         i = j;
     }
     return o;
+}
+
+static size_t utf8_len(uint32_t c)
+{
+    return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
 }
 
 static size_t encode_utf8(uint32_t c, unsigned char *p)
@@ -485,7 +490,8 @@ struct work {
     uint32_t *a, *b;          /* code point buffers (ram_free) */
     unsigned char *bytes;     /* UTF-8 of one piece (ram_free) */
     int32_t *sym, *prev, *next; /* BPE symbol list (ram_free each) */
-    struct heap_item *heap;   /* (ram_free) */
+    struct heap_item *heap;   /* 2 * cap entries (ram_free): live entries never exceed
+                               * n - 1 + merges, as every merge first pops its own */
     size_t cap;               /* symbols the BPE arrays hold */
 };
 
@@ -511,7 +517,7 @@ static ram_status work_reserve(struct work *w, size_t n, struct ram_error *err)
     if (prev) w->prev = prev;
     int32_t *next = prev ? ram_realloc(w->next, cap * sizeof *next) : NULL;
     if (next) w->next = next;
-    struct heap_item *heap = next ? ram_realloc(w->heap, 3 * cap * sizeof *heap) : NULL;
+    struct heap_item *heap = next ? ram_realloc(w->heap, 2 * cap * sizeof *heap) : NULL;
     if (heap) w->heap = heap;
     unsigned char *bytes = heap ? ram_realloc(w->bytes, cap) : NULL;
     if (bytes) w->bytes = bytes;
@@ -633,8 +639,10 @@ static ram_status run(const struct ram_bpe *bpe, const char *text, size_t len, s
                 continue;
             }
         }
-        if ((rc = work_reserve(&w, 4 * k, err))) goto cleanup;
         size_t nb = 0;
+        for (size_t t = 0; t < k; t++) nb += utf8_len(s[i + t]);
+        if ((rc = work_reserve(&w, nb, err))) goto cleanup;
+        nb = 0;
         for (size_t t = 0; t < k; t++) nb += encode_utf8(s[i + t], w.bytes + nb);
         if (bpe_piece(bpe, &w, w.bytes, nb, sk)) goto cleanup;
         i += k;
@@ -750,7 +758,7 @@ ram_status ram_bpe_init(const char *vocab_text, size_t len, struct ram_bpe **out
     enum { NV = RAM_BPE_VOCAB, NM = RAM_BPE_N_MERGES };
     struct ram_bpe *bpe = NULL;
     struct str *strs = NULL;  /* NV vocabulary strings (ram_free) */
-    struct str(*parts)[2] = NULL; /* NM merge halves, pointing into vocab_text (ram_free) */
+    struct str (*parts)[2] = NULL; /* NM merge halves, pointing into vocab_text (ram_free) */
     char *arena = NULL;       /* bytes of the built strings (ram_free) */
     struct strmap map = {0};  /* map.slot: ram_free */
     ram_status rc = RAM_OK;

@@ -114,7 +114,7 @@ ram_status ram_clip_encode(const struct ram_clip_config *cfg, const struct ram_c
                            const int32_t *ids, int n_ids, float *scratch, float *out,
                            struct ram_error *err)
 {
-    int eot;
+    int eot = 0;
     ram_status rc = check_args(cfg, w, ids, n_ids, scratch, &eot, err);
     if (rc) return rc;
     if (!out) return ram_fail(err, RAM_ERR_ARG, "clip text: missing output buffer");
@@ -133,7 +133,7 @@ ram_status ram_clip_debug_rows(const struct ram_clip_config *cfg, const struct r
                                const int32_t *ids, int n_ids, int n_layers, int final_ln,
                                float *scratch, float *rows, int *n_rows, struct ram_error *err)
 {
-    int eot;
+    int eot = 0;
     ram_status rc = check_args(cfg, w, ids, n_ids, scratch, &eot, err);
     if (rc) return rc;
     if (n_layers < 0 || n_layers > cfg->layers || !rows || !n_rows)
