@@ -131,7 +131,9 @@ struct ram_model {
     struct ram_clip_w clip_w;
     struct ram_bpe *bpe;         /* owned (ram_bpe_free); NULL without a text tower */
 
-    /* Vocabulary: owned (ram_free). Names point into tag_text_*. */
+    /* Vocabulary: owned (ram_free). tags_* are one allocation each (the
+    ** pointer array followed by the names; Chinese names trimmed);
+    ** tag_text_* the verbatim names joined with '\n' (as stored in the file). */
     char **tags_en, **tags_zh;   /* num_class entries each */
     char *tag_text_en, *tag_text_zh;
     float *thresholds;           /* num_class, owned */
@@ -149,6 +151,12 @@ struct ram_model {
     char *path;                  /* owned */
     char digest[33];             /* hex of a 128-bit content hash */
     int stored_dtype;            /* enum ram_dtype of the weights in the file */
+    uint64_t file_size;          /* bytes of the file the model came from */
+
+    /* Set when the weights borrow from a reader other than the mapped model
+    ** file (ram_model_init_from_pth): closed by ram_model_free. */
+    void *reader;
+    void (*reader_close)(void *reader);
 };
 
 /* Fills m->stage[] from m->swin; checks that the config is consistent
