@@ -1,0 +1,849 @@
+/*
+** weights.c — the weight binder (see weights.h): the table of tensors a
+** config needs, binding them from a tensor source with exact dtype/shape
+** checks and the official aliases, config inference from checkpoint
+** shapes, and the small tensor-source adapters (CLIP join, tracker).
+**
+** HOW IT WORKS: ram_model_specs() walks the config once and emits one
+** struct ram_wspec per tensor (canonical key, shape, destination field).
+** Everything else is driven by that single list: binding looks each key up
+** (then its aliases), the model writer names and orders the file's tensors
+** by it, --random fills by its init kind, and the tests compare by it. So a
+** tensor cannot be bound but not written, or written but not checked.
+*/
+#include "weights.h"
+
+#include "bpe.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ Swin config (temporary) */
+
+/* Until core/swin.c lands, a weak ram_swin_derive with the rules of
+** ARCHITECTURE.md section 3 keeps the binder usable; the real one wins. */
+__attribute__((weak)) ram_status ram_swin_derive(struct ram_model *m, struct ram_error *err)
+{
+    const struct ram_swin_config *c = &m->swin;
+    if (c->patch_size <= 0 || c->image_size <= 0 || c->image_size % c->patch_size)
+        return ram_fail(err, RAM_ERR_FORMAT, "swin: image size %d is not a multiple of patch %d",
+                        c->image_size, c->patch_size);
+    if (c->n_stages < 1 || c->n_stages > RAM_MAX_STAGES || c->window < 1)
+        return ram_fail(err, RAM_ERR_FORMAT, "swin: bad stage count or window");
+    int res = c->image_size / c->patch_size, dim = c->embed_dim;
+    for (int s = 0; s < c->n_stages; s++) {
+        struct ram_swin_stage_info *st = &m->stage[s];
+        if (c->heads[s] < 1 || dim % c->heads[s])
+            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: %d channels not divisible by %d heads",
+                            s, dim, c->heads[s]);
+        st->res = res;
+        st->dim = dim;
+        st->heads = c->heads[s];
+        if (res <= c->window) {
+            st->window = res;
+            st->shift = 0;
+        } else {
+            if (res % c->window)
+                return ram_fail(err, RAM_ERR_FORMAT,
+                                "swin: stage %d resolution %d is not a multiple of window %d", s, res,
+                                c->window);
+            st->window = c->window;
+            st->shift = c->window / 2;
+        }
+        if (s + 1 < c->n_stages) {
+            if (res % 2)
+                return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d resolution %d is odd", s, res);
+            res /= 2;
+            dim *= 2;
+        }
+    }
+    m->vision_width = dim;
+    m->n_image_tokens = 1 + res * res;
+    return RAM_OK;
+}
+
+/* ------------------------------------------------------------------ specs */
+
+struct specs {
+    struct ram_wspec *v;
+    int n, cap;
+    int oom;
+};
+
+static struct ram_wspec *spec_add(struct specs *s, const float **dst, int part, int init, int ndim,
+                                  const int64_t *shape, const char *fmt, ...) RAM_PRINTF(7, 8);
+static struct ram_wspec *spec_add(struct specs *s, const float **dst, int part, int init, int ndim,
+                                  const int64_t *shape, const char *fmt, ...)
+{
+    if (s->oom) return NULL;
+    if (s->n == s->cap) {
+        int nc = s->cap ? s->cap * 2 : 256;
+        struct ram_wspec *nv = ram_realloc(s->v, sizeof *nv * (size_t)nc);
+        if (!nv) {
+            s->oom = 1;
+            return NULL;
+        }
+        s->v = nv;
+        s->cap = nc;
+    }
+    struct ram_wspec *w = &s->v[s->n++];
+    memset(w, 0, sizeof *w);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->name, sizeof w->name, fmt, ap);
+    va_end(ap);
+    w->dst = dst;
+    w->part = part;
+    w->init = init;
+    w->ndim = ndim;
+    for (int d = 0; d < ndim; d++) w->shape[d] = shape[d];
+    w->big = ndim >= 2 && !strstr(w->name, "relative_position_bias_table");
+    return w;
+}
+
+#define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
+
+static void spec_lin(struct specs *s, const float **w, const float **b, int part, int64_t out,
+                     int64_t in, const char *prefix)
+{
+    spec_add(s, w, part, RAM_WINIT_NORMAL, 2, SHAPE(out, in), "%s.weight", prefix);
+    spec_add(s, b, part, RAM_WINIT_NORMAL, 1, SHAPE(out), "%s.bias", prefix);
+}
+
+static void spec_ln(struct specs *s, const float **w, const float **b, int part, int64_t dim,
+                    const char *prefix)
+{
+    spec_add(s, w, part, RAM_WINIT_ONE, 1, SHAPE(dim), "%s.weight", prefix);
+    spec_add(s, b, part, RAM_WINIT_ZERO, 1, SHAPE(dim), "%s.bias", prefix);
+}
+
+static ram_status alloc_layers(struct ram_model *m, struct ram_error *err)
+{
+    for (int s = 0; s < m->swin.n_stages; s++)
+        if (!m->swin_w.stages[s].blocks) {
+            m->swin_w.stages[s].blocks = ram_calloc((size_t)m->swin.depths[s], sizeof(struct ram_swin_block_w));
+            if (!m->swin_w.stages[s].blocks) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+        }
+    if (!m->tagger_layers) {
+        m->tagger_layers = ram_calloc((size_t)m->tagger.n_layers, sizeof *m->tagger_layers);
+        if (!m->tagger_layers) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    }
+    if (m->has_clip && !m->clip_w.layers) {
+        m->clip_w.layers = ram_calloc((size_t)m->clip.layers, sizeof *m->clip_w.layers);
+        if (!m->clip_w.layers) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    }
+    return RAM_OK;
+}
+
+ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, struct ram_error *err)
+{
+    struct specs s = {0};
+    char p[RAM_WSPEC_NAME];
+    ram_status rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = alloc_layers(m, err);
+    if (rc) return rc;
+
+    /* Swin. */
+    struct ram_swin_w *sw = &m->swin_w;
+    int64_t E = m->swin.embed_dim, P = m->swin.patch_size;
+    spec_add(&s, &sw->patch_w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 4, SHAPE(E, m->swin.in_chans, P, P),
+             "visual_encoder.patch_embed.proj.weight");
+    spec_add(&s, &sw->patch_b, RAM_PART_MAIN, RAM_WINIT_NORMAL, 1, SHAPE(E),
+             "visual_encoder.patch_embed.proj.bias");
+    spec_ln(&s, &sw->patch_norm_w, &sw->patch_norm_b, RAM_PART_MAIN, E, "visual_encoder.patch_embed.norm");
+    for (int st = 0; st < m->swin.n_stages; st++) {
+        const struct ram_swin_stage_info *si = &m->stage[st];
+        int64_t C = si->dim, w2 = 2 * (int64_t)si->window - 1, hid = C * m->swin.mlp_ratio;
+        for (int b = 0; b < m->swin.depths[st]; b++) {
+            struct ram_swin_block_w *bw = &sw->stages[st].blocks[b];
+            snprintf(p, sizeof p, "visual_encoder.layers.%d.blocks.%d", st, b);
+            char q[RAM_WSPEC_NAME + 16];
+            snprintf(q, sizeof q, "%s.norm1", p);
+            spec_ln(&s, &bw->norm1_w, &bw->norm1_b, RAM_PART_MAIN, C, q);
+            spec_add(&s, &bw->rpb_table, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(w2 * w2, si->heads),
+                     "%s.attn.relative_position_bias_table", p);
+            snprintf(q, sizeof q, "%s.attn.qkv", p);
+            spec_lin(&s, &bw->qkv_w, &bw->qkv_b, RAM_PART_MAIN, 3 * C, C, q);
+            snprintf(q, sizeof q, "%s.attn.proj", p);
+            spec_lin(&s, &bw->proj_w, &bw->proj_b, RAM_PART_MAIN, C, C, q);
+            snprintf(q, sizeof q, "%s.norm2", p);
+            spec_ln(&s, &bw->norm2_w, &bw->norm2_b, RAM_PART_MAIN, C, q);
+            snprintf(q, sizeof q, "%s.mlp.fc1", p);
+            spec_lin(&s, &bw->fc1_w, &bw->fc1_b, RAM_PART_MAIN, hid, C, q);
+            snprintf(q, sizeof q, "%s.mlp.fc2", p);
+            spec_lin(&s, &bw->fc2_w, &bw->fc2_b, RAM_PART_MAIN, C, hid, q);
+        }
+        if (st + 1 < m->swin.n_stages) {
+            struct ram_swin_stage_w *sg = &sw->stages[st];
+            snprintf(p, sizeof p, "visual_encoder.layers.%d.downsample.norm", st);
+            spec_ln(&s, &sg->down_norm_w, &sg->down_norm_b, RAM_PART_MAIN, 4 * C, p);
+            spec_add(&s, &sg->down_red_w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(2 * C, 4 * C),
+                     "visual_encoder.layers.%d.downsample.reduction.weight", st);
+        }
+    }
+    spec_ln(&s, &sw->norm_w, &sw->norm_b, RAM_PART_MAIN, m->vision_width, "visual_encoder.norm");
+
+    /* Heads. */
+    int64_t D = m->embed_dim, H = m->tagger.hidden;
+    spec_lin(&s, &m->image_proj_w, &m->image_proj_b, RAM_PART_MAIN, D, m->vision_width, "image_proj");
+    spec_add(&s, &m->label_embed, RAM_PART_MAIN, RAM_WINIT_UNIT_ROWS, 2,
+             SHAPE((int64_t)m->num_class * m->des_per_class, D), "label_embed");
+    if (m->kind == RAM_KIND_RAM_PLUS) {
+        struct ram_wspec *w = spec_add(&s, NULL, RAM_PART_MAIN, RAM_WINIT_LOGIT_SCALE, 0, NULL, "reweight_scale");
+        if (w) w->scalar = &m->reweight_scale;
+    }
+    if (H != D) spec_lin(&s, &m->wordvec_w, &m->wordvec_b, RAM_PART_MAIN, H, D, "wordvec_proj");
+    for (int l = 0; l < m->tagger.n_layers; l++) {
+        struct ram_tagger_layer_w *tl = &m->tagger_layers[l];
+        int64_t I = m->tagger.intermediate, K = m->tagger.encoder_width;
+        char q[RAM_WSPEC_NAME + 32];
+        snprintf(p, sizeof p, "tagging_head.encoder.layer.%d", l);
+        snprintf(q, sizeof q, "%s.crossattention.self.query", p);
+        spec_lin(&s, &tl->q_w, &tl->q_b, RAM_PART_TAGGER, H, H, q);
+        snprintf(q, sizeof q, "%s.crossattention.self.key", p);
+        spec_lin(&s, &tl->k_w, &tl->k_b, RAM_PART_TAGGER, H, K, q);
+        snprintf(q, sizeof q, "%s.crossattention.self.value", p);
+        spec_lin(&s, &tl->v_w, &tl->v_b, RAM_PART_TAGGER, H, K, q);
+        snprintf(q, sizeof q, "%s.crossattention.output.dense", p);
+        spec_lin(&s, &tl->ao_w, &tl->ao_b, RAM_PART_TAGGER, H, H, q);
+        snprintf(q, sizeof q, "%s.crossattention.output.LayerNorm", p);
+        spec_ln(&s, &tl->aln_w, &tl->aln_b, RAM_PART_TAGGER, H, q);
+        snprintf(q, sizeof q, "%s.intermediate.dense", p);
+        spec_lin(&s, &tl->i_w, &tl->i_b, RAM_PART_TAGGER, I, H, q);
+        snprintf(q, sizeof q, "%s.output.dense", p);
+        spec_lin(&s, &tl->o_w, &tl->o_b, RAM_PART_TAGGER, H, I, q);
+        snprintf(q, sizeof q, "%s.output.LayerNorm", p);
+        spec_ln(&s, &tl->oln_w, &tl->oln_b, RAM_PART_TAGGER, H, q);
+    }
+    spec_lin(&s, &m->fc_w, &m->fc_b, RAM_PART_MAIN, 1, H, "fc");
+
+    /* CLIP text tower. */
+    if (m->has_clip) {
+        struct ram_clip_w *cw = &m->clip_w;
+        int64_t W = m->clip.width;
+        spec_add(&s, &cw->tok_emb, RAM_PART_CLIP, RAM_WINIT_NORMAL, 2, SHAPE(m->clip.vocab, W),
+                 "clip.token_embedding.weight");
+        spec_add(&s, &cw->pos_emb, RAM_PART_CLIP, RAM_WINIT_NORMAL, 2, SHAPE(m->clip.context, W),
+                 "clip.positional_embedding");
+        for (int l = 0; l < m->clip.layers; l++) {
+            struct ram_clip_layer_w *cl = &cw->layers[l];
+            char q[RAM_WSPEC_NAME + 16];
+            snprintf(p, sizeof p, "clip.transformer.resblocks.%d", l);
+            snprintf(q, sizeof q, "%s.ln_1", p);
+            spec_ln(&s, &cl->ln1_w, &cl->ln1_b, RAM_PART_CLIP, W, q);
+            spec_add(&s, &cl->in_w, RAM_PART_CLIP, RAM_WINIT_NORMAL, 2, SHAPE(3 * W, W), "%s.attn.in_proj_weight", p);
+            spec_add(&s, &cl->in_b, RAM_PART_CLIP, RAM_WINIT_NORMAL, 1, SHAPE(3 * W), "%s.attn.in_proj_bias", p);
+            snprintf(q, sizeof q, "%s.attn.out_proj", p);
+            spec_lin(&s, &cl->out_w, &cl->out_b, RAM_PART_CLIP, W, W, q);
+            snprintf(q, sizeof q, "%s.ln_2", p);
+            spec_ln(&s, &cl->ln2_w, &cl->ln2_b, RAM_PART_CLIP, W, q);
+            snprintf(q, sizeof q, "%s.mlp.c_fc", p);
+            spec_lin(&s, &cl->fc_w, &cl->fc_b, RAM_PART_CLIP, 4 * W, W, q);
+            snprintf(q, sizeof q, "%s.mlp.c_proj", p);
+            spec_lin(&s, &cl->proj_w, &cl->proj_b, RAM_PART_CLIP, W, 4 * W, q);
+        }
+        spec_ln(&s, &cw->lnf_w, &cw->lnf_b, RAM_PART_CLIP, W, "clip.ln_final");
+        spec_add(&s, &cw->text_proj, RAM_PART_CLIP, RAM_WINIT_NORMAL, 2, SHAPE(W, m->clip.embed_dim),
+                 "clip.text_projection");
+    }
+    if (s.oom) {
+        ram_free(s.v);
+        return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    }
+    /* Compute code indexes tensors with int: keep every tensor below 2^31 elements. */
+    for (int i = 0; i < s.n; i++) {
+        int64_t numel = 1;
+        for (int d = 0; d < s.v[i].ndim; d++) {
+            if (s.v[i].shape[d] <= 0 || s.v[i].shape[d] > INT_MAX || numel > INT_MAX / s.v[i].shape[d]) {
+                rc = ram_fail(err, RAM_ERR_TOO_BIG, "config gives %s an invalid or too large shape",
+                              s.v[i].name);
+                ram_free(s.v);
+                return rc;
+            }
+            numel *= s.v[i].shape[d];
+        }
+    }
+    *out = s.v;
+    *n = s.n;
+    return RAM_OK;
+}
+
+/* ------------------------------------------------------------------ binding */
+
+ram_status ram_model_own(struct ram_model *m, void *p, struct ram_error *err)
+{
+    if (m->n_owned == m->cap_owned) {
+        int nc = m->cap_owned ? m->cap_owned * 2 : 32;
+        void **no = ram_realloc(m->owned, sizeof *no * (size_t)nc);
+        if (!no) {
+            ram_free(p);
+            return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+        }
+        m->owned = no;
+        m->cap_owned = nc;
+    }
+    m->owned[m->n_owned++] = p;
+    return RAM_OK;
+}
+
+static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, cap - o, "[");
+    for (int d = 0; d < ndim && o < cap; d++)
+        o += (size_t)snprintf(buf + o, cap - o, d ? ", %lld" : "%lld", (long long)shape[d]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+static ram_status check_view(const struct ram_tensor_view *v, const char *key, int ndim,
+                             const int64_t *shape, struct ram_error *err)
+{
+    if (v->dtype != RAM_DTYPE_F32 && v->dtype != RAM_DTYPE_F16 && v->dtype != RAM_DTYPE_BF16)
+        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s: got %s, expected F32 (or F16/BF16)",
+                        key, ram_dtype_name(v->dtype));
+    int same = v->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = v->shape[d] == shape[d];
+    if (!same) {
+        char got[96], exp[96];
+        fmt_shape(got, sizeof got, v->ndim, v->shape);
+        fmt_shape(exp, sizeof exp, ndim, shape);
+        return ram_fail(err, RAM_ERR_FORMAT, "wrong shape for %s: got %s, expected %s", key, got, exp);
+    }
+    size_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= (size_t)shape[d];
+    if (v->nbytes != numel * ram_dtype_size(v->dtype))
+        return ram_fail(err, RAM_ERR_FORMAT, "tensor %s: %zu bytes for its shape", key, v->nbytes);
+    return RAM_OK;
+}
+
+static size_t view_numel(const struct ram_tensor_view *v) { return v->nbytes / ram_dtype_size(v->dtype); }
+
+static void view_to_f32(const struct ram_tensor_view *v, float *dst)
+{
+    size_t n = view_numel(v);
+    if (v->dtype == RAM_DTYPE_F32)
+        memcpy(dst, v->data, n * 4);
+    else if (v->dtype == RAM_DTYPE_F16)
+        ram_f16_to_f32(v->data, dst, n);
+    else
+        ram_bf16_to_f32(v->data, dst, n);
+}
+
+/* f32 pointer for a checked view: borrowed when it already is aligned f32,
+** else a converted copy that m owns. */
+static ram_status view_f32(struct ram_model *m, const struct ram_tensor_view *v, const float **out,
+                           struct ram_error *err)
+{
+    if (v->dtype == RAM_DTYPE_F32 && ((uintptr_t)v->data & 3) == 0) {
+        *out = v->data;
+        return RAM_OK;
+    }
+    float *buf = ram_malloc(view_numel(v) * sizeof(float));
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "out of memory converting %s", v->name);
+    view_to_f32(v, buf);
+    *out = buf;
+    return ram_model_own(m, buf, err);
+}
+
+static const struct ram_tensor_view *findf(const struct ram_tensor_source *src, const char *fmt, ...)
+    RAM_PRINTF(2, 3);
+static const struct ram_tensor_view *findf(const struct ram_tensor_source *src, const char *fmt, ...)
+{
+    char name[RAM_WSPEC_NAME + 32];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= sizeof name || !src->find) return NULL;
+    return src->find(src->ctx, name);
+}
+
+/* Maps an OpenAI CLIP text key (after "clip.") to its Hugging Face name.
+** *op: 0 same tensor, 1 concatenation of the q/k/v tensors (the name holds
+** '#' where q, k or v goes), 2 transpose. Returns 0 if there is no mapping. */
+static int hf_name(const char *oa, char *out, size_t cap, int *op)
+{
+    static const struct {
+        const char *oa, *hf;
+        int op;
+    } top[] = {
+        {"token_embedding.weight", "text_model.embeddings.token_embedding.weight", 0},
+        {"positional_embedding", "text_model.embeddings.position_embedding.weight", 0},
+        {"ln_final.weight", "text_model.final_layer_norm.weight", 0},
+        {"ln_final.bias", "text_model.final_layer_norm.bias", 0},
+        {"text_projection", "text_projection.weight", 2},
+    }, blk[] = {
+        {"ln_1.", "layer_norm1.", 0},
+        {"ln_2.", "layer_norm2.", 0},
+        {"attn.out_proj.", "self_attn.out_proj.", 0},
+        {"attn.in_proj_weight", "self_attn.#_proj.weight", 1},
+        {"attn.in_proj_bias", "self_attn.#_proj.bias", 1},
+        {"mlp.c_fc.", "mlp.fc1.", 0},
+        {"mlp.c_proj.", "mlp.fc2.", 0},
+    };
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        if (!strcmp(oa, top[i].oa)) {
+            *op = top[i].op;
+            return snprintf(out, cap, "%s", top[i].hf) < (int)cap;
+        }
+    const char *pre = "transformer.resblocks.";
+    if (strncmp(oa, pre, strlen(pre))) return 0;
+    char *end;
+    long l = strtol(oa + strlen(pre), &end, 10);
+    if (*end != '.') return 0;
+    const char *rest = end + 1;
+    for (size_t i = 0; i < sizeof blk / sizeof blk[0]; i++) {
+        size_t bl = strlen(blk[i].oa);
+        if (!strncmp(rest, blk[i].oa, bl)) {
+            *op = blk[i].op;
+            return snprintf(out, cap, "text_model.encoder.layers.%ld.%s%s", l, blk[i].hf, rest + bl) < (int)cap;
+        }
+    }
+    return 0;
+}
+
+/* Binds a CLIP tensor from Hugging Face names (q/k/v concatenation and the
+** transposed projection go into owned buffers). */
+static ram_status bind_hf(struct ram_model *m, const struct ram_tensor_source *src,
+                          const struct ram_wspec *w, struct ram_error *err)
+{
+    char hf[RAM_WSPEC_NAME + 32], full[RAM_WSPEC_NAME + 40];
+    int op;
+    ram_status rc;
+    if (!hf_name(w->name + 5, hf, sizeof hf, &op))
+        return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", w->name);
+    if (op == 0 || op == 2) {
+        snprintf(full, sizeof full, "clip.%s", hf);
+        const struct ram_tensor_view *v = src->find(src->ctx, full);
+        if (!v) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s (Hugging Face layout)", full);
+        if (op == 0) {
+            rc = check_view(v, full, w->ndim, w->shape, err);
+            if (rc) return rc;
+            return view_f32(m, v, w->dst, err);
+        }
+        int64_t tshape[2] = {w->shape[1], w->shape[0]};
+        rc = check_view(v, full, 2, tshape, err);
+        if (rc) return rc;
+        size_t rows = (size_t)w->shape[0], cols = (size_t)w->shape[1];
+        float *src32 = ram_malloc(rows * cols * sizeof(float));
+        float *dst32 = ram_malloc(rows * cols * sizeof(float));
+        if (!src32 || !dst32) {
+            ram_free(src32);
+            ram_free(dst32);
+            return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+        }
+        view_to_f32(v, src32);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < cols; c++) dst32[r * cols + c] = src32[c * rows + r];
+        ram_free(src32);
+        *w->dst = dst32;
+        return ram_model_own(m, dst32, err);
+    }
+    /* q, k, v thirds of in_proj. */
+    int64_t part[2] = {w->shape[0] / 3, w->ndim == 2 ? w->shape[1] : 0};
+    size_t pn = (size_t)part[0] * (w->ndim == 2 ? (size_t)part[1] : 1);
+    float *buf = ram_malloc(3 * pn * sizeof(float));
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < 3; k++) {
+        char *hash = strchr(hf, '#');
+        *hash = "qkv"[k];
+        snprintf(full, sizeof full, "clip.%s", hf);
+        *hash = '#';
+        const struct ram_tensor_view *v = src->find(src->ctx, full);
+        if (!v) {
+            ram_free(buf);
+            return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s (Hugging Face layout)", full);
+        }
+        rc = check_view(v, full, w->ndim, part, err);
+        if (rc) {
+            ram_free(buf);
+            return rc;
+        }
+        view_to_f32(v, buf + (size_t)k * pn);
+    }
+    *w->dst = buf;
+    return ram_model_own(m, buf, err);
+}
+
+static const struct ram_tensor_view *lookup(const struct ram_model *m, const struct ram_tensor_source *src,
+                                            const struct ram_wspec *w, int flags)
+{
+    const struct ram_tensor_view *v = src->find(src->ctx, w->name);
+    if (v || (flags & RAM_BIND_CANONICAL) || w->part != RAM_PART_TAGGER) return v;
+    const char *rest = w->name + strlen("tagging_head.");
+    v = findf(src, "vision_multi.%s", rest);
+    if (!v && m->kind == RAM_KIND_RAM) v = findf(src, "tag_encoder.%s", rest);
+    return v;
+}
+
+ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source *src, int flags,
+                             struct ram_error *err)
+{
+    struct ram_wspec *specs = NULL;
+    int n = 0;
+    ram_status rc = ram_model_specs(m, &specs, &n, err);
+    if (rc) return rc;
+    int hf = 0;
+    if (m->has_clip && !(flags & RAM_BIND_CANONICAL))
+        hf = !src->find(src->ctx, "clip.token_embedding.weight") &&
+             src->find(src->ctx, "clip.text_model.embeddings.token_embedding.weight");
+    for (int i = 0; i < n; i++) {
+        const struct ram_wspec *w = &specs[i];
+        if (w->part == RAM_PART_CLIP && hf) {
+            rc = bind_hf(m, src, w, err);
+            if (rc) goto cleanup;
+            continue;
+        }
+        const struct ram_tensor_view *v = lookup(m, src, w, flags);
+        if (!v) {
+            rc = ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", w->name);
+            goto cleanup;
+        }
+        rc = check_view(v, w->name, w->ndim, w->shape, err);
+        if (rc) goto cleanup;
+        if (w->scalar) {
+            float f;
+            view_to_f32(v, &f);
+            *w->scalar = f;
+        } else {
+            rc = view_f32(m, v, w->dst, err);
+            if (rc) goto cleanup;
+        }
+    }
+cleanup:
+    ram_free(specs);
+    return rc;
+}
+
+ram_status ram_model_bind(struct ram_model *m, const struct ram_tensor_source *src, struct ram_error *err)
+{
+    return ram_model_bind_ex(m, src, 0, err);
+}
+
+/* ------------------------------------------------------------------ config */
+
+static ram_status bound(struct ram_error *err, const char *what, long long v, long long lo, long long hi)
+{
+    if (v < lo || v > hi)
+        return ram_fail(err, RAM_ERR_FORMAT, "config: %s = %lld is outside [%lld, %lld]", what, v, lo, hi);
+    return RAM_OK;
+}
+
+ram_status ram_model_check_config(struct ram_model *m, struct ram_error *err)
+{
+    ram_status rc;
+    struct ram_swin_config *c = &m->swin;
+#define B(what, v, lo, hi) \
+    if ((rc = bound(err, what, (long long)(v), lo, hi))) return rc
+    if (m->kind != RAM_KIND_RAM_PLUS && m->kind != RAM_KIND_RAM)
+        return ram_fail(err, RAM_ERR_FORMAT, "config: unknown model kind %d", m->kind);
+    B("image_size", c->image_size, 1, 16384);
+    B("patch_size", c->patch_size, 1, c->image_size);
+    B("in_chans", c->in_chans, 1, 64);
+    B("embed_dim", c->embed_dim, 1, 65536);
+    B("number of stages", c->n_stages, 1, RAM_MAX_STAGES);
+    for (int s = 0; s < c->n_stages; s++) {
+        B("depth", c->depths[s], 1, 1024);
+        B("heads", c->heads[s], 1, 4096);
+    }
+    B("window", c->window, 1, 4096);
+    B("mlp_ratio", c->mlp_ratio, 1, 64);
+    if ((long long)c->embed_dim << (c->n_stages - 1) > 65536)
+        return ram_fail(err, RAM_ERR_FORMAT, "config: Swin channels too large");
+    B("num_class", m->num_class, 1, 1 << 24);
+    B("des_per_class", m->des_per_class, 1, 1 << 16);
+    if (m->kind == RAM_KIND_RAM && m->des_per_class != 1)
+        return ram_fail(err, RAM_ERR_FORMAT, "config: RAM has one label embedding per class, not %d",
+                        m->des_per_class);
+    B("label embedding width", m->embed_dim, 1, 65536);
+    B("tagger_hidden", m->tagger.hidden, 1, 65536);
+    B("tagger_layers", m->tagger.n_layers, 1, 256);
+    B("tagger_heads", m->tagger.n_heads, 1, 4096);
+    B("tagger_intermediate", m->tagger.intermediate, 1, 1 << 20);
+    if (m->tagger.hidden % m->tagger.n_heads)
+        return ram_fail(err, RAM_ERR_FORMAT, "config: tagger width %d is not divisible by %d heads",
+                        m->tagger.hidden, m->tagger.n_heads);
+    if (m->tagger.encoder_width != m->embed_dim)
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "config: tagger encoder width %d differs from the label embedding width %d",
+                        m->tagger.encoder_width, m->embed_dim);
+    if (m->has_clip) {
+        B("clip_vocab", m->clip.vocab, RAM_BPE_VOCAB, 1 << 24);
+        B("clip_context", m->clip.context, RAM_CLIP_CONTEXT, 65536);
+        B("clip_width", m->clip.width, 1, 65536);
+        B("clip_heads", m->clip.heads, 1, 4096);
+        B("clip_layers", m->clip.layers, 1, 256);
+        if (m->clip.width % m->clip.heads)
+            return ram_fail(err, RAM_ERR_FORMAT, "config: CLIP width %d is not divisible by %d heads",
+                            m->clip.width, m->clip.heads);
+        if (m->clip.embed_dim != m->embed_dim)
+            return ram_fail(err, RAM_ERR_FORMAT,
+                            "config: CLIP embeds to %d, the label embeddings are %d wide",
+                            m->clip.embed_dim, m->embed_dim);
+        m->clip.eps = 1e-5f;
+    }
+#undef B
+    c->eps = 1e-5f;
+    m->tagger.eps = 1e-12f;
+    return ram_swin_derive(m, err);
+}
+
+static int int_dim(const struct ram_tensor_view *v, int d, int *out)
+{
+    if (!v || d >= v->ndim || v->shape[d] < 1 || v->shape[d] > INT_MAX) return 0;
+    *out = (int)v->shape[d];
+    return 1;
+}
+
+static ram_status missing(struct ram_error *err, const char *key)
+{
+    return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", key);
+}
+
+static ram_status infer_clip(struct ram_model *m, const struct ram_tensor_source *src,
+                             const struct ram_convert_opts *o, struct ram_error *err)
+{
+    const struct ram_tensor_view *tok = findf(src, "clip.token_embedding.weight");
+    int hf = !tok;
+    if (hf) tok = findf(src, "clip.text_model.embeddings.token_embedding.weight");
+    const struct ram_tensor_view *pos =
+        hf ? findf(src, "clip.text_model.embeddings.position_embedding.weight")
+           : findf(src, "clip.positional_embedding");
+    const struct ram_tensor_view *proj =
+        hf ? findf(src, "clip.text_projection.weight") : findf(src, "clip.text_projection");
+    if (!tok) return missing(err, "clip.token_embedding.weight");
+    if (!pos) return missing(err, hf ? "clip.text_model.embeddings.position_embedding.weight" : "clip.positional_embedding");
+    if (!proj) return missing(err, hf ? "clip.text_projection.weight" : "clip.text_projection");
+    if (tok->ndim != 2 || pos->ndim != 2 || proj->ndim != 2 || !int_dim(tok, 0, &m->clip.vocab) ||
+        !int_dim(tok, 1, &m->clip.width) || !int_dim(pos, 0, &m->clip.context) ||
+        !int_dim(proj, hf ? 0 : 1, &m->clip.embed_dim))
+        return ram_fail(err, RAM_ERR_FORMAT, "CLIP text tower: unexpected embedding/projection shapes");
+    int l = 0;
+    while (l <= 256 && (hf ? findf(src, "clip.text_model.encoder.layers.%d.layer_norm1.weight", l)
+                            : findf(src, "clip.transformer.resblocks.%d.ln_1.weight", l)))
+        l++;
+    if (l == 0) return missing(err, hf ? "clip.text_model.encoder.layers.0.layer_norm1.weight" : "clip.transformer.resblocks.0.ln_1.weight");
+    m->clip.layers = l;
+    if (o && o->clip_heads > 0) {
+        m->clip.heads = o->clip_heads;
+    } else {
+        if (m->clip.width % 64)
+            return ram_fail(err, RAM_ERR_ARG,
+                            "CLIP width %d: the head count cannot be inferred, give it (--clip-heads)",
+                            m->clip.width);
+        m->clip.heads = m->clip.width / 64;
+    }
+    m->has_clip = 1;
+    return RAM_OK;
+}
+
+ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_source *src,
+                                  int num_class, const struct ram_convert_opts *o, struct ram_error *err)
+{
+    const struct ram_tensor_view *v;
+    struct ram_swin_config *c = &m->swin;
+    ram_status rc;
+
+    /* Patch embedding: embed_dim, in_chans, patch. */
+    v = findf(src, "visual_encoder.patch_embed.proj.weight");
+    if (!v) return missing(err, "visual_encoder.patch_embed.proj.weight");
+    if (v->ndim != 4 || v->shape[2] != v->shape[3] || !int_dim(v, 0, &c->embed_dim) ||
+        !int_dim(v, 1, &c->in_chans) || !int_dim(v, 2, &c->patch_size))
+        return ram_fail(err, RAM_ERR_FORMAT, "visual_encoder.patch_embed.proj.weight: unexpected shape");
+
+    /* Stages and blocks by counting; heads from the bias tables. */
+    int s = 0;
+    while (findf(src, "visual_encoder.layers.%d.blocks.0.norm1.weight", s)) {
+        if (s == RAM_MAX_STAGES)
+            return ram_fail(err, RAM_ERR_FORMAT, "more than %d Swin stages", RAM_MAX_STAGES);
+        int b = 0;
+        while (b <= 1024 && findf(src, "visual_encoder.layers.%d.blocks.%d.norm1.weight", s, b)) b++;
+        c->depths[s] = b;
+        v = findf(src, "visual_encoder.layers.%d.blocks.0.attn.relative_position_bias_table", s);
+        if (!v || v->ndim != 2 || !int_dim(v, 1, &c->heads[s]))
+            return ram_fail(err, RAM_ERR_FORMAT,
+                            "missing or malformed visual_encoder.layers.%d.blocks.0.attn.relative_position_bias_table", s);
+        s++;
+    }
+    if (s == 0) return missing(err, "visual_encoder.layers.0.blocks.0.norm1.weight");
+    c->n_stages = s;
+
+    /* Window: stage 0's table has (2w - 1)^2 rows. */
+    if (o && o->window > 0) {
+        c->window = o->window;
+    } else {
+        v = findf(src, "visual_encoder.layers.0.blocks.0.attn.relative_position_bias_table");
+        int64_t rows = v->shape[0], k = (int64_t)llround(sqrt((double)rows));
+        if (k * k != rows || k % 2 == 0)
+            return ram_fail(err, RAM_ERR_FORMAT,
+                            "relative_position_bias_table has %lld rows, not (2w-1)^2", (long long)rows);
+        c->window = (int)((k + 1) / 2);
+    }
+
+    /* MLP ratio from stage 0's fc1. */
+    v = findf(src, "visual_encoder.layers.0.blocks.0.mlp.fc1.weight");
+    if (!v) return missing(err, "visual_encoder.layers.0.blocks.0.mlp.fc1.weight");
+    if (v->ndim != 2 || v->shape[0] % c->embed_dim || v->shape[0] / c->embed_dim > 64)
+        return ram_fail(err, RAM_ERR_FORMAT, "mlp.fc1.weight: width not a multiple of embed_dim");
+    c->mlp_ratio = (int)(v->shape[0] / c->embed_dim);
+
+    /* Image size: from the first attn_mask (nW = (R / w)^2 windows), or given. */
+    if (o && o->image_size > 0) {
+        c->image_size = o->image_size;
+    } else {
+        c->image_size = 0;
+        for (int st = 0; st < c->n_stages && !c->image_size; st++)
+            for (int b = 0; b < c->depths[st] && !c->image_size; b++) {
+                v = findf(src, "visual_encoder.layers.%d.blocks.%d.attn_mask", st, b);
+                if (!v) continue;
+                int64_t nw = v->ndim == 3 ? v->shape[0] : 0, g = (int64_t)llround(sqrt((double)nw));
+                int64_t N = (int64_t)c->window * c->window;
+                if (nw < 1 || g * g != nw || v->shape[1] != N || v->shape[2] != N || g > 4096)
+                    return ram_fail(err, RAM_ERR_FORMAT,
+                                    "attn_mask of stage %d block %d does not fit window %d", st, b, c->window);
+                int64_t img = g * c->window * ((int64_t)1 << st) * c->patch_size;
+                if (img > 16384) return ram_fail(err, RAM_ERR_FORMAT, "inferred image size too large");
+                c->image_size = (int)img;
+            }
+        if (!c->image_size)
+            return ram_fail(err, RAM_ERR_ARG,
+                            "cannot infer the image size (no attn_mask buffer): give it (--image-size; "
+                            "the official models use 384)");
+    }
+
+    /* Heads: label embedding, kind, tagging decoder. */
+    v = findf(src, "label_embed");
+    if (!v) return missing(err, "label_embed");
+    if (v->ndim != 2 || !int_dim(v, 1, &m->embed_dim) || v->shape[0] < 1)
+        return ram_fail(err, RAM_ERR_FORMAT, "label_embed: unexpected shape");
+    m->kind = findf(src, "reweight_scale") ? RAM_KIND_RAM_PLUS : RAM_KIND_RAM;
+    if (num_class < 1) return ram_fail(err, RAM_ERR_ARG, "the tag list is empty");
+    if (v->shape[0] % num_class)
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "label_embed has %lld rows, not a multiple of the %d classes of the tag list",
+                        (long long)v->shape[0], num_class);
+    if (v->shape[0] / num_class > (1 << 16))
+        return ram_fail(err, RAM_ERR_FORMAT, "label_embed: too many rows per class");
+    m->num_class = num_class;
+    m->des_per_class = (int)(v->shape[0] / num_class);
+    if (m->kind == RAM_KIND_RAM && m->des_per_class != 1)
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "RAM checkpoint: label_embed has %lld rows for %d classes",
+                        (long long)v->shape[0], num_class);
+
+    const char *prefixes[3] = {"tagging_head", "vision_multi", "tag_encoder"};
+    int np = m->kind == RAM_KIND_RAM ? 3 : 2, pi;
+    for (pi = 0; pi < np; pi++)
+        if (findf(src, "%s.encoder.layer.0.crossattention.self.query.weight", prefixes[pi])) break;
+    if (pi == np) return missing(err, "tagging_head.encoder.layer.0.crossattention.self.query.weight");
+    const char *pre = prefixes[pi];
+    int l = 0;
+    while (l <= 256 && findf(src, "%s.encoder.layer.%d.crossattention.self.query.weight", pre, l)) l++;
+    /* tag_encoder has more layers than the decoder shares: the official q2l config has 2. */
+    m->tagger.n_layers = pi == 2 ? (l < 2 ? l : 2) : l;
+    v = findf(src, "%s.encoder.layer.0.crossattention.self.query.weight", pre);
+    if (v->ndim != 2 || !int_dim(v, 0, &m->tagger.hidden))
+        return ram_fail(err, RAM_ERR_FORMAT, "tagging decoder query weight: unexpected shape");
+    v = findf(src, "%s.encoder.layer.0.crossattention.self.key.weight", pre);
+    if (!v || v->ndim != 2 || !int_dim(v, 1, &m->tagger.encoder_width))
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.crossattention.self.key.weight", pre);
+    v = findf(src, "%s.encoder.layer.0.intermediate.dense.weight", pre);
+    if (!v || v->ndim != 2 || !int_dim(v, 0, &m->tagger.intermediate))
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.intermediate.dense.weight", pre);
+    m->tagger.n_heads = o && o->tagger_heads > 0 ? o->tagger_heads : 4;
+
+    /* CLIP text tower, when the source carries one. */
+    m->has_clip = 0;
+    if (findf(src, "clip.token_embedding.weight") || findf(src, "clip.text_model.embeddings.token_embedding.weight")) {
+        rc = infer_clip(m, src, o, err);
+        if (rc) return rc;
+    }
+    return ram_model_check_config(m, err);
+}
+
+/* ------------------------------------------------------------------ sources */
+
+static const struct ram_tensor_view *join_find(void *ctx, const char *name)
+{
+    struct ram_clip_join *j = ctx;
+    if (!strncmp(name, "clip.", 5)) return j->clip.find ? j->clip.find(j->clip.ctx, name + 5) : NULL;
+    return j->main.find ? j->main.find(j->main.ctx, name) : NULL;
+}
+
+struct ram_tensor_source ram_join_clip(struct ram_clip_join *j)
+{
+    struct ram_tensor_source s = {join_find, j};
+    return s;
+}
+
+static size_t ptr_hash(const void *p, size_t cap)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x & (cap - 1);
+}
+
+static const struct ram_tensor_view *tracker_find(void *ctx, const char *name)
+{
+    struct ram_tracker *t = ctx;
+    const struct ram_tensor_view *v = t->inner.find(t->inner.ctx, name);
+    if (!v) return NULL;
+    size_t h = ptr_hash(v, t->cap);
+    for (size_t i = 0; i < t->cap; i++, h = (h + 1) & (t->cap - 1)) {
+        if (t->seen[h] == v) break;
+        if (!t->seen[h]) {
+            t->seen[h] = v;
+            break;
+        }
+    }
+    return v;
+}
+
+ram_status ram_tracker_init(struct ram_tracker *t, struct ram_tensor_source inner, size_t capacity,
+                            struct ram_error *err)
+{
+    memset(t, 0, sizeof *t);
+    size_t cap = 64;
+    while (cap < 2 * capacity + 16) {
+        if (cap > SIZE_MAX / 4) return ram_fail(err, RAM_ERR_TOO_BIG, "too many tensors");
+        cap *= 2;
+    }
+    t->seen = ram_calloc(cap, sizeof *t->seen);
+    if (!t->seen) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    t->cap = cap;
+    t->inner = inner;
+    return RAM_OK;
+}
+
+struct ram_tensor_source ram_tracker_source(struct ram_tracker *t)
+{
+    struct ram_tensor_source s = {tracker_find, t};
+    return s;
+}
+
+int ram_tracker_seen(const struct ram_tracker *t, const struct ram_tensor_view *v)
+{
+    size_t h = ptr_hash(v, t->cap);
+    for (size_t i = 0; i < t->cap; i++, h = (h + 1) & (t->cap - 1)) {
+        if (t->seen[h] == v) return 1;
+        if (!t->seen[h]) return 0;
+    }
+    return 0;
+}
+
+void ram_tracker_free(struct ram_tracker *t)
+{
+    if (!t) return;
+    ram_free(t->seen);
+    memset(t, 0, sizeof *t);
+}

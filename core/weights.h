@@ -1,0 +1,167 @@
+/*
+** weights.h — the weight binder: which tensors a model with a given config
+** needs (official state-dict keys, exact shapes), binding them from any
+** tensor source (.pth, our model file, CLIP safetensors) into struct
+** ram_model, inferring a config from a checkpoint's shapes, and building a
+** model straight from a .pth (tests and development).
+**
+**     struct ram_model *m = 0;
+**     if (ram_model_init_from_pth("ram_plus_tiny.pth", "tag_list.txt",
+**                                 "tag_list_chinese.txt", "tag_list_threshold.txt",
+**                                 NULL, &m, &err)) return fail(err.msg);
+**     ... ram_state_init(m, ...), ram_tag_image(...) ...
+**     ram_model_free(m);
+**
+** Key rules (ARCHITECTURE.md sections 6, 7, 10): relative_position_index and
+** attn_mask buffers are never bound (the Swin code recomputes them); tagging
+** decoder keys are looked up as tagging_head.*, then vision_multi.*, and for
+** RAM tag_encoder.* (same layer numbers); wordvec_proj exists only when the
+** decoder width differs from the label embedding width; reweight_scale only
+** for RAM++. The CLIP text tower lives under "clip." + OpenAI names; Hugging
+** Face names (clip.text_model.*) are accepted too, q/k/v concatenated and
+** text_projection transposed into buffers the model owns. F16/BF16 tensors
+** (and F32 ones not 4-byte aligned) are converted into owned f32 buffers.
+*/
+#ifndef RAM_WEIGHTS_H
+#define RAM_WEIGHTS_H
+
+#include "model.h"
+
+/* What a checkpoint does not say, and ram-convert's options for it. */
+struct ram_convert_opts {
+    int image_size;   /* 0: infer from an attn_mask buffer (error if the file has none) */
+    int window;       /* 0: infer from stage 0's relative_position_bias_table */
+    int tagger_heads; /* 0: 4 (the official q2l config) */
+    int clip_heads;   /* 0: clip width / 64 */
+};
+
+/* Builds a model straight from an official .pth and the tag files (the
+** English list gives num_class). tags_zh may be NULL (the English names are
+** used); thresholds may be NULL (0.68 for every class, the official default).
+** opts may be NULL. The .pth stays open inside the model (weights point into
+** it) and is closed by ram_model_free. On success *out is owned by the
+** caller (ram_model_free). */
+ram_status ram_model_init_from_pth(const char *pth, const char *tags_en, const char *tags_zh,
+                                   const char *thresholds, const struct ram_convert_opts *opts,
+                                   struct ram_model **out, struct ram_error *err);
+
+/* ------------------------------------------------------------------ specs */
+
+enum ram_part { RAM_PART_MAIN = 0, RAM_PART_TAGGER, RAM_PART_CLIP };
+
+/* How `ram-convert --random` fills a tensor. */
+enum ram_winit {
+    RAM_WINIT_NORMAL = 0, /* N(0, 0.02)-like */
+    RAM_WINIT_ZERO,       /* LayerNorm biases */
+    RAM_WINIT_ONE,        /* LayerNorm weights */
+    RAM_WINIT_UNIT_ROWS,  /* label_embed: random rows of L2 norm 1 */
+    RAM_WINIT_LOGIT_SCALE /* reweight_scale: log(1 / 0.07) */
+};
+
+#define RAM_WSPEC_NAME 112
+
+struct ram_wspec {
+    char name[RAM_WSPEC_NAME]; /* canonical key, e.g. "visual_encoder.norm.weight" */
+    int ndim;
+    int64_t shape[4];
+    const float **dst;         /* the model field that receives the pointer (borrowed) */
+    float *scalar;             /* for 0-d tensors (reweight_scale): receives the value */
+    int part;                  /* enum ram_part: selects the aliases tried */
+    int init;                  /* enum ram_winit */
+    int big;                   /* stored as F16 by --dtype f16 (matrices and embeddings) */
+};
+
+/* The tensors m's config needs, in a fixed order (Swin, heads, tagger,
+** CLIP). Allocates m's per-layer weight arrays if not done yet. m's config
+** (and m->stage[], via ram_swin_derive) must be set. *out is owned by the
+** caller (ram_free). */
+ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n,
+                           struct ram_error *err);
+
+/* ------------------------------------------------------------------ binding */
+
+#define RAM_BIND_CANONICAL 1 /* canonical names only (our model file): no aliases */
+
+/* Looks up and checks (dtype, exact shape) every tensor of ram_model_specs
+** and sets m's weight pointers. Pointers borrow from src's storage unless
+** converted (then owned by m, see model.h). Errors name the key: "missing
+** tensor KEY", "wrong shape for KEY: got [..], expected [..]". */
+ram_status ram_model_bind(struct ram_model *m, const struct ram_tensor_source *src,
+                          struct ram_error *err);
+ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source *src, int flags,
+                             struct ram_error *err);
+
+/* Fills m's config from a checkpoint's shapes (see models/README.md for the
+** rules), with num_class from the tag list; clip.* tensors in src (e.g.
+** through ram_join_clip) set has_clip and the CLIP config. Validates the
+** result (ram_model_check_config). opts may be NULL. */
+ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_source *src,
+                                  int num_class, const struct ram_convert_opts *opts,
+                                  struct ram_error *err);
+
+/* Checks m's config for consistency and sane bounds, sets the constant eps
+** values and calls ram_swin_derive. */
+ram_status ram_model_check_config(struct ram_model *m, struct ram_error *err);
+
+/* Records a converted buffer that m owns (freed by ram_model_free). On
+** failure p is freed. */
+ram_status ram_model_own(struct ram_model *m, void *p, struct ram_error *err);
+
+/* ------------------------------------------------------------------ sources */
+
+/* A source that serves "clip.X" from clip's "X" and everything else from
+** main (either may have find == NULL). j must outlive the source. */
+struct ram_clip_join {
+    struct ram_tensor_source main, clip;
+};
+struct ram_tensor_source ram_join_clip(struct ram_clip_join *j);
+
+/* A source that remembers which tensors were found, so that callers can
+** list (converter --verbose) or reject (our model file) the others.
+** capacity: at least the number of distinct tensors the inner source has. */
+struct ram_tracker {
+    struct ram_tensor_source inner;
+    const void **seen; /* owned (ram_free): open-addressing set of view pointers */
+    size_t cap;
+};
+ram_status ram_tracker_init(struct ram_tracker *t, struct ram_tensor_source inner, size_t capacity,
+                            struct ram_error *err);
+struct ram_tensor_source ram_tracker_source(struct ram_tracker *t);
+int ram_tracker_seen(const struct ram_tracker *t, const struct ram_tensor_view *v);
+void ram_tracker_free(struct ram_tracker *t);
+
+/* ------------------------------------------------------------------ vocabulary */
+
+/* Sets m's tag names and thresholds from file contents. file_mode 1: text
+** files (one name per line, a final newline ends the last line, "\r\n"
+** accepted); 0: our file's '\n'-joined names (exactly num_class of them).
+** en defines num_class (when m->num_class is 0; otherwise it must match).
+** zh NULL: the English names. thr NULL: 0.68 each; thr_f32 (our file) holds
+** num_class floats instead of text when not NULL. Names containing NUL bytes
+** and count mismatches are errors. */
+ram_status ram_model_set_vocab(struct ram_model *m, int file_mode, const char *en, size_t en_len,
+                               const char *zh, size_t zh_len, const char *thr, size_t thr_len,
+                               const float *thr_f32, struct ram_error *err);
+
+/* Reads a whole (small) file into a NUL-terminated buffer (caller frees with
+** ram_free); files over max_len bytes give RAM_ERR_TOO_BIG. */
+ram_status ram_read_file(const char *path, size_t max_len, char **out, size_t *len,
+                         struct ram_error *err);
+
+/* ------------------------------------------------------------------ writing */
+
+struct ram_write_opts {
+    int dtype;           /* enum ram_dtype: RAM_DTYPE_F32 (default when 0) or RAM_DTYPE_F16 */
+    int random;          /* 1: ignore m's weights and write random ones (ram-convert --random) */
+    uint64_t seed;       /* for random */
+    const char *bpe_text; /* the BPE vocabulary text, required when m->has_clip */
+    size_t bpe_len;
+};
+
+/* Writes m in our model file format (models/README.md) to path, atomically.
+** m's config and vocabulary must be set; its weights too unless o->random.
+** digest_out (33 bytes, may be NULL) receives the file's checksum. */
+ram_status ram_model_write(struct ram_model *m, const char *path, const struct ram_write_opts *o,
+                           char *digest_out, struct ram_error *err);
+
+#endif /* RAM_WEIGHTS_H */
