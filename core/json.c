@@ -349,20 +349,25 @@ static long decode_string(const char *raw, size_t len, char *dst)
     return (long)o;
 }
 
-char *ram_json_strdup(const struct ram_json *j, int node, size_t *len_out)
+ram_status ram_json_strdup(const struct ram_json *j, int node, char **out, size_t *len_out,
+                           struct ram_error *err)
 {
-    if (node < 0 || node >= j->n || j->nodes[node].type != RAM_JSON_STRING) return NULL;
+    *out = NULL;
+    if (node < 0 || node >= j->n || j->nodes[node].type != RAM_JSON_STRING)
+        return ram_fail(err, RAM_ERR_FORMAT, "json: expected a string");
     const struct ram_json_node *nd = &j->nodes[node];
     char *d = ram_malloc((size_t)nd->len + 1);
-    if (!d) return NULL;
+    if (!d) return ram_fail(err, RAM_ERR_NOMEM, "json: out of memory");
     long n = decode_string(j->text + nd->start, nd->len, d);
     if (n < 0) {
         ram_free(d);
-        return NULL;
+        return ram_fail(err, RAM_ERR_FORMAT, "json: invalid \\u escape in the string at byte %u",
+                        (unsigned)nd->start);
     }
     d[n] = 0;
     if (len_out) *len_out = (size_t)n;
-    return d;
+    *out = d;
+    return RAM_OK;
 }
 
 int ram_json_streq(const struct ram_json *j, int node, const char *s)
@@ -373,8 +378,9 @@ int ram_json_streq(const struct ram_json *j, int node, const char *s)
     size_t sl = strlen(s);
     if (!memchr(raw, '\\', nd->len)) return sl == nd->len && !memcmp(raw, s, sl);
     size_t dl;
-    char *d = ram_json_strdup(j, node, &dl);
-    int eq = d && dl == sl && !memcmp(d, s, sl);
+    char *d;
+    if (ram_json_strdup(j, node, &d, &dl, NULL)) return 0;
+    int eq = dl == sl && !memcmp(d, s, sl);
     ram_free(d);
     return eq;
 }

@@ -77,10 +77,12 @@ int ram_json_next(const struct ram_json *j, int container, int child);
 ** string), else 0. */
 int ram_json_streq(const struct ram_json *j, int node, const char *s);
 
-/* Decoded copy of a string node, NUL-terminated (caller frees with
-** ram_free); *len_out (may be NULL) receives its length. NULL when the node
-** is not a string, its escapes are invalid (lone surrogates), or on OOM. */
-char *ram_json_strdup(const struct ram_json *j, int node, size_t *len_out);
+/* Decoded copy of a string node, NUL-terminated, into *out (caller frees
+** with ram_free); *len_out (may be NULL) receives its length. Errors:
+** RAM_ERR_FORMAT when the node is not a string or its escapes are invalid
+** (lone surrogates), RAM_ERR_NOMEM. */
+ram_status ram_json_strdup(const struct ram_json *j, int node, char **out, size_t *len_out,
+                           struct ram_error *err);
 
 /* Integer value of a number node written without fraction or exponent;
 ** returns 1 on success, 0 if not such a number or out of int64 range. */

@@ -186,12 +186,7 @@ ram_status ram_st_parse(const void *buf, size_t len, int flags, struct ram_st_fi
     for (int k = ram_json_first(&j, 0); k >= 0; k = ram_json_next(&j, 0, k)) {
         int v = k + 1;
         size_t nl;
-        name = ram_json_strdup(&j, k, &nl);
-        if (!name) {
-            rc = ram_fail(err, RAM_ERR_FORMAT, "safetensors: bad tensor name at byte %u",
-                          (unsigned)j.nodes[k].start);
-            goto fail;
-        }
+        if ((rc = ram_json_strdup(&j, k, &name, &nl, err))) goto fail;
         if (nl != strlen(name)) {
             rc = ram_fail(err, RAM_ERR_FORMAT, "safetensors: tensor name with a NUL byte");
             goto fail;
@@ -217,12 +212,10 @@ ram_status ram_st_parse(const void *buf, size_t len, int flags, struct ram_st_fi
                     rc = ram_fail(err, RAM_ERR_FORMAT, "safetensors: __metadata__ value is not a string");
                     goto fail;
                 }
-                char *mkey = ram_json_strdup(&j, mk, NULL);
-                char *mval = ram_json_strdup(&j, mk + 1, NULL);
-                if (!mkey || !mval) {
+                char *mkey = NULL, *mval = NULL;
+                if ((rc = ram_json_strdup(&j, mk, &mkey, NULL, err)) ||
+                    (rc = ram_json_strdup(&j, mk + 1, &mval, NULL, err))) {
                     ram_free(mkey);
-                    ram_free(mval);
-                    rc = ram_fail(err, RAM_ERR_FORMAT, "safetensors: bad __metadata__ string");
                     goto fail;
                 }
                 out->meta_keys[out->n_meta] = mkey;

@@ -141,8 +141,8 @@ ram_status convert_random_config(const char *what, struct convert_random_cfg *ou
         goto cleanup;
     }
     int pv = ram_json_find(&j, 0, "preset");
-    char *pname = pv >= 0 ? ram_json_strdup(&j, pv, NULL) : NULL;
-    if (pv >= 0 && !pname) {
+    char *pname = NULL;
+    if (pv >= 0 && ram_json_strdup(&j, pv, &pname, NULL, err)) {
         rc = ram_fail(err, RAM_ERR_FORMAT, "%s: preset must be a string", what);
         goto cleanup;
     }
@@ -202,9 +202,9 @@ ram_status convert_random_config(const char *what, struct convert_random_cfg *ou
         } else if (ram_json_streq(&j, k, "tags") || ram_json_streq(&j, k, "tags_zh") ||
                    ram_json_streq(&j, k, "thresholds")) {
             int t = ram_json_streq(&j, k, "tags") ? 0 : ram_json_streq(&j, k, "tags_zh") ? 1 : 2;
-            size_t sl;
-            char *s = ram_json_strdup(&j, v, &sl);
-            if (!s || sl >= sizeof out->tags[t]) {
+            size_t sl = 0;
+            char *s = NULL;
+            if (ram_json_strdup(&j, v, &s, &sl, NULL) || sl >= sizeof out->tags[t]) {
                 ram_free(s);
                 rc = ram_fail(err, RAM_ERR_FORMAT, "%s: tag file paths must be strings", what);
                 goto cleanup;
@@ -212,7 +212,8 @@ ram_status convert_random_config(const char *what, struct convert_random_cfg *ou
             memcpy(out->tags[t], s, sl + 1);
             ram_free(s);
         } else {
-            char *key = ram_json_strdup(&j, k, NULL);
+            char *key = NULL;
+            ram_json_strdup(&j, k, &key, NULL, NULL);
             rc = ram_fail(err, RAM_ERR_FORMAT, "%s: unknown key \"%.60s\"", what, key ? key : "?");
             ram_free(key);
             goto cleanup;

@@ -310,7 +310,7 @@ static int run(const struct args *a)
         const char *te = a->tags ? a->tags : cfg.tags[0][0] ? cfg.tags[0] : NULL;
         const char *tz = a->tags_zh ? a->tags_zh : cfg.tags[1][0] ? cfg.tags[1] : NULL;
         const char *tt = a->thr ? a->thr : cfg.tags[2][0] ? cfg.tags[2] : NULL;
-        if (te || cfg.official_vocab)
+        if (te || tz || tt || cfg.official_vocab)
             rc = load_vocab(m, te, tz, tt, &err);
         else if (m->num_class < 1)
             rc = ram_fail(&err, RAM_ERR_ARG, "the config has no num_class and no tag list");
