@@ -80,7 +80,7 @@ struct ram_model_params ram_model_default_params(void)
 void ram_model_free(struct ram_model *m)
 {
     if (!m) return;
-    ram_swin_release(m);
+    if (m->swin_cache) ram_swin_release(m);
     ram_bpe_free(m->bpe);
     for (int i = 0; i < m->n_owned; i++) ram_free(m->owned[i]);
     ram_free(m->owned);

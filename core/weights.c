@@ -558,6 +558,10 @@ ram_status ram_model_check_config(struct ram_model *m, struct ram_error *err)
     B("mlp_ratio", c->mlp_ratio, 1, 64);
     if ((long long)c->embed_dim << (c->n_stages - 1) > 65536)
         return ram_fail(err, RAM_ERR_FORMAT, "config: Swin channels too large");
+    long long res0 = c->image_size / c->patch_size;
+    if (res0 * res0 * c->embed_dim * c->mlp_ratio > INT_MAX)
+        return ram_fail(err, RAM_ERR_FORMAT, "config: %d px with patch %d and %d channels is too large",
+                        c->image_size, c->patch_size, c->embed_dim);
     B("num_class", m->num_class, 1, 1 << 24);
     B("des_per_class", m->des_per_class, 1, 1 << 16);
     if (m->kind == RAM_KIND_RAM && m->des_per_class != 1)
