@@ -619,6 +619,25 @@ static void test_corrupt(void)
     write_bytes(bad, f, orig_len);
     expect_fail("corrupt: header not an object", bad, 1, NULL);
 
+    /* Random header mutations (deterministic): any outcome but a crash. */
+    uint64_t lcg = 12345;
+    int loaded = 0;
+    for (int k = 0; k < 300; k++) {
+        memcpy(f, orig, orig_len);
+        for (int r = 0; r < 1 + k % 4; r++) {
+            lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t at = 8 + (size_t)((lcg >> 33) % hl);
+            static const char pool[] = "{}[],:\"0123456789-eE. ax";
+            f[at] = (unsigned char)pool[(lcg >> 20) % (sizeof pool - 1)];
+        }
+        write_bytes(bad, f, orig_len);
+        struct ram_model *mm = load(bad, 0, &err);
+        loaded += mm != NULL;
+        ram_model_free(mm);
+    }
+    check(1, "corrupt: 300 random header mutations without a crash", " ");
+    printf("  (%d of the mutated files still loaded)\n", loaded);
+
     /* Flipped data byte: checksum error; without verification it loads. */
     memcpy(f, orig, orig_len);
     f[8 + hl + 1000] ^= 0x40;
