@@ -1,0 +1,46 @@
+/*
+** swin.h — the Swin Transformer image encoder of RAM/RAM++: config checks
+** (ram_swin_derive, declared in model.h), the per-model precomputation
+** (relative-position biases and shift masks) and the forward pass from a
+** preprocessed 3 x S x S image to the final-normed tokens.
+*/
+#ifndef RAM_SWIN_H
+#define RAM_SWIN_H
+
+#include "model.h"
+
+#include <stddef.h>
+
+/* Optional callbacks of a forward. Every field may be NULL. */
+struct ram_swin_hooks {
+    /* Polled between blocks; non-zero makes the forward return RAM_ERR_INTERRUPTED. */
+    int (*abort_cb)(void *arg);
+    void *abort_arg;
+    /* Called with each intermediate ("patch_embed_out", "s0_b0_out",
+    ** "s0_merge_out", ..., "final_norm_out"): rows x cols, row-major, in
+    ** raster token order. x is borrowed for the duration of the call. */
+    void (*trace)(void *arg, const char *name, const float *x, int rows, int cols);
+    void *trace_arg;
+};
+
+/* After the weights are bound (m->swin_w) and m->stage[] derived: builds
+** m->swin_cache (owned by the model; free with ram_swin_release), i.e. per
+** block the relative-position bias expanded to (heads, N, N) and per stage
+** the -100 shift masks. Calling it again replaces the cache. */
+ram_status ram_swin_prepare(struct ram_model *m, struct ram_error *err);
+
+/* Frees m->swin_cache (if any) and sets it to NULL. */
+void ram_swin_release(struct ram_model *m);
+
+/* Floats of scratch one ram_swin_forward needs (0 if the config overflows). */
+size_t ram_swin_scratch_floats(const struct ram_model *m);
+
+/* One forward. chw: 3 x S x S input (borrowed); scratch: caller-owned,
+** ram_swin_scratch_floats(m) floats; out: caller-owned, n_image_tokens x
+** vision_width floats: row 0 is the mean of the final-normed tokens, rows
+** 1.. the final-normed tokens in raster order. m must be prepared. hooks may
+** be NULL. Thread-safe for distinct scratch/out buffers. */
+ram_status ram_swin_forward(const struct ram_model *m, const float *chw, float *scratch, float *out,
+                            const struct ram_swin_hooks *hooks, struct ram_error *err);
+
+#endif /* RAM_SWIN_H */
