@@ -1,0 +1,506 @@
+/*
+** cache_score.c — the int8 token cache of ram_index and RAM++ open-set scoring
+** from it with the key/value projections folded into the queries. The layout
+** and the algebra are described in cache_score.h; this file keeps the same
+** order: packing, views, prefilter, the folded scorer, the test reference.
+*/
+#include "cache_score.h"
+
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+static const unsigned char CACHE_MAGIC[4] = {'R', 'T', 'Q', '8'};
+#define CACHE_QUANT_INT8 1
+#define CACHE_MAX_TOKENS 65535
+#define CACHE_MAX_DIM 65535
+
+/* ------------------------------------------------------------------ packing */
+
+size_t ram_cache_packed_size(int n_tokens, int dim)
+{
+    if (n_tokens < 1 || dim < 1 || n_tokens > CACHE_MAX_TOKENS || dim > CACHE_MAX_DIM) return 0;
+    return RAM_CACHE_HEADER + (size_t)n_tokens * 4 + (size_t)n_tokens * (size_t)dim;
+}
+
+static void put_u16(unsigned char *p, unsigned v)
+{
+    p[0] = (unsigned char)(v & 0xff);
+    p[1] = (unsigned char)(v >> 8);
+}
+static unsigned get_u16(const unsigned char *p) { return (unsigned)p[0] | ((unsigned)p[1] << 8); }
+
+/* Floats are stored little-endian; on a big-endian host the bytes swap. */
+static void put_f32(unsigned char *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(u >> (8 * i));
+}
+static float get_f32(const unsigned char *p)
+{
+    uint32_t u = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* One row: scale = absmax / 127, q = round(x / scale). Returns 0 if a value is not finite. */
+static int quantize_row(const float *x, int dim, float *scale, int8_t *q)
+{
+    float mx = 0;
+    for (int d = 0; d < dim; d++) {
+        if (!isfinite(x[d])) return 0;
+        float a = fabsf(x[d]);
+        mx = a > mx ? a : mx;
+    }
+    *scale = mx / 127.0f;
+    float inv = mx > 0 ? 127.0f / mx : 0;
+    for (int d = 0; d < dim; d++) {
+        long v = lrintf(x[d] * inv);
+        q[d] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return 1;
+}
+
+ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out, size_t cap,
+                          struct ram_error *err)
+{
+    size_t need = ram_cache_packed_size(n_tokens, dim);
+    if (!need) return ram_fail(err, RAM_ERR_ARG, "token cache: %d x %d tokens out of range", n_tokens, dim);
+    if (cap < need) return ram_fail(err, RAM_ERR_ARG, "token cache: buffer of %zu bytes, need %zu", cap, need);
+    unsigned char *p = out;
+    memset(p, 0, RAM_CACHE_HEADER);
+    memcpy(p, CACHE_MAGIC, 4);
+    p[4] = RAM_CACHE_LAYOUT;
+    p[5] = CACHE_QUANT_INT8;
+    put_u16(p + 6, (unsigned)n_tokens);
+    put_u16(p + 8, (unsigned)dim);
+    unsigned char *sc = p + RAM_CACHE_HEADER;
+    int8_t *q = (int8_t *)(sc + (size_t)n_tokens * 4);
+    for (int t = 0; t < n_tokens; t++) {
+        float s;
+        if (!quantize_row(embeds + (size_t)t * dim, dim, &s, q + (size_t)t * dim))
+            return ram_fail(err, RAM_ERR_ARG, "token cache: token %d holds a non-finite value", t);
+        put_f32(sc + (size_t)t * 4, s);
+    }
+    return RAM_OK;
+}
+
+ram_status ram_cache_view(const void *blob, size_t n, int n_tokens, int dim,
+                          struct ram_cache_tokens *v, struct ram_error *err)
+{
+    const unsigned char *p = blob;
+    memset(v, 0, sizeof *v);
+    if (!p || n < RAM_CACHE_HEADER || memcmp(p, CACHE_MAGIC, 4))
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: not a token blob");
+    if (p[4] != RAM_CACHE_LAYOUT || p[5] != CACHE_QUANT_INT8)
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: layout %d.%d, this build reads %d.%d", p[4],
+                        p[5], RAM_CACHE_LAYOUT, CACHE_QUANT_INT8);
+    int nt = (int)get_u16(p + 6), d = (int)get_u16(p + 8);
+    if (nt != n_tokens || d != dim)
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: %d x %d tokens, the model has %d x %d", nt, d,
+                        n_tokens, dim);
+    if (n != ram_cache_packed_size(nt, d))
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: %zu bytes, expected %zu", n,
+                        ram_cache_packed_size(nt, d));
+    const unsigned char *sc = p + RAM_CACHE_HEADER;
+    for (int t = 0; t < nt; t++) {
+        float s = get_f32(sc + (size_t)t * 4);
+        if (!isfinite(s) || s < 0) return ram_fail(err, RAM_ERR_FORMAT, "token cache: bad scale of token %d", t);
+    }
+    v->n_tokens = nt;
+    v->dim = d;
+    v->scales = sc;
+    v->q = (const int8_t *)(sc + (size_t)nt * 4);
+    return RAM_OK;
+}
+
+static void dequant_row(const struct ram_cache_tokens *v, int t, float *out)
+{
+    if (!v->q) {
+        memcpy(out, v->f32 + (size_t)t * v->dim, sizeof(float) * (size_t)v->dim);
+        return;
+    }
+    float s = get_f32(v->scales + (size_t)t * 4);
+    const int8_t *q = v->q + (size_t)t * v->dim;
+    for (int d = 0; d < v->dim; d++) out[d] = s * (float)q[d];
+}
+
+void ram_cache_dequant(const struct ram_cache_tokens *v, float *out)
+{
+    for (int t = 0; t < v->n_tokens; t++) dequant_row(v, t, out + (size_t)t * v->dim);
+}
+
+void ram_cache_cls(const struct ram_cache_tokens *v, float *out) { dequant_row(v, 0, out); }
+
+/* ------------------------------------------------------------------ prefilter */
+
+size_t ram_cache_unit_size(int dim) { return dim < 1 || dim > CACHE_MAX_DIM ? 0 : 4 + (size_t)dim; }
+
+ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap, struct ram_error *err)
+{
+    size_t need = ram_cache_unit_size(dim);
+    if (!need || cap < need) return ram_fail(err, RAM_ERR_ARG, "token cache: bad unit vector buffer");
+    double ss = 0;
+    for (int d = 0; d < dim; d++) ss += (double)cls[d] * cls[d];
+    if (!(ss > 0) || !isfinite(ss)) {
+        memset(out, 0, need); /* a zero vector: cosine 0 with everything */
+        return RAM_OK;
+    }
+    float inv = (float)(1.0 / sqrt(ss)), s;
+    unsigned char *p = out;
+    float row[CACHE_MAX_DIM > 4096 ? 4096 : CACHE_MAX_DIM];
+    int8_t *q = (int8_t *)(p + 4);
+    if (dim > 4096) return ram_fail(err, RAM_ERR_ARG, "token cache: unit vector wider than 4096");
+    for (int d = 0; d < dim; d++) row[d] = cls[d] * inv;
+    quantize_row(row, dim, &s, q);
+    put_f32(p, s);
+    return RAM_OK;
+}
+
+/* ------------------------------------------------------------------ kernels */
+
+/* Dot product with eight independent partial sums, so that the compiler can
+** keep them in one vector register without reassociating a single sum. */
+static float dot(const float *a, const float *b, int n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += a[i + l] * b[i + l];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void axpy(float *y, float a, const float *x, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* Attention of nv folded query vectors U (nv x dim) over the tokens E
+** (n_tok x dim): S (nv x n_tok) receives the softmax weights, P (nv x dim)
+** the weighted sums of the tokens. */
+static void attend(const float *E, int n_tok, int dim, const float *U, int nv, float *S, float *P)
+{
+    for (int j = 0; j < n_tok; j++) {
+        const float *e = E + (size_t)j * dim;
+        for (int v = 0; v < nv; v++) S[(size_t)v * n_tok + j] = dot(e, U + (size_t)v * dim, dim);
+    }
+    ram_softmax_rows(S, nv, n_tok);
+    memset(P, 0, sizeof(float) * (size_t)nv * dim);
+    for (int v = 0; v < nv; v++) {
+        float *p = P + (size_t)v * dim;
+        const float *s = S + (size_t)v * n_tok;
+        for (int j = 0; j < n_tok; j++) axpy(p, s[j], E + (size_t)j * dim, dim);
+    }
+}
+
+/* ------------------------------------------------------------------ scorer */
+
+struct ram_cache_query {
+    const struct ram_model *m; /* borrowed: outlives the query */
+    int n_tags, des, max_images, max_rows;
+    int hid, heads, dh, dim, n_tok, inter;
+    float *label; /* n_tags * des x dim; owned (ram_free) */
+    float *h0;    /* des == 1: n_tags x hid first-layer input; owned */
+    float *u0;    /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
+    float *mem;   /* one block for the scratch below; owned (ram_free) */
+    float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
+    float *E;     /* n_tok x dim: one image's tokens */
+    float *S;     /* n_tags * heads x n_tok: attention weights */
+};
+
+void ram_cache_query_free(struct ram_cache_query *q)
+{
+    if (!q) return;
+    ram_free(q->label);
+    ram_free(q->h0);
+    ram_free(q->u0);
+    ram_free(q->mem);
+    ram_free(q);
+}
+
+/* Folded queries of rows x hid queries Q: U (rows x heads x dim), row r head
+** h = Wk_h^T Q_h / sqrt(dh). */
+static void fold_queries(const struct ram_cache_query *q, const struct ram_tagger_layer_w *w,
+                         const float *Q, int rows, float *U)
+{
+    float alpha = 1.0f / sqrtf((float)q->dh);
+    for (int h = 0; h < q->heads; h++)
+        ram_gemm(0, 0, rows, q->dim, q->dh, alpha, Q + (size_t)h * q->dh, q->hid,
+                 w->k_w + (size_t)h * q->dh * q->dim, q->dim, 0.0f, U + (size_t)h * q->dim,
+                 q->heads * q->dim);
+}
+
+/* ReLU(wordvec_proj(L)) for rows label rows (identity projection when the
+** model has none). */
+static void project_labels(const struct ram_model *m, const float *L, int rows, float *H)
+{
+    int dim = m->embed_dim, hid = m->tagger.hidden;
+    if (m->wordvec_w)
+        ram_linear(L, rows, dim, m->wordvec_w, m->wordvec_b, hid, H);
+    else
+        memcpy(H, L, sizeof(float) * (size_t)rows * dim);
+    ram_relu(H, (size_t)rows * hid);
+}
+
+ram_status ram_cache_query_init(const struct ram_model *m, const float *label_embed, int n_tags,
+                                int des_per_tag, int max_images, struct ram_cache_query **out,
+                                struct ram_error *err)
+{
+    struct ram_cache_query *q = 0;
+    *out = 0;
+    if (n_tags < 1 || des_per_tag < 1 || max_images < 1)
+        return ram_fail(err, RAM_ERR_ARG, "open-set query: %d tags x %d descriptions, %d images", n_tags,
+                        des_per_tag, max_images);
+    if (des_per_tag > 1 && m->kind != RAM_KIND_RAM_PLUS)
+        return ram_fail(err, RAM_ERR_UNSUPPORTED,
+                        "open-set query: several descriptions per tag need a RAM++ model");
+    if (m->tagger.n_heads < 1 || m->tagger.hidden % m->tagger.n_heads || !m->tagger_layers)
+        return ram_fail(err, RAM_ERR_ARG, "open-set query: the model has no tagging decoder");
+    size_t rows, cnt;
+    if (!ram_mul_ok((size_t)n_tags, (size_t)max_images, &rows) || rows > (1u << 20) ||
+        !ram_mul_ok((size_t)n_tags, (size_t)des_per_tag, &cnt) || cnt > (1u << 24))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "open-set query: %d tags x %d images is too many", n_tags,
+                        max_images);
+    q = ram_calloc(1, sizeof *q);
+    if (!q) goto nomem;
+    q->m = m;
+    q->n_tags = n_tags;
+    q->des = des_per_tag;
+    q->max_images = max_images;
+    q->max_rows = (int)rows;
+    q->hid = m->tagger.hidden;
+    q->heads = m->tagger.n_heads;
+    q->dh = q->hid / q->heads;
+    q->dim = m->embed_dim;
+    q->n_tok = m->n_image_tokens;
+    q->inter = m->tagger.intermediate;
+    if (m->tagger.encoder_width != q->dim || (!m->wordvec_w && q->hid != q->dim))
+        return ram_cache_query_free(q), ram_fail(err, RAM_ERR_ARG, "open-set query: inconsistent widths");
+
+    size_t per_row = (size_t)5 * q->hid + (size_t)2 * q->heads * q->dim + (size_t)q->inter + q->dim;
+    size_t nfl = per_row * rows + (size_t)q->n_tok * q->dim + (size_t)n_tags * q->heads * q->n_tok;
+    q->label = ram_malloc(sizeof(float) * cnt * q->dim);
+    q->mem = ram_malloc(sizeof(float) * nfl);
+    if (!q->label || !q->mem) goto nomem;
+    memcpy(q->label, label_embed, sizeof(float) * cnt * q->dim);
+    float *p = q->mem;
+    q->H = p, p += rows * q->hid;
+    q->Q = p, p += rows * q->hid;
+    q->U = p, p += rows * q->heads * q->dim;
+    q->P = p, p += rows * q->heads * q->dim;
+    q->C = p, p += rows * q->hid;
+    q->A = p, p += rows * q->hid;
+    q->I = p, p += rows * q->inter;
+    q->T = p, p += rows * q->hid;
+    q->L = p, p += rows * q->dim;
+    q->E = p, p += (size_t)q->n_tok * q->dim;
+    q->S = p;
+
+    if (des_per_tag == 1) {
+        /* The first layer does not depend on the image: H0, Q0 and u0 once. */
+        q->h0 = ram_malloc(sizeof(float) * n_tags * q->hid);
+        q->u0 = ram_malloc(sizeof(float) * n_tags * q->heads * q->dim);
+        if (!q->h0 || !q->u0) goto nomem;
+        project_labels(m, q->label, n_tags, q->h0);
+        const struct ram_tagger_layer_w *w = &m->tagger_layers[0];
+        float *Q0 = q->Q; /* scratch: n_tags <= rows */
+        ram_linear(q->h0, n_tags, q->hid, w->q_w, w->q_b, q->hid, Q0);
+        fold_queries(q, w, Q0, n_tags, q->u0);
+    }
+    *out = q;
+    return RAM_OK;
+nomem:
+    ram_cache_query_free(q);
+    return ram_fail(err, RAM_ERR_NOMEM, "open-set query: out of memory");
+}
+
+/* H rows of image i = ReLU(wordvec(sum_d softmax_d(exp(s) cls_n . e_d) e_d)). */
+static void reweight(struct ram_cache_query *q, const struct ram_cache_tokens *img, float *L)
+{
+    int dim = q->dim, D = q->des;
+    float *cls = q->E; /* scratch: first row */
+    float w[256];
+    float *wd = D <= 256 ? w : q->S; /* S holds n_tags * heads * n_tok >= D floats? not always */
+    ram_cache_cls(img, cls);
+    double ss = 0;
+    for (int d = 0; d < dim; d++) ss += (double)cls[d] * cls[d];
+    float inv = (float)(1.0 / sqrt(ss)), scale = expf(q->m->reweight_scale);
+    for (int d = 0; d < dim; d++) cls[d] *= inv;
+    for (int t = 0; t < q->n_tags; t++) {
+        const float *e = q->label + (size_t)t * D * dim;
+        for (int k = 0; k < D; k++) wd[k] = scale * dot(cls, e + (size_t)k * dim, dim);
+        ram_softmax_rows(wd, 1, D);
+        float *l = L + (size_t)t * dim;
+        memset(l, 0, sizeof(float) * dim);
+        for (int k = 0; k < D; k++) axpy(l, wd[k], e + (size_t)k * dim, dim);
+    }
+}
+
+ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tokens *imgs, int n,
+                           float *probs, struct ram_error *err)
+{
+    const struct ram_model *m = q->m;
+    int T = q->n_tags, hid = q->hid, dim = q->dim, heads = q->heads, nv = T * heads;
+    if (n < 1 || n > q->max_images)
+        return ram_fail(err, RAM_ERR_ARG, "open-set scoring: %d images, at most %d per call", n, q->max_images);
+    for (int i = 0; i < n; i++)
+        if (imgs[i].n_tokens != q->n_tok || imgs[i].dim != dim || (!imgs[i].q && !imgs[i].f32))
+            return ram_fail(err, RAM_ERR_ARG, "open-set scoring: image %d has %d x %d tokens, the model %d x %d",
+                            i, imgs[i].n_tokens, imgs[i].dim, q->n_tok, dim);
+    if (q->des > 256 && (size_t)q->des > (size_t)nv * q->n_tok)
+        return ram_fail(err, RAM_ERR_TOO_BIG, "open-set scoring: too many descriptions per tag");
+    int R = n * T;
+
+    /* Layer-0 input. */
+    if (q->des == 1) {
+        for (int i = 0; i < n; i++) memcpy(q->H + (size_t)i * T * hid, q->h0, sizeof(float) * T * hid);
+    } else {
+        for (int i = 0; i < n; i++) reweight(q, &imgs[i], q->L + (size_t)i * T * dim);
+        project_labels(m, q->L, R, q->H);
+    }
+
+    for (int l = 0; l < m->tagger.n_layers; l++) {
+        const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
+        int fixed = l == 0 && q->des == 1;
+        if (!fixed) {
+            ram_linear(q->H, R, hid, w->q_w, w->q_b, hid, q->Q);
+            fold_queries(q, w, q->Q, R, q->U);
+        }
+        for (int i = 0; i < n; i++) {
+            const float *E = imgs[i].f32;
+            if (imgs[i].q) {
+                ram_cache_dequant(&imgs[i], q->E);
+                E = q->E;
+            }
+            const float *Ui = fixed ? q->u0 : q->U + (size_t)i * nv * dim;
+            attend(E, q->n_tok, dim, Ui, nv, q->S, q->P + (size_t)i * nv * dim);
+        }
+        /* ctx = Wv_h pooled_h + bv_h, per head, over all rows. */
+        for (int h = 0; h < heads; h++)
+            ram_gemm(0, 1, R, q->dh, dim, 1.0f, q->P + (size_t)h * dim, heads * dim,
+                     w->v_w + (size_t)h * q->dh * dim, dim, 0.0f, q->C + (size_t)h * q->dh, hid);
+        for (int r = 0; r < R; r++) ram_add(q->C + (size_t)r * hid, w->v_b, (size_t)hid);
+        /* A = LN(ctx Wo^T + bo + H); H' = LN(W2 GELU(W1 A + b1) + b2 + A). */
+        ram_linear(q->C, R, hid, w->ao_w, w->ao_b, hid, q->A);
+        ram_add(q->A, q->H, (size_t)R * hid);
+        ram_layernorm(q->A, q->A, R, hid, w->aln_w, w->aln_b, m->tagger.eps);
+        ram_linear(q->A, R, hid, w->i_w, w->i_b, q->inter, q->I);
+        ram_gelu(q->I, (size_t)R * q->inter);
+        ram_linear(q->I, R, q->inter, w->o_w, w->o_b, hid, q->T);
+        ram_add(q->T, q->A, (size_t)R * hid);
+        ram_layernorm(q->T, q->H, R, hid, w->oln_w, w->oln_b, m->tagger.eps);
+    }
+    for (int r = 0; r < R; r++) probs[r] = ram_sigmoid(dot(q->H + (size_t)r * hid, m->fc_w, hid) + m->fc_b[0]);
+    return RAM_OK;
+}
+
+float ram_cache_prefilter(const struct ram_cache_query *q, const void *unit, size_t unit_len)
+{
+    int dim = q->dim;
+    if (unit_len != ram_cache_unit_size(dim)) return -2.0f;
+    const unsigned char *p = unit;
+    const int8_t *v = (const int8_t *)(p + 4);
+    float s = get_f32(p), best = -2.0f;
+    size_t rows = (size_t)q->n_tags * q->des;
+    for (size_t r = 0; r < rows; r++) {
+        const float *e = q->label + r * dim;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int d = 0;
+        for (; d + 8 <= dim; d += 8)
+            for (int l = 0; l < 8; l++) acc[l] += (float)v[d + l] * e[d + l];
+        float c = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for (; d < dim; d++) c += (float)v[d] * e[d];
+        c *= s;
+        best = c > best ? c : best;
+    }
+    return best;
+}
+
+/* ------------------------------------------------------------------ reference */
+
+#ifdef RAM_TEST
+ram_status ram_cache_reference(const struct ram_model *m, const float *image_embeds,
+                               const float *label_embed, int n_tags, int des_per_tag,
+                               float *probs, struct ram_error *err)
+{
+    int dim = m->embed_dim, hid = m->tagger.hidden, heads = m->tagger.n_heads, dh = hid / heads;
+    int nt = m->n_image_tokens, inter = m->tagger.intermediate, D = des_per_tag;
+    ram_status rc = RAM_OK;
+    float *L = ram_malloc(sizeof(float) * n_tags * dim), *H = ram_malloc(sizeof(float) * n_tags * hid);
+    float *Q = ram_malloc(sizeof(float) * n_tags * hid), *K = ram_malloc(sizeof(float) * nt * hid);
+    float *V = ram_malloc(sizeof(float) * nt * hid), *C = ram_malloc(sizeof(float) * n_tags * hid);
+    float *A = ram_malloc(sizeof(float) * n_tags * hid), *I = ram_malloc(sizeof(float) * n_tags * inter);
+    float *s = ram_malloc(sizeof(float) * (nt > D ? nt : D));
+    if (!L || !H || !Q || !K || !V || !C || !A || !I || !s) {
+        rc = ram_fail(err, RAM_ERR_NOMEM, "reference: out of memory");
+        goto done;
+    }
+    /* Label rows: reweighted by the CLS (RAM++ section 5 steps 3-5). */
+    for (int t = 0; t < n_tags; t++) {
+        float *l = L + (size_t)t * dim;
+        const float *e = label_embed + (size_t)t * D * dim;
+        if (D == 1) {
+            memcpy(l, e, sizeof(float) * dim);
+            continue;
+        }
+        double nn = 0;
+        for (int d = 0; d < dim; d++) nn += (double)image_embeds[d] * image_embeds[d];
+        nn = sqrt(nn);
+        for (int k = 0; k < D; k++) {
+            double a = 0;
+            for (int d = 0; d < dim; d++) a += image_embeds[d] / nn * e[(size_t)k * dim + d];
+            s[k] = expf(m->reweight_scale) * (float)a;
+        }
+        ram_softmax_rows(s, 1, D);
+        for (int d = 0; d < dim; d++) {
+            double a = 0;
+            for (int k = 0; k < D; k++) a += s[k] * e[(size_t)k * dim + d];
+            l[d] = (float)a;
+        }
+    }
+    project_labels(m, L, n_tags, H);
+    for (int li = 0; li < m->tagger.n_layers; li++) {
+        const struct ram_tagger_layer_w *w = &m->tagger_layers[li];
+        ram_linear(H, n_tags, hid, w->q_w, w->q_b, hid, Q);
+        ram_linear(image_embeds, nt, dim, w->k_w, w->k_b, hid, K);
+        ram_linear(image_embeds, nt, dim, w->v_w, w->v_b, hid, V);
+        for (int t = 0; t < n_tags; t++)
+            for (int h = 0; h < heads; h++) {
+                for (int j = 0; j < nt; j++) {
+                    double a = 0;
+                    for (int c = 0; c < dh; c++)
+                        a += (double)Q[(size_t)t * hid + h * dh + c] * K[(size_t)j * hid + h * dh + c];
+                    s[j] = (float)(a / sqrt((double)dh));
+                }
+                ram_softmax_rows(s, 1, nt);
+                for (int c = 0; c < dh; c++) {
+                    double a = 0;
+                    for (int j = 0; j < nt; j++) a += (double)s[j] * V[(size_t)j * hid + h * dh + c];
+                    C[(size_t)t * hid + h * dh + c] = (float)a;
+                }
+            }
+        ram_linear(C, n_tags, hid, w->ao_w, w->ao_b, hid, A);
+        ram_add(A, H, (size_t)n_tags * hid);
+        ram_layernorm(A, A, n_tags, hid, w->aln_w, w->aln_b, m->tagger.eps);
+        ram_linear(A, n_tags, hid, w->i_w, w->i_b, inter, I);
+        ram_gelu(I, (size_t)n_tags * inter);
+        ram_linear(I, n_tags, inter, w->o_w, w->o_b, hid, C);
+        ram_add(C, A, (size_t)n_tags * hid);
+        ram_layernorm(C, H, n_tags, hid, w->oln_w, w->oln_b, m->tagger.eps);
+    }
+    for (int t = 0; t < n_tags; t++) {
+        double a = m->fc_b[0];
+        for (int c = 0; c < hid; c++) a += (double)H[(size_t)t * hid + c] * m->fc_w[c];
+        probs[t] = ram_sigmoid((float)a);
+    }
+done:
+    ram_free(L), ram_free(H), ram_free(Q), ram_free(K), ram_free(V);
+    ram_free(C), ram_free(A), ram_free(I), ram_free(s);
+    return rc;
+}
+#endif

@@ -1,0 +1,135 @@
+/*
+** cache_score.h — RAM++ open-set scoring from cached, int8-compressed image
+** tokens: the storage layout of the token cache that ram_index keeps per image,
+** and a scorer that computes ram_openset_probs over many cached images at once
+** with the key/value projections folded into the query.
+**
+**     // once per image, at indexing time
+**     size_t nb = ram_cache_packed_size(n_tok, dim);
+**     ram_cache_pack(image_embeds, n_tok, dim, blob, nb, &err);
+**
+**     // once per query
+**     struct ram_cache_query *q = 0;
+**     ram_cache_query_init(model, label_embed, n_tags, des_per_tag, 64, &q, &err);
+**     struct ram_cache_tokens imgs[64];
+**     for (i...) ram_cache_view(blob_i, len_i, n_tok, dim, &imgs[i], &err);
+**     ram_cache_score(q, imgs, n, probs, &err);   // n x n_tags probabilities
+**     ram_cache_query_free(q);
+**
+** PACKED LAYOUT, version 1 (RAM_CACHE_LAYOUT). All integers little-endian.
+**
+**     offset  size         field
+**     0       4            magic "RTQ8"
+**     4       1            layout version (1)
+**     5       1            quantisation: 1 = int8, symmetric, one scale per token
+**     6       2            n_tokens (u16)
+**     8       2            dim (u16)
+**     10      6            zero
+**     16      4*n_tokens   scale[t] (IEEE float32): token t = scale[t] * q[t][:]
+**     16+4n   n*dim        q[t][d] (int8 in -127..127), token-major; row 0 is the CLS
+**
+** scale[t] = max_d |x[t][d]| / 127 and q = round(x / scale) (a zero row has
+** scale 0). The error of an element is at most scale/2, about 0.4 % of the
+** row's largest magnitude. Full-size RAM++ (145 tokens x 512): 74,836 bytes.
+**
+** HOW THE SCORER WORKS. For one query row Q (a class query of the tagging
+** decoder) and head h, the decoder's attention logits over the image tokens E
+** are Q_h (Wk_h E_j + bk_h) / sqrt(dh) = E_j . u_h + c with u_h = Wk_h^T Q_h /
+** sqrt(dh): the constant c cancels in the softmax, so one 512-vector per head
+** replaces the key projection of all tokens. The context is Wv_h (p^T E) + bv_h
+** because the softmax weights p sum to 1, so the value projection applies once
+** to the pooled token instead of to every token. Attention over the cache then
+** costs O(tokens x 512) per head and reads each int8 token once per layer; the
+** dense layers (query, output dense, FFN, value projection) run batched over
+** every (image, tag) row of the call with ram_linear / ram_gemm. With one
+** description per tag the first layer's query and u vectors do not depend on
+** the image and are computed once in ram_cache_query_init.
+**
+** The result equals ram_openset_probs on the dequantised tokens up to float
+** rounding (the products are reassociated).
+**
+** Thread safety: a query is used by one thread at a time (it holds scratch);
+** the model is only read.
+*/
+#ifndef RAM_CACHE_SCORE_H
+#define RAM_CACHE_SCORE_H
+
+#include "model.h"
+
+#define RAM_CACHE_LAYOUT 1
+#define RAM_CACHE_HEADER 16
+
+/* Bytes of a packed token blob; 0 when the sizes are out of range. */
+size_t ram_cache_packed_size(int n_tokens, int dim);
+
+/* Quantises n_tokens x dim floats (row-major) into out (cap bytes, at least
+** ram_cache_packed_size). Non-finite values give RAM_ERR_ARG. */
+ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out, size_t cap,
+                          struct ram_error *err);
+
+/* A borrowed view of one image's tokens: either packed int8 (q, scales) or
+** plain fp32 rows (f32 set, q NULL). */
+struct ram_cache_tokens {
+    int n_tokens, dim;
+    const unsigned char *scales; /* n_tokens little-endian floats, possibly unaligned (borrowed) */
+    const int8_t *q;             /* n_tokens x dim (borrowed) */
+    const float *f32;            /* alternative: n_tokens x dim floats (borrowed) */
+};
+
+/* Checks a packed blob (magic, version, sizes, finite scales) against the
+** expected n_tokens and dim and fills *v (pointers into blob: valid while blob
+** is). Errors: RAM_ERR_FORMAT with a message naming the mismatch. */
+ram_status ram_cache_view(const void *blob, size_t n, int n_tokens, int dim,
+                          struct ram_cache_tokens *v, struct ram_error *err);
+
+/* Dequantises (or copies) the tokens into out (n_tokens x dim floats). */
+void ram_cache_dequant(const struct ram_cache_tokens *v, float *out);
+
+/* Row 0 (the CLS embedding) of the tokens, dim floats. */
+void ram_cache_cls(const struct ram_cache_tokens *v, float *out);
+
+/* ------------------------------------------------------------------ prefilter */
+
+/* A compact unit-length copy of a CLS embedding for the cosine prefilter:
+** 4-byte float scale followed by dim int8 (same quantisation as above, after
+** L2 normalisation). */
+size_t ram_cache_unit_size(int dim);
+ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap,
+                               struct ram_error *err);
+
+/* ------------------------------------------------------------------ scoring */
+
+struct ram_cache_query;
+
+/* Prepares the scoring of n_tags open-set tags with des_per_tag descriptions
+** each: label_embed holds n_tags * des_per_tag rows of the model's
+** embed_dim, tag-major, each L2-normalised (copied). max_images bounds the
+** images per ram_cache_score call. The model must outlive the query; *out is
+** owned by the caller (ram_cache_query_free). RAM_ERR_UNSUPPORTED for a RAM
+** model with des_per_tag > 1 (RAM has no reweighting). */
+ram_status ram_cache_query_init(const struct ram_model *m, const float *label_embed, int n_tags,
+                                int des_per_tag, int max_images, struct ram_cache_query **out,
+                                struct ram_error *err);
+void ram_cache_query_free(struct ram_cache_query *q);
+
+/* probs receives n x n_tags probabilities (image-major) for the n images
+** (1 <= n <= max_images); every view must have the model's token count and
+** width (RAM_ERR_ARG otherwise). */
+ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tokens *imgs, int n,
+                           float *probs, struct ram_error *err);
+
+/* Prefilter score of a packed unit CLS (ram_cache_pack_unit, unit_len bytes):
+** the largest cosine between the image and the query's descriptions. -2 when
+** the blob has the wrong size. */
+float ram_cache_prefilter(const struct ram_cache_query *q, const void *unit, size_t unit_len);
+
+#ifdef RAM_TEST
+/* The straightforward reference the scorer is tested against: the decoder
+** of ARCHITECTURE.md section 4 on fp32 tokens, one image, K/V projected for
+** every token (no folding). probs: n_tags floats. */
+ram_status ram_cache_reference(const struct ram_model *m, const float *image_embeds,
+                               const float *label_embed, int n_tags, int des_per_tag,
+                               float *probs, struct ram_error *err);
+#endif
+
+#endif /* RAM_CACHE_SCORE_H */

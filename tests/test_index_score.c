@@ -1,0 +1,340 @@
+/*
+** test_index_score.c — core/cache_score: the int8 token cache layout and the
+** folded open-set scorer, against the straightforward decoder
+** (ram_cache_reference), the official goldens (when the golden model files
+** are built) and the engine's own ram_openset_probs.
+*/
+#include "cache_score.h"
+#include "harness.h"
+#include "ram.h"
+
+#include <math.h>
+
+/* Parts of the engine that land separately: weak, so that this test links
+** (and skips those comparisons) while they are missing. */
+#pragma weak ram_state_init
+#pragma weak ram_state_free
+#pragma weak ram_openset_probs
+
+/* ------------------------------------------------------------------ a synthetic model */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+static float *rvec(size_t n, float scale, float bias)
+{
+    float *p = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) p[i] = bias + scale * frand();
+    return p;
+}
+static void unit_rows(float *x, int rows, int dim)
+{
+    for (int r = 0; r < rows; r++) ram_l2_normalize(x + (size_t)r * dim, dim);
+}
+
+/* A RAM++-shaped model with only the parts the scorer reads (leaked: test lifetime). */
+static struct ram_model *synth_model(int kind, int dim, int hid, int heads, int inter, int layers,
+                                     int n_tok, int wordvec)
+{
+    struct ram_model *m = calloc(1, sizeof *m);
+    m->kind = kind;
+    m->embed_dim = dim;
+    m->n_image_tokens = n_tok;
+    m->tagger.hidden = hid;
+    m->tagger.n_heads = heads;
+    m->tagger.intermediate = inter;
+    m->tagger.n_layers = layers;
+    m->tagger.encoder_width = dim;
+    m->tagger.eps = 1e-12f;
+    m->reweight_scale = 3.19f;
+    if (wordvec) {
+        m->wordvec_w = rvec((size_t)hid * dim, 1.0f / sqrtf((float)dim) * 1.7f, 0);
+        m->wordvec_b = rvec((size_t)hid, 0.1f, 0);
+    }
+    m->tagger_layers = calloc((size_t)layers, sizeof *m->tagger_layers);
+    for (int l = 0; l < layers; l++) {
+        struct ram_tagger_layer_w *w = &m->tagger_layers[l];
+        float sh = 1.7f / sqrtf((float)hid), sd = 1.7f / sqrtf((float)dim), si = 1.7f / sqrtf((float)inter);
+        w->q_w = rvec((size_t)hid * hid, sh * 3, 0), w->q_b = rvec(hid, 0.1f, 0);
+        w->k_w = rvec((size_t)hid * dim, sd * 3, 0), w->k_b = rvec(hid, 0.1f, 0);
+        w->v_w = rvec((size_t)hid * dim, sd, 0), w->v_b = rvec(hid, 0.1f, 0);
+        w->ao_w = rvec((size_t)hid * hid, sh, 0), w->ao_b = rvec(hid, 0.1f, 0);
+        w->aln_w = rvec(hid, 0.2f, 1), w->aln_b = rvec(hid, 0.1f, 0);
+        w->i_w = rvec((size_t)inter * hid, sh, 0), w->i_b = rvec(inter, 0.1f, 0);
+        w->o_w = rvec((size_t)hid * inter, si, 0), w->o_b = rvec(hid, 0.1f, 0);
+        w->oln_w = rvec(hid, 0.2f, 1), w->oln_b = rvec(hid, 0.1f, 0);
+    }
+    m->fc_w = rvec(hid, 1.0f / sqrtf((float)hid) * 2, 0);
+    m->fc_b = rvec(1, 0.2f, 0);
+    return m;
+}
+
+/* ------------------------------------------------------------------ layout */
+
+static void test_layout(void)
+{
+    int nt = 5, dim = 24;
+    float *x = rvec((size_t)nt * dim, 2.0f, 0);
+    for (int d = 0; d < dim; d++) x[2 * dim + d] = 0; /* a zero row */
+    size_t nb = ram_cache_packed_size(nt, dim);
+    check(nb == 16 + 4 * 5 + 5 * 24, "index_score.layout.size", "%zu", nb);
+    check(ram_cache_packed_size(145, 512) == 74836, "index_score.layout.full_size", "%zu",
+          ram_cache_packed_size(145, 512));
+    unsigned char *b = malloc(nb);
+    struct ram_error err = {{0}};
+    ram_status rc = ram_cache_pack(x, nt, dim, b, nb, &err);
+    check(rc == RAM_OK && !memcmp(b, "RTQ8\x01\x01\x05\x00\x18\x00", 10), "index_score.layout.header", "%s",
+          err.msg);
+    struct ram_cache_tokens v;
+    rc = ram_cache_view(b, nb, nt, dim, &v, &err);
+    float *y = malloc(sizeof(float) * nt * dim);
+    ram_cache_dequant(&v, y);
+    double worst = 0; /* relative to each row's max magnitude */
+    for (int t = 0; t < nt; t++) {
+        float mx = 0;
+        for (int d = 0; d < dim; d++) mx = fmaxf(mx, fabsf(x[t * dim + d]));
+        for (int d = 0; d < dim; d++)
+            if (mx > 0) worst = fmax(worst, fabs(x[t * dim + d] - y[t * dim + d]) / mx);
+            else if (y[t * dim + d] != 0) worst = 1;
+    }
+    check(rc == RAM_OK && worst <= 0.5 / 127 + 1e-6, "index_score.layout.roundtrip", "rc %d, error %.3g", rc,
+          worst);
+    float cls[24];
+    ram_cache_cls(&v, cls);
+    check(!memcmp(cls, y, sizeof cls), "index_score.layout.cls_row", NULL);
+
+    /* Refusals. */
+    rc = ram_cache_view(b, nb - 1, nt, dim, &v, &err);
+    check(rc == RAM_ERR_FORMAT && strstr(err.msg, "bytes"), "index_score.layout.truncated", "%d %s", rc, err.msg);
+    rc = ram_cache_view(b, nb, nt + 1, dim, &v, &err);
+    check(rc == RAM_ERR_FORMAT && !strcmp(err.msg, "token cache: 5 x 24 tokens, the model has 6 x 24"),
+          "index_score.layout.wrong_model", "%s", err.msg);
+    b[4] = 2;
+    rc = ram_cache_view(b, nb, nt, dim, &v, &err);
+    check(rc == RAM_ERR_FORMAT && !strcmp(err.msg, "token cache: layout 2.1, this build reads 1.1"),
+          "index_score.layout.version", "%s", err.msg);
+    b[4] = 1;
+    b[0] = 'X';
+    rc = ram_cache_view(b, nb, nt, dim, &v, &err);
+    check(rc == RAM_ERR_FORMAT, "index_score.layout.magic", "%s", err.msg);
+    x[3] = NAN;
+    rc = ram_cache_pack(x, nt, dim, b, nb, &err);
+    check(rc == RAM_ERR_ARG, "index_score.layout.nan", "%s", err.msg);
+    rc = ram_cache_pack(x, nt, dim, b, nb - 1, &err);
+    check(rc == RAM_ERR_ARG, "index_score.layout.small_buffer", "%s", err.msg);
+    free(b), free(x), free(y);
+}
+
+/* ------------------------------------------------------------------ scorer vs reference */
+
+/* Scores n images both ways and returns the worst |difference| (fp32 views or int8). */
+static double compare(const struct ram_model *m, int n, int T, int D, int quant, int max_images)
+{
+    int nt = m->n_image_tokens, dim = m->embed_dim;
+    float *label = rvec((size_t)T * D * dim, 1, 0);
+    unit_rows(label, T * D, dim);
+    float **emb = malloc(sizeof(float *) * n);
+    unsigned char **blob = malloc(sizeof(void *) * n);
+    struct ram_cache_tokens *v = calloc((size_t)n, sizeof *v);
+    size_t nb = ram_cache_packed_size(nt, dim);
+    struct ram_error err = {{0}};
+    for (int i = 0; i < n; i++) {
+        emb[i] = rvec((size_t)nt * dim, 1.5f, 0);
+        blob[i] = malloc(nb);
+        ram_cache_pack(emb[i], nt, dim, blob[i], nb, &err);
+        if (quant)
+            ram_cache_view(blob[i], nb, nt, dim, &v[i], &err);
+        else
+            v[i] = (struct ram_cache_tokens){nt, dim, NULL, NULL, emb[i]};
+    }
+    struct ram_cache_query *q = 0;
+    double worst = -1;
+    if (ram_cache_query_init(m, label, T, D, max_images, &q, &err)) {
+        printf("# query_init: %s\n", err.msg);
+        goto done;
+    }
+    float *got = malloc(sizeof(float) * n * T), *want = malloc(sizeof(float) * T);
+    for (int i0 = 0; i0 < n; i0 += max_images) {
+        int k = n - i0 < max_images ? n - i0 : max_images;
+        if (ram_cache_score(q, v + i0, k, got + (size_t)i0 * T, &err)) {
+            printf("# score: %s\n", err.msg);
+            goto done2;
+        }
+    }
+    worst = 0;
+    for (int i = 0; i < n; i++) {
+        ram_cache_reference(m, emb[i], label, T, D, want, &err);
+        double e = max_abs_diff(got + (size_t)i * T, want, (size_t)T);
+        worst = e > worst ? e : worst;
+    }
+done2:
+    free(got), free(want);
+done:
+    ram_cache_query_free(q);
+    for (int i = 0; i < n; i++) free(emb[i]), free(blob[i]);
+    free(emb), free(blob), free(v), free(label);
+    return worst;
+}
+
+static void test_scorer(void)
+{
+    struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, 64, 48, 4, 96, 2, 17, 1);
+    struct {
+        const char *name;
+        int n, T, D, quant, batch;
+        double tol;
+    } cases[] = {
+        {"index_score.fold.one_text", 5, 1, 1, 0, 4, 2e-5},
+        {"index_score.fold.descriptions", 5, 1, 3, 0, 2, 2e-5},
+        {"index_score.fold.several_tags", 3, 4, 2, 0, 3, 2e-5},
+        {"index_score.fold.several_tags_one_des", 7, 3, 1, 0, 7, 2e-5},
+        {"index_score.int8.one_text", 20, 1, 1, 1, 8, 0.01},
+        {"index_score.int8.descriptions", 20, 2, 5, 1, 8, 0.01},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double e = compare(m, cases[c].n, cases[c].T, cases[c].D, cases[c].quant, cases[c].batch);
+        check(e >= 0 && e <= cases[c].tol, cases[c].name, "max abs prob error %.3g > %.3g", e, cases[c].tol);
+        if (cases[c].quant) printf("# %s: max abs prob error %.2e\n", cases[c].name, e);
+    }
+    /* No word-vector projection (decoder as wide as the embeddings). */
+    struct ram_model *m2 = synth_model(RAM_KIND_RAM_PLUS, 32, 32, 2, 64, 1, 9, 0);
+    double e = compare(m2, 4, 2, 2, 0, 4);
+    check(e >= 0 && e <= 2e-5, "index_score.fold.identity_wordvec", "%.3g", e);
+    /* RAM: one description per tag only. */
+    struct ram_model *m3 = synth_model(RAM_KIND_RAM, 32, 32, 2, 64, 2, 9, 1);
+    e = compare(m3, 4, 2, 1, 0, 2);
+    check(e >= 0 && e <= 2e-5, "index_score.fold.ram_model", "%.3g", e);
+    struct ram_cache_query *q = 0;
+    struct ram_error err = {{0}};
+    float lab[2 * 32] = {1};
+    ram_status rc = ram_cache_query_init(m3, lab, 1, 2, 1, &q, &err);
+    check(rc == RAM_ERR_UNSUPPORTED && !q, "index_score.ram_descriptions_refused", "%d %s", rc, err.msg);
+    rc = ram_cache_query_init(m, lab, 0, 1, 1, &q, &err);
+    check(rc == RAM_ERR_ARG, "index_score.no_tags_refused", "%d", rc);
+    rc = ram_cache_query_init(m, lab, 1 << 20, 1, 1 << 20, &q, &err);
+    check(rc == RAM_ERR_TOO_BIG, "index_score.too_many_refused", "%d %s", rc, err.msg);
+}
+
+static void test_prefilter(void)
+{
+    struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, 64, 48, 4, 96, 2, 17, 1);
+    int dim = 64, D = 3;
+    float *label = rvec((size_t)D * dim, 1, 0);
+    unit_rows(label, D, dim);
+    struct ram_cache_query *q = 0;
+    struct ram_error err = {{0}};
+    ram_cache_query_init(m, label, 1, D, 1, &q, &err);
+    double worst = 0;
+    unsigned char unit[4 + 64];
+    for (int it = 0; it < 50; it++) {
+        float *cls = rvec((size_t)dim, 3, 0.5f);
+        ram_cache_pack_unit(cls, dim, unit, sizeof unit, &err);
+        float c = ram_cache_prefilter(q, unit, sizeof unit);
+        ram_l2_normalize(cls, dim);
+        double best = -2;
+        for (int k = 0; k < D; k++) {
+            double a = 0;
+            for (int d = 0; d < dim; d++) a += (double)cls[d] * label[k * dim + d];
+            best = a > best ? a : best;
+        }
+        worst = fmax(worst, fabs(best - c));
+        free(cls);
+    }
+    check(worst < 0.01, "index_score.prefilter.cosine", "error %.3g", worst);
+    check(ram_cache_prefilter(q, unit, 10) == -2.0f, "index_score.prefilter.bad_size", NULL);
+    ram_cache_query_free(q);
+    free(label);
+}
+
+/* ------------------------------------------------------------------ goldens */
+
+static void test_golden(void)
+{
+    const char *build = getenv("RAM_BUILD");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/golden_ram_plus.ram", build ? build : "build");
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("# %s not built: golden comparisons skipped\n", path);
+        return;
+    }
+    fclose(f);
+    struct ram_error err = {{0}};
+    struct ram_model *m = 0;
+    if (ram_model_init_from_file(path, NULL, &m, &err)) {
+        check(0, "index_score.golden.load", "%s", err.msg);
+        return;
+    }
+    struct ram_model_info info;
+    ram_model_get_info(m, &info);
+    struct npy lab;
+    npy_load(data_path("golden/openset/label_embed.npy"), &lab);
+    int T = 3, D = (int)(lab.shape[0] / 3), nt = info.n_image_tokens, dim = info.embed_dim;
+    struct ram_cache_query *q = 0, *qc = 0;
+    if (ram_cache_query_init(m, lab.data, T, D, 4, &q, &err) ||
+        ram_cache_query_init(m, m->label_embed, m->num_class, m->des_per_class, 4, &qc, &err)) {
+        check(0, "index_score.golden.query", "%s", err.msg);
+        return;
+    }
+    struct ram_state *st = 0;
+    int have_state = ram_state_init && ram_openset_probs && ram_state_init(m, &st, &err) == RAM_OK;
+    size_t nb = ram_cache_packed_size(nt, dim);
+    unsigned char *blob = malloc(nb);
+    double e_open = 0, e_open8 = 0, e_closed = 0, e_engine = 0;
+    for (int i = 0; i < 4; i++) {
+        char rel[128];
+        struct npy emb, want, wantc;
+        snprintf(rel, sizeof rel, "golden/ram_plus/img%d_image_embeds.npy", i);
+        npy_load(data_path(rel), &emb);
+        snprintf(rel, sizeof rel, "golden/openset/img%d_probs.npy", i);
+        npy_load(data_path(rel), &want);
+        snprintf(rel, sizeof rel, "golden/ram_plus/img%d_probs.npy", i);
+        npy_load(data_path(rel), &wantc);
+        struct ram_cache_tokens v = {nt, dim, NULL, NULL, emb.data}, v8;
+        float got[3], gotc[64];
+        ram_cache_score(q, &v, 1, got, &err);
+        e_open = fmax(e_open, max_abs_diff(got, want.data, 3));
+        ram_cache_score(qc, &v, 1, gotc, &err);
+        e_closed = fmax(e_closed, max_abs_diff(gotc, wantc.data, (size_t)m->num_class));
+        ram_cache_pack(emb.data, nt, dim, blob, nb, &err);
+        ram_cache_view(blob, nb, nt, dim, &v8, &err);
+        ram_cache_score(q, &v8, 1, got, &err);
+        e_open8 = fmax(e_open8, max_abs_diff(got, want.data, 3));
+        if (have_state) {
+            float eng[3];
+            if (ram_openset_probs(st, emb.data, lab.data, T, D, eng, &err) == RAM_OK) {
+                ram_cache_score(q, &v, 1, got, &err);
+                e_engine = fmax(e_engine, max_abs_diff(got, eng, 3));
+            } else {
+                have_state = 0;
+                printf("# ram_openset_probs: %s\n", err.msg);
+            }
+        }
+        npy_free(&emb), npy_free(&want), npy_free(&wantc);
+    }
+    check(e_open <= 1e-5, "index_score.golden.openset_fp32", "max abs error %.3g", e_open);
+    check(e_closed <= 1e-5, "index_score.golden.closed_set_fp32", "max abs error %.3g", e_closed);
+    check(e_open8 <= 0.01, "index_score.golden.openset_int8", "max abs error %.3g", e_open8);
+    printf("# golden open-set: fp32 %.2e, int8 %.2e; closed set fp32 %.2e\n", e_open, e_open8, e_closed);
+    if (have_state)
+        check(e_engine <= 1e-5, "index_score.golden.vs_ram_openset_probs", "max abs error %.3g", e_engine);
+    free(blob);
+    if (st) ram_state_free(st);
+    ram_cache_query_free(q);
+    ram_cache_query_free(qc);
+    npy_free(&lab);
+    ram_model_free(m);
+}
+
+int main(void)
+{
+    (void)check_close_npy;
+    test_layout();
+    test_scorer();
+    test_prefilter();
+    test_golden();
+    return harness_exit();
+}
