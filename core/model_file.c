@@ -24,16 +24,13 @@
 #include "internal.h"
 #include "model.h"
 #include "safetensors.h"
+#include "swin.h"
 #include "weights.h"
 
 #if defined(__has_include)
 #if __has_include("pth_reader.h")
 #include "pth_reader.h"
 #define HAVE_PTH_READER 1
-#endif
-#if __has_include("swin.h")
-#include "swin.h"
-#define HAVE_SWIN_H 1
 #endif
 #endif
 
@@ -53,19 +50,6 @@
 #define FORMAT_NAME "sqlite-ram"
 #define FORMAT_VERSION "1"
 #define MAX_VOCAB_TEXT ((size_t)64 << 20)
-
-/* ------------------------------------------------------------------ temporary stubs */
-
-#ifndef HAVE_SWIN_H
-/* Until core/swin.c lands (the real definitions win over these). */
-ram_status ram_swin_prepare(struct ram_model *m, struct ram_error *err);
-void ram_swin_release(struct ram_model *m);
-__attribute__((weak)) ram_status ram_swin_prepare(struct ram_model *m, struct ram_error *err)
-{
-    return RAM_OK;
-}
-__attribute__((weak)) void ram_swin_release(struct ram_model *m) {}
-#endif
 
 /* ------------------------------------------------------------------ public small API */
 

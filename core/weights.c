@@ -23,50 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------ Swin config (temporary) */
-
-/* Until core/swin.c lands, a weak ram_swin_derive with the rules of
-** ARCHITECTURE.md section 3 keeps the binder usable; the real one wins. */
-__attribute__((weak)) ram_status ram_swin_derive(struct ram_model *m, struct ram_error *err)
-{
-    const struct ram_swin_config *c = &m->swin;
-    if (c->patch_size <= 0 || c->image_size <= 0 || c->image_size % c->patch_size)
-        return ram_fail(err, RAM_ERR_FORMAT, "swin: image size %d is not a multiple of patch %d",
-                        c->image_size, c->patch_size);
-    if (c->n_stages < 1 || c->n_stages > RAM_MAX_STAGES || c->window < 1)
-        return ram_fail(err, RAM_ERR_FORMAT, "swin: bad stage count or window");
-    int res = c->image_size / c->patch_size, dim = c->embed_dim;
-    for (int s = 0; s < c->n_stages; s++) {
-        struct ram_swin_stage_info *st = &m->stage[s];
-        if (c->heads[s] < 1 || dim % c->heads[s])
-            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: %d channels not divisible by %d heads",
-                            s, dim, c->heads[s]);
-        st->res = res;
-        st->dim = dim;
-        st->heads = c->heads[s];
-        if (res <= c->window) {
-            st->window = res;
-            st->shift = 0;
-        } else {
-            if (res % c->window)
-                return ram_fail(err, RAM_ERR_FORMAT,
-                                "swin: stage %d resolution %d is not a multiple of window %d", s, res,
-                                c->window);
-            st->window = c->window;
-            st->shift = c->window / 2;
-        }
-        if (s + 1 < c->n_stages) {
-            if (res % 2)
-                return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d resolution %d is odd", s, res);
-            res /= 2;
-            dim *= 2;
-        }
-    }
-    m->vision_width = dim;
-    m->n_image_tokens = 1 + res * res;
-    return RAM_OK;
-}
-
 /* ------------------------------------------------------------------ specs */
 
 struct specs {
