@@ -175,26 +175,147 @@ static float dot(const float *a, const float *b, int n)
     return s;
 }
 
-static void axpy(float *y, float a, const float *x, int n)
+static inline void axpy(float *y, float a, const float *x, int n)
 {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* Attention of nv folded query vectors U (nv x dim) over the tokens E
-** (n_tok x dim): S (nv x n_tok) receives the softmax weights, P (nv x dim)
-** the weighted sums of the tokens. */
-static void attend(const float *E, int n_tok, int dim, const float *U, int nv, float *S, float *P)
+/* Attention of nv folded query vectors U (nv x dim) over one image's tokens
+** X (n_tok x dim, int8 or fp32, token j scaled by sc[j]): S (nv x n_tok)
+** receives the softmax weights, P (nv x dim) the weighted sums of the tokens.
+** Token-major, four query vectors at a time, so that each token row is read
+** once per pass and the four partial results stay in registers (scores) or
+** in L1 (pooled rows). The AVX2 kernels are the same loops as the portable
+** ones below, eight lanes at a time. */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+static inline __m256 load8_i8(const int8_t *p)
 {
-    for (int j = 0; j < n_tok; j++) {
-        const float *e = E + (size_t)j * dim;
-        for (int v = 0; v < nv; v++) S[(size_t)v * n_tok + j] = dot(e, U + (size_t)v * dim, dim);
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+}
+static inline __m256 load8_f32(const float *p) { return _mm256_loadu_ps(p); }
+static inline float hsum8(__m256 v)
+{
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+#define DEFINE_ATTEND(NAME, TYPE, LOAD)                                                           \
+    static void NAME(const TYPE *X, const float *sc, int n_tok, int dim, const float *U, int nv, \
+                     float *S, float *P)                                                         \
+    {                                                                                            \
+        int d8 = dim & ~7;                                                                       \
+        for (int j = 0; j < n_tok; j++) {                                                        \
+            const TYPE *x = X + (size_t)j * dim;                                                 \
+            int v = 0;                                                                           \
+            for (; v + 4 <= nv; v += 4) {                                                        \
+                const float *u0 = U + (size_t)v * dim, *u1 = u0 + dim, *u2 = u1 + dim,           \
+                            *u3 = u2 + dim;                                                      \
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                      \
+                for (int d = 0; d < d8; d += 8) {                                                \
+                    __m256 xf = LOAD(x + d);                                                     \
+                    a0 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u0 + d), a0);                      \
+                    a1 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u1 + d), a1);                      \
+                    a2 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u2 + d), a2);                      \
+                    a3 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u3 + d), a3);                      \
+                }                                                                                \
+                float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);            \
+                for (int d = d8; d < dim; d++) {                                                 \
+                    float xv = (float)x[d];                                                      \
+                    s0 += xv * u0[d], s1 += xv * u1[d], s2 += xv * u2[d], s3 += xv * u3[d];      \
+                }                                                                                \
+                S[(size_t)v * n_tok + j] = sc[j] * s0;                                           \
+                S[(size_t)(v + 1) * n_tok + j] = sc[j] * s1;                                     \
+                S[(size_t)(v + 2) * n_tok + j] = sc[j] * s2;                                     \
+                S[(size_t)(v + 3) * n_tok + j] = sc[j] * s3;                                     \
+            }                                                                                    \
+            for (; v < nv; v++) {                                                                \
+                const float *u0 = U + (size_t)v * dim;                                           \
+                __m256 a0 = _mm256_setzero_ps();                                                 \
+                for (int d = 0; d < d8; d += 8)                                                  \
+                    a0 = _mm256_fmadd_ps(LOAD(x + d), _mm256_loadu_ps(u0 + d), a0);             \
+                float s0 = hsum8(a0);                                                            \
+                for (int d = d8; d < dim; d++) s0 += (float)x[d] * u0[d];                        \
+                S[(size_t)v * n_tok + j] = sc[j] * s0;                                           \
+            }                                                                                    \
+        }                                                                                        \
+        ram_softmax_rows(S, nv, n_tok);                                                          \
+        memset(P, 0, sizeof(float) * (size_t)nv * dim);                                          \
+        for (int v = 0; v < nv; v++) {                                                           \
+            float *p = P + (size_t)v * dim;                                                      \
+            const float *s = S + (size_t)v * n_tok;                                              \
+            int j = 0;                                                                           \
+            for (; j + 2 <= n_tok; j += 2) {                                                     \
+                const TYPE *x0 = X + (size_t)j * dim, *x1 = x0 + dim;                            \
+                float w0 = s[j] * sc[j], w1 = s[j + 1] * sc[j + 1];                              \
+                __m256 b0 = _mm256_set1_ps(w0), b1 = _mm256_set1_ps(w1);                         \
+                for (int d = 0; d < d8; d += 8) {                                                \
+                    __m256 acc = _mm256_loadu_ps(p + d);                                         \
+                    acc = _mm256_fmadd_ps(b0, LOAD(x0 + d), acc);                                \
+                    acc = _mm256_fmadd_ps(b1, LOAD(x1 + d), acc);                                \
+                    _mm256_storeu_ps(p + d, acc);                                                \
+                }                                                                                \
+                for (int d = d8; d < dim; d++) p[d] += w0 * (float)x0[d] + w1 * (float)x1[d];    \
+            }                                                                                    \
+            for (; j < n_tok; j++) {                                                             \
+                const TYPE *x0 = X + (size_t)j * dim;                                            \
+                float w0 = s[j] * sc[j];                                                         \
+                for (int d = 0; d < dim; d++) p[d] += w0 * (float)x0[d];                         \
+            }                                                                                    \
+        }                                                                                        \
     }
-    ram_softmax_rows(S, nv, n_tok);
-    memset(P, 0, sizeof(float) * (size_t)nv * dim);
-    for (int v = 0; v < nv; v++) {
-        float *p = P + (size_t)v * dim;
-        const float *s = S + (size_t)v * n_tok;
-        for (int j = 0; j < n_tok; j++) axpy(p, s[j], E + (size_t)j * dim, dim);
+
+DEFINE_ATTEND(attend_i8, int8_t, load8_i8)
+DEFINE_ATTEND(attend_f32, float, load8_f32)
+
+#else /* portable */
+
+#define DEFINE_ATTEND(NAME, TYPE)                                                                \
+    static void NAME(const TYPE *X, const float *sc, int n_tok, int dim, const float *U, int nv, \
+                     float *S, float *P)                                                         \
+    {                                                                                            \
+        for (int j = 0; j < n_tok; j++) {                                                        \
+            const TYPE *x = X + (size_t)j * dim;                                                 \
+            for (int v = 0; v < nv; v++) {                                                       \
+                const float *u = U + (size_t)v * dim;                                            \
+                float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s0;                                     \
+                int d = 0;                                                                       \
+                for (; d + 8 <= dim; d += 8)                                                     \
+                    for (int l = 0; l < 8; l++) acc[l] += (float)x[d + l] * u[d + l];            \
+                s0 = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])); \
+                for (; d < dim; d++) s0 += (float)x[d] * u[d];                                   \
+                S[(size_t)v * n_tok + j] = sc[j] * s0;                                           \
+            }                                                                                    \
+        }                                                                                        \
+        ram_softmax_rows(S, nv, n_tok);                                                          \
+        memset(P, 0, sizeof(float) * (size_t)nv * dim);                                          \
+        for (int v = 0; v < nv; v++)                                                             \
+            for (int j = 0; j < n_tok; j++) {                                                    \
+                const TYPE *x = X + (size_t)j * dim;                                             \
+                float w = S[(size_t)v * n_tok + j] * sc[j], *p = P + (size_t)v * dim;            \
+                for (int d = 0; d < dim; d++) p[d] += w * (float)x[d];                           \
+            }                                                                                    \
+    }
+
+DEFINE_ATTEND(attend_i8, int8_t)
+DEFINE_ATTEND(attend_f32, float)
+
+#endif
+
+/* One image: scales into sc (n_tok floats of scratch), then the kernel. */
+static void attend(const struct ram_cache_tokens *img, float *sc, const float *U, int nv, float *S,
+                   float *P)
+{
+    int nt = img->n_tokens;
+    if (img->q) {
+        for (int j = 0; j < nt; j++) sc[j] = get_f32(img->scales + (size_t)j * 4);
+        attend_i8(img->q, sc, nt, img->dim, U, nv, S, P);
+    } else {
+        for (int j = 0; j < nt; j++) sc[j] = 1.0f;
+        attend_f32(img->f32, sc, nt, img->dim, U, nv, S, P);
     }
 }
 
@@ -209,7 +330,7 @@ struct ram_cache_query {
     float *u0;    /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
     float *mem;   /* one block for the scratch below; owned (ram_free) */
     float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
-    float *E;     /* n_tok x dim: one image's tokens */
+    float *E;     /* n_tok x dim: one image's CLS row, token scales */
     float *S;     /* n_tags * heads x n_tok: attention weights */
 };
 
@@ -372,13 +493,8 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
             fold_queries(q, w, q->Q, R, q->U);
         }
         for (int i = 0; i < n; i++) {
-            const float *E = imgs[i].f32;
-            if (imgs[i].q) {
-                ram_cache_dequant(&imgs[i], q->E);
-                E = q->E;
-            }
             const float *Ui = fixed ? q->u0 : q->U + (size_t)i * nv * dim;
-            attend(E, q->n_tok, dim, Ui, nv, q->S, q->P + (size_t)i * nv * dim);
+            attend(&imgs[i], q->E, Ui, nv, q->S, q->P + (size_t)i * nv * dim);
         }
         /* ctx = Wv_h pooled_h + bv_h, per head, over all rows. */
         for (int h = 0; h < heads; h++)
