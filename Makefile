@@ -39,15 +39,36 @@ CONV_OBJ      := $(CONV_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN      := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 BENCH_BIN     := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
+# Model files every test uses, converted from the golden checkpoints by ram-convert.
+GOLDEN      := tests/data/golden
+GOLDEN_TAGS := --tags $(GOLDEN)/tag_list.txt --tags-zh $(GOLDEN)/tag_list_chinese.txt \
+               --thresholds $(GOLDEN)/tag_list_threshold.txt
+TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ram \
+               $(BUILD)/models/golden_ram_plus_clip.ram
+
 
 .PHONY: all deps test asan bench demo serve fuzz model clean lint
-all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt
+all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS)
 
 # The CLIP BPE vocabulary, uncompressed (zlib is not a dependency); tests read
 # it from the build folder (tests: getenv("RAM_BUILD")).
 $(BUILD)/bpe_simple_vocab_16e6.txt: models/bpe_simple_vocab_16e6.txt.gz
 	@mkdir -p $(dir $@)
 	gzip -dc $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/models/golden_ram_plus.ram: $(GOLDEN)/ram_plus_tiny.pth $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert $< -o $@ $(GOLDEN_TAGS) >/dev/null
+
+$(BUILD)/models/golden_ram.ram: $(GOLDEN)/ram_tiny.pth $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert $< -o $@ $(GOLDEN_TAGS) >/dev/null
+
+$(BUILD)/models/golden_ram_plus_clip.ram: $(GOLDEN)/ram_plus_tiny.pth $(GOLDEN)/clip_tiny.pth \
+		$(BUILD)/bpe_simple_vocab_16e6.txt $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert $< -o $@ $(GOLDEN_TAGS) --clip $(GOLDEN)/clip_tiny.pth --clip-heads 2 \
+	  --bpe $(BUILD)/bpe_simple_vocab_16e6.txt >/dev/null
 
 deps:
 	@sh tools/deps.sh

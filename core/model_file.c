@@ -23,16 +23,11 @@
 #include "bpe.h"
 #include "internal.h"
 #include "model.h"
+#include "pth_reader.h"
 #include "safetensors.h"
 #include "swin.h"
 #include "weights.h"
 
-#if defined(__has_include)
-#if __has_include("pth_reader.h")
-#include "pth_reader.h"
-#define HAVE_PTH_READER 1
-#endif
-#endif
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -564,7 +559,6 @@ fail:
 
 /* ------------------------------------------------------------------ from a .pth */
 
-#ifdef HAVE_PTH_READER
 static void close_pth(void *p) { ram_pth_close(p); }
 
 /* XXH3-128 of a whole file, read in chunks (identifies a .pth-built model). */
@@ -601,17 +595,11 @@ cleanup:
     close(fd);
     return rc;
 }
-#endif
 
 ram_status ram_model_init_from_pth(const char *pth, const char *tags_en, const char *tags_zh,
                                    const char *thresholds, const struct ram_convert_opts *opts,
                                    struct ram_model **out, struct ram_error *err)
 {
-#ifndef HAVE_PTH_READER
-    (void)pth; (void)tags_en; (void)tags_zh; (void)thresholds; (void)opts;
-    *out = NULL;
-    return ram_fail(err, RAM_ERR_UNSUPPORTED, "built without the .pth reader");
-#else
     struct ram_model *m = NULL;
     char *en = NULL, *zh = NULL, *th = NULL;
     size_t en_n = 0, zh_n = 0, th_n = 0;
@@ -649,7 +637,6 @@ fail:
     ram_free(th);
     ram_model_free(m);
     return rc;
-#endif
 }
 
 /* ------------------------------------------------------------------ writing */

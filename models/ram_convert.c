@@ -16,15 +16,10 @@
 ** streams generated values instead. Output appears atomically.
 */
 #include "convert_config.h"
+#include "pth_reader.h"
 #include "safetensors.h"
 #include "weights.h"
 
-#if defined(__has_include)
-#if __has_include("pth_reader.h")
-#include "pth_reader.h"
-#define HAVE_PTH_READER 1
-#endif
-#endif
 
 #include <limits.h>
 #include <stdio.h>
@@ -286,9 +281,7 @@ static int run(const struct args *a)
     ram_status rc = RAM_OK;
     char digest[33] = "";
     double t0 = now();
-#ifdef HAVE_PTH_READER
     struct ram_pth *pth = NULL, *clip_pth = NULL;
-#endif
     struct ram_st_map *clip_st = NULL;
     struct ram_tracker main_tr = {0}, clip_tr = {0};
 
@@ -323,10 +316,6 @@ static int run(const struct args *a)
             goto done;
         }
     } else {
-#ifndef HAVE_PTH_READER
-        rc = ram_fail(&err, RAM_ERR_UNSUPPORTED, "built without the .pth reader");
-        goto done;
-#else
         if ((rc = load_vocab(m, a->tags, a->tags_zh, a->thr, &err))) goto done;
         if ((rc = ram_pth_open(a->in, &pth, &err))) goto done;
         if ((rc = ram_tracker_init(&main_tr, ram_pth_source(pth), (size_t)ram_pth_count(pth), &err))) goto done;
@@ -382,7 +371,6 @@ static int run(const struct args *a)
             }
             printf("%d unused keys\n", unused + cu);
         }
-#endif
     }
     if (a->verbose) print_config(stdout, m);
 
@@ -408,10 +396,8 @@ done:
     ram_model_free(m);
     ram_tracker_free(&main_tr);
     ram_tracker_free(&clip_tr);
-#ifdef HAVE_PTH_READER
     ram_pth_close(pth);
     ram_pth_close(clip_pth);
-#endif
     ram_st_close(clip_st);
     ram_free(bpe);
     return rc ? 1 : 0;

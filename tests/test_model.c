@@ -13,15 +13,10 @@
 #include "internal.h"
 #include "json.h"
 #include "model.h"
+#include "pth_reader.h"
 #include "safetensors.h"
 #include "weights.h"
 
-#if defined(__has_include)
-#if __has_include("pth_reader.h")
-#include "pth_reader.h"
-#define HAVE_PTH_READER 1
-#endif
-#endif
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -789,7 +784,6 @@ static void test_vocab(void)
 
 /* ------------------------------------------------------------------ golden .pth */
 
-#ifdef HAVE_PTH_READER
 static const struct ram_tensor_view *pth_lookup(struct ram_pth *p, const struct ram_wspec *w, int kind)
 {
     const struct ram_tensor_view *v = ram_pth_find(p, w->name);
@@ -977,7 +971,6 @@ static void test_golden(void)
         }
     }
 }
-#endif
 
 /* ------------------------------------------------------------------ ram-convert */
 
@@ -1049,11 +1042,7 @@ int main(void)
     test_clip_layouts();
     if (bpe_text) test_corrupt();
     test_oom();
-#ifdef HAVE_PTH_READER
     if (bpe_text) test_golden();
-#else
-    printf("(pth reader not available yet: golden conversions skipped)\n");
-#endif
     test_cli();
     free(bpe_text);
     rm_tmpdir();
