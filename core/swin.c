@@ -1,63 +1,487 @@
 /*
-** swin.c — the Swin Transformer image encoder (ARCHITECTURE.md section 3).
-** Work in progress: stubs so that other files can link.
+** swin.c — the Swin Transformer image encoder of RAM and RAM++
+** (ARCHITECTURE.md section 3): config derivation, the per-model cache of
+** relative-position biases and shift masks, and the forward pass.
+**
+**     if (ram_swin_derive(m, &err)) ...          // m->swin -> m->stage[], widths
+**     ... bind m->swin_w ...
+**     if (ram_swin_prepare(m, &err)) ...         // -> m->swin_cache
+**     float *scratch = ram_malloc(sizeof(float) * ram_swin_scratch_floats(m));
+**     rc = ram_swin_forward(m, chw, scratch, out, NULL, &err);
+**     ...
+**     ram_swin_release(m);
+**
+** HOW IT WORKS. Activations stay in raster token order (x: L x C). A block
+** gathers x into window order in one pass (the cyclic roll by -shift and the
+** window partition are a single index map), LayerNorms the gathered rows in
+** place and computes qkv for all L tokens with one product. For each window
+** the scores of all heads are pre-filled with the cached relative-position
+** bias (plus the -100 shift mask) and the QK^T products accumulate onto them
+** (beta = 1); one softmax covers all heads; P @ V lands in the window's rows
+** of the attention output, heads side by side. After the projection one
+** scatter maps each window row back (reverse + roll by +shift) and adds it to
+** x, which is the residual. The MLP and patch merging work in raster order.
+** The forward allocates nothing: every buffer is a slice of the caller's
+** scratch, sized by ram_swin_scratch_floats.
 */
 #include "swin.h"
+
 #include "internal.h"
 #include "model.h"
+#include "ops.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Largest element count of any one buffer: keeps every int the op layer
+** takes (rows, cols, rows * cols) in range. */
+#define SWIN_MAX_ELEMS ((size_t)INT_MAX)
+#define SWIN_MASK_VALUE (-100.0f)
+
+/* The model's precomputed tables; one allocation (the floats follow the
+** header). */
+struct swin_cache {
+    const float *bias[RAM_MAX_STAGES]; /* depths[s] blocks of (heads, N, N), block-major */
+    const float *mask[RAM_MAX_STAGES]; /* (nW, N, N) of 0 / -100 in shifted stages, else NULL */
+};
+
+/* The slices of scratch a forward works in. */
+struct swin_bufs {
+    float *x;   /* tokens, raster order (L x C) */
+    float *xw;  /* window-order rows, attention output, MLP output, merge input */
+    float *big; /* qkv (L x 3C), projection output, MLP hidden, patch columns */
+    float *att; /* scores of one window (heads x N x N) */
+};
+
+/* ------------------------------------------------------------------ config */
+
+static ram_status check_stage_sizes(const struct ram_swin_config *c, const struct ram_swin_stage_info *st,
+                                    int s, struct ram_error *err)
+{
+    size_t L = (size_t)st->res * st->res, N = (size_t)st->window * st->window;
+    size_t hid = (size_t)(c->mlp_ratio > 3 ? c->mlp_ratio : 3) * st->dim;
+    if (L * hid > SWIN_MAX_ELEMS || (size_t)st->heads * N * N > SWIN_MAX_ELEMS ||
+        L * 4 * st->dim > SWIN_MAX_ELEMS)
+        return ram_fail(err, RAM_ERR_TOO_BIG, "swin: stage %d (%d x %d tokens, %d channels) is too large", s,
+                        st->res, st->res, st->dim);
+    return RAM_OK;
+}
+
+static ram_status check_config(const struct ram_swin_config *c, struct ram_error *err)
+{
+    if (c->patch_size < 1 || c->image_size < 1 || c->image_size % c->patch_size)
+        return ram_fail(err, RAM_ERR_FORMAT, "swin: image size %d is not a multiple of patch %d",
+                        c->image_size, c->patch_size);
+    if (c->n_stages < 1 || c->n_stages > RAM_MAX_STAGES)
+        return ram_fail(err, RAM_ERR_FORMAT, "swin: %d stages (1..%d supported)", c->n_stages, RAM_MAX_STAGES);
+    if (c->window < 1 || c->in_chans < 1 || c->embed_dim < 1 || c->mlp_ratio < 1)
+        return ram_fail(err, RAM_ERR_FORMAT, "swin: window, channels and mlp ratio must be positive");
+    if (c->image_size > 65536 || c->in_chans > 64 || c->mlp_ratio > 64 ||
+        ((long long)c->embed_dim << (c->n_stages - 1)) > (1 << 20))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "swin: absurd size (image %d, %d channels, mlp ratio %d)",
+                        c->image_size, c->embed_dim, c->mlp_ratio);
+    size_t res0 = (size_t)(c->image_size / c->patch_size);
+    size_t patch = (size_t)c->in_chans * c->patch_size * c->patch_size;
+    if (patch > SWIN_MAX_ELEMS / (res0 * res0))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "swin: image %d with patch %d is too large", c->image_size,
+                        c->patch_size);
+    for (int s = 0; s < c->n_stages; s++)
+        if (c->depths[s] < 1 || c->heads[s] < 1)
+            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d has %d blocks and %d heads", s, c->depths[s],
+                            c->heads[s]);
+    return RAM_OK;
+}
 
 ram_status ram_swin_derive(struct ram_model *m, struct ram_error *err)
 {
     const struct ram_swin_config *c = &m->swin;
-    if (c->patch_size <= 0 || c->image_size <= 0 || c->image_size % c->patch_size)
-        return ram_fail(err, RAM_ERR_FORMAT, "swin: image size %d is not a multiple of patch %d",
-                        c->image_size, c->patch_size);
-    if (c->n_stages < 1 || c->n_stages > RAM_MAX_STAGES || c->window < 1)
-        return ram_fail(err, RAM_ERR_FORMAT, "swin: bad stage count or window");
+    ram_status rc = check_config(c, err);
+    if (rc) return rc;
     int res = c->image_size / c->patch_size, dim = c->embed_dim;
     for (int s = 0; s < c->n_stages; s++) {
         struct ram_swin_stage_info *st = &m->stage[s];
-        if (c->heads[s] < 1 || dim % c->heads[s])
-            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: bad heads", s);
+        if (dim % c->heads[s])
+            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: %d channels are not divisible by %d heads", s,
+                            dim, c->heads[s]);
+        if (res > c->window && res % c->window)
+            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: resolution %d is not a multiple of window %d",
+                            s, res, c->window);
         st->res = res;
         st->dim = dim;
         st->heads = c->heads[s];
         st->window = res <= c->window ? res : c->window;
         st->shift = res <= c->window ? 0 : c->window / 2;
-        if (res > c->window && res % c->window)
-            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: res not a multiple of window", s);
+        if ((rc = check_stage_sizes(c, st, s, err))) return rc;
         if (s + 1 < c->n_stages) {
-            if (res % 2) return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: odd resolution", s);
+            if (res % 2)
+                return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: resolution %d is odd, cannot merge", s,
+                                res);
             res /= 2;
             dim *= 2;
         }
     }
+    for (int s = c->n_stages; s < RAM_MAX_STAGES; s++) memset(&m->stage[s], 0, sizeof m->stage[s]);
     m->vision_width = dim;
     m->n_image_tokens = 1 + res * res;
     return RAM_OK;
 }
 
+/* ------------------------------------------------------------------ cache */
+
+int ram_swin_rel_index(int a, int b, int w)
+{
+    int ya = a / w, xa = a % w, yb = b / w, xb = b % w;
+    return (ya - yb + w - 1) * (2 * w - 1) + (xa - xb + w - 1);
+}
+
+/* Region id of a rolled-frame coordinate: bands [0, R-w), [R-w, R-s), [R-s, R). */
+static int band(int v, int R, int w, int s)
+{
+    return v < R - w ? 0 : v < R - s ? 1 : 2;
+}
+
+int ram_swin_region(int y, int x, int R, int w, int s)
+{
+    return 3 * band(y, R, w, s) + band(x, R, w, s);
+}
+
+/* bias[h][a][b] = table[rel_index(a, b)][h]. */
+static void fill_bias(float *bias, const float *table, int w, int heads)
+{
+    int N = w * w;
+    for (int h = 0; h < heads; h++)
+        for (int a = 0; a < N; a++) {
+            float *row = bias + ((size_t)h * N + a) * N;
+            for (int b = 0; b < N; b++) row[b] = table[(size_t)ram_swin_rel_index(a, b, w) * heads + h];
+        }
+}
+
+/* mask[wi][a][b] = 0 if tokens a and b of window wi share a region, else -100. */
+static void fill_mask(float *mask, int R, int w, int s)
+{
+    int N = w * w, nw = R / w;
+    for (int wi = 0; wi < nw * nw; wi++) {
+        int y0 = wi / nw * w, x0 = wi % nw * w;
+        for (int a = 0; a < N; a++) {
+            int ra = ram_swin_region(y0 + a / w, x0 + a % w, R, w, s);
+            float *row = mask + ((size_t)wi * N + a) * N;
+            for (int b = 0; b < N; b++)
+                row[b] = ram_swin_region(y0 + b / w, x0 + b % w, R, w, s) == ra ? 0.0f : SWIN_MASK_VALUE;
+        }
+    }
+}
+
+/* Floats of stage s's tables; 0 on overflow (checked by derive, so never). */
+static size_t stage_cache_floats(const struct ram_model *m, int s, size_t *bias_n, size_t *mask_n)
+{
+    const struct ram_swin_stage_info *st = &m->stage[s];
+    size_t N = (size_t)st->window * st->window, nw = (size_t)(st->res / st->window);
+    *bias_n = (size_t)st->heads * N * N;
+    *mask_n = st->shift ? nw * nw * N * N : 0;
+    size_t tot;
+    if (!ram_mul_ok(*bias_n, (size_t)m->swin.depths[s], &tot) || tot > SIZE_MAX - *mask_n) return 0;
+    return tot + *mask_n;
+}
+
+static ram_status check_weights(const struct ram_model *m, struct ram_error *err)
+{
+    const struct ram_swin_w *w = &m->swin_w;
+    if (!w->patch_w || !w->patch_b || !w->patch_norm_w || !w->patch_norm_b || !w->norm_w || !w->norm_b)
+        return ram_fail(err, RAM_ERR_ARG, "swin: patch embedding or final norm weights are not bound");
+    for (int s = 0; s < m->swin.n_stages; s++) {
+        const struct ram_swin_stage_w *sw = &w->stages[s];
+        if (!sw->blocks) return ram_fail(err, RAM_ERR_ARG, "swin: stage %d has no block weights", s);
+        for (int b = 0; b < m->swin.depths[s]; b++) {
+            const struct ram_swin_block_w *k = &sw->blocks[b];
+            if (!k->norm1_w || !k->norm1_b || !k->rpb_table || !k->qkv_w || !k->qkv_b || !k->proj_w ||
+                !k->proj_b || !k->norm2_w || !k->norm2_b || !k->fc1_w || !k->fc1_b || !k->fc2_w || !k->fc2_b)
+                return ram_fail(err, RAM_ERR_ARG, "swin: stage %d block %d: weights are not bound", s, b);
+        }
+        if (s + 1 < m->swin.n_stages && (!sw->down_norm_w || !sw->down_norm_b || !sw->down_red_w))
+            return ram_fail(err, RAM_ERR_ARG, "swin: stage %d: patch merging weights are not bound", s);
+    }
+    return RAM_OK;
+}
+
 ram_status ram_swin_prepare(struct ram_model *m, struct ram_error *err)
 {
-    (void)m;
-    (void)err;
+    ram_swin_release(m);
+    ram_status rc = check_weights(m, err);
+    if (rc) return rc;
+    size_t total = 0, bias_n, mask_n;
+    for (int s = 0; s < m->swin.n_stages; s++) {
+        size_t n = stage_cache_floats(m, s, &bias_n, &mask_n);
+        if (!n || total > SIZE_MAX / sizeof(float) - n)
+            return ram_fail(err, RAM_ERR_TOO_BIG, "swin: attention tables too large");
+        total += n;
+    }
+    if (total > (SIZE_MAX - sizeof(struct swin_cache)) / sizeof(float))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "swin: attention tables too large");
+    struct swin_cache *c = ram_malloc(sizeof *c + total * sizeof(float));
+    if (!c) return ram_fail(err, RAM_ERR_NOMEM, "swin: out of memory for %zu attention table floats", total);
+    memset(c, 0, sizeof *c);
+    float *p = (float *)(c + 1);
+    for (int s = 0; s < m->swin.n_stages; s++) {
+        const struct ram_swin_stage_info *st = &m->stage[s];
+        stage_cache_floats(m, s, &bias_n, &mask_n);
+        c->bias[s] = p;
+        for (int b = 0; b < m->swin.depths[s]; b++, p += bias_n)
+            fill_bias(p, m->swin_w.stages[s].blocks[b].rpb_table, st->window, st->heads);
+        if (mask_n) {
+            c->mask[s] = p;
+            fill_mask(p, st->res, st->window, st->shift);
+            p += mask_n;
+        }
+    }
+    m->swin_cache = c;
     return RAM_OK;
 }
 
 void ram_swin_release(struct ram_model *m)
 {
+    ram_free(m->swin_cache);
     m->swin_cache = NULL;
+}
+
+const float *ram_swin_cached_bias(const struct ram_model *m, int stage, int block)
+{
+    const struct swin_cache *c = m->swin_cache;
+    if (!c || stage < 0 || stage >= m->swin.n_stages || block < 0 || block >= m->swin.depths[stage]) return NULL;
+    const struct ram_swin_stage_info *st = &m->stage[stage];
+    size_t N = (size_t)st->window * st->window;
+    return c->bias[stage] + (size_t)block * st->heads * N * N;
+}
+
+const float *ram_swin_cached_mask(const struct ram_model *m, int stage)
+{
+    const struct swin_cache *c = m->swin_cache;
+    if (!c || stage < 0 || stage >= m->swin.n_stages) return NULL;
+    return c->mask[stage];
+}
+
+/* ------------------------------------------------------------------ scratch */
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+/* Floats of each slice (x, xw, big, att). Sizes were bounded by derive, so
+** the sums cannot overflow a size_t. */
+static void plan(const struct ram_model *m, size_t n[4])
+{
+    const struct ram_swin_config *c = &m->swin;
+    size_t res0 = (size_t)m->stage[0].res;
+    size_t hid = (size_t)(c->mlp_ratio > 3 ? c->mlp_ratio : 3);
+    n[0] = n[1] = n[3] = 0;
+    n[2] = res0 * res0 * c->in_chans * c->patch_size * c->patch_size;
+    for (int s = 0; s < c->n_stages; s++) {
+        const struct ram_swin_stage_info *st = &m->stage[s];
+        size_t LC = (size_t)st->res * st->res * st->dim, N = (size_t)st->window * st->window;
+        if (LC > n[0]) n[0] = LC;
+        if (LC > n[1]) n[1] = LC;
+        if (hid * LC > n[2]) n[2] = hid * LC;
+        if (st->heads * N * N > n[3]) n[3] = st->heads * N * N;
+    }
+    for (int i = 0; i < 4; i++) n[i] = round16(n[i]);
 }
 
 size_t ram_swin_scratch_floats(const struct ram_model *m)
 {
-    (void)m;
-    return 1;
+    if (m->stage[0].res < 1) return 0;
+    size_t n[4];
+    plan(m, n);
+    return n[0] + n[1] + n[2] + n[3];
+}
+
+static void carve(const struct ram_model *m, float *scratch, struct swin_bufs *b)
+{
+    size_t n[4];
+    plan(m, n);
+    b->x = scratch;
+    b->xw = b->x + n[0];
+    b->big = b->xw + n[1];
+    b->att = b->big + n[2];
+}
+
+/* ------------------------------------------------------------------ forward pieces */
+
+/* Conv2d(kernel = stride = p) as a product: each token's patch becomes one
+** row ordered (channel, row, col), like the flattened conv weight. */
+static void patch_embed(const struct ram_model *m, const float *chw, const struct swin_bufs *b)
+{
+    const struct ram_swin_config *c = &m->swin;
+    int p = c->patch_size, S = c->image_size, R = m->stage[0].res, K = c->in_chans * p * p;
+    for (int ty = 0; ty < R; ty++)
+        for (int tx = 0; tx < R; tx++) {
+            float *row = b->big + ((size_t)ty * R + tx) * K;
+            for (int ch = 0; ch < c->in_chans; ch++)
+                for (int i = 0; i < p; i++)
+                    memcpy(row + ((size_t)ch * p + i) * p, chw + ((size_t)ch * S + ty * p + i) * S + (size_t)tx * p,
+                           sizeof(float) * p);
+        }
+    int L = R * R, E = c->embed_dim;
+    ram_linear(b->big, L, K, m->swin_w.patch_w, m->swin_w.patch_b, E, b->x);
+    ram_layernorm(b->x, b->x, L, E, m->swin_w.patch_norm_w, m->swin_w.patch_norm_b, c->eps);
+}
+
+/* xw (window order) <- x (raster order) rolled by -s: window-order row t
+** of window (wy, wx), position (py, px) reads x[(wy+py+s) % R][(wx+px+s) % R]. */
+static void window_gather(const float *x, float *xw, int R, int w, int s, int C)
+{
+    size_t t = 0, bytes = sizeof(float) * C;
+    for (int wy = 0; wy < R; wy += w)
+        for (int wx = 0; wx < R; wx += w)
+            for (int py = 0; py < w; py++) {
+                size_t y = (size_t)((wy + py + s) % R) * R;
+                for (int px = 0; px < w; px++, t++)
+                    memcpy(xw + t * C, x + (y + (wx + px + s) % R) * C, bytes);
+            }
+}
+
+/* x += yw mapped back: the inverse of window_gather (reverse, roll by +s). */
+static void window_scatter_add(const float *yw, float *x, int R, int w, int s, int C)
+{
+    size_t t = 0;
+    for (int wy = 0; wy < R; wy += w)
+        for (int wx = 0; wx < R; wx += w)
+            for (int py = 0; py < w; py++) {
+                size_t y = (size_t)((wy + py + s) % R) * R;
+                for (int px = 0; px < w; px++, t++)
+                    ram_add(x + (y + (wx + px + s) % R) * C, yw + t * C, (size_t)C);
+            }
+}
+
+/* Attention of every window. qkv: L x 3C in window order, q already scaled;
+** bias: (heads, N, N); mask: (nW, N, N) or NULL; o: L x C in window order. */
+static void window_attention(const struct ram_swin_stage_info *st, const float *bias, const float *mask,
+                             const float *qkv, float *att, float *o)
+{
+    int w = st->window, N = w * w, C = st->dim, H = st->heads, d = C / H, nw = st->res / w;
+    size_t NN = (size_t)N * N;
+    for (int wi = 0; wi < nw * nw; wi++) {
+        const float *q = qkv + (size_t)wi * N * 3 * C;
+        float *ow = o + (size_t)wi * N * C;
+        memcpy(att, bias, sizeof(float) * H * NN);
+        for (int h = 0; mask && h < H; h++) ram_add(att + h * NN, mask + wi * NN, NN);
+        for (int h = 0; h < H; h++)
+            ram_gemm(0, 1, N, N, d, 1.0f, q + h * d, 3 * C, q + C + h * d, 3 * C, 1.0f, att + h * NN, N);
+        ram_softmax_rows(att, H * N, N);
+        for (int h = 0; h < H; h++)
+            ram_gemm(0, 0, N, d, N, 1.0f, att + h * NN, N, q + 2 * C + h * d, 3 * C, 0.0f, ow + h * d, C);
+    }
+}
+
+/* q *= head_dim^-0.5 (the official code scales q before the product). */
+static void scale_q(float *qkv, int L, int C, int heads)
+{
+    float scale = (float)(1.0 / sqrt((double)(C / heads)));
+    for (size_t t = 0; t < (size_t)L; t++) {
+        float *q = qkv + t * 3 * C;
+        for (int i = 0; i < C; i++) q[i] *= scale;
+    }
+}
+
+/* x = x + attn(LN1(x)) with the roll and windows of block blk. */
+static void attention_part(const struct ram_model *m, int s, int blk, const struct swin_bufs *b)
+{
+    const struct ram_swin_stage_info *st = &m->stage[s];
+    const struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[blk];
+    const struct swin_cache *c = m->swin_cache;
+    int L = st->res * st->res, C = st->dim, shift = blk % 2 ? st->shift : 0;
+    window_gather(b->x, b->xw, st->res, st->window, shift, C);
+    ram_layernorm(b->xw, b->xw, L, C, w->norm1_w, w->norm1_b, m->swin.eps);
+    ram_linear(b->xw, L, C, w->qkv_w, w->qkv_b, 3 * C, b->big);
+    scale_q(b->big, L, C, st->heads);
+    window_attention(st, ram_swin_cached_bias(m, s, blk), shift ? c->mask[s] : NULL, b->big, b->att, b->xw);
+    ram_linear(b->xw, L, C, w->proj_w, w->proj_b, C, b->big);
+    window_scatter_add(b->big, b->x, st->res, st->window, shift, C);
+}
+
+/* x = x + fc2(GELU(fc1(LN2(x)))). */
+static void mlp_part(const struct ram_model *m, int s, int blk, const struct swin_bufs *b)
+{
+    const struct ram_swin_stage_info *st = &m->stage[s];
+    const struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[blk];
+    int L = st->res * st->res, C = st->dim, hid = m->swin.mlp_ratio * C;
+    ram_layernorm(b->x, b->xw, L, C, w->norm2_w, w->norm2_b, m->swin.eps);
+    ram_linear(b->xw, L, C, w->fc1_w, w->fc1_b, hid, b->big);
+    ram_gelu(b->big, (size_t)L * hid);
+    ram_linear(b->big, L, hid, w->fc2_w, w->fc2_b, C, b->xw);
+    ram_add(b->x, b->xw, (size_t)L * C);
+}
+
+/* PatchMerging: rows of [x(2y,2x) | x(2y+1,2x) | x(2y,2x+1) | x(2y+1,2x+1)],
+** LayerNorm(4C), reduction 4C -> 2C without bias. */
+static void patch_merge(const struct ram_model *m, int s, const struct swin_bufs *b)
+{
+    const struct ram_swin_stage_info *st = &m->stage[s];
+    const struct ram_swin_stage_w *sw = &m->swin_w.stages[s];
+    int R = st->res, C = st->dim, R2 = R / 2, L2 = R2 * R2;
+    static const int dy[4] = {0, 1, 0, 1}, dx[4] = {0, 0, 1, 1};
+    size_t bytes = sizeof(float) * C;
+    for (int y = 0; y < R2; y++)
+        for (int x = 0; x < R2; x++) {
+            float *row = b->xw + ((size_t)y * R2 + x) * 4 * C;
+            for (int k = 0; k < 4; k++)
+                memcpy(row + (size_t)k * C, b->x + ((size_t)(2 * y + dy[k]) * R + 2 * x + dx[k]) * C, bytes);
+        }
+    ram_layernorm(b->xw, b->xw, L2, 4 * C, sw->down_norm_w, sw->down_norm_b, m->swin.eps);
+    ram_linear(b->xw, L2, 4 * C, sw->down_red_w, NULL, 2 * C, b->x);
+}
+
+/* out = [mean of the normed tokens; LayerNorm(x)]. */
+static void final_norm(const struct ram_model *m, const float *x, float *out)
+{
+    const struct ram_swin_stage_info *st = &m->stage[m->swin.n_stages - 1];
+    int L = st->res * st->res, C = st->dim;
+    float *tok = out + C;
+    ram_layernorm(x, tok, L, C, m->swin_w.norm_w, m->swin_w.norm_b, m->swin.eps);
+    memset(out, 0, sizeof(float) * C);
+    for (int t = 0; t < L; t++) ram_add(out, tok + (size_t)t * C, (size_t)C);
+    for (int i = 0; i < C; i++) out[i] /= (float)L;
+}
+
+/* ------------------------------------------------------------------ forward */
+
+static void trace(const struct ram_swin_hooks *h, const char *name, const float *x, int rows, int cols)
+{
+    if (h && h->trace) h->trace(h->trace_arg, name, x, rows, cols);
+}
+
+static int aborted(const struct ram_swin_hooks *h)
+{
+    return h && h->abort_cb && h->abort_cb(h->abort_arg);
 }
 
 ram_status ram_swin_forward(const struct ram_model *m, const float *chw, float *scratch, float *out,
                             const struct ram_swin_hooks *hooks, struct ram_error *err)
 {
-    (void)m; (void)chw; (void)scratch; (void)out; (void)hooks;
-    return ram_fail(err, RAM_ERR_UNSUPPORTED, "swin: forward not implemented yet");
+    if (!m->swin_cache) return ram_fail(err, RAM_ERR_ARG, "swin: model not prepared (ram_swin_prepare)");
+    if (!chw || !scratch || !out) return ram_fail(err, RAM_ERR_ARG, "swin: NULL buffer");
+    struct swin_bufs b;
+    char name[48];
+    carve(m, scratch, &b);
+    patch_embed(m, chw, &b);
+    trace(hooks, "patch_embed_out", b.x, m->stage[0].res * m->stage[0].res, m->stage[0].dim);
+    for (int s = 0; s < m->swin.n_stages; s++) {
+        const struct ram_swin_stage_info *st = &m->stage[s];
+        for (int blk = 0; blk < m->swin.depths[s]; blk++) {
+            if (aborted(hooks)) return ram_fail(err, RAM_ERR_INTERRUPTED, "swin: interrupted");
+            attention_part(m, s, blk, &b);
+            mlp_part(m, s, blk, &b);
+            snprintf(name, sizeof name, "s%d_b%d_out", s, blk);
+            trace(hooks, name, b.x, st->res * st->res, st->dim);
+        }
+        if (s + 1 < m->swin.n_stages) {
+            patch_merge(m, s, &b);
+            snprintf(name, sizeof name, "s%d_merge_out", s);
+            trace(hooks, name, b.x, st->res * st->res / 4, 2 * st->dim);
+        }
+    }
+    final_norm(m, b.x, out);
+    trace(hooks, "final_norm_out", out + m->vision_width, m->n_image_tokens - 1, m->vision_width);
+    return RAM_OK;
 }

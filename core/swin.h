@@ -43,4 +43,16 @@ size_t ram_swin_scratch_floats(const struct ram_model *m);
 ram_status ram_swin_forward(const struct ram_model *m, const float *chw, float *scratch, float *out,
                             const struct ram_swin_hooks *hooks, struct ram_error *err);
 
+/* Introspection (tests, tools). The cached (heads, N, N) bias of a block and
+** the (nW, N, N) shift mask of a stage (NULL when the stage is unshifted or
+** the model is not prepared); borrowed, valid until ram_swin_release. */
+const float *ram_swin_cached_bias(const struct ram_model *m, int stage, int block);
+const float *ram_swin_cached_mask(const struct ram_model *m, int stage);
+
+/* The layout rules behind the cache: the relative-position table row of
+** tokens a, b (row-major) of a w x w window, and the shift-mask region id of
+** rolled-frame position (y, x) of an R x R grid with window w and shift s. */
+int ram_swin_rel_index(int a, int b, int w);
+int ram_swin_region(int y, int x, int R, int w, int s);
+
 #endif /* RAM_SWIN_H */
