@@ -51,9 +51,11 @@ static void usage(FILE *f)
             "  -o, --output OUT      the model file to write (atomically: OUT.tmp-XXXXXX, then rename)\n"
             "  --tags F              English tag list, one per line; its line count is num_class\n"
             "                        (default: ram_tag_list.txt)\n"
-            "  --tags-zh F           Chinese tag list, same order (default: ram_tag_list_chinese.txt)\n"
+            "  --tags-zh F           Chinese tag list, same order (default: ram_tag_list_chinese.txt;\n"
+            "                        with a custom --tags: the English names)\n"
             "  --thresholds F        per-class thresholds, one per line, exactly num_class lines\n"
-            "                        (default: ram_tag_list_threshold.txt)\n"
+            "                        (default: ram_tag_list_threshold.txt; with a custom --tags: 0.68\n"
+            "                        each, the official constructor's fill value)\n"
             "  --dtype f32|f16       f16 stores the matrices and embeddings as F16 (half the size;\n"
             "                        converted back to f32 when loaded); default f32\n"
             "  --clip CLIP           add a CLIP text tower for open-set scoring: a .pth state dict\n"
@@ -208,15 +210,18 @@ static ram_status load_vocab(struct ram_model *m, const char *en_path, const cha
     char *en = NULL, *zh = NULL, *th = NULL;
     size_t en_n = 0, zh_n = 0, th_n = 0;
     ram_status rc;
+    /* A custom English list does not go with the official Chinese names or
+    ** thresholds: then the English names and 0.68 (the official fill value). */
+    int custom = en_path != NULL;
     if (!en_path) en_path = default_file("ram_tag_list.txt", b0, sizeof b0);
-    if (!zh_path) zh_path = default_file("ram_tag_list_chinese.txt", b1, sizeof b1);
-    if (!thr_path) thr_path = default_file("ram_tag_list_threshold.txt", b2, sizeof b2);
-    if (!en_path || !zh_path || !thr_path)
+    if (!zh_path && !custom) zh_path = default_file("ram_tag_list_chinese.txt", b1, sizeof b1);
+    if (!thr_path && !custom) thr_path = default_file("ram_tag_list_threshold.txt", b2, sizeof b2);
+    if (!en_path || (!custom && (!zh_path || !thr_path)))
         return ram_fail(err, RAM_ERR_IO, "cannot find the default tag files (models/ram_tag_list*.txt); "
                                          "give --tags, --tags-zh and --thresholds");
     if ((rc = ram_read_file(en_path, 64 << 20, &en, &en_n, err))) goto cleanup;
-    if ((rc = ram_read_file(zh_path, 64 << 20, &zh, &zh_n, err))) goto cleanup;
-    if ((rc = ram_read_file(thr_path, 64 << 20, &th, &th_n, err))) goto cleanup;
+    if (zh_path && (rc = ram_read_file(zh_path, 64 << 20, &zh, &zh_n, err))) goto cleanup;
+    if (thr_path && (rc = ram_read_file(thr_path, 64 << 20, &th, &th_n, err))) goto cleanup;
     rc = ram_model_set_vocab(m, 1, en, en_n, zh, zh_n, th, th_n, NULL, err);
 cleanup:
     ram_free(en);

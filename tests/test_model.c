@@ -1017,6 +1017,24 @@ static void test_cli(void)
     check(rc != 0 && msg && strstr(msg, "thresholds file has 12 lines for 4585 classes"),
           "ram-convert: thresholds count mismatch is an error", "%s", msg ? msg : "");
     free(msg);
+    /* --clip from Hugging Face safetensors gives the same file as from the OpenAI .pth. */
+    char ref[512];
+    snprintf(ref, sizeof ref, "%s/models/golden_ram_plus_clip.ram", b ? b : "build");
+    if (!access(ref, R_OK) && bpe_text) {
+        snprintf(cmd, sizeof cmd,
+                 "%s %s -o %s --tags %s --tags-zh %s --thresholds %s --clip %s --clip-heads 2 "
+                 "--bpe %s/bpe_simple_vocab_16e6.txt >/dev/null && cmp -s %s %s",
+                 exe, data_path("golden/ram_plus_tiny.pth"), tmp_path("cli_hf.ram"), data_path("golden/tag_list.txt"),
+                 data_path("golden/tag_list_chinese.txt"), data_path("golden/tag_list_threshold.txt"),
+                 data_path("golden/clip_tiny_text_hf.safetensors"), b ? b : "build", tmp_path("cli_hf.ram"), ref);
+        check(system(cmd) == 0, "ram-convert --clip HF safetensors == OpenAI .pth (byte-identical file)", "%s", cmd);
+    }
+    snprintf(cmd, sizeof cmd, "%s %s -o %s --tags %s >/dev/null 2>&1", exe, data_path("golden/ram_plus_tiny.pth"),
+             tmp_path("cli_tags.ram"), data_path("golden/tag_list.txt"));
+    struct ram_model *t = system(cmd) == 0 ? load(tmp_path("cli_tags.ram"), 1, &err) : NULL;
+    check(t && !strcmp(ram_model_tag(t, 1, RAM_LANG_ZH), "hot dog") && ram_model_threshold(t, 0) == 0.68f,
+          "ram-convert --tags alone: zh = English names, thresholds 0.68", " ");
+    ram_model_free(t);
     snprintf(cmd, sizeof cmd, "%s --help | grep -q -- --tagger-heads", exe);
     check(system(cmd) == 0, "ram-convert --help documents the options", " ");
 }
@@ -1034,6 +1052,7 @@ int main(void)
     bpe_text = read_file(bp, &bpe_len);
     if (!bpe_text) printf("(no %s: CLIP cases use a stand-in vocabulary and skip the tokenizer)\n", bp);
 
+    (void)check_close_npy;
     test_json();
     test_vocab();
     test_heldout();
