@@ -851,6 +851,55 @@ static void check_golden_vocab(const char *what, const struct ram_model *m)
     check(ok, name, " ");
 }
 
+/* Sources that hide tagging_head.* (RAM falls back to tag_encoder.*) or
+** serve it only as vision_multi.* (the older name). */
+static const struct ram_tensor_view *hide_th(void *ctx, const char *name)
+{
+    if (!strncmp(name, "tagging_head.", 13)) return NULL;
+    return ram_pth_find(ctx, name);
+}
+static const struct ram_tensor_view *as_vm(void *ctx, const char *name)
+{
+    char alt[160];
+    if (!strncmp(name, "tagging_head.", 13)) return NULL;
+    if (!strncmp(name, "vision_multi.", 13)) {
+        snprintf(alt, sizeof alt, "tagging_head.%s", name + 13);
+        return ram_pth_find(ctx, alt);
+    }
+    return ram_pth_find(ctx, name);
+}
+
+static void test_aliases(void)
+{
+    struct ram_error err;
+    struct {
+        const char *what, *pth;
+        const struct ram_tensor_view *(*find)(void *, const char *);
+    } cases[] = {{"alias: RAM falls back to tag_encoder.*", "golden/ram_tiny.pth", hide_th},
+                 {"alias: vision_multi.* (RAM++)", "golden/ram_plus_tiny.pth", as_vm},
+                 {"alias: vision_multi.* (RAM)", "golden/ram_tiny.pth", as_vm}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct ram_pth *p = NULL;
+        struct ram_model *m = ram_calloc(1, sizeof *m);
+        ram_status rc = ram_pth_open(data_path(cases[c].pth), &p, &err);
+        struct ram_tensor_source src = {cases[c].find, p};
+        const char *en = "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\n";
+        if (!rc) rc = ram_model_set_vocab(m, 1, en, strlen(en), NULL, 0, NULL, 0, NULL, &err);
+        if (!rc) rc = ram_model_infer_config(m, &src, 12, NULL, &err);
+        if (!rc) rc = ram_model_bind(m, &src, &err);
+        int same = rc == RAM_OK && m->tagger.n_layers == 2;
+        for (int l = 0; same && l < 2; l++) {
+            char key[128];
+            snprintf(key, sizeof key, "tagging_head.encoder.layer.%d.output.dense.weight", l);
+            const struct ram_tensor_view *v = ram_pth_find(p, key);
+            same = v && !memcmp(v->data, m->tagger_layers[l].o_w, v->nbytes);
+        }
+        check(same, cases[c].what, "rc %d %s", rc, rc ? err.msg : "");
+        ram_model_free(m);
+        ram_pth_close(p);
+    }
+}
+
 static void test_golden(void)
 {
     struct ram_error err;
@@ -1062,6 +1111,7 @@ int main(void)
     if (bpe_text) test_corrupt();
     test_oom();
     if (bpe_text) test_golden();
+    test_aliases();
     test_cli();
     free(bpe_text);
     rm_tmpdir();
