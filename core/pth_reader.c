@@ -28,7 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PTH_MAX_KEY 4096 /* bytes of one state-dict key */
+#define PTH_MAX_KEY 4096         /* bytes of one state-dict key */
+#define PTH_MAX_TENSORS (1 << 20) /* entries of the state dict */
 
 struct ram_pth {
     void *map;                     /* owned mapping of the file (munmap), NULL for open_memory */
@@ -366,7 +367,7 @@ static ram_status parse(struct ram_pth *p, struct ram_error *err)
         rc = ram_fail(err, RAM_ERR_FORMAT, "pth: the state dict is empty");
         goto cleanup;
     }
-    if (n > (size_t)RAM_ZIP_MAX_ENTRIES) {
+    if (n > PTH_MAX_TENSORS) {
         rc = ram_fail(err, RAM_ERR_FORMAT, "pth: too many tensors (%zu)", n);
         goto cleanup;
     }
@@ -377,10 +378,20 @@ static ram_status parse(struct ram_pth *p, struct ram_error *err)
         rc = ram_fail(err, RAM_ERR_NOMEM, "pth: out of memory for %zu tensors", n);
         goto cleanup;
     }
+    /* Keys are unique, so each is spelled out once in the pickle: their total
+    ** length cannot exceed it (memo references could otherwise repeat one
+    ** long key a million times before the duplicate check). */
+    size_t key_bytes = 0;
     for (size_t i = 0; i < n; i++) {
         const struct ram_pk *k = sd->u.seq.items[2 * i], *val = sd->u.seq.items[2 * i + 1];
         if (k->type != RAM_PK_STR || k->u.s.n > PTH_MAX_KEY || memchr(k->u.s.p, 0, k->u.s.n)) {
             rc = ram_fail(err, RAM_ERR_FORMAT, "pth: state-dict key %zu is not a valid string", i);
+            goto cleanup;
+        }
+        key_bytes += k->u.s.n;
+        if (key_bytes > pkl->size) {
+            rc = ram_fail(err, RAM_ERR_FORMAT, "pth: state-dict keys repeat (duplicate key '%.*s')",
+                          (int)(k->u.s.n > 80 ? 80 : k->u.s.n), k->u.s.p);
             goto cleanup;
         }
         char *name = ram_malloc(k->u.s.n + 1);

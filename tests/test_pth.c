@@ -818,6 +818,26 @@ static void test_tensor_bounds(void)
     rc = open_pk(&pk, 0, 0, &err);
     check(rc == RAM_ERR_FORMAT && strstr(err.msg, "duplicate"), "duplicate key is an error", "rc %d: %s", rc,
           err.msg);
+
+    /* One long key repeated through the memo: refused before its copies add up. */
+    pk.n = 0;
+    bb_put(&pk, "\x80\x02", 2);
+    pb_sd_begin(&pk);
+    {
+        char longkey[4001];
+        memset(longkey, 'k', 4000);
+        longkey[4000] = 0;
+        pb_str(&pk, longkey);
+        bb_put(&pk, "q\x01", 2);
+        pb_tensor(&pk, "0", 6, 0, 2, SZ23, ST23);
+        bb_put(&pk, "q\x02", 2);
+        for (int i = 0; i < 100000; i++) bb_put(&pk, "h\x01h\x02", 4);
+    }
+    pb_sd_end(&pk);
+    bb_u8(&pk, '.');
+    rc = open_pk(&pk, 0, 0, &err);
+    check(rc == RAM_ERR_FORMAT && strstr(err.msg, "repeat"), "memo-repeated key is refused early", "rc %d: %s", rc,
+          err.msg);
     pk.n = 0;
     bb_put(&pk, "\x80\x02", 2);
     pb_sd_begin(&pk);
@@ -979,6 +999,7 @@ static void test_corruption(void)
             ram_pth_close(p);
             p = 0;
         }
+        printf("  byte flips: %d ok, %d format errors\n", ok, fmt);
         check(other == 0 && fmt > 0, "byte flips in data.pkl give OK or RAM_ERR_FORMAT", "%d ok, %d format, %d other",
               ok, fmt, other);
 
