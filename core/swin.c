@@ -365,7 +365,10 @@ static void window_attention(const struct ram_swin_stage_info *st, const float *
         const float *q = qkv + (size_t)wi * N * 3 * C;
         float *ow = o + (size_t)wi * N * C;
         memcpy(att, bias, sizeof(float) * H * NN);
-        for (int h = 0; mask && h < H; h++) ram_add(att + h * NN, mask + wi * NN, NN);
+        /* Region bands change only inside the last window row and column
+        ** (at R - w and R - s), so every other window's mask is all zero. */
+        int edge = wi / nw == nw - 1 || wi % nw == nw - 1;
+        for (int h = 0; mask && edge && h < H; h++) ram_add(att + h * NN, mask + wi * NN, NN);
         for (int h = 0; h < H; h++)
             ram_gemm(0, 1, N, N, d, 1.0f, q + h * d, 3 * C, q + C + h * d, 3 * C, 1.0f, att + h * NN, N);
         ram_softmax_rows(att, H * N, N);

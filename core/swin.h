@@ -35,11 +35,12 @@ void ram_swin_release(struct ram_model *m);
 /* Floats of scratch one ram_swin_forward needs (0 if the config overflows). */
 size_t ram_swin_scratch_floats(const struct ram_model *m);
 
-/* One forward. chw: 3 x S x S input (borrowed); scratch: caller-owned,
+/* One forward. chw: in_chans x S x S input (borrowed); scratch: caller-owned,
 ** ram_swin_scratch_floats(m) floats; out: caller-owned, n_image_tokens x
 ** vision_width floats: row 0 is the mean of the final-normed tokens, rows
-** 1.. the final-normed tokens in raster order. m must be prepared. hooks may
-** be NULL. Thread-safe for distinct scratch/out buffers. */
+** 1.. the final-normed tokens in raster order. m must be prepared (after its
+** last ram_swin_derive). hooks may be NULL. Reads m only, so concurrent
+** calls are safe with distinct scratch/out buffers. Never allocates. */
 ram_status ram_swin_forward(const struct ram_model *m, const float *chw, float *scratch, float *out,
                             const struct ram_swin_hooks *hooks, struct ram_error *err);
 
