@@ -60,10 +60,10 @@ struct swin_bufs {
 static ram_status check_stage_sizes(const struct ram_swin_config *c, const struct ram_swin_stage_info *st,
                                     int s, struct ram_error *err)
 {
-    size_t L = (size_t)st->res * st->res, N = (size_t)st->window * st->window;
+    size_t L = (size_t)st->res * st->res, N = (size_t)st->window * st->window, act, score;
     size_t hid = (size_t)(c->mlp_ratio > 3 ? c->mlp_ratio : 3) * st->dim;
-    if (L * hid > SWIN_MAX_ELEMS || (size_t)st->heads * N * N > SWIN_MAX_ELEMS ||
-        L * 4 * st->dim > SWIN_MAX_ELEMS)
+    if (!ram_mul_ok(L, hid > 4 * (size_t)st->dim ? hid : 4 * (size_t)st->dim, &act) || act > SWIN_MAX_ELEMS ||
+        !ram_mul_ok(N * N, (size_t)st->heads, &score) || score > SWIN_MAX_ELEMS)
         return ram_fail(err, RAM_ERR_TOO_BIG, "swin: stage %d (%d x %d tokens, %d channels) is too large", s,
                         st->res, st->res, st->dim);
     return RAM_OK;
