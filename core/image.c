@@ -18,7 +18,8 @@
 ** "VIPS" log domain silenced below G_LOG_LEVEL_CRITICAL, because libvips
 ** prints decoder warnings to stderr and an SQLite extension must not print.
 ** These three settings are process-wide; a host that uses libvips itself
-** shares them.
+** shares them. (Decoders below libvips can still print: libheif's AV1 decoder,
+** dav1d, writes to stderr on corrupt AVIF data, and we cannot reach its logger.)
 **   - Only libvips' trusted buffer loaders are accepted: jpeg, png, webp, gif
 **     (first frame), tiff (first page), heif (HEIF/AVIF). Blobs that libvips
 **     would give to svg, pdf, jp2k, jxl, rad or ImageMagick are refused with
@@ -101,7 +102,15 @@
 /* ------------------------------------------------------------ libvips setup */
 
 static pthread_once_t g_vips_once = PTHREAD_ONCE_INIT;
-static int g_vips_ok; /* written once inside pthread_once, read-only after */
+static int g_vips_ok;       /* written once inside pthread_once, read-only after */
+static char g_formats[128]; /* same: the accepted loaders this libvips has */
+
+/* Nicknames of the loaders we accept (libvips' trusted buffer loaders). */
+static const char *const g_loaders[] = {
+    "jpegload_buffer", "pngload_buffer",  "webpload_buffer",
+    "gifload_buffer",  "tiffload_buffer", "heifload_buffer",
+};
+#define N_LOADERS (sizeof g_loaders / sizeof g_loaders[0])
 
 static void vips_quiet_log(const gchar *domain, GLogLevelFlags level, const gchar *message,
                            gpointer user)
@@ -117,10 +126,17 @@ static void vips_init_once(void)
     if (VIPS_INIT("sqlite-ram")) return;
     vips_concurrency_set(1);
     vips_cache_set_max(0);
-    g_log_set_handler("VIPS",
-                      G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO |
-                          G_LOG_LEVEL_DEBUG,
-                      vips_quiet_log, NULL);
+    g_log_set_handler(
+        "VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG,
+        vips_quiet_log, NULL);
+    size_t len = 0;
+    for (size_t i = 0; i < N_LOADERS; i++) {
+        if (!vips_type_find("VipsOperation", g_loaders[i])) continue;
+        const char *end = strstr(g_loaders[i], "load");
+        int n = (int)(end - g_loaders[i]);
+        len += (size_t)snprintf(g_formats + len, sizeof g_formats - len, "%s%.*s", len ? " " : "",
+                                n, g_loaders[i]);
+    }
     g_vips_ok = 1;
 }
 
@@ -131,6 +147,8 @@ static int vips_ready(void)
 }
 
 const char *ram_image_vips_version(void) { return vips_version_string(); }
+
+const char *ram_image_formats(void) { return vips_ready() ? g_formats : ""; }
 
 /* Fails with code and "what: <libvips' message>". libvips' error buffer is
 ** process-wide and other threads append to it too, so only its last line is
@@ -199,6 +217,7 @@ static ram_status orient_rgb(const uint8_t *src, int w, int h, int o, uint8_t **
     for (int oy = 0; oy < dh; oy++) {
         for (int ox = 0; ox < dw; ox++) {
             int sx, sy;
+            /* clang-format off */
             switch (o) {
             case 2: sx = w - 1 - ox; sy = oy; break;           /* mirror horizontal */
             case 3: sx = w - 1 - ox; sy = h - 1 - oy; break;   /* rotate 180 */
@@ -209,6 +228,7 @@ static ram_status orient_rgb(const uint8_t *src, int w, int h, int o, uint8_t **
             case 8: sx = w - 1 - oy; sy = ox; break;           /* rotate 270 clockwise */
             default: sx = ox; sy = oy; break;
             }
+            /* clang-format on */
             const uint8_t *s = src + ((size_t)sy * (size_t)w + (size_t)sx) * 3;
             uint8_t *d = dst + ((size_t)oy * (size_t)dw + (size_t)ox) * 3;
             d[0] = s[0];
@@ -264,12 +284,6 @@ static int gif_transparent_colour(const uint8_t *d, size_t n, uint8_t rgb[3])
 
 /* ------------------------------------------------------------ decode */
 
-/* Nicknames of the loaders we accept (libvips' trusted buffer loaders). */
-static const char *const g_loaders[] = {
-    "jpegload_buffer", "pngload_buffer", "webpload_buffer",
-    "gifload_buffer",  "tiffload_buffer", "heifload_buffer",
-};
-
 static int is_colour_space(VipsInterpretation t)
 {
     switch (t) {
@@ -281,10 +295,8 @@ static int is_colour_space(VipsInterpretation t)
     case VIPS_INTERPRETATION_XYZ:
     case VIPS_INTERPRETATION_YXY:
     case VIPS_INTERPRETATION_HSV:
-    case VIPS_INTERPRETATION_scRGB:
-        return 1;
-    default:
-        return 0;
+    case VIPS_INTERPRETATION_scRGB: return 1;
+    default: return 0;
     }
 }
 
@@ -311,7 +323,7 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
     const VipsObjectClass *cls = vips_class_find("VipsForeignLoad", type_name);
     const char *loader = cls && cls->nickname ? cls->nickname : type_name;
     int allowed = 0;
-    for (size_t i = 0; i < sizeof g_loaders / sizeof g_loaders[0]; i++)
+    for (size_t i = 0; i < N_LOADERS; i++)
         if (!strcmp(loader, g_loaders[i])) allowed = 1;
     if (!allowed) {
         const char *end = strstr(loader, "load");
@@ -331,9 +343,8 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
     }
     uint64_t npix64 = (uint64_t)iw * (uint64_t)ih;
     if (npix64 > params->max_pixels) {
-        rc = ram_fail(err, RAM_ERR_TOO_BIG,
-                      "image: %dx%d is %llu pixels, over the limit of %llu", iw, ih,
-                      (unsigned long long)npix64, (unsigned long long)params->max_pixels);
+        rc = ram_fail(err, RAM_ERR_TOO_BIG, "image: %dx%d is %llu pixels, over the limit of %llu",
+                      iw, ih, (unsigned long long)npix64, (unsigned long long)params->max_pixels);
         goto cleanup;
     }
     int orientation = 1;
@@ -549,14 +560,14 @@ static void pass_vertical(const uint8_t *src, int w, uint8_t *dst, int oh, const
         uint8_t *out = dst + (size_t)y * stride;
         for (size_t x = 0; x < stride; x++) {
             int64_t a = 1 << (RESIZE_BITS - 1);
-            for (int j = 0; j < t->count[y]; j++) a += (int64_t)base[(size_t)j * stride + x] * kk[j];
+            for (int j = 0; j < t->count[y]; j++)
+                a += (int64_t)base[(size_t)j * stride + x] * kk[j];
             out[x] = clip_fixed(a);
         }
     }
 }
 
-ram_status ram_image_resize_bilinear(const uint8_t *src, int w, int h, uint8_t *dst, int ow,
-                                     int oh)
+ram_status ram_image_resize_bilinear(const uint8_t *src, int w, int h, uint8_t *dst, int ow, int oh)
 {
     struct taps th = {0}, tv = {0};
     uint8_t *mid = 0; /* ram_malloc'd ow x h intermediate */

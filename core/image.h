@@ -51,4 +51,10 @@ void ram_image_normalize(const uint8_t *rgb, int w, int h, float *chw);
 /* Runtime libvips version, e.g. "8.14.1" (static string). */
 const char *ram_image_vips_version(void);
 
+/* The image formats accepted and built into this libvips, space-separated
+** libvips loader names: "jpeg png webp gif tiff heif" at most (static
+** string; "" if libvips cannot be initialised). For ram_debug() and for
+** tests that skip what is not built in. */
+const char *ram_image_formats(void);
+
 #endif /* RAM_IMAGE_H */
