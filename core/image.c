@@ -386,6 +386,12 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
         x = t[k++];
     }
 
+    if (x->Xsize != iw || x->Ysize != ih) { /* no step above resizes; never trust it blindly */
+        rc = ram_fail(err, RAM_ERR_IMAGE, "image: size changed from %dx%d to %dx%d while decoding",
+                      iw, ih, x->Xsize, x->Ysize);
+        goto cleanup;
+    }
+
     /* Materialise straight into our buffer (room for the RGB expansion). */
     size_t npix = (size_t)npix64, nbytes;
     if (!ram_mul_ok(npix, nb > 3 ? (size_t)nb : 3, &nbytes)) {
