@@ -1,0 +1,329 @@
+/*
+** tagger.c — RAM++/RAM tagging: description reweighting, wordvec_proj +
+** ReLU, the cross-attention BERT decoder and fc, from image_embeds to one
+** logit per class (ARCHITECTURE.md sections 4 and 5). See tagger.h for the
+** API.
+**
+** HOW IT WORKS. The decoder has no self-attention, so every class query runs
+** through the layers on its own: the classes are processed in chunks of
+** s->chunk rows, which is exact and keeps the scratch bounded (full size:
+** 4585 classes, hidden 768, FFN 3072). The cross-attention keys and values
+** depend only on the image, so they are computed once per layer before the
+** first chunk, for every chunk to share. For RAM++ each chunk first
+** reweights its classes' description rows by the image CLS:
+**
+**     r = (exp(reweight_scale) * cls / ||cls||) . row     (one product over chunk*D rows)
+**     w = softmax over the D rows of each class
+**     L[c] = sum_d w[c,d] row[c*D + d]                   (one 1 x D by D x E product per class)
+**
+** then H0 = ReLU(L Wv^T + b) (wordvec_proj; identity when the decoder is as
+** wide as the embeddings), the layers, and fc. Within a layer the query
+** buffer is reused for the attention context: head h's scores are taken from
+** its query columns before its context overwrites them.
+**
+** Scratch layout (floats, each area rounded up to 16 floats):
+**     kv     n_layers x 2 x n_tokens x hidden   keys/values of every layer
+**     cls    embed_dim                          scaled, normalised CLS
+**     rw     chunk x max_des                    reweighting logits/weights
+**     lab    chunk x embed_dim                  reweighted label embeddings
+**     h      chunk x hidden                     the hidden state of the chunk
+**     layer  ram_bert_layer_scratch_floats      one layer's temporaries
+*/
+#include "tagger.h"
+
+#include "ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Upper bound on widths and counts, so that every int product below fits. */
+#define TAGGER_MAX_DIM (1 << 16)
+
+/* ------------------------------------------------------------------ BERT layer */
+
+static void attn_from_tagger(const struct ram_tagger_layer_w *w, struct ram_bert_attn_w *a)
+{
+    a->q_w = w->q_w, a->q_b = w->q_b;
+    a->k_w = w->k_w, a->k_b = w->k_b;
+    a->v_w = w->v_w, a->v_b = w->v_b;
+    a->o_w = w->ao_w, a->o_b = w->ao_b;
+    a->ln_w = w->aln_w, a->ln_b = w->aln_b;
+}
+
+void ram_bert_layer_from_tagger(const struct ram_model *m, int l, struct ram_bert_layer *out)
+{
+    const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
+    memset(out, 0, sizeof *out);
+    out->hidden = m->tagger.hidden;
+    out->heads = m->tagger.n_heads;
+    out->intermediate = m->tagger.intermediate;
+    out->eps = m->tagger.eps;
+    out->has_cross = 1;
+    out->kv_width = m->tagger.encoder_width;
+    attn_from_tagger(w, &out->cross);
+    out->i_w = w->i_w, out->i_b = w->i_b;
+    out->o_w = w->o_w, out->o_b = w->o_b;
+    out->ln_w = w->oln_w, out->ln_b = w->oln_b;
+}
+
+void ram_bert_cross_kv(const struct ram_bert_layer *L, const float *enc, int n_kv, float *K, float *V)
+{
+    ram_linear(enc, n_kv, L->kv_width, L->cross.k_w, L->cross.k_b, L->hidden, K);
+    ram_linear(enc, n_kv, L->kv_width, L->cross.v_w, L->cross.v_b, L->hidden, V);
+}
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+size_t ram_bert_layer_scratch_floats(const struct ram_bert_layer *L, int rows, int n_kv)
+{
+    size_t qc, s, f, total;
+    if (rows < 1 || n_kv < 1 || L->hidden < 1 || L->intermediate < 1) return 0;
+    if (!ram_mul_ok((size_t)rows, (size_t)L->hidden, &qc) ||
+        !ram_mul_ok((size_t)rows, (size_t)n_kv, &s) ||
+        !ram_mul_ok((size_t)rows, (size_t)L->intermediate, &f))
+        return 0;
+    qc = round16(qc), s = round16(s), f = round16(f);
+    total = 2 * qc + s + f; /* query/context, scores, attention output, FFN */
+    if (total < qc || total < f) return 0;
+    return total;
+}
+
+ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int rows, const float *K,
+                                  const float *V, int n_kv, const float *Q0, float *scratch,
+                                  struct ram_error *err)
+{
+    const int hid = L->hidden, heads = L->heads, inter = L->intermediate;
+    if (L->has_self)
+        return ram_fail(err, RAM_ERR_UNSUPPORTED, "bert layer: self-attention is not implemented");
+    if (hid < 1 || heads < 1 || hid % heads || inter < 1 || rows < 1 || n_kv < 1)
+        return ram_fail(err, RAM_ERR_ARG, "bert layer: hidden %d, heads %d, intermediate %d, %d x %d rows",
+                        hid, heads, inter, rows, n_kv);
+    const int dh = hid / heads;
+    const size_t rh = round16((size_t)rows * hid);
+    float *qc = scratch, *S = qc + rh, *A = S + round16((size_t)rows * n_kv), *F = A + rh;
+
+    if (L->has_cross) {
+        const struct ram_bert_attn_w *w = &L->cross;
+        /* torch divides the product by math.sqrt(head_dim), a float32 scalar op. */
+        const float div = (float)sqrt((double)dh);
+        if (Q0) memcpy(qc, Q0, sizeof(float) * (size_t)rows * hid);
+        else ram_linear(H, rows, hid, w->q_w, w->q_b, hid, qc);
+        for (int h = 0; h < heads; h++) {
+            float *qh = qc + (size_t)h * dh;
+            ram_gemm(0, 1, rows, n_kv, dh, 1.0f, qh, hid, K + (size_t)h * dh, hid, 0.0f, S, n_kv);
+            for (size_t i = 0, n = (size_t)rows * n_kv; i < n; i++) S[i] = S[i] / div;
+            ram_softmax_rows(S, rows, n_kv);
+            /* The context of head h replaces its (consumed) query columns. */
+            ram_gemm(0, 0, rows, dh, n_kv, 1.0f, S, n_kv, V + (size_t)h * dh, hid, 0.0f, qh, hid);
+        }
+        ram_linear(qc, rows, hid, w->o_w, w->o_b, hid, A);
+        ram_add(A, H, (size_t)rows * hid);
+        ram_layernorm(A, A, rows, hid, w->ln_w, w->ln_b, L->eps);
+    } else {
+        memcpy(A, H, sizeof(float) * (size_t)rows * hid);
+    }
+
+    ram_linear(A, rows, hid, L->i_w, L->i_b, inter, F);
+    ram_gelu(F, (size_t)rows * inter);
+    ram_linear(F, rows, inter, L->o_w, L->o_b, hid, H);
+    ram_add(H, A, (size_t)rows * hid);
+    ram_layernorm(H, H, rows, hid, L->ln_w, L->ln_b, L->eps);
+    return RAM_OK;
+}
+
+/* ------------------------------------------------------------------ tagger */
+
+struct tg_layout {
+    size_t kv, cls, rw, lab, h, layer, total;
+};
+
+/* Checks m's tagging config; every size below then fits an int. */
+static ram_status check_model(const struct ram_model *m, struct ram_error *err)
+{
+    const struct ram_tagger_config *c = &m->tagger;
+    if (c->hidden < 1 || c->hidden > TAGGER_MAX_DIM || c->n_heads < 1 || c->hidden % c->n_heads ||
+        c->intermediate < 1 || c->intermediate > TAGGER_MAX_DIM || c->n_layers < 0 ||
+        c->n_layers > 1024 || m->embed_dim < 1 || m->embed_dim > TAGGER_MAX_DIM ||
+        c->encoder_width != m->embed_dim || m->n_image_tokens < 1 ||
+        m->n_image_tokens > TAGGER_MAX_DIM || !(c->eps >= 0))
+        return ram_fail(err, RAM_ERR_ARG,
+                        "tagger: invalid config (hidden %d, heads %d, intermediate %d, layers %d, "
+                        "embed %d, encoder width %d, %d image tokens)",
+                        c->hidden, c->n_heads, c->intermediate, c->n_layers, m->embed_dim,
+                        c->encoder_width, m->n_image_tokens);
+    if ((c->n_layers && !m->tagger_layers) || !m->fc_w || !m->fc_b)
+        return ram_fail(err, RAM_ERR_ARG, "tagger: the model has no tagging decoder weights");
+    if (!m->wordvec_w && c->hidden != m->embed_dim)
+        return ram_fail(err, RAM_ERR_ARG, "tagger: no wordvec_proj but hidden %d != embed %d", c->hidden,
+                        m->embed_dim);
+    return RAM_OK;
+}
+
+/* Fills *o for chunk x max_des; 0 on overflow. */
+static int layout(const struct ram_model *m, int chunk, int max_des, struct tg_layout *o)
+{
+    const size_t H = (size_t)m->tagger.hidden, E = (size_t)m->embed_dim, nt = (size_t)m->n_image_tokens;
+    size_t a, parts[6];
+    if (chunk < 1 || max_des < 1 || chunk > (1 << 20)) return 0;
+    if (!ram_mul_ok((size_t)chunk, (size_t)max_des, &a) || a > (size_t)(1 << 30)) return 0;
+    parts[1] = E;
+    parts[2] = a;
+    if (!ram_mul_ok((size_t)m->tagger.n_layers * 2, nt * H, &parts[0]) ||
+        !ram_mul_ok((size_t)chunk, E, &parts[3]) || !ram_mul_ok((size_t)chunk, H, &parts[4]))
+        return 0;
+    struct ram_bert_layer L = {0};
+    L.hidden = m->tagger.hidden, L.intermediate = m->tagger.intermediate;
+    parts[5] = ram_bert_layer_scratch_floats(&L, chunk, m->n_image_tokens);
+    if (!parts[5]) return 0;
+    size_t off = 0, *dst[6] = {&o->kv, &o->cls, &o->rw, &o->lab, &o->h, &o->layer};
+    for (int i = 0; i < 6; i++) {
+        size_t n = round16(parts[i]);
+        if (n < parts[i] || off + n < off) return 0;
+        *dst[i] = off;
+        off += n;
+    }
+    o->total = off;
+    return 1;
+}
+
+size_t ram_tagger_scratch_floats(const struct ram_model *m, int chunk, int max_des)
+{
+    struct tg_layout o;
+    if (!m || check_model(m, NULL) || !layout(m, chunk, max_des, &o)) return 0;
+    return o.total;
+}
+
+static void trace(const struct ram_tagger_hooks *hk, const char *name, int row0, const float *x,
+                  int rows, int cols)
+{
+    if (hk && hk->trace) hk->trace(hk->trace_arg, name, row0, x, rows, cols);
+}
+
+static int aborted(const struct ram_tagger_hooks *hk)
+{
+    return hk && hk->abort_cb && hk->abort_cb(hk->abort_arg);
+}
+
+/* The reweighted label embeddings of classes c0 .. c0+n-1 into lab. */
+static void reweight(const struct ram_model *m, const float *rows, int n, int des, const float *cls_s,
+                     float *rw, float *lab, int c0, const struct ram_tagger_hooks *hk)
+{
+    const int E = m->embed_dim;
+    ram_gemm(0, 1, n * des, 1, E, 1.0f, rows, E, cls_s, E, 0.0f, rw, 1);
+    trace(hk, "reweight_logits", c0, rw, n, des);
+    ram_softmax_rows(rw, n, des);
+    trace(hk, "reweight_weights", c0, rw, n, des);
+    for (int i = 0; i < n; i++)
+        ram_gemm(0, 0, 1, E, des, 1.0f, rw + (size_t)i * des, des, rows + (size_t)i * des * E, E, 0.0f,
+                 lab + (size_t)i * E, E);
+    trace(hk, "label_embed_reweighted", c0, lab, n, E);
+}
+
+/* H0 = ReLU(wordvec_proj(lab)) of n rows, or the rows themselves. */
+static void queries(const struct ram_model *m, const float *lab, int n, float *h)
+{
+    if (m->wordvec_w) {
+        ram_linear(lab, n, m->embed_dim, m->wordvec_w, m->wordvec_b, m->tagger.hidden, h);
+        ram_relu(h, (size_t)n * m->tagger.hidden);
+    } else {
+        memcpy(h, lab, sizeof(float) * (size_t)n * m->tagger.hidden);
+    }
+}
+
+ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger_args *a,
+                              const struct ram_tagger_scratch *s, float *logits,
+                              const struct ram_tagger_hooks *hk, struct ram_error *err)
+{
+    ram_status rc;
+    struct tg_layout o;
+    size_t nrows;
+    if (!m || !a || !s || !s->buf || !logits || !a->image_embeds)
+        return ram_fail(err, RAM_ERR_ARG, "tagger: NULL argument");
+    if ((rc = check_model(m, err))) return rc;
+    const int H = m->tagger.hidden, E = m->embed_dim, nt = m->n_image_tokens, des = a->des;
+    const int fixed = a->fixed_h0 != NULL;
+    if (a->n_tags < 1 || des < 1)
+        return ram_fail(err, RAM_ERR_ARG, "tagger: %d tags x %d descriptions", a->n_tags, des);
+    if (fixed != (a->fixed_q0 != NULL) || (fixed && des != 1) || (!fixed && !a->label_embed))
+        return ram_fail(err, RAM_ERR_ARG, "tagger: label embeddings or precomputed queries are missing");
+    if (des > 1 && m->kind != RAM_KIND_RAM_PLUS)
+        return ram_fail(err, RAM_ERR_UNSUPPORTED,
+                        "tagger: %d descriptions per tag need a RAM++ model (RAM has no reweighting)", des);
+    if (!ram_mul_ok((size_t)a->n_tags, (size_t)des, &nrows) || !ram_mul_ok(nrows, (size_t)E, &nrows))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "tagger: %d tags x %d descriptions is too many", a->n_tags,
+                        des);
+    if (!layout(m, s->chunk, s->max_des, &o))
+        return ram_fail(err, RAM_ERR_ARG, "tagger: invalid scratch plan (chunk %d, %d descriptions)",
+                        s->chunk, s->max_des);
+    /* Classes per chunk: as many as the reweighting area holds. */
+    int cc = s->chunk;
+    if (des > s->max_des) {
+        cc = (int)(((size_t)s->chunk * s->max_des) / (size_t)des);
+        if (cc < 1)
+            return ram_fail(err, RAM_ERR_TOO_BIG, "tagger: %d descriptions per tag, at most %d", des,
+                            s->chunk * s->max_des);
+    }
+    float *kv = s->buf + o.kv, *cls_s = s->buf + o.cls, *rw = s->buf + o.rw, *lab = s->buf + o.lab,
+          *h = s->buf + o.h, *lscr = s->buf + o.layer;
+    const size_t kvn = (size_t)nt * H;
+
+    if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tagger: interrupted");
+    for (int l = 0; l < m->tagger.n_layers; l++) {
+        struct ram_bert_layer L;
+        ram_bert_layer_from_tagger(m, l, &L);
+        ram_bert_cross_kv(&L, a->image_embeds, nt, kv + 2 * l * kvn, kv + (2 * l + 1) * kvn);
+    }
+    if (des > 1) { /* exp(scale) * normalize(cls), in the official order */
+        const float scale = expf(m->reweight_scale);
+        memcpy(cls_s, a->image_embeds, sizeof(float) * (size_t)E);
+        ram_l2_normalize(cls_s, E);
+        for (int i = 0; i < E; i++) cls_s[i] = scale * cls_s[i];
+    }
+
+    char name[40];
+    for (int c0 = 0; c0 < a->n_tags; c0 += cc) {
+        const int n = a->n_tags - c0 < cc ? a->n_tags - c0 : cc;
+        const float *q0 = NULL;
+        if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tagger: interrupted");
+        if (fixed) {
+            memcpy(h, a->fixed_h0 + (size_t)c0 * H, sizeof(float) * (size_t)n * H);
+            q0 = a->fixed_q0 + (size_t)c0 * H;
+        } else if (des > 1) {
+            reweight(m, a->label_embed + (size_t)c0 * des * E, n, des, cls_s, rw, lab, c0, hk);
+            queries(m, lab, n, h);
+        } else {
+            queries(m, a->label_embed + (size_t)c0 * E, n, h);
+        }
+        trace(hk, "tagging_queries", c0, h, n, H);
+        for (int l = 0; l < m->tagger.n_layers; l++) {
+            struct ram_bert_layer L;
+            if (l && aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tagger: interrupted");
+            ram_bert_layer_from_tagger(m, l, &L);
+            rc = ram_bert_layer_forward(&L, h, n, kv + 2 * l * kvn, kv + (2 * l + 1) * kvn, nt,
+                                        l == 0 ? q0 : NULL, lscr, err);
+            if (rc) return rc;
+            snprintf(name, sizeof name, "tagging_layer%d_out", l);
+            trace(hk, name, c0, h, n, H);
+        }
+        trace(hk, "tagging_embed", c0, h, n, H);
+        ram_linear(h, n, H, m->fc_w, m->fc_b, 1, logits + c0);
+        trace(hk, "logits", c0, logits + c0, n, 1);
+    }
+    return RAM_OK;
+}
+
+ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_embed, int n_tags,
+                                 float *h0, float *q0, struct ram_error *err)
+{
+    ram_status rc;
+    if (!m || !label_embed || !h0 || !q0) return ram_fail(err, RAM_ERR_ARG, "tagger: NULL argument");
+    if ((rc = check_model(m, err))) return rc;
+    if (n_tags < 1) return ram_fail(err, RAM_ERR_ARG, "tagger: %d tags", n_tags);
+    queries(m, label_embed, n_tags, h0);
+    if (m->tagger.n_layers > 0) {
+        const struct ram_tagger_layer_w *w = &m->tagger_layers[0];
+        ram_linear(h0, n_tags, m->tagger.hidden, w->q_w, w->q_b, m->tagger.hidden, q0);
+    }
+    return RAM_OK;
+}
