@@ -226,7 +226,8 @@ ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds,
 ram_status ram_tokenize(const struct ram_model *m, const char *text, size_t len,
                         int32_t ids[RAM_CLIP_CONTEXT], int *n_ids, struct ram_error *err)
 {
-    if (!m || !ids || !n_ids || (!text && len)) return ram_fail(err, RAM_ERR_ARG, "ram_tokenize: NULL argument");
+    if (!m || !ids || !n_ids || (!text && len))
+        return ram_fail(err, RAM_ERR_ARG, "ram_tokenize: NULL argument");
     if (!m->has_clip || !m->bpe)
         return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_tokenize: the model has no text encoder");
     int ctx = m->clip.context < RAM_CLIP_CONTEXT ? m->clip.context : RAM_CLIP_CONTEXT;

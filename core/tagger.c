@@ -210,7 +210,8 @@ static void reweight(const struct ram_model *m, const float *rows, int n, int de
                      float *rw, float *lab, int c0, const struct ram_tagger_hooks *hk)
 {
     const int E = m->embed_dim;
-    ram_gemm(0, 1, n * des, 1, E, 1.0f, rows, E, cls_s, E, 0.0f, rw, 1);
+    /* As a 1 x E by E x (n*des) product: OpenBLAS handles M = 1 better than N = 1. */
+    ram_gemm(0, 1, 1, n * des, E, 1.0f, cls_s, E, rows, E, 0.0f, rw, n * des);
     trace(hk, "reweight_logits", c0, rw, n, des);
     ram_softmax_rows(rw, n, des);
     trace(hk, "reweight_weights", c0, rw, n, des);

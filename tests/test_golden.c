@@ -110,7 +110,7 @@ struct golden_case {
 static void *g_img[N_IMG];
 static size_t g_img_len[N_IMG];
 
-/* Runs the closed-set checks on one model; returns 1 if all images passed. */
+/* The closed-set checks on one model (pth- or file-based). */
 static void test_closed_set(struct ram_model *m, const struct golden_case *gc, const char *src)
 {
     struct ram_error err = {{0}};
@@ -126,7 +126,8 @@ static void test_closed_set(struct ram_model *m, const struct golden_case *gc, c
     snprintf(rel, sizeof rel, "golden/%s/tags.json", gc->kind);
     char *js = read_text(data_path(rel));
     float *emb = malloc(sizeof(float) * nt * E), *emb2 = malloc(sizeof(float) * nt * E);
-    float *probs = malloc(sizeof(float) * K), *probs2 = malloc(sizeof(float) * K), *logits = malloc(sizeof(float) * K);
+    float *probs = malloc(sizeof(float) * K), *probs2 = malloc(sizeof(float) * K);
+    float *logits = malloc(sizeof(float) * K);
     struct ram_tagger_scratch ts = {NULL, 7, m->des_per_class};
     ts.buf = malloc(sizeof(float) * ram_tagger_scratch_floats(m, ts.chunk, ts.max_des));
     struct ram_image_params ip = ram_image_default_params();
@@ -471,6 +472,72 @@ static void test_errors(struct ram_model *rp, struct ram_model *ram)
     check(nomem_ok && k > 0 && k < 10, "golden.errors.state_init_nomem", "after %d failures", k);
 }
 
+/* ------------------------------------------------------------------ held-out sizes */
+
+/* No official output exists for other sizes: a random model file with a
+** config no golden has (Swin 2 stages, 65 image tokens, embed 24; decoder
+** hidden 48, 3 heads, 3 layers; 7 classes x 4 descriptions) written and
+** loaded through the model-file path, then the API's probabilities against
+** the tagger run directly with another chunking (the tagger itself is
+** checked against a naive double decoder in test_tagger.c). */
+static void test_heldout_api(void)
+{
+    struct ram_error err = {{0}};
+    struct ram_model *cfg = ram_calloc(1, sizeof *cfg), *m = NULL;
+    struct ram_state *st = NULL;
+    char dir[] = "/tmp/ram_test_golden_XXXXXX", path[64] = "";
+    const char *vocab = "a\nb\nc\nd\ne\nf\ng\n";
+    ram_status rc = mkdtemp(dir) && cfg ? RAM_OK : RAM_ERR_IO;
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/heldout.ram", dir);
+        cfg->kind = RAM_KIND_RAM_PLUS;
+        cfg->swin = (struct ram_swin_config){64, 4, 3, 8, 2, {1, 2}, {1, 2}, 4, 4, 1e-5f};
+        cfg->des_per_class = 4;
+        cfg->embed_dim = 24;
+        cfg->tagger = (struct ram_tagger_config){48, 3, 3, 80, 24, 1e-12f};
+        rc = ram_model_set_vocab(cfg, 1, vocab, strlen(vocab), NULL, 0, NULL, 0, NULL, &err);
+    }
+    if (!rc) rc = ram_model_check_config(cfg, &err);
+    struct ram_write_opts wo = {RAM_DTYPE_F32, 1, 5, NULL, 0};
+    if (!rc) rc = ram_model_write(cfg, path, &wo, NULL, &err);
+    ram_model_free(cfg);
+    if (!rc) rc = ram_model_init_from_file(path, NULL, &m, &err);
+    if (!rc) rc = ram_state_init(m, &st, &err);
+    check(rc == RAM_OK, "golden.heldout.model", "%s", err.msg);
+    if (rc || !g_img[1]) goto done;
+    struct ram_model_info info;
+    ram_model_get_info(m, &info);
+    check(info.num_class == 7 && info.des_per_class == 4 && info.n_image_tokens == 65 && info.embed_dim == 24,
+          "golden.heldout.info", "%d x %d classes, %d tokens of %d", info.num_class, info.des_per_class,
+          info.n_image_tokens, info.embed_dim);
+    float emb[65 * 24], probs[7], ref[7], lab[5 * 3 * 24];
+    struct ram_image_params ip = ram_image_default_params();
+    rc = ram_tag_image(st, g_img[1], g_img_len[1], &ip, emb, probs, &err);
+    check(rc == RAM_OK, "golden.heldout.tag_image", "%s", err.msg);
+    struct ram_tagger_scratch ts = {NULL, 2, 2}; /* 2 x 2 description rows: one class per chunk */
+    ts.buf = malloc(sizeof(float) * ram_tagger_scratch_floats(m, ts.chunk, ts.max_des));
+    struct ram_tagger_args ta = {emb, m->label_embed, 7, 4, NULL, NULL};
+    if (!rc) rc = ram_tagger_forward(m, &ta, &ts, ref, NULL, &err);
+    for (int c = 0; c < 7; c++) ref[c] = ram_sigmoid(ref[c]);
+    check(rc == RAM_OK && max_abs_diff(probs, ref, 7) <= 1e-6, "golden.heldout.closed_set", "rc %d %s, diff %.3g",
+          rc, err.msg, max_abs_diff(probs, ref, 7));
+    for (int i = 0; i < 5 * 3 * 24; i++) lab[i] = (float)((i * 7919) % 101) / 101.0f - 0.5f;
+    for (int r = 0; r < 15; r++) ram_l2_normalize(lab + r * 24, 24);
+    float op[5];
+    rc = ram_openset_probs(st, emb, lab, 5, 3, op, &err);
+    struct ram_tagger_args to = {emb, lab, 5, 3, NULL, NULL};
+    if (!rc) rc = ram_tagger_forward(m, &to, &ts, ref, NULL, &err);
+    for (int c = 0; c < 5; c++) ref[c] = ram_sigmoid(ref[c]);
+    check(rc == RAM_OK && max_abs_diff(op, ref, 5) <= 1e-6, "golden.heldout.openset", "rc %d %s, diff %.3g", rc,
+          err.msg, max_abs_diff(op, ref, 5));
+    free(ts.buf);
+done:
+    ram_state_free(st);
+    ram_model_free(m);
+    if (path[0]) unlink(path);
+    rmdir(dir);
+}
+
 /* ------------------------------------------------------------------ main */
 
 static struct ram_model *load_pth(const struct golden_case *gc)
@@ -539,6 +606,7 @@ int main(void)
     }
     if (pth[0] && pth[1]) test_errors(pth[0], pth[1]);
     test_openset_text();
+    test_heldout_api();
     for (int c = 0; c < 2; c++) ram_model_free(pth[c]);
     for (int i = 0; i < N_IMG; i++) free(g_img[i]);
     return harness_exit();

@@ -218,7 +218,8 @@ static void test_closed_set(const char *kind, const char *pth)
     alloc_scratch(m, 5, D, &s5);          /* 12 classes: chunks of 5, 5, 2 */
     alloc_scratch(m, 256, D, &sbig);      /* one chunk */
     alloc_scratch(m, 5, 2, &sshrink);     /* RAM++ D=5 > 2: two classes per chunk */
-    float *h0 = malloc(sizeof(float) * K * m->tagger.hidden), *q0 = malloc(sizeof(float) * K * m->tagger.hidden);
+    const size_t nq = (size_t)K * m->tagger.hidden;
+    float *h0 = malloc(sizeof(float) * nq), *q0 = malloc(sizeof(float) * nq);
 
     for (int img = 0; img < 4; img++) {
         struct npy emb;
@@ -487,7 +488,8 @@ static void naive_logits(const struct ram_model *m, const float *emb, const floa
     for (int i = 0; i < E; i++) nrm += (double)emb[i] * emb[i];
     for (int i = 0; i < E; i++) cls[i] = emb[i] / sqrt(nrm);
     for (int c = 0; c < K; c++) {
-        for (int d = 0; d < D; d++) r[d] = exp((double)m->reweight_scale) * dotf(label + ((size_t)c * D + d) * E, cls, E);
+        for (int d = 0; d < D; d++)
+            r[d] = exp((double)m->reweight_scale) * dotf(label + ((size_t)c * D + d) * E, cls, E);
         dsoftmax(r, D);
         for (int i = 0; i < E; i++) {
             L[i] = 0;
