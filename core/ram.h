@@ -158,7 +158,8 @@ ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n,
 /* Open-set scoring: label_embed holds n_tags * des_per_tag rows of embed_dim
 ** floats, tag-major, each row an L2-normalised text embedding. probs receives
 ** n_tags probabilities. With des_per_tag > 1 the descriptions of each tag are
-** reweighted by the image's CLS embedding (RAM++'s rule). */
+** reweighted by the image's CLS embedding (RAM++'s rule); a RAM model has no
+** reweighting and gives RAM_ERR_UNSUPPORTED for des_per_tag > 1. */
 ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds,
                              const float *label_embed, int n_tags, int des_per_tag,
                              float *probs, struct ram_error *err);
