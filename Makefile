@@ -87,8 +87,11 @@ $(BUILD)/libramcore.a: $(CORE_OBJ)
 $(BUILD)/libramcore_test.a: $(CORE_TEST_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
-$(BUILD)/ram.so: $(EXT_OBJ) $(BUILD)/libramcore.a
-	$(CC) -shared $(SAN) -o $@ $(EXT_OBJ) $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)
+# ram.so exports only sqlite3_ram_init (STYLE.md rule 2): ext/ is compiled with
+# -fvisibility=hidden and the version script also hides the static core.
+$(EXT_OBJ): ALL_CFLAGS += -fvisibility=hidden
+$(BUILD)/ram.so: $(EXT_OBJ) $(BUILD)/libramcore.a ext/ram.map
+	$(CC) -shared $(SAN) -o $@ $(EXT_OBJ) $(BUILD)/libramcore.a $(LIBS) -Wl,--version-script=ext/ram.map $(LDFLAGS)
 
 $(BUILD)/ram-convert: $(CONV_OBJ) $(BUILD)/libramcore.a
 	$(CC) $(SAN) -o $@ $(CONV_OBJ) $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)

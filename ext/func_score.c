@@ -1,0 +1,238 @@
+/*
+** func_score.c — open-set scoring and the CLIP tokenizer in SQL:
+**
+**     SELECT ram_score(readfile('cat.jpg'), 'a cat asleep on a sofa');  -- 0.93
+**     SELECT name FROM photos
+**      WHERE ram_score(img, '["a red bicycle", "a bike leaning on a wall"]') > 0.5;
+**     SELECT ram_tokenize('a photo of a cat.');   -- [49406,320,1125,539,320,2368,269,49407]
+**
+** ram_score(image, description) is RAM++'s open-set probability that the
+** concept is in the image: the description's CLIP text embedding (or, for a
+** JSON array, the embeddings of several descriptions of one concept, which
+** the image's CLS embedding weighs as RAM++ does) goes through the tagging
+** decoder as a new class query; the result is sigmoid(logit), in [0, 1].
+** Needs a model converted with its CLIP text tower (ram-convert --clip).
+**
+** HOW IT WORKS: text embeddings are L2-normalised CLIP encode_text outputs,
+** the rows of the official build_openset_llm_label_embedding. They are
+** cached at two levels: sqlite3_set_auxdata on argument 2 (a constant
+** description is parsed and looked up once per statement) and the
+** process-wide LRU of cache.c keyed by XXH3-128 of (model digest, texts),
+** which also catches descriptions that are not constants of the statement.
+*/
+#include "ext.h"
+SQLITE_EXTENSION_INIT3
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <string.h>
+
+static int need_text_encoder(struct ram_conn *p, const char *zFunc, char **pzErr)
+{
+    int rc = ram__conn_model(p, zFunc, pzErr);
+    if (rc) return rc;
+    if (!p->pEntry->info.has_text_encoder) {
+        *pzErr = ram__mprintf("%s(): the current model has no text encoder (convert it with "
+                              "ram-convert --clip ...)",
+                              zFunc);
+        return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+}
+
+static int core_text_error(const char *zFunc, ram_status s, const struct ram_error *pErr, char **pzErr)
+{
+    int rc = ram__rc(s);
+    if (rc == SQLITE_NOMEM) *pzErr = 0;
+    else if (rc == SQLITE_INTERRUPT) *pzErr = ram__mprintf("%s(): interrupted", zFunc);
+    else *pzErr = ram__mprintf("%s(): %s", zFunc, pErr->msg);
+    return rc;
+}
+
+int ram__encode_texts(struct ram_conn *p, const char *zFunc, const struct ram_texts *pT, float *aOut,
+                      char **pzErr)
+{
+    int rc = need_text_encoder(p, zFunc, pzErr);
+    if (rc) return rc;
+    const struct ram_model_info *pI = &p->pEntry->info;
+    size_t nDim = (size_t)pI->embed_dim;
+
+    /* Key: digest, then each text as (u64 length, bytes). */
+    XXH3_state_t st;
+    XXH3_128bits_reset(&st);
+    XXH3_128bits_update(&st, pI->digest, strlen(pI->digest));
+    for (int i = 0; i < pT->n; i++) {
+        uint64_t n = (uint64_t)pT->an[i];
+        XXH3_128bits_update(&st, &n, sizeof n);
+        XXH3_128bits_update(&st, pT->az[i], (size_t)pT->an[i]);
+    }
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+    if (ram__txtcache_get(c.digest, aOut, (size_t)pT->n * nDim)) return SQLITE_OK;
+
+    for (int i = 0; i < pT->n; i++) {
+        int32_t aId[RAM_CLIP_CONTEXT];
+        int nId = 0;
+        struct ram_error err;
+        ram_status s = ram_tokenize(p->pEntry->pModel, pT->az[i], (size_t)pT->an[i], aId, &nId, &err);
+        if (!s) s = ram_encode_text(p->pState, aId, nId, aOut + (size_t)i * nDim, &err);
+        if (s) return core_text_error(zFunc, s, &err, pzErr);
+        ram_l2_normalize(aOut + (size_t)i * nDim, (int)nDim);
+    }
+    ram__txtcache_put(c.digest, aOut, (size_t)pT->n * nDim);
+    return SQLITE_OK;
+}
+
+/* Per-statement auxdata of ram_score's argument 2: the embeddings of the
+** description list for one model. */
+struct score_aux {
+    char zDigest[33];
+    int nDes, nDim;
+    float a[]; /* nDes * nDim */
+};
+
+/* ram_score(image, description): open-set probability of one concept. */
+static void ramScoreFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct ram_conn *p = sqlite3_user_data(ctx);
+    struct score_aux *pAux = 0, *pNew = 0;
+    struct ram_texts list;
+    struct ram_image img;
+    struct ram_error err;
+    char *zErr = 0;
+    int rc = SQLITE_OK, bNull = 0, bList = 0;
+    memset(&list, 0, sizeof list);
+
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) return;
+    if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+        /* Same message as every image argument. */
+        rc = ram__image_arg(p, "ram_score", 1, argv[0], 0, &bNull, &img, &zErr);
+        goto done;
+    }
+    if (sqlite3_value_type(argv[1]) != SQLITE_TEXT) {
+        zErr = ram__mprintf("ram_score(): argument 2 must be a TEXT description or a JSON array of "
+                            "descriptions");
+        rc = SQLITE_ERROR;
+        goto done;
+    }
+    const char *zText = (const char *)sqlite3_value_text(argv[1]);
+    int nText = sqlite3_value_bytes(argv[1]);
+    if (!zText) {
+        rc = SQLITE_NOMEM;
+        goto done;
+    }
+    if (nText > RAM_MAX_TEXT) {
+        zErr = ram__mprintf("ram_score(): argument 2 is too long (%d bytes; the limit is %d)", nText,
+                            RAM_MAX_TEXT);
+        rc = SQLITE_TOOBIG;
+        goto done;
+    }
+    if ((rc = need_text_encoder(p, "ram_score", &zErr))) goto done;
+    const struct ram_model_info *pI = &p->pEntry->info;
+
+    pAux = sqlite3_get_auxdata(ctx, 1);
+    if (!pAux || strcmp(pAux->zDigest, pI->digest)) {
+        pAux = 0;
+        const char *zOne = zText;
+        int nOne = nText;
+        struct ram_texts one = {&zOne, &nOne, 1};
+        if ((rc = ram__parse_text_list(zText, nText, &bList, &list, &zErr))) goto done;
+        const struct ram_texts *pT = bList ? &list : &one;
+        pNew = sqlite3_malloc64(sizeof *pNew + sizeof(float) * (sqlite3_uint64)pT->n * pI->embed_dim);
+        if (!pNew) {
+            rc = SQLITE_NOMEM;
+            goto done;
+        }
+        memcpy(pNew->zDigest, pI->digest, sizeof pNew->zDigest);
+        pNew->zDigest[32] = 0;
+        pNew->nDes = pT->n;
+        pNew->nDim = pI->embed_dim;
+        if ((rc = ram__encode_texts(p, "ram_score", pT, pNew->a, &zErr))) goto done;
+    }
+    if ((rc = ram__image_arg(p, "ram_score", 1, argv[0], 0, &bNull, &img, &zErr))) goto done;
+    const struct score_aux *pUse = pAux ? pAux : pNew;
+    float prob = 0;
+    ram_status s = ram_openset_probs(p->pState, img.aEmbed, pUse->a, 1, pUse->nDes, &prob, &err);
+    if (s) {
+        rc = core_text_error("ram_score", s, &err, &zErr);
+        goto done;
+    }
+    sqlite3_result_double(ctx, (double)prob);
+    if (pNew) {
+        /* May free pNew at once (a non-constant argument): not used after. */
+        sqlite3_set_auxdata(ctx, 1, pNew, sqlite3_free);
+        pNew = 0;
+    }
+
+done:
+    ram__texts_free(&list);
+    sqlite3_free(pNew);
+    if (rc) ram__result_error(ctx, rc, zErr);
+}
+
+/* ram_tokenize(text): clip.tokenize(text, truncate=True) ids without the
+** zero padding, as a JSON array (start 49406 and end 49407 included). */
+static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct ram_conn *p = sqlite3_user_data(ctx);
+    char *zErr = 0;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+    if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+        sqlite3_result_error(ctx, "ram_tokenize(): argument 1 must be TEXT", -1);
+        return;
+    }
+    const char *z = (const char *)sqlite3_value_text(argv[0]);
+    int n = sqlite3_value_bytes(argv[0]);
+    if (!z) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (n > RAM_MAX_TEXT) {
+        ram__result_error(ctx, SQLITE_TOOBIG,
+                          ram__mprintf("ram_tokenize(): argument 1 is too long (%d bytes; the limit "
+                                       "is %d)",
+                                       n, RAM_MAX_TEXT));
+        return;
+    }
+    int rc = need_text_encoder(p, "ram_tokenize", &zErr);
+    if (rc) {
+        ram__result_error(ctx, rc, zErr);
+        return;
+    }
+    int32_t aId[RAM_CLIP_CONTEXT];
+    int nId = 0;
+    struct ram_error err;
+    ram_status s = ram_tokenize(p->pEntry->pModel, z, (size_t)n, aId, &nId, &err);
+    if (s) {
+        rc = core_text_error("ram_tokenize", s, &err, &zErr);
+        ram__result_error(ctx, rc, zErr);
+        return;
+    }
+    sqlite3_str *str = sqlite3_str_new(p->db);
+    sqlite3_str_appendchar(str, 1, '[');
+    for (int i = 0; i < nId; i++) sqlite3_str_appendf(str, i ? ",%d" : "%d", (int)aId[i]);
+    sqlite3_str_appendchar(str, 1, ']');
+    if (sqlite3_str_errcode(str)) {
+        sqlite3_free(sqlite3_str_finish(str));
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    sqlite3_result_text(ctx, sqlite3_str_finish(str), -1, sqlite3_free);
+    sqlite3_result_subtype(ctx, 'J');
+}
+
+/* Flags, on purpose: pure functions of their arguments and the
+** connection's model, reading no files: DETERMINISTIC | INNOCUOUS (STYLE.md
+** rule 4). ram_tokenize returns JSON with subtype 'J' so json functions
+** take it as JSON: SQLITE_RESULT_SUBTYPE. */
+static const struct ram_func_def g_aFunc[] = {
+    {"ram_score", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramScoreFunc},
+    {"ram_tokenize", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
+     ramTokenizeFunc},
+};
+
+int ram__register_score_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg)
+{
+    return ram__register_funcs(db, p, g_aFunc, (int)(sizeof g_aFunc / sizeof g_aFunc[0]), pzErrMsg);
+}

@@ -1,0 +1,168 @@
+/*
+** func_tags.c — the closed-set tagging and embedding functions:
+**
+**     SELECT ram_tags(readfile('cat.jpg'));        -- 'cat | couch | living room'
+**     SELECT ram_tags(readfile('cat.jpg'), 'zh');  -- Chinese names
+**     UPDATE photos SET emb = ram_embed(img);      -- keep the encoder's work
+**     SELECT ram_tags(emb) FROM photos;            -- no decoding, no Swin
+**     SELECT ram_cls(img) FROM photos;             -- float32[embed_dim], subtype 223
+**
+** ram_tags gives the selected tags (probability > effective threshold, see
+** thresholds.c) in class-index order, joined with ' | ' as the official
+** generate_tag does; '' when none is selected.
+**
+** ram_embed layout (version 1; all integers little-endian u32):
+**     0   'RAME'          magic
+**     4   1               layout version
+**     8   64              header size
+**     12  flags           bit 0: EXIF orientation was applied
+**     16  n_tokens        rows (1 + (image_size/32)^2: CLS first)
+**     20  embed_dim       columns
+**     24  0, 0            reserved
+**     32  digest          32 ASCII hex digits of the model's digest
+**     64  data            n_tokens * embed_dim IEEE float32, little-endian,
+**                         row-major: exactly what ram_encode_image gives
+*/
+#include "ext.h"
+SQLITE_EXTENSION_INIT3
+
+#include <string.h>
+
+static void put_u32le(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* ram_tags(image [, lang]): lang 'en' (default) or 'zh'. */
+static void ramTagsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct ram_conn *p = sqlite3_user_data(ctx);
+    struct ram_image img;
+    const float *aThresh = 0;
+    char *zErr = 0;
+    int bNull = 0, lang = RAM_LANG_EN;
+    if (argc > 1) {
+        if (sqlite3_value_type(argv[1]) == SQLITE_NULL) return;
+        const char *zLang = (const char *)sqlite3_value_text(argv[1]);
+        if (sqlite3_value_type(argv[1]) != SQLITE_TEXT || !zLang ||
+            (sqlite3_stricmp(zLang, "en") && sqlite3_stricmp(zLang, "zh"))) {
+            sqlite3_result_error(ctx, "ram_tags(): argument 2 must be 'en' or 'zh'", -1);
+            return;
+        }
+        lang = sqlite3_stricmp(zLang, "zh") ? RAM_LANG_EN : RAM_LANG_ZH;
+    }
+    int rc = ram__image_arg(p, "ram_tags", 1, argv[0], 1, &bNull, &img, &zErr);
+    if (rc == SQLITE_OK && !bNull) rc = ram__thresholds(p, "ram_tags", &aThresh, &zErr);
+    if (rc != SQLITE_OK) {
+        ram__result_error(ctx, rc, zErr);
+        return;
+    }
+    if (bNull) return;
+
+    sqlite3_str *s = sqlite3_str_new(p->db);
+    int nSel = 0;
+    for (int c = 0; c < p->pEntry->info.num_class; c++) {
+        if (!(img.aProb[c] > aThresh[c])) continue;
+        if (nSel++) sqlite3_str_append(s, " | ", 3);
+        const char *zTag = ram_model_tag(p->pEntry->pModel, c, lang);
+        sqlite3_str_appendall(s, zTag ? zTag : "");
+    }
+    rc = sqlite3_str_errcode(s);
+    char *z = sqlite3_str_finish(s);
+    if (rc != SQLITE_OK) {
+        sqlite3_free(z);
+        if (rc == SQLITE_NOMEM) sqlite3_result_error_nomem(ctx);
+        else sqlite3_result_error_toobig(ctx);
+        return;
+    }
+    if (!z) sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+    else sqlite3_result_text(ctx, z, -1, sqlite3_free);
+}
+
+/* ram_embed(image): the image embeddings in the versioned layout above. */
+static void ramEmbedFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct ram_conn *p = sqlite3_user_data(ctx);
+    struct ram_image img;
+    char *zErr = 0;
+    int bNull = 0;
+    int rc = ram__image_arg(p, "ram_embed", 1, argv[0], 0, &bNull, &img, &zErr);
+    if (rc != SQLITE_OK) {
+        ram__result_error(ctx, rc, zErr);
+        return;
+    }
+    if (bNull) return;
+    const struct ram_model_info *pI = &p->pEntry->info;
+    size_t nFloat = (size_t)pI->n_image_tokens * (size_t)pI->embed_dim;
+    sqlite3_uint64 nByte = RAM_EMBED_HEADER + nFloat * sizeof(float);
+    unsigned char *a = sqlite3_malloc64(nByte);
+    if (!a) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    memset(a, 0, RAM_EMBED_HEADER);
+    memcpy(a, RAM_EMBED_MAGIC, 4);
+    put_u32le(a + 4, RAM_EMBED_VERSION);
+    put_u32le(a + 8, RAM_EMBED_HEADER);
+    /* An embed blob passed back in keeps no record of how it was made; the
+    ** flag describes this connection's setting for a fresh image. */
+    int bFromBlob = sqlite3_value_bytes(argv[0]) >= 4 && !memcmp(sqlite3_value_blob(argv[0]), "RAME", 4);
+    uint32_t flags = p->bExif ? RAM_EMBED_FLAG_EXIF : 0;
+    if (bFromBlob) flags = ((const unsigned char *)sqlite3_value_blob(argv[0]))[12] & RAM_EMBED_FLAG_EXIF;
+    put_u32le(a + 12, flags);
+    put_u32le(a + 16, (uint32_t)pI->n_image_tokens);
+    put_u32le(a + 20, (uint32_t)pI->embed_dim);
+    memcpy(a + 32, pI->digest, 32);
+    ram__f32_to_le(a + RAM_EMBED_HEADER, img.aEmbed, nFloat);
+    sqlite3_result_blob64(ctx, a, nByte, sqlite3_free);
+}
+
+/* ram_cls(image): row 0 of the embeddings (the CLS embedding), embed_dim
+** little-endian float32 with subtype 223, which sqlite-vec's vec0 tables
+** and vec_* functions read as a float32 vector. */
+static void ramClsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct ram_conn *p = sqlite3_user_data(ctx);
+    struct ram_image img;
+    char *zErr = 0;
+    int bNull = 0;
+    int rc = ram__image_arg(p, "ram_cls", 1, argv[0], 0, &bNull, &img, &zErr);
+    if (rc != SQLITE_OK) {
+        ram__result_error(ctx, rc, zErr);
+        return;
+    }
+    if (bNull) return;
+    size_t nDim = (size_t)p->pEntry->info.embed_dim;
+    unsigned char *a = sqlite3_malloc64(nDim * sizeof(float));
+    if (!a) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    ram__f32_to_le(a, img.aEmbed, nDim);
+    sqlite3_result_blob64(ctx, a, nDim * sizeof(float), sqlite3_free);
+    sqlite3_result_subtype(ctx, RAM_SUBTYPE_F32);
+}
+
+/* Flags, on purpose: these are pure functions of their arguments and the
+** connection's model (STYLE.md rule 4): DETERMINISTIC lets SQLite evaluate
+** them once per distinct argument in a statement and use them in indexes
+** and generated columns (rebuild those after ram_load() of another model);
+** INNOCUOUS because they read nothing but their arguments (no files, no
+** tables other than the optional main.ram_thresholds of the same database).
+** ram_cls sets a result subtype: SQLITE_RESULT_SUBTYPE, as SQLite 3.45+
+** requires. */
+static const struct ram_func_def g_aFunc[] = {
+    {"ram_tags", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramTagsFunc},
+    {"ram_tags", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramTagsFunc},
+    {"ram_embed", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramEmbedFunc},
+    {"ram_cls", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
+     ramClsFunc},
+};
+
+int ram__register_tag_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg)
+{
+    return ram__register_funcs(db, p, g_aFunc, (int)(sizeof g_aFunc / sizeof g_aFunc[0]), pzErrMsg);
+}

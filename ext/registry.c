@@ -1,0 +1,221 @@
+/*
+** registry.c — the process-wide model registry: every model file is mapped
+** once per process, whatever the number of connections and threads using
+** it, and unmapped when the last user lets go. This registry, the caches in
+** cache.c and the interruption function pointer set at load are the only
+** global state of the extension (the caches are keyed by model digest and
+** hold no model pointers).
+**
+**     SELECT ram_load('models/default.ram');   -- acquire + make current
+**     -- closing the connection (or loading another model) releases it
+**
+** HOW IT WORKS: a linked list of entries keyed by the file's realpath, each
+** with a reference count, under one pthread mutex. Loading happens under the
+** mutex too: a second thread asking for the same file waits for the first
+** load instead of mapping the file twice (loads are rare; inference never
+** takes this lock). Users are connections (their current model) and open
+** ram_tag_scores cursors (so a ram_load() in the middle of a scan cannot
+** free the names the cursor is returning). Each entry also indexes the
+** English tag names (open addressing on XXH3-64) for threshold overrides.
+**
+** The default model is models/default.ram relative to the directory of the
+** loaded ram.so (build/ram.so -> build/../models/default.ram), found with
+** dladdr().
+*/
+#include "ext.h"
+SQLITE_EXTENSION_INIT3
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct ram_entry *g_pList; /* guarded by g_mutex */
+static int g_nConn;               /* live connection structs, guarded by g_mutex */
+
+static unsigned tag_hash(const char *z, int n) { return (unsigned)XXH3_64bits(z, (size_t)n); }
+
+static int build_tag_index(struct ram_entry *p)
+{
+    int n = p->info.num_class;
+    int nHash = 16;
+    while (nHash < 2 * n) nHash *= 2;
+    p->aHash = sqlite3_malloc64(sizeof(int) * (sqlite3_uint64)nHash);
+    if (!p->aHash) return SQLITE_NOMEM;
+    p->nHash = nHash;
+    for (int i = 0; i < nHash; i++) p->aHash[i] = -1;
+    for (int c = 0; c < n; c++) {
+        const char *z = ram_model_tag(p->pModel, c, RAM_LANG_EN);
+        if (!z) continue;
+        unsigned h = tag_hash(z, (int)strlen(z)) & (unsigned)(nHash - 1);
+        while (p->aHash[h] >= 0) {
+            /* Keep the first class of a duplicated name. */
+            if (!strcmp(ram_model_tag(p->pModel, p->aHash[h], RAM_LANG_EN), z)) break;
+            h = (h + 1) & (unsigned)(nHash - 1);
+        }
+        if (p->aHash[h] < 0) p->aHash[h] = c;
+    }
+    return SQLITE_OK;
+}
+
+int ram__entry_tag_index(const struct ram_entry *p, const char *z, int n)
+{
+    if (!p->aHash) return -1;
+    unsigned h = tag_hash(z, n) & (unsigned)(p->nHash - 1);
+    while (p->aHash[h] >= 0) {
+        const char *t = ram_model_tag(p->pModel, p->aHash[h], RAM_LANG_EN);
+        if (t && (int)strlen(t) == n && !memcmp(t, z, (size_t)n)) return p->aHash[h];
+        h = (h + 1) & (unsigned)(p->nHash - 1);
+    }
+    return -1;
+}
+
+static void entry_free(struct ram_entry *p)
+{
+    if (!p) return;
+    if (p->pModel) ram_model_free(p->pModel);
+    sqlite3_free(p->aHash);
+    sqlite3_free(p->zPath);
+    sqlite3_free(p);
+}
+
+int ram__registry_acquire(const char *zPath, struct ram_entry **ppEntry, char **pzErr)
+{
+    struct ram_entry *p = 0;
+    struct ram_error err;
+    char *zReal = 0;
+    int rc = SQLITE_OK;
+    *ppEntry = 0;
+    *pzErr = 0;
+
+    char *zTmp = realpath(zPath, 0); /* libc malloc */
+    if (!zTmp) {
+        *pzErr = ram__mprintf("cannot open model file '%s': %s", zPath, strerror(errno));
+        return SQLITE_CANTOPEN;
+    }
+    zReal = ram__mprintf("%s", zTmp);
+    free(zTmp);
+    if (!zReal) return SQLITE_NOMEM;
+
+    pthread_mutex_lock(&g_mutex);
+    for (p = g_pList; p; p = p->pNext) {
+        if (!strcmp(p->zPath, zReal)) break;
+    }
+    if (p) {
+        p->nRef++;
+        *ppEntry = p;
+        goto done;
+    }
+    p = sqlite3_malloc64(sizeof *p);
+    if (!p) {
+        rc = SQLITE_NOMEM;
+        goto done;
+    }
+    memset(p, 0, sizeof *p);
+    ram_status s = ram_model_init_from_file(zReal, 0, &p->pModel, &err);
+    if (s) {
+        rc = ram__rc(s);
+        if (rc == SQLITE_ERROR && s == RAM_ERR_IO) rc = SQLITE_CANTOPEN;
+        if (rc != SQLITE_NOMEM) *pzErr = ram__mprintf("%s", err.msg);
+        entry_free(p);
+        p = 0;
+        goto done;
+    }
+    ram_model_get_info(p->pModel, &p->info);
+    if ((rc = build_tag_index(p)) != SQLITE_OK) {
+        entry_free(p);
+        p = 0;
+        goto done;
+    }
+    p->zPath = zReal;
+    zReal = 0;
+    p->nRef = 1;
+    p->pNext = g_pList;
+    g_pList = p;
+    *ppEntry = p;
+
+done:
+    pthread_mutex_unlock(&g_mutex);
+    sqlite3_free(zReal);
+    return rc;
+}
+
+void ram__registry_addref(struct ram_entry *p)
+{
+    pthread_mutex_lock(&g_mutex);
+    p->nRef++;
+    pthread_mutex_unlock(&g_mutex);
+}
+
+void ram__registry_release(struct ram_entry *p)
+{
+    if (!p) return;
+    struct ram_entry *pFree = 0;
+    pthread_mutex_lock(&g_mutex);
+    if (--p->nRef == 0) {
+        for (struct ram_entry **pp = &g_pList; *pp; pp = &(*pp)->pNext) {
+            if (*pp == p) {
+                *pp = p->pNext;
+                break;
+            }
+        }
+        pFree = p;
+    }
+    pthread_mutex_unlock(&g_mutex);
+    entry_free(pFree); /* unmapping outside the lock */
+}
+
+void ram__conn_count_add(int delta)
+{
+    pthread_mutex_lock(&g_mutex);
+    g_nConn += delta;
+    int bClear = g_nConn == 0;
+    pthread_mutex_unlock(&g_mutex);
+    if (bClear) ram__cache_clear();
+}
+
+char *ram__registry_json(void)
+{
+    sqlite3_str *s = sqlite3_str_new(0);
+    sqlite3_str_appendchar(s, 1, '[');
+    pthread_mutex_lock(&g_mutex);
+    for (struct ram_entry *p = g_pList; p; p = p->pNext) {
+        if (p != g_pList) sqlite3_str_appendchar(s, 1, ',');
+        sqlite3_str_appendf(s, "{\"file\":");
+        ram__json_str(s, p->zPath);
+        sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"refs\":%d}", p->info.digest,
+                            p->info.kind == RAM_KIND_RAM_PLUS ? "RAM++" : "RAM", p->nRef);
+    }
+    sqlite3_str_appendf(s, "],\"connections\":%d", g_nConn);
+    pthread_mutex_unlock(&g_mutex);
+    /* The caller embeds this as the value of "models": wrap the two parts. */
+    char *zBody = sqlite3_str_finish(s);
+    if (!zBody) return 0;
+    char *z = ram__mprintf("{\"loaded\":%s}", zBody);
+    sqlite3_free(zBody);
+    return z;
+}
+
+char *ram__default_model_path(void)
+{
+    Dl_info info;
+    if (!dladdr((void *)&ram__default_model_path, &info) || !info.dli_fname) return 0;
+    char *zSo = realpath(info.dli_fname, 0); /* libc malloc */
+    if (!zSo) return 0;
+    char *zSlash = strrchr(zSo, '/');
+    if (zSlash) *zSlash = 0;
+    char *z = ram__mprintf("%s/../models/default.ram", zSlash ? zSo : ".");
+    free(zSo);
+    if (z && access(z, R_OK) != 0) {
+        sqlite3_free(z);
+        z = 0;
+    }
+    return z;
+}
