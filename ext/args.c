@@ -89,6 +89,14 @@ static int read_embed_blob(struct ram_conn *p, const char *zFunc, int iArg, cons
     char zDigest[33];
     memcpy(zDigest, z + 32, 32);
     zDigest[32] = 0;
+    for (int i = 0; i < 32; i++) {
+        char c = zDigest[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            *pzErr = ram__mprintf("%s(): argument %d is not a valid ram_embed() BLOB (bad model digest)",
+                                  zFunc, iArg);
+            return SQLITE_ERROR;
+        }
+    }
     if (strcmp(zDigest, pI->digest)) {
         *pzErr = ram__mprintf("%s(): argument %d is a ram_embed() BLOB of another model (digest "
                               "%.12s..., the current model is %.12s...)",

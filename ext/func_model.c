@@ -72,7 +72,13 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int rc = ram__registry_acquire(zPath, &pEntry, &zMsg);
     if (rc == SQLITE_OK) rc = ram__conn_set_model(p, pEntry, &zMsg);
     if (rc != SQLITE_OK) {
-        char *zErr = zMsg ? ram__mprintf("ram_load(): %s", zMsg) : 0;
+        int nPath = (int)strlen(zPath);
+        int bPth = nPath > 4 && !sqlite3_stricmp(zPath + nPath - 4, ".pth");
+        char *zErr = 0;
+        if (zMsg && rc == SQLITE_CANTOPEN) zErr = ram__mprintf("ram_load(): %s", zMsg);
+        else if (zMsg)
+            zErr = ram__mprintf("ram_load(): cannot load %s: %s%s", zPath, zMsg,
+                                bPth ? " (convert .pth checkpoints with ram-convert first)" : "");
         sqlite3_free(zMsg);
         ram__result_error(ctx, rc, zErr);
         return;

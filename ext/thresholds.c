@@ -82,10 +82,15 @@ static int refresh_table(struct ram_conn *p, const char *zFunc, char **pzErr)
     sqlite3_stmt *pStmt = 0;
     rc = sqlite3_prepare_v2(db, "SELECT tag, threshold FROM main.ram_thresholds", -1, &pStmt, 0);
     if (rc != SQLITE_OK) {
-        if (rc != SQLITE_NOMEM && !table_exists(db)) {
+        if (rc == SQLITE_NOMEM) goto done;
+        /* The message first: table_exists() runs another statement. */
+        char *zMsg = ram__mprintf("%s(): cannot read main.ram_thresholds: %s", zFunc, sqlite3_errmsg(db));
+        if (!table_exists(db)) {
+            sqlite3_free(zMsg);
             rc = SQLITE_OK; /* no table: no persistent overrides */
-        } else if (rc != SQLITE_NOMEM) {
-            *pzErr = ram__mprintf("%s(): cannot read main.ram_thresholds: %s", zFunc, sqlite3_errmsg(db));
+        } else {
+            *pzErr = zMsg;
+            if (!zMsg) rc = SQLITE_NOMEM;
         }
         goto done;
     }
