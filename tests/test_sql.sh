@@ -18,7 +18,6 @@
 #         dflt  @T@/dflt/lib/ram.so with @T@/dflt/models/default.ram = golden_ram.ram
 #         bad   @T@/bad/lib/ram.so with a default.ram that is not a model file
 # A "-- env: RAM_MODEL=VALUE" line sets RAM_MODEL (otherwise it is unset).
-# The shell runs under stdbuf -o0 so stdout and stderr interleave in order.
 # sql/examples.sql runs too (its build/ and tests/data paths rewritten), compared
 # with tests/sql/examples.expected.
 cd "$(dirname "$0")/.." || exit 2
@@ -44,8 +43,24 @@ done
 cp "$B/models/golden_ram.ram" "$T/dflt/models/default.ram"
 printf 'not a model file\n' >"$T/bad/models/default.ram"
 
-STDBUF=""
-command -v stdbuf >/dev/null 2>&1 && STDBUF="stdbuf -o0 -e0"
+# How the shell runs: with stdout unbuffered (coreutils' libstdbuf, what
+# stdbuf -o0 preloads) so that stdout and stderr interleave in order; under
+# `make asan` (RAM_SANITIZE=1) the sanitizer runtimes are preloaded first, as
+# an instrumented ram.so in an uninstrumented sqlite3 needs (leaks are
+# checked by test_sql_threads, which is instrumented itself).
+PRE=""
+if [ "${RAM_SANITIZE:-}" = 1 ]; then
+  PRE="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
+fi
+for lib in /usr/libexec/coreutils/libstdbuf.so /usr/lib/coreutils/libstdbuf.so; do
+  if [ -f "$lib" ]; then PRE="$PRE $lib"; break; fi
+done
+# shell [VAR=VALUE...] < script: the sqlite3 shell, RAM_MODEL unset unless given.
+shell() {
+  env -u RAM_MODEL LD_PRELOAD="$PRE" _STDBUF_O=0 _STDBUF_E=0 \
+    ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" "$@" \
+    sqlite3 -batch -init /dev/null :memory:
+}
 
 # run_script SQLFILE OUTFILE: substitutes, runs, un-substitutes.
 run_script() {
@@ -56,11 +71,9 @@ run_script() {
       -e "s|@T@|$T|g" "$1" >"$T/script.sql"
   if [ -n "$envline" ]; then
     envval=$(printf '%s' "$envline" | sed -e "s|@B@|$B|g" -e "s|@T@|$T|g")
-    (cd "$T" && env -u RAM_MODEL RAM_MODEL="$envval" $STDBUF sqlite3 -batch -init /dev/null :memory: \
-      <"$T/script.sql") >"$T/raw.out" 2>&1
+    (cd "$T" && shell RAM_MODEL="$envval" <"$T/script.sql") >"$T/raw.out" 2>&1
   else
-    (cd "$T" && env -u RAM_MODEL $STDBUF sqlite3 -batch -init /dev/null :memory: \
-      <"$T/script.sql") >"$T/raw.out" 2>&1
+    (cd "$T" && shell <"$T/script.sql") >"$T/raw.out" 2>&1
   fi
   sed -e "s|$T|@T@|g" -e "s|$B|@B@|g" -e "s|$G|@G@|g" -e "s|$I|@I@|g" "$T/raw.out" >"$2"
 }
@@ -89,8 +102,7 @@ done
 # repository root after make; run it with this build folder.
 if [ -f sql/examples.sql ]; then
   sed -e "s|build/|$B/|g" -e "s|tests/data/|$ROOT/tests/data/|g" sql/examples.sql >"$T/ex.sql"
-  (cd "$T" && env -u RAM_MODEL $STDBUF sqlite3 -batch -init /dev/null :memory: <"$T/ex.sql") \
-    >"$T/ex.raw" 2>&1
+  (cd "$T" && shell <"$T/ex.sql") >"$T/ex.raw" 2>&1
   sed -e "s|$B|build|g" -e "s|$ROOT/||g" "$T/ex.raw" >"$T/examples.out"
   check_output examples "$T/examples.out" tests/sql/examples.expected
 fi

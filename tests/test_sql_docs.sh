@@ -20,6 +20,11 @@ fi
 B=$(cd "$B" && pwd)
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
+# Under `make asan` the instrumented ram.so needs the sanitizer runtimes first.
+PRE=""
+if [ "${RAM_SANITIZE:-}" = 1 ]; then
+  PRE="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
+fi
 awk -v dir="$T" '
   /^```sql[ \t]*$/ { n++; inb = 1; next }
   /^```/ && inb    { inb = 0; next }
@@ -37,7 +42,8 @@ for f in "$T"/block*.sql; do
     echo ".output stdout"
     sed -e "s|build/|$B/|g" "$f"
   } >"$T/run.sql"
-  env -u RAM_MODEL sqlite3 -batch -init /dev/null :memory: <"$T/run.sql" >"$T/out" 2>&1
+  env -u RAM_MODEL LD_PRELOAD="$PRE" ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+    sqlite3 -batch -init /dev/null :memory: <"$T/run.sql" >"$T/out" 2>&1
   sed -n 's/^-- //p' "$f" >"$T/want"
   if grep -q -i 'error' "$T/out"; then
     echo "FAIL: sql_docs/$name: $(grep -i -m 1 'error' "$T/out")"
