@@ -30,7 +30,9 @@
 ** inside a running statement, so preparing the one-space SQL " " returns
 ** SQLITE_INTERRUPT exactly when the connection was interrupted (and
 ** prepares no statement otherwise): a public-API probe costing about a
-** microsecond, polled a handful of times per image. Either way the function
+** microsecond, polled a handful of times per image. (The engine calls the
+** callback on the calling thread, between stages, never from its workers:
+** the probe uses the connection, which only that thread may touch.) Either way the function
 ** then fails with SQLITE_INTERRUPT and the message "<function>(): interrupted".
 */
 #include "ext.h"
@@ -389,6 +391,7 @@ int sqlite3_ram_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *p
     if (rc == SQLITE_OK) rc = ram__register_tag_funcs(db, p, pzErrMsg);
     if (rc == SQLITE_OK) rc = ram__register_score_funcs(db, p, pzErrMsg);
     if (rc == SQLITE_OK) rc = ram__register_vtab(db, p, pzErrMsg);
+    if (rc == SQLITE_OK) rc = ram__register_index(db, p, pzErrMsg);
     ram__conn_unref(p);
     return rc;
 }

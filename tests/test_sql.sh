@@ -13,6 +13,7 @@
 # placeholders in the output, so expected files hold no machine paths:
 #   @B@   the build folder (absolute): @B@/models/golden_*.ram
 #   @G@   tests/data/golden     @I@  tests/data/images     @T@  a temp folder
+#   @T@/ram_clip.ram  RAM (not RAM++) with the CLIP text tower, made by ram-convert
 #   @LIB@ a copy of ram.so, chosen by a "-- lib: NAME" line in the script:
 #         iso   (default) @T@/iso/lib/ram.so, with no models/default.ram next to it
 #         dflt  @T@/dflt/lib/ram.so with @T@/dflt/models/default.ram = golden_ram.ram
@@ -42,6 +43,11 @@ for d in iso dflt bad; do
 done
 cp "$B/models/golden_ram.ram" "$T/dflt/models/default.ram"
 printf 'not a model file\n' >"$T/bad/models/default.ram"
+# A RAM (not RAM++) model with a CLIP text tower, for open-set on RAM: @T@/ram_clip.ram.
+"$B/ram-convert" "$G/ram_tiny.pth" -o "$T/ram_clip.ram" --tags "$G/tag_list.txt" \
+  --tags-zh "$G/tag_list_chinese.txt" --thresholds "$G/tag_list_threshold.txt" \
+  --clip "$G/clip_tiny.pth" --clip-heads 2 --bpe "$B/bpe_simple_vocab_16e6.txt" >/dev/null 2>&1 ||
+  echo "FAIL: sql: ram-convert could not build $T/ram_clip.ram"
 
 # How the shell runs: with stdout unbuffered (coreutils' libstdbuf, what
 # stdbuf -o0 preloads) so that stdout and stderr interleave in order; under
