@@ -47,7 +47,7 @@ TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ra
                $(BUILD)/models/golden_ram_plus_clip.ram
 
 
-.PHONY: all deps test asan bench demo serve fuzz model clean lint
+.PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS)
 
 # The CLIP BPE vocabulary, uncompressed (zlib is not a dependency); tests read
@@ -103,14 +103,21 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libramcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(BUILD)/libramcore.a $(LIBS) -lsqlite3 $(LDFLAGS)
 
-test: all
+# The whole suite twice: the optimised build, then the same tests under
+# ASan+UBSan+LSan (build/asan); one closing "N passed, N failed" line.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+test: all asan-build
+	@sh tests/run.sh $(BUILD) build/asan
+
+test-fast: all
 	@sh tests/run.sh $(BUILD)
 
-# The same suite with sanitizers, in its own build folder.
-asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
-	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
-	@RAM_SANITIZE=1 sh tests/run.sh build/asan
+asan-build:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN="$(ASAN_FLAGS)" all
+
+# The sanitizer suite alone.
+asan: asan-build
+	@sh tests/run.sh build/asan
 
 bench: all $(BENCH_BIN)
 	@sh tests/bench/run.sh $(BUILD)

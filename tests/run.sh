@@ -1,13 +1,13 @@
 #!/bin/sh
-# Runs every test: the C binaries build/test_*, then tests/*.sh and tests/*.py.
+# Runs every test: the C binaries build/test_*, then tests/*.sh and tests/*.py,
+# once per build folder given (e.g. "build build/asan"; a folder whose name
+# contains "asan" runs with the sanitizer settings below).
 # Each prints "PASS: name" / "FAIL: name: why" lines; this script counts them
 # and ends with "N passed, N failed", exiting non-zero on any failure (or if a
 # test program itself failed without reporting a FAIL line).
-BUILD=${1:-build}
-export RAM_BUILD="$BUILD"
+[ $# -gt 0 ] || set -- build
 cd "$(dirname "$0")/.." || exit 2
 log=$(mktemp)
-crashed=0
 run() {
   name=$1; shift
   echo "== $name"
@@ -19,18 +19,44 @@ run() {
     echo "FAIL: $name: exited with status $rc" >>"$log"
   fi
 }
+suite() {
+BUILD=$1
+export RAM_BUILD="$BUILD"
+RAM_SANITIZE=0
+tag=
+case "$BUILD" in *asan*) RAM_SANITIZE=1; tag="asan/" ;; esac
+export RAM_SANITIZE
+echo "#### suite: $BUILD (sanitizers: $RAM_SANITIZE)"
+# Under sanitizers, host programs (the sqlite3 shell, python3) load an
+# instrumented ram.so: the ASan/UBSan runtimes must be preloaded into them, and
+# leak checking is left to the C test binaries (the hosts' own allocations are
+# not ours to judge).
+HOST_PRELOAD=; HOST_ASAN=
+if [ "${RAM_SANITIZE:-0}" = 1 ]; then
+  HOST_PRELOAD="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
+  HOST_ASAN="detect_leaks=0"
+fi
+host() {
+  if [ -n "${HOST_PRELOAD:-}" ]; then
+    LD_PRELOAD="$HOST_PRELOAD" ASAN_OPTIONS="$HOST_ASAN" "$@"
+  else
+    "$@"
+  fi
+}
 for t in "$BUILD"/test_*; do
   [ -x "$t" ] || continue
-  run "$(basename "$t")" "$t"
+  run "$tag$(basename "$t")" "$t"
 done
 for t in tests/test_*.sh; do
   [ -f "$t" ] || continue
-  run "$(basename "$t")" sh "$t"
+  run "$tag$(basename "$t")" host sh "$t"
 done
 for t in tests/test_*.py; do
   [ -f "$t" ] || continue
-  run "$(basename "$t")" python3 "$t"
+  run "$tag$(basename "$t")" host python3 "$t"
 done
+}
+for b in "$@"; do suite "$b"; done
 passed=$(grep -c '^PASS: ' "$log")
 failed=$(grep -c '^FAIL: ' "$log")
 rm -f "$log" "$log.one"
