@@ -246,6 +246,16 @@ int ram__register_tag_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
 int ram__register_threshold_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
 int ram__register_score_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
 int ram__register_vtab(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
+/* The ram_index module and ram_index_stats() (vtab_index.c). */
+int ram__register_index(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
+
+/* ram_score's shortcut (vtab_index.c): the open-set probability of an image
+** blob that a ram_index table of the main schema holds with the connection's
+** model and EXIF setting, from its cached tokens (exactly what MATCH
+** computes). *pbFound = 0 with SQLITE_OK when no table holds it. aLabel:
+** nDes L2-normalised description rows of one concept. */
+int ram__index_cached_score(struct ram_conn *p, sqlite3_value *pImage, const float *aLabel, int nDes,
+                            float *pProb, int *pbFound, char **pzErr);
 
 /* Destructor shared by every registration: drops one reference to the
 ** connection struct. */

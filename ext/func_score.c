@@ -150,13 +150,17 @@ static void ramScoreFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         pNew->nDim = pI->embed_dim;
         if ((rc = ram__encode_texts(p, "ram_score", pT, pNew->a, &zErr))) goto done;
     }
-    if ((rc = ram__image_arg(p, "ram_score", 1, argv[0], 0, &bNull, &img, &zErr))) goto done;
     const struct score_aux *pUse = pAux ? pAux : pNew;
     float prob = 0;
-    ram_status s = ram_openset_probs(p->pState, img.aEmbed, pUse->a, 1, pUse->nDes, &prob, &err);
-    if (s) {
-        rc = core_text_error("ram_score", s, &err, &zErr);
-        goto done;
+    int bCached = 0; /* an image a ram_index table holds: scored from its cached tokens */
+    if ((rc = ram__index_cached_score(p, argv[0], pUse->a, pUse->nDes, &prob, &bCached, &zErr))) goto done;
+    if (!bCached) {
+        if ((rc = ram__image_arg(p, "ram_score", 1, argv[0], 0, &bNull, &img, &zErr))) goto done;
+        ram_status s = ram_openset_probs(p->pState, img.aEmbed, pUse->a, 1, pUse->nDes, &prob, &err);
+        if (s) {
+            rc = core_text_error("ram_score", s, &err, &zErr);
+            goto done;
+        }
     }
     sqlite3_result_double(ctx, (double)prob);
     if (pNew) {
