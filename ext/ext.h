@@ -116,6 +116,7 @@ struct ram_conn {
     sqlite3_int64 tabChanges; /* sqlite3_total_changes64 when read */
     unsigned int tabDataVersion; /* SQLITE_FCNTL_DATA_VERSION of main when read */
     int tabAutocommit;        /* sqlite3_get_autocommit when read */
+    int bInTab;               /* reading the table now (guards against recursion) */
 };
 
 /* The model of the connection, resolving the default (RAM_MODEL, then the

@@ -54,8 +54,15 @@ static void ramTagsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         }
         lang = sqlite3_stricmp(zLang, "zh") ? RAM_LANG_EN : RAM_LANG_ZH;
     }
-    int rc = ram__image_arg(p, "ram_tags", 1, argv[0], 1, &bNull, &img, &zErr);
-    if (rc == SQLITE_OK && !bNull) rc = ram__thresholds(p, "ram_tags", &aThresh, &zErr);
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+    /* Thresholds first: reading main.ram_thresholds may run SQL that uses the
+    ** connection's image buffers. */
+    int rc = SQLITE_OK;
+    if (sqlite3_value_type(argv[0]) == SQLITE_BLOB) {
+        rc = ram__conn_model(p, "ram_tags", &zErr);
+        if (rc == SQLITE_OK) rc = ram__thresholds(p, "ram_tags", &aThresh, &zErr);
+    }
+    if (rc == SQLITE_OK) rc = ram__image_arg(p, "ram_tags", 1, argv[0], 1, &bNull, &img, &zErr);
     if (rc != SQLITE_OK) {
         ram__result_error(ctx, rc, zErr);
         return;

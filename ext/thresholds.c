@@ -64,7 +64,10 @@ static int table_exists(sqlite3 *db)
     return bFound;
 }
 
-/* Re-reads main.ram_thresholds into p->aTab when the fingerprint changed. */
+/* Re-reads main.ram_thresholds into p->aTab when the fingerprint changed.
+** Callers run it before computing an image, because the statement it runs
+** may call other functions of this connection (a view or generated column
+** using ram_tags()), which reuse the connection's buffers. */
 static int refresh_table(struct ram_conn *p, const char *zFunc, char **pzErr)
 {
     sqlite3 *db = p->db;
@@ -77,9 +80,19 @@ static int refresh_table(struct ram_conn *p, const char *zFunc, char **pzErr)
         return SQLITE_OK;
     }
 
+    /* Reading the table can run SQL functions (a view, a generated column):
+    ** one that calls ram_tags() would come back here and recurse until the
+    ** stack overflows. */
+    if (p->bInTab) {
+        *pzErr = ram__mprintf("%s(): main.ram_thresholds cannot itself call ram_tags() or "
+                              "ram_tag_scores()",
+                              zFunc);
+        return SQLITE_ERROR;
+    }
     struct ram_override *a = 0;
     int n = 0, nAlloc = 0, rc = SQLITE_OK;
     sqlite3_stmt *pStmt = 0;
+    p->bInTab = 1;
     rc = sqlite3_prepare_v2(db, "SELECT tag, threshold FROM main.ram_thresholds", -1, &pStmt, 0);
     if (rc != SQLITE_OK) {
         if (rc == SQLITE_NOMEM) goto done;
@@ -139,6 +152,7 @@ static int refresh_table(struct ram_conn *p, const char *zFunc, char **pzErr)
 
 done:
     sqlite3_finalize(pStmt);
+    p->bInTab = 0;
     if (rc != SQLITE_OK) {
         free_rows(a, n);
         return rc;

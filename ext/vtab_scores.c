@@ -177,8 +177,14 @@ static int filter_closed(struct scores_cursor *pCur, struct ram_conn *p, sqlite3
     const float *aThresh = 0;
     char *zErr = 0;
     int bNull = 0;
-    int rc = ram__image_arg(p, "ram_tag_scores", 1, pImg, 1, &bNull, &img, &zErr);
-    if (rc == SQLITE_OK && !bNull) rc = ram__thresholds(p, "ram_tag_scores", &aThresh, &zErr);
+    int rc = SQLITE_OK;
+    if (sqlite3_value_type(pImg) == SQLITE_NULL) return SQLITE_OK;
+    /* Thresholds first (see ram_tags). */
+    if (sqlite3_value_type(pImg) == SQLITE_BLOB) {
+        rc = ram__conn_model(p, "ram_tag_scores", &zErr);
+        if (rc == SQLITE_OK) rc = ram__thresholds(p, "ram_tag_scores", &aThresh, &zErr);
+    }
+    if (rc == SQLITE_OK) rc = ram__image_arg(p, "ram_tag_scores", 1, pImg, 1, &bNull, &img, &zErr);
     if (rc != SQLITE_OK) return fail(pCur, rc, zErr);
     if (bNull) return SQLITE_OK;
     int n = p->pEntry->info.num_class;
@@ -248,6 +254,16 @@ static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_v
             return fail(pCur, rc, zErr);
         }
     }
+    /* Thresholds before the image (see ram_tags). */
+    const float *aModel = 0;
+    if ((rc = ram__thresholds(p, "ram_tag_scores", &aModel, &zErr))) {
+        sqlite3_free(aLabel);
+        return fail(pCur, rc, zErr);
+    }
+    for (int t = 0; t < v->nTag; t++) {
+        pCur->aThresh[t] =
+            (float)ram__threshold_by_name(p, v->azTag[t], (int)strlen(v->azTag[t]), 0.5);
+    }
     rc = ram__image_arg(p, "ram_tag_scores", 1, pImg, 0, &bNull, &img, &zErr);
     if (rc) {
         sqlite3_free(aLabel);
@@ -260,12 +276,6 @@ static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_v
         if (rc == SQLITE_INTERRUPT) zErr = ram__mprintf("ram_tag_scores(): interrupted");
         else if (rc != SQLITE_NOMEM) zErr = ram__mprintf("ram_tag_scores(): %s", err.msg);
         return fail(pCur, rc, zErr);
-    }
-    const float *aModel = 0;
-    if ((rc = ram__thresholds(p, "ram_tag_scores", &aModel, &zErr))) return fail(pCur, rc, zErr);
-    for (int t = 0; t < v->nTag; t++) {
-        pCur->aThresh[t] =
-            (float)ram__threshold_by_name(p, v->azTag[t], (int)strlen(v->azTag[t]), 0.5);
     }
     pCur->pVocabArg = sqlite3_value_dup(pVoc);
     pCur->bOpen = 1;

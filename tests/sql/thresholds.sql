@@ -72,3 +72,19 @@ SELECT ram_tags(img) FROM photos;
 -- DIRECTONLY: not from a view or trigger
 CREATE VIEW v AS SELECT ram_set_threshold('tag0', 0.1);
 SELECT * FROM v;
+-- a ram_thresholds that calls the ram functions itself is refused, not recursed into
+-- (regression case, 2026-11-26: a view or generated column calling ram_tags() recursed without end)
+CREATE TABLE pics(img BLOB);
+INSERT INTO pics SELECT img FROM photos;
+CREATE VIEW ram_thresholds AS SELECT 'tag6' AS tag, length(ram_tags(img)) / 100.0 AS threshold FROM pics;
+SELECT ram_tags(img) FROM photos;
+SELECT count(*) FROM ram_tag_scores((SELECT img FROM photos));
+DROP VIEW ram_thresholds;
+CREATE TABLE ram_thresholds(tag TEXT, x BLOB, threshold REAL GENERATED ALWAYS AS (length(ram_tags(x)) / 100.0));
+INSERT INTO ram_thresholds(tag, x) SELECT 'tag6', img FROM pics;
+SELECT ram_tags(img) FROM photos;
+DROP TABLE ram_thresholds;
+-- a view of plain values works
+CREATE VIEW ram_thresholds AS SELECT 'tag6' AS tag, 0.99 AS threshold;
+SELECT ram_tags(img) FROM photos;
+DROP VIEW ram_thresholds;
