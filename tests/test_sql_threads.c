@@ -17,6 +17,8 @@
 **   - a blob longer than the connection's SQLITE_LIMIT_LENGTH: SQLITE_TOOBIG;
 **   - ram_cls has subtype 223, ram_tokenize/ram_model subtype 'J';
 **   - loading the extension twice into one connection;
+**   - every sqlite3_malloc in each function failing in turn gives SQLITE_NOMEM
+**     (no other code, no crash; no leak under make asan);
 **   - INFO lines: SQL ram_tags() vs the core's ram_tag_image() per image.
 */
 #include "harness.h"
@@ -159,6 +161,125 @@ static void subtype_of(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_int(ctx, (int)sqlite3_value_subtype(argv[0]));
 }
 
+/* ------------------------------------------------------------------ OOM injection */
+
+/* SQLite's allocator, wrapped so that the Nth allocation from now fails
+** (g_fail_after counts down; < 0 disables). Everything ext/ allocates goes
+** through it (sqlite3_malloc64); the engine's own allocator is not touched. */
+static sqlite3_mem_methods g_mem;
+static int g_fail_after = -1;
+
+static int oom_tick(void)
+{
+    int n = __atomic_load_n(&g_fail_after, __ATOMIC_RELAXED);
+    if (n < 0) return 0;
+    if (n == 0) return 1;
+    __atomic_store_n(&g_fail_after, n - 1, __ATOMIC_RELAXED);
+    return 0;
+}
+static void *oom_malloc(int n) { return oom_tick() ? 0 : g_mem.xMalloc(n); }
+static void *oom_realloc(void *p, int n) { return oom_tick() ? 0 : g_mem.xRealloc(p, n); }
+static void oom_free(void *p) { g_mem.xFree(p); }
+static int oom_size(void *p) { return g_mem.xSize(p); }
+static int oom_roundup(int n) { return g_mem.xRoundup(n); }
+static int oom_init(void *a) { return g_mem.xInit(a); }
+static void oom_shutdown(void *a) { g_mem.xShutdown(a); }
+
+static void oom_install(void)
+{
+    static sqlite3_mem_methods m;
+    sqlite3_config(SQLITE_CONFIG_GETMALLOC, &g_mem);
+    m = g_mem;
+    m.xMalloc = oom_malloc;
+    m.xRealloc = oom_realloc;
+    m.xFree = oom_free;
+    m.xSize = oom_size;
+    m.xRoundup = oom_roundup;
+    m.xInit = oom_init;
+    m.xShutdown = oom_shutdown;
+    sqlite3_config(SQLITE_CONFIG_MALLOC, &m);
+}
+
+/* Every allocation of each statement's step fails in turn: the statement
+** must then fail with SQLITE_NOMEM (never another code, never a crash or a
+** leak under ASan), and succeed once the allocations are exhausted. */
+static void oom_tests(void)
+{
+    static const char *sqls[] = {
+        "SELECT ram_tags(?1)",
+        "SELECT group_concat(tag) FROM ram_tag_scores(?1)",
+        "SELECT group_concat(tag) FROM ram_tag_scores(?1, '[\"a cat\", {\"tag\": \"dog\", "
+        "\"descriptions\": [\"a dog\"]}]')",
+        "SELECT ram_score(?1, '[\"a red bicycle\", \"a bike\"]')",
+        "SELECT length(ram_embed(?1)) + length(ram_cls(?1))",
+        "SELECT ram_tokenize('a photo of a cat.')",
+        "SELECT ram_model() || ram_debug()",
+        "SELECT ram_set_threshold('tag0', 0.5) + ram_reset_thresholds()",
+        "SELECT ram_tags(?1)", /* again, with the persistent table below */
+    };
+    int bad = 0, runs = 0;
+    char why[512] = "";
+    char sql[1200];
+    sqlite3 *db = open_db();
+    snprintf(sql, sizeof sql, "SELECT ram_load('%s')", g_clip);
+    free(query1(db, sql, 0, 0, 0));
+    for (size_t k = 0; k < sizeof sqls / sizeof sqls[0]; k++) {
+        if (k == 8) exec_ok(db, "CREATE TABLE ram_thresholds(tag TEXT, threshold REAL);"
+                                "INSERT INTO ram_thresholds VALUES ('tag6', 0.9)");
+        for (int n = 0; n < 100000; n++) {
+            /* a fresh image-cache key each time: the whole path runs */
+            snprintf(sql, sizeof sql, "SELECT ram_set_max_pixels(%d)", 50000000 + (int)k * 10000 + n);
+            exec_ok(db, sql);
+            sqlite3_stmt *st = 0;
+            sqlite3_prepare_v2(db, sqls[k], -1, &st, 0);
+            sqlite3_bind_blob(st, 1, g_blob[0], (int)g_len[0], SQLITE_STATIC);
+            __atomic_store_n(&g_fail_after, n, __ATOMIC_RELAXED);
+            int rc = sqlite3_step(st);
+            __atomic_store_n(&g_fail_after, -1, __ATOMIC_RELAXED);
+            runs++;
+            if (rc != SQLITE_ROW && rc != SQLITE_NOMEM && !bad++) {
+                snprintf(why, sizeof why, "%s, allocation %d: rc %d (%s)", sqls[k], n, rc, sqlite3_errmsg(db));
+            }
+            sqlite3_finalize(st);
+            if (rc == SQLITE_ROW) break;
+        }
+    }
+    /* ram_load and the extension's init under OOM, on fresh connections. */
+    for (int n = 0; n < 100000; n++) {
+        __atomic_store_n(&g_fail_after, n, __ATOMIC_RELAXED);
+        sqlite3 *d2 = 0;
+        int ok = 0;
+        if (sqlite3_open(":memory:", &d2) == SQLITE_OK) {
+            sqlite3_db_config(d2, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, (int *)0);
+            char *zErr = 0;
+            if (sqlite3_load_extension(d2, g_so, 0, &zErr) == SQLITE_OK) {
+                snprintf(sql, sizeof sql, "SELECT ram_tags(ram_load('%s') || '')", g_plus);
+                sqlite3_stmt *st = 0;
+                if (sqlite3_prepare_v2(d2, sql, -1, &st, 0) == SQLITE_OK) {
+                    int rc = sqlite3_step(st);
+                    ok = rc == SQLITE_ROW || rc == SQLITE_ERROR; /* ram_tags of TEXT: a type error */
+                    if (rc != SQLITE_ROW && rc != SQLITE_ERROR && rc != SQLITE_NOMEM && !bad++)
+                        snprintf(why, sizeof why, "load, allocation %d: rc %d", n, rc);
+                    if (rc == SQLITE_ERROR && strstr(sqlite3_errmsg(d2), "argument 1 must be a BLOB") == 0)
+                        ok = 0;
+                }
+                sqlite3_finalize(st);
+            }
+            sqlite3_free(zErr);
+        }
+        __atomic_store_n(&g_fail_after, -1, __ATOMIC_RELAXED);
+        sqlite3_close(d2);
+        runs++;
+        if (ok) break;
+    }
+    char *r = query1(db, "SELECT ram_tags(?1)", g_blob[1], g_len[1], 0);
+    check(bad == 0 && !strcmp(r, "tag7 | tag8 | tag9"), "sql_oom", "%d bad of %d runs: %s; after: %s", bad,
+          runs, why, r);
+    free(r);
+    printf("INFO: OOM injection: %d runs\n", runs);
+    sqlite3_close(db);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -259,6 +380,7 @@ static void bench(void)
 int main(void)
 {
     (void)check_close_npy; /* harness.h helper this test does not need */
+    oom_install();          /* before SQLite initialises; inactive until oom_tests() */
     const char *b = getenv("RAM_BUILD");
     if (!b) b = "build";
     snprintf(g_so, sizeof g_so, "%s/ram.so", b);
@@ -371,6 +493,7 @@ int main(void)
     free(r);
     sqlite3_close(db);
 
+    oom_tests();
     bench();
     for (int i = 0; i < 4; i++) {
         free(g_blob[i]);
