@@ -95,34 +95,40 @@ void ram__json_str(sqlite3_str *s, const char *z)
 
 /* ------------------------------------------------------------------ interruption */
 
-static int (*g_is_interrupted)(sqlite3 *); /* set once at load, then read-only */
+/* sqlite3_is_interrupted of the running library, or NULL before 3.41. Set
+** at every load (always to the same value: one library per process), read
+** by any thread: atomic, relaxed. */
+typedef int (*is_interrupted_fn)(sqlite3 *);
+static is_interrupted_fn g_is_interrupted;
 
 void ram__interrupt_init(const sqlite3_api_routines *pApi)
 {
+    is_interrupted_fn x = 0;
 #if SQLITE_VERSION_NUMBER >= 3041000
-    if (sqlite3_libversion_number() >= 3041000) g_is_interrupted = pApi->is_interrupted;
+    if (sqlite3_libversion_number() >= 3041000) x = pApi->is_interrupted;
 #else
     if (sqlite3_libversion_number() >= 3041000) {
         /* The slot after value_encoding (see the header comment). All
         ** members of sqlite3_api_routines are function pointers. */
         void *const *aSlot = (void *const *)pApi;
         size_t i = offsetof(sqlite3_api_routines, value_encoding) / sizeof(void *) + 1;
-        int (*x)(sqlite3 *);
         memcpy(&x, &aSlot[i], sizeof x);
-        g_is_interrupted = x;
     }
 #endif
+    __atomic_store_n(&g_is_interrupted, x, __ATOMIC_RELAXED);
 }
 
 const char *ram__interrupt_method(void)
 {
-    return g_is_interrupted ? "sqlite3_is_interrupted" : "parser probe";
+    return __atomic_load_n(&g_is_interrupted, __ATOMIC_RELAXED) ? "sqlite3_is_interrupted"
+                                                                 : "parser probe";
 }
 
 int ram__conn_interrupted(void *pArg)
 {
     struct ram_conn *p = pArg;
-    if (g_is_interrupted) return g_is_interrupted(p->db) != 0;
+    is_interrupted_fn x = __atomic_load_n(&g_is_interrupted, __ATOMIC_RELAXED);
+    if (x) return x(p->db) != 0;
     sqlite3_stmt *pStmt = 0;
     int rc = sqlite3_prepare_v2(p->db, " ", 1, &pStmt, 0);
     sqlite3_finalize(pStmt);
