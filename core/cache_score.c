@@ -12,9 +12,47 @@
 #include <string.h>
 
 static const unsigned char CACHE_MAGIC[4] = {'R', 'T', 'Q', '8'};
-#define CACHE_QUANT_INT8 1
+#define CACHE_QUANT_INT8 1     /* layout 1: int8, one scale per token */
+#define CACHE_QUANT_INT8_RHT 2 /* layout 2: the same after a randomized Hadamard rotation */
 #define CACHE_MAX_TOKENS 65535
 #define CACHE_MAX_DIM 65535
+
+/* ------------------------------------------------------------------ rotation */
+
+static int is_pow2(int n) { return n > 0 && (n & (n - 1)) == 0; }
+
+/* The fixed signs of the randomized Hadamard transform: part of layout 2,
+** never to change. */
+static float rht_sign(int d) { return ((((uint32_t)d * 2654435761u) >> 16) & 1) ? -1.0f : 1.0f; }
+
+static void fwht(float *x, int n)
+{
+    for (int len = 1; len < n; len <<= 1)
+        for (int i = 0; i < n; i += 2 * len)
+            for (int j = i; j < i + len; j++) {
+                float a = x[j], b = x[j + len];
+                x[j] = a + b;
+                x[j + len] = a - b;
+            }
+}
+
+/* x <- T x with T = H D / sqrt(n) (orthonormal): spreads a few large channels
+** over all of them, so that one scale per token fits every element. */
+static void rht_forward(float *x, int n)
+{
+    for (int d = 0; d < n; d++) x[d] *= rht_sign(d);
+    fwht(x, n);
+    float s = 1.0f / sqrtf((float)n);
+    for (int d = 0; d < n; d++) x[d] *= s;
+}
+
+/* x <- T^T x (the inverse). */
+static void rht_inverse(float *x, int n)
+{
+    fwht(x, n);
+    float s = 1.0f / sqrtf((float)n);
+    for (int d = 0; d < n; d++) x[d] *= s * rht_sign(d);
+}
 
 /* ------------------------------------------------------------------ packing */
 
@@ -64,27 +102,68 @@ static int quantize_row(const float *x, int dim, float *scale, int8_t *q)
     return 1;
 }
 
+/* Squared quantisation error of one row: sum_d (x_d - scale q_d)^2. */
+static double row_error(const float *x, int dim, float scale, const int8_t *q)
+{
+    double e = 0;
+    for (int d = 0; d < dim; d++) {
+        double r = (double)x[d] - (double)scale * q[d];
+        e += r * r;
+    }
+    return e;
+}
+
 ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out, size_t cap,
                           struct ram_error *err)
 {
     size_t need = ram_cache_packed_size(n_tokens, dim);
     if (!need) return ram_fail(err, RAM_ERR_ARG, "token cache: %d x %d tokens out of range", n_tokens, dim);
     if (cap < need) return ram_fail(err, RAM_ERR_ARG, "token cache: buffer of %zu bytes, need %zu", cap, need);
+    for (size_t i = 0; i < (size_t)n_tokens * dim; i++)
+        if (!isfinite(embeds[i]))
+            return ram_fail(err, RAM_ERR_ARG, "token cache: token %d holds a non-finite value", (int)(i / dim));
     unsigned char *p = out;
-    memset(p, 0, RAM_CACHE_HEADER);
-    memcpy(p, CACHE_MAGIC, 4);
-    p[4] = RAM_CACHE_LAYOUT;
-    p[5] = CACHE_QUANT_INT8;
-    put_u16(p + 6, (unsigned)n_tokens);
-    put_u16(p + 8, (unsigned)dim);
     unsigned char *sc = p + RAM_CACHE_HEADER;
     int8_t *q = (int8_t *)(sc + (size_t)n_tokens * 4);
+    /* Plain int8 first; with a power-of-two width also the rotated form,
+    ** kept when its error is smaller (almost always: embeddings have a few
+    ** large channels; rows as flat as uniform noise are the exception). */
+    double e_plain = 0, e_rot = 0;
     for (int t = 0; t < n_tokens; t++) {
+        const float *x = embeds + (size_t)t * dim;
         float s;
-        if (!quantize_row(embeds + (size_t)t * dim, dim, &s, q + (size_t)t * dim))
-            return ram_fail(err, RAM_ERR_ARG, "token cache: token %d holds a non-finite value", t);
+        quantize_row(x, dim, &s, q + (size_t)t * dim);
         put_f32(sc + (size_t)t * 4, s);
+        e_plain += row_error(x, dim, s, q + (size_t)t * dim);
     }
+    int rot = 0;
+    if (is_pow2(dim)) {
+        size_t nq = (size_t)n_tokens * dim;
+        float *row = ram_malloc(sizeof(float) * (size_t)dim), *sr = ram_malloc(sizeof(float) * (size_t)n_tokens);
+        int8_t *qr = ram_malloc(nq);
+        if (!row || !sr || !qr) {
+            ram_free(row), ram_free(sr), ram_free(qr);
+            return ram_fail(err, RAM_ERR_NOMEM, "token cache: out of memory");
+        }
+        for (int t = 0; t < n_tokens; t++) {
+            memcpy(row, embeds + (size_t)t * dim, sizeof(float) * (size_t)dim);
+            rht_forward(row, dim);
+            quantize_row(row, dim, &sr[t], qr + (size_t)t * dim);
+            e_rot += row_error(row, dim, sr[t], qr + (size_t)t * dim); /* T is orthonormal */
+        }
+        if (e_rot < e_plain) {
+            rot = 1;
+            memcpy(q, qr, nq);
+            for (int t = 0; t < n_tokens; t++) put_f32(sc + (size_t)t * 4, sr[t]);
+        }
+        ram_free(row), ram_free(sr), ram_free(qr);
+    }
+    memset(p, 0, RAM_CACHE_HEADER);
+    memcpy(p, CACHE_MAGIC, 4);
+    p[4] = rot ? 2 : 1;
+    p[5] = rot ? CACHE_QUANT_INT8_RHT : CACHE_QUANT_INT8;
+    put_u16(p + 6, (unsigned)n_tokens);
+    put_u16(p + 8, (unsigned)dim);
     return RAM_OK;
 }
 
@@ -95,10 +174,12 @@ ram_status ram_cache_view(const void *blob, size_t n, int n_tokens, int dim,
     memset(v, 0, sizeof *v);
     if (!p || n < RAM_CACHE_HEADER || memcmp(p, CACHE_MAGIC, 4))
         return ram_fail(err, RAM_ERR_FORMAT, "token cache: not a token blob");
-    if (p[4] != RAM_CACHE_LAYOUT || p[5] != CACHE_QUANT_INT8)
-        return ram_fail(err, RAM_ERR_FORMAT, "token cache: layout %d.%d, this build reads %d.%d", p[4],
-                        p[5], RAM_CACHE_LAYOUT, CACHE_QUANT_INT8);
+    if (!(p[4] == 1 && p[5] == CACHE_QUANT_INT8) && !(p[4] == 2 && p[5] == CACHE_QUANT_INT8_RHT))
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: layout %d.%d, this build reads 1.1 and 2.2", p[4],
+                        p[5]);
     int nt = (int)get_u16(p + 6), d = (int)get_u16(p + 8);
+    if (p[5] == CACHE_QUANT_INT8_RHT && !is_pow2(d))
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: a rotated layout needs a power-of-two width, not %d", d);
     if (nt != n_tokens || d != dim)
         return ram_fail(err, RAM_ERR_FORMAT, "token cache: %d x %d tokens, the model has %d x %d", nt, d,
                         n_tokens, dim);
@@ -114,6 +195,7 @@ ram_status ram_cache_view(const void *blob, size_t n, int n_tokens, int dim,
     v->dim = d;
     v->scales = sc;
     v->q = (const int8_t *)(sc + (size_t)nt * 4);
+    v->rotated = p[5] == CACHE_QUANT_INT8_RHT;
     return RAM_OK;
 }
 
@@ -126,6 +208,7 @@ static void dequant_row(const struct ram_cache_tokens *v, int t, float *out)
     float s = get_f32(v->scales + (size_t)t * 4);
     const int8_t *q = v->q + (size_t)t * v->dim;
     for (int d = 0; d < v->dim; d++) out[d] = s * (float)q[d];
+    if (v->rotated) rht_inverse(out, v->dim);
 }
 
 void ram_cache_dequant(const struct ram_cache_tokens *v, float *out)
@@ -155,6 +238,7 @@ ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap,
     int8_t *q = (int8_t *)(p + 4);
     if (dim > 4096) return ram_fail(err, RAM_ERR_ARG, "token cache: unit vector wider than 4096");
     for (int d = 0; d < dim; d++) row[d] = cls[d] * inv;
+    if (is_pow2(dim)) rht_forward(row, dim);
     quantize_row(row, dim, &s, q);
     put_f32(p, s);
     return RAM_OK;
@@ -328,6 +412,9 @@ struct ram_cache_query {
     float *label; /* n_tags * des x dim; owned (ram_free) */
     float *h0;    /* des == 1: n_tags x hid first-layer input; owned */
     float *u0;    /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
+    float *u0r;   /* the same rotated (T u0) for rotated caches; owned */
+    float *lrot;  /* the label rows rotated, for the prefilter (power-of-two widths); owned */
+    float *Ur;    /* n_tags * heads x dim: one image's query vectors rotated */
     float *mem;   /* one block for the scratch below; owned (ram_free) */
     float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
     float *E;     /* n_tok x dim: one image's CLS row, token scales */
@@ -340,6 +427,8 @@ void ram_cache_query_free(struct ram_cache_query *q)
     ram_free(q->label);
     ram_free(q->h0);
     ram_free(q->u0);
+    ram_free(q->u0r);
+    ram_free(q->lrot);
     ram_free(q->mem);
     ram_free(q);
 }
@@ -404,7 +493,8 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
         return ram_cache_query_free(q), ram_fail(err, RAM_ERR_ARG, "open-set query: inconsistent widths");
 
     size_t per_row = (size_t)5 * q->hid + (size_t)2 * q->heads * q->dim + (size_t)q->inter + q->dim;
-    size_t nfl = per_row * rows + (size_t)q->n_tok * q->dim + (size_t)n_tags * q->heads * q->n_tok;
+    size_t nfl = per_row * rows + (size_t)q->n_tok * q->dim + (size_t)n_tags * q->heads * q->n_tok +
+                 (size_t)n_tags * q->heads * q->dim;
     q->label = ram_malloc(sizeof(float) * cnt * q->dim);
     q->mem = ram_malloc(sizeof(float) * nfl);
     if (!q->label || !q->mem) goto nomem;
@@ -420,7 +510,14 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
     q->T = p, p += rows * q->hid;
     q->L = p, p += rows * q->dim;
     q->E = p, p += (size_t)q->n_tok * q->dim;
+    q->Ur = p, p += (size_t)n_tags * q->heads * q->dim;
     q->S = p;
+    if (is_pow2(q->dim)) {
+        q->lrot = ram_malloc(sizeof(float) * cnt * q->dim);
+        if (!q->lrot) goto nomem;
+        memcpy(q->lrot, q->label, sizeof(float) * cnt * q->dim);
+        for (size_t r = 0; r < cnt; r++) rht_forward(q->lrot + r * q->dim, q->dim);
+    }
 
     if (des_per_tag == 1) {
         /* The first layer does not depend on the image: H0, Q0 and u0 once. */
@@ -432,6 +529,13 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
         float *Q0 = q->Q; /* scratch: n_tags <= rows */
         ram_linear(q->h0, n_tags, q->hid, w->q_w, w->q_b, q->hid, Q0);
         fold_queries(q, w, Q0, n_tags, q->u0);
+        if (is_pow2(q->dim)) {
+            size_t nu = (size_t)n_tags * q->heads;
+            q->u0r = ram_malloc(sizeof(float) * nu * q->dim);
+            if (!q->u0r) goto nomem;
+            memcpy(q->u0r, q->u0, sizeof(float) * nu * q->dim);
+            for (size_t r = 0; r < nu; r++) rht_forward(q->u0r + r * q->dim, q->dim);
+        }
     }
     *out = q;
     return RAM_OK;
@@ -494,7 +598,20 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         }
         for (int i = 0; i < n; i++) {
             const float *Ui = fixed ? q->u0 : q->U + (size_t)i * nv * dim;
-            attend(&imgs[i], q->E, Ui, nv, q->S, q->P + (size_t)i * nv * dim);
+            float *Pi = q->P + (size_t)i * nv * dim;
+            if (imgs[i].rotated) {
+                /* Scores are invariant under the rotation: x.u = (T x).(T u). */
+                if (fixed) {
+                    Ui = q->u0r;
+                } else {
+                    memcpy(q->Ur, Ui, sizeof(float) * (size_t)nv * dim);
+                    for (int v = 0; v < nv; v++) rht_forward(q->Ur + (size_t)v * dim, dim);
+                    Ui = q->Ur;
+                }
+            }
+            attend(&imgs[i], q->E, Ui, nv, q->S, Pi);
+            if (imgs[i].rotated)
+                for (int v = 0; v < nv; v++) rht_inverse(Pi + (size_t)v * dim, dim);
         }
         /* ctx = Wv_h pooled_h + bv_h, per head, over all rows. */
         for (int h = 0; h < heads; h++)
@@ -523,8 +640,9 @@ float ram_cache_prefilter(const struct ram_cache_query *q, const void *unit, siz
     const int8_t *v = (const int8_t *)(p + 4);
     float s = get_f32(p), best = -2.0f;
     size_t rows = (size_t)q->n_tags * q->des;
+    const float *lab = q->lrot ? q->lrot : q->label; /* unit vectors are stored rotated (power-of-two widths) */
     for (size_t r = 0; r < rows; r++) {
-        const float *e = q->label + r * dim;
+        const float *e = lab + r * dim;
         float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         int d = 0;
         for (; d + 8 <= dim; d += 8)

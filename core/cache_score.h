@@ -16,21 +16,32 @@
 **     ram_cache_score(q, imgs, n, probs, &err);   // n x n_tags probabilities
 **     ram_cache_query_free(q);
 **
-** PACKED LAYOUT, version 1 (RAM_CACHE_LAYOUT). All integers little-endian.
+** PACKED LAYOUT, version 2 (RAM_CACHE_LAYOUT). All integers little-endian.
 **
 **     offset  size         field
 **     0       4            magic "RTQ8"
-**     4       1            layout version (1)
-**     5       1            quantisation: 1 = int8, symmetric, one scale per token
+**     4       1            layout version: 2, or 1 (below)
+**     5       1            quantisation: 2 = int8 after a randomized Hadamard rotation,
+**                          1 = int8 (layout 1); both symmetric, one scale per token
 **     6       2            n_tokens (u16)
 **     8       2            dim (u16)
 **     10      6            zero
-**     16      4*n_tokens   scale[t] (IEEE float32): token t = scale[t] * q[t][:]
+**     16      4*n_tokens   scale[t] (IEEE float32)
 **     16+4n   n*dim        q[t][d] (int8 in -127..127), token-major; row 0 is the CLS
 **
-** scale[t] = max_d |x[t][d]| / 127 and q = round(x / scale) (a zero row has
-** scale 0). The error of an element is at most scale/2, about 0.4 % of the
-** row's largest magnitude. Full-size RAM++ (145 tokens x 512): 74,836 bytes.
+** Layout 2 stores y = T x with T = H D / sqrt(dim): H the Sylvester Hadamard
+** matrix, D = diag(s_d), s_d = -1 when bit 16 of (d * 2654435761 mod 2^32)
+** is set, else +1. T is orthonormal, so x = T^T y, and it spreads the few
+** large channels that image embeddings have over all channels: one scale
+** per token then fits every element. Per token: scale = max_d |y_d| / 127,
+** q = round(y / scale) (a zero row has scale 0), y ~= scale * q. Layout 1
+** is the same without T; the packer writes whichever of the two has the
+** smaller squared error for the image (layout 1 always when dim is not a
+** power of two). Full-size RAM++ (145 tokens x 512): 74,836 bytes.
+**
+** The prefilter's unit vector (ram_cache_pack_unit): float32 scale, then dim
+** int8 of T (cls / |cls|) (of cls / |cls| itself when dim is not a power of
+** two), same rounding.
 **
 ** HOW THE SCORER WORKS. For one query row Q (a class query of the tagging
 ** decoder) and head h, the decoder's attention logits over the image tokens E
@@ -45,8 +56,12 @@
 ** description per tag the first layer's query and u vectors do not depend on
 ** the image and are computed once in ram_cache_query_init.
 **
-** The result equals ram_openset_probs on the dequantised tokens up to float
-** rounding (the products are reassociated).
+** With layout 2 the scores are computed in the rotated space, x . u =
+** (T x) . (T u): each query vector is rotated (a fast Walsh-Hadamard
+** transform, dim log dim additions) and each pooled vector rotated back, so
+** the rotation costs nothing per token. The result equals ram_openset_probs
+** on the dequantised tokens up to float rounding (the products are
+** reassociated).
 **
 ** Thread safety: a query is used by one thread at a time (it holds scratch);
 ** the model is only read.
@@ -56,7 +71,7 @@
 
 #include "model.h"
 
-#define RAM_CACHE_LAYOUT 1
+#define RAM_CACHE_LAYOUT 2
 #define RAM_CACHE_HEADER 16
 
 /* Bytes of a packed token blob; 0 when the sizes are out of range. */
@@ -74,6 +89,7 @@ struct ram_cache_tokens {
     const unsigned char *scales; /* n_tokens little-endian floats, possibly unaligned (borrowed) */
     const int8_t *q;             /* n_tokens x dim (borrowed) */
     const float *f32;            /* alternative: n_tokens x dim floats (borrowed) */
+    int rotated;                 /* q holds T x (layout 2), not x */
 };
 
 /* Checks a packed blob (magic, version, sizes, finite scales) against the
@@ -90,9 +106,8 @@ void ram_cache_cls(const struct ram_cache_tokens *v, float *out);
 
 /* ------------------------------------------------------------------ prefilter */
 
-/* A compact unit-length copy of a CLS embedding for the cosine prefilter:
-** 4-byte float scale followed by dim int8 (same quantisation as above, after
-** L2 normalisation). */
+/* A compact unit-length copy of a CLS embedding for the cosine prefilter
+** (layout above). */
 size_t ram_cache_unit_size(int dim);
 ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap,
                                struct ram_error *err);

@@ -50,8 +50,8 @@ SELECT path, printf('%.4f', score) FROM photos
   WHERE photos MATCH 'a dog catching a frisbee' AND k = 20; -- open vocabulary, ranked
 EOF
 compare session "Pictures/img0.jpg|tag0 | hot dog | tag2 | crème brûlée | tag6 | tag7 | tag8 | tag9 | tag10 | tag11
-Pictures/img0.jpg|0.5690
-Pictures/img2.jpg|0.1875"
+Pictures/img0.jpg|0.5683
+Pictures/img2.jpg|0.1870"
 
 run rerun <<EOF
 .load $B/ram
@@ -68,6 +68,6 @@ EOF
 compare rerun "4|2
 4|4
 ok
-Pictures/img0.jpg|0.5690|0.5690
-Pictures/img3.png|0.5278|0.5278
+Pictures/img0.jpg|0.5683|0.5683
+Pictures/img3.png|0.5274|0.5274
 2"
