@@ -93,6 +93,12 @@ $(EXT_OBJ): ALL_CFLAGS += -fvisibility=hidden
 $(BUILD)/ram.so: $(EXT_OBJ) $(BUILD)/libramcore.a ext/ram.map
 	$(CC) -shared $(SAN) -o $@ $(EXT_OBJ) $(BUILD)/libramcore.a $(LIBS) -Wl,--version-script=ext/ram.map $(LDFLAGS)
 
+# build/ram-index (demo/): indexes a photo folder through ram.so, found next to it.
+all: $(BUILD)/ram-index
+$(BUILD)/ram-index: demo/ram-index.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -lsqlite3 $(LDFLAGS)
+
 $(BUILD)/ram-convert: $(CONV_OBJ) $(BUILD)/libramcore.a
 	$(CC) $(SAN) -o $@ $(CONV_OBJ) $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)
 

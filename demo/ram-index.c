@@ -1,0 +1,505 @@
+/*
+** ram-index — indexes a photo library into a ram_index table.
+**
+**     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan] [-v]
+**
+** Walks DIR recursively (sorted, dot files and folders skipped, symlinks to
+** folders not followed), and INSERTs every file into the ram_index virtual
+** table NAME (default "photos") of the SQLite database DB, created when
+** missing, using build/ram.so loaded from next to this executable.
+**
+** - Non-images are found by trying the decode: the INSERT of a file libvips
+**   cannot decode fails, the file is counted as skipped and the walk goes on.
+** - Resumable: a path already in the table is skipped without reading it
+**   (--rescan reads it again: the table then hashes the bytes, XXH3-128, and
+**   re-embeds only a file whose bytes changed). Work is committed every
+**   --batch images (default 16), and ram_index's resume journal keeps
+**   embeddings computed inside an interrupted batch, so Ctrl-C loses nothing.
+** - Progress on stderr: one line rewritten in place on a terminal, plain
+**   lines every few seconds otherwise; files/s and ETA.
+** - Threads: OpenBLAS threads for the inference (default: every core).
+**
+** Exit status: 0 done, 1 error, 2 usage, 130 interrupted (rerun to resume).
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_FILE_BYTES (512LL << 20) /* larger files are skipped unread */
+
+static sqlite3 *g_db;
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    if (g_db) sqlite3_interrupt(g_db); /* safe from a signal handler */
+    signal(sig, SIG_DFL);              /* a second Ctrl-C ends the process */
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ram-index: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------------ walk */
+
+typedef struct {
+    char **a;
+    size_t n, cap;
+} PathList;
+
+static void list_add(PathList *l, const char *p)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->a = realloc(l->a, l->cap * sizeof *l->a);
+        if (!l->a) die("out of memory");
+    }
+    if (!(l->a[l->n++] = strdup(p))) die("out of memory");
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Regular files under dir (symlinks to files included, to folders not). */
+static void walk(const char *dir, PathList *out, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "ram-index: cannot open folder %s: %s\n", dir, strerror(errno));
+        return;
+    }
+    PathList sub = {0};
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = malloc(n);
+        if (!p) die("out of memory");
+        snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
+        struct stat lst, st;
+        if (lstat(p, &lst) == 0) {
+            if (S_ISDIR(lst.st_mode)) {
+                if (depth < 64) list_add(&sub, p);
+            } else if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+                list_add(out, p);
+            }
+        }
+        free(p);
+    }
+    closedir(d);
+    qsort(sub.a, sub.n, sizeof *sub.a, cmp_str);
+    for (size_t i = 0; i < sub.n; i++) {
+        walk(sub.a[i], out, depth + 1);
+        free(sub.a[i]);
+    }
+    free(sub.a);
+}
+
+static unsigned char *read_file(const char *path, long long *pn, const char **why)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *why = strerror(errno);
+        return 0;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || st.st_size > MAX_FILE_BYTES) {
+        fclose(f);
+        *why = "too large";
+        return 0;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    unsigned char *b = malloc(cap);
+    if (!b) die("out of memory");
+    size_t r;
+    while ((r = fread(b + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            if ((long long)cap > MAX_FILE_BYTES) {
+                fclose(f);
+                free(b);
+                *why = "too large";
+                return 0;
+            }
+            cap *= 2;
+            b = realloc(b, cap);
+            if (!b) die("out of memory");
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(b);
+        *why = "read error";
+        return 0;
+    }
+    *pn = (long long)n;
+    return b;
+}
+
+/* ------------------------------------------------------------------ progress */
+
+typedef struct {
+    int tty;
+    double t0, tLast;
+    size_t total, done;     /* files handled (any outcome) */
+    size_t embedded;        /* inserted and new */
+    size_t present, skipped, failed;
+    double tWork0;          /* time of the first real insert, for the rate */
+    size_t workDone;        /* inserts measured by the rate */
+    size_t workTotal;       /* files that will need an insert */
+} Progress;
+
+static void fmt_time(double s, char *buf, size_t n)
+{
+    if (s < 0 || s > 1e7) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60)
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%lds", t);
+}
+
+static void progress(Progress *p, const char *path, int final)
+{
+    double t = now();
+    if (!final && !p->tty && t - p->tLast < 5.0) return;
+    if (!final && p->tty && t - p->tLast < 0.1) return;
+    p->tLast = t;
+    double rate = 0, eta = -1;
+    if (p->workDone > 0 && t > p->tWork0) {
+        rate = p->workDone / (t - p->tWork0);
+        eta = (p->workTotal - p->workDone) / rate;
+    }
+    char e[32], el[32];
+    fmt_time(eta, e, sizeof e);
+    fmt_time(t - p->t0, el, sizeof el);
+    char line[512];
+    int n = snprintf(line, sizeof line, "%zu/%zu files (%.0f%%), %zu new, %zu already indexed, %zu not images",
+                     p->done, p->total, p->total ? 100.0 * p->done / p->total : 100.0, p->embedded, p->present,
+                     p->skipped);
+    if (p->failed) n += snprintf(line + n, sizeof line - n, ", %zu errors", p->failed);
+    if (final)
+        snprintf(line + n, sizeof line - n, " in %s (%.1f files/s)", el, rate);
+    else
+        snprintf(line + n, sizeof line - n, ", %.1f files/s, ETA %s", rate, e);
+    if (p->tty) {
+        /* one line, rewritten; the path is shortened to fit 100 columns */
+        char shown[48] = "";
+        if (path && !final) {
+            size_t l = strlen(path);
+            snprintf(shown, sizeof shown, " %s%s", l > 40 ? "..." : "", l > 40 ? path + l - 40 : path);
+        }
+        fprintf(stderr, "\r\033[K%s%s%s", line, shown, final ? "\n" : "");
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+    fflush(stderr);
+}
+
+/* ------------------------------------------------------------------ sql */
+
+static void exec_or_die(const char *sql)
+{
+    char *err = 0;
+    if (sqlite3_exec(g_db, sql, 0, 0, &err) != SQLITE_OK) die("%s\n  in: %s", err ? err : "error", sql);
+}
+
+static sqlite3_stmt *prep(const char *sql)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(g_db, sql, -1, &s, 0) != SQLITE_OK) die("%s\n  in: %s", sqlite3_errmsg(g_db), sql);
+    return s;
+}
+
+/* The directory holding this executable (for ram.so). */
+static char *exe_dir(const char *argv0)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = 0;
+    } else {
+        snprintf(buf, sizeof buf, "%s", argv0);
+    }
+    char *slash = strrchr(buf, '/');
+    if (!slash) return strdup(".");
+    *slash = 0;
+    return strdup(buf[0] ? buf : "/");
+}
+
+static int valid_name(const char *z)
+{
+    if (!*z) return 0;
+    for (const char *c = z; *c; c++)
+        if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+            return 0;
+    return !(z[0] >= '0' && z[0] <= '9');
+}
+
+static void usage(void)
+{
+    fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan] [-v]\n"
+          "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
+          "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
+          "  --model FILE  model file (default: RAM_MODEL, else models/default.ram beside build/)\n"
+          "  --threads N   inference threads (default: all cores)\n"
+          "  --batch N     images per committed transaction (default 16)\n"
+          "  --rescan      read files already indexed again (re-embeds those whose bytes changed)\n"
+          "  -v            name every skipped file\n",
+          stderr);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
+    int threads = 0, batch = 16, rescan = 0, verbose = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--model") && i + 1 < argc)
+            model = argv[++i];
+        else if (!strcmp(a, "--table") && i + 1 < argc)
+            table = argv[++i];
+        else if (!strcmp(a, "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--batch") && i + 1 < argc)
+            batch = atoi(argv[++i]);
+        else if (!strcmp(a, "--rescan"))
+            rescan = 1;
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+            verbose = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            usage();
+        else if (a[0] == '-' && a[1])
+            usage();
+        else if (!dir)
+            dir = a;
+        else if (!dbPath)
+            dbPath = a;
+        else
+            usage();
+    }
+    if (!dir || !dbPath || batch < 1) usage();
+    if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s is not a folder", dir);
+
+    /* OpenBLAS reads its thread count when ram.so brings it in. */
+    if (threads <= 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = nc > 0 ? (int)nc : 1;
+    }
+    char tbuf[16];
+    snprintf(tbuf, sizeof tbuf, "%d", threads);
+    setenv("OPENBLAS_NUM_THREADS", tbuf, 1);
+
+    if (sqlite3_open_v2(dbPath, &g_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) != SQLITE_OK)
+        die("cannot open %s: %s", dbPath, g_db ? sqlite3_errmsg(g_db) : "out of memory");
+    sqlite3_busy_timeout(g_db, 5000);
+    sqlite3_db_config(g_db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, (int *)0);
+    char *so_dir = exe_dir(argv[0]);
+    char *so = sqlite3_mprintf("%s/ram.so", so_dir);
+    char *err = 0;
+    if (sqlite3_load_extension(g_db, so, 0, &err) != SQLITE_OK)
+        die("cannot load the extension %s: %s", so, err ? err : "?");
+    sqlite3_free(so);
+    free(so_dir);
+
+    /* The model: --model, else the extension's default (RAM_MODEL, then the
+    ** bundled models/default.ram); checked before any file is read. */
+    char *zModel = 0;
+    if (model) {
+        char *abs = realpath(model, 0);
+        if (!abs) die("cannot open the model %s: %s", model, strerror(errno));
+        zModel = sqlite3_mprintf("%s", abs);
+        free(abs);
+        char *sql = sqlite3_mprintf("SELECT ram_load(%Q)", zModel);
+        sqlite3_stmt *s = prep(sql);
+        if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
+        sqlite3_finalize(s);
+        sqlite3_free(sql);
+    }
+    {
+        sqlite3_stmt *s = prep("SELECT json_extract(ram_model(), '$.file'), json_extract(ram_model(), '$.kind'), "
+                               "json_extract(ram_model(), '$.tags')");
+        if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
+        fprintf(stderr, "ram-index: model %s (%s, %d tags), %d thread%s\n", sqlite3_column_text(s, 0),
+                sqlite3_column_text(s, 1), sqlite3_column_int(s, 2), threads, threads == 1 ? "" : "s");
+        sqlite3_finalize(s);
+    }
+
+    exec_or_die("PRAGMA journal_mode=WAL");
+    exec_or_die("PRAGMA synchronous=NORMAL");
+    {
+        char *sql = zModel ? sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index(model=%Q)",
+                                             table, zModel)
+                           : sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index", table);
+        exec_or_die(sql);
+        sqlite3_free(sql);
+    }
+
+    PathList files = {0};
+    walk(dir, &files, 0);
+
+    /* Never index the database itself or its side files. */
+    char *dbReal = realpath(dbPath, 0);
+
+    char *sql = sqlite3_mprintf("SELECT 1 FROM \"%w\" WHERE path = ?1", table);
+    sqlite3_stmt *sHave = prep(sql);
+    sqlite3_free(sql);
+    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, image) VALUES(?1, ?2)", table);
+    sqlite3_stmt *sIns = prep(sql);
+    sqlite3_free(sql);
+    sqlite3_stmt *sBegin = prep("BEGIN IMMEDIATE"), *sCommit = prep("COMMIT");
+
+    Progress P = {0};
+    P.tty = isatty(2);
+    P.t0 = P.tLast = now();
+    P.total = files.n;
+
+    /* First pass (cheap): which paths are already present. */
+    char *todo = calloc(files.n + 1, 1);
+    if (!todo) die("out of memory");
+    for (size_t i = 0; i < files.n; i++) {
+        if (dbReal) {
+            char *r = realpath(files.a[i], 0);
+            int self = r && !strncmp(r, dbReal, strlen(dbReal));
+            free(r);
+            if (self) continue; /* not counted */
+        }
+        todo[i] = 1;
+        if (!rescan) {
+            sqlite3_bind_text(sHave, 1, files.a[i], -1, SQLITE_STATIC);
+            int rc = sqlite3_step(sHave);
+            if (rc == SQLITE_ROW) todo[i] = 2;
+            else if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+            sqlite3_reset(sHave);
+        }
+        if (todo[i] == 1) P.workTotal++;
+    }
+    free(dbReal);
+    for (size_t i = 0; i < files.n; i++)
+        if (!todo[i]) P.total--;
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    int inTxn = 0, nInTxn = 0, interrupted = 0;
+    P.tWork0 = now();
+    for (size_t i = 0; i < files.n && !g_stop; i++) {
+        if (!todo[i]) continue;
+        const char *path = files.a[i];
+        if (todo[i] == 2) {
+            P.present++;
+            P.done++;
+            progress(&P, path, 0);
+            continue;
+        }
+        long long n = 0;
+        const char *why = 0;
+        unsigned char *data = read_file(path, &n, &why);
+        if (!data) {
+            P.skipped++;
+            P.done++;
+            P.workDone++;
+            if (verbose) fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", path, why);
+            continue;
+        }
+        if (!inTxn) {
+            if (sqlite3_step(sBegin) != SQLITE_DONE) die("BEGIN: %s", sqlite3_errmsg(g_db));
+            sqlite3_reset(sBegin);
+            inTxn = 1;
+        }
+        sqlite3_bind_text(sIns, 1, path, -1, SQLITE_STATIC);
+        sqlite3_bind_blob64(sIns, 2, data, (sqlite3_uint64)n, SQLITE_STATIC);
+        int rc = sqlite3_step(sIns);
+        sqlite3_reset(sIns);
+        sqlite3_clear_bindings(sIns);
+        free(data);
+        P.done++;
+        P.workDone++;
+        if (rc == SQLITE_DONE) {
+            P.embedded++;
+            nInTxn++;
+        } else if (rc == SQLITE_INTERRUPT || g_stop) {
+            interrupted = 1;
+            P.done--;
+            P.workDone--;
+            break;
+        } else if (rc == SQLITE_ERROR || rc == SQLITE_TOOBIG || rc == SQLITE_MISMATCH) {
+            /* the statement is rolled back, the transaction goes on */
+            P.skipped++;
+            if (verbose)
+                fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", path, sqlite3_errmsg(g_db));
+        } else {
+            die("%s: %s", path, sqlite3_errmsg(g_db));
+        }
+        if (nInTxn >= batch) {
+            if (sqlite3_step(sCommit) != SQLITE_DONE) die("COMMIT: %s", sqlite3_errmsg(g_db));
+            sqlite3_reset(sCommit);
+            inTxn = 0;
+            nInTxn = 0;
+        }
+        progress(&P, path, 0);
+    }
+    if (g_stop) interrupted = 1;
+    if (inTxn && sqlite3_get_autocommit(g_db)) {
+        /* SQLite rolled the batch back with the interrupted INSERT; the
+        ** embeddings computed in it stay in ram_index's resume journal, so
+        ** a rerun costs a hash per file for them. */
+        P.embedded -= (size_t)nInTxn;
+    } else if (inTxn) {
+        /* every row of the batch is complete: keep them */
+        if (sqlite3_step(sCommit) != SQLITE_DONE) die("COMMIT: %s", sqlite3_errmsg(g_db));
+        sqlite3_reset(sCommit);
+    }
+    progress(&P, 0, 1);
+    sqlite3_finalize(sHave);
+    sqlite3_finalize(sIns);
+    sqlite3_finalize(sBegin);
+    sqlite3_finalize(sCommit);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (!interrupted) exec_or_die("PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3 *db = g_db;
+    g_db = 0;
+    if (sqlite3_close(db) != SQLITE_OK) die("closing %s: %s", dbPath, sqlite3_errmsg(db));
+    for (size_t i = 0; i < files.n; i++) free(files.a[i]);
+    free(files.a);
+    free(todo);
+    sqlite3_free(zModel);
+    if (interrupted) {
+        fprintf(stderr, "ram-index: interrupted; the work done is kept: rerun the same command to resume\n");
+    }
+    return interrupted ? 130 : 0;
+}
