@@ -1,0 +1,91 @@
+#!/bin/sh
+# demo.sh — the main job, run by `make demo` (make has built everything):
+# indexes a folder of pictures with build/ram-index into a ram_index table,
+# then asks it tag and open-vocabulary questions and prints the answers as
+# tables you can check against the pictures.
+#
+#   make demo                                   # demo/photos on the bundled default model
+#   make demo MODEL=models/ram_plus.ram DIR=~/Pictures   # real weights, real photos
+#
+# Environment: MODEL (model file; default models/default.ram), DIR (folder;
+# default demo/photos), DB (database; default demo/photos.db, or
+# build/demo-<model name>.db with MODEL), BUILD (default build), and
+# QUERIES_TAG / QUERIES_MATCH (';'-separated) to ask other questions.
+cd "$(dirname "$0")/.." || exit 2
+BUILD=${BUILD:-build}
+DIR=${DIR:-demo/photos}
+DIR=${DIR%/}
+
+if [ ! -x "$BUILD/ram-index" ] || [ ! -f "$BUILD/ram.so" ]; then
+  echo "demo: $BUILD/ram-index or $BUILD/ram.so is missing: run 'make demo' (or 'make' first)" >&2
+  exit 1
+fi
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  echo "demo: the sqlite3 shell is missing (Debian: apt-get install sqlite3, or 'make deps')" >&2
+  exit 1
+fi
+if [ ! -d "$DIR" ]; then
+  echo "demo: DIR=$DIR is not a folder" >&2
+  exit 1
+fi
+
+if [ -n "${MODEL:-}" ]; then
+  if [ ! -f "$MODEL" ]; then
+    echo "demo: MODEL=$MODEL does not exist" >&2
+    exit 1
+  fi
+  name=$(basename "$MODEL"); name=${name%.*}
+  DB=${DB:-$BUILD/demo-$name.db}
+  set -- --model "$MODEL"
+else
+  if [ -z "${RAM_MODEL:-}" ] && [ ! -f models/default.ram ]; then
+    {
+      echo "demo: the bundled default model models/default.ram does not exist yet."
+      if [ -d models/default ]; then
+        echo "  It is converted from the trained checkpoint in models/default/ by make: run 'make'."
+      else
+        echo "  It is trained by models/train/train_default.py (PyTorch, CPU) into models/default/,"
+        echo "  then converted by make into models/default.ram."
+      fi
+      echo "  Or run the demo on another model file: make demo MODEL=path/to/model.ram"
+      echo "  (the official RAM++ weights: make model, then MODEL=models/ram_plus.ram)."
+    } >&2
+    exit 1
+  fi
+  DB=${DB:-demo/photos.db}
+  set --
+fi
+
+echo "== Indexing $DIR into $DB (build/ram-index; rerun to resume or add files)"
+"$BUILD/ram-index" "$DIR" "$DB" "$@" || exit $?
+
+# The queries: readable tables; paths shown relative to DIR.
+show() { # show TITLE SQL
+  echo
+  echo "== $1"
+  sqlite3 -bail -cmd ".load $BUILD/ram" -cmd ".mode box" "$DB" "$2" || exit 1
+}
+rel="substr(path, length('$DIR') + 2)"
+echo
+sqlite3 "$DB" "SELECT count(*) || ' pictures indexed (' || (SELECT count(*) FROM photos_images) ||
+  ' distinct images)' FROM photos_files" || exit 1
+
+QUERIES_TAG=${QUERIES_TAG:-red;circle;striped;black background}
+QUERIES_MATCH=${QUERIES_MATCH:-a small blue triangle;two red circles on a black background;many small yellow stars}
+
+IFS=';'
+for t in $QUERIES_TAG; do
+  t_sql=$(printf '%s' "$t" | sed "s/'/''/g")
+  show "Tag query: SELECT path, score, tags FROM photos WHERE tag = '$t' ORDER BY score DESC" \
+    "SELECT $rel AS picture, printf('%.3f', score) AS score, tags FROM photos
+      WHERE tag = '$t_sql' ORDER BY score DESC LIMIT 12;"
+done
+for m in $QUERIES_MATCH; do
+  m_sql=$(printf '%s' "$m" | sed "s/'/''/g")
+  show "Open vocabulary: SELECT path, score FROM photos WHERE photos MATCH '$m' AND k = 5" \
+    "SELECT $rel AS picture, printf('%.3f', score) AS score FROM photos
+      WHERE photos MATCH '$m_sql' AND k = 5;"
+done
+unset IFS
+echo
+echo "The pictures are in $DIR; the database is $DB (sqlite3 $DB, then .load $BUILD/ram)."
