@@ -73,7 +73,7 @@ SQLITE_EXTENSION_INIT3
 enum {
     COL_PATH = 0,
     COL_IMAGE,     /* HIDDEN: the encoded bytes (input; output when stored) */
-    COL_TAGS,      /* selected tags, English, ' | ' joined */
+    COL_TAGS,      /* tags selected by the current thresholds, English, ' | ' joined */
     COL_SCORE,     /* the queried tag's probability, or the MATCH probability */
     COL_TAG,       /* HIDDEN: tag constraint */
     COL_K,         /* HIDDEN: MATCH result count */
@@ -169,6 +169,7 @@ struct IndexVtab {
     struct ram_model *pModel; /* pEntry->pModel (borrowed) */
     struct ram_state *pOwnState; /* when pEntry is not the connection's model (ram_state_free) */
     int bModelChecked;        /* pEntry's digest equals zGenDigest */
+    float *aThresh;           /* nClass thresholds when pEntry is not the connection's model (sqlite3_free) */
 
     float *aEmbeds; /* nTok x nDim; sqlite3_free */
     float *aProbs;  /* nClass; sqlite3_free */
@@ -202,7 +203,7 @@ enum { PLAN_SCAN = 0, PLAN_ROWID, PLAN_PATH, PLAN_TAG, PLAN_MATCH };
 struct IndexCursor {
     sqlite3_vtab_cursor base;
     int plan;
-    sqlite3_stmt *pStmt; /* current rows: fid, path, img, score, key, gen, tags, sel, probs */
+    sqlite3_stmt *pStmt; /* current rows: fid, path, img, score, key, gen, probs */
     int bEof;
     int iTag;            /* PLAN_TAG: class index */
     sqlite3_int64 k, nPrefilter;
@@ -247,10 +248,9 @@ static const char *const azStmtSql[N_STMT] = {
                           "LEFT JOIN \"%w\".\"%w_images\" i ON i.id = f.img WHERE f.path = ?1",
     [STMT_IMAGE_BY_KEY] = "SELECT id, gen FROM \"%w\".\"%w_images\" WHERE key = ?1",
     [STMT_IMAGE_REF] = "UPDATE \"%w\".\"%w_images\" SET nref = nref + ?2 WHERE id = ?1 RETURNING nref",
-    [STMT_IMAGE_INSERT] = "INSERT INTO \"%w\".\"%w_images\"(key, gen, nref, tags, sel, probs, tokens) "
-                          "VALUES(?1, ?2, 1, ?3, ?4, ?5, ?6)",
-    [STMT_IMAGE_REWRITE] = "UPDATE \"%w\".\"%w_images\" SET gen = ?2, tags = ?3, sel = ?4, probs = ?5, "
-                           "tokens = ?6 WHERE id = ?1",
+    [STMT_IMAGE_INSERT] = "INSERT INTO \"%w\".\"%w_images\"(key, gen, nref, probs, tokens) "
+                          "VALUES(?1, ?2, 1, ?5, ?6)",
+    [STMT_IMAGE_REWRITE] = "UPDATE \"%w\".\"%w_images\" SET gen = ?2, probs = ?5, tokens = ?6 WHERE id = ?1",
     [STMT_IMAGE_PROBS] = "SELECT probs FROM \"%w\".\"%w_images\" WHERE id = ?1",
     [STMT_IMAGE_DELETE] = "DELETE FROM \"%w\".\"%w_images\" WHERE id = ?1",
     [STMT_POSTING_INSERT] = "INSERT INTO \"%w\".\"%w_postings\"(tag, img, score) VALUES(?1, ?2, ?3)",
@@ -494,6 +494,32 @@ static int index_check_stale(IndexVtab *p)
     return SQLITE_OK;
 }
 
+/* The thresholds that select tags, as ram_tags() applies them: the
+** connection's effective ones (ram_set_threshold() over main.ram_thresholds
+** over the model's) when the table's model is the connection's model; else
+** the model's, with the overrides by name. Call after index_model(). */
+static int index_thresholds(IndexVtab *p, const float **paOut)
+{
+    char *zErr = 0;
+    if (p->pEntry == p->pConn->pEntry) {
+        int rc = ram__thresholds(p->pConn, "ram_index", paOut, &zErr);
+        if (rc) vtab_set_error(&p->base, "%s", zErr ? zErr : sqlite3_errstr(rc));
+        sqlite3_free(zErr);
+        return rc;
+    }
+    if (!p->aThresh) {
+        p->aThresh = sqlite3_malloc64(sizeof(float) * (size_t)p->nClass);
+        if (!p->aThresh) return SQLITE_NOMEM;
+    }
+    for (int c = 0; c < p->nClass; c++) {
+        const char *z = ram_model_tag(p->pModel, c, RAM_LANG_EN);
+        double dflt = ram_model_threshold(p->pModel, c);
+        p->aThresh[c] = (float)(z ? ram__threshold_by_name(p->pConn, z, (int)strlen(z), dflt) : dflt);
+    }
+    *paOut = p->aThresh;
+    return SQLITE_OK;
+}
+
 /* ------------------------------------------------------------------ embeddings */
 
 /* Everything the index stores for one image (buffers are sqlite3_malloc'd
@@ -502,14 +528,12 @@ typedef struct IndexEmbedding {
     const unsigned char *aTokens; int nTokens;
     unsigned char *aUnit; int nUnit;
     unsigned char *aProbs; int nProbs; /* version byte + 3 zero bytes + (u16 class, f32 prob) entries */
-    unsigned char *aSel; int nSel;     /* u16 class indices, ascending */
-    char *zTags;                       /* English, ' | ' joined */
     void *pOwnTokens;                  /* sqlite3_free: tokens when not the vtab's scratch */
 } IndexEmbedding;
 
 static void embedding_clear(IndexEmbedding *e)
 {
-    sqlite3_free(e->aUnit), sqlite3_free(e->aProbs), sqlite3_free(e->aSel), sqlite3_free(e->zTags);
+    sqlite3_free(e->aUnit), sqlite3_free(e->aProbs);
     sqlite3_free(e->pOwnTokens);
     memset(e, 0, sizeof *e);
 }
@@ -557,37 +581,20 @@ static int embedding_build(IndexVtab *p, const float *aEmb, const float *aProb, 
     e->nTokens = (int)nTok;
     e->nUnit = (int)ram_cache_unit_size(p->nDim);
     e->aUnit = sqlite3_malloc(e->nUnit);
-    int nKeep = 0, nSel = 0;
-    for (int c = 0; c < p->nClass; c++) {
-        nKeep += aProb[c] >= p->rFloor;
-        nSel += aProb[c] > ram_model_threshold(p->pModel, c);
-    }
+    int nKeep = 0;
+    for (int c = 0; c < p->nClass; c++) nKeep += aProb[c] >= p->rFloor;
     e->nProbs = 4 + 6 * nKeep;
     e->aProbs = sqlite3_malloc(e->nProbs);
-    e->nSel = 2 * nSel;
-    e->aSel = sqlite3_malloc(e->nSel ? e->nSel : 1);
-    if (!e->aUnit || !e->aProbs || !e->aSel) goto nomem;
+    if (!e->aUnit || !e->aProbs) goto nomem;
     ram_cache_pack_unit(aEmb, p->nDim, e->aUnit, (size_t)e->nUnit, &err);
     memset(e->aProbs, 0, 4);
     e->aProbs[0] = INDEX_PROBS_VERSION;
-    sqlite3_str *pStr = sqlite3_str_new(0);
-    for (int c = 0, i = 0, j = 0; c < p->nClass; c++) {
+    for (int c = 0, i = 0; c < p->nClass; c++)
         if (aProb[c] >= p->rFloor) {
             put_u16(e->aProbs + 4 + 6 * i, (unsigned)c);
             put_f32(e->aProbs + 4 + 6 * i + 2, aProb[c]);
             i++;
         }
-        if (aProb[c] > ram_model_threshold(p->pModel, c)) {
-            put_u16(e->aSel + 2 * j, (unsigned)c);
-            sqlite3_str_appendf(pStr, "%s%s", j ? " | " : "", ram_model_tag(p->pModel, c, RAM_LANG_EN));
-            j++;
-        }
-    }
-    e->zTags = sqlite3_str_finish(pStr);
-    if (!e->zTags) {
-        e->zTags = sqlite3_mprintf("");
-        if (!e->zTags) goto nomem;
-    }
     return SQLITE_OK;
 nomem:
     embedding_clear(e);
@@ -611,18 +618,18 @@ static int journal_open(IndexVtab *p)
         rc = sqlite3_exec(p->dbJournal,
                           "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                           "CREATE TABLE IF NOT EXISTS journal(tbl TEXT, key BLOB, digest TEXT, prep TEXT, "
-                          "tags TEXT, sel BLOB, probs BLOB, unit BLOB, tokens BLOB, "
+                          "probs BLOB, unit BLOB, tokens BLOB, "
                           "PRIMARY KEY(tbl, key, digest, prep)) WITHOUT ROWID",
                           0, 0, 0);
     }
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(p->dbJournal,
-                                "SELECT tags, sel, probs, unit, tokens FROM journal WHERE tbl = ?1 AND key = ?2 "
+                                "SELECT probs, unit, tokens FROM journal WHERE tbl = ?1 AND key = ?2 "
                                 "AND digest = ?3 AND prep = ?4",
                                 -1, &p->pJrnGet, 0);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(p->dbJournal,
-                                "INSERT OR REPLACE INTO journal VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", -1,
+                                "INSERT OR REPLACE INTO journal VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1,
                                 &p->pJrnPut, 0);
     if (rc) {
         /* The journal is an optimisation: without it, indexing still works. */
@@ -662,26 +669,22 @@ static int journal_get(IndexVtab *p, const unsigned char *aKey, IndexEmbedding *
     if (sqlite3_step(s) == SQLITE_ROW) {
         struct ram_cache_tokens v;
         struct ram_error err;
-        int nTok = sqlite3_column_bytes(s, 4), nProbs = sqlite3_column_bytes(s, 2);
-        const void *aTok = sqlite3_column_blob(s, 4);
+        int nTok = sqlite3_column_bytes(s, 2), nProbs = sqlite3_column_bytes(s, 0);
+        const void *aTok = sqlite3_column_blob(s, 2);
         if (aTok && ram_cache_view(aTok, (size_t)nTok, p->nTok, p->nDim, &v, &err) == RAM_OK &&
-            probs_count(sqlite3_column_blob(s, 2), nProbs, p->nClass) >= 0 &&
-            sqlite3_column_bytes(s, 3) == (int)ram_cache_unit_size(p->nDim)) {
+            probs_count(sqlite3_column_blob(s, 0), nProbs, p->nClass) >= 0 &&
+            sqlite3_column_bytes(s, 1) == (int)ram_cache_unit_size(p->nDim)) {
             e->nTokens = nTok;
             e->pOwnTokens = sqlite3_malloc(nTok);
             e->nProbs = nProbs;
             e->aProbs = sqlite3_malloc(nProbs);
-            e->nSel = sqlite3_column_bytes(s, 1);
-            e->aSel = sqlite3_malloc(e->nSel ? e->nSel : 1);
-            e->nUnit = sqlite3_column_bytes(s, 3);
+            e->nUnit = sqlite3_column_bytes(s, 1);
             e->aUnit = sqlite3_malloc(e->nUnit);
-            e->zTags = sqlite3_mprintf("%s", sqlite3_column_text(s, 0));
-            if (e->pOwnTokens && e->aProbs && e->aSel && e->aUnit && e->zTags) {
+            if (e->pOwnTokens && e->aProbs && e->aUnit) {
                 memcpy(e->pOwnTokens, aTok, (size_t)nTok);
                 e->aTokens = e->pOwnTokens;
-                memcpy(e->aProbs, sqlite3_column_blob(s, 2), (size_t)nProbs);
-                if (e->nSel) memcpy(e->aSel, sqlite3_column_blob(s, 1), (size_t)e->nSel);
-                memcpy(e->aUnit, sqlite3_column_blob(s, 3), (size_t)e->nUnit);
+                memcpy(e->aProbs, sqlite3_column_blob(s, 0), (size_t)nProbs);
+                memcpy(e->aUnit, sqlite3_column_blob(s, 1), (size_t)e->nUnit);
                 hit = 1;
             } else {
                 embedding_clear(e);
@@ -715,11 +718,9 @@ static void journal_put(IndexVtab *p, const unsigned char *aKey, const IndexEmbe
     sqlite3_bind_blob(s, 2, aKey, 16, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, p->zGenDigest, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, p->zGenPrep, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, e->zTags, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 6, e->aSel, e->nSel, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 7, e->aProbs, e->nProbs, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 8, e->aUnit, e->nUnit, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 9, e->aTokens, e->nTokens, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 5, e->aProbs, e->nProbs, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 6, e->aUnit, e->nUnit, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 7, e->aTokens, e->nTokens, SQLITE_STATIC);
     sqlite3_step(s);
     sqlite3_reset(s);
     p->nJrnPending++;
@@ -862,8 +863,6 @@ static int index_write_image(IndexVtab *p, sqlite3_int64 iImg, const unsigned ch
         sqlite3_bind_blob(s, 1, aKey, 16, SQLITE_STATIC);
     }
     sqlite3_bind_int64(s, 2, p->iGen);
-    sqlite3_bind_text(s, 3, e->zTags, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 4, e->aSel, e->nSel, SQLITE_STATIC);
     sqlite3_bind_blob(s, 5, e->aProbs, e->nProbs, SQLITE_STATIC);
     sqlite3_bind_blob(s, 6, e->aTokens, e->nTokens, SQLITE_STATIC);
     rc = index_step_done(p, s);
@@ -1362,6 +1361,7 @@ static void index_free(IndexVtab *p)
     index_model_drop(p);
     sqlite3_free(p->aEmbeds), sqlite3_free(p->aProbs), sqlite3_free(p->aTokBlob);
     sqlite3_free(p->aTxnKey);
+    sqlite3_free(p->aThresh);
     sqlite3_free(p->zDb), sqlite3_free(p->zName), sqlite3_free(p->zModel);
     sqlite3_free(p->zGenDigest), sqlite3_free(p->zGenPrep);
     sqlite3_free(p->base.zErrMsg);
@@ -1472,8 +1472,8 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                         "CREATE TABLE \"%w\".\"%w_gens\"(id INTEGER PRIMARY KEY, digest TEXT NOT NULL, "
                         "  prep TEXT NOT NULL, model TEXT);"
                         "CREATE TABLE \"%w\".\"%w_images\"(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, "
-                        "  gen INTEGER NOT NULL, nref INTEGER NOT NULL, tags TEXT NOT NULL, sel BLOB NOT NULL, "
-                        "  probs BLOB NOT NULL, tokens BLOB NOT NULL);"
+                        "  gen INTEGER NOT NULL, nref INTEGER NOT NULL, probs BLOB NOT NULL, "
+                        "  tokens BLOB NOT NULL);"
                         "CREATE INDEX \"%w\".\"%w_images_gen\" ON \"%w_images\"(gen);"
                         "CREATE TABLE \"%w\".\"%w_files\"(id INTEGER PRIMARY KEY, path TEXT UNIQUE, "
                         "  img INTEGER NOT NULL);"
@@ -1698,8 +1698,8 @@ static int indexClose(sqlite3_vtab_cursor *pCur)
     return SQLITE_OK;
 }
 
-#define ROW_COLS "f.id, f.path, i.id, %s, i.key, i.gen, i.tags, i.sel, i.probs"
-enum { RC_FID = 0, RC_PATH, RC_IMG, RC_SCORE, RC_KEY, RC_GEN, RC_TAGS, RC_SEL, RC_PROBS };
+#define ROW_COLS "f.id, f.path, i.id, %s, i.key, i.gen, i.probs"
+enum { RC_FID = 0, RC_PATH, RC_IMG, RC_SCORE, RC_KEY, RC_GEN, RC_PROBS };
 
 static int cursor_prepare(IndexCursor *c, const char *zFmt, ...)
 {
@@ -1840,7 +1840,10 @@ static int indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr
                            sqlite3_value_text(pMain));
             return SQLITE_ERROR;
         }
-        double thr = ram_model_threshold(p->pModel, c->iTag);
+        const float *aThr;
+        rc = index_thresholds(p, &aThr);
+        if (rc) return rc;
+        double thr = aThr[c->iTag];
         int ge = 0;
         if (pScore) {
             if (sqlite3_value_numeric_type(pScore) == SQLITE_NULL) return SQLITE_OK;
@@ -1901,6 +1904,40 @@ static int column_lookup(IndexVtab *p, sqlite3_context *ctx, const char *zFmt, s
     return sqlite3_finalize(s);
 }
 
+/* The tags of the current row: its stored probabilities over the current
+** thresholds, in class order, ' | ' joined (ram_tags' output); NULL for a
+** stale row, whose classes belong to another model. */
+static int column_tags(IndexVtab *p, sqlite3_context *ctx, sqlite3_stmt *s, int lang)
+{
+    if (sqlite3_column_type(s, RC_GEN) == SQLITE_NULL || sqlite3_column_int64(s, RC_GEN) != p->iGen)
+        return SQLITE_OK;
+    const float *aThr;
+    int rc = index_model(p, 1);
+    if (rc == SQLITE_OK) rc = index_thresholds(p, &aThr);
+    if (rc) {
+        sqlite3_result_error(ctx, p->base.zErrMsg ? p->base.zErrMsg : sqlite3_errstr(rc), -1);
+        return rc;
+    }
+    const unsigned char *a = sqlite3_column_blob(s, RC_PROBS);
+    int cnt = probs_count(a, sqlite3_column_bytes(s, RC_PROBS), p->nClass), n = 0;
+    if (cnt < 0) return SQLITE_OK;
+    sqlite3_str *str = sqlite3_str_new(p->db);
+    for (int e = 0; e < cnt; e++) {
+        int c = (int)get_u16(a + 4 + 6 * e);
+        if (get_f32(a + 4 + 6 * e + 2) > aThr[c]) {
+            const char *t = ram_model_tag(p->pModel, c, lang);
+            sqlite3_str_appendf(str, "%s%s", n++ ? " | " : "", t ? t : "");
+        }
+    }
+    if (sqlite3_str_errcode(str)) {
+        sqlite3_free(sqlite3_str_finish(str));
+        return SQLITE_NOMEM;
+    }
+    char *z = sqlite3_str_finish(str);
+    sqlite3_result_text(ctx, z ? z : "", -1, z ? sqlite3_free : SQLITE_STATIC);
+    return SQLITE_OK;
+}
+
 static int indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
 {
     IndexCursor *c = (IndexCursor *)pCur;
@@ -1916,8 +1953,7 @@ static int indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
     case COL_IMAGE:
         return column_lookup(p, ctx, "SELECT data FROM \"%w\".\"%w_blobs\" WHERE id = ?1", img);
     case COL_TAGS:
-        sqlite3_result_value(ctx, sqlite3_column_value(s, RC_TAGS));
-        break;
+        return column_tags(p, ctx, s, RAM_LANG_EN);
     case COL_SCORE:
         sqlite3_result_value(ctx, sqlite3_column_value(s, RC_SCORE));
         break;
@@ -1963,26 +1999,8 @@ static int indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
         sqlite3_reset(t);
         break;
     }
-    case COL_TAGS_ZH: {
-        const unsigned char *a = sqlite3_column_blob(s, RC_SEL);
-        int n = sqlite3_column_bytes(s, RC_SEL);
-        if (!a && n) break;
-        int rc = index_model(p, 0);
-        if (rc) {
-            sqlite3_result_error(ctx, p->base.zErrMsg, -1);
-            return rc;
-        }
-        sqlite3_str *str = sqlite3_str_new(0);
-        for (int e = 0; e + 1 < n; e += 2) {
-            const char *t = ram_model_tag(p->pModel, (int)get_u16(a + e), RAM_LANG_ZH);
-            sqlite3_str_appendf(str, "%s%s", e ? " | " : "", t ? t : "");
-        }
-        int nz = sqlite3_str_length(str);
-        char *z = sqlite3_str_finish(str);
-        if (!z && nz) return SQLITE_NOMEM;
-        sqlite3_result_text(ctx, z ? z : "", -1, z ? sqlite3_free : SQLITE_STATIC);
-        break;
-    }
+    case COL_TAGS_ZH:
+        return column_tags(p, ctx, s, RAM_LANG_ZH);
     case COL_STALE:
         if (sqlite3_column_type(s, RC_GEN) != SQLITE_NULL)
             sqlite3_result_int(ctx, sqlite3_column_int64(s, RC_GEN) != p->iGen);

@@ -464,6 +464,36 @@ static void test_duplicates_and_writes(void)
     sqlite3_close(db);
 }
 
+/* Tag queries and the tags column follow the current thresholds, from the
+** stored probabilities: no inference. */
+static void test_thresholds(void)
+{
+    sqlite3 *db = open_db(":memory:");
+    if (!db) return;
+    fill_src(db, 0);
+    exec(db, fmt("SELECT ram_load('%s')", g_plus));
+    exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", g_plus));
+    exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+    long inf0 = stat_of(db, "inferences");
+    check_sql("index.thr.model", db, "SELECT group_concat(substr(path, 8, 4)) FROM photos WHERE tag = 'tag6'",
+              "img0,img1,img3");
+    exec(db, "SELECT ram_set_threshold('tag6', 0.8)");
+    check_sql("index.thr.override", db, "SELECT group_concat(substr(path, 8, 4)) FROM photos WHERE tag = 'tag6'",
+              "img0");
+    check_sql("index.thr.tags_column", db, "SELECT tags FROM photos WHERE path = 'golden/img1.png'",
+              "tag7 | tag8 | tag9");
+    exec(db, "CREATE TABLE ram_thresholds(tag TEXT PRIMARY KEY, threshold REAL)");
+    exec(db, "INSERT INTO ram_thresholds VALUES('hot dog', 0.5)");
+    check_sql("index.thr.table", db,
+              "SELECT group_concat(substr(path, 8, 4)) FROM (SELECT path FROM photos WHERE tag = 'hot dog' "
+              "ORDER BY path)",
+              "img0,img1,img3");
+    check_sql("index.thr.tags_zh", db, "SELECT tags_zh FROM photos WHERE path = 'golden/img1.png'",
+              "标签1 | 标签7 | 标签8 | 标签9");
+    check(stat_of(db, "inferences") == inf0, "index.thr.no_inference", NULL);
+    sqlite3_close(db);
+}
+
 /* Copies a file (for a model that changes under a table). */
 static int copy_file(const char *from, const char *to)
 {
@@ -510,7 +540,7 @@ static void test_model_change(void)
     check_sql("index.model.stale_refused", db, "SELECT count(*) FROM photos WHERE tag = 'tag6'",
               "ERROR: ram_index: 6 images in photos were embedded with another model or preprocessing; re-insert "
               "them, or run INSERT INTO photos(photos) VALUES('reembed') or VALUES('delete-stale')");
-    check_sql("index.model.stale_column", db, "SELECT count(*), sum(stale) FROM photos", "6|6");
+    check_sql("index.model.stale_column", db, "SELECT count(*), sum(stale), count(tags) FROM photos", "6|6|0");
     /* Re-inserting re-embeds exactly the stale rows it meets. */
     long inf0 = stat_of(db, "inferences");
     exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src WHERE name GLOB 'golden/*'");
@@ -767,6 +797,7 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "--kill-child")) return kill_child(argv[2], atoi(argv[3]));
     test_session();
     test_duplicates_and_writes();
+    test_thresholds();
     test_model_change();
     test_corruption_detected();
     test_interrupt_resume();

@@ -214,14 +214,13 @@ static void put_u16(unsigned char *a, unsigned v) { a[0] = (unsigned char)v, a[1
 
 /* Writes n generated images into photos' shadow tables (docs/INDEX.md
 ** layout): keys, int8 tokens, a unit CLS, and a probability profile of
-** n_post tags at or above the floor (15 of them selected). */
+** n_post tags at or above the floor (about 15 of them over 0.7). */
 static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post, const char *digest)
 {
     int nt = m->n_image_tokens, dim = m->embed_dim, ncls = m->num_class;
     size_t nb = ram_cache_packed_size(nt, dim), nu = ram_cache_unit_size(dim);
     int npool = 256;
     unsigned char *pool = malloc(nb * npool), unit[4 + 4096], *probs = malloc(4 + 6 * (size_t)n_post);
-    unsigned char sel[2 * 64];
     float *e = malloc(sizeof(float) * (size_t)nt * dim);
     struct ram_error err;
     for (int i = 0; i < npool; i++) {
@@ -230,8 +229,8 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
     }
     sqlite3_stmt *si = 0, *sf = 0, *sc = 0, *sp = 0;
     if (exec(db, "BEGIN")) return 1;
-    sqlite3_prepare_v2(db, "INSERT INTO photos_images(id, key, gen, nref, tags, sel, probs, tokens) "
-                           "VALUES(?1, ?2, 1, 1, ?3, ?4, ?5, ?6)", -1, &si, 0);
+    sqlite3_prepare_v2(db, "INSERT INTO photos_images(id, key, gen, nref, probs, tokens) "
+                           "VALUES(?1, ?2, 1, 1, ?5, ?6)", -1, &si, 0);
     sqlite3_prepare_v2(db, "INSERT INTO photos_files(id, path, img) VALUES(?1, ?2, ?1)", -1, &sf, 0);
     sqlite3_prepare_v2(db, "INSERT INTO photos_cls(id, v) VALUES(?1, ?2)", -1, &sc, 0);
     sqlite3_prepare_v2(db, "INSERT INTO photos_postings(tag, img, score) VALUES(?1, ?2, ?3)", -1, &sp, 0);
@@ -256,16 +255,12 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
         memset(probs, 0, 4);
         probs[0] = 1;
         int nsel = 0;
-        sqlite3_str *tags = sqlite3_str_new(0);
         for (int k = 0; k < n_post; k++) {
             float p = k % (n_post / 15 ? n_post / 15 : 1) == 0 && nsel < 15 ? 0.7f + 0.3f * (float)unif()
                                                                               : 0.01f + 0.5f * (float)unif();
+            nsel += p >= 0.7f;
             put_u16(probs + 4 + 6 * k, (unsigned)pick[k]);
             memcpy(probs + 4 + 6 * k + 2, &p, 4);
-            if (p >= 0.7f) {
-                put_u16(sel + 2 * nsel++, (unsigned)pick[k]);
-                sqlite3_str_appendf(tags, "%s%s", nsel > 1 ? " | " : "", ram_model_tag(m, pick[k], RAM_LANG_EN));
-            }
             sqlite3_bind_int(sp, 1, pick[k]);
             sqlite3_bind_int64(sp, 2, i);
             sqlite3_bind_double(sp, 3, p);
@@ -273,20 +268,16 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
             sqlite3_reset(sp);
         }
         free(pick);
-        char *zTags = sqlite3_str_finish(tags);
         for (int d = 0; d < dim; d++) e[d] = gauss();
         ram_cache_pack_unit(e, dim, unit, nu, &err);
         char path[64];
         snprintf(path, sizeof path, "Pictures/%06ld.jpg", i);
         sqlite3_bind_int64(si, 1, i);
         sqlite3_bind_blob(si, 2, key, 16, SQLITE_STATIC);
-        sqlite3_bind_text(si, 3, zTags ? zTags : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_blob(si, 4, sel, 2 * nsel, SQLITE_STATIC);
         sqlite3_bind_blob(si, 5, probs, 4 + 6 * n_post, SQLITE_STATIC);
         sqlite3_bind_blob(si, 6, pool + nb * (size_t)(i % npool), (int)nb, SQLITE_STATIC);
         sqlite3_step(si);
         sqlite3_reset(si);
-        sqlite3_free(zTags);
         sqlite3_bind_int64(sf, 1, i);
         sqlite3_bind_text(sf, 2, path, -1, SQLITE_TRANSIENT);
         sqlite3_step(sf);
