@@ -1,0 +1,112 @@
+#!/bin/sh
+# make bench: runs the benchmarks of one build folder and prints a table;
+# writes BUILD/bench/results.json. Figures are for comparison (ratios within
+# one run); nothing here passes or fails.
+#
+#   sh tests/bench/run.sh [BUILD]
+#
+# Environment:
+#   RAM_BENCH_MODEL   a real model file (default: a random full-size RAM++ made
+#                     once by ram-convert --random into BUILD/bench/, 1.3 GB)
+#   RAM_BENCH_IMAGE   the image to tag (default: a 1024x1024 JPEG made from a
+#                     demo picture with the vips CLI)
+#   RAM_BENCH_RUNS    timed forwards per thread count (median; default 5)
+#   RAM_BENCH_INDEX   0 skips bench_index (its keys are then null)
+#   RAM_BENCH_N       images bench_index generates (default here 20000)
+# The whole run stays under 10 minutes on 2 cores (bench_index is cut at 300 s).
+BUILD=${1:-build}
+cd "$(dirname "$0")/../.." || exit 2
+OUT=$BUILD/bench
+mkdir -p "$OUT"
+RUNS=${RAM_BENCH_RUNS:-5}
+
+MODEL=${RAM_BENCH_MODEL:-}
+if [ -z "$MODEL" ]; then
+  MODEL=$OUT/ram_plus_random.ram
+  if [ ! -f "$MODEL" ]; then
+    echo "bench: writing a random full-size RAM++ (ram_plus_swin_l_384) to $MODEL"
+    "$BUILD/ram-convert" --random ram_plus_swin_l_384 -o "$MODEL" >/dev/null || exit 1
+  fi
+fi
+IMAGE=${RAM_BENCH_IMAGE:-}
+if [ -z "$IMAGE" ]; then
+  IMAGE=$OUT/bench_1024.jpg
+  if [ ! -f "$IMAGE" ]; then
+    src=$(ls demo/photos/*.png 2>/dev/null | head -n 1)
+    if [ -n "$src" ] && command -v vips >/dev/null; then
+      w=$(vipsheader -f width "$src")
+      vips resize "$src" "$IMAGE" "$(awk "BEGIN{print 1024/$w}")" || exit 1
+    else
+      IMAGE=tests/data/golden/images/img0.jpg
+    fi
+  fi
+fi
+
+echo "bench: model $MODEL ($(wc -c <"$MODEL") bytes), image $IMAGE, $RUNS runs per thread count"
+T=$OUT/bench_model.out
+"$BUILD/bench/bench_model" "$MODEL" "$IMAGE" "$RUNS" >"$T" || { cat "$T"; exit 1; }
+
+IDX=$OUT/bench_index.out
+: >"$IDX"
+if [ -x "$BUILD/bench/bench_index" ] && [ "${RAM_BENCH_INDEX:-1}" != 0 ]; then
+  echo "bench: bench_index (N=${RAM_BENCH_N:-20000}, at most 300 s)"
+  RAM_BUILD=$BUILD RAM_BENCH_N=${RAM_BENCH_N:-20000} timeout 300 "$BUILD/bench/bench_index" >"$IDX" 2>&1
+fi
+
+val() { awk -v k="$1" '$1 == k { print $2 }' "$T"; }
+# bench_index's figures, from its printed lines (null when absent).
+score=$(sed -n 's/^2\. exact open-set scoring.*: \([0-9.]*\) images\/s.*/\1/p' "$IDX" | head -n 1)
+storage=$(sed -n 's/^3\. storage:.*(\([0-9.]*\) bytes;.*/\1/p' "$IDX" | head -n 1)
+spi=$(sed -n 's/^5\. INSERT through SQL.*: \([0-9.]*\) s per image.*/\1/p' "$IDX" | head -n 1)
+index=
+[ -n "$spi" ] && index=$(awk "BEGIN{ if ($spi > 0) printf \"%.3f\", 1/$spi }")
+
+# RAM++ 324.9 GFLOP per image, RAM 324.4 (ARCHITECTURE.md section 12).
+GFLOP=324.9
+L1=$(val latency_s_1t); L2=$(val latency_s_2t)
+P1=$(val sgemm_peak_gflops_1t); P2=$(val sgemm_peak_gflops_2t)
+F1=$(awk "BEGIN{printf \"%.3f\", $GFLOP/$L1/$P1}")
+F2=$(awk "BEGIN{printf \"%.3f\", $GFLOP/$L2/$P2}")
+G1=$(awk "BEGIN{printf \"%.1f\", $GFLOP/$L1}")
+G2=$(awk "BEGIN{printf \"%.1f\", $GFLOP/$L2}")
+nul() { if [ -n "$1" ]; then echo "$1"; else echo null; fi; }
+
+printf '\n%-34s %12s %12s\n' "per image (median of $RUNS)" "1 thread" "2 threads"
+printf '%-34s %12s %12s\n' "decode+preprocess s" "$(val preprocess_s_1t)" "$(val preprocess_s_2t)"
+printf '%-34s %12s %12s\n' "visual encoder s" "$(val visual_s_1t)" "$(val visual_s_2t)"
+printf '%-34s %12s %12s\n' "tagging decoder s" "$(val tagging_s_1t)" "$(val tagging_s_2t)"
+printf '%-34s %12s %12s\n' "total s" "$L1" "$L2"
+printf '%-34s %12s %12s\n' "forward GFLOP/s ($GFLOP GFLOP)" "$G1" "$G2"
+printf '%-34s %12s %12s\n' "sgemm peak GFLOP/s (2048^2)" "$P1" "$P2"
+printf '%-34s %12s %12s\n' "fraction of sgemm peak" "$F1" "$F2"
+printf '%-34s %12s\n' "model load s" "$(val load_s)"
+printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
+printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
+printf '%-34s %12s\n' "score images/s (cached, 1 thread)" "$(nul "$score")"
+printf '%-34s %12s\n' "storage bytes per image" "$(nul "$storage")"
+
+cat >"$OUT/results.json" <<EOF
+{
+  "model": "$MODEL",
+  "runs": $RUNS,
+  "latency_s_1t": $L1,
+  "latency_s_2t": $L2,
+  "preprocess_s_1t": $(val preprocess_s_1t),
+  "preprocess_s_2t": $(val preprocess_s_2t),
+  "visual_s_1t": $(val visual_s_1t),
+  "visual_s_2t": $(val visual_s_2t),
+  "tagging_s_1t": $(val tagging_s_1t),
+  "tagging_s_2t": $(val tagging_s_2t),
+  "gflop_per_image": $GFLOP,
+  "sgemm_peak_gflops_1t": $P1,
+  "sgemm_peak_gflops_2t": $P2,
+  "fraction_of_sgemm_peak_1t": $F1,
+  "fraction_of_sgemm_peak_2t": $F2,
+  "index_images_per_s": $(nul "$index"),
+  "score_images_per_s": $(nul "$score"),
+  "storage_bytes_per_image": $(nul "$storage"),
+  "load_s": $(val load_s),
+  "peak_rss_bytes": $(val peak_rss_bytes)
+}
+EOF
+echo "bench: wrote $OUT/results.json"
