@@ -310,6 +310,10 @@ int main(int argc, char **argv)
             usage();
     }
     if (!dir || !dbPath || batch < 1) usage();
+    /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
+    ** done; a SIGINT ignored by the parent (background job) stays ignored. */
+    if (signal(SIGINT, SIG_IGN) != SIG_IGN) signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s is not a folder", dir);
@@ -411,8 +415,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < files.n; i++)
         if (!todo[i]) P.total--;
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    if (g_stop) die("interrupted");
 
     int inTxn = 0, nInTxn = 0, interrupted = 0;
     P.tWork0 = now();
@@ -488,8 +491,8 @@ int main(int argc, char **argv)
     sqlite3_finalize(sIns);
     sqlite3_finalize(sBegin);
     sqlite3_finalize(sCommit);
-    signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    if (signal(SIGINT, SIG_IGN) != SIG_IGN) signal(SIGINT, SIG_DFL);
     if (!interrupted) exec_or_die("PRAGMA wal_checkpoint(TRUNCATE)");
     sqlite3 *db = g_db;
     g_db = 0;
