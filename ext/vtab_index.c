@@ -25,13 +25,15 @@
 ** the tagging decoder attends over, int8 with one scale per token
 ** (core/cache_score.h, layout 1, 74,836 bytes at full size), a unit int8 copy
 ** of the CLS embedding for the cosine prefilter, the tag probabilities at or
-** above the floor (exact float32), the selected tags, and the generation:
+** above the floor (exact float32; the tags are selected from them at read
+** time with the current thresholds), and the generation:
 ** which model file (digest) and preprocessing produced them. Shadow tables,
 ** all named photos_*:
 **
 **     photos_config(key PRIMARY KEY, value)      options, current generation
 **     photos_gens(id, digest, prep, model)       model digest + preprocessing
-**     photos_images(id, key UNIQUE, gen, nref, tags, sel, probs, tokens)
+**     photos_images(id, key UNIQUE, gen, nref, probs)
+**     photos_tokens(id, tokens)                  the int8 tokens, one row per image
 **     photos_files(id, path UNIQUE, img)         the rows of photos (rowid = id)
 **     photos_postings(tag, img, score)           inverted index, PK (tag, img)
 **     photos_cls(id, v)                          prefilter vectors
@@ -133,6 +135,8 @@ enum {
     STMT_IMAGE_REF,
     STMT_IMAGE_INSERT,
     STMT_IMAGE_REWRITE,
+    STMT_TOKENS_UPSERT,
+    STMT_TOKENS_DELETE,
     STMT_IMAGE_PROBS,
     STMT_IMAGE_DELETE,
     STMT_POSTING_INSERT,
@@ -248,9 +252,10 @@ static const char *const azStmtSql[N_STMT] = {
                           "LEFT JOIN \"%w\".\"%w_images\" i ON i.id = f.img WHERE f.path = ?1",
     [STMT_IMAGE_BY_KEY] = "SELECT id, gen FROM \"%w\".\"%w_images\" WHERE key = ?1",
     [STMT_IMAGE_REF] = "UPDATE \"%w\".\"%w_images\" SET nref = nref + ?2 WHERE id = ?1 RETURNING nref",
-    [STMT_IMAGE_INSERT] = "INSERT INTO \"%w\".\"%w_images\"(key, gen, nref, probs, tokens) "
-                          "VALUES(?1, ?2, 1, ?5, ?6)",
-    [STMT_IMAGE_REWRITE] = "UPDATE \"%w\".\"%w_images\" SET gen = ?2, probs = ?5, tokens = ?6 WHERE id = ?1",
+    [STMT_IMAGE_INSERT] = "INSERT INTO \"%w\".\"%w_images\"(key, gen, nref, probs) VALUES(?1, ?2, 1, ?5)",
+    [STMT_IMAGE_REWRITE] = "UPDATE \"%w\".\"%w_images\" SET gen = ?2, probs = ?5 WHERE id = ?1",
+    [STMT_TOKENS_UPSERT] = "INSERT OR REPLACE INTO \"%w\".\"%w_tokens\"(id, tokens) VALUES(?1, ?2)",
+    [STMT_TOKENS_DELETE] = "DELETE FROM \"%w\".\"%w_tokens\" WHERE id = ?1",
     [STMT_IMAGE_PROBS] = "SELECT probs FROM \"%w\".\"%w_images\" WHERE id = ?1",
     [STMT_IMAGE_DELETE] = "DELETE FROM \"%w\".\"%w_images\" WHERE id = ?1",
     [STMT_POSTING_INSERT] = "INSERT INTO \"%w\".\"%w_postings\"(tag, img, score) VALUES(?1, ?2, ?3)",
@@ -265,7 +270,7 @@ static const char *const azStmtSql[N_STMT] = {
     [STMT_FILE_GET] = "SELECT img, path FROM \"%w\".\"%w_files\" WHERE id = ?1",
     [STMT_FILE_DELETE] = "DELETE FROM \"%w\".\"%w_files\" WHERE id = ?1",
     [STMT_STALE_COUNT] = "SELECT count(*) FROM \"%w\".\"%w_images\" WHERE gen < ?1 OR gen > ?1",
-    [STMT_TOKENS] = "SELECT tokens FROM \"%w\".\"%w_images\" WHERE id = ?1",
+    [STMT_TOKENS] = "SELECT tokens FROM \"%w\".\"%w_tokens\" WHERE id = ?1",
 };
 
 /* The cached statement i, reset and unbound, prepared on first use. */
@@ -864,10 +869,18 @@ static int index_write_image(IndexVtab *p, sqlite3_int64 iImg, const unsigned ch
     }
     sqlite3_bind_int64(s, 2, p->iGen);
     sqlite3_bind_blob(s, 5, e->aProbs, e->nProbs, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 6, e->aTokens, e->nTokens, SQLITE_STATIC);
     rc = index_step_done(p, s);
     if (rc) return rc;
     if (!iImg) iImg = sqlite3_last_insert_rowid(p->db);
+    /* Tokens in their own table: a ~75 KB row keeps a ~1.2 KB part on its
+    ** b-tree page, so three share a page (with the small columns beside
+    ** them, one row per page and ~2 KB lost per image). */
+    rc = index_stmt(p, STMT_TOKENS_UPSERT, &s);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, iImg);
+    sqlite3_bind_blob(s, 2, e->aTokens, e->nTokens, SQLITE_STATIC);
+    rc = index_step_done(p, s);
+    if (rc) return rc;
     journal_note(p, aKey);
     rc = index_postings(p, iImg, e->aProbs, e->nProbs, 1);
     if (rc) return rc;
@@ -906,8 +919,8 @@ static int index_image_ref(IndexVtab *p, sqlite3_int64 img, int delta)
         return SQLITE_CORRUPT_VTAB;
     }
     rc = index_postings_drop(p, img);
-    static const int aDel[] = {STMT_CLS_DELETE, STMT_BLOB_DELETE, STMT_IMAGE_DELETE};
-    for (int i = 0; i < 3 && rc == SQLITE_OK; i++) {
+    static const int aDel[] = {STMT_CLS_DELETE, STMT_BLOB_DELETE, STMT_TOKENS_DELETE, STMT_IMAGE_DELETE};
+    for (int i = 0; i < 4 && rc == SQLITE_OK; i++) {
         rc = index_stmt(p, aDel[i], &s);
         if (rc) break;
         sqlite3_bind_int64(s, 1, img);
@@ -1201,7 +1214,7 @@ static int index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sql
             }
         }
     } else {
-        char *zSql = sqlite3_mprintf("SELECT id, tokens FROM \"%w\".\"%w_images\"", p->zDb, p->zName);
+        char *zSql = sqlite3_mprintf("SELECT id, tokens FROM \"%w\".\"%w_tokens\"", p->zDb, p->zName);
         rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pScan, 0) : SQLITE_NOMEM;
         sqlite3_free(zSql);
         while (rc == SQLITE_OK && sqlite3_step(pScan) == SQLITE_ROW) {
@@ -1274,9 +1287,10 @@ int ram__index_cached_score(struct ram_conn *p, sqlite3_value *pImage, const flo
     }
     while (!*pbFound && rc == SQLITE_OK && sqlite3_step(pTabs) == SQLITE_ROW) {
         const char *zTab = (const char *)sqlite3_column_text(pTabs, 0);
-        char *zSql = sqlite3_mprintf("SELECT i.tokens FROM main.\"%w_images\" i JOIN main.\"%w_gens\" g "
-                                     "ON g.id = i.gen WHERE i.key = ?1 AND g.digest = ?2 AND g.prep = ?3",
-                                     zTab, zTab);
+        char *zSql = sqlite3_mprintf("SELECT t.tokens FROM main.\"%w_images\" i JOIN main.\"%w_gens\" g "
+                                     "ON g.id = i.gen JOIN main.\"%w_tokens\" t ON t.id = i.id "
+                                     "WHERE i.key = ?1 AND g.digest = ?2 AND g.prep = ?3",
+                                     zTab, zTab, zTab);
         sqlite3_stmt *s = 0;
         if (!zSql) rc = SQLITE_NOMEM;
         else if (sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) == SQLITE_OK) {
@@ -1472,8 +1486,8 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                         "CREATE TABLE \"%w\".\"%w_gens\"(id INTEGER PRIMARY KEY, digest TEXT NOT NULL, "
                         "  prep TEXT NOT NULL, model TEXT);"
                         "CREATE TABLE \"%w\".\"%w_images\"(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, "
-                        "  gen INTEGER NOT NULL, nref INTEGER NOT NULL, probs BLOB NOT NULL, "
-                        "  tokens BLOB NOT NULL);"
+                        "  gen INTEGER NOT NULL, nref INTEGER NOT NULL, probs BLOB NOT NULL);"
+                        "CREATE TABLE \"%w\".\"%w_tokens\"(id INTEGER PRIMARY KEY, tokens BLOB NOT NULL);"
                         "CREATE INDEX \"%w\".\"%w_images_gen\" ON \"%w_images\"(gen);"
                         "CREATE TABLE \"%w\".\"%w_files\"(id INTEGER PRIMARY KEY, path TEXT UNIQUE, "
                         "  img INTEGER NOT NULL);"
@@ -1486,7 +1500,8 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                         "INSERT INTO \"%w\".\"%w_config\"(key, value) VALUES('version', %d), ('model', %Q), "
                         "  ('floor', %.17g), ('store_images', %d), ('exif', %d), ('resume', %d), ('gen', 1), "
                         "  ('n_tokens', %d), ('dim', %d), ('num_class', %d), ('layout', %d);",
-                        p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zName, p->zDb,
+                        p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+                        p->zName, p->zDb,
                         p->zName, p->zDb, p->zName, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb,
                         p->zName, p->zDb, p->zName, info.digest, zPrep, info.path, p->zDb, p->zName,
                         INDEX_SCHEMA_VERSION, p->zModel, p->rFloor, p->bStore, p->bExif, p->bResume, p->nTok,
@@ -1656,9 +1671,9 @@ static int indexDestroy(sqlite3_vtab *pVtab)
                         "DROP TABLE IF EXISTS \"%w\".\"%w_config\"; DROP TABLE IF EXISTS \"%w\".\"%w_gens\";"
                         "DROP TABLE IF EXISTS \"%w\".\"%w_images\"; DROP TABLE IF EXISTS \"%w\".\"%w_files\";"
                         "DROP TABLE IF EXISTS \"%w\".\"%w_postings\"; DROP TABLE IF EXISTS \"%w\".\"%w_cls\";"
-                        "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\";",
+                        "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\"; DROP TABLE IF EXISTS \"%w\".\"%w_tokens\";",
                         p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
-                        p->zDb, p->zName, p->zDb, p->zName);
+                        p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
     if (rc == SQLITE_OK) {
         journal_drop(p);
         index_free(p);
@@ -2036,6 +2051,9 @@ static int cmd_integrity(IndexVtab *p)
         {"SELECT count(*) FROM \"%w\".\"%w_cls\" c WHERE NOT EXISTS (SELECT 1 FROM \"%w\".\"%w_images\" i "
          "WHERE i.id = c.id)",
          "prefilter vectors belong to no image"},
+        {"SELECT count(*) FROM \"%w\".\"%w_tokens\" t WHERE NOT EXISTS (SELECT 1 FROM \"%w\".\"%w_images\" i "
+         "WHERE i.id = t.id)",
+         "token rows belong to no image"},
         {"SELECT count(*) FROM \"%w\".\"%w_blobs\" b WHERE NOT EXISTS (SELECT 1 FROM \"%w\".\"%w_images\" i "
          "WHERE i.id = b.id)",
          "stored images belong to no image entry"},
@@ -2065,7 +2083,9 @@ static int cmd_integrity(IndexVtab *p)
     if (rc) return rc;
     /* Per image: tokens readable, probs blob well formed, postings equal to it. */
     sqlite3_stmt *s = 0, *t = 0;
-    char *zSql = sqlite3_mprintf("SELECT id, probs, tokens FROM \"%w\".\"%w_images\"", p->zDb, p->zName);
+    char *zSql = sqlite3_mprintf("SELECT i.id, i.probs, t.tokens FROM \"%w\".\"%w_images\" i "
+                                 "LEFT JOIN \"%w\".\"%w_tokens\" t ON t.id = i.id",
+                                 p->zDb, p->zName, p->zDb, p->zName);
     rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
     if (rc) return rc;
@@ -2519,13 +2539,13 @@ static int indexRollback(sqlite3_vtab *pVtab)
 static int indexRename(sqlite3_vtab *pVtab, const char *zNew)
 {
     IndexVtab *p = (IndexVtab *)pVtab;
-    static const char *const azSuffix[] = {"config", "gens", "images", "files", "postings", "cls", "blobs"};
+    static const char *const azSuffix[] = {"config", "gens", "images", "tokens", "files", "postings", "cls", "blobs"};
     for (int i = 0; i < N_STMT; i++) {
         sqlite3_finalize(p->aStmt[i]);
         p->aStmt[i] = 0;
     }
     int rc = SQLITE_OK;
-    for (int i = 0; i < 7 && rc == SQLITE_OK; i++)
+    for (int i = 0; i < 8 && rc == SQLITE_OK; i++)
         rc = index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_%s\" RENAME TO \"%w_%s\"", p->zDb,
                         p->zName, azSuffix[i], zNew, azSuffix[i]);
     if (rc == SQLITE_OK) {
@@ -2557,7 +2577,7 @@ static int indexRollbackTo(sqlite3_vtab *pVtab, int iSavepoint)
 
 static int indexShadowName(const char *zName)
 {
-    static const char *const azShadow[] = {"config", "gens", "images", "files", "postings", "cls", "blobs"};
+    static const char *const azShadow[] = {"config", "gens", "images", "tokens", "files", "postings", "cls", "blobs"};
     for (size_t i = 0; i < sizeof azShadow / sizeof azShadow[0]; i++)
         if (!sqlite3_stricmp(zName, azShadow[i])) return 1;
     return 0;

@@ -227,10 +227,11 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
         gen_tokens(e, nt, dim);
         ram_cache_pack(e, nt, dim, pool + nb * i, nb, &err);
     }
-    sqlite3_stmt *si = 0, *sf = 0, *sc = 0, *sp = 0;
+    sqlite3_stmt *si = 0, *st = 0, *sf = 0, *sc = 0, *sp = 0;
     if (exec(db, "BEGIN")) return 1;
-    sqlite3_prepare_v2(db, "INSERT INTO photos_images(id, key, gen, nref, probs, tokens) "
-                           "VALUES(?1, ?2, 1, 1, ?5, ?6)", -1, &si, 0);
+    sqlite3_prepare_v2(db, "INSERT INTO photos_images(id, key, gen, nref, probs) VALUES(?1, ?2, 1, 1, ?5)", -1, &si,
+                       0);
+    sqlite3_prepare_v2(db, "INSERT INTO photos_tokens(id, tokens) VALUES(?1, ?6)", -1, &st, 0);
     sqlite3_prepare_v2(db, "INSERT INTO photos_files(id, path, img) VALUES(?1, ?2, ?1)", -1, &sf, 0);
     sqlite3_prepare_v2(db, "INSERT INTO photos_cls(id, v) VALUES(?1, ?2)", -1, &sc, 0);
     sqlite3_prepare_v2(db, "INSERT INTO photos_postings(tag, img, score) VALUES(?1, ?2, ?3)", -1, &sp, 0);
@@ -275,9 +276,12 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
         sqlite3_bind_int64(si, 1, i);
         sqlite3_bind_blob(si, 2, key, 16, SQLITE_STATIC);
         sqlite3_bind_blob(si, 5, probs, 4 + 6 * n_post, SQLITE_STATIC);
-        sqlite3_bind_blob(si, 6, pool + nb * (size_t)(i % npool), (int)nb, SQLITE_STATIC);
         sqlite3_step(si);
         sqlite3_reset(si);
+        sqlite3_bind_int64(st, 1, i);
+        sqlite3_bind_blob(st, 6, pool + nb * (size_t)(i % npool), (int)nb, SQLITE_STATIC);
+        sqlite3_step(st);
+        sqlite3_reset(st);
         sqlite3_bind_int64(sf, 1, i);
         sqlite3_bind_text(sf, 2, path, -1, SQLITE_TRANSIENT);
         sqlite3_step(sf);
@@ -287,7 +291,7 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
         if (sqlite3_step(sc) != SQLITE_DONE) return fail("fill", sqlite3_errmsg(db));
         sqlite3_reset(sc);
     }
-    sqlite3_finalize(si), sqlite3_finalize(sf), sqlite3_finalize(sc), sqlite3_finalize(sp);
+    sqlite3_finalize(si), sqlite3_finalize(st), sqlite3_finalize(sf), sqlite3_finalize(sc), sqlite3_finalize(sp);
     free(pool), free(probs), free(e), free(cls);
     return exec(db, "COMMIT");
 }
@@ -386,6 +390,19 @@ int main(int argc, char **argv)
            "about 6 (probs blob) + 20 (posting) bytes; written in %.0f s\n",
            N, n_post, per / 1024, per, per <= 81920 ? "OK" : "MISSED", ram_cache_packed_size(info.n_image_tokens, info.embed_dim),
            ram_cache_unit_size(info.embed_dim), tfill);
+    {
+        /* Where the bytes are (dbstat, when the library has it). */
+        sqlite3_stmt *ds = 0;
+        if (sqlite3_prepare_v2(db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC", -1, &ds,
+                               0) == SQLITE_OK) {
+            printf("   bytes per image by table/index:");
+            while (sqlite3_step(ds) == SQLITE_ROW)
+                if (sqlite3_column_double(ds, 1) / N >= 1)
+                    printf(" %s %.0f;", (const char *)sqlite3_column_text(ds, 0), sqlite3_column_double(ds, 1) / N);
+            printf("\n");
+        }
+        sqlite3_finalize(ds);
+    }
     if (N <= 20000) {
         int nr;
         double ti = time_query(db, "INSERT INTO photos(photos) VALUES('integrity-check')", &nr);
