@@ -84,7 +84,8 @@ static void list_add(PathList *l, const char *p)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Regular files under dir (symlinks to files included, to folders not). */
+/* Regular files under dir (symlinks to files included, to folders not), in
+** no particular order. */
 static void walk(const char *dir, PathList *out, int depth)
 {
     DIR *d = opendir(dir);
@@ -111,7 +112,6 @@ static void walk(const char *dir, PathList *out, int depth)
         free(p);
     }
     closedir(d);
-    qsort(sub.a, sub.n, sizeof *sub.a, cmp_str);
     for (size_t i = 0; i < sub.n; i++) {
         walk(sub.a[i], out, depth + 1);
         free(sub.a[i]);
@@ -172,6 +172,7 @@ typedef struct {
     double tWork0;          /* time of the first real insert, for the rate */
     size_t workDone;        /* inserts measured by the rate */
     size_t workTotal;       /* files that will need an insert */
+    int rescan;             /* inserts of known files count as checked, not new */
 } Progress;
 
 static void fmt_time(double s, char *buf, size_t n)
@@ -204,9 +205,9 @@ static void progress(Progress *p, const char *path, int final)
     fmt_time(eta, e, sizeof e);
     fmt_time(t - p->t0, el, sizeof el);
     char line[512];
-    int n = snprintf(line, sizeof line, "%zu/%zu files (%.0f%%), %zu new, %zu already indexed, %zu not images",
-                     p->done, p->total, p->total ? 100.0 * p->done / p->total : 100.0, p->embedded, p->present,
-                     p->skipped);
+    int n = snprintf(line, sizeof line, "%zu/%zu files (%.0f%%), %zu %s, %zu already indexed, %zu not images",
+                     p->done, p->total, p->total ? 100.0 * p->done / p->total : 100.0, p->embedded,
+                     p->rescan ? "indexed or checked" : "new", p->present, p->skipped);
     if (p->failed) n += snprintf(line + n, sizeof line - n, ", %zu errors", p->failed);
     if (final)
         snprintf(line + n, sizeof line - n, " in %s (%.1f files/s)", el, rate);
@@ -374,6 +375,7 @@ int main(int argc, char **argv)
 
     PathList files = {0};
     walk(dir, &files, 0);
+    if (files.n) qsort(files.a, files.n, sizeof *files.a, cmp_str); /* a stable order: resumes read alike */
 
     /* Never index the database itself or its side files. */
     char *dbReal = realpath(dbPath, 0);
@@ -381,6 +383,14 @@ int main(int argc, char **argv)
     char *sql = sqlite3_mprintf("SELECT 1 FROM \"%w\" WHERE path = ?1", table);
     sqlite3_stmt *sHave = prep(sql);
     sqlite3_free(sql);
+    /* Files found not to be images, remembered with their size and mtime so
+    ** that a rerun does not read them again (a regular table beside the
+    ** index; --rescan tries them again). */
+    exec_or_die("CREATE TABLE IF NOT EXISTS ram_index_skipped(tbl TEXT, path TEXT, size INTEGER, mtime INTEGER, "
+                "reason TEXT, PRIMARY KEY (tbl, path)) WITHOUT ROWID");
+    sqlite3_stmt *sSkipped = prep("SELECT 1 FROM ram_index_skipped WHERE tbl = ?1 AND path = ?2 AND size = ?3 AND "
+                                  "mtime = ?4");
+    sqlite3_stmt *sSkip = prep("INSERT OR REPLACE INTO ram_index_skipped VALUES(?1, ?2, ?3, ?4, ?5)");
     sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, image) VALUES(?1, ?2)", table);
     sqlite3_stmt *sIns = prep(sql);
     sqlite3_free(sql);
@@ -388,6 +398,7 @@ int main(int argc, char **argv)
 
     Progress P = {0};
     P.tty = isatty(2);
+    P.rescan = rescan;
     P.t0 = P.tLast = now();
     P.total = files.n;
 
@@ -408,6 +419,17 @@ int main(int argc, char **argv)
             if (rc == SQLITE_ROW) todo[i] = 2;
             else if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
             sqlite3_reset(sHave);
+            struct stat fst;
+            if (todo[i] == 1 && stat(files.a[i], &fst) == 0) {
+                sqlite3_bind_text(sSkipped, 1, table, -1, SQLITE_STATIC);
+                sqlite3_bind_text(sSkipped, 2, files.a[i], -1, SQLITE_STATIC);
+                sqlite3_bind_int64(sSkipped, 3, (sqlite3_int64)fst.st_size);
+                sqlite3_bind_int64(sSkipped, 4, (sqlite3_int64)fst.st_mtime);
+                rc = sqlite3_step(sSkipped);
+                if (rc == SQLITE_ROW) todo[i] = 3;
+                else if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+                sqlite3_reset(sSkipped);
+            }
         }
         if (todo[i] == 1) P.workTotal++;
     }
@@ -422,6 +444,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < files.n && !g_stop; i++) {
         if (!todo[i]) continue;
         const char *path = files.a[i];
+        if (todo[i] == 3) {
+            P.skipped++;
+            P.done++;
+            continue;
+        }
         if (todo[i] == 2) {
             P.present++;
             P.done++;
@@ -459,11 +486,23 @@ int main(int argc, char **argv)
             P.done--;
             P.workDone--;
             break;
-        } else if (rc == SQLITE_ERROR || rc == SQLITE_TOOBIG || rc == SQLITE_MISMATCH) {
-            /* the statement is rolled back, the transaction goes on */
+        } else if (rc == SQLITE_TOOBIG || (rc == SQLITE_ERROR && !strncmp(sqlite3_errmsg(g_db), "ram_index: image:", 17))) {
+            /* Not an image (or over the pixel limit): the statement is
+            ** rolled back, the transaction goes on. Any other error (no
+            ** model, a table of another model, I/O) stops the run. */
             P.skipped++;
             if (verbose)
                 fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", path, sqlite3_errmsg(g_db));
+            struct stat fst;
+            if (stat(path, &fst) == 0) {
+                sqlite3_bind_text(sSkip, 1, table, -1, SQLITE_STATIC);
+                sqlite3_bind_text(sSkip, 2, path, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(sSkip, 3, (sqlite3_int64)fst.st_size);
+                sqlite3_bind_int64(sSkip, 4, (sqlite3_int64)fst.st_mtime);
+                sqlite3_bind_text(sSkip, 5, sqlite3_errmsg(g_db), -1, SQLITE_TRANSIENT);
+                if (sqlite3_step(sSkip) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+                sqlite3_reset(sSkip);
+            }
         } else {
             die("%s: %s", path, sqlite3_errmsg(g_db));
         }
@@ -488,6 +527,8 @@ int main(int argc, char **argv)
     }
     progress(&P, 0, 1);
     sqlite3_finalize(sHave);
+    sqlite3_finalize(sSkipped);
+    sqlite3_finalize(sSkip);
     sqlite3_finalize(sIns);
     sqlite3_finalize(sBegin);
     sqlite3_finalize(sCommit);
