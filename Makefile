@@ -133,3 +133,37 @@ demo: all
 
 clean:
 	rm -rf $(BUILD)
+
+# libFuzzer targets (tests/fuzz/, clang): core/ and ext/ rebuilt with
+# -fsanitize=fuzzer-no-link,address,undefined in $(FUZZ_BUILD); each target
+# runs FUZZ_SECONDS over its seeds (tests/fuzz/corpus/T, read only) and writes
+# new inputs to $(FUZZ_BUILD)/corpus/T, crashes to $(FUZZ_BUILD)/crash-T-*.
+# A crash input, once fixed, is copied into tests/fuzz/corpus/T so that
+# test_fuzz_corpus replays it in every make test.
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := image pth model bpe sql
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) $(PKG_CFLAGS) -Icore -Iext -Itests -fvisibility=hidden
+FUZZ_CORE_OBJ := $(CORE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_EXT_OBJ  := $(EXT_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+$(FUZZ_BUILD)/obj/%.o: %.c $(wildcard core/*.h ext/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ_BUILD)/fuzz_sql: FUZZ_EXTRA = $(FUZZ_EXT_OBJ) -lsqlite3
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_CORE_OBJ) $(FUZZ_EXT_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_STATIC_EXT -fsanitize=fuzzer $< -o $@ $(FUZZ_EXTRA) $(FUZZ_CORE_OBJ) $(LIBS)
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS)
+fuzz: fuzz-build
+	@fail=0; for t in $(FUZZ_TARGETS); do mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; rc=0; \
+	  RAM_BUILD=$(BUILD) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 -timeout=20 -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
+	    >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || rc=$$?; \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss)' $(FUZZ_BUILD)/fuzz_$$t.log; \
+	  if [ $$rc -ne 0 ]; then tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; echo "FAIL: fuzz_$$t (see $(FUZZ_BUILD)/fuzz_$$t.log)"; fail=1; fi; \
+	done; exit $$fail
+.PHONY: fuzz-build
+.SECONDARY: $(FUZZ_CORE_OBJ) $(FUZZ_EXT_OBJ)
