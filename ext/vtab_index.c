@@ -23,7 +23,7 @@
 ** encoded bytes, so identical files (duplicates, renames) share one image
 ** entry, counted by nref. Per image the shadow tables hold: the image tokens
 ** the tagging decoder attends over, int8 with one scale per token
-** (core/cache_score.h, layout 1, 74,836 bytes at full size), a unit int8 copy
+** (core/cache_score.h, layout 2, 74,836 bytes at full size), a unit int8 copy
 ** of the CLS embedding for the cosine prefilter, the tag probabilities at or
 ** above the floor (exact float32; the tags are selected from them at read
 ** time with the current thresholds), and the generation:
@@ -93,7 +93,7 @@ static const char *const azColName[N_COL] = {"path",    "image", "tags",  "score
                                               "tags_zh", "stale", 0};
 
 #define INDEX_PREP_VERSION 1   /* bump when core's preprocessing changes its output */
-#define INDEX_SCHEMA_VERSION 1 /* layout of the shadow tables */
+#define INDEX_SCHEMA_VERSION 2 /* layout of the shadow tables (2: tokens table, no stored tags) */
 #define INDEX_PROBS_VERSION 1  /* layout of photos_images.probs */
 #define INDEX_BATCH 64         /* images per batched scoring call */
 #define INDEX_MAX_DESCRIPTIONS 256
@@ -2165,13 +2165,19 @@ static int index_set_generation(IndexVtab *p, const char *zDigest, const char *z
                     "('exif', %d)",
                     p->zDb, p->zName, gen, zModelCfg, bExif);
     if (rc) return rc;
+    /* zDigest may be p->zGenDigest itself: copy before freeing. */
+    char *zD = sqlite3_mprintf("%s", zDigest), *zP = sqlite3_mprintf("%s", zPrep);
+    if (!zD || !zP) {
+        sqlite3_free(zD), sqlite3_free(zP);
+        return SQLITE_NOMEM;
+    }
     p->iGen = gen;
     p->bExif = bExif;
     sqlite3_free(p->zGenDigest), sqlite3_free(p->zGenPrep);
-    p->zGenDigest = sqlite3_mprintf("%s", zDigest);
-    p->zGenPrep = sqlite3_mprintf("%s", zPrep);
+    p->zGenDigest = zD;
+    p->zGenPrep = zP;
     p->bModelChecked = 0;
-    return p->zGenDigest && p->zGenPrep ? SQLITE_OK : SQLITE_NOMEM;
+    return SQLITE_OK;
 }
 
 /* 'model' / 'model=PATH': index with another model from now on. */
