@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,7 +169,7 @@ typedef struct {
     double t0, tLast;
     size_t total, done;     /* files handled (any outcome) */
     size_t embedded;        /* inserted and new */
-    size_t present, skipped, failed;
+    size_t present, skipped;
     double tWork0;          /* time of the first real insert, for the rate */
     size_t workDone;        /* inserts measured by the rate */
     size_t workTotal;       /* files that will need an insert */
@@ -205,22 +206,26 @@ static void progress(Progress *p, const char *path, int final)
     fmt_time(eta, e, sizeof e);
     fmt_time(t - p->t0, el, sizeof el);
     char line[512];
-    int n = snprintf(line, sizeof line, "%zu/%zu files (%.0f%%), %zu %s, %zu already indexed, %zu not images",
-                     p->done, p->total, p->total ? 100.0 * p->done / p->total : 100.0, p->embedded,
-                     p->rescan ? "indexed or checked" : "new", p->present, p->skipped);
-    if (p->failed) n += snprintf(line + n, sizeof line - n, ", %zu errors", p->failed);
-    if (final)
-        snprintf(line + n, sizeof line - n, " in %s (%.1f files/s)", el, rate);
-    else
-        snprintf(line + n, sizeof line - n, ", %.1f files/s, ETA %s", rate, e);
+    int n = snprintf(line, sizeof line, "%zu/%zu files (%.0f%%), ", p->done, p->total,
+                     p->total ? 100.0 * p->done / p->total : 100.0);
+    if (!final) n += snprintf(line + n, sizeof line - n, "%.1f files/s, ETA %s: ", rate, e);
+    n += snprintf(line + n, sizeof line - n, "%zu %s, %zu already indexed, %zu not images", p->embedded,
+                  p->rescan ? "indexed or checked" : "new", p->present, p->skipped);
+    if (final) snprintf(line + n, sizeof line - n, " in %s (%.1f files/s)", el, rate);
     if (p->tty) {
-        /* one line, rewritten; the path is shortened to fit 100 columns */
+        /* one line, rewritten, ending with the current file's path */
         char shown[48] = "";
         if (path && !final) {
             size_t l = strlen(path);
             snprintf(shown, sizeof shown, " %s%s", l > 40 ? "..." : "", l > 40 ? path + l - 40 : path);
         }
-        fprintf(stderr, "\r\033[K%s%s%s", line, shown, final ? "\n" : "");
+        /* never wider than the terminal, or \r could not rewrite it */
+        char out[600];
+        snprintf(out, sizeof out, "%s%s", line, final ? "" : shown);
+        struct winsize ws;
+        if (!final && ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10 && strlen(out) >= ws.ws_col)
+            out[ws.ws_col - 1] = 0;
+        fprintf(stderr, "\r\033[K%s%s", out, final ? "\n" : "");
     } else {
         fprintf(stderr, "%s\n", line);
     }
