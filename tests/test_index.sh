@@ -71,3 +71,14 @@ ok
 Pictures/img0.jpg|0.5683|0.5683
 Pictures/img3.png|0.5274|0.5274
 2"
+
+# sql/schema.sql, the example library schema, runs as documented.
+(sed "s|build/|$B/|g" sql/schema.sql | RAM_MODEL= LD_PRELOAD="$PRE" ASAN_OPTIONS=detect_leaks=0 \
+  sqlite3 -bail "$T/library.db" >"$T/schema.out" 2>&1)
+compare schema "1
+tests/data/golden/images/img0.jpg|tag0 | hot dog | tag2 | crème brûlée | tag6 | tag7 | tag8 | tag9 | tag10 | tag11
+tests/data/golden/images/img0.jpg|0.879
+tests/data/golden/images/img3.png|0.782
+tests/data/golden/images/img0.jpg|0.595
+tests/data/golden/images/img2.jpg|0.183
+4"
