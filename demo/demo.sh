@@ -66,7 +66,7 @@ show() { # show TITLE SQL: a failing query (e.g. a tag the model lacks) says why
   sqlite3 -bail -cmd ".load $BUILD/ram" -cmd ".mode box" "$DB" "$2" 2>&1 || [ -n "${MODEL:-}" ] || status=1
 }
 status=0
-rel="substr(path, length('$DIR') + 2)"
+rel="substr(path, length('$(printf '%s' "$DIR" | sed "s/'/''/g")') + 2)"
 echo
 sqlite3 "$DB" "SELECT count(*) || ' pictures indexed (' || (SELECT count(*) FROM photos_images) ||
   ' distinct images)' FROM photos_files" || exit 1
