@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __F16C__
+#include <immintrin.h>
+#endif
 
 const char *ram_version(void) { return "0.1.0"; }
 
@@ -127,7 +130,12 @@ static float f16_one(uint16_t h)
 
 void ram_f16_to_f32(const uint16_t *src, float *dst, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dst[i] = f16_one(src[i]);
+    size_t i = 0;
+#ifdef __F16C__
+    /* Exact in hardware, 8 at a time (the same values as f16_one). */
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+#endif
+    for (; i < n; i++) dst[i] = f16_one(src[i]);
 }
 
 void ram_bf16_to_f32(const uint16_t *src, float *dst, size_t n)
