@@ -167,3 +167,8 @@ fuzz: fuzz-build
 	done; exit $$fail
 .PHONY: fuzz-build
 .SECONDARY: $(FUZZ_CORE_OBJ) $(FUZZ_EXT_OBJ)
+
+# The official checkpoints (Hugging Face), SHA-256 checked against models/SHA256SUMS,
+# converted into models/ram_plus.ram, models/ram.ram, models/ram_plus_clip.ram.
+model: $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt
+	@RAM_BUILD=$(BUILD) sh models/download.sh all

@@ -1,0 +1,70 @@
+#!/bin/sh
+# test_download.sh — models/download.sh offline: file:// URLs serving small
+# local files stand in for Hugging Face. Checks that a file with the pinned
+# sum is accepted (and not fetched again), that a wrong or truncated file is
+# refused (with the computed sum printed), that RAM_ALLOW_UNPINNED=1 accepts
+# it, that the shipped placeholders pin nothing, and that an interrupted
+# download (a partial .part file) is resumed to the right sum.
+# Prints PASS:/FAIL: lines (tests/run.sh counts them).
+cd "$(dirname "$0")/.." || exit 2
+command -v curl >/dev/null || command -v wget >/dev/null || { echo "PASS: download.skipped_no_curl_or_wget"; exit 0; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+ok() { echo "PASS: download.$1"; }
+ko() { echo "FAIL: download.$1: $2"; }
+sum() { sha256sum "$1" | cut -d' ' -f1; }
+
+# The "published" file: 300 KB of deterministic bytes.
+mkdir -p "$T/srv"
+awk 'BEGIN { for (i = 0; i < 20000; i++) printf "line %07d of the stand-in checkpoint\n", i }' >"$T/srv/ram_plus_swin_large_14m.pth"
+good=$(sum "$T/srv/ram_plus_swin_large_14m.pth")
+printf '%s  ram_plus_swin_large_14m.pth\n' "$good" >"$T/SUMS"
+
+dl() { # dl DIR [VAR=value...]: fetch the RAM++ checkpoint into DIR from the stand-in
+  d=$1; shift
+  env RAM_DL_DIR="$d" RAM_SHA256SUMS="$T/SUMS" RAM_PLUS_URL="file://$T/srv/ram_plus_swin_large_14m.pth" \
+    RAM_ALLOW_UNPINNED=0 "$@" sh models/download.sh fetch-ram_plus >"$T/out" 2>&1
+}
+
+# 1. correct sum accepted
+if dl "$T/d1" && [ "$(sum "$T/d1/ram_plus_swin_large_14m.pth")" = "$good" ] && grep -q "sha256 $good OK" "$T/out"; then
+  ok accepted_pinned
+else ko accepted_pinned "$(tail -n 3 "$T/out")"; fi
+# ... and a second run uses it without fetching
+if dl "$T/d1" && grep -q "already here" "$T/out" && ! grep -q fetching "$T/out"; then ok not_refetched
+else ko not_refetched "$(tail -n 3 "$T/out")"; fi
+
+# 2. a wrong file is refused, its sum printed, nothing left under the final name
+printf 'substituted\n' >"$T/srv/other"
+if ! dl "$T/d2" RAM_PLUS_URL="file://$T/srv/other" && [ ! -f "$T/d2/ram_plus_swin_large_14m.pth" ] &&
+   grep -q "refused: .*mismatch: got $(sum "$T/srv/other")" "$T/out"; then ok wrong_refused
+else ko wrong_refused "$(tail -n 3 "$T/out")"; fi
+
+# 3. a truncated file is refused too
+head -c 1000 "$T/srv/ram_plus_swin_large_14m.pth" >"$T/srv/trunc"
+if ! dl "$T/d3" RAM_PLUS_URL="file://$T/srv/trunc" && [ ! -f "$T/d3/ram_plus_swin_large_14m.pth" ]; then
+  ok truncated_refused
+else ko truncated_refused "$(tail -n 3 "$T/out")"; fi
+
+# 4. RAM_ALLOW_UNPINNED=1 accepts it, saying so
+if dl "$T/d4" RAM_PLUS_URL="file://$T/srv/other" RAM_ALLOW_UNPINNED=1 && [ -f "$T/d4/ram_plus_swin_large_14m.pth" ] &&
+   grep -q "accepted because RAM_ALLOW_UNPINNED=1" "$T/out"; then ok unpinned_override
+else ko unpinned_override "$(tail -n 3 "$T/out")"; fi
+
+# 5. the shipped SHA256SUMS placeholders pin nothing: the right file is still refused
+if ! dl "$T/d5" RAM_SHA256SUMS=models/SHA256SUMS && grep -q "no pinned sha256" "$T/out" &&
+   grep -q "computed $good" "$T/out"; then ok placeholder_refused
+else ko placeholder_refused "$(tail -n 3 "$T/out")"; fi
+
+# 6. an interrupted download (first 100,000 bytes in .part) is resumed to the right sum
+mkdir -p "$T/d6"
+head -c 100000 "$T/srv/ram_plus_swin_large_14m.pth" >"$T/d6/ram_plus_swin_large_14m.pth.part"
+if dl "$T/d6" && grep -q "resuming .* at 100000 bytes" "$T/out" &&
+   [ "$(sum "$T/d6/ram_plus_swin_large_14m.pth")" = "$good" ] && [ ! -f "$T/d6/ram_plus_swin_large_14m.pth.part" ]; then
+  ok resumed
+else ko resumed "$(tail -n 3 "$T/out")"; fi
+
+# 7. an unknown target is an error
+if ! sh models/download.sh nonsense >"$T/out" 2>&1 && grep -q "unknown target" "$T/out"; then
+  ok unknown_target
+else ko unknown_target "$(tail -n 3 "$T/out")"; fi
