@@ -52,6 +52,8 @@ else
     } >&2
     exit 1
   fi
+  # named explicitly: ram.so looks beside its own folder (BUILD/../models)
+  if [ -z "${RAM_MODEL:-}" ]; then RAM_MODEL="$(pwd)/models/default.ram"; export RAM_MODEL; fi
   DB=${DB:-demo/photos.db}
   set --
 fi
@@ -63,7 +65,8 @@ echo "== Indexing $DIR into $DB (build/ram-index; rerun to resume or add files)"
 show() { # show TITLE SQL: a failing query (e.g. a tag the model lacks) says why, the demo goes on
   echo
   echo "== $1"
-  sqlite3 -bail -cmd ".load $BUILD/ram" -cmd ".mode box" "$DB" "$2" 2>&1 || [ -n "${MODEL:-}" ] || status=1
+  out=$(sqlite3 -bail -cmd ".load $BUILD/ram" -cmd ".mode box" "$DB" "$2" 2>&1) || [ -n "${MODEL:-}" ] || status=1
+  printf '%s\n' "${out:-(no pictures)}"
 }
 status=0
 rel="substr(path, length('$(printf '%s' "$DIR" | sed "s/'/''/g")') + 2)"
