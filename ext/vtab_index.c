@@ -203,6 +203,7 @@ enum { PLAN_SCAN = 0, PLAN_ROWID, PLAN_PATH, PLAN_TAG, PLAN_MATCH };
 #define IDX_K 0x40
 #define IDX_PREFILTER 0x80
 #define IDX_LIMIT 0x100
+#define IDX_TAG 0x200 /* MATCH among the images that have a tag */
 
 struct IndexCursor {
     sqlite3_vtab_cursor base;
@@ -1144,9 +1145,49 @@ static int score_batch(IndexVtab *p, struct ram_cache_query *q, unsigned char *a
     return SQLITE_OK;
 }
 
-/* Ranks the images for a MATCH: *paHit (sqlite3_free) best first. */
-static int index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, IndexHit **paHit,
-                       int *pnHit)
+/* The images in which class iTag is selected (probability over thr) as
+** candidates of a MATCH; with nPre > 0, only the nPre with the largest CLS
+** cosine among them. */
+static int tag_candidates(IndexVtab *p, struct ram_cache_query *q, int iTag, double thr, sqlite3_int64 nPre,
+                          HitSet *pre)
+{
+    sqlite3_stmt *s = 0, *c = 0;
+    char *zSql = sqlite3_mprintf("SELECT img FROM \"%w\".\"%w_postings\" WHERE tag = ?1 AND score > ?2", p->zDb,
+                                 p->zName);
+    int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc == SQLITE_OK && nPre > 0) {
+        zSql = sqlite3_mprintf("SELECT v FROM \"%w\".\"%w_cls\" WHERE id = ?1", p->zDb, p->zName);
+        rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &c, 0) : SQLITE_NOMEM;
+        sqlite3_free(zSql);
+        pre->cap = nPre < 0x7fffffff ? (int)nPre : 0x7fffffff;
+    }
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int(s, 1, iTag);
+        sqlite3_bind_double(s, 2, thr);
+    }
+    while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+        sqlite3_int64 img = sqlite3_column_int64(s, 0);
+        float cos = 0;
+        STAT_ADD(postings_read, 1);
+        if (c) {
+            sqlite3_bind_int64(c, 1, img);
+            if (sqlite3_step(c) == SQLITE_ROW)
+                cos = ram_cache_prefilter(q, sqlite3_column_blob(c, 0), (size_t)sqlite3_column_bytes(c, 0));
+            sqlite3_reset(c);
+        }
+        rc = hitset_add(pre, img, cos);
+    }
+    int rc2 = sqlite3_finalize(s);
+    sqlite3_finalize(c);
+    if (rc == SQLITE_OK && rc2) vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
+    return rc ? rc : rc2;
+}
+
+/* Ranks the images for a MATCH: *paHit (sqlite3_free) best first. iTag >= 0
+** restricts it to the images where that tag is selected (thr). */
+static int index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag,
+                       double thr, IndexHit **paHit, int *pnHit)
 {
     float *aRow = 0;
     int nRow = 0, rc;
@@ -1177,7 +1218,10 @@ static int index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sql
     sqlite3_int64 aImg[INDEX_BATCH];
     int nBatch = 0;
 
-    if (nPre > 0) {
+    if (iTag >= 0) {
+        rc = tag_candidates(p, q, iTag, thr, nPre, &pre);
+        if (rc) goto done;
+    } else if (nPre > 0) {
         /* Cosine prefilter over the compact photos_cls table. */
         pre.cap = nPre < 0x7fffffff ? (int)nPre : 0x7fffffff;
         char *zSql = sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
@@ -1194,6 +1238,8 @@ static int index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sql
         else sqlite3_finalize(pScan);
         pScan = 0;
         if (rc) goto done;
+    }
+    if (iTag >= 0 || nPre > 0) {
         sqlite3_stmt *pTok;
         for (int i = 0; i < pre.n && rc == SQLITE_OK; i++) {
             rc = index_stmt(p, STMT_TOKENS, &pTok);
@@ -1601,11 +1647,16 @@ static int indexBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo)
             flags |= IDX_LIMIT;
             pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
         }
+        if (iTag >= 0) {
+            flags |= IDX_TAG;
+            pInfo->aConstraintUsage[iTag].argvIndex = ++nArg;
+            pInfo->aConstraintUsage[iTag].omit = 1;
+        }
         if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == COL_SCORE && pInfo->aOrderBy[0].desc)
             pInfo->orderByConsumed = 1;
         pInfo->estimatedCost = 1e4;
         pInfo->estimatedRows = 20;
-        pInfo->idxStr = (char *)("match");
+        pInfo->idxStr = (char *)(iTag >= 0 ? "match+tag" : "match");
     } else if (iTag >= 0) {
         plan = PLAN_TAG;
         pInfo->aConstraintUsage[iTag].argvIndex = ++nArg;
@@ -1799,6 +1850,7 @@ static int indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr
     int rc, iArg = 0;
     cursor_reset(c);
     c->plan = idxNum & 0xf;
+    c->iTag = -1;
     sqlite3_value *pMain = c->plan != PLAN_SCAN ? argv[iArg++] : 0, *pScore = 0;
     if (idxNum & (IDX_SCORE_GT | IDX_SCORE_GE)) pScore = argv[iArg++];
     if (idxNum & IDX_K) {
@@ -1819,11 +1871,14 @@ static int indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr
         }
         iArg++;
     }
-    if ((idxNum & IDX_LIMIT) && !c->bHasK && sqlite3_value_type(argv[iArg]) == SQLITE_INTEGER &&
-        sqlite3_value_int64(argv[iArg]) >= 0) {
-        c->bHasK = 1;
-        c->k = sqlite3_value_int64(argv[iArg]);
+    if (idxNum & IDX_LIMIT) {
+        if (!c->bHasK && sqlite3_value_type(argv[iArg]) == SQLITE_INTEGER && sqlite3_value_int64(argv[iArg]) >= 0) {
+            c->bHasK = 1;
+            c->k = sqlite3_value_int64(argv[iArg]);
+        }
+        iArg++;
     }
+    sqlite3_value *pTagVal = idxNum & IDX_TAG ? argv[iArg++] : 0;
     if (c->plan != PLAN_MATCH && (idxNum & (IDX_K | IDX_PREFILTER))) {
         vtab_set_error(pCur->pVtab, "ram_index: k and prefilter need a MATCH constraint");
         return SQLITE_ERROR;
@@ -1882,9 +1937,26 @@ static int indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr
         sqlite3_bind_double(c->pStmt, 2, thr);
         return cursor_step(c);
     }
-    case PLAN_MATCH:
+    case PLAN_MATCH: {
         if (sqlite3_value_type(pMain) == SQLITE_NULL) return SQLITE_OK;
-        rc = index_match(p, pMain, c->bHasK ? c->k : 0, c->bHasPrefilter ? c->nPrefilter : 0, &c->aHit, &c->nHit);
+        double thr = 0;
+        if (pTagVal) {
+            const float *aThr;
+            if (sqlite3_value_type(pTagVal) == SQLITE_NULL) return SQLITE_OK;
+            rc = index_model(p, 1);
+            if (rc == SQLITE_OK) rc = index_thresholds(p, &aThr);
+            if (rc) return rc;
+            c->iTag = index_find_tag(p, pTagVal);
+            if (c->iTag < 0) {
+                vtab_set_error(pCur->pVtab,
+                               "ram_index: no tag '%s' in the model's vocabulary (use MATCH for free text)",
+                               sqlite3_value_text(pTagVal));
+                return SQLITE_ERROR;
+            }
+            thr = aThr[c->iTag];
+        }
+        rc = index_match(p, pMain, c->bHasK ? c->k : 0, c->bHasPrefilter ? c->nPrefilter : 0, c->iTag, thr,
+                         &c->aHit, &c->nHit);
         if (rc) return rc;
         rc = cursor_prepare(c,
                             "SELECT " ROW_COLS " FROM \"%w\".\"%w_files\" f JOIN \"%w\".\"%w_images\" i "
@@ -1893,6 +1965,7 @@ static int indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr
         if (rc) return rc;
         c->iHit = -1;
         return cursor_match_next(c);
+    }
     }
     return SQLITE_OK;
 }
@@ -1973,7 +2046,7 @@ static int indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
         sqlite3_result_value(ctx, sqlite3_column_value(s, RC_SCORE));
         break;
     case COL_TAG:
-        if (c->plan == PLAN_TAG && p->pModel)
+        if (c->iTag >= 0 && p->pModel)
             sqlite3_result_text(ctx, ram_model_tag(p->pModel, c->iTag, RAM_LANG_EN), -1, SQLITE_TRANSIENT);
         break;
     case COL_K:

@@ -311,6 +311,17 @@ static void test_session(void)
     printf("# MATCH vs official open-set probabilities (int8 cache): max abs error %.2e\n", worst);
     check_sql("index.session.match_k", db,
               "SELECT count(*) FROM photos WHERE photos MATCH 'a photo of a red bicycle.' AND k = 2", "2");
+    check_sql("index.session.match_with_tag", db,
+              "SELECT group_concat(substr(path, 8, 4)), count(DISTINCT tag) FROM photos "
+              "WHERE photos MATCH 'a photo of a red bicycle.' AND tag = 'tag6'",
+              "img0,img3,img1|1");
+    check_plan("index.session.match_with_tag_explain", db,
+               "SELECT path FROM photos WHERE photos MATCH 'a red bicycle' AND tag = 'tag6'",
+               "SCAN photos VIRTUAL TABLE INDEX 516:match+tag");
+    check_sql("index.session.match_limit_offset", db,
+              "SELECT group_concat(substr(path, 8, 4)) FROM (SELECT path FROM photos "
+              "WHERE photos MATCH 'a photo of a red bicycle.' LIMIT 2 OFFSET 1)",
+              "img3,img1");
     check_sql("index.session.match_limit", db,
               "SELECT count(*) FROM (SELECT path FROM photos WHERE photos MATCH 'a photo of a red bicycle.' "
               "ORDER BY score DESC LIMIT 3)",
