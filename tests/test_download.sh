@@ -7,6 +7,9 @@
 # download (a partial .part file) is resumed to the right sum.
 # Prints PASS:/FAIL: lines (tests/run.sh counts them).
 cd "$(dirname "$0")/.." || exit 2
+# Only shell tools run here (nothing instrumented): under make asan, tests/run.sh
+# preloads the sanitizer runtimes, with which curl hangs; drop them.
+unset LD_PRELOAD ASAN_OPTIONS
 command -v curl >/dev/null || command -v wget >/dev/null || { echo "PASS: download.skipped_no_curl_or_wget"; exit 0; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -23,7 +26,7 @@ printf '%s  ram_plus_swin_large_14m.pth\n' "$good" >"$T/SUMS"
 dl() { # dl DIR [VAR=value...]: fetch the RAM++ checkpoint into DIR from the stand-in
   d=$1; shift
   env RAM_DL_DIR="$d" RAM_SHA256SUMS="$T/SUMS" RAM_PLUS_URL="file://$T/srv/ram_plus_swin_large_14m.pth" \
-    RAM_ALLOW_UNPINNED=0 "$@" sh models/download.sh fetch-ram_plus >"$T/out" 2>&1
+    RAM_ALLOW_UNPINNED=0 "$@" timeout 60 sh models/download.sh fetch-ram_plus >"$T/out" 2>&1
 }
 
 # 1. correct sum accepted
