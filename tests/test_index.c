@@ -272,6 +272,17 @@ static void test_session(void)
               fmt("golden/img0.jpg|%.4g\ngolden/img3.png|%.4g\ngolden/img1.png|%.4g",
                   round(golden_prob("ram_plus", 0, 1) * 1e4) / 1e4, round(golden_prob("ram_plus", 3, 1) * 1e4) / 1e4,
                   round(golden_prob("ram_plus", 1, 1) * 1e4) / 1e4));
+    {
+        /* Bounds at exactly a stored probability: > excludes it, >= keeps it. */
+        char *v = rows(db, "SELECT printf('%!.17g', score) FROM photos WHERE tag = 'hot dog' AND path GLOB '*img0*'");
+        check_sql("index.session.score_gt_exact", db,
+                  fmt("SELECT count(*) FROM photos WHERE tag = 'hot dog' AND score > %s", v), "0");
+        check_sql("index.session.score_ge_exact", db,
+                  fmt("SELECT count(*) FROM photos WHERE tag = 'hot dog' AND score >= %s", v), "1");
+        check_sql("index.session.score_above_one", db,
+                  "SELECT count(*) FROM photos WHERE tag = 'hot dog' AND score > 1e300", "0");
+        free(v);
+    }
     check_sql("index.session.tag_in", db,
               "SELECT path, tag FROM photos WHERE tag IN ('hot dog', 'tag10') ORDER BY tag, path",
               "golden/img0.jpg|hot dog\ngolden/img0.jpg|tag10");

@@ -264,7 +264,9 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
             memcpy(probs + 4 + 6 * k + 2, &p, 4);
             sqlite3_bind_int(sp, 1, pick[k]);
             sqlite3_bind_int64(sp, 2, i);
-            sqlite3_bind_double(sp, 3, p);
+            uint32_t bits;
+            memcpy(&bits, &p, 4);
+            sqlite3_bind_int64(sp, 3, bits); /* postings keep the float32 bit pattern */
             sqlite3_step(sp);
             sqlite3_reset(sp);
         }
