@@ -1,0 +1,272 @@
+/*
+** test_limits.c — limits and hostile files give clear errors (issue 7):
+**   - images: a decompression bomb (30000x30000 PNG, tiny file) is refused
+**     from its header (RAM_ERR_TOO_BIG, quickly), and max_pixels applies;
+**   - text: over RAM_BPE_MAX_TEXT bytes is RAM_ERR_TOO_BIG; from SQL,
+**     ram_tokenize/ram_score name the limit;
+**   - model files: byte-for-byte edits of golden_ram.ram (same length, so
+**     the header still parses) whose tensors point outside the file, whose
+**     sizes disagree with their shapes, whose config disagrees with the
+**     tensors, a truncated file and a huge header length are refused with
+**     RAM_ERR_FORMAT (checksum skipped, so the structural checks are what
+**     answers), and with the checksum on (the default, and what ram_load
+**     always uses from SQL) any flipped data byte is "corrupted: checksum".
+** Hostile files are written to a temp folder and removed.
+*/
+#include "harness.h"
+#include "bpe.h"
+#include "ram.h"
+#include <sqlite3.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *build_dir(void)
+{
+    const char *b = getenv("RAM_BUILD");
+    return b && *b ? b : "build";
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static char tmpdir[256];
+
+/* Writes buf to tmpdir/name; returns the path (static ring). */
+static const char *write_tmp(const char *name, const void *buf, size_t n)
+{
+    static char paths[4][512];
+    static int k;
+    char *p = paths[k++ & 3];
+    snprintf(p, 512, "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "wb");
+    if (f) {
+        fwrite(buf, 1, n, f);
+        fclose(f);
+    }
+    return p;
+}
+
+/* Replaces the first occurrence of from by to (same length) within the
+** header of a copy of the model; NULL if from is not found. */
+static unsigned char *edit_header(const unsigned char *m, size_t n, const char *from, const char *to)
+{
+    uint64_t hl;
+    memcpy(&hl, m, 8);
+    size_t fl = strlen(from);
+    if (strlen(to) != fl || hl + 8 > n) return NULL;
+    for (size_t i = 8; i + fl <= 8 + hl; i++) {
+        if (memcmp(m + i, from, fl) == 0) {
+            unsigned char *c = malloc(n);
+            memcpy(c, m, n);
+            memcpy(c + i, to, fl);
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Loads path with or without the checksum; checks the status and that the
+** message contains want (and is not empty). */
+static void expect_load(const char *name, const char *path, int verify, ram_status want_rc, const char *want)
+{
+    struct ram_model_params prm = ram_model_default_params();
+    prm.verify_checksum = verify;
+    struct ram_model *m = NULL;
+    struct ram_error err;
+    err.msg[0] = 0;
+    ram_status rc = ram_model_init_from_file(path, &prm, &m, &err);
+    if (rc == RAM_OK) ram_model_free(m);
+    check(rc == want_rc && (rc == RAM_OK || (err.msg[0] && strstr(err.msg, want) != NULL)), name,
+          "status %s (want %s), message '%s' (want '%s')", ram_status_str(rc), ram_status_str(want_rc),
+          rc ? err.msg : "", want);
+    printf("  %s: %s\n", name, rc ? err.msg : "(loaded)");
+}
+
+static void test_model_files(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/golden_ram.ram", build_dir());
+    size_t n = 0;
+    unsigned char *m = read_file(path, &n);
+    if (!m) {
+        check(0, "limits_model_read", "cannot read %s", path);
+        return;
+    }
+    expect_load("limits_model_golden_loads", path, 1, RAM_OK, "");
+
+    /* The last tensor (vocab.tags_zh) ends past the end of the file. */
+    unsigned char *c = edit_header(m, n, "[2968898,2968995]", "[2968898,9968995]");
+    check(c != NULL, "limits_model_edit_found", "golden_ram.ram header changed: update the edits");
+    if (c) {
+        const char *p = write_tmp("past_end.ram", c, n);
+        expect_load("limits_model_tensor_past_end", p, 0, RAM_ERR_FORMAT, "");
+        expect_load("limits_model_tensor_past_end_checksum", p, 1, RAM_ERR_FORMAT, "");
+        free(c);
+    }
+    /* A tensor whose byte range disagrees with its shape (3072 bytes needed). */
+    c = edit_header(m, n, "\"data_offsets\":[0,3072]", "\"data_offsets\":[0,3076]");
+    if (c) {
+        expect_load("limits_model_size_vs_shape", write_tmp("size_shape.ram", c, n), 0, RAM_ERR_FORMAT, "");
+        free(c);
+    }
+    /* Offsets reversed (begin > end). */
+    c = edit_header(m, n, "\"data_offsets\":[0,3072]", "\"data_offsets\":[3072,0]");
+    if (c) {
+        expect_load("limits_model_offsets_reversed", write_tmp("reversed.ram", c, n), 0, RAM_ERR_FORMAT, "");
+        free(c);
+    }
+    /* Config disagrees with the tensors: embed_dim and num_class. */
+    c = edit_header(m, n, "\"embed_dim\":\"16\"", "\"embed_dim\":\"32\"");
+    check(c != NULL, "limits_model_edit_embed_dim", "no embed_dim 16 in the header");
+    if (c) {
+        expect_load("limits_model_config_embed_dim", write_tmp("embed_dim.ram", c, n), 0, RAM_ERR_FORMAT, "");
+        free(c);
+    }
+    c = edit_header(m, n, "\"num_class\":\"12\"", "\"num_class\":\"13\"");
+    if (c) {
+        expect_load("limits_model_config_num_class", write_tmp("num_class.ram", c, n), 0, RAM_ERR_FORMAT, "");
+        free(c);
+    }
+    c = edit_header(m, n, "\"depths\":\"2,2,2,2\"", "\"depths\":\"2,9,2,2\"");
+    if (c) {
+        expect_load("limits_model_config_depths", write_tmp("depths.ram", c, n), 0, RAM_ERR_FORMAT, "");
+        free(c);
+    }
+    c = edit_header(m, n, "\"image_size\":\"128\"", "\"image_size\":\"999\"");
+    if (c) {
+        expect_load("limits_model_config_image_size", write_tmp("image_size.ram", c, n), 0, RAM_ERR_FORMAT, "");
+        free(c);
+    }
+    /* Truncated: the data section is cut short. */
+    expect_load("limits_model_truncated", write_tmp("truncated.ram", m, n - 1000), 0, RAM_ERR_FORMAT, "");
+    expect_load("limits_model_truncated_header", write_tmp("trunc_hdr.ram", m, 4000), 0, RAM_ERR_FORMAT, "");
+    /* Huge header length. */
+    c = malloc(n);
+    memcpy(c, m, n);
+    uint64_t huge = (uint64_t)1 << 62;
+    memcpy(c, &huge, 8);
+    expect_load("limits_model_huge_header_len", write_tmp("huge_hdr.ram", c, n), 0, RAM_ERR_FORMAT, "");
+    /* A flipped data byte: only the checksum can tell. */
+    memcpy(c, m, n);
+    c[n / 2] ^= 0x40;
+    const char *flipped = write_tmp("flipped.ram", c, n);
+    expect_load("limits_model_checksum_flip", flipped, 1, RAM_ERR_FORMAT, "checksum");
+    free(c);
+
+    /* From SQL the checksum is always verified (ram_load has no switch). */
+    sqlite3 *db = NULL;
+    char *e = NULL;
+    char lib[512];
+    snprintf(lib, sizeof lib, "%s/ram.so", build_dir());
+    sqlite3_open(":memory:", &db);
+    sqlite3_enable_load_extension(db, 1);
+    int rc = sqlite3_load_extension(db, lib, 0, &e);
+    check(rc == SQLITE_OK, "limits_sql_load", "%s", e ? e : "");
+    sqlite3_free(e);
+    e = NULL;
+    char sql[1024];
+    snprintf(sql, sizeof sql, "SELECT ram_load('%s')", flipped);
+    rc = sqlite3_exec(db, sql, 0, 0, &e);
+    check(rc != SQLITE_OK && e && strstr(e, "checksum"), "limits_sql_ram_load_checksum", "%s",
+          e ? e : "(no error)");
+    printf("  ram_load(flipped): %s\n", e ? e : "");
+    sqlite3_free(e);
+    sqlite3_close(db);
+    free(m);
+}
+
+static void test_images(void)
+{
+    static float chw[3 * 64 * 64];
+    struct ram_error err;
+    size_t n = 0;
+    const char *bombs[] = {"images/bomb.png", "images/bomb.webp"};
+    for (int i = 0; i < 2; i++) {
+        void *b = read_file(data_path(bombs[i]), &n);
+        double t0 = now_s();
+        ram_status rc = b ? ram_image_preprocess(b, n, 64, NULL, chw, &err) : RAM_ERR_IO;
+        double dt = now_s() - t0;
+        char name[64];
+        snprintf(name, sizeof name, "limits_image_bomb_%s", strchr(bombs[i], '.') + 1);
+        check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, "over the limit") && dt < 2.0, name,
+              "status %s in %.2f s: %s", ram_status_str(rc), dt, rc ? err.msg : "");
+        printf("  %s: %s (%.3f s)\n", bombs[i], rc ? err.msg : "", dt);
+        free(b);
+    }
+    void *b = read_file(data_path("golden/images/img1.png"), &n);
+    struct ram_image_params p = ram_image_default_params();
+    check(p.max_pixels == 100000000ull, "limits_image_default_100mp", "%llu", (unsigned long long)p.max_pixels);
+    p.max_pixels = 1000;
+    ram_status rc = b ? ram_image_preprocess(b, n, 64, &p, chw, &err) : RAM_ERR_IO;
+    check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, "over the limit of 1000"), "limits_image_max_pixels", "%s",
+          rc ? err.msg : "accepted");
+    free(b);
+}
+
+static void test_text(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/bpe_simple_vocab_16e6.txt", build_dir());
+    size_t n = 0;
+    char *v = read_file(path, &n);
+    struct ram_bpe *bpe = NULL;
+    struct ram_error err;
+    if (!v || ram_bpe_init(v, n, &bpe, &err)) {
+        check(0, "limits_text_vocab", "cannot load %s", path);
+        free(v);
+        return;
+    }
+    free(v);
+    size_t big = (size_t)RAM_BPE_MAX_TEXT + 1;
+    char *t = malloc(big);
+    memset(t, 'a', big);
+    int32_t ids[RAM_CLIP_CONTEXT];
+    int nid = 0;
+    ram_status rc = ram_bpe_tokenize(bpe, t, big, ids, RAM_CLIP_CONTEXT, &nid, &err);
+    check(rc == RAM_ERR_TOO_BIG && err.msg[0], "limits_text_over_max", "%s", rc ? err.msg : "accepted");
+    printf("  %zu bytes: %s\n", big, rc ? err.msg : "");
+    rc = ram_bpe_tokenize(bpe, t, big - 1, ids, RAM_CLIP_CONTEXT, &nid, &err);
+    check(rc == RAM_OK && nid == RAM_CLIP_CONTEXT, "limits_text_at_max", "%s", rc ? err.msg : "");
+    ram_bpe_free(bpe);
+
+    /* From SQL: ram_tokenize and ram_score name their limit. */
+    sqlite3 *db = NULL;
+    char *e = NULL;
+    snprintf(path, sizeof path, "%s/ram.so", build_dir());
+    sqlite3_open(":memory:", &db);
+    sqlite3_enable_load_extension(db, 1);
+    sqlite3_load_extension(db, path, 0, 0);
+    char sql[1024];
+    snprintf(sql, sizeof sql, "SELECT ram_load('%s/models/golden_ram_plus_clip.ram')", build_dir());
+    sqlite3_exec(db, sql, 0, 0, 0);
+    const char *q[] = {"SELECT ram_tokenize(printf('%.*c', 2000000, 'a'))",
+                       "SELECT ram_score(x'00', printf('%.*c', 2000000, 'a'))"};
+    const char *names[] = {"limits_sql_tokenize_too_long", "limits_sql_score_too_long"};
+    for (int i = 0; i < 2; i++) {
+        int src = sqlite3_exec(db, q[i], 0, 0, &e);
+        check(src != SQLITE_OK && e && strstr(e, "too long"), names[i], "%s", e ? e : "(no error)");
+        printf("  %s: %s\n", names[i], e ? e : "");
+        sqlite3_free(e);
+        e = NULL;
+    }
+    sqlite3_close(db);
+    free(t);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ram_limits_XXXXXX");
+    if (!mkdtemp(tmpdir)) return 2;
+    test_images();
+    test_text();
+    test_model_files();
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd)) printf("could not remove %s\n", tmpdir);
+    (void)check_close_npy;
+    return harness_exit();
+}
