@@ -608,6 +608,32 @@ static void test_corruption_detected(void)
     exec(db, "UPDATE photos_images SET nref = 5 WHERE id = 1");
     check_sql("index.integrity.nref", db, "INSERT INTO photos(photos) VALUES('integrity-check')",
               "ERROR: ram_index: integrity-check failed: 1 images have a wrong reference count");
+    exec(db, "UPDATE photos_images SET nref = 1 WHERE id = 1");
+    /* Damaged blobs are reported, never misread. */
+    exec(db, "UPDATE photos_tokens SET tokens = substr(tokens, 1, 100) WHERE id = 2");
+    check_sql("index.corrupt.tokens_match", db, "SELECT count(*) FROM photos WHERE photos MATCH 'x'",
+              "ERROR: ram_index: MATCH needs a model with a CLIP text encoder (convert it with ram-convert --clip "
+              "...)");
+    check_sql("index.corrupt.tokens_cls", db, "SELECT cls IS NULL FROM photos WHERE rowid = 2", "1");
+    got = rows(db, "INSERT INTO photos(photos) VALUES('integrity-check')");
+    check(!strncmp(got, "ERROR: ram_index: integrity-check failed: ", 42), "index.corrupt.tokens_integrity", "%s",
+          got);
+    free(got);
+    exec(db, "UPDATE photos_images SET probs = x'0102030405' WHERE id = 3");
+    check_sql("index.corrupt.probs_tags", db, "SELECT tags IS NULL, probs IS NULL FROM photos WHERE rowid = 3",
+              "1|1");
+    exec(db, "UPDATE photos_images SET probs = randomblob(400) WHERE id = 3");
+    check_sql("index.corrupt.random_probs", db, "SELECT count(*) FROM photos WHERE rowid = 3 AND tags IS NULL",
+              "1");
+    sqlite3_close(db);
+    /* MATCH over a damaged token blob (a model with a text tower). */
+    db = open_db(":memory:");
+    fill_src(db, 0);
+    exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", g_clip));
+    exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+    exec(db, "UPDATE photos_tokens SET tokens = zeroblob(length(tokens)) WHERE id = 2");
+    check_sql("index.corrupt.match", db, "SELECT count(*) FROM photos WHERE photos MATCH 'a dog'",
+              "ERROR: ram_index: image 2: token cache: not a token blob");
     sqlite3_close(db);
 }
 
