@@ -172,3 +172,11 @@ fuzz: fuzz-build
 # converted into models/ram_plus.ram, models/ram.ram, models/ram_plus_clip.ram.
 model: $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt
 	@RAM_BUILD=$(BUILD) sh models/download.sh all
+
+# ThreadSanitizer: ram.so and test_concurrency built with -fsanitize=thread in
+# build/tsan (models from $(BUILD)), run with tests/tsan.supp.
+tsan: all
+	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread" build/tsan/ram.so build/tsan/test_concurrency
+	@mkdir -p build/tsan && ln -sfn $(abspath $(BUILD))/models build/tsan/models
+	RAM_BUILD=build/tsan TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" build/tsan/test_concurrency
+.PHONY: tsan
