@@ -178,5 +178,5 @@ model: $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt
 tsan: all
 	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread" build/tsan/ram.so build/tsan/test_concurrency
 	@mkdir -p build/tsan && ln -sfn $(abspath $(BUILD))/models build/tsan/models
-	RAM_BUILD=build/tsan TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" build/tsan/test_concurrency
+	RAM_BUILD=build/tsan OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" build/tsan/test_concurrency
 .PHONY: tsan
