@@ -102,7 +102,7 @@ $(BUILD)/ram-index: demo/ram-index.c
 $(BUILD)/ram-convert: $(CONV_OBJ) $(BUILD)/libramcore.a
 	$(CC) $(SAN) -o $@ $(CONV_OBJ) $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)
 
-$(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libramcore_test.a
+$(BUILD)/test_%: tests/test_%.c tests/harness.h tests/test_json.h $(BUILD)/libramcore_test.a
 	$(CC) $(ALL_CFLAGS) -DRAM_TEST -Itests $< -o $@ $(BUILD)/libramcore_test.a $(LIBS) -lsqlite3 $(LDFLAGS)
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libramcore.a
