@@ -1,0 +1,555 @@
+#!/usr/bin/python3
+"""train_default.py -- trains the bundled default model: a small RAM++ (exact
+official architecture and state-dict layout) with a small CLIP text tower,
+on the synthetic pictures of shapes.py, and writes everything the C side
+needs. PyTorch is used for training only.
+
+Usage (from the repository root, about 25 minutes on 2 cores):
+    /usr/bin/python3 models/train/train_default.py
+    /usr/bin/python3 models/train/train_default.py --eval-only   # re-measure a saved model
+    make build/default.ram         # ram-convert (the Makefile rule gives the flags)
+
+Writes:
+    models/default/ram_plus_default.pth   torch.save({'model': state_dict}) as the official files
+    models/default/clip_text_default.pth  the text tower's state dict, OpenAI CLIP names
+    models/default/ram_tag_list.txt, ram_tag_list_chinese.txt, ram_tag_list_threshold.txt
+    models/default/tag_descriptions.json  the 6 descriptions per tag behind label_embed
+    models/default/config.json            config, training run and measured quality
+    tests/data/heldout/                   held-out pictures, labels, open-set candidates and
+                                          PyTorch's probabilities, for tests/test_default_model.c
+
+HOW IT WORKS
+  Every step draws 32 fresh pictures (shapes.py; random sizes, resized to the
+  model's input with PIL's bilinear exactly as the official preprocessing,
+  some JPEG-compressed) and trains three objectives together, as RAM++ does:
+   1. tagging: label_embed = L2-normalised text-tower embeddings of each tag's
+      6 descriptions, recomputed every step through the text tower (so the
+      text tower learns what the tagger needs and open-set text generalises);
+      the RAM++ head (CLS reweighting, wordvec_proj, cross-attention decoder,
+      fc) gives one logit per tag; BCE.
+   2. open-set phrases: ~4 noun phrases per picture ("two small blue
+      triangles", "a striped star at the top", hard negatives with one
+      attribute changed) go through the same head as single-description
+      classes, labelled by whether each picture satisfies them; BCE.
+   3. image-text alignment: InfoNCE between the image CLS embedding
+      (image_proj row 0) and the caption embeddings, temperature = the text
+      tower's logit_scale.
+  Colour x shape pairs in shapes.HELDOUT_PAIRS never occur in training
+  pictures or texts; the compositional test uses only them.
+  At the end label_embed is written from the final text tower, thresholds are
+  chosen per class on a validation split (maximum F1, 2 decimals, ties ->
+  middle of the best interval), and the held-out sets (other seeds) are
+  written and measured from the files on disk.
+"""
+import argparse
+import io
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import shapes  # noqa: E402
+from clip_tokenizer import ClipTokenizer  # noqa: E402
+from ram_modules import ClipText, RamPlus  # noqa: E402
+
+CONFIG = dict(
+    image_size=128, patch_size=4, embed_dim=24, depths=[2, 2, 2, 2], heads=[1, 2, 4, 8],
+    window=4, mlp_ratio=4.0,
+    tagger_hidden=96, tagger_layers=2, tagger_heads=4, tagger_intermediate=384,
+    embed=512, num_class=len(shapes.TAGS), des_per_class=shapes.DES_PER_TAG,
+    clip_width=48, clip_layers=3, clip_heads=2, clip_vocab=49408, clip_context=77,
+)
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+SEED_TRAIN, SEED_VAL, SEED_HELDOUT, SEED_NOVEL, SEED_INIT = 1000, 2, 3, 4, 5
+
+
+# ------------------------------------------------------------------ data
+
+def to_input(img, size):
+    """Official preprocessing: convert('RGB'), resize((S,S), BILINEAR), ToTensor, Normalize."""
+    img = img.convert("RGB")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    a = (np.asarray(img, np.float32) / 255.0 - MEAN) / STD
+    return a.transpose(2, 0, 1)
+
+
+def random_canvas(rng):
+    if rng.random() < 0.4:
+        return 128, 128
+    w = rng.randint(96, 224)
+    h = int(round(w * rng.uniform(0.8, 1.25)))
+    return w, max(96, min(h, 256))
+
+
+def jpeg(img, q):
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=q)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def training_picture(rng):
+    a = shapes.sample_attrs(rng)
+    w, h = random_canvas(rng)
+    img = shapes.render(a, rng, w, h)
+    if rng.random() < 0.15:
+        img = jpeg(img, rng.randint(75, 95))
+    return img, a
+
+
+QUERY_P = (("shape", 0.8), ("colour", 0.8), ("size", 0.5), ("pattern", 0.35), ("position", 0.5),
+           ("background", 0.3))
+VALUES = {g: vals for g, vals in shapes.GROUPS}
+
+
+def query_keys(rng, a):
+    return tuple(k for k, p in QUERY_P if rng.random() < p and (k != "position" or a["position"]))
+
+
+def perturb(rng, a, keys):
+    """A copy of a with one mentioned attribute (or the count) changed."""
+    b = dict(a)
+    k = rng.choice(list(keys) + ["count"])
+    if k == "count":
+        b["count"] = rng.choice([c for c in shapes.COUNTS if c != a["count"]])
+        if b["count"] == "many":
+            b["size"] = "small"
+        if b["count"] != "one":
+            b["position"] = None
+            keys = tuple(x for x in keys if x != "position")
+    else:
+        b[k] = rng.choice([v for v in VALUES[k] if v != a[k]])
+    return b, keys
+
+
+def batch_queries(rng, attrs):
+    """3 phrases per picture: its own, a one-attribute negative, a random one."""
+    out = []
+    for a in attrs:
+        keys = query_keys(rng, a)
+        out.append((a, keys))
+        for _ in range(1):
+            for _ in range(20):
+                b, k2 = perturb(rng, a, keys)
+                if not shapes.mentions_heldout_pair(b, k2):
+                    out.append((b, k2))
+                    break
+        while True:
+            b = shapes.sample_attrs(rng)
+            k2 = query_keys(rng, b)
+            if not shapes.mentions_heldout_pair(b, k2):
+                out.append((b, k2))
+                break
+    texts = [shapes.phrase(b, k, rng) for b, k in out]
+    labels = [[float(shapes.matches(a, b, k)) for b, k in out] for a in attrs]
+    return texts, labels
+
+
+class Texts:
+    """Tokenization cache (the ids of a text never change)."""
+
+    def __init__(self, tok):
+        self.tok = tok
+        self.cache = {}
+
+    def ids(self, texts):
+        rows = []
+        for t in texts:
+            r = self.cache.get(t)
+            if r is None:
+                r = self.tok.tokenize(t)
+                self.cache[t] = r
+            rows.append(r)
+        arr = np.zeros((len(rows), 77), np.int64)
+        for i, r in enumerate(rows):
+            arr[i, :len(r)] = r
+        return torch.from_numpy(arr)
+
+
+def normalize(x):
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+# ------------------------------------------------------------------ model
+
+def build(cfg):
+    m = RamPlus(cfg["image_size"], cfg["patch_size"], cfg["embed_dim"], cfg["depths"], cfg["heads"],
+                cfg["window"], cfg["num_class"], cfg["des_per_class"], cfg["tagger_hidden"],
+                cfg["tagger_layers"], cfg["tagger_heads"], cfg["tagger_intermediate"], cfg["embed"])
+    t = ClipText(cfg["clip_width"], cfg["clip_layers"], cfg["clip_heads"], cfg["embed"],
+                 cfg["clip_vocab"], cfg["clip_context"])
+    return m, t
+
+
+def param_groups(mods, wd):
+    decay, no = [], []
+    for mod in mods:
+        for n, p in mod.named_parameters():
+            if p.dim() < 2 or "embedding" in n or n == "label_embed" or "bias_table" in n:
+                no.append(p)
+            else:
+                decay.append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no, "weight_decay": 0.0}]
+
+
+GROUP_COLS = [(g, [i for i, (_, gg, _) in enumerate(shapes.TAGS) if gg == g]) for g, _ in shapes.GROUPS]
+
+
+def group_ce(logits, attrs):
+    """Softmax cross-entropy within each group of mutually exclusive tags
+    (position only for pictures that have one): a much stronger signal than
+    per-tag BCE early in training."""
+    loss = 0.0
+    for g, cols in GROUP_COLS:
+        rows = [i for i, a in enumerate(attrs) if a.get(g) is not None]
+        if not rows:
+            continue
+        tgt = torch.tensor([VALUES[g].index(attrs[i][g]) for i in rows])
+        loss = loss + F.cross_entropy(logits[rows][:, cols], tgt)
+    return loss / len(GROUP_COLS)
+
+
+def train(args, m, t, texts):
+    rng = random.Random(SEED_TRAIN)
+    desc = [d for ds in shapes.TAG_DESCRIPTIONS for d in ds]
+    desc_ids = texts.ids(desc)
+    K, D = CONFIG["num_class"], CONFIG["des_per_class"]
+    m.label_embed.requires_grad_(False)  # written from the text tower at the end
+    # training-only auxiliary head: per-token tag logits, max over the image
+    # tokens; gives the Swin direct, localised gradients (discarded at save)
+    aux = torch.nn.Linear(CONFIG["embed"], K)
+    opt = torch.optim.AdamW(param_groups([m, t, aux], 0.05), lr=args.lr, betas=(0.9, 0.98))
+    warm = max(1, args.steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    m.train()
+    t.train()
+    t0 = time.time()
+    log = []
+    acc = {"tag": 0.0, "query": 0.0, "itc": 0.0, "n": 0}
+    for step in range(args.steps):
+        pics = [training_picture(rng) for _ in range(args.batch)]
+        attrs = [a for _, a in pics]
+        x = torch.from_numpy(np.stack([to_input(img, CONFIG["image_size"]) for img, _ in pics]))
+        y_tag = torch.zeros(args.batch, K)
+        for i, a in enumerate(attrs):
+            y_tag[i, shapes.tag_indices(a)] = 1.0
+        q_texts, q_labels = batch_queries(rng, attrs)
+        caps = [shapes.caption(a, rng) for a in attrs]
+        # three text batches, each cut at its own longest text
+        lab = normalize(t(desc_ids))
+        qe = normalize(t(texts.ids(q_texts)))
+        ce = normalize(t(texts.ids(caps)))
+        ie = m.encode_image(x)
+        logits = m.tag_logits(ie, lab, D, qe)
+        l_tag = (F.binary_cross_entropy_with_logits(logits[:, :K], y_tag) * 10
+                 + group_ce(logits[:, :K], attrs)
+                 + group_ce(aux(ie[:, 1:]).max(1)[0], attrs))
+        l_q = F.binary_cross_entropy_with_logits(logits[:, K:], torch.tensor(q_labels))
+        s = t.logit_scale.exp().clamp(max=100) * normalize(ie[:, 0]) @ ce.t()
+        tgt = torch.arange(args.batch)
+        l_itc = 0.5 * (F.cross_entropy(s, tgt) + F.cross_entropy(s.t(), tgt))
+        loss = l_tag + l_q + 0.5 * l_itc
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(m.parameters()) + list(t.parameters()), 5.0)
+        opt.step()
+        sched.step()
+        acc["tag"] += l_tag.item()
+        acc["query"] += l_q.item()
+        acc["itc"] += l_itc.item()
+        acc["n"] += 1
+        with torch.no_grad():
+            for g, cols in GROUP_COLS:
+                rows = [i for i, a in enumerate(attrs) if a.get(g) is not None]
+                if rows:
+                    tgt = torch.tensor([VALUES[g].index(attrs[i][g]) for i in rows])
+                    hit = (logits[rows][:, cols].argmax(1) == tgt).float().mean().item()
+                    acc["acc_" + g] = acc.get("acc_" + g, 0.0) + hit
+        if (step + 1) % 50 == 0 or step + 1 == args.steps:
+            el = time.time() - t0
+            n = acc.pop("n")
+            rec = {k: round(v / n, 3) for k, v in acc.items()}
+            rec.update(step=step + 1, minutes=round(el / 60, 2), lr=round(sched.get_last_lr()[0], 6))
+            log.append(rec)
+            print(json.dumps(rec), flush=True)
+            acc = {"tag": 0.0, "query": 0.0, "itc": 0.0, "n": 0}
+    return log, time.time() - t0
+
+
+@torch.no_grad()
+def write_label_embed(m, t, texts):
+    desc = [d for ds in shapes.TAG_DESCRIPTIONS for d in ds]
+    m.label_embed.data.copy_(normalize(t(texts.ids(desc))))
+
+
+@torch.no_grad()
+def image_probs(m, xs, bs=64):
+    out, embs = [], []
+    for i in range(0, len(xs), bs):
+        x = torch.from_numpy(np.stack(xs[i:i + bs]))
+        ie = m.encode_image(x)
+        out.append(torch.sigmoid(m.tag_logits(ie, m.label_embed, CONFIG["des_per_class"])))
+        embs.append(ie)
+    return torch.cat(out).numpy(), torch.cat(embs)
+
+
+# ------------------------------------------------------------------ metrics
+
+def f1_counts(pred, gold):
+    tp = float((pred & gold).sum())
+    fp = float((pred & ~gold).sum())
+    fn = float((~pred & gold).sum())
+    return tp, fp, fn
+
+
+def f1(tp, fp, fn):
+    return 2 * tp / max(2 * tp + fp + fn, 1e-9)
+
+
+def choose_thresholds(probs, gold):
+    """Per class: the threshold (2 decimals) maximising F1 of prob > thr; ties
+    -> the middle of the best run, away from both error sides."""
+    thr = []
+    grid = [round(0.01 * k, 2) for k in range(1, 100)]
+    for c in range(probs.shape[1]):
+        scores = [f1(*f1_counts(probs[:, c] > g, gold[:, c])) for g in grid]
+        best = max(scores)
+        idx = [i for i, s in enumerate(scores) if s >= best - 1e-12]
+        # the longest run of consecutive best thresholds, its middle
+        runs, cur = [], [idx[0]]
+        for i in idx[1:]:
+            if i == cur[-1] + 1:
+                cur.append(i)
+            else:
+                runs.append(cur)
+                cur = [i]
+        runs.append(cur)
+        run = max(runs, key=len)
+        thr.append(grid[run[len(run) // 2]])
+    return np.array(thr, np.float32)
+
+
+def closed_metrics(probs, gold, thr):
+    pred = probs > thr[None, :]
+    tp, fp, fn = f1_counts(pred, gold)
+    per_group = {}
+    for g, _ in shapes.GROUPS:
+        cols = [i for i, (_, gg, _) in enumerate(shapes.TAGS) if gg == g]
+        per_group[g] = round(f1(*f1_counts(pred[:, cols], gold[:, cols])), 4)
+    macro = np.mean([f1(*f1_counts(pred[:, c], gold[:, c])) for c in range(gold.shape[1])
+                     if gold[:, c].any()])
+    exact = float(np.mean((pred == gold).all(1)))
+    return {"micro_f1": round(f1(tp, fp, fn), 4), "macro_f1": round(float(macro), 4),
+            "exact_match": round(exact, 4), "per_group_f1": per_group}
+
+
+def candidates(rng, a, novel):
+    """10 phrases naming (count, size, colour, shape): the picture's own, three
+    with one attribute changed, six random; shuffled. Held-out pairs appear
+    only as the right answer of a novel picture."""
+    keys = ("size", "colour", "shape")
+    right = shapes.phrase(a, keys)
+    out = [right]
+
+    def ok(b):
+        p = shapes.phrase(b, keys)
+        return p not in out and not shapes.mentions_heldout_pair(b, keys)
+
+    for k in ("colour", "shape", "size"):
+        for _ in range(50):
+            b = dict(a)
+            b[k] = rng.choice([v for v in VALUES[k] if v != a[k]])
+            if ok(b):
+                out.append(shapes.phrase(b, keys))
+                break
+    while len(out) < 10:
+        b = dict(a)
+        b["size"], b["colour"], b["shape"] = (rng.choice(shapes.SIZES), rng.choice(shapes.COLOURS),
+                                              rng.choice(shapes.SHAPES))
+        if ok(b):
+            out.append(shapes.phrase(b, keys))
+    rng.shuffle(out)
+    return out, out.index(right)
+
+
+@torch.no_grad()
+def openset_probs(m, t, texts, ie, cands):
+    """ie: (1, T, 512) one image's embeddings; cands: phrases, one description each."""
+    lab = normalize(t(texts.ids(cands)))
+    return torch.sigmoid(m.tag_logits(ie, lab, 1))[0].numpy()
+
+
+# ------------------------------------------------------------------ held-out sets
+
+def make_pictures(seed, n, novel, outdir, prefix):
+    """Writes n pictures to outdir (PNG, some JPEG, varied sizes); returns records."""
+    rng = random.Random(seed)
+    recs = []
+    for i in range(n):
+        a = shapes.sample_attrs(rng, heldout=novel)
+        w, h = random_canvas(rng)
+        img = shapes.render(a, rng, w, h)
+        if rng.random() < 0.15:
+            name = f"{prefix}{i:03d}.jpg"
+            img.save(os.path.join(outdir, name), "JPEG", quality=90)
+        else:
+            name = f"{prefix}{i:03d}.png"
+            img.save(os.path.join(outdir, name), "PNG", optimize=True)
+        cands, answer = candidates(rng, a, novel)
+        recs.append({"file": name, "set": "novel" if novel else "main", "width": w, "height": h,
+                     "tags": shapes.tag_indices(a),
+                     "attrs": {k: v for k, v in a.items() if v is not None},
+                     "caption": shapes.caption(a, random.Random(i)),
+                     "candidates": cands, "answer": answer})
+    return recs
+
+
+def evaluate(args, m, t, texts, thr=None):
+    m.eval()
+    t.eval()
+    K = CONFIG["num_class"]
+    S = CONFIG["image_size"]
+    res = {}
+    if thr is None:
+        rng = random.Random(SEED_VAL)
+        xs, gold = [], np.zeros((args.val, K), bool)
+        for i in range(args.val):
+            img, a = training_picture(rng)
+            xs.append(to_input(img, S))
+            gold[i, shapes.tag_indices(a)] = True
+        probs, _ = image_probs(m, xs)
+        thr = choose_thresholds(probs, gold)
+        res["validation"] = closed_metrics(probs, gold, thr)
+        res["validation"]["n"] = args.val
+    hd = args.heldout
+    os.makedirs(hd, exist_ok=True)
+    for f in os.listdir(hd):
+        if f.endswith((".png", ".jpg")):
+            os.remove(os.path.join(hd, f))
+    recs = make_pictures(SEED_HELDOUT, args.n_heldout, False, hd, "h")
+    recs += make_pictures(SEED_NOVEL, args.n_novel, True, hd, "n")
+    # measured from the files, as the C side reads them
+    xs = [to_input(Image.open(os.path.join(hd, r["file"])), S) for r in recs]
+    probs, ie = image_probs(m, xs)
+    for r, p in zip(recs, probs):
+        r["probs"] = [float(v) for v in p]
+    for setname in ("main", "novel"):
+        idx = [i for i, r in enumerate(recs) if r["set"] == setname]
+        gold = np.zeros((len(idx), K), bool)
+        for j, i in enumerate(idx):
+            gold[j, recs[i]["tags"]] = True
+        res[f"heldout_{setname}"] = closed_metrics(probs[idx], gold, thr)
+        right = 0
+        for i in idx:
+            op = openset_probs(m, t, texts, ie[i:i + 1], recs[i]["candidates"])
+            recs[i]["openset_probs"] = [float(v) for v in op]
+            right += int(int(np.argmax(op)) == recs[i]["answer"])
+        res[f"heldout_{setname}"]["openset_top1"] = round(right / len(idx), 4)
+        res[f"heldout_{setname}"]["n"] = len(idx)
+    all_texts = sorted({c for r in recs for c in r["candidates"]}
+                       | {d for ds in shapes.TAG_DESCRIPTIONS for d in ds}
+                       | {r["caption"] for r in recs})
+    doc = {
+        "about": "Held-out pictures of models/train/shapes.py (seeds %d main, %d novel) for "
+                 "tests/test_default_model.c; 'novel' pictures show only colour x shape pairs "
+                 "never seen in training. probs / openset_probs: PyTorch (models/train/"
+                 "train_default.py) on the decoded files." % (SEED_HELDOUT, SEED_NOVEL),
+        "image_size": S,
+        "tags": shapes.TAG_NAMES,
+        "thresholds": [float(v) for v in thr],
+        "heldout_pairs": sorted([list(p) for p in shapes.HELDOUT_PAIRS]),
+        "python_metrics": {k: v for k, v in res.items() if k.startswith("heldout")},
+        "token_ids": {s: texts.tok.tokenize(s) for s in all_texts},
+        "images": recs,
+    }
+    with open(os.path.join(hd, "heldout.json"), "w") as f:
+        json.dump(doc, f, ensure_ascii=False, separators=(",", ":"))
+    return res, thr
+
+
+# ------------------------------------------------------------------ output
+
+def save(args, m, t, thr, info):
+    od = args.out
+    os.makedirs(od, exist_ok=True)
+    sd = m.state_dict()
+    torch.save({"model": sd}, os.path.join(od, "ram_plus_default.pth"))
+    torch.save(t.state_dict(), os.path.join(od, "clip_text_default.pth"))
+    with open(os.path.join(od, "ram_tag_list.txt"), "w") as f:
+        f.write("\n".join(shapes.TAG_NAMES) + "\n")
+    with open(os.path.join(od, "ram_tag_list_chinese.txt"), "w") as f:
+        f.write("\n".join(shapes.TAG_ZH) + "\n")
+    with open(os.path.join(od, "ram_tag_list_threshold.txt"), "w") as f:
+        f.write("\n".join(f"{v:.2f}" for v in thr) + "\n")
+    with open(os.path.join(od, "tag_descriptions.json"), "w") as f:
+        json.dump([{n: d} for n, d in zip(shapes.TAG_NAMES, shapes.TAG_DESCRIPTIONS)], f,
+                  ensure_ascii=False, indent=1)
+    with open(os.path.join(od, "config.json"), "w") as f:
+        json.dump(info, f, ensure_ascii=False, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=1600)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--val", type=int, default=1000)
+    ap.add_argument("--n-heldout", type=int, default=200)
+    ap.add_argument("--n-novel", type=int, default=60)
+    ap.add_argument("--out", default="models/default")
+    ap.add_argument("--heldout", default="tests/data/heldout")
+    ap.add_argument("--eval-only", action="store_true",
+                    help="load the saved model, rewrite the held-out set and re-measure")
+    args = ap.parse_args()
+    torch.set_num_threads(min(args.threads, 2))
+    torch.manual_seed(SEED_INIT)
+    tok = ClipTokenizer(os.path.join(HERE, "..", "bpe_simple_vocab_16e6.txt.gz"))
+    texts = Texts(tok)
+    m, t = build(CONFIG)
+    if args.eval_only:
+        m.load_state_dict(torch.load(os.path.join(args.out, "ram_plus_default.pth"))["model"])
+        t.load_state_dict(torch.load(os.path.join(args.out, "clip_text_default.pth")))
+        thr = np.loadtxt(os.path.join(args.out, "ram_tag_list_threshold.txt"), dtype=np.float32)
+        res, _ = evaluate(args, m, t, texts, thr)
+        print(json.dumps(res, indent=1))
+        return
+    log, secs = train(args, m, t, texts)
+    write_label_embed(m, t, texts)
+    res, thr = evaluate(args, m, t, texts)
+    nparam = sum(p.numel() for p in m.parameters())
+    nclip = sum(p.numel() for p in t.parameters())
+    info = {
+        "about": "The bundled default model: RAM++ architecture trained on synthetic shapes "
+                 "(models/train/). Convert with build/ram-convert (see the Makefile rule).",
+        "config": CONFIG,
+        "convert_flags": ["--clip-heads", str(CONFIG["clip_heads"]),
+                          "--tagger-heads", str(CONFIG["tagger_heads"])],
+        "params": {"ram_plus": nparam, "clip_text": nclip},
+        "training": {"steps": args.steps, "batch": args.batch, "lr": args.lr,
+                     "threads": min(args.threads, 2), "minutes": round(secs / 60, 1),
+                     "torch": torch.__version__, "seeds": {"train": SEED_TRAIN, "val": SEED_VAL,
+                                                          "init": SEED_INIT},
+                     "log": log[-5:]},
+        "heldout_pairs": sorted([list(p) for p in shapes.HELDOUT_PAIRS]),
+        "metrics": res,
+    }
+    save(args, m, t, thr, info)
+    print(json.dumps(res, indent=1))
+    print(f"training took {secs / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
