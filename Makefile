@@ -47,8 +47,14 @@ TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ra
                $(BUILD)/models/golden_ram_plus_clip.ram
 
 
+# The bundled default model, trained by models/train/train_default.py (its config.json
+# records the flags: CLIP heads and tagger heads are not visible in the weights).
+DEFAULT     := models/default
+DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
+
 .PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint
-all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS)
+all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
+     $(DEFAULT_RAM)
 
 # The CLIP BPE vocabulary, uncompressed (zlib is not a dependency); tests read
 # it from the build folder (tests: getenv("RAM_BUILD")).
@@ -69,6 +75,19 @@ $(BUILD)/models/golden_ram_plus_clip.ram: $(GOLDEN)/ram_plus_tiny.pth $(GOLDEN)/
 	@mkdir -p $(dir $@)
 	$(BUILD)/ram-convert $< -o $@ $(GOLDEN_TAGS) --clip $(GOLDEN)/clip_tiny.pth --clip-heads 2 \
 	  --bpe $(BUILD)/bpe_simple_vocab_16e6.txt >/dev/null
+
+$(BUILD)/default.ram: $(DEFAULT)/ram_plus_default.pth $(DEFAULT)/clip_text_default.pth \
+		$(DEFAULT)/ram_tag_list.txt $(DEFAULT)/ram_tag_list_chinese.txt \
+		$(DEFAULT)/ram_tag_list_threshold.txt $(BUILD)/bpe_simple_vocab_16e6.txt $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert $< -o $@ --tags $(DEFAULT)/ram_tag_list.txt \
+	  --tags-zh $(DEFAULT)/ram_tag_list_chinese.txt --thresholds $(DEFAULT)/ram_tag_list_threshold.txt \
+	  --clip $(DEFAULT)/clip_text_default.pth --clip-heads 2 --tagger-heads 4 \
+	  --bpe $(BUILD)/bpe_simple_vocab_16e6.txt >/dev/null
+
+# Where the extension and make demo look for it (next to build/).
+models/default.ram: $(BUILD)/default.ram
+	cp $< $@.tmp && mv $@.tmp $@
 
 deps:
 	@sh tools/deps.sh

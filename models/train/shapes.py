@@ -348,8 +348,9 @@ def _positions(a, rng, w, h, radius):
     raise RuntimeError("cannot place objects")
 
 
-def render(a, rng, w=128, h=128):
-    """The picture of attributes a, w x h pixels (PIL RGB)."""
+def render(a, rng, w=128, h=128, info=None):
+    """The picture of attributes a, w x h pixels (PIL RGB). info: an optional
+    dict that receives the objects' "centres" [(x, y)] and "radii" in pixels."""
     nrng = np.random.default_rng(rng.getrandbits(63))
     bg = _background(a["background"], rng, nrng, w, h)
     scale = math.sqrt(w * h) / 128.0
@@ -360,6 +361,9 @@ def render(a, rng, w=128, h=128):
         base = rng.uniform(22.0, 28.0 if n <= 2 else 25.0) * scale
     radius = [base * rng.uniform(0.93, 1.07) for _ in range(n)]
     centres = _positions(a, rng, w, h, radius)
+    if info is not None:
+        info["centres"] = list(centres)
+        info["radii"] = list(radius)
     # the object mask, drawn at 2x and box-filtered down (antialiasing)
     big = Image.new("L", (2 * w, 2 * h), 0)
     draw = ImageDraw.Draw(big)

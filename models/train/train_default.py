@@ -99,13 +99,79 @@ def jpeg(img, q):
     return Image.open(buf).convert("RGB")
 
 
-def training_picture(rng):
+def training_picture(rng, info=None):
     a = shapes.sample_attrs(rng)
     w, h = random_canvas(rng)
-    img = shapes.render(a, rng, w, h)
+    img = shapes.render(a, rng, w, h, info)
+    if info is not None:
+        info["size"] = (w, h)
     if rng.random() < 0.15:
         img = jpeg(img, rng.randint(75, 95))
     return img, a
+
+
+DENSE = (("shape", shapes.SHAPES), ("colour", shapes.COLOURS), ("pattern", shapes.PATTERNS),
+         ("size", shapes.SIZES))
+DENSE_OUT = 1 + sum(len(v) for _, v in DENSE)
+
+
+def dense_targets(infos, attrs, grid, size):
+    """Per token of a grid x grid map: does an object cover the cell's centre
+    (or, when none does, hold an object's centre), and that object's
+    shape/colour/pattern/size indices (-100 = ignore)."""
+    B = len(attrs)
+    obj = torch.zeros(B, grid * grid)
+    idx = torch.full((len(DENSE), B, grid * grid), -100, dtype=torch.long)
+    cell = size / grid
+    for i, (inf, a) in enumerate(zip(infos, attrs)):
+        w, h = inf["size"]
+        sx, sy = size / w, size / h
+        for (cx, cy), r in zip(inf["centres"], inf["radii"]):
+            mx, my, mr = cx * sx, cy * sy, r * math.sqrt(sx * sy)
+            cells = {min(int(my / cell), grid - 1) * grid + min(int(mx / cell), grid - 1)}
+            for gy in range(grid):
+                for gx in range(grid):
+                    if ((gx + 0.5) * cell - mx) ** 2 + ((gy + 0.5) * cell - my) ** 2 < (0.8 * mr) ** 2:
+                        cells.add(gy * grid + gx)
+            for t in cells:
+                obj[i, t] = 1.0
+                for d, (g, vals) in enumerate(DENSE):
+                    idx[d, i, t] = vals.index(a[g])
+    return obj, idx
+
+
+def dense_loss(out, obj, idx):
+    """out (B, T, DENSE_OUT [+ 2 grid]) from an auxiliary head on image tokens;
+    extra trailing outputs, if any, predict each token's own row and column
+    (so that the tokens know where they are: position tags need it)."""
+    loss = F.binary_cross_entropy_with_logits(out[..., 0], obj)
+    c = 1
+    for d, (_, vals) in enumerate(DENSE):
+        loss = loss + F.cross_entropy(out[..., c:c + len(vals)].reshape(-1, len(vals)),
+                                      idx[d].reshape(-1))
+        c += len(vals)
+    if out.shape[-1] > c:
+        B, T, _ = out.shape
+        grid = (out.shape[-1] - c) // 2
+        rows = torch.arange(T) // grid
+        cols = torch.arange(T) % grid
+        loss = loss + F.cross_entropy(out[..., c:c + grid].reshape(-1, grid), rows.repeat(B))
+        loss = loss + F.cross_entropy(out[..., c + grid:].reshape(-1, grid), cols.repeat(B))
+    return loss
+
+
+def encode_image_taps(m, x):
+    """m.encode_image(x), plus the tokens entering stage 2 (a finer grid) for
+    deep supervision during training."""
+    ve = m.visual_encoder
+    h = ve.patch_embed(x)
+    tap = None
+    for i, layer in enumerate(ve.layers):
+        if i == 2:
+            tap = h
+        h = layer(h)
+    h = ve.norm(h)
+    return m.image_proj(torch.cat([h.mean(1, keepdim=True), h], 1)), tap
 
 
 QUERY_P = (("shape", 0.8), ("colour", 0.8), ("size", 0.5), ("pattern", 0.35), ("position", 0.5),
@@ -229,7 +295,10 @@ def train(args, m, t, texts):
     # training-only auxiliary head: per-token tag logits, max over the image
     # tokens; gives the Swin direct, localised gradients (discarded at save)
     aux = torch.nn.Linear(CONFIG["embed"], K)
-    opt = torch.optim.AdamW(param_groups([m, t, aux], 0.05), lr=args.lr, betas=(0.9, 0.98))
+    grid = CONFIG["image_size"] // 32
+    dense = torch.nn.Linear(CONFIG["embed"], DENSE_OUT + 2 * grid)
+    dense2 = torch.nn.Linear(CONFIG["embed_dim"] * 4, DENSE_OUT)
+    opt = torch.optim.AdamW(param_groups([m, t, aux, dense, dense2], 0.05), lr=args.lr, betas=(0.9, 0.98))
     warm = max(1, args.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
@@ -239,7 +308,8 @@ def train(args, m, t, texts):
     log = []
     acc = {"tag": 0.0, "query": 0.0, "itc": 0.0, "n": 0}
     for step in range(args.steps):
-        pics = [training_picture(rng) for _ in range(args.batch)]
+        infos = [{} for _ in range(args.batch)]
+        pics = [training_picture(rng, inf) for inf in infos]
         attrs = [a for _, a in pics]
         x = torch.from_numpy(np.stack([to_input(img, CONFIG["image_size"]) for img, _ in pics]))
         y_tag = torch.zeros(args.batch, K)
@@ -251,11 +321,14 @@ def train(args, m, t, texts):
         lab = normalize(t(desc_ids))
         qe = normalize(t(texts.ids(q_texts)))
         ce = normalize(t(texts.ids(caps)))
-        ie = m.encode_image(x)
+        ie, tap = encode_image_taps(m, x)
         logits = m.tag_logits(ie, lab, D, qe)
+        S = CONFIG["image_size"]
         l_tag = (F.binary_cross_entropy_with_logits(logits[:, :K], y_tag) * 10
                  + group_ce(logits[:, :K], attrs)
-                 + group_ce(aux(ie[:, 1:]).max(1)[0], attrs))
+                 + group_ce(aux(ie[:, 1:]).max(1)[0], attrs)
+                 + dense_loss(dense(ie[:, 1:]), *dense_targets(infos, attrs, grid, S))
+                 + dense_loss(dense2(tap), *dense_targets(infos, attrs, 2 * grid, S)))
         l_q = F.binary_cross_entropy_with_logits(logits[:, K:], torch.tensor(q_labels))
         s = t.logit_scale.exp().clamp(max=100) * normalize(ie[:, 0]) @ ce.t()
         tgt = torch.arange(args.batch)
