@@ -123,6 +123,23 @@ ram_status ram_image_preprocess(const void *data, size_t n, int size,
                                 const struct ram_image_params *params, float *chw,
                                 struct ram_error *err);
 
+/* Largest side accepted by ram_thumbnail_jpeg(). */
+#define RAM_THUMBNAIL_MAX_SIZE 4096
+
+/* A preview for people (core/thumbnail.c): decodes encoded image bytes (the
+** formats and the params->max_pixels limit of ram_image_preprocess, checked
+** from the header before decoding), applies the EXIF orientation unless
+** params->exif_rotate is 0, scales so that the longest side is size pixels
+** (1..RAM_THUMBNAIL_MAX_SIZE; small images are enlarged), converts to 8-bit
+** sRGB (alpha flattened on white) and encodes a JPEG without metadata.
+** params may be NULL for the defaults. Ownership: on success *jpeg holds
+** *jpeg_len bytes owned by the caller, freed with ram_thumbnail_free() (not
+** free()); on failure *jpeg is NULL. data is only read during the call. */
+ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size,
+                              const struct ram_image_params *params, void **jpeg, size_t *jpeg_len,
+                              struct ram_error *err);
+void ram_thumbnail_free(void *jpeg);
+
 /* ------------------------------------------------------------------ state */
 
 struct ram_state;
