@@ -15,6 +15,10 @@
 #   RAM_BENCH_N       images bench_index generates (default here 20000)
 #   RAM_BENCH_INDEX_MODEL  a RAM++ with a CLIP text tower for bench_index (default:
 #                     a random one made once into BUILD/bench/, 1.6 GB)
+#   RAM_BENCH_TORCH   0 skips bench_torch.py, the PyTorch reference (its keys are
+#                     then null; skipped with a note when the Python has no torch)
+#   RAM_BENCH_TORCH_RUNS  timed PyTorch forwards per thread count (default 3)
+#   RAM_BENCH_PYTHON  the Python with torch (default /usr/bin/python3, Debian's)
 # The whole run stays under 10 minutes on 2 cores (bench_index is cut at 300 s).
 BUILD=${1:-build}
 cd "$(dirname "$0")/../.." || exit 2
@@ -48,6 +52,22 @@ echo "bench: model $MODEL ($(wc -c <"$MODEL") bytes), image $IMAGE, $RUNS runs p
 T=$OUT/bench_model.out
 "$BUILD/bench/bench_model" "$MODEL" "$IMAGE" "$RUNS" >"$T" || { cat "$T"; exit 1; }
 
+# The PyTorch reference (issue 5): this project's PyTorch port of the RAM++
+# modules at full size, random weights, the official tagging head's way of
+# reweighting; the same image, the same thread counts, the same run.
+TOR=$OUT/bench_torch.out
+: >"$TOR"
+PY=${RAM_BENCH_PYTHON:-/usr/bin/python3}
+if [ "${RAM_BENCH_TORCH:-1}" != 0 ]; then
+  if "$PY" -c 'import torch' 2>/dev/null; then
+    echo "bench: PyTorch reference (bench_torch.py, ${RAM_BENCH_TORCH_RUNS:-3} runs per thread count, at most 240 s)"
+    timeout 240 "$PY" tests/bench/bench_torch.py "$IMAGE" "${RAM_BENCH_TORCH_RUNS:-3}" >"$TOR" 2>&1 ||
+      echo "bench: bench_torch.py failed or timed out (see $TOR)"
+  else
+    echo "bench: NOTE: $PY has no torch; the PyTorch row is skipped (RAM_BENCH_PYTHON names another)"
+  fi
+fi
+
 IDX=$OUT/bench_index.out
 : >"$IDX"
 if [ -x "$BUILD/bench/bench_index" ] && [ "${RAM_BENCH_INDEX:-1}" != 0 ]; then
@@ -80,6 +100,11 @@ F2=$(awk "BEGIN{printf \"%.3f\", $GFLOP/$L2/$P2}")
 G1=$(awk "BEGIN{printf \"%.1f\", $GFLOP/$L1}")
 G2=$(awk "BEGIN{printf \"%.1f\", $GFLOP/$L2}")
 nul() { if [ -n "$1" ]; then echo "$1"; else echo null; fi; }
+tval() { awk -v k="$1" '$1 == k { print $2 }' "$TOR"; }
+TL1=$(tval torch_latency_s_1t); TL2=$(tval torch_latency_s_2t)
+# How many times our latency PyTorch takes (> 1: we are faster).
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk "BEGIN{ if ($2 > 0) printf \"%.2f\", $1/$2 }"; }
+SP1=$(ratio "$TL1" "$L1"); SP2=$(ratio "$TL2" "$L2")
 
 printf '\n%-34s %12s %12s\n' "per image (median of $RUNS)" "1 thread" "2 threads"
 printf '%-34s %12s %12s\n' "decode+preprocess s" "$(val preprocess_s_1t)" "$(val preprocess_s_2t)"
@@ -89,6 +114,11 @@ printf '%-34s %12s %12s\n' "total s" "$L1" "$L2"
 printf '%-34s %12s %12s\n' "forward GFLOP/s ($GFLOP GFLOP)" "$G1" "$G2"
 printf '%-34s %12s %12s\n' "sgemm peak GFLOP/s (2048^2)" "$P1" "$P2"
 printf '%-34s %12s %12s\n' "fraction of sgemm peak" "$F1" "$F2"
+printf '%-34s %12s %12s\n' "PyTorch (same machine, same run) s" "$(nul "$TL1")" "$(nul "$TL2")"
+printf '%-34s %12s %12s\n' "  of which visual encoder s" "$(nul "$(tval torch_visual_s_1t)")" "$(nul "$(tval torch_visual_s_2t)")"
+printf '%-34s %12s %12s\n' "  of which tagging head s" "$(nul "$(tval torch_tagging_s_1t)")" "$(nul "$(tval torch_tagging_s_2t)")"
+printf '%-34s %12s %12s\n' "PyTorch / ours latency" "$(nul "$SP1")" "$(nul "$SP2")"
+printf '%-34s %12s\n' "PyTorch peak RSS bytes" "$(nul "$(tval torch_peak_rss_bytes)")"
 printf '%-34s %12s\n' "model load s" "$(val load_s)"
 printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
 printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
@@ -115,6 +145,13 @@ cat >"$OUT/results.json" <<EOF
   "index_images_per_s": $(nul "$index"),
   "score_images_per_s": $(nul "$score"),
   "storage_bytes_per_image": $(nul "$storage"),
+  "torch_latency_s_1t": $(nul "$TL1"),
+  "torch_latency_s_2t": $(nul "$TL2"),
+  "torch_visual_s_2t": $(nul "$(tval torch_visual_s_2t)"),
+  "torch_tagging_s_2t": $(nul "$(tval torch_tagging_s_2t)"),
+  "torch_peak_rss_bytes": $(nul "$(tval torch_peak_rss_bytes)"),
+  "speedup_vs_torch_1t": $(nul "$SP1"),
+  "speedup_vs_torch_2t": $(nul "$SP2"),
   "load_s": $(val load_s),
   "peak_rss_bytes": $(val peak_rss_bytes)
 }
