@@ -1,0 +1,572 @@
+#!/usr/bin/python3
+"""serve.py — a local search page over a ram_index table (issue 8).
+
+    make serve DB=demo/photos.db                 # http://127.0.0.1:8765/
+    /usr/bin/python3 demo/serve.py demo/photos.db --port 8080 --ext build/ram
+
+One page (demo/static/): a search box (a tag of the model, English or
+Chinese, with autocompletion from the model's vocabulary; or any free-text
+description), a grid of thumbnails ranked by score with the score and tags
+under each, and a large view of a photo with all its tag probabilities. The
+page shows every SQL statement the server ran, with its timing, so that it
+doubles as a lesson in the SQL surface of sqlite-ram.
+
+Python standard library only (http.server, sqlite3): Python 3 and its sqlite3
+module are already needed by the tests, so the page adds no dependency. It
+must be a Python whose sqlite3 can load extensions: Debian's /usr/bin/python3
+can; pyenv's default builds cannot (enable_load_extension is missing).
+
+What is served, and why it is safe to leave running:
+- Binds 127.0.0.1 unless --host says otherwise, and (on loopback) answers
+  only requests whose Host header names the loopback address, so that a web
+  page elsewhere cannot reach it through DNS rebinding.
+- Pictures are asked for by the index's row id (/thumb/ID, /photo/ID,
+  /original/ID), never by path. The row's stored path is resolved against
+  the root (--root; by default the folder the index's relative paths were
+  made from: the current folder or the database's, whichever holds them),
+  and the file's real path (symlinks resolved) must lie inside the root:
+  anything else is 404 (no such row or file) or 403 (outside the root).
+- The database is opened read-only; only SELECTs are run.
+- Thumbnails are made by the extension's ram_thumbnail() (libvips, inside
+  the same gate as the model's decoder: accepted formats, pixel limit) and
+  cached as files in .thumbs/ beside the database (--thumbs), named by the
+  index's content key (XXH3-128 of the bytes) and the size, or in memory
+  when that folder cannot be written.
+"""
+import argparse
+import array
+import http.server
+import ipaddress
+import json
+import os
+import queue
+import re
+import socket
+import sqlite3
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+import zlib
+from collections import OrderedDict
+from contextlib import contextmanager
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STATIC_DIR = os.path.join(HERE, "static")
+THUMB = 256       # grid thumbnails: longest side
+LARGE = 1024      # the large view
+K_DEFAULT = 24
+K_MAX = 500
+Q_MAX = 1000      # characters of a query
+POOL = 4          # database connections (one per concurrent request)
+MEMCACHE_BYTES = 64 << 20
+
+
+class HttpError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def sql_literal(v):
+    """v as an SQL literal, to show a statement as one could type it."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, bytes):
+        return "?  -- %d bytes" % len(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def show_sql(sql, params):
+    """The statement with its parameters inlined (for display only: the
+    server always binds them)."""
+    parts = sql.split("?")
+    out = parts[0]
+    for i, rest in enumerate(parts[1:]):
+        out += (sql_literal(params[i]) if i < len(params) else "?") + rest
+    return out
+
+
+SQL_WORDS = set("""abort action add after all alter and as asc attach before begin between by
+cascade case cast check collate column commit conflict constraint create cross current default
+delete desc detach distinct drop each else end escape except exists explain fail filter for foreign
+from full glob group having if in index inner insert instead intersect into is isnull join key left
+like limit match natural no not notnull null of offset on or order outer over primary raise
+recursive references regexp reindex release rename replace restrict right rollback row rows
+savepoint select set table temp then to transaction trigger union unique update using vacuum
+values view virtual when where window with without""".split())
+
+
+def quote_ident(name):
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name.lower() not in SQL_WORDS:
+        return name  # shown as one would type it
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ascii_lower(s):
+    """ram_index compares English tag names ignoring ASCII case only."""
+    return s.translate({c: c + 32 for c in range(65, 91)})
+
+
+def tiny_png():
+    """A 1x1 PNG: ram_tag_scores() of any image lists the whole vocabulary."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (b"\x89PNG\r\n\x1a\n" +
+            chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(b"\x00\x80\x80\x80")) + chunk(b"IEND", b""))
+
+
+def sniff(data):
+    """Content type of an original file, from its first bytes."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+class Library:
+    """The database side: a pool of read-only connections with the extension
+    loaded, the vocabulary, queries, and the files of the index."""
+
+    def __init__(self, db_path, ext, table=None, model=None, root=None, thumbs=None):
+        self.db_path = os.path.abspath(db_path)
+        self.ext = ext
+        self.model = model
+        self.pool = queue.LifoQueue()
+        self.made = 0
+        self.lock = threading.Lock()
+        if not os.path.isfile(self.db_path):
+            raise SystemExit("serve: %s: no such database (index a folder first: "
+                             "build/ram-index DIR DB, or make demo)" % db_path)
+        with self.conn(first=True) as db:
+            self.table = table or self._find_table(db)
+            self.t = quote_ident(self.table)
+            if not self.model:
+                m = self._table_model(db)
+                if m:
+                    self.model = m
+                    db.execute("SELECT ram_load(?)", (m,)).fetchone()
+            self.model_info = json.loads(db.execute("SELECT ram_model()").fetchone()[0])
+            self._load_vocabulary(db)
+            self.count = db.execute("SELECT count(*) FROM %s" % self.t).fetchone()[0]
+            paths = [r[0] for r in db.execute(
+                "SELECT path FROM %s WHERE path IS NOT NULL" % self.t)]
+        self.root = os.path.realpath(root) if root else self._guess_root(paths)
+        self.thumbs = thumbs or os.path.join(os.path.dirname(self.db_path), ".thumbs")
+        self.memcache = OrderedDict()
+        self.membytes = 0
+        self.memlock = threading.Lock()
+
+    # ------------------------------------------------------------ connections
+
+    def _connect(self):
+        uri = "file:%s?mode=ro" % urllib.parse.quote(self.db_path)
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        if not hasattr(db, "enable_load_extension"):
+            raise SystemExit("serve: this Python's sqlite3 cannot load extensions "
+                             "(run it with Debian's /usr/bin/python3)")
+        db.enable_load_extension(True)
+        try:
+            db.load_extension(self.ext)
+        except sqlite3.Error as e:
+            raise SystemExit("serve: cannot load the extension %s: %s (run make first)"
+                             % (self.ext, e))
+        db.enable_load_extension(False)
+        if self.model:
+            db.execute("SELECT ram_load(?)", (self.model,)).fetchone()
+        return db
+
+    @contextmanager
+    def conn(self, first=False):
+        """A connection for one request: each is used by one thread at a time."""
+        db = None
+        try:
+            db = self.pool.get_nowait()
+        except queue.Empty:
+            with self.lock:
+                if self.made < POOL or first:
+                    self.made += 1
+                    make = True
+                else:
+                    make = False
+            db = self._connect() if make else self.pool.get()
+        try:
+            yield db
+        finally:
+            self.pool.put(db)
+
+    # ------------------------------------------------------------ startup
+
+    def _find_table(self, db):
+        names = [r[0] for r in db.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' "
+            "AND sql LIKE 'CREATE VIRTUAL TABLE%USING ram_index%'")]
+        if len(names) != 1:
+            raise SystemExit("serve: %s has %s ram_index tables%s: name one with --table" % (
+                self.db_path, len(names) or "no", (" (" + ", ".join(names) + ")") if names else ""))
+        return names[0]
+
+    def _table_model(self, db):
+        """The model= argument the table was created with (build/ram-index
+        --model writes one), so that the vocabulary and MATCH use it."""
+        sql = db.execute("SELECT sql FROM sqlite_schema WHERE name = ?",
+                         (self.table,)).fetchone()[0]
+        m = re.search(r"\bmodel\s*=\s*'((?:[^']|'')*)'", sql)
+        return m.group(1).replace("''", "'") if m else None
+
+    def _load_vocabulary(self, db):
+        # Any image gives every tag, in class order, with its threshold in
+        # effect; a 1x1 PNG costs one small inference, once.
+        self.vocab_sql = ("SELECT rowid, tag, tag_zh, threshold FROM ram_tag_scores(?)"
+                          "  -- ?: any image, here a 1x1 PNG")
+        rows = db.execute("SELECT rowid, tag, tag_zh, threshold FROM ram_tag_scores(?) "
+                          "ORDER BY rowid", (tiny_png(),)).fetchall()
+        self.vocab = [(r[1], (r[2] or "").strip(), r[3]) for r in rows]
+        self.by_name = {}
+        for i, (en, zh, _) in enumerate(self.vocab):
+            self.by_name.setdefault(ascii_lower(en), i)
+            if zh:
+                self.by_name.setdefault(zh, i)
+
+    def _guess_root(self, paths):
+        rel = [p for p in paths if not os.path.isabs(p)]
+        if rel:
+            # build/ram-index stores the paths as it was given them: relative
+            # to the folder it ran in (demo.sh: the repository; tests: the
+            # database's folder).
+            cands = [os.getcwd(), os.path.dirname(self.db_path)]
+            for c in cands:
+                if any(os.path.exists(os.path.join(c, p)) for p in rel[:50]):
+                    return os.path.realpath(c)
+            return os.path.realpath(cands[0])
+        if paths:
+            return os.path.realpath(os.path.commonpath([os.path.dirname(p) for p in paths]))
+        return os.path.realpath(os.path.dirname(self.db_path))
+
+    # ------------------------------------------------------------ queries
+
+    def tag_of(self, q):
+        """Class index of q when it names a tag (English, ASCII case ignored,
+        or Chinese), else None."""
+        return self.by_name.get(ascii_lower(q), self.by_name.get(q))
+
+    def search(self, q, k):
+        q = q.strip()
+        if len(q) > Q_MAX:
+            raise HttpError(400, "the query is longer than %d characters" % Q_MAX)
+        cols = "SELECT rowid, path, score, tags FROM %s" % self.t
+        if not q:
+            mode, sql, params = "all", cols + " LIMIT ?", (k,)
+        elif self.tag_of(q) is not None:
+            mode = "tag"
+            sql, params = cols + " WHERE tag = ? ORDER BY score DESC LIMIT ?", (q, k)
+        else:
+            mode = "match"
+            sql, params = cols + " WHERE %s MATCH ? AND k = ?" % self.t, (q, k)
+        out = {"query": q, "mode": mode, "sql": show_sql(sql, params), "k": k}
+        if mode == "tag":
+            i = self.tag_of(q)
+            out["tag"], out["tag_zh"] = self.vocab[i][0], self.vocab[i][1]
+        with self.conn() as db:
+            t0 = time.perf_counter()
+            try:
+                rows = db.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                out["error"] = str(e)
+                out["results"] = []
+                return out
+            out["ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        out["results"] = [{"id": r[0], "path": self.shown_path(r[1]), "score": r[2],
+                           "tags": r[3].split(" | ") if r[3] else []} for r in rows]
+        return out
+
+    def details(self, rowid):
+        sql = "SELECT path, tags, tags_zh, probs FROM %s WHERE rowid = ?" % self.t
+        with self.conn() as db:
+            t0 = time.perf_counter()
+            row = db.execute(sql, (rowid,)).fetchone()
+            ms = round((time.perf_counter() - t0) * 1000, 2)
+        if not row:
+            raise HttpError(404, "no row %d in the index" % rowid)
+        path, tags, tags_zh, probs = row
+        scores = []
+        if probs:
+            # num_class little-endian float32, in class order (docs/INDEX.md)
+            a = array.array("f")
+            a.frombytes(probs[:len(probs) // 4 * 4])
+            if sys.byteorder == "big":
+                a.byteswap()
+            for i, p in enumerate(a[:len(self.vocab)]):
+                if p > 0:
+                    en, zh, th = self.vocab[i]
+                    scores.append({"tag": en, "tag_zh": zh, "score": p, "threshold": th,
+                                   "selected": p > th})
+            scores.sort(key=lambda s: -s["score"])
+        return {"id": rowid, "path": self.shown_path(path), "tags": tags.split(" | ") if tags else [],
+                "tags_zh": tags_zh.split(" | ") if tags_zh else [], "scores": scores,
+                "sql": show_sql(sql, (rowid,)), "ms": ms,
+                "note": "probs: the stored probabilities (float32 per class, 0 under the floor), "
+                        "named with the vocabulary query"}
+
+    def info(self):
+        m = self.model_info
+        return {"table": self.table, "count": self.count, "root": self.root,
+                "model": {"kind": m.get("kind"), "tags": m.get("tags"), "file": m.get("file"),
+                          "text_encoder": m.get("text_encoder")},
+                "vocab_sql": self.vocab_sql, "k": K_DEFAULT}
+
+    def tags(self):
+        return {"sql": self.vocab_sql, "tags": [[en, zh] for en, zh, _ in self.vocab]}
+
+    # ------------------------------------------------------------ files
+
+    def shown_path(self, p):
+        if p is None:
+            return None
+        full = p if os.path.isabs(p) else os.path.join(self.root, p)
+        rel = os.path.relpath(os.path.normpath(full), self.root)
+        return p if rel.startswith("..") else rel
+
+    def file_of(self, rowid):
+        """(real path, content key) of a row's file: 404 without such a row
+        or file, 403 when it resolves outside the root."""
+        with self.conn() as db:
+            row = db.execute("SELECT path, hex(key) FROM %s WHERE rowid = ?" % self.t,
+                             (rowid,)).fetchone()
+        if not row or row[0] is None:
+            raise HttpError(404, "no picture %d in the index" % rowid)
+        path, key = row
+        real = os.path.realpath(path if os.path.isabs(path) else os.path.join(self.root, path))
+        if os.path.commonpath([real, self.root]) != self.root:
+            raise HttpError(403, "picture %d is outside the root folder" % rowid)
+        if not os.path.isfile(real):
+            raise HttpError(404, "the file of picture %d is gone" % rowid)
+        return real, (key or "").lower()
+
+    def original(self, rowid):
+        real, _ = self.file_of(rowid)
+        with open(real, "rb") as f:
+            return f.read()
+
+    def thumbnail(self, rowid, size):
+        real, key = self.file_of(rowid)
+        name = None
+        if re.fullmatch(r"[0-9a-f]{32}", key):
+            name = "%s-%d.jpg" % (key, size)
+            cached = self._cache_get(name)
+            if cached is not None:
+                return cached
+        with open(real, "rb") as f:
+            data = f.read()
+        with self.conn() as db:
+            try:
+                jpeg = db.execute("SELECT ram_thumbnail(?, ?)", (data, size)).fetchone()[0]
+            except sqlite3.Error as e:
+                raise HttpError(415, str(e))
+        if name:
+            self._cache_put(name, jpeg)
+        return jpeg
+
+    def _cache_get(self, name):
+        with self.memlock:
+            if name in self.memcache:
+                self.memcache.move_to_end(name)
+                return self.memcache[name]
+        try:
+            with open(os.path.join(self.thumbs, name), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def _cache_put(self, name, jpeg):
+        try:
+            os.makedirs(self.thumbs, exist_ok=True)
+            tmp = os.path.join(self.thumbs, ".%s.%d.%d" % (name, os.getpid(), threading.get_ident()))
+            with open(tmp, "wb") as f:
+                f.write(jpeg)
+            os.replace(tmp, os.path.join(self.thumbs, name))
+            return
+        except OSError:
+            pass
+        with self.memlock:  # an unwritable folder: keep them in memory, bounded
+            self.memcache[name] = jpeg
+            self.membytes += len(jpeg)
+            while self.membytes > MEMCACHE_BYTES and self.memcache:
+                _, old = self.memcache.popitem(last=False)
+                self.membytes -= len(old)
+
+
+STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
+          "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
+          "/static/app.css": ("app.css", "text/css; charset=utf-8")}
+
+SECURITY_HEADERS = [
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self'; object-src 'none'; "
+                                "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "sqlite-ram-serve"
+    protocol_version = "HTTP/1.1"
+    lib = None          # set by main()
+    static = {}         # path -> (bytes, content type)
+    allowed_hosts = None
+    verbose = False
+
+    def log_message(self, fmt, *args):
+        if self.verbose:
+            sys.stderr.write("serve: %s %s\n" % (self.address_string(), fmt % args))
+
+    def send(self, status, body, ctype, extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in SECURITY_HEADERS:
+            self.send_header(k, v)
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_json(self, obj, status=200):
+        self.send(status, json.dumps(obj, ensure_ascii=False).encode(), "application/json; charset=utf-8",
+                  [("Cache-Control", "no-store")])
+
+    def send_error_text(self, status, message):
+        self.send(status, (message + "\n").encode(), "text/plain; charset=utf-8",
+                  [("Cache-Control", "no-store")])
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        try:
+            self.route()
+        except HttpError as e:
+            self.send_error_text(e.status, "%d %s" % (e.status, e))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as e:  # a bug or an unreadable file: say so, keep serving
+            sys.stderr.write("serve: %s: %r\n" % (self.path, e))
+            self.send_error_text(500, "500 internal error: %s" % e)
+
+    def route(self):
+        if self.allowed_hosts is not None and self.headers.get("Host", "") not in self.allowed_hosts:
+            raise HttpError(403, "unexpected Host header (this server answers only on loopback)")
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path  # raw: never unquoted, so %2e%2e matches no route
+        if path in self.static:
+            body, ctype = self.static[path]
+            return self.send(200, body, ctype, [("Cache-Control", "no-cache")])
+        args = urllib.parse.parse_qs(url.query, max_num_fields=10)
+        if path == "/api/search":
+            q = args.get("q", [""])[0]
+            try:
+                k = int(args.get("k", [K_DEFAULT])[0])
+            except ValueError:
+                raise HttpError(400, "k must be an integer")
+            if not 1 <= k <= K_MAX:
+                raise HttpError(400, "k must be in 1..%d" % K_MAX)
+            return self.send_json(self.lib.search(q, k))
+        if path == "/favicon.ico":  # none: an empty answer keeps the console clean
+            return self.send(204, b"", "image/x-icon", [("Cache-Control", "max-age=86400")])
+        if path == "/api/info":
+            return self.send_json(self.lib.info())
+        if path == "/api/tags":
+            return self.send_json(self.lib.tags())
+        m = re.fullmatch(r"/(api/photo|thumb|photo|original)/([0-9]{1,15})", path)
+        if not m:
+            raise HttpError(404, "not found")
+        kind, rowid = m.group(1), int(m.group(2))
+        if kind == "api/photo":
+            return self.send_json(self.lib.details(rowid))
+        if kind == "original":
+            data = self.lib.original(rowid)
+            ctype = sniff(data)
+            extra = [("Cache-Control", "private, max-age=60")]
+            if not ctype:  # not something a browser shows: download it
+                ctype = "application/octet-stream"
+                extra.append(("Content-Disposition", "attachment"))
+            return self.send(200, data, ctype, extra)
+        jpeg = self.lib.thumbnail(rowid, THUMB if kind == "thumb" else LARGE)
+        return self.send(200, jpeg, "image/jpeg", [("Cache-Control", "private, max-age=3600")])
+
+
+def is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="A local search page over a ram_index table.")
+    ap.add_argument("db", help="the SQLite database holding the ram_index table (e.g. demo/photos.db)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ap.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    ap.add_argument("--root", help="folder the stored paths are relative to, and that every served "
+                                   "file must lie in (default: the current folder or the database's, "
+                                   "whichever holds the indexed files)")
+    ap.add_argument("--table", help="the ram_index table (default: the only one in the database)")
+    ap.add_argument("--model", help="model file (default: the table's, else RAM_MODEL, else the bundled one)")
+    ap.add_argument("--ext", default=os.path.join(HERE, "..", "build", "ram"),
+                    help="the extension (default build/ram next to demo/)")
+    ap.add_argument("--thumbs", help="thumbnail cache folder (default: .thumbs beside the database)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log every request on stderr")
+    a = ap.parse_args(argv)
+
+    if not hasattr(sqlite3.Connection, "enable_load_extension"):
+        raise SystemExit("serve: %s's sqlite3 cannot load extensions: run it with Debian's "
+                         "/usr/bin/python3" % sys.executable)
+    lib = Library(a.db, a.ext, table=a.table, model=a.model, root=a.root, thumbs=a.thumbs)
+    Handler.lib = lib
+    Handler.verbose = a.verbose
+    Handler.static = {}
+    for path, (name, ctype) in STATIC.items():
+        with open(os.path.join(STATIC_DIR, name), "rb") as f:
+            Handler.static[path] = (f.read(), ctype)
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        address_family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+
+    try:
+        srv = Server((a.host, a.port), Handler)
+    except OSError as e:
+        raise SystemExit("serve: cannot listen on %s:%d: %s (choose another --port)" % (a.host, a.port, e.strerror))
+    port = srv.server_address[1]
+    shown = "[%s]" % a.host if ":" in a.host else a.host
+    if is_loopback(a.host):
+        Handler.allowed_hosts = {"%s:%d" % (h, port) for h in (shown, "127.0.0.1", "localhost", "[::1]")}
+    else:
+        print("serve: WARNING: listening on %s, not loopback: anyone who can reach this port "
+              "sees the pictures of the index" % a.host, file=sys.stderr)
+    m = lib.model_info
+    print("serve: http://%s:%d/  (%s: table %s, %d pictures; model %s, %s tags; root %s)" % (
+        shown, port, a.db, lib.table, lib.count, m.get("file"), m.get("tags"), lib.root), flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+// serve_page.mjs — drives the search page of demo/serve.py in headless
+// Chromium (playwright-core) for tests/test_serve.sh, as a user would: the
+// page loads with its vocabulary, a tag search and a description search fill
+// the grid and show their SQL, a click opens the large view; the results are
+// checked against demo/photos/MANIFEST.json when RANKING=1 (the default model).
+// Prints PASS/FAIL lines (tests/run.sh counts them).
+//
+// Environment: URL (the server), NPM_DIR (holds node_modules/playwright-core),
+// TAG, TEXT (the two searches), MANIFEST, RANKING (1: check the answers),
+// SHOT (screenshot file), SHOT_VIEWER (optional second one), PROFILE (a fresh
+// user-data dir), K (results asked for), COUNT (pictures in the index).
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import path from "node:path";
+
+const env = process.env;
+const require = createRequire(path.join(env.NPM_DIR, "node_modules", "x.js"));
+const { chromium } = require("playwright-core");
+
+let failed = 0;
+const pass = (n) => console.log(`PASS: serve.page.${n}`);
+const fail = (n, why) => { failed++; console.log(`FAIL: serve.page.${n}: ${why}`); };
+const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
+
+const K = Number(env.K || 24);
+const COUNT = Number(env.COUNT);
+const manifest = env.MANIFEST ? JSON.parse(fs.readFileSync(env.MANIFEST, "utf8")) : null;
+const byFile = new Map((manifest ? manifest.pictures : []).map((p) => [p.file, p]));
+const pic = (p) => byFile.get(path.basename(p || ""));
+
+const ctx = await chromium.launchPersistentContext(env.PROFILE, {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  viewport: { width: 1280, height: 900 },
+  deviceScaleFactor: 1,
+});
+const page = ctx.pages()[0] || (await ctx.newPage());
+const errors = [];
+page.on("pageerror", (e) => errors.push(String(e)));
+page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+page.setDefaultTimeout(30000);
+
+async function cards() {
+  return page.$$eval("#grid .card", (cs) => cs.map((c) => ({
+    id: Number(c.dataset.id), path: c.title, score: c.querySelector(".score").textContent,
+    tags: [...c.querySelectorAll(".chip")].map((x) => x.textContent) })));
+}
+
+async function runSearch(q) {
+  await page.evaluate(() => { delete document.getElementById("grid").dataset.state; });
+  await page.fill("#q", q);
+  await page.press("#q", "Enter");
+  await page.waitForSelector("#grid[data-state]");
+  return {
+    cards: await cards(),
+    sql: await page.textContent("#sql"),
+    timing: await page.textContent("#timing"),
+    mode: await page.textContent("#mode"),
+    error: await page.textContent("#error"),
+    url: page.url(),
+  };
+}
+
+async function thumbsLoaded(n) {
+  // the first n thumbnails (in view: lazy loading) decoded to real pixels
+  await page.waitForFunction((m) => {
+    const im = [...document.querySelectorAll("#grid .card img")].slice(0, m);
+    return im.length === m && im.every((i) => i.complete && i.naturalWidth > 0);
+  }, n, { timeout: 30000 }).catch(() => {});
+  return page.$$eval("#grid .card img", (im, m) => im.slice(0, m).map((i) => i.naturalWidth), n);
+}
+
+try {
+  // 1. the page, the model's vocabulary in the datalist
+  await page.goto(env.URL, { waitUntil: "load" });
+  await page.waitForSelector("#grid[data-state]");
+  check("title", (await page.title()) === "sqlite-ram search", await page.title());
+  const info = await page.textContent("#info");
+  check("info", info.includes(`${COUNT} pictures`), info);
+  const vocab = await page.evaluate(() => fetch("/api/tags").then((r) => r.json()));
+  const nOpt = await page.$$eval("#taglist option", (o) => o.length);
+  const enNames = vocab.tags.map((t) => t[0]);
+  const optValues = await page.$$eval("#taglist option", (o) => o.map((x) => x.value));
+  check("autocomplete", nOpt >= vocab.tags.length && enNames.every((t) => optValues.includes(t)),
+        `${nOpt} options for ${vocab.tags.length} tags`);
+  check("autocomplete_sql", (await page.textContent("#tagsql")).includes("FROM ram_tag_scores("),
+        await page.textContent("#tagsql"));
+  const first = await cards();
+  check("initial_grid", first.length === Math.min(K, COUNT), `${first.length} cards, want ${Math.min(K, COUNT)}`);
+
+  // 2. a tag
+  const t = await runSearch(env.TAG);
+  const tagSql = `WHERE tag = '${env.TAG.replaceAll("'", "''")}' ORDER BY score DESC LIMIT ${K}`;
+  check("tag_sql", t.sql.includes(tagSql) && /tag query/.test(t.mode), `sql ${t.sql}, mode ${t.mode}`);
+  check("tag_timing", /^\d+ rows in [\d.]+ ms$/.test(t.timing), t.timing);
+  const api = await page.evaluate(([q, k]) => fetch(`/api/search?q=${encodeURIComponent(q)}&k=${k}`)
+    .then((r) => r.json()), [env.TAG, K]);
+  check("tag_results", t.cards.length > 0 && t.cards.length === api.results.length &&
+        t.cards.every((c, i) => c.id === api.results[i].id),
+        `${t.cards.length} cards, the API gives ${api.results.length}`);
+  check("tag_url", new URL(t.url).searchParams.get("q") === env.TAG, t.url);
+  const hit = t.cards.every((c) => c.tags.some((x) => x.toLowerCase() === env.TAG.toLowerCase()));
+  check("tag_shown", hit, "a card lacks the tag it was found by");
+  const entry = vocab.tags.find((x) => x[0].toLowerCase() === env.TAG.toLowerCase());
+  if (entry && entry[1]) {
+    const z = await runSearch(entry[1]);
+    check("tag_chinese", z.cards.length === t.cards.length && z.cards.every((c, i) => c.id === t.cards[i].id),
+          `'${entry[1]}' gave ${z.cards.map((c) => c.id)}, '${env.TAG}' gave ${t.cards.map((c) => c.id)}`);
+  } else {
+    console.log(`NOTE: serve.page.tag_chinese: '${env.TAG}' has no Chinese name in this model`);
+  }
+  if (env.RANKING === "1") {
+    const want = (manifest.pictures || []).filter((p) => p.tags.includes(env.TAG)).length;
+    const top = t.cards.slice(0, Math.min(want, 5));
+    check("rank_tag", want > 0 && top.length > 0 && top.every((c) => (pic(c.path) || { tags: [] }).tags.includes(env.TAG)),
+          `first results for '${env.TAG}': ${t.cards.slice(0, 5).map((c) => path.basename(c.path)).join(", ")}`);
+  }
+
+  // 3. a description
+  const m = await runSearch(env.TEXT);
+  const matchSql = `MATCH '${env.TEXT.replaceAll("'", "''")}' AND k = ${K}`;
+  check("match_sql", m.sql.includes(matchSql) && /free text/.test(m.mode), `sql ${m.sql}, mode ${m.mode}`);
+  check("match_results", m.cards.length === Math.min(K, COUNT) && !m.error,
+        `${m.cards.length} cards, want ${Math.min(K, COUNT)}; error ${m.error}`);
+  const scores = m.cards.map((c) => Number(c.score));
+  check("match_ranked", scores.every((s, i) => i === 0 || s <= scores[i - 1]), scores.join(" "));
+  if (env.RANKING === "1") {
+    const a = pic(m.cards[0] && m.cards[0].path);
+    const [colour, shape] = (env.TEXT_WANT || "").split(" ");
+    check("rank_match", a && a.attrs.colour === colour && a.attrs.shape === shape,
+          `best for '${env.TEXT}': ${m.cards.slice(0, 3).map((c) => path.basename(c.path) + " " + c.score).join(", ")}`);
+  }
+  const w = await thumbsLoaded(8);
+  check("thumbnails", w.length === 8 && w.every((x) => x > 0), `natural widths ${w}`);
+  await page.waitForTimeout(200);
+  if (env.SHOT) await page.screenshot({ path: env.SHOT });
+
+  // 4. the large view
+  await page.click("#grid .card >> nth=0");
+  await page.waitForSelector("#viewer[open][data-state=done]");
+  await page.waitForFunction(() => { const i = document.getElementById("big"); return i.complete && i.naturalWidth > 0; })
+    .catch(() => {});
+  const big = await page.$eval("#big", (i) => [i.naturalWidth, i.naturalHeight, i.getAttribute("src")]);
+  check("viewer_image", Math.max(big[0], big[1]) === 1024 && big[2] === `/photo/${m.cards[0].id}`, `image ${big}`);
+  const rows = await page.$$eval("#vscores tbody tr", (r) => r.length);
+  const vsql = await page.textContent("#vsql");
+  check("viewer_scores", rows > 0 && vsql.includes("WHERE rowid = " + m.cards[0].id), `${rows} rows, sql ${vsql}`);
+  check("viewer_path", (await page.textContent("#vpath")) === m.cards[0].path, await page.textContent("#vpath"));
+  if (env.SHOT_VIEWER) await page.screenshot({ path: env.SHOT_VIEWER });
+  await page.keyboard.press("Escape");
+  await page.waitForFunction(() => !document.getElementById("viewer").open);
+  pass("viewer_close");
+
+  check("no_js_errors", errors.length === 0, errors.join(" | "));
+} catch (e) {
+  fail("run", String(e && e.stack || e).split("\n").slice(0, 3).join(" "));
+} finally {
+  await ctx.close();
+}
+process.exit(failed ? 1 : 0);
