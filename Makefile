@@ -150,6 +150,14 @@ bench: all $(BENCH_BIN)
 demo: all
 	@sh demo/demo.sh
 
+# The local search page (demo/serve.py, Python standard library, Debian's
+# /usr/bin/python3) over an index made by make demo or build/ram-index:
+#   make serve [DB=demo/photos.db] [PORT=8765] [HOST=127.0.0.1] [ROOT=dir] [MODEL=file]
+serve: all
+	@/usr/bin/python3 demo/serve.py "$(or $(DB),demo/photos.db)" --ext $(BUILD)/ram \
+	  $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(if $(ROOT),--root "$(ROOT)") \
+	  $(if $(MODEL),--model "$(MODEL)")
+
 clean:
 	rm -rf $(BUILD)
 

@@ -29,7 +29,7 @@ What is served, and why it is safe to leave running:
 - The database is opened read-only; only SELECTs are run.
 - Thumbnails are made by the extension's ram_thumbnail() (libvips, inside
   the same gate as the model's decoder: accepted formats, pixel limit) and
-  cached as files in .thumbs/ beside the database (--thumbs), named by the
+  cached as files in DB.thumbs/ beside the database (--thumbs), named by the
   index's content key (XXH3-128 of the bytes) and the size, or in memory
   when that folder cannot be written.
 """
@@ -162,7 +162,7 @@ class Library:
             paths = [r[0] for r in db.execute(
                 "SELECT path FROM %s WHERE path IS NOT NULL" % self.t)]
         self.root = os.path.realpath(root) if root else self._guess_root(paths)
-        self.thumbs = thumbs or os.path.join(os.path.dirname(self.db_path), ".thumbs")
+        self.thumbs = thumbs or self.db_path + ".thumbs"
         self.memcache = OrderedDict()
         self.membytes = 0
         self.memlock = threading.Lock()
@@ -527,7 +527,7 @@ def main(argv=None):
     ap.add_argument("--model", help="model file (default: the table's, else RAM_MODEL, else the bundled one)")
     ap.add_argument("--ext", default=os.path.join(HERE, "..", "build", "ram"),
                     help="the extension (default build/ram next to demo/)")
-    ap.add_argument("--thumbs", help="thumbnail cache folder (default: .thumbs beside the database)")
+    ap.add_argument("--thumbs", help="thumbnail cache folder (default: DB.thumbs beside the database)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every request on stderr")
     a = ap.parse_args(argv)
 

@@ -184,7 +184,7 @@ else
     else
       fail screenshot "no $B/search.png"
     fi
-    ls "$T"/.thumbs/*-256.jpg >/dev/null 2>&1 && pass thumbnail_cache || fail thumbnail_cache "nothing in $T/.thumbs"
+    ls "$T"/photos.db.thumbs/*-256.jpg >/dev/null 2>&1 && pass thumbnail_cache || fail thumbnail_cache "nothing in $T/photos.db.thumbs"
   fi
 fi
 stop_server
@@ -244,7 +244,7 @@ check("original", s == 200 and b == real and h.get("Content-Type") == "image/png
 s, h, b = get("/api/photo/14")
 j = json.loads(b) if s == 200 else {}
 check("details", s == 200 and j.get("scores") and "WHERE rowid = 14" in j.get("sql", ""), "status %d: %r" % (s, b[:200]))
-check("cache_files", any(f.endswith("-256.jpg") for f in os.listdir(os.path.join(tdir, ".thumbs"))), "no file in .thumbs")
+check("cache_files", any(f.endswith("-256.jpg") for f in os.listdir(os.path.join(tdir, "photos.db.thumbs"))), "no file in photos.db.thumbs")
 
 # refused: paths, encodings, unknown ids, rows leaving the root
 refuse = {

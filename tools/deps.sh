@@ -2,7 +2,8 @@
 # Installs the Debian packages the build and the tests need, when missing.
 # Runs apt-get only if something is absent (as root; otherwise says what to install).
 set -e
-PKGS="build-essential pkg-config libvips-dev libopenblas-dev libxxhash-dev libsqlite3-dev sqlite3 python3"
+# chromium: headless, for tests/test_serve.sh (the search page, driven by playwright-core from npm).
+PKGS="build-essential pkg-config libvips-dev libopenblas-dev libxxhash-dev libsqlite3-dev sqlite3 python3 chromium"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
