@@ -180,7 +180,10 @@ else
     fi
     if [ -s "$B/search.png" ]; then
       pass screenshot
-      if [ "${RAM_SCREENSHOT:-0}" = 1 ]; then cp "$B/search.png" docs/search.png && echo "INFO: wrote docs/search.png"; fi
+      if [ "${RAM_SCREENSHOT:-0}" = 1 ]; then # for the README: 256 colours when the vips tool is there
+        { vips copy "$B/search.png" "docs/search.png[palette,compression=9]" 2>/dev/null ||
+          cp "$B/search.png" docs/search.png; } && echo "INFO: wrote docs/search.png"
+      fi
     else
       fail screenshot "no $B/search.png"
     fi
