@@ -1,0 +1,454 @@
+/*
+** gemm_q8.c — the int8 linear layer of gemm_q8.h: weight packing, dynamic
+** per-row activation quantization, the u8 x s8 -> s32 product (AVX512-VNNI
+** kernel and a portable scalar path that gives bit-identical results) and
+** the fp32 epilogue (zero-point correction, scales, bias).
+**
+** WHY THIS DESIGN. Swin-L and the tagging decoder spend ~95 % of their
+** multiply-adds in linear layers with K, N >= 192. Zen 4 runs one 512-bit
+** vpdpbusd (64 u8 x s8 multiply-adds into 16 int32 lanes) per cycle against
+** two 256-bit fp32 FMAs (16 multiply-adds), so int8 has 4x the arithmetic
+** peak of fp32 and reads 4x fewer weight bytes.
+**   - Weights: symmetric per output channel (W ~ s_w[o] * q, q in [-127, 127])
+**     so that no weight zero point exists and the correction is one term.
+**   - Activations: asymmetric per row (x ~ s_a[r] * (a - z_a[r]), a in u8,
+**     range always containing 0) because vpdpbusd needs an unsigned operand
+**     and GELU outputs are lopsided (>= -0.17): symmetric s8 would waste half
+**     the codes on them. Then
+**         y[r][o] = s_a[r] s_w[o] (sum_k a q  -  z_a[r] colsum[o]) + b[o]
+**     with colsum[o] = sum_k q[o][k] computed once per weight.
+**   - Exactness: |a q| <= 255 * 128 and K <= RAM_Q8_MAX_K keep every int32
+**     sum exact (vpdpbusd does not saturate), so the integer part of both
+**     paths is identical, and the epilogue uses the same fp32 operations in
+**     the same order (convert, s_a * s_w, one fused multiply-add with b):
+**     kernel and fallback agree bit for bit, which the tests check.
+** KERNEL. Register block of MR = 6 rows x up to 4 panels (64 columns): 24
+** zmm accumulators, 4 weight loads and 6 broadcasts of 4 activation bytes
+** per 24 vpdpbusd. Loop order per thread: a group of 4 panels (K x 64 bytes:
+** 12-384 KB, stays in L1/L2) against every 6-row block of the quantized
+** activations (streamed). Threads split the panels (output columns); the
+** activations are quantized first, split by rows, in a separate phase.
+*/
+#include "gemm_q8.h"
+
+#include "ops.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define Q8_X86 1
+#define Q8_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#else
+#define Q8_X86 0
+#endif
+
+#define MR 6          /* rows per register block */
+#define MAX_THREADS 8
+#define MIN_WORK_PER_THREAD ((size_t)1 << 22) /* multiply-adds below which one thread is used */
+
+static int g_force_scalar;
+
+size_t ram_q8_packed_bytes(int n, int k)
+{
+    if (n < 1 || k < 1 || k > RAM_Q8_MAX_K || n > (1 << 24)) return 0;
+    return (size_t)(n + 15) / 16 * 16 * ((size_t)(k + 3) / 4 * 4);
+}
+
+static size_t pidx(int o, int k, int K4) /* byte of W[o][k] in the packed form */
+{
+    return (((size_t)(o / 16) * K4 + k / 4) * 16 + o % 16) * 4 + k % 4;
+}
+
+/* Moves r codes of row o by one step (up if r > 0) so that the row's code
+** sum equals the rounded sum of w / scale: the rounding errors of a row then
+** cancel on the mean of its inputs (GELU outputs and LayerNorm biases give
+** inputs a common offset, which would otherwise turn the row's summed
+** rounding error into a systematic output shift). The codes moved are those
+** whose rounding was closest to a tie, so each moves by at most ~1 step of
+** error and only |r| ~ sqrt(k / 12) of them move. */
+static void keep_row_sum(const float *row, float inv, int k, int K4, int o, int8_t *packed, long r)
+{
+    const int dir = r > 0 ? 1 : -1;
+    for (; r != 0; r -= dir) {
+        int best = -1;
+        double bf = -1;
+        for (int i = 0; i < k; i++) {
+            int q = packed[pidx(o, i, K4)];
+            double f = ((double)row[i] * inv - q) * dir; /* how far q is below (dir) its value */
+            if (q + dir > 127 || q + dir < -127 || f <= 0) continue;
+            if (f > bf) bf = f, best = i;
+        }
+        if (best < 0) return;
+        packed[pidx(o, best, K4)] = (int8_t)(packed[pidx(o, best, K4)] + dir);
+    }
+}
+
+void ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, float *scale)
+{
+    const int K4 = (k + 3) / 4;
+    memset(packed, 0, ram_q8_packed_bytes(n, k));
+    for (int o = 0; o < n; o++) {
+        const float *row = W + (size_t)o * k;
+        float mx = 0;
+        for (int i = 0; i < k; i++) mx = fabsf(row[i]) > mx ? fabsf(row[i]) : mx;
+        scale[o] = mx / 127.0f;
+        if (!(mx > 0)) continue; /* zero row (or NaN): all codes 0 */
+        float inv = 127.0f / mx;
+        double resid = 0; /* sum over the row of (w / scale - q) */
+        for (int i = 0; i < k; i++) {
+            long q = lrintf(row[i] * inv);
+            q = q > 127 ? 127 : q < -127 ? -127 : q;
+            packed[pidx(o, i, K4)] = (int8_t)q;
+            resid += (double)row[i] * inv - (double)q;
+        }
+        keep_row_sum(row, inv, k, K4, o, packed, (long)lrint(resid));
+    }
+}
+
+ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *scale,
+                             struct ram_q8_weight **out, struct ram_error *err)
+{
+    *out = NULL;
+    size_t nb = ram_q8_packed_bytes(n, k);
+    if (!nb || !packed || !scale) return ram_fail(err, RAM_ERR_ARG, "int8 weight: invalid %d x %d matrix", n, k);
+    const int N16 = (n + 15) / 16, K4 = (k + 3) / 4;
+    struct ram_q8_weight *w = ram_malloc(sizeof *w + sizeof(int32_t) * (size_t)N16 * 16 + 63);
+    if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for int8 weight sums");
+    w->n = n, w->k = k, w->packed = packed, w->scale = scale;
+    w->colsum = (int32_t *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
+    for (int p = 0; p < N16; p++) {
+        int32_t s[16] = {0};
+        const int8_t *b = packed + (size_t)p * K4 * 64;
+        for (size_t i = 0; i < (size_t)K4 * 64; i++) s[i / 4 % 16] += b[i];
+        memcpy(w->colsum + (size_t)p * 16, s, sizeof s);
+    }
+    *out = w;
+    return RAM_OK;
+}
+
+void ram_q8_weight_free(struct ram_q8_weight *w) { ram_free(w); }
+
+int ram_q8_have_vnni(void)
+{
+#if Q8_X86
+    static int have = -1;
+    if (have < 0)
+        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vnni");
+    return have && !g_force_scalar;
+#else
+    return 0;
+#endif
+}
+
+void ram_q8_force_scalar(int force_scalar) { g_force_scalar = force_scalar; }
+
+/* ------------------------------------------------------------------ activations */
+
+/* Scale and zero point of a row whose range (with 0 added) is [lo, hi]. */
+static void row_params(float lo, float hi, float *sa, float *inv, int32_t *za)
+{
+    float s = (hi - lo) / 255.0f;
+    if (!(s > 0) || !isfinite(s)) s = 1.0f; /* all-zero row (or non-finite input) */
+    *sa = s;
+    *inv = 1.0f / s;
+    long z = lrintf(-lo * *inv);
+    *za = (int32_t)(z < 0 ? 0 : z > 255 ? 255 : z);
+}
+
+static uint8_t quant1(float x, float inv, int32_t z)
+{
+    long q = lrintf(x * inv) + z;
+    return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+}
+
+static void quant_rows_scalar(const float *x, int r0, int r1, int k, uint8_t *a, int lda, float *sa,
+                              int32_t *za)
+{
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * k;
+        uint8_t *ar = a + (size_t)r * lda;
+        float lo = 0, hi = 0, inv;
+        for (int i = 0; i < k; i++) lo = xr[i] < lo ? xr[i] : lo, hi = xr[i] > hi ? xr[i] : hi;
+        row_params(lo, hi, &sa[r], &inv, &za[r]);
+        for (int i = 0; i < k; i++) ar[i] = quant1(xr[i], inv, za[r]);
+        memset(ar + k, 0, (size_t)(lda - k));
+    }
+}
+
+#if Q8_X86
+/* Same values as quant_rows_scalar: min/max are exact whatever the order,
+** and cvtps_epi32 rounds to nearest even like lrintf. */
+Q8_TARGET static void quant_rows_avx512(const float *x, int r0, int r1, int k, uint8_t *a, int lda,
+                                        float *sa, int32_t *za)
+{
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * k;
+        uint8_t *ar = a + (size_t)r * lda;
+        __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+        int i = 0;
+        for (; i + 16 <= k; i += 16) {
+            __m512 v = _mm512_loadu_ps(xr + i);
+            vlo = _mm512_min_ps(vlo, v), vhi = _mm512_max_ps(vhi, v);
+        }
+        float lo = _mm512_reduce_min_ps(vlo), hi = _mm512_reduce_max_ps(vhi), inv;
+        for (int t = i; t < k; t++) lo = xr[t] < lo ? xr[t] : lo, hi = xr[t] > hi ? xr[t] : hi;
+        row_params(lo, hi, &sa[r], &inv, &za[r]);
+        const __m512 vinv = _mm512_set1_ps(inv);
+        const __m512i vz = _mm512_set1_epi32(za[r]), v0 = _mm512_setzero_si512(), v255 = _mm512_set1_epi32(255);
+        for (i = 0; i + 16 <= k; i += 16) {
+            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xr + i), vinv)), vz);
+            q = _mm512_min_epi32(_mm512_max_epi32(q, v0), v255);
+            _mm_storeu_si128((__m128i *)(ar + i), _mm512_cvtepi32_epi8(q));
+        }
+        for (; i < k; i++) ar[i] = quant1(xr[i], inv, za[r]);
+        memset(ar + k, 0, (size_t)(lda - k));
+    }
+}
+#endif
+
+void ram_q8_quantize_rows(const float *x, int rows, int k, uint8_t *a, int lda, float *sa, int32_t *za)
+{
+#if Q8_X86
+    if (ram_q8_have_vnni()) {
+        quant_rows_avx512(x, 0, rows, k, a, lda, sa, za);
+        return;
+    }
+#endif
+    quant_rows_scalar(x, 0, rows, k, a, lda, sa, za);
+}
+
+/* ------------------------------------------------------------------ products */
+
+/* One thread's share: panels [p0, p1) against all rows. Output either the
+** raw int32 sums (acc) or the dequantized fp32 result (y). */
+struct q8_job {
+    const uint8_t *a;     /* rows (padded to MR) x lda u8 */
+    int rows, lda;
+    const float *sa;      /* per row, NULL for raw output */
+    const int32_t *za;
+    const struct ram_q8_weight *w;
+    const float *bias;    /* may be NULL */
+    float *y;             /* rows x n, or NULL */
+    int32_t *acc;         /* rows x n, or NULL */
+    int p0, p1;
+    /* quantization phase */
+    const float *x;
+    int r0, r1;
+};
+
+/* y[r][o] or acc[r][o] from the integer sum v of row r, column o. */
+static void store1(const struct q8_job *j, int r, int o, int32_t v)
+{
+    const struct ram_q8_weight *w = j->w;
+    size_t at = (size_t)r * w->n + o;
+    if (j->acc) {
+        j->acc[at] = v;
+        return;
+    }
+    int32_t c = (int32_t)((uint32_t)v - (uint32_t)j->za[r] * (uint32_t)w->colsum[o]);
+    j->y[at] = fmaf((float)c, j->sa[r] * w->scale[o], j->bias ? j->bias[o] : 0.0f);
+}
+
+static void gemm_scalar(const struct q8_job *j)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int K4 = (w->k + 3) / 4;
+    for (int o = j->p0 * 16; o < j->p1 * 16 && o < w->n; o++) {
+        const int8_t *b = w->packed + (size_t)(o / 16) * K4 * 64 + (o % 16) * 4;
+        for (int r = 0; r < j->rows; r++) {
+            const uint8_t *a = j->a + (size_t)r * j->lda;
+            int32_t s = 0;
+            for (int k4 = 0; k4 < K4; k4++)
+                for (int i = 0; i < 4; i++) s += (int32_t)a[4 * k4 + i] * b[(size_t)k4 * 64 + i];
+            store1(j, r, o, s);
+        }
+    }
+}
+
+#if Q8_X86
+/* Writes the MR x NP block of sums at rows r0.., panels p.. (rows >= j->rows
+** are padding and dropped; columns >= n masked). */
+Q8_TARGET static inline __attribute__((always_inline)) void store_block(const struct q8_job *j, int r0, int p,
+                                                                        const int NP, __m512i acc[MR][4])
+{
+    const struct ram_q8_weight *w = j->w;
+    for (int q = 0; q < NP; q++) {
+        const int o = (p + q) * 16, cnt = w->n - o < 16 ? w->n - o : 16;
+        const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
+        const __m512i cs = _mm512_load_si512(w->colsum + o);
+        const __m512 sc = _mm512_maskz_loadu_ps(mk, w->scale + o);
+        const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
+        for (int r = 0; r < MR && r0 + r < j->rows; r++) {
+            size_t at = (size_t)(r0 + r) * w->n + o;
+            if (j->acc) {
+                _mm512_mask_storeu_epi32(j->acc + at, mk, acc[r][q]);
+                continue;
+            }
+            __m512i c = _mm512_sub_epi32(acc[r][q], _mm512_mullo_epi32(_mm512_set1_epi32(j->za[r0 + r]), cs));
+            __m512 s = _mm512_mul_ps(_mm512_set1_ps(j->sa[r0 + r]), sc);
+            _mm512_mask_storeu_ps(j->y + at, mk, _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), s, bb));
+        }
+    }
+}
+
+/* MR rows x NP panels over the whole K. */
+Q8_TARGET static inline __attribute__((always_inline)) void micro(const struct q8_job *j, int r0, int p,
+                                                                  const int NP)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int K4 = (w->k + 3) / 4, lda = j->lda;
+    const size_t ps = (size_t)K4 * 64;
+    const int8_t *b = w->packed + (size_t)p * ps;
+    const uint8_t *a = j->a + (size_t)r0 * lda;
+    __m512i acc[MR][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; q++) acc[r][q] = _mm512_setzero_si512();
+    for (int k4 = 0; k4 < K4; k4++) {
+        __m512i bv[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; q++) bv[q] = _mm512_loadu_si512(b + q * ps + (size_t)k4 * 64);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            int32_t a4;
+            memcpy(&a4, a + (size_t)r * lda + 4 * k4, 4);
+            const __m512i av = _mm512_set1_epi32(a4);
+#pragma GCC unroll 4
+            for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], av, bv[q]);
+        }
+    }
+    store_block(j, r0, p, NP, acc);
+}
+
+Q8_TARGET static void micro1(const struct q8_job *j, int r0, int p) { micro(j, r0, p, 1); }
+Q8_TARGET static void micro2(const struct q8_job *j, int r0, int p) { micro(j, r0, p, 2); }
+Q8_TARGET static void micro3(const struct q8_job *j, int r0, int p) { micro(j, r0, p, 3); }
+Q8_TARGET static void micro4(const struct q8_job *j, int r0, int p) { micro(j, r0, p, 4); }
+
+Q8_TARGET static void gemm_vnni(const struct q8_job *j)
+{
+    static void (*const mk[5])(const struct q8_job *, int, int) = {0, micro1, micro2, micro3, micro4};
+    for (int p = j->p0; p < j->p1; p += 4) {
+        int np = j->p1 - p < 4 ? j->p1 - p : 4;
+        for (int r0 = 0; r0 < j->rows; r0 += MR) mk[np](j, r0, p);
+    }
+}
+#endif
+
+static void run_gemm(const struct q8_job *j)
+{
+#if Q8_X86
+    if (ram_q8_have_vnni()) {
+        gemm_vnni(j);
+        return;
+    }
+#endif
+    gemm_scalar(j);
+}
+
+static void *gemm_thread(void *arg)
+{
+    run_gemm(arg);
+    return NULL;
+}
+
+static void *quant_thread(void *arg)
+{
+    const struct q8_job *j = arg;
+#if Q8_X86
+    if (ram_q8_have_vnni()) {
+        quant_rows_avx512(j->x, j->r0, j->r1, j->w->k, (uint8_t *)j->a, j->lda, (float *)j->sa,
+                          (int32_t *)j->za);
+        return NULL;
+    }
+#endif
+    quant_rows_scalar(j->x, j->r0, j->r1, j->w->k, (uint8_t *)j->a, j->lda, (float *)j->sa, (int32_t *)j->za);
+    return NULL;
+}
+
+/* Threads for rows x n x k multiply-adds: ram_set_threads' count, fewer
+** for small products (thread start-up costs ~20 us). */
+static int thread_count(int rows, const struct ram_q8_weight *w)
+{
+    int t = ram_ops_get_threads();
+    double work = (double)rows * w->n * w->k;
+    int by_work = (int)(work / (double)MIN_WORK_PER_THREAD);
+    int panels = (w->n + 15) / 16;
+    if (t > by_work) t = by_work;
+    if (t > panels) t = panels;
+    if (t > MAX_THREADS) t = MAX_THREADS;
+    return t < 1 ? 1 : t;
+}
+
+/* Runs fn on jobs[0..T): jobs 1.. on new threads, job 0 here; a thread
+** that cannot be started runs here too (same result, just slower). */
+static void run_jobs(void *(*fn)(void *), struct q8_job *jobs, int T)
+{
+    pthread_t th[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, fn, &jobs[t]) == 0;
+    fn(&jobs[0]);
+    for (int t = 1; t < T; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else fn(&jobs[t]);
+    }
+}
+
+static void split(struct q8_job *jobs, int T, const struct q8_job *base)
+{
+    int P = (base->w->n + 15) / 16;
+    for (int t = 0; t < T; t++) {
+        jobs[t] = *base;
+        jobs[t].p0 = (int)((long)P * t / T);
+        jobs[t].p1 = (int)((long)P * (t + 1) / T);
+        jobs[t].r0 = (int)((long)base->rows * t / T);
+        jobs[t].r1 = (int)((long)base->rows * (t + 1) / T);
+    }
+}
+
+ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w,
+                           int32_t *acc, struct ram_error *err)
+{
+    if (!a || !w || !acc || rows < 0 || lda < (w->k + 3) / 4 * 4 || lda % 4)
+        return ram_fail(err, RAM_ERR_ARG, "int8 gemm: invalid arguments");
+    if (rows == 0) return RAM_OK;
+    /* The kernel reads whole MR-row blocks: copy into a padded buffer. */
+    size_t padded = (size_t)(rows + MR - 1) / MR * MR;
+    uint8_t *ab = ram_calloc(padded, (size_t)lda);
+    if (!ab) return ram_fail(err, RAM_ERR_NOMEM, "int8 gemm: out of memory");
+    memcpy(ab, a, (size_t)rows * lda);
+    struct q8_job base = {.a = ab, .rows = rows, .lda = lda, .w = w, .acc = acc}, jobs[MAX_THREADS];
+    int T = thread_count(rows, w);
+    split(jobs, T, &base);
+    run_jobs(gemm_thread, jobs, T);
+    ram_free(ab);
+    return RAM_OK;
+}
+
+ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b,
+                         float *y, struct ram_error *err)
+{
+    if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
+    if (rows == 0) return RAM_OK;
+    const int lda = (w->k + 3) / 4 * 4;
+    const size_t padded = (size_t)(rows + MR - 1) / MR * MR;
+    /* One buffer: quantized rows (MR-padded, zeroed padding), then scales and zero points. */
+    size_t abytes = padded * lda;
+    uint8_t *buf = ram_malloc(abytes + padded * (sizeof(float) + sizeof(int32_t)));
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d rows", rows, w->k);
+    float *sa = (float *)(buf + abytes);
+    int32_t *za = (int32_t *)(sa + padded);
+    memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda);
+    struct q8_job base = {.a = buf, .rows = rows, .lda = lda, .sa = sa, .za = za, .w = w, .bias = b, .y = y, .x = x},
+                  jobs[MAX_THREADS];
+    int T = thread_count(rows, w);
+    split(jobs, T, &base);
+    run_jobs(quant_thread, jobs, T);
+    run_jobs(gemm_thread, jobs, T);
+    ram_free(buf);
+    return RAM_OK;
+}

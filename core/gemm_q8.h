@@ -1,0 +1,79 @@
+/*
+** gemm_q8.h — the int8 linear layer: y = x @ W^T + b with W quantized to
+** int8 per output channel (symmetric) at convert time and x quantized to u8
+** per row (asymmetric, dynamic) at run time; products accumulate exactly in
+** int32 (AVX512-VNNI vpdpbusd when the CPU has it, a portable scalar loop
+** otherwise, bit-identical) and are dequantized to fp32.
+**
+**     size_t nb = ram_q8_packed_bytes(N, K);       // W (N x K) -> packed int8
+**     ram_q8_quantize_pack(W, N, K, packed, scale);
+**     struct ram_q8_weight *q;
+**     ram_q8_weight_new(N, K, packed, scale, &q, &err);   // owns colsums, borrows packed/scale
+**     ram_q8_linear(x, rows, q, b, y, &err);
+**     ram_q8_weight_free(q);
+**
+** Packed layout (what the model file stores, models/README.md): panels of 16
+** output channels; inside a panel, K in groups of 4: byte
+** ((p * K4 + k4) * 16 + j) * 4 + i holds W[16p + j][4 k4 + i] (zero past N or
+** K), i.e. a C-order tensor of shape [N16, K4, 16, 4] with N16 = ceil(N/16),
+** K4 = ceil(K/4). One 64-byte row of it is exactly the second operand of one
+** vpdpbusd for 16 output channels, so the kernel reads B as stored (no
+** packing at load, the mapping is used in place).
+*/
+#ifndef RAM_GEMM_Q8_H
+#define RAM_GEMM_Q8_H
+
+#include "internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest K: keeps every int32 accumulator exact (255 * 128 * K < 2^31). */
+#define RAM_Q8_MAX_K 65536
+
+struct ram_q8_weight {
+    int n, k;             /* output and input channels (W is n x k) */
+    const int8_t *packed; /* ram_q8_packed_bytes(n, k), layout above; borrowed */
+    const float *scale;   /* n per-channel scales: W[o][i] ~ scale[o] * q; borrowed */
+    int32_t *colsum;      /* N16 * 16 sums over k of q (0 past n); owned by this struct */
+};
+
+/* Bytes of the packed form of an N x K matrix; 0 if N or K is out of range. */
+size_t ram_q8_packed_bytes(int n, int k);
+
+/* Quantizes W (n x k, row-major fp32) per row to int8 in [-127, 127]
+** (scale = max|row| / 127, 0 for an all-zero row) into packed
+** (ram_q8_packed_bytes) and scale (n). */
+void ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, float *scale);
+
+/* Wraps a packed matrix and its scales (both borrowed, must outlive *out)
+** and computes the column sums the zero-point correction needs.
+** Free with ram_q8_weight_free. */
+ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *scale,
+                             struct ram_q8_weight **out, struct ram_error *err);
+void ram_q8_weight_free(struct ram_q8_weight *w);
+
+/* y (rows x n) = x (rows x k) @ W^T + b (b may be NULL), through int8.
+** Uses the ram_set_threads count. RAM_ERR_NOMEM if the per-call buffer of
+** quantized rows cannot be allocated. y must not alias x. */
+ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b,
+                         float *y, struct ram_error *err);
+
+/* ---- for tests and benchmarks ---- */
+
+/* 1 when the AVX512-VNNI kernel is used; force_scalar 1 makes every later
+** call take the portable path (tests compare the two), 0 restores. */
+int ram_q8_have_vnni(void);
+void ram_q8_force_scalar(int force_scalar);
+
+/* The integer core alone: acc (rows x n, int32) = sum_k a[r][k] * q[o][k]
+** for u8 rows a (rows x lda bytes, lda >= k rounded up to 4, zero-padded),
+** with the current path (VNNI or scalar). */
+ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w,
+                           int32_t *acc, struct ram_error *err);
+
+/* Per-row quantization of x (rows x k) into u8 rows of lda bytes (zero-padded
+** past k), with scale sa and zero point za: x ~ sa * (a - za). */
+void ram_q8_quantize_rows(const float *x, int rows, int k, uint8_t *a, int lda, float *sa, int32_t *za);
+
+#endif /* RAM_GEMM_Q8_H */
