@@ -52,6 +52,7 @@ enum ram_dtype {
     RAM_DTYPE_I64,
     RAM_DTYPE_I32,
     RAM_DTYPE_U8,
+    RAM_DTYPE_I8, /* int8 weights of quantized files (core/gemm_q8.h) */
     RAM_DTYPE_COUNT
 };
 /* Bytes per element, and the safetensors name ("F32", ...). */

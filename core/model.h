@@ -13,6 +13,8 @@
 
 #define RAM_MAX_STAGES 8
 
+struct ram_q8_weight; /* gemm_q8.h */
+
 struct ram_swin_config {
     int image_size;  /* square input, e.g. 384 */
     int patch_size;  /* 4 */
@@ -43,12 +45,16 @@ struct ram_swin_block_w {
     const float *norm2_w, *norm2_b;   /* blocks.{b}.norm2.weight/bias (C) */
     const float *fc1_w, *fc1_b;       /* blocks.{b}.mlp.fc1.weight (4C, C) / bias (4C) */
     const float *fc2_w, *fc2_b;       /* blocks.{b}.mlp.fc2.weight (C, 4C) / bias (C) */
+    /* int8 forms of the four matrices in quantized files (m->quant); the
+    ** fp32 pointer is then NULL. Owned by the model (listed in `owned`). */
+    const struct ram_q8_weight *qkv_q, *proj_q, *fc1_q, *fc2_q;
 };
 
 struct ram_swin_stage_w {
     struct ram_swin_block_w *blocks;  /* depths[s] entries; owned by the model (ram_free) */
     const float *down_norm_w, *down_norm_b; /* layers.{s}.downsample.norm.weight/bias (4C); NULL in the last stage */
     const float *down_red_w;          /* layers.{s}.downsample.reduction.weight (2C, 4C), no bias */
+    const struct ram_q8_weight *down_red_q; /* its int8 form (quantized files; then down_red_w is NULL) */
 };
 
 struct ram_swin_w {
@@ -76,6 +82,9 @@ struct ram_tagger_layer_w {   /* tagging_head.encoder.layer.{l}. */
     const float *i_w, *i_b;       /* intermediate.dense.weight (I, H) / bias (I) */
     const float *o_w, *o_b;       /* output.dense.weight (H, I) / bias (H) */
     const float *oln_w, *oln_b;   /* output.LayerNorm.weight/bias */
+    /* int8 forms made at load in quantized files (the fp32 ones stay for
+    ** cache_score.c); owned by the model; NULL otherwise. */
+    const struct ram_q8_weight *q_q, *ao_q, *i_q, *o_q;
 };
 
 struct ram_clip_config {
@@ -123,6 +132,7 @@ struct ram_model {
     const float *label_embed;                 /* label_embed (num_class * des, 512) */
     float reweight_scale;                     /* reweight_scale (RAM++ only; a log) */
     const float *wordvec_w, *wordvec_b;       /* wordvec_proj.weight (H, 512) / bias; NULL if H == 512 */
+    const struct ram_q8_weight *wordvec_q;    /* int8 form made at load in quantized files, else NULL */
     struct ram_tagger_layer_w *tagger_layers; /* tagger.n_layers entries; owned (ram_free) */
     const float *fc_w, *fc_b;                 /* fc.weight (1, H) / bias (1) */
 
@@ -151,6 +161,7 @@ struct ram_model {
     char *path;                  /* owned */
     char digest[33];             /* hex of a 128-bit content hash */
     int stored_dtype;            /* enum ram_dtype of the weights in the file */
+    int quant;                   /* 1: int8 linear layers (file metadata quant = "int8", version 2) */
     uint64_t file_size;          /* bytes of the file the model came from */
 
     /* Set when the weights borrow from a reader other than the mapped model

@@ -21,6 +21,7 @@
 #include "ram.h"
 
 #include "bpe.h"
+#include "gemm_q8.h"
 #include "internal.h"
 #include "model.h"
 #include "pth_reader.h"
@@ -44,6 +45,9 @@
 
 #define FORMAT_NAME "sqlite-ram"
 #define FORMAT_VERSION "1"
+/* Version 2 = version 1 + int8 Swin matrices (metadata quant = "int8"):
+** a version-1 reader rejects these files rather than misreading I8. */
+#define FORMAT_VERSION_Q8 "2"
 #define MAX_VOCAB_TEXT ((size_t)64 << 20)
 
 /* ------------------------------------------------------------------ public small API */
@@ -88,7 +92,8 @@ void ram_model_get_info(const struct ram_model *m, struct ram_model_info *out)
     out->embed_dim = m->embed_dim;
     out->n_image_tokens = m->n_image_tokens;
     out->has_text_encoder = m->has_clip && m->bpe != NULL;
-    out->dtype = m->stored_dtype == RAM_DTYPE_F16 ? "f16" : m->stored_dtype == RAM_DTYPE_BF16 ? "bf16" : "f32";
+    out->dtype = m->quant ? "int8"
+                 : m->stored_dtype == RAM_DTYPE_F16 ? "f16" : m->stored_dtype == RAM_DTYPE_BF16 ? "bf16" : "f32";
     out->path = m->path;
     out->digest = m->digest;
     out->file_size = m->file_size;
@@ -351,9 +356,16 @@ static ram_status config_from_meta(struct ram_model *m, const struct ram_st_file
         return ram_fail(err, RAM_ERR_FORMAT, "not a sqlite-ram model file (metadata format is %s)",
                         v ? "different" : "missing");
     v = ram_st_meta(f, "format_version");
-    if (!v || strcmp(v, FORMAT_VERSION))
-        return ram_fail(err, RAM_ERR_FORMAT, "unsupported model file version \"%.16s\" (this build reads %s)",
-                        v ? v : "", FORMAT_VERSION);
+    if (!v || (strcmp(v, FORMAT_VERSION) && strcmp(v, FORMAT_VERSION_Q8)))
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "unsupported model file version \"%.16s\" (this build reads %s and %s)", v ? v : "",
+                        FORMAT_VERSION, FORMAT_VERSION_Q8);
+    const char *q = ram_st_meta(f, "quant");
+    m->quant = !strcmp(v, FORMAT_VERSION_Q8);
+    if (m->quant != (q != NULL) || (q && strcmp(q, "int8")))
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "model file version %s with quant \"%.16s\" (version 2 means quant = int8, version 1 none)",
+                        v, q ? q : "");
     v = ram_st_meta(f, "kind");
     if (v && !strcmp(v, "ram_plus"))
         m->kind = RAM_KIND_RAM_PLUS;
@@ -530,6 +542,7 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
 
     rc = ram_model_bind_ex(m, &src, RAM_BIND_CANONICAL, err);
     if (rc) goto fail;
+    if (m->quant && (rc = ram_model_quantize_tagger(m, err))) goto fail;
     if (m->has_clip) {
         const char *bt;
         size_t bn;
@@ -695,6 +708,69 @@ static ram_status rand_fill(void *ctx, const struct ram_st_out *t, size_t first,
     return RAM_OK;
 }
 
+/* --quant int8: a Swin matrix written as its packed I8 form and its scales,
+** both made from the fp32 weights (the model's, or --random's generator). */
+struct q8_ctx {
+    const float *f32;      /* the matrix, or NULL: generate with rnd */
+    struct rand_ctx *rnd;
+    struct ram_st_out src; /* shape of the fp32 matrix, for rand_fill */
+    int n, k;
+};
+
+/* Quantizes the matrix into packed (may be NULL) and scale. */
+static ram_status q8_make(const struct q8_ctx *c, int8_t *packed, float *scale, struct ram_error *err)
+{
+    size_t pb = ram_q8_packed_bytes(c->n, c->k), nk = (size_t)c->n * c->k;
+    float *tmp = c->f32 ? NULL : ram_malloc(nk * sizeof(float));
+    int8_t *pk = packed ? packed : ram_malloc(pb);
+    ram_status rc = RAM_OK;
+    if ((!c->f32 && !tmp) || !pk) {
+        rc = ram_fail(err, RAM_ERR_NOMEM, "out of memory quantizing a %d x %d matrix", c->n, c->k);
+    } else if (!c->f32) {
+        rc = rand_fill(c->rnd, &c->src, 0, nk, tmp, err);
+    }
+    if (!rc) ram_q8_quantize_pack(c->f32 ? c->f32 : tmp, c->n, c->k, pk, scale);
+    ram_free(tmp);
+    if (pk != packed) ram_free(pk);
+    return rc;
+}
+
+static ram_status q8_fill_packed(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes,
+                                 struct ram_error *err)
+{
+    const struct q8_ctx *c = ctx;
+    float *scale = ram_malloc(sizeof(float) * (size_t)c->n);
+    if (!scale) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    ram_status rc = q8_make(c, dst, scale, err);
+    ram_free(scale);
+    return rc;
+}
+
+static ram_status q8_fill_scale(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes,
+                                struct ram_error *err)
+{
+    return q8_make(ctx, NULL, dst, err);
+}
+
+/* The two outputs of spec w (whose fp32 data or generator is already in
+** *t) under --quant int8; qname receives "<name>.qscale". */
+static ram_status q8_outs(const struct ram_wspec *w, struct ram_st_out *t, struct q8_ctx *c, char *qname,
+                          struct ram_error *err)
+{
+    c->n = (int)w->shape[0], c->k = (int)w->shape[1];
+    if (!ram_q8_packed_bytes(c->n, c->k))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "%s: %d x %d cannot be stored as int8", w->name, c->n, c->k);
+    c->f32 = t->f32;
+    c->rnd = t->fill ? t->ctx : NULL;
+    c->src = *t;
+    *t = (struct ram_st_out){.name = w->name, .dtype = RAM_DTYPE_I8, .ndim = 4,
+                             .shape = {(c->n + 15) / 16, (c->k + 3) / 4, 16, 4}, .fill_raw = q8_fill_packed, .ctx = c};
+    snprintf(qname, RAM_WSPEC_NAME + 8, "%s.qscale", w->name);
+    t[1] = (struct ram_st_out){.name = qname, .dtype = RAM_DTYPE_F32, .ndim = 1, .shape = {c->n},
+                               .fill_raw = q8_fill_scale, .ctx = c};
+    return RAM_OK;
+}
+
 static void join_ints(char *buf, size_t cap, const int *v, int n)
 {
     size_t o = 0;
@@ -705,10 +781,18 @@ static void join_ints(char *buf, size_t cap, const int *v, int n)
 ram_status ram_model_write(struct ram_model *m, const char *path, const struct ram_write_opts *o,
                            char *digest_out, struct ram_error *err)
 {
+    return ram_model_write_q(m, path, o, 0, digest_out, err);
+}
+
+ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct ram_write_opts *o, int quant,
+                             char *digest_out, struct ram_error *err)
+{
     struct ram_write_opts opt;
     struct ram_wspec *specs = NULL;
     struct ram_st_out *outs = NULL;
     struct rand_ctx *rc_ctx = NULL;
+    struct q8_ctx *q8 = NULL;
+    char (*qnames)[RAM_WSPEC_NAME + 8] = NULL;
     int n = 0, k = 0;
     ram_status rc;
 
@@ -722,9 +806,11 @@ ram_status ram_model_write(struct ram_model *m, const char *path, const struct r
         return ram_fail(err, RAM_ERR_ARG, "a text tower needs its BPE vocabulary");
     rc = ram_model_specs(m, &specs, &n, err);
     if (rc) return rc;
-    outs = ram_calloc((size_t)n + 4, sizeof *outs);
+    outs = ram_calloc(2 * (size_t)n + 4, sizeof *outs);
     rc_ctx = ram_calloc((size_t)n + 1, sizeof *rc_ctx);
-    if (!outs || !rc_ctx) {
+    q8 = ram_calloc((size_t)n + 1, sizeof *q8);
+    qnames = ram_calloc((size_t)n + 1, sizeof *qnames);
+    if (!outs || !rc_ctx || !q8 || !qnames) {
         rc = ram_fail(err, RAM_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
@@ -748,6 +834,10 @@ ram_status ram_model_write(struct ram_model *m, const char *path, const struct r
             rc = ram_fail(err, RAM_ERR_ARG, "tensor %s is not bound", w->name);
             goto cleanup;
         }
+        if (quant && w->q8) {
+            if ((rc = q8_outs(w, t, &q8[i], qnames[i], err))) goto cleanup;
+            k++;
+        }
     }
     outs[k++] = (struct ram_st_out){.name = "vocab.tags_en", .dtype = RAM_DTYPE_U8, .ndim = 1,
                                     .shape = {(int64_t)strlen(m->tag_text_en)}, .bytes = m->tag_text_en};
@@ -766,7 +856,8 @@ ram_status ram_model_write(struct ram_model *m, const char *path, const struct r
 #define META_S(k, v) (keys[nm] = (k), snprintf(vals[nm], sizeof vals[nm], "%s", (v)), nm++)
 #define META_I(k, v) (keys[nm] = (k), snprintf(vals[nm], sizeof vals[nm], "%d", (v)), nm++)
     META_S("format", FORMAT_NAME);
-    META_S("format_version", FORMAT_VERSION);
+    META_S("format_version", quant ? FORMAT_VERSION_Q8 : FORMAT_VERSION);
+    if (quant) META_S("quant", "int8");
     META_S("kind", m->kind == RAM_KIND_RAM_PLUS ? "ram_plus" : "ram");
     META_S("dtype", opt.dtype == RAM_DTYPE_F16 ? "f16" : "f32");
     META_I("image_size", m->swin.image_size);
@@ -801,6 +892,8 @@ ram_status ram_model_write(struct ram_model *m, const char *path, const struct r
 cleanup:
     ram_free(outs);
     ram_free(rc_ctx);
+    ram_free(q8);
+    ram_free(qnames);
     ram_free(specs);
     return rc;
 }

@@ -15,6 +15,7 @@
 */
 #include "ops.h"
 
+#include "gemm_q8.h"
 #include "ram.h"
 
 #include <cblas.h>
@@ -145,6 +146,14 @@ void ram_linear(const float *x, int rows, int in, const float *W, const float *b
         for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, sizeof(float) * out);
     }
     ram_gemm(0, 1, rows, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out);
+}
+
+ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
+                        const float *b, int out, float *y, struct ram_error *err)
+{
+    if (q) return ram_q8_linear(x, rows, q, b, y, err);
+    ram_linear(x, rows, in, W, b, out, y);
+    return RAM_OK;
 }
 
 /* Sum and sum of squared deviations from mean over n floats, in double. */

@@ -7,11 +7,21 @@
 #ifndef RAM_OPS_H
 #define RAM_OPS_H
 
+#include "internal.h"
+
 #include <stddef.h>
+
+struct ram_q8_weight; /* gemm_q8.h */
 
 /* y (rows x out) = x (rows x in) @ W^T + b, with W in PyTorch's (out, in)
 ** layout; b may be NULL. y must not alias x. */
 void ram_linear(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
+
+/* ram_linear through the int8 kernel when q is not NULL (quantized model
+** files, gemm_q8.h), else the fp32 W. Only the int8 path can fail
+** (RAM_ERR_NOMEM for its per-call buffer). */
+ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
+                        const float *b, int out, float *y, struct ram_error *err);
 
 /* General product C = alpha * op(A) @ op(B) + beta * C (row-major; op = transpose when t* != 0). */
 void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,

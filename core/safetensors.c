@@ -522,6 +522,22 @@ static void convert_out(enum ram_dtype dt, const float *src, void *dst, size_t n
     }
 }
 
+/* A tensor whose bytes a callback makes whole (quantized weights): one
+** buffer of its size, hashed and written. */
+static ram_status write_raw_fill(int fd, XXH3_state_t *xs, const struct ram_st_out *o, size_t nbytes,
+                                 struct ram_error *err)
+{
+    void *buf = ram_malloc(nbytes);
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "safetensors: out of memory for %s", o->name);
+    ram_status rc = o->fill_raw(o->ctx, o, buf, nbytes, err);
+    if (!rc) {
+        XXH3_128bits_update(xs, buf, nbytes);
+        if (!write_all(fd, buf, nbytes)) rc = ram_fail(err, RAM_ERR_IO, "cannot write %s: %s", o->name, strerror(errno));
+    }
+    ram_free(buf);
+    return rc;
+}
+
 ram_status ram_st_write(const char *path, const struct ram_st_out *t, int n,
                         const char *const *meta_keys, const char *const *meta_vals, int n_meta,
                         const char *checksum_key, char *digest_out, struct ram_error *err)
@@ -543,11 +559,16 @@ ram_status ram_st_write(const char *path, const struct ram_st_out *t, int n,
     xs = XXH3_createState();
     if (!order || !begin || !nbytes || !xs) goto nomem;
 
-    /* Layout: larger element sizes first (F32 before F16 before U8). */
+    /* Layout: I8 first (quantized weights: packed sizes are multiples of 64,
+    ** so each starts 64-byte aligned and every later tensor keeps the
+    ** alignment it had without them), then larger element sizes first (F32
+    ** before F16 before U8). */
     int k = 0;
+    for (int i = 0; i < n; i++)
+        if (t[i].dtype == RAM_DTYPE_I8) order[k++] = i;
     for (size_t es = 8; es >= 1; es /= 2)
         for (int i = 0; i < n; i++)
-            if (ram_dtype_size(t[i].dtype) == es) order[k++] = i;
+            if (ram_dtype_size(t[i].dtype) == es && t[i].dtype != RAM_DTYPE_I8) order[k++] = i;
     if (k != n) {
         rc = ram_fail(err, RAM_ERR_ARG, "safetensors: bad dtype in write list");
         goto cleanup;
@@ -610,6 +631,11 @@ ram_status ram_st_write(const char *path, const struct ram_st_out *t, int n,
         size_t es = ram_dtype_size(o->dtype), numel = nbytes[order[k]] / (es ? es : 1);
         const uint8_t *raw = o->bytes;
         if (!raw && o->f32 && o->dtype == RAM_DTYPE_F32) raw = (const uint8_t *)o->f32;
+        if (!raw && o->fill_raw) {
+            rc = write_raw_fill(fd, xs, o, nbytes[order[k]], err);
+            if (rc) goto cleanup;
+            continue;
+        }
         if (raw) {
             size_t left = nbytes[order[k]];
             while (left) {

@@ -71,7 +71,8 @@ void ram_st_close(struct ram_st_map *m);
 
 /* One tensor to write. Exactly one data origin is used, in this order:
 ** bytes (already in dtype), f32 (fp32 values, converted to dtype F32/F16/BF16),
-** fill (a generator of fp32 values, converted likewise). */
+** fill_raw (the whole tensor's bytes), fill (a generator of fp32 values,
+** converted likewise). */
 struct ram_st_out {
     const char *name;     /* borrowed */
     enum ram_dtype dtype;
@@ -84,10 +85,14 @@ struct ram_st_out {
     ram_status (*fill)(void *ctx, const struct ram_st_out *t, size_t first, size_t count,
                        float *dst, struct ram_error *err);
     void *ctx;
+    /* Writes the whole tensor's nbytes bytes (in dtype) to dst; used when
+    ** bytes and f32 are NULL (quantized weights, made from fp32 at write time). */
+    ram_status (*fill_raw)(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes,
+                           struct ram_error *err);
 };
 
 /* Writes a safetensors file at path (atomically: path.tmp-XXXXXX + rename).
-** Tensors are laid out F32 first, then 2-byte types, then the rest, each
+** Tensors are laid out I8 first, then F32, then 2-byte types, then the rest, each
 ** group in the given order, contiguous; the header is space-padded so the
 ** data starts RAM_ST_ALIGN-aligned. meta is n_meta key/value pairs (borrowed).
 ** If checksum_key is not NULL, the metadata also gets checksum_key = the

@@ -195,11 +195,12 @@ static ram_status check_weights(const struct ram_model *m, struct ram_error *err
         if (!sw->blocks) return ram_fail(err, RAM_ERR_ARG, "swin: stage %d has no block weights", s);
         for (int b = 0; b < m->swin.depths[s]; b++) {
             const struct ram_swin_block_w *k = &sw->blocks[b];
-            if (!k->norm1_w || !k->norm1_b || !k->rpb_table || !k->qkv_w || !k->qkv_b || !k->proj_w ||
-                !k->proj_b || !k->norm2_w || !k->norm2_b || !k->fc1_w || !k->fc1_b || !k->fc2_w || !k->fc2_b)
+            if (!k->norm1_w || !k->norm1_b || !k->rpb_table || !(k->qkv_w || k->qkv_q) || !k->qkv_b ||
+                !(k->proj_w || k->proj_q) || !k->proj_b || !k->norm2_w || !k->norm2_b || !(k->fc1_w || k->fc1_q) ||
+                !k->fc1_b || !(k->fc2_w || k->fc2_q) || !k->fc2_b)
                 return ram_fail(err, RAM_ERR_ARG, "swin: stage %d block %d: weights are not bound", s, b);
         }
-        if (s + 1 < m->swin.n_stages && (!sw->down_norm_w || !sw->down_norm_b || !sw->down_red_w))
+        if (s + 1 < m->swin.n_stages && (!sw->down_norm_w || !sw->down_norm_b || !(sw->down_red_w || sw->down_red_q)))
             return ram_fail(err, RAM_ERR_ARG, "swin: stage %d: patch merging weights are not bound", s);
     }
     return RAM_OK;
@@ -387,8 +388,10 @@ static void scale_q(float *qkv, int L, int C, int heads)
     }
 }
 
-/* x = x + attn(LN1(x)) with the roll and windows of block blk. */
-static void attention_part(const struct ram_model *m, int s, int blk, const struct swin_bufs *b)
+/* x = x + attn(LN1(x)) with the roll and windows of block blk. The linear
+** layers take the int8 path in quantized files (its only failure: NOMEM). */
+static ram_status attention_part(const struct ram_model *m, int s, int blk, const struct swin_bufs *b,
+                                 struct ram_error *err)
 {
     const struct ram_swin_stage_info *st = &m->stage[s];
     const struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[blk];
@@ -396,29 +399,34 @@ static void attention_part(const struct ram_model *m, int s, int blk, const stru
     int L = st->res * st->res, C = st->dim, shift = blk % 2 ? st->shift : 0;
     window_gather(b->x, b->xw, st->res, st->window, shift, C);
     ram_layernorm(b->xw, b->xw, L, C, w->norm1_w, w->norm1_b, m->swin.eps);
-    ram_linear(b->xw, L, C, w->qkv_w, w->qkv_b, 3 * C, b->big);
+    ram_status rc = ram_linear_q(b->xw, L, C, w->qkv_w, w->qkv_q, w->qkv_b, 3 * C, b->big, err);
+    if (rc) return rc;
     scale_q(b->big, L, C, st->heads);
     window_attention(st, ram_swin_cached_bias(m, s, blk), shift ? c->mask[s] : NULL, b->big, b->att, b->xw);
-    ram_linear(b->xw, L, C, w->proj_w, w->proj_b, C, b->big);
+    if ((rc = ram_linear_q(b->xw, L, C, w->proj_w, w->proj_q, w->proj_b, C, b->big, err))) return rc;
     window_scatter_add(b->big, b->x, st->res, st->window, shift, C);
+    return RAM_OK;
 }
 
 /* x = x + fc2(GELU(fc1(LN2(x)))). */
-static void mlp_part(const struct ram_model *m, int s, int blk, const struct swin_bufs *b)
+static ram_status mlp_part(const struct ram_model *m, int s, int blk, const struct swin_bufs *b,
+                           struct ram_error *err)
 {
     const struct ram_swin_stage_info *st = &m->stage[s];
     const struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[blk];
     int L = st->res * st->res, C = st->dim, hid = m->swin.mlp_ratio * C;
     ram_layernorm(b->x, b->xw, L, C, w->norm2_w, w->norm2_b, m->swin.eps);
-    ram_linear(b->xw, L, C, w->fc1_w, w->fc1_b, hid, b->big);
+    ram_status rc = ram_linear_q(b->xw, L, C, w->fc1_w, w->fc1_q, w->fc1_b, hid, b->big, err);
+    if (rc) return rc;
     ram_gelu(b->big, (size_t)L * hid);
-    ram_linear(b->big, L, hid, w->fc2_w, w->fc2_b, C, b->xw);
+    if ((rc = ram_linear_q(b->big, L, hid, w->fc2_w, w->fc2_q, w->fc2_b, C, b->xw, err))) return rc;
     ram_add(b->x, b->xw, (size_t)L * C);
+    return RAM_OK;
 }
 
 /* PatchMerging: rows of [x(2y,2x) | x(2y+1,2x) | x(2y,2x+1) | x(2y+1,2x+1)],
 ** LayerNorm(4C), reduction 4C -> 2C without bias. */
-static void patch_merge(const struct ram_model *m, int s, const struct swin_bufs *b)
+static ram_status patch_merge(const struct ram_model *m, int s, const struct swin_bufs *b, struct ram_error *err)
 {
     const struct ram_swin_stage_info *st = &m->stage[s];
     const struct ram_swin_stage_w *sw = &m->swin_w.stages[s];
@@ -432,7 +440,7 @@ static void patch_merge(const struct ram_model *m, int s, const struct swin_bufs
                 memcpy(row + (size_t)k * C, b->x + ((size_t)(2 * y + dy[k]) * R + 2 * x + dx[k]) * C, bytes);
         }
     ram_layernorm(b->xw, b->xw, L2, 4 * C, sw->down_norm_w, sw->down_norm_b, m->swin.eps);
-    ram_linear(b->xw, L2, 4 * C, sw->down_red_w, NULL, 2 * C, b->x);
+    return ram_linear_q(b->xw, L2, 4 * C, sw->down_red_w, sw->down_red_q, NULL, 2 * C, b->x, err);
 }
 
 /* out = [mean of the normed tokens; LayerNorm(x)]. */
@@ -473,13 +481,14 @@ ram_status ram_swin_forward(const struct ram_model *m, const float *chw, float *
         const struct ram_swin_stage_info *st = &m->stage[s];
         for (int blk = 0; blk < m->swin.depths[s]; blk++) {
             if (aborted(hooks)) return ram_fail(err, RAM_ERR_INTERRUPTED, "swin: interrupted");
-            attention_part(m, s, blk, &b);
-            mlp_part(m, s, blk, &b);
+            ram_status rc = attention_part(m, s, blk, &b, err);
+            if (rc || (rc = mlp_part(m, s, blk, &b, err))) return rc;
             snprintf(name, sizeof name, "s%d_b%d_out", s, blk);
             trace(hooks, name, b.x, st->res * st->res, st->dim);
         }
         if (s + 1 < m->swin.n_stages) {
-            patch_merge(m, s, &b);
+            ram_status rc = patch_merge(m, s, &b, err);
+            if (rc) return rc;
             snprintf(name, sizeof name, "s%d_merge_out", s);
             trace(hooks, name, b.x, st->res * st->res / 4, 2 * st->dim);
         }

@@ -65,6 +65,7 @@ void ram_bert_layer_from_tagger(const struct ram_model *m, int l, struct ram_ber
     out->i_w = w->i_w, out->i_b = w->i_b;
     out->o_w = w->o_w, out->o_b = w->o_b;
     out->ln_w = w->oln_w, out->ln_b = w->oln_b;
+    out->q_q = w->q_q, out->ao_q = w->ao_q, out->i_q = w->i_q, out->o_q = w->o_q;
 }
 
 void ram_bert_cross_kv(const struct ram_bert_layer *L, const float *enc, int n_kv, float *K, float *V)
@@ -100,6 +101,7 @@ ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int 
         return ram_fail(err, RAM_ERR_ARG, "bert layer: hidden %d, heads %d, intermediate %d, %d x %d rows",
                         hid, heads, inter, rows, n_kv);
     const int dh = hid / heads;
+    ram_status rc;
     const size_t rh = round16((size_t)rows * hid);
     float *qc = scratch, *S = qc + rh, *A = S + round16((size_t)rows * n_kv), *F = A + rh;
 
@@ -108,7 +110,7 @@ ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int 
         /* torch divides the product by math.sqrt(head_dim), a float32 scalar op. */
         const float div = (float)sqrt((double)dh);
         if (Q0) memcpy(qc, Q0, sizeof(float) * (size_t)rows * hid);
-        else ram_linear(H, rows, hid, w->q_w, w->q_b, hid, qc);
+        else if ((rc = ram_linear_q(H, rows, hid, w->q_w, L->q_q, w->q_b, hid, qc, err))) return rc;
         for (int h = 0; h < heads; h++) {
             float *qh = qc + (size_t)h * dh;
             ram_gemm(0, 1, rows, n_kv, dh, 1.0f, qh, hid, K + (size_t)h * dh, hid, 0.0f, S, n_kv);
@@ -117,16 +119,16 @@ ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int 
             /* The context of head h replaces its (consumed) query columns. */
             ram_gemm(0, 0, rows, dh, n_kv, 1.0f, S, n_kv, V + (size_t)h * dh, hid, 0.0f, qh, hid);
         }
-        ram_linear(qc, rows, hid, w->o_w, w->o_b, hid, A);
+        if ((rc = ram_linear_q(qc, rows, hid, w->o_w, L->ao_q, w->o_b, hid, A, err))) return rc;
         ram_add(A, H, (size_t)rows * hid);
         ram_layernorm(A, A, rows, hid, w->ln_w, w->ln_b, L->eps);
     } else {
         memcpy(A, H, sizeof(float) * (size_t)rows * hid);
     }
 
-    ram_linear(A, rows, hid, L->i_w, L->i_b, inter, F);
+    if ((rc = ram_linear_q(A, rows, hid, L->i_w, L->i_q, L->i_b, inter, F, err))) return rc;
     ram_gelu(F, (size_t)rows * inter);
-    ram_linear(F, rows, inter, L->o_w, L->o_b, hid, H);
+    if ((rc = ram_linear_q(F, rows, inter, L->o_w, L->o_q, L->o_b, hid, H, err))) return rc;
     ram_add(H, A, (size_t)rows * hid);
     ram_layernorm(H, H, rows, hid, L->ln_w, L->ln_b, L->eps);
     return RAM_OK;
@@ -222,14 +224,17 @@ static void reweight(const struct ram_model *m, const float *rows, int n, int de
 }
 
 /* H0 = ReLU(wordvec_proj(lab)) of n rows, or the rows themselves. */
-static void queries(const struct ram_model *m, const float *lab, int n, float *h)
+static ram_status queries(const struct ram_model *m, const float *lab, int n, float *h, struct ram_error *err)
 {
     if (m->wordvec_w) {
-        ram_linear(lab, n, m->embed_dim, m->wordvec_w, m->wordvec_b, m->tagger.hidden, h);
+        ram_status rc = ram_linear_q(lab, n, m->embed_dim, m->wordvec_w, m->wordvec_q, m->wordvec_b,
+                                     m->tagger.hidden, h, err);
+        if (rc) return rc;
         ram_relu(h, (size_t)n * m->tagger.hidden);
     } else {
         memcpy(h, lab, sizeof(float) * (size_t)n * m->tagger.hidden);
     }
+    return RAM_OK;
 }
 
 ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger_args *a,
@@ -292,9 +297,9 @@ ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger
             q0 = a->fixed_q0 + (size_t)c0 * H;
         } else if (des > 1) {
             reweight(m, a->label_embed + (size_t)c0 * des * E, n, des, cls_s, rw, lab, c0, hk);
-            queries(m, lab, n, h);
-        } else {
-            queries(m, a->label_embed + (size_t)c0 * E, n, h);
+            if ((rc = queries(m, lab, n, h, err))) return rc;
+        } else if ((rc = queries(m, a->label_embed + (size_t)c0 * E, n, h, err))) {
+            return rc;
         }
         trace(hk, "tagging_queries", c0, h, n, H);
         for (int l = 0; l < m->tagger.n_layers; l++) {
@@ -321,10 +326,10 @@ ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_e
     if (!m || !label_embed || !h0 || !q0) return ram_fail(err, RAM_ERR_ARG, "tagger: NULL argument");
     if ((rc = check_model(m, err))) return rc;
     if (n_tags < 1) return ram_fail(err, RAM_ERR_ARG, "tagger: %d tags", n_tags);
-    queries(m, label_embed, n_tags, h0);
+    if ((rc = queries(m, label_embed, n_tags, h0, err))) return rc;
     if (m->tagger.n_layers > 0) {
         const struct ram_tagger_layer_w *w = &m->tagger_layers[0];
-        ram_linear(h0, n_tags, m->tagger.hidden, w->q_w, w->q_b, m->tagger.hidden, q0);
+        rc = ram_linear_q(h0, n_tags, m->tagger.hidden, w->q_w, w->q_q, w->q_b, m->tagger.hidden, q0, err);
     }
-    return RAM_OK;
+    return rc;
 }

@@ -57,6 +57,9 @@ struct ram_bert_layer {
     const float *i_w, *i_b;          /* intermediate.dense (I, H) / (I) */
     const float *o_w, *o_b;          /* output.dense (H, I) / (H) */
     const float *ln_w, *ln_b;        /* output.LayerNorm (H) */
+    /* int8 forms of cross.q_w, cross.o_w, i_w, o_w (quantized model files),
+    ** used instead of the fp32 ones when not NULL; borrowed. */
+    const struct ram_q8_weight *q_q, *ao_q, *i_q, *o_q;
 };
 
 /* The layer view of the tagging decoder's layer l of m (cross-attention +

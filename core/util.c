@@ -92,6 +92,7 @@ static const struct {
 } dtype_info[RAM_DTYPE_COUNT] = {
     [RAM_DTYPE_F32] = {"F32", 4}, [RAM_DTYPE_F16] = {"F16", 2}, [RAM_DTYPE_BF16] = {"BF16", 2},
     [RAM_DTYPE_I64] = {"I64", 8}, [RAM_DTYPE_I32] = {"I32", 4}, [RAM_DTYPE_U8] = {"U8", 1},
+    [RAM_DTYPE_I8] = {"I8", 1},
 };
 
 size_t ram_dtype_size(enum ram_dtype t) { return (unsigned)t < RAM_DTYPE_COUNT ? dtype_info[t].size : 0; }

@@ -14,6 +14,7 @@
 #include "weights.h"
 
 #include "bpe.h"
+#include "gemm_q8.h"
 
 #include <limits.h>
 #include <math.h>
@@ -69,6 +70,15 @@ static void spec_lin(struct specs *s, const float **w, const float **b, int part
 {
     spec_add(s, w, part, RAM_WINIT_NORMAL, 2, SHAPE(out, in), "%s.weight", prefix);
     spec_add(s, b, part, RAM_WINIT_NORMAL, 1, SHAPE(out), "%s.bias", prefix);
+}
+
+/* A Swin linear layer: its matrix may be stored as int8 (q8). */
+static void spec_qlin(struct specs *s, const float **w, const float **b, const struct ram_q8_weight **q8,
+                      int64_t out, int64_t in, const char *prefix)
+{
+    struct ram_wspec *ws = spec_add(s, w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(out, in), "%s.weight", prefix);
+    if (ws) ws->q8 = q8;
+    spec_add(s, b, RAM_PART_MAIN, RAM_WINIT_NORMAL, 1, SHAPE(out), "%s.bias", prefix);
 }
 
 static void spec_ln(struct specs *s, const float **w, const float **b, int part, int64_t dim,
@@ -127,22 +137,24 @@ ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, 
             spec_add(&s, &bw->rpb_table, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(w2 * w2, si->heads),
                      "%s.attn.relative_position_bias_table", p);
             snprintf(q, sizeof q, "%s.attn.qkv", p);
-            spec_lin(&s, &bw->qkv_w, &bw->qkv_b, RAM_PART_MAIN, 3 * C, C, q);
+            spec_qlin(&s, &bw->qkv_w, &bw->qkv_b, &bw->qkv_q, 3 * C, C, q);
             snprintf(q, sizeof q, "%s.attn.proj", p);
-            spec_lin(&s, &bw->proj_w, &bw->proj_b, RAM_PART_MAIN, C, C, q);
+            spec_qlin(&s, &bw->proj_w, &bw->proj_b, &bw->proj_q, C, C, q);
             snprintf(q, sizeof q, "%s.norm2", p);
             spec_ln(&s, &bw->norm2_w, &bw->norm2_b, RAM_PART_MAIN, C, q);
             snprintf(q, sizeof q, "%s.mlp.fc1", p);
-            spec_lin(&s, &bw->fc1_w, &bw->fc1_b, RAM_PART_MAIN, hid, C, q);
+            spec_qlin(&s, &bw->fc1_w, &bw->fc1_b, &bw->fc1_q, hid, C, q);
             snprintf(q, sizeof q, "%s.mlp.fc2", p);
-            spec_lin(&s, &bw->fc2_w, &bw->fc2_b, RAM_PART_MAIN, C, hid, q);
+            spec_qlin(&s, &bw->fc2_w, &bw->fc2_b, &bw->fc2_q, C, hid, q);
         }
         if (st + 1 < m->swin.n_stages) {
             struct ram_swin_stage_w *sg = &sw->stages[st];
             snprintf(p, sizeof p, "visual_encoder.layers.%d.downsample.norm", st);
             spec_ln(&s, &sg->down_norm_w, &sg->down_norm_b, RAM_PART_MAIN, 4 * C, p);
-            spec_add(&s, &sg->down_red_w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(2 * C, 4 * C),
-                     "visual_encoder.layers.%d.downsample.reduction.weight", st);
+            struct ram_wspec *rw = spec_add(&s, &sg->down_red_w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2,
+                                            SHAPE(2 * C, 4 * C),
+                                            "visual_encoder.layers.%d.downsample.reduction.weight", st);
+            if (rw) rw->q8 = &sg->down_red_q;
         }
     }
     spec_ln(&s, &sw->norm_w, &sw->norm_b, RAM_PART_MAIN, m->vision_width, "visual_encoder.norm");
@@ -259,12 +271,10 @@ static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
-static ram_status check_view(const struct ram_tensor_view *v, const char *key, int ndim,
-                             const int64_t *shape, struct ram_error *err)
+/* Exact shape and byte length of a view (any dtype). */
+static ram_status check_shape(const struct ram_tensor_view *v, const char *key, int ndim,
+                              const int64_t *shape, struct ram_error *err)
 {
-    if (v->dtype != RAM_DTYPE_F32 && v->dtype != RAM_DTYPE_F16 && v->dtype != RAM_DTYPE_BF16)
-        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s: got %s, expected F32 (or F16/BF16)",
-                        key, ram_dtype_name(v->dtype));
     int same = v->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = v->shape[d] == shape[d];
     if (!same) {
@@ -278,6 +288,15 @@ static ram_status check_view(const struct ram_tensor_view *v, const char *key, i
     if (v->nbytes != numel * ram_dtype_size(v->dtype))
         return ram_fail(err, RAM_ERR_FORMAT, "tensor %s: %zu bytes for its shape", key, v->nbytes);
     return RAM_OK;
+}
+
+static ram_status check_view(const struct ram_tensor_view *v, const char *key, int ndim,
+                             const int64_t *shape, struct ram_error *err)
+{
+    if (v->dtype != RAM_DTYPE_F32 && v->dtype != RAM_DTYPE_F16 && v->dtype != RAM_DTYPE_BF16)
+        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s: got %s, expected F32 (or F16/BF16)",
+                        key, ram_dtype_name(v->dtype));
+    return check_shape(v, key, ndim, shape, err);
 }
 
 static size_t view_numel(const struct ram_tensor_view *v) { return v->nbytes / ram_dtype_size(v->dtype); }
@@ -429,6 +448,40 @@ static ram_status bind_hf(struct ram_model *m, const struct ram_tensor_source *s
     return ram_model_own(m, buf, err);
 }
 
+/* A Swin matrix of a quantized file: the packed I8 tensor and its
+** "<name>.qscale" (F32 [out], finite, >= 0); the int8 weight borrows both
+** from the mapping and owns its column sums (m owns it). */
+static ram_status bind_q8(struct ram_model *m, const struct ram_tensor_source *src, const struct ram_wspec *w,
+                          struct ram_error *err)
+{
+    const int n = (int)w->shape[0], k = (int)w->shape[1];
+    const int64_t pshape[4] = {(n + 15) / 16, (k + 3) / 4, 16, 4}, sshape[1] = {n};
+    const struct ram_tensor_view *v = src->find(src->ctx, w->name);
+    if (!v) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", w->name);
+    if (v->dtype != RAM_DTYPE_I8)
+        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s: got %s, expected I8 (int8 file)", w->name,
+                        ram_dtype_name(v->dtype));
+    if (k > RAM_Q8_MAX_K) return ram_fail(err, RAM_ERR_TOO_BIG, "%s: %d inputs, int8 supports %d", w->name, k, RAM_Q8_MAX_K);
+    ram_status rc = check_shape(v, w->name, 4, pshape, err);
+    if (rc) return rc;
+    const struct ram_tensor_view *sv = findf(src, "%s.qscale", w->name);
+    if (!sv) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s.qscale", w->name);
+    if (sv->dtype != RAM_DTYPE_F32)
+        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s.qscale: got %s, expected F32", w->name,
+                        ram_dtype_name(sv->dtype));
+    if ((rc = check_shape(sv, sv->name, 1, sshape, err))) return rc;
+    const float *scale;
+    if ((rc = view_f32(m, sv, &scale, err))) return rc;
+    for (int o = 0; o < n; o++)
+        if (!(scale[o] >= 0) || !isfinite(scale[o]))
+            return ram_fail(err, RAM_ERR_FORMAT, "%s.qscale[%d] is not a finite scale >= 0", w->name, o);
+    struct ram_q8_weight *q;
+    if ((rc = ram_q8_weight_new(n, k, v->data, scale, &q, err))) return rc;
+    *w->q8 = q;
+    *w->dst = NULL;
+    return ram_model_own(m, q, err);
+}
+
 static const struct ram_tensor_view *lookup(const struct ram_model *m, const struct ram_tensor_source *src,
                                             const struct ram_wspec *w, int flags)
 {
@@ -458,6 +511,10 @@ ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source
             if (rc) goto cleanup;
             continue;
         }
+        if (w->q8 && m->quant) {
+            if ((rc = bind_q8(m, src, w, err))) goto cleanup;
+            continue;
+        }
         const struct ram_tensor_view *v = lookup(m, src, w, flags);
         if (!v) {
             rc = ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", w->name);
@@ -482,6 +539,41 @@ cleanup:
 ram_status ram_model_bind(struct ram_model *m, const struct ram_tensor_source *src, struct ram_error *err)
 {
     return ram_model_bind_ex(m, src, 0, err);
+}
+
+/* The int8 form of an fp32 matrix (n x k), packed and scaled into one
+** buffer that m owns, wrapped by a weight that m owns. */
+static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int k,
+                                 const struct ram_q8_weight **out, struct ram_error *err)
+{
+    size_t pb = ram_q8_packed_bytes(n, k);
+    if (!pb) return ram_fail(err, RAM_ERR_TOO_BIG, "int8: %d x %d matrix is out of range", n, k);
+    char *buf = ram_malloc(pb + 64 + sizeof(float) * (size_t)n);
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "out of memory quantizing a %d x %d matrix", n, k);
+    ram_status rc = ram_model_own(m, buf, err);
+    if (rc) return rc;
+    int8_t *packed = (int8_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
+    float *scale = (float *)(packed + pb);
+    ram_q8_quantize_pack(W, n, k, packed, scale);
+    struct ram_q8_weight *q;
+    if ((rc = ram_q8_weight_new(n, k, packed, scale, &q, err))) return rc;
+    *out = q;
+    return ram_model_own(m, q, err);
+}
+
+ram_status ram_model_quantize_tagger(struct ram_model *m, struct ram_error *err)
+{
+    const int H = m->tagger.hidden, I = m->tagger.intermediate;
+    ram_status rc = RAM_OK;
+    if (m->wordvec_w && (rc = quantize_owned(m, m->wordvec_w, H, m->embed_dim, &m->wordvec_q, err))) return rc;
+    for (int l = 0; l < m->tagger.n_layers && !rc; l++) {
+        struct ram_tagger_layer_w *t = &m->tagger_layers[l];
+        if (!(rc = quantize_owned(m, t->q_w, H, H, &t->q_q, err)) &&
+            !(rc = quantize_owned(m, t->ao_w, H, H, &t->ao_q, err)) &&
+            !(rc = quantize_owned(m, t->i_w, I, H, &t->i_q, err)))
+            rc = quantize_owned(m, t->o_w, H, I, &t->o_q, err);
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------ config */

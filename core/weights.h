@@ -69,6 +69,10 @@ struct ram_wspec {
     int part;                  /* enum ram_part: selects the aliases tried */
     int init;                  /* enum ram_winit */
     int big;                   /* stored as F16 by --dtype f16 (matrices and embeddings) */
+    /* Swin linear matrices: where the int8 form goes in quantized files
+    ** (stored as I8 packed [ceil(out/16), ceil(in/4), 16, 4] + F32
+    ** "<name>.qscale" [out]); NULL for every other tensor. */
+    const struct ram_q8_weight **q8;
 };
 
 /* The tensors m's config needs, in a fixed order (Swin, heads, tagger,
@@ -106,6 +110,12 @@ ram_status ram_model_check_config(struct ram_model *m, struct ram_error *err);
 /* Records a converted buffer that m owns (freed by ram_model_free). On
 ** failure p is freed. */
 ram_status ram_model_own(struct ram_model *m, void *p, struct ram_error *err);
+
+/* Quantized files: makes the int8 forms of the tagging decoder's query,
+** attention-output and FFN matrices and of wordvec_proj from their fp32
+** weights (owned by m). They are small (47 MB at full size) but do 36 % of
+** the multiply-adds, so they are quantized at load rather than stored twice. */
+ram_status ram_model_quantize_tagger(struct ram_model *m, struct ram_error *err);
 
 /* ------------------------------------------------------------------ sources */
 
@@ -163,5 +173,10 @@ struct ram_write_opts {
 ** digest_out (33 bytes, may be NULL) receives the file's checksum. */
 ram_status ram_model_write(struct ram_model *m, const char *path, const struct ram_write_opts *o,
                            char *digest_out, struct ram_error *err);
+/* The same with quant 1: the Swin linear matrices as int8 (ram-convert
+** --quant int8; format version 2, models/README.md). A separate entry point
+** rather than a field so that positional initialisers of ram_write_opts stay whole. */
+ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct ram_write_opts *o, int quant,
+                             char *digest_out, struct ram_error *err);
 
 #endif /* RAM_WEIGHTS_H */
