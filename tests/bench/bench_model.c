@@ -2,7 +2,8 @@
 ** bench_model.c — per-image latency of the whole RAM++/RAM forward, split by
 ** stage, against the sgemm peak that the same run measures.
 **
-**     build/bench/bench_model MODEL.ram IMAGE [RUNS]     # RUNS default 5
+**     build/bench/bench_model MODEL.ram IMAGE [RUNS [INT8.ram]]   # RUNS default 5
+**     build/bench/bench_model --agree F32.ram INT8.ram IMAGE...      # agreement only
 **
 ** Prints "key value" lines (read by tests/bench/run.sh, which makes the table
 ** and results.json): model load time, for 1 and 2 threads (ram_set_threads)
@@ -16,9 +17,23 @@
 ** ram_gemm (core/ops.c is the only BLAS caller) on 2048^2 matrices, best of 3.
 ** One warm-up forward per thread count precedes the timed runs (first-touch
 ** of the mmapped weights and the arena would otherwise land in run 1).
+**
+** INT8 (the same weights converted with ram-convert --quant int8): its
+** forwards are interleaved with the fp32 ones (run r of fp32, then run r of
+** int8), so that the load of other processes hits both alike; the speedup is
+** the ratio of the two medians. Agreement: on IMAGE and on GEN_IMAGES
+** generated inputs (smooth colour waves plus hashed noise, made directly in
+** the normalised CHW space), the largest |p_int8 - p_fp32| over all classes
+** and the fraction of inputs whose selected tag sets (p >= threshold) are
+** identical. The int8 kernel is also timed alone against sgemm on the Swin-L
+** linear shapes (q8_kernel_speedup_*: sum of sgemm times / sum of int8 times).
 */
+#include "gemm_q8.h"
 #include "ops.h"
 #include "ram.h"
+
+#include <math.h>
+#include <stdint.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,10 +96,209 @@ static double sgemm_gflops(int threads)
     return 2.0 * N * N * (double)N / best * 1e-9;
 }
 
+enum { GEN_IMAGES = 8 };
+
+/* Generated input g (0 .. GEN_IMAGES-1) in normalised CHW space, S x S. */
+static void gen_image(float *chw, int S, int g)
+{
+    const double f[3] = {0.011 * (g + 1), 0.007 * (g + 2), 0.019 * (g % 3 + 1)};
+    uint32_t h = 2166136261u ^ (uint32_t)g;
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                h = (h ^ (uint32_t)(x + 7 * y + 13 * c)) * 16777619u;
+                double wave = sin(f[c] * x + f[(c + 1) % 3] * y + g) * cos(f[(c + 2) % 3] * (x - y));
+                chw[((size_t)c * S + y) * S + x] = (float)(1.5 * wave + ((h >> 8) % 1000) * 1e-3 - 0.5);
+            }
+}
+
+struct pair {
+    struct ram_model *m[2]; /* fp32, int8 */
+    struct ram_state *st[2];
+    int S, ncls, ntok, dim;
+    float *emb, *probs[2];
+};
+
+/* probs[0], probs[1] of one input; 0 on success. */
+static int pair_probs(struct pair *p, const float *chw, struct ram_error *err)
+{
+    for (int k = 0; k < 2; k++)
+        if (ram_encode_image(p->st[k], chw, p->emb, err) || ram_tag_probs(p->st[k], p->emb, p->probs[k], err))
+            return 1;
+    return 0;
+}
+
+/* Adds one input's figures: max |dp| and whether the tag sets agree. */
+static void agree_one(const struct pair *p, double *maxdiff, int *same)
+{
+    int eq = 1;
+    for (int c = 0; c < p->ncls; c++) {
+        double d = fabs((double)p->probs[0][c] - p->probs[1][c]);
+        if (d > *maxdiff) *maxdiff = d;
+        float t = ram_model_threshold(p->m[0], c);
+        eq &= (p->probs[0][c] >= t) == (p->probs[1][c] >= t);
+    }
+    *same += eq;
+}
+
+static int pair_open(struct pair *p, const char *f32, const char *i8, struct ram_error *err)
+{
+    memset(p, 0, sizeof *p);
+    const char *path[2] = {f32, i8};
+    for (int k = 0; k < 2; k++)
+        if (ram_model_init_from_file(path[k], 0, &p->m[k], err) || ram_state_init(p->m[k], &p->st[k], err))
+            return 1;
+    struct ram_model_info info;
+    ram_model_get_info(p->m[0], &info);
+    p->S = info.image_size, p->ncls = info.num_class, p->ntok = info.n_image_tokens, p->dim = info.embed_dim;
+    p->emb = malloc(sizeof(float) * p->ntok * p->dim);
+    p->probs[0] = malloc(sizeof(float) * p->ncls), p->probs[1] = malloc(sizeof(float) * p->ncls);
+    return !p->emb || !p->probs[0] || !p->probs[1];
+}
+
+static void pair_close(struct pair *p)
+{
+    for (int k = 0; k < 2; k++) ram_state_free(p->st[k]), ram_model_free(p->m[k]), free(p->probs[k]);
+    free(p->emb);
+}
+
+/* Agreement over the given image files and GEN_IMAGES generated inputs;
+** prints int8_max_prob_diff, int8_tagset_agreement (prefix: "" or "golden_"). */
+static int agreement(struct pair *p, char **images, int n, const char *prefix, struct ram_error *err)
+{
+    float *chw = malloc(sizeof(float) * 3 * p->S * p->S);
+    double md = 0;
+    int same = 0, total = 0;
+    if (!chw) return 1;
+    for (int i = 0; i < n + GEN_IMAGES; i++, total++) {
+        if (i < n) {
+            size_t len = 0;
+            void *img = read_file(images[i], &len);
+            int bad = !img || ram_image_preprocess(img, len, p->S, 0, chw, err);
+            free(img);
+            if (bad) {
+                free(chw);
+                return 1;
+            }
+        } else {
+            gen_image(chw, p->S, i - n);
+        }
+        if (pair_probs(p, chw, err)) {
+            free(chw);
+            return 1;
+        }
+        agree_one(p, &md, &same);
+    }
+    printf("%sint8_max_prob_diff %.5f\n%sint8_tagset_agreement %.3f\n%sint8_agreement_inputs %d\n", prefix, md,
+           prefix, (double)same / total, prefix, total);
+    free(chw);
+    return 0;
+}
+
+/* The int8 kernel against sgemm on Swin-L's linear shapes (tokens x in x out). */
+static double kernel_speedup(int threads)
+{
+    static const int sh[][3] = {{9216, 192, 576}, {9216, 192, 768}, {9216, 768, 192}, {2304, 384, 1152},
+                                {2304, 384, 1536}, {2304, 1536, 384}, {576, 768, 2304}, {576, 768, 3072},
+                                {576, 3072, 768}, {144, 1536, 4608}, {144, 1536, 6144}, {144, 6144, 1536}};
+    double tf = 0, tq = 0;
+    struct ram_error err;
+    ram_set_threads(threads);
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        int M = sh[s][0], K = sh[s][1], N = sh[s][2];
+        float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K),
+              *y = malloc(sizeof(float) * M * N), *sc = malloc(sizeof(float) * N);
+        int8_t *pk = malloc(ram_q8_packed_bytes(N, K));
+        struct ram_q8_weight *q = 0;
+        if (!x || !W || !y || !sc || !pk) return 0;
+        for (size_t i = 0; i < (size_t)M * K; i++) x[i] = (float)((i * 2654435761u) % 1000) * 2e-3f - 1.0f;
+        for (size_t i = 0; i < (size_t)N * K; i++) W[i] = (float)((i * 40503u) % 1000) * 4e-5f - 0.02f;
+        ram_q8_quantize_pack(W, N, K, pk, sc);
+        if (ram_q8_weight_new(N, K, pk, sc, &q, &err)) return 0;
+        double bf = 1e30, bq = 1e30;
+        for (int r = 0; r < 3; r++) {
+            double t = now();
+            ram_linear(x, M, K, W, NULL, N, y);
+            t = now() - t, bf = t < bf ? t : bf;
+            t = now();
+            ram_q8_linear(x, M, q, NULL, y, &err);
+            t = now() - t, bq = t < bq ? t : bq;
+        }
+        tf += bf, tq += bq;
+        ram_q8_weight_free(q);
+        free(x), free(W), free(y), free(sc), free(pk);
+    }
+    return tf / tq;
+}
+
+static int agree_main(int argc, char **argv)
+{
+    struct pair p;
+    struct ram_error err;
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s --agree F32.ram INT8.ram IMAGE...\n", argv[0]);
+        return 2;
+    }
+    if (pair_open(&p, argv[2], argv[3], &err) || agreement(&p, argv + 4, argc - 4, "golden_", &err)) {
+        fprintf(stderr, "agree: %s\n", err.msg);
+        return 1;
+    }
+    pair_close(&p);
+    return 0;
+}
+
+/* fp32 and int8 forwards interleaved at th threads: medians and agreement. */
+static int int8_timing(struct pair *p, const void *img, size_t nimg, int runs, int th, double *t32,
+                       double *t8, struct ram_error *err)
+{
+    float *chw = malloc(sizeof(float) * 3 * p->S * p->S);
+    if (!chw) return 1;
+    ram_set_threads(th);
+    for (int r = -1; r < runs; r++)
+        for (int k = 0; k < 2; k++) {
+            double t0 = now();
+            if (ram_image_preprocess(img, nimg, p->S, 0, chw, err) || ram_encode_image(p->st[k], chw, p->emb, err) ||
+                ram_tag_probs(p->st[k], p->emb, p->probs[k], err)) {
+                free(chw);
+                return 1;
+            }
+            if (r >= 0) (k ? t8 : t32)[r] = now() - t0;
+        }
+    free(chw);
+    return 0;
+}
+
+static int int8_main(const char *f32, const char *i8, char *image, const void *img, size_t nimg, int runs)
+{
+    struct pair p;
+    struct ram_error err;
+    double *a = malloc(sizeof(double) * runs), *b = malloc(sizeof(double) * runs);
+    if (!a || !b || pair_open(&p, f32, i8, &err)) goto fail;
+    for (int th = 1; th <= 2; th++) {
+        if (int8_timing(&p, img, nimg, runs, th, a, b, &err)) goto fail;
+        double m32 = median(a, runs), m8 = median(b, runs);
+        printf("latency_s_%dt_fp32_paired %.4f\nlatency_s_%dt_int8 %.4f\nspeedup_int8_%dt %.3f\n", th, m32, th,
+               m8, th, m32 / m8);
+        fflush(stdout);
+    }
+    if (agreement(&p, &image, 1, "", &err)) goto fail;
+    pair_close(&p);
+    printf("q8_kernel_speedup_1t %.3f\n", kernel_speedup(1));
+    printf("q8_kernel_speedup_2t %.3f\n", kernel_speedup(2));
+    printf("q8_vnni %d\n", ram_q8_have_vnni());
+    free(a), free(b);
+    return 0;
+fail:
+    fprintf(stderr, "int8: %s\n", err.msg);
+    free(a), free(b);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--agree")) return agree_main(argc, argv);
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL.ram IMAGE [RUNS]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL.ram IMAGE [RUNS [INT8.ram]]\n", argv[0]);
         return 2;
     }
     int runs = argc > 3 ? atoi(argv[3]) : 5;
@@ -147,8 +361,9 @@ int main(int argc, char **argv)
     printf("peak_rss_bytes %ld\n", (long)ru.ru_maxrss * 1024L);
     ram_state_free(st);
     ram_model_free(model);
+    int rc = argc > 4 ? int8_main(argv[1], argv[4], argv[2], img, nimg, runs) : 0;
     free(chw), free(emb), free(probs), free(pre), free(enc), free(tag), free(tot), free(img);
-    return 0;
+    return rc;
 fail:
     fprintf(stderr, "forward: %s\n", err.msg);
     return 1;

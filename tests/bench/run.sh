@@ -8,6 +8,10 @@
 # Environment:
 #   RAM_BENCH_MODEL   a real model file (default: a random full-size RAM++ made
 #                     once by ram-convert --random into BUILD/bench/, 1.3 GB)
+#   RAM_BENCH_INT8    its int8 conversion (ram-convert --quant int8; default: the
+#                     same random weights, made once into BUILD/bench/, 0.7 GB);
+#                     timed interleaved with fp32, plus the agreement figures.
+#                     0 skips the int8 comparison (its keys are then null)
 #   RAM_BENCH_IMAGE   the image to tag (default: a 1024x1024 JPEG made from a
 #                     demo picture with the vips CLI)
 #   RAM_BENCH_RUNS    timed forwards per thread count (median; default 5)
@@ -15,6 +19,8 @@
 #   RAM_BENCH_N       images bench_index generates (default here 20000)
 #   RAM_BENCH_INDEX_MODEL  a RAM++ with a CLIP text tower for bench_index (default:
 #                     a random one made once into BUILD/bench/, 1.6 GB)
+#   RAM_BENCH_INSERT_N  camera-size JPEGs bench_index inserts with one
+#                     INSERT ... SELECT (default 4; issue 9's cores busy)
 #   RAM_BENCH_TORCH   0 skips bench_torch.py, the PyTorch reference (its keys are
 #                     then null; skipped with a note when the Python has no torch)
 #   RAM_BENCH_TORCH_RUNS  timed PyTorch forwards per thread count (default 3)
@@ -48,9 +54,30 @@ if [ -z "$IMAGE" ]; then
   fi
 fi
 
-echo "bench: model $MODEL ($(wc -c <"$MODEL") bytes), image $IMAGE, $RUNS runs per thread count"
+# int8: the same weights quantized (ram-convert --quant int8); for a real model
+# RAM_BENCH_INT8 must name its conversion. The golden models are converted too
+# for the agreement on the golden images.
+INT8=${RAM_BENCH_INT8:-}
+if [ -z "$INT8" ] && [ -z "${RAM_BENCH_MODEL:-}" ]; then
+  INT8=$OUT/ram_plus_random_int8.ram
+  if [ ! -f "$INT8" ]; then
+    echo "bench: writing its int8 conversion to $INT8"
+    "$BUILD/ram-convert" --random ram_plus_swin_l_384 --quant int8 -o "$INT8" >/dev/null || exit 1
+  fi
+fi
+[ "$INT8" = 0 ] && INT8=
+G=tests/data/golden
+GQ=$OUT/golden_ram_plus_int8.ram
+GA=$OUT/bench_golden_agree.out
+: >"$GA"
+if [ -n "$INT8" ] && "$BUILD/ram-convert" $G/ram_plus_tiny.pth -o "$GQ" --quant int8 --tags $G/tag_list.txt \
+     --tags-zh $G/tag_list_chinese.txt --thresholds $G/tag_list_threshold.txt >/dev/null; then
+  "$BUILD/bench/bench_model" --agree "$BUILD/models/golden_ram_plus.ram" "$GQ" $G/images/* >"$GA" || cat "$GA"
+fi
+
+echo "bench: model $MODEL ($(wc -c <"$MODEL") bytes), image $IMAGE, $RUNS runs per thread count${INT8:+, int8 $INT8}"
 T=$OUT/bench_model.out
-"$BUILD/bench/bench_model" "$MODEL" "$IMAGE" "$RUNS" >"$T" || { cat "$T"; exit 1; }
+"$BUILD/bench/bench_model" "$MODEL" "$IMAGE" "$RUNS" $INT8 >"$T" || { cat "$T"; exit 1; }
 
 # The PyTorch reference (issue 5): this project's PyTorch port of the RAM++
 # modules at full size, random weights, the official tagging head's way of
@@ -84,10 +111,17 @@ if [ -x "$BUILD/bench/bench_index" ] && [ "${RAM_BENCH_INDEX:-1}" != 0 ]; then
 fi
 
 val() { awk -v k="$1" '$1 == k { print $2 }' "$T"; }
+gval() { awk -v k="$1" '$1 == k { print $2 }' "$GA"; }
 # bench_index's figures, from its printed lines (null when absent).
 score=$(sed -n 's/^2\. exact open-set scoring.*: \([0-9.]*\) images\/s.*/\1/p' "$IDX" | head -n 1)
 storage=$(sed -n 's/^3\. storage:.*(\([0-9.]*\) bytes;.*/\1/p' "$IDX" | head -n 1)
-spi=$(sed -n 's/^5\. INSERT through SQL.*: \([0-9.]*\) s per image.*/\1/p' "$IDX" | head -n 1)
+spi=$(sed -n 's/^5\. INSERT.* threads: \([0-9.]*\) s per image.*/\1/p' "$IDX" | head -n 1)
+ival() { awk -v k="$1" '$1 == k { print $2 }' "$IDX" | head -n 1; }
+# Issue 9: cores busy during an INSERT ... SELECT at 2 threads, next to what a
+# 2-thread sgemm reads as in the same minute, and the measured gain of
+# decoding the next image while the model runs (bench_index figure 5).
+icores=$(ival index_cores_busy); isgemm=$(ival index_sgemm_cores_busy)
+idec=$(ival index_decode_fraction); igain=$(ival index_pipeline_gain)
 index=
 [ -n "$spi" ] && index=$(awk "BEGIN{ if ($spi > 0) printf \"%.3f\", 1/$spi }")
 
@@ -119,9 +153,20 @@ printf '%-34s %12s %12s\n' "  of which visual encoder s" "$(nul "$(tval torch_vi
 printf '%-34s %12s %12s\n' "  of which tagging head s" "$(nul "$(tval torch_tagging_s_1t)")" "$(nul "$(tval torch_tagging_s_2t)")"
 printf '%-34s %12s %12s\n' "PyTorch / ours latency" "$(nul "$SP1")" "$(nul "$SP2")"
 printf '%-34s %12s\n' "PyTorch peak RSS bytes" "$(nul "$(tval torch_peak_rss_bytes)")"
+printf '%-34s %12s %12s\n' "int8: total s (paired run)" "$(nul "$(val latency_s_1t_int8)")" "$(nul "$(val latency_s_2t_int8)")"
+printf '%-34s %12s %12s\n' "int8: fp32 total s (same run)" "$(nul "$(val latency_s_1t_fp32_paired)")" "$(nul "$(val latency_s_2t_fp32_paired)")"
+printf '%-34s %12s %12s\n' "int8: speedup vs fp32" "$(nul "$(val speedup_int8_1t)")" "$(nul "$(val speedup_int8_2t)")"
+printf '%-34s %12s %12s\n' "int8: kernel speedup (Swin shapes)" "$(nul "$(val q8_kernel_speedup_1t)")" "$(nul "$(val q8_kernel_speedup_2t)")"
+printf '%-34s %12s\n' "int8: max |p - p_fp32| (random)" "$(nul "$(val int8_max_prob_diff)")"
+printf '%-34s %12s\n' "int8: same tag sets (random)" "$(nul "$(val int8_tagset_agreement)")"
+printf '%-34s %12s\n' "int8: max |p - p_fp32| (golden)" "$(nul "$(gval golden_int8_max_prob_diff)")"
+printf '%-34s %12s\n' "int8: same tag sets (golden)" "$(nul "$(gval golden_int8_tagset_agreement)")"
 printf '%-34s %12s\n' "model load s" "$(val load_s)"
 printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
 printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
+printf '%-34s %12s\n' "index cores busy (INSERT, 2 thr)" "$(nul "$icores")"
+printf '%-34s %12s\n' "  2-thread sgemm, same minute" "$(nul "$isgemm")"
+printf '%-34s %12s\n' "  decode share / overlap gain" "$(nul "$idec") / $(nul "$igain")"
 printf '%-34s %12s\n' "score images/s (cached, 1 thread)" "$(nul "$score")"
 printf '%-34s %12s\n' "storage bytes per image" "$(nul "$storage")"
 
@@ -143,6 +188,10 @@ cat >"$OUT/results.json" <<EOF
   "fraction_of_sgemm_peak_1t": $F1,
   "fraction_of_sgemm_peak_2t": $F2,
   "index_images_per_s": $(nul "$index"),
+  "index_cores_busy": $(nul "$icores"),
+  "index_sgemm_cores_busy": $(nul "$isgemm"),
+  "index_decode_fraction": $(nul "$idec"),
+  "index_pipeline_gain": $(nul "$igain"),
   "score_images_per_s": $(nul "$score"),
   "storage_bytes_per_image": $(nul "$storage"),
   "torch_latency_s_1t": $(nul "$TL1"),
@@ -152,6 +201,19 @@ cat >"$OUT/results.json" <<EOF
   "torch_peak_rss_bytes": $(nul "$(tval torch_peak_rss_bytes)"),
   "speedup_vs_torch_1t": $(nul "$SP1"),
   "speedup_vs_torch_2t": $(nul "$SP2"),
+  "latency_s_1t_int8": $(nul "$(val latency_s_1t_int8)"),
+  "latency_s_2t_int8": $(nul "$(val latency_s_2t_int8)"),
+  "latency_s_1t_fp32_paired": $(nul "$(val latency_s_1t_fp32_paired)"),
+  "latency_s_2t_fp32_paired": $(nul "$(val latency_s_2t_fp32_paired)"),
+  "speedup_int8_1t": $(nul "$(val speedup_int8_1t)"),
+  "speedup_int8_2t": $(nul "$(val speedup_int8_2t)"),
+  "q8_kernel_speedup_1t": $(nul "$(val q8_kernel_speedup_1t)"),
+  "q8_kernel_speedup_2t": $(nul "$(val q8_kernel_speedup_2t)"),
+  "int8_max_prob_diff": $(nul "$(val int8_max_prob_diff)"),
+  "int8_tagset_agreement": $(nul "$(val int8_tagset_agreement)"),
+  "int8_agreement_inputs": $(nul "$(val int8_agreement_inputs)"),
+  "golden_int8_max_prob_diff": $(nul "$(gval golden_int8_max_prob_diff)"),
+  "golden_int8_tagset_agreement": $(nul "$(gval golden_int8_tagset_agreement)"),
   "load_s": $(val load_s),
   "peak_rss_bytes": $(val peak_rss_bytes)
 }
