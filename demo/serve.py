@@ -148,6 +148,18 @@ class Library:
         if not os.path.isfile(self.db_path):
             raise SystemExit("serve: %s: no such database (index a folder first: "
                              "build/ram-index DIR DB, or make demo)" % db_path)
+        try:
+            self._startup(table)
+        except sqlite3.Error as e:
+            raise SystemExit("serve: %s: %s" % (db_path, e))
+        self.root = os.path.realpath(root) if root else self._guess_root(self.paths)
+        del self.paths
+        self.thumbs = thumbs or self.db_path + ".thumbs"
+        self.memcache = OrderedDict()
+        self.membytes = 0
+        self.memlock = threading.Lock()
+
+    def _startup(self, table):
         with self.conn(first=True) as db:
             self.table = table or self._find_table(db)
             self.t = quote_ident(self.table)
@@ -159,13 +171,8 @@ class Library:
             self.model_info = json.loads(db.execute("SELECT ram_model()").fetchone()[0])
             self._load_vocabulary(db)
             self.count = db.execute("SELECT count(*) FROM %s" % self.t).fetchone()[0]
-            paths = [r[0] for r in db.execute(
+            self.paths = [r[0] for r in db.execute(
                 "SELECT path FROM %s WHERE path IS NOT NULL" % self.t)]
-        self.root = os.path.realpath(root) if root else self._guess_root(paths)
-        self.thumbs = thumbs or self.db_path + ".thumbs"
-        self.memcache = OrderedDict()
-        self.membytes = 0
-        self.memlock = threading.Lock()
 
     # ------------------------------------------------------------ connections
 
@@ -315,6 +322,8 @@ class Library:
         return {"id": rowid, "path": self.shown_path(path), "tags": tags.split(" | ") if tags else [],
                 "tags_zh": tags_zh.split(" | ") if tags_zh else [], "scores": scores,
                 "sql": show_sql(sql, (rowid,)), "ms": ms,
+                "thumb_sql": "SELECT ram_thumbnail(?, %d)  -- ?: the file's bytes; %d for the grid; "
+                             "cached in %s" % (LARGE, THUMB, os.path.basename(self.thumbs)),
                 "note": "probs: the stored probabilities (float32 per class, 0 under the floor), "
                         "named with the vocabulary query"}
 

@@ -128,7 +128,7 @@ async function openViewer(id) {
   $("vpath").textContent = d.path || `picture ${id}`;
   $("vtags").textContent = d.tags.length ? d.tags.join(" · ") + (d.tags_zh.length ? "  (" + d.tags_zh.join(" · ") + ")" : "")
                                           : "no tag above its threshold";
-  $("vsql").textContent = `${d.sql}\n-- ${d.ms} ms; ${d.note}`;
+  $("vsql").textContent = `${d.sql}\n-- ${d.ms} ms; ${d.note}\n${d.thumb_sql}`;
   for (const s of d.scores) {
     const tr = el("tr", s.selected ? "sel" : "");
     tr.appendChild(el("td", "", s.tag));
