@@ -41,6 +41,7 @@ SQLITE_EXTENSION_INIT1
 #include "image.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,7 +380,14 @@ int sqlite3_ram_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *p
 
 int sqlite3_ram_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi)
 {
-    SQLITE_EXTENSION_INIT2(pApi);
+    /* Every load passes the same pApi: the global is written once, under a
+    ** mutex, never again while other threads' connections read it (TSan). */
+    static pthread_mutex_t api_mutex = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&api_mutex);
+    if (sqlite3_api != pApi) {
+        SQLITE_EXTENSION_INIT2(pApi);
+    }
+    pthread_mutex_unlock(&api_mutex);
     ram__interrupt_init(pApi);
 
     struct ram_conn *p = sqlite3_malloc64(sizeof *p);
