@@ -7,7 +7,8 @@
 **   2. exact open-set scoring over cached images on one core (>= 2,000/s)
 **   3. storage per image in the database (<= 80 KB)
 **   4. a top-20 MATCH over N cached images with the prefilter (< 1 s)
-**   5. INSERT of real images through SQL (seconds per image, cores used)
+**   5. INSERT ... SELECT of camera-size JPEGs through SQL (seconds per image,
+**      cores busy) and where the cores go, stage by stage (issue 9)
 **
 **     build/bench/bench_index [MODEL.ram] [N]     # defaults: a random model, N = 100000
 **
@@ -17,14 +18,32 @@
 ** image_proj outputs have); figures 3 and 4 write the generated rows
 ** straight into the shadow tables in the layout of docs/INDEX.md (running
 ** the model on 100,000 images would take days), then query through SQL.
-** Environment: RAM_BUILD (default build), RAM_BENCH_N, RAM_BENCH_TMP (/tmp).
+** Figure 5 generates RAM_BENCH_INSERT_N (default 4) distinct 12-megapixel
+** JPEGs (smooth random structure plus grain, about the entropy of a phone
+** photo), inserts them with one INSERT ... SELECT at 2 threads and reports
+** the cores busy (process CPU time / wall time, getrusage). Then it times
+** the stages of one insert through the core API (hash, decode+preprocess,
+** visual encoder, tagging decoder) at 1 and 2 threads, with the cores each
+** keeps busy and the share of its time spent inside sgemm (cblas_sgemm is
+** wrapped below), which bounds the cores an INSERT can keep busy (Amdahl);
+** a 2-thread sgemm for reference (on a machine shared with other work no
+** process gets 2.00 cores, and the sgemm shows what "both busy" reads as
+** in the same minute); and an experiment that decodes the next image on a
+** second thread while the model runs on this one, against one after the
+** other. run.sh reads the "index_*" lines.
+** Environment: RAM_BUILD (default build), RAM_BENCH_N, RAM_BENCH_TMP (/tmp),
+** RAM_BENCH_INSERT_N.
 */
 #include "cache_score.h"
 #include "model.h"
+#include "ops.h"
 #include "ram.h"
 
 #define XXH_INLINE_ALL
+#include <cblas.h>
+#include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +51,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include <vips/vips.h>
 #include <xxhash.h>
 
 static double now(void)
@@ -298,18 +318,268 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
     return exec(db, "COMMIT");
 }
 
-static void *slurp(const char *path, int *n)
+/* ------------------------------------------------------------------ 5. INSERT */
+
+/* Seconds spent inside cblas_sgemm. core/ops.c is the engine's only BLAS
+** caller, and it is linked statically into this program, so this definition
+** takes its calls (the real one is the next in the lookup order): at one
+** thread, the time inside is the part of the forward that a second core can
+** share, and the rest (layer norms, softmax, GELU, the image decode, ...)
+** runs on one core whatever the thread count. This holds for float32
+** weights; int8 weights multiply in core/gemm_q8.c, which is not counted. */
+typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
+                         const blasint, const blasint, const blasint, const float, const float *, const blasint,
+                         const float *, const blasint, const float, float *, const blasint);
+static double g_gemm_s;
+void cblas_sgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA, const enum CBLAS_TRANSPOSE TransB,
+                 const blasint M, const blasint N, const blasint K, const float alpha, const float *A, const blasint lda,
+                 const float *B, const blasint ldb, const float beta, float *C, const blasint ldc)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(len > 0 ? (size_t)len : 1);
-    if (fread(p, 1, (size_t)len, f) != (size_t)len) len = 0;
-    fclose(f);
-    *n = (int)len;
-    return p;
+    static sgemm_fn real;
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "cblas_sgemm");
+    if (!real) abort(); /* cannot happen when linked with OpenBLAS: a bench, not a library */
+    double t = now();
+    real(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    g_gemm_s += now() - t;
+}
+
+/* A camera-size JPEG (4032 x 3024, quality 90): smooth random structure
+** (noise at 1/8 size, upscaled bicubically) plus fine grain, so that the
+** entropy, and with it the decode time, is that of a phone photo rather
+** than of a flat or a pure-noise picture. Every call gives other bytes. */
+static void *gen_jpeg(size_t *n)
+{
+    VipsImage *t[8] = {0};
+    void *buf = 0;
+    *n = 0;
+    if (!vips_gaussnoise(&t[0], 504, 378, "mean", 128.0, "sigma", 50.0, NULL) &&
+        !vips_gaussnoise(&t[1], 504, 378, "mean", 128.0, "sigma", 50.0, NULL) &&
+        !vips_gaussnoise(&t[2], 504, 378, "mean", 128.0, "sigma", 50.0, NULL) &&
+        !vips_bandjoin(t, &t[3], 3, NULL) && !vips_resize(t[3], &t[4], 8.0, "kernel", VIPS_KERNEL_CUBIC, NULL) &&
+        !vips_gaussnoise(&t[5], vips_image_get_width(t[4]), vips_image_get_height(t[4]), "mean", 0.0, "sigma", 3.0,
+                         NULL) &&
+        !vips_add(t[4], t[5], &t[6], NULL) && !vips_cast_uchar(t[6], &t[7], NULL))
+        vips_jpegsave_buffer(t[7], &buf, n, "Q", 90, NULL);
+    for (int i = 0; i < 8; i++)
+        if (t[i]) g_object_unref(t[i]);
+    return buf;
+}
+
+/* Seconds of wall time and of process CPU time (all threads). */
+struct clockpair {
+    double wall, cpu;
+};
+static struct clockpair clk(void) { return (struct clockpair){now(), cpu_seconds()}; }
+static double cores_since(struct clockpair a, struct clockpair *dwall)
+{
+    struct clockpair b = clk();
+    if (dwall) *dwall = (struct clockpair){b.wall - a.wall, b.cpu - a.cpu};
+    return b.wall > a.wall ? (b.cpu - a.cpu) / (b.wall - a.wall) : 0;
+}
+
+/* Cores busy during 2-thread sgemms of 2048^2 for about a second: what
+** "both cores busy" reads as on this machine right now. */
+static double sgemm_cores(void)
+{
+    enum { N = 2048 };
+    float *a = malloc(sizeof(float) * N * N), *b = malloc(sizeof(float) * N * N), *c = malloc(sizeof(float) * N * N);
+    double cores = 0;
+    if (a && b && c) {
+        for (size_t i = 0; i < (size_t)N * N; i++) a[i] = (float)(i % 17) * 0.01f, b[i] = (float)(i % 13) * 0.02f;
+        ram_gemm(0, 1, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
+        struct clockpair t0 = clk();
+        int k = 0;
+        do ram_gemm(0, 1, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N), k++;
+        while (now() - t0.wall < 1.0 || k < 3);
+        cores = cores_since(t0, 0);
+    }
+    free(a), free(b), free(c);
+    return cores;
+}
+
+/* The pipelining experiment: image i+1 is decoded on a second thread while
+** image i runs through the model (2 BLAS threads), against the same images
+** one after the other. A ram_index could only do this by deferring each
+** row's inference past its xUpdate; this measures, through the core API,
+** what that would gain before anyone adds the machinery. */
+struct decode_job {
+    const void *img;
+    size_t n;
+    int size;
+    float *chw;
+    ram_status st;
+};
+static void *decode_thread(void *arg)
+{
+    struct decode_job *j = arg;
+    struct ram_error err;
+    struct ram_image_params ip = ram_image_default_params();
+    j->st = ram_image_preprocess(j->img, j->n, j->size, &ip, j->chw, &err);
+    return 0;
+}
+
+static int pipeline_experiment(struct ram_state *st, int S, const void **img, const size_t *nimg, int n, float *emb,
+                               float *probs, double *pSeq, double *pPipe)
+{
+    float *chw[2] = {malloc(sizeof(float) * 3 * S * S), malloc(sizeof(float) * 3 * S * S)};
+    struct ram_error err;
+    struct ram_image_params ip = ram_image_default_params();
+    int rc = 1;
+    if (!chw[0] || !chw[1]) goto done;
+    double t0 = now();
+    for (int i = 0; i < n; i++)
+        if (ram_image_preprocess(img[i], nimg[i], S, &ip, chw[0], &err) || ram_encode_image(st, chw[0], emb, &err) ||
+            ram_tag_probs(st, emb, probs, &err))
+            goto done;
+    *pSeq = (now() - t0) / n;
+    t0 = now();
+    if (ram_image_preprocess(img[0], nimg[0], S, &ip, chw[0], &err)) goto done;
+    for (int i = 0; i < n; i++) {
+        pthread_t th;
+        struct decode_job j = {i + 1 < n ? img[i + 1] : 0, i + 1 < n ? nimg[i + 1] : 0, S, chw[(i + 1) % 2], RAM_OK};
+        int started = i + 1 < n && pthread_create(&th, 0, decode_thread, &j) == 0;
+        int bad = ram_encode_image(st, chw[i % 2], emb, &err) || ram_tag_probs(st, emb, probs, &err);
+        if (started) pthread_join(th, 0);
+        if (bad || j.st) goto done;
+    }
+    *pPipe = (now() - t0) / n;
+    rc = 0;
+done:
+    free(chw[0]), free(chw[1]);
+    return rc;
+}
+
+static int insert_bench(const struct ram_model *m, const char *model, const char *so, const char *dbfile)
+{
+    int n = getenv("RAM_BENCH_INSERT_N") ? atoi(getenv("RAM_BENCH_INSERT_N")) : 4;
+    if (n < 1) n = 1;
+    char cmd[2048];
+    sqlite3 *db = 0;
+    ram_set_threads(2);
+    if (VIPS_INIT("bench_index")) return fail("libvips", "cannot start");
+    unlink(dbfile);
+    sqlite3_open(dbfile, &db);
+    sqlite3_enable_load_extension(db, 1);
+    if (sqlite3_load_extension(db, so, 0, 0)) return fail(so, sqlite3_errmsg(db));
+    snprintf(cmd, sizeof cmd, "CREATE VIRTUAL TABLE photos USING ram_index(model='%s', resume=0)", model);
+    if (exec(db, cmd) || exec(db, "CREATE TABLE src(path TEXT, data BLOB)")) return 1;
+    sqlite3_stmt *s = 0;
+    sqlite3_prepare_v2(db, "INSERT INTO src VALUES(?1, ?2)", -1, &s, 0);
+    size_t total = 0;
+    for (int i = 0; i <= n; i++) { /* n + 1: row 0 is the warm-up */
+        size_t len;
+        void *jpg = gen_jpeg(&len);
+        if (!jpg) return fail("libvips", vips_error_buffer());
+        char path[32];
+        snprintf(path, sizeof path, "DCIM/%04d.jpg", i);
+        sqlite3_bind_text(s, 1, path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(s, 2, jpg, (int)len, SQLITE_TRANSIENT);
+        sqlite3_step(s), sqlite3_reset(s);
+        if (i) total += len;
+        g_free(jpg);
+    }
+    sqlite3_finalize(s);
+    /* The first insert maps the model and touches its pages: not timed. */
+    if (exec(db, "INSERT INTO photos(path, image) SELECT path, data FROM src WHERE rowid = 1")) return 1;
+    struct clockpair t0 = clk(), d;
+    if (exec(db, "INSERT INTO photos(path, image) SELECT path, data FROM src WHERE rowid > 1")) return 1;
+    double cores = cores_since(t0, &d), per = d.wall / n;
+    printf("5. INSERT ... SELECT of %d camera-size JPEGs (4032x3024, %.1f MB each), full-size model, 2 BLAS "
+           "threads: %.2f s per image, %.2f cores busy\n",
+           n, total / 1e6 / n, per, cores);
+    printf("index_cores_busy %.2f\n", cores);
+
+    /* Where the cores go: the stages of one insert, through the core API. */
+    sqlite3_stmt *q = 0;
+    sqlite3_prepare_v2(db, "SELECT data FROM src WHERE rowid = 2", -1, &q, 0);
+    if (sqlite3_step(q) != SQLITE_ROW) return fail("src", sqlite3_errmsg(db));
+    const void *img = sqlite3_column_blob(q, 0);
+    size_t nimg = (size_t)sqlite3_column_bytes(q, 0);
+    struct ram_model_info info;
+    ram_model_get_info(m, &info);
+    struct ram_error err;
+    struct ram_state *st = 0;
+    if (ram_state_init(m, &st, &err)) return fail("state", err.msg);
+    int S = info.image_size;
+    float *chw = malloc(sizeof(float) * 3 * S * S), *emb = malloc(sizeof(float) * info.n_image_tokens * info.embed_dim),
+          *probs = malloc(sizeof(float) * info.num_class);
+    struct ram_image_params ip = ram_image_default_params();
+    enum { HASH, PRE, ENC, TAG, NSTAGE };
+    static const char *name[NSTAGE] = {"hash", "decode+preprocess", "visual encoder", "tagging decoder"};
+    double wall[2][NSTAGE] = {{0}}, cpu[2][NSTAGE] = {{0}}, gemm[2][NSTAGE] = {{0}}, sum[2] = {0};
+    for (int th = 1; th <= 2; th++) {
+        ram_set_threads(th);
+        for (int k = 0; k < NSTAGE; k++) {
+            struct clockpair a = clk();
+            double g0 = g_gemm_s;
+            ram_status rs = RAM_OK;
+            if (k == HASH) {
+                volatile XXH64_hash_t h = XXH3_128bits(img, nimg).low64;
+                (void)h;
+            } else if (k == PRE)
+                rs = ram_image_preprocess(img, nimg, S, &ip, chw, &err);
+            else if (k == ENC)
+                rs = ram_encode_image(st, chw, emb, &err);
+            else
+                rs = ram_tag_probs(st, emb, probs, &err);
+            if (rs) return fail(name[k], err.msg);
+            cores_since(a, &d);
+            wall[th - 1][k] = d.wall, cpu[th - 1][k] = d.cpu, gemm[th - 1][k] = g_gemm_s - g0;
+            sum[th - 1] += d.wall;
+        }
+        printf("   stages of one image at %d thread%s (core API):", th, th > 1 ? "s" : "");
+        for (int k = 0; k < NSTAGE; k++)
+            printf(" %s %.3f s (%.2f cores, %.0f%% in sgemm);", name[k], wall[th - 1][k],
+                   wall[th - 1][k] > 0 ? cpu[th - 1][k] / wall[th - 1][k] : 0,
+                   wall[th - 1][k] > 0 ? 100 * gemm[th - 1][k] / wall[th - 1][k] : 0);
+        printf(" total %.2f s\n", sum[th - 1]);
+    }
+    sqlite3_finalize(q);
+    /* Amdahl: at one thread the time outside sgemm is serial; with the
+    ** sgemms split perfectly over two cores an image takes serial + gemm/2,
+    ** and the cores busy are total / (serial + gemm/2). This bound does not
+    ** depend on what else the machine runs (both parts slow alike). */
+    double g1 = 0;
+    for (int k = 0; k < NSTAGE; k++) g1 += gemm[0][k];
+    double serial = sum[0] - g1, bound = sum[0] / (serial + g1 / 2);
+    printf("   at 1 thread %.0f%% of an image is outside sgemm (%.2f s: decode %.2f, the model's element-wise "
+           "work %.2f): with perfect 2-core sgemms an INSERT keeps at most %.2f cores busy\n",
+           100 * serial / sum[0], serial, wall[0][PRE], serial - wall[0][PRE] - wall[0][HASH], bound);
+    double ref = sgemm_cores();
+    double sw = sum[1];
+    /* If decode+preprocess ran on the other core while the model ran on
+    ** both, the image would take (at best) the rest of the time. */
+    printf("   reference: 2-thread sgemm keeps %.2f cores busy right now; hiding decode+preprocess entirely "
+           "behind the model would save at most %.1f%% per image\n",
+           ref, 100 * wall[1][PRE] / sw);
+    printf("index_sgemm_cores_busy %.2f\nindex_cores_bound %.2f\nindex_decode_fraction %.3f\n", ref, bound,
+           wall[1][PRE] / sw);
+    {
+        int np = n < 4 ? n : 4;
+        const void **ai = calloc((size_t)np, sizeof *ai);
+        size_t *an = calloc((size_t)np, sizeof *an);
+        sqlite3_stmt *qs = 0;
+        sqlite3_prepare_v2(db, "SELECT data FROM src WHERE rowid > 1 ORDER BY rowid", -1, &qs, 0);
+        for (int i = 0; i < np && sqlite3_step(qs) == SQLITE_ROW; i++) {
+            an[i] = (size_t)sqlite3_column_bytes(qs, 0);
+            void *c = malloc(an[i] ? an[i] : 1);
+            memcpy(c, sqlite3_column_blob(qs, 0), an[i]);
+            ai[i] = c;
+        }
+        sqlite3_finalize(qs);
+        double seq = 0, pipe = 0;
+        if (pipeline_experiment(st, S, ai, an, np, emb, probs, &seq, &pipe) == 0)
+            printf("   pipelining experiment (%d images, core API): one after the other %.2f s per image, decode of "
+                   "the next on a second thread %.2f s per image: %+.1f%%\nindex_pipeline_gain %.3f\n",
+                   np, seq, pipe, 100 * (seq / pipe - 1), seq / pipe - 1);
+        for (int i = 0; i < np; i++) free((void *)ai[i]);
+        free(ai), free(an);
+    }
+    free(chw), free(emb), free(probs);
+    ram_state_free(st);
+    sqlite3_close(db);
+    unlink(dbfile);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -442,43 +712,8 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "%s-shm", dbfile), unlink(cmd);
     fflush(stdout);
 
-    /* 5. INSERT through SQL with the real model (two threads). */
-    sqlite3_open(dbfile, &db);
-    sqlite3_enable_load_extension(db, 1);
-    sqlite3_load_extension(db, so, 0, 0);
-    snprintf(cmd, sizeof cmd, "CREATE VIRTUAL TABLE photos USING ram_index(model='%s', resume=0)", model);
-    exec(db, cmd);
-    sqlite3_stmt *s = 0;
-    sqlite3_prepare_v2(db, "INSERT INTO photos(path, image) VALUES(?1, ?2)", -1, &s, 0);
-    static const char *imgs[] = {"tests/data/golden/images/img0.jpg", "tests/data/golden/images/img2.jpg",
-                                 "tests/data/golden/images/img1.png"};
-    exec(db, "BEGIN");
-    /* The first insert loads the model: not timed. */
-    int n;
-    void *b = slurp(imgs[2], &n);
-    sqlite3_bind_text(s, 1, imgs[2], -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, b, n, SQLITE_TRANSIENT);
-    sqlite3_step(s), sqlite3_reset(s);
-    free(b);
-    double c0 = cpu_seconds();
-    t0 = now();
-    for (int i = 0; i < 2; i++) {
-        b = slurp(imgs[i], &n);
-        sqlite3_bind_text(s, 1, imgs[i], -1, SQLITE_STATIC);
-        sqlite3_bind_blob(s, 2, b, n, SQLITE_TRANSIENT);
-        if (sqlite3_step(s) != SQLITE_DONE) fprintf(stderr, "bench_index: %s\n", sqlite3_errmsg(db));
-        sqlite3_reset(s);
-        free(b);
-    }
-    double tins = (now() - t0) / 2, cores = (cpu_seconds() - c0) / 2 / tins;
-    exec(db, "COMMIT");
-    sqlite3_finalize(s);
-    printf("5. INSERT through SQL, full-size model, 2 BLAS threads: %.2f s per image, %.2f cores busy; "
-           "database %lld KB for %lld images (random weights: every probability is >= the floor)\n",
-           tins, cores, num(db, "PRAGMA page_count") * num(db, "PRAGMA page_size") / 1024,
-           num(db, "SELECT count(*) FROM photos"));
-    sqlite3_close(db);
-    unlink(dbfile);
+    /* 5. INSERT ... SELECT through SQL with the real model (two threads). */
+    if (insert_bench(m, model, so, dbfile)) return 1;
     ram_model_free(m);
     if (made) unlink(model);
     return 0;

@@ -122,6 +122,7 @@ ival() { awk -v k="$1" '$1 == k { print $2 }' "$IDX" | head -n 1; }
 # decoding the next image while the model runs (bench_index figure 5).
 icores=$(ival index_cores_busy); isgemm=$(ival index_sgemm_cores_busy)
 idec=$(ival index_decode_fraction); igain=$(ival index_pipeline_gain)
+ibound=$(ival index_cores_bound)
 index=
 [ -n "$spi" ] && index=$(awk "BEGIN{ if ($spi > 0) printf \"%.3f\", 1/$spi }")
 
@@ -156,6 +157,7 @@ printf '%-34s %12s\n' "PyTorch peak RSS bytes" "$(nul "$(tval torch_peak_rss_byt
 printf '%-34s %12s %12s\n' "int8: total s (paired run)" "$(nul "$(val latency_s_1t_int8)")" "$(nul "$(val latency_s_2t_int8)")"
 printf '%-34s %12s %12s\n' "int8: fp32 total s (same run)" "$(nul "$(val latency_s_1t_fp32_paired)")" "$(nul "$(val latency_s_2t_fp32_paired)")"
 printf '%-34s %12s %12s\n' "int8: speedup vs fp32" "$(nul "$(val speedup_int8_1t)")" "$(nul "$(val speedup_int8_2t)")"
+printf '%-34s %12s %12s\n' "int8: speedup in CPU time" "$(nul "$(val speedup_int8_1t_cpu)")" "$(nul "$(val speedup_int8_2t_cpu)")"
 printf '%-34s %12s %12s\n' "int8: kernel speedup (Swin shapes)" "$(nul "$(val q8_kernel_speedup_1t)")" "$(nul "$(val q8_kernel_speedup_2t)")"
 printf '%-34s %12s\n' "int8: max |p - p_fp32| (random)" "$(nul "$(val int8_max_prob_diff)")"
 printf '%-34s %12s\n' "int8: same tag sets (random)" "$(nul "$(val int8_tagset_agreement)")"
@@ -166,6 +168,7 @@ printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
 printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
 printf '%-34s %12s\n' "index cores busy (INSERT, 2 thr)" "$(nul "$icores")"
 printf '%-34s %12s\n' "  2-thread sgemm, same minute" "$(nul "$isgemm")"
+printf '%-34s %12s\n' "  bound from the serial share" "$(nul "$ibound")"
 printf '%-34s %12s\n' "  decode share / overlap gain" "$(nul "$idec") / $(nul "$igain")"
 printf '%-34s %12s\n' "score images/s (cached, 1 thread)" "$(nul "$score")"
 printf '%-34s %12s\n' "storage bytes per image" "$(nul "$storage")"
@@ -190,6 +193,7 @@ cat >"$OUT/results.json" <<EOF
   "index_images_per_s": $(nul "$index"),
   "index_cores_busy": $(nul "$icores"),
   "index_sgemm_cores_busy": $(nul "$isgemm"),
+  "index_cores_bound": $(nul "$ibound"),
   "index_decode_fraction": $(nul "$idec"),
   "index_pipeline_gain": $(nul "$igain"),
   "score_images_per_s": $(nul "$score"),
@@ -207,6 +211,10 @@ cat >"$OUT/results.json" <<EOF
   "latency_s_2t_fp32_paired": $(nul "$(val latency_s_2t_fp32_paired)"),
   "speedup_int8_1t": $(nul "$(val speedup_int8_1t)"),
   "speedup_int8_2t": $(nul "$(val speedup_int8_2t)"),
+  "cpu_s_1t_int8": $(nul "$(val cpu_s_1t_int8)"),
+  "cpu_s_1t_fp32_paired": $(nul "$(val cpu_s_1t_fp32_paired)"),
+  "speedup_int8_1t_cpu": $(nul "$(val speedup_int8_1t_cpu)"),
+  "speedup_int8_2t_cpu": $(nul "$(val speedup_int8_2t_cpu)"),
   "q8_kernel_speedup_1t": $(nul "$(val q8_kernel_speedup_1t)"),
   "q8_kernel_speedup_2t": $(nul "$(val q8_kernel_speedup_2t)"),
   "int8_max_prob_diff": $(nul "$(val int8_max_prob_diff)"),
