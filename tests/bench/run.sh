@@ -20,7 +20,7 @@
 #   RAM_BENCH_INDEX_MODEL  a RAM++ with a CLIP text tower for bench_index (default:
 #                     a random one made once into BUILD/bench/, 1.6 GB)
 #   RAM_BENCH_INSERT_N  camera-size JPEGs bench_index inserts with one
-#                     INSERT ... SELECT (default 4; issue 9's cores busy)
+#                     INSERT ... SELECT (default 3; issue 9's cores busy)
 #   RAM_BENCH_TORCH   0 skips bench_torch.py, the PyTorch reference (its keys are
 #                     then null; skipped with a note when the Python has no torch)
 #   RAM_BENCH_TORCH_RUNS  timed PyTorch forwards per thread count (default 3)
