@@ -22,6 +22,9 @@
 #define FUZZ_NAME fuzz_sql_one
 #include "fuzz/fuzz_sql.c"
 #undef FUZZ_NAME
+#define FUZZ_NAME fuzz_index_one
+#include "fuzz/fuzz_index.c"
+#undef FUZZ_NAME
 
 #include "harness.h"
 #include <dirent.h>
@@ -82,7 +85,7 @@ int main(void)
         int (*fn)(const uint8_t *, size_t);
     } t[] = {
         {"image", fuzz_image_one}, {"pth", fuzz_pth_one}, {"model", fuzz_model_one},
-        {"bpe", fuzz_bpe_one},     {"sql", fuzz_sql_one},
+        {"bpe", fuzz_bpe_one},     {"sql", fuzz_sql_one},     {"index", fuzz_index_one},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         char cname[64];
@@ -92,6 +95,7 @@ int main(void)
         if (n > 0) printf("  %d inputs replayed\n", n);
     }
     fuzz_sql_close();
+    fuzz_index_close();
     (void)data_path;
     (void)check_close_npy;
     ram_bpe_free(fuzz_bpe_vocab);

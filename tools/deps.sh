@@ -4,6 +4,9 @@
 set -e
 # chromium: headless, for tests/test_serve.sh (the search page, driven by playwright-core from npm).
 PKGS="build-essential pkg-config libvips-dev libopenblas-dev libxxhash-dev libsqlite3-dev sqlite3 python3 chromium"
+# clang and its compiler-rt (libFuzzer for -fsanitize=fuzzer; Debian 12 only recommends it):
+# the fuzz targets that make test runs (tests/fuzz/).
+PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

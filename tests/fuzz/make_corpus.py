@@ -104,3 +104,60 @@ seeds = {
     "reset": f("ram_reset_thresholds"), "version": f("ram_version"), "debug": f("ram_debug"),
 }
 for k, v in seeds.items(): put("sql", k, v)
+
+# index: programs for fuzz_index.c (one byte picks the table name, one the
+# statement template, then the template's choices and one value per bound
+# parameter; see the reader in fuzz_index.c).
+def nm(i=0): return bytes([i])
+CREATE, INSERT, INS_ROWID, INS3, SELECT, DELETE, UPDATE, CMD, TX, DROP, RENAME, FUNC, THRESH, LOAD, JOIN, SCORECOL, SCHEMA, RAW = 0, 2, 4, 5, 6, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22
+INTS = [0, 1, -1, 2, 5, 11, 12, 20, 1000]
+REALS = [0.0, -0.0, 0.01, 0.009999, 0.5, 0.9, 1.0]
+TEXTS = ["tag6", "hot dog", "Hot Dog", "标签6", "tag11", "a red bicycle", '["a dog","a red square"]', "[]"]
+def v_null(): return b"\0"
+def v_int(x): return bytes([1, INTS.index(x)])
+def v_real(x): return bytes([2, REALS.index(x)])
+def v_text(t): return bytes([4, TEXTS.index(t)])
+def v_img(m): return bytes([5, m])
+def v_cut(m, how, pos): return bytes([7, m, how, pos & 255, pos >> 8])
+def v_emb(m): return bytes([8, m])
+def v_raw(b, blob=False): return bytes([9, 1 if blob else 0, len(b)]) + b
+def create(opts=b"", n=0, t=0): return nm(t) + bytes([CREATE, n]) + opts
+def insert(path, img, t=0): return nm(t) + bytes([INSERT]) + path + img
+def select(conds, cols=0, tail=0, t=0, vals=b""): return nm(t) + bytes([SELECT, len(conds)] + conds + [cols, tail]) + vals
+def cmd(m, t=0): return nm(t) + bytes([CMD, m])
+def tx(i): return nm() + bytes([TX, i])
+def raw(sql): return nm() + bytes([RAW, len(sql)]) + sql
+four = b"".join(insert(v_raw(b"p%d.jpg" % i), v_img(i)) for i in range(4))
+opt_model = bytes([0, 0])                                  # model='BUILD/models/golden_ram_plus_clip.ram'
+opt_floor = bytes([1, 1, 1, 7])                            # floor=0.01
+opt_store = bytes([1, 2, 1, 1])                            # store_images=1
+opt_raw = bytes([5, 9]) + b"exif = no"                     # raw option text
+put("index", "tag_query", create() + four + select([0], 0, 0, vals=v_text("tag6"))
+    + select([0, 3], 1, 1, vals=v_text("hot dog") + v_real(0.5)))
+put("index", "match_k", create() + four + select([5, 6], 0, 1, vals=v_text("a red bicycle") + v_int(2))
+    + select([5, 7, 0], 5, 3, vals=v_text('["a dog","a red square"]') + v_int(2) + v_text("tag6") + v_int(5)))
+put("index", "options_reembed", create(opt_model + opt_floor + opt_store + opt_raw, 4) + four
+    + cmd(4) + select([11], 1, 0, vals=v_int(1)) + cmd(1) + cmd(0) + select([], 2, 0))
+put("index", "transactions", create() + tx(0) + four + tx(3) + nm() + bytes([DELETE, 0]) + v_int(1)
+    + tx(5) + tx(1) + cmd(0) + select([], 4, 0))
+put("index", "raw_sql", create() + four + raw(b"SELECT path, tags, score FROM t0 WHERE tag = 'tag6' AND score > 0.2")
+    + raw(b"SELECT count(*) FROM t0_postings JOIN t0_files USING(img)"))
+put("index", "rename_drop", create() + four + nm() + bytes([RENAME, 1]) + select([8], 1, 0, t=1, vals=v_int(2))
+    + nm(1) + bytes([DROP]) + select([], 0, 0, t=1))
+put("index", "thresholds", create() + four + nm() + bytes([THRESH]) + v_text("tag6") + v_real(0.9)
+    + nm() + bytes([FUNC, 0]) + v_text("hot dog") + v_real(0.01) + select([0], 0, 0, vals=v_text("hot dog")))
+put("index", "update_delete", create() + four + nm() + bytes([UPDATE, 0]) + v_raw(b"renamed") + v_int(1)
+    + nm() + bytes([UPDATE, 1]) + v_img(3) + v_int(2) + nm() + bytes([UPDATE, 2]) + v_text("tag6") + v_int(1)
+    + nm() + bytes([DELETE, 1]) + v_raw(b"p3.jpg") + cmd(0) + select([], 1, 4))
+put("index", "model_switch", create() + four + cmd(7) + select([5], 0, 0, vals=v_text("a red bicycle"))
+    + cmd(2) + nm() + bytes([LOAD, 1]) + cmd(3) + select([0], 0, 0, vals=v_text("tag6")))
+put("index", "embeds_and_bad_images", create() + insert(v_raw(b"e0"), v_emb(0)) + insert(v_raw(b"e1"), v_emb(1))
+    + insert(v_raw(b"cut"), v_cut(0, 1, 300)) + insert(v_raw(b"flip"), v_cut(5, 2, 40)) + insert(v_null(), v_img(1))
+    + insert(v_int(5), v_raw(b"\x89PNG\r\n\x1a\n", True)) + insert(v_raw(b"t"), v_text("tag6"))
+    + nm() + bytes([SCORECOL]) + v_text("a red bicycle") + v_int(1) + cmd(0))
+put("index", "bad_create", create(bytes([1, 1, 1, 9]), 1) + create(bytes([1, 2, 1, 5]), 1, t=1)
+    + create(bytes([0, 3]), 1, t=2) + create(bytes([0, 5]), 1) + create(bytes([1, 6, 1, 0]), 1)
+    + nm(200) + bytes([CREATE, 0]) + nm(206) + bytes([CREATE, 0]) + create(bytes([0, 2]), 1)
+    + select([5], 0, 0, vals=v_text("tag6")))
+put("index", "join_schema", create() + four + nm() + bytes([JOIN]) + v_text("a red bicycle") + v_int(2)
+    + nm() + bytes([SCHEMA]) + nm() + bytes([INS3]) + v_raw(b"a") + v_img(0) + v_raw(b"a") + v_img(1) + v_null() + v_img(2))
