@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs every test: the C binaries build/test_*, then tests/*.sh and tests/*.py,
 # once per build folder given (e.g. "build build/asan"; a folder whose name
-# contains "asan" runs with the sanitizer settings below).
+# contains "asan" runs with the sanitizer settings below). With RAM_TSAN_BUILD
+# and RAM_FUZZ_BUILD + FUZZ_SECONDS set (make test), the TSan run and the fuzz
+# targets follow, once.
 # Each prints "PASS: name" / "FAIL: name: why" lines; this script counts them
 # and ends with "N passed, N failed", exiting non-zero on any failure (or if a
 # test program itself failed without reporting a FAIL line).
@@ -57,6 +59,20 @@ for t in tests/test_*.py; do
 done
 }
 for b in "$@"; do suite "$b"; done
+# Once, after the suites (make test sets these): test_concurrency under
+# ThreadSanitizer, then every fuzz target for FUZZ_SECONDS (0: skipped), two at
+# a time; tests/fuzz/run.sh prints "PASS: fuzz_T (N execs in S s)" or a FAIL
+# line naming the crash input.
+if [ -n "${RAM_TSAN_BUILD:-}" ]; then
+  echo "#### ThreadSanitizer: $RAM_TSAN_BUILD"
+  run tsan/test_concurrency env RAM_BUILD="$RAM_TSAN_BUILD" OPENBLAS_NUM_THREADS=1 \
+    TSAN_OPTIONS="${RAM_TSAN_OPTIONS:-}" "$RAM_TSAN_BUILD/test_concurrency"
+fi
+if [ -n "${RAM_FUZZ_BUILD:-}" ] && [ "${FUZZ_SECONDS:-0}" -gt 0 ]; then
+  echo "#### fuzz: $RAM_FUZZ_BUILD, ${FUZZ_SECONDS} s per target"
+  run fuzz env RAM_BUILD="$1" sh tests/fuzz/run.sh "$RAM_FUZZ_BUILD" "$FUZZ_SECONDS" \
+    ${FUZZ_TARGETS:-image pth model bpe sql index}
+fi
 passed=$(grep -c '^PASS: ' "$log")
 failed=$(grep -c '^FAIL: ' "$log")
 rm -f "$log" "$log.one"
