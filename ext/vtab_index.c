@@ -1318,7 +1318,8 @@ static int index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sql
     if (rc == SQLITE_OK && nBatch) rc = score_batch(p, q, aBuf, aImg, nBatch, &res);
     if (rc == SQLITE_INTERRUPT) vtab_set_error(&p->base, "interrupted");
     if (rc) goto done;
-    qsort(res.a, (size_t)res.n, sizeof(IndexHit), hit_cmp);
+    /* res.a is NULL when no image matched (an empty table): qsort(NULL, 0) is UB. */
+    if (res.n > 1) qsort(res.a, (size_t)res.n, sizeof(IndexHit), hit_cmp);
     *paHit = res.a;
     *pnHit = res.n;
     res.a = 0;
