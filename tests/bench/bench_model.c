@@ -138,15 +138,21 @@ static int pair_probs(struct pair *p, const float *chw, struct ram_error *err)
     return 0;
 }
 
-/* Adds one input's figures: max |dp| and whether the tag sets agree. */
-static void agree_one(const struct pair *p, double *maxdiff, int *same)
+/* Adds one input's figures: max |dp|, whether the tag sets agree, the
+** classes that flipped and the largest fp32 distance to the threshold
+** among them (how near the edge the flips were). */
+static void agree_one(const struct pair *p, double *maxdiff, int *same, int *flips, double *flip_margin)
 {
     int eq = 1;
     for (int c = 0; c < p->ncls; c++) {
         double d = fabs((double)p->probs[0][c] - p->probs[1][c]);
         if (d > *maxdiff) *maxdiff = d;
         float t = ram_model_threshold(p->m[0], c);
-        eq &= (p->probs[0][c] >= t) == (p->probs[1][c] >= t);
+        if ((p->probs[0][c] >= t) != (p->probs[1][c] >= t)) {
+            eq = 0, ++*flips;
+            double mg = fabs((double)p->probs[0][c] - t);
+            if (mg > *flip_margin) *flip_margin = mg;
+        }
     }
     *same += eq;
 }
@@ -177,8 +183,8 @@ static void pair_close(struct pair *p)
 static int agreement(struct pair *p, char **images, int n, const char *prefix, struct ram_error *err)
 {
     float *chw = malloc(sizeof(float) * 3 * p->S * p->S);
-    double md = 0;
-    int same = 0, total = 0;
+    double md = 0, fm = 0;
+    int same = 0, total = 0, flips = 0;
     if (!chw) return 1;
     for (int i = 0; i < n + GEN_IMAGES; i++, total++) {
         if (i < n) {
@@ -197,10 +203,11 @@ static int agreement(struct pair *p, char **images, int n, const char *prefix, s
             free(chw);
             return 1;
         }
-        agree_one(p, &md, &same);
+        agree_one(p, &md, &same, &flips, &fm);
     }
     printf("%sint8_max_prob_diff %.5f\n%sint8_tagset_agreement %.3f\n%sint8_agreement_inputs %d\n", prefix, md,
            prefix, (double)same / total, prefix, total);
+    printf("%sint8_tag_flips %d\n%sint8_flip_max_margin %.5f\n", prefix, flips, prefix, fm);
     free(chw);
     return 0;
 }
