@@ -130,14 +130,14 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
 
 void ram_q8_weight_free(struct ram_q8_weight *w) { ram_free(w); }
 
+/* Asked once per call by the calling thread and handed to the workers in
+** the job (no shared cache: __builtin_cpu_supports reads a table that libgcc
+** fills before main, so this is cheap and race-free). */
 int ram_q8_have_vnni(void)
 {
 #if Q8_X86
-    static int have = -1;
-    if (have < 0)
-        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vnni");
-    return have && !g_force_scalar;
+    return !g_force_scalar && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vnni");
 #else
     return 0;
 #endif
@@ -234,6 +234,7 @@ struct q8_job {
     float *y;             /* rows x n, or NULL */
     int32_t *acc;         /* rows x n, or NULL */
     int p0, p1;
+    int vnni;             /* 1: the AVX512-VNNI path (decided once per call) */
     /* quantization phase */
     const float *x;
     int r0, r1;
@@ -342,7 +343,7 @@ Q8_TARGET static void gemm_vnni(const struct q8_job *j)
 static void run_gemm(const struct q8_job *j)
 {
 #if Q8_X86
-    if (ram_q8_have_vnni()) {
+    if (j->vnni) {
         gemm_vnni(j);
         return;
     }
@@ -360,7 +361,7 @@ static void *quant_thread(void *arg)
 {
     const struct q8_job *j = arg;
 #if Q8_X86
-    if (ram_q8_have_vnni()) {
+    if (j->vnni) {
         quant_rows_avx512(j->x, j->r0, j->r1, j->w->k, (uint8_t *)j->a, j->lda, (float *)j->sa,
                           (int32_t *)j->za);
         return NULL;
@@ -421,7 +422,8 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
     uint8_t *ab = ram_calloc(padded, (size_t)lda);
     if (!ab) return ram_fail(err, RAM_ERR_NOMEM, "int8 gemm: out of memory");
     memcpy(ab, a, (size_t)rows * lda);
-    struct q8_job base = {.a = ab, .rows = rows, .lda = lda, .w = w, .acc = acc}, jobs[MAX_THREADS];
+    struct q8_job base = {.a = ab, .rows = rows, .lda = lda, .w = w, .acc = acc, .vnni = ram_q8_have_vnni()},
+                  jobs[MAX_THREADS];
     int T = thread_count(rows, w);
     split(jobs, T, &base);
     run_jobs(gemm_thread, jobs, T);
@@ -443,7 +445,8 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
     float *sa = (float *)(buf + abytes);
     int32_t *za = (int32_t *)(sa + padded);
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda);
-    struct q8_job base = {.a = buf, .rows = rows, .lda = lda, .sa = sa, .za = za, .w = w, .bias = b, .y = y, .x = x},
+    struct q8_job base = {.a = buf, .rows = rows, .lda = lda, .sa = sa, .za = za, .w = w, .bias = b, .y = y, .x = x,
+                          .vnni = ram_q8_have_vnni()},
                   jobs[MAX_THREADS];
     int T = thread_count(rows, w);
     split(jobs, T, &base);
