@@ -160,7 +160,8 @@ static void test_exact(const struct qcase *c, const char *tag)
 static void test_kernel(void)
 {
     static const int shapes[][3] = {{1, 1, 1},   {1, 17, 5},   {7, 33, 13},  {13, 70, 130},
-                                    {6, 64, 256}, {25, 100, 771}, {50, 200, 3}, {97, 129, 64}};
+                                    {6, 64, 256}, {25, 100, 771}, {50, 200, 3}, {97, 129, 64},
+                                    {130, 300, 262}}; /* the last one is big enough for 2 threads */
     printf("NOTE: AVX512-VNNI kernel %s\n", ram_q8_have_vnni() ? "present" : "absent (scalar path only)");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         struct qcase c;
