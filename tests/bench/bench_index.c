@@ -18,7 +18,7 @@
 ** image_proj outputs have); figures 3 and 4 write the generated rows
 ** straight into the shadow tables in the layout of docs/INDEX.md (running
 ** the model on 100,000 images would take days), then query through SQL.
-** Figure 5 generates RAM_BENCH_INSERT_N (default 4) distinct 12-megapixel
+** Figure 5 generates RAM_BENCH_INSERT_N (default 3) distinct 12-megapixel
 ** JPEGs (smooth random structure plus grain, about the entropy of a phone
 ** photo), inserts them with one INSERT ... SELECT at 2 threads and reports
 ** the cores busy (process CPU time / wall time, getrusage). Then it times
@@ -451,7 +451,7 @@ done:
 
 static int insert_bench(const struct ram_model *m, const char *model, const char *so, const char *dbfile)
 {
-    int n = getenv("RAM_BENCH_INSERT_N") ? atoi(getenv("RAM_BENCH_INSERT_N")) : 4;
+    int n = getenv("RAM_BENCH_INSERT_N") ? atoi(getenv("RAM_BENCH_INSERT_N")) : 3;
     if (n < 1) n = 1;
     char cmd[2048];
     sqlite3 *db = 0;
@@ -488,6 +488,7 @@ static int insert_bench(const struct ram_model *m, const char *model, const char
            "threads: %.2f s per image, %.2f cores busy\n",
            n, total / 1e6 / n, per, cores);
     printf("index_cores_busy %.2f\n", cores);
+    fflush(stdout); /* run.sh cuts bench_index at 300 s: keep what is measured */
 
     /* Where the cores go: the stages of one insert, through the core API. */
     sqlite3_stmt *q = 0;
@@ -533,6 +534,7 @@ static int insert_bench(const struct ram_model *m, const char *model, const char
                    wall[th - 1][k] > 0 ? cpu[th - 1][k] / wall[th - 1][k] : 0,
                    wall[th - 1][k] > 0 ? 100 * gemm[th - 1][k] / wall[th - 1][k] : 0);
         printf(" total %.2f s\n", sum[th - 1]);
+        fflush(stdout);
     }
     sqlite3_finalize(q);
     /* Amdahl: at one thread the time outside sgemm is serial; with the
@@ -554,6 +556,7 @@ static int insert_bench(const struct ram_model *m, const char *model, const char
            ref, 100 * wall[1][PRE] / sw);
     printf("index_sgemm_cores_busy %.2f\nindex_cores_bound %.2f\nindex_decode_fraction %.3f\n", ref, bound,
            wall[1][PRE] / sw);
+        fflush(stdout);
     {
         int np = n < 4 ? n : 4;
         const void **ai = calloc((size_t)np, sizeof *ai);

@@ -5,12 +5,17 @@ project's PyTorch port of the RAM++ modules (models/train/ram_modules.py,
 checked against the official goldens by models/train/check_modules.py) at the
 full size of the official checkpoint, with random weights:
 
-    /usr/bin/python3 tests/bench/bench_torch.py IMAGE [RUNS]     # RUNS default 3
+    /usr/bin/python3 tests/bench/bench_torch.py IMAGE [RUNS] [--ours=EXT,MODEL]   # RUNS default 3
 
 Prints "key value" lines like bench_model (read by tests/bench/run.sh):
 torch_{preprocess,visual,tagging,latency}_s_{1,2}t (medians over RUNS after
 one warm-up forward), torch_init_s, torch_peak_rss_bytes, and the latency of
-each thread configuration tried.
+each thread configuration tried. With --ours=build/ram,MODEL.ram our engine
+(the extension, ram_tags on the same image, a float32 model of the same
+size) runs right after each torch forward at the same thread count, and
+ours_paired_latency_s_{1,2}t and paired_speedup_vs_torch_{1,2}t (torch /
+ours) come from those interleaved runs: on a machine whose load changes
+from minute to minute, only runs side by side compare fairly.
 
 What is timed, per image, as the official inference scripts run it
 (ARCHITECTURE.md sections 2 and 5), in float32, model.eval(), torch.no_grad():
@@ -115,12 +120,40 @@ def official_tagging(m, image_embeds, num_class):
     return torch.sigmoid(m.fc(h).squeeze(-1))
 
 
+class Ours:
+    """Our engine in this same process, through the extension as SQL users
+    call it (ram_tags on the encoded bytes: decode, preprocess, encoder,
+    tagging decoder), so that its runs interleave with torch's and both see
+    the same load on a shared machine. It links the same libopenblas.so.0,
+    so set_threads reaches it too (ram_set_threads is openblas_set_num_threads)."""
+
+    def __init__(self, so, model, data):
+        import sqlite3
+        self.db = sqlite3.connect(":memory:")
+        self.db.enable_load_extension(True)
+        self.db.load_extension(so)
+        self.db.execute("SELECT ram_load(?)", (model,)).fetchone()
+        self.data = data
+        self.k = 0
+
+    def forward(self):
+        # The extension caches results by XXH3 of the bytes: 8 bytes after
+        # the end of the JPEG give another key and the same pixels.
+        self.k += 1
+        blob = self.data + self.k.to_bytes(8, "little")
+        t = time.perf_counter()
+        self.db.execute("SELECT ram_tags(?)", (blob,)).fetchone()
+        return time.perf_counter() - t
+
+
 def main():
-    if len(sys.argv) < 2:
-        print("usage: bench_torch.py IMAGE [RUNS]", file=sys.stderr)
+    args = [a for a in sys.argv[1:] if not a.startswith("--ours=")]
+    ours_arg = [a[len("--ours="):] for a in sys.argv[1:] if a.startswith("--ours=")]
+    if not args:
+        print("usage: bench_torch.py IMAGE [RUNS] [--ours=EXTENSION,MODEL]", file=sys.stderr)
         return 2
-    path = sys.argv[1]
-    runs = max(1, int(sys.argv[2])) if len(sys.argv) > 2 else 3
+    path = args[0]
+    runs = max(1, int(args[1])) if len(args) > 1 else 3
     torch.manual_seed(0)
     t = time.perf_counter()
     m = RamPlus(**FULL)
@@ -139,6 +172,7 @@ def main():
     # machine's load hits every configuration alike.
     configs = (("1t", 1, 1), ("2t_omp2", 2, 2), ("2t_omp1", 1, 2))
     times = {c[0]: {"preprocess": [], "visual": [], "tagging": [], "latency": []} for c in configs}
+    ours, ours_t = None, {1: [], 2: []}
     with torch.no_grad():
         for r in range(-1, runs):
             for name, omp, blas in configs:
@@ -155,6 +189,19 @@ def main():
                     break  # one warm-up forward: first touch of the weights and the allocator
                 for k, v in (("preprocess", t1 - t0), ("visual", t2 - t1), ("tagging", t3 - t2), ("latency", t3 - t0)):
                     times[name][k].append(v)
+                # Ours right after torch at the same thread count (once per count).
+                if ours is not None and name != "2t_omp2":
+                    ours_t[blas].append(ours.forward())
+            if r < 0:
+                # torch's peak (its forward's temporaries included) before our
+                # model is mapped into the process; ru_maxrss is in KiB.
+                print("torch_peak_rss_bytes %d" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+                if ours_arg:
+                    so, model = ours_arg[0].split(",", 1)
+                    with open(path, "rb") as f:
+                        ours = Ours(so, model, f.read())
+                    set_threads(1, 2)
+                    ours.forward()  # warm-up: maps the model, touches its pages
     med = {c: {k: float(np.median(v)) for k, v in d.items()} for c, d in times.items()}
     for c in med:
         print("torch_%s_latency_s %.4f" % (c, med[c]["latency"]))
@@ -163,8 +210,11 @@ def main():
     for th, c in ((1, "1t"), (2, best2)):
         for k in ("preprocess", "visual", "tagging", "latency"):
             print("torch_%s_s_%dt %.4f" % (k, th, med[c][k]))
-    # ru_maxrss is in KiB on Linux.
-    print("torch_peak_rss_bytes %d" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+    if ours is not None:
+        for th, c in ((1, "1t"), (2, best2)):
+            o = float(np.median(ours_t[th]))
+            print("ours_paired_latency_s_%dt %.4f" % (th, o))
+            print("paired_speedup_vs_torch_%dt %.2f" % (th, med[c]["latency"] / o))
     return 0
 
 
