@@ -62,7 +62,7 @@ from clip_tokenizer import ClipTokenizer  # noqa: E402
 from ram_modules import ClipText, RamPlus  # noqa: E402
 
 CONFIG = dict(
-    image_size=128, patch_size=4, embed_dim=24, depths=[2, 2, 2, 2], heads=[1, 2, 4, 8],
+    image_size=64, patch_size=4, embed_dim=32, depths=[2, 2, 2, 2], heads=[1, 2, 4, 8],
     window=4, mlp_ratio=4.0,
     tagger_hidden=96, tagger_layers=2, tagger_heads=4, tagger_intermediate=384,
     embed=512, num_class=len(shapes.TAGS), des_per_class=shapes.DES_PER_TAG,
@@ -99,8 +99,13 @@ def jpeg(img, q):
     return Image.open(buf).convert("RGB")
 
 
-def training_picture(rng, info=None):
+def training_picture(rng, info=None, easy=0.0):
+    """easy: probability of a single large object (the curriculum of the
+    first steps: whole silhouettes teach the Swin shapes much sooner)."""
     a = shapes.sample_attrs(rng)
+    if easy and rng.random() < easy:
+        a["count"], a["size"] = "one", "large"
+        a["position"] = rng.choice(shapes.POSITIONS)
     w, h = random_canvas(rng)
     img = shapes.render(a, rng, w, h, info)
     if info is not None:
@@ -291,7 +296,16 @@ def train(args, m, t, texts):
     desc = [d for ds in shapes.TAG_DESCRIPTIONS for d in ds]
     desc_ids = texts.ids(desc)
     K, D = CONFIG["num_class"], CONFIG["des_per_class"]
-    m.label_embed.requires_grad_(False)  # written from the text tower at the end
+    if args.free_labels:
+        # label_embed is learned directly by the tagging objective (it starts
+        # from the text tower's embeddings of the descriptions) and the text
+        # tower is pulled onto it (align loss): the head then never waits for
+        # a half-trained text tower to tell the classes apart.
+        with torch.no_grad():
+            m.label_embed.data.copy_(normalize(t(desc_ids)))
+        m.label_embed.requires_grad_(True)
+    else:
+        m.label_embed.requires_grad_(False)  # written from the text tower at the end
     # training-only auxiliary head: per-token tag logits, max over the image
     # tokens; gives the Swin direct, localised gradients (discarded at save)
     aux = torch.nn.Linear(CONFIG["embed"], K)
@@ -309,7 +323,8 @@ def train(args, m, t, texts):
     acc = {"tag": 0.0, "query": 0.0, "itc": 0.0, "n": 0}
     for step in range(args.steps):
         infos = [{} for _ in range(args.batch)]
-        pics = [training_picture(rng, inf) for inf in infos]
+        easy = args.easy * min(1.0, max(0.0, 2.0 - 5.0 * step / args.steps))
+        pics = [training_picture(rng, inf, easy) for inf in infos]
         attrs = [a for _, a in pics]
         x = torch.from_numpy(np.stack([to_input(img, CONFIG["image_size"]) for img, _ in pics]))
         y_tag = torch.zeros(args.batch, K)
@@ -318,7 +333,8 @@ def train(args, m, t, texts):
         q_texts, q_labels = batch_queries(rng, attrs)
         caps = [shapes.caption(a, rng) for a in attrs]
         # three text batches, each cut at its own longest text
-        lab = normalize(t(desc_ids))
+        lab_t = normalize(t(desc_ids))
+        lab = normalize(m.label_embed) if args.free_labels else lab_t
         qe = normalize(t(texts.ids(q_texts)))
         ce = normalize(t(texts.ids(caps)))
         ie, tap = encode_image_taps(m, x)
@@ -334,6 +350,10 @@ def train(args, m, t, texts):
         tgt = torch.arange(args.batch)
         l_itc = 0.5 * (F.cross_entropy(s, tgt) + F.cross_entropy(s.t(), tgt))
         loss = l_tag + l_q + 0.5 * l_itc
+        if args.free_labels:
+            l_align = (1 - (lab_t * lab.detach()).sum(-1)).mean()
+            loss = loss + 5 * l_align
+            acc["align"] = acc.get("align", 0.0) + l_align.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(m.parameters()) + list(t.parameters()), 5.0)
@@ -350,6 +370,9 @@ def train(args, m, t, texts):
                     tgt = torch.tensor([VALUES[g].index(attrs[i][g]) for i in rows])
                     hit = (logits[rows][:, cols].argmax(1) == tgt).float().mean().item()
                     acc["acc_" + g] = acc.get("acc_" + g, 0.0) + hit
+                    if g in ("shape", "count", "pattern", "position"):
+                        al = aux(ie[rows, 1:]).max(1)[0][:, cols]
+                        acc["aux_" + g] = acc.get("aux_" + g, 0.0) + (al.argmax(1) == tgt).float().mean().item()
         if (step + 1) % 50 == 0 or step + 1 == args.steps:
             el = time.time() - t0
             n = acc.pop("n")
@@ -362,7 +385,10 @@ def train(args, m, t, texts):
 
 
 @torch.no_grad()
-def write_label_embed(m, t, texts):
+def write_label_embed(m, t, texts, free):
+    if free:   # the learned rows, unit length as the official CLIP rows are
+        m.label_embed.data.copy_(normalize(m.label_embed.data))
+        return
     desc = [d for ds in shapes.TAG_DESCRIPTIONS for d in ds]
     m.label_embed.data.copy_(normalize(t(texts.ids(desc))))
 
@@ -584,9 +610,18 @@ def main():
     ap.add_argument("--n-novel", type=int, default=60)
     ap.add_argument("--out", default="models/default")
     ap.add_argument("--heldout", default="tests/data/heldout")
+    ap.add_argument("--image-size", type=int, default=CONFIG["image_size"])
+    ap.add_argument("--window", type=int, default=CONFIG["window"])
+    ap.add_argument("--embed-dim", type=int, default=CONFIG["embed_dim"])
+    ap.add_argument("--easy", type=float, default=0.6,
+                    help="share of single large objects during the first 20%% of the steps "
+                         "(then down to none at 40%%)")
+    ap.add_argument("--free-labels", type=int, default=1,
+                    help="1: learn label_embed directly and align the text tower to it")
     ap.add_argument("--eval-only", action="store_true",
                     help="load the saved model, rewrite the held-out set and re-measure")
     args = ap.parse_args()
+    CONFIG.update(image_size=args.image_size, window=args.window, embed_dim=args.embed_dim)
     torch.set_num_threads(min(args.threads, 2))
     torch.manual_seed(SEED_INIT)
     tok = ClipTokenizer(os.path.join(HERE, "..", "bpe_simple_vocab_16e6.txt.gz"))
@@ -600,7 +635,7 @@ def main():
         print(json.dumps(res, indent=1))
         return
     log, secs = train(args, m, t, texts)
-    write_label_embed(m, t, texts)
+    write_label_embed(m, t, texts, args.free_labels)
     res, thr = evaluate(args, m, t, texts)
     nparam = sum(p.numel() for p in m.parameters())
     nclip = sum(p.numel() for p in t.parameters())
