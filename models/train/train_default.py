@@ -49,6 +49,7 @@ import os
 import random
 import sys
 import time
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -580,12 +581,27 @@ def evaluate(args, m, t, texts, thr=None):
 
 # ------------------------------------------------------------------ output
 
+@torch.no_grad()
+def round_to_half(*mods):
+    """Rounds every float weight to float16 precision, in place: the files are
+    committed as float16 (half the size; ram-convert widens them to f32), and
+    the PyTorch reference numbers must come from exactly those weights."""
+    for mod in mods:
+        for v in list(mod.parameters()) + list(mod.buffers()):
+            if v.is_floating_point():
+                v.copy_(v.half().float())
+
+
+def half_state(mod):
+    return OrderedDict((k, v.half() if v.is_floating_point() else v)
+                       for k, v in mod.state_dict().items())
+
+
 def save(args, m, t, thr, info):
     od = args.out
     os.makedirs(od, exist_ok=True)
-    sd = m.state_dict()
-    torch.save({"model": sd}, os.path.join(od, "ram_plus_default.pth"))
-    torch.save(t.state_dict(), os.path.join(od, "clip_text_default.pth"))
+    torch.save({"model": half_state(m)}, os.path.join(od, "ram_plus_default.pth"))
+    torch.save(half_state(t), os.path.join(od, "clip_text_default.pth"))
     with open(os.path.join(od, "ram_tag_list.txt"), "w") as f:
         f.write("\n".join(shapes.TAG_NAMES) + "\n")
     with open(os.path.join(od, "ram_tag_list_chinese.txt"), "w") as f:
@@ -619,7 +635,8 @@ def main():
     ap.add_argument("--free-labels", type=int, default=1,
                     help="1: learn label_embed directly and align the text tower to it")
     ap.add_argument("--eval-only", action="store_true",
-                    help="load the saved model, rewrite the held-out set and re-measure")
+                    help="load the saved model, round it to float16, rewrite the held-out set, "
+                         "re-measure and save it again (float16)")
     args = ap.parse_args()
     CONFIG.update(image_size=args.image_size, window=args.window, embed_dim=args.embed_dim)
     torch.set_num_threads(min(args.threads, 2))
@@ -631,11 +648,18 @@ def main():
         m.load_state_dict(torch.load(os.path.join(args.out, "ram_plus_default.pth"))["model"])
         t.load_state_dict(torch.load(os.path.join(args.out, "clip_text_default.pth")))
         thr = np.loadtxt(os.path.join(args.out, "ram_tag_list_threshold.txt"), dtype=np.float32)
+        round_to_half(m, t)
         res, _ = evaluate(args, m, t, texts, thr)
+        with open(os.path.join(args.out, "config.json")) as f:
+            info = json.load(f)
+        info["metrics"] = dict(info.get("metrics", {}), **res)
+        info["weights"] = "float16"
+        save(args, m, t, thr, info)
         print(json.dumps(res, indent=1))
         return
     log, secs = train(args, m, t, texts)
     write_label_embed(m, t, texts, args.free_labels)
+    round_to_half(m, t)
     res, thr = evaluate(args, m, t, texts)
     nparam = sum(p.numel() for p in m.parameters())
     nclip = sum(p.numel() for p in t.parameters())
@@ -652,6 +676,7 @@ def main():
                                                           "init": SEED_INIT},
                      "log": log[-5:]},
         "heldout_pairs": sorted([list(p) for p in shapes.HELDOUT_PAIRS]),
+        "weights": "float16",
         "metrics": res,
     }
     save(args, m, t, thr, info)
