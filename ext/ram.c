@@ -229,7 +229,7 @@ int ram__conn_model(struct ram_conn *p, const char *zFunc, char **pzErr)
         zDefault = ram__default_model_path();
         if (!zDefault) {
             *pzErr = ram__mprintf("%s(): no model loaded: call ram_load('path/to/model.ram'), set "
-                                  "RAM_MODEL, or install the default model (make model-default)",
+                                  "RAM_MODEL, or build the default model models/default.ram (make)",
                                   zFunc);
             return SQLITE_ERROR;
         }
