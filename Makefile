@@ -170,9 +170,10 @@ clean:
 	rm -rf $(BUILD)
 
 # libFuzzer targets (tests/fuzz/, clang): core/ and ext/ rebuilt with
-# -fsanitize=fuzzer-no-link,address,undefined in $(FUZZ_BUILD); each target
-# runs FUZZ_SECONDS over its seeds (tests/fuzz/corpus/T, read only) and writes
-# new inputs to $(FUZZ_BUILD)/corpus/T, crashes to $(FUZZ_BUILD)/crash-T-*.
+# -fsanitize=fuzzer-no-link,address,undefined in $(FUZZ_BUILD); tests/fuzz/run.sh
+# runs each target FUZZ_SECONDS, two at a time, over its seeds
+# (tests/fuzz/corpus/T, read only), writes new inputs to $(FUZZ_BUILD)/corpus/T
+# and a crash input to $(FUZZ_BUILD)/T-crash-* (its FAIL line names it).
 # A crash input, once fixed, is copied into tests/fuzz/corpus/T so that
 # test_fuzz_corpus replays it in every make test.
 FUZZ_CC      ?= clang
