@@ -71,7 +71,7 @@ CONFIG = dict(
 )
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
-SEED_TRAIN, SEED_VAL, SEED_HELDOUT, SEED_NOVEL, SEED_INIT = 1000, 2, 3, 4, 5
+SEED_TRAIN, SEED_VAL, SEED_HELDOUT, SEED_NOVEL, SEED_INIT, SEED_FT = 1000, 2, 3, 4, 5, 6
 
 
 # ------------------------------------------------------------------ data
@@ -385,6 +385,72 @@ def train(args, m, t, texts):
     return log, time.time() - t0
 
 
+def finetune(args, m, t, texts):
+    """Second phase: open-set ranking. Each picture scores the 10 candidate
+    phrases the tests use ("two small blue triangles", three of them one
+    attribute off, six random; never a held-out pair) through the RAM++
+    open-set path (text tower -> one-description label -> decoder); softmax
+    over its own candidates plus BCE on them, with the tagging, phrase and
+    align losses of phase 1 kept so nothing is forgotten. Own seeds, own
+    optimizer: resuming from a saved phase-1 model gives the same run."""
+    rng = random.Random(SEED_FT)
+    torch.manual_seed(SEED_FT)
+    desc_ids = texts.ids([d for ds in shapes.TAG_DESCRIPTIONS for d in ds])
+    K, D = CONFIG["num_class"], CONFIG["des_per_class"]
+    m.label_embed.requires_grad_(True)
+    opt = torch.optim.AdamW(param_groups([m, t], 0.05), lr=args.ft_lr, betas=(0.9, 0.98))
+    n = args.ft_steps
+    warm = max(1, n // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / n))))
+    m.train()
+    t.train()
+    t0 = time.time()
+    log = []
+    acc = {"rank": 0.0, "tag": 0.0, "top1": 0.0, "n": 0}
+    for step in range(n):
+        pics = [training_picture(rng) for _ in range(args.batch)]
+        attrs = [a for _, a in pics]
+        x = torch.from_numpy(np.stack([to_input(img, CONFIG["image_size"]) for img, _ in pics]))
+        y_tag = torch.zeros(args.batch, K)
+        for i, a in enumerate(attrs):
+            y_tag[i, shapes.tag_indices(a)] = 1.0
+        cands = [candidates(rng, a, False) for a in attrs]
+        C = len(cands[0][0])
+        q_texts, q_labels = batch_queries(rng, attrs)
+        flat = [c for cs, _ in cands for c in cs] + q_texts
+        qe = normalize(t(texts.ids(flat)))
+        lab_t = normalize(t(desc_ids))
+        lab = normalize(m.label_embed)
+        ie = m.encode_image(x)
+        logits = m.tag_logits(ie, lab, D, qe)
+        own = torch.stack([logits[i, K + C * i:K + C * (i + 1)] for i in range(args.batch)])
+        ans = torch.tensor([a for _, a in cands])
+        l_rank = F.cross_entropy(own, ans) + F.binary_cross_entropy_with_logits(
+            own, F.one_hot(ans, C).float()) * 3
+        l_tag = F.binary_cross_entropy_with_logits(logits[:, :K], y_tag) * 10 + group_ce(logits[:, :K], attrs)
+        l_q = F.binary_cross_entropy_with_logits(logits[:, K + C * args.batch:], torch.tensor(q_labels))
+        l_align = (1 - (lab_t * lab.detach()).sum(-1)).mean()
+        loss = 2 * l_rank + l_tag + l_q + 5 * l_align
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(m.parameters()) + list(t.parameters()), 5.0)
+        opt.step()
+        sched.step()
+        acc["rank"] += l_rank.item()
+        acc["tag"] += l_tag.item()
+        acc["top1"] += (own.argmax(1) == ans).float().mean().item()
+        acc["n"] += 1
+        if (step + 1) % 50 == 0 or step + 1 == n:
+            k = acc.pop("n")
+            rec = {key: round(v / k, 3) for key, v in acc.items()}
+            rec.update(phase=2, step=step + 1, minutes=round((time.time() - t0) / 60, 2))
+            log.append(rec)
+            print(json.dumps(rec), flush=True)
+            acc = {"rank": 0.0, "tag": 0.0, "top1": 0.0, "n": 0}
+    return log, time.time() - t0
+
+
 @torch.no_grad()
 def write_label_embed(m, t, texts, free):
     if free:   # the learned rows, unit length as the official CLIP rows are
@@ -632,6 +698,10 @@ def main():
     ap.add_argument("--easy", type=float, default=0.6,
                     help="share of single large objects during the first 20%% of the steps "
                          "(then down to none at 40%%)")
+    ap.add_argument("--ft-steps", type=int, default=600, help="phase 2 (open-set ranking) steps")
+    ap.add_argument("--ft-lr", type=float, default=3e-4)
+    ap.add_argument("--resume", metavar="DIR",
+                    help="skip phase 1: take its weights and record from DIR (a run's --out)")
     ap.add_argument("--free-labels", type=int, default=1,
                     help="1: learn label_embed directly and align the text tower to it")
     ap.add_argument("--eval-only", action="store_true",
@@ -657,7 +727,18 @@ def main():
         save(args, m, t, thr, info)
         print(json.dumps(res, indent=1))
         return
-    log, secs = train(args, m, t, texts)
+    if args.resume:
+        # phase 1 of an earlier run (its weights and its record), then phase 2
+        m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in
+                           torch.load(os.path.join(args.resume, "ram_plus_default.pth"))["model"].items()})
+        t.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in
+                           torch.load(os.path.join(args.resume, "clip_text_default.pth")).items()})
+        with open(os.path.join(args.resume, "config.json")) as f:
+            prev = json.load(f)["training"]
+        log, secs = prev["log"], prev["minutes"] * 60
+    else:
+        log, secs = train(args, m, t, texts)
+    ft_log, ft_secs = finetune(args, m, t, texts) if args.ft_steps else ([], 0.0)
     write_label_embed(m, t, texts, args.free_labels)
     round_to_half(m, t)
     res, thr = evaluate(args, m, t, texts)
@@ -674,14 +755,17 @@ def main():
                      "threads": min(args.threads, 2), "minutes": round(secs / 60, 1),
                      "torch": torch.__version__, "seeds": {"train": SEED_TRAIN, "val": SEED_VAL,
                                                           "init": SEED_INIT},
-                     "log": log[-5:]},
+                     "log": log[-5:],
+                     "phase2": {"steps": args.ft_steps, "lr": args.ft_lr, "seed": SEED_FT,
+                                "minutes": round(ft_secs / 60, 1), "log": ft_log[-3:]},
+                     "total_minutes": round((secs + ft_secs) / 60, 1)},
         "heldout_pairs": sorted([list(p) for p in shapes.HELDOUT_PAIRS]),
         "weights": "float16",
         "metrics": res,
     }
     save(args, m, t, thr, info)
     print(json.dumps(res, indent=1))
-    print(f"training took {secs / 60:.1f} min")
+    print(f"training took {secs / 60:.1f} + {ft_secs / 60:.1f} min")
 
 
 if __name__ == "__main__":
