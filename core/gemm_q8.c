@@ -61,50 +61,67 @@ static size_t pidx(int o, int k, int K4) /* byte of W[o][k] in the packed form *
     return (((size_t)(o / 16) * K4 + k / 4) * 16 + o % 16) * 4 + k % 4;
 }
 
-/* Moves r codes of row o by one step (up if r > 0) so that the row's code
+/* Moves r codes of a row by one step (up if r > 0) so that the row's code
 ** sum equals the rounded sum of w / scale: the rounding errors of a row then
 ** cancel on the mean of its inputs (GELU outputs and LayerNorm biases give
 ** inputs a common offset, which would otherwise turn the row's summed
 ** rounding error into a systematic output shift). The codes moved are those
-** whose rounding was closest to a tie, so each moves by at most ~1 step of
-** error and only |r| ~ sqrt(k / 12) of them move. */
-static void keep_row_sum(const float *row, float inv, int k, int K4, int o, int8_t *packed, long r)
+** whose rounding was closest to a tie (err = w / scale - q, in (-0.5, 0.5]
+** before clamping), so each gains at most ~1 step of error and only
+** |r| ~ sqrt(k / 12) of them move. */
+static void keep_row_sum(int8_t *q, float *e, int k, long r)
 {
     const int dir = r > 0 ? 1 : -1;
     for (; r != 0; r -= dir) {
         int best = -1;
-        double bf = -1;
+        float bf = 0;
         for (int i = 0; i < k; i++) {
-            int q = packed[pidx(o, i, K4)];
-            double f = ((double)row[i] * inv - q) * dir; /* how far q is below (dir) its value */
-            if (q + dir > 127 || q + dir < -127 || f <= 0) continue;
-            if (f > bf) bf = f, best = i;
+            float f = e[i] * (float)dir; /* how far q is below (dir) its value */
+            if (f > bf && q[i] + dir <= 127 && q[i] + dir >= -127) bf = f, best = i;
         }
         if (best < 0) return;
-        packed[pidx(o, best, K4)] = (int8_t)(packed[pidx(o, best, K4)] + dir);
+        q[best] = (int8_t)(q[best] + dir);
+        e[best] -= (float)dir;
     }
 }
 
-void ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, float *scale)
+/* Codes of one row into q (k), their rounding errors into e (k); returns the scale. */
+static float quantize_row(const float *row, int k, int8_t *q, float *e)
+{
+    float mx = 0;
+    for (int i = 0; i < k; i++) mx = fabsf(row[i]) > mx ? fabsf(row[i]) : mx;
+    if (!(mx > 0)) { /* zero row (or NaN): all codes 0 */
+        for (int i = 0; i < k; i++) q[i] = 0;
+        return 0.0f;
+    }
+    const float inv = 127.0f / mx;
+    double resid = 0;
+    for (int i = 0; i < k; i++) {
+        long c = lrintf(row[i] * inv);
+        c = c > 127 ? 127 : c < -127 ? -127 : c;
+        q[i] = (int8_t)c;
+        e[i] = row[i] * inv - (float)c;
+        resid += e[i];
+    }
+    keep_row_sum(q, e, k, lrint(resid));
+    return mx / 127.0f;
+}
+
+ram_status ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, float *scale, struct ram_error *err)
 {
     const int K4 = (k + 3) / 4;
-    memset(packed, 0, ram_q8_packed_bytes(n, k));
+    size_t nb = ram_q8_packed_bytes(n, k);
+    if (!nb) return ram_fail(err, RAM_ERR_TOO_BIG, "int8: a %d x %d matrix is out of range", n, k);
+    int8_t *q = ram_malloc((size_t)k * (1 + sizeof(float)) + sizeof(float));
+    if (!q) return ram_fail(err, RAM_ERR_NOMEM, "int8: out of memory quantizing a %d x %d matrix", n, k);
+    float *e = (float *)(((uintptr_t)(q + k) + 3) & ~(uintptr_t)3); /* k floats after the k codes */
+    memset(packed, 0, nb);
     for (int o = 0; o < n; o++) {
-        const float *row = W + (size_t)o * k;
-        float mx = 0;
-        for (int i = 0; i < k; i++) mx = fabsf(row[i]) > mx ? fabsf(row[i]) : mx;
-        scale[o] = mx / 127.0f;
-        if (!(mx > 0)) continue; /* zero row (or NaN): all codes 0 */
-        float inv = 127.0f / mx;
-        double resid = 0; /* sum over the row of (w / scale - q) */
-        for (int i = 0; i < k; i++) {
-            long q = lrintf(row[i] * inv);
-            q = q > 127 ? 127 : q < -127 ? -127 : q;
-            packed[pidx(o, i, K4)] = (int8_t)q;
-            resid += (double)row[i] * inv - (double)q;
-        }
-        keep_row_sum(row, inv, k, K4, o, packed, (long)lrint(resid));
+        scale[o] = quantize_row(W + (size_t)o * k, k, q, e);
+        for (int i = 0; i < k; i++) packed[pidx(o, i, K4)] = q[i];
     }
+    ram_free(q);
+    return RAM_OK;
 }
 
 ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *scale,
@@ -119,10 +136,11 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
     w->n = n, w->k = k, w->packed = packed, w->scale = scale;
     w->colsum = (int32_t *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
     for (int p = 0; p < N16; p++) {
-        int32_t s[16] = {0};
+        int32_t s[64] = {0}; /* one lane per byte of a 64-byte row: vectorises */
         const int8_t *b = packed + (size_t)p * K4 * 64;
-        for (size_t i = 0; i < (size_t)K4 * 64; i++) s[i / 4 % 16] += b[i];
-        memcpy(w->colsum + (size_t)p * 16, s, sizeof s);
+        for (int k4 = 0; k4 < K4; k4++)
+            for (int t = 0; t < 64; t++) s[t] += b[(size_t)k4 * 64 + t];
+        for (int j = 0; j < 16; j++) w->colsum[(size_t)p * 16 + j] = s[4 * j] + s[4 * j + 1] + s[4 * j + 2] + s[4 * j + 3];
     }
     *out = w;
     return RAM_OK;

@@ -6,7 +6,7 @@
 ** otherwise, bit-identical) and are dequantized to fp32.
 **
 **     size_t nb = ram_q8_packed_bytes(N, K);       // W (N x K) -> packed int8
-**     ram_q8_quantize_pack(W, N, K, packed, scale);
+**     ram_q8_quantize_pack(W, N, K, packed, scale, &err);
 **     struct ram_q8_weight *q;
 **     ram_q8_weight_new(N, K, packed, scale, &q, &err);   // owns colsums, borrows packed/scale
 **     ram_q8_linear(x, rows, q, b, y, &err);
@@ -42,9 +42,11 @@ struct ram_q8_weight {
 size_t ram_q8_packed_bytes(int n, int k);
 
 /* Quantizes W (n x k, row-major fp32) per row to int8 in [-127, 127]
-** (scale = max|row| / 127, 0 for an all-zero row) into packed
-** (ram_q8_packed_bytes) and scale (n). */
-void ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, float *scale);
+** (scale = max|row| / 127, 0 for an all-zero row; each row's code sum kept
+** equal to the rounded sum of its values, see gemm_q8.c) into packed
+** (ram_q8_packed_bytes) and scale (n). Fails only for a bad shape or
+** RAM_ERR_NOMEM (a row of temporaries). */
+ram_status ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, float *scale, struct ram_error *err);
 
 /* Wraps a packed matrix and its scales (both borrowed, must outlive *out)
 ** and computes the column sums the zero-point correction needs.

@@ -729,7 +729,7 @@ static ram_status q8_make(const struct q8_ctx *c, int8_t *packed, float *scale, 
     } else if (!c->f32) {
         rc = rand_fill(c->rnd, &c->src, 0, nk, tmp, err);
     }
-    if (!rc) ram_q8_quantize_pack(c->f32 ? c->f32 : tmp, c->n, c->k, pk, scale);
+    if (!rc) rc = ram_q8_quantize_pack(c->f32 ? c->f32 : tmp, c->n, c->k, pk, scale, err);
     ram_free(tmp);
     if (pk != packed) ram_free(pk);
     return rc;

@@ -554,7 +554,7 @@ static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int
     if (rc) return rc;
     int8_t *packed = (int8_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
     float *scale = (float *)(packed + pb);
-    ram_q8_quantize_pack(W, n, k, packed, scale);
+    if ((rc = ram_q8_quantize_pack(W, n, k, packed, scale, err))) return rc;
     struct ram_q8_weight *q;
     if ((rc = ram_q8_weight_new(n, k, packed, scale, &q, err))) return rc;
     *out = q;

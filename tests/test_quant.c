@@ -67,7 +67,7 @@ static int qcase_make(struct qcase *c, int M, int N, int K)
     for (int i = 0; i < N * K; i++) c->W[i] = 0.05f * frand();
     for (int i = 0; i < N; i++) c->b[i] = frand();
     if (N > 2) memset(c->W + (size_t)K, 0, sizeof(float) * K); /* an all-zero row */
-    ram_q8_quantize_pack(c->W, N, K, c->packed, c->scale);
+    if (ram_q8_quantize_pack(c->W, N, K, c->packed, c->scale, &err)) return 0;
     return ram_q8_weight_new(N, K, c->packed, c->scale, &c->q, &err) == RAM_OK;
 }
 

@@ -230,8 +230,7 @@ static double kernel_speedup(int threads)
         if (!x || !W || !y || !sc || !pk) return 0;
         for (size_t i = 0; i < (size_t)M * K; i++) x[i] = (float)((i * 2654435761u) % 1000) * 2e-3f - 1.0f;
         for (size_t i = 0; i < (size_t)N * K; i++) W[i] = (float)((i * 40503u) % 1000) * 4e-5f - 0.02f;
-        ram_q8_quantize_pack(W, N, K, pk, sc);
-        if (ram_q8_weight_new(N, K, pk, sc, &q, &err)) return 0;
+        if (ram_q8_quantize_pack(W, N, K, pk, sc, &err) || ram_q8_weight_new(N, K, pk, sc, &q, &err)) return 0;
         double bf = 1e30, bq = 1e30;
         for (int r = 0; r < 3; r++) {
             double t = now();
