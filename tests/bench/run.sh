@@ -170,6 +170,7 @@ printf '%-34s %12s %12s\n' "int8: speedup in CPU time" "$(nul "$(val speedup_int
 printf '%-34s %12s %12s\n' "int8: kernel speedup (Swin shapes)" "$(nul "$(val q8_kernel_speedup_1t)")" "$(nul "$(val q8_kernel_speedup_2t)")"
 printf '%-34s %12s\n' "int8: max |p - p_fp32| (random)" "$(nul "$(val int8_max_prob_diff)")"
 printf '%-34s %12s\n' "int8: same tag sets (random)" "$(nul "$(val int8_tagset_agreement)")"
+printf '%-34s %12s\n' "int8: flipped classes (random)" "$(nul "$(val int8_tag_flips)")"
 printf '%-34s %12s\n' "int8: max |p - p_fp32| (golden)" "$(nul "$(gval golden_int8_max_prob_diff)")"
 printf '%-34s %12s\n' "int8: same tag sets (golden)" "$(nul "$(gval golden_int8_tagset_agreement)")"
 printf '%-34s %12s\n' "model load s" "$(val load_s)"
@@ -231,6 +232,8 @@ cat >"$OUT/results.json" <<EOF
   "int8_max_prob_diff": $(nul "$(val int8_max_prob_diff)"),
   "int8_tagset_agreement": $(nul "$(val int8_tagset_agreement)"),
   "int8_agreement_inputs": $(nul "$(val int8_agreement_inputs)"),
+  "int8_tag_flips": $(nul "$(val int8_tag_flips)"),
+  "int8_flip_max_margin": $(nul "$(val int8_flip_max_margin)"),
   "golden_int8_max_prob_diff": $(nul "$(gval golden_int8_max_prob_diff)"),
   "golden_int8_tagset_agreement": $(nul "$(gval golden_int8_tagset_agreement)"),
   "load_s": $(val load_s),
