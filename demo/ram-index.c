@@ -56,7 +56,9 @@ static void die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    exit(1);
+    /* a Ctrl-C makes SQLite fail whatever statement was running (e.g. the
+       model load): that is an interruption, not an error */
+    exit(g_stop ? 130 : 1);
 }
 
 static double now(void)
@@ -442,7 +444,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < files.n; i++)
         if (!todo[i]) P.total--;
 
-    if (g_stop) die("interrupted");
+    if (g_stop) { /* Ctrl-C while scanning or loading: nothing was written yet */
+        fprintf(stderr, "ram-index: interrupted before any work; rerun the same command\n");
+        exit(130);
+    }
 
     int inTxn = 0, nInTxn = 0, interrupted = 0;
     P.tWork0 = now();

@@ -76,7 +76,7 @@ if [ -n "$MODEL_ARGS" ]; then exit 0; fi
 # 4. the demo itself on a temporary database
 DIR="$T/photos" DB="$T/demo.db" BUILD="$B" sh demo/demo.sh >"$T/demo.out" 2>&1; rc=$?
 if [ $rc -eq 0 ] && [ "$(grep -c '^== Tag query' "$T/demo.out")" -ge 3 ] &&
-   [ "$(grep -c '^== Open vocabulary' "$T/demo.out")" -ge 2 ] && grep -q '19-a-small-plain-blue-triangle' "$T/demo.out"; then
+   [ "$(grep -c '^== Open vocabulary' "$T/demo.out")" -ge 2 ] && grep -q -- '-a-small-plain-blue-triangle\.png' "$T/demo.out"; then
   pass demo_sh
 else
   fail demo_sh "rc=$rc"; cat "$T/demo.out"
