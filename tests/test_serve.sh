@@ -64,8 +64,8 @@ thumb_is() { # NAME FILE SIZE WANT
   got=$(jpeg_info "$T/$1.jpg" 2>&1)
   if [ "$got" = "$4" ]; then pass "thumbnail.$1"; else fail "thumbnail.$1" "got '$got' ($out), want '$4'"; fi
 }
-thumb_is png_down demo/photos/02-many-small-checkered-cyan-arrows.png 64 "64x51 exif=0"
-thumb_is png_up demo/photos/02-many-small-checkered-cyan-arrows.png 320 "320x256 exif=0"
+thumb_is png_down demo/photos/42-many-small-checkered-orange-rings.png 64 "64x51 exif=0"
+thumb_is png_up demo/photos/42-many-small-checkered-orange-rings.png 320 "320x256 exif=0"
 thumb_is exif_rotated tests/data/images/orient6.jpg 64 "48x64 exif=0"   # stored 32x24, orientation 6
 thumb_is exif_none tests/data/images/orient1.jpg 64 "64x48 exif=0"
 thumb_is cmyk tests/data/images/cmyk.jpg 40 "40x20 exif=0"            # 32x16 CMYK
@@ -82,7 +82,7 @@ err_is() { # NAME SQL-EXPRESSION EXPECTED-MESSAGE-PART [SETUP]
     *) fail "thumbnail.$1" "SELECT $2 gave: $out" ;;
   esac
 }
-img="readfile('demo/photos/02-many-small-checkered-cyan-arrows.png')"
+img="readfile('demo/photos/42-many-small-checkered-orange-rings.png')"
 err_is size_zero "ram_thumbnail($img, 0)" "ram_thumbnail(): argument 2 must be an INTEGER size in 1..4096"
 err_is size_big "ram_thumbnail($img, 4097)" "argument 2 must be an INTEGER size in 1..4096"
 err_is size_text "ram_thumbnail($img, '64')" "argument 2 must be an INTEGER size in 1..4096"
@@ -116,11 +116,11 @@ RANKING=0
 if [ -f models/default.ram ]; then
   RAM_MODEL="$ROOT/models/default.ram"; export RAM_MODEL
   RANKING=1
-  TAG=star TEXT="red circles" TEXT_WANT="red circle"
+  TAG=star TEXT="a small blue triangle" TEXT_WANT="blue triangle"
 else
   echo "NOTE: serve: default model missing, ranking assertions skipped (models/default.ram, issue 6: the page runs on the golden test model)"
   MODEL_ARGS="--model $B/models/golden_ram_plus_clip.ram"
-  TAG= TEXT="red circles" TEXT_WANT=
+  TAG= TEXT="a small blue triangle" TEXT_WANT=
 fi
 cp -r demo/photos "$T/photos"
 (cd "$T" && "$B/ram-index" photos photos.db $MODEL_ARGS) >"$T/index.log" 2>&1 ||
@@ -197,7 +197,7 @@ stop_server
 # a real photo's, so the rows are valid index rows): '..', absolute, a symlink
 # inside the folder pointing out, and a file that is gone.
 ln -s /etc/passwd "$T/photos/zz-link.png"
-photo="readfile('photos/14-many-small-plain-yellow-stars.png')"
+photo="readfile('photos/14-a-large-plain-orange-heart.png')"
 (cd "$T" && sqlite3 -bail -cmd ".load $B/ram" photos.db "
   INSERT INTO photos(rowid, path, image) VALUES (1001, 'photos/../../../../../../etc/passwd', $photo);
   INSERT INTO photos(rowid, path, image) VALUES (1002, '/etc/passwd', $photo);
@@ -242,7 +242,7 @@ check("thumb", s == 200 and h.get("Content-Type") == "image/jpeg" and longest(b)
 s, h, b = get("/photo/14")
 check("large", s == 200 and longest(b) == 1024, "status %d: %r" % (s, b[:200]))
 s, h, b = get("/original/14")
-real = open(os.path.join(tdir, "photos/14-many-small-plain-yellow-stars.png"), "rb").read()
+real = open(os.path.join(tdir, "photos/14-a-large-plain-orange-heart.png"), "rb").read()
 check("original", s == 200 and b == real and h.get("Content-Type") == "image/png", "status %d: %r" % (s, b[:200]))
 s, h, b = get("/api/photo/14")
 j = json.loads(b) if s == 200 else {}
