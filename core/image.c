@@ -153,7 +153,7 @@ const char *ram_image_formats(void) { return vips_ready() ? g_formats : ""; }
 /* Fails with code and "what: <libvips' message>". libvips' error buffer is
 ** process-wide and other threads append to it too, so only its last line is
 ** taken, which is the message of the call that just failed. */
-static ram_status vips_fail(struct ram_error *err, ram_status code, const char *what)
+ram_status ram_image_vips_fail(struct ram_error *err, ram_status code, const char *what)
 {
     char *all = vips_error_buffer_copy();
     const char *msg = "";
@@ -314,12 +314,12 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
     if (!params) params = &def;
     if (!rgb || !w || !h || (!data && n)) return ram_fail(err, RAM_ERR_ARG, "image: NULL argument");
     if (n == 0) return ram_fail(err, RAM_ERR_IMAGE, "image: empty blob");
-    if (!vips_ready()) return vips_fail(err, RAM_ERR_IMAGE, "image: cannot initialise libvips");
+    if (!vips_ready()) return ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot initialise libvips");
 
     /* find_load_buffer names the GType (VipsForeignLoadJpegBuffer, ...);
     ** the class gives the stable nickname (jpegload_buffer, ...). */
     const char *type_name = vips_foreign_find_load_buffer(data, n);
-    if (!type_name) return vips_fail(err, RAM_ERR_IMAGE, "image: unrecognised format");
+    if (!type_name) return ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: unrecognised format");
     const VipsObjectClass *cls = vips_class_find("VipsForeignLoad", type_name);
     const char *loader = cls && cls->nickname ? cls->nickname : type_name;
     int allowed = 0;
@@ -335,7 +335,7 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
     /* Header only: libvips decodes no pixel before vips_image_write below. */
     in = vips_image_new_from_buffer(data, n, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                     VIPS_FAIL_ON_ERROR, NULL);
-    if (!in) return vips_fail(err, RAM_ERR_IMAGE, "image: cannot read header");
+    if (!in) return ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot read header");
     int iw = vips_image_get_width(in), ih = vips_image_get_height(in);
     if (iw <= 0 || ih <= 0) {
         rc = ram_fail(err, RAM_ERR_IMAGE, "image: empty image (%dx%d)", iw, ih);
@@ -406,7 +406,7 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
     mem = vips_image_new_from_memory(buf, npix * (size_t)nb, iw, ih, nb, VIPS_FORMAT_UCHAR);
     if (!mem) goto vips_error;
     if (vips_image_write(x, mem)) {
-        rc = vips_fail(err, RAM_ERR_IMAGE, "image: cannot decode");
+        rc = ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot decode");
         goto cleanup;
     }
 
@@ -438,7 +438,7 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
     goto cleanup;
 
 vips_error:
-    rc = vips_fail(err, RAM_ERR_IMAGE, "image: cannot convert");
+    rc = ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot convert");
 cleanup:
     if (mem) g_object_unref(mem);
     for (int i = 7; i >= 0; i--)

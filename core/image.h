@@ -57,4 +57,9 @@ const char *ram_image_vips_version(void);
 ** tests that skip what is not built in. */
 const char *ram_image_formats(void);
 
+/* Fails with code and "what: <libvips' message>": only the last line of
+** libvips' process-wide error buffer, the one of the call that just failed
+** (other threads append to it too). Shared by image.c and thumbnail.c. */
+ram_status ram_image_vips_fail(struct ram_error *err, ram_status code, const char *what);
+
 #endif /* RAM_IMAGE_H */

@@ -36,23 +36,6 @@
 
 #define THUMB_QUALITY 80
 
-/* Fails with code and "what: <the last line of libvips' message>" (the
-** error buffer is process-wide; see image.c's vips_fail). */
-static ram_status thumb_fail(struct ram_error *err, ram_status code, const char *what)
-{
-    char *all = vips_error_buffer_copy();
-    const char *msg = "";
-    if (all) {
-        size_t len = strlen(all);
-        while (len && (all[len - 1] == '\n' || all[len - 1] == ' ')) all[--len] = 0;
-        char *nl = strrchr(all, '\n');
-        msg = nl ? nl + 1 : all;
-    }
-    ram_fail(err, code, "%s%s%s", what, *msg ? ": " : "", msg);
-    g_free(all);
-    return code;
-}
-
 /* 1 when libvips' loader nickname ("pngload_buffer") is one of the formats
 ** core/image.c accepts (ram_image_formats(): "jpeg png webp ..."). */
 static int loader_accepted(const char *loader)
@@ -75,7 +58,7 @@ static ram_status check_header(const void *data, size_t n, uint64_t max_pixels,
                                struct ram_error *err)
 {
     const char *type_name = vips_foreign_find_load_buffer(data, n);
-    if (!type_name) return thumb_fail(err, RAM_ERR_IMAGE, "image: unrecognised format");
+    if (!type_name) return ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: unrecognised format");
     const VipsObjectClass *cls = vips_class_find("VipsForeignLoad", type_name);
     const char *loader = cls && cls->nickname ? cls->nickname : type_name;
     if (!loader_accepted(loader)) {
@@ -84,7 +67,7 @@ static ram_status check_header(const void *data, size_t n, uint64_t max_pixels,
         return ram_fail(err, RAM_ERR_IMAGE, "image: format not supported (%.*s)", len, loader);
     }
     VipsImage *in = vips_image_new_from_buffer(data, n, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
-    if (!in) return thumb_fail(err, RAM_ERR_IMAGE, "image: cannot read header");
+    if (!in) return ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot read header");
     int w = vips_image_get_width(in), h = vips_image_get_height(in);
     g_object_unref(in);
     if (w <= 0 || h <= 0) return ram_fail(err, RAM_ERR_IMAGE, "image: empty image (%dx%d)", w, h);
@@ -115,7 +98,7 @@ ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size,
     if (n == 0) return ram_fail(err, RAM_ERR_IMAGE, "image: empty blob");
     /* Initialises libvips as image.c does (ram_image_formats() goes through
     ** its pthread_once); "" means libvips could not start. */
-    if (!*ram_image_formats()) return thumb_fail(err, RAM_ERR_IMAGE, "image: cannot initialise libvips");
+    if (!*ram_image_formats()) return ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot initialise libvips");
     if ((rc = check_header(data, n, params->max_pixels, err))) return rc;
 
     /* Longest side = size, up or down (VIPS_SIZE_BOTH), aspect kept. libvips
@@ -123,7 +106,7 @@ ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size,
     int k = 0;
     if (vips_thumbnail_buffer((void *)data, n, &t[k], size, "height", size, "size", VIPS_SIZE_BOTH,
                               "no_rotate", params->exif_rotate ? FALSE : TRUE, NULL)) {
-        rc = thumb_fail(err, RAM_ERR_IMAGE, "image: cannot decode");
+        rc = ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot decode");
         goto cleanup;
     }
     VipsImage *x = t[k++];
@@ -153,7 +136,7 @@ ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size,
         x = t[k++];
     }
     if (vips_jpegsave_buffer(x, &buf, &len, "Q", THUMB_QUALITY, "strip", TRUE, NULL)) {
-        rc = thumb_fail(err, RAM_ERR_IMAGE, "image: cannot encode the thumbnail");
+        rc = ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot encode the thumbnail");
         goto cleanup;
     }
     *jpeg = buf;
@@ -162,7 +145,7 @@ ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size,
     goto cleanup;
 
 vips_error:
-    rc = thumb_fail(err, RAM_ERR_IMAGE, "image: cannot convert");
+    rc = ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot convert");
 cleanup:
     for (int i = 7; i >= 0; i--)
         if (t[i]) g_object_unref(t[i]);

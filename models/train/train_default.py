@@ -300,6 +300,14 @@ def group_ce(logits, attrs):
     return loss / len(GROUP_COLS)
 
 
+def optimizer_step(opt, sched, loss, m, t):
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(list(m.parameters()) + list(t.parameters()), 5.0)
+    opt.step()
+    sched.step()
+
+
 def train(args, m, t, texts):
     rng = random.Random(SEED_TRAIN)
     desc = [d for ds in shapes.TAG_DESCRIPTIONS for d in ds]
@@ -363,11 +371,7 @@ def train(args, m, t, texts):
             l_align = (1 - (lab_t * lab.detach()).sum(-1)).mean()
             loss = loss + 5 * l_align
             acc["align"] = acc.get("align", 0.0) + l_align.item()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(m.parameters()) + list(t.parameters()), 5.0)
-        opt.step()
-        sched.step()
+        optimizer_step(opt, sched, loss, m, t)
         acc["tag"] += l_tag.item()
         acc["query"] += l_q.item()
         acc["itc"] += l_itc.item()
@@ -440,11 +444,7 @@ def finetune(args, m, t, texts):
         l_q = F.binary_cross_entropy_with_logits(logits[:, K + C * args.batch:], torch.tensor(q_labels))
         l_align = (1 - (lab_t * lab.detach()).sum(-1)).mean()
         loss = 2 * l_rank + l_tag + l_q + 5 * l_align
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(m.parameters()) + list(t.parameters()), 5.0)
-        opt.step()
-        sched.step()
+        optimizer_step(opt, sched, loss, m, t)
         acc["rank"] += l_rank.item()
         acc["tag"] += l_tag.item()
         acc["top1"] += (own.argmax(1) == ans).float().mean().item()

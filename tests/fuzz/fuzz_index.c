@@ -311,7 +311,7 @@ static void fuzz_index_option(struct fuzz_index_in *in, char *out, size_t cap)
     if (w == 0) {
         unsigned m = fuzz_index_pick(in, 6);
         const char *p = m < 3 ? fuzz_index_model[m] : m == 3 ? "no_such_file.ram" : m == 4 ? "tests" : "Makefile";
-        snprintf(out, cap, "model='%s'", p);
+        snprintf(out, cap, "model='%.*s'", (int)(cap > 9 ? cap - 9 : 0), p); /* cut, never overflow */
     } else if (w == 5) {
         fuzz_index_raw_text(in, raw, sizeof raw);
         snprintf(out, cap, "%s", raw);
