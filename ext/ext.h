@@ -141,6 +141,10 @@ int ram__rc(ram_status s);
 void ram__result_error(sqlite3_context *ctx, int rc, char *zErr);
 /* sqlite3_mprintf wrapper that appends to a message under construction. */
 char *ram__mprintf(const char *zFmt, ...);
+/* Copy of the n bytes at z plus a terminating NUL, in sqlite3_malloc memory
+** (NULL when out of memory). Unlike "%.*s" it keeps bytes after an embedded
+** NUL, so the copy is exactly n bytes long, as callers that keep n assume. */
+char *ram__memdup(const char *z, int n);
 
 /* ------------------------------------------------------------------ images */
 

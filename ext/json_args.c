@@ -42,7 +42,7 @@ static int copy_str(const struct ram_json *j, int k, char **pz, int *pn)
     struct ram_error err;
     ram_status s = ram_json_strdup(j, k, &zTmp, &n, &err);
     if (s) return s == RAM_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
-    *pz = ram__mprintf("%.*s", (int)n, zTmp);
+    *pz = ram__memdup(zTmp, (int)n);
     if (pn) *pn = (int)n;
     ram_free(zTmp);
     return *pz ? SQLITE_OK : SQLITE_NOMEM;

@@ -70,6 +70,15 @@ void ram__result_error(sqlite3_context *ctx, int rc, char *zErr)
     sqlite3_free(zErr);
 }
 
+char *ram__memdup(const char *z, int n)
+{
+    char *d = sqlite3_malloc64((sqlite3_uint64)(n > 0 ? n : 0) + 1);
+    if (!d) return 0;
+    if (n > 0) memcpy(d, z, (size_t)n);
+    d[n > 0 ? n : 0] = 0;
+    return d;
+}
+
 char *ram__mprintf(const char *zFmt, ...)
 {
     va_list ap;

@@ -135,7 +135,7 @@ static int refresh_table(struct ram_conn *p, const char *zFunc, char **pzErr)
             a = aNew;
             nAlloc = nNew;
         }
-        a[n].zTag = ram__mprintf("%.*s", nTag, zTag);
+        a[n].zTag = ram__memdup(zTag, nTag);
         if (!a[n].zTag) {
             rc = SQLITE_NOMEM;
             goto done;
@@ -249,7 +249,7 @@ static void ramSetThresholdFunc(sqlite3_context *ctx, int argc, sqlite3_value **
             p->aOver = aNew;
             p->nOverAlloc = nNew;
         }
-        char *z = ram__mprintf("%.*s", nTag, zTag);
+        char *z = ram__memdup(zTag, nTag);
         if (!z) {
             sqlite3_result_error_nomem(ctx);
             return;

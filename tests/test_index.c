@@ -344,8 +344,11 @@ static void test_session(void)
     if (strstr(probe, "no such function")) {
         printf("# ram_score not built yet: MATCH vs ram_score skipped\n");
     } else {
-        const char *texts[] = {"'a photo of a red bicycle.'", "'a dog catching a frisbee'", bike};
-        for (int t = 0; t < 3; t++) {
+        /* The last: a JSON list whose description holds \u0000 and 300 bytes
+        ** after it (the whole decoded string is the description). */
+        const char *texts[] = {"'a photo of a red bicycle.'", "'a dog catching a frisbee'", bike,
+                               "('[\"a\\u0000' || hex(zeroblob(150)) || '\"]')"};
+        for (int t = 0; t < 4; t++) {
             long inf0 = stat_of(db, "inferences");
             char *got = rows(db, fmt("SELECT count(*), max(abs(p.score - ram_score(s.data, %s))) FROM photos p "
                                      "JOIN src s ON s.name = p.path WHERE p.photos MATCH %s",
@@ -511,6 +514,13 @@ static void test_thresholds(void)
               "ORDER BY path)",
               "img0,img1,img3");
     check_sql("index.thr.tags_zh", db, "SELECT tags_zh FROM photos WHERE path = 'golden/img1.png'",
+              "标签1 | 标签7 | 标签8 | 标签9");
+    /* A name with an embedded NUL is another name, whole: 'hot dog' followed
+    ** by a NUL and 300 more bytes must neither match 'hot dog' nor be read
+    ** past its end (the copy once stopped at the NUL, the length did not). */
+    exec(db, "INSERT INTO ram_thresholds VALUES('hot dog' || char(0) || hex(zeroblob(150)), 1.0)");
+    exec(db, "SELECT ram_set_threshold('tag7' || char(0) || hex(zeroblob(150)), 1.0)");
+    check_sql("index.thr.nul_name", db, "SELECT tags_zh FROM photos WHERE path = 'golden/img1.png'",
               "标签1 | 标签7 | 标签8 | 标签9");
     check(stat_of(db, "inferences") == inf0, "index.thr.no_inference", NULL);
     sqlite3_close(db);
