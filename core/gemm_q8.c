@@ -34,7 +34,6 @@
 #include "ops.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -45,7 +44,7 @@
 #endif
 
 #define MR 6          /* rows per register block */
-#define MAX_THREADS 8
+#define MAX_THREADS RAM_MAX_JOBS
 #define MIN_WORK_PER_THREAD ((size_t)1 << 22) /* multiply-adds below which one thread is used */
 
 static int g_force_scalar;
@@ -403,20 +402,6 @@ static int thread_count(int rows, const struct ram_q8_weight *w)
     return t < 1 ? 1 : t;
 }
 
-/* Runs fn on jobs[0..T): jobs 1.. on new threads, job 0 here; a thread
-** that cannot be started runs here too (same result, just slower). */
-static void run_jobs(void *(*fn)(void *), struct q8_job *jobs, int T)
-{
-    pthread_t th[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, fn, &jobs[t]) == 0;
-    fn(&jobs[0]);
-    for (int t = 1; t < T; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else fn(&jobs[t]);
-    }
-}
-
 static void split(struct q8_job *jobs, int T, const struct q8_job *base)
 {
     int P = (base->w->n + 15) / 16;
@@ -444,7 +429,7 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
                   jobs[MAX_THREADS];
     int T = thread_count(rows, w);
     split(jobs, T, &base);
-    run_jobs(gemm_thread, jobs, T);
+    ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
     ram_free(ab);
     return RAM_OK;
 }
@@ -468,8 +453,8 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
                   jobs[MAX_THREADS];
     int T = thread_count(rows, w);
     split(jobs, T, &base);
-    run_jobs(quant_thread, jobs, T);
-    run_jobs(gemm_thread, jobs, T);
+    ram_run_jobs(quant_thread, jobs, sizeof jobs[0], T);
+    ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
     ram_free(buf);
     return RAM_OK;
 }

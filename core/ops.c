@@ -20,6 +20,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -276,12 +277,153 @@ void ram_softmax_rows(float *x, int rows, int cols)
     }
 }
 
+/* s (N x N) += q kt, where kt is d x N: row i of s gains q[i][c] times row c
+** of kt for each c. Vectors run along the rows of s; four rows at a time
+** share each load of kt and keep eight independent sums in flight (one row
+** alone would wait on the FMA latency). */
+static void scores_rows(const float *q, int ld, int N, int d, const float *kt, float *s)
+{
+    int i = 0;
+#if RAM_VEC
+    for (; i + 4 <= N; i += 4) {
+        const float *q0 = q + (size_t)i * ld, *q1 = q0 + ld, *q2 = q1 + ld, *q3 = q2 + ld;
+        float *s0 = s + (size_t)i * N, *s1 = s0 + N, *s2 = s1 + N, *s3 = s2 + N;
+        int j = 0;
+        for (; j + 2 * VW <= N; j += 2 * VW) {
+            vf a0 = vload(s0 + j), b0 = vload(s0 + j + VW), a1 = vload(s1 + j), b1 = vload(s1 + j + VW);
+            vf a2 = vload(s2 + j), b2 = vload(s2 + j + VW), a3 = vload(s3 + j), b3 = vload(s3 + j + VW);
+            for (int c = 0; c < d; c++) {
+                vf k0 = vload(kt + (size_t)c * N + j), k1 = vload(kt + (size_t)c * N + j + VW);
+                vf x = vset1(q0[c]);
+                a0 = vfma(x, k0, a0), b0 = vfma(x, k1, b0);
+                x = vset1(q1[c]);
+                a1 = vfma(x, k0, a1), b1 = vfma(x, k1, b1);
+                x = vset1(q2[c]);
+                a2 = vfma(x, k0, a2), b2 = vfma(x, k1, b2);
+                x = vset1(q3[c]);
+                a3 = vfma(x, k0, a3), b3 = vfma(x, k1, b3);
+            }
+            vstore(s0 + j, a0), vstore(s0 + j + VW, b0), vstore(s1 + j, a1), vstore(s1 + j + VW, b1);
+            vstore(s2 + j, a2), vstore(s2 + j + VW, b2), vstore(s3 + j, a3), vstore(s3 + j + VW, b3);
+        }
+        for (; j + VW <= N; j += VW) {
+            vf a0 = vload(s0 + j), a1 = vload(s1 + j), a2 = vload(s2 + j), a3 = vload(s3 + j);
+            for (int c = 0; c < d; c++) {
+                vf k0 = vload(kt + (size_t)c * N + j);
+                a0 = vfma(vset1(q0[c]), k0, a0), a1 = vfma(vset1(q1[c]), k0, a1);
+                a2 = vfma(vset1(q2[c]), k0, a2), a3 = vfma(vset1(q3[c]), k0, a3);
+            }
+            vstore(s0 + j, a0), vstore(s1 + j, a1), vstore(s2 + j, a2), vstore(s3 + j, a3);
+        }
+        for (int r = 0; r < 4; r++) {
+            const float *qi = q + (size_t)(i + r) * ld;
+            float *si = s + (size_t)(i + r) * N;
+            for (int jj = j; jj < N; jj++) {
+                float a = si[jj];
+                for (int c = 0; c < d; c++) a += qi[c] * kt[(size_t)c * N + jj];
+                si[jj] = a;
+            }
+        }
+    }
+#endif
+    for (; i < N; i++) {
+        const float *qi = q + (size_t)i * ld;
+        float *si = s + (size_t)i * N;
+        for (int j = 0; j < N; j++) {
+            float a = si[j];
+            for (int c = 0; c < d; c++) a += qi[c] * kt[(size_t)c * N + j];
+            si[j] = a;
+        }
+    }
+}
+
+/* o (N x d, rows at stride ldo) = p v: row i is the sum over j of p[i][j]
+** times row j of v. Vectors run along d; four rows at a time, as above. */
+static void weighted_rows(const float *p, const float *v, int ld, int N, int d, float *o, int ldo)
+{
+    int i = 0;
+#if RAM_VEC
+    for (; i + 4 <= N; i += 4) {
+        const float *p0 = p + (size_t)i * N, *p1 = p0 + N, *p2 = p1 + N, *p3 = p2 + N;
+        float *o0 = o + (size_t)i * ldo, *o1 = o0 + ldo, *o2 = o1 + ldo, *o3 = o2 + ldo;
+        int c = 0;
+        for (; c + 2 * VW <= d; c += 2 * VW) {
+            vf a0 = vset1(0.0f), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+            for (int j = 0; j < N; j++) {
+                vf v0 = vload(v + (size_t)j * ld + c), v1 = vload(v + (size_t)j * ld + c + VW);
+                vf x = vset1(p0[j]);
+                a0 = vfma(x, v0, a0), b0 = vfma(x, v1, b0);
+                x = vset1(p1[j]);
+                a1 = vfma(x, v0, a1), b1 = vfma(x, v1, b1);
+                x = vset1(p2[j]);
+                a2 = vfma(x, v0, a2), b2 = vfma(x, v1, b2);
+                x = vset1(p3[j]);
+                a3 = vfma(x, v0, a3), b3 = vfma(x, v1, b3);
+            }
+            vstore(o0 + c, a0), vstore(o0 + c + VW, b0), vstore(o1 + c, a1), vstore(o1 + c + VW, b1);
+            vstore(o2 + c, a2), vstore(o2 + c + VW, b2), vstore(o3 + c, a3), vstore(o3 + c + VW, b3);
+        }
+        for (; c + VW <= d; c += VW) {
+            vf a0 = vset1(0.0f), a1 = a0, a2 = a0, a3 = a0;
+            for (int j = 0; j < N; j++) {
+                vf v0 = vload(v + (size_t)j * ld + c);
+                a0 = vfma(vset1(p0[j]), v0, a0), a1 = vfma(vset1(p1[j]), v0, a1);
+                a2 = vfma(vset1(p2[j]), v0, a2), a3 = vfma(vset1(p3[j]), v0, a3);
+            }
+            vstore(o0 + c, a0), vstore(o1 + c, a1), vstore(o2 + c, a2), vstore(o3 + c, a3);
+        }
+        for (int r = 0; r < 4; r++) {
+            const float *pi = p + (size_t)(i + r) * N;
+            float *oi = o + (size_t)(i + r) * ldo;
+            for (int cc = c; cc < d; cc++) {
+                float a = 0;
+                for (int j = 0; j < N; j++) a += pi[j] * v[(size_t)j * ld + cc];
+                oi[cc] = a;
+            }
+        }
+    }
+#endif
+    for (; i < N; i++) {
+        const float *pi = p + (size_t)i * N;
+        float *oi = o + (size_t)i * ldo;
+        for (int c = 0; c < d; c++) {
+            float a = 0;
+            for (int j = 0; j < N; j++) a += pi[j] * v[(size_t)j * ld + c];
+            oi[c] = a;
+        }
+    }
+}
+
+void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s,
+                        float *kt, float *o, int ldo)
+{
+    for (int j = 0; j < N; j++)
+        for (int c = 0; c < d; c++) kt[(size_t)c * N + j] = k[(size_t)j * ld + c];
+    scores_rows(q, ld, N, d, kt, s);
+    ram_softmax_rows(s, N, N);
+    weighted_rows(s, v, ld, N, d, o, ldo);
+}
+
 void ram_add(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
 float ram_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n)
+{
+    pthread_t th[RAM_MAX_JOBS];
+    int started[RAM_MAX_JOBS] = {0};
+    char *j = jobs;
+    if (n > RAM_MAX_JOBS) n = RAM_MAX_JOBS;
+    for (int t = 1; t < n; t++) started[t] = pthread_create(&th[t], NULL, fn, j + (size_t)t * job_size) == 0;
+    if (n > 0) fn(j);
+    for (int t = 1; t < n; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else fn(j + (size_t)t * job_size);
+    }
+}
 
 void ram_ops_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 int ram_ops_get_threads(void) { return openblas_get_num_threads(); }

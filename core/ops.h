@@ -37,6 +37,21 @@ void ram_softmax_rows(float *x, int rows, int cols); /* in place, max-subtracted
 void ram_add(float *y, const float *x, size_t n);    /* y += x */
 float ram_sigmoid(float x);
 
+/* One head of attention over N tokens of width d, without BLAS (small
+** products, called from several threads at once): s (N x N, holding the
+** additive bias and mask on entry) += q k^T, softmax by rows, o = s v. q, k,
+** v are rows at stride ld (q already scaled); o rows at stride ldo; kt is
+** d x N floats of scratch. Results do not depend on which thread runs it. */
+void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s,
+                        float *kt, float *o, int ldo);
+
+/* Runs fn on each of the n jobs (job_size bytes apart, n <= RAM_MAX_JOBS):
+** jobs 1.. on new threads, job 0 in the caller; a thread that cannot be
+** started has its job run in the caller (same result, only slower). For work
+** of a millisecond or more per job: starting a thread costs ~20 us. */
+#define RAM_MAX_JOBS 8
+void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n);
+
 /* Number of threads the BLAS uses (process-wide). */
 void ram_ops_set_threads(int n);
 int ram_ops_get_threads(void);

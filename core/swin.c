@@ -52,7 +52,7 @@ struct swin_bufs {
     float *x;   /* tokens, raster order (L x C) */
     float *xw;  /* window-order rows, attention output, MLP output, merge input */
     float *big; /* qkv (L x 3C), projection output, MLP hidden, patch columns */
-    float *att; /* scores of one window (heads x N x N) */
+    float *att; /* RAM_MAX_JOBS slices of attn_slice(): scores and transposed keys of one head */
 };
 
 /* ------------------------------------------------------------------ config */
@@ -63,7 +63,8 @@ static ram_status check_stage_sizes(const struct ram_swin_config *c, const struc
     size_t L = (size_t)st->res * st->res, N = (size_t)st->window * st->window, act, score;
     size_t hid = (size_t)(c->mlp_ratio > 3 ? c->mlp_ratio : 3) * st->dim;
     if (!ram_mul_ok(L, hid > 4 * (size_t)st->dim ? hid : 4 * (size_t)st->dim, &act) || act > SWIN_MAX_ELEMS ||
-        !ram_mul_ok(N * N, (size_t)st->heads, &score) || score > SWIN_MAX_ELEMS)
+        !ram_mul_ok(N * N, (size_t)st->heads, &score) || score > SWIN_MAX_ELEMS ||
+        N * (N + (size_t)st->dim) > SWIN_MAX_ELEMS / RAM_MAX_JOBS)
         return ram_fail(err, RAM_ERR_TOO_BIG, "swin: stage %d (%d x %d tokens, %d channels) is too large", s,
                         st->res, st->res, st->dim);
     return RAM_OK;
@@ -264,6 +265,14 @@ const float *ram_swin_cached_mask(const struct ram_model *m, int stage)
 
 /* ------------------------------------------------------------------ scratch */
 
+/* Floats of one thread's slice of att. */
+static size_t attn_slice(const struct ram_swin_stage_info *st)
+{
+    size_t N = (size_t)st->window * st->window;
+    return N * N + N * (size_t)(st->dim / st->heads);
+}
+
+
 static size_t round16(size_t n)
 {
     return (n + 15) & ~(size_t)15;
@@ -280,11 +289,11 @@ static void plan(const struct ram_model *m, size_t n[4])
     n[2] = res0 * res0 * c->in_chans * c->patch_size * c->patch_size;
     for (int s = 0; s < c->n_stages; s++) {
         const struct ram_swin_stage_info *st = &m->stage[s];
-        size_t LC = (size_t)st->res * st->res * st->dim, N = (size_t)st->window * st->window;
+        size_t LC = (size_t)st->res * st->res * st->dim;
         if (LC > n[0]) n[0] = LC;
         if (LC > n[1]) n[1] = LC;
         if (hid * LC > n[2]) n[2] = hid * LC;
-        if (st->heads * N * N > n[3]) n[3] = st->heads * N * N;
+        if (RAM_MAX_JOBS * attn_slice(st) > n[3]) n[3] = RAM_MAX_JOBS * attn_slice(st);
     }
     for (int i = 0; i < 4; i++) n[i] = round16(n[i]);
 }
@@ -356,26 +365,56 @@ static void window_scatter_add(const float *yw, float *x, int R, int w, int s, i
 }
 
 /* Attention of every window. qkv: L x 3C in window order, q already scaled;
-** bias: (heads, N, N); mask: (nW, N, N) or NULL; o: L x C in window order. */
+** bias: (heads, N, N); mask: (nW, N, N) or NULL; o: L x C in window order.
+** The (window, head) pairs are independent: they are dealt out to up to
+** ram_ops_get_threads() threads in contiguous runs, each thread with its own
+** slice of att (one N x N score matrix and the d x N transposed keys). The
+** products are small (N = 144, d = 32 at full size), too small for the BLAS
+** to spread over cores, and each pair is computed by the same code whatever
+** the thread, so results do not depend on the thread count. */
+struct attn_job {
+    const struct ram_swin_stage_info *st;
+    const float *bias, *mask, *qkv;
+    float *att, *o;
+    int p0, p1; /* pairs [p0, p1): pair = window * heads + head */
+};
+
+static void *attention_pairs(void *arg)
+{
+    const struct attn_job *j = arg;
+    int w = j->st->window, N = w * w, C = j->st->dim, H = j->st->heads, d = C / H, nw = j->st->res / w;
+    size_t NN = (size_t)N * N;
+    float *sc = j->att, *kt = j->att + NN;
+    for (int p = j->p0; p < j->p1; p++) {
+        int wi = p / H, h = p % H;
+        const float *q = j->qkv + (size_t)wi * N * 3 * C + (size_t)h * d;
+        memcpy(sc, j->bias + h * NN, sizeof(float) * NN);
+        /* Region bands change only inside the last window row and column
+        ** (at R - w and R - s), so every other window's mask is all zero. */
+        if (j->mask && (wi / nw == nw - 1 || wi % nw == nw - 1)) ram_add(sc, j->mask + wi * NN, NN);
+        ram_attention_head(q, q + C, q + 2 * C, 3 * C, N, d, sc, kt, j->o + (size_t)wi * N * C + (size_t)h * d, C);
+    }
+    return NULL;
+}
+
 static void window_attention(const struct ram_swin_stage_info *st, const float *bias, const float *mask,
                              const float *qkv, float *att, float *o)
 {
-    int w = st->window, N = w * w, C = st->dim, H = st->heads, d = C / H, nw = st->res / w;
-    size_t NN = (size_t)N * N;
-    for (int wi = 0; wi < nw * nw; wi++) {
-        const float *q = qkv + (size_t)wi * N * 3 * C;
-        float *ow = o + (size_t)wi * N * C;
-        memcpy(att, bias, sizeof(float) * H * NN);
-        /* Region bands change only inside the last window row and column
-        ** (at R - w and R - s), so every other window's mask is all zero. */
-        int edge = wi / nw == nw - 1 || wi % nw == nw - 1;
-        for (int h = 0; mask && edge && h < H; h++) ram_add(att + h * NN, mask + wi * NN, NN);
-        for (int h = 0; h < H; h++)
-            ram_gemm(0, 1, N, N, d, 1.0f, q + h * d, 3 * C, q + C + h * d, 3 * C, 1.0f, att + h * NN, N);
-        ram_softmax_rows(att, H * N, N);
-        for (int h = 0; h < H; h++)
-            ram_gemm(0, 0, N, d, N, 1.0f, att + h * NN, N, q + 2 * C + h * d, 3 * C, 0.0f, ow + h * d, C);
+    int nw = st->res / st->window, pairs = nw * nw * st->heads;
+    size_t N = (size_t)st->window * st->window;
+    /* A thread is worth starting for ~1 ms of work (N * N * d * 2 multiply-adds per pair). */
+    double work = (double)pairs * N * N * (st->dim / st->heads) * 2;
+    int T = ram_ops_get_threads();
+    if (T > RAM_MAX_JOBS) T = RAM_MAX_JOBS;
+    if (T > pairs) T = pairs;
+    if (T > (int)(work / 4e6)) T = (int)(work / 4e6);
+    if (T < 1) T = 1;
+    struct attn_job jobs[RAM_MAX_JOBS];
+    for (int t = 0; t < T; t++) {
+        jobs[t] = (struct attn_job){st, bias, mask, qkv, att + (size_t)t * attn_slice(st), o,
+                                    (int)((long)pairs * t / T), (int)((long)pairs * (t + 1) / T)};
     }
+    ram_run_jobs(attention_pairs, jobs, sizeof jobs[0], T);
 }
 
 /* q *= head_dim^-0.5 (the official code scales q before the product). */
