@@ -71,7 +71,7 @@ from clip_tokenizer import ClipTokenizer  # noqa: E402
 from ram_modules import ClipText, RamPlus  # noqa: E402
 
 CONFIG = dict(
-    image_size=64, patch_size=4, embed_dim=32, depths=[2, 2, 2, 2], heads=[1, 2, 4, 8],
+    image_size=64, patch_size=4, embed_dim=48, depths=[2, 2, 2, 2], heads=[1, 2, 4, 8],
     window=4, mlp_ratio=4.0,
     tagger_hidden=96, tagger_layers=2, tagger_heads=4, tagger_intermediate=384,
     embed=512, num_class=len(shapes.TAGS), des_per_class=shapes.DES_PER_TAG,
@@ -134,8 +134,8 @@ def dense_targets(infos, attrs, grid, size):
     (or, when none does, hold an object's centre), and that object's
     shape/colour/pattern/size indices (-100 = ignore)."""
     B = len(attrs)
-    obj = torch.zeros(B, grid * grid)
-    idx = torch.full((len(DENSE), B, grid * grid), -100, dtype=torch.long)
+    obj = np.zeros((B, grid * grid), np.float32)
+    idx = np.full((len(DENSE), B, grid * grid), -100, np.int64)
     cell = size / grid
     for i, (inf, a) in enumerate(zip(infos, attrs)):
         w, h = inf["size"]
@@ -244,6 +244,9 @@ class Texts:
         self.cache = {}
 
     def ids(self, texts):
+        return torch.from_numpy(self.ids_np(texts))
+
+    def ids_np(self, texts):
         rows = []
         for t in texts:
             r = self.cache.get(t)
@@ -254,7 +257,7 @@ class Texts:
         arr = np.zeros((len(rows), 77), np.int64)
         for i, r in enumerate(rows):
             arr[i, :len(r)] = r
-        return torch.from_numpy(arr)
+        return arr
 
 
 def normalize(x):
@@ -308,6 +311,58 @@ def optimizer_step(opt, sched, loss, m, t):
     sched.step()
 
 
+def produce(make, n, workers):
+    """Yields make(0), ..., make(n - 1). With workers=1 they are made in a
+    forked child process (pictures, targets, tokenization: about a quarter of
+    a step at one thread) while this process trains on the second core. The
+    child calls make in the same order with the same rng, so the batches, and
+    the trained model, are the same either way. make must return picklable
+    data (numpy, lists): the child never touches torch."""
+    if not workers:
+        for step in range(n):
+            yield make(step)
+        return
+    import multiprocessing as mp
+    ctx = mp.get_context("fork")
+    q = ctx.Queue(maxsize=6)
+
+    def child():
+        for step in range(n):
+            q.put(make(step))
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    try:
+        for _ in range(n):
+            yield q.get()
+    finally:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.terminate()
+
+
+def train_batch(args, rng, texts, step):
+    """Everything one phase-1 step needs that does not need the model."""
+    infos = [{} for _ in range(args.batch)]
+    easy = args.easy * min(1.0, max(0.0, 2.0 - 5.0 * step / args.steps))
+    pics = [training_picture(rng, inf, easy) for inf in infos]
+    attrs = [a for _, a in pics]
+    x = np.stack([to_input(img, CONFIG["image_size"]) for img, _ in pics])
+    y_tag = np.zeros((args.batch, CONFIG["num_class"]), np.float32)
+    for i, a in enumerate(attrs):
+        y_tag[i, shapes.tag_indices(a)] = 1.0
+    q_texts, q_labels = batch_queries(rng, attrs)
+    caps = [shapes.caption(a, rng) for a in attrs]
+    grid, S = CONFIG["image_size"] // 32, CONFIG["image_size"]
+    return dict(x=x, y_tag=y_tag, attrs=attrs, q_ids=texts.ids_np(q_texts),
+                q_labels=np.array(q_labels, np.float32), cap_ids=texts.ids_np(caps),
+                dense1=dense_targets(infos, attrs, grid, S), dense2=dense_targets(infos, attrs, 2 * grid, S))
+
+
+def T(a):
+    return torch.from_numpy(a)
+
+
 def train(args, m, t, texts):
     rng = random.Random(SEED_TRAIN)
     desc = [d for ds in shapes.TAG_DESCRIPTIONS for d in ds]
@@ -338,31 +393,23 @@ def train(args, m, t, texts):
     t0 = time.time()
     log = []
     acc = {"tag": 0.0, "query": 0.0, "itc": 0.0, "n": 0}
-    for step in range(args.steps):
-        infos = [{} for _ in range(args.batch)]
-        easy = args.easy * min(1.0, max(0.0, 2.0 - 5.0 * step / args.steps))
-        pics = [training_picture(rng, inf, easy) for inf in infos]
-        attrs = [a for _, a in pics]
-        x = torch.from_numpy(np.stack([to_input(img, CONFIG["image_size"]) for img, _ in pics]))
-        y_tag = torch.zeros(args.batch, K)
-        for i, a in enumerate(attrs):
-            y_tag[i, shapes.tag_indices(a)] = 1.0
-        q_texts, q_labels = batch_queries(rng, attrs)
-        caps = [shapes.caption(a, rng) for a in attrs]
+    batches = produce(lambda step: train_batch(args, rng, texts, step), args.steps, args.workers)
+    for step, b in enumerate(batches):
+        attrs = b["attrs"]
+        x, y_tag = T(b["x"]), T(b["y_tag"])
         # three text batches, each cut at its own longest text
         lab_t = normalize(t(desc_ids))
         lab = normalize(m.label_embed) if args.free_labels else lab_t
-        qe = normalize(t(texts.ids(q_texts)))
-        ce = normalize(t(texts.ids(caps)))
+        qe = normalize(t(T(b["q_ids"])))
+        ce = normalize(t(T(b["cap_ids"])))
         ie, tap = encode_image_taps(m, x)
         logits = m.tag_logits(ie, lab, D, qe)
-        S = CONFIG["image_size"]
         l_tag = (F.binary_cross_entropy_with_logits(logits[:, :K], y_tag) * 10
                  + group_ce(logits[:, :K], attrs)
                  + group_ce(aux(ie[:, 1:]).max(1)[0], attrs)
-                 + dense_loss(dense(ie[:, 1:]), *dense_targets(infos, attrs, grid, S))
-                 + dense_loss(dense2(tap), *dense_targets(infos, attrs, 2 * grid, S)))
-        l_q = F.binary_cross_entropy_with_logits(logits[:, K:], torch.tensor(q_labels))
+                 + dense_loss(dense(ie[:, 1:]), *map(T, b["dense1"]))
+                 + dense_loss(dense2(tap), *map(T, b["dense2"])))
+        l_q = F.binary_cross_entropy_with_logits(logits[:, K:], T(b["q_labels"]))
         s = t.logit_scale.exp().clamp(max=100) * normalize(ie[:, 0]) @ ce.t()
         tgt = torch.arange(args.batch)
         l_itc = 0.5 * (F.cross_entropy(s, tgt) + F.cross_entropy(s.t(), tgt))
@@ -420,28 +467,33 @@ def finetune(args, m, t, texts):
     t0 = time.time()
     log = []
     acc = {"rank": 0.0, "tag": 0.0, "top1": 0.0, "n": 0}
-    for step in range(n):
+    def make(step):
         pics = [training_picture(rng) for _ in range(args.batch)]
         attrs = [a for _, a in pics]
-        x = torch.from_numpy(np.stack([to_input(img, CONFIG["image_size"]) for img, _ in pics]))
-        y_tag = torch.zeros(args.batch, K)
+        x = np.stack([to_input(img, CONFIG["image_size"]) for img, _ in pics])
+        y_tag = np.zeros((args.batch, K), np.float32)
         for i, a in enumerate(attrs):
             y_tag[i, shapes.tag_indices(a)] = 1.0
         cands = [candidates(rng, a, False) for a in attrs]
-        C = len(cands[0][0])
         q_texts, q_labels = batch_queries(rng, attrs)
         flat = [c for cs, _ in cands for c in cs] + q_texts
-        qe = normalize(t(texts.ids(flat)))
+        return dict(x=x, y_tag=y_tag, attrs=attrs, C=len(cands[0][0]), ans=np.array([a for _, a in cands]),
+                    ids=texts.ids_np(flat), q_labels=np.array(q_labels, np.float32))
+
+    for step, b in enumerate(produce(make, n, args.workers)):
+        attrs, C = b["attrs"], b["C"]
+        x, y_tag = T(b["x"]), T(b["y_tag"])
+        qe = normalize(t(T(b["ids"])))
         lab_t = normalize(t(desc_ids))
         lab = normalize(m.label_embed)
         ie = m.encode_image(x)
         logits = m.tag_logits(ie, lab, D, qe)
         own = torch.stack([logits[i, K + C * i:K + C * (i + 1)] for i in range(args.batch)])
-        ans = torch.tensor([a for _, a in cands])
+        ans = T(b["ans"])
         l_rank = F.cross_entropy(own, ans) + F.binary_cross_entropy_with_logits(
             own, F.one_hot(ans, C).float()) * 3
         l_tag = F.binary_cross_entropy_with_logits(logits[:, :K], y_tag) * 10 + group_ce(logits[:, :K], attrs)
-        l_q = F.binary_cross_entropy_with_logits(logits[:, K + C * args.batch:], torch.tensor(q_labels))
+        l_q = F.binary_cross_entropy_with_logits(logits[:, K + C * args.batch:], T(b["q_labels"]))
         l_align = (1 - (lab_t * lab.detach()).sum(-1)).mean()
         loss = 2 * l_rank + l_tag + l_q + 5 * l_align
         optimizer_step(opt, sched, loss, m, t)
@@ -691,10 +743,14 @@ def save(args, m, t, thr, info):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=5000, help="phase 1 steps")
+    ap.add_argument("--steps", type=int, default=7500, help="phase 1 steps")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=8e-4)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: this model's ops are too small for a second "
+                         "thread; 2 measured 3x slower per step here)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="1: make the batches in a second process (the second core)")
     ap.add_argument("--val", type=int, default=1000)
     ap.add_argument("--n-heldout", type=int, default=200)
     ap.add_argument("--n-novel", type=int, default=60)
@@ -706,7 +762,7 @@ def main():
     ap.add_argument("--easy", type=float, default=0.6,
                     help="share of single large objects during the first 20%% of the steps "
                          "(then down to none at 40%%)")
-    ap.add_argument("--ft-steps", type=int, default=600, help="phase 2 (open-set ranking) steps")
+    ap.add_argument("--ft-steps", type=int, default=800, help="phase 2 (open-set ranking) steps")
     ap.add_argument("--ft-lr", type=float, default=3e-4)
     ap.add_argument("--resume", metavar="DIR",
                     help="skip phase 1: take its weights and record from DIR (a run's --out)")
@@ -717,7 +773,7 @@ def main():
                          "re-measure and save it again (float16)")
     args = ap.parse_args()
     CONFIG.update(image_size=args.image_size, window=args.window, embed_dim=args.embed_dim)
-    torch.set_num_threads(min(args.threads, 2))
+    torch.set_num_threads(args.threads)
     torch.manual_seed(SEED_INIT)
     tok = ClipTokenizer(os.path.join(HERE, "..", "bpe_simple_vocab_16e6.txt.gz"))
     texts = Texts(tok)
@@ -760,7 +816,7 @@ def main():
                           "--tagger-heads", str(CONFIG["tagger_heads"])],
         "params": {"ram_plus": nparam, "clip_text": nclip},
         "training": {"steps": args.steps, "batch": args.batch, "lr": args.lr,
-                     "threads": min(args.threads, 2), "minutes": round(secs / 60, 1),
+                     "threads": args.threads, "workers": args.workers, "minutes": round(secs / 60, 1),
                      "torch": torch.__version__, "seeds": {"train": SEED_TRAIN, "val": SEED_VAL,
                                                           "init": SEED_INIT},
                      "log": log[-5:],
