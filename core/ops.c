@@ -404,6 +404,45 @@ void ram_attention_head(const float *q, const float *k, const float *v, int ld, 
     weighted_rows(s, v, ld, N, d, o, ldo);
 }
 
+static float dot(const float *a, const float *b, int n)
+{
+    int i = 0;
+    float s = 0;
+#if RAM_VEC
+    vf s0 = vset1(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        s0 = vfma(vload(a + i), vload(b + i), s0);
+        s1 = vfma(vload(a + i + VW), vload(b + i + VW), s1);
+        s2 = vfma(vload(a + i + 2 * VW), vload(b + i + 2 * VW), s2);
+        s3 = vfma(vload(a + i + 3 * VW), vload(b + i + 3 * VW), s3);
+    }
+    for (; i + VW <= n; i += VW) s0 = vfma(vload(a + i), vload(b + i), s0);
+    s = vhsum(vadd(vadd(s0, s1), vadd(s2, s3)));
+#endif
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void ram_reweight_rows(const float *q, const float *rows, int n, int des, int E, float *w, float *out)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = rows + (size_t)i * des * E;
+        float *wi = w + (size_t)i * des, *oi = out + (size_t)i * E;
+        for (int d = 0; d < des; d++) wi[d] = dot(q, r + (size_t)d * E, E);
+        ram_softmax_rows(wi, 1, des);
+        memset(oi, 0, sizeof(float) * (size_t)E);
+        for (int d = 0; d < des; d++) { /* the rows are in L2 from the dot products */
+            const float *rd = r + (size_t)d * E;
+            int e = 0;
+#if RAM_VEC
+            vf wd = vset1(wi[d]);
+            for (; e + VW <= E; e += VW) vstore(oi + e, vfma(wd, vload(rd + e), vload(oi + e)));
+#endif
+            for (; e < E; e++) oi[e] += wi[d] * rd[e];
+        }
+    }
+}
+
 void ram_add(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] += x[i];

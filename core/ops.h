@@ -45,6 +45,11 @@ float ram_sigmoid(float x);
 void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s,
                         float *kt, float *o, int ldo);
 
+/* RAM++'s description reweighting of n classes in one pass over their
+** rows (n x des x E): w[i] = softmax over d of q . rows[i][d] (des floats
+** per class), out[i] = sum over d of w[i][d] rows[i][d] (E floats). */
+void ram_reweight_rows(const float *q, const float *rows, int n, int des, int E, float *w, float *out);
+
 /* Runs fn on each of the n jobs (job_size bytes apart, n <= RAM_MAX_JOBS):
 ** jobs 1.. on new threads, job 0 in the caller; a thread that cannot be
 ** started has its job run in the caller (same result, only slower). For work

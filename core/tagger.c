@@ -207,11 +207,46 @@ static int aborted(const struct ram_tagger_hooks *hk)
     return hk && hk->abort_cb && hk->abort_cb(hk->abort_arg);
 }
 
-/* The reweighted label embeddings of classes c0 .. c0+n-1 into lab. */
+struct rw_job {
+    const float *q, *rows;
+    float *w, *lab;
+    int n, des, E;
+};
+
+static void *reweight_job(void *arg)
+{
+    const struct rw_job *j = arg;
+    ram_reweight_rows(j->q, j->rows, j->n, j->des, j->E, j->w, j->lab);
+    return NULL;
+}
+
+/* The reweighted label embeddings of classes c0 .. c0+n-1 into lab. The
+** rows are 100 KB per class at full size (half a gigabyte for 4,585
+** classes): one pass reads each class's rows once for its logits and again
+** from cache for the weighted sum, the classes split over the threads. With
+** a trace hook the logits are wanted before the softmax, so that path keeps
+** the two products. */
 static void reweight(const struct ram_model *m, const float *rows, int n, int des, const float *cls_s,
                      float *rw, float *lab, int c0, const struct ram_tagger_hooks *hk)
 {
     const int E = m->embed_dim;
+    if (!(hk && hk->trace)) {
+        /* A thread per 4 MB of rows or more (starting one costs ~20 us). */
+        int T = ram_ops_get_threads();
+        double bytes = (double)n * des * E * sizeof(float);
+        if (T > RAM_MAX_JOBS) T = RAM_MAX_JOBS;
+        if (T > (int)(bytes / 4e6)) T = (int)(bytes / 4e6);
+        if (T > n) T = n;
+        if (T < 1) T = 1;
+        struct rw_job jobs[RAM_MAX_JOBS];
+        for (int t = 0; t < T; t++) {
+            int i0 = (int)((long)n * t / T), i1 = (int)((long)n * (t + 1) / T);
+            jobs[t] = (struct rw_job){cls_s, rows + (size_t)i0 * des * E, rw + (size_t)i0 * des,
+                                      lab + (size_t)i0 * E, i1 - i0, des, E};
+        }
+        ram_run_jobs(reweight_job, jobs, sizeof jobs[0], T);
+        return;
+    }
     /* As a 1 x E by E x (n*des) product: OpenBLAS handles M = 1 better than N = 1. */
     ram_gemm(0, 1, 1, n * des, E, 1.0f, cls_s, E, rows, E, 0.0f, rw, n * des);
     trace(hk, "reweight_logits", c0, rw, n, des);
