@@ -199,7 +199,8 @@ static double ln_ssd(const float *x, int n, double mean)
     return ss;
 }
 
-void ram_layernorm(const float *x, float *y, int rows, int cols, const float *w, const float *b, float eps)
+static void layernorm_serial(const float *x, float *y, int rows, int cols, const float *w, const float *b,
+                             float eps)
 {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * cols;
@@ -212,7 +213,7 @@ void ram_layernorm(const float *x, float *y, int rows, int cols, const float *w,
     }
 }
 
-void ram_gelu(float *x, size_t n)
+static void gelu_serial(float *x, size_t n)
 {
     size_t i = 0;
 #if RAM_VEC
@@ -225,7 +226,7 @@ void ram_gelu(float *x, size_t n)
     for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
-void ram_quick_gelu(float *x, size_t n)
+static void quick_gelu_serial(float *x, size_t n)
 {
     size_t i = 0;
 #if RAM_VEC
@@ -242,7 +243,7 @@ void ram_relu(float *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
 }
 
-void ram_softmax_rows(float *x, int rows, int cols)
+static void softmax_serial(float *x, int rows, int cols)
 {
     for (int r = 0; r < rows; r++) {
         float *xr = x + (size_t)r * cols;
@@ -400,7 +401,7 @@ void ram_attention_head(const float *q, const float *k, const float *v, int ld, 
     for (int j = 0; j < N; j++)
         for (int c = 0; c < d; c++) kt[(size_t)c * N + j] = k[(size_t)j * ld + c];
     scores_rows(q, ld, N, d, kt, s);
-    ram_softmax_rows(s, N, N);
+    softmax_serial(s, N, N);
     weighted_rows(s, v, ld, N, d, o, ldo);
 }
 
@@ -429,7 +430,7 @@ void ram_reweight_rows(const float *q, const float *rows, int n, int des, int E,
         const float *r = rows + (size_t)i * des * E;
         float *wi = w + (size_t)i * des, *oi = out + (size_t)i * E;
         for (int d = 0; d < des; d++) wi[d] = dot(q, r + (size_t)d * E, E);
-        ram_softmax_rows(wi, 1, des);
+        softmax_serial(wi, 1, des);
         memset(oi, 0, sizeof(float) * (size_t)E);
         for (int d = 0; d < des; d++) { /* the rows are in L2 from the dot products */
             const float *rd = r + (size_t)d * E;
@@ -443,10 +444,86 @@ void ram_reweight_rows(const float *q, const float *rows, int n, int des, int E,
     }
 }
 
-void ram_add(float *y, const float *x, size_t n)
+static void add_serial(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
+
+/* ---- the element-wise kernels over threads ----
+** Swin-L's largest passes (LayerNorm of 9,216 x 192, GELU of 9,216 x 768)
+** take milliseconds on one core while the products around them use every
+** core, so past EW_MIN elements per thread they are split: LayerNorm and
+** softmax by rows, GELU and add at multiples of 64 elements, so that each
+** element takes the same vector or scalar path whatever the thread count
+** (results do not depend on it). */
+#define EW_MIN ((size_t)1 << 18)
+
+enum { EW_GELU, EW_QUICK_GELU, EW_ADD, EW_LAYERNORM, EW_SOFTMAX };
+
+struct ew_job {
+    int op, cols;
+    float *x;
+    const float *in, *w, *b;
+    float eps;
+    size_t i0, i1; /* elements, or rows for LayerNorm and softmax */
+};
+
+static void *ew_run(void *arg)
+{
+    const struct ew_job *j = arg;
+    size_t n = j->i1 - j->i0, c = (size_t)j->cols;
+    switch (j->op) {
+    case EW_GELU: gelu_serial(j->x + j->i0, n); break;
+    case EW_QUICK_GELU: quick_gelu_serial(j->x + j->i0, n); break;
+    case EW_ADD: add_serial(j->x + j->i0, j->in + j->i0, n); break;
+    case EW_LAYERNORM: layernorm_serial(j->in + j->i0 * c, j->x + j->i0 * c, (int)n, j->cols, j->w, j->b, j->eps); break;
+    default: softmax_serial(j->x + j->i0 * c, (int)n, j->cols); break;
+    }
+    return NULL;
+}
+
+/* Splits units (elements, or rows of cols) into jobs of base and runs them. */
+static void ew_split(struct ew_job base, size_t units, size_t per_unit, size_t align)
+{
+    int T = ram_ops_get_threads();
+    size_t total = units * per_unit;
+    if (T > RAM_MAX_JOBS) T = RAM_MAX_JOBS;
+    if ((size_t)T > total / EW_MIN) T = (int)(total / EW_MIN);
+    if (T <= 1) {
+        base.i0 = 0, base.i1 = units;
+        ew_run(&base);
+        return;
+    }
+    struct ew_job jobs[RAM_MAX_JOBS];
+    for (int t = 0; t < T; t++) {
+        jobs[t] = base;
+        jobs[t].i0 = t ? jobs[t - 1].i1 : 0;
+        jobs[t].i1 = t == T - 1 ? units : units / T * (t + 1) / align * align;
+        if (jobs[t].i1 < jobs[t].i0) jobs[t].i1 = jobs[t].i0;
+    }
+    ram_run_jobs(ew_run, jobs, sizeof jobs[0], T);
+}
+
+void ram_layernorm(const float *x, float *y, int rows, int cols, const float *w, const float *b, float eps)
+{
+    if (rows < 1 || cols < 1) return;
+    ew_split((struct ew_job){EW_LAYERNORM, cols, y, x, w, b, eps, 0, 0}, (size_t)rows, (size_t)cols, 1);
+}
+
+void ram_softmax_rows(float *x, int rows, int cols)
+{
+    if (rows < 1 || cols < 1) return;
+    ew_split((struct ew_job){EW_SOFTMAX, cols, x, NULL, NULL, NULL, 0, 0, 0}, (size_t)rows, (size_t)cols, 1);
+}
+
+void ram_gelu(float *x, size_t n) { ew_split((struct ew_job){EW_GELU, 1, x, NULL, NULL, NULL, 0, 0, 0}, n, 1, 64); }
+
+void ram_quick_gelu(float *x, size_t n)
+{
+    ew_split((struct ew_job){EW_QUICK_GELU, 1, x, NULL, NULL, NULL, 0, 0, 0}, n, 1, 64);
+}
+
+void ram_add(float *y, const float *x, size_t n) { ew_split((struct ew_job){EW_ADD, 1, y, x, NULL, NULL, 0, 0, 0}, n, 1, 64); }
 
 float ram_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 

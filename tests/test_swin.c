@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "model.h"
+#include "ops.h"
 #include "swin.h"
 #include "weights.h"
 
@@ -587,6 +588,74 @@ static void test_held_out_all(void)
     test_held_out("image 40 patch 2 window 10 (res 20,10)", 40, 2, 8, 10, 2, dC, hC, 3, 33);
     static const int dD[4] = {2, 2, 2, 2}, hD[4] = {2, 2, 4, 8};
     test_held_out("image 128 window 8 (res 32,16,8,4)", 128, 4, 8, 8, 4, dD, hD, 4, 44);
+    /* Big enough that window attention deals its (window, head) pairs out to
+    ** two threads in both stages (and the shifted block's mask with them). */
+    int t0 = ram_ops_get_threads();
+    ram_set_threads(2);
+    static const int dE[2] = {2, 2}, hE[2] = {2, 4};
+    test_held_out("image 160 window 10 embed 64, 2 threads (res 40,20)", 160, 4, 64, 10, 2, dE, hE, 4, 55);
+    ram_set_threads(t0);
+}
+
+/* The element-wise kernels split past EW_MIN elements per thread: at 2
+** threads the results must equal 1 thread's bit for bit (rows stay whole,
+** element splits fall on multiples of 64), on sizes that split. */
+static void test_ops_threads(void)
+{
+    const int rows = 3001, cols = 347; /* 1.04 M elements, odd sizes for the tails */
+    size_t n = (size_t)rows * cols;
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *r[2][5];
+    float *w = malloc(sizeof(float) * cols), *b = malloc(sizeof(float) * cols);
+    uint64_t st = 77;
+    for (size_t i = 0; i < n; i++) x[i] = (float)((st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / (1 << 22) - 2.0f;
+    for (int i = 0; i < cols; i++) w[i] = 1.0f + 0.001f * i, b[i] = 0.01f * (i % 7);
+    int t0 = ram_ops_get_threads();
+    for (int t = 0; t < 2; t++) {
+        ram_set_threads(t + 1);
+        for (int k = 0; k < 5; k++) {
+            r[t][k] = malloc(sizeof(float) * n);
+            memcpy(r[t][k], x, sizeof(float) * n);
+        }
+        ram_gelu(r[t][0], n);
+        ram_quick_gelu(r[t][1], n);
+        memcpy(y, x, sizeof(float) * n);
+        ram_add(r[t][2], y, n);
+        ram_layernorm(x, r[t][3], rows, cols, w, b, 1e-5f);
+        ram_softmax_rows(r[t][4], rows, cols);
+    }
+    ram_set_threads(t0);
+    /* Right as well as equal: against double-precision formulas. */
+    double e[5] = {0};
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        e[0] = fmax(e[0], fabs(r[0][0][i] - 0.5 * v * (1 + erf(v / sqrt(2.0)))));
+        e[1] = fmax(e[1], fabs(r[0][1][i] - v / (1 + exp(-1.702 * v))));
+        e[2] = fmax(e[2], fabs(r[0][2][i] - 2 * v));
+    }
+    for (int i = 0; i < rows; i++) {
+        const float *xr = x + (size_t)i * cols;
+        double mean = 0, var = 0, mx = -INFINITY, z = 0;
+        for (int j = 0; j < cols; j++) mean += xr[j], mx = fmax(mx, xr[j]);
+        mean /= cols;
+        for (int j = 0; j < cols; j++) var += (xr[j] - mean) * (xr[j] - mean), z += exp(xr[j] - mx);
+        var /= cols;
+        for (int j = 0; j < cols; j++) {
+            double ln = (xr[j] - mean) / sqrt(var + 1e-5) * w[j] + b[j];
+            e[3] = fmax(e[3], fabs(r[0][3][(size_t)i * cols + j] - ln));
+            e[4] = fmax(e[4], fabs(r[0][4][(size_t)i * cols + j] - exp(xr[j] - mx) / z));
+        }
+    }
+    static const char *names[5] = {"gelu", "quick_gelu", "add", "layernorm", "softmax"};
+    static const double tol[5] = {1e-6, 1e-6, 0, 1e-5, 1e-7};
+    for (int k = 0; k < 5; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "ops.threads.%s_same_at_2_threads", names[k]);
+        check(!memcmp(r[0][k], r[1][k], sizeof(float) * n), name, NULL);
+        snprintf(name, sizeof name, "ops.threads.%s_vs_double", names[k]);
+        check(e[k] <= tol[k], name, "max abs error %.3g", e[k]);
+        free(r[0][k]), free(r[1][k]);
+    }
+    free(x), free(y), free(w), free(b);
 }
 
 /* ------------------------------------------------------------------ cache layout */
@@ -796,6 +865,7 @@ int main(void)
     test_cache_layout();
     test_errors();
     test_held_out_all();
+    test_ops_threads();
     test_golden("golden/ram_plus_tiny.pth", "ram_plus");
     test_golden("golden/ram_tiny.pth", "ram");
     return harness_exit();
