@@ -292,6 +292,12 @@ int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
     int threads = 0, batch = 16, rescan = 0, verbose = 0;
+    /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
+    ** done, from the first instruction on (a signal before the handlers would
+    ** kill the process with 143 instead of 130); a SIGINT ignored by the
+    ** parent (background job) stays ignored. */
+    if (signal(SIGINT, SIG_IGN) != SIG_IGN) signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--model") && i + 1 < argc)
@@ -318,10 +324,6 @@ int main(int argc, char **argv)
             usage();
     }
     if (!dir || !dbPath || batch < 1) usage();
-    /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
-    ** done; a SIGINT ignored by the parent (background job) stays ignored. */
-    if (signal(SIGINT, SIG_IGN) != SIG_IGN) signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s is not a folder", dir);
@@ -542,8 +544,8 @@ int main(int argc, char **argv)
     sqlite3_finalize(sIns);
     sqlite3_finalize(sBegin);
     sqlite3_finalize(sCommit);
-    signal(SIGTERM, SIG_DFL);
-    if (signal(SIGINT, SIG_IGN) != SIG_IGN) signal(SIGINT, SIG_DFL);
+    /* The handlers stay: a signal from here on interrupts the checkpoint
+    ** (die() then exits 130; WAL keeps the committed work either way). */
     if (!interrupted) exec_or_die("PRAGMA wal_checkpoint(TRUNCATE)");
     sqlite3 *db = g_db;
     g_db = 0;
