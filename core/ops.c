@@ -278,119 +278,70 @@ static void softmax_serial(float *x, int rows, int cols)
     }
 }
 
-/* s (N x N) += q kt, where kt is d x N: row i of s gains q[i][c] times row c
-** of kt for each c. Vectors run along the rows of s; four rows at a time
-** share each load of kt and keep eight independent sums in flight (one row
-** alone would wait on the FMA latency). */
-static void scores_rows(const float *q, int ld, int N, int d, const float *kt, float *s)
+/* C (M x W, rows at stride ldc) = [C +] A B for A (M x K, stride lda) and B
+** (K x W, stride ldb): the two small products of one attention head, where
+** a BLAS call costs more than the arithmetic. Vectors run along the rows of
+** C; four rows at a time share each load of B and keep eight independent
+** sums in flight (one row alone would wait on the FMA latency). acc: add to
+** C (the scores start as the bias and mask) instead of overwriting it. */
+static void small_gemm(const float *A, int lda, const float *B, int ldb, float *C, int ldc, int M, int K, int W,
+                       int acc)
 {
     int i = 0;
 #if RAM_VEC
-    for (; i + 4 <= N; i += 4) {
-        const float *q0 = q + (size_t)i * ld, *q1 = q0 + ld, *q2 = q1 + ld, *q3 = q2 + ld;
-        float *s0 = s + (size_t)i * N, *s1 = s0 + N, *s2 = s1 + N, *s3 = s2 + N;
+    for (; i + 4 <= M; i += 4) {
+        const float *a0 = A + (size_t)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        float *c0 = C + (size_t)i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
         int j = 0;
-        for (; j + 2 * VW <= N; j += 2 * VW) {
-            vf a0 = vload(s0 + j), b0 = vload(s0 + j + VW), a1 = vload(s1 + j), b1 = vload(s1 + j + VW);
-            vf a2 = vload(s2 + j), b2 = vload(s2 + j + VW), a3 = vload(s3 + j), b3 = vload(s3 + j + VW);
-            for (int c = 0; c < d; c++) {
-                vf k0 = vload(kt + (size_t)c * N + j), k1 = vload(kt + (size_t)c * N + j + VW);
-                vf x = vset1(q0[c]);
-                a0 = vfma(x, k0, a0), b0 = vfma(x, k1, b0);
-                x = vset1(q1[c]);
-                a1 = vfma(x, k0, a1), b1 = vfma(x, k1, b1);
-                x = vset1(q2[c]);
-                a2 = vfma(x, k0, a2), b2 = vfma(x, k1, b2);
-                x = vset1(q3[c]);
-                a3 = vfma(x, k0, a3), b3 = vfma(x, k1, b3);
+        for (; j + 2 * VW <= W; j += 2 * VW) {
+            vf z = vset1(0.0f);
+            vf x0 = acc ? vload(c0 + j) : z, y0 = acc ? vload(c0 + j + VW) : z;
+            vf x1 = acc ? vload(c1 + j) : z, y1 = acc ? vload(c1 + j + VW) : z;
+            vf x2 = acc ? vload(c2 + j) : z, y2 = acc ? vload(c2 + j + VW) : z;
+            vf x3 = acc ? vload(c3 + j) : z, y3 = acc ? vload(c3 + j + VW) : z;
+            for (int k = 0; k < K; k++) {
+                vf b0 = vload(B + (size_t)k * ldb + j), b1 = vload(B + (size_t)k * ldb + j + VW);
+                vf v = vset1(a0[k]);
+                x0 = vfma(v, b0, x0), y0 = vfma(v, b1, y0);
+                v = vset1(a1[k]);
+                x1 = vfma(v, b0, x1), y1 = vfma(v, b1, y1);
+                v = vset1(a2[k]);
+                x2 = vfma(v, b0, x2), y2 = vfma(v, b1, y2);
+                v = vset1(a3[k]);
+                x3 = vfma(v, b0, x3), y3 = vfma(v, b1, y3);
             }
-            vstore(s0 + j, a0), vstore(s0 + j + VW, b0), vstore(s1 + j, a1), vstore(s1 + j + VW, b1);
-            vstore(s2 + j, a2), vstore(s2 + j + VW, b2), vstore(s3 + j, a3), vstore(s3 + j + VW, b3);
+            vstore(c0 + j, x0), vstore(c0 + j + VW, y0), vstore(c1 + j, x1), vstore(c1 + j + VW, y1);
+            vstore(c2 + j, x2), vstore(c2 + j + VW, y2), vstore(c3 + j, x3), vstore(c3 + j + VW, y3);
         }
-        for (; j + VW <= N; j += VW) {
-            vf a0 = vload(s0 + j), a1 = vload(s1 + j), a2 = vload(s2 + j), a3 = vload(s3 + j);
-            for (int c = 0; c < d; c++) {
-                vf k0 = vload(kt + (size_t)c * N + j);
-                a0 = vfma(vset1(q0[c]), k0, a0), a1 = vfma(vset1(q1[c]), k0, a1);
-                a2 = vfma(vset1(q2[c]), k0, a2), a3 = vfma(vset1(q3[c]), k0, a3);
+        for (; j + VW <= W; j += VW) {
+            vf z = vset1(0.0f);
+            vf x0 = acc ? vload(c0 + j) : z, x1 = acc ? vload(c1 + j) : z;
+            vf x2 = acc ? vload(c2 + j) : z, x3 = acc ? vload(c3 + j) : z;
+            for (int k = 0; k < K; k++) {
+                vf b0 = vload(B + (size_t)k * ldb + j);
+                x0 = vfma(vset1(a0[k]), b0, x0), x1 = vfma(vset1(a1[k]), b0, x1);
+                x2 = vfma(vset1(a2[k]), b0, x2), x3 = vfma(vset1(a3[k]), b0, x3);
             }
-            vstore(s0 + j, a0), vstore(s1 + j, a1), vstore(s2 + j, a2), vstore(s3 + j, a3);
+            vstore(c0 + j, x0), vstore(c1 + j, x1), vstore(c2 + j, x2), vstore(c3 + j, x3);
         }
-        for (int r = 0; r < 4; r++) {
-            const float *qi = q + (size_t)(i + r) * ld;
-            float *si = s + (size_t)(i + r) * N;
-            for (int jj = j; jj < N; jj++) {
-                float a = si[jj];
-                for (int c = 0; c < d; c++) a += qi[c] * kt[(size_t)c * N + jj];
-                si[jj] = a;
-            }
-        }
-    }
-#endif
-    for (; i < N; i++) {
-        const float *qi = q + (size_t)i * ld;
-        float *si = s + (size_t)i * N;
-        for (int j = 0; j < N; j++) {
-            float a = si[j];
-            for (int c = 0; c < d; c++) a += qi[c] * kt[(size_t)c * N + j];
-            si[j] = a;
-        }
-    }
-}
-
-/* o (N x d, rows at stride ldo) = p v: row i is the sum over j of p[i][j]
-** times row j of v. Vectors run along d; four rows at a time, as above. */
-static void weighted_rows(const float *p, const float *v, int ld, int N, int d, float *o, int ldo)
-{
-    int i = 0;
-#if RAM_VEC
-    for (; i + 4 <= N; i += 4) {
-        const float *p0 = p + (size_t)i * N, *p1 = p0 + N, *p2 = p1 + N, *p3 = p2 + N;
-        float *o0 = o + (size_t)i * ldo, *o1 = o0 + ldo, *o2 = o1 + ldo, *o3 = o2 + ldo;
-        int c = 0;
-        for (; c + 2 * VW <= d; c += 2 * VW) {
-            vf a0 = vset1(0.0f), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
-            for (int j = 0; j < N; j++) {
-                vf v0 = vload(v + (size_t)j * ld + c), v1 = vload(v + (size_t)j * ld + c + VW);
-                vf x = vset1(p0[j]);
-                a0 = vfma(x, v0, a0), b0 = vfma(x, v1, b0);
-                x = vset1(p1[j]);
-                a1 = vfma(x, v0, a1), b1 = vfma(x, v1, b1);
-                x = vset1(p2[j]);
-                a2 = vfma(x, v0, a2), b2 = vfma(x, v1, b2);
-                x = vset1(p3[j]);
-                a3 = vfma(x, v0, a3), b3 = vfma(x, v1, b3);
-            }
-            vstore(o0 + c, a0), vstore(o0 + c + VW, b0), vstore(o1 + c, a1), vstore(o1 + c + VW, b1);
-            vstore(o2 + c, a2), vstore(o2 + c + VW, b2), vstore(o3 + c, a3), vstore(o3 + c + VW, b3);
-        }
-        for (; c + VW <= d; c += VW) {
-            vf a0 = vset1(0.0f), a1 = a0, a2 = a0, a3 = a0;
-            for (int j = 0; j < N; j++) {
-                vf v0 = vload(v + (size_t)j * ld + c);
-                a0 = vfma(vset1(p0[j]), v0, a0), a1 = vfma(vset1(p1[j]), v0, a1);
-                a2 = vfma(vset1(p2[j]), v0, a2), a3 = vfma(vset1(p3[j]), v0, a3);
-            }
-            vstore(o0 + c, a0), vstore(o1 + c, a1), vstore(o2 + c, a2), vstore(o3 + c, a3);
-        }
-        for (int r = 0; r < 4; r++) {
-            const float *pi = p + (size_t)(i + r) * N;
-            float *oi = o + (size_t)(i + r) * ldo;
-            for (int cc = c; cc < d; cc++) {
-                float a = 0;
-                for (int j = 0; j < N; j++) a += pi[j] * v[(size_t)j * ld + cc];
-                oi[cc] = a;
+        for (int r = 0; r < 4; r++) { /* the columns left of these four rows */
+            const float *ar = A + (size_t)(i + r) * lda;
+            float *cr = C + (size_t)(i + r) * ldc;
+            for (int jj = j; jj < W; jj++) {
+                float x = acc ? cr[jj] : 0.0f;
+                for (int k = 0; k < K; k++) x += ar[k] * B[(size_t)k * ldb + jj];
+                cr[jj] = x;
             }
         }
     }
 #endif
-    for (; i < N; i++) {
-        const float *pi = p + (size_t)i * N;
-        float *oi = o + (size_t)i * ldo;
-        for (int c = 0; c < d; c++) {
-            float a = 0;
-            for (int j = 0; j < N; j++) a += pi[j] * v[(size_t)j * ld + c];
-            oi[c] = a;
+    for (; i < M; i++) {
+        const float *ar = A + (size_t)i * lda;
+        float *cr = C + (size_t)i * ldc;
+        for (int j = 0; j < W; j++) {
+            float x = acc ? cr[j] : 0.0f;
+            for (int k = 0; k < K; k++) x += ar[k] * B[(size_t)k * ldb + j];
+            cr[j] = x;
         }
     }
 }
@@ -400,9 +351,9 @@ void ram_attention_head(const float *q, const float *k, const float *v, int ld, 
 {
     for (int j = 0; j < N; j++)
         for (int c = 0; c < d; c++) kt[(size_t)c * N + j] = k[(size_t)j * ld + c];
-    scores_rows(q, ld, N, d, kt, s);
+    small_gemm(q, ld, kt, N, s, N, N, d, N, 1); /* s += q k^T */
     softmax_serial(s, N, N);
-    weighted_rows(s, v, ld, N, d, o, ldo);
+    small_gemm(s, N, v, ld, o, ldo, N, N, d, 0); /* o = p v */
 }
 
 static float dot(const float *a, const float *b, int n)
