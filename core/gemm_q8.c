@@ -44,7 +44,6 @@
 #endif
 
 #define MR 6          /* rows per register block */
-#define MAX_THREADS RAM_MAX_JOBS
 #define MIN_WORK_PER_THREAD ((size_t)1 << 22) /* multiply-adds below which one thread is used */
 
 static int g_force_scalar;
@@ -392,14 +391,7 @@ static void *quant_thread(void *arg)
 ** for small products (thread start-up costs ~20 us). */
 static int thread_count(int rows, const struct ram_q8_weight *w)
 {
-    int t = ram_ops_get_threads();
-    double work = (double)rows * w->n * w->k;
-    int by_work = (int)(work / (double)MIN_WORK_PER_THREAD);
-    int panels = (w->n + 15) / 16;
-    if (t > by_work) t = by_work;
-    if (t > panels) t = panels;
-    if (t > MAX_THREADS) t = MAX_THREADS;
-    return t < 1 ? 1 : t;
+    return ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, (w->n + 15) / 16);
 }
 
 static void split(struct q8_job *jobs, int T, const struct q8_job *base)
@@ -426,7 +418,7 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
     if (!ab) return ram_fail(err, RAM_ERR_NOMEM, "int8 gemm: out of memory");
     memcpy(ab, a, (size_t)rows * lda);
     struct q8_job base = {.a = ab, .rows = rows, .lda = lda, .w = w, .acc = acc, .vnni = ram_q8_have_vnni()},
-                  jobs[MAX_THREADS];
+                  jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);
     split(jobs, T, &base);
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
@@ -450,7 +442,7 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda);
     struct q8_job base = {.a = buf, .rows = rows, .lda = lda, .sa = sa, .za = za, .w = w, .bias = b, .y = y, .x = x,
                           .vnni = ram_q8_have_vnni()},
-                  jobs[MAX_THREADS];
+                  jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);
     split(jobs, T, &base);
     ram_run_jobs(quant_thread, jobs, sizeof jobs[0], T);

@@ -436,10 +436,7 @@ static void *ew_run(void *arg)
 /* Splits units (elements, or rows of cols) into jobs of base and runs them. */
 static void ew_split(struct ew_job base, size_t units, size_t per_unit, size_t align)
 {
-    int T = ram_ops_get_threads();
-    size_t total = units * per_unit;
-    if (T > RAM_MAX_JOBS) T = RAM_MAX_JOBS;
-    if ((size_t)T > total / EW_MIN) T = (int)(total / EW_MIN);
+    int T = ram_job_count((double)units * per_unit, (double)EW_MIN, (long)(units / align));
     if (T <= 1) {
         base.i0 = 0, base.i1 = units;
         ew_run(&base);
@@ -490,6 +487,17 @@ void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n)
         if (started[t]) pthread_join(th[t], NULL);
         else fn(j + (size_t)t * job_size);
     }
+}
+
+int ram_job_count(double work, double min_work, long items)
+{
+    double by_work = work / min_work;
+    if (by_work < 2 || items < 2) return 1;
+    int t = ram_ops_get_threads();
+    if (t > RAM_MAX_JOBS) t = RAM_MAX_JOBS;
+    if (t > by_work) t = (int)by_work;
+    if (t > items) t = (int)items;
+    return t < 1 ? 1 : t;
 }
 
 void ram_ops_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }

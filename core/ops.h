@@ -57,6 +57,12 @@ void ram_reweight_rows(const float *q, const float *rows, int n, int des, int E,
 #define RAM_MAX_JOBS 8
 void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n);
 
+/* How many jobs to split work into: ram_set_threads' count, at most
+** RAM_MAX_JOBS and items, and one per min_work of work at least (below
+** that, starting a thread costs more than it saves). 1 for small work,
+** decided before anything else is read (hot paths call this per row). */
+int ram_job_count(double work, double min_work, long items);
+
 /* Number of threads the BLAS uses (process-wide). */
 void ram_ops_set_threads(int n);
 int ram_ops_get_threads(void);

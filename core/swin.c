@@ -404,11 +404,7 @@ static void window_attention(const struct ram_swin_stage_info *st, const float *
     size_t N = (size_t)st->window * st->window;
     /* A thread is worth starting for ~1 ms of work (N * N * d * 2 multiply-adds per pair). */
     double work = (double)pairs * N * N * (st->dim / st->heads) * 2;
-    int T = ram_ops_get_threads();
-    if (T > RAM_MAX_JOBS) T = RAM_MAX_JOBS;
-    if (T > pairs) T = pairs;
-    if (T > (int)(work / 4e6)) T = (int)(work / 4e6);
-    if (T < 1) T = 1;
+    int T = ram_job_count(work, 4e6, pairs);
     struct attn_job jobs[RAM_MAX_JOBS];
     for (int t = 0; t < T; t++) {
         jobs[t] = (struct attn_job){st, bias, mask, qkv, att + (size_t)t * attn_slice(st), o,

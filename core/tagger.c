@@ -232,12 +232,7 @@ static void reweight(const struct ram_model *m, const float *rows, int n, int de
     const int E = m->embed_dim;
     if (!(hk && hk->trace)) {
         /* A thread per 4 MB of rows or more (starting one costs ~20 us). */
-        int T = ram_ops_get_threads();
-        double bytes = (double)n * des * E * sizeof(float);
-        if (T > RAM_MAX_JOBS) T = RAM_MAX_JOBS;
-        if (T > (int)(bytes / 4e6)) T = (int)(bytes / 4e6);
-        if (T > n) T = n;
-        if (T < 1) T = 1;
+        int T = ram_job_count((double)n * des * E * sizeof(float), 4e6, n);
         struct rw_job jobs[RAM_MAX_JOBS];
         for (int t = 0; t < T; t++) {
             int i0 = (int)((long)n * t / T), i1 = (int)((long)n * (t + 1) / T);
