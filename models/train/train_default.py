@@ -368,7 +368,8 @@ def train_batch(args, rng, texts, step):
                 dense1=dense_targets(infos, attrs, grid, S), dense2=dense_targets(infos, attrs, 2 * grid, S))
 
 
-def T(a):
+def as_tensor(a):
+    """A batch field from produce() (numpy) as a tensor sharing its memory."""
     return torch.from_numpy(a)
 
 
@@ -405,20 +406,20 @@ def train(args, m, t, texts):
     batches = produce(lambda step: train_batch(args, rng, texts, step), args.steps, args.workers)
     for step, b in enumerate(batches):
         attrs = b["attrs"]
-        x, y_tag = T(b["x"]), T(b["y_tag"])
+        x, y_tag = as_tensor(b["x"]), as_tensor(b["y_tag"])
         # three text batches, each cut at its own longest text
         lab_t = normalize(t(desc_ids))
         lab = normalize(m.label_embed) if args.free_labels else lab_t
-        qe = normalize(t(T(b["q_ids"])))
-        ce = normalize(t(T(b["cap_ids"])))
+        qe = normalize(t(as_tensor(b["q_ids"])))
+        ce = normalize(t(as_tensor(b["cap_ids"])))
         ie, tap = encode_image_taps(m, x)
         logits = m.tag_logits(ie, lab, D, qe)
         l_tag = (F.binary_cross_entropy_with_logits(logits[:, :K], y_tag) * 10
                  + group_ce(logits[:, :K], attrs)
                  + group_ce(aux(ie[:, 1:]).max(1)[0], attrs)
-                 + dense_loss(dense(ie[:, 1:]), *map(T, b["dense1"]))
-                 + dense_loss(dense2(tap), *map(T, b["dense2"])))
-        l_q = F.binary_cross_entropy_with_logits(logits[:, K:], T(b["q_labels"]))
+                 + dense_loss(dense(ie[:, 1:]), *map(as_tensor, b["dense1"]))
+                 + dense_loss(dense2(tap), *map(as_tensor, b["dense2"])))
+        l_q = F.binary_cross_entropy_with_logits(logits[:, K:], as_tensor(b["q_labels"]))
         s = t.logit_scale.exp().clamp(max=100) * normalize(ie[:, 0]) @ ce.t()
         tgt = torch.arange(args.batch)
         l_itc = 0.5 * (F.cross_entropy(s, tgt) + F.cross_entropy(s.t(), tgt))
@@ -491,18 +492,18 @@ def finetune(args, m, t, texts):
 
     for step, b in enumerate(produce(make, n, args.workers)):
         attrs, C = b["attrs"], b["C"]
-        x, y_tag = T(b["x"]), T(b["y_tag"])
-        qe = normalize(t(T(b["ids"])))
+        x, y_tag = as_tensor(b["x"]), as_tensor(b["y_tag"])
+        qe = normalize(t(as_tensor(b["ids"])))
         lab_t = normalize(t(desc_ids))
         lab = normalize(m.label_embed)
         ie = m.encode_image(x)
         logits = m.tag_logits(ie, lab, D, qe)
         own = torch.stack([logits[i, K + C * i:K + C * (i + 1)] for i in range(args.batch)])
-        ans = T(b["ans"])
+        ans = as_tensor(b["ans"])
         l_rank = F.cross_entropy(own, ans) + F.binary_cross_entropy_with_logits(
             own, F.one_hot(ans, C).float()) * 3
         l_tag = F.binary_cross_entropy_with_logits(logits[:, :K], y_tag) * 10 + group_ce(logits[:, :K], attrs)
-        l_q = F.binary_cross_entropy_with_logits(logits[:, K + C * args.batch:], T(b["q_labels"]))
+        l_q = F.binary_cross_entropy_with_logits(logits[:, K + C * args.batch:], as_tensor(b["q_labels"]))
         l_align = (1 - (lab_t * lab.detach()).sum(-1)).mean()
         loss = 2 * l_rank + l_tag + l_q + 5 * l_align
         optimizer_step(opt, sched, loss, m, t)
