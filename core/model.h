@@ -160,6 +160,8 @@ struct ram_model {
     size_t map_len;
     char *path;                  /* owned */
     char digest[33];             /* hex of a 128-bit content hash */
+    const void *data;            /* the checksummed data section inside map (NULL: not a mapped file) */
+    size_t data_len;
     int stored_dtype;            /* enum ram_dtype of the weights in the file */
     int quant;                   /* 1: int8 linear layers (file metadata quant = "int8", version 2) */
     uint64_t file_size;          /* bytes of the file the model came from */

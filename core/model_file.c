@@ -60,6 +60,23 @@ struct ram_model_params ram_model_default_params(void)
     return p;
 }
 
+ram_status ram_model_verify(const struct ram_model *m, struct ram_error *err)
+{
+    if (!m) return ram_fail(err, RAM_ERR_ARG, "ram_model_verify: model is NULL");
+    if (!m->data) return RAM_OK; /* built from a .pth: no stored checksum to compare */
+    char got[33];
+    /* One sequential pass over what may be gigabytes: tell the kernel to read
+    ** ahead, then restore the random-access default the inference wants. */
+    madvise((void *)((uintptr_t)m->data & ~(uintptr_t)4095), m->data_len + ((uintptr_t)m->data & 4095),
+            MADV_SEQUENTIAL);
+    ram_xxh128_hex(m->data, m->data_len, got);
+    madvise(m->map, m->map_len, MADV_NORMAL);
+    if (strcmp(got, m->digest))
+        return ram_fail(err, RAM_ERR_FORMAT, "model file %s is corrupted: checksum %s, expected %s", m->path, got,
+                        m->digest);
+    return RAM_OK;
+}
+
 void ram_model_free(struct ram_model *m)
 {
     if (!m) return;
@@ -500,18 +517,9 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
         rc = ram_fail(err, RAM_ERR_FORMAT, "model file: metadata checksum is missing or malformed");
         goto fail;
     }
-    if (prm.verify_checksum) {
-        char got[33];
-        madvise((void *)((uintptr_t)st.data & ~(uintptr_t)4095),
-                st.data_len + ((uintptr_t)st.data & 4095), MADV_SEQUENTIAL);
-        ram_xxh128_hex(st.data, st.data_len, got);
-        madvise(m->map, m->map_len, MADV_NORMAL);
-        if (strcmp(got, m->digest)) {
-            rc = ram_fail(err, RAM_ERR_FORMAT,
-                          "model file %s is corrupted: checksum %s, expected %s", path, got, m->digest);
-            goto fail;
-        }
-    }
+    m->data = st.data;
+    m->data_len = st.data_len;
+    if (prm.verify_checksum && (rc = ram_model_verify(m, err))) goto fail;
 
     /* Vocabulary, weights, BPE: every tensor by its canonical name. */
     rc = ram_tracker_init(&tr, ram_st_source(&st), (size_t)st.n_tensors, err);

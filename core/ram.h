@@ -83,6 +83,13 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
                                     struct ram_model **out, struct ram_error *err);
 void ram_model_free(struct ram_model *model);
 
+/* Hashes the model file's data section again and compares it with the
+** checksum stored in the file: what ram_model_init_from_file does unless
+** params->verify_checksum is 0, for a caller that skipped it at load and
+** wants it later. RAM_ERR_FORMAT "... is corrupted: ..." on a mismatch; RAM_OK
+** for a model not read from a model file (nothing stored to compare). */
+ram_status ram_model_verify(const struct ram_model *model, struct ram_error *err);
+
 struct ram_model_info {
     int kind;             /* enum ram_model_kind */
     int num_class;        /* tags in the vocabulary */

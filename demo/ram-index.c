@@ -1,7 +1,7 @@
 /*
 ** ram-index — indexes a photo library into a ram_index table.
 **
-**     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan] [-v]
+**     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan] [--no-verify] [-v]
 **
 ** Walks DIR recursively (sorted, dot files and folders skipped, symlinks to
 ** folders not followed), and INSERTs every file into the ram_index virtual
@@ -276,13 +276,16 @@ static int valid_name(const char *z)
 
 static void usage(void)
 {
-    fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan] [-v]\n"
+    fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
+          "                 [--no-verify] [-v]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else models/default.ram beside build/)\n"
           "  --threads N   inference threads (default: all cores)\n"
           "  --batch N     images per committed transaction (default 16)\n"
           "  --rescan      read files already indexed again (re-embeds those whose bytes changed)\n"
+          "  --no-verify   skip the checksum pass over the model file at load (the header and\n"
+          "                every tensor bound are still checked)\n"
           "  -v            name every skipped file\n",
           stderr);
     exit(2);
@@ -291,7 +294,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
-    int threads = 0, batch = 16, rescan = 0, verbose = 0;
+    int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1;
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
@@ -310,6 +313,8 @@ int main(int argc, char **argv)
             batch = atoi(argv[++i]);
         else if (!strcmp(a, "--rescan"))
             rescan = 1;
+        else if (!strcmp(a, "--no-verify"))
+            verify = 0;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
             verbose = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
@@ -347,7 +352,6 @@ int main(int argc, char **argv)
     if (sqlite3_load_extension(g_db, so, 0, &err) != SQLITE_OK)
         die("cannot load the extension %s: %s", so, err ? err : "?");
     sqlite3_free(so);
-    free(so_dir);
 
     /* The model: --model, else the extension's default (RAM_MODEL, then the
     ** bundled models/default.ram); checked before any file is read. */
@@ -357,12 +361,23 @@ int main(int argc, char **argv)
         if (!abs) die("cannot open the model %s: %s", model, strerror(errno));
         zModel = sqlite3_mprintf("%s", abs);
         free(abs);
-        char *sql = sqlite3_mprintf("SELECT ram_load(%Q)", zModel);
+    }
+    /* --no-verify without --model: load the default file the extension would
+    ** pick (RAM_MODEL, else models/default.ram beside the folder of ram.so),
+    ** without its checksum pass; the table still names no model. */
+    char *zLoad = zModel ? sqlite3_mprintf("%s", zModel)
+                : !verify && getenv("RAM_MODEL") && *getenv("RAM_MODEL") ? sqlite3_mprintf("%s", getenv("RAM_MODEL"))
+                : !verify ? sqlite3_mprintf("%s/../models/default.ram", so_dir)
+                          : 0;
+    if (zLoad) {
+        char *sql = sqlite3_mprintf("SELECT ram_load(%Q, %d)", zLoad, verify);
         sqlite3_stmt *s = prep(sql);
         if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
         sqlite3_finalize(s);
         sqlite3_free(sql);
+        sqlite3_free(zLoad);
     }
+    free(so_dir);
     {
         sqlite3_stmt *s = prep("SELECT json_extract(ram_model(), '$.file'), json_extract(ram_model(), '$.kind'), "
                                "json_extract(ram_model(), '$.tags')");

@@ -60,14 +60,25 @@ struct ram_entry {
     int nRef;                 /* connections, cursors holding the entry */
     int *aHash;               /* tag name -> class index, open addressing; -1 empty (sqlite3_free) */
     int nHash;                /* slots in aHash (power of two) */
+    int bVerified;            /* the data checksum was checked (guarded by the registry mutex) */
+};
+
+/* How ram__registry_acquire treats the model file's checksum. */
+enum {
+    RAM__VERIFY_SKIP = 0, /* ram_load(path, 0): map without hashing the data */
+    RAM__VERIFY_ALWAYS,   /* ram_load(path): verified, now if an earlier load skipped it */
+    RAM__VERIFY_ON_MAP    /* default model, ram_index tables: verify when mapping; take
+                          ** an already mapped file as its loader chose */
 };
 
 /* Loads zPath once per process (keyed by its realpath) or takes another
 ** reference to the loaded copy. On failure returns an SQLite code and sets
 ** *pzErr to an sqlite3_mprintf message without function prefix (NULL for
-** SQLITE_NOMEM). */
-int ram__registry_acquire(const char *zPath, struct ram_entry **ppEntry, char **pzErr);
+** SQLITE_NOMEM). eVerify is one of RAM__VERIFY_*. */
+int ram__registry_acquire(const char *zPath, int eVerify, struct ram_entry **ppEntry, char **pzErr);
 void ram__registry_addref(struct ram_entry *p);
+/* 1 when the entry's data checksum has been checked (read under the mutex). */
+int ram__registry_verified(const struct ram_entry *p);
 void ram__registry_release(struct ram_entry *p);
 /* Class index of English tag name z (exact match), or -1. */
 int ram__entry_tag_index(const struct ram_entry *p, const char *z, int n);

@@ -3,6 +3,7 @@
 ** ram_load(path), ram_model(), ram_set_max_pixels(n), ram_set_exif(0|1).
 **
 **     SELECT ram_load('models/default.ram');  -- JSON, as ram_model()
+**     SELECT ram_load('models/big.ram', 0);   -- same, without hashing the data first
 **     SELECT json_extract(ram_model(), '$.kind');          -- 'RAM++'
 **     SELECT ram_set_max_pixels(20000000);   -- refuse images over 20 MP
 **     SELECT ram_set_exif(0);                -- ignore EXIF orientation
@@ -32,8 +33,9 @@ static char *model_json(const struct ram_entry *e)
     ram__json_str(s, e->zPath);
     sqlite3_str_appendf(s, ",\"digest\":");
     ram__json_str(s, pI->digest);
-    sqlite3_str_appendf(s, ",\"size\":%llu,\"text_encoder\":%s}", (unsigned long long)pI->file_size,
-                        pI->has_text_encoder ? "true" : "false");
+    sqlite3_str_appendf(s, ",\"size\":%llu,\"text_encoder\":%s,\"verified\":%s}",
+                        (unsigned long long)pI->file_size, pI->has_text_encoder ? "true" : "false",
+                        ram__registry_verified(e) ? "true" : "false");
     if (sqlite3_str_errcode(s)) {
         sqlite3_free(sqlite3_str_finish(s));
         return 0;
@@ -52,8 +54,11 @@ static void result_model_json(sqlite3_context *ctx, const struct ram_entry *e)
     sqlite3_result_subtype(ctx, 'J');
 }
 
-/* ram_load(path): loads the model file (once per process) and makes it the
-** connection's model. Returns ram_model()'s JSON. */
+/* ram_load(path [, verify]): loads the model file (once per process) and
+** makes it the connection's model. Returns ram_model()'s JSON. verify 1
+** (default) checks the stored checksum of the data, now if an earlier
+** ram_load(path, 0) skipped it; 0 skips that pass over the whole file (the
+** header, the tensor table and every bound are checked all the same). */
 static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct ram_conn *p = sqlite3_user_data(ctx);
@@ -64,12 +69,21 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_error(ctx, "ram_load(): argument 1 must be the TEXT path of a model file", -1);
         return;
     }
+    int eVerify = RAM__VERIFY_ALWAYS;
+    if (argc > 1) {
+        sqlite3_int64 v = sqlite3_value_int64(argv[1]);
+        if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || (v != 0 && v != 1)) {
+            sqlite3_result_error(ctx, "ram_load(): argument 2 (verify the checksum) must be 0 or 1", -1);
+            return;
+        }
+        if (v == 0) eVerify = RAM__VERIFY_SKIP;
+    }
     const char *zPath = (const char *)sqlite3_value_text(argv[0]);
     if (!zPath) {
         sqlite3_result_error_nomem(ctx);
         return;
     }
-    int rc = ram__registry_acquire(zPath, &pEntry, &zMsg);
+    int rc = ram__registry_acquire(zPath, eVerify, &pEntry, &zMsg);
     if (rc == SQLITE_OK) rc = ram__conn_set_model(p, pEntry, &zMsg);
     if (rc != SQLITE_OK) {
         int nPath = (int)strlen(zPath);
@@ -141,6 +155,7 @@ static void ramSetExifFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 **   cannot raise the pixel limit. */
 static const struct ram_func_def g_aFunc[] = {
     {"ram_load", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_RESULT_SUBTYPE, ramLoadFunc},
+    {"ram_load", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_RESULT_SUBTYPE, ramLoadFunc},
     {"ram_model", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_RESULT_SUBTYPE, ramModelFunc},
     {"ram_set_max_pixels", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, ramSetMaxPixelsFunc},
     {"ram_set_exif", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, ramSetExifFunc},

@@ -227,7 +227,7 @@ int ram__conn_model(struct ram_conn *p, const char *zFunc, char **pzErr)
     char *zMsg = 0;
     int rc;
     if (zEnv && zEnv[0]) {
-        rc = ram__registry_acquire(zEnv, &pEntry, &zMsg);
+        rc = ram__registry_acquire(zEnv, RAM__VERIFY_ON_MAP, &pEntry, &zMsg);
         if (rc) {
             *pzErr = zMsg ? ram__mprintf("%s(): cannot load the model named by RAM_MODEL: %s", zFunc, zMsg)
                           : 0;
@@ -242,7 +242,7 @@ int ram__conn_model(struct ram_conn *p, const char *zFunc, char **pzErr)
                                   zFunc);
             return SQLITE_ERROR;
         }
-        rc = ram__registry_acquire(zDefault, &pEntry, &zMsg);
+        rc = ram__registry_acquire(zDefault, RAM__VERIFY_ON_MAP, &pEntry, &zMsg);
         if (rc) {
             *pzErr = zMsg ? ram__mprintf("%s(): cannot load the default model %s: %s", zFunc, zDefault,
                                          zMsg)

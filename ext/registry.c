@@ -86,10 +86,11 @@ static void entry_free(struct ram_entry *p)
     sqlite3_free(p);
 }
 
-int ram__registry_acquire(const char *zPath, struct ram_entry **ppEntry, char **pzErr)
+int ram__registry_acquire(const char *zPath, int eVerify, struct ram_entry **ppEntry, char **pzErr)
 {
     struct ram_entry *p = 0;
     struct ram_error err;
+    struct ram_model_params prm = ram_model_default_params();
     char *zReal = 0;
     int rc = SQLITE_OK;
     *ppEntry = 0;
@@ -109,6 +110,18 @@ int ram__registry_acquire(const char *zPath, struct ram_entry **ppEntry, char **
         if (!strcmp(p->zPath, zReal)) break;
     }
     if (p) {
+        /* Verified under the mutex, like a load: other users keep running on
+        ** the mapping meanwhile (they chose not to verify). */
+        if (!p->bVerified && eVerify == RAM__VERIFY_ALWAYS) {
+            ram_status s = ram_model_verify(p->pModel, &err);
+            if (s) {
+                rc = ram__rc(s);
+                if (rc != SQLITE_NOMEM) *pzErr = ram__mprintf("%s", err.msg);
+                p = 0;
+                goto done;
+            }
+            p->bVerified = 1;
+        }
         p->nRef++;
         *ppEntry = p;
         goto done;
@@ -119,7 +132,8 @@ int ram__registry_acquire(const char *zPath, struct ram_entry **ppEntry, char **
         goto done;
     }
     memset(p, 0, sizeof *p);
-    ram_status s = ram_model_init_from_file(zReal, 0, &p->pModel, &err);
+    prm.verify_checksum = eVerify != RAM__VERIFY_SKIP;
+    ram_status s = ram_model_init_from_file(zReal, &prm, &p->pModel, &err);
     if (s) {
         rc = ram__rc(s);
         if (rc == SQLITE_ERROR && s == RAM_ERR_IO) rc = SQLITE_CANTOPEN;
@@ -136,6 +150,7 @@ int ram__registry_acquire(const char *zPath, struct ram_entry **ppEntry, char **
     }
     p->zPath = zReal;
     zReal = 0;
+    p->bVerified = prm.verify_checksum;
     p->nRef = 1;
     p->pNext = g_pList;
     g_pList = p;
@@ -145,6 +160,14 @@ done:
     pthread_mutex_unlock(&g_mutex);
     sqlite3_free(zReal);
     return rc;
+}
+
+int ram__registry_verified(const struct ram_entry *p)
+{
+    pthread_mutex_lock(&g_mutex);
+    int b = p->bVerified;
+    pthread_mutex_unlock(&g_mutex);
+    return b;
 }
 
 void ram__registry_addref(struct ram_entry *p)
@@ -190,8 +213,9 @@ char *ram__registry_json(void)
         if (p != g_pList) sqlite3_str_appendchar(s, 1, ',');
         sqlite3_str_appendf(s, "{\"file\":");
         ram__json_str(s, p->zPath);
-        sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"refs\":%d}", p->info.digest,
-                            p->info.kind == RAM_KIND_RAM_PLUS ? "RAM++" : "RAM", p->nRef);
+        sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"refs\":%d,\"verified\":%s}",
+                            p->info.digest, p->info.kind == RAM_KIND_RAM_PLUS ? "RAM++" : "RAM", p->nRef,
+                            p->bVerified ? "true" : "false");
     }
     sqlite3_str_appendf(s, "],\"connections\":%d", g_nConn);
     pthread_mutex_unlock(&g_mutex);

@@ -436,7 +436,7 @@ static int index_model(IndexVtab *p, int bCheck)
             p->pModel = p->pEntry->pModel;
         }
     } else if (!p->pEntry) {
-        rc = ram__registry_acquire(p->zModel, &p->pEntry, &zErr);
+        rc = ram__registry_acquire(p->zModel, RAM__VERIFY_ON_MAP, &p->pEntry, &zErr);
         if (rc) {
             vtab_set_error(&p->base, "ram_index: cannot load the model '%s': %s", p->zModel,
                            zErr ? zErr : sqlite3_errstr(rc));

@@ -129,3 +129,21 @@ r=$(q "$truth SELECT count(*) FROM (SELECT path FROM photos WHERE photos MATCH '
 # "count size colour shape" phrases put an orange-cross picture second here;
 # its candidates now also name backgrounds, patterns and positions)
 [ "$r" = 2 ] && pass match.red_circles_top2 || fail match.red_circles_top2 "$r of the best 2 are red circles"
+
+# --no-verify: the model file's checksum pass is skipped (a corrupted copy
+# loads and indexes), and without it the same copy is refused at load.
+MF=${RAM_MODEL:-$B/models/golden_ram_plus_clip.ram}
+mkdir -p "$T/few" && cp "$T"/photos/0[1-3]-* "$T/few/"
+cp "$MF" "$T/flipped.ram"
+size=$(wc -c <"$T/flipped.ram")
+# one byte in the middle of the data section (weights), XOR 1: a tiny change
+python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(int(sys.argv[2])); b=f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0]^1]))" "$T/flipped.ram" $((size / 2))
+(cd "$T" && "$B/ram-index" few nv1.db --model flipped.ram 2>"$T/nv1.err"); rc=$?
+if [ $rc = 1 ] && grep -q 'corrupted: checksum' "$T/nv1.err"; then pass verify.refused; else fail verify.refused "rc=$rc: $(cat "$T/nv1.err")"; fi
+(cd "$T" && "$B/ram-index" few nv2.db --model flipped.ram --no-verify 2>"$T/nv2.err"); rc=$?
+n=$(sqlite3 "$T/nv2.db" "SELECT count(*) FROM photos_files" 2>&1)
+if [ $rc = 0 ] && [ "$n" = 3 ]; then pass verify.skipped; else fail verify.skipped "rc=$rc, $n rows: $(cat "$T/nv2.err")"; fi
+# the same without --model: the default file (RAM_MODEL here) loaded unverified
+(cd "$T" && RAM_MODEL="$T/flipped.ram" "$B/ram-index" few nv3.db --no-verify 2>"$T/nv3.err"); rc=$?
+n=$(sqlite3 "$T/nv3.db" "SELECT count(*) FROM photos_files" 2>&1)
+if [ $rc = 0 ] && [ "$n" = 3 ]; then pass verify.skipped_default; else fail verify.skipped_default "rc=$rc, $n rows: $(cat "$T/nv3.err")"; fi

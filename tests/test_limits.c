@@ -9,8 +9,8 @@
 **     sizes disagree with their shapes, whose config disagrees with the
 **     tensors, a truncated file and a huge header length are refused with
 **     RAM_ERR_FORMAT (checksum skipped, so the structural checks are what
-**     answers), and with the checksum on (the default, and what ram_load
-**     always uses from SQL) any flipped data byte is "corrupted: checksum".
+**     answers), and with the checksum on (the default; ram_load(path, 0)
+**     skips it) any flipped data byte is "corrupted: checksum".
 ** Hostile files are written to a temp folder and removed.
 */
 #include "harness.h"
@@ -71,6 +71,21 @@ static unsigned char *edit_header(const unsigned char *m, size_t n, const char *
 
 /* Loads path with or without the checksum; checks the status and that the
 ** message contains want (and is not empty). */
+/* First column of the first row of sql as malloc'd text (NULL for SQL NULL). */
+static int sql_text(sqlite3 *db, const char *sql, char **out)
+{
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, 0);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *z = sqlite3_column_text(st, 0);
+        if (z) *out = strdup((const char *)z);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static void expect_load(const char *name, const char *path, int verify, ram_status want_rc, const char *want)
 {
     struct ram_model_params prm = ram_model_default_params();
@@ -157,7 +172,29 @@ static void test_model_files(void)
     expect_load("limits_model_checksum_flip", flipped, 1, RAM_ERR_FORMAT, "checksum");
     free(c);
 
-    /* From SQL the checksum is always verified (ram_load has no switch). */
+    /* The core check on demand: a model mapped without the checksum pass
+    ** can be verified later. */
+    {
+        struct ram_model_params prm = ram_model_default_params();
+        struct ram_model *mdl = NULL;
+        struct ram_error er;
+        prm.verify_checksum = 0;
+        ram_status s0 = ram_model_init_from_file(flipped, &prm, &mdl, &er);
+        ram_status s1 = s0 ? s0 : ram_model_verify(mdl, &er);
+        check(s0 == RAM_OK && s1 == RAM_ERR_FORMAT && strstr(er.msg, "checksum"), "limits_model_verify_later",
+              "load %d, verify %d: %s", s0, s1, er.msg);
+        ram_model_free(mdl);
+        mdl = NULL;
+        s0 = ram_model_init_from_file(path, &prm, &mdl, &er);
+        s1 = s0 ? s0 : ram_model_verify(mdl, &er);
+        check(s0 == RAM_OK && s1 == RAM_OK, "limits_model_verify_later_ok", "load %d, verify %d: %s", s0, s1,
+              er.msg);
+        ram_model_free(mdl);
+    }
+
+    /* From SQL: ram_load(path) verifies; ram_load(path, 0) skips the pass
+    ** and says so in its JSON; a later ram_load(path) verifies the mapping
+    ** that is already shared. */
     sqlite3 *db = NULL;
     char *e = NULL;
     char lib[512];
@@ -168,13 +205,44 @@ static void test_model_files(void)
     check(rc == SQLITE_OK, "limits_sql_load", "%s", e ? e : "");
     sqlite3_free(e);
     e = NULL;
-    char sql[1024];
+    char sql[2048];
     snprintf(sql, sizeof sql, "SELECT ram_load('%s')", flipped);
     rc = sqlite3_exec(db, sql, 0, 0, &e);
     check(rc != SQLITE_OK && e && strstr(e, "checksum"), "limits_sql_ram_load_checksum", "%s",
           e ? e : "(no error)");
     printf("  ram_load(flipped): %s\n", e ? e : "");
     sqlite3_free(e);
+    e = NULL;
+    char *got = NULL;
+    snprintf(sql, sizeof sql, "SELECT json_extract(ram_load('%s', 0), '$.verified')", flipped);
+    rc = sql_text(db, sql, &got);
+    check(rc == SQLITE_OK && got && !strcmp(got, "0"), "limits_sql_ram_load_noverify", "rc %d: %s", rc,
+          got ? got : sqlite3_errmsg(db));
+    free(got);
+    got = NULL;
+    snprintf(sql, sizeof sql, "SELECT ram_load('%s', 1)", flipped);
+    rc = sqlite3_exec(db, sql, 0, 0, &e);
+    check(rc != SQLITE_OK && e && strstr(e, "checksum"), "limits_sql_ram_load_verify_mapped", "%s",
+          e ? e : "(no error)");
+    sqlite3_free(e);
+    e = NULL;
+    snprintf(sql, sizeof sql, "SELECT json_extract(ram_load('%s', 0), '$.verified') || ' ' || "
+                              "json_extract(ram_load('%s'), '$.verified') || ' ' || "
+                              "json_extract(ram_model(), '$.verified')", path, path);
+    rc = sql_text(db, sql, &got);
+    check(rc == SQLITE_OK && got && !strcmp(got, "0 1 1"), "limits_sql_ram_load_verify_later", "rc %d: %s", rc,
+          got ? got : sqlite3_errmsg(db));
+    free(got);
+    got = NULL;
+    static const char *bad[] = {"2", "-1", "'0'", "0.0", "NULL"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(sql, sizeof sql, "SELECT ram_load('%s', %s)", path, bad[i]);
+        rc = sqlite3_exec(db, sql, 0, 0, &e);
+        check(rc == SQLITE_ERROR && e && strstr(e, "argument 2 (verify the checksum) must be 0 or 1"),
+              "limits_sql_ram_load_verify_arg", "%s: %s", bad[i], e ? e : "(no error)");
+        sqlite3_free(e);
+        e = NULL;
+    }
     sqlite3_close(db);
     free(m);
 }
@@ -240,7 +308,7 @@ static void test_text(void)
     sqlite3_open(":memory:", &db);
     sqlite3_enable_load_extension(db, 1);
     sqlite3_load_extension(db, path, 0, 0);
-    char sql[1024];
+    char sql[2048];
     snprintf(sql, sizeof sql, "SELECT ram_load('%s/models/golden_ram_plus_clip.ram')", build_dir());
     sqlite3_exec(db, sql, 0, 0, 0);
     const char *q[] = {"SELECT ram_tokenize(printf('%.*c', 2000000, 'a'))",
