@@ -59,7 +59,9 @@ else
 fi
 
 echo "== Indexing $DIR into $DB (build/ram-index; rerun to resume or add files)"
-"$BUILD/ram-index" "$DIR" "$DB" "$@" || exit $?
+# --switch-model: the demo database follows the model (a retrained default
+# model re-embeds it instead of leaving a table that refuses every query).
+"$BUILD/ram-index" "$DIR" "$DB" --switch-model "$@" || exit $?
 
 # The queries: readable tables; paths shown relative to DIR.
 show() { # show TITLE SQL: a failing query (e.g. a tag the model lacks) says why, the demo goes on

@@ -1,7 +1,8 @@
 /*
 ** ram-index — indexes a photo library into a ram_index table.
 **
-**     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan] [--no-verify] [-v]
+**     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]
+**               [--switch-model] [--no-verify] [-v]
 **
 ** Walks DIR recursively (sorted, dot files and folders skipped, symlinks to
 ** folders not followed), and INSERTs every file into the ram_index virtual
@@ -15,6 +16,10 @@
 **   re-embeds only a file whose bytes changed). Work is committed every
 **   --batch images (default 16), and ram_index's resume journal keeps
 **   embeddings computed inside an interrupted batch, so Ctrl-C loses nothing.
+** - One model per table: when the table's images were embedded with another
+**   model than this run's, it stops and says so; --switch-model makes this
+**   run's model the table's and re-embeds the files (stale ones count as new
+**   work, so an interrupted switch resumes like any run).
 ** - Progress on stderr: one line rewritten in place on a terminal, plain
 **   lines every few seconds otherwise; files/s and ETA.
 ** - Threads: OpenBLAS threads for the inference (default: every core).
@@ -170,7 +175,8 @@ typedef struct {
     int tty;
     double t0, tLast;
     size_t total, done;     /* files handled (any outcome) */
-    size_t embedded;        /* inserted and new */
+    size_t embedded;        /* inserted and new (or re-embedded) */
+    size_t reembedded;      /* of which stale files embedded again */
     size_t present, skipped;
     double tWork0;          /* time of the first real insert, for the rate */
     size_t workDone;        /* inserts measured by the rate */
@@ -211,8 +217,10 @@ static void progress(Progress *p, const char *path, int final)
     int n = snprintf(line, sizeof line, "%zu/%zu files (%.0f%%), ", p->done, p->total,
                      p->total ? 100.0 * p->done / p->total : 100.0);
     if (!final) n += snprintf(line + n, sizeof line - n, "%.1f files/s, ETA %s: ", rate, e);
-    n += snprintf(line + n, sizeof line - n, "%zu %s, %zu already indexed, %zu not images", p->embedded,
-                  p->rescan ? "indexed or checked" : "new", p->present, p->skipped);
+    n += snprintf(line + n, sizeof line - n, "%zu %s, ", p->embedded - p->reembedded,
+                  p->rescan ? "indexed or checked" : "new");
+    if (p->reembedded) n += snprintf(line + n, sizeof line - n, "%zu re-embedded, ", p->reembedded);
+    n += snprintf(line + n, sizeof line - n, "%zu already indexed, %zu not images", p->present, p->skipped);
     if (final) snprintf(line + n, sizeof line - n, " in %s (%.1f files/s)", el, rate);
     if (p->tty) {
         /* one line, rewritten, ending with the current file's path */
@@ -249,6 +257,94 @@ static sqlite3_stmt *prep(const char *sql)
     return s;
 }
 
+/* First column of the first row of sql as sqlite3_malloc'd text: "" when
+** there is no row or it is NULL. */
+static char *sql_text(const char *sql)
+{
+    sqlite3_stmt *s = prep(sql);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) die("%s\n  in: %s", sqlite3_errmsg(g_db), sql);
+    const unsigned char *z = rc == SQLITE_ROW ? sqlite3_column_text(s, 0) : 0;
+    char *out = sqlite3_mprintf("%s", z ? (const char *)z : "");
+    sqlite3_finalize(s);
+    if (!out) die("out of memory");
+    return out;
+}
+
+/* ram_load(path, verify) on the connection; zWhy, when set, says why this
+** file (it precedes the error). */
+static void load_model(const char *path, int verify, const char *zWhy)
+{
+    char *sql = sqlite3_mprintf("SELECT ram_load(%Q, %d)", path, verify);
+    sqlite3_stmt *s = prep(sql);
+    if (sqlite3_step(s) != SQLITE_ROW) die("%s%s", zWhy ? zWhy : "", sqlite3_errmsg(g_db));
+    sqlite3_finalize(s);
+    sqlite3_free(sql);
+}
+
+/* A table answers only from images embedded with its current model (its
+** generation, docs/INDEX.md). When this run's model is another one (the
+** default model was retrained, --model names another file, the table's
+** model= file changed), indexing on would leave queries refusing to mix
+** the two: stop and say what to do, or with --switch-model make this run's
+** model the table's (every image becomes stale; the walk re-embeds the
+** files it finds, resumably). A table bound to a file (model=) that this
+** run did not name with --model is indexed with that file. *pzModel: the
+** realpath of --model, or NULL; set to the bound file when one is used. */
+static void check_table_model(const char *table, char **pzModel, int verify, int switchModel)
+{
+    char *sql = sqlite3_mprintf("SELECT value FROM \"%w_config\" WHERE key = 'model'", table);
+    char *zBound = sql_text(sql);
+    sqlite3_free(sql);
+    int rebind = 0;
+    if (*zBound) {
+        char *real = realpath(zBound, 0);
+        if (!*pzModel) {
+            char *zWhy = sqlite3_mprintf("table %s is bound to this model file (model=); name another with "
+                                         "--model FILE --switch-model: ", table);
+            load_model(zBound, verify, zWhy);
+            sqlite3_free(zWhy);
+            *pzModel = sqlite3_mprintf("%s", real ? real : zBound);
+        } else if (!real || strcmp(real, *pzModel)) {
+            rebind = 1;
+        }
+        free(real);
+    }
+    char *zDigest = sql_text("SELECT json_extract(ram_model(), '$.digest')");
+    sql = sqlite3_mprintf("SELECT g.digest FROM \"%w_config\" c JOIN \"%w_gens\" g ON g.id = c.value "
+                          "WHERE c.key = 'gen'", table, table);
+    char *zGen = sql_text(sql); /* digest of the model the table's images belong to */
+    sqlite3_free(sql);
+    int same = *zDigest && !strcmp(zGen, zDigest);
+    sql = sqlite3_mprintf("SELECT count(*) FROM \"%w_images\"", table);
+    char *zImages = sql_text(sql);
+    sqlite3_free(sql);
+    long long nImg = atoll(zImages);
+    sqlite3_free(zImages);
+    if (same && !rebind) goto done;
+    /* The same content under another path only rebinds: the images stay. */
+    if (!same && nImg > 0 && !switchModel) {
+        char *zFile = sql_text("SELECT json_extract(ram_model(), '$.file')");
+        die("table %s holds %lld image%s embedded with another model (digest %s%s%s);\n"
+            "  this run's model is %s (digest %s).\n"
+            "  Rerun with --switch-model to re-embed them with it (tag and MATCH queries refuse the\n"
+            "  table until every image is re-embedded), or name their model with --model FILE.",
+            table, nImg, nImg == 1 ? "" : "s", zGen, *zBound ? ", the table's model= file " : "", zBound, zFile,
+            zDigest);
+    }
+    sql = *pzModel ? sqlite3_mprintf("INSERT INTO \"%w\"(\"%w\") VALUES('model=' || %Q)", table, table, *pzModel)
+                   : sqlite3_mprintf("INSERT INTO \"%w\"(\"%w\") VALUES('model')", table, table);
+    exec_or_die(sql);
+    sqlite3_free(sql);
+    if (!same && nImg > 0)
+        fprintf(stderr, "ram-index: table %s now uses this run's model: its %lld image%s will be re-embedded\n", table,
+                nImg, nImg == 1 ? "" : "s");
+done:
+    sqlite3_free(zBound);
+    sqlite3_free(zDigest);
+    sqlite3_free(zGen);
+}
+
 /* The directory holding this executable (for ram.so). */
 static char *exe_dir(const char *argv0)
 {
@@ -277,13 +373,15 @@ static int valid_name(const char *z)
 static void usage(void)
 {
     fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
-          "                 [--no-verify] [-v]\n"
+          "                 [--switch-model] [--no-verify] [-v]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else models/default.ram beside build/)\n"
           "  --threads N   inference threads (default: all cores)\n"
           "  --batch N     images per committed transaction (default 16)\n"
           "  --rescan      read files already indexed again (re-embeds those whose bytes changed)\n"
+          "  --switch-model  when the table's images were embedded with another model, make this\n"
+          "                run's model the table's and re-embed them (without it: stop and say so)\n"
           "  --no-verify   skip the checksum pass over the model file at load (the header and\n"
           "                every tensor bound are still checked)\n"
           "  -v            name every skipped file\n",
@@ -294,7 +392,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
-    int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1;
+    int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0;
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
@@ -313,6 +411,8 @@ int main(int argc, char **argv)
             batch = atoi(argv[++i]);
         else if (!strcmp(a, "--rescan"))
             rescan = 1;
+        else if (!strcmp(a, "--switch-model"))
+            switchModel = 1;
         else if (!strcmp(a, "--no-verify"))
             verify = 0;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
@@ -370,23 +470,10 @@ int main(int argc, char **argv)
                 : !verify ? sqlite3_mprintf("%s/../models/default.ram", so_dir)
                           : 0;
     if (zLoad) {
-        char *sql = sqlite3_mprintf("SELECT ram_load(%Q, %d)", zLoad, verify);
-        sqlite3_stmt *s = prep(sql);
-        if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
-        sqlite3_finalize(s);
-        sqlite3_free(sql);
+        load_model(zLoad, verify, 0);
         sqlite3_free(zLoad);
     }
     free(so_dir);
-    {
-        sqlite3_stmt *s = prep("SELECT json_extract(ram_model(), '$.file'), json_extract(ram_model(), '$.kind'), "
-                               "json_extract(ram_model(), '$.tags')");
-        if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
-        fprintf(stderr, "ram-index: model %s (%s, %d tags), %d thread%s\n", sqlite3_column_text(s, 0),
-                sqlite3_column_text(s, 1), sqlite3_column_int(s, 2), threads, threads == 1 ? "" : "s");
-        sqlite3_finalize(s);
-    }
-
     exec_or_die("PRAGMA journal_mode=WAL");
     exec_or_die("PRAGMA synchronous=NORMAL");
     {
@@ -396,6 +483,16 @@ int main(int argc, char **argv)
         exec_or_die(sql);
         sqlite3_free(sql);
     }
+    check_table_model(table, &zModel, verify, switchModel);
+    {
+        sqlite3_stmt *s = prep("SELECT json_extract(ram_model(), '$.file'), json_extract(ram_model(), '$.kind'), "
+                               "json_extract(ram_model(), '$.tags')");
+        if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
+        fprintf(stderr, "ram-index: model %s (%s, %d tags), %d thread%s\n", sqlite3_column_text(s, 0),
+                sqlite3_column_text(s, 1), sqlite3_column_int(s, 2), threads, threads == 1 ? "" : "s");
+        sqlite3_finalize(s);
+    }
+
 
     PathList files = {0};
     walk(dir, &files, 0);
@@ -404,7 +501,9 @@ int main(int argc, char **argv)
     /* Never index the database itself or its side files. */
     char *dbReal = realpath(dbPath, 0);
 
-    char *sql = sqlite3_mprintf("SELECT 1 FROM \"%w\" WHERE path = ?1", table);
+    /* stale: embedded with another model or preprocessing (after
+    ** --switch-model, or an interrupted run of it): indexed again. */
+    char *sql = sqlite3_mprintf("SELECT stale FROM \"%w\" WHERE path = ?1", table);
     sqlite3_stmt *sHave = prep(sql);
     sqlite3_free(sql);
     /* Files found not to be images, remembered with their size and mtime so
@@ -440,7 +539,7 @@ int main(int argc, char **argv)
         if (!rescan) {
             sqlite3_bind_text(sHave, 1, files.a[i], -1, SQLITE_STATIC);
             int rc = sqlite3_step(sHave);
-            if (rc == SQLITE_ROW) todo[i] = 2;
+            if (rc == SQLITE_ROW) todo[i] = sqlite3_column_int(sHave, 0) ? 4 : 2;
             else if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
             sqlite3_reset(sHave);
             struct stat fst;
@@ -455,7 +554,7 @@ int main(int argc, char **argv)
                 sqlite3_reset(sSkipped);
             }
         }
-        if (todo[i] == 1) P.workTotal++;
+        if (todo[i] == 1 || todo[i] == 4) P.workTotal++;
     }
     free(dbReal);
     for (size_t i = 0; i < files.n; i++)
@@ -507,6 +606,7 @@ int main(int argc, char **argv)
         P.workDone++;
         if (rc == SQLITE_DONE) {
             P.embedded++;
+            if (todo[i] == 4) P.reembedded++;
             nInTxn++;
         } else if (rc == SQLITE_INTERRUPT || g_stop) {
             interrupted = 1;
@@ -553,6 +653,20 @@ int main(int argc, char **argv)
         sqlite3_reset(sCommit);
     }
     progress(&P, 0, 1);
+    if (!interrupted) {
+        /* Files of another folder (or gone) that a model switch left stale:
+        ** queries refuse the table until they are dealt with. */
+        char *q = sqlite3_mprintf("SELECT count(*) FROM \"%w\" WHERE stale", table);
+        char *zStale = sql_text(q);
+        sqlite3_free(q);
+        long long nStale = atoll(zStale);
+        sqlite3_free(zStale);
+        if (nStale > 0)
+            fprintf(stderr,
+                    "ram-index: %lld file%s of table %s %s still embedded with another model (not found under %s):\n"
+                    "  index their folder too, or drop them: INSERT INTO %s(%s) VALUES('delete-stale')\n",
+                    nStale, nStale == 1 ? "" : "s", table, nStale == 1 ? "is" : "are", dir, table, table);
+    }
     sqlite3_finalize(sHave);
     sqlite3_finalize(sSkipped);
     sqlite3_finalize(sSkip);

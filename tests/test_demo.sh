@@ -82,6 +82,16 @@ else
   fail demo_sh "rc=$rc"; cat "$T/demo.out"
 fi
 
+# 4b. the demo after its model changed (as when the default model is retrained):
+#     the demo database is re-embedded, not left refusing every query
+sqlite3 "$T/demo.db" "UPDATE photos_gens SET digest = '0123456789abcdef0123456789abcdef'"
+DIR="$T/photos" DB="$T/demo.db" BUILD="$B" sh demo/demo.sh >"$T/demo2.out" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -q '0 new, 50 re-embedded, 0 already indexed' "$T/demo2.out" && ! grep -q '^Error' "$T/demo2.out"; then
+  pass demo_sh_model_changed
+else
+  fail demo_sh_model_changed "rc=$rc: $(head -20 "$T/demo2.out")"
+fi
+
 # 5. the demo's queries against the manifest
 q() { sqlite3 -bail -cmd ".load $B/ram" "$T/photos.db" "$@"; }
 truth="CREATE TEMP TABLE truth AS SELECT 'photos/' || json_extract(value, '\$.file') AS path,
@@ -147,3 +157,30 @@ if [ $rc = 0 ] && [ "$n" = 3 ]; then pass verify.skipped; else fail verify.skipp
 (cd "$T" && RAM_MODEL="$T/flipped.ram" "$B/ram-index" few nv3.db --no-verify 2>"$T/nv3.err"); rc=$?
 n=$(sqlite3 "$T/nv3.db" "SELECT count(*) FROM photos_files" 2>&1)
 if [ $rc = 0 ] && [ "$n" = 3 ]; then pass verify.skipped_default; else fail verify.skipped_default "rc=$rc, $n rows: $(cat "$T/nv3.err")"; fi
+
+# Another model than the table's images were embedded with (simulated: the
+# table's generation names another digest): ram-index stops and says what to
+# do; --switch-model re-embeds; files of the table it did not find are named.
+mkdir -p "$T/more" && cp "$T"/photos/04-* "$T/more/"
+(cd "$T" && "$B/ram-index" few sw.db && "$B/ram-index" more sw.db) 2>"$T/sw0.err" || fail switch.setup "$(cat "$T/sw0.err")"
+sqlite3 "$T/sw.db" "UPDATE photos_gens SET digest = '0123456789abcdef0123456789abcdef'"
+(cd "$T" && "$B/ram-index" few sw.db 2>"$T/sw1.err"); rc=$?
+if [ $rc = 1 ] && grep -q 'holds 4 images embedded with another model (digest 0123456789abcdef0123456789abcdef)' "$T/sw1.err" &&
+   grep -q 'Rerun with --switch-model' "$T/sw1.err"; then pass switch.refused; else fail switch.refused "rc=$rc: $(cat "$T/sw1.err")"; fi
+(cd "$T" && "$B/ram-index" few sw.db --switch-model 2>"$T/sw2.err"); rc=$?
+if [ $rc = 0 ] && grep -q '0 new, 3 re-embedded, 0 already indexed' "$T/sw2.err" &&
+   grep -q "1 file of table photos is still embedded with another model (not found under few)" "$T/sw2.err"; then
+  pass switch.reembedded
+else
+  fail switch.reembedded "rc=$rc: $(cat "$T/sw2.err")"
+fi
+r=$(sqlite3 -cmd ".load $B/ram" "$T/sw.db" "SELECT count(*) FROM photos WHERE tag = 'red'" 2>&1)
+case "$r" in *"embedded with another model"*) pass switch.stale_refused ;;
+  *) fail switch.stale_refused "$r" ;; esac
+(cd "$T" && "$B/ram-index" more sw.db 2>"$T/sw3.err"); rc=$?
+r=$(sqlite3 -cmd ".load $B/ram" "$T/sw.db" "SELECT count(*) FROM photos WHERE stale; SELECT count(*) FROM photos WHERE tag = 'star'" 2>&1 | tr '\n' ' ')
+if [ $rc = 0 ] && grep -q '0 new, 1 re-embedded' "$T/sw3.err" && [ "$r" = "0 1 " ]; then
+  pass switch.resumed
+else
+  fail switch.resumed "rc=$rc, '$r': $(cat "$T/sw3.err")"
+fi
