@@ -23,15 +23,21 @@ What is served, and why it is safe to leave running:
 - Pictures are asked for by the index's row id (/thumb/ID, /photo/ID,
   /original/ID), never by path. The row's stored path is resolved against
   the root (--root; by default the folder the index's relative paths were
-  made from: the current folder or the database's, whichever holds them),
+  made from: the current folder or the database's, whichever holds them;
+  for absolute paths their common folder, which may not be / or hold the
+  home folder: then --root is required),
   and the file's real path (symlinks resolved) must lie inside the root:
   anything else is 404 (no such row or file) or 403 (outside the root).
+- A browser's request made by another site (Sec-Fetch-Site: cross-site) is
+  refused, and every answer says Cross-Origin-Resource-Policy: same-origin,
+  so a web page elsewhere cannot show or probe the pictures.
 - The database is opened read-only; only SELECTs are run.
 - Thumbnails are made by the extension's ram_thumbnail() (libvips, inside
   the same gate as the model's decoder: accepted formats, pixel limit) and
   cached as files in DB.thumbs/ beside the database (--thumbs), named by the
-  index's content key (XXH3-128 of the bytes) and the size, or in memory
-  when that folder cannot be written.
+  index's content key (XXH3-128 of the bytes), the file's size and mtime
+  (an edited file gets a new one) and the thumbnail size, or in memory when
+  that folder cannot be written. Files over 256 MB are not read.
 """
 import argparse
 import array
@@ -61,6 +67,7 @@ K_MAX = 500
 Q_MAX = 1000      # characters of a query
 POOL = 4          # database connections (one per concurrent request)
 MEMCACHE_BYTES = 64 << 20
+FILE_MAX = 256 << 20  # bytes of a picture the server reads to make a thumbnail
 
 
 class HttpError(Exception):
@@ -171,6 +178,15 @@ class Library:
             self.model_info = json.loads(db.execute("SELECT ram_model()").fetchone()[0])
             self._load_vocabulary(db)
             self.count = db.execute("SELECT count(*) FROM %s" % self.t).fetchone()[0]
+            if self.vocab:  # a table of another model refuses every tag and MATCH query: say so now
+                try:
+                    db.execute("SELECT rowid FROM %s WHERE tag = ? LIMIT 1" % self.t,
+                               (self.vocab[0][0],)).fetchall()
+                except sqlite3.Error as e:
+                    raise SystemExit(
+                        "serve: %s: table %s cannot answer queries: %s\n  re-embed it with "
+                        "build/ram-index DIR %s --switch-model (make demo does), or serve it with "
+                        "its model: --model FILE" % (self.db_path, self.table, e, self.db_path))
             self.paths = [r[0] for r in db.execute(
                 "SELECT path FROM %s WHERE path IS NOT NULL" % self.t)]
 
@@ -257,7 +273,16 @@ class Library:
                     return os.path.realpath(c)
             return os.path.realpath(cands[0])
         if paths:
-            return os.path.realpath(os.path.commonpath([os.path.dirname(p) for p in paths]))
+            root = os.path.realpath(os.path.commonpath([os.path.dirname(p) for p in paths]))
+            # The root is what confines the files served, so it may not be
+            # guessed wider than a photo folder from rows it is meant to
+            # check: one row naming /etc/passwd must not make it /.
+            home = os.path.realpath(os.path.expanduser("~"))
+            if root == "/" or home == root or home.startswith(root.rstrip("/") + "/"):
+                raise SystemExit(
+                    "serve: the indexed files have no common folder narrower than %s: name the photo "
+                    "folder with --root DIR (files outside it are refused)" % root)
+            return root
         return os.path.realpath(os.path.dirname(self.db_path))
 
     # ------------------------------------------------------------ queries
@@ -363,21 +388,27 @@ class Library:
         return real, (key or "").lower()
 
     def original(self, rowid):
+        """An open file of the row's picture (the caller streams and closes it)."""
         real, _ = self.file_of(rowid)
-        with open(real, "rb") as f:
-            return f.read()
+        return open(real, "rb")
 
     def thumbnail(self, rowid, size):
         real, key = self.file_of(rowid)
+        st = os.stat(real)
         name = None
         if re.fullmatch(r"[0-9a-f]{32}", key):
-            name = "%s-%d.jpg" % (key, size)
+            # The file's size and mtime are in the name, so a file edited
+            # since it was indexed gets a new thumbnail, not the old one.
+            name = "%s-%x-%x-%d.jpg" % (key, st.st_size, st.st_mtime_ns, size)
             cached = self._cache_get(name)
             if cached is not None:
                 return cached
-        with open(real, "rb") as f:
-            data = f.read()
-        with self.conn() as db:
+        if st.st_size > FILE_MAX:
+            raise HttpError(413, "picture %d is a file of %d bytes, over the %d the server reads"
+                            % (rowid, st.st_size, FILE_MAX))
+        with self.conn() as db:  # at most POOL files in memory at once
+            with open(real, "rb") as f:
+                data = f.read(FILE_MAX + 1)
             try:
                 jpeg = db.execute("SELECT ram_thumbnail(?, ?)", (data, size)).fetchone()[0]
             except sqlite3.Error as e:
@@ -424,6 +455,8 @@ SECURITY_HEADERS = [
                                 "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
+    # Another site may not embed the pictures (<img src=http://127.0.0.1:...>).
+    ("Cross-Origin-Resource-Policy", "same-origin"),
 ]
 
 
@@ -451,6 +484,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def send_file(self, f):
+        """Streams an original in chunks (no whole file in memory)."""
+        head = f.read(16)
+        ctype = sniff(head)
+        extra = [("Cache-Control", "private, max-age=60")]
+        if not ctype:  # not something a browser shows: download it
+            ctype = "application/octet-stream"
+            extra.append(("Content-Disposition", "attachment"))
+        size = os.fstat(f.fileno()).st_size
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(size))
+        for k, v in SECURITY_HEADERS + extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        self.wfile.write(head)
+        left = size - len(head)
+        while left > 0:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break  # the file shrank meanwhile: the client sees a short body
+            self.wfile.write(chunk)
+            left -= len(chunk)
+
     def send_json(self, obj, status=200):
         self.send(status, json.dumps(obj, ensure_ascii=False).encode(), "application/json; charset=utf-8",
                   [("Cache-Control", "no-store")])
@@ -462,20 +521,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def fail(self, status, message):
+        """API answers carry the reason as JSON {"error"}, which the page shows."""
+        if self.path.startswith("/api/"):
+            self.send_json({"error": message}, status)
+        else:
+            self.send_error_text(status, "%d %s" % (status, message))
+
     def do_GET(self):
         try:
             self.route()
         except HttpError as e:
-            self.send_error_text(e.status, "%d %s" % (e.status, e))
+            self.fail(e.status, str(e))
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except sqlite3.Error as e:  # e.g. the database changed under the server
+            self.fail(500, "database error: %s" % e)
         except Exception as e:  # a bug or an unreadable file: say so, keep serving
             sys.stderr.write("serve: %s: %r\n" % (self.path, e))
-            self.send_error_text(500, "500 internal error: %s" % e)
+            self.fail(500, "internal error: %s" % e)
 
     def route(self):
         if self.allowed_hosts is not None and self.headers.get("Host", "") not in self.allowed_hosts:
             raise HttpError(403, "unexpected Host header (this server answers only on loopback)")
+        if self.headers.get("Sec-Fetch-Site", "") == "cross-site":
+            raise HttpError(403, "a request from another site (Sec-Fetch-Site: cross-site)")
         url = urllib.parse.urlsplit(self.path)
         path = url.path  # raw: never unquoted, so %2e%2e matches no route
         if path in self.static:
@@ -504,13 +574,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if kind == "api/photo":
             return self.send_json(self.lib.details(rowid))
         if kind == "original":
-            data = self.lib.original(rowid)
-            ctype = sniff(data)
-            extra = [("Cache-Control", "private, max-age=60")]
-            if not ctype:  # not something a browser shows: download it
-                ctype = "application/octet-stream"
-                extra.append(("Content-Disposition", "attachment"))
-            return self.send(200, data, ctype, extra)
+            with self.lib.original(rowid) as f:
+                return self.send_file(f)
         jpeg = self.lib.thumbnail(rowid, THUMB if kind == "thumb" else LARGE)
         return self.send(200, jpeg, "image/jpeg", [("Cache-Control", "private, max-age=3600")])
 

@@ -8,7 +8,8 @@
 // Environment: URL (the server), NPM_DIR (holds node_modules/playwright-core),
 // TAG, TEXT (the two searches), MANIFEST, RANKING (1: check the answers),
 // SHOT (screenshot file), SHOT_VIEWER (optional second one), PROFILE (a fresh
-// user-data dir), K (results asked for), COUNT (pictures in the index).
+// user-data dir), K (results asked for), COUNT (pictures in the index),
+// VOCAB_FILE (optional: the model's English tag list, one per line).
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
@@ -85,6 +86,11 @@ try {
   const optValues = await page.$$eval("#taglist option", (o) => o.map((x) => x.value));
   check("autocomplete", nOpt >= vocab.tags.length && enNames.every((t) => optValues.includes(t)),
         `${nOpt} options for ${vocab.tags.length} tags`);
+  if (env.VOCAB_FILE) { // the list the model was converted from, not the server's word for it
+    const want = fs.readFileSync(env.VOCAB_FILE, "utf8").split("\n").map((l) => l.trim()).filter((l) => l);
+    check("autocomplete_model_vocab", want.length === enNames.length && want.every((t, i) => enNames[i] === t) &&
+          want.every((t) => optValues.includes(t)), `${want.length} tags in ${env.VOCAB_FILE}, ${enNames.length} served`);
+  }
   check("autocomplete_sql", (await page.textContent("#tagsql")).includes("FROM ram_tag_scores("),
         await page.textContent("#tagsql"));
   const first = await cards();

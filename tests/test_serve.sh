@@ -12,7 +12,12 @@
 #      (and docs/search.png with RAM_SCREENSHOT=1).
 #   3. what must be refused: paths instead of row ids, URL-encoded traversal,
 #      unknown ids, rows whose stored path leaves the root (.., absolute, a
-#      symlink), a foreign Host header; and the server listens on 127.0.0.1 only.
+#      symlink), a foreign Host header, a cross-site request; the server listens
+#      on 127.0.0.1 only; API errors are JSON the page shows; an edited file
+#      gets a new thumbnail.
+#   4. an index of absolute paths (one row naming /etc/passwd): the root is not
+#      guessed as /, --root confines it; an index of another model stops the
+#      server at start with the command that re-embeds it.
 # The answers are checked against demo/photos/MANIFEST.json on the bundled
 # default model; without models/default.ram (issue 6, not landed) the page
 # runs on the golden test model and a NOTE says the ranking is not checked.
@@ -117,10 +122,11 @@ if [ -f models/default.ram ]; then
   RAM_MODEL="$ROOT/models/default.ram"; export RAM_MODEL
   RANKING=1
   TAG=star TEXT="a small blue triangle" TEXT_WANT="blue triangle"
+  VOCAB_FILE="$ROOT/models/default/ram_tag_list.txt"
 else
   echo "NOTE: serve: default model missing, ranking assertions skipped (models/default.ram, issue 6: the page runs on the golden test model)"
   MODEL_ARGS="--model $B/models/golden_ram_plus_clip.ram"
-  TAG= TEXT="a small blue triangle" TEXT_WANT=
+  TAG= TEXT="a small blue triangle" TEXT_WANT= VOCAB_FILE=
 fi
 cp -r demo/photos "$T/photos"
 (cd "$T" && "$B/ram-index" photos photos.db $MODEL_ARGS) >"$T/index.log" 2>&1 ||
@@ -131,9 +137,10 @@ if [ -z "$TAG" ]; then # golden model: a tag some pictures show (its tags are in
   TAG=$(sqlite3 -cmd ".load $B/ram" "$T/photos.db" "SELECT tags FROM photos WHERE rowid = 1" | sed 's/ | .*//')
 fi
 
-start_server() { # DB: starts demo/serve.py on a free port; sets URL, PORT, SRV
+start_server() { # DB [OPTION...]: starts demo/serve.py on a free port; sets URL, PORT, SRV
   URL=
-  "$PY" demo/serve.py "$1" --port 0 --ext "$B/ram" >"$T/serve.out" 2>"$T/serve.err" &
+  db=$1; shift
+  "$PY" demo/serve.py "$db" --port 0 --ext "$B/ram" "$@" >"$T/serve.out" 2>"$T/serve.err" &
   SRV=$!
   i=0
   while [ $i -lt 600 ]; do # up to 60 s (the vocabulary query runs one inference)
@@ -172,7 +179,7 @@ else
     rm -f "$B/search.png"
     URL="$URL" NPM_DIR="$NPM_DIR" TAG="$TAG" TEXT="$TEXT" TEXT_WANT="$TEXT_WANT" RANKING=$RANKING \
       MANIFEST="$ROOT/demo/photos/MANIFEST.json" SHOT="$B/search.png" PROFILE="$T/chromium-profile" \
-      K=24 COUNT="$COUNT" timeout 180 node tests/serve_page.mjs >"$T/node.out" 2>"$T/node.err"
+      K=24 COUNT="$COUNT" VOCAB_FILE="$VOCAB_FILE" timeout 180 node tests/serve_page.mjs >"$T/node.out" 2>"$T/node.err"
     rc=$?
     cat "$T/node.out"
     if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$T/node.out"; then
@@ -210,10 +217,12 @@ import http.client, json, os, socket, struct, subprocess, sys
 url, port, tdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def check(n, cond, why=""):
     print(("PASS: serve.http.%s" % n) if cond else ("FAIL: serve.http.%s: %s" % (n, why)), flush=True)
-def get(path, host=None):
+def get(path, host=None, headers=()):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     c.putrequest("GET", path, skip_host=True)  # the path goes out exactly as written
     c.putheader("Host", host or "127.0.0.1:%d" % port)
+    for k, v in headers:
+        c.putheader(k, v)
     c.endheaders()
     r = c.getresponse()
     body = r.read()
@@ -226,7 +235,10 @@ s, h, b = get("/api/search?q=&k=5")
 j = json.loads(b) if s == 200 else {}
 check("api_search", s == 200 and len(j.get("results", [])) == 5 and j.get("sql", "").endswith("LIMIT 5"), "status %d: %r" % (s, b[:200]))
 s, h, b = get("/api/search?q=x&k=100000")
-check("k_limit", s == 400, "status %d: %r" % (s, b[:200]))
+check("k_limit", s == 400 and json.loads(b).get("error") == "k must be in 1..500", "status %d: %r" % (s, b[:200]))
+s, h, b = get("/api/photo/999999")
+check("api_error_json", s == 404 and h.get("Content-Type", "").startswith("application/json") and
+      "no row 999999" in json.loads(b).get("error", ""), "status %d: %r" % (s, b[:200]))
 
 # a good picture: thumbnail 256, large 1024, the original's bytes
 def longest(jpeg):
@@ -270,6 +282,22 @@ for p, want in refuse.items():
 check("refused", not wrong, "; ".join(wrong))
 s, h, b = get("/api/info", host="attacker.example:%d" % port)
 check("host_header", s == 403, "status %d: %r" % (s, b[:200]))
+# another site's page may not use the pictures: the browser says so in Sec-Fetch-Site
+s, h, b = get("/thumb/14", headers=[("Sec-Fetch-Site", "cross-site")])
+s2, h2, b2 = get("/thumb/14", headers=[("Sec-Fetch-Site", "same-origin")])
+check("cross_site", s == 403 and s2 == 200 and h2.get("Cross-Origin-Resource-Policy") == "same-origin",
+      "cross-site %d, same-origin %d, CORP %r" % (s, s2, h2.get("Cross-Origin-Resource-Policy")))
+
+# an edited file gets a new thumbnail (the cache name holds its size and mtime)
+f14 = os.path.join(tdir, "photos/14-a-large-plain-orange-heart.png")
+s, h, before = get("/thumb/14")
+data = open(os.path.join(tdir, "photos/07-two-small-plain-red-circles.png"), "rb").read()
+open(f14, "wb").write(data)
+os.utime(f14, ns=(os.stat(f14).st_atime_ns, os.stat(f14).st_mtime_ns + 10**9))
+s2, h2, after = get("/thumb/14")
+s3, h3, orig = get("/original/14")
+check("thumb_edited_file", s == 200 and s2 == 200 and after != before and longest(after) == 256 and orig == data,
+      "status %d/%d, same bytes %s" % (s, s2, after == before))
 
 # listening on 127.0.0.1 only
 try:
@@ -291,3 +319,42 @@ if not addrs:
     print("NOTE: serve.http.not_on_network: this machine has no non-loopback address to try")
 EOF
 stop_server
+
+# ------------------------------------------------------------ 4. absolute paths, another model
+# An index of absolute paths with one row naming /etc/passwd: the root is not
+# guessed as / (the server stops and asks for --root); with --root the row is 403.
+(cd "$T" && "$B/ram-index" "$T/photos" abs.db $MODEL_ARGS) >"$T/abs.log" 2>&1 || fail abs_index "$(cat "$T/abs.log")"
+sqlite3 -bail -cmd ".load $B/ram" "$T/abs.db" "INSERT INTO photos(rowid, path, image)
+  VALUES (2001, '/etc/passwd', readfile('$T/photos/14-a-large-plain-orange-heart.png'))" >"$T/abs2.log" 2>&1 ||
+  fail abs_row "$(cat "$T/abs2.log")"
+if start_server "$T/abs.db"; then
+  fail abs_root_guess "started with root / : $(cat "$T/serve.out")"; stop_server
+else
+  wait "$SRV" 2>/dev/null; SRV=
+  grep -q 'no common folder narrower than /: name the photo folder with --root' "$T/serve.err" &&
+    pass abs_root_guess || fail abs_root_guess "$(cat "$T/serve.err")"
+fi
+if start_server "$T/abs.db" --root "$T/photos"; then
+  good=$(sqlite3 "$T/abs.db" "SELECT id FROM photos_files WHERE path LIKE '%/01-%'")
+  status() { "$PY" -c 'import sys, urllib.request, urllib.error
+try: print(urllib.request.urlopen(sys.argv[1], timeout=30).status)
+except urllib.error.HTTPError as e: print(e.code)' "$1"; }
+  s1=$(status "${URL}original/2001")
+  s2=$(status "${URL}original/$good")
+  [ "$s1" = 403 ] && [ "$s2" = 200 ] && pass abs_root_given || fail abs_root_given "/etc/passwd row $s1, a photo $s2"
+  stop_server
+else
+  fail abs_root_given "$(cat "$T/serve.err")"
+fi
+
+# A table whose images another model embedded: the server stops at start and
+# names the command that re-embeds it (every query would fail otherwise).
+cp "$T/photos.db" "$T/other.db"
+sqlite3 "$T/other.db" "UPDATE photos_gens SET digest = '0123456789abcdef0123456789abcdef'"
+if start_server "$T/other.db"; then
+  fail other_model "started: $(cat "$T/serve.out")"; stop_server
+else
+  wait "$SRV" 2>/dev/null; SRV=
+  grep -q 'cannot answer queries: .*not the one photos was built with' "$T/serve.err" &&
+    grep -q 'DIR .*other.db --switch-model' "$T/serve.err" && pass other_model || fail other_model "$(cat "$T/serve.err")"
+fi

@@ -16,7 +16,8 @@ const fmt = (s) => (s === null || s === undefined ? "—" : Number(s).toFixed(3)
 async function getJSON(url) {
   const r = await fetch(url);
   const body = await r.json().catch(() => null);
-  if (!r.ok && !(body && body.error)) throw new Error(`${r.status} ${r.statusText}`);
+  // the server's reason when it gave one (JSON {"error"}), else the status
+  if (!r.ok) throw new Error(body && body.error ? body.error : `${r.status} ${r.statusText}`);
   return body;
 }
 
