@@ -189,6 +189,7 @@ struct IndexVtab {
     int nTxnKey, nTxnKeyAlloc;
     time_t tJrnBegin;
     int bInWrite;          /* between xBegin and xCommit/xRollback */
+    int bReloadConfig;     /* a rollback may have undone a command: reread the config first */
 };
 
 struct IndexHit {
@@ -351,7 +352,9 @@ static int index_load_config(IndexVtab *p, char **pzErr)
         rc = SQLITE_ERROR;
         goto done;
     }
-    if (aVal[0] && sqlite3_value_type(aVal[0]) == SQLITE_TEXT) {
+    sqlite3_free(p->zModel);
+    p->zModel = 0;
+    if (aVal[0] && sqlite3_value_type(aVal[0]) == SQLITE_TEXT && sqlite3_value_bytes(aVal[0]) > 0) {
         p->zModel = sqlite3_mprintf("%s", sqlite3_value_text(aVal[0]));
         if (!p->zModel) rc = SQLITE_NOMEM;
     }
@@ -385,8 +388,43 @@ static int index_load_config(IndexVtab *p, char **pzErr)
         *pzErr = sqlite3_mprintf("ram_index: %s_config lacks the model sizes", p->zName);
         rc = SQLITE_CORRUPT_VTAB;
     }
+    /* Bounds far above any model (RAM++: 145 x 512, 4585 classes), so that
+    ** a tampered config is a corrupt table, not an allocation of gigabytes. */
+    if (rc == SQLITE_OK && (p->nTok > 65536 || p->nDim > 65536 || p->nClass > 1000000 ||
+                            (sqlite3_int64)p->nTok * p->nDim > ((sqlite3_int64)1 << 26))) {
+        *pzErr = sqlite3_mprintf("ram_index: %s_config holds impossible sizes (%d tokens x %d, %d classes)",
+                                 p->zName, p->nTok, p->nDim, p->nClass);
+        rc = SQLITE_CORRUPT_VTAB;
+    }
 done:
     for (int i = 0; i < 10; i++) sqlite3_value_free(aVal[i]);
+    return rc;
+}
+
+static void index_model_drop(IndexVtab *p);
+
+/* After a rollback (of the transaction, a savepoint or a failed statement)
+** the commands it undid (model=, exif=) must be undone in memory too, or
+** later rows would be written under a generation the table no longer has:
+** the options and generation are read again, lazily, as FTS5 rereads its
+** structure. SQLite calls xRollback/xRollbackTo after undoing the shadow
+** tables, but running statements there is not safe, hence the flag. */
+static int index_sync_config(IndexVtab *p)
+{
+    if (!p->bReloadConfig) return SQLITE_OK;
+    char *zOld = p->zModel ? sqlite3_mprintf("%s", p->zModel) : 0;
+    if (p->zModel && !zOld) return SQLITE_NOMEM;
+    char *zErr = 0;
+    int rc = index_load_config(p, &zErr);
+    if (rc == SQLITE_OK) {
+        if ((zOld == 0) != (p->zModel == 0) || (zOld && strcmp(zOld, p->zModel))) index_model_drop(p);
+        p->bModelChecked = 0;
+        p->bReloadConfig = 0;
+    } else {
+        vtab_set_error(&p->base, "%s", zErr ? zErr : sqlite3_errstr(rc));
+    }
+    sqlite3_free(zErr);
+    sqlite3_free(zOld);
     return rc;
 }
 
@@ -1424,7 +1462,10 @@ static int parse_arg(const char *z, char **pzKey, char **pzVal)
             sqlite3_str_appendchar(s, 1, *c);
             if (*c == q && c + 1 < v1 - 1 && c[1] == q) c++;
         }
+        /* an empty string finishes as NULL: '' is a value, not out of memory */
+        int bNoMem = sqlite3_str_errcode(s) != SQLITE_OK;
         *pzVal = sqlite3_str_finish(s);
+        if (!*pzVal && !bNoMem) *pzVal = sqlite3_mprintf("");
     } else {
         *pzVal = sqlite3_mprintf("%.*s", (int)(v1 - v0), v0);
     }
@@ -1516,6 +1557,12 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                 goto fail;
             }
             if (!sqlite3_stricmp(zKey, "model")) {
+                if (!zVal[0]) {
+                    *pzErr = sqlite3_mprintf("ram_index: model= needs the path of a model file (leave it out to "
+                                             "use the connection's model)");
+                    rc = SQLITE_ERROR;
+                    goto fail;
+                }
                 sqlite3_free(p->zModel);
                 p->zModel = zVal;
                 zVal = 0;
@@ -1883,6 +1930,7 @@ static int indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr
     IndexVtab *p = (IndexVtab *)pCur->pVtab;
     int rc, iArg = 0;
     cursor_reset(c);
+    if ((rc = index_sync_config(p)) != SQLITE_OK) return rc;
     c->plan = idxNum & 0xf;
     c->iTag = -1;
     sqlite3_value *pMain = c->plan != PLAN_SCAN ? argv[iArg++] : 0, *pScore = 0;
@@ -2299,21 +2347,29 @@ static int cmd_model(IndexVtab *p, const char *zPath)
     sqlite3_free(p->zModel);
     p->zModel = zNew;
     int rc = index_model(p, 0);
-    if (rc) return rc;
     struct ram_model_info info;
-    ram_model_get_info(p->pModel, &info);
-    if (info.n_image_tokens != p->nTok || info.embed_dim != p->nDim || info.num_class != p->nClass) {
-        vtab_set_error(&p->base,
-                       "ram_index: the model '%s' has %d tokens x %d, %d classes; %s holds %d x %d, %d classes "
-                       "(create a new table for it)",
-                       info.path, info.n_image_tokens, info.embed_dim, info.num_class, p->zName, p->nTok, p->nDim,
-                       p->nClass);
-        return SQLITE_ERROR;
+    if (rc == SQLITE_OK) {
+        ram_model_get_info(p->pModel, &info);
+        if (info.n_image_tokens != p->nTok || info.embed_dim != p->nDim || info.num_class != p->nClass) {
+            vtab_set_error(&p->base,
+                           "ram_index: the model '%s' has %d tokens x %d, %d classes; %s holds %d x %d, %d classes "
+                           "(create a new table for it)",
+                           info.path, info.n_image_tokens, info.embed_dim, info.num_class, p->zName, p->nTok,
+                           p->nDim, p->nClass);
+            rc = SQLITE_ERROR;
+        }
     }
-    char *zPrep = index_prep_string(p->bExif);
-    if (!zPrep) return SQLITE_NOMEM;
-    rc = index_set_generation(p, info.digest, zPrep, info.path, p->zModel, p->bExif);
-    sqlite3_free(zPrep);
+    if (rc == SQLITE_OK) {
+        char *zPrep = index_prep_string(p->bExif);
+        rc = zPrep ? index_set_generation(p, info.digest, zPrep, info.path, p->zModel, p->bExif) : SQLITE_NOMEM;
+        sqlite3_free(zPrep);
+    }
+    if (rc != SQLITE_OK) {
+        /* The table keeps its model: the config was not changed (or is
+        ** rolled back with the statement); reread it before the next use. */
+        index_model_drop(p);
+        p->bReloadConfig = 1;
+    }
     return rc;
 }
 
@@ -2613,6 +2669,8 @@ static int index_update(IndexVtab *p, sqlite3_value **argv)
 static int indexUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid)
 {
     IndexVtab *p = (IndexVtab *)pVtab;
+    int rc = index_sync_config(p);
+    if (rc != SQLITE_OK) return rc;
     if (argc == 1) return index_delete(p, sqlite3_value_int64(argv[0]));
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
         if (sqlite3_value_type(argv[2 + COL_NAME]) != SQLITE_NULL) return index_command(p, argv[2 + COL_NAME]);
@@ -2648,6 +2706,7 @@ static int indexRollback(sqlite3_vtab *pVtab)
     IndexVtab *p = (IndexVtab *)pVtab;
     p->bInWrite = 0;
     p->nTxnKey = 0;
+    p->bReloadConfig = 1;
     journal_commit(p); /* keep the work: the next run resumes from it */
     return SQLITE_OK;
 }
@@ -2687,7 +2746,8 @@ static int indexRelease(sqlite3_vtab *pVtab, int iSavepoint)
 
 static int indexRollbackTo(sqlite3_vtab *pVtab, int iSavepoint)
 {
-    (void)pVtab, (void)iSavepoint;
+    (void)iSavepoint;
+    ((IndexVtab *)pVtab)->bReloadConfig = 1;
     return SQLITE_OK;
 }
 

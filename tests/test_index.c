@@ -743,7 +743,11 @@ static void test_kill_resume(void)
     long inf0 = stat_of(db, "inferences"), hit0 = stat_of(db, "journal_hits");
     exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
     long redo = stat_of(db, "inferences") - inf0, hits = stat_of(db, "journal_hits") - hit0;
-    check(hits >= 16 && hits + redo == 56, "index.kill.resumes_from_journal", "%ld journal hits, %ld inferences", hits,
+    /* At least 20 embeddings were done before the kill (the child signals
+    ** at the 25th row; 4 were indexed), and at most 7 of them can be pending
+    ** in the journal (a commit every 8, or after 2 s, which on a loaded
+    ** machine moves the boundaries: 14 and 15 hits were seen), so >= 13. */
+    check(hits >= 13 && hits + redo == 56, "index.kill.resumes_from_journal", "%ld journal hits, %ld inferences", hits,
           redo);
     check_sql("index.kill.no_loss_no_double", db,
               "SELECT count(*), count(DISTINCT path), (SELECT count(*) FROM photos_images) FROM photos", "60|60|60");
@@ -838,6 +842,80 @@ static int kill_child(const char *dbfile, int fd)
     return 0; /* not reached when killed in time */
 }
 
+/* A command undone by a rollback (of the transaction, a savepoint, or an
+** interrupted statement) is undone in memory too: rows written afterwards
+** belong to a generation the table has, and integrity-check passes, also
+** after reopening. A failed model= leaves the table usable. */
+static void test_rollback_commands(void)
+{
+    char dbfile[512];
+    snprintf(dbfile, sizeof dbfile, "%s/rollback.db", g_tmp);
+    unlink(dbfile);
+    sqlite3 *db = open_db(dbfile);
+    if (!db) return;
+    fill_src(db, 0);
+    exec(db, fmt("SELECT ram_load('%s')", g_plus));
+    exec(db, "CREATE VIRTUAL TABLE p USING ram_index(store_images=1)");
+    exec(db, "INSERT INTO p(path, image) SELECT name, data FROM src WHERE name GLOB '*img0*'");
+    const char *ins = "INSERT INTO p(path, image) SELECT '%s', data FROM src WHERE name GLOB '*img%d*'";
+    const char *good = "SELECT (SELECT sum(stale) FROM p), (SELECT count(*) FROM p WHERE tag = 'hot dog') >= 0";
+
+    exec(db, "BEGIN; INSERT INTO p(p) VALUES('exif=0'); ROLLBACK");
+    exec(db, fmt(ins, "a", 1));
+    check_sql("index.rollback.txn", db, good, "0|1");
+    check_sql("index.rollback.txn_integrity", db, "INSERT INTO p(p) VALUES('integrity-check')", "");
+
+    exec(db, "BEGIN; SAVEPOINT s; INSERT INTO p(p) VALUES('exif=0'); ROLLBACK TO s; RELEASE s; COMMIT");
+    exec(db, fmt(ins, "b", 2));
+    check_sql("index.rollback.savepoint", db, good, "0|1");
+
+    exec(db, fmt("BEGIN; INSERT INTO p(p) VALUES('model=%s'); ROLLBACK", g_plus));
+    exec(db, fmt(ins, "c", 3));
+    check_sql("index.rollback.model", db, good, "0|1");
+    check_sql("index.rollback.model_config", db, "SELECT quote(value) FROM p_config WHERE key = 'model'", "NULL");
+
+    /* interrupted inside a transaction: SQLite rolls all of it back */
+    sqlite3_create_function(db, "stop_after", 0, SQLITE_UTF8, 0, stop_after, 0, 0);
+    exec(db, "BEGIN; INSERT INTO p(p) VALUES('exif=0')");
+    g_stop_after = 2;
+    char *r = rows(db, "INSERT INTO p(path, image) SELECT 'z/' || name, data FROM src WHERE stop_after()");
+    check(!strcmp(r, "ERROR: interrupted") && sqlite3_get_autocommit(db), "index.rollback.interrupted", "%s", r);
+    free(r);
+    if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
+    exec(db, fmt(ins, "d", 1));
+    check_sql("index.rollback.interrupt", db, good, "0|1");
+
+    /* a failed model= (not a model file) changes nothing */
+    r = rows(db, "INSERT INTO p(p) VALUES('model=/dev/null')");
+    check(!strncmp(r, "ERROR: ram_index: cannot load the model '/dev/null'", 51), "index.model.bad_switch_error", "%s",
+          r);
+    free(r);
+    check_sql("index.model.bad_switch_table_usable", db, good, "0|1");
+    exec(db, fmt(ins, "e", 2));
+    check_sql("index.model.bad_switch_insert", db, "SELECT count(*) FROM p", "6");
+    sqlite3_close(db);
+
+    db = open_db(dbfile);
+    if (!db) return;
+    exec(db, fmt("SELECT ram_load('%s')", g_plus));
+    check_sql("index.rollback.reopened", db, "INSERT INTO p(p) VALUES('integrity-check')", "");
+    check_sql("index.rollback.reopened_fresh", db, good, "0|1");
+    /* model='' is an error that says so, not "out of memory" */
+    check_sql("index.create.model_empty", db, "CREATE VIRTUAL TABLE q USING ram_index(model='')",
+              "ERROR: ram_index: model= needs the path of a model file (leave it out to use the connection's model)");
+    /* a tampered config size is a corrupt table, not an allocation of gigabytes */
+    exec(db, "UPDATE p_config SET value = 2147483647 WHERE key = 'num_class'");
+    sqlite3_close(db);
+    db = open_db(dbfile);
+    if (!db) return;
+    r = rows(db, "SELECT count(*) FROM p");
+    check(strstr(r, "p_config holds impossible sizes") != NULL, "index.config.impossible_sizes", "%s", r);
+    free(r);
+    sqlite3_close(db);
+    unlink(dbfile);
+    unlink(fmt("%s-ramjournal", dbfile));
+}
+
 int main(int argc, char **argv)
 {
     const char *build = getenv("RAM_BUILD") ? getenv("RAM_BUILD") : "build";
@@ -857,6 +935,7 @@ int main(int argc, char **argv)
     test_duplicates_and_writes();
     test_thresholds();
     test_model_change();
+    test_rollback_commands();
     test_corruption_detected();
     test_interrupt_resume();
     test_kill_resume();
