@@ -463,6 +463,8 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
 {
     struct ram_cache_query *q = 0;
     *out = 0;
+    ram_status rc = ram_model_check_file(m, err); /* reads the tagger's weights: see ram.h */
+    if (rc) return rc;
     if (n_tags < 1 || des_per_tag < 1 || max_images < 1)
         return ram_fail(err, RAM_ERR_ARG, "open-set query: %d tags x %d descriptions, %d images", n_tags,
                         des_per_tag, max_images);
@@ -571,6 +573,8 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
 {
     const struct ram_model *m = q->m;
     int T = q->n_tags, hid = q->hid, dim = q->dim, heads = q->heads, nv = T * heads;
+    ram_status rc = ram_model_check_file(m, err);
+    if (rc) return rc;
     if (n < 1 || n > q->max_images)
         return ram_fail(err, RAM_ERR_ARG, "open-set scoring: %d images, at most %d per call", n, q->max_images);
     for (int i = 0; i < n; i++)

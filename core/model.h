@@ -165,6 +165,9 @@ struct ram_model {
     int stored_dtype;            /* enum ram_dtype of the weights in the file */
     int quant;                   /* 1: int8 linear layers (file metadata quant = "int8", version 2) */
     uint64_t file_size;          /* bytes of the file the model came from */
+    int fd;                      /* the mapped file, open while map is set (ram_model_check_file) */
+    uint64_t file_dev, file_ino; /* its identity at load (0: not a mapped model file) */
+    int64_t file_mtime_ns;
 
     /* Set when the weights borrow from a reader other than the mapped model
     ** file (ram_model_init_from_pth): closed by ram_model_free. */

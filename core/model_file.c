@@ -16,7 +16,9 @@
 ** any per-layer allocation; the data section's XXH3-128 is compared with the
 ** stored checksum; then every tensor the config needs is bound by its
 ** canonical name through a tracking source, so that a tensor nobody asked
-** for is reported as unknown. f32 weights stay in the mapping (no copy).
+** for is reported as unknown. f32 weights stay in the mapping (no copy);
+** the descriptor stays open with it, so that ram_model_check_file can tell
+** (one fstat) a file truncated or rewritten in place before it faults.
 */
 #include "ram.h"
 
@@ -77,6 +79,28 @@ ram_status ram_model_verify(const struct ram_model *m, struct ram_error *err)
     return RAM_OK;
 }
 
+/* The file's mtime in nanoseconds: rewriting a file in place changes it. */
+static int64_t mtime_ns(const struct stat *sb)
+{
+    return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+}
+
+ram_status ram_model_check_file(const struct ram_model *m, struct ram_error *err)
+{
+    if (!m) return ram_fail(err, RAM_ERR_ARG, "ram_model_check_file: model is NULL");
+    if (!m->map) return RAM_OK; /* built from a .pth: nothing mapped from a model file */
+    struct stat sb;
+    if (fstat(m->fd, &sb)) return ram_fail(err, RAM_ERR_IO, "model file %s: %s", m->path, strerror(errno));
+    /* A shorter file faults on the next read past its end (SIGBUS); a new
+    ** mtime means the bytes under the mapping may no longer be the weights. */
+    if ((uint64_t)sb.st_size < m->map_len || mtime_ns(&sb) != m->file_mtime_ns)
+        return ram_fail(err, RAM_ERR_IO,
+                        "model file %s changed on disk since it was loaded (truncated/rewritten): load it again; "
+                        "replace model files by renaming a new file over them",
+                        m->path);
+    return RAM_OK;
+}
+
 void ram_model_free(struct ram_model *m)
 {
     if (!m) return;
@@ -92,7 +116,10 @@ void ram_model_free(struct ram_model *m)
     ram_free(m->tag_text_en);
     ram_free(m->tag_text_zh);
     ram_free(m->thresholds);
-    if (m->map) munmap(m->map, m->map_len);
+    if (m->map) {
+        munmap(m->map, m->map_len);
+        close(m->fd);
+    }
     if (m->reader && m->reader_close) m->reader_close(m->reader);
     ram_free(m->path);
     ram_free(m);
@@ -114,6 +141,9 @@ void ram_model_get_info(const struct ram_model *m, struct ram_model_info *out)
     out->path = m->path;
     out->digest = m->digest;
     out->file_size = m->file_size;
+    out->file_dev = m->file_dev;
+    out->file_ino = m->file_ino;
+    out->file_mtime_ns = m->file_mtime_ns;
 }
 
 const char *ram_model_tag(const struct ram_model *m, int cls, int lang)
@@ -131,16 +161,29 @@ float ram_model_threshold(const struct ram_model *m, int cls)
 
 /* ------------------------------------------------------------------ vocabulary */
 
+/* O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise
+** block forever, uninterruptibly, before the caller can see it is not a
+** regular file. */
+static int open_nonblock(const char *path) { return open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); }
+
+/* Back to blocking reads once fstat said regular file (O_NONBLOCK changes
+** nothing for regular files; cleared so read() means what it says). */
+static int blocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0;
+}
+
 ram_status ram_read_file(const char *path, size_t max_len, char **out, size_t *len, struct ram_error *err)
 {
     *out = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_nonblock(path);
     if (fd < 0) return ram_fail(err, RAM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     ram_status rc = RAM_OK;
     char *buf = NULL;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || blocking(fd)) {
         rc = ram_fail(err, RAM_ERR_IO, "%s is not a regular file", path);
         goto cleanup;
     }
@@ -481,7 +524,7 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
         goto fail;
     }
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open_nonblock(path); /* only mapped, never read(): O_NONBLOCK can stay */
     if (fd < 0) {
         rc = ram_fail(err, RAM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
         goto fail;
@@ -504,8 +547,12 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
         rc = ram_fail(err, RAM_ERR_IO, "cannot map %s: %s", path, strerror(errno));
         goto fail;
     }
-    close(fd);
+    /* Kept open (closed with the mapping) for ram_model_check_file. */
+    m->fd = fd;
     fd = -1;
+    m->file_dev = (uint64_t)sb.st_dev;
+    m->file_ino = (uint64_t)sb.st_ino;
+    m->file_mtime_ns = mtime_ns(&sb);
 
     rc = ram_st_parse(m->map, m->map_len, RAM_ST_STRICT, &st, err);
     if (rc) goto fail;
@@ -585,12 +632,17 @@ static void close_pth(void *p) { ram_pth_close(p); }
 /* XXH3-128 of a whole file, read in chunks (identifies a .pth-built model). */
 static ram_status file_digest(const char *path, char out[33], uint64_t *size, struct ram_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_nonblock(path);
     if (fd < 0) return ram_fail(err, RAM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     XXH3_state_t *xs = XXH3_createState();
     char *buf = ram_malloc(1 << 20);
     ram_status rc = RAM_OK;
+    struct stat sb;
     *size = 0;
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || blocking(fd)) {
+        rc = ram_fail(err, RAM_ERR_IO, "%s is not a regular file", path);
+        goto cleanup;
+    }
     if (!xs || !buf) {
         rc = ram_fail(err, RAM_ERR_NOMEM, "out of memory");
         goto cleanup;

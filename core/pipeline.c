@@ -19,7 +19,9 @@
 ** projection, computed on the first closed-set call and reused after that.
 ** No inference call allocates, except what ram_image_preprocess needs for
 ** decoding. The abort callback is passed to Swin (polled between blocks) and
-** to the tagger (between chunks and layers).
+** to the tagger (between chunks and layers). Every entry point first checks
+** that the mapped model file was not truncated or rewritten since the load
+** (ram_model_check_file): an error instead of a SIGBUS in the weights.
 */
 #include "ram.h"
 
@@ -150,8 +152,10 @@ ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image
 {
     if (!st || !chw || !image_embeds) return ram_fail(err, RAM_ERR_ARG, "ram_encode_image: NULL argument");
     const struct ram_model *m = st->m;
+    ram_status rc = ram_model_check_file(m, err);
+    if (rc) return rc;
     struct ram_swin_hooks hk = {st->abort_cb, st->abort_arg, NULL, NULL};
-    ram_status rc = ram_swin_forward(m, chw, st->swin_scratch, st->vision, &hk, err);
+    rc = ram_swin_forward(m, chw, st->swin_scratch, st->vision, &hk, err);
     if (rc) return rc;
     if (st->abort_cb && st->abort_cb(st->abort_arg))
         return ram_fail(err, RAM_ERR_INTERRUPTED, "ram_encode_image: interrupted");
@@ -178,11 +182,12 @@ ram_status ram_tag_probs(struct ram_state *st, const float *image_embeds, float 
 {
     if (!st || !image_embeds || !probs) return ram_fail(err, RAM_ERR_ARG, "ram_tag_probs: NULL argument");
     const struct ram_model *m = st->m;
+    ram_status rc = ram_model_check_file(m, err);
+    if (rc) return rc;
     struct ram_tagger_args a = {image_embeds, m->label_embed, m->num_class, m->des_per_class, NULL, NULL};
     if (st->fixed_h0) {
         if (!st->fixed_ready) {
-            ram_status rc =
-                ram_tagger_precompute(m, m->label_embed, m->num_class, st->fixed_h0, st->fixed_q0, err);
+            rc = ram_tagger_precompute(m, m->label_embed, m->num_class, st->fixed_h0, st->fixed_q0, err);
             if (rc) return rc;
             st->fixed_ready = 1;
         }
@@ -201,8 +206,11 @@ ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n,
     if (m->swin.in_chans != 3)
         return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_tag_image: the model takes %d channels, not RGB",
                         m->swin.in_chans);
+    /* Before decoding: no work for an image the model cannot run on. */
+    ram_status rc = ram_model_check_file(m, err);
+    if (rc) return rc;
     float *emb = image_embeds ? image_embeds : st->embeds;
-    ram_status rc = ram_image_preprocess(data, n, m->swin.image_size, params, st->chw, err);
+    rc = ram_image_preprocess(data, n, m->swin.image_size, params, st->chw, err);
     if (!rc) rc = ram_encode_image(st, st->chw, emb, err);
     if (!rc) rc = ram_tag_probs(st, emb, probs, err);
     return rc;
@@ -217,6 +225,8 @@ ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds,
     if (n_tags < 1 || des_per_tag < 1)
         return ram_fail(err, RAM_ERR_ARG, "ram_openset_probs: %d tags x %d descriptions per tag", n_tags,
                         des_per_tag);
+    ram_status rc = ram_model_check_file(st->m, err);
+    if (rc) return rc;
     struct ram_tagger_args a = {image_embeds, label_embed, n_tags, des_per_tag, NULL, NULL};
     return tag(st, &a, probs, err);
 }
@@ -241,5 +251,7 @@ ram_status ram_encode_text(struct ram_state *st, const int32_t *ids, int n_ids, 
     if (!st || !ids || !embedding) return ram_fail(err, RAM_ERR_ARG, "ram_encode_text: NULL argument");
     if (!st->m->has_clip || !st->clip_scratch)
         return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_encode_text: the model has no text encoder");
+    ram_status rc = ram_model_check_file(st->m, err);
+    if (rc) return rc;
     return ram_clip_encode(&st->m->clip, &st->m->clip_w, ids, n_ids, st->clip_scratch, embedding, err);
 }

@@ -454,7 +454,8 @@ ram_status ram_pth_open(const char *path, struct ram_pth **out, struct ram_error
     *out = 0;
     if (!path) return ram_fail(err, RAM_ERR_ARG, "pth: NULL path");
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO would block open() forever; the fd is only mapped. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         rc = ram_fail(err, RAM_ERR_IO, "pth: cannot open '%.200s'", path);
         goto cleanup;

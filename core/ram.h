@@ -90,6 +90,16 @@ void ram_model_free(struct ram_model *model);
 ** for a model not read from a model file (nothing stored to compare). */
 ram_status ram_model_verify(const struct ram_model *model, struct ram_error *err);
 
+/* Checks that the model file still is what was mapped at load: the model
+** keeps the file open and fstat()s it, so this costs one system call. A file
+** truncated or rewritten in place would end the process with SIGBUS on the
+** next read of the mapping; this turns the common case (changed between
+** inferences) into RAM_ERR_IO "model file ... changed on disk ...". Every
+** inference entry point below calls it first. RAM_OK for a model built from
+** a .pth (nothing mapped from a model file). Replace model files by renaming
+** a new file over them: the old inode stays intact for its users. */
+ram_status ram_model_check_file(const struct ram_model *model, struct ram_error *err);
+
 struct ram_model_info {
     int kind;             /* enum ram_model_kind */
     int num_class;        /* tags in the vocabulary */
@@ -102,6 +112,11 @@ struct ram_model_info {
     const char *path;     /* the file it was loaded from (borrowed; valid while the model lives) */
     const char *digest;   /* hex digest that identifies the file's content (borrowed, same) */
     uint64_t file_size;   /* bytes */
+    /* Identity of the file that is mapped (its stat at load: st_dev, st_ino,
+    ** st_mtim in ns), to tell a file replaced on disk from the one in use;
+    ** all 0 for a model built from a .pth. */
+    uint64_t file_dev, file_ino;
+    int64_t file_mtime_ns;
 };
 void ram_model_get_info(const struct ram_model *model, struct ram_model_info *out);
 

@@ -334,7 +334,8 @@ ram_status ram_st_open(const char *path, int flags, struct ram_st_map **out, str
     struct stat stt;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO would block open() forever; the fd is only mapped. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return ram_fail(err, RAM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     if (fstat(fd, &stt) || !S_ISREG(stt.st_mode)) {
         rc = ram_fail(err, RAM_ERR_IO, "%s is not a regular file", path);

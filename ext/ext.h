@@ -54,7 +54,7 @@
 ** registry touches under its mutex. */
 struct ram_entry {
     struct ram_entry *pNext;  /* registry list (owned by the registry) */
-    char *zPath;              /* realpath of the file (sqlite3_free) */
+    char *zPath;              /* realpath of the file (sqlite3_free); with info.file_* the key */
     struct ram_model *pModel; /* ram_model_free when nRef drops to 0 */
     struct ram_model_info info; /* strings borrowed from pModel */
     int nRef;                 /* connections, cursors holding the entry */

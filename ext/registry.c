@@ -9,8 +9,12 @@
 **     SELECT ram_load('models/default.ram');   -- acquire + make current
 **     -- closing the connection (or loading another model) releases it
 **
-** HOW IT WORKS: a linked list of entries keyed by the file's realpath, each
-** with a reference count, under one pthread mutex. Loading happens under the
+** HOW IT WORKS: a linked list of entries keyed by the file's realpath and
+** identity (device, inode, size, mtime of the file actually mapped), each
+** with a reference count, under one pthread mutex. A file replaced by
+** renaming a new one over it (make, ram-convert) has a new identity: the
+** next acquire maps the new file as a new entry, while the old entry keeps
+** serving its current users until its count drops to 0. Loading happens under the
 ** mutex too: a second thread asking for the same file waits for the first
 ** load instead of mapping the file twice (loads are rare; inference never
 ** takes this lock). Users are connections (their current model) and open
@@ -34,6 +38,7 @@ SQLITE_EXTENSION_INIT3
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -77,6 +82,15 @@ int ram__entry_tag_index(const struct ram_entry *p, const char *z, int n)
     return -1;
 }
 
+/* Is p's mapped file the one now at its path (stat sb)? */
+static int entry_is_file(const struct ram_entry *p, const char *zReal, const struct stat *sb)
+{
+    const struct ram_model_info *pI = &p->info;
+    return !strcmp(p->zPath, zReal) && pI->file_dev == (uint64_t)sb->st_dev &&
+           pI->file_ino == (uint64_t)sb->st_ino && pI->file_size == (uint64_t)sb->st_size &&
+           pI->file_mtime_ns == (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+}
+
 static void entry_free(struct ram_entry *p)
 {
     if (!p) return;
@@ -105,9 +119,14 @@ int ram__registry_acquire(const char *zPath, int eVerify, struct ram_entry **ppE
     free(zTmp);
     if (!zReal) return SQLITE_NOMEM;
 
+    /* No match when stat fails: the load below reports why. The identity
+    ** loaded is the mapped fd's, so a rename between this stat and the
+    ** mapping only costs one more load at the next acquire. */
+    struct stat sb;
+    int bStat = stat(zReal, &sb) == 0;
     pthread_mutex_lock(&g_mutex);
     for (p = g_pList; p; p = p->pNext) {
-        if (!strcmp(p->zPath, zReal)) break;
+        if (bStat && entry_is_file(p, zReal, &sb)) break;
     }
     if (p) {
         /* Verified under the mutex, like a load: other users keep running on

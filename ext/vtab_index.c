@@ -473,7 +473,13 @@ static int index_model(IndexVtab *p, int bCheck)
             p->pEntry = p->pConn->pEntry;
             p->pModel = p->pEntry->pModel;
         }
-    } else if (!p->pEntry) {
+    } else {
+        /* The table's own model file changed on disk (rewritten in place):
+        ** map it again rather than fail every statement until reconnect. */
+        struct ram_error e;
+        if (p->pEntry && ram_model_check_file(p->pModel, &e) != RAM_OK) index_model_drop(p);
+    }
+    if (p->zModel && !p->pEntry) {
         rc = ram__registry_acquire(p->zModel, RAM__VERIFY_ON_MAP, &p->pEntry, &zErr);
         if (rc) {
             vtab_set_error(&p->base, "ram_index: cannot load the model '%s': %s", p->zModel,
@@ -1075,6 +1081,10 @@ static int index_encode_texts(IndexVtab *p, const struct ram_texts *pT, float *a
         int32_t aId[RAM_CLIP_CONTEXT];
         int nId = 0;
         struct ram_error err;
+        if (ram__conn_interrupted(p->pConn)) { /* as ram__encode_texts: poll between descriptions */
+            vtab_set_error(&p->base, "interrupted");
+            return SQLITE_INTERRUPT;
+        }
         ram_status s = ram_tokenize(p->pModel, pT->az[i], (size_t)pT->an[i], aId, &nId, &err);
         if (!s) s = ram_encode_text(p->pOwnState, aId, nId, aOut + (size_t)i * p->nDim, &err);
         if (s) {

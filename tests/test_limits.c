@@ -10,13 +10,20 @@
 **     tensors, a truncated file and a huge header length are refused with
 **     RAM_ERR_FORMAT (checksum skipped, so the structural checks are what
 **     answers), and with the checksum on (the default; ram_load(path, 0)
-**     skips it) any flipped data byte is "corrupted: checksum".
+**     skips it) any flipped data byte is "corrupted: checksum";
+**   - model files changing under a process: a FIFO path is refused at once
+**     (no open() that blocks forever); a file replaced by rename is loaded
+**     anew by ram_load while older users keep the old mapping; a file
+**     truncated or rewritten in place gives "changed on disk" before the
+**     next inference instead of a SIGBUS.
 ** Hostile files are written to a temp folder and removed.
 */
 #include "harness.h"
 #include "bpe.h"
 #include "ram.h"
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,6 +254,206 @@ static void test_model_files(void)
     free(m);
 }
 
+/* A connection with the extension loaded (NULL on failure, checked). */
+static sqlite3 *open_ext(void)
+{
+    sqlite3 *db = NULL;
+    char lib[512], *e = NULL;
+    snprintf(lib, sizeof lib, "%s/ram.so", build_dir());
+    sqlite3_open(":memory:", &db);
+    sqlite3_enable_load_extension(db, 1);
+    int rc = sqlite3_load_extension(db, lib, 0, &e);
+    check(rc == SQLITE_OK, "limits_sql_load", "%s", e ? e : "");
+    sqlite3_free(e);
+    return db;
+}
+
+/* ram_load(path)'s digest as malloc'd text, or the error message prefixed with "error: ". */
+static char *sql_load_digest(sqlite3 *db, const char *path)
+{
+    char sql[1024], *got = NULL;
+    snprintf(sql, sizeof sql, "SELECT json_extract(ram_load('%s'), '$.digest')", path);
+    if (sql_text(db, sql, &got) != SQLITE_OK) {
+        char buf[600];
+        snprintf(buf, sizeof buf, "error: %s", sqlite3_errmsg(db));
+        free(got);
+        got = strdup(buf);
+    }
+    return got ? got : strdup("(null)");
+}
+
+/* ram_tags() of an image file under tests/data: the tags, or the error
+** message prefixed with "error: " (malloc'd). */
+static char *sql_tags(sqlite3 *db, const char *image)
+{
+    size_t n = 0;
+    void *b = read_file(data_path(image), &n);
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (b && sqlite3_prepare_v2(db, "SELECT ram_tags(?)", -1, &st, 0) == SQLITE_OK) {
+        sqlite3_bind_blob(st, 1, b, (int)n, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *z = sqlite3_column_text(st, 0);
+            out = strdup(z ? (const char *)z : "");
+        }
+    }
+    if (!out) {
+        char buf[600];
+        snprintf(buf, sizeof buf, "error: %s", sqlite3_errmsg(db));
+        out = strdup(buf);
+    }
+    sqlite3_finalize(st);
+    free(b);
+    return out;
+}
+
+/* Copies build_dir()/models/name to tmpdir/to; returns the path. */
+static const char *copy_model(const char *name, const char *to)
+{
+    char src[512];
+    size_t n = 0;
+    snprintf(src, sizeof src, "%s/models/%s", build_dir(), name);
+    void *b = read_file(src, &n);
+    check(b != NULL, "limits_change_read_model", "cannot read %s", src);
+    const char *p = write_tmp(to, b ? b : "", b ? n : 0);
+    free(b);
+    return p;
+}
+
+/* A FIFO as model path: open() would block until a writer comes, forever.
+** alarm(10) ends the suite (SIGALRM) rather than hanging it. */
+static void test_fifo(void)
+{
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/model.fifo", tmpdir);
+    if (mkfifo(fifo, 0600)) {
+        check(0, "limits_fifo_mkfifo", "mkfifo %s failed", fifo);
+        return;
+    }
+    alarm(10);
+    double t0 = now_s();
+    expect_load("limits_fifo_core", fifo, 1, RAM_ERR_IO, "not a regular file");
+    sqlite3 *db = open_ext();
+    char *got = sql_load_digest(db, fifo);
+    check(strstr(got, "error: ") == got && strstr(got, "not a regular file"), "limits_fifo_sql", "%s", got);
+    printf("  limits_fifo_sql: %s (%.2f s)\n", got, now_s() - t0);
+    free(got);
+    sqlite3_close(db);
+    alarm(0);
+}
+
+/* A model file replaced by rename: ram_load maps the new file; a connection
+** that loaded the old one keeps working on it. */
+static void test_rename(void)
+{
+    const char *path = copy_model("golden_ram_plus.ram", "swap.ram");
+    char p[512], other[512];
+    snprintf(p, sizeof p, "%s", path);
+    snprintf(other, sizeof other, "%s/models/golden_ram.ram", build_dir());
+    sqlite3 *db1 = open_ext(), *db2 = open_ext();
+    char *d_old = sql_load_digest(db1, p), *d_want = sql_load_digest(db2, other);
+    char *before = sql_tags(db1, "golden/images/img0.jpg");
+    const char *next = copy_model("golden_ram.ram", "swap.new");
+    check(rename(next, p) == 0, "limits_rename_mv", "rename onto %s failed", p);
+    char *d_new = sql_load_digest(db2, p);
+    check(strcmp(d_new, d_want) == 0 && strcmp(d_new, d_old) != 0, "limits_rename_new_digest",
+          "after the rename ram_load gives %s; old file %s, new file %s", d_new, d_old, d_want);
+    printf("  limits_rename_new_digest: %s -> %s\n", d_old, d_new);
+    char *after = sql_tags(db1, "golden/images/img1.png");
+    check(strncmp(before, "error: ", 7) && strncmp(after, "error: ", 7), "limits_rename_old_user_works",
+          "before '%s', after '%s'", before, after);
+    free(d_old);
+    free(d_want);
+    free(d_new);
+    free(before);
+    free(after);
+    sqlite3_close(db1);
+    sqlite3_close(db2);
+}
+
+/* A model file truncated or rewritten in place: an error before the next
+** inference (core and SQL), not a SIGBUS in the mapping. */
+static void test_truncated_in_place(void)
+{
+    const char *path = copy_model("golden_ram_plus_clip.ram", "core_trunc.ram");
+    char p[512];
+    snprintf(p, sizeof p, "%s", path);
+    struct ram_model *m = NULL;
+    struct ram_state *st = NULL;
+    struct ram_error err;
+    err.msg[0] = 0;
+    ram_status s0 = ram_model_init_from_file(p, NULL, &m, &err);
+    if (!s0) s0 = ram_state_init(m, &st, &err);
+    ram_status s1 = s0 ? s0 : ram_model_check_file(m, &err);
+    check(s0 == RAM_OK && s1 == RAM_OK, "limits_check_file_ok", "load %d, check %d: %s", s0, s1, err.msg);
+    if (!s0) {
+        check(truncate(p, 4096) == 0, "limits_check_file_truncate", "truncate %s failed", p);
+        s1 = ram_model_check_file(m, &err);
+        check(s1 == RAM_ERR_IO && strstr(err.msg, "changed on disk"), "limits_check_file_truncated",
+              "status %d: %s", s1, err.msg);
+        size_t n = 0;
+        void *img = read_file(data_path("golden/images/img1.png"), &n);
+        struct ram_model_info info;
+        ram_model_get_info(m, &info);
+        float *probs = malloc(sizeof(float) * (size_t)info.num_class);
+        s1 = ram_tag_image(st, img, n, NULL, NULL, probs, &err);
+        check(s1 == RAM_ERR_IO && strstr(err.msg, "changed on disk"), "limits_check_file_tag_image",
+              "status %d: %s", s1, err.msg);
+        printf("  limits_check_file_tag_image: %s\n", err.msg);
+        free(probs);
+        free(img);
+    }
+    ram_state_free(st);
+    ram_model_free(m);
+
+    /* Same size, new mtime: rewritten in place. */
+    path = copy_model("golden_ram.ram", "core_touch.ram");
+    snprintf(p, sizeof p, "%s", path);
+    m = NULL;
+    s0 = ram_model_init_from_file(p, NULL, &m, &err);
+    if (!s0) {
+        struct timespec ts[2] = {{0, UTIME_OMIT}, {0, 0}};
+        clock_gettime(CLOCK_REALTIME, &ts[1]);
+        ts[1].tv_sec += 10;
+        check(utimensat(AT_FDCWD, p, ts, 0) == 0, "limits_check_file_utime", "utimensat %s failed", p);
+        s1 = ram_model_check_file(m, &err);
+    }
+    check(s0 == RAM_OK && s1 == RAM_ERR_IO && strstr(err.msg, "changed on disk"), "limits_check_file_rewritten",
+          "load %d, check %d: %s", s0, s1, err.msg);
+    ram_model_free(m);
+
+    /* From SQL: the inference after the truncation is an error; the process lives on. */
+    path = copy_model("golden_ram_plus_clip.ram", "sql_trunc.ram");
+    snprintf(p, sizeof p, "%s", path);
+    sqlite3 *db = open_ext();
+    char *d = sql_load_digest(db, p), *t0 = sql_tags(db, "golden/images/img0.jpg");
+    check(strncmp(d, "error: ", 7) && strncmp(t0, "error: ", 7), "limits_sql_trunc_before", "%s; %s", d, t0);
+    /* Image embeddings made before: ram_score on them only runs the text tower and the tagger. */
+    size_t n = 0;
+    void *img = read_file(data_path("golden/images/img0.jpg"), &n);
+    sqlite3_stmt *ins = NULL;
+    sqlite3_exec(db, "CREATE TEMP TABLE e(b)", 0, 0, 0);
+    if (img && sqlite3_prepare_v2(db, "INSERT INTO e VALUES (ram_embed(?))", -1, &ins, 0) == SQLITE_OK) {
+        sqlite3_bind_blob(ins, 1, img, (int)n, SQLITE_STATIC);
+        check(sqlite3_step(ins) == SQLITE_DONE, "limits_sql_trunc_embed", "%s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(ins);
+    free(img);
+    check(truncate(p, 4096) == 0, "limits_sql_trunc_truncate", "truncate %s failed", p);
+    char *t1 = sql_tags(db, "golden/images/img1.png");
+    check(strstr(t1, "error: ") == t1 && strstr(t1, "changed on disk"), "limits_sql_trunc_tags", "%s", t1);
+    printf("  limits_sql_trunc_tags: %s\n", t1);
+    char *sc = NULL;
+    int rc = sql_text(db, "SELECT ram_score(b, 'a cat asleep on a sofa') FROM e", &sc);
+    check(rc != SQLITE_OK && strstr(sqlite3_errmsg(db), "changed on disk"), "limits_sql_trunc_text",
+          "rc %d: %s", rc, rc ? sqlite3_errmsg(db) : "(no error)");
+    free(sc);
+    free(d);
+    free(t0);
+    free(t1);
+    sqlite3_close(db);
+}
+
 static void test_images(void)
 {
     static float chw[3 * 64 * 64];
@@ -332,6 +539,9 @@ int main(void)
     test_images();
     test_text();
     test_model_files();
+    test_fifo();
+    test_rename();
+    test_truncated_in_place();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd)) printf("could not remove %s\n", tmpdir);
