@@ -16,6 +16,7 @@
 **   <f>(): image: ... (the engine's reason: libvips' message, pixel limit
 **          -> SQLITE_TOOBIG)
 **   <f>(): argument N is a ram_embed() BLOB of another model (...)
+**   <f>(): argument N: the ram_embed blob holds non-finite values (...)
 **   <f>(): interrupted                                                  SQLITE_INTERRUPT
 */
 #include "ext.h"
@@ -24,6 +25,7 @@ SQLITE_EXTENSION_INIT3
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <math.h>
 #include <string.h>
 
 static int host_is_le(void)
@@ -112,7 +114,18 @@ static int read_embed_blob(struct ram_conn *p, const char *zFunc, int iArg, cons
                               zFunc, iArg, nTok, nDim, n, pI->n_image_tokens, pI->embed_dim, nWant);
         return SQLITE_ERROR;
     }
-    ram__f32_from_le(p->aEmbed, z + RAM_EMBED_HEADER, (size_t)pI->n_image_tokens * pI->embed_dim);
+    size_t nFloat = (size_t)pI->n_image_tokens * pI->embed_dim;
+    ram__f32_from_le(p->aEmbed, z + RAM_EMBED_HEADER, nFloat);
+    /* ram_embed() never writes NaN or infinity; a crafted blob that does
+    ** would make every score NaN, which SQLite returns as NULL, silently. */
+    for (size_t i = 0; i < nFloat; i++) {
+        if (!isfinite(p->aEmbed[i])) {
+            *pzErr = ram__mprintf("%s(): argument %d: the ram_embed blob holds non-finite values "
+                                  "(NaN or infinity at float %lld)",
+                                  zFunc, iArg, (long long)i);
+            return SQLITE_ERROR;
+        }
+    }
     return SQLITE_OK;
 }
 

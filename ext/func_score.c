@@ -75,6 +75,12 @@ int ram__encode_texts(struct ram_conn *p, const char *zFunc, const struct ram_te
         int32_t aId[RAM_CLIP_CONTEXT];
         int nId = 0;
         struct ram_error err;
+        /* The text tower takes no abort callback; one pass is short, but a
+        ** list can hold 262,144 of them, so poll between descriptions. */
+        if (ram__conn_interrupted(p)) {
+            *pzErr = ram__mprintf("%s(): interrupted", zFunc);
+            return SQLITE_INTERRUPT;
+        }
         ram_status s = ram_tokenize(p->pEntry->pModel, pT->az[i], (size_t)pT->an[i], aId, &nId, &err);
         if (!s) s = ram_encode_text(p->pState, aId, nId, aOut + (size_t)i * nDim, &err);
         if (s) return core_text_error(zFunc, s, &err, pzErr);

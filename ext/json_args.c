@@ -34,6 +34,20 @@ SQLITE_EXTENSION_INIT3
 
 #define JSON_DEPTH 4
 
+/* Most descriptions in one vocabulary or ram_score() list. Each one is a
+** CLIP forward pass and an embed_dim row of label memory, so an unbounded
+** list lets one innocuous call (a view can make it) take gigabytes and
+** minutes. 2^18 keeps the official use, 4,585 tags x 51 descriptions =
+** 233,835, inside. Checked before anything per description is allocated. */
+#define RAM_MAX_DESCRIPTIONS 262144
+
+static int too_many(const char *zFunc, const char *zWhat, sqlite3_int64 n, char **pzErr)
+{
+    *pzErr = ram__mprintf("%s(): %s has %lld descriptions; the limit is %d", zFunc, zWhat, n,
+                          RAM_MAX_DESCRIPTIONS);
+    return SQLITE_TOOBIG;
+}
+
 /* Copies string node k into sqlite3_malloc memory. */
 static int copy_str(const struct ram_json *j, int k, char **pz, int *pn)
 {
@@ -75,6 +89,10 @@ int ram__parse_text_list(const char *z, int n, int *pbList, struct ram_texts *pO
         *pzErr = ram__mprintf("ram_score(): argument 2 is an empty JSON array (give at least one "
                               "description)");
         rc = SQLITE_ERROR;
+        goto done;
+    }
+    if (nItem > RAM_MAX_DESCRIPTIONS) {
+        rc = too_many("ram_score", "argument 2", nItem, pzErr);
         goto done;
     }
     pOut->az = sqlite3_malloc64((sizeof(char *) + sizeof(int)) * (sqlite3_uint64)nItem);
@@ -233,6 +251,10 @@ int ram__parse_vocab(const char *z, int n, const char *zFunc, struct ram_vocab *
                  zFunc, nDes, idx + 1, nThis);
     }
 
+    if ((sqlite3_int64)nItem * nDes > RAM_MAX_DESCRIPTIONS) {
+        rc = too_many(zFunc, "the vocabulary", (sqlite3_int64)nItem * nDes, pzErr);
+        goto done;
+    }
     pOut->nDes = nDes;
     pOut->azTag = sqlite3_malloc64(sizeof(char *) * (sqlite3_uint64)nItem);
     pOut->azTagZh = sqlite3_malloc64(sizeof(char *) * (sqlite3_uint64)nItem);

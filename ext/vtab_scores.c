@@ -11,7 +11,8 @@
 **     SELECT p.name, s.tag FROM photos p, ram_tag_scores(p.img) s WHERE s.selected;
 **
 ** Columns: tag, tag_zh, score, threshold, selected (score > threshold, 0/1),
-** margin (score - threshold); hidden: image, vocabulary. rowid is the class
+** margin (score - threshold); hidden: image, vocabulary (the arguments,
+** echoed so that a WHERE filter on them holds). rowid is the class
 ** index (or the vocabulary position). Without a vocabulary the thresholds
 ** are the model's, overridden as thresholds.c describes; with one they are
 ** 0.5 (the official open-set setting), overridable by tag name too. A NULL
@@ -20,7 +21,8 @@
 ** HOW IT WORKS: xBestIndex accepts equality constraints on the hidden
 ** columns (the table-valued function arguments); a plan that cannot supply
 ** the image is refused with SQLITE_CONSTRAINT so that in joins the planner
-** puts the photos first. xFilter computes all scores at once (the image goes
+** puts the photos first. xFilter computes all scores at once (a vocabulary
+** in blocks of tags, see SCORE_BLOCK_DES; the image goes
 ** through the shared cache, so ram_tags() of the same blob in the same query
 ** does not decode it again) and copies them into the cursor, which also
 ** holds a registry reference to the model so that a ram_load() in the middle
@@ -61,7 +63,8 @@ struct scores_cursor {
     struct ram_vocab vocab;    /* ram__vocab_free */
     float *aScore;             /* n (sqlite3_free) */
     float *aThresh;            /* n (sqlite3_free) */
-    sqlite3_value *pVocabArg;  /* sqlite3_value_free */
+    sqlite3_value *pImgArg;    /* the arguments, echoed by the hidden columns (sqlite3_value_free) */
+    sqlite3_value *pVocabArg;  /* same; NULL for the model's tags */
     int n, i;
 };
 
@@ -138,9 +141,10 @@ static void cursor_reset(struct scores_cursor *pCur)
     ram__vocab_free(&pCur->vocab);
     sqlite3_free(pCur->aScore);
     sqlite3_free(pCur->aThresh);
+    sqlite3_value_free(pCur->pImgArg);
     sqlite3_value_free(pCur->pVocabArg);
     pCur->aScore = pCur->aThresh = 0;
-    pCur->pVocabArg = 0;
+    pCur->pImgArg = pCur->pVocabArg = 0;
     pCur->bOpen = 0;
     pCur->n = pCur->i = 0;
 }
@@ -199,12 +203,38 @@ static int filter_closed(struct scores_cursor *pCur, struct ram_conn *p, sqlite3
     return SQLITE_OK;
 }
 
+/* Tags are independent in the tagger (no self-attention), so a vocabulary
+** is encoded and scored in blocks of about this many descriptions: label
+** memory stays a few MB (4096 x embed_dim floats) however long it is. */
+#define SCORE_BLOCK_DES 4096
+
+/* Encodes tags t0..t0+nT-1 of the vocabulary into aLabel and scores them
+** against the image into pCur->aScore + t0. */
+static int score_block(struct scores_cursor *pCur, struct ram_conn *p, const float *aEmbed, int t0,
+                       int nT, float *aLabel, char **pzErr)
+{
+    const struct ram_vocab *v = &pCur->vocab;
+    size_t nDim = (size_t)p->pEntry->info.embed_dim;
+    struct ram_error err;
+    for (int t = 0; t < nT; t++) {
+        size_t iDes = (size_t)(t0 + t) * v->nDes;
+        struct ram_texts tx = {(const char **)&v->azDes[iDes], &v->anDes[iDes], v->nDes};
+        int rc = ram__encode_texts(p, "ram_tag_scores", &tx, aLabel + (size_t)t * v->nDes * nDim, pzErr);
+        if (rc) return rc;
+    }
+    ram_status s = ram_openset_probs(p->pState, aEmbed, aLabel, nT, v->nDes, pCur->aScore + t0, &err);
+    if (!s) return SQLITE_OK;
+    int rc = ram__rc(s);
+    if (rc == SQLITE_INTERRUPT) *pzErr = ram__mprintf("ram_tag_scores(): interrupted");
+    else if (rc != SQLITE_NOMEM) *pzErr = ram__mprintf("ram_tag_scores(): %s", err.msg);
+    return rc;
+}
+
 /* Open set: a JSON vocabulary scored with the CLIP text tower. */
 static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_value *pImg,
                        sqlite3_value *pVoc)
 {
     struct ram_image img;
-    struct ram_error err;
     float *aLabel = 0;
     char *zErr = 0;
     int bNull = 0, rc;
@@ -236,48 +266,34 @@ static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_v
     }
     if ((rc = ram__parse_vocab(z, nz, "ram_tag_scores", &pCur->vocab, &zErr))) return fail(pCur, rc, zErr);
     const struct ram_vocab *v = &pCur->vocab;
+    int nBlock = v->nDes >= SCORE_BLOCK_DES ? 1 : SCORE_BLOCK_DES / v->nDes;
+    if (nBlock > v->nTag) nBlock = v->nTag;
     size_t nDim = (size_t)p->pEntry->info.embed_dim;
-    size_t nRow = (size_t)v->nTag * (size_t)v->nDes;
-    aLabel = sqlite3_malloc64(sizeof(float) * nRow * nDim);
+    aLabel = sqlite3_malloc64(sizeof(float) * (size_t)nBlock * (size_t)v->nDes * nDim);
     pCur->aScore = sqlite3_malloc64(sizeof(float) * (sqlite3_uint64)v->nTag);
     pCur->aThresh = sqlite3_malloc64(sizeof(float) * (sqlite3_uint64)v->nTag);
     if (!aLabel || !pCur->aScore || !pCur->aThresh) {
         sqlite3_free(aLabel);
         return fail(pCur, SQLITE_NOMEM, 0);
     }
-    for (int t = 0; t < v->nTag; t++) {
-        struct ram_texts tx = {(const char **)&v->azDes[(size_t)t * v->nDes], &v->anDes[(size_t)t * v->nDes],
-                               v->nDes};
-        rc = ram__encode_texts(p, "ram_tag_scores", &tx, aLabel + (size_t)t * v->nDes * nDim, &zErr);
-        if (rc) {
-            sqlite3_free(aLabel);
-            return fail(pCur, rc, zErr);
-        }
-    }
     /* Thresholds before the image (see ram_tags). */
     const float *aModel = 0;
-    if ((rc = ram__thresholds(p, "ram_tag_scores", &aModel, &zErr))) {
-        sqlite3_free(aLabel);
-        return fail(pCur, rc, zErr);
-    }
-    for (int t = 0; t < v->nTag; t++) {
+    rc = ram__thresholds(p, "ram_tag_scores", &aModel, &zErr);
+    for (int t = 0; rc == SQLITE_OK && t < v->nTag; t++) {
         pCur->aThresh[t] =
             (float)ram__threshold_by_name(p, v->azTag[t], (int)strlen(v->azTag[t]), 0.5);
     }
-    rc = ram__image_arg(p, "ram_tag_scores", 1, pImg, 0, &bNull, &img, &zErr);
-    if (rc) {
-        sqlite3_free(aLabel);
-        return fail(pCur, rc, zErr);
+    /* img.aEmbed lives in the connection's buffer, which encoding texts and
+    ** scoring do not touch. */
+    if (rc == SQLITE_OK) rc = ram__image_arg(p, "ram_tag_scores", 1, pImg, 0, &bNull, &img, &zErr);
+    for (int t0 = 0; rc == SQLITE_OK && t0 < v->nTag; t0 += nBlock) {
+        int nT = v->nTag - t0 < nBlock ? v->nTag - t0 : nBlock;
+        rc = score_block(pCur, p, img.aEmbed, t0, nT, aLabel, &zErr);
     }
-    ram_status s = ram_openset_probs(p->pState, img.aEmbed, aLabel, v->nTag, v->nDes, pCur->aScore, &err);
     sqlite3_free(aLabel);
-    if (s) {
-        rc = ram__rc(s);
-        if (rc == SQLITE_INTERRUPT) zErr = ram__mprintf("ram_tag_scores(): interrupted");
-        else if (rc != SQLITE_NOMEM) zErr = ram__mprintf("ram_tag_scores(): %s", err.msg);
-        return fail(pCur, rc, zErr);
-    }
+    if (rc) return fail(pCur, rc, zErr);
     pCur->pVocabArg = sqlite3_value_dup(pVoc);
+    if (!pCur->pVocabArg) return fail(pCur, SQLITE_NOMEM, 0);
     pCur->bOpen = 1;
     pCur->n = v->nTag;
     return SQLITE_OK;
@@ -296,8 +312,15 @@ static int scoresFilter(sqlite3_vtab_cursor *pBase, int idxNum, const char *idxS
     }
     sqlite3_value *pImg = argv[0];
     sqlite3_value *pVoc = (idxNum & IDX_VOCAB) ? argv[1] : 0;
-    if (pVoc && sqlite3_value_type(pVoc) != SQLITE_NULL) return filter_open(pCur, p, pImg, pVoc);
-    return filter_closed(pCur, p, pImg);
+    int rc = pVoc && sqlite3_value_type(pVoc) != SQLITE_NULL ? filter_open(pCur, p, pImg, pVoc)
+                                                             : filter_closed(pCur, p, pImg);
+    if (rc != SQLITE_OK || pCur->n == 0) return rc;
+    /* SQLite may re-check WHERE image = ? against the column (as for
+    ** json_each and generate_series), so the column must hold the argument:
+    ** a copy, since argv is only valid during xFilter. */
+    pCur->pImgArg = sqlite3_value_dup(pImg);
+    if (!pCur->pImgArg) return fail(pCur, SQLITE_NOMEM, 0);
+    return SQLITE_OK;
 }
 
 static int scoresNext(sqlite3_vtab_cursor *pBase)
@@ -348,10 +371,13 @@ static int scoresColumn(sqlite3_vtab_cursor *pBase, sqlite3_context *ctx, int iC
     case COL_MARGIN:
         sqlite3_result_double(ctx, (double)pCur->aScore[i] - float_display(pCur->aThresh[i]));
         break;
+    case COL_IMAGE:
+        if (pCur->pImgArg) sqlite3_result_value(ctx, pCur->pImgArg);
+        break;
     case COL_VOCABULARY:
         if (pCur->pVocabArg) sqlite3_result_value(ctx, pCur->pVocabArg);
         break;
-    default: break; /* image: not echoed (it can be megabytes) */
+    default: break;
     }
     return SQLITE_OK;
 }
