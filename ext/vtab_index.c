@@ -892,6 +892,12 @@ static int index_embed(IndexVtab *p, const unsigned char *aKey, const void *pBlo
 static int index_postings(IndexVtab *p, sqlite3_int64 img, const unsigned char *aProbs, int nProbs, int bInsert)
 {
     int cnt = probs_count(aProbs, nProbs, p->nClass);
+    if (cnt < 0 && !bInsert) {
+        /* A damaged row must still be deletable: drop its postings by image
+        ** (a scan of the postings, for this rare case only). */
+        return index_exec(p->db, &p->base.zErrMsg, "DELETE FROM \"%w\".\"%w_postings\" WHERE img = %lld", p->zDb,
+                          p->zName, img);
+    }
     if (cnt < 0) {
         vtab_set_error(&p->base, "ram_index: image %lld has a malformed probs blob", img);
         return SQLITE_CORRUPT_VTAB;
@@ -1310,6 +1316,13 @@ static int index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sql
         sqlite3_free(zSql);
         sqlite3_int64 nScan = 0;
         while (rc == SQLITE_OK && sqlite3_step(pScan) == SQLITE_ROW) {
+            if ((size_t)sqlite3_column_bytes(pScan, 1) != ram_cache_unit_size(p->nDim)) {
+                /* a damaged row must not silently drop out of the results */
+                vtab_set_error(&p->base, "ram_index: image %lld has a malformed prefilter vector (run "
+                               "integrity-check)", sqlite3_column_int64(pScan, 0));
+                rc = SQLITE_CORRUPT_VTAB;
+                break;
+            }
             float c = ram_cache_prefilter(q, sqlite3_column_blob(pScan, 1), (size_t)sqlite3_column_bytes(pScan, 1));
             rc = hitset_add(&pre, sqlite3_column_int64(pScan, 0), c);
             if ((++nScan & 4095) == 0 && index_interrupted(p)) rc = SQLITE_INTERRUPT;
@@ -2249,6 +2262,21 @@ static int cmd_integrity(IndexVtab *p)
         }
     }
     if (rc) return rc;
+    {
+        sqlite3_stmt *c = 0;
+        char *zCls = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_cls\" WHERE typeof(v) <> 'blob' OR "
+                                     "length(v) <> %lld", p->zDb, p->zName, (long long)ram_cache_unit_size(p->nDim));
+        rc = zCls ? sqlite3_prepare_v2(p->db, zCls, -1, &c, 0) : SQLITE_NOMEM;
+        sqlite3_free(zCls);
+        if (rc) return rc;
+        sqlite3_int64 n = sqlite3_step(c) == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
+        rc = sqlite3_finalize(c);
+        if (rc == SQLITE_OK && n) {
+            vtab_set_error(&p->base, "ram_index: integrity-check failed: %lld prefilter vectors have a wrong size", n);
+            return SQLITE_CORRUPT_VTAB;
+        }
+        if (rc) return rc;
+    }
     /* Per image: tokens readable, probs blob well formed, postings equal to it. */
     sqlite3_stmt *s = 0, *t = 0;
     char *zSql = sqlite3_mprintf("SELECT i.id, i.probs, t.tokens FROM \"%w\".\"%w_images\" i "

@@ -635,6 +635,10 @@ static void test_corruption_detected(void)
     exec(db, "UPDATE photos_images SET probs = randomblob(400) WHERE id = 3");
     check_sql("index.corrupt.random_probs", db, "SELECT count(*) FROM photos WHERE rowid = 3 AND tags IS NULL",
               "1");
+    /* a row with a damaged probs blob can still be deleted, its postings with it */
+    check_sql("index.corrupt.probs_delete", db, "DELETE FROM photos WHERE rowid = 3", "");
+    check_sql("index.corrupt.probs_deleted", db,
+              "SELECT count(*), (SELECT count(*) FROM photos_postings WHERE img = 3) FROM photos WHERE rowid = 3", "0|0");
     sqlite3_close(db);
     /* MATCH over a damaged token blob (a model with a text tower). */
     db = open_db(":memory:");
@@ -644,6 +648,14 @@ static void test_corruption_detected(void)
     exec(db, "UPDATE photos_tokens SET tokens = zeroblob(length(tokens)) WHERE id = 2");
     check_sql("index.corrupt.match", db, "SELECT count(*) FROM photos WHERE photos MATCH 'a dog'",
               "ERROR: ram_index: image 2: token cache: not a token blob");
+    /* a shortened prefilter vector: an error, not an image silently missing */
+    exec(db, "UPDATE photos_tokens SET tokens = (SELECT tokens FROM photos_tokens WHERE id = 1) WHERE id = 2");
+    exec(db, "UPDATE photos_cls SET v = x'00' WHERE id = 1");
+    check_sql("index.corrupt.cls_prefilter", db,
+              "SELECT count(*) FROM photos WHERE photos MATCH 'a dog' AND k = 2 AND prefilter = 2",
+              "ERROR: ram_index: image 1 has a malformed prefilter vector (run integrity-check)");
+    check_sql("index.corrupt.cls_integrity", db, "INSERT INTO photos(photos) VALUES('integrity-check')",
+              "ERROR: ram_index: integrity-check failed: 1 prefilter vectors have a wrong size");
     sqlite3_close(db);
 }
 
