@@ -452,6 +452,35 @@ static void test_truncated_in_place(void)
     free(t0);
     free(t1);
     sqlite3_close(db);
+
+    /* Rewritten in place with another valid model (same inode, new mtime):
+    ** the connection maps the file again on its next call, as a new
+    ** ram_load would, instead of failing every call. */
+    path = copy_model("golden_ram_plus_clip.ram", "sql_rewrite.ram");
+    snprintf(p, sizeof p, "%s", path);
+    db = open_ext();
+    d = sql_load_digest(db, p);
+    char src[512];
+    snprintf(src, sizeof src, "%s/models/golden_ram.ram", build_dir());
+    void *other = read_file(src, &n);
+    FILE *f = other ? fopen(p, "r+b") : NULL; /* in place: the same inode */
+    int wrote = f && ftruncate(fileno(f), 0) == 0 && fwrite(other, 1, n, f) == n;
+    if (f) fclose(f);
+    struct timespec later[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+    utimensat(AT_FDCWD, p, later, 0); /* a new mtime even on a coarse clock */
+    t1 = sql_tags(db, "golden/images/img1.png");
+    char *d2 = NULL;
+    sql_text(db, "SELECT json_extract(ram_model(), '$.digest')", &d2);
+    char *d3 = sql_load_digest(db, src);
+    check(wrote && strncmp(t1, "error: ", 7) && d2 && d3 && !strcmp(d2, d3) && strcmp(d, d2),
+          "limits_sql_rewritten_reloaded", "wrote %d, tags '%s', digest %s -> %s (want %s)", wrote, t1, d,
+          d2 ? d2 : "?", d3 ? d3 : "?");
+    free(other);
+    free(d);
+    free(d2);
+    free(d3);
+    free(t1);
+    sqlite3_close(db);
 }
 
 static void test_images(void)
