@@ -282,6 +282,22 @@ static void load_model(const char *path, int verify, const char *zWhy)
     sqlite3_free(sql);
 }
 
+/* The model file a table is bound to (its model= option, kept in its
+** _config table): sqlite3_malloc'd, "" when it has none or does not exist. */
+static char *table_bound_model(const char *table)
+{
+    char *sql = sqlite3_mprintf("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '%q_config'", table);
+    char *zHave = sql_text(sql);
+    sqlite3_free(sql);
+    int bHave = *zHave != 0;
+    sqlite3_free(zHave);
+    if (!bHave) return sqlite3_mprintf("");
+    sql = sqlite3_mprintf("SELECT value FROM \"%w_config\" WHERE key = 'model'", table);
+    char *z = sql_text(sql);
+    sqlite3_free(sql);
+    return z;
+}
+
 /* A table answers only from images embedded with its current model (its
 ** generation, docs/INDEX.md). When this run's model is another one (the
 ** default model was retrained, --model names another file, the table's
@@ -291,19 +307,13 @@ static void load_model(const char *path, int verify, const char *zWhy)
 ** files it finds, resumably). A table bound to a file (model=) that this
 ** run did not name with --model is indexed with that file. *pzModel: the
 ** realpath of --model, or NULL; set to the bound file when one is used. */
-static void check_table_model(const char *table, char **pzModel, int verify, int switchModel)
+static void check_table_model(const char *table, char **pzModel, int switchModel)
 {
-    char *sql = sqlite3_mprintf("SELECT value FROM \"%w_config\" WHERE key = 'model'", table);
-    char *zBound = sql_text(sql);
-    sqlite3_free(sql);
+    char *zBound = table_bound_model(table), *sql;
     int rebind = 0;
     if (*zBound) {
         char *real = realpath(zBound, 0);
-        if (!*pzModel) {
-            char *zWhy = sqlite3_mprintf("table %s is bound to this model file (model=); name another with "
-                                         "--model FILE --switch-model: ", table);
-            load_model(zBound, verify, zWhy);
-            sqlite3_free(zWhy);
+        if (!*pzModel) { /* main() loaded it */
             *pzModel = sqlite3_mprintf("%s", real ? real : zBound);
         } else if (!real || strcmp(real, *pzModel)) {
             rebind = 1;
@@ -462,17 +472,26 @@ int main(int argc, char **argv)
         zModel = sqlite3_mprintf("%s", abs);
         free(abs);
     }
-    /* --no-verify without --model: load the default file the extension would
-    ** pick (RAM_MODEL, else models/default.ram beside the folder of ram.so),
-    ** without its checksum pass; the table still names no model. */
+    /* Else the file the table is bound to (model=), else, with --no-verify,
+    ** the default file the extension would pick (RAM_MODEL, else
+    ** models/default.ram beside the folder of ram.so), loaded here without
+    ** its checksum pass before creating the table would load it verified. */
+    char *zBound = table_bound_model(table);
+    const char *zEnv = getenv("RAM_MODEL");
     char *zLoad = zModel ? sqlite3_mprintf("%s", zModel)
-                : !verify && getenv("RAM_MODEL") && *getenv("RAM_MODEL") ? sqlite3_mprintf("%s", getenv("RAM_MODEL"))
+                : *zBound ? sqlite3_mprintf("%s", zBound)
+                : !verify && zEnv && *zEnv ? sqlite3_mprintf("%s", zEnv)
                 : !verify ? sqlite3_mprintf("%s/../models/default.ram", so_dir)
                           : 0;
     if (zLoad) {
-        load_model(zLoad, verify, 0);
+        char *zWhy = !zModel && *zBound ? sqlite3_mprintf("table %s is bound to this model file (model=); name "
+                                                          "another with --model FILE --switch-model: ", table)
+                                        : 0;
+        load_model(zLoad, verify, zWhy);
+        sqlite3_free(zWhy);
         sqlite3_free(zLoad);
     }
+    sqlite3_free(zBound);
     free(so_dir);
     exec_or_die("PRAGMA journal_mode=WAL");
     exec_or_die("PRAGMA synchronous=NORMAL");
@@ -483,7 +502,7 @@ int main(int argc, char **argv)
         exec_or_die(sql);
         sqlite3_free(sql);
     }
-    check_table_model(table, &zModel, verify, switchModel);
+    check_table_model(table, &zModel, switchModel);
     {
         sqlite3_stmt *s = prep("SELECT json_extract(ram_model(), '$.file'), json_extract(ram_model(), '$.kind'), "
                                "json_extract(ram_model(), '$.tags')");

@@ -240,12 +240,12 @@ class Library:
         return names[0]
 
     def _table_model(self, db):
-        """The model= argument the table was created with (build/ram-index
-        --model writes one), so that the vocabulary and MATCH use it."""
-        sql = db.execute("SELECT sql FROM sqlite_schema WHERE name = ?",
-                         (self.table,)).fetchone()[0]
-        m = re.search(r"\bmodel\s*=\s*'((?:[^']|'')*)'", sql)
-        return m.group(1).replace("''", "'") if m else None
+        """The model file the table is bound to (model=, kept in its _config
+        table: build/ram-index --model writes one, --switch-model changes
+        it), so that the vocabulary and MATCH use it."""
+        row = db.execute('SELECT value FROM "%s" WHERE key = \'model\'' %
+                         (self.table + "_config").replace('"', '""')).fetchone()
+        return row[0] if row and isinstance(row[0], str) and row[0] else None
 
     def _load_vocabulary(self, db):
         # Any image gives every tag, in class order, with its threshold in
@@ -505,8 +505,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         left = size - len(head)
         while left > 0:
             chunk = f.read(min(left, 1 << 20))
-            if not chunk:
-                break  # the file shrank meanwhile: the client sees a short body
+            if not chunk:  # the file shrank meanwhile: a short body, and this
+                self.close_connection = True  # connection cannot carry another answer
+                break
             self.wfile.write(chunk)
             left -= len(chunk)
 

@@ -133,6 +133,12 @@ struct ram_conn {
 /* The model of the connection, resolving the default (RAM_MODEL, then the
 ** bundled file) on first use. zFunc names the caller in the message. */
 int ram__conn_model(struct ram_conn *p, const char *zFunc, char **pzErr);
+/* A model file rewritten in place (ram_model_check_file fails) is mapped
+** again, as a new ram_load would; nothing happens when that fails (the
+** engine then reports "changed on disk"). Called first thing by every SQL
+** entry point, before it borrows the connection's buffers, which this may
+** free; never while main.ram_thresholds is being read (bInTab). */
+void ram__conn_refresh(struct ram_conn *p);
 /* Makes pEntry the current model (takes over the caller's reference). */
 int ram__conn_set_model(struct ram_conn *p, struct ram_entry *pEntry, char **pzErr);
 /* Abort callback for ram_state_set_abort: 1 once sqlite3_interrupt() was
@@ -224,8 +230,10 @@ int ram__encode_texts(struct ram_conn *p, const char *zFunc, const struct ram_te
 ** SQLITE_OK and fills *pOut (free with ram__texts_free) when z is such an
 ** array; *pbList is 0 when z is not JSON at all
 ** (then it is a plain text). Errors (an element that is not a string, an
-** empty array) come back with a message. */
-int ram__parse_text_list(const char *z, int n, int *pbList, struct ram_texts *pOut, char **pzErr);
+** empty array, over the description cap) come back with a message that
+** starts with zWhere, e.g. "ram_score(): argument 2". */
+int ram__parse_text_list(const char *z, int n, const char *zWhere, int *pbList, struct ram_texts *pOut,
+                         char **pzErr);
 /* Frees what ram__parse_text_list filled in. */
 void ram__texts_free(struct ram_texts *p);
 

@@ -105,6 +105,7 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void ramModelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct ram_conn *p = sqlite3_user_data(ctx);
+    ram__conn_refresh(p);
     char *zErr = 0;
     int rc = ram__conn_model(p, "ram_model", &zErr);
     if (rc != SQLITE_OK) {

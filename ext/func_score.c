@@ -102,6 +102,7 @@ struct score_aux {
 static void ramScoreFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct ram_conn *p = sqlite3_user_data(ctx);
+    ram__conn_refresh(p);
     struct score_aux *pAux = 0, *pNew = 0;
     struct ram_texts list;
     struct ram_image img;
@@ -143,7 +144,7 @@ static void ramScoreFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         const char *zOne = zText;
         int nOne = nText;
         struct ram_texts one = {&zOne, &nOne, 1};
-        if ((rc = ram__parse_text_list(zText, nText, &bList, &list, &zErr))) goto done;
+        if ((rc = ram__parse_text_list(zText, nText, "ram_score(): argument 2", &bList, &list, &zErr))) goto done;
         const struct ram_texts *pT = bList ? &list : &one;
         pNew = sqlite3_malloc64(sizeof *pNew + sizeof(float) * (sqlite3_uint64)pT->n * pI->embed_dim);
         if (!pNew) {
@@ -186,6 +187,7 @@ done:
 static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct ram_conn *p = sqlite3_user_data(ctx);
+    ram__conn_refresh(p);
     char *zErr = 0;
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
     if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {

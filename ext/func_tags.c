@@ -40,6 +40,7 @@ static void put_u32le(unsigned char *p, uint32_t v)
 static void ramTagsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct ram_conn *p = sqlite3_user_data(ctx);
+    ram__conn_refresh(p);
     struct ram_image img;
     const float *aThresh = 0;
     char *zErr = 0;
@@ -93,6 +94,7 @@ static void ramTagsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void ramEmbedFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct ram_conn *p = sqlite3_user_data(ctx);
+    ram__conn_refresh(p);
     struct ram_image img;
     char *zErr = 0;
     int bNull = 0;
@@ -133,6 +135,7 @@ static void ramEmbedFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void ramClsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct ram_conn *p = sqlite3_user_data(ctx);
+    ram__conn_refresh(p);
     struct ram_image img;
     char *zErr = 0;
     int bNull = 0;

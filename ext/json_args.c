@@ -67,7 +67,8 @@ static int is_string(const struct ram_json *j, int k)
     return k >= 0 && j->nodes[k].type == RAM_JSON_STRING;
 }
 
-int ram__parse_text_list(const char *z, int n, int *pbList, struct ram_texts *pOut, char **pzErr)
+int ram__parse_text_list(const char *z, int n, const char *zWhere, int *pbList, struct ram_texts *pOut,
+                         char **pzErr)
 {
     struct ram_json j;
     struct ram_error err;
@@ -86,13 +87,13 @@ int ram__parse_text_list(const char *z, int n, int *pbList, struct ram_texts *pO
     *pbList = 1;
     int nItem = j.nodes[0].count;
     if (nItem == 0) {
-        *pzErr = ram__mprintf("ram_score(): argument 2 is an empty JSON array (give at least one "
-                              "description)");
+        *pzErr = ram__mprintf("%s is an empty JSON array (give at least one description)", zWhere);
         rc = SQLITE_ERROR;
         goto done;
     }
     if (nItem > RAM_MAX_DESCRIPTIONS) {
-        rc = too_many("ram_score", "argument 2", nItem, pzErr);
+        *pzErr = ram__mprintf("%s has %d descriptions; the limit is %d", zWhere, nItem, RAM_MAX_DESCRIPTIONS);
+        rc = SQLITE_TOOBIG;
         goto done;
     }
     pOut->az = sqlite3_malloc64((sizeof(char *) + sizeof(int)) * (sqlite3_uint64)nItem);
@@ -105,8 +106,7 @@ int ram__parse_text_list(const char *z, int n, int *pbList, struct ram_texts *pO
     int idx = 0;
     for (int k = ram_json_first(&j, 0); k >= 0; k = ram_json_next(&j, 0, k), idx++) {
         if (!is_string(&j, k)) {
-            *pzErr = ram__mprintf("ram_score(): argument 2: item %d of the JSON array is not a string",
-                                  idx + 1);
+            *pzErr = ram__mprintf("%s: item %d of the JSON array is not a string", zWhere, idx + 1);
             rc = SQLITE_ERROR;
             goto done;
         }
@@ -114,7 +114,7 @@ int ram__parse_text_list(const char *z, int n, int *pbList, struct ram_texts *pO
         rc = copy_str(&j, k, &zItem, &pOut->an[idx]);
         if (rc) {
             if (rc != SQLITE_NOMEM)
-                *pzErr = ram__mprintf("ram_score(): argument 2: item %d is not valid text", idx + 1);
+                *pzErr = ram__mprintf("%s: item %d is not valid text", zWhere, idx + 1);
             goto done;
         }
         pOut->az[idx] = zItem;

@@ -218,31 +218,25 @@ error:
     return rc;
 }
 
-/* The connection's model file was rewritten in place (its identity or size
-** changed under the mapping): map the file now at that path again, as a
-** new ram_load would, instead of failing every call until one is made. A
-** file that no longer loads (truncated) is an error naming both reasons. */
-static int conn_model_reload(struct ram_conn *p, const char *zFunc, char **pzErr)
+void ram__conn_refresh(struct ram_conn *p)
 {
     struct ram_error e;
-    if (ram_model_check_file(p->pEntry->pModel, &e) == RAM_OK) return SQLITE_OK;
+    /* Not while main.ram_thresholds is being read: the caller below holds
+    ** the connection's buffers, which a new model would free. */
+    if (!p->pEntry || p->bInTab || ram_model_check_file(p->pEntry->pModel, &e) == RAM_OK) return;
     char *zPath = ram__mprintf("%s", p->pEntry->zPath), *zMsg = 0;
-    if (!zPath) return SQLITE_NOMEM;
     struct ram_entry *pEntry = 0;
-    int rc = ram__registry_acquire(zPath, RAM__VERIFY_ON_MAP, &pEntry, &zMsg);
-    if (rc == SQLITE_OK) rc = ram__conn_set_model(p, pEntry, &zMsg);
-    if (rc)
-        *pzErr = ram__mprintf("%s(): model file %s changed on disk since it was loaded, and loading it again "
-                              "failed: %s (replace model files by renaming a new file over them)",
-                              zFunc, zPath, zMsg ? zMsg : sqlite3_errstr(rc));
+    /* On failure (a truncated file) the model stays: inference then fails
+    ** with the engine's "changed on disk" error. */
+    if (zPath && ram__registry_acquire(zPath, RAM__VERIFY_ON_MAP, &pEntry, &zMsg) == SQLITE_OK)
+        ram__conn_set_model(p, pEntry, &zMsg);
     sqlite3_free(zMsg);
     sqlite3_free(zPath);
-    return rc;
 }
 
 int ram__conn_model(struct ram_conn *p, const char *zFunc, char **pzErr)
 {
-    if (p->pEntry) return conn_model_reload(p, zFunc, pzErr);
+    if (p->pEntry) return SQLITE_OK;
     const char *zEnv = getenv("RAM_MODEL");
     char *zDefault = 0;
     struct ram_entry *pEntry = 0;

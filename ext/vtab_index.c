@@ -461,6 +461,7 @@ static int index_model(IndexVtab *p, int bCheck)
     char *zErr = 0;
     int rc;
     if (!p->zModel) {
+        ram__conn_refresh(p->pConn);
         rc = ram__conn_model(p->pConn, "ram_index", &zErr);
         if (rc) {
             vtab_set_error(&p->base, "%s", zErr ? zErr : sqlite3_errstr(rc));
@@ -1126,11 +1127,10 @@ static int index_label_embed(IndexVtab *p, sqlite3_value *pVal, float **paRow, i
         vtab_set_error(&p->base, "ram_index: MATCH text is too long (%d bytes; the limit is %d)", n, RAM_MAX_TEXT);
         return SQLITE_TOOBIG;
     }
-    rc = ram__parse_text_list(z, n, &bList, &list, &zErr);
+    rc = ram__parse_text_list(z, n, "ram_index: MATCH", &bList, &list, &zErr);
     if (rc) {
+        if (zErr) vtab_set_error(&p->base, "%s", zErr);
         sqlite3_free(zErr);
-        if (rc == SQLITE_NOMEM) return rc;
-        vtab_set_error(&p->base, "ram_index: MATCH: a JSON array must hold 1 or more strings");
         return rc;
     }
     const char *zOne = z;

@@ -304,6 +304,7 @@ static int scoresFilter(sqlite3_vtab_cursor *pBase, int idxNum, const char *idxS
 {
     struct scores_cursor *pCur = (struct scores_cursor *)pBase;
     struct ram_conn *p = ((struct scores_vtab *)pBase->pVtab)->p;
+    ram__conn_refresh(p);
     cursor_reset(pCur);
     if (!(idxNum & IDX_IMAGE)) {
         return fail(pCur, SQLITE_ERROR,

@@ -153,6 +153,9 @@ if [ $rc = 1 ] && grep -q 'corrupted: checksum' "$T/nv1.err"; then pass verify.r
 (cd "$T" && "$B/ram-index" few nv2.db --model flipped.ram --no-verify 2>"$T/nv2.err"); rc=$?
 n=$(sqlite3 "$T/nv2.db" "SELECT count(*) FROM photos_files" 2>&1)
 if [ $rc = 0 ] && [ "$n" = 3 ]; then pass verify.skipped; else fail verify.skipped "rc=$rc, $n rows: $(cat "$T/nv2.err")"; fi
+# a table bound to a file (model=) is indexed with it: --no-verify does not load the default first
+(cd "$T" && RAM_MODEL="$T/none.ram" "$B/ram-index" few nv2.db --no-verify 2>"$T/nv2b.err"); rc=$?
+if [ $rc = 0 ] && grep -q '0 new, 3 already indexed' "$T/nv2b.err"; then pass verify.skipped_bound; else fail verify.skipped_bound "rc=$rc: $(cat "$T/nv2b.err")"; fi
 # the same without --model: the default file (RAM_MODEL here) loaded unverified
 (cd "$T" && RAM_MODEL="$T/flipped.ram" "$B/ram-index" few nv3.db --no-verify 2>"$T/nv3.err"); rc=$?
 n=$(sqlite3 "$T/nv3.db" "SELECT count(*) FROM photos_files" 2>&1)

@@ -928,6 +928,27 @@ static void test_rollback_commands(void)
     unlink(fmt("%s-ramjournal", dbfile));
 }
 
+/* MATCH lists: the reason of a refused list is the parser's, not a guess. */
+static void test_match_lists(void)
+{
+    sqlite3 *db = open_db(":memory:");
+    if (!db) return;
+    fill_src(db, 0);
+    exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", g_clip));
+    exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+    check_sql("index.match.empty_list", db, "SELECT count(*) FROM photos WHERE photos MATCH '[]'",
+              "ERROR: ram_index: MATCH is an empty JSON array (give at least one description)");
+    check_sql("index.match.not_string", db, "SELECT count(*) FROM photos WHERE photos MATCH '[\"a dog\", 7]'",
+              "ERROR: ram_index: MATCH: item 2 of the JSON array is not a string");
+    check_sql("index.match.over_cap", db,
+              "SELECT count(*) FROM photos WHERE photos MATCH (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL "
+              "SELECT i + 1 FROM c WHERE i < 262145) SELECT json_group_array('') FROM c) AND k = 2",
+              "ERROR: ram_index: MATCH has 262145 descriptions; the limit is 262144");
+    check_sql("index.match.list_works", db,
+              "SELECT count(*) FROM photos WHERE photos MATCH '[\"a dog\", \"a hot dog\"]' AND k = 2", "2");
+    sqlite3_close(db);
+}
+
 int main(int argc, char **argv)
 {
     const char *build = getenv("RAM_BUILD") ? getenv("RAM_BUILD") : "build";
@@ -948,6 +969,7 @@ int main(int argc, char **argv)
     test_thresholds();
     test_model_change();
     test_rollback_commands();
+    test_match_lists();
     test_corruption_detected();
     test_interrupt_resume();
     test_kill_resume();

@@ -320,6 +320,24 @@ static const char *copy_model(const char *name, const char *to)
     return p;
 }
 
+/* A view's function that gives the model file a new mtime, once. */
+static char g_touch_path[512];
+static int g_touch_left;
+static void touch_model(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc, (void)argv;
+    if (g_touch_left > 0) {
+        struct timespec later[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+        struct stat sb;
+        stat(g_touch_path, &sb);
+        later[1].tv_sec = sb.st_mtim.tv_sec + 1; /* a different mtime even on a coarse clock */
+        later[1].tv_nsec = sb.st_mtim.tv_nsec;
+        utimensat(AT_FDCWD, g_touch_path, later, 0);
+        g_touch_left--;
+    }
+    sqlite3_result_int(ctx, 1);
+}
+
 /* A FIFO as model path: open() would block until a writer comes, forever.
 ** alarm(10) ends the suite (SIGALRM) rather than hanging it. */
 static void test_fifo(void)
@@ -479,6 +497,27 @@ static void test_truncated_in_place(void)
     free(d);
     free(d2);
     free(d3);
+    free(t1);
+    sqlite3_close(db);
+
+    /* Rewritten while ram_tags() is in the middle of its call (here: from
+    ** the main.ram_thresholds view it reads): the call fails cleanly, it
+    ** does not remap under itself (that freed buffers in use: ASan
+    ** heap-use-after-free); the next call maps the new file. */
+    path = copy_model("golden_ram_plus_clip.ram", "sql_midcall.ram");
+    snprintf(g_touch_path, sizeof g_touch_path, "%s", path);
+    g_touch_left = 1;
+    db = open_ext();
+    d = sql_load_digest(db, g_touch_path);
+    sqlite3_create_function(db, "touch_model", 0, SQLITE_UTF8, 0, touch_model, 0, 0);
+    sqlite3_exec(db, "CREATE VIEW ram_thresholds AS SELECT 'tag0' AS tag, 0.5 AS threshold WHERE touch_model()",
+                 0, 0, 0);
+    t0 = sql_tags(db, "golden/images/img0.jpg");
+    t1 = sql_tags(db, "golden/images/img0.jpg");
+    check(g_touch_left == 0 && strstr(t0, "changed on disk") && strncmp(t1, "error: ", 7), "limits_sql_rewritten_midcall",
+          "touched %d; first call: %s; second: %s", 1 - g_touch_left, t0, t1);
+    free(d);
+    free(t0);
     free(t1);
     sqlite3_close(db);
 }

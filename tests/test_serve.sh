@@ -358,3 +358,19 @@ else
   grep -q 'cannot answer queries: .*not the one photos was built with' "$T/serve.err" &&
     grep -q 'DIR .*other.db --switch-model' "$T/serve.err" && pass other_model || fail other_model "$(cat "$T/serve.err")"
 fi
+
+# The table's model is its current model= (in photos_config), not the one of
+# its CREATE statement: after ram-index moved the table to another file, the
+# first one may be gone.
+mkdir -p "$T/few" && cp "$T"/photos/0[1-2]-* "$T/few/"
+cp "$B/models/golden_ram_plus_clip.ram" "$T/mA.ram" && cp "$B/models/golden_ram_plus_clip.ram" "$T/mB.ram"
+(cd "$T" && "$B/ram-index" few moved.db --model mA.ram && "$B/ram-index" few moved.db --model mB.ram) >"$T/moved.log" 2>&1 ||
+  fail moved_index "$(cat "$T/moved.log")"
+rm -f "$T/mA.ram"
+if start_server "$T/moved.db"; then
+  f=$("$PY" -c 'import json, sys, urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1] + "api/info"))["model"]["file"])' "$URL")
+  [ "$f" = "$(cd "$T" && pwd -P)/mB.ram" ] && pass moved_model || fail moved_model "serves with '$f'"
+  stop_server
+else
+  fail moved_model "$(cat "$T/serve.err")"
+fi
