@@ -93,6 +93,20 @@ static int sql_text(sqlite3 *db, const char *sql, char **out)
     return rc;
 }
 
+/* A connection with the extension loaded (NULL on failure, checked). */
+static sqlite3 *open_ext(void)
+{
+    sqlite3 *db = NULL;
+    char lib[512], *e = NULL;
+    snprintf(lib, sizeof lib, "%s/ram.so", build_dir());
+    sqlite3_open(":memory:", &db);
+    sqlite3_enable_load_extension(db, 1);
+    int rc = sqlite3_load_extension(db, lib, 0, &e);
+    check(rc == SQLITE_OK, "limits_sql_load", "%s", e ? e : "");
+    sqlite3_free(e);
+    return db;
+}
+
 static void expect_load(const char *name, const char *path, int verify, ram_status want_rc, const char *want)
 {
     struct ram_model_params prm = ram_model_default_params();
@@ -202,16 +216,9 @@ static void test_model_files(void)
     /* From SQL: ram_load(path) verifies; ram_load(path, 0) skips the pass
     ** and says so in its JSON; a later ram_load(path) verifies the mapping
     ** that is already shared. */
-    sqlite3 *db = NULL;
+    sqlite3 *db = open_ext();
     char *e = NULL;
-    char lib[512];
-    snprintf(lib, sizeof lib, "%s/ram.so", build_dir());
-    sqlite3_open(":memory:", &db);
-    sqlite3_enable_load_extension(db, 1);
-    int rc = sqlite3_load_extension(db, lib, 0, &e);
-    check(rc == SQLITE_OK, "limits_sql_load", "%s", e ? e : "");
-    sqlite3_free(e);
-    e = NULL;
+    int rc;
     char sql[2048];
     snprintf(sql, sizeof sql, "SELECT ram_load('%s')", flipped);
     rc = sqlite3_exec(db, sql, 0, 0, &e);
@@ -254,19 +261,6 @@ static void test_model_files(void)
     free(m);
 }
 
-/* A connection with the extension loaded (NULL on failure, checked). */
-static sqlite3 *open_ext(void)
-{
-    sqlite3 *db = NULL;
-    char lib[512], *e = NULL;
-    snprintf(lib, sizeof lib, "%s/ram.so", build_dir());
-    sqlite3_open(":memory:", &db);
-    sqlite3_enable_load_extension(db, 1);
-    int rc = sqlite3_load_extension(db, lib, 0, &e);
-    check(rc == SQLITE_OK, "limits_sql_load", "%s", e ? e : "");
-    sqlite3_free(e);
-    return db;
-}
 
 /* ram_load(path)'s digest as malloc'd text, or the error message prefixed with "error: ". */
 static char *sql_load_digest(sqlite3 *db, const char *path)
@@ -470,14 +464,19 @@ static void test_truncated_in_place(void)
     free(t0);
     free(t1);
     sqlite3_close(db);
+}
 
-    /* Rewritten in place with another valid model (same inode, new mtime):
-    ** the connection maps the file again on its next call, as a new
-    ** ram_load would, instead of failing every call. */
-    path = copy_model("golden_ram_plus_clip.ram", "sql_rewrite.ram");
+/* Rewritten in place with another valid model (same inode, new mtime):
+** the connection maps the file again on its next call, as a new ram_load
+** would, instead of failing every call. */
+static void test_rewritten_in_place(void)
+{
+    char p[512];
+    size_t n = 0;
+    const char *path = copy_model("golden_ram_plus_clip.ram", "sql_rewrite.ram");
     snprintf(p, sizeof p, "%s", path);
-    db = open_ext();
-    d = sql_load_digest(db, p);
+    sqlite3 *db = open_ext();
+    char *d = sql_load_digest(db, p);
     char src[512];
     snprintf(src, sizeof src, "%s/models/golden_ram.ram", build_dir());
     void *other = read_file(src, &n);
@@ -486,7 +485,7 @@ static void test_truncated_in_place(void)
     if (f) fclose(f);
     struct timespec later[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
     utimensat(AT_FDCWD, p, later, 0); /* a new mtime even on a coarse clock */
-    t1 = sql_tags(db, "golden/images/img1.png");
+    char *t1 = sql_tags(db, "golden/images/img1.png");
     char *d2 = NULL;
     sql_text(db, "SELECT json_extract(ram_model(), '$.digest')", &d2);
     char *d3 = sql_load_digest(db, src);
@@ -499,21 +498,24 @@ static void test_truncated_in_place(void)
     free(d3);
     free(t1);
     sqlite3_close(db);
+}
 
-    /* Rewritten while ram_tags() is in the middle of its call (here: from
-    ** the main.ram_thresholds view it reads): the call fails cleanly, it
-    ** does not remap under itself (that freed buffers in use: ASan
-    ** heap-use-after-free); the next call maps the new file. */
-    path = copy_model("golden_ram_plus_clip.ram", "sql_midcall.ram");
+/* Rewritten while ram_tags() is in the middle of its call (here: from the
+** main.ram_thresholds view it reads): the call fails cleanly, it does not
+** remap under itself (that freed buffers in use: ASan heap-use-after-free);
+** the next call maps the new file. */
+static void test_rewritten_midcall(void)
+{
+    const char *path = copy_model("golden_ram_plus_clip.ram", "sql_midcall.ram");
     snprintf(g_touch_path, sizeof g_touch_path, "%s", path);
     g_touch_left = 1;
-    db = open_ext();
-    d = sql_load_digest(db, g_touch_path);
+    sqlite3 *db = open_ext();
+    char *d = sql_load_digest(db, g_touch_path);
     sqlite3_create_function(db, "touch_model", 0, SQLITE_UTF8, 0, touch_model, 0, 0);
     sqlite3_exec(db, "CREATE VIEW ram_thresholds AS SELECT 'tag0' AS tag, 0.5 AS threshold WHERE touch_model()",
                  0, 0, 0);
-    t0 = sql_tags(db, "golden/images/img0.jpg");
-    t1 = sql_tags(db, "golden/images/img0.jpg");
+    char *t0 = sql_tags(db, "golden/images/img0.jpg");
+    char *t1 = sql_tags(db, "golden/images/img0.jpg");
     check(g_touch_left == 0 && strstr(t0, "changed on disk") && strncmp(t1, "error: ", 7), "limits_sql_rewritten_midcall",
           "touched %d; first call: %s; second: %s", 1 - g_touch_left, t0, t1);
     free(d);
@@ -610,6 +612,8 @@ int main(void)
     test_fifo();
     test_rename();
     test_truncated_in_place();
+    test_rewritten_in_place();
+    test_rewritten_midcall();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd)) printf("could not remove %s\n", tmpdir);
