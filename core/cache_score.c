@@ -246,19 +246,6 @@ ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap,
 
 /* ------------------------------------------------------------------ kernels */
 
-/* Dot product with eight independent partial sums, so that the compiler can
-** keep them in one vector register without reassociating a single sum. */
-static float dot(const float *a, const float *b, int n)
-{
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] += a[i + l] * b[i + l];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
 static inline void axpy(float *y, float a, const float *x, int n)
 {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
@@ -560,7 +547,7 @@ static void reweight(struct ram_cache_query *q, const struct ram_cache_tokens *i
     for (int d = 0; d < dim; d++) cls[d] *= inv;
     for (int t = 0; t < q->n_tags; t++) {
         const float *e = q->label + (size_t)t * D * dim;
-        for (int k = 0; k < D; k++) wd[k] = scale * dot(cls, e + (size_t)k * dim, dim);
+        for (int k = 0; k < D; k++) wd[k] = scale * ram_dot(cls, e + (size_t)k * dim, dim);
         ram_softmax_rows(wd, 1, D);
         float *l = L + (size_t)t * dim;
         memset(l, 0, sizeof(float) * dim);
@@ -632,7 +619,7 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         ram_add(q->T, q->A, (size_t)R * hid);
         ram_layernorm(q->T, q->H, R, hid, w->oln_w, w->oln_b, m->tagger.eps);
     }
-    for (int r = 0; r < R; r++) probs[r] = ram_sigmoid(dot(q->H + (size_t)r * hid, m->fc_w, hid) + m->fc_b[0]);
+    for (int r = 0; r < R; r++) probs[r] = ram_sigmoid(ram_dot(q->H + (size_t)r * hid, m->fc_w, hid) + m->fc_b[0]);
     return RAM_OK;
 }
 

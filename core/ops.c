@@ -356,7 +356,7 @@ void ram_attention_head(const float *q, const float *k, const float *v, int ld, 
     small_gemm(s, N, v, ld, o, ldo, N, N, d, 0); /* o = p v */
 }
 
-static float dot(const float *a, const float *b, int n)
+float ram_dot(const float *a, const float *b, int n)
 {
     int i = 0;
     float s = 0;
@@ -380,7 +380,7 @@ void ram_reweight_rows(const float *q, const float *rows, int n, int des, int E,
     for (int i = 0; i < n; i++) {
         const float *r = rows + (size_t)i * des * E;
         float *wi = w + (size_t)i * des, *oi = out + (size_t)i * E;
-        for (int d = 0; d < des; d++) wi[d] = dot(q, r + (size_t)d * E, E);
+        for (int d = 0; d < des; d++) wi[d] = ram_dot(q, r + (size_t)d * E, E);
         softmax_serial(wi, 1, des);
         memset(oi, 0, sizeof(float) * (size_t)E);
         for (int d = 0; d < des; d++) { /* the rows are in L2 from the dot products */

@@ -36,6 +36,7 @@ void ram_relu(float *x, size_t n);
 void ram_softmax_rows(float *x, int rows, int cols); /* in place, max-subtracted */
 void ram_add(float *y, const float *x, size_t n);    /* y += x */
 float ram_sigmoid(float x);
+float ram_dot(const float *a, const float *b, int n); /* four vector sums in flight */
 
 /* One head of attention over N tokens of width d, without BLAS (small
 ** products, called from several threads at once): s (N x N, holding the

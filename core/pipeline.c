@@ -206,11 +206,8 @@ ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n,
     if (m->swin.in_chans != 3)
         return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_tag_image: the model takes %d channels, not RGB",
                         m->swin.in_chans);
-    /* Before decoding: no work for an image the model cannot run on. */
-    ram_status rc = ram_model_check_file(m, err);
-    if (rc) return rc;
     float *emb = image_embeds ? image_embeds : st->embeds;
-    rc = ram_image_preprocess(data, n, m->swin.image_size, params, st->chw, err);
+    ram_status rc = ram_image_preprocess(data, n, m->swin.image_size, params, st->chw, err);
     if (!rc) rc = ram_encode_image(st, st->chw, emb, err);
     if (!rc) rc = ram_tag_probs(st, emb, probs, err);
     return rc;

@@ -272,7 +272,6 @@ static size_t attn_slice(const struct ram_swin_stage_info *st)
     return N * N + N * (size_t)(st->dim / st->heads);
 }
 
-
 static size_t round16(size_t n)
 {
     return (n + 15) & ~(size_t)15;

@@ -472,15 +472,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.verbose:
             sys.stderr.write("serve: %s %s\n" % (self.address_string(), fmt % args))
 
-    def send(self, status, body, ctype, extra=()):
+    def send_head(self, status, ctype, length, extra=()):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in SECURITY_HEADERS:
-            self.send_header(k, v)
-        for k, v in extra:
+        self.send_header("Content-Length", str(length))
+        for k, v in SECURITY_HEADERS + list(extra):
             self.send_header(k, v)
         self.end_headers()
+
+    def send(self, status, body, ctype, extra=()):
+        self.send_head(status, ctype, len(body), extra)
         if self.command != "HEAD":
             self.wfile.write(body)
 
@@ -493,12 +494,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ctype = "application/octet-stream"
             extra.append(("Content-Disposition", "attachment"))
         size = os.fstat(f.fileno()).st_size
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(size))
-        for k, v in SECURITY_HEADERS + extra:
-            self.send_header(k, v)
-        self.end_headers()
+        self.send_head(200, ctype, size, extra)
         if self.command == "HEAD":
             return
         self.wfile.write(head)

@@ -41,13 +41,6 @@ SQLITE_EXTENSION_INIT3
 ** 233,835, inside. Checked before anything per description is allocated. */
 #define RAM_MAX_DESCRIPTIONS 262144
 
-static int too_many(const char *zFunc, const char *zWhat, sqlite3_int64 n, char **pzErr)
-{
-    *pzErr = ram__mprintf("%s(): %s has %lld descriptions; the limit is %d", zFunc, zWhat, n,
-                          RAM_MAX_DESCRIPTIONS);
-    return SQLITE_TOOBIG;
-}
-
 /* Copies string node k into sqlite3_malloc memory. */
 static int copy_str(const struct ram_json *j, int k, char **pz, int *pn)
 {
@@ -252,7 +245,9 @@ int ram__parse_vocab(const char *z, int n, const char *zFunc, struct ram_vocab *
     }
 
     if ((sqlite3_int64)nItem * nDes > RAM_MAX_DESCRIPTIONS) {
-        rc = too_many(zFunc, "the vocabulary", (sqlite3_int64)nItem * nDes, pzErr);
+        *pzErr = ram__mprintf("%s(): the vocabulary has %lld descriptions; the limit is %d", zFunc,
+                              (sqlite3_int64)nItem * nDes, RAM_MAX_DESCRIPTIONS);
+        rc = SQLITE_TOOBIG;
         goto done;
     }
     pOut->nDes = nDes;
