@@ -128,6 +128,8 @@ struct ram_conn {
     unsigned int tabDataVersion; /* SQLITE_FCNTL_DATA_VERSION of main when read */
     int tabAutocommit;        /* sqlite3_get_autocommit when read */
     int bInTab;               /* reading the table now (guards against recursion) */
+
+    struct ram_trust *pTrust; /* model files named in this connection (model_trust.c; ram__trust_free) */
 };
 
 /* The model of the connection, resolving the default (RAM_MODEL, then the
@@ -148,6 +150,19 @@ int ram__conn_interrupted(void *pConn);
 ** "parser probe"), for ram_debug(). */
 const char *ram__interrupt_method(void);
 void ram__interrupt_init(const sqlite3_api_routines *pApi);
+
+/* ------------------------------------------------------------------ model trust */
+
+/* model_trust.c: a table's recorded model path is opened only inside the
+** folders the user keeps models in or when named in this connection.
+** ram__trust_add records zPath as named by the user (ram_load, CREATE ...
+** model=, the 'model=' command): SQLITE_OK or SQLITE_NOMEM.
+** ram__trust_check: SQLITE_OK when table zTable may open zPath, else an
+** error code with *pzErr (sqlite3_free) naming the model and how to allow
+** it. ram__trust_free releases p->pTrust. */
+int ram__trust_add(struct ram_conn *p, const char *zPath);
+int ram__trust_check(struct ram_conn *p, const char *zTable, const char *zPath, char **pzErr);
+void ram__trust_free(struct ram_conn *p);
 
 /* ------------------------------------------------------------------ errors */
 

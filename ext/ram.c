@@ -160,6 +160,7 @@ void ram__conn_unref(void *pArg)
     sqlite3_free(p->aProb);
     sqlite3_free(p->aThresh);
     ram__thresholds_free(p);
+    ram__trust_free(p);
     sqlite3_free(p);
     ram__conn_count_add(-1);
 }

@@ -481,6 +481,11 @@ static int index_model(IndexVtab *p, int bCheck)
         if (p->pEntry && ram_model_check_file(p->pModel, &e) != RAM_OK) index_model_drop(p);
     }
     if (p->zModel && !p->pEntry) {
+        if ((rc = ram__trust_check(p->pConn, p->zName, p->zModel, &zErr))) { /* model_trust.c */
+            vtab_set_error(&p->base, "%s", zErr ? zErr : sqlite3_errstr(rc));
+            sqlite3_free(zErr);
+            return rc;
+        }
         rc = ram__registry_acquire(p->zModel, RAM__VERIFY_ON_MAP, &p->pEntry, &zErr);
         if (rc) {
             vtab_set_error(&p->base, "ram_index: cannot load the model '%s': %s", p->zModel,
@@ -1589,6 +1594,7 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                 sqlite3_free(p->zModel);
                 p->zModel = zVal;
                 zVal = 0;
+                if (ram__trust_add(p->pConn, p->zModel)) goto nomem; /* named here: may be opened */
             } else if (!sqlite3_stricmp(zKey, "floor")) {
                 char *end = 0;
                 double f = strtod(zVal, &end);
@@ -2381,6 +2387,10 @@ static int cmd_model(IndexVtab *p, const char *zPath)
 {
     char *zNew = zPath && zPath[0] ? sqlite3_mprintf("%s", zPath) : 0;
     if (zPath && zPath[0] && !zNew) return SQLITE_NOMEM;
+    if (zNew && ram__trust_add(p->pConn, zNew)) { /* named here: may be opened */
+        sqlite3_free(zNew);
+        return SQLITE_NOMEM;
+    }
     index_model_drop(p);
     sqlite3_free(p->zModel);
     p->zModel = zNew;
