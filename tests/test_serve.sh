@@ -390,43 +390,56 @@ fi
 # ------------------------------------------------------------ 5. issue 20: a database or a name from someone else
 # (kept apart from the sections above.) Each check reproduces a finding of
 # issue 20 that the server before it failed.
-# 5a. The /etc database: every row names a file of /etc. The root is the
-#     database's folder (not /etc, the rows' common folder, as before), so
-#     nothing is served; a row naming a file inside the root that is not an
-#     image (the database itself, a text file) or not a regular file is
-#     refused too.
+# 5a. The /etc database (the probe of issue 20): every row names a file of
+#     /etc. The root was the rows' common folder, /etc, and /original/1 was
+#     /etc/shadow; it is the database's folder now, so nothing is served.
 cp "$T/photos.db" "$T/etc.db"
+sqlite3 "$T/etc.db" "UPDATE photos_files SET path = 'x' || id; UPDATE photos_files SET path = CASE id
+  WHEN 1 THEN '/etc/shadow' WHEN 2 THEN '/etc/passwd' ELSE '/etc/x/photo' || id || '.jpg' END" ||
+  fail etc_db "cannot edit the copy"
+# Rows naming files inside the root that are not images (the database
+# itself, a text file) or not regular files (a FIFO, a folder) are refused.
+cp "$T/photos.db" "$T/inroot.db"
 echo "a note, not a picture" >"$T/notes.txt"
 mkfifo "$T/fifo.png" 2>/dev/null || true
-sqlite3 "$T/etc.db" "UPDATE photos_files SET path = 'x' || id; UPDATE photos_files SET path = CASE id WHEN 1 THEN '/etc/shadow' WHEN 2 THEN '/etc/passwd'
-  WHEN 3 THEN 'etc.db' WHEN 4 THEN 'notes.txt' WHEN 5 THEN 'fifo.png' WHEN 6 THEN 'photos'
-  ELSE '/etc/x/photo' || id || '.jpg' END" || fail etc_db "cannot edit the copy"
-if start_server "$T/etc.db"; then
-  "$PY" - "$PORT" <<'PYEOF'
+sqlite3 "$T/inroot.db" "UPDATE photos_files SET path = 'x' || id; UPDATE photos_files SET path = CASE id
+  WHEN 1 THEN 'inroot.db' WHEN 2 THEN 'notes.txt' WHEN 3 THEN 'fifo.png' WHEN 4 THEN 'photos'
+  WHEN 5 THEN 'photos/../../../../../../etc/passwd' ELSE 'photos/gone' || id || '.png' END" ||
+  fail inroot_db "cannot edit the copy"
+refused() { # NAME DB PATH=STATUS...: each path answers that status and leaks nothing
+  name=$1 db=$2; shift 2
+  if start_server "$db"; then
+    "$PY" - "$PORT" "$name" "$@" <<'PYEOF'
 import http.client, sys
-port = int(sys.argv[1])
-def get(path):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    c.request("GET", path)
-    r = c.getresponse(); b = r.read(); c.close()
-    return r.status, b
-want = {"/original/1": 403, "/thumb/1": 403, "/photo/1": 403, "/original/2": 403, "/thumb/2": 403,
-        "/original/3": 403, "/thumb/3": 403, "/original/4": 403, "/photo/4": 403,
-        "/original/5": 404, "/original/6": 404, "/original/7": 403}
+port, name = int(sys.argv[1]), sys.argv[2]
 wrong = []
-for p, w in want.items():
-    s, b = get(p)
-    if s != w or b"root:" in b or b"SQLite format" in b or b"a note" in b:
-        wrong.append("%s -> %d (want %d): %r" % (p, s, w, b[:60]))
-print("PASS: serve.etc_db_nothing_served" if not wrong else "FAIL: serve.etc_db_nothing_served: " + "; ".join(wrong))
-s, b = get("/api/search?q=&k=3")
-ok = s == 200 and b"/etc/" not in b and b'"shadow"' in b
-print("PASS: serve.etc_db_no_absolute_paths" if ok else "FAIL: serve.etc_db_no_absolute_paths: %d %r" % (s, b[:300]))
+for arg in sys.argv[3:]:
+    p, w = arg.split("=")
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", p)
+    r = c.getresponse(); b = r.read(); c.close()
+    if r.status != int(w) or b"root:" in b or b"SQLite format" in b or b"a note" in b:
+        wrong.append("%s -> %d (want %s): %r" % (p, r.status, w, b[:60]))
+print("PASS: serve.%s" % name if not wrong else "FAIL: serve.%s: %s" % (name, "; ".join(wrong)))
 PYEOF
-  grep -q "root $(cd "$T" && pwd -P))" "$T/serve.out" && pass etc_db_root || fail etc_db_root "$(cat "$T/serve.out")"
+    grep -q "root $(cd "$T" && pwd -P))" "$T/serve.out" || fail "$name.root" "$(cat "$T/serve.out")"
+    stop_server
+  else
+    fail "$name" "$(cat "$T/serve.err")"
+  fi
+}
+refused etc_db_nothing_served "$T/etc.db" /original/1=403 /thumb/1=403 /photo/1=403 /original/2=403 \
+  /thumb/2=403 /original/3=403 /api/photo/1=200
+refused inroot_not_images "$T/inroot.db" /original/1=403 /thumb/1=403 /photo/1=403 /original/2=403 \
+  /thumb/2=403 /original/3=404 /thumb/3=404 /original/4=404 /original/5=403 /original/6=404
+# Paths outside the root are not shown either: a file name, not /etc/shadow.
+if start_server "$T/etc.db"; then
+  r=$("$PY" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1] + "api/search?q=&k=2").read().decode())' "$URL")
+  case "$r" in *'"path": "shadow"'*'"path": "passwd"'*) case "$r" in *'/etc/'*) fail etc_db_no_absolute_paths "$r" ;; *) pass etc_db_no_absolute_paths ;; esac ;;
+    *) fail etc_db_no_absolute_paths "$r" ;; esac
   stop_server
 else
-  fail etc_db_start "$(cat "$T/serve.err")"
+  fail etc_db_no_absolute_paths "$(cat "$T/serve.err")"
 fi
 # The default root may not hold the home folder (a database in ~ would open
 # every picture of it): the server asks for --root.
