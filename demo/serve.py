@@ -531,8 +531,8 @@ class Library:
             entry = self.jobs[job]
         if not mine:
             entry[0].wait()
-            if entry[2]:
-                raise entry[2]
+            if entry[2]:  # the same answer, in an exception of this thread's own
+                raise HttpError(entry[2].status, str(entry[2]))
             return entry[1]
         try:
             entry[1] = self._make_thumbnail(rowid, real, size)
@@ -756,6 +756,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass
         except sqlite3.Error as e:  # e.g. the database changed under the server
             self.fail(500, "database error: %s" % e)
+        except OSError as e:  # a file that cannot be read: its reason, not its path
+            self.fail(403, "cannot read the file: %s" % (e.strerror or "error"))
         except Exception as e:  # a bug or an unreadable file: say so, keep serving
             sys.stderr.write("serve: %s: %r\n" % (self.path, e))
             self.fail(500, "internal error: %s" % e)
