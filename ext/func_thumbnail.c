@@ -54,7 +54,7 @@ static void ramThumbnailFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
         return;
     }
     struct ram_image_params ip = ram_image_default_params();
-    ip.max_pixels = (uint64_t)p->mxPixels;
+    ip.max_pixels = (uint64_t)p->prep.mxPixels;
     ip.exif_rotate = 1;
     ram_status s = ram_thumbnail_jpeg(z ? z : "", z ? (size_t)n : 0,
                                       (int)sqlite3_value_int64(argv[1]), &ip, &pJpeg, &nJpeg, &err);
