@@ -177,13 +177,19 @@ static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_subtype(ctx, 'J');
 }
 
-/* Flags, on purpose: pure functions of their arguments and the
-** connection's model, reading no files: DETERMINISTIC | INNOCUOUS (STYLE.md
-** rule 4). ram_tokenize returns JSON with subtype 'J' so json functions
-** take it as JSON: SQLITE_RESULT_SUBTYPE. */
+/* Flags, on purpose:
+** - not DETERMINISTIC: the result depends on the connection's model (and,
+**   for ram_score, on its image settings), which ram_load() changes; SQLite
+**   then refuses them in index expressions and generated columns, which
+**   would go stale (tests/sql/flags.sql). The auxdata on argument 2 and the
+**   caches keep repeated calls cheap.
+** - INNOCUOUS: they read only their arguments and the model the
+**   application chose (see func_tags.c); no file named by SQL, no writes.
+** - ram_tokenize returns JSON with subtype 'J' so json functions take it as
+**   JSON: SQLITE_RESULT_SUBTYPE. */
 static const struct ram_func_def g_aFunc[] = {
-    {"ram_score", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramScoreFunc},
-    {"ram_tokenize", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
+    {"ram_score", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramScoreFunc},
+    {"ram_tokenize", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
      ramTokenizeFunc},
 };
 

@@ -129,19 +129,27 @@ static void ramClsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_subtype(ctx, RAM_SUBTYPE_F32);
 }
 
-/* Flags, on purpose: these are pure functions of their arguments and the
-** connection's model (STYLE.md rule 4): DETERMINISTIC lets SQLite evaluate
-** them once per distinct argument in a statement and use them in indexes
-** and generated columns (rebuild those after ram_load() of another model);
-** INNOCUOUS because they read nothing but their arguments (no files, no
-** tables other than the optional main.ram_thresholds of the same database).
-** ram_cls sets a result subtype: SQLITE_RESULT_SUBTYPE, as SQLite 3.45+
-** requires. */
+/* Flags, on purpose:
+** - not DETERMINISTIC: the result depends on the connection's model
+**   (ram_load, RAM_MODEL, the default file), on ram_set_exif and the pixel
+**   limit, and for ram_tags on the thresholds (ram_set_threshold, rows of
+**   main.ram_thresholds). SQLite would let a deterministic function into an
+**   index expression or a generated column, which would then go stale
+**   without notice; as it is, SQLite refuses those (tests/sql/flags.sql).
+**   Repeated calls on one blob still cost one inference: the image cache of
+**   cache.c is keyed by the blob's content, model and settings.
+** - INNOCUOUS: usable from views and triggers of a database the
+**   application opens. They do map a model file and may read
+**   main.ram_thresholds, but the file is the one the application chose
+**   (ram_load is DIRECTONLY) and the table is of the same database: a
+**   schema cannot make them open a file of its choosing or write anything.
+** - ram_cls sets a result subtype: SQLITE_RESULT_SUBTYPE, as SQLite 3.45+
+**   requires. */
 static const struct ram_func_def g_aFunc[] = {
-    {"ram_tags", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramTagsFunc},
-    {"ram_tags", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramTagsFunc},
-    {"ram_embed", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramEmbedFunc},
-    {"ram_cls", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
+    {"ram_tags", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramTagsFunc},
+    {"ram_tags", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramTagsFunc},
+    {"ram_embed", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramEmbedFunc},
+    {"ram_cls", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
      ramClsFunc},
 };
 

@@ -72,9 +72,10 @@ static void ramThumbnailFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
     sqlite3_result_blob64(ctx, pJpeg, (sqlite3_uint64)nJpeg, ram_thumbnail_free);
 }
 
-/* Flags: a pure function of its arguments (the connection's pixel limit can
-** only turn a result into an error), so DETERMINISTIC and INNOCUOUS like
-** ram_tags: usable in views, generated columns and indexes. */
+/* Flags: a pure function of its arguments and the build (no model; the
+** connection's pixel limit can only turn a result into an error, never into
+** another value), so DETERMINISTIC: usable in generated columns and
+** indexes. INNOCUOUS: it reads nothing but its arguments. */
 static const struct ram_func_def g_aFunc[] = {
     {"ram_thumbnail", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramThumbnailFunc},
 };
