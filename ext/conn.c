@@ -85,8 +85,7 @@ int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx,
     if (zEnv && zEnv[0]) {
         rc = ram__registry_acquire(zEnv, RAM__VERIFY_ON_MAP, &pEntry, &zMsg);
         if (rc) {
-            *pzErr = zMsg ? ram__mprintf("%s(): cannot load the model named by RAM_MODEL: %s", zFunc, zMsg)
-                          : 0;
+            *pzErr = zMsg ? ram__mprintf("%s(): cannot load the model named by RAM_MODEL: %s", zFunc, zMsg) : 0;
             sqlite3_free(zMsg);
             return rc;
         }
@@ -100,9 +99,7 @@ int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx,
         }
         rc = ram__registry_acquire(zDefault, RAM__VERIFY_ON_MAP, &pEntry, &zMsg);
         if (rc) {
-            *pzErr = zMsg ? ram__mprintf("%s(): cannot load the default model %s: %s", zFunc, zDefault,
-                                         zMsg)
-                          : 0;
+            *pzErr = zMsg ? ram__mprintf("%s(): cannot load the default model %s: %s", zFunc, zDefault, zMsg) : 0;
             sqlite3_free(zMsg);
             sqlite3_free(zDefault);
             return rc;
@@ -119,8 +116,8 @@ int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx,
     return SQLITE_OK;
 }
 
-int ram__conn_image(struct ram_conn *p, const char *zFunc, int iArg, sqlite3_value *pVal, int bProbs,
-                    int *pbNull, struct ram_image *pOut, char **pzErr)
+int ram__conn_image(struct ram_conn *p, const char *zFunc, int iArg, sqlite3_value *pVal, int bProbs, int *pbNull,
+                    struct ram_image *pOut, char **pzErr)
 {
     struct ram_ctx *c = 0;
     memset(pOut, 0, sizeof *pOut);
@@ -130,13 +127,12 @@ int ram__conn_image(struct ram_conn *p, const char *zFunc, int iArg, sqlite3_val
     return ram__ctx_image(c, &p->prep, zFunc, iArg, pVal, bProbs, pbNull, pOut, pzErr);
 }
 
-int ram__register_funcs(sqlite3 *db, struct ram_conn *p, const struct ram_func_def *a, int n,
-                        char **pzErrMsg)
+int ram__register_funcs(sqlite3 *db, struct ram_conn *p, const struct ram_func_def *a, int n, char **pzErrMsg)
 {
     for (int i = 0; i < n; i++) {
         ram__conn_ref(p); /* dropped by xDestroy, also when registration fails */
-        int rc = sqlite3_create_function_v2(db, a[i].zName, a[i].nArg, a[i].flags, p, a[i].xFunc, 0, 0,
-                                            ram__conn_unref);
+        int rc =
+            sqlite3_create_function_v2(db, a[i].zName, a[i].nArg, a[i].flags, p, a[i].xFunc, 0, 0, ram__conn_unref);
         if (rc != SQLITE_OK) {
             *pzErrMsg = sqlite3_mprintf("ram: cannot register %s: %s", a[i].zName, sqlite3_errmsg(db));
             return rc;

@@ -34,8 +34,7 @@ int ram__embed_blob_read(const struct ram_model_info *pI, const char *zFunc, int
                          sqlite3_int64 n, float *aEmbed, char **pzErr)
 {
     if (n < RAM_EMBED_HEADER || ram__get_u32le(z + 8) != RAM_EMBED_HEADER) {
-        *pzErr = ram__mprintf("%s(): argument %d is not a valid ram_embed() BLOB (bad header)", zFunc,
-                              iArg);
+        *pzErr = ram__mprintf("%s(): argument %d is not a valid ram_embed() BLOB (bad header)", zFunc, iArg);
         return SQLITE_ERROR;
     }
     uint32_t version = ram__get_u32le(z + 4);
@@ -51,8 +50,7 @@ int ram__embed_blob_read(const struct ram_model_info *pI, const char *zFunc, int
     for (int i = 0; i < 32; i++) {
         char c = zDigest[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            *pzErr = ram__mprintf("%s(): argument %d is not a valid ram_embed() BLOB (bad model digest)",
-                                  zFunc, iArg);
+            *pzErr = ram__mprintf("%s(): argument %d is not a valid ram_embed() BLOB (bad model digest)", zFunc, iArg);
             return SQLITE_ERROR;
         }
     }

@@ -33,8 +33,7 @@ static void ramSetThresholdFunc(sqlite3_context *ctx, int argc, sqlite3_value **
     }
     double r = sqlite3_value_double(argv[1]);
     if ((t != SQLITE_INTEGER && t != SQLITE_FLOAT) || !(r >= 0.0 && r <= 1.0)) {
-        sqlite3_result_error(ctx, "ram_set_threshold(): argument 2 must be a number in [0, 1] (or NULL)",
-                             -1);
+        sqlite3_result_error(ctx, "ram_set_threshold(): argument 2 must be a number in [0, 1] (or NULL)", -1);
         return;
     }
     if (ram__thresh_override(p, zTag, nTag, 1, r)) {

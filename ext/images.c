@@ -33,11 +33,8 @@ int ram__image_check(sqlite3 *db, const char *zFunc, int iArg, sqlite3_value *pV
     *pbNull = 0;
     *pzErr = 0;
     switch (sqlite3_value_type(pVal)) {
-    case SQLITE_NULL:
-        *pbNull = 1;
-        return SQLITE_OK;
-    case SQLITE_BLOB:
-        break;
+    case SQLITE_NULL: *pbNull = 1; return SQLITE_OK;
+    case SQLITE_BLOB: break;
     default:
         *pzErr = ram__mprintf("%s(): argument %d must be a BLOB of image bytes (use "
                               "readfile('photo.jpg'))",
@@ -47,15 +44,15 @@ int ram__image_check(sqlite3 *db, const char *zFunc, int iArg, sqlite3_value *pV
     sqlite3_int64 n = sqlite3_value_bytes(pVal);
     int mxLen = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
     if (n > mxLen) {
-        *pzErr = ram__mprintf("%s(): argument %d is too big (%lld bytes, over SQLITE_LIMIT_LENGTH %d)",
-                              zFunc, iArg, n, mxLen);
+        *pzErr = ram__mprintf("%s(): argument %d is too big (%lld bytes, over SQLITE_LIMIT_LENGTH %d)", zFunc, iArg, n,
+                              mxLen);
         return SQLITE_TOOBIG;
     }
     return SQLITE_OK;
 }
 
-int ram__ctx_image(struct ram_ctx *c, const struct ram_prep *pPrep, const char *zFunc, int iArg,
-                   sqlite3_value *pVal, int bProbs, int *pbNull, struct ram_image *pOut, char **pzErr)
+int ram__ctx_image(struct ram_ctx *c, const struct ram_prep *pPrep, const char *zFunc, int iArg, sqlite3_value *pVal,
+                   int bProbs, int *pbNull, struct ram_image *pOut, char **pzErr)
 {
     static const unsigned char aEmpty[1] = {0};
     struct ram_error err;

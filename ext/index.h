@@ -106,7 +106,7 @@ extern const char *const ram__index_col_names[N_COL];
 #define INDEX_PROBS_VERSION 1  /* layout of photos_images.probs */
 #define INDEX_BATCH 64         /* images per batched scoring call */
 #define INDEX_MAX_DESCRIPTIONS 256
-#define INDEX_JOURNAL_EVERY 8  /* journal commit every N embeddings (or 2 s) */
+#define INDEX_JOURNAL_EVERY 8 /* journal commit every N embeddings (or 2 s) */
 
 /* Process-wide counters, read by ram_index_stats() (index_store.c). */
 struct ram_index_stats {
@@ -149,14 +149,14 @@ enum {
 struct IndexVtab {
     sqlite3_vtab base;
     sqlite3 *db;
-    char *zDb;      /* schema name; sqlite3_free */
-    char *zName;    /* table name; sqlite3_free */
-    char *zModel;   /* configured model path or NULL (connection's model); sqlite3_free */
+    char *zDb;    /* schema name; sqlite3_free */
+    char *zName;  /* table name; sqlite3_free */
+    char *zModel; /* configured model path or NULL (connection's model); sqlite3_free */
     double rFloor;
     int bStore, bExif, bResume;
-    sqlite3_int64 iGen;   /* current generation */
-    char *zGenDigest;     /* its model digest; sqlite3_free */
-    char *zGenPrep;       /* its preprocessing; sqlite3_free */
+    sqlite3_int64 iGen;     /* current generation */
+    char *zGenDigest;       /* its model digest; sqlite3_free */
+    char *zGenPrep;         /* its preprocessing; sqlite3_free */
     int nTok, nDim, nClass; /* sizes recorded at create */
 
     struct ram_conn *pConn;   /* the connection's extension state (the module's pAux) */
@@ -165,20 +165,20 @@ struct IndexVtab {
     struct ram_model *pModel; /* pCtx->pEntry->pModel (borrowed) */
     int bModelChecked;        /* the model's digest equals zGenDigest */
 
-    float *aEmbeds; /* nTok x nDim; sqlite3_free */
-    float *aProbs;  /* nClass; sqlite3_free */
-    unsigned char *aTokBlob; /* packed tokens; sqlite3_free */
+    float *aEmbeds;              /* nTok x nDim; sqlite3_free */
+    float *aProbs;               /* nClass; sqlite3_free */
+    unsigned char *aTokBlob;     /* packed tokens; sqlite3_free */
     sqlite3_stmt *aStmt[N_STMT]; /* sqlite3_finalize */
 
     /* Resume journal (see the header). */
-    sqlite3 *dbJournal;    /* sqlite3_close */
+    sqlite3 *dbJournal; /* sqlite3_close */
     sqlite3_stmt *pJrnGet, *pJrnPut;
-    int nJrnPending;       /* embeddings written since the last journal commit */
+    int nJrnPending;        /* embeddings written since the last journal commit */
     unsigned char *aTxnKey; /* keys embedded in the open transaction, 16 bytes each; sqlite3_free */
     int nTxnKey, nTxnKeyAlloc;
     time_t tJrnBegin;
-    int bInWrite;          /* between xBegin and xCommit/xRollback */
-    int bReloadConfig;     /* a rollback may have undone a command: reread the config first */
+    int bInWrite;      /* between xBegin and xCommit/xRollback */
+    int bReloadConfig; /* a rollback may have undone a command: reread the config first */
 };
 
 struct IndexHit {
@@ -201,21 +201,24 @@ struct IndexCursor {
     int plan;
     sqlite3_stmt *pStmt; /* current rows: fid, path, img, score, key, gen, probs */
     int bEof;
-    int iTag;            /* PLAN_TAG: class index */
+    int iTag; /* PLAN_TAG: class index */
     sqlite3_int64 k, nPrefilter;
     int bHasK, bHasPrefilter;
-    IndexHit *aHit;      /* PLAN_MATCH: ranked images; sqlite3_free */
+    IndexHit *aHit; /* PLAN_MATCH: ranked images; sqlite3_free */
     int nHit, iHit;
-    sqlite3_int64 nOut;  /* rows returned so far (MATCH stops at k) */
+    sqlite3_int64 nOut; /* rows returned so far (MATCH stops at k) */
 };
 
 /* Everything the index stores for one image (buffers are sqlite3_malloc'd,
 ** except aTokens when it points into the vtab's scratch aTokBlob). */
 typedef struct IndexEmbedding {
-    const unsigned char *aTokens; int nTokens;
-    unsigned char *aUnit; int nUnit;
-    unsigned char *aProbs; int nProbs; /* version byte + 3 zero bytes + (u16 class, f32 prob) entries */
-    void *pOwnTokens;                  /* sqlite3_free: tokens when not the vtab's scratch */
+    const unsigned char *aTokens;
+    int nTokens;
+    unsigned char *aUnit;
+    int nUnit;
+    unsigned char *aProbs;
+    int nProbs;       /* version byte + 3 zero bytes + (u16 class, f32 prob) entries */
+    void *pOwnTokens; /* sqlite3_free: tokens when not the vtab's scratch */
 } IndexEmbedding;
 
 /* Little-endian fields of the stored probs blob, and the posting score:
@@ -293,16 +296,16 @@ void ram__journal_drop(IndexVtab *p);
 
 int ram__index_embed(IndexVtab *p, const unsigned char *aKey, const void *pBlob, int nBlob, IndexEmbedding *e);
 int ram__index_write_image(IndexVtab *p, sqlite3_int64 iImg, const unsigned char *aKey, const IndexEmbedding *e,
-                             const void *pBlob, int nBlob, sqlite3_int64 *pImg);
+                           const void *pBlob, int nBlob, sqlite3_int64 *pImg);
 int ram__index_image_ref(IndexVtab *p, sqlite3_int64 img, int delta);
 int ram__index_acquire_image(IndexVtab *p, const unsigned char *aKey, const void *pBlob, int nBlob,
-                               sqlite3_int64 *pImg);
+                             sqlite3_int64 *pImg);
 void ram__index_hash(const void *pBlob, int nBlob, unsigned char aKey[16]);
 
 /* ------------------------------------------------------------------ index_match.c */
 
-int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag,
-                       double thr, IndexHit **paHit, int *pnHit);
+int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
+                     IndexHit **paHit, int *pnHit);
 
 /* ------------------------------------------------------------------ index_update.c */
 

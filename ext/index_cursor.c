@@ -172,7 +172,9 @@ int ram__indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
                             "SELECT " ROW_COLS " FROM \"%w\".\"%w_files\" f LEFT JOIN \"%w\".\"%w_images\" i "
                             "ON i.id = f.img %s ORDER BY f.id",
                             "NULL", p->zDb, p->zName, p->zDb, p->zName,
-                            c->plan == PLAN_ROWID ? "WHERE f.id = ?1" : c->plan == PLAN_PATH ? "WHERE f.path = ?1" : "");
+                            c->plan == PLAN_ROWID  ? "WHERE f.id = ?1"
+                            : c->plan == PLAN_PATH ? "WHERE f.path = ?1"
+                                                   : "");
         if (rc) return rc;
         if (pMain) sqlite3_bind_value(c->pStmt, 1, pMain);
         return cursor_step(c);
@@ -184,8 +186,8 @@ int ram__indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
         c->iTag = index_find_tag(p, pMain);
         if (c->iTag < 0) {
             ram__vtab_set_error(pCur->pVtab,
-                           "ram_index: no tag '%s' in the model's vocabulary (use MATCH for free text)",
-                           sqlite3_value_text(pMain));
+                                "ram_index: no tag '%s' in the model's vocabulary (use MATCH for free text)",
+                                sqlite3_value_text(pMain));
             return SQLITE_ERROR;
         }
         const float *aThr;
@@ -199,9 +201,9 @@ int ram__indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
             ge = (idxNum & IDX_SCORE_GE) != 0;
             if (ge ? thr < p->rFloor : thr < p->rFloor && nextafter(thr, 2) < p->rFloor) {
                 ram__vtab_set_error(pCur->pVtab,
-                               "ram_index: score %s %g is below the index floor %g (probabilities under the "
-                               "floor are not kept; see the floor option)",
-                               ge ? ">=" : ">", thr, p->rFloor);
+                                    "ram_index: score %s %g is below the index floor %g (probabilities under the "
+                                    "floor are not kept; see the floor option)",
+                                    ge ? ">=" : ">", thr, p->rFloor);
                 return SQLITE_ERROR;
             }
         }
@@ -227,14 +229,14 @@ int ram__indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
             c->iTag = index_find_tag(p, pTagVal);
             if (c->iTag < 0) {
                 ram__vtab_set_error(pCur->pVtab,
-                               "ram_index: no tag '%s' in the model's vocabulary (use MATCH for free text)",
-                               sqlite3_value_text(pTagVal));
+                                    "ram_index: no tag '%s' in the model's vocabulary (use MATCH for free text)",
+                                    sqlite3_value_text(pTagVal));
                 return SQLITE_ERROR;
             }
             thr = aThr[c->iTag];
         }
         rc = ram__index_match(p, pMain, c->bHasK ? c->k : 0, c->bHasPrefilter ? c->nPrefilter : 0, c->iTag, thr,
-                         &c->aHit, &c->nHit);
+                              &c->aHit, &c->nHit);
         if (rc) return rc;
         rc = cursor_prepare(c,
                             "SELECT " ROW_COLS " FROM \"%w\".\"%w_files\" f JOIN \"%w\".\"%w_images\" i "
@@ -275,8 +277,7 @@ static int column_lookup(IndexVtab *p, sqlite3_context *ctx, const char *zFmt, s
 ** stale row, whose classes belong to another model. */
 static int column_tags(IndexVtab *p, sqlite3_context *ctx, sqlite3_stmt *s, int lang)
 {
-    if (sqlite3_column_type(s, RC_GEN) == SQLITE_NULL || sqlite3_column_int64(s, RC_GEN) != p->iGen)
-        return SQLITE_OK;
+    if (sqlite3_column_type(s, RC_GEN) == SQLITE_NULL || sqlite3_column_int64(s, RC_GEN) != p->iGen) return SQLITE_OK;
     const float *aThr;
     int rc = ram__index_model(p, 1);
     if (rc == SQLITE_OK) rc = ram__index_thresholds(p, &aThr);
@@ -313,13 +314,9 @@ int ram__indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
     if (sqlite3_vtab_nochange(ctx) && i != COL_PATH) return SQLITE_OK;
     sqlite3_int64 img = sqlite3_column_int64(s, RC_IMG);
     switch (i) {
-    case COL_PATH:
-        sqlite3_result_value(ctx, sqlite3_column_value(s, RC_PATH));
-        break;
-    case COL_IMAGE:
-        return column_lookup(p, ctx, "SELECT data FROM \"%w\".\"%w_blobs\" WHERE id = ?1", img);
-    case COL_TAGS:
-        return column_tags(p, ctx, s, RAM_LANG_EN);
+    case COL_PATH: sqlite3_result_value(ctx, sqlite3_column_value(s, RC_PATH)); break;
+    case COL_IMAGE: return column_lookup(p, ctx, "SELECT data FROM \"%w\".\"%w_blobs\" WHERE id = ?1", img);
+    case COL_TAGS: return column_tags(p, ctx, s, RAM_LANG_EN);
     case COL_SCORE:
         if (c->plan == PLAN_TAG)
             sqlite3_result_double(ctx, bits_prob(sqlite3_column_int64(s, RC_SCORE)));
@@ -336,9 +333,7 @@ int ram__indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
     case COL_PREFILTER:
         if (c->bHasPrefilter) sqlite3_result_int64(ctx, c->nPrefilter);
         break;
-    case COL_KEY:
-        sqlite3_result_value(ctx, sqlite3_column_value(s, RC_KEY));
-        break;
+    case COL_KEY: sqlite3_result_value(ctx, sqlite3_column_value(s, RC_KEY)); break;
     case COL_PROBS: {
         const unsigned char *a = sqlite3_column_blob(s, RC_PROBS);
         int n = sqlite3_column_bytes(s, RC_PROBS), cnt = ram__probs_count(a, n, p->nClass);
@@ -358,8 +353,8 @@ int ram__indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
         struct ram_cache_tokens v;
         struct ram_error err;
         if (sqlite3_step(t) == SQLITE_ROW &&
-            ram_cache_view(sqlite3_column_blob(t, 0), (size_t)sqlite3_column_bytes(t, 0), p->nTok, p->nDim, &v,
-                           &err) == RAM_OK) {
+            ram_cache_view(sqlite3_column_blob(t, 0), (size_t)sqlite3_column_bytes(t, 0), p->nTok, p->nDim, &v, &err) ==
+                RAM_OK) {
             float *out = sqlite3_malloc64(sizeof(float) * (size_t)p->nDim);
             if (!out) return sqlite3_reset(t), SQLITE_NOMEM;
             ram_cache_cls(&v, out);
@@ -368,14 +363,12 @@ int ram__indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
         sqlite3_reset(t);
         break;
     }
-    case COL_TAGS_ZH:
-        return column_tags(p, ctx, s, RAM_LANG_ZH);
+    case COL_TAGS_ZH: return column_tags(p, ctx, s, RAM_LANG_ZH);
     case COL_STALE:
         if (sqlite3_column_type(s, RC_GEN) != SQLITE_NULL)
             sqlite3_result_int(ctx, sqlite3_column_int64(s, RC_GEN) != p->iGen);
         break;
-    default:
-        break;
+    default: break;
     }
     return SQLITE_OK;
 }

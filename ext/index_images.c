@@ -45,7 +45,7 @@ static int index_postings(IndexVtab *p, sqlite3_int64 img, const unsigned char *
         /* A damaged row must still be deletable: drop its postings by image
         ** (a scan of the postings, for this rare case only). */
         return ram__index_exec(p->db, &p->base.zErrMsg, "DELETE FROM \"%w\".\"%w_postings\" WHERE img = %lld", p->zDb,
-                          p->zName, img);
+                               p->zName, img);
     }
     if (cnt < 0) {
         ram__vtab_set_error(&p->base, "ram_index: image %lld has a malformed probs blob", img);
@@ -85,7 +85,7 @@ static int index_postings_drop(IndexVtab *p, sqlite3_int64 img)
 /* Writes e for a new image (iImg 0: INSERT, *pImg receives the id) or over a
 ** stale one (iImg > 0). */
 int ram__index_write_image(IndexVtab *p, sqlite3_int64 iImg, const unsigned char *aKey, const IndexEmbedding *e,
-                             const void *pBlob, int nBlob, sqlite3_int64 *pImg)
+                           const void *pBlob, int nBlob, sqlite3_int64 *pImg)
 {
     sqlite3_stmt *s;
     int rc;
@@ -164,8 +164,7 @@ int ram__index_image_ref(IndexVtab *p, sqlite3_int64 img, int delta)
 
 /* The image entry for these bytes: an existing current one gains a reference,
 ** a stale one is re-embedded in place, a new one is embedded. */
-int ram__index_acquire_image(IndexVtab *p, const unsigned char *aKey, const void *pBlob, int nBlob,
-                               sqlite3_int64 *pImg)
+int ram__index_acquire_image(IndexVtab *p, const unsigned char *aKey, const void *pBlob, int nBlob, sqlite3_int64 *pImg)
 {
     sqlite3_stmt *s;
     int rc = ram__index_stmt(p, STMT_IMAGE_BY_KEY, &s);

@@ -18,8 +18,7 @@ static int journal_open(IndexVtab *p)
     if (!zFile || !zFile[0]) return SQLITE_OK; /* memory or temp database: nothing to resume */
     char *zPath = sqlite3_mprintf("%s-ramjournal", zFile);
     if (!zPath) return SQLITE_NOMEM;
-    int rc = sqlite3_open_v2(zPath, &p->dbJournal, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             0);
+    int rc = sqlite3_open_v2(zPath, &p->dbJournal, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, 0);
     sqlite3_free(zPath);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(p->dbJournal, 5000);
@@ -36,8 +35,7 @@ static int journal_open(IndexVtab *p)
                                 "AND digest = ?3 AND prep = ?4",
                                 -1, &p->pJrnGet, 0);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(p->dbJournal,
-                                "INSERT OR REPLACE INTO journal VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1,
+        rc = sqlite3_prepare_v2(p->dbJournal, "INSERT OR REPLACE INTO journal VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1,
                                 &p->pJrnPut, 0);
     if (rc) {
         /* The journal is an optimisation: without it, indexing still works. */

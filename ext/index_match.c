@@ -18,12 +18,14 @@ static int index_encode_texts(IndexVtab *p, const struct ram_texts *pT, float *a
     char *zErr = 0;
     if (!p->pCtx->pEntry->info.has_text_encoder) {
         ram__vtab_set_error(&p->base, "ram_index: MATCH needs a model with a CLIP text encoder (convert it with "
-                                 "ram-convert --clip ...)");
+                                      "ram-convert --clip ...)");
         return SQLITE_ERROR;
     }
     int rc = ram__ctx_encode_texts(p->pCtx, "ram_index", pT, aOut, &zErr);
-    if (rc == SQLITE_INTERRUPT) ram__vtab_set_error(&p->base, "interrupted");
-    else if (rc) ram__vtab_set_error(&p->base, "%s", zErr ? zErr : sqlite3_errstr(rc));
+    if (rc == SQLITE_INTERRUPT)
+        ram__vtab_set_error(&p->base, "interrupted");
+    else if (rc)
+        ram__vtab_set_error(&p->base, "%s", zErr ? zErr : sqlite3_errstr(rc));
     sqlite3_free(zErr);
     return rc;
 }
@@ -131,8 +133,8 @@ static int hitset_add(HitSet *h, sqlite3_int64 img, float score)
 }
 
 /* Exact scoring of a batch of token blobs (copies in aBuf). */
-static int score_batch(IndexVtab *p, struct ram_cache_query *q, unsigned char *aBuf, const sqlite3_int64 *aImg,
-                       int n, HitSet *h)
+static int score_batch(IndexVtab *p, struct ram_cache_query *q, unsigned char *aBuf, const sqlite3_int64 *aImg, int n,
+                       HitSet *h)
 {
     struct ram_cache_tokens v[INDEX_BATCH];
     float aScore[INDEX_BATCH];
@@ -162,8 +164,8 @@ static int tag_candidates(IndexVtab *p, struct ram_cache_query *q, int iTag, dou
                           HitSet *pre)
 {
     sqlite3_stmt *s = 0, *c = 0;
-    char *zSql = sqlite3_mprintf("SELECT img FROM \"%w\".\"%w_postings\" WHERE tag = ?1 AND score >= ?2", p->zDb,
-                                 p->zName);
+    char *zSql =
+        sqlite3_mprintf("SELECT img FROM \"%w\".\"%w_postings\" WHERE tag = ?1 AND score >= ?2", p->zDb, p->zName);
     int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
     if (rc == SQLITE_OK && nPre > 0) {
@@ -196,8 +198,8 @@ static int tag_candidates(IndexVtab *p, struct ram_cache_query *q, int iTag, dou
 
 /* Ranks the images for a MATCH: *paHit (sqlite3_free) best first. iTag >= 0
 ** restricts it to the images where that tag is selected (thr). */
-int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag,
-                       double thr, IndexHit **paHit, int *pnHit)
+int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
+                     IndexHit **paHit, int *pnHit)
 {
     float *aRow = 0;
     int nRow = 0, rc;
@@ -241,8 +243,10 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
         while (rc == SQLITE_OK && sqlite3_step(pScan) == SQLITE_ROW) {
             if ((size_t)sqlite3_column_bytes(pScan, 1) != ram_cache_unit_size(p->nDim)) {
                 /* a damaged row must not silently drop out of the results */
-                ram__vtab_set_error(&p->base, "ram_index: image %lld has a malformed prefilter vector (run "
-                               "integrity-check)", sqlite3_column_int64(pScan, 0));
+                ram__vtab_set_error(&p->base,
+                                    "ram_index: image %lld has a malformed prefilter vector (run "
+                                    "integrity-check)",
+                                    sqlite3_column_int64(pScan, 0));
                 rc = SQLITE_CORRUPT_VTAB;
                 break;
             }
@@ -251,8 +255,10 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
             if ((++nScan & 4095) == 0 && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
         }
         STAT_ADD(prefilter_scanned, nScan);
-        if (rc == SQLITE_OK) rc = sqlite3_finalize(pScan);
-        else sqlite3_finalize(pScan);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_finalize(pScan);
+        else
+            sqlite3_finalize(pScan);
         pScan = 0;
         if (rc) goto done;
     }
@@ -295,8 +301,10 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
                 if (rc == SQLITE_OK && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
             }
         }
-        if (rc == SQLITE_OK) rc = sqlite3_finalize(pScan);
-        else sqlite3_finalize(pScan);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_finalize(pScan);
+        else
+            sqlite3_finalize(pScan);
         pScan = 0;
     }
     if (rc == SQLITE_OK && nBatch) rc = score_batch(p, q, aBuf, aImg, nBatch, &res);

@@ -17,8 +17,8 @@ SQLITE_EXTENSION_INIT3
 ** that duplicates are embedded once and that tag queries do not scan). */
 struct ram_index_stats ram__index_stats;
 
-const char *const ram__index_col_names[N_COL] = {"path", "image", "tags",    "score",   "tag",   "k",    "prefilter",
-                                                 "key",  "probs", "cls",    "tags_zh", "stale", 0};
+const char *const ram__index_col_names[N_COL] = {"path", "image", "tags", "score",   "tag",   "k", "prefilter",
+                                                 "key",  "probs", "cls",  "tags_zh", "stale", 0};
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -100,7 +100,8 @@ int ram__index_step_done(IndexVtab *p, sqlite3_stmt *pStmt)
 {
     int rc = sqlite3_step(pStmt);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
-        if (rc == SQLITE_ROW) while (sqlite3_step(pStmt) == SQLITE_ROW) {}
+        if (rc == SQLITE_ROW)
+            while (sqlite3_step(pStmt) == SQLITE_ROW) {}
         rc = sqlite3_reset(pStmt);
     } else {
         rc = sqlite3_reset(pStmt);
@@ -147,8 +148,8 @@ static int config_get(sqlite3 *db, const char *zDb, const char *zName, const cha
 /* Loads options and the current generation from photos_config/photos_gens. */
 int ram__index_load_config(IndexVtab *p, char **pzErr)
 {
-    static const char *const azKey[] = {"model", "floor", "store_images", "exif", "resume", "gen",
-                                        "n_tokens", "dim", "num_class", "version"};
+    static const char *const azKey[] = {"model", "floor",    "store_images", "exif",      "resume",
+                                        "gen",   "n_tokens", "dim",          "num_class", "version"};
     sqlite3_value *aVal[10] = {0};
     int rc = SQLITE_OK;
     for (int i = 0; i < 10 && rc == SQLITE_OK; i++) rc = config_get(p->db, p->zDb, p->zName, azKey[i], &aVal[i]);
@@ -157,9 +158,9 @@ int ram__index_load_config(IndexVtab *p, char **pzErr)
         goto done;
     }
     if (!aVal[9] || sqlite3_value_int(aVal[9]) != INDEX_SCHEMA_VERSION) {
-        *pzErr = sqlite3_mprintf("ram_index: %s was made by an unknown version (schema %s, this build reads %d)",
-                                 p->zName, aVal[9] ? (const char *)sqlite3_value_text(aVal[9]) : "none",
-                                 INDEX_SCHEMA_VERSION);
+        *pzErr =
+            sqlite3_mprintf("ram_index: %s was made by an unknown version (schema %s, this build reads %d)", p->zName,
+                            aVal[9] ? (const char *)sqlite3_value_text(aVal[9]) : "none", INDEX_SCHEMA_VERSION);
         rc = SQLITE_ERROR;
         goto done;
     }
@@ -179,8 +180,8 @@ int ram__index_load_config(IndexVtab *p, char **pzErr)
     p->nClass = aVal[8] ? sqlite3_value_int(aVal[8]) : 0;
     if (rc == SQLITE_OK) {
         sqlite3_stmt *pStmt = 0;
-        char *zSql = sqlite3_mprintf("SELECT digest, prep FROM \"%w\".\"%w_gens\" WHERE id = %lld", p->zDb,
-                                     p->zName, p->iGen);
+        char *zSql =
+            sqlite3_mprintf("SELECT digest, prep FROM \"%w\".\"%w_gens\" WHERE id = %lld", p->zDb, p->zName, p->iGen);
         rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, 0) : SQLITE_NOMEM;
         sqlite3_free(zSql);
         if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
@@ -203,8 +204,8 @@ int ram__index_load_config(IndexVtab *p, char **pzErr)
     ** a tampered config is a corrupt table, not an allocation of gigabytes. */
     if (rc == SQLITE_OK && (p->nTok > 65536 || p->nDim > 65536 || p->nClass > 1000000 ||
                             (sqlite3_int64)p->nTok * p->nDim > ((sqlite3_int64)1 << 26))) {
-        *pzErr = sqlite3_mprintf("ram_index: %s_config holds impossible sizes (%d tokens x %d, %d classes)",
-                                 p->zName, p->nTok, p->nDim, p->nClass);
+        *pzErr = sqlite3_mprintf("ram_index: %s_config holds impossible sizes (%d tokens x %d, %d classes)", p->zName,
+                                 p->nTok, p->nDim, p->nClass);
         rc = SQLITE_CORRUPT_VTAB;
     }
 done:
@@ -237,10 +238,7 @@ int ram__index_sync_config(IndexVtab *p)
     return rc;
 }
 
-char *ram__index_prep_string(int bExif)
-{
-    return sqlite3_mprintf("prep%d exif=%d", INDEX_PREP_VERSION, bExif);
-}
+char *ram__index_prep_string(int bExif) { return sqlite3_mprintf("prep%d exif=%d", INDEX_PREP_VERSION, bExif); }
 
 /* ------------------------------------------------------------------ the model */
 
@@ -286,7 +284,7 @@ int ram__index_model(IndexVtab *p, int bCheck)
         rc = ram__registry_acquire(p->zModel, RAM__VERIFY_ON_MAP, &pEntry, &zErr);
         if (rc) {
             ram__vtab_set_error(&p->base, "ram_index: cannot load the model '%s': %s", p->zModel,
-                           zErr ? zErr : sqlite3_errstr(rc));
+                                zErr ? zErr : sqlite3_errstr(rc));
             sqlite3_free(zErr);
             return rc;
         }
@@ -307,15 +305,15 @@ int ram__index_model(IndexVtab *p, int bCheck)
         if (strcmp(pI->digest, p->zGenDigest)) {
             if (p->zModel)
                 ram__vtab_set_error(&p->base,
-                               "ram_index: the model file '%s' (digest %s) is not the one %s was built with "
-                               "(digest %s); to switch, run INSERT INTO %s(%s) VALUES('model=%s')",
-                               p->zModel, pI->digest, p->zName, p->zGenDigest, p->zName, p->zName, p->zModel);
+                                    "ram_index: the model file '%s' (digest %s) is not the one %s was built with "
+                                    "(digest %s); to switch, run INSERT INTO %s(%s) VALUES('model=%s')",
+                                    p->zModel, pI->digest, p->zName, p->zGenDigest, p->zName, p->zName, p->zModel);
             else
                 ram__vtab_set_error(&p->base,
-                               "ram_index: the connection's model '%s' (digest %s) is not the one %s was built "
-                               "with (digest %s); load that one, or run INSERT INTO %s(%s) VALUES('model') to "
-                               "switch",
-                               pI->path, pI->digest, p->zName, p->zGenDigest, p->zName, p->zName);
+                                    "ram_index: the connection's model '%s' (digest %s) is not the one %s was built "
+                                    "with (digest %s); load that one, or run INSERT INTO %s(%s) VALUES('model') to "
+                                    "switch",
+                                    pI->path, pI->digest, p->zName, p->zGenDigest, p->zName, p->zName);
             return SQLITE_ERROR;
         }
         if (pI->n_image_tokens != p->nTok || pI->embed_dim != p->nDim || pI->num_class != p->nClass) {
@@ -339,10 +337,10 @@ int ram__index_check_stale(IndexVtab *p)
     if (rc) return rc;
     if (n > 0) {
         ram__vtab_set_error(&p->base,
-                       "ram_index: %lld image%s in %s %s embedded with another model or preprocessing; "
-                       "re-insert %s, or run INSERT INTO %s(%s) VALUES('reembed') or VALUES('delete-stale')",
-                       n, n == 1 ? "" : "s", p->zName, n == 1 ? "was" : "were", n == 1 ? "it" : "them", p->zName,
-                       p->zName);
+                            "ram_index: %lld image%s in %s %s embedded with another model or preprocessing; "
+                            "re-insert %s, or run INSERT INTO %s(%s) VALUES('reembed') or VALUES('delete-stale')",
+                            n, n == 1 ? "" : "s", p->zName, n == 1 ? "was" : "were", n == 1 ? "it" : "them", p->zName,
+                            p->zName);
         return SQLITE_ERROR;
     }
     return SQLITE_OK;

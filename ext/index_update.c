@@ -60,14 +60,16 @@ static int cmd_integrity(IndexVtab *p)
     {
         sqlite3_stmt *c = 0;
         char *zCls = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_cls\" WHERE typeof(v) <> 'blob' OR "
-                                     "length(v) <> %lld", p->zDb, p->zName, (long long)ram_cache_unit_size(p->nDim));
+                                     "length(v) <> %lld",
+                                     p->zDb, p->zName, (long long)ram_cache_unit_size(p->nDim));
         rc = zCls ? sqlite3_prepare_v2(p->db, zCls, -1, &c, 0) : SQLITE_NOMEM;
         sqlite3_free(zCls);
         if (rc) return rc;
         sqlite3_int64 n = sqlite3_step(c) == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
         rc = sqlite3_finalize(c);
         if (rc == SQLITE_OK && n) {
-            ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: %lld prefilter vectors have a wrong size", n);
+            ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: %lld prefilter vectors have a wrong size",
+                                n);
             return SQLITE_CORRUPT_VTAB;
         }
         if (rc) return rc;
@@ -88,8 +90,7 @@ static int cmd_integrity(IndexVtab *p)
         sqlite3_int64 img = sqlite3_column_int64(s, 0);
         struct ram_cache_tokens v;
         struct ram_error err;
-        if (ram_cache_view(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2), p->nTok, p->nDim, &v,
-                           &err)) {
+        if (ram_cache_view(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2), p->nTok, p->nDim, &v, &err)) {
             ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: image %lld: %s", img, err.msg);
             rc = SQLITE_CORRUPT_VTAB;
             break;
@@ -98,7 +99,7 @@ static int cmd_integrity(IndexVtab *p)
         int cnt = ram__probs_count(a, sqlite3_column_bytes(s, 1), p->nClass);
         if (cnt < 0) {
             ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: image %lld has a malformed probs blob",
-                           img);
+                                img);
             rc = SQLITE_CORRUPT_VTAB;
             break;
         }
@@ -106,8 +107,9 @@ static int cmd_integrity(IndexVtab *p)
             sqlite3_bind_int(t, 1, (int)get_u16(a + 4 + 6 * e));
             sqlite3_bind_int64(t, 2, img);
             if (sqlite3_step(t) != SQLITE_ROW || sqlite3_column_int64(t, 0) != prob_bits(get_f32(a + 4 + 6 * e + 2))) {
-                ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: image %lld lacks the posting of tag %u",
-                               img, get_u16(a + 4 + 6 * e));
+                ram__vtab_set_error(&p->base,
+                                    "ram_index: integrity-check failed: image %lld lacks the posting of tag %u", img,
+                                    get_u16(a + 4 + 6 * e));
                 rc = SQLITE_CORRUPT_VTAB;
             }
             sqlite3_reset(t);
@@ -125,7 +127,7 @@ static int cmd_integrity(IndexVtab *p)
     rc = sqlite3_finalize(s);
     if (rc == SQLITE_OK && nHave != nPost) {
         ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: %lld postings, the images record %lld", nHave,
-                       nPost);
+                            nPost);
         rc = SQLITE_CORRUPT_VTAB;
     }
     return rc;
@@ -136,8 +138,7 @@ static int index_set_generation(IndexVtab *p, const char *zDigest, const char *z
                                 const char *zModelCfg, int bExif)
 {
     sqlite3_stmt *s = 0;
-    char *zSql = sqlite3_mprintf("SELECT id FROM \"%w\".\"%w_gens\" WHERE digest = ?1 AND prep = ?2", p->zDb,
-                                 p->zName);
+    char *zSql = sqlite3_mprintf("SELECT id FROM \"%w\".\"%w_gens\" WHERE digest = ?1 AND prep = ?2", p->zDb, p->zName);
     int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
     if (rc) return rc;
@@ -146,15 +147,16 @@ static int index_set_generation(IndexVtab *p, const char *zDigest, const char *z
     sqlite3_int64 gen = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
     if (!gen) {
-        rc = ram__index_exec(p->db, &p->base.zErrMsg, "INSERT INTO \"%w\".\"%w_gens\"(digest, prep, model) VALUES(%Q, %Q, %Q)",
-                        p->zDb, p->zName, zDigest, zPrep, zModelPath);
+        rc = ram__index_exec(p->db, &p->base.zErrMsg,
+                             "INSERT INTO \"%w\".\"%w_gens\"(digest, prep, model) VALUES(%Q, %Q, %Q)", p->zDb, p->zName,
+                             zDigest, zPrep, zModelPath);
         if (rc) return rc;
         gen = sqlite3_last_insert_rowid(p->db);
     }
     rc = ram__index_exec(p->db, &p->base.zErrMsg,
-                    "INSERT OR REPLACE INTO \"%w\".\"%w_config\"(key, value) VALUES('gen', %lld), ('model', %Q), "
-                    "('exif', %d)",
-                    p->zDb, p->zName, gen, zModelCfg, bExif);
+                         "INSERT OR REPLACE INTO \"%w\".\"%w_config\"(key, value) VALUES('gen', %lld), ('model', %Q), "
+                         "('exif', %d)",
+                         p->zDb, p->zName, gen, zModelCfg, bExif);
     if (rc) return rc;
     /* zDigest may be p->zGenDigest itself: copy before freeing. */
     char *zD = sqlite3_mprintf("%s", zDigest), *zP = sqlite3_mprintf("%s", zPrep);
@@ -184,11 +186,11 @@ static int cmd_model(IndexVtab *p, const char *zPath)
     if (rc == SQLITE_OK) {
         ram_model_get_info(p->pModel, &info);
         if (info.n_image_tokens != p->nTok || info.embed_dim != p->nDim || info.num_class != p->nClass) {
-            ram__vtab_set_error(&p->base,
-                           "ram_index: the model '%s' has %d tokens x %d, %d classes; %s holds %d x %d, %d classes "
-                           "(create a new table for it)",
-                           info.path, info.n_image_tokens, info.embed_dim, info.num_class, p->zName, p->nTok,
-                           p->nDim, p->nClass);
+            ram__vtab_set_error(
+                &p->base,
+                "ram_index: the model '%s' has %d tokens x %d, %d classes; %s holds %d x %d, %d classes "
+                "(create a new table for it)",
+                info.path, info.n_image_tokens, info.embed_dim, info.num_class, p->zName, p->nTok, p->nDim, p->nClass);
             rc = SQLITE_ERROR;
         }
     }
@@ -263,18 +265,19 @@ static int cmd_reembed(IndexVtab *p)
     if (rc) return rc;
     sqlite3_int64 *a = 0;
     int n = 0;
-    char *zExtra = sqlite3_mprintf("AND NOT EXISTS (SELECT 1 FROM \"%w\".\"%w_blobs\" b WHERE b.id = i.id)", p->zDb,
-                                   p->zName);
+    char *zExtra =
+        sqlite3_mprintf("AND NOT EXISTS (SELECT 1 FROM \"%w\".\"%w_blobs\" b WHERE b.id = i.id)", p->zDb, p->zName);
     if (!zExtra) return SQLITE_NOMEM;
     rc = stale_images(p, zExtra, &a, &n);
     sqlite3_free(zExtra);
     sqlite3_free(a);
     if (rc) return rc;
     if (n) {
-        ram__vtab_set_error(&p->base,
-                       "ram_index: reembed: %d stale image%s no stored bytes (store_images=0); re-insert %s files, "
-                       "or run INSERT INTO %s(%s) VALUES('delete-stale')",
-                       n, n == 1 ? " has" : "s have", n == 1 ? "its" : "their", p->zName, p->zName);
+        ram__vtab_set_error(
+            &p->base,
+            "ram_index: reembed: %d stale image%s no stored bytes (store_images=0); re-insert %s files, "
+            "or run INSERT INTO %s(%s) VALUES('delete-stale')",
+            n, n == 1 ? " has" : "s have", n == 1 ? "its" : "their", p->zName, p->zName);
         return SQLITE_ERROR;
     }
     rc = stale_images(p, "", &a, &n);
@@ -291,7 +294,8 @@ static int cmd_reembed(IndexVtab *p)
             int nBlob = sqlite3_column_bytes(s, 0);
             void *pBlob = sqlite3_malloc(nBlob ? nBlob : 1);
             unsigned char aKey[16] = {0};
-            if (!pBlob) rc = SQLITE_NOMEM;
+            if (!pBlob)
+                rc = SQLITE_NOMEM;
             else {
                 memcpy(pBlob, sqlite3_column_blob(s, 0), (size_t)nBlob);
                 if (sqlite3_column_bytes(s, 1) == 16) memcpy(aKey, sqlite3_column_blob(s, 1), 16);
@@ -322,11 +326,11 @@ static int cmd_delete_stale(IndexVtab *p)
     int rc = stale_images(p, "", &a, &n);
     for (int i = 0; i < n && rc == SQLITE_OK; i++) {
         rc = ram__index_exec(p->db, &p->base.zErrMsg, "DELETE FROM \"%w\".\"%w_files\" WHERE img = %lld", p->zDb,
-                        p->zName, a[i]);
+                             p->zName, a[i]);
         if (rc == SQLITE_OK) {
             /* Drop the image entry whatever its count: its files are gone. */
             rc = ram__index_exec(p->db, &p->base.zErrMsg, "UPDATE \"%w\".\"%w_images\" SET nref = 1 WHERE id = %lld",
-                            p->zDb, p->zName, a[i]);
+                                 p->zDb, p->zName, a[i]);
             if (rc == SQLITE_OK) rc = ram__index_image_ref(p, a[i], -1);
         }
     }
@@ -348,9 +352,9 @@ static int index_command(IndexVtab *p, sqlite3_value *pCmd)
         if (ram__parse_bool(z + 5, &b) == SQLITE_OK) return cmd_exif(p, b);
     }
     ram__vtab_set_error(&p->base,
-                   "ram_index: unknown command '%s' (expected integrity-check, reembed, delete-stale, model, "
-                   "model=PATH or exif=0|1)",
-                   z);
+                        "ram_index: unknown command '%s' (expected integrity-check, reembed, delete-stale, model, "
+                        "model=PATH or exif=0|1)",
+                        z);
     return SQLITE_ERROR;
 }
 
@@ -362,7 +366,9 @@ static int index_image_arg(IndexVtab *p, sqlite3_value *v, const void **ppBlob, 
     int t = sqlite3_value_type(v);
     if (t != SQLITE_BLOB) {
         ram__vtab_set_error(&p->base, "ram_index: image must be a BLOB of encoded image bytes, got %s",
-                       t == SQLITE_NULL ? "NULL" : t == SQLITE_TEXT ? "TEXT" : "a number");
+                            t == SQLITE_NULL   ? "NULL"
+                            : t == SQLITE_TEXT ? "TEXT"
+                                               : "a number");
         return SQLITE_MISMATCH;
     }
     *pnBlob = sqlite3_value_bytes(v);

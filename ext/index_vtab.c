@@ -95,8 +95,8 @@ static int index_alloc_scratch(IndexVtab *p)
     return p->aEmbeds && p->aProbs && p->aTokBlob ? SQLITE_OK : SQLITE_NOMEM;
 }
 
-static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv, sqlite3_vtab **ppVtab,
-                     char **pzErr, int bCreate)
+static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv, sqlite3_vtab **ppVtab, char **pzErr,
+                     int bCreate)
 {
     IndexVtab *p = 0;
     char *zKey = 0, *zVal = 0, *zPrep = 0;
@@ -104,7 +104,8 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
     *ppVtab = 0;
     for (int i = 0; i < N_COL - 1; i++)
         if (!sqlite3_stricmp(argv[2], ram__index_col_names[i])) {
-            *pzErr = sqlite3_mprintf("ram_index: a table cannot be named like its column '%s'", ram__index_col_names[i]);
+            *pzErr =
+                sqlite3_mprintf("ram_index: a table cannot be named like its column '%s'", ram__index_col_names[i]);
             return SQLITE_ERROR;
         }
     p = sqlite3_malloc(sizeof *p);
@@ -154,9 +155,12 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                     rc = SQLITE_ERROR;
                     goto fail;
                 }
-                if (zKey[0] == 's') p->bStore = b;
-                else if (zKey[0] == 'e') p->bExif = b;
-                else p->bResume = b;
+                if (zKey[0] == 's')
+                    p->bStore = b;
+                else if (zKey[0] == 'e')
+                    p->bExif = b;
+                else
+                    p->bResume = b;
             } else {
                 *pzErr = sqlite3_mprintf("ram_index: unknown option '%s' (expected model, floor, store_images, "
                                          "exif or resume)",
@@ -180,30 +184,29 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
         zPrep = ram__index_prep_string(p->bExif);
         if (!zPrep) goto nomem;
         rc = ram__index_exec(db, pzErr,
-                        "CREATE TABLE \"%w\".\"%w_config\"(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
-                        "CREATE TABLE \"%w\".\"%w_gens\"(id INTEGER PRIMARY KEY, digest TEXT NOT NULL, "
-                        "  prep TEXT NOT NULL, model TEXT);"
-                        "CREATE TABLE \"%w\".\"%w_images\"(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, "
-                        "  gen INTEGER NOT NULL, nref INTEGER NOT NULL, probs BLOB NOT NULL);"
-                        "CREATE TABLE \"%w\".\"%w_tokens\"(id INTEGER PRIMARY KEY, tokens BLOB NOT NULL);"
-                        "CREATE INDEX \"%w\".\"%w_images_gen\" ON \"%w_images\"(gen);"
-                        "CREATE TABLE \"%w\".\"%w_files\"(id INTEGER PRIMARY KEY, path TEXT UNIQUE, "
-                        "  img INTEGER NOT NULL);"
-                        "CREATE INDEX \"%w\".\"%w_files_img\" ON \"%w_files\"(img);"
-                        "CREATE TABLE \"%w\".\"%w_postings\"(tag INTEGER, img INTEGER, score INTEGER NOT NULL, "
-                        "  PRIMARY KEY(tag, img)) WITHOUT ROWID;"
-                        "CREATE TABLE \"%w\".\"%w_cls\"(id INTEGER PRIMARY KEY, v BLOB NOT NULL);"
-                        "CREATE TABLE \"%w\".\"%w_blobs\"(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
-                        "INSERT INTO \"%w\".\"%w_gens\"(id, digest, prep, model) VALUES(1, %Q, %Q, %Q);"
-                        "INSERT INTO \"%w\".\"%w_config\"(key, value) VALUES('version', %d), ('model', %Q), "
-                        "  ('floor', %.17g), ('store_images', %d), ('exif', %d), ('resume', %d), ('gen', 1), "
-                        "  ('n_tokens', %d), ('dim', %d), ('num_class', %d), ('layout', %d);",
-                        p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
-                        p->zName, p->zDb,
-                        p->zName, p->zDb, p->zName, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb,
-                        p->zName, p->zDb, p->zName, info.digest, zPrep, info.path, p->zDb, p->zName,
-                        INDEX_SCHEMA_VERSION, p->zModel, p->rFloor, p->bStore, p->bExif, p->bResume, p->nTok,
-                        p->nDim, p->nClass, RAM_CACHE_LAYOUT);
+                             "CREATE TABLE \"%w\".\"%w_config\"(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+                             "CREATE TABLE \"%w\".\"%w_gens\"(id INTEGER PRIMARY KEY, digest TEXT NOT NULL, "
+                             "  prep TEXT NOT NULL, model TEXT);"
+                             "CREATE TABLE \"%w\".\"%w_images\"(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, "
+                             "  gen INTEGER NOT NULL, nref INTEGER NOT NULL, probs BLOB NOT NULL);"
+                             "CREATE TABLE \"%w\".\"%w_tokens\"(id INTEGER PRIMARY KEY, tokens BLOB NOT NULL);"
+                             "CREATE INDEX \"%w\".\"%w_images_gen\" ON \"%w_images\"(gen);"
+                             "CREATE TABLE \"%w\".\"%w_files\"(id INTEGER PRIMARY KEY, path TEXT UNIQUE, "
+                             "  img INTEGER NOT NULL);"
+                             "CREATE INDEX \"%w\".\"%w_files_img\" ON \"%w_files\"(img);"
+                             "CREATE TABLE \"%w\".\"%w_postings\"(tag INTEGER, img INTEGER, score INTEGER NOT NULL, "
+                             "  PRIMARY KEY(tag, img)) WITHOUT ROWID;"
+                             "CREATE TABLE \"%w\".\"%w_cls\"(id INTEGER PRIMARY KEY, v BLOB NOT NULL);"
+                             "CREATE TABLE \"%w\".\"%w_blobs\"(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+                             "INSERT INTO \"%w\".\"%w_gens\"(id, digest, prep, model) VALUES(1, %Q, %Q, %Q);"
+                             "INSERT INTO \"%w\".\"%w_config\"(key, value) VALUES('version', %d), ('model', %Q), "
+                             "  ('floor', %.17g), ('store_images', %d), ('exif', %d), ('resume', %d), ('gen', 1), "
+                             "  ('n_tokens', %d), ('dim', %d), ('num_class', %d), ('layout', %d);",
+                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+                             p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+                             p->zDb, p->zName, p->zDb, p->zName, info.digest, zPrep, info.path, p->zDb, p->zName,
+                             INDEX_SCHEMA_VERSION, p->zModel, p->rFloor, p->bStore, p->bExif, p->bResume, p->nTok,
+                             p->nDim, p->nClass, RAM_CACHE_LAYOUT);
         if (rc) goto fail;
         sqlite3_free(p->zModel);
         p->zModel = 0;
@@ -231,14 +234,12 @@ fail:
     return rc;
 }
 
-static int indexCreate(sqlite3 *db, void *pAux, int argc, const char *const *argv, sqlite3_vtab **ppVtab,
-                       char **pzErr)
+static int indexCreate(sqlite3 *db, void *pAux, int argc, const char *const *argv, sqlite3_vtab **ppVtab, char **pzErr)
 {
     return indexInit(db, pAux, argc, argv, ppVtab, pzErr, 1);
 }
 
-static int indexConnect(sqlite3 *db, void *pAux, int argc, const char *const *argv, sqlite3_vtab **ppVtab,
-                        char **pzErr)
+static int indexConnect(sqlite3 *db, void *pAux, int argc, const char *const *argv, sqlite3_vtab **ppVtab, char **pzErr)
 {
     return indexInit(db, pAux, argc, argv, ppVtab, pzErr, 0);
 }
@@ -253,11 +254,15 @@ static int indexBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo)
         const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
         int usable = c->usable;
         if (c->op == SQLITE_INDEX_CONSTRAINT_MATCH && c->iColumn == COL_NAME) {
-            if (usable) iMatch = i;
-            else bMatchUnusable = 1;
+            if (usable)
+                iMatch = i;
+            else
+                bMatchUnusable = 1;
         } else if (c->op == SQLITE_INDEX_CONSTRAINT_EQ && c->iColumn == COL_TAG) {
-            if (usable) iTag = i;
-            else bTagUnusable = 1;
+            if (usable)
+                iTag = i;
+            else
+                bTagUnusable = 1;
         } else if (!usable) {
             continue;
         } else if (c->op == SQLITE_INDEX_CONSTRAINT_EQ && c->iColumn == -1) {
@@ -371,12 +376,12 @@ static int indexDestroy(sqlite3_vtab *pVtab)
         p->aStmt[i] = 0;
     }
     int rc = ram__index_exec(p->db, 0,
-                        "DROP TABLE IF EXISTS \"%w\".\"%w_config\"; DROP TABLE IF EXISTS \"%w\".\"%w_gens\";"
-                        "DROP TABLE IF EXISTS \"%w\".\"%w_images\"; DROP TABLE IF EXISTS \"%w\".\"%w_files\";"
-                        "DROP TABLE IF EXISTS \"%w\".\"%w_postings\"; DROP TABLE IF EXISTS \"%w\".\"%w_cls\";"
-                        "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\"; DROP TABLE IF EXISTS \"%w\".\"%w_tokens\";",
-                        p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
-                        p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_config\"; DROP TABLE IF EXISTS \"%w\".\"%w_gens\";"
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_images\"; DROP TABLE IF EXISTS \"%w\".\"%w_files\";"
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_postings\"; DROP TABLE IF EXISTS \"%w\".\"%w_cls\";"
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\"; DROP TABLE IF EXISTS \"%w\".\"%w_tokens\";",
+                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
     if (rc == SQLITE_OK) {
         ram__journal_drop(p);
         index_free(p);
@@ -427,7 +432,7 @@ static int indexRename(sqlite3_vtab *pVtab, const char *zNew)
     int rc = SQLITE_OK;
     for (int i = 0; i < 8 && rc == SQLITE_OK; i++)
         rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_%s\" RENAME TO \"%w_%s\"", p->zDb,
-                        p->zName, azSuffix[i], zNew, azSuffix[i]);
+                             p->zName, azSuffix[i], zNew, azSuffix[i]);
     if (rc == SQLITE_OK) {
         char *z = sqlite3_mprintf("%s", zNew);
         if (!z) return SQLITE_NOMEM;

@@ -49,8 +49,7 @@ void ram__interrupt_init(const sqlite3_api_routines *pApi)
 
 const char *ram__interrupt_method(void)
 {
-    return __atomic_load_n(&g_is_interrupted, __ATOMIC_RELAXED) ? "sqlite3_is_interrupted"
-                                                                 : "parser probe";
+    return __atomic_load_n(&g_is_interrupted, __ATOMIC_RELAXED) ? "sqlite3_is_interrupted" : "parser probe";
 }
 
 int ram__interrupted(void *pDb)
@@ -63,4 +62,3 @@ int ram__interrupted(void *pDb)
     sqlite3_finalize(pStmt);
     return rc == SQLITE_INTERRUPT;
 }
-

@@ -27,8 +27,7 @@ int ram__ctx_need_text(struct ram_ctx *c, const char *zFunc, char **pzErr)
     return SQLITE_ERROR;
 }
 
-int ram__ctx_encode_texts(struct ram_ctx *c, const char *zFunc, const struct ram_texts *pT, float *aOut,
-                          char **pzErr)
+int ram__ctx_encode_texts(struct ram_ctx *c, const char *zFunc, const struct ram_texts *pT, float *aOut, char **pzErr)
 {
     int rc = ram__ctx_need_text(c, zFunc, pzErr);
     if (rc) return rc;
