@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
-"""File-level call graph of ext/ and core/ from the symbols of build/obj
-(who defines, who uses), and any circle in it. Usage: tools/callgraph.py [build]"""
+"""File-level call graph of ext/ and core/ from the symbols of their objects
+(who defines, who uses), and any circle in it; exits 1 when there is one.
+
+    tools/callgraph.py [OBJDIR [PREFIX]]
+
+OBJDIR holds the objects as OBJDIR/core/*.o, OBJDIR/ext/*.o (default
+build/obj; make lint passes build/lint); with PREFIX (e.g. ext/) only
+circles among files under it count."""
 import glob, os, subprocess, sys
 
-build = sys.argv[1] if len(sys.argv) > 1 else "build"
+objdir = sys.argv[1] if len(sys.argv) > 1 else "build/obj"
+prefix = sys.argv[2] if len(sys.argv) > 2 else ""
 defs, uses = {}, {}
-for o in sorted(glob.glob(f"{build}/obj/ext/*.o") + glob.glob(f"{build}/obj/core/*.o")):
-    f = os.path.relpath(o, f"{build}/obj")[:-2] + ".c"
+for o in sorted(glob.glob(f"{objdir}/ext/*.o") + glob.glob(f"{objdir}/core/*.o")):
+    f = os.path.relpath(o, objdir)[:-2] + ".c"
     if not os.path.exists(f):  # an object left from a file since removed
         continue
     uses[f] = set()
@@ -33,6 +40,7 @@ def visit(v):
         while True:
             w = stack.pop(); on.discard(w); c.append(w)
             if w == v: break
+        c = [x for x in c if x.startswith(prefix)]
         if len(c) > 1: sccs.append(sorted(c))
 sys.setrecursionlimit(10000)
 for v in graph:
