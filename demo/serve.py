@@ -38,7 +38,8 @@ What is served, and why it is safe to leave running (README "Security"):
   so a web page elsewhere cannot show or probe the pictures.
 - The database is opened read-only; only SELECTs are run. API answers hold
   no absolute path unless the server was started with --show-paths.
-- Bounded: a request must arrive whole within --timeout seconds (idle and
+- Bounded: at most MAX_CONNECTIONS connections at once (more are closed at
+  once), a request must arrive whole within --timeout seconds (idle and
   slow connections are closed), request bodies are read and dropped (over
   64 KB, or chunked: the connection is closed after the answer), malformed
   queries are 400, and thumbnails are made by at most THUMB_WORKERS
@@ -80,6 +81,7 @@ Q_MAX = 1000      # characters of a query
 POOL = 4          # database connections for queries (one per concurrent request)
 THUMB_WORKERS = 2 # connections (and threads at once) making thumbnails
 TIMEOUT = 10.0    # seconds for a request to arrive whole (idle keep-alive included)
+MAX_CONNECTIONS = 64  # served at once (a thread each); more are closed at once
 BODY_MAX = 64 << 10  # request body bytes read and dropped; larger: the connection closes
 IDENT_WHOLE = 16 << 20  # files up to this size are identified from all their bytes,
 IDENT_HEAD = 1 << 20    # larger ones from their first MB (where the headers are)
@@ -853,6 +855,32 @@ def main(argv=None):
         request_queue_size = 128  # listen backlog: a burst of connections is accepted at once
                                   # (5, the default, leaves the rest to SYN-ACK retries, seconds)
         address_family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+        active = 0  # connections being served, one thread each
+        active_lock = threading.Lock()
+
+        def process_request(self, request, client_address):
+            # At most MAX_CONNECTIONS threads: one more connection is closed
+            # at once (its client may retry) instead of costing a thread.
+            with self.active_lock:
+                full = self.active >= MAX_CONNECTIONS
+                if not full:
+                    self.active += 1
+            if full:
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)
+            except Exception:
+                with self.active_lock:
+                    self.active -= 1
+                raise
+
+        def process_request_thread(self, request, client_address):
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                with self.active_lock:
+                    self.active -= 1
 
     try:
         srv = Server((a.host, a.port), Handler)

@@ -533,7 +533,8 @@ fi
 # 5d. HTTP: slow and idle connections are closed within the timeout while
 #     other requests are answered; a GET's body is never taken for another
 #     request; malformed queries are 400; size limits; no absolute path in
-#     /api/info unless --show-paths; thumbnails of a big picture neither hold
+#     /api/info unless --show-paths; at most 64 connections at once;
+#     thumbnails of a big picture neither hold
 #     the searches' connections nor are made twice at once.
 "$PY" - "$T" <<'PYEOF'
 import struct, sys, zlib
@@ -615,6 +616,25 @@ for t in ths: t.join()
 late = {i: round(t, 1) for i, t in closed_at.items() if t > 2 + 1.5}
 check("slowloris_closed", len(closed_at) == 25 and not late, "closed after (s): %s" % sorted(round(t, 2) for t in closed_at.values()))
 check("served_meanwhile", st == 200 and served < 2 + 2.5, "status %d after %.1f s" % (st, served))
+
+# at most 64 connections at once: more are closed at once, not given a thread
+flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(70)]
+time.sleep(0.5)
+closed = 0
+for c in flood:
+    c.setblocking(False)
+    try:
+        closed += c.recv(1) == b""
+    except BlockingIOError:
+        pass
+    except OSError:
+        closed += 1
+for c in flood:
+    c.close()
+check("connections_bounded", 6 <= closed <= 10, "%d of 70 closed at once" % closed)
+time.sleep(0.5)
+st, b = get("/api/info")
+check("served_after_flood", st == 200, "status %d" % st)
 
 # a GET with a body: the body is read and dropped, never answered as a request
 hidden = b"GET /api/tags HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n"
