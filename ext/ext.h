@@ -277,6 +277,9 @@ struct ram_ctx {
     float *aThresh;           /* num_class effective thresholds (sqlite3_free) */
     int bThreshOk;            /* aThresh matches the sources as of iThreshGen */
     unsigned iThreshGen;
+    int nThreads;             /* threads for this context's inference; 0: the engine's default
+                              ** (ram_set_threads, process-wide today). The per-call count of
+                              ** core's thread pool (issue 17, core/jobs.c) is wired here. */
 };
 
 /* A new context for pEntry (takes over the caller's reference, also on
