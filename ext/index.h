@@ -186,7 +186,9 @@ struct IndexHit {
     float score;
 };
 
-enum { PLAN_SCAN = 0, PLAN_ROWID, PLAN_PATH, PLAN_TAG, PLAN_MATCH };
+/* PLAN_REFUSED: a constraint on tag or score the table cannot answer; idxStr
+** is "refused: " and the error xFilter reports. */
+enum { PLAN_SCAN = 0, PLAN_ROWID, PLAN_PATH, PLAN_TAG, PLAN_MATCH, PLAN_REFUSED };
 /* idxNum: plan in the low 4 bits, then flags for the arguments that follow
 ** the plan's own argument, in this order. */
 #define IDX_SCORE_GT 0x10

@@ -126,6 +126,10 @@ int ram__indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
     IndexVtab *p = (IndexVtab *)pCur->pVtab;
     int rc, iArg = 0;
     cursor_reset(c);
+    if ((idxNum & 0xf) == PLAN_REFUSED) {
+        ram__vtab_set_error(pCur->pVtab, "%s", idxStr + strlen("refused: "));
+        return SQLITE_ERROR;
+    }
     if ((rc = ram__index_sync_config(p)) != SQLITE_OK) return rc;
     c->plan = idxNum & 0xf;
     c->iTag = -1;
@@ -324,9 +328,20 @@ int ram__indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
             sqlite3_result_value(ctx, sqlite3_column_value(s, RC_SCORE));
         break;
     case COL_TAG:
-        if (c->iTag >= 0 && p->pModel)
+        if (c->iTag >= 0 && p->pModel) {
             sqlite3_result_text(ctx, ram_model_tag(p->pModel, c->iTag, RAM_LANG_EN), -1, SQLITE_TRANSIENT);
-        break;
+            break;
+        }
+        /* Outside a tag query a row has many tags, not one: a NULL here
+        ** would make NOT tag = 'x' (which xBestIndex never sees) silently
+        ** match nothing. */
+        ram__vtab_set_error(pCur->pVtab,
+                            "ram_index: tag has a value only in a tag query (tag = 'dog' or tag IN "
+                            "(...)); to exclude a tag write rowid NOT IN (SELECT rowid FROM %s WHERE "
+                            "tag = 'blue')",
+                            p->zName);
+        sqlite3_result_error(ctx, p->base.zErrMsg, -1);
+        return SQLITE_ERROR;
     case COL_K:
         if (c->bHasK) sqlite3_result_int64(ctx, c->k);
         break;

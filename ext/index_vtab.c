@@ -247,13 +247,68 @@ static int indexConnect(sqlite3 *db, void *pAux, int argc, const char *const *ar
 
 /* ------------------------------------------------------------------ planning */
 
+/* 1 when the WHERE clause has column = ? (usable now or not). */
+static int index_has_eq(const sqlite3_index_info *pInfo, int iCol)
+{
+    for (int i = 0; i < pInfo->nConstraint; i++)
+        if (pInfo->aConstraint[i].iColumn == iCol && pInfo->aConstraint[i].op == SQLITE_INDEX_CONSTRAINT_EQ) return 1;
+    return 0;
+}
+
+static int index_has_match(const sqlite3_index_info *pInfo)
+{
+    for (int i = 0; i < pInfo->nConstraint; i++)
+        if (pInfo->aConstraint[i].iColumn == COL_NAME && pInfo->aConstraint[i].op == SQLITE_INDEX_CONSTRAINT_MATCH)
+            return 1;
+    return 0;
+}
+
+/* The message for a constraint on tag or score that the table cannot
+** answer, saying how to write it instead; sqlite3_malloc'd (idxStr). */
+static char *index_refusal(sqlite3_vtab *pVtab, const struct sqlite3_index_constraint *c)
+{
+    const char *zTable = ((IndexVtab *)pVtab)->zName;
+    if (c->iColumn == COL_SCORE)
+        return sqlite3_mprintf("refused: ram_index: score has a value only with tag = ... or MATCH (it is the queried "
+                               "tag's or text's probability): write e.g. tag = 'dog' AND score > 0.5");
+    switch (c->op) {
+    case SQLITE_INDEX_CONSTRAINT_NE:
+    case SQLITE_INDEX_CONSTRAINT_ISNOT:
+        return sqlite3_mprintf("refused: ram_index: tag != is not supported (a row has many tags); to exclude a "
+                               "tag write rowid NOT IN (SELECT rowid FROM %s WHERE tag = 'blue')",
+                               zTable);
+    case SQLITE_INDEX_CONSTRAINT_IS:
+        return sqlite3_mprintf("refused: ram_index: write tag = 'dog' instead of tag IS 'dog'");
+    default:
+        /* LIKE 'bl%' reaches here as a range (the LIKE optimisation) or as LIKE */
+        return sqlite3_mprintf("refused: ram_index: tag takes one tag name, compared with = or IN (tag = 'dog', "
+                               "tag IN ('dog', 'cat')), not a pattern or a range; to match the selected tags' "
+                               "names write e.g. tags LIKE '%%bl%%'; to exclude a tag write rowid NOT IN (SELECT "
+                               "rowid FROM %s WHERE tag = 'blue')",
+                               zTable);
+    }
+}
+
 static int indexBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo)
 {
     int iMatch = -1, iTag = -1, iRowid = -1, iPath = -1, iScore = -1, iK = -1, iPre = -1, iLimit = -1;
-    int bTagUnusable = 0, bMatchUnusable = 0, scoreOp = 0;
+    int bTagUnusable = 0, bMatchUnusable = 0, scoreOp = 0, iRefuse = -1;
     for (int i = 0; i < pInfo->nConstraint; i++) {
         const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
         int usable = c->usable;
+        if (c->op == SQLITE_INDEX_CONSTRAINT_LIMIT || c->op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
+            if (c->op == SQLITE_INDEX_CONSTRAINT_LIMIT && usable) iLimit = i;
+            continue;
+        }
+        /* tag only has a value in a tag query and score only in a tag or
+        ** MATCH query: any other form would compare with NULL and return
+        ** no rows without a word. Those are refused (in xFilter, so that
+        ** only the plan that runs can fail). */
+        if ((c->iColumn == COL_TAG && c->op != SQLITE_INDEX_CONSTRAINT_EQ) ||
+            (c->iColumn == COL_SCORE && !index_has_eq(pInfo, COL_TAG) && !index_has_match(pInfo))) {
+            if (iRefuse < 0) iRefuse = i;
+            continue;
+        }
         if (c->op == SQLITE_INDEX_CONSTRAINT_MATCH && c->iColumn == COL_NAME) {
             if (usable)
                 iMatch = i;
@@ -278,9 +333,17 @@ static int indexBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo)
             iK = i;
         } else if (c->op == SQLITE_INDEX_CONSTRAINT_EQ && c->iColumn == COL_PREFILTER) {
             iPre = i;
-        } else if (c->op == SQLITE_INDEX_CONSTRAINT_LIMIT) {
-            iLimit = i;
         }
+    }
+    if (iRefuse >= 0) {
+        /* The refusal is the plan: xFilter reports idxStr. */
+        pInfo->idxNum = PLAN_REFUSED;
+        pInfo->idxStr = index_refusal(pVtab, &pInfo->aConstraint[iRefuse]);
+        if (!pInfo->idxStr) return SQLITE_NOMEM;
+        pInfo->needToFreeIdxStr = 1;
+        pInfo->estimatedCost = 1;
+        pInfo->estimatedRows = 1;
+        return SQLITE_OK;
     }
     /* A MATCH or tag constraint whose value is not available yet makes this
     ** plan unusable: the planner must find an order where it is. */

@@ -225,6 +225,113 @@ static float golden_prob(const char *dir, int img, int cls)
 
 /* ------------------------------------------------------------------ tests */
 
+/* ------------------------------------------------------------------ filters the table cannot answer */
+
+/* 1 when the ' | '-joined tag list holds tag t. */
+static int tags_have(const char *tags, const char *t)
+{
+    size_t n = strlen(t);
+    for (const char *q = tags; q && *q;) {
+        const char *e = strstr(q, " | ");
+        size_t len = e ? (size_t)(e - q) : strlen(q);
+        if (len == n && !memcmp(q, t, n)) return 1;
+        q = e ? e + 3 : 0;
+    }
+    return 0;
+}
+
+/* Every filter on tag or score gives the rows a brute-force reading of the
+** stored tags and probabilities gives, or an error saying how to write it:
+** never a silently empty result. */
+static void test_filters(void)
+{
+    sqlite3 *db = open_db(":memory:");
+    if (!db) return;
+    fill_src(db, 6);
+    exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", g_clip));
+    exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+    /* Brute force: each row's selected tags (the tags column) and its
+    ** probability of 'hot dog' (the probs column at that class). */
+    int cls = -1;
+    for (int c = 0; c < 64 && cls < 0; c++) {
+        char *t = rows(db, fmt("SELECT tag FROM photos WHERE tag = %d AND score >= 0.01 LIMIT 1", c));
+        if (!strcmp(t, "hot dog")) cls = c;
+        free(t);
+    }
+    check(cls >= 0, "index.filter.class_found", "no class named 'hot dog'");
+    if (cls < 0) goto done;
+    char want_not[4096] = "", want_in[4096] = "", want_lt[4096] = "";
+    sqlite3_stmt *s = 0;
+    sqlite3_prepare_v2(db, "SELECT path, tags, probs FROM photos ORDER BY path", -1, &s, 0);
+    int n = 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *path = (const char *)sqlite3_column_text(s, 0), *tags = (const char *)sqlite3_column_text(s, 1);
+        float pr = 0;
+        if (sqlite3_column_bytes(s, 2) >= 4 * (cls + 1)) memcpy(&pr, (const char *)sqlite3_column_blob(s, 2) + 4 * cls, 4);
+        n++;
+        if (!tags_have(tags, "hot dog"))
+            snprintf(want_not + strlen(want_not), sizeof want_not - strlen(want_not), "%s%s", want_not[0] ? "\n" : "",
+                     path);
+        else if (pr < 0.9)
+            snprintf(want_lt + strlen(want_lt), sizeof want_lt - strlen(want_lt), "%s%s", want_lt[0] ? "\n" : "",
+                     path);
+        for (int k = 0; k < 2; k++) {
+            const char *t = k ? "tag10" : "hot dog";
+            if (tags_have(tags, t))
+                snprintf(want_in + strlen(want_in), sizeof want_in - strlen(want_in), "%s%s|%s",
+                         want_in[0] ? "\n" : "", path, t);
+        }
+    }
+    sqlite3_finalize(s);
+    check(n == 10 && want_not[0] && want_in[0], "index.filter.brute_force", "%d rows, not: '%s', in: '%s'", n, want_not,
+          want_in);
+
+    /* What the table answers, or SQLite evaluates on the tag plan's columns. */
+    check_sql("index.filter.negation_documented", db,
+              "SELECT path FROM photos WHERE rowid NOT IN (SELECT rowid FROM photos WHERE tag = 'hot dog') ORDER BY path",
+              want_not);
+    check_sql("index.filter.in_list", db,
+              "SELECT path, tag FROM photos WHERE tag IN ('Hot Dog', 'tag10') ORDER BY path, tag = 'tag10'", want_in);
+    check_sql("index.filter.in_list_class_index", db,
+              fmt("SELECT path, tag FROM photos WHERE tag IN (%d, 'tag10') ORDER BY path, tag = 'tag10'", cls),
+              want_in);
+    check_sql("index.filter.or_of_tags", db,
+              "SELECT path, tag FROM photos WHERE tag = 'hot dog' OR tag = 'tag10' ORDER BY path, tag = 'tag10'",
+              want_in);
+    check_sql("index.filter.score_upper_bound", db,
+              "SELECT path FROM photos WHERE tag = 'hot dog' AND score < 0.9 ORDER BY path", want_lt);
+    check_sql("index.filter.tags_like", db,
+              "SELECT path FROM photos WHERE tags NOT LIKE '%hot dog%' ORDER BY path", want_not);
+
+    /* What it cannot answer: an error that says how to write it. */
+    static const char *const neg = "to exclude a tag write rowid NOT IN (SELECT rowid FROM photos WHERE tag = 'blue')";
+    check_sql("index.filter.not_equal", db, "SELECT path FROM photos WHERE tag != 'hot dog'",
+              fmt("ERROR: ram_index: tag != is not supported (a row has many tags); %s", neg));
+    check_sql("index.filter.is_not", db, "SELECT path FROM photos WHERE tag IS NOT 'hot dog'",
+              fmt("ERROR: ram_index: tag != is not supported (a row has many tags); %s", neg));
+    check_sql("index.filter.not_eq", db, "SELECT path FROM photos WHERE NOT tag = 'hot dog'",
+              fmt("ERROR: ram_index: tag has a value only in a tag query (tag = 'dog' or tag IN (...)); %s", neg));
+    check_sql("index.filter.tag_or_score", db, "SELECT path FROM photos WHERE tag = 'hot dog' OR score > 0.9",
+              fmt("ERROR: ram_index: tag has a value only in a tag query (tag = 'dog' or tag IN (...)); %s", neg));
+    const char *cmp = fmt("ERROR: ram_index: tag takes one tag name, compared with = or IN (tag = 'dog', tag IN "
+                          "('dog', 'cat')), not a pattern or a range; to match the selected tags' names write e.g. "
+                          "tags LIKE '%%bl%%'; %s",
+                          neg);
+    check_sql("index.filter.like", db, "SELECT path FROM photos WHERE tag LIKE 'hot%'", cmp);
+    check_sql("index.filter.glob", db, "SELECT path FROM photos WHERE tag GLOB 'hot*'", cmp);
+    check_sql("index.filter.tag_gt", db, "SELECT path FROM photos WHERE tag > 'a'", cmp);
+    check_sql("index.filter.tag_is_null", db, "SELECT path FROM photos WHERE tag IS NULL", cmp);
+    const char *score = "ERROR: ram_index: score has a value only with tag = ... or MATCH (it is the queried tag's or "
+                        "text's probability): write e.g. tag = 'dog' AND score > 0.5";
+    check_sql("index.filter.score_alone", db, "SELECT path FROM photos WHERE score > 0.5", score);
+    check_sql("index.filter.score_between", db, "SELECT path FROM photos WHERE score BETWEEN 0.2 AND 0.5", score);
+    check_sql("index.filter.score_in", db, "SELECT path FROM photos WHERE score IN (0.5, 0.6)", score);
+    /* A plain scan and SELECT * still work. */
+    check_sql("index.filter.scan_ok", db, "SELECT count(*), count(score) FROM photos", "10|0");
+done:
+    sqlite3_close(db);
+}
+
 static void test_session(void)
 {
     sqlite3 *db = open_db(":memory:");
@@ -998,6 +1105,7 @@ int main(int argc, char **argv)
     test_model_change();
     test_rollback_commands();
     test_match_lists();
+    test_filters();
     test_corruption_detected();
     test_interrupt_resume();
     test_kill_resume();
