@@ -19,6 +19,7 @@
 **             registry.c   the process-wide model registry, the default model's path
 **             cache.c      the process-wide image and text caches
 **             embed_blob.c the ram_embed() BLOB format
+**             entry_blob.c the ram_index entry BLOB (the entry column)
 **             json_args.c  JSON arguments (description lists, vocabularies)
 **   floor     util.c       rc mapping, core-error translation, mprintf, memdup, byte
 **                          order, JSON strings; interrupt.c: sqlite3_interrupt polling
@@ -176,6 +177,35 @@ int ram__embed_blob_read(const struct ram_model_info *pI, const char *zFunc, int
 ** (sqlite3_free; NULL when out of memory); *pnByte receives its size. */
 unsigned char *ram__embed_blob_write(const struct ram_model_info *pI, const float *aEmbed, uint32_t flags,
                                      sqlite3_uint64 *pnByte);
+
+/* ------------------------------------------------------------------ entry_blob.c */
+
+/* Layout of a ram_index entry blob (the hidden entry column; entry_blob.c). */
+#define RAM_ENTRY_MAGIC "RAMX"
+#define RAM_ENTRY_VERSION 1
+#define RAM_ENTRY_HEADER 128
+
+/* One entry, read from (pointers into the blob) or written to a blob. */
+struct ram_entry_blob {
+    unsigned char aKey[16];
+    char zDigest[33]; /* model digest, 32 hex digits */
+    char zPrep[33];   /* preprocessing, "prep1 exif=1" */
+    float rFloor;     /* probabilities under it are not kept */
+    int nTok, nDim, nClass;
+    const unsigned char *aProbs, *aTokens, *aUnit;
+    int nProbs, nTokens, nUnit;
+};
+/* 1 when the n bytes at z start like an entry blob (its magic). */
+int ram__entry_blob_is(const unsigned char *z, sqlite3_int64 n);
+/* Checks the blob's layout and fills *v (pointing into z). *pzErr: a
+** message without a prefix (ram__mprintf; the caller frees it). */
+int ram__entry_blob_parse(const unsigned char *z, sqlite3_int64 n, struct ram_entry_blob *v, char **pzErr);
+/* SQLITE_ERROR (and *pzErr) unless v was made with model pI. */
+int ram__entry_blob_check_model(const struct ram_entry_blob *v, const struct ram_model_info *pI, char **pzErr);
+/* The entry's probabilities into aProb[nClass] (0 under its floor). */
+void ram__entry_blob_probs(const struct ram_entry_blob *v, float *aProb);
+/* A new blob of v (sqlite3_free; NULL when out of memory); *pnByte its size. */
+unsigned char *ram__entry_blob_write(const struct ram_entry_blob *v, sqlite3_uint64 *pnByte);
 
 /* ------------------------------------------------------------------ registry.c */
 

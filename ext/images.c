@@ -10,13 +10,15 @@
 **     // img.aEmbed: n_image_tokens x embed_dim, img.aProb: num_class
 **
 ** Accepted: a BLOB of encoded image bytes (JPEG, PNG, WebP, GIF, TIFF,
-** HEIF/AVIF: what core/image.c accepts), or a BLOB made by ram_embed() with
-** the context's model. NULL gives NULL. Messages:
+** HEIF/AVIF: what core/image.c accepts), a BLOB made by ram_embed() with
+** the context's model, or a ram_index entry of it (the entry column:
+** entry_blob.c; its int8 tokens dequantised and its stored probabilities). NULL gives NULL. Messages:
 **   <f>(): argument N must be a BLOB of image bytes (use readfile('photo.jpg'))
 **   <f>(): argument N is too big (B bytes, over SQLITE_LIMIT_LENGTH L)   SQLITE_TOOBIG
 **   <f>(): image: ... (the engine's reason: libvips' message, pixel limit
 **          -> SQLITE_TOOBIG)
 **   <f>(): argument N is a ram_embed() BLOB of another model (...)
+**   <f>(): argument N is a ram_index entry of another model (...)
 **   <f>(): argument N: the ram_embed blob holds non-finite values (...)
 **   <f>(): interrupted                                                  SQLITE_INTERRUPT
 */
@@ -25,6 +27,8 @@ SQLITE_EXTENSION_INIT3
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+#include "cache_score.h"
 
 #include <string.h>
 
@@ -51,6 +55,32 @@ int ram__image_check(sqlite3 *db, const char *zFunc, int iArg, sqlite3_value *pV
     return SQLITE_OK;
 }
 
+/* A ram_index entry (entry_blob.c) as an image argument: its int8 tokens,
+** dequantised, and the probabilities the table stored (0 under its floor),
+** so that ram_tags(entry) is the table's tags column. */
+static int ctx_entry(const struct ram_model_info *pI, const char *zFunc, int iArg, const unsigned char *z,
+                     sqlite3_int64 n, float *aEmbed, float *aProb, char **pzErr)
+{
+    struct ram_entry_blob v;
+    char *zWhy = 0;
+    int rc = ram__entry_blob_parse(z, n, &v, &zWhy);
+    if (rc == SQLITE_OK) rc = ram__entry_blob_check_model(&v, pI, &zWhy);
+    if (rc) {
+        *pzErr = ram__mprintf("%s(): argument %d is %s", zFunc, iArg, zWhy ? zWhy : "out of memory");
+        sqlite3_free(zWhy);
+        return rc;
+    }
+    struct ram_cache_tokens t;
+    struct ram_error err;
+    if (ram_cache_view(v.aTokens, (size_t)v.nTokens, v.nTok, v.nDim, &t, &err)) {
+        *pzErr = ram__mprintf("%s(): argument %d: %s", zFunc, iArg, err.msg);
+        return SQLITE_ERROR;
+    }
+    ram_cache_dequant(&t, aEmbed);
+    if (aProb) ram__entry_blob_probs(&v, aProb);
+    return SQLITE_OK;
+}
+
 int ram__ctx_image(struct ram_ctx *c, const struct ram_prep *pPrep, const char *zFunc, int iArg, sqlite3_value *pVal,
                    int bProbs, int *pbNull, struct ram_image *pOut, char **pzErr)
 {
@@ -71,7 +101,8 @@ int ram__ctx_image(struct ram_ctx *c, const struct ram_prep *pPrep, const char *
     const struct ram_model_info *pI = &c->pEntry->info;
     size_t nEmbed = (size_t)pI->n_image_tokens * (size_t)pI->embed_dim;
     size_t nProb = (size_t)pI->num_class;
-    int bEmbedBlob = ram__embed_blob_is(z, n);
+    int bEntry = ram__entry_blob_is(z, n);
+    int bEmbedBlob = bEntry || ram__embed_blob_is(z, n);
 
     struct ram_img_key key;
     memset(&key, 0, sizeof key);
@@ -86,7 +117,11 @@ int ram__ctx_image(struct ram_ctx *c, const struct ram_prep *pPrep, const char *
     int bHasProb = 0;
     int bHit = ram__imgcache_get(&key, c->aEmbed, nEmbed, bProbs ? c->aProb : 0, nProb, &bHasProb);
     if (!bHit) {
-        if (bEmbedBlob) {
+        if (bEntry) {
+            if ((rc = ctx_entry(pI, zFunc, iArg, z, n, c->aEmbed, bProbs ? c->aProb : 0, pzErr)) != SQLITE_OK)
+                return rc;
+            bHasProb = bProbs;
+        } else if (bEmbedBlob) {
             if ((rc = ram__embed_blob_read(pI, zFunc, iArg, z, n, c->aEmbed, pzErr)) != SQLITE_OK) return rc;
         } else {
             if (ram__interrupted(c->db)) {

@@ -8,6 +8,8 @@
 **                      of one image's embeddings
 **     index_journal.c  the resume journal (a side database of embeddings)
 **     index_images.c   image entries: embed, write, reference-count, postings
+**     index_entry.c    the entry column: an image's stored form as a blob that
+**                      another table stores without running the model
 **     index_match.c    MATCH: open-set ranking from the int8 token cache
 **     index_update.c   xUpdate: row inserts, updates, deletes and commands
 **     index_cursor.c   xOpen/xFilter/xNext/xColumn: the query plans' scans
@@ -95,6 +97,7 @@ enum {
     COL_CLS,       /* HIDDEN: CLS embedding, float32 BLOB (from the int8 cache) */
     COL_TAGS_ZH,   /* HIDDEN: selected tags, Chinese */
     COL_STALE,     /* HIDDEN: 1 when embedded with another model or preprocessing */
+    COL_ENTRY,     /* HIDDEN: the stored entry as a blob (entry_blob.c); INSERT input */
     COL_NAME,      /* HIDDEN, named like the table: MATCH and commands */
     N_COL
 };
@@ -301,8 +304,16 @@ int ram__index_write_image(IndexVtab *p, sqlite3_int64 iImg, const unsigned char
                            const void *pBlob, int nBlob, sqlite3_int64 *pImg);
 int ram__index_image_ref(IndexVtab *p, sqlite3_int64 img, int delta);
 int ram__index_acquire_image(IndexVtab *p, const unsigned char *aKey, const void *pBlob, int nBlob,
-                             sqlite3_int64 *pImg);
+                             IndexEmbedding *pGiven, sqlite3_int64 *pImg);
 void ram__index_hash(const void *pBlob, int nBlob, unsigned char aKey[16]);
+
+/* ------------------------------------------------------------------ index_entry.c */
+
+/* The entry blob of image img as ctx's result (SQLITE_CORRUPT_VTAB when damaged). */
+int ram__index_entry_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 img);
+/* An INSERT's entry value, checked against the table's generation: its key
+** and embeddings (e: ram__embedding_clear). */
+int ram__index_entry_arg(IndexVtab *p, sqlite3_value *pVal, unsigned char aKey[16], IndexEmbedding *e);
 
 /* ------------------------------------------------------------------ index_match.c */
 

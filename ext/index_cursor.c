@@ -379,6 +379,9 @@ int ram__indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
         break;
     }
     case COL_TAGS_ZH: return column_tags(p, ctx, s, RAM_LANG_ZH);
+    case COL_ENTRY:
+        if (sqlite3_column_type(s, RC_IMG) == SQLITE_NULL) break;
+        return ram__index_entry_column(p, ctx, img);
     case COL_STALE:
         if (sqlite3_column_type(s, RC_GEN) != SQLITE_NULL)
             sqlite3_result_int(ctx, sqlite3_column_int64(s, RC_GEN) != p->iGen);

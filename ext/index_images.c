@@ -163,8 +163,10 @@ int ram__index_image_ref(IndexVtab *p, sqlite3_int64 img, int delta)
 }
 
 /* The image entry for these bytes: an existing current one gains a reference,
-** a stale one is re-embedded in place, a new one is embedded. */
-int ram__index_acquire_image(IndexVtab *p, const unsigned char *aKey, const void *pBlob, int nBlob, sqlite3_int64 *pImg)
+** a stale one is re-embedded in place, a new one is embedded. With pGiven
+** (an entry's embeddings, taken over and cleared) nothing is embedded. */
+int ram__index_acquire_image(IndexVtab *p, const unsigned char *aKey, const void *pBlob, int nBlob,
+                             IndexEmbedding *pGiven, sqlite3_int64 *pImg)
 {
     sqlite3_stmt *s;
     int rc = ram__index_stmt(p, STMT_IMAGE_BY_KEY, &s);
@@ -183,8 +185,13 @@ int ram__index_acquire_image(IndexVtab *p, const unsigned char *aKey, const void
         return ram__index_image_ref(p, img, 1);
     }
     IndexEmbedding e;
-    rc = ram__index_embed(p, aKey, pBlob, nBlob, &e);
-    if (rc) return rc;
+    if (pGiven) {
+        e = *pGiven; /* a stored entry that travelled (index_entry.c): no inference */
+        memset(pGiven, 0, sizeof *pGiven);
+    } else {
+        rc = ram__index_embed(p, aKey, pBlob, nBlob, &e);
+        if (rc) return rc;
+    }
     rc = ram__index_write_image(p, img, aKey, &e, pBlob, nBlob, pImg);
     ram__embedding_clear(&e);
     if (rc == SQLITE_OK && img) rc = ram__index_image_ref(p, img, 1);

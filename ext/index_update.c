@@ -378,21 +378,27 @@ static int index_image_arg(IndexVtab *p, sqlite3_value *v, const void **ppBlob, 
     *pnBlob = sqlite3_value_bytes(v);
     *ppBlob = sqlite3_value_blob(v);
     if (!*ppBlob) *ppBlob = "";
+    /* Stored embeddings are not image bytes: say what to do, before a
+    ** decoder says "not in a known format". */
+    if (ram__embed_blob_is(*ppBlob, *pnBlob) || ram__entry_blob_is(*ppBlob, *pnBlob)) {
+        ram__vtab_set_error(&p->base,
+                            "ram_index: image is a %s BLOB, not image bytes; to store a row without running the "
+                            "model, insert the entry column of another ram_index table: INSERT INTO %s(path, entry) "
+                            "SELECT path, entry FROM other.%s",
+                            ram__embed_blob_is(*ppBlob, *pnBlob) ? "ram_embed()" : "ram_index entry", p->zName,
+                            p->zName);
+        return SQLITE_MISMATCH;
+    }
     return SQLITE_OK;
 }
 
-static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid)
+/* The row write of an INSERT once the key is known (pGiven: an entry's
+** embeddings, else the image bytes are embedded when new). */
+static int index_insert_keyed(IndexVtab *p, sqlite3_value **argv, const unsigned char *aKey, const void *pBlob,
+                              int nBlob, IndexEmbedding *pGiven, sqlite_int64 *pRowid)
 {
     sqlite3_value *pPath = argv[2 + COL_PATH];
-    const void *pBlob;
-    int nBlob, rc;
-    unsigned char aKey[16];
-    rc = index_image_arg(p, argv[2 + COL_IMAGE], &pBlob, &nBlob);
-    if (rc) return rc;
-    rc = ram__index_model(p, 1);
-    if (rc) return rc;
-    ram__index_hash(pBlob, nBlob, aKey);
-
+    int rc;
     sqlite3_int64 fid = 0, oldImg = 0, newImg = 0;
     if (sqlite3_value_type(pPath) != SQLITE_NULL) {
         sqlite3_stmt *s;
@@ -419,7 +425,7 @@ static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid
         ram__vtab_set_error(&p->base, "ram_index: path '%s' already has rowid %lld", sqlite3_value_text(pPath), fid);
         return SQLITE_CONSTRAINT;
     }
-    rc = ram__index_acquire_image(p, aKey, pBlob, nBlob, &newImg);
+    rc = ram__index_acquire_image(p, aKey, pBlob, nBlob, pGiven, &newImg);
     if (rc) return rc;
     sqlite3_stmt *s;
     if (fid) {
@@ -444,6 +450,33 @@ static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid
     return SQLITE_OK;
 }
 
+static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid)
+{
+    const void *pBlob = 0;
+    int nBlob = 0, rc;
+    unsigned char aKey[16];
+    IndexEmbedding given, *pGiven = 0;
+    if (sqlite3_value_type(argv[2 + COL_ENTRY]) != SQLITE_NULL) {
+        /* An entry read from a table: stored as is, no model needed. */
+        if (sqlite3_value_type(argv[2 + COL_IMAGE]) != SQLITE_NULL) {
+            ram__vtab_set_error(&p->base, "ram_index: give image or entry, not both");
+            return SQLITE_MISUSE;
+        }
+        rc = ram__index_entry_arg(p, argv[2 + COL_ENTRY], aKey, &given);
+        if (rc) return rc;
+        pGiven = &given;
+    } else {
+        rc = index_image_arg(p, argv[2 + COL_IMAGE], &pBlob, &nBlob);
+        if (rc) return rc;
+        rc = ram__index_model(p, 1);
+        if (rc) return rc;
+        ram__index_hash(pBlob, nBlob, aKey);
+    }
+    rc = index_insert_keyed(p, argv, aKey, pBlob, nBlob, pGiven, pRowid);
+    if (pGiven) ram__embedding_clear(pGiven);
+    return rc;
+}
+
 static int index_delete(IndexVtab *p, sqlite3_int64 fid)
 {
     sqlite3_stmt *s;
@@ -464,7 +497,8 @@ static int index_delete(IndexVtab *p, sqlite3_int64 fid)
 static int index_update(IndexVtab *p, sqlite3_value **argv)
 {
     sqlite3_int64 fid = sqlite3_value_int64(argv[0]);
-    static const int aReadOnly[] = {COL_TAGS, COL_SCORE, COL_KEY, COL_PROBS, COL_CLS, COL_TAGS_ZH, COL_STALE};
+    static const int aReadOnly[] = {COL_TAGS, COL_SCORE,   COL_KEY,   COL_PROBS,
+                                    COL_CLS,  COL_TAGS_ZH, COL_STALE, COL_ENTRY};
     for (size_t i = 0; i < sizeof aReadOnly / sizeof aReadOnly[0]; i++) {
         sqlite3_value *v = argv[2 + aReadOnly[i]];
         if (!sqlite3_value_nochange(v) && sqlite3_value_type(v) != SQLITE_NULL) {
@@ -498,7 +532,7 @@ static int index_update(IndexVtab *p, sqlite3_value **argv)
     sqlite3_int64 oldImg = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     sqlite3_int64 newImg = 0;
-    rc = ram__index_acquire_image(p, aKey, pBlob, nBlob, &newImg);
+    rc = ram__index_acquire_image(p, aKey, pBlob, nBlob, 0, &newImg);
     if (rc || newImg == oldImg) return rc ? rc : ram__index_image_ref(p, newImg, -1);
     rc = ram__index_stmt(p, STMT_FILE_SET_IMG, &s);
     if (rc) return rc;

@@ -76,10 +76,11 @@ static void index_free(IndexVtab *p)
 
 static int index_declare(sqlite3 *db, const char *zName)
 {
-    char *zSql = sqlite3_mprintf("CREATE TABLE x(path TEXT, image BLOB HIDDEN, tags TEXT, score REAL, "
-                                 "tag HIDDEN, k HIDDEN, prefilter HIDDEN, key BLOB HIDDEN, probs BLOB HIDDEN, "
-                                 "cls BLOB HIDDEN, tags_zh TEXT HIDDEN, stale HIDDEN, \"%w\" HIDDEN)",
-                                 zName);
+    char *zSql =
+        sqlite3_mprintf("CREATE TABLE x(path TEXT, image BLOB HIDDEN, tags TEXT, score REAL, "
+                        "tag HIDDEN, k HIDDEN, prefilter HIDDEN, key BLOB HIDDEN, probs BLOB HIDDEN, "
+                        "cls BLOB HIDDEN, tags_zh TEXT HIDDEN, stale HIDDEN, entry BLOB HIDDEN, \"%w\" HIDDEN)",
+                        zName);
     if (!zSql) return SQLITE_NOMEM;
     int rc = sqlite3_declare_vtab(db, zSql);
     sqlite3_free(zSql);

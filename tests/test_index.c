@@ -332,6 +332,88 @@ done:
     sqlite3_close(db);
 }
 
+/* ------------------------------------------------------------------ entries that travel */
+
+/* Entries read from one database's table are stored in another's without
+** running the model: the same probabilities, tags and MATCH scores; an
+** entry of another model, or stored embeddings given as image bytes, are
+** refused with what to do. */
+static void test_entries(void)
+{
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s.entries_a.db", g_tmp);
+    snprintf(b, sizeof b, "%s.entries_b.db", g_tmp);
+    unlink(a), unlink(b);
+    sqlite3 *db = open_db(a);
+    if (!db) return;
+    fill_src(db, 4);
+    exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", g_clip));
+    exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+    exec(db, fmt("ATTACH '%s' AS b", b));
+    exec(db, fmt("CREATE VIRTUAL TABLE b.photos USING ram_index(model='%s')", g_clip));
+    long inf0 = stat_of(db, "inferences");
+    check_sql("index.entry.copy", db, "INSERT INTO b.photos(path, entry) SELECT path, entry FROM main.photos", "");
+    check(stat_of(db, "inferences") == inf0, "index.entry.no_inference", "%ld inferences",
+          stat_of(db, "inferences") - inf0);
+    check_sql("index.entry.same_rows", db,
+              "SELECT count(*), sum(x.probs = y.probs), sum(x.key = y.key), sum(x.tags = y.tags), sum(x.cls = y.cls) "
+              "FROM main.photos x JOIN b.photos y USING(path)",
+              "8|8|8|8|8");
+    char *m1 = rows(db, "SELECT path, printf('%.9g', score) FROM main.photos WHERE photos MATCH 'a red bicycle'");
+    char *m2 = rows(db, "SELECT path, printf('%.9g', score) FROM b.photos WHERE photos MATCH 'a red bicycle'");
+    check(!strcmp(m1, m2) && strlen(m1) > 40, "index.entry.same_match", "main:\n%s\nb:\n%s", m1, m2);
+    free(m1), free(m2);
+    check_sql("index.entry.tag_query", db, "SELECT count(*) FROM b.photos WHERE tag = 'hot dog'", "1");
+    check_sql("index.entry.integrity", db, "INSERT INTO b.photos(photos) VALUES('integrity-check')", "");
+    /* Again: the rows are there, nothing changes. */
+    check_sql("index.entry.rerun", db, "INSERT INTO b.photos(path, entry) SELECT path, entry FROM main.photos", "");
+    check_sql("index.entry.rerun_rows", db, "SELECT count(*) FROM b.photos", "8");
+    /* ram_tags() and ram_score() read an entry with the connection's model. */
+    exec(db, fmt("SELECT ram_load('%s')", g_clip));
+    check_sql("index.entry.ram_tags", db, "SELECT count(*), sum(ram_tags(entry) = tags) FROM main.photos", "8|8");
+    check_sql("index.entry.ram_score", db,
+              "SELECT count(*), max(abs(ram_score(entry, 'a red bicycle') - score)) < 1e-5 FROM b.photos "
+              "WHERE photos MATCH 'a red bicycle'",
+              "8|1");
+    check(stat_of(db, "inferences") == inf0, "index.entry.functions_no_inference", "%ld inferences",
+          stat_of(db, "inferences") - inf0);
+    /* Refusals. */
+    exec(db, fmt("CREATE VIRTUAL TABLE b.other USING ram_index(model='%s')", g_plus));
+    char *want = rows(db, "SELECT 'ERROR: ram_index: the entry was made with another model or preprocessing (digest ' "
+                          "|| substr(g1.digest, 1, 12) || '..., prep1 exif=1) than other uses (digest ' || "
+                          "substr(g2.digest, 1, 12) || '..., prep1 exif=1): insert the image bytes instead, or "
+                          "store the entry in a table of that model' FROM main.photos_gens g1, b.other_gens g2");
+    check_sql("index.entry.other_model_refused", db,
+              "INSERT INTO b.other(path, entry) SELECT path, entry FROM main.photos", want);
+    free(want);
+    check_sql("index.entry.other_model_nothing_written", db, "SELECT count(*) FROM b.other", "0");
+    const char *emb = "ERROR: ram_index: image is a ram_embed() BLOB, not image bytes; to store a row without "
+                      "running the model, insert the entry column of another ram_index table: INSERT INTO "
+                      "photos(path, entry) SELECT path, entry FROM other.photos";
+    check_sql("index.entry.ram_embed_as_image", db,
+              "INSERT INTO b.photos(path, image) SELECT 'e', ram_embed(data) FROM src LIMIT 1", emb);
+    check_sql("index.entry.entry_as_image", db,
+              "INSERT INTO b.photos(path, image) SELECT 'e', entry FROM main.photos LIMIT 1",
+              "ERROR: ram_index: image is a ram_index entry BLOB, not image bytes; to store a row without running "
+              "the model, insert the entry column of another ram_index table: INSERT INTO photos(path, entry) "
+              "SELECT path, entry FROM other.photos");
+    check_sql("index.entry.ram_embed_as_entry", db,
+              "INSERT INTO b.photos(path, entry) SELECT 'e', ram_embed(data) FROM src LIMIT 1",
+              "ERROR: ram_index: entry must be a BLOB read from the entry column of a ram_index table (this is a "
+              "ram_embed() BLOB, which lacks the probabilities)");
+    check_sql("index.entry.truncated", db,
+              "INSERT INTO b.photos(path, entry) SELECT 'e', substr(entry, 1, 2000) FROM main.photos LIMIT 1",
+              "ERROR: ram_index: entry: not a valid ram_index entry BLOB (sizes do not add up)");
+    check_sql("index.entry.both", db,
+              "INSERT INTO b.photos(path, image, entry) SELECT 'e', data, (SELECT entry FROM main.photos LIMIT 1) "
+              "FROM src LIMIT 1",
+              "ERROR: ram_index: give image or entry, not both");
+    check_sql("index.entry.read_only", db, "UPDATE b.photos SET entry = x'00'",
+              "ERROR: ram_index: column entry is read-only");
+    sqlite3_close(db);
+    unlink(a), unlink(b);
+}
+
 static void test_session(void)
 {
     sqlite3 *db = open_db(":memory:");
@@ -1106,6 +1188,7 @@ int main(int argc, char **argv)
     test_rollback_commands();
     test_match_lists();
     test_filters();
+    test_entries();
     test_corruption_detected();
     test_interrupt_resume();
     test_kill_resume();
