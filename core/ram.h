@@ -63,7 +63,7 @@ const char *ram_version(void);
 
 /* ------------------------------------------------------------------ model */
 
-enum ram_model_kind { RAM_KIND_RAM_PLUS = 1, RAM_KIND_RAM = 2 };
+enum ram_model_kind { RAM_KIND_RAM_PLUS = 1, RAM_KIND_RAM = 2, RAM_KIND_TAG2TEXT = 3 };
 enum ram_lang { RAM_LANG_EN = 0, RAM_LANG_ZH = 1 };
 
 /* Context length of the CLIP tokenizer (ids per text, start and end included). */

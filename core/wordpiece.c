@@ -40,10 +40,11 @@
 static const char *const special_names[7] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]"};
 
 struct ram_wordpiece {
-    char *text;        /* the vocabulary, one NUL-terminated token per id, then "[DEC]" "[ENC]"; owned (ram_free) */
-    uint32_t *off;     /* n_total offsets into text; owned (ram_free) */
-    uint32_t *len;     /* n_total byte lengths; owned (ram_free) */
-    int32_t *slot;     /* hash table of ids (-1: empty), mask + 1 entries; owned (ram_free) */
+    /* All in the allocation of the struct itself: */
+    char *text;        /* the vocabulary, one NUL-terminated token per id, then "[DEC]" "[ENC]" */
+    uint32_t *off;     /* n_total offsets into text */
+    uint32_t *len;     /* n_total byte lengths */
+    int32_t *slot;     /* hash table of ids (-1: empty), mask + 1 entries */
     size_t mask;
     int n_vocab;       /* lines of vocab.txt */
     int n_total;       /* n_vocab + 2 */
@@ -208,15 +209,7 @@ static void insert(struct ram_wordpiece *wp, int32_t id)
     }
 }
 
-void ram_wordpiece_free(struct ram_wordpiece *wp)
-{
-    if (!wp) return;
-    ram_free(wp->text);
-    ram_free(wp->off);
-    ram_free(wp->len);
-    ram_free(wp->slot);
-    ram_free(wp);
-}
+void ram_wordpiece_free(struct ram_wordpiece *wp) { ram_free(wp); }
 
 ram_status ram_wordpiece_init(const char *vocab_text, size_t len, struct ram_wordpiece **out,
                               struct ram_error *err)
@@ -232,21 +225,23 @@ ram_status ram_wordpiece_init(const char *vocab_text, size_t len, struct ram_wor
     if (len && vocab_text[len - 1] != '\n') lines++;
     if (lines < 5 || lines > (1u << 24))
         return ram_fail(err, RAM_ERR_FORMAT, "BERT vocabulary: %zu lines", lines);
-    wp = ram_calloc(1, sizeof *wp);
-    if (!wp) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    /* One allocation (so that a model can own it with ram_free): the struct,
+    ** the offsets, lengths, hash slots, then the text. */
+    size_t n_total = lines + 2, cap = 64;
+    while (cap < 2 * n_total) cap *= 2;
+    size_t head = (sizeof *wp + 15) & ~(size_t)15;
+    size_t bytes = head + sizeof(uint32_t) * 2 * n_total + sizeof(int32_t) * cap + len + 16;
+    char *block = ram_malloc(bytes);
+    if (!block) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    wp = (struct ram_wordpiece *)block;
+    memset(wp, 0, sizeof *wp);
     wp->n_vocab = (int)lines;
     wp->n_total = wp->n_vocab + 2;
-    size_t cap = 64;
-    while (cap < 2 * (size_t)wp->n_total) cap *= 2;
     wp->mask = cap - 1;
-    wp->text = ram_malloc(len + 16);
-    wp->off = ram_malloc(sizeof(uint32_t) * (size_t)wp->n_total);
-    wp->len = ram_malloc(sizeof(uint32_t) * (size_t)wp->n_total);
-    wp->slot = ram_malloc(sizeof(int32_t) * cap);
-    if (!wp->text || !wp->off || !wp->len || !wp->slot) {
-        rc = ram_fail(err, RAM_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
+    wp->off = (uint32_t *)(block + head);
+    wp->len = wp->off + n_total;
+    wp->slot = (int32_t *)(wp->len + n_total);
+    wp->text = (char *)(wp->slot + cap);
     memset(wp->slot, 0xff, sizeof(int32_t) * cap);
     size_t pos = 0, o = 0;
     for (int id = 0; id < wp->n_vocab; id++) {

@@ -50,7 +50,7 @@ struct ram_wordpiece;
 ** n_vocab + 1, 30522 and 30523 for bert-base-uncased). [PAD] [UNK] [CLS]
 ** [SEP] [MASK] must be in the vocabulary (RAM_ERR_FORMAT otherwise).
 ** vocab_text is only read during the call. *out is owned by the caller
-** (ram_wordpiece_free). */
+** (ram_wordpiece_free, which is ram_free: the tokenizer is one allocation). */
 ram_status ram_wordpiece_init(const char *vocab_text, size_t len, struct ram_wordpiece **out,
                               struct ram_error *err);
 void ram_wordpiece_free(struct ram_wordpiece *wp);
