@@ -52,6 +52,7 @@ GOLDEN_TAGS := --tags $(GOLDEN)/tag_list.txt --tags-zh $(GOLDEN)/tag_list_chines
                --thresholds $(GOLDEN)/tag_list_threshold.txt
 TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ram \
                $(BUILD)/models/golden_ram_plus_clip.ram
+TEST_MODELS += $(BUILD)/models/golden_tag2text.ram $(BUILD)/models/heldout_tag2text.ram
 
 
 # The bundled default model, trained by models/train/train_default.py (its config.json
@@ -76,6 +77,19 @@ $(BUILD)/models/golden_ram_plus.ram: $(GOLDEN)/ram_plus_tiny.pth $(BUILD)/ram-co
 $(BUILD)/models/golden_ram.ram: $(GOLDEN)/ram_tiny.pth $(BUILD)/ram-convert
 	@mkdir -p $(dir $@)
 	$(BUILD)/ram-convert $< -o $@ $(GOLDEN_TAGS) >/dev/null
+
+# Tag2Text: the golden checkpoint (2 heads: not visible in the weights), and a
+# held-out config with random weights (tests/test_tag2text.c checks it against
+# a double-precision reference).
+$(BUILD)/models/golden_tag2text.ram: $(GOLDEN)/tag2text/tag2text_tiny.pth $(GOLDEN)/tag2text/tag_list.txt \
+		models/bert_vocab.txt $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert $< -o $@ --tags $(GOLDEN)/tag2text/tag_list.txt --bert-heads 2 \
+	  --bert-vocab models/bert_vocab.txt >/dev/null
+
+$(BUILD)/models/heldout_tag2text.ram: tests/data/tag2text_heldout.json models/bert_vocab.txt $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert --random $< -o $@ --seed 5 --bert-vocab models/bert_vocab.txt >/dev/null
 
 $(BUILD)/models/golden_ram_plus_clip.ram: $(GOLDEN)/ram_plus_tiny.pth $(GOLDEN)/clip_tiny.pth \
 		$(BUILD)/bpe_simple_vocab_16e6.txt $(BUILD)/ram-convert

@@ -167,6 +167,8 @@ struct ram_t2t {
     const float *lm_bias;                 /* text_decoder.cls.predictions.bias (vocab) */
     unsigned char *deleted;   /* num_class flags: delete_tag_index; owned (in `owned`), NULL: none */
     struct ram_wordpiece *wp; /* the BERT tokenizer; one allocation, owned (in `owned`) */
+    char *vocab_text;         /* its vocab.txt, as the model file stores it; owned (in `owned`) */
+    size_t vocab_len;
 };
 
 struct ram_model {

@@ -188,10 +188,10 @@ static int aborted(const struct ram_t2t_hooks *hk) { return hk && hk->abort_cb &
 
 /* ------------------------------------------------------------------ model */
 
-ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len, const int *deleted,
-                          int n_deleted, int official_thresholds, struct ram_error *err)
+ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len,
+                          const unsigned char *deleted, int official_thresholds, struct ram_error *err)
 {
-    if (!m || m->kind != RAM_KIND_TAG2TEXT || !m->thresholds || n_deleted < 0 || (!deleted && n_deleted))
+    if (!m || m->kind != RAM_KIND_TAG2TEXT || !m->thresholds || (!vocab_text && vocab_len))
         return ram_fail(err, RAM_ERR_ARG, "ram_t2t_attach: not a Tag2Text model with a vocabulary");
     struct ram_wordpiece *wp = NULL;
     ram_status rc = ram_wordpiece_init(vocab_text, vocab_len, &wp, err);
@@ -200,17 +200,27 @@ ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vo
     if (ram_wordpiece_size(wp) != m->t2t.enc.vocab || ram_wordpiece_size(wp) != m->t2t.dec.vocab)
         return ram_fail(err, RAM_ERR_FORMAT, "the BERT vocabulary has %d ids (with [DEC], [ENC]), the model's "
                         "embeddings %d", ram_wordpiece_size(wp), m->t2t.enc.vocab);
+    char *text = ram_malloc(vocab_len + 1);
+    if (!text) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    if ((rc = ram_model_own(m, text, err))) return rc;
+    memcpy(text, vocab_text, vocab_len);
+    text[vocab_len] = 0;
     unsigned char *del = ram_calloc((size_t)m->num_class, 1);
     if (!del) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
     if ((rc = ram_model_own(m, del, err))) return rc;
-    if (!deleted) deleted = ram_t2t_deleted_classes, n_deleted = 7;
-    for (int i = 0; i < n_deleted; i++)
-        if (deleted[i] >= 0 && deleted[i] < m->num_class) del[deleted[i]] = 1;
+    if (deleted) {
+        for (int c = 0; c < m->num_class; c++) del[c] = deleted[c] != 0;
+    } else {
+        for (int i = 0; i < 7; i++)
+            if (ram_t2t_deleted_classes[i] < m->num_class) del[ram_t2t_deleted_classes[i]] = 1;
+    }
     if (official_thresholds)
         for (int i = 0; i < 3; i++)
             if (ram_t2t_high_threshold_classes[i] < m->num_class) m->thresholds[ram_t2t_high_threshold_classes[i]] = 0.7f;
     m->t2t.wp = wp;
     m->t2t.deleted = del;
+    m->t2t.vocab_text = text;
+    m->t2t.vocab_len = vocab_len;
     return RAM_OK;
 }
 

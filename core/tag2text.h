@@ -41,14 +41,14 @@ extern const int ram_t2t_deleted_classes[7];
 struct ram_t2t_state;
 
 /* Completes a Tag2Text model whose config, weights and vocabulary are set:
-** builds its BERT tokenizer from vocab_text (vocab.txt; owned by m after
-** this) and its deleted-class flags (deleted: n_deleted class indices, or
-** NULL for the official list, indices >= num_class skipped). With
-** official_thresholds, the classes of ram_t2t_high_threshold_classes get
-** 0.7 (the constructor's overrides; for models whose thresholds were not
-** given). */
-ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len, const int *deleted,
-                          int n_deleted, int official_thresholds, struct ram_error *err);
+** builds its BERT tokenizer from vocab_text (vocab.txt, copied: m keeps it
+** for writing) and its deleted-class flags (deleted: num_class flags, or
+** NULL for the official delete_tag_index, indices >= num_class skipped).
+** With official_thresholds, the classes of ram_t2t_high_threshold_classes
+** get 0.7 (the constructor's overrides; for models whose thresholds were
+** not given). What it makes is owned by m. */
+ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len,
+                          const unsigned char *deleted, int official_thresholds, struct ram_error *err);
 
 /* Optional callbacks. Every field may be NULL. */
 struct ram_t2t_hooks {

@@ -7,8 +7,8 @@
 ** step-0 layers (1e-4), every beam-search step (candidate and kept tokens
 ** and beams identical, scores, top-10 logits/log-probs and logsumexp within
 ** 1e-4), the step count, the sequences and captions (identical). The model
-** is the converter's file (build/models/golden_tag2text.ram) when it
-** exists, else built from the .pth.
+** is the converter's file (build/models/golden_tag2text.ram, made by
+** ram-convert from the golden .pth); the .pth route is compared with it.
 */
 #include "harness.h"
 #include "test_json.h"
@@ -70,6 +70,7 @@ static void check_npy(const char *name, const char *path, const float *got, size
     check(e >= 0 && e <= TOL, name, "max abs error %.3g (%s)", e, path);
 }
 
+/* The converter's file (make builds it from the golden .pth). */
 static struct ram_model *load_model(void)
 {
     struct ram_error err = {{0}};
@@ -77,29 +78,35 @@ static struct ram_model *load_model(void)
     char path[512];
     const char *b = getenv("RAM_BUILD");
     snprintf(path, sizeof path, "%s/models/golden_tag2text.ram", b ? b : "build");
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        fclose(f);
-        ram_status rc = ram_model_init_from_file(path, NULL, &m, &err);
-        check(rc == RAM_OK, "t2t.load_converted_model", "%s", err.msg);
-        return m;
-    }
+    ram_status rc = ram_model_init_from_file(path, NULL, &m, &err);
+    check(rc == RAM_OK, "t2t.load_converted_model", "%s", err.msg);
+    return rc ? NULL : m;
+}
+
+/* The same model built in memory from the .pth (ram_model_init_from_pth +
+** ram_t2t_attach) gives the same tags and tag-encoder input. */
+static void test_from_pth(const struct ram_model *mf)
+{
+    struct ram_error err = {{0}};
+    struct ram_model *m = NULL;
     struct ram_convert_opts o = {0};
     o.bert_heads = 2;
     ram_status rc = ram_model_init_from_pth(gpath("golden/tag2text/tag2text_tiny.pth"),
                                             gpath("golden/tag2text/tag_list.txt"), NULL, NULL, &o, &m, &err);
-    check(rc == RAM_OK, "t2t.load_pth", "%s", err.msg);
-    if (rc) return NULL;
-    size_t vl;
-    char *vocab = read_file("models/bert_vocab.txt", &vl);
-    rc = vocab ? ram_t2t_attach(m, vocab, vl, NULL, 0, 1, &err) : RAM_ERR_IO;
+    size_t vl = 0;
+    char *vocab = rc ? NULL : read_file("models/bert_vocab.txt", &vl);
+    if (!rc) rc = vocab ? ram_t2t_attach(m, vocab, vl, NULL, 1, &err) : RAM_ERR_IO;
     free(vocab);
-    check(rc == RAM_OK, "t2t.attach_vocab", "%s", err.msg);
-    if (rc) {
-        ram_model_free(m);
-        return NULL;
-    }
-    return m;
+    int same = !rc && m->num_class == mf->num_class && m->t2t.dec.layers == mf->t2t.dec.layers;
+    for (int c = 0; same && c < m->num_class; c++)
+        same = m->thresholds[c] == mf->thresholds[c] && m->t2t.deleted[c] == mf->t2t.deleted[c];
+    for (size_t i = 0; same && i < (size_t)m->num_class * m->tagger.hidden; i++)
+        same = m->t2t.fc_w[i] == mf->t2t.fc_w[i] && m->label_embed[i] == mf->label_embed[i];
+    check(same, "t2t.pth_model_equals_converted", "%s", rc ? err.msg : "different config, thresholds or weights");
+    check(!rc && m->thresholds[2701] == 0.7f && m->thresholds[0] == 0.68f && m->t2t.deleted[127] && m->t2t.deleted[3359] &&
+              !m->t2t.deleted[0],
+          "t2t.official_thresholds_and_deleted", "thresholds or deleted classes differ from the official ones");
+    ram_model_free(m);
 }
 
 /* ------------------------------------------------------------------ traces */
@@ -432,6 +439,7 @@ int main(void)
               "t2t.config", "classes %d layers %d", m->num_class, m->t2t.enc.layers);
         for (int img = 0; img < 4; img++) run_image(st, m, img);
         test_full_logits(st, m);
+        test_from_pth(m);
         test_errors(st, m);
         for (int k = 0; k < E_N; k++) printf("# max abs error, %s: %.3g\n", err_names[k], worst_err[k]);
     }
