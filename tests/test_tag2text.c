@@ -394,6 +394,83 @@ static void test_full_logits(struct ram_t2t_state *st, const struct ram_model *m
     npy_free(&in);
 }
 
+/* The public API: ram_state / ram_caption_image from the image files (the
+** engine's preprocessing reproduces PIL's), predicted and user tags. */
+static void test_public_api(const struct ram_model *m)
+{
+    struct ram_error err;
+    struct ram_state *st = NULL;
+    ram_status rc = ram_state_init(m, &st, &err);
+    check(rc == RAM_OK, "t2t.api.state_init", "%s", err.msg);
+    if (rc) return;
+    const char *files[4] = {"golden/images/img0.jpg", "golden/images/img1.png", "golden/images/img2.jpg",
+                            "golden/images/img3.png"};
+    int good = 0, total = 0;
+    char msg[300] = "";
+    for (int img = 0; img < 4; img++) {
+        size_t n, jl;
+        void *data = read_file(data_path(files[img]), &n);
+        char *js = read_file(gpath("golden/tag2text/tag2text/img%d_result.json", img), &jl);
+        struct jp jp = {js, js + (js ? jl : 0), 0};
+        struct jv res;
+        jparse(&jp, &res);
+        const struct jv *caps = jget(&res, "captions");
+        for (int k = 0; caps && k < caps->n; k++) {
+            const struct jv *c = &caps->items[k];
+            int user = !strcmp(jget(c, "kind")->str, "user");
+            const struct jv *u = jget(&res, "user_tags_argument");
+            char *cap = NULL, *used = NULL;
+            rc = ram_caption_image(st, data, n, NULL, user ? u->str : NULL, user ? u->len : 0, &cap, &used, &err);
+            int ok = !rc && !strcmp(cap, jget(c, "caption")->str) && !strcmp(used, jget(c, "tag_input")->str);
+            good += ok, total++;
+            if (!ok && strlen(msg) < 200)
+                snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " img%d %s: %s", img, user ? "user" : "predicted",
+                         rc ? err.msg : cap);
+            ram_string_free(cap);
+            ram_string_free(used);
+        }
+        if (img == 0) {
+            /* Tags through ram_tag_image with the thresholds the SQL side uses. */
+            float *p = malloc(sizeof(float) * (size_t)m->num_class);
+            rc = ram_tag_image(st, data, n, NULL, NULL, p, &err);
+            int sel = 0, ok = rc == RAM_OK;
+            for (int c = 0; ok && c < m->num_class; c++) sel += p[c] > ram_model_threshold(m, c);
+            check(ok && sel == (int)jget(&res, "selected")->n && ram_model_threshold(m, 127) == 1.0f &&
+                      ram_model_threshold(m, 2701) == 0.7f,
+                  "t2t.api.tag_image_selection", "%d selected (golden %d)", sel, jget(&res, "selected")->n);
+            free(p);
+            char *cap = NULL;
+            rc = ram_caption_image(st, data, n, NULL, "None", 4, &cap, NULL, &err);
+            check(!rc && cap && !strcmp(cap, jget(&caps->items[0], "caption")->str), "t2t.api.none_means_predicted",
+                  "%s", rc ? err.msg : cap);
+            ram_string_free(cap);
+            rc = ram_caption_image(st, "not an image", 12, NULL, NULL, 0, &cap, NULL, &err);
+            check(rc == RAM_ERR_IMAGE && !cap, "t2t.api.bad_image", "rc %d", rc);
+        }
+        jfree(&res);
+        free(js);
+        free(data);
+    }
+    check(good == total && total == 7, "t2t.api.captions_from_image_files", "%d of %d:%s", good, total, msg);
+    ram_state_free(st);
+
+    /* A RAM model has no captions. */
+    char path[512];
+    const char *b = getenv("RAM_BUILD");
+    snprintf(path, sizeof path, "%s/models/golden_ram.ram", b ? b : "build");
+    struct ram_model *rm = NULL;
+    struct ram_state *rs = NULL;
+    char *cap = NULL;
+    if (!ram_model_init_from_file(path, NULL, &rm, &err) && !ram_state_init(rm, &rs, &err)) {
+        rc = ram_caption_image(rs, "x", 1, NULL, NULL, 0, &cap, NULL, &err);
+        check(rc == RAM_ERR_UNSUPPORTED && !cap, "t2t.api.ram_model_has_no_captions", "rc %d", rc);
+    } else {
+        check(0, "t2t.api.ram_model_has_no_captions", "%s", err.msg);
+    }
+    ram_state_free(rs);
+    ram_model_free(rm);
+}
+
 static int stop_now(void *arg)
 {
     int *n = arg;
@@ -440,6 +517,7 @@ int main(void)
         for (int img = 0; img < 4; img++) run_image(st, m, img);
         test_full_logits(st, m);
         test_from_pth(m);
+        test_public_api(m);
         test_errors(st, m);
         for (int k = 0; k < E_N; k++) printf("# max abs error, %s: %.3g\n", err_names[k], worst_err[k]);
     }
