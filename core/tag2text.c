@@ -358,7 +358,14 @@ static ram_status tag_encoder(struct ram_t2t_state *st, const float *image_embed
 
 /* ------------------------------------------------------------------ decoder */
 
-/* In place, per row: x - max - log(sum exp(x - max)). */
+/* log_softmax by rows into y, in float as PyTorch's CPU kernel computes it
+** (x - max - log(sum exp(x - max)), the sum accumulated in 8 float lanes,
+** the tail added to the first lanes, then the lanes folded 4, 2, 1): over
+** 30,524 terms the accumulation order moves the result by ~1e-6, and a beam
+** score adds up to 46 of them; with a double-precision sum the scores drift
+** from the official ones by ~2.5e-6 per step (1.2e-4 after 45 steps on the
+** goldens), with this one they stay within 1e-4. */
+#define LSM_LANES 8
 static void log_softmax_rows(const float *x, float *y, int rows, int cols)
 {
     for (int r = 0; r < rows; r++) {
@@ -367,10 +374,15 @@ static void log_softmax_rows(const float *x, float *y, int rows, int cols)
         float mx = -INFINITY;
         for (int i = 0; i < cols; i++)
             if (a[i] > mx) mx = a[i];
-        double s = 0;
-        for (int i = 0; i < cols; i++) s += exp((double)(a[i] - mx));
-        const float lse = (float)log(s);
-        for (int i = 0; i < cols; i++) b[i] = (a[i] - mx) - lse;
+        float acc[LSM_LANES] = {0};
+        int i = 0;
+        for (; i + LSM_LANES <= cols; i += LSM_LANES)
+            for (int k = 0; k < LSM_LANES; k++) acc[k] += expf(a[i + k] - mx);
+        for (int k = 0; i < cols; i++, k++) acc[k] += expf(a[i] - mx);
+        for (int w = LSM_LANES / 2; w >= 1; w /= 2)
+            for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+        const float lse = logf(acc[0]);
+        for (int k = 0; k < cols; k++) b[k] = (a[k] - mx) - lse;
     }
 }
 

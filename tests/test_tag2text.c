@@ -24,14 +24,9 @@
 #define TOL 1e-4
 
 /* Running beam scores are fp32 sums of up to 46 log-probs (|score| up to
-** ~115 in the goldens). Ours drift from the golden's by about -2.5e-6 per
-** step (the chosen tokens' log-probs, a few fp32 ulps each, always the same
-** sign; not from GELU, softmax or the LM head's precision: each was swapped
-** for a double-precision version without change), which reaches 1.2e-4
-** after 40 steps. Scores are therefore checked at 1e-4, or 3.5e-6 per step
-** taken when that is more; every decision (candidate ids, beams, kept beams,
-** finished hypotheses, sequences) is checked exactly. */
-static double score_tol(int step) { return 3.5e-6 * (step + 1) > TOL ? 3.5e-6 * (step + 1) : TOL; }
+** ~115 in the goldens): checked at 1e-4 like everything else. (The engine's
+** log_softmax accumulates like PyTorch's kernel for that; see tag2text.c.) */
+static double score_tol(int step) { (void)step; return TOL; }
 
 
 static double worst_err[8]; /* per kind, reported at the end */
