@@ -164,7 +164,7 @@ ASAN_BUILD ?= $(BUILD)/asan
 TSAN_BUILD ?= $(BUILD)/tsan
 FUZZ_BUILD   ?= $(BUILD)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := image pth model bpe sql index
+FUZZ_TARGETS := image pth model bpe sql index wordpiece
 test: all asan-build tsan-build $(if $(filter-out 0,$(FUZZ_SECONDS)),fuzz-build)
 	@RAM_TSAN_BUILD=$(TSAN_BUILD) RAM_TSAN_OPTIONS="$(TSAN_OPTIONS_RAM)" RAM_FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) \
 	  FUZZ_TARGETS="$(FUZZ_TARGETS)" sh tests/run.sh $(BUILD) $(ASAN_BUILD)
