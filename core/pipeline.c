@@ -276,6 +276,41 @@ ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds,
 
 /* ------------------------------------------------------------------ captions */
 
+ram_status ram_caption_embeds(struct ram_state *st, const float *image_embeds, const float *probs, const char *tags,
+                              size_t tags_len, char **caption, char **tags_used, struct ram_error *err)
+{
+    if (caption) *caption = NULL;
+    if (tags_used) *tags_used = NULL;
+    if (!st || !image_embeds || !caption || (!tags && tags_len))
+        return ram_fail(err, RAM_ERR_ARG, "ram_caption: NULL argument");
+    if (!st->t2t) return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_caption: the model is not a caption model (Tag2Text)");
+    const struct ram_model *m = st->m;
+    ram_status rc = ram_model_check_file(m, err);
+    if (rc) return rc;
+    char *used = NULL;
+    /* inference_tag2text takes '', 'none' and 'None' as no user tags. */
+    if (tags && ((tags_len == 0) || (tags_len == 4 && (!memcmp(tags, "none", 4) || !memcmp(tags, "None", 4)))))
+        tags = NULL;
+    if (tags) {
+        /* The official script's user tags: ',' -> ' | '; tagging is not needed. */
+        rc = ram_t2t_user_tags(tags, tags_len, &used, err);
+    } else if (probs) {
+        rc = ram_t2t_tag_string(m, probs, &used, err);
+    } else {
+        float *p = ram_malloc(sizeof(float) * (size_t)m->num_class);
+        if (!p) return ram_fail(err, RAM_ERR_NOMEM, "ram_caption: out of memory");
+        rc = ram_tag_probs(st, image_embeds, p, err);
+        if (!rc) rc = ram_t2t_tag_string(m, p, &used, err);
+        ram_free(p);
+    }
+    if (rc) return rc;
+    struct ram_t2t_hooks hk = {st->abort_cb, st->abort_arg, NULL, NULL, NULL, NULL};
+    rc = ram_t2t_caption(st->t2t, image_embeds, used, strlen(used), &hk, NULL, NULL, caption, err);
+    if (!rc && tags_used) *tags_used = used;
+    else ram_free(used);
+    return rc;
+}
+
 ram_status ram_caption_image(struct ram_state *st, const void *data, size_t n, const struct ram_image_params *params,
                              const char *tags, size_t tags_len, char **caption, char **tags_used,
                              struct ram_error *err)
@@ -285,30 +320,9 @@ ram_status ram_caption_image(struct ram_state *st, const void *data, size_t n, c
     if (!st || !caption || (!tags && tags_len)) return ram_fail(err, RAM_ERR_ARG, "ram_caption_image: NULL argument");
     if (!st->t2t)
         return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_caption_image: the model is not a caption model (Tag2Text)");
-    const struct ram_model *m = st->m;
-    char *used = NULL;
-    float *probs = NULL;
-    ram_status rc = ram_image_preprocess(data, n, m->swin.image_size, params, st->chw, err);
+    ram_status rc = ram_image_preprocess(data, n, st->m->swin.image_size, params, st->chw, err);
     if (!rc) rc = ram_encode_image(st, st->chw, st->embeds, err);
-    if (rc) return rc;
-    /* inference_tag2text takes '', 'none' and 'None' as no user tags. */
-    if (tags && ((tags_len == 0) || (tags_len == 4 && (!memcmp(tags, "none", 4) || !memcmp(tags, "None", 4)))))
-        tags = NULL;
-    if (tags) {
-        /* The official script's user tags: ',' -> ' | '; tagging is not needed. */
-        rc = ram_t2t_user_tags(tags, tags_len, &used, err);
-    } else {
-        probs = ram_malloc(sizeof(float) * (size_t)m->num_class);
-        if (!probs) return ram_fail(err, RAM_ERR_NOMEM, "ram_caption_image: out of memory");
-        rc = ram_tag_probs(st, st->embeds, probs, err);
-        if (!rc) rc = ram_t2t_tag_string(m, probs, &used, err);
-        ram_free(probs);
-    }
-    if (rc) return rc;
-    struct ram_t2t_hooks hk = {st->abort_cb, st->abort_arg, NULL, NULL, NULL, NULL};
-    rc = ram_t2t_caption(st->t2t, st->embeds, used, strlen(used), &hk, NULL, NULL, caption, err);
-    if (!rc && tags_used) *tags_used = used;
-    else ram_free(used);
+    if (!rc) rc = ram_caption_embeds(st, st->embeds, NULL, tags, tags_len, caption, tags_used, err);
     return rc;
 }
 

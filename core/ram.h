@@ -226,7 +226,13 @@ ram_status ram_caption_image(struct ram_state *st, const void *data, size_t n, c
                              const char *tags, size_t tags_len, char **caption, char **tags_used,
                              struct ram_error *err);
 
-/* Frees a string returned by ram_caption_image. NULL is a no-op. */
+/* The same from image embeddings (ram_encode_image's, or a cache's): probs,
+** if not NULL, are the image's num_class tag probabilities (ram_tag_probs),
+** used instead of recomputing them when tags is NULL. */
+ram_status ram_caption_embeds(struct ram_state *st, const float *image_embeds, const float *probs, const char *tags,
+                              size_t tags_len, char **caption, char **tags_used, struct ram_error *err);
+
+/* Frees a string returned by ram_caption_image / ram_caption_embeds. NULL is a no-op. */
 void ram_string_free(char *s);
 
 /* ------------------------------------------------------------------ text */
