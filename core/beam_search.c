@@ -24,16 +24,15 @@
 #include <math.h>
 #include <string.h>
 
-ram_status ram_beam_start(struct ram_beam_search *bs, const struct ram_beam_params *p, int vocab,
-                          const int32_t *prompt, int n_prompt, struct ram_error *err)
+ram_status ram_beam_start(struct ram_beam_search *bs, const struct ram_beam_params *p, int vocab, const int32_t *prompt,
+                          int n_prompt, struct ram_error *err)
 {
-    if (!bs || !p || (!prompt && n_prompt))
-        return ram_fail(err, RAM_ERR_ARG, "beam search: NULL argument");
+    if (!bs || !p || (!prompt && n_prompt)) return ram_fail(err, RAM_ERR_ARG, "beam search: NULL argument");
     if (p->n_beams < 1 || p->n_beams > RAM_BEAM_MAX || n_prompt < 1 || p->max_len <= n_prompt ||
         p->max_len > RAM_BEAM_MAX_LEN || vocab < 2 * p->n_beams || p->eos < 0 || p->eos >= vocab ||
         !(p->length_penalty == p->length_penalty))
-        return ram_fail(err, RAM_ERR_ARG, "beam search: %d beams, prompt %d, max_length %d, vocabulary %d",
-                        p->n_beams, n_prompt, p->max_len, vocab);
+        return ram_fail(err, RAM_ERR_ARG, "beam search: %d beams, prompt %d, max_length %d, vocabulary %d", p->n_beams,
+                        n_prompt, p->max_len, vocab);
     memset(bs, 0, sizeof *bs);
     bs->p = *p;
     bs->vocab = vocab;

@@ -24,8 +24,8 @@
 
 #include <stdint.h>
 
-#define RAM_BEAM_MAX 8        /* beams at most */
-#define RAM_BEAM_MAX_LEN 512  /* max_length at most */
+#define RAM_BEAM_MAX 8       /* beams at most */
+#define RAM_BEAM_MAX_LEN 512 /* max_length at most */
 
 struct ram_beam_params {
     int n_beams;          /* 3 */
@@ -37,17 +37,17 @@ struct ram_beam_params {
 
 /* What one step decided (for traces and the caller's cache reordering). */
 struct ram_beam_step {
-    int cur_len;                         /* tokens per beam before this step */
-    float scores_in[RAM_BEAM_MAX];       /* running beam scores entering the step */
-    int n_cand;                          /* 2 * n_beams */
-    float cand_score[2 * RAM_BEAM_MAX];  /* top totals (log-prob + beam score), descending */
+    int cur_len;                        /* tokens per beam before this step */
+    float scores_in[RAM_BEAM_MAX];      /* running beam scores entering the step */
+    int n_cand;                         /* 2 * n_beams */
+    float cand_score[2 * RAM_BEAM_MAX]; /* top totals (log-prob + beam score), descending */
     int32_t cand_token[2 * RAM_BEAM_MAX];
     int cand_beam[2 * RAM_BEAM_MAX];
-    float next_score[RAM_BEAM_MAX];      /* the beams kept */
+    float next_score[RAM_BEAM_MAX]; /* the beams kept */
     int32_t next_token[RAM_BEAM_MAX];
-    int next_beam[RAM_BEAM_MAX];         /* source beam of each kept beam */
-    int n_hyps;                          /* finished hypotheses after the step */
-    int done;                            /* the done rule held */
+    int next_beam[RAM_BEAM_MAX]; /* source beam of each kept beam */
+    int n_hyps;                  /* finished hypotheses after the step */
+    int done;                    /* the done rule held */
 };
 
 struct ram_beam_search {
@@ -69,8 +69,8 @@ struct ram_beam_search {
 /* Checks p (1..RAM_BEAM_MAX beams, prompt < max_len <= RAM_BEAM_MAX_LEN,
 ** vocab >= 2 * n_beams, eos in the vocabulary) and starts: every beam holds
 ** the prompt, scores [0, -1e9, ...]. */
-ram_status ram_beam_start(struct ram_beam_search *bs, const struct ram_beam_params *p, int vocab,
-                          const int32_t *prompt, int n_prompt, struct ram_error *err);
+ram_status ram_beam_start(struct ram_beam_search *bs, const struct ram_beam_params *p, int vocab, const int32_t *prompt,
+                          int n_prompt, struct ram_error *err);
 
 /* One step. logp: n_beams x vocab log-probabilities of the next token per
 ** beam; the min-length rule is applied to it in place (eos -inf while

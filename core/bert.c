@@ -47,7 +47,7 @@ size_t ram_bert_layer_scratch_floats_ex(const struct ram_bert_layer *L, int rows
         !ram_mul_ok((size_t)rows, (size_t)L->intermediate, &f))
         return 0;
     qc = round16(qc), s = round16(s), f = round16(f);
-    total = 2 * qc + s + f; /* query/context, scores, attention output, FFN */
+    total = 2 * qc + s + f;         /* query/context, scores, attention output, FFN */
     if (n_ctx > 0) total += 2 * qc; /* new keys and values */
     if (total < qc || total < f || total > SIZE_MAX / sizeof(float)) return 0;
     return total;
@@ -110,9 +110,8 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
                                      const float *Q0, float *scratch, struct ram_error *err)
 {
     const int hid = L->hidden, heads = L->heads, inter = L->intermediate;
-    if (hid < 1 || heads < 1 || hid % heads || inter < 1 || n_seq < 1 || r < 1 ||
-        (L->has_cross && n_kv < 1) || (L->has_self && (!sa || !sa->cache || sa->n_past < 0)) ||
-        (L->has_self && Q0))
+    if (hid < 1 || heads < 1 || hid % heads || inter < 1 || n_seq < 1 || r < 1 || (L->has_cross && n_kv < 1) ||
+        (L->has_self && (!sa || !sa->cache || sa->n_past < 0)) || (L->has_self && Q0))
         return ram_fail(err, RAM_ERR_ARG, "bert layer: hidden %d, heads %d, intermediate %d, %d x %d rows, %d states",
                         hid, heads, inter, n_seq, r, n_kv);
     const int rows = n_seq * r, dh = hid / heads;
@@ -130,8 +129,10 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
         const struct ram_bert_attn_w *w = &L->cross;
         /* torch divides the product by math.sqrt(head_dim), a float32 scalar op. */
         const float div = (float)sqrt((double)dh);
-        if (Q0) memcpy(qc, Q0, sizeof(float) * (size_t)rows * hid);
-        else if ((rc = ram_linear_q(H, rows, hid, w->q_w, L->q_q, w->q_b, hid, qc, err))) return rc;
+        if (Q0)
+            memcpy(qc, Q0, sizeof(float) * (size_t)rows * hid);
+        else if ((rc = ram_linear_q(H, rows, hid, w->q_w, L->q_q, w->q_b, hid, qc, err)))
+            return rc;
         for (int h = 0; h < heads; h++) {
             float *qh = qc + (size_t)h * dh;
             ram_gemm(0, 1, rows, n_kv, dh, 1.0f, qh, hid, K + (size_t)h * dh, hid, 0.0f, S, n_kv);
@@ -153,9 +154,8 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
     return RAM_OK;
 }
 
-ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int rows, const float *K,
-                                  const float *V, int n_kv, const float *Q0, float *scratch,
-                                  struct ram_error *err)
+ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int rows, const float *K, const float *V,
+                                  int n_kv, const float *Q0, float *scratch, struct ram_error *err)
 {
     if (L->has_self)
         return ram_fail(err, RAM_ERR_UNSUPPORTED,

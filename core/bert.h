@@ -49,11 +49,11 @@ struct ram_bert_layer {
     int causal;                      /* row i of a call sees keys 0 .. n_past + i only */
     struct ram_bert_attn_w self;     /* its K/V input width is hidden */
     int has_cross;
-    int kv_width;                    /* width of the encoder states */
+    int kv_width; /* width of the encoder states */
     struct ram_bert_attn_w cross;
-    const float *i_w, *i_b;          /* intermediate.dense (I, H) / (I) */
-    const float *o_w, *o_b;          /* output.dense (H, I) / (H) */
-    const float *ln_w, *ln_b;        /* output.LayerNorm (H) */
+    const float *i_w, *i_b;   /* intermediate.dense (I, H) / (I) */
+    const float *o_w, *o_b;   /* output.dense (H, I) / (H) */
+    const float *ln_w, *ln_b; /* output.LayerNorm (H) */
     /* int8 forms of cross.q_w, cross.o_w, i_w, o_w (quantized model files),
     ** used instead of the fp32 ones when not NULL; borrowed. */
     const struct ram_q8_weight *q_q, *ao_q, *i_q, *o_q;
@@ -106,8 +106,7 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
 
 /* The same for layers without self-attention (RAM_ERR_UNSUPPORTED when
 ** L->has_self: a self-attention layer needs the cache argument of _ex). */
-ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int rows, const float *K,
-                                  const float *V, int n_kv, const float *Q0, float *scratch,
-                                  struct ram_error *err);
+ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int rows, const float *K, const float *V,
+                                  int n_kv, const float *Q0, float *scratch, struct ram_error *err);
 
 #endif /* RAM_BERT_H */

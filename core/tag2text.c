@@ -54,10 +54,10 @@ struct ram_t2t_state {
     /* tag encoder */
     float *enc_h, *enc_k, *enc_v, *enc_ikv, *enc_scr, *enc_bias;
     /* decoder */
-    float *dec_kv;             /* layers x 2 x 40 x Hd: cross-attention keys/values */
-    float *cache[2];           /* layers x beams x {k, v} x max_len x Hd, two sets */
+    float *dec_kv;   /* layers x 2 x 40 x Hd: cross-attention keys/values */
+    float *cache[2]; /* layers x beams x {k, v} x max_len x Hd, two sets */
     float *dec_h, *lm_t, *logits, *logp, *dec_scr;
-    int32_t prompt[8];         /* [DEC] a picture of */
+    int32_t prompt[8]; /* [DEC] a picture of */
     int n_prompt;
     struct ram_beam_search *bs; /* owned (ram_free) */
 };
@@ -81,9 +81,9 @@ static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_s
     memset(L, 0, sizeof *L);
     L->hidden = c->hidden, L->heads = c->heads, L->intermediate = c->intermediate, L->eps = c->eps;
     L->has_self = 1, L->causal = causal, L->has_cross = 1, L->kv_width = c->encoder_width;
-    L->self = (struct ram_bert_attn_w){t->self.q_w, t->self.q_b, t->self.k_w, t->self.k_b, t->self.v_w,
+    L->self = (struct ram_bert_attn_w){t->self.q_w, t->self.q_b, t->self.k_w, t->self.k_b,  t->self.v_w,
                                        t->self.v_b, t->self.o_w, t->self.o_b, t->self.ln_w, t->self.ln_b};
-    L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b, t->cross.v_w,
+    L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b,  t->cross.v_w,
                                         t->cross.v_b, t->cross.o_w, t->cross.o_b, t->cross.ln_w, t->cross.ln_b};
     L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
 }
@@ -131,19 +131,20 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
     stack_layer(&t->dec, &t->dec_w, 0, 1, &Ld);
     size_t rows_dec = B > 8 ? B : 8; /* the prompt (4) or one row per beam */
     size_t o[20], total = 0;
-    int ok = add_area(&total, ram_swin_scratch_floats(m), &o[0]) &&
-             add_area(&total, T2T_CHUNK * H, &o[1]) &&
-             add_area(&total, (size_t)m->tagger.n_layers * 2 * nt * H, &o[2]) &&
-             add_area(&total, ram_bert_layer_scratch_floats(&Lt, T2T_CHUNK, (int)nt), &o[3]) &&
-             add_area(&total, RAM_T2T_TAG_LEN * He, &o[4]) && add_area(&total, RAM_T2T_TAG_LEN * He, &o[5]) &&
-             add_area(&total, RAM_T2T_TAG_LEN * He, &o[6]) && add_area(&total, 2 * nt * He, &o[7]) &&
-             add_area(&total, ram_bert_layer_scratch_floats_ex(&Le, RAM_T2T_TAG_LEN, (int)nt, RAM_T2T_TAG_LEN), &o[8]) &&
-             add_area(&total, RAM_T2T_TAG_LEN, &o[9]) &&
-             add_area(&total, (size_t)t->dec.layers * 2 * RAM_T2T_TAG_LEN * Hd, &o[10]) &&
-             add_area(&total, cache_floats(m), &o[11]) && add_area(&total, cache_floats(m), &o[12]) &&
-             add_area(&total, rows_dec * Hd, &o[13]) && add_area(&total, B * Hd, &o[14]) &&
-             add_area(&total, B * V, &o[15]) && add_area(&total, B * V, &o[16]) &&
-             add_area(&total, ram_bert_layer_scratch_floats_ex(&Ld, (int)rows_dec, RAM_T2T_TAG_LEN, RAM_T2T_MAX_LEN), &o[17]);
+    int ok =
+        add_area(&total, ram_swin_scratch_floats(m), &o[0]) && add_area(&total, T2T_CHUNK * H, &o[1]) &&
+        add_area(&total, (size_t)m->tagger.n_layers * 2 * nt * H, &o[2]) &&
+        add_area(&total, ram_bert_layer_scratch_floats(&Lt, T2T_CHUNK, (int)nt), &o[3]) &&
+        add_area(&total, RAM_T2T_TAG_LEN * He, &o[4]) && add_area(&total, RAM_T2T_TAG_LEN * He, &o[5]) &&
+        add_area(&total, RAM_T2T_TAG_LEN * He, &o[6]) && add_area(&total, 2 * nt * He, &o[7]) &&
+        add_area(&total, ram_bert_layer_scratch_floats_ex(&Le, RAM_T2T_TAG_LEN, (int)nt, RAM_T2T_TAG_LEN), &o[8]) &&
+        add_area(&total, RAM_T2T_TAG_LEN, &o[9]) &&
+        add_area(&total, (size_t)t->dec.layers * 2 * RAM_T2T_TAG_LEN * Hd, &o[10]) &&
+        add_area(&total, cache_floats(m), &o[11]) && add_area(&total, cache_floats(m), &o[12]) &&
+        add_area(&total, rows_dec * Hd, &o[13]) && add_area(&total, B * Hd, &o[14]) &&
+        add_area(&total, B * V, &o[15]) && add_area(&total, B * V, &o[16]) &&
+        add_area(&total, ram_bert_layer_scratch_floats_ex(&Ld, (int)rows_dec, RAM_T2T_TAG_LEN, RAM_T2T_MAX_LEN),
+                 &o[17]);
     if (!ok || total > SIZE_MAX / sizeof(float))
         return ram_fail(err, RAM_ERR_TOO_BIG, "tag2text: the model's scratch size overflows");
     st = ram_calloc(1, sizeof *st);
@@ -188,8 +189,8 @@ static int aborted(const struct ram_t2t_hooks *hk) { return hk && hk->abort_cb &
 
 /* ------------------------------------------------------------------ model */
 
-ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len,
-                          const unsigned char *deleted, int official_thresholds, struct ram_error *err)
+ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len, const unsigned char *deleted,
+                          int official_thresholds, struct ram_error *err)
 {
     if (!m || m->kind != RAM_KIND_TAG2TEXT || !m->thresholds || (!vocab_text && vocab_len))
         return ram_fail(err, RAM_ERR_ARG, "ram_t2t_attach: not a Tag2Text model with a vocabulary");
@@ -198,8 +199,10 @@ ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vo
     if (rc) return rc;
     if ((rc = ram_model_own(m, wp, err))) return rc; /* one allocation: ram_free frees it */
     if (ram_wordpiece_size(wp) != m->t2t.enc.vocab || ram_wordpiece_size(wp) != m->t2t.dec.vocab)
-        return ram_fail(err, RAM_ERR_FORMAT, "the BERT vocabulary has %d ids (with [DEC], [ENC]), the model's "
-                        "embeddings %d", ram_wordpiece_size(wp), m->t2t.enc.vocab);
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "the BERT vocabulary has %d ids (with [DEC], [ENC]), the model's "
+                        "embeddings %d",
+                        ram_wordpiece_size(wp), m->t2t.enc.vocab);
     char *text = ram_malloc(vocab_len + 1);
     if (!text) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
     if ((rc = ram_model_own(m, text, err))) return rc;
@@ -216,7 +219,8 @@ ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vo
     }
     if (official_thresholds)
         for (int i = 0; i < 3; i++)
-            if (ram_t2t_high_threshold_classes[i] < m->num_class) m->thresholds[ram_t2t_high_threshold_classes[i]] = 0.7f;
+            if (ram_t2t_high_threshold_classes[i] < m->num_class)
+                m->thresholds[ram_t2t_high_threshold_classes[i]] = 0.7f;
     m->t2t.wp = wp;
     m->t2t.deleted = del;
     m->t2t.vocab_text = text;
@@ -247,16 +251,16 @@ ram_status ram_t2t_tag_logits(struct ram_t2t_state *st, const float *image_embed
         for (int l = 0; l < nl; l++) {
             struct ram_bert_layer L;
             ram_bert_layer_from_tagger(m, l, &L);
-            rc = ram_bert_layer_forward(&L, st->tag_h, n, st->tag_kv + 2 * l * kvn, st->tag_kv + (2 * l + 1) * kvn,
-                                        nt, NULL, st->tag_scr, err);
+            rc = ram_bert_layer_forward(&L, st->tag_h, n, st->tag_kv + 2 * l * kvn, st->tag_kv + (2 * l + 1) * kvn, nt,
+                                        NULL, st->tag_scr, err);
             if (rc) return rc;
             snprintf(name, sizeof name, "tagging_layer%d_out", l);
             trace(hk, name, c0, st->tag_h, n, H);
         }
         /* GroupWiseLinear: one weight vector and bias per class. */
         for (int i = 0; i < n; i++)
-            logits[c0 + i] = ram_dot(m->t2t.fc_w + (size_t)(c0 + i) * H, st->tag_h + (size_t)i * H, H) +
-                             m->t2t.fc_b[c0 + i];
+            logits[c0 + i] =
+                ram_dot(m->t2t.fc_w + (size_t)(c0 + i) * H, st->tag_h + (size_t)i * H, H) + m->t2t.fc_b[c0 + i];
     }
     return RAM_OK;
 }
@@ -315,8 +319,8 @@ ram_status ram_t2t_user_tags(const char *tags, size_t len, char **out, struct ra
 /* ------------------------------------------------------------------ tag encoder */
 
 /* LayerNorm(word[ids] + pos[p0 + i]) of n ids into h. */
-static void embed(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, const int32_t *ids, int n,
-                  int p0, float *h)
+static void embed(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, const int32_t *ids, int n, int p0,
+                  float *h)
 {
     const size_t H = (size_t)c->hidden;
     for (int i = 0; i < n; i++) {
@@ -397,7 +401,8 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     const int Hd = t->dec.hidden, V = t->dec.vocab;
     const size_t kvn = (size_t)RAM_T2T_TAG_LEN * Hd;
     ram_status rc;
-    for (int s = 0; s < n_seq; s++) embed(&t->dec, &t->dec_w, tok + s * rows, rows, n_past, st->dec_h + (size_t)s * rows * Hd);
+    for (int s = 0; s < n_seq; s++)
+        embed(&t->dec, &t->dec_w, tok + s * rows, rows, n_past, st->dec_h + (size_t)s * rows * Hd);
     if (n_past == 0) trace(hk, "decoder_step0_embeddings_out", 0, st->dec_h, rows, Hd);
     char name[40];
     for (int l = 0; l < t->dec.layers; l++) {

@@ -26,7 +26,7 @@
 #include "model.h"
 
 /* The official generate() settings (Tag2Text.generate, inference_tag2text). */
-#define RAM_T2T_TAG_LEN 40    /* tag encoder input ids: [ENC] tokens [SEP] [PAD]... */
+#define RAM_T2T_TAG_LEN 40 /* tag encoder input ids: [ENC] tokens [SEP] [PAD]... */
 #define RAM_T2T_BEAMS 3
 #define RAM_T2T_MAX_LEN 50
 #define RAM_T2T_MIN_LEN 10
@@ -47,8 +47,8 @@ struct ram_t2t_state;
 ** With official_thresholds, the classes of ram_t2t_high_threshold_classes
 ** get 0.7 (the constructor's overrides; for models whose thresholds were
 ** not given). What it makes is owned by m. */
-ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len,
-                          const unsigned char *deleted, int official_thresholds, struct ram_error *err);
+ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len, const unsigned char *deleted,
+                          int official_thresholds, struct ram_error *err);
 
 /* Optional callbacks. Every field may be NULL. */
 struct ram_t2t_hooks {

@@ -41,13 +41,13 @@ static const char *const special_names[7] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]",
 
 struct ram_wordpiece {
     /* All in the allocation of the struct itself: */
-    char *text;        /* the vocabulary, one NUL-terminated token per id, then "[DEC]" "[ENC]" */
-    uint32_t *off;     /* n_total offsets into text */
-    uint32_t *len;     /* n_total byte lengths */
-    int32_t *slot;     /* hash table of ids (-1: empty), mask + 1 entries */
+    char *text;    /* the vocabulary, one NUL-terminated token per id, then "[DEC]" "[ENC]" */
+    uint32_t *off; /* n_total offsets into text */
+    uint32_t *len; /* n_total byte lengths */
+    int32_t *slot; /* hash table of ids (-1: empty), mask + 1 entries */
     size_t mask;
-    int n_vocab;       /* lines of vocab.txt */
-    int n_total;       /* n_vocab + 2 */
+    int n_vocab;        /* lines of vocab.txt */
+    int n_total;        /* n_vocab + 2 */
     int32_t special[7]; /* enum ram_wp_special -> id */
 };
 
@@ -58,9 +58,12 @@ static int in_ranges(const struct ram_wp_range *r, size_t n, uint32_t c)
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (c < r[mid].lo) hi = mid;
-        else if (c > r[mid].hi) lo = mid + 1;
-        else return 1;
+        if (c < r[mid].lo)
+            hi = mid;
+        else if (c > r[mid].hi)
+            lo = mid + 1;
+        else
+            return 1;
     }
     return 0;
 }
@@ -78,23 +81,19 @@ static int is_whitespace(uint32_t c) /* _is_whitespace */
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || IN_TABLE(ram_wp_zs, c);
 }
 
-static int is_py_space(uint32_t c) /* str.isspace() */
-{
-    return IN_TABLE(ram_wp_pyspace, c);
-}
+static int is_py_space(uint32_t c) /* str.isspace() */ { return IN_TABLE(ram_wp_pyspace, c); }
 
 static int is_punct(uint32_t c) /* _is_punctuation */
 {
-    if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126))
-        return 1;
+    if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return 1;
     return IN_TABLE(ram_wp_punct, c);
 }
 
 static int is_cjk(uint32_t c) /* _is_chinese_char */
 {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) ||
-           (c >= 0x2B820 && c <= 0x2CEAF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
 /* str.lower() of one character into out (room for RAM_WP_LOWER_MAX); returns the count. */
@@ -116,8 +115,10 @@ static int lower_char(uint32_t c, uint32_t *out)
             out[0] = ram_wp_lower1[mid].to;
             return 1;
         }
-        if (ram_wp_lower1[mid].cp < c) lo = mid + 1;
-        else hi = mid;
+        if (ram_wp_lower1[mid].cp < c)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     out[0] = c;
     return 1;
@@ -147,8 +148,10 @@ static int strip_char(uint32_t c, uint32_t *out)
             for (int i = 0; i < e->n; i++) out[i] = ram_wp_strip_pool[e->off + i];
             return e->n;
         }
-        if (e->cp < c) lo = mid + 1;
-        else hi = mid;
+        if (e->cp < c)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     out[0] = c;
     return 1;
@@ -211,20 +214,19 @@ static void insert(struct ram_wordpiece *wp, int32_t id)
 
 void ram_wordpiece_free(struct ram_wordpiece *wp) { ram_free(wp); }
 
-ram_status ram_wordpiece_init(const char *vocab_text, size_t len, struct ram_wordpiece **out,
-                              struct ram_error *err)
+ram_status ram_wordpiece_init(const char *vocab_text, size_t len, struct ram_wordpiece **out, struct ram_error *err)
 {
     struct ram_wordpiece *wp = NULL;
     ram_status rc = RAM_OK;
     if (!out || (!vocab_text && len)) return ram_fail(err, RAM_ERR_ARG, "wordpiece: NULL argument");
     *out = NULL;
-    if (len > RAM_WP_MAX_VOCAB_TEXT) return ram_fail(err, RAM_ERR_TOO_BIG, "BERT vocabulary: %zu bytes is too big", len);
+    if (len > RAM_WP_MAX_VOCAB_TEXT)
+        return ram_fail(err, RAM_ERR_TOO_BIG, "BERT vocabulary: %zu bytes is too big", len);
     if (len && memchr(vocab_text, 0, len)) return ram_fail(err, RAM_ERR_FORMAT, "BERT vocabulary: contains a NUL byte");
     size_t lines = 0;
     for (size_t i = 0; i < len; i++) lines += vocab_text[i] == '\n';
     if (len && vocab_text[len - 1] != '\n') lines++;
-    if (lines < 5 || lines > (1u << 24))
-        return ram_fail(err, RAM_ERR_FORMAT, "BERT vocabulary: %zu lines", lines);
+    if (lines < 5 || lines > (1u << 24)) return ram_fail(err, RAM_ERR_FORMAT, "BERT vocabulary: %zu lines", lines);
     /* One allocation (so that a model can own it with ram_free): the struct,
     ** the offsets, lengths, hash slots, then the text. */
     size_t n_total = lines + 2, cap = 64;
@@ -439,9 +441,8 @@ ram_status ram_wordpiece_tokenize(const struct ram_wordpiece *wp, const char *te
     return RAM_OK;
 }
 
-ram_status ram_wordpiece_encode_fixed(const struct ram_wordpiece *wp, const char *text, size_t len,
-                                      int32_t first_id, int n, int32_t *ids, int32_t *mask, int *n_used,
-                                      struct ram_error *err)
+ram_status ram_wordpiece_encode_fixed(const struct ram_wordpiece *wp, const char *text, size_t len, int32_t first_id,
+                                      int n, int32_t *ids, int32_t *mask, int *n_used, struct ram_error *err)
 {
     if (!wp || !ids || (!text && len) || n < 2) return ram_fail(err, RAM_ERR_ARG, "wordpiece: bad argument");
     struct emit e = {ids + 1, n - 2, 0};
@@ -501,8 +502,10 @@ static void pieces_to_string(const struct ram_wordpiece *wp, const int32_t *ids,
     for (int i = a; i < b; i++) {
         const char *t = ram_wordpiece_token(wp, ids[sel[i]]);
         if (i > a) {
-            if (!strncmp(t, "##", 2)) t += 2; /* " ##" removed: the space and the hashes */
-            else sb_put(out, " ", 1);
+            if (!strncmp(t, "##", 2))
+                t += 2; /* " ##" removed: the space and the hashes */
+            else
+                sb_put(out, " ", 1);
         }
         sb_put(out, t, strlen(t));
     }
@@ -567,8 +570,8 @@ ram_status ram_wordpiece_decode(const struct ram_wordpiece *wp, const int32_t *i
         return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
     }
     if (clean_up) {
-        static const char *const rep[10][2] = {{" .", "."},   {" ?", "?"},     {" !", "!"},     {" ,", ","},
-                                               {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},   {" 's", "'s"},
+        static const char *const rep[10][2] = {{" .", "."},     {" ?", "?"},     {" !", "!"},   {" ,", ","},
+                                               {" ' ", "'"},    {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"},
                                                {" 've", "'ve"}, {" 're", "'re"}};
         for (int k = 0; k < 10; k++) replace_all(&b, rep[k][0], rep[k][1]);
     }

@@ -51,8 +51,7 @@ struct ram_wordpiece;
 ** [SEP] [MASK] must be in the vocabulary (RAM_ERR_FORMAT otherwise).
 ** vocab_text is only read during the call. *out is owned by the caller
 ** (ram_wordpiece_free, which is ram_free: the tokenizer is one allocation). */
-ram_status ram_wordpiece_init(const char *vocab_text, size_t len, struct ram_wordpiece **out,
-                              struct ram_error *err);
+ram_status ram_wordpiece_init(const char *vocab_text, size_t len, struct ram_wordpiece **out, struct ram_error *err);
 void ram_wordpiece_free(struct ram_wordpiece *wp);
 
 /* Special ids. */
@@ -72,17 +71,16 @@ const char *ram_wordpiece_token(const struct ram_wordpiece *wp, int32_t id);
 ** room). text: len bytes of UTF-8 (invalid bytes read as U+FFFD, which the
 ** cleaning drops). Errors: RAM_ERR_ARG, RAM_ERR_TOO_BIG (len >
 ** RAM_WP_MAX_TEXT), RAM_ERR_NOMEM. */
-ram_status ram_wordpiece_tokenize(const struct ram_wordpiece *wp, const char *text, size_t len,
-                                  int32_t *ids, int max_ids, int *n_ids, struct ram_error *err);
+ram_status ram_wordpiece_tokenize(const struct ram_wordpiece *wp, const char *text, size_t len, int32_t *ids,
+                                  int max_ids, int *n_ids, struct ram_error *err);
 
 /* tokenizer(text, padding='max_length', truncation=True, max_length=n)
 ** with its first id replaced by first_id (Tag2Text's tag encoder: n = 40,
 ** first_id = [ENC]): ids receives first_id, at most n - 2 token ids, [SEP],
 ** then [PAD] up to n; mask 1 up to [SEP], 0 after (mask may be NULL);
 ** *n_used (may be NULL) receives the count of ids with mask 1. n >= 2. */
-ram_status ram_wordpiece_encode_fixed(const struct ram_wordpiece *wp, const char *text, size_t len,
-                                      int32_t first_id, int n, int32_t *ids, int32_t *mask, int *n_used,
-                                      struct ram_error *err);
+ram_status ram_wordpiece_encode_fixed(const struct ram_wordpiece *wp, const char *text, size_t len, int32_t first_id,
+                                      int n, int32_t *ids, int32_t *mask, int *n_used, struct ram_error *err);
 
 /* tokenizer.decode(ids, skip_special_tokens, clean_up_tokenization_spaces):
 ** special ids dropped when skip_special; [DEC]/[ENC] kept as pieces of their

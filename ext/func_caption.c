@@ -26,9 +26,9 @@ SQLITE_EXTENSION_INIT3
 
 /* Per connection: the caption model, shared by the registrations below. */
 struct ram_caption_conn {
-    int nRef;              /* registrations pointing here */
-    struct ram_conn *p;    /* the connection's state: one reference (ram__conn_unref) */
-    struct ram_ctx *pCap;  /* ram_caption_model()'s context: one reference, or NULL */
+    int nRef;             /* registrations pointing here */
+    struct ram_conn *p;   /* the connection's state: one reference (ram__conn_unref) */
+    struct ram_ctx *pCap; /* ram_caption_model()'s context: one reference, or NULL */
 };
 
 static void caption_conn_unref(void *pArg)
@@ -145,8 +145,10 @@ static void ramCaptionModelFunc(sqlite3_context *ctx, int argc, sqlite3_value **
     }
     if (rc == SQLITE_OK) rc = ram__ctx_open(q->p->db, pEntry, &c, &zMsg);
     if (rc != SQLITE_OK) {
-        if (zMsg && rc == SQLITE_CANTOPEN) zErr = ram__mprintf("ram_caption_model(): %s", zMsg);
-        else if (zMsg) zErr = ram__mprintf("ram_caption_model(): cannot load %s: %s", zPath, zMsg);
+        if (zMsg && rc == SQLITE_CANTOPEN)
+            zErr = ram__mprintf("ram_caption_model(): %s", zMsg);
+        else if (zMsg)
+            zErr = ram__mprintf("ram_caption_model(): cannot load %s: %s", zPath, zMsg);
         sqlite3_free(zMsg);
         ram__result_error(ctx, rc, zErr);
         return;
@@ -184,8 +186,7 @@ int ram__register_caption_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg
     int rc = SQLITE_OK;
     for (size_t i = 0; i < sizeof a / sizeof a[0] && rc == SQLITE_OK; i++) {
         q->nRef++;
-        rc = sqlite3_create_function_v2(db, a[i].zName, a[i].nArg, a[i].flags, q, a[i].xFunc, 0, 0,
-                                        caption_conn_unref);
+        rc = sqlite3_create_function_v2(db, a[i].zName, a[i].nArg, a[i].flags, q, a[i].xFunc, 0, 0, caption_conn_unref);
         /* On failure SQLite has already called the destructor for this registration. */
         if (rc != SQLITE_OK && pzErrMsg)
             *pzErrMsg = sqlite3_mprintf("ram: cannot register %s: %s", a[i].zName, sqlite3_errmsg(db));

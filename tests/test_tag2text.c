@@ -27,13 +27,16 @@
 /* Running beam scores are fp32 sums of up to 46 log-probs (|score| up to
 ** ~115 in the goldens): checked at 1e-4 like everything else. (The engine's
 ** log_softmax accumulates like PyTorch's kernel for that; see tag2text.c.) */
-static double score_tol(int step) { (void)step; return TOL; }
-
+static double score_tol(int step)
+{
+    (void)step;
+    return TOL;
+}
 
 static double worst_err[8]; /* per kind, reported at the end */
 enum { E_EMBED, E_TAGGING, E_LOGITS, E_ENCODER, E_DECODER, E_SCORES, E_LM, E_N };
-static const char *err_names[E_N] = {"image_embeds", "tagging layers", "tag logits/probs", "tag encoder",
-                                      "decoder step 0", "beam scores", "LM logits/log-probs"};
+static const char *err_names[E_N] = {"image_embeds",   "tagging layers", "tag logits/probs",   "tag encoder",
+                                     "decoder step 0", "beam scores",    "LM logits/log-probs"};
 
 static const char *gpath(const char *fmt, ...)
 {
@@ -99,8 +102,8 @@ static void test_from_pth(const struct ram_model *mf)
     for (size_t i = 0; same && i < (size_t)m->num_class * m->tagger.hidden; i++)
         same = m->t2t.fc_w[i] == mf->t2t.fc_w[i] && m->label_embed[i] == mf->label_embed[i];
     check(same, "t2t.pth_model_equals_converted", "%s", rc ? err.msg : "different config, thresholds or weights");
-    check(!rc && m->thresholds[2701] == 0.7f && m->thresholds[0] == 0.68f && m->t2t.deleted[127] && m->t2t.deleted[3359] &&
-              !m->t2t.deleted[0],
+    check(!rc && m->thresholds[2701] == 0.7f && m->thresholds[0] == 0.68f && m->t2t.deleted[127] &&
+              m->t2t.deleted[3359] && !m->t2t.deleted[0],
           "t2t.official_thresholds_and_deleted", "thresholds or deleted classes differ from the official ones");
     ram_model_free(m);
 }
@@ -140,8 +143,8 @@ static void on_trace(void *arg, const char *name, int row0, const float *x, int 
     }
     if (!t->cap) return;
     int kind = !strncmp(name, "tag_encoder", 11) ? E_ENCODER : E_DECODER;
-    double e = npy_err(gpath("golden/tag2text/tag2text/img%d_%s_%s.npy", t->img, t->cap, name), x,
-                       (size_t)rows * cols, kind);
+    double e =
+        npy_err(gpath("golden/tag2text/tag2text/img%d_%s_%s.npy", t->img, t->cap, name), x, (size_t)rows * cols, kind);
     t->n_traces++;
     if (e < 0 || e > TOL) note_bad(t, name, e);
 }
@@ -170,8 +173,7 @@ static void on_step(void *arg, int step, const float *logits, const float *logp,
     t->n_steps++;
     if ((long)step >= t->cs.shape[0]) return step_bad(t, step, "more steps than the golden");
     for (int b = 0; b < B; b++) {
-        if (fabs(r->scores_in[b] - t->bin.data[step * B + b]) > score_tol(step))
-            step_bad(t, step, "beam scores in");
+        if (fabs(r->scores_in[b] - t->bin.data[step * B + b]) > score_tol(step)) step_bad(t, step, "beam scores in");
         /* top-10 raw logits, their logsumexp, top-10 processed log-probs */
         float v[10];
         int id[10];
@@ -213,10 +215,11 @@ static void on_step(void *arg, int step, const float *logits, const float *logp,
 
 static int load_steps(struct trace_ctx *t, int img, const char *cap)
 {
-    struct npy *a[12] = {&t->cs, &t->ct, &t->cb, &t->ns, &t->nt, &t->ni, &t->lv, &t->li, &t->lse, &t->pv, &t->pi, &t->bin};
-    const char *n[12] = {"candidate_scores", "candidate_tokens", "candidate_beams", "next_beam_scores",
-                         "next_beam_tokens", "next_beam_indices", "logits_topk_values", "logits_topk_ids",
-                         "logsumexp", "logprobs_topk_values", "logprobs_topk_ids", "beam_scores_in"};
+    struct npy *a[12] = {&t->cs, &t->ct, &t->cb,  &t->ns, &t->nt, &t->ni,
+                         &t->lv, &t->li, &t->lse, &t->pv, &t->pi, &t->bin};
+    const char *n[12] = {"candidate_scores", "candidate_tokens",     "candidate_beams",    "next_beam_scores",
+                         "next_beam_tokens", "next_beam_indices",    "logits_topk_values", "logits_topk_ids",
+                         "logsumexp",        "logprobs_topk_values", "logprobs_topk_ids",  "beam_scores_in"};
     int ok = 1;
     for (int i = 0; i < 12; i++)
         ok &= npy_load(gpath("golden/tag2text/tag2text/img%d_%s_steps_%s.npy", img, cap, n[i]), a[i]);
@@ -225,14 +228,15 @@ static int load_steps(struct trace_ctx *t, int img, const char *cap)
 
 static void free_steps(struct trace_ctx *t)
 {
-    struct npy *a[12] = {&t->cs, &t->ct, &t->cb, &t->ns, &t->nt, &t->ni, &t->lv, &t->li, &t->lse, &t->pv, &t->pi, &t->bin};
+    struct npy *a[12] = {&t->cs, &t->ct, &t->cb,  &t->ns, &t->nt, &t->ni,
+                         &t->lv, &t->li, &t->lse, &t->pv, &t->pi, &t->bin};
     for (int i = 0; i < 12; i++) npy_free(a[i]);
 }
 
 /* ------------------------------------------------------------------ per image */
 
-static void run_caption(struct ram_t2t_state *st, const struct ram_model *m, const float *emb, int img,
-                        const char *cap, const char *tags, const struct jv *golden)
+static void run_caption(struct ram_t2t_state *st, const struct ram_model *m, const float *emb, int img, const char *cap,
+                        const char *tags, const struct jv *golden)
 {
     char name[96];
     struct trace_ctx t;
@@ -306,8 +310,10 @@ static void run_image(struct ram_t2t_state *st, const struct ram_model *m, int i
     float *emb = malloc(sizeof(float) * nt * vw), *logits = malloc(sizeof(float) * (size_t)m->num_class);
     ram_status rc = ram_swin_forward(m, in.data, ram_t2t_swin_scratch(st), emb, NULL, &err);
     snprintf(name, sizeof name, "t2t.img%d.image_embeds", img);
-    if (rc) check(0, name, "%s", err.msg);
-    else check_npy(name, gpath("golden/tag2text/tag2text/img%d_image_embeds.npy", img), emb, nt * vw, E_EMBED);
+    if (rc)
+        check(0, name, "%s", err.msg);
+    else
+        check_npy(name, gpath("golden/tag2text/tag2text/img%d_image_embeds.npy", img), emb, nt * vw, E_EMBED);
 
     struct trace_ctx t;
     memset(&t, 0, sizeof t);
@@ -315,13 +321,18 @@ static void run_image(struct ram_t2t_state *st, const struct ram_model *m, int i
     struct ram_t2t_hooks hk = {NULL, NULL, on_trace, &t, NULL, NULL};
     rc = ram_t2t_tag_logits(st, emb, logits, &hk, &err);
     snprintf(name, sizeof name, "t2t.img%d.tag_logits", img);
-    if (rc) check(0, name, "%s", err.msg);
-    else check_npy(name, gpath("golden/tag2text/tag2text/img%d_tagging_logits.npy", img), logits, (size_t)m->num_class, E_LOGITS);
-    if (img == 0) check(t.bad_traces == 0 && t.n_traces == 2 * ((m->num_class + 255) / 256), "t2t.img0.tagging_layers",
-                        "%d of %d off: %s", t.bad_traces, t.n_traces, t.first_bad);
+    if (rc)
+        check(0, name, "%s", err.msg);
+    else
+        check_npy(name, gpath("golden/tag2text/tag2text/img%d_tagging_logits.npy", img), logits, (size_t)m->num_class,
+                  E_LOGITS);
+    if (img == 0)
+        check(t.bad_traces == 0 && t.n_traces == 2 * ((m->num_class + 255) / 256), "t2t.img0.tagging_layers",
+              "%d of %d off: %s", t.bad_traces, t.n_traces, t.first_bad);
     for (int c = 0; c < m->num_class; c++) logits[c] = ram_sigmoid(logits[c]);
     snprintf(name, sizeof name, "t2t.img%d.tag_probs", img);
-    check_npy(name, gpath("golden/tag2text/tag2text/img%d_tagging_probs.npy", img), logits, (size_t)m->num_class, E_LOGITS);
+    check_npy(name, gpath("golden/tag2text/tag2text/img%d_tagging_probs.npy", img), logits, (size_t)m->num_class,
+              E_LOGITS);
     char *tags = NULL;
     rc = ram_t2t_tag_string(m, logits, &tags, &err);
     snprintf(name, sizeof name, "t2t.img%d.tag_string", img);
@@ -490,10 +501,11 @@ static void test_file_checks(struct ram_model *m)
     rc = ram_model_write(m, path, NULL, NULL, &err);
     struct ram_model *again = NULL;
     if (!rc) rc = ram_model_init_from_file(path, NULL, &again, &err);
-    int same = !rc && again->t2t.vocab_len == m->t2t.vocab_len && again->num_class == m->num_class &&
-               !memcmp(again->t2t.deleted, m->t2t.deleted, (size_t)m->num_class) &&
-               !memcmp(again->thresholds, m->thresholds, sizeof(float) * (size_t)m->num_class) &&
-               !memcmp(again->t2t.dec_w.word, m->t2t.dec_w.word, sizeof(float) * (size_t)m->t2t.dec.vocab * m->t2t.dec.hidden);
+    int same =
+        !rc && again->t2t.vocab_len == m->t2t.vocab_len && again->num_class == m->num_class &&
+        !memcmp(again->t2t.deleted, m->t2t.deleted, (size_t)m->num_class) &&
+        !memcmp(again->thresholds, m->thresholds, sizeof(float) * (size_t)m->num_class) &&
+        !memcmp(again->t2t.dec_w.word, m->t2t.dec_w.word, sizeof(float) * (size_t)m->t2t.dec.vocab * m->t2t.dec.hidden);
     check(same, "t2t.file.rewrite_round_trip", "%s", rc ? err.msg : "the rewritten file differs");
     ram_model_free(again);
     unlink(path);

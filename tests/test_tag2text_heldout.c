@@ -76,7 +76,8 @@ static void d_attn(const struct ram_bert_attn_w *w, double *H, int rows, const d
             }
             for (int j = 0; j < n_kv; j++) sum += (s[j] = exp(s[j] - mx));
             for (int j = 0; j < n_kv; j++)
-                for (int k = 0; k < dh; k++) C[(size_t)i * hid + h * dh + k] += s[j] / sum * V[(size_t)j * hid + h * dh + k];
+                for (int k = 0; k < dh; k++)
+                    C[(size_t)i * hid + h * dh + k] += s[j] / sum * V[(size_t)j * hid + h * dh + k];
         }
     d_linear(C, rows, hid, w->o_w, w->o_b, hid, O);
     for (size_t i = 0; i < (size_t)rows * hid; i++) H[i] += O[i];
@@ -117,9 +118,9 @@ static void view(const struct ram_bert_config *c, const struct ram_bert_stack_w 
     memset(L, 0, sizeof *L);
     L->hidden = c->hidden, L->heads = c->heads, L->intermediate = c->intermediate, L->eps = c->eps;
     L->has_self = 1, L->causal = causal, L->has_cross = 1, L->kv_width = c->encoder_width;
-    L->self = (struct ram_bert_attn_w){t->self.q_w, t->self.q_b, t->self.k_w, t->self.k_b, t->self.v_w, t->self.v_b,
-                                       t->self.o_w, t->self.o_b, t->self.ln_w, t->self.ln_b};
-    L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b, t->cross.v_w,
+    L->self = (struct ram_bert_attn_w){t->self.q_w, t->self.q_b, t->self.k_w, t->self.k_b,  t->self.v_w,
+                                       t->self.v_b, t->self.o_w, t->self.o_b, t->self.ln_w, t->self.ln_b};
+    L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b,  t->cross.v_w,
                                         t->cross.v_b, t->cross.o_w, t->cross.o_b, t->cross.ln_w, t->cross.ln_b};
     L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
 }
@@ -130,7 +131,8 @@ static void d_embed(const struct ram_bert_config *c, const struct ram_bert_stack
 {
     for (int i = 0; i < n; i++)
         for (int k = 0; k < c->hidden; k++)
-            H[(size_t)i * c->hidden + k] = (double)w->word[(size_t)ids[i] * c->hidden + k] + w->pos[(size_t)i * c->hidden + k];
+            H[(size_t)i * c->hidden + k] =
+                (double)w->word[(size_t)ids[i] * c->hidden + k] + w->pos[(size_t)i * c->hidden + k];
     d_ln(H, n, c->hidden, w->ln_w, w->ln_b, c->eps);
 }
 
@@ -158,8 +160,8 @@ static void d_decoder_logits(const struct ram_model *m, const double *enc, const
 
 struct ctx {
     const struct ram_model *m;
-    double *enc;       /* reference tag encoder output (40 x He) */
-    double enc_err;    /* engine's last tag-encoder layer vs the reference */
+    double *enc;    /* reference tag encoder output (40 x He) */
+    double enc_err; /* engine's last tag-encoder layer vs the reference */
     int32_t beams[RAM_T2T_BEAMS][RAM_T2T_MAX_LEN];
     int len;
     double logit_err;
@@ -308,8 +310,8 @@ int main(void)
     ram_t2t_user_tags("tag3, tag7,tag11 | tag49", 24, &tags, &err);
     const struct ram_t2t *t = &m->t2t;
     int32_t ids[RAM_T2T_TAG_LEN], mask[RAM_T2T_TAG_LEN];
-    ram_wordpiece_encode_fixed(t->wp, tags, strlen(tags), ram_wordpiece_special(t->wp, RAM_WP_ENC), RAM_T2T_TAG_LEN, ids,
-                               mask, NULL, &err);
+    ram_wordpiece_encode_fixed(t->wp, tags, strlen(tags), ram_wordpiece_special(t->wp, RAM_WP_ENC), RAM_T2T_TAG_LEN,
+                               ids, mask, NULL, &err);
     double bias[RAM_T2T_TAG_LEN], *enc = malloc(sizeof(double) * RAM_T2T_TAG_LEN * t->enc.hidden);
     for (int i = 0; i < RAM_T2T_TAG_LEN; i++) bias[i] = mask[i] ? 0 : -10000.0;
     d_embed(&t->enc, &t->enc_w, ids, RAM_T2T_TAG_LEN, enc);

@@ -105,8 +105,8 @@ static void test_strings(struct ram_wordpiece *wp)
 
         int32_t enc[40], mask[40];
         int used = 0;
-        rc = ram_wordpiece_encode_fixed(wp, text->str, text->len, ram_wordpiece_special(wp, RAM_WP_ENC), 40, enc,
-                                        mask, &used, &err);
+        rc = ram_wordpiece_encode_fixed(wp, text->str, text->len, ram_wordpiece_special(wp, RAM_WP_ENC), 40, enc, mask,
+                                        &used, &err);
         ok = !rc && ids_equal(jget(c, "tag_encoder_ids"), enc, 40) &&
              ids_equal(jget(c, "tag_encoder_attention_mask"), mask, 40);
         n_enc += ok;
@@ -117,8 +117,10 @@ static void test_strings(struct ram_wordpiece *wp)
             const struct jv *want = jget(c, skip ? "decode_skip_special" : "decode");
             rc = ram_wordpiece_decode(wp, ids, n + 2, skip, 1, &s, &err);
             ok = !rc && s && !strcmp(s, want->str);
-            if (skip) n_decs += ok;
-            else n_dec += ok;
+            if (skip)
+                n_decs += ok;
+            else
+                n_dec += ok;
             if (!ok && strlen(fails) < 400)
                 snprintf(fails + strlen(fails), sizeof fails - strlen(fails), " dec%d#%d", skip, i);
             ram_free(s);
@@ -173,19 +175,17 @@ static void test_errors(struct ram_wordpiece *wp)
     check(ram_wordpiece_init("a\nb\n", 4, &w2, &err) == RAM_ERR_FORMAT && !w2, "wordpiece_vocab_too_small", "%s",
           err.msg);
     const char no_unk[] = "[PAD]\n[CLS]\n[SEP]\n[MASK]\nx\n";
-    check(ram_wordpiece_init(no_unk, sizeof no_unk - 1, &w2, &err) == RAM_ERR_FORMAT &&
-              strstr(err.msg, "[UNK]"),
+    check(ram_wordpiece_init(no_unk, sizeof no_unk - 1, &w2, &err) == RAM_ERR_FORMAT && strstr(err.msg, "[UNK]"),
           "wordpiece_vocab_needs_unk", "%s", err.msg);
     const char nul[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nx\0y\n";
-    check(ram_wordpiece_init(nul, sizeof nul - 1, &w2, &err) == RAM_ERR_FORMAT, "wordpiece_vocab_nul", "%s",
-          err.msg);
+    check(ram_wordpiece_init(nul, sizeof nul - 1, &w2, &err) == RAM_ERR_FORMAT, "wordpiece_vocab_nul", "%s", err.msg);
     /* A tiny vocabulary: duplicates take their last id, unknown words are [UNK]. */
     const char tiny[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nab\n##c\nab\n";
     int32_t ids[8];
     int n = 0;
     int ok = ram_wordpiece_init(tiny, sizeof tiny - 1, &w2, &err) == RAM_OK &&
-             ram_wordpiece_tokenize(w2, "ABC abd [DEC]", 13, ids, 8, &n, &err) == RAM_OK && n == 4 &&
-             ids[0] == 7 && ids[1] == 6 && ids[2] == 1 && ids[3] == 8;
+             ram_wordpiece_tokenize(w2, "ABC abd [DEC]", 13, ids, 8, &n, &err) == RAM_OK && n == 4 && ids[0] == 7 &&
+             ids[1] == 6 && ids[2] == 1 && ids[3] == 8;
     check(ok, "wordpiece_tiny_vocab", "n %d ids %d %d %d %d", n, ids[0], ids[1], ids[2], ids[3]);
     ram_wordpiece_free(w2);
 

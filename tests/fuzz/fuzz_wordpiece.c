@@ -79,7 +79,8 @@ FUZZ_ENTRY(data, size)
     int used = 0;
     const int32_t enc = ram_wordpiece_special(fuzz_wp_vocab, RAM_WP_ENC);
     if (ram_wordpiece_encode_fixed(fuzz_wp_vocab, text, size, enc, 40, fixed, mask, &used, &err) == RAM_OK) {
-        if (used < 2 || used > 40 || fixed[0] != enc || fixed[used - 1] != ram_wordpiece_special(fuzz_wp_vocab, RAM_WP_SEP))
+        if (used < 2 || used > 40 || fixed[0] != enc ||
+            fixed[used - 1] != ram_wordpiece_special(fuzz_wp_vocab, RAM_WP_SEP))
             abort();
         for (int i = 0; i < 40; i++)
             if (mask[i] != (i < used) || (i >= used && fixed[i] != ram_wordpiece_special(fuzz_wp_vocab, RAM_WP_PAD)))
