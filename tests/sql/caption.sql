@@ -6,7 +6,7 @@
 SELECT json_extract(ram_load('@B@/models/golden_ram_plus.ram'), '$.kind');
 SELECT ram_caption(readfile('@G@/images/img0.jpg'));
 -- the connection's own model is Tag2Text
-SELECT json_extract(ram_load('@B@/models/golden_tag2text.ram'), '$.tags');
+SELECT json_extract(ram_load('@B@/models/golden_tag2text.ram'), '$.kind', '$.tags', '$.text_encoder');
 SELECT ram_tags(readfile('@G@/images/img0.jpg'));
 SELECT ram_caption(readfile('@G@/images/img0.jpg'));
 SELECT ram_caption(readfile('@G@/images/img0.jpg'), 'dog,grass,running');
