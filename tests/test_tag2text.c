@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "model.h"
 #include "ops.h"
+#include "pth_reader.h"
 #include "swin.h"
 #include "tag2text.h"
 #include "weights.h"
@@ -478,6 +479,58 @@ static void test_public_api(const struct ram_model *m)
     ram_model_free(rm);
 }
 
+/* Checkpoint key aliases, as the official loader accepts them: the tagging
+** head under its older name vision_multi.*, or only as the tag encoder's
+** layers 0-1 (the same tensors). Keys the model does not use (position_ids,
+** the buffers) are ignored, as load_state_dict(strict=False) does. */
+static const struct ram_tensor_view *t2t_as_vm(void *ctx, const char *name)
+{
+    char alt[200];
+    if (!strncmp(name, "tagging_head.", 13)) return NULL;
+    if (!strncmp(name, "vision_multi.", 13)) {
+        snprintf(alt, sizeof alt, "tagging_head.%s", name + 13);
+        return ram_pth_find(ctx, alt);
+    }
+    return ram_pth_find(ctx, name);
+}
+static const struct ram_tensor_view *t2t_hide_th(void *ctx, const char *name)
+{
+    return strncmp(name, "tagging_head.", 13) ? ram_pth_find(ctx, name) : NULL;
+}
+
+static void test_aliases(void)
+{
+    struct {
+        const char *what;
+        const struct ram_tensor_view *(*find)(void *, const char *);
+    } cases[] = {{"t2t.alias.vision_multi", t2t_as_vm}, {"t2t.alias.tag_encoder_layers", t2t_hide_th}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct ram_error err = {{0}};
+        struct ram_pth *p = NULL;
+        struct ram_model *m = ram_calloc(1, sizeof *m);
+        size_t tl = 0;
+        char *tags = read_file(gpath("golden/tag2text/tag_list.txt"), &tl);
+        ram_status rc = ram_pth_open(gpath("golden/tag2text/tag2text_tiny.pth"), &p, &err);
+        struct ram_tensor_source src = {cases[c].find, p};
+        struct ram_convert_opts o = {0, 0, 0, 0, 2};
+        if (!rc) rc = ram_model_set_vocab(m, 1, tags, tl, NULL, 0, NULL, 0, NULL, &err);
+        if (!rc) rc = ram_model_infer_config(m, &src, m->num_class, &o, &err);
+        if (!rc) rc = ram_model_bind(m, &src, &err);
+        int same = rc == RAM_OK && m->kind == RAM_KIND_TAG2TEXT && m->tagger.n_layers == 2;
+        for (int l = 0; same && l < 2; l++) {
+            char key[128];
+            snprintf(key, sizeof key, "tagging_head.encoder.layer.%d.output.dense.weight", l);
+            const struct ram_tensor_view *v = ram_pth_find(p, key);
+            same = v && !memcmp(v->data, m->tagger_layers[l].o_w, v->nbytes) &&
+                   m->t2t.enc_w.layers[l].o_w == m->tagger_layers[l].o_w;
+        }
+        check(same, cases[c].what, "rc %d %s", rc, rc ? err.msg : "");
+        free(tags);
+        ram_model_free(m);
+        ram_pth_close(p);
+    }
+}
+
 /* A model file whose BERT vocabulary does not fit its embeddings is refused
 ** at load with a message that says so; the file written from the loaded
 ** model loads back to the same captions' inputs. */
@@ -559,6 +612,7 @@ int main(void)
         test_from_pth(m);
         test_public_api(m);
         test_file_checks(m);
+        test_aliases();
         test_errors(st, m);
         for (int k = 0; k < E_N; k++) printf("# max abs error, %s: %.3g\n", err_names[k], worst_err[k]);
     }
