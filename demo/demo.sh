@@ -71,7 +71,16 @@ show() { # show TITLE SQL: a failing query (e.g. a tag the model lacks) says why
   printf '%s\n' "${out:-(no pictures)}"
 }
 status=0
-rel="substr(path, length('$(printf '%s' "$DIR" | sed "s/'/''/g")') + 2)"
+# ram-index stores names relative to the database's folder (symlinks of the
+# folder resolved), or absolute ones outside it: show them relative to DIR.
+real_dir=$(cd "$DIR" && pwd -P)
+db_dir=$(cd "$(dirname "$DB")" && pwd -P)
+case "$real_dir/" in
+  "$db_dir"/*) prefix=${real_dir#"$db_dir"}; prefix=${prefix#/} ;;
+  *) prefix=$real_dir ;;
+esac
+if [ -z "$prefix" ]; then rel=path; else
+  rel="substr(path, length('$(printf '%s' "$prefix" | sed "s/'/''/g")') + 2)"; fi
 echo
 sqlite3 "$DB" "SELECT count(*) || ' pictures indexed (' || (SELECT count(*) FROM photos_images) ||
   ' distinct images)' FROM photos_files" || exit 1

@@ -2,7 +2,7 @@
 ** ram-index — indexes a photo library into a ram_index table.
 **
 **     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]
-**               [--switch-model] [--no-verify] [--hidden] [-v]
+**               [--switch-model] [--no-verify] [--hidden] [--prune] [-v]
 **
 ** Walks DIR recursively (sorted; dot files and folders skipped, counted and
 ** reported, unless --hidden; symlinks to folders not followed), and INSERTs
@@ -10,6 +10,17 @@
 ** table NAME (default "photos") of the SQLite database DB, created when
 ** missing, using build/ram.so loaded from next to this executable.
 **
+** - Names: DIR's symlinks are resolved and every file is stored relative to
+**   the database's folder (absolute when outside it), without "./" or "//":
+**   `dir`, `./dir/` and its absolute path give the same rows.
+** - Change detection: ram_index_stat keeps each file's size, mtime (ns) and
+**   inode; a rerun reads only the files whose record differs (then the
+**   table hashes them and re-embeds only new bytes). A new name whose bytes
+**   are those of a row whose file is gone is that file moved: its image is
+**   reused (no inference) and the old row goes. Rows of DIR whose file is
+**   gone are reported; --prune deletes them. The last line counts new,
+**   unchanged, changed, moved, gone and not indexed files (by reason) and
+**   the inferences.
 ** - Non-images are found by trying the decode: the INSERT of a file libvips
 **   cannot decode fails, the file is counted as skipped and the walk goes on.
 ** - Resumable: a path already in the table is skipped without reading it
@@ -291,6 +302,94 @@ static unsigned char *read_file(const char *path, long long *pn, const char **wh
     return b;
 }
 
+/* ------------------------------------------------------------------ library names */
+
+/* Rows name files relative to the database's folder when they lie in it
+** (else by their absolute path), with the root's symlinks resolved and no
+** "./", "//" or "..": so `photos`, `./photos/` and the absolute path of the
+** same folder give the same rows, and the index moves with its folder. */
+static char *g_dbDir; /* realpath of the database's folder (malloc'd) */
+
+static const char *stored_name(const char *full)
+{
+    size_t n = strlen(g_dbDir);
+    if (n == 1) return full[0] == '/' ? full + 1 : full;
+    if (!strncmp(full, g_dbDir, n) && full[n] == '/') return full + n + 1;
+    return full;
+}
+
+/* The absolute, lexically normalised path of a stored name (relative ones
+** are read from the database's folder). malloc'd. */
+static char *full_name(const char *stored)
+{
+    size_t n = strlen(g_dbDir) + strlen(stored) + 2;
+    char *in = malloc(n), *out = malloc(n);
+    if (!in || !out) die("out of memory");
+    if (stored[0] == '/')
+        snprintf(in, n, "%s", stored);
+    else
+        snprintf(in, n, "%s/%s", g_dbDir, stored);
+    size_t o = 0;
+    for (const char *p = in; *p;) {
+        while (*p == '/') p++;
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0) break;
+        if (len == 1 && p[0] == '.') {
+        } else if (len == 2 && p[0] == '.' && p[1] == '.') {
+            while (o > 0 && out[o - 1] != '/') o--;
+            if (o > 0) o--;
+        } else {
+            out[o++] = '/';
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+    }
+    if (o == 0) out[o++] = '/';
+    out[o] = 0;
+    free(in);
+    return out;
+}
+
+/* 1 when the normalised absolute path full lies under the folder root. */
+static int under_root(const char *full, const char *root)
+{
+    size_t n = strlen(root);
+    if (n == 1) return 1;
+    return !strncmp(full, root, n) && full[n] == '/';
+}
+
+/* Rows of this root whose file is gone (or that name a file under another
+** spelling than the normalised one, written by an older ram-index): a new
+** row with the same key is that file moved, and replaces it; the rest are
+** reported as gone and deleted by --prune. */
+typedef struct {
+    char *path;            /* stored name; malloc'd */
+    unsigned char key[16]; /* the image's key */
+    int bAlias;            /* the file exists, under its normalised name */
+    int bDone;             /* replaced by a moved file, or pruned */
+} GoneRow;
+
+typedef struct {
+    GoneRow *a;
+    size_t n, cap;
+} GoneList;
+
+static void gone_add(GoneList *g, const char *path, const void *key, int bAlias)
+{
+    if (g->n == g->cap) {
+        g->cap = g->cap ? 2 * g->cap : 64;
+        g->a = realloc(g->a, g->cap * sizeof *g->a);
+        if (!g->a) die("out of memory");
+    }
+    GoneRow *r = &g->a[g->n++];
+    memset(r, 0, sizeof *r);
+    if (!(r->path = strdup(path))) die("out of memory");
+    if (key) memcpy(r->key, key, 16);
+    r->bAlias = bAlias;
+}
+
 /* ------------------------------------------------------------------ progress */
 
 typedef struct {
@@ -516,6 +615,48 @@ static int bound_model_trusted(const char *zBound, const char *soDir)
     return ok;
 }
 
+/* ------------------------------------------------------------------ change detection */
+
+static sqlite3_int64 file_mtime(const struct stat *st)
+{
+    return (sqlite3_int64)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* Records a file's size, mtime and inode (ram_index_stat). */
+static void stat_put(sqlite3_stmt *s, const char *table, const char *name, const struct stat *st)
+{
+    sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)st->st_size);
+    sqlite3_bind_int64(s, 4, file_mtime(st));
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)st->st_ino);
+    if (sqlite3_step(s) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+    sqlite3_reset(s);
+}
+
+/* The key of the row named name (1), or 0 when there is none. */
+static int row_key(sqlite3_stmt *s, const char *name, unsigned char key[16])
+{
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), ok = rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 16;
+    if (ok) memcpy(key, sqlite3_column_blob(s, 0), 16);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+    sqlite3_reset(s);
+    return ok;
+}
+
+/* Deletes the row of a file and its size/mtime record. */
+static void delete_row(sqlite3_stmt *sDel, sqlite3_stmt *sStatDel, const char *table, const char *name)
+{
+    sqlite3_bind_text(sDel, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(sDel) != SQLITE_DONE) die("deleting %s: %s", esc(name), sqlite3_errmsg(g_db));
+    sqlite3_reset(sDel);
+    sqlite3_bind_text(sStatDel, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(sStatDel, 2, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(sStatDel) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+    sqlite3_reset(sStatDel);
+}
+
 /* The directory holding this executable (for ram.so). */
 static char *exe_dir(const char *argv0)
 {
@@ -544,7 +685,7 @@ static int valid_name(const char *z)
 static void usage(void)
 {
     fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
-          "                 [--switch-model] [--no-verify] [--hidden] [-v]\n"
+          "                 [--switch-model] [--no-verify] [--hidden] [--prune] [-v]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else models/default.ram beside build/)\n"
@@ -557,7 +698,9 @@ static void usage(void)
           "                every tensor bound are still checked)\n"
           "  --hidden      index files and folders whose names start with '.' too (by default\n"
           "                they are skipped, and counted)\n"
-          "  -v            name every skipped file\n",
+          "  --prune       delete the rows of files under DIR that are gone (without it they are\n"
+          "                counted, and named with -v)\n"
+          "  -v            name every skipped file (on every run, with its reason) and gone file\n",
           stderr);
     exit(2);
 }
@@ -565,7 +708,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
-    int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0, hidden = 0;
+    int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0, hidden = 0, prune = 0;
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
@@ -586,6 +729,8 @@ int main(int argc, char **argv)
             rescan = 1;
         else if (!strcmp(a, "--hidden"))
             hidden = 1;
+        else if (!strcmp(a, "--prune"))
+            prune = 1;
         else if (!strcmp(a, "--switch-model"))
             switchModel = 1;
         else if (!strcmp(a, "--no-verify"))
@@ -683,9 +828,14 @@ int main(int argc, char **argv)
     }
 
 
+    /* The root with its symlinks resolved: every name below it is then
+    ** normalised, and stored relative to the database's folder. */
+    char *rootReal = realpath(dir, 0);
+    g_dbDir = real_folder(dbPath);
+    if (!rootReal || !g_dbDir) die("cannot resolve %s: %s", esc(rootReal ? dbPath : dir), strerror(errno));
     PathList files = {0};
     size_t nHidden = 0;
-    walk(dir, &files, 0, hidden, &nHidden);
+    walk(rootReal, &files, 0, hidden, &nHidden);
     if (files.n) qsort(files.a, files.n, sizeof *files.a, cmp_str); /* a stable order: resumes read alike */
 
     /* Never index the database itself or its side files. */
@@ -696,14 +846,27 @@ int main(int argc, char **argv)
     char *sql = sqlite3_mprintf("SELECT stale FROM \"%w\" WHERE path = ?1", table);
     sqlite3_stmt *sHave = prep(sql);
     sqlite3_free(sql);
+    sql = sqlite3_mprintf("SELECT key FROM \"%w\" WHERE path = ?1", table);
+    sqlite3_stmt *sKey = prep(sql);
+    sqlite3_free(sql);
+    sql = sqlite3_mprintf("DELETE FROM \"%w\" WHERE path = ?1", table);
+    sqlite3_stmt *sDel = prep(sql);
+    sqlite3_free(sql);
     /* Files found not to be images, remembered with their size and mtime so
     ** that a rerun does not read them again (a regular table beside the
     ** index; --rescan tries them again). */
     exec_or_die("CREATE TABLE IF NOT EXISTS ram_index_skipped(tbl TEXT, path TEXT, size INTEGER, mtime INTEGER, "
                 "reason TEXT, PRIMARY KEY (tbl, path)) WITHOUT ROWID");
-    sqlite3_stmt *sSkipped = prep("SELECT 1 FROM ram_index_skipped WHERE tbl = ?1 AND path = ?2 AND size = ?3 AND "
+    /* Size, mtime (ns) and inode of every indexed file: a rerun reads only
+    ** the files whose size or mtime changed (docs/INDEX.md, ram-index). */
+    exec_or_die("CREATE TABLE IF NOT EXISTS ram_index_stat(tbl TEXT, path TEXT, size INTEGER, mtime INTEGER, "
+                "ino INTEGER, PRIMARY KEY (tbl, path)) WITHOUT ROWID");
+    sqlite3_stmt *sSkipped = prep("SELECT reason FROM ram_index_skipped WHERE tbl = ?1 AND path = ?2 AND size = ?3 AND "
                                   "mtime = ?4");
     sqlite3_stmt *sSkip = prep("INSERT OR REPLACE INTO ram_index_skipped VALUES(?1, ?2, ?3, ?4, ?5)");
+    sqlite3_stmt *sStatGet = prep("SELECT size, mtime, ino FROM ram_index_stat WHERE tbl = ?1 AND path = ?2");
+    sqlite3_stmt *sStatPut = prep("INSERT OR REPLACE INTO ram_index_stat VALUES(?1, ?2, ?3, ?4, ?5)");
+    sqlite3_stmt *sStatDel = prep("DELETE FROM ram_index_stat WHERE tbl = ?1 AND path = ?2");
     sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, image) VALUES(?1, ?2)", table);
     sqlite3_stmt *sIns = prep(sql);
     sqlite3_free(sql);
@@ -715,37 +878,101 @@ int main(int argc, char **argv)
     P.t0 = P.tLast = now();
     P.total = files.n;
 
-    /* First pass (cheap): which paths are already present. */
+    /* Rows of this root that are gone (or spelled otherwise). */
+    GoneList gone = {0};
+    {
+        sql = sqlite3_mprintf("SELECT path, key FROM \"%w\" WHERE path IS NOT NULL", table);
+        sqlite3_stmt *s = prep(sql);
+        sqlite3_free(sql);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            const char *path = (const char *)sqlite3_column_text(s, 0);
+            char *full = full_name(path);
+            struct stat lst;
+            if (under_root(full, rootReal) && sqlite3_column_bytes(s, 1) == 16) {
+                int bAlias = strcmp(stored_name(full), path) != 0;
+                if (bAlias || lstat(full, &lst) != 0) gone_add(&gone, path, sqlite3_column_blob(s, 1), bAlias);
+            }
+            free(full);
+        }
+        if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+        sqlite3_finalize(s);
+    }
+
+    /* First pass (cheap, no file read): which files are already present
+    ** and unchanged (same size, mtime and inode as recorded). Files indexed
+    ** by an older ram-index have no record: it is made now, from the file
+    ** as it is. */
     char *todo = calloc(files.n + 1, 1);
     if (!todo) die("out of memory");
+    enum { T_NEW = 1, T_PRESENT, T_SKIPPED, T_STALE, T_TOUCHED };
+    /* What became of each file, for the summary line. */
+    size_t nNew = 0, nUnchanged = 0, nChanged = 0, nMoved = 0, nNotImage = 0, nTooBig = 0, nUnreadable = 0;
+    if (sqlite3_step(sBegin) != SQLITE_DONE) die("BEGIN: %s", sqlite3_errmsg(g_db));
+    sqlite3_reset(sBegin);
     for (size_t i = 0; i < files.n; i++) {
+        const char *name = stored_name(files.a[i]);
         if (dbReal) {
             char *r = realpath(files.a[i], 0);
             int self = r && !strncmp(r, dbReal, strlen(dbReal));
             free(r);
             if (self) continue; /* not counted */
         }
-        todo[i] = 1;
-        if (!rescan) {
-            sqlite3_bind_text(sHave, 1, files.a[i], -1, SQLITE_STATIC);
-            int rc = sqlite3_step(sHave);
-            if (rc == SQLITE_ROW) todo[i] = sqlite3_column_int(sHave, 0) ? 4 : 2;
-            else if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
-            sqlite3_reset(sHave);
-            struct stat fst;
-            if (todo[i] == 1 && stat(files.a[i], &fst) == 0) {
-                sqlite3_bind_text(sSkipped, 1, table, -1, SQLITE_STATIC);
-                sqlite3_bind_text(sSkipped, 2, files.a[i], -1, SQLITE_STATIC);
-                sqlite3_bind_int64(sSkipped, 3, (sqlite3_int64)fst.st_size);
-                sqlite3_bind_int64(sSkipped, 4, (sqlite3_int64)fst.st_mtime);
-                rc = sqlite3_step(sSkipped);
-                if (rc == SQLITE_ROW) todo[i] = 3;
-                else if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
-                sqlite3_reset(sSkipped);
-            }
+        todo[i] = T_NEW;
+        if (rescan) {
+            P.workTotal++;
+            continue;
         }
-        if (todo[i] == 1 || todo[i] == 4) P.workTotal++;
+        struct stat fst;
+        int bStat = stat(files.a[i], &fst) == 0;
+        sqlite3_bind_text(sHave, 1, name, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(sHave);
+        if (rc == SQLITE_ROW) todo[i] = sqlite3_column_int(sHave, 0) ? T_STALE : T_PRESENT;
+        else if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+        sqlite3_reset(sHave);
+        if (todo[i] == T_PRESENT && bStat) {
+            sqlite3_bind_text(sStatGet, 1, table, -1, SQLITE_STATIC);
+            sqlite3_bind_text(sStatGet, 2, name, -1, SQLITE_STATIC);
+            rc = sqlite3_step(sStatGet);
+            if (rc == SQLITE_ROW) {
+                if (sqlite3_column_int64(sStatGet, 0) != (sqlite3_int64)fst.st_size ||
+                    sqlite3_column_int64(sStatGet, 1) != file_mtime(&fst) ||
+                    sqlite3_column_int64(sStatGet, 2) != (sqlite3_int64)fst.st_ino)
+                    todo[i] = T_TOUCHED;
+            } else if (rc == SQLITE_DONE) {
+                stat_put(sStatPut, table, name, &fst);
+            } else {
+                die("%s", sqlite3_errmsg(g_db));
+            }
+            sqlite3_reset(sStatGet);
+        }
+        if (todo[i] == T_NEW && bStat) {
+            sqlite3_bind_text(sSkipped, 1, table, -1, SQLITE_STATIC);
+            sqlite3_bind_text(sSkipped, 2, name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(sSkipped, 3, (sqlite3_int64)fst.st_size);
+            sqlite3_bind_int64(sSkipped, 4, (sqlite3_int64)fst.st_mtime);
+            rc = sqlite3_step(sSkipped);
+            if (rc == SQLITE_ROW) {
+                todo[i] = T_SKIPPED;
+                const char *zWhy = (const char *)sqlite3_column_text(sSkipped, 0);
+                if (zWhy && strstr(zWhy, "pixels"))
+                    nTooBig++;
+                else
+                    nNotImage++;
+                /* -v names skipped files on every run, with the reason found
+                ** when the file was read */
+                if (verbose)
+                    fprintf(stderr, "ram-index: skipped %s: %s (unchanged since a previous run: not read again)\n",
+                            esc(name), esc((const char *)sqlite3_column_text(sSkipped, 0)));
+            } else if (rc != SQLITE_DONE) {
+                die("%s", sqlite3_errmsg(g_db));
+            }
+            sqlite3_reset(sSkipped);
+        }
+        if (todo[i] != T_PRESENT && todo[i] != T_SKIPPED) P.workTotal++;
     }
+    if (sqlite3_step(sCommit) != SQLITE_DONE) die("COMMIT: %s", sqlite3_errmsg(g_db));
+    sqlite3_reset(sCommit);
     free(dbReal);
     for (size_t i = 0; i < files.n; i++)
         if (!todo[i]) P.total--;
@@ -759,18 +986,21 @@ int main(int argc, char **argv)
     P.tWork0 = now();
     for (size_t i = 0; i < files.n && !g_stop; i++) {
         if (!todo[i]) continue;
-        const char *path = files.a[i];
-        if (todo[i] == 3) {
+        const char *path = files.a[i], *name = stored_name(path);
+        if (todo[i] == T_SKIPPED) { /* counted by reason in the first pass */
             P.skipped++;
             P.done++;
             continue;
         }
-        if (todo[i] == 2) {
+        if (todo[i] == T_PRESENT) {
             P.present++;
             P.done++;
+            nUnchanged++;
             progress(&P, path, 0);
             continue;
         }
+        struct stat fst;
+        int bStat = stat(path, &fst) == 0;
         long long n = 0;
         const char *why = 0;
         unsigned char *data = read_file(path, &n, &why);
@@ -778,7 +1008,11 @@ int main(int argc, char **argv)
             P.skipped++;
             P.done++;
             P.workDone++;
-            if (verbose) fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(path), why);
+            if (!strcmp(why, "too large"))
+                nTooBig++;
+            else
+                nUnreadable++;
+            if (verbose) fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(name), why);
             continue;
         }
         if (!inTxn) {
@@ -786,44 +1020,79 @@ int main(int argc, char **argv)
             sqlite3_reset(sBegin);
             inTxn = 1;
         }
-        sqlite3_bind_text(sIns, 1, path, -1, SQLITE_STATIC);
+        unsigned char oldKey[16] = {0};
+        int bOldKey = todo[i] != T_NEW && row_key(sKey, name, oldKey);
+        sqlite3_bind_text(sIns, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_blob64(sIns, 2, data, (sqlite3_uint64)n, SQLITE_STATIC);
         int rc = sqlite3_step(sIns);
+        /* the message now: sqlite3_reset and the next binds clear it */
+        char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
         sqlite3_reset(sIns);
         sqlite3_clear_bindings(sIns);
         free(data);
         P.done++;
         P.workDone++;
         if (rc == SQLITE_DONE) {
-            P.embedded++;
-            if (todo[i] == 4) P.reembedded++;
+            unsigned char key[16];
+            int bKey = row_key(sKey, name, key);
+            if (todo[i] == T_STALE) {
+                P.embedded++;
+                P.reembedded++;
+            } else if (todo[i] == T_TOUCHED && bOldKey && bKey && !memcmp(key, oldKey, 16)) {
+                P.present++; /* touched, same bytes: a hash, no inference */
+                nUnchanged++;
+            } else if (todo[i] == T_TOUCHED) {
+                P.embedded++;
+                nChanged++;
+            } else {
+                /* A new name: the same bytes as a gone row are that file
+                ** moved (its image was reused: no inference); the old row goes. */
+                int bMoved = 0;
+                for (size_t g = 0; bKey && g < gone.n; g++) {
+                    if (gone.a[g].bDone || memcmp(gone.a[g].key, key, 16)) continue;
+                    delete_row(sDel, sStatDel, table, gone.a[g].path);
+                    gone.a[g].bDone = 1;
+                    bMoved = 1;
+                }
+                if (bMoved) {
+                    P.present++;
+                    nMoved++;
+                } else {
+                    P.embedded++;
+                    nNew++;
+                }
+            }
+            if (bStat) stat_put(sStatPut, table, name, &fst);
             nInTxn++;
         } else if (rc == SQLITE_INTERRUPT || g_stop) {
+            sqlite3_free(zErr);
             interrupted = 1;
             P.done--;
             P.workDone--;
             break;
-        } else if (rc == SQLITE_TOOBIG || (rc == SQLITE_ERROR && !strncmp(sqlite3_errmsg(g_db), "ram_index: image:", 17))) {
+        } else if (rc == SQLITE_TOOBIG || (rc == SQLITE_ERROR && !strncmp(zErr, "ram_index: image:", 17))) {
             /* Not an image (or over the pixel limit): the statement is
             ** rolled back, the transaction goes on. Any other error (no
             ** model, a table of another model, I/O) stops the run. */
             P.skipped++;
-            if (verbose)
-                fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(path),
-                        esc(sqlite3_errmsg(g_db)));
-            struct stat fst;
-            if (stat(path, &fst) == 0) {
+            if (rc == SQLITE_TOOBIG)
+                nTooBig++;
+            else
+                nNotImage++;
+            if (verbose) fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(name), esc(zErr));
+            if (bStat) {
                 sqlite3_bind_text(sSkip, 1, table, -1, SQLITE_STATIC);
-                sqlite3_bind_text(sSkip, 2, path, -1, SQLITE_STATIC);
+                sqlite3_bind_text(sSkip, 2, name, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(sSkip, 3, (sqlite3_int64)fst.st_size);
                 sqlite3_bind_int64(sSkip, 4, (sqlite3_int64)fst.st_mtime);
-                sqlite3_bind_text(sSkip, 5, sqlite3_errmsg(g_db), -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(sSkip, 5, zErr, -1, SQLITE_TRANSIENT);
                 if (sqlite3_step(sSkip) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
                 sqlite3_reset(sSkip);
             }
         } else {
-            die("%s: %s", esc(path), sqlite3_errmsg(g_db));
+            die("%s: %s", esc(name), zErr);
         }
+        sqlite3_free(zErr);
         if (nInTxn >= batch) {
             if (sqlite3_step(sCommit) != SQLITE_DONE) die("COMMIT: %s", sqlite3_errmsg(g_db));
             sqlite3_reset(sCommit);
@@ -838,12 +1107,44 @@ int main(int argc, char **argv)
         ** embeddings computed in it stay in ram_index's resume journal, so
         ** a rerun costs a hash per file for them. */
         P.embedded -= (size_t)nInTxn;
-    } else if (inTxn) {
+        inTxn = 0;
+    }
+    /* Gone files: reported; their rows deleted with --prune. */
+    size_t nGone = 0;
+    for (size_t g = 0; !interrupted && g < gone.n; g++) {
+        if (gone.a[g].bDone) continue;
+        nGone++;
+        if (verbose)
+            fprintf(stderr, "ram-index: %s %s\n", esc(gone.a[g].path),
+                    prune ? "is gone: its row is deleted" : "is gone (--prune deletes its row)");
+        if (prune) {
+            if (!inTxn) {
+                if (sqlite3_step(sBegin) != SQLITE_DONE) die("BEGIN: %s", sqlite3_errmsg(g_db));
+                sqlite3_reset(sBegin);
+                inTxn = 1;
+            }
+            delete_row(sDel, sStatDel, table, gone.a[g].path);
+        }
+    }
+    if (inTxn) {
         /* every row of the batch is complete: keep them */
         if (sqlite3_step(sCommit) != SQLITE_DONE) die("COMMIT: %s", sqlite3_errmsg(g_db));
         sqlite3_reset(sCommit);
     }
     progress(&P, 0, 1);
+    if (!interrupted) {
+        /* what became of each file, and what it cost (ram_index_stats()) */
+        char *zInf = sql_text("SELECT json_extract(ram_index_stats(), '$.inferences')");
+        fprintf(stderr,
+                "ram-index: %zu new, %zu unchanged, %zu changed, %zu moved, %zu gone%s; not indexed: %zu (%zu not "
+                "images, %zu too large, %zu unreadable); %s inferences\n",
+                nNew, nUnchanged, nChanged, nMoved, nGone,
+                !nGone ? ""
+                : prune ? " (rows deleted)"
+                        : " (--prune deletes their rows)",
+                nNotImage + nTooBig + nUnreadable, nNotImage, nTooBig, nUnreadable, zInf);
+        sqlite3_free(zInf);
+    }
     if (nHidden)
         fprintf(stderr, "ram-index: %zu hidden file%s or folder%s skipped (names starting with '.'; --hidden indexes them)\n",
                 nHidden, nHidden == 1 ? "" : "s", nHidden == 1 ? "" : "s");
@@ -862,6 +1163,15 @@ int main(int argc, char **argv)
                     nStale, nStale == 1 ? "" : "s", table, nStale == 1 ? "is" : "are", esc(dir), table, table);
     }
     sqlite3_finalize(sHave);
+    sqlite3_finalize(sKey);
+    sqlite3_finalize(sDel);
+    sqlite3_finalize(sStatGet);
+    sqlite3_finalize(sStatPut);
+    sqlite3_finalize(sStatDel);
+    for (size_t g = 0; g < gone.n; g++) free(gone.a[g].path);
+    free(gone.a);
+    free(rootReal);
+    free(g_dbDir);
     sqlite3_finalize(sSkipped);
     sqlite3_finalize(sSkip);
     sqlite3_finalize(sIns);

@@ -45,10 +45,12 @@ fi
 n=$(sqlite3 "$T/photos.db" "SELECT count(*) FROM photos_files WHERE path GLOB 'photos/[0-9][0-9]-*'")
 [ "$n" = 50 ] && pass index_rows || fail index_rows "$n rows, want 50"
 
-# 2. a rerun reads nothing already indexed, nor the non-images again
+# 2. a rerun reads nothing already indexed, nor the non-images again (-v names
+#    them, with the reason found when they were read)
 idx photos.db -v 2>"$T/run2.err"; rc=$?
 if [ $rc -eq 0 ] && grep -q '0 new, 50 already indexed, 2 not images' "$T/run2.err" &&
-   ! grep -q 'skipped' "$T/run2.err"; then
+   [ "$(grep -c 'skipped .*(unchanged since a previous run: not read again)$' "$T/run2.err")" = 2 ] &&
+   [ "$(grep -c 'skipped' "$T/run2.err")" = 2 ]; then
   pass rerun
 else
   fail rerun "rc=$rc: $(cat "$T/run2.err")"
