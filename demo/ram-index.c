@@ -2,7 +2,9 @@
 ** ram-index — indexes a photo library into a ram_index table.
 **
 **     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]
-**               [--switch-model] [--no-verify] [--hidden] [--prune] [-v]
+**               [--switch-model] [--no-verify] [--hidden] [--prune] [--max-pixels N]
+**               [--exclude GLOB]... [--follow-symlinks] [-v]
+**     ram-index --files-from LIST DB [options]
 **
 ** Walks DIR recursively (sorted; dot files and folders skipped, counted and
 ** reported, unless --hidden; symlinks to folders not followed), and INSERTs
@@ -46,6 +48,7 @@
 ** Exit status: 0 done, 1 error, 2 usage, 130 interrupted (rerun to resume).
 */
 #include <dirent.h>
+#include <fnmatch.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -220,10 +223,55 @@ static void list_add(PathList *l, const char *p)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Regular files under dir (symlinks to files included, to folders not), in
-** no particular order. Names starting with '.' are skipped and counted in
-** *pnHidden unless bHidden. */
-static void walk(const char *dir, PathList *out, int depth, int bHidden, size_t *pnHidden)
+static const char *stored_name(const char *full);
+
+/* What the walk takes and counts. */
+typedef struct {
+    int bHidden, bFollow, bVerbose;
+    const char **azExclude; /* --exclude globs */
+    int nExclude;
+    size_t nRoot;           /* length of the root's name: names below it are matched by the globs */
+    size_t nHidden, nExcluded, nLinked;
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } *aSeen; /* folders walked: a symlink loop or a folder linked twice is walked once */
+    size_t nSeen, capSeen;
+} WalkOpts;
+
+/* 1 when the file or folder p (below the root) matches an --exclude glob:
+** by its name, or by its path below the root ('*' crosses '/'). */
+static int excluded(const WalkOpts *o, const char *p)
+{
+    const char *rel = strlen(p) > o->nRoot ? p + o->nRoot + (p[o->nRoot] == '/') : p;
+    const char *base = strrchr(p, '/');
+    base = base ? base + 1 : p;
+    for (int i = 0; i < o->nExclude; i++)
+        if (!fnmatch(o->azExclude[i], base, 0) || !fnmatch(o->azExclude[i], rel, 0)) return 1;
+    return 0;
+}
+
+/* Marks a folder walked; 0 when it already was. */
+static int seen_dir(WalkOpts *o, const struct stat *st)
+{
+    for (size_t i = 0; i < o->nSeen; i++)
+        if (o->aSeen[i].dev == st->st_dev && o->aSeen[i].ino == st->st_ino) return 0;
+    if (o->nSeen == o->capSeen) {
+        o->capSeen = o->capSeen ? 2 * o->capSeen : 64;
+        o->aSeen = realloc(o->aSeen, o->capSeen * sizeof *o->aSeen);
+        if (!o->aSeen) die("out of memory");
+    }
+    o->aSeen[o->nSeen].dev = st->st_dev;
+    o->aSeen[o->nSeen].ino = st->st_ino;
+    o->nSeen++;
+    return 1;
+}
+
+/* Regular files under dir (symlinks to files included; symlinks to folders
+** reported, followed with --follow-symlinks), in no particular order. Names
+** starting with '.' are skipped and counted unless bHidden; --exclude
+** matches are skipped and counted. */
+static void walk(const char *dir, PathList *out, int depth, WalkOpts *o)
 {
     DIR *d = opendir(dir);
     if (!d) {
@@ -234,8 +282,8 @@ static void walk(const char *dir, PathList *out, int depth, int bHidden, size_t 
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        if (e->d_name[0] == '.' && !bHidden) {
-            (*pnHidden)++;
+        if (e->d_name[0] == '.' && !o->bHidden) {
+            o->nHidden++;
             continue;
         }
         size_t n = strlen(dir) + strlen(e->d_name) + 2;
@@ -243,21 +291,68 @@ static void walk(const char *dir, PathList *out, int depth, int bHidden, size_t 
         if (!p) die("out of memory");
         snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
         struct stat lst, st;
-        if (lstat(p, &lst) == 0) {
+        if (o->nExclude && excluded(o, p)) {
+            o->nExcluded++;
+        } else if (lstat(p, &lst) == 0) {
             if (S_ISDIR(lst.st_mode)) {
                 if (depth < 64) list_add(&sub, p);
             } else if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
                 list_add(out, p);
+            } else if (S_ISLNK(lst.st_mode) && stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+                if (o->bFollow) {
+                    if (depth < 64) list_add(&sub, p);
+                } else {
+                    o->nLinked++;
+                    fprintf(stderr, "ram-index: %s is a symlink to a folder: not followed (--follow-symlinks "
+                            "follows it)\n", esc(stored_name(p)));
+                }
             }
         }
         free(p);
     }
     closedir(d);
     for (size_t i = 0; i < sub.n; i++) {
-        walk(sub.a[i], out, depth + 1, bHidden, pnHidden);
+        struct stat st;
+        /* a folder reached twice (a symlink loop, or linked twice) is walked once */
+        if (stat(sub.a[i], &st) == 0 && seen_dir(o, &st))
+            walk(sub.a[i], out, depth + 1, o);
+        else if (o->bVerbose)
+            fprintf(stderr, "ram-index: %s: folder already walked (a symlink loop or a second link), skipped\n",
+                    esc(sub.a[i]));
         free(sub.a[i]);
     }
     free(sub.a);
+}
+
+/* The files --files-from names (one per line; "-": stdin), each made
+** absolute and normalised, its folder's symlinks resolved (not the file's:
+** its name is kept). Missing files are reported and left out. */
+static void read_file_list(const char *zList, PathList *out)
+{
+    FILE *f = strcmp(zList, "-") ? fopen(zList, "r") : stdin;
+    if (!f) die("--files-from %s: %s", esc(zList), strerror(errno));
+    char *line = 0;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (!len) continue;
+        char *slash = strrchr(line, '/');
+        const char *base = slash ? slash + 1 : line;
+        char *folder = slash ? (slash == line ? strdup("/") : strndup(line, (size_t)(slash - line))) : strdup(".");
+        if (!folder) die("out of memory");
+        char *real = realpath(folder, 0);
+        struct stat st;
+        char *full = real ? malloc(strlen(real) + strlen(base) + 2) : 0;
+        if (full) sprintf(full, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
+        if (!full || !*base || stat(full, &st) != 0 || !S_ISREG(st.st_mode))
+            fprintf(stderr, "ram-index: --files-from: %s is not a file, left out\n", esc(line));
+        else
+            list_add(out, full);
+        free(full), free(real), free(folder);
+    }
+    free(line);
+    if (f != stdin) fclose(f);
 }
 
 static unsigned char *read_file(const char *path, long long *pn, const char **why)
@@ -685,7 +780,9 @@ static int valid_name(const char *z)
 static void usage(void)
 {
     fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
-          "                 [--switch-model] [--no-verify] [--hidden] [--prune] [-v]\n"
+          "                 [--switch-model] [--no-verify] [--hidden] [--prune] [--max-pixels N]\n"
+          "                 [--exclude GLOB]... [--follow-symlinks] [-v]\n"
+          "       ram-index --files-from LIST DB [options]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else models/default.ram beside build/)\n"
@@ -700,6 +797,14 @@ static void usage(void)
           "                they are skipped, and counted)\n"
           "  --prune       delete the rows of files under DIR that are gone (without it they are\n"
           "                counted, and named with -v)\n"
+          "  --max-pixels N  refuse pictures of more than N pixels (default 100000000); pictures\n"
+          "                skipped for the previous limit are tried again\n"
+          "  --exclude GLOB  leave out files and folders whose name, or path below DIR, matches\n"
+          "                GLOB ('*' crosses '/'); repeatable\n"
+          "  --files-from LIST  index the files LIST names, one per line ('-': stdin), instead of\n"
+          "                a folder (no gone files are looked for)\n"
+          "  --follow-symlinks  walk symlinked folders (by default each is named and left out);\n"
+          "                a folder reached twice (a loop) is walked once\n"
           "  -v            name every skipped file (on every run, with its reason) and gone file\n",
           stderr);
     exit(2);
@@ -709,6 +814,9 @@ int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
     int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0, hidden = 0, prune = 0;
+    int follow = 0, nExclude = 0;
+    long long maxPixels = 0;
+    const char **azExclude = 0, *zFilesFrom = 0;
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
@@ -731,6 +839,18 @@ int main(int argc, char **argv)
             hidden = 1;
         else if (!strcmp(a, "--prune"))
             prune = 1;
+        else if (!strcmp(a, "--follow-symlinks"))
+            follow = 1;
+        else if (!strcmp(a, "--max-pixels") && i + 1 < argc) {
+            char *end = 0;
+            maxPixels = strtoll(argv[++i], &end, 10);
+            if (!end || *end || maxPixels < 1) die("--max-pixels: '%s' is not a positive number of pixels", argv[i]);
+        } else if (!strcmp(a, "--exclude") && i + 1 < argc) {
+            azExclude = realloc(azExclude, (size_t)(nExclude + 1) * sizeof *azExclude);
+            if (!azExclude) die("out of memory");
+            azExclude[nExclude++] = argv[++i];
+        } else if (!strcmp(a, "--files-from") && i + 1 < argc)
+            zFilesFrom = argv[++i];
         else if (!strcmp(a, "--switch-model"))
             switchModel = 1;
         else if (!strcmp(a, "--no-verify"))
@@ -748,10 +868,11 @@ int main(int argc, char **argv)
         else
             usage();
     }
-    if (!dir || !dbPath || batch < 1) usage();
+    if (zFilesFrom && dir && !dbPath) dbPath = dir, dir = 0; /* ram-index --files-from LIST DB */
+    if ((!dir && !zFilesFrom) || (dir && zFilesFrom) || !dbPath || batch < 1) usage();
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s is not a folder", esc(dir));
+    if (dir && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) die("%s is not a folder", esc(dir));
 
     /* OpenBLAS reads its thread count when ram.so brings it in. */
     if (threads <= 0) {
@@ -772,6 +893,11 @@ int main(int argc, char **argv)
     if (sqlite3_load_extension(g_db, so, 0, &err) != SQLITE_OK)
         die("cannot load the extension %s: %s", esc(so), err ? err : "?");
     sqlite3_free(so);
+    if (maxPixels) {
+        char *q = sqlite3_mprintf("SELECT ram_set_max_pixels(%lld)", maxPixels);
+        char *z = sql_text(q);
+        sqlite3_free(q), sqlite3_free(z);
+    }
 
     /* The model: --model, else the extension's default (RAM_MODEL, then the
     ** bundled models/default.ram); checked before any file is read. */
@@ -830,12 +956,24 @@ int main(int argc, char **argv)
 
     /* The root with its symlinks resolved: every name below it is then
     ** normalised, and stored relative to the database's folder. */
-    char *rootReal = realpath(dir, 0);
+    char *rootReal = dir ? realpath(dir, 0) : 0; /* NULL with --files-from: no folder, no gone files */
     g_dbDir = real_folder(dbPath);
-    if (!rootReal || !g_dbDir) die("cannot resolve %s: %s", esc(rootReal ? dbPath : dir), strerror(errno));
+    if ((dir && !rootReal) || !g_dbDir) die("cannot resolve %s: %s", esc(g_dbDir ? dir : dbPath), strerror(errno));
     PathList files = {0};
-    size_t nHidden = 0;
-    walk(rootReal, &files, 0, hidden, &nHidden);
+    WalkOpts wo = {0};
+    wo.bHidden = hidden, wo.bFollow = follow, wo.bVerbose = verbose;
+    wo.azExclude = azExclude, wo.nExclude = nExclude;
+    if (rootReal) {
+        wo.nRoot = strlen(rootReal);
+        struct stat rst;
+        if (stat(rootReal, &rst) == 0) seen_dir(&wo, &rst);
+        walk(rootReal, &files, 0, &wo);
+    } else {
+        read_file_list(zFilesFrom, &files);
+    }
+    size_t nHidden = wo.nHidden;
+    free(wo.aSeen);
+    wo.aSeen = 0;
     if (files.n) qsort(files.a, files.n, sizeof *files.a, cmp_str); /* a stable order: resumes read alike */
 
     /* Never index the database itself or its side files. */
@@ -889,7 +1027,7 @@ int main(int argc, char **argv)
             const char *path = (const char *)sqlite3_column_text(s, 0);
             char *full = full_name(path);
             struct stat lst;
-            if (under_root(full, rootReal) && sqlite3_column_bytes(s, 1) == 16) {
+            if (rootReal && under_root(full, rootReal) && sqlite3_column_bytes(s, 1) == 16) {
                 int bAlias = strcmp(stored_name(full), path) != 0;
                 if (bAlias || lstat(full, &lst) != 0) gone_add(&gone, path, sqlite3_column_blob(s, 1), bAlias);
             }
@@ -955,7 +1093,16 @@ int main(int argc, char **argv)
             if (rc == SQLITE_ROW) {
                 todo[i] = T_SKIPPED;
                 const char *zWhy = (const char *)sqlite3_column_text(sSkipped, 0);
-                if (zWhy && strstr(zWhy, "pixels"))
+                const char *zLimit = zWhy ? strstr(zWhy, " pixels, over the limit of ") : 0;
+                int bPixels = zLimit != 0;
+                /* skipped under another limit than this run's: try it again */
+                if (bPixels && atoll(zLimit + 27) != (maxPixels ? maxPixels : 100000000LL)) {
+                    todo[i] = T_NEW;
+                    sqlite3_reset(sSkipped);
+                    P.workTotal++;
+                    continue;
+                }
+                if (bPixels)
                     nTooBig++;
                 else
                     nNotImage++;
@@ -1145,6 +1292,9 @@ int main(int argc, char **argv)
                 nNotImage + nTooBig + nUnreadable, nNotImage, nTooBig, nUnreadable, zInf);
         sqlite3_free(zInf);
     }
+    if (wo.nExcluded)
+        fprintf(stderr, "ram-index: %zu file%s or folder%s left out by --exclude\n", wo.nExcluded,
+                wo.nExcluded == 1 ? "" : "s", wo.nExcluded == 1 ? "" : "s");
     if (nHidden)
         fprintf(stderr, "ram-index: %zu hidden file%s or folder%s skipped (names starting with '.'; --hidden indexes them)\n",
                 nHidden, nHidden == 1 ? "" : "s", nHidden == 1 ? "" : "s");
@@ -1172,6 +1322,7 @@ int main(int argc, char **argv)
     free(gone.a);
     free(rootReal);
     free(g_dbDir);
+    free(azExclude);
     sqlite3_finalize(sSkipped);
     sqlite3_finalize(sSkip);
     sqlite3_finalize(sIns);

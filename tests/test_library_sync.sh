@@ -94,3 +94,43 @@ present=$(cd "$T" && find lib -type f \( -name '*.png' -o -name '*.jpg' \) ! -na
   pass prune || fail prune "rc=$rc, rows $(rows), present $present: $(cat "$T/r4.err")"
 out=$(q "INSERT INTO photos(photos) VALUES('integrity-check'); SELECT count(*) FROM ram_index_stat WHERE tbl = 'photos'" 2>&1)
 [ "$out" = 4 ] && pass integrity || fail integrity "$out"
+
+# 5. the symlinked folder was named and left out; --follow-symlinks walks it,
+#    once, through a loop too
+grep -q '^ram-index: lib/linked is a symlink to a folder: not followed (--follow-symlinks follows it)$' "$T/r1.err" &&
+  pass symlink_reported || fail symlink_reported "$(cat "$T/r1.err")"
+ln -s .. "$L/c/loop"                                    # lib/c/loop -> lib
+idx lib lib.db --follow-symlinks 2>"$T/r5.err"; rc=$?
+s=$(summary "$T/r5.err")
+[ $rc = 0 ] && [ "$(rows)" = "$present lib/linked/four.png" ] &&
+  [ "$s" = "ram-index: 1 new, 4 unchanged, 0 changed, 0 moved, 0 gone; not indexed: 2 (1 not images, 1 too large, 0 unreadable); 1 inferences" ] &&
+  pass follow_symlinks || fail follow_symlinks "rc=$rc, rows $(rows): $(cat "$T/r5.err")"
+rm "$L/c/loop"
+
+# 6. skip reasons are the decoder's text, remembered, named by -v on every run
+why=$(sqlite3 "$T/lib.db" "SELECT path || ': ' || reason FROM ram_index_skipped ORDER BY path" | tr '\n' '|')
+[ "$why" = "lib/a/huge.png: ram_index: image: 12000x9000 is 108000000 pixels, over the limit of 100000000|lib/c/broken.jpg: ram_index: image: unrecognised format: VipsForeignLoad: buffer is not in a known format|" ] &&
+  pass skip_reasons || fail skip_reasons "$why"
+idx lib lib.db -v 2>"$T/r6.err"
+grep -q '^ram-index: skipped lib/a/huge.png: ram_index: image: 12000x9000 is 108000000 pixels, over the limit of 100000000 (unchanged since a previous run: not read again)$' "$T/r6.err" &&
+  pass verbose_every_run || fail verbose_every_run "$(cat "$T/r6.err")"
+
+# 7. --max-pixels, --exclude (repeatable), --files-from (stdin) on new tables
+idx lib lib.db --table small --max-pixels 1000 2>"$T/r7.err"; rc=$?
+s=$(summary "$T/r7.err")
+[ $rc = 0 ] && [ "$s" = "ram-index: 0 new, 0 unchanged, 0 changed, 0 moved, 0 gone; not indexed: 6 (1 not images, 5 too large, 0 unreadable); 0 inferences" ] &&
+  pass max_pixels || fail max_pixels "rc=$rc: $(cat "$T/r7.err")"
+idx lib lib.db --table small 2>"$T/r7b.err"; rc=$?        # the default limit again: retried
+s=$(summary "$T/r7b.err")
+[ $rc = 0 ] && [ "$s" = "ram-index: 4 new, 0 unchanged, 0 changed, 0 moved, 0 gone; not indexed: 2 (1 not images, 1 too large, 0 unreadable); 3 inferences" ] &&
+  pass max_pixels_retried || fail max_pixels_retried "rc=$rc: $(cat "$T/r7b.err")"
+idx lib lib.db --table ex --exclude 'c' --exclude '*.jpg' 2>"$T/r8.err"; rc=$?
+ex=$(sqlite3 "$T/lib.db" "SELECT group_concat(path, ' ') FROM (SELECT path FROM ex_files ORDER BY path)")
+[ $rc = 0 ] && [ "$ex" = "lib/a/uno.png" ] && grep -q '^ram-index: 1 file or folder left out by --exclude$' "$T/r8.err" &&
+  pass exclude || fail exclude "rc=$rc, rows $ex: $(cat "$T/r8.err")"
+(cd "$T" && find lib/c -name '*.png' | sort | "$B/ram-index" --files-from - lib.db --table list $MODEL_ARGS) 2>"$T/r9.err"; rc=$?
+li=$(sqlite3 "$T/lib.db" "SELECT group_concat(path, ' ') FROM (SELECT path FROM list_files ORDER BY path)")
+[ $rc = 0 ] && [ "$li" = "lib/c/dup.png lib/c/six.png lib/c/three.png" ] && pass files_from || fail files_from "rc=$rc, rows $li: $(cat "$T/r9.err")"
+"$B/ram-index" --help 2>&1 | grep -q -- '--files-from LIST' && "$B/ram-index" --help 2>&1 | grep -q -- '--exclude GLOB' &&
+  "$B/ram-index" --help 2>&1 | grep -q -- '--max-pixels N' && "$B/ram-index" --help 2>&1 | grep -q -- '--follow-symlinks' &&
+  "$B/ram-index" --help 2>&1 | grep -q -- '--prune' && pass help || fail help "$("$B/ram-index" --help 2>&1)"
