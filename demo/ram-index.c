@@ -28,8 +28,12 @@
 ** - Resumable: a path already in the table is skipped without reading it
 **   (--rescan reads it again: the table then hashes the bytes, XXH3-128, and
 **   re-embeds only a file whose bytes changed). Work is committed every
-**   --batch images (default 16), and ram_index's resume journal keeps
-**   embeddings computed inside an interrupted batch, so Ctrl-C loses nothing.
+**   --batch images (default 16); a Ctrl-C loses at most the embeddings of
+**   the batch being prepared.
+** - Several writers: a batch's new images are embedded into a staging
+**   ram_index table of an in-memory database, outside the write
+**   transaction; one short transaction then stores the batch by entry (no
+**   inference while holding the write lock); the busy timeout is 10 minutes.
 ** - One model per table: when the table's images were embedded with another
 **   model than this run's, it stops and says so; --switch-model makes this
 **   run's model the table's and re-embeds the files (stale ones count as new
@@ -61,6 +65,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #define MAX_FILE_BYTES (512LL << 20) /* larger files are skipped unread */
 
@@ -885,7 +892,10 @@ int main(int argc, char **argv)
 
     if (sqlite3_open_v2(dbPath, &g_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) != SQLITE_OK)
         die("cannot open %s: %s", esc(dbPath), g_db ? sqlite3_errmsg(g_db) : "out of memory");
-    sqlite3_busy_timeout(g_db, 5000);
+    /* Another writer (a second ram-index, a shell) holds the write lock for
+    ** one batch's store at a time (milliseconds here), or for its own
+    ** statements: wait up to 10 minutes rather than fail. */
+    sqlite3_busy_timeout(g_db, 600000);
     sqlite3_db_config(g_db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, (int *)0);
     char *so_dir = exe_dir(argv[0]);
     char *so = sqlite3_mprintf("%s/ram.so", so_dir);
@@ -1129,66 +1139,187 @@ int main(int argc, char **argv)
         exit(130);
     }
 
-    int inTxn = 0, nInTxn = 0, interrupted = 0;
+    /* Several writers: the model runs outside the write transaction. A
+    ** batch is read and hashed; images the table lacks are embedded into a
+    ** staging ram_index table of an in-memory database (same model,
+    ** preprocessing and floor); then one short write transaction stores the
+    ** batch: staged images by their entry (no inference), known ones by their
+    ** bytes (the table reuses the image). The write lock is held for
+    ** milliseconds, not for a batch of inferences. */
+    {
+        exec_or_die("ATTACH ':memory:' AS ram_stage");
+        sql = sqlite3_mprintf("SELECT (SELECT value FROM \"%w_config\" WHERE key = 'floor'), "
+                              "(SELECT value FROM \"%w_config\" WHERE key = 'exif')",
+                              table, table);
+        sqlite3_stmt *c = prep(sql);
+        sqlite3_free(sql);
+        if (sqlite3_step(c) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
+        sql = sqlite3_mprintf("CREATE VIRTUAL TABLE ram_stage.s USING ram_index(floor=%s, exif=%d, resume=0)",
+                              sqlite3_column_type(c, 0) == SQLITE_NULL ? "0.01" : (const char *)sqlite3_column_text(c, 0),
+                              sqlite3_column_type(c, 1) == SQLITE_NULL ? 1 : sqlite3_column_int(c, 1));
+        sqlite3_finalize(c);
+        exec_or_die(sql);
+        sqlite3_free(sql);
+    }
+    sqlite3_stmt *sStage = prep("INSERT INTO ram_stage.s(path, image) VALUES(?1, ?2)");
+    sqlite3_stmt *sUnstage = prep("DELETE FROM ram_stage.s");
+    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, entry) VALUES(?1, (SELECT entry FROM ram_stage.s WHERE path = ?1))",
+                          table);
+    sqlite3_stmt *sInsEntry = prep(sql);
+    sqlite3_free(sql);
+    sql = sqlite3_mprintf("SELECT 1 FROM \"%w_images\" WHERE key = ?1 AND gen = (SELECT value FROM \"%w_config\" "
+                          "WHERE key = 'gen')",
+                          table, table);
+    sqlite3_stmt *sKnown = prep(sql);
+    sqlite3_free(sql);
+
+    typedef struct {
+        size_t i;            /* index in files */
+        unsigned char *data; /* the bytes (known images), else NULL */
+        long long n;
+        struct stat st;
+        int bStat, bStaged;
+        char *zSkip; /* why it is not an image (sqlite3_malloc'd), else NULL */
+        int rcSkip;
+    } Pending;
+    Pending *aPend = calloc((size_t)batch, sizeof *aPend);
+    if (!aPend) die("out of memory");
+    int interrupted = 0;
     P.tWork0 = now();
-    for (size_t i = 0; i < files.n && !g_stop; i++) {
-        if (!todo[i]) continue;
-        const char *path = files.a[i], *name = stored_name(path);
-        if (todo[i] == T_SKIPPED) { /* counted by reason in the first pass */
-            P.skipped++;
-            P.done++;
-            continue;
+    for (size_t i = 0; i < files.n && !g_stop;) {
+        /* 1. read, hash, and embed what the table lacks: no write lock */
+        int nPend = 0;
+        for (; i < files.n && nPend < batch && !g_stop; i++) {
+            if (!todo[i]) continue;
+            const char *path = files.a[i], *name = stored_name(path);
+            if (todo[i] == T_SKIPPED) { /* counted by reason in the first pass */
+                P.skipped++;
+                P.done++;
+                continue;
+            }
+            if (todo[i] == T_PRESENT) {
+                P.present++;
+                P.done++;
+                nUnchanged++;
+                progress(&P, path, 0);
+                continue;
+            }
+            Pending *q = &aPend[nPend];
+            memset(q, 0, sizeof *q);
+            q->i = i;
+            q->bStat = stat(path, &q->st) == 0;
+            const char *why = 0;
+            q->data = read_file(path, &q->n, &why);
+            if (!q->data) {
+                P.skipped++;
+                P.done++;
+                P.workDone++;
+                if (!strcmp(why, "too large"))
+                    nTooBig++;
+                else
+                    nUnreadable++;
+                if (verbose) fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(name), why);
+                continue;
+            }
+            XXH128_canonical_t h;
+            XXH128_canonicalFromHash(&h, XXH3_128bits(q->data, (size_t)q->n));
+            sqlite3_bind_blob(sKnown, 1, h.digest, 16, SQLITE_STATIC);
+            int rc = sqlite3_step(sKnown), bKnown = rc == SQLITE_ROW;
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+            sqlite3_reset(sKnown);
+            nPend++;
+            if (bKnown) continue; /* stored by its bytes: the table reuses the image */
+            sqlite3_bind_text(sStage, 1, name, -1, SQLITE_STATIC);
+            sqlite3_bind_blob64(sStage, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+            rc = sqlite3_step(sStage);
+            /* the message now: sqlite3_reset and the next binds clear it */
+            char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
+            sqlite3_reset(sStage);
+            sqlite3_clear_bindings(sStage);
+            free(q->data);
+            q->data = 0;
+            if (rc == SQLITE_DONE) {
+                q->bStaged = 1;
+            } else if (rc == SQLITE_INTERRUPT || g_stop) {
+                sqlite3_free(zErr);
+                nPend--;
+                interrupted = 1;
+                break;
+            } else if (rc == SQLITE_TOOBIG || (rc == SQLITE_ERROR && !strncmp(zErr, "ram_index: image:", 17))) {
+                /* Not an image (or over the pixel limit): recorded with the
+                ** batch. Any other error (no model, I/O) stops the run. */
+                q->zSkip = zErr;
+                q->rcSkip = rc;
+                zErr = 0;
+            } else {
+                die("%s: %s", esc(name), zErr);
+            }
+            sqlite3_free(zErr);
         }
-        if (todo[i] == T_PRESENT) {
-            P.present++;
-            P.done++;
-            nUnchanged++;
-            progress(&P, path, 0);
-            continue;
+        if (interrupted || g_stop) {
+            for (int k = 0; k < nPend; k++) free(aPend[k].data), sqlite3_free(aPend[k].zSkip);
+            break;
         }
-        struct stat fst;
-        int bStat = stat(path, &fst) == 0;
-        long long n = 0;
-        const char *why = 0;
-        unsigned char *data = read_file(path, &n, &why);
-        if (!data) {
-            P.skipped++;
+        if (!nPend) continue;
+
+        /* 2. store the batch in one short write transaction */
+        if (sqlite3_step(sBegin) != SQLITE_DONE) die("BEGIN: %s", sqlite3_errmsg(g_db));
+        sqlite3_reset(sBegin);
+        for (int k = 0; k < nPend; k++) {
+            Pending *q = &aPend[k];
+            const char *path = files.a[q->i], *name = stored_name(path);
+            int t = todo[q->i];
             P.done++;
             P.workDone++;
-            if (!strcmp(why, "too large"))
-                nTooBig++;
-            else
-                nUnreadable++;
-            if (verbose) fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(name), why);
-            continue;
-        }
-        if (!inTxn) {
-            if (sqlite3_step(sBegin) != SQLITE_DONE) die("BEGIN: %s", sqlite3_errmsg(g_db));
-            sqlite3_reset(sBegin);
-            inTxn = 1;
-        }
-        unsigned char oldKey[16] = {0};
-        int bOldKey = todo[i] != T_NEW && row_key(sKey, name, oldKey);
-        sqlite3_bind_text(sIns, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_blob64(sIns, 2, data, (sqlite3_uint64)n, SQLITE_STATIC);
-        int rc = sqlite3_step(sIns);
-        /* the message now: sqlite3_reset and the next binds clear it */
-        char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
-        sqlite3_reset(sIns);
-        sqlite3_clear_bindings(sIns);
-        free(data);
-        P.done++;
-        P.workDone++;
-        if (rc == SQLITE_DONE) {
+            if (q->zSkip) {
+                P.skipped++;
+                if (q->rcSkip == SQLITE_TOOBIG)
+                    nTooBig++;
+                else
+                    nNotImage++;
+                if (verbose)
+                    fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(name), esc(q->zSkip));
+                if (q->bStat) {
+                    sqlite3_bind_text(sSkip, 1, table, -1, SQLITE_STATIC);
+                    sqlite3_bind_text(sSkip, 2, name, -1, SQLITE_STATIC);
+                    sqlite3_bind_int64(sSkip, 3, (sqlite3_int64)q->st.st_size);
+                    sqlite3_bind_int64(sSkip, 4, (sqlite3_int64)q->st.st_mtime);
+                    sqlite3_bind_text(sSkip, 5, q->zSkip, -1, SQLITE_TRANSIENT);
+                    if (sqlite3_step(sSkip) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+                    sqlite3_reset(sSkip);
+                }
+                sqlite3_free(q->zSkip);
+                q->zSkip = 0;
+                continue;
+            }
+            unsigned char oldKey[16] = {0};
+            int bOldKey = t != T_NEW && row_key(sKey, name, oldKey);
+            sqlite3_stmt *ins = q->bStaged ? sInsEntry : sIns;
+            sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+            if (!q->bStaged) sqlite3_bind_blob64(ins, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+            int rc = sqlite3_step(ins);
+            char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
+            sqlite3_reset(ins);
+            sqlite3_clear_bindings(ins);
+            free(q->data);
+            q->data = 0;
+            if (rc != SQLITE_DONE) {
+                if (rc == SQLITE_INTERRUPT || g_stop) {
+                    sqlite3_free(zErr);
+                    interrupted = 1;
+                    break;
+                }
+                die("%s: %s", esc(name), zErr);
+            }
             unsigned char key[16];
             int bKey = row_key(sKey, name, key);
-            if (todo[i] == T_STALE) {
+            if (t == T_STALE) {
                 P.embedded++;
                 P.reembedded++;
-            } else if (todo[i] == T_TOUCHED && bOldKey && bKey && !memcmp(key, oldKey, 16)) {
+            } else if (t == T_TOUCHED && bOldKey && bKey && !memcmp(key, oldKey, 16)) {
                 P.present++; /* touched, same bytes: a hash, no inference */
                 nUnchanged++;
-            } else if (todo[i] == T_TOUCHED) {
+            } else if (t == T_TOUCHED) {
                 P.embedded++;
                 nChanged++;
             } else {
@@ -1209,53 +1340,23 @@ int main(int argc, char **argv)
                     nNew++;
                 }
             }
-            if (bStat) stat_put(sStatPut, table, name, &fst);
-            nInTxn++;
-        } else if (rc == SQLITE_INTERRUPT || g_stop) {
-            sqlite3_free(zErr);
-            interrupted = 1;
-            P.done--;
-            P.workDone--;
+            if (q->bStat) stat_put(sStatPut, table, name, &q->st);
+            progress(&P, path, 0);
+        }
+        if (interrupted) {
+            /* the batch is rolled back whole; its files are counted again by the rerun */
+            for (int k = 0; k < nPend; k++) free(aPend[k].data), sqlite3_free(aPend[k].zSkip);
+            if (!sqlite3_get_autocommit(g_db)) sqlite3_exec(g_db, "ROLLBACK", 0, 0, 0);
             break;
-        } else if (rc == SQLITE_TOOBIG || (rc == SQLITE_ERROR && !strncmp(zErr, "ram_index: image:", 17))) {
-            /* Not an image (or over the pixel limit): the statement is
-            ** rolled back, the transaction goes on. Any other error (no
-            ** model, a table of another model, I/O) stops the run. */
-            P.skipped++;
-            if (rc == SQLITE_TOOBIG)
-                nTooBig++;
-            else
-                nNotImage++;
-            if (verbose) fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(name), esc(zErr));
-            if (bStat) {
-                sqlite3_bind_text(sSkip, 1, table, -1, SQLITE_STATIC);
-                sqlite3_bind_text(sSkip, 2, name, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(sSkip, 3, (sqlite3_int64)fst.st_size);
-                sqlite3_bind_int64(sSkip, 4, (sqlite3_int64)fst.st_mtime);
-                sqlite3_bind_text(sSkip, 5, zErr, -1, SQLITE_TRANSIENT);
-                if (sqlite3_step(sSkip) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
-                sqlite3_reset(sSkip);
-            }
-        } else {
-            die("%s: %s", esc(name), zErr);
         }
-        sqlite3_free(zErr);
-        if (nInTxn >= batch) {
-            if (sqlite3_step(sCommit) != SQLITE_DONE) die("COMMIT: %s", sqlite3_errmsg(g_db));
-            sqlite3_reset(sCommit);
-            inTxn = 0;
-            nInTxn = 0;
-        }
-        progress(&P, path, 0);
+        if (sqlite3_step(sCommit) != SQLITE_DONE) die("COMMIT: %s", sqlite3_errmsg(g_db));
+        sqlite3_reset(sCommit);
+        if (sqlite3_step(sUnstage) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+        sqlite3_reset(sUnstage);
     }
     if (g_stop) interrupted = 1;
-    if (inTxn && sqlite3_get_autocommit(g_db)) {
-        /* SQLite rolled the batch back with the interrupted INSERT; the
-        ** embeddings computed in it stay in ram_index's resume journal, so
-        ** a rerun costs a hash per file for them. */
-        P.embedded -= (size_t)nInTxn;
-        inTxn = 0;
-    }
+    free(aPend);
+    int inTxn = 0;
     /* Gone files: reported; their rows deleted with --prune. */
     size_t nGone = 0;
     for (size_t g = 0; !interrupted && g < gone.n; g++) {
@@ -1313,6 +1414,10 @@ int main(int argc, char **argv)
                     nStale, nStale == 1 ? "" : "s", table, nStale == 1 ? "is" : "are", esc(dir), table, table);
     }
     sqlite3_finalize(sHave);
+    sqlite3_finalize(sStage);
+    sqlite3_finalize(sUnstage);
+    sqlite3_finalize(sInsEntry);
+    sqlite3_finalize(sKnown);
     sqlite3_finalize(sKey);
     sqlite3_finalize(sDel);
     sqlite3_finalize(sStatGet);
@@ -1330,7 +1435,9 @@ int main(int argc, char **argv)
     sqlite3_finalize(sCommit);
     /* The handlers stay: a signal from here on interrupts the checkpoint
     ** (die() then exits 130; WAL keeps the committed work either way). */
-    if (!interrupted) exec_or_die("PRAGMA wal_checkpoint(TRUNCATE)");
+    /* (another process still using the database may keep the WAL: that is
+    ** not an error, its last connection checkpoints it) */
+    if (!interrupted) sqlite3_exec(g_db, "PRAGMA wal_checkpoint(TRUNCATE)", 0, 0, 0);
     sqlite3 *db = g_db;
     g_db = 0;
     if (sqlite3_close(db) != SQLITE_OK) die("closing %s: %s", esc(dbPath), sqlite3_errmsg(db));

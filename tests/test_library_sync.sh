@@ -134,3 +134,24 @@ li=$(sqlite3 "$T/lib.db" "SELECT group_concat(path, ' ') FROM (SELECT path FROM 
 "$B/ram-index" --help 2>&1 | grep -q -- '--files-from LIST' && "$B/ram-index" --help 2>&1 | grep -q -- '--exclude GLOB' &&
   "$B/ram-index" --help 2>&1 | grep -q -- '--max-pixels N' && "$B/ram-index" --help 2>&1 | grep -q -- '--follow-symlinks' &&
   "$B/ram-index" --help 2>&1 | grep -q -- '--prune' && pass help || fail help "$("$B/ram-index" --help 2>&1)"
+
+# 8. two writers at once over overlapping folders (all of w, and w/sub again)
+#    into one database: both finish, every file once, the table consistent
+W="$T/w"
+mkdir -p "$W/sub"
+i=0
+for f in "$P"/*.png "$P"/*.jpg; do
+  i=$((i + 1)); [ $i -gt 24 ] && break
+  if [ $((i % 2)) = 0 ]; then cp "$f" "$W/sub/"; else cp "$f" "$W/"; fi
+done
+(cd "$T" && "$B/ram-index" w two.db --batch 2 --threads 1 $MODEL_ARGS 2>"$T/w1.err") & p1=$!
+(cd "$T" && "$B/ram-index" w/sub two.db --batch 2 --threads 1 $MODEL_ARGS 2>"$T/w2.err") & p2=$!
+wait $p1; rc1=$?
+wait $p2; rc2=$?
+n=$(sqlite3 "$T/two.db" "SELECT count(*), count(DISTINCT path) FROM photos_files")
+distinct=$(sqlite3 "$T/two.db" "SELECT count(*) FROM photos_images")
+out=$(sqlite3 -cmd ".load $B/ram" "$T/two.db" "INSERT INTO photos(photos) VALUES('integrity-check'); PRAGMA integrity_check" 2>&1)
+inf=$(( $(sed -n 's/.*; \([0-9]*\) inferences$/\1/p' "$T/w1.err") + $(sed -n 's/.*; \([0-9]*\) inferences$/\1/p' "$T/w2.err") ))
+echo "INFO: two writers: $n rows, $distinct distinct images, $inf inferences in all"
+[ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$n" = "24|24" ] && [ "$distinct" = 24 ] && [ "$out" = ok ] && [ "$inf" -ge 24 ] &&
+  pass two_writers || fail two_writers "rc $rc1 $rc2, rows $n, $distinct images, $inf inferences, check: $out: $(cat "$T/w1.err" "$T/w2.err")"
