@@ -759,6 +759,67 @@ static void delete_row(sqlite3_stmt *sDel, sqlite3_stmt *sStatDel, const char *t
     sqlite3_reset(sStatDel);
 }
 
+/* ------------------------------------------------------------------ several writers */
+
+/* 1 when the table holds a current image of this key. */
+static int key_known(sqlite3_stmt *sKnown, const unsigned char key[16])
+{
+    sqlite3_bind_blob(sKnown, 1, key, 16, SQLITE_STATIC);
+    int rc = sqlite3_step(sKnown);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+    sqlite3_reset(sKnown);
+    return rc == SQLITE_ROW;
+}
+
+/* Claims a key this process is about to embed (ram_index_claims, one row
+** per key being embedded by a live ram-index): 1 when it is this process's
+** now, 0 when another live process holds it. A dead holder's claim is
+** taken over. (Processes of one machine: the holder is checked by pid.) */
+static int claim_key(const char *table, const unsigned char key[16])
+{
+    static sqlite3_stmt *sPut, *sOwner, *sTake;
+    if (!table) { /* cleanup */
+        sqlite3_finalize(sPut), sqlite3_finalize(sOwner), sqlite3_finalize(sTake);
+        sPut = sOwner = sTake = 0;
+        return 0;
+    }
+    if (!sPut) {
+        exec_or_die("CREATE TABLE IF NOT EXISTS ram_index_claims(tbl TEXT, key BLOB, pid INTEGER, "
+                    "PRIMARY KEY (tbl, key)) WITHOUT ROWID");
+        sPut = prep("INSERT INTO ram_index_claims VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING");
+        sOwner = prep("SELECT pid FROM ram_index_claims WHERE tbl = ?1 AND key = ?2");
+        sTake = prep("UPDATE ram_index_claims SET pid = ?3 WHERE tbl = ?1 AND key = ?2 AND pid = ?4");
+    }
+    sqlite3_bind_text(sPut, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(sPut, 2, key, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(sPut, 3, (sqlite3_int64)getpid());
+    if (sqlite3_step(sPut) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+    sqlite3_reset(sPut);
+    if (sqlite3_changes(g_db) == 1) return 1;
+    sqlite3_bind_text(sOwner, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(sOwner, 2, key, 16, SQLITE_STATIC);
+    sqlite3_int64 pid = sqlite3_step(sOwner) == SQLITE_ROW ? sqlite3_column_int64(sOwner, 0) : 0;
+    sqlite3_reset(sOwner);
+    if (pid == (sqlite3_int64)getpid()) return 1;
+    if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) return 0;
+    sqlite3_bind_text(sTake, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(sTake, 2, key, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(sTake, 3, (sqlite3_int64)getpid());
+    sqlite3_bind_int64(sTake, 4, pid);
+    if (sqlite3_step(sTake) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+    sqlite3_reset(sTake);
+    return sqlite3_changes(g_db) == 1 || pid == 0 ? claim_key(table, key) : 0;
+}
+
+/* Drops this process's claims (its batch is stored, or it stops). */
+static void claims_release(const char *table)
+{
+    char *sql = sqlite3_mprintf("DELETE FROM ram_index_claims WHERE tbl = %Q AND pid = %lld", table,
+                                (long long)getpid());
+    sqlite3_exec(g_db, sql, 0, 0, 0); /* absent table or busy: the claims die with the process */
+    sqlite3_free(sql);
+}
+
 /* The directory holding this executable (for ram.so). */
 static char *exe_dir(const char *argv0)
 {
@@ -1179,6 +1240,7 @@ int main(int argc, char **argv)
         long long n;
         struct stat st;
         int bStat, bStaged;
+        unsigned char key[16]; /* XXH3-128 of the bytes */
         char *zSkip; /* why it is not an image (sqlite3_malloc'd), else NULL */
         int rcSkip;
     } Pending;
@@ -1186,11 +1248,20 @@ int main(int argc, char **argv)
     if (!aPend) die("out of memory");
     int interrupted = 0;
     P.tWork0 = now();
-    for (size_t i = 0; i < files.n && !g_stop;) {
+    /* The files in walk order; a file whose image another writer is
+    ** embedding (it holds the key's claim) goes to the end, and is stored
+    ** from that writer's image, without an inference. */
+    size_t nOrder = 0, capOrder = files.n + 16;
+    size_t *aOrder = malloc(capOrder * sizeof *aOrder);
+    char *bDeferred = calloc(files.n + 1, 1);
+    if (!aOrder || !bDeferred) die("out of memory");
+    for (size_t i = 0; i < files.n; i++)
+        if (todo[i]) aOrder[nOrder++] = i;
+    for (size_t pos = 0; pos < nOrder && !g_stop;) {
         /* 1. read, hash, and embed what the table lacks: no write lock */
         int nPend = 0;
-        for (; i < files.n && nPend < batch && !g_stop; i++) {
-            if (!todo[i]) continue;
+        for (; pos < nOrder && nPend < batch && !g_stop; pos++) {
+            size_t i = aOrder[pos];
             const char *path = files.a[i], *name = stored_name(path);
             if (todo[i] == T_SKIPPED) { /* counted by reason in the first pass */
                 P.skipped++;
@@ -1223,15 +1294,31 @@ int main(int argc, char **argv)
             }
             XXH128_canonical_t h;
             XXH128_canonicalFromHash(&h, XXH3_128bits(q->data, (size_t)q->n));
-            sqlite3_bind_blob(sKnown, 1, h.digest, 16, SQLITE_STATIC);
-            int rc = sqlite3_step(sKnown), bKnown = rc == SQLITE_ROW;
-            if (rc != SQLITE_ROW && rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
-            sqlite3_reset(sKnown);
+            memcpy(q->key, h.digest, 16);
+            int bKnown = key_known(sKnown, q->key), bMine = 0;
+            /* a file met again after deferral waits for the other writer */
+            for (int w = 0; !bKnown && !(bMine = claim_key(table, q->key)) && bDeferred[i] && !g_stop && w < 12000;
+                 w++) {
+                struct timespec ts = {0, 50000000};
+                nanosleep(&ts, 0);
+                bKnown = key_known(sKnown, q->key);
+            }
+            if (!bKnown && !bMine && !bDeferred[i]) {
+                bDeferred[i] = 1;
+                free(q->data);
+                if (nOrder == capOrder) {
+                    capOrder *= 2;
+                    aOrder = realloc(aOrder, capOrder * sizeof *aOrder);
+                    if (!aOrder) die("out of memory");
+                }
+                aOrder[nOrder++] = i;
+                continue;
+            }
             nPend++;
-            if (bKnown) continue; /* stored by its bytes: the table reuses the image */
+            if (bKnown || !bMine) continue; /* stored by its bytes: the table reuses the image */
             sqlite3_bind_text(sStage, 1, name, -1, SQLITE_STATIC);
             sqlite3_bind_blob64(sStage, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
-            rc = sqlite3_step(sStage);
+            int rc = sqlite3_step(sStage);
             /* the message now: sqlite3_reset and the next binds clear it */
             char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
             sqlite3_reset(sStage);
@@ -1293,7 +1380,16 @@ int main(int argc, char **argv)
                 continue;
             }
             unsigned char oldKey[16] = {0};
-            int bOldKey = t != T_NEW && row_key(sKey, name, oldKey);
+            int bOldKey = row_key(sKey, name, oldKey);
+            if (t == T_NEW && bOldKey && !memcmp(oldKey, q->key, 16)) {
+                /* another writer stored this file meanwhile */
+                free(q->data);
+                q->data = 0;
+                P.present++;
+                nUnchanged++;
+                if (q->bStat) stat_put(sStatPut, table, name, &q->st);
+                continue;
+            }
             sqlite3_stmt *ins = q->bStaged ? sInsEntry : sIns;
             sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
             if (!q->bStaged) sqlite3_bind_blob64(ins, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
@@ -1353,9 +1449,13 @@ int main(int argc, char **argv)
         sqlite3_reset(sCommit);
         if (sqlite3_step(sUnstage) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
         sqlite3_reset(sUnstage);
+        claims_release(table);
     }
     if (g_stop) interrupted = 1;
+    claims_release(table);
     free(aPend);
+    free(aOrder);
+    free(bDeferred);
     int inTxn = 0;
     /* Gone files: reported; their rows deleted with --prune. */
     size_t nGone = 0;
@@ -1413,6 +1513,7 @@ int main(int argc, char **argv)
                     "  index their folder too, or drop them: INSERT INTO %s(%s) VALUES('delete-stale')\n",
                     nStale, nStale == 1 ? "" : "s", table, nStale == 1 ? "is" : "are", esc(dir), table, table);
     }
+    claim_key(0, 0);
     sqlite3_finalize(sHave);
     sqlite3_finalize(sStage);
     sqlite3_finalize(sUnstage);
