@@ -30,7 +30,8 @@
 **
 ** Options: model='file.ram' (default: the connection's current model),
 ** floor=0.01 (smallest probability kept for tag queries), store_images=0|1,
-** exif=1|0 (apply EXIF orientation), resume=1|0 (the resume journal below).
+** exif=1|0 (apply EXIF orientation), resume=1|0 (the resume journal below),
+** on_error=fail|skip (skip: refused images recorded in photos_skipped).
 ** docs/INDEX.md is the reference (columns, commands, errors, storage layout).
 **
 ** HOW IT WORKS
@@ -54,6 +55,7 @@
 **     photos_postings(tag, img, score)           inverted index, PK (tag, img)
 **     photos_cls(id, v)                          prefilter vectors
 **     photos_blobs(id, data)                     image bytes (store_images=1)
+**     photos_skipped(path, reason)               images refused (on_error=skip)
 **
 ** Tag queries (tag = ?, tag IN (...), optional score > x) range-scan
 ** photos_postings by class; MATCH ranks every current image (or the
@@ -157,6 +159,8 @@ struct IndexVtab {
     char *zModel; /* configured model path or NULL (connection's model); sqlite3_free */
     double rFloor;
     int bStore, bExif, bResume;
+    int bSkipErrors;        /* on_error=skip: undecodable or oversized images are recorded in photos_skipped */
+    int bImageError;        /* the last embed failed on the image itself (decoder, pixel limit) */
     sqlite3_int64 iGen;     /* current generation */
     char *zGenDigest;       /* its model digest; sqlite3_free */
     char *zGenPrep;         /* its preprocessing; sqlite3_free */

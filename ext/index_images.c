@@ -29,6 +29,8 @@ int ram__index_embed(IndexVtab *p, const unsigned char *aKey, const void *pBlob,
     }
     if (st) {
         ram__vtab_set_error(&p->base, "ram_index: %s", err.msg);
+        /* the image itself is refused (not memory, not an interrupt) */
+        p->bImageError = st == RAM_ERR_IMAGE || st == RAM_ERR_TOO_BIG;
         return ram__rc(st);
     }
     STAT_ADD(inferences, 1);

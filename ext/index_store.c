@@ -174,6 +174,13 @@ int ram__index_load_config(IndexVtab *p, char **pzErr)
     p->bStore = aVal[2] ? sqlite3_value_int(aVal[2]) : 0;
     p->bExif = aVal[3] ? sqlite3_value_int(aVal[3]) : 1;
     p->bResume = aVal[4] ? sqlite3_value_int(aVal[4]) : 1;
+    if (rc == SQLITE_OK) {
+        sqlite3_value *pOnError = 0;
+        rc = config_get(p->db, p->zDb, p->zName, "on_error", &pOnError);
+        p->bSkipErrors = pOnError && sqlite3_value_type(pOnError) == SQLITE_TEXT &&
+                         !strcmp((const char *)sqlite3_value_text(pOnError), "skip");
+        sqlite3_value_free(pOnError);
+    }
     p->iGen = aVal[5] ? sqlite3_value_int64(aVal[5]) : 0;
     p->nTok = aVal[6] ? sqlite3_value_int(aVal[6]) : 0;
     p->nDim = aVal[7] ? sqlite3_value_int(aVal[7]) : 0;

@@ -450,6 +450,37 @@ static int index_insert_keyed(IndexVtab *p, sqlite3_value **argv, const unsigned
     return SQLITE_OK;
 }
 
+/* on_error=skip: an image refused by the decoder or the pixel limit is
+** recorded in photos_skipped (path, reason) and the INSERT goes on without
+** a row; a path inserted fine leaves that table. */
+static int index_note_skip(IndexVtab *p, sqlite3_value *pPath, int rcInsert, sqlite_int64 *pRowid)
+{
+    char *zSql = sqlite3_mprintf(rcInsert == SQLITE_OK
+                                     ? "DELETE FROM \"%w\".\"%w_skipped\" WHERE path = ?1"
+                                     : "INSERT OR REPLACE INTO \"%w\".\"%w_skipped\"(path, reason) VALUES(?1, ?2)",
+                                 p->zDb, p->zName);
+    sqlite3_stmt *s = 0;
+    int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_value(s, 1, pPath);
+        if (rcInsert != SQLITE_OK)
+            sqlite3_bind_text(s, 2, p->base.zErrMsg ? p->base.zErrMsg : "?", -1, SQLITE_TRANSIENT);
+        sqlite3_step(s);
+        rc = sqlite3_finalize(s);
+    }
+    if (rc) {
+        ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
+        return rc;
+    }
+    if (rcInsert != SQLITE_OK) {
+        sqlite3_free(p->base.zErrMsg);
+        p->base.zErrMsg = 0;
+        *pRowid = 0; /* no row: the statement goes on */
+    }
+    return SQLITE_OK;
+}
+
 static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid)
 {
     const void *pBlob = 0;
@@ -472,8 +503,11 @@ static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid
         if (rc) return rc;
         ram__index_hash(pBlob, nBlob, aKey);
     }
+    p->bImageError = 0;
     rc = index_insert_keyed(p, argv, aKey, pBlob, nBlob, pGiven, pRowid);
     if (pGiven) ram__embedding_clear(pGiven);
+    if (p->bSkipErrors && (rc == SQLITE_OK || (p->bImageError && rc != SQLITE_INTERRUPT)))
+        rc = index_note_skip(p, argv[2 + COL_PATH], rc, pRowid);
     return rc;
 }
 

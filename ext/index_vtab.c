@@ -149,6 +149,13 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                     goto fail;
                 }
                 p->rFloor = f;
+            } else if (!sqlite3_stricmp(zKey, "on_error")) {
+                if (sqlite3_stricmp(zVal, "skip") && sqlite3_stricmp(zVal, "fail")) {
+                    *pzErr = sqlite3_mprintf("ram_index: on_error must be 'fail' or 'skip', got '%s'", zVal);
+                    rc = SQLITE_ERROR;
+                    goto fail;
+                }
+                p->bSkipErrors = !sqlite3_stricmp(zVal, "skip");
             } else if (!sqlite3_stricmp(zKey, "store_images") || !sqlite3_stricmp(zKey, "exif") ||
                        !sqlite3_stricmp(zKey, "resume")) {
                 int b;
@@ -165,7 +172,7 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                     p->bResume = b;
             } else {
                 *pzErr = sqlite3_mprintf("ram_index: unknown option '%s' (expected model, floor, store_images, "
-                                         "exif or resume)",
+                                         "exif, resume or on_error)",
                                          zKey);
                 rc = SQLITE_ERROR;
                 goto fail;
@@ -210,6 +217,14 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                              INDEX_SCHEMA_VERSION, p->zModel, p->rFloor, p->bStore, p->bExif, p->bResume, p->nTok,
                              p->nDim, p->nClass, RAM_CACHE_LAYOUT);
         if (rc) goto fail;
+        if (p->bSkipErrors) {
+            /* on_error=skip: the refused images are recorded, by path */
+            rc = ram__index_exec(db, pzErr,
+                                 "CREATE TABLE \"%w\".\"%w_skipped\"(path TEXT PRIMARY KEY, reason TEXT NOT NULL);"
+                                 "INSERT INTO \"%w\".\"%w_config\"(key, value) VALUES('on_error', 'skip');",
+                                 p->zDb, p->zName, p->zDb, p->zName);
+            if (rc) goto fail;
+        }
         sqlite3_free(p->zModel);
         p->zModel = 0;
     }
@@ -444,9 +459,10 @@ static int indexDestroy(sqlite3_vtab *pVtab)
                              "DROP TABLE IF EXISTS \"%w\".\"%w_config\"; DROP TABLE IF EXISTS \"%w\".\"%w_gens\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_images\"; DROP TABLE IF EXISTS \"%w\".\"%w_files\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_postings\"; DROP TABLE IF EXISTS \"%w\".\"%w_cls\";"
-                             "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\"; DROP TABLE IF EXISTS \"%w\".\"%w_tokens\";",
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\"; DROP TABLE IF EXISTS \"%w\".\"%w_tokens\";"
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_skipped\";",
                              p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
-                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
+                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
     if (rc == SQLITE_OK) {
         ram__journal_drop(p);
         index_free(p);
@@ -498,6 +514,9 @@ static int indexRename(sqlite3_vtab *pVtab, const char *zNew)
     for (int i = 0; i < 8 && rc == SQLITE_OK; i++)
         rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_%s\" RENAME TO \"%w_%s\"", p->zDb,
                              p->zName, azSuffix[i], zNew, azSuffix[i]);
+    if (rc == SQLITE_OK && p->bSkipErrors)
+        rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_skipped\" RENAME TO \"%w_skipped\"",
+                             p->zDb, p->zName, zNew);
     if (rc == SQLITE_OK) {
         char *z = sqlite3_mprintf("%s", zNew);
         if (!z) return SQLITE_NOMEM;
@@ -528,7 +547,8 @@ static int indexRollbackTo(sqlite3_vtab *pVtab, int iSavepoint)
 
 static int indexShadowName(const char *zName)
 {
-    static const char *const azShadow[] = {"config", "gens", "images", "tokens", "files", "postings", "cls", "blobs"};
+    static const char *const azShadow[] = {"config",   "gens", "images", "tokens", "files",
+                                           "postings", "cls",  "blobs",  "skipped"};
     for (size_t i = 0; i < sizeof azShadow / sizeof azShadow[0]; i++)
         if (!sqlite3_stricmp(zName, azShadow[i])) return 1;
     return 0;

@@ -414,6 +414,44 @@ static void test_entries(void)
     unlink(a), unlink(b);
 }
 
+/* ------------------------------------------------------------------ bad files in SQL */
+
+/* on_error=skip: an INSERT ... SELECT over a folder with a broken and an
+** oversized file stores the others and records those two with the
+** decoder's reason in photos_skipped; without it the statement fails whole. */
+static void test_on_error_skip(void)
+{
+    sqlite3 *db = open_db(":memory:");
+    if (!db) return;
+    fill_src(db, 2);
+    exec(db, "INSERT INTO src VALUES('broken.jpg', x'00010203')");
+    exec(db, fmt("CREATE VIRTUAL TABLE strict USING ram_index(model='%s')", g_clip));
+    exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s', on_error=skip)", g_clip));
+    check_sql("index.on_error.default_fails", db, "INSERT INTO strict(path, image) SELECT name, data FROM src",
+              "ERROR: ram_index: image: unrecognised format: VipsForeignLoad: buffer is not in a known format");
+    check_sql("index.on_error.default_nothing", db, "SELECT count(*) FROM strict", "0");
+    exec(db, "SELECT ram_set_max_pixels(200000)"); /* img2.jpg, 640x427, is over it */
+    check_sql("index.on_error.skip_goes_on", db, "INSERT INTO photos(path, image) SELECT name, data FROM src", "");
+    check_sql("index.on_error.rows", db, "SELECT count(*) FROM photos", "5");
+    check_sql("index.on_error.recorded", db, "SELECT path, reason FROM photos_skipped ORDER BY path",
+              "broken.jpg|ram_index: image: unrecognised format: VipsForeignLoad: buffer is not in a known format\n"
+              "golden/img2.jpg|ram_index: image: 640x427 is 273280 pixels, over the limit of 200000");
+    exec(db, "SELECT ram_set_max_pixels(100000000)");
+    check_sql("index.on_error.retry", db, "INSERT INTO photos(path, image) SELECT name, data FROM src", "");
+    check_sql("index.on_error.retry_rows", db,
+              "SELECT (SELECT count(*) FROM photos), (SELECT group_concat(path) FROM photos_skipped)", "6|broken.jpg");
+    check_sql("index.on_error.integrity", db, "INSERT INTO photos(photos) VALUES('integrity-check')", "");
+    check_sql("index.on_error.bad_value", db, "CREATE VIRTUAL TABLE x USING ram_index(on_error=maybe)",
+              "ERROR: ram_index: on_error must be 'fail' or 'skip', got 'maybe'");
+    check_sql("index.on_error.rename", db,
+              "ALTER TABLE photos RENAME TO pics; SELECT count(*) FROM pics_skipped", "");
+    check_sql("index.on_error.renamed", db, "SELECT count(*) FROM pics_skipped", "1");
+    check_sql("index.on_error.drop", db,
+              "DROP TABLE pics; SELECT count(*) FROM sqlite_schema WHERE name GLOB 'pics_*'", "");
+    check_sql("index.on_error.dropped", db, "SELECT count(*) FROM sqlite_schema WHERE name GLOB 'pics_*'", "0");
+    sqlite3_close(db);
+}
+
 static void test_session(void)
 {
     sqlite3 *db = open_db(":memory:");
@@ -682,7 +720,7 @@ static void test_duplicates_and_writes(void)
               "ERROR: ram_index: unknown command 'optimise' (expected integrity-check, reembed, delete-stale, model, "
               "model=PATH or exif=0|1)");
     check_sql("index.err.option", db, "CREATE VIRTUAL TABLE t2 USING ram_index(colour=1)",
-              "ERROR: ram_index: unknown option 'colour' (expected model, floor, store_images, exif or resume)");
+              "ERROR: ram_index: unknown option 'colour' (expected model, floor, store_images, exif, resume or on_error)");
     check_sql("index.err.option_msg", db, "CREATE VIRTUAL TABLE t2 USING ram_index(floor=2)",
               "ERROR: ram_index: floor must be a number in (0, 1], got '2'");
     check_sql("index.err.name", db, "CREATE VIRTUAL TABLE tags USING ram_index(floor=0.5)",
@@ -1189,6 +1227,7 @@ int main(int argc, char **argv)
     test_match_lists();
     test_filters();
     test_entries();
+    test_on_error_skip();
     test_corruption_detected();
     test_interrupt_resume();
     test_kill_resume();
