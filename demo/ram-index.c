@@ -663,7 +663,8 @@ static void check_table_model(const char *table, char **pzModel, int switchModel
         die("table %s holds %lld image%s embedded with another model (digest %s%s%s);\n"
             "  this run's model is %s (digest %s).\n"
             "  Rerun with --switch-model to re-embed them with it (tag and MATCH queries refuse the\n"
-            "  table until every image is re-embedded), or name their model with --model FILE.",
+            "  table until every image is re-embedded), or index into another table with --table NEW,\n"
+            "  or name their model with --model FILE.",
             table, nImg, nImg == 1 ? "" : "s", zGen, *zBound ? ", the table's model= file " : "", zBound, zFile,
             zDigest);
     }
@@ -1004,6 +1005,9 @@ int main(int argc, char **argv)
         sqlite3_free(zLoad);
     }
     sqlite3_free(zBound);
+    char *zDefPath = sqlite3_mprintf("%s/../models/default.ram", so_dir);
+    char *zDefault = zDefPath ? realpath(zDefPath, 0) : 0; /* the bundled demo model, when built */
+    sqlite3_free(zDefPath);
     free(so_dir);
     exec_or_die("PRAGMA journal_mode=WAL");
     exec_or_die("PRAGMA synchronous=NORMAL");
@@ -1021,6 +1025,14 @@ int main(int argc, char **argv)
         if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
         fprintf(stderr, "ram-index: model %s (%s, %d tags), %d thread%s\n", esc((const char *)sqlite3_column_text(s, 0)),
                 sqlite3_column_text(s, 1), sqlite3_column_int(s, 2), threads, threads == 1 ? "" : "s");
+        char *zReal = sqlite3_column_text(s, 0) ? realpath((const char *)sqlite3_column_text(s, 0), 0) : 0;
+        if (zReal && zDefault && !strcmp(zReal, zDefault))
+            fprintf(stderr, "ram-index: this is the bundled demo model (%d synthetic shape tags): it does not "
+                            "recognise real-world objects; for photos run `make model`, then --model "
+                            "models/ram_plus.ram\n",
+                    sqlite3_column_int(s, 2));
+        free(zReal);
+        free(zDefault);
         sqlite3_finalize(s);
     }
 

@@ -188,7 +188,7 @@ mkdir -p "$T/more" && cp "$T"/photos/04-* "$T/more/"
 sqlite3 "$T/sw.db" "UPDATE photos_gens SET digest = '0123456789abcdef0123456789abcdef'"
 (cd "$T" && "$B/ram-index" few sw.db 2>"$T/sw1.err"); rc=$?
 if [ $rc = 1 ] && grep -q 'holds 4 images embedded with another model (digest 0123456789abcdef0123456789abcdef)' "$T/sw1.err" &&
-   grep -q 'Rerun with --switch-model' "$T/sw1.err"; then pass switch.refused; else fail switch.refused "rc=$rc: $(cat "$T/sw1.err")"; fi
+   grep -q 'Rerun with --switch-model' "$T/sw1.err" && grep -q 'into another table with --table NEW' "$T/sw1.err"; then pass switch.refused; else fail switch.refused "rc=$rc: $(cat "$T/sw1.err")"; fi
 (cd "$T" && "$B/ram-index" few sw.db --switch-model 2>"$T/sw2.err"); rc=$?
 if [ $rc = 0 ] && grep -q '0 new, 3 re-embedded, 0 already indexed' "$T/sw2.err" &&
    grep -q "1 file of table photos is still embedded with another model (not found under few)" "$T/sw2.err"; then
