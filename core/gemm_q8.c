@@ -132,6 +132,7 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
     struct ram_q8_weight *w = ram_malloc(sizeof *w + sizeof(int32_t) * (size_t)N16 * 16 + 63);
     if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for int8 weight sums");
     w->n = n, w->k = k, w->packed = packed, w->scale = scale;
+    w->bf16 = (struct ram_bf16_weight){0, 0, NULL};
     w->colsum = (int32_t *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
     for (int p = 0; p < N16; p++) {
         int32_t s[64] = {0}; /* one lane per byte of a 64-byte row: vectorises */
@@ -140,6 +141,19 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
             for (int t = 0; t < 64; t++) s[t] += b[(size_t)k4 * 64 + t];
         for (int j = 0; j < 16; j++) w->colsum[(size_t)p * 16 + j] = s[4 * j] + s[4 * j + 1] + s[4 * j + 2] + s[4 * j + 3];
     }
+    *out = w;
+    return RAM_OK;
+}
+
+ram_status ram_q8_weight_new_bf16(int n, int k, const uint16_t *packed, struct ram_q8_weight **out,
+                                  struct ram_error *err)
+{
+    *out = NULL;
+    if (!packed || !ram_bf16_packed_bytes(n, k)) return ram_fail(err, RAM_ERR_ARG, "bf16 weight: invalid %d x %d matrix", n, k);
+    struct ram_q8_weight *w = ram_calloc(1, sizeof *w);
+    if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for a bf16 weight");
+    w->n = n, w->k = k;
+    w->bf16 = (struct ram_bf16_weight){n, k, packed};
     *out = w;
     return RAM_OK;
 }
@@ -409,7 +423,7 @@ static void split(struct q8_job *jobs, int T, const struct q8_job *base)
 ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w,
                            int32_t *acc, struct ram_error *err)
 {
-    if (!a || !w || !acc || rows < 0 || lda < (w->k + 3) / 4 * 4 || lda % 4)
+    if (!a || !w || w->bf16.packed || !acc || rows < 0 || lda < (w->k + 3) / 4 * 4 || lda % 4)
         return ram_fail(err, RAM_ERR_ARG, "int8 gemm: invalid arguments");
     if (rows == 0) return RAM_OK;
     /* The kernel reads whole MR-row blocks: copy into a padded buffer. */
@@ -430,6 +444,7 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
                          float *y, struct ram_error *err)
 {
     if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
+    if (w->bf16.packed) return ram_bf16_linear(x, rows, &w->bf16, b, y, err);
     if (rows == 0) return RAM_OK;
     const int lda = (w->k + 3) / 4 * 4;
     const size_t padded = (size_t)(rows + MR - 1) / MR * MR;

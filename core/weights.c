@@ -14,6 +14,7 @@
 #include "weights.h"
 
 #include "bpe.h"
+#include "gemm_bf16.h"
 #include "gemm_q8.h"
 
 #include <limits.h>
@@ -561,19 +562,78 @@ static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int
     return ram_model_own(m, q, err);
 }
 
-ram_status ram_model_quantize_tagger(struct ram_model *m, struct ram_error *err)
+/* The bf16 form of an fp32 matrix (n x k), packed into a buffer that m
+** owns, wrapped by a weight that m owns. */
+static ram_status bf16_owned(struct ram_model *m, const float *W, int n, int k, const struct ram_q8_weight **out,
+                             struct ram_error *err)
 {
+    size_t pb = ram_bf16_packed_bytes(n, k);
+    if (!pb) return ram_fail(err, RAM_ERR_TOO_BIG, "bf16: %d x %d matrix is out of range", n, k);
+    char *buf = ram_malloc(pb + 64);
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "out of memory converting a %d x %d matrix to bf16", n, k);
+    ram_status rc = ram_model_own(m, buf, err);
+    if (rc) return rc;
+    uint16_t *packed = (uint16_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
+    ram_bf16_pack(W, n, k, packed);
+    struct ram_q8_weight *q;
+    if ((rc = ram_q8_weight_new_bf16(n, k, packed, &q, err))) return rc;
+    *out = q;
+    return ram_model_own(m, q, err);
+}
+
+/* One matrix: packed as choose says, unless it has no fp32 form or a packed one already. */
+static ram_status pack_one(struct ram_model *m, const char *name, const float *W, int n, int k,
+                           const struct ram_q8_weight **q, ram_prec_fn choose, void *ctx, struct ram_error *err)
+{
+    if (!W || *q) return RAM_OK;
+    switch (choose(name, ctx)) {
+    case RAM_PREC_INT8: return quantize_owned(m, W, n, k, q, err);
+    case RAM_PREC_BF16: return bf16_owned(m, W, n, k, q, err);
+    default: return RAM_OK;
+    }
+}
+
+ram_status ram_model_pack_linear(struct ram_model *m, ram_prec_fn choose, void *ctx, struct ram_error *err)
+{
+    struct ram_wspec *specs = NULL;
+    int n = 0;
+    ram_status rc = ram_model_specs(m, &specs, &n, err);
+    for (int i = 0; i < n && !rc; i++)
+        if (specs[i].q8)
+            rc = pack_one(m, specs[i].name, *specs[i].dst, (int)specs[i].shape[0], (int)specs[i].shape[1],
+                          specs[i].q8, choose, ctx, err);
+    ram_free(specs);
+    if (rc) return rc;
     const int H = m->tagger.hidden, I = m->tagger.intermediate;
-    ram_status rc = RAM_OK;
-    if (m->wordvec_w && (rc = quantize_owned(m, m->wordvec_w, H, m->embed_dim, &m->wordvec_q, err))) return rc;
+    if ((rc = pack_one(m, "wordvec_proj.weight", m->wordvec_w, H, m->embed_dim, &m->wordvec_q, choose, ctx, err)))
+        return rc;
     for (int l = 0; l < m->tagger.n_layers && !rc; l++) {
         struct ram_tagger_layer_w *t = &m->tagger_layers[l];
-        if (!(rc = quantize_owned(m, t->q_w, H, H, &t->q_q, err)) &&
-            !(rc = quantize_owned(m, t->ao_w, H, H, &t->ao_q, err)) &&
-            !(rc = quantize_owned(m, t->i_w, I, H, &t->i_q, err)))
-            rc = quantize_owned(m, t->o_w, H, I, &t->o_q, err);
+        char nm[4][RAM_WSPEC_NAME];
+        snprintf(nm[0], sizeof nm[0], "tagging_head.encoder.layer.%d.crossattention.self.query.weight", l);
+        snprintf(nm[1], sizeof nm[1], "tagging_head.encoder.layer.%d.crossattention.output.dense.weight", l);
+        snprintf(nm[2], sizeof nm[2], "tagging_head.encoder.layer.%d.intermediate.dense.weight", l);
+        snprintf(nm[3], sizeof nm[3], "tagging_head.encoder.layer.%d.output.dense.weight", l);
+        if (!(rc = pack_one(m, nm[0], t->q_w, H, H, &t->q_q, choose, ctx, err)) &&
+            !(rc = pack_one(m, nm[1], t->ao_w, H, H, &t->ao_q, choose, ctx, err)) &&
+            !(rc = pack_one(m, nm[2], t->i_w, I, H, &t->i_q, choose, ctx, err)))
+            rc = pack_one(m, nm[3], t->o_w, H, I, &t->o_q, choose, ctx, err);
     }
     return rc;
+}
+
+int ram_q8_layer_precision(const struct ram_model *m, const char *name)
+{
+    (void)m;
+    (void)name;
+    return RAM_PREC_INT8;
+}
+
+static int q8_choose(const char *name, void *ctx) { return ram_q8_layer_precision(ctx, name); }
+
+ram_status ram_model_quantize_tagger(struct ram_model *m, struct ram_error *err)
+{
+    return ram_model_pack_linear(m, q8_choose, m, err);
 }
 
 /* ------------------------------------------------------------------ config */
