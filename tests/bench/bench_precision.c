@@ -5,7 +5,8 @@
 ** layers the int8 path keeps in bf16.
 **
 **     build/bench/bench_precision F32.ram INT8.ram RUNS IMAGE...
-**     build/bench/bench_precision --layers F32.ram IMAGE...
+**     build/bench/bench_precision --layers F32.ram IMAGE...        # int8
+**     build/bench/bench_precision --layers-bf16 F32.ram IMAGE...
 **
 ** First form: F32.ram is loaded twice, once as is (fp32) and once with every
 ** large linear matrix converted to bf16 at load (ram_model_pack_linear, what
@@ -263,9 +264,11 @@ static int in_group(const struct group *g, const char *name)
     return !strncmp(name, g->pre, strlen(g->pre)) && strstr(name, g->post) != NULL;
 }
 
+static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
+
 static int group_prec(const char *name, void *ctx)
 {
-    return in_group(ctx, name) ? RAM_PREC_INT8 : RAM_PREC_F32;
+    return in_group(ctx, name) ? g_layer_prec : RAM_PREC_F32;
 }
 
 static int layers_main(const char *f32, char **files, int nf)
@@ -318,8 +321,7 @@ static int layers_main(const char *f32, char **files, int nf)
             agree_add(&res[g], ref.m, q + (size_t)K * i, p);
         }
         runner_close(&r);
-        printf("layer_int8_max_prob_diff %-16s %.5f logit %.4f flips %d\n", groups[g].label, res[g].maxdiff,
-               res[g].max_logit, res[g].flips);
+        printf("layer_%s_max_prob_diff %-16s %.5f logit %.4f flips %d\n", g_layer_prec == RAM_PREC_BF16 ? "bf16" : "int8", groups[g].label, res[g].maxdiff, res[g].max_logit, res[g].flips);
         fflush(stdout);
     }
     runner_close(&ref);
@@ -330,6 +332,10 @@ static int layers_main(const char *f32, char **files, int nf)
 int main(int argc, char **argv)
 {
     if (argc >= 4 && !strcmp(argv[1], "--layers")) return layers_main(argv[2], argv + 3, argc - 3);
+    if (argc >= 4 && !strcmp(argv[1], "--layers-bf16")) {
+        g_layer_prec = RAM_PREC_BF16;
+        return layers_main(argv[2], argv + 3, argc - 3);
+    }
     if (argc < 5) {
         fprintf(stderr, "usage: %s F32.ram INT8.ram RUNS IMAGE...\n       %s --layers F32.ram IMAGE...\n", argv[0],
                 argv[0]);
