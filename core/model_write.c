@@ -200,7 +200,7 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
             rc = ram_fail(err, RAM_ERR_ARG, "tensor %s is not bound", w->name);
             goto cleanup;
         }
-        if (quant && w->q8) {
+        if (quant && w->q8 && ram_q8_layer_precision(m, w->name) == RAM_PREC_INT8) {
             if ((rc = q8_outs(w, t, &q8[i], qnames[i], err))) goto cleanup;
             k++;
         }

@@ -512,9 +512,12 @@ ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source
             if (rc) goto cleanup;
             continue;
         }
-        if (w->q8 && m->quant) {
-            if ((rc = bind_q8(m, src, w, err))) goto cleanup;
-            continue;
+        if (w->q8 && m->quant) { /* int8 in the file, or fp32 where the precision choice keeps it */
+            const struct ram_tensor_view *qv = src->find(src->ctx, w->name);
+            if (!qv || qv->dtype == RAM_DTYPE_I8 || ram_q8_layer_precision(m, w->name) == RAM_PREC_INT8) {
+                if ((rc = bind_q8(m, src, w, err))) goto cleanup;
+                continue;
+            }
         }
         const struct ram_tensor_view *v = lookup(m, src, w, flags);
         if (!v) {
@@ -622,14 +625,38 @@ ram_status ram_model_pack_linear(struct ram_model *m, ram_prec_fn choose, void *
     return rc;
 }
 
-int ram_q8_layer_precision(const struct ram_model *m, const char *name)
+/* The matrices whose rounding moves the final probabilities most (per-layer
+** analysis, models/README.md): patch merging's reduction (its inputs are
+** LayerNorm'd concatenations of four tokens, its outputs feed a whole
+** stage), wordvec_proj (the label queries: their small per-class part is
+** what tells the classes apart) and the first decoder layer's attention
+** output (added to those queries before a LayerNorm). 2 GMAC of the 162. */
+static int sensitive(const char *name)
+{
+    return strstr(name, "downsample.reduction.weight") || !strcmp(name, "wordvec_proj.weight") ||
+           !strcmp(name, "tagging_head.encoder.layer.0.crossattention.output.dense.weight");
+}
+
+int ram_layer_precision(const struct ram_model *m, const char *name, int path)
 {
     (void)m;
-    (void)name;
-    return RAM_PREC_INT8;
+    if (!sensitive(name)) return path;
+    return path == RAM_PREC_INT8 ? RAM_PREC_BF16 : RAM_PREC_F32;
+}
+
+int ram_q8_layer_precision(const struct ram_model *m, const char *name)
+{
+    return ram_layer_precision(m, name, RAM_PREC_INT8);
 }
 
 static int q8_choose(const char *name, void *ctx) { return ram_q8_layer_precision(ctx, name); }
+
+static int bf16_choose(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
+
+ram_status ram_model_use_bf16(struct ram_model *m, struct ram_error *err)
+{
+    return ram_model_pack_linear(m, bf16_choose, m, err);
+}
 
 ram_status ram_model_quantize_tagger(struct ram_model *m, struct ram_error *err)
 {

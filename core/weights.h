@@ -127,8 +127,18 @@ enum ram_prec { RAM_PREC_F32 = 0, RAM_PREC_BF16, RAM_PREC_INT8 };
 ** "tagging_head.encoder.layer.1.output.dense.weight", "wordvec_proj.weight")
 ** of model m: RAM_PREC_INT8, or RAM_PREC_BF16 for the layers whose int8
 ** error moves the final probabilities most (the per-layer analysis in
-** models/README.md). The converter stores the Swin ones it keeps as fp32. */
+** models/README.md). The converter stores the Swin ones it keeps as fp32
+** (the binder takes either form, so older int8 files still load). */
 int ram_q8_layer_precision(const struct ram_model *m, const char *name);
+
+/* The precision a path (RAM_PREC_INT8 or RAM_PREC_BF16) gives the matrix
+** name: the path's own, or one step up (int8 -> bf16, bf16 -> fp32) for
+** the few matrices the per-layer analysis finds sensitive. */
+int ram_layer_precision(const struct ram_model *m, const char *name, int path);
+
+/* The bf16 path at load: every large linear matrix that has its fp32 form
+** in bf16, except those ram_layer_precision keeps in fp32. */
+ram_status ram_model_use_bf16(struct ram_model *m, struct ram_error *err);
 
 /* Chooses a precision for each large linear matrix of m (the Swin linear
 ** layers, wordvec_proj, the decoder's query, attention-output and FFN

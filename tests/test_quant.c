@@ -432,8 +432,6 @@ static int convert_tl(const char *cfg, const char *out, const char *extra)
     return system(cmd);
 }
 
-static int all_bf16(const char *name, void *ctx) { return RAM_PREC_BF16; }
-
 struct tl_agree {
     double maxdiff, flip_gap;
     int flips;
@@ -463,7 +461,7 @@ static void test_trained_like(void)
     ram_status rc = !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") ? RAM_ERR_IO : RAM_OK;
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[0], &err);
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[1], &err);
-    if (!rc) rc = ram_model_pack_linear(m[1], all_bf16, NULL, &err);
+    if (!rc) rc = ram_model_use_bf16(m[1], &err);
     if (!rc) rc = ram_model_init_from_file(i8, NULL, &m[2], &err);
     check(rc == RAM_OK && m[1]->tagger_layers[1].o_q && m[1]->tagger_layers[1].o_q->bf16.packed,
           "quant.trained_like.models", "%s", err.msg);

@@ -8,9 +8,10 @@
 **     build/bench/bench_precision --layers F32.ram IMAGE...        # int8
 **     build/bench/bench_precision --layers-bf16 F32.ram IMAGE...
 **
-** First form: F32.ram is loaded twice, once as is (fp32) and once with every
-** large linear matrix converted to bf16 at load (ram_model_pack_linear, what
-** the bf16 path runs); INT8.ram is its ram-convert --quant int8 conversion.
+** First form: F32.ram is loaded twice, once as is (fp32) and once with its
+** large linear matrices converted to bf16 at load (ram_model_use_bf16's
+** choice, what the bf16 path runs); INT8.ram is its ram-convert --quant int8
+** conversion.
 ** Forwards of the three are interleaved (fp32, bf16, int8 of run r, then run
 ** r + 1) so that other processes' load hits all alike; medians of RUNS on
 ** IMAGE 1 after one warm-up each. Agreement on every IMAGE and GEN_IMAGES
@@ -128,7 +129,7 @@ static int probs_of(struct runner *r, const float *chw, float *p, struct ram_err
     return ram_encode_image(r->st, chw, r->emb, err) || ram_tag_probs(r->st, r->emb, p, err);
 }
 
-static int all_prec(const char *name, void *ctx) { return *(int *)ctx; }
+static int bf16_path(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
 
 /* Loads path (no checksum pass) and packs its large matrices as choose says (NULL: as loaded). */
 static int runner_open(struct runner *r, const char *path, ram_prec_fn choose, void *ctx, struct ram_error *err)
@@ -137,7 +138,7 @@ static int runner_open(struct runner *r, const char *path, ram_prec_fn choose, v
     prm.verify_checksum = 0;
     memset(r, 0, sizeof *r);
     if (ram_model_init_from_file(path, &prm, &r->m, err)) return 1;
-    if (choose && ram_model_pack_linear(r->m, choose, ctx, err)) return 1;
+    if (choose && ram_model_pack_linear(r->m, choose, ctx ? ctx : r->m, err)) return 1; /* NULL ctx: the model */
     if (ram_state_init(r->m, &r->st, err)) return 1;
     r->emb = malloc(sizeof(float) * r->m->n_image_tokens * r->m->embed_dim);
     return !r->emb;
@@ -187,10 +188,9 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
 {
     struct ram_error err = {{0}};
     struct runner r[3];
-    int bf = RAM_PREC_BF16;
     const char *names[3] = {"fp32", "bf16", "int8"};
     memset(r, 0, sizeof r);
-    if (runner_open(&r[0], f32, NULL, NULL, &err) || runner_open(&r[1], f32, all_prec, &bf, &err) ||
+    if (runner_open(&r[0], f32, NULL, NULL, &err) || runner_open(&r[1], f32, bf16_path, NULL, &err) ||
         runner_open(&r[2], i8, NULL, NULL, &err)) {
         fprintf(stderr, "bench_precision: %s\n", err.msg);
         return 1;
