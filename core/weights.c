@@ -483,6 +483,23 @@ static ram_status bind_q8(struct ram_model *m, const struct ram_tensor_source *s
     return ram_model_own(m, q, err);
 }
 
+/* A Swin matrix of a bf16 file: the packed BF16 tensor [ceil(out/16),
+** ceil(in/2), 16, 2], borrowed from the mapping by a weight m owns. */
+static ram_status bind_bf16(struct ram_model *m, const struct ram_tensor_view *v, const struct ram_wspec *w,
+                            struct ram_error *err)
+{
+    const int n = (int)w->shape[0], k = (int)w->shape[1];
+    const int64_t pshape[4] = {(n + 15) / 16, (k + 1) / 2, 16, 2};
+    ram_status rc = check_shape(v, w->name, 4, pshape, err);
+    if (rc) return rc;
+    if ((uintptr_t)v->data & 1) return ram_fail(err, RAM_ERR_FORMAT, "%s: misaligned bf16 data", w->name);
+    struct ram_q8_weight *q;
+    if ((rc = ram_q8_weight_new_bf16(n, k, v->data, &q, err))) return rc;
+    *w->q8 = q;
+    *w->dst = NULL;
+    return ram_model_own(m, q, err);
+}
+
 static const struct ram_tensor_view *lookup(const struct ram_model *m, const struct ram_tensor_source *src,
                                             const struct ram_wspec *w, int flags)
 {
@@ -511,6 +528,13 @@ ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source
             rc = bind_hf(m, src, w, err);
             if (rc) goto cleanup;
             continue;
+        }
+        if (w->q8 && m->stored_dtype == RAM_DTYPE_BF16) { /* packed bf16, or fp32 where kept */
+            const struct ram_tensor_view *bv = src->find(src->ctx, w->name);
+            if (bv && bv->dtype == RAM_DTYPE_BF16 && bv->ndim == 4) {
+                if ((rc = bind_bf16(m, bv, w, err))) goto cleanup;
+                continue;
+            }
         }
         if (w->q8 && m->quant) { /* int8 in the file, or fp32 where the precision choice keeps it */
             const struct ram_tensor_view *qv = src->find(src->ctx, w->name);

@@ -13,7 +13,8 @@
 **   - the dequantized product is within the bound that the weight and
 **     activation scales give, element by element;
 **   - on a small trained-like random RAM++ (ram-convert --random
-**     --trained-like: probabilities from ~1e-4 to ~1), bf16 stays within
+**     --trained-like: probabilities from ~1e-4 to ~1), bf16 (at load, and
+**     ram-convert --dtype bf16, which must agree bit for bit) stays within
 **     0.005 and int8 within 0.02 of fp32 in probability, and a tag decision
 **     changes only where fp32 lies within that distance of the threshold;
 **   - the golden RAM++ and RAM models converted with int8 give the same tag
@@ -454,29 +455,41 @@ static void tl_add(struct tl_agree *a, const struct ram_model *m, const float *q
 static void test_trained_like(void)
 {
     struct ram_error err = {{0}};
-    const char *cfg = tmp_path("tl.json"), *f32 = tmp_path("tl.ram"), *i8 = tmp_path("tl_int8.ram");
+    const char *cfg = tmp_path("tl.json"), *f32 = tmp_path("tl.ram"), *i8 = tmp_path("tl_int8.ram"),
+               *b16 = tmp_path("tl_bf16.ram");
     FILE *f = fopen(cfg, "w");
     if (f) fputs(TL_CONFIG, f), fclose(f);
-    struct ram_model *m[3] = {0};
-    ram_status rc = !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") ? RAM_ERR_IO : RAM_OK;
+    struct ram_model *m[4] = {0}; /* fp32, bf16 at load, int8 file, bf16 file */
+    ram_status rc = !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") ||
+                            convert_tl(cfg, b16, "--dtype bf16")
+                        ? RAM_ERR_IO
+                        : RAM_OK;
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[0], &err);
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[1], &err);
     if (!rc) rc = ram_model_use_bf16(m[1], &err);
     if (!rc) rc = ram_model_init_from_file(i8, NULL, &m[2], &err);
+    if (!rc) rc = ram_model_init_from_file(b16, NULL, &m[3], &err);
+    struct ram_model_info info;
+    ram_model_get_info(m[3], &info);
+    check(rc == RAM_OK && !strcmp(info.dtype, "bf16") && m[3]->swin_w.stages[0].blocks[0].fc1_q &&
+              m[3]->swin_w.stages[0].blocks[0].fc1_q->bf16.packed && !m[3]->swin_w.stages[0].blocks[0].fc1_w,
+          "quant.trained_like.bf16_file", "%s (dtype %s)", err.msg, rc ? "?" : info.dtype);
     check(rc == RAM_OK && m[1]->tagger_layers[1].o_q && m[1]->tagger_layers[1].o_q->bf16.packed,
           "quant.trained_like.models", "%s", err.msg);
     if (rc) goto done;
     enum { N_IN = 6 };
     const int S = m[0]->swin.image_size, K = m[0]->num_class;
-    float *chw = malloc(sizeof(float) * 3 * S * S), *p[3];
-    for (int k = 0; k < 3; k++) p[k] = malloc(sizeof(float) * K);
+    float *chw = malloc(sizeof(float) * 3 * S * S), *p[4];
+    for (int k = 0; k < 4; k++) p[k] = malloc(sizeof(float) * K);
+    int file_same = 1;
     struct tl_agree a[3];
     memset(a, 0, sizeof a);
     double pmin = 1, pmax = 0;
     for (int i = 0; i < N_IN && !rc; i++) {
         for (int j = 0; j < 3 * S * S; j++) /* smooth waves plus noise, normalised-image range */
             chw[j] = 1.5f * sinf(0.05f * (float)(j % S) * (i + 1) + 0.03f * (float)(j / S) + (float)i) + 0.4f * frand();
-        for (int k = 0; k < 3 && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
+        for (int k = 0; k < 4 && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
+        file_same &= !memcmp(p[1], p[3], sizeof(float) * K);
         for (int k = 1; k < 3 && !rc; k++) tl_add(&a[k], m[0], p[0], p[k], K);
         for (int c = 0; c < K; c++) pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
     }
@@ -489,11 +502,13 @@ static void test_trained_like(void)
           "max |dp| %.5f, a flip %.5f from its threshold", a[1].maxdiff, a[1].flip_gap);
     check(rc == RAM_OK && a[2].maxdiff <= 0.02 && a[2].flip_gap <= 0.02, "quant.trained_like.int8_within_0.02",
           "max |dp| %.5f, a flip %.5f from its threshold", a[2].maxdiff, a[2].flip_gap);
-    for (int k = 0; k < 3; k++) free(p[k]);
+    check(rc == RAM_OK && file_same, "quant.trained_like.bf16_file_equals_bf16_at_load",
+          "ram-convert --dtype bf16 gives other probabilities than the fp32 file converted at load");
+    for (int k = 0; k < 4; k++) free(p[k]);
     free(chw);
 done:
-    for (int k = 0; k < 3; k++) ram_model_free(m[k]);
-    unlink(cfg), unlink(f32), unlink(i8);
+    for (int k = 0; k < 4; k++) ram_model_free(m[k]);
+    unlink(cfg), unlink(f32), unlink(i8), unlink(b16);
 }
 
 /* ------------------------------------------------------------------ damaged files */
