@@ -35,11 +35,15 @@
 #define BF_X86 1
 #define BF_TARGET_F __attribute__((target("avx512f,avx512bw")))
 #define BF_TARGET_BF __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#define BF_TARGET_AMX __attribute__((target("avx512f,avx512bw,amx-tile,amx-bf16")))
+#include <sys/syscall.h>
+#include <unistd.h>
 #else
 #define BF_X86 0
 #endif
 
 #define MR 6
+#define ROW_PAD 96 /* rows of the converted buffer are padded to this: a multiple of MR and of 32 (AMX) */
 #define MIN_WORK_PER_THREAD ((size_t)1 << 22) /* multiply-adds below which one thread is used */
 
 static int g_force_level = -1;
@@ -80,6 +84,30 @@ void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed)
                 }
 }
 
+/* AMX tiles need the kernel's permission once per process (Linux >= 5.16:
+** arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the answer is cached here,
+** the one piece of state this file keeps (0 unknown, 1 granted, -1 not:
+** no AMX-BF16 in cpuid, an older kernel, or a refusal). Asking twice is
+** harmless, so a race between first callers only repeats the system call. */
+static int g_amx;
+
+static int amx_usable(void)
+{
+#if BF_X86 && defined(SYS_arch_prctl)
+    int v = __atomic_load_n(&g_amx, __ATOMIC_RELAXED);
+    if (!v) {
+        unsigned a, b, c, d;
+        __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+        const int cpu = (d >> 22 & 1) && (d >> 24 & 1); /* AMX-BF16, AMX-TILE */
+        v = cpu && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0 ? 1 : -1;
+        __atomic_store_n(&g_amx, v, __ATOMIC_RELAXED);
+    }
+    return v > 0;
+#else
+    return 0;
+#endif
+}
+
 int ram_bf16_level(void)
 {
     int best = RAM_BF16_SCALAR;
@@ -87,6 +115,7 @@ int ram_bf16_level(void)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
         best = RAM_BF16_AVX512;
         if (__builtin_cpu_supports("avx512bf16")) best = RAM_BF16_AVX512BF16;
+        if (best == RAM_BF16_AVX512BF16 && amx_usable()) best = RAM_BF16_AMX;
     }
 #endif
     return g_force_level >= 0 && g_force_level < best ? g_force_level : best;
@@ -253,6 +282,72 @@ BF_TARGET_F static inline __attribute__((always_inline)) void micro_f(const stru
     store_block(j, r0, p, NP, acc);
 }
 
+/* AMX: 32 rows x 32 columns (two panels) per block, C in tiles 0-3, A
+** in 4-5, B in 6-7; K in steps of 32 (one tile row is 64 bytes). Used when
+** K is a multiple of 32; rows are padded to ROW_PAD by the caller. */
+struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+BF_TARGET_AMX static void amx_store(const struct bf_job *j, int r0, int o, const float *c)
+{
+    const struct ram_bf16_weight *w = j->w;
+    const int cnt = w->n - o < 16 ? w->n - o : 16;
+    const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
+    const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
+    for (int r = 0; r < 16 && r0 + r < j->rows; r++)
+        _mm512_mask_storeu_ps(j->y + (size_t)(r0 + r) * w->n + o, mk, _mm512_add_ps(_mm512_loadu_ps(c + 16 * r), bb));
+}
+
+BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
+{
+    const struct ram_bf16_weight *w = j->w;
+    const int K2 = (w->k + 1) / 2;
+    const size_t ps = (size_t)K2 * 32, lda_b = (size_t)j->lda * 2;
+    struct amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    _tile_loadconfig(&cfg);
+    float c[4][256] __attribute__((aligned(64)));
+    for (int p = j->p0; p < j->p1; p += 2) {
+        const int two = p + 1 < j->p1;
+        const uint16_t *b0 = w->packed + (size_t)p * ps, *b1 = b0 + ps;
+        for (int r0 = 0; r0 < j->rows; r0 += 32) {
+            const uint16_t *a0 = j->a + (size_t)r0 * j->lda, *a1 = a0 + (size_t)16 * j->lda;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int k2 = 0; k2 < K2; k2 += 16) {
+                _tile_loadd(4, a0 + 2 * k2, lda_b);
+                _tile_loadd(5, a1 + 2 * k2, lda_b);
+                _tile_loadd(6, b0 + (size_t)k2 * 32, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(2, 5, 6);
+                if (two) {
+                    _tile_loadd(7, b1 + (size_t)k2 * 32, 64);
+                    _tile_dpbf16ps(1, 4, 7);
+                    _tile_dpbf16ps(3, 5, 7);
+                }
+            }
+            _tile_stored(0, c[0], 64);
+            _tile_stored(2, c[2], 64);
+            amx_store(j, r0, p * 16, c[0]);
+            if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16, c[2]);
+            if (two) {
+                _tile_stored(1, c[1], 64);
+                _tile_stored(3, c[3], 64);
+                amx_store(j, r0, p * 16 + 16, c[1]);
+                if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16 + 16, c[3]);
+            }
+        }
+    }
+    _tile_release();
+}
+
 BF_TARGET_BF static void bf1(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 1); }
 BF_TARGET_BF static void bf2(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 2); }
 BF_TARGET_BF static void bf3(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 3); }
@@ -264,7 +359,7 @@ static void gemm_blocked(const struct bf_job *j)
 {
     static void (*const kbf[5])(const struct bf_job *, int, int) = {0, bf1, bf2, bf3, bf4};
     static void (*const kf[3])(const struct bf_job *, int, int) = {0, f1, f2};
-    const int G = j->level == RAM_BF16_AVX512BF16 ? 4 : 2;
+    const int G = j->level >= RAM_BF16_AVX512BF16 ? 4 : 2;
     for (int p = j->p0; p < j->p1; p += G) {
         int np = j->p1 - p < G ? j->p1 - p : G;
         for (int r0 = 0; r0 < j->rows; r0 += MR) (G == 4 ? kbf : kf)[np](j, r0, p);
@@ -276,6 +371,10 @@ static void *gemm_thread(void *arg)
 {
     const struct bf_job *j = arg;
 #if BF_X86
+    if (j->level == RAM_BF16_AMX && j->w->k % 32 == 0) {
+        gemm_amx(j);
+        return NULL;
+    }
     if (j->level > RAM_BF16_SCALAR) {
         gemm_blocked(j);
         return NULL;
@@ -306,7 +405,7 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
         return ram_fail(err, RAM_ERR_ARG, "bf16 linear: invalid arguments");
     if (rows == 0) return RAM_OK;
     const int lda = (w->k + 1) / 2 * 2;
-    const size_t padded = (size_t)(rows + MR - 1) / MR * MR;
+    const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD;
     uint16_t *buf = ram_malloc(padded * lda * sizeof(uint16_t));
     if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));

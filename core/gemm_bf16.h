@@ -50,10 +50,12 @@ uint16_t ram_f32_to_bf16(float f);
 
 /* ---- for tests and benchmarks ---- */
 
-/* The path calls take: 2 AVX512-BF16, 1 AVX-512F (widening), 0 scalar.
-** ram_bf16_force_level(L) caps it at L (tests compare the paths); -1
-** restores the CPU's best. */
-enum { RAM_BF16_SCALAR = 0, RAM_BF16_AVX512 = 1, RAM_BF16_AVX512BF16 = 2 };
+/* The path calls take: 3 AMX-BF16 tiles (when the kernel grants them; for K
+** a multiple of 32, else level 2), 2 AVX512-BF16, 1 AVX-512F (widening), 0
+** scalar. Levels 0-2 are bit-identical; AMX sums the same exact products in
+** another order (within fp32 rounding of the others). ram_bf16_force_level(L)
+** caps it at L (tests compare the paths); -1 restores the CPU's best. */
+enum { RAM_BF16_SCALAR = 0, RAM_BF16_AVX512 = 1, RAM_BF16_AVX512BF16 = 2, RAM_BF16_AMX = 3 };
 int ram_bf16_level(void);
 void ram_bf16_force_level(int level);
 

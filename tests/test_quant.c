@@ -4,8 +4,9 @@
 **   - bf16: every path this CPU runs (AVX512-BF16, AVX-512F widening) and
 **     the portable one forced give bit-identical outputs on odd shapes, at 1
 **     and 2 threads, equal (within fp32 summation) to a double reference
-**     over the bf16-rounded operands; the rounding itself is checked on
-**     ties, subnormals, infinities and NaN;
+**     over the bf16-rounded operands; AMX tiles (their own summation order)
+**     within the same bound and identical at 1 and 2 threads; the rounding
+**     itself is checked on ties, subnormals, infinities and NaN;
 **   - the AVX512-VNNI kernel and the portable scalar path give bit-identical
 **     int32 sums, quantized rows and fp32 outputs on odd shapes (M = 1, M, N,
 **     K not multiples of the blocks, K not a multiple of 4), with 1 and 2
@@ -242,7 +243,7 @@ static void test_bf16_shape(int M, int N, int K)
     char name[96];
     float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
     uint16_t *pk = malloc(ram_bf16_packed_bytes(N, K));
-    float *y[3][2];
+    float *y[4][2];
     for (int i = 0; i < M * K; i++) x[i] = 2.0f * frand() + 0.3f;
     for (int i = 0; i < N * K; i++) W[i] = 0.05f * frand();
     for (int i = 0; i < N; i++) b[i] = frand();
@@ -259,26 +260,30 @@ static void test_bf16_shape(int M, int N, int K)
         }
     ram_bf16_force_level(-1);
     ram_set_threads(1);
+    /* Levels 0-2 do the same additions in the same order; AMX (3) its own. */
     int same = 1;
     for (int l = 0; l <= best; l++)
-        for (int t = 0; t < 2; t++) same &= !memcmp(y[l][t], y[0][0], sizeof(float) * M * N);
+        for (int t = 0; t < 2; t++)
+            same &= !memcmp(y[l][t], y[l < RAM_BF16_AMX ? 0 : l][0], sizeof(float) * M * N);
     snprintf(name, sizeof name, "bf16.%dx%dx%d.paths_and_threads_bit_identical", M, N, K);
     check(rc == RAM_OK && same, name, "outputs differ (levels 0..%d, 1 and 2 threads)", best);
     /* Reference: sum of the exact products of the rounded operands, in
     ** double; fp32 summation of K terms errs by at most ~K 2^-24 sum |terms|. */
     double worst = 0;
-    for (int r = 0; r < M; r++)
-        for (int o = 0; o < N; o++) {
-            double ref = 0, mag = 0;
-            for (int k = 0; k < K; k++) {
-                const int K2 = (K + 1) / 2;
-                double t = bf(ram_f32_to_bf16(x[(size_t)r * K + k])) * bf(pk[(((size_t)(o / 16) * K2 + k / 2) * 16 + o % 16) * 2 + k % 2]);
-                ref += t, mag += fabs(t);
+    for (int l = 0; l <= best; l += best > 0 ? best : 1) /* the portable path and the best */
+        for (int r = 0; r < M; r++)
+            for (int o = 0; o < N; o++) {
+                double ref = 0, mag = 0;
+                for (int k = 0; k < K; k++) {
+                    const int K2 = (K + 1) / 2;
+                    double t = bf(ram_f32_to_bf16(x[(size_t)r * K + k])) *
+                               bf(pk[(((size_t)(o / 16) * K2 + k / 2) * 16 + o % 16) * 2 + k % 2]);
+                    ref += t, mag += fabs(t);
+                }
+                double bound = (K + 2) * 0x1p-24 * (mag + fabs(b[o])) + 1e-30;
+                double e = fabs(y[l][0][(size_t)r * N + o] - (ref + b[o])) / bound;
+                worst = e > worst ? e : worst;
             }
-            double bound = (K + 2) * 0x1p-24 * (mag + fabs(b[o])) + 1e-30;
-            double e = fabs(y[0][0][(size_t)r * N + o] - (ref + b[o])) / bound;
-            worst = e > worst ? e : worst;
-        }
     snprintf(name, sizeof name, "bf16.%dx%dx%d.equals_rounded_reference", M, N, K);
     check(worst <= 1.0, name, "error %.3f x the fp32 summation bound", worst);
     /* Packing: W's rounded values where the layout says, zero padding. */
@@ -300,9 +305,11 @@ static void test_bf16_shape(int M, int N, int K)
 
 static void test_bf16(void)
 {
-    static const int shapes[][3] = {{1, 1, 1},   {1, 17, 5},    {7, 33, 13},  {13, 70, 130},
-                                    {6, 64, 256}, {25, 100, 771}, {50, 200, 3}, {130, 300, 262}};
-    printf("NOTE: bf16 path level %d (2 AVX512-BF16, 1 AVX-512F, 0 portable)\n", ram_bf16_level());
+    /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
+    static const int shapes[][3] = {{1, 1, 1},   {1, 17, 5},    {7, 33, 13},  {13, 70, 130}, {6, 64, 256},
+                                    {25, 100, 771}, {50, 200, 3}, {130, 300, 262}, {37, 70, 128}, {33, 17, 32},
+                                    {130, 300, 256}};
+    printf("NOTE: bf16 path level %d (3 AMX-BF16, 2 AVX512-BF16, 1 AVX-512F, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2]);
     /* The int8 layer type carries a bf16 weight to ram_linear_q's caller. */
