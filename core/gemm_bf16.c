@@ -91,19 +91,20 @@ void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed)
 ** harmless, so a race between first callers only repeats the system call. */
 static int g_amx;
 
-static int amx_usable(void)
+int ram_amx_usable(int feature)
 {
 #if BF_X86 && defined(SYS_arch_prctl)
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    if (!(d >> 24 & 1) || !(d >> feature & 1)) return 0; /* AMX-TILE and the feature's bit */
     int v = __atomic_load_n(&g_amx, __ATOMIC_RELAXED);
     if (!v) {
-        unsigned a, b, c, d;
-        __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-        const int cpu = (d >> 22 & 1) && (d >> 24 & 1); /* AMX-BF16, AMX-TILE */
-        v = cpu && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0 ? 1 : -1;
+        v = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0 ? 1 : -1;
         __atomic_store_n(&g_amx, v, __ATOMIC_RELAXED);
     }
     return v > 0;
 #else
+    (void)feature;
     return 0;
 #endif
 }
@@ -115,7 +116,7 @@ int ram_bf16_level(void)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
         best = RAM_BF16_AVX512;
         if (__builtin_cpu_supports("avx512bf16")) best = RAM_BF16_AVX512BF16;
-        if (best == RAM_BF16_AVX512BF16 && amx_usable()) best = RAM_BF16_AMX;
+        if (best == RAM_BF16_AVX512BF16 && ram_amx_usable(RAM_AMX_BF16)) best = RAM_BF16_AMX;
     }
 #endif
     return g_force_level >= 0 && g_force_level < best ? g_force_level : best;

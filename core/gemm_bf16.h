@@ -48,6 +48,12 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
 ** as vcvtne2ps2bf16 does; NaN stays NaN. */
 uint16_t ram_f32_to_bf16(float f);
 
+/* 1 when the AMX tiles can run feature (RAM_AMX_BF16 or RAM_AMX_INT8, the
+** cpuid leaf 7 EDX bit): the CPU has it and the kernel granted this process
+** the tile state (asked once, then cached: the only state these kernels keep). */
+enum { RAM_AMX_BF16 = 22, RAM_AMX_INT8 = 25 };
+int ram_amx_usable(int feature);
+
 /* ---- for tests and benchmarks ---- */
 
 /* The path calls take: 3 AMX-BF16 tiles (when the kernel grants them; for K

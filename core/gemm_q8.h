@@ -2,8 +2,8 @@
 ** gemm_q8.h — the int8 linear layer: y = x @ W^T + b with W quantized to
 ** int8 per output channel (symmetric) at convert time and x quantized to u8
 ** per row (asymmetric, dynamic) at run time; products accumulate exactly in
-** int32 (AVX512-VNNI vpdpbusd when the CPU has it, a portable scalar loop
-** otherwise, bit-identical) and are dequantized to fp32.
+** int32 (AMX-INT8 tiles or AVX512-VNNI vpdpbusd when the CPU has them, a
+** portable scalar loop otherwise, all bit-identical) and are dequantized to fp32.
 **
 **     size_t nb = ram_q8_packed_bytes(N, K);       // W (N x K) -> packed int8
 **     ram_q8_quantize_pack(W, N, K, packed, scale, &err);
@@ -76,9 +76,12 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
 
 /* ---- for tests and benchmarks ---- */
 
-/* 1 when the AVX512-VNNI kernel is used; force_scalar 1 makes every later
-** call take the portable path (tests compare the two), 0 restores. */
+/* 1 when the AVX512-VNNI kernel is used, and when AMX-INT8 tiles are (for
+** K a multiple of 64; ram_amx_usable). force_scalar 1 makes every later call
+** take the portable path, 2 the VNNI kernel instead of AMX (tests compare
+** the three, which agree bit for bit), 0 restores. */
 int ram_q8_have_vnni(void);
+int ram_q8_have_amx(void);
 void ram_q8_force_scalar(int force_scalar);
 
 /* The integer core alone: acc (rows x n, int32) = sum_k a[r][k] * q[o][k]

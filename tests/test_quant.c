@@ -7,7 +7,7 @@
 **     over the bf16-rounded operands; AMX tiles (their own summation order)
 **     within the same bound and identical at 1 and 2 threads; the rounding
 **     itself is checked on ties, subnormals, infinities and NaN;
-**   - the AVX512-VNNI kernel and the portable scalar path give bit-identical
+**   - the AMX-INT8 and AVX512-VNNI kernels and the portable scalar path give bit-identical
 **     int32 sums, quantized rows and fp32 outputs on odd shapes (M = 1, M, N,
 **     K not multiples of the blocks, K not a multiple of 4), with 1 and 2
 **     threads, and the int32 sums equal a naive loop over the unpacked codes;
@@ -118,9 +118,12 @@ static void test_exact(const struct qcase *c, const char *tag)
               !memcmp(za, za2, sizeof(int32_t) * M), name, "quantized rows differ between paths");
 
     /* Sums: kernel vs scalar vs a naive loop over the codes. */
+    int32_t *acc3 = malloc(sizeof(int32_t) * M * N);
     ram_status rc = ram_q8_gemm_s32(a, M, lda, c->q, acc, &err);
     ram_q8_force_scalar(1);
     rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc2, &err);
+    ram_q8_force_scalar(2); /* VNNI where AMX would run */
+    rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc3, &err);
     ram_q8_force_scalar(0);
     int naive_ok = 1;
     for (int r = 0; r < M && naive_ok; r++)
@@ -133,8 +136,9 @@ static void test_exact(const struct qcase *c, const char *tag)
             }
         }
     snprintf(name, sizeof name, "quant.%s.s32_kernel_equals_scalar", tag);
-    check(rc == RAM_OK && !memcmp(acc, acc2, sizeof(int32_t) * M * N), name, "int32 sums differ (vnni %d)",
-          ram_q8_have_vnni());
+    check(rc == RAM_OK && !memcmp(acc, acc2, sizeof(int32_t) * M * N) && !memcmp(acc3, acc2, sizeof(int32_t) * M * N),
+          name, "int32 sums differ (vnni %d, amx %d)", ram_q8_have_vnni(), ram_q8_have_amx() && K % 64 == 0);
+    free(acc3);
     snprintf(name, sizeof name, "quant.%s.s32_scalar_equals_naive", tag);
     check(naive_ok, name, "scalar sums differ from the naive loop over the packed codes");
 
@@ -145,11 +149,16 @@ static void test_exact(const struct qcase *c, const char *tag)
     rc |= ram_q8_linear(c->x, M, c->q, c->b, y2, &err);
     ram_q8_force_scalar(1);
     rc |= ram_q8_linear(c->x, M, c->q, c->b, y3, &err);
+    float *y4 = malloc(sizeof(float) * M * N);
+    ram_q8_force_scalar(2);
+    rc |= ram_q8_linear(c->x, M, c->q, c->b, y4, &err);
     ram_q8_force_scalar(0);
     ram_set_threads(1);
     snprintf(name, sizeof name, "quant.%s.linear_bit_identical", tag);
-    check(rc == RAM_OK && !memcmp(y, y2, sizeof(float) * M * N) && !memcmp(y, y3, sizeof(float) * M * N), name,
-          "outputs differ between threads or paths");
+    check(rc == RAM_OK && !memcmp(y, y2, sizeof(float) * M * N) && !memcmp(y, y3, sizeof(float) * M * N) &&
+              !memcmp(y, y4, sizeof(float) * M * N),
+          name, "outputs differ between threads or paths");
+    free(y4);
 
     /* Against fp32: |dy| <= sum_k |x||dw| + |dx||w| + |dx||dw| with |dw| <= s_w/2, |dx| <= s_a/2. */
     double worst = 0;
@@ -174,8 +183,10 @@ static void test_kernel(void)
 {
     static const int shapes[][3] = {{1, 1, 1},   {1, 17, 5},   {7, 33, 13},  {13, 70, 130},
                                     {6, 64, 256}, {25, 100, 771}, {50, 200, 3}, {97, 129, 64},
-                                    {130, 300, 262}}; /* the last one is big enough for 2 threads */
-    printf("NOTE: AVX512-VNNI kernel %s\n", ram_q8_have_vnni() ? "present" : "absent (scalar path only)");
+                                    {130, 300, 262}, {37, 70, 128}, {130, 300, 256}};
+    /* 130 x 300 x 26x is big enough for 2 threads; K a multiple of 64 takes AMX tiles where granted. */
+    printf("NOTE: AVX512-VNNI kernel %s, AMX-INT8 %s\n", ram_q8_have_vnni() ? "present" : "absent (scalar path only)",
+           ram_q8_have_amx() ? "present" : "absent");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         struct qcase c;
         char tag[64];
