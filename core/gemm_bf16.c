@@ -1,7 +1,8 @@
 /*
 ** gemm_bf16.c — the bf16 linear layer of gemm_bf16.h: weight packing, the
 ** per-row rounding of the activations to bf16, and the product in three
-** paths (AVX512-BF16, AVX-512F widening, portable scalar) chosen per call.
+** paths (AMX-BF16 tiles, AVX512-BF16, AVX-512F widening, portable scalar)
+** chosen per call.
 **
 ** WHY THIS DESIGN. bf16 keeps fp32's exponent range with an 8-bit
 ** significand: no scales, no zero points, no calibration, and the rounding
@@ -18,6 +19,15 @@
 ** exact. So all paths agree bit for bit (tests check it) and results do not
 ** depend on the thread count (threads split output columns). The rounding
 ** to bf16 flushes subnormals to zero so that no path sees one as input.
+** AMX. Where the CPU has AMX-BF16 and the kernel grants this process the
+** tile state (arch_prctl; refused e.g. when a thread's sigaltstack is too
+** small for it), K a multiple of 32 runs on tiles: tdpbf16ps multiplies a
+** 16 x 32 bf16 tile of rows by a 32 x 16 tile of weights, whose rows are
+** exactly 16 consecutive 64-byte rows of a packed panel, so it reads the
+** same layout. It sums the same exact products in its own order, so it is
+** within fp32 rounding of the other paths, not bit-identical to them (its
+** results still do not depend on the thread count). ~4x the vdpbf16ps
+** kernel's rate here.
 ** KERNEL. Register block of MR = 6 rows x 4 panels of 16 columns (24 zmm
 ** accumulators; the widening path 6 x 2, it needs two registers per
 ** panel): per pair of K, 4 weight loads and 6 broadcasts of a 32-bit pair

@@ -2,9 +2,10 @@
 ** gemm_bf16.h — the bf16 linear layer: y = x @ W^T + b with W stored in
 ** bfloat16 (made from fp32 by round-to-nearest-even at load or convert
 ** time) and x rounded to bf16 per row on the fly; products accumulate in
-** fp32. Three paths, chosen per call from cpuid (not from the build flags):
-** AVX512-BF16 (vdpbf16ps), AVX-512F widening bf16 to fp32, and a portable
-** scalar loop. All three give bit-identical results (see gemm_bf16.c).
+** fp32. Four paths, chosen per call from cpuid (not from the build flags):
+** AMX-BF16 tiles, AVX512-BF16 (vdpbf16ps), AVX-512F widening bf16 to fp32,
+** and a portable scalar loop. The last three give bit-identical results,
+** AMX results within fp32 rounding of them (see gemm_bf16.c).
 **
 **     size_t nb = ram_bf16_packed_bytes(N, K);
 **     ram_bf16_pack(W, N, K, packed);                    // W (N x K) fp32

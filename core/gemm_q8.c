@@ -22,6 +22,10 @@
 **     paths is identical, and the epilogue uses the same fp32 operations in
 **     the same order (convert, s_a * s_w, one fused multiply-add with b):
 **     kernel and fallback agree bit for bit, which the tests check.
+** AMX. Where the CPU has AMX-INT8 and the kernel grants the tile state
+** (ram_amx_usable), K a multiple of 64 runs on tiles (tdpbusd: 16 x 64 u8
+** rows times 64 x 16 s8 weights, the latter being 16 consecutive 64-byte
+** rows of a packed panel as stored): exact int32 sums again, so bit-identical.
 ** KERNEL. Register block of MR = 6 rows x up to 4 panels (64 columns): 24
 ** zmm accumulators, 4 weight loads and 6 broadcasts of 4 activation bytes
 ** per 24 vpdpbusd. Loop order per thread: a group of 4 panels (K x 64 bytes:

@@ -23,6 +23,7 @@
 ** one decoder matrix), the model with only that group in int8 (quantized at
 ** load exactly as the converter does) against fp32: max |dp|, printed in
 ** the order of the groups, then the worst first.
+** RAM_BENCH_GEN=N sets the number of generated inputs (default 6).
 ** Prints "key value" lines (tests/bench/run.sh reads them).
 */
 #include "gemm_bf16.h"
@@ -97,7 +98,9 @@ struct inputs {
 static int inputs_make(struct inputs *in, int S, char **files, int nf, struct ram_error *err)
 {
     if (nf > MAX_IMAGES) nf = MAX_IMAGES;
-    in->S = S, in->n = nf + GEN_IMAGES;
+    const char *g = getenv("RAM_BENCH_GEN"); /* generated inputs (default GEN_IMAGES) */
+    int ngen = g && atoi(g) >= 0 && atoi(g) <= 64 ? atoi(g) : GEN_IMAGES;
+    in->S = S, in->n = nf + ngen;
     const size_t one = (size_t)3 * S * S;
     in->chw = malloc(sizeof(float) * one * in->n);
     if (!in->chw) return 1;
