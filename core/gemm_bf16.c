@@ -68,7 +68,7 @@ uint16_t ram_f32_to_bf16(float f)
 {
     uint32_t u;
     memcpy(&u, &f, 4);
-    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u); /* zero or subnormal */
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);        /* zero or subnormal */
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN stays NaN */
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
@@ -420,9 +420,9 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
     uint16_t *buf = ram_malloc(padded * lda * sizeof(uint16_t));
     if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
-    struct bf_job base = {.a = buf, .rows = rows, .lda = lda, .w = w, .bias = b, .y = y, .x = x,
-                          .level = ram_bf16_level()},
-                  jobs[RAM_MAX_JOBS];
+    struct bf_job
+        base = {.a = buf, .rows = rows, .lda = lda, .w = w, .bias = b, .y = y, .x = x, .level = ram_bf16_level()},
+        jobs[RAM_MAX_JOBS];
     const int P = (w->n + 15) / 16;
     const int T = ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, P);
     for (int t = 0; t < T; t++) {

@@ -45,8 +45,8 @@ static uint64_t mix64(uint64_t x)
 static float gauss(uint64_t key, size_t i)
 {
     uint64_t r = mix64(key + (uint64_t)i * 0x9e3779b97f4a7c15ULL);
-    int64_t s = (int64_t)(r & 0xffff) + (int64_t)((r >> 16) & 0xffff) + (int64_t)((r >> 32) & 0xffff) +
-                (int64_t)(r >> 48);
+    int64_t s =
+        (int64_t)(r & 0xffff) + (int64_t)((r >> 16) & 0xffff) + (int64_t)((r >> 32) & 0xffff) + (int64_t)(r >> 48);
     return (float)(s - 131070) / 37837.23f;
 }
 
@@ -96,9 +96,7 @@ ram_status convert_trained_like(struct ram_model *m, uint64_t seed, struct ram_e
         if ((rc = ram_model_own(m, buf, err))) break;
         *w->dst = buf;
         switch (w->init) {
-        case RAM_WINIT_ZERO:
-            memset(buf, 0, numel * sizeof(float));
-            break;
+        case RAM_WINIT_ZERO: memset(buf, 0, numel * sizeof(float)); break;
         case RAM_WINIT_ONE:
             for (size_t k = 0; k < numel; k++) buf[k] = 1.0f;
             break;

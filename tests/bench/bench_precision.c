@@ -182,8 +182,8 @@ static void agree_add(struct agree *a, const struct ram_model *m, const float *q
 
 static void agree_print(const char *key, const struct agree *a, int n)
 {
-    printf("%s_max_prob_diff %.5f\n%s_max_logit_diff %.4f\n%s_tag_flips %d\n%s_flip_max_margin %.5f\n", key,
-           a->maxdiff, key, a->max_logit, key, a->flips, key, a->flip_margin);
+    printf("%s_max_prob_diff %.5f\n%s_max_logit_diff %.4f\n%s_tag_flips %d\n%s_flip_max_margin %.5f\n", key, a->maxdiff,
+           key, a->max_logit, key, a->flips, key, a->flip_margin);
     printf("%s_tagset_agreement %.3f\n%s_agreement_inputs %d\n", key, (double)a->same_sets / n, key, n);
 }
 
@@ -243,7 +243,7 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
         for (int k = 1; k < 3; k++) agree_add(&a[k], r[0].m, p[0], p[k]);
         for (int c = 0; c < K; c++) {
             pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
-            low += p[0][c] < 1e-3f, high += p[0][c] > 0.9f;
+            low += p[0][c]<1e-3f, high += p[0][c]> 0.9f;
         }
     }
     agree_print("bf16", &a[1], in.n);
@@ -269,22 +269,27 @@ static int in_group(const struct group *g, const char *name)
 
 static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
 
-static int group_prec(const char *name, void *ctx)
-{
-    return in_group(ctx, name) ? g_layer_prec : RAM_PREC_F32;
-}
+static int group_prec(const char *name, void *ctx) { return in_group(ctx, name) ? g_layer_prec : RAM_PREC_F32; }
 
 static int layers_main(const char *f32, char **files, int nf)
 {
     static const struct group groups[] = {
-        {"swin0.qkv", "visual_encoder.layers.0.", "attn.qkv"},   {"swin0.proj", "visual_encoder.layers.0.", "attn.proj"},
-        {"swin0.fc1", "visual_encoder.layers.0.", "mlp.fc1"},    {"swin0.fc2", "visual_encoder.layers.0.", "mlp.fc2"},
-        {"swin1.qkv", "visual_encoder.layers.1.", "attn.qkv"},   {"swin1.proj", "visual_encoder.layers.1.", "attn.proj"},
-        {"swin1.fc1", "visual_encoder.layers.1.", "mlp.fc1"},    {"swin1.fc2", "visual_encoder.layers.1.", "mlp.fc2"},
-        {"swin2.qkv", "visual_encoder.layers.2.", "attn.qkv"},   {"swin2.proj", "visual_encoder.layers.2.", "attn.proj"},
-        {"swin2.fc1", "visual_encoder.layers.2.", "mlp.fc1"},    {"swin2.fc2", "visual_encoder.layers.2.", "mlp.fc2"},
-        {"swin3.qkv", "visual_encoder.layers.3.", "attn.qkv"},   {"swin3.proj", "visual_encoder.layers.3.", "attn.proj"},
-        {"swin3.fc1", "visual_encoder.layers.3.", "mlp.fc1"},    {"swin3.fc2", "visual_encoder.layers.3.", "mlp.fc2"},
+        {"swin0.qkv", "visual_encoder.layers.0.", "attn.qkv"},
+        {"swin0.proj", "visual_encoder.layers.0.", "attn.proj"},
+        {"swin0.fc1", "visual_encoder.layers.0.", "mlp.fc1"},
+        {"swin0.fc2", "visual_encoder.layers.0.", "mlp.fc2"},
+        {"swin1.qkv", "visual_encoder.layers.1.", "attn.qkv"},
+        {"swin1.proj", "visual_encoder.layers.1.", "attn.proj"},
+        {"swin1.fc1", "visual_encoder.layers.1.", "mlp.fc1"},
+        {"swin1.fc2", "visual_encoder.layers.1.", "mlp.fc2"},
+        {"swin2.qkv", "visual_encoder.layers.2.", "attn.qkv"},
+        {"swin2.proj", "visual_encoder.layers.2.", "attn.proj"},
+        {"swin2.fc1", "visual_encoder.layers.2.", "mlp.fc1"},
+        {"swin2.fc2", "visual_encoder.layers.2.", "mlp.fc2"},
+        {"swin3.qkv", "visual_encoder.layers.3.", "attn.qkv"},
+        {"swin3.proj", "visual_encoder.layers.3.", "attn.proj"},
+        {"swin3.fc1", "visual_encoder.layers.3.", "mlp.fc1"},
+        {"swin3.fc2", "visual_encoder.layers.3.", "mlp.fc2"},
         {"swin.downsample", "visual_encoder.layers.", "downsample.reduction"},
         {"wordvec_proj", "wordvec_proj", ""},
         {"dec0.query", "tagging_head.encoder.layer.0.", "self.query"},
@@ -324,7 +329,9 @@ static int layers_main(const char *f32, char **files, int nf)
             agree_add(&res[g], ref.m, q + (size_t)K * i, p);
         }
         runner_close(&r);
-        printf("layer_%s_max_prob_diff %-16s %.5f logit %.4f flips %d\n", g_layer_prec == RAM_PREC_BF16 ? "bf16" : "int8", groups[g].label, res[g].maxdiff, res[g].max_logit, res[g].flips);
+        printf("layer_%s_max_prob_diff %-16s %.5f logit %.4f flips %d\n",
+               g_layer_prec == RAM_PREC_BF16 ? "bf16" : "int8", groups[g].label, res[g].maxdiff, res[g].max_logit,
+               res[g].flips);
         fflush(stdout);
     }
     runner_close(&ref);
