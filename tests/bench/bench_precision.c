@@ -23,7 +23,8 @@
 ** one decoder matrix), the model with only that group in int8 (quantized at
 ** load exactly as the converter does) against fp32: max |dp|, printed in
 ** the order of the groups, then the worst first.
-** RAM_BENCH_GEN=N sets the number of generated inputs (default 6).
+** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
+** skips the timing.
 ** Prints "key value" lines (tests/bench/run.sh reads them).
 */
 #include "gemm_bf16.h"
@@ -210,7 +211,7 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
     void *img = read_file(files[0], &nimg);
     float *chw = malloc(sizeof(float) * 3 * S * S);
     if (!img || !chw) return 1;
-    for (int th = 1; th <= 2; th++) {
+    for (int th = 1; th <= 2 && runs > 0; th++) { /* RUNS 0: agreement only */
         ram_set_threads(th);
         for (int run = -1; run < runs; run++)
             for (int k = 0; k < 3; k++) {
@@ -352,5 +353,5 @@ int main(int argc, char **argv)
         return 2;
     }
     int runs = atoi(argv[3]);
-    return paths_main(argv[1], argv[2], runs < 1 ? 1 : runs, argv + 4, argc - 4);
+    return paths_main(argv[1], argv[2], runs < 0 ? 0 : runs, argv + 4, argc - 4);
 }
