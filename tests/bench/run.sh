@@ -123,8 +123,15 @@ if [ "${RAM_BENCH_PRECISION:-1}" != 0 ] && [ -x "$BUILD/bench/bench_precision" ]
   echo "bench: fp32 / bf16 / int8 side by side (bench_precision, $RUNS runs per thread count)"
   "$BUILD/bench/bench_precision" "$TL" "$TL8" "$RUNS" "$IMAGE" $photos >"$PREC" 2>&1 ||
     echo "bench: bench_precision failed (see $PREC)"
+  # The same paths on the bench model (the plain random one unless RAM_BENCH_MODEL names a real one;
+  # probabilities near 0.5, the fidelity setting) and its int8 conversion: agreement only.
+  if [ -n "$INT8" ]; then
+    RAM_BENCH_GEN=2 "$BUILD/bench/bench_precision" "$MODEL" "$INT8" 0 "$IMAGE" $photos >"$OUT/bench_precision_random.out" 2>&1 ||
+      echo "bench: bench_precision on $MODEL failed"
+  fi
 fi
 pval() { awk -v k="$1" '$1 == k { print $2 }' "$PREC"; }
+rval() { [ -f "$OUT/bench_precision_random.out" ] && awk -v k="$1" '$1 == k { print $2 }' "$OUT/bench_precision_random.out"; }
 
 IDX=$OUT/bench_index.out
 : >"$IDX"
@@ -210,6 +217,8 @@ printf '%-34s %12s %12s\n' "  max |p - p_fp32| bf16 / int8" "$(nul "$(pval bf16_
 printf '%-34s %12s %12s\n' "  flips (max fp32 gap) bf16" "$(nul "$(pval bf16_tag_flips)")" "$(nul "$(pval bf16_flip_max_margin)")"
 printf '%-34s %12s %12s\n' "  flips (max fp32 gap) int8" "$(nul "$(pval int8_tag_flips)")" "$(nul "$(pval int8_flip_max_margin)")"
 printf '%-34s %12s %12s\n' "  fp32 probabilities min / max" "$(nul "$(pval fp32_prob_min)")" "$(nul "$(pval fp32_prob_max)")"
+printf '%-34s %12s %12s\n' "random: max |dp| bf16 / int8" "$(nul "$(rval bf16_max_prob_diff)")" "$(nul "$(rval int8_max_prob_diff)")"
+printf '%-34s %12s %12s\n' "random: flips bf16 / int8" "$(nul "$(rval bf16_tag_flips)")" "$(nul "$(rval int8_tag_flips)")"
 printf '%-34s %12s\n' "model load s" "$(val load_s)"
 printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
 printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
@@ -290,6 +299,10 @@ cat >"$OUT/results.json" <<EOF
   "trained_like_fp32_prob_min": $(nul "$(pval fp32_prob_min)"),
   "trained_like_fp32_prob_max": $(nul "$(pval fp32_prob_max)"),
   "bf16_level": $(nul "$(pval bf16_level)"),
+  "random_bf16_max_prob_diff": $(nul "$(rval bf16_max_prob_diff)"),
+  "random_bf16_tag_flips": $(nul "$(rval bf16_tag_flips)"),
+  "random_int8_max_prob_diff": $(nul "$(rval int8_max_prob_diff)"),
+  "random_int8_tag_flips": $(nul "$(rval int8_tag_flips)"),
   "load_s": $(val load_s),
   "peak_rss_bytes": $(val peak_rss_bytes)
 }
