@@ -4,6 +4,8 @@
 #   make asan       the test suite under ASan+UBSan+LSan
 #   make demo       the main job on the bundled default model
 #   make bench      benchmarks (ratios, never timed tests)
+#   make install    PREFIX=/usr/local [DESTDIR=]: lib/ram0.so, bin/ram-index, bin/ram-convert,
+#                   share/sqlite-ram/default.ram, share/doc/sqlite-ram; make uninstall
 # Missing Debian packages are installed by tools/deps.sh (as root).
 
 CC      ?= cc
@@ -52,7 +54,7 @@ TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ra
 DEFAULT     := models/default
 DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
 
-.PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint
+.PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint install uninstall
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
      $(DEFAULT_RAM)
 
@@ -91,6 +93,34 @@ models/default.ram: $(BUILD)/default.ram
 
 deps:
 	@sh tools/deps.sh
+
+# make install PREFIX=/usr/local [DESTDIR=staging]. The extension is installed as
+# lib/ram0.so, the major version in the name like sqlite-vec's vec0.so: SQLite
+# derives the entry point from the letters of the file name, so `.load
+# PREFIX/lib/ram0` still calls sqlite3_ram_init. The default model goes to
+# share/sqlite-ram/, which the extension finds relative to its own directory
+# (ext/model_path.c), so nothing is compiled in and no rebuild is needed per
+# PREFIX. The BPE vocabulary is installed for ram-convert --bpe.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+RAM_ABI := 0
+INST_LIB   = $(DESTDIR)$(PREFIX)/lib
+INST_BIN   = $(DESTDIR)$(PREFIX)/bin
+INST_SHARE = $(DESTDIR)$(PREFIX)/share/sqlite-ram
+INST_DOC   = $(DESTDIR)$(PREFIX)/share/doc/sqlite-ram
+INST_DOCS := README.md docs/SQL.md docs/INDEX.md sql/examples.sql sql/schema.sql
+install: $(BUILD)/ram.so $(BUILD)/ram-index $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt models/default.ram
+	install -d "$(INST_LIB)" "$(INST_BIN)" "$(INST_SHARE)" "$(INST_DOC)"
+	install -m 755 $(BUILD)/ram.so "$(INST_LIB)/ram$(RAM_ABI).so"
+	install -m 755 $(BUILD)/ram-index $(BUILD)/ram-convert "$(INST_BIN)/"
+	install -m 644 models/default.ram $(BUILD)/bpe_simple_vocab_16e6.txt "$(INST_SHARE)/"
+	install -m 644 $(INST_DOCS) "$(INST_DOC)/"
+	install -m 644 models/README.md "$(INST_DOC)/MODELS.md"
+uninstall:
+	rm -f "$(INST_LIB)/ram$(RAM_ABI).so" "$(INST_BIN)/ram-index" "$(INST_BIN)/ram-convert" \
+	  "$(INST_SHARE)/default.ram" "$(INST_SHARE)/bpe_simple_vocab_16e6.txt" \
+	  $(addprefix "$(INST_DOC)/,$(addsuffix ",$(notdir $(INST_DOCS)) MODELS.md))
+	-rmdir "$(INST_SHARE)" "$(INST_DOC)" 2>/dev/null
 
 $(BUILD)/obj/%.o: %.c $(wildcard core/*.h ext/*.h models/*.h)
 	@mkdir -p $(dir $@)

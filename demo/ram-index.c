@@ -7,7 +7,8 @@
 ** Walks DIR recursively (sorted, dot files and folders skipped, symlinks to
 ** folders not followed), and INSERTs every file into the ram_index virtual
 ** table NAME (default "photos") of the SQLite database DB, created when
-** missing, using build/ram.so loaded from next to this executable.
+** missing, using build/ram.so loaded from next to this executable (installed:
+** PREFIX/lib/ram0.so beside PREFIX/bin).
 **
 ** - Non-images are found by trying the decode: the INSERT of a file libvips
 **   cannot decode fails, the file is counted as skipped and the walk goes on.
@@ -371,6 +372,38 @@ static char *exe_dir(const char *argv0)
     return strdup(buf[0] ? buf : "/");
 }
 
+/* The extension: ram.so beside this executable (the build folder), else
+** ../lib/ram0.so (make install's layout: PREFIX/bin, PREFIX/lib). */
+static char *extension_path(const char *exeDir)
+{
+    char *z = sqlite3_mprintf("%s/ram.so", exeDir);
+    if (z && access(z, R_OK) != 0) {
+        char *zInst = sqlite3_mprintf("%s/../lib/ram0.so", exeDir);
+        if (zInst && access(zInst, R_OK) == 0) {
+            sqlite3_free(z);
+            return zInst;
+        }
+        sqlite3_free(zInst);
+    }
+    return z;
+}
+
+/* The default model file the extension would pick (RAM_MODEL, else the first
+** of its search places, ext/model_path.c), as ram_debug() reports it, or
+** NULL (sqlite3_free). */
+static char *extension_default_model(void)
+{
+    const char *zEnv = getenv("RAM_MODEL");
+    if (zEnv && *zEnv) return sqlite3_mprintf("%s", zEnv);
+    sqlite3_stmt *s = 0;
+    char *z = 0;
+    if (sqlite3_prepare_v2(g_db, "SELECT json_extract(ram_debug(), '$.default_model')", -1, &s, 0) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_TEXT)
+        z = sqlite3_mprintf("%s", sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return z;
+}
+
 static int valid_name(const char *z)
 {
     if (!*z) return 0;
@@ -386,7 +419,7 @@ static void usage(void)
           "                 [--switch-model] [--no-verify] [-v]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
-          "  --model FILE  model file (default: RAM_MODEL, else models/default.ram beside build/)\n"
+          "  --model FILE  model file (default: RAM_MODEL, else the extension's default model)\n"
           "  --threads N   inference threads (default: all cores)\n"
           "  --batch N     images per committed transaction (default 16)\n"
           "  --rescan      read files already indexed again (re-embeds those whose bytes changed)\n"
@@ -457,7 +490,7 @@ int main(int argc, char **argv)
     sqlite3_busy_timeout(g_db, 5000);
     sqlite3_db_config(g_db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, (int *)0);
     char *so_dir = exe_dir(argv[0]);
-    char *so = sqlite3_mprintf("%s/ram.so", so_dir);
+    char *so = extension_path(so_dir);
     char *err = 0;
     if (sqlite3_load_extension(g_db, so, 0, &err) != SQLITE_OK)
         die("cannot load the extension %s: %s", so, err ? err : "?");
@@ -477,11 +510,9 @@ int main(int argc, char **argv)
     ** models/default.ram beside the folder of ram.so), loaded here without
     ** its checksum pass before creating the table would load it verified. */
     char *zBound = table_bound_model(table);
-    const char *zEnv = getenv("RAM_MODEL");
     char *zLoad = zModel ? sqlite3_mprintf("%s", zModel)
                 : *zBound ? sqlite3_mprintf("%s", zBound)
-                : !verify && zEnv && *zEnv ? sqlite3_mprintf("%s", zEnv)
-                : !verify ? sqlite3_mprintf("%s/../models/default.ram", so_dir)
+                : !verify ? extension_default_model()
                           : 0;
     if (zLoad) {
         char *zWhy = !zModel && *zBound ? sqlite3_mprintf("table %s is bound to this model file (model=); name "

@@ -84,9 +84,6 @@ void ram__registry_release(struct ram_entry *p);
 int ram__entry_tag_index(const struct ram_entry *p, const char *z, int n);
 /* JSON array describing the loaded models, for ram_debug() (sqlite3_free). */
 char *ram__registry_json(void);
-/* Path of the bundled default model next to ram.so, or NULL when the file
-** does not exist (sqlite3_free). */
-char *ram__default_model_path(void);
 /* Number of live connection structs; when it drops to 0 the caches are
 ** emptied (so a process that closes every connection holds no memory). */
 void ram__conn_count_add(int delta);

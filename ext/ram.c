@@ -36,6 +36,7 @@
 ** then fails with SQLITE_INTERRUPT and the message "<function>(): interrupted".
 */
 #include "ext.h"
+#include "model_path.h"
 SQLITE_EXTENSION_INIT1
 
 #include "image.h"
@@ -251,13 +252,16 @@ int ram__conn_model(struct ram_conn *p, const char *zFunc, char **pzErr)
             return rc;
         }
     } else {
-        zDefault = ram__default_model_path();
+        char *zTried = 0;
+        zDefault = ram__model_search(&zTried); /* model_path.c */
         if (!zDefault) {
-            *pzErr = ram__mprintf("%s(): no model loaded: call ram_load('path/to/model.ram'), set "
-                                  "RAM_MODEL, or build the default model models/default.ram (make)",
-                                  zFunc);
+            *pzErr = ram__mprintf("%s(): no model loaded: call ram_load('path/to/model.ram') or set RAM_MODEL; "
+                                  "no default model at %s (make builds models/default.ram, make install "
+                                  "copies it to PREFIX/share/sqlite-ram)", zFunc, zTried ? zTried : "?");
+            sqlite3_free(zTried);
             return SQLITE_ERROR;
         }
+        sqlite3_free(zTried);
         rc = ram__registry_acquire(zDefault, RAM__VERIFY_ON_MAP, &pEntry, &zMsg);
         if (rc) {
             *pzErr = zMsg ? ram__mprintf("%s(): cannot load the default model %s: %s", zFunc, zDefault,
@@ -371,6 +375,14 @@ static void ramDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     ram__json_str(s, ram_image_formats());
     sqlite3_str_appendf(s, ",\"interrupt\":");
     ram__json_str(s, ram__interrupt_method());
+    char *zTried = 0, *zFound = ram__model_search(&zTried); /* model_path.c */
+    sqlite3_str_appendf(s, ",\"default_model\":");
+    if (zFound) ram__json_str(s, zFound);
+    else sqlite3_str_appendall(s, "null");
+    sqlite3_str_appendf(s, ",\"model_search\":");
+    ram__json_str(s, zTried);
+    sqlite3_free(zFound);
+    sqlite3_free(zTried);
     sqlite3_str_appendf(s, ",\"models\":%s,\"caches\":%s}", zReg ? zReg : "null",
                         zCache ? zCache : "null");
     sqlite3_free(zReg);
