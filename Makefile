@@ -6,6 +6,7 @@
 #   make bench      benchmarks (ratios, never timed tests)
 #   make install    PREFIX=/usr/local [DESTDIR=]: lib/ram0.so, bin/ram-index, bin/ram-convert,
 #                   share/sqlite-ram/default.ram, share/doc/sqlite-ram; make uninstall
+#   make dist       the Python wheel and the npm package of this build in build/dist
 # Missing Debian packages are installed by tools/deps.sh (as root).
 
 CC      ?= cc
@@ -13,7 +14,8 @@ BUILD   ?= build
 ARCH    ?= -march=native
 OPT     ?= -O2
 SAN     ?=
-PKGS    := vips openblas
+# exempi-2.0 (XMP toolkit) and expat: ram_xmp() writes XMP sidecars (ext/xmp_sidecar.c says why).
+PKGS    := vips openblas exempi-2.0 expat
 # On a fresh machine install the Debian packages before pkg-config is asked for flags.
 ifneq ($(MAKECMDGOALS),clean)
 ifeq ($(shell pkg-config --exists $(PKGS) && test -f /usr/include/xxhash.h && test -f /usr/include/sqlite3.h && command -v sqlite3 >/dev/null && ls "$$(clang -print-resource-dir 2>/dev/null)"/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 && echo ok),)
@@ -54,7 +56,7 @@ TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ra
 DEFAULT     := models/default
 DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
 
-.PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint install uninstall
+.PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint install uninstall dist
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
      $(DEFAULT_RAM)
 
@@ -116,6 +118,11 @@ install: $(BUILD)/ram.so $(BUILD)/ram-index $(BUILD)/ram-convert $(BUILD)/bpe_si
 	install -m 644 models/default.ram $(BUILD)/bpe_simple_vocab_16e6.txt "$(INST_SHARE)/"
 	install -m 644 $(INST_DOCS) "$(INST_DOC)/"
 	install -m 644 models/README.md "$(INST_DOC)/MODELS.md"
+# make dist: the Python wheel and the npm tarball of this build in $(BUILD)/dist
+# (bindings/python, bindings/node; both offline).
+dist: $(BUILD)/ram.so models/default.ram
+	SQLITE_RAM_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pip wheel -q --no-index -w $(BUILD)/dist ./bindings/python
+	sh bindings/node/pack.sh $(BUILD) $(BUILD)/dist
 uninstall:
 	rm -f "$(INST_LIB)/ram$(RAM_ABI).so" "$(INST_BIN)/ram-index" "$(INST_BIN)/ram-convert" \
 	  "$(INST_SHARE)/default.ram" "$(INST_SHARE)/bpe_simple_vocab_16e6.txt" \
