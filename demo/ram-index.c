@@ -3,6 +3,7 @@
 **
 **     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]
 **               [--switch-model] [--no-verify] [-v]
+**               [--write-xmp [--xmp-name photo.jpg.xmp|photo.xmp] [--xmp-root ROOT] [--xmp-lang en|zh]]
 **
 ** Walks DIR recursively (sorted, dot files and folders skipped, symlinks to
 ** folders not followed), and INSERTs every file into the ram_index virtual
@@ -25,7 +26,11 @@
 **   lines every few seconds otherwise; files/s and ETA.
 ** - Threads: OpenBLAS threads for the inference (default: every core).
 **
-** Exit status: 0 done, 1 error, 2 usage, 130 interrupted (rerun to resume).
+** - --write-xmp: after indexing, each indexed file's tags go into its XMP
+**   sidecar as keywords (write_xmp_sidecars(), through ram_xmp()).
+**
+** Exit status: 0 done, 1 error (or a sidecar left unwritten), 2 usage, 130
+** interrupted (rerun to resume).
 */
 #include <dirent.h>
 #include <errno.h>
@@ -413,10 +418,100 @@ static int valid_name(const char *z)
     return !(z[0] >= '0' && z[0] <= '9');
 }
 
+/* ------------------------------------------------------------------ --write-xmp */
+
+/* --write-xmp: how the sidecars are named and what they hold. */
+typedef struct XmpOpts {
+    int write;         /* --write-xmp */
+    int stripExt;      /* --xmp-name photo.xmp (Lightroom) instead of photo.jpg.xmp (darktable, digiKam) */
+    const char *root;  /* --xmp-root: lr:hierarchicalSubject root ('' none) */
+    int zh;            /* --xmp-lang zh: Chinese tag names */
+} XmpOpts;
+
+/* Writes (or merges into) the XMP sidecar of every file of this run that the
+** table holds, with the tags the table stores (no inference): ram_xmp() keeps
+** what the user wrote in an existing sidecar and replaces only the keywords a
+** previous run added. A sidecar ram_xmp() refuses (not XMP, corrupt) is left
+** untouched and named; an unchanged one is not rewritten. Each is written to a
+** temporary file in the same folder and renamed over the old one, so a crash
+** never leaves half a sidecar. Returns the number refused or not written. */
+static long long write_xmp_sidecars(const char *table, char **paths, size_t n, const char *todo,
+                                    const XmpOpts *o)
+{
+    char *sql = sqlite3_mprintf("SELECT %s FROM \"%w\" WHERE path = ?1", o->zh ? "tags_zh" : "tags", table);
+    sqlite3_stmt *sTags = prep(sql);
+    sqlite3_free(sql);
+    sqlite3_stmt *sXmp = prep("SELECT ram_xmp(?1, ?2, ?3)");
+    long long nWritten = 0, nSame = 0, nBad = 0;
+    for (size_t i = 0; i < n && !g_stop; i++) {
+        if (!todo[i] || todo[i] == 3) continue; /* the database itself, or not an image */
+        sqlite3_bind_text(sTags, 1, paths[i], -1, SQLITE_STATIC);
+        int rc = sqlite3_step(sTags);
+        char *tags = rc == SQLITE_ROW && sqlite3_column_type(sTags, 0) == SQLITE_TEXT
+                         ? sqlite3_mprintf("%s", sqlite3_column_text(sTags, 0))
+                         : 0;
+        sqlite3_reset(sTags);
+        if (!tags) continue; /* not indexed (skipped) or stale */
+        const char *slash = strrchr(paths[i], '/');
+        const char *dot = strrchr(slash ? slash + 1 : paths[i], '.');
+        char *side = o->stripExt && dot && dot != (slash ? slash + 1 : paths[i])
+                         ? sqlite3_mprintf("%.*s.xmp", (int)(dot - paths[i]), paths[i])
+                         : sqlite3_mprintf("%s.xmp", paths[i]);
+        if (!side) die("out of memory");
+        long long nOld = 0;
+        const char *why = 0;
+        errno = 0;
+        unsigned char *old = read_file(side, &nOld, &why);
+        if (!old && errno != ENOENT) {
+            fprintf(stderr, "ram-index: %s: cannot read it (%s): left as it is\n", side, why);
+            nBad++;
+            goto next;
+        }
+        sqlite3_bind_text(sXmp, 1, tags, -1, SQLITE_STATIC);
+        if (old) sqlite3_bind_blob64(sXmp, 2, old, (sqlite3_uint64)nOld, SQLITE_STATIC);
+        else sqlite3_bind_null(sXmp, 2);
+        sqlite3_bind_text(sXmp, 3, o->root, -1, SQLITE_STATIC);
+        if (sqlite3_step(sXmp) != SQLITE_ROW) {
+            fprintf(stderr, "ram-index: %s: %s: left as it is\n", side, sqlite3_errmsg(g_db));
+            nBad++;
+        } else {
+            const void *z = sqlite3_column_text(sXmp, 0);
+            long long nz = sqlite3_column_bytes(sXmp, 0);
+            if (old && nz == nOld && !memcmp(z, old, (size_t)nz)) {
+                nSame++;
+            } else {
+                char *tmp = sqlite3_mprintf("%s.ram-index-tmp", side);
+                FILE *f = tmp ? fopen(tmp, "wb") : 0;
+                int ok = f && fwrite(z, 1, (size_t)nz, f) == (size_t)nz;
+                if (f && fclose(f) != 0) ok = 0;
+                if (ok && rename(tmp, side) == 0) {
+                    nWritten++;
+                } else {
+                    fprintf(stderr, "ram-index: %s: cannot write it (%s): left as it is\n", side, strerror(errno));
+                    if (tmp) remove(tmp);
+                    nBad++;
+                }
+                sqlite3_free(tmp);
+            }
+        }
+        sqlite3_reset(sXmp);
+        sqlite3_clear_bindings(sXmp);
+    next:
+        free(old);
+        sqlite3_free(side);
+        sqlite3_free(tags);
+    }
+    sqlite3_finalize(sTags);
+    sqlite3_finalize(sXmp);
+    fprintf(stderr, "ram-index: XMP sidecars: %lld written, %lld unchanged, %lld left as they were (errors above)\n",
+            nWritten, nSame, nBad);
+    return nBad;
+}
+
 static void usage(void)
 {
     fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
-          "                 [--switch-model] [--no-verify] [-v]\n"
+          "                 [--switch-model] [--no-verify] [-v] [--write-xmp ...]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else the extension's default model)\n"
@@ -427,7 +522,12 @@ static void usage(void)
           "                run's model the table's and re-embed them (without it: stop and say so)\n"
           "  --no-verify   skip the checksum pass over the model file at load (the header and\n"
           "                every tensor bound are still checked)\n"
-          "  -v            name every skipped file\n",
+          "  -v            name every skipped file\n"
+          "  --write-xmp   write each indexed file's tags into its XMP sidecar as keywords\n"
+          "                (dc:subject, lr:hierarchicalSubject), keeping what the sidecar holds\n"
+          "  --xmp-name photo.jpg.xmp|photo.xmp  sidecar name: darktable/digiKam (default) or Lightroom\n"
+          "  --xmp-root ROOT  hierarchical keyword root (default auto: 'auto|dog'; '' for none)\n"
+          "  --xmp-lang en|zh  tag names in the sidecars (default en)\n",
           stderr);
     exit(2);
 }
@@ -436,6 +536,7 @@ int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
     int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0;
+    XmpOpts xmp = {0, 0, "auto", 0}; /* --write-xmp and its options */
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
@@ -460,6 +561,14 @@ int main(int argc, char **argv)
             verify = 0;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
             verbose = 1;
+        else if (!strcmp(a, "--write-xmp"))
+            xmp.write = 1;
+        else if (!strcmp(a, "--xmp-name") && i + 1 < argc && (!strcmp(argv[i + 1], "photo.jpg.xmp") || !strcmp(argv[i + 1], "photo.xmp")))
+            xmp.stripExt = !strcmp(argv[++i], "photo.xmp");
+        else if (!strcmp(a, "--xmp-root") && i + 1 < argc)
+            xmp.root = argv[++i];
+        else if (!strcmp(a, "--xmp-lang") && i + 1 < argc && (!strcmp(argv[i + 1], "en") || !strcmp(argv[i + 1], "zh")))
+            xmp.zh = !strcmp(argv[++i], "zh");
         else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             usage();
         else if (a[0] == '-' && a[1])
@@ -717,6 +826,8 @@ int main(int argc, char **argv)
                     "  index their folder too, or drop them: INSERT INTO %s(%s) VALUES('delete-stale')\n",
                     nStale, nStale == 1 ? "" : "s", table, nStale == 1 ? "is" : "are", dir, table, table);
     }
+    long long nXmpBad = !interrupted && xmp.write ? write_xmp_sidecars(table, files.a, files.n, todo, &xmp) : 0;
+    if (g_stop) interrupted = 1;
     sqlite3_finalize(sHave);
     sqlite3_finalize(sSkipped);
     sqlite3_finalize(sSkip);
@@ -736,5 +847,5 @@ int main(int argc, char **argv)
     if (interrupted) {
         fprintf(stderr, "ram-index: interrupted; the work done is kept: rerun the same command to resume\n");
     }
-    return interrupted ? 130 : 0;
+    return interrupted ? 130 : nXmpBad ? 1 : 0;
 }

@@ -271,6 +271,7 @@ int ram__register_vtab(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
 int ram__register_index(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
 /* ram_thumbnail() (func_thumbnail.c). */
 int ram__register_thumbnail_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
+int ram__register_xmp_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
 
 /* ram_score's shortcut (vtab_index.c): the open-set probability of an image
 ** blob that a ram_index table of the main schema holds with the connection's
