@@ -55,6 +55,28 @@ static int split_tags(const char *z, char **pzBuf, const char ***paz, int *pn)
     return SQLITE_OK;
 }
 
+/* 1 when z is well-formed UTF-8 (no overlong forms, surrogates or code
+** points over U+10FFFF): the XMP toolkit refuses anything else, printing
+** its complaint on stderr, so it is checked here first. */
+static int utf8_ok(const char *z)
+{
+    const unsigned char *p = (const unsigned char *)z;
+    while (*p) {
+        unsigned c = *p++;
+        if (c < 0x80) continue;
+        int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : -1;
+        if (n < 0 || c > 0xF4) return 0;
+        unsigned cp = c & (0x3F >> n);
+        for (int i = 0; i < n; i++, p++) {
+            if ((*p & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (*p & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp < 0xE000))
+            return 0;
+    }
+    return 1;
+}
+
 static void ramXmpFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct ram_conn *p = sqlite3_user_data(ctx);
@@ -145,6 +167,16 @@ static void ramXmpFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         ram__result_error(ctx, rc, zErr);
         zErr = 0;
         goto done;
+    }
+    for (int i = -1; i < nTag; i++) {
+        if (!utf8_ok(i < 0 ? zRoot : azTag[i])) {
+            sqlite3_result_error(ctx,
+                                 i < 0 ? "ram_xmp(): argument 3 (root) is not valid UTF-8"
+                                 : eType == SQLITE_TEXT ? "ram_xmp(): argument 1 (tags) is not valid UTF-8"
+                                                        : "ram_xmp(): a tag name of the model is not valid UTF-8",
+                                 -1);
+            goto done;
+        }
     }
     rc = ram__xmp_merge(zOld, nOld, azTag, nTag, zRoot, zModel, &zOut, &zErr);
     if (rc == SQLITE_NOMEM) {

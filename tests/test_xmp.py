@@ -179,6 +179,13 @@ for args, why in ((("x", 42), "argument 2 must be"), ((42,), "argument 1 must be
         check(False, "arg_errors", "accepted %r" % (args,))
     except sqlite3.OperationalError as e:
         check(why in str(e), "arg_errors " + why, str(e))
+for sql, why in (("SELECT ram_xmp(CAST(x'61207c2080' AS TEXT))", "argument 1 (tags) is not valid UTF-8"),
+                 ("SELECT ram_xmp('a', NULL, CAST(x'eda080' AS TEXT))", "argument 3 (root) is not valid UTF-8")):
+    try:
+        db.execute(sql).fetchone()
+        check(False, "utf8", "accepted: " + sql)
+    except sqlite3.OperationalError as e:
+        check(why in str(e), "utf8 " + why.split()[1], str(e))
 check(xmp(None) is None, "null")
 
 # 6. ram-index --write-xmp
