@@ -140,20 +140,22 @@ static void ramXmpFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         ** that uses the connection's image buffers (as ram_tags). */
         const float *aThresh = 0;
         struct ram_image img;
+        struct ram_ctx *c = 0;
         int bNull = 0;
-        rc = ram__conn_model(p, "ram_xmp", &zErr);
-        if (rc == SQLITE_OK) rc = ram__thresholds(p, "ram_xmp", &aThresh, &zErr);
-        if (rc == SQLITE_OK) rc = ram__image_arg(p, "ram_xmp", 1, argv[0], 1, &bNull, &img, &zErr);
+        rc = ram__conn_ctx(p, "ram_xmp", &c, &zErr);
+        if (rc == SQLITE_OK) rc = ram__ctx_thresholds(c, &p->th, "ram_xmp", &aThresh, &zErr);
+        if (rc == SQLITE_OK) rc = ram__conn_image(p, "ram_xmp", 1, argv[0], 1, &bNull, &img, &zErr);
         if (rc == SQLITE_OK && !bNull) {
-            int nClass = p->pEntry->info.num_class;
+            c = p->pCtx; /* the context that computed img (as ram_tags) */
+            int nClass = c->pEntry->info.num_class;
             azTag = sqlite3_malloc64(sizeof(char *) * (sqlite3_uint64)(nClass > 0 ? nClass : 1));
             if (!azTag) rc = SQLITE_NOMEM;
-            for (int c = 0; rc == SQLITE_OK && c < nClass; c++) {
-                if (!(img.aProb[c] > aThresh[c])) continue;
-                const char *zTag = ram_model_tag(p->pEntry->pModel, c, lang);
+            for (int k = 0; rc == SQLITE_OK && k < nClass; k++) {
+                if (!(img.aProb[k] > aThresh[k])) continue;
+                const char *zTag = ram_model_tag(c->pEntry->pModel, k, lang);
                 if (zTag && zTag[0]) azTag[nTag++] = zTag;
             }
-            zModel = p->pEntry->info.digest;
+            zModel = c->pEntry->info.digest;
         }
         if (rc == SQLITE_OK && bNull) goto done;
     } else {
@@ -171,7 +173,7 @@ static void ramXmpFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     for (int i = -1; i < nTag; i++) {
         if (!utf8_ok(i < 0 ? zRoot : azTag[i])) {
             sqlite3_result_error(ctx,
-                                 i < 0 ? "ram_xmp(): argument 3 (root) is not valid UTF-8"
+                                 i < 0                  ? "ram_xmp(): argument 3 (root) is not valid UTF-8"
                                  : eType == SQLITE_TEXT ? "ram_xmp(): argument 1 (tags) is not valid UTF-8"
                                                         : "ram_xmp(): a tag name of the model is not valid UTF-8",
                                  -1);
@@ -183,8 +185,10 @@ static void ramXmpFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_error_nomem(ctx);
     } else if (rc != SQLITE_OK) {
         char *zMsg = ram__mprintf("ram_xmp(): argument 2 (existing sidecar): %s", zErr ? zErr : "?");
-        if (zMsg) sqlite3_result_error(ctx, zMsg, -1);
-        else sqlite3_result_error_nomem(ctx);
+        if (zMsg)
+            sqlite3_result_error(ctx, zMsg, -1);
+        else
+            sqlite3_result_error_nomem(ctx);
         sqlite3_free(zMsg);
     } else {
         sqlite3_result_text(ctx, zOut, -1, sqlite3_free);

@@ -20,6 +20,7 @@
 **
 **     char *zTried = 0;
 **     char *zPath = ram__model_search(&zTried);  -- NULL: none; zTried lists them
+**     int n; char **az = ram__model_places(&n);  -- the places themselves
 **
 ** The list of places is what the "no model" error prints, so a user can see
 ** where to put the file.
@@ -60,82 +61,102 @@ static char *library_parent_dir(void)
     return z;
 }
 
-/* The places looked at so far, in order. */
-struct search {
-    sqlite3_str *pTried; /* "; "-separated places */
-    int nTried;
-    char **azSeen;       /* candidates so far (sqlite3_free, each too) */
-    char *zFound;        /* first readable candidate (sqlite3_free) */
+/* The places, in order, without duplicates. */
+struct places {
+    char **az; /* sqlite3_free, each too */
+    int n;
+    int bNoMem;
 };
 
-/* Appends zDir/zFile to the places unless already there; the first readable
-** one becomes p->zFound. Out of memory only shortens the list. */
-static void consider(struct search *p, const char *zDir, const char *zFile)
+/* Appends zDir/zFile unless already there. Relative directories are skipped
+** (the XDG base directory spec calls them invalid). */
+static void add_place(struct places *p, const char *zDir, const char *zFile)
 {
-    /* XDG base directory spec: relative paths in these variables are invalid. */
     if (!zDir || zDir[0] != '/') return;
     size_t n = strlen(zDir);
     while (n > 1 && zDir[n - 1] == '/') n--;
     char *z = ram__mprintf("%.*s/%s", (int)n, zDir, zFile);
-    if (!z) return;
-    for (int i = 0; i < p->nTried; i++) {
-        if (!strcmp(p->azSeen[i], z)) {
+    if (!z) {
+        p->bNoMem = 1;
+        return;
+    }
+    for (int i = 0; i < p->n; i++) {
+        if (!strcmp(p->az[i], z)) {
             sqlite3_free(z);
             return;
         }
     }
-    char **a = sqlite3_realloc64(p->azSeen, sizeof(char *) * (sqlite3_uint64)(p->nTried + 1));
+    char **a = sqlite3_realloc64(p->az, sizeof(char *) * (sqlite3_uint64)(p->n + 1));
     if (!a) {
         sqlite3_free(z);
+        p->bNoMem = 1;
         return;
     }
-    p->azSeen = a;
-    a[p->nTried++] = z;
-    if (p->nTried > 1) sqlite3_str_appendall(p->pTried, ", ");
-    sqlite3_str_appendall(p->pTried, z);
-    if (!p->zFound && access(z, R_OK) == 0) p->zFound = ram__mprintf("%s", z);
+    p->az = a;
+    a[p->n++] = z;
 }
 
-char *ram__model_search(char **pzTried)
+static void add_place_under(struct places *p, const char *zBase, const char *zSub)
 {
-    struct search s = {0};
-    s.pTried = sqlite3_str_new(0);
-    const char *zHome = getenv("HOME");
+    char *z = zBase ? ram__mprintf("%s%s", zBase, zSub) : 0;
+    if (zBase && !z) p->bNoMem = 1;
+    add_place(p, z, RAM_MODEL_SUBDIR "/" RAM_MODEL_FILE);
+    sqlite3_free(z);
+}
+
+char **ram__model_places(int *pn)
+{
+    struct places s = {0};
     const char *zData = getenv("XDG_DATA_HOME");
-    char *zTmp = 0;
-    if (zData && zData[0] == '/') {
-        consider(&s, zData, RAM_MODEL_SUBDIR "/" RAM_MODEL_FILE);
-    } else if (zHome && zHome[0] == '/') {
-        zTmp = ram__mprintf("%s/.local/share", zHome);
-        consider(&s, zTmp, RAM_MODEL_SUBDIR "/" RAM_MODEL_FILE);
-        sqlite3_free(zTmp);
-    }
+    const char *zHome = getenv("HOME");
+    if (zData && zData[0] == '/')
+        add_place_under(&s, zData, "");
+    else if (zHome && zHome[0] == '/')
+        add_place_under(&s, zHome, "/.local/share");
     char *zParent = library_parent_dir();
-    if (zParent) {
-        zTmp = ram__mprintf("%s/share", zParent);
-        consider(&s, zTmp, RAM_MODEL_SUBDIR "/" RAM_MODEL_FILE);
-        sqlite3_free(zTmp);
-    }
+    add_place_under(&s, zParent, "/share");
     const char *zDirs = getenv("XDG_DATA_DIRS");
     if (!zDirs || !zDirs[0]) zDirs = "/usr/local/share/:/usr/share/";
     while (*zDirs) {
         size_t n = strcspn(zDirs, ":");
-        zTmp = ram__mprintf("%.*s", (int)n, zDirs);
-        consider(&s, zTmp, RAM_MODEL_SUBDIR "/" RAM_MODEL_FILE);
-        sqlite3_free(zTmp);
+        char *zDir = ram__mprintf("%.*s", (int)n, zDirs);
+        if (!zDir) s.bNoMem = 1;
+        add_place_under(&s, zDir, "");
+        sqlite3_free(zDir);
         zDirs += n;
         if (*zDirs == ':') zDirs++;
     }
-    if (zParent) consider(&s, zParent, "models/" RAM_MODEL_FILE);
+    if (zParent) add_place(&s, zParent, "models/" RAM_MODEL_FILE);
     sqlite3_free(zParent);
-
-    for (int i = 0; i < s.nTried; i++) sqlite3_free(s.azSeen[i]);
-    sqlite3_free(s.azSeen);
-    char *zTried = sqlite3_str_finish(s.pTried);
-    if (pzTried) {
-        *pzTried = zTried;
-    } else {
-        sqlite3_free(zTried);
+    if (s.bNoMem) {
+        ram__model_places_free(s.az, s.n);
+        *pn = 0;
+        return 0;
     }
-    return s.zFound;
+    *pn = s.n;
+    return s.az;
+}
+
+void ram__model_places_free(char **az, int n)
+{
+    for (int i = 0; i < n; i++) sqlite3_free(az[i]);
+    sqlite3_free(az);
+}
+
+char *ram__model_search(char **pzTried)
+{
+    int n = 0;
+    char **az = ram__model_places(&n);
+    char *zFound = 0;
+    sqlite3_str *pTried = pzTried ? sqlite3_str_new(0) : 0;
+    for (int i = 0; i < n; i++) {
+        if (!zFound && access(az[i], R_OK) == 0) zFound = ram__mprintf("%s", az[i]);
+        if (pTried) {
+            if (i) sqlite3_str_appendall(pTried, ", ");
+            sqlite3_str_appendall(pTried, az[i]);
+        }
+    }
+    ram__model_places_free(az, n);
+    if (pzTried) *pzTried = sqlite3_str_finish(pTried); /* NULL when empty or out of memory */
+    return zFound;
 }

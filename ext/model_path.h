@@ -11,4 +11,13 @@
 ** it is not one of the places. */
 char *ram__model_search(char **pzTried);
 
+/* Every place of the search order, in order, without duplicates: absolute
+** paths of candidate files (".../sqlite-ram/default.ram", the last one
+** ".../models/default.ram"), whether they exist or not; *pn receives the
+** count. NULL (and *pn 0) when out of memory. Free with
+** ram__model_places_free. For callers that need the folders themselves
+** (e.g. a list of trusted model folders): the dirname of each entry. */
+char **ram__model_places(int *pn);
+void ram__model_places_free(char **az, int n);
+
 #endif

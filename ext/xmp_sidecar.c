@@ -96,10 +96,9 @@ static int check_xml(const char *z, int n, char **pzErr)
             *pzErr = ram__mprintf("not an XMP sidecar: it has a DOCTYPE (line %lu), which XMP does not allow",
                                   (unsigned long)XML_GetCurrentLineNumber(c.p));
         } else {
-            *pzErr = ram__mprintf("not valid XML: line %lu, column %lu: %s",
-                                  (unsigned long)XML_GetCurrentLineNumber(c.p),
-                                  (unsigned long)XML_GetCurrentColumnNumber(c.p) + 1,
-                                  XML_ErrorString(XML_GetErrorCode(c.p)));
+            *pzErr = ram__mprintf(
+                "not valid XML: line %lu, column %lu: %s", (unsigned long)XML_GetCurrentLineNumber(c.p),
+                (unsigned long)XML_GetCurrentColumnNumber(c.p) + 1, XML_ErrorString(XML_GetErrorCode(c.p)));
         }
         rc = *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
     } else if (!memmem(z, (size_t)n, RDF_NS, sizeof RDF_NS - 1)) {
@@ -162,8 +161,8 @@ static int in_list(char *const *a, int n, const char *z)
 
 /* Removes from ns:zName every item listed in azOld (previous automatic ones);
 ** the property goes when it ends up empty. */
-static int remove_items(XmpPtr x, const char *ns, const char *zPrefix, const char *zName, char *const *azOld,
-                        int nOld, char **pzErr)
+static int remove_items(XmpPtr x, const char *ns, const char *zPrefix, const char *zName, char *const *azOld, int nOld,
+                        char **pzErr)
 {
     char **a = 0;
     int n = 0;
@@ -198,8 +197,8 @@ static int add_items(XmpPtr x, const char *ns, const char *zPrefix, const char *
         if (in_list(aHave, nHave, az[i]) || in_list(az, i, az[i])) continue;
         if (!xmp_append_array_item(x, ns, zName, XMP_PROP_ARRAY_IS_UNORDERED, az[i], 0) ||
             !xmp_append_array_item(x, RAM_XMP_NS, zAuto, XMP_PROP_ARRAY_IS_UNORDERED, az[i], 0)) {
-            *pzErr = ram__mprintf("the XMP toolkit could not add a keyword to %s:%s (exempi error %d)", zPrefix,
-                                  zName, xmp_get_error());
+            *pzErr = ram__mprintf("the XMP toolkit could not add a keyword to %s:%s (exempi error %d)", zPrefix, zName,
+                                  xmp_get_error());
             rc = *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
             break;
         }

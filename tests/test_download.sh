@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.." || exit 2
 # Only shell tools run here (nothing instrumented): under make asan, tests/run.sh
 # preloads the sanitizer runtimes, with which curl hangs; drop them.
 unset LD_PRELOAD ASAN_OPTIONS
-command -v curl >/dev/null || command -v wget >/dev/null || { echo "PASS: download.skipped_no_curl_or_wget"; exit 0; }
+command -v curl >/dev/null || command -v wget >/dev/null || { echo "SKIP: download: neither curl nor wget is installed"; exit 0; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 ok() { echo "PASS: download.$1"; }
