@@ -199,9 +199,16 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
         rc = ram_fail(err, RAM_ERR_IO, "%s is not a regular file", path);
         goto fail;
     }
-    if (sb.st_size < 8) {
-        rc = ram_fail(err, RAM_ERR_FORMAT, "%s: file of %lld bytes is too short to be a model file", path,
-                      (long long)sb.st_size);
+    /* The magic of a model file (a safetensors container): an 8-byte header
+    ** length that fits the file, then the header's '{'. Anything else is
+    ** refused before it is mapped, with a message that tells neither its
+    ** bytes nor its size: a database may name any file as its model. */
+    unsigned char head[9] = {0};
+    uint64_t hl = 0;
+    if (sb.st_size >= 10 && pread(fd, head, 9, 0) == 9)
+        for (int i = 7; i >= 0; i--) hl = hl << 8 | head[i];
+    if (hl < 2 || hl > RAM_ST_MAX_HEADER || hl > (uint64_t)sb.st_size - 8 || head[8] != '{') {
+        rc = ram_fail(err, RAM_ERR_FORMAT, "%s: not a model file (bad magic)", path);
         goto fail;
     }
     m->file_size = (uint64_t)sb.st_size;

@@ -40,6 +40,7 @@ void ram__conn_unref(void *pArg)
     if (!p || --p->nRef > 0) return;
     ram__ctx_unref(p->pCtx);
     ram__thresh_free(&p->th);
+    ram__trust_free(p);
     sqlite3_free(p);
     ram__conn_count_add(-1);
 }

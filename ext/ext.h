@@ -275,6 +275,9 @@ struct ram_ctx {
     float *aThresh;           /* num_class effective thresholds (sqlite3_free) */
     int bThreshOk;            /* aThresh matches the sources as of iThreshGen */
     unsigned iThreshGen;
+    int nThreads;             /* threads for this context's inference; 0: the engine's default
+                              ** (ram_set_threads, process-wide today). The per-call count of
+                              ** core's thread pool (issue 17, core/jobs.c) is wired here. */
 };
 
 /* A new context for pEntry (takes over the caller's reference, also on
@@ -337,6 +340,7 @@ struct ram_conn {
     struct ram_ctx *pCtx;     /* current model in use: one reference, or NULL */
     struct ram_prep prep;     /* ram_set_exif, ram_set_max_pixels */
     struct ram_thresh_src th; /* ram_set_threshold, main.ram_thresholds */
+    struct ram_trust *pTrust; /* model files named in this connection (model_trust.c; ram__trust_free) */
 };
 
 /* A new connection state with one reference (ram__conn_unref), or NULL. */
@@ -356,6 +360,17 @@ int ram__conn_set_model(struct ram_conn *p, struct ram_entry *pEntry, char **pzE
 ** entry point, before it borrows the context's buffers, which this may
 ** free; never while main.ram_thresholds is being read (th.bInTab). */
 void ram__conn_refresh(struct ram_conn *p);
+
+/* model_trust.c: a table's recorded model path is opened only inside the
+** folders the user keeps models in or when named in this connection.
+** ram__trust_add records zPath as named by the user (ram_load, CREATE ...
+** model=, the 'model=' command): SQLITE_OK or SQLITE_NOMEM.
+** ram__trust_check: SQLITE_OK when table zTable may open zPath, else an
+** error code with *pzErr (sqlite3_free) naming the model and how to allow
+** it. ram__trust_free releases p->pTrust. */
+int ram__trust_add(struct ram_conn *p, const char *zPath);
+int ram__trust_check(struct ram_conn *p, const char *zTable, const char *zPath, char **pzErr);
+void ram__trust_free(struct ram_conn *p);
 /* The connection's image path: ram__image_check, then the current context
 ** (resolved as ram__conn_ctx does) with the connection's settings. */
 int ram__conn_image(struct ram_conn *p, const char *zFunc, int iArg, sqlite3_value *pVal, int bProbs,

@@ -85,6 +85,7 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     int rc = ram__registry_acquire(zPath, eVerify, &pEntry, &zMsg);
     if (rc == SQLITE_OK) rc = ram__conn_set_model(p, pEntry, &zMsg);
+    if (rc == SQLITE_OK) rc = ram__trust_add(p, zPath); /* tables recording it may open it */
     if (rc != SQLITE_OK) {
         int nPath = (int)strlen(zPath);
         int bPth = nPath > 4 && !sqlite3_stricmp(zPath + nPath - 4, ".pth");

@@ -114,14 +114,16 @@ static void ramXmpFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     if (argc > 1) {
         int e = sqlite3_value_type(argv[1]);
         if (e == SQLITE_TEXT || e == SQLITE_BLOB) {
+            /* text or blob first, then its length (SQLite's rule: the length
+            ** of the UTF-8 form in a UTF-16 database) */
+            zOld = e == SQLITE_TEXT ? (const char *)sqlite3_value_text(argv[1])
+                                    : (const char *)sqlite3_value_blob(argv[1]);
             nOld = sqlite3_value_bytes(argv[1]);
             if (nOld > RAM_XMP_MAX_INPUT) {
                 sqlite3_result_error(ctx, "ram_xmp(): argument 2 is over 16 MB, not an XMP sidecar", -1);
                 sqlite3_result_error_code(ctx, SQLITE_TOOBIG);
                 return;
             }
-            zOld = e == SQLITE_TEXT ? (const char *)sqlite3_value_text(argv[1])
-                                    : (const char *)sqlite3_value_blob(argv[1]);
             if (!zOld && nOld > 0) {
                 sqlite3_result_error_nomem(ctx);
                 return;

@@ -101,14 +101,20 @@ static void ramDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     ram__json_str(s, ram_image_formats());
     sqlite3_str_appendf(s, ",\"interrupt\":");
     ram__json_str(s, ram__interrupt_method());
-    char *zTried = 0, *zFound = ram__model_search(&zTried); /* model_path.c */
+    char *zFound = ram__model_search(0); /* model_path.c */
+    int nPlace = 0;
+    char **azPlace = ram__model_places(&nPlace);
     sqlite3_str_appendf(s, ",\"default_model\":");
     if (zFound) ram__json_str(s, zFound);
     else sqlite3_str_appendall(s, "null");
-    sqlite3_str_appendf(s, ",\"model_search\":");
-    ram__json_str(s, zTried);
+    sqlite3_str_appendf(s, ",\"model_search\":[");
+    for (int i = 0; i < nPlace; i++) {
+        if (i) sqlite3_str_appendchar(s, 1, ',');
+        ram__json_str(s, azPlace[i]);
+    }
+    sqlite3_str_appendchar(s, 1, ']');
     sqlite3_free(zFound);
-    sqlite3_free(zTried);
+    ram__model_places_free(azPlace, nPlace);
     sqlite3_str_appendf(s, ",\"models\":%s,\"caches\":%s}", zReg ? zReg : "null",
                         zCache ? zCache : "null");
     sqlite3_free(zReg);

@@ -6,7 +6,8 @@
 # models/default.ram; the installed ram-index finds ../lib/ram0.so. Then the
 # default model's search order (ext/model_path.c): RAM_MODEL wins over
 # everything, $XDG_DATA_HOME/sqlite-ram over PREFIX/share/sqlite-ram, which wins
-# over $XDG_DATA_DIRS; without any file the error names every place looked at.
+# over $XDG_DATA_DIRS; without any file the error names every place looked at;
+# a table's model in one of those folders is trusted (ext/model_trust.c).
 # Last, DESTDIR staging and make uninstall.
 cd "$(dirname "$0")/.." || exit 2
 B=${RAM_BUILD:-build}
@@ -102,6 +103,24 @@ err=$(cd "$T/elsewhere" && env -u RAM_MODEL -u XDG_DATA_HOME HOME="$T/home" XDG_
 printf '%s' "$err" | grep -qF "no default model at $T/home/.local/share/sqlite-ram/default.ram, " &&
   pass xdg_default_home || fail xdg_default_home "got: $err"
 mv "$T/installed.ram" "$P/share/sqlite-ram/default.ram"
+# ext/model_trust.c trusts every folder of this search order: a table recording a
+# model in XDG_DATA_HOME/sqlite-ram opens in a fresh connection; one elsewhere does not
+mkdir -p "$T/xdg-home/sqlite-ram" "$T/other"
+for d in "$T/xdg-home/sqlite-ram" "$T/other"; do
+  cp "$B/models/golden_ram.ram" "$d/mine.ram"
+  rm -f "$T/t.db"
+  qdb() { (cd "$T/elsewhere" && env -u RAM_MODEL XDG_DATA_HOME="$T/xdg-home" XDG_DATA_DIRS="$T/xdg-dirs" \
+    sqlite3 -batch -init /dev/null "$T/t.db" ".load $P/lib/ram0" "$@" 2>&1); }
+  qdb "SELECT ram_load('$d/mine.ram') IS NOT NULL" \
+      "CREATE VIRTUAL TABLE p USING ram_index(model='$d/mine.ram')" >/dev/null
+  r=$(qdb "SELECT count(*) FROM p WHERE tag = 'tag6'")
+  if [ "$d" = "$T/other" ]; then
+    case "$r" in *"not in a folder trusted for models"*) pass model_elsewhere_untrusted ;;
+      *) fail model_elsewhere_untrusted "$r" ;; esac
+  else
+    [ "$r" = 0 ] && pass model_in_xdg_trusted || fail model_in_xdg_trusted "$r"
+  fi
+done
 
 # 3. make uninstall removes every installed file; DESTDIR stages under another root
 if mk uninstall PREFIX="$P" && [ -z "$(find "$P" -type f)" ]; then

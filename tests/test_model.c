@@ -589,13 +589,13 @@ static void test_corrupt(void)
     memcpy(f, orig, orig_len);
     memset(f, 0xff, 8);
     write_bytes(bad, f, orig_len);
-    expect_fail("corrupt: header length 2^64-1", bad, 1, "header length");
+    expect_fail("corrupt: header length 2^64-1", bad, 1, "not a model file (bad magic)");
     for (int i = 0; i < 8; i++) f[i] = (unsigned char)((uint64_t)(orig_len - 7) >> (8 * i));
     write_bytes(bad, f, orig_len);
-    expect_fail("corrupt: header length past the end", bad, 1, "exceeds the file size");
+    expect_fail("corrupt: header length past the end", bad, 1, "not a model file (bad magic)");
     memset(f, 0, 8);
     write_bytes(bad, f, orig_len);
-    expect_fail("corrupt: header length 0", bad, 1, "json");
+    expect_fail("corrupt: header length 0", bad, 1, "not a model file (bad magic)");
 
     /* JSON garbage at a few places of the header. */
     all = 1;
