@@ -395,6 +395,7 @@ int ram__register_model_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
 int ram__register_tag_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);       /* func_tags.c */
 int ram__register_threshold_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg); /* func_thresholds.c */
 int ram__register_score_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);     /* func_score.c */
+int ram__register_caption_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);   /* func_caption.c */
 int ram__register_thumbnail_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg); /* func_thumbnail.c */
 int ram__register_xmp_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);       /* func_xmp.c */
 int ram__register_vtab(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);            /* vtab_scores.c */

@@ -231,7 +231,11 @@ char *ram__registry_json(void)
         sqlite3_str_appendf(s, "{\"file\":");
         ram__json_str(s, p->zPath);
         sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"refs\":%d,\"verified\":%s}",
-                            p->info.digest, p->info.kind == RAM_KIND_RAM_PLUS ? "RAM++" : "RAM", p->nRef,
+                            p->info.digest,
+                            p->info.kind == RAM_KIND_RAM_PLUS   ? "RAM++"
+                            : p->info.kind == RAM_KIND_TAG2TEXT ? "Tag2Text"
+                                                                : "RAM",
+                            p->nRef,
                             p->bVerified ? "true" : "false");
     }
     sqlite3_str_appendf(s, "],\"connections\":%d", g_nConn);
