@@ -618,6 +618,27 @@ static void e_quant_bf16(struct ram_st_out *o, int *n, const char **k, const cha
         if (!strcmp(k[i], "quant")) v[i] = "bf16";
 }
 
+/* A file from before the per-layer choice: stage 0's patch-merging reduction
+** stored as I8 + .qscale (as every Swin matrix was) instead of F32. */
+#define RED "visual_encoder.layers.0.downsample.reduction.weight"
+static int8_t old_packed[1 << 16];
+static float old_scale[1024];
+static char old_qname[] = RED ".qscale";
+static void e_old_int8(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
+{
+    struct ram_st_out *t = find_out(o, *n, RED);
+    struct ram_error err;
+    if (!t || t->dtype != RAM_DTYPE_F32 || t->ndim != 2 || t->shape[0] > 1024 ||
+        ram_q8_packed_bytes((int)t->shape[0], (int)t->shape[1]) > sizeof old_packed)
+        return;
+    const int N = (int)t->shape[0], K = (int)t->shape[1];
+    if (ram_q8_quantize_pack(t->bytes, N, K, old_packed, old_scale, &err)) return;
+    *t = (struct ram_st_out){.name = RED, .dtype = RAM_DTYPE_I8, .ndim = 4,
+                             .shape = {(N + 15) / 16, (K + 3) / 4, 16, 4}, .bytes = old_packed};
+    o[(*n)++] = (struct ram_st_out){.name = old_qname, .dtype = RAM_DTYPE_F32, .ndim = 1, .shape = {N},
+                                    .bytes = old_scale};
+}
+
 static void test_damaged(void)
 {
     static const struct {
@@ -651,6 +672,12 @@ static void test_damaged(void)
         ram_model_free(m);
         m = NULL;
     }
+    /* An int8 file written before the per-layer choice (its reduction in I8) still loads, in int8. */
+    ram_status orc = rewrite(good, bad, e_old_int8) ? RAM_ERR_IO : ram_model_init_from_file(bad, NULL, &m, &err);
+    check(orc == RAM_OK && m->swin_w.stages[0].down_red_q && !m->swin_w.stages[0].down_red_q->bf16.packed,
+          "quant.old_int8_file_loads", "%s", err.msg);
+    ram_model_free(m);
+    m = NULL;
     /* An unedited rewrite loads: the failures above come from the edits. */
     ram_status rc = rewrite(good, bad, e_none) ? RAM_ERR_IO : ram_model_init_from_file(bad, NULL, &m, &err);
     check(rc == RAM_OK, "quant.damaged.unedited_rewrite_loads", "%s", err.msg);
