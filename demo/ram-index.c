@@ -1580,7 +1580,7 @@ int main(int argc, char **argv)
             } else if (t == T_TOUCHED && bOldKey && bKey && !memcmp(key, oldKey, 16)) {
                 P.present++; /* touched, same bytes: a hash, no inference */
                 nUnchanged++;
-            } else if (t == T_TOUCHED) {
+            } else if (t == T_TOUCHED || bOldKey) { /* other bytes under a known name (--rescan too) */
                 P.embedded++;
                 nChanged++;
             } else {
