@@ -1174,16 +1174,20 @@ int main(int argc, char **argv)
     check_table_model(table, &zModel, switchModel);
     {
         sqlite3_stmt *s = prep("SELECT json_extract(ram_model(), '$.file'), json_extract(ram_model(), '$.kind'), "
-                               "json_extract(ram_model(), '$.tags')");
+                               "json_extract(ram_model(), '$.tags'), json_extract(ram_model(), '$.image_size')");
         if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
         fprintf(stderr, "ram-index: model %s (%s, %d tags), %d thread%s\n", esc((const char *)sqlite3_column_text(s, 0)),
                 sqlite3_column_text(s, 1), sqlite3_column_int(s, 2), threads, threads == 1 ? "" : "s");
+        /* The bundled default model (and the test models) look at tiny
+        ** pictures of a few synthetic tags: say so before a user indexes
+        ** real photos with it. */
         char *zReal = sqlite3_column_text(s, 0) ? realpath((const char *)sqlite3_column_text(s, 0), 0) : 0;
-        if (zReal && zDefault && !strcmp(zReal, zDefault))
-            fprintf(stderr, "ram-index: this is the bundled demo model (%d synthetic shape tags): it does not "
-                            "recognise real-world objects; for photos run `make model`, then --model "
-                            "models/ram_plus.ram\n",
-                    sqlite3_column_int(s, 2));
+        int bBundled = zReal && zDefault && !strcmp(zReal, zDefault);
+        if (bBundled || sqlite3_column_int(s, 3) < 224)
+            fprintf(stderr, "ram-index: this is %s (%d tags, %dx%d pixels): it does not recognise real-world "
+                            "objects; for photos run `make model`, then --model models/ram_plus.ram\n",
+                    bBundled ? "the bundled demo model" : "a demo or test model", sqlite3_column_int(s, 2),
+                    sqlite3_column_int(s, 3), sqlite3_column_int(s, 3));
         free(zReal);
         free(zDefault);
         sqlite3_finalize(s);

@@ -56,7 +56,7 @@ s=$(summary "$T/r1.err")
 [ $rc = 0 ] && [ "$s" = "ram-index: 4 new, 0 unchanged, 0 changed, 0 moved, 0 gone; not indexed: 2 (1 not images, 1 too large, 0 unreadable); 3 inferences" ] &&
   pass first_run || fail first_run "rc=$rc: $(cat "$T/r1.err")"
 if [ -z "$MODEL_ARGS" ]; then
-  grep -q "^ram-index: this is the bundled demo model (41 synthetic shape tags): it does not recognise real-world objects; for photos run \`make model\`, then --model models/ram_plus.ram$" "$T/r1.err" &&
+  grep -q "^ram-index: this is \(the bundled\|a\) demo .*model (41 tags, 64x64 pixels): it does not recognise real-world objects; for photos run \`make model\`, then --model models/ram_plus.ram$" "$T/r1.err" &&
     pass demo_model_said || fail demo_model_said "$(cat "$T/r1.err")"
 fi
 r1=$(rows)

@@ -374,7 +374,7 @@ FUZZ_ENTRY(data, size)
         case 7:
         case 8: {
             static const char *const cols[] = {"path, tags, score", "rowid, path, tags_zh, stale",
-                                               "key, probs, cls, image", "*, tag, k, prefilter",
+                                               "key, probs, cls, image, entry", "*, tag, k, prefilter",
                                                "count(*)", "path, score"};
             static const char *const tails[] = {"", " ORDER BY score DESC", " LIMIT ?", " ORDER BY score DESC LIMIT ?",
                                                 " ORDER BY path", " ORDER BY rowid DESC LIMIT ? OFFSET ?"};
@@ -442,6 +442,13 @@ FUZZ_ENTRY(data, size)
             snprintf(sql, sizeof sql, "SELECT ram_score(image, ?), ram_tags(image) FROM %s WHERE rowid = ?", t);
             break;
         case 21: snprintf(sql, sizeof sql, "SELECT name FROM sqlite_schema WHERE name LIKE '%%%s%%'", "_"); break;
+        case 22: /* entries that travel, between two of the tables, and read by the functions */
+            if (fuzz_index_u8(&in) & 1)
+                snprintf(sql, sizeof sql, "INSERT INTO %s(path, entry) SELECT path || ?, entry FROM %s", t,
+                         fuzz_index_name(&in));
+            else
+                snprintf(sql, sizeof sql, "SELECT ram_score(entry, ?), ram_tags(entry) FROM %s WHERE rowid = ?", t);
+            break;
         default: { /* raw SQL from the input (up to 255 bytes) */
             fuzz_index_raw_text(&in, sql, sizeof sql);
             if (strcasestr(sql, "vacuum")) continue;
