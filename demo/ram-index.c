@@ -1162,7 +1162,19 @@ int main(int argc, char **argv)
     char *zDefault = zDefPath ? realpath(zDefPath, 0) : 0; /* the bundled demo model, when built */
     sqlite3_free(zDefPath);
     free(so_dir);
-    exec_or_die("PRAGMA journal_mode=WAL");
+    /* Switching a new database to WAL takes an exclusive lock, for which
+    ** SQLite does not call the busy handler: two runs starting on one new
+    ** database retry it (for up to the busy timeout). */
+    for (int tries = 0;; tries++) {
+        char *zWal = 0;
+        int rc = sqlite3_exec(g_db, "PRAGMA journal_mode=WAL", 0, 0, &zWal);
+        if (rc == SQLITE_OK) break;
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) die("%s\n  in: PRAGMA journal_mode=WAL", zWal);
+        sqlite3_free(zWal);
+        if (tries >= 6000 || g_stop) die("PRAGMA journal_mode=WAL: database is locked");
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, 0);
+    }
     exec_or_die("PRAGMA synchronous=NORMAL");
     {
         char *sql = zModel ? sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index(model=%Q)",
@@ -1431,6 +1443,10 @@ int main(int argc, char **argv)
         int nPend = 0;
         for (; pos < nOrder && nPend < batch && !g_stop; pos++) {
             size_t i = aOrder[pos];
+            /* A deferred file may wait for another writer: store this
+            ** batch first, releasing its claims, or two writers waiting on
+            ** each other's claims would never finish. */
+            if (bDeferred[i] && nPend > 0) break;
             const char *path = files.a[i], *name = stored_name(path);
             if (todo[i] == T_SKIPPED) { /* counted by reason in the first pass */
                 P.skipped++;
@@ -1649,6 +1665,17 @@ int main(int argc, char **argv)
         sqlite3_reset(sCommit);
     }
     progress(&P, 0, 1);
+    if (!interrupted && rootReal) {
+        /* The table's library roots: the folders indexed into it, named as
+        ** their files are (relative to the database's folder, "." for it). */
+        const char *zRoot = strcmp(rootReal, g_dbDir) ? stored_name(rootReal) : ".";
+        char *q = sqlite3_mprintf("CREATE TABLE IF NOT EXISTS ram_index_roots(tbl TEXT, root TEXT, last_run INTEGER, "
+                                  "PRIMARY KEY (tbl, root)) WITHOUT ROWID;"
+                                  "INSERT OR REPLACE INTO ram_index_roots VALUES(%Q, %Q, unixepoch())",
+                                  table, zRoot);
+        exec_or_die(q);
+        sqlite3_free(q);
+    }
     if (!interrupted) {
         /* what became of each file, and what it cost (ram_index_stats()) */
         char *zInf = sql_text("SELECT json_extract(ram_index_stats(), '$.inferences')");

@@ -71,6 +71,8 @@ for spelling in ./lib/ "$T/lib" "$T//lib/./"; do
     { fail same_rows "$spelling: rc=$rc, rows $(rows): $(cat "$T/r2.err")"; spelling=bad; break; }
 done
 [ "$spelling" != bad ] && pass same_rows
+roots=$(sqlite3 "$T/lib.db" "SELECT group_concat(tbl || ':' || root) FROM ram_index_roots")
+[ "$roots" = "photos:lib" ] && pass root_recorded || fail root_recorded "$roots"
 
 # 3. rename, delete, edit in place, add; rerun
 before=$(sqlite3 "$T/lib.db" "SELECT hex(i.probs) FROM photos_files f JOIN photos_images i ON i.id = f.img WHERE f.path = 'lib/c/three.png'")
@@ -148,14 +150,17 @@ for f in "$P"/*.png "$P"/*.jpg; do
   i=$((i + 1)); [ $i -gt 24 ] && break
   if [ $((i % 2)) = 0 ]; then cp "$f" "$W/sub/"; else cp "$f" "$W/"; fi
 done
-(cd "$T" && "$B/ram-index" w two.db --batch 2 --threads 1 $MODEL_ARGS 2>"$T/w1.err") & p1=$!
-(cd "$T" && "$B/ram-index" w/sub two.db --batch 2 --threads 1 $MODEL_ARGS 2>"$T/w2.err") & p2=$!
+(cd "$T" && timeout 120 "$B/ram-index" w two.db --batch 2 --threads 1 $MODEL_ARGS 2>"$T/w1.err") & p1=$!
+(cd "$T" && timeout 120 "$B/ram-index" w/sub two.db --batch 2 --threads 1 $MODEL_ARGS 2>"$T/w2.err") & p2=$!
 wait $p1; rc1=$?
 wait $p2; rc2=$?
 n=$(sqlite3 "$T/two.db" "SELECT count(*), count(DISTINCT path) FROM photos_files")
 distinct=$(sqlite3 "$T/two.db" "SELECT count(*) FROM photos_images")
 out=$(sqlite3 -cmd ".load $B/ram" "$T/two.db" "INSERT INTO photos(photos) VALUES('integrity-check'); PRAGMA integrity_check" 2>&1)
-inf=$(( $(sed -n 's/.*; \([0-9]*\) inferences$/\1/p' "$T/w1.err") + $(sed -n 's/.*; \([0-9]*\) inferences$/\1/p' "$T/w2.err") ))
+i1=$(sed -n 's/.*; \([0-9]*\) inferences$/\1/p' "$T/w1.err"); i2=$(sed -n 's/.*; \([0-9]*\) inferences$/\1/p' "$T/w2.err")
+inf=$(( ${i1:-0} + ${i2:-0} ))
+roots=$(sqlite3 "$T/two.db" "SELECT group_concat(root, ' ') FROM (SELECT root FROM ram_index_roots ORDER BY root)")
+[ "$roots" = "w w/sub" ] && pass two_roots || fail two_roots "$roots"
 echo "INFO: two writers: $n rows, $distinct distinct images, $inf inferences in all; $(grep " inferences$" "$T/w1.err") / $(grep " inferences$" "$T/w2.err")"
 [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$n" = "24|24" ] && [ "$distinct" = 24 ] && [ "$out" = ok ] && [ "$inf" = 24 ] &&
   pass two_writers || fail two_writers "rc $rc1 $rc2, rows $n, $distinct images, $inf inferences, check: $out: $(cat "$T/w1.err" "$T/w2.err")"
