@@ -1,5 +1,5 @@
 /*
-** ops.c — element-wise kernels and the single caller of cblas_sgemm.
+** ops.c — element-wise kernels and the entry to the matrix products (sgemm.c).
 ** Reductions that decide accuracy (LayerNorm statistics) accumulate in double
 ** so that our results stay within the golden tolerance whatever the row width.
 **
@@ -17,18 +17,13 @@
 
 #include "gemm_q8.h"
 #include "ram.h"
+#include "sgemm.h"
 
-#include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
-
-/* OpenBLAS's own prototypes; declared here to avoid depending on its extra headers. */
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
 
 /* ---- vector width abstraction: VW lanes of float, or none (RAM_VEC 0) ---- */
 #if defined(__AVX512F__)
@@ -131,22 +126,13 @@ static inline vf verf(vf x)
 void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc)
 {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    ram_sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
+/* The bias goes into the product's last step (no separate pass over y). */
 void ram_linear(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
 {
-    if (b) {
-        for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, sizeof(float) * out);
-    }
-    ram_gemm(0, 1, rows, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out);
+    ram_sgemm(0, 1, rows, out, in, 1.0f, x, in, W, in, 0.0f, y, out, b);
 }
 
 ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
@@ -475,36 +461,11 @@ void ram_add(float *y, const float *x, size_t n) { ew_split((struct ew_job){EW_A
 
 float ram_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n)
-{
-    pthread_t th[RAM_MAX_JOBS];
-    int started[RAM_MAX_JOBS] = {0};
-    char *j = jobs;
-    if (n > RAM_MAX_JOBS) n = RAM_MAX_JOBS;
-    for (int t = 1; t < n; t++) started[t] = pthread_create(&th[t], NULL, fn, j + (size_t)t * job_size) == 0;
-    if (n > 0) fn(j);
-    for (int t = 1; t < n; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else fn(j + (size_t)t * job_size);
-    }
-}
+void ram_ops_set_threads(int n) { ram_jobs_set_threads(n); }
+int ram_ops_get_threads(void) { return ram_jobs_threads(); }
 
-int ram_job_count(double work, double min_work, long items)
-{
-    double by_work = work / min_work;
-    if (by_work < 2 || items < 2) return 1;
-    int t = ram_ops_get_threads();
-    if (t > RAM_MAX_JOBS) t = RAM_MAX_JOBS;
-    if (t > by_work) t = (int)by_work;
-    if (t > items) t = (int)items;
-    return t < 1 ? 1 : t;
-}
-
-void ram_ops_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
-int ram_ops_get_threads(void) { return openblas_get_num_threads(); }
-
-void ram_set_threads(int n) { ram_ops_set_threads(n); }
-int ram_get_threads(void) { return ram_ops_get_threads(); }
+void ram_set_threads(int n) { ram_jobs_set_threads(n); }
+int ram_get_threads(void) { return ram_jobs_threads(); }
 
 void ram_l2_normalize(float *v, int n)
 {

@@ -1,0 +1,281 @@
+/*
+** bench_kernels.c — the machine's measured peaks and our kernels against them.
+**
+**     build/bench/bench_kernels [ROUNDS]      # default 3; prints "key value" lines
+**
+** Peaks: a register-only loop of independent multiply-adds (12 chains, more
+** than latency x ports on any current core) at each vector width the CPU
+** runs: fp32 FMA at 512 and 256 bits, int8 vpdpbusd (VNNI) and bf16
+** vdpbf16ps when present; on 1 thread and on every CPU at once (through
+** the job pool). FLOPs count a multiply-add as 2; int8 "ops" likewise.
+**
+** sgemm: the products of the full-size RAM++ forward (Swin-L at 384 px,
+** the tagging decoder's 4,585 queries, the CLIP text tower's 77 tokens) and
+** a 2048^3 square, through each path this CPU runs (our kernels per
+** instruction set, and OpenBLAS as loaded: its kernel is whatever
+** OPENBLAS_CORETYPE or its own detection chose, printed as
+** openblas_core). The machine is shared: each round measures the peak and
+** then every path on every shape, and the fractions are per-round ratios
+** (medians over rounds), so that a busy minute hits both alike.
+*/
+#include "cpu.h"
+#include "jobs.h"
+#include "sgemm.h"
+
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+extern char *openblas_get_corename(void);
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- peak loops: 12 independent chains, n iterations; returns a value so nothing is dropped ---- */
+enum { PEAK_FMA512, PEAK_FMA256, PEAK_VNNI, PEAK_BF16, PEAKS };
+static const char *const peak_name[PEAKS] = {"fma512", "fma256", "vnni", "bf16"};
+static const double peak_ops[PEAKS] = {12 * 32, 12 * 16, 12 * 128, 12 * 64}; /* ops per iteration */
+
+__attribute__((target("avx512f"))) static float loop_fma512(long n)
+{
+    /* distinct starting values: equal chains would be merged by the compiler */
+    __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f), a0 = _mm512_set1_ps(0), a1 = _mm512_set1_ps(1),
+           a2 = _mm512_set1_ps(2), a3 = _mm512_set1_ps(3), a4 = _mm512_set1_ps(4), a5 = _mm512_set1_ps(5),
+           a6 = _mm512_set1_ps(6), a7 = _mm512_set1_ps(7), a8 = _mm512_set1_ps(8), a9 = _mm512_set1_ps(9),
+           a10 = _mm512_set1_ps(10), a11 = _mm512_set1_ps(11);
+    for (long i = 0; i < n; i++) {
+        a0 = _mm512_fmadd_ps(a0, x, y), a1 = _mm512_fmadd_ps(a1, x, y), a2 = _mm512_fmadd_ps(a2, x, y);
+        a3 = _mm512_fmadd_ps(a3, x, y), a4 = _mm512_fmadd_ps(a4, x, y), a5 = _mm512_fmadd_ps(a5, x, y);
+        a6 = _mm512_fmadd_ps(a6, x, y), a7 = _mm512_fmadd_ps(a7, x, y), a8 = _mm512_fmadd_ps(a8, x, y);
+        a9 = _mm512_fmadd_ps(a9, x, y), a10 = _mm512_fmadd_ps(a10, x, y), a11 = _mm512_fmadd_ps(a11, x, y);
+    }
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) static float loop_fma256(long n)
+{
+    __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f), a0 = _mm256_set1_ps(0), a1 = _mm256_set1_ps(1),
+           a2 = _mm256_set1_ps(2), a3 = _mm256_set1_ps(3), a4 = _mm256_set1_ps(4), a5 = _mm256_set1_ps(5),
+           a6 = _mm256_set1_ps(6), a7 = _mm256_set1_ps(7), a8 = _mm256_set1_ps(8), a9 = _mm256_set1_ps(9),
+           a10 = _mm256_set1_ps(10), a11 = _mm256_set1_ps(11);
+    for (long i = 0; i < n; i++) {
+        a0 = _mm256_fmadd_ps(a0, x, y), a1 = _mm256_fmadd_ps(a1, x, y), a2 = _mm256_fmadd_ps(a2, x, y);
+        a3 = _mm256_fmadd_ps(a3, x, y), a4 = _mm256_fmadd_ps(a4, x, y), a5 = _mm256_fmadd_ps(a5, x, y);
+        a6 = _mm256_fmadd_ps(a6, x, y), a7 = _mm256_fmadd_ps(a7, x, y), a8 = _mm256_fmadd_ps(a8, x, y);
+        a9 = _mm256_fmadd_ps(a9, x, y), a10 = _mm256_fmadd_ps(a10, x, y), a11 = _mm256_fmadd_ps(a11, x, y);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    float t[8];
+    _mm256_storeu_ps(t, s);
+    return t[0] + t[7];
+}
+
+__attribute__((target("avx512f,avx512vnni"))) static float loop_vnni(long n)
+{
+    __m512i x = _mm512_set1_epi8(1), y = _mm512_set1_epi8(2), a0 = _mm512_set1_epi32(0), a1 = _mm512_set1_epi32(1),
+            a2 = _mm512_set1_epi32(2), a3 = _mm512_set1_epi32(3), a4 = _mm512_set1_epi32(4), a5 = _mm512_set1_epi32(5),
+            a6 = _mm512_set1_epi32(6), a7 = _mm512_set1_epi32(7), a8 = _mm512_set1_epi32(8), a9 = _mm512_set1_epi32(9),
+            a10 = _mm512_set1_epi32(10), a11 = _mm512_set1_epi32(11);
+    for (long i = 0; i < n; i++) {
+        a0 = _mm512_dpbusd_epi32(a0, x, y), a1 = _mm512_dpbusd_epi32(a1, x, y), a2 = _mm512_dpbusd_epi32(a2, x, y);
+        a3 = _mm512_dpbusd_epi32(a3, x, y), a4 = _mm512_dpbusd_epi32(a4, x, y), a5 = _mm512_dpbusd_epi32(a5, x, y);
+        a6 = _mm512_dpbusd_epi32(a6, x, y), a7 = _mm512_dpbusd_epi32(a7, x, y), a8 = _mm512_dpbusd_epi32(a8, x, y);
+        a9 = _mm512_dpbusd_epi32(a9, x, y), a10 = _mm512_dpbusd_epi32(a10, x, y);
+        a11 = _mm512_dpbusd_epi32(a11, x, y);
+    }
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                 _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
+    return (float)_mm512_reduce_add_epi32(s);
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static float loop_bf16(long n)
+{
+    __m512 a0 = _mm512_set1_ps(0), a1 = _mm512_set1_ps(1), a2 = _mm512_set1_ps(2), a3 = _mm512_set1_ps(3),
+           a4 = _mm512_set1_ps(4), a5 = _mm512_set1_ps(5), a6 = _mm512_set1_ps(6), a7 = _mm512_set1_ps(7),
+           a8 = _mm512_set1_ps(8), a9 = _mm512_set1_ps(9), a10 = _mm512_set1_ps(10), a11 = _mm512_set1_ps(11);
+    __m512bh b = (__m512bh)_mm512_set1_epi16(0x3f80); /* bf16 1.0 */
+    for (long i = 0; i < n; i++) {
+        a0 = _mm512_dpbf16_ps(a0, b, b), a1 = _mm512_dpbf16_ps(a1, b, b), a2 = _mm512_dpbf16_ps(a2, b, b);
+        a3 = _mm512_dpbf16_ps(a3, b, b), a4 = _mm512_dpbf16_ps(a4, b, b), a5 = _mm512_dpbf16_ps(a5, b, b);
+        a6 = _mm512_dpbf16_ps(a6, b, b), a7 = _mm512_dpbf16_ps(a7, b, b), a8 = _mm512_dpbf16_ps(a8, b, b);
+        a9 = _mm512_dpbf16_ps(a9, b, b), a10 = _mm512_dpbf16_ps(a10, b, b), a11 = _mm512_dpbf16_ps(a11, b, b);
+    }
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    return _mm512_reduce_add_ps(s);
+}
+
+static int peak_supported(int p)
+{
+    switch (p) {
+    case PEAK_FMA512: return ram_cpu_supports(RAM_ISA_AVX512);
+    case PEAK_FMA256: return ram_cpu_supports(RAM_ISA_AVX2);
+    case PEAK_VNNI: return ram_cpu_supports(RAM_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
+    default: return ram_cpu_supports(RAM_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
+    }
+}
+
+struct peak_job {
+    int kind;
+    long n;
+    float out;
+};
+
+static void *peak_run(void *arg)
+{
+    struct peak_job *j = arg;
+    switch (j->kind) {
+    case PEAK_FMA512: j->out = loop_fma512(j->n); break;
+    case PEAK_FMA256: j->out = loop_fma256(j->n); break;
+    case PEAK_VNNI: j->out = loop_vnni(j->n); break;
+    default: j->out = loop_bf16(j->n); break;
+    }
+    return NULL;
+}
+
+static volatile float sink;
+
+/* G(FL)OP/s of peak loop kind on T threads (one job per thread; best of 3 ~20 ms runs). */
+static double peak(int kind, int T)
+{
+    struct peak_job jobs[RAM_MAX_JOBS];
+    long n = 2000000; /* ~10 ms at full speed */
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        for (int t = 0; t < T; t++) jobs[t] = (struct peak_job){kind, n, 0};
+        double t0 = now();
+        ram_run_jobs(peak_run, jobs, sizeof jobs[0], T);
+        double dt = now() - t0;
+        for (int t = 0; t < T; t++) sink += jobs[t].out;
+        double g = peak_ops[kind] * n * T / dt * 1e-9;
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+/* ---- the products of the forward ---- */
+struct shape {
+    const char *name;
+    int M, N, K, tB;
+};
+static const struct shape shapes[] = {
+    {"swin1_qkv", 9216, 576, 192, 1},   {"swin1_proj", 9216, 192, 192, 1},  {"swin1_fc1", 9216, 768, 192, 1},
+    {"swin1_fc2", 9216, 192, 768, 1},   {"swin2_qkv", 2304, 1152, 384, 1},  {"swin2_fc1", 2304, 1536, 384, 1},
+    {"swin2_fc2", 2304, 384, 1536, 1},  {"merge1", 2304, 384, 768, 1},      {"swin3_qkv", 576, 2304, 768, 1},
+    {"swin3_proj", 576, 768, 768, 1},   {"swin3_fc1", 576, 3072, 768, 1},   {"swin3_fc2", 576, 768, 3072, 1},
+    {"swin4_qkv", 144, 4608, 1536, 1},  {"swin4_fc1", 144, 6144, 1536, 1},  {"swin4_fc2", 144, 1536, 6144, 1},
+    {"dec_q", 4585, 768, 768, 1},       {"dec_ffn1", 4585, 3072, 768, 1},   {"dec_ffn2", 4585, 768, 3072, 1},
+    {"dec_scores", 4585, 145, 192, 1},  {"dec_context", 4585, 192, 145, 0}, {"wordvec", 4585, 768, 512, 1},
+    {"clip_fc", 77, 2048, 512, 1},      {"square2048", 2048, 2048, 2048, 1},
+};
+enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
+/* How often each product runs per forward (Swin-L depths 2, 2, 18, 2; 2 decoder layers, 4 heads). */
+static const int per_forward[NSHAPES] = {2, 2, 2, 2, 2, 2, 2, 1, 18, 18, 18, 18, 2, 2, 2, 2, 2, 2, 8, 8, 1, 0, 0};
+
+static double gemm_gflops(int path, const struct shape *s, const float *A, const float *B, float *C)
+{
+    double flop = 2.0 * s->M * s->N * s->K, best = 1e30, total = 0;
+    ram_sgemm_on(path, 0, s->tB, s->M, s->N, s->K, 1.0f, A, s->K, B, s->tB ? s->K : s->N, 0.0f, C, s->N, NULL);
+    for (int r = 0; r < 10 && (r < 2 || total < 0.05); r++) {
+        double t = now();
+        ram_sgemm_on(path, 0, s->tB, s->M, s->N, s->K, 1.0f, A, s->K, B, s->tB ? s->K : s->N, 0.0f, C, s->N, NULL);
+        t = now() - t;
+        total += t;
+        if (t < best) best = t;
+    }
+    return flop / best * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = argc > 1 ? atoi(argv[1]) : 3;
+    if (rounds < 1 || rounds > 50) rounds = 3;
+    int cpus = ram_jobs_cpu_count(), tcounts[2] = {1, cpus >= 2 ? 2 : 1};
+    printf("cpu_model %s\ncpus %d\nisa %s\nsgemm_default %s\nopenblas_core %s\n", ram_cpu_model()[0] ? ram_cpu_model() : "?",
+           cpus, ram_cpu_isa_name(ram_cpu_isa()), ram_sgemm_path_name(ram_sgemm_default()), openblas_get_corename());
+
+    /* peaks */
+    for (int p = 0; p < PEAKS; p++) {
+        if (!peak_supported(p)) continue;
+        for (int ti = 0; ti < 2; ti++) {
+            double v[50];
+            for (int r = 0; r < rounds; r++) v[r] = peak(p, tcounts[ti]);
+            printf("peak_%s_%s_%dt %.1f\n", peak_name[p], p == PEAK_VNNI ? "gops" : "gflops", tcounts[ti],
+                   median(v, rounds));
+        }
+    }
+    int fp32_peak = peak_supported(PEAK_FMA512) ? PEAK_FMA512 : PEAK_FMA256;
+    printf("peak_fp32_kind %s\n", peak_name[fp32_peak]);
+
+    /* products */
+    size_t maxa = 0, maxb = 0, maxc = 0;
+    for (int s = 0; s < NSHAPES; s++) {
+        size_t a = (size_t)shapes[s].M * shapes[s].K, b = (size_t)shapes[s].N * shapes[s].K,
+               c = (size_t)shapes[s].M * shapes[s].N;
+        if (a > maxa) maxa = a;
+        if (b > maxb) maxb = b;
+        if (c > maxc) maxc = c;
+    }
+    float *A = malloc(maxa * 4), *B = malloc(maxb * 4), *C = malloc(maxc * 4);
+    if (!A || !B || !C) return 1;
+    for (size_t i = 0; i < maxa; i++) A[i] = (float)((i * 7) % 17) * 0.01f - 0.08f;
+    for (size_t i = 0; i < maxb; i++) B[i] = (float)((i * 5) % 13) * 0.02f - 0.12f;
+    memset(C, 0, maxc * 4);
+    int paths[RAM_SGEMM_PATHS], np = 0;
+    for (int p = RAM_SGEMM_AVX2; p < RAM_SGEMM_PATHS; p++)
+        if (ram_sgemm_path_available(p)) paths[np++] = p;
+    for (int ti = 0; ti < 2; ti++) {
+        int T = tcounts[ti];
+        ram_jobs_set_threads(T);
+        static double g[RAM_SGEMM_PATHS][NSHAPES][50], f[RAM_SGEMM_PATHS][NSHAPES][50], mixf[RAM_SGEMM_PATHS][50];
+        for (int r = 0; r < rounds; r++) {
+            double pk = peak(fp32_peak, T);
+            for (int pi = 0; pi < np; pi++) {
+                double flop = 0, sec = 0;
+                for (int s = 0; s < NSHAPES; s++) {
+                    g[pi][s][r] = gemm_gflops(paths[pi], &shapes[s], A, B, C);
+                    f[pi][s][r] = g[pi][s][r] / pk;
+                    double fl = 2.0 * shapes[s].M * shapes[s].N * shapes[s].K * per_forward[s];
+                    flop += fl, sec += fl / (g[pi][s][r] * 1e9);
+                }
+                mixf[pi][r] = flop / sec * 1e-9 / pk;
+            }
+        }
+        for (int pi = 0; pi < np; pi++) {
+            const char *pn = ram_sgemm_path_name(paths[pi]);
+            for (int s = 0; s < NSHAPES; s++) {
+                printf("sgemm_%s_%s_gflops_%dt %.1f\n", shapes[s].name, pn, T, median(g[pi][s], rounds));
+                printf("sgemm_%s_%s_fraction_%dt %.3f\n", shapes[s].name, pn, T, median(f[pi][s], rounds));
+            }
+            /* the forward's products weighted by their FLOPs: the figure that matters */
+            printf("sgemm_forward_mix_%s_fraction_%dt %.3f\n", pn, T, median(mixf[pi], rounds));
+        }
+    }
+    free(A), free(B), free(C);
+    return 0;
+}
