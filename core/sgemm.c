@@ -132,6 +132,30 @@ static void job_naive(const struct job *j)
         }
 }
 
+/* Lines (16 floats) of a rows x cols block at stride ld, fetched a few at a
+** time between kernel calls: the data of the next step arrives while this
+** one computes (memory and the FMA units work at once). */
+struct ahead {
+    const float *base;
+    long ld;
+    int rows, lines_per_row, next, total, locality;
+};
+
+static void ahead_start(struct ahead *h, const float *base, long ld, int rows, int cols, int locality)
+{
+    h->base = base, h->ld = ld, h->rows = rows, h->lines_per_row = (cols + 15) / 16;
+    h->next = 0, h->total = base ? rows * h->lines_per_row : 0, h->locality = locality;
+}
+
+static inline void ahead_step(struct ahead *h, int n)
+{
+    for (; n > 0 && h->next < h->total; n--, h->next++) {
+        const float *p = h->base + (h->next / h->lines_per_row) * h->ld + (h->next % h->lines_per_row) * 16;
+        if (h->locality == 3) __builtin_prefetch(p, 0, 3);
+        else __builtin_prefetch(p, 0, 2);
+    }
+}
+
 static void *job_run(void *arg)
 {
     const struct job *j = arg;
@@ -149,6 +173,15 @@ static void *job_run(void *arg)
         for (int pc = 0; pc < j->K; pc += KC) {
             int kc = j->K - pc < KC ? j->K - pc : KC;
             kd->pack_b(j->tB, j->B, j->ldb, pc, kc, jc, nc, nr, bp);
+            /* the next B block (weights are read once per forward: from memory) into L2 */
+            int pn = pc + KC < j->K ? pc + KC : 0, jn = pc + KC < j->K ? jc : jc + NC;
+            int kn = j->K - pn < KC ? j->K - pn : KC, nn = j->n1 - jn < NC ? j->n1 - jn : NC;
+            struct ahead hb;
+            if (jn >= j->n1) ahead_start(&hb, NULL, 0, 0, 0, 2);
+            else if (j->tB) ahead_start(&hb, j->B + (long)jn * j->ldb + pn, j->ldb, nn, kn, 2);
+            else ahead_start(&hb, j->B + (long)pn * j->ldb + jn, j->ldb, kn, nn, 2);
+            long calls = (long)((j->m1 - j->m0 + mr - 1) / mr) * ((nc + nr - 1) / nr);
+            int b_per_call = (int)((hb.total + calls - 1) / calls);
             float beta = pc == 0 ? j->beta : 1.0f;
             const float *bias = pc == 0 && j->bias ? j->bias + jc : NULL;
             for (int ir = j->m0; ir < j->m1; ir += mr) {
@@ -160,10 +193,20 @@ static void *job_run(void *arg)
                         for (int k = 0; k < kc; k++) apad[(long)r * kc + k] = r < m ? a[r * a_rs + k * a_cs] : 0.0f;
                     a = apad, rs = kc, cs = 1;
                 }
+                /* the next row block of A (from L3 or memory) into L1, a slice per kernel call */
+                struct ahead ha;
+                int mn = j->m1 - (ir + mr) < mr ? j->m1 - (ir + mr) : mr;
+                if (mn <= 0) ahead_start(&ha, NULL, 0, 0, 0, 3);
+                else if (j->tA) ahead_start(&ha, j->A + (long)pc * j->lda + ir + mr, j->lda, kc, mn, 3);
+                else ahead_start(&ha, j->A + (long)(ir + mr) * j->lda + pc, j->lda, mn, kc, 3);
+                int calls_here = (nc + nr - 1) / nr, a_per_call = (ha.total + calls_here - 1) / calls_here;
                 float *c = j->C + (long)ir * j->ldc + jc;
-                for (int jr = 0; jr < nc; jr += nr)
+                for (int jr = 0; jr < nc; jr += nr) {
+                    ahead_step(&ha, a_per_call);
+                    ahead_step(&hb, b_per_call);
                     kd->kernel(kc, a, rs, cs, bp + (long)jr * kc, c + jr, j->ldc, m, nc - jr < nr ? nc - jr : nr,
                                j->alpha, beta, bias ? bias + jr : NULL);
+                }
             }
         }
     }

@@ -1,13 +1,15 @@
 /*
-** sgemm_avx512.c — the AVX-512 micro-kernel of sgemm.c: a 14 x 32 tile of C
-** in 28 zmm accumulators, two vectors of packed B and one broadcast of A
-** per row and k (31 of 32 registers). Per k: 2 loads, 14 broadcasts, 28
-** FMAs, so the two FMA ports stay busy while the loads fit in the other
-** ports. Compiled for AVX-512 by target attributes whatever the build's
+** sgemm_avx512.c — the AVX-512 micro-kernel of sgemm.c: a 12 x 32 tile of C
+** in 24 zmm accumulators, two vectors of packed B and one broadcast of A
+** per row and k. Per k: 2 loads, 12 broadcasts, 24 FMAs, so the two FMA
+** ports stay busy while the loads fit in the other ports. 12 rows, not the
+** 14 that the registers allow: every Swin-L token count (9216, 2304, 576,
+** 144) is a multiple of 12 and none of 14, whose last tile would be mostly
+** padding at 144 rows. Compiled for AVX-512 by target attributes whatever the build's
 ** -march, and only called when cpu.c found the CPU and OS run it.
 **
 ** A is read in place: row r of the tile at a + r*rs, column k at k*cs
-** (rs = lda, cs = 1 for A; rs = 1, cs = lda for A^T). Five base pointers
+** (rs = lda, cs = 1 for A; rs = 1, cs = lda for A^T). Four base pointers
 ** three rows apart keep every row address a base + rs*{0,4,8} bytes, so
 ** the loop needs no spilled row pointers.
 */
@@ -17,7 +19,7 @@
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
-#define MR 14
+#define MR 12
 #define NR 32
 
 TARGET static void kernel(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m,
@@ -25,9 +27,8 @@ TARGET static void kernel(int kc, const float *a, long rs, long cs, const float 
 {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
            c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00,
-           c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00, cc0 = c00,
-           cc1 = c00, cd0 = c00, cd1 = c00;
-    const float *p0 = a, *p1 = a + 3 * rs, *p2 = a + 6 * rs, *p3 = a + 9 * rs, *p4 = a + 12 * rs;
+           c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
+    const float *p0 = a, *p1 = a + 3 * rs, *p2 = a + 6 * rs, *p3 = a + 9 * rs;
     /* C's tile is written at the end: start fetching it now (it is often not in any cache) */
     for (int r = 0; r < m; r++) {
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
@@ -55,10 +56,8 @@ TARGET static void kernel(int kc, const float *a, long rs, long cs, const float 
         ROW(c90, c91, p3, 0);
         ROW(ca0, ca1, p3, rs);
         ROW(cb0, cb1, p3, 2 * rs);
-        ROW(cc0, cc1, p4, 0);
-        ROW(cd0, cd1, p4, rs);
         bp += NR;
-        p0 += cs, p1 += cs, p2 += cs, p3 += cs, p4 += cs;
+        p0 += cs, p1 += cs, p2 += cs, p3 += cs;
     }
 #undef ROW
     __mmask16 k0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
@@ -81,7 +80,6 @@ TARGET static void kernel(int kc, const float *a, long rs, long cs, const float 
     }
     OUT(0, c00, c01) OUT(1, c10, c11) OUT(2, c20, c21) OUT(3, c30, c31) OUT(4, c40, c41) OUT(5, c50, c51)
     OUT(6, c60, c61) OUT(7, c70, c71) OUT(8, c80, c81) OUT(9, c90, c91) OUT(10, ca0, ca1) OUT(11, cb0, cb1)
-    OUT(12, cc0, cc1) OUT(13, cd0, cd1)
 #undef OUT
 }
 
