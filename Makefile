@@ -52,7 +52,7 @@ TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ra
 DEFAULT     := models/default
 DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
 
-.PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint
+.PHONY: all deps test test-fast asan asan-build bench bench-libs demo serve fuzz model clean lint
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
      $(DEFAULT_RAM)
 
@@ -154,6 +154,17 @@ asan: asan-build
 
 bench: all $(BENCH_BIN)
 	@sh tests/bench/run.sh $(BUILD)
+
+# The measurement behind docs/KERNELS.md: our sgemm against oneDNN, BLIS,
+# libxsmm and OpenBLAS on the forward's shapes (none of them is a dependency:
+# needs libdnnl-dev, libblis-dev, libxsmm-dev; prints what to install if not).
+bench-libs: $(BUILD)/libramcore.a
+	@test -f /usr/include/oneapi/dnnl/dnnl.h && test -f /usr/lib/libxsmm.a || \
+	  { echo "bench-libs: apt-get install libdnnl-dev libblis-dev libxsmm-dev"; exit 1; }
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) tests/bench/libs/gemm_libs.c -o $(BUILD)/bench/gemm_libs $(BUILD)/libramcore.a \
+	  /usr/lib/libxsmm.a -ldnnl $(LIBS) -ldl
+	$(BUILD)/bench/gemm_libs $(BENCH_LIBS_ROUNDS)
 
 demo: all
 	@sh demo/demo.sh

@@ -30,7 +30,7 @@
 #endif
 
 #define MAX_WORKERS 63
-#define SPIN_ROUNDS 20000 /* ~50-100 us of pause before a worker or caller sleeps */
+#define SPIN_ROUNDS 2000 /* ~50-250 us of pause (40-140 cycles each) before a worker or caller sleeps */
 
 struct task {
     void *(*fn)(void *);

@@ -19,6 +19,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,23 +137,26 @@ static void job_naive(const struct job *j)
 ** time between kernel calls: the data of the next step arrives while this
 ** one computes (memory and the FMA units work at once). */
 struct ahead {
-    const float *base;
+    const float *row; /* the row being fetched */
     long ld;
-    int rows, lines_per_row, next, total, locality;
+    int rows_left, lines_per_row, line, locality;
 };
 
 static void ahead_start(struct ahead *h, const float *base, long ld, int rows, int cols, int locality)
 {
-    h->base = base, h->ld = ld, h->rows = rows, h->lines_per_row = (cols + 15) / 16;
-    h->next = 0, h->total = base ? rows * h->lines_per_row : 0, h->locality = locality;
+    h->row = base, h->ld = ld, h->rows_left = base ? rows : 0, h->lines_per_row = (cols + 15) / 16;
+    h->line = 0, h->locality = locality;
 }
+
+static long ahead_total(const struct ahead *h) { return (long)h->rows_left * h->lines_per_row; }
 
 static inline void ahead_step(struct ahead *h, int n)
 {
-    for (; n > 0 && h->next < h->total; n--, h->next++) {
-        const float *p = h->base + (h->next / h->lines_per_row) * h->ld + (h->next % h->lines_per_row) * 16;
+    for (; n > 0 && h->rows_left > 0; n--) {
+        const float *p = h->row + h->line * 16;
         if (h->locality == 3) __builtin_prefetch(p, 0, 3);
         else __builtin_prefetch(p, 0, 2);
+        if (++h->line == h->lines_per_row) h->line = 0, h->row += h->ld, h->rows_left--;
     }
 }
 
@@ -181,7 +185,7 @@ static void *job_run(void *arg)
             else if (j->tB) ahead_start(&hb, j->B + (long)jn * j->ldb + pn, j->ldb, nn, kn, 2);
             else ahead_start(&hb, j->B + (long)pn * j->ldb + jn, j->ldb, kn, nn, 2);
             long calls = (long)((j->m1 - j->m0 + mr - 1) / mr) * ((nc + nr - 1) / nr);
-            int b_per_call = (int)((hb.total + calls - 1) / calls);
+            int b_per_call = (int)((ahead_total(&hb) + calls - 1) / calls);
             float beta = pc == 0 ? j->beta : 1.0f;
             const float *bias = pc == 0 && j->bias ? j->bias + jc : NULL;
             for (int ir = j->m0; ir < j->m1; ir += mr) {
@@ -199,7 +203,7 @@ static void *job_run(void *arg)
                 if (mn <= 0) ahead_start(&ha, NULL, 0, 0, 0, 3);
                 else if (j->tA) ahead_start(&ha, j->A + (long)pc * j->lda + ir + mr, j->lda, kc, mn, 3);
                 else ahead_start(&ha, j->A + (long)(ir + mr) * j->lda + pc, j->lda, mn, kc, 3);
-                int calls_here = (nc + nr - 1) / nr, a_per_call = (ha.total + calls_here - 1) / calls_here;
+                int calls_here = (nc + nr - 1) / nr, a_per_call = (int)((ahead_total(&ha) + calls_here - 1) / calls_here);
                 float *c = j->C + (long)ir * j->ldc + jc;
                 for (int jr = 0; jr < nc; jr += nr) {
                     ahead_step(&ha, a_per_call);
@@ -238,6 +242,7 @@ static void *job_openblas(void *arg)
 /* ---- dispatch ---- */
 static pthread_once_t path_once = PTHREAD_ONCE_INIT;
 static enum ram_sgemm_path default_path;
+static _Atomic int forced_path = RAM_SGEMM_PATHS; /* ram_sgemm_force; PATHS: none */
 
 static void path_init(void)
 {
@@ -252,6 +257,8 @@ static void path_init(void)
 enum ram_sgemm_path ram_sgemm_default(void)
 {
     pthread_once(&path_once, path_init);
+    int f = forced_path;
+    if (f != RAM_SGEMM_PATHS) return (enum ram_sgemm_path)f;
     /* ram_cpu_force (tests) moves our kernel's level; OpenBLAS stays OpenBLAS */
     if (default_path == RAM_SGEMM_OPENBLAS) return default_path;
     return (enum ram_sgemm_path)ram_cpu_isa();
@@ -265,6 +272,13 @@ const char *ram_sgemm_path_name(enum ram_sgemm_path path)
 int ram_sgemm_path_available(enum ram_sgemm_path path)
 {
     return path == RAM_SGEMM_OPENBLAS || ram_cpu_supports((enum ram_isa)path);
+}
+
+int ram_sgemm_force(enum ram_sgemm_path path)
+{
+    if (path != RAM_SGEMM_PATHS && !ram_sgemm_path_available(path)) return 0;
+    forced_path = (int)path;
+    return 1;
 }
 
 static const struct ram_sgemm_kernel *kernel_for(enum ram_sgemm_path path)

@@ -38,6 +38,11 @@ void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K,
 ** environment says RAM_SGEMM=openblas, or RAM_ISA=portable asks for ours. */
 enum ram_sgemm_path ram_sgemm_default(void);
 const char *ram_sgemm_path_name(enum ram_sgemm_path path); /* static string */
+
+/* Benchmarks and tests: ram_sgemm takes path from now on (process-wide; call
+** it while no product runs); RAM_SGEMM_PATHS restores the default. 0 if this
+** CPU cannot run path. */
+int ram_sgemm_force(enum ram_sgemm_path path);
 int ram_sgemm_path_available(enum ram_sgemm_path path);
 
 /* One instruction set's kernel (sgemm_avx512.c, sgemm_avx2.c, sgemm.c).

@@ -15,6 +15,7 @@
 #   RAM_BENCH_IMAGE   the image to tag (default: a 1024x1024 JPEG made from a
 #                     demo picture with the vips CLI)
 #   RAM_BENCH_RUNS    timed forwards per thread count (median; default 5)
+#   RAM_BENCH_KERNEL_ROUNDS  rounds of bench_kernels (peaks and sgemm shapes; default 2)
 #   RAM_BENCH_INDEX   0 skips bench_index (its keys are then null)
 #   RAM_BENCH_N       images bench_index generates (default here 20000)
 #   RAM_BENCH_INDEX_MODEL  a RAM++ with a CLIP text tower for bench_index (default:
@@ -75,6 +76,12 @@ if [ -n "$INT8" ] && "$BUILD/ram-convert" $G/ram_plus_tiny.pth -o "$GQ" --quant 
   "$BUILD/bench/bench_model" --agree "$BUILD/models/golden_ram_plus.ram" "$GQ" $G/images/* >"$GA" || cat "$GA"
 fi
 
+# The machine's measured peaks and every sgemm path on the forward's shapes
+# (bench_kernels.c; fractions of the FMA peak measured in the same rounds).
+K=$OUT/bench_kernels.out
+echo "bench: kernels (measured FMA/VNNI/BF16 peaks, sgemm paths on the forward's shapes, ${RAM_BENCH_KERNEL_ROUNDS:-2} rounds)"
+"$BUILD/bench/bench_kernels" "${RAM_BENCH_KERNEL_ROUNDS:-2}" >"$K" || { cat "$K"; exit 1; }
+
 echo "bench: model $MODEL ($(wc -c <"$MODEL") bytes), image $IMAGE, $RUNS runs per thread count${INT8:+, int8 $INT8}"
 T=$OUT/bench_model.out
 "$BUILD/bench/bench_model" "$MODEL" "$IMAGE" "$RUNS" $INT8 >"$T" || { cat "$T"; exit 1; }
@@ -113,6 +120,7 @@ if [ -x "$BUILD/bench/bench_index" ] && [ "${RAM_BENCH_INDEX:-1}" != 0 ]; then
 fi
 
 val() { awk -v k="$1" '$1 == k { print $2 }' "$T"; }
+kval() { awk -v k="$1" '$1 == k { print $2 }' "$K"; }
 gval() { awk -v k="$1" '$1 == k { print $2 }' "$GA"; }
 # bench_index's figures, from its printed lines (null when absent).
 score=$(sed -n 's/^2\. exact open-set scoring.*: \([0-9.]*\) images\/s.*/\1/p' "$IDX" | head -n 1)
@@ -134,6 +142,24 @@ L1=$(val latency_s_1t); L2=$(val latency_s_2t)
 P1=$(val sgemm_peak_gflops_1t); P2=$(val sgemm_peak_gflops_2t)
 F1=$(awk "BEGIN{printf \"%.3f\", $GFLOP/$L1/$P1}")
 F2=$(awk "BEGIN{printf \"%.3f\", $GFLOP/$L2/$P2}")
+# The machine, not the library: the measured fp32 FMA peak of the same runs
+# (bench_model measures it before each forward pair), each path's forward
+# as a fraction of it, and the 2-thread scaling of the whole forward.
+FP1=$(val fma_peak_gflops_1t); FP2=$(val fma_peak_gflops_2t)
+OL1=$(val latency_s_1t_openblas); OL2=$(val latency_s_2t_openblas)
+P8_1=$(val latency_s_1t_int8); P8_2=$(val latency_s_2t_int8)
+frac() { [ -n "$1" ] && [ -n "$2" ] && awk "BEGIN{ if ($1 > 0 && $2 > 0) printf \"%.3f\", $GFLOP/$1/$2 }"; }
+FF1=$(frac "$L1" "$FP1"); FF2=$(frac "$L2" "$FP2")
+# 1 thread in CPU time (the 1-thread peak is CPU time too): the work's
+# efficiency whatever share of the core a busy machine leaves us.
+FC1=$(frac "$(val cpu_s_1t)" "$FP1")
+FO1=$(frac "$OL1" "$FP1"); FO2=$(frac "$OL2" "$FP2")
+FI1=$(frac "$P8_1" "$FP1"); FI2=$(frac "$P8_2" "$FP2")
+SC=$(awk "BEGIN{ if ($L2 > 0) printf \"%.2f\", $L1/$L2 }")
+SCO=$(awk "BEGIN{ if ($OL2 > 0) printf \"%.2f\", $OL1/$OL2 }")
+SB1=$(val sgemm_openblas_gflops_1t); SB2=$(val sgemm_openblas_gflops_2t)
+OCORE=$(val openblas_core); KERN=$(val kernels)
+CPUNAME=$(sed -n 's/^cpu_model //p' "$K")
 G1=$(awk "BEGIN{printf \"%.1f\", $GFLOP/$L1}")
 G2=$(awk "BEGIN{printf \"%.1f\", $GFLOP/$L2}")
 nul() { if [ -n "$1" ]; then echo "$1"; else echo null; fi; }
@@ -154,8 +180,20 @@ printf '%-34s %12s %12s\n' "visual encoder s" "$(val visual_s_1t)" "$(val visual
 printf '%-34s %12s %12s\n' "tagging decoder s" "$(val tagging_s_1t)" "$(val tagging_s_2t)"
 printf '%-34s %12s %12s\n' "total s" "$L1" "$L2"
 printf '%-34s %12s %12s\n' "forward GFLOP/s ($GFLOP GFLOP)" "$G1" "$G2"
-printf '%-34s %12s %12s\n' "sgemm peak GFLOP/s (2048^2)" "$P1" "$P2"
-printf '%-34s %12s %12s\n' "fraction of sgemm peak" "$F1" "$F2"
+printf '%-34s %12s %12s\n' "fp32 FMA peak GFLOP/s (measured)" "$FP1" "$FP2"
+printf '%-34s %12s %12s\n' "fraction of FMA peak ($KERN)" "$FF1" "$FF2"
+printf '%-34s %12s\n' "  1 thread, in CPU time" "$(nul "$FC1")"
+printf '%-34s %12s\n' "2-thread scaling (1t / 2t latency)" "$SC"
+printf '%-34s %12s %12s\n' "total s, OpenBLAS sgemm ($OCORE)" "$OL1" "$OL2"
+printf '%-34s %12s %12s\n' "  fraction of FMA peak" "$(nul "$FO1")" "$(nul "$FO2")"
+printf '%-34s %12s\n' "  2-thread scaling" "$(nul "$SCO")"
+printf '%-34s %12s %12s\n' "sgemm 2048^2 GFLOP/s, ours ($KERN)" "$P1" "$P2"
+printf '%-34s %12s %12s\n' "sgemm 2048^2 GFLOP/s, OpenBLAS" "$SB1" "$SB2"
+printf '%-34s %12s %12s\n' "fraction of our sgemm peak" "$F1" "$F2"
+printf '%-34s %12s %12s\n' "int8 VNNI peak Gop/s (measured)" "$(nul "$(kval peak_vnni_gops_1t)")" "$(nul "$(kval peak_vnni_gops_2t)")"
+printf '%-34s %12s %12s\n' "bf16 peak GFLOP/s (measured)" "$(nul "$(kval peak_bf16_gflops_1t)")" "$(nul "$(kval peak_bf16_gflops_2t)")"
+printf '%-34s %12s %12s\n' "sgemm forward mix / FMA peak, ours" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_2t)")"
+printf '%-34s %12s %12s\n' "  same, OpenBLAS" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_2t)")"
 printf '%-34s %12s %12s\n' "PyTorch (same machine, same run) s" "$(nul "$TL1")" "$(nul "$TL2")"
 printf '%-34s %12s %12s\n' "  of which visual encoder s" "$(nul "$(tval torch_visual_s_1t)")" "$(nul "$(tval torch_visual_s_2t)")"
 printf '%-34s %12s %12s\n' "  of which tagging head s" "$(nul "$(tval torch_tagging_s_1t)")" "$(nul "$(tval torch_tagging_s_2t)")"
@@ -166,6 +204,7 @@ printf '%-34s %12s\n' "PyTorch peak RSS bytes" "$(nul "$(tval torch_peak_rss_byt
 printf '%-34s %12s %12s\n' "int8: total s (paired run)" "$(nul "$(val latency_s_1t_int8)")" "$(nul "$(val latency_s_2t_int8)")"
 printf '%-34s %12s %12s\n' "int8: fp32 total s (same run)" "$(nul "$(val latency_s_1t_fp32_paired)")" "$(nul "$(val latency_s_2t_fp32_paired)")"
 printf '%-34s %12s %12s\n' "int8: speedup vs fp32" "$(nul "$(val speedup_int8_1t)")" "$(nul "$(val speedup_int8_2t)")"
+printf '%-34s %12s %12s\n' "int8: fp32-equivalent / FMA peak" "$(nul "$FI1")" "$(nul "$FI2")"
 printf '%-34s %12s %12s\n' "int8: speedup in CPU time" "$(nul "$(val speedup_int8_1t_cpu)")" "$(nul "$(val speedup_int8_2t_cpu)")"
 printf '%-34s %12s %12s\n' "int8: kernel speedup (Swin shapes)" "$(nul "$(val q8_kernel_speedup_1t)")" "$(nul "$(val q8_kernel_speedup_2t)")"
 printf '%-34s %12s\n' "int8: max |p - p_fp32| (random)" "$(nul "$(val int8_max_prob_diff)")"
@@ -183,10 +222,43 @@ printf '%-34s %12s\n' "  decode share / overlap gain" "$(nul "$idec") / $(nul "$
 printf '%-34s %12s\n' "score images/s (cached, 1 thread)" "$(nul "$score")"
 printf '%-34s %12s\n' "storage bytes per image" "$(nul "$storage")"
 
+echo "bench: CPU $CPUNAME, kernels $KERN, OpenBLAS core $OCORE, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%Y-%m-%dT%H:%MZ)"
+
 cat >"$OUT/results.json" <<EOF
 {
   "model": "$MODEL",
   "runs": $RUNS,
+  "date": "$(date -u +%Y-%m-%dT%H:%MZ)",
+  "cpu_model": "$CPUNAME",
+  "kernels": "$KERN",
+  "openblas_core": "$OCORE",
+  "openblas_coretype_env": "${OPENBLAS_CORETYPE:-}",
+  "fma_peak_gflops_1t": $(nul "$FP1"),
+  "fma_peak_gflops_2t": $(nul "$FP2"),
+  "fraction_of_fma_peak_1t": $(nul "$FF1"),
+  "fraction_of_fma_peak_2t": $(nul "$FF2"),
+  "fraction_of_fma_peak_1t_cpu": $(nul "$FC1"),
+  "scaling_2t": $(nul "$SC"),
+  "latency_s_1t_openblas": $(nul "$OL1"),
+  "latency_s_2t_openblas": $(nul "$OL2"),
+  "fraction_of_fma_peak_1t_openblas": $(nul "$FO1"),
+  "fraction_of_fma_peak_2t_openblas": $(nul "$FO2"),
+  "scaling_2t_openblas": $(nul "$SCO"),
+  "fraction_of_fma_peak_1t_int8": $(nul "$FI1"),
+  "fraction_of_fma_peak_2t_int8": $(nul "$FI2"),
+  "sgemm_openblas_gflops_1t": $(nul "$SB1"),
+  "sgemm_openblas_gflops_2t": $(nul "$SB2"),
+  "cpu_s_1t": $(nul "$(val cpu_s_1t)"),
+  "cpu_s_2t": $(nul "$(val cpu_s_2t)"),
+  "peak_fma256_gflops_1t": $(nul "$(kval peak_fma256_gflops_1t)"),
+  "peak_vnni_gops_1t": $(nul "$(kval peak_vnni_gops_1t)"),
+  "peak_vnni_gops_2t": $(nul "$(kval peak_vnni_gops_2t)"),
+  "peak_bf16_gflops_1t": $(nul "$(kval peak_bf16_gflops_1t)"),
+  "peak_bf16_gflops_2t": $(nul "$(kval peak_bf16_gflops_2t)"),
+  "sgemm_forward_mix_fraction_1t": $(nul "$(kval sgemm_forward_mix_${KERN}_fraction_1t)"),
+  "sgemm_forward_mix_fraction_2t": $(nul "$(kval sgemm_forward_mix_${KERN}_fraction_2t)"),
+  "sgemm_forward_mix_fraction_1t_openblas": $(nul "$(kval sgemm_forward_mix_openblas_fraction_1t)"),
+  "sgemm_forward_mix_fraction_2t_openblas": $(nul "$(kval sgemm_forward_mix_openblas_fraction_2t)"),
   "latency_s_1t": $L1,
   "latency_s_2t": $L2,
   "preprocess_s_1t": $(val preprocess_s_1t),
