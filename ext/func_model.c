@@ -97,7 +97,7 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         ram__result_error(ctx, rc, zErr);
         return;
     }
-    result_model_json(ctx, p->pEntry);
+    result_model_json(ctx, p->pCtx->pEntry);
 }
 
 /* ram_model(): JSON description of the connection's model (loading the
@@ -107,12 +107,13 @@ static void ramModelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     struct ram_conn *p = sqlite3_user_data(ctx);
     ram__conn_refresh(p);
     char *zErr = 0;
-    int rc = ram__conn_model(p, "ram_model", &zErr);
+    struct ram_ctx *c = 0;
+    int rc = ram__conn_ctx(p, "ram_model", &c, &zErr);
     if (rc != SQLITE_OK) {
         ram__result_error(ctx, rc, zErr);
         return;
     }
-    result_model_json(ctx, p->pEntry);
+    result_model_json(ctx, p->pCtx->pEntry);
 }
 
 /* ram_set_max_pixels(n): images with more than n pixels (width x height,
@@ -126,7 +127,7 @@ static void ramSetMaxPixelsFunc(sqlite3_context *ctx, int argc, sqlite3_value **
         sqlite3_result_error(ctx, "ram_set_max_pixels(): argument 1 must be a positive INTEGER", -1);
         return;
     }
-    p->mxPixels = n;
+    p->prep.mxPixels = n;
     sqlite3_result_int64(ctx, n);
 }
 
@@ -141,7 +142,7 @@ static void ramSetExifFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_error(ctx, "ram_set_exif(): argument 1 must be 0 or 1", -1);
         return;
     }
-    p->bExif = (int)n;
+    p->prep.bExif = (int)n;
     sqlite3_result_int(ctx, (int)n);
 }
 

@@ -338,28 +338,44 @@ static void test_session(void)
               "ORDER BY score DESC LIMIT 3)",
               "3");
 
-    /* MATCH equals ram_score computed directly, row by row. */
+    /* MATCH (the int8 cache) is within the cache's error of ram_score, which
+    ** computes from the image in fp32 whatever the index holds. */
     exec(db, fmt("SELECT ram_load('%s')", g_clip));
-    char *probe = rows(db, "SELECT ram_score(x'00', 'a')");
-    if (strstr(probe, "no such function")) {
-        printf("# ram_score not built yet: MATCH vs ram_score skipped\n");
-    } else {
+    {
         /* The last: a JSON list whose description holds \u0000 and 300 bytes
         ** after it (the whole decoded string is the description). */
         const char *texts[] = {"'a photo of a red bicycle.'", "'a dog catching a frisbee'", bike,
                                "('[\"a\\u0000' || hex(zeroblob(150)) || '\"]')"};
         for (int t = 0; t < 4; t++) {
-            long inf0 = stat_of(db, "inferences");
             char *got = rows(db, fmt("SELECT count(*), max(abs(p.score - ram_score(s.data, %s))) FROM photos p "
                                      "JOIN src s ON s.name = p.path WHERE p.photos MATCH %s",
                                      texts[t], texts[t]));
             double e = atof(strchr(got, '|') ? strchr(got, '|') + 1 : "1");
-            check(!strncmp(got, "4|", 2) && e <= 1e-5, fmt("index.session.match_eq_ram_score_%d", t), "%s", got);
-            check(stat_of(db, "inferences") == inf0, fmt("index.session.ram_score_reuses_cache_%d", t), NULL);
+            check(!strncmp(got, "4|", 2) && e <= 0.01, fmt("index.session.match_near_ram_score_%d", t), "%s", got);
             free(got);
         }
     }
-    free(probe);
+    /* ram_score gives the same value for the same image whether or not an
+    ** index holds it: before and after inserting it into a ram_index table
+    ** of another connection's main schema. */
+    {
+        sqlite3 *other = open_db(":memory:");
+        if (other) {
+            exec(other, fmt("SELECT ram_load('%s')", g_clip));
+            fill_src(other, 0);
+            const char *q = "SELECT group_concat(printf('%.17g', ram_score(data, 'a photo of a red bicycle.'))) "
+                            "FROM (SELECT data FROM src ORDER BY name)";
+            char *before = rows(other, q);
+            exec(other, "CREATE VIRTUAL TABLE photos USING ram_index");
+            exec(other, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+            char *after = rows(other, q);
+            check(strlen(before) > 10 && !strcmp(before, after), "index.session.ram_score_same_indexed_or_not",
+                  "before %s, after %s", before, after);
+            free(before);
+            free(after);
+            sqlite3_close(other);
+        }
+    }
     /* And, within the int8 cache's error, ram_score on a connection without the index (fresh inference). */
     sqlite3 *fresh = open_db(":memory:");
     if (fresh) {

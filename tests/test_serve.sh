@@ -9,7 +9,8 @@
 #      playwright-core installed into $RAM_BUILD/npm when missing): vocabulary
 #      autocompletion, a tag and a description search (SQL and timing shown,
 #      grid filled, ranked), the large view; screenshot to $RAM_BUILD/search.png
-#      (and docs/search.png with RAM_SCREENSHOT=1).
+#      (and docs/search.png with RAM_SCREENSHOT=1), whose content serve_page.mjs
+#      checks: the first thumbnails' pixels are not blank, the count shown is the query's.
 #   3. what must be refused: paths instead of row ids, URL-encoded traversal,
 #      unknown ids, rows whose stored path leaves the root (.., absolute, a
 #      symlink), a foreign Host header, a cross-site request; the server listens
