@@ -264,7 +264,8 @@ static void softmax_serial(float *x, int rows, int cols)
         }
 #endif
         for (; i < cols; i++) {
-            xr[i] = expf(xr[i] - mx);
+            float d = xr[i] - mx;
+            xr[i] = d < -60.0f ? 0.0f : expf(d); /* no subnormals: see vexp */
             s += xr[i];
         }
         float inv = 1.0f / s;
