@@ -182,7 +182,41 @@ static void test_gemm_forced(void)
     check(ok, "ram_gemm_each_forced_level", "wrong product or path");
 }
 
-/* ---- element-wise kernels ---- */
+/* ---- element-wise kernels (run once per instruction set: ram_cpu_force) ---- */
+static const char *level = "";
+static const char *nm(const char *base)
+{
+    static char buf[8][96];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, 96, "%s_%s", base, level);
+    return b;
+}
+
+/* The element-wise ops split over threads past 2^18 elements per thread:
+** 1 and 2 threads must give the same bits at each level. */
+static void test_ew_threads(void)
+{
+    const int rows = 1501, cols = 347;
+    size_t n = (size_t)rows * cols;
+    float *x = rand_buf(n), *r[2][5], *w = rand_buf(cols), *b = rand_buf(cols);
+    for (int t = 0; t < 2; t++) {
+        ram_jobs_set_threads(t + 1);
+        for (int k = 0; k < 5; k++) r[t][k] = malloc(sizeof(float) * n), memcpy(r[t][k], x, sizeof(float) * n);
+        ram_gelu(r[t][0], n);
+        ram_quick_gelu(r[t][1], n);
+        ram_add(r[t][2], x, n);
+        ram_layernorm(x, r[t][3], rows, cols, w, b, 1e-5f);
+        ram_softmax_rows(r[t][4], rows, cols);
+    }
+    ram_jobs_set_threads(0);
+    int same = 1;
+    for (int k = 0; k < 5; k++) same &= !memcmp(r[0][k], r[1][k], sizeof(float) * n);
+    check(same, nm("elementwise_threads_bit_identical"), "1 and 2 threads differ");
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 5; k++) free(r[t][k]);
+    free(x), free(w), free(b);
+}
 static void test_layernorm(void)
 {
     static const int cols_list[] = {1, 3, 17, 33, 127, 768};
@@ -211,7 +245,7 @@ static void test_layernorm(void)
         }
         free(x), free(y), free(w), free(b);
     }
-    check(worst <= 1.0, "layernorm_vs_double", "error %.3g x bound", worst);
+    check(worst <= 1.0, nm("layernorm_vs_double"), "error %.3g x bound", worst);
 }
 
 static void test_softmax_gelu(void)
@@ -235,7 +269,7 @@ static void test_softmax_gelu(void)
         }
         free(x), free(y);
     }
-    check(worst <= 1.0, "softmax_vs_double", "error %.3g x 2e-6", worst);
+    check(worst <= 1.0, nm("softmax_vs_double"), "error %.3g x 2e-6", worst);
 
     const size_t n = 1037; /* vector blocks and a scalar tail */
     float *x = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n), *q = malloc(sizeof(float) * n),
@@ -255,17 +289,17 @@ static void test_softmax_gelu(void)
         if (!(e2 <= eq)) eq = isnan(e2) ? INFINITY : e2;
         relu_ok &= r[i] == (x[i] > 0 ? x[i] : 0);
     }
-    check(eg <= 1.0, "gelu_vs_double", "error %.3g x 4e-7 max(1,|x|)", eg);
-    check(eq <= 1.0, "quick_gelu_vs_double", "error %.3g x 4e-7 max(1,|x|)", eq);
-    check(relu_ok, "relu_exact", "wrong value");
+    check(eg <= 1.0, nm("gelu_vs_double"), "error %.3g x 4e-7 max(1,|x|)", eg);
+    check(eq <= 1.0, nm("quick_gelu_vs_double"), "error %.3g x 4e-7 max(1,|x|)", eq);
+    check(relu_ok, nm("relu_exact"), "wrong value");
     memcpy(r, x, sizeof(float) * n);
     ram_add(r, a, n);
     int add_ok = 1;
     double dref = 0, dabs = 0;
     for (size_t i = 0; i < n; i++) add_ok &= r[i] == x[i] + a[i], dref += (double)x[i] * a[i], dabs += fabs((double)x[i] * a[i]);
-    check(add_ok, "add_exact", "y += x differs from the float sum");
+    check(add_ok, nm("add_exact"), "y += x differs from the float sum");
     float d = ram_dot(x, a, (int)n);
-    check(fabs(d - dref) <= 1.2e-7 * n * dabs, "dot_vs_double", "%g vs %g", d, dref);
+    check(fabs(d - dref) <= 1.2e-7 * n * dabs, nm("dot_vs_double"), "%g vs %g", d, dref);
     free(x), free(g), free(q), free(r), free(a);
 }
 
@@ -298,7 +332,7 @@ static void test_attention_head(void)
             }
             free(q), free(k), free(v), free(s), free(bias), free(kt), free(o);
         }
-    check(worst <= 1.0, "attention_head_vs_double", "error %.3g x 2e-6", worst);
+    check(worst <= 1.0, nm("attention_head_vs_double"), "error %.3g x 2e-6", worst);
 }
 
 static void test_reweight(void)
@@ -323,7 +357,7 @@ static void test_reweight(void)
             worst = fmax(worst, fabs(out[i * E + e] - ref) / 2e-6);
         }
     }
-    check(worst <= 1.0, "reweight_rows_vs_double", "error %.3g x 2e-6", worst);
+    check(worst <= 1.0, nm("reweight_rows_vs_double"), "error %.3g x 2e-6", worst);
     free(q), free(rows), free(w), free(out);
 }
 
@@ -443,10 +477,17 @@ int main(void)
     }
     test_pack();
     test_gemm_forced();
-    test_layernorm();
-    test_softmax_gelu();
-    test_attention_head();
-    test_reweight();
+    enum ram_isa chosen = ram_cpu_isa();
+    for (int i = 0; i < RAM_ISA_COUNT; i++) {
+        if (!ram_cpu_force((enum ram_isa)i)) continue;
+        level = ram_cpu_isa_name((enum ram_isa)i);
+        test_layernorm();
+        test_softmax_gelu();
+        test_attention_head();
+        test_reweight();
+        test_ew_threads();
+    }
+    ram_cpu_force(chosen);
     test_pool();
     test_pool_nested();
     return harness_exit();
