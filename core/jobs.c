@@ -37,21 +37,23 @@ struct task {
     char *jobs;
     size_t job_size;
     int n;
-    atomic_int next;   /* next unclaimed job index */
-    int grants;        /* helpers granted but not yet arrived (pool.mu) */
-    atomic_int active; /* helpers inside the task */
+    atomic_int next;    /* next unclaimed job index */
+    int grants;         /* helpers granted but not yet arrived (pool.mu) */
+    atomic_int active;  /* helpers inside the task */
     struct task *qnext; /* pool queue link (pool.mu) */
 };
 
 static struct {
     pthread_once_t once;
     pthread_mutex_t mu;
-    pthread_cond_t wake; /* workers: a task was queued */
-    pthread_cond_t done; /* callers: a helper left a task */
+    pthread_cond_t wake;      /* workers: a task was queued */
+    pthread_cond_t done;      /* callers: a helper left a task */
     struct task *head, *tail; /* tasks with grants left */
     atomic_int queued;        /* tasks in the queue (read while spinning) */
     int cpus, workers, idle, busy, peak;
-} pool = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+} pool = {.once = PTHREAD_ONCE_INIT,
+          .mu = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local int tl_threads;   /* 0: the process default */
@@ -171,12 +173,16 @@ void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n)
         t.grants = g;
         pool.idle -= g;
         note_busy(g);
-        if (pool.tail) pool.tail->qnext = &t;
-        else pool.head = &t;
+        if (pool.tail)
+            pool.tail->qnext = &t;
+        else
+            pool.head = &t;
         pool.tail = &t;
         atomic_fetch_add_explicit(&pool.queued, 1, memory_order_relaxed);
-        if (g == 1) pthread_cond_signal(&pool.wake);
-        else pthread_cond_broadcast(&pool.wake);
+        if (g == 1)
+            pthread_cond_signal(&pool.wake);
+        else
+            pthread_cond_broadcast(&pool.wake);
     }
     pthread_mutex_unlock(&pool.mu);
 
@@ -196,8 +202,7 @@ void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n)
     pool.busy--;
     if (atomic_load_explicit(&t.active, memory_order_acquire) > 0) {
         pthread_mutex_unlock(&pool.mu);
-        for (int s = 0; s < SPIN_ROUNDS && atomic_load_explicit(&t.active, memory_order_acquire) > 0; s++)
-            cpu_relax();
+        for (int s = 0; s < SPIN_ROUNDS && atomic_load_explicit(&t.active, memory_order_acquire) > 0; s++) cpu_relax();
         pthread_mutex_lock(&pool.mu);
         while (atomic_load_explicit(&t.active, memory_order_acquire) > 0) pthread_cond_wait(&pool.done, &pool.mu);
     }

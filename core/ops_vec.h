@@ -46,8 +46,8 @@ typedef __m512 vf;
 #define vpow2i(n) /* 2^n for float n already integral, -126 <= n <= 127 */ \
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
 #define vsignof(r, x) /* r with the sign bit of x or-ed in (r >= 0) */ \
-    _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), \
-        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))))
+    _mm512_castsi512_ps(_mm512_or_si512(                               \
+        _mm512_castps_si512(r), _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))))
 #define vzero_below(x, lim, r) /* r, or 0 where x < lim */ \
     _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GE_OQ), (r))
 #define vhsum _mm512_reduce_add_ps
@@ -102,7 +102,7 @@ static inline vf vexp(vf x)
     vf x0 = x;
     x = vmin(vmax(x, vset1(-87.3f)), vset1(88.3f));
     vf n = vround(vmul(x, vset1(1.44269504088896341f)));
-    vf r = vfma(n, vset1(-0.693145751953125f), x); /* ln2 split: exact hi part ... */
+    vf r = vfma(n, vset1(-0.693145751953125f), x);   /* ln2 split: exact hi part ... */
     r = vfma(n, vset1(-1.42860682030941723e-6f), r); /* ... and the rest */
     vf p = vset1(1.0f / 5040);
     p = vfma(p, r, vset1(1.0f / 720));
@@ -174,8 +174,7 @@ static double ln_ssd(const float *x, int n, double mean)
     return ss;
 }
 
-static void layernorm_rows(const float *x, float *y, int rows, int cols, const float *w, const float *b,
-                             float eps)
+static void layernorm_rows(const float *x, float *y, int rows, int cols, const float *w, const float *b, float eps)
 {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * cols;
@@ -322,8 +321,8 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
     }
 }
 
-static void attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s,
-                        float *kt, float *o, int ldo)
+static void attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s, float *kt,
+                           float *o, int ldo)
 {
     for (int j = 0; j < N; j++)
         for (int c = 0; c < d; c++) kt[(size_t)c * N + j] = k[(size_t)j * ld + c];
@@ -376,5 +375,5 @@ static void add(float *y, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-const struct ram_ops_vec OPS_TABLE = {layernorm_rows, gelu, quick_gelu, relu, softmax_rows, add, dot,
-                                     attention_head, reweight_rows};
+const struct ram_ops_vec OPS_TABLE = {layernorm_rows, gelu,         quick_gelu, relu, softmax_rows, add, dot,
+                                      attention_head, reweight_rows};

@@ -33,8 +33,8 @@ extern void openblas_set_num_threads(int);
 /* ---- the portable kernel: 4 x 16, plain C (the compiler vectorises what its flags allow) ---- */
 enum { PMR = 4, PNR = 16 };
 
-static void kernel_portable(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m,
-                            int n, float alpha, float beta, const float *bias)
+static void kernel_portable(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m, int n,
+                            float alpha, float beta, const float *bias)
 {
     float acc[PMR][PNR] = {{0}};
     for (int k = 0; k < kc; k++) {
@@ -154,8 +154,10 @@ static inline void ahead_step(struct ahead *h, int n)
 {
     for (; n > 0 && h->rows_left > 0; n--) {
         const float *p = h->row + h->line * 16;
-        if (h->locality == 3) __builtin_prefetch(p, 0, 3);
-        else __builtin_prefetch(p, 0, 2);
+        if (h->locality == 3)
+            __builtin_prefetch(p, 0, 3);
+        else
+            __builtin_prefetch(p, 0, 2);
         if (++h->line == h->lines_per_row) h->line = 0, h->row += h->ld, h->rows_left--;
     }
 }
@@ -181,9 +183,12 @@ static void *job_run(void *arg)
             int pn = pc + KC < j->K ? pc + KC : 0, jn = pc + KC < j->K ? jc : jc + NC;
             int kn = j->K - pn < KC ? j->K - pn : KC, nn = j->n1 - jn < NC ? j->n1 - jn : NC;
             struct ahead hb;
-            if (jn >= j->n1) ahead_start(&hb, NULL, 0, 0, 0, 2);
-            else if (j->tB) ahead_start(&hb, j->B + (long)jn * j->ldb + pn, j->ldb, nn, kn, 2);
-            else ahead_start(&hb, j->B + (long)pn * j->ldb + jn, j->ldb, kn, nn, 2);
+            if (jn >= j->n1)
+                ahead_start(&hb, NULL, 0, 0, 0, 2);
+            else if (j->tB)
+                ahead_start(&hb, j->B + (long)jn * j->ldb + pn, j->ldb, nn, kn, 2);
+            else
+                ahead_start(&hb, j->B + (long)pn * j->ldb + jn, j->ldb, kn, nn, 2);
             long calls = (long)((j->m1 - j->m0 + mr - 1) / mr) * ((nc + nr - 1) / nr);
             int b_per_call = (int)((ahead_total(&hb) + calls - 1) / calls);
             float beta = pc == 0 ? j->beta : 1.0f;
@@ -200,10 +205,14 @@ static void *job_run(void *arg)
                 /* the next row block of A (from L3 or memory) into L1, a slice per kernel call */
                 struct ahead ha;
                 int mn = j->m1 - (ir + mr) < mr ? j->m1 - (ir + mr) : mr;
-                if (mn <= 0) ahead_start(&ha, NULL, 0, 0, 0, 3);
-                else if (j->tA) ahead_start(&ha, j->A + (long)pc * j->lda + ir + mr, j->lda, kc, mn, 3);
-                else ahead_start(&ha, j->A + (long)(ir + mr) * j->lda + pc, j->lda, mn, kc, 3);
-                int calls_here = (nc + nr - 1) / nr, a_per_call = (int)((ahead_total(&ha) + calls_here - 1) / calls_here);
+                if (mn <= 0)
+                    ahead_start(&ha, NULL, 0, 0, 0, 3);
+                else if (j->tA)
+                    ahead_start(&ha, j->A + (long)pc * j->lda + ir + mr, j->lda, kc, mn, 3);
+                else
+                    ahead_start(&ha, j->A + (long)(ir + mr) * j->lda + pc, j->lda, mn, kc, 3);
+                int calls_here = (nc + nr - 1) / nr,
+                    a_per_call = (int)((ahead_total(&ha) + calls_here - 1) / calls_here);
                 float *c = j->C + (long)ir * j->ldc + jc;
                 for (int jr = 0; jr < nc; jr += nr) {
                     ahead_step(&ha, a_per_call);
@@ -249,9 +258,12 @@ static void path_init(void)
     openblas_set_num_threads(1); /* our pool threads every path, OpenBLAS's included */
     const char *e = getenv("RAM_SGEMM"), *isa = getenv("RAM_ISA");
     enum ram_isa i = ram_cpu_isa();
-    if (e && !strcmp(e, "openblas")) default_path = RAM_SGEMM_OPENBLAS;
-    else if (i != RAM_ISA_PORTABLE || (isa && !strcmp(isa, "portable"))) default_path = (enum ram_sgemm_path)i;
-    else default_path = RAM_SGEMM_OPENBLAS;
+    if (e && !strcmp(e, "openblas"))
+        default_path = RAM_SGEMM_OPENBLAS;
+    else if (i != RAM_ISA_PORTABLE || (isa && !strcmp(isa, "portable")))
+        default_path = (enum ram_sgemm_path)i;
+    else
+        default_path = RAM_SGEMM_OPENBLAS;
 }
 
 enum ram_sgemm_path ram_sgemm_default(void)
@@ -291,8 +303,8 @@ static const struct ram_sgemm_kernel *kernel_for(enum ram_sgemm_path path)
 /* p units over T jobs: the fraction of the T * ceil(p / T) slots used. */
 static double balance(long p, int T) { return (double)p / ((double)T * ((p + T - 1) / T)); }
 
-void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K, float alpha, const float *A,
-                  int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias)
+void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc, const float *bias)
 {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* C = beta C + bias */
@@ -323,8 +335,10 @@ void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K,
         jobs[t] = base;
         int lo = (int)(p * t / T) * unit, hi = (int)(p * (t + 1) / T) * unit;
         if (hi > lim) hi = lim;
-        if (by_rows) jobs[t].m0 = lo, jobs[t].m1 = hi;
-        else jobs[t].n0 = lo, jobs[t].n1 = hi;
+        if (by_rows)
+            jobs[t].m0 = lo, jobs[t].m1 = hi;
+        else
+            jobs[t].n0 = lo, jobs[t].n1 = hi;
     }
     ram_run_jobs(fn, jobs, sizeof jobs[0], T);
 }

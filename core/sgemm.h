@@ -25,13 +25,13 @@ enum ram_sgemm_path {
 ** row-major; op(X) = X^T when its t flag is set (A is then K x M, B N x K).
 ** beta == 0: C is not read (it may hold anything). bias may be NULL. Uses
 ** the calling thread's thread count (jobs.h). */
-void ram_sgemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-               int ldb, float beta, float *C, int ldc, const float *bias);
+void ram_sgemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+               float beta, float *C, int ldc, const float *bias);
 
 /* The same through one given path (tests, benchmarks); a path this CPU
 ** cannot run falls back to the portable one. */
-void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K, float alpha, const float *A,
-                  int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
 
 /* The path ram_sgemm takes: our kernel of ram_cpu_isa() when it has vectors,
 ** else OpenBLAS (whose own run-time dispatch covers older CPUs), unless the

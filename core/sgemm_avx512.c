@@ -22,23 +22,23 @@
 #define MR 12
 #define NR 32
 
-TARGET static void kernel(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m,
-                          int n, float alpha, float beta, const float *bias)
+TARGET static void kernel(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m, int n,
+                          float alpha, float beta, const float *bias)
 {
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-           c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00,
-           c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00,
+           c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
     const float *p0 = a, *p1 = a + 3 * rs, *p2 = a + 6 * rs, *p3 = a + 9 * rs;
     /* C's tile is written at the end: start fetching it now (it is often not in any cache) */
     for (int r = 0; r < m; r++) {
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
     }
-#define ROW(x0, x1, p, off) \
-    do { \
+#define ROW(x0, x1, p, off)                   \
+    do {                                      \
         __m512 av = _mm512_set1_ps((p)[off]); \
-        x0 = _mm512_fmadd_ps(av, b0, x0); \
-        x1 = _mm512_fmadd_ps(av, b1, x1); \
+        x0 = _mm512_fmadd_ps(av, b0, x0);     \
+        x1 = _mm512_fmadd_ps(av, b1, x1);     \
     } while (0)
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
@@ -66,20 +66,32 @@ TARGET static void kernel(int kc, const float *a, long rs, long cs, const float 
     __m512 z = _mm512_setzero_ps();
     __m512 bi0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : z, bi1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : z;
     /* alpha acc + beta C + bias, in that order whatever the path through here */
-#define OUT(r, x0, x1) \
-    if (r < m) { \
-        float *cr = c + (long)(r) * ldc; \
-        __m512 t0 = _mm512_mul_ps(va, x0), t1 = _mm512_mul_ps(va, x1); \
-        if (beta != 0.0f) { \
-            t0 = _mm512_add_ps(t0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k0, cr))); \
-            t1 = _mm512_add_ps(t1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k1, cr + 16))); \
-        } \
-        if (bias) t0 = _mm512_add_ps(t0, bi0), t1 = _mm512_add_ps(t1, bi1); \
-        _mm512_mask_storeu_ps(cr, k0, t0); \
-        _mm512_mask_storeu_ps(cr + 16, k1, t1); \
-    }
-    OUT(0, c00, c01) OUT(1, c10, c11) OUT(2, c20, c21) OUT(3, c30, c31) OUT(4, c40, c41) OUT(5, c50, c51)
-    OUT(6, c60, c61) OUT(7, c70, c71) OUT(8, c80, c81) OUT(9, c90, c91) OUT(10, ca0, ca1) OUT(11, cb0, cb1)
+#define OUT(r, x0, x1)                                                                         \
+    do {                                                                                       \
+        if (r < m) {                                                                           \
+            float *cr = c + (long)(r)*ldc;                                                     \
+            __m512 t0 = _mm512_mul_ps(va, x0), t1 = _mm512_mul_ps(va, x1);                     \
+            if (beta != 0.0f) {                                                                \
+                t0 = _mm512_add_ps(t0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k0, cr)));      \
+                t1 = _mm512_add_ps(t1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k1, cr + 16))); \
+            }                                                                                  \
+            if (bias) t0 = _mm512_add_ps(t0, bi0), t1 = _mm512_add_ps(t1, bi1);                \
+            _mm512_mask_storeu_ps(cr, k0, t0);                                                 \
+            _mm512_mask_storeu_ps(cr + 16, k1, t1);                                            \
+        }                                                                                      \
+    } while (0)
+    OUT(0, c00, c01);
+    OUT(1, c10, c11);
+    OUT(2, c20, c21);
+    OUT(3, c30, c31);
+    OUT(4, c40, c41);
+    OUT(5, c50, c51);
+    OUT(6, c60, c61);
+    OUT(7, c70, c71);
+    OUT(8, c80, c81);
+    OUT(9, c90, c91);
+    OUT(10, ca0, ca1);
+    OUT(11, cb0, cb1);
 #undef OUT
 }
 

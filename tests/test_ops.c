@@ -64,7 +64,9 @@ static double gemm_err(enum ram_sgemm_path path, const struct gcase *g)
             }
             double c0 = C0[(size_t)i * g->ldc + j];
             double ref = g->alpha * s + (g->beta != 0.0f ? g->beta * c0 : 0) + (bias ? bias[j] : 0);
-            double bound = (g->K + 3) * 1.2e-7 * (fabs(g->alpha) * abs_s + fabs(g->beta * c0) + (bias ? fabs(bias[j]) : 0)) + 1e-30;
+            double bound =
+                (g->K + 3) * 1.2e-7 * (fabs(g->alpha) * abs_s + fabs(g->beta * c0) + (bias ? fabs(bias[j]) : 0)) +
+                1e-30;
             double e = fabs(C[(size_t)i * g->ldc + j] - ref) / bound;
             if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
         }
@@ -77,8 +79,8 @@ static double gemm_err(enum ram_sgemm_path path, const struct gcase *g)
 
 static void test_sgemm_path(enum ram_sgemm_path path)
 {
-    static const int dims[][3] = {{1, 1, 1},    {3, 17, 33},  {17, 3, 65},  {33, 65, 127}, {127, 33, 17},
-                                  {65, 127, 3}, {15, 31, 257}, {29, 47, 300}, {1, 800, 40}, {20, 33, 513}};
+    static const int dims[][3] = {{1, 1, 1},    {3, 17, 33},   {17, 3, 65},   {33, 65, 127}, {127, 33, 17},
+                                  {65, 127, 3}, {15, 31, 257}, {29, 47, 300}, {1, 800, 40},  {20, 33, 513}};
     int n = 0, bad = 0;
     double worst = 0;
     char what[200] = "";
@@ -95,8 +97,9 @@ static void test_sgemm_path(enum ram_sgemm_path path)
             n++;
             if (!(e <= 1.0)) {
                 bad++;
-                snprintf(what, sizeof what, "tA %d tB %d M %d N %d K %d lda %d ldb %d ldc %d alpha %g beta %g bias %d: %.3g x bound",
-                         g.tA, g.tB, g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.alpha, g.beta, g.bias, e);
+                snprintf(what, sizeof what,
+                         "tA %d tB %d M %d N %d K %d lda %d ldb %d ldc %d alpha %g beta %g bias %d: %.3g x bound", g.tA,
+                         g.tB, g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.alpha, g.beta, g.bias, e);
             }
             if (e > worst) worst = e;
         }
@@ -136,7 +139,8 @@ static void test_pack(void)
         return;
     }
     int ldb = 301, bad = 0;
-    float *B = rand_buf((size_t)ldb * 90), *p1 = malloc(sizeof(float) * 300 * 96), *p2 = malloc(sizeof(float) * 300 * 96);
+    float *B = rand_buf((size_t)ldb * 90), *p1 = malloc(sizeof(float) * 300 * 96),
+          *p2 = malloc(sizeof(float) * 300 * 96);
     for (int tB = 0; tB < 2; tB++)
         for (int kc = 1; kc <= 65; kc += 16)
             for (int nc = 1; nc <= 70; nc += 23) {
@@ -238,7 +242,8 @@ static void test_layernorm(void)
                 double ref = (xr[i] - m) * inv * w[i] + b[i];
                 /* the row's mean is rounded to float before the subtraction (as the official code's
                 ** float32 LayerNorm does): allow its rounding on top of 1e-5 relative */
-                double bound = 1e-5 * (fabs((xr[i] - m) * inv * w[i]) + fabs(b[i])) + 1.2e-7 * fabs(m) * inv * fabs(w[i]) + 1e-6;
+                double bound =
+                    1e-5 * (fabs((xr[i] - m) * inv * w[i]) + fabs(b[i])) + 1.2e-7 * fabs(m) * inv * fabs(w[i]) + 1e-6;
                 double e = fabs(y[(size_t)r * cols + i] - ref) / bound;
                 if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
             }
@@ -296,7 +301,8 @@ static void test_softmax_gelu(void)
     ram_add(r, a, n);
     int add_ok = 1;
     double dref = 0, dabs = 0;
-    for (size_t i = 0; i < n; i++) add_ok &= r[i] == x[i] + a[i], dref += (double)x[i] * a[i], dabs += fabs((double)x[i] * a[i]);
+    for (size_t i = 0; i < n; i++)
+        add_ok &= r[i] == x[i] + a[i], dref += (double)x[i] * a[i], dabs += fabs((double)x[i] * a[i]);
     check(add_ok, nm("add_exact"), "y += x differs from the float sum");
     float d = ram_dot(x, a, (int)n);
     check(fabs(d - dref) <= 1.2e-7 * n * dabs, nm("dot_vs_double"), "%g vs %g", d, dref);
@@ -311,7 +317,8 @@ static void test_attention_head(void)
         for (int d = 3; d <= 17; d += 14) {
             int ld = 3 * d + 1, ldo = d + 2;
             float *q = rand_buf((size_t)N * ld), *k = rand_buf((size_t)N * ld), *v = rand_buf((size_t)N * ld);
-            float *s = rand_buf((size_t)N * N), *bias = malloc(sizeof(float) * N * N), *kt = malloc(sizeof(float) * d * N);
+            float *s = rand_buf((size_t)N * N), *bias = malloc(sizeof(float) * N * N),
+                  *kt = malloc(sizeof(float) * d * N);
             float *o = rand_buf((size_t)N * ldo);
             memcpy(bias, s, sizeof(float) * N * N);
             ram_attention_head(q, k, v, ld, N, d, s, kt, o, ldo);
@@ -398,8 +405,7 @@ static void *caller(void *arg)
         struct spin_job jobs[2] = {{0.001, 0}, {0.001, 0}};
         ram_run_jobs(spin, jobs, sizeof jobs[0], 2);
         int n = task_threads();
-        for (int m = atomic_load(&max_tasks); n > m && !atomic_compare_exchange_weak(&max_tasks, &m, n);) {
-        }
+        for (int m = atomic_load(&max_tasks); n > m && !atomic_compare_exchange_weak(&max_tasks, &m, n);) {}
     }
     return NULL;
 }
@@ -433,7 +439,8 @@ static void test_pool(void)
     ** always running; the pool adds workers only up to the CPU count, so at
     ** most one late-arriving caller can overlap a worker. Per-call threads
     ** (the old design) would reach 2 callers x 2 threads. */
-    check(workers <= (cpus > 1 ? cpus - 1 : 0), "jobs_workers_bounded_by_cpus", "%d workers for %d CPUs", workers, cpus);
+    check(workers <= (cpus > 1 ? cpus - 1 : 0), "jobs_workers_bounded_by_cpus", "%d workers for %d CPUs", workers,
+          cpus);
     check(peak <= (cpus > 2 ? cpus : 2) + 1 && peak < 4, "jobs_two_callers_no_oversubscription",
           "%d threads busy at once on %d CPUs", peak, cpus);
     /* the process holds its threads, the two callers, and at most the workers not yet started before */
@@ -458,7 +465,8 @@ static void test_pool_nested(void)
     ram_jobs_set_threads(2);
     struct nest_job j[2] = {{0}, {0}};
     ram_run_jobs(nest, j, sizeof j[0], 2);
-    int ok = (j[0].inner_threads == 1 || j[0].inner_threads == 2) && (j[1].inner_threads == 1 || j[1].inner_threads == 2);
+    int ok =
+        (j[0].inner_threads == 1 || j[0].inner_threads == 2) && (j[1].inner_threads == 1 || j[1].inner_threads == 2);
     ram_jobs_set_threads(0);
     check(ok, "jobs_nested_thread_count", "%d %d", j[0].inner_threads, j[1].inner_threads);
 }

@@ -56,14 +56,14 @@ struct shape {
     int M, N, K, tB;
 };
 static const struct shape shapes[] = {
-    {"swin1_qkv", 9216, 576, 192, 1},   {"swin1_proj", 9216, 192, 192, 1},  {"swin1_fc1", 9216, 768, 192, 1},
-    {"swin1_fc2", 9216, 192, 768, 1},   {"swin2_qkv", 2304, 1152, 384, 1},  {"swin2_fc1", 2304, 1536, 384, 1},
-    {"swin2_fc2", 2304, 384, 1536, 1},  {"merge1", 2304, 384, 768, 1},      {"swin3_qkv", 576, 2304, 768, 1},
-    {"swin3_proj", 576, 768, 768, 1},   {"swin3_fc1", 576, 3072, 768, 1},   {"swin3_fc2", 576, 768, 3072, 1},
-    {"swin4_qkv", 144, 4608, 1536, 1},  {"swin4_fc1", 144, 6144, 1536, 1},  {"swin4_fc2", 144, 1536, 6144, 1},
-    {"dec_q", 4585, 768, 768, 1},       {"dec_ffn1", 4585, 3072, 768, 1},   {"dec_ffn2", 4585, 768, 3072, 1},
-    {"dec_scores", 4585, 145, 192, 1},  {"dec_context", 4585, 192, 145, 0}, {"wordvec", 4585, 768, 512, 1},
-    {"clip_fc", 77, 2048, 512, 1},      {"square2048", 2048, 2048, 2048, 1},
+    {"swin1_qkv", 9216, 576, 192, 1},  {"swin1_proj", 9216, 192, 192, 1},   {"swin1_fc1", 9216, 768, 192, 1},
+    {"swin1_fc2", 9216, 192, 768, 1},  {"swin2_qkv", 2304, 1152, 384, 1},   {"swin2_fc1", 2304, 1536, 384, 1},
+    {"swin2_fc2", 2304, 384, 1536, 1}, {"merge1", 2304, 384, 768, 1},       {"swin3_qkv", 576, 2304, 768, 1},
+    {"swin3_proj", 576, 768, 768, 1},  {"swin3_fc1", 576, 3072, 768, 1},    {"swin3_fc2", 576, 768, 3072, 1},
+    {"swin4_qkv", 144, 4608, 1536, 1}, {"swin4_fc1", 144, 6144, 1536, 1},   {"swin4_fc2", 144, 1536, 6144, 1},
+    {"dec_q", 4585, 768, 768, 1},      {"dec_ffn1", 4585, 3072, 768, 1},    {"dec_ffn2", 4585, 768, 3072, 1},
+    {"dec_scores", 4585, 145, 192, 1}, {"dec_context", 4585, 192, 145, 0},  {"wordvec", 4585, 768, 512, 1},
+    {"clip_fc", 77, 2048, 512, 1},     {"square2048", 2048, 2048, 2048, 1},
 };
 enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
 /* How often each product runs per forward (Swin-L depths 2, 2, 18, 2; 2 decoder layers, 4 heads). */
@@ -88,8 +88,9 @@ int main(int argc, char **argv)
     int rounds = argc > 1 ? atoi(argv[1]) : 3;
     if (rounds < 1 || rounds > 50) rounds = 3;
     int cpus = ram_jobs_cpu_count(), tcounts[2] = {1, cpus >= 2 ? 2 : 1};
-    printf("cpu_model %s\ncpus %d\nisa %s\nsgemm_default %s\nopenblas_core %s\n", ram_cpu_model()[0] ? ram_cpu_model() : "?",
-           cpus, ram_cpu_isa_name(ram_cpu_isa()), ram_sgemm_path_name(ram_sgemm_default()), openblas_get_corename());
+    printf("cpu_model %s\ncpus %d\nisa %s\nsgemm_default %s\nopenblas_core %s\n",
+           ram_cpu_model()[0] ? ram_cpu_model() : "?", cpus, ram_cpu_isa_name(ram_cpu_isa()),
+           ram_sgemm_path_name(ram_sgemm_default()), openblas_get_corename());
 
     /* peaks */
     for (int p = 0; p < PEAKS; p++) {

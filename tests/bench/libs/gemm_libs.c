@@ -157,10 +157,10 @@ struct shape {
     int M, N, K;
 };
 static const struct shape shapes[] = {
-    {"swin1_qkv", 9216, 576, 192}, {"swin1_fc2", 9216, 192, 768}, {"swin2_fc1", 2304, 1536, 384},
-    {"swin3_qkv", 576, 2304, 768}, {"swin3_fc1", 576, 3072, 768}, {"swin3_fc2", 576, 768, 3072},
-    {"swin4_fc1", 144, 6144, 1536}, {"dec_ffn1", 4585, 3072, 768}, {"dec_scores", 4585, 145, 192},
-    {"window_qk", 144, 144, 32},   {"square2048", 2048, 2048, 2048},
+    {"swin1_qkv", 9216, 576, 192},  {"swin1_fc2", 9216, 192, 768},    {"swin2_fc1", 2304, 1536, 384},
+    {"swin3_qkv", 576, 2304, 768},  {"swin3_fc1", 576, 3072, 768},    {"swin3_fc2", 576, 768, 3072},
+    {"swin4_fc1", 144, 6144, 1536}, {"dec_ffn1", 4585, 3072, 768},    {"dec_scores", 4585, 145, 192},
+    {"window_qk", 144, 144, 32},    {"square2048", 2048, 2048, 2048},
 };
 enum { NS = sizeof shapes / sizeof shapes[0] };
 
