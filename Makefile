@@ -133,8 +133,14 @@ $(BUILD)/libramconv_test.a: $(CONV_CORE_TEST_OBJ)
 # ram.so exports only sqlite3_ram_init (STYLE.md rule 2): ext/ is compiled with
 # -fvisibility=hidden and the version script also hides the static core.
 $(EXT_OBJ): ALL_CFLAGS += -fvisibility=hidden
+# -z nodelete: the job pool's workers (core/jobs.c) outlive a call and sleep
+# in ram.so's code, and its per-thread buffers have destructors there; SQLite
+# dlcloses the extension when the last connection that loaded it closes, which
+# would unmap that code under them (SIGSEGV at the next thread exit). A loaded
+# ram.so therefore stays mapped until the process ends.
 $(BUILD)/ram.so: $(EXT_OBJ) $(BUILD)/libramcore.a ext/ram.map
-	$(CC) -shared $(SAN) -o $@ $(EXT_OBJ) $(BUILD)/libramcore.a $(LIBS) -Wl,--version-script=ext/ram.map $(LDFLAGS)
+	$(CC) -shared $(SAN) -o $@ $(EXT_OBJ) $(BUILD)/libramcore.a $(LIBS) -Wl,--version-script=ext/ram.map \
+	  -Wl,-z,nodelete $(LDFLAGS)
 
 # build/ram-index (demo/): indexes a photo folder through ram.so, found next to it.
 all: $(BUILD)/ram-index
