@@ -18,7 +18,9 @@
 ** HOW IT WORKS: the forward's FLOPs are not counted here; they are the fixed
 ** figure of docs ARCHITECTURE.md section 12 (RAM++ 324.9 GFLOP, RAM 324.4),
 ** so the achieved rate is FLOPs / median total, and run.sh divides it by the
-** median FMA peak of the same runs. The sgemm figures run through
+** median FMA peak of the same runs (the 1-thread peak in CPU time: what an
+** idle core gives; on a busy machine compare cpu_s_1t with it, as run.sh's
+** fraction_of_fma_peak_1t_cpu does). The sgemm figures run through
 ** ram_sgemm_on on 2048^2 matrices, best of 3.
 ** One warm-up forward per thread count precedes the timed runs (first-touch
 ** of the mmapped weights and the arena would otherwise land in run 1).
