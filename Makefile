@@ -7,13 +7,17 @@
 #   make bench      benchmarks (ratios, never timed tests)
 #   make lint       clang-format check (.clang-format) of LINT_FILES + a -Werror compile of every C file
 #   make format     applies .clang-format to every C file of the repository
+#   make install    PREFIX=/usr/local [DESTDIR=]: lib/ram0.so, bin/ram-index, bin/ram-convert,
+#                   share/sqlite-ram/default.ram, share/doc/sqlite-ram; make uninstall
+#   make dist       the Python wheel and the npm package of this build in build/dist
 
 CC      ?= cc
 BUILD   ?= build
 ARCH    ?= -march=native
 OPT     ?= -O2
 SAN     ?=
-PKGS    := vips openblas
+# exempi-2.0 (XMP toolkit) and expat: ram_xmp() writes XMP sidecars (ext/xmp_sidecar.c says why).
+PKGS    := vips openblas exempi-2.0 expat
 # Plain make only builds: a missing library stops it with a `make deps` hint.
 # The README's two commands (make test, make demo) install what they need
 # first, as root, through tools/deps.sh (which runs apt-get only for what is
@@ -63,6 +67,7 @@ GOLDEN_TAGS := --tags $(GOLDEN)/tag_list.txt --tags-zh $(GOLDEN)/tag_list_chines
                --thresholds $(GOLDEN)/tag_list_threshold.txt
 TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ram \
                $(BUILD)/models/golden_ram_plus_clip.ram
+TEST_MODELS += $(BUILD)/models/golden_tag2text.ram $(BUILD)/models/heldout_tag2text.ram
 
 
 # The bundled default model, trained by models/train/train_default.py (its config.json
@@ -70,7 +75,7 @@ TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ra
 DEFAULT     := models/default
 DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
 
-.PHONY: all deps test test-fast asan asan-build bench bench-libs demo serve fuzz model clean lint format
+.PHONY: all deps test test-fast asan asan-build bench bench-libs demo serve fuzz model clean lint format install uninstall dist
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
      $(DEFAULT_RAM)
 
@@ -87,6 +92,19 @@ $(BUILD)/models/golden_ram_plus.ram: $(GOLDEN)/ram_plus_tiny.pth $(BUILD)/ram-co
 $(BUILD)/models/golden_ram.ram: $(GOLDEN)/ram_tiny.pth $(BUILD)/ram-convert
 	@mkdir -p $(dir $@)
 	$(BUILD)/ram-convert $< -o $@ $(GOLDEN_TAGS) >/dev/null
+
+# Tag2Text: the golden checkpoint (2 heads: not visible in the weights), and a
+# held-out config with random weights (tests/test_tag2text.c checks it against
+# a double-precision reference).
+$(BUILD)/models/golden_tag2text.ram: $(GOLDEN)/tag2text/tag2text_tiny.pth $(GOLDEN)/tag2text/tag_list.txt \
+		models/bert_vocab.txt $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert $< -o $@ --tags $(GOLDEN)/tag2text/tag_list.txt --bert-heads 2 \
+	  --bert-vocab models/bert_vocab.txt >/dev/null
+
+$(BUILD)/models/heldout_tag2text.ram: tests/data/tag2text_heldout.json models/bert_vocab.txt $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert --random $< -o $@ --seed 5 --bert-vocab models/bert_vocab.txt >/dev/null
 
 $(BUILD)/models/golden_ram_plus_clip.ram: $(GOLDEN)/ram_plus_tiny.pth $(GOLDEN)/clip_tiny.pth \
 		$(BUILD)/bpe_simple_vocab_16e6.txt $(BUILD)/ram-convert
@@ -109,6 +127,39 @@ models/default.ram: $(BUILD)/default.ram
 
 deps:
 	@sh tools/deps.sh
+
+# make install PREFIX=/usr/local [DESTDIR=staging]. The extension is installed as
+# lib/ram0.so, the major version in the name like sqlite-vec's vec0.so: SQLite
+# derives the entry point from the letters of the file name, so `.load
+# PREFIX/lib/ram0` still calls sqlite3_ram_init. The default model goes to
+# share/sqlite-ram/, which the extension finds relative to its own directory
+# (ext/model_path.c), so nothing is compiled in and no rebuild is needed per
+# PREFIX. The BPE vocabulary is installed for ram-convert --bpe.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+RAM_ABI := 0
+INST_LIB   = $(DESTDIR)$(PREFIX)/lib
+INST_BIN   = $(DESTDIR)$(PREFIX)/bin
+INST_SHARE = $(DESTDIR)$(PREFIX)/share/sqlite-ram
+INST_DOC   = $(DESTDIR)$(PREFIX)/share/doc/sqlite-ram
+INST_DOCS := README.md docs/SQL.md docs/INDEX.md sql/examples.sql sql/schema.sql
+install: $(BUILD)/ram.so $(BUILD)/ram-index $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt models/default.ram
+	install -d "$(INST_LIB)" "$(INST_BIN)" "$(INST_SHARE)" "$(INST_DOC)"
+	install -m 755 $(BUILD)/ram.so "$(INST_LIB)/ram$(RAM_ABI).so"
+	install -m 755 $(BUILD)/ram-index $(BUILD)/ram-convert "$(INST_BIN)/"
+	install -m 644 models/default.ram $(BUILD)/bpe_simple_vocab_16e6.txt "$(INST_SHARE)/"
+	install -m 644 $(INST_DOCS) "$(INST_DOC)/"
+	install -m 644 models/README.md "$(INST_DOC)/MODELS.md"
+# make dist: the Python wheel and the npm tarball of this build in $(BUILD)/dist
+# (bindings/python, bindings/node; both offline).
+dist: $(BUILD)/ram.so models/default.ram
+	SQLITE_RAM_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pip wheel -q --no-index -w $(BUILD)/dist ./bindings/python
+	sh bindings/node/pack.sh $(BUILD) $(BUILD)/dist
+uninstall:
+	rm -f "$(INST_LIB)/ram$(RAM_ABI).so" "$(INST_BIN)/ram-index" "$(INST_BIN)/ram-convert" \
+	  "$(INST_SHARE)/default.ram" "$(INST_SHARE)/bpe_simple_vocab_16e6.txt" \
+	  $(addprefix "$(INST_DOC)/,$(addsuffix ",$(notdir $(INST_DOCS)) MODELS.md))
+	-rmdir "$(INST_SHARE)" "$(INST_DOC)" 2>/dev/null
 
 $(BUILD)/obj/%.o: %.c $(wildcard core/*.h ext/*.h models/*.h)
 	@mkdir -p $(dir $@)
@@ -167,7 +218,7 @@ ASAN_BUILD ?= $(BUILD)/asan
 TSAN_BUILD ?= $(BUILD)/tsan
 FUZZ_BUILD   ?= $(BUILD)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := image pth model bpe sql index
+FUZZ_TARGETS := image pth model bpe sql index wordpiece
 test: all lint asan-build tsan-build $(if $(filter-out 0,$(FUZZ_SECONDS)),fuzz-build)
 	@RAM_TSAN_BUILD=$(TSAN_BUILD) RAM_TSAN_OPTIONS="$(TSAN_OPTIONS_RAM)" RAM_FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) \
 	  FUZZ_TARGETS="$(FUZZ_TARGETS)" sh tests/run.sh $(BUILD) $(ASAN_BUILD)
@@ -218,13 +269,17 @@ clean:
 # LINT_FILES = $(FORMAT_FILES).
 FORMAT_FILES := $(wildcard core/*.c core/*.h ext/*.c ext/*.h models/*.c models/*.h demo/*.c \
                   tests/*.c tests/*.h tests/bench/*.c tests/bench/*.h tests/fuzz/*.c tests/fuzz/*.h)
-FORMAT_FILES := $(filter-out core/unicode_tables.h,$(FORMAT_FILES)) # generated by tools/gen_unicode_tables.py
+FORMAT_FILES := $(filter-out core/unicode_tables.h core/wordpiece_tables.h,$(FORMAT_FILES)) # generated by tools/gen_*_tables.py
 LINT_FILES ?= ext/util.c ext/interrupt.c ext/conn.c ext/context.c ext/images.c ext/texts.c ext/embed_blob.c \
               ext/func_thresholds.c ext/index.h ext/index_store.c ext/index_journal.c ext/index_images.c \
               ext/index_match.c ext/index_update.c ext/index_cursor.c ext/index_vtab.c \
               core/jobs.c core/jobs.h core/cpu.c core/cpu.h core/sgemm.c core/sgemm.h core/sgemm_avx512.c \
               core/sgemm_avx2.c core/sgemm_pack.c core/ops_vec.h core/ops_vec_table.h core/ops_avx2.c core/ops_avx512.c \
-              tests/test_ops.c tests/bench/bench_kernels.c tests/bench/peak.h tests/bench/libs/gemm_libs.c
+              tests/test_ops.c tests/bench/bench_kernels.c tests/bench/peak.h tests/bench/libs/gemm_libs.c \
+              core/wordpiece.c core/wordpiece.h core/bert.c core/bert.h core/beam_search.c core/beam_search.h \
+              core/tag2text.c core/tag2text.h ext/func_caption.c tests/test_wordpiece.c tests/test_tag2text.c \
+              tests/test_tag2text_heldout.c tests/test_beam_search.c tests/fuzz/fuzz_wordpiece.c \
+              ext/model_path.c ext/model_path.h ext/func_xmp.c ext/xmp_sidecar.c ext/xmp_sidecar.h
 LINT_SRC := $(CORE_SRC) $(EXT_SRC) $(CONV_SRC) demo/ram-index.c
 LINT_OBJ := $(LINT_SRC:%.c=$(BUILD)/lint/%.o)
 # The call graph of the same objects must have no circle under LINT_GRAPH

@@ -214,9 +214,7 @@ void ram__registry_release(struct ram_entry *p);
 int ram__entry_tag_index(const struct ram_entry *p, const char *z, int n);
 /* JSON array describing the loaded models, for ram_debug() (sqlite3_free). */
 char *ram__registry_json(void);
-/* Path of the bundled default model next to ram.so, or NULL when the file
-** does not exist (sqlite3_free). */
-char *ram__default_model_path(void);
+/* The default model's search order: model_path.h (ram__model_search). */
 /* Number of live connection structs; when it drops to 0 the caches are
 ** emptied (so a process that closes every connection holds no memory). */
 void ram__conn_count_add(int delta);
@@ -277,6 +275,9 @@ struct ram_ctx {
     float *aThresh;           /* num_class effective thresholds (sqlite3_free) */
     int bThreshOk;            /* aThresh matches the sources as of iThreshGen */
     unsigned iThreshGen;
+    int nThreads;             /* threads for this context's inference; 0: the engine's default
+                              ** (ram_set_threads, process-wide today). The per-call count of
+                              ** core's thread pool (issue 17, core/jobs.c) is wired here. */
 };
 
 /* A new context for pEntry (takes over the caller's reference, also on
@@ -339,6 +340,7 @@ struct ram_conn {
     struct ram_ctx *pCtx;     /* current model in use: one reference, or NULL */
     struct ram_prep prep;     /* ram_set_exif, ram_set_max_pixels */
     struct ram_thresh_src th; /* ram_set_threshold, main.ram_thresholds */
+    struct ram_trust *pTrust; /* model files named in this connection (model_trust.c; ram__trust_free) */
 };
 
 /* A new connection state with one reference (ram__conn_unref), or NULL. */
@@ -358,6 +360,17 @@ int ram__conn_set_model(struct ram_conn *p, struct ram_entry *pEntry, char **pzE
 ** entry point, before it borrows the context's buffers, which this may
 ** free; never while main.ram_thresholds is being read (th.bInTab). */
 void ram__conn_refresh(struct ram_conn *p);
+
+/* model_trust.c: a table's recorded model path is opened only inside the
+** folders the user keeps models in or when named in this connection.
+** ram__trust_add records zPath as named by the user (ram_load, CREATE ...
+** model=, the 'model=' command): SQLITE_OK or SQLITE_NOMEM.
+** ram__trust_check: SQLITE_OK when table zTable may open zPath, else an
+** error code with *pzErr (sqlite3_free) naming the model and how to allow
+** it. ram__trust_free releases p->pTrust. */
+int ram__trust_add(struct ram_conn *p, const char *zPath);
+int ram__trust_check(struct ram_conn *p, const char *zTable, const char *zPath, char **pzErr);
+void ram__trust_free(struct ram_conn *p);
 /* The connection's image path: ram__image_check, then the current context
 ** (resolved as ram__conn_ctx does) with the connection's settings. */
 int ram__conn_image(struct ram_conn *p, const char *zFunc, int iArg, sqlite3_value *pVal, int bProbs,
@@ -382,7 +395,9 @@ int ram__register_model_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);
 int ram__register_tag_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);       /* func_tags.c */
 int ram__register_threshold_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg); /* func_thresholds.c */
 int ram__register_score_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);     /* func_score.c */
+int ram__register_caption_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);   /* func_caption.c */
 int ram__register_thumbnail_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg); /* func_thumbnail.c */
+int ram__register_xmp_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);       /* func_xmp.c */
 int ram__register_vtab(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);            /* vtab_scores.c */
 int ram__register_index(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);           /* index_vtab.c */
 

@@ -26,7 +26,10 @@ static char *model_json(const struct ram_entry *e)
     sqlite3_str_appendf(s,
                         "{\"kind\":\"%s\",\"tags\":%d,\"descriptions_per_tag\":%d,"
                         "\"image_size\":%d,\"embed_dim\":%d,\"image_tokens\":%d,\"dtype\":",
-                        pI->kind == RAM_KIND_RAM_PLUS ? "RAM++" : "RAM", pI->num_class,
+                        pI->kind == RAM_KIND_RAM_PLUS   ? "RAM++"
+                        : pI->kind == RAM_KIND_TAG2TEXT ? "Tag2Text"
+                                                        : "RAM",
+                        pI->num_class,
                         pI->des_per_class, pI->image_size, pI->embed_dim, pI->n_image_tokens);
     ram__json_str(s, pI->dtype);
     sqlite3_str_appendf(s, ",\"file\":");
@@ -85,6 +88,7 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     int rc = ram__registry_acquire(zPath, eVerify, &pEntry, &zMsg);
     if (rc == SQLITE_OK) rc = ram__conn_set_model(p, pEntry, &zMsg);
+    if (rc == SQLITE_OK) rc = ram__trust_add(p, zPath); /* tables recording it may open it */
     if (rc != SQLITE_OK) {
         int nPath = (int)strlen(zPath);
         int bPth = nPath > 4 && !sqlite3_stricmp(zPath + nPath - 4, ".pth");

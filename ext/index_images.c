@@ -29,7 +29,7 @@ int ram__index_embed(IndexVtab *p, const unsigned char *aKey, const void *pBlob,
     }
     if (st) {
         ram__vtab_set_error(&p->base, "ram_index: %s", err.msg);
-        return st == RAM_ERR_NOMEM ? SQLITE_NOMEM : st == RAM_ERR_TOO_BIG ? SQLITE_TOOBIG : SQLITE_ERROR;
+        return ram__rc(st);
     }
     STAT_ADD(inferences, 1);
     int rc = ram__embedding_build(p, p->aEmbeds, p->aProbs, e);

@@ -281,6 +281,11 @@ int ram__index_model(IndexVtab *p, int bCheck)
     }
     if (p->zModel && !p->pCtx) {
         struct ram_entry *pEntry = 0;
+        if ((rc = ram__trust_check(p->pConn, p->zName, p->zModel, &zErr))) { /* model_trust.c */
+            ram__vtab_set_error(&p->base, "%s", zErr ? zErr : sqlite3_errstr(rc));
+            sqlite3_free(zErr);
+            return rc;
+        }
         rc = ram__registry_acquire(p->zModel, RAM__VERIFY_ON_MAP, &pEntry, &zErr);
         if (rc) {
             ram__vtab_set_error(&p->base, "ram_index: cannot load the model '%s': %s", p->zModel,

@@ -178,6 +178,10 @@ static int cmd_model(IndexVtab *p, const char *zPath)
 {
     char *zNew = zPath && zPath[0] ? sqlite3_mprintf("%s", zPath) : 0;
     if (zPath && zPath[0] && !zNew) return SQLITE_NOMEM;
+    if (zNew && ram__trust_add(p->pConn, zNew)) { /* named here: may be opened */
+        sqlite3_free(zNew);
+        return SQLITE_NOMEM;
+    }
     ram__index_model_drop(p);
     sqlite3_free(p->zModel);
     p->zModel = zNew;

@@ -138,6 +138,7 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                 sqlite3_free(p->zModel);
                 p->zModel = zVal;
                 zVal = 0;
+                if (ram__trust_add(p->pConn, p->zModel)) goto nomem; /* named here: may be opened */
             } else if (!sqlite3_stricmp(zKey, "floor")) {
                 char *end = 0;
                 double f = strtod(zVal, &end);

@@ -17,14 +17,13 @@
 ** serving its current users until its count drops to 0. Loading happens under the
 ** mutex too: a second thread asking for the same file waits for the first
 ** load instead of mapping the file twice (loads are rare; inference never
-** takes this lock). Users are connections (their current model) and open
-** ram_tag_scores cursors (so a ram_load() in the middle of a scan cannot
-** free the names the cursor is returning). Each entry also indexes the
+** takes this lock). Users are contexts (context.c: a connection's current
+** model, a ram_index table's own) and open ram_tag_scores cursors (so a
+** ram_load() in the middle of a scan cannot free the names the cursor is
+** returning). Each entry also indexes the
 ** English tag names (open addressing on XXH3-64) for threshold overrides.
 **
-** The default model is models/default.ram relative to the directory of the
-** loaded ram.so (build/ram.so -> build/../models/default.ram), found with
-** dladdr().
+** Where the default model is looked for: model_path.c.
 */
 #include "ext.h"
 SQLITE_EXTENSION_INIT3
@@ -32,7 +31,6 @@ SQLITE_EXTENSION_INIT3
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -233,7 +231,11 @@ char *ram__registry_json(void)
         sqlite3_str_appendf(s, "{\"file\":");
         ram__json_str(s, p->zPath);
         sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"refs\":%d,\"verified\":%s}",
-                            p->info.digest, p->info.kind == RAM_KIND_RAM_PLUS ? "RAM++" : "RAM", p->nRef,
+                            p->info.digest,
+                            p->info.kind == RAM_KIND_RAM_PLUS   ? "RAM++"
+                            : p->info.kind == RAM_KIND_TAG2TEXT ? "Tag2Text"
+                                                                : "RAM",
+                            p->nRef,
                             p->bVerified ? "true" : "false");
     }
     sqlite3_str_appendf(s, "],\"connections\":%d", g_nConn);
@@ -243,22 +245,5 @@ char *ram__registry_json(void)
     if (!zBody) return 0;
     char *z = ram__mprintf("{\"loaded\":%s}", zBody);
     sqlite3_free(zBody);
-    return z;
-}
-
-char *ram__default_model_path(void)
-{
-    Dl_info info;
-    if (!dladdr((void *)&ram__default_model_path, &info) || !info.dli_fname) return 0;
-    char *zSo = realpath(info.dli_fname, 0); /* libc malloc */
-    if (!zSo) return 0;
-    char *zSlash = strrchr(zSo, '/');
-    if (zSlash) *zSlash = 0;
-    char *z = ram__mprintf("%s/../models/default.ram", zSlash ? zSo : ".");
-    free(zSo);
-    if (z && access(z, R_OK) != 0) {
-        sqlite3_free(z);
-        z = 0;
-    }
     return z;
 }

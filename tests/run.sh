@@ -74,7 +74,7 @@ fi
 if [ -n "${RAM_FUZZ_BUILD:-}" ] && [ "${FUZZ_SECONDS:-0}" -gt 0 ]; then
   echo "#### fuzz: $RAM_FUZZ_BUILD, ${FUZZ_SECONDS} s per target"
   run fuzz env RAM_BUILD="$1" sh tests/fuzz/run.sh "$RAM_FUZZ_BUILD" "$FUZZ_SECONDS" \
-    ${FUZZ_TARGETS:-image pth model bpe sql index}
+    ${FUZZ_TARGETS:-image pth model bpe sql index wordpiece}
 elif [ -n "${RAM_FUZZ_BUILD:-}" ]; then
   echo "SKIP: fuzz: FUZZ_SECONDS=0" | tee -a "$log"
 fi

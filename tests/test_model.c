@@ -276,7 +276,7 @@ static void test_heldout(void)
             if (ram_st_open(tmp_path(name), 0, &mf, &err) == RAM_OK) {
                 struct ram_tensor_source src = ram_st_source(&mf->st);
                 struct ram_model *inf = ram_calloc(1, sizeof *inf);
-                struct ram_convert_opts o = {0, 0, 3, 0};
+                struct ram_convert_opts o = {0, 0, 3, 0, 0};
                 ram_status rc = ram_model_infer_config(inf, &src, 7, &o, &err);
                 check(rc == RAM_ERR_ARG && strstr(err.msg, "image size"), "infer: image size required without attn_mask",
                       "rc %d %s", rc, err.msg);
@@ -342,7 +342,7 @@ static void test_infer_mask(void)
     if (rc == RAM_OK && ram_st_open(tmp_path("mask.safetensors"), RAM_ST_STRICT, &mm, &err) == RAM_OK) {
         struct ram_tensor_source src = ram_st_source(&mm->st);
         struct ram_model *inf = ram_calloc(1, sizeof *inf);
-        struct ram_convert_opts opts = {0, 0, 3, 0};
+        struct ram_convert_opts opts = {0, 0, 3, 0, 0};
         rc = ram_model_infer_config(inf, &src, 7, &opts, &err);
         check(rc == RAM_OK && inf->swin.image_size == 96 && inf->swin.window == 6, "infer: image size from attn_mask",
               "rc %d %s image %d", rc, rc ? err.msg : "", inf->swin.image_size);
@@ -428,7 +428,7 @@ static struct ram_model *bind_clip_from(const char *main_path, const char *clip_
     jj->clip = ram_st_source(&(*keep_clip)->st);
     struct ram_tensor_source src = ram_join_clip(jj);
     m = ram_calloc(1, sizeof *m);
-    struct ram_convert_opts o = {96, 0, 3, 2};
+    struct ram_convert_opts o = {96, 0, 3, 2, 0};
     char en[256];
     size_t oe = 0;
     for (int i = 0; i < 7; i++) oe += (size_t)snprintf(en + oe, sizeof en - oe, "t%d\n", i);
@@ -589,13 +589,13 @@ static void test_corrupt(void)
     memcpy(f, orig, orig_len);
     memset(f, 0xff, 8);
     write_bytes(bad, f, orig_len);
-    expect_fail("corrupt: header length 2^64-1", bad, 1, "header length");
+    expect_fail("corrupt: header length 2^64-1", bad, 1, "not a model file (bad magic)");
     for (int i = 0; i < 8; i++) f[i] = (unsigned char)((uint64_t)(orig_len - 7) >> (8 * i));
     write_bytes(bad, f, orig_len);
-    expect_fail("corrupt: header length past the end", bad, 1, "exceeds the file size");
+    expect_fail("corrupt: header length past the end", bad, 1, "not a model file (bad magic)");
     memset(f, 0, 8);
     write_bytes(bad, f, orig_len);
-    expect_fail("corrupt: header length 0", bad, 1, "json");
+    expect_fail("corrupt: header length 0", bad, 1, "not a model file (bad magic)");
 
     /* JSON garbage at a few places of the header. */
     all = 1;
@@ -966,7 +966,7 @@ static void test_golden(void)
                 j.main = ram_pth_source(p);
                 j.clip = ram_pth_source(cp);
             }
-            struct ram_convert_opts o = {0, 0, 0, 2};
+            struct ram_convert_opts o = {0, 0, 0, 2, 0};
             struct ram_tensor_source src = ram_join_clip(&j);
             if (!rc) rc = ram_model_infer_config(m, &src, m->num_class, &o, &err);
             if (!rc) rc = ram_model_bind(m, &src, &err);
