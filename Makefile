@@ -279,7 +279,9 @@ LINT_FILES ?= ext/util.c ext/interrupt.c ext/conn.c ext/context.c ext/images.c e
               core/wordpiece.c core/wordpiece.h core/bert.c core/bert.h core/beam_search.c core/beam_search.h \
               core/tag2text.c core/tag2text.h ext/func_caption.c tests/test_wordpiece.c tests/test_tag2text.c \
               tests/test_tag2text_heldout.c tests/test_beam_search.c tests/fuzz/fuzz_wordpiece.c \
-              ext/model_path.c ext/model_path.h ext/func_xmp.c ext/xmp_sidecar.c ext/xmp_sidecar.h
+              ext/model_path.c ext/model_path.h ext/func_xmp.c ext/xmp_sidecar.c ext/xmp_sidecar.h \
+              core/gemm_bf16.c core/gemm_bf16.h models/random_trained.c models/random_trained.h \
+              tests/bench/bench_precision.c
 LINT_SRC := $(CORE_SRC) $(EXT_SRC) $(CONV_SRC) demo/ram-index.c
 LINT_OBJ := $(LINT_SRC:%.c=$(BUILD)/lint/%.o)
 # The call graph of the same objects must have no circle under LINT_GRAPH

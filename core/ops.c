@@ -8,11 +8,13 @@
 */
 #include "ops.h"
 
+#include "gemm_bf16.h"
 #include "gemm_q8.h"
 #include "ram.h"
 #include "sgemm.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include "cpu.h"
 #include "ops_vec_table.h"
@@ -142,6 +144,17 @@ void ram_quick_gelu(float *x, size_t n)
 void ram_add(float *y, const float *x, size_t n) { ew_split((struct ew_job){EW_ADD, 1, y, x, NULL, NULL, 0, 0, 0}, n, 1, 64); }
 
 float ram_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+const char *ram_kernels(void)
+{
+    static const char *const bf16[] = {"scalar", "avx512", "avx512bf16", "amx"};
+    static _Thread_local char buf[96];
+    int b = ram_bf16_level();
+    snprintf(buf, sizeof buf, "%s (bf16 %s, int8 %s)", ram_sgemm_path_name(ram_sgemm_default()),
+             b >= 0 && b <= 3 ? bf16[b] : "?",
+             ram_q8_have_amx() ? "amx" : ram_q8_have_vnni() ? "vnni" : "scalar");
+    return buf;
+}
 
 void ram_ops_set_threads(int n) { ram_jobs_set_threads(n); }
 int ram_ops_get_threads(void) { return ram_jobs_threads(); }

@@ -325,5 +325,3 @@ void ram_sgemm(int tA, int tB, int M, int N, int K, float alpha, const float *A,
 {
     ram_sgemm_on(ram_sgemm_default(), tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
-
-const char *ram_kernels(void) { return ram_sgemm_path_name(ram_sgemm_default()); }
