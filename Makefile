@@ -4,6 +4,7 @@
 #   make asan       the test suite under ASan+UBSan+LSan
 #   make demo       the main job on the bundled default model
 #   make bench      benchmarks (ratios, never timed tests)
+#   make bench-peers  ours vs the official PyTorch code and ONNX Runtime (docs/BENCH.md)
 # Missing Debian packages are installed by tools/deps.sh (as root).
 
 CC      ?= cc
@@ -154,6 +155,13 @@ asan: asan-build
 
 bench: all $(BENCH_BIN)
 	@sh tests/bench/run.sh $(BUILD)
+
+# This engine against the official PyTorch RAM++ and ONNX Runtime, same run,
+# same images (not part of make test or make bench; docs/BENCH.md):
+#   RAM_OFFICIAL_REPO=/path/to/recognize-anything make bench-peers
+.PHONY: bench-peers
+bench-peers: all $(BUILD)/bench/peers_ours
+	@sh tests/bench/peers.sh $(BUILD)
 
 demo: all
 	@sh demo/demo.sh
