@@ -28,13 +28,20 @@ LIBS    := $(PKG_LIBS) -lxxhash -lm -lpthread
 LDFLAGS ?=
 
 CORE_SRC := $(wildcard core/*.c)
+# Converter-only core files (.pth reading: pickle VM, zip reader; the writers):
+# a library of their own that ram-convert and the tests link, never ram.so.
+CONV_CORE_SRC := core/unpickle.c core/zip_reader.c core/pth_reader.c core/model_pth.c \
+                 core/model_write.c core/safetensors_write.c
+RT_CORE_SRC := $(filter-out $(CONV_CORE_SRC),$(CORE_SRC))
 EXT_SRC  := $(wildcard ext/*.c)
 CONV_SRC := $(wildcard models/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 BENCH_SRC:= $(wildcard tests/bench/*.c)
 
-CORE_OBJ      := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
-CORE_TEST_OBJ := $(CORE_SRC:%.c=$(BUILD)/objt/%.o)
+CORE_OBJ      := $(RT_CORE_SRC:%.c=$(BUILD)/obj/%.o)
+CORE_TEST_OBJ := $(RT_CORE_SRC:%.c=$(BUILD)/objt/%.o)
+CONV_CORE_OBJ      := $(CONV_CORE_SRC:%.c=$(BUILD)/obj/%.o)
+CONV_CORE_TEST_OBJ := $(CONV_CORE_SRC:%.c=$(BUILD)/objt/%.o)
 EXT_OBJ       := $(EXT_SRC:%.c=$(BUILD)/obj/%.o)
 CONV_OBJ      := $(CONV_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN      := $(TEST_SRC:tests/%.c=$(BUILD)/%)
@@ -107,6 +114,12 @@ $(BUILD)/libramcore.a: $(CORE_OBJ)
 $(BUILD)/libramcore_test.a: $(CORE_TEST_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
+$(BUILD)/libramconv.a: $(CONV_CORE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/libramconv_test.a: $(CONV_CORE_TEST_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
 # ram.so exports only sqlite3_ram_init (STYLE.md rule 2): ext/ is compiled with
 # -fvisibility=hidden and the version script also hides the static core.
 $(EXT_OBJ): ALL_CFLAGS += -fvisibility=hidden
@@ -119,15 +132,15 @@ $(BUILD)/ram-index: demo/ram-index.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lsqlite3 $(LDFLAGS)
 
-$(BUILD)/ram-convert: $(CONV_OBJ) $(BUILD)/libramcore.a
-	$(CC) $(SAN) -o $@ $(CONV_OBJ) $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)
+$(BUILD)/ram-convert: $(CONV_OBJ) $(BUILD)/libramconv.a $(BUILD)/libramcore.a
+	$(CC) $(SAN) -o $@ $(CONV_OBJ) $(BUILD)/libramconv.a $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)
 
-$(BUILD)/test_%: tests/test_%.c tests/harness.h tests/test_json.h $(BUILD)/libramcore_test.a
-	$(CC) $(ALL_CFLAGS) -DRAM_TEST -Itests $< -o $@ $(BUILD)/libramcore_test.a $(LIBS) -lsqlite3 $(LDFLAGS)
+$(BUILD)/test_%: tests/test_%.c tests/harness.h tests/test_json.h $(BUILD)/libramconv_test.a $(BUILD)/libramcore_test.a
+	$(CC) $(ALL_CFLAGS) -DRAM_TEST -Itests $< -o $@ $(BUILD)/libramconv_test.a $(BUILD)/libramcore_test.a $(LIBS) -lsqlite3 $(LDFLAGS)
 
-$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libramcore.a
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libramconv.a $(BUILD)/libramcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(BUILD)/libramcore.a $(LIBS) -lsqlite3 $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(BUILD)/libramconv.a $(BUILD)/libramcore.a $(LIBS) -lsqlite3 $(LDFLAGS)
 
 # The whole suite twice: the optimised build, then the same tests under
 # ASan+UBSan+LSan ($(BUILD)/asan); then, once, test_concurrency under

@@ -67,7 +67,7 @@ struct ram_st_map {
 ram_status ram_st_open(const char *path, int flags, struct ram_st_map **out, struct ram_error *err);
 void ram_st_close(struct ram_st_map *m);
 
-/* ------------------------------------------------------------------ writing */
+/* ------------------------------------------------------------------ writing (safetensors_write.c) */
 
 /* One tensor to write. Exactly one data origin is used, in this order:
 ** bytes (already in dtype), f32 (fp32 values, converted to dtype F32/F16/BF16),
@@ -104,5 +104,7 @@ ram_status ram_st_write(const char *path, const struct ram_st_out *t, int n,
 
 /* XXH3-128 of n bytes as 32 lowercase hex digits + NUL (canonical form). */
 void ram_xxh128_hex(const void *data, size_t n, char out[33]);
+/* A canonical (big-endian) 128-bit digest as 32 lowercase hex digits + NUL. */
+void ram_hex128(const unsigned char digest[16], char out[33]);
 
 #endif /* RAM_SAFETENSORS_H */

@@ -1,6 +1,6 @@
 #!/bin/sh
 # models/download.sh — fetches the official RAM++ and RAM checkpoints and the
-# CLIP ViT-B/16 weights, checks each against its pinned SHA-256
+# CLIP ViT-B/16 weights, checks each against its pinned size and SHA-256
 # (models/SHA256SUMS) and converts them with build/ram-convert into
 #   models/ram_plus.ram       RAM++ (ram_plus_swin_large_14m.pth)
 #   models/ram.ram            RAM   (ram_swin_large_14m.pth)
@@ -56,9 +56,27 @@ pinned() {
   awk -v n="$1" '$1 !~ /^#/ && $2 == n && length($1) == 64 && $1 !~ /[^0-9a-f]/ { print $1; exit }' "$SUMS"
 }
 
-# check NAME FILE: 0 when FILE's sum is the pinned one (or RAM_ALLOW_UNPINNED=1).
+# The pinned size of a file name: "#size BYTES NAME" in $SUMS, or nothing.
+pinned_size() {
+  [ -f "$SUMS" ] || return 0
+  awk -v n="$1" '$1 == "#size" && $3 == n && $2 ~ /^[0-9]+$/ { print $2; exit }' "$SUMS"
+}
+
+# check NAME FILE: 0 when FILE's size and sum are the pinned ones (or
+# RAM_ALLOW_UNPINNED=1). The size is checked first: a truncated or padded
+# file of several GB is refused without hashing it.
 check() {
   name=$1; file=$2
+  want_size=$(pinned_size "$name")
+  if [ -n "$want_size" ] && [ "$(size "$file")" != "$want_size" ]; then
+    msg="$name: size mismatch: got $(size "$file") bytes, pinned $want_size"
+    if [ "${RAM_ALLOW_UNPINNED:-0}" = 1 ]; then
+      say "$msg; accepted because RAM_ALLOW_UNPINNED=1"
+      return 0
+    fi
+    echo "download: refused: $msg (set RAM_ALLOW_UNPINNED=1 to accept it)" >&2
+    return 1
+  fi
   got=$(sha256 "$file")
   want=$(pinned "$name")
   if [ -n "$want" ] && [ "$got" = "$want" ]; then

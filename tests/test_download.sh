@@ -3,7 +3,9 @@
 # local files stand in for Hugging Face. Checks that a file with the pinned
 # sum is accepted (and not fetched again), that a wrong or truncated file is
 # refused (with the computed sum printed), that RAM_ALLOW_UNPINNED=1 accepts
-# it, that the shipped placeholders pin nothing, and that an interrupted
+# it, that the shipped pins (publisher sums and sizes of RAM++ and RAM) refuse
+# a file of another size before hashing it, that the CLIP placeholder pins
+# nothing, and that an interrupted
 # download (a partial .part file) is resumed to the right sum.
 # Prints PASS:/FAIL: lines (tests/run.sh counts them).
 cd "$(dirname "$0")/.." || exit 2
@@ -54,10 +56,32 @@ if dl "$T/d4" RAM_PLUS_URL="file://$T/srv/other" RAM_ALLOW_UNPINNED=1 && [ -f "$
    grep -q "accepted because RAM_ALLOW_UNPINNED=1" "$T/out"; then ok unpinned_override
 else ko unpinned_override "$(tail -n 3 "$T/out")"; fi
 
-# 5. the shipped SHA256SUMS placeholders pin nothing: the right file is still refused
-if ! dl "$T/d5" RAM_SHA256SUMS=models/SHA256SUMS && grep -q "no pinned sha256" "$T/out" &&
-   grep -q "computed $good" "$T/out"; then ok placeholder_refused
+# 5. the shipped SHA256SUMS pins the publisher's RAM++ and RAM sums and sizes: the
+#    stand-in is refused by its size (before hashing); the CLIP placeholder pins
+#    nothing, so a CLIP file is refused with its computed sum printed
+if ! dl "$T/d5" RAM_SHA256SUMS=models/SHA256SUMS && grep -q "size mismatch: got [0-9]* bytes, pinned 3010210801" "$T/out" &&
+   [ ! -f "$T/d5/ram_plus_swin_large_14m.pth" ]; then ok shipped_size_refused
+else ko shipped_size_refused "$(tail -n 3 "$T/out")"; fi
+if grep -q "^497c178836ba66698ca226c7895317e6e800034be986452dbd2593298d50e87d  ram_plus_swin_large_14m.pth$" models/SHA256SUMS &&
+   grep -q "^15c729c793af28b9d107c69f85836a1356d76ea830d4714699fb62e55fcc08ed  ram_swin_large_14m.pth$" models/SHA256SUMS &&
+   grep -q "^#size 5625634877 ram_swin_large_14m.pth$" models/SHA256SUMS; then ok shipped_pins
+else ko shipped_pins "models/SHA256SUMS lacks the published RAM++/RAM pins"; fi
+if ! env RAM_DL_DIR="$T/d5c" CLIP_URL="file://$T/srv/ram_plus_swin_large_14m.pth" RAM_ALLOW_UNPINNED=0 \
+     timeout 60 sh models/download.sh fetch-clip >"$T/out" 2>&1 &&
+   grep -q "clip_vit_b16.safetensors: no pinned sha256 .*computed $good" "$T/out"; then ok placeholder_refused
 else ko placeholder_refused "$(tail -n 3 "$T/out")"; fi
+
+# 5b. a pinned size with the right size but another sum is refused by its sum;
+#     a wrong size is refused even when the sum line would match
+printf '%s  ram_plus_swin_large_14m.pth\n#size %s ram_plus_swin_large_14m.pth\n' "$good" \
+  "$(wc -c <"$T/srv/ram_plus_swin_large_14m.pth" | tr -d ' ')" >"$T/SUMS"
+if dl "$T/d5s" && grep -q "sha256 $good OK" "$T/out"; then ok size_and_sum_accepted
+else ko size_and_sum_accepted "$(tail -n 3 "$T/out")"; fi
+sed 's/^#size [0-9]*/#size 12345/' "$T/SUMS" >"$T/SUMS2" && mv "$T/SUMS2" "$T/SUMS"
+if ! dl "$T/d5w" && grep -q "size mismatch: got [0-9]* bytes, pinned 12345" "$T/out" &&
+   [ ! -f "$T/d5w/ram_plus_swin_large_14m.pth" ]; then ok size_refused
+else ko size_refused "$(tail -n 3 "$T/out")"; fi
+printf '%s  ram_plus_swin_large_14m.pth\n' "$good" >"$T/SUMS"
 
 # 6. an interrupted download (first 100,000 bytes in .part) is resumed to the right sum
 mkdir -p "$T/d6"
