@@ -126,6 +126,22 @@ def cpu_flags():
     return ""
 
 
+def official_commit(repo):
+    """The checkout's commit (git), or the first line of its .official_commit
+    file (a checkout written without .git), or None."""
+    if not repo:
+        return None
+    if os.path.exists(os.path.join(repo, ".git")):
+        try:
+            r = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True)
+            if r.returncode == 0:
+                return r.stdout.strip()
+        except OSError:
+            pass
+    f = os.path.join(repo, ".official_commit")
+    return open(f).read().split()[0] if os.path.isfile(f) else None
+
+
 def main(argv):
     if len(argv) < 4:
         sys.exit("usage: peers.py OUT_DIR BENCH_IMAGE PHOTO...")
@@ -241,8 +257,7 @@ def main(argv):
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "load_average_at_start": load_start, "load_average_at_end": load,
         "workers": {w.name: w.ready for w in workers},
-        "official_commit": open(os.path.join(os.environ["RAM_OFFICIAL_REPO"], ".official_commit")).read().strip()
-        if os.path.isfile(os.path.join(os.environ.get("RAM_OFFICIAL_REPO", ""), ".official_commit")) else None,
+        "official_commit": official_commit(os.environ.get("RAM_OFFICIAL_REPO")),
         "runs": runs, "threads": threads, "bench_image": bench_image, "seconds": round(time.time() - t_start, 1),
     }
     base = lat.get("ours fp32", {})

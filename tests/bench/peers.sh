@@ -30,8 +30,8 @@ REPO=${RAM_OFFICIAL_REPO:-}
 say() { echo "bench-peers: $*"; }
 
 if [ -z "$REPO" ] || [ ! -f "$REPO/ram/models/ram_plus.py" ]; then
-  say "RAM_OFFICIAL_REPO must name a checkout of the official code (github.com/xinyu1205/recognize-anything);"
-  say "e.g. git clone https://github.com/xinyu1205/recognize-anything /work/peers/recognize-anything"
+  say "RAM_OFFICIAL_REPO must name a checkout of the official code, the public GitHub repository"
+  say "xinyu1205/recognize-anything, cloned outside this repository (e.g. /work/peers/recognize-anything);"
   say "then: RAM_OFFICIAL_REPO=/work/peers/recognize-anything make bench-peers (docs/BENCH.md)"
   exit 2
 fi
@@ -46,7 +46,9 @@ if [ -z "$SK" ] || [ -z "$MPL" ]; then
   say "the fidelity photos come from Debian's python3-skimage and python3-matplotlib: apt-get install them"
   exit 2
 fi
-command -v node >/dev/null || { say "node is needed for ONNX Runtime (apt-get install nodejs npm)"; exit 2; }
+if ! echo " ${RAM_PEERS_SKIP:-} " | grep -q ' ort '; then
+  command -v node >/dev/null || { say "node is needed for ONNX Runtime (apt-get install nodejs npm)"; exit 2; }
+fi
 
 # ONNX Runtime from npm into BUILD/peers (its install script would fetch GPU
 # binaries that the CPU provider does not need: skipped).
