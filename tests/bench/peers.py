@@ -171,6 +171,10 @@ def main(argv):
     for w in workers:
         print("peers:   %s: %s" % (w.name, w.ready), flush=True)
     paths = [(w, label, model) for w in workers for label, model in w.paths]
+    # At n > 1 threads Debian's torch is also timed with its own intra-op pool
+    # at 1 thread and OpenBLAS at n ("intra1"): the official code's best
+    # setting is the one compared.
+    alt = [(w, "official, intra-op 1", "intra1") for w in workers if w.name == "official"]
 
     # The bench image in each worker's own form: the official worker writes
     # its preprocessed tensor, which is what ORT reads.
@@ -189,12 +193,13 @@ def main(argv):
         for w in workers:
             w.ask("threads", th)
         load_all(bench_image, bench_prefix)
-        for w, label, model in paths:  # warm-up
+        timed = paths + (alt if th > 1 else [])
+        for w, label, model in timed:  # warm-up
             run_one(w, model)
-        times = {label: [] for _, label, _ in paths}
+        times = {label: [] for _, label, _ in timed}
         for r in range(runs):
-            k = r % len(paths)
-            for w, label, model in paths[k:] + paths[:k]:
+            k = r % len(timed)
+            for w, label, model in timed[k:] + timed[:k]:
                 times[label].append(run_one(w, model))
             print("peers: %d thread(s), round %d/%d: %s" % (th, r + 1, runs, ", ".join(
                 "%s %.2f s" % (lb, t[-1]) for lb, t in times.items())), flush=True)
@@ -272,9 +277,14 @@ def main(argv):
     hdr = "%-20s" % "path" + "".join("%22s" % ("%d thread%s" % (t, "s" if t > 1 else "")) for t in threads)
     print(hdr)
     ratios = {}
-    for _, label, _ in paths:
+    for _, label, _ in paths + alt:
+        if label not in lat:
+            continue
         cells = ""
         for th in threads:
+            if th not in lat[label]:
+                cells += "%22s" % "-"
+                continue
             m = lat[label][th]["median_s"]
             b = base.get(th, {}).get("median_s")
             r = m / b if b else None

@@ -170,10 +170,16 @@ def worker(pth):
             x = tf(Image.open(cmd[1])).unsqueeze(0)
             print("ok", flush=True)
         elif cmd[0] == "run":
+            # "run intra1": torch's own pool at 1 thread for this forward,
+            # OpenBLAS left at the thread count set.
+            n = torch.get_num_threads()
+            if cmd[1:] == ["intra1"]:
+                torch.set_num_threads(1)
             with torch.no_grad():
                 t = time.perf_counter()
                 m.generate_tag(x)
                 t = time.perf_counter() - t
+            torch.set_num_threads(n)
             print("time %.6f" % t, flush=True)
         elif cmd[0] == "probs":
             # Writes PREFIX.logits.f32 and the input tensor PREFIX.input.f32
