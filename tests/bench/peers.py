@@ -107,6 +107,21 @@ def cpu_model():
                                            info.get("cpu family", "?"), info.get("model", "?"))
 
 
+def openblas_core():
+    """The kernel set OpenBLAS picks in this environment (what the official
+    PyTorch and our OpenBLAS products run): a DYNAMIC_ARCH OpenBLAS that does
+    not know the CPU falls back to old generic kernels unless
+    OPENBLAS_CORETYPE names one."""
+    try:
+        import ctypes
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        return "%s (%s)" % (lib.openblas_get_corename().decode(), lib.openblas_get_config().decode())
+    except (OSError, AttributeError):
+        return None
+
+
 def loadavg():
     try:
         return open("/proc/loadavg").read().split()[:3]
@@ -152,6 +167,8 @@ def main(argv):
     build = os.environ.get("RAM_PEERS_BUILD", "build")
     py = os.environ.get("RAM_PEERS_PYTHON", "/usr/bin/python3")
     ours = [kv.split("=", 1) for kv in os.environ.get("RAM_PEERS_OURS", "").split()]
+    if "official" in skip and "ort" not in skip:
+        sys.exit("peers: ONNX Runtime is given the official preprocessing's tensor: it needs the official worker")
     os.makedirs(os.path.join(out, "fidelity"), exist_ok=True)
     t_start = time.time()
     load_start = loadavg()
@@ -259,7 +276,8 @@ def main(argv):
     env = {
         "date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "openblas_core": openblas_core(),
+        "RAM_ISA": os.environ.get("RAM_ISA"),
         "load_average_at_start": load_start, "load_average_at_end": load,
         "workers": {w.name: w.ready for w in workers},
         "official_commit": official_commit(os.environ.get("RAM_OFFICIAL_REPO")),
@@ -269,11 +287,13 @@ def main(argv):
     print()
     print("make bench-peers: full-size RAM++ (Swin-L 384, 4,585 tags x 51 descriptions), random weights "
           "from the official code")
-    print("%s | %s, %s cores (%s) | OPENBLAS_CORETYPE=%s | load average %s at start, %s at end | %.0f s" % (
-        env["date_utc"], env["cpu"], env["cores"], env["cpu_flags"], env["OPENBLAS_CORETYPE"] or "(unset)",
-        " ".join(load_start), " ".join(load), time.time() - t_start))
+    print("%s | %s, %s cores (%s)" % (env["date_utc"], env["cpu"], env["cores"], env["cpu_flags"]))
+    print("OPENBLAS_CORETYPE=%s, OpenBLAS kernels %s%s | load average %s at start, %s at end | %.0f s" % (
+        env["OPENBLAS_CORETYPE"] or "(unset)", (env["openblas_core"] or "?").split(" ")[0],
+        " | RAM_ISA=" + env["RAM_ISA"] if env["RAM_ISA"] else "", " ".join(load_start), " ".join(load),
+        time.time() - t_start))
     print("forward latency per image, median of %d after a warm-up, interleaved; x = time / ours fp32 in the "
-          "same rounds" % runs)
+          "same rounds (x > 1: ours fp32 is faster)" % runs)
     hdr = "%-20s" % "path" + "".join("%22s" % ("%d thread%s" % (t, "s" if t > 1 else "")) for t in threads)
     print(hdr)
     ratios = {}
