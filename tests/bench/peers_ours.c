@@ -119,7 +119,7 @@ int main(int argc, char **argv)
             free(img);
             if (bad) printf("error %s\n", err.msg);
             else printf("ok\n");
-        } else if ((strcmp(cmd, "run") == 0 || strcmp(cmd, "probs") == 0) && find(m, n, a)) {
+        } else if ((strcmp(cmd, "run") == 0 || (strcmp(cmd, "probs") == 0 && b)) && find(m, n, a)) {
             struct worker_model *w = find(m, n, a);
             double t = now();
             int bad = forward(w, &err);
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
                 printf("time %.6f\n", t);
             } else {
                 char path[4200];
-                snprintf(path, sizeof path, "%s.probs.f32", b ? b : "out");
+                snprintf(path, sizeof path, "%s.probs.f32", b);
                 FILE *f = fopen(path, "wb");
                 int ok = f && fwrite(w->probs, sizeof(float), w->info.num_class, f) == (size_t)w->info.num_class;
                 if (f && fclose(f)) ok = 0;
