@@ -24,8 +24,9 @@ ram_tag_list_threshold.txt), and the largest distance of a differing decision
 from its threshold. Ours goes from the photo file through its own decoding
 and preprocessing (the product's path: preprocessing differences count);
 ORT is given the official preprocessing's tensor (the model alone). Our
-engine returns probabilities, so its logits are log(p / (1 - p)) of float32
-probabilities: exact to ~1e-6 for probabilities away from 0 and 1.
+logits come from peers_ours's tagger call beside the public probabilities
+(checked to give them): a float32 probability near 1 does not determine its
+logit.
 
 Environment: RAM_PEERS_RUNS (default 5), RAM_PEERS_THREADS (default "1 2"),
 RAM_PEERS_OURS ("fp32=F bf16=F int8=F", by peers.sh), RAM_PEERS_OFFICIAL_PTH,
@@ -84,11 +85,6 @@ class Worker:
 def run_one(w, model):
     a = w.ask("run", model) if model else w.ask("run")
     return float(a.split()[1])
-
-
-def logit(p):
-    p = p.astype(np.float64)
-    return np.log(p) - np.log1p(-p)
 
 
 def cpu_model():
@@ -252,9 +248,10 @@ def main(argv):
                         p = 1.0 / (1.0 + np.exp(-lg))
                     else:
                         w.ask("probs", model, prefix + "." + model)
-                        p32 = np.fromfile(prefix + "." + model + ".probs.f32", "<f4")
-                        p = p32.astype(np.float64)
-                        lg = logit(p32)
+                        p = np.fromfile(prefix + "." + model + ".probs.f32", "<f4").astype(np.float64)
+                        lg = np.fromfile(prefix + "." + model + ".logits.f32", "<f4").astype(np.float64)
+                        if np.abs(1.0 / (1.0 + np.exp(-lg)) - p).max() > 1e-6:
+                            raise RuntimeError("%s: its logits do not give its probabilities" % label)
                     d = (p > thr) != od
                     a = acc[label]
                     a["photos"] += 1

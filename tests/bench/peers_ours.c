@@ -10,13 +10,22 @@
 **   threads N          ram_set_threads(N)                       -> ok
 **   load IMAGE         decode + preprocess IMAGE for every model -> ok
 **   run NAME           one forward of NAME on the loaded image   -> time SECONDS
-**   probs NAME PREFIX  same, writing PREFIX.probs.f32 (num_class floats) -> ok
+**   probs NAME PREFIX  same, writing PREFIX.probs.f32 (num_class floats) and
+**                      PREFIX.logits.f32 -> ok
 **   quit
 ** What is timed is the forward from the preprocessed 384x384 tensor to the
 ** tag probabilities (ram_encode_image + ram_tag_probs), as for the peers,
 ** whose preprocessing is not timed either. Errors answer "error MESSAGE".
+**
+** The public API returns probabilities only; a float32 probability near 0 or
+** 1 no longer determines its logit (1 - p has a granularity of 6e-8), so
+** for the fidelity figures the logits come from the tagger itself
+** (ram_tagger_forward, the internal call ram_tag_probs makes for RAM++, on
+** the same image embeddings), written beside the probabilities.
 */
+#include "model.h"
 #include "ram.h"
+#include "tagger.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +39,7 @@ struct worker_model {
     struct ram_model *model;
     struct ram_state *st;
     struct ram_model_info info;
-    float *chw, *emb, *probs;
+    float *chw, *emb, *probs, *logits, *tag_scratch;
 };
 
 static double now(void)
@@ -67,6 +76,23 @@ static int forward(struct worker_model *w, struct ram_error *err)
            ram_tag_probs(w->st, w->emb, w->probs, err) != RAM_OK;
 }
 
+/* The logits of the image embeddings in w->emb (see the header comment). */
+static int tag_logits(struct worker_model *w, struct ram_error *err)
+{
+    const struct ram_model *m = w->model;
+    struct ram_tagger_scratch s = {w->tag_scratch, RAM_TAGGER_CHUNK, m->des_per_class};
+    struct ram_tagger_args a = {w->emb, m->label_embed, m->num_class, m->des_per_class, NULL, NULL};
+    return ram_tagger_forward(m, &a, &s, w->logits, NULL, err) != RAM_OK;
+}
+
+static int write_floats(const char *path, const float *v, int n)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(v, sizeof(float), n, f) == (size_t)n;
+    if (f && fclose(f)) ok = 0;
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     struct worker_model m[MAX_MODELS];
@@ -97,7 +123,10 @@ int main(int argc, char **argv)
         w->chw = malloc(sizeof(float) * 3 * S * S);
         w->emb = malloc(sizeof(float) * w->info.n_image_tokens * w->info.embed_dim);
         w->probs = malloc(sizeof(float) * w->info.num_class);
-        if (!w->chw || !w->emb || !w->probs) return 1;
+        w->logits = malloc(sizeof(float) * w->info.num_class);
+        w->tag_scratch = malloc(sizeof(float) * ram_tagger_scratch_floats(w->model, RAM_TAGGER_CHUNK,
+                                                                           w->info.des_per_class));
+        if (!w->chw || !w->emb || !w->probs || !w->logits || !w->tag_scratch) return 1;
     }
     printf("ready %.3f ram %s\n", now() - t0, ram_version());
     fflush(stdout);
@@ -117,8 +146,10 @@ int main(int argc, char **argv)
                 bad = ram_image_preprocess(img, len, m[i].info.image_size, 0, m[i].chw, &err) != RAM_OK;
             if (!img) snprintf(err.msg, sizeof err.msg, "cannot read %s", a);
             free(img);
-            if (bad) printf("error %s\n", err.msg);
-            else printf("ok\n");
+            if (bad)
+                printf("error %s\n", err.msg);
+            else
+                printf("ok\n");
         } else if ((strcmp(cmd, "run") == 0 || (strcmp(cmd, "probs") == 0 && b)) && find(m, n, a)) {
             struct worker_model *w = find(m, n, a);
             double t = now();
@@ -128,14 +159,19 @@ int main(int argc, char **argv)
                 printf("error %s\n", err.msg);
             } else if (cmd[0] == 'r') {
                 printf("time %.6f\n", t);
+            } else if (tag_logits(w, &err)) {
+                printf("error %s\n", err.msg);
             } else {
                 char path[4200];
+                int ok = 1;
                 snprintf(path, sizeof path, "%s.probs.f32", b);
-                FILE *f = fopen(path, "wb");
-                int ok = f && fwrite(w->probs, sizeof(float), w->info.num_class, f) == (size_t)w->info.num_class;
-                if (f && fclose(f)) ok = 0;
-                if (ok) printf("ok\n");
-                else printf("error cannot write %s\n", path);
+                ok = ok && write_floats(path, w->probs, w->info.num_class);
+                if (ok) snprintf(path, sizeof path, "%s.logits.f32", b);
+                ok = ok && write_floats(path, w->logits, w->info.num_class);
+                if (ok)
+                    printf("ok\n");
+                else
+                    printf("error cannot write %s\n", path);
             }
         } else if (strcmp(cmd, "quit") == 0) {
             break;
@@ -147,7 +183,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         ram_state_free(m[i].st);
         ram_model_free(m[i].model);
-        free(m[i].chw), free(m[i].emb), free(m[i].probs);
+        free(m[i].chw), free(m[i].emb), free(m[i].probs), free(m[i].logits), free(m[i].tag_scratch);
     }
     return 0;
 }
