@@ -152,7 +152,7 @@ static uint32_t lower_sigma(const uint32_t *s, size_t n, size_t i)
 /* ------------------------------------------------------------------ text steps */
 
 /* bytes.decode('utf-8', 'replace'); out has room for n code points. */
-static size_t decode_utf8(const unsigned char *s, size_t n, uint32_t *out)
+size_t ram_utf8_decode(const unsigned char *s, size_t n, uint32_t *out)
 {
     size_t i = 0, o = 0;
     while (i < n) {
@@ -611,7 +611,7 @@ static ram_status run(const struct ram_bpe *bpe, const char *text, size_t len, s
         rc = ram_fail(err, RAM_ERR_NOMEM, "tokenizer: out of memory");
         goto cleanup;
     }
-    size_t n = decode_utf8((const unsigned char *)text, len, w.a);
+    size_t n = ram_utf8_decode((const unsigned char *)text, len, w.a);
     int has_amp = 0;
     for (size_t i = 0; i < n && !has_amp; i++) has_amp = w.a[i] == '&';
     if (has_amp) { /* html.unescape(html.unescape(text)) */

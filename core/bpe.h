@@ -82,4 +82,9 @@ ram_status ram_bpe_tokenize(const struct ram_bpe *bpe, const char *text, size_t 
 ram_status ram_bpe_encode(const struct ram_bpe *bpe, const char *text, size_t len, int32_t *ids,
                           int max_ids, int *n_ids, struct ram_error *err);
 
+/* bytes.decode('utf-8', 'replace') into code points: one U+FFFD per maximal
+** invalid subpart. out has room for n code points; returns how many were
+** written. Shared with the BERT tokenizer (wordpiece.c). */
+size_t ram_utf8_decode(const unsigned char *s, size_t n, uint32_t *out);
+
 #endif /* RAM_BPE_H */

@@ -125,5 +125,6 @@ const char *ram_model_tag(const struct ram_model *m, int cls, int lang)
 float ram_model_threshold(const struct ram_model *m, int cls)
 {
     if (!m || cls < 0 || cls >= m->num_class || !m->thresholds) return 1.0f;
+    if (m->t2t.deleted && m->t2t.deleted[cls]) return 1.0f; /* Tag2Text's delete_tag_index */
     return m->thresholds[cls];
 }

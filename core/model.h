@@ -116,6 +116,61 @@ struct ram_clip_w {
 
 struct ram_bpe; /* bpe.h */
 
+/* ------------------------------------------------------------------ Tag2Text */
+
+/* A BERT stack of Tag2Text (med_config.json): the tag encoder or the caption
+** decoder. */
+struct ram_bert_config {
+    int vocab;         /* 30524: bert-base-uncased + [DEC] + [ENC] */
+    int max_pos;       /* 512 position embeddings */
+    int hidden;        /* 768 */
+    int layers;        /* 12 */
+    int heads;         /* 12 (not visible in the weights) */
+    int intermediate;  /* 3072 */
+    int encoder_width; /* K/V input width of the cross-attention (1024 tag encoder, 768 decoder) */
+    float eps;         /* LayerNorm 1e-12 */
+};
+
+struct ram_bert_attn_tensors { /* {attention|crossattention}. */
+    const float *q_w, *q_b;   /* self.query.weight (H, H) / bias */
+    const float *k_w, *k_b;   /* self.key.weight (H, kv) / bias */
+    const float *v_w, *v_b;   /* self.value.weight (H, kv) / bias */
+    const float *o_w, *o_b;   /* output.dense.weight (H, H) / bias */
+    const float *ln_w, *ln_b; /* output.LayerNorm.weight / bias */
+};
+
+struct ram_bert_layer_tensors { /* {prefix}.encoder.layer.{l}. */
+    struct ram_bert_attn_tensors self;  /* attention.* */
+    struct ram_bert_attn_tensors cross; /* crossattention.* */
+    const float *i_w, *i_b;   /* intermediate.dense.weight (I, H) / bias */
+    const float *o_w, *o_b;   /* output.dense.weight (H, I) / bias */
+    const float *ln_w, *ln_b; /* output.LayerNorm.weight / bias */
+};
+
+struct ram_bert_stack_w {
+    const float *word;              /* embeddings.word_embeddings.weight (vocab, H) */
+    const float *pos;               /* embeddings.position_embeddings.weight (max_pos, H) */
+    const float *ln_w, *ln_b;       /* embeddings.LayerNorm.weight / bias */
+    struct ram_bert_layer_tensors *layers; /* `layers` entries; owned by the model (in `owned`) */
+};
+
+/* Tag2Text's parts beyond the Swin and the tagging head (m->tagger_layers,
+** which are also the tag encoder's layers 0-1 cross-attention and FFN:
+** their pointers are copied there after binding, see ram_t2t_link). */
+struct ram_t2t {
+    struct ram_bert_config enc, dec;
+    const float *fc_w, *fc_b;       /* fc.W (1, num_class, H) / fc.b (1, num_class): GroupWiseLinear */
+    struct ram_bert_stack_w enc_w;  /* tag_encoder.* */
+    struct ram_bert_stack_w dec_w;  /* text_decoder.bert.*; the LM head's matrix is dec_w.word (tied) */
+    const float *lm_dense_w, *lm_dense_b; /* text_decoder.cls.predictions.transform.dense.weight (H, H) / bias */
+    const float *lm_ln_w, *lm_ln_b;       /* ...transform.LayerNorm.weight / bias */
+    const float *lm_bias;                 /* text_decoder.cls.predictions.bias (vocab) */
+    unsigned char *deleted;   /* num_class flags: delete_tag_index; owned (in `owned`), NULL: none */
+    struct ram_wordpiece *wp; /* the BERT tokenizer; one allocation, owned (in `owned`) */
+    char *vocab_text;         /* its vocab.txt, as the model file stores it; owned (in `owned`) */
+    size_t vocab_len;
+};
+
 struct ram_model {
     int kind; /* enum ram_model_kind */
     struct ram_swin_config swin;
@@ -140,6 +195,8 @@ struct ram_model {
     struct ram_clip_config clip;
     struct ram_clip_w clip_w;
     struct ram_bpe *bpe;         /* owned (ram_bpe_free); NULL without a text tower */
+
+    struct ram_t2t t2t;          /* kind RAM_KIND_TAG2TEXT only (zero otherwise) */
 
     /* Vocabulary: owned (ram_free). tags_* are one allocation each (the
     ** pointer array followed by the names; Chinese names trimmed);

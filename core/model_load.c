@@ -20,6 +20,7 @@
 #include "model_file.h"
 #include "safetensors.h"
 #include "swin.h"
+#include "tag2text.h"
 #include "weights.h"
 
 #include <errno.h>
@@ -96,6 +97,8 @@ static ram_status config_from_meta(struct ram_model *m, const struct ram_st_file
         m->kind = RAM_KIND_RAM_PLUS;
     else if (v && !strcmp(v, "ram"))
         m->kind = RAM_KIND_RAM;
+    else if (v && !strcmp(v, "tag2text"))
+        m->kind = RAM_KIND_TAG2TEXT;
     else
         return ram_fail(err, RAM_ERR_FORMAT, "model file: unknown kind \"%.32s\"", v ? v : "");
     v = ram_st_meta(f, "dtype");
@@ -137,6 +140,19 @@ static ram_status config_from_meta(struct ram_model *m, const struct ram_st_file
         I("clip_heads", 1, big, &m->clip.heads);
         I("clip_layers", 1, big, &m->clip.layers);
         I("clip_embed_dim", 1, big, &m->clip.embed_dim);
+    }
+    if (m->kind == RAM_KIND_TAG2TEXT) {
+        struct ram_bert_config *b[2] = {&m->t2t.enc, &m->t2t.dec};
+        static const char *const names[2][7] = {
+            {"t2t_enc_vocab", "t2t_enc_max_pos", "t2t_enc_hidden", "t2t_enc_layers", "t2t_enc_heads",
+             "t2t_enc_intermediate", "t2t_enc_encoder_width"},
+            {"t2t_dec_vocab", "t2t_dec_max_pos", "t2t_dec_hidden", "t2t_dec_layers", "t2t_dec_heads",
+             "t2t_dec_intermediate", "t2t_dec_encoder_width"}};
+        for (int i = 0; i < 2; i++) {
+            int *dst[7] = {&b[i]->vocab, &b[i]->max_pos, &b[i]->hidden, &b[i]->layers, &b[i]->heads,
+                           &b[i]->intermediate, &b[i]->encoder_width};
+            for (int k = 0; k < 7; k++) I(names[i][k], 1, big, dst[k]);
+        }
     }
 #undef I
     return ram_model_check_config(m, err);
@@ -199,9 +215,16 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
         rc = ram_fail(err, RAM_ERR_IO, "%s is not a regular file", path);
         goto fail;
     }
-    if (sb.st_size < 8) {
-        rc = ram_fail(err, RAM_ERR_FORMAT, "%s: file of %lld bytes is too short to be a model file", path,
-                      (long long)sb.st_size);
+    /* The magic of a model file (a safetensors container): an 8-byte header
+    ** length that fits the file, then the header's '{'. Anything else is
+    ** refused before it is mapped, with a message that tells neither its
+    ** bytes nor its size: a database may name any file as its model. */
+    unsigned char head[9] = {0};
+    uint64_t hl = 0;
+    if (sb.st_size >= 10 && pread(fd, head, 9, 0) == 9)
+        for (int i = 7; i >= 0; i--) hl = hl << 8 | head[i];
+    if (hl < 2 || hl > RAM_ST_MAX_HEADER || hl > (uint64_t)sb.st_size - 8 || head[8] != '{') {
+        rc = ram_fail(err, RAM_ERR_FORMAT, "%s: not a model file (bad magic)", path);
         goto fail;
     }
     m->file_size = (uint64_t)sb.st_size;
@@ -263,6 +286,17 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
     rc = ram_model_bind_ex(m, &src, RAM_BIND_CANONICAL, err);
     if (rc) goto fail;
     if (m->quant && (rc = ram_model_quantize_tagger(m, err))) goto fail;
+    if (m->kind == RAM_KIND_TAG2TEXT) {
+        const char *bt, *del;
+        size_t bn, dn;
+        if ((rc = get_text(&src, "bert.vocab", &bt, &bn, err))) goto fail;
+        if ((rc = get_text(&src, "tag2text.deleted", &del, &dn, err))) goto fail;
+        if (dn != (size_t)m->num_class) {
+            rc = ram_fail(err, RAM_ERR_FORMAT, "tag2text.deleted must be U8 [%d]", m->num_class);
+            goto fail;
+        }
+        if ((rc = ram_t2t_attach(m, bt, bn, (const unsigned char *)del, 0, err))) goto fail;
+    }
     if (m->has_clip) {
         const char *bt;
         size_t bn;

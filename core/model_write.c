@@ -172,7 +172,7 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
         return ram_fail(err, RAM_ERR_ARG, "a text tower needs its BPE vocabulary");
     rc = ram_model_specs(m, &specs, &n, err);
     if (rc) return rc;
-    outs = ram_calloc(2 * (size_t)n + 4, sizeof *outs);
+    outs = ram_calloc(2 * (size_t)n + 6, sizeof *outs);
     rc_ctx = ram_calloc((size_t)n + 1, sizeof *rc_ctx);
     q8 = ram_calloc((size_t)n + 1, sizeof *q8);
     qnames = ram_calloc((size_t)n + 1, sizeof *qnames);
@@ -211,20 +211,31 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
                                     .shape = {(int64_t)strlen(m->tag_text_zh)}, .bytes = m->tag_text_zh};
     outs[k++] = (struct ram_st_out){.name = "vocab.thresholds", .dtype = RAM_DTYPE_F32, .ndim = 1,
                                     .shape = {m->num_class}, .bytes = m->thresholds};
+    if (m->kind == RAM_KIND_TAG2TEXT) {
+        /* Tag2Text: its BERT vocabulary (vocab.txt) and delete_tag_index as class flags. */
+        if (!m->t2t.vocab_text || !m->t2t.deleted) {
+            rc = ram_fail(err, RAM_ERR_ARG, "a Tag2Text model needs its BERT vocabulary");
+            goto cleanup;
+        }
+        outs[k++] = (struct ram_st_out){.name = "bert.vocab", .dtype = RAM_DTYPE_U8, .ndim = 1,
+                                        .shape = {(int64_t)m->t2t.vocab_len}, .bytes = m->t2t.vocab_text};
+        outs[k++] = (struct ram_st_out){.name = "tag2text.deleted", .dtype = RAM_DTYPE_U8, .ndim = 1,
+                                        .shape = {m->num_class}, .bytes = m->t2t.deleted};
+    }
     if (m->has_clip)
         outs[k++] = (struct ram_st_out){.name = "clip.bpe_vocab", .dtype = RAM_DTYPE_U8, .ndim = 1,
                                         .shape = {(int64_t)opt.bpe_len}, .bytes = opt.bpe_text};
 
     /* Metadata: every config number, as decimal strings. */
-    char vals[32][40];
-    const char *keys[32], *mv[32];
+    char vals[48][40];
+    const char *keys[48], *mv[48];
     int nm = 0;
 #define META_S(k, v) (keys[nm] = (k), snprintf(vals[nm], sizeof vals[nm], "%s", (v)), nm++)
 #define META_I(k, v) (keys[nm] = (k), snprintf(vals[nm], sizeof vals[nm], "%d", (v)), nm++)
     META_S("format", RAM_FORMAT_NAME);
     META_S("format_version", quant ? RAM_FORMAT_VERSION_Q8 : RAM_FORMAT_VERSION);
     if (quant) META_S("quant", "int8");
-    META_S("kind", m->kind == RAM_KIND_RAM_PLUS ? "ram_plus" : "ram");
+    META_S("kind", m->kind == RAM_KIND_RAM_PLUS ? "ram_plus" : m->kind == RAM_KIND_TAG2TEXT ? "tag2text" : "ram");
     META_S("dtype", opt.dtype == RAM_DTYPE_F16 ? "f16" : "f32");
     META_I("image_size", m->swin.image_size);
     META_I("patch_size", m->swin.patch_size);
@@ -250,6 +261,19 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
         META_I("clip_heads", m->clip.heads);
         META_I("clip_layers", m->clip.layers);
         META_I("clip_embed_dim", m->clip.embed_dim);
+    }
+    if (m->kind == RAM_KIND_TAG2TEXT) {
+        const struct ram_bert_config *b[2] = {&m->t2t.enc, &m->t2t.dec};
+        static const char *const names[2][7] = {
+            {"t2t_enc_vocab", "t2t_enc_max_pos", "t2t_enc_hidden", "t2t_enc_layers", "t2t_enc_heads",
+             "t2t_enc_intermediate", "t2t_enc_encoder_width"},
+            {"t2t_dec_vocab", "t2t_dec_max_pos", "t2t_dec_hidden", "t2t_dec_layers", "t2t_dec_heads",
+             "t2t_dec_intermediate", "t2t_dec_encoder_width"}};
+        for (int i = 0; i < 2; i++) {
+            const int v[7] = {b[i]->vocab, b[i]->max_pos, b[i]->hidden, b[i]->layers, b[i]->heads,
+                              b[i]->intermediate, b[i]->encoder_width};
+            for (int k2 = 0; k2 < 7; k2++) META_I(names[i][k2], v[k2]);
+        }
     }
 #undef META_S
 #undef META_I

@@ -22,6 +22,9 @@
 ** to the tagger (between chunks and layers). Every entry point first checks
 ** that the mapped model file was not truncated or rewritten since the load
 ** (ram_model_check_file): an error instead of a SIGBUS in the weights.
+** A Tag2Text model's state keeps the image buffers here and the rest in its
+** Tag2Text scratch (core/tag2text.c): tagging goes through its tagging head,
+** and ram_caption_image adds the tag encoder and the decoder.
 */
 #include "ram.h"
 
@@ -30,6 +33,7 @@
 #include "model.h"
 #include "ops.h"
 #include "swin.h"
+#include "tag2text.h"
 #include "tagger.h"
 
 #include <string.h>
@@ -52,6 +56,9 @@ struct ram_state {
     int fixed_ready;           /* fixed_* hold the model's queries */
     int (*abort_cb)(void *);
     void *abort_arg;
+    /* Tag2Text models: their scratch (tagging head, tag encoder, decoder);
+    ** owned (ram_t2t_state_free). The arena then holds chw and embeds only. */
+    struct ram_t2t_state *t2t;
 };
 
 /* ------------------------------------------------------------------ state */
@@ -68,6 +75,33 @@ static int add_area(size_t *total, size_t n, size_t *off)
     return 1;
 }
 
+/* A Tag2Text state: the preprocessed image and the image embeddings in the
+** arena, everything else in the Tag2Text scratch. */
+static ram_status t2t_state_init(const struct ram_model *m, struct ram_state **out, struct ram_error *err)
+{
+    size_t S = (size_t)(m->swin.image_size > 0 ? m->swin.image_size : 0), n_chw, n_emb, total = 0, o_chw, o_emb;
+    if (!S || !ram_mul_ok(S * S, 3, &n_chw) || !ram_mul_ok((size_t)m->n_image_tokens, (size_t)m->vision_width, &n_emb) ||
+        !add_area(&total, n_chw, &o_chw) || !add_area(&total, n_emb, &o_emb) || total > SIZE_MAX / sizeof(float))
+        return ram_fail(err, RAM_ERR_ARG, "ram_state_init: the model's configuration is invalid");
+    struct ram_state *st = ram_calloc(1, sizeof *st);
+    if (!st) return ram_fail(err, RAM_ERR_NOMEM, "ram_state_init: out of memory");
+    st->m = m;
+    ram_status rc = ram_t2t_state_init(m, &st->t2t, err);
+    if (rc) {
+        ram_state_free(st);
+        return rc;
+    }
+    st->arena = ram_malloc(total * sizeof(float));
+    if (!st->arena) {
+        ram_state_free(st);
+        return ram_fail(err, RAM_ERR_NOMEM, "ram_state_init: out of memory");
+    }
+    st->chw = st->arena + o_chw;
+    st->embeds = st->arena + o_emb;
+    *out = st;
+    return RAM_OK;
+}
+
 ram_status ram_state_init(const struct ram_model *m, struct ram_state **out, struct ram_error *err)
 {
     struct ram_state *st = 0;
@@ -78,6 +112,7 @@ ram_status ram_state_init(const struct ram_model *m, struct ram_state **out, str
     if (!out) return ram_fail(err, RAM_ERR_ARG, "ram_state_init: out is NULL");
     *out = 0;
     if (!m) return ram_fail(err, RAM_ERR_ARG, "ram_state_init: model is NULL");
+    if (m->kind == RAM_KIND_TAG2TEXT) return t2t_state_init(m, out, err);
 
     const size_t S = (size_t)(m->swin.image_size > 0 ? m->swin.image_size : 0);
     size_t n_swin = ram_swin_scratch_floats(m);
@@ -134,6 +169,7 @@ nomem:
 void ram_state_free(struct ram_state *st)
 {
     if (!st) return;
+    ram_t2t_state_free(st->t2t);
     ram_free(st->arena);
     ram_free(st);
 }
@@ -155,6 +191,8 @@ ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image
     ram_status rc = ram_model_check_file(m, err);
     if (rc) return rc;
     struct ram_swin_hooks hk = {st->abort_cb, st->abort_arg, NULL, NULL};
+    if (st->t2t) /* Tag2Text has no image_proj: the Swin tokens are the embeddings */
+        return ram_swin_forward(m, chw, ram_t2t_swin_scratch(st->t2t), image_embeds, &hk, err);
     rc = ram_swin_forward(m, chw, st->swin_scratch, st->vision, &hk, err);
     if (rc) return rc;
     if (st->abort_cb && st->abort_cb(st->abort_arg))
@@ -184,6 +222,12 @@ ram_status ram_tag_probs(struct ram_state *st, const float *image_embeds, float 
     const struct ram_model *m = st->m;
     ram_status rc = ram_model_check_file(m, err);
     if (rc) return rc;
+    if (st->t2t) {
+        struct ram_t2t_hooks th = {st->abort_cb, st->abort_arg, NULL, NULL, NULL, NULL};
+        if ((rc = ram_t2t_tag_logits(st->t2t, image_embeds, probs, &th, err))) return rc;
+        for (int c = 0; c < m->num_class; c++) probs[c] = ram_sigmoid(probs[c]);
+        return RAM_OK;
+    }
     struct ram_tagger_args a = {image_embeds, m->label_embed, m->num_class, m->des_per_class, NULL, NULL};
     if (st->fixed_h0) {
         if (!st->fixed_ready) {
@@ -222,11 +266,67 @@ ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds,
     if (n_tags < 1 || des_per_tag < 1)
         return ram_fail(err, RAM_ERR_ARG, "ram_openset_probs: %d tags x %d descriptions per tag", n_tags,
                         des_per_tag);
+    if (st->t2t)
+        return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_openset_probs: a Tag2Text model has no open-set scoring");
     ram_status rc = ram_model_check_file(st->m, err);
     if (rc) return rc;
     struct ram_tagger_args a = {image_embeds, label_embed, n_tags, des_per_tag, NULL, NULL};
     return tag(st, &a, probs, err);
 }
+
+/* ------------------------------------------------------------------ captions */
+
+ram_status ram_caption_embeds(struct ram_state *st, const float *image_embeds, const float *probs, const char *tags,
+                              size_t tags_len, char **caption, char **tags_used, struct ram_error *err)
+{
+    if (caption) *caption = NULL;
+    if (tags_used) *tags_used = NULL;
+    if (!st || !image_embeds || !caption || (!tags && tags_len))
+        return ram_fail(err, RAM_ERR_ARG, "ram_caption: NULL argument");
+    if (!st->t2t) return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_caption: the model is not a caption model (Tag2Text)");
+    const struct ram_model *m = st->m;
+    ram_status rc = ram_model_check_file(m, err);
+    if (rc) return rc;
+    char *used = NULL;
+    /* inference_tag2text takes '', 'none' and 'None' as no user tags. */
+    if (tags && ((tags_len == 0) || (tags_len == 4 && (!memcmp(tags, "none", 4) || !memcmp(tags, "None", 4)))))
+        tags = NULL;
+    if (tags) {
+        /* The official script's user tags: ',' -> ' | '; tagging is not needed. */
+        rc = ram_t2t_user_tags(tags, tags_len, &used, err);
+    } else if (probs) {
+        rc = ram_t2t_tag_string(m, probs, &used, err);
+    } else {
+        float *p = ram_malloc(sizeof(float) * (size_t)m->num_class);
+        if (!p) return ram_fail(err, RAM_ERR_NOMEM, "ram_caption: out of memory");
+        rc = ram_tag_probs(st, image_embeds, p, err);
+        if (!rc) rc = ram_t2t_tag_string(m, p, &used, err);
+        ram_free(p);
+    }
+    if (rc) return rc;
+    struct ram_t2t_hooks hk = {st->abort_cb, st->abort_arg, NULL, NULL, NULL, NULL};
+    rc = ram_t2t_caption(st->t2t, image_embeds, used, strlen(used), &hk, NULL, NULL, caption, err);
+    if (!rc && tags_used) *tags_used = used;
+    else ram_free(used);
+    return rc;
+}
+
+ram_status ram_caption_image(struct ram_state *st, const void *data, size_t n, const struct ram_image_params *params,
+                             const char *tags, size_t tags_len, char **caption, char **tags_used,
+                             struct ram_error *err)
+{
+    if (caption) *caption = NULL;
+    if (tags_used) *tags_used = NULL;
+    if (!st || !caption || (!tags && tags_len)) return ram_fail(err, RAM_ERR_ARG, "ram_caption_image: NULL argument");
+    if (!st->t2t)
+        return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_caption_image: the model is not a caption model (Tag2Text)");
+    ram_status rc = ram_image_preprocess(data, n, st->m->swin.image_size, params, st->chw, err);
+    if (!rc) rc = ram_encode_image(st, st->chw, st->embeds, err);
+    if (!rc) rc = ram_caption_embeds(st, st->embeds, NULL, tags, tags_len, caption, tags_used, err);
+    return rc;
+}
+
+void ram_string_free(char *s) { ram_free(s); }
 
 /* ------------------------------------------------------------------ text */
 

@@ -1,7 +1,7 @@
 /*
-** ram.h — the public API of the sqlite-ram inference engine: RAM++ and RAM
-** (Recognize Anything) image tagging, and RAM++ open-set scoring with a CLIP
-** text tower, on the CPU. This is the only header users of core/ include.
+** ram.h — the public API of the sqlite-ram inference engine: RAM++, RAM and
+** Tag2Text (Recognize Anything) image tagging, RAM++ open-set scoring with a
+** CLIP text tower, and Tag2Text captions, on the CPU. This is the only header users of core/ include.
 **
 ** Basic usage:
 **
@@ -63,7 +63,7 @@ const char *ram_version(void);
 
 /* ------------------------------------------------------------------ model */
 
-enum ram_model_kind { RAM_KIND_RAM_PLUS = 1, RAM_KIND_RAM = 2 };
+enum ram_model_kind { RAM_KIND_RAM_PLUS = 1, RAM_KIND_RAM = 2, RAM_KIND_TAG2TEXT = 3 };
 enum ram_lang { RAM_LANG_EN = 0, RAM_LANG_ZH = 1 };
 
 /* Context length of the CLIP tokenizer (ids per text, start and end included). */
@@ -125,7 +125,9 @@ void ram_model_get_info(const struct ram_model *model, struct ram_model_info *ou
 ** lives. NULL when cls is out of range. */
 const char *ram_model_tag(const struct ram_model *model, int cls, int lang);
 
-/* Official per-class threshold (selection is prob > threshold). */
+/* Official per-class threshold (selection is prob > threshold). 1.0, which
+** no probability exceeds, for a class out of range and for Tag2Text's
+** deleted tags (delete_tag_index). */
 float ram_model_threshold(const struct ram_model *model, int cls);
 
 /* ------------------------------------------------------------------ image */
@@ -179,7 +181,8 @@ void ram_state_set_abort(struct ram_state *st, int (*cb)(void *), void *arg);
 /* ------------------------------------------------------------------ inference */
 
 /* Visual encoder + image_proj: image_embeds receives n_image_tokens x embed_dim
-** floats (row 0 = the CLS embedding). chw comes from ram_image_preprocess. */
+** floats (row 0 = the CLS embedding). chw comes from ram_image_preprocess.
+** Tag2Text has no image_proj: its embed_dim is the Swin width. */
 ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image_embeds,
                             struct ram_error *err);
 
@@ -202,6 +205,35 @@ ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n,
 ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds,
                              const float *label_embed, int n_tags, int des_per_tag,
                              float *probs, struct ram_error *err);
+
+/* ------------------------------------------------------------------ captions */
+
+/* Tag2Text (a model of kind RAM_KIND_TAG2TEXT): a caption of encoded image
+** bytes, as the official inference_tag2text does. tags NULL: the model's
+** own tags guide the caption (the tag string of ram_tag_image's
+** probabilities: prob > threshold, the official deleted tags left out, names
+** joined with " | "); else tags_len bytes of user tags, ',' separated or
+** " | " separated as the official script accepts ("dog, grass"; "", "none"
+** and "None" mean no user tags, as there). Decoding is
+** the official beam search (3 beams, 10 to 50 tokens); the abort callback
+** is polled between decoder steps. On success *caption (and *tags_used, if
+** not NULL: the tag string the caption was guided by) are owned by the
+** caller, freed with ram_string_free. RAM_ERR_UNSUPPORTED for a RAM++/RAM
+** model. With a Tag2Text model, ram_tag_image / ram_tag_probs give its
+** 3,429 tag probabilities and ram_model_threshold gives 1.0 (never exceeded)
+** for the deleted tags. */
+ram_status ram_caption_image(struct ram_state *st, const void *data, size_t n, const struct ram_image_params *params,
+                             const char *tags, size_t tags_len, char **caption, char **tags_used,
+                             struct ram_error *err);
+
+/* The same from image embeddings (ram_encode_image's, or a cache's): probs,
+** if not NULL, are the image's num_class tag probabilities (ram_tag_probs),
+** used instead of recomputing them when tags is NULL. */
+ram_status ram_caption_embeds(struct ram_state *st, const float *image_embeds, const float *probs, const char *tags,
+                              size_t tags_len, char **caption, char **tags_used, struct ram_error *err);
+
+/* Frees a string returned by ram_caption_image / ram_caption_embeds. NULL is a no-op. */
+void ram_string_free(char *s);
 
 /* ------------------------------------------------------------------ text */
 

@@ -68,71 +68,7 @@ void ram_bert_layer_from_tagger(const struct ram_model *m, int l, struct ram_ber
     out->q_q = w->q_q, out->ao_q = w->ao_q, out->i_q = w->i_q, out->o_q = w->o_q;
 }
 
-void ram_bert_cross_kv(const struct ram_bert_layer *L, const float *enc, int n_kv, float *K, float *V)
-{
-    ram_linear(enc, n_kv, L->kv_width, L->cross.k_w, L->cross.k_b, L->hidden, K);
-    ram_linear(enc, n_kv, L->kv_width, L->cross.v_w, L->cross.v_b, L->hidden, V);
-}
-
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
-
-size_t ram_bert_layer_scratch_floats(const struct ram_bert_layer *L, int rows, int n_kv)
-{
-    size_t qc, s, f, total;
-    if (rows < 1 || n_kv < 1 || L->hidden < 1 || L->intermediate < 1) return 0;
-    if (!ram_mul_ok((size_t)rows, (size_t)L->hidden, &qc) ||
-        !ram_mul_ok((size_t)rows, (size_t)n_kv, &s) ||
-        !ram_mul_ok((size_t)rows, (size_t)L->intermediate, &f))
-        return 0;
-    qc = round16(qc), s = round16(s), f = round16(f);
-    total = 2 * qc + s + f; /* query/context, scores, attention output, FFN */
-    if (total < qc || total < f) return 0;
-    return total;
-}
-
-ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int rows, const float *K,
-                                  const float *V, int n_kv, const float *Q0, float *scratch,
-                                  struct ram_error *err)
-{
-    const int hid = L->hidden, heads = L->heads, inter = L->intermediate;
-    if (L->has_self)
-        return ram_fail(err, RAM_ERR_UNSUPPORTED, "bert layer: self-attention is not implemented");
-    if (hid < 1 || heads < 1 || hid % heads || inter < 1 || rows < 1 || n_kv < 1)
-        return ram_fail(err, RAM_ERR_ARG, "bert layer: hidden %d, heads %d, intermediate %d, %d x %d rows",
-                        hid, heads, inter, rows, n_kv);
-    const int dh = hid / heads;
-    ram_status rc;
-    const size_t rh = round16((size_t)rows * hid);
-    float *qc = scratch, *S = qc + rh, *A = S + round16((size_t)rows * n_kv), *F = A + rh;
-
-    if (L->has_cross) {
-        const struct ram_bert_attn_w *w = &L->cross;
-        /* torch divides the product by math.sqrt(head_dim), a float32 scalar op. */
-        const float div = (float)sqrt((double)dh);
-        if (Q0) memcpy(qc, Q0, sizeof(float) * (size_t)rows * hid);
-        else if ((rc = ram_linear_q(H, rows, hid, w->q_w, L->q_q, w->q_b, hid, qc, err))) return rc;
-        for (int h = 0; h < heads; h++) {
-            float *qh = qc + (size_t)h * dh;
-            ram_gemm(0, 1, rows, n_kv, dh, 1.0f, qh, hid, K + (size_t)h * dh, hid, 0.0f, S, n_kv);
-            for (size_t i = 0, n = (size_t)rows * n_kv; i < n; i++) S[i] = S[i] / div;
-            ram_softmax_rows(S, rows, n_kv);
-            /* The context of head h replaces its (consumed) query columns. */
-            ram_gemm(0, 0, rows, dh, n_kv, 1.0f, S, n_kv, V + (size_t)h * dh, hid, 0.0f, qh, hid);
-        }
-        if ((rc = ram_linear_q(qc, rows, hid, w->o_w, L->ao_q, w->o_b, hid, A, err))) return rc;
-        ram_add(A, H, (size_t)rows * hid);
-        ram_layernorm(A, A, rows, hid, w->ln_w, w->ln_b, L->eps);
-    } else {
-        memcpy(A, H, sizeof(float) * (size_t)rows * hid);
-    }
-
-    if ((rc = ram_linear_q(A, rows, hid, L->i_w, L->i_q, L->i_b, inter, F, err))) return rc;
-    ram_gelu(F, (size_t)rows * inter);
-    if ((rc = ram_linear_q(F, rows, inter, L->o_w, L->o_q, L->o_b, hid, H, err))) return rc;
-    ram_add(H, A, (size_t)rows * hid);
-    ram_layernorm(H, H, rows, hid, L->ln_w, L->ln_b, L->eps);
-    return RAM_OK;
-}
 
 /* ------------------------------------------------------------------ tagger */
 

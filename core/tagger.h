@@ -3,8 +3,7 @@
 ** each class's description embeddings (RAM++), wordvec_proj + ReLU, the
 ** tagging decoder (BERT layers with cross-attention over the image tokens)
 ** and the shared fc classifier, from image_embeds to one logit per class.
-** Also the general BERT layer that the decoder is made of, so that the
-** Tag2Text caption decoder can reuse it later.
+** The BERT layer it is made of is core/bert.h's, shared with Tag2Text.
 **
 **     struct ram_tagger_scratch s = {buf, RAM_TAGGER_CHUNK, m->des_per_class};
 **     // buf: ram_tagger_scratch_floats(m, s.chunk, s.max_des) floats
@@ -19,6 +18,7 @@
 #ifndef RAM_TAGGER_H
 #define RAM_TAGGER_H
 
+#include "bert.h"
 #include "model.h"
 
 #include <stddef.h>
@@ -30,62 +30,9 @@
 
 /* ------------------------------------------------------------------ BERT layer */
 
-/* The weights of one attention block (bert.py BertAttention): Q/K/V
-** projections, output dense, then LayerNorm(dense + residual). Borrowed. */
-struct ram_bert_attn_w {
-    const float *q_w, *q_b;   /* self.query (H, H) / (H) */
-    const float *k_w, *k_b;   /* self.key (H, kv_width) / (H) */
-    const float *v_w, *v_b;   /* self.value (H, kv_width) / (H) */
-    const float *o_w, *o_b;   /* output.dense (H, H) / (H) */
-    const float *ln_w, *ln_b; /* output.LayerNorm (H) */
-};
-
-/* One post-LN BERT layer (bert.py BertLayer): optional self-attention,
-** optional cross-attention over encoder states, then the FFN
-** (intermediate.dense, exact GELU, output.dense, LayerNorm(+ residual)).
-** Self-attention (with an optional causal mask) is PLANNED for the Tag2Text
-** caption decoder and NOT IMPLEMENTED yet: has_self must be 0
-** (ram_bert_layer_forward returns RAM_ERR_UNSUPPORTED otherwise). */
-struct ram_bert_layer {
-    int hidden, heads, intermediate; /* head_dim = hidden / heads */
-    float eps;                       /* LayerNorm eps (1e-12 in BERT) */
-    int has_self, causal;            /* planned, see above */
-    struct ram_bert_attn_w self;
-    int has_cross;                   /* RAM's tagging decoder: 1 */
-    int kv_width;                    /* width of the encoder states (512) */
-    struct ram_bert_attn_w cross;
-    const float *i_w, *i_b;          /* intermediate.dense (I, H) / (I) */
-    const float *o_w, *o_b;          /* output.dense (H, I) / (H) */
-    const float *ln_w, *ln_b;        /* output.LayerNorm (H) */
-    /* int8 forms of cross.q_w, cross.o_w, i_w, o_w (quantized model files),
-    ** used instead of the fp32 ones when not NULL; borrowed. */
-    const struct ram_q8_weight *q_q, *ao_q, *i_q, *o_q;
-};
-
 /* The layer view of the tagging decoder's layer l of m (cross-attention +
 ** FFN). Pointers borrow from m. */
 void ram_bert_layer_from_tagger(const struct ram_model *m, int l, struct ram_bert_layer *out);
-
-/* Cross-attention keys and values of n_kv encoder states enc (n_kv x
-** kv_width): K and V receive n_kv x hidden floats each (caller's buffers).
-** They depend only on the encoder states, so they are computed once per
-** image and layer and shared by every chunk of queries. */
-void ram_bert_cross_kv(const struct ram_bert_layer *L, const float *enc, int n_kv, float *K, float *V);
-
-/* Floats of scratch one ram_bert_layer_forward over `rows` queries attending
-** to n_kv states needs (0 on overflow). */
-size_t ram_bert_layer_scratch_floats(const struct ram_bert_layer *L, int rows, int n_kv);
-
-/* Runs the layer in place on H (rows x hidden), with the cross-attention
-** keys/values from ram_bert_cross_kv. Q0, if not NULL, is the query
-** projection of H already computed (rows x hidden; lets image-independent
-** queries skip it). scratch: ram_bert_layer_scratch_floats(L, rows, n_kv)
-** floats, caller's. Never allocates. Attention scores are the product
-** divided by sqrt(head_dim) afterwards, softmax over the n_kv states (the
-** all-ones image mask adds nothing). */
-ram_status ram_bert_layer_forward(const struct ram_bert_layer *L, float *H, int rows, const float *K,
-                                  const float *V, int n_kv, const float *Q0, float *scratch,
-                                  struct ram_error *err);
 
 /* ------------------------------------------------------------------ tagger */
 

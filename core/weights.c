@@ -99,11 +99,105 @@ static ram_status alloc_layers(struct ram_model *m, struct ram_error *err)
         m->tagger_layers = ram_calloc((size_t)m->tagger.n_layers, sizeof *m->tagger_layers);
         if (!m->tagger_layers) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
     }
+    if (m->kind == RAM_KIND_TAG2TEXT) {
+        struct ram_bert_stack_w *st[2] = {&m->t2t.enc_w, &m->t2t.dec_w};
+        int nl[2] = {m->t2t.enc.layers, m->t2t.dec.layers};
+        for (int k = 0; k < 2; k++)
+            if (!st[k]->layers) {
+                /* Owned through m->owned (ram_model_free frees those). */
+                st[k]->layers = ram_calloc((size_t)nl[k], sizeof *st[k]->layers);
+                if (!st[k]->layers) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+                ram_status rc = ram_model_own(m, st[k]->layers, err);
+                if (rc) {
+                    st[k]->layers = NULL;
+                    return rc;
+                }
+            }
+    }
     if (m->has_clip && !m->clip_w.layers) {
         m->clip_w.layers = ram_calloc((size_t)m->clip.layers, sizeof *m->clip_w.layers);
         if (!m->clip_w.layers) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
     }
     return RAM_OK;
+}
+
+/* ------------------------------------------------------------------ Tag2Text specs */
+
+/* One attention block of a Tag2Text BERT stack. */
+static void spec_attn(struct specs *s, struct ram_bert_attn_tensors *a, int64_t H, int64_t kv, const char *prefix)
+{
+    char q[RAM_WSPEC_NAME + 32];
+    snprintf(q, sizeof q, "%s.self.query", prefix);
+    spec_lin(s, &a->q_w, &a->q_b, RAM_PART_MAIN, H, H, q);
+    snprintf(q, sizeof q, "%s.self.key", prefix);
+    spec_lin(s, &a->k_w, &a->k_b, RAM_PART_MAIN, H, kv, q);
+    snprintf(q, sizeof q, "%s.self.value", prefix);
+    spec_lin(s, &a->v_w, &a->v_b, RAM_PART_MAIN, H, kv, q);
+    snprintf(q, sizeof q, "%s.output.dense", prefix);
+    spec_lin(s, &a->o_w, &a->o_b, RAM_PART_MAIN, H, H, q);
+    snprintf(q, sizeof q, "%s.output.LayerNorm", prefix);
+    spec_ln(s, &a->ln_w, &a->ln_b, RAM_PART_MAIN, H, q);
+}
+
+/* A BERT stack under prefix ("tag_encoder", "text_decoder.bert"). Layers
+** below `shared` have only their self-attention here: their cross-attention
+** and FFN are the tagging head's tensors (bound once, linked by
+** ram_t2t_link), as tie_encoder_decoder_weights makes them. */
+static void spec_stack(struct specs *s, const struct ram_bert_config *c, struct ram_bert_stack_w *w, int shared,
+                       const char *prefix)
+{
+    char p[RAM_WSPEC_NAME], q[RAM_WSPEC_NAME + 32];
+    int64_t H = c->hidden, I = c->intermediate;
+    spec_add(s, &w->word, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(c->vocab, H), "%s.embeddings.word_embeddings.weight",
+             prefix);
+    spec_add(s, &w->pos, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(c->max_pos, H),
+             "%s.embeddings.position_embeddings.weight", prefix);
+    snprintf(q, sizeof q, "%s.embeddings.LayerNorm", prefix);
+    spec_ln(s, &w->ln_w, &w->ln_b, RAM_PART_MAIN, H, q);
+    for (int l = 0; l < c->layers; l++) {
+        struct ram_bert_layer_tensors *t = &w->layers[l];
+        snprintf(p, sizeof p, "%s.encoder.layer.%d", prefix, l);
+        snprintf(q, sizeof q, "%s.attention", p);
+        spec_attn(s, &t->self, H, H, q);
+        if (l < shared) continue;
+        snprintf(q, sizeof q, "%s.crossattention", p);
+        spec_attn(s, &t->cross, H, c->encoder_width, q);
+        snprintf(q, sizeof q, "%s.intermediate.dense", p);
+        spec_lin(s, &t->i_w, &t->i_b, RAM_PART_MAIN, I, H, q);
+        snprintf(q, sizeof q, "%s.output.dense", p);
+        spec_lin(s, &t->o_w, &t->o_b, RAM_PART_MAIN, H, I, q);
+        snprintf(q, sizeof q, "%s.output.LayerNorm", p);
+        spec_ln(s, &t->ln_w, &t->ln_b, RAM_PART_MAIN, H, q);
+    }
+}
+
+/* Tag2Text after its tagging head: fc (GroupWiseLinear), the tag encoder,
+** the caption decoder and its LM head (whose matrix is the decoder's word
+** embeddings: text_decoder.cls.predictions.decoder.weight is not bound). */
+static void spec_tag2text(struct specs *s, struct ram_model *m)
+{
+    struct ram_t2t *t = &m->t2t;
+    int64_t H = m->tagger.hidden, HD = t->dec.hidden;
+    spec_add(s, &t->fc_w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 3, SHAPE(1, m->num_class, H), "fc.W");
+    spec_add(s, &t->fc_b, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(1, m->num_class), "fc.b");
+    spec_stack(s, &t->enc, &t->enc_w, m->tagger.n_layers, "tag_encoder");
+    spec_stack(s, &t->dec, &t->dec_w, 0, "text_decoder.bert");
+    spec_lin(s, &t->lm_dense_w, &t->lm_dense_b, RAM_PART_MAIN, HD, HD, "text_decoder.cls.predictions.transform.dense");
+    spec_ln(s, &t->lm_ln_w, &t->lm_ln_b, RAM_PART_MAIN, HD, "text_decoder.cls.predictions.transform.LayerNorm");
+    spec_add(s, &t->lm_bias, RAM_PART_MAIN, RAM_WINIT_NORMAL, 1, SHAPE(t->dec.vocab), "text_decoder.cls.predictions.bias");
+}
+
+void ram_t2t_link(struct ram_model *m)
+{
+    struct ram_t2t *t = &m->t2t;
+    for (int l = 0; l < m->tagger.n_layers && l < t->enc.layers && t->enc_w.layers; l++) {
+        const struct ram_tagger_layer_w *g = &m->tagger_layers[l];
+        struct ram_bert_layer_tensors *e = &t->enc_w.layers[l];
+        e->cross = (struct ram_bert_attn_tensors){g->q_w, g->q_b, g->k_w, g->k_b, g->v_w, g->v_b,
+                                                  g->ao_w, g->ao_b, g->aln_w, g->aln_b};
+        e->i_w = g->i_w, e->i_b = g->i_b, e->o_w = g->o_w, e->o_b = g->o_b;
+        e->ln_w = g->oln_w, e->ln_b = g->oln_b;
+    }
 }
 
 ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, struct ram_error *err)
@@ -161,14 +255,19 @@ ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, 
 
     /* Heads. */
     int64_t D = m->embed_dim, H = m->tagger.hidden;
-    spec_lin(&s, &m->image_proj_w, &m->image_proj_b, RAM_PART_MAIN, D, m->vision_width, "image_proj");
-    spec_add(&s, &m->label_embed, RAM_PART_MAIN, RAM_WINIT_UNIT_ROWS, 2,
-             SHAPE((int64_t)m->num_class * m->des_per_class, D), "label_embed");
+    if (m->kind == RAM_KIND_TAG2TEXT) {
+        /* An nn.Embedding; no image_proj: the queries are its rows as they are. */
+        spec_add(&s, &m->label_embed, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(m->num_class, H), "label_embed.weight");
+    } else {
+        spec_lin(&s, &m->image_proj_w, &m->image_proj_b, RAM_PART_MAIN, D, m->vision_width, "image_proj");
+        spec_add(&s, &m->label_embed, RAM_PART_MAIN, RAM_WINIT_UNIT_ROWS, 2,
+                 SHAPE((int64_t)m->num_class * m->des_per_class, D), "label_embed");
+    }
     if (m->kind == RAM_KIND_RAM_PLUS) {
         struct ram_wspec *w = spec_add(&s, NULL, RAM_PART_MAIN, RAM_WINIT_LOGIT_SCALE, 0, NULL, "reweight_scale");
         if (w) w->scalar = &m->reweight_scale;
     }
-    if (H != D) spec_lin(&s, &m->wordvec_w, &m->wordvec_b, RAM_PART_MAIN, H, D, "wordvec_proj");
+    if (H != D && m->kind != RAM_KIND_TAG2TEXT) spec_lin(&s, &m->wordvec_w, &m->wordvec_b, RAM_PART_MAIN, H, D, "wordvec_proj");
     for (int l = 0; l < m->tagger.n_layers; l++) {
         struct ram_tagger_layer_w *tl = &m->tagger_layers[l];
         int64_t I = m->tagger.intermediate, K = m->tagger.encoder_width;
@@ -191,7 +290,10 @@ ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, 
         snprintf(q, sizeof q, "%s.output.LayerNorm", p);
         spec_ln(&s, &tl->oln_w, &tl->oln_b, RAM_PART_TAGGER, H, q);
     }
-    spec_lin(&s, &m->fc_w, &m->fc_b, RAM_PART_MAIN, 1, H, "fc");
+    if (m->kind == RAM_KIND_TAG2TEXT)
+        spec_tag2text(&s, m);
+    else
+        spec_lin(&s, &m->fc_w, &m->fc_b, RAM_PART_MAIN, 1, H, "fc");
 
     /* CLIP text tower. */
     if (m->has_clip) {
@@ -489,7 +591,7 @@ static const struct ram_tensor_view *lookup(const struct ram_model *m, const str
     if (v || (flags & RAM_BIND_CANONICAL) || w->part != RAM_PART_TAGGER) return v;
     const char *rest = w->name + strlen("tagging_head.");
     v = findf(src, "vision_multi.%s", rest);
-    if (!v && m->kind == RAM_KIND_RAM) v = findf(src, "tag_encoder.%s", rest);
+    if (!v && (m->kind == RAM_KIND_RAM || m->kind == RAM_KIND_TAG2TEXT)) v = findf(src, "tag_encoder.%s", rest);
     return v;
 }
 
@@ -531,6 +633,7 @@ ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source
             if (rc) goto cleanup;
         }
     }
+    if (m->kind == RAM_KIND_TAG2TEXT) ram_t2t_link(m);
 cleanup:
     ram_free(specs);
     return rc;
@@ -585,13 +688,66 @@ static ram_status bound(struct ram_error *err, const char *what, long long v, lo
     return RAM_OK;
 }
 
+/* The tag encoder input (40 ids) and the longest caption (50 ids) need
+** that many position embeddings. */
+#define T2T_MIN_POS_ENC 40
+#define T2T_MIN_POS_DEC 50
+
+static ram_status check_bert(const struct ram_bert_config *b, const char *what, int min_pos, struct ram_error *err)
+{
+    ram_status rc;
+#define B(name, v, lo, hi) \
+    if ((rc = bound(err, name, (long long)(v), lo, hi))) return rc
+    B("BERT vocabulary", b->vocab, 6, 1 << 24);
+    B("BERT positions", b->max_pos, min_pos, 1 << 20);
+    B("BERT hidden", b->hidden, 1, 65536);
+    B("BERT layers", b->layers, 1, 256);
+    B("BERT heads", b->heads, 1, 4096);
+    B("BERT intermediate", b->intermediate, 1, 1 << 20);
+    B("BERT encoder width", b->encoder_width, 1, 65536);
+#undef B
+    if (b->hidden % b->heads)
+        return ram_fail(err, RAM_ERR_FORMAT, "config: %s width %d is not divisible by %d heads", what, b->hidden,
+                        b->heads);
+    return RAM_OK;
+}
+
+/* Tag2Text: the tag encoder shares its first layers' cross-attention and FFN
+** with the tagging head, and attends to the raw Swin tokens; the decoder
+** attends to the tag encoder's states. */
+static ram_status check_tag2text(struct ram_model *m, struct ram_error *err)
+{
+    struct ram_t2t *t = &m->t2t;
+    ram_status rc;
+    if ((rc = check_bert(&t->enc, "tag encoder", T2T_MIN_POS_ENC, err)) ||
+        (rc = check_bert(&t->dec, "text decoder", T2T_MIN_POS_DEC, err)))
+        return rc;
+    int vw = m->swin.embed_dim << (m->swin.n_stages - 1);
+    if (m->des_per_class != 1 || m->embed_dim != vw || m->tagger.encoder_width != vw || t->enc.encoder_width != vw)
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "config: Tag2Text's tagging head and tag encoder attend to the %d-wide Swin tokens "
+                        "(got %d and %d)", vw, m->tagger.encoder_width, t->enc.encoder_width);
+    if (t->enc.hidden != m->tagger.hidden || t->enc.intermediate != m->tagger.intermediate ||
+        t->enc.layers < m->tagger.n_layers)
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "config: the tag encoder (%d wide, FFN %d, %d layers) must share the tagging head's "
+                        "%d layers (%d wide, FFN %d)",
+                        t->enc.hidden, t->enc.intermediate, t->enc.layers, m->tagger.n_layers, m->tagger.hidden,
+                        m->tagger.intermediate);
+    if (t->dec.encoder_width != t->enc.hidden)
+        return ram_fail(err, RAM_ERR_FORMAT, "config: the decoder attends to %d-wide states, the tag encoder gives %d",
+                        t->dec.encoder_width, t->enc.hidden);
+    t->enc.eps = t->dec.eps = 1e-12f;
+    return RAM_OK;
+}
+
 ram_status ram_model_check_config(struct ram_model *m, struct ram_error *err)
 {
     ram_status rc;
     struct ram_swin_config *c = &m->swin;
 #define B(what, v, lo, hi) \
     if ((rc = bound(err, what, (long long)(v), lo, hi))) return rc
-    if (m->kind != RAM_KIND_RAM_PLUS && m->kind != RAM_KIND_RAM)
+    if (m->kind != RAM_KIND_RAM_PLUS && m->kind != RAM_KIND_RAM && m->kind != RAM_KIND_TAG2TEXT)
         return ram_fail(err, RAM_ERR_FORMAT, "config: unknown model kind %d", m->kind);
     B("image_size", c->image_size, 1, 16384);
     B("patch_size", c->patch_size, 1, c->image_size);
@@ -642,6 +798,7 @@ ram_status ram_model_check_config(struct ram_model *m, struct ram_error *err)
                             m->clip.embed_dim, m->embed_dim);
         m->clip.eps = 1e-5f;
     }
+    if (m->kind == RAM_KIND_TAG2TEXT && (rc = check_tag2text(m, err))) return rc;
 #undef B
     c->eps = 1e-5f;
     m->tagger.eps = 1e-12f;
@@ -695,6 +852,81 @@ static ram_status infer_clip(struct ram_model *m, const struct ram_tensor_source
     }
     m->has_clip = 1;
     return RAM_OK;
+}
+
+/* A Tag2Text BERT stack's sizes from its tensors (heads are not visible:
+** given, or hidden / 64 as in bert-base). */
+static ram_status infer_stack(struct ram_bert_config *b, const struct ram_tensor_source *src, const char *pre,
+                              const char *alt_pre, const struct ram_convert_opts *o, struct ram_error *err)
+{
+    const struct ram_tensor_view *v = findf(src, "%s.embeddings.word_embeddings.weight", pre);
+    if (!v || v->ndim != 2 || !int_dim(v, 0, &b->vocab) || !int_dim(v, 1, &b->hidden))
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.embeddings.word_embeddings.weight", pre);
+    v = findf(src, "%s.embeddings.position_embeddings.weight", pre);
+    if (!v || v->ndim != 2 || !int_dim(v, 0, &b->max_pos))
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.embeddings.position_embeddings.weight", pre);
+    int l = 0;
+    while (l <= 256 && findf(src, "%s.encoder.layer.%d.attention.self.query.weight", pre, l)) l++;
+    if (l == 0) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s.encoder.layer.0.attention.self.query.weight", pre);
+    b->layers = l;
+    v = findf(src, "%s.encoder.layer.0.intermediate.dense.weight", pre);
+    if (!v && alt_pre) v = findf(src, "%s.encoder.layer.0.intermediate.dense.weight", alt_pre);
+    if (!v || v->ndim != 2 || !int_dim(v, 0, &b->intermediate))
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.intermediate.dense.weight", pre);
+    v = findf(src, "%s.encoder.layer.0.crossattention.self.key.weight", pre);
+    if (!v && alt_pre) v = findf(src, "%s.encoder.layer.0.crossattention.self.key.weight", alt_pre);
+    if (!v || v->ndim != 2 || !int_dim(v, 1, &b->encoder_width))
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.crossattention.self.key.weight", pre);
+    if (o && o->bert_heads > 0) {
+        b->heads = o->bert_heads;
+    } else {
+        if (b->hidden % 64)
+            return ram_fail(err, RAM_ERR_ARG, "%s: width %d, the head count cannot be inferred, give it (--bert-heads)",
+                            pre, b->hidden);
+        b->heads = b->hidden / 64;
+    }
+    return RAM_OK;
+}
+
+/* Tag2Text (the checkpoint has fc.W, the GroupWiseLinear classifier). */
+static ram_status infer_tag2text(struct ram_model *m, const struct ram_tensor_source *src, int num_class,
+                                 const struct ram_convert_opts *o, struct ram_error *err)
+{
+    const struct ram_tensor_view *v;
+    ram_status rc;
+    m->kind = RAM_KIND_TAG2TEXT;
+    if (num_class < 1) return ram_fail(err, RAM_ERR_ARG, "the tag list is empty");
+    m->num_class = num_class;
+    m->des_per_class = 1;
+    m->embed_dim = m->swin.embed_dim << (m->swin.n_stages - 1); /* the raw Swin width: no image_proj */
+    v = findf(src, "label_embed.weight");
+    if (!v) return missing(err, "label_embed.weight");
+    if (v->ndim != 2 || v->shape[0] != num_class)
+        return ram_fail(err, RAM_ERR_FORMAT, "label_embed.weight has %lld rows for the %d classes of the tag list",
+                        v->ndim == 2 ? (long long)v->shape[0] : -1LL, num_class);
+    const char *prefixes[3] = {"tagging_head", "vision_multi", "tag_encoder"};
+    int pi;
+    for (pi = 0; pi < 3; pi++)
+        if (findf(src, "%s.encoder.layer.0.crossattention.self.query.weight", prefixes[pi])) break;
+    if (pi == 3) return missing(err, "tagging_head.encoder.layer.0.crossattention.self.query.weight");
+    const char *pre = prefixes[pi];
+    int l = 0;
+    while (l <= 256 && findf(src, "%s.encoder.layer.%d.crossattention.self.query.weight", pre, l)) l++;
+    m->tagger.n_layers = pi == 2 ? (l < 2 ? l : 2) : l; /* the official q2l config has 2 */
+    v = findf(src, "%s.encoder.layer.0.crossattention.self.query.weight", pre);
+    if (v->ndim != 2 || !int_dim(v, 0, &m->tagger.hidden))
+        return ram_fail(err, RAM_ERR_FORMAT, "tagging head query weight: unexpected shape");
+    v = findf(src, "%s.encoder.layer.0.crossattention.self.key.weight", pre);
+    if (!v || v->ndim != 2 || !int_dim(v, 1, &m->tagger.encoder_width))
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.crossattention.self.key.weight", pre);
+    v = findf(src, "%s.encoder.layer.0.intermediate.dense.weight", pre);
+    if (!v || v->ndim != 2 || !int_dim(v, 0, &m->tagger.intermediate))
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.intermediate.dense.weight", pre);
+    m->tagger.n_heads = o && o->tagger_heads > 0 ? o->tagger_heads : 4;
+    if ((rc = infer_stack(&m->t2t.enc, src, "tag_encoder", pre, o, err))) return rc;
+    if ((rc = infer_stack(&m->t2t.dec, src, "text_decoder.bert", NULL, o, err))) return rc;
+    m->has_clip = 0;
+    return ram_model_check_config(m, err);
 }
 
 ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_source *src,
@@ -770,6 +1002,8 @@ ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_s
                             "cannot infer the image size (no attn_mask buffer): give it (--image-size; "
                             "the official models use 384)");
     }
+
+    if (findf(src, "fc.W")) return infer_tag2text(m, src, num_class, o, err);
 
     /* Heads: label embedding, kind, tagging decoder. */
     v = findf(src, "label_embed");

@@ -33,6 +33,7 @@ struct ram_convert_opts {
     int window;       /* 0: infer from stage 0's relative_position_bias_table */
     int tagger_heads; /* 0: 4 (the official q2l config) */
     int clip_heads;   /* 0: clip width / 64 */
+    int bert_heads;   /* Tag2Text tag encoder and decoder heads; 0: width / 64 (bert-base) */
 };
 
 /* Builds a model straight from an official .pth and the tag files (the
@@ -81,6 +82,11 @@ struct ram_wspec {
 ** caller (ram_free). */
 ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n,
                            struct ram_error *err);
+
+/* Tag2Text: points the tag encoder's layers 0 .. tagger.n_layers-1
+** cross-attention and FFN at the tagging head's tensors (the official
+** tie_encoder_decoder_weights). ram_model_bind does it after binding. */
+void ram_t2t_link(struct ram_model *m);
 
 /* ------------------------------------------------------------------ binding */
 

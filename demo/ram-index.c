@@ -2,10 +2,11 @@
 ** ram-index — indexes a photo library into a ram_index table.
 **
 **     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]
-**               [--switch-model] [--no-verify] [-v]
+**               [--switch-model] [--no-verify] [--hidden] [-v]
 **
-** Walks DIR recursively (sorted, dot files and folders skipped, symlinks to
-** folders not followed), and INSERTs every file into the ram_index virtual
+** Walks DIR recursively (sorted; dot files and folders skipped, counted and
+** reported, unless --hidden; symlinks to folders not followed), and INSERTs
+** every file into the ram_index virtual
 ** table NAME (default "photos") of the SQLite database DB, created when
 ** missing, using build/ram.so loaded from next to this executable.
 **
@@ -23,6 +24,13 @@
 ** - Progress on stderr: one line rewritten in place on a terminal, plain
 **   lines every few seconds otherwise; files/s and ETA.
 ** - Threads: OpenBLAS threads for the inference (default: every core).
+** - File names are bytes: stored as they are (UTF-8 or not), and printed
+**   escaped (control characters and invalid UTF-8 as \xNN, see
+**   term_name), so that a name cannot move the cursor, retitle or clear
+**   the terminal, or break a line.
+** - The model a table records (model=) is loaded only from a folder the
+**   extension trusts (ext/model_trust.c): a database does not choose the
+**   files this program opens; --model FILE allows another.
 **
 ** Exit status: 0 done, 1 error, 2 usage, 130 interrupted (rerun to resume).
 */
@@ -53,14 +61,34 @@ static void on_signal(int sig)
     signal(sig, SIG_DFL);              /* a second Ctrl-C ends the process */
 }
 
+static int utf8_len(const unsigned char *z);
+
+/* Prints a message on stderr with its control characters but newlines, and
+** bytes that are not UTF-8, as \xNN: the SQLite errors it may carry can
+** quote a file name. (Names are escaped wholly, newlines too, by esc().) */
+static void put_safe(const char *z)
+{
+    for (const unsigned char *p = (const unsigned char *)z; *p;) {
+        int k = utf8_len(p);
+        if (k == 0 || (k == 1 && *p != '\n' && (*p < 0x20 || *p == 0x7f))) {
+            fprintf(stderr, "\\x%02x", *p++);
+        } else {
+            fwrite(p, 1, (size_t)k, stderr);
+            p += k;
+        }
+    }
+}
+
 static void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("ram-index: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char *z = sqlite3_vmprintf(fmt, ap);
     va_end(ap);
+    fputs("ram-index: ", stderr);
+    put_safe(z ? z : "out of memory");
+    fputc('\n', stderr);
+    sqlite3_free(z);
     /* a Ctrl-C makes SQLite fail whatever statement was running (e.g. the
        model load): that is an interruption, not an error */
     exit(g_stop ? 130 : 1);
@@ -71,6 +99,95 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------------ names */
+
+/* Length of the valid UTF-8 sequence at z (1-4), or 0 when the bytes there
+** are not one (overlong forms, surrogates and code points over U+10FFFF
+** included), nor C1 control characters (U+0080..U+009F, which terminals
+** obey like ESC). */
+static int utf8_len(const unsigned char *z)
+{
+    unsigned c = z[0];
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) return (z[1] & 0xC0) == 0x80 && !(c == 0xC2 && z[1] < 0xA0) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if ((z[1] & 0xC0) != 0x80 || (z[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && z[1] < 0xA0) return 0; /* overlong */
+        if (c == 0xED && z[1] >= 0xA0) return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if ((z[1] & 0xC0) != 0x80 || (z[2] & 0xC0) != 0x80 || (z[3] & 0xC0) != 0x80) return 0;
+        if (c == 0xF0 && z[1] < 0x90) return 0;  /* overlong */
+        if (c == 0xF4 && z[1] >= 0x90) return 0; /* over U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+/* z as text that is safe to print on a terminal: control characters,
+** DEL, C1 controls and bytes that are not valid UTF-8 become \xNN, a
+** backslash \\; at most cap - 1 bytes, cut at a character boundary (and
+** ending "..." when cut). Returns out. */
+static char *term_name(const char *z, char *out, size_t cap)
+{
+    size_t n = 0;
+    const unsigned char *p = (const unsigned char *)(z ? z : "");
+    if (cap < 8) return cap ? (*out = 0, out) : out;
+    while (*p) {
+        static const char hex[] = "0123456789abcdef";
+        char piece[4];
+        size_t m, k = (size_t)utf8_len(p);
+        if (k == 0 || (k == 1 && (*p < 0x20 || *p == 0x7f))) {
+            piece[0] = '\\', piece[1] = 'x', piece[2] = hex[*p >> 4], piece[3] = hex[*p & 15];
+            m = 4, k = 1;
+        } else if (*p == '\\') {
+            piece[0] = piece[1] = '\\';
+            m = 2;
+        } else {
+            memcpy(piece, p, k);
+            m = k;
+        }
+        if (cap - n < m + 4) { /* keep room for "..." and the NUL */
+            memcpy(out + n, "...", 3);
+            n += 3;
+            break;
+        }
+        memcpy(out + n, piece, m);
+        n += m;
+        p += k;
+    }
+    out[n] = 0;
+    return out;
+}
+
+/* term_name into one of a few static buffers: for the arguments of one
+** message (this program is single-threaded). */
+static const char *esc(const char *z)
+{
+    static char buf[4][3 * PATH_MAX];
+    static int i;
+    i = (i + 1) % 4;
+    return term_name(z, buf[i], sizeof buf[i]);
+}
+
+/* The last n characters of the escaped z (a suffix that starts on a
+** character boundary), preceded by "..." when cut. */
+static const char *esc_tail(const char *z, size_t nChars)
+{
+    const char *e = esc(z);
+    size_t len = strlen(e), nc = 0;
+    const char *p = e + len;
+    while (p > e && nc < nChars) {
+        p--;
+        if (((unsigned char)*p & 0xC0) != 0x80) nc++;
+    }
+    if (p == e) return e;
+    static char out[3 * PATH_MAX + 4];
+    snprintf(out, sizeof out, "...%s", p);
+    return out;
 }
 
 /* ------------------------------------------------------------------ walk */
@@ -93,18 +210,23 @@ static void list_add(PathList *l, const char *p)
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Regular files under dir (symlinks to files included, to folders not), in
-** no particular order. */
-static void walk(const char *dir, PathList *out, int depth)
+** no particular order. Names starting with '.' are skipped and counted in
+** *pnHidden unless bHidden. */
+static void walk(const char *dir, PathList *out, int depth, int bHidden, size_t *pnHidden)
 {
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "ram-index: cannot open folder %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "ram-index: cannot open folder %s: %s\n", esc(dir), strerror(errno));
         return;
     }
     PathList sub = {0};
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (e->d_name[0] == '.' && !bHidden) {
+            (*pnHidden)++;
+            continue;
+        }
         size_t n = strlen(dir) + strlen(e->d_name) + 2;
         char *p = malloc(n);
         if (!p) die("out of memory");
@@ -121,7 +243,7 @@ static void walk(const char *dir, PathList *out, int depth)
     }
     closedir(d);
     for (size_t i = 0; i < sub.n; i++) {
-        walk(sub.a[i], out, depth + 1);
+        walk(sub.a[i], out, depth + 1, bHidden, pnHidden);
         free(sub.a[i]);
     }
     free(sub.a);
@@ -223,18 +345,20 @@ static void progress(Progress *p, const char *path, int final)
     n += snprintf(line + n, sizeof line - n, "%zu already indexed, %zu not images", p->present, p->skipped);
     if (final) snprintf(line + n, sizeof line - n, " in %s (%.1f files/s)", el, rate);
     if (p->tty) {
-        /* one line, rewritten, ending with the current file's path */
-        char shown[48] = "";
-        if (path && !final) {
-            size_t l = strlen(path);
-            snprintf(shown, sizeof shown, " %s%s", l > 40 ? "..." : "", l > 40 ? path + l - 40 : path);
-        }
-        /* never wider than the terminal, or \r could not rewrite it */
-        char out[600];
-        snprintf(out, sizeof out, "%s%s", line, final ? "" : shown);
+        /* one line, rewritten, ending with the current file's path:
+        ** escaped, its last 40 characters */
+        char out[1024];
+        snprintf(out, sizeof out, "%s%s%.200s", line, path && !final ? " " : "",
+                 path && !final ? esc_tail(path, 40) : "");
+        /* never wider than the terminal, or \r could not rewrite it; cut
+        ** between characters (a UTF-8 character takes at least as many
+        ** bytes as columns, but for wide ones: 3 bytes, 2 columns) */
         struct winsize ws;
-        if (!final && ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10 && strlen(out) >= ws.ws_col)
-            out[ws.ws_col - 1] = 0;
+        if (!final && ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10 && strlen(out) >= ws.ws_col) {
+            size_t cut = ws.ws_col - 1;
+            while (cut > 0 && ((unsigned char)out[cut] & 0xC0) == 0x80) cut--;
+            out[cut] = 0;
+        }
         fprintf(stderr, "\r\033[K%s%s", out, final ? "\n" : "");
     } else {
         fprintf(stderr, "%s\n", line);
@@ -355,6 +479,43 @@ done:
     sqlite3_free(zGen);
 }
 
+/* The real folder of path: its file's (symlinks resolved) when it exists,
+** else its folder's. malloc'd; NULL when neither resolves. */
+static char *real_folder(const char *path)
+{
+    char *r = realpath(path, 0);
+    if (!r) {
+        char *d = strdup(path);
+        if (!d) die("out of memory");
+        char *sl = strrchr(d, '/');
+        if (sl) sl[sl == d] = 0;
+        r = realpath(sl ? d : ".", 0);
+        free(d);
+        return r;
+    }
+    char *sl = strrchr(r, '/');
+    if (sl) sl[sl == r] = 0;
+    return r;
+}
+
+/* Whether this program may load the model file a table records on the
+** table's word: only from the folders the user keeps models in, the rule of
+** ext/model_trust.c (the default model's folder, soDir/../models, and
+** RAM_MODEL's). A database does not choose the files this program opens:
+** ram_load() here would make the extension trust the file too. */
+static int bound_model_trusted(const char *zBound, const char *soDir)
+{
+    char *f = real_folder(zBound);
+    if (!f) return 0;
+    char *zDef = sqlite3_mprintf("%s/../models/default.ram", soDir);
+    const char *zEnv = getenv("RAM_MODEL");
+    char *a = zDef ? real_folder(zDef) : 0, *b = zEnv && *zEnv ? real_folder(zEnv) : 0;
+    int ok = (a && !strcmp(a, f)) || (b && !strcmp(b, f));
+    sqlite3_free(zDef);
+    free(a), free(b), free(f);
+    return ok;
+}
+
 /* The directory holding this executable (for ram.so). */
 static char *exe_dir(const char *argv0)
 {
@@ -383,7 +544,7 @@ static int valid_name(const char *z)
 static void usage(void)
 {
     fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
-          "                 [--switch-model] [--no-verify] [-v]\n"
+          "                 [--switch-model] [--no-verify] [--hidden] [-v]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else models/default.ram beside build/)\n"
@@ -394,6 +555,8 @@ static void usage(void)
           "                run's model the table's and re-embed them (without it: stop and say so)\n"
           "  --no-verify   skip the checksum pass over the model file at load (the header and\n"
           "                every tensor bound are still checked)\n"
+          "  --hidden      index files and folders whose names start with '.' too (by default\n"
+          "                they are skipped, and counted)\n"
           "  -v            name every skipped file\n",
           stderr);
     exit(2);
@@ -402,7 +565,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
-    int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0;
+    int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0, hidden = 0;
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
@@ -421,6 +584,8 @@ int main(int argc, char **argv)
             batch = atoi(argv[++i]);
         else if (!strcmp(a, "--rescan"))
             rescan = 1;
+        else if (!strcmp(a, "--hidden"))
+            hidden = 1;
         else if (!strcmp(a, "--switch-model"))
             switchModel = 1;
         else if (!strcmp(a, "--no-verify"))
@@ -441,7 +606,7 @@ int main(int argc, char **argv)
     if (!dir || !dbPath || batch < 1) usage();
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s is not a folder", dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s is not a folder", esc(dir));
 
     /* OpenBLAS reads its thread count when ram.so brings it in. */
     if (threads <= 0) {
@@ -453,14 +618,14 @@ int main(int argc, char **argv)
     setenv("OPENBLAS_NUM_THREADS", tbuf, 1);
 
     if (sqlite3_open_v2(dbPath, &g_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) != SQLITE_OK)
-        die("cannot open %s: %s", dbPath, g_db ? sqlite3_errmsg(g_db) : "out of memory");
+        die("cannot open %s: %s", esc(dbPath), g_db ? sqlite3_errmsg(g_db) : "out of memory");
     sqlite3_busy_timeout(g_db, 5000);
     sqlite3_db_config(g_db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, (int *)0);
     char *so_dir = exe_dir(argv[0]);
     char *so = sqlite3_mprintf("%s/ram.so", so_dir);
     char *err = 0;
     if (sqlite3_load_extension(g_db, so, 0, &err) != SQLITE_OK)
-        die("cannot load the extension %s: %s", so, err ? err : "?");
+        die("cannot load the extension %s: %s", esc(so), err ? err : "?");
     sqlite3_free(so);
 
     /* The model: --model, else the extension's default (RAM_MODEL, then the
@@ -468,7 +633,7 @@ int main(int argc, char **argv)
     char *zModel = 0;
     if (model) {
         char *abs = realpath(model, 0);
-        if (!abs) die("cannot open the model %s: %s", model, strerror(errno));
+        if (!abs) die("cannot open the model %s: %s", esc(model), strerror(errno));
         zModel = sqlite3_mprintf("%s", abs);
         free(abs);
     }
@@ -477,6 +642,11 @@ int main(int argc, char **argv)
     ** models/default.ram beside the folder of ram.so), loaded here without
     ** its checksum pass before creating the table would load it verified. */
     char *zBound = table_bound_model(table);
+    if (!zModel && *zBound && !bound_model_trusted(zBound, so_dir))
+        die("table %s records the model file '%s', which is not in a folder trusted for models (the default "
+            "model's, RAM_MODEL's): a database does not choose the files this program opens; if you trust that "
+            "file, rerun with --model '%s'",
+            table, esc(zBound), esc(zBound));
     const char *zEnv = getenv("RAM_MODEL");
     char *zLoad = zModel ? sqlite3_mprintf("%s", zModel)
                 : *zBound ? sqlite3_mprintf("%s", zBound)
@@ -507,14 +677,15 @@ int main(int argc, char **argv)
         sqlite3_stmt *s = prep("SELECT json_extract(ram_model(), '$.file'), json_extract(ram_model(), '$.kind'), "
                                "json_extract(ram_model(), '$.tags')");
         if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
-        fprintf(stderr, "ram-index: model %s (%s, %d tags), %d thread%s\n", sqlite3_column_text(s, 0),
+        fprintf(stderr, "ram-index: model %s (%s, %d tags), %d thread%s\n", esc((const char *)sqlite3_column_text(s, 0)),
                 sqlite3_column_text(s, 1), sqlite3_column_int(s, 2), threads, threads == 1 ? "" : "s");
         sqlite3_finalize(s);
     }
 
 
     PathList files = {0};
-    walk(dir, &files, 0);
+    size_t nHidden = 0;
+    walk(dir, &files, 0, hidden, &nHidden);
     if (files.n) qsort(files.a, files.n, sizeof *files.a, cmp_str); /* a stable order: resumes read alike */
 
     /* Never index the database itself or its side files. */
@@ -607,7 +778,7 @@ int main(int argc, char **argv)
             P.skipped++;
             P.done++;
             P.workDone++;
-            if (verbose) fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", path, why);
+            if (verbose) fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(path), why);
             continue;
         }
         if (!inTxn) {
@@ -638,7 +809,8 @@ int main(int argc, char **argv)
             ** model, a table of another model, I/O) stops the run. */
             P.skipped++;
             if (verbose)
-                fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", path, sqlite3_errmsg(g_db));
+                fprintf(stderr, "%sram-index: skipped %s: %s\n", P.tty ? "\r\033[K" : "", esc(path),
+                        esc(sqlite3_errmsg(g_db)));
             struct stat fst;
             if (stat(path, &fst) == 0) {
                 sqlite3_bind_text(sSkip, 1, table, -1, SQLITE_STATIC);
@@ -650,7 +822,7 @@ int main(int argc, char **argv)
                 sqlite3_reset(sSkip);
             }
         } else {
-            die("%s: %s", path, sqlite3_errmsg(g_db));
+            die("%s: %s", esc(path), sqlite3_errmsg(g_db));
         }
         if (nInTxn >= batch) {
             if (sqlite3_step(sCommit) != SQLITE_DONE) die("COMMIT: %s", sqlite3_errmsg(g_db));
@@ -672,6 +844,9 @@ int main(int argc, char **argv)
         sqlite3_reset(sCommit);
     }
     progress(&P, 0, 1);
+    if (nHidden)
+        fprintf(stderr, "ram-index: %zu hidden file%s or folder%s skipped (names starting with '.'; --hidden indexes them)\n",
+                nHidden, nHidden == 1 ? "" : "s", nHidden == 1 ? "" : "s");
     if (!interrupted) {
         /* Files of another folder (or gone) that a model switch left stale:
         ** queries refuse the table until they are dealt with. */
@@ -684,7 +859,7 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "ram-index: %lld file%s of table %s %s still embedded with another model (not found under %s):\n"
                     "  index their folder too, or drop them: INSERT INTO %s(%s) VALUES('delete-stale')\n",
-                    nStale, nStale == 1 ? "" : "s", table, nStale == 1 ? "is" : "are", dir, table, table);
+                    nStale, nStale == 1 ? "" : "s", table, nStale == 1 ? "is" : "are", esc(dir), table, table);
     }
     sqlite3_finalize(sHave);
     sqlite3_finalize(sSkipped);
@@ -697,7 +872,7 @@ int main(int argc, char **argv)
     if (!interrupted) exec_or_die("PRAGMA wal_checkpoint(TRUNCATE)");
     sqlite3 *db = g_db;
     g_db = 0;
-    if (sqlite3_close(db) != SQLITE_OK) die("closing %s: %s", dbPath, sqlite3_errmsg(db));
+    if (sqlite3_close(db) != SQLITE_OK) die("closing %s: %s", esc(dbPath), sqlite3_errmsg(db));
     for (size_t i = 0; i < files.n; i++) free(files.a[i]);
     free(files.a);
     free(todo);

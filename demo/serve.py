@@ -16,22 +16,35 @@ module are already needed by the tests, so the page adds no dependency. It
 must be a Python whose sqlite3 can load extensions: Debian's /usr/bin/python3
 can; pyenv's default builds cannot (enable_load_extension is missing).
 
-What is served, and why it is safe to leave running:
+What is served, and why it is safe to leave running (README "Security"):
 - Binds 127.0.0.1 unless --host says otherwise, and (on loopback) answers
   only requests whose Host header names the loopback address, so that a web
   page elsewhere cannot reach it through DNS rebinding.
-- Pictures are asked for by the index's row id (/thumb/ID, /photo/ID,
-  /original/ID), never by path. The row's stored path is resolved against
-  the root (--root; by default the folder the index's relative paths were
-  made from: the current folder or the database's, whichever holds them;
-  for absolute paths their common folder, which may not be / or hold the
-  home folder: then --root is required),
-  and the file's real path (symlinks resolved) must lie inside the root:
-  anything else is 404 (no such row or file) or 403 (outside the root).
+- The root is the user's choice, never read from the database: --root, else
+  the folder holding the database (refused when that is / or holds the
+  home folder: then --root is required). Pictures are asked for by the
+  index's row id (/thumb/ID, /photo/ID, /original/ID), never by path; a
+  row's stored path (relative ones looked up under the root, the current
+  folder, then the database's folder) is served only when its real path
+  (symlinks resolved) lies inside the root (else 403), is a regular file
+  (else 404) and libvips identifies it as an image from its header (else
+  403), whatever the database says. Paths are bytes: a name that is not
+  UTF-8 is shown escaped (\\xNN) and its file is still served.
+- The model: --model, else the table's recorded model file only when the
+  extension trusts it (ext/model_trust.c: in the default model's or
+  RAM_MODEL's folder), else it stops and says how to allow it.
 - A browser's request made by another site (Sec-Fetch-Site: cross-site) is
   refused, and every answer says Cross-Origin-Resource-Policy: same-origin,
   so a web page elsewhere cannot show or probe the pictures.
-- The database is opened read-only; only SELECTs are run.
+- The database is opened read-only; only SELECTs are run. API answers hold
+  no absolute path unless the server was started with --show-paths.
+- Bounded: at most MAX_CONNECTIONS connections at once (more are closed at
+  once), a request must arrive whole within --timeout seconds (idle and
+  slow connections are closed), request bodies are read and dropped (over
+  64 KB, or chunked: the connection is closed after the answer), malformed
+  queries are 400, and thumbnails are made by at most THUMB_WORKERS
+  threads on their own connections (searches never wait for them), one
+  job per identical thumbnail.
 - Thumbnails are made by the extension's ram_thumbnail() (libvips, inside
   the same gate as the model's decoder: accepted formats, pixel limit) and
   cached as files in DB.thumbs/ beside the database (--thumbs), named by the
@@ -65,7 +78,13 @@ LARGE = 1024      # the large view
 K_DEFAULT = 24
 K_MAX = 500
 Q_MAX = 1000      # characters of a query
-POOL = 4          # database connections (one per concurrent request)
+POOL = 4          # database connections for queries (one per concurrent request)
+THUMB_WORKERS = 2 # connections (and threads at once) making thumbnails
+TIMEOUT = 10.0    # seconds for a request to arrive whole (idle keep-alive included)
+MAX_CONNECTIONS = 64  # served at once (a thread each); more are closed at once
+BODY_MAX = 64 << 10  # request body bytes read and dropped; larger: the connection closes
+IDENT_WHOLE = 16 << 20  # files up to this size are identified from all their bytes,
+IDENT_HEAD = 1 << 20    # larger ones from their first MB (where the headers are)
 MEMCACHE_BYTES = 64 << 20
 FILE_MAX = 256 << 20  # bytes of a picture the server reads to make a thumbnail
 
@@ -128,6 +147,37 @@ def tiny_png():
             chunk(b"IDAT", zlib.compress(b"\x00\x80\x80\x80")) + chunk(b"IEND", b""))
 
 
+def shown_name(p):
+    """A stored path as text that is safe to show: bytes that are not UTF-8
+    (surrogate-escaped by the connection's text factory) become \\xNN,
+    control characters \\n, \\t or \\xNN, a backslash \\\\."""
+    if p is None:
+        return None
+    out = []
+    for ch in p:
+        c = ord(ch)
+        if 0xDC80 <= c <= 0xDCFF:     # an undecodable byte
+            out.append("\\x%02x" % (c - 0xDC00))
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif c < 0x20 or 0x7F <= c < 0xA0 or 0xD800 <= c <= 0xDFFF:
+            out.append("\\x%02x" % c if c < 0x100 else "\\u%04x" % c)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def text_factory(b):
+    """TEXT columns as str; bytes that are not UTF-8 (a file name is any
+    bytes) kept as surrogate escapes, which os functions turn back into the
+    same bytes, instead of failing the whole query."""
+    return b.decode("utf-8", "surrogateescape")
+
+
 def sniff(data):
     """Content type of an original file, from its first bytes."""
     if data[:3] == b"\xff\xd8\xff":
@@ -145,22 +195,30 @@ class Library:
     """The database side: a pool of read-only connections with the extension
     loaded, the vocabulary, queries, and the files of the index."""
 
-    def __init__(self, db_path, ext, table=None, model=None, root=None, thumbs=None):
+    def __init__(self, db_path, ext, table=None, model=None, root=None, thumbs=None, show_paths=False):
         self.db_path = os.path.abspath(db_path)
         self.ext = ext
         self.model = model
-        self.pool = queue.LifoQueue()
-        self.made = 0
+        self.show_paths = show_paths
+        self.pool = queue.LifoQueue()        # queries
+        self.thumb_pool = queue.LifoQueue()  # thumbnail work, apart: a search never waits for it
+        self.made = {id(self.pool): 0, id(self.thumb_pool): 0}
         self.lock = threading.Lock()
+        self.probe_lock = threading.Lock()   # the connection that identifies images
+        self.jobs = {}                       # thumbnail name -> [Event, result, error]
+        self.jobs_lock = threading.Lock()
         if not os.path.isfile(self.db_path):
             raise SystemExit("serve: %s: no such database (index a folder first: "
                              "build/ram-index DIR DB, or make demo)" % db_path)
+        self.root = self._choose_root(root)
         try:
             self._startup(table)
+            self.probe = self._connect()
+            # Any image's header is over a 1-pixel limit: the error says
+            # libvips identified it (SQLITE_TOOBIG), without decoding it.
+            self.probe.execute("SELECT ram_set_max_pixels(1)").fetchone()
         except sqlite3.Error as e:
             raise SystemExit("serve: %s: %s" % (db_path, e))
-        self.root = os.path.realpath(root) if root else self._guess_root(self.paths)
-        del self.paths
         self.thumbs = thumbs or self.db_path + ".thumbs"
         self.memcache = OrderedDict()
         self.membytes = 0
@@ -172,8 +230,8 @@ class Library:
             self.t = quote_ident(self.table)
             if not self.model:
                 m = self._table_model(db)
-                if m:
-                    self.model = m
+                if m and self._table_may_open(db, m):
+                    self.model = m  # the vocabulary and MATCH use the table's model
                     db.execute("SELECT ram_load(?)", (m,)).fetchone()
             self.model_info = json.loads(db.execute("SELECT ram_model()").fetchone()[0])
             self._load_vocabulary(db)
@@ -187,14 +245,13 @@ class Library:
                         "serve: %s: table %s cannot answer queries: %s\n  re-embed it with "
                         "build/ram-index DIR %s --switch-model (make demo does), or serve it with "
                         "its model: --model FILE" % (self.db_path, self.table, e, self.db_path))
-            self.paths = [r[0] for r in db.execute(
-                "SELECT path FROM %s WHERE path IS NOT NULL" % self.t)]
 
     # ------------------------------------------------------------ connections
 
     def _connect(self):
         uri = "file:%s?mode=ro" % urllib.parse.quote(self.db_path)
         db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        db.text_factory = text_factory  # a path is any bytes
         if not hasattr(db, "enable_load_extension"):
             raise SystemExit("serve: this Python's sqlite3 cannot load extensions "
                              "(run it with Debian's /usr/bin/python3)")
@@ -210,23 +267,27 @@ class Library:
         return db
 
     @contextmanager
-    def conn(self, first=False):
-        """A connection for one request: each is used by one thread at a time."""
+    def conn(self, first=False, pool=None):
+        """A connection for one request: each is used by one thread at a time.
+        pool: self.pool (queries, POOL of them) or self.thumb_pool
+        (thumbnails, THUMB_WORKERS)."""
+        pool = self.pool if pool is None else pool
+        most = THUMB_WORKERS if pool is self.thumb_pool else POOL
         db = None
         try:
-            db = self.pool.get_nowait()
+            db = pool.get_nowait()
         except queue.Empty:
             with self.lock:
-                if self.made < POOL or first:
-                    self.made += 1
+                if self.made[id(pool)] < most or first:
+                    self.made[id(pool)] += 1
                     make = True
                 else:
                     make = False
-            db = self._connect() if make else self.pool.get()
+            db = self._connect() if make else pool.get()
         try:
             yield db
         finally:
-            self.pool.put(db)
+            pool.put(db)
 
     # ------------------------------------------------------------ startup
 
@@ -238,6 +299,21 @@ class Library:
             raise SystemExit("serve: %s has %s ram_index tables%s: name one with --table" % (
                 self.db_path, len(names) or "no", (" (" + ", ".join(names) + ")") if names else ""))
         return names[0]
+
+    def _table_may_open(self, db, m):
+        """Whether the extension lets the table open its recorded model file
+        m: only in the folders the user keeps models in (ext/model_trust.c).
+        serve.py does not load that file on the database's word either."""
+        try:
+            db.execute("SELECT rowid FROM %s WHERE tag = '' LIMIT 1" % self.t).fetchall()
+        except sqlite3.Error as e:
+            if "nor named in this connection" in str(e):
+                raise SystemExit(
+                    "serve: table %s records the model file %s, outside the folders trusted for models: a "
+                    "database does not choose the files this server opens. If you trust that file, serve "
+                    "with --model FILE (make serve MODEL=FILE), or set RAM_MODEL to it"
+                    % (self.table, shown_name(m)))
+        return True
 
     def _table_model(self, db):
         """The model file the table is bound to (model=, kept in its _config
@@ -261,29 +337,23 @@ class Library:
             if zh:
                 self.by_name.setdefault(zh, i)
 
-    def _guess_root(self, paths):
-        rel = [p for p in paths if not os.path.isabs(p)]
-        if rel:
-            # build/ram-index stores the paths as it was given them: relative
-            # to the folder it ran in (demo.sh: the repository; tests: the
-            # database's folder).
-            cands = [os.getcwd(), os.path.dirname(self.db_path)]
-            for c in cands:
-                if any(os.path.exists(os.path.join(c, p)) for p in rel[:50]):
-                    return os.path.realpath(c)
-            return os.path.realpath(cands[0])
-        if paths:
-            root = os.path.realpath(os.path.commonpath([os.path.dirname(p) for p in paths]))
-            # The root is what confines the files served, so it may not be
-            # guessed wider than a photo folder from rows it is meant to
-            # check: one row naming /etc/passwd must not make it /.
-            home = os.path.realpath(os.path.expanduser("~"))
-            if root == "/" or home == root or home.startswith(root.rstrip("/") + "/"):
-                raise SystemExit(
-                    "serve: the indexed files have no common folder narrower than %s: name the photo "
-                    "folder with --root DIR (files outside it are refused)" % root)
-            return root
-        return os.path.realpath(os.path.dirname(self.db_path))
+    def _choose_root(self, root):
+        """The folder every served file must lie in: the user's choice
+        (--root), else the folder holding the database, which the user chose
+        by putting the database there; never a folder the rows suggest. The
+        default may not be / nor hold the home folder: a database in ~ would
+        otherwise open every picture of the home folder to the page."""
+        if root:
+            if not os.path.isdir(root):
+                raise SystemExit("serve: --root %s is not a folder" % root)
+            return os.path.realpath(root)
+        d = os.path.realpath(os.path.dirname(self.db_path))
+        home = os.path.realpath(os.path.expanduser("~"))
+        if d == "/" or home == d or home.startswith(d.rstrip("/") + "/"):
+            raise SystemExit(
+                "serve: the database is in %s, which holds your home folder: name the photo folder with "
+                "--root DIR (files outside it are refused)" % d)
+        return d
 
     # ------------------------------------------------------------ queries
 
@@ -354,8 +424,13 @@ class Library:
 
     def info(self):
         m = self.model_info
-        return {"table": self.table, "count": self.count, "root": self.root,
-                "model": {"kind": m.get("kind"), "tags": m.get("tags"), "file": m.get("file"),
+        f = m.get("file") or ""
+        return {"table": self.table, "count": self.count,
+                # absolute paths only when asked for (--show-paths): any local
+                # program may query this port
+                "root": self.root if self.show_paths else os.path.basename(self.root),
+                "model": {"kind": m.get("kind"), "tags": m.get("tags"),
+                          "file": f if self.show_paths else os.path.basename(f),
                           "text_encoder": m.get("text_encoder")},
                 "vocab_sql": self.vocab_sql, "k": K_DEFAULT}
 
@@ -365,27 +440,67 @@ class Library:
     # ------------------------------------------------------------ files
 
     def shown_path(self, p):
+        """The path as the page shows it: relative to the root when inside
+        it (else as stored, unless absolute paths are hidden: then the file
+        name), escaped (shown_name)."""
         if p is None:
             return None
-        full = p if os.path.isabs(p) else os.path.join(self.root, p)
+        full = self._locate(p)
         rel = os.path.relpath(os.path.normpath(full), self.root)
-        return p if rel.startswith("..") else rel
+        if rel.startswith(".."):
+            rel = p if (self.show_paths or not os.path.isabs(p)) else os.path.basename(p)
+        return shown_name(rel)
 
-    def file_of(self, rowid):
+    def _locate(self, p):
+        """A stored path as a file name: absolute as it is; relative under
+        the root, else the current folder, else the database's folder
+        (build/ram-index stores paths as it was given them), the first that
+        exists. Where it points is checked by file_of, not here."""
+        if os.path.isabs(p):
+            return p
+        cands = [os.path.join(d, p) for d in (self.root, os.getcwd(), os.path.dirname(self.db_path))]
+        for c in cands:
+            if os.path.lexists(c):
+                return c
+        return cands[0]
+
+    def file_of(self, rowid, identify=True):
         """(real path, content key) of a row's file: 404 without such a row
-        or file, 403 when it resolves outside the root."""
+        or regular file, 403 when it resolves outside the root or (identify)
+        libvips does not identify it as an image."""
         with self.conn() as db:
             row = db.execute("SELECT path, hex(key) FROM %s WHERE rowid = ?" % self.t,
                              (rowid,)).fetchone()
         if not row or row[0] is None:
             raise HttpError(404, "no picture %d in the index" % rowid)
         path, key = row
-        real = os.path.realpath(path if os.path.isabs(path) else os.path.join(self.root, path))
+        real = os.path.realpath(self._locate(path))
         if os.path.commonpath([real, self.root]) != self.root:
             raise HttpError(403, "picture %d is outside the root folder" % rowid)
         if not os.path.isfile(real):
             raise HttpError(404, "the file of picture %d is gone" % rowid)
+        if identify and not self.is_image(real):
+            raise HttpError(403, "the file of picture %d is not an image" % rowid)
         return real, (key or "").lower()
+
+    def is_image(self, real):
+        """libvips identifies the file as an image it can read, from its
+        header (nothing is decoded): given the whole file up to IDENT_WHOLE
+        bytes, else its first IDENT_HEAD; one file at a time."""
+        with self.probe_lock:
+            try:
+                with open(real, "rb") as f:
+                    n = os.fstat(f.fileno()).st_size
+                    head = f.read(n if n <= IDENT_WHOLE else IDENT_HEAD)
+            except OSError:
+                return False
+            try:
+                self.probe.execute("SELECT ram_thumbnail(?, 1)", (head,)).fetchone()
+                return True  # a 1-pixel image
+            except sqlite3.DataError:
+                return True  # SQLITE_TOOBIG: over the 1-pixel limit, so its header was read
+            except sqlite3.Error:
+                return False
 
     def original(self, rowid):
         """An open file of the row's picture (the caller streams and closes it)."""
@@ -393,7 +508,9 @@ class Library:
         return open(real, "rb")
 
     def thumbnail(self, rowid, size):
-        real, key = self.file_of(rowid)
+        # A cached thumbnail was made from an image of this content, size
+        # and mtime; otherwise the file is identified before it is decoded.
+        real, key = self.file_of(rowid, identify=False)
         st = os.stat(real)
         name = None
         if re.fullmatch(r"[0-9a-f]{32}", key):
@@ -406,15 +523,49 @@ class Library:
         if st.st_size > FILE_MAX:
             raise HttpError(413, "picture %d is a file of %d bytes, over the %d the server reads"
                             % (rowid, st.st_size, FILE_MAX))
-        with self.conn() as db:  # at most POOL files in memory at once
+        if not self.is_image(real):
+            raise HttpError(403, "the file of picture %d is not an image" % rowid)
+        job = name or "%s-%x-%x-%d" % (real, st.st_size, st.st_mtime_ns, size)
+        with self.jobs_lock:  # identical requests wait for one job
+            mine = job not in self.jobs
+            if mine:
+                self.jobs[job] = [threading.Event(), None, None]
+            entry = self.jobs[job]
+        if not mine:
+            entry[0].wait()
+            if entry[2]:  # the same answer, in an exception of this thread's own
+                raise HttpError(entry[2].status, str(entry[2]))
+            return entry[1]
+        try:
+            entry[1] = self._make_thumbnail(rowid, real, size)
+            if name:
+                self._cache_put(name, entry[1])
+            return entry[1]
+        except HttpError as e:
+            entry[2] = e
+            raise
+        except Exception as e:
+            entry[2] = HttpError(500, "thumbnail of picture %d: %s" % (rowid, e))
+            raise
+        finally:
+            with self.jobs_lock:
+                del self.jobs[job]
+            entry[0].set()
+
+    def _make_thumbnail(self, rowid, real, size):
+        # At most THUMB_WORKERS at once, on their own connections: files in
+        # memory and decoding threads are bounded, and queries keep theirs.
+        with self.conn(pool=self.thumb_pool) as db:
+            t0 = time.perf_counter()
             with open(real, "rb") as f:
                 data = f.read(FILE_MAX + 1)
             try:
                 jpeg = db.execute("SELECT ram_thumbnail(?, ?)", (data, size)).fetchone()[0]
             except sqlite3.Error as e:
                 raise HttpError(415, str(e))
-        if name:
-            self._cache_put(name, jpeg)
+            if Handler.verbose:
+                sys.stderr.write("serve: made the %d px thumbnail of picture %d in %.0f ms\n"
+                                 % (size, rowid, (time.perf_counter() - t0) * 1000))
         return jpeg
 
     def _cache_get(self, name):
@@ -460,6 +611,41 @@ SECURITY_HEADERS = [
 ]
 
 
+class Reaper:
+    """Closes connections whose request has not arrived whole by its
+    deadline. The socket timeout alone bounds each read, so a client
+    sending a byte every few seconds (slowloris) would hold its thread
+    forever; here the whole request (and the idle wait before it) has one
+    deadline, checked by one thread."""
+
+    def __init__(self):
+        self.deadlines = {}
+        self.lock = threading.Lock()
+        threading.Thread(target=self._run, name="reaper", daemon=True).start()
+
+    def arm(self, handler, seconds):
+        with self.lock:
+            self.deadlines[handler] = time.monotonic() + seconds
+
+    def disarm(self, handler):
+        with self.lock:
+            self.deadlines.pop(handler, None)
+
+    def _run(self):
+        while True:
+            time.sleep(0.2)
+            now = time.monotonic()
+            with self.lock:
+                late = [h for h, t in self.deadlines.items() if t <= now]
+                for h in late:
+                    del self.deadlines[h]
+            for h in late:
+                try:  # the blocked read returns: the handler ends the connection
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "sqlite-ram-serve"
     protocol_version = "HTTP/1.1"
@@ -467,6 +653,42 @@ class Handler(http.server.BaseHTTPRequestHandler):
     static = {}         # path -> (bytes, content type)
     allowed_hosts = None
     verbose = False
+    timeout = TIMEOUT   # each socket read or write (StreamRequestHandler.setup applies it)
+    reaper = None       # set by main()
+
+    def handle_one_request(self):
+        # the request line, headers and body must arrive within the timeout
+        # (counted from the end of the previous answer: idle included)
+        self.reaper.arm(self, self.timeout)
+        try:
+            super().handle_one_request()
+        except OSError:  # shut down by the reaper, or reset by the client
+            self.close_connection = True
+        finally:
+            self.reaper.disarm(self)
+
+    def parse_request(self):
+        """The request's body is read and dropped (no route takes one), so
+        that bytes after the headers are never taken for another request;
+        a body over BODY_MAX, a chunked one or a bad length closes the
+        connection after the answer instead."""
+        if not super().parse_request():
+            return False
+        te, cl = self.headers.get("Transfer-Encoding"), self.headers.get("Content-Length")
+        if te is not None or (cl is not None and not re.fullmatch(r"[0-9]{1,12}", cl.strip())):
+            self.close_connection = True
+        elif cl is not None and int(cl) > BODY_MAX:
+            self.close_connection = True
+        elif cl is not None and int(cl) > 0:
+            left = int(cl)
+            while left > 0:
+                chunk = self.rfile.read(min(left, 16384))
+                if not chunk:
+                    self.close_connection = True
+                    break
+                left -= len(chunk)
+        self.reaper.disarm(self)
+        return True
 
     def log_message(self, fmt, *args):
         if self.verbose:
@@ -474,6 +696,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def send_head(self, status, ctype, length, extra=()):
         self.send_response(status)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(length))
         for k, v in SECURITY_HEADERS + list(extra):
@@ -534,6 +758,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass
         except sqlite3.Error as e:  # e.g. the database changed under the server
             self.fail(500, "database error: %s" % e)
+        except OSError as e:  # a file that cannot be read: its reason, not its path
+            self.fail(403, "cannot read the file: %s" % (e.strerror or "error"))
         except Exception as e:  # a bug or an unreadable file: say so, keep serving
             sys.stderr.write("serve: %s: %r\n" % (self.path, e))
             self.fail(500, "internal error: %s" % e)
@@ -548,7 +774,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path in self.static:
             body, ctype = self.static[path]
             return self.send(200, body, ctype, [("Cache-Control", "no-cache")])
-        args = urllib.parse.parse_qs(url.query, max_num_fields=10)
+        try:
+            args = urllib.parse.parse_qs(url.query, max_num_fields=10, errors="strict")
+        except ValueError as e:  # too many fields, bad UTF-8 in an escape
+            raise HttpError(400, "malformed query string: %s" % e)
         if path == "/api/search":
             q = args.get("q", [""])[0]
             try:
@@ -591,23 +820,31 @@ def main(argv=None):
     ap.add_argument("db", help="the SQLite database holding the ram_index table (e.g. demo/photos.db)")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     ap.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
-    ap.add_argument("--root", help="folder the stored paths are relative to, and that every served "
-                                   "file must lie in (default: the current folder or the database's, "
-                                   "whichever holds the indexed files)")
+    ap.add_argument("--root", help="folder every served file must lie in, relative stored paths looked up "
+                                   "there first (default: the folder holding the database)")
     ap.add_argument("--table", help="the ram_index table (default: the only one in the database)")
-    ap.add_argument("--model", help="model file (default: the table's, else RAM_MODEL, else the bundled one)")
+    ap.add_argument("--model", help="model file (default: the table's when it is in a folder trusted for "
+                                    "models, else RAM_MODEL, else the bundled one)")
     ap.add_argument("--ext", default=os.path.join(HERE, "..", "build", "ram"),
                     help="the extension (default build/ram next to demo/)")
     ap.add_argument("--thumbs", help="thumbnail cache folder (default: DB.thumbs beside the database)")
+    ap.add_argument("--show-paths", action="store_true",
+                    help="API answers may hold absolute paths (root, model file, files outside the root); "
+                         "by default they hold names relative to the root or bare file names")
+    ap.add_argument("--timeout", type=float, default=TIMEOUT,
+                    help="seconds a request may take to arrive, idle time before it included (default %g)" % TIMEOUT)
     ap.add_argument("-v", "--verbose", action="store_true", help="log every request on stderr")
     a = ap.parse_args(argv)
 
     if not hasattr(sqlite3.Connection, "enable_load_extension"):
         raise SystemExit("serve: %s's sqlite3 cannot load extensions: run it with Debian's "
                          "/usr/bin/python3" % sys.executable)
-    lib = Library(a.db, a.ext, table=a.table, model=a.model, root=a.root, thumbs=a.thumbs)
+    lib = Library(a.db, a.ext, table=a.table, model=a.model, root=a.root, thumbs=a.thumbs,
+                  show_paths=a.show_paths)
     Handler.lib = lib
     Handler.verbose = a.verbose
+    Handler.timeout = a.timeout
+    Handler.reaper = Reaper()
     Handler.static = {}
     for path, (name, ctype) in STATIC.items():
         with open(os.path.join(STATIC_DIR, name), "rb") as f:
@@ -615,7 +852,35 @@ def main(argv=None):
 
     class Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
+        request_queue_size = 128  # listen backlog: a burst of connections is accepted at once
+                                  # (5, the default, leaves the rest to SYN-ACK retries, seconds)
         address_family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+        active = 0  # connections being served, one thread each
+        active_lock = threading.Lock()
+
+        def process_request(self, request, client_address):
+            # At most MAX_CONNECTIONS threads: one more connection is closed
+            # at once (its client may retry) instead of costing a thread.
+            with self.active_lock:
+                full = self.active >= MAX_CONNECTIONS
+                if not full:
+                    self.active += 1
+            if full:
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)
+            except Exception:
+                with self.active_lock:
+                    self.active -= 1
+                raise
+
+        def process_request_thread(self, request, client_address):
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                with self.active_lock:
+                    self.active -= 1
 
     try:
         srv = Server((a.host, a.port), Handler)

@@ -26,7 +26,10 @@ static char *model_json(const struct ram_entry *e)
     sqlite3_str_appendf(s,
                         "{\"kind\":\"%s\",\"tags\":%d,\"descriptions_per_tag\":%d,"
                         "\"image_size\":%d,\"embed_dim\":%d,\"image_tokens\":%d,\"dtype\":",
-                        pI->kind == RAM_KIND_RAM_PLUS ? "RAM++" : "RAM", pI->num_class,
+                        pI->kind == RAM_KIND_RAM_PLUS   ? "RAM++"
+                        : pI->kind == RAM_KIND_TAG2TEXT ? "Tag2Text"
+                                                        : "RAM",
+                        pI->num_class,
                         pI->des_per_class, pI->image_size, pI->embed_dim, pI->n_image_tokens);
     ram__json_str(s, pI->dtype);
     sqlite3_str_appendf(s, ",\"file\":");
@@ -85,6 +88,7 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     int rc = ram__registry_acquire(zPath, eVerify, &pEntry, &zMsg);
     if (rc == SQLITE_OK) rc = ram__conn_set_model(p, pEntry, &zMsg);
+    if (rc == SQLITE_OK) rc = ram__trust_add(p, zPath); /* tables recording it may open it */
     if (rc != SQLITE_OK) {
         int nPath = (int)strlen(zPath);
         int bPth = nPath > 4 && !sqlite3_stricmp(zPath + nPath - 4, ".pth");
@@ -97,7 +101,7 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         ram__result_error(ctx, rc, zErr);
         return;
     }
-    result_model_json(ctx, p->pEntry);
+    result_model_json(ctx, p->pCtx->pEntry);
 }
 
 /* ram_model(): JSON description of the connection's model (loading the
@@ -107,12 +111,13 @@ static void ramModelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     struct ram_conn *p = sqlite3_user_data(ctx);
     ram__conn_refresh(p);
     char *zErr = 0;
-    int rc = ram__conn_model(p, "ram_model", &zErr);
+    struct ram_ctx *c = 0;
+    int rc = ram__conn_ctx(p, "ram_model", &c, &zErr);
     if (rc != SQLITE_OK) {
         ram__result_error(ctx, rc, zErr);
         return;
     }
-    result_model_json(ctx, p->pEntry);
+    result_model_json(ctx, p->pCtx->pEntry);
 }
 
 /* ram_set_max_pixels(n): images with more than n pixels (width x height,
@@ -126,7 +131,7 @@ static void ramSetMaxPixelsFunc(sqlite3_context *ctx, int argc, sqlite3_value **
         sqlite3_result_error(ctx, "ram_set_max_pixels(): argument 1 must be a positive INTEGER", -1);
         return;
     }
-    p->mxPixels = n;
+    p->prep.mxPixels = n;
     sqlite3_result_int64(ctx, n);
 }
 
@@ -141,7 +146,7 @@ static void ramSetExifFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_error(ctx, "ram_set_exif(): argument 1 must be 0 or 1", -1);
         return;
     }
-    p->bExif = (int)n;
+    p->prep.bExif = (int)n;
     sqlite3_result_int(ctx, (int)n);
 }
 

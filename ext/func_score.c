@@ -13,81 +13,26 @@
 ** decoder as a new class query; the result is sigmoid(logit), in [0, 1].
 ** Needs a model converted with its CLIP text tower (ram-convert --clip).
 **
-** HOW IT WORKS: text embeddings are L2-normalised CLIP encode_text outputs,
-** the rows of the official build_openset_llm_label_embedding. They are
-** cached at two levels: sqlite3_set_auxdata on argument 2 (a constant
-** description is parsed and looked up once per statement) and the
-** process-wide LRU of cache.c keyed by XXH3-128 of (model digest, texts),
-** which also catches descriptions that are not constants of the statement.
+** ram_score is a pure function of its arguments and the connection's
+** context: the image is always evaluated in fp32 (an image blob through the
+** image cache, or a ram_embed() blob as stored), whether or not a ram_index
+** table holds it; the int8-cache score is MATCH's (docs/INDEX.md).
+**
+** HOW IT WORKS: text embeddings come from texts.c (L2-normalised CLIP
+** encode_text outputs through the process-wide text LRU); on top of that
+** sqlite3_set_auxdata on argument 2 keeps them for the statement, so a
+** constant description is parsed and looked up once.
 */
 #include "ext.h"
 SQLITE_EXTENSION_INIT3
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include <string.h>
 
-static int need_text_encoder(struct ram_conn *p, const char *zFunc, char **pzErr)
+/* The connection's context, which must have a text encoder. */
+static int text_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr)
 {
-    int rc = ram__conn_model(p, zFunc, pzErr);
-    if (rc) return rc;
-    if (!p->pEntry->info.has_text_encoder) {
-        *pzErr = ram__mprintf("%s(): the current model has no text encoder (convert it with "
-                              "ram-convert --clip ...)",
-                              zFunc);
-        return SQLITE_ERROR;
-    }
-    return SQLITE_OK;
-}
-
-static int core_text_error(const char *zFunc, ram_status s, const struct ram_error *pErr, char **pzErr)
-{
-    int rc = ram__rc(s);
-    if (rc == SQLITE_NOMEM) *pzErr = 0;
-    else if (rc == SQLITE_INTERRUPT) *pzErr = ram__mprintf("%s(): interrupted", zFunc);
-    else *pzErr = ram__mprintf("%s(): %s", zFunc, pErr->msg);
-    return rc;
-}
-
-int ram__encode_texts(struct ram_conn *p, const char *zFunc, const struct ram_texts *pT, float *aOut,
-                      char **pzErr)
-{
-    int rc = need_text_encoder(p, zFunc, pzErr);
-    if (rc) return rc;
-    const struct ram_model_info *pI = &p->pEntry->info;
-    size_t nDim = (size_t)pI->embed_dim;
-
-    /* Key: digest, then each text as (u64 length, bytes). */
-    XXH3_state_t st;
-    XXH3_128bits_reset(&st);
-    XXH3_128bits_update(&st, pI->digest, strlen(pI->digest));
-    for (int i = 0; i < pT->n; i++) {
-        uint64_t n = (uint64_t)pT->an[i];
-        XXH3_128bits_update(&st, &n, sizeof n);
-        XXH3_128bits_update(&st, pT->az[i], (size_t)pT->an[i]);
-    }
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
-    if (ram__txtcache_get(c.digest, aOut, (size_t)pT->n * nDim)) return SQLITE_OK;
-
-    for (int i = 0; i < pT->n; i++) {
-        int32_t aId[RAM_CLIP_CONTEXT];
-        int nId = 0;
-        struct ram_error err;
-        /* The text tower takes no abort callback; one pass is short, but a
-        ** list can hold 262,144 of them, so poll between descriptions. */
-        if (ram__conn_interrupted(p)) {
-            *pzErr = ram__mprintf("%s(): interrupted", zFunc);
-            return SQLITE_INTERRUPT;
-        }
-        ram_status s = ram_tokenize(p->pEntry->pModel, pT->az[i], (size_t)pT->an[i], aId, &nId, &err);
-        if (!s) s = ram_encode_text(p->pState, aId, nId, aOut + (size_t)i * nDim, &err);
-        if (s) return core_text_error(zFunc, s, &err, pzErr);
-        ram_l2_normalize(aOut + (size_t)i * nDim, (int)nDim);
-    }
-    ram__txtcache_put(c.digest, aOut, (size_t)pT->n * nDim);
-    return SQLITE_OK;
+    int rc = ram__conn_ctx(p, zFunc, ppCtx, pzErr);
+    return rc ? rc : ram__ctx_need_text(*ppCtx, zFunc, pzErr);
 }
 
 /* Per-statement auxdata of ram_score's argument 2: the embeddings of the
@@ -103,6 +48,7 @@ static void ramScoreFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct ram_conn *p = sqlite3_user_data(ctx);
     ram__conn_refresh(p);
+    struct ram_ctx *c = 0;
     struct score_aux *pAux = 0, *pNew = 0;
     struct ram_texts list;
     struct ram_image img;
@@ -114,7 +60,7 @@ static void ramScoreFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) return;
     if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
         /* Same message as every image argument. */
-        rc = ram__image_arg(p, "ram_score", 1, argv[0], 0, &bNull, &img, &zErr);
+        rc = ram__image_check(p->db, "ram_score", 1, argv[0], &bNull, &zErr);
         goto done;
     }
     if (sqlite3_value_type(argv[1]) != SQLITE_TEXT) {
@@ -135,8 +81,8 @@ static void ramScoreFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         rc = SQLITE_TOOBIG;
         goto done;
     }
-    if ((rc = need_text_encoder(p, "ram_score", &zErr))) goto done;
-    const struct ram_model_info *pI = &p->pEntry->info;
+    if ((rc = text_ctx(p, "ram_score", &c, &zErr))) goto done;
+    const struct ram_model_info *pI = &c->pEntry->info;
 
     pAux = sqlite3_get_auxdata(ctx, 1);
     if (!pAux || strcmp(pAux->zDigest, pI->digest)) {
@@ -155,19 +101,15 @@ static void ramScoreFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         pNew->zDigest[32] = 0;
         pNew->nDes = pT->n;
         pNew->nDim = pI->embed_dim;
-        if ((rc = ram__encode_texts(p, "ram_score", pT, pNew->a, &zErr))) goto done;
+        if ((rc = ram__ctx_encode_texts(c, "ram_score", pT, pNew->a, &zErr))) goto done;
     }
     const struct score_aux *pUse = pAux ? pAux : pNew;
     float prob = 0;
-    int bCached = 0; /* an image a ram_index table holds: scored from its cached tokens */
-    if ((rc = ram__index_cached_score(p, argv[0], pUse->a, pUse->nDes, &prob, &bCached, &zErr))) goto done;
-    if (!bCached) {
-        if ((rc = ram__image_arg(p, "ram_score", 1, argv[0], 0, &bNull, &img, &zErr))) goto done;
-        ram_status s = ram_openset_probs(p->pState, img.aEmbed, pUse->a, 1, pUse->nDes, &prob, &err);
-        if (s) {
-            rc = core_text_error("ram_score", s, &err, &zErr);
-            goto done;
-        }
+    if ((rc = ram__ctx_image(c, &p->prep, "ram_score", 1, argv[0], 0, &bNull, &img, &zErr))) goto done;
+    ram_status s = ram_openset_probs(c->pState, img.aEmbed, pUse->a, 1, pUse->nDes, &prob, &err);
+    if (s) {
+        rc = ram__core_error("ram_score", s, &err, &zErr);
+        goto done;
     }
     sqlite3_result_double(ctx, (double)prob);
     if (pNew) {
@@ -207,7 +149,8 @@ static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
                                        n, RAM_MAX_TEXT));
         return;
     }
-    int rc = need_text_encoder(p, "ram_tokenize", &zErr);
+    struct ram_ctx *c = 0;
+    int rc = text_ctx(p, "ram_tokenize", &c, &zErr);
     if (rc) {
         ram__result_error(ctx, rc, zErr);
         return;
@@ -215,9 +158,9 @@ static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
     int32_t aId[RAM_CLIP_CONTEXT];
     int nId = 0;
     struct ram_error err;
-    ram_status s = ram_tokenize(p->pEntry->pModel, z, (size_t)n, aId, &nId, &err);
+    ram_status s = ram_tokenize(c->pEntry->pModel, z, (size_t)n, aId, &nId, &err);
     if (s) {
-        rc = core_text_error("ram_tokenize", s, &err, &zErr);
+        rc = ram__core_error("ram_tokenize", s, &err, &zErr);
         ram__result_error(ctx, rc, zErr);
         return;
     }
@@ -234,13 +177,19 @@ static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_subtype(ctx, 'J');
 }
 
-/* Flags, on purpose: pure functions of their arguments and the
-** connection's model, reading no files: DETERMINISTIC | INNOCUOUS (STYLE.md
-** rule 4). ram_tokenize returns JSON with subtype 'J' so json functions
-** take it as JSON: SQLITE_RESULT_SUBTYPE. */
+/* Flags, on purpose:
+** - not DETERMINISTIC: the result depends on the connection's model (and,
+**   for ram_score, on its image settings), which ram_load() changes; SQLite
+**   then refuses them in index expressions and generated columns, which
+**   would go stale (tests/sql/flags.sql). The auxdata on argument 2 and the
+**   caches keep repeated calls cheap.
+** - INNOCUOUS: they read only their arguments and the model the
+**   application chose (see func_tags.c); no file named by SQL, no writes.
+** - ram_tokenize returns JSON with subtype 'J' so json functions take it as
+**   JSON: SQLITE_RESULT_SUBTYPE. */
 static const struct ram_func_def g_aFunc[] = {
-    {"ram_score", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramScoreFunc},
-    {"ram_tokenize", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
+    {"ram_score", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramScoreFunc},
+    {"ram_tokenize", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
      ramTokenizeFunc},
 };
 

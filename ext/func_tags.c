@@ -11,30 +11,12 @@
 ** thresholds.c) in class-index order, joined with ' | ' as the official
 ** generate_tag does; '' when none is selected.
 **
-** ram_embed layout (version 1; all integers little-endian u32):
-**     0   'RAME'          magic
-**     4   1               layout version
-**     8   64              header size
-**     12  flags           bit 0: EXIF orientation was applied
-**     16  n_tokens        rows (1 + (image_size/32)^2: CLS first)
-**     20  embed_dim       columns
-**     24  0, 0            reserved
-**     32  digest          32 ASCII hex digits of the model's digest
-**     64  data            n_tokens * embed_dim IEEE float32, little-endian,
-**                         row-major: exactly what ram_encode_image gives
+** The ram_embed() layout is embed_blob.c's.
 */
 #include "ext.h"
 SQLITE_EXTENSION_INIT3
 
 #include <string.h>
-
-static void put_u32le(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
 
 /* ram_tags(image [, lang]): lang 'en' (default) or 'zh'. */
 static void ramTagsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -59,23 +41,25 @@ static void ramTagsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     /* Thresholds first: reading main.ram_thresholds may run SQL that uses the
     ** connection's image buffers. */
     int rc = SQLITE_OK;
+    struct ram_ctx *c = 0;
     if (sqlite3_value_type(argv[0]) == SQLITE_BLOB) {
-        rc = ram__conn_model(p, "ram_tags", &zErr);
-        if (rc == SQLITE_OK) rc = ram__thresholds(p, "ram_tags", &aThresh, &zErr);
+        rc = ram__conn_ctx(p, "ram_tags", &c, &zErr);
+        if (rc == SQLITE_OK) rc = ram__ctx_thresholds(c, &p->th, "ram_tags", &aThresh, &zErr);
     }
-    if (rc == SQLITE_OK) rc = ram__image_arg(p, "ram_tags", 1, argv[0], 1, &bNull, &img, &zErr);
+    if (rc == SQLITE_OK) rc = ram__conn_image(p, "ram_tags", 1, argv[0], 1, &bNull, &img, &zErr);
     if (rc != SQLITE_OK) {
         ram__result_error(ctx, rc, zErr);
         return;
     }
     if (bNull) return;
+    c = p->pCtx; /* the context that computed img */
 
     sqlite3_str *s = sqlite3_str_new(p->db);
     int nSel = 0;
-    for (int c = 0; c < p->pEntry->info.num_class; c++) {
-        if (!(img.aProb[c] > aThresh[c])) continue;
+    for (int k = 0; k < c->pEntry->info.num_class; k++) {
+        if (!(img.aProb[k] > aThresh[k])) continue;
         if (nSel++) sqlite3_str_append(s, " | ", 3);
-        const char *zTag = ram_model_tag(p->pEntry->pModel, c, lang);
+        const char *zTag = ram_model_tag(c->pEntry->pModel, k, lang);
         sqlite3_str_appendall(s, zTag ? zTag : "");
     }
     rc = sqlite3_str_errcode(s);
@@ -98,34 +82,23 @@ static void ramEmbedFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     struct ram_image img;
     char *zErr = 0;
     int bNull = 0;
-    int rc = ram__image_arg(p, "ram_embed", 1, argv[0], 0, &bNull, &img, &zErr);
+    int rc = ram__conn_image(p, "ram_embed", 1, argv[0], 0, &bNull, &img, &zErr);
     if (rc != SQLITE_OK) {
         ram__result_error(ctx, rc, zErr);
         return;
     }
     if (bNull) return;
-    const struct ram_model_info *pI = &p->pEntry->info;
-    size_t nFloat = (size_t)pI->n_image_tokens * (size_t)pI->embed_dim;
-    sqlite3_uint64 nByte = RAM_EMBED_HEADER + nFloat * sizeof(float);
-    unsigned char *a = sqlite3_malloc64(nByte);
+    /* An embed blob passed back in keeps no record of how it was made; the
+    ** flag describes this connection's setting for a fresh image. */
+    const unsigned char *z = sqlite3_value_blob(argv[0]);
+    uint32_t flags = p->prep.bExif ? RAM_EMBED_FLAG_EXIF : 0;
+    if (ram__embed_blob_is(z, sqlite3_value_bytes(argv[0]))) flags = ram__embed_blob_flags(z);
+    sqlite3_uint64 nByte = 0;
+    unsigned char *a = ram__embed_blob_write(&p->pCtx->pEntry->info, img.aEmbed, flags, &nByte);
     if (!a) {
         sqlite3_result_error_nomem(ctx);
         return;
     }
-    memset(a, 0, RAM_EMBED_HEADER);
-    memcpy(a, RAM_EMBED_MAGIC, 4);
-    put_u32le(a + 4, RAM_EMBED_VERSION);
-    put_u32le(a + 8, RAM_EMBED_HEADER);
-    /* An embed blob passed back in keeps no record of how it was made; the
-    ** flag describes this connection's setting for a fresh image. */
-    int bFromBlob = sqlite3_value_bytes(argv[0]) >= 4 && !memcmp(sqlite3_value_blob(argv[0]), "RAME", 4);
-    uint32_t flags = p->bExif ? RAM_EMBED_FLAG_EXIF : 0;
-    if (bFromBlob) flags = ((const unsigned char *)sqlite3_value_blob(argv[0]))[12] & RAM_EMBED_FLAG_EXIF;
-    put_u32le(a + 12, flags);
-    put_u32le(a + 16, (uint32_t)pI->n_image_tokens);
-    put_u32le(a + 20, (uint32_t)pI->embed_dim);
-    memcpy(a + 32, pI->digest, 32);
-    ram__f32_to_le(a + RAM_EMBED_HEADER, img.aEmbed, nFloat);
     sqlite3_result_blob64(ctx, a, nByte, sqlite3_free);
 }
 
@@ -139,13 +112,13 @@ static void ramClsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     struct ram_image img;
     char *zErr = 0;
     int bNull = 0;
-    int rc = ram__image_arg(p, "ram_cls", 1, argv[0], 0, &bNull, &img, &zErr);
+    int rc = ram__conn_image(p, "ram_cls", 1, argv[0], 0, &bNull, &img, &zErr);
     if (rc != SQLITE_OK) {
         ram__result_error(ctx, rc, zErr);
         return;
     }
     if (bNull) return;
-    size_t nDim = (size_t)p->pEntry->info.embed_dim;
+    size_t nDim = (size_t)p->pCtx->pEntry->info.embed_dim;
     unsigned char *a = sqlite3_malloc64(nDim * sizeof(float));
     if (!a) {
         sqlite3_result_error_nomem(ctx);
@@ -156,19 +129,27 @@ static void ramClsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_subtype(ctx, RAM_SUBTYPE_F32);
 }
 
-/* Flags, on purpose: these are pure functions of their arguments and the
-** connection's model (STYLE.md rule 4): DETERMINISTIC lets SQLite evaluate
-** them once per distinct argument in a statement and use them in indexes
-** and generated columns (rebuild those after ram_load() of another model);
-** INNOCUOUS because they read nothing but their arguments (no files, no
-** tables other than the optional main.ram_thresholds of the same database).
-** ram_cls sets a result subtype: SQLITE_RESULT_SUBTYPE, as SQLite 3.45+
-** requires. */
+/* Flags, on purpose:
+** - not DETERMINISTIC: the result depends on the connection's model
+**   (ram_load, RAM_MODEL, the default file), on ram_set_exif and the pixel
+**   limit, and for ram_tags on the thresholds (ram_set_threshold, rows of
+**   main.ram_thresholds). SQLite would let a deterministic function into an
+**   index expression or a generated column, which would then go stale
+**   without notice; as it is, SQLite refuses those (tests/sql/flags.sql).
+**   Repeated calls on one blob still cost one inference: the image cache of
+**   cache.c is keyed by the blob's content, model and settings.
+** - INNOCUOUS: usable from views and triggers of a database the
+**   application opens. They do map a model file and may read
+**   main.ram_thresholds, but the file is the one the application chose
+**   (ram_load is DIRECTONLY) and the table is of the same database: a
+**   schema cannot make them open a file of its choosing or write anything.
+** - ram_cls sets a result subtype: SQLITE_RESULT_SUBTYPE, as SQLite 3.45+
+**   requires. */
 static const struct ram_func_def g_aFunc[] = {
-    {"ram_tags", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramTagsFunc},
-    {"ram_tags", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramTagsFunc},
-    {"ram_embed", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramEmbedFunc},
-    {"ram_cls", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
+    {"ram_tags", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramTagsFunc},
+    {"ram_tags", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramTagsFunc},
+    {"ram_embed", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramEmbedFunc},
+    {"ram_cls", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
      ramClsFunc},
 };
 

@@ -54,7 +54,7 @@ static void ramThumbnailFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
         return;
     }
     struct ram_image_params ip = ram_image_default_params();
-    ip.max_pixels = (uint64_t)p->mxPixels;
+    ip.max_pixels = (uint64_t)p->prep.mxPixels;
     ip.exif_rotate = 1;
     ram_status s = ram_thumbnail_jpeg(z ? z : "", z ? (size_t)n : 0,
                                       (int)sqlite3_value_int64(argv[1]), &ip, &pJpeg, &nJpeg, &err);
@@ -72,9 +72,10 @@ static void ramThumbnailFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
     sqlite3_result_blob64(ctx, pJpeg, (sqlite3_uint64)nJpeg, ram_thumbnail_free);
 }
 
-/* Flags: a pure function of its arguments (the connection's pixel limit can
-** only turn a result into an error), so DETERMINISTIC and INNOCUOUS like
-** ram_tags: usable in views, generated columns and indexes. */
+/* Flags: a pure function of its arguments and the build (no model; the
+** connection's pixel limit can only turn a result into an error, never into
+** another value), so DETERMINISTIC: usable in generated columns and
+** indexes. INNOCUOUS: it reads nothing but its arguments. */
 static const struct ram_func_def g_aFunc[] = {
     {"ram_thumbnail", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, ramThumbnailFunc},
 };

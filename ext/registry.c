@@ -17,9 +17,10 @@
 ** serving its current users until its count drops to 0. Loading happens under the
 ** mutex too: a second thread asking for the same file waits for the first
 ** load instead of mapping the file twice (loads are rare; inference never
-** takes this lock). Users are connections (their current model) and open
-** ram_tag_scores cursors (so a ram_load() in the middle of a scan cannot
-** free the names the cursor is returning). Each entry also indexes the
+** takes this lock). Users are contexts (context.c: a connection's current
+** model, a ram_index table's own) and open ram_tag_scores cursors (so a
+** ram_load() in the middle of a scan cannot free the names the cursor is
+** returning). Each entry also indexes the
 ** English tag names (open addressing on XXH3-64) for threshold overrides.
 **
 ** The default model is models/default.ram relative to the directory of the
@@ -233,7 +234,11 @@ char *ram__registry_json(void)
         sqlite3_str_appendf(s, "{\"file\":");
         ram__json_str(s, p->zPath);
         sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"refs\":%d,\"verified\":%s}",
-                            p->info.digest, p->info.kind == RAM_KIND_RAM_PLUS ? "RAM++" : "RAM", p->nRef,
+                            p->info.digest,
+                            p->info.kind == RAM_KIND_RAM_PLUS   ? "RAM++"
+                            : p->info.kind == RAM_KIND_TAG2TEXT ? "Tag2Text"
+                                                                : "RAM",
+                            p->nRef,
                             p->bVerified ? "true" : "false");
     }
     sqlite3_str_appendf(s, "],\"connections\":%d", g_nConn);

@@ -1,8 +1,9 @@
 /*
-** thresholds.c — editable tag thresholds: per-connection overrides set with
-** ram_set_threshold(), persistent ones read from a table main.ram_thresholds,
-** and the effective per-class thresholds that ram_tags() and ram_tag_scores
-** use.
+** thresholds.c — the sources of editable tag thresholds: per-connection
+** overrides (set by ram_set_threshold(), func_thresholds.c) and persistent
+** ones read from a table main.ram_thresholds. context.c combines them with
+** a model's own thresholds into the effective per-class thresholds that
+** ram_tags(), ram_tag_scores and ram_index use.
 **
 **     SELECT ram_set_threshold('cat', 0.5);   -- this connection only
 **     SELECT ram_set_threshold('cat', NULL);  -- remove that override
@@ -39,7 +40,7 @@ static void free_rows(struct ram_override *a, int n)
     sqlite3_free(a);
 }
 
-void ram__thresholds_free(struct ram_conn *p)
+void ram__thresh_free(struct ram_thresh_src *p)
 {
     free_rows(p->aOver, p->nOver);
     p->aOver = 0;
@@ -48,6 +49,7 @@ void ram__thresholds_free(struct ram_conn *p)
     p->aTab = 0;
     p->nTab = 0;
     p->bTabValid = 0;
+    p->iGen++;
 }
 
 static int table_exists(sqlite3 *db)
@@ -64,13 +66,8 @@ static int table_exists(sqlite3 *db)
     return bFound;
 }
 
-/* Re-reads main.ram_thresholds into p->aTab when the fingerprint changed.
-** Callers run it before computing an image, because the statement it runs
-** may call other functions of this connection (a view or generated column
-** using ram_tags()), which reuse the connection's buffers. */
-static int refresh_table(struct ram_conn *p, const char *zFunc, char **pzErr)
+int ram__thresh_refresh(struct ram_thresh_src *p, sqlite3 *db, const char *zFunc, char **pzErr)
 {
-    sqlite3 *db = p->db;
     sqlite3_int64 nChange = sqlite3_total_changes64(db);
     unsigned int v = 0;
     int rcV = sqlite3_file_control(db, "main", SQLITE_FCNTL_DATA_VERSION, &v);
@@ -164,28 +161,7 @@ done:
     p->tabChanges = nChange;
     p->tabDataVersion = v;
     p->tabAutocommit = bAuto;
-    p->bThreshOk = 0;
-    return SQLITE_OK;
-}
-
-int ram__thresholds(struct ram_conn *p, const char *zFunc, const float **paOut, char **pzErr)
-{
-    int rc = refresh_table(p, zFunc, pzErr);
-    if (rc) return rc;
-    if (!p->bThreshOk) {
-        const struct ram_entry *e = p->pEntry;
-        for (int c = 0; c < e->info.num_class; c++) p->aThresh[c] = ram_model_threshold(e->pModel, c);
-        for (int i = 0; i < p->nTab; i++) {
-            int c = ram__entry_tag_index(e, p->aTab[i].zTag, p->aTab[i].nTag);
-            if (c >= 0) p->aThresh[c] = (float)p->aTab[i].rVal;
-        }
-        for (int i = 0; i < p->nOver; i++) {
-            int c = ram__entry_tag_index(e, p->aOver[i].zTag, p->aOver[i].nTag);
-            if (c >= 0) p->aThresh[c] = (float)p->aOver[i].rVal;
-        }
-        p->bThreshOk = 1;
-    }
-    *paOut = p->aThresh;
+    p->iGen++;
     return SQLITE_OK;
 }
 
@@ -197,7 +173,7 @@ static int find_row(const struct ram_override *a, int n, const char *z, int nz)
     return -1;
 }
 
-double ram__threshold_by_name(struct ram_conn *p, const char *z, int n, double dflt)
+double ram__thresh_by_name(const struct ram_thresh_src *p, const char *z, int n, double dflt)
 {
     int i = find_row(p->aOver, p->nOver, z, n);
     if (i >= 0) return p->aOver[i].rVal;
@@ -206,85 +182,43 @@ double ram__threshold_by_name(struct ram_conn *p, const char *z, int n, double d
     return dflt;
 }
 
-/* ram_set_threshold(tag, value): overrides the threshold of an English tag
-** name for this connection; value NULL removes the override. Returns value. */
-static void ramSetThresholdFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+
+int ram__thresh_override(struct ram_thresh_src *p, const char *zTag, int nTag, int bSet, double r)
 {
-    struct ram_conn *p = sqlite3_user_data(ctx);
-    if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
-        sqlite3_result_error(ctx, "ram_set_threshold(): argument 1 must be a TEXT tag name", -1);
-        return;
-    }
-    const char *zTag = (const char *)sqlite3_value_text(argv[0]);
-    int nTag = sqlite3_value_bytes(argv[0]);
-    if (!zTag) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
     int i = find_row(p->aOver, p->nOver, zTag, nTag);
-    int t = sqlite3_value_type(argv[1]);
-    if (t == SQLITE_NULL) {
+    if (!bSet) {
         if (i >= 0) {
             sqlite3_free(p->aOver[i].zTag);
             p->aOver[i] = p->aOver[--p->nOver];
-            p->bThreshOk = 0;
+            p->iGen++;
         }
-        sqlite3_result_null(ctx);
-        return;
-    }
-    double r = sqlite3_value_double(argv[1]);
-    if ((t != SQLITE_INTEGER && t != SQLITE_FLOAT) || !(r >= 0.0 && r <= 1.0)) {
-        sqlite3_result_error(ctx, "ram_set_threshold(): argument 2 must be a number in [0, 1] (or NULL)",
-                             -1);
-        return;
+        return SQLITE_OK;
     }
     if (i < 0) {
         if (p->nOver == p->nOverAlloc) {
             int nNew = p->nOverAlloc ? 2 * p->nOverAlloc : 8;
             struct ram_override *aNew = sqlite3_realloc64(p->aOver, sizeof *aNew * (sqlite3_uint64)nNew);
-            if (!aNew) {
-                sqlite3_result_error_nomem(ctx);
-                return;
-            }
+            if (!aNew) return SQLITE_NOMEM;
             p->aOver = aNew;
             p->nOverAlloc = nNew;
         }
         char *z = ram__memdup(zTag, nTag);
-        if (!z) {
-            sqlite3_result_error_nomem(ctx);
-            return;
-        }
+        if (!z) return SQLITE_NOMEM;
         i = p->nOver++;
         p->aOver[i].zTag = z;
         p->aOver[i].nTag = nTag;
     }
     p->aOver[i].rVal = r;
-    p->bThreshOk = 0;
-    sqlite3_result_double(ctx, r);
+    p->iGen++;
+    return SQLITE_OK;
 }
 
-/* ram_reset_thresholds(): removes every ram_set_threshold() override of the
-** connection; returns how many there were. */
-static void ramResetThresholdsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+int ram__thresh_reset(struct ram_thresh_src *p)
 {
-    struct ram_conn *p = sqlite3_user_data(ctx);
     int n = p->nOver;
     free_rows(p->aOver, p->nOver);
     p->aOver = 0;
     p->nOver = p->nOverAlloc = 0;
-    p->bThreshOk = 0;
-    sqlite3_result_int(ctx, n);
-}
-
-/* Flags: both change the connection's state, so neither is deterministic;
-** DIRECTONLY so that a view or trigger of an untrusted database cannot
-** silently change what the application's queries select. */
-static const struct ram_func_def g_aFunc[] = {
-    {"ram_set_threshold", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, ramSetThresholdFunc},
-    {"ram_reset_thresholds", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, ramResetThresholdsFunc},
-};
-
-int ram__register_threshold_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg)
-{
-    return ram__register_funcs(db, p, g_aFunc, (int)(sizeof g_aFunc / sizeof g_aFunc[0]), pzErrMsg);
+    p->iGen++;
+    return n;
 }

@@ -184,21 +184,23 @@ static int filter_closed(struct scores_cursor *pCur, struct ram_conn *p, sqlite3
     int rc = SQLITE_OK;
     if (sqlite3_value_type(pImg) == SQLITE_NULL) return SQLITE_OK;
     /* Thresholds first (see ram_tags). */
+    struct ram_ctx *c = 0;
     if (sqlite3_value_type(pImg) == SQLITE_BLOB) {
-        rc = ram__conn_model(p, "ram_tag_scores", &zErr);
-        if (rc == SQLITE_OK) rc = ram__thresholds(p, "ram_tag_scores", &aThresh, &zErr);
+        rc = ram__conn_ctx(p, "ram_tag_scores", &c, &zErr);
+        if (rc == SQLITE_OK) rc = ram__ctx_thresholds(c, &p->th, "ram_tag_scores", &aThresh, &zErr);
     }
-    if (rc == SQLITE_OK) rc = ram__image_arg(p, "ram_tag_scores", 1, pImg, 1, &bNull, &img, &zErr);
+    if (rc == SQLITE_OK) rc = ram__conn_image(p, "ram_tag_scores", 1, pImg, 1, &bNull, &img, &zErr);
     if (rc != SQLITE_OK) return fail(pCur, rc, zErr);
     if (bNull) return SQLITE_OK;
-    int n = p->pEntry->info.num_class;
+    c = p->pCtx; /* the context that computed img */
+    int n = c->pEntry->info.num_class;
     pCur->aScore = sqlite3_malloc64(sizeof(float) * (sqlite3_uint64)n);
     pCur->aThresh = sqlite3_malloc64(sizeof(float) * (sqlite3_uint64)n);
     if (!pCur->aScore || !pCur->aThresh) return fail(pCur, SQLITE_NOMEM, 0);
     memcpy(pCur->aScore, img.aProb, sizeof(float) * (size_t)n);
     memcpy(pCur->aThresh, aThresh, sizeof(float) * (size_t)n);
-    ram__registry_addref(p->pEntry);
-    pCur->pEntry = p->pEntry;
+    ram__registry_addref(c->pEntry);
+    pCur->pEntry = c->pEntry;
     pCur->n = n;
     return SQLITE_OK;
 }
@@ -210,24 +212,20 @@ static int filter_closed(struct scores_cursor *pCur, struct ram_conn *p, sqlite3
 
 /* Encodes tags t0..t0+nT-1 of the vocabulary into aLabel and scores them
 ** against the image into pCur->aScore + t0. */
-static int score_block(struct scores_cursor *pCur, struct ram_conn *p, const float *aEmbed, int t0,
+static int score_block(struct scores_cursor *pCur, struct ram_ctx *c, const float *aEmbed, int t0,
                        int nT, float *aLabel, char **pzErr)
 {
     const struct ram_vocab *v = &pCur->vocab;
-    size_t nDim = (size_t)p->pEntry->info.embed_dim;
+    size_t nDim = (size_t)c->pEntry->info.embed_dim;
     struct ram_error err;
     for (int t = 0; t < nT; t++) {
         size_t iDes = (size_t)(t0 + t) * v->nDes;
         struct ram_texts tx = {(const char **)&v->azDes[iDes], &v->anDes[iDes], v->nDes};
-        int rc = ram__encode_texts(p, "ram_tag_scores", &tx, aLabel + (size_t)t * v->nDes * nDim, pzErr);
+        int rc = ram__ctx_encode_texts(c, "ram_tag_scores", &tx, aLabel + (size_t)t * v->nDes * nDim, pzErr);
         if (rc) return rc;
     }
-    ram_status s = ram_openset_probs(p->pState, aEmbed, aLabel, nT, v->nDes, pCur->aScore + t0, &err);
-    if (!s) return SQLITE_OK;
-    int rc = ram__rc(s);
-    if (rc == SQLITE_INTERRUPT) *pzErr = ram__mprintf("ram_tag_scores(): interrupted");
-    else if (rc != SQLITE_NOMEM) *pzErr = ram__mprintf("ram_tag_scores(): %s", err.msg);
-    return rc;
+    ram_status s = ram_openset_probs(c->pState, aEmbed, aLabel, nT, v->nDes, pCur->aScore + t0, &err);
+    return s ? ram__core_error("ram_tag_scores", s, &err, pzErr) : SQLITE_OK;
 }
 
 /* Open set: a JSON vocabulary scored with the CLIP text tower. */
@@ -255,20 +253,17 @@ static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_v
     }
     /* Image argument errors first, then the model's abilities, then the JSON. */
     if (sqlite3_value_type(pImg) != SQLITE_BLOB) {
-        rc = ram__image_arg(p, "ram_tag_scores", 1, pImg, 0, &bNull, &img, &zErr);
+        rc = ram__image_check(p->db, "ram_tag_scores", 1, pImg, &bNull, &zErr);
         return fail(pCur, rc, zErr);
     }
-    if ((rc = ram__conn_model(p, "ram_tag_scores", &zErr))) return fail(pCur, rc, zErr);
-    if (!p->pEntry->info.has_text_encoder) {
-        return fail(pCur, SQLITE_ERROR,
-                    ram__mprintf("ram_tag_scores(): the current model has no text encoder (convert it "
-                                 "with ram-convert --clip ...)"));
-    }
+    struct ram_ctx *c = 0;
+    if ((rc = ram__conn_ctx(p, "ram_tag_scores", &c, &zErr))) return fail(pCur, rc, zErr);
+    if ((rc = ram__ctx_need_text(c, "ram_tag_scores", &zErr))) return fail(pCur, rc, zErr);
     if ((rc = ram__parse_vocab(z, nz, "ram_tag_scores", &pCur->vocab, &zErr))) return fail(pCur, rc, zErr);
     const struct ram_vocab *v = &pCur->vocab;
     int nBlock = v->nDes >= SCORE_BLOCK_DES ? 1 : SCORE_BLOCK_DES / v->nDes;
     if (nBlock > v->nTag) nBlock = v->nTag;
-    size_t nDim = (size_t)p->pEntry->info.embed_dim;
+    size_t nDim = (size_t)c->pEntry->info.embed_dim;
     aLabel = sqlite3_malloc64(sizeof(float) * (size_t)nBlock * (size_t)v->nDes * nDim);
     pCur->aScore = sqlite3_malloc64(sizeof(float) * (sqlite3_uint64)v->nTag);
     pCur->aThresh = sqlite3_malloc64(sizeof(float) * (sqlite3_uint64)v->nTag);
@@ -278,17 +273,16 @@ static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_v
     }
     /* Thresholds before the image (see ram_tags). */
     const float *aModel = 0;
-    rc = ram__thresholds(p, "ram_tag_scores", &aModel, &zErr);
+    rc = ram__ctx_thresholds(c, &p->th, "ram_tag_scores", &aModel, &zErr);
     for (int t = 0; rc == SQLITE_OK && t < v->nTag; t++) {
-        pCur->aThresh[t] =
-            (float)ram__threshold_by_name(p, v->azTag[t], (int)strlen(v->azTag[t]), 0.5);
+        pCur->aThresh[t] = (float)ram__thresh_by_name(&p->th, v->azTag[t], (int)strlen(v->azTag[t]), 0.5);
     }
-    /* img.aEmbed lives in the connection's buffer, which encoding texts and
+    /* img.aEmbed lives in the context's buffer, which encoding texts and
     ** scoring do not touch. */
-    if (rc == SQLITE_OK) rc = ram__image_arg(p, "ram_tag_scores", 1, pImg, 0, &bNull, &img, &zErr);
+    if (rc == SQLITE_OK) rc = ram__ctx_image(c, &p->prep, "ram_tag_scores", 1, pImg, 0, &bNull, &img, &zErr);
     for (int t0 = 0; rc == SQLITE_OK && t0 < v->nTag; t0 += nBlock) {
         int nT = v->nTag - t0 < nBlock ? v->nTag - t0 : nBlock;
-        rc = score_block(pCur, p, img.aEmbed, t0, nT, aLabel, &zErr);
+        rc = score_block(pCur, c, img.aEmbed, t0, nT, aLabel, &zErr);
     }
     sqlite3_free(aLabel);
     if (rc) return fail(pCur, rc, zErr);

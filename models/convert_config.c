@@ -11,7 +11,11 @@
 ** window, mlp_ratio, num_class, des_per_class, tagger_hidden, tagger_layers,
 ** tagger_heads, tagger_intermediate, tagger_encoder_width, clip_vocab,
 ** clip_context, clip_width, clip_heads, clip_layers, clip_embed_dim, tags,
-** tags_zh, thresholds (file paths, relative to the current directory).
+** tags_zh, thresholds (file paths, relative to the current directory);
+** for Tag2Text (presets tag2text_*): text_layers, text_heads,
+** text_max_position (the tag encoder; its width and FFN are the tagging
+** head's), decoder_layers, decoder_heads, decoder_hidden,
+** decoder_intermediate, decoder_max_position.
 ** An unknown key is an error (it is most likely a typo).
 */
 #include "convert_config.h"
@@ -27,24 +31,31 @@ struct preset {
     int kind, image, patch, embed, n_stages, depths[4], heads[4], window;
     int num_class, des, hidden, layers, theads, inter, width;
     int official_vocab, clip;
+    int t2t_layers, t2t_heads, t2t_max_pos; /* Tag2Text's tag encoder and decoder (kind RAM_KIND_TAG2TEXT) */
 };
 
 static const struct preset presets[] = {
     {"ram_plus_swin_l_384", "full-size RAM++ (Swin-L 384, 4585 classes x 51, official tag files)",
      RAM_KIND_RAM_PLUS, 384, 4, 192, 4, {2, 2, 18, 2}, {6, 12, 24, 48}, 12,
-     0, 51, 768, 2, 4, 3072, 512, 1, 0},
+     0, 51, 768, 2, 4, 3072, 512, 1, 0, 0, 0, 0},
     {"ram_swin_l_384", "full-size RAM (Swin-L 384, 4585 classes, official tag files)",
      RAM_KIND_RAM, 384, 4, 192, 4, {2, 2, 18, 2}, {6, 12, 24, 48}, 12,
-     0, 1, 768, 2, 4, 3072, 512, 1, 0},
+     0, 1, 768, 2, 4, 3072, 512, 1, 0, 0, 0, 0},
     {"ram_plus_tiny", "golden-sized RAM++ (image 128, embed 16, window 4, 12 classes x 5)",
      RAM_KIND_RAM_PLUS, 128, 4, 16, 4, {2, 2, 2, 2}, {2, 2, 4, 8}, 4,
-     12, 5, 32, 2, 4, 64, 512, 0, 0},
+     12, 5, 32, 2, 4, 64, 512, 0, 0, 0, 0, 0},
     {"ram_tiny", "golden-sized RAM (image 128, embed 16, window 4, 12 classes)",
      RAM_KIND_RAM, 128, 4, 16, 4, {2, 2, 2, 2}, {2, 2, 4, 8}, 4,
-     12, 1, 32, 2, 4, 64, 512, 0, 0},
+     12, 1, 32, 2, 4, 64, 512, 0, 0, 0, 0, 0},
     {"ram_plus_tiny_clip", "ram_plus_tiny with a tiny CLIP text tower (width 16, 2 heads, 2 layers; needs --bpe)",
      RAM_KIND_RAM_PLUS, 128, 4, 16, 4, {2, 2, 2, 2}, {2, 2, 4, 8}, 4,
-     12, 5, 32, 2, 4, 64, 512, 0, 1},
+     12, 5, 32, 2, 4, 64, 512, 0, 1, 0, 0, 0},
+    {"tag2text_swin_b_384", "full-size Tag2Text (Swin-B 384, 3429 classes, BERT-base tag encoder and decoder)",
+     RAM_KIND_TAG2TEXT, 384, 4, 128, 4, {2, 2, 18, 2}, {4, 8, 16, 32}, 12,
+     0, 1, 768, 2, 4, 3072, 0, 1, 0, 12, 12, 512},
+    {"tag2text_tiny", "golden-sized Tag2Text (image 128, embed 16, window 4, 3429 classes, BERT 32 wide, 3 layers, 2 heads)",
+     RAM_KIND_TAG2TEXT, 128, 4, 16, 4, {2, 2, 2, 2}, {2, 2, 4, 8}, 4,
+     0, 1, 32, 2, 4, 64, 0, 1, 0, 3, 2, 64},
 };
 #define N_PRESETS (int)(sizeof presets / sizeof presets[0])
 
@@ -55,12 +66,15 @@ const char *convert_preset(int i, const char **help)
     return presets[i].name;
 }
 
+static void tag2text_derive(struct ram_model *m);
+
 static ram_status apply_preset(const char *name, struct convert_random_cfg *out, struct ram_error *err)
 {
     const struct preset *p = NULL;
     for (int i = 0; i < N_PRESETS; i++)
         if (!strcmp(presets[i].name, name)) p = &presets[i];
     if (!p) return ram_fail(err, RAM_ERR_ARG, "unknown preset %s (see --help)", name);
+    memset(&out->cfg, 0, sizeof out->cfg);
     struct ram_model *m = &out->cfg;
     m->kind = p->kind;
     m->swin.image_size = p->image;
@@ -91,8 +105,26 @@ static ram_status apply_preset(const char *name, struct convert_random_cfg *out,
         m->clip.layers = 2;
         m->clip.embed_dim = p->width;
     }
+    if (p->kind == RAM_KIND_TAG2TEXT) {
+        struct ram_bert_config b = {30524, p->t2t_max_pos, p->hidden, p->t2t_layers, p->t2t_heads, p->inter, 0, 0};
+        m->t2t.enc = m->t2t.dec = b;
+    }
     out->official_vocab = p->official_vocab;
+    if (p->kind == RAM_KIND_TAG2TEXT) tag2text_derive(m);
     return RAM_OK;
+}
+
+/* Tag2Text's widths that follow from others: no image_proj (the tagging
+** head and the tag encoder attend to the raw Swin tokens), the tag encoder
+** shares the tagging head's layers, the decoder attends to the tag encoder. */
+static void tag2text_derive(struct ram_model *m)
+{
+    int vw = m->swin.n_stages > 0 && m->swin.n_stages <= RAM_MAX_STAGES ? m->swin.embed_dim << (m->swin.n_stages - 1) : 0;
+    m->des_per_class = 1;
+    m->embed_dim = m->tagger.encoder_width = m->t2t.enc.encoder_width = vw;
+    m->t2t.enc.hidden = m->tagger.hidden;
+    m->t2t.enc.intermediate = m->tagger.intermediate;
+    m->t2t.dec.encoder_width = m->t2t.enc.hidden;
 }
 
 /* An int list: a JSON array of integers or a "2,2,18,2" string. */
@@ -167,6 +199,11 @@ ram_status convert_random_config(const char *what, struct convert_random_cfg *ou
         {"clip_vocab", &m->clip.vocab, 1},        {"clip_context", &m->clip.context, 1},
         {"clip_width", &m->clip.width, 1},        {"clip_heads", &m->clip.heads, 1},
         {"clip_layers", &m->clip.layers, 1},      {"clip_embed_dim", &m->clip.embed_dim, 1},
+        {"text_layers", &m->t2t.enc.layers, 0},   {"text_heads", &m->t2t.enc.heads, 0},
+        {"text_max_position", &m->t2t.enc.max_pos, 0},
+        {"decoder_layers", &m->t2t.dec.layers, 0}, {"decoder_heads", &m->t2t.dec.heads, 0},
+        {"decoder_hidden", &m->t2t.dec.hidden, 0}, {"decoder_intermediate", &m->t2t.dec.intermediate, 0},
+        {"decoder_max_position", &m->t2t.dec.max_pos, 0},
     };
     for (int k = ram_json_first(&j, 0); k >= 0; k = ram_json_next(&j, 0, k)) {
         int v = k + 1, done = 0;
@@ -187,8 +224,11 @@ ram_status convert_random_config(const char *what, struct convert_random_cfg *ou
                 m->kind = RAM_KIND_RAM_PLUS;
             else if (ram_json_streq(&j, v, "ram"))
                 m->kind = RAM_KIND_RAM;
+            else if (ram_json_streq(&j, v, "tag2text") && m->kind == RAM_KIND_TAG2TEXT)
+                m->kind = RAM_KIND_TAG2TEXT;
             else {
-                rc = ram_fail(err, RAM_ERR_FORMAT, "%s: kind must be \"ram_plus\" or \"ram\"", what);
+                rc = ram_fail(err, RAM_ERR_FORMAT,
+                              "%s: kind must be \"ram_plus\" or \"ram\" (\"tag2text\": start from a tag2text preset)", what);
                 goto cleanup;
             }
         } else if (ram_json_streq(&j, k, "depths") || ram_json_streq(&j, k, "heads")) {
@@ -230,6 +270,7 @@ ram_status convert_random_config(const char *what, struct convert_random_cfg *ou
         m->has_clip = 1;
     }
     if (m->kind == RAM_KIND_RAM && ram_json_find(&j, 0, "des_per_class") < 0) m->des_per_class = 1;
+    if (m->kind == RAM_KIND_TAG2TEXT) tag2text_derive(m);
     /* A config file that names its own class count does not use the official files. */
     if (ram_json_find(&j, 0, "num_class") >= 0) out->official_vocab = 0;
 cleanup:

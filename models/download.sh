@@ -1,18 +1,19 @@
 #!/bin/sh
-# models/download.sh — fetches the official RAM++ and RAM checkpoints and the
+# models/download.sh — fetches the official RAM++, RAM and Tag2Text checkpoints and the
 # CLIP ViT-B/16 weights, checks each against its pinned size and SHA-256
 # (models/SHA256SUMS) and converts them with build/ram-convert into
 #   models/ram_plus.ram       RAM++ (ram_plus_swin_large_14m.pth)
 #   models/ram.ram            RAM   (ram_swin_large_14m.pth)
 #   models/ram_plus_clip.ram  RAM++ with the CLIP ViT-B/16 text tower (ram_score)
+#   models/tag2text.ram       Tag2Text (tag2text_swin_14m.pth; captions)
 #
-#   sh models/download.sh [all|ram_plus|ram|clip|fetch-only|fetch-ram_plus|...]   # make model = all
+#   sh models/download.sh [all|ram_plus|ram|clip|tag2text|fetch-only|fetch-ram_plus|...]   # make model = all
 #
 # Environment:
 #   RAM_DL_DIR            where the checkpoints go (default models/download)
 #   RAM_OUT_DIR           where the .ram files go (default models)
 #   RAM_BUILD             build folder holding ram-convert (default build)
-#   RAM_PLUS_URL, RAM_URL, CLIP_URL    override the source URLs
+#   RAM_PLUS_URL, RAM_URL, CLIP_URL, TAG2TEXT_URL    override the source URLs
 #   RAM_SHA256SUMS        the sums file (default models/SHA256SUMS)
 #   RAM_ALLOW_UNPINNED=1  accept a file whose sum is not pinned or does not match
 #                         (the computed sum is printed so it can be pinned)
@@ -30,6 +31,7 @@ cd "$(dirname "$0")/.." || exit 2
 # there is no network on the machine that wrote them, so they are UNVERIFIED.
 RAM_PLUS_URL=${RAM_PLUS_URL:-https://huggingface.co/xinyu1205/recognize-anything-plus-model/resolve/main/ram_plus_swin_large_14m.pth}
 RAM_URL=${RAM_URL:-https://huggingface.co/xinyu1205/recognize_anything_model/resolve/main/ram_swin_large_14m.pth}
+TAG2TEXT_URL=${TAG2TEXT_URL:-https://huggingface.co/xinyu1205/recognize_anything_model/resolve/main/tag2text_swin_14m.pth}
 # openai/clip-vit-base-patch16 in Hugging Face CLIPModel names (ram-convert --clip reads text_model.*).
 CLIP_URL=${CLIP_URL:-https://huggingface.co/openai/clip-vit-base-patch16/resolve/main/model.safetensors}
 
@@ -144,8 +146,9 @@ case $WHAT in
   fetch-ram_plus) fetch ram_plus_swin_large_14m.pth "$RAM_PLUS_URL" || rc=1 ;;
   fetch-ram) fetch ram_swin_large_14m.pth "$RAM_URL" || rc=1 ;;
   fetch-clip) fetch clip_vit_b16.safetensors "$CLIP_URL" || rc=1 ;;
+  fetch-tag2text) fetch tag2text_swin_14m.pth "$TAG2TEXT_URL" || rc=1 ;;
   fetch-only)
-    for w in ram_plus ram clip; do sh models/download.sh "fetch-$w" || rc=1; done ;;
+    for w in ram_plus ram clip tag2text; do sh models/download.sh "fetch-$w" || rc=1; done ;;
   ram_plus)
     fetch ram_plus_swin_large_14m.pth "$RAM_PLUS_URL" && convert ram_plus.ram "$DL/ram_plus_swin_large_14m.pth" || rc=1 ;;
   ram)
@@ -154,9 +157,11 @@ case $WHAT in
     fetch ram_plus_swin_large_14m.pth "$RAM_PLUS_URL" && fetch clip_vit_b16.safetensors "$CLIP_URL" &&
       convert ram_plus_clip.ram "$DL/ram_plus_swin_large_14m.pth" --clip "$DL/clip_vit_b16.safetensors" \
         --bpe "$(bpe)" || rc=1 ;;
+  tag2text)
+    fetch tag2text_swin_14m.pth "$TAG2TEXT_URL" && convert tag2text.ram "$DL/tag2text_swin_14m.pth" || rc=1 ;;
   all)
-    for w in ram_plus ram clip; do sh models/download.sh "$w" || rc=1; done ;;
-  *) die "unknown target '$WHAT' (all, ram_plus, ram, clip, fetch-only, fetch-ram_plus, fetch-ram, fetch-clip)" ;;
+    for w in ram_plus ram clip tag2text; do sh models/download.sh "$w" || rc=1; done ;;
+  *) die "unknown target '$WHAT' (all, ram_plus, ram, clip, tag2text, fetch-only, fetch-ram_plus, fetch-ram, fetch-clip, fetch-tag2text)" ;;
 esac
 [ $rc = 0 ] && say "$WHAT: done" || say "$WHAT: FAILED"
 exit $rc

@@ -1,5 +1,5 @@
 /*
-** ram_convert.c — the `ram-convert` command: turns an official RAM++ / RAM
+** ram_convert.c — the `ram-convert` command: turns an official RAM++ / RAM / Tag2Text
 ** checkpoint (.pth) plus tag files, and optionally a CLIP text tower, into
 ** one sqlite-ram model file (format: models/README.md); or writes a model
 ** with random weights for any config (tests, benchmarks).
@@ -18,7 +18,9 @@
 #include "convert_config.h"
 #include "pth_reader.h"
 #include "safetensors.h"
+#include "tag2text.h"
 #include "weights.h"
+#include "wordpiece.h"
 
 
 #include <limits.h>
@@ -30,6 +32,7 @@
 
 struct args {
     const char *in, *out, *tags, *tags_zh, *thr, *clip, *bpe, *random;
+    const char *bert_vocab; /* Tag2Text: vocab.txt (default models/bert_vocab.txt) */
     int dtype, verbose, quant;
     struct ram_convert_opts opts;
     uint64_t seed;
@@ -41,7 +44,7 @@ static void usage(FILE *f)
             "usage: ram-convert IN.pth -o OUT [options]\n"
             "       ram-convert --random PRESET|CONFIG.json -o OUT [--seed N] [options]\n"
             "\n"
-            "Converts an official RAM++ or RAM checkpoint (recognize-anything .pth,\n"
+            "Converts an official RAM++, RAM or Tag2Text checkpoint (recognize-anything .pth,\n"
             "checkpoint['model'] = state dict; optimizer/config/epoch entries are skipped)\n"
             "into one sqlite-ram model file (safetensors-based, see models/README.md).\n"
             "The kind (RAM++ if the checkpoint has reweight_scale) and every size are\n"
@@ -73,6 +76,15 @@ static void usage(FILE *f)
             "                        the official q2l config)\n"
             "  --clip-heads N        CLIP text heads (not inferable; default: the safetensors\n"
             "                        metadata \"heads\" if present, else width / 64)\n"
+            "\n"
+            "Tag2Text (a checkpoint with fc.W, e.g. tag2text_swin_14m.pth):\n"
+            "  default --tags: tag2text_ori_tag_list.txt (3429 names, repeated ones kept); no Chinese\n"
+            "  list (the English names); thresholds 0.68 and 0.7 for person, man, woman (the\n"
+            "  official constructor's) unless --thresholds; the official delete_tag_index.\n"
+            "  --bert-vocab F        the bert-base-uncased vocab.txt stored in the model file\n"
+            "                        (default: models/bert_vocab.txt)\n"
+            "  --bert-heads N        heads of the tag encoder and the decoder (not inferable;\n"
+            "                        default width / 64, 12 for the official model)\n"
             "  --random PRESET|CONFIG.json\n"
             "                        write random weights (N(0, 0.02)-like, LayerNorm weights 1,\n"
             "                        unit-norm label_embed rows) for a preset or a JSON config\n"
@@ -132,6 +144,12 @@ static int parse_args(int argc, char **argv, struct args *a)
             VAL(a->bpe);
         } else if (!strcmp(s, "--random")) {
             VAL(a->random);
+        } else if (!strcmp(s, "--bert-vocab")) {
+            VAL(a->bert_vocab);
+        } else if (!strcmp(s, "--bert-heads")) {
+            if (!parse_pos(s, v, 1 << 20, &x)) return 0;
+            i++;
+            a->opts.bert_heads = (int)x;
         } else if (!strcmp(s, "--dtype")) {
             if (v && !strcmp(v, "f32"))
                 a->dtype = RAM_DTYPE_F32;
@@ -241,10 +259,54 @@ cleanup:
     return rc;
 }
 
+/* Tag2Text's vocabulary: the official tag list by default (no Chinese
+** list: the English names), thresholds 0.68 unless given (the 0.7
+** overrides come with ram_t2t_attach). */
+static ram_status load_t2t_vocab(struct ram_model *m, const char *en_path, const char *zh_path, const char *thr_path,
+                                 struct ram_error *err)
+{
+    char b0[PATH_MAX + 32];
+    char *en = NULL, *zh = NULL, *th = NULL;
+    size_t en_n = 0, zh_n = 0, th_n = 0;
+    ram_status rc;
+    if (!en_path) en_path = default_file("tag2text_ori_tag_list.txt", b0, sizeof b0);
+    if (!en_path)
+        return ram_fail(err, RAM_ERR_IO, "cannot find the default Tag2Text tag list (models/tag2text_ori_tag_list.txt); "
+                                         "give --tags");
+    if ((rc = ram_read_file(en_path, 64 << 20, &en, &en_n, err))) goto cleanup;
+    if (zh_path && (rc = ram_read_file(zh_path, 64 << 20, &zh, &zh_n, err))) goto cleanup;
+    if (thr_path && (rc = ram_read_file(thr_path, 64 << 20, &th, &th_n, err))) goto cleanup;
+    rc = ram_model_set_vocab(m, 1, en, en_n, zh, zh_n, th, th_n, NULL, err);
+cleanup:
+    ram_free(en);
+    ram_free(zh);
+    ram_free(th);
+    return rc;
+}
+
+/* Tag2Text: the tokenizer vocabulary, the official deleted tags and (thresholds not given) the 0.7 overrides. */
+static ram_status attach_t2t(struct ram_model *m, const struct args *a, struct ram_error *err)
+{
+    char b0[PATH_MAX + 32];
+    const char *path = a->bert_vocab ? a->bert_vocab : default_file("bert_vocab.txt", b0, sizeof b0);
+    if (!path) return ram_fail(err, RAM_ERR_IO, "cannot find models/bert_vocab.txt; give --bert-vocab");
+    char *text = NULL;
+    size_t n = 0;
+    ram_status rc = ram_read_file(path, RAM_WP_MAX_VOCAB_TEXT, &text, &n, err);
+    if (!rc) rc = ram_t2t_attach(m, text, n, NULL, a->thr == NULL, err);
+    ram_free(text);
+    return rc;
+}
+
+static const char *kind_name(const struct ram_model *m)
+{
+    return m->kind == RAM_KIND_RAM_PLUS ? "RAM++" : m->kind == RAM_KIND_TAG2TEXT ? "Tag2Text" : "RAM";
+}
+
 static void print_config(FILE *f, const struct ram_model *m)
 {
     fprintf(f, "kind %s, image %d, patch %d, in_chans %d, embed %d, window %d, mlp_ratio %d\n",
-            m->kind == RAM_KIND_RAM_PLUS ? "ram_plus" : "ram", m->swin.image_size, m->swin.patch_size,
+            m->kind == RAM_KIND_RAM_PLUS ? "ram_plus" : m->kind == RAM_KIND_TAG2TEXT ? "tag2text" : "ram", m->swin.image_size, m->swin.patch_size,
             m->swin.in_chans, m->swin.embed_dim, m->swin.window, m->swin.mlp_ratio);
     fprintf(f, "depths");
     for (int s = 0; s < m->swin.n_stages; s++) fprintf(f, "%s%d", s ? "," : " ", m->swin.depths[s]);
@@ -257,6 +319,13 @@ static void print_config(FILE *f, const struct ram_model *m)
     if (m->has_clip)
         fprintf(f, "clip: vocab %d, context %d, width %d, %d heads, %d layers, embed %d\n", m->clip.vocab,
                 m->clip.context, m->clip.width, m->clip.heads, m->clip.layers, m->clip.embed_dim);
+    if (m->kind == RAM_KIND_TAG2TEXT)
+        for (int i = 0; i < 2; i++) {
+            const struct ram_bert_config *b = i ? &m->t2t.dec : &m->t2t.enc;
+            fprintf(f, "%s: vocab %d, %d positions, hidden %d, %d layers, %d heads, intermediate %d, attends to %d\n",
+                    i ? "text decoder" : "tag encoder", b->vocab, b->max_pos, b->hidden, b->layers, b->heads,
+                    b->intermediate, b->encoder_width);
+        }
 }
 
 /* Generated names for a random model without tag files. */
@@ -316,10 +385,13 @@ static int run(const struct args *a)
         if (a->opts.window) m->swin.window = a->opts.window;
         if (a->opts.tagger_heads) m->tagger.n_heads = a->opts.tagger_heads;
         if (a->opts.clip_heads) m->clip.heads = a->opts.clip_heads;
+        if (a->opts.bert_heads) m->t2t.enc.heads = m->t2t.dec.heads = a->opts.bert_heads;
         const char *te = a->tags ? a->tags : cfg.tags[0][0] ? cfg.tags[0] : NULL;
         const char *tz = a->tags_zh ? a->tags_zh : cfg.tags[1][0] ? cfg.tags[1] : NULL;
         const char *tt = a->thr ? a->thr : cfg.tags[2][0] ? cfg.tags[2] : NULL;
-        if (te || tz || tt || cfg.official_vocab)
+        if (m->kind == RAM_KIND_TAG2TEXT && (te || cfg.official_vocab))
+            rc = load_t2t_vocab(m, te, tz, tt, &err);
+        else if (te || tz || tt || cfg.official_vocab)
             rc = load_vocab(m, te, tz, tt, &err);
         else if (m->num_class < 1)
             rc = ram_fail(&err, RAM_ERR_ARG, "the config has no num_class and no tag list");
@@ -327,13 +399,26 @@ static int run(const struct args *a)
             rc = generated_vocab(m, &err);
         if (rc) goto done;
         if ((rc = ram_model_check_config(m, &err))) goto done;
+        if (m->kind == RAM_KIND_TAG2TEXT) {
+            /* The layer arrays exist once the specs were made. */
+            struct ram_wspec *sp = NULL;
+            int ns = 0;
+            if ((rc = ram_model_specs(m, &sp, &ns, &err))) goto done;
+            ram_free(sp);
+            if ((rc = attach_t2t(m, a, &err))) goto done;
+        }
         if (m->has_clip && !bpe) {
             rc = ram_fail(&err, RAM_ERR_ARG, "this config has a CLIP text tower: give --bpe VOCAB.txt");
             goto done;
         }
     } else {
-        if ((rc = load_vocab(m, a->tags, a->tags_zh, a->thr, &err))) goto done;
         if ((rc = ram_pth_open(a->in, &pth, &err))) goto done;
+        /* Tag2Text (fc.W, the GroupWiseLinear) has its own default tag list. */
+        struct ram_tensor_source probe = ram_pth_source(pth);
+        int t2t = probe.find(probe.ctx, "fc.W") != NULL;
+        if ((rc = t2t ? load_t2t_vocab(m, a->tags, a->tags_zh, a->thr, &err)
+                      : load_vocab(m, a->tags, a->tags_zh, a->thr, &err)))
+            goto done;
         if ((rc = ram_tracker_init(&main_tr, ram_pth_source(pth), (size_t)ram_pth_count(pth), &err))) goto done;
         struct ram_clip_join join;
         memset(&join, 0, sizeof join);
@@ -367,6 +452,7 @@ static int run(const struct args *a)
         struct ram_tensor_source src = ram_join_clip(&join);
         if ((rc = ram_model_infer_config(m, &src, m->num_class, &opts, &err))) goto done;
         if ((rc = ram_model_bind(m, &src, &err))) goto done;
+        if (m->kind == RAM_KIND_TAG2TEXT && (rc = attach_t2t(m, a, &err))) goto done;
         if (a->verbose) {
             int unused = 0;
             for (int i = 0; i < ram_pth_count(pth); i++) {
@@ -403,7 +489,7 @@ static int run(const struct args *a)
     }
     if ((rc = ram_model_write_q(m, a->out, &wo, a->quant, digest, &err))) goto done;
     printf("wrote %s: %s, %d classes x %d, %s%s%s, checksum %s (%.1f s)\n", a->out,
-           m->kind == RAM_KIND_RAM_PLUS ? "RAM++" : "RAM", m->num_class, m->des_per_class,
+           kind_name(m), m->num_class, m->des_per_class,
            a->dtype == RAM_DTYPE_F16 ? "f16" : "f32", a->quant ? " + int8 Swin matrices" : "", m->has_clip ? ", with CLIP text tower" : "", digest,
            now() - t0);
 

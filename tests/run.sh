@@ -4,9 +4,12 @@
 # contains "asan" runs with the sanitizer settings below). With RAM_TSAN_BUILD
 # and RAM_FUZZ_BUILD + FUZZ_SECONDS set (make test), the TSan run and the fuzz
 # targets follow, once.
-# Each prints "PASS: name" / "FAIL: name: why" lines; this script counts them
-# and ends with "N passed, N failed", exiting non-zero on any failure (or if a
-# test program itself failed without reporting a FAIL line).
+# Each prints "PASS: name" / "FAIL: name: why" lines, and "SKIP: name: why"
+# for a check it cannot run here (a missing optional tool, a build folder
+# without RAM_BUILD); this script counts them, lists the skips with their
+# reasons, and ends with "N passed, N failed, N skipped", exiting non-zero on
+# any failure (or if a test program itself failed without reporting a FAIL
+# line). A skip is not a failure, but it is never silent.
 [ $# -gt 0 ] || set -- build
 cd "$(dirname "$0")/.." || exit 2
 log=$(mktemp)
@@ -71,11 +74,19 @@ fi
 if [ -n "${RAM_FUZZ_BUILD:-}" ] && [ "${FUZZ_SECONDS:-0}" -gt 0 ]; then
   echo "#### fuzz: $RAM_FUZZ_BUILD, ${FUZZ_SECONDS} s per target"
   run fuzz env RAM_BUILD="$1" sh tests/fuzz/run.sh "$RAM_FUZZ_BUILD" "$FUZZ_SECONDS" \
-    ${FUZZ_TARGETS:-image pth model bpe sql index}
+    ${FUZZ_TARGETS:-image pth model bpe sql index wordpiece}
+elif [ -n "${RAM_FUZZ_BUILD:-}" ]; then
+  echo "SKIP: fuzz: FUZZ_SECONDS=0" | tee -a "$log"
 fi
 passed=$(grep -c '^PASS: ' "$log")
 failed=$(grep -c '^FAIL: ' "$log")
+skipped=$(grep -c '^SKIP: ' "$log")
+if [ "$skipped" -gt 0 ]; then
+  echo
+  echo "Skipped:"
+  grep '^SKIP: ' "$log" | sed 's/^SKIP: /  /'
+fi
 rm -f "$log" "$log.one"
 echo
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

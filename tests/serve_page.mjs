@@ -13,6 +13,7 @@
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
+import zlib from "node:zlib";
 
 const env = process.env;
 const require = createRequire(path.join(env.NPM_DIR, "node_modules", "x.js"));
@@ -71,6 +72,37 @@ async function thumbsLoaded(n) {
     return im.length === m && im.every((i) => i.complete && i.naturalWidth > 0);
   }, n, { timeout: 30000 }).catch(() => {});
   return page.$$eval("#grid .card img", (im, m) => im.slice(0, m).map((i) => i.naturalWidth), n);
+}
+
+// The pixels of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium's
+// screenshots are), with node's zlib: { width, height, channels, pixels }.
+function decodePng(buf) {
+  let o = 8, width = 0, height = 0, channels = 0;
+  const idat = [];
+  while (o < buf.length) {
+    const n = buf.readUInt32BE(o), type = buf.toString("latin1", o + 4, o + 8), d = buf.subarray(o + 8, o + 8 + n);
+    if (type === "IHDR") {
+      width = d.readUInt32BE(0);
+      height = d.readUInt32BE(4);
+      channels = { 2: 3, 6: 4 }[d[9]];
+      if (d[8] !== 8 || !channels || d[12] !== 0) throw new Error("decodePng: not 8-bit RGB(A), non-interlaced");
+    } else if (type === "IDAT") idat.push(d);
+    o += 12 + n;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat)), stride = width * channels;
+  const pixels = Buffer.alloc(height * stride);
+  for (let y = 0; y < height; y++) {
+    const f = raw[y * (stride + 1)], src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let i = 0; i < stride; i++) {
+      const a = i >= channels ? pixels[y * stride + i - channels] : 0;
+      const b = y ? pixels[(y - 1) * stride + i] : 0;
+      const c = y && i >= channels ? pixels[(y - 1) * stride + i - channels] : 0;
+      const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+      const pred = [0, a, b, (a + b) >> 1, pa <= pb && pa <= pc ? a : pb <= pc ? b : c][f];
+      pixels[y * stride + i] = (src[i] + pred) & 255;
+    }
+  }
+  return { width, height, channels, pixels };
 }
 
 try {
@@ -145,7 +177,37 @@ try {
   const w = await thumbsLoaded(8);
   check("thumbnails", w.length === 8 && w.every((x) => x > 0), `natural widths ${w}`);
   await page.waitForTimeout(200);
-  if (env.SHOT) await page.screenshot({ path: env.SHOT });
+  if (env.SHOT) {
+    // The screenshot shows what it should: its pixels where the first four
+    // thumbnails are drawn are not blank (a spread of luminance), and the
+    // result count the page prints is the query's (the API's for the same
+    // description and k, and the cards shown).
+    const png = await page.screenshot({ path: env.SHOT });
+    const shot = decodePng(png); // in node: the page's CSP (img-src 'self') refuses data: images
+    const rects = await page.$$eval("#grid .card img", (im) => im.slice(0, 4).map((t) => {
+      const r = t.getBoundingClientRect();
+      return [r.x, r.y, r.width, r.height, window.innerWidth];
+    }));
+    const spread = rects.map(([x, y, w, h, vw]) => {
+      const s = shot.width / vw;
+      let lo = 255, hi = 0;
+      for (let j = Math.floor(y * s); j < Math.min(shot.height, Math.floor((y + h) * s)); j++)
+        for (let i = Math.floor(x * s); i < Math.min(shot.width, Math.floor((x + w) * s)); i++) {
+          const p = (j * shot.width + i) * shot.channels, d = shot.pixels;
+          const l = (d[p] * 3 + d[p + 1] * 6 + d[p + 2]) / 10;
+          lo = Math.min(lo, l);
+          hi = Math.max(hi, l);
+        }
+      return Math.round(hi - lo);
+    });
+    check("screenshot_thumbnails", spread.length === 4 && spread.every((x) => x >= 32),
+          `luminance range of the first thumbnails in ${env.SHOT}: ${spread}`);
+    const shown = Number((m.timing.match(/^(\d+) rows/) || [])[1]);
+    const apiM = await page.evaluate(([q, k]) => fetch(`/api/search?q=${encodeURIComponent(q)}&k=${k}`)
+      .then((r) => r.json()), [env.TEXT, K]);
+    check("screenshot_count", shown === m.cards.length && shown === apiM.results.length && shown === Math.min(K, COUNT),
+          `page says '${m.timing}', ${m.cards.length} cards, the API gives ${apiM.results.length}`);
+  }
 
   // 4. the large view
   await page.click("#grid .card >> nth=0");

@@ -5,9 +5,8 @@
 # queries are checked against demo/photos/MANIFEST.json (the true tags): every
 # file a tag query returns shows that tag, and the best MATCH results show
 # what the description says. The bundled default model is part of the
-# product, but it has not landed yet (issue 6): without models/default.ram the
-# indexing checks run on the golden test model, and the demo and the answer
-# checks are not run (a NOTE line says so; nothing is counted for them).
+# product: without models/default.ram that is a failure, and the indexing
+# checks still run on the golden test model (the answer checks cannot).
 cd "$(dirname "$0")/.." || exit 2
 B=${RAM_BUILD:-build}
 ROOT=$(pwd)
@@ -31,7 +30,7 @@ if [ -f models/default.ram ]; then
   # named explicitly: ram.so of build/asan would look in build/models/
   RAM_MODEL="$ROOT/models/default.ram"; export RAM_MODEL
 else
-  echo "NOTE: demo.default_model: models/default.ram is missing (issue 6): ram-index is tested on the golden model; the demo answers are not checked"
+  fail default_model "models/default.ram is missing (make converts it from models/default/): ram-index is tested on the golden model, the demo answers are not checked"
   MODEL_ARGS="--model $B/models/golden_ram_plus_clip.ram"
 fi
 
@@ -97,27 +96,45 @@ q() { sqlite3 -bail -cmd ".load $B/ram" "$T/photos.db" "$@"; }
 truth="CREATE TEMP TABLE truth AS SELECT 'photos/' || json_extract(value, '\$.file') AS path,
   json_extract(value, '\$.tags') AS tags, json_extract(value, '\$.attrs') AS a
   FROM json_each(readfile('$MAN'), '\$.pictures');"
+# The README's claims about the default model, checked on the demo's pictures:
+# colours and backgrounds are near perfect (F1 0.98-1.0), so a tag query for one
+# returns exactly the pictures that show it (a wrong or a missing file fails);
+# shapes (F1 0.89) and fill patterns (0.92) are the weakest groups, so for them
+# the claim is their pooled F1 over the demo's queries, at least 0.80 (the
+# held-out figures less a margin for a 50-picture sample); each miss is listed.
+sp_tp=0; sp_fp=0; sp_fn=0
 for t in red circle striped "black background" blue triangle; do
-  # every file returned shows the tag; report how many of those showing it came back
   r=$(q "$truth CREATE TEMP TABLE got AS SELECT path FROM photos WHERE tag = '$t';
     SELECT (SELECT count(*) FROM got), (SELECT count(*) FROM got JOIN truth USING (path)
         WHERE EXISTS (SELECT 1 FROM json_each(truth.tags) WHERE value = '$t')),
       (SELECT count(*) FROM truth WHERE EXISTS (SELECT 1 FROM json_each(truth.tags) WHERE value = '$t'));")
   got=${r%%|*}; rest=${r#*|}; good=${rest%%|*}; all=${rest#*|}
-  # Every returned file should show the tag. The committed default model
-  # meets issue 6's F1 target overall (0.968) but its weakest groups, shapes
-  # (0.89) and fill patterns (0.92), still put a wrong picture among these
-  # answers now and then (measured here: 'striped' 8 of 11, 'circle' 7 of 8),
-  # so the floor held is 70% of the returned files correct, and a NOTE names
-  # each wrong count.
-  if [ -n "$got" ] && [ "$got" -gt 0 ] && [ $((good * 10)) -ge $((got * 7)) ]; then
-    pass "tag.$t"
-    echo "INFO: tag '$t': $got returned, $good correct; $all pictures show it"
-    [ "$got" = "$good" ] || echo "NOTE: demo.tag.$t: $((got - good)) of $got returned files do not show '$t' (the default model's shape and pattern F1 are 0.89 and 0.92)"
-  else
-    fail "tag.$t" "$got returned, $good of them show '$t' ($all pictures show it): $(q "SELECT path FROM photos WHERE tag = '$t'" | tr '\n' ' ')"
-  fi
+  echo "INFO: tag '$t': $got returned, $good correct; $all pictures show it"
+  case "$t" in
+  circle|striped|triangle)
+    if [ -n "$got" ] && [ "$got" -gt 0 ]; then
+      sp_tp=$((sp_tp + good)); sp_fp=$((sp_fp + got - good)); sp_fn=$((sp_fn + all - good))
+      [ "$got" = "$good" ] && [ "$good" = "$all" ] ||
+        echo "INFO: demo.tag.$t: $((got - good)) wrong, $((all - good)) missed (counted in the shapes+patterns F1)"
+      pass "tag.$t"
+    else
+      fail "tag.$t" "no file returned ($all pictures show '$t')"
+    fi ;;
+  *)
+    if [ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" = "$good" ] && [ "$good" = "$all" ]; then
+      pass "tag.$t"
+    else
+      fail "tag.$t" "$got returned, $good of them show '$t' ($all pictures show it): $(q "SELECT path FROM photos WHERE tag = '$t'" | tr '\n' ' ')"
+    fi ;;
+  esac
 done
+# F1 = 2TP / (2TP + FP + FN), compared in integers: F1 >= 0.80 <=> 100*2TP >= 80*(2TP+FP+FN)
+if [ $((200 * sp_tp)) -ge $((80 * (2 * sp_tp + sp_fp + sp_fn))) ] && [ "$sp_tp" -gt 0 ]; then
+  pass tag.shapes_patterns_f1
+else
+  fail tag.shapes_patterns_f1 "F1 of the shape and pattern queries below 0.80: $sp_tp right, $sp_fp wrong, $sp_fn missed"
+fi
+echo "INFO: shapes+patterns on the demo: $sp_tp right, $sp_fp wrong, $sp_fn missed"
 
 # MATCH: the best result shows every attribute the description names; the
 # second best at least its colour and shape.

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.." || exit 2
 # Only shell tools run here (nothing instrumented): under make asan, tests/run.sh
 # preloads the sanitizer runtimes, with which curl hangs; drop them.
 unset LD_PRELOAD ASAN_OPTIONS
-command -v curl >/dev/null || command -v wget >/dev/null || { echo "PASS: download.skipped_no_curl_or_wget"; exit 0; }
+command -v curl >/dev/null || command -v wget >/dev/null || { echo "SKIP: download: neither curl nor wget is installed"; exit 0; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 ok() { echo "PASS: download.$1"; }
@@ -66,6 +66,14 @@ if grep -q "^497c178836ba66698ca226c7895317e6e800034be986452dbd2593298d50e87d  r
    grep -q "^15c729c793af28b9d107c69f85836a1356d76ea830d4714699fb62e55fcc08ed  ram_swin_large_14m.pth$" models/SHA256SUMS &&
    grep -q "^#size 5625634877 ram_swin_large_14m.pth$" models/SHA256SUMS; then ok shipped_pins
 else ko shipped_pins "models/SHA256SUMS lacks the published RAM++/RAM pins"; fi
+# the Tag2Text release pin (docs/TAG2TEXT.md section 7): a stand-in is refused by its size
+if grep -q "^4ce96f0ce98f940a6680d567f66a38ccc9ca8c4e638e5f5c5c2e881a0e3502ac  tag2text_swin_14m.pth$" models/SHA256SUMS &&
+   grep -q "^#size 4478705095 tag2text_swin_14m.pth$" models/SHA256SUMS &&
+   ! env RAM_DL_DIR="$T/d5t" TAG2TEXT_URL="file://$T/srv/ram_plus_swin_large_14m.pth" RAM_ALLOW_UNPINNED=0 \
+     timeout 60 sh models/download.sh fetch-tag2text >"$T/out" 2>&1 &&
+   grep -q "size mismatch: got [0-9]* bytes, pinned 4478705095" "$T/out" && [ ! -f "$T/d5t/tag2text_swin_14m.pth" ]; then
+  ok shipped_tag2text_pin
+else ko shipped_tag2text_pin "$(tail -n 3 "$T/out")"; fi
 if ! env RAM_DL_DIR="$T/d5c" CLIP_URL="file://$T/srv/ram_plus_swin_large_14m.pth" RAM_ALLOW_UNPINNED=0 \
      timeout 60 sh models/download.sh fetch-clip >"$T/out" 2>&1 &&
    grep -q "clip_vit_b16.safetensors: no pinned sha256 .*computed $good" "$T/out"; then ok placeholder_refused

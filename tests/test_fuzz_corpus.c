@@ -25,6 +25,9 @@
 #define FUZZ_NAME fuzz_index_one
 #include "fuzz/fuzz_index.c"
 #undef FUZZ_NAME
+#define FUZZ_NAME fuzz_wordpiece_one
+#include "fuzz/fuzz_wordpiece.c"
+#undef FUZZ_NAME
 
 #include "harness.h"
 #include <dirent.h>
@@ -86,6 +89,7 @@ int main(void)
     } t[] = {
         {"image", fuzz_image_one}, {"pth", fuzz_pth_one}, {"model", fuzz_model_one},
         {"bpe", fuzz_bpe_one},     {"sql", fuzz_sql_one},     {"index", fuzz_index_one},
+        {"wordpiece", fuzz_wordpiece_one},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         char cname[64];
@@ -99,5 +103,6 @@ int main(void)
     (void)data_path;
     (void)check_close_npy;
     ram_bpe_free(fuzz_bpe_vocab);
+    ram_wordpiece_free(fuzz_wp_vocab);
     return harness_exit();
 }

@@ -338,28 +338,44 @@ static void test_session(void)
               "ORDER BY score DESC LIMIT 3)",
               "3");
 
-    /* MATCH equals ram_score computed directly, row by row. */
+    /* MATCH (the int8 cache) is within the cache's error of ram_score, which
+    ** computes from the image in fp32 whatever the index holds. */
     exec(db, fmt("SELECT ram_load('%s')", g_clip));
-    char *probe = rows(db, "SELECT ram_score(x'00', 'a')");
-    if (strstr(probe, "no such function")) {
-        printf("# ram_score not built yet: MATCH vs ram_score skipped\n");
-    } else {
+    {
         /* The last: a JSON list whose description holds \u0000 and 300 bytes
         ** after it (the whole decoded string is the description). */
         const char *texts[] = {"'a photo of a red bicycle.'", "'a dog catching a frisbee'", bike,
                                "('[\"a\\u0000' || hex(zeroblob(150)) || '\"]')"};
         for (int t = 0; t < 4; t++) {
-            long inf0 = stat_of(db, "inferences");
             char *got = rows(db, fmt("SELECT count(*), max(abs(p.score - ram_score(s.data, %s))) FROM photos p "
                                      "JOIN src s ON s.name = p.path WHERE p.photos MATCH %s",
                                      texts[t], texts[t]));
             double e = atof(strchr(got, '|') ? strchr(got, '|') + 1 : "1");
-            check(!strncmp(got, "4|", 2) && e <= 1e-5, fmt("index.session.match_eq_ram_score_%d", t), "%s", got);
-            check(stat_of(db, "inferences") == inf0, fmt("index.session.ram_score_reuses_cache_%d", t), NULL);
+            check(!strncmp(got, "4|", 2) && e <= 0.01, fmt("index.session.match_near_ram_score_%d", t), "%s", got);
             free(got);
         }
     }
-    free(probe);
+    /* ram_score gives the same value for the same image whether or not an
+    ** index holds it: before and after inserting it into a ram_index table
+    ** of another connection's main schema. */
+    {
+        sqlite3 *other = open_db(":memory:");
+        if (other) {
+            exec(other, fmt("SELECT ram_load('%s')", g_clip));
+            fill_src(other, 0);
+            const char *q = "SELECT group_concat(printf('%.17g', ram_score(data, 'a photo of a red bicycle.'))) "
+                            "FROM (SELECT data FROM src ORDER BY name)";
+            char *before = rows(other, q);
+            exec(other, "CREATE VIRTUAL TABLE photos USING ram_index");
+            exec(other, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+            char *after = rows(other, q);
+            check(strlen(before) > 10 && !strcmp(before, after), "index.session.ram_score_same_indexed_or_not",
+                  "before %s, after %s", before, after);
+            free(before);
+            free(after);
+            sqlite3_close(other);
+        }
+    }
     /* And, within the int8 cache's error, ram_score on a connection without the index (fresh inference). */
     sqlite3 *fresh = open_db(":memory:");
     if (fresh) {
@@ -556,6 +572,15 @@ static void test_model_change(void)
     /* The model file is replaced by another one: refused, not mixed. */
     copy_file(g_ram, model);
     db = open_db(dbfile);
+    /* A new connection opens a table's model= file only when the user named
+    ** it (or it lies in a model folder): the database alone does not choose
+    ** (model_trust.c); the refusal names the file and how to allow it. */
+    check_sql("index.model.untrusted_refused", db, "SELECT count(*) FROM photos WHERE tag = 'tag6'",
+              fmt("ERROR: ram_index: table photos records the model file '%s', which is not in a folder trusted for "
+                  "models (the default model's or RAM_MODEL's) nor named in this connection: a database does not "
+                  "choose the files this process opens; if you trust that file, run SELECT ram_load('%s') first, or "
+                  "set RAM_MODEL to it", model, model));
+    exec(db, fmt("SELECT ram_load('%s')", model));
     char *want = rows(db, fmt("SELECT '%s'", model));
     char *got = rows(db, "INSERT INTO photos(path, image) SELECT 'x/' || name, data FROM src");
     check(!strncmp(got, fmt("ERROR: ram_index: the model file '%s' (digest ", model),
@@ -749,6 +774,7 @@ static void test_kill_resume(void)
 
     db = open_db(dbfile);
     if (!db) return;
+    exec(db, fmt("SELECT ram_load('%s')", g_plus));
     check_sql("index.kill.pragma_integrity", db, "PRAGMA integrity_check", "ok");
     check_sql("index.kill.index_integrity", db, "INSERT INTO photos(photos) VALUES('integrity-check')", "");
     check_sql("index.kill.rolled_back", db, "SELECT count(*) FROM photos", "4");
@@ -795,6 +821,7 @@ static void *reader_main(void *p)
         a->errors++;
         return 0;
     }
+    exec(db, fmt("SELECT ram_load('%s')", g_clip)); /* the table's model= file, allowed here (model_trust.c) */
     a->min_seen = 1 << 30;
     while (!a->stop) {
         long long n = num(db, "SELECT count(*) FROM photos");
@@ -849,6 +876,7 @@ static int kill_child(const char *dbfile, int fd)
 {
     sqlite3 *c = open_db(dbfile);
     if (!c) return 5;
+    exec(c, fmt("SELECT ram_load('%s')", g_plus)); /* the table's model= file, allowed here (model_trust.c) */
     sqlite3_create_function(c, "tick", 1, SQLITE_UTF8, 0, tick, 0, 0);
     sqlite3_exec(c, fmt("INSERT INTO photos(path, image) SELECT name, data FROM src WHERE tick(%d)", fd), 0, 0, 0);
     return 0; /* not reached when killed in time */

@@ -319,7 +319,7 @@ static void bench(void)
     struct ram_model *m = 0;
     struct ram_state *st = 0;
     if (ram_model_init_from_file(g_plus, 0, &m, &err) || ram_state_init(m, &st, &err)) {
-        printf("INFO: bench skipped: %s\n", err.msg);
+        check(0, "sql_threads.bench_model", "%s", err.msg);
         return;
     }
     struct ram_model_info info;

@@ -700,14 +700,16 @@ static void test_errors(void)
     check(rc == RAM_ERR_UNSUPPORTED, "tagger.errors.ram_descriptions", "rc %d", rc);
     m->kind = RAM_KIND_RAM_PLUS;
 
-    /* The general layer: self-attention is planned, not implemented. */
+    /* The cache-less entry of the general layer refuses self-attention (it
+    ** needs ram_bert_layer_forward_ex's key/value cache; Tag2Text's tests
+    ** cover that path). */
     struct ram_bert_layer L;
     ram_bert_layer_from_tagger(m, 0, &L);
     L.has_self = 1;
     float h[16] = {0}, kv[3 * 16] = {0};
     float *scr = malloc(sizeof(float) * ram_bert_layer_scratch_floats(&L, 1, 3));
     rc = ram_bert_layer_forward(&L, h, 1, kv, kv, 3, NULL, scr, &err);
-    check(rc == RAM_ERR_UNSUPPORTED && strstr(err.msg, "self-attention"), "tagger.errors.self_attention_planned",
+    check(rc == RAM_ERR_UNSUPPORTED && strstr(err.msg, "self-attention"), "tagger.errors.self_attention_needs_cache",
           "rc %d %s", rc, err.msg);
     free(scr);
     free(s.buf), free(emb), free(lab);

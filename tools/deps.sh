@@ -7,6 +7,8 @@ PKGS="build-essential pkg-config libvips-dev libopenblas-dev libxxhash-dev libsq
 # clang and its compiler-rt (libFuzzer for -fsanitize=fuzzer; Debian 12 only recommends it):
 # the fuzz targets that make test runs (tests/fuzz/).
 PKGS="$PKGS clang libclang-rt-14-dev"
+# clang-format: make lint (run by make test) checks the committed .clang-format.
+PKGS="$PKGS clang-format"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

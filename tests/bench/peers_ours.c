@@ -124,8 +124,8 @@ int main(int argc, char **argv)
         w->emb = malloc(sizeof(float) * w->info.n_image_tokens * w->info.embed_dim);
         w->probs = malloc(sizeof(float) * w->info.num_class);
         w->logits = malloc(sizeof(float) * w->info.num_class);
-        w->tag_scratch = malloc(sizeof(float) * ram_tagger_scratch_floats(w->model, RAM_TAGGER_CHUNK,
-                                                                           w->info.des_per_class));
+        w->tag_scratch =
+            malloc(sizeof(float) * ram_tagger_scratch_floats(w->model, RAM_TAGGER_CHUNK, w->info.des_per_class));
         if (!w->chw || !w->emb || !w->probs || !w->logits || !w->tag_scratch) return 1;
     }
     printf("ready %.3f ram %s\n", now() - t0, ram_version());

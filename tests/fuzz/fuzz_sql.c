@@ -1,6 +1,7 @@
 /*
 ** fuzz_sql.c — the SQL functions with arbitrary arguments on an in-memory
-** database whose connection has loaded build/models/golden_ram_plus_clip.ram.
+** database whose connection has loaded build/models/golden_ram_plus_clip.ram
+** (and build/models/golden_tag2text.ram as its caption model).
 **
 ** Input layout: byte 0 picks the function, byte 1 the number of arguments
 ** (0..2, so wrong arities are tried too), then per argument one type byte:
@@ -29,7 +30,7 @@ static const struct {
     {"ram_tokenize", 1},       {"ram_embed", 1},          {"ram_cls", 1},
     {"ram_model", 0},          {"ram_set_threshold", 2},  {"ram_reset_thresholds", 0},
     {"ram_set_max_pixels", 1}, {"ram_set_exif", 1},       {"ram_version", 0},
-    {"ram_debug", 0},
+    {"ram_debug", 0},          {"ram_caption", 2},
 };
 #define FUZZ_SQL_NFN ((int)(sizeof fuzz_sql_fn / sizeof fuzz_sql_fn[0]))
 
@@ -78,6 +79,9 @@ static void fuzz_sql_open(void)
     if (sqlite3_load_extension(fuzz_sql_db, path, 0, &e) != SQLITE_OK) fuzz_sql_die(path, e);
 #endif
     snprintf(path, sizeof path, "SELECT ram_load('%s/models/golden_ram_plus_clip.ram')", fuzz_build_dir());
+    fuzz_sql_exec(path);
+    /* A caption model beside it (Tag2Text), so that ram_caption runs whole. */
+    snprintf(path, sizeof path, "SELECT ram_caption_model('%s/models/golden_tag2text.ram')", fuzz_build_dir());
     fuzz_sql_exec(path);
     static const char *imgs[4] = {"img0.jpg", "img1.png", "img2.jpg", "img3.png"};
     for (int i = 0; i < 4; i++) {

@@ -68,7 +68,7 @@ put("pth", "pickle_bad_opcode.pth", pth(b"\x80\x02\xfe.", {}))
 put("pth", "pickle_deep.pth", pth(b"\x80\x02" + b"]" * 5000 + b".", {}))
 
 # model: the header (+ a little data) of each golden model file.
-for n in ("golden_ram.ram", "golden_ram_plus.ram", "golden_ram_plus_clip.ram"):
+for n in ("golden_ram.ram", "golden_ram_plus.ram", "golden_ram_plus_clip.ram", "golden_tag2text.ram", "heldout_tag2text.ram"):
     b = open(f"build/models/{n}", "rb").read(1 << 20)
     h = 8 + struct.unpack("<Q", b[:8])[0]
     put("model", n + ".head", b[: h + 64])

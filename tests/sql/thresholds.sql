@@ -80,10 +80,8 @@ CREATE VIEW ram_thresholds AS SELECT 'tag6' AS tag, length(ram_tags(img)) / 100.
 SELECT ram_tags(img) FROM photos;
 SELECT count(*) FROM ram_tag_scores((SELECT img FROM photos));
 DROP VIEW ram_thresholds;
+-- a generated column cannot call ram_tags() at all (it is not deterministic): refused at CREATE
 CREATE TABLE ram_thresholds(tag TEXT, x BLOB, threshold REAL GENERATED ALWAYS AS (length(ram_tags(x)) / 100.0));
-INSERT INTO ram_thresholds(tag, x) SELECT 'tag6', img FROM pics;
-SELECT ram_tags(img) FROM photos;
-DROP TABLE ram_thresholds;
 -- a view of plain values works
 CREATE VIEW ram_thresholds AS SELECT 'tag6' AS tag, 0.99 AS threshold;
 SELECT ram_tags(img) FROM photos;

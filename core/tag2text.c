@@ -1,0 +1,505 @@
+/*
+** tag2text.c — Tag2Text's tagging head, tag encoder and caption decoder
+** (API in tag2text.h; facts in docs/TAG2TEXT.md sections 2-5).
+**
+** HOW IT WORKS
+**
+** Tagging: the num_class label_embed rows are the queries of the tagging
+** head as they are (no projection, no self-attention), so classes run in
+** chunks; the cross-attention keys/values over the image tokens are
+** computed once per layer for all chunks. fc is a GroupWiseLinear: logit c =
+** W[c] . h[c] + b[c].
+**
+** Caption: the tag string becomes 40 ids ([ENC] first), the tag encoder
+** runs once (the official code runs it on 3 identical rows), its 40 output
+** states (padded positions included: the decoder attends to all 40) give
+** every decoder layer's cross-attention keys/values once per caption. The
+** decoder step 0 feeds the 4 prompt tokens of one beam (the beams are
+** identical then; their scores -1e9 keep beams 1.. out of the candidates),
+** later steps one token per beam, the 3 beams as 3 rows of every product.
+** Self-attention keys/values live in per-beam caches, two sets: after each
+** step the kept beams' caches are copied from their parents' into the
+** other set. The LM head (dense, GELU, LayerNorm, then the tied word
+** embeddings and a bias) runs on each beam's last row as one product.
+**
+** Arena (floats, areas rounded to 16): swin scratch; tagging (chunk rows,
+** per-layer image K/V, layer scratch); tag encoder (40 rows, its self K/V,
+** one layer's image K/V, layer scratch); decoder (cross K/V per layer, two
+** cache sets, rows, LM transform, logits, log-probs, layer scratch).
+*/
+#include "tag2text.h"
+
+#include "bert.h"
+#include "ops.h"
+#include "swin.h"
+#include "tagger.h"
+#include "weights.h"
+#include "wordpiece.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const int ram_t2t_high_threshold_classes[3] = {2701, 2828, 1167};
+const int ram_t2t_deleted_classes[7] = {127, 2961, 3351, 3265, 3338, 3355, 3359};
+
+#define T2T_CHUNK 256
+
+struct ram_t2t_state {
+    const struct ram_model *m; /* borrowed */
+    float *arena;              /* owned (ram_free): every float pointer below points into it */
+    float *swin;
+    /* tagging */
+    float *tag_h, *tag_kv, *tag_scr;
+    /* tag encoder */
+    float *enc_h, *enc_k, *enc_v, *enc_ikv, *enc_scr, *enc_bias;
+    /* decoder */
+    float *dec_kv;   /* layers x 2 x 40 x Hd: cross-attention keys/values */
+    float *cache[2]; /* layers x beams x {k, v} x max_len x Hd, two sets */
+    float *dec_h, *lm_t, *logits, *logp, *dec_scr;
+    int32_t prompt[8]; /* [DEC] a picture of */
+    int n_prompt;
+    struct ram_beam_search *bs; /* owned (ram_free) */
+};
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static int add_area(size_t *total, size_t n, size_t *off)
+{
+    size_t r = round16(n);
+    if (!n || r < n || *total + r < *total) return 0;
+    *off = *total;
+    *total += r;
+    return 1;
+}
+
+/* The layer view of layer l of a Tag2Text BERT stack. */
+static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, int l, int causal,
+                        struct ram_bert_layer *L)
+{
+    const struct ram_bert_layer_tensors *t = &w->layers[l];
+    memset(L, 0, sizeof *L);
+    L->hidden = c->hidden, L->heads = c->heads, L->intermediate = c->intermediate, L->eps = c->eps;
+    L->has_self = 1, L->causal = causal, L->has_cross = 1, L->kv_width = c->encoder_width;
+    L->self = (struct ram_bert_attn_w){t->self.q_w, t->self.q_b, t->self.k_w, t->self.k_b,  t->self.v_w,
+                                       t->self.v_b, t->self.o_w, t->self.o_b, t->self.ln_w, t->self.ln_b};
+    L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b,  t->cross.v_w,
+                                        t->cross.v_b, t->cross.o_w, t->cross.o_b, t->cross.ln_w, t->cross.ln_b};
+    L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
+}
+
+static size_t cache_floats(const struct ram_model *m)
+{
+    return (size_t)m->t2t.dec.layers * RAM_T2T_BEAMS * 2 * RAM_T2T_MAX_LEN * (size_t)m->t2t.dec.hidden;
+}
+
+/* Cache of (set, layer, beam): k at the returned pointer, v max_len rows later. */
+static float *cache_at(const struct ram_t2t_state *st, int set, int l, int b)
+{
+    const size_t per = 2 * (size_t)RAM_T2T_MAX_LEN * st->m->t2t.dec.hidden;
+    return st->cache[set] + ((size_t)l * RAM_T2T_BEAMS + b) * per;
+}
+
+void ram_t2t_state_free(struct ram_t2t_state *st)
+{
+    if (!st) return;
+    ram_free(st->arena);
+    ram_free(st->bs);
+    ram_free(st);
+}
+
+float *ram_t2t_swin_scratch(struct ram_t2t_state *st) { return st ? st->swin : NULL; }
+
+ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **out, struct ram_error *err)
+{
+    struct ram_t2t_state *st = NULL;
+    ram_status rc;
+    if (!out) return ram_fail(err, RAM_ERR_ARG, "tag2text: out is NULL");
+    *out = NULL;
+    if (!m || m->kind != RAM_KIND_TAG2TEXT || !m->t2t.wp || !m->t2t.enc_w.layers || !m->t2t.dec_w.layers ||
+        !m->tagger_layers)
+        return ram_fail(err, RAM_ERR_UNSUPPORTED, "not a Tag2Text model (or one without its BERT vocabulary)");
+    const struct ram_t2t *t = &m->t2t;
+    if (ram_wordpiece_size(t->wp) != t->enc.vocab || ram_wordpiece_size(t->wp) != t->dec.vocab)
+        return ram_fail(err, RAM_ERR_FORMAT, "tag2text: the tokenizer has %d ids, the embeddings %d and %d",
+                        ram_wordpiece_size(t->wp), t->enc.vocab, t->dec.vocab);
+    const size_t nt = (size_t)m->n_image_tokens, H = (size_t)m->tagger.hidden, He = (size_t)t->enc.hidden,
+                 Hd = (size_t)t->dec.hidden, V = (size_t)t->dec.vocab, B = RAM_T2T_BEAMS;
+    struct ram_bert_layer Lt, Le, Ld;
+    ram_bert_layer_from_tagger(m, 0, &Lt);
+    stack_layer(&t->enc, &t->enc_w, 0, 0, &Le);
+    stack_layer(&t->dec, &t->dec_w, 0, 1, &Ld);
+    size_t rows_dec = B > 8 ? B : 8; /* the prompt (4) or one row per beam */
+    size_t o[20], total = 0;
+    int ok =
+        add_area(&total, ram_swin_scratch_floats(m), &o[0]) && add_area(&total, T2T_CHUNK * H, &o[1]) &&
+        add_area(&total, (size_t)m->tagger.n_layers * 2 * nt * H, &o[2]) &&
+        add_area(&total, ram_bert_layer_scratch_floats(&Lt, T2T_CHUNK, (int)nt), &o[3]) &&
+        add_area(&total, RAM_T2T_TAG_LEN * He, &o[4]) && add_area(&total, RAM_T2T_TAG_LEN * He, &o[5]) &&
+        add_area(&total, RAM_T2T_TAG_LEN * He, &o[6]) && add_area(&total, 2 * nt * He, &o[7]) &&
+        add_area(&total, ram_bert_layer_scratch_floats_ex(&Le, RAM_T2T_TAG_LEN, (int)nt, RAM_T2T_TAG_LEN), &o[8]) &&
+        add_area(&total, RAM_T2T_TAG_LEN, &o[9]) &&
+        add_area(&total, (size_t)t->dec.layers * 2 * RAM_T2T_TAG_LEN * Hd, &o[10]) &&
+        add_area(&total, cache_floats(m), &o[11]) && add_area(&total, cache_floats(m), &o[12]) &&
+        add_area(&total, rows_dec * Hd, &o[13]) && add_area(&total, B * Hd, &o[14]) &&
+        add_area(&total, B * V, &o[15]) && add_area(&total, B * V, &o[16]) &&
+        add_area(&total, ram_bert_layer_scratch_floats_ex(&Ld, (int)rows_dec, RAM_T2T_TAG_LEN, RAM_T2T_MAX_LEN),
+                 &o[17]);
+    if (!ok || total > SIZE_MAX / sizeof(float))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "tag2text: the model's scratch size overflows");
+    st = ram_calloc(1, sizeof *st);
+    if (!st) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    st->m = m;
+    st->arena = ram_malloc(total * sizeof(float));
+    st->bs = ram_malloc(sizeof *st->bs);
+    if (!st->arena || !st->bs) {
+        rc = ram_fail(err, RAM_ERR_NOMEM, "tag2text: out of memory (%zu MB of scratch)", total * sizeof(float) >> 20);
+        goto fail;
+    }
+    float *a = st->arena;
+    st->swin = a + o[0], st->tag_h = a + o[1], st->tag_kv = a + o[2], st->tag_scr = a + o[3];
+    st->enc_h = a + o[4], st->enc_k = a + o[5], st->enc_v = a + o[6], st->enc_ikv = a + o[7];
+    st->enc_scr = a + o[8], st->enc_bias = a + o[9], st->dec_kv = a + o[10];
+    st->cache[0] = a + o[11], st->cache[1] = a + o[12], st->dec_h = a + o[13], st->lm_t = a + o[14];
+    st->logits = a + o[15], st->logp = a + o[16], st->dec_scr = a + o[17];
+
+    /* The prompt: tokenizer("a picture of ").input_ids with [CLS] -> [DEC], [SEP] dropped. */
+    int n = 0;
+    st->prompt[0] = ram_wordpiece_special(t->wp, RAM_WP_DEC);
+    rc = ram_wordpiece_tokenize(t->wp, RAM_T2T_PROMPT, strlen(RAM_T2T_PROMPT), st->prompt + 1, 7, &n, err);
+    if (rc) goto fail;
+    if (n < 1 || n > 7) {
+        rc = ram_fail(err, RAM_ERR_FORMAT, "tag2text: the prompt tokenizes to %d ids", n);
+        goto fail;
+    }
+    st->n_prompt = 1 + n;
+    *out = st;
+    return RAM_OK;
+fail:
+    ram_t2t_state_free(st);
+    return rc;
+}
+
+static void trace(const struct ram_t2t_hooks *hk, const char *name, int row0, const float *x, int rows, int cols)
+{
+    if (hk && hk->trace) hk->trace(hk->trace_arg, name, row0, x, rows, cols);
+}
+
+static int aborted(const struct ram_t2t_hooks *hk) { return hk && hk->abort_cb && hk->abort_cb(hk->abort_arg); }
+
+/* ------------------------------------------------------------------ model */
+
+ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len, const unsigned char *deleted,
+                          int official_thresholds, struct ram_error *err)
+{
+    if (!m || m->kind != RAM_KIND_TAG2TEXT || !m->thresholds || (!vocab_text && vocab_len))
+        return ram_fail(err, RAM_ERR_ARG, "ram_t2t_attach: not a Tag2Text model with a vocabulary");
+    struct ram_wordpiece *wp = NULL;
+    ram_status rc = ram_wordpiece_init(vocab_text, vocab_len, &wp, err);
+    if (rc) return rc;
+    if ((rc = ram_model_own(m, wp, err))) return rc; /* one allocation: ram_free frees it */
+    if (ram_wordpiece_size(wp) != m->t2t.enc.vocab || ram_wordpiece_size(wp) != m->t2t.dec.vocab)
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "the BERT vocabulary has %d ids (with [DEC], [ENC]), the model's "
+                        "embeddings %d",
+                        ram_wordpiece_size(wp), m->t2t.enc.vocab);
+    char *text = ram_malloc(vocab_len + 1);
+    if (!text) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    if ((rc = ram_model_own(m, text, err))) return rc;
+    memcpy(text, vocab_text, vocab_len);
+    text[vocab_len] = 0;
+    unsigned char *del = ram_calloc((size_t)m->num_class, 1);
+    if (!del) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    if ((rc = ram_model_own(m, del, err))) return rc;
+    if (deleted) {
+        for (int c = 0; c < m->num_class; c++) del[c] = deleted[c] != 0;
+    } else {
+        for (int i = 0; i < 7; i++)
+            if (ram_t2t_deleted_classes[i] < m->num_class) del[ram_t2t_deleted_classes[i]] = 1;
+    }
+    if (official_thresholds)
+        for (int i = 0; i < 3; i++)
+            if (ram_t2t_high_threshold_classes[i] < m->num_class)
+                m->thresholds[ram_t2t_high_threshold_classes[i]] = 0.7f;
+    m->t2t.wp = wp;
+    m->t2t.deleted = del;
+    m->t2t.vocab_text = text;
+    m->t2t.vocab_len = vocab_len;
+    return RAM_OK;
+}
+
+/* ------------------------------------------------------------------ tagging */
+
+ram_status ram_t2t_tag_logits(struct ram_t2t_state *st, const float *image_embeds, float *logits,
+                              const struct ram_t2t_hooks *hk, struct ram_error *err)
+{
+    if (!st || !image_embeds || !logits) return ram_fail(err, RAM_ERR_ARG, "tag2text: NULL argument");
+    const struct ram_model *m = st->m;
+    const int H = m->tagger.hidden, nt = m->n_image_tokens, nl = m->tagger.n_layers;
+    const size_t kvn = (size_t)nt * H;
+    ram_status rc;
+    for (int l = 0; l < nl; l++) {
+        struct ram_bert_layer L;
+        ram_bert_layer_from_tagger(m, l, &L);
+        ram_bert_cross_kv(&L, image_embeds, nt, st->tag_kv + 2 * l * kvn, st->tag_kv + (2 * l + 1) * kvn);
+    }
+    char name[40];
+    for (int c0 = 0; c0 < m->num_class; c0 += T2T_CHUNK) {
+        const int n = m->num_class - c0 < T2T_CHUNK ? m->num_class - c0 : T2T_CHUNK;
+        if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
+        memcpy(st->tag_h, m->label_embed + (size_t)c0 * H, sizeof(float) * (size_t)n * H);
+        for (int l = 0; l < nl; l++) {
+            struct ram_bert_layer L;
+            ram_bert_layer_from_tagger(m, l, &L);
+            rc = ram_bert_layer_forward(&L, st->tag_h, n, st->tag_kv + 2 * l * kvn, st->tag_kv + (2 * l + 1) * kvn, nt,
+                                        NULL, st->tag_scr, err);
+            if (rc) return rc;
+            snprintf(name, sizeof name, "tagging_layer%d_out", l);
+            trace(hk, name, c0, st->tag_h, n, H);
+        }
+        /* GroupWiseLinear: one weight vector and bias per class. */
+        for (int i = 0; i < n; i++)
+            logits[c0 + i] =
+                ram_dot(m->t2t.fc_w + (size_t)(c0 + i) * H, st->tag_h + (size_t)i * H, H) + m->t2t.fc_b[c0 + i];
+    }
+    return RAM_OK;
+}
+
+ram_status ram_t2t_tag_string(const struct ram_model *m, const float *probs, char **out, struct ram_error *err)
+{
+    if (!m || !probs || !out) return ram_fail(err, RAM_ERR_ARG, "tag2text: NULL argument");
+    *out = NULL;
+    size_t len = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        char *p = pass ? *out : NULL;
+        size_t o = 0;
+        for (int c = 0; c < m->num_class; c++) {
+            if (!(probs[c] > m->thresholds[c]) || (m->t2t.deleted && m->t2t.deleted[c])) continue;
+            const char *name = m->tags_en[c];
+            size_t nl = strlen(name);
+            if (pass) {
+                if (o) memcpy(p + o, " | ", 3);
+                memcpy(p + o + (o ? 3 : 0), name, nl);
+            }
+            o += (o ? 3 : 0) + nl;
+        }
+        if (!pass) {
+            len = o + 1;
+            *out = ram_malloc(len);
+            if (!*out) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+        } else {
+            p[o] = 0;
+        }
+    }
+    return RAM_OK;
+}
+
+ram_status ram_t2t_user_tags(const char *tags, size_t len, char **out, struct ram_error *err)
+{
+    if (!out || (!tags && len)) return ram_fail(err, RAM_ERR_ARG, "tag2text: NULL argument");
+    size_t commas = 0;
+    for (size_t i = 0; i < len; i++) commas += tags[i] == ',';
+    if (len > RAM_WP_MAX_TEXT) return ram_fail(err, RAM_ERR_TOO_BIG, "tags of %zu bytes are too long", len);
+    char *s = ram_malloc(len + 2 * commas + 1);
+    if (!s) return ram_fail(err, RAM_ERR_NOMEM, "out of memory");
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (tags[i] == ',') {
+            memcpy(s + o, " | ", 3);
+            o += 3;
+        } else {
+            s[o++] = tags[i];
+        }
+    }
+    s[o] = 0;
+    *out = s;
+    return RAM_OK;
+}
+
+/* ------------------------------------------------------------------ tag encoder */
+
+/* LayerNorm(word[ids] + pos[p0 + i]) of n ids into h. */
+static void embed(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, const int32_t *ids, int n, int p0,
+                  float *h)
+{
+    const size_t H = (size_t)c->hidden;
+    for (int i = 0; i < n; i++) {
+        const float *we = w->word + (size_t)ids[i] * H, *pe = w->pos + (size_t)(p0 + i) * H;
+        for (size_t k = 0; k < H; k++) h[i * H + k] = we[k] + pe[k];
+    }
+    ram_layernorm(h, h, n, (int)H, w->ln_w, w->ln_b, c->eps);
+}
+
+static ram_status tag_encoder(struct ram_t2t_state *st, const float *image_embeds, const char *tags, size_t len,
+                              const struct ram_t2t_hooks *hk, struct ram_error *err)
+{
+    const struct ram_model *m = st->m;
+    const struct ram_t2t *t = &m->t2t;
+    const int nt = m->n_image_tokens, He = t->enc.hidden;
+    int32_t ids[RAM_T2T_TAG_LEN], mask[RAM_T2T_TAG_LEN];
+    ram_status rc = ram_wordpiece_encode_fixed(t->wp, tags, len, ram_wordpiece_special(t->wp, RAM_WP_ENC),
+                                               RAM_T2T_TAG_LEN, ids, mask, NULL, err);
+    if (rc) return rc;
+    for (int i = 0; i < RAM_T2T_TAG_LEN; i++) st->enc_bias[i] = mask[i] ? 0.0f : RAM_BERT_MASKED;
+    embed(&t->enc, &t->enc_w, ids, RAM_T2T_TAG_LEN, 0, st->enc_h);
+    trace(hk, "tag_encoder_embeddings_out", 0, st->enc_h, RAM_T2T_TAG_LEN, He);
+    char name[40];
+    for (int l = 0; l < t->enc.layers; l++) {
+        if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
+        struct ram_bert_layer L;
+        stack_layer(&t->enc, &t->enc_w, l, 0, &L);
+        float *K = st->enc_ikv, *V = st->enc_ikv + (size_t)nt * He;
+        ram_bert_cross_kv(&L, image_embeds, nt, K, V);
+        struct ram_bert_cache c = {st->enc_k, st->enc_v};
+        struct ram_bert_self s = {&c, 0, st->enc_bias};
+        rc = ram_bert_layer_forward_ex(&L, st->enc_h, 1, RAM_T2T_TAG_LEN, &s, K, V, nt, NULL, st->enc_scr, err);
+        if (rc) return rc;
+        snprintf(name, sizeof name, "tag_encoder_layer%d_out", l);
+        trace(hk, name, 0, st->enc_h, RAM_T2T_TAG_LEN, He);
+    }
+    return RAM_OK;
+}
+
+/* ------------------------------------------------------------------ decoder */
+
+/* log_softmax by rows into y, in float as PyTorch's CPU kernel computes it
+** (x - max - log(sum exp(x - max)), the sum accumulated in 8 float lanes,
+** the tail added to the first lanes, then the lanes folded 4, 2, 1): over
+** 30,524 terms the accumulation order moves the result by ~1e-6, and a beam
+** score adds up to 46 of them; with a double-precision sum the scores drift
+** from the official ones by ~2.5e-6 per step (1.2e-4 after 45 steps on the
+** goldens), with this one they stay within 1e-4. */
+#define LSM_LANES 8
+static void log_softmax_rows(const float *x, float *y, int rows, int cols)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *a = x + (size_t)r * cols;
+        float *b = y + (size_t)r * cols;
+        float mx = -INFINITY;
+        for (int i = 0; i < cols; i++)
+            if (a[i] > mx) mx = a[i];
+        float acc[LSM_LANES] = {0};
+        int i = 0;
+        for (; i + LSM_LANES <= cols; i += LSM_LANES)
+            for (int k = 0; k < LSM_LANES; k++) acc[k] += expf(a[i + k] - mx);
+        for (int k = 0; i < cols; i++, k++) acc[k] += expf(a[i] - mx);
+        for (int w = LSM_LANES / 2; w >= 1; w /= 2)
+            for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+        const float lse = logf(acc[0]);
+        for (int k = 0; k < cols; k++) b[k] = (a[k] - mx) - lse;
+    }
+}
+
+/* One decoder forward: n_seq sequences of `rows` tokens at positions
+** n_past.., caches of set `set`; st->logits receives the n_seq
+** next-token logits (the last row of each sequence). */
+static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int n_seq, int rows, int n_past, int set,
+                              const struct ram_t2t_hooks *hk, struct ram_error *err)
+{
+    const struct ram_model *m = st->m;
+    const struct ram_t2t *t = &m->t2t;
+    const int Hd = t->dec.hidden, V = t->dec.vocab;
+    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * Hd;
+    ram_status rc;
+    for (int s = 0; s < n_seq; s++)
+        embed(&t->dec, &t->dec_w, tok + s * rows, rows, n_past, st->dec_h + (size_t)s * rows * Hd);
+    if (n_past == 0) trace(hk, "decoder_step0_embeddings_out", 0, st->dec_h, rows, Hd);
+    char name[40];
+    for (int l = 0; l < t->dec.layers; l++) {
+        struct ram_bert_layer L;
+        stack_layer(&t->dec, &t->dec_w, l, 1, &L);
+        struct ram_bert_cache c[RAM_T2T_BEAMS];
+        for (int s = 0; s < n_seq; s++) {
+            c[s].k = cache_at(st, set, l, s);
+            c[s].v = c[s].k + (size_t)RAM_T2T_MAX_LEN * Hd;
+        }
+        struct ram_bert_self sa = {c, n_past, NULL};
+        rc = ram_bert_layer_forward_ex(&L, st->dec_h, n_seq, rows, &sa, st->dec_kv + 2 * l * kvn,
+                                       st->dec_kv + (2 * l + 1) * kvn, RAM_T2T_TAG_LEN, NULL, st->dec_scr, err);
+        if (rc) return rc;
+        if (n_past == 0) {
+            snprintf(name, sizeof name, "decoder_step0_layer%d_out", l);
+            trace(hk, name, 0, st->dec_h, rows, Hd);
+        }
+    }
+    /* LM head on each sequence's last row: dense, GELU, LayerNorm, then the
+    ** tied word embeddings (+ bias) as one product. */
+    for (int s = 0; s < n_seq; s++)
+        memcpy(st->lm_t + (size_t)s * Hd, st->dec_h + ((size_t)s * rows + rows - 1) * Hd, sizeof(float) * Hd);
+    ram_linear(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
+    ram_gelu(st->dec_h, (size_t)n_seq * Hd);
+    ram_layernorm(st->dec_h, st->dec_h, n_seq, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
+    ram_linear(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
+    return RAM_OK;
+}
+
+ram_status ram_t2t_caption(struct ram_t2t_state *st, const float *image_embeds, const char *tags, size_t len,
+                           const struct ram_t2t_hooks *hk, int32_t *ids, int *n_ids, char **caption,
+                           struct ram_error *err)
+{
+    if (caption) *caption = NULL;
+    if (n_ids) *n_ids = 0;
+    if (!st || !image_embeds || (!tags && len)) return ram_fail(err, RAM_ERR_ARG, "tag2text: NULL argument");
+    const struct ram_model *m = st->m;
+    const struct ram_t2t *t = &m->t2t;
+    const int Hd = t->dec.hidden, V = t->dec.vocab, B = RAM_T2T_BEAMS;
+    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * Hd;
+    ram_status rc = tag_encoder(st, image_embeds, tags ? tags : "", len, hk, err);
+    if (rc) return rc;
+    for (int l = 0; l < t->dec.layers; l++) {
+        struct ram_bert_layer L;
+        stack_layer(&t->dec, &t->dec_w, l, 1, &L);
+        ram_bert_cross_kv(&L, st->enc_h, RAM_T2T_TAG_LEN, st->dec_kv + 2 * l * kvn, st->dec_kv + (2 * l + 1) * kvn);
+    }
+
+    struct ram_beam_params bp = {B, RAM_T2T_MAX_LEN, RAM_T2T_MIN_LEN, ram_wordpiece_special(t->wp, RAM_WP_SEP), 1.0f};
+    struct ram_beam_search *bs = st->bs;
+    if ((rc = ram_beam_start(bs, &bp, V, st->prompt, st->n_prompt, err))) return rc;
+    int set = 0, finished = 0;
+    int32_t feed[RAM_T2T_BEAMS];
+    for (int step = 0; !finished; step++) {
+        if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
+        const int n_past = bs->cur_len - (step ? 1 : st->n_prompt);
+        if (step == 0) {
+            /* The beams are identical: one sequence, its logits shared. */
+            if ((rc = dec_forward(st, st->prompt, 1, st->n_prompt, 0, set, hk, err))) return rc;
+            for (int b = 1; b < B; b++) memcpy(st->logits + (size_t)b * V, st->logits, sizeof(float) * V);
+        } else if ((rc = dec_forward(st, feed, B, 1, n_past, set, hk, err))) {
+            return rc;
+        }
+        log_softmax_rows(st->logits, st->logp, B, V);
+        struct ram_beam_step rec;
+        const int filled = bs->cur_len; /* positions in the caches */
+        ram_beam_advance(bs, st->logp, &rec, &finished);
+        if (hk && hk->step) hk->step(hk->step_arg, step, st->logits, st->logp, B, V, &rec);
+        if (finished) break;
+        /* Kept beam j continues its parent's cache (step 0: beam 0's for all). */
+        for (int l = 0; l < t->dec.layers; l++)
+            for (int j = 0; j < B; j++) {
+                float *dst = cache_at(st, !set, l, j);
+                const float *src = cache_at(st, set, l, step ? rec.next_beam[j] : 0);
+                memcpy(dst, src, sizeof(float) * (size_t)filled * Hd);
+                memcpy(dst + (size_t)RAM_T2T_MAX_LEN * Hd, src + (size_t)RAM_T2T_MAX_LEN * Hd,
+                       sizeof(float) * (size_t)filled * Hd);
+            }
+        set = !set;
+        for (int j = 0; j < B; j++) feed[j] = rec.next_token[j];
+    }
+    int32_t out[RAM_T2T_MAX_LEN + 1];
+    int n = ram_beam_result(bs, out, RAM_T2T_MAX_LEN + 1);
+    if (ids) memcpy(ids, out, sizeof(int32_t) * (size_t)n);
+    if (n_ids) *n_ids = n;
+    if (caption) {
+        char *dec = NULL;
+        if ((rc = ram_wordpiece_decode(t->wp, out, n, 1, 1, &dec, err))) return rc;
+        /* decoded[len('a picture of '):] counts characters, not bytes. */
+        size_t skip = 0, k = strlen(RAM_T2T_PROMPT);
+        for (size_t chars = 0; dec[skip] && chars < k; chars++) {
+            skip++;
+            while (((unsigned char)dec[skip] & 0xC0) == 0x80) skip++;
+        }
+        memmove(dec, dec + skip, strlen(dec + skip) + 1);
+        *caption = dec;
+    }
+    return RAM_OK;
+}

@@ -1,0 +1,109 @@
+/*
+** tag2text.h — Tag2Text (recognize-anything's ram/models/tag2text.py) from
+** image embeddings to tags and a caption: the tagging head (the
+** 2-layer cross-attention decoder of the label embeddings + the per-class
+** GroupWiseLinear fc), the tag encoder (the tag string, 40 ids, over the
+** image tokens) and the caption decoder with its beam search. The Swin
+** image encoder is core/swin.c's; docs/TAG2TEXT.md has every fact.
+**
+**     struct ram_t2t_state *st = 0;
+**     if (ram_t2t_state_init(m, &st, &err)) return fail(err.msg);
+**     ram_swin_forward(m, chw, ram_t2t_swin_scratch(st), embeds, NULL, &err);
+**     ram_t2t_tag_logits(st, embeds, logits, NULL, &err);       // num_class logits
+**     for (c...) probs[c] = ram_sigmoid(logits[c]);
+**     char *tags = 0;  ram_t2t_tag_string(m, probs, &tags, &err); // "dog | grass"
+**     int32_t ids[RAM_T2T_MAX_LEN]; int n; char *caption = 0;
+**     ram_t2t_caption(st, embeds, tags, strlen(tags), NULL, ids, &n, &caption, &err);
+**     ram_free(tags), ram_free(caption);
+**     ram_t2t_state_free(st);
+**
+** Thread safety: the model is only read; a state serves one call at a time.
+*/
+#ifndef RAM_TAG2TEXT_H
+#define RAM_TAG2TEXT_H
+
+#include "beam_search.h"
+#include "model.h"
+
+/* The official generate() settings (Tag2Text.generate, inference_tag2text). */
+#define RAM_T2T_TAG_LEN 40 /* tag encoder input ids: [ENC] tokens [SEP] [PAD]... */
+#define RAM_T2T_BEAMS 3
+#define RAM_T2T_MAX_LEN 50
+#define RAM_T2T_MIN_LEN 10
+#define RAM_T2T_PROMPT "a picture of "
+#define RAM_T2T_THRESHOLD 0.68f /* class_threshold fill value; 0.7 for person, man, woman */
+
+/* The official constructor's defaults for the 3,429-tag list: the classes
+** with threshold 0.7 and delete_tag_index. Applied to indices below num_class. */
+extern const int ram_t2t_high_threshold_classes[3];
+extern const int ram_t2t_deleted_classes[7];
+
+struct ram_t2t_state;
+
+/* Completes a Tag2Text model whose config, weights and vocabulary are set:
+** builds its BERT tokenizer from vocab_text (vocab.txt, copied: m keeps it
+** for writing) and its deleted-class flags (deleted: num_class flags, or
+** NULL for the official delete_tag_index, indices >= num_class skipped).
+** With official_thresholds, the classes of ram_t2t_high_threshold_classes
+** get 0.7 (the constructor's overrides; for models whose thresholds were
+** not given). What it makes is owned by m. */
+ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len, const unsigned char *deleted,
+                          int official_thresholds, struct ram_error *err);
+
+/* Optional callbacks. Every field may be NULL. */
+struct ram_t2t_hooks {
+    /* Polled between layers and decoding steps; non-zero stops the call
+    ** with RAM_ERR_INTERRUPTED. */
+    int (*abort_cb)(void *arg);
+    void *abort_arg;
+    /* Intermediates (rows x cols, borrowed for the call): "tagging_layer{l}_out"
+    ** (rows of classes row0..), "tag_encoder_embeddings_out",
+    ** "tag_encoder_layer{l}_out", "decoder_step0_embeddings_out",
+    ** "decoder_step0_layer{l}_out" (the prompt rows of beam 0). */
+    void (*trace)(void *arg, const char *name, int row0, const float *x, int rows, int cols);
+    void *trace_arg;
+    /* After each decoding step: the raw next-token logits and the processed
+    ** log-probs of the beams (n_beams x vocab; at step 0 the beams share the
+    ** prompt, computed once), and what the search decided. */
+    void (*step)(void *arg, int step, const float *logits, const float *logp, int n_beams, int vocab,
+                 const struct ram_beam_step *rec);
+    void *step_arg;
+};
+
+/* A state for model m (kind RAM_KIND_TAG2TEXT with its tokenizer): every
+** buffer of a tagging + caption call, sized once (the decoder's key/value
+** caches for 3 beams of 50 tokens included). *out is owned by the caller
+** (ram_t2t_state_free); m must outlive it. */
+ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **out, struct ram_error *err);
+void ram_t2t_state_free(struct ram_t2t_state *st);
+
+/* Scratch of ram_swin_forward for this model (borrowed from the state). */
+float *ram_t2t_swin_scratch(struct ram_t2t_state *st);
+
+/* The tagging head: logits receives num_class floats (caller's) from
+** image_embeds (n_image_tokens x vision_width, row 0 the mean token). */
+ram_status ram_t2t_tag_logits(struct ram_t2t_state *st, const float *image_embeds, float *logits,
+                              const struct ram_t2t_hooks *hk, struct ram_error *err);
+
+/* The official tag string from the probabilities: classes with prob >
+** threshold and not deleted, names joined with " | " in class order ("" if
+** none). *out is owned by the caller (ram_free). */
+ram_status ram_t2t_tag_string(const struct ram_model *m, const float *probs, char **out, struct ram_error *err);
+
+/* Tags as the official inference script passes user tags: every ',' becomes
+** " | " (nothing else changes; the tokenizer makes spacing irrelevant).
+** *out is owned by the caller (ram_free). */
+ram_status ram_t2t_user_tags(const char *tags, size_t len, char **out, struct ram_error *err);
+
+/* Caption generation guided by the tag string tags (len bytes): the tag
+** encoder (once), the cross-attention keys/values of its 40 states (once),
+** then the beam search. ids (may be NULL) receives the generated sequence
+** ([DEC] a picture of ... [SEP] when shorter than 50; room for
+** RAM_T2T_MAX_LEN + 1), *n_ids (may be NULL) its length; *caption (may be
+** NULL) the decoded text without special tokens, cut after "a picture of "
+** (13 characters), owned by the caller (ram_free). */
+ram_status ram_t2t_caption(struct ram_t2t_state *st, const float *image_embeds, const char *tags, size_t len,
+                           const struct ram_t2t_hooks *hk, int32_t *ids, int *n_ids, char **caption,
+                           struct ram_error *err);
+
+#endif /* RAM_TAG2TEXT_H */

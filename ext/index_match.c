@@ -1,0 +1,330 @@
+/*
+** index_match.c — MATCH of ram_index: ranks the images for an open-set description
+** from their int8 token cache with the folded scorer of core/cache_score.c,
+** in batches, optionally after a CLS-cosine prefilter or among the images
+** of one tag.
+*/
+#include "index.h"
+SQLITE_EXTENSION_INIT3
+
+#include <stdlib.h>
+
+/* ------------------------------------------------------------------ open-set queries */
+
+/* CLIP embeddings (L2-normalised) of the texts with the table's model
+** (texts.c, the same path and text cache as ram_score()). */
+static int index_encode_texts(IndexVtab *p, const struct ram_texts *pT, float *aOut)
+{
+    char *zErr = 0;
+    if (!p->pCtx->pEntry->info.has_text_encoder) {
+        ram__vtab_set_error(&p->base, "ram_index: MATCH needs a model with a CLIP text encoder (convert it with "
+                                      "ram-convert --clip ...)");
+        return SQLITE_ERROR;
+    }
+    int rc = ram__ctx_encode_texts(p->pCtx, "ram_index", pT, aOut, &zErr);
+    if (rc == SQLITE_INTERRUPT)
+        ram__vtab_set_error(&p->base, "interrupted");
+    else if (rc)
+        ram__vtab_set_error(&p->base, "%s", zErr ? zErr : sqlite3_errstr(rc));
+    sqlite3_free(zErr);
+    return rc;
+}
+
+/* Label rows of a MATCH argument, read as ram_score() reads its second
+** argument: a text is one description, a JSON array of strings the
+** descriptions of one concept (weighed by each image's CLS, as RAM++ does).
+** *paRow (sqlite3_free) receives *pnRow L2-normalised rows. */
+static int index_label_embed(IndexVtab *p, sqlite3_value *pVal, float **paRow, int *pnRow)
+{
+    const char *z = (const char *)sqlite3_value_text(pVal);
+    int n = sqlite3_value_bytes(pVal), bList = 0, rc;
+    struct ram_texts list;
+    char *zErr = 0;
+    *paRow = 0;
+    *pnRow = 0;
+    memset(&list, 0, sizeof list);
+    if (sqlite3_value_type(pVal) != SQLITE_TEXT || !z || !n) {
+        if (sqlite3_value_type(pVal) == SQLITE_TEXT && !z) return SQLITE_NOMEM;
+        ram__vtab_set_error(&p->base, "ram_index: MATCH needs a text or a JSON array of texts");
+        return SQLITE_ERROR;
+    }
+    if (n > RAM_MAX_TEXT) {
+        ram__vtab_set_error(&p->base, "ram_index: MATCH text is too long (%d bytes; the limit is %d)", n, RAM_MAX_TEXT);
+        return SQLITE_TOOBIG;
+    }
+    rc = ram__parse_text_list(z, n, "ram_index: MATCH", &bList, &list, &zErr);
+    if (rc) {
+        if (zErr) ram__vtab_set_error(&p->base, "%s", zErr);
+        sqlite3_free(zErr);
+        return rc;
+    }
+    const char *zOne = z;
+    int nOne = n;
+    struct ram_texts one = {&zOne, &nOne, 1};
+    const struct ram_texts *pT = bList ? &list : &one;
+    float *aRow = sqlite3_malloc64(sizeof(float) * (size_t)p->nDim * (size_t)pT->n);
+    if (!aRow) {
+        ram__texts_free(&list);
+        return SQLITE_NOMEM;
+    }
+    rc = index_encode_texts(p, pT, aRow);
+    if (rc) {
+        sqlite3_free(aRow);
+    } else {
+        *paRow = aRow;
+        *pnRow = pT->n;
+    }
+    ram__texts_free(&list);
+    return rc;
+}
+
+/* Higher score first; ties by image id, so results are deterministic. */
+static int hit_better(const IndexHit *a, const IndexHit *b)
+{
+    return a->score > b->score || (a->score == b->score && a->img < b->img);
+}
+static int hit_cmp(const void *a, const void *b)
+{
+    const IndexHit *x = a, *y = b;
+    return hit_better(x, y) ? -1 : hit_better(y, x) ? 1 : 0;
+}
+
+/* A bounded min-heap of the best hits (cap 0: unbounded, no heap order). */
+typedef struct HitSet {
+    IndexHit *a;
+    int n, nAlloc, cap;
+} HitSet;
+
+static void heap_sift_down(IndexHit *a, int n, int i)
+{
+    for (;;) {
+        int w = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && hit_better(&a[w], &a[l])) w = l;
+        if (r < n && hit_better(&a[w], &a[r])) w = r;
+        if (w == i) return;
+        IndexHit t = a[i];
+        a[i] = a[w], a[w] = t, i = w;
+    }
+}
+
+static int hitset_add(HitSet *h, sqlite3_int64 img, float score)
+{
+    IndexHit x = {img, score};
+    if (h->cap && h->n == h->cap) {
+        if (!hit_better(&x, &h->a[0])) return SQLITE_OK; /* worse than the worst kept */
+        h->a[0] = x;
+        heap_sift_down(h->a, h->n, 0);
+        return SQLITE_OK;
+    }
+    if (h->n == h->nAlloc) {
+        int nNew = h->nAlloc ? 2 * h->nAlloc : 64;
+        IndexHit *aNew = sqlite3_realloc64(h->a, sizeof(IndexHit) * (size_t)nNew);
+        if (!aNew) return SQLITE_NOMEM;
+        h->a = aNew, h->nAlloc = nNew;
+    }
+    int i = h->n++;
+    h->a[i] = x;
+    if (h->cap) /* sift up: parents are the worse ones */
+        while (i > 0 && hit_better(&h->a[(i - 1) / 2], &h->a[i])) {
+            IndexHit t = h->a[i];
+            h->a[i] = h->a[(i - 1) / 2], h->a[(i - 1) / 2] = t, i = (i - 1) / 2;
+        }
+    return SQLITE_OK;
+}
+
+/* Exact scoring of a batch of token blobs (copies in aBuf). */
+static int score_batch(IndexVtab *p, struct ram_cache_query *q, unsigned char *aBuf, const sqlite3_int64 *aImg, int n,
+                       HitSet *h)
+{
+    struct ram_cache_tokens v[INDEX_BATCH];
+    float aScore[INDEX_BATCH];
+    struct ram_error err;
+    size_t nb = ram_cache_packed_size(p->nTok, p->nDim);
+    for (int i = 0; i < n; i++)
+        if (ram_cache_view(aBuf + nb * (size_t)i, nb, p->nTok, p->nDim, &v[i], &err)) {
+            ram__vtab_set_error(&p->base, "ram_index: image %lld: %s", aImg[i], err.msg);
+            return SQLITE_CORRUPT_VTAB;
+        }
+    if (ram_cache_score(q, v, n, aScore, &err)) {
+        ram__vtab_set_error(&p->base, "ram_index: %s", err.msg);
+        return SQLITE_ERROR;
+    }
+    STAT_ADD(images_scored, n);
+    for (int i = 0; i < n; i++) {
+        int rc = hitset_add(h, aImg[i], aScore[i]);
+        if (rc) return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* The images in which class iTag is selected (probability over thr) as
+** candidates of a MATCH; with nPre > 0, only the nPre with the largest CLS
+** cosine among them. */
+static int tag_candidates(IndexVtab *p, struct ram_cache_query *q, int iTag, double thr, sqlite3_int64 nPre,
+                          HitSet *pre)
+{
+    sqlite3_stmt *s = 0, *c = 0;
+    char *zSql =
+        sqlite3_mprintf("SELECT img FROM \"%w\".\"%w_postings\" WHERE tag = ?1 AND score >= ?2", p->zDb, p->zName);
+    int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc == SQLITE_OK && nPre > 0) {
+        zSql = sqlite3_mprintf("SELECT v FROM \"%w\".\"%w_cls\" WHERE id = ?1", p->zDb, p->zName);
+        rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &c, 0) : SQLITE_NOMEM;
+        sqlite3_free(zSql);
+        pre->cap = nPre < 0x7fffffff ? (int)nPre : 0x7fffffff;
+    }
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int(s, 1, iTag);
+        sqlite3_bind_int64(s, 2, ram__bound_bits(thr, 0));
+    }
+    while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+        sqlite3_int64 img = sqlite3_column_int64(s, 0);
+        float cos = 0;
+        STAT_ADD(postings_read, 1);
+        if (c) {
+            sqlite3_bind_int64(c, 1, img);
+            if (sqlite3_step(c) == SQLITE_ROW)
+                cos = ram_cache_prefilter(q, sqlite3_column_blob(c, 0), (size_t)sqlite3_column_bytes(c, 0));
+            sqlite3_reset(c);
+        }
+        rc = hitset_add(pre, img, cos);
+    }
+    int rc2 = sqlite3_finalize(s);
+    sqlite3_finalize(c);
+    if (rc == SQLITE_OK && rc2) ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
+    return rc ? rc : rc2;
+}
+
+/* Ranks the images for a MATCH: *paHit (sqlite3_free) best first. iTag >= 0
+** restricts it to the images where that tag is selected (thr). */
+int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
+                     IndexHit **paHit, int *pnHit)
+{
+    float *aRow = 0;
+    int nRow = 0, rc;
+    struct ram_cache_query *q = 0;
+    struct ram_error err;
+    sqlite3_stmt *pScan = 0;
+    unsigned char *aBuf = 0;
+    sqlite3_int64 *aCand = 0;
+    HitSet pre = {0}, res = {0};
+    *paHit = 0;
+    *pnHit = 0;
+
+    rc = ram__index_model(p, 1);
+    if (rc) return rc;
+    rc = ram__index_check_stale(p);
+    if (rc) return rc;
+    rc = index_label_embed(p, pMatch, &aRow, &nRow);
+    if (rc) return rc;
+    if (ram_cache_query_init(p->pModel, aRow, 1, nRow, INDEX_BATCH, &q, &err)) {
+        ram__vtab_set_error(&p->base, "ram_index: MATCH: %s", err.msg);
+        rc = SQLITE_ERROR;
+        goto done;
+    }
+    size_t nb = ram_cache_packed_size(p->nTok, p->nDim);
+    aBuf = sqlite3_malloc64(nb * INDEX_BATCH);
+    if (!aBuf) goto nomem;
+    res.cap = k > 0 && k < 0x7fffffff ? (int)k : 0;
+    sqlite3_int64 aImg[INDEX_BATCH];
+    int nBatch = 0;
+
+    if (iTag >= 0) {
+        rc = tag_candidates(p, q, iTag, thr, nPre, &pre);
+        if (rc) goto done;
+    } else if (nPre > 0) {
+        /* Cosine prefilter over the compact photos_cls table. */
+        pre.cap = nPre < 0x7fffffff ? (int)nPre : 0x7fffffff;
+        char *zSql = sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
+        rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pScan, 0) : SQLITE_NOMEM;
+        sqlite3_free(zSql);
+        sqlite3_int64 nScan = 0;
+        while (rc == SQLITE_OK && sqlite3_step(pScan) == SQLITE_ROW) {
+            if ((size_t)sqlite3_column_bytes(pScan, 1) != ram_cache_unit_size(p->nDim)) {
+                /* a damaged row must not silently drop out of the results */
+                ram__vtab_set_error(&p->base,
+                                    "ram_index: image %lld has a malformed prefilter vector (run "
+                                    "integrity-check)",
+                                    sqlite3_column_int64(pScan, 0));
+                rc = SQLITE_CORRUPT_VTAB;
+                break;
+            }
+            float c = ram_cache_prefilter(q, sqlite3_column_blob(pScan, 1), (size_t)sqlite3_column_bytes(pScan, 1));
+            rc = hitset_add(&pre, sqlite3_column_int64(pScan, 0), c);
+            if ((++nScan & 4095) == 0 && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
+        }
+        STAT_ADD(prefilter_scanned, nScan);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_finalize(pScan);
+        else
+            sqlite3_finalize(pScan);
+        pScan = 0;
+        if (rc) goto done;
+    }
+    if (iTag >= 0 || nPre > 0) {
+        sqlite3_stmt *pTok;
+        for (int i = 0; i < pre.n && rc == SQLITE_OK; i++) {
+            rc = ram__index_stmt(p, STMT_TOKENS, &pTok);
+            if (rc) break;
+            sqlite3_bind_int64(pTok, 1, pre.a[i].img);
+            if (sqlite3_step(pTok) == SQLITE_ROW && (size_t)sqlite3_column_bytes(pTok, 0) == nb) {
+                memcpy(aBuf + nb * (size_t)nBatch, sqlite3_column_blob(pTok, 0), nb);
+                aImg[nBatch++] = pre.a[i].img;
+            } else {
+                ram__vtab_set_error(&p->base, "ram_index: image %lld has no valid tokens", pre.a[i].img);
+                rc = SQLITE_CORRUPT_VTAB;
+            }
+            sqlite3_reset(pTok);
+            if (rc == SQLITE_OK && nBatch == INDEX_BATCH) {
+                rc = score_batch(p, q, aBuf, aImg, nBatch, &res);
+                nBatch = 0;
+                if (rc == SQLITE_OK && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
+            }
+        }
+    } else {
+        char *zSql = sqlite3_mprintf("SELECT id, tokens FROM \"%w\".\"%w_tokens\"", p->zDb, p->zName);
+        rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pScan, 0) : SQLITE_NOMEM;
+        sqlite3_free(zSql);
+        while (rc == SQLITE_OK && sqlite3_step(pScan) == SQLITE_ROW) {
+            sqlite3_int64 img = sqlite3_column_int64(pScan, 0);
+            if ((size_t)sqlite3_column_bytes(pScan, 1) != nb) {
+                ram__vtab_set_error(&p->base, "ram_index: image %lld has no valid tokens", img);
+                rc = SQLITE_CORRUPT_VTAB;
+                break;
+            }
+            memcpy(aBuf + nb * (size_t)nBatch, sqlite3_column_blob(pScan, 1), nb);
+            aImg[nBatch++] = img;
+            if (nBatch == INDEX_BATCH) {
+                rc = score_batch(p, q, aBuf, aImg, nBatch, &res);
+                nBatch = 0;
+                if (rc == SQLITE_OK && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
+            }
+        }
+        if (rc == SQLITE_OK)
+            rc = sqlite3_finalize(pScan);
+        else
+            sqlite3_finalize(pScan);
+        pScan = 0;
+    }
+    if (rc == SQLITE_OK && nBatch) rc = score_batch(p, q, aBuf, aImg, nBatch, &res);
+    if (rc == SQLITE_INTERRUPT) ram__vtab_set_error(&p->base, "interrupted");
+    if (rc) goto done;
+    /* res.a is NULL when no image matched (an empty table): qsort(NULL, 0) is UB. */
+    if (res.n > 1) qsort(res.a, (size_t)res.n, sizeof(IndexHit), hit_cmp);
+    *paHit = res.a;
+    *pnHit = res.n;
+    res.a = 0;
+    goto done;
+nomem:
+    rc = SQLITE_NOMEM;
+done:
+    sqlite3_finalize(pScan);
+    ram_cache_query_free(q);
+    sqlite3_free(aRow);
+    sqlite3_free(aBuf);
+    sqlite3_free(aCand);
+    sqlite3_free(pre.a);
+    sqlite3_free(res.a);
+    return rc;
+}
