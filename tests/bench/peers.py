@@ -154,8 +154,8 @@ def official_commit(repo):
 
 
 def main(argv):
-    if len(argv) < 4:
-        sys.exit("usage: peers.py OUT_DIR BENCH_IMAGE PHOTO...")
+    if len(argv) < 3:
+        sys.exit("usage: peers.py OUT_DIR BENCH_IMAGE [PHOTO...]   # no photo: no fidelity figures")
     out, bench_image, photos = argv[1], argv[2], argv[3:]
     runs = int(os.environ.get("RAM_PEERS_RUNS", "5"))
     threads = [int(t) for t in os.environ.get("RAM_PEERS_THREADS", "1 2").split()]
@@ -221,7 +221,7 @@ def main(argv):
 
     # Fidelity against the official outputs, at the last thread count.
     fid = {}
-    if off:
+    if off and photos:
         repo = os.environ["RAM_OFFICIAL_REPO"]
         with open(os.path.join(repo, "ram", "data", "ram_tag_list_threshold.txt")) as f:
             thr = np.array([float(s) for s in f], dtype=np.float32)

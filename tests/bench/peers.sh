@@ -17,7 +17,7 @@
 #   RAM_PEERS_INT8     our int8 model file; default: ram-convert --quant int8 of
 #                      the same weights; 0 leaves int8 out (n/a)
 #   RAM_PEERS_SKIP     peers to leave out: "official", "ort" or both
-#   RAM_PEERS_PHOTOS   use only the first N fidelity photos (default all 17)
+#   RAM_PEERS_PHOTOS   use only the first N fidelity photos (default all 17; 0: timing only)
 #   RAM_PEERS_IMAGE    the image timed (default scikit-image's astronaut.png)
 #   RAM_PEERS_PYTHON   the Python with Debian's torch (default /usr/bin/python3)
 #   RAM_PEERS_SEED     seed of the random official model (default 19)
