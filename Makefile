@@ -8,13 +8,17 @@
 #   make bench-peers  ours vs the official PyTorch code and ONNX Runtime (docs/BENCH.md)
 #   make lint       clang-format check (.clang-format) of LINT_FILES + a -Werror compile of every C file
 #   make format     applies .clang-format to every C file of the repository
+#   make install    PREFIX=/usr/local [DESTDIR=]: lib/ram0.so, bin/ram-index, bin/ram-convert,
+#                   share/sqlite-ram/default.ram, share/doc/sqlite-ram; make uninstall
+#   make dist       the Python wheel and the npm package of this build in build/dist
 
 CC      ?= cc
 BUILD   ?= build
 ARCH    ?= -march=native
 OPT     ?= -O2
 SAN     ?=
-PKGS    := vips openblas
+# exempi-2.0 (XMP toolkit) and expat: ram_xmp() writes XMP sidecars (ext/xmp_sidecar.c says why).
+PKGS    := vips openblas exempi-2.0 expat
 # Plain make only builds: a missing library stops it with a `make deps` hint.
 # The README's two commands (make test, make demo) install what they need
 # first, as root, through tools/deps.sh (which runs apt-get only for what is
@@ -72,7 +76,7 @@ TEST_MODELS += $(BUILD)/models/golden_tag2text.ram $(BUILD)/models/heldout_tag2t
 DEFAULT     := models/default
 DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
 
-.PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint format
+.PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint format install uninstall dist
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
      $(DEFAULT_RAM)
 
@@ -124,6 +128,39 @@ models/default.ram: $(BUILD)/default.ram
 
 deps:
 	@sh tools/deps.sh
+
+# make install PREFIX=/usr/local [DESTDIR=staging]. The extension is installed as
+# lib/ram0.so, the major version in the name like sqlite-vec's vec0.so: SQLite
+# derives the entry point from the letters of the file name, so `.load
+# PREFIX/lib/ram0` still calls sqlite3_ram_init. The default model goes to
+# share/sqlite-ram/, which the extension finds relative to its own directory
+# (ext/model_path.c), so nothing is compiled in and no rebuild is needed per
+# PREFIX. The BPE vocabulary is installed for ram-convert --bpe.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+RAM_ABI := 0
+INST_LIB   = $(DESTDIR)$(PREFIX)/lib
+INST_BIN   = $(DESTDIR)$(PREFIX)/bin
+INST_SHARE = $(DESTDIR)$(PREFIX)/share/sqlite-ram
+INST_DOC   = $(DESTDIR)$(PREFIX)/share/doc/sqlite-ram
+INST_DOCS := README.md docs/SQL.md docs/INDEX.md sql/examples.sql sql/schema.sql
+install: $(BUILD)/ram.so $(BUILD)/ram-index $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt models/default.ram
+	install -d "$(INST_LIB)" "$(INST_BIN)" "$(INST_SHARE)" "$(INST_DOC)"
+	install -m 755 $(BUILD)/ram.so "$(INST_LIB)/ram$(RAM_ABI).so"
+	install -m 755 $(BUILD)/ram-index $(BUILD)/ram-convert "$(INST_BIN)/"
+	install -m 644 models/default.ram $(BUILD)/bpe_simple_vocab_16e6.txt "$(INST_SHARE)/"
+	install -m 644 $(INST_DOCS) "$(INST_DOC)/"
+	install -m 644 models/README.md "$(INST_DOC)/MODELS.md"
+# make dist: the Python wheel and the npm tarball of this build in $(BUILD)/dist
+# (bindings/python, bindings/node; both offline).
+dist: $(BUILD)/ram.so models/default.ram
+	SQLITE_RAM_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pip wheel -q --no-index -w $(BUILD)/dist ./bindings/python
+	sh bindings/node/pack.sh $(BUILD) $(BUILD)/dist
+uninstall:
+	rm -f "$(INST_LIB)/ram$(RAM_ABI).so" "$(INST_BIN)/ram-index" "$(INST_BIN)/ram-convert" \
+	  "$(INST_SHARE)/default.ram" "$(INST_SHARE)/bpe_simple_vocab_16e6.txt" \
+	  $(addprefix "$(INST_DOC)/,$(addsuffix ",$(notdir $(INST_DOCS)) MODELS.md))
+	-rmdir "$(INST_SHARE)" "$(INST_DOC)" 2>/dev/null
 
 $(BUILD)/obj/%.o: %.c $(wildcard core/*.h ext/*.h models/*.h)
 	@mkdir -p $(dir $@)
@@ -229,7 +266,10 @@ LINT_FILES ?= ext/util.c ext/interrupt.c ext/conn.c ext/context.c ext/images.c e
               ext/index_match.c ext/index_update.c ext/index_cursor.c ext/index_vtab.c \
               core/wordpiece.c core/wordpiece.h core/bert.c core/bert.h core/beam_search.c core/beam_search.h \
               core/tag2text.c core/tag2text.h ext/func_caption.c tests/test_wordpiece.c tests/test_tag2text.c \
-              tests/test_tag2text_heldout.c tests/test_beam_search.c tests/fuzz/fuzz_wordpiece.c
+              tests/test_tag2text_heldout.c tests/test_beam_search.c tests/fuzz/fuzz_wordpiece.c \
+              ext/model_path.c ext/model_path.h ext/func_xmp.c ext/xmp_sidecar.c ext/xmp_sidecar.h \
+              core/gemm_bf16.c core/gemm_bf16.h models/random_trained.c models/random_trained.h \
+              tests/bench/bench_precision.c
 LINT_SRC := $(CORE_SRC) $(EXT_SRC) $(CONV_SRC) demo/ram-index.c
 LINT_OBJ := $(LINT_SRC:%.c=$(BUILD)/lint/%.o)
 # The call graph of the same objects must have no circle under LINT_GRAPH

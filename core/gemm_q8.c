@@ -22,6 +22,10 @@
 **     paths is identical, and the epilogue uses the same fp32 operations in
 **     the same order (convert, s_a * s_w, one fused multiply-add with b):
 **     kernel and fallback agree bit for bit, which the tests check.
+** AMX. Where the CPU has AMX-INT8 and the kernel grants the tile state
+** (ram_amx_usable), K a multiple of 64 runs on tiles (tdpbusd: 16 x 64 u8
+** rows times 64 x 16 s8 weights, the latter being 16 consecutive 64-byte
+** rows of a packed panel as stored): exact int32 sums again, so bit-identical.
 ** KERNEL. Register block of MR = 6 rows x up to 4 panels (64 columns): 24
 ** zmm accumulators, 4 weight loads and 6 broadcasts of 4 activation bytes
 ** per 24 vpdpbusd. Loop order per thread: a group of 4 panels (K x 64 bytes:
@@ -39,11 +43,13 @@
 #include <immintrin.h>
 #define Q8_X86 1
 #define Q8_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define Q8_TARGET_AMX __attribute__((target("avx512f,avx512bw,avx512vnni,amx-tile,amx-int8")))
 #else
 #define Q8_X86 0
 #endif
 
 #define MR 6          /* rows per register block */
+#define ROW_PAD 96    /* quantized rows are padded to this: a multiple of MR and of AMX's 32 */
 #define MIN_WORK_PER_THREAD ((size_t)1 << 22) /* multiply-adds below which one thread is used */
 
 static int g_force_scalar;
@@ -132,6 +138,7 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
     struct ram_q8_weight *w = ram_malloc(sizeof *w + sizeof(int32_t) * (size_t)N16 * 16 + 63);
     if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for int8 weight sums");
     w->n = n, w->k = k, w->packed = packed, w->scale = scale;
+    w->bf16 = (struct ram_bf16_weight){0, 0, NULL};
     w->colsum = (int32_t *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
     for (int p = 0; p < N16; p++) {
         int32_t s[64] = {0}; /* one lane per byte of a 64-byte row: vectorises */
@@ -144,6 +151,19 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
     return RAM_OK;
 }
 
+ram_status ram_q8_weight_new_bf16(int n, int k, const uint16_t *packed, struct ram_q8_weight **out,
+                                  struct ram_error *err)
+{
+    *out = NULL;
+    if (!packed || !ram_bf16_packed_bytes(n, k)) return ram_fail(err, RAM_ERR_ARG, "bf16 weight: invalid %d x %d matrix", n, k);
+    struct ram_q8_weight *w = ram_calloc(1, sizeof *w);
+    if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for a bf16 weight");
+    w->n = n, w->k = k;
+    w->bf16 = (struct ram_bf16_weight){n, k, packed};
+    *out = w;
+    return RAM_OK;
+}
+
 void ram_q8_weight_free(struct ram_q8_weight *w) { ram_free(w); }
 
 /* Asked once per call by the calling thread and handed to the workers in
@@ -152,12 +172,14 @@ void ram_q8_weight_free(struct ram_q8_weight *w) { ram_free(w); }
 int ram_q8_have_vnni(void)
 {
 #if Q8_X86
-    return !g_force_scalar && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    return g_force_scalar != 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vnni");
 #else
     return 0;
 #endif
 }
+
+int ram_q8_have_amx(void) { return !g_force_scalar && ram_q8_have_vnni() && ram_amx_usable(RAM_AMX_INT8); }
 
 void ram_q8_force_scalar(int force_scalar) { g_force_scalar = force_scalar; }
 
@@ -251,6 +273,7 @@ struct q8_job {
     int32_t *acc;         /* rows x n, or NULL */
     int p0, p1;
     int vnni;             /* 1: the AVX512-VNNI path (decided once per call) */
+    int amx;              /* 1: AMX-INT8 tiles (K a multiple of 64; decided once per call) */
     /* quantization phase */
     const float *x;
     int r0, r1;
@@ -346,6 +369,84 @@ Q8_TARGET static void micro2(const struct q8_job *j, int r0, int p) { micro(j, r
 Q8_TARGET static void micro3(const struct q8_job *j, int r0, int p) { micro(j, r0, p, 3); }
 Q8_TARGET static void micro4(const struct q8_job *j, int r0, int p) { micro(j, r0, p, 4); }
 
+/* AMX: 32 rows x 32 columns (two panels) per block; C in tiles 0-3, A in
+** 4-5, B in 6-7; K in steps of 64 (a tile row is 64 bytes; a B tile is 16
+** consecutive 64-byte rows of a panel, as stored). Sums are exact int32, so
+** results equal the other paths' bit for bit. */
+struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+Q8_TARGET_AMX static void amx_store(const struct q8_job *j, int r0, int o, const int32_t *c)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int cnt = w->n - o < 16 ? w->n - o : 16;
+    const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
+    const __m512i cs = _mm512_load_si512(w->colsum + o);
+    const __m512 sc = _mm512_maskz_loadu_ps(mk, w->scale + o);
+    const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
+    for (int r = 0; r < 16 && r0 + r < j->rows; r++) {
+        const size_t at = (size_t)(r0 + r) * w->n + o;
+        const __m512i acc = _mm512_load_si512(c + 16 * r);
+        if (j->acc) {
+            _mm512_mask_storeu_epi32(j->acc + at, mk, acc);
+            continue;
+        }
+        __m512i d = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(j->za[r0 + r]), cs));
+        __m512 s = _mm512_mul_ps(_mm512_set1_ps(j->sa[r0 + r]), sc);
+        _mm512_mask_storeu_ps(j->y + at, mk, _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, bb));
+    }
+}
+
+Q8_TARGET_AMX static void gemm_amx(const struct q8_job *j)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int K4 = (w->k + 3) / 4;
+    const size_t ps = (size_t)K4 * 64;
+    struct amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    _tile_loadconfig(&cfg);
+    int32_t c[4][256] __attribute__((aligned(64)));
+    for (int p = j->p0; p < j->p1; p += 2) {
+        const int two = p + 1 < j->p1;
+        const int8_t *b0 = w->packed + (size_t)p * ps, *b1 = b0 + ps;
+        for (int r0 = 0; r0 < j->rows; r0 += 32) {
+            const uint8_t *a0 = j->a + (size_t)r0 * j->lda, *a1 = a0 + (size_t)16 * j->lda;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int k4 = 0; k4 < K4; k4 += 16) {
+                _tile_loadd(4, a0 + 4 * k4, j->lda);
+                _tile_loadd(5, a1 + 4 * k4, j->lda);
+                _tile_loadd(6, b0 + (size_t)k4 * 64, 64);
+                _tile_dpbusd(0, 4, 6);
+                _tile_dpbusd(2, 5, 6);
+                if (two) {
+                    _tile_loadd(7, b1 + (size_t)k4 * 64, 64);
+                    _tile_dpbusd(1, 4, 7);
+                    _tile_dpbusd(3, 5, 7);
+                }
+            }
+            _tile_stored(0, c[0], 64);
+            _tile_stored(2, c[2], 64);
+            amx_store(j, r0, p * 16, c[0]);
+            if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16, c[2]);
+            if (two) {
+                _tile_stored(1, c[1], 64);
+                _tile_stored(3, c[3], 64);
+                amx_store(j, r0, p * 16 + 16, c[1]);
+                if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16 + 16, c[3]);
+            }
+        }
+    }
+    _tile_release();
+}
+
 Q8_TARGET static void gemm_vnni(const struct q8_job *j)
 {
     static void (*const mk[5])(const struct q8_job *, int, int) = {0, micro1, micro2, micro3, micro4};
@@ -359,6 +460,10 @@ Q8_TARGET static void gemm_vnni(const struct q8_job *j)
 static void run_gemm(const struct q8_job *j)
 {
 #if Q8_X86
+    if (j->amx) {
+        gemm_amx(j);
+        return;
+    }
     if (j->vnni) {
         gemm_vnni(j);
         return;
@@ -409,15 +514,16 @@ static void split(struct q8_job *jobs, int T, const struct q8_job *base)
 ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w,
                            int32_t *acc, struct ram_error *err)
 {
-    if (!a || !w || !acc || rows < 0 || lda < (w->k + 3) / 4 * 4 || lda % 4)
+    if (!a || !w || w->bf16.packed || !acc || rows < 0 || lda < (w->k + 3) / 4 * 4 || lda % 4)
         return ram_fail(err, RAM_ERR_ARG, "int8 gemm: invalid arguments");
     if (rows == 0) return RAM_OK;
     /* The kernel reads whole MR-row blocks: copy into a padded buffer. */
-    size_t padded = (size_t)(rows + MR - 1) / MR * MR;
+    size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD;
     uint8_t *ab = ram_calloc(padded, (size_t)lda);
     if (!ab) return ram_fail(err, RAM_ERR_NOMEM, "int8 gemm: out of memory");
     memcpy(ab, a, (size_t)rows * lda);
-    struct q8_job base = {.a = ab, .rows = rows, .lda = lda, .w = w, .acc = acc, .vnni = ram_q8_have_vnni()},
+    struct q8_job base = {.a = ab, .rows = rows, .lda = lda, .w = w, .acc = acc, .vnni = ram_q8_have_vnni(),
+                          .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);
     split(jobs, T, &base);
@@ -430,9 +536,10 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
                          float *y, struct ram_error *err)
 {
     if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
+    if (w->bf16.packed) return ram_bf16_linear(x, rows, &w->bf16, b, y, err);
     if (rows == 0) return RAM_OK;
     const int lda = (w->k + 3) / 4 * 4;
-    const size_t padded = (size_t)(rows + MR - 1) / MR * MR;
+    const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD;
     /* One buffer: quantized rows (MR-padded, zeroed padding), then scales and zero points. */
     size_t abytes = padded * lda;
     uint8_t *buf = ram_malloc(abytes + padded * (sizeof(float) + sizeof(int32_t)));
@@ -441,7 +548,7 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
     int32_t *za = (int32_t *)(sa + padded);
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda);
     struct q8_job base = {.a = buf, .rows = rows, .lda = lda, .sa = sa, .za = za, .w = w, .bias = b, .y = y, .x = x,
-                          .vnni = ram_q8_have_vnni()},
+                          .vnni = ram_q8_have_vnni(), .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);
     split(jobs, T, &base);

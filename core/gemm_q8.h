@@ -2,8 +2,8 @@
 ** gemm_q8.h — the int8 linear layer: y = x @ W^T + b with W quantized to
 ** int8 per output channel (symmetric) at convert time and x quantized to u8
 ** per row (asymmetric, dynamic) at run time; products accumulate exactly in
-** int32 (AVX512-VNNI vpdpbusd when the CPU has it, a portable scalar loop
-** otherwise, bit-identical) and are dequantized to fp32.
+** int32 (AMX-INT8 tiles or AVX512-VNNI vpdpbusd when the CPU has them, a
+** portable scalar loop otherwise, all bit-identical) and are dequantized to fp32.
 **
 **     size_t nb = ram_q8_packed_bytes(N, K);       // W (N x K) -> packed int8
 **     ram_q8_quantize_pack(W, N, K, packed, scale, &err);
@@ -23,6 +23,7 @@
 #ifndef RAM_GEMM_Q8_H
 #define RAM_GEMM_Q8_H
 
+#include "gemm_bf16.h"
 #include "internal.h"
 
 #include <stddef.h>
@@ -31,11 +32,16 @@
 /* Largest K: keeps every int32 accumulator exact (255 * 128 * K < 2^31). */
 #define RAM_Q8_MAX_K 65536
 
+/* The packed weight of a linear layer that does not run in fp32: int8
+** (this file) or bf16 (gemm_bf16.h, when bf16.packed is set: the int8
+** fields are then unused). One type for both so that the model layers and
+** ram_linear_q take a layer's packed form whatever its precision. */
 struct ram_q8_weight {
     int n, k;             /* output and input channels (W is n x k) */
     const int8_t *packed; /* ram_q8_packed_bytes(n, k), layout above; borrowed */
     const float *scale;   /* n per-channel scales: W[o][i] ~ scale[o] * q; borrowed */
     int32_t *colsum;      /* N16 * 16 sums over k of q (0 past n); owned by this struct */
+    struct ram_bf16_weight bf16; /* packed borrowed; NULL for an int8 layer */
 };
 
 /* Bytes of the packed form of an N x K matrix; 0 if N or K is out of range. */
@@ -55,7 +61,14 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
                              struct ram_q8_weight **out, struct ram_error *err);
 void ram_q8_weight_free(struct ram_q8_weight *w);
 
-/* y (rows x n) = x (rows x k) @ W^T + b (b may be NULL), through int8.
+/* Wraps a bf16 packed matrix (gemm_bf16.h layout; borrowed, must outlive
+** *out): ram_q8_linear then runs it through ram_bf16_linear. Free with
+** ram_q8_weight_free. */
+ram_status ram_q8_weight_new_bf16(int n, int k, const uint16_t *packed, struct ram_q8_weight **out,
+                                  struct ram_error *err);
+
+/* y (rows x n) = x (rows x k) @ W^T + b (b may be NULL), through int8
+** (or bf16 for a weight made by ram_q8_weight_new_bf16).
 ** Uses the ram_set_threads count. RAM_ERR_NOMEM if the per-call buffer of
 ** quantized rows cannot be allocated. y must not alias x. */
 ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b,
@@ -63,9 +76,12 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
 
 /* ---- for tests and benchmarks ---- */
 
-/* 1 when the AVX512-VNNI kernel is used; force_scalar 1 makes every later
-** call take the portable path (tests compare the two), 0 restores. */
+/* 1 when the AVX512-VNNI kernel is used, and when AMX-INT8 tiles are (for
+** K a multiple of 64; ram_amx_usable). force_scalar 1 makes every later call
+** take the portable path, 2 the VNNI kernel instead of AMX (tests compare
+** the three, which agree bit for bit), 0 restores. */
 int ram_q8_have_vnni(void);
+int ram_q8_have_amx(void);
 void ram_q8_force_scalar(int force_scalar);
 
 /* The integer core alone: acc (rows x n, int32) = sum_k a[r][k] * q[o][k]

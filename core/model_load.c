@@ -106,6 +106,8 @@ static ram_status config_from_meta(struct ram_model *m, const struct ram_st_file
         m->stored_dtype = RAM_DTYPE_F32;
     else if (v && !strcmp(v, "f16"))
         m->stored_dtype = RAM_DTYPE_F16;
+    else if (v && !strcmp(v, "bf16") && !m->quant)
+        m->stored_dtype = RAM_DTYPE_BF16;
     else
         return ram_fail(err, RAM_ERR_FORMAT, "model file: unknown dtype \"%.16s\"", v ? v : "");
 
@@ -297,6 +299,8 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
         }
         if ((rc = ram_t2t_attach(m, bt, bn, (const unsigned char *)del, 0, err))) goto fail;
     }
+    /* bf16 files store the Swin matrices packed; the decoder's are made at load (as int8 files do). */
+    if (m->stored_dtype == RAM_DTYPE_BF16 && (rc = ram_model_use_bf16(m, err))) goto fail;
     if (m->has_clip) {
         const char *bt;
         size_t bn;

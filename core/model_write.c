@@ -3,8 +3,8 @@
 ** every tensor of the config's weight spec under its canonical name, the
 ** vocabulary, the BPE text, the config as metadata, and the data checksum
 ** (ram-convert and the tests only; never linked into ram.so). --random
-** weights and --quant int8 matrices are generated while the file is
-** streamed, never held whole in memory.
+** weights, --quant int8 and --dtype bf16 matrices are generated while the
+** file is streamed, never held whole in memory.
 */
 #include "ram.h"
 
@@ -137,6 +137,34 @@ static ram_status q8_outs(const struct ram_wspec *w, struct ram_st_out *t, struc
     return RAM_OK;
 }
 
+/* --dtype bf16: a Swin matrix written in the packed bf16 layout of
+** gemm_bf16.h, rounded from the fp32 weights (or --random's generator). */
+static ram_status bf16_fill_packed(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes,
+                                   struct ram_error *err)
+{
+    const struct q8_ctx *c = ctx;
+    const size_t nk = (size_t)c->n * c->k;
+    float *tmp = c->f32 ? NULL : ram_malloc(nk * sizeof(float));
+    if (!c->f32 && !tmp) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for a %d x %d matrix", c->n, c->k);
+    ram_status rc = c->f32 ? RAM_OK : rand_fill(c->rnd, &c->src, 0, nk, tmp, err);
+    if (!rc) ram_bf16_pack(c->f32 ? c->f32 : tmp, c->n, c->k, dst);
+    ram_free(tmp);
+    return rc;
+}
+
+static ram_status bf16_out(const struct ram_wspec *w, struct ram_st_out *t, struct q8_ctx *c, struct ram_error *err)
+{
+    c->n = (int)w->shape[0], c->k = (int)w->shape[1];
+    if (!ram_bf16_packed_bytes(c->n, c->k))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "%s: %d x %d cannot be stored as bf16", w->name, c->n, c->k);
+    c->f32 = t->f32;
+    c->rnd = t->fill ? t->ctx : NULL;
+    c->src = *t;
+    *t = (struct ram_st_out){.name = w->name, .dtype = RAM_DTYPE_BF16, .ndim = 4,
+                             .shape = {(c->n + 15) / 16, (c->k + 1) / 2, 16, 2}, .fill_raw = bf16_fill_packed, .ctx = c};
+    return RAM_OK;
+}
+
 static void join_ints(char *buf, size_t cap, const int *v, int n)
 {
     size_t o = 0;
@@ -164,8 +192,10 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
 
     memset(&opt, 0, sizeof opt);
     if (o) opt = *o;
-    if (opt.dtype != RAM_DTYPE_F32 && opt.dtype != RAM_DTYPE_F16)
-        return ram_fail(err, RAM_ERR_ARG, "model file dtype must be f32 or f16");
+    if (opt.dtype != RAM_DTYPE_F32 && opt.dtype != RAM_DTYPE_F16 && opt.dtype != RAM_DTYPE_BF16)
+        return ram_fail(err, RAM_ERR_ARG, "model file dtype must be f32, f16 or bf16");
+    if (opt.dtype == RAM_DTYPE_BF16 && quant)
+        return ram_fail(err, RAM_ERR_ARG, "a model file is either bf16 or int8, not both");
     if (!m->tag_text_en || !m->tag_text_zh || !m->thresholds)
         return ram_fail(err, RAM_ERR_ARG, "the model has no vocabulary");
     if (m->has_clip && !opt.bpe_text)
@@ -200,10 +230,13 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
             rc = ram_fail(err, RAM_ERR_ARG, "tensor %s is not bound", w->name);
             goto cleanup;
         }
-        if (quant && w->q8) {
+        if (quant && w->q8 && ram_q8_layer_precision(m, w->name) == RAM_PREC_INT8) {
             if ((rc = q8_outs(w, t, &q8[i], qnames[i], err))) goto cleanup;
             k++;
         }
+        if (opt.dtype == RAM_DTYPE_BF16 && w->q8 && ram_layer_precision(m, w->name, RAM_PREC_BF16) == RAM_PREC_BF16 &&
+            (rc = bf16_out(w, t, &q8[i], err)))
+            goto cleanup;
     }
     outs[k++] = (struct ram_st_out){.name = "vocab.tags_en", .dtype = RAM_DTYPE_U8, .ndim = 1,
                                     .shape = {(int64_t)strlen(m->tag_text_en)}, .bytes = m->tag_text_en};
@@ -236,7 +269,7 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
     META_S("format_version", quant ? RAM_FORMAT_VERSION_Q8 : RAM_FORMAT_VERSION);
     if (quant) META_S("quant", "int8");
     META_S("kind", m->kind == RAM_KIND_RAM_PLUS ? "ram_plus" : m->kind == RAM_KIND_TAG2TEXT ? "tag2text" : "ram");
-    META_S("dtype", opt.dtype == RAM_DTYPE_F16 ? "f16" : "f32");
+    META_S("dtype", opt.dtype == RAM_DTYPE_F16 ? "f16" : opt.dtype == RAM_DTYPE_BF16 ? "bf16" : "f32");
     META_I("image_size", m->swin.image_size);
     META_I("patch_size", m->swin.patch_size);
     META_I("in_chans", m->swin.in_chans);

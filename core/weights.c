@@ -14,6 +14,7 @@
 #include "weights.h"
 
 #include "bpe.h"
+#include "gemm_bf16.h"
 #include "gemm_q8.h"
 
 #include <limits.h>
@@ -584,6 +585,23 @@ static ram_status bind_q8(struct ram_model *m, const struct ram_tensor_source *s
     return ram_model_own(m, q, err);
 }
 
+/* A Swin matrix of a bf16 file: the packed BF16 tensor [ceil(out/16),
+** ceil(in/2), 16, 2], borrowed from the mapping by a weight m owns. */
+static ram_status bind_bf16(struct ram_model *m, const struct ram_tensor_view *v, const struct ram_wspec *w,
+                            struct ram_error *err)
+{
+    const int n = (int)w->shape[0], k = (int)w->shape[1];
+    const int64_t pshape[4] = {(n + 15) / 16, (k + 1) / 2, 16, 2};
+    ram_status rc = check_shape(v, w->name, 4, pshape, err);
+    if (rc) return rc;
+    if ((uintptr_t)v->data & 1) return ram_fail(err, RAM_ERR_FORMAT, "%s: misaligned bf16 data", w->name);
+    struct ram_q8_weight *q;
+    if ((rc = ram_q8_weight_new_bf16(n, k, v->data, &q, err))) return rc;
+    *w->q8 = q;
+    *w->dst = NULL;
+    return ram_model_own(m, q, err);
+}
+
 static const struct ram_tensor_view *lookup(const struct ram_model *m, const struct ram_tensor_source *src,
                                             const struct ram_wspec *w, int flags)
 {
@@ -613,9 +631,19 @@ ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source
             if (rc) goto cleanup;
             continue;
         }
-        if (w->q8 && m->quant) {
-            if ((rc = bind_q8(m, src, w, err))) goto cleanup;
-            continue;
+        if (w->q8 && m->stored_dtype == RAM_DTYPE_BF16) { /* packed bf16, or fp32 where kept */
+            const struct ram_tensor_view *bv = src->find(src->ctx, w->name);
+            if (bv && bv->dtype == RAM_DTYPE_BF16 && bv->ndim == 4) {
+                if ((rc = bind_bf16(m, bv, w, err))) goto cleanup;
+                continue;
+            }
+        }
+        if (w->q8 && m->quant) { /* int8 in the file, or fp32 where the precision choice keeps it */
+            const struct ram_tensor_view *qv = src->find(src->ctx, w->name);
+            if (!qv || qv->dtype == RAM_DTYPE_I8 || ram_q8_layer_precision(m, w->name) == RAM_PREC_INT8) {
+                if ((rc = bind_q8(m, src, w, err))) goto cleanup;
+                continue;
+            }
         }
         const struct ram_tensor_view *v = lookup(m, src, w, flags);
         if (!v) {
@@ -664,19 +692,102 @@ static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int
     return ram_model_own(m, q, err);
 }
 
-ram_status ram_model_quantize_tagger(struct ram_model *m, struct ram_error *err)
+/* The bf16 form of an fp32 matrix (n x k), packed into a buffer that m
+** owns, wrapped by a weight that m owns. */
+static ram_status bf16_owned(struct ram_model *m, const float *W, int n, int k, const struct ram_q8_weight **out,
+                             struct ram_error *err)
 {
+    size_t pb = ram_bf16_packed_bytes(n, k);
+    if (!pb) return ram_fail(err, RAM_ERR_TOO_BIG, "bf16: %d x %d matrix is out of range", n, k);
+    char *buf = ram_malloc(pb + 64);
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "out of memory converting a %d x %d matrix to bf16", n, k);
+    ram_status rc = ram_model_own(m, buf, err);
+    if (rc) return rc;
+    uint16_t *packed = (uint16_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
+    ram_bf16_pack(W, n, k, packed);
+    struct ram_q8_weight *q;
+    if ((rc = ram_q8_weight_new_bf16(n, k, packed, &q, err))) return rc;
+    *out = q;
+    return ram_model_own(m, q, err);
+}
+
+/* One matrix: packed as choose says, unless it has no fp32 form or a packed one already. */
+static ram_status pack_one(struct ram_model *m, const char *name, const float *W, int n, int k,
+                           const struct ram_q8_weight **q, ram_prec_fn choose, void *ctx, struct ram_error *err)
+{
+    if (!W || *q) return RAM_OK;
+    switch (choose(name, ctx)) {
+    case RAM_PREC_INT8: return quantize_owned(m, W, n, k, q, err);
+    case RAM_PREC_BF16: return bf16_owned(m, W, n, k, q, err);
+    default: return RAM_OK;
+    }
+}
+
+ram_status ram_model_pack_linear(struct ram_model *m, ram_prec_fn choose, void *ctx, struct ram_error *err)
+{
+    struct ram_wspec *specs = NULL;
+    int n = 0;
+    ram_status rc = ram_model_specs(m, &specs, &n, err);
+    for (int i = 0; i < n && !rc; i++)
+        if (specs[i].q8)
+            rc = pack_one(m, specs[i].name, *specs[i].dst, (int)specs[i].shape[0], (int)specs[i].shape[1],
+                          specs[i].q8, choose, ctx, err);
+    ram_free(specs);
+    if (rc) return rc;
     const int H = m->tagger.hidden, I = m->tagger.intermediate;
-    ram_status rc = RAM_OK;
-    if (m->wordvec_w && (rc = quantize_owned(m, m->wordvec_w, H, m->embed_dim, &m->wordvec_q, err))) return rc;
+    if ((rc = pack_one(m, "wordvec_proj.weight", m->wordvec_w, H, m->embed_dim, &m->wordvec_q, choose, ctx, err)))
+        return rc;
     for (int l = 0; l < m->tagger.n_layers && !rc; l++) {
         struct ram_tagger_layer_w *t = &m->tagger_layers[l];
-        if (!(rc = quantize_owned(m, t->q_w, H, H, &t->q_q, err)) &&
-            !(rc = quantize_owned(m, t->ao_w, H, H, &t->ao_q, err)) &&
-            !(rc = quantize_owned(m, t->i_w, I, H, &t->i_q, err)))
-            rc = quantize_owned(m, t->o_w, H, I, &t->o_q, err);
+        char nm[4][RAM_WSPEC_NAME];
+        snprintf(nm[0], sizeof nm[0], "tagging_head.encoder.layer.%d.crossattention.self.query.weight", l);
+        snprintf(nm[1], sizeof nm[1], "tagging_head.encoder.layer.%d.crossattention.output.dense.weight", l);
+        snprintf(nm[2], sizeof nm[2], "tagging_head.encoder.layer.%d.intermediate.dense.weight", l);
+        snprintf(nm[3], sizeof nm[3], "tagging_head.encoder.layer.%d.output.dense.weight", l);
+        if (!(rc = pack_one(m, nm[0], t->q_w, H, H, &t->q_q, choose, ctx, err)) &&
+            !(rc = pack_one(m, nm[1], t->ao_w, H, H, &t->ao_q, choose, ctx, err)) &&
+            !(rc = pack_one(m, nm[2], t->i_w, I, H, &t->i_q, choose, ctx, err)))
+            rc = pack_one(m, nm[3], t->o_w, H, I, &t->o_q, choose, ctx, err);
     }
     return rc;
+}
+
+/* The matrices whose rounding moves the final probabilities most (per-layer
+** analysis, models/README.md): patch merging's reduction (its inputs are
+** LayerNorm'd concatenations of four tokens, its outputs feed a whole
+** stage), wordvec_proj (the label queries: their small per-class part is
+** what tells the classes apart) and the first decoder layer's attention
+** output (added to those queries before a LayerNorm). 2 GMAC of the 162. */
+static int sensitive(const char *name)
+{
+    return strstr(name, "downsample.reduction.weight") || !strcmp(name, "wordvec_proj.weight") ||
+           !strcmp(name, "tagging_head.encoder.layer.0.crossattention.output.dense.weight");
+}
+
+int ram_layer_precision(const struct ram_model *m, const char *name, int path)
+{
+    (void)m;
+    if (!sensitive(name)) return path;
+    return path == RAM_PREC_INT8 ? RAM_PREC_BF16 : RAM_PREC_F32;
+}
+
+int ram_q8_layer_precision(const struct ram_model *m, const char *name)
+{
+    return ram_layer_precision(m, name, RAM_PREC_INT8);
+}
+
+static int q8_choose(const char *name, void *ctx) { return ram_q8_layer_precision(ctx, name); }
+
+static int bf16_choose(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
+
+ram_status ram_model_use_bf16(struct ram_model *m, struct ram_error *err)
+{
+    return ram_model_pack_linear(m, bf16_choose, m, err);
+}
+
+ram_status ram_model_quantize_tagger(struct ram_model *m, struct ram_error *err)
+{
+    return ram_model_pack_linear(m, q8_choose, m, err);
 }
 
 /* ------------------------------------------------------------------ config */

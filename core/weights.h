@@ -120,8 +120,41 @@ ram_status ram_model_own(struct ram_model *m, void *p, struct ram_error *err);
 /* Quantized files: makes the int8 forms of the tagging decoder's query,
 ** attention-output and FFN matrices and of wordvec_proj from their fp32
 ** weights (owned by m). They are small (47 MB at full size) but do 36 % of
-** the multiply-adds, so they are quantized at load rather than stored twice. */
+** the multiply-adds, so they are quantized at load rather than stored twice.
+** The layers ram_q8_layer_precision keeps out of int8 get bf16 instead, and
+** so do the Swin matrices the file stores in fp32 for the same reason. */
 ram_status ram_model_quantize_tagger(struct ram_model *m, struct ram_error *err);
+
+/* Run-time precision of a large linear matrix. */
+enum ram_prec { RAM_PREC_F32 = 0, RAM_PREC_BF16, RAM_PREC_INT8 };
+
+/* The precision the int8 path gives the matrix of canonical key name
+** ("visual_encoder.layers.3.blocks.1.mlp.fc2.weight",
+** "tagging_head.encoder.layer.1.output.dense.weight", "wordvec_proj.weight")
+** of model m: RAM_PREC_INT8, or RAM_PREC_BF16 for the layers whose int8
+** error moves the final probabilities most (the per-layer analysis in
+** models/README.md). The converter stores the Swin ones it keeps as fp32
+** (the binder takes either form, so older int8 files still load). */
+int ram_q8_layer_precision(const struct ram_model *m, const char *name);
+
+/* The precision a path (RAM_PREC_INT8 or RAM_PREC_BF16) gives the matrix
+** name: the path's own, or one step up (int8 -> bf16, bf16 -> fp32) for
+** the few matrices the per-layer analysis finds sensitive. */
+int ram_layer_precision(const struct ram_model *m, const char *name, int path);
+
+/* The bf16 path at load: every large linear matrix that has its fp32 form
+** in bf16, except those ram_layer_precision keeps in fp32. */
+ram_status ram_model_use_bf16(struct ram_model *m, struct ram_error *err);
+
+/* Chooses a precision for each large linear matrix of m (the Swin linear
+** layers, wordvec_proj, the decoder's query, attention-output and FFN
+** matrices) through choose(name, ctx) (enum ram_prec, name as above) and
+** makes its packed form from the fp32 weights (owned by m; the fp32 ones
+** stay, for the cached scorer). Matrices with no fp32 form (int8 in the
+** file) and those already packed are left as they are. The bf16 path at
+** load: choose returns RAM_PREC_BF16 for all. */
+typedef int (*ram_prec_fn)(const char *name, void *ctx);
+ram_status ram_model_pack_linear(struct ram_model *m, ram_prec_fn choose, void *ctx, struct ram_error *err);
 
 /* ------------------------------------------------------------------ sources */
 

@@ -3,12 +3,14 @@
 **
 **     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]
 **               [--switch-model] [--no-verify] [--hidden] [-v]
+**               [--write-xmp [--xmp-name photo.jpg.xmp|photo.xmp] [--xmp-root ROOT] [--xmp-lang en|zh]]
 **
 ** Walks DIR recursively (sorted; dot files and folders skipped, counted and
 ** reported, unless --hidden; symlinks to folders not followed), and INSERTs
 ** every file into the ram_index virtual
 ** table NAME (default "photos") of the SQLite database DB, created when
-** missing, using build/ram.so loaded from next to this executable.
+** missing, using build/ram.so loaded from next to this executable (installed:
+** PREFIX/lib/ram0.so beside PREFIX/bin).
 **
 ** - Non-images are found by trying the decode: the INSERT of a file libvips
 **   cannot decode fails, the file is counted as skipped and the walk goes on.
@@ -32,7 +34,11 @@
 **   extension trusts (ext/model_trust.c): a database does not choose the
 **   files this program opens; --model FILE allows another.
 **
-** Exit status: 0 done, 1 error, 2 usage, 130 interrupted (rerun to resume).
+** - --write-xmp: after indexing, each indexed file's tags go into its XMP
+**   sidecar as keywords (write_xmp_sidecars(), through ram_xmp()).
+**
+** Exit status: 0 done, 1 error (or a sidecar left unwritten), 2 usage, 130
+** interrupted (rerun to resume).
 */
 #include <dirent.h>
 #include <errno.h>
@@ -500,19 +506,32 @@ static char *real_folder(const char *path)
 
 /* Whether this program may load the model file a table records on the
 ** table's word: only from the folders the user keeps models in, the rule of
-** ext/model_trust.c (the default model's folder, soDir/../models, and
-** RAM_MODEL's). A database does not choose the files this program opens:
-** ram_load() here would make the extension trust the file too. */
+** ext/model_trust.c (RAM_MODEL's folder and every folder of the default
+** model's search order, which the loaded extension lists in ram_debug()).
+** A database does not choose the files this program opens: ram_load() here
+** would make the extension trust the file too. soDir is unused (the
+** extension knows its own folder). */
 static int bound_model_trusted(const char *zBound, const char *soDir)
 {
+    (void)soDir;
     char *f = real_folder(zBound);
     if (!f) return 0;
-    char *zDef = sqlite3_mprintf("%s/../models/default.ram", soDir);
     const char *zEnv = getenv("RAM_MODEL");
-    char *a = zDef ? real_folder(zDef) : 0, *b = zEnv && *zEnv ? real_folder(zEnv) : 0;
-    int ok = (a && !strcmp(a, f)) || (b && !strcmp(b, f));
-    sqlite3_free(zDef);
-    free(a), free(b), free(f);
+    char *b = zEnv && *zEnv ? real_folder(zEnv) : 0;
+    int ok = b && !strcmp(b, f);
+    free(b);
+    /* the folders of the extension's default-model search order (ext/model_path.c) */
+    sqlite3_stmt *s = 0;
+    if (!ok && sqlite3_prepare_v2(g_db, "SELECT value FROM json_each(json_extract(ram_debug(), '$.model_search'))",
+                                  -1, &s, 0) == SQLITE_OK) {
+        while (!ok && sqlite3_step(s) == SQLITE_ROW) {
+            char *a = real_folder((const char *)sqlite3_column_text(s, 0));
+            ok = a && !strcmp(a, f);
+            free(a);
+        }
+    }
+    sqlite3_finalize(s);
+    free(f);
     return ok;
 }
 
@@ -532,6 +551,38 @@ static char *exe_dir(const char *argv0)
     return strdup(buf[0] ? buf : "/");
 }
 
+/* The extension: ram.so beside this executable (the build folder), else
+** ../lib/ram0.so (make install's layout: PREFIX/bin, PREFIX/lib). */
+static char *extension_path(const char *exeDir)
+{
+    char *z = sqlite3_mprintf("%s/ram.so", exeDir);
+    if (z && access(z, R_OK) != 0) {
+        char *zInst = sqlite3_mprintf("%s/../lib/ram0.so", exeDir);
+        if (zInst && access(zInst, R_OK) == 0) {
+            sqlite3_free(z);
+            return zInst;
+        }
+        sqlite3_free(zInst);
+    }
+    return z;
+}
+
+/* The default model file the extension would pick (RAM_MODEL, else the first
+** of its search places, ext/model_path.c), as ram_debug() reports it, or
+** NULL (sqlite3_free). */
+static char *extension_default_model(void)
+{
+    const char *zEnv = getenv("RAM_MODEL");
+    if (zEnv && *zEnv) return sqlite3_mprintf("%s", zEnv);
+    sqlite3_stmt *s = 0;
+    char *z = 0;
+    if (sqlite3_prepare_v2(g_db, "SELECT json_extract(ram_debug(), '$.default_model')", -1, &s, 0) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_TEXT)
+        z = sqlite3_mprintf("%s", sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return z;
+}
+
 static int valid_name(const char *z)
 {
     if (!*z) return 0;
@@ -541,13 +592,103 @@ static int valid_name(const char *z)
     return !(z[0] >= '0' && z[0] <= '9');
 }
 
+/* ------------------------------------------------------------------ --write-xmp */
+
+/* --write-xmp: how the sidecars are named and what they hold. */
+typedef struct XmpOpts {
+    int write;         /* --write-xmp */
+    int stripExt;      /* --xmp-name photo.xmp (Lightroom) instead of photo.jpg.xmp (darktable, digiKam) */
+    const char *root;  /* --xmp-root: lr:hierarchicalSubject root ('' none) */
+    int zh;            /* --xmp-lang zh: Chinese tag names */
+} XmpOpts;
+
+/* Writes (or merges into) the XMP sidecar of every file of this run that the
+** table holds, with the tags the table stores (no inference): ram_xmp() keeps
+** what the user wrote in an existing sidecar and replaces only the keywords a
+** previous run added. A sidecar ram_xmp() refuses (not XMP, corrupt) is left
+** untouched and named; an unchanged one is not rewritten. Each is written to a
+** temporary file in the same folder and renamed over the old one, so a crash
+** never leaves half a sidecar. Returns the number refused or not written. */
+static long long write_xmp_sidecars(const char *table, char **paths, size_t n, const char *todo,
+                                    const XmpOpts *o)
+{
+    char *sql = sqlite3_mprintf("SELECT %s FROM \"%w\" WHERE path = ?1", o->zh ? "tags_zh" : "tags", table);
+    sqlite3_stmt *sTags = prep(sql);
+    sqlite3_free(sql);
+    sqlite3_stmt *sXmp = prep("SELECT ram_xmp(?1, ?2, ?3)");
+    long long nWritten = 0, nSame = 0, nBad = 0;
+    for (size_t i = 0; i < n && !g_stop; i++) {
+        if (!todo[i] || todo[i] == 3) continue; /* the database itself, or not an image */
+        sqlite3_bind_text(sTags, 1, paths[i], -1, SQLITE_STATIC);
+        int rc = sqlite3_step(sTags);
+        char *tags = rc == SQLITE_ROW && sqlite3_column_type(sTags, 0) == SQLITE_TEXT
+                         ? sqlite3_mprintf("%s", sqlite3_column_text(sTags, 0))
+                         : 0;
+        sqlite3_reset(sTags);
+        if (!tags) continue; /* not indexed (skipped) or stale */
+        const char *slash = strrchr(paths[i], '/');
+        const char *dot = strrchr(slash ? slash + 1 : paths[i], '.');
+        char *side = o->stripExt && dot && dot != (slash ? slash + 1 : paths[i])
+                         ? sqlite3_mprintf("%.*s.xmp", (int)(dot - paths[i]), paths[i])
+                         : sqlite3_mprintf("%s.xmp", paths[i]);
+        if (!side) die("out of memory");
+        long long nOld = 0;
+        const char *why = 0;
+        errno = 0;
+        unsigned char *old = read_file(side, &nOld, &why);
+        if (!old && errno != ENOENT) {
+            fprintf(stderr, "ram-index: %s: cannot read it (%s): left as it is\n", side, why);
+            nBad++;
+            goto next;
+        }
+        sqlite3_bind_text(sXmp, 1, tags, -1, SQLITE_STATIC);
+        if (old) sqlite3_bind_blob64(sXmp, 2, old, (sqlite3_uint64)nOld, SQLITE_STATIC);
+        else sqlite3_bind_null(sXmp, 2);
+        sqlite3_bind_text(sXmp, 3, o->root, -1, SQLITE_STATIC);
+        if (sqlite3_step(sXmp) != SQLITE_ROW) {
+            fprintf(stderr, "ram-index: %s: %s: left as it is\n", side, sqlite3_errmsg(g_db));
+            nBad++;
+        } else {
+            const void *z = sqlite3_column_text(sXmp, 0);
+            long long nz = sqlite3_column_bytes(sXmp, 0);
+            if (old && nz == nOld && !memcmp(z, old, (size_t)nz)) {
+                nSame++;
+            } else {
+                char *tmp = sqlite3_mprintf("%s.ram-index-tmp", side);
+                FILE *f = tmp ? fopen(tmp, "wb") : 0;
+                int ok = f && fwrite(z, 1, (size_t)nz, f) == (size_t)nz;
+                if (f && fclose(f) != 0) ok = 0;
+                if (ok && rename(tmp, side) == 0) {
+                    nWritten++;
+                } else {
+                    fprintf(stderr, "ram-index: %s: cannot write it (%s): left as it is\n", side, strerror(errno));
+                    if (tmp) remove(tmp);
+                    nBad++;
+                }
+                sqlite3_free(tmp);
+            }
+        }
+        sqlite3_reset(sXmp);
+        sqlite3_clear_bindings(sXmp);
+    next:
+        free(old);
+        sqlite3_free(side);
+        sqlite3_free(tags);
+    }
+    sqlite3_finalize(sTags);
+    sqlite3_finalize(sXmp);
+    fprintf(stderr, "ram-index: XMP sidecars: %lld written, %lld unchanged, %lld left as they were (errors above)\n",
+            nWritten, nSame, nBad);
+    return nBad;
+}
+
 static void usage(void)
 {
     fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
-          "                 [--switch-model] [--no-verify] [--hidden] [-v]\n"
+          "                 [--switch-model] [--no-verify] [--hidden] [-v] [--write-xmp ...]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
-          "  --model FILE  model file (default: RAM_MODEL, else models/default.ram beside build/)\n"
+          "  --model FILE  model file (default: RAM_MODEL, else the extension's default model)\n"
           "  --threads N   inference threads (default: all cores)\n"
           "  --batch N     images per committed transaction (default 16)\n"
           "  --rescan      read files already indexed again (re-embeds those whose bytes changed)\n"
@@ -557,7 +698,12 @@ static void usage(void)
           "                every tensor bound are still checked)\n"
           "  --hidden      index files and folders whose names start with '.' too (by default\n"
           "                they are skipped, and counted)\n"
-          "  -v            name every skipped file\n",
+          "  -v            name every skipped file\n"
+          "  --write-xmp   write each indexed file's tags into its XMP sidecar as keywords\n"
+          "                (dc:subject, lr:hierarchicalSubject), keeping what the sidecar holds\n"
+          "  --xmp-name photo.jpg.xmp|photo.xmp  sidecar name: darktable/digiKam (default) or Lightroom\n"
+          "  --xmp-root ROOT  hierarchical keyword root (default auto: 'auto|dog'; '' for none)\n"
+          "  --xmp-lang en|zh  tag names in the sidecars (default en)\n",
           stderr);
     exit(2);
 }
@@ -566,6 +712,7 @@ int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
     int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0, hidden = 0;
+    XmpOpts xmp = {0, 0, "auto", 0}; /* --write-xmp and its options */
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
@@ -592,6 +739,14 @@ int main(int argc, char **argv)
             verify = 0;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
             verbose = 1;
+        else if (!strcmp(a, "--write-xmp"))
+            xmp.write = 1;
+        else if (!strcmp(a, "--xmp-name") && i + 1 < argc && (!strcmp(argv[i + 1], "photo.jpg.xmp") || !strcmp(argv[i + 1], "photo.xmp")))
+            xmp.stripExt = !strcmp(argv[++i], "photo.xmp");
+        else if (!strcmp(a, "--xmp-root") && i + 1 < argc)
+            xmp.root = argv[++i];
+        else if (!strcmp(a, "--xmp-lang") && i + 1 < argc && (!strcmp(argv[i + 1], "en") || !strcmp(argv[i + 1], "zh")))
+            xmp.zh = !strcmp(argv[++i], "zh");
         else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             usage();
         else if (a[0] == '-' && a[1])
@@ -622,7 +777,7 @@ int main(int argc, char **argv)
     sqlite3_busy_timeout(g_db, 5000);
     sqlite3_db_config(g_db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, (int *)0);
     char *so_dir = exe_dir(argv[0]);
-    char *so = sqlite3_mprintf("%s/ram.so", so_dir);
+    char *so = extension_path(so_dir);
     char *err = 0;
     if (sqlite3_load_extension(g_db, so, 0, &err) != SQLITE_OK)
         die("cannot load the extension %s: %s", esc(so), err ? err : "?");
@@ -647,11 +802,9 @@ int main(int argc, char **argv)
             "model's, RAM_MODEL's): a database does not choose the files this program opens; if you trust that "
             "file, rerun with --model '%s'",
             table, esc(zBound), esc(zBound));
-    const char *zEnv = getenv("RAM_MODEL");
     char *zLoad = zModel ? sqlite3_mprintf("%s", zModel)
                 : *zBound ? sqlite3_mprintf("%s", zBound)
-                : !verify && zEnv && *zEnv ? sqlite3_mprintf("%s", zEnv)
-                : !verify ? sqlite3_mprintf("%s/../models/default.ram", so_dir)
+                : !verify ? extension_default_model()
                           : 0;
     if (zLoad) {
         char *zWhy = !zModel && *zBound ? sqlite3_mprintf("table %s is bound to this model file (model=); name "
@@ -861,6 +1014,8 @@ int main(int argc, char **argv)
                     "  index their folder too, or drop them: INSERT INTO %s(%s) VALUES('delete-stale')\n",
                     nStale, nStale == 1 ? "" : "s", table, nStale == 1 ? "is" : "are", esc(dir), table, table);
     }
+    long long nXmpBad = !interrupted && xmp.write ? write_xmp_sidecars(table, files.a, files.n, todo, &xmp) : 0;
+    if (g_stop) interrupted = 1;
     sqlite3_finalize(sHave);
     sqlite3_finalize(sSkipped);
     sqlite3_finalize(sSkip);
@@ -880,5 +1035,5 @@ int main(int argc, char **argv)
     if (interrupted) {
         fprintf(stderr, "ram-index: interrupted; the work done is kept: rerun the same command to resume\n");
     }
-    return interrupted ? 130 : 0;
+    return interrupted ? 130 : nXmpBad ? 1 : 0;
 }

@@ -13,6 +13,7 @@
 ** models/default.ram next to ram.so (registry.c).
 */
 #include "ext.h"
+#include "model_path.h"
 SQLITE_EXTENSION_INIT3
 
 #include <stdlib.h>
@@ -91,13 +92,17 @@ int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx,
             return rc;
         }
     } else {
-        zDefault = ram__default_model_path();
+        char *zTried = 0;
+        zDefault = ram__model_search(&zTried); /* model_path.c */
         if (!zDefault) {
-            *pzErr = ram__mprintf("%s(): no model loaded: call ram_load('path/to/model.ram'), set "
-                                  "RAM_MODEL, or build the default model models/default.ram (make)",
-                                  zFunc);
+            *pzErr = ram__mprintf("%s(): no model loaded: call ram_load('path/to/model.ram') or set RAM_MODEL; "
+                                  "no default model at %s (make builds models/default.ram, make install "
+                                  "copies it to PREFIX/share/sqlite-ram)",
+                                  zFunc, zTried ? zTried : "?");
+            sqlite3_free(zTried);
             return SQLITE_ERROR;
         }
+        sqlite3_free(zTried);
         rc = ram__registry_acquire(zDefault, RAM__VERIFY_ON_MAP, &pEntry, &zMsg);
         if (rc) {
             *pzErr = zMsg ? ram__mprintf("%s(): cannot load the default model %s: %s", zFunc, zDefault, zMsg) : 0;

@@ -214,9 +214,7 @@ void ram__registry_release(struct ram_entry *p);
 int ram__entry_tag_index(const struct ram_entry *p, const char *z, int n);
 /* JSON array describing the loaded models, for ram_debug() (sqlite3_free). */
 char *ram__registry_json(void);
-/* Path of the bundled default model next to ram.so, or NULL when the file
-** does not exist (sqlite3_free). */
-char *ram__default_model_path(void);
+/* The default model's search order: model_path.h (ram__model_search). */
 /* Number of live connection structs; when it drops to 0 the caches are
 ** emptied (so a process that closes every connection holds no memory). */
 void ram__conn_count_add(int delta);
@@ -399,6 +397,7 @@ int ram__register_threshold_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrM
 int ram__register_score_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);     /* func_score.c */
 int ram__register_caption_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);   /* func_caption.c */
 int ram__register_thumbnail_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg); /* func_thumbnail.c */
+int ram__register_xmp_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);       /* func_xmp.c */
 int ram__register_vtab(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);            /* vtab_scores.c */
 int ram__register_index(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);           /* index_vtab.c */
 

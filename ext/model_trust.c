@@ -8,9 +8,11 @@
 ** learn from the error whether it exists. So a recorded path is opened only
 ** when the user has a say in it:
 **
-**   - it lies in the folder of the default model (models/ beside build/) or
-**     in the folder of the file RAM_MODEL names (the folders the user keeps
-**     models in), or
+**   - it lies in a folder of the default model's search order
+**     (model_path.c: $XDG_DATA_HOME/sqlite-ram, PREFIX/share/sqlite-ram
+**     beside the installed extension, each $XDG_DATA_DIRS/sqlite-ram, models/
+**     beside build/) or in the folder of the file RAM_MODEL names (the
+**     folders the user keeps models in), or
 **   - it is a file named in this connection: by ram_load(path), by CREATE
 **     VIRTUAL TABLE ... USING ram_index(model=path), or by the command
 **     INSERT INTO t(t) VALUES('model=path') (ram_index is DIRECTONLY: a view
@@ -31,6 +33,7 @@
 ** realpaths owned by struct ram_conn (pTrust), freed with it.
 */
 #include "ext.h"
+#include "model_path.h"
 SQLITE_EXTENSION_INIT3
 
 #include <limits.h>
@@ -139,10 +142,11 @@ int ram__trust_check(struct ram_conn *p, const char *zTable, const char *zPath, 
         struct ram_trust *t = p->pTrust;
         for (int i = 0; t && i < t->n && !bOk; i++) bOk = !strcmp(t->az[i], zReal);
         if (!bOk) bOk = in_folder_of(zReal, getenv("RAM_MODEL"));
-        if (!bOk) {
-            char *zDefault = ram__default_model_path();
-            bOk = in_folder_of(zReal, zDefault);
-            sqlite3_free(zDefault);
+        if (!bOk) { /* every folder of the default model's search order (model_path.c) */
+            int n = 0;
+            char **az = ram__model_places(&n);
+            for (int i = 0; i < n && !bOk; i++) bOk = in_folder_of(zReal, az[i]);
+            ram__model_places_free(az, n);
         }
         sqlite3_free(zReal);
     }

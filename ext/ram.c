@@ -13,6 +13,7 @@
 ** is the top one and is called by nothing else of ext/.
 */
 #include "ext.h"
+#include "model_path.h"
 SQLITE_EXTENSION_INIT1
 
 #include "image.h"
@@ -100,6 +101,20 @@ static void ramDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     ram__json_str(s, ram_image_formats());
     sqlite3_str_appendf(s, ",\"interrupt\":");
     ram__json_str(s, ram__interrupt_method());
+    char *zFound = ram__model_search(0); /* model_path.c */
+    int nPlace = 0;
+    char **azPlace = ram__model_places(&nPlace);
+    sqlite3_str_appendf(s, ",\"default_model\":");
+    if (zFound) ram__json_str(s, zFound);
+    else sqlite3_str_appendall(s, "null");
+    sqlite3_str_appendf(s, ",\"model_search\":[");
+    for (int i = 0; i < nPlace; i++) {
+        if (i) sqlite3_str_appendchar(s, 1, ',');
+        ram__json_str(s, azPlace[i]);
+    }
+    sqlite3_str_appendchar(s, 1, ']');
+    sqlite3_free(zFound);
+    ram__model_places_free(azPlace, nPlace);
     sqlite3_str_appendf(s, ",\"models\":%s,\"caches\":%s}", zReg ? zReg : "null",
                         zCache ? zCache : "null");
     sqlite3_free(zReg);
@@ -156,6 +171,7 @@ int sqlite3_ram_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *p
     if (rc == SQLITE_OK) rc = ram__register_vtab(db, p, pzErrMsg);
     if (rc == SQLITE_OK) rc = ram__register_index(db, p, pzErrMsg);
     if (rc == SQLITE_OK) rc = ram__register_thumbnail_funcs(db, p, pzErrMsg);
+    if (rc == SQLITE_OK) rc = ram__register_xmp_funcs(db, p, pzErrMsg); /* func_xmp.c */
     ram__conn_unref(p);
     return rc;
 }

@@ -23,9 +23,7 @@
 ** returning). Each entry also indexes the
 ** English tag names (open addressing on XXH3-64) for threshold overrides.
 **
-** The default model is models/default.ram relative to the directory of the
-** loaded ram.so (build/ram.so -> build/../models/default.ram), found with
-** dladdr().
+** Where the default model is looked for: model_path.c.
 */
 #include "ext.h"
 SQLITE_EXTENSION_INIT3
@@ -33,7 +31,6 @@ SQLITE_EXTENSION_INIT3
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -248,22 +245,5 @@ char *ram__registry_json(void)
     if (!zBody) return 0;
     char *z = ram__mprintf("{\"loaded\":%s}", zBody);
     sqlite3_free(zBody);
-    return z;
-}
-
-char *ram__default_model_path(void)
-{
-    Dl_info info;
-    if (!dladdr((void *)&ram__default_model_path, &info) || !info.dli_fname) return 0;
-    char *zSo = realpath(info.dli_fname, 0); /* libc malloc */
-    if (!zSo) return 0;
-    char *zSlash = strrchr(zSo, '/');
-    if (zSlash) *zSlash = 0;
-    char *z = ram__mprintf("%s/../models/default.ram", zSlash ? zSo : ".");
-    free(zSo);
-    if (z && access(z, R_OK) != 0) {
-        sqlite3_free(z);
-        z = 0;
-    }
     return z;
 }

@@ -1,17 +1,30 @@
 /*
-** test_quant.c — the int8 path (core/gemm_q8.c, ram-convert --quant int8):
-**   - the AVX512-VNNI kernel and the portable scalar path give bit-identical
+** test_quant.c — the int8 path (core/gemm_q8.c, ram-convert --quant int8)
+** and the bf16 path (core/gemm_bf16.c):
+**   - bf16: every path this CPU runs (AVX512-BF16, AVX-512F widening) and
+**     the portable one forced give bit-identical outputs on odd shapes, at 1
+**     and 2 threads, equal (within fp32 summation) to a double reference
+**     over the bf16-rounded operands; AMX tiles (their own summation order)
+**     within the same bound and identical at 1 and 2 threads; the rounding
+**     itself is checked on ties, subnormals, infinities and NaN;
+**   - the AMX-INT8 and AVX512-VNNI kernels and the portable scalar path give bit-identical
 **     int32 sums, quantized rows and fp32 outputs on odd shapes (M = 1, M, N,
 **     K not multiples of the blocks, K not a multiple of 4), with 1 and 2
 **     threads, and the int32 sums equal a naive loop over the unpacked codes;
 **   - the dequantized product is within the bound that the weight and
 **     activation scales give, element by element;
+**   - on a small trained-like random RAM++ (ram-convert --random
+**     --trained-like: probabilities from ~1e-4 to ~1), bf16 (at load, and
+**     ram-convert --dtype bf16, which must agree bit for bit) stays within
+**     0.005 and int8 within 0.02 of fp32 in probability, and a tag decision
+**     changes only where fp32 lies within that distance of the threshold;
 **   - the golden RAM++ and RAM models converted with int8 give the same tag
 **     sets as fp32 and probabilities within 0.02 on the golden inputs;
 **   - damaged quantized files (scale of the wrong shape or dtype, weight of
 **     the wrong dtype, missing scale, non-finite scale, version/quant
 **     metadata mismatch) are refused by the loader with a clear error.
 */
+#include "gemm_bf16.h"
 #include "gemm_q8.h"
 #include "harness.h"
 #include "model.h"
@@ -105,9 +118,12 @@ static void test_exact(const struct qcase *c, const char *tag)
               !memcmp(za, za2, sizeof(int32_t) * M), name, "quantized rows differ between paths");
 
     /* Sums: kernel vs scalar vs a naive loop over the codes. */
+    int32_t *acc3 = malloc(sizeof(int32_t) * M * N);
     ram_status rc = ram_q8_gemm_s32(a, M, lda, c->q, acc, &err);
     ram_q8_force_scalar(1);
     rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc2, &err);
+    ram_q8_force_scalar(2); /* VNNI where AMX would run */
+    rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc3, &err);
     ram_q8_force_scalar(0);
     int naive_ok = 1;
     for (int r = 0; r < M && naive_ok; r++)
@@ -120,8 +136,9 @@ static void test_exact(const struct qcase *c, const char *tag)
             }
         }
     snprintf(name, sizeof name, "quant.%s.s32_kernel_equals_scalar", tag);
-    check(rc == RAM_OK && !memcmp(acc, acc2, sizeof(int32_t) * M * N), name, "int32 sums differ (vnni %d)",
-          ram_q8_have_vnni());
+    check(rc == RAM_OK && !memcmp(acc, acc2, sizeof(int32_t) * M * N) && !memcmp(acc3, acc2, sizeof(int32_t) * M * N),
+          name, "int32 sums differ (vnni %d, amx %d)", ram_q8_have_vnni(), ram_q8_have_amx() && K % 64 == 0);
+    free(acc3);
     snprintf(name, sizeof name, "quant.%s.s32_scalar_equals_naive", tag);
     check(naive_ok, name, "scalar sums differ from the naive loop over the packed codes");
 
@@ -132,11 +149,16 @@ static void test_exact(const struct qcase *c, const char *tag)
     rc |= ram_q8_linear(c->x, M, c->q, c->b, y2, &err);
     ram_q8_force_scalar(1);
     rc |= ram_q8_linear(c->x, M, c->q, c->b, y3, &err);
+    float *y4 = malloc(sizeof(float) * M * N);
+    ram_q8_force_scalar(2);
+    rc |= ram_q8_linear(c->x, M, c->q, c->b, y4, &err);
     ram_q8_force_scalar(0);
     ram_set_threads(1);
     snprintf(name, sizeof name, "quant.%s.linear_bit_identical", tag);
-    check(rc == RAM_OK && !memcmp(y, y2, sizeof(float) * M * N) && !memcmp(y, y3, sizeof(float) * M * N), name,
-          "outputs differ between threads or paths");
+    check(rc == RAM_OK && !memcmp(y, y2, sizeof(float) * M * N) && !memcmp(y, y3, sizeof(float) * M * N) &&
+              !memcmp(y, y4, sizeof(float) * M * N),
+          name, "outputs differ between threads or paths");
+    free(y4);
 
     /* Against fp32: |dy| <= sum_k |x||dw| + |dx||w| + |dx||dw| with |dw| <= s_w/2, |dx| <= s_a/2. */
     double worst = 0;
@@ -161,8 +183,10 @@ static void test_kernel(void)
 {
     static const int shapes[][3] = {{1, 1, 1},   {1, 17, 5},   {7, 33, 13},  {13, 70, 130},
                                     {6, 64, 256}, {25, 100, 771}, {50, 200, 3}, {97, 129, 64},
-                                    {130, 300, 262}}; /* the last one is big enough for 2 threads */
-    printf("NOTE: AVX512-VNNI kernel %s\n", ram_q8_have_vnni() ? "present" : "absent (scalar path only)");
+                                    {130, 300, 262}, {37, 70, 128}, {130, 300, 256}};
+    /* 130 x 300 x 26x is big enough for 2 threads; K a multiple of 64 takes AMX tiles where granted. */
+    printf("NOTE: AVX512-VNNI kernel %s, AMX-INT8 %s\n", ram_q8_have_vnni() ? "present" : "absent (scalar path only)",
+           ram_q8_have_amx() ? "present" : "absent");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         struct qcase c;
         char tag[64];
@@ -182,6 +206,136 @@ static void test_kernel(void)
         for (int k = 0; k < 37; k++) ok &= code(&c, o, k) >= -127 && (o != 1 || code(&c, o, k) == 0);
     check(ok, "quant.pack.zero_row_and_range", "bad codes or scales");
     qcase_free(&c);
+}
+
+/* ------------------------------------------------------------------ bf16 */
+
+static double bf(uint16_t h) /* exact value of a bf16 */
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void test_bf16_round(void)
+{
+    static const struct {
+        uint32_t in;
+        uint16_t out;
+    } c[] = {
+        {0x3f800000u, 0x3f80}, /* 1 */
+        {0x3f808000u, 0x3f80}, /* tie, even stays */
+        {0x3f818000u, 0x3f82}, /* tie, odd rounds up */
+        {0x3f808001u, 0x3f81}, /* above the tie */
+        {0xbf80ffffu, 0xbf81}, /* negative, rounds away */
+        {0x7f7fffffu, 0x7f80}, /* FLT_MAX rounds to inf */
+        {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80}, /* infinities */
+        {0x00400000u, 0x0000}, {0x807fffffu, 0x8000}, /* subnormals flushed, sign kept */
+        {0x7fc00001u, 0x7fc0}, {0x7f800001u, 0x7f80 | 0x40}, /* NaN stays NaN */
+    };
+    int ok = 1;
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        float f;
+        memcpy(&f, &c[i].in, 4);
+        if (ram_f32_to_bf16(f) != c[i].out) {
+            ok = 0;
+            printf("NOTE: bf16 of 0x%08x is 0x%04x, expected 0x%04x\n", c[i].in, ram_f32_to_bf16(f), c[i].out);
+        }
+    }
+    check(ok, "bf16.rounding", "round-to-nearest-even cases differ");
+}
+
+/* One shape: every level up to the CPU's best, 1 and 2 threads, against
+** each other (bit for bit) and against the double reference. */
+static void test_bf16_shape(int M, int N, int K)
+{
+    struct ram_error err;
+    char name[96];
+    float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
+    uint16_t *pk = malloc(ram_bf16_packed_bytes(N, K));
+    float *y[4][2];
+    for (int i = 0; i < M * K; i++) x[i] = 2.0f * frand() + 0.3f;
+    for (int i = 0; i < N * K; i++) W[i] = 0.05f * frand();
+    for (int i = 0; i < N; i++) b[i] = frand();
+    ram_bf16_pack(W, N, K, pk);
+    struct ram_bf16_weight w = {N, K, pk};
+    const int best = ram_bf16_level();
+    ram_status rc = RAM_OK;
+    for (int l = 0; l <= best; l++)
+        for (int t = 0; t < 2; t++) {
+            y[l][t] = malloc(sizeof(float) * M * N);
+            ram_bf16_force_level(l);
+            ram_set_threads(t + 1);
+            rc |= ram_bf16_linear(x, M, &w, b, y[l][t], &err);
+        }
+    ram_bf16_force_level(-1);
+    ram_set_threads(1);
+    /* Levels 0-2 do the same additions in the same order; AMX (3) its own. */
+    int same = 1;
+    for (int l = 0; l <= best; l++)
+        for (int t = 0; t < 2; t++)
+            same &= !memcmp(y[l][t], y[l < RAM_BF16_AMX ? 0 : l][0], sizeof(float) * M * N);
+    snprintf(name, sizeof name, "bf16.%dx%dx%d.paths_and_threads_bit_identical", M, N, K);
+    check(rc == RAM_OK && same, name, "outputs differ (levels 0..%d, 1 and 2 threads)", best);
+    /* Reference: sum of the exact products of the rounded operands, in
+    ** double; fp32 summation of K terms errs by at most ~K 2^-24 sum |terms|. */
+    double worst = 0;
+    for (int l = 0; l <= best; l += best > 0 ? best : 1) /* the portable path and the best */
+        for (int r = 0; r < M; r++)
+            for (int o = 0; o < N; o++) {
+                double ref = 0, mag = 0;
+                for (int k = 0; k < K; k++) {
+                    const int K2 = (K + 1) / 2;
+                    double t = bf(ram_f32_to_bf16(x[(size_t)r * K + k])) *
+                               bf(pk[(((size_t)(o / 16) * K2 + k / 2) * 16 + o % 16) * 2 + k % 2]);
+                    ref += t, mag += fabs(t);
+                }
+                double bound = (K + 2) * 0x1p-24 * (mag + fabs(b[o])) + 1e-30;
+                double e = fabs(y[l][0][(size_t)r * N + o] - (ref + b[o])) / bound;
+                worst = e > worst ? e : worst;
+            }
+    snprintf(name, sizeof name, "bf16.%dx%dx%d.equals_rounded_reference", M, N, K);
+    check(worst <= 1.0, name, "error %.3f x the fp32 summation bound", worst);
+    /* Packing: W's rounded values where the layout says, zero padding. */
+    int pk_ok = 1;
+    const int K2 = (K + 1) / 2, N16 = (N + 15) / 16;
+    for (int p = 0; p < N16 && pk_ok; p++)
+        for (int k2 = 0; k2 < K2; k2++)
+            for (int j = 0; j < 16; j++)
+                for (int i = 0; i < 2; i++) {
+                    int o = 16 * p + j, c = 2 * k2 + i;
+                    uint16_t want = o < N && c < K ? ram_f32_to_bf16(W[(size_t)o * K + c]) : 0;
+                    pk_ok &= pk[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] == want;
+                }
+    snprintf(name, sizeof name, "bf16.%dx%dx%d.packed_layout", M, N, K);
+    check(pk_ok, name, "packed codes differ from the documented layout");
+    for (int l = 0; l <= best; l++) free(y[l][0]), free(y[l][1]);
+    free(x), free(W), free(b), free(pk);
+}
+
+static void test_bf16(void)
+{
+    /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
+    static const int shapes[][3] = {{1, 1, 1},   {1, 17, 5},    {7, 33, 13},  {13, 70, 130}, {6, 64, 256},
+                                    {25, 100, 771}, {50, 200, 3}, {130, 300, 262}, {37, 70, 128}, {33, 17, 32},
+                                    {130, 300, 256}};
+    printf("NOTE: bf16 path level %d (3 AMX-BF16, 2 AVX512-BF16, 1 AVX-512F, 0 portable)\n", ram_bf16_level());
+    test_bf16_round();
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2]);
+    /* The int8 layer type carries a bf16 weight to ram_linear_q's caller. */
+    struct ram_error err;
+    float x[6] = {1, 2, 3, -1, 0.5f, 4}, W[6] = {0.5f, -1, 2, 0.25f, 1, -3}, y[4] = {0}, y2[4] = {0};
+    uint16_t pk[16 * 4];
+    ram_bf16_pack(W, 2, 3, pk);
+    struct ram_q8_weight *q = NULL;
+    struct ram_bf16_weight w = {2, 3, pk};
+    ram_status rc = ram_q8_weight_new_bf16(2, 3, pk, &q, &err);
+    if (!rc) rc = ram_linear_q(x, 2, 3, NULL, q, NULL, 2, y, &err);
+    if (!rc) rc = ram_bf16_linear(x, 2, &w, NULL, y2, &err);
+    check(rc == RAM_OK && !memcmp(y, y2, sizeof y) && y[0] == 0.5f - 2 + 6 && y[3] == -0.25f + 0.5f - 12,
+          "bf16.through_ram_linear_q", "rc %d, y %g %g %g %g", rc, y[0], y[1], y[2], y[3]);
+    ram_q8_weight_free(q);
 }
 
 /* ------------------------------------------------------------------ golden */
@@ -281,6 +435,100 @@ done:
     ram_model_free(i8);
 }
 
+/* ------------------------------------------------------------------ trained-like */
+
+/* A small RAM++ whose products still have realistic widths (K up to 384). */
+static const char *TL_CONFIG =
+    "{\"preset\": \"ram_plus_tiny\", \"image_size\": 128, \"embed_dim\": 32, \"window\": 4,"
+    " \"depths\": [2, 2, 2, 2], \"heads\": [2, 4, 4, 8], \"num_class\": 300, \"des_per_class\": 8,"
+    " \"tagger_hidden\": 96, \"tagger_intermediate\": 384}\n";
+
+static int convert_tl(const char *cfg, const char *out, const char *extra)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s/ram-convert --random %s --trained-like --seed 3 %s -o %s >/dev/null", build_dir(),
+             cfg, extra, out);
+    return system(cmd);
+}
+
+struct tl_agree {
+    double maxdiff, flip_gap;
+    int flips;
+};
+
+static void tl_add(struct tl_agree *a, const struct ram_model *m, const float *q, const float *p, int K)
+{
+    for (int c = 0; c < K; c++) {
+        double d = fabs((double)p[c] - q[c]);
+        a->maxdiff = d > a->maxdiff ? d : a->maxdiff;
+        float t = ram_model_threshold(m, c);
+        if ((q[c] >= t) != (p[c] >= t)) {
+            a->flips++;
+            double g = fabs((double)q[c] - t);
+            a->flip_gap = g > a->flip_gap ? g : a->flip_gap;
+        }
+    }
+}
+
+static void test_trained_like(void)
+{
+    struct ram_error err = {{0}};
+    const char *cfg = tmp_path("tl.json"), *f32 = tmp_path("tl.ram"), *i8 = tmp_path("tl_int8.ram"),
+               *b16 = tmp_path("tl_bf16.ram");
+    FILE *f = fopen(cfg, "w");
+    if (f) fputs(TL_CONFIG, f), fclose(f);
+    struct ram_model *m[4] = {0}; /* fp32, bf16 at load, int8 file, bf16 file */
+    ram_status rc = !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") ||
+                            convert_tl(cfg, b16, "--dtype bf16")
+                        ? RAM_ERR_IO
+                        : RAM_OK;
+    if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[0], &err);
+    if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[1], &err);
+    if (!rc) rc = ram_model_use_bf16(m[1], &err);
+    if (!rc) rc = ram_model_init_from_file(i8, NULL, &m[2], &err);
+    if (!rc) rc = ram_model_init_from_file(b16, NULL, &m[3], &err);
+    struct ram_model_info info;
+    ram_model_get_info(m[3], &info);
+    check(rc == RAM_OK && !strcmp(info.dtype, "bf16") && m[3]->swin_w.stages[0].blocks[0].fc1_q &&
+              m[3]->swin_w.stages[0].blocks[0].fc1_q->bf16.packed && !m[3]->swin_w.stages[0].blocks[0].fc1_w,
+          "quant.trained_like.bf16_file", "%s (dtype %s)", err.msg, rc ? "?" : info.dtype);
+    check(rc == RAM_OK && m[1]->tagger_layers[1].o_q && m[1]->tagger_layers[1].o_q->bf16.packed,
+          "quant.trained_like.models", "%s", err.msg);
+    if (rc) goto done;
+    enum { N_IN = 6 };
+    const int S = m[0]->swin.image_size, K = m[0]->num_class;
+    float *chw = malloc(sizeof(float) * 3 * S * S), *p[4];
+    for (int k = 0; k < 4; k++) p[k] = malloc(sizeof(float) * K);
+    int file_same = 1;
+    struct tl_agree a[3];
+    memset(a, 0, sizeof a);
+    double pmin = 1, pmax = 0;
+    for (int i = 0; i < N_IN && !rc; i++) {
+        for (int j = 0; j < 3 * S * S; j++) /* smooth waves plus noise, normalised-image range */
+            chw[j] = 1.5f * sinf(0.05f * (float)(j % S) * (i + 1) + 0.03f * (float)(j / S) + (float)i) + 0.4f * frand();
+        for (int k = 0; k < 4 && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
+        file_same &= !memcmp(p[1], p[3], sizeof(float) * K);
+        for (int k = 1; k < 3 && !rc; k++) tl_add(&a[k], m[0], p[0], p[k], K);
+        for (int c = 0; c < K; c++) pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
+    }
+    printf("NOTE: trained-like: fp32 probabilities %.2g..%.4f; bf16 max |dp| %.5f (%d flips, at most %.5f from the "
+           "threshold); int8 max |dp| %.5f (%d flips, at most %.5f)\n",
+           pmin, pmax, a[1].maxdiff, a[1].flips, a[1].flip_gap, a[2].maxdiff, a[2].flips, a[2].flip_gap);
+    check(rc == RAM_OK && pmin < 1e-3 && pmax > 0.9, "quant.trained_like.spread", "probabilities %.3g..%.3g (%s)",
+          pmin, pmax, rc ? err.msg : "");
+    check(rc == RAM_OK && a[1].maxdiff <= 0.005 && a[1].flip_gap <= 0.005, "quant.trained_like.bf16_within_0.005",
+          "max |dp| %.5f, a flip %.5f from its threshold", a[1].maxdiff, a[1].flip_gap);
+    check(rc == RAM_OK && a[2].maxdiff <= 0.02 && a[2].flip_gap <= 0.02, "quant.trained_like.int8_within_0.02",
+          "max |dp| %.5f, a flip %.5f from its threshold", a[2].maxdiff, a[2].flip_gap);
+    check(rc == RAM_OK && file_same, "quant.trained_like.bf16_file_equals_bf16_at_load",
+          "ram-convert --dtype bf16 gives other probabilities than the fp32 file converted at load");
+    for (int k = 0; k < 4; k++) free(p[k]);
+    free(chw);
+done:
+    for (int k = 0; k < 4; k++) ram_model_free(m[k]);
+    unlink(cfg), unlink(f32), unlink(i8), unlink(b16);
+}
+
 /* ------------------------------------------------------------------ damaged files */
 
 /* Rewrites src into dst with edit() applied to a copy of its tensor list
@@ -370,6 +618,27 @@ static void e_quant_bf16(struct ram_st_out *o, int *n, const char **k, const cha
         if (!strcmp(k[i], "quant")) v[i] = "bf16";
 }
 
+/* A file from before the per-layer choice: stage 0's patch-merging reduction
+** stored as I8 + .qscale (as every Swin matrix was) instead of F32. */
+#define RED "visual_encoder.layers.0.downsample.reduction.weight"
+static int8_t old_packed[1 << 16];
+static float old_scale[1024];
+static char old_qname[] = RED ".qscale";
+static void e_old_int8(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
+{
+    struct ram_st_out *t = find_out(o, *n, RED);
+    struct ram_error err;
+    if (!t || t->dtype != RAM_DTYPE_F32 || t->ndim != 2 || t->shape[0] > 1024 ||
+        ram_q8_packed_bytes((int)t->shape[0], (int)t->shape[1]) > sizeof old_packed)
+        return;
+    const int N = (int)t->shape[0], K = (int)t->shape[1];
+    if (ram_q8_quantize_pack(t->bytes, N, K, old_packed, old_scale, &err)) return;
+    *t = (struct ram_st_out){.name = RED, .dtype = RAM_DTYPE_I8, .ndim = 4,
+                             .shape = {(N + 15) / 16, (K + 3) / 4, 16, 4}, .bytes = old_packed};
+    o[(*n)++] = (struct ram_st_out){.name = old_qname, .dtype = RAM_DTYPE_F32, .ndim = 1, .shape = {N},
+                                    .bytes = old_scale};
+}
+
 static void test_damaged(void)
 {
     static const struct {
@@ -403,6 +672,12 @@ static void test_damaged(void)
         ram_model_free(m);
         m = NULL;
     }
+    /* An int8 file written before the per-layer choice (its reduction in I8) still loads, in int8. */
+    ram_status orc = rewrite(good, bad, e_old_int8) ? RAM_ERR_IO : ram_model_init_from_file(bad, NULL, &m, &err);
+    check(orc == RAM_OK && m->swin_w.stages[0].down_red_q && !m->swin_w.stages[0].down_red_q->bf16.packed,
+          "quant.old_int8_file_loads", "%s", err.msg);
+    ram_model_free(m);
+    m = NULL;
     /* An unedited rewrite loads: the failures above come from the edits. */
     ram_status rc = rewrite(good, bad, e_none) ? RAM_ERR_IO : ram_model_init_from_file(bad, NULL, &m, &err);
     check(rc == RAM_OK, "quant.damaged.unedited_rewrite_loads", "%s", err.msg);
@@ -414,6 +689,8 @@ int main(void)
 {
     (void)check_close_npy; /* harness helper this test does not need */
     test_kernel();
+    test_bf16();
+    test_trained_like();
     test_golden("ram_plus", "ram_plus_tiny.pth", "golden_ram_plus.ram");
     test_golden("ram", "ram_tiny.pth", "golden_ram.ram");
     test_damaged();

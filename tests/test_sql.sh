@@ -62,8 +62,11 @@ for lib in /usr/libexec/coreutils/libstdbuf.so /usr/lib/coreutils/libstdbuf.so; 
   if [ -f "$lib" ]; then PRE="$PRE $lib"; break; fi
 done
 # shell [VAR=VALUE...] < script: the sqlite3 shell, RAM_MODEL unset unless given.
+# XDG_DATA_HOME and XDG_DATA_DIRS point into @T@, so that a model installed on
+# this machine (~/.local/share/sqlite-ram, /usr/share/sqlite-ram) is never
+# picked up and the "no model" error lists only paths of this run.
 shell() {
-  env -u RAM_MODEL LD_PRELOAD="$PRE" _STDBUF_O=0 _STDBUF_E=0 \
+  env -u RAM_MODEL XDG_DATA_HOME="$T/xdg-home" XDG_DATA_DIRS="$T/xdg-dirs" LD_PRELOAD="$PRE" _STDBUF_O=0 _STDBUF_E=0 \
     ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" "$@" \
     sqlite3 -batch -init /dev/null :memory:
 }

@@ -4,6 +4,12 @@
 set -e
 # chromium: headless, for tests/test_serve.sh (the search page, driven by playwright-core from npm).
 PKGS="build-essential pkg-config libvips-dev libopenblas-dev libxxhash-dev libsqlite3-dev sqlite3 python3 chromium"
+# libexempi-dev, libexpat1-dev: ram_xmp() merges tags into XMP sidecars with Adobe's XMP Toolkit
+# (exempi), after an expat well-formedness check; libimage-exiftool-perl reads them back in
+# tests/test_xmp.sh.
+PKGS="$PKGS libexempi-dev libexpat1-dev libimage-exiftool-perl"
+# python3-venv: tests/test_python_pkg.sh installs the Python package into a fresh venv.
+PKGS="$PKGS python3-venv"
 # clang and its compiler-rt (libFuzzer for -fsanitize=fuzzer; Debian 12 only recommends it):
 # the fuzz targets that make test runs (tests/fuzz/).
 PKGS="$PKGS clang libclang-rt-14-dev"

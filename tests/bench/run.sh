@@ -15,6 +15,10 @@
 #   RAM_BENCH_IMAGE   the image to tag (default: a 1024x1024 JPEG made from a
 #                     demo picture with the vips CLI)
 #   RAM_BENCH_RUNS    timed forwards per thread count (median; default 5)
+#   RAM_BENCH_PRECISION  0 skips bench_precision (fp32/bf16/int8 side by side on a
+#                     trained-like random RAM++ made once into BUILD/bench/ by
+#                     ram-convert --random --trained-like, 1.3 + 0.9 GB; its keys
+#                     are then null)
 #   RAM_BENCH_INDEX   0 skips bench_index (its keys are then null)
 #   RAM_BENCH_N       images bench_index generates (default here 20000)
 #   RAM_BENCH_INDEX_MODEL  a RAM++ with a CLIP text tower for bench_index (default:
@@ -100,6 +104,38 @@ if [ "${RAM_BENCH_TORCH:-1}" != 0 ]; then
   fi
 fi
 
+# Issue 19: fp32, bf16 (converted at load) and int8 (--quant int8) of one
+# trained-like random RAM++ (probabilities spread like a trained model's, where
+# rounding errors show), forwards interleaved at 1 and 2 threads; agreement
+# with fp32 on the bench image, skimage's photos and generated inputs. The
+# models are remade when ram-convert is newer (the int8 layer choice lives there).
+PREC=$OUT/bench_precision.out
+: >"$PREC"
+if [ "${RAM_BENCH_PRECISION:-1}" != 0 ] && [ -x "$BUILD/bench/bench_precision" ]; then
+  TL=$OUT/ram_plus_trained_like.ram
+  TL8=$OUT/ram_plus_trained_like_int8.ram
+  for f in "$TL" "$TL8"; do
+    if [ ! -f "$f" ] || [ "$BUILD/ram-convert" -nt "$f" ]; then
+      echo "bench: writing a trained-like random RAM++ to $f"
+      q=; [ "$f" = "$TL8" ] && q="--quant int8"
+      "$BUILD/ram-convert" --random ram_plus_swin_l_384 --trained-like $q -o "$f" >/dev/null || exit 1
+    fi
+  done
+  SK=/usr/lib/python3/dist-packages/skimage/data
+  photos=$(ls $SK/astronaut.png $SK/chelsea.png $SK/coffee.png 2>/dev/null)
+  echo "bench: fp32 / bf16 / int8 side by side (bench_precision, $RUNS runs per thread count)"
+  "$BUILD/bench/bench_precision" "$TL" "$TL8" "$RUNS" "$IMAGE" $photos >"$PREC" 2>&1 ||
+    echo "bench: bench_precision failed (see $PREC)"
+  # The same paths on the bench model (the plain random one unless RAM_BENCH_MODEL names a real one;
+  # probabilities near 0.5, the fidelity setting) and its int8 conversion: agreement only.
+  if [ -n "$INT8" ]; then
+    RAM_BENCH_GEN=2 "$BUILD/bench/bench_precision" "$MODEL" "$INT8" 0 "$IMAGE" $photos >"$OUT/bench_precision_random.out" 2>&1 ||
+      echo "bench: bench_precision on $MODEL failed"
+  fi
+fi
+pval() { awk -v k="$1" '$1 == k { print $2 }' "$PREC"; }
+rval() { [ -f "$OUT/bench_precision_random.out" ] && awk -v k="$1" '$1 == k { print $2 }' "$OUT/bench_precision_random.out"; }
+
 IDX=$OUT/bench_index.out
 : >"$IDX"
 if [ -x "$BUILD/bench/bench_index" ] && [ "${RAM_BENCH_INDEX:-1}" != 0 ]; then
@@ -176,6 +212,16 @@ printf '%-34s %12s\n' "int8: same tag sets (random)" "$(nul "$(val int8_tagset_a
 printf '%-34s %12s\n' "int8: flipped classes (random)" "$(nul "$(val int8_tag_flips)")"
 printf '%-34s %12s\n' "int8: max |p - p_fp32| (golden)" "$(nul "$(gval golden_int8_max_prob_diff)")"
 printf '%-34s %12s\n' "int8: same tag sets (golden)" "$(nul "$(gval golden_int8_tagset_agreement)")"
+printf '%-34s %12s %12s\n' "trained-like: fp32 s" "$(nul "$(pval latency_s_1t_fp32)")" "$(nul "$(pval latency_s_2t_fp32)")"
+printf '%-34s %12s %12s\n' "trained-like: bf16 s" "$(nul "$(pval latency_s_1t_bf16)")" "$(nul "$(pval latency_s_2t_bf16)")"
+printf '%-34s %12s %12s\n' "trained-like: int8 s" "$(nul "$(pval latency_s_1t_int8)")" "$(nul "$(pval latency_s_2t_int8)")"
+printf '%-34s %12s %12s\n' "  bf16 / int8 speedup vs fp32 (2t)" "$(nul "$(pval speedup_bf16_2t)")" "$(nul "$(pval speedup_int8_2t)")"
+printf '%-34s %12s %12s\n' "  max |p - p_fp32| bf16 / int8" "$(nul "$(pval bf16_max_prob_diff)")" "$(nul "$(pval int8_max_prob_diff)")"
+printf '%-34s %12s %12s\n' "  flips (max fp32 gap) bf16" "$(nul "$(pval bf16_tag_flips)")" "$(nul "$(pval bf16_flip_max_margin)")"
+printf '%-34s %12s %12s\n' "  flips (max fp32 gap) int8" "$(nul "$(pval int8_tag_flips)")" "$(nul "$(pval int8_flip_max_margin)")"
+printf '%-34s %12s %12s\n' "  fp32 probabilities min / max" "$(nul "$(pval fp32_prob_min)")" "$(nul "$(pval fp32_prob_max)")"
+printf '%-34s %12s %12s\n' "random: max |dp| bf16 / int8" "$(nul "$(rval bf16_max_prob_diff)")" "$(nul "$(rval int8_max_prob_diff)")"
+printf '%-34s %12s %12s\n' "random: flips bf16 / int8" "$(nul "$(rval bf16_tag_flips)")" "$(nul "$(rval int8_tag_flips)")"
 printf '%-34s %12s\n' "model load s" "$(val load_s)"
 printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
 printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
@@ -239,6 +285,27 @@ cat >"$OUT/results.json" <<EOF
   "int8_flip_max_margin": $(nul "$(val int8_flip_max_margin)"),
   "golden_int8_max_prob_diff": $(nul "$(gval golden_int8_max_prob_diff)"),
   "golden_int8_tagset_agreement": $(nul "$(gval golden_int8_tagset_agreement)"),
+  "trained_like_latency_s_1t_fp32": $(nul "$(pval latency_s_1t_fp32)"),
+  "trained_like_latency_s_2t_fp32": $(nul "$(pval latency_s_2t_fp32)"),
+  "trained_like_latency_s_1t_bf16": $(nul "$(pval latency_s_1t_bf16)"),
+  "trained_like_latency_s_2t_bf16": $(nul "$(pval latency_s_2t_bf16)"),
+  "trained_like_latency_s_1t_int8": $(nul "$(pval latency_s_1t_int8)"),
+  "trained_like_latency_s_2t_int8": $(nul "$(pval latency_s_2t_int8)"),
+  "trained_like_speedup_bf16_2t": $(nul "$(pval speedup_bf16_2t)"),
+  "trained_like_speedup_int8_2t": $(nul "$(pval speedup_int8_2t)"),
+  "trained_like_bf16_max_prob_diff": $(nul "$(pval bf16_max_prob_diff)"),
+  "trained_like_bf16_tag_flips": $(nul "$(pval bf16_tag_flips)"),
+  "trained_like_bf16_flip_max_margin": $(nul "$(pval bf16_flip_max_margin)"),
+  "trained_like_int8_max_prob_diff": $(nul "$(pval int8_max_prob_diff)"),
+  "trained_like_int8_tag_flips": $(nul "$(pval int8_tag_flips)"),
+  "trained_like_int8_flip_max_margin": $(nul "$(pval int8_flip_max_margin)"),
+  "trained_like_fp32_prob_min": $(nul "$(pval fp32_prob_min)"),
+  "trained_like_fp32_prob_max": $(nul "$(pval fp32_prob_max)"),
+  "bf16_level": $(nul "$(pval bf16_level)"),
+  "random_bf16_max_prob_diff": $(nul "$(rval bf16_max_prob_diff)"),
+  "random_bf16_tag_flips": $(nul "$(rval bf16_tag_flips)"),
+  "random_int8_max_prob_diff": $(nul "$(rval int8_max_prob_diff)"),
+  "random_int8_tag_flips": $(nul "$(rval int8_tag_flips)"),
   "load_s": $(val load_s),
   "peak_rss_bytes": $(val peak_rss_bytes)
 }

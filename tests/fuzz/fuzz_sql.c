@@ -1,7 +1,8 @@
 /*
 ** fuzz_sql.c — the SQL functions with arbitrary arguments on an in-memory
 ** database whose connection has loaded build/models/golden_ram_plus_clip.ram
-** (and build/models/golden_tag2text.ram as its caption model).
+** (and build/models/golden_tag2text.ram as its caption model; ram_xmp's
+** second argument, an existing XMP sidecar, is untrusted file data).
 **
 ** Input layout: byte 0 picks the function, byte 1 the number of arguments
 ** (0..2, so wrong arities are tried too), then per argument one type byte:
@@ -30,7 +31,7 @@ static const struct {
     {"ram_tokenize", 1},       {"ram_embed", 1},          {"ram_cls", 1},
     {"ram_model", 0},          {"ram_set_threshold", 2},  {"ram_reset_thresholds", 0},
     {"ram_set_max_pixels", 1}, {"ram_set_exif", 1},       {"ram_version", 0},
-    {"ram_debug", 0},          {"ram_caption", 2},
+    {"ram_debug", 0},          {"ram_caption", 2},        {"ram_xmp", 2},
 };
 #define FUZZ_SQL_NFN ((int)(sizeof fuzz_sql_fn / sizeof fuzz_sql_fn[0]))
 

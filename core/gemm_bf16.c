@@ -1,0 +1,437 @@
+/*
+** gemm_bf16.c — the bf16 linear layer of gemm_bf16.h: weight packing, the
+** per-row rounding of the activations to bf16, and the product in three
+** paths (AMX-BF16 tiles, AVX512-BF16, AVX-512F widening, portable scalar)
+** chosen per call.
+**
+** WHY THIS DESIGN. bf16 keeps fp32's exponent range with an 8-bit
+** significand: no scales, no zero points, no calibration, and the rounding
+** error of a product is ~2^-9 relative per operand, about 30x below int8's
+** on the same rows. It halves the weight bytes against fp32, and
+** vdpbf16ps does 32 multiply-adds per instruction where an fp32 FMA does 16.
+** EXACTNESS. The product of two bf16 values is exact in fp32 (8 + 8 bit
+** significands), and vdpbf16ps adds, per fp32 lane, first the odd-indexed
+** product of its pair and then the even one, each addition rounded to
+** nearest even (Intel SDM pseudo-code; inputs denormal-as-zero). Every path
+** here does exactly these fp32 additions in exactly this order: for k in
+** pairs, s += x[2k+1] w[2k+1], s += x[2k] w[2k]; then y = s + b. The
+** widening path's FMAs round once like mul+add because the product is
+** exact. So all paths agree bit for bit (tests check it) and results do not
+** depend on the thread count (threads split output columns). The rounding
+** to bf16 flushes subnormals to zero so that no path sees one as input.
+** AMX. Where the CPU has AMX-BF16 and the kernel grants this process the
+** tile state (arch_prctl; refused e.g. when a thread's sigaltstack is too
+** small for it), K a multiple of 32 runs on tiles: tdpbf16ps multiplies a
+** 16 x 32 bf16 tile of rows by a 32 x 16 tile of weights, whose rows are
+** exactly 16 consecutive 64-byte rows of a packed panel, so it reads the
+** same layout. It sums the same exact products in its own order, so it is
+** within fp32 rounding of the other paths, not bit-identical to them (its
+** results still do not depend on the thread count). ~4x the vdpbf16ps
+** kernel's rate here.
+** KERNEL. Register block of MR = 6 rows x 4 panels of 16 columns (24 zmm
+** accumulators; the widening path 6 x 2, it needs two registers per
+** panel): per pair of K, 4 weight loads and 6 broadcasts of a 32-bit pair
+** of activations feed 24 vdpbf16ps. Loop order per thread: a group of
+** panels (K x 64 bytes each, in L1/L2) against every 6-row block of the
+** converted rows (streamed).
+*/
+#include "gemm_bf16.h"
+
+#include "ops.h"
+
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BF_X86 1
+#define BF_TARGET_F __attribute__((target("avx512f,avx512bw")))
+#define BF_TARGET_BF __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#define BF_TARGET_AMX __attribute__((target("avx512f,avx512bw,amx-tile,amx-bf16")))
+#include <sys/syscall.h>
+#include <unistd.h>
+#else
+#define BF_X86 0
+#endif
+
+#define MR 6
+#define ROW_PAD 96 /* rows of the converted buffer are padded to this: a multiple of MR and of 32 (AMX) */
+#define MIN_WORK_PER_THREAD ((size_t)1 << 22) /* multiply-adds below which one thread is used */
+
+static int g_force_level = -1;
+
+size_t ram_bf16_packed_bytes(int n, int k)
+{
+    if (n < 1 || k < 1 || n > (1 << 24) || k > (1 << 24)) return 0;
+    return (size_t)(n + 15) / 16 * 16 * ((size_t)(k + 1) / 2 * 2) * sizeof(uint16_t);
+}
+
+uint16_t ram_f32_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);        /* zero or subnormal */
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN stays NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static float bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed)
+{
+    const int K2 = (k + 1) / 2, N16 = (n + 15) / 16;
+    for (int p = 0; p < N16; p++)
+        for (int k2 = 0; k2 < K2; k2++)
+            for (int j = 0; j < 16; j++)
+                for (int i = 0; i < 2; i++) {
+                    int o = 16 * p + j, c = 2 * k2 + i;
+                    packed[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] =
+                        o < n && c < k ? ram_f32_to_bf16(W[(size_t)o * k + c]) : 0;
+                }
+}
+
+/* AMX tiles need the kernel's permission once per process (Linux >= 5.16:
+** arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the answer is cached here,
+** the one piece of state this file keeps (0 unknown, 1 granted, -1 not:
+** no AMX-BF16 in cpuid, an older kernel, or a refusal). Asking twice is
+** harmless, so a race between first callers only repeats the system call. */
+static int g_amx;
+
+int ram_amx_usable(int feature)
+{
+#if BF_X86 && defined(SYS_arch_prctl)
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    if (!(d >> 24 & 1) || !(d >> feature & 1)) return 0; /* AMX-TILE and the feature's bit */
+    int v = __atomic_load_n(&g_amx, __ATOMIC_RELAXED);
+    if (!v) {
+        v = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0 ? 1 : -1;
+        __atomic_store_n(&g_amx, v, __ATOMIC_RELAXED);
+    }
+    return v > 0;
+#else
+    (void)feature;
+    return 0;
+#endif
+}
+
+int ram_bf16_level(void)
+{
+    int best = RAM_BF16_SCALAR;
+#if BF_X86
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
+        best = RAM_BF16_AVX512;
+        if (__builtin_cpu_supports("avx512bf16")) best = RAM_BF16_AVX512BF16;
+        if (best == RAM_BF16_AVX512BF16 && ram_amx_usable(RAM_AMX_BF16)) best = RAM_BF16_AMX;
+    }
+#endif
+    return g_force_level >= 0 && g_force_level < best ? g_force_level : best;
+}
+
+void ram_bf16_force_level(int level) { g_force_level = level; }
+
+/* ------------------------------------------------------------------ activations */
+
+static void round_rows_scalar(const float *x, int r0, int r1, int k, uint16_t *a, int lda)
+{
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * k;
+        uint16_t *ar = a + (size_t)r * lda;
+        for (int i = 0; i < k; i++) ar[i] = ram_f32_to_bf16(xr[i]);
+        for (int i = k; i < lda; i++) ar[i] = 0;
+    }
+}
+
+#if BF_X86
+/* ram_f32_to_bf16 on 16 lanes. */
+BF_TARGET_F static inline __m256i round16(__m512 v)
+{
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i expo = _mm512_and_si512(u, _mm512_set1_epi32(0x7f800000));
+    const __m512i mag = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                                     _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+    r = _mm512_srli_epi32(r, 16);
+    const __mmask16 sub = _mm512_cmpeq_epi32_mask(expo, _mm512_setzero_si512());
+    const __mmask16 nan = _mm512_cmpgt_epi32_mask(mag, _mm512_set1_epi32(0x7f800000));
+    r = _mm512_mask_mov_epi32(r, sub, _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x8000)));
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+    return _mm512_cvtepi32_epi16(r);
+}
+
+BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k, uint16_t *a, int lda)
+{
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * k;
+        uint16_t *ar = a + (size_t)r * lda;
+        int i = 0;
+        for (; i + 16 <= k; i += 16) _mm256_storeu_si256((__m256i *)(ar + i), round16(_mm512_loadu_ps(xr + i)));
+        for (; i < k; i++) ar[i] = ram_f32_to_bf16(xr[i]);
+        for (; i < lda; i++) ar[i] = 0;
+    }
+}
+#endif
+
+/* ------------------------------------------------------------------ products */
+
+struct bf_job {
+    const uint16_t *a; /* rows (padded to MR) x lda bf16 */
+    int rows, lda;
+    const struct ram_bf16_weight *w;
+    const float *bias; /* may be NULL */
+    float *y;          /* rows x n */
+    int p0, p1;        /* panels of this job */
+    int level;         /* decided once per call */
+    const float *x;    /* conversion phase: rows r0..r1 of x */
+    int r0, r1;
+};
+
+static void gemm_scalar(const struct bf_job *j)
+{
+    const struct ram_bf16_weight *w = j->w;
+    const int K2 = (w->k + 1) / 2;
+    for (int o = j->p0 * 16; o < j->p1 * 16 && o < w->n; o++) {
+        const uint16_t *b = w->packed + (size_t)(o / 16) * K2 * 32 + (o % 16) * 2;
+        for (int r = 0; r < j->rows; r++) {
+            const uint16_t *a = j->a + (size_t)r * j->lda;
+            float s = 0;
+            for (int k2 = 0; k2 < K2; k2++) {
+                const uint16_t *bk = b + (size_t)k2 * 32;
+                s += bf16_to_f32(a[2 * k2 + 1]) * bf16_to_f32(bk[1]);
+                s += bf16_to_f32(a[2 * k2]) * bf16_to_f32(bk[0]);
+            }
+            j->y[(size_t)r * w->n + o] = s + (j->bias ? j->bias[o] : 0.0f);
+        }
+    }
+}
+
+#if BF_X86
+/* Stores the MR x NP block at rows r0.., panels p.. (rows past j->rows are
+** padding; columns past n masked), adding the bias. */
+BF_TARGET_F static inline __attribute__((always_inline)) void store_block(const struct bf_job *j, int r0, int p,
+                                                                          const int NP, __m512 acc[MR][4])
+{
+    const struct ram_bf16_weight *w = j->w;
+    for (int q = 0; q < NP; q++) {
+        const int o = (p + q) * 16, cnt = w->n - o < 16 ? w->n - o : 16;
+        const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
+        const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
+        for (int r = 0; r < MR && r0 + r < j->rows; r++)
+            _mm512_mask_storeu_ps(j->y + (size_t)(r0 + r) * w->n + o, mk, _mm512_add_ps(acc[r][q], bb));
+    }
+}
+
+/* MR rows x NP panels over the whole K with vdpbf16ps. */
+BF_TARGET_BF static inline __attribute__((always_inline)) void micro_bf(const struct bf_job *j, int r0, int p,
+                                                                        const int NP)
+{
+    const struct ram_bf16_weight *w = j->w;
+    const int K2 = (w->k + 1) / 2, lda = j->lda;
+    const size_t ps = (size_t)K2 * 32; /* uint16 per panel */
+    const uint16_t *b = w->packed + (size_t)p * ps;
+    const uint16_t *a = j->a + (size_t)r0 * lda;
+    __m512 acc[MR][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; q++) acc[r][q] = _mm512_setzero_ps();
+    for (int k2 = 0; k2 < K2; k2++) {
+        __m512bh bv[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; q++) bv[q] = (__m512bh)_mm512_loadu_si512(b + q * ps + (size_t)k2 * 32);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            int32_t a2;
+            memcpy(&a2, a + (size_t)r * lda + 2 * k2, 4);
+            const __m512bh av = (__m512bh)_mm512_set1_epi32(a2);
+#pragma GCC unroll 4
+            for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], av, bv[q]);
+        }
+    }
+    store_block(j, r0, p, NP, acc);
+}
+
+/* The same sums with AVX-512F: each pair widened to two fp32 vectors, odd
+** product added first. */
+BF_TARGET_F static inline __attribute__((always_inline)) void micro_f(const struct bf_job *j, int r0, int p,
+                                                                      const int NP)
+{
+    const struct ram_bf16_weight *w = j->w;
+    const int K2 = (w->k + 1) / 2, lda = j->lda;
+    const size_t ps = (size_t)K2 * 32;
+    const uint16_t *b = w->packed + (size_t)p * ps;
+    const uint16_t *a = j->a + (size_t)r0 * lda;
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 acc[MR][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int q = 0; q < NP; q++) acc[r][q] = _mm512_setzero_ps();
+    for (int k2 = 0; k2 < K2; k2++) {
+        __m512 bo[2], be[2];
+#pragma GCC unroll 2
+        for (int q = 0; q < NP; q++) {
+            __m512i v = _mm512_loadu_si512(b + q * ps + (size_t)k2 * 32);
+            bo[q] = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
+            be[q] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            const uint16_t *ar = a + (size_t)r * lda + 2 * k2;
+            const __m512 ao = _mm512_set1_ps(bf16_to_f32(ar[1])), ae = _mm512_set1_ps(bf16_to_f32(ar[0]));
+#pragma GCC unroll 2
+            for (int q = 0; q < NP; q++) {
+                acc[r][q] = _mm512_fmadd_ps(ao, bo[q], acc[r][q]);
+                acc[r][q] = _mm512_fmadd_ps(ae, be[q], acc[r][q]);
+            }
+        }
+    }
+    store_block(j, r0, p, NP, acc);
+}
+
+/* AMX: 32 rows x 32 columns (two panels) per block, C in tiles 0-3, A
+** in 4-5, B in 6-7; K in steps of 32 (one tile row is 64 bytes). Used when
+** K is a multiple of 32; rows are padded to ROW_PAD by the caller. */
+struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+BF_TARGET_AMX static void amx_store(const struct bf_job *j, int r0, int o, const float *c)
+{
+    const struct ram_bf16_weight *w = j->w;
+    const int cnt = w->n - o < 16 ? w->n - o : 16;
+    const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
+    const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
+    for (int r = 0; r < 16 && r0 + r < j->rows; r++)
+        _mm512_mask_storeu_ps(j->y + (size_t)(r0 + r) * w->n + o, mk, _mm512_add_ps(_mm512_loadu_ps(c + 16 * r), bb));
+}
+
+BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
+{
+    const struct ram_bf16_weight *w = j->w;
+    const int K2 = (w->k + 1) / 2;
+    const size_t ps = (size_t)K2 * 32, lda_b = (size_t)j->lda * 2;
+    struct amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    _tile_loadconfig(&cfg);
+    float c[4][256] __attribute__((aligned(64)));
+    for (int p = j->p0; p < j->p1; p += 2) {
+        const int two = p + 1 < j->p1;
+        const uint16_t *b0 = w->packed + (size_t)p * ps, *b1 = b0 + ps;
+        for (int r0 = 0; r0 < j->rows; r0 += 32) {
+            const uint16_t *a0 = j->a + (size_t)r0 * j->lda, *a1 = a0 + (size_t)16 * j->lda;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int k2 = 0; k2 < K2; k2 += 16) {
+                _tile_loadd(4, a0 + 2 * k2, lda_b);
+                _tile_loadd(5, a1 + 2 * k2, lda_b);
+                _tile_loadd(6, b0 + (size_t)k2 * 32, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(2, 5, 6);
+                if (two) {
+                    _tile_loadd(7, b1 + (size_t)k2 * 32, 64);
+                    _tile_dpbf16ps(1, 4, 7);
+                    _tile_dpbf16ps(3, 5, 7);
+                }
+            }
+            _tile_stored(0, c[0], 64);
+            _tile_stored(2, c[2], 64);
+            amx_store(j, r0, p * 16, c[0]);
+            if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16, c[2]);
+            if (two) {
+                _tile_stored(1, c[1], 64);
+                _tile_stored(3, c[3], 64);
+                amx_store(j, r0, p * 16 + 16, c[1]);
+                if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16 + 16, c[3]);
+            }
+        }
+    }
+    _tile_release();
+}
+
+BF_TARGET_BF static void bf1(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 1); }
+BF_TARGET_BF static void bf2(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 2); }
+BF_TARGET_BF static void bf3(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 3); }
+BF_TARGET_BF static void bf4(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 4); }
+BF_TARGET_F static void f1(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 1); }
+BF_TARGET_F static void f2(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 2); }
+
+static void gemm_blocked(const struct bf_job *j)
+{
+    static void (*const kbf[5])(const struct bf_job *, int, int) = {0, bf1, bf2, bf3, bf4};
+    static void (*const kf[3])(const struct bf_job *, int, int) = {0, f1, f2};
+    const int G = j->level >= RAM_BF16_AVX512BF16 ? 4 : 2;
+    for (int p = j->p0; p < j->p1; p += G) {
+        int np = j->p1 - p < G ? j->p1 - p : G;
+        for (int r0 = 0; r0 < j->rows; r0 += MR) (G == 4 ? kbf : kf)[np](j, r0, p);
+    }
+}
+#endif
+
+static void *gemm_thread(void *arg)
+{
+    const struct bf_job *j = arg;
+#if BF_X86
+    if (j->level == RAM_BF16_AMX && j->w->k % 32 == 0) {
+        gemm_amx(j);
+        return NULL;
+    }
+    if (j->level > RAM_BF16_SCALAR) {
+        gemm_blocked(j);
+        return NULL;
+    }
+#endif
+    gemm_scalar(j);
+    return NULL;
+}
+
+static void *round_thread(void *arg)
+{
+    const struct bf_job *j = arg;
+    uint16_t *a = (uint16_t *)j->a;
+#if BF_X86
+    if (j->level > RAM_BF16_SCALAR) {
+        round_rows_avx512(j->x, j->r0, j->r1, j->w->k, a, j->lda);
+        return NULL;
+    }
+#endif
+    round_rows_scalar(j->x, j->r0, j->r1, j->w->k, a, j->lda);
+    return NULL;
+}
+
+ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
+                           struct ram_error *err)
+{
+    if (!x || !w || !w->packed || !y || rows < 0 || !ram_bf16_packed_bytes(w->n, w->k))
+        return ram_fail(err, RAM_ERR_ARG, "bf16 linear: invalid arguments");
+    if (rows == 0) return RAM_OK;
+    const int lda = (w->k + 1) / 2 * 2;
+    const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD;
+    uint16_t *buf = ram_malloc(padded * lda * sizeof(uint16_t));
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
+    memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
+    struct bf_job
+        base = {.a = buf, .rows = rows, .lda = lda, .w = w, .bias = b, .y = y, .x = x, .level = ram_bf16_level()},
+        jobs[RAM_MAX_JOBS];
+    const int P = (w->n + 15) / 16;
+    const int T = ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, P);
+    for (int t = 0; t < T; t++) {
+        jobs[t] = base;
+        jobs[t].p0 = (int)((long)P * t / T), jobs[t].p1 = (int)((long)P * (t + 1) / T);
+        jobs[t].r0 = (int)((long)rows * t / T), jobs[t].r1 = (int)((long)rows * (t + 1) / T);
+    }
+    ram_run_jobs(round_thread, jobs, sizeof jobs[0], T);
+    ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
+    ram_free(buf);
+    return RAM_OK;
+}

@@ -1,0 +1,69 @@
+/*
+** gemm_bf16.h — the bf16 linear layer: y = x @ W^T + b with W stored in
+** bfloat16 (made from fp32 by round-to-nearest-even at load or convert
+** time) and x rounded to bf16 per row on the fly; products accumulate in
+** fp32. Four paths, chosen per call from cpuid (not from the build flags):
+** AMX-BF16 tiles, AVX512-BF16 (vdpbf16ps), AVX-512F widening bf16 to fp32,
+** and a portable scalar loop. The last three give bit-identical results,
+** AMX results within fp32 rounding of them (see gemm_bf16.c).
+**
+**     size_t nb = ram_bf16_packed_bytes(N, K);
+**     ram_bf16_pack(W, N, K, packed);                    // W (N x K) fp32
+**     struct ram_bf16_weight w = {N, K, packed};         // packed borrowed
+**     ram_bf16_linear(x, rows, &w, b, y, &err);
+**
+** Packed layout (what a model file stores): panels of 16 output channels;
+** inside a panel, K in pairs: element ((p * K2 + k2) * 16 + j) * 2 + i
+** (uint16) holds W[16p + j][2 k2 + i] (zero past N or K), i.e. a C-order
+** tensor [N16, K2, 16, 2] with N16 = ceil(N/16), K2 = ceil(K/2). One
+** 64-byte row of it is the second operand of one vdpbf16ps for 16 output
+** channels, so the kernel reads the weights as stored.
+*/
+#ifndef RAM_GEMM_BF16_H
+#define RAM_GEMM_BF16_H
+
+#include "internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ram_bf16_weight {
+    int n, k;               /* output and input channels (W is n x k) */
+    const uint16_t *packed; /* ram_bf16_packed_bytes(n, k) bytes, layout above; borrowed */
+};
+
+/* Bytes of the packed form of an N x K matrix; 0 if N or K is out of range. */
+size_t ram_bf16_packed_bytes(int n, int k);
+
+/* Rounds W (n x k, row-major fp32) to bf16 into packed (ram_bf16_packed_bytes). */
+void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed);
+
+/* y (rows x n) = x (rows x k) @ W^T + b (b may be NULL), x rounded to
+** bf16 first. Uses the ram_set_threads count; results do not depend on it.
+** RAM_ERR_NOMEM if the per-call buffer of converted rows cannot be
+** allocated. y must not alias x. */
+ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
+                           struct ram_error *err);
+
+/* fp32 -> bf16, round to nearest even, subnormals flushed to (signed) zero
+** as vcvtne2ps2bf16 does; NaN stays NaN. */
+uint16_t ram_f32_to_bf16(float f);
+
+/* 1 when the AMX tiles can run feature (RAM_AMX_BF16 or RAM_AMX_INT8, the
+** cpuid leaf 7 EDX bit): the CPU has it and the kernel granted this process
+** the tile state (asked once, then cached: the only state these kernels keep). */
+enum { RAM_AMX_BF16 = 22, RAM_AMX_INT8 = 25 };
+int ram_amx_usable(int feature);
+
+/* ---- for tests and benchmarks ---- */
+
+/* The path calls take: 3 AMX-BF16 tiles (when the kernel grants them; for K
+** a multiple of 32, else level 2), 2 AVX512-BF16, 1 AVX-512F (widening), 0
+** scalar. Levels 0-2 are bit-identical; AMX sums the same exact products in
+** another order (within fp32 rounding of the others). ram_bf16_force_level(L)
+** caps it at L (tests compare the paths); -1 restores the CPU's best. */
+enum { RAM_BF16_SCALAR = 0, RAM_BF16_AVX512 = 1, RAM_BF16_AVX512BF16 = 2, RAM_BF16_AMX = 3 };
+int ram_bf16_level(void);
+void ram_bf16_force_level(int level);
+
+#endif /* RAM_GEMM_BF16_H */

@@ -1,0 +1,357 @@
+/*
+** bench_precision.c — the fast paths (bf16, int8) against fp32 on one
+** model, in one run: latency at 1 and 2 threads and agreement of the
+** probabilities; and the per-layer error analysis that decides which
+** layers the int8 path keeps in bf16.
+**
+**     build/bench/bench_precision F32.ram INT8.ram RUNS IMAGE...
+**     build/bench/bench_precision --layers F32.ram IMAGE...        # int8
+**     build/bench/bench_precision --layers-bf16 F32.ram IMAGE...
+**
+** First form: F32.ram is loaded twice, once as is (fp32) and once with its
+** large linear matrices converted to bf16 at load (ram_model_use_bf16's
+** choice, what the bf16 path runs); INT8.ram is its ram-convert --quant int8
+** conversion.
+** Forwards of the three are interleaved (fp32, bf16, int8 of run r, then run
+** r + 1) so that other processes' load hits all alike; medians of RUNS on
+** IMAGE 1 after one warm-up each. Agreement on every IMAGE and GEN_IMAGES
+** generated inputs: the largest |p - p_fp32| over all classes, the classes
+** whose decision (p >= threshold) differs and the largest distance of the
+** fp32 probability to the threshold among them, and how the fp32
+** probabilities spread (a trained-like model reaches 1e-4 and 1).
+** Second form: for each group of layers (a kind of matrix in one Swin stage,
+** one decoder matrix), the model with only that group in int8 (quantized at
+** load exactly as the converter does) against fp32: max |dp|, printed in
+** the order of the groups, then the worst first.
+** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
+** skips the timing.
+** Prints "key value" lines (tests/bench/run.sh reads them).
+*/
+#include "gemm_bf16.h"
+#include "gemm_q8.h"
+#include "model.h"
+#include "ops.h"
+#include "ram.h"
+#include "weights.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { GEN_IMAGES = 6, MAX_IMAGES = 64 };
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = len > 0 ? malloc(len) : 0;
+    if (p && fread(p, 1, len, f) != (size_t)len) free(p), p = 0;
+    fclose(f);
+    *n = p ? (size_t)len : 0;
+    return p;
+}
+
+/* Generated input g in normalised CHW space (smooth waves plus hashed noise). */
+static void gen_image(float *chw, int S, int g)
+{
+    const double f[3] = {0.013 * (g + 1), 0.005 * (g + 3), 0.017 * (g % 3 + 1)};
+    uint32_t h = 2166136261u ^ (uint32_t)(g * 7919);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                h = (h ^ (uint32_t)(x + 7 * y + 13 * c)) * 16777619u;
+                double wave = sin(f[c] * x + f[(c + 1) % 3] * y + g) * cos(f[(c + 2) % 3] * (x - y));
+                chw[((size_t)c * S + y) * S + x] = (float)(1.5 * wave + ((h >> 8) % 1000) * 1e-3 - 0.5);
+            }
+}
+
+/* The inputs: the images given (decoded and preprocessed), then generated ones. */
+struct inputs {
+    int n, S;
+    float *chw; /* n x 3 x S x S */
+};
+
+static int inputs_make(struct inputs *in, int S, char **files, int nf, struct ram_error *err)
+{
+    if (nf > MAX_IMAGES) nf = MAX_IMAGES;
+    const char *g = getenv("RAM_BENCH_GEN"); /* generated inputs (default GEN_IMAGES) */
+    int ngen = g && atoi(g) >= 0 && atoi(g) <= 64 ? atoi(g) : GEN_IMAGES;
+    in->S = S, in->n = nf + ngen;
+    const size_t one = (size_t)3 * S * S;
+    in->chw = malloc(sizeof(float) * one * in->n);
+    if (!in->chw) return 1;
+    for (int i = 0; i < in->n; i++) {
+        if (i < nf) {
+            size_t len = 0;
+            void *img = read_file(files[i], &len);
+            int bad = !img || ram_image_preprocess(img, len, S, 0, in->chw + one * i, err);
+            free(img);
+            if (bad) {
+                fprintf(stderr, "cannot read %s\n", files[i]);
+                return 1;
+            }
+        } else {
+            gen_image(in->chw + one * i, S, i - nf);
+        }
+    }
+    return 0;
+}
+
+struct runner {
+    struct ram_model *m;
+    struct ram_state *st;
+    float *emb;
+};
+
+static int probs_of(struct runner *r, const float *chw, float *p, struct ram_error *err)
+{
+    return ram_encode_image(r->st, chw, r->emb, err) || ram_tag_probs(r->st, r->emb, p, err);
+}
+
+static int bf16_path(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
+
+/* Loads path (no checksum pass) and packs its large matrices as choose says (NULL: as loaded). */
+static int runner_open(struct runner *r, const char *path, ram_prec_fn choose, void *ctx, struct ram_error *err)
+{
+    struct ram_model_params prm = ram_model_default_params();
+    prm.verify_checksum = 0;
+    memset(r, 0, sizeof *r);
+    if (ram_model_init_from_file(path, &prm, &r->m, err)) return 1;
+    if (choose && ram_model_pack_linear(r->m, choose, ctx ? ctx : r->m, err)) return 1; /* NULL ctx: the model */
+    if (ram_state_init(r->m, &r->st, err)) return 1;
+    r->emb = malloc(sizeof(float) * r->m->n_image_tokens * r->m->embed_dim);
+    return !r->emb;
+}
+
+static void runner_close(struct runner *r)
+{
+    ram_state_free(r->st);
+    ram_model_free(r->m);
+    free(r->emb);
+}
+
+struct agree {
+    double maxdiff, flip_margin, max_logit;
+    int flips, same_sets;
+};
+
+/* Adds the comparison of p (one input) with the reference q. */
+static void agree_add(struct agree *a, const struct ram_model *m, const float *q, const float *p)
+{
+    int eq = 1;
+    for (int c = 0; c < m->num_class; c++) {
+        double d = fabs((double)p[c] - q[c]);
+        if (d > a->maxdiff) a->maxdiff = d;
+        if (q[c] > 1e-6 && q[c] < 1 - 1e-6 && p[c] > 1e-6 && p[c] < 1 - 1e-6) {
+            double dl = fabs(log(p[c] / (1.0 - p[c])) - log(q[c] / (1.0 - q[c])));
+            if (dl > a->max_logit) a->max_logit = dl;
+        }
+        float t = ram_model_threshold(m, c);
+        if ((q[c] >= t) != (p[c] >= t)) {
+            eq = 0, a->flips++;
+            double mg = fabs((double)q[c] - t);
+            if (mg > a->flip_margin) a->flip_margin = mg;
+        }
+    }
+    a->same_sets += eq;
+}
+
+static void agree_print(const char *key, const struct agree *a, int n)
+{
+    printf("%s_max_prob_diff %.5f\n%s_max_logit_diff %.4f\n%s_tag_flips %d\n%s_flip_max_margin %.5f\n", key, a->maxdiff,
+           key, a->max_logit, key, a->flips, key, a->flip_margin);
+    printf("%s_tagset_agreement %.3f\n%s_agreement_inputs %d\n", key, (double)a->same_sets / n, key, n);
+}
+
+static int paths_main(const char *f32, const char *i8, int runs, char **files, int nf)
+{
+    struct ram_error err = {{0}};
+    struct runner r[3];
+    const char *names[3] = {"fp32", "bf16", "int8"};
+    memset(r, 0, sizeof r);
+    if (runner_open(&r[0], f32, NULL, NULL, &err) || runner_open(&r[1], f32, bf16_path, NULL, &err) ||
+        runner_open(&r[2], i8, NULL, NULL, &err)) {
+        fprintf(stderr, "bench_precision: %s\n", err.msg);
+        return 1;
+    }
+    const int S = r[0].m->swin.image_size, K = r[0].m->num_class;
+    struct inputs in;
+    if (inputs_make(&in, S, files, nf, &err)) return 1;
+    printf("bf16_level %d\nq8_vnni %d\n", ram_bf16_level(), ram_q8_have_vnni());
+    float *p[3];
+    for (int k = 0; k < 3; k++) p[k] = malloc(sizeof(float) * K);
+    double *t[3];
+    for (int k = 0; k < 3; k++) t[k] = malloc(sizeof(double) * runs);
+    size_t nimg = 0;
+    void *img = read_file(files[0], &nimg);
+    float *chw = malloc(sizeof(float) * 3 * S * S);
+    if (!img || !chw) return 1;
+    for (int th = 1; th <= 2 && runs > 0; th++) { /* RUNS 0: agreement only */
+        ram_set_threads(th);
+        for (int run = -1; run < runs; run++)
+            for (int k = 0; k < 3; k++) {
+                double t0 = now();
+                if (ram_image_preprocess(img, nimg, S, 0, chw, &err) || probs_of(&r[k], chw, p[k], &err)) {
+                    fprintf(stderr, "bench_precision: %s\n", err.msg);
+                    return 1;
+                }
+                if (run >= 0) t[k][run] = now() - t0;
+            }
+        double m[3];
+        for (int k = 0; k < 3; k++) {
+            m[k] = median(t[k], runs);
+            printf("latency_s_%dt_%s %.4f\n", th, names[k], m[k]);
+        }
+        printf("speedup_bf16_%dt %.3f\nspeedup_int8_%dt %.3f\n", th, m[0] / m[1], th, m[0] / m[2]);
+        fflush(stdout);
+    }
+    ram_set_threads(2);
+    struct agree a[3];
+    memset(a, 0, sizeof a);
+    double pmin = 1, pmax = 0;
+    long low = 0, high = 0;
+    for (int i = 0; i < in.n; i++) {
+        for (int k = 0; k < 3; k++)
+            if (probs_of(&r[k], in.chw + (size_t)3 * S * S * i, p[k], &err)) {
+                fprintf(stderr, "bench_precision: %s\n", err.msg);
+                return 1;
+            }
+        for (int k = 1; k < 3; k++) agree_add(&a[k], r[0].m, p[0], p[k]);
+        for (int c = 0; c < K; c++) {
+            pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
+            low += p[0][c]<1e-3f, high += p[0][c]> 0.9f;
+        }
+    }
+    agree_print("bf16", &a[1], in.n);
+    agree_print("int8", &a[2], in.n);
+    printf("fp32_prob_min %.3g\nfp32_prob_max %.6f\nfp32_prob_frac_below_1e-3 %.4f\nfp32_prob_frac_above_0.9 %.4f\n",
+           pmin, pmax, (double)low / ((double)K * in.n), (double)high / ((double)K * in.n));
+    for (int k = 0; k < 3; k++) runner_close(&r[k]), free(p[k]), free(t[k]);
+    free(in.chw), free(img), free(chw);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ per-layer analysis */
+
+struct group {
+    const char *label;
+    const char *pre, *post; /* a name is in the group if it starts with pre and contains post */
+};
+
+static int in_group(const struct group *g, const char *name)
+{
+    return !strncmp(name, g->pre, strlen(g->pre)) && strstr(name, g->post) != NULL;
+}
+
+static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
+
+static int group_prec(const char *name, void *ctx) { return in_group(ctx, name) ? g_layer_prec : RAM_PREC_F32; }
+
+static int layers_main(const char *f32, char **files, int nf)
+{
+    static const struct group groups[] = {
+        {"swin0.qkv", "visual_encoder.layers.0.", "attn.qkv"},
+        {"swin0.proj", "visual_encoder.layers.0.", "attn.proj"},
+        {"swin0.fc1", "visual_encoder.layers.0.", "mlp.fc1"},
+        {"swin0.fc2", "visual_encoder.layers.0.", "mlp.fc2"},
+        {"swin1.qkv", "visual_encoder.layers.1.", "attn.qkv"},
+        {"swin1.proj", "visual_encoder.layers.1.", "attn.proj"},
+        {"swin1.fc1", "visual_encoder.layers.1.", "mlp.fc1"},
+        {"swin1.fc2", "visual_encoder.layers.1.", "mlp.fc2"},
+        {"swin2.qkv", "visual_encoder.layers.2.", "attn.qkv"},
+        {"swin2.proj", "visual_encoder.layers.2.", "attn.proj"},
+        {"swin2.fc1", "visual_encoder.layers.2.", "mlp.fc1"},
+        {"swin2.fc2", "visual_encoder.layers.2.", "mlp.fc2"},
+        {"swin3.qkv", "visual_encoder.layers.3.", "attn.qkv"},
+        {"swin3.proj", "visual_encoder.layers.3.", "attn.proj"},
+        {"swin3.fc1", "visual_encoder.layers.3.", "mlp.fc1"},
+        {"swin3.fc2", "visual_encoder.layers.3.", "mlp.fc2"},
+        {"swin.downsample", "visual_encoder.layers.", "downsample.reduction"},
+        {"wordvec_proj", "wordvec_proj", ""},
+        {"dec0.query", "tagging_head.encoder.layer.0.", "self.query"},
+        {"dec0.attn_out", "tagging_head.encoder.layer.0.", "crossattention.output.dense"},
+        {"dec0.ffn_in", "tagging_head.encoder.layer.0.", "intermediate.dense"},
+        {"dec0.ffn_out", "tagging_head.encoder.layer.0.", "layer.0.output.dense"},
+        {"dec1.query", "tagging_head.encoder.layer.1.", "self.query"},
+        {"dec1.attn_out", "tagging_head.encoder.layer.1.", "crossattention.output.dense"},
+        {"dec1.ffn_in", "tagging_head.encoder.layer.1.", "intermediate.dense"},
+        {"dec1.ffn_out", "tagging_head.encoder.layer.1.", "layer.1.output.dense"},
+        {"all", "", ""},
+    };
+    enum { NG = sizeof groups / sizeof groups[0] };
+    struct ram_error err = {{0}};
+    struct runner ref;
+    ram_set_threads(2);
+    if (runner_open(&ref, f32, NULL, NULL, &err)) {
+        fprintf(stderr, "bench_precision: %s\n", err.msg);
+        return 1;
+    }
+    const int S = ref.m->swin.image_size, K = ref.m->num_class;
+    struct inputs in;
+    if (inputs_make(&in, S, files, nf, &err)) return 1;
+    float *q = malloc(sizeof(float) * K * in.n), *p = malloc(sizeof(float) * K);
+    for (int i = 0; i < in.n; i++)
+        if (probs_of(&ref, in.chw + (size_t)3 * S * S * i, q + (size_t)K * i, &err)) return 1;
+    struct agree res[NG];
+    memset(res, 0, sizeof res);
+    for (int g = 0; g < NG; g++) {
+        struct runner r;
+        if (runner_open(&r, f32, group_prec, (void *)&groups[g], &err)) {
+            fprintf(stderr, "bench_precision: %s\n", err.msg);
+            return 1;
+        }
+        for (int i = 0; i < in.n; i++) {
+            if (probs_of(&r, in.chw + (size_t)3 * S * S * i, p, &err)) return 1;
+            agree_add(&res[g], ref.m, q + (size_t)K * i, p);
+        }
+        runner_close(&r);
+        printf("layer_%s_max_prob_diff %-16s %.5f logit %.4f flips %d\n",
+               g_layer_prec == RAM_PREC_BF16 ? "bf16" : "int8", groups[g].label, res[g].maxdiff, res[g].max_logit,
+               res[g].flips);
+        fflush(stdout);
+    }
+    runner_close(&ref);
+    free(q), free(p), free(in.chw);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && !strcmp(argv[1], "--layers")) return layers_main(argv[2], argv + 3, argc - 3);
+    if (argc >= 4 && !strcmp(argv[1], "--layers-bf16")) {
+        g_layer_prec = RAM_PREC_BF16;
+        return layers_main(argv[2], argv + 3, argc - 3);
+    }
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s F32.ram INT8.ram RUNS IMAGE...\n       %s --layers F32.ram IMAGE...\n", argv[0],
+                argv[0]);
+        return 2;
+    }
+    int runs = atoi(argv[3]);
+    return paths_main(argv[1], argv[2], runs < 0 ? 0 : runs, argv + 4, argc - 4);
+}
