@@ -5,6 +5,7 @@
 #   make asan       the test suite under ASan+UBSan+LSan
 #   make demo       deps, build, the main job on the bundled default model
 #   make bench      benchmarks (ratios, never timed tests)
+#   make bench-peers  ours vs the official PyTorch code and ONNX Runtime (docs/BENCH.md)
 #   make lint       clang-format check (.clang-format) of LINT_FILES + a -Werror compile of every C file
 #   make format     applies .clang-format to every C file of the repository
 #   make install    PREFIX=/usr/local [DESTDIR=]: lib/ram0.so, bin/ram-index, bin/ram-convert,
@@ -246,6 +247,13 @@ bench-libs: $(BUILD)/libramcore.a
 	$(CC) $(ALL_CFLAGS) tests/bench/libs/gemm_libs.c -o $(BUILD)/bench/gemm_libs $(BUILD)/libramcore.a \
 	  /usr/lib/libxsmm.a -ldnnl $(LIBS) -ldl
 	$(BUILD)/bench/gemm_libs $(BENCH_LIBS_ROUNDS)
+
+# This engine against the official PyTorch RAM++ and ONNX Runtime, same run,
+# same images (not part of make test or make bench; docs/BENCH.md):
+#   RAM_OFFICIAL_REPO=/path/to/recognize-anything make bench-peers
+.PHONY: bench-peers
+bench-peers: all $(BUILD)/bench/peers_ours
+	@sh tests/bench/peers.sh $(BUILD)
 
 demo: all
 	@sh demo/demo.sh

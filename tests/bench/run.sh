@@ -26,9 +26,11 @@
 #                     a random one made once into BUILD/bench/, 1.6 GB)
 #   RAM_BENCH_INSERT_N  camera-size JPEGs bench_index inserts with one
 #                     INSERT ... SELECT (default 3; issue 9's cores busy)
-#   RAM_BENCH_TORCH   0 skips bench_torch.py, the PyTorch reference (its keys are
-#                     then null; skipped with a note when the Python has no torch)
-#   RAM_BENCH_TORCH_RUNS  timed PyTorch forwards per thread count (default 3)
+#   RAM_BENCH_TORCH   0 skips bench_torch.py, this project's own PyTorch port (NOT
+#                     the official code: make bench-peers times that); its keys
+#                     torch_port_* are then null; skipped with a note when the
+#                     Python has no torch
+#   RAM_BENCH_TORCH_RUNS  timed forwards of the port per thread count (default 3)
 #   RAM_BENCH_PYTHON  the Python with torch (default /usr/bin/python3, Debian's)
 # The whole run stays under 10 minutes on 2 cores (bench_index is cut at 300 s).
 BUILD=${1:-build}
@@ -90,9 +92,10 @@ echo "bench: model $MODEL ($(wc -c <"$MODEL") bytes), image $IMAGE, $RUNS runs p
 T=$OUT/bench_model.out
 "$BUILD/bench/bench_model" "$MODEL" "$IMAGE" "$RUNS" $INT8 >"$T" || { cat "$T"; exit 1; }
 
-# The PyTorch reference (issue 5): this project's PyTorch port of the RAM++
-# modules at full size, random weights, the official tagging head's way of
-# reweighting; the same image, the same thread counts, the same run.
+# This project's PyTorch port of the RAM++ modules (models/train/ram_modules.py,
+# not the official code: the comparison with the official PyTorch code and with
+# ONNX Runtime is make bench-peers, docs/BENCH.md) at full size, random weights;
+# the same image, the same thread counts, the same run.
 TOR=$OUT/bench_torch.out
 : >"$TOR"
 PY=${RAM_BENCH_PYTHON:-/usr/bin/python3}
@@ -100,11 +103,11 @@ if [ "${RAM_BENCH_TORCH:-1}" != 0 ]; then
   if "$PY" -c 'import torch' 2>/dev/null; then
     # --ours: our extension runs beside each torch forward in the same process
     # (same thread count, same minute); the speedups come from those pairs.
-    echo "bench: PyTorch reference (bench_torch.py, ${RAM_BENCH_TORCH_RUNS:-3} runs per thread count, paired with ours, at most 300 s)"
+    echo "bench: the project's PyTorch port, not the official code (bench_torch.py, ${RAM_BENCH_TORCH_RUNS:-3} runs per thread count, paired with ours, at most 300 s)"
     timeout 300 "$PY" tests/bench/bench_torch.py "$IMAGE" "${RAM_BENCH_TORCH_RUNS:-3}" --ours="$BUILD/ram,$MODEL" >"$TOR" 2>&1 ||
       echo "bench: bench_torch.py failed or timed out (see $TOR)"
   else
-    echo "bench: NOTE: $PY has no torch; the PyTorch row is skipped (RAM_BENCH_PYTHON names another)"
+    echo "bench: NOTE: $PY has no torch; the PyTorch-port rows are skipped (RAM_BENCH_PYTHON names another)"
   fi
 fi
 
@@ -201,7 +204,7 @@ G2=$(awk "BEGIN{printf \"%.1f\", $GFLOP/$L2}")
 nul() { if [ -n "$1" ]; then echo "$1"; else echo null; fi; }
 tval() { awk -v k="$1" '$1 == k { print $2 }' "$TOR"; }
 TL1=$(tval torch_latency_s_1t); TL2=$(tval torch_latency_s_2t)
-# How many times our latency PyTorch takes (> 1: we are faster): from the
+# How many times our latency the PyTorch port takes (> 1: we are faster): from the
 # runs paired inside bench_torch.py when there are some, else from
 # bench_model's separate runs (RS1, RS2 always the latter).
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk "BEGIN{ if ($2 > 0) printf \"%.2f\", $1/$2 }"; }
@@ -230,13 +233,13 @@ printf '%-34s %12s %12s\n' "int8 VNNI peak Gop/s (measured)" "$(nul "$(kval peak
 printf '%-34s %12s %12s\n' "bf16 peak GFLOP/s (measured)" "$(nul "$(kval peak_bf16_gflops_1t)")" "$(nul "$(kval peak_bf16_gflops_2t)")"
 printf '%-34s %12s %12s\n' "sgemm forward mix / FMA peak, ours" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_2t)")"
 printf '%-34s %12s %12s\n' "  same, OpenBLAS" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_2t)")"
-printf '%-34s %12s %12s\n' "PyTorch (same machine, same run) s" "$(nul "$TL1")" "$(nul "$TL2")"
+printf '%-34s %12s %12s\n' "our PyTorch port (not official) s" "$(nul "$TL1")" "$(nul "$TL2")"
 printf '%-34s %12s %12s\n' "  of which visual encoder s" "$(nul "$(tval torch_visual_s_1t)")" "$(nul "$(tval torch_visual_s_2t)")"
 printf '%-34s %12s %12s\n' "  of which tagging head s" "$(nul "$(tval torch_tagging_s_1t)")" "$(nul "$(tval torch_tagging_s_2t)")"
 printf '%-34s %12s %12s\n' "ours, paired with each torch run s" "$(nul "$(tval ours_paired_latency_s_1t)")" "$(nul "$(tval ours_paired_latency_s_2t)")"
-printf '%-34s %12s %12s\n' "PyTorch / ours latency (paired)" "$(nul "$SP1")" "$(nul "$SP2")"
+printf '%-34s %12s %12s\n' "our port / ours latency (paired)" "$(nul "$SP1")" "$(nul "$SP2")"
 printf '%-34s %12s %12s\n' "  vs bench_model's separate runs" "$(nul "$RS1")" "$(nul "$RS2")"
-printf '%-34s %12s\n' "PyTorch peak RSS bytes" "$(nul "$(tval torch_peak_rss_bytes)")"
+printf '%-34s %12s\n' "our PyTorch port peak RSS bytes" "$(nul "$(tval torch_peak_rss_bytes)")"
 printf '%-34s %12s %12s\n' "int8: total s (paired run)" "$(nul "$(val latency_s_1t_int8)")" "$(nul "$(val latency_s_2t_int8)")"
 printf '%-34s %12s %12s\n' "int8: fp32 total s (same run)" "$(nul "$(val latency_s_1t_fp32_paired)")" "$(nul "$(val latency_s_2t_fp32_paired)")"
 printf '%-34s %12s %12s\n' "int8: speedup vs fp32" "$(nul "$(val speedup_int8_1t)")" "$(nul "$(val speedup_int8_2t)")"
@@ -326,13 +329,13 @@ cat >"$OUT/results.json" <<EOF
   "index_pipeline_gain": $(nul "$igain"),
   "score_images_per_s": $(nul "$score"),
   "storage_bytes_per_image": $(nul "$storage"),
-  "torch_latency_s_1t": $(nul "$TL1"),
-  "torch_latency_s_2t": $(nul "$TL2"),
-  "torch_visual_s_2t": $(nul "$(tval torch_visual_s_2t)"),
-  "torch_tagging_s_2t": $(nul "$(tval torch_tagging_s_2t)"),
-  "torch_peak_rss_bytes": $(nul "$(tval torch_peak_rss_bytes)"),
-  "speedup_vs_torch_1t": $(nul "$SP1"),
-  "speedup_vs_torch_2t": $(nul "$SP2"),
+  "torch_port_latency_s_1t": $(nul "$TL1"),
+  "torch_port_latency_s_2t": $(nul "$TL2"),
+  "torch_port_visual_s_2t": $(nul "$(tval torch_visual_s_2t)"),
+  "torch_port_tagging_s_2t": $(nul "$(tval torch_tagging_s_2t)"),
+  "torch_port_peak_rss_bytes": $(nul "$(tval torch_peak_rss_bytes)"),
+  "speedup_vs_torch_port_1t": $(nul "$SP1"),
+  "speedup_vs_torch_port_2t": $(nul "$SP2"),
   "ours_paired_latency_s_1t": $(nul "$(tval ours_paired_latency_s_1t)"),
   "ours_paired_latency_s_2t": $(nul "$(tval ours_paired_latency_s_2t)"),
   "latency_s_1t_int8": $(nul "$(val latency_s_1t_int8)"),
