@@ -5,6 +5,7 @@
 #   make asan       the test suite under ASan+UBSan+LSan
 #   make demo       deps, build, the main job on the bundled default model
 #   make bench      benchmarks (ratios, never timed tests)
+#   make bench-peers  ours vs the official PyTorch code and ONNX Runtime (docs/BENCH.md)
 #   make lint       clang-format check (.clang-format) of LINT_FILES + a -Werror compile of every C file
 #   make format     applies .clang-format to every C file of the repository
 #   make install    PREFIX=/usr/local [DESTDIR=]: lib/ram0.so, bin/ram-index, bin/ram-convert,
@@ -75,7 +76,7 @@ TEST_MODELS += $(BUILD)/models/golden_tag2text.ram $(BUILD)/models/heldout_tag2t
 DEFAULT     := models/default
 DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
 
-.PHONY: all deps test test-fast asan asan-build bench demo serve fuzz model clean lint format install uninstall dist
+.PHONY: all deps test test-fast asan asan-build bench bench-libs demo serve fuzz model clean lint format install uninstall dist
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
      $(DEFAULT_RAM)
 
@@ -184,8 +185,14 @@ $(BUILD)/libramconv_test.a: $(CONV_CORE_TEST_OBJ)
 # ram.so exports only sqlite3_ram_init (STYLE.md rule 2): ext/ is compiled with
 # -fvisibility=hidden and the version script also hides the static core.
 $(EXT_OBJ): ALL_CFLAGS += -fvisibility=hidden
+# -z nodelete: the job pool's workers (core/jobs.c) outlive a call and sleep
+# in ram.so's code, and its per-thread buffers have destructors there; SQLite
+# dlcloses the extension when the last connection that loaded it closes, which
+# would unmap that code under them (SIGSEGV at the next thread exit). A loaded
+# ram.so therefore stays mapped until the process ends.
 $(BUILD)/ram.so: $(EXT_OBJ) $(BUILD)/libramcore.a ext/ram.map
-	$(CC) -shared $(SAN) -o $@ $(EXT_OBJ) $(BUILD)/libramcore.a $(LIBS) -Wl,--version-script=ext/ram.map $(LDFLAGS)
+	$(CC) -shared $(SAN) -o $@ $(EXT_OBJ) $(BUILD)/libramcore.a $(LIBS) -Wl,--version-script=ext/ram.map \
+	  -Wl,-z,nodelete $(LDFLAGS)
 
 # build/ram-index (demo/): indexes a photo folder through ram.so, found next to it.
 all: $(BUILD)/ram-index
@@ -230,6 +237,24 @@ asan: asan-build
 bench: all $(BENCH_BIN)
 	@sh tests/bench/run.sh $(BUILD)
 
+# The measurement behind docs/KERNELS.md: our sgemm against oneDNN, BLIS,
+# libxsmm and OpenBLAS on the forward's shapes (none of them is a dependency:
+# needs libdnnl-dev, libblis-dev, libxsmm-dev; prints what to install if not).
+bench-libs: $(BUILD)/libramcore.a
+	@test -f /usr/include/oneapi/dnnl/dnnl.h && test -f /usr/lib/libxsmm.a || \
+	  { echo "bench-libs: apt-get install libdnnl-dev libblis-dev libxsmm-dev"; exit 1; }
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) tests/bench/libs/gemm_libs.c -o $(BUILD)/bench/gemm_libs $(BUILD)/libramcore.a \
+	  /usr/lib/libxsmm.a -ldnnl $(LIBS) -ldl
+	$(BUILD)/bench/gemm_libs $(BENCH_LIBS_ROUNDS)
+
+# This engine against the official PyTorch RAM++ and ONNX Runtime, same run,
+# same images (not part of make test or make bench; docs/BENCH.md):
+#   RAM_OFFICIAL_REPO=/path/to/recognize-anything make bench-peers
+.PHONY: bench-peers
+bench-peers: all $(BUILD)/bench/peers_ours
+	@sh tests/bench/peers.sh $(BUILD)
+
 demo: all
 	@sh demo/demo.sh
 
@@ -256,6 +281,9 @@ FORMAT_FILES := $(filter-out core/unicode_tables.h core/wordpiece_tables.h,$(FOR
 LINT_FILES ?= ext/util.c ext/interrupt.c ext/conn.c ext/context.c ext/images.c ext/texts.c ext/embed_blob.c \
               ext/func_thresholds.c ext/index.h ext/index_store.c ext/index_journal.c ext/index_images.c \
               ext/index_match.c ext/index_update.c ext/index_cursor.c ext/index_vtab.c ext/index_entry.c ext/entry_blob.c \
+              core/jobs.c core/jobs.h core/cpu.c core/cpu.h core/sgemm.c core/sgemm.h core/sgemm_avx512.c \
+              core/sgemm_avx2.c core/sgemm_pack.c core/ops_vec.h core/ops_vec_table.h core/ops_avx2.c core/ops_avx512.c \
+              tests/test_ops.c tests/bench/bench_kernels.c tests/bench/peak.h tests/bench/libs/gemm_libs.c \
               core/wordpiece.c core/wordpiece.h core/bert.c core/bert.h core/beam_search.c core/beam_search.h \
               core/tag2text.c core/tag2text.h ext/func_caption.c tests/test_wordpiece.c tests/test_tag2text.c \
               tests/test_tag2text_heldout.c tests/test_beam_search.c tests/fuzz/fuzz_wordpiece.c \
@@ -265,9 +293,9 @@ LINT_FILES ?= ext/util.c ext/interrupt.c ext/conn.c ext/context.c ext/images.c e
 LINT_SRC := $(CORE_SRC) $(EXT_SRC) $(CONV_SRC) demo/ram-index.c
 LINT_OBJ := $(LINT_SRC:%.c=$(BUILD)/lint/%.o)
 # The call graph of the same objects must have no circle under LINT_GRAPH
-# (TODO(lead): widen it to all of core/ and ext/, i.e. empty, once core/'s
-# ops.c <-> gemm_q8.c circle is gone, issue 17's thread-pool part).
-LINT_GRAPH ?= ext/
+# (empty: all of core/ and ext/; the ops.c <-> gemm_q8.c circle went with
+# core/jobs.c, sgemm's with core/sgemm_pack.c).
+LINT_GRAPH ?=
 lint: $(LINT_OBJ)
 	@clang-format --dry-run -Werror $(LINT_FILES) && echo "lint: $(words $(LINT_FILES)) files formatted, $(words $(LINT_SRC)) files compile with -Werror"
 	@/usr/bin/python3 tools/callgraph.py $(BUILD)/lint $(LINT_GRAPH) >$(BUILD)/lint/callgraph.txt || \

@@ -1,152 +1,50 @@
 /*
-** ops.c — element-wise kernels and the single caller of cblas_sgemm.
+** ops.c — element-wise kernels and the entry to the matrix products (sgemm.c).
 ** Reductions that decide accuracy (LayerNorm statistics) accumulate in double
 ** so that our results stay within the golden tolerance whatever the row width.
 **
-** HOW IT WORKS (speed): softmax, GELU and quick-GELU spend their time in
-** expf/erff, which the compiler cannot vectorise, so with AVX2+FMA (8 lanes)
-** or AVX-512 (16 lanes) they use a vector exp (Cody-Waite reduction by ln 2,
-** degree-7 Taylor polynomial on |r| <= ln2/2, 2^n put into the exponent: about
-** 1 ulp) and erf from it (Abramowitz & Stegun 7.1.26: absolute error
-** <= 1.5e-7, multiplied by x/2 in GELU). Leftover elements of a row and
-** machines without AVX2 take the scalar libm loops. LayerNorm's double sums
-** use 4-lane double vectors (pairwise order: rounding differs from the
-** scalar loop only in the last bits of a double).
+** The kernels themselves are in ops_vec.h, compiled per instruction set;
+** this file picks the set (cpu.h) and splits the work over threads.
 */
 #include "ops.h"
 
+#include "gemm_bf16.h"
 #include "gemm_q8.h"
 #include "ram.h"
+#include "sgemm.h"
 
-#include <cblas.h>
 #include <math.h>
-#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
-#if defined(__AVX2__) || defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "cpu.h"
+#include "ops_vec_table.h"
 
-/* OpenBLAS's own prototypes; declared here to avoid depending on its extra headers. */
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
+/* The portable kernels: ops_vec.h at level 0 */
+#define RAM_OPS_LEVEL 0
+#define OPS_TABLE ram_ops_vec_portable
+#include "ops_vec.h"
+#undef RAM_OPS_LEVEL
 
-/* ---- vector width abstraction: VW lanes of float, or none (RAM_VEC 0) ---- */
-#if defined(__AVX512F__)
-#define RAM_VEC 1
-#define VW 16
-typedef __m512 vf;
-#define vset1 _mm512_set1_ps
-#define vload _mm512_loadu_ps
-#define vstore _mm512_storeu_ps
-#define vadd _mm512_add_ps
-#define vsub _mm512_sub_ps
-#define vmul _mm512_mul_ps
-#define vdiv _mm512_div_ps
-#define vfma _mm512_fmadd_ps /* a*b + c */
-#define vmax _mm512_max_ps
-#define vmin _mm512_min_ps
-#define vabs _mm512_abs_ps
-#define vround(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define vpow2i(n) /* 2^n for float n already integral, -126 <= n <= 127 */ \
-    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
-#define vsignof(r, x) /* r with the sign bit of x or-ed in (r >= 0) */ \
-    _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), \
-        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))))
-#define vhsum _mm512_reduce_add_ps
-#define vhmax _mm512_reduce_max_ps
-#elif defined(__AVX2__) && defined(__FMA__)
-#define RAM_VEC 1
-#define VW 8
-typedef __m256 vf;
-#define vset1 _mm256_set1_ps
-#define vload _mm256_loadu_ps
-#define vstore _mm256_storeu_ps
-#define vadd _mm256_add_ps
-#define vsub _mm256_sub_ps
-#define vmul _mm256_mul_ps
-#define vdiv _mm256_div_ps
-#define vfma _mm256_fmadd_ps
-#define vmax _mm256_max_ps
-#define vmin _mm256_min_ps
-#define vabs(x) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (x))
-#define vround(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define vpow2i(n) \
-    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
-#define vsignof(r, x) _mm256_or_ps((r), _mm256_and_ps((x), _mm256_set1_ps(-0.0f)))
-static float vhsum(__m256 v)
+/* The kernels of the instruction set chosen at run time (cpu.h). */
+static const struct ram_ops_vec *K(void)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
+    switch (ram_cpu_isa()) {
+    case RAM_ISA_AVX512: return &ram_ops_vec_avx512;
+    case RAM_ISA_AVX2: return &ram_ops_vec_avx2;
+    default: return &ram_ops_vec_portable;
+    }
 }
-static float vhmax(__m256 v)
-{
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-#else
-#define RAM_VEC 0
-#endif
-
-#if RAM_VEC
-/* e^x per lane. Inputs are clamped to [-87.3, 88.3] (results below 1.2e-38
-** are not 0 but are negligible wherever they are summed or multiplied here). */
-static inline vf vexp(vf x)
-{
-    x = vmin(vmax(x, vset1(-87.3f)), vset1(88.3f));
-    vf n = vround(vmul(x, vset1(1.44269504088896341f)));
-    vf r = vfma(n, vset1(-0.693145751953125f), x); /* ln2 split: exact hi part ... */
-    r = vfma(n, vset1(-1.42860682030941723e-6f), r); /* ... and the rest */
-    vf p = vset1(1.0f / 5040);
-    p = vfma(p, r, vset1(1.0f / 720));
-    p = vfma(p, r, vset1(1.0f / 120));
-    p = vfma(p, r, vset1(1.0f / 24));
-    p = vfma(p, r, vset1(1.0f / 6));
-    p = vfma(p, r, vset1(0.5f));
-    p = vfma(p, r, vset1(1.0f));
-    p = vfma(p, r, vset1(1.0f));
-    return vmul(p, vpow2i(n));
-}
-
-/* erf per lane (A&S 7.1.26 on |x|, sign restored). */
-static inline vf verf(vf x)
-{
-    vf a = vabs(x);
-    vf t = vdiv(vset1(1.0f), vfma(a, vset1(0.3275911f), vset1(1.0f)));
-    vf p = vset1(1.061405429f);
-    p = vfma(p, t, vset1(-1.453152027f));
-    p = vfma(p, t, vset1(1.421413741f));
-    p = vfma(p, t, vset1(-0.284496736f));
-    p = vfma(p, t, vset1(0.254829592f));
-    p = vmul(p, t);
-    vf e = vexp(vsub(vset1(0.0f), vmul(a, a)));
-    vf y = vsub(vset1(1.0f), vmul(p, e));
-    return vsignof(y, x);
-}
-#endif
 
 void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc)
 {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    ram_sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
+/* The bias goes into the product's last step (no separate pass over y). */
 void ram_linear(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
 {
-    if (b) {
-        for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, sizeof(float) * out);
-    }
-    ram_gemm(0, 1, rows, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out);
+    ram_sgemm(0, 1, rows, out, in, 1.0f, x, in, W, in, 0.0f, y, out, b);
 }
 
 ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
@@ -157,247 +55,19 @@ ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const 
     return RAM_OK;
 }
 
-/* Sum and sum of squared deviations from mean over n floats, in double. */
-static double ln_sum(const float *x, int n)
-{
-    int i = 0;
-    double s = 0;
-#if defined(__AVX2__)
-    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-    for (; i + 8 <= n; i += 8) {
-        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
-        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
-    }
-    double t[4];
-    _mm256_storeu_pd(t, _mm256_add_pd(a0, a1));
-    s = (t[0] + t[1]) + (t[2] + t[3]);
-#endif
-    for (; i < n; i++) s += x[i];
-    return s;
-}
-
-static double ln_ssd(const float *x, int n, double mean)
-{
-    int i = 0;
-    double ss = 0;
-#if defined(__AVX2__)
-    __m256d m = _mm256_set1_pd(mean), a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-    for (; i + 8 <= n; i += 8) {
-        __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i)), m);
-        __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)), m);
-        a0 = _mm256_add_pd(a0, _mm256_mul_pd(d0, d0));
-        a1 = _mm256_add_pd(a1, _mm256_mul_pd(d1, d1));
-    }
-    double t[4];
-    _mm256_storeu_pd(t, _mm256_add_pd(a0, a1));
-    ss = (t[0] + t[1]) + (t[2] + t[3]);
-#endif
-    for (; i < n; i++) {
-        double d = x[i] - mean;
-        ss += d * d;
-    }
-    return ss;
-}
-
-static void layernorm_serial(const float *x, float *y, int rows, int cols, const float *w, const float *b,
-                             float eps)
-{
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * cols;
-        float *yr = y + (size_t)r * cols;
-        double mean = ln_sum(xr, cols) / cols;
-        double ss = ln_ssd(xr, cols, mean);
-        float inv = (float)(1.0 / sqrt(ss / cols + (double)eps));
-        float m = (float)mean;
-        for (int i = 0; i < cols; i++) yr[i] = (xr[i] - m) * inv * w[i] + b[i];
-    }
-}
-
-static void gelu_serial(float *x, size_t n)
-{
-    size_t i = 0;
-#if RAM_VEC
-    for (; i + VW <= n; i += VW) {
-        vf v = vload(x + i);
-        vf e = verf(vmul(v, vset1(0.70710678118654752f)));
-        vstore(x + i, vmul(vmul(vset1(0.5f), v), vadd(vset1(1.0f), e)));
-    }
-#endif
-    for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-}
-
-static void quick_gelu_serial(float *x, size_t n)
-{
-    size_t i = 0;
-#if RAM_VEC
-    for (; i + VW <= n; i += VW) {
-        vf v = vload(x + i);
-        vstore(x + i, vdiv(v, vadd(vset1(1.0f), vexp(vmul(v, vset1(-1.702f))))));
-    }
-#endif
-    for (; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
-}
-
-void ram_relu(float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
-}
-
-static void softmax_serial(float *x, int rows, int cols)
-{
-    for (int r = 0; r < rows; r++) {
-        float *xr = x + (size_t)r * cols;
-        int i = 0;
-        float mx = xr[0], s = 0;
-#if RAM_VEC
-        if (cols >= VW) {
-            vf m = vload(xr);
-            for (i = VW; i + VW <= cols; i += VW) m = vmax(m, vload(xr + i));
-            mx = vhmax(m);
-        }
-#endif
-        for (; i < cols; i++) mx = xr[i] > mx ? xr[i] : mx;
-        i = 0;
-#if RAM_VEC
-        {
-            vf vm = vset1(mx), acc = vset1(0.0f);
-            for (; i + VW <= cols; i += VW) {
-                vf e = vexp(vsub(vload(xr + i), vm));
-                vstore(xr + i, e);
-                acc = vadd(acc, e);
-            }
-            s = vhsum(acc);
-        }
-#endif
-        for (; i < cols; i++) {
-            xr[i] = expf(xr[i] - mx);
-            s += xr[i];
-        }
-        float inv = 1.0f / s;
-        for (i = 0; i < cols; i++) xr[i] *= inv;
-    }
-}
-
-/* C (M x W, rows at stride ldc) = [C +] A B for A (M x K, stride lda) and B
-** (K x W, stride ldb): the two small products of one attention head, where
-** a BLAS call costs more than the arithmetic. Vectors run along the rows of
-** C; four rows at a time share each load of B and keep eight independent
-** sums in flight (one row alone would wait on the FMA latency). acc: add to
-** C (the scores start as the bias and mask) instead of overwriting it. */
-static void small_gemm(const float *A, int lda, const float *B, int ldb, float *C, int ldc, int M, int K, int W,
-                       int acc)
-{
-    int i = 0;
-#if RAM_VEC
-    for (; i + 4 <= M; i += 4) {
-        const float *a0 = A + (size_t)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-        float *c0 = C + (size_t)i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
-        int j = 0;
-        for (; j + 2 * VW <= W; j += 2 * VW) {
-            vf z = vset1(0.0f);
-            vf x0 = acc ? vload(c0 + j) : z, y0 = acc ? vload(c0 + j + VW) : z;
-            vf x1 = acc ? vload(c1 + j) : z, y1 = acc ? vload(c1 + j + VW) : z;
-            vf x2 = acc ? vload(c2 + j) : z, y2 = acc ? vload(c2 + j + VW) : z;
-            vf x3 = acc ? vload(c3 + j) : z, y3 = acc ? vload(c3 + j + VW) : z;
-            for (int k = 0; k < K; k++) {
-                vf b0 = vload(B + (size_t)k * ldb + j), b1 = vload(B + (size_t)k * ldb + j + VW);
-                vf v = vset1(a0[k]);
-                x0 = vfma(v, b0, x0), y0 = vfma(v, b1, y0);
-                v = vset1(a1[k]);
-                x1 = vfma(v, b0, x1), y1 = vfma(v, b1, y1);
-                v = vset1(a2[k]);
-                x2 = vfma(v, b0, x2), y2 = vfma(v, b1, y2);
-                v = vset1(a3[k]);
-                x3 = vfma(v, b0, x3), y3 = vfma(v, b1, y3);
-            }
-            vstore(c0 + j, x0), vstore(c0 + j + VW, y0), vstore(c1 + j, x1), vstore(c1 + j + VW, y1);
-            vstore(c2 + j, x2), vstore(c2 + j + VW, y2), vstore(c3 + j, x3), vstore(c3 + j + VW, y3);
-        }
-        for (; j + VW <= W; j += VW) {
-            vf z = vset1(0.0f);
-            vf x0 = acc ? vload(c0 + j) : z, x1 = acc ? vload(c1 + j) : z;
-            vf x2 = acc ? vload(c2 + j) : z, x3 = acc ? vload(c3 + j) : z;
-            for (int k = 0; k < K; k++) {
-                vf b0 = vload(B + (size_t)k * ldb + j);
-                x0 = vfma(vset1(a0[k]), b0, x0), x1 = vfma(vset1(a1[k]), b0, x1);
-                x2 = vfma(vset1(a2[k]), b0, x2), x3 = vfma(vset1(a3[k]), b0, x3);
-            }
-            vstore(c0 + j, x0), vstore(c1 + j, x1), vstore(c2 + j, x2), vstore(c3 + j, x3);
-        }
-        for (int r = 0; r < 4; r++) { /* the columns left of these four rows */
-            const float *ar = A + (size_t)(i + r) * lda;
-            float *cr = C + (size_t)(i + r) * ldc;
-            for (int jj = j; jj < W; jj++) {
-                float x = acc ? cr[jj] : 0.0f;
-                for (int k = 0; k < K; k++) x += ar[k] * B[(size_t)k * ldb + jj];
-                cr[jj] = x;
-            }
-        }
-    }
-#endif
-    for (; i < M; i++) {
-        const float *ar = A + (size_t)i * lda;
-        float *cr = C + (size_t)i * ldc;
-        for (int j = 0; j < W; j++) {
-            float x = acc ? cr[j] : 0.0f;
-            for (int k = 0; k < K; k++) x += ar[k] * B[(size_t)k * ldb + j];
-            cr[j] = x;
-        }
-    }
-}
+void ram_relu(float *x, size_t n) { K()->relu(x, n); }
 
 void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s,
                         float *kt, float *o, int ldo)
 {
-    for (int j = 0; j < N; j++)
-        for (int c = 0; c < d; c++) kt[(size_t)c * N + j] = k[(size_t)j * ld + c];
-    small_gemm(q, ld, kt, N, s, N, N, d, N, 1); /* s += q k^T */
-    softmax_serial(s, N, N);
-    small_gemm(s, N, v, ld, o, ldo, N, N, d, 0); /* o = p v */
+    K()->attention_head(q, k, v, ld, N, d, s, kt, o, ldo);
 }
 
-float ram_dot(const float *a, const float *b, int n)
-{
-    int i = 0;
-    float s = 0;
-#if RAM_VEC
-    vf s0 = vset1(0.0f), s1 = s0, s2 = s0, s3 = s0;
-    for (; i + 4 * VW <= n; i += 4 * VW) {
-        s0 = vfma(vload(a + i), vload(b + i), s0);
-        s1 = vfma(vload(a + i + VW), vload(b + i + VW), s1);
-        s2 = vfma(vload(a + i + 2 * VW), vload(b + i + 2 * VW), s2);
-        s3 = vfma(vload(a + i + 3 * VW), vload(b + i + 3 * VW), s3);
-    }
-    for (; i + VW <= n; i += VW) s0 = vfma(vload(a + i), vload(b + i), s0);
-    s = vhsum(vadd(vadd(s0, s1), vadd(s2, s3)));
-#endif
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
+float ram_dot(const float *a, const float *b, int n) { return K()->dot(a, b, n); }
 
 void ram_reweight_rows(const float *q, const float *rows, int n, int des, int E, float *w, float *out)
 {
-    for (int i = 0; i < n; i++) {
-        const float *r = rows + (size_t)i * des * E;
-        float *wi = w + (size_t)i * des, *oi = out + (size_t)i * E;
-        for (int d = 0; d < des; d++) wi[d] = ram_dot(q, r + (size_t)d * E, E);
-        softmax_serial(wi, 1, des);
-        memset(oi, 0, sizeof(float) * (size_t)E);
-        for (int d = 0; d < des; d++) { /* the rows are in L2 from the dot products */
-            const float *rd = r + (size_t)d * E;
-            int e = 0;
-#if RAM_VEC
-            vf wd = vset1(wi[d]);
-            for (; e + VW <= E; e += VW) vstore(oi + e, vfma(wd, vload(rd + e), vload(oi + e)));
-#endif
-            for (; e < E; e++) oi[e] += wi[d] * rd[e];
-        }
-    }
-}
-
-static void add_serial(float *y, const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
+    K()->reweight_rows(q, rows, n, des, E, w, out);
 }
 
 /* ---- the element-wise kernels over threads ----
@@ -424,11 +94,11 @@ static void *ew_run(void *arg)
     const struct ew_job *j = arg;
     size_t n = j->i1 - j->i0, c = (size_t)j->cols;
     switch (j->op) {
-    case EW_GELU: gelu_serial(j->x + j->i0, n); break;
-    case EW_QUICK_GELU: quick_gelu_serial(j->x + j->i0, n); break;
-    case EW_ADD: add_serial(j->x + j->i0, j->in + j->i0, n); break;
-    case EW_LAYERNORM: layernorm_serial(j->in + j->i0 * c, j->x + j->i0 * c, (int)n, j->cols, j->w, j->b, j->eps); break;
-    default: softmax_serial(j->x + j->i0 * c, (int)n, j->cols); break;
+    case EW_GELU: K()->gelu(j->x + j->i0, n); break;
+    case EW_QUICK_GELU: K()->quick_gelu(j->x + j->i0, n); break;
+    case EW_ADD: K()->add(j->x + j->i0, j->in + j->i0, n); break;
+    case EW_LAYERNORM: K()->layernorm_rows(j->in + j->i0 * c, j->x + j->i0 * c, (int)n, j->cols, j->w, j->b, j->eps); break;
+    default: K()->softmax_rows(j->x + j->i0 * c, (int)n, j->cols); break;
     }
     return NULL;
 }
@@ -475,36 +145,22 @@ void ram_add(float *y, const float *x, size_t n) { ew_split((struct ew_job){EW_A
 
 float ram_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n)
+const char *ram_kernels(void)
 {
-    pthread_t th[RAM_MAX_JOBS];
-    int started[RAM_MAX_JOBS] = {0};
-    char *j = jobs;
-    if (n > RAM_MAX_JOBS) n = RAM_MAX_JOBS;
-    for (int t = 1; t < n; t++) started[t] = pthread_create(&th[t], NULL, fn, j + (size_t)t * job_size) == 0;
-    if (n > 0) fn(j);
-    for (int t = 1; t < n; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else fn(j + (size_t)t * job_size);
-    }
+    static const char *const bf16[] = {"scalar", "avx512", "avx512bf16", "amx"};
+    static _Thread_local char buf[96];
+    int b = ram_bf16_level();
+    snprintf(buf, sizeof buf, "%s (bf16 %s, int8 %s)", ram_sgemm_path_name(ram_sgemm_default()),
+             b >= 0 && b <= 3 ? bf16[b] : "?",
+             ram_q8_have_amx() ? "amx" : ram_q8_have_vnni() ? "vnni" : "scalar");
+    return buf;
 }
 
-int ram_job_count(double work, double min_work, long items)
-{
-    double by_work = work / min_work;
-    if (by_work < 2 || items < 2) return 1;
-    int t = ram_ops_get_threads();
-    if (t > RAM_MAX_JOBS) t = RAM_MAX_JOBS;
-    if (t > by_work) t = (int)by_work;
-    if (t > items) t = (int)items;
-    return t < 1 ? 1 : t;
-}
+void ram_ops_set_threads(int n) { ram_jobs_set_threads(n); }
+int ram_ops_get_threads(void) { return ram_jobs_threads(); }
 
-void ram_ops_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
-int ram_ops_get_threads(void) { return openblas_get_num_threads(); }
-
-void ram_set_threads(int n) { ram_ops_set_threads(n); }
-int ram_get_threads(void) { return ram_ops_get_threads(); }
+void ram_set_threads(int n) { ram_jobs_set_threads(n); }
+int ram_get_threads(void) { return ram_jobs_threads(); }
 
 void ram_l2_normalize(float *v, int n)
 {

@@ -1,6 +1,6 @@
 /*
-** ops.h — the op layer under the models: dense products (the only path to
-** BLAS) and the element-wise kernels (LayerNorm, GELU, softmax). Swin, the
+** ops.h — the op layer under the models: dense products (through sgemm.h,
+** the only path to BLAS) and the element-wise kernels (LayerNorm, GELU, softmax). Swin, the
 ** tagging decoder and the CLIP text tower call these; none of them touches
 ** BLAS directly. All matrices are row-major fp32.
 */
@@ -8,6 +8,7 @@
 #define RAM_OPS_H
 
 #include "internal.h"
+#include "jobs.h"
 
 #include <stddef.h>
 
@@ -23,7 +24,9 @@ void ram_linear(const float *x, int rows, int in, const float *W, const float *b
 ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
                         const float *b, int out, float *y, struct ram_error *err);
 
-/* General product C = alpha * op(A) @ op(B) + beta * C (row-major; op = transpose when t* != 0). */
+/* General product C = alpha * op(A) @ op(B) + beta * C (row-major; op =
+** transpose when t* != 0): our kernels at the CPU's vector width (sgemm.h),
+** on the calling thread's thread count; results do not depend on it. */
 void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
@@ -51,20 +54,8 @@ void ram_attention_head(const float *q, const float *k, const float *v, int ld, 
 ** per class), out[i] = sum over d of w[i][d] rows[i][d] (E floats). */
 void ram_reweight_rows(const float *q, const float *rows, int n, int des, int E, float *w, float *out);
 
-/* Runs fn on each of the n jobs (job_size bytes apart, n <= RAM_MAX_JOBS):
-** jobs 1.. on new threads, job 0 in the caller; a thread that cannot be
-** started has its job run in the caller (same result, only slower). For work
-** of a millisecond or more per job: starting a thread costs ~20 us. */
-#define RAM_MAX_JOBS 8
-void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n);
-
-/* How many jobs to split work into: ram_set_threads' count, at most
-** RAM_MAX_JOBS and items, and one per min_work of work at least (below
-** that, starting a thread costs more than it saves). 1 for small work,
-** decided before anything else is read (hot paths call this per row). */
-int ram_job_count(double work, double min_work, long items);
-
-/* Number of threads the BLAS uses (process-wide). */
+/* The calling thread's thread count for the kernels (jobs.h; ram_set_threads
+** of ram.h is the same). */
 void ram_ops_set_threads(int n);
 int ram_ops_get_threads(void);
 

@@ -251,9 +251,20 @@ ram_status ram_encode_text(struct ram_state *st, const int32_t *ids, int n_ids,
 /* In-place L2 normalisation of n floats (no epsilon, as the official code). */
 void ram_l2_normalize(float *v, int n);
 
-/* Threads used by the BLAS and the engine's own loops (process-wide). */
+/* Threads the calling thread's inference work is split over (a per-thread
+** setting: two threads, e.g. two SQLite connections, each choose their own;
+** n < 1 restores the default: RAM_THREADS or OPENBLAS_NUM_THREADS from the
+** environment, else the CPU count). The work runs on one process-wide pool
+** of at most CPU count - 1 workers plus the caller (core/jobs.h). */
 void ram_set_threads(int n);
 int ram_get_threads(void);
+
+/* The matrix-product kernels in use, e.g. "avx512 (bf16 amx, int8 amx)":
+** fp32 "avx512", "avx2", "portable" (ours, chosen from cpuid at first use;
+** RAM_ISA=avx2|portable lowers it) or "openblas" (RAM_SGEMM=openblas, or a
+** CPU without AVX2), then the bf16 and int8 paths. A buffer of the calling
+** thread, valid until its next call. */
+const char *ram_kernels(void);
 
 #ifdef __cplusplus
 }

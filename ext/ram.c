@@ -90,6 +90,7 @@ static void ramDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
                         "false"
 #endif
     );
+    sqlite3_str_appendf(s, ",\"kernels\":\"%s\"", ram_kernels()); /* run-time choice (core/cpu.h) */
     sqlite3_str_appendf(s, ",\"simd\":\"%s\",\"openblas\":{\"config\":", simd_level());
     ram__json_str(s, openblas_get_config());
     sqlite3_str_appendf(s, ",\"core\":");

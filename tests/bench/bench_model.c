@@ -8,13 +8,20 @@
 ** Prints "key value" lines (read by tests/bench/run.sh, which makes the table
 ** and results.json): model load time, for 1 and 2 threads (ram_set_threads)
 ** the median over RUNS of decode+preprocess, visual encoder (ram_encode_image),
-** tagging decoder (ram_tag_probs) and their total, the sgemm GFLOP/s of a
-** large square product at 1 and 2 threads, and the peak RSS.
+** tagging decoder (ram_tag_probs) and their total with our kernels, the total
+** with OpenBLAS's sgemm instead (latency_s_Nt_openblas: whatever kernel the
+** environment makes OpenBLAS load, named by openblas_core), the process CPU
+** time of our forward, and the CPU's measured fp32 FMA peak (peak.h) taken
+** just before each run pair; then the sgemm GFLOP/s of a large square product
+** through ours and through OpenBLAS at 1 and 2 threads, and the peak RSS.
 **
 ** HOW IT WORKS: the forward's FLOPs are not counted here; they are the fixed
 ** figure of docs ARCHITECTURE.md section 12 (RAM++ 324.9 GFLOP, RAM 324.4),
-** so the achieved rate is FLOPs / median total. The sgemm peak runs through
-** ram_gemm (core/ops.c is the only BLAS caller) on 2048^2 matrices, best of 3.
+** so the achieved rate is FLOPs / median total, and run.sh divides it by the
+** median FMA peak of the same runs (the 1-thread peak in CPU time: what an
+** idle core gives; on a busy machine compare cpu_s_1t with it, as run.sh's
+** fraction_of_fma_peak_1t_cpu does). The sgemm figures run through
+** ram_sgemm_on on 2048^2 matrices, best of 3.
 ** One warm-up forward per thread count precedes the timed runs (first-touch
 ** of the mmapped weights and the arena would otherwise land in run 1).
 **
@@ -31,6 +38,9 @@
 #include "gemm_q8.h"
 #include "ops.h"
 #include "ram.h"
+#include "sgemm.h"
+
+#include "peak.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -40,6 +50,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+
+extern char *openblas_get_corename(void);
 
 static double now(void)
 {
@@ -84,7 +96,7 @@ static void *read_file(const char *path, size_t *n)
     return p;
 }
 
-static double sgemm_gflops(int threads)
+static double sgemm_gflops(int threads, enum ram_sgemm_path path)
 {
     enum { N = 2048 };
     float *a = malloc(sizeof(float) * N * N), *b = malloc(sizeof(float) * N * N), *c = malloc(sizeof(float) * N * N);
@@ -94,11 +106,11 @@ static double sgemm_gflops(int threads)
     }
     for (size_t i = 0; i < (size_t)N * N; i++) a[i] = (float)(i % 17) * 0.01f, b[i] = (float)(i % 13) * 0.02f;
     ram_set_threads(threads);
-    ram_gemm(0, 1, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N); /* warm-up */
+    ram_sgemm_on(path, 0, 1, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N, NULL); /* warm-up */
     double best = 1e30;
     for (int k = 0; k < 3; k++) {
         double t = now();
-        ram_gemm(0, 1, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
+        ram_sgemm_on(path, 0, 1, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N, NULL);
         t = now() - t;
         if (t < best) best = t;
     }
@@ -354,27 +366,51 @@ int main(int argc, char **argv)
     printf("load_s %.3f\n", load_s);
     printf("num_class %d\nimage_size %d\nruns %d\n", info.num_class, S, runs);
 
+    /* Per thread count: each run measures the fp32 FMA peak, then a forward
+    ** with our kernels, then one with OpenBLAS's (as the environment loads
+    ** it), so a busy minute hits all three alike. */
+    double *ob = malloc(sizeof(double) * runs), *cpu = malloc(sizeof(double) * runs), *pk = malloc(sizeof(double) * runs);
+    if (!ob || !cpu || !pk) return 1;
+    enum ram_sgemm_path ours = ram_sgemm_default();
     for (int th = 1; th <= 2; th++) {
         ram_set_threads(th);
         for (int r = -1; r < runs; r++) {
+            double p = peak(peak_fp32_kind(), th);
+            ram_sgemm_force(ours);
+            double c0 = cpu_now();
             double t0 = now();
             if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK) goto fail;
             double t1 = now();
             if (ram_encode_image(st, chw, emb, &err) != RAM_OK) goto fail;
             double t2 = now();
             if (ram_tag_probs(st, emb, probs, &err) != RAM_OK) goto fail;
-            double t3 = now();
+            double t3 = now(), c3 = cpu_now();
+            ram_sgemm_force(RAM_SGEMM_OPENBLAS);
+            if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK || ram_encode_image(st, chw, emb, &err) != RAM_OK ||
+                ram_tag_probs(st, emb, probs, &err) != RAM_OK)
+                goto fail;
+            double t4 = now();
+            ram_sgemm_force(RAM_SGEMM_PATHS);
             if (r < 0) continue; /* warm-up */
             pre[r] = t1 - t0, enc[r] = t2 - t1, tag[r] = t3 - t2, tot[r] = t3 - t0;
+            ob[r] = t4 - t3, cpu[r] = c3 - c0, pk[r] = p;
         }
         printf("preprocess_s_%dt %.4f\n", th, median(pre, runs));
         printf("visual_s_%dt %.4f\n", th, median(enc, runs));
         printf("tagging_s_%dt %.4f\n", th, median(tag, runs));
         printf("latency_s_%dt %.4f\n", th, median(tot, runs));
+        printf("latency_s_%dt_openblas %.4f\n", th, median(ob, runs));
+        printf("cpu_s_%dt %.4f\n", th, median(cpu, runs));
+        printf("fma_peak_gflops_%dt %.1f\n", th, median(pk, runs));
         fflush(stdout);
     }
-    printf("sgemm_peak_gflops_1t %.1f\n", sgemm_gflops(1));
-    printf("sgemm_peak_gflops_2t %.1f\n", sgemm_gflops(2));
+    printf("kernels %s\nopenblas_core %s\nfma_peak_kind %s\n", ram_sgemm_path_name(ours), openblas_get_corename(),
+           peak_name[peak_fp32_kind()]);
+    printf("sgemm_peak_gflops_1t %.1f\n", sgemm_gflops(1, ours));
+    printf("sgemm_peak_gflops_2t %.1f\n", sgemm_gflops(2, ours));
+    printf("sgemm_openblas_gflops_1t %.1f\n", sgemm_gflops(1, RAM_SGEMM_OPENBLAS));
+    printf("sgemm_openblas_gflops_2t %.1f\n", sgemm_gflops(2, RAM_SGEMM_OPENBLAS));
+    free(ob), free(cpu), free(pk);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak_rss_bytes %ld\n", (long)ru.ru_maxrss * 1024L);

@@ -1,9 +1,11 @@
-"""bench_torch.py -- the PyTorch reference point for `make bench` (issue 5:
-"faster than the official PyTorch code on the same CPU, measured in the same
-run"). The official code cannot be downloaded here, so this times this
-project's PyTorch port of the RAM++ modules (models/train/ram_modules.py,
-checked against the official goldens by models/train/check_modules.py) at the
-full size of the official checkpoint, with random weights:
+"""bench_torch.py -- this project's own PyTorch port of RAM++, timed by `make
+bench` beside our engine. It is NOT the official code and its figures must
+not be called "PyTorch" comparisons: the comparison with the official PyTorch
+code (and with ONNX Runtime) is `make bench-peers` (tests/bench/peers.sh,
+docs/BENCH.md). What this times is the port models/train/ram_modules.py
+(checked against the official goldens by models/train/check_modules.py) at
+the full size of the official checkpoint, with random weights; run.sh
+reports it as "our PyTorch port" (results.json keys torch_port_*):
 
     /usr/bin/python3 tests/bench/bench_torch.py IMAGE [RUNS] [--ours=EXT,MODEL]   # RUNS default 3
 

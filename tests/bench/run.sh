@@ -15,6 +15,7 @@
 #   RAM_BENCH_IMAGE   the image to tag (default: a 1024x1024 JPEG made from a
 #                     demo picture with the vips CLI)
 #   RAM_BENCH_RUNS    timed forwards per thread count (median; default 5)
+#   RAM_BENCH_KERNEL_ROUNDS  rounds of bench_kernels (peaks and sgemm shapes; default 2)
 #   RAM_BENCH_PRECISION  0 skips bench_precision (fp32/bf16/int8 side by side on a
 #                     trained-like random RAM++ made once into BUILD/bench/ by
 #                     ram-convert --random --trained-like, 1.3 + 0.9 GB; its keys
@@ -25,9 +26,11 @@
 #                     a random one made once into BUILD/bench/, 1.6 GB)
 #   RAM_BENCH_INSERT_N  camera-size JPEGs bench_index inserts with one
 #                     INSERT ... SELECT (default 3; issue 9's cores busy)
-#   RAM_BENCH_TORCH   0 skips bench_torch.py, the PyTorch reference (its keys are
-#                     then null; skipped with a note when the Python has no torch)
-#   RAM_BENCH_TORCH_RUNS  timed PyTorch forwards per thread count (default 3)
+#   RAM_BENCH_TORCH   0 skips bench_torch.py, this project's own PyTorch port (NOT
+#                     the official code: make bench-peers times that); its keys
+#                     torch_port_* are then null; skipped with a note when the
+#                     Python has no torch
+#   RAM_BENCH_TORCH_RUNS  timed forwards of the port per thread count (default 3)
 #   RAM_BENCH_PYTHON  the Python with torch (default /usr/bin/python3, Debian's)
 # The whole run stays under 10 minutes on 2 cores (bench_index is cut at 300 s).
 BUILD=${1:-build}
@@ -79,13 +82,20 @@ if [ -n "$INT8" ] && "$BUILD/ram-convert" $G/ram_plus_tiny.pth -o "$GQ" --quant 
   "$BUILD/bench/bench_model" --agree "$BUILD/models/golden_ram_plus.ram" "$GQ" $G/images/* >"$GA" || cat "$GA"
 fi
 
+# The machine's measured peaks and every sgemm path on the forward's shapes
+# (bench_kernels.c; fractions of the FMA peak measured in the same rounds).
+K=$OUT/bench_kernels.out
+echo "bench: kernels (measured FMA/VNNI/BF16 peaks, sgemm paths on the forward's shapes, ${RAM_BENCH_KERNEL_ROUNDS:-2} rounds)"
+"$BUILD/bench/bench_kernels" "${RAM_BENCH_KERNEL_ROUNDS:-2}" >"$K" || { cat "$K"; exit 1; }
+
 echo "bench: model $MODEL ($(wc -c <"$MODEL") bytes), image $IMAGE, $RUNS runs per thread count${INT8:+, int8 $INT8}"
 T=$OUT/bench_model.out
 "$BUILD/bench/bench_model" "$MODEL" "$IMAGE" "$RUNS" $INT8 >"$T" || { cat "$T"; exit 1; }
 
-# The PyTorch reference (issue 5): this project's PyTorch port of the RAM++
-# modules at full size, random weights, the official tagging head's way of
-# reweighting; the same image, the same thread counts, the same run.
+# This project's PyTorch port of the RAM++ modules (models/train/ram_modules.py,
+# not the official code: the comparison with the official PyTorch code and with
+# ONNX Runtime is make bench-peers, docs/BENCH.md) at full size, random weights;
+# the same image, the same thread counts, the same run.
 TOR=$OUT/bench_torch.out
 : >"$TOR"
 PY=${RAM_BENCH_PYTHON:-/usr/bin/python3}
@@ -93,11 +103,11 @@ if [ "${RAM_BENCH_TORCH:-1}" != 0 ]; then
   if "$PY" -c 'import torch' 2>/dev/null; then
     # --ours: our extension runs beside each torch forward in the same process
     # (same thread count, same minute); the speedups come from those pairs.
-    echo "bench: PyTorch reference (bench_torch.py, ${RAM_BENCH_TORCH_RUNS:-3} runs per thread count, paired with ours, at most 300 s)"
+    echo "bench: the project's PyTorch port, not the official code (bench_torch.py, ${RAM_BENCH_TORCH_RUNS:-3} runs per thread count, paired with ours, at most 300 s)"
     timeout 300 "$PY" tests/bench/bench_torch.py "$IMAGE" "${RAM_BENCH_TORCH_RUNS:-3}" --ours="$BUILD/ram,$MODEL" >"$TOR" 2>&1 ||
       echo "bench: bench_torch.py failed or timed out (see $TOR)"
   else
-    echo "bench: NOTE: $PY has no torch; the PyTorch row is skipped (RAM_BENCH_PYTHON names another)"
+    echo "bench: NOTE: $PY has no torch; the PyTorch-port rows are skipped (RAM_BENCH_PYTHON names another)"
   fi
 fi
 
@@ -149,6 +159,7 @@ if [ -x "$BUILD/bench/bench_index" ] && [ "${RAM_BENCH_INDEX:-1}" != 0 ]; then
 fi
 
 val() { awk -v k="$1" '$1 == k { print $2 }' "$T"; }
+kval() { awk -v k="$1" '$1 == k { print $2 }' "$K"; }
 gval() { awk -v k="$1" '$1 == k { print $2 }' "$GA"; }
 # bench_index's figures, from its printed lines (null when absent).
 score=$(sed -n 's/^2\. exact open-set scoring.*: \([0-9.]*\) images\/s.*/\1/p' "$IDX" | head -n 1)
@@ -170,12 +181,30 @@ L1=$(val latency_s_1t); L2=$(val latency_s_2t)
 P1=$(val sgemm_peak_gflops_1t); P2=$(val sgemm_peak_gflops_2t)
 F1=$(awk "BEGIN{printf \"%.3f\", $GFLOP/$L1/$P1}")
 F2=$(awk "BEGIN{printf \"%.3f\", $GFLOP/$L2/$P2}")
+# The machine, not the library: the measured fp32 FMA peak of the same runs
+# (bench_model measures it before each forward pair), each path's forward
+# as a fraction of it, and the 2-thread scaling of the whole forward.
+FP1=$(val fma_peak_gflops_1t); FP2=$(val fma_peak_gflops_2t)
+OL1=$(val latency_s_1t_openblas); OL2=$(val latency_s_2t_openblas)
+P8_1=$(val latency_s_1t_int8); P8_2=$(val latency_s_2t_int8)
+frac() { [ -n "$1" ] && [ -n "$2" ] && awk "BEGIN{ if ($1 > 0 && $2 > 0) printf \"%.3f\", $GFLOP/$1/$2 }"; }
+FF1=$(frac "$L1" "$FP1"); FF2=$(frac "$L2" "$FP2")
+# 1 thread in CPU time (the 1-thread peak is CPU time too): the work's
+# efficiency whatever share of the core a busy machine leaves us.
+FC1=$(frac "$(val cpu_s_1t)" "$FP1")
+FO1=$(frac "$OL1" "$FP1"); FO2=$(frac "$OL2" "$FP2")
+FI1=$(frac "$P8_1" "$FP1"); FI2=$(frac "$P8_2" "$FP2")
+SC=$(awk "BEGIN{ if ($L2 > 0) printf \"%.2f\", $L1/$L2 }")
+SCO=$(awk "BEGIN{ if ($OL2 > 0) printf \"%.2f\", $OL1/$OL2 }")
+SB1=$(val sgemm_openblas_gflops_1t); SB2=$(val sgemm_openblas_gflops_2t)
+OCORE=$(val openblas_core); KERN=$(val kernels)
+CPUNAME=$(sed -n 's/^cpu_model //p' "$K")
 G1=$(awk "BEGIN{printf \"%.1f\", $GFLOP/$L1}")
 G2=$(awk "BEGIN{printf \"%.1f\", $GFLOP/$L2}")
 nul() { if [ -n "$1" ]; then echo "$1"; else echo null; fi; }
 tval() { awk -v k="$1" '$1 == k { print $2 }' "$TOR"; }
 TL1=$(tval torch_latency_s_1t); TL2=$(tval torch_latency_s_2t)
-# How many times our latency PyTorch takes (> 1: we are faster): from the
+# How many times our latency the PyTorch port takes (> 1: we are faster): from the
 # runs paired inside bench_torch.py when there are some, else from
 # bench_model's separate runs (RS1, RS2 always the latter).
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk "BEGIN{ if ($2 > 0) printf \"%.2f\", $1/$2 }"; }
@@ -190,18 +219,31 @@ printf '%-34s %12s %12s\n' "visual encoder s" "$(val visual_s_1t)" "$(val visual
 printf '%-34s %12s %12s\n' "tagging decoder s" "$(val tagging_s_1t)" "$(val tagging_s_2t)"
 printf '%-34s %12s %12s\n' "total s" "$L1" "$L2"
 printf '%-34s %12s %12s\n' "forward GFLOP/s ($GFLOP GFLOP)" "$G1" "$G2"
-printf '%-34s %12s %12s\n' "sgemm peak GFLOP/s (2048^2)" "$P1" "$P2"
-printf '%-34s %12s %12s\n' "fraction of sgemm peak" "$F1" "$F2"
-printf '%-34s %12s %12s\n' "PyTorch (same machine, same run) s" "$(nul "$TL1")" "$(nul "$TL2")"
+printf '%-34s %12s %12s\n' "fp32 FMA peak GFLOP/s (measured)" "$FP1" "$FP2"
+printf '%-34s %12s %12s\n' "fraction of FMA peak ($KERN)" "$FF1" "$FF2"
+printf '%-34s %12s\n' "  1 thread, in CPU time" "$(nul "$FC1")"
+printf '%-34s %12s\n' "2-thread scaling (1t / 2t latency)" "$SC"
+printf '%-34s %12s %12s\n' "total s, OpenBLAS sgemm ($OCORE)" "$OL1" "$OL2"
+printf '%-34s %12s %12s\n' "  fraction of FMA peak" "$(nul "$FO1")" "$(nul "$FO2")"
+printf '%-34s %12s\n' "  2-thread scaling" "$(nul "$SCO")"
+printf '%-34s %12s %12s\n' "sgemm 2048^2 GFLOP/s, ours ($KERN)" "$P1" "$P2"
+printf '%-34s %12s %12s\n' "sgemm 2048^2 GFLOP/s, OpenBLAS" "$SB1" "$SB2"
+printf '%-34s %12s %12s\n' "fraction of our sgemm peak" "$F1" "$F2"
+printf '%-34s %12s %12s\n' "int8 VNNI peak Gop/s (measured)" "$(nul "$(kval peak_vnni_gops_1t)")" "$(nul "$(kval peak_vnni_gops_2t)")"
+printf '%-34s %12s %12s\n' "bf16 peak GFLOP/s (measured)" "$(nul "$(kval peak_bf16_gflops_1t)")" "$(nul "$(kval peak_bf16_gflops_2t)")"
+printf '%-34s %12s %12s\n' "sgemm forward mix / FMA peak, ours" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_2t)")"
+printf '%-34s %12s %12s\n' "  same, OpenBLAS" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_2t)")"
+printf '%-34s %12s %12s\n' "our PyTorch port (not official) s" "$(nul "$TL1")" "$(nul "$TL2")"
 printf '%-34s %12s %12s\n' "  of which visual encoder s" "$(nul "$(tval torch_visual_s_1t)")" "$(nul "$(tval torch_visual_s_2t)")"
 printf '%-34s %12s %12s\n' "  of which tagging head s" "$(nul "$(tval torch_tagging_s_1t)")" "$(nul "$(tval torch_tagging_s_2t)")"
 printf '%-34s %12s %12s\n' "ours, paired with each torch run s" "$(nul "$(tval ours_paired_latency_s_1t)")" "$(nul "$(tval ours_paired_latency_s_2t)")"
-printf '%-34s %12s %12s\n' "PyTorch / ours latency (paired)" "$(nul "$SP1")" "$(nul "$SP2")"
+printf '%-34s %12s %12s\n' "our port / ours latency (paired)" "$(nul "$SP1")" "$(nul "$SP2")"
 printf '%-34s %12s %12s\n' "  vs bench_model's separate runs" "$(nul "$RS1")" "$(nul "$RS2")"
-printf '%-34s %12s\n' "PyTorch peak RSS bytes" "$(nul "$(tval torch_peak_rss_bytes)")"
+printf '%-34s %12s\n' "our PyTorch port peak RSS bytes" "$(nul "$(tval torch_peak_rss_bytes)")"
 printf '%-34s %12s %12s\n' "int8: total s (paired run)" "$(nul "$(val latency_s_1t_int8)")" "$(nul "$(val latency_s_2t_int8)")"
 printf '%-34s %12s %12s\n' "int8: fp32 total s (same run)" "$(nul "$(val latency_s_1t_fp32_paired)")" "$(nul "$(val latency_s_2t_fp32_paired)")"
 printf '%-34s %12s %12s\n' "int8: speedup vs fp32" "$(nul "$(val speedup_int8_1t)")" "$(nul "$(val speedup_int8_2t)")"
+printf '%-34s %12s %12s\n' "int8: fp32-equivalent / FMA peak" "$(nul "$FI1")" "$(nul "$FI2")"
 printf '%-34s %12s %12s\n' "int8: speedup in CPU time" "$(nul "$(val speedup_int8_1t_cpu)")" "$(nul "$(val speedup_int8_2t_cpu)")"
 printf '%-34s %12s %12s\n' "int8: kernel speedup (Swin shapes)" "$(nul "$(val q8_kernel_speedup_1t)")" "$(nul "$(val q8_kernel_speedup_2t)")"
 printf '%-34s %12s\n' "int8: max |p - p_fp32| (random)" "$(nul "$(val int8_max_prob_diff)")"
@@ -229,10 +271,43 @@ printf '%-34s %12s\n' "  decode share / overlap gain" "$(nul "$idec") / $(nul "$
 printf '%-34s %12s\n' "score images/s (cached, 1 thread)" "$(nul "$score")"
 printf '%-34s %12s\n' "storage bytes per image" "$(nul "$storage")"
 
+echo "bench: CPU $CPUNAME, kernels $KERN, OpenBLAS core $OCORE, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%Y-%m-%dT%H:%MZ)"
+
 cat >"$OUT/results.json" <<EOF
 {
   "model": "$MODEL",
   "runs": $RUNS,
+  "date": "$(date -u +%Y-%m-%dT%H:%MZ)",
+  "cpu_model": "$CPUNAME",
+  "kernels": "$KERN",
+  "openblas_core": "$OCORE",
+  "openblas_coretype_env": "${OPENBLAS_CORETYPE:-}",
+  "fma_peak_gflops_1t": $(nul "$FP1"),
+  "fma_peak_gflops_2t": $(nul "$FP2"),
+  "fraction_of_fma_peak_1t": $(nul "$FF1"),
+  "fraction_of_fma_peak_2t": $(nul "$FF2"),
+  "fraction_of_fma_peak_1t_cpu": $(nul "$FC1"),
+  "scaling_2t": $(nul "$SC"),
+  "latency_s_1t_openblas": $(nul "$OL1"),
+  "latency_s_2t_openblas": $(nul "$OL2"),
+  "fraction_of_fma_peak_1t_openblas": $(nul "$FO1"),
+  "fraction_of_fma_peak_2t_openblas": $(nul "$FO2"),
+  "scaling_2t_openblas": $(nul "$SCO"),
+  "fraction_of_fma_peak_1t_int8": $(nul "$FI1"),
+  "fraction_of_fma_peak_2t_int8": $(nul "$FI2"),
+  "sgemm_openblas_gflops_1t": $(nul "$SB1"),
+  "sgemm_openblas_gflops_2t": $(nul "$SB2"),
+  "cpu_s_1t": $(nul "$(val cpu_s_1t)"),
+  "cpu_s_2t": $(nul "$(val cpu_s_2t)"),
+  "peak_fma256_gflops_1t": $(nul "$(kval peak_fma256_gflops_1t)"),
+  "peak_vnni_gops_1t": $(nul "$(kval peak_vnni_gops_1t)"),
+  "peak_vnni_gops_2t": $(nul "$(kval peak_vnni_gops_2t)"),
+  "peak_bf16_gflops_1t": $(nul "$(kval peak_bf16_gflops_1t)"),
+  "peak_bf16_gflops_2t": $(nul "$(kval peak_bf16_gflops_2t)"),
+  "sgemm_forward_mix_fraction_1t": $(nul "$(kval sgemm_forward_mix_${KERN}_fraction_1t)"),
+  "sgemm_forward_mix_fraction_2t": $(nul "$(kval sgemm_forward_mix_${KERN}_fraction_2t)"),
+  "sgemm_forward_mix_fraction_1t_openblas": $(nul "$(kval sgemm_forward_mix_openblas_fraction_1t)"),
+  "sgemm_forward_mix_fraction_2t_openblas": $(nul "$(kval sgemm_forward_mix_openblas_fraction_2t)"),
   "latency_s_1t": $L1,
   "latency_s_2t": $L2,
   "preprocess_s_1t": $(val preprocess_s_1t),
@@ -254,13 +329,13 @@ cat >"$OUT/results.json" <<EOF
   "index_pipeline_gain": $(nul "$igain"),
   "score_images_per_s": $(nul "$score"),
   "storage_bytes_per_image": $(nul "$storage"),
-  "torch_latency_s_1t": $(nul "$TL1"),
-  "torch_latency_s_2t": $(nul "$TL2"),
-  "torch_visual_s_2t": $(nul "$(tval torch_visual_s_2t)"),
-  "torch_tagging_s_2t": $(nul "$(tval torch_tagging_s_2t)"),
-  "torch_peak_rss_bytes": $(nul "$(tval torch_peak_rss_bytes)"),
-  "speedup_vs_torch_1t": $(nul "$SP1"),
-  "speedup_vs_torch_2t": $(nul "$SP2"),
+  "torch_port_latency_s_1t": $(nul "$TL1"),
+  "torch_port_latency_s_2t": $(nul "$TL2"),
+  "torch_port_visual_s_2t": $(nul "$(tval torch_visual_s_2t)"),
+  "torch_port_tagging_s_2t": $(nul "$(tval torch_tagging_s_2t)"),
+  "torch_port_peak_rss_bytes": $(nul "$(tval torch_peak_rss_bytes)"),
+  "speedup_vs_torch_port_1t": $(nul "$SP1"),
+  "speedup_vs_torch_port_2t": $(nul "$SP2"),
   "ours_paired_latency_s_1t": $(nul "$(tval ours_paired_latency_s_1t)"),
   "ours_paired_latency_s_2t": $(nul "$(tval ours_paired_latency_s_2t)"),
   "latency_s_1t_int8": $(nul "$(val latency_s_1t_int8)"),

@@ -1,0 +1,254 @@
+/*
+** jobs.c — the persistent thread pool behind ram_run_jobs (see jobs.h).
+**
+** HOW IT WORKS: a call posts one task (the caller's job array, on its
+** stack) and is granted at most min(n - 1, idle workers, free cores)
+** helpers, where "free cores" counts every thread currently running jobs
+** (callers inside ram_run_jobs and busy workers) against the CPU count. The
+** caller and its helpers claim job indices from one atomic counter, so a
+** job runs exactly once whoever runs it. When the caller runs out of jobs
+** it takes back the grants no worker has picked up yet (a late-waking worker
+** must not delay it) and waits only for the helpers already inside its task.
+** Workers spin briefly after each task before sleeping, so that the many
+** short back-to-back calls of a forward do not pay a wake-up each.
+**
+** The pool is process state (one per process, like a cache: created on
+** first use, never torn down; its threads hold no resources of a model).
+** The thread count is per calling thread (_Thread_local), not global.
+*/
+#include "jobs.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+#define MAX_WORKERS 63
+#define SPIN_ROUNDS 2000 /* ~50-250 us of pause (40-140 cycles each) before a worker or caller sleeps */
+
+struct task {
+    void *(*fn)(void *);
+    char *jobs;
+    size_t job_size;
+    int n;
+    atomic_int next;    /* next unclaimed job index */
+    int grants;         /* helpers granted but not yet arrived (pool.mu) */
+    atomic_int active;  /* helpers inside the task */
+    struct task *qnext; /* pool queue link (pool.mu) */
+};
+
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;      /* workers: a task was queued */
+    pthread_cond_t done;      /* callers: a helper left a task */
+    struct task *head, *tail; /* tasks with grants left */
+    atomic_int queued;        /* tasks in the queue (read while spinning) */
+    int cpus, workers, idle, busy, peak;
+} pool = {.once = PTHREAD_ONCE_INIT,
+          .mu = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER};
+
+static _Thread_local int tl_threads;   /* 0: the process default */
+static _Thread_local int tl_is_worker; /* pool threads run their jobs with 1 thread */
+static int default_threads;
+
+static void run_claims(struct task *t)
+{
+    for (;;) {
+        int i = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (i >= t->n) return;
+        t->fn(t->jobs + (size_t)i * t->job_size);
+    }
+}
+
+static void note_busy(int add)
+{
+    pool.busy += add;
+    if (pool.busy > pool.peak) pool.peak = pool.busy;
+}
+
+/* Takes one grant of the queue's first task (pool.mu held), or NULL. */
+static struct task *take_grant(void)
+{
+    struct task *t = pool.head;
+    if (!t) return NULL;
+    if (--t->grants == 0) {
+        pool.head = t->qnext;
+        if (!pool.head) pool.tail = NULL;
+        atomic_fetch_sub_explicit(&pool.queued, 1, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&t->active, 1, memory_order_relaxed);
+    return t;
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    tl_is_worker = 1;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        struct task *t = take_grant();
+        if (!t) {
+            /* Spin outside the lock for a while: the next call usually comes within microseconds. */
+            pthread_mutex_unlock(&pool.mu);
+            for (int s = 0; s < SPIN_ROUNDS && !atomic_load_explicit(&pool.queued, memory_order_relaxed); s++)
+                cpu_relax();
+            pthread_mutex_lock(&pool.mu);
+            if (!pool.head) pthread_cond_wait(&pool.wake, &pool.mu);
+            continue;
+        }
+        pthread_mutex_unlock(&pool.mu);
+        run_claims(t);
+        pthread_mutex_lock(&pool.mu);
+        pool.idle++;
+        pool.busy--;
+        if (atomic_fetch_sub_explicit(&t->active, 1, memory_order_release) == 1) pthread_cond_broadcast(&pool.done);
+    }
+    return NULL;
+}
+
+static int env_threads(const char *name)
+{
+    const char *s = getenv(name);
+    int v = s ? atoi(s) : 0;
+    return v > 0 ? v : 0;
+}
+
+static void pool_init(void)
+{
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    pool.cpus = nc > 0 ? (int)nc : 1;
+    default_threads = env_threads("RAM_THREADS");
+    if (!default_threads) default_threads = env_threads("OPENBLAS_NUM_THREADS");
+    if (!default_threads) default_threads = pool.cpus;
+}
+
+/* Starts workers up to min(wanted, cpus - 1) (pool.mu held); a worker
+** that cannot be started only means fewer helpers. */
+static void grow(int wanted)
+{
+    int cap = pool.cpus - 1 < MAX_WORKERS ? pool.cpus - 1 : MAX_WORKERS;
+    if (wanted > cap) wanted = cap;
+    while (pool.workers < wanted) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int ok = pthread_create(&th, &at, worker_main, NULL) == 0;
+        pthread_attr_destroy(&at);
+        if (!ok) break;
+        pool.workers++;
+        pool.idle++;
+    }
+}
+
+void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n)
+{
+    if (n > RAM_MAX_JOBS) n = RAM_MAX_JOBS;
+    if (n <= 0) return;
+    if (n == 1) {
+        fn(jobs);
+        return;
+    }
+    pthread_once(&pool.once, pool_init);
+    struct task t = {.fn = fn, .jobs = jobs, .job_size = job_size, .n = n};
+    atomic_init(&t.next, 0);
+    atomic_init(&t.active, 0);
+
+    pthread_mutex_lock(&pool.mu);
+    grow(n - 1);
+    note_busy(1);
+    int g = n - 1;
+    if (g > pool.idle) g = pool.idle;
+    if (g > pool.cpus - pool.busy) g = pool.cpus - pool.busy;
+    if (g > 0) {
+        t.grants = g;
+        pool.idle -= g;
+        note_busy(g);
+        if (pool.tail)
+            pool.tail->qnext = &t;
+        else
+            pool.head = &t;
+        pool.tail = &t;
+        atomic_fetch_add_explicit(&pool.queued, 1, memory_order_relaxed);
+        if (g == 1)
+            pthread_cond_signal(&pool.wake);
+        else
+            pthread_cond_broadcast(&pool.wake);
+    }
+    pthread_mutex_unlock(&pool.mu);
+
+    run_claims(&t);
+
+    pthread_mutex_lock(&pool.mu);
+    if (t.grants > 0) { /* take back what no worker picked up */
+        struct task **p = &pool.head, *prev = NULL;
+        while (*p != &t) prev = *p, p = &(*p)->qnext;
+        *p = t.qnext;
+        if (pool.tail == &t) pool.tail = prev;
+        atomic_fetch_sub_explicit(&pool.queued, 1, memory_order_relaxed);
+        pool.idle += t.grants;
+        pool.busy -= t.grants;
+        t.grants = 0;
+    }
+    pool.busy--;
+    if (atomic_load_explicit(&t.active, memory_order_acquire) > 0) {
+        pthread_mutex_unlock(&pool.mu);
+        for (int s = 0; s < SPIN_ROUNDS && atomic_load_explicit(&t.active, memory_order_acquire) > 0; s++) cpu_relax();
+        pthread_mutex_lock(&pool.mu);
+        while (atomic_load_explicit(&t.active, memory_order_acquire) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    }
+    pthread_mutex_unlock(&pool.mu);
+}
+
+int ram_jobs_cpu_count(void)
+{
+    pthread_once(&pool.once, pool_init);
+    return pool.cpus;
+}
+
+void ram_jobs_set_threads(int n) { tl_threads = n < 1 ? 0 : n; }
+
+int ram_jobs_threads(void)
+{
+    if (tl_is_worker) return 1;
+    if (tl_threads) return tl_threads;
+    pthread_once(&pool.once, pool_init);
+    return default_threads;
+}
+
+int ram_job_count(double work, double min_work, long items)
+{
+    double by_work = work / min_work;
+    if (by_work < 2 || items < 2) return 1;
+    int t = ram_jobs_threads();
+    if (t > RAM_MAX_JOBS) t = RAM_MAX_JOBS;
+    if (t > by_work) t = (int)by_work;
+    if (t > items) t = (int)items;
+    return t < 1 ? 1 : t;
+}
+
+void ram_jobs_probe(int *peak_busy, int *workers_started)
+{
+    pthread_once(&pool.once, pool_init);
+    pthread_mutex_lock(&pool.mu);
+    if (peak_busy) *peak_busy = pool.peak;
+    if (workers_started) *workers_started = pool.workers;
+    pthread_mutex_unlock(&pool.mu);
+}
+
+void ram_jobs_probe_reset(void)
+{
+    pthread_once(&pool.once, pool_init);
+    pthread_mutex_lock(&pool.mu);
+    pool.peak = pool.busy;
+    pthread_mutex_unlock(&pool.mu);
+}

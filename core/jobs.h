@@ -1,0 +1,47 @@
+/*
+** jobs.h — the one thread pool of core/: parallel jobs for the kernels
+** (sgemm, int8 gemm, element-wise ops, attention windows) and the per-caller
+** thread count that decides how many of them run at once.
+**
+** The pool's workers are created once, on first use, and never more than
+** the CPU count minus one: the caller always works on its own jobs, so one
+** caller keeps every core busy and two callers at once (two SQLite
+** connections on two threads) never start more workers than there are free
+** cores: a caller that finds no free worker runs its jobs itself.
+*/
+#ifndef RAM_JOBS_H
+#define RAM_JOBS_H
+
+#include <stddef.h>
+
+/* Runs fn on each of the n jobs (job_size bytes apart, n <= RAM_MAX_JOBS).
+** The caller runs jobs too; idle pool workers take the others. Which thread
+** runs a job is not fixed, so a job must depend only on its own struct.
+** Returns when every job has returned. Callable from inside a job (the
+** nested jobs then mostly run in the calling thread). */
+#define RAM_MAX_JOBS 8
+void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n);
+
+/* How many jobs to split work into: the calling thread's count
+** (ram_jobs_threads), at most RAM_MAX_JOBS and items, and one per min_work of
+** work at least (below that, handing a job over costs more than it saves).
+** 1 for small work, decided before anything else is read. */
+int ram_job_count(double work, double min_work, long items);
+
+/* The calling thread's thread count: the last ram_jobs_set_threads of this
+** thread, else the process default (OPENBLAS_NUM_THREADS or RAM_THREADS if
+** set, else the online CPU count). Inside a pool worker it is 1. A per-thread
+** value so that two callers (two connections) each choose their own. */
+void ram_jobs_set_threads(int n); /* n < 1: back to the default */
+int ram_jobs_threads(void);
+
+/* Online CPUs (>= 1), read once. */
+int ram_jobs_cpu_count(void);
+
+/* Test probe: the largest number of threads seen at once running jobs
+** (callers inside ram_run_jobs plus busy workers) since the last reset, and
+** the number of pool workers started in the process so far. */
+void ram_jobs_probe(int *peak_busy, int *workers_started);
+void ram_jobs_probe_reset(void);
+
+#endif /* RAM_JOBS_H */

@@ -1,0 +1,27 @@
+/*
+** ops_vec_table.h — the table of vector kernels that ops_vec.h builds once
+** per instruction set (ops.c, ops_avx2.c, ops_avx512.c); ops.c calls the
+** one cpu.h chooses. Each entry does what the ops.h function of that name
+** does, on one thread.
+*/
+#ifndef RAM_OPS_VEC_TABLE_H
+#define RAM_OPS_VEC_TABLE_H
+
+#include <stddef.h>
+
+struct ram_ops_vec {
+    void (*layernorm_rows)(const float *x, float *y, int rows, int cols, const float *w, const float *b, float eps);
+    void (*gelu)(float *x, size_t n);
+    void (*quick_gelu)(float *x, size_t n);
+    void (*relu)(float *x, size_t n);
+    void (*softmax_rows)(float *x, int rows, int cols);
+    void (*add)(float *y, const float *x, size_t n);
+    float (*dot)(const float *a, const float *b, int n);
+    void (*attention_head)(const float *q, const float *k, const float *v, int ld, int N, int d, float *s, float *kt,
+                           float *o, int ldo);
+    void (*reweight_rows)(const float *q, const float *rows, int n, int des, int E, float *w, float *out);
+};
+
+extern const struct ram_ops_vec ram_ops_vec_portable, ram_ops_vec_avx2, ram_ops_vec_avx512;
+
+#endif /* RAM_OPS_VEC_TABLE_H */

@@ -1,0 +1,503 @@
+/*
+** test_ops.c — every kernel of the op layer against a double-precision
+** reference on odd shapes: the sgemm paths (each instruction set this CPU
+** runs, the portable one, OpenBLAS), LayerNorm, softmax, GELU, QuickGELU,
+** the attention head, RAM++'s reweighting, add, dot; results at 1 and 2
+** threads bit-identical per path; the run-time dispatch and its override;
+** and the job pool: two callers at once never start more workers than the
+** CPUs allow, and no thread is created per call.
+*/
+#include "cpu.h"
+#include "jobs.h"
+#include "ops.h"
+#include "sgemm.h"
+
+#include "harness.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((rng >> 40) / (double)(1 << 23)) - 1.0f;
+}
+static float *rand_buf(size_t n)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+
+/* ---- sgemm ---- */
+struct gcase {
+    int tA, tB, M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    int bias;
+};
+
+/* Worst |C - ref| / bound over the case, where bound is the size of the
+** fp32 rounding error allowed: (K + 3) ulps of the sum of |terms|. */
+static double gemm_err(enum ram_sgemm_path path, const struct gcase *g)
+{
+    int Ar = g->tA ? g->K : g->M, Ac = g->tA ? g->M : g->K, Br = g->tB ? g->N : g->K, Bc = g->tB ? g->K : g->N;
+    float *A = rand_buf((size_t)Ar * g->lda), *B = rand_buf((size_t)Br * g->ldb);
+    float *C = rand_buf((size_t)g->M * g->ldc), *C0 = malloc(sizeof(float) * g->M * g->ldc);
+    float *bias = g->bias ? rand_buf((size_t)g->N) : NULL;
+    (void)Ac, (void)Bc;
+    memcpy(C0, C, sizeof(float) * g->M * g->ldc);
+    if (g->beta == 0.0f) /* C must not be read: poison it */
+        for (int i = 0; i < g->M; i++)
+            for (int j = 0; j < g->N; j++) C[(size_t)i * g->ldc + j] = NAN;
+    ram_sgemm_on(path, g->tA, g->tB, g->M, g->N, g->K, g->alpha, A, g->lda, B, g->ldb, g->beta, C, g->ldc, bias);
+    double worst = 0;
+    for (int i = 0; i < g->M; i++) {
+        for (int j = 0; j < g->N; j++) {
+            double s = 0, abs_s = 0;
+            for (int k = 0; k < g->K; k++) {
+                double a = g->tA ? A[(size_t)k * g->lda + i] : A[(size_t)i * g->lda + k];
+                double b = g->tB ? B[(size_t)j * g->ldb + k] : B[(size_t)k * g->ldb + j];
+                s += a * b, abs_s += fabs(a * b);
+            }
+            double c0 = C0[(size_t)i * g->ldc + j];
+            double ref = g->alpha * s + (g->beta != 0.0f ? g->beta * c0 : 0) + (bias ? bias[j] : 0);
+            double bound =
+                (g->K + 3) * 1.2e-7 * (fabs(g->alpha) * abs_s + fabs(g->beta * c0) + (bias ? fabs(bias[j]) : 0)) +
+                1e-30;
+            double e = fabs(C[(size_t)i * g->ldc + j] - ref) / bound;
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+        for (int j = g->N; j < g->ldc; j++) /* padding beyond N untouched */
+            if (memcmp(&C[(size_t)i * g->ldc + j], &C0[(size_t)i * g->ldc + j], sizeof(float))) worst = INFINITY;
+    }
+    free(A), free(B), free(C), free(C0), free(bias);
+    return worst;
+}
+
+static void test_sgemm_path(enum ram_sgemm_path path)
+{
+    static const int dims[][3] = {{1, 1, 1},    {3, 17, 33},   {17, 3, 65},   {33, 65, 127}, {127, 33, 17},
+                                  {65, 127, 3}, {15, 31, 257}, {29, 47, 300}, {1, 800, 40},  {20, 33, 513}};
+    int n = 0, bad = 0;
+    double worst = 0;
+    char what[200] = "";
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int t = 0; t < 4; t++) {
+            struct gcase g = {t & 1, t >> 1, dims[d][0], dims[d][1], dims[d][2], 0, 0, 0, 1.0f, 0.0f, 0};
+            int pad = (int)(d % 3) * 3; /* leading dimensions wider than the rows */
+            g.lda = (g.tA ? g.M : g.K) + pad, g.ldb = (g.tB ? g.K : g.N) + pad, g.ldc = g.N + pad + (int)(d & 1);
+            int v = (int)(d * 4 + t) % 4; /* alpha / beta / bias variants */
+            if (v == 1) g.beta = 1.0f;
+            if (v == 2) g.alpha = 0.5f, g.beta = -0.75f;
+            if (v == 3 || d == 8) g.bias = 1;
+            double e = gemm_err(path, &g);
+            n++;
+            if (!(e <= 1.0)) {
+                bad++;
+                snprintf(what, sizeof what,
+                         "tA %d tB %d M %d N %d K %d lda %d ldb %d ldc %d alpha %g beta %g bias %d: %.3g x bound", g.tA,
+                         g.tB, g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.alpha, g.beta, g.bias, e);
+            }
+            if (e > worst) worst = e;
+        }
+    char name[80];
+    snprintf(name, sizeof name, "sgemm_%s_vs_double", ram_sgemm_path_name(path));
+    check(bad == 0, name, "%d of %d cases outside the fp32 bound, e.g. %s", bad, n, what);
+}
+
+/* A product big enough to be split over two jobs, at 1 and 2 threads. */
+static void test_sgemm_threads(enum ram_sgemm_path path)
+{
+    static const int sh[][5] = {{300, 200, 300, 0, 1}, {40, 900, 120, 1, 0}, {2000, 40, 64, 0, 1}};
+    int same = 1;
+    for (int s = 0; s < 3; s++) {
+        int M = sh[s][0], N = sh[s][1], K = sh[s][2], tA = sh[s][3], tB = sh[s][4];
+        float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)N * K), *bias = rand_buf((size_t)N);
+        float *C[2];
+        for (int t = 0; t < 2; t++) {
+            C[t] = malloc(sizeof(float) * M * N);
+            ram_jobs_set_threads(t + 1);
+            ram_sgemm_on(path, tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C[t], N, bias);
+        }
+        ram_jobs_set_threads(0);
+        same &= !memcmp(C[0], C[1], sizeof(float) * M * N);
+        free(A), free(B), free(bias), free(C[0]), free(C[1]);
+    }
+    char name[80];
+    snprintf(name, sizeof name, "sgemm_%s_threads_bit_identical", ram_sgemm_path_name(path));
+    check(same, name, "1 and 2 threads differ");
+}
+
+/* The AVX-512 packer's register transposes against the generic one. */
+static void test_pack(void)
+{
+    if (!ram_cpu_supports(RAM_ISA_AVX512)) {
+        check(1, "sgemm_pack_avx512_matches_generic", "(no AVX-512 here)");
+        return;
+    }
+    int ldb = 301, bad = 0;
+    float *B = rand_buf((size_t)ldb * 90), *p1 = malloc(sizeof(float) * 300 * 96),
+          *p2 = malloc(sizeof(float) * 300 * 96);
+    for (int tB = 0; tB < 2; tB++)
+        for (int kc = 1; kc <= 65; kc += 16)
+            for (int nc = 1; nc <= 70; nc += 23) {
+                ram_sgemm_kernel_avx512.pack_b(tB, B, ldb, 3, kc, 5, nc, 32, p1);
+                ram_sgemm_pack_b_generic(tB, B, ldb, 3, kc, 5, nc, 32, p2);
+                bad += memcmp(p1, p2, sizeof(float) * kc * ((nc + 31) / 32 * 32)) != 0;
+            }
+    check(bad == 0, "sgemm_pack_avx512_matches_generic", "%d packings differ", bad);
+    free(B), free(p1), free(p2);
+}
+
+static void test_dispatch(void)
+{
+    enum ram_isa best = ram_cpu_best(), before = ram_cpu_isa();
+    int ok = ram_cpu_supports(RAM_ISA_PORTABLE) && ram_cpu_supports(best);
+    for (int i = 0; i < RAM_ISA_COUNT; i++) {
+        int f = ram_cpu_force((enum ram_isa)i);
+        ok &= f == ram_cpu_supports((enum ram_isa)i);
+        if (f) ok &= ram_cpu_isa() == (enum ram_isa)i;
+    }
+    ram_cpu_force(before);
+    const char *e = getenv("RAM_ISA");
+    if (!e) ok &= before == best; /* no override: the widest the CPU runs */
+    check(ok, "cpu_dispatch_and_override", "best %s, chosen %s", ram_cpu_isa_name(best), ram_cpu_isa_name(before));
+    printf("note: this CPU runs %s (%s); default sgemm path %s\n", ram_cpu_isa_name(best), ram_cpu_model(),
+           ram_sgemm_path_name(ram_sgemm_default()));
+}
+
+/* ram_gemm (the op the models call) through each forced level. */
+static void test_gemm_forced(void)
+{
+    enum ram_isa before = ram_cpu_isa();
+    int ok = 1;
+    if (ram_sgemm_default() != RAM_SGEMM_OPENBLAS)
+        for (int i = 0; i < RAM_ISA_COUNT; i++) {
+            if (!ram_cpu_force((enum ram_isa)i)) continue;
+            ok &= ram_sgemm_default() == (enum ram_sgemm_path)i;
+            float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, -1, 2, 0.5f, 1}, C[4];
+            ram_gemm(0, 1, 2, 2, 3, 1.0f, A, 3, B, 3, 0.0f, C, 2); /* [[1,2,3],[4,5,6]] @ [[1,0,-1],[2,.5,1]]^T */
+            ok &= C[0] == -2 && C[1] == 6 && C[2] == -2 && C[3] == 16.5f;
+        }
+    ram_cpu_force(before);
+    check(ok, "ram_gemm_each_forced_level", "wrong product or path");
+}
+
+/* ---- element-wise kernels (run once per instruction set: ram_cpu_force) ---- */
+static const char *level = "";
+static const char *nm(const char *base)
+{
+    static char buf[8][96];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, 96, "%s_%s", base, level);
+    return b;
+}
+
+/* The element-wise ops split over threads past 2^18 elements per thread:
+** 1 and 2 threads must give the same bits at each level. */
+static void test_ew_threads(void)
+{
+    const int rows = 1501, cols = 347;
+    size_t n = (size_t)rows * cols;
+    float *x = rand_buf(n), *r[2][5], *w = rand_buf(cols), *b = rand_buf(cols);
+    for (int t = 0; t < 2; t++) {
+        ram_jobs_set_threads(t + 1);
+        for (int k = 0; k < 5; k++) r[t][k] = malloc(sizeof(float) * n), memcpy(r[t][k], x, sizeof(float) * n);
+        ram_gelu(r[t][0], n);
+        ram_quick_gelu(r[t][1], n);
+        ram_add(r[t][2], x, n);
+        ram_layernorm(x, r[t][3], rows, cols, w, b, 1e-5f);
+        ram_softmax_rows(r[t][4], rows, cols);
+    }
+    ram_jobs_set_threads(0);
+    int same = 1;
+    for (int k = 0; k < 5; k++) same &= !memcmp(r[0][k], r[1][k], sizeof(float) * n);
+    check(same, nm("elementwise_threads_bit_identical"), "1 and 2 threads differ");
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 5; k++) free(r[t][k]);
+    free(x), free(w), free(b);
+}
+static void test_layernorm(void)
+{
+    static const int cols_list[] = {1, 3, 17, 33, 127, 768};
+    double worst = 0;
+    for (size_t c = 0; c < sizeof cols_list / sizeof cols_list[0]; c++) {
+        int rows = 3, cols = cols_list[c];
+        float *x = rand_buf((size_t)rows * cols), *y = malloc(sizeof(float) * rows * cols);
+        float *w = rand_buf(cols), *b = rand_buf(cols);
+        for (int i = 0; i < cols; i++) x[i] = 100.0f + x[i]; /* a row far from 0: the variance must not cancel */
+        ram_layernorm(x, y, rows, cols, w, b, 1e-5f);
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + (size_t)r * cols;
+            double m = 0, v = 0;
+            for (int i = 0; i < cols; i++) m += xr[i];
+            m /= cols;
+            for (int i = 0; i < cols; i++) v += (xr[i] - m) * (xr[i] - m);
+            double inv = 1 / sqrt(v / cols + 1e-5);
+            for (int i = 0; i < cols; i++) {
+                double ref = (xr[i] - m) * inv * w[i] + b[i];
+                /* the row's mean is rounded to float before the subtraction (as the official code's
+                ** float32 LayerNorm does): allow its rounding on top of 1e-5 relative */
+                double bound =
+                    1e-5 * (fabs((xr[i] - m) * inv * w[i]) + fabs(b[i])) + 1.2e-7 * fabs(m) * inv * fabs(w[i]) + 1e-6;
+                double e = fabs(y[(size_t)r * cols + i] - ref) / bound;
+                if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+            }
+        }
+        free(x), free(y), free(w), free(b);
+    }
+    check(worst <= 1.0, nm("layernorm_vs_double"), "error %.3g x bound", worst);
+}
+
+static void test_softmax_gelu(void)
+{
+    static const int cols_list[] = {1, 3, 17, 33, 145};
+    double worst = 0;
+    for (size_t c = 0; c < sizeof cols_list / sizeof cols_list[0]; c++) {
+        int rows = 2, cols = cols_list[c];
+        float *x = rand_buf((size_t)rows * cols), *y = malloc(sizeof(float) * rows * cols);
+        for (int i = 0; i < rows * cols; i++) x[i] *= 30.0f; /* large logits: the max must be subtracted */
+        memcpy(y, x, sizeof(float) * rows * cols);
+        ram_softmax_rows(y, rows, cols);
+        for (int r = 0; r < rows; r++) {
+            double mx = -INFINITY, s = 0;
+            for (int i = 0; i < cols; i++) mx = fmax(mx, x[r * cols + i]);
+            for (int i = 0; i < cols; i++) s += exp(x[r * cols + i] - mx);
+            for (int i = 0; i < cols; i++) {
+                double e = fabs(y[r * cols + i] - exp(x[r * cols + i] - mx) / s) / 2e-6;
+                if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+            }
+        }
+        free(x), free(y);
+    }
+    check(worst <= 1.0, nm("softmax_vs_double"), "error %.3g x 2e-6", worst);
+
+    const size_t n = 1037; /* vector blocks and a scalar tail */
+    float *x = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n), *q = malloc(sizeof(float) * n),
+          *r = malloc(sizeof(float) * n), *a = rand_buf(n);
+    for (size_t i = 0; i < n; i++) x[i] = -9.0f + 18.0f * (float)i / (float)(n - 1);
+    memcpy(g, x, sizeof(float) * n), memcpy(q, x, sizeof(float) * n), memcpy(r, x, sizeof(float) * n);
+    ram_gelu(g, n);
+    ram_quick_gelu(q, n);
+    ram_relu(r, n);
+    double eg = 0, eq = 0;
+    int relu_ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        double e1 = fabs(g[i] - 0.5 * v * (1 + erf(v / sqrt(2.0)))) / (4e-7 * fmax(1, fabs(v)));
+        double e2 = fabs(q[i] - v / (1 + exp(-1.702 * v))) / (4e-7 * fmax(1, fabs(v)));
+        if (!(e1 <= eg)) eg = isnan(e1) ? INFINITY : e1;
+        if (!(e2 <= eq)) eq = isnan(e2) ? INFINITY : e2;
+        relu_ok &= r[i] == (x[i] > 0 ? x[i] : 0);
+    }
+    check(eg <= 1.0, nm("gelu_vs_double"), "error %.3g x 4e-7 max(1,|x|)", eg);
+    check(eq <= 1.0, nm("quick_gelu_vs_double"), "error %.3g x 4e-7 max(1,|x|)", eq);
+    check(relu_ok, nm("relu_exact"), "wrong value");
+    memcpy(r, x, sizeof(float) * n);
+    ram_add(r, a, n);
+    int add_ok = 1;
+    double dref = 0, dabs = 0;
+    for (size_t i = 0; i < n; i++)
+        add_ok &= r[i] == x[i] + a[i], dref += (double)x[i] * a[i], dabs += fabs((double)x[i] * a[i]);
+    check(add_ok, nm("add_exact"), "y += x differs from the float sum");
+    float d = ram_dot(x, a, (int)n);
+    check(fabs(d - dref) <= 1.2e-7 * n * dabs, nm("dot_vs_double"), "%g vs %g", d, dref);
+    free(x), free(g), free(q), free(r), free(a);
+}
+
+/* One head: s = bias + q k^T, softmax rows, o = s v; rows of q, k, v at a stride wider than d. */
+static void test_attention_head(void)
+{
+    double worst = 0;
+    for (int N = 1; N <= 33; N += 16)
+        for (int d = 3; d <= 17; d += 14) {
+            int ld = 3 * d + 1, ldo = d + 2;
+            float *q = rand_buf((size_t)N * ld), *k = rand_buf((size_t)N * ld), *v = rand_buf((size_t)N * ld);
+            float *s = rand_buf((size_t)N * N), *bias = malloc(sizeof(float) * N * N),
+                  *kt = malloc(sizeof(float) * d * N);
+            float *o = rand_buf((size_t)N * ldo);
+            memcpy(bias, s, sizeof(float) * N * N);
+            ram_attention_head(q, k, v, ld, N, d, s, kt, o, ldo);
+            for (int i = 0; i < N; i++) {
+                double sc[40], mx = -INFINITY, sum = 0;
+                for (int j = 0; j < N; j++) {
+                    double t = bias[i * N + j];
+                    for (int c = 0; c < d; c++) t += (double)q[i * ld + c] * k[j * ld + c];
+                    sc[j] = t, mx = fmax(mx, t);
+                }
+                for (int j = 0; j < N; j++) sum += sc[j] = exp(sc[j] - mx);
+                for (int c = 0; c < d; c++) {
+                    double ref = 0;
+                    for (int j = 0; j < N; j++) ref += sc[j] / sum * v[j * ld + c];
+                    double e = fabs(o[i * ldo + c] - ref) / 2e-6;
+                    if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+                }
+            }
+            free(q), free(k), free(v), free(s), free(bias), free(kt), free(o);
+        }
+    check(worst <= 1.0, nm("attention_head_vs_double"), "error %.3g x 2e-6", worst);
+}
+
+static void test_reweight(void)
+{
+    int n = 3, des = 5, E = 37;
+    float *q = rand_buf(E), *rows = rand_buf((size_t)n * des * E), *w = malloc(sizeof(float) * n * des),
+          *out = malloc(sizeof(float) * n * E);
+    ram_reweight_rows(q, rows, n, des, E, w, out);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double l[5], mx = -INFINITY, s = 0;
+        for (int d = 0; d < des; d++) {
+            l[d] = 0;
+            for (int e = 0; e < E; e++) l[d] += (double)q[e] * rows[((size_t)i * des + d) * E + e];
+            mx = fmax(mx, l[d]);
+        }
+        for (int d = 0; d < des; d++) s += l[d] = exp(l[d] - mx);
+        for (int d = 0; d < des; d++) worst = fmax(worst, fabs(w[i * des + d] - l[d] / s) / 2e-6);
+        for (int e = 0; e < E; e++) {
+            double ref = 0;
+            for (int d = 0; d < des; d++) ref += l[d] / s * rows[((size_t)i * des + d) * E + e];
+            worst = fmax(worst, fabs(out[i * E + e] - ref) / 2e-6);
+        }
+    }
+    check(worst <= 1.0, nm("reweight_rows_vs_double"), "error %.3g x 2e-6", worst);
+    free(q), free(rows), free(w), free(out);
+}
+
+/* ---- the job pool ---- */
+static int task_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+struct spin_job {
+    double seconds;
+    pthread_t who;
+};
+
+static void *spin(void *arg)
+{
+    struct spin_job *j = arg;
+    j->who = pthread_self();
+    struct timespec t0, t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0); /* CPU time: a descheduled thread does not end early */
+    do clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    while ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) * 1e-9 < j->seconds);
+    return NULL;
+}
+
+static atomic_int max_tasks;
+
+static void *caller(void *arg)
+{
+    int calls = *(int *)arg;
+    ram_jobs_set_threads(2);
+    for (int c = 0; c < calls; c++) {
+        struct spin_job jobs[2] = {{0.001, 0}, {0.001, 0}};
+        ram_run_jobs(spin, jobs, sizeof jobs[0], 2);
+        int n = task_threads();
+        for (int m = atomic_load(&max_tasks); n > m && !atomic_compare_exchange_weak(&max_tasks, &m, n);) {}
+    }
+    return NULL;
+}
+
+static void test_pool(void)
+{
+    int cpus = ram_jobs_cpu_count();
+    /* one caller: a call of two jobs runs them both, and uses the pool's worker when there is one */
+    int helped = 0;
+    for (int c = 0; c < 50 && !helped; c++) {
+        struct spin_job jobs[2] = {{0.002, 0}, {0.002, 0}};
+        ram_jobs_set_threads(2);
+        ram_run_jobs(spin, jobs, sizeof jobs[0], 2);
+        helped = !pthread_equal(jobs[0].who, jobs[1].who);
+    }
+    ram_jobs_set_threads(0);
+    check(cpus < 2 || helped, "jobs_pool_worker_runs_jobs", "50 calls of 2 jobs ran in one thread");
+
+    /* two callers at once (two connections on two threads) */
+    int before = task_threads(), w0;
+    ram_jobs_probe(NULL, &w0);
+    ram_jobs_probe_reset();
+    pthread_t th[2];
+    int calls = 60;
+    atomic_store(&max_tasks, 0);
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, caller, &calls);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    int peak, workers;
+    ram_jobs_probe(&peak, &workers);
+    /* busy = callers inside a call + busy workers: the callers themselves are
+    ** always running; the pool adds workers only while fewer threads than
+    ** CPUs are busy, so a caller arriving late can overlap a worker: at most
+    ** cpus + 1 with two callers, and never more than their 2 x 2 jobs. On 2
+    ** CPUs that is 3, where per-call threads (the old design) reached 4. */
+    check(workers <= (cpus > 1 ? cpus - 1 : 0), "jobs_workers_bounded_by_cpus", "%d workers for %d CPUs", workers,
+          cpus);
+    check(peak <= (cpus + 1 < 4 ? cpus + 1 : 4), "jobs_two_callers_no_oversubscription",
+          "%d threads busy at once on %d CPUs", peak, cpus);
+    /* the process holds its threads, the two callers, and at most the workers not yet started before */
+    check(atomic_load(&max_tasks) <= before + 2 + (cpus - 1 - w0), "jobs_no_thread_per_call",
+          "threads in the process went from %d to %d (workers %d -> %d)", before, atomic_load(&max_tasks), w0, workers);
+    check(ram_jobs_threads() >= 1 && (ram_jobs_set_threads(3), ram_jobs_threads() == 3), "jobs_threads_per_thread",
+          "set/get");
+    ram_jobs_set_threads(0);
+}
+
+/* A worker's thread count is 1, so nested calls run in place; the caller's stays its own. */
+struct nest_job {
+    int inner_threads;
+};
+static void *nest(void *arg)
+{
+    ((struct nest_job *)arg)->inner_threads = ram_jobs_threads();
+    return NULL;
+}
+static void test_pool_nested(void)
+{
+    ram_jobs_set_threads(2);
+    struct nest_job j[2] = {{0}, {0}};
+    ram_run_jobs(nest, j, sizeof j[0], 2);
+    int ok =
+        (j[0].inner_threads == 1 || j[0].inner_threads == 2) && (j[1].inner_threads == 1 || j[1].inner_threads == 2);
+    ram_jobs_set_threads(0);
+    check(ok, "jobs_nested_thread_count", "%d %d", j[0].inner_threads, j[1].inner_threads);
+}
+
+int main(void)
+{
+    (void)data_path, (void)check_close_npy; /* harness helpers this test does not need */
+    test_dispatch();
+    for (int p = 0; p < RAM_SGEMM_PATHS; p++) {
+        if (!ram_sgemm_path_available((enum ram_sgemm_path)p)) {
+            printf("note: sgemm path %s not run by this CPU\n", ram_sgemm_path_name((enum ram_sgemm_path)p));
+            continue;
+        }
+        test_sgemm_path((enum ram_sgemm_path)p);
+        test_sgemm_threads((enum ram_sgemm_path)p);
+    }
+    test_pack();
+    test_gemm_forced();
+    enum ram_isa chosen = ram_cpu_isa();
+    for (int i = 0; i < RAM_ISA_COUNT; i++) {
+        if (!ram_cpu_force((enum ram_isa)i)) continue;
+        level = ram_cpu_isa_name((enum ram_isa)i);
+        test_layernorm();
+        test_softmax_gelu();
+        test_attention_head();
+        test_reweight();
+        test_ew_threads();
+    }
+    ram_cpu_force(chosen);
+    test_pool();
+    test_pool_nested();
+    return harness_exit();
+}
