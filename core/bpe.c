@@ -60,11 +60,11 @@
 #define PAIR_EMPTY UINT64_MAX
 
 struct ram_bpe {
-    int32_t byte_id[256];  /* vocabulary id of each byte's symbol (+256: word-final form) */
-    uint64_t *pair_key;    /* (left << 32 | right), PAIR_EMPTY if free; owned (ram_free) */
-    int32_t *pair_rank;    /* merge rank of pair_key[i]; owned (ram_free) */
-    int32_t *pair_merged;  /* id of the merged symbol; owned (ram_free) */
-    size_t pair_mask;      /* table size - 1 (power of two) */
+    int32_t byte_id[256]; /* vocabulary id of each byte's symbol (+256: word-final form) */
+    uint64_t *pair_key;   /* (left << 32 | right), PAIR_EMPTY if free; owned (ram_free) */
+    int32_t *pair_rank;   /* merge rank of pair_key[i]; owned (ram_free) */
+    int32_t *pair_merged; /* id of the merged symbol; owned (ram_free) */
+    size_t pair_mask;     /* table size - 1 (power of two) */
 };
 
 /* ------------------------------------------------------------------ tables */
@@ -74,9 +74,12 @@ static int in_ranges(const struct ram_uc_range *r, size_t n, uint32_t c)
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (c < r[mid].lo) hi = mid;
-        else if (c > r[mid].hi) lo = mid + 1;
-        else return 1;
+        if (c < r[mid].lo)
+            hi = mid;
+        else if (c > r[mid].hi)
+            lo = mid + 1;
+        else
+            return 1;
     }
     return 0;
 }
@@ -114,8 +117,10 @@ static uint32_t lower_one(uint32_t c)
     size_t lo = 0, hi = sizeof ram_uc_lower / sizeof ram_uc_lower[0];
     while (lo < hi) { /* last run with start <= c */
         size_t mid = (lo + hi) / 2;
-        if (ram_uc_lower[mid].start <= c) lo = mid + 1;
-        else hi = mid;
+        if (ram_uc_lower[mid].start <= c)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo == 0) return c;
     const struct ram_uc_lower_run *r = &ram_uc_lower[lo - 1];
@@ -191,10 +196,7 @@ size_t ram_utf8_decode(const unsigned char *s, size_t n, uint32_t *out)
     return o;
 }
 
-static size_t utf8_len(uint32_t c)
-{
-    return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-}
+static size_t utf8_len(uint32_t c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
 
 static size_t encode_utf8(uint32_t c, unsigned char *p)
 {
@@ -238,18 +240,24 @@ static const struct ram_html_entity *entity_find(const uint32_t *s, size_t n)
         size_t mid = (lo + hi) / 2;
         int c = entity_cmp(s, n, ram_html_entities[mid].name);
         if (c == 0) return &ram_html_entities[mid];
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }
 
 static int is_hex(uint32_t c, unsigned *v)
 {
-    if (c >= '0' && c <= '9') *v = c - '0';
-    else if (c >= 'a' && c <= 'f') *v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') *v = c - 'A' + 10;
-    else return 0;
+    if (c >= '0' && c <= '9')
+        *v = c - '0';
+    else if (c >= 'a' && c <= 'f')
+        *v = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+        *v = c - 'A' + 10;
+    else
+        return 0;
     return 1;
 }
 
@@ -310,9 +318,7 @@ static size_t html_unescape(const uint32_t *in, size_t n, uint32_t *out)
         size_t k = 0;
         while (j + k < n && k < 32) {
             uint32_t c = in[j + k];
-            if (c == '\t' || c == '\n' || c == '\f' || c == ' ' || c == '<' || c == '&' || c == '#' ||
-                c == ';')
-                break;
+            if (c == '\t' || c == '\n' || c == '\f' || c == ' ' || c == '<' || c == '&' || c == '#' || c == ';') break;
             k++;
         }
         if (k == 0) {
@@ -487,12 +493,12 @@ struct heap_item {
 
 /* Per-call scratch, grown to the longest piece. */
 struct work {
-    uint32_t *a, *b;          /* code point buffers (ram_free) */
-    unsigned char *bytes;     /* UTF-8 of one piece (ram_free) */
+    uint32_t *a, *b;            /* code point buffers (ram_free) */
+    unsigned char *bytes;       /* UTF-8 of one piece (ram_free) */
     int32_t *sym, *prev, *next; /* BPE symbol list (ram_free each) */
-    struct heap_item *heap;   /* 2 * cap entries (ram_free): live entries never exceed
+    struct heap_item *heap;     /* 2 * cap entries (ram_free): live entries never exceed
                                * n - 1 + merges, as every merge first pops its own */
-    size_t cap;               /* symbols the BPE arrays hold */
+    size_t cap;                 /* symbols the BPE arrays hold */
 };
 
 static void work_free(struct work *w)
@@ -566,8 +572,7 @@ static void push_pair(const struct ram_bpe *bpe, struct work *w, size_t *hn, int
 }
 
 /* BPE of one piece of n >= 1 bytes; ids go to sk. Returns 1 to stop. */
-static int bpe_piece(const struct ram_bpe *bpe, struct work *w, const unsigned char *b, size_t n,
-                     struct sink *sk)
+static int bpe_piece(const struct ram_bpe *bpe, struct work *w, const unsigned char *b, size_t n, struct sink *sk)
 {
     if (n == 1) return sink_put(sk, bpe->byte_id[b[0]] + N_BASE);
     for (size_t i = 0; i < n; i++) {
@@ -595,14 +600,13 @@ static int bpe_piece(const struct ram_bpe *bpe, struct work *w, const unsigned c
 }
 
 /* The whole pipeline; ids go to sk until it asks to stop. */
-static ram_status run(const struct ram_bpe *bpe, const char *text, size_t len, struct sink *sk,
-                      struct ram_error *err)
+static ram_status run(const struct ram_bpe *bpe, const char *text, size_t len, struct sink *sk, struct ram_error *err)
 {
     struct work w = {0};
     ram_status rc = RAM_OK;
     if (len > RAM_BPE_MAX_TEXT) {
-        return ram_fail(err, RAM_ERR_TOO_BIG, "tokenizer: text of %zu bytes is over the limit of %d",
-                        len, RAM_BPE_MAX_TEXT);
+        return ram_fail(err, RAM_ERR_TOO_BIG, "tokenizer: text of %zu bytes is over the limit of %d", len,
+                        RAM_BPE_MAX_TEXT);
     }
     /* len <= 1 MB: none of the sizes below can overflow. */
     w.a = ram_malloc((len + 1) * sizeof *w.a);
@@ -630,9 +634,9 @@ static ram_status run(const struct ram_bpe *bpe, const char *text, size_t len, s
             continue;
         }
         if (special) { /* the exact literal maps to its id; a variant with U+017F is BPE'd */
-            int32_t id = k == 15 && exact_ascii(s + i, "<|startoftext|>")   ? RAM_BPE_SOT
+            int32_t id = k == 15 && exact_ascii(s + i, "<|startoftext|>") ? RAM_BPE_SOT
                          : k == 13 && exact_ascii(s + i, "<|endoftext|>") ? RAM_BPE_EOT
-                                                                            : -1;
+                                                                          : -1;
             if (id >= 0) {
                 if (sink_put(sk, id)) goto cleanup;
                 i += k;
@@ -652,8 +656,8 @@ cleanup:
     return rc;
 }
 
-ram_status ram_bpe_tokenize(const struct ram_bpe *bpe, const char *text, size_t len, int32_t *ids,
-                            int max_ids, int *n_ids, struct ram_error *err)
+ram_status ram_bpe_tokenize(const struct ram_bpe *bpe, const char *text, size_t len, int32_t *ids, int max_ids,
+                            int *n_ids, struct ram_error *err)
 {
     if (!bpe || !ids || !n_ids || (!text && len) || max_ids < 2)
         return ram_fail(err, RAM_ERR_ARG, "tokenizer: invalid argument");
@@ -672,8 +676,8 @@ ram_status ram_bpe_tokenize(const struct ram_bpe *bpe, const char *text, size_t 
     return RAM_OK;
 }
 
-ram_status ram_bpe_encode(const struct ram_bpe *bpe, const char *text, size_t len, int32_t *ids,
-                          int max_ids, int *n_ids, struct ram_error *err)
+ram_status ram_bpe_encode(const struct ram_bpe *bpe, const char *text, size_t len, int32_t *ids, int max_ids,
+                          int *n_ids, struct ram_error *err)
 {
     if (!bpe || !n_ids || (!text && len) || max_ids < 0 || (!ids && max_ids))
         return ram_fail(err, RAM_ERR_ARG, "tokenizer: invalid argument");
@@ -682,8 +686,7 @@ ram_status ram_bpe_encode(const struct ram_bpe *bpe, const char *text, size_t le
     ram_status rc = run(bpe, text ? text : "", len, &sk, err);
     *n_ids = sk.n;
     if (rc) return rc;
-    if (sk.overflow)
-        return ram_fail(err, RAM_ERR_TOO_BIG, "tokenizer: text has more than %d tokens", max_ids);
+    if (sk.overflow) return ram_fail(err, RAM_ERR_TOO_BIG, "tokenizer: text has more than %d tokens", max_ids);
     return RAM_OK;
 }
 
@@ -719,10 +722,7 @@ static size_t strmap_pos(const struct strmap *m, const char *p, size_t n)
     }
 }
 
-static int is_ascii_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
+static int is_ascii_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 /* Splits a merge line into exactly two symbols; 0 if it is not that. */
 static int split_merge(const char *p, size_t n, struct str *l, struct str *r)
@@ -752,15 +752,14 @@ void ram_bpe_free(struct ram_bpe *bpe)
     ram_free(bpe);
 }
 
-ram_status ram_bpe_init(const char *vocab_text, size_t len, struct ram_bpe **out,
-                        struct ram_error *err)
+ram_status ram_bpe_init(const char *vocab_text, size_t len, struct ram_bpe **out, struct ram_error *err)
 {
     enum { NV = RAM_BPE_VOCAB, NM = RAM_BPE_N_MERGES };
     struct ram_bpe *bpe = NULL;
-    struct str *strs = NULL;  /* NV vocabulary strings (ram_free) */
-    struct str (*parts)[2] = NULL; /* NM merge halves, pointing into vocab_text (ram_free) */
-    char *arena = NULL;       /* bytes of the built strings (ram_free) */
-    struct strmap map = {0};  /* map.slot: ram_free */
+    struct str *strs = NULL;      /* NV vocabulary strings (ram_free) */
+    struct str(*parts)[2] = NULL; /* NM merge halves, pointing into vocab_text (ram_free) */
+    char *arena = NULL;           /* bytes of the built strings (ram_free) */
+    struct strmap map = {0};      /* map.slot: ram_free */
     ram_status rc = RAM_OK;
 
     if (!out || (!vocab_text && len)) return ram_fail(err, RAM_ERR_ARG, "tokenizer: invalid argument");
@@ -792,8 +791,7 @@ ram_status ram_bpe_init(const char *vocab_text, size_t len, struct ram_bpe **out
             goto cleanup;
         }
         if (!split_merge(vocab_text + start, pos - start, &parts[m][0], &parts[m][1])) {
-            rc = ram_fail(err, RAM_ERR_FORMAT, "tokenizer: vocabulary line %d is not a merge \"a b\"",
-                          m + 2);
+            rc = ram_fail(err, RAM_ERR_FORMAT, "tokenizer: vocabulary line %d is not a merge \"a b\"", m + 2);
             goto cleanup;
         }
     }
@@ -856,8 +854,8 @@ ram_status ram_bpe_init(const char *vocab_text, size_t len, struct ram_bpe **out
         if (side[0] < 0 || side[1] < 0) continue; /* a symbol that never exists: the merge never applies */
         for (int h = 0; h < 2; h++)
             if (side[h] >= 2 * N_BASE && side[h] - 2 * N_BASE >= m) {
-                rc = ram_fail(err, RAM_ERR_FORMAT,
-                              "tokenizer: merge %d uses a symbol that a later merge creates", m + 1);
+                rc = ram_fail(err, RAM_ERR_FORMAT, "tokenizer: merge %d uses a symbol that a later merge creates",
+                              m + 1);
                 goto cleanup;
             }
         struct str *ms = &strs[2 * N_BASE + m];

@@ -39,10 +39,10 @@
 #include <stdint.h>
 
 /* Vocabulary constants of CLIP's bpe_simple_vocab_16e6.txt. */
-#define RAM_BPE_N_MERGES 48894  /* merge lines used (lines 1..48894) */
-#define RAM_BPE_VOCAB 49408     /* 512 byte symbols + merges + 2 specials */
-#define RAM_BPE_SOT 49406       /* <|startoftext|> */
-#define RAM_BPE_EOT 49407       /* <|endoftext|> */
+#define RAM_BPE_N_MERGES 48894 /* merge lines used (lines 1..48894) */
+#define RAM_BPE_VOCAB 49408    /* 512 byte symbols + merges + 2 specials */
+#define RAM_BPE_SOT 49406      /* <|startoftext|> */
+#define RAM_BPE_EOT 49407      /* <|endoftext|> */
 
 /* Longest text accepted (bytes); longer gives RAM_ERR_TOO_BIG. */
 #define RAM_BPE_MAX_TEXT (1 << 20)
@@ -58,8 +58,7 @@ struct ram_bpe;
 ** RAM_ERR_FORMAT on a malformed table (fewer merges, a line that is not two
 ** symbols, or a merge that uses a symbol only a later merge creates). On
 ** success *out is owned by the caller (ram_bpe_free). */
-ram_status ram_bpe_init(const char *vocab_text, size_t len, struct ram_bpe **out,
-                        struct ram_error *err);
+ram_status ram_bpe_init(const char *vocab_text, size_t len, struct ram_bpe **out, struct ram_error *err);
 
 /* Frees the tokenizer; NULL is a no-op. */
 void ram_bpe_free(struct ram_bpe *bpe);
@@ -72,15 +71,15 @@ void ram_bpe_free(struct ram_bpe *bpe);
 ** max_ids (>= 2) entries; *n_ids receives how many were written.
 ** Errors: RAM_ERR_ARG (max_ids < 2, NULL pointers), RAM_ERR_TOO_BIG (len >
 ** RAM_BPE_MAX_TEXT), RAM_ERR_NOMEM. */
-ram_status ram_bpe_tokenize(const struct ram_bpe *bpe, const char *text, size_t len,
-                            int32_t *ids, int max_ids, int *n_ids, struct ram_error *err);
+ram_status ram_bpe_tokenize(const struct ram_bpe *bpe, const char *text, size_t len, int32_t *ids, int max_ids,
+                            int *n_ids, struct ram_error *err);
 
 /* SimpleTokenizer.encode(text): the BPE ids alone (no 49406/49407), not
 ** truncated. ids is the caller's buffer of max_ids entries; if the text has
 ** more tokens than that, returns RAM_ERR_TOO_BIG with the first max_ids
 ** written and *n_ids = max_ids. Other errors as ram_bpe_tokenize. */
-ram_status ram_bpe_encode(const struct ram_bpe *bpe, const char *text, size_t len, int32_t *ids,
-                          int max_ids, int *n_ids, struct ram_error *err);
+ram_status ram_bpe_encode(const struct ram_bpe *bpe, const char *text, size_t len, int32_t *ids, int max_ids,
+                          int *n_ids, struct ram_error *err);
 
 /* bytes.decode('utf-8', 'replace') into code points: one U+FFFD per maximal
 ** invalid subpart. out has room for n code points; returns how many were

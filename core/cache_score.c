@@ -113,8 +113,7 @@ static double row_error(const float *x, int dim, float scale, const int8_t *q)
     return e;
 }
 
-ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out, size_t cap,
-                          struct ram_error *err)
+ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out, size_t cap, struct ram_error *err)
 {
     size_t need = ram_cache_packed_size(n_tokens, dim);
     if (!need) return ram_fail(err, RAM_ERR_ARG, "token cache: %d x %d tokens out of range", n_tokens, dim);
@@ -167,25 +166,23 @@ ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out,
     return RAM_OK;
 }
 
-ram_status ram_cache_view(const void *blob, size_t n, int n_tokens, int dim,
-                          struct ram_cache_tokens *v, struct ram_error *err)
+ram_status ram_cache_view(const void *blob, size_t n, int n_tokens, int dim, struct ram_cache_tokens *v,
+                          struct ram_error *err)
 {
     const unsigned char *p = blob;
     memset(v, 0, sizeof *v);
     if (!p || n < RAM_CACHE_HEADER || memcmp(p, CACHE_MAGIC, 4))
         return ram_fail(err, RAM_ERR_FORMAT, "token cache: not a token blob");
     if (!(p[4] == 1 && p[5] == CACHE_QUANT_INT8) && !(p[4] == 2 && p[5] == CACHE_QUANT_INT8_RHT))
-        return ram_fail(err, RAM_ERR_FORMAT, "token cache: layout %d.%d, this build reads 1.1 and 2.2", p[4],
-                        p[5]);
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: layout %d.%d, this build reads 1.1 and 2.2", p[4], p[5]);
     int nt = (int)get_u16(p + 6), d = (int)get_u16(p + 8);
     if (p[5] == CACHE_QUANT_INT8_RHT && !is_pow2(d))
         return ram_fail(err, RAM_ERR_FORMAT, "token cache: a rotated layout needs a power-of-two width, not %d", d);
     if (nt != n_tokens || d != dim)
-        return ram_fail(err, RAM_ERR_FORMAT, "token cache: %d x %d tokens, the model has %d x %d", nt, d,
-                        n_tokens, dim);
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: %d x %d tokens, the model has %d x %d", nt, d, n_tokens,
+                        dim);
     if (n != ram_cache_packed_size(nt, d))
-        return ram_fail(err, RAM_ERR_FORMAT, "token cache: %zu bytes, expected %zu", n,
-                        ram_cache_packed_size(nt, d));
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: %zu bytes, expected %zu", n, ram_cache_packed_size(nt, d));
     const unsigned char *sc = p + RAM_CACHE_HEADER;
     for (int t = 0; t < nt; t++) {
         float s = get_f32(sc + (size_t)t * 4);
@@ -274,69 +271,66 @@ static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(a);
 }
 
-#define DEFINE_ATTEND(NAME, TYPE, LOAD)                                                           \
-    static void NAME(const TYPE *X, const float *sc, int n_tok, int dim, const float *U, int nv, \
-                     float *S, float *P)                                                         \
-    {                                                                                            \
-        int d8 = dim & ~7;                                                                       \
-        for (int j = 0; j < n_tok; j++) {                                                        \
-            const TYPE *x = X + (size_t)j * dim;                                                 \
-            int v = 0;                                                                           \
-            for (; v + 4 <= nv; v += 4) {                                                        \
-                const float *u0 = U + (size_t)v * dim, *u1 = u0 + dim, *u2 = u1 + dim,           \
-                            *u3 = u2 + dim;                                                      \
-                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                      \
-                for (int d = 0; d < d8; d += 8) {                                                \
-                    __m256 xf = LOAD(x + d);                                                     \
-                    a0 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u0 + d), a0);                      \
-                    a1 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u1 + d), a1);                      \
-                    a2 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u2 + d), a2);                      \
-                    a3 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u3 + d), a3);                      \
-                }                                                                                \
-                float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);            \
-                for (int d = d8; d < dim; d++) {                                                 \
-                    float xv = (float)x[d];                                                      \
-                    s0 += xv * u0[d], s1 += xv * u1[d], s2 += xv * u2[d], s3 += xv * u3[d];      \
-                }                                                                                \
-                S[(size_t)v * n_tok + j] = sc[j] * s0;                                           \
-                S[(size_t)(v + 1) * n_tok + j] = sc[j] * s1;                                     \
-                S[(size_t)(v + 2) * n_tok + j] = sc[j] * s2;                                     \
-                S[(size_t)(v + 3) * n_tok + j] = sc[j] * s3;                                     \
-            }                                                                                    \
-            for (; v < nv; v++) {                                                                \
-                const float *u0 = U + (size_t)v * dim;                                           \
-                __m256 a0 = _mm256_setzero_ps();                                                 \
-                for (int d = 0; d < d8; d += 8)                                                  \
-                    a0 = _mm256_fmadd_ps(LOAD(x + d), _mm256_loadu_ps(u0 + d), a0);             \
-                float s0 = hsum8(a0);                                                            \
-                for (int d = d8; d < dim; d++) s0 += (float)x[d] * u0[d];                        \
-                S[(size_t)v * n_tok + j] = sc[j] * s0;                                           \
-            }                                                                                    \
-        }                                                                                        \
-        ram_softmax_rows(S, nv, n_tok);                                                          \
-        memset(P, 0, sizeof(float) * (size_t)nv * dim);                                          \
-        for (int v = 0; v < nv; v++) {                                                           \
-            float *p = P + (size_t)v * dim;                                                      \
-            const float *s = S + (size_t)v * n_tok;                                              \
-            int j = 0;                                                                           \
-            for (; j + 2 <= n_tok; j += 2) {                                                     \
-                const TYPE *x0 = X + (size_t)j * dim, *x1 = x0 + dim;                            \
-                float w0 = s[j] * sc[j], w1 = s[j + 1] * sc[j + 1];                              \
-                __m256 b0 = _mm256_set1_ps(w0), b1 = _mm256_set1_ps(w1);                         \
-                for (int d = 0; d < d8; d += 8) {                                                \
-                    __m256 acc = _mm256_loadu_ps(p + d);                                         \
-                    acc = _mm256_fmadd_ps(b0, LOAD(x0 + d), acc);                                \
-                    acc = _mm256_fmadd_ps(b1, LOAD(x1 + d), acc);                                \
-                    _mm256_storeu_ps(p + d, acc);                                                \
-                }                                                                                \
-                for (int d = d8; d < dim; d++) p[d] += w0 * (float)x0[d] + w1 * (float)x1[d];    \
-            }                                                                                    \
-            for (; j < n_tok; j++) {                                                             \
-                const TYPE *x0 = X + (size_t)j * dim;                                            \
-                float w0 = s[j] * sc[j];                                                         \
-                for (int d = 0; d < dim; d++) p[d] += w0 * (float)x0[d];                         \
-            }                                                                                    \
-        }                                                                                        \
+#define DEFINE_ATTEND(NAME, TYPE, LOAD)                                                                              \
+    static void NAME(const TYPE *X, const float *sc, int n_tok, int dim, const float *U, int nv, float *S, float *P) \
+    {                                                                                                                \
+        int d8 = dim & ~7;                                                                                           \
+        for (int j = 0; j < n_tok; j++) {                                                                            \
+            const TYPE *x = X + (size_t)j * dim;                                                                     \
+            int v = 0;                                                                                               \
+            for (; v + 4 <= nv; v += 4) {                                                                            \
+                const float *u0 = U + (size_t)v * dim, *u1 = u0 + dim, *u2 = u1 + dim, *u3 = u2 + dim;               \
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                          \
+                for (int d = 0; d < d8; d += 8) {                                                                    \
+                    __m256 xf = LOAD(x + d);                                                                         \
+                    a0 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u0 + d), a0);                                           \
+                    a1 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u1 + d), a1);                                           \
+                    a2 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u2 + d), a2);                                           \
+                    a3 = _mm256_fmadd_ps(xf, _mm256_loadu_ps(u3 + d), a3);                                           \
+                }                                                                                                    \
+                float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);                                \
+                for (int d = d8; d < dim; d++) {                                                                     \
+                    float xv = (float)x[d];                                                                          \
+                    s0 += xv * u0[d], s1 += xv * u1[d], s2 += xv * u2[d], s3 += xv * u3[d];                          \
+                }                                                                                                    \
+                S[(size_t)v * n_tok + j] = sc[j] * s0;                                                               \
+                S[(size_t)(v + 1) * n_tok + j] = sc[j] * s1;                                                         \
+                S[(size_t)(v + 2) * n_tok + j] = sc[j] * s2;                                                         \
+                S[(size_t)(v + 3) * n_tok + j] = sc[j] * s3;                                                         \
+            }                                                                                                        \
+            for (; v < nv; v++) {                                                                                    \
+                const float *u0 = U + (size_t)v * dim;                                                               \
+                __m256 a0 = _mm256_setzero_ps();                                                                     \
+                for (int d = 0; d < d8; d += 8) a0 = _mm256_fmadd_ps(LOAD(x + d), _mm256_loadu_ps(u0 + d), a0);      \
+                float s0 = hsum8(a0);                                                                                \
+                for (int d = d8; d < dim; d++) s0 += (float)x[d] * u0[d];                                            \
+                S[(size_t)v * n_tok + j] = sc[j] * s0;                                                               \
+            }                                                                                                        \
+        }                                                                                                            \
+        ram_softmax_rows(S, nv, n_tok);                                                                              \
+        memset(P, 0, sizeof(float) * (size_t)nv * dim);                                                              \
+        for (int v = 0; v < nv; v++) {                                                                               \
+            float *p = P + (size_t)v * dim;                                                                          \
+            const float *s = S + (size_t)v * n_tok;                                                                  \
+            int j = 0;                                                                                               \
+            for (; j + 2 <= n_tok; j += 2) {                                                                         \
+                const TYPE *x0 = X + (size_t)j * dim, *x1 = x0 + dim;                                                \
+                float w0 = s[j] * sc[j], w1 = s[j + 1] * sc[j + 1];                                                  \
+                __m256 b0 = _mm256_set1_ps(w0), b1 = _mm256_set1_ps(w1);                                             \
+                for (int d = 0; d < d8; d += 8) {                                                                    \
+                    __m256 acc = _mm256_loadu_ps(p + d);                                                             \
+                    acc = _mm256_fmadd_ps(b0, LOAD(x0 + d), acc);                                                    \
+                    acc = _mm256_fmadd_ps(b1, LOAD(x1 + d), acc);                                                    \
+                    _mm256_storeu_ps(p + d, acc);                                                                    \
+                }                                                                                                    \
+                for (int d = d8; d < dim; d++) p[d] += w0 * (float)x0[d] + w1 * (float)x1[d];                        \
+            }                                                                                                        \
+            for (; j < n_tok; j++) {                                                                                 \
+                const TYPE *x0 = X + (size_t)j * dim;                                                                \
+                float w0 = s[j] * sc[j];                                                                             \
+                for (int d = 0; d < dim; d++) p[d] += w0 * (float)x0[d];                                             \
+            }                                                                                                        \
+        }                                                                                                            \
     }
 
 DEFINE_ATTEND(attend_i8, int8_t, load8_i8)
@@ -344,31 +338,30 @@ DEFINE_ATTEND(attend_f32, float, load8_f32)
 
 #else /* portable */
 
-#define DEFINE_ATTEND(NAME, TYPE)                                                                \
-    static void NAME(const TYPE *X, const float *sc, int n_tok, int dim, const float *U, int nv, \
-                     float *S, float *P)                                                         \
-    {                                                                                            \
-        for (int j = 0; j < n_tok; j++) {                                                        \
-            const TYPE *x = X + (size_t)j * dim;                                                 \
-            for (int v = 0; v < nv; v++) {                                                       \
-                const float *u = U + (size_t)v * dim;                                            \
-                float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s0;                                     \
-                int d = 0;                                                                       \
-                for (; d + 8 <= dim; d += 8)                                                     \
-                    for (int l = 0; l < 8; l++) acc[l] += (float)x[d + l] * u[d + l];            \
-                s0 = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])); \
-                for (; d < dim; d++) s0 += (float)x[d] * u[d];                                   \
-                S[(size_t)v * n_tok + j] = sc[j] * s0;                                           \
-            }                                                                                    \
-        }                                                                                        \
-        ram_softmax_rows(S, nv, n_tok);                                                          \
-        memset(P, 0, sizeof(float) * (size_t)nv * dim);                                          \
-        for (int v = 0; v < nv; v++)                                                             \
-            for (int j = 0; j < n_tok; j++) {                                                    \
-                const TYPE *x = X + (size_t)j * dim;                                             \
-                float w = S[(size_t)v * n_tok + j] * sc[j], *p = P + (size_t)v * dim;            \
-                for (int d = 0; d < dim; d++) p[d] += w * (float)x[d];                           \
-            }                                                                                    \
+#define DEFINE_ATTEND(NAME, TYPE)                                                                                    \
+    static void NAME(const TYPE *X, const float *sc, int n_tok, int dim, const float *U, int nv, float *S, float *P) \
+    {                                                                                                                \
+        for (int j = 0; j < n_tok; j++) {                                                                            \
+            const TYPE *x = X + (size_t)j * dim;                                                                     \
+            for (int v = 0; v < nv; v++) {                                                                           \
+                const float *u = U + (size_t)v * dim;                                                                \
+                float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s0;                                                         \
+                int d = 0;                                                                                           \
+                for (; d + 8 <= dim; d += 8)                                                                         \
+                    for (int l = 0; l < 8; l++) acc[l] += (float)x[d + l] * u[d + l];                                \
+                s0 = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));              \
+                for (; d < dim; d++) s0 += (float)x[d] * u[d];                                                       \
+                S[(size_t)v * n_tok + j] = sc[j] * s0;                                                               \
+            }                                                                                                        \
+        }                                                                                                            \
+        ram_softmax_rows(S, nv, n_tok);                                                                              \
+        memset(P, 0, sizeof(float) * (size_t)nv * dim);                                                              \
+        for (int v = 0; v < nv; v++)                                                                                 \
+            for (int j = 0; j < n_tok; j++) {                                                                        \
+                const TYPE *x = X + (size_t)j * dim;                                                                 \
+                float w = S[(size_t)v * n_tok + j] * sc[j], *p = P + (size_t)v * dim;                                \
+                for (int d = 0; d < dim; d++) p[d] += w * (float)x[d];                                               \
+            }                                                                                                        \
     }
 
 DEFINE_ATTEND(attend_i8, int8_t)
@@ -377,8 +370,7 @@ DEFINE_ATTEND(attend_f32, float)
 #endif
 
 /* One image: scales into sc (n_tok floats of scratch), then the kernel. */
-static void attend(const struct ram_cache_tokens *img, float *sc, const float *U, int nv, float *S,
-                   float *P)
+static void attend(const struct ram_cache_tokens *img, float *sc, const float *U, int nv, float *S, float *P)
 {
     int nt = img->n_tokens;
     if (img->q) {
@@ -404,8 +396,8 @@ struct ram_cache_query {
     float *Ur;    /* n_tags * heads x dim: one image's query vectors rotated */
     float *mem;   /* one block for the scratch below; owned (ram_free) */
     float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
-    float *E;     /* n_tok x dim: one image's CLS row, token scales */
-    float *S;     /* n_tags * heads x n_tok: attention weights */
+    float *E;                                 /* n_tok x dim: one image's CLS row, token scales */
+    float *S;                                 /* n_tags * heads x n_tok: attention weights */
 };
 
 void ram_cache_query_free(struct ram_cache_query *q)
@@ -422,14 +414,13 @@ void ram_cache_query_free(struct ram_cache_query *q)
 
 /* Folded queries of rows x hid queries Q: U (rows x heads x dim), row r head
 ** h = Wk_h^T Q_h / sqrt(dh). */
-static void fold_queries(const struct ram_cache_query *q, const struct ram_tagger_layer_w *w,
-                         const float *Q, int rows, float *U)
+static void fold_queries(const struct ram_cache_query *q, const struct ram_tagger_layer_w *w, const float *Q, int rows,
+                         float *U)
 {
     float alpha = 1.0f / sqrtf((float)q->dh);
     for (int h = 0; h < q->heads; h++)
-        ram_gemm(0, 0, rows, q->dim, q->dh, alpha, Q + (size_t)h * q->dh, q->hid,
-                 w->k_w + (size_t)h * q->dh * q->dim, q->dim, 0.0f, U + (size_t)h * q->dim,
-                 q->heads * q->dim);
+        ram_gemm(0, 0, rows, q->dim, q->dh, alpha, Q + (size_t)h * q->dh, q->hid, w->k_w + (size_t)h * q->dh * q->dim,
+                 q->dim, 0.0f, U + (size_t)h * q->dim, q->heads * q->dim);
 }
 
 /* ReLU(wordvec_proj(L)) for rows label rows (identity projection when the
@@ -444,27 +435,24 @@ static void project_labels(const struct ram_model *m, const float *L, int rows, 
     ram_relu(H, (size_t)rows * hid);
 }
 
-ram_status ram_cache_query_init(const struct ram_model *m, const float *label_embed, int n_tags,
-                                int des_per_tag, int max_images, struct ram_cache_query **out,
-                                struct ram_error *err)
+ram_status ram_cache_query_init(const struct ram_model *m, const float *label_embed, int n_tags, int des_per_tag,
+                                int max_images, struct ram_cache_query **out, struct ram_error *err)
 {
     struct ram_cache_query *q = 0;
     *out = 0;
     ram_status rc = ram_model_check_file(m, err); /* reads the tagger's weights: see ram.h */
     if (rc) return rc;
     if (n_tags < 1 || des_per_tag < 1 || max_images < 1)
-        return ram_fail(err, RAM_ERR_ARG, "open-set query: %d tags x %d descriptions, %d images", n_tags,
-                        des_per_tag, max_images);
+        return ram_fail(err, RAM_ERR_ARG, "open-set query: %d tags x %d descriptions, %d images", n_tags, des_per_tag,
+                        max_images);
     if (des_per_tag > 1 && m->kind != RAM_KIND_RAM_PLUS)
-        return ram_fail(err, RAM_ERR_UNSUPPORTED,
-                        "open-set query: several descriptions per tag need a RAM++ model");
+        return ram_fail(err, RAM_ERR_UNSUPPORTED, "open-set query: several descriptions per tag need a RAM++ model");
     if (m->tagger.n_heads < 1 || m->tagger.hidden % m->tagger.n_heads || !m->tagger_layers)
         return ram_fail(err, RAM_ERR_ARG, "open-set query: the model has no tagging decoder");
     size_t rows, cnt;
     if (!ram_mul_ok((size_t)n_tags, (size_t)max_images, &rows) || rows > (1u << 20) ||
         !ram_mul_ok((size_t)n_tags, (size_t)des_per_tag, &cnt) || cnt > (1u << 24))
-        return ram_fail(err, RAM_ERR_TOO_BIG, "open-set query: %d tags x %d images is too many", n_tags,
-                        max_images);
+        return ram_fail(err, RAM_ERR_TOO_BIG, "open-set query: %d tags x %d images is too many", n_tags, max_images);
     q = ram_calloc(1, sizeof *q);
     if (!q) goto nomem;
     q->m = m;
@@ -555,8 +543,8 @@ static void reweight(struct ram_cache_query *q, const struct ram_cache_tokens *i
     }
 }
 
-ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tokens *imgs, int n,
-                           float *probs, struct ram_error *err)
+ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tokens *imgs, int n, float *probs,
+                           struct ram_error *err)
 {
     const struct ram_model *m = q->m;
     int T = q->n_tags, hid = q->hid, dim = q->dim, heads = q->heads, nv = T * heads;
@@ -566,8 +554,8 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         return ram_fail(err, RAM_ERR_ARG, "open-set scoring: %d images, at most %d per call", n, q->max_images);
     for (int i = 0; i < n; i++)
         if (imgs[i].n_tokens != q->n_tok || imgs[i].dim != dim || (!imgs[i].q && !imgs[i].f32))
-            return ram_fail(err, RAM_ERR_ARG, "open-set scoring: image %d has %d x %d tokens, the model %d x %d",
-                            i, imgs[i].n_tokens, imgs[i].dim, q->n_tok, dim);
+            return ram_fail(err, RAM_ERR_ARG, "open-set scoring: image %d has %d x %d tokens, the model %d x %d", i,
+                            imgs[i].n_tokens, imgs[i].dim, q->n_tok, dim);
     if (q->des > 256 && (size_t)q->des > (size_t)nv * q->n_tok)
         return ram_fail(err, RAM_ERR_TOO_BIG, "open-set scoring: too many descriptions per tag");
     int R = n * T;
@@ -606,8 +594,8 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         }
         /* ctx = Wv_h pooled_h + bv_h, per head, over all rows. */
         for (int h = 0; h < heads; h++)
-            ram_gemm(0, 1, R, q->dh, dim, 1.0f, q->P + (size_t)h * dim, heads * dim,
-                     w->v_w + (size_t)h * q->dh * dim, dim, 0.0f, q->C + (size_t)h * q->dh, hid);
+            ram_gemm(0, 1, R, q->dh, dim, 1.0f, q->P + (size_t)h * dim, heads * dim, w->v_w + (size_t)h * q->dh * dim,
+                     dim, 0.0f, q->C + (size_t)h * q->dh, hid);
         for (int r = 0; r < R; r++) ram_add(q->C + (size_t)r * hid, w->v_b, (size_t)hid);
         /* A = LN(ctx Wo^T + bo + H); H' = LN(W2 GELU(W1 A + b1) + b2 + A). */
         ram_linear(q->C, R, hid, w->ao_w, w->ao_b, hid, q->A);
@@ -649,9 +637,8 @@ float ram_cache_prefilter(const struct ram_cache_query *q, const void *unit, siz
 /* ------------------------------------------------------------------ reference */
 
 #ifdef RAM_TEST
-ram_status ram_cache_reference(const struct ram_model *m, const float *image_embeds,
-                               const float *label_embed, int n_tags, int des_per_tag,
-                               float *probs, struct ram_error *err)
+ram_status ram_cache_reference(const struct ram_model *m, const float *image_embeds, const float *label_embed,
+                               int n_tags, int des_per_tag, float *probs, struct ram_error *err)
 {
     int dim = m->embed_dim, hid = m->tagger.hidden, heads = m->tagger.n_heads, dh = hid / heads;
     int nt = m->n_image_tokens, inter = m->tagger.intermediate, D = des_per_tag;

@@ -79,8 +79,7 @@ size_t ram_cache_packed_size(int n_tokens, int dim);
 
 /* Quantises n_tokens x dim floats (row-major) into out (cap bytes, at least
 ** ram_cache_packed_size). Non-finite values give RAM_ERR_ARG. */
-ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out, size_t cap,
-                          struct ram_error *err);
+ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out, size_t cap, struct ram_error *err);
 
 /* A borrowed view of one image's tokens: either packed int8 (q, scales) or
 ** plain fp32 rows (f32 set, q NULL). */
@@ -95,8 +94,8 @@ struct ram_cache_tokens {
 /* Checks a packed blob (magic, version, sizes, finite scales) against the
 ** expected n_tokens and dim and fills *v (pointers into blob: valid while blob
 ** is). Errors: RAM_ERR_FORMAT with a message naming the mismatch. */
-ram_status ram_cache_view(const void *blob, size_t n, int n_tokens, int dim,
-                          struct ram_cache_tokens *v, struct ram_error *err);
+ram_status ram_cache_view(const void *blob, size_t n, int n_tokens, int dim, struct ram_cache_tokens *v,
+                          struct ram_error *err);
 
 /* Dequantises (or copies) the tokens into out (n_tokens x dim floats). */
 void ram_cache_dequant(const struct ram_cache_tokens *v, float *out);
@@ -109,8 +108,7 @@ void ram_cache_cls(const struct ram_cache_tokens *v, float *out);
 /* A compact unit-length copy of a CLS embedding for the cosine prefilter
 ** (layout above). */
 size_t ram_cache_unit_size(int dim);
-ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap,
-                               struct ram_error *err);
+ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap, struct ram_error *err);
 
 /* ------------------------------------------------------------------ scoring */
 
@@ -122,16 +120,15 @@ struct ram_cache_query;
 ** images per ram_cache_score call. The model must outlive the query; *out is
 ** owned by the caller (ram_cache_query_free). RAM_ERR_UNSUPPORTED for a RAM
 ** model with des_per_tag > 1 (RAM has no reweighting). */
-ram_status ram_cache_query_init(const struct ram_model *m, const float *label_embed, int n_tags,
-                                int des_per_tag, int max_images, struct ram_cache_query **out,
-                                struct ram_error *err);
+ram_status ram_cache_query_init(const struct ram_model *m, const float *label_embed, int n_tags, int des_per_tag,
+                                int max_images, struct ram_cache_query **out, struct ram_error *err);
 void ram_cache_query_free(struct ram_cache_query *q);
 
 /* probs receives n x n_tags probabilities (image-major) for the n images
 ** (1 <= n <= max_images); every view must have the model's token count and
 ** width (RAM_ERR_ARG otherwise). */
-ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tokens *imgs, int n,
-                           float *probs, struct ram_error *err);
+ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tokens *imgs, int n, float *probs,
+                           struct ram_error *err);
 
 /* Prefilter score of a packed unit CLS (ram_cache_pack_unit, unit_len bytes):
 ** the largest cosine between the image and the query's descriptions. -2 when
@@ -142,9 +139,8 @@ float ram_cache_prefilter(const struct ram_cache_query *q, const void *unit, siz
 /* The straightforward reference the scorer is tested against: the decoder
 ** of ARCHITECTURE.md section 4 on fp32 tokens, one image, K/V projected for
 ** every token (no folding). probs: n_tags floats. */
-ram_status ram_cache_reference(const struct ram_model *m, const float *image_embeds,
-                               const float *label_embed, int n_tags, int des_per_tag,
-                               float *probs, struct ram_error *err);
+ram_status ram_cache_reference(const struct ram_model *m, const float *image_embeds, const float *label_embed,
+                               int n_tags, int des_per_tag, float *probs, struct ram_error *err);
 #endif
 
 #endif /* RAM_CACHE_SCORE_H */

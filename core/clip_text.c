@@ -31,9 +31,8 @@
 
 static int config_ok(const struct ram_clip_config *c)
 {
-    return c && c->vocab > 0 && c->context > 0 && c->width > 0 && c->heads > 0 &&
-           c->width % c->heads == 0 && c->layers >= 0 && c->embed_dim > 0 && c->eps > 0 &&
-           c->width <= (1 << 20) && c->context <= (1 << 16);
+    return c && c->vocab > 0 && c->context > 0 && c->width > 0 && c->heads > 0 && c->width % c->heads == 0 &&
+           c->layers >= 0 && c->embed_dim > 0 && c->eps > 0 && c->width <= (1 << 20) && c->context <= (1 << 16);
 }
 
 size_t ram_clip_scratch_floats(const struct ram_clip_config *cfg)
@@ -49,13 +48,12 @@ size_t ram_clip_scratch_floats(const struct ram_clip_config *cfg)
 
 /* Runs the embedding and the first n_layers blocks over positions 0..n-1;
 ** the activations end in scratch (the x region). */
-static void trunk(const struct ram_clip_config *cfg, const struct ram_clip_w *w, const int32_t *ids,
-                  int n, int n_layers, float *scratch)
+static void trunk(const struct ram_clip_config *cfg, const struct ram_clip_w *w, const int32_t *ids, int n,
+                  int n_layers, float *scratch)
 {
     const int W = cfg->width, H = cfg->heads, hd = W / H, F = 4 * W;
     const size_t nW = (size_t)cfg->context * W;
-    float *x = scratch, *h = x + nW, *qkv = h + nW, *att = qkv + 3 * nW, *mlp = att + nW,
-          *s = mlp + 4 * nW;
+    float *x = scratch, *h = x + nW, *qkv = h + nW, *att = qkv + 3 * nW, *mlp = att + nW, *s = mlp + 4 * nW;
     const float scale = 1.0f / sqrtf((float)hd);
 
     for (int i = 0; i < n; i++) {
@@ -90,9 +88,8 @@ static void trunk(const struct ram_clip_config *cfg, const struct ram_clip_w *w,
 }
 
 /* Checks the arguments and finds the pooled position (first largest id). */
-static ram_status check_args(const struct ram_clip_config *cfg, const struct ram_clip_w *w,
-                             const int32_t *ids, int n_ids, const float *scratch, int *eot,
-                             struct ram_error *err)
+static ram_status check_args(const struct ram_clip_config *cfg, const struct ram_clip_w *w, const int32_t *ids,
+                             int n_ids, const float *scratch, int *eot, struct ram_error *err)
 {
     if (!config_ok(cfg)) return ram_fail(err, RAM_ERR_ARG, "clip text: invalid configuration");
     if (!w || !ids || !scratch || (cfg->layers && !w->layers))
@@ -102,17 +99,16 @@ static ram_status check_args(const struct ram_clip_config *cfg, const struct ram
     int best = 0;
     for (int i = 0; i < n_ids; i++) {
         if (ids[i] < 0 || ids[i] >= cfg->vocab)
-            return ram_fail(err, RAM_ERR_ARG, "clip text: token id %d at position %d is outside 0..%d",
-                            (int)ids[i], i, cfg->vocab - 1);
+            return ram_fail(err, RAM_ERR_ARG, "clip text: token id %d at position %d is outside 0..%d", (int)ids[i], i,
+                            cfg->vocab - 1);
         if (ids[i] > ids[best]) best = i;
     }
     *eot = best;
     return RAM_OK;
 }
 
-ram_status ram_clip_encode(const struct ram_clip_config *cfg, const struct ram_clip_w *w,
-                           const int32_t *ids, int n_ids, float *scratch, float *out,
-                           struct ram_error *err)
+ram_status ram_clip_encode(const struct ram_clip_config *cfg, const struct ram_clip_w *w, const int32_t *ids, int n_ids,
+                           float *scratch, float *out, struct ram_error *err)
 {
     int eot = 0;
     ram_status rc = check_args(cfg, w, ids, n_ids, scratch, &eot, err);
@@ -129,9 +125,9 @@ ram_status ram_clip_encode(const struct ram_clip_config *cfg, const struct ram_c
 }
 
 #ifdef RAM_TEST
-ram_status ram_clip_debug_rows(const struct ram_clip_config *cfg, const struct ram_clip_w *w,
-                               const int32_t *ids, int n_ids, int n_layers, int final_ln,
-                               float *scratch, float *rows, int *n_rows, struct ram_error *err)
+ram_status ram_clip_debug_rows(const struct ram_clip_config *cfg, const struct ram_clip_w *w, const int32_t *ids,
+                               int n_ids, int n_layers, int final_ln, float *scratch, float *rows, int *n_rows,
+                               struct ram_error *err)
 {
     int eot = 0;
     ram_status rc = check_args(cfg, w, ids, n_ids, scratch, &eot, err);
@@ -139,8 +135,10 @@ ram_status ram_clip_debug_rows(const struct ram_clip_config *cfg, const struct r
     if (n_layers < 0 || n_layers > cfg->layers || !rows || !n_rows)
         return ram_fail(err, RAM_ERR_ARG, "clip text: bad debug request");
     trunk(cfg, w, ids, eot + 1, n_layers, scratch);
-    if (final_ln) ram_layernorm(scratch, rows, eot + 1, cfg->width, w->lnf_w, w->lnf_b, cfg->eps);
-    else memcpy(rows, scratch, sizeof(float) * (size_t)(eot + 1) * cfg->width);
+    if (final_ln)
+        ram_layernorm(scratch, rows, eot + 1, cfg->width, w->lnf_w, w->lnf_b, cfg->eps);
+    else
+        memcpy(rows, scratch, sizeof(float) * (size_t)(eot + 1) * cfg->width);
     *n_rows = eot + 1;
     return RAM_OK;
 }

@@ -28,18 +28,17 @@ size_t ram_clip_scratch_floats(const struct ram_clip_config *cfg);
 ** by the caller; out: cfg->embed_dim floats (caller's).
 ** Errors: RAM_ERR_ARG for an invalid config, n_ids outside 1..context, or an
 ** id outside 0..vocab-1. */
-ram_status ram_clip_encode(const struct ram_clip_config *cfg, const struct ram_clip_w *w,
-                           const int32_t *ids, int n_ids, float *scratch, float *out,
-                           struct ram_error *err);
+ram_status ram_clip_encode(const struct ram_clip_config *cfg, const struct ram_clip_w *w, const int32_t *ids, int n_ids,
+                           float *scratch, float *out, struct ram_error *err);
 
 #ifdef RAM_TEST
 /* Debug view for the golden intermediates: the (eot+1) x width activations
 ** after the first n_layers blocks (0..layers), then ln_final when final_ln
 ** is set, into rows (caller's, context x width floats). *n_rows receives
 ** eot + 1. */
-ram_status ram_clip_debug_rows(const struct ram_clip_config *cfg, const struct ram_clip_w *w,
-                               const int32_t *ids, int n_ids, int n_layers, int final_ln,
-                               float *scratch, float *rows, int *n_rows, struct ram_error *err);
+ram_status ram_clip_debug_rows(const struct ram_clip_config *cfg, const struct ram_clip_w *w, const int32_t *ids,
+                               int n_ids, int n_layers, int final_ln, float *scratch, float *rows, int *n_rows,
+                               struct ram_error *err);
 #endif
 
 #endif /* RAM_CLIP_TEXT_H */

@@ -48,8 +48,8 @@
 #define Q8_X86 0
 #endif
 
-#define MR 6          /* rows per register block */
-#define ROW_PAD 96    /* quantized rows are padded to this: a multiple of MR and of AMX's 32 */
+#define MR 6                                  /* rows per register block */
+#define ROW_PAD 96                            /* quantized rows are padded to this: a multiple of MR and of AMX's 32 */
 #define MIN_WORK_PER_THREAD ((size_t)1 << 22) /* multiply-adds below which one thread is used */
 
 static int g_force_scalar;
@@ -128,8 +128,8 @@ ram_status ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, fl
     return RAM_OK;
 }
 
-ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *scale,
-                             struct ram_q8_weight **out, struct ram_error *err)
+ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *scale, struct ram_q8_weight **out,
+                             struct ram_error *err)
 {
     *out = NULL;
     size_t nb = ram_q8_packed_bytes(n, k);
@@ -145,7 +145,8 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
         const int8_t *b = packed + (size_t)p * K4 * 64;
         for (int k4 = 0; k4 < K4; k4++)
             for (int t = 0; t < 64; t++) s[t] += b[(size_t)k4 * 64 + t];
-        for (int j = 0; j < 16; j++) w->colsum[(size_t)p * 16 + j] = s[4 * j] + s[4 * j + 1] + s[4 * j + 2] + s[4 * j + 3];
+        for (int j = 0; j < 16; j++)
+            w->colsum[(size_t)p * 16 + j] = s[4 * j] + s[4 * j + 1] + s[4 * j + 2] + s[4 * j + 3];
     }
     *out = w;
     return RAM_OK;
@@ -155,7 +156,8 @@ ram_status ram_q8_weight_new_bf16(int n, int k, const uint16_t *packed, struct r
                                   struct ram_error *err)
 {
     *out = NULL;
-    if (!packed || !ram_bf16_packed_bytes(n, k)) return ram_fail(err, RAM_ERR_ARG, "bf16 weight: invalid %d x %d matrix", n, k);
+    if (!packed || !ram_bf16_packed_bytes(n, k))
+        return ram_fail(err, RAM_ERR_ARG, "bf16 weight: invalid %d x %d matrix", n, k);
     struct ram_q8_weight *w = ram_calloc(1, sizeof *w);
     if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for a bf16 weight");
     w->n = n, w->k = k;
@@ -202,8 +204,7 @@ static uint8_t quant1(float x, float inv, int32_t z)
     return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
 }
 
-static void quant_rows_scalar(const float *x, int r0, int r1, int k, uint8_t *a, int lda, float *sa,
-                              int32_t *za)
+static void quant_rows_scalar(const float *x, int r0, int r1, int k, uint8_t *a, int lda, float *sa, int32_t *za)
 {
     for (int r = r0; r < r1; r++) {
         const float *xr = x + (size_t)r * k;
@@ -219,8 +220,8 @@ static void quant_rows_scalar(const float *x, int r0, int r1, int k, uint8_t *a,
 #if Q8_X86
 /* Same values as quant_rows_scalar: min/max are exact whatever the order,
 ** and cvtps_epi32 rounds to nearest even like lrintf. */
-Q8_TARGET static void quant_rows_avx512(const float *x, int r0, int r1, int k, uint8_t *a, int lda,
-                                        float *sa, int32_t *za)
+Q8_TARGET static void quant_rows_avx512(const float *x, int r0, int r1, int k, uint8_t *a, int lda, float *sa,
+                                        int32_t *za)
 {
     for (int r = r0; r < r1; r++) {
         const float *xr = x + (size_t)r * k;
@@ -263,17 +264,17 @@ void ram_q8_quantize_rows(const float *x, int rows, int k, uint8_t *a, int lda, 
 /* One thread's share: panels [p0, p1) against all rows. Output either the
 ** raw int32 sums (acc) or the dequantized fp32 result (y). */
 struct q8_job {
-    const uint8_t *a;     /* rows (padded to MR) x lda u8 */
+    const uint8_t *a; /* rows (padded to MR) x lda u8 */
     int rows, lda;
-    const float *sa;      /* per row, NULL for raw output */
+    const float *sa; /* per row, NULL for raw output */
     const int32_t *za;
     const struct ram_q8_weight *w;
-    const float *bias;    /* may be NULL */
-    float *y;             /* rows x n, or NULL */
-    int32_t *acc;         /* rows x n, or NULL */
+    const float *bias; /* may be NULL */
+    float *y;          /* rows x n, or NULL */
+    int32_t *acc;      /* rows x n, or NULL */
     int p0, p1;
-    int vnni;             /* 1: the AVX512-VNNI path (decided once per call) */
-    int amx;              /* 1: AMX-INT8 tiles (K a multiple of 64; decided once per call) */
+    int vnni; /* 1: the AVX512-VNNI path (decided once per call) */
+    int amx;  /* 1: AMX-INT8 tiles (K a multiple of 64; decided once per call) */
     /* quantization phase */
     const float *x;
     int r0, r1;
@@ -335,8 +336,7 @@ Q8_TARGET static inline __attribute__((always_inline)) void store_block(const st
 }
 
 /* MR rows x NP panels over the whole K. */
-Q8_TARGET static inline __attribute__((always_inline)) void micro(const struct q8_job *j, int r0, int p,
-                                                                  const int NP)
+Q8_TARGET static inline __attribute__((always_inline)) void micro(const struct q8_job *j, int r0, int p, const int NP)
 {
     const struct ram_q8_weight *w = j->w;
     const int K4 = (w->k + 3) / 4, lda = j->lda;
@@ -483,8 +483,7 @@ static void *quant_thread(void *arg)
     const struct q8_job *j = arg;
 #if Q8_X86
     if (j->vnni) {
-        quant_rows_avx512(j->x, j->r0, j->r1, j->w->k, (uint8_t *)j->a, j->lda, (float *)j->sa,
-                          (int32_t *)j->za);
+        quant_rows_avx512(j->x, j->r0, j->r1, j->w->k, (uint8_t *)j->a, j->lda, (float *)j->sa, (int32_t *)j->za);
         return NULL;
     }
 #endif
@@ -511,8 +510,8 @@ static void split(struct q8_job *jobs, int T, const struct q8_job *base)
     }
 }
 
-ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w,
-                           int32_t *acc, struct ram_error *err)
+ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w, int32_t *acc,
+                           struct ram_error *err)
 {
     if (!a || !w || w->bf16.packed || !acc || rows < 0 || lda < (w->k + 3) / 4 * 4 || lda % 4)
         return ram_fail(err, RAM_ERR_ARG, "int8 gemm: invalid arguments");
@@ -522,7 +521,12 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
     uint8_t *ab = ram_calloc(padded, (size_t)lda);
     if (!ab) return ram_fail(err, RAM_ERR_NOMEM, "int8 gemm: out of memory");
     memcpy(ab, a, (size_t)rows * lda);
-    struct q8_job base = {.a = ab, .rows = rows, .lda = lda, .w = w, .acc = acc, .vnni = ram_q8_have_vnni(),
+    struct q8_job base = {.a = ab,
+                          .rows = rows,
+                          .lda = lda,
+                          .w = w,
+                          .acc = acc,
+                          .vnni = ram_q8_have_vnni(),
                           .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);
@@ -532,8 +536,8 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
     return RAM_OK;
 }
 
-ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b,
-                         float *y, struct ram_error *err)
+ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
+                         struct ram_error *err)
 {
     if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
     if (w->bf16.packed) return ram_bf16_linear(x, rows, &w->bf16, b, y, err);
@@ -547,8 +551,17 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
     float *sa = (float *)(buf + abytes);
     int32_t *za = (int32_t *)(sa + padded);
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda);
-    struct q8_job base = {.a = buf, .rows = rows, .lda = lda, .sa = sa, .za = za, .w = w, .bias = b, .y = y, .x = x,
-                          .vnni = ram_q8_have_vnni(), .amx = w->k % 64 == 0 && ram_q8_have_amx()},
+    struct q8_job base = {.a = buf,
+                          .rows = rows,
+                          .lda = lda,
+                          .sa = sa,
+                          .za = za,
+                          .w = w,
+                          .bias = b,
+                          .y = y,
+                          .x = x,
+                          .vnni = ram_q8_have_vnni(),
+                          .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);
     split(jobs, T, &base);

@@ -37,10 +37,10 @@
 ** fields are then unused). One type for both so that the model layers and
 ** ram_linear_q take a layer's packed form whatever its precision. */
 struct ram_q8_weight {
-    int n, k;             /* output and input channels (W is n x k) */
-    const int8_t *packed; /* ram_q8_packed_bytes(n, k), layout above; borrowed */
-    const float *scale;   /* n per-channel scales: W[o][i] ~ scale[o] * q; borrowed */
-    int32_t *colsum;      /* N16 * 16 sums over k of q (0 past n); owned by this struct */
+    int n, k;                    /* output and input channels (W is n x k) */
+    const int8_t *packed;        /* ram_q8_packed_bytes(n, k), layout above; borrowed */
+    const float *scale;          /* n per-channel scales: W[o][i] ~ scale[o] * q; borrowed */
+    int32_t *colsum;             /* N16 * 16 sums over k of q (0 past n); owned by this struct */
     struct ram_bf16_weight bf16; /* packed borrowed; NULL for an int8 layer */
 };
 
@@ -57,8 +57,8 @@ ram_status ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, fl
 /* Wraps a packed matrix and its scales (both borrowed, must outlive *out)
 ** and computes the column sums the zero-point correction needs.
 ** Free with ram_q8_weight_free. */
-ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *scale,
-                             struct ram_q8_weight **out, struct ram_error *err);
+ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *scale, struct ram_q8_weight **out,
+                             struct ram_error *err);
 void ram_q8_weight_free(struct ram_q8_weight *w);
 
 /* Wraps a bf16 packed matrix (gemm_bf16.h layout; borrowed, must outlive
@@ -71,8 +71,8 @@ ram_status ram_q8_weight_new_bf16(int n, int k, const uint16_t *packed, struct r
 ** (or bf16 for a weight made by ram_q8_weight_new_bf16).
 ** Uses the ram_set_threads count. RAM_ERR_NOMEM if the per-call buffer of
 ** quantized rows cannot be allocated. y must not alias x. */
-ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b,
-                         float *y, struct ram_error *err);
+ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
+                         struct ram_error *err);
 
 /* ---- for tests and benchmarks ---- */
 
@@ -87,8 +87,8 @@ void ram_q8_force_scalar(int force_scalar);
 /* The integer core alone: acc (rows x n, int32) = sum_k a[r][k] * q[o][k]
 ** for u8 rows a (rows x lda bytes, lda >= k rounded up to 4, zero-padded),
 ** with the current path (VNNI or scalar). */
-ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w,
-                           int32_t *acc, struct ram_error *err);
+ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w, int32_t *acc,
+                           struct ram_error *err);
 
 /* Per-row quantization of x (rows x k) into u8 rows of lda bytes (zero-padded
 ** past k), with scale sa and zero point za: x ~ sa * (a - za). */

@@ -107,13 +107,11 @@ static char g_formats[128]; /* same: the accepted loaders this libvips has */
 
 /* Nicknames of the loaders we accept (libvips' trusted buffer loaders). */
 static const char *const g_loaders[] = {
-    "jpegload_buffer", "pngload_buffer",  "webpload_buffer",
-    "gifload_buffer",  "tiffload_buffer", "heifload_buffer",
+    "jpegload_buffer", "pngload_buffer", "webpload_buffer", "gifload_buffer", "tiffload_buffer", "heifload_buffer",
 };
 #define N_LOADERS (sizeof g_loaders / sizeof g_loaders[0])
 
-static void vips_quiet_log(const gchar *domain, GLogLevelFlags level, const gchar *message,
-                           gpointer user)
+static void vips_quiet_log(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer user)
 {
     (void)domain;
     (void)level;
@@ -126,16 +124,14 @@ static void vips_init_once(void)
     if (VIPS_INIT("sqlite-ram")) return;
     vips_concurrency_set(1);
     vips_cache_set_max(0);
-    g_log_set_handler(
-        "VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG,
-        vips_quiet_log, NULL);
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG,
+                      vips_quiet_log, NULL);
     size_t len = 0;
     for (size_t i = 0; i < N_LOADERS; i++) {
         if (!vips_type_find("VipsOperation", g_loaders[i])) continue;
         const char *end = strstr(g_loaders[i], "load");
         int n = (int)(end - g_loaders[i]);
-        len += (size_t)snprintf(g_formats + len, sizeof g_formats - len, "%s%.*s", len ? " " : "",
-                                n, g_loaders[i]);
+        len += (size_t)snprintf(g_formats + len, sizeof g_formats - len, "%s%.*s", len ? " " : "", n, g_loaders[i]);
     }
     g_vips_ok = 1;
 }
@@ -206,8 +202,7 @@ static void to_rgb_in_place(uint8_t *buf, size_t npix, int nb, int cmyk)
 
 /* Applies EXIF orientation o (2..8) to an RGB image: *out (ram_malloc'd, w*h*3)
 ** receives the upright image, *ow x *oh. */
-static ram_status orient_rgb(const uint8_t *src, int w, int h, int o, uint8_t **out, int *ow,
-                             int *oh)
+static ram_status orient_rgb(const uint8_t *src, int w, int h, int o, uint8_t **out, int *ow, int *oh)
 {
     size_t n = (size_t)w * (size_t)h * 3;
     uint8_t *dst = ram_malloc(n);
@@ -300,8 +295,8 @@ static int is_colour_space(VipsInterpretation t)
     }
 }
 
-ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_image_params *params,
-                                uint8_t **rgb, int *w, int *h, struct ram_error *err)
+ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_image_params *params, uint8_t **rgb,
+                                int *w, int *h, struct ram_error *err)
 {
     struct ram_image_params def = ram_image_default_params();
     VipsImage *in = 0, *mem = 0;
@@ -333,8 +328,7 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
     int is_gif = !strcmp(loader, "gifload_buffer");
 
     /* Header only: libvips decodes no pixel before vips_image_write below. */
-    in = vips_image_new_from_buffer(data, n, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                    VIPS_FAIL_ON_ERROR, NULL);
+    in = vips_image_new_from_buffer(data, n, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
     if (!in) return ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot read header");
     int iw = vips_image_get_width(in), ih = vips_image_get_height(in);
     if (iw <= 0 || ih <= 0) {
@@ -343,8 +337,8 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
     }
     uint64_t npix64 = (uint64_t)iw * (uint64_t)ih;
     if (npix64 > params->max_pixels) {
-        rc = ram_fail(err, RAM_ERR_TOO_BIG, "image: %dx%d is %llu pixels, over the limit of %llu",
-                      iw, ih, (unsigned long long)npix64, (unsigned long long)params->max_pixels);
+        rc = ram_fail(err, RAM_ERR_TOO_BIG, "image: %dx%d is %llu pixels, over the limit of %llu", iw, ih,
+                      (unsigned long long)npix64, (unsigned long long)params->max_pixels);
         goto cleanup;
     }
     int orientation = 1;
@@ -387,8 +381,8 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
     }
 
     if (x->Xsize != iw || x->Ysize != ih) { /* no step above resizes; never trust it blindly */
-        rc = ram_fail(err, RAM_ERR_IMAGE, "image: size changed from %dx%d to %dx%d while decoding",
-                      iw, ih, x->Xsize, x->Ysize);
+        rc = ram_fail(err, RAM_ERR_IMAGE, "image: size changed from %dx%d to %dx%d while decoding", iw, ih, x->Xsize,
+                      x->Ysize);
         goto cleanup;
     }
 
@@ -534,8 +528,7 @@ static inline uint8_t clip_fixed(int64_t acc)
 }
 
 /* src w x h -> dst ow x h. */
-static void pass_horizontal(const uint8_t *src, int w, int h, uint8_t *dst, int ow,
-                            const struct taps *t)
+static void pass_horizontal(const uint8_t *src, int w, int h, uint8_t *dst, int ow, const struct taps *t)
 {
     for (int y = 0; y < h; y++) {
         const uint8_t *row = src + (size_t)y * (size_t)w * 3;
@@ -566,8 +559,7 @@ static void pass_vertical(const uint8_t *src, int w, uint8_t *dst, int oh, const
         uint8_t *out = dst + (size_t)y * stride;
         for (size_t x = 0; x < stride; x++) {
             int64_t a = 1 << (RESIZE_BITS - 1);
-            for (int j = 0; j < t->count[y]; j++)
-                a += (int64_t)base[(size_t)j * stride + x] * kk[j];
+            for (int j = 0; j < t->count[y]; j++) a += (int64_t)base[(size_t)j * stride + x] * kk[j];
             out[x] = clip_fixed(a);
         }
     }
@@ -643,8 +635,7 @@ struct ram_image_params ram_image_default_params(void)
     return p;
 }
 
-ram_status ram_image_preprocess(const void *data, size_t n, int size,
-                                const struct ram_image_params *params, float *chw,
+ram_status ram_image_preprocess(const void *data, size_t n, int size, const struct ram_image_params *params, float *chw,
                                 struct ram_error *err)
 {
     uint8_t *rgb = 0;   /* ram_malloc'd decoded image */
@@ -653,8 +644,7 @@ ram_status ram_image_preprocess(const void *data, size_t n, int size,
     ram_status rc;
     if (!chw) return ram_fail(err, RAM_ERR_ARG, "image: NULL output buffer");
     if (size <= 0 || size > RAM_IMAGE_MAX_SIZE)
-        return ram_fail(err, RAM_ERR_ARG, "image: output size %d not in 1..%d", size,
-                        RAM_IMAGE_MAX_SIZE);
+        return ram_fail(err, RAM_ERR_ARG, "image: output size %d not in 1..%d", size, RAM_IMAGE_MAX_SIZE);
     if ((rc = ram_image_decode_rgb(data, n, params, &rgb, &w, &h, err))) return rc;
     small = ram_malloc((size_t)size * (size_t)size * 3);
     if (!small) {

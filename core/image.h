@@ -30,8 +30,8 @@
 ** holds the reason: RAM_ERR_IMAGE (not an image, unsupported or corrupt),
 ** RAM_ERR_TOO_BIG (over params->max_pixels, refused from the header before
 ** any pixel is decoded) or RAM_ERR_NOMEM. data is only read during the call. */
-ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_image_params *params,
-                                uint8_t **rgb, int *w, int *h, struct ram_error *err);
+ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_image_params *params, uint8_t **rgb,
+                                int *w, int *h, struct ram_error *err);
 
 /* Resizes an interleaved 8-bit RGB image of w x h pixels to ow x oh with
 ** Pillow's Image.resize(BILINEAR) arithmetic, bit for bit (antialiased
@@ -40,8 +40,7 @@ ram_status ram_image_decode_rgb(const void *data, size_t n, const struct ram_ima
 ** dst are borrowed (dst holds ow*oh*3 bytes and must not overlap src).
 ** Returns RAM_ERR_ARG for a non-positive size and RAM_ERR_NOMEM when its
 ** scratch (coefficients, the ow x h intermediate) cannot be allocated. */
-ram_status ram_image_resize_bilinear(const uint8_t *src, int w, int h, uint8_t *dst, int ow,
-                                     int oh);
+ram_status ram_image_resize_bilinear(const uint8_t *src, int w, int h, uint8_t *dst, int ow, int oh);
 
 /* torchvision ToTensor + Normalize(ImageNet mean, std) of an interleaved RGB
 ** image: chw (3*w*h floats, caller's buffer) receives channel planes of

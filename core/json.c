@@ -17,12 +17,12 @@
 #include <string.h>
 
 enum {
-    ST_VALUE,         /* a value must follow (after ':' or ',' in an array) */
-    ST_VALUE_OR_END,  /* just after '[' */
-    ST_KEY,           /* a key must follow (after ',' in an object) */
-    ST_KEY_OR_END,    /* just after '{' */
-    ST_COMMA_OR_END,  /* after a value inside a container */
-    ST_DONE           /* the root value is complete */
+    ST_VALUE,        /* a value must follow (after ':' or ',' in an array) */
+    ST_VALUE_OR_END, /* just after '[' */
+    ST_KEY,          /* a key must follow (after ',' in an object) */
+    ST_KEY_OR_END,   /* just after '{' */
+    ST_COMMA_OR_END, /* after a value inside a container */
+    ST_DONE          /* the root value is complete */
 };
 
 struct parser {
@@ -34,10 +34,7 @@ struct parser {
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
-static int is_hex(char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+static int is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 /* Appends a node; returns its index or -1 on OOM. */
 static int add_node(struct parser *p, int type, size_t start, size_t len)
@@ -121,8 +118,7 @@ static int scan_number(struct parser *p, size_t *start, size_t *len)
     return 1;
 }
 
-ram_status ram_json_parse(const char *text, size_t len, int max_depth, struct ram_json *out,
-                          struct ram_error *err)
+ram_status ram_json_parse(const char *text, size_t len, int max_depth, struct ram_json *out, struct ram_error *err)
 {
     struct parser p = {text, len, 0, NULL, 0, 0};
     int *stack = NULL;
@@ -321,8 +317,7 @@ static long decode_string(const char *raw, size_t len, char *dst)
         i += 4;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
             if (i + 6 > len || raw[i] != '\\' || raw[i + 1] != 'u') return -1;
-            uint32_t lo = (uint32_t)strtoul(
-                (char[5]){raw[i + 2], raw[i + 3], raw[i + 4], raw[i + 5], 0}, NULL, 16);
+            uint32_t lo = (uint32_t)strtoul((char[5]){raw[i + 2], raw[i + 3], raw[i + 4], raw[i + 5], 0}, NULL, 16);
             if (lo < 0xDC00 || lo > 0xDFFF) return -1;
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             i += 6;
@@ -349,8 +344,7 @@ static long decode_string(const char *raw, size_t len, char *dst)
     return (long)o;
 }
 
-ram_status ram_json_strdup(const struct ram_json *j, int node, char **out, size_t *len_out,
-                           struct ram_error *err)
+ram_status ram_json_strdup(const struct ram_json *j, int node, char **out, size_t *len_out, struct ram_error *err)
 {
     *out = NULL;
     if (node < 0 || node >= j->n || j->nodes[node].type != RAM_JSON_STRING)
@@ -361,8 +355,7 @@ ram_status ram_json_strdup(const struct ram_json *j, int node, char **out, size_
     long n = decode_string(j->text + nd->start, nd->len, d);
     if (n < 0) {
         ram_free(d);
-        return ram_fail(err, RAM_ERR_FORMAT, "json: invalid \\u escape in the string at byte %u",
-                        (unsigned)nd->start);
+        return ram_fail(err, RAM_ERR_FORMAT, "json: invalid \\u escape in the string at byte %u", (unsigned)nd->start);
     }
     d[n] = 0;
     if (len_out) *len_out = (size_t)n;

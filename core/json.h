@@ -48,7 +48,7 @@ struct ram_json_node {
 };
 
 struct ram_json {
-    const char *text;            /* borrowed: the parsed text must outlive this */
+    const char *text; /* borrowed: the parsed text must outlive this */
     size_t len;
     struct ram_json_node *nodes; /* owned (ram_free via ram_json_free); node 0 is the root */
     int n;
@@ -59,8 +59,7 @@ struct ram_json {
 ** success *out holds the nodes (free with ram_json_free); on failure *out is
 ** empty and err says where the text went wrong (RAM_ERR_FORMAT, or
 ** RAM_ERR_TOO_BIG / RAM_ERR_NOMEM). */
-ram_status ram_json_parse(const char *text, size_t len, int max_depth, struct ram_json *out,
-                          struct ram_error *err);
+ram_status ram_json_parse(const char *text, size_t len, int max_depth, struct ram_json *out, struct ram_error *err);
 void ram_json_free(struct ram_json *j);
 
 /* Value node of key in object node obj (the first match), or -1 when obj is
@@ -81,8 +80,7 @@ int ram_json_streq(const struct ram_json *j, int node, const char *s);
 ** with ram_free); *len_out (may be NULL) receives its length. Errors:
 ** RAM_ERR_FORMAT when the node is not a string or its escapes are invalid
 ** (lone surrogates), RAM_ERR_NOMEM. */
-ram_status ram_json_strdup(const struct ram_json *j, int node, char **out, size_t *len_out,
-                           struct ram_error *err);
+ram_status ram_json_strdup(const struct ram_json *j, int node, char **out, size_t *len_out, struct ram_error *err);
 
 /* Integer value of a number node written without fraction or exponent;
 ** returns 1 on success, 0 if not such a number or out of int64 range. */

@@ -105,8 +105,10 @@ void ram_model_get_info(const struct ram_model *m, struct ram_model_info *out)
     out->embed_dim = m->embed_dim;
     out->n_image_tokens = m->n_image_tokens;
     out->has_text_encoder = m->has_clip && m->bpe != NULL;
-    out->dtype = m->quant ? "int8"
-                 : m->stored_dtype == RAM_DTYPE_F16 ? "f16" : m->stored_dtype == RAM_DTYPE_BF16 ? "bf16" : "f32";
+    out->dtype = m->quant                            ? "int8"
+                 : m->stored_dtype == RAM_DTYPE_F16  ? "f16"
+                 : m->stored_dtype == RAM_DTYPE_BF16 ? "bf16"
+                                                     : "f32";
     out->path = m->path;
     out->digest = m->digest;
     out->file_size = m->file_size;

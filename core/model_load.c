@@ -52,8 +52,7 @@ static ram_status meta_int(const struct ram_st_file *f, const char *key, int lo,
 }
 
 /* A comma-separated list of integers ("2,2,18,2"). */
-static ram_status meta_list(const struct ram_st_file *f, const char *key, int *out, int *n_out,
-                            struct ram_error *err)
+static ram_status meta_list(const struct ram_st_file *f, const char *key, int *out, int *n_out, struct ram_error *err)
 {
     const char *v = ram_st_meta(f, key);
     if (!v) return ram_fail(err, RAM_ERR_FORMAT, "model file: metadata %s is missing", key);
@@ -83,15 +82,14 @@ static ram_status config_from_meta(struct ram_model *m, const struct ram_st_file
                         v ? "different" : "missing");
     v = ram_st_meta(f, "format_version");
     if (!v || (strcmp(v, RAM_FORMAT_VERSION) && strcmp(v, RAM_FORMAT_VERSION_Q8)))
-        return ram_fail(err, RAM_ERR_FORMAT,
-                        "unsupported model file version \"%.16s\" (this build reads %s and %s)", v ? v : "",
-                        RAM_FORMAT_VERSION, RAM_FORMAT_VERSION_Q8);
+        return ram_fail(err, RAM_ERR_FORMAT, "unsupported model file version \"%.16s\" (this build reads %s and %s)",
+                        v ? v : "", RAM_FORMAT_VERSION, RAM_FORMAT_VERSION_Q8);
     const char *q = ram_st_meta(f, "quant");
     m->quant = !strcmp(v, RAM_FORMAT_VERSION_Q8);
     if (m->quant != (q != NULL) || (q && strcmp(q, "int8")))
         return ram_fail(err, RAM_ERR_FORMAT,
-                        "model file version %s with quant \"%.16s\" (version 2 means quant = int8, version 1 none)",
-                        v, q ? q : "");
+                        "model file version %s with quant \"%.16s\" (version 2 means quant = int8, version 1 none)", v,
+                        q ? q : "");
     v = ram_st_meta(f, "kind");
     if (v && !strcmp(v, "ram_plus"))
         m->kind = RAM_KIND_RAM_PLUS;
@@ -145,14 +143,13 @@ static ram_status config_from_meta(struct ram_model *m, const struct ram_st_file
     }
     if (m->kind == RAM_KIND_TAG2TEXT) {
         struct ram_bert_config *b[2] = {&m->t2t.enc, &m->t2t.dec};
-        static const char *const names[2][7] = {
-            {"t2t_enc_vocab", "t2t_enc_max_pos", "t2t_enc_hidden", "t2t_enc_layers", "t2t_enc_heads",
-             "t2t_enc_intermediate", "t2t_enc_encoder_width"},
-            {"t2t_dec_vocab", "t2t_dec_max_pos", "t2t_dec_hidden", "t2t_dec_layers", "t2t_dec_heads",
-             "t2t_dec_intermediate", "t2t_dec_encoder_width"}};
+        static const char *const names[2][7] = {{"t2t_enc_vocab", "t2t_enc_max_pos", "t2t_enc_hidden", "t2t_enc_layers",
+                                                 "t2t_enc_heads", "t2t_enc_intermediate", "t2t_enc_encoder_width"},
+                                                {"t2t_dec_vocab", "t2t_dec_max_pos", "t2t_dec_hidden", "t2t_dec_layers",
+                                                 "t2t_dec_heads", "t2t_dec_intermediate", "t2t_dec_encoder_width"}};
         for (int i = 0; i < 2; i++) {
-            int *dst[7] = {&b[i]->vocab, &b[i]->max_pos, &b[i]->hidden, &b[i]->layers, &b[i]->heads,
-                           &b[i]->intermediate, &b[i]->encoder_width};
+            int *dst[7] = {&b[i]->vocab, &b[i]->max_pos,      &b[i]->hidden,       &b[i]->layers,
+                           &b[i]->heads, &b[i]->intermediate, &b[i]->encoder_width};
             for (int k = 0; k < 7; k++) I(names[i][k], 1, big, dst[k]);
         }
     }
@@ -161,8 +158,8 @@ static ram_status config_from_meta(struct ram_model *m, const struct ram_st_file
 }
 
 /* A 1-D U8 tensor (vocabulary text), by canonical name. */
-static ram_status get_text(const struct ram_tensor_source *src, const char *name, const char **p,
-                           size_t *n, struct ram_error *err)
+static ram_status get_text(const struct ram_tensor_source *src, const char *name, const char **p, size_t *n,
+                           struct ram_error *err)
 {
     const struct ram_tensor_view *v = src->find(src->ctx, name);
     if (!v) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", name);
@@ -186,8 +183,8 @@ static int parse_hex128(const char *s, char out[33])
     return 1;
 }
 
-ram_status ram_model_init_from_file(const char *path, const struct ram_model_params *params,
-                                    struct ram_model **out, struct ram_error *err)
+ram_status ram_model_init_from_file(const char *path, const struct ram_model_params *params, struct ram_model **out,
+                                    struct ram_error *err)
 {
     struct ram_model_params prm = params ? *params : ram_model_default_params();
     struct ram_model *m = NULL;

@@ -64,9 +64,8 @@ cleanup:
     return rc;
 }
 
-ram_status ram_model_init_from_pth(const char *pth, const char *tags_en, const char *tags_zh,
-                                   const char *thresholds, const struct ram_convert_opts *opts,
-                                   struct ram_model **out, struct ram_error *err)
+ram_status ram_model_init_from_pth(const char *pth, const char *tags_en, const char *tags_zh, const char *thresholds,
+                                   const struct ram_convert_opts *opts, struct ram_model **out, struct ram_error *err)
 {
     struct ram_model *m = NULL;
     char *en = NULL, *zh = NULL, *th = NULL;

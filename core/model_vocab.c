@@ -30,8 +30,8 @@ ram_status ram_read_file(const char *path, size_t max_len, char **out, size_t *l
         goto cleanup;
     }
     if ((uint64_t)st.st_size > max_len) {
-        rc = ram_fail(err, RAM_ERR_TOO_BIG, "%s: %lld bytes is over the limit of %zu", path,
-                      (long long)st.st_size, max_len);
+        rc = ram_fail(err, RAM_ERR_TOO_BIG, "%s: %lld bytes is over the limit of %zu", path, (long long)st.st_size,
+                      max_len);
         goto cleanup;
     }
     size_t n = (size_t)st.st_size, got = 0;
@@ -66,8 +66,8 @@ static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == 
 ** the '\n'-separated names. *joined receives the names joined with '\n'
 ** (NUL-terminated), *names one allocation: the pointer array followed by
 ** the names (trimmed of surrounding whitespace when trim). */
-static ram_status split_names(const char *text, size_t len, int file_mode, int trim, const char *what,
-                              char **joined, char ***names, int *count, struct ram_error *err)
+static ram_status split_names(const char *text, size_t len, int file_mode, int trim, const char *what, char **joined,
+                              char ***names, int *count, struct ram_error *err)
 {
     *joined = NULL;
     *names = NULL;
@@ -116,9 +116,9 @@ static ram_status split_names(const char *text, size_t len, int file_mode, int t
     return RAM_OK;
 }
 
-ram_status ram_model_set_vocab(struct ram_model *m, int file_mode, const char *en, size_t en_len,
-                               const char *zh, size_t zh_len, const char *thr, size_t thr_len,
-                               const float *thr_f32, struct ram_error *err)
+ram_status ram_model_set_vocab(struct ram_model *m, int file_mode, const char *en, size_t en_len, const char *zh,
+                               size_t zh_len, const char *thr, size_t thr_len, const float *thr_f32,
+                               struct ram_error *err)
 {
     char *ej = NULL, *zj = NULL, *tj = NULL;
     char **en_names = NULL, **zh_names = NULL, **thr_lines = NULL;
@@ -167,8 +167,8 @@ ram_status ram_model_set_vocab(struct ram_model *m, int file_mode, const char *e
             char *end;
             double v = strtod(thr_lines[i], &end);
             if (end == thr_lines[i] || *end || !isfinite(v)) {
-                rc = ram_fail(err, RAM_ERR_FORMAT, "thresholds line %d: \"%.40s\" is not a number", i + 1,
-                              thr_lines[i]);
+                rc =
+                    ram_fail(err, RAM_ERR_FORMAT, "thresholds line %d: \"%.40s\" is not a number", i + 1, thr_lines[i]);
                 goto cleanup;
             }
             th[i] = (float)v;

@@ -51,15 +51,14 @@ static ram_status rand_fill(void *ctx, const struct ram_st_out *t, size_t first,
     case RAM_WINIT_LOGIT_SCALE:
         for (size_t i = 0; i < count; i++) dst[i] = logf(1.0f / 0.07f);
         return RAM_OK;
-    default:
-        break;
+    default: break;
     }
     /* Sum of four 16-bit uniforms: mean 131070, sd 65536 / sqrt(3). */
     const float scale = 0.02f / 37837.23f;
     for (size_t i = 0; i < count; i++) {
         uint64_t r = mix64(c->key + (first + i) * 0x9e3779b97f4a7c15ULL);
-        int64_t s = (int64_t)(r & 0xffff) + (int64_t)((r >> 16) & 0xffff) + (int64_t)((r >> 32) & 0xffff) +
-                    (int64_t)(r >> 48);
+        int64_t s =
+            (int64_t)(r & 0xffff) + (int64_t)((r >> 16) & 0xffff) + (int64_t)((r >> 32) & 0xffff) + (int64_t)(r >> 48);
         dst[i] = (float)(s - 131070) * scale;
     }
     if (c->init == RAM_WINIT_UNIT_ROWS) {
@@ -77,7 +76,7 @@ static ram_status rand_fill(void *ctx, const struct ram_st_out *t, size_t first,
 /* --quant int8: a Swin matrix written as its packed I8 form and its scales,
 ** both made from the fp32 weights (the model's, or --random's generator). */
 struct q8_ctx {
-    const float *f32;      /* the matrix, or NULL: generate with rnd */
+    const float *f32; /* the matrix, or NULL: generate with rnd */
     struct rand_ctx *rnd;
     struct ram_st_out src; /* shape of the fp32 matrix, for rand_fill */
     int n, k;
@@ -101,8 +100,7 @@ static ram_status q8_make(const struct q8_ctx *c, int8_t *packed, float *scale, 
     return rc;
 }
 
-static ram_status q8_fill_packed(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes,
-                                 struct ram_error *err)
+static ram_status q8_fill_packed(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes, struct ram_error *err)
 {
     const struct q8_ctx *c = ctx;
     float *scale = ram_malloc(sizeof(float) * (size_t)c->n);
@@ -112,8 +110,7 @@ static ram_status q8_fill_packed(void *ctx, const struct ram_st_out *t, void *ds
     return rc;
 }
 
-static ram_status q8_fill_scale(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes,
-                                struct ram_error *err)
+static ram_status q8_fill_scale(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes, struct ram_error *err)
 {
     return q8_make(ctx, NULL, dst, err);
 }
@@ -129,11 +126,15 @@ static ram_status q8_outs(const struct ram_wspec *w, struct ram_st_out *t, struc
     c->f32 = t->f32;
     c->rnd = t->fill ? t->ctx : NULL;
     c->src = *t;
-    *t = (struct ram_st_out){.name = w->name, .dtype = RAM_DTYPE_I8, .ndim = 4,
-                             .shape = {(c->n + 15) / 16, (c->k + 3) / 4, 16, 4}, .fill_raw = q8_fill_packed, .ctx = c};
+    *t = (struct ram_st_out){.name = w->name,
+                             .dtype = RAM_DTYPE_I8,
+                             .ndim = 4,
+                             .shape = {(c->n + 15) / 16, (c->k + 3) / 4, 16, 4},
+                             .fill_raw = q8_fill_packed,
+                             .ctx = c};
     snprintf(qname, RAM_WSPEC_NAME + 8, "%s.qscale", w->name);
-    t[1] = (struct ram_st_out){.name = qname, .dtype = RAM_DTYPE_F32, .ndim = 1, .shape = {c->n},
-                               .fill_raw = q8_fill_scale, .ctx = c};
+    t[1] = (struct ram_st_out){
+        .name = qname, .dtype = RAM_DTYPE_F32, .ndim = 1, .shape = {c->n}, .fill_raw = q8_fill_scale, .ctx = c};
     return RAM_OK;
 }
 
@@ -160,8 +161,12 @@ static ram_status bf16_out(const struct ram_wspec *w, struct ram_st_out *t, stru
     c->f32 = t->f32;
     c->rnd = t->fill ? t->ctx : NULL;
     c->src = *t;
-    *t = (struct ram_st_out){.name = w->name, .dtype = RAM_DTYPE_BF16, .ndim = 4,
-                             .shape = {(c->n + 15) / 16, (c->k + 1) / 2, 16, 2}, .fill_raw = bf16_fill_packed, .ctx = c};
+    *t = (struct ram_st_out){.name = w->name,
+                             .dtype = RAM_DTYPE_BF16,
+                             .ndim = 4,
+                             .shape = {(c->n + 15) / 16, (c->k + 1) / 2, 16, 2},
+                             .fill_raw = bf16_fill_packed,
+                             .ctx = c};
     return RAM_OK;
 }
 
@@ -172,8 +177,8 @@ static void join_ints(char *buf, size_t cap, const int *v, int n)
     for (int i = 0; i < n && o < cap; i++) o += (size_t)snprintf(buf + o, cap - o, i ? ",%d" : "%d", v[i]);
 }
 
-ram_status ram_model_write(struct ram_model *m, const char *path, const struct ram_write_opts *o,
-                           char *digest_out, struct ram_error *err)
+ram_status ram_model_write(struct ram_model *m, const char *path, const struct ram_write_opts *o, char *digest_out,
+                           struct ram_error *err)
 {
     return ram_model_write_q(m, path, o, 0, digest_out, err);
 }
@@ -186,7 +191,7 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
     struct ram_st_out *outs = NULL;
     struct rand_ctx *rc_ctx = NULL;
     struct q8_ctx *q8 = NULL;
-    char (*qnames)[RAM_WSPEC_NAME + 8] = NULL;
+    char(*qnames)[RAM_WSPEC_NAME + 8] = NULL;
     int n = 0, k = 0;
     ram_status rc;
 
@@ -198,8 +203,7 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
         return ram_fail(err, RAM_ERR_ARG, "a model file is either bf16 or int8, not both");
     if (!m->tag_text_en || !m->tag_text_zh || !m->thresholds)
         return ram_fail(err, RAM_ERR_ARG, "the model has no vocabulary");
-    if (m->has_clip && !opt.bpe_text)
-        return ram_fail(err, RAM_ERR_ARG, "a text tower needs its BPE vocabulary");
+    if (m->has_clip && !opt.bpe_text) return ram_fail(err, RAM_ERR_ARG, "a text tower needs its BPE vocabulary");
     rc = ram_model_specs(m, &specs, &n, err);
     if (rc) return rc;
     outs = ram_calloc(2 * (size_t)n + 6, sizeof *outs);
@@ -238,26 +242,41 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
             (rc = bf16_out(w, t, &q8[i], err)))
             goto cleanup;
     }
-    outs[k++] = (struct ram_st_out){.name = "vocab.tags_en", .dtype = RAM_DTYPE_U8, .ndim = 1,
-                                    .shape = {(int64_t)strlen(m->tag_text_en)}, .bytes = m->tag_text_en};
-    outs[k++] = (struct ram_st_out){.name = "vocab.tags_zh", .dtype = RAM_DTYPE_U8, .ndim = 1,
-                                    .shape = {(int64_t)strlen(m->tag_text_zh)}, .bytes = m->tag_text_zh};
-    outs[k++] = (struct ram_st_out){.name = "vocab.thresholds", .dtype = RAM_DTYPE_F32, .ndim = 1,
-                                    .shape = {m->num_class}, .bytes = m->thresholds};
+    outs[k++] = (struct ram_st_out){.name = "vocab.tags_en",
+                                    .dtype = RAM_DTYPE_U8,
+                                    .ndim = 1,
+                                    .shape = {(int64_t)strlen(m->tag_text_en)},
+                                    .bytes = m->tag_text_en};
+    outs[k++] = (struct ram_st_out){.name = "vocab.tags_zh",
+                                    .dtype = RAM_DTYPE_U8,
+                                    .ndim = 1,
+                                    .shape = {(int64_t)strlen(m->tag_text_zh)},
+                                    .bytes = m->tag_text_zh};
+    outs[k++] = (struct ram_st_out){
+        .name = "vocab.thresholds", .dtype = RAM_DTYPE_F32, .ndim = 1, .shape = {m->num_class}, .bytes = m->thresholds};
     if (m->kind == RAM_KIND_TAG2TEXT) {
         /* Tag2Text: its BERT vocabulary (vocab.txt) and delete_tag_index as class flags. */
         if (!m->t2t.vocab_text || !m->t2t.deleted) {
             rc = ram_fail(err, RAM_ERR_ARG, "a Tag2Text model needs its BERT vocabulary");
             goto cleanup;
         }
-        outs[k++] = (struct ram_st_out){.name = "bert.vocab", .dtype = RAM_DTYPE_U8, .ndim = 1,
-                                        .shape = {(int64_t)m->t2t.vocab_len}, .bytes = m->t2t.vocab_text};
-        outs[k++] = (struct ram_st_out){.name = "tag2text.deleted", .dtype = RAM_DTYPE_U8, .ndim = 1,
-                                        .shape = {m->num_class}, .bytes = m->t2t.deleted};
+        outs[k++] = (struct ram_st_out){.name = "bert.vocab",
+                                        .dtype = RAM_DTYPE_U8,
+                                        .ndim = 1,
+                                        .shape = {(int64_t)m->t2t.vocab_len},
+                                        .bytes = m->t2t.vocab_text};
+        outs[k++] = (struct ram_st_out){.name = "tag2text.deleted",
+                                        .dtype = RAM_DTYPE_U8,
+                                        .ndim = 1,
+                                        .shape = {m->num_class},
+                                        .bytes = m->t2t.deleted};
     }
     if (m->has_clip)
-        outs[k++] = (struct ram_st_out){.name = "clip.bpe_vocab", .dtype = RAM_DTYPE_U8, .ndim = 1,
-                                        .shape = {(int64_t)opt.bpe_len}, .bytes = opt.bpe_text};
+        outs[k++] = (struct ram_st_out){.name = "clip.bpe_vocab",
+                                        .dtype = RAM_DTYPE_U8,
+                                        .ndim = 1,
+                                        .shape = {(int64_t)opt.bpe_len},
+                                        .bytes = opt.bpe_text};
 
     /* Metadata: every config number, as decimal strings. */
     char vals[48][40];
@@ -297,14 +316,13 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
     }
     if (m->kind == RAM_KIND_TAG2TEXT) {
         const struct ram_bert_config *b[2] = {&m->t2t.enc, &m->t2t.dec};
-        static const char *const names[2][7] = {
-            {"t2t_enc_vocab", "t2t_enc_max_pos", "t2t_enc_hidden", "t2t_enc_layers", "t2t_enc_heads",
-             "t2t_enc_intermediate", "t2t_enc_encoder_width"},
-            {"t2t_dec_vocab", "t2t_dec_max_pos", "t2t_dec_hidden", "t2t_dec_layers", "t2t_dec_heads",
-             "t2t_dec_intermediate", "t2t_dec_encoder_width"}};
+        static const char *const names[2][7] = {{"t2t_enc_vocab", "t2t_enc_max_pos", "t2t_enc_hidden", "t2t_enc_layers",
+                                                 "t2t_enc_heads", "t2t_enc_intermediate", "t2t_enc_encoder_width"},
+                                                {"t2t_dec_vocab", "t2t_dec_max_pos", "t2t_dec_hidden", "t2t_dec_layers",
+                                                 "t2t_dec_heads", "t2t_dec_intermediate", "t2t_dec_encoder_width"}};
         for (int i = 0; i < 2; i++) {
-            const int v[7] = {b[i]->vocab, b[i]->max_pos, b[i]->hidden, b[i]->layers, b[i]->heads,
-                              b[i]->intermediate, b[i]->encoder_width};
+            const int v[7] = {b[i]->vocab, b[i]->max_pos,      b[i]->hidden,       b[i]->layers,
+                              b[i]->heads, b[i]->intermediate, b[i]->encoder_width};
             for (int k2 = 0; k2 < 7; k2++) META_I(names[i][k2], v[k2]);
         }
     }

@@ -35,8 +35,8 @@ static const struct ram_ops_vec *K(void)
     }
 }
 
-void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc)
+void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc)
 {
     ram_sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
@@ -47,8 +47,8 @@ void ram_linear(const float *x, int rows, int in, const float *W, const float *b
     ram_sgemm(0, 1, rows, out, in, 1.0f, x, in, W, in, 0.0f, y, out, b);
 }
 
-ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
-                        const float *b, int out, float *y, struct ram_error *err)
+ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q, const float *b,
+                        int out, float *y, struct ram_error *err)
 {
     if (q) return ram_q8_linear(x, rows, q, b, y, err);
     ram_linear(x, rows, in, W, b, out, y);
@@ -57,8 +57,8 @@ ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const 
 
 void ram_relu(float *x, size_t n) { K()->relu(x, n); }
 
-void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s,
-                        float *kt, float *o, int ldo)
+void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s, float *kt,
+                        float *o, int ldo)
 {
     K()->attention_head(q, k, v, ld, N, d, s, kt, o, ldo);
 }
@@ -97,7 +97,9 @@ static void *ew_run(void *arg)
     case EW_GELU: K()->gelu(j->x + j->i0, n); break;
     case EW_QUICK_GELU: K()->quick_gelu(j->x + j->i0, n); break;
     case EW_ADD: K()->add(j->x + j->i0, j->in + j->i0, n); break;
-    case EW_LAYERNORM: K()->layernorm_rows(j->in + j->i0 * c, j->x + j->i0 * c, (int)n, j->cols, j->w, j->b, j->eps); break;
+    case EW_LAYERNORM:
+        K()->layernorm_rows(j->in + j->i0 * c, j->x + j->i0 * c, (int)n, j->cols, j->w, j->b, j->eps);
+        break;
     default: K()->softmax_rows(j->x + j->i0 * c, (int)n, j->cols); break;
     }
     return NULL;
@@ -141,7 +143,10 @@ void ram_quick_gelu(float *x, size_t n)
     ew_split((struct ew_job){EW_QUICK_GELU, 1, x, NULL, NULL, NULL, 0, 0, 0}, n, 1, 64);
 }
 
-void ram_add(float *y, const float *x, size_t n) { ew_split((struct ew_job){EW_ADD, 1, y, x, NULL, NULL, 0, 0, 0}, n, 1, 64); }
+void ram_add(float *y, const float *x, size_t n)
+{
+    ew_split((struct ew_job){EW_ADD, 1, y, x, NULL, NULL, 0, 0, 0}, n, 1, 64);
+}
 
 float ram_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -152,7 +157,9 @@ const char *ram_kernels(void)
     int b = ram_bf16_level();
     snprintf(buf, sizeof buf, "%s (bf16 %s, int8 %s)", ram_sgemm_path_name(ram_sgemm_default()),
              b >= 0 && b <= 3 ? bf16[b] : "?",
-             ram_q8_have_amx() ? "amx" : ram_q8_have_vnni() ? "vnni" : "scalar");
+             ram_q8_have_amx()    ? "amx"
+             : ram_q8_have_vnni() ? "vnni"
+                                  : "scalar");
     return buf;
 }
 

@@ -21,14 +21,14 @@ void ram_linear(const float *x, int rows, int in, const float *W, const float *b
 /* ram_linear through the int8 kernel when q is not NULL (quantized model
 ** files, gemm_q8.h), else the fp32 W. Only the int8 path can fail
 ** (RAM_ERR_NOMEM for its per-call buffer). */
-ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
-                        const float *b, int out, float *y, struct ram_error *err);
+ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q, const float *b,
+                        int out, float *y, struct ram_error *err);
 
 /* General product C = alpha * op(A) @ op(B) + beta * C (row-major; op =
 ** transpose when t* != 0): our kernels at the CPU's vector width (sgemm.h),
 ** on the calling thread's thread count; results do not depend on it. */
-void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc);
+void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc);
 
 /* Row-wise LayerNorm over cols (biased variance, eps inside the sqrt); y may equal x. */
 void ram_layernorm(const float *x, float *y, int rows, int cols, const float *w, const float *b, float eps);
@@ -46,8 +46,8 @@ float ram_dot(const float *a, const float *b, int n); /* four vector sums in fli
 ** additive bias and mask on entry) += q k^T, softmax by rows, o = s v. q, k,
 ** v are rows at stride ld (q already scaled); o rows at stride ldo; kt is
 ** d x N floats of scratch. Results do not depend on which thread runs it. */
-void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s,
-                        float *kt, float *o, int ldo);
+void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s, float *kt,
+                        float *o, int ldo);
 
 /* RAM++'s description reweighting of n classes in one pass over their
 ** rows (n x des x E): w[i] = softmax over d of q . rows[i][d] (des floats

@@ -44,16 +44,16 @@
 #define PIPE_MIN_DES 16
 
 struct ram_state {
-    const struct ram_model *m; /* borrowed: the model must outlive the state */
-    float *arena;              /* owned (ram_free): every float buffer below points into it */
-    float *chw;                /* in_chans x S x S preprocessed image */
-    float *swin_scratch;       /* ram_swin_scratch_floats(m) */
-    float *vision;             /* n_image_tokens x vision_width: Swin output */
-    float *embeds;             /* n_image_tokens x embed_dim: ram_tag_image without a caller buffer */
+    const struct ram_model *m;     /* borrowed: the model must outlive the state */
+    float *arena;                  /* owned (ram_free): every float buffer below points into it */
+    float *chw;                    /* in_chans x S x S preprocessed image */
+    float *swin_scratch;           /* ram_swin_scratch_floats(m) */
+    float *vision;                 /* n_image_tokens x vision_width: Swin output */
+    float *embeds;                 /* n_image_tokens x embed_dim: ram_tag_image without a caller buffer */
     struct ram_tagger_scratch tag; /* buf in the arena */
-    float *clip_scratch;       /* ram_clip_scratch_floats(&m->clip); NULL without a text tower */
-    float *fixed_h0, *fixed_q0; /* num_class x hidden each, or NULL (des_per_class > 1) */
-    int fixed_ready;           /* fixed_* hold the model's queries */
+    float *clip_scratch;           /* ram_clip_scratch_floats(&m->clip); NULL without a text tower */
+    float *fixed_h0, *fixed_q0;    /* num_class x hidden each, or NULL (des_per_class > 1) */
+    int fixed_ready;               /* fixed_* hold the model's queries */
     int (*abort_cb)(void *);
     void *abort_arg;
     /* Tag2Text models: their scratch (tagging head, tag encoder, decoder);
@@ -80,8 +80,9 @@ static int add_area(size_t *total, size_t n, size_t *off)
 static ram_status t2t_state_init(const struct ram_model *m, struct ram_state **out, struct ram_error *err)
 {
     size_t S = (size_t)(m->swin.image_size > 0 ? m->swin.image_size : 0), n_chw, n_emb, total = 0, o_chw, o_emb;
-    if (!S || !ram_mul_ok(S * S, 3, &n_chw) || !ram_mul_ok((size_t)m->n_image_tokens, (size_t)m->vision_width, &n_emb) ||
-        !add_area(&total, n_chw, &o_chw) || !add_area(&total, n_emb, &o_emb) || total > SIZE_MAX / sizeof(float))
+    if (!S || !ram_mul_ok(S * S, 3, &n_chw) ||
+        !ram_mul_ok((size_t)m->n_image_tokens, (size_t)m->vision_width, &n_emb) || !add_area(&total, n_chw, &o_chw) ||
+        !add_area(&total, n_emb, &o_emb) || total > SIZE_MAX / sizeof(float))
         return ram_fail(err, RAM_ERR_ARG, "ram_state_init: the model's configuration is invalid");
     struct ram_state *st = ram_calloc(1, sizeof *st);
     if (!st) return ram_fail(err, RAM_ERR_NOMEM, "ram_state_init: out of memory");
@@ -105,8 +106,8 @@ static ram_status t2t_state_init(const struct ram_model *m, struct ram_state **o
 ram_status ram_state_init(const struct ram_model *m, struct ram_state **out, struct ram_error *err)
 {
     struct ram_state *st = 0;
-    size_t total = 0, o_chw, o_swin, o_vis, o_emb, o_tag, o_clip = 0, o_h0 = 0, o_q0 = 0, n_chw, n_vis,
-           n_emb, n_tag, n_clip = 0, n_fixed = 0;
+    size_t total = 0, o_chw, o_swin, o_vis, o_emb, o_tag, o_clip = 0, o_h0 = 0, o_q0 = 0, n_chw, n_vis, n_emb, n_tag,
+           n_clip = 0, n_fixed = 0;
     int fixed = 0;
 
     if (!out) return ram_fail(err, RAM_ERR_ARG, "ram_state_init: out is NULL");
@@ -120,9 +121,8 @@ ram_status ram_state_init(const struct ram_model *m, struct ram_state **out, str
     n_tag = ram_tagger_scratch_floats(m, RAM_TAGGER_CHUNK, max_des);
     if (!S || !n_swin || !n_tag || m->num_class < 1 || m->des_per_class < 1 || !m->label_embed ||
         !ram_mul_ok(S * S, (size_t)(m->swin.in_chans > 0 ? m->swin.in_chans : 0), &n_chw) || !n_chw ||
-        !ram_mul_ok((size_t)m->n_image_tokens, (size_t)(m->vision_width > 0 ? m->vision_width : 0),
-                    &n_vis) ||
-        !n_vis || !ram_mul_ok((size_t)m->n_image_tokens, (size_t)m->embed_dim, &n_emb))
+        !ram_mul_ok((size_t)m->n_image_tokens, (size_t)(m->vision_width > 0 ? m->vision_width : 0), &n_vis) || !n_vis ||
+        !ram_mul_ok((size_t)m->n_image_tokens, (size_t)m->embed_dim, &n_emb))
         return ram_fail(err, RAM_ERR_ARG, "ram_state_init: the model's configuration is invalid");
     if (m->has_clip) {
         n_clip = ram_clip_scratch_floats(&m->clip);
@@ -133,9 +133,9 @@ ram_status ram_state_init(const struct ram_model *m, struct ram_state **out, str
         if (!ram_mul_ok((size_t)m->num_class, (size_t)m->tagger.hidden, &n_fixed))
             return ram_fail(err, RAM_ERR_TOO_BIG, "ram_state_init: too many classes");
     }
-    if (!add_area(&total, n_chw, &o_chw) || !add_area(&total, n_swin, &o_swin) ||
-        !add_area(&total, n_vis, &o_vis) || !add_area(&total, n_emb, &o_emb) ||
-        !add_area(&total, n_tag, &o_tag) || (n_clip && !add_area(&total, n_clip, &o_clip)) ||
+    if (!add_area(&total, n_chw, &o_chw) || !add_area(&total, n_swin, &o_swin) || !add_area(&total, n_vis, &o_vis) ||
+        !add_area(&total, n_emb, &o_emb) || !add_area(&total, n_tag, &o_tag) ||
+        (n_clip && !add_area(&total, n_clip, &o_clip)) ||
         (fixed && (!add_area(&total, n_fixed, &o_h0) || !add_area(&total, n_fixed, &o_q0))) ||
         total > SIZE_MAX / sizeof(float))
         return ram_fail(err, RAM_ERR_TOO_BIG, "ram_state_init: scratch size overflows");
@@ -183,8 +183,7 @@ void ram_state_set_abort(struct ram_state *st, int (*cb)(void *), void *arg)
 
 /* ------------------------------------------------------------------ image */
 
-ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image_embeds,
-                            struct ram_error *err)
+ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image_embeds, struct ram_error *err)
 {
     if (!st || !chw || !image_embeds) return ram_fail(err, RAM_ERR_ARG, "ram_encode_image: NULL argument");
     const struct ram_model *m = st->m;
@@ -197,16 +196,15 @@ ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image
     if (rc) return rc;
     if (st->abort_cb && st->abort_cb(st->abort_arg))
         return ram_fail(err, RAM_ERR_INTERRUPTED, "ram_encode_image: interrupted");
-    ram_linear(st->vision, m->n_image_tokens, m->vision_width, m->image_proj_w, m->image_proj_b,
-               m->embed_dim, image_embeds);
+    ram_linear(st->vision, m->n_image_tokens, m->vision_width, m->image_proj_w, m->image_proj_b, m->embed_dim,
+               image_embeds);
     return RAM_OK;
 }
 
 /* ------------------------------------------------------------------ tagging */
 
 /* Runs the tagger into probs (logits first, then the sigmoid in place). */
-static ram_status tag(struct ram_state *st, const struct ram_tagger_args *a, float *probs,
-                      struct ram_error *err)
+static ram_status tag(struct ram_state *st, const struct ram_tagger_args *a, float *probs, struct ram_error *err)
 {
     struct ram_tagger_hooks hk = {st->abort_cb, st->abort_arg, NULL, NULL};
     ram_status rc = ram_tagger_forward(st->m, a, &st->tag, probs, &hk, err);
@@ -215,8 +213,7 @@ static ram_status tag(struct ram_state *st, const struct ram_tagger_args *a, flo
     return RAM_OK;
 }
 
-ram_status ram_tag_probs(struct ram_state *st, const float *image_embeds, float *probs,
-                         struct ram_error *err)
+ram_status ram_tag_probs(struct ram_state *st, const float *image_embeds, float *probs, struct ram_error *err)
 {
     if (!st || !image_embeds || !probs) return ram_fail(err, RAM_ERR_ARG, "ram_tag_probs: NULL argument");
     const struct ram_model *m = st->m;
@@ -241,9 +238,8 @@ ram_status ram_tag_probs(struct ram_state *st, const float *image_embeds, float 
     return tag(st, &a, probs, err);
 }
 
-ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n,
-                         const struct ram_image_params *params, float *image_embeds, float *probs,
-                         struct ram_error *err)
+ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n, const struct ram_image_params *params,
+                         float *image_embeds, float *probs, struct ram_error *err)
 {
     if (!st || !probs) return ram_fail(err, RAM_ERR_ARG, "ram_tag_image: NULL argument");
     const struct ram_model *m = st->m;
@@ -257,15 +253,13 @@ ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n,
     return rc;
 }
 
-ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds,
-                             const float *label_embed, int n_tags, int des_per_tag, float *probs,
-                             struct ram_error *err)
+ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds, const float *label_embed, int n_tags,
+                             int des_per_tag, float *probs, struct ram_error *err)
 {
     if (!st || !image_embeds || !label_embed || !probs)
         return ram_fail(err, RAM_ERR_ARG, "ram_openset_probs: NULL argument");
     if (n_tags < 1 || des_per_tag < 1)
-        return ram_fail(err, RAM_ERR_ARG, "ram_openset_probs: %d tags x %d descriptions per tag", n_tags,
-                        des_per_tag);
+        return ram_fail(err, RAM_ERR_ARG, "ram_openset_probs: %d tags x %d descriptions per tag", n_tags, des_per_tag);
     if (st->t2t)
         return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_openset_probs: a Tag2Text model has no open-set scoring");
     ram_status rc = ram_model_check_file(st->m, err);
@@ -306,14 +300,15 @@ ram_status ram_caption_embeds(struct ram_state *st, const float *image_embeds, c
     if (rc) return rc;
     struct ram_t2t_hooks hk = {st->abort_cb, st->abort_arg, NULL, NULL, NULL, NULL};
     rc = ram_t2t_caption(st->t2t, image_embeds, used, strlen(used), &hk, NULL, NULL, caption, err);
-    if (!rc && tags_used) *tags_used = used;
-    else ram_free(used);
+    if (!rc && tags_used)
+        *tags_used = used;
+    else
+        ram_free(used);
     return rc;
 }
 
 ram_status ram_caption_image(struct ram_state *st, const void *data, size_t n, const struct ram_image_params *params,
-                             const char *tags, size_t tags_len, char **caption, char **tags_used,
-                             struct ram_error *err)
+                             const char *tags, size_t tags_len, char **caption, char **tags_used, struct ram_error *err)
 {
     if (caption) *caption = NULL;
     if (tags_used) *tags_used = NULL;
@@ -330,11 +325,10 @@ void ram_string_free(char *s) { ram_free(s); }
 
 /* ------------------------------------------------------------------ text */
 
-ram_status ram_tokenize(const struct ram_model *m, const char *text, size_t len,
-                        int32_t ids[RAM_CLIP_CONTEXT], int *n_ids, struct ram_error *err)
+ram_status ram_tokenize(const struct ram_model *m, const char *text, size_t len, int32_t ids[RAM_CLIP_CONTEXT],
+                        int *n_ids, struct ram_error *err)
 {
-    if (!m || !ids || !n_ids || (!text && len))
-        return ram_fail(err, RAM_ERR_ARG, "ram_tokenize: NULL argument");
+    if (!m || !ids || !n_ids || (!text && len)) return ram_fail(err, RAM_ERR_ARG, "ram_tokenize: NULL argument");
     if (!m->has_clip || !m->bpe)
         return ram_fail(err, RAM_ERR_UNSUPPORTED, "ram_tokenize: the model has no text encoder");
     int ctx = m->clip.context < RAM_CLIP_CONTEXT ? m->clip.context : RAM_CLIP_CONTEXT;
@@ -342,8 +336,7 @@ ram_status ram_tokenize(const struct ram_model *m, const char *text, size_t len,
     return ram_bpe_tokenize(m->bpe, text, len, ids, ctx, n_ids, err);
 }
 
-ram_status ram_encode_text(struct ram_state *st, const int32_t *ids, int n_ids, float *embedding,
-                           struct ram_error *err)
+ram_status ram_encode_text(struct ram_state *st, const int32_t *ids, int n_ids, float *embedding, struct ram_error *err)
 {
     if (!st || !ids || !embedding) return ram_fail(err, RAM_ERR_ARG, "ram_encode_text: NULL argument");
     if (!st->m->has_clip || !st->clip_scratch)

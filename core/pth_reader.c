@@ -28,13 +28,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PTH_MAX_KEY 4096         /* bytes of one state-dict key */
+#define PTH_MAX_KEY 4096          /* bytes of one state-dict key */
 #define PTH_MAX_TENSORS (1 << 20) /* entries of the state dict */
 
 struct ram_pth {
-    void *map;                     /* owned mapping of the file (munmap), NULL for open_memory */
+    void *map; /* owned mapping of the file (munmap), NULL for open_memory */
     size_t map_len;
-    const uint8_t *base;           /* the file's bytes (the mapping, or borrowed from the caller) */
+    const uint8_t *base; /* the file's bytes (the mapping, or borrowed from the caller) */
     size_t len;
     int n;                         /* tensors in the state dict */
     struct ram_tensor_view *views; /* owned array of n; each .name is ram_malloc'd (ram_free) */
@@ -73,8 +73,10 @@ const struct ram_tensor_view *ram_pth_find(const struct ram_pth *p, const char *
         int mid = lo + (hi - lo) / 2;
         int c = strcmp(p->views[p->order[mid]].name, name);
         if (c == 0) return &p->views[p->order[mid]];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -124,8 +126,8 @@ static void strided_copy(uint8_t *dst, const uint8_t *src, size_t es, int ndim, 
 }
 
 /* Fills view i of p from the tensor value t stored under key. */
-static ram_status build_tensor(struct ram_pth *p, const struct ram_zip *z, const char *folder, int i,
-                               const char *key, const struct ram_pk *t, struct ram_error *err)
+static ram_status build_tensor(struct ram_pth *p, const struct ram_zip *z, const char *folder, int i, const char *key,
+                               const struct ram_pk *t, struct ram_error *err)
 {
     struct ram_tensor_view *v = &p->views[i];
     const struct ram_pk *args = t->u.args, *st, *pid, *g, *sz, *sd;
@@ -183,15 +185,15 @@ static ram_status build_tensor(struct ram_pth *p, const struct ram_zip *z, const
     }
     uint64_t snumel = (uint64_t)numel_pid;
     if (snumel > UINT64_MAX / es || snumel * es != ent->size) {
-        rc = ram_fail(err, RAM_ERR_FORMAT, "pth: tensor '%.80s': storage of %llu elements but entry of %llu bytes",
-                      key, (unsigned long long)snumel, (unsigned long long)ent->size);
+        rc = ram_fail(err, RAM_ERR_FORMAT, "pth: tensor '%.80s': storage of %llu elements but entry of %llu bytes", key,
+                      (unsigned long long)snumel, (unsigned long long)ent->size);
         goto cleanup;
     }
 
     sz = args->u.seq.items[2];
     sd = args->u.seq.items[3];
-    if (!get_int(args->u.seq.items[1], &offset) || offset < 0 || sz->type != RAM_PK_TUPLE ||
-        sd->type != RAM_PK_TUPLE || sz->u.seq.n != sd->u.seq.n) {
+    if (!get_int(args->u.seq.items[1], &offset) || offset < 0 || sz->type != RAM_PK_TUPLE || sd->type != RAM_PK_TUPLE ||
+        sz->u.seq.n != sd->u.seq.n) {
         rc = ram_fail(err, RAM_ERR_FORMAT, "pth: tensor '%.80s': bad offset, size or stride", key);
         goto cleanup;
     }
@@ -205,21 +207,25 @@ static ram_status build_tensor(struct ram_pth *p, const struct ram_zip *z, const
     uint64_t numel = 1, last = (uint64_t)offset;
     int overflow = 0;
     for (int d = 0; d < ndim; d++) {
-        if (!get_int(sz->u.seq.items[d], &v->shape[d]) || !get_int(sd->u.seq.items[d], &stride[d]) ||
-            v->shape[d] < 0 || stride[d] < 0) {
+        if (!get_int(sz->u.seq.items[d], &v->shape[d]) || !get_int(sd->u.seq.items[d], &stride[d]) || v->shape[d] < 0 ||
+            stride[d] < 0) {
             rc = ram_fail(err, RAM_ERR_FORMAT, "pth: tensor '%.80s': bad size or stride", key);
             goto cleanup;
         }
         uint64_t s = (uint64_t)v->shape[d];
-        if (s && numel > UINT64_MAX / s) overflow = 1;
-        else numel *= s;
+        if (s && numel > UINT64_MAX / s)
+            overflow = 1;
+        else
+            numel *= s;
     }
     v->ndim = ndim;
     if (!overflow && numel > 0) {
         for (int d = 0; d < ndim; d++) {
             uint64_t span = (uint64_t)(v->shape[d] - 1), sdv = (uint64_t)stride[d];
-            if (sdv && span > (UINT64_MAX - last) / sdv) overflow = 1;
-            else last += span * sdv;
+            if (sdv && span > (UINT64_MAX - last) / sdv)
+                overflow = 1;
+            else
+                last += span * sdv;
         }
     }
     if (overflow || (numel > 0 ? last >= snumel : (uint64_t)offset > snumel) || numel > SIZE_MAX / es) {
@@ -289,8 +295,8 @@ static int sort_order(struct ram_pth *p)
             int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
             int a = lo, b = mid, k = lo;
             while (a < mid && b < hi)
-                tmp[k++] = strcmp(p->views[p->order[a]].name, p->views[p->order[b]].name) <= 0 ? p->order[a++]
-                                                                                              : p->order[b++];
+                tmp[k++] =
+                    strcmp(p->views[p->order[a]].name, p->views[p->order[b]].name) <= 0 ? p->order[a++] : p->order[b++];
             while (a < mid) tmp[k++] = p->order[a++];
             while (b < hi) tmp[k++] = p->order[b++];
         }
@@ -309,8 +315,9 @@ static ram_status parse(struct ram_pth *p, struct ram_error *err)
     memset(&z, 0, sizeof z);
 
     if (p->len >= 2 && p->base[0] == 0x80 && p->base[1] <= 5)
-        return ram_fail(err, RAM_ERR_FORMAT,
-                        "pth: legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a newer torch");
+        return ram_fail(
+            err, RAM_ERR_FORMAT,
+            "pth: legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a newer torch");
     if ((rc = ram_zip_open(p->base, p->len, &z, err))) goto cleanup;
 
     const struct ram_zip_entry *pkl = 0;

@@ -79,8 +79,8 @@ struct ram_model_params ram_model_default_params(void);
 /* Opens a model file (our safetensors-based format, see models/README.md)
 ** with mmap. params may be NULL for the defaults. On success *out owns the
 ** model (free with ram_model_free). */
-ram_status ram_model_init_from_file(const char *path, const struct ram_model_params *params,
-                                    struct ram_model **out, struct ram_error *err);
+ram_status ram_model_init_from_file(const char *path, const struct ram_model_params *params, struct ram_model **out,
+                                    struct ram_error *err);
 void ram_model_free(struct ram_model *model);
 
 /* Hashes the model file's data section again and compares it with the
@@ -143,8 +143,7 @@ struct ram_image_params ram_image_default_params(void);
 ** bilinear filter and normalises with the ImageNet mean/std. chw is the
 ** caller's buffer of 3 * size * size floats (channel, row, column). params
 ** may be NULL for the defaults. */
-ram_status ram_image_preprocess(const void *data, size_t n, int size,
-                                const struct ram_image_params *params, float *chw,
+ram_status ram_image_preprocess(const void *data, size_t n, int size, const struct ram_image_params *params, float *chw,
                                 struct ram_error *err);
 
 /* Largest side accepted by ram_thumbnail_jpeg(). */
@@ -159,9 +158,8 @@ ram_status ram_image_preprocess(const void *data, size_t n, int size,
 ** params may be NULL for the defaults. Ownership: on success *jpeg holds
 ** *jpeg_len bytes owned by the caller, freed with ram_thumbnail_free() (not
 ** free()); on failure *jpeg is NULL. data is only read during the call. */
-ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size,
-                              const struct ram_image_params *params, void **jpeg, size_t *jpeg_len,
-                              struct ram_error *err);
+ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size, const struct ram_image_params *params, void **jpeg,
+                              size_t *jpeg_len, struct ram_error *err);
 void ram_thumbnail_free(void *jpeg);
 
 /* ------------------------------------------------------------------ state */
@@ -170,8 +168,7 @@ struct ram_state;
 
 /* Scratch memory for one inference at a time on this model. The model must
 ** outlive the state. *out is owned by the caller (ram_state_free). */
-ram_status ram_state_init(const struct ram_model *model, struct ram_state **out,
-                          struct ram_error *err);
+ram_status ram_state_init(const struct ram_model *model, struct ram_state **out, struct ram_error *err);
 void ram_state_free(struct ram_state *st);
 
 /* Long calls poll cb(arg) between network stages; a non-zero return stops the
@@ -183,28 +180,24 @@ void ram_state_set_abort(struct ram_state *st, int (*cb)(void *), void *arg);
 /* Visual encoder + image_proj: image_embeds receives n_image_tokens x embed_dim
 ** floats (row 0 = the CLS embedding). chw comes from ram_image_preprocess.
 ** Tag2Text has no image_proj: its embed_dim is the Swin width. */
-ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image_embeds,
-                            struct ram_error *err);
+ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image_embeds, struct ram_error *err);
 
 /* Tagging from image embeddings: probs receives num_class sigmoid
 ** probabilities (RAM++: with the per-image description reweighting). */
-ram_status ram_tag_probs(struct ram_state *st, const float *image_embeds, float *probs,
-                         struct ram_error *err);
+ram_status ram_tag_probs(struct ram_state *st, const float *image_embeds, float *probs, struct ram_error *err);
 
 /* The whole closed-set path from encoded image bytes. image_embeds may be NULL
 ** (else it receives what ram_encode_image gives); probs as ram_tag_probs. */
-ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n,
-                         const struct ram_image_params *params, float *image_embeds,
-                         float *probs, struct ram_error *err);
+ram_status ram_tag_image(struct ram_state *st, const void *data, size_t n, const struct ram_image_params *params,
+                         float *image_embeds, float *probs, struct ram_error *err);
 
 /* Open-set scoring: label_embed holds n_tags * des_per_tag rows of embed_dim
 ** floats, tag-major, each row an L2-normalised text embedding. probs receives
 ** n_tags probabilities. With des_per_tag > 1 the descriptions of each tag are
 ** reweighted by the image's CLS embedding (RAM++'s rule); a RAM model has no
 ** reweighting and gives RAM_ERR_UNSUPPORTED for des_per_tag > 1. */
-ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds,
-                             const float *label_embed, int n_tags, int des_per_tag,
-                             float *probs, struct ram_error *err);
+ram_status ram_openset_probs(struct ram_state *st, const float *image_embeds, const float *label_embed, int n_tags,
+                             int des_per_tag, float *probs, struct ram_error *err);
 
 /* ------------------------------------------------------------------ captions */
 
@@ -240,13 +233,13 @@ void ram_string_free(char *s);
 /* CLIP tokenization as clip.tokenize(text, truncate=True) (without ftfy):
 ** ids receives up to RAM_CLIP_CONTEXT ids starting with 49406 and ending with
 ** 49407 (no padding); *n_ids their count. Needs a model with a text encoder. */
-ram_status ram_tokenize(const struct ram_model *model, const char *text, size_t len,
-                        int32_t ids[RAM_CLIP_CONTEXT], int *n_ids, struct ram_error *err);
+ram_status ram_tokenize(const struct ram_model *model, const char *text, size_t len, int32_t ids[RAM_CLIP_CONTEXT],
+                        int *n_ids, struct ram_error *err);
 
 /* CLIP encode_text of one tokenized text: embedding receives embed_dim floats,
 ** not normalised (as the official encode_text). */
-ram_status ram_encode_text(struct ram_state *st, const int32_t *ids, int n_ids,
-                           float *embedding, struct ram_error *err);
+ram_status ram_encode_text(struct ram_state *st, const int32_t *ids, int n_ids, float *embedding,
+                           struct ram_error *err);
 
 /* In-place L2 normalisation of n floats (no epsilon, as the official code). */
 void ram_l2_normalize(float *v, int n);

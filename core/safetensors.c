@@ -68,9 +68,9 @@ void ram_st_free(struct ram_st_file *f)
 /* Parses one tensor entry (value node v, already decoded name) into *t.
 ** Returns RAM_OK, an error, or RAM_OK with *skip = 1 for an entry that a
 ** lenient read ignores (unknown dtype, ndim over RAM_ST_MAX_DIMS). */
-static ram_status parse_entry(const struct ram_json *j, int v, const char *name, int strict,
-                              const uint8_t *data, size_t data_len, struct ram_tensor_view *t,
-                              struct span *sp, int *skip, struct ram_error *err)
+static ram_status parse_entry(const struct ram_json *j, int v, const char *name, int strict, const uint8_t *data,
+                              size_t data_len, struct ram_tensor_view *t, struct span *sp, int *skip,
+                              struct ram_error *err)
 {
     *skip = 0;
     if (j->nodes[v].type != RAM_JSON_OBJECT)
@@ -78,10 +78,9 @@ static ram_status parse_entry(const struct ram_json *j, int v, const char *name,
     int dt = ram_json_find(j, v, "dtype");
     int sh = ram_json_find(j, v, "shape");
     int of = ram_json_find(j, v, "data_offsets");
-    if (dt < 0 || sh < 0 || of < 0 || j->nodes[dt].type != RAM_JSON_STRING ||
-        j->nodes[sh].type != RAM_JSON_ARRAY || j->nodes[of].type != RAM_JSON_ARRAY)
-        return ram_fail(err, RAM_ERR_FORMAT,
-                        "safetensors: entry %s needs dtype, shape and data_offsets", name);
+    if (dt < 0 || sh < 0 || of < 0 || j->nodes[dt].type != RAM_JSON_STRING || j->nodes[sh].type != RAM_JSON_ARRAY ||
+        j->nodes[of].type != RAM_JSON_ARRAY)
+        return ram_fail(err, RAM_ERR_FORMAT, "safetensors: entry %s needs dtype, shape and data_offsets", name);
 
     int64_t off[2];
     int k = 0;
@@ -89,16 +88,16 @@ static ram_status parse_entry(const struct ram_json *j, int v, const char *name,
         if (k >= 2 || !ram_json_int64(j, e, &off[k]) || off[k] < 0) k = 3;
     if (k != 2 || off[0] > off[1] || (uint64_t)off[1] > data_len)
         return ram_fail(err, RAM_ERR_FORMAT,
-                        "safetensors: data_offsets of %s are invalid or outside the data section (%zu bytes)",
-                        name, data_len);
+                        "safetensors: data_offsets of %s are invalid or outside the data section (%zu bytes)", name,
+                        data_len);
     sp->begin = (size_t)off[0];
     sp->end = (size_t)off[1];
 
     int ndim = j->nodes[sh].count;
     if (ndim > RAM_MAX_DIMS || (strict && ndim > RAM_ST_MAX_DIMS)) {
         if (strict)
-            return ram_fail(err, RAM_ERR_FORMAT, "safetensors: %s has %d dimensions (max %d)", name,
-                            ndim, RAM_ST_MAX_DIMS);
+            return ram_fail(err, RAM_ERR_FORMAT, "safetensors: %s has %d dimensions (max %d)", name, ndim,
+                            RAM_ST_MAX_DIMS);
         *skip = 1;
         return RAM_OK;
     }
@@ -121,15 +120,13 @@ static ram_status parse_entry(const struct ram_json *j, int v, const char *name,
     memcpy(dname, j->text + j->nodes[dt].start, dl);
     dname[dl] = 0;
     if (!ram_dtype_from_name(dname, &dtype)) {
-        if (strict)
-            return ram_fail(err, RAM_ERR_FORMAT, "safetensors: unsupported dtype %s for %s", dname, name);
+        if (strict) return ram_fail(err, RAM_ERR_FORMAT, "safetensors: unsupported dtype %s for %s", dname, name);
         *skip = 1;
         return RAM_OK;
     }
     size_t nbytes;
     if (!ram_mul_ok(numel, ram_dtype_size(dtype), &nbytes) || nbytes != sp->end - sp->begin)
-        return ram_fail(err, RAM_ERR_FORMAT,
-                        "safetensors: %s: %zu bytes for %zu elements of %s", name,
+        return ram_fail(err, RAM_ERR_FORMAT, "safetensors: %s: %zu bytes for %zu elements of %s", name,
                         sp->end - sp->begin, numel, dname);
     t->dtype = dtype;
     t->data = data + sp->begin;
@@ -137,8 +134,7 @@ static ram_status parse_entry(const struct ram_json *j, int v, const char *name,
     return RAM_OK;
 }
 
-ram_status ram_st_parse(const void *buf, size_t len, int flags, struct ram_st_file *out,
-                        struct ram_error *err)
+ram_status ram_st_parse(const void *buf, size_t len, int flags, struct ram_st_file *out, struct ram_error *err)
 {
     const uint8_t *b = buf;
     struct ram_json j = {0};
@@ -154,8 +150,7 @@ ram_status ram_st_parse(const void *buf, size_t len, int flags, struct ram_st_fi
         return ram_fail(err, RAM_ERR_FORMAT, "safetensors: header length %llu is over the limit",
                         (unsigned long long)hl);
     if (hl > len - 8)
-        return ram_fail(err, RAM_ERR_FORMAT,
-                        "safetensors: header length %llu exceeds the file size (%zu bytes)",
+        return ram_fail(err, RAM_ERR_FORMAT, "safetensors: header length %llu exceeds the file size (%zu bytes)",
                         (unsigned long long)hl, len);
     out->base = b;
     out->len = len;
@@ -248,15 +243,13 @@ ram_status ram_st_parse(const void *buf, size_t len, int flags, struct ram_st_fi
             goto fail;
         }
         if (strict && spans[i].begin != pos) {
-            rc = ram_fail(err, RAM_ERR_FORMAT, "safetensors: gap before tensor %s",
-                          out->tensors[spans[i].idx].name);
+            rc = ram_fail(err, RAM_ERR_FORMAT, "safetensors: gap before tensor %s", out->tensors[spans[i].idx].name);
             goto fail;
         }
         pos = spans[i].end;
     }
     if (strict && pos != out->data_len) {
-        rc = ram_fail(err, RAM_ERR_FORMAT,
-                      "safetensors: tensors cover %zu of the %zu data bytes", pos, out->data_len);
+        rc = ram_fail(err, RAM_ERR_FORMAT, "safetensors: tensors cover %zu of the %zu data bytes", pos, out->data_len);
         goto fail;
     }
 
@@ -311,10 +304,7 @@ const char *ram_st_meta(const struct ram_st_file *f, const char *key)
     return NULL;
 }
 
-static const struct ram_tensor_view *st_find_cb(void *ctx, const char *name)
-{
-    return ram_st_find(ctx, name);
-}
+static const struct ram_tensor_view *st_find_cb(void *ctx, const char *name) { return ram_st_find(ctx, name); }
 
 struct ram_tensor_source ram_st_source(struct ram_st_file *f)
 {
@@ -338,8 +328,7 @@ ram_status ram_st_open(const char *path, int flags, struct ram_st_map **out, str
         goto cleanup;
     }
     if (stt.st_size < 8) {
-        rc = ram_fail(err, RAM_ERR_FORMAT, "%s: file of %lld bytes is too short", path,
-                      (long long)stt.st_size);
+        rc = ram_fail(err, RAM_ERR_FORMAT, "%s: file of %lld bytes is too short", path, (long long)stt.st_size);
         goto cleanup;
     }
     m = ram_calloc(1, sizeof *m);

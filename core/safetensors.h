@@ -31,25 +31,24 @@
 
 #define RAM_ST_MAX_HEADER ((size_t)100 << 20) /* 100 MB, as the reference library */
 #define RAM_ST_MAX_DIMS 4
-#define RAM_ST_ALIGN 64                       /* data section alignment when writing */
+#define RAM_ST_ALIGN 64 /* data section alignment when writing */
 #define RAM_ST_STRICT 1
 
 struct ram_st_file {
-    const uint8_t *base;  /* the whole file (borrowed) */
+    const uint8_t *base; /* the whole file (borrowed) */
     size_t len;
-    size_t header_len;    /* JSON bytes, padding included */
-    const uint8_t *data;  /* data section = base + 8 + header_len */
+    size_t header_len;   /* JSON bytes, padding included */
+    const uint8_t *data; /* data section = base + 8 + header_len */
     size_t data_len;
     struct ram_tensor_view *tensors; /* owned; sorted by name; names owned (ram_free) */
     int n_tensors;
-    char **meta_keys, **meta_vals;   /* owned; __metadata__ entries (strings only) */
+    char **meta_keys, **meta_vals; /* owned; __metadata__ entries (strings only) */
     int n_meta;
 };
 
 /* Parses and validates a safetensors image of len bytes at buf (which must
 ** outlive *out). flags: 0 or RAM_ST_STRICT. Free with ram_st_free. */
-ram_status ram_st_parse(const void *buf, size_t len, int flags, struct ram_st_file *out,
-                        struct ram_error *err);
+ram_status ram_st_parse(const void *buf, size_t len, int flags, struct ram_st_file *out, struct ram_error *err);
 void ram_st_free(struct ram_st_file *f);
 
 const struct ram_tensor_view *ram_st_find(const struct ram_st_file *f, const char *name);
@@ -60,7 +59,7 @@ struct ram_tensor_source ram_st_source(struct ram_st_file *f);
 
 /* A parsed file mapped read-only from disk. */
 struct ram_st_map {
-    void *map;           /* mmap'd file (munmap by ram_st_close) */
+    void *map; /* mmap'd file (munmap by ram_st_close) */
     size_t map_len;
     struct ram_st_file st;
 };
@@ -74,21 +73,20 @@ void ram_st_close(struct ram_st_map *m);
 ** fill_raw (the whole tensor's bytes), fill (a generator of fp32 values,
 ** converted likewise). */
 struct ram_st_out {
-    const char *name;     /* borrowed */
+    const char *name; /* borrowed */
     enum ram_dtype dtype;
     int ndim;
     int64_t shape[RAM_ST_MAX_DIMS];
-    const void *bytes;    /* borrowed */
-    const float *f32;     /* borrowed */
+    const void *bytes; /* borrowed */
+    const float *f32;  /* borrowed */
     /* Writes the fp32 values of elements [first, first + count) to dst.
     ** count is always a multiple of the last dimension (whole rows). */
-    ram_status (*fill)(void *ctx, const struct ram_st_out *t, size_t first, size_t count,
-                       float *dst, struct ram_error *err);
+    ram_status (*fill)(void *ctx, const struct ram_st_out *t, size_t first, size_t count, float *dst,
+                       struct ram_error *err);
     void *ctx;
     /* Writes the whole tensor's nbytes bytes (in dtype) to dst; used when
     ** bytes and f32 are NULL (quantized weights, made from fp32 at write time). */
-    ram_status (*fill_raw)(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes,
-                           struct ram_error *err);
+    ram_status (*fill_raw)(void *ctx, const struct ram_st_out *t, void *dst, size_t nbytes, struct ram_error *err);
 };
 
 /* Writes a safetensors file at path (atomically: path.tmp-XXXXXX + rename).
@@ -98,9 +96,9 @@ struct ram_st_out {
 ** If checksum_key is not NULL, the metadata also gets checksum_key = the
 ** XXH3-128 (32 lowercase hex digits, canonical big-endian) of the data
 ** section, which is copied to digest_out (33 bytes) when not NULL. */
-ram_status ram_st_write(const char *path, const struct ram_st_out *t, int n,
-                        const char *const *meta_keys, const char *const *meta_vals, int n_meta,
-                        const char *checksum_key, char *digest_out, struct ram_error *err);
+ram_status ram_st_write(const char *path, const struct ram_st_out *t, int n, const char *const *meta_keys,
+                        const char *const *meta_vals, int n_meta, const char *checksum_key, char *digest_out,
+                        struct ram_error *err);
 
 /* XXH3-128 of n bytes as 32 lowercase hex digits + NUL (canonical form). */
 void ram_xxh128_hex(const void *data, size_t n, char out[33]);

@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 struct sbuf {
     char *p;
     size_t n, cap;
@@ -73,9 +72,8 @@ static void sb_json_string(struct sbuf *s, const char *z)
 }
 
 /* Builds the padded header (8-byte length + JSON) for the given layout. */
-static void build_header(struct sbuf *s, const struct ram_st_out *t, const int *order,
-                         const size_t *begin, const size_t *nbytes, int n,
-                         const char *const *mk, const char *const *mv, int n_meta,
+static void build_header(struct sbuf *s, const struct ram_st_out *t, const int *order, const size_t *begin,
+                         const size_t *nbytes, int n, const char *const *mk, const char *const *mv, int n_meta,
                          const char *checksum_key, const char *checksum)
 {
     s->n = 0;
@@ -160,15 +158,16 @@ static ram_status write_raw_fill(int fd, XXH3_state_t *xs, const struct ram_st_o
     ram_status rc = o->fill_raw(o->ctx, o, buf, nbytes, err);
     if (!rc) {
         XXH3_128bits_update(xs, buf, nbytes);
-        if (!write_all(fd, buf, nbytes)) rc = ram_fail(err, RAM_ERR_IO, "cannot write %s: %s", o->name, strerror(errno));
+        if (!write_all(fd, buf, nbytes))
+            rc = ram_fail(err, RAM_ERR_IO, "cannot write %s: %s", o->name, strerror(errno));
     }
     ram_free(buf);
     return rc;
 }
 
-ram_status ram_st_write(const char *path, const struct ram_st_out *t, int n,
-                        const char *const *meta_keys, const char *const *meta_vals, int n_meta,
-                        const char *checksum_key, char *digest_out, struct ram_error *err)
+ram_status ram_st_write(const char *path, const struct ram_st_out *t, int n, const char *const *meta_keys,
+                        const char *const *meta_vals, int n_meta, const char *checksum_key, char *digest_out,
+                        struct ram_error *err)
 {
     ram_status rc = RAM_OK;
     int *order = NULL;
@@ -280,8 +279,8 @@ ram_status ram_st_write(const char *path, const struct ram_st_out *t, int n,
             goto cleanup;
         }
         if (o->dtype != RAM_DTYPE_F32 && o->dtype != RAM_DTYPE_F16 && o->dtype != RAM_DTYPE_BF16) {
-            rc = ram_fail(err, RAM_ERR_ARG, "safetensors: cannot convert floats to %s for %s",
-                          ram_dtype_name(o->dtype), o->name);
+            rc = ram_fail(err, RAM_ERR_ARG, "safetensors: cannot convert floats to %s for %s", ram_dtype_name(o->dtype),
+                          o->name);
             goto cleanup;
         }
         size_t row = o->ndim ? (size_t)o->shape[o->ndim - 1] : 1;

@@ -57,32 +57,32 @@ struct swin_bufs {
 
 /* ------------------------------------------------------------------ config */
 
-static ram_status check_stage_sizes(const struct ram_swin_config *c, const struct ram_swin_stage_info *st,
-                                    int s, struct ram_error *err)
+static ram_status check_stage_sizes(const struct ram_swin_config *c, const struct ram_swin_stage_info *st, int s,
+                                    struct ram_error *err)
 {
     size_t L = (size_t)st->res * st->res, N = (size_t)st->window * st->window, act, score;
     size_t hid = (size_t)(c->mlp_ratio > 3 ? c->mlp_ratio : 3) * st->dim;
     if (!ram_mul_ok(L, hid > 4 * (size_t)st->dim ? hid : 4 * (size_t)st->dim, &act) || act > SWIN_MAX_ELEMS ||
         !ram_mul_ok(N * N, (size_t)st->heads, &score) || score > SWIN_MAX_ELEMS ||
         N * (N + (size_t)st->dim) > SWIN_MAX_ELEMS / RAM_MAX_JOBS)
-        return ram_fail(err, RAM_ERR_TOO_BIG, "swin: stage %d (%d x %d tokens, %d channels) is too large", s,
-                        st->res, st->res, st->dim);
+        return ram_fail(err, RAM_ERR_TOO_BIG, "swin: stage %d (%d x %d tokens, %d channels) is too large", s, st->res,
+                        st->res, st->dim);
     return RAM_OK;
 }
 
 static ram_status check_config(const struct ram_swin_config *c, struct ram_error *err)
 {
     if (c->patch_size < 1 || c->image_size < 1 || c->image_size % c->patch_size)
-        return ram_fail(err, RAM_ERR_FORMAT, "swin: image size %d is not a multiple of patch %d",
-                        c->image_size, c->patch_size);
+        return ram_fail(err, RAM_ERR_FORMAT, "swin: image size %d is not a multiple of patch %d", c->image_size,
+                        c->patch_size);
     if (c->n_stages < 1 || c->n_stages > RAM_MAX_STAGES)
         return ram_fail(err, RAM_ERR_FORMAT, "swin: %d stages (1..%d supported)", c->n_stages, RAM_MAX_STAGES);
     if (c->window < 1 || c->in_chans < 1 || c->embed_dim < 1 || c->mlp_ratio < 1)
         return ram_fail(err, RAM_ERR_FORMAT, "swin: window, channels and mlp ratio must be positive");
     if (c->image_size > 65536 || c->in_chans > 64 || c->mlp_ratio > 64 ||
         ((long long)c->embed_dim << (c->n_stages - 1)) > (1 << 20))
-        return ram_fail(err, RAM_ERR_TOO_BIG, "swin: absurd size (image %d, %d channels, mlp ratio %d)",
-                        c->image_size, c->embed_dim, c->mlp_ratio);
+        return ram_fail(err, RAM_ERR_TOO_BIG, "swin: absurd size (image %d, %d channels, mlp ratio %d)", c->image_size,
+                        c->embed_dim, c->mlp_ratio);
     size_t res0 = (size_t)(c->image_size / c->patch_size);
     size_t patch = (size_t)c->in_chans * c->patch_size * c->patch_size;
     if (patch > SWIN_MAX_ELEMS / (res0 * res0))
@@ -104,11 +104,11 @@ ram_status ram_swin_derive(struct ram_model *m, struct ram_error *err)
     for (int s = 0; s < c->n_stages; s++) {
         struct ram_swin_stage_info *st = &m->stage[s];
         if (dim % c->heads[s])
-            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: %d channels are not divisible by %d heads", s,
-                            dim, c->heads[s]);
+            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: %d channels are not divisible by %d heads", s, dim,
+                            c->heads[s]);
         if (res > c->window && res % c->window)
-            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: resolution %d is not a multiple of window %d",
-                            s, res, c->window);
+            return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: resolution %d is not a multiple of window %d", s, res,
+                            c->window);
         st->res = res;
         st->dim = dim;
         st->heads = c->heads[s];
@@ -117,8 +117,7 @@ ram_status ram_swin_derive(struct ram_model *m, struct ram_error *err)
         if ((rc = check_stage_sizes(c, st, s, err))) return rc;
         if (s + 1 < c->n_stages) {
             if (res % 2)
-                return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: resolution %d is odd, cannot merge", s,
-                                res);
+                return ram_fail(err, RAM_ERR_FORMAT, "swin: stage %d: resolution %d is odd, cannot merge", s, res);
             res /= 2;
             dim *= 2;
         }
@@ -138,15 +137,9 @@ int ram_swin_rel_index(int a, int b, int w)
 }
 
 /* Region id of a rolled-frame coordinate: bands [0, R-w), [R-w, R-s), [R-s, R). */
-static int band(int v, int R, int w, int s)
-{
-    return v < R - w ? 0 : v < R - s ? 1 : 2;
-}
+static int band(int v, int R, int w, int s) { return v < R - w ? 0 : v < R - s ? 1 : 2; }
 
-int ram_swin_region(int y, int x, int R, int w, int s)
-{
-    return 3 * band(y, R, w, s) + band(x, R, w, s);
-}
+int ram_swin_region(int y, int x, int R, int w, int s) { return 3 * band(y, R, w, s) + band(x, R, w, s); }
 
 /* bias[h][a][b] = table[rel_index(a, b)][h]. */
 static void fill_bias(float *bias, const float *table, int w, int heads)
@@ -272,10 +265,7 @@ static size_t attn_slice(const struct ram_swin_stage_info *st)
     return N * N + N * (size_t)(st->dim / st->heads);
 }
 
-static size_t round16(size_t n)
-{
-    return (n + 15) & ~(size_t)15;
-}
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Floats of each slice (x, xw, big, att). Sizes were bounded by derive, so
 ** the sums cannot overflow a size_t. */
@@ -345,8 +335,7 @@ static void window_gather(const float *x, float *xw, int R, int w, int s, int C)
         for (int wx = 0; wx < R; wx += w)
             for (int py = 0; py < w; py++) {
                 size_t y = (size_t)((wy + py + s) % R) * R;
-                for (int px = 0; px < w; px++, t++)
-                    memcpy(xw + t * C, x + (y + (wx + px + s) % R) * C, bytes);
+                for (int px = 0; px < w; px++, t++) memcpy(xw + t * C, x + (y + (wx + px + s) % R) * C, bytes);
             }
 }
 
@@ -358,8 +347,7 @@ static void window_scatter_add(const float *yw, float *x, int R, int w, int s, i
         for (int wx = 0; wx < R; wx += w)
             for (int py = 0; py < w; py++) {
                 size_t y = (size_t)((wy + py + s) % R) * R;
-                for (int px = 0; px < w; px++, t++)
-                    ram_add(x + (y + (wx + px + s) % R) * C, yw + t * C, (size_t)C);
+                for (int px = 0; px < w; px++, t++) ram_add(x + (y + (wx + px + s) % R) * C, yw + t * C, (size_t)C);
             }
 }
 
@@ -406,8 +394,14 @@ static void window_attention(const struct ram_swin_stage_info *st, const float *
     int T = ram_job_count(work, 4e6, pairs);
     struct attn_job jobs[RAM_MAX_JOBS];
     for (int t = 0; t < T; t++) {
-        jobs[t] = (struct attn_job){st, bias, mask, qkv, att + (size_t)t * attn_slice(st), o,
-                                    (int)((long)pairs * t / T), (int)((long)pairs * (t + 1) / T)};
+        jobs[t] = (struct attn_job){st,
+                                    bias,
+                                    mask,
+                                    qkv,
+                                    att + (size_t)t * attn_slice(st),
+                                    o,
+                                    (int)((long)pairs * t / T),
+                                    (int)((long)pairs * (t + 1) / T)};
     }
     ram_run_jobs(attention_pairs, jobs, sizeof jobs[0], T);
 }
@@ -443,8 +437,7 @@ static ram_status attention_part(const struct ram_model *m, int s, int blk, cons
 }
 
 /* x = x + fc2(GELU(fc1(LN2(x)))). */
-static ram_status mlp_part(const struct ram_model *m, int s, int blk, const struct swin_bufs *b,
-                           struct ram_error *err)
+static ram_status mlp_part(const struct ram_model *m, int s, int blk, const struct swin_bufs *b, struct ram_error *err)
 {
     const struct ram_swin_stage_info *st = &m->stage[s];
     const struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[blk];
@@ -496,10 +489,7 @@ static void trace(const struct ram_swin_hooks *h, const char *name, const float 
     if (h && h->trace) h->trace(h->trace_arg, name, x, rows, cols);
 }
 
-static int aborted(const struct ram_swin_hooks *h)
-{
-    return h && h->abort_cb && h->abort_cb(h->abort_arg);
-}
+static int aborted(const struct ram_swin_hooks *h) { return h && h->abort_cb && h->abort_cb(h->abort_arg); }
 
 ram_status ram_swin_forward(const struct ram_model *m, const float *chw, float *scratch, float *out,
                             const struct ram_swin_hooks *hooks, struct ram_error *err)

@@ -81,20 +81,18 @@ static ram_status check_model(const struct ram_model *m, struct ram_error *err)
 {
     const struct ram_tagger_config *c = &m->tagger;
     if (c->hidden < 1 || c->hidden > TAGGER_MAX_DIM || c->n_heads < 1 || c->hidden % c->n_heads ||
-        c->intermediate < 1 || c->intermediate > TAGGER_MAX_DIM || c->n_layers < 0 ||
-        c->n_layers > 1024 || m->embed_dim < 1 || m->embed_dim > TAGGER_MAX_DIM ||
-        c->encoder_width != m->embed_dim || m->n_image_tokens < 1 ||
-        m->n_image_tokens > TAGGER_MAX_DIM || !(c->eps >= 0))
+        c->intermediate < 1 || c->intermediate > TAGGER_MAX_DIM || c->n_layers < 0 || c->n_layers > 1024 ||
+        m->embed_dim < 1 || m->embed_dim > TAGGER_MAX_DIM || c->encoder_width != m->embed_dim ||
+        m->n_image_tokens < 1 || m->n_image_tokens > TAGGER_MAX_DIM || !(c->eps >= 0))
         return ram_fail(err, RAM_ERR_ARG,
                         "tagger: invalid config (hidden %d, heads %d, intermediate %d, layers %d, "
                         "embed %d, encoder width %d, %d image tokens)",
-                        c->hidden, c->n_heads, c->intermediate, c->n_layers, m->embed_dim,
-                        c->encoder_width, m->n_image_tokens);
+                        c->hidden, c->n_heads, c->intermediate, c->n_layers, m->embed_dim, c->encoder_width,
+                        m->n_image_tokens);
     if ((c->n_layers && !m->tagger_layers) || !m->fc_w || !m->fc_b)
         return ram_fail(err, RAM_ERR_ARG, "tagger: the model has no tagging decoder weights");
     if (!m->wordvec_w && c->hidden != m->embed_dim)
-        return ram_fail(err, RAM_ERR_ARG, "tagger: no wordvec_proj but hidden %d != embed %d", c->hidden,
-                        m->embed_dim);
+        return ram_fail(err, RAM_ERR_ARG, "tagger: no wordvec_proj but hidden %d != embed %d", c->hidden, m->embed_dim);
     return RAM_OK;
 }
 
@@ -107,8 +105,8 @@ static int layout(const struct ram_model *m, int chunk, int max_des, struct tg_l
     if (!ram_mul_ok((size_t)chunk, (size_t)max_des, &a) || a > (size_t)(1 << 30)) return 0;
     parts[1] = E;
     parts[2] = a;
-    if (!ram_mul_ok((size_t)m->tagger.n_layers * 2, nt * H, &parts[0]) ||
-        !ram_mul_ok((size_t)chunk, E, &parts[3]) || !ram_mul_ok((size_t)chunk, H, &parts[4]))
+    if (!ram_mul_ok((size_t)m->tagger.n_layers * 2, nt * H, &parts[0]) || !ram_mul_ok((size_t)chunk, E, &parts[3]) ||
+        !ram_mul_ok((size_t)chunk, H, &parts[4]))
         return 0;
     struct ram_bert_layer L = {0};
     L.hidden = m->tagger.hidden, L.intermediate = m->tagger.intermediate;
@@ -132,16 +130,12 @@ size_t ram_tagger_scratch_floats(const struct ram_model *m, int chunk, int max_d
     return o.total;
 }
 
-static void trace(const struct ram_tagger_hooks *hk, const char *name, int row0, const float *x,
-                  int rows, int cols)
+static void trace(const struct ram_tagger_hooks *hk, const char *name, int row0, const float *x, int rows, int cols)
 {
     if (hk && hk->trace) hk->trace(hk->trace_arg, name, row0, x, rows, cols);
 }
 
-static int aborted(const struct ram_tagger_hooks *hk)
-{
-    return hk && hk->abort_cb && hk->abort_cb(hk->abort_arg);
-}
+static int aborted(const struct ram_tagger_hooks *hk) { return hk && hk->abort_cb && hk->abort_cb(hk->abort_arg); }
 
 struct rw_job {
     const float *q, *rows;
@@ -162,8 +156,8 @@ static void *reweight_job(void *arg)
 ** from cache for the weighted sum, the classes split over the threads. With
 ** a trace hook the logits are wanted before the softmax, so that path keeps
 ** the two products. */
-static void reweight(const struct ram_model *m, const float *rows, int n, int des, const float *cls_s,
-                     float *rw, float *lab, int c0, const struct ram_tagger_hooks *hk)
+static void reweight(const struct ram_model *m, const float *rows, int n, int des, const float *cls_s, float *rw,
+                     float *lab, int c0, const struct ram_tagger_hooks *hk)
 {
     const int E = m->embed_dim;
     if (!(hk && hk->trace)) {
@@ -172,8 +166,8 @@ static void reweight(const struct ram_model *m, const float *rows, int n, int de
         struct rw_job jobs[RAM_MAX_JOBS];
         for (int t = 0; t < T; t++) {
             int i0 = (int)((long)n * t / T), i1 = (int)((long)n * (t + 1) / T);
-            jobs[t] = (struct rw_job){cls_s, rows + (size_t)i0 * des * E, rw + (size_t)i0 * des,
-                                      lab + (size_t)i0 * E, i1 - i0, des, E};
+            jobs[t] = (struct rw_job){
+                cls_s, rows + (size_t)i0 * des * E, rw + (size_t)i0 * des, lab + (size_t)i0 * E, i1 - i0, des, E};
         }
         ram_run_jobs(reweight_job, jobs, sizeof jobs[0], T);
         return;
@@ -193,8 +187,8 @@ static void reweight(const struct ram_model *m, const float *rows, int n, int de
 static ram_status queries(const struct ram_model *m, const float *lab, int n, float *h, struct ram_error *err)
 {
     if (m->wordvec_w) {
-        ram_status rc = ram_linear_q(lab, n, m->embed_dim, m->wordvec_w, m->wordvec_q, m->wordvec_b,
-                                     m->tagger.hidden, h, err);
+        ram_status rc =
+            ram_linear_q(lab, n, m->embed_dim, m->wordvec_w, m->wordvec_q, m->wordvec_b, m->tagger.hidden, h, err);
         if (rc) return rc;
         ram_relu(h, (size_t)n * m->tagger.hidden);
     } else {
@@ -204,8 +198,8 @@ static ram_status queries(const struct ram_model *m, const float *lab, int n, fl
 }
 
 ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger_args *a,
-                              const struct ram_tagger_scratch *s, float *logits,
-                              const struct ram_tagger_hooks *hk, struct ram_error *err)
+                              const struct ram_tagger_scratch *s, float *logits, const struct ram_tagger_hooks *hk,
+                              struct ram_error *err)
 {
     ram_status rc;
     struct tg_layout o;
@@ -223,11 +217,10 @@ ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger
         return ram_fail(err, RAM_ERR_UNSUPPORTED,
                         "tagger: %d descriptions per tag need a RAM++ model (RAM has no reweighting)", des);
     if (!ram_mul_ok((size_t)a->n_tags, (size_t)des, &nrows) || !ram_mul_ok(nrows, (size_t)E, &nrows))
-        return ram_fail(err, RAM_ERR_TOO_BIG, "tagger: %d tags x %d descriptions is too many", a->n_tags,
-                        des);
+        return ram_fail(err, RAM_ERR_TOO_BIG, "tagger: %d tags x %d descriptions is too many", a->n_tags, des);
     if (!layout(m, s->chunk, s->max_des, &o))
-        return ram_fail(err, RAM_ERR_ARG, "tagger: invalid scratch plan (chunk %d, %d descriptions)",
-                        s->chunk, s->max_des);
+        return ram_fail(err, RAM_ERR_ARG, "tagger: invalid scratch plan (chunk %d, %d descriptions)", s->chunk,
+                        s->max_des);
     /* Classes per chunk: as many as the reweighting area holds. */
     int cc = s->chunk;
     if (des > s->max_des) {
@@ -236,8 +229,8 @@ ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger
             return ram_fail(err, RAM_ERR_TOO_BIG, "tagger: %d descriptions per tag, at most %d", des,
                             s->chunk * s->max_des);
     }
-    float *kv = s->buf + o.kv, *cls_s = s->buf + o.cls, *rw = s->buf + o.rw, *lab = s->buf + o.lab,
-          *h = s->buf + o.h, *lscr = s->buf + o.layer;
+    float *kv = s->buf + o.kv, *cls_s = s->buf + o.cls, *rw = s->buf + o.rw, *lab = s->buf + o.lab, *h = s->buf + o.h,
+          *lscr = s->buf + o.layer;
     const size_t kvn = (size_t)nt * H;
 
     if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tagger: interrupted");
@@ -272,8 +265,8 @@ ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger
             struct ram_bert_layer L;
             if (l && aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tagger: interrupted");
             ram_bert_layer_from_tagger(m, l, &L);
-            rc = ram_bert_layer_forward(&L, h, n, kv + 2 * l * kvn, kv + (2 * l + 1) * kvn, nt,
-                                        l == 0 ? q0 : NULL, lscr, err);
+            rc = ram_bert_layer_forward(&L, h, n, kv + 2 * l * kvn, kv + (2 * l + 1) * kvn, nt, l == 0 ? q0 : NULL,
+                                        lscr, err);
             if (rc) return rc;
             snprintf(name, sizeof name, "tagging_layer%d_out", l);
             trace(hk, name, c0, h, n, H);
@@ -285,8 +278,8 @@ ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger
     return RAM_OK;
 }
 
-ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_embed, int n_tags,
-                                 float *h0, float *q0, struct ram_error *err)
+ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_embed, int n_tags, float *h0, float *q0,
+                                 struct ram_error *err)
 {
     ram_status rc;
     if (!m || !label_embed || !h0 || !q0) return ram_fail(err, RAM_ERR_ARG, "tagger: NULL argument");

@@ -79,14 +79,14 @@ struct ram_tagger_args {
 ** des > 1 on a RAM model (RAM_ERR_UNSUPPORTED: RAM has no reweight_scale).
 ** hooks may be NULL. */
 ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger_args *a,
-                              const struct ram_tagger_scratch *s, float *logits,
-                              const struct ram_tagger_hooks *hooks, struct ram_error *err);
+                              const struct ram_tagger_scratch *s, float *logits, const struct ram_tagger_hooks *hooks,
+                              struct ram_error *err);
 
 /* The image-independent part for one-row-per-class label embeddings (RAM, or
 ** any des == 1 set): h0 = ReLU(wordvec_proj(label_embed)) (identity when m
 ** has no wordvec_proj) and q0 = h0 Wq^T + bq of decoder layer 0; n_tags x
 ** hidden floats each (caller's buffers). Errors as ram_tagger_forward. */
-ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_embed, int n_tags,
-                                 float *h0, float *q0, struct ram_error *err);
+ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_embed, int n_tags, float *h0, float *q0,
+                                 struct ram_error *err);
 
 #endif /* RAM_TAGGER_H */

@@ -54,8 +54,7 @@ static int loader_accepted(const char *loader)
 
 /* The header checks of image.c's decoder: known and accepted format, not
 ** empty, at most max_pixels. Nothing is decoded. */
-static ram_status check_header(const void *data, size_t n, uint64_t max_pixels,
-                               struct ram_error *err)
+static ram_status check_header(const void *data, size_t n, uint64_t max_pixels, struct ram_error *err)
 {
     const char *type_name = vips_foreign_find_load_buffer(data, n);
     if (!type_name) return ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: unrecognised format");
@@ -73,14 +72,13 @@ static ram_status check_header(const void *data, size_t n, uint64_t max_pixels,
     if (w <= 0 || h <= 0) return ram_fail(err, RAM_ERR_IMAGE, "image: empty image (%dx%d)", w, h);
     uint64_t npix = (uint64_t)w * (uint64_t)h;
     if (npix > max_pixels)
-        return ram_fail(err, RAM_ERR_TOO_BIG, "image: %dx%d is %llu pixels, over the limit of %llu",
-                        w, h, (unsigned long long)npix, (unsigned long long)max_pixels);
+        return ram_fail(err, RAM_ERR_TOO_BIG, "image: %dx%d is %llu pixels, over the limit of %llu", w, h,
+                        (unsigned long long)npix, (unsigned long long)max_pixels);
     return RAM_OK;
 }
 
-ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size,
-                              const struct ram_image_params *params, void **jpeg, size_t *jpeg_len,
-                              struct ram_error *err)
+ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size, const struct ram_image_params *params, void **jpeg,
+                              size_t *jpeg_len, struct ram_error *err)
 {
     struct ram_image_params def = ram_image_default_params();
     VipsImage *t[8] = {0}; /* pipeline images, unreffed at cleanup */
@@ -93,8 +91,7 @@ ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size,
     if (!params) params = &def;
     if (!jpeg || !jpeg_len || (!data && n)) return ram_fail(err, RAM_ERR_ARG, "image: NULL argument");
     if (size < 1 || size > RAM_THUMBNAIL_MAX_SIZE)
-        return ram_fail(err, RAM_ERR_ARG, "thumbnail size %d not in 1..%d", size,
-                        RAM_THUMBNAIL_MAX_SIZE);
+        return ram_fail(err, RAM_ERR_ARG, "thumbnail size %d not in 1..%d", size, RAM_THUMBNAIL_MAX_SIZE);
     if (n == 0) return ram_fail(err, RAM_ERR_IMAGE, "image: empty blob");
     /* Initialises libvips as image.c does (ram_image_formats() goes through
     ** its pthread_once); "" means libvips could not start. */
@@ -104,8 +101,8 @@ ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size,
     /* Longest side = size, up or down (VIPS_SIZE_BOTH), aspect kept. libvips
     ** takes a non-const buffer but only reads it. */
     int k = 0;
-    if (vips_thumbnail_buffer((void *)data, n, &t[k], size, "height", size, "size", VIPS_SIZE_BOTH,
-                              "no_rotate", params->exif_rotate ? FALSE : TRUE, NULL)) {
+    if (vips_thumbnail_buffer((void *)data, n, &t[k], size, "height", size, "size", VIPS_SIZE_BOTH, "no_rotate",
+                              params->exif_rotate ? FALSE : TRUE, NULL)) {
         rc = ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: cannot decode");
         goto cleanup;
     }

@@ -31,7 +31,7 @@ struct ram_pickle {
     struct arena_block *blocks; /* owned chain, freed by ram_pickle_free */
     size_t budget;              /* bytes the arena may still take */
     size_t nobjects;
-    int oom;                    /* an arena allocation failed for lack of memory, not budget */
+    int oom; /* an arena allocation failed for lack of memory, not budget */
     const struct ram_pk *root;
 };
 
@@ -42,9 +42,9 @@ struct vm {
     size_t len, pos, op_pos;
     struct ram_pk **stack; /* owned */
     size_t sp, stack_cap;
-    size_t *marks;         /* owned */
+    size_t *marks; /* owned */
     size_t nmarks;
-    struct ram_pk **memo;  /* owned; NULL slots are unset */
+    struct ram_pk **memo; /* owned; NULL slots are unset */
     size_t memo_cap, memo_count;
     struct ram_error *err;
 };
@@ -222,9 +222,15 @@ static struct ram_pk *make_global(struct vm *vm, const char *mod, size_t nmod, c
         const char *name;
         int dtype;
     } storages[] = {
-        {"FloatStorage", RAM_DTYPE_F32}, {"HalfStorage", RAM_DTYPE_F16}, {"BFloat16Storage", RAM_DTYPE_BF16},
-        {"LongStorage", RAM_DTYPE_I64},  {"IntStorage", RAM_DTYPE_I32},  {"ByteStorage", RAM_DTYPE_U8},
-        {"DoubleStorage", -1},           {"ShortStorage", -1},           {"CharStorage", -1},
+        {"FloatStorage", RAM_DTYPE_F32},
+        {"HalfStorage", RAM_DTYPE_F16},
+        {"BFloat16Storage", RAM_DTYPE_BF16},
+        {"LongStorage", RAM_DTYPE_I64},
+        {"IntStorage", RAM_DTYPE_I32},
+        {"ByteStorage", RAM_DTYPE_U8},
+        {"DoubleStorage", -1},
+        {"ShortStorage", -1},
+        {"CharStorage", -1},
         {"BoolStorage", -1},
     };
     struct ram_pk *g = new_value(vm, RAM_PK_GLOBAL);
@@ -238,7 +244,8 @@ static struct ram_pk *make_global(struct vm *vm, const char *mod, size_t nmod, c
     if (eq(mod, nmod, "collections") && eq(name, nname, "OrderedDict")) {
         g->u.g.kind = RAM_PKG_ORDERED_DICT;
     } else if (eq(mod, nmod, "torch._utils")) {
-        if (eq(name, nname, "_rebuild_tensor_v2")) g->u.g.kind = RAM_PKG_REBUILD_TENSOR_V2;
+        if (eq(name, nname, "_rebuild_tensor_v2"))
+            g->u.g.kind = RAM_PKG_REBUILD_TENSOR_V2;
         else if (eq(name, nname, "_rebuild_parameter") || eq(name, nname, "_rebuild_parameter_with_state"))
             g->u.g.kind = RAM_PKG_REBUILD_PARAMETER;
     } else if (eq(mod, nmod, "torch")) {
@@ -268,10 +275,10 @@ int ram_pk_str_eq(const struct ram_pk *v, const char *s)
 const char *ram_pk_type_name(const struct ram_pk *v)
 {
     static const char *names[] = {
-        [RAM_PK_NONE] = "None",    [RAM_PK_BOOL] = "bool",     [RAM_PK_INT] = "int",
-        [RAM_PK_BIGINT] = "int",   [RAM_PK_FLOAT] = "float",   [RAM_PK_STR] = "str",
-        [RAM_PK_BYTES] = "bytes",  [RAM_PK_TUPLE] = "tuple",   [RAM_PK_LIST] = "list",
-        [RAM_PK_DICT] = "dict",    [RAM_PK_SET] = "set",       [RAM_PK_GLOBAL] = "global",
+        [RAM_PK_NONE] = "None",     [RAM_PK_BOOL] = "bool",     [RAM_PK_INT] = "int",
+        [RAM_PK_BIGINT] = "int",    [RAM_PK_FLOAT] = "float",   [RAM_PK_STR] = "str",
+        [RAM_PK_BYTES] = "bytes",   [RAM_PK_TUPLE] = "tuple",   [RAM_PK_LIST] = "list",
+        [RAM_PK_DICT] = "dict",     [RAM_PK_SET] = "set",       [RAM_PK_GLOBAL] = "global",
         [RAM_PK_OBJECT] = "object", [RAM_PK_TENSOR] = "tensor", [RAM_PK_STORAGE] = "storage",
     };
     if (!v || (unsigned)v->type >= sizeof names / sizeof names[0]) return "?";
@@ -283,20 +290,17 @@ static struct ram_pk *call(struct vm *vm, struct ram_pk *callable, struct ram_pk
 {
     if (callable->type == RAM_PK_GLOBAL) {
         switch (callable->u.g.kind) {
-        case RAM_PKG_ORDERED_DICT:
-            return new_value(vm, RAM_PK_DICT);
+        case RAM_PKG_ORDERED_DICT: return new_value(vm, RAM_PK_DICT);
         case RAM_PKG_REBUILD_TENSOR_V2: {
             struct ram_pk *t = new_value(vm, RAM_PK_TENSOR);
             if (t) t->u.args = args;
             return t;
         }
         case RAM_PKG_REBUILD_PARAMETER:
-            if (args && args->type == RAM_PK_TUPLE && args->u.seq.n >= 1 &&
-                args->u.seq.items[0]->type == RAM_PK_TENSOR)
+            if (args && args->type == RAM_PK_TUPLE && args->u.seq.n >= 1 && args->u.seq.items[0]->type == RAM_PK_TENSOR)
                 return args->u.seq.items[0];
             break;
-        default:
-            break;
+        default: break;
         }
     }
     struct ram_pk *o = new_value(vm, RAM_PK_OBJECT);
@@ -580,8 +584,7 @@ static ram_status run(struct vm *vm)
         case 0x94: /* MEMOIZE */
             if ((rc = memo_put(vm, vm->memo_count))) return rc;
             break;
-        default:
-            return vm_fail(vm, "unsupported opcode");
+        default: return vm_fail(vm, "unsupported opcode");
         }
     }
     return ram_fail(vm->err, RAM_ERR_FORMAT, "pickle: truncated (no STOP opcode)");

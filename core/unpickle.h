@@ -37,29 +37,29 @@
 
 #include "internal.h"
 
-#define RAM_PICKLE_MAX_LEN ((size_t)1 << 30)     /* data.pkl bytes */
-#define RAM_PICKLE_MAX_STACK (1 << 20)           /* values on the stack */
-#define RAM_PICKLE_MAX_MARKS 4096                /* nested MARKs */
-#define RAM_PICKLE_MAX_MEMO (1 << 24)            /* memo indices */
-#define RAM_PICKLE_MAX_OBJECTS (1 << 24)         /* values created */
-#define RAM_PICKLE_MAX_STRING ((size_t)1 << 30)  /* bytes of one string */
+#define RAM_PICKLE_MAX_LEN ((size_t)1 << 30)    /* data.pkl bytes */
+#define RAM_PICKLE_MAX_STACK (1 << 20)          /* values on the stack */
+#define RAM_PICKLE_MAX_MARKS 4096               /* nested MARKs */
+#define RAM_PICKLE_MAX_MEMO (1 << 24)           /* memo indices */
+#define RAM_PICKLE_MAX_OBJECTS (1 << 24)        /* values created */
+#define RAM_PICKLE_MAX_STRING ((size_t)1 << 30) /* bytes of one string */
 
 enum ram_pk_type {
     RAM_PK_NONE,
     RAM_PK_BOOL,
-    RAM_PK_INT,     /* fits int64 */
-    RAM_PK_BIGINT,  /* an integer wider than 64 bits (value not kept) */
+    RAM_PK_INT,    /* fits int64 */
+    RAM_PK_BIGINT, /* an integer wider than 64 bits (value not kept) */
     RAM_PK_FLOAT,
     RAM_PK_STR,
     RAM_PK_BYTES,
     RAM_PK_TUPLE,
     RAM_PK_LIST,
-    RAM_PK_DICT,    /* items[2k] = key, items[2k+1] = value, insertion order, duplicates kept */
+    RAM_PK_DICT, /* items[2k] = key, items[2k+1] = value, insertion order, duplicates kept */
     RAM_PK_SET,
     RAM_PK_GLOBAL,
-    RAM_PK_OBJECT,  /* inert result of calling or instantiating a global */
-    RAM_PK_TENSOR,  /* _rebuild_tensor_v2(*args) */
-    RAM_PK_STORAGE  /* persistent_load(pid) */
+    RAM_PK_OBJECT, /* inert result of calling or instantiating a global */
+    RAM_PK_TENSOR, /* _rebuild_tensor_v2(*args) */
+    RAM_PK_STORAGE /* persistent_load(pid) */
 };
 
 enum ram_pk_global {

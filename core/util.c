@@ -116,7 +116,10 @@ static float f16_one(uint16_t h)
             bits = sign;
         } else { /* subnormal: renormalise */
             exp = 127 - 15 + 1;
-            while (!(man & 0x400)) { man <<= 1; exp--; }
+            while (!(man & 0x400)) {
+                man <<= 1;
+                exp--;
+            }
             bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
         }
     } else if (exp == 31) {

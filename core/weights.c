@@ -66,24 +66,23 @@ static struct ram_wspec *spec_add(struct specs *s, const float **dst, int part, 
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 
-static void spec_lin(struct specs *s, const float **w, const float **b, int part, int64_t out,
-                     int64_t in, const char *prefix)
+static void spec_lin(struct specs *s, const float **w, const float **b, int part, int64_t out, int64_t in,
+                     const char *prefix)
 {
     spec_add(s, w, part, RAM_WINIT_NORMAL, 2, SHAPE(out, in), "%s.weight", prefix);
     spec_add(s, b, part, RAM_WINIT_NORMAL, 1, SHAPE(out), "%s.bias", prefix);
 }
 
 /* A Swin linear layer: its matrix may be stored as int8 (q8). */
-static void spec_qlin(struct specs *s, const float **w, const float **b, const struct ram_q8_weight **q8,
-                      int64_t out, int64_t in, const char *prefix)
+static void spec_qlin(struct specs *s, const float **w, const float **b, const struct ram_q8_weight **q8, int64_t out,
+                      int64_t in, const char *prefix)
 {
     struct ram_wspec *ws = spec_add(s, w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(out, in), "%s.weight", prefix);
     if (ws) ws->q8 = q8;
     spec_add(s, b, RAM_PART_MAIN, RAM_WINIT_NORMAL, 1, SHAPE(out), "%s.bias", prefix);
 }
 
-static void spec_ln(struct specs *s, const float **w, const float **b, int part, int64_t dim,
-                    const char *prefix)
+static void spec_ln(struct specs *s, const float **w, const float **b, int part, int64_t dim, const char *prefix)
 {
     spec_add(s, w, part, RAM_WINIT_ONE, 1, SHAPE(dim), "%s.weight", prefix);
     spec_add(s, b, part, RAM_WINIT_ZERO, 1, SHAPE(dim), "%s.bias", prefix);
@@ -149,8 +148,8 @@ static void spec_stack(struct specs *s, const struct ram_bert_config *c, struct 
 {
     char p[RAM_WSPEC_NAME], q[RAM_WSPEC_NAME + 32];
     int64_t H = c->hidden, I = c->intermediate;
-    spec_add(s, &w->word, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(c->vocab, H), "%s.embeddings.word_embeddings.weight",
-             prefix);
+    spec_add(s, &w->word, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(c->vocab, H),
+             "%s.embeddings.word_embeddings.weight", prefix);
     spec_add(s, &w->pos, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(c->max_pos, H),
              "%s.embeddings.position_embeddings.weight", prefix);
     snprintf(q, sizeof q, "%s.embeddings.LayerNorm", prefix);
@@ -185,7 +184,8 @@ static void spec_tag2text(struct specs *s, struct ram_model *m)
     spec_stack(s, &t->dec, &t->dec_w, 0, "text_decoder.bert");
     spec_lin(s, &t->lm_dense_w, &t->lm_dense_b, RAM_PART_MAIN, HD, HD, "text_decoder.cls.predictions.transform.dense");
     spec_ln(s, &t->lm_ln_w, &t->lm_ln_b, RAM_PART_MAIN, HD, "text_decoder.cls.predictions.transform.LayerNorm");
-    spec_add(s, &t->lm_bias, RAM_PART_MAIN, RAM_WINIT_NORMAL, 1, SHAPE(t->dec.vocab), "text_decoder.cls.predictions.bias");
+    spec_add(s, &t->lm_bias, RAM_PART_MAIN, RAM_WINIT_NORMAL, 1, SHAPE(t->dec.vocab),
+             "text_decoder.cls.predictions.bias");
 }
 
 void ram_t2t_link(struct ram_model *m)
@@ -194,8 +194,8 @@ void ram_t2t_link(struct ram_model *m)
     for (int l = 0; l < m->tagger.n_layers && l < t->enc.layers && t->enc_w.layers; l++) {
         const struct ram_tagger_layer_w *g = &m->tagger_layers[l];
         struct ram_bert_layer_tensors *e = &t->enc_w.layers[l];
-        e->cross = (struct ram_bert_attn_tensors){g->q_w, g->q_b, g->k_w, g->k_b, g->v_w, g->v_b,
-                                                  g->ao_w, g->ao_b, g->aln_w, g->aln_b};
+        e->cross = (struct ram_bert_attn_tensors){g->q_w, g->q_b,  g->k_w,  g->k_b,   g->v_w,
+                                                  g->v_b, g->ao_w, g->ao_b, g->aln_w, g->aln_b};
         e->i_w = g->i_w, e->i_b = g->i_b, e->o_w = g->o_w, e->o_b = g->o_b;
         e->ln_w = g->oln_w, e->ln_b = g->oln_b;
     }
@@ -217,8 +217,7 @@ ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, 
     int64_t E = m->swin.embed_dim, P = m->swin.patch_size;
     spec_add(&s, &sw->patch_w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 4, SHAPE(E, m->swin.in_chans, P, P),
              "visual_encoder.patch_embed.proj.weight");
-    spec_add(&s, &sw->patch_b, RAM_PART_MAIN, RAM_WINIT_NORMAL, 1, SHAPE(E),
-             "visual_encoder.patch_embed.proj.bias");
+    spec_add(&s, &sw->patch_b, RAM_PART_MAIN, RAM_WINIT_NORMAL, 1, SHAPE(E), "visual_encoder.patch_embed.proj.bias");
     spec_ln(&s, &sw->patch_norm_w, &sw->patch_norm_b, RAM_PART_MAIN, E, "visual_encoder.patch_embed.norm");
     for (int st = 0; st < m->swin.n_stages; st++) {
         const struct ram_swin_stage_info *si = &m->stage[st];
@@ -246,9 +245,9 @@ ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, 
             struct ram_swin_stage_w *sg = &sw->stages[st];
             snprintf(p, sizeof p, "visual_encoder.layers.%d.downsample.norm", st);
             spec_ln(&s, &sg->down_norm_w, &sg->down_norm_b, RAM_PART_MAIN, 4 * C, p);
-            struct ram_wspec *rw = spec_add(&s, &sg->down_red_w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2,
-                                            SHAPE(2 * C, 4 * C),
-                                            "visual_encoder.layers.%d.downsample.reduction.weight", st);
+            struct ram_wspec *rw =
+                spec_add(&s, &sg->down_red_w, RAM_PART_MAIN, RAM_WINIT_NORMAL, 2, SHAPE(2 * C, 4 * C),
+                         "visual_encoder.layers.%d.downsample.reduction.weight", st);
             if (rw) rw->q8 = &sg->down_red_q;
         }
     }
@@ -268,7 +267,8 @@ ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, 
         struct ram_wspec *w = spec_add(&s, NULL, RAM_PART_MAIN, RAM_WINIT_LOGIT_SCALE, 0, NULL, "reweight_scale");
         if (w) w->scalar = &m->reweight_scale;
     }
-    if (H != D && m->kind != RAM_KIND_TAG2TEXT) spec_lin(&s, &m->wordvec_w, &m->wordvec_b, RAM_PART_MAIN, H, D, "wordvec_proj");
+    if (H != D && m->kind != RAM_KIND_TAG2TEXT)
+        spec_lin(&s, &m->wordvec_w, &m->wordvec_b, RAM_PART_MAIN, H, D, "wordvec_proj");
     for (int l = 0; l < m->tagger.n_layers; l++) {
         struct ram_tagger_layer_w *tl = &m->tagger_layers[l];
         int64_t I = m->tagger.intermediate, K = m->tagger.encoder_width;
@@ -334,8 +334,7 @@ ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, 
         int64_t numel = 1;
         for (int d = 0; d < s.v[i].ndim; d++) {
             if (s.v[i].shape[d] <= 0 || s.v[i].shape[d] > INT_MAX || numel > INT_MAX / s.v[i].shape[d]) {
-                rc = ram_fail(err, RAM_ERR_TOO_BIG, "config gives %s an invalid or too large shape",
-                              s.v[i].name);
+                rc = ram_fail(err, RAM_ERR_TOO_BIG, "config gives %s an invalid or too large shape", s.v[i].name);
                 ram_free(s.v);
                 return rc;
             }
@@ -375,8 +374,8 @@ static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
 }
 
 /* Exact shape and byte length of a view (any dtype). */
-static ram_status check_shape(const struct ram_tensor_view *v, const char *key, int ndim,
-                              const int64_t *shape, struct ram_error *err)
+static ram_status check_shape(const struct ram_tensor_view *v, const char *key, int ndim, const int64_t *shape,
+                              struct ram_error *err)
 {
     int same = v->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = v->shape[d] == shape[d];
@@ -393,12 +392,12 @@ static ram_status check_shape(const struct ram_tensor_view *v, const char *key, 
     return RAM_OK;
 }
 
-static ram_status check_view(const struct ram_tensor_view *v, const char *key, int ndim,
-                             const int64_t *shape, struct ram_error *err)
+static ram_status check_view(const struct ram_tensor_view *v, const char *key, int ndim, const int64_t *shape,
+                             struct ram_error *err)
 {
     if (v->dtype != RAM_DTYPE_F32 && v->dtype != RAM_DTYPE_F16 && v->dtype != RAM_DTYPE_BF16)
-        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s: got %s, expected F32 (or F16/BF16)",
-                        key, ram_dtype_name(v->dtype));
+        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s: got %s, expected F32 (or F16/BF16)", key,
+                        ram_dtype_name(v->dtype));
     return check_shape(v, key, ndim, shape, err);
 }
 
@@ -431,8 +430,7 @@ static ram_status view_f32(struct ram_model *m, const struct ram_tensor_view *v,
     return ram_model_own(m, buf, err);
 }
 
-static const struct ram_tensor_view *findf(const struct ram_tensor_source *src, const char *fmt, ...)
-    RAM_PRINTF(2, 3);
+static const struct ram_tensor_view *findf(const struct ram_tensor_source *src, const char *fmt, ...) RAM_PRINTF(2, 3);
 static const struct ram_tensor_view *findf(const struct ram_tensor_source *src, const char *fmt, ...)
 {
     char name[RAM_WSPEC_NAME + 32];
@@ -452,21 +450,23 @@ static int hf_name(const char *oa, char *out, size_t cap, int *op)
     static const struct {
         const char *oa, *hf;
         int op;
-    } top[] = {
-        {"token_embedding.weight", "text_model.embeddings.token_embedding.weight", 0},
-        {"positional_embedding", "text_model.embeddings.position_embedding.weight", 0},
-        {"ln_final.weight", "text_model.final_layer_norm.weight", 0},
-        {"ln_final.bias", "text_model.final_layer_norm.bias", 0},
-        {"text_projection", "text_projection.weight", 2},
-    }, blk[] = {
-        {"ln_1.", "layer_norm1.", 0},
-        {"ln_2.", "layer_norm2.", 0},
-        {"attn.out_proj.", "self_attn.out_proj.", 0},
-        {"attn.in_proj_weight", "self_attn.#_proj.weight", 1},
-        {"attn.in_proj_bias", "self_attn.#_proj.bias", 1},
-        {"mlp.c_fc.", "mlp.fc1.", 0},
-        {"mlp.c_proj.", "mlp.fc2.", 0},
-    };
+    } top[] =
+        {
+            {"token_embedding.weight", "text_model.embeddings.token_embedding.weight", 0},
+            {"positional_embedding", "text_model.embeddings.position_embedding.weight", 0},
+            {"ln_final.weight", "text_model.final_layer_norm.weight", 0},
+            {"ln_final.bias", "text_model.final_layer_norm.bias", 0},
+            {"text_projection", "text_projection.weight", 2},
+        },
+      blk[] = {
+          {"ln_1.", "layer_norm1.", 0},
+          {"ln_2.", "layer_norm2.", 0},
+          {"attn.out_proj.", "self_attn.out_proj.", 0},
+          {"attn.in_proj_weight", "self_attn.#_proj.weight", 1},
+          {"attn.in_proj_bias", "self_attn.#_proj.bias", 1},
+          {"mlp.c_fc.", "mlp.fc1.", 0},
+          {"mlp.c_proj.", "mlp.fc2.", 0},
+      };
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
         if (!strcmp(oa, top[i].oa)) {
             *op = top[i].op;
@@ -490,14 +490,13 @@ static int hf_name(const char *oa, char *out, size_t cap, int *op)
 
 /* Binds a CLIP tensor from Hugging Face names (q/k/v concatenation and the
 ** transposed projection go into owned buffers). */
-static ram_status bind_hf(struct ram_model *m, const struct ram_tensor_source *src,
-                          const struct ram_wspec *w, struct ram_error *err)
+static ram_status bind_hf(struct ram_model *m, const struct ram_tensor_source *src, const struct ram_wspec *w,
+                          struct ram_error *err)
 {
     char hf[RAM_WSPEC_NAME + 32], full[RAM_WSPEC_NAME + 40];
     int op;
     ram_status rc;
-    if (!hf_name(w->name + 5, hf, sizeof hf, &op))
-        return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", w->name);
+    if (!hf_name(w->name + 5, hf, sizeof hf, &op)) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", w->name);
     if (op == 0 || op == 2) {
         snprintf(full, sizeof full, "clip.%s", hf);
         const struct ram_tensor_view *v = src->find(src->ctx, full);
@@ -564,7 +563,8 @@ static ram_status bind_q8(struct ram_model *m, const struct ram_tensor_source *s
     if (v->dtype != RAM_DTYPE_I8)
         return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s: got %s, expected I8 (int8 file)", w->name,
                         ram_dtype_name(v->dtype));
-    if (k > RAM_Q8_MAX_K) return ram_fail(err, RAM_ERR_TOO_BIG, "%s: %d inputs, int8 supports %d", w->name, k, RAM_Q8_MAX_K);
+    if (k > RAM_Q8_MAX_K)
+        return ram_fail(err, RAM_ERR_TOO_BIG, "%s: %d inputs, int8 supports %d", w->name, k, RAM_Q8_MAX_K);
     ram_status rc = check_shape(v, w->name, 4, pshape, err);
     if (rc) return rc;
     const struct ram_tensor_view *sv = findf(src, "%s.qscale", w->name);
@@ -613,8 +613,7 @@ static const struct ram_tensor_view *lookup(const struct ram_model *m, const str
     return v;
 }
 
-ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source *src, int flags,
-                             struct ram_error *err)
+ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source *src, int flags, struct ram_error *err)
 {
     struct ram_wspec *specs = NULL;
     int n = 0;
@@ -674,8 +673,8 @@ ram_status ram_model_bind(struct ram_model *m, const struct ram_tensor_source *s
 
 /* The int8 form of an fp32 matrix (n x k), packed and scaled into one
 ** buffer that m owns, wrapped by a weight that m owns. */
-static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int k,
-                                 const struct ram_q8_weight **out, struct ram_error *err)
+static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int k, const struct ram_q8_weight **out,
+                                 struct ram_error *err)
 {
     size_t pb = ram_q8_packed_bytes(n, k);
     if (!pb) return ram_fail(err, RAM_ERR_TOO_BIG, "int8: %d x %d matrix is out of range", n, k);
@@ -730,8 +729,8 @@ ram_status ram_model_pack_linear(struct ram_model *m, ram_prec_fn choose, void *
     ram_status rc = ram_model_specs(m, &specs, &n, err);
     for (int i = 0; i < n && !rc; i++)
         if (specs[i].q8)
-            rc = pack_one(m, specs[i].name, *specs[i].dst, (int)specs[i].shape[0], (int)specs[i].shape[1],
-                          specs[i].q8, choose, ctx, err);
+            rc = pack_one(m, specs[i].name, *specs[i].dst, (int)specs[i].shape[0], (int)specs[i].shape[1], specs[i].q8,
+                          choose, ctx, err);
     ram_free(specs);
     if (rc) return rc;
     const int H = m->tagger.hidden, I = m->tagger.intermediate;
@@ -837,7 +836,8 @@ static ram_status check_tag2text(struct ram_model *m, struct ram_error *err)
     if (m->des_per_class != 1 || m->embed_dim != vw || m->tagger.encoder_width != vw || t->enc.encoder_width != vw)
         return ram_fail(err, RAM_ERR_FORMAT,
                         "config: Tag2Text's tagging head and tag encoder attend to the %d-wide Swin tokens "
-                        "(got %d and %d)", vw, m->tagger.encoder_width, t->enc.encoder_width);
+                        "(got %d and %d)",
+                        vw, m->tagger.encoder_width, t->enc.encoder_width);
     if (t->enc.hidden != m->tagger.hidden || t->enc.intermediate != m->tagger.intermediate ||
         t->enc.layers < m->tagger.n_layers)
         return ram_fail(err, RAM_ERR_FORMAT,
@@ -875,21 +875,20 @@ ram_status ram_model_check_config(struct ram_model *m, struct ram_error *err)
         return ram_fail(err, RAM_ERR_FORMAT, "config: Swin channels too large");
     long long res0 = c->image_size / c->patch_size;
     if (res0 * res0 * c->embed_dim * c->mlp_ratio > INT_MAX)
-        return ram_fail(err, RAM_ERR_FORMAT, "config: %d px with patch %d and %d channels is too large",
-                        c->image_size, c->patch_size, c->embed_dim);
+        return ram_fail(err, RAM_ERR_FORMAT, "config: %d px with patch %d and %d channels is too large", c->image_size,
+                        c->patch_size, c->embed_dim);
     B("num_class", m->num_class, 1, 1 << 24);
     B("des_per_class", m->des_per_class, 1, 1 << 16);
     if (m->kind == RAM_KIND_RAM && m->des_per_class != 1)
-        return ram_fail(err, RAM_ERR_FORMAT, "config: RAM has one label embedding per class, not %d",
-                        m->des_per_class);
+        return ram_fail(err, RAM_ERR_FORMAT, "config: RAM has one label embedding per class, not %d", m->des_per_class);
     B("label embedding width", m->embed_dim, 1, 65536);
     B("tagger_hidden", m->tagger.hidden, 1, 65536);
     B("tagger_layers", m->tagger.n_layers, 1, 256);
     B("tagger_heads", m->tagger.n_heads, 1, 4096);
     B("tagger_intermediate", m->tagger.intermediate, 1, 1 << 20);
     if (m->tagger.hidden % m->tagger.n_heads)
-        return ram_fail(err, RAM_ERR_FORMAT, "config: tagger width %d is not divisible by %d heads",
-                        m->tagger.hidden, m->tagger.n_heads);
+        return ram_fail(err, RAM_ERR_FORMAT, "config: tagger width %d is not divisible by %d heads", m->tagger.hidden,
+                        m->tagger.n_heads);
     if (m->tagger.encoder_width != m->embed_dim)
         return ram_fail(err, RAM_ERR_FORMAT,
                         "config: tagger encoder width %d differs from the label embedding width %d",
@@ -901,11 +900,10 @@ ram_status ram_model_check_config(struct ram_model *m, struct ram_error *err)
         B("clip_heads", m->clip.heads, 1, 4096);
         B("clip_layers", m->clip.layers, 1, 256);
         if (m->clip.width % m->clip.heads)
-            return ram_fail(err, RAM_ERR_FORMAT, "config: CLIP width %d is not divisible by %d heads",
-                            m->clip.width, m->clip.heads);
+            return ram_fail(err, RAM_ERR_FORMAT, "config: CLIP width %d is not divisible by %d heads", m->clip.width,
+                            m->clip.heads);
         if (m->clip.embed_dim != m->embed_dim)
-            return ram_fail(err, RAM_ERR_FORMAT,
-                            "config: CLIP embeds to %d, the label embeddings are %d wide",
+            return ram_fail(err, RAM_ERR_FORMAT, "config: CLIP embeds to %d, the label embeddings are %d wide",
                             m->clip.embed_dim, m->embed_dim);
         m->clip.eps = 1e-5f;
     }
@@ -928,19 +926,19 @@ static ram_status missing(struct ram_error *err, const char *key)
     return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", key);
 }
 
-static ram_status infer_clip(struct ram_model *m, const struct ram_tensor_source *src,
-                             const struct ram_convert_opts *o, struct ram_error *err)
+static ram_status infer_clip(struct ram_model *m, const struct ram_tensor_source *src, const struct ram_convert_opts *o,
+                             struct ram_error *err)
 {
     const struct ram_tensor_view *tok = findf(src, "clip.token_embedding.weight");
     int hf = !tok;
     if (hf) tok = findf(src, "clip.text_model.embeddings.token_embedding.weight");
-    const struct ram_tensor_view *pos =
-        hf ? findf(src, "clip.text_model.embeddings.position_embedding.weight")
-           : findf(src, "clip.positional_embedding");
+    const struct ram_tensor_view *pos = hf ? findf(src, "clip.text_model.embeddings.position_embedding.weight")
+                                           : findf(src, "clip.positional_embedding");
     const struct ram_tensor_view *proj =
         hf ? findf(src, "clip.text_projection.weight") : findf(src, "clip.text_projection");
     if (!tok) return missing(err, "clip.token_embedding.weight");
-    if (!pos) return missing(err, hf ? "clip.text_model.embeddings.position_embedding.weight" : "clip.positional_embedding");
+    if (!pos)
+        return missing(err, hf ? "clip.text_model.embeddings.position_embedding.weight" : "clip.positional_embedding");
     if (!proj) return missing(err, hf ? "clip.text_projection.weight" : "clip.text_projection");
     if (tok->ndim != 2 || pos->ndim != 2 || proj->ndim != 2 || !int_dim(tok, 0, &m->clip.vocab) ||
         !int_dim(tok, 1, &m->clip.width) || !int_dim(pos, 0, &m->clip.context) ||
@@ -948,17 +946,18 @@ static ram_status infer_clip(struct ram_model *m, const struct ram_tensor_source
         return ram_fail(err, RAM_ERR_FORMAT, "CLIP text tower: unexpected embedding/projection shapes");
     int l = 0;
     while (l <= 256 && (hf ? findf(src, "clip.text_model.encoder.layers.%d.layer_norm1.weight", l)
-                            : findf(src, "clip.transformer.resblocks.%d.ln_1.weight", l)))
+                           : findf(src, "clip.transformer.resblocks.%d.ln_1.weight", l)))
         l++;
-    if (l == 0) return missing(err, hf ? "clip.text_model.encoder.layers.0.layer_norm1.weight" : "clip.transformer.resblocks.0.ln_1.weight");
+    if (l == 0)
+        return missing(err, hf ? "clip.text_model.encoder.layers.0.layer_norm1.weight"
+                               : "clip.transformer.resblocks.0.ln_1.weight");
     m->clip.layers = l;
     if (o && o->clip_heads > 0) {
         m->clip.heads = o->clip_heads;
     } else {
         if (m->clip.width % 64)
             return ram_fail(err, RAM_ERR_ARG,
-                            "CLIP width %d: the head count cannot be inferred, give it (--clip-heads)",
-                            m->clip.width);
+                            "CLIP width %d: the head count cannot be inferred, give it (--clip-heads)", m->clip.width);
         m->clip.heads = m->clip.width / 64;
     }
     m->has_clip = 1;
@@ -978,7 +977,8 @@ static ram_status infer_stack(struct ram_bert_config *b, const struct ram_tensor
         return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.embeddings.position_embeddings.weight", pre);
     int l = 0;
     while (l <= 256 && findf(src, "%s.encoder.layer.%d.attention.self.query.weight", pre, l)) l++;
-    if (l == 0) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s.encoder.layer.0.attention.self.query.weight", pre);
+    if (l == 0)
+        return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s.encoder.layer.0.attention.self.query.weight", pre);
     b->layers = l;
     v = findf(src, "%s.encoder.layer.0.intermediate.dense.weight", pre);
     if (!v && alt_pre) v = findf(src, "%s.encoder.layer.0.intermediate.dense.weight", alt_pre);
@@ -987,7 +987,8 @@ static ram_status infer_stack(struct ram_bert_config *b, const struct ram_tensor
     v = findf(src, "%s.encoder.layer.0.crossattention.self.key.weight", pre);
     if (!v && alt_pre) v = findf(src, "%s.encoder.layer.0.crossattention.self.key.weight", alt_pre);
     if (!v || v->ndim != 2 || !int_dim(v, 1, &b->encoder_width))
-        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.crossattention.self.key.weight", pre);
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.crossattention.self.key.weight",
+                        pre);
     if (o && o->bert_heads > 0) {
         b->heads = o->bert_heads;
     } else {
@@ -1029,7 +1030,8 @@ static ram_status infer_tag2text(struct ram_model *m, const struct ram_tensor_so
         return ram_fail(err, RAM_ERR_FORMAT, "tagging head query weight: unexpected shape");
     v = findf(src, "%s.encoder.layer.0.crossattention.self.key.weight", pre);
     if (!v || v->ndim != 2 || !int_dim(v, 1, &m->tagger.encoder_width))
-        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.crossattention.self.key.weight", pre);
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.crossattention.self.key.weight",
+                        pre);
     v = findf(src, "%s.encoder.layer.0.intermediate.dense.weight", pre);
     if (!v || v->ndim != 2 || !int_dim(v, 0, &m->tagger.intermediate))
         return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.intermediate.dense.weight", pre);
@@ -1040,8 +1042,8 @@ static ram_status infer_tag2text(struct ram_model *m, const struct ram_tensor_so
     return ram_model_check_config(m, err);
 }
 
-ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_source *src,
-                                  int num_class, const struct ram_convert_opts *o, struct ram_error *err)
+ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_source *src, int num_class,
+                                  const struct ram_convert_opts *o, struct ram_error *err)
 {
     const struct ram_tensor_view *v;
     struct ram_swin_config *c = &m->swin;
@@ -1050,22 +1052,22 @@ ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_s
     /* Patch embedding: embed_dim, in_chans, patch. */
     v = findf(src, "visual_encoder.patch_embed.proj.weight");
     if (!v) return missing(err, "visual_encoder.patch_embed.proj.weight");
-    if (v->ndim != 4 || v->shape[2] != v->shape[3] || !int_dim(v, 0, &c->embed_dim) ||
-        !int_dim(v, 1, &c->in_chans) || !int_dim(v, 2, &c->patch_size))
+    if (v->ndim != 4 || v->shape[2] != v->shape[3] || !int_dim(v, 0, &c->embed_dim) || !int_dim(v, 1, &c->in_chans) ||
+        !int_dim(v, 2, &c->patch_size))
         return ram_fail(err, RAM_ERR_FORMAT, "visual_encoder.patch_embed.proj.weight: unexpected shape");
 
     /* Stages and blocks by counting; heads from the bias tables. */
     int s = 0;
     while (findf(src, "visual_encoder.layers.%d.blocks.0.norm1.weight", s)) {
-        if (s == RAM_MAX_STAGES)
-            return ram_fail(err, RAM_ERR_FORMAT, "more than %d Swin stages", RAM_MAX_STAGES);
+        if (s == RAM_MAX_STAGES) return ram_fail(err, RAM_ERR_FORMAT, "more than %d Swin stages", RAM_MAX_STAGES);
         int b = 0;
         while (b <= 1024 && findf(src, "visual_encoder.layers.%d.blocks.%d.norm1.weight", s, b)) b++;
         c->depths[s] = b;
         v = findf(src, "visual_encoder.layers.%d.blocks.0.attn.relative_position_bias_table", s);
         if (!v || v->ndim != 2 || !int_dim(v, 1, &c->heads[s]))
             return ram_fail(err, RAM_ERR_FORMAT,
-                            "missing or malformed visual_encoder.layers.%d.blocks.0.attn.relative_position_bias_table", s);
+                            "missing or malformed visual_encoder.layers.%d.blocks.0.attn.relative_position_bias_table",
+                            s);
         s++;
     }
     if (s == 0) return missing(err, "visual_encoder.layers.0.blocks.0.norm1.weight");
@@ -1078,8 +1080,8 @@ ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_s
         v = findf(src, "visual_encoder.layers.0.blocks.0.attn.relative_position_bias_table");
         int64_t rows = v->shape[0], k = (int64_t)llround(sqrt((double)rows));
         if (k * k != rows || k % 2 == 0)
-            return ram_fail(err, RAM_ERR_FORMAT,
-                            "relative_position_bias_table has %lld rows, not (2w-1)^2", (long long)rows);
+            return ram_fail(err, RAM_ERR_FORMAT, "relative_position_bias_table has %lld rows, not (2w-1)^2",
+                            (long long)rows);
         c->window = (int)((k + 1) / 2);
     }
 
@@ -1102,8 +1104,8 @@ ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_s
                 int64_t nw = v->ndim == 3 ? v->shape[0] : 0, g = (int64_t)llround(sqrt((double)nw));
                 int64_t N = (int64_t)c->window * c->window;
                 if (nw < 1 || g * g != nw || v->shape[1] != N || v->shape[2] != N || g > 4096)
-                    return ram_fail(err, RAM_ERR_FORMAT,
-                                    "attn_mask of stage %d block %d does not fit window %d", st, b, c->window);
+                    return ram_fail(err, RAM_ERR_FORMAT, "attn_mask of stage %d block %d does not fit window %d", st, b,
+                                    c->window);
                 int64_t img = g * c->window * ((int64_t)1 << st) * c->patch_size;
                 if (img > 16384) return ram_fail(err, RAM_ERR_FORMAT, "inferred image size too large");
                 c->image_size = (int)img;
@@ -1132,8 +1134,7 @@ ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_s
     m->num_class = num_class;
     m->des_per_class = (int)(v->shape[0] / num_class);
     if (m->kind == RAM_KIND_RAM && m->des_per_class != 1)
-        return ram_fail(err, RAM_ERR_FORMAT,
-                        "RAM checkpoint: label_embed has %lld rows for %d classes",
+        return ram_fail(err, RAM_ERR_FORMAT, "RAM checkpoint: label_embed has %lld rows for %d classes",
                         (long long)v->shape[0], num_class);
 
     const char *prefixes[3] = {"tagging_head", "vision_multi", "tag_encoder"};
@@ -1151,7 +1152,8 @@ ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_s
         return ram_fail(err, RAM_ERR_FORMAT, "tagging decoder query weight: unexpected shape");
     v = findf(src, "%s.encoder.layer.0.crossattention.self.key.weight", pre);
     if (!v || v->ndim != 2 || !int_dim(v, 1, &m->tagger.encoder_width))
-        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.crossattention.self.key.weight", pre);
+        return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.crossattention.self.key.weight",
+                        pre);
     v = findf(src, "%s.encoder.layer.0.intermediate.dense.weight", pre);
     if (!v || v->ndim != 2 || !int_dim(v, 0, &m->tagger.intermediate))
         return ram_fail(err, RAM_ERR_FORMAT, "missing or malformed %s.encoder.layer.0.intermediate.dense.weight", pre);

@@ -42,9 +42,8 @@ struct ram_convert_opts {
 ** opts may be NULL. The .pth stays open inside the model (weights point into
 ** it) and is closed by ram_model_free. On success *out is owned by the
 ** caller (ram_model_free). */
-ram_status ram_model_init_from_pth(const char *pth, const char *tags_en, const char *tags_zh,
-                                   const char *thresholds, const struct ram_convert_opts *opts,
-                                   struct ram_model **out, struct ram_error *err);
+ram_status ram_model_init_from_pth(const char *pth, const char *tags_en, const char *tags_zh, const char *thresholds,
+                                   const struct ram_convert_opts *opts, struct ram_model **out, struct ram_error *err);
 
 /* ------------------------------------------------------------------ specs */
 
@@ -65,11 +64,11 @@ struct ram_wspec {
     char name[RAM_WSPEC_NAME]; /* canonical key, e.g. "visual_encoder.norm.weight" */
     int ndim;
     int64_t shape[4];
-    const float **dst;         /* the model field that receives the pointer (borrowed) */
-    float *scalar;             /* for 0-d tensors (reweight_scale): receives the value */
-    int part;                  /* enum ram_part: selects the aliases tried */
-    int init;                  /* enum ram_winit */
-    int big;                   /* stored as F16 by --dtype f16 (matrices and embeddings) */
+    const float **dst; /* the model field that receives the pointer (borrowed) */
+    float *scalar;     /* for 0-d tensors (reweight_scale): receives the value */
+    int part;          /* enum ram_part: selects the aliases tried */
+    int init;          /* enum ram_winit */
+    int big;           /* stored as F16 by --dtype f16 (matrices and embeddings) */
     /* Swin linear matrices: where the int8 form goes in quantized files
     ** (stored as I8 packed [ceil(out/16), ceil(in/4), 16, 4] + F32
     ** "<name>.qscale" [out]); NULL for every other tensor. */
@@ -80,8 +79,7 @@ struct ram_wspec {
 ** CLIP). Allocates m's per-layer weight arrays if not done yet. m's config
 ** (and m->stage[], via ram_swin_derive) must be set. *out is owned by the
 ** caller (ram_free). */
-ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n,
-                           struct ram_error *err);
+ram_status ram_model_specs(struct ram_model *m, struct ram_wspec **out, int *n, struct ram_error *err);
 
 /* Tag2Text: points the tag encoder's layers 0 .. tagger.n_layers-1
 ** cross-attention and FFN at the tagging head's tensors (the official
@@ -96,8 +94,7 @@ void ram_t2t_link(struct ram_model *m);
 ** and sets m's weight pointers. Pointers borrow from src's storage unless
 ** converted (then owned by m, see model.h). Errors name the key: "missing
 ** tensor KEY", "wrong shape for KEY: got [..], expected [..]". */
-ram_status ram_model_bind(struct ram_model *m, const struct ram_tensor_source *src,
-                          struct ram_error *err);
+ram_status ram_model_bind(struct ram_model *m, const struct ram_tensor_source *src, struct ram_error *err);
 ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source *src, int flags,
                              struct ram_error *err);
 
@@ -105,9 +102,8 @@ ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source
 ** rules), with num_class from the tag list; clip.* tensors in src (e.g.
 ** through ram_join_clip) set has_clip and the CLIP config. Validates the
 ** result (ram_model_check_config). opts may be NULL. */
-ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_source *src,
-                                  int num_class, const struct ram_convert_opts *opts,
-                                  struct ram_error *err);
+ram_status ram_model_infer_config(struct ram_model *m, const struct ram_tensor_source *src, int num_class,
+                                  const struct ram_convert_opts *opts, struct ram_error *err);
 
 /* Checks m's config for consistency and sane bounds, sets the constant eps
 ** values and calls ram_swin_derive. */
@@ -188,21 +184,20 @@ void ram_tracker_free(struct ram_tracker *t);
 ** zh NULL: the English names. thr NULL: 0.68 each; thr_f32 (our file) holds
 ** num_class floats instead of text when not NULL. Names containing NUL bytes
 ** and count mismatches are errors. */
-ram_status ram_model_set_vocab(struct ram_model *m, int file_mode, const char *en, size_t en_len,
-                               const char *zh, size_t zh_len, const char *thr, size_t thr_len,
-                               const float *thr_f32, struct ram_error *err);
+ram_status ram_model_set_vocab(struct ram_model *m, int file_mode, const char *en, size_t en_len, const char *zh,
+                               size_t zh_len, const char *thr, size_t thr_len, const float *thr_f32,
+                               struct ram_error *err);
 
 /* Reads a whole (small) file into a NUL-terminated buffer (caller frees with
 ** ram_free); files over max_len bytes give RAM_ERR_TOO_BIG. */
-ram_status ram_read_file(const char *path, size_t max_len, char **out, size_t *len,
-                         struct ram_error *err);
+ram_status ram_read_file(const char *path, size_t max_len, char **out, size_t *len, struct ram_error *err);
 
 /* ------------------------------------------------------------------ writing */
 
 struct ram_write_opts {
-    int dtype;           /* enum ram_dtype: RAM_DTYPE_F32 (default when 0) or RAM_DTYPE_F16 */
-    int random;          /* 1: ignore m's weights and write random ones (ram-convert --random) */
-    uint64_t seed;       /* for random */
+    int dtype;            /* enum ram_dtype: RAM_DTYPE_F32 (default when 0) or RAM_DTYPE_F16 */
+    int random;           /* 1: ignore m's weights and write random ones (ram-convert --random) */
+    uint64_t seed;        /* for random */
     const char *bpe_text; /* the BPE vocabulary text, required when m->has_clip */
     size_t bpe_len;
 };
@@ -210,8 +205,8 @@ struct ram_write_opts {
 /* Writes m in our model file format (models/README.md) to path, atomically.
 ** m's config and vocabulary must be set; its weights too unless o->random.
 ** digest_out (33 bytes, may be NULL) receives the file's checksum. */
-ram_status ram_model_write(struct ram_model *m, const char *path, const struct ram_write_opts *o,
-                           char *digest_out, struct ram_error *err);
+ram_status ram_model_write(struct ram_model *m, const char *path, const struct ram_write_opts *o, char *digest_out,
+                           struct ram_error *err);
 /* The same with quant 1: the Swin linear matrices as int8 (ram-convert
 ** --quant int8; format version 2, models/README.md). A separate entry point
 ** rather than a field so that positional initialisers of ram_write_opts stay whole. */

@@ -32,10 +32,7 @@ static uint32_t rd32(const uint8_t *p)
 static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
 
 /* 1 if [off, off+n) lies inside a buffer of len bytes (overflow-safe). */
-static int in_range(uint64_t off, uint64_t n, size_t len)
-{
-    return off <= (uint64_t)len && n <= (uint64_t)len - off;
-}
+static int in_range(uint64_t off, uint64_t n, size_t len) { return off <= (uint64_t)len && n <= (uint64_t)len - off; }
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -45,8 +42,8 @@ static int cmp_entry(const void *a, const void *b)
 
 /* Reads the zip64 extended-information extra field of a central directory
 ** record: the values whose 32-bit field was saturated appear in this order. */
-static int zip64_extra(const uint8_t *x, size_t xlen, int need_usize, int need_csize, int need_off,
-                       uint64_t *usize, uint64_t *csize, uint64_t *off)
+static int zip64_extra(const uint8_t *x, size_t xlen, int need_usize, int need_csize, int need_off, uint64_t *usize,
+                       uint64_t *csize, uint64_t *off)
 {
     size_t i = 0;
     while (i + 4 <= xlen) {
@@ -57,11 +54,15 @@ static int zip64_extra(const uint8_t *x, size_t xlen, int need_usize, int need_c
             size_t left = sz;
             if (need_usize) {
                 if (left < 8) return 0;
-                *usize = rd64(p); p += 8; left -= 8;
+                *usize = rd64(p);
+                p += 8;
+                left -= 8;
             }
             if (need_csize) {
                 if (left < 8) return 0;
-                *csize = rd64(p); p += 8; left -= 8;
+                *csize = rd64(p);
+                p += 8;
+                left -= 8;
             }
             if (need_off) {
                 if (left < 8) return 0;
@@ -156,8 +157,8 @@ ram_status ram_zip_open(const void *buf, size_t len, struct ram_zip *z, struct r
             rc = ram_fail(err, RAM_ERR_FORMAT, "zip: central directory record %zu overruns", k);
             goto cleanup;
         }
-        if (!zip64_extra(c + 46 + nlen, xlen, usize == 0xffffffffu, csize == 0xffffffffu,
-                         lho == 0xffffffffu, &usize, &csize, &lho)) {
+        if (!zip64_extra(c + 46 + nlen, xlen, usize == 0xffffffffu, csize == 0xffffffffu, lho == 0xffffffffu, &usize,
+                         &csize, &lho)) {
             rc = ram_fail(err, RAM_ERR_FORMAT, "zip: bad zip64 extra field in record %zu", k);
             goto cleanup;
         }
@@ -225,8 +226,10 @@ const struct ram_zip_entry *ram_zip_find(const struct ram_zip *z, const char *na
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(z->entries[mid].name, name);
         if (c == 0) return &z->entries[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

@@ -28,17 +28,17 @@
 struct ram_zip_entry {
     const char *name; /* NUL-terminated copy (owned by the ram_zip, freed by ram_zip_close) */
     size_t name_len;
-    int method;       /* 0 = stored; anything else is compressed and unreadable here */
-    uint64_t offset;  /* byte offset of the entry's data in the buffer */
-    uint64_t size;    /* bytes of data (compressed size; equals the real size when stored) */
+    int method;      /* 0 = stored; anything else is compressed and unreadable here */
+    uint64_t offset; /* byte offset of the entry's data in the buffer */
+    uint64_t size;   /* bytes of data (compressed size; equals the real size when stored) */
 };
 
 struct ram_zip {
-    const uint8_t *base;           /* borrowed: the caller's buffer */
+    const uint8_t *base; /* borrowed: the caller's buffer */
     size_t len;
     struct ram_zip_entry *entries; /* owned, sorted by name (ram_free'd by ram_zip_close) */
     size_t n;
-    char *names;                   /* owned block holding every entry name */
+    char *names; /* owned block holding every entry name */
 };
 
 /* Indexes the archive in buf[0..len). buf is borrowed and must outlive z.

@@ -141,7 +141,7 @@ static int utf8_len(const unsigned char *z)
     if (c >= 0xC2 && c <= 0xDF) return (z[1] & 0xC0) == 0x80 && !(c == 0xC2 && z[1] < 0xA0) ? 2 : 0;
     if (c >= 0xE0 && c <= 0xEF) {
         if ((z[1] & 0xC0) != 0x80 || (z[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && z[1] < 0xA0) return 0; /* overlong */
+        if (c == 0xE0 && z[1] < 0xA0) return 0;  /* overlong */
         if (c == 0xED && z[1] >= 0xA0) return 0; /* surrogate */
         return 3;
     }
@@ -243,12 +243,12 @@ typedef struct {
     int bHidden, bFollow, bVerbose;
     const char **azExclude; /* --exclude globs */
     int nExclude;
-    size_t nRoot;           /* length of the root's name: names below it are matched by the globs */
+    size_t nRoot; /* length of the root's name: names below it are matched by the globs */
     size_t nHidden, nExcluded, nLinked;
     struct {
         dev_t dev;
         ino_t ino;
-    } *aSeen; /* folders walked: a symlink loop or a folder linked twice is walked once */
+    } * aSeen; /* folders walked: a symlink loop or a folder linked twice is walked once */
     size_t nSeen, capSeen;
 } WalkOpts;
 
@@ -316,8 +316,10 @@ static void walk(const char *dir, PathList *out, int depth, WalkOpts *o)
                     if (depth < 64) list_add(&sub, p);
                 } else {
                     o->nLinked++;
-                    fprintf(stderr, "ram-index: %s is a symlink to a folder: not followed (--follow-symlinks "
-                            "follows it)\n", esc(stored_name(p)));
+                    fprintf(stderr,
+                            "ram-index: %s is a symlink to a folder: not followed (--follow-symlinks "
+                            "follows it)\n",
+                            esc(stored_name(p)));
                 }
             }
         }
@@ -503,14 +505,14 @@ static void gone_add(GoneList *g, const char *path, const void *key, int bAlias)
 typedef struct {
     int tty;
     double t0, tLast;
-    size_t total, done;     /* files handled (any outcome) */
-    size_t embedded;        /* inserted and new (or re-embedded) */
-    size_t reembedded;      /* of which stale files embedded again */
+    size_t total, done; /* files handled (any outcome) */
+    size_t embedded;    /* inserted and new (or re-embedded) */
+    size_t reembedded;  /* of which stale files embedded again */
     size_t present, skipped;
-    double tWork0;          /* time of the first real insert, for the rate */
-    size_t workDone;        /* inserts measured by the rate */
-    size_t workTotal;       /* files that will need an insert */
-    int rescan;             /* inserts of known files count as checked, not new */
+    double tWork0;    /* time of the first real insert, for the rate */
+    size_t workDone;  /* inserts measured by the rate */
+    size_t workTotal; /* files that will need an insert */
+    int rescan;       /* inserts of known files count as checked, not new */
 } Progress;
 
 static void fmt_time(double s, char *buf, size_t n)
@@ -653,7 +655,8 @@ static void check_table_model(const char *table, char **pzModel, int switchModel
     }
     char *zDigest = sql_text("SELECT json_extract(ram_model(), '$.digest')");
     sql = sqlite3_mprintf("SELECT g.digest FROM \"%w_config\" c JOIN \"%w_gens\" g ON g.id = c.value "
-                          "WHERE c.key = 'gen'", table, table);
+                          "WHERE c.key = 'gen'",
+                          table, table);
     char *zGen = sql_text(sql); /* digest of the model the table's images belong to */
     sqlite3_free(sql);
     int same = *zDigest && !strcmp(zGen, zDigest);
@@ -724,8 +727,8 @@ static int bound_model_trusted(const char *zBound, const char *soDir)
     free(b);
     /* the folders of the extension's default-model search order (ext/model_path.c) */
     sqlite3_stmt *s = 0;
-    if (!ok && sqlite3_prepare_v2(g_db, "SELECT value FROM json_each(json_extract(ram_debug(), '$.model_search'))",
-                                  -1, &s, 0) == SQLITE_OK) {
+    if (!ok && sqlite3_prepare_v2(g_db, "SELECT value FROM json_each(json_extract(ram_debug(), '$.model_search'))", -1,
+                                  &s, 0) == SQLITE_OK) {
         while (!ok && sqlite3_step(s) == SQLITE_ROW) {
             char *a = real_folder((const char *)sqlite3_column_text(s, 0));
             ok = a && !strcmp(a, f);
@@ -834,8 +837,8 @@ static int claim_key(const char *table, const unsigned char key[16])
 /* Drops this process's claims (its batch is stored, or it stops). */
 static void claims_release(const char *table)
 {
-    char *sql = sqlite3_mprintf("DELETE FROM ram_index_claims WHERE tbl = %Q AND pid = %lld", table,
-                                (long long)getpid());
+    char *sql =
+        sqlite3_mprintf("DELETE FROM ram_index_claims WHERE tbl = %Q AND pid = %lld", table, (long long)getpid());
     sqlite3_exec(g_db, sql, 0, 0, 0); /* absent table or busy: the claims die with the process */
     sqlite3_free(sql);
 }
@@ -892,8 +895,7 @@ static int valid_name(const char *z)
 {
     if (!*z) return 0;
     for (const char *c = z; *c; c++)
-        if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
-            return 0;
+        if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) return 0;
     return !(z[0] >= '0' && z[0] <= '9');
 }
 
@@ -901,10 +903,10 @@ static int valid_name(const char *z)
 
 /* --write-xmp: how the sidecars are named and what they hold. */
 typedef struct XmpOpts {
-    int write;         /* --write-xmp */
-    int stripExt;      /* --xmp-name photo.xmp (Lightroom) instead of photo.jpg.xmp (darktable, digiKam) */
-    const char *root;  /* --xmp-root: lr:hierarchicalSubject root ('' none) */
-    int zh;            /* --xmp-lang zh: Chinese tag names */
+    int write;        /* --write-xmp */
+    int stripExt;     /* --xmp-name photo.xmp (Lightroom) instead of photo.jpg.xmp (darktable, digiKam) */
+    const char *root; /* --xmp-root: lr:hierarchicalSubject root ('' none) */
+    int zh;           /* --xmp-lang zh: Chinese tag names */
 } XmpOpts;
 
 /* Writes (or merges into) the XMP sidecar of every file of this run that the
@@ -914,8 +916,7 @@ typedef struct XmpOpts {
 ** untouched and named; an unchanged one is not rewritten. Each is written to a
 ** temporary file in the same folder and renamed over the old one, so a crash
 ** never leaves half a sidecar. Returns the number refused or not written. */
-static long long write_xmp_sidecars(const char *table, char **paths, size_t n, const char *todo,
-                                    const XmpOpts *o)
+static long long write_xmp_sidecars(const char *table, char **paths, size_t n, const char *todo, const XmpOpts *o)
 {
     char *sql = sqlite3_mprintf("SELECT %s FROM \"%w\" WHERE path = ?1", o->zh ? "tags_zh" : "tags", table);
     sqlite3_stmt *sTags = prep(sql);
@@ -947,8 +948,10 @@ static long long write_xmp_sidecars(const char *table, char **paths, size_t n, c
             goto next;
         }
         sqlite3_bind_text(sXmp, 1, tags, -1, SQLITE_STATIC);
-        if (old) sqlite3_bind_blob64(sXmp, 2, old, (sqlite3_uint64)nOld, SQLITE_STATIC);
-        else sqlite3_bind_null(sXmp, 2);
+        if (old)
+            sqlite3_bind_blob64(sXmp, 2, old, (sqlite3_uint64)nOld, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(sXmp, 2);
         sqlite3_bind_text(sXmp, 3, o->root, -1, SQLITE_STATIC);
         if (sqlite3_step(sXmp) != SQLITE_ROW) {
             fprintf(stderr, "ram-index: %s: %s: left as it is\n", side, sqlite3_errmsg(g_db));
@@ -1075,7 +1078,8 @@ int main(int argc, char **argv)
             verbose = 1;
         else if (!strcmp(a, "--write-xmp"))
             xmp.write = 1;
-        else if (!strcmp(a, "--xmp-name") && i + 1 < argc && (!strcmp(argv[i + 1], "photo.jpg.xmp") || !strcmp(argv[i + 1], "photo.xmp")))
+        else if (!strcmp(a, "--xmp-name") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "photo.jpg.xmp") || !strcmp(argv[i + 1], "photo.xmp")))
             xmp.stripExt = !strcmp(argv[++i], "photo.xmp");
         else if (!strcmp(a, "--xmp-root") && i + 1 < argc)
             xmp.root = argv[++i];
@@ -1145,13 +1149,14 @@ int main(int argc, char **argv)
             "model's, RAM_MODEL's): a database does not choose the files this program opens; if you trust that "
             "file, rerun with --model '%s'",
             table, esc(zBound), esc(zBound));
-    char *zLoad = zModel ? sqlite3_mprintf("%s", zModel)
-                : *zBound ? sqlite3_mprintf("%s", zBound)
-                : !verify ? extension_default_model()
-                          : 0;
+    char *zLoad = zModel    ? sqlite3_mprintf("%s", zModel)
+                  : *zBound ? sqlite3_mprintf("%s", zBound)
+                  : !verify ? extension_default_model()
+                            : 0;
     if (zLoad) {
         char *zWhy = !zModel && *zBound ? sqlite3_mprintf("table %s is bound to this model file (model=); name "
-                                                          "another with --model FILE --switch-model: ", table)
+                                                          "another with --model FILE --switch-model: ",
+                                                          table)
                                         : 0;
         load_model(zLoad, verify, zWhy);
         sqlite3_free(zWhy);
@@ -1188,23 +1193,24 @@ int main(int argc, char **argv)
         sqlite3_stmt *s = prep("SELECT json_extract(ram_model(), '$.file'), json_extract(ram_model(), '$.kind'), "
                                "json_extract(ram_model(), '$.tags'), json_extract(ram_model(), '$.image_size')");
         if (sqlite3_step(s) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
-        fprintf(stderr, "ram-index: model %s (%s, %d tags), %d thread%s\n", esc((const char *)sqlite3_column_text(s, 0)),
-                sqlite3_column_text(s, 1), sqlite3_column_int(s, 2), threads, threads == 1 ? "" : "s");
+        fprintf(stderr, "ram-index: model %s (%s, %d tags), %d thread%s\n",
+                esc((const char *)sqlite3_column_text(s, 0)), sqlite3_column_text(s, 1), sqlite3_column_int(s, 2),
+                threads, threads == 1 ? "" : "s");
         /* The bundled default model (and the test models) look at tiny
         ** pictures of a few synthetic tags: say so before a user indexes
         ** real photos with it. */
         char *zReal = sqlite3_column_text(s, 0) ? realpath((const char *)sqlite3_column_text(s, 0), 0) : 0;
         int bBundled = zReal && zDefault && !strcmp(zReal, zDefault);
         if (bBundled || sqlite3_column_int(s, 3) < 224)
-            fprintf(stderr, "ram-index: this is %s (%d tags, %dx%d pixels): it does not recognise real-world "
-                            "objects; for photos run `make model`, then --model models/ram_plus.ram\n",
+            fprintf(stderr,
+                    "ram-index: this is %s (%d tags, %dx%d pixels): it does not recognise real-world "
+                    "objects; for photos run `make model`, then --model models/ram_plus.ram\n",
                     bBundled ? "the bundled demo model" : "a demo or test model", sqlite3_column_int(s, 2),
                     sqlite3_column_int(s, 3), sqlite3_column_int(s, 3));
         free(zReal);
         free(zDefault);
         sqlite3_finalize(s);
     }
-
 
     /* The root with its symlinks resolved: every name below it is then
     ** normalised, and stored relative to the database's folder. */
@@ -1317,8 +1323,10 @@ int main(int argc, char **argv)
         int bStat = stat(files.a[i], &fst) == 0;
         sqlite3_bind_text(sHave, 1, name, -1, SQLITE_STATIC);
         int rc = sqlite3_step(sHave);
-        if (rc == SQLITE_ROW) todo[i] = sqlite3_column_int(sHave, 0) ? T_STALE : T_PRESENT;
-        else if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+        if (rc == SQLITE_ROW)
+            todo[i] = sqlite3_column_int(sHave, 0) ? T_STALE : T_PRESENT;
+        else if (rc != SQLITE_DONE)
+            die("%s", sqlite3_errmsg(g_db));
         sqlite3_reset(sHave);
         if (todo[i] == T_PRESENT && bStat) {
             sqlite3_bind_text(sStatGet, 1, table, -1, SQLITE_STATIC);
@@ -1396,9 +1404,10 @@ int main(int argc, char **argv)
         sqlite3_stmt *c = prep(sql);
         sqlite3_free(sql);
         if (sqlite3_step(c) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
-        sql = sqlite3_mprintf("CREATE VIRTUAL TABLE ram_stage.s USING ram_index(floor=%s, exif=%d, resume=0)",
-                              sqlite3_column_type(c, 0) == SQLITE_NULL ? "0.01" : (const char *)sqlite3_column_text(c, 0),
-                              sqlite3_column_type(c, 1) == SQLITE_NULL ? 1 : sqlite3_column_int(c, 1));
+        sql =
+            sqlite3_mprintf("CREATE VIRTUAL TABLE ram_stage.s USING ram_index(floor=%s, exif=%d, resume=0)",
+                            sqlite3_column_type(c, 0) == SQLITE_NULL ? "0.01" : (const char *)sqlite3_column_text(c, 0),
+                            sqlite3_column_type(c, 1) == SQLITE_NULL ? 1 : sqlite3_column_int(c, 1));
         sqlite3_finalize(c);
         exec_or_die(sql);
         sqlite3_free(sql);
@@ -1422,7 +1431,7 @@ int main(int argc, char **argv)
         struct stat st;
         int bStat, bStaged;
         unsigned char key[16]; /* XXH3-128 of the bytes */
-        char *zSkip; /* why it is not an image (sqlite3_malloc'd), else NULL */
+        char *zSkip;           /* why it is not an image (sqlite3_malloc'd), else NULL */
         int rcSkip;
     } Pending;
     Pending *aPend = calloc((size_t)batch, sizeof *aPend);
@@ -1683,7 +1692,7 @@ int main(int argc, char **argv)
                 "ram-index: %zu new, %zu unchanged, %zu changed, %zu moved, %zu gone%s; not indexed: %zu (%zu not "
                 "images, %zu too large, %zu unreadable); %s inferences\n",
                 nNew, nUnchanged, nChanged, nMoved, nGone,
-                !nGone ? ""
+                !nGone  ? ""
                 : prune ? " (rows deleted)"
                         : " (--prune deletes their rows)",
                 nNotImage + nTooBig + nUnreadable, nNotImage, nTooBig, nUnreadable, zInf);
@@ -1693,7 +1702,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "ram-index: %zu file%s or folder%s left out by --exclude\n", wo.nExcluded,
                 wo.nExcluded == 1 ? "" : "s", wo.nExcluded == 1 ? "" : "s");
     if (nHidden)
-        fprintf(stderr, "ram-index: %zu hidden file%s or folder%s skipped (names starting with '.'; --hidden indexes them)\n",
+        fprintf(stderr,
+                "ram-index: %zu hidden file%s or folder%s skipped (names starting with '.'; --hidden indexes them)\n",
                 nHidden, nHidden == 1 ? "" : "s", nHidden == 1 ? "" : "s");
     if (!interrupted) {
         /* Files of another folder (or gone) that a model switch left stale:

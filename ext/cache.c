@@ -40,10 +40,10 @@ SQLITE_EXTENSION_INIT3
 struct img_slot {
     int bUsed;
     struct ram_img_key key;
-    sqlite3_uint64 tick;  /* last use, for eviction */
-    float *aEmbed;        /* sqlite3_free */
+    sqlite3_uint64 tick; /* last use, for eviction */
+    float *aEmbed;       /* sqlite3_free */
     size_t nEmbed;
-    float *aProb;         /* sqlite3_free; NULL until probabilities are stored */
+    float *aProb; /* sqlite3_free; NULL until probabilities are stored */
     size_t nProb;
 };
 
@@ -69,8 +69,8 @@ static int key_eq(const struct ram_img_key *a, const struct ram_img_key *b)
            a->mxPixels == b->mxPixels;
 }
 
-int ram__imgcache_get(const struct ram_img_key *k, float *aEmbed, size_t nEmbed, float *aProb,
-                      size_t nProb, int *pbProb)
+int ram__imgcache_get(const struct ram_img_key *k, float *aEmbed, size_t nEmbed, float *aProb, size_t nProb,
+                      int *pbProb)
 {
     int bHit = 0;
     *pbProb = 0;
@@ -87,14 +87,16 @@ int ram__imgcache_get(const struct ram_img_key *k, float *aEmbed, size_t nEmbed,
         bHit = 1;
         break;
     }
-    if (bHit) g_imgHit++;
-    else g_imgMiss++;
+    if (bHit)
+        g_imgHit++;
+    else
+        g_imgMiss++;
     pthread_mutex_unlock(&g_imgMutex);
     return bHit;
 }
 
-void ram__imgcache_put(const struct ram_img_key *k, const float *aEmbed, size_t nEmbed,
-                       const float *aProb, size_t nProb)
+void ram__imgcache_put(const struct ram_img_key *k, const float *aEmbed, size_t nEmbed, const float *aProb,
+                       size_t nProb)
 {
     float *aE = 0, *aP = 0;
     pthread_mutex_lock(&g_imgMutex);
@@ -157,8 +159,10 @@ int ram__txtcache_get(const unsigned char key[16], float *aOut, size_t n)
             break;
         }
     }
-    if (bHit) g_txtHit++;
-    else g_txtMiss++;
+    if (bHit)
+        g_txtHit++;
+    else
+        g_txtMiss++;
     pthread_mutex_unlock(&g_txtMutex);
     return bHit;
 }
@@ -228,8 +232,7 @@ char *ram__cache_json(void)
     return ram__mprintf("{\"image\":{\"slots\":%d,\"used\":%d,\"hits\":%llu,\"misses\":%llu},"
                         "\"text\":{\"slots\":%d,\"used\":%d,\"bytes\":%llu,\"max_bytes\":%llu,"
                         "\"hits\":%llu,\"misses\":%llu}}",
-                        IMG_SLOTS, nImg, iHit, iMiss, TXT_SLOTS, nTxt, tBytes, TXT_MAX_BYTES, tHit,
-                        tMiss);
+                        IMG_SLOTS, nImg, iHit, iMiss, TXT_SLOTS, nTxt, tBytes, TXT_MAX_BYTES, tHit, tMiss);
 }
 
 void ram__cache_clear(void)

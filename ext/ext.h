@@ -113,8 +113,7 @@ struct ram_texts {
 ** (then it is a plain text). Errors (an element that is not a string, an
 ** empty array, over the description cap) come back with a message that
 ** starts with zWhere, e.g. "ram_score(): argument 2". */
-int ram__parse_text_list(const char *z, int n, const char *zWhere, int *pbList, struct ram_texts *pOut,
-                         char **pzErr);
+int ram__parse_text_list(const char *z, int n, const char *zWhere, int *pbList, struct ram_texts *pOut, char **pzErr);
 /* Frees what ram__parse_text_list filled in. */
 void ram__texts_free(struct ram_texts *p);
 
@@ -134,20 +133,20 @@ void ram__vocab_free(struct ram_vocab *p);
 /* ------------------------------------------------------------------ cache.c */
 
 struct ram_img_key {
-    unsigned char hash[16];   /* XXH3-128 of the blob, canonical */
-    char digest[33];          /* model */
-    int exif;                 /* preprocessing settings */
+    unsigned char hash[16]; /* XXH3-128 of the blob, canonical */
+    char digest[33];        /* model */
+    int exif;               /* preprocessing settings */
     sqlite3_int64 mxPixels;
 };
 
 /* Copies a cached entry: embeddings always, probabilities when aProb is
 ** not NULL and the entry has them (*pbProb says so). Returns 1 on a hit. */
-int ram__imgcache_get(const struct ram_img_key *k, float *aEmbed, size_t nEmbed, float *aProb,
-                      size_t nProb, int *pbProb);
+int ram__imgcache_get(const struct ram_img_key *k, float *aEmbed, size_t nEmbed, float *aProb, size_t nProb,
+                      int *pbProb);
 /* Stores or completes an entry (aProb may be NULL). Out of memory only
 ** means the entry is not cached. */
-void ram__imgcache_put(const struct ram_img_key *k, const float *aEmbed, size_t nEmbed,
-                       const float *aProb, size_t nProb);
+void ram__imgcache_put(const struct ram_img_key *k, const float *aEmbed, size_t nEmbed, const float *aProb,
+                       size_t nProb);
 
 /* Text-embedding LRU: key is XXH3-128 of (model digest, text list). */
 int ram__txtcache_get(const unsigned char key[16], float *aOut, size_t n);
@@ -213,14 +212,14 @@ unsigned char *ram__entry_blob_write(const struct ram_entry_blob *v, sqlite3_uin
 ** Fields are immutable after load except nRef, which only the registry
 ** touches under its mutex. */
 struct ram_entry {
-    struct ram_entry *pNext;  /* registry list (owned by the registry) */
-    char *zPath;              /* realpath of the file (sqlite3_free); with info.file_* the key */
-    struct ram_model *pModel; /* ram_model_free when nRef drops to 0 */
+    struct ram_entry *pNext;    /* registry list (owned by the registry) */
+    char *zPath;                /* realpath of the file (sqlite3_free); with info.file_* the key */
+    struct ram_model *pModel;   /* ram_model_free when nRef drops to 0 */
     struct ram_model_info info; /* strings borrowed from pModel */
-    int nRef;                 /* contexts, cursors holding the entry */
-    int *aHash;               /* tag name -> class index, open addressing; -1 empty (sqlite3_free) */
-    int nHash;                /* slots in aHash (power of two) */
-    int bVerified;            /* the data checksum was checked (guarded by the registry mutex) */
+    int nRef;                   /* contexts, cursors holding the entry */
+    int *aHash;                 /* tag name -> class index, open addressing; -1 empty (sqlite3_free) */
+    int nHash;                  /* slots in aHash (power of two) */
+    int bVerified;              /* the data checksum was checked (guarded by the registry mutex) */
 };
 
 /* How ram__registry_acquire treats the model file's checksum. */
@@ -252,7 +251,7 @@ void ram__conn_count_add(int delta);
 /* ------------------------------------------------------------------ thresholds.c */
 
 struct ram_override {
-    char *zTag;  /* sqlite3_free */
+    char *zTag; /* sqlite3_free */
     int nTag;
     double rVal;
 };
@@ -263,14 +262,14 @@ struct ram_override {
 struct ram_thresh_src {
     struct ram_override *aOver; /* ram_set_threshold overrides (sqlite3_free) */
     int nOver, nOverAlloc;
-    struct ram_override *aTab;  /* main.ram_thresholds rows (sqlite3_free, each zTag too) */
+    struct ram_override *aTab; /* main.ram_thresholds rows (sqlite3_free, each zTag too) */
     int nTab;
     int bTabValid;
-    sqlite3_int64 tabChanges;     /* sqlite3_total_changes64 when read */
-    unsigned int tabDataVersion;  /* SQLITE_FCNTL_DATA_VERSION of main when read */
-    int tabAutocommit;            /* sqlite3_get_autocommit when read */
-    int bInTab;                   /* reading the table now (guards against recursion) */
-    unsigned iGen;                /* bumped by every change of the overrides or rows */
+    sqlite3_int64 tabChanges;    /* sqlite3_total_changes64 when read */
+    unsigned int tabDataVersion; /* SQLITE_FCNTL_DATA_VERSION of main when read */
+    int tabAutocommit;           /* sqlite3_get_autocommit when read */
+    int bInTab;                  /* reading the table now (guards against recursion) */
+    unsigned iGen;               /* bumped by every change of the overrides or rows */
 };
 
 /* Re-reads main.ram_thresholds of db into pSrc when it may have changed.
@@ -305,7 +304,7 @@ struct ram_ctx {
     float *aThresh;           /* num_class effective thresholds (sqlite3_free) */
     int bThreshOk;            /* aThresh matches the sources as of iThreshGen */
     unsigned iThreshGen;
-    int nThreads;             /* threads for this context's inference; 0: the engine's default
+    int nThreads; /* threads for this context's inference; 0: the engine's default
                               ** (ram_set_threads, process-wide today). The per-call count of
                               ** core's thread pool (issue 17, core/jobs.c) is wired here. */
 };
@@ -345,8 +344,8 @@ int ram__image_check(sqlite3 *db, const char *zFunc, int iArg, sqlite3_value *pV
 ** set for NULL, else fills *pOut (probs only when bProbs). Uses the
 ** process-wide cache, so each distinct blob is decoded and encoded once per
 ** model and settings. */
-int ram__ctx_image(struct ram_ctx *c, const struct ram_prep *pPrep, const char *zFunc, int iArg,
-                   sqlite3_value *pVal, int bProbs, int *pbNull, struct ram_image *pOut, char **pzErr);
+int ram__ctx_image(struct ram_ctx *c, const struct ram_prep *pPrep, const char *zFunc, int iArg, sqlite3_value *pVal,
+                   int bProbs, int *pbNull, struct ram_image *pOut, char **pzErr);
 
 /* ------------------------------------------------------------------ texts.c */
 
@@ -355,8 +354,7 @@ int ram__ctx_image(struct ram_ctx *c, const struct ram_prep *pPrep, const char *
 int ram__ctx_need_text(struct ram_ctx *c, const char *zFunc, char **pzErr);
 /* L2-normalised CLIP embeddings of the n texts (n x embed_dim floats into
 ** aOut) with context c, through the text LRU. zFunc names the caller. */
-int ram__ctx_encode_texts(struct ram_ctx *c, const char *zFunc, const struct ram_texts *pT, float *aOut,
-                          char **pzErr);
+int ram__ctx_encode_texts(struct ram_ctx *c, const char *zFunc, const struct ram_texts *pT, float *aOut, char **pzErr);
 
 /* ------------------------------------------------------------------ conn.c */
 
@@ -403,8 +401,8 @@ int ram__trust_check(struct ram_conn *p, const char *zTable, const char *zPath, 
 void ram__trust_free(struct ram_conn *p);
 /* The connection's image path: ram__image_check, then the current context
 ** (resolved as ram__conn_ctx does) with the connection's settings. */
-int ram__conn_image(struct ram_conn *p, const char *zFunc, int iArg, sqlite3_value *pVal, int bProbs,
-                    int *pbNull, struct ram_image *pOut, char **pzErr);
+int ram__conn_image(struct ram_conn *p, const char *zFunc, int iArg, sqlite3_value *pVal, int bProbs, int *pbNull,
+                    struct ram_image *pOut, char **pzErr);
 
 /* Static description of one scalar function for the registration loops. */
 struct ram_func_def {
@@ -415,8 +413,7 @@ struct ram_func_def {
 };
 /* Registers the table with p as user data (one reference each), stopping at
 ** the first failure with the STYLE.md message in *pzErrMsg. */
-int ram__register_funcs(sqlite3 *db, struct ram_conn *p, const struct ram_func_def *a, int n,
-                        char **pzErrMsg);
+int ram__register_funcs(sqlite3 *db, struct ram_conn *p, const struct ram_func_def *a, int n, char **pzErrMsg);
 
 /* ================================================================== surfaces */
 

@@ -29,16 +29,14 @@ static char *model_json(const struct ram_entry *e)
                         pI->kind == RAM_KIND_RAM_PLUS   ? "RAM++"
                         : pI->kind == RAM_KIND_TAG2TEXT ? "Tag2Text"
                                                         : "RAM",
-                        pI->num_class,
-                        pI->des_per_class, pI->image_size, pI->embed_dim, pI->n_image_tokens);
+                        pI->num_class, pI->des_per_class, pI->image_size, pI->embed_dim, pI->n_image_tokens);
     ram__json_str(s, pI->dtype);
     sqlite3_str_appendf(s, ",\"file\":");
     ram__json_str(s, e->zPath);
     sqlite3_str_appendf(s, ",\"digest\":");
     ram__json_str(s, pI->digest);
-    sqlite3_str_appendf(s, ",\"size\":%llu,\"text_encoder\":%s,\"verified\":%s}",
-                        (unsigned long long)pI->file_size, pI->has_text_encoder ? "true" : "false",
-                        ram__registry_verified(e) ? "true" : "false");
+    sqlite3_str_appendf(s, ",\"size\":%llu,\"text_encoder\":%s,\"verified\":%s}", (unsigned long long)pI->file_size,
+                        pI->has_text_encoder ? "true" : "false", ram__registry_verified(e) ? "true" : "false");
     if (sqlite3_str_errcode(s)) {
         sqlite3_free(sqlite3_str_finish(s));
         return 0;
@@ -93,7 +91,8 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         int nPath = (int)strlen(zPath);
         int bPth = nPath > 4 && !sqlite3_stricmp(zPath + nPath - 4, ".pth");
         char *zErr = 0;
-        if (zMsg && rc == SQLITE_CANTOPEN) zErr = ram__mprintf("ram_load(): %s", zMsg);
+        if (zMsg && rc == SQLITE_CANTOPEN)
+            zErr = ram__mprintf("ram_load(): %s", zMsg);
         else if (zMsg)
             zErr = ram__mprintf("ram_load(): cannot load %s: %s%s", zPath, zMsg,
                                 bPth ? " (convert .pth checkpoints with ram-convert first)" : "");

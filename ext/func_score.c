@@ -76,8 +76,7 @@ static void ramScoreFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         goto done;
     }
     if (nText > RAM_MAX_TEXT) {
-        zErr = ram__mprintf("ram_score(): argument 2 is too long (%d bytes; the limit is %d)", nText,
-                            RAM_MAX_TEXT);
+        zErr = ram__mprintf("ram_score(): argument 2 is too long (%d bytes; the limit is %d)", nText, RAM_MAX_TEXT);
         rc = SQLITE_TOOBIG;
         goto done;
     }
@@ -189,8 +188,7 @@ static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
 **   JSON: SQLITE_RESULT_SUBTYPE. */
 static const struct ram_func_def g_aFunc[] = {
     {"ram_score", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramScoreFunc},
-    {"ram_tokenize", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
-     ramTokenizeFunc},
+    {"ram_tokenize", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE, ramTokenizeFunc},
 };
 
 int ram__register_score_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg)

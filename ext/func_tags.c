@@ -66,12 +66,16 @@ static void ramTagsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     char *z = sqlite3_str_finish(s);
     if (rc != SQLITE_OK) {
         sqlite3_free(z);
-        if (rc == SQLITE_NOMEM) sqlite3_result_error_nomem(ctx);
-        else sqlite3_result_error_toobig(ctx);
+        if (rc == SQLITE_NOMEM)
+            sqlite3_result_error_nomem(ctx);
+        else
+            sqlite3_result_error_toobig(ctx);
         return;
     }
-    if (!z) sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
-    else sqlite3_result_text(ctx, z, -1, sqlite3_free);
+    if (!z)
+        sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+    else
+        sqlite3_result_text(ctx, z, -1, sqlite3_free);
 }
 
 /* ram_embed(image): the image embeddings in the versioned layout above. */
@@ -149,8 +153,7 @@ static const struct ram_func_def g_aFunc[] = {
     {"ram_tags", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramTagsFunc},
     {"ram_tags", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramTagsFunc},
     {"ram_embed", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramEmbedFunc},
-    {"ram_cls", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE,
-     ramClsFunc},
+    {"ram_cls", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE, ramClsFunc},
 };
 
 int ram__register_tag_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg)

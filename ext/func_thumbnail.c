@@ -30,18 +30,18 @@ static void ramThumbnailFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
     size_t nJpeg = 0;
     int eImg = sqlite3_value_type(argv[0]), eSize = sqlite3_value_type(argv[1]);
 
-    if (eSize != SQLITE_NULL &&
-        (eSize != SQLITE_INTEGER || sqlite3_value_int64(argv[1]) < 1 ||
-         sqlite3_value_int64(argv[1]) > RAM_THUMBNAIL_MAX_SIZE)) {
-        char *z = ram__mprintf("ram_thumbnail(): argument 2 must be an INTEGER size in 1..%d",
-                               RAM_THUMBNAIL_MAX_SIZE);
+    if (eSize != SQLITE_NULL && (eSize != SQLITE_INTEGER || sqlite3_value_int64(argv[1]) < 1 ||
+                                 sqlite3_value_int64(argv[1]) > RAM_THUMBNAIL_MAX_SIZE)) {
+        char *z = ram__mprintf("ram_thumbnail(): argument 2 must be an INTEGER size in 1..%d", RAM_THUMBNAIL_MAX_SIZE);
         ram__result_error(ctx, z ? SQLITE_ERROR : SQLITE_NOMEM, z);
         return;
     }
     if (eImg == SQLITE_NULL || eSize == SQLITE_NULL) return;
     if (eImg != SQLITE_BLOB) {
-        sqlite3_result_error(ctx, "ram_thumbnail(): argument 1 must be a BLOB of image bytes (use "
-                                  "readfile('photo.jpg'))", -1);
+        sqlite3_result_error(ctx,
+                             "ram_thumbnail(): argument 1 must be a BLOB of image bytes (use "
+                             "readfile('photo.jpg'))",
+                             -1);
         return;
     }
     const void *z = sqlite3_value_blob(argv[0]);
@@ -49,15 +49,16 @@ static void ramThumbnailFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
     int mxLen = sqlite3_limit(p->db, SQLITE_LIMIT_LENGTH, -1);
     if (n > mxLen) {
         char *zErr = ram__mprintf("ram_thumbnail(): argument 1 is too big (%lld bytes, over "
-                                  "SQLITE_LIMIT_LENGTH %d)", n, mxLen);
+                                  "SQLITE_LIMIT_LENGTH %d)",
+                                  n, mxLen);
         ram__result_error(ctx, SQLITE_TOOBIG, zErr);
         return;
     }
     struct ram_image_params ip = ram_image_default_params();
     ip.max_pixels = (uint64_t)p->prep.mxPixels;
     ip.exif_rotate = 1;
-    ram_status s = ram_thumbnail_jpeg(z ? z : "", z ? (size_t)n : 0,
-                                      (int)sqlite3_value_int64(argv[1]), &ip, &pJpeg, &nJpeg, &err);
+    ram_status s =
+        ram_thumbnail_jpeg(z ? z : "", z ? (size_t)n : 0, (int)sqlite3_value_int64(argv[1]), &ip, &pJpeg, &nJpeg, &err);
     if (s) {
         int rc = ram__rc(s);
         ram__result_error(ctx, rc, rc == SQLITE_NOMEM ? 0 : ram__mprintf("ram_thumbnail(): %s", err.msg));

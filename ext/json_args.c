@@ -55,13 +55,9 @@ static int copy_str(const struct ram_json *j, int k, char **pz, int *pn)
     return *pz ? SQLITE_OK : SQLITE_NOMEM;
 }
 
-static int is_string(const struct ram_json *j, int k)
-{
-    return k >= 0 && j->nodes[k].type == RAM_JSON_STRING;
-}
+static int is_string(const struct ram_json *j, int k) { return k >= 0 && j->nodes[k].type == RAM_JSON_STRING; }
 
-int ram__parse_text_list(const char *z, int n, const char *zWhere, int *pbList, struct ram_texts *pOut,
-                         char **pzErr)
+int ram__parse_text_list(const char *z, int n, const char *zWhere, int *pbList, struct ram_texts *pOut, char **pzErr)
 {
     struct ram_json j;
     struct ram_error err;
@@ -106,8 +102,7 @@ int ram__parse_text_list(const char *z, int n, const char *zWhere, int *pbList, 
         char *zItem = 0;
         rc = copy_str(&j, k, &zItem, &pOut->an[idx]);
         if (rc) {
-            if (rc != SQLITE_NOMEM)
-                *pzErr = ram__mprintf("%s: item %d is not valid text", zWhere, idx + 1);
+            if (rc != SQLITE_NOMEM) *pzErr = ram__mprintf("%s: item %d is not valid text", zWhere, idx + 1);
             goto done;
         }
         pOut->az[idx] = zItem;
@@ -149,11 +144,11 @@ struct item {
     int kTag, kZh, kDes;
 };
 
-#define VERR(...)                                                                                  \
-    do {                                                                                           \
-        *pzErr = ram__mprintf(__VA_ARGS__);                                                        \
-        rc = SQLITE_ERROR;                                                                         \
-        goto done;                                                                                 \
+#define VERR(...)                           \
+    do {                                    \
+        *pzErr = ram__mprintf(__VA_ARGS__); \
+        rc = SQLITE_ERROR;                  \
+        goto done;                          \
     } while (0)
 
 int ram__parse_vocab(const char *z, int n, const char *zFunc, struct ram_vocab *pOut, char **pzErr)
@@ -233,8 +228,7 @@ int ram__parse_vocab(const char *z, int n, const char *zFunc, struct ram_vocab *
                          "strings",
                          zFunc, idx + 1);
             } else if (t != RAM_JSON_STRING) {
-                VERR("%s(): vocabulary item %d: the descriptions must be a non-empty array of strings",
-                     zFunc, idx + 1);
+                VERR("%s(): vocabulary item %d: the descriptions must be a non-empty array of strings", zFunc, idx + 1);
             }
         }
         if (nDes < 0) nDes = nThis;

@@ -60,8 +60,8 @@ static char *resolve(const char *zPath)
     const char *zSlash = strrchr(zPath, '/');
     const char *zBase = zSlash ? zSlash + 1 : zPath;
     if (!*zBase || !strcmp(zBase, ".") || !strcmp(zBase, "..")) return 0;
-    char *zDir = zSlash ? sqlite3_mprintf("%.*s", (int)(zSlash - zPath) + (zSlash == zPath), zPath)
-                        : sqlite3_mprintf(".");
+    char *zDir =
+        zSlash ? sqlite3_mprintf("%.*s", (int)(zSlash - zPath) + (zSlash == zPath), zPath) : sqlite3_mprintf(".");
     if (!zDir) return 0;
     z = realpath(zDir, 0);
     sqlite3_free(zDir);
@@ -125,9 +125,12 @@ static char *shown(const char *zPath)
     size_t n = strlen(zPath);
     for (size_t i = 0; i < n && i < 300; i++) {
         unsigned char c = (unsigned char)zPath[i];
-        if (c < 0x20 || c == 0x7f || c == '\\') sqlite3_str_appendf(s, "\\x%02x", c);
-        else if (c == '\'') sqlite3_str_appendall(s, "''");
-        else sqlite3_str_appendchar(s, 1, (char)c);
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            sqlite3_str_appendf(s, "\\x%02x", c);
+        else if (c == '\'')
+            sqlite3_str_appendall(s, "''");
+        else
+            sqlite3_str_appendchar(s, 1, (char)c);
     }
     if (n > 300) sqlite3_str_appendall(s, "...");
     return sqlite3_str_finish(s);

@@ -67,8 +67,9 @@ static void ramDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 #else
     ram__json_str(s, "unknown");
 #endif
-    sqlite3_str_appendf(s, ",\"build\":{\"optimize\":%s,\"ndebug\":%s,\"sanitize\":%s,"
-                           "\"test\":%s}",
+    sqlite3_str_appendf(s,
+                        ",\"build\":{\"optimize\":%s,\"ndebug\":%s,\"sanitize\":%s,"
+                        "\"test\":%s}",
 #ifdef __OPTIMIZE__
                         "true",
 #else
@@ -106,8 +107,10 @@ static void ramDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int nPlace = 0;
     char **azPlace = ram__model_places(&nPlace);
     sqlite3_str_appendf(s, ",\"default_model\":");
-    if (zFound) ram__json_str(s, zFound);
-    else sqlite3_str_appendall(s, "null");
+    if (zFound)
+        ram__json_str(s, zFound);
+    else
+        sqlite3_str_appendall(s, "null");
     sqlite3_str_appendf(s, ",\"model_search\":[");
     for (int i = 0; i < nPlace; i++) {
         if (i) sqlite3_str_appendchar(s, 1, ',');
@@ -116,8 +119,7 @@ static void ramDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_str_appendchar(s, 1, ']');
     sqlite3_free(zFound);
     ram__model_places_free(azPlace, nPlace);
-    sqlite3_str_appendf(s, ",\"models\":%s,\"caches\":%s}", zReg ? zReg : "null",
-                        zCache ? zCache : "null");
+    sqlite3_str_appendf(s, ",\"models\":%s,\"caches\":%s}", zReg ? zReg : "null", zCache ? zCache : "null");
     sqlite3_free(zReg);
     sqlite3_free(zCache);
     int rc = sqlite3_str_errcode(s);
@@ -146,7 +148,7 @@ __declspec(dllexport)
 #else
 __attribute__((visibility("default")))
 #endif
-int sqlite3_ram_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi);
+    int sqlite3_ram_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi);
 
 int sqlite3_ram_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi)
 {

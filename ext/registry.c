@@ -84,8 +84,8 @@ int ram__entry_tag_index(const struct ram_entry *p, const char *z, int n)
 static int entry_is_file(const struct ram_entry *p, const char *zReal, const struct stat *sb)
 {
     const struct ram_model_info *pI = &p->info;
-    return !strcmp(p->zPath, zReal) && pI->file_dev == (uint64_t)sb->st_dev &&
-           pI->file_ino == (uint64_t)sb->st_ino && pI->file_size == (uint64_t)sb->st_size &&
+    return !strcmp(p->zPath, zReal) && pI->file_dev == (uint64_t)sb->st_dev && pI->file_ino == (uint64_t)sb->st_ino &&
+           pI->file_size == (uint64_t)sb->st_size &&
            pI->file_mtime_ns == (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
 }
 
@@ -230,13 +230,11 @@ char *ram__registry_json(void)
         if (p != g_pList) sqlite3_str_appendchar(s, 1, ',');
         sqlite3_str_appendf(s, "{\"file\":");
         ram__json_str(s, p->zPath);
-        sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"refs\":%d,\"verified\":%s}",
-                            p->info.digest,
+        sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"refs\":%d,\"verified\":%s}", p->info.digest,
                             p->info.kind == RAM_KIND_RAM_PLUS   ? "RAM++"
                             : p->info.kind == RAM_KIND_TAG2TEXT ? "Tag2Text"
                                                                 : "RAM",
-                            p->nRef,
-                            p->bVerified ? "true" : "false");
+                            p->nRef, p->bVerified ? "true" : "false");
     }
     sqlite3_str_appendf(s, "],\"connections\":%d", g_nConn);
     pthread_mutex_unlock(&g_mutex);

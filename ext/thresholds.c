@@ -105,8 +105,7 @@ int ram__thresh_refresh(struct ram_thresh_src *p, sqlite3 *db, const char *zFunc
         goto done;
     }
     while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
-        if (sqlite3_column_type(pStmt, 0) == SQLITE_NULL || sqlite3_column_type(pStmt, 1) == SQLITE_NULL)
-            continue;
+        if (sqlite3_column_type(pStmt, 0) == SQLITE_NULL || sqlite3_column_type(pStmt, 1) == SQLITE_NULL) continue;
         const char *zTag = (const char *)sqlite3_column_text(pStmt, 0);
         int nTag = sqlite3_column_bytes(pStmt, 0);
         if (!zTag) {
@@ -181,7 +180,6 @@ double ram__thresh_by_name(const struct ram_thresh_src *p, const char *z, int n,
     if (i >= 0) return p->aTab[i].rVal;
     return dflt;
 }
-
 
 int ram__thresh_override(struct ram_thresh_src *p, const char *zTag, int nTag, int bSet, double r)
 {

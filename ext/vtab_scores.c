@@ -58,13 +58,13 @@ struct scores_vtab {
 
 struct scores_cursor {
     sqlite3_vtab_cursor base;
-    struct ram_entry *pEntry;  /* registry reference (ram__registry_release) or NULL */
-    int bOpen;                 /* rows come from vocab, not the model */
-    struct ram_vocab vocab;    /* ram__vocab_free */
-    float *aScore;             /* n (sqlite3_free) */
-    float *aThresh;            /* n (sqlite3_free) */
-    sqlite3_value *pImgArg;    /* the arguments, echoed by the hidden columns (sqlite3_value_free) */
-    sqlite3_value *pVocabArg;  /* same; NULL for the model's tags */
+    struct ram_entry *pEntry; /* registry reference (ram__registry_release) or NULL */
+    int bOpen;                /* rows come from vocab, not the model */
+    struct ram_vocab vocab;   /* ram__vocab_free */
+    float *aScore;            /* n (sqlite3_free) */
+    float *aThresh;           /* n (sqlite3_free) */
+    sqlite3_value *pImgArg;   /* the arguments, echoed by the hidden columns (sqlite3_value_free) */
+    sqlite3_value *pVocabArg; /* same; NULL for the model's tags */
     int n, i;
 };
 
@@ -112,8 +112,10 @@ static int scoresBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo)
             bUnusable = 1;
             continue;
         }
-        if (c->iColumn == COL_IMAGE) iImg = i;
-        else iVoc = i;
+        if (c->iColumn == COL_IMAGE)
+            iImg = i;
+        else
+            iVoc = i;
     }
     /* An argument that this plan cannot supply: ask for another plan. */
     if (bUnusable) return SQLITE_CONSTRAINT;
@@ -168,8 +170,10 @@ static int scoresClose(sqlite3_vtab_cursor *pBase)
 
 static int fail(struct scores_cursor *pCur, int rc, char *zErr)
 {
-    if (rc != SQLITE_NOMEM && zErr) vtab_set_error(pCur->base.pVtab, zErr);
-    else sqlite3_free(zErr);
+    if (rc != SQLITE_NOMEM && zErr)
+        vtab_set_error(pCur->base.pVtab, zErr);
+    else
+        sqlite3_free(zErr);
     cursor_reset(pCur);
     return rc;
 }
@@ -212,8 +216,8 @@ static int filter_closed(struct scores_cursor *pCur, struct ram_conn *p, sqlite3
 
 /* Encodes tags t0..t0+nT-1 of the vocabulary into aLabel and scores them
 ** against the image into pCur->aScore + t0. */
-static int score_block(struct scores_cursor *pCur, struct ram_ctx *c, const float *aEmbed, int t0,
-                       int nT, float *aLabel, char **pzErr)
+static int score_block(struct scores_cursor *pCur, struct ram_ctx *c, const float *aEmbed, int t0, int nT,
+                       float *aLabel, char **pzErr)
 {
     const struct ram_vocab *v = &pCur->vocab;
     size_t nDim = (size_t)c->pEntry->info.embed_dim;
@@ -229,8 +233,7 @@ static int score_block(struct scores_cursor *pCur, struct ram_ctx *c, const floa
 }
 
 /* Open set: a JSON vocabulary scored with the CLIP text tower. */
-static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_value *pImg,
-                       sqlite3_value *pVoc)
+static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_value *pImg, sqlite3_value *pVoc)
 {
     struct ram_image img;
     float *aLabel = 0;
@@ -247,9 +250,9 @@ static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_v
     int nz = sqlite3_value_bytes(pVoc);
     if (!z) return fail(pCur, SQLITE_NOMEM, 0);
     if (nz > RAM_MAX_VOCAB) {
-        return fail(pCur, SQLITE_TOOBIG,
-                    ram__mprintf("ram_tag_scores(): argument 2 is too long (%d bytes; the limit is %d)",
-                                 nz, RAM_MAX_VOCAB));
+        return fail(
+            pCur, SQLITE_TOOBIG,
+            ram__mprintf("ram_tag_scores(): argument 2 is too long (%d bytes; the limit is %d)", nz, RAM_MAX_VOCAB));
     }
     /* Image argument errors first, then the model's abilities, then the JSON. */
     if (sqlite3_value_type(pImg) != SQLITE_BLOB) {
@@ -293,8 +296,7 @@ static int filter_open(struct scores_cursor *pCur, struct ram_conn *p, sqlite3_v
     return SQLITE_OK;
 }
 
-static int scoresFilter(sqlite3_vtab_cursor *pBase, int idxNum, const char *idxStr, int argc,
-                        sqlite3_value **argv)
+static int scoresFilter(sqlite3_vtab_cursor *pBase, int idxNum, const char *idxStr, int argc, sqlite3_value **argv)
 {
     struct scores_cursor *pCur = (struct scores_cursor *)pBase;
     struct ram_conn *p = ((struct scores_vtab *)pBase->pVtab)->p;
@@ -363,9 +365,7 @@ static int scoresColumn(sqlite3_vtab_cursor *pBase, sqlite3_context *ctx, int iC
     case COL_SCORE: sqlite3_result_double(ctx, (double)pCur->aScore[i]); break;
     case COL_THRESHOLD: sqlite3_result_double(ctx, float_display(pCur->aThresh[i])); break;
     case COL_SELECTED: sqlite3_result_int(ctx, pCur->aScore[i] > pCur->aThresh[i]); break;
-    case COL_MARGIN:
-        sqlite3_result_double(ctx, (double)pCur->aScore[i] - float_display(pCur->aThresh[i]));
-        break;
+    case COL_MARGIN: sqlite3_result_double(ctx, (double)pCur->aScore[i] - float_display(pCur->aThresh[i])); break;
     case COL_IMAGE:
         if (pCur->pImgArg) sqlite3_result_value(ctx, pCur->pImgArg);
         break;

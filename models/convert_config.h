@@ -8,9 +8,9 @@
 #include "model.h"
 
 struct convert_random_cfg {
-    struct ram_model cfg;   /* config fields only; num_class 0 = from the tag list */
-    int official_vocab;     /* 1: the official tag files are the default vocabulary */
-    char tags[3][1024];     /* tag files named by CONFIG.json (en, zh, thresholds); "" if none */
+    struct ram_model cfg; /* config fields only; num_class 0 = from the tag list */
+    int official_vocab;   /* 1: the official tag files are the default vocabulary */
+    char tags[3][1024];   /* tag files named by CONFIG.json (en, zh, thresholds); "" if none */
 };
 
 /* Fills *out from a preset name or a CONFIG.json path (a name ending in

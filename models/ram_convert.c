@@ -24,7 +24,6 @@
 #include "weights.h"
 #include "wordpiece.h"
 
-
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,69 +41,68 @@ struct args {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ram-convert IN.pth -o OUT [options]\n"
-            "       ram-convert --random PRESET|CONFIG.json -o OUT [--seed N] [options]\n"
-            "\n"
-            "Converts an official RAM++, RAM or Tag2Text checkpoint (recognize-anything .pth,\n"
-            "checkpoint['model'] = state dict; optimizer/config/epoch entries are skipped)\n"
-            "into one sqlite-ram model file (safetensors-based, see models/README.md).\n"
-            "The kind (RAM++ if the checkpoint has reweight_scale) and every size are\n"
-            "inferred from the tensor shapes; what shapes cannot tell is an option.\n"
-            "\n"
-            "options:\n"
-            "  -o, --output OUT      the model file to write (atomically: OUT.tmp-XXXXXX, then rename)\n"
-            "  --tags F              English tag list, one per line; its line count is num_class\n"
-            "                        (default: ram_tag_list.txt)\n"
-            "  --tags-zh F           Chinese tag list, same order (default: ram_tag_list_chinese.txt;\n"
-            "                        with a custom --tags: the English names)\n"
-            "  --thresholds F        per-class thresholds, one per line, exactly num_class lines\n"
-            "                        (default: ram_tag_list_threshold.txt; with a custom --tags: 0.68\n"
-            "                        each, the official constructor's fill value)\n"
-            "  --dtype f32|f16|bf16  f16 stores the matrices and embeddings as F16 (half the size;\n"
-            "                        converted back to f32 when loaded); bf16 stores the Swin linear\n"
-            "                        matrices packed in bf16 and runs every large product in bf16\n"
-            "                        (AMX or AVX512-BF16 where the CPU has them; ~2x faster than f32\n"
-            "                        or more), the decoder's made at load; default f32\n"
-            "  --quant none|int8     int8 stores the Swin linear matrices as int8 per output channel\n"
-            "                        (format version 2; ~2x faster on CPUs with AVX512-VNNI, any x86-64\n"
-            "                        reads it); the decoder's are quantized at load; default none\n"
-            "  --clip CLIP           add a CLIP text tower for open-set scoring: a .pth state dict\n"
-            "                        (OpenAI names: token_embedding.weight, transformer.resblocks.*,\n"
-            "                        ...) or a .safetensors with OpenAI or Hugging Face CLIPModel\n"
-            "                        names (text_model.*); the vision tower is ignored\n"
-            "  --bpe VOCAB.txt       the uncompressed bpe_simple_vocab_16e6.txt (required with --clip)\n"
-            "  --image-size N        input resolution; inferred from the attn_mask buffers when the\n"
-            "                        checkpoint has them (the official models: 384)\n"
-            "  --window N            Swin window; default inferred from stage 0's bias table\n"
-            "  --tagger-heads N      attention heads of the tagging decoder (not inferable; default 4,\n"
-            "                        the official q2l config)\n"
-            "  --clip-heads N        CLIP text heads (not inferable; default: the safetensors\n"
-            "                        metadata \"heads\" if present, else width / 64)\n"
-            "\n"
-            "Tag2Text (a checkpoint with fc.W, e.g. tag2text_swin_14m.pth):\n"
-            "  default --tags: tag2text_ori_tag_list.txt (3429 names, repeated ones kept); no Chinese\n"
-            "  list (the English names); thresholds 0.68 and 0.7 for person, man, woman (the\n"
-            "  official constructor's) unless --thresholds; the official delete_tag_index.\n"
-            "  --bert-vocab F        the bert-base-uncased vocab.txt stored in the model file\n"
-            "                        (default: models/bert_vocab.txt)\n"
-            "  --bert-heads N        heads of the tag encoder and the decoder (not inferable;\n"
-            "                        default width / 64, 12 for the official model)\n"
-            "  --random PRESET|CONFIG.json\n"
-            "                        write random weights (N(0, 0.02)-like, LayerNorm weights 1,\n"
-            "                        unit-norm label_embed rows) for a preset or a JSON config\n"
-            "                        (keys: see models/README.md)\n"
-            "  --trained-like        with --random: weights that behave like a trained model's where\n"
-            "                        precision shows (the accuracy checks of int8 and bf16): the 51\n"
-            "                        descriptions of a tag near one direction, the final layer 30x\n"
-            "                        and shifted (probabilities from ~1e-5 to ~1, most low); made in\n"
-            "                        memory (1.3 GB at full size)\n"
-            "  --seed N              random seed (default 1)\n"
-            "  -v, --verbose         print the inferred config and the checkpoint keys not used\n"
-            "  -h, --help            this text\n"
-            "\n"
-            "Default tag files are looked up in the executable's ../models/ directory, then in\n"
-            "./models/. Presets:\n");
+    fprintf(f, "usage: ram-convert IN.pth -o OUT [options]\n"
+               "       ram-convert --random PRESET|CONFIG.json -o OUT [--seed N] [options]\n"
+               "\n"
+               "Converts an official RAM++, RAM or Tag2Text checkpoint (recognize-anything .pth,\n"
+               "checkpoint['model'] = state dict; optimizer/config/epoch entries are skipped)\n"
+               "into one sqlite-ram model file (safetensors-based, see models/README.md).\n"
+               "The kind (RAM++ if the checkpoint has reweight_scale) and every size are\n"
+               "inferred from the tensor shapes; what shapes cannot tell is an option.\n"
+               "\n"
+               "options:\n"
+               "  -o, --output OUT      the model file to write (atomically: OUT.tmp-XXXXXX, then rename)\n"
+               "  --tags F              English tag list, one per line; its line count is num_class\n"
+               "                        (default: ram_tag_list.txt)\n"
+               "  --tags-zh F           Chinese tag list, same order (default: ram_tag_list_chinese.txt;\n"
+               "                        with a custom --tags: the English names)\n"
+               "  --thresholds F        per-class thresholds, one per line, exactly num_class lines\n"
+               "                        (default: ram_tag_list_threshold.txt; with a custom --tags: 0.68\n"
+               "                        each, the official constructor's fill value)\n"
+               "  --dtype f32|f16|bf16  f16 stores the matrices and embeddings as F16 (half the size;\n"
+               "                        converted back to f32 when loaded); bf16 stores the Swin linear\n"
+               "                        matrices packed in bf16 and runs every large product in bf16\n"
+               "                        (AMX or AVX512-BF16 where the CPU has them; ~2x faster than f32\n"
+               "                        or more), the decoder's made at load; default f32\n"
+               "  --quant none|int8     int8 stores the Swin linear matrices as int8 per output channel\n"
+               "                        (format version 2; ~2x faster on CPUs with AVX512-VNNI, any x86-64\n"
+               "                        reads it); the decoder's are quantized at load; default none\n"
+               "  --clip CLIP           add a CLIP text tower for open-set scoring: a .pth state dict\n"
+               "                        (OpenAI names: token_embedding.weight, transformer.resblocks.*,\n"
+               "                        ...) or a .safetensors with OpenAI or Hugging Face CLIPModel\n"
+               "                        names (text_model.*); the vision tower is ignored\n"
+               "  --bpe VOCAB.txt       the uncompressed bpe_simple_vocab_16e6.txt (required with --clip)\n"
+               "  --image-size N        input resolution; inferred from the attn_mask buffers when the\n"
+               "                        checkpoint has them (the official models: 384)\n"
+               "  --window N            Swin window; default inferred from stage 0's bias table\n"
+               "  --tagger-heads N      attention heads of the tagging decoder (not inferable; default 4,\n"
+               "                        the official q2l config)\n"
+               "  --clip-heads N        CLIP text heads (not inferable; default: the safetensors\n"
+               "                        metadata \"heads\" if present, else width / 64)\n"
+               "\n"
+               "Tag2Text (a checkpoint with fc.W, e.g. tag2text_swin_14m.pth):\n"
+               "  default --tags: tag2text_ori_tag_list.txt (3429 names, repeated ones kept); no Chinese\n"
+               "  list (the English names); thresholds 0.68 and 0.7 for person, man, woman (the\n"
+               "  official constructor's) unless --thresholds; the official delete_tag_index.\n"
+               "  --bert-vocab F        the bert-base-uncased vocab.txt stored in the model file\n"
+               "                        (default: models/bert_vocab.txt)\n"
+               "  --bert-heads N        heads of the tag encoder and the decoder (not inferable;\n"
+               "                        default width / 64, 12 for the official model)\n"
+               "  --random PRESET|CONFIG.json\n"
+               "                        write random weights (N(0, 0.02)-like, LayerNorm weights 1,\n"
+               "                        unit-norm label_embed rows) for a preset or a JSON config\n"
+               "                        (keys: see models/README.md)\n"
+               "  --trained-like        with --random: weights that behave like a trained model's where\n"
+               "                        precision shows (the accuracy checks of int8 and bf16): the 51\n"
+               "                        descriptions of a tag near one direction, the final layer 30x\n"
+               "                        and shifted (probabilities from ~1e-5 to ~1, most low); made in\n"
+               "                        memory (1.3 GB at full size)\n"
+               "  --seed N              random seed (default 1)\n"
+               "  -v, --verbose         print the inferred config and the checkpoint keys not used\n"
+               "  -h, --help            this text\n"
+               "\n"
+               "Default tag files are looked up in the executable's ../models/ directory, then in\n"
+               "./models/. Presets:\n");
     const char *help;
     for (int i = 0; convert_preset(i, &help); i++) fprintf(f, "  %-21s %s\n", convert_preset(i, NULL), help);
 }
@@ -128,14 +126,14 @@ static int parse_args(int argc, char **argv, struct args *a)
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x;
-#define VAL(field)                                                              \
-    do {                                                                        \
-        if (!v) {                                                               \
-            fprintf(stderr, "ram-convert: %s needs a value\n", s);              \
-            return 0;                                                           \
-        }                                                                       \
-        field = v;                                                              \
-        i++;                                                                    \
+#define VAL(field)                                                 \
+    do {                                                           \
+        if (!v) {                                                  \
+            fprintf(stderr, "ram-convert: %s needs a value\n", s); \
+            return 0;                                              \
+        }                                                          \
+        field = v;                                                 \
+        i++;                                                       \
     } while (0)
         if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             usage(stdout);
@@ -250,8 +248,8 @@ static const char *default_file(const char *name, char *buf, size_t cap)
 
 /* Reads the tag files into m (file mode); NULL paths fall back to the
 ** shipped defaults. */
-static ram_status load_vocab(struct ram_model *m, const char *en_path, const char *zh_path,
-                             const char *thr_path, struct ram_error *err)
+static ram_status load_vocab(struct ram_model *m, const char *en_path, const char *zh_path, const char *thr_path,
+                             struct ram_error *err)
 {
     char b0[PATH_MAX + 32], b1[PATH_MAX + 32], b2[PATH_MAX + 32];
     char *en = NULL, *zh = NULL, *th = NULL;
@@ -264,8 +262,9 @@ static ram_status load_vocab(struct ram_model *m, const char *en_path, const cha
     if (!zh_path && !custom) zh_path = default_file("ram_tag_list_chinese.txt", b1, sizeof b1);
     if (!thr_path && !custom) thr_path = default_file("ram_tag_list_threshold.txt", b2, sizeof b2);
     if (!en_path || (!custom && (!zh_path || !thr_path)))
-        return ram_fail(err, RAM_ERR_IO, "cannot find the default tag files (models/ram_tag_list*.txt); "
-                                         "give --tags, --tags-zh and --thresholds");
+        return ram_fail(err, RAM_ERR_IO,
+                        "cannot find the default tag files (models/ram_tag_list*.txt); "
+                        "give --tags, --tags-zh and --thresholds");
     if ((rc = ram_read_file(en_path, 64 << 20, &en, &en_n, err))) goto cleanup;
     if (zh_path && (rc = ram_read_file(zh_path, 64 << 20, &zh, &zh_n, err))) goto cleanup;
     if (thr_path && (rc = ram_read_file(thr_path, 64 << 20, &th, &th_n, err))) goto cleanup;
@@ -289,8 +288,9 @@ static ram_status load_t2t_vocab(struct ram_model *m, const char *en_path, const
     ram_status rc;
     if (!en_path) en_path = default_file("tag2text_ori_tag_list.txt", b0, sizeof b0);
     if (!en_path)
-        return ram_fail(err, RAM_ERR_IO, "cannot find the default Tag2Text tag list (models/tag2text_ori_tag_list.txt); "
-                                         "give --tags");
+        return ram_fail(err, RAM_ERR_IO,
+                        "cannot find the default Tag2Text tag list (models/tag2text_ori_tag_list.txt); "
+                        "give --tags");
     if ((rc = ram_read_file(en_path, 64 << 20, &en, &en_n, err))) goto cleanup;
     if (zh_path && (rc = ram_read_file(zh_path, 64 << 20, &zh, &zh_n, err))) goto cleanup;
     if (thr_path && (rc = ram_read_file(thr_path, 64 << 20, &th, &th_n, err))) goto cleanup;
@@ -324,16 +324,18 @@ static const char *kind_name(const struct ram_model *m)
 static void print_config(FILE *f, const struct ram_model *m)
 {
     fprintf(f, "kind %s, image %d, patch %d, in_chans %d, embed %d, window %d, mlp_ratio %d\n",
-            m->kind == RAM_KIND_RAM_PLUS ? "ram_plus" : m->kind == RAM_KIND_TAG2TEXT ? "tag2text" : "ram", m->swin.image_size, m->swin.patch_size,
-            m->swin.in_chans, m->swin.embed_dim, m->swin.window, m->swin.mlp_ratio);
+            m->kind == RAM_KIND_RAM_PLUS   ? "ram_plus"
+            : m->kind == RAM_KIND_TAG2TEXT ? "tag2text"
+                                           : "ram",
+            m->swin.image_size, m->swin.patch_size, m->swin.in_chans, m->swin.embed_dim, m->swin.window,
+            m->swin.mlp_ratio);
     fprintf(f, "depths");
     for (int s = 0; s < m->swin.n_stages; s++) fprintf(f, "%s%d", s ? "," : " ", m->swin.depths[s]);
     fprintf(f, ", heads");
     for (int s = 0; s < m->swin.n_stages; s++) fprintf(f, "%s%d", s ? "," : " ", m->swin.heads[s]);
-    fprintf(f, "\n%d classes x %d descriptions, embedding width %d\n", m->num_class, m->des_per_class,
-            m->embed_dim);
-    fprintf(f, "tagger: hidden %d, %d layers, %d heads, intermediate %d\n", m->tagger.hidden,
-            m->tagger.n_layers, m->tagger.n_heads, m->tagger.intermediate);
+    fprintf(f, "\n%d classes x %d descriptions, embedding width %d\n", m->num_class, m->des_per_class, m->embed_dim);
+    fprintf(f, "tagger: hidden %d, %d layers, %d heads, intermediate %d\n", m->tagger.hidden, m->tagger.n_layers,
+            m->tagger.n_heads, m->tagger.intermediate);
     if (m->has_clip)
         fprintf(f, "clip: vocab %d, context %d, width %d, %d heads, %d layers, embed %d\n", m->clip.vocab,
                 m->clip.context, m->clip.width, m->clip.heads, m->clip.layers, m->clip.embed_dim);
@@ -507,10 +509,12 @@ static int run(const struct args *a)
         goto done;
     }
     if ((rc = ram_model_write_q(m, a->out, &wo, a->quant, digest, &err))) goto done;
-    printf("wrote %s: %s, %d classes x %d, %s%s%s, checksum %s (%.1f s)\n", a->out,
-           kind_name(m), m->num_class, m->des_per_class,
-           a->dtype == RAM_DTYPE_F16 ? "f16" : a->dtype == RAM_DTYPE_BF16 ? "bf16" : "f32", a->quant ? " + int8 Swin matrices" : "", m->has_clip ? ", with CLIP text tower" : "", digest,
-           now() - t0);
+    printf("wrote %s: %s, %d classes x %d, %s%s%s, checksum %s (%.1f s)\n", a->out, kind_name(m), m->num_class,
+           m->des_per_class,
+           a->dtype == RAM_DTYPE_F16    ? "f16"
+           : a->dtype == RAM_DTYPE_BF16 ? "bf16"
+                                        : "f32",
+           a->quant ? " + int8 Swin matrices" : "", m->has_clip ? ", with CLIP text tower" : "", digest, now() - t0);
 
 done:
     if (rc) fprintf(stderr, "ram-convert: %s\n", err.msg);

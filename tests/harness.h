@@ -74,9 +74,9 @@ struct npy {
     int ndim;
     long shape[8];
     size_t n;
-    float *data;   /* malloc'd; NULL on error */
-    double *f64;   /* for '<f8' arrays, the exact values (malloc'd), else NULL */
-    int32_t *i32;  /* for '<i4' / '<i8' arrays (malloc'd), else NULL */
+    float *data;  /* malloc'd; NULL on error */
+    double *f64;  /* for '<f8' arrays, the exact values (malloc'd), else NULL */
+    int32_t *i32; /* for '<i4' / '<i8' arrays (malloc'd), else NULL */
 };
 
 static void npy_free(struct npy *a)

@@ -43,8 +43,7 @@ static int ids_equal(const int32_t *ids, int n, const struct jv *a, char *why, s
     }
     for (int i = 0; i < n && i < a->n; i++)
         if (ids[i] != (int32_t)a->items[i].num) {
-            snprintf(why, whylen, "id %d: got %d, expected %d (n %d vs %d)", i, ids[i],
-                     (int)a->items[i].num, n, a->n);
+            snprintf(why, whylen, "id %d: got %d, expected %d (n %d vs %d)", i, ids[i], (int)a->items[i].num, n, a->n);
             return 0;
         }
     if (n != a->n) {
@@ -100,10 +99,7 @@ static void check_text(const struct ram_bpe *bpe, const char *prefix, const char
     check(ok, name, "%s", why);
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
+static int hexval(char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
 
 /* ------------------------------------------------------------------ tests */
 
@@ -137,8 +133,8 @@ static void test_golden(const struct ram_bpe *bpe)
             int ctx = ctxs[c], n = -1, want = raw->n + 2 > ctx ? ctx : raw->n + 2;
             int32_t ids[100];
             struct ram_error err;
-            if (ram_bpe_tokenize(bpe, t->str, t->len, ids, ctx, &n, &err) || n != want ||
-                ids[0] != RAM_BPE_SOT || ids[n - 1] != RAM_BPE_EOT) {
+            if (ram_bpe_tokenize(bpe, t->str, t->len, ids, ctx, &n, &err) || n != want || ids[0] != RAM_BPE_SOT ||
+                ids[n - 1] != RAM_BPE_EOT) {
                 ok = 0;
                 break;
             }
@@ -165,8 +161,7 @@ static void test_extra(const struct ram_bpe *bpe)
         } else if (h && h->t == J_STR) {
             size_t n = h->len / 2;
             char *b = malloc(n + 1);
-            for (size_t k = 0; k < n; k++)
-                b[k] = (char)(hexval(h->str[2 * k]) * 16 + hexval(h->str[2 * k + 1]));
+            for (size_t k = 0; k < n; k++) b[k] = (char)(hexval(h->str[2 * k]) * 16 + hexval(h->str[2 * k + 1]));
             char pre[64];
             snprintf(pre, sizeof pre, "held-out bytes %.24s", h->str);
             check_text(bpe, pre, b, n, jget(e, "ids"), jget(e, "bpe_ids"));
@@ -189,15 +184,14 @@ static void test_errors(const struct ram_bpe *bpe)
     rc = ram_bpe_tokenize(bpe, NULL, 3, ids, 77, &n, &err);
     check(rc == RAM_ERR_ARG, "tokenize NULL text with length", "rc %d", rc);
     rc = ram_bpe_tokenize(bpe, NULL, 0, ids, 77, &n, &err);
-    check(rc == RAM_OK && n == 2 && ids[0] == RAM_BPE_SOT && ids[1] == RAM_BPE_EOT,
-          "tokenize NULL empty text", "rc %d n %d", rc, n);
+    check(rc == RAM_OK && n == 2 && ids[0] == RAM_BPE_SOT && ids[1] == RAM_BPE_EOT, "tokenize NULL empty text",
+          "rc %d n %d", rc, n);
 
     size_t big = RAM_BPE_MAX_TEXT + 1;
     char *text = malloc(big);
     memset(text, 'a', big);
     rc = ram_bpe_tokenize(bpe, text, big, ids, 77, &n, &err);
-    check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, "over the limit"), "text over 1 MB", "rc %d: %s", rc,
-          err.msg);
+    check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, "over the limit"), "text over 1 MB", "rc %d: %s", rc, err.msg);
 
     /* A 1 MB single word: must finish (O(n log n) BPE) and give the ids of
     ** the known 'aaaa...' merge pattern at the start. */
@@ -247,8 +241,8 @@ static void test_bad_vocab(const char *vocab, size_t len)
     size_t cut = 0;
     for (int lines = 0; lines < 1000 && cut < len; cut++) lines += vocab[cut] == '\n';
     ram_status rc = ram_bpe_init(vocab, cut, &b, &err);
-    check(rc == RAM_ERR_FORMAT && !b && strstr(err.msg, "merges"), "vocabulary with too few merges",
-          "rc %d: %s", rc, err.msg);
+    check(rc == RAM_ERR_FORMAT && !b && strstr(err.msg, "merges"), "vocabulary with too few merges", "rc %d: %s", rc,
+          err.msg);
     rc = ram_bpe_init("", 0, &b, &err);
     check(rc == RAM_ERR_FORMAT && !b, "empty vocabulary", "rc %d", rc);
 
@@ -258,8 +252,8 @@ static void test_bad_vocab(const char *vocab, size_t len)
     char *sp = strchr(line3, ' ');
     *sp = 'x'; /* "a n" -> "axn": one symbol */
     rc = ram_bpe_init(copy, len, &b, &err);
-    check(rc == RAM_ERR_FORMAT && !b && strstr(err.msg, "line 4"), "vocabulary line that is not a pair",
-          "rc %d: %s", rc, err.msg);
+    check(rc == RAM_ERR_FORMAT && !b && strstr(err.msg, "line 4"), "vocabulary line that is not a pair", "rc %d: %s",
+          rc, err.msg);
     memcpy(copy, vocab, len);
 
     /* A first merge "in g" uses "in", which the next merge creates: not well formed. */
@@ -305,8 +299,10 @@ static void test_oom_tokenize(const struct ram_bpe *bpe)
         ram_alloc_fail_after(k);
         ram_status rc = ram_bpe_tokenize(bpe, t, strlen(t), ids, 77, &n, &err);
         ram_alloc_fail_after(-1);
-        if (rc == RAM_OK) succeeded = n > 8;
-        else if (rc != RAM_ERR_NOMEM) ok = 0;
+        if (rc == RAM_OK)
+            succeeded = n > 8;
+        else if (rc != RAM_ERR_NOMEM)
+            ok = 0;
     }
     check(ok && succeeded, "tokenize under allocation failures", "ok %d succeeded %d", ok, succeeded);
 }

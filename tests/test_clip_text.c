@@ -128,8 +128,7 @@ static void load_openai(struct model *m, const char *path)
         m->ok = 0;
         return;
     }
-    m->cfg = (struct ram_clip_config){(int)te[0], (int)pe[0], (int)te[1], atoi(heads->str), 0,
-                                      (int)tp[1], 1e-5f};
+    m->cfg = (struct ram_clip_config){(int)te[0], (int)pe[0], (int)te[1], atoi(heads->str), 0, (int)tp[1], 1e-5f};
     m->cfg.layers = count_layers(&m->st, "transformer.resblocks.%d.ln_1.weight");
     int W = m->cfg.width;
     m->w.tok_emb = tok;
@@ -141,8 +140,8 @@ static void load_openai(struct model *m, const char *path)
     for (int l = 0; l < m->cfg.layers; l++) {
         struct ram_clip_layer_w *L = &m->w.layers[l];
         char n[256];
-#define T(field, suffix, nd_, a, b)                                                                \
-    snprintf(n, sizeof n, "transformer.resblocks.%d.%s", l, suffix);                               \
+#define T(field, suffix, nd_, a, b)                                  \
+    snprintf(n, sizeof n, "transformer.resblocks.%d.%s", l, suffix); \
     L->field = need(m, n, nd_, a, b)
         T(ln1_w, "ln_1.weight", 1, W, 0);
         T(ln1_b, "ln_1.bias", 1, W, 0);
@@ -195,8 +194,8 @@ static void load_hf(struct model *m, const char *path, int heads)
     for (int l = 0; l < m->cfg.layers && m->ok; l++) {
         struct ram_clip_layer_w *L = &m->w.layers[l];
         char n[256];
-#define T(field, suffix, nd_, a, b)                                                                \
-    snprintf(n, sizeof n, "text_model.encoder.layers.%d.%s", l, suffix);                           \
+#define T(field, suffix, nd_, a, b)                                      \
+    snprintf(n, sizeof n, "text_model.encoder.layers.%d.%s", l, suffix); \
     L->field = need(m, n, nd_, a, b)
         const float *qkv_w[3], *qkv_b[3];
         T(ln1_w, "layer_norm1.weight", 1, W, 0);
@@ -247,8 +246,8 @@ static void test_golden(struct model *m, const char *label, const struct npy *id
     struct ram_error err;
     int ok = 1;
     for (int b = 0; b < B && ok; b++) {
-        ram_status rc = ram_clip_encode(&m->cfg, &m->w, ids->i32 + (size_t)b * T, T, scratch,
-                                        feat + (size_t)b * E, &err);
+        ram_status rc =
+            ram_clip_encode(&m->cfg, &m->w, ids->i32 + (size_t)b * T, T, scratch, feat + (size_t)b * E, &err);
         if (rc) {
             check(0, "clip encode", "%s row %d: %s", label, b, err.msg);
             ok = 0;
@@ -275,8 +274,8 @@ static void test_golden(struct model *m, const char *label, const struct npy *id
         double worst = 0;
         int n_rows = 0;
         for (int b = 0; b < B; b++) {
-            ram_status rc = ram_clip_debug_rows(&m->cfg, &m->w, ids->i32 + (size_t)b * T, T, layers,
-                                                dbg[d].final_ln, scratch, rows, &n_rows, &err);
+            ram_status rc = ram_clip_debug_rows(&m->cfg, &m->w, ids->i32 + (size_t)b * T, T, layers, dbg[d].final_ln,
+                                                scratch, rows, &n_rows, &err);
             if (rc) {
                 worst = INFINITY;
                 break;
@@ -341,8 +340,7 @@ static void test_tokenizer_to_ids(const struct npy *ids)
                 if ((i < n ? got[i] : 0) != ids->i32[(size_t)row * RAM_CLIP_CONTEXT + i]) bad = row;
         }
     }
-    check(bad < 0 && row == ids->shape[0], "tokenizer reproduces openset/token_ids.npy", "row %d of %d",
-          bad, row);
+    check(bad < 0 && row == ids->shape[0], "tokenizer reproduces openset/token_ids.npy", "row %d of %d", bad, row);
 done:
     jfree(&d);
     free(tags);
@@ -368,8 +366,7 @@ static void test_errors(struct model *m)
     check(rc == RAM_ERR_ARG, "zero tokens", "rc %d", rc);
     int32_t *many = calloc((size_t)m->cfg.context + 1, sizeof *many);
     rc = ram_clip_encode(&m->cfg, &m->w, many, m->cfg.context + 1, scratch, out, &err);
-    check(rc == RAM_ERR_ARG && strstr(err.msg, "tokens"), "more tokens than the context", "rc %d: %s", rc,
-          err.msg);
+    check(rc == RAM_ERR_ARG && strstr(err.msg, "tokens"), "more tokens than the context", "rc %d: %s", rc, err.msg);
     free(many);
     struct ram_clip_config bad = m->cfg;
     bad.heads = 3; /* 16 % 3 != 0 */
@@ -408,16 +405,14 @@ static void naive_ln(const double *x, double *y, int W, const float *g, const fl
 }
 
 /* The textbook forward over the whole context (padding included), double. */
-static void naive_encode(const struct ram_clip_config *cfg, const struct ram_clip_w *w, const int32_t *ids,
-                         double *out)
+static void naive_encode(const struct ram_clip_config *cfg, const struct ram_clip_w *w, const int32_t *ids, double *out)
 {
     int T = cfg->context, W = cfg->width, H = cfg->heads, hd = W / H, F = 4 * W;
     double *x = calloc((size_t)T * W, sizeof *x), *h = calloc((size_t)T * W, sizeof *h);
     double *qkv = calloc((size_t)T * 3 * W, sizeof *qkv), *att = calloc((size_t)T * W, sizeof *att);
     double *mid = calloc((size_t)F, sizeof *mid), *p = calloc((size_t)T, sizeof *p);
     for (int t = 0; t < T; t++)
-        for (int c = 0; c < W; c++)
-            x[t * W + c] = (double)w->tok_emb[(size_t)ids[t] * W + c] + w->pos_emb[t * W + c];
+        for (int c = 0; c < W; c++) x[t * W + c] = (double)w->tok_emb[(size_t)ids[t] * W + c] + w->pos_emb[t * W + c];
     for (int l = 0; l < cfg->layers; l++) {
         const struct ram_clip_layer_w *L = &w->layers[l];
         for (int t = 0; t < T; t++) naive_ln(x + t * W, h + t * W, W, L->ln1_w, L->ln1_b);
@@ -478,7 +473,7 @@ static void naive_encode(const struct ram_clip_config *cfg, const struct ram_cli
 static void test_held_out_config(void)
 {
     struct ram_clip_config cfg = {/*vocab*/ 57, /*context*/ 11, /*width*/ 24, /*heads*/ 3,
-                                  /*layers*/ 3, /*embed*/ 7, 1e-5f};
+                                  /*layers*/ 3, /*embed*/ 7,    1e-5f};
     int V = cfg.vocab, T = cfg.context, W = cfg.width, F = 4 * W, E = cfg.embed_dim;
     struct ram_clip_w w = {0};
     w.tok_emb = rnd_array((size_t)V * W, 1.0f, 0);
@@ -499,9 +494,8 @@ static void test_held_out_config(void)
         L->proj_w = rnd_array((size_t)W * F, s / 2, 0), L->proj_b = rnd_array((size_t)W, 0.1f, 0);
     }
     /* Texts of several lengths; EOT = the largest id, zero padding after. */
-    int32_t ids[3][11] = {{55, 3, 9, 56, 0, 0, 0, 0, 0, 0, 0},
-                          {55, 56, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-                          {55, 1, 2, 3, 4, 5, 6, 7, 8, 9, 56}};
+    int32_t ids[3][11] = {
+        {55, 3, 9, 56, 0, 0, 0, 0, 0, 0, 0}, {55, 56, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {55, 1, 2, 3, 4, 5, 6, 7, 8, 9, 56}};
     size_t nf = ram_clip_scratch_floats(&cfg);
     float *scratch = malloc(sizeof(float) * nf), out[7];
     double ref[7], worst = 0;
@@ -515,12 +509,12 @@ static void test_held_out_config(void)
             worst = d > worst ? d : worst;
         }
     }
-    check(worst <= 1e-4, "held-out config (W 24, 3 heads of 8, 3 layers, ctx 11, E 7) vs naive",
-          "max abs error %.3g", worst);
+    check(worst <= 1e-4, "held-out config (W 24, 3 heads of 8, 3 layers, ctx 11, E 7) vs naive", "max abs error %.3g",
+          worst);
     free(scratch);
     for (int l = 0; l < cfg.layers; l++) {
         struct ram_clip_layer_w *L = &layers[l];
-        const float *ps[] = {L->ln1_w, L->ln1_b, L->in_w, L->in_b, L->out_w, L->out_b,
+        const float *ps[] = {L->ln1_w, L->ln1_b, L->in_w, L->in_b, L->out_w,  L->out_b,
                              L->ln2_w, L->ln2_b, L->fc_w, L->fc_b, L->proj_w, L->proj_b};
         for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free((void *)ps[i]);
     }

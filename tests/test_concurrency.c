@@ -123,8 +123,8 @@ int main(void)
     }
     check(errs == 0, "concurrency_4_threads_no_error", "%d threads failed", errs);
     check(same, "concurrency_4_threads_equal_sequential", "a thread's results differ from the sequential run");
-    printf("  %zu bytes of results per run (%d rounds x 4 images x ram_tags, 2 ram_score, index insert)\n",
-           seq.n, ROUNDS);
+    printf("  %zu bytes of results per run (%d rounds x 4 images x ram_tags, 2 ram_score, index insert)\n", seq.n,
+           ROUNDS);
     for (int t = 0; t < N_THREADS; t++) free(par[t].out);
     free(seq.out);
     for (int i = 0; i < 4; i++) free(img[i]);

@@ -32,11 +32,7 @@
 #include "harness.h"
 #include <dirent.h>
 
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Runs fn over every regular file of tests/fuzz/corpus/name, in name order;
 ** returns how many were run (-1: no such folder). */
@@ -87,9 +83,8 @@ int main(void)
         const char *name;
         int (*fn)(const uint8_t *, size_t);
     } t[] = {
-        {"image", fuzz_image_one}, {"pth", fuzz_pth_one}, {"model", fuzz_model_one},
-        {"bpe", fuzz_bpe_one},     {"sql", fuzz_sql_one},     {"index", fuzz_index_one},
-        {"wordpiece", fuzz_wordpiece_one},
+        {"image", fuzz_image_one}, {"pth", fuzz_pth_one},     {"model", fuzz_model_one},         {"bpe", fuzz_bpe_one},
+        {"sql", fuzz_sql_one},     {"index", fuzz_index_one}, {"wordpiece", fuzz_wordpiece_one},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         char cname[64];

@@ -158,8 +158,10 @@ static void test_closed_set(struct ram_model *m, const struct golden_case *gc, c
         rc = ram_tagger_forward(m, &ta, &ts, logits, NULL, &err);
         snprintf(name, sizeof name, "golden.%s.%s.img%d.logits", gc->kind, src, img);
         snprintf(rel, sizeof rel, "golden/%s/img%d_logits.npy", gc->kind, img);
-        if (rc) check(0, name, "%s", err.msg);
-        else check_close_npy(name, logits, (size_t)K, data_path(rel), TOL);
+        if (rc)
+            check(0, name, "%s", err.msg);
+        else
+            check_close_npy(name, logits, (size_t)K, data_path(rel), TOL);
         int sel[512], n_sel, want[512];
         selected(m, probs, sel, &n_sel);
         int n_want = js ? json_ints(js, "selected_indices", img, want, 512) : -1;
@@ -215,8 +217,10 @@ static void test_openset(struct ram_model *m, const char *src)
         ram_status rc = ram_openset_probs(st, emb.data, lab.data, T, D, probs, &err);
         snprintf(name, sizeof name, "golden.openset.%s.img%d.probs", src, img);
         snprintf(rel, sizeof rel, "golden/openset/img%d_probs.npy", img);
-        if (rc) check(0, name, "%s", err.msg);
-        else check_close_npy(name, probs, 3, data_path(rel), TOL);
+        if (rc)
+            check(0, name, "%s", err.msg);
+        else
+            check_close_npy(name, probs, 3, data_path(rel), TOL);
         int sel[3], n_sel = 0, want[8];
         for (int t = 0; t < T; t++)
             if (probs[t] > 0.5f) sel[n_sel++] = t;
@@ -238,8 +242,10 @@ static void test_openset_text(void)
     snprintf(path, sizeof path, "%s/models/golden_ram_plus_clip.ram", build_dir());
     if (access(path, R_OK)) {
         /* Under tests/run.sh (RAM_BUILD set) make has built it: missing is a failure. */
-        if (getenv("RAM_BUILD")) check(0, "golden.text.model", "%s is missing (make builds it)", path);
-        else printf("SKIP: golden.text: %s not built (RAM_BUILD unset)\n", path);
+        if (getenv("RAM_BUILD"))
+            check(0, "golden.text.model", "%s is missing (make builds it)", path);
+        else
+            printf("SKIP: golden.text: %s not built (RAM_BUILD unset)\n", path);
         return;
     }
     struct ram_error err = {{0}};
@@ -278,8 +284,8 @@ static void test_openset_text(void)
         }
     check(ids_ok, "golden.text.token_ids", "tokenization differs (%d strings)", ns);
     check(feat_ok && feat_err <= TOL, "golden.text.text_features", "max abs error %.3g %s", feat_err, err.msg);
-    check_close_npy("golden.text.label_embed", lab, (size_t)T * D * E,
-                    data_path("golden/openset/label_embed.npy"), TOL);
+    check_close_npy("golden.text.label_embed", lab, (size_t)T * D * E, data_path("golden/openset/label_embed.npy"),
+                    TOL);
     for (int img = 0; img < N_IMG; img++) {
         struct npy emb;
         char rel[128], name[128];
@@ -289,8 +295,10 @@ static void test_openset_text(void)
         rc = ram_openset_probs(st, emb.data, lab, T, D, probs, &err);
         snprintf(name, sizeof name, "golden.text.img%d.openset_probs", img);
         snprintf(rel, sizeof rel, "golden/openset/img%d_probs.npy", img);
-        if (rc) check(0, name, "%s", err.msg);
-        else check_close_npy(name, probs, 3, data_path(rel), TOL);
+        if (rc)
+            check(0, name, "%s", err.msg);
+        else
+            check_close_npy(name, probs, 3, data_path(rel), TOL);
         npy_free(&emb);
     }
     for (int i = 0; i < ns; i++) free(strs[i]);
@@ -428,8 +436,8 @@ static void test_errors(struct ram_model *rp, struct ram_model *ram)
     rc = ram_tag_image(st, "not an image", 12, NULL, NULL, probs, &err);
     check(rc == RAM_ERR_IMAGE, "golden.errors.tag_image_garbage", "rc %d %s", rc, err.msg);
     rc = ram_openset_probs(st, emb, lab, 0, 1, probs, &err);
-    check(rc == RAM_ERR_ARG && strstr(err.msg, "ram_openset_probs"), "golden.errors.openset_no_tags", "rc %d %s",
-          rc, err.msg);
+    check(rc == RAM_ERR_ARG && strstr(err.msg, "ram_openset_probs"), "golden.errors.openset_no_tags", "rc %d %s", rc,
+          err.msg);
     rc = ram_openset_probs(st, emb, lab, 2, -1, probs, &err);
     check(rc == RAM_ERR_ARG, "golden.errors.openset_negative_des", "rc %d", rc);
     rc = ram_openset_probs(st, emb, NULL, 2, 2, probs, &err);
@@ -446,8 +454,8 @@ static void test_errors(struct ram_model *rp, struct ram_model *ram)
     int32_t ids[RAM_CLIP_CONTEXT] = {49406, 49407};
     int n = 0;
     rc = ram_tokenize(rp, "a cat", 5, ids, &n, &err);
-    check(rc == RAM_ERR_UNSUPPORTED && strstr(err.msg, "text encoder"), "golden.errors.tokenize_no_clip",
-          "rc %d %s", rc, err.msg);
+    check(rc == RAM_ERR_UNSUPPORTED && strstr(err.msg, "text encoder"), "golden.errors.tokenize_no_clip", "rc %d %s",
+          rc, err.msg);
     rc = ram_encode_text(st, ids, 2, emb, &err);
     check(rc == RAM_ERR_UNSUPPORTED, "golden.errors.encode_text_no_clip", "rc %d", rc);
 
@@ -520,8 +528,8 @@ static void test_heldout_api(void)
     struct ram_tagger_args ta = {emb, m->label_embed, 7, 4, NULL, NULL};
     if (!rc) rc = ram_tagger_forward(m, &ta, &ts, ref, NULL, &err);
     for (int c = 0; c < 7; c++) ref[c] = ram_sigmoid(ref[c]);
-    check(rc == RAM_OK && max_abs_diff(probs, ref, 7) <= 1e-6, "golden.heldout.closed_set", "rc %d %s, diff %.3g",
-          rc, err.msg, max_abs_diff(probs, ref, 7));
+    check(rc == RAM_OK && max_abs_diff(probs, ref, 7) <= 1e-6, "golden.heldout.closed_set", "rc %d %s, diff %.3g", rc,
+          err.msg, max_abs_diff(probs, ref, 7));
     for (int i = 0; i < 5 * 3 * 24; i++) lab[i] = (float)((i * 7919) % 101) / 101.0f - 0.5f;
     for (int r = 0; r < 15; r++) ram_l2_normalize(lab + r * 24, 24);
     float op[5];
@@ -562,8 +570,10 @@ static struct ram_model *load_file(const struct golden_case *gc)
     snprintf(path, sizeof path, "%s/models/%s", build_dir(), gc->file);
     snprintf(name, sizeof name, "golden.%s.file.load", gc->kind);
     if (access(path, R_OK)) {
-        if (getenv("RAM_BUILD")) check(0, name, "%s is missing (make builds it)", path);
-        else printf("SKIP: %s: %s not built (RAM_BUILD unset)\n", name, path);
+        if (getenv("RAM_BUILD"))
+            check(0, name, "%s is missing (make builds it)", path);
+        else
+            printf("SKIP: %s: %s not built (RAM_BUILD unset)\n", name, path);
         return NULL;
     }
     struct ram_model *m = NULL;

@@ -22,10 +22,7 @@ const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void) { return "leak:libdav1d.so\n"; }
 
 /* The pattern tests/data/images/make_images.sh writes. */
-static int pat(int x, int y, int c)
-{
-    return (x * 29 + y * 47 + c * 85 + ((x ^ y) & 7) * 13) & 255;
-}
+static int pat(int x, int y, int c) { return (x * 29 + y * 47 + c * 85 + ((x ^ y) & 7) * 13) & 255; }
 
 static double now_s(void)
 {
@@ -35,8 +32,8 @@ static double now_s(void)
 }
 
 /* Decodes tests/data/<rel> with params (NULL = defaults). */
-static ram_status decode_file(const char *rel, const struct ram_image_params *params, uint8_t **rgb,
-                              int *w, int *h, struct ram_error *err)
+static ram_status decode_file(const char *rel, const struct ram_image_params *params, uint8_t **rgb, int *w, int *h,
+                              struct ram_error *err)
 {
     size_t n = 0;
     void *blob = read_file(data_path(rel), &n);
@@ -90,8 +87,7 @@ static void test_golden(void)
                 if (d) ndiff++;
                 if (d > maxd) maxd = d;
             }
-            printf("  img%d decode vs PIL: max diff %d, %zu of %zu values differ\n", i, maxd, ndiff,
-                   n);
+            printf("  img%d decode vs PIL: max diff %d, %zu of %zu values differ\n", i, maxd, ndiff, n);
             snprintf(name, sizeof name, "golden img%d: decoded RGB identical to PIL", i);
             check(maxd == 0, name, "max diff %d, %zu values differ", maxd, ndiff);
         }
@@ -103,18 +99,15 @@ static void test_golden(void)
         rc = ram_image_resize_bilinear(src, gw, gh, dst, ow, oh);
         size_t nbad = 0;
         for (size_t k = 0; k < (size_t)ow * oh * 3; k++) nbad += dst[k] != (uint8_t)res.data[k];
-        snprintf(name, sizeof name, "golden img%d: resize %dx%d -> %dx%d bit-exact", i, gw, gh, ow,
-                 oh);
-        check(rc == RAM_OK && nbad == 0, name, "rc %d, %zu of %d values differ", rc, nbad,
-              ow * oh * 3);
+        snprintf(name, sizeof name, "golden img%d: resize %dx%d -> %dx%d bit-exact", i, gw, gh, ow, oh);
+        check(rc == RAM_OK && nbad == 0, name, "rc %d, %zu of %d values differ", rc, nbad, ow * oh * 3);
 
         /* Normalisation of the golden resized pixels. */
         float *chw = malloc(sizeof(float) * 3 * ow * oh);
         for (size_t k = 0; k < (size_t)ow * oh * 3; k++) dst[k] = (uint8_t)res.data[k];
         ram_image_normalize(dst, ow, oh, chw);
         snprintf(name, sizeof name, "golden img%d: normalize within 1e-6", i);
-        check(max_abs_diff(chw, inp.data, inp.n) <= 1e-6, name, "max abs %.3g",
-              max_abs_diff(chw, inp.data, inp.n));
+        check(max_abs_diff(chw, inp.data, inp.n) <= 1e-6, name, "max abs %.3g", max_abs_diff(chw, inp.data, inp.n));
 
         /* The whole public path from the file's bytes. */
         size_t n = 0;
@@ -182,8 +175,7 @@ static void test_resize_properties(void)
     uint8_t one[3] = {10, 20, 30}, up[3 * 4 * 3];
     rc1 = ram_image_resize_bilinear(one, 1, 1, up, 4, 3);
     int up_ok = !rc1;
-    for (int k = 0; k < 12; k++)
-        up_ok &= up[3 * k] == 10 && up[3 * k + 1] == 20 && up[3 * k + 2] == 30;
+    for (int k = 0; k < 12; k++) up_ok &= up[3 * k] == 10 && up[3 * k + 1] == 20 && up[3 * k + 2] == 30;
     check(up_ok, "resize: 1x1 -> 4x3 replicates the pixel", "rc %d", rc1);
     check(ram_image_resize_bilinear(src, 0, h, a, ow, oh) == RAM_ERR_ARG &&
               ram_image_resize_bilinear(src, w, h, a, ow, -1) == RAM_ERR_ARG,
@@ -213,9 +205,8 @@ static void test_normalize(void)
     float e1 = (255.0f / 255.0f - 0.485f) / 0.229f;
     float e3 = (128.0f / 255.0f - 0.456f) / 0.224f;
     float e5 = (1.0f / 255.0f - 0.406f) / 0.225f;
-    check(chw[0] == e0 && chw[1] == e1 && chw[2] == e3 && chw[5] == e5,
-          "normalize: planar CHW, (v/255 - mean)/std", "%g %g %g %g", chw[0], chw[1], chw[2],
-          chw[5]);
+    check(chw[0] == e0 && chw[1] == e1 && chw[2] == e3 && chw[5] == e5, "normalize: planar CHW, (v/255 - mean)/std",
+          "%g %g %g %g", chw[0], chw[1], chw[2], chw[5]);
 }
 
 /* ------------------------------------------------------------ formats */
@@ -233,10 +224,7 @@ static void exp_pal4(int x, int y, uint8_t o[3])
     int i = (x + y * 7) % 16;
     o[0] = (uint8_t)pat(i, 3, 0), o[1] = (uint8_t)pat(i, 4, 1), o[2] = (uint8_t)pat(i, 5, 2);
 }
-static void exp_grey1(int x, int y, uint8_t o[3])
-{
-    o[0] = o[1] = o[2] = (x + y * 3) % 5 < 2 ? 255 : 0;
-}
+static void exp_grey1(int x, int y, uint8_t o[3]) { o[0] = o[1] = o[2] = (x + y * 3) % 5 < 2 ? 255 : 0; }
 static void exp_rgb(int x, int y, uint8_t o[3])
 {
     for (int c = 0; c < 3; c++) o[c] = (uint8_t)pat(x, y, c);
@@ -254,18 +242,13 @@ static void exp_solid(int x, int y, uint8_t o[3])
 static void exp_cmyk(int x, int y, uint8_t o[3])
 {
     /* Pillow's CMYK -> RGB of the 8 blocks (computed by hand, see image.c). */
-    static const uint8_t want[8][3] = {{255, 255, 255}, {0, 255, 255}, {255, 0, 255},
-                                       {255, 255, 0},   {0, 0, 0},     {119, 179, 209},
-                                       {197, 44, 133},  {0, 0, 0}};
+    static const uint8_t want[8][3] = {{255, 255, 255}, {0, 255, 255},   {255, 0, 255},  {255, 255, 0},
+                                       {0, 0, 0},       {119, 179, 209}, {197, 44, 133}, {0, 0, 0}};
     memcpy(o, want[(y / 8) * 4 + x / 8], 3);
 }
-static void exp_grad(int x, int y, uint8_t o[3])
-{
-    o[0] = (uint8_t)(x * 10), o[1] = (uint8_t)(y * 15), o[2] = 128;
-}
+static void exp_grad(int x, int y, uint8_t o[3]) { o[0] = (uint8_t)(x * 10), o[1] = (uint8_t)(y * 15), o[2] = 128; }
 
-static void check_format(const char *rel, int ew, int eh, expect_fn fn, int max_tol,
-                         double mean_tol)
+static void check_format(const char *rel, int ew, int eh, expect_fn fn, int max_tol, double mean_tol)
 {
     char name[160];
     const char *ext = strrchr(rel, '.') + 1;
@@ -301,8 +284,8 @@ static void check_format(const char *rel, int ew, int eh, expect_fn fn, int max_
         }
     }
     double mean = sum / (3.0 * w * h);
-    check(maxd <= max_tol && mean <= mean_tol, name, "max diff %d (tol %d), mean %.3f (tol %.3f)",
-          maxd, max_tol, mean, mean_tol);
+    check(maxd <= max_tol && mean <= mean_tol, name, "max diff %d (tol %d), mean %.3f (tol %.3f)", maxd, max_tol, mean,
+          mean_tol);
     ram_free(rgb);
 }
 
@@ -360,21 +343,18 @@ static void test_orientation(void)
         ram_status rc = blob ? ram_image_decode_rgb(blob, n, NULL, &got, &w, &h, &err) : RAM_ERR_IO;
         int have_ref = blob && autorot_reference(blob, n, &ref, &rw, &rh);
         snprintf(name, sizeof name, "exif orientation %d: same pixels as vips_autorot", o);
-        check(rc == RAM_OK && have_ref && w == rw && h == rh &&
-                  !memcmp(got, ref, (size_t)w * h * 3),
-              name, "rc %d (%s), %dx%d vs %dx%d", rc, err.msg, w, h, rw, rh);
+        check(rc == RAM_OK && have_ref && w == rw && h == rh && !memcmp(got, ref, (size_t)w * h * 3), name,
+              "rc %d (%s), %dx%d vs %dx%d", rc, err.msg, w, h, rw, rh);
         rc = blob ? ram_image_decode_rgb(blob, n, &off, &raw, &fw, &fh, &err) : RAM_ERR_IO;
         snprintf(name, sizeof name, "exif orientation %d: ignored with exif_rotate=0", o);
-        check(rc == RAM_OK && rc0 == RAM_OK && fw == uw && fh == uh &&
-                  !memcmp(raw, upright, (size_t)uw * uh * 3),
-              name, "rc %d (%s), %dx%d", rc, err.msg, fw, fh);
+        check(rc == RAM_OK && rc0 == RAM_OK && fw == uw && fh == uh && !memcmp(raw, upright, (size_t)uw * uh * 3), name,
+              "rc %d (%s), %dx%d", rc, err.msg, fw, fh);
         if (o == 6 && got && raw) {
             /* Rotated 90 degrees clockwise: output (x, y) = stored (y, H-1-x). */
             int ok = w == fh && h == fw;
             for (int y = 0; ok && y < h; y++)
                 for (int x = 0; ok && x < w; x++)
-                    ok = !memcmp(got + ((size_t)y * w + x) * 3,
-                                 raw + ((size_t)(fh - 1 - x) * fw + y) * 3, 3);
+                    ok = !memcmp(got + ((size_t)y * w + x) * 3, raw + ((size_t)(fh - 1 - x) * fw + y) * 3, 3);
             check(ok, "exif orientation 6: rotated 90 degrees clockwise by default", "%dx%d", w, h);
         }
         ram_free(got);
@@ -387,8 +367,8 @@ static void test_orientation(void)
 
 /* ------------------------------------------------------------ errors */
 
-static void expect_error(const char *name, const void *blob, size_t n,
-                         const struct ram_image_params *p, ram_status want, const char *needle)
+static void expect_error(const char *name, const void *blob, size_t n, const struct ram_image_params *p,
+                         ram_status want, const char *needle)
 {
     struct ram_error err = {{0}};
     uint8_t *rgb = (uint8_t *)1;
@@ -410,18 +390,14 @@ static void test_errors(void)
         free(png);
         return;
     }
-    expect_error("error: truncated JPEG -> RAM_ERR_IMAGE", jpg, n0 / 2, NULL, RAM_ERR_IMAGE,
-                 "decode");
-    expect_error("error: JPEG cut inside its header -> RAM_ERR_IMAGE", jpg, 300, NULL,
-                 RAM_ERR_IMAGE, NULL);
-    expect_error("error: truncated PNG -> RAM_ERR_IMAGE", png, n1 / 2, NULL, RAM_ERR_IMAGE,
-                 "decode");
+    expect_error("error: truncated JPEG -> RAM_ERR_IMAGE", jpg, n0 / 2, NULL, RAM_ERR_IMAGE, "decode");
+    expect_error("error: JPEG cut inside its header -> RAM_ERR_IMAGE", jpg, 300, NULL, RAM_ERR_IMAGE, NULL);
+    expect_error("error: truncated PNG -> RAM_ERR_IMAGE", png, n1 / 2, NULL, RAM_ERR_IMAGE, "decode");
     /* PNG with a corrupted IDAT byte: CRC mismatch / bad deflate data. */
     unsigned char *bad = malloc(n1);
     memcpy(bad, png, n1);
     for (size_t i = n1 / 2; i < n1 / 2 + 16; i++) bad[i] ^= 0x5a;
-    expect_error("error: PNG with corrupt data -> RAM_ERR_IMAGE", bad, n1, NULL, RAM_ERR_IMAGE,
-                 NULL);
+    expect_error("error: PNG with corrupt data -> RAM_ERR_IMAGE", bad, n1, NULL, RAM_ERR_IMAGE, NULL);
     free(bad);
 
     /* A decoder warning is not an error: 3 stray bytes before EOI give libjpeg's
@@ -436,15 +412,13 @@ static void test_errors(void)
         int aw = 0, ah = 0, bw = 0, bh = 0;
         ram_status r1 = ram_image_decode_rgb(jpg, n0, NULL, &a, &aw, &ah, &e1);
         ram_status r2 = ram_image_decode_rgb(extra, n0 + 3, NULL, &b, &bw, &bh, &e2);
-        check(r1 == RAM_OK && r2 == RAM_OK && aw == bw && ah == bh &&
-                  !memcmp(a, b, (size_t)aw * ah * 3),
+        check(r1 == RAM_OK && r2 == RAM_OK && aw == bw && ah == bh && !memcmp(a, b, (size_t)aw * ah * 3),
               "warning: JPEG with extraneous bytes before EOI decodes", "rc %d (%s)", r2, e2.msg);
         ram_free(a);
         ram_free(b);
         free(extra);
     } else {
-        check(0, "warning: JPEG with extraneous bytes before EOI decodes",
-              "img0.jpg does not end with EOI");
+        check(0, "warning: JPEG with extraneous bytes before EOI decodes", "img0.jpg does not end with EOI");
     }
 
     unsigned char rnd[4096];
@@ -453,47 +427,41 @@ static void test_errors(void)
         s = s * 1103515245u + 12345u;
         rnd[i] = (unsigned char)(s >> 16);
     }
-    expect_error("error: random bytes -> RAM_ERR_IMAGE", rnd, sizeof rnd, NULL, RAM_ERR_IMAGE,
-                 "image:");
+    expect_error("error: random bytes -> RAM_ERR_IMAGE", rnd, sizeof rnd, NULL, RAM_ERR_IMAGE, "image:");
     expect_error("error: empty blob -> RAM_ERR_IMAGE", "", 0, NULL, RAM_ERR_IMAGE, "empty");
     const char *text = "this is a text, not an image\n";
     expect_error("error: text -> RAM_ERR_IMAGE", text, strlen(text), NULL, RAM_ERR_IMAGE, "format");
     const char *svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"></svg>";
-    expect_error("error: SVG (untrusted loader) refused", svg, strlen(svg), NULL, RAM_ERR_IMAGE,
-                 "svg");
+    expect_error("error: SVG (untrusted loader) refused", svg, strlen(svg), NULL, RAM_ERR_IMAGE, "svg");
     const char *pdf = "%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
     expect_error("error: PDF refused", pdf, strlen(pdf), NULL, RAM_ERR_IMAGE, NULL);
 
     /* A PNG header declaring 0x0 (invalid IHDR). */
     static const unsigned char zero_png[] = {
-        0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0,   0,   0,   13, 'I', 'H', 'D',
-        'R',  0,   0,   0,   0,    0,    0,    0,    0,   8,   2,   0,  0,   0,   0,
-        0,    0,   0,   0,   0,    0,    0,    'I',  'E', 'N', 'D', 0,  0,   0,   0};
-    expect_error("error: zero-sized PNG -> RAM_ERR_IMAGE", zero_png, sizeof zero_png, NULL,
-                 RAM_ERR_IMAGE, NULL);
+        0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0,   0,   0, 0, 0, 0, 0,
+        0,    8,   2,   0,   0,    0,    0,    0,    0, 0, 0, 0,  0,   0,   'I', 'E', 'N', 'D', 0, 0, 0, 0};
+    expect_error("error: zero-sized PNG -> RAM_ERR_IMAGE", zero_png, sizeof zero_png, NULL, RAM_ERR_IMAGE, NULL);
 
     /* max_pixels: 300x200 = 60000 pixels. */
     struct ram_image_params p = ram_image_default_params();
     p.max_pixels = 59999;
-    expect_error("limit: max_pixels 59999 refuses 300x200", jpg, n0, &p, RAM_ERR_TOO_BIG,
-                 "300x200");
+    expect_error("limit: max_pixels 59999 refuses 300x200", jpg, n0, &p, RAM_ERR_TOO_BIG, "300x200");
     struct ram_error err = {{0}};
     uint8_t *rgb = 0;
     int w, h;
     p.max_pixels = 60000;
     ram_status rc = ram_image_decode_rgb(jpg, n0, &p, &rgb, &w, &h, &err);
-    check(rc == RAM_OK && w == 300 && h == 200, "limit: max_pixels 60000 accepts 300x200",
-          "rc %d (%s)", rc, err.msg);
+    check(rc == RAM_OK && w == 300 && h == 200, "limit: max_pixels 60000 accepts 300x200", "rc %d (%s)", rc, err.msg);
     ram_free(rgb);
 
     /* Arguments of the public entry point. */
     float chw[3];
-    check(ram_image_preprocess(jpg, n0, 0, NULL, chw, &err) == RAM_ERR_ARG,
-          "preprocess: size 0 -> RAM_ERR_ARG", "%s", err.msg);
-    check(ram_image_preprocess(jpg, n0, 128, NULL, NULL, &err) == RAM_ERR_ARG,
-          "preprocess: NULL output -> RAM_ERR_ARG", "%s", err.msg);
-    check(ram_image_preprocess(NULL, 10, 1, NULL, chw, &err) == RAM_ERR_ARG,
-          "preprocess: NULL data -> RAM_ERR_ARG", "%s", err.msg);
+    check(ram_image_preprocess(jpg, n0, 0, NULL, chw, &err) == RAM_ERR_ARG, "preprocess: size 0 -> RAM_ERR_ARG", "%s",
+          err.msg);
+    check(ram_image_preprocess(jpg, n0, 128, NULL, NULL, &err) == RAM_ERR_ARG, "preprocess: NULL output -> RAM_ERR_ARG",
+          "%s", err.msg);
+    check(ram_image_preprocess(NULL, 10, 1, NULL, chw, &err) == RAM_ERR_ARG, "preprocess: NULL data -> RAM_ERR_ARG",
+          "%s", err.msg);
     rc = ram_image_preprocess(text, strlen(text), 1, NULL, chw, &err);
     check(rc == RAM_ERR_IMAGE, "preprocess: text -> RAM_ERR_IMAGE", "rc %d", rc);
 
@@ -510,8 +478,8 @@ static void test_errors(void)
             nomem_ok = 0;
         free(out);
     }
-    check(nomem_ok && reached_ok, "preprocess: every allocation failure gives RAM_ERR_NOMEM",
-          "nomem_ok %d ok %d", nomem_ok, reached_ok);
+    check(nomem_ok && reached_ok, "preprocess: every allocation failure gives RAM_ERR_NOMEM", "nomem_ok %d ok %d",
+          nomem_ok, reached_ok);
     free(jpg);
     free(png);
 }
@@ -535,12 +503,9 @@ static void test_bombs(void)
         ram_status rc = blob ? ram_image_decode_rgb(blob, n, NULL, &rgb, &w, &h, &err) : RAM_ERR_IO;
         double dt = now_s() - t0;
         ram_alloc_fail_after(-1);
-        snprintf(name, sizeof name,
-                 "bomb %s (%zu bytes): RAM_ERR_TOO_BIG from the header, no allocation", files[i],
-                 n);
-        check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, dims[i]) && strstr(err.msg, "100000000") &&
-                  dt < 2.0,
-              name, "rc %d, '%s', %.2f s", rc, err.msg, dt);
+        snprintf(name, sizeof name, "bomb %s (%zu bytes): RAM_ERR_TOO_BIG from the header, no allocation", files[i], n);
+        check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, dims[i]) && strstr(err.msg, "100000000") && dt < 2.0, name,
+              "rc %d, '%s', %.2f s", rc, err.msg, dt);
         float chw[3 * 4 * 4];
         rc = blob ? ram_image_preprocess(blob, n, 4, NULL, chw, &err) : RAM_ERR_IO;
         snprintf(name, sizeof name, "bomb %s: ram_image_preprocess refuses it", files[i]);
@@ -557,10 +522,9 @@ static void test_bombs(void)
 ** cannot make the test allocate much. */
 static void test_mutations(void)
 {
-    static const char *const files[] = {
-        "golden/images/img1.png", "images/pal.gif",  "images/rgb.webp",
-        "images/orient6.jpg",     "images/cmyk.tif", "images/ga.png",
-        "images/rgb16.png",       "images/rgb.avif", "images/solid.webp"};
+    static const char *const files[] = {"golden/images/img1.png", "images/pal.gif",  "images/rgb.webp",
+                                        "images/orient6.jpg",     "images/cmyk.tif", "images/ga.png",
+                                        "images/rgb16.png",       "images/rgb.avif", "images/solid.webp"};
     struct ram_image_params p = ram_image_default_params();
     p.max_pixels = 1 << 20;
     uint32_t s = 2024;
@@ -606,8 +570,7 @@ static void test_mutations(void)
         free(buf);
         free(orig);
     }
-    check(bad == 0, "mutations: damaged files of every format give OK/IMAGE/TOO_BIG",
-          "%d of %d bad", bad, runs);
+    check(bad == 0, "mutations: damaged files of every format give OK/IMAGE/TOO_BIG", "%d of %d bad", bad, runs);
     printf("  %d mutated files, %d still decoded\n", runs, decoded);
 }
 
@@ -637,9 +600,7 @@ static void *worker(void *arg)
         }
         /* errors from several threads at once */
         struct ram_error err;
-        if (ram_image_preprocess(j->blob[0], j->n[0] / 2, OUT_SIZE, NULL, out, &err) !=
-            RAM_ERR_IMAGE)
-            j->ok = 0;
+        if (ram_image_preprocess(j->blob[0], j->n[0] / 2, OUT_SIZE, NULL, out, &err) != RAM_ERR_IMAGE) j->ok = 0;
     }
     free(out);
     return NULL;
@@ -671,8 +632,7 @@ static void test_threads(void)
         pthread_join(th[t], NULL);
         if (!jobs[t].ok) ok = 0;
     }
-    check(ok, "threads: 4 threads preprocessing at once give identical results",
-          "a result differed");
+    check(ok, "threads: 4 threads preprocessing at once give identical results", "a result differed");
     for (int i = 0; i < 4; i++) {
         free(blob[i]);
         free(want[i]);
@@ -684,8 +644,8 @@ int main(void)
     const char *v = ram_image_vips_version();
     check(v && v[0] >= '8' && strchr(v, '.'), "ram_image_vips_version", "'%s'", v ? v : "(null)");
     struct ram_image_params d = ram_image_default_params();
-    check(d.exif_rotate == 1 && d.max_pixels == 100000000, "default params", "%d %llu",
-          d.exif_rotate, (unsigned long long)d.max_pixels);
+    check(d.exif_rotate == 1 && d.max_pixels == 100000000, "default params", "%d %llu", d.exif_rotate,
+          (unsigned long long)d.max_pixels);
     const char *f = ram_image_formats();
     check(strstr(f, "jpeg") && strstr(f, "png"), "ram_image_formats has jpeg and png", "'%s'", f);
     printf("  libvips %s, formats: %s\n", v, f);

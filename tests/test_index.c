@@ -267,19 +267,19 @@ static void test_filters(void)
     while (sqlite3_step(s) == SQLITE_ROW) {
         const char *path = (const char *)sqlite3_column_text(s, 0), *tags = (const char *)sqlite3_column_text(s, 1);
         float pr = 0;
-        if (sqlite3_column_bytes(s, 2) >= 4 * (cls + 1)) memcpy(&pr, (const char *)sqlite3_column_blob(s, 2) + 4 * cls, 4);
+        if (sqlite3_column_bytes(s, 2) >= 4 * (cls + 1))
+            memcpy(&pr, (const char *)sqlite3_column_blob(s, 2) + 4 * cls, 4);
         n++;
         if (!tags_have(tags, "hot dog"))
             snprintf(want_not + strlen(want_not), sizeof want_not - strlen(want_not), "%s%s", want_not[0] ? "\n" : "",
                      path);
         else if (pr < 0.9)
-            snprintf(want_lt + strlen(want_lt), sizeof want_lt - strlen(want_lt), "%s%s", want_lt[0] ? "\n" : "",
-                     path);
+            snprintf(want_lt + strlen(want_lt), sizeof want_lt - strlen(want_lt), "%s%s", want_lt[0] ? "\n" : "", path);
         for (int k = 0; k < 2; k++) {
             const char *t = k ? "tag10" : "hot dog";
             if (tags_have(tags, t))
-                snprintf(want_in + strlen(want_in), sizeof want_in - strlen(want_in), "%s%s|%s",
-                         want_in[0] ? "\n" : "", path, t);
+                snprintf(want_in + strlen(want_in), sizeof want_in - strlen(want_in), "%s%s|%s", want_in[0] ? "\n" : "",
+                         path, t);
         }
     }
     sqlite3_finalize(s);
@@ -287,9 +287,10 @@ static void test_filters(void)
           want_in);
 
     /* What the table answers, or SQLite evaluates on the tag plan's columns. */
-    check_sql("index.filter.negation_documented", db,
-              "SELECT path FROM photos WHERE rowid NOT IN (SELECT rowid FROM photos WHERE tag = 'hot dog') ORDER BY path",
-              want_not);
+    check_sql(
+        "index.filter.negation_documented", db,
+        "SELECT path FROM photos WHERE rowid NOT IN (SELECT rowid FROM photos WHERE tag = 'hot dog') ORDER BY path",
+        want_not);
     check_sql("index.filter.in_list", db,
               "SELECT path, tag FROM photos WHERE tag IN ('Hot Dog', 'tag10') ORDER BY path, tag = 'tag10'", want_in);
     check_sql("index.filter.in_list_class_index", db,
@@ -300,8 +301,8 @@ static void test_filters(void)
               want_in);
     check_sql("index.filter.score_upper_bound", db,
               "SELECT path FROM photos WHERE tag = 'hot dog' AND score < 0.9 ORDER BY path", want_lt);
-    check_sql("index.filter.tags_like", db,
-              "SELECT path FROM photos WHERE tags NOT LIKE '%hot dog%' ORDER BY path", want_not);
+    check_sql("index.filter.tags_like", db, "SELECT path FROM photos WHERE tags NOT LIKE '%hot dog%' ORDER BY path",
+              want_not);
 
     /* What it cannot answer: an error that says how to write it. */
     static const char *const neg = "to exclude a tag write rowid NOT IN (SELECT rowid FROM photos WHERE tag = 'blue')";
@@ -443,11 +444,10 @@ static void test_on_error_skip(void)
     check_sql("index.on_error.integrity", db, "INSERT INTO photos(photos) VALUES('integrity-check')", "");
     check_sql("index.on_error.bad_value", db, "CREATE VIRTUAL TABLE x USING ram_index(on_error=maybe)",
               "ERROR: ram_index: on_error must be 'fail' or 'skip', got 'maybe'");
-    check_sql("index.on_error.rename", db,
-              "ALTER TABLE photos RENAME TO pics; SELECT count(*) FROM pics_skipped", "");
+    check_sql("index.on_error.rename", db, "ALTER TABLE photos RENAME TO pics; SELECT count(*) FROM pics_skipped", "");
     check_sql("index.on_error.renamed", db, "SELECT count(*) FROM pics_skipped", "1");
-    check_sql("index.on_error.drop", db,
-              "DROP TABLE pics; SELECT count(*) FROM sqlite_schema WHERE name GLOB 'pics_*'", "");
+    check_sql("index.on_error.drop", db, "DROP TABLE pics; SELECT count(*) FROM sqlite_schema WHERE name GLOB 'pics_*'",
+              "");
     check_sql("index.on_error.dropped", db, "SELECT count(*) FROM sqlite_schema WHERE name GLOB 'pics_*'", "0");
     sqlite3_close(db);
 }
@@ -460,8 +460,7 @@ static void test_session(void)
         return;
     }
     fill_src(db, 0);
-    check_sql("index.session.create", db,
-              fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", g_clip), "");
+    check_sql("index.session.create", db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", g_clip), "");
     check_sql("index.session.insert", db,
               "INSERT INTO photos(path, image) SELECT name, data FROM src WHERE name GLOB '*.jpg' OR name GLOB '*.png'",
               "");
@@ -513,14 +512,13 @@ static void test_session(void)
     check_sql("index.session.tag_in", db,
               "SELECT path, tag FROM photos WHERE tag IN ('hot dog', 'tag10') ORDER BY tag, path",
               "golden/img0.jpg|hot dog\ngolden/img0.jpg|tag10");
-    check_plan("index.session.tag_in_explain", db,
-              "SELECT path FROM photos WHERE tag IN ('a', 'b') AND score > 0.9",
-              "SCAN photos VIRTUAL TABLE INDEX 19:tag+score");
+    check_plan("index.session.tag_in_explain", db, "SELECT path FROM photos WHERE tag IN ('a', 'b') AND score > 0.9",
+               "SCAN photos VIRTUAL TABLE INDEX 19:tag+score");
     check_plan("index.session.tag_explain", db, "SELECT path, tags FROM photos WHERE tag = 'dog'",
-              "SCAN photos VIRTUAL TABLE INDEX 3:tag");
+               "SCAN photos VIRTUAL TABLE INDEX 3:tag");
     check_plan("index.session.match_explain", db,
-              "SELECT path, score FROM photos WHERE photos MATCH 'a dog catching a frisbee' AND k = 20",
-              "SCAN photos VIRTUAL TABLE INDEX 68:match");
+               "SELECT path, score FROM photos WHERE photos MATCH 'a dog catching a frisbee' AND k = 20",
+               "SCAN photos VIRTUAL TABLE INDEX 68:match");
 
     /* MATCH with the golden descriptions of "red bicycle": the official open-set probabilities. */
     const char *bike = "'[\"a photo of a red bicycle.\", \"A red bicycle is a two-wheeled, pedal-driven vehicle "
@@ -610,13 +608,16 @@ static void test_session(void)
         sqlite3_stmt *m = 0;
         double e = 0;
         int cnt = 0;
-        sqlite3_prepare_v2(db, "SELECT s.data, p.score FROM photos p JOIN src s ON s.name = p.path "
-                               "WHERE p.photos MATCH 'a photo of a red bicycle.'", -1, &m, 0);
+        sqlite3_prepare_v2(db,
+                           "SELECT s.data, p.score FROM photos p JOIN src s ON s.name = p.path "
+                           "WHERE p.photos MATCH 'a photo of a red bicycle.'",
+                           -1, &m, 0);
         while (sqlite3_step(m) == SQLITE_ROW) {
             sqlite3_stmt *f = 0;
             sqlite3_prepare_v2(fresh, "SELECT ram_score(?1, 'a photo of a red bicycle.')", -1, &f, 0);
             sqlite3_bind_value(f, 1, sqlite3_column_value(m, 0));
-            if (sqlite3_step(f) == SQLITE_ROW) e = fmax(e, fabs(sqlite3_column_double(f, 0) - sqlite3_column_double(m, 1))), cnt++;
+            if (sqlite3_step(f) == SQLITE_ROW)
+                e = fmax(e, fabs(sqlite3_column_double(f, 0) - sqlite3_column_double(m, 1))), cnt++;
             sqlite3_finalize(f);
         }
         sqlite3_finalize(m);
@@ -640,10 +641,11 @@ static void test_duplicates_and_writes(void)
     exec(db, "INSERT INTO photos(path, image) SELECT 'again/' || name, data FROM src WHERE name = 'golden/img0.jpg'");
     check(stat_of(db, "inferences") - inf0 == 10, "index.dup.embedded_once", "%ld inferences for 10 distinct images",
           stat_of(db, "inferences") - inf0);
-    check_sql("index.dup.counts", db,
-              "SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM photos_images), "
-              "(SELECT nref FROM photos_images WHERE id = (SELECT img FROM photos_files WHERE path = 'golden/img0.jpg'))",
-              "15|10|3");
+    check_sql(
+        "index.dup.counts", db,
+        "SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM photos_images), "
+        "(SELECT nref FROM photos_images WHERE id = (SELECT img FROM photos_files WHERE path = 'golden/img0.jpg'))",
+        "15|10|3");
     check_sql("index.dup.same_key", db,
               "SELECT count(DISTINCT key) FROM photos WHERE path IN ('golden/img0.jpg', 'copy/golden/img0.jpg')", "1");
 
@@ -719,8 +721,9 @@ static void test_duplicates_and_writes(void)
     check_sql("index.err.command", db, "INSERT INTO photos(photos) VALUES('optimise')",
               "ERROR: ram_index: unknown command 'optimise' (expected integrity-check, reembed, delete-stale, model, "
               "model=PATH or exif=0|1)");
-    check_sql("index.err.option", db, "CREATE VIRTUAL TABLE t2 USING ram_index(colour=1)",
-              "ERROR: ram_index: unknown option 'colour' (expected model, floor, store_images, exif, resume or on_error)");
+    check_sql(
+        "index.err.option", db, "CREATE VIRTUAL TABLE t2 USING ram_index(colour=1)",
+        "ERROR: ram_index: unknown option 'colour' (expected model, floor, store_images, exif, resume or on_error)");
     check_sql("index.err.option_msg", db, "CREATE VIRTUAL TABLE t2 USING ram_index(floor=2)",
               "ERROR: ram_index: floor must be a number in (0, 1], got '2'");
     check_sql("index.err.name", db, "CREATE VIRTUAL TABLE tags USING ram_index(floor=0.5)",
@@ -806,7 +809,8 @@ static void test_model_change(void)
               fmt("ERROR: ram_index: table photos records the model file '%s', which is not in a folder trusted for "
                   "models (the default model's or RAM_MODEL's) nor named in this connection: a database does not "
                   "choose the files this process opens; if you trust that file, run SELECT ram_load('%s') first, or "
-                  "set RAM_MODEL to it", model, model));
+                  "set RAM_MODEL to it",
+                  model, model));
     exec(db, fmt("SELECT ram_load('%s')", model));
     char *want = rows(db, fmt("SELECT '%s'", model));
     char *got = rows(db, "INSERT INTO photos(path, image) SELECT 'x/' || name, data FROM src");
@@ -865,7 +869,8 @@ static void test_corruption_detected(void)
     exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
     exec(db, "DELETE FROM photos_postings WHERE (tag, img) IN (SELECT tag, img FROM photos_postings LIMIT 1)");
     char *got = rows(db, "INSERT INTO photos(photos) VALUES('integrity-check')");
-    check(!strncmp(got, "ERROR: ram_index: integrity-check failed: ", 42), "index.integrity.missing_posting", "%s", got);
+    check(!strncmp(got, "ERROR: ram_index: integrity-check failed: ", 42), "index.integrity.missing_posting", "%s",
+          got);
     free(got);
     exec(db, "UPDATE photos_images SET nref = 5 WHERE id = 1");
     check_sql("index.integrity.nref", db, "INSERT INTO photos(photos) VALUES('integrity-check')",
@@ -878,19 +883,17 @@ static void test_corruption_detected(void)
               "...)");
     check_sql("index.corrupt.tokens_cls", db, "SELECT cls IS NULL FROM photos WHERE rowid = 2", "1");
     got = rows(db, "INSERT INTO photos(photos) VALUES('integrity-check')");
-    check(!strncmp(got, "ERROR: ram_index: integrity-check failed: ", 42), "index.corrupt.tokens_integrity", "%s",
-          got);
+    check(!strncmp(got, "ERROR: ram_index: integrity-check failed: ", 42), "index.corrupt.tokens_integrity", "%s", got);
     free(got);
     exec(db, "UPDATE photos_images SET probs = x'0102030405' WHERE id = 3");
-    check_sql("index.corrupt.probs_tags", db, "SELECT tags IS NULL, probs IS NULL FROM photos WHERE rowid = 3",
-              "1|1");
+    check_sql("index.corrupt.probs_tags", db, "SELECT tags IS NULL, probs IS NULL FROM photos WHERE rowid = 3", "1|1");
     exec(db, "UPDATE photos_images SET probs = randomblob(400) WHERE id = 3");
-    check_sql("index.corrupt.random_probs", db, "SELECT count(*) FROM photos WHERE rowid = 3 AND tags IS NULL",
-              "1");
+    check_sql("index.corrupt.random_probs", db, "SELECT count(*) FROM photos WHERE rowid = 3 AND tags IS NULL", "1");
     /* a row with a damaged probs blob can still be deleted, its postings with it */
     check_sql("index.corrupt.probs_delete", db, "DELETE FROM photos WHERE rowid = 3", "");
     check_sql("index.corrupt.probs_deleted", db,
-              "SELECT count(*), (SELECT count(*) FROM photos_postings WHERE img = 3) FROM photos WHERE rowid = 3", "0|0");
+              "SELECT count(*), (SELECT count(*) FROM photos_postings WHERE img = 3) FROM photos WHERE rowid = 3",
+              "0|0");
     sqlite3_close(db);
     /* MATCH over a damaged token blob (a model with a text tower). */
     db = open_db(":memory:");
@@ -943,9 +946,10 @@ static void test_interrupt_resume(void)
     long inf1 = stat_of(db, "inferences"), hit1 = stat_of(db, "journal_hits");
     exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
     long redo = stat_of(db, "inferences") - inf1, hits = stat_of(db, "journal_hits") - hit1;
-    check(hits >= 16 && hits + redo == 35 && done >= hits, "index.interrupt.resumes", "%ld embedded before, %ld hits, %ld redone",
-          done, hits, redo);
-    check_sql("index.interrupt.final", db, "SELECT count(*), (SELECT count(*) FROM photos_images) FROM photos", "40|40");
+    check(hits >= 16 && hits + redo == 35 && done >= hits, "index.interrupt.resumes",
+          "%ld embedded before, %ld hits, %ld redone", done, hits, redo);
+    check_sql("index.interrupt.final", db, "SELECT count(*), (SELECT count(*) FROM photos_images) FROM photos",
+              "40|40");
     check_sql("index.interrupt.final_integrity", db, "INSERT INTO photos(photos) VALUES('integrity-check')", "");
     sqlite3_close(db);
     unlink(dbfile);

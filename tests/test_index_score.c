@@ -30,8 +30,8 @@ static void unit_rows(float *x, int rows, int dim)
 }
 
 /* A RAM++-shaped model with only the parts the scorer reads (synth_free). */
-static struct ram_model *synth_model(int kind, int dim, int hid, int heads, int inter, int layers,
-                                     int n_tok, int wordvec)
+static struct ram_model *synth_model(int kind, int dim, int hid, int heads, int inter, int layers, int n_tok,
+                                     int wordvec)
 {
     struct ram_model *m = calloc(1, sizeof *m);
     m->kind = kind;
@@ -73,8 +73,8 @@ static void synth_free(struct ram_model *m)
     free((void *)m->wordvec_w), free((void *)m->wordvec_b);
     for (int l = 0; l < m->tagger.n_layers; l++) {
         struct ram_tagger_layer_w *w = &m->tagger_layers[l];
-        const float *a[] = {w->q_w, w->q_b, w->k_w, w->k_b, w->v_w, w->v_b, w->ao_w, w->ao_b, w->aln_w,
-                            w->aln_b, w->i_w, w->i_b, w->o_w, w->o_b, w->oln_w, w->oln_b};
+        const float *a[] = {w->q_w,   w->q_b,   w->k_w, w->k_b, w->v_w, w->v_b, w->ao_w,  w->ao_b,
+                            w->aln_w, w->aln_b, w->i_w, w->i_b, w->o_w, w->o_b, w->oln_w, w->oln_b};
         for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) free((void *)a[i]);
     }
     free(m->tagger_layers);
@@ -94,8 +94,7 @@ static void test_layout(void)
     unsigned char *b = malloc(nb);
     struct ram_error err = {{0}};
     ram_status rc = ram_cache_pack(x, nt, dim, b, nb, &err);
-    check(rc == RAM_OK && !memcmp(b, "RTQ8\x01\x01\x05\x00\x18\x00", 10), "index_score.layout.header", "%s",
-          err.msg);
+    check(rc == RAM_OK && !memcmp(b, "RTQ8\x01\x01\x05\x00\x18\x00", 10), "index_score.layout.header", "%s", err.msg);
     struct ram_cache_tokens v;
     rc = ram_cache_view(b, nb, nt, dim, &v, &err);
     float *y = malloc(sizeof(float) * nt * dim);
@@ -105,11 +104,12 @@ static void test_layout(void)
         float mx = 0;
         for (int d = 0; d < dim; d++) mx = fmaxf(mx, fabsf(x[t * dim + d]));
         for (int d = 0; d < dim; d++)
-            if (mx > 0) worst = fmax(worst, fabs(x[t * dim + d] - y[t * dim + d]) / mx);
-            else if (y[t * dim + d] != 0) worst = 1;
+            if (mx > 0)
+                worst = fmax(worst, fabs(x[t * dim + d] - y[t * dim + d]) / mx);
+            else if (y[t * dim + d] != 0)
+                worst = 1;
     }
-    check(rc == RAM_OK && worst <= 0.5 / 127 + 1e-6, "index_score.layout.roundtrip", "rc %d, error %.3g", rc,
-          worst);
+    check(rc == RAM_OK && worst <= 0.5 / 127 + 1e-6, "index_score.layout.roundtrip", "rc %d, error %.3g", rc, worst);
     float cls[64];
     ram_cache_cls(&v, cls);
     check(!memcmp(cls, y, sizeof(float) * 24), "index_score.layout.cls_row", NULL);
@@ -297,8 +297,10 @@ static void test_golden(void)
     snprintf(path, sizeof path, "%s/models/golden_ram_plus.ram", build ? build : "build");
     FILE *f = fopen(path, "rb");
     if (!f) {
-        if (build) check(0, "index_score.golden_model", "%s is missing (make builds it)", path);
-        else printf("SKIP: index_score.golden: %s not built (RAM_BUILD unset)\n", path);
+        if (build)
+            check(0, "index_score.golden_model", "%s is missing (make builds it)", path);
+        else
+            printf("SKIP: index_score.golden: %s not built (RAM_BUILD unset)\n", path);
         return;
     }
     fclose(f);
@@ -359,8 +361,7 @@ static void test_golden(void)
     check(e_closed <= 1e-5, "index_score.golden.closed_set_fp32", "max abs error %.3g", e_closed);
     check(e_open8 <= 0.01, "index_score.golden.openset_int8", "max abs error %.3g", e_open8);
     printf("# golden open-set: fp32 %.2e, int8 %.2e; closed set fp32 %.2e\n", e_open, e_open8, e_closed);
-    if (have_state)
-        check(e_engine <= 1e-5, "index_score.golden.vs_ram_openset_probs", "max abs error %.3g", e_engine);
+    if (have_state) check(e_engine <= 1e-5, "index_score.golden.vs_ram_openset_probs", "max abs error %.3g", e_engine);
     free(blob);
     ram_state_free(st);
     ram_cache_query_free(q);

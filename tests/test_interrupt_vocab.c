@@ -72,8 +72,7 @@ static void run_interrupted(sqlite3 *db, const char *zName, const char *sql, con
     struct interrupter x = {db, 0};
     pthread_t th;
     pthread_create(&th, 0, interrupt_later, &x);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {}
     double tEnd = now_s();
     pthread_join(th, 0);
     const char *zMsg = sqlite3_errmsg(db);
@@ -111,8 +110,8 @@ int main(void)
     rc = sqlite3_exec(db, sql, 0, 0, 0);
     check(rc == SQLITE_OK, "interrupt_vocab_load", "%s", sqlite3_errmsg(db));
 
-    run_interrupted(db, "interrupt_vocab_tag_scores", "SELECT count(*) FROM ram_tag_scores(?1, ?2)", pImg,
-                    nImg, zVocab, "ram_tag_scores(): interrupted");
+    run_interrupted(db, "interrupt_vocab_tag_scores", "SELECT count(*) FROM ram_tag_scores(?1, ?2)", pImg, nImg, zVocab,
+                    "ram_tag_scores(): interrupted");
     run_interrupted(db, "interrupt_vocab_score", "SELECT ram_score(?1, ?2)", pImg, nImg, zList,
                     "ram_score(): interrupted");
 

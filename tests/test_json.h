@@ -31,14 +31,25 @@ static void jskip(struct jp *j)
 
 static size_t put_utf8(unsigned c, char *o)
 {
-    if (c < 0x80) { o[0] = (char)c; return 1; }
-    if (c < 0x800) { o[0] = (char)(0xC0 | (c >> 6)); o[1] = (char)(0x80 | (c & 63)); return 2; }
+    if (c < 0x80) {
+        o[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        o[0] = (char)(0xC0 | (c >> 6));
+        o[1] = (char)(0x80 | (c & 63));
+        return 2;
+    }
     if (c < 0x10000) {
-        o[0] = (char)(0xE0 | (c >> 12)); o[1] = (char)(0x80 | ((c >> 6) & 63)); o[2] = (char)(0x80 | (c & 63));
+        o[0] = (char)(0xE0 | (c >> 12));
+        o[1] = (char)(0x80 | ((c >> 6) & 63));
+        o[2] = (char)(0x80 | (c & 63));
         return 3;
     }
-    o[0] = (char)(0xF0 | (c >> 18)); o[1] = (char)(0x80 | ((c >> 12) & 63));
-    o[2] = (char)(0x80 | ((c >> 6) & 63)); o[3] = (char)(0x80 | (c & 63));
+    o[0] = (char)(0xF0 | (c >> 18));
+    o[1] = (char)(0x80 | ((c >> 12) & 63));
+    o[2] = (char)(0x80 | ((c >> 6) & 63));
+    o[3] = (char)(0x80 | (c & 63));
     return 4;
 }
 
@@ -47,8 +58,10 @@ static unsigned hex4(struct jp *j)
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
         char c = j->p < j->end ? *j->p++ : 0;
-        v = v * 16 + (unsigned)(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : (j->bad = 1, 0));
+        v = v * 16 + (unsigned)(c >= '0' && c <= '9'   ? c - '0'
+                                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                       : (j->bad = 1, 0));
     }
     return v;
 }
@@ -59,7 +72,10 @@ static char *jstring(struct jp *j, size_t *len)
     char *o = malloc((size_t)(j->end - j->p) + 1), *q = o;
     while (j->p < j->end && *j->p != '"') {
         char c = *j->p++;
-        if (c != '\\') { *q++ = c; continue; }
+        if (c != '\\') {
+            *q++ = c;
+            continue;
+        }
         c = j->p < j->end ? *j->p++ : 0;
         switch (c) {
         case 'n': *q++ = '\n'; break;
@@ -90,7 +106,10 @@ static void jparse(struct jp *j, struct jv *v)
 {
     memset(v, 0, sizeof *v);
     jskip(j);
-    if (j->p >= j->end) { j->bad = 1; return; }
+    if (j->p >= j->end) {
+        j->bad = 1;
+        return;
+    }
     char c = *j->p;
     if (c == '"') {
         v->t = J_STR;
@@ -101,9 +120,18 @@ static void jparse(struct jp *j, struct jv *v)
         int cap = 0;
         for (;;) {
             jskip(j);
-            if (j->p >= j->end) { j->bad = 1; return; }
-            if (*j->p == (c == '[' ? ']' : '}')) { j->p++; return; }
-            if (*j->p == ',') { j->p++; continue; }
+            if (j->p >= j->end) {
+                j->bad = 1;
+                return;
+            }
+            if (*j->p == (c == '[' ? ']' : '}')) {
+                j->p++;
+                return;
+            }
+            if (*j->p == ',') {
+                j->p++;
+                continue;
+            }
             if (v->n == cap) {
                 cap = cap ? 2 * cap : 8;
                 v->items = realloc(v->items, sizeof *v->items * (size_t)cap);

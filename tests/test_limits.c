@@ -208,8 +208,7 @@ static void test_model_files(void)
         mdl = NULL;
         s0 = ram_model_init_from_file(path, &prm, &mdl, &er);
         s1 = s0 ? s0 : ram_model_verify(mdl, &er);
-        check(s0 == RAM_OK && s1 == RAM_OK, "limits_model_verify_later_ok", "load %d, verify %d: %s", s0, s1,
-              er.msg);
+        check(s0 == RAM_OK && s1 == RAM_OK, "limits_model_verify_later_ok", "load %d, verify %d: %s", s0, s1, er.msg);
         ram_model_free(mdl);
     }
 
@@ -222,8 +221,7 @@ static void test_model_files(void)
     char sql[2048];
     snprintf(sql, sizeof sql, "SELECT ram_load('%s')", flipped);
     rc = sqlite3_exec(db, sql, 0, 0, &e);
-    check(rc != SQLITE_OK && e && strstr(e, "checksum"), "limits_sql_ram_load_checksum", "%s",
-          e ? e : "(no error)");
+    check(rc != SQLITE_OK && e && strstr(e, "checksum"), "limits_sql_ram_load_checksum", "%s", e ? e : "(no error)");
     printf("  ram_load(flipped): %s\n", e ? e : "");
     sqlite3_free(e);
     e = NULL;
@@ -240,9 +238,11 @@ static void test_model_files(void)
           e ? e : "(no error)");
     sqlite3_free(e);
     e = NULL;
-    snprintf(sql, sizeof sql, "SELECT json_extract(ram_load('%s', 0), '$.verified') || ' ' || "
-                              "json_extract(ram_load('%s'), '$.verified') || ' ' || "
-                              "json_extract(ram_model(), '$.verified')", path, path);
+    snprintf(sql, sizeof sql,
+             "SELECT json_extract(ram_load('%s', 0), '$.verified') || ' ' || "
+             "json_extract(ram_load('%s'), '$.verified') || ' ' || "
+             "json_extract(ram_model(), '$.verified')",
+             path, path);
     rc = sql_text(db, sql, &got);
     check(rc == SQLITE_OK && got && !strcmp(got, "0 1 1"), "limits_sql_ram_load_verify_later", "rc %d: %s", rc,
           got ? got : sqlite3_errmsg(db));
@@ -260,7 +260,6 @@ static void test_model_files(void)
     sqlite3_close(db);
     free(m);
 }
-
 
 /* ram_load(path)'s digest as malloc'd text, or the error message prefixed with "error: ". */
 static char *sql_load_digest(sqlite3 *db, const char *path)
@@ -401,16 +400,16 @@ static void test_truncated_in_place(void)
     if (!s0) {
         check(truncate(p, 4096) == 0, "limits_check_file_truncate", "truncate %s failed", p);
         s1 = ram_model_check_file(m, &err);
-        check(s1 == RAM_ERR_IO && strstr(err.msg, "changed on disk"), "limits_check_file_truncated",
-              "status %d: %s", s1, err.msg);
+        check(s1 == RAM_ERR_IO && strstr(err.msg, "changed on disk"), "limits_check_file_truncated", "status %d: %s",
+              s1, err.msg);
         size_t n = 0;
         void *img = read_file(data_path("golden/images/img1.png"), &n);
         struct ram_model_info info;
         ram_model_get_info(m, &info);
         float *probs = malloc(sizeof(float) * (size_t)info.num_class);
         s1 = ram_tag_image(st, img, n, NULL, NULL, probs, &err);
-        check(s1 == RAM_ERR_IO && strstr(err.msg, "changed on disk"), "limits_check_file_tag_image",
-              "status %d: %s", s1, err.msg);
+        check(s1 == RAM_ERR_IO && strstr(err.msg, "changed on disk"), "limits_check_file_tag_image", "status %d: %s",
+              s1, err.msg);
         printf("  limits_check_file_tag_image: %s\n", err.msg);
         free(probs);
         free(img);
@@ -457,8 +456,8 @@ static void test_truncated_in_place(void)
     printf("  limits_sql_trunc_tags: %s\n", t1);
     char *sc = NULL;
     int rc = sql_text(db, "SELECT ram_score(b, 'a cat asleep on a sofa') FROM e", &sc);
-    check(rc != SQLITE_OK && strstr(sqlite3_errmsg(db), "changed on disk"), "limits_sql_trunc_text",
-          "rc %d: %s", rc, rc ? sqlite3_errmsg(db) : "(no error)");
+    check(rc != SQLITE_OK && strstr(sqlite3_errmsg(db), "changed on disk"), "limits_sql_trunc_text", "rc %d: %s", rc,
+          rc ? sqlite3_errmsg(db) : "(no error)");
     free(sc);
     free(d);
     free(t0);
@@ -512,12 +511,12 @@ static void test_rewritten_midcall(void)
     sqlite3 *db = open_ext();
     char *d = sql_load_digest(db, g_touch_path);
     sqlite3_create_function(db, "touch_model", 0, SQLITE_UTF8, 0, touch_model, 0, 0);
-    sqlite3_exec(db, "CREATE VIEW ram_thresholds AS SELECT 'tag0' AS tag, 0.5 AS threshold WHERE touch_model()",
-                 0, 0, 0);
+    sqlite3_exec(db, "CREATE VIEW ram_thresholds AS SELECT 'tag0' AS tag, 0.5 AS threshold WHERE touch_model()", 0, 0,
+                 0);
     char *t0 = sql_tags(db, "golden/images/img0.jpg");
     char *t1 = sql_tags(db, "golden/images/img0.jpg");
-    check(g_touch_left == 0 && strstr(t0, "changed on disk") && strncmp(t1, "error: ", 7), "limits_sql_rewritten_midcall",
-          "touched %d; first call: %s; second: %s", 1 - g_touch_left, t0, t1);
+    check(g_touch_left == 0 && strstr(t0, "changed on disk") && strncmp(t1, "error: ", 7),
+          "limits_sql_rewritten_midcall", "touched %d; first call: %s; second: %s", 1 - g_touch_left, t0, t1);
     free(d);
     free(t0);
     free(t1);
@@ -537,8 +536,8 @@ static void test_images(void)
         double dt = now_s() - t0;
         char name[64];
         snprintf(name, sizeof name, "limits_image_bomb_%s", strchr(bombs[i], '.') + 1);
-        check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, "over the limit") && dt < 2.0, name,
-              "status %s in %.2f s: %s", ram_status_str(rc), dt, rc ? err.msg : "");
+        check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, "over the limit") && dt < 2.0, name, "status %s in %.2f s: %s",
+              ram_status_str(rc), dt, rc ? err.msg : "");
         printf("  %s: %s (%.3f s)\n", bombs[i], rc ? err.msg : "", dt);
         free(b);
     }

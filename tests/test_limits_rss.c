@@ -28,13 +28,21 @@ static double rss_mb(void)
     return res * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
 }
 
-static void put16(unsigned char *p, unsigned v) { p[0] = v & 255; p[1] = v >> 8; }
-static void put32(unsigned char *p, unsigned v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
+static void put16(unsigned char *p, unsigned v)
+{
+    p[0] = v & 255;
+    p[1] = v >> 8;
+}
+static void put32(unsigned char *p, unsigned v)
+{
+    put16(p, v & 0xffff);
+    put16(p + 2, v >> 16);
+}
 
 /* An uncompressed 8x8 8-bit greyscale little-endian TIFF (174 bytes). */
 static size_t make_tiff(unsigned char *t, unsigned seed)
 {
-    static const unsigned tags[8][2] = {{256, 8}, {257, 8}, {258, 8}, {259, 1},
+    static const unsigned tags[8][2] = {{256, 8}, {257, 8},   {258, 8}, {259, 1},
                                         {262, 1}, {273, 110}, {278, 8}, {279, 64}};
     memset(t, 0, 174);
     memcpy(t, "II*\0", 4);
@@ -96,8 +104,7 @@ int main(void)
     printf("INFO: %d ram_tags calls: RSS %.1f MB after %d, %.1f MB at the end: growth %.2f MB (bound %.0f MB%s)\n",
            calls, r0, warm, r1, r1 - r0, RSS_BOUND_MB, sanitized ? ", not applied under ASan" : "");
     if (!sanitized)
-        check(r1 - r0 <= RSS_BOUND_MB, "rss_steady_state", "RSS grew by %.2f MB over %d calls", r1 - r0,
-              calls - warm);
+        check(r1 - r0 <= RSS_BOUND_MB, "rss_steady_state", "RSS grew by %.2f MB over %d calls", r1 - r0, calls - warm);
     (void)data_path;
     (void)check_close_npy;
     (void)read_file;

@@ -17,7 +17,6 @@
 #include "safetensors.h"
 #include "weights.h"
 
-
 #include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -74,7 +73,8 @@ static void test_json(void)
 {
     struct ram_json j;
     struct ram_error err;
-    const char *ok = " {\"a\": [1, -2.5e3, \"x\\u00e9\\ud83d\\ude00\\n\"], \"b\": {\"c\": null, \"d\": true}, \"e\": []} ";
+    const char *ok =
+        " {\"a\": [1, -2.5e3, \"x\\u00e9\\ud83d\\ude00\\n\"], \"b\": {\"c\": null, \"d\": true}, \"e\": []} ";
     ram_status rc = ram_json_parse(ok, strlen(ok), 8, &j, &err);
     check(rc == RAM_OK, "json: parse valid document", "%s", err.msg);
     if (rc == RAM_OK) {
@@ -91,8 +91,8 @@ static void test_json(void)
         size_t len;
         char *s = NULL;
         ram_json_strdup(&j, x, &s, &len, &err);
-        check(s && len == 8 && !memcmp(s, "x\xc3\xa9\xf0\x9f\x98\x80\n", 8), "json: escapes and surrogates",
-              "len %zu", len);
+        check(s && len == 8 && !memcmp(s, "x\xc3\xa9\xf0\x9f\x98\x80\n", 8), "json: escapes and surrogates", "len %zu",
+              len);
         ram_free(s);
         check(ram_json_next(&j, a, x) == -1, "json: end of array", " ");
         check(ram_json_find(&j, b, "d") > 0 && j.nodes[ram_json_find(&j, b, "d")].type == RAM_JSON_TRUE &&
@@ -100,8 +100,8 @@ static void test_json(void)
               "json: nested object", " ");
         ram_json_free(&j);
     }
-    const char *bad[] = {"", "{", "{\"a\":}", "[1,]", "{\"a\" 1}", "[01]", "[1.]", "\"\\x\"", "\"a\nb\"",
-                         "[1] x", "{\"a\":1,}", "nul", "[\"\\ud800\"]", "-", "[1e]", "{1:2}"};
+    const char *bad[] = {"",         "{",     "{\"a\":}",   "[1,]", "{\"a\" 1}",     "[01]", "[1.]", "\"\\x\"",
+                         "\"a\nb\"", "[1] x", "{\"a\":1,}", "nul",  "[\"\\ud800\"]", "-",    "[1e]", "{1:2}"};
     int all = 1;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rc = ram_json_parse(bad[i], strlen(bad[i]), 8, &j, &err);
@@ -171,8 +171,7 @@ static struct ram_model *config_model(int kind, int image, int window, const int
         oe += (size_t)snprintf(en + oe, sizeof en - oe, "%sname %d", i ? "\n" : "", i);
         oz += (size_t)snprintf(zh + oz, sizeof zh - oz, "%s\xe5\x90\x8d%d  ", i ? "\n" : "", i);
     }
-    if (ram_model_set_vocab(m, 0, en, oe, zh, oz, NULL, 0, NULL, &err) ||
-        ram_model_check_config(m, &err)) {
+    if (ram_model_set_vocab(m, 0, en, oe, zh, oz, NULL, 0, NULL, &err) || ram_model_check_config(m, &err)) {
         printf("  config_model: %s\n", err.msg);
         ram_model_free(m);
         return NULL;
@@ -254,7 +253,8 @@ static void test_heldout(void)
                       l->tagger.hidden == 24 && l->tagger.intermediate == 40,
                   "heldout: config read back", "window %d", l->swin.window);
             check(!strcmp(ram_model_tag(l, 3, RAM_LANG_EN), "name 3") &&
-                      !strcmp(ram_model_tag(l, 6, RAM_LANG_ZH), "\xe5\x90\x8d" "6") &&
+                      !strcmp(ram_model_tag(l, 6, RAM_LANG_ZH), "\xe5\x90\x8d"
+                                                                "6") &&
                       ram_model_tag(l, 7, RAM_LANG_EN) == NULL && ram_model_tag(l, -1, RAM_LANG_EN) == NULL &&
                       ram_model_threshold(l, 0) == 0.68f,
                   "heldout: vocabulary (zh trimmed)", "%s", ram_model_tag(l, 6, RAM_LANG_ZH));
@@ -278,8 +278,8 @@ static void test_heldout(void)
                 struct ram_model *inf = ram_calloc(1, sizeof *inf);
                 struct ram_convert_opts o = {0, 0, 3, 0, 0};
                 ram_status rc = ram_model_infer_config(inf, &src, 7, &o, &err);
-                check(rc == RAM_ERR_ARG && strstr(err.msg, "image size"), "infer: image size required without attn_mask",
-                      "rc %d %s", rc, err.msg);
+                check(rc == RAM_ERR_ARG && strstr(err.msg, "image size"),
+                      "infer: image size required without attn_mask", "rc %d %s", rc, err.msg);
                 o.image_size = 96;
                 rc = ram_model_infer_config(inf, &src, 7, &o, &err);
                 check(rc == RAM_OK && inf->swin.window == cases[c].window && inf->swin.n_stages == 4 &&
@@ -334,8 +334,11 @@ static void test_infer_mask(void)
         memcpy(o[i].shape, v->shape, sizeof o[i].shape);
         o[i].bytes = v->data;
     }
-    o[n] = (struct ram_st_out){.name = "visual_encoder.layers.1.blocks.1.attn_mask", .dtype = RAM_DTYPE_F32,
-                               .ndim = 3, .shape = {4, 36, 36}, .fill = zero_fill};
+    o[n] = (struct ram_st_out){.name = "visual_encoder.layers.1.blocks.1.attn_mask",
+                               .dtype = RAM_DTYPE_F32,
+                               .ndim = 3,
+                               .shape = {4, 36, 36},
+                               .fill = zero_fill};
     ram_status rc = ram_st_write(tmp_path("mask.safetensors"), o, n + 1, NULL, NULL, 0, NULL, NULL, &err);
     check(rc == RAM_OK, "infer mask: write", "%s", err.msg);
     struct ram_st_map *mm = NULL;
@@ -444,9 +447,11 @@ static void test_clip_layouts(void)
 {
     struct ram_error err;
     struct ram_st_map *m1, *c1, *m2, *c2;
-    struct ram_model *a = bind_clip_from(tmp_path("heldout0.ram"), data_path("golden/clip_tiny_text.safetensors"), &m1, &c1, &err);
+    struct ram_model *a =
+        bind_clip_from(tmp_path("heldout0.ram"), data_path("golden/clip_tiny_text.safetensors"), &m1, &c1, &err);
     check(a != NULL, "clip: bind OpenAI layout", "%s", err.msg);
-    struct ram_model *b = bind_clip_from(tmp_path("heldout0.ram"), data_path("golden/clip_tiny_text_hf.safetensors"), &m2, &c2, &err);
+    struct ram_model *b =
+        bind_clip_from(tmp_path("heldout0.ram"), data_path("golden/clip_tiny_text_hf.safetensors"), &m2, &c2, &err);
     check(b != NULL, "clip: bind Hugging Face layout", "%s", err.msg);
     if (a && b) {
         check(a->has_clip && b->has_clip && a->clip.width == 16 && a->clip.layers == 2 && a->clip.heads == 2 &&
@@ -674,48 +679,64 @@ static void test_corrupt(void)
         char *off = strstr(e, "data_offsets\":[");
         long long b0, b1;
         sscanf(off + 15, "%lld,%lld", &b0, &b1);
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]}",
-                 b0, (long long)(orig_len * 2));
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]}", b0,
+                 (long long)(orig_len * 2));
         variant(bad, e, to);
         expect_fail("corrupt: offset beyond the data section", bad, 0, "outside the data section");
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]}",
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]}",
                  b0 - 256, b1 - 256);
         variant(bad, e, to);
         expect_fail("corrupt: overlapping tensors", bad, 0, "overlaps");
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]}",
-                 b0, b1);
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[%lld,%lld]}", b0,
+                 b1);
         variant(bad, e, to);
         expect_fail("corrupt: byte length does not match the shape", bad, 0, "bytes for");
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[2,64],\"data_offsets\":[%lld,%lld]}",
-                 b0, b1);
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[2,64],\"data_offsets\":[%lld,%lld]}", b0,
+                 b1);
         variant(bad, e, to);
         expect_fail("corrupt: wrong shape -> message names the key", bad, 0,
                     "wrong shape for visual_encoder.norm.weight: got [2, 64], expected [128]");
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"I32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]}",
-                 b0, b1);
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"I32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]}", b0,
+                 b1);
         variant(bad, e, to);
         expect_fail("corrupt: wrong dtype", bad, 0, "wrong dtype for visual_encoder.norm.weight");
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,128],\"data_offsets\":[%lld,%lld]}",
-                 b0, b1);
+        snprintf(
+            to, sizeof to,
+            "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,128],\"data_offsets\":[%lld,%lld]}",
+            b0, b1);
         variant(bad, e, to);
         expect_fail("corrupt: ndim over 4", bad, 0, "dimensions");
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[%lld,%lld]}",
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],"
+                 "\"data_offsets\":[%lld,%lld]}",
                  b0, b1);
         variant(bad, e, to);
         expect_fail("corrupt: shape product overflow", bad, 0, NULL);
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]},\"visual_encoder.norm.weight\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}",
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]},"
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}",
                  b0, b1);
         variant(bad, e, to);
         expect_fail("corrupt: duplicate tensor name", bad, 0, "duplicate");
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weigh\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]}",
-                 b0, b1);
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weigh\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]}", b0,
+                 b1);
         variant(bad, e, to);
         expect_fail("corrupt: renamed tensor -> missing tensor", bad, 0, "missing tensor visual_encoder.norm.weight");
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]},\"zzz\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}",
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]},"
+                 "\"zzz\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}",
                  b0, b1);
         variant(bad, e, to);
         expect_fail("corrupt: unknown tensor", bad, 1, "unknown tensor zzz");
-        snprintf(to, sizeof to, "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]},\"x\":{\"dtype\":\"F64\",\"shape\":[0],\"data_offsets\":[0,0]}",
+        snprintf(to, sizeof to,
+                 "\"visual_encoder.norm.weight\":{\"dtype\":\"F32\",\"shape\":[128],\"data_offsets\":[%lld,%lld]},"
+                 "\"x\":{\"dtype\":\"F64\",\"shape\":[0],\"data_offsets\":[0,0]}",
                  b0, b1);
         variant(bad, e, to);
         expect_fail("corrupt: unsupported dtype", bad, 1, "unsupported dtype F64");
@@ -793,8 +814,8 @@ static void test_vocab(void)
               !strcmp(m->tag_text_en, "a\nb\nc") && m->thresholds[1] == 0.25f,
           "vocab: lines, CRLF, zh trimmed but kept verbatim for the file", "%s", err.msg);
     rc = ram_model_set_vocab(m, 1, "a\nb\nc\n", 6, NULL, 0, "0.5\n0.5\n", 8, NULL, &err);
-    check(rc == RAM_ERR_FORMAT && strstr(err.msg, "2 lines for 3 classes"), "vocab: fewer thresholds -> error",
-          "%s", err.msg);
+    check(rc == RAM_ERR_FORMAT && strstr(err.msg, "2 lines for 3 classes"), "vocab: fewer thresholds -> error", "%s",
+          err.msg);
     rc = ram_model_set_vocab(m, 1, "a\nb\nc\n", 6, NULL, 0, "0.5\n0.5\n0.5\n0.5\n", 16, NULL, &err);
     check(rc == RAM_ERR_FORMAT, "vocab: more thresholds -> error", "%s", err.msg);
     rc = ram_model_set_vocab(m, 1, "a\nb\nc\n", 6, NULL, 0, "0.5\nabc\n0.5\n", 12, NULL, &err);
@@ -842,7 +863,8 @@ static void compare_with_pth(const char *what, struct ram_model *m, const char *
             diff++;
         }
         if (!s[i].scalar && m->map &&
-            ((const char *)*s[i].dst < (const char *)m->map || (const char *)*s[i].dst >= (const char *)m->map + m->map_len))
+            ((const char *)*s[i].dst < (const char *)m->map ||
+             (const char *)*s[i].dst >= (const char *)m->map + m->map_len))
             borrowed = 0;
         cmp++;
     }
@@ -860,8 +882,19 @@ static void compare_with_pth(const char *what, struct ram_model *m, const char *
 
 static void check_golden_vocab(const char *what, const struct ram_model *m)
 {
-    static const char *en[12] = {"tag0", "hot dog", "tag2", "cr\xc3\xa8me br\xc3\xbbl\xc3\xa9" "e", "tag4", "t-shirt",
-                                 "tag6", "tag7", "tag8", "tag9", "tag10", "tag11"};
+    static const char *en[12] = {"tag0",
+                                 "hot dog",
+                                 "tag2",
+                                 "cr\xc3\xa8me br\xc3\xbbl\xc3\xa9"
+                                 "e",
+                                 "tag4",
+                                 "t-shirt",
+                                 "tag6",
+                                 "tag7",
+                                 "tag8",
+                                 "tag9",
+                                 "tag10",
+                                 "tag11"};
     static const float thr[12] = {0.708f, 0.804f, 0.644f, 0.516f, 0.841f, 0.803f,
                                   0.511f, 0.365f, 0.401f, 0.386f, 0.806f, 0.532f};
     int ok = m->num_class == 12;
@@ -1054,8 +1087,10 @@ static void test_cli(void)
     char exe[512], cmd[2048];
     snprintf(exe, sizeof exe, "%s/ram-convert", b ? b : "build");
     if (access(exe, X_OK)) {
-        if (b) check(0, "cli: ram-convert", "%s is missing (make builds it)", exe);
-        else printf("SKIP: cli: ram-convert not built in build (RAM_BUILD unset)\n");
+        if (b)
+            check(0, "cli: ram-convert", "%s is missing (make builds it)", exe);
+        else
+            printf("SKIP: cli: ram-convert not built in build (RAM_BUILD unset)\n");
         return;
     }
     const char *cfg = tmp_path("heldout.json");

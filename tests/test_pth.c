@@ -193,13 +193,12 @@ static void test_clip_roundtrip(void)
             printf("  mismatch: %s\n", t->name);
         }
     }
-    check(both == 29 && bad == 0, "clip_tiny tensors equal the safetensors bit for bit", "%d shared, %d differ",
-          both, bad);
+    check(both == 29 && bad == 0, "clip_tiny tensors equal the safetensors bit for bit", "%d shared, %d differ", both,
+          bad);
     free(hdr);
     free(st);
     ram_pth_close(p);
 }
-
 
 /* ------------------------------------------------------------ builders */
 
@@ -359,8 +358,10 @@ static void zw_write(struct bb *out, const struct zent *e, int ne, int align, in
         lho[i] = out->n;
         size_t x = 0;
         size_t base = out->n + 30 + nl + 4;
-        if (align) x = (64 - base % 64) % 64;
-        else x = 1 + ((base + 1) % 2 == 0); /* data lands on an odd address */
+        if (align)
+            x = (64 - base % 64) % 64;
+        else
+            x = 1 + ((base + 1) % 2 == 0); /* data lands on an odd address */
         bb_le(out, 0x04034b50, 4);
         bb_le(out, zip64 ? 45 : 20, 2);
         bb_le(out, 0, 2);
@@ -474,8 +475,10 @@ static ram_status open_pk(const struct bb *pk, const struct pth_opts *o, struct 
     struct ram_pth *p = 0;
     err->msg[0] = 0;
     ram_status rc = ram_pth_open_memory(z.p, z.n, &p, err);
-    if (out) *out = p;
-    else ram_pth_close(p);
+    if (out)
+        *out = p;
+    else
+        ram_pth_close(p);
     return rc;
 }
 
@@ -668,8 +671,7 @@ static void test_crafted(void)
           err.msg);
     struct ram_pth *q = 0;
     rc = ram_pth_open_memory("\x80\x02}q\x00.", 6, &q, &err);
-    check(rc == RAM_ERR_FORMAT && strstr(err.msg, "legacy"), "legacy (non-zip) format is a clear error", "%s",
-          err.msg);
+    check(rc == RAM_ERR_FORMAT && strstr(err.msg, "legacy"), "legacy (non-zip) format is a clear error", "%s", err.msg);
     rc = ram_pth_open("/nonexistent/x.pth", &q, &err);
     check(rc == RAM_ERR_IO && q == NULL, "missing file is RAM_ERR_IO", "rc %d", rc);
     free(pk.p);
@@ -723,8 +725,10 @@ static void test_tensor_bounds(void)
         pb_sd_end(&pk);
         bb_u8(&pk, '.');
         rc = open_pk(&pk, 0, &p, &err);
-        if (cases[i].ok) check(rc == RAM_OK, cases[i].what, "rc %d: %s", rc, err.msg);
-        else check(rc == RAM_ERR_FORMAT && err.msg[0], cases[i].what, "rc %d: %s", rc, err.msg);
+        if (cases[i].ok)
+            check(rc == RAM_OK, cases[i].what, "rc %d: %s", rc, err.msg);
+        else
+            check(rc == RAM_ERR_FORMAT && err.msg[0], cases[i].what, "rc %d: %s", rc, err.msg);
         if (rc == RAM_OK && i == sizeof cases / sizeof cases[0] - 1) {
             const struct ram_tensor_view *t = ram_pth_find(p, "t");
             check(t && t->ndim == 0 && t->nbytes == 4 && *(const float *)t->data == 5.0f, "0-dim tensor value",
@@ -816,8 +820,7 @@ static void test_tensor_bounds(void)
     pb_sd_end(&pk);
     bb_u8(&pk, '.');
     rc = open_pk(&pk, 0, 0, &err);
-    check(rc == RAM_ERR_FORMAT && strstr(err.msg, "duplicate"), "duplicate key is an error", "rc %d: %s", rc,
-          err.msg);
+    check(rc == RAM_ERR_FORMAT && strstr(err.msg, "duplicate"), "duplicate key is an error", "rc %d: %s", rc, err.msg);
 
     /* One long key repeated through the memo: refused before its copies add up. */
     pk.n = 0;
@@ -882,7 +885,9 @@ static void test_pickle_limits(void)
     check(rc == RAM_OK, "100000-deep nested list parses without recursion", "rc %d: %s", rc, err.msg);
 
     /* ... and a self-containing list too. */
-    rc = run_pickle(PK("\x80\x02]q\x00h\x00" "a."), &err);
+    rc = run_pickle(PK("\x80\x02]q\x00h\x00"
+                       "a."),
+                    &err);
     check(rc == RAM_OK, "self-referencing list is harmless", "rc %d: %s", rc, err.msg);
 
     /* Stack depth cap: 2M DUPs. */
@@ -898,8 +903,10 @@ static void test_pickle_limits(void)
         const char *bytes;
         size_t n;
     } bad[] = {
-        {"BINUNICODE length 0xffffffff", PK("\x80\x02X\xff\xff\xff\xff" "abc.")},
-        {"BINUNICODE8 length 2^62", PK("\x80\x04\x8d\0\0\0\0\0\0\0\x40" "abc.")},
+        {"BINUNICODE length 0xffffffff", PK("\x80\x02X\xff\xff\xff\xff"
+                                            "abc.")},
+        {"BINUNICODE8 length 2^62", PK("\x80\x04\x8d\0\0\0\0\0\0\0\x40"
+                                       "abc.")},
         {"BINBYTES8 length 2^64-1", PK("\x80\x04\x8e\xff\xff\xff\xff\xff\xff\xff\xff.")},
         {"LONG4 length 0x7fffffff", PK("\x80\x02\x8b\xff\xff\xff\x7f\x01.")},
         {"BINSTRING negative length", PK("\x80\x02T\xff\xff\xff\xff.")},
@@ -908,14 +915,16 @@ static void test_pickle_limits(void)
         {"FRAME longer than the pickle", PK("\x80\x04\x95\xff\0\0\0\0\0\0\0N.")},
         {"STOP on an empty stack", PK("\x80\x02.")},
         {"no STOP", PK("\x80\x02N")},
-        {"POP on an empty stack", PK("\x80\x02" "0N.")},
+        {"POP on an empty stack", PK("\x80\x02"
+                                     "0N.")},
         {"TUPLE without MARK", PK("\x80\x02Nt.")},
         {"REDUCE on a short stack", PK("\x80\x02NR.")},
         {"SETITEM on a list", PK("\x80\x02]NNs.")},
         {"APPEND to an int", PK("\x80\x02K\x01Na.")},
         {"odd SETITEMS", PK("\x80\x02}(Nu.")},
         {"STACK_GLOBAL of ints", PK("\x80\x04K\x01K\x02\x93.")},
-        {"GLOBAL without newline", PK("\x80\x02" "cos")},
+        {"GLOBAL without newline", PK("\x80\x02"
+                                      "cos")},
         {"protocol 6", PK("\x80\x06N.")},
         {"text INT opcode", PK("I1\n.")},
         {"EXT1 opcode", PK("\x80\x02\x82\x01.")},
@@ -993,9 +1002,12 @@ static void test_corruption(void)
                 buf[at] ^= (unsigned char)(1u << ((seed >> 32) % 8));
             }
             ram_status rc = ram_pth_open_memory(buf, len, &p, &err);
-            if (rc == RAM_OK) ok++;
-            else if (rc == RAM_ERR_FORMAT) fmt++;
-            else other++;
+            if (rc == RAM_OK)
+                ok++;
+            else if (rc == RAM_ERR_FORMAT)
+                fmt++;
+            else
+                other++;
             ram_pth_close(p);
             p = 0;
         }

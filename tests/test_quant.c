@@ -115,7 +115,8 @@ static void test_exact(const struct qcase *c, const char *tag)
     ram_q8_force_scalar(0);
     snprintf(name, sizeof name, "quant.%s.rows_identical", tag);
     check(!memcmp(a, a2, (size_t)M * lda) && !memcmp(sa, sa2, sizeof(float) * M) &&
-              !memcmp(za, za2, sizeof(int32_t) * M), name, "quantized rows differ between paths");
+              !memcmp(za, za2, sizeof(int32_t) * M),
+          name, "quantized rows differ between paths");
 
     /* Sums: kernel vs scalar vs a naive loop over the codes. */
     int32_t *acc3 = malloc(sizeof(int32_t) * M * N);
@@ -181,9 +182,9 @@ static void test_exact(const struct qcase *c, const char *tag)
 
 static void test_kernel(void)
 {
-    static const int shapes[][3] = {{1, 1, 1},   {1, 17, 5},   {7, 33, 13},  {13, 70, 130},
-                                    {6, 64, 256}, {25, 100, 771}, {50, 200, 3}, {97, 129, 64},
-                                    {130, 300, 262}, {37, 70, 128}, {130, 300, 256}};
+    static const int shapes[][3] = {{1, 1, 1},       {1, 17, 5},     {7, 33, 13},    {13, 70, 130},
+                                    {6, 64, 256},    {25, 100, 771}, {50, 200, 3},   {97, 129, 64},
+                                    {130, 300, 262}, {37, 70, 128},  {130, 300, 256}};
     /* 130 x 300 x 26x is big enough for 2 threads; K a multiple of 64 takes AMX tiles where granted. */
     printf("NOTE: AVX512-VNNI kernel %s, AMX-INT8 %s\n", ram_q8_have_vnni() ? "present" : "absent (scalar path only)",
            ram_q8_have_amx() ? "present" : "absent");
@@ -224,14 +225,14 @@ static void test_bf16_round(void)
         uint32_t in;
         uint16_t out;
     } c[] = {
-        {0x3f800000u, 0x3f80}, /* 1 */
-        {0x3f808000u, 0x3f80}, /* tie, even stays */
-        {0x3f818000u, 0x3f82}, /* tie, odd rounds up */
-        {0x3f808001u, 0x3f81}, /* above the tie */
-        {0xbf80ffffu, 0xbf81}, /* negative, rounds away */
-        {0x7f7fffffu, 0x7f80}, /* FLT_MAX rounds to inf */
-        {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80}, /* infinities */
-        {0x00400000u, 0x0000}, {0x807fffffu, 0x8000}, /* subnormals flushed, sign kept */
+        {0x3f800000u, 0x3f80},                               /* 1 */
+        {0x3f808000u, 0x3f80},                               /* tie, even stays */
+        {0x3f818000u, 0x3f82},                               /* tie, odd rounds up */
+        {0x3f808001u, 0x3f81},                               /* above the tie */
+        {0xbf80ffffu, 0xbf81},                               /* negative, rounds away */
+        {0x7f7fffffu, 0x7f80},                               /* FLT_MAX rounds to inf */
+        {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80},        /* infinities */
+        {0x00400000u, 0x0000}, {0x807fffffu, 0x8000},        /* subnormals flushed, sign kept */
         {0x7fc00001u, 0x7fc0}, {0x7f800001u, 0x7f80 | 0x40}, /* NaN stays NaN */
     };
     int ok = 1;
@@ -274,8 +275,7 @@ static void test_bf16_shape(int M, int N, int K)
     /* Levels 0-2 do the same additions in the same order; AMX (3) its own. */
     int same = 1;
     for (int l = 0; l <= best; l++)
-        for (int t = 0; t < 2; t++)
-            same &= !memcmp(y[l][t], y[l < RAM_BF16_AMX ? 0 : l][0], sizeof(float) * M * N);
+        for (int t = 0; t < 2; t++) same &= !memcmp(y[l][t], y[l < RAM_BF16_AMX ? 0 : l][0], sizeof(float) * M * N);
     snprintf(name, sizeof name, "bf16.%dx%dx%d.paths_and_threads_bit_identical", M, N, K);
     check(rc == RAM_OK && same, name, "outputs differ (levels 0..%d, 1 and 2 threads)", best);
     /* Reference: sum of the exact products of the rounded operands, in
@@ -317,12 +317,13 @@ static void test_bf16_shape(int M, int N, int K)
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
-    static const int shapes[][3] = {{1, 1, 1},   {1, 17, 5},    {7, 33, 13},  {13, 70, 130}, {6, 64, 256},
-                                    {25, 100, 771}, {50, 200, 3}, {130, 300, 262}, {37, 70, 128}, {33, 17, 32},
-                                    {130, 300, 256}};
+    static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},    {13, 70, 130},
+                                    {6, 64, 256},  {25, 100, 771}, {50, 200, 3},   {130, 300, 262},
+                                    {37, 70, 128}, {33, 17, 32},   {130, 300, 256}};
     printf("NOTE: bf16 path level %d (3 AMX-BF16, 2 AVX512-BF16, 1 AVX-512F, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2]);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2]);
     /* The int8 layer type carries a bf16 weight to ram_linear_q's caller. */
     struct ram_error err;
     float x[6] = {1, 2, 3, -1, 0.5f, 4}, W[6] = {0.5f, -1, 2, 0.25f, 1, -3}, y[4] = {0}, y2[4] = {0};
@@ -414,14 +415,14 @@ static void test_golden(const char *kind, const char *pth, const char *file)
                 eq = 0;
                 double gap = fabs((double)p32[c] - t);
                 flip_gap = gap > flip_gap ? gap : flip_gap;
-                printf("NOTE: golden %s img%d: class %d changes its tag (fp32 %.4f, int8 %.4f, threshold %.4f)\n",
-                       kind, img, c, p32[c], p8[c], t);
+                printf("NOTE: golden %s img%d: class %d changes its tag (fp32 %.4f, int8 %.4f, threshold %.4f)\n", kind,
+                       img, c, p32[c], p8[c], t);
             }
         }
         same += eq;
     }
-    printf("NOTE: golden %s int8 vs fp32: max probability difference %.4f, identical tag sets %d/%d\n", kind, md,
-           same, N_IMG);
+    printf("NOTE: golden %s int8 vs fp32: max probability difference %.4f, identical tag sets %d/%d\n", kind, md, same,
+           N_IMG);
     snprintf(name, sizeof name, "quant.golden.%s.probs_within_0.02", kind);
     check(rc == RAM_OK && md <= 0.02, name, "max |dp| %.4f (%s)", md, rc ? err.msg : "");
     /* Tag sets are reported, not asserted: a tag changes exactly where fp32
@@ -478,10 +479,10 @@ static void test_trained_like(void)
     FILE *f = fopen(cfg, "w");
     if (f) fputs(TL_CONFIG, f), fclose(f);
     struct ram_model *m[4] = {0}; /* fp32, bf16 at load, int8 file, bf16 file */
-    ram_status rc = !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") ||
-                            convert_tl(cfg, b16, "--dtype bf16")
-                        ? RAM_ERR_IO
-                        : RAM_OK;
+    ram_status rc =
+        !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") || convert_tl(cfg, b16, "--dtype bf16")
+            ? RAM_ERR_IO
+            : RAM_OK;
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[0], &err);
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[1], &err);
     if (!rc) rc = ram_model_use_bf16(m[1], &err);
@@ -514,8 +515,8 @@ static void test_trained_like(void)
     printf("NOTE: trained-like: fp32 probabilities %.2g..%.4f; bf16 max |dp| %.5f (%d flips, at most %.5f from the "
            "threshold); int8 max |dp| %.5f (%d flips, at most %.5f)\n",
            pmin, pmax, a[1].maxdiff, a[1].flips, a[1].flip_gap, a[2].maxdiff, a[2].flips, a[2].flip_gap);
-    check(rc == RAM_OK && pmin < 1e-3 && pmax > 0.9, "quant.trained_like.spread", "probabilities %.3g..%.3g (%s)",
-          pmin, pmax, rc ? err.msg : "");
+    check(rc == RAM_OK && pmin < 1e-3 && pmax > 0.9, "quant.trained_like.spread", "probabilities %.3g..%.3g (%s)", pmin,
+          pmax, rc ? err.msg : "");
     check(rc == RAM_OK && a[1].maxdiff <= 0.005 && a[1].flip_gap <= 0.005, "quant.trained_like.bf16_within_0.005",
           "max |dp| %.5f, a flip %.5f from its threshold", a[1].maxdiff, a[1].flip_gap);
     check(rc == RAM_OK && a[2].maxdiff <= 0.02 && a[2].flip_gap <= 0.02, "quant.trained_like.int8_within_0.02",
@@ -633,10 +634,13 @@ static void e_old_int8(struct ram_st_out *o, int *n, const char **k, const char 
         return;
     const int N = (int)t->shape[0], K = (int)t->shape[1];
     if (ram_q8_quantize_pack(t->bytes, N, K, old_packed, old_scale, &err)) return;
-    *t = (struct ram_st_out){.name = RED, .dtype = RAM_DTYPE_I8, .ndim = 4,
-                             .shape = {(N + 15) / 16, (K + 3) / 4, 16, 4}, .bytes = old_packed};
-    o[(*n)++] = (struct ram_st_out){.name = old_qname, .dtype = RAM_DTYPE_F32, .ndim = 1, .shape = {N},
-                                    .bytes = old_scale};
+    *t = (struct ram_st_out){.name = RED,
+                             .dtype = RAM_DTYPE_I8,
+                             .ndim = 4,
+                             .shape = {(N + 15) / 16, (K + 3) / 4, 16, 4},
+                             .bytes = old_packed};
+    o[(*n)++] =
+        (struct ram_st_out){.name = old_qname, .dtype = RAM_DTYPE_F32, .ndim = 1, .shape = {N}, .bytes = old_scale};
 }
 
 static void test_damaged(void)

@@ -30,8 +30,8 @@
 #include <time.h>
 
 static char g_so[1024], g_plus[1024], g_clip[1024];
-static const char *g_img[4] = {"golden/images/img0.jpg", "golden/images/img1.png",
-                               "golden/images/img2.jpg", "golden/images/img3.png"};
+static const char *g_img[4] = {"golden/images/img0.jpg", "golden/images/img1.png", "golden/images/img2.jpg",
+                               "golden/images/img3.png"};
 static unsigned char *g_blob[4];
 static size_t g_len[4];
 
@@ -87,11 +87,10 @@ static int exec_ok(sqlite3 *db, const char *sql)
 static char *image_report(sqlite3 *db, int i)
 {
     char *tags = query1(db, "SELECT ram_tags(?1)", g_blob[i], g_len[i], 0);
-    char *scores = query1(db,
-                          "SELECT group_concat(printf('%.9g', score), ',') FROM ram_tag_scores(?1)",
-                          g_blob[i], g_len[i], 0);
-    char *open = query1(db, "SELECT printf('%.9g', ram_score(?1, ?2))", g_blob[i], g_len[i],
-                        "a photo of a red bicycle.");
+    char *scores =
+        query1(db, "SELECT group_concat(printf('%.9g', score), ',') FROM ram_tag_scores(?1)", g_blob[i], g_len[i], 0);
+    char *open =
+        query1(db, "SELECT printf('%.9g', ram_score(?1, ?2))", g_blob[i], g_len[i], "a photo of a red bicycle.");
     size_t n = strlen(tags) + strlen(scores) + strlen(open) + 8;
     char *out = malloc(n);
     snprintf(out, n, "%s / %s / %s", tags, scores, open);
@@ -104,7 +103,7 @@ static char *image_report(sqlite3 *db, int i)
 static char *g_ref[4];
 
 struct worker {
-    int first;        /* images first, first + 1 */
+    int first; /* images first, first + 1 */
     int iters;
     int mismatches;
     int errors;
@@ -134,8 +133,7 @@ static void *worker_main(void *arg)
             char *rep = image_report(db, i);
             if (strcmp(rep, g_ref[i])) {
                 if (!w->mismatches++)
-                    snprintf(w->detail, sizeof w->detail, "img%d iter %d: %.200s vs %.200s", i, it, rep,
-                             g_ref[i]);
+                    snprintf(w->detail, sizeof w->detail, "img%d iter %d: %.200s vs %.200s", i, it, rep, g_ref[i]);
             }
             free(rep);
         }
@@ -224,8 +222,9 @@ static void oom_tests(void)
     snprintf(sql, sizeof sql, "SELECT ram_load('%s')", g_clip);
     free(query1(db, sql, 0, 0, 0));
     for (size_t k = 0; k < sizeof sqls / sizeof sqls[0]; k++) {
-        if (k == 8) exec_ok(db, "CREATE TABLE ram_thresholds(tag TEXT, threshold REAL);"
-                                "INSERT INTO ram_thresholds VALUES ('tag6', 0.9)");
+        if (k == 8)
+            exec_ok(db, "CREATE TABLE ram_thresholds(tag TEXT, threshold REAL);"
+                        "INSERT INTO ram_thresholds VALUES ('tag6', 0.9)");
         for (int n = 0; n < 100000; n++) {
             /* a fresh image-cache key each time: the whole path runs */
             snprintf(sql, sizeof sql, "SELECT ram_set_max_pixels(%d)", 50000000 + (int)k * 10000 + n);
@@ -260,8 +259,7 @@ static void oom_tests(void)
                     ok = rc == SQLITE_ROW || rc == SQLITE_ERROR; /* ram_tags of TEXT: a type error */
                     if (rc != SQLITE_ROW && rc != SQLITE_ERROR && rc != SQLITE_NOMEM && !bad++)
                         snprintf(why, sizeof why, "load, allocation %d: rc %d", n, rc);
-                    if (rc == SQLITE_ERROR && strstr(sqlite3_errmsg(d2), "argument 1 must be a BLOB") == 0)
-                        ok = 0;
+                    if (rc == SQLITE_ERROR && strstr(sqlite3_errmsg(d2), "argument 1 must be a BLOB") == 0) ok = 0;
                 }
                 sqlite3_finalize(st);
             }
@@ -273,8 +271,8 @@ static void oom_tests(void)
         if (ok) break;
     }
     char *r = query1(db, "SELECT ram_tags(?1)", g_blob[1], g_len[1], 0);
-    check(bad == 0 && !strcmp(r, "tag7 | tag8 | tag9"), "sql_oom", "%d bad of %d runs: %s; after: %s", bad,
-          runs, why, r);
+    check(bad == 0 && !strcmp(r, "tag7 | tag8 | tag9"), "sql_oom", "%d bad of %d runs: %s; after: %s", bad, runs, why,
+          r);
     free(r);
     printf("INFO: OOM injection: %d runs\n", runs);
     sqlite3_close(db);
@@ -304,8 +302,16 @@ static unsigned char *jpeg_variant(const unsigned char *jpg, size_t n, int k, si
 {
     unsigned char *v = malloc(n + 10);
     memcpy(v, jpg, 2);
-    unsigned char com[10] = {0xFF, 0xFE, 0x00, 0x08, 'v', (unsigned char)(k >> 24),
-                             (unsigned char)(k >> 16), (unsigned char)(k >> 8), (unsigned char)k, 'v'};
+    unsigned char com[10] = {0xFF,
+                             0xFE,
+                             0x00,
+                             0x08,
+                             'v',
+                             (unsigned char)(k >> 24),
+                             (unsigned char)(k >> 16),
+                             (unsigned char)(k >> 8),
+                             (unsigned char)k,
+                             'v'};
     memcpy(v + 2, com, 10);
     memcpy(v + 12, jpg + 2, n - 2);
     *out_n = n + 10;
@@ -380,7 +386,7 @@ static void bench(void)
 int main(void)
 {
     (void)check_close_npy; /* harness.h helper this test does not need */
-    oom_install();          /* before SQLite initialises; inactive until oom_tests() */
+    oom_install();         /* before SQLite initialises; inactive until oom_tests() */
     const char *b = getenv("RAM_BUILD");
     if (!b) b = "build";
     snprintf(g_so, sizeof g_so, "%s/ram.so", b);
@@ -405,8 +411,8 @@ int main(void)
     check(!strcmp(r, "RAM++"), "sql_threads_load", "%s", r);
     free(r);
     for (int i = 0; i < 4; i++) g_ref[i] = image_report(db, i);
-    check(!strncmp(g_ref[0], "tag0 | hot dog | tag2 | crème brûlée | tag6", 44), "sql_threads_reference",
-          "%s", g_ref[0]);
+    check(!strncmp(g_ref[0], "tag0 | hot dog | tag2 | crème brûlée | tag6", 44), "sql_threads_reference", "%s",
+          g_ref[0]);
     sqlite3_close(db);
 
     /* Two threads, own connections, different images, at the same time. */
@@ -430,8 +436,9 @@ int main(void)
     snprintf(sql, sizeof sql, "SELECT ram_load('%s')", g_clip);
     free(query1(db, sql, 0, 0, 0));
     free(query1(db2, sql, 0, 0, 0));
-    r = query1(db, "SELECT json_extract(ram_debug(), '$.models.loaded[0].refs') || '/' || "
-                   "json_array_length(ram_debug(), '$.models.loaded')",
+    r = query1(db,
+               "SELECT json_extract(ram_debug(), '$.models.loaded[0].refs') || '/' || "
+               "json_array_length(ram_debug(), '$.models.loaded')",
                0, 0, 0);
     check(!strcmp(r, "2/1"), "sql_registry_shared", "refs/entries: %s", r);
     free(r);
@@ -467,8 +474,7 @@ int main(void)
                "WHERE set_length_limit(1000) IS NULL",
                0, 0, 0);
     char want[256];
-    snprintf(want, sizeof want,
-             "ERR 18: ram_tags(): argument 1 is too big (%zu bytes, over SQLITE_LIMIT_LENGTH 1000)",
+    snprintf(want, sizeof want, "ERR 18: ram_tags(): argument 1 is too big (%zu bytes, over SQLITE_LIMIT_LENGTH 1000)",
              g_len[1]);
     check(!strcmp(r, want), "sql_limit_length", "%s", r);
     free(r);
@@ -476,8 +482,9 @@ int main(void)
 
     /* Result subtypes. */
     sqlite3_create_function(db, "subtype_of", 1, SQLITE_UTF8, 0, subtype_of, 0, 0);
-    r = query1(db, "SELECT subtype_of(ram_cls(b)) || ',' || subtype_of(ram_tokenize('a')) || ',' || "
-                   "subtype_of(ram_model()) || ',' || length(ram_cls(b)) FROM t",
+    r = query1(db,
+               "SELECT subtype_of(ram_cls(b)) || ',' || subtype_of(ram_tokenize('a')) || ',' || "
+               "subtype_of(ram_model()) || ',' || length(ram_cls(b)) FROM t",
                0, 0, 0);
     check(!strcmp(r, "223,74,74,2048"), "sql_subtypes", "%s", r);
     free(r);

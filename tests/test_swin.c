@@ -66,8 +66,8 @@ static void test_derive_ok(void)
     set_config(&m, 384, 4, 192, 12, 4, dl, hl, 4);
     rc = ram_swin_derive(&m, &err);
     static const int r2[4] = {96, 48, 24, 12}, w2[4] = {12, 12, 12, 12}, s2[4] = {6, 6, 6, 0};
-    check(!rc && stages_are(&m, r2, w2, s2) && m.vision_width == 1536 && m.n_image_tokens == 145,
-          "derive: Swin-L 384", "rc %d %s", rc, err.msg);
+    check(!rc && stages_are(&m, r2, w2, s2) && m.vision_width == 1536 && m.n_image_tokens == 145, "derive: Swin-L 384",
+          "rc %d %s", rc, err.msg);
 
     set_config(&m, 96, 4, 8, 6, 4, d2, hg, 4);
     rc = ram_swin_derive(&m, &err);
@@ -78,8 +78,7 @@ static void test_derive_ok(void)
     set_config(&m, 128, 4, 16, 8, 4, d2, hg, 4);
     rc = ram_swin_derive(&m, &err);
     static const int r4[4] = {32, 16, 8, 4}, w4[4] = {8, 8, 8, 4}, s4[4] = {4, 4, 0, 0};
-    check(!rc && stages_are(&m, r4, w4, s4), "derive: image 128 window 8 (last window 4)", "rc %d %s", rc,
-          err.msg);
+    check(!rc && stages_are(&m, r4, w4, s4), "derive: image 128 window 8 (last window 4)", "rc %d %s", rc, err.msg);
 
     static const int d1[1] = {1}, h1[1] = {3};
     set_config(&m, 20, 4, 6, 7, 1, d1, h1, 2);
@@ -104,8 +103,16 @@ static void test_derive_errors(void)
         {"odd res before a merge", 100, 4, 16, 5, 4, 4, {2, 2, 2, 2}, {2, 2, 4, 8}, RAM_ERR_FORMAT},
         {"heads do not divide dim", 128, 4, 10, 4, 4, 4, {2, 2, 2, 2}, {3, 2, 4, 8}, RAM_ERR_FORMAT},
         {"heads do not divide a later dim", 128, 4, 16, 4, 4, 4, {2, 2, 2, 2}, {2, 2, 3, 8}, RAM_ERR_FORMAT},
-        {"too many stages", 512, 2, 4, 1, RAM_MAX_STAGES + 1, 4, {1, 1, 1, 1, 1, 1, 1, 1, 1},
-         {1, 1, 1, 1, 1, 1, 1, 1, 1}, RAM_ERR_FORMAT},
+        {"too many stages",
+         512,
+         2,
+         4,
+         1,
+         RAM_MAX_STAGES + 1,
+         4,
+         {1, 1, 1, 1, 1, 1, 1, 1, 1},
+         {1, 1, 1, 1, 1, 1, 1, 1, 1},
+         RAM_ERR_FORMAT},
         {"no stages", 128, 4, 16, 4, 0, 4, {0}, {0}, RAM_ERR_FORMAT},
         {"zero window", 128, 4, 16, 0, 4, 4, {2, 2, 2, 2}, {2, 2, 4, 8}, RAM_ERR_FORMAT},
         {"zero patch", 128, 0, 16, 4, 4, 4, {2, 2, 2, 2}, {2, 2, 4, 8}, RAM_ERR_FORMAT},
@@ -404,7 +411,14 @@ static void ref_block(const struct ram_model *m, int s, int blk, double *x)
     for (size_t i = 0; i < (size_t)L * hid; i++) hbuf[i] = 0.5 * hbuf[i] * (1 + erf(hbuf[i] / sqrt(2.0)));
     ref_lin(hbuf, L, hid, k->fc2_w, k->fc2_b, C, att);
     for (size_t i = 0; i < (size_t)L * C; i++) x[i] += att[i];
-    free(xn); free(rolled); free(att); free(X); free(Y); free(hbuf); free(img); free(region);
+    free(xn);
+    free(rolled);
+    free(att);
+    free(X);
+    free(Y);
+    free(hbuf);
+    free(img);
+    free(region);
 }
 
 /* Returns the new token buffer (R/2)^2 x 2C; frees x. */
@@ -607,7 +621,8 @@ static void test_ops_threads(void)
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *r[2][5];
     float *w = malloc(sizeof(float) * cols), *b = malloc(sizeof(float) * cols);
     uint64_t st = 77;
-    for (size_t i = 0; i < n; i++) x[i] = (float)((st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / (1 << 22) - 2.0f;
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / (1 << 22) - 2.0f;
     for (int i = 0; i < cols; i++) w[i] = 1.0f + 0.001f * i, b[i] = 0.01f * (i % 7);
     int t0 = ram_ops_get_threads();
     for (int t = 0; t < 2; t++) {
@@ -733,8 +748,7 @@ static void test_errors(void)
     float *chw = random_image(32, 3), *out = malloc(sizeof(float) * L * C);
 
     ram_status rc = run_forward(&h.m, chw, out, NULL, &err);
-    check(rc == RAM_ERR_ARG && strstr(err.msg, "prepare"), "error: forward before prepare", "rc %d %s", rc,
-          err.msg);
+    check(rc == RAM_ERR_ARG && strstr(err.msg, "prepare"), "error: forward before prepare", "rc %d %s", rc, err.msg);
 
     const float *keep = h.m.swin_w.stages[1].blocks[1].fc2_b;
     h.m.swin_w.stages[1].blocks[1].fc2_b = NULL;

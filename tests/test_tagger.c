@@ -22,7 +22,7 @@
 
 #define MAX_CAP 16
 struct capture {
-    int n_rows;  /* rows expected (classes) */
+    int n_rows; /* rows expected (classes) */
     int n;
     char name[MAX_CAP][48];
     float *buf[MAX_CAP];
@@ -63,8 +63,7 @@ static void cap_free(struct capture *c)
 }
 
 /* Compares a captured intermediate with a golden .npy. */
-static void check_cap(const struct capture *c, const char *trace_name, const char *golden_rel,
-                      const char *label)
+static void check_cap(const struct capture *c, const char *trace_name, const char *golden_rel, const char *label)
 {
     int cols = 0;
     const float *x = cap_get(c, trace_name, &cols);
@@ -115,10 +114,13 @@ static int json_nth(const char *js, const char *key, int k, char *out, size_t ca
             if (*p == 'u') {
                 unsigned v = (unsigned)strtoul((char[5]){p[1], p[2], p[3], p[4], 0}, NULL, 16);
                 p += 5;
-                if (v < 0x80) out[o++] = (char)v;
-                else if (v < 0x800) out[o++] = (char)(0xc0 | v >> 6), out[o++] = (char)(0x80 | (v & 63));
-                else out[o++] = (char)(0xe0 | v >> 12), out[o++] = (char)(0x80 | ((v >> 6) & 63)),
-                     out[o++] = (char)(0x80 | (v & 63));
+                if (v < 0x80)
+                    out[o++] = (char)v;
+                else if (v < 0x800)
+                    out[o++] = (char)(0xc0 | v >> 6), out[o++] = (char)(0x80 | (v & 63));
+                else
+                    out[o++] = (char)(0xe0 | v >> 12), out[o++] = (char)(0x80 | ((v >> 6) & 63)),
+                    out[o++] = (char)(0x80 | (v & 63));
                 continue;
             }
             out[o++] = *p == 'n' ? '\n' : *p;
@@ -215,9 +217,9 @@ static void test_closed_set(const char *kind, const char *pth)
     check(thr_same, name, "model thresholds differ from tag_list_threshold.txt");
 
     struct ram_tagger_scratch s5, sbig, sshrink;
-    alloc_scratch(m, 5, D, &s5);          /* 12 classes: chunks of 5, 5, 2 */
-    alloc_scratch(m, 256, D, &sbig);      /* one chunk */
-    alloc_scratch(m, 5, 2, &sshrink);     /* RAM++ D=5 > 2: two classes per chunk */
+    alloc_scratch(m, 5, D, &s5);      /* 12 classes: chunks of 5, 5, 2 */
+    alloc_scratch(m, 256, D, &sbig);  /* one chunk */
+    alloc_scratch(m, 5, 2, &sshrink); /* RAM++ D=5 > 2: two classes per chunk */
     const size_t nq = (size_t)K * m->tagger.hidden;
     float *h0 = malloc(sizeof(float) * nq), *q0 = malloc(sizeof(float) * nq);
 
@@ -236,9 +238,9 @@ static void test_closed_set(const char *kind, const char *pth)
         snprintf(name, sizeof name, "tagger.%s.img%d.forward", kind, img);
         check(rc == RAM_OK, name, "%s", err.msg);
 
-        static const char *steps[] = {"reweight_logits", "reweight_weights", "label_embed_reweighted",
-                                      "tagging_queries", "tagging_layer0_out", "tagging_layer1_out",
-                                      "tagging_embed", "logits"};
+        static const char *steps[] = {
+            "reweight_logits",    "reweight_weights",   "label_embed_reweighted", "tagging_queries",
+            "tagging_layer0_out", "tagging_layer1_out", "tagging_embed",          "logits"};
         for (int i = 0; i < 8; i++) {
             if (i < 3 && D == 1) {
                 snprintf(name, sizeof name, "tagger.%s.img%d.no_%s", kind, img, steps[i]);
@@ -285,8 +287,8 @@ static void test_closed_set(const char *kind, const char *pth)
         if (D > 1) {
             rc = ram_tagger_forward(m, &a, &sshrink, l2, NULL, &err);
             snprintf(name, sizeof name, "tagger.%s.img%d.shrunken_chunks", kind, img);
-            check(rc == RAM_OK && max_abs_diff(l2, logits, (size_t)K) <= 1e-5, name, "rc %d, diff %.3g",
-                  rc, max_abs_diff(l2, logits, (size_t)K));
+            check(rc == RAM_OK && max_abs_diff(l2, logits, (size_t)K) <= 1e-5, name, "rc %d, diff %.3g", rc,
+                  max_abs_diff(l2, logits, (size_t)K));
         } else { /* the precomputed image-independent queries */
             rc = ram_tagger_precompute(m, m->label_embed, K, h0, q0, &err);
             struct ram_tagger_args af = {emb.data, NULL, K, 1, h0, q0};
@@ -294,8 +296,8 @@ static void test_closed_set(const char *kind, const char *pth)
             struct ram_tagger_hooks hf = {NULL, NULL, cap_trace, &cf};
             if (!rc) rc = ram_tagger_forward(m, &af, &s5, l2, &hf, &err);
             snprintf(name, sizeof name, "tagger.%s.img%d.precomputed_queries", kind, img);
-            check(rc == RAM_OK && max_abs_diff(l2, logits, (size_t)K) <= 1e-5, name, "rc %d %s, diff %.3g",
-                  rc, err.msg, max_abs_diff(l2, logits, (size_t)K));
+            check(rc == RAM_OK && max_abs_diff(l2, logits, (size_t)K) <= 1e-5, name, "rc %d %s, diff %.3g", rc, err.msg,
+                  max_abs_diff(l2, logits, (size_t)K));
             snprintf(name, sizeof name, "tagger.%s.img%d.precomputed.tagging_layer0_out", kind, img);
             snprintf(rel, sizeof rel, "golden/%s/img%d_tagging_layer0_out.npy", kind, img);
             check_cap(&cf, "tagging_layer0_out", rel, name);
@@ -314,8 +316,8 @@ static void test_closed_set(const char *kind, const char *pth)
         struct ram_tagger_args a = {emb.data, m->label_embed, K / 2, 2, NULL, NULL};
         float lg[64];
         ram_status rc = ram_tagger_forward(m, &a, &s5, lg, NULL, &err);
-        check(rc == RAM_ERR_UNSUPPORTED && strstr(err.msg, "RAM++"), "tagger.ram.descriptions_refused",
-              "rc %d: %s", rc, err.msg);
+        check(rc == RAM_ERR_UNSUPPORTED && strstr(err.msg, "RAM++"), "tagger.ram.descriptions_refused", "rc %d: %s", rc,
+              err.msg);
         npy_free(&emb);
     }
     free(s5.buf), free(sbig.buf), free(sshrink.buf), free(h0), free(q0);
@@ -354,8 +356,7 @@ static void test_openset(void)
         ram_status rc = ram_tagger_forward(m, &a, &s, logits, &hk, &err);
         snprintf(name, sizeof name, "tagger.openset.img%d.forward", img);
         check(rc == RAM_OK, name, "%s", err.msg);
-        static const char *steps[] = {"label_embed_reweighted", "tagging_queries", "tagging_embed",
-                                      "logits"};
+        static const char *steps[] = {"label_embed_reweighted", "tagging_queries", "tagging_embed", "logits"};
         for (int i = 0; i < 4; i++) {
             snprintf(name, sizeof name, "tagger.openset.img%d.%s", img, steps[i]);
             snprintf(rel, sizeof rel, "golden/openset/img%d_%s.npy", img, steps[i]);
@@ -370,8 +371,8 @@ static void test_openset(void)
             if (probs[t] > 0.5f) sel[n_sel++] = t;
         int n_want = jsz ? json_nth(jsz, "selected_indices", img, NULL, 0, want, 8) : -1;
         snprintf(name, sizeof name, "tagger.openset.img%d.selected", img);
-        check(n_want == n_sel && !memcmp(sel, want, sizeof(int) * n_sel), name, "%d selected, official %d",
-              n_sel, n_want);
+        check(n_want == n_sel && !memcmp(sel, want, sizeof(int) * n_sel), name, "%d selected, official %d", n_sel,
+              n_want);
         cap_free(&cap);
         npy_free(&emb);
     }
@@ -396,8 +397,7 @@ static float *rvec(size_t n, float scale, float bias)
 }
 
 /* A decoder-only model (what the tagger reads); freed by free_synth. */
-static struct ram_model *synth(int kind, int E, int hid, int heads, int inter, int layers, int nt,
-                               int wordvec)
+static struct ram_model *synth(int kind, int E, int hid, int heads, int inter, int layers, int nt, int wordvec)
 {
     struct ram_model *m = calloc(1, sizeof *m);
     m->kind = kind;
@@ -431,8 +431,8 @@ static void free_synth(struct ram_model *m)
 {
     for (int l = 0; l < m->tagger.n_layers; l++) {
         struct ram_tagger_layer_w *w = &m->tagger_layers[l];
-        const float *p[] = {w->q_w, w->q_b, w->k_w, w->k_b, w->v_w, w->v_b, w->ao_w, w->ao_b, w->aln_w,
-                            w->aln_b, w->i_w, w->i_b, w->o_w, w->o_b, w->oln_w, w->oln_b};
+        const float *p[] = {w->q_w,   w->q_b,   w->k_w, w->k_b, w->v_w, w->v_b, w->ao_w,  w->ao_b,
+                            w->aln_w, w->aln_b, w->i_w, w->i_b, w->o_w, w->o_b, w->oln_w, w->oln_b};
         for (size_t i = 0; i < sizeof p / sizeof *p; i++) free((void *)p[i]);
     }
     free(m->tagger_layers);
@@ -473,8 +473,7 @@ static void dsoftmax(double *x, int n)
 
 /* The decoder of ARCHITECTURE.md 4-5 written as plainly as possible: one
 ** class at a time, double precision. */
-static void naive_logits(const struct ram_model *m, const float *emb, const float *label, int K, int D,
-                         double *out)
+static void naive_logits(const struct ram_model *m, const float *emb, const float *label, int K, int D, double *out)
 {
     const int E = m->embed_dim, H = m->tagger.hidden, nt = m->n_image_tokens, I = m->tagger.intermediate;
     const int heads = m->tagger.n_heads, dh = H / heads;
@@ -543,8 +542,8 @@ static void unit_rows(float *x, int rows, int dim)
 }
 
 /* One held-out config: our forward (several chunkings) vs the naive decoder. */
-static void heldout_case(const char *label, int kind, int E, int hid, int heads, int inter, int layers,
-                         int nt, int K, int D, int wordvec)
+static void heldout_case(const char *label, int kind, int E, int hid, int heads, int inter, int layers, int nt, int K,
+                         int D, int wordvec)
 {
     struct ram_model *m = synth(kind, E, hid, heads, inter, layers, nt, wordvec);
     float *emb = rvec((size_t)nt * E, 1.0f, 0), *lab = rvec((size_t)K * D * E, 1.0f, 0);
@@ -671,8 +670,8 @@ static void test_errors(void)
     check(rc == RAM_ERR_ARG, "tagger.errors.no_tags", "rc %d", rc);
     a.n_tags = 4, a.des = 7; /* 7 > 3 x 2 */
     rc = ram_tagger_forward(m, &a, &s, lg, NULL, &err);
-    check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, "at most 6"), "tagger.errors.too_many_descriptions",
-          "rc %d %s", rc, err.msg);
+    check(rc == RAM_ERR_TOO_BIG && strstr(err.msg, "at most 6"), "tagger.errors.too_many_descriptions", "rc %d %s", rc,
+          err.msg);
     a.des = 2, a.fixed_h0 = lab;
     rc = ram_tagger_forward(m, &a, &s, lg, NULL, &err);
     check(rc == RAM_ERR_ARG, "tagger.errors.half_precomputed", "rc %d", rc);
@@ -688,8 +687,7 @@ static void test_errors(void)
 
     m->tagger.n_heads = 3; /* 16 % 3 */
     rc = ram_tagger_forward(m, &a, &s, lg, NULL, &err);
-    check(rc == RAM_ERR_ARG && strstr(err.msg, "invalid config"), "tagger.errors.bad_heads", "rc %d %s", rc,
-          err.msg);
+    check(rc == RAM_ERR_ARG && strstr(err.msg, "invalid config"), "tagger.errors.bad_heads", "rc %d %s", rc, err.msg);
     m->tagger.n_heads = 2;
     m->tagger.encoder_width = 12;
     rc = ram_tagger_forward(m, &a, &s, lg, NULL, &err);

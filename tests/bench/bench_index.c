@@ -249,8 +249,7 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
     }
     sqlite3_stmt *si = 0, *st = 0, *sf = 0, *sc = 0, *sp = 0;
     if (exec(db, "BEGIN")) return 1;
-    sqlite3_prepare_v2(db, "INSERT INTO photos_images(id, key, gen, nref, probs) VALUES(?1, ?2, 1, 1, ?5)", -1, &si,
-                       0);
+    sqlite3_prepare_v2(db, "INSERT INTO photos_images(id, key, gen, nref, probs) VALUES(?1, ?2, 1, 1, ?5)", -1, &si, 0);
     sqlite3_prepare_v2(db, "INSERT INTO photos_tokens(id, tokens) VALUES(?1, ?6)", -1, &st, 0);
     sqlite3_prepare_v2(db, "INSERT INTO photos_files(id, path, img) VALUES(?1, ?2, ?1)", -1, &sf, 0);
     sqlite3_prepare_v2(db, "INSERT INTO photos_cls(id, v) VALUES(?1, ?2)", -1, &sc, 0);
@@ -278,7 +277,7 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
         int nsel = 0;
         for (int k = 0; k < n_post; k++) {
             float p = k % (n_post / 15 ? n_post / 15 : 1) == 0 && nsel < 15 ? 0.7f + 0.3f * (float)unif()
-                                                                              : 0.01f + 0.5f * (float)unif();
+                                                                            : 0.01f + 0.5f * (float)unif();
             nsel += p >= 0.7f;
             put_u16(probs + 4 + 6 * k, (unsigned)pick[k]);
             memcpy(probs + 4 + 6 * k + 2, &p, 4);
@@ -327,13 +326,13 @@ static int fill_index(sqlite3 *db, const struct ram_model *m, long n, int n_post
 ** share, and the rest (layer norms, softmax, GELU, the image decode, ...)
 ** runs on one core whatever the thread count. This holds for float32
 ** weights; int8 weights multiply in core/gemm_q8.c, which is not counted. */
-typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
-                         const blasint, const blasint, const blasint, const float, const float *, const blasint,
-                         const float *, const blasint, const float, float *, const blasint);
+typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE, const blasint,
+                         const blasint, const blasint, const float, const float *, const blasint, const float *,
+                         const blasint, const float, float *, const blasint);
 static double g_gemm_s;
 void cblas_sgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA, const enum CBLAS_TRANSPOSE TransB,
-                 const blasint M, const blasint N, const blasint K, const float alpha, const float *A, const blasint lda,
-                 const float *B, const blasint ldb, const float beta, float *C, const blasint ldc)
+                 const blasint M, const blasint N, const blasint K, const float alpha, const float *A,
+                 const blasint lda, const float *B, const blasint ldb, const float beta, float *C, const blasint ldc)
 {
     static sgemm_fn real;
     if (!real) *(void **)&real = dlsym(RTLD_NEXT, "cblas_sgemm");
@@ -354,8 +353,8 @@ static void *gen_jpeg(size_t *n)
     *n = 0;
     if (!vips_gaussnoise(&t[0], 504, 378, "mean", 128.0, "sigma", 50.0, NULL) &&
         !vips_gaussnoise(&t[1], 504, 378, "mean", 128.0, "sigma", 50.0, NULL) &&
-        !vips_gaussnoise(&t[2], 504, 378, "mean", 128.0, "sigma", 50.0, NULL) &&
-        !vips_bandjoin(t, &t[3], 3, NULL) && !vips_resize(t[3], &t[4], 8.0, "kernel", VIPS_KERNEL_CUBIC, NULL) &&
+        !vips_gaussnoise(&t[2], 504, 378, "mean", 128.0, "sigma", 50.0, NULL) && !vips_bandjoin(t, &t[3], 3, NULL) &&
+        !vips_resize(t[3], &t[4], 8.0, "kernel", VIPS_KERNEL_CUBIC, NULL) &&
         !vips_gaussnoise(&t[5], vips_image_get_width(t[4]), vips_image_get_height(t[4]), "mean", 0.0, "sigma", 3.0,
                          NULL) &&
         !vips_add(t[4], t[5], &t[6], NULL) && !vips_cast_uchar(t[6], &t[7], NULL))
@@ -549,8 +548,7 @@ static int insert_bench(const struct ram_model *m, const char *model, const char
     printf("   at 1 thread %.0f%% of an image is outside sgemm (%.2f s: decode %.2f, the model's attention and "
            "element-wise work %.2f, which run on every thread); decode+preprocess being serial, an INSERT "
            "keeps at most %.2f cores busy\n",
-           100 * (sum[0] - g1) / sum[0], sum[0] - g1, wall[0][PRE], sum[0] - g1 - wall[0][PRE] - wall[0][HASH],
-           bound);
+           100 * (sum[0] - g1) / sum[0], sum[0] - g1, wall[0][PRE], sum[0] - g1 - wall[0][PRE] - wall[0][HASH], bound);
     double ref = sgemm_cores();
     double sw = sum[1];
     /* If decode+preprocess ran on the other core while the model ran on
@@ -560,7 +558,7 @@ static int insert_bench(const struct ram_model *m, const char *model, const char
            ref, 100 * wall[1][PRE] / sw);
     printf("index_sgemm_cores_busy %.2f\nindex_cores_bound %.2f\nindex_decode_fraction %.3f\n", ref, bound,
            wall[1][PRE] / sw);
-        fflush(stdout);
+    fflush(stdout);
     {
         int np = n < 4 ? n : 4;
         const void **ai = calloc((size_t)np, sizeof *ai);
@@ -624,8 +622,8 @@ int main(int argc, char **argv)
     struct ram_model_info info;
     ram_model_get_info(m, &info);
     printf("model: %s, %d tokens x %d, decoder hidden %d, FFN %d, %d heads, %d classes x %d descriptions%s\n",
-           info.path, info.n_image_tokens, info.embed_dim, m->tagger.hidden, m->tagger.intermediate,
-           m->tagger.n_heads, info.num_class, info.des_per_class, info.has_text_encoder ? ", CLIP text tower" : "");
+           info.path, info.n_image_tokens, info.embed_dim, m->tagger.hidden, m->tagger.intermediate, m->tagger.n_heads,
+           info.num_class, info.des_per_class, info.has_text_encoder ? ", CLIP text tower" : "");
     ram_set_threads(1);
 
     /* 1. accuracy */
@@ -667,13 +665,13 @@ int main(int argc, char **argv)
            "(%.0f bytes; target <= 80 KB = 81,920 bytes)  %s\n"
            "   of which the int8 tokens %zu bytes, the prefilter vector %zu; each kept probability costs "
            "about 6 (probs blob) + 20 (posting) bytes; written in %.0f s\n",
-           N, n_post, per / 1024, per, per <= 81920 ? "OK" : "MISSED", ram_cache_packed_size(info.n_image_tokens, info.embed_dim),
-           ram_cache_unit_size(info.embed_dim), tfill);
+           N, n_post, per / 1024, per, per <= 81920 ? "OK" : "MISSED",
+           ram_cache_packed_size(info.n_image_tokens, info.embed_dim), ram_cache_unit_size(info.embed_dim), tfill);
     {
         /* Where the bytes are (dbstat, when the library has it). */
         sqlite3_stmt *ds = 0;
-        if (sqlite3_prepare_v2(db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC", -1, &ds,
-                               0) == SQLITE_OK) {
+        if (sqlite3_prepare_v2(db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC", -1, &ds, 0) ==
+            SQLITE_OK) {
             printf("   bytes per image by table/index:");
             while (sqlite3_step(ds) == SQLITE_ROW)
                 if (sqlite3_column_double(ds, 1) / N >= 1)
@@ -703,8 +701,7 @@ int main(int argc, char **argv)
            N, best, cold, nr, best < 1 ? "OK" : "MISSED");
     snprintf(cmd, sizeof cmd, q20, 5000);
     double t5 = time_query(db, cmd, &nr);
-    printf("   exact scoring through SQL (prefilter = 5000, blobs read from the database): %.0f images/s\n",
-           5000 / t5);
+    printf("   exact scoring through SQL (prefilter = 5000, blobs read from the database): %.0f images/s\n", 5000 / t5);
     ram_set_threads(2);
     snprintf(cmd, sizeof cmd, q20, 1000);
     best = 1e9;

@@ -145,8 +145,7 @@ struct pair {
 static int pair_probs(struct pair *p, const float *chw, struct ram_error *err)
 {
     for (int k = 0; k < 2; k++)
-        if (ram_encode_image(p->st[k], chw, p->emb, err) || ram_tag_probs(p->st[k], p->emb, p->probs[k], err))
-            return 1;
+        if (ram_encode_image(p->st[k], chw, p->emb, err) || ram_tag_probs(p->st[k], p->emb, p->probs[k], err)) return 1;
     return 0;
 }
 
@@ -174,8 +173,7 @@ static int pair_open(struct pair *p, const char *f32, const char *i8, struct ram
     memset(p, 0, sizeof *p);
     const char *path[2] = {f32, i8};
     for (int k = 0; k < 2; k++)
-        if (ram_model_init_from_file(path[k], 0, &p->m[k], err) || ram_state_init(p->m[k], &p->st[k], err))
-            return 1;
+        if (ram_model_init_from_file(path[k], 0, &p->m[k], err) || ram_state_init(p->m[k], &p->st[k], err)) return 1;
     struct ram_model_info info;
     ram_model_get_info(p->m[0], &info);
     p->S = info.image_size, p->ncls = info.num_class, p->ntok = info.n_image_tokens, p->dim = info.embed_dim;
@@ -217,8 +215,8 @@ static int agreement(struct pair *p, char **images, int n, const char *prefix, s
         }
         agree_one(p, &md, &same, &flips, &fm);
     }
-    printf("%sint8_max_prob_diff %.5f\n%sint8_tagset_agreement %.3f\n%sint8_agreement_inputs %d\n", prefix, md,
-           prefix, (double)same / total, prefix, total);
+    printf("%sint8_max_prob_diff %.5f\n%sint8_tagset_agreement %.3f\n%sint8_agreement_inputs %d\n", prefix, md, prefix,
+           (double)same / total, prefix, total);
     printf("%sint8_tag_flips %d\n%sint8_flip_max_margin %.5f\n", prefix, flips, prefix, fm);
     free(chw);
     return 0;
@@ -227,9 +225,9 @@ static int agreement(struct pair *p, char **images, int n, const char *prefix, s
 /* The int8 kernel against sgemm on Swin-L's linear shapes (tokens x in x out). */
 static double kernel_speedup(int threads)
 {
-    static const int sh[][3] = {{9216, 192, 576}, {9216, 192, 768}, {9216, 768, 192}, {2304, 384, 1152},
-                                {2304, 384, 1536}, {2304, 1536, 384}, {576, 768, 2304}, {576, 768, 3072},
-                                {576, 3072, 768}, {144, 1536, 4608}, {144, 1536, 6144}, {144, 6144, 1536}};
+    static const int sh[][3] = {{9216, 192, 576},  {9216, 192, 768},  {9216, 768, 192},  {2304, 384, 1152},
+                                {2304, 384, 1536}, {2304, 1536, 384}, {576, 768, 2304},  {576, 768, 3072},
+                                {576, 3072, 768},  {144, 1536, 4608}, {144, 1536, 6144}, {144, 6144, 1536}};
     double tf = 0, tq = 0;
     struct ram_error err;
     ram_set_threads(threads);
@@ -276,8 +274,8 @@ static int agree_main(int argc, char **argv)
 }
 
 /* fp32 and int8 forwards interleaved at th threads: medians and agreement. */
-static int int8_timing(struct pair *p, const void *img, size_t nimg, int runs, int th, double *t32,
-                       double *t8, double *c32, double *c8, struct ram_error *err)
+static int int8_timing(struct pair *p, const void *img, size_t nimg, int runs, int th, double *t32, double *t8,
+                       double *c32, double *c8, struct ram_error *err)
 {
     float *chw = malloc(sizeof(float) * 3 * p->S * p->S);
     if (!chw) return 1;
@@ -300,14 +298,14 @@ static int int8_main(const char *f32, const char *i8, char *image, const void *i
 {
     struct pair p;
     struct ram_error err;
-    double *a = malloc(sizeof(double) * runs), *b = malloc(sizeof(double) * runs),
-           *ca = malloc(sizeof(double) * runs), *cb = malloc(sizeof(double) * runs);
+    double *a = malloc(sizeof(double) * runs), *b = malloc(sizeof(double) * runs), *ca = malloc(sizeof(double) * runs),
+           *cb = malloc(sizeof(double) * runs);
     if (!a || !b || !ca || !cb || pair_open(&p, f32, i8, &err)) goto fail;
     for (int th = 1; th <= 2; th++) {
         if (int8_timing(&p, img, nimg, runs, th, a, b, ca, cb, &err)) goto fail;
         double m32 = median(a, runs), m8 = median(b, runs), k32 = median(ca, runs), k8 = median(cb, runs);
-        printf("latency_s_%dt_fp32_paired %.4f\nlatency_s_%dt_int8 %.4f\nspeedup_int8_%dt %.3f\n", th, m32, th,
-               m8, th, m32 / m8);
+        printf("latency_s_%dt_fp32_paired %.4f\nlatency_s_%dt_int8 %.4f\nspeedup_int8_%dt %.3f\n", th, m32, th, m8, th,
+               m32 / m8);
         printf("cpu_s_%dt_fp32_paired %.4f\ncpu_s_%dt_int8 %.4f\nspeedup_int8_%dt_cpu %.3f\n", th, k32, th, k8, th,
                k32 / k8);
         fflush(stdout);
@@ -369,7 +367,8 @@ int main(int argc, char **argv)
     /* Per thread count: each run measures the fp32 FMA peak, then a forward
     ** with our kernels, then one with OpenBLAS's (as the environment loads
     ** it), so a busy minute hits all three alike. */
-    double *ob = malloc(sizeof(double) * runs), *cpu = malloc(sizeof(double) * runs), *pk = malloc(sizeof(double) * runs);
+    double *ob = malloc(sizeof(double) * runs), *cpu = malloc(sizeof(double) * runs),
+           *pk = malloc(sizeof(double) * runs);
     if (!ob || !cpu || !pk) return 1;
     enum ram_sgemm_path ours = ram_sgemm_default();
     for (int th = 1; th <= 2; th++) {
@@ -386,8 +385,8 @@ int main(int argc, char **argv)
             if (ram_tag_probs(st, emb, probs, &err) != RAM_OK) goto fail;
             double t3 = now(), c3 = cpu_now();
             ram_sgemm_force(RAM_SGEMM_OPENBLAS);
-            if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK || ram_encode_image(st, chw, emb, &err) != RAM_OK ||
-                ram_tag_probs(st, emb, probs, &err) != RAM_OK)
+            if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK ||
+                ram_encode_image(st, chw, emb, &err) != RAM_OK || ram_tag_probs(st, emb, probs, &err) != RAM_OK)
                 goto fail;
             double t4 = now();
             ram_sgemm_force(RAM_SGEMM_PATHS);

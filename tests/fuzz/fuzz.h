@@ -21,8 +21,8 @@
 #define FUZZ_NAME LLVMFuzzerTestOneInput
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #endif
-#define FUZZ_ENTRY(d, n)                         \
-    int FUZZ_NAME(const uint8_t *d, size_t n);    \
+#define FUZZ_ENTRY(d, n)                       \
+    int FUZZ_NAME(const uint8_t *d, size_t n); \
     int FUZZ_NAME(const uint8_t *d, size_t n)
 
 /* The build folder holding bpe_simple_vocab_16e6.txt, ram.so and models/

@@ -139,8 +139,7 @@ static void fuzz_index_setup(void)
         snprintf(fuzz_index_model[i], sizeof fuzz_index_model[i], "%s/models/%s", fuzz_build_dir(), models[i]);
     /* Small pictures (decode and resize are most of an insert's time), one
     ** with an EXIF rotation, and one golden photo. */
-    static const char *imgs[4] = {"images/orient6.jpg", "images/pal.png", "images/rgb16.png",
-                                  "golden/images/img0.jpg"};
+    static const char *imgs[4] = {"images/orient6.jpg", "images/pal.png", "images/rgb16.png", "golden/images/img0.jpg"};
     for (int i = 0; i < 4; i++) {
         char path[256];
         snprintf(path, sizeof path, "tests/data/%s", imgs[i]);
@@ -209,19 +208,54 @@ static const char *fuzz_index_name(struct fuzz_index_in *in)
 }
 
 static const char *const fuzz_index_texts[] = {
-    "tag6", "hot dog", "Hot Dog", "标签6", "tag11", "a red bicycle", "[\"a dog\",\"a red square\"]", "[]",
-    "[1,2]", "[\"\"]", "", " ", "\xff\xfe", "tag", "integrity-check", "reembed", "delete-stale", "model",
-    "exif=0", "exif=1", "model=", "model=tests", "model=Makefile", "[\"a\",", "null", "0", "-1",
+    "tag6",
+    "hot dog",
+    "Hot Dog",
+    "标签6",
+    "tag11",
+    "a red bicycle",
+    "[\"a dog\",\"a red square\"]",
+    "[]",
+    "[1,2]",
+    "[\"\"]",
+    "",
+    " ",
+    "\xff\xfe",
+    "tag",
+    "integrity-check",
+    "reembed",
+    "delete-stale",
+    "model",
+    "exif=0",
+    "exif=1",
+    "model=",
+    "model=tests",
+    "model=Makefile",
+    "[\"a\",",
+    "null",
+    "0",
+    "-1",
 };
 #define FUZZ_INDEX_NTEXTS ((unsigned)(sizeof fuzz_index_texts / sizeof fuzz_index_texts[0]))
 
 /* Binds parameter a to a value drawn from the input. */
 static void fuzz_index_bind(struct fuzz_index_in *in, sqlite3_stmt *st, int a)
 {
-    static const double reals[] = {0.0, -0.0, 0.01, 0.009999, 0.5, 0.9, 1.0, 1.5, -1.0, 1e308, 1e-320,
-                                   __builtin_inf(), -__builtin_inf(), __builtin_nan("")};
-    static const int64_t ints[] = {0, 1, -1, 2, 5, 11, 12, 20, 1000, 2147483647, -2147483648LL,
-                                   INT64_MAX, INT64_MIN};
+    static const double reals[] = {0.0,
+                                   -0.0,
+                                   0.01,
+                                   0.009999,
+                                   0.5,
+                                   0.9,
+                                   1.0,
+                                   1.5,
+                                   -1.0,
+                                   1e308,
+                                   1e-320,
+                                   __builtin_inf(),
+                                   -__builtin_inf(),
+                                   __builtin_nan("")};
+    static const int64_t ints[] = {0, 1, -1, 2, 5, 11, 12, 20, 1000, 2147483647, -2147483648LL, INT64_MAX, INT64_MIN};
     unsigned t = fuzz_index_pick(in, 10);
     switch (t) {
     case 0: sqlite3_bind_null(st, a); break;
@@ -232,7 +266,8 @@ static void fuzz_index_bind(struct fuzz_index_in *in, sqlite3_stmt *st, int a)
         size_t len = in->n - in->i < 8 ? in->n - in->i : 8;
         memcpy(&v, in->d + in->i, len);
         in->i += len;
-        if (fuzz_index_u8(in) & 1) sqlite3_bind_int64(st, a, v);
+        if (fuzz_index_u8(in) & 1)
+            sqlite3_bind_int64(st, a, v);
         else {
             double r;
             memcpy(&r, &v, sizeof r);
@@ -240,7 +275,9 @@ static void fuzz_index_bind(struct fuzz_index_in *in, sqlite3_stmt *st, int a)
         }
         break;
     }
-    case 4: sqlite3_bind_text(st, a, fuzz_index_texts[fuzz_index_pick(in, FUZZ_INDEX_NTEXTS)], -1, SQLITE_STATIC); break;
+    case 4:
+        sqlite3_bind_text(st, a, fuzz_index_texts[fuzz_index_pick(in, FUZZ_INDEX_NTEXTS)], -1, SQLITE_STATIC);
+        break;
     case 5:
     case 6: {
         unsigned m = fuzz_index_pick(in, 4);
@@ -255,8 +292,10 @@ static void fuzz_index_bind(struct fuzz_index_in *in, sqlite3_stmt *st, int a)
         unsigned pos = fuzz_index_u8(in) | fuzz_index_u8(in) << 8;
         uint8_t *b = malloc((size_t)len);
         memcpy(b, src, (size_t)len);
-        if (how & 1) len = (int)(pos % (unsigned)len);
-        else b[pos % (unsigned)len] ^= (uint8_t)(how | 1);
+        if (how & 1)
+            len = (int)(pos % (unsigned)len);
+        else
+            b[pos % (unsigned)len] ^= (uint8_t)(how | 1);
         sqlite3_bind_blob(st, a, b, len, SQLITE_TRANSIENT);
         free(b);
         break;
@@ -270,8 +309,10 @@ static void fuzz_index_bind(struct fuzz_index_in *in, sqlite3_stmt *st, int a)
         unsigned kind = fuzz_index_u8(in);
         size_t len = fuzz_index_u8(in);
         if (len > in->n - in->i) len = in->n - in->i;
-        if (kind & 1) sqlite3_bind_blob(st, a, in->d + in->i, (int)len, SQLITE_TRANSIENT);
-        else sqlite3_bind_text(st, a, (const char *)in->d + in->i, (int)len, SQLITE_TRANSIENT);
+        if (kind & 1)
+            sqlite3_bind_blob(st, a, in->d + in->i, (int)len, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_text(st, a, (const char *)in->d + in->i, (int)len, SQLITE_TRANSIENT);
         in->i += len;
         break;
     }
@@ -303,8 +344,8 @@ static void fuzz_index_run(sqlite3 *db, struct fuzz_index_in *in, const char *sq
 /* One CREATE VIRTUAL TABLE option. */
 static void fuzz_index_option(struct fuzz_index_in *in, char *out, size_t cap)
 {
-    static const char *const vals[] = {"0", "1", "on", "off", "yes", "2", "-1", "0.01", "1.0", "1.01", "0",
-                                       "nan", "1e-300", "''", "'x'", "\"\"", "1 2", "(1)", ""};
+    static const char *const vals[] = {"0", "1",   "on",     "off", "yes", "2",    "-1",  "0.01", "1.0", "1.01",
+                                       "0", "nan", "1e-300", "''",  "'x'", "\"\"", "1 2", "(1)",  ""};
     static const char *const keys[] = {"model", "floor", "store_images", "exif", "resume", "MODEL", "other", ""};
     char raw[128];
     unsigned w = fuzz_index_pick(in, 6);
@@ -324,9 +365,9 @@ static void fuzz_index_option(struct fuzz_index_in *in, char *out, size_t cap)
 static void fuzz_index_where(struct fuzz_index_in *in, const char *t, char *out, size_t cap)
 {
     static const char *const cons[] = {
-        "tag = ?",        "tag IN (?, ?)", "score > ?",  "score >= ?",     "score < ?", "%s MATCH ?",
-        "k = ?",          "prefilter = ?", "rowid = ?",  "path = ?",       "rowid > ?", "stale = ?",
-        "tag = ?",        "%s MATCH ?",    "key = ?",    "path IS NULL",   "k > ?",     "tag > ?",
+        "tag = ?", "tag IN (?, ?)", "score > ?", "score >= ?",   "score < ?", "%s MATCH ?",
+        "k = ?",   "prefilter = ?", "rowid = ?", "path = ?",     "rowid > ?", "stale = ?",
+        "tag = ?", "%s MATCH ?",    "key = ?",   "path IS NULL", "k > ?",     "tag > ?",
     };
     unsigned n = fuzz_index_pick(in, 4);
     size_t k = 0;
@@ -360,24 +401,31 @@ FUZZ_ENTRY(data, size)
                 fuzz_index_option(&in, b, 600);
                 k += (size_t)snprintf(a + k, sizeof a - k, "%s%s", j ? ", " : "", b);
             }
-            if (n) snprintf(sql, sizeof sql, "CREATE VIRTUAL TABLE %s USING ram_index(%s)", t, a);
-            else snprintf(sql, sizeof sql, "CREATE VIRTUAL TABLE %s USING ram_index", t);
+            if (n)
+                snprintf(sql, sizeof sql, "CREATE VIRTUAL TABLE %s USING ram_index(%s)", t, a);
+            else
+                snprintf(sql, sizeof sql, "CREATE VIRTUAL TABLE %s USING ram_index", t);
             break;
         }
         case 2:
         case 3: snprintf(sql, sizeof sql, "INSERT INTO %s(path, image) VALUES(?, ?)", t); break;
         case 4: snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO %s(rowid, path, image) VALUES(?, ?, ?)", t); break;
-        case 5:
-            snprintf(sql, sizeof sql, "INSERT INTO %s(path, image) VALUES(?, ?), (?, ?), (?, ?)", t);
-            break;
+        case 5: snprintf(sql, sizeof sql, "INSERT INTO %s(path, image) VALUES(?, ?), (?, ?), (?, ?)", t); break;
         case 6:
         case 7:
         case 8: {
-            static const char *const cols[] = {"path, tags, score", "rowid, path, tags_zh, stale",
-                                               "key, probs, cls, image, entry", "*, tag, k, prefilter",
-                                               "count(*)", "path, score"};
-            static const char *const tails[] = {"", " ORDER BY score DESC", " LIMIT ?", " ORDER BY score DESC LIMIT ?",
-                                                " ORDER BY path", " ORDER BY rowid DESC LIMIT ? OFFSET ?"};
+            static const char *const cols[] = {"path, tags, score",
+                                               "rowid, path, tags_zh, stale",
+                                               "key, probs, cls, image, entry",
+                                               "*, tag, k, prefilter",
+                                               "count(*)",
+                                               "path, score"};
+            static const char *const tails[] = {"",
+                                                " ORDER BY score DESC",
+                                                " LIMIT ?",
+                                                " ORDER BY score DESC LIMIT ?",
+                                                " ORDER BY path",
+                                                " ORDER BY rowid DESC LIMIT ? OFFSET ?"};
             fuzz_index_where(&in, t, a, sizeof a);
             snprintf(sql, sizeof sql, "SELECT %s FROM %s%s%s", cols[fuzz_index_pick(&in, 6)], t, a,
                      tails[fuzz_index_pick(&in, 6)]);
@@ -390,44 +438,52 @@ FUZZ_ENTRY(data, size)
             break;
         }
         case 10: {
-            static const char *const set[] = {"path = ?", "image = ?", "tags = ?", "rowid = ?", "score = ?",
-                                              "path = ?, image = ?", "key = ?"};
+            static const char *const set[] = {"path = ?",  "image = ?",           "tags = ?", "rowid = ?",
+                                              "score = ?", "path = ?, image = ?", "key = ?"};
             snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE rowid = ?", t, set[fuzz_index_pick(&in, 7)]);
             break;
         }
         case 11:
         case 12: { /* a command */
             unsigned m = fuzz_index_pick(&in, 10);
-            static const char *const cmd[] = {"integrity-check", "reembed", "delete-stale", "model",
-                                              "exif=0", "exif=1"};
-            if (m < 6) snprintf(a, sizeof a, "%s", cmd[m]);
-            else if (m < 9) snprintf(a, sizeof a, "model=%s", fuzz_index_model[m - 6]);
-            else fuzz_index_raw_text(&in, a, 200);
+            static const char *const cmd[] = {"integrity-check", "reembed", "delete-stale",
+                                              "model",           "exif=0",  "exif=1"};
+            if (m < 6)
+                snprintf(a, sizeof a, "%s", cmd[m]);
+            else if (m < 9)
+                snprintf(a, sizeof a, "model=%s", fuzz_index_model[m - 6]);
+            else
+                fuzz_index_raw_text(&in, a, 200);
             char *q = sqlite3_mprintf("INSERT INTO %s(%s) VALUES(%Q)", t, t, a);
             snprintf(sql, sizeof sql, "%s", q ? q : "");
             sqlite3_free(q);
             break;
         }
         case 13: {
-            static const char *const tx[] = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT s1", "RELEASE s1",
-                                             "ROLLBACK TO s1", "SAVEPOINT s2", "ROLLBACK TO s2"};
+            static const char *const tx[] = {"BEGIN",      "COMMIT",         "ROLLBACK",     "SAVEPOINT s1",
+                                             "RELEASE s1", "ROLLBACK TO s1", "SAVEPOINT s2", "ROLLBACK TO s2"};
             snprintf(sql, sizeof sql, "%s", tx[fuzz_index_pick(&in, 8)]);
             break;
         }
         case 14: snprintf(sql, sizeof sql, "DROP TABLE %s", t); break;
         case 15: snprintf(sql, sizeof sql, "ALTER TABLE %s RENAME TO %s", t, fuzz_index_name(&in)); break;
         case 16: {
-            static const char *const f[] = {"SELECT ram_set_threshold(?, ?)", "SELECT ram_reset_thresholds()",
-                                            "SELECT ram_set_exif(?)", "SELECT ram_index_stats()",
-                                            "SELECT ram_score(?, ?)", "SELECT ram_tags(?, ?)",
-                                            "SELECT ram_tokenize(?)", "SELECT ram_set_max_pixels(?)",
+            static const char *const f[] = {"SELECT ram_set_threshold(?, ?)",
+                                            "SELECT ram_reset_thresholds()",
+                                            "SELECT ram_set_exif(?)",
+                                            "SELECT ram_index_stats()",
+                                            "SELECT ram_score(?, ?)",
+                                            "SELECT ram_tags(?, ?)",
+                                            "SELECT ram_tokenize(?)",
+                                            "SELECT ram_set_max_pixels(?)",
                                             "SELECT ram_tag_scores.* FROM ram_tag_scores(?, ?)"};
             snprintf(sql, sizeof sql, "%s", f[fuzz_index_pick(&in, 9)]);
             break;
         }
         case 17:
-            snprintf(sql, sizeof sql, "CREATE TABLE IF NOT EXISTS ram_thresholds(tag TEXT PRIMARY KEY, threshold "
-                                      "REAL); INSERT OR REPLACE INTO ram_thresholds VALUES(?, ?)");
+            snprintf(sql, sizeof sql,
+                     "CREATE TABLE IF NOT EXISTS ram_thresholds(tag TEXT PRIMARY KEY, threshold "
+                     "REAL); INSERT OR REPLACE INTO ram_thresholds VALUES(?, ?)");
             fuzz_index_run(db, &in, sql);
             snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO ram_thresholds VALUES(?, ?)");
             break;

@@ -27,11 +27,11 @@ static const struct {
     const char *name;
     int max_args;
 } fuzz_sql_fn[] = {
-    {"ram_tags", 2},           {"ram_tag_scores", 2},     {"ram_score", 2},
-    {"ram_tokenize", 1},       {"ram_embed", 1},          {"ram_cls", 1},
-    {"ram_model", 0},          {"ram_set_threshold", 2},  {"ram_reset_thresholds", 0},
-    {"ram_set_max_pixels", 1}, {"ram_set_exif", 1},       {"ram_version", 0},
-    {"ram_debug", 0},          {"ram_caption", 2},        {"ram_xmp", 2},
+    {"ram_tags", 2},           {"ram_tag_scores", 2},    {"ram_score", 2},
+    {"ram_tokenize", 1},       {"ram_embed", 1},         {"ram_cls", 1},
+    {"ram_model", 0},          {"ram_set_threshold", 2}, {"ram_reset_thresholds", 0},
+    {"ram_set_max_pixels", 1}, {"ram_set_exif", 1},      {"ram_version", 0},
+    {"ram_debug", 0},          {"ram_caption", 2},       {"ram_xmp", 2},
 };
 #define FUZZ_SQL_NFN ((int)(sizeof fuzz_sql_fn / sizeof fuzz_sql_fn[0]))
 
@@ -166,8 +166,7 @@ FUZZ_ENTRY(data, size)
                 break;
             }
         }
-        while (sqlite3_step(st) == SQLITE_ROW) {
-        }
+        while (sqlite3_step(st) == SQLITE_ROW) {}
         sqlite3_finalize(st);
     }
     fuzz_sql_exec("SELECT ram_set_max_pixels(4000000), ram_set_exif(1), ram_reset_thresholds()");
