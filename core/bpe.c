@@ -198,28 +198,6 @@ size_t ram_utf8_decode(const unsigned char *s, size_t n, uint32_t *out)
 
 static size_t utf8_len(uint32_t c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
 
-static size_t encode_utf8(uint32_t c, unsigned char *p)
-{
-    if (c < 0x80) {
-        p[0] = (unsigned char)c;
-        return 1;
-    } else if (c < 0x800) {
-        p[0] = (unsigned char)(0xC0 | (c >> 6));
-        p[1] = (unsigned char)(0x80 | (c & 0x3F));
-        return 2;
-    } else if (c < 0x10000) {
-        p[0] = (unsigned char)(0xE0 | (c >> 12));
-        p[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-        p[2] = (unsigned char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    p[0] = (unsigned char)(0xF0 | (c >> 18));
-    p[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
-    p[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-    p[3] = (unsigned char)(0x80 | (c & 0x3F));
-    return 4;
-}
-
 /* Orders the code points s[0..n) against an ASCII entity name, bytewise
 ** (the table's order). */
 static int entity_cmp(const uint32_t *s, size_t n, const char *name)
@@ -647,7 +625,7 @@ static ram_status run(const struct ram_bpe *bpe, const char *text, size_t len, s
         for (size_t t = 0; t < k; t++) nb += utf8_len(s[i + t]);
         if ((rc = work_reserve(&w, nb, err))) goto cleanup;
         nb = 0;
-        for (size_t t = 0; t < k; t++) nb += encode_utf8(s[i + t], w.bytes + nb);
+        for (size_t t = 0; t < k; t++) nb += ram_utf8_encode(s[i + t], w.bytes + nb);
         if (bpe_piece(bpe, &w, w.bytes, nb, sk)) goto cleanup;
         i += k;
     }
@@ -815,7 +793,7 @@ ram_status ram_bpe_init(const char *vocab_text, size_t len, struct ram_bpe **out
     char *ap = arena;
     for (int i = 0; i < 2 * N_BASE; i++) {
         unsigned char u[4];
-        size_t k = encode_utf8(code[i % N_BASE], u);
+        size_t k = ram_utf8_encode(code[i % N_BASE], u);
         strs[i].p = ap;
         memcpy(ap, u, k);
         ap += k;

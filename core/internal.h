@@ -79,6 +79,10 @@ struct ram_tensor_source {
     void *ctx;
 };
 
+/* Writes code point c (at most 0x10FFFF, not checked) as 1-4 bytes of UTF-8
+** at p; returns the count. Shared by the two tokenizers (bpe.c, wordpiece.c). */
+size_t ram_utf8_encode(uint32_t c, unsigned char *p);
+
 /* fp16 / bf16 -> fp32 conversion of n elements. */
 void ram_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 void ram_bf16_to_f32(const uint16_t *src, float *dst, size_t n);

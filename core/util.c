@@ -173,3 +173,25 @@ uint16_t ram_f32_to_f16(float f)
     if (rest > 0x1000 || (rest == 0x1000 && (r & 1))) r++;
     return (uint16_t)(sign | r);
 }
+
+size_t ram_utf8_encode(uint32_t c, unsigned char *p)
+{
+    if (c < 0x80) {
+        p[0] = (unsigned char)c;
+        return 1;
+    } else if (c < 0x800) {
+        p[0] = (unsigned char)(0xC0 | (c >> 6));
+        p[1] = (unsigned char)(0x80 | (c & 0x3F));
+        return 2;
+    } else if (c < 0x10000) {
+        p[0] = (unsigned char)(0xE0 | (c >> 12));
+        p[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+        p[2] = (unsigned char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    p[0] = (unsigned char)(0xF0 | (c >> 18));
+    p[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+    p[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+    p[3] = (unsigned char)(0x80 | (c & 0x3F));
+    return 4;
+}

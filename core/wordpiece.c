@@ -157,29 +157,6 @@ static int strip_char(uint32_t c, uint32_t *out)
     return 1;
 }
 
-static size_t put_utf8(uint32_t c, char *p)
-{
-    unsigned char *u = (unsigned char *)p;
-    if (c < 0x80) {
-        u[0] = (unsigned char)c;
-        return 1;
-    } else if (c < 0x800) {
-        u[0] = (unsigned char)(0xC0 | (c >> 6));
-        u[1] = (unsigned char)(0x80 | (c & 0x3F));
-        return 2;
-    } else if (c < 0x10000) {
-        u[0] = (unsigned char)(0xE0 | (c >> 12));
-        u[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-        u[2] = (unsigned char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    u[0] = (unsigned char)(0xF0 | (c >> 18));
-    u[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
-    u[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-    u[3] = (unsigned char)(0x80 | (c & 0x3F));
-    return 4;
-}
-
 /* ------------------------------------------------------------------ vocabulary */
 
 static uint64_t hash_bytes(const char *s, size_t n)
@@ -324,7 +301,7 @@ static void wordpiece(const struct ram_wordpiece *wp, const uint32_t *w, size_t 
         for (; end > start; end--) {
             size_t b = 0;
             if (start > 0) buf[b++] = '#', buf[b++] = '#';
-            for (size_t i = start; i < end; i++) b += put_utf8(w[i], buf + b);
+            for (size_t i = start; i < end; i++) b += ram_utf8_encode(w[i], (unsigned char *)buf + b);
             found = lookup(wp, buf, b);
             if (found >= 0) break;
         }
