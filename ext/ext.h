@@ -235,6 +235,12 @@ enum {
 ** *pzErr to an sqlite3_mprintf message without function prefix (NULL for
 ** SQLITE_NOMEM). eVerify is one of RAM__VERIFY_*. */
 int ram__registry_acquire(const char *zPath, int eVerify, struct ram_entry **ppEntry, char **pzErr);
+
+/* The optional verify argument of ram_load(path [, verify]) and
+** ram_caption_model(path [, verify]): argv[1] when argc > 1, which must be
+** the INTEGER 0 or 1, into *peVerify (RAM__VERIFY_SKIP or _ALWAYS). Else sets
+** an error naming zFunc on ctx and returns SQLITE_ERROR. */
+int ram__registry_verify_arg(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv, int *peVerify);
 void ram__registry_addref(struct ram_entry *p);
 /* 1 when the entry's data checksum has been checked (read under the mutex). */
 int ram__registry_verified(const struct ram_entry *p);

@@ -70,15 +70,8 @@ static void ramLoadFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_error(ctx, "ram_load(): argument 1 must be the TEXT path of a model file", -1);
         return;
     }
-    int eVerify = RAM__VERIFY_ALWAYS;
-    if (argc > 1) {
-        sqlite3_int64 v = sqlite3_value_int64(argv[1]);
-        if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || (v != 0 && v != 1)) {
-            sqlite3_result_error(ctx, "ram_load(): argument 2 (verify the checksum) must be 0 or 1", -1);
-            return;
-        }
-        if (v == 0) eVerify = RAM__VERIFY_SKIP;
-    }
+    int eVerify;
+    if (ram__registry_verify_arg(ctx, "ram_load", argc, argv, &eVerify) != SQLITE_OK) return;
     const char *zPath = (const char *)sqlite3_value_text(argv[0]);
     if (!zPath) {
         sqlite3_result_error_nomem(ctx);

@@ -245,3 +245,21 @@ char *ram__registry_json(void)
     sqlite3_free(zBody);
     return z;
 }
+
+int ram__registry_verify_arg(sqlite3_context *ctx, const char *zFunc, int argc, sqlite3_value **argv, int *peVerify)
+{
+    *peVerify = RAM__VERIFY_ALWAYS;
+    if (argc < 2) return SQLITE_OK;
+    sqlite3_int64 v = sqlite3_value_int64(argv[1]);
+    if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER || (v != 0 && v != 1)) {
+        char *z = sqlite3_mprintf("%s(): argument 2 (verify the checksum) must be 0 or 1", zFunc);
+        if (z)
+            sqlite3_result_error(ctx, z, -1);
+        else
+            sqlite3_result_error_nomem(ctx);
+        sqlite3_free(z);
+        return SQLITE_ERROR;
+    }
+    if (v == 0) *peVerify = RAM__VERIFY_SKIP;
+    return SQLITE_OK;
+}
