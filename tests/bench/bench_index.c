@@ -34,6 +34,7 @@
 ** Environment: RAM_BUILD (default build), RAM_BENCH_N, RAM_BENCH_TMP (/tmp),
 ** RAM_BENCH_INSERT_N.
 */
+#include "bench_util.h"
 #include "cache_score.h"
 #include "model.h"
 #include "ops.h"
@@ -53,13 +54,6 @@
 #include <unistd.h>
 #include <vips/vips.h>
 #include <xxhash.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static double cpu_seconds(void)
 {
@@ -180,12 +174,12 @@ static double scoring_rate(const struct ram_model *m)
     gen_unit_rows(lab, 1, dim);
     struct ram_cache_query *q = 0;
     ram_cache_query_init(m, lab, 1, 1, 64, &q, &err);
-    double t0 = now(), t;
+    double t0 = bench_now(), t;
     long done = 0;
     do {
         for (int i = 0; i < n; i += 64) ram_cache_score(q, v + i, 64, p + i, &err);
         done += n;
-        t = now() - t0;
+        t = bench_now() - t0;
     } while (t < 3);
     ram_cache_query_free(q);
     free(blob), free(e), free(p), free(v);
@@ -217,7 +211,7 @@ static long long num(sqlite3 *db, const char *sql)
 static double time_query(sqlite3 *db, const char *sql, int *nrows)
 {
     sqlite3_stmt *s = 0;
-    double t0 = now();
+    double t0 = bench_now();
     *nrows = 0;
     if (sqlite3_prepare_v2(db, sql, -1, &s, 0)) {
         fprintf(stderr, "bench_index: %s\n", sqlite3_errmsg(db));
@@ -227,7 +221,7 @@ static double time_query(sqlite3 *db, const char *sql, int *nrows)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) (*nrows)++;
     if (rc != SQLITE_DONE) fprintf(stderr, "bench_index: %s\n", sqlite3_errmsg(db));
     sqlite3_finalize(s);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static void put_u16(unsigned char *a, unsigned v) { a[0] = (unsigned char)v, a[1] = (unsigned char)(v >> 8); }
@@ -337,9 +331,9 @@ void cblas_sgemm(const enum CBLAS_ORDER Order, const enum CBLAS_TRANSPOSE TransA
     static sgemm_fn real;
     if (!real) *(void **)&real = dlsym(RTLD_NEXT, "cblas_sgemm");
     if (!real) abort(); /* cannot happen when linked with OpenBLAS: a bench, not a library */
-    double t = now();
+    double t = bench_now();
     real(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    g_gemm_s += now() - t;
+    g_gemm_s += bench_now() - t;
 }
 
 /* A camera-size JPEG (4032 x 3024, quality 90): smooth random structure
@@ -368,7 +362,7 @@ static void *gen_jpeg(size_t *n)
 struct clockpair {
     double wall, cpu;
 };
-static struct clockpair clk(void) { return (struct clockpair){now(), cpu_seconds()}; }
+static struct clockpair clk(void) { return (struct clockpair){bench_now(), cpu_seconds()}; }
 static double cores_since(struct clockpair a, struct clockpair *dwall)
 {
     struct clockpair b = clk();
@@ -389,7 +383,7 @@ static double sgemm_cores(void)
         struct clockpair t0 = clk();
         int k = 0;
         do ram_gemm(0, 1, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N), k++;
-        while (now() - t0.wall < 1.0 || k < 3);
+        while (bench_now() - t0.wall < 1.0 || k < 3);
         cores = cores_since(t0, 0);
     }
     free(a), free(b), free(c);
@@ -425,13 +419,13 @@ static int pipeline_experiment(struct ram_state *st, int S, const void **img, co
     struct ram_image_params ip = ram_image_default_params();
     int rc = 1;
     if (!chw[0] || !chw[1]) goto done;
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < n; i++)
         if (ram_image_preprocess(img[i], nimg[i], S, &ip, chw[0], &err) || ram_encode_image(st, chw[0], emb, &err) ||
             ram_tag_probs(st, emb, probs, &err))
             goto done;
-    *pSeq = (now() - t0) / n;
-    t0 = now();
+    *pSeq = (bench_now() - t0) / n;
+    t0 = bench_now();
     if (ram_image_preprocess(img[0], nimg[0], S, &ip, chw[0], &err)) goto done;
     for (int i = 0; i < n; i++) {
         pthread_t th;
@@ -441,7 +435,7 @@ static int pipeline_experiment(struct ram_state *st, int S, const void **img, co
         if (started) pthread_join(th, 0);
         if (bad || j.st) goto done;
     }
-    *pPipe = (now() - t0) / n;
+    *pPipe = (bench_now() - t0) / n;
     rc = 0;
 done:
     free(chw[0]), free(chw[1]);
@@ -655,10 +649,10 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", model);
     if (exec(db, cmd)) return 1;
     int n_post = 150;
-    double t0 = now();
+    double t0 = bench_now();
     if (fill_index(db, m, N, n_post, info.digest)) return 1;
     exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
-    double tfill = now() - t0;
+    double tfill = bench_now() - t0;
     long long pages = num(db, "PRAGMA page_count"), psize = num(db, "PRAGMA page_size");
     double per = (double)pages * psize / N;
     printf("3. storage: %ld images with %d probabilities >= the floor each: %.1f KB per image "

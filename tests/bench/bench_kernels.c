@@ -18,6 +18,7 @@
 ** then every path on every shape, and the fractions are per-round ratios
 ** (medians over rounds), so that a busy minute hits both alike.
 */
+#include "bench_util.h"
 #include "cpu.h"
 #include "jobs.h"
 #include "sgemm.h"
@@ -30,18 +31,6 @@
 #include <time.h>
 
 extern char *openblas_get_corename(void);
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* ---- the products of the forward ---- */
 struct shape {
@@ -94,7 +83,7 @@ int main(int argc, char **argv)
             double v[50];
             for (int r = 0; r < rounds; r++) v[r] = peak(p, tcounts[ti]);
             printf("peak_%s_%s_%dt %.1f\n", peak_name[p], p == PEAK_VNNI ? "gops" : "gflops", tcounts[ti],
-                   median(v, rounds));
+                   bench_median(v, rounds));
         }
     }
     int fp32_peak = peak_fp32_kind();
@@ -137,11 +126,11 @@ int main(int argc, char **argv)
         for (int pi = 0; pi < np; pi++) {
             const char *pn = ram_sgemm_path_name(paths[pi]);
             for (int s = 0; s < NSHAPES; s++) {
-                printf("sgemm_%s_%s_gflops_%dt %.1f\n", shapes[s].name, pn, T, median(g[pi][s], rounds));
-                printf("sgemm_%s_%s_fraction_%dt %.3f\n", shapes[s].name, pn, T, median(f[pi][s], rounds));
+                printf("sgemm_%s_%s_gflops_%dt %.1f\n", shapes[s].name, pn, T, bench_median(g[pi][s], rounds));
+                printf("sgemm_%s_%s_fraction_%dt %.3f\n", shapes[s].name, pn, T, bench_median(f[pi][s], rounds));
             }
             /* the forward's products weighted by their FLOPs: the figure that matters */
-            printf("sgemm_forward_mix_%s_fraction_%dt %.3f\n", pn, T, median(mixf[pi], rounds));
+            printf("sgemm_forward_mix_%s_fraction_%dt %.3f\n", pn, T, bench_median(mixf[pi], rounds));
         }
     }
     free(A), free(B), free(C);

@@ -35,6 +35,7 @@
 ** identical. The int8 kernel is also timed alone against sgemm on the Swin-L
 ** linear shapes (q8_kernel_speedup_*: sum of sgemm times / sum of int8 times).
 */
+#include "bench_util.h"
 #include "gemm_q8.h"
 #include "ops.h"
 #include "ram.h"
@@ -53,13 +54,6 @@
 
 extern char *openblas_get_corename(void);
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 /* CPU seconds of the whole process (all threads): on a loaded machine the
 ** wall time of a 1-thread forward mostly measures the scheduler; its CPU
 ** time measures the work. */
@@ -68,32 +62,6 @@ static double cpu_now(void)
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = len > 0 ? malloc(len) : 0;
-    if (p && fread(p, 1, len, f) != (size_t)len) free(p), p = 0;
-    fclose(f);
-    *n = p ? (size_t)len : 0;
-    return p;
 }
 
 static double sgemm_gflops(int threads, enum ram_sgemm_path path)
@@ -109,9 +77,9 @@ static double sgemm_gflops(int threads, enum ram_sgemm_path path)
     ram_sgemm_on(path, 0, 1, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N, NULL); /* warm-up */
     double best = 1e30;
     for (int k = 0; k < 3; k++) {
-        double t = now();
+        double t = bench_now();
         ram_sgemm_on(path, 0, 1, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N, NULL);
-        t = now() - t;
+        t = bench_now() - t;
         if (t < best) best = t;
     }
     free(a), free(b), free(c);
@@ -199,7 +167,7 @@ static int agreement(struct pair *p, char **images, int n, const char *prefix, s
     for (int i = 0; i < n + GEN_IMAGES; i++, total++) {
         if (i < n) {
             size_t len = 0;
-            void *img = read_file(images[i], &len);
+            void *img = bench_read_file(images[i], &len);
             int bad = !img || ram_image_preprocess(img, len, p->S, 0, chw, err);
             free(img);
             if (bad) {
@@ -243,12 +211,12 @@ static double kernel_speedup(int threads)
         if (ram_q8_quantize_pack(W, N, K, pk, sc, &err) || ram_q8_weight_new(N, K, pk, sc, &q, &err)) return 0;
         double bf = 1e30, bq = 1e30;
         for (int r = 0; r < 3; r++) {
-            double t = now();
+            double t = bench_now();
             ram_linear(x, M, K, W, NULL, N, y);
-            t = now() - t, bf = t < bf ? t : bf;
-            t = now();
+            t = bench_now() - t, bf = t < bf ? t : bf;
+            t = bench_now();
             ram_q8_linear(x, M, q, NULL, y, &err);
-            t = now() - t, bq = t < bq ? t : bq;
+            t = bench_now() - t, bq = t < bq ? t : bq;
         }
         tf += bf, tq += bq;
         ram_q8_weight_free(q);
@@ -282,13 +250,13 @@ static int int8_timing(struct pair *p, const void *img, size_t nimg, int runs, i
     ram_set_threads(th);
     for (int r = -1; r < runs; r++)
         for (int k = 0; k < 2; k++) {
-            double t0 = now(), c0 = cpu_now();
+            double t0 = bench_now(), c0 = cpu_now();
             if (ram_image_preprocess(img, nimg, p->S, 0, chw, err) || ram_encode_image(p->st[k], chw, p->emb, err) ||
                 ram_tag_probs(p->st[k], p->emb, p->probs[k], err)) {
                 free(chw);
                 return 1;
             }
-            if (r >= 0) (k ? t8 : t32)[r] = now() - t0, (k ? c8 : c32)[r] = cpu_now() - c0;
+            if (r >= 0) (k ? t8 : t32)[r] = bench_now() - t0, (k ? c8 : c32)[r] = cpu_now() - c0;
         }
     free(chw);
     return 0;
@@ -303,7 +271,8 @@ static int int8_main(const char *f32, const char *i8, char *image, const void *i
     if (!a || !b || !ca || !cb || pair_open(&p, f32, i8, &err)) goto fail;
     for (int th = 1; th <= 2; th++) {
         if (int8_timing(&p, img, nimg, runs, th, a, b, ca, cb, &err)) goto fail;
-        double m32 = median(a, runs), m8 = median(b, runs), k32 = median(ca, runs), k8 = median(cb, runs);
+        double m32 = bench_median(a, runs), m8 = bench_median(b, runs), k32 = bench_median(ca, runs),
+               k8 = bench_median(cb, runs);
         printf("latency_s_%dt_fp32_paired %.4f\nlatency_s_%dt_int8 %.4f\nspeedup_int8_%dt %.3f\n", th, m32, th, m8, th,
                m32 / m8);
         printf("cpu_s_%dt_fp32_paired %.4f\ncpu_s_%dt_int8 %.4f\nspeedup_int8_%dt_cpu %.3f\n", th, k32, th, k8, th,
@@ -334,13 +303,13 @@ int main(int argc, char **argv)
     if (runs < 1) runs = 1;
     struct ram_error err;
     size_t nimg = 0;
-    void *img = read_file(argv[2], &nimg);
+    void *img = bench_read_file(argv[2], &nimg);
     if (!img) {
         fprintf(stderr, "cannot read %s\n", argv[2]);
         return 1;
     }
 
-    double t = now();
+    double t = bench_now();
     struct ram_model *model = 0;
     if (ram_model_init_from_file(argv[1], 0, &model, &err) != RAM_OK) {
         fprintf(stderr, "load: %s\n", err.msg);
@@ -351,7 +320,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "state: %s\n", err.msg);
         return 1;
     }
-    double load_s = now() - t;
+    double load_s = bench_now() - t;
     struct ram_model_info info;
     ram_model_get_info(model, &info);
     int S = info.image_size;
@@ -377,30 +346,30 @@ int main(int argc, char **argv)
             double p = peak(peak_fp32_kind(), th);
             ram_sgemm_force(ours);
             double c0 = cpu_now();
-            double t0 = now();
+            double t0 = bench_now();
             if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK) goto fail;
-            double t1 = now();
+            double t1 = bench_now();
             if (ram_encode_image(st, chw, emb, &err) != RAM_OK) goto fail;
-            double t2 = now();
+            double t2 = bench_now();
             if (ram_tag_probs(st, emb, probs, &err) != RAM_OK) goto fail;
-            double t3 = now(), c3 = cpu_now();
+            double t3 = bench_now(), c3 = cpu_now();
             ram_sgemm_force(RAM_SGEMM_OPENBLAS);
             if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK ||
                 ram_encode_image(st, chw, emb, &err) != RAM_OK || ram_tag_probs(st, emb, probs, &err) != RAM_OK)
                 goto fail;
-            double t4 = now();
+            double t4 = bench_now();
             ram_sgemm_force(RAM_SGEMM_PATHS);
             if (r < 0) continue; /* warm-up */
             pre[r] = t1 - t0, enc[r] = t2 - t1, tag[r] = t3 - t2, tot[r] = t3 - t0;
             ob[r] = t4 - t3, cpu[r] = c3 - c0, pk[r] = p;
         }
-        printf("preprocess_s_%dt %.4f\n", th, median(pre, runs));
-        printf("visual_s_%dt %.4f\n", th, median(enc, runs));
-        printf("tagging_s_%dt %.4f\n", th, median(tag, runs));
-        printf("latency_s_%dt %.4f\n", th, median(tot, runs));
-        printf("latency_s_%dt_openblas %.4f\n", th, median(ob, runs));
-        printf("cpu_s_%dt %.4f\n", th, median(cpu, runs));
-        printf("fma_peak_gflops_%dt %.1f\n", th, median(pk, runs));
+        printf("preprocess_s_%dt %.4f\n", th, bench_median(pre, runs));
+        printf("visual_s_%dt %.4f\n", th, bench_median(enc, runs));
+        printf("tagging_s_%dt %.4f\n", th, bench_median(tag, runs));
+        printf("latency_s_%dt %.4f\n", th, bench_median(tot, runs));
+        printf("latency_s_%dt_openblas %.4f\n", th, bench_median(ob, runs));
+        printf("cpu_s_%dt %.4f\n", th, bench_median(cpu, runs));
+        printf("fma_peak_gflops_%dt %.1f\n", th, bench_median(pk, runs));
         fflush(stdout);
     }
     printf("kernels %s\nopenblas_core %s\nfma_peak_kind %s\n", ram_sgemm_path_name(ours), openblas_get_corename(),

@@ -27,6 +27,7 @@
 ** skips the timing.
 ** Prints "key value" lines (tests/bench/run.sh reads them).
 */
+#include "bench_util.h"
 #include "gemm_bf16.h"
 #include "gemm_q8.h"
 #include "model.h"
@@ -42,39 +43,6 @@
 #include <time.h>
 
 enum { GEN_IMAGES = 6, MAX_IMAGES = 64 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = len > 0 ? malloc(len) : 0;
-    if (p && fread(p, 1, len, f) != (size_t)len) free(p), p = 0;
-    fclose(f);
-    *n = p ? (size_t)len : 0;
-    return p;
-}
 
 /* Generated input g in normalised CHW space (smooth waves plus hashed noise). */
 static void gen_image(float *chw, int S, int g)
@@ -108,7 +76,7 @@ static int inputs_make(struct inputs *in, int S, char **files, int nf, struct ra
     for (int i = 0; i < in->n; i++) {
         if (i < nf) {
             size_t len = 0;
-            void *img = read_file(files[i], &len);
+            void *img = bench_read_file(files[i], &len);
             int bad = !img || ram_image_preprocess(img, len, S, 0, in->chw + one * i, err);
             free(img);
             if (bad) {
@@ -208,23 +176,23 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
     double *t[3];
     for (int k = 0; k < 3; k++) t[k] = malloc(sizeof(double) * runs);
     size_t nimg = 0;
-    void *img = read_file(files[0], &nimg);
+    void *img = bench_read_file(files[0], &nimg);
     float *chw = malloc(sizeof(float) * 3 * S * S);
     if (!img || !chw) return 1;
     for (int th = 1; th <= 2 && runs > 0; th++) { /* RUNS 0: agreement only */
         ram_set_threads(th);
         for (int run = -1; run < runs; run++)
             for (int k = 0; k < 3; k++) {
-                double t0 = now();
+                double t0 = bench_now();
                 if (ram_image_preprocess(img, nimg, S, 0, chw, &err) || probs_of(&r[k], chw, p[k], &err)) {
                     fprintf(stderr, "bench_precision: %s\n", err.msg);
                     return 1;
                 }
-                if (run >= 0) t[k][run] = now() - t0;
+                if (run >= 0) t[k][run] = bench_now() - t0;
             }
         double m[3];
         for (int k = 0; k < 3; k++) {
-            m[k] = median(t[k], runs);
+            m[k] = bench_median(t[k], runs);
             printf("latency_s_%dt_%s %.4f\n", th, names[k], m[k]);
         }
         printf("speedup_bf16_%dt %.3f\nspeedup_int8_%dt %.3f\n", th, m[0] / m[1], th, m[0] / m[2]);

@@ -23,6 +23,7 @@
 ** (ram_tagger_forward, the internal call ram_tag_probs makes for RAM++, on
 ** the same image embeddings), written beside the probabilities.
 */
+#include "bench_util.h"
 #include "model.h"
 #include "ram.h"
 #include "tagger.h"
@@ -41,13 +42,6 @@ struct worker_model {
     struct ram_model_info info;
     float *chw, *emb, *probs, *logits, *tag_scratch;
 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static void *read_all(const char *path, size_t *n)
 {
@@ -102,7 +96,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: peers_ours NAME=MODEL.ram [NAME=MODEL.ram ...] (at most %d)\n", MAX_MODELS);
         return 2;
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 1; i < argc; i++, n++) {
         char *eq = strchr(argv[i], '=');
         if (!eq) {
@@ -128,7 +122,7 @@ int main(int argc, char **argv)
             malloc(sizeof(float) * ram_tagger_scratch_floats(w->model, RAM_TAGGER_CHUNK, w->info.des_per_class));
         if (!w->chw || !w->emb || !w->probs || !w->logits || !w->tag_scratch) return 1;
     }
-    printf("ready %.3f ram %s\n", now() - t0, ram_version());
+    printf("ready %.3f ram %s\n", bench_now() - t0, ram_version());
     fflush(stdout);
 
     char line[4096];
@@ -152,9 +146,9 @@ int main(int argc, char **argv)
                 printf("ok\n");
         } else if ((strcmp(cmd, "run") == 0 || (strcmp(cmd, "probs") == 0 && b)) && find(m, n, a)) {
             struct worker_model *w = find(m, n, a);
-            double t = now();
+            double t = bench_now();
             int bad = forward(w, &err);
-            t = now() - t;
+            t = bench_now() - t;
             if (bad) {
                 printf("error %s\n", err.msg);
             } else if (cmd[0] == 'r') {
