@@ -315,6 +315,15 @@ static void test_duplicates(sqlite3 *db)
     for (int i = 0; i < m; i++) free(azPath[i]);
     free(azPath), free(aV);
     check(lo > hi, "similar.dup.separable", "variants %.4f <= distinct %.4f", lo, hi);
+    double thr = -1;
+    sqlite3_stmt *st = 0;
+    if (sqlite3_prepare_v2(db, "SELECT threshold FROM ram_index_duplicates('photos') LIMIT 1", -1, &st, 0) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        thr = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    check(hi < thr && thr <= lo, "similar.dup.default_between_measured",
+          "the default threshold %.4f is not between distinct %.4f and variants %.4f", thr, hi, lo);
 
     /* each picture's rows form exactly one group: its own 1 + N_VARIANT rows */
     int bad = 0;
