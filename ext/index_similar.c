@@ -12,8 +12,9 @@
 **  - an entry ('RAMX', the entry column): row 0 of its int8 tokens; it must
 **    be of the table's generation (model digest and preprocessing);
 **  - a ram_embed() BLOB ('RAME'): its row 0, checked against the table's model;
-**  - exactly embed_dim little-endian float32 that do not start like an image
-**    file: a vector as it is (ram_cls(), the cls column, ram_text_embed());
+**  - exactly embed_dim little-endian float32 (that do not start like an
+**    image file, or do not decode as one): a vector as it is (ram_cls(), the
+**    cls column, ram_text_embed());
 **  - anything else: encoded image bytes. When the table holds an image with
 **    the same bytes (its XXH3-128 key), its stored CLS is used and nothing
 **    runs; otherwise the table's model embeds the picture (one inference,
@@ -40,7 +41,9 @@ SQLITE_EXTENSION_INIT3
 #include <stdlib.h>
 
 /* 1 when z starts like an encoded image of a format libvips reads: a float
-** vector of embed_dim floats is told from a tiny image file by this. */
+** vector of embed_dim floats is told from a tiny image file by this (and a
+** vector that starts like one is still read as a vector when it does not
+** decode). */
 static int looks_like_image(const unsigned char *z, sqlite3_int64 n)
 {
     if (n >= 3 && z[0] == 0xff && z[1] == 0xd8 && z[2] == 0xff) return 1; /* JPEG */
@@ -49,7 +52,6 @@ static int looks_like_image(const unsigned char *z, sqlite3_int64 n)
     if (n >= 12 && !memcmp(z, "RIFF", 4) && !memcmp(z + 8, "WEBP", 4)) return 1;
     if (n >= 4 && (!memcmp(z, "II*\0", 4) || !memcmp(z, "MM\0*", 4))) return 1; /* TIFF */
     if (n >= 12 && !memcmp(z + 4, "ftyp", 4)) return 1;                         /* HEIF, AVIF */
-    if (n >= 2 && z[0] == 'B' && z[1] == 'M') return 1;                         /* BMP */
     return 0;
 }
 
@@ -138,7 +140,8 @@ static int query_cls(IndexVtab *p, sqlite3_value *pVal, float *aCls, sqlite3_int
         memcpy(aCls, p->aEmbeds, sizeof(float) * (size_t)p->nDim);
         return SQLITE_OK;
     }
-    if (n == 4 * (sqlite3_int64)p->nDim && !looks_like_image(z, n)) {
+    int bVectorSize = n == 4 * (sqlite3_int64)p->nDim;
+    if (bVectorSize && !looks_like_image(z, n)) {
         ram__f32_from_le(aCls, z, (size_t)p->nDim);
         return SQLITE_OK;
     }
@@ -154,6 +157,11 @@ static int query_cls(IndexVtab *p, sqlite3_value *pVal, float *aCls, sqlite3_int
     if (st == RAM_ERR_INTERRUPTED) {
         ram__vtab_set_error(&p->base, "interrupted");
         return SQLITE_INTERRUPT;
+    }
+    if (st == RAM_ERR_IMAGE && bVectorSize) {
+        /* a vector whose first bytes happen to look like an image file's */
+        ram__f32_from_le(aCls, z, (size_t)p->nDim);
+        return SQLITE_OK;
     }
     if (st == RAM_ERR_IMAGE && !looks_like_image(z, n)) {
         /* say what else a MATCH BLOB may be, with the decoder's reason */

@@ -16,7 +16,8 @@
 ** - bad input: clear errors, a missing entry (NULL) no rows.
 ** Prints the measured cosines ("# ..."): the lowest between a picture and
 ** its variants, the highest between distinct pictures (the default
-** threshold sits between them). RAM_SIMILAR_ALL=1 uses all 50 pictures.
+** threshold sits between them). RAM_SIMILAR_ALL=1 uses all 50 pictures;
+** RAM_SIMILAR_MODEL=file measures another model (its checks may fail).
 **
 ** Environment: RAM_BUILD (build folder: ram.so, ram-index).
 */
@@ -583,6 +584,20 @@ static void test_errors(sqlite3 *db)
               "ERROR: ram_index: MATCH: a BLOB of 2044 bytes that is neither an image (image: format not supported "
               "(magick)) nor a float32 vector of the table's width (512 floats, 2048 bytes), an entry or a ram_embed() "
               "BLOB");
+    /* a vector whose first bytes look like a JPEG's is still a vector */
+    {
+        float v[512];
+        sqlite3_stmt *s = 0;
+        sqlite3_prepare_v2(db, "SELECT cls FROM photos WHERE rowid = 1", -1, &s, 0);
+        if (sqlite3_step(s) == SQLITE_ROW) memcpy(v, sqlite3_column_blob(s, 0), sizeof v);
+        sqlite3_finalize(s);
+        memcpy(v, "\xff\xd8\xff\x3c", 4);
+        sqlite3_prepare_v2(db, "SELECT rowid FROM photos WHERE photos MATCH ?1 AND k = 1", -1, &s, 0);
+        sqlite3_bind_blob(s, 1, v, sizeof v, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        check(rc == SQLITE_ROW, "similar.match.vector_like_jpeg", "rc %d: %s", rc, sqlite3_errmsg(db));
+        sqlite3_finalize(s);
+    }
     check_sql("similar.err.zero_vector", db, "SELECT path FROM photos WHERE photos MATCH zeroblob(2048)",
               "ERROR: ram_index: MATCH: the query vector is zero (no direction to compare with)");
     /* a vector of NaNs, and one with an infinity */
@@ -666,12 +681,15 @@ int main(void)
     }
     (void)check_close_npy, (void)data_path;
     list_pictures();
+    /* RAM_SIMILAR_MODEL: measure another model (the checks are the default model's) */
+    char *zLoad = sqlite3_mprintf("SELECT ram_load(%Q)",
+                                  getenv("RAM_SIMILAR_MODEL") ? getenv("RAM_SIMILAR_MODEL") : "models/default.ram");
     sqlite3 *db = open_db(g_db);
-    if (!db || exec(db, "SELECT ram_load('models/default.ram')") ||
-        exec(db, "CREATE VIRTUAL TABLE photos USING ram_index(resume=0)") || fill(db)) {
+    if (!db || exec(db, zLoad) || exec(db, "CREATE VIRTUAL TABLE photos USING ram_index(resume=0)") || fill(db)) {
         check(0, "similar.setup", "cannot build the table (above)");
         return harness_exit();
     }
+    sqlite3_free(zLoad);
     test_duplicates(db);
     test_search_by_example(db);
     test_text_embed(db);
