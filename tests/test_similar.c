@@ -23,6 +23,7 @@
 */
 #include "harness.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -645,6 +646,37 @@ static void test_errors(sqlite3 *db)
               "ERROR: ram_index_duplicates(): argument 2, the threshold, must be a cosine in (0, 1] (default 0.91)");
 }
 
+/* sqlite3_interrupt() stops ram_index_duplicates over many vectors (here
+** 20,000 generated ones, written straight into the shadow tables). */
+static void *interrupt_later(void *db)
+{
+    usleep(200000);
+    sqlite3_interrupt(db);
+    return 0;
+}
+
+static void test_interrupt(void)
+{
+    sqlite3 *db = open_db(":memory:");
+    if (!db || exec(db, "SELECT ram_load('models/default.ram')") ||
+        exec(db, "CREATE VIRTUAL TABLE photos USING ram_index") ||
+        exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+                 "INSERT INTO photos_images(id, key, gen, nref, probs) SELECT i, randomblob(16), 1, 1, x'01000000' "
+                 "FROM n") ||
+        exec(db, "INSERT INTO photos_cls(id, v) SELECT id, x'0000803c' || randomblob(512) FROM photos_images")) {
+        check(0, "similar.dup.interrupt", "setup failed (above)");
+        sqlite3_close(db);
+        return;
+    }
+    pthread_t t;
+    pthread_create(&t, 0, interrupt_later, db);
+    char *got = rows(db, "SELECT count(*) FROM ram_index_duplicates('photos')");
+    pthread_join(t, 0);
+    check(!strcmp(got, "ERROR: interrupted"), "similar.dup.interrupt", "got %s", got);
+    free(got);
+    sqlite3_close(db);
+}
+
 /* ram-index --duplicates prints the groups. */
 static void test_cli(void)
 {
@@ -667,6 +699,16 @@ static void test_cli(void)
     snprintf(cmd, sizeof cmd, "%s/ram-index --duplicates --threshold 2 %s >/dev/null 2>&1", g_build, g_db);
     rc = system(cmd);
     check(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "similar.cli.bad_threshold", "exit %d", rc);
+    snprintf(cmd, sizeof cmd, "%s/ram-index --duplicates %s.missing 2>&1", g_build, g_db);
+    f = popen(cmd, "r");
+    int bSaid = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "ram-index: cannot open ")) bSaid = 1;
+    rc = f ? pclose(f) : -1;
+    check(WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && bSaid, "similar.cli.missing_db", "exit %d, said %d", rc, bSaid);
+    struct stat st;
+    snprintf(cmd, sizeof cmd, "%s.missing", g_db);
+    check(stat(cmd, &st) != 0, "similar.cli.missing_db_not_created", "%s was created", cmd);
 }
 
 int main(void)
@@ -696,6 +738,7 @@ int main(void)
     test_errors(db);
     sqlite3_close(db);
     test_cli();
+    test_interrupt();
     if (!getenv("RAM_SIMILAR_KEEP"))
         unlink(g_db);
     else
