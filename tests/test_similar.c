@@ -578,6 +578,7 @@ static void test_text_embed(sqlite3 *db)
 
 static void test_errors(sqlite3 *db)
 {
+    char path_g[256];
     check_sql("similar.err.empty_blob", db, "SELECT path FROM photos WHERE photos MATCH x''",
               "ERROR: ram_index: MATCH needs a text, a JSON array of texts, or a non-empty BLOB (an image, an entry, "
               "a ram_embed() BLOB or a float32 vector)");
@@ -619,6 +620,29 @@ static void test_errors(sqlite3 *db)
               "ERROR: ram_index: MATCH: entry: not a valid ram_index entry BLOB (sizes do not add up)");
     check_sql("similar.err.broken_embed", db, "SELECT path FROM photos WHERE photos MATCH x'52414d4501000000'",
               "ERROR: ram_index: MATCH(): argument 1 is not a valid ram_embed() BLOB (bad header)");
+    /* an entry of another model's table */
+    char sql[1200];
+    snprintf(sql, sizeof sql,
+             "CREATE VIRTUAL TABLE temp.g USING ram_index(model='%s/models/golden_ram_plus_clip.ram', resume=0)",
+             g_build);
+    exec(db, sql);
+    snprintf(path_g, sizeof path_g, "%s", "tests/data/golden/images/img0.jpg");
+    {
+        size_t nb = 0;
+        void *b = read_file(path_g, &nb);
+        sqlite3_stmt *s = 0;
+        sqlite3_prepare_v2(db, "INSERT INTO temp.g(path, image) VALUES('img0', ?1)", -1, &s, 0);
+        sqlite3_bind_blob(s, 1, b, (int)nb, SQLITE_STATIC);
+        sqlite3_step(s);
+        sqlite3_finalize(s);
+        free(b);
+    }
+    char *got = rows(db, "SELECT path FROM photos WHERE photos MATCH (SELECT entry FROM temp.g)");
+    const char *want = "ERROR: ram_index: MATCH: the entry was made with another model or preprocessing (digest ";
+    check(!strncmp(got, want, strlen(want)) && strstr(got, ") than photos uses (digest "),
+          "similar.err.entry_other_model", "%s", got);
+    free(got);
+    exec(db, "DROP TABLE temp.g");
     check_sql("similar.err.prefilter", db,
               "SELECT path FROM photos WHERE photos MATCH (SELECT cls FROM photos LIMIT 1) AND prefilter = 3",
               "ERROR: ram_index: prefilter applies to a text MATCH; search by example ranks every image by the "
