@@ -20,13 +20,14 @@ SAN     ?=
 # exempi-2.0 (XMP toolkit) and expat: ram_xmp() writes XMP sidecars (ext/xmp_sidecar.c says why).
 PKGS    := vips openblas exempi-2.0 expat
 # Plain make only builds: a missing library stops it with a `make deps` hint.
+# (test_scale.sh: slurm-wlm, munge and GNU parallel, checked by slurmd, munged, parcat.)
 # The README's two commands (make test, make demo) install what they need
 # first, as root, through tools/deps.sh (which runs apt-get only for what is
 # missing).
 DEPS_GOALS := test test-fast asan demo fuzz tsan bench serve model
 HAVE_BUILD_DEPS = $(shell pkg-config --exists $(PKGS) && test -f /usr/include/xxhash.h && test -f /usr/include/sqlite3.h && echo ok)
 ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
-ifeq ($(shell pkg-config --exists $(PKGS) && test -f /usr/include/xxhash.h && test -f /usr/include/sqlite3.h && command -v sqlite3 >/dev/null && command -v clang-format >/dev/null && ls "$$(clang -print-resource-dir 2>/dev/null)"/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 && echo ok),)
+ifeq ($(shell pkg-config --exists $(PKGS) && test -f /usr/include/xxhash.h && test -f /usr/include/sqlite3.h && command -v sqlite3 >/dev/null && command -v clang-format >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null && command -v parcat >/dev/null && ls "$$(clang -print-resource-dir 2>/dev/null)"/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 && echo ok),)
 DEPS_RC := $(shell sh tools/deps.sh >&2; echo $$?)
 endif
 else ifeq ($(filter clean deps format,$(MAKECMDGOALS)),)
