@@ -144,7 +144,7 @@ INST_LIB   = $(DESTDIR)$(PREFIX)/lib
 INST_BIN   = $(DESTDIR)$(PREFIX)/bin
 INST_SHARE = $(DESTDIR)$(PREFIX)/share/sqlite-ram
 INST_DOC   = $(DESTDIR)$(PREFIX)/share/doc/sqlite-ram
-INST_DOCS := README.md docs/SQL.md docs/INDEX.md sql/examples.sql sql/schema.sql
+INST_DOCS := README.md docs/SQL.md docs/INDEX.md docs/SCALE.md sql/examples.sql sql/schema.sql
 install: $(BUILD)/ram.so $(BUILD)/ram-index $(BUILD)/ram-search $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt models/default.ram
 	install -d "$(INST_LIB)" "$(INST_BIN)" "$(INST_SHARE)" "$(INST_DOC)"
 	install -m 755 $(BUILD)/ram.so "$(INST_LIB)/ram$(RAM_ABI).so"

@@ -32,8 +32,9 @@
 ** - Resumable: a path already in the table is skipped without reading it
 **   (--rescan reads it again: the table then hashes the bytes, XXH3-128, and
 **   re-embeds only a file whose bytes changed). Work is committed every
-**   --batch images (default 16); a Ctrl-C loses at most the embeddings of
-**   the batch being prepared.
+**   --batch images (default 16); a Ctrl-C or SIGTERM stores the images of
+**   the batch already embedded, then stops (a SIGKILL loses at most the
+**   batch being prepared).
 ** - Several writers: a batch's new images are embedded into a staging
 **   ram_index table of an in-memory database, outside the write
 **   transaction; one short transaction then stores the batch by entry (no
