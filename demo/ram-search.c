@@ -8,7 +8,10 @@
 **
 ** Prints the k best rows over all shards, best first, one per line:
 ** score (%.9g), the shard file, the path as that shard stores it
-** (relative to the shard's folder), separated by tabs. Then, on stderr, how
+** (relative to the shard's folder), separated by tabs; in names, control
+** characters (tab and newline too) are printed as \xNN and a backslash as
+** \\, so that a line is always one row and a name cannot drive the
+** terminal. Then, on stderr, how
 ** many shards and rows were read and the inferences run (0: no image is
 ** embedded; a MATCH query encodes its text once).
 **
@@ -54,6 +57,19 @@ static void die(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     exit(1);
+}
+
+/* z with control characters as \xNN and '\\' doubled (see the header). */
+static void put_name(FILE *f, const char *z)
+{
+    for (const unsigned char *p = (const unsigned char *)z; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else if (*p == '\\')
+            fputs("\\\\", f);
+        else
+            fputc(*p, f);
+    }
 }
 
 static void usage(void)
@@ -237,8 +253,13 @@ int main(int argc, char **argv)
         }
     }
     if (nHit) qsort(aHit, nHit, sizeof *aHit, cmp_hit);
-    for (size_t i = 0; i < nHit && i < (size_t)k; i++)
-        printf("%.9g\t%s\t%s\n", aHit[i].score, aHit[i].zShard, aHit[i].zPath ? aHit[i].zPath : "");
+    for (size_t i = 0; i < nHit && i < (size_t)k; i++) {
+        printf("%.9g\t", aHit[i].score);
+        put_name(stdout, aHit[i].zShard);
+        putchar('\t');
+        put_name(stdout, aHit[i].zPath ? aHit[i].zPath : "");
+        putchar('\n');
+    }
     sqlite3_stmt *s = 0;
     if (sqlite3_prepare_v2(db, "SELECT json_extract(ram_index_stats(), '$.inferences')", -1, &s, 0) == SQLITE_OK &&
         sqlite3_step(s) == SQLITE_ROW)

@@ -76,6 +76,16 @@ DISTINCT=$(sqlite3 all.db "SELECT count(DISTINCT key) FROM photos_images")
 ROWS=$(sqlite3 all.db "SELECT count(*) FROM photos_files")
 [ "$ROWS" = "$N" ] && pass single_run || fail single_run "$ROWS rows for $N files"
 
+# --shard over a folder (the name relative to it decides): 4 slices of 8
+# pictures hold each picture once.
+mkdir few
+ls pics | head -n 8 | while read -r f; do cp "pics/$f" few/; done
+for i in 0 1 2 3; do "$IDX" few "few$i.db" --shard $i/4 --threads 1 2>"few$i.err" || cat "few$i.err"; done
+got=$(for i in 0 1 2 3; do sqlite3 "few$i.db" "SELECT path FROM photos_files"; done | sort | tr '\n' ' ')
+want=$(ls few | sed 's|^|few/|' | sort | tr '\n' ' ')
+nonempty=$(for i in 0 1 2 3; do sqlite3 "few$i.db" "SELECT count(*) > 0 FROM photos_files"; done | grep -c 1)
+[ "$got" = "$want" ] && [ "$nonempty" -ge 2 ] && pass shard_folder || fail shard_folder "rows '$got', files '$want', $nonempty shards not empty"
+
 # path, key and probabilities of a table, one line per row, sorted by path.
 dump() { sqlite3 "$1" "SELECT f.path || ' ' || hex(i.key) || ' ' || hex(i.probs) FROM photos_files f JOIN photos_images i ON i.id = f.img ORDER BY f.path"; }
 dump all.db >all.dump
