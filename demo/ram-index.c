@@ -1060,6 +1060,7 @@ int main(int argc, char **argv)
     ** parent (background job) stays ignored. */
     if (signal(SIGINT, SIG_IGN) != SIG_IGN) signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    for (int i = 1; i < argc; i++) bMerge |= !strcmp(argv[i], "--merge"); /* its arguments may come first */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--model") && i + 1 < argc)

@@ -13,7 +13,9 @@
 **   file added to the library never moves an old one to another shard, and
 **   every task of an array computes the same slices without talking to the
 **   others. (Changing N does move files: choose N once.)
-** - Merging: each shard is ATTACHed; for each of its rows the target's key
+** - Merging: each shard is ATTACHed; its table's current generation (model
+**   digest, preprocessing) must be the target's, and none of its rows stale;
+**   for each of its rows the target's key
 **   for the same path is looked up; a new or different one is stored with
 **   INSERT INTO t(path, entry) (the entry carries the key, tokens and
 **   probabilities; the table refuses one of another model). Rerunning a
@@ -129,7 +131,7 @@ int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const ch
                     char **pzErr)
 {
     int rc = SQLITE_OK, bAttached = 0, bTxn = 0, nInTxn = 0;
-    sqlite3_stmt *sAttach = 0, *sIsTable = 0, *sRows = 0, *sMine = 0, *sIns = 0;
+    sqlite3_stmt *sAttach = 0, *sIsTable = 0, *sGen = 0, *sRows = 0, *sMine = 0, *sIns = 0;
     char *zSql = 0, *zShardDir = folder_of(zShard);
     *pzErr = 0;
     if (!zShardDir) {
@@ -159,7 +161,33 @@ int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const ch
         *pzErr = sqlite3_mprintf("--merge %s: no ram_index table %s in it", zShard, table);
         goto error;
     }
-    zSql = sqlite3_mprintf("SELECT rowid, path, key FROM ram_shard.\"%w\"", table);
+    /* The shard's current generation (model digest, preprocessing) must be
+    ** the target's: rows with equal keys are otherwise not the same entry. */
+    zSql = sqlite3_mprintf("SELECT s.digest, s.prep, m.digest, m.prep FROM ram_shard.\"%w_gens\" s, main.\"%w_gens\" m "
+                           "WHERE s.id = (SELECT value FROM ram_shard.\"%w_config\" WHERE key = 'gen') AND m.id = "
+                           "(SELECT value FROM main.\"%w_config\" WHERE key = 'gen')",
+                           table, table, table, table);
+    MERGE_TRY(zSql ? sqlite3_prepare_v2(db, zSql, -1, &sGen, 0) : SQLITE_NOMEM);
+    sqlite3_free(zSql);
+    zSql = 0;
+    if (sqlite3_step(sGen) != SQLITE_ROW) {
+        rc = SQLITE_CORRUPT;
+        *pzErr = sqlite3_mprintf("--merge %s: table %s has no current generation", zShard, table);
+        goto error;
+    }
+    for (int c = 0; c < 2; c++) {
+        const char *zS = (const char *)sqlite3_column_text(sGen, c),
+                   *zM = (const char *)sqlite3_column_text(sGen, c + 2);
+        if (!zS || !zM || strcmp(zS, zM)) {
+            rc = SQLITE_ERROR;
+            *pzErr = sqlite3_mprintf("--merge %s: its table %s was made with another model or preprocessing (digest "
+                                     "%.12s..., %s) than %s uses (digest %.12s..., %s): merge shards of one model",
+                                     zShard, table, sqlite3_column_text(sGen, 0), sqlite3_column_text(sGen, 1), table,
+                                     sqlite3_column_text(sGen, 2), sqlite3_column_text(sGen, 3));
+            goto error;
+        }
+    }
+    zSql = sqlite3_mprintf("SELECT rowid, path, key, stale FROM ram_shard.\"%w\"", table);
     MERGE_TRY(zSql ? sqlite3_prepare_v2(db, zSql, -1, &sRows, 0) : SQLITE_NOMEM);
     sqlite3_free(zSql);
     zSql = sqlite3_mprintf("SELECT key FROM main.\"%w\" WHERE path = ?1", table);
@@ -188,6 +216,14 @@ int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const ch
         if (!zPath) {
             pCounts->nNoPath++;
             continue;
+        }
+        if (sqlite3_column_int(sRows, 3)) { /* embedded with an older generation of the shard */
+            rc = SQLITE_ERROR;
+            *pzErr = sqlite3_mprintf("--merge %s: %s was embedded with another model than the shard's current one "
+                                     "(stale): finish that shard first (ram-index --switch-model, or the "
+                                     "delete-stale command)",
+                                     zShard, zPath);
+            goto error;
         }
         char *zFull = join_normalised(zShardDir, zPath);
         if (!zFull) {
@@ -238,6 +274,7 @@ error:
     if (rc != SQLITE_OK && !*pzErr) *pzErr = sqlite3_mprintf("--merge %s: %s", zShard, sqlite3_errmsg(db));
     sqlite3_finalize(sAttach);
     sqlite3_finalize(sIsTable);
+    sqlite3_finalize(sGen);
     sqlite3_finalize(sRows);
     sqlite3_finalize(sMine);
     sqlite3_finalize(sIns);

@@ -113,6 +113,14 @@ checks() {
   "$IDX" --merge "$dir-serving.db" "$dir"-shard0.db "$dir"-shard1.db "$dir"-shard2.db "$dir"-shard3.db 2>"$dir/merge2.err"
   grep -q "^ram-index: merged 4 shards: 0 new, $N unchanged, 0 changed; 0 inferences$" "$dir/merge2.err" &&
     pass "$name.merge_again" || fail "$name.merge_again" "$(cat "$dir/merge2.err")"
+  # a shard of another model is refused, naming the shard and the reason
+  head -n 1 list >one.list
+  rm -f other.db
+  "$IDX" --files-from one.list other.db --model "$B/models/golden_ram_plus_clip.ram" 2>/dev/null
+  "$IDX" --merge "$dir-serving.db" other.db 2>"$dir/merge3.err"
+  rc=$?
+  [ $rc = 1 ] && grep -q "^ram-index: --merge other.db: its table photos was made with another model or preprocessing (digest [0-9a-f]*\.\.\., prep1 exif=1) than photos uses" "$dir/merge3.err" &&
+    dump "$dir-serving.db" | cmp -s - all.dump && pass "$name.merge_other_model" || fail "$name.merge_other_model" "rc=$rc $(cat "$dir/merge3.err")"
   # inferences: the distinct pictures, plus at most one batch redone
   inf=$(inferences "$@")
   [ "$inf" -ge "$DISTINCT" ] && [ "$inf" -le $((DISTINCT + BATCH)) ] && pass "$name.inferences" ||
