@@ -45,9 +45,15 @@ xsqlite3() { if [ -n "$PRE" ]; then LD_PRELOAD="$PRE" sqlite3 "$@"; else sqlite3
 RAM_MODEL="$ROOT/models/default.ram"; export RAM_MODEL
 T=$(mktemp -d)
 DAEMONS=""
+# SIGTERM to each daemon this script started, SIGKILL after 10 s, then reaped
 stop_daemons() {
   for p in $DAEMONS; do kill "$p" 2>/dev/null; done
-  for p in $DAEMONS; do wait "$p" 2>/dev/null; done
+  for p in $DAEMONS; do
+    n=0
+    while kill -0 "$p" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
   DAEMONS=""
 }
 trap 'stop_daemons; rm -rf "$T"' EXIT
@@ -93,6 +99,12 @@ dump all.db >all.dump
 inferences() { sed -n 's/.*[ (]\([0-9][0-9]*\) inferences.*/\1/p' "$@" | awk '{s += $1} END {print s + 0}'; }
 QUERIES="a red circle|a blue square|a green triangle|a yellow star|a striped heart|a dotted cross|three pink rings|a large orange arrow|a purple shape on a black background|many small cyan shapes"
 search() { "$B/ram-search" --k 5 "$@" 2>>"$T/search.err" | cut -f1,3; }
+# the single index's answer to query $1 (computed once)
+single() {
+  f="$T/single.$(printf '%s' "$1" | tr -c 'a-z' _)"
+  [ -f "$f" ] || search "$1" all.db >"$f"
+  cat "$f"
+}
 
 # checks NAME LOG...: the shards NAME-shard0..3.db (their runs' logs LOG...)
 # against the single run. (Every database is in $T, beside pics/: their rows
@@ -137,7 +149,7 @@ checks() {
   : >"$T/search.err"
   IFS='|'
   for qq in $QUERIES; do
-    a=$(search "$qq" all.db)
+    a=$(single "$qq")
     s=$(search "$qq" "$dir"-shard0.db "$dir"-shard1.db "$dir"-shard2.db "$dir"-shard3.db)
     [ -n "$a" ] && [ "$a" = "$s" ] || bad="$bad [$qq: single '$a', shards '$s']"
   done
@@ -151,7 +163,7 @@ checks() {
            SELECT path, score FROM s2.photos WHERE photos MATCH 'a red circle' AND k = 5 UNION ALL
            SELECT path, score FROM s3.photos WHERE photos MATCH 'a red circle' AND k = 5)
          ORDER BY score DESC LIMIT 5" 2>&1)
-  a=$(search 'a red circle' all.db)
+  a=$(single 'a red circle')
   [ -n "$a" ] && [ "$u" = "$a" ] || bad="$bad [UNION ALL SQL: '$u', single '$a']"
   [ -z "$bad" ] && ! grep -qv ' 0 inferences$' "$T/search.err" && pass "$name.scatter_gather" ||
     fail "$name.scatter_gather" "$bad $(grep -v ' 0 inferences$' "$T/search.err" | head -3)"
