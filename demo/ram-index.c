@@ -88,13 +88,17 @@
 
 static sqlite3 *g_db;
 static volatile sig_atomic_t g_stop;
+/* 1 in the batch loop outside an inference: a signal then only sets g_stop,
+** which the loop checks, so the statements that hash, claim and store a
+** batch are not cut short (the staged images are stored before stopping). */
+static volatile sig_atomic_t g_soft;
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
-    if (g_db) sqlite3_interrupt(g_db); /* safe from a signal handler */
-    signal(sig, SIG_DFL);              /* a second Ctrl-C ends the process */
+    if (g_db && !g_soft) sqlite3_interrupt(g_db); /* safe from a signal handler */
+    signal(sig, SIG_DFL);                         /* a second Ctrl-C ends the process */
 }
 
 static int utf8_len(const unsigned char *z);
@@ -1273,13 +1277,15 @@ int main(int argc, char **argv)
         struct stat rst;
         if (stat(rootReal, &rst) == 0) seen_dir(&wo, &rst);
         walk(rootReal, &files, 0, &wo);
-        /* --shard: this run's slice, by the name relative to DIR */
-        for (size_t i = 0, o = 0; nShard && i < files.n; i++) {
-            if (ram_shard_of(files.a[i] + wo.nRoot + (wo.nRoot > 1), nShard) == iShard)
-                files.a[o++] = files.a[i];
-            else
-                free(files.a[i]);
-            if (i + 1 == files.n) files.n = o;
+        if (nShard) { /* this run's slice, by the name relative to DIR */
+            size_t o = 0;
+            for (size_t i = 0; i < files.n; i++) {
+                if (ram_shard_of(files.a[i] + wo.nRoot + (wo.nRoot > 1), nShard) == iShard)
+                    files.a[o++] = files.a[i];
+                else
+                    free(files.a[i]);
+            }
+            files.n = o;
         }
     } else {
         read_file_list(zFilesFrom, &files, iShard, nShard);
@@ -1502,6 +1508,7 @@ int main(int argc, char **argv)
     if (!aOrder || !bDeferred) die("out of memory");
     for (size_t i = 0; i < files.n; i++)
         if (todo[i]) aOrder[nOrder++] = i;
+    g_soft = 1;
     for (size_t pos = 0; pos < nOrder && !g_stop;) {
         /* 1. read, hash, and embed what the table lacks: no write lock */
         int nPend = 0;
@@ -1567,7 +1574,9 @@ int main(int argc, char **argv)
             if (bKnown || !bMine) continue; /* stored by its bytes: the table reuses the image */
             sqlite3_bind_text(sStage, 1, name, -1, SQLITE_STATIC);
             sqlite3_bind_blob64(sStage, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+            g_soft = 0; /* a signal interrupts the inference */
             int rc = sqlite3_step(sStage);
+            g_soft = 1;
             /* the message now: sqlite3_reset and the next binds clear it */
             char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
             sqlite3_reset(sStage);
@@ -1596,11 +1605,11 @@ int main(int argc, char **argv)
         ** so far are stored below before stopping, so a stop loses at most
         ** the image being embedded (a SIGKILL: at most this batch). */
         if (g_stop) bLastBatch = 1;
-        if (!nPend) {
-            if (bLastBatch) interrupted = 1;
-            if (bLastBatch) break;
-            continue;
+        if (!nPend && bLastBatch) {
+            interrupted = 1;
+            break;
         }
+        if (!nPend) continue;
 
         /* 2. store the batch in one short write transaction */
         if (sqlite3_step(sBegin) != SQLITE_DONE) die("BEGIN: %s", sqlite3_errmsg(g_db));
@@ -1708,6 +1717,7 @@ int main(int argc, char **argv)
             break;
         }
     }
+    g_soft = 0;
     if (g_stop) interrupted = 1;
     claims_release(table);
     free(aPend);
