@@ -187,6 +187,12 @@ if [ "${RAM_BENCH_SHARDS:-1}" != 0 ]; then
   sh tests/bench/bench_shards.sh "$BUILD" "$MODEL" "$INT8" >"$SHD" || echo "bench: bench_shards.sh failed"
 fi
 sval() { awk -v k="$1" '$1 == k { print $2 }' "$SHD"; }
+# bench_near_dup: ram_index_duplicates' pair comparison (8,000 vectors of 512), blocked
+# matrix products vs the plain int8 loop, one thread, same run.
+ND=$OUT/bench_near_dup.out
+: >"$ND"
+[ -x "$BUILD/bench/bench_near_dup" ] && { "$BUILD/bench/bench_near_dup" 8000 >"$ND" 2>&1 || cat "$ND"; }
+dval() { awk -v k="$1" '$1 == k { print $2 }' "$ND"; }
 
 # RAM++ 324.9 GFLOP per image, RAM 324.4 (ARCHITECTURE.md section 12).
 GFLOP=324.9
@@ -286,6 +292,8 @@ printf '%-34s %12s\n' "storage bytes per image" "$(nul "$storage")"
 printf '%-34s %12s %12s\n' "index images/s 1 x 2t / 2 x 1t fp32" "$(nul "$(sval index_images_per_s_1x2t_fp32)")" "$(nul "$(sval index_images_per_s_2x1t_fp32)")"
 printf '%-34s %12s %12s\n' "  same, int8" "$(nul "$(sval index_images_per_s_1x2t_int8)")" "$(nul "$(sval index_images_per_s_2x1t_int8)")"
 printf '%-34s %12s %12s\n' "  2 x 1t / 1 x 2t, fp32 / int8" "$(nul "$(sval index_2x1t_over_1x2t_fp32)")" "$(nul "$(sval index_2x1t_over_1x2t_int8)")"
+printf '%-34s %12s %12s\n' "duplicates pairs/s blocked / loop" "$(nul "$(dval near_dup_pairs_per_s)")" "$(nul "$(dval near_dup_loop_pairs_per_s)")"
+printf '%-34s %12s\n' "  speedup (same run)" "$(nul "$(dval near_dup_speedup)")"
 
 echo "bench: CPU $CPUNAME, kernels $KERN, OpenBLAS core $OCORE, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%Y-%m-%dT%H:%MZ)"
 
@@ -400,6 +408,9 @@ cat >"$OUT/results.json" <<EOF
   "random_bf16_tag_flips": $(nul "$(rval bf16_tag_flips)"),
   "random_int8_max_prob_diff": $(nul "$(rval int8_max_prob_diff)"),
   "random_int8_tag_flips": $(nul "$(rval int8_tag_flips)"),
+  "near_dup_pairs_per_s": $(nul "$(dval near_dup_pairs_per_s)"),
+  "near_dup_loop_pairs_per_s": $(nul "$(dval near_dup_loop_pairs_per_s)"),
+  "near_dup_speedup": $(nul "$(dval near_dup_speedup)"),
   "load_s": $(val load_s),
   "peak_rss_bytes": $(val peak_rss_bytes)
 }
