@@ -582,6 +582,12 @@ static void test_errors(sqlite3 *db)
     check_sql("similar.err.empty_blob", db, "SELECT path FROM photos WHERE photos MATCH x''",
               "ERROR: ram_index: MATCH needs a text, a JSON array of texts, or a non-empty BLOB (an image, an entry, "
               "a ram_embed() BLOB or a float32 vector)");
+    check_sql("similar.err.number", db, "SELECT path FROM photos WHERE photos MATCH 42",
+              "ERROR: ram_index: MATCH needs a text, a JSON array of texts, or a non-empty BLOB (an image, an entry, "
+              "a ram_embed() BLOB or a float32 vector)");
+    check_sql("similar.err.empty_text", db, "SELECT path FROM photos WHERE photos MATCH ''",
+              "ERROR: ram_index: MATCH needs a text, a JSON array of texts, or a non-empty BLOB (an image, an entry, "
+              "a ram_embed() BLOB or a float32 vector)");
     check_sql("similar.err.wrong_size", db, "SELECT path FROM photos WHERE photos MATCH zeroblob(2044)",
               "ERROR: ram_index: MATCH: a BLOB of 2044 bytes that is neither an image (image: format not supported "
               "(magick)) nor a float32 vector of the table's width (512 floats, 2048 bytes), an entry or a ram_embed() "
