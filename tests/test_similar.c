@@ -383,6 +383,11 @@ static void test_duplicates(sqlite3 *db)
           "similar.dup.stricter_leaves_out", "every row still grouped at 0.995");
     check(num(db, "SELECT count(DISTINCT grp) FROM ram_index_duplicates('photos', 0.3)") < g_nName,
           "similar.dup.looser_merges", "no group merged at 0.3");
+    exec(db, "CREATE VIRTUAL TABLE temp.empty USING ram_index(resume=0)");
+    check_sql("similar.dup.empty_table", db, "SELECT count(*) FROM ram_index_duplicates('empty')", "0");
+    check_sql("similar.match.empty_table", db,
+              "SELECT count(*) FROM empty WHERE empty MATCH (SELECT cls FROM photos WHERE rowid = 1)", "0");
+    exec(db, "DROP TABLE temp.empty");
     check_sql("similar.dup.schema_arg", db,
               "SELECT count(*) = (SELECT count(*) FROM ram_index_duplicates('photos')) FROM "
               "ram_index_duplicates('photos', NULL, 'main')",
