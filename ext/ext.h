@@ -372,6 +372,8 @@ struct ram_conn {
     sqlite3 *db;
     int nRef;                 /* registrations pointing here */
     struct ram_ctx *pCtx;     /* current model in use: one reference, or NULL */
+    struct ram_ctx *pCapCtx;  /* caption model (ram_caption_model, or the default caption model once
+                              ** resolved): one reference, or NULL */
     struct ram_prep prep;     /* ram_set_exif, ram_set_max_pixels */
     struct ram_thresh_src th; /* ram_set_threshold, main.ram_thresholds */
     struct ram_trust *pTrust; /* model files named in this connection (model_trust.c; ram__trust_free) */
@@ -386,6 +388,12 @@ void ram__conn_unref(void *pConn);
 /* The connection's current context, resolving the default model (RAM_MODEL,
 ** then the bundled file) on first use. zFunc names the caller. Borrowed. */
 int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr);
+/* The connection's caption model (a Tag2Text context), borrowed: the one
+** ram_caption_model() set, else the connection's model when it is Tag2Text,
+** else the default caption model (default_caption.ram in the default
+** model's places: model_path.h), resolved on first use. zFunc names the
+** caller in errors. */
+int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr);
 /* Makes pEntry the current model (takes over the caller's reference). */
 int ram__conn_set_model(struct ram_conn *p, struct ram_entry *pEntry, char **pzErr);
 /* A model file rewritten in place (ram_model_check_file fails) is mapped
