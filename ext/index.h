@@ -334,8 +334,9 @@ int ram__index_caption_option(IndexVtab *p, const char *zKey, char **pzVal, int 
 int ram__index_caption_create(IndexVtab *p, char **pzErr); /* at CREATE: the FTS5 table, the config */
 int ram__index_caption_load(IndexVtab *p, char **pzErr);   /* at CREATE and CONNECT: reads the config */
 void ram__index_caption_drop(IndexVtab *p);
-/* After row fid points at its image (pImage: the inserted bytes, or NULL). */
-int ram__index_caption_put(IndexVtab *p, sqlite3_int64 fid, sqlite3_value *pImage);
+/* After row fid points at its image (pImage: the inserted bytes, or NULL;
+** pGiven: the INSERT's caption value, stored as given when TEXT, or NULL). */
+int ram__index_caption_put(IndexVtab *p, sqlite3_int64 fid, sqlite3_value *pImage, sqlite3_value *pGiven);
 int ram__index_caption_delete(IndexVtab *p, sqlite3_int64 fid);
 int ram__index_caption_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 fid);
 int ram__index_caption_check(IndexVtab *p); /* integrity-check */

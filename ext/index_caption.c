@@ -21,7 +21,8 @@
 ** keeps its caption; else the caption of another row of the same image is
 ** copied (duplicates are captioned once); else the image bytes are
 ** captioned (an entry insert, which brings no bytes, gets none, unless a
-** row of the same image has one). Deletes remove the row's caption; a path
+** row of the same image has one or the INSERT gives the caption column:
+** INSERT INTO photos(path, entry, caption) stores it as given). Deletes remove the row's caption; a path
 ** rename keeps it. All of it happens in the statement's transaction, so the
 ** FTS index is always in step with the rows. The caption model is the
 ** table's caption_model= file (opened under the same trust rule as model=)
@@ -198,9 +199,25 @@ static int caption_image(IndexVtab *p, sqlite3_value *pImage, char **pzCap)
     return rc;
 }
 
-int ram__index_caption_put(IndexVtab *p, sqlite3_int64 fid, sqlite3_value *pImage)
+int ram__index_caption_put(IndexVtab *p, sqlite3_int64 fid, sqlite3_value *pImage, sqlite3_value *pGiven)
 {
     if (!p->bCaptions) return SQLITE_OK;
+    if (pGiven && sqlite3_value_type(pGiven) != SQLITE_NULL) {
+        /* A caption given with the row (e.g. computed in a staging table with
+        ** its entry, as ram-index does): stored as given, no model run. */
+        if (sqlite3_value_type(pGiven) != SQLITE_TEXT) {
+            ram__vtab_set_error(&p->base, "ram_index: caption must be TEXT or NULL");
+            return SQLITE_MISMATCH;
+        }
+        char *zImg = 0;
+        int rc = caption_sql(p, "SELECT img FROM \"%w\".\"%w_files\" WHERE id = ?1", fid, 0, 0, &zImg);
+        if (rc == SQLITE_OK) rc = caption_sql(p, "DELETE FROM \"%w\".\"%w_captions\" WHERE rowid = ?1", fid, 0, 0, 0);
+        if (rc == SQLITE_OK && zImg)
+            rc = caption_sql(p, "INSERT INTO \"%w\".\"%w_captions\"(rowid, img, caption) VALUES(?1, ?2, ?3)", fid,
+                             strtoll(zImg, 0, 10), (const char *)sqlite3_value_text(pGiven), 0);
+        sqlite3_free(zImg);
+        return rc;
+    }
     char *zImg = 0, *zCap = 0;
     int rc = caption_sql(p, "SELECT img FROM \"%w\".\"%w_files\" WHERE id = ?1", fid, 0, 0, &zImg);
     if (rc || !zImg) return rc;

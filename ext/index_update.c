@@ -507,7 +507,8 @@ static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid
     p->bImageError = 0;
     rc = index_insert_keyed(p, argv, aKey, pBlob, nBlob, pGiven, pRowid);
     if (pGiven) ram__embedding_clear(pGiven);
-    if (rc == SQLITE_OK) rc = ram__index_caption_put(p, *pRowid, pGiven ? 0 : argv[2 + COL_IMAGE]);
+    if (rc == SQLITE_OK && *pRowid)
+        rc = ram__index_caption_put(p, *pRowid, pGiven ? 0 : argv[2 + COL_IMAGE], argv[2 + COL_CAPTION]);
     if (p->bSkipErrors && (rc == SQLITE_OK || (p->bImageError && rc != SQLITE_INTERRUPT)))
         rc = index_note_skip(p, argv[2 + COL_PATH], rc, pRowid);
     return rc;
@@ -577,7 +578,7 @@ static int index_update(IndexVtab *p, sqlite3_value **argv)
     sqlite3_bind_int64(s, 2, newImg);
     rc = ram__index_step_done(p, s);
     if (rc == SQLITE_OK && oldImg) rc = ram__index_image_ref(p, oldImg, -1);
-    if (rc == SQLITE_OK) rc = ram__index_caption_put(p, fid, pImage);
+    if (rc == SQLITE_OK) rc = ram__index_caption_put(p, fid, pImage, 0);
     return rc;
 }
 

@@ -46,6 +46,10 @@ INSERT INTO pics(pics) VALUES('integrity-check');
 CREATE VIRTUAL TABLE moved USING ram_index(captions=1);
 INSERT INTO moved(path, entry) SELECT path, entry FROM photos WHERE path IN ('img0.jpg', 'img2.jpg');
 SELECT path, caption IS NULL FROM moved ORDER BY path;
+-- ... or the caption given with it, stored as is (ram-index stages both)
+INSERT INTO moved(path, entry, caption) SELECT 'again.png', entry, caption FROM photos WHERE path = 'img1.png';
+SELECT count(*) FROM moved_captions WHERE moved_captions MATCH 'thanking';
+INSERT INTO moved(path, entry, caption) SELECT 'bad.png', entry, 7 FROM photos WHERE path = 'img1.png';
 -- read-only, rename, drop
 UPDATE pics SET caption = 'x';
 ALTER TABLE pics RENAME TO album;
