@@ -139,7 +139,10 @@ int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx 
     }
     sqlite3_free(zIgnored);
     char *zTried = 0, *zMsg = 0;
-    char *zPath = ram__model_search_of(RAM_CAPTION_MODEL_FILE, &zTried); /* model_path.c */
+    const char *zEnv = getenv("RAM_CAPTION_MODEL"); /* as RAM_MODEL for the tagging model */
+    char *zPath = zEnv && zEnv[0] ? ram__mprintf("%s", zEnv)
+                                  : ram__model_search_of(RAM_CAPTION_MODEL_FILE, &zTried); /* model_path.c */
+    if (zEnv && zEnv[0] && !zPath) return SQLITE_NOMEM;
     if (!zPath) {
         *pzErr = ram__mprintf(
             "%s(): no caption model: the connection's model is not Tag2Text and there is no "
@@ -154,13 +157,19 @@ int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx 
     int rc = ram__registry_acquire(zPath, RAM__VERIFY_ON_MAP, &pEntry, &zMsg);
     if (rc == SQLITE_OK && pEntry->info.kind != RAM_KIND_TAG2TEXT) {
         ram__registry_release(pEntry);
-        *pzErr = ram__mprintf("%s(): the default caption model %s is not a Tag2Text model", zFunc, zPath);
+        *pzErr =
+            ram__mprintf("%s(): the %s %s is not a Tag2Text model", zFunc,
+                         zEnv && zEnv[0] ? "caption model named by RAM_CAPTION_MODEL" : "default caption model", zPath);
         sqlite3_free(zPath);
         return SQLITE_ERROR;
     }
     if (rc == SQLITE_OK) rc = ram__ctx_open(p->db, pEntry, &c, &zMsg);
     if (rc != SQLITE_OK) {
-        *pzErr = zMsg ? ram__mprintf("%s(): cannot load the default caption model %s: %s", zFunc, zPath, zMsg) : 0;
+        *pzErr =
+            zMsg ? ram__mprintf("%s(): cannot load the %s %s: %s", zFunc,
+                                zEnv && zEnv[0] ? "caption model named by RAM_CAPTION_MODEL" : "default caption model",
+                                zPath, zMsg)
+                 : 0;
         sqlite3_free(zMsg);
         sqlite3_free(zPath);
         return rc;

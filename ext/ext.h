@@ -390,8 +390,9 @@ void ram__conn_unref(void *pConn);
 int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr);
 /* The connection's caption model (a Tag2Text context), borrowed: the one
 ** ram_caption_model() set, else the connection's model when it is Tag2Text,
-** else the default caption model (default_caption.ram in the default
-** model's places: model_path.h), resolved on first use. zFunc names the
+** else the file named by RAM_CAPTION_MODEL, else the default caption model
+** (default_caption.ram in the default model's places: model_path.h),
+** resolved on first use. zFunc names the
 ** caller in errors. */
 int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr);
 /* Makes pEntry the current model (takes over the caller's reference). */

@@ -7,7 +7,8 @@
 **
 ** The caption model of a connection is the one set by ram_caption_model()
 ** on it if any, else the connection's own model when that is a Tag2Text
-** model (ram_load('models/tag2text.ram')), else the default caption model
+** model (ram_load('models/tag2text.ram')), else RAM_CAPTION_MODEL's file,
+** else the default caption model
 ** (default_caption.ram in the default model's places, model_path.c; make
 ** builds models/default_caption.ram, the bundled one trained on the demo's
 ** kind of pictures). So one connection can tag and score with RAM++
