@@ -1268,7 +1268,8 @@ int main(int argc, char **argv)
     sqlite3_stmt *sStatGet = prep("SELECT size, mtime, ino FROM ram_index_stat WHERE tbl = ?1 AND path = ?2");
     sqlite3_stmt *sStatPut = prep("INSERT OR REPLACE INTO ram_index_stat VALUES(?1, ?2, ?3, ?4, ?5)");
     sqlite3_stmt *sStatDel = prep("DELETE FROM ram_index_stat WHERE tbl = ?1 AND path = ?2");
-    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, image) VALUES(?1, ?2)", table);
+    /* mtime: the table's taken column falls back to it (docs/INDEX.md) */
+    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, image, mtime) VALUES(?1, ?2, ?3)", table);
     sqlite3_stmt *sIns = prep(sql);
     sqlite3_free(sql);
     sqlite3_stmt *sBegin = prep("BEGIN IMMEDIATE"), *sCommit = prep("COMMIT");
@@ -1424,11 +1425,19 @@ int main(int argc, char **argv)
         exec_or_die(sql);
         sqlite3_free(sql);
     }
-    sqlite3_stmt *sStage = prep("INSERT INTO ram_stage.s(path, image) VALUES(?1, ?2)");
+    sqlite3_stmt *sStage = prep("INSERT INTO ram_stage.s(path, image, mtime) VALUES(?1, ?2, ?3)");
     sqlite3_stmt *sUnstage = prep("DELETE FROM ram_stage.s");
-    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, entry, caption) VALUES(?1, (SELECT entry FROM ram_stage.s WHERE "
-                          "path = ?1), (SELECT caption FROM ram_stage.s WHERE path = ?1))",
-                          table);
+    /* the staged row's date, camera, place and caption go along with its entry */
+#define STAGED(c) "(SELECT " c " FROM ram_stage.s WHERE path = ?1)"
+    sql = sqlite3_mprintf(
+        "INSERT INTO \"%w\"(path, entry, taken, taken_source, camera_make, camera_model, latitude, "
+        "longitude, caption) VALUES(?1, " STAGED("entry") ", " STAGED("taken") ", " STAGED("taken_source") ", " STAGED(
+            "camera_make") ", " STAGED("camera_model") ", " STAGED("latitude") ", " STAGED("longitude") ", " STAGED("ca"
+                                                                                                                    "pt"
+                                                                                                                    "io"
+                                                                                                                    "n") ")",
+        table);
+#undef STAGED
     sqlite3_stmt *sInsEntry = prep(sql);
     sqlite3_free(sql);
     sql = sqlite3_mprintf("SELECT 1 FROM \"%w_images\" WHERE key = ?1 AND gen = (SELECT value FROM \"%w_config\" "
@@ -1525,6 +1534,7 @@ int main(int argc, char **argv)
             if (bKnown || !bMine) continue; /* stored by its bytes: the table reuses the image */
             sqlite3_bind_text(sStage, 1, name, -1, SQLITE_STATIC);
             sqlite3_bind_blob64(sStage, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+            if (q->bStat) sqlite3_bind_int64(sStage, 3, (sqlite3_int64)q->st.st_mtime);
             int rc = sqlite3_step(sStage);
             /* the message now: sqlite3_reset and the next binds clear it */
             char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
@@ -1589,7 +1599,19 @@ int main(int argc, char **argv)
             unsigned char oldKey[16] = {0};
             int bOldKey = row_key(sKey, name, oldKey);
             if (t == T_NEW && bOldKey && !memcmp(oldKey, q->key, 16)) {
-                /* another writer stored this file meanwhile */
+                /* another writer stored this file meanwhile, or --rescan
+                ** met it unchanged: then its bytes still go to the table (a
+                ** hash, no inference), which records their date, camera
+                ** and place in a table made before those columns */
+                if (rescan && q->data && !q->bStaged) {
+                    sqlite3_bind_text(sIns, 1, name, -1, SQLITE_STATIC);
+                    sqlite3_bind_blob64(sIns, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+                    if (q->bStat) sqlite3_bind_int64(sIns, 3, (sqlite3_int64)q->st.st_mtime);
+                    int rc = sqlite3_step(sIns);
+                    sqlite3_reset(sIns);
+                    sqlite3_clear_bindings(sIns);
+                    if (rc != SQLITE_DONE && !g_stop) die("%s: %s", esc(name), sqlite3_errmsg(g_db));
+                }
                 free(q->data);
                 q->data = 0;
                 P.present++;
@@ -1600,6 +1622,7 @@ int main(int argc, char **argv)
             sqlite3_stmt *ins = q->bStaged ? sInsEntry : sIns;
             sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
             if (!q->bStaged) sqlite3_bind_blob64(ins, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+            if (!q->bStaged && q->bStat) sqlite3_bind_int64(ins, 3, (sqlite3_int64)q->st.st_mtime);
             int rc = sqlite3_step(ins);
             char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
             sqlite3_reset(ins);

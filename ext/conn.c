@@ -39,7 +39,7 @@ void ram__conn_unref(void *pArg)
     struct ram_conn *p = pArg;
     if (!p || --p->nRef > 0) return;
     ram__ctx_unref(p->pCtx);
-    ram__ctx_unref(p->pCapCtx);
+    ram__ctx_unref(p->pCap);
     ram__thresh_free(&p->th);
     ram__trust_free(p);
     sqlite3_free(p);
@@ -125,8 +125,8 @@ int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx,
 
 int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr)
 {
-    *ppCtx = p->pCapCtx;
-    if (p->pCapCtx) return SQLITE_OK;
+    *ppCtx = p->pCap;
+    if (p->pCap) return SQLITE_OK;
     /* The connection's own model when it is Tag2Text (it is resolved first:
     ** RAM_MODEL or a ram_load of a Tag2Text file caption too). A failure to
     ** find a tagging model is not this function's error: the caption model
@@ -175,7 +175,7 @@ int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx 
         return rc;
     }
     sqlite3_free(zPath);
-    p->pCapCtx = c;
+    p->pCap = c;
     *ppCtx = c;
     return SQLITE_OK;
 }

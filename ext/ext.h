@@ -10,7 +10,7 @@
 **
 **   entry     ram.c                  sqlite3_ram_init, registration, ram_version, ram_debug
 **   surfaces  func_model.c func_tags.c func_score.c func_thresholds.c func_thumbnail.c
-**             vtab_scores.c, index_*.c (ram_index, private header index.h)
+**             vtab_scores.c, vtab_tag_list.c, index_*.c (ram_index, private header index.h)
 **   services  conn.c       the connection: its current context, settings, default model
 **             context.c    struct ram_ctx, one model in use, and its effective thresholds
 **             images.c     image arguments -> embeddings/probabilities of a context
@@ -82,6 +82,10 @@ void ram__put_u32le(unsigned char *p, uint32_t v);
 uint32_t ram__get_u32le(const unsigned char *p);
 /* Appends z as a JSON string literal to s. */
 void ram__json_str(sqlite3_str *s, const char *z);
+/* A float threshold as the shortest decimal that reads back as the same
+** float, so 0.68f shows as 0.68 rather than 0.680000007152557 (ram_tag_scores,
+** ram_tag_list). */
+double ram__float_display(float f);
 
 /* ------------------------------------------------------------------ interrupt.c */
 
@@ -372,11 +376,11 @@ struct ram_conn {
     sqlite3 *db;
     int nRef;                 /* registrations pointing here */
     struct ram_ctx *pCtx;     /* current model in use: one reference, or NULL */
-    struct ram_ctx *pCapCtx;  /* caption model (ram_caption_model, or the default caption model once
-                              ** resolved): one reference, or NULL */
     struct ram_prep prep;     /* ram_set_exif, ram_set_max_pixels */
     struct ram_thresh_src th; /* ram_set_threshold, main.ram_thresholds */
     struct ram_trust *pTrust; /* model files named in this connection (model_trust.c; ram__trust_free) */
+    struct ram_ctx *pCap;     /* caption model: ram_caption_model()'s, or the default caption model once
+                              ** resolved (conn.c); one reference (ram__ctx_unref), or NULL */
 };
 
 /* A new connection state with one reference (ram__conn_unref), or NULL. */
@@ -441,6 +445,7 @@ int ram__register_caption_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg
 int ram__register_thumbnail_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg); /* func_thumbnail.c */
 int ram__register_xmp_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);       /* func_xmp.c */
 int ram__register_vtab(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);            /* vtab_scores.c */
+int ram__register_tag_list(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);        /* vtab_tag_list.c */
 int ram__register_index(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);           /* index_vtab.c */
 
 #endif /* RAM_EXT_H */

@@ -29,8 +29,9 @@ SQLITE_EXTENSION_INIT3
 
 #include <string.h>
 
-/* Per connection: shared by the registrations below (the caption model
-** itself lives in struct ram_conn, where ram_index's captions=1 finds it). */
+/* Per connection, shared by the registrations below. The caption model
+** itself is the connection's (p->pCap, conn.c), so that ram_tag_list can
+** list its tags too. */
 struct ram_caption_conn {
     int nRef;           /* registrations pointing here */
     struct ram_conn *p; /* the connection's state: one reference (ram__conn_unref) */
@@ -95,8 +96,8 @@ static void ramCaptionModelFunc(sqlite3_context *ctx, int argc, sqlite3_value **
 {
     struct ram_caption_conn *q = sqlite3_user_data(ctx);
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
-        ram__ctx_unref(q->p->pCapCtx);
-        q->p->pCapCtx = 0;
+        ram__ctx_unref(q->p->pCap);
+        q->p->pCap = 0;
         return;
     }
     if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
@@ -130,8 +131,8 @@ static void ramCaptionModelFunc(sqlite3_context *ctx, int argc, sqlite3_value **
         ram__result_error(ctx, rc, zErr);
         return;
     }
-    ram__ctx_unref(q->p->pCapCtx);
-    q->p->pCapCtx = c;
+    ram__ctx_unref(q->p->pCap);
+    q->p->pCap = c;
     sqlite3_result_text(ctx, zPath, -1, SQLITE_TRANSIENT);
 }
 

@@ -16,9 +16,12 @@ log=$(mktemp)
 run() {
   name=$1; shift
   echo "== $name"
+  t0=$(date +%s)
   "$@" >"$log.one" 2>&1
   rc=$?
   cat "$log.one"; cat "$log.one" >>"$log"
+  # Wall time per program, so the 12-minute budget of make test can be kept.
+  echo "TIME: $name $(($(date +%s) - t0)) s"
   if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$log.one"; then
     echo "FAIL: $name: exited with status $rc"
     echo "FAIL: $name: exited with status $rc" >>"$log"
