@@ -198,6 +198,7 @@ struct IndexVtab {
     int bInWrite;           /* between xBegin and xCommit/xRollback */
     int bReloadConfig;      /* a rollback may have undone a command: reread the config first */
     int eMeta;              /* photos_meta: 0 not looked up yet, 1 present, -1 absent (index_meta.c) */
+    int bSameFile;          /* the last INSERT met its path with the same bytes (index_meta.c then skips EXIF) */
     sqlite3_stmt *pMetaGet; /* reads a row of photos_meta (sqlite3_finalize) */
 };
 

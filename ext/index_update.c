@@ -416,6 +416,7 @@ static int index_insert_keyed(IndexVtab *p, sqlite3_value **argv, const unsigned
                 sqlite3_reset(s);
                 STAT_ADD(reused, 1);
                 *pRowid = fid;
+                p->bSameFile = 1;
                 return SQLITE_OK;
             }
         }
@@ -506,6 +507,7 @@ static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid
         ram__index_hash(pBlob, nBlob, aKey);
     }
     p->bImageError = 0;
+    p->bSameFile = 0;
     rc = index_insert_keyed(p, argv, aKey, pBlob, nBlob, pGiven, pRowid);
     if (pGiven) ram__embedding_clear(pGiven);
     if (rc == SQLITE_OK) rc = ram__index_meta_write(p, *pRowid, argv, pBlob, nBlob, 0); /* index_meta.c */

@@ -207,6 +207,11 @@ db.execute("UPDATE photos SET mtime = 0 WHERE path IN ('full.jpg', 'plain.jpg')"
 check(row("full.jpg")[:2] == ("2019-07-14T10:20:30+02:00", "exif")
       and row("plain.jpg")[:2] == ("1970-01-01T00:00:00Z", "mtime"), "update_mtime",
       repr((row("full.jpg"), row("plain.jpg"))))
+# the same file inserted again (a rerun): the stored values stay, a new mtime replaces an mtime date
+db.execute(ins, ("plain.jpg", plain, 86400))
+db.execute(ins, ("full.jpg", full, 86400))
+check(row("plain.jpg")[:2] == ("1970-01-02T00:00:00Z", "mtime") and row("full.jpg")[:3]
+      == ("2019-07-14T10:20:30+02:00", "exif", "Canon"), "rerun_same_file", repr((row("plain.jpg"), row("full.jpg"))))
 before = row("south.jpg")
 db.execute("UPDATE photos SET path = 'renamed.jpg' WHERE path = 'south.jpg'")
 check(row("renamed.jpg") == before, "rename_keeps", repr(row("renamed.jpg")))
