@@ -6,6 +6,7 @@
 **               [--exclude GLOB]... [--follow-symlinks] [-v]
 **               [--write-xmp [--xmp-name photo.jpg.xmp|photo.xmp] [--xmp-root ROOT] [--xmp-lang en|zh]]
 **     ram-index --files-from LIST DB [options]
+**     ram-index --duplicates DB [--table NAME] [--threshold T]
 **
 ** Walks DIR recursively (sorted; dot files and folders skipped, counted and
 ** reported, unless --hidden; symlinks to folders not followed), and INSERTs
@@ -53,6 +54,10 @@
 **
 ** - --write-xmp: after indexing, each indexed file's tags go into its XMP
 **   sidecar as keywords (write_xmp_sidecars(), through ram_xmp()).
+**
+** - --duplicates: lists the groups of near-duplicate pictures of the table
+**   (ram_index_duplicates(): cosine of the CLS embeddings >= T, default
+**   0.91) and indexes nothing.
 **
 ** Exit status: 0 done, 1 error (or a sidecar left unwritten), 2 usage, 130
 ** interrupted (rerun to resume).
@@ -990,12 +995,45 @@ static long long write_xmp_sidecars(const char *table, char **paths, size_t n, c
     return nBad;
 }
 
+/* ------------------------------------------------------------------ --duplicates */
+
+/* Prints the groups of near-duplicates of the table (ram_index_duplicates),
+** one line per file under a line per group, and a count on stderr. */
+static void list_duplicates(const char *table, const char *zThreshold)
+{
+    char *q = sqlite3_mprintf("SELECT grp, similarity, path, threshold FROM ram_index_duplicates(%Q, %s)", table,
+                              zThreshold ? zThreshold : "NULL");
+    if (!q) die("out of memory");
+    sqlite3_stmt *s = prep(q);
+    sqlite3_int64 grp = 0, nFile = 0;
+    double thr = zThreshold ? atof(zThreshold) : 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        thr = sqlite3_column_double(s, 3); /* the threshold in force */
+        if (sqlite3_column_int64(s, 0) != grp) {
+            grp = sqlite3_column_int64(s, 0);
+            printf("group %lld\n", grp);
+        }
+        const char *zPath = (const char *)sqlite3_column_text(s, 2);
+        printf("  %.3f  %s\n", sqlite3_column_double(s, 1), zPath ? esc(zPath) : "(no path)");
+        nFile++;
+    }
+    if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+    sqlite3_finalize(s);
+    sqlite3_free(q);
+    if (thr > 0)
+        fprintf(stderr, "ram-index: %lld groups of near-duplicates, %lld files (threshold %g)\n", grp, nFile, thr);
+    else
+        fprintf(stderr, "ram-index: no near-duplicates (default threshold)\n");
+}
+
 static void usage(void)
 {
     fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
           "                 [--switch-model] [--no-verify] [--hidden] [--prune] [--max-pixels N]\n"
           "                 [--exclude GLOB]... [--follow-symlinks] [-v] [--write-xmp ...]\n"
           "       ram-index --files-from LIST DB [options]\n"
+          "       ram-index --duplicates DB [--table NAME] [--threshold T]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else the extension's default model)\n"
@@ -1023,7 +1061,11 @@ static void usage(void)
           "                (dc:subject, lr:hierarchicalSubject), keeping what the sidecar holds\n"
           "  --xmp-name photo.jpg.xmp|photo.xmp  sidecar name: darktable/digiKam (default) or Lightroom\n"
           "  --xmp-root ROOT  hierarchical keyword root (default auto: 'auto|dog'; '' for none)\n"
-          "  --xmp-lang en|zh  tag names in the sidecars (default en)\n",
+          "  --xmp-lang en|zh  tag names in the sidecars (default en)\n"
+          "  --duplicates  list the groups of near-duplicate pictures of the table DB holds (resized,\n"
+          "                recompressed, cropped copies); indexes nothing\n"
+          "  --threshold T  cosine of the CLS embeddings from which two pictures are near-duplicates\n"
+          "                (0 < T <= 1; default 0.91)\n",
           stderr);
     exit(2);
 }
@@ -1036,6 +1078,8 @@ int main(int argc, char **argv)
     long long maxPixels = 0;
     const char **azExclude = 0, *zFilesFrom = 0;
     XmpOpts xmp = {0, 0, "auto", 0}; /* --write-xmp and its options */
+    int dupes = 0;                   /* --duplicates */
+    const char *zThreshold = 0;      /* --threshold, checked */
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
@@ -1085,7 +1129,17 @@ int main(int argc, char **argv)
             xmp.root = argv[++i];
         else if (!strcmp(a, "--xmp-lang") && i + 1 < argc && (!strcmp(argv[i + 1], "en") || !strcmp(argv[i + 1], "zh")))
             xmp.zh = !strcmp(argv[++i], "zh");
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+        else if (!strcmp(a, "--duplicates"))
+            dupes = 1;
+        else if (!strcmp(a, "--threshold") && i + 1 < argc) {
+            char *end = 0;
+            double t = strtod(argv[++i], &end);
+            if (!end || *end || !(t > 0 && t <= 1)) {
+                fprintf(stderr, "ram-index: --threshold: '%s' is not a cosine in (0, 1]\n", esc(argv[i]));
+                exit(2);
+            }
+            zThreshold = argv[i];
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             usage();
         else if (a[0] == '-' && a[1])
             usage();
@@ -1096,8 +1150,10 @@ int main(int argc, char **argv)
         else
             usage();
     }
-    if (zFilesFrom && dir && !dbPath) dbPath = dir, dir = 0; /* ram-index --files-from LIST DB */
-    if ((!dir && !zFilesFrom) || (dir && zFilesFrom) || !dbPath || batch < 1) usage();
+    if (zFilesFrom && dir && !dbPath) dbPath = dir, dir = 0;           /* ram-index --files-from LIST DB */
+    if (dupes && dir && !dbPath && !zFilesFrom) dbPath = dir, dir = 0; /* ram-index --duplicates DB */
+    if ((zThreshold && !dupes) || (dupes && (dir || zFilesFrom || !dbPath))) usage();
+    if (!dupes && ((!dir && !zFilesFrom) || (dir && zFilesFrom) || !dbPath || batch < 1)) usage();
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
     if (dir && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) die("%s is not a folder", esc(dir));
@@ -1111,7 +1167,8 @@ int main(int argc, char **argv)
     snprintf(tbuf, sizeof tbuf, "%d", threads);
     setenv("OPENBLAS_NUM_THREADS", tbuf, 1);
 
-    if (sqlite3_open_v2(dbPath, &g_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) != SQLITE_OK)
+    if (sqlite3_open_v2(dbPath, &g_db, dupes ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) !=
+        SQLITE_OK)
         die("cannot open %s: %s", esc(dbPath), g_db ? sqlite3_errmsg(g_db) : "out of memory");
     /* Another writer (a second ram-index, a shell) holds the write lock for
     ** one batch's store at a time (milliseconds here), or for its own
@@ -1124,6 +1181,12 @@ int main(int argc, char **argv)
     if (sqlite3_load_extension(g_db, so, 0, &err) != SQLITE_OK)
         die("cannot load the extension %s: %s", esc(so), err ? err : "?");
     sqlite3_free(so);
+    if (dupes) { /* reads the table, runs no model */
+        free(so_dir);
+        list_duplicates(table, zThreshold);
+        sqlite3_close(g_db);
+        return 0;
+    }
     if (maxPixels) {
         char *q = sqlite3_mprintf("SELECT ram_set_max_pixels(%lld)", maxPixels);
         char *z = sql_text(q);

@@ -10,10 +10,13 @@
 **     index_images.c   image entries: embed, write, reference-count, postings
 **     index_entry.c    the entry column: an image's stored form as a blob that
 **                      another table stores without running the model
+**     index_similar.c  MATCH with a BLOB: search by example (CLS cosine)
 **     index_match.c    MATCH: open-set ranking from the int8 token cache
 **     index_meta.c     capture date, camera and GPS of each row (photos_meta)
 **     index_update.c   xUpdate: row inserts, updates, deletes and commands
 **     index_cursor.c   xOpen/xFilter/xNext/xColumn: the query plans' scans
+**     index_duplicates.c  ram_index_duplicates(): groups of near-duplicates,
+**                      read from a table's shadow tables
 **     index_vtab.c     xCreate/xConnect, xBestIndex, transactions, the module
 **
 ** ram_index keeps each image's embeddings in shadow tables of the same
@@ -333,6 +336,15 @@ int ram__index_entry_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 im
 ** and embeddings (e: ram__embedding_clear). */
 int ram__index_entry_arg(IndexVtab *p, sqlite3_value *pVal, unsigned char aKey[16], IndexEmbedding *e);
 
+/* ------------------------------------------------------------------ index_similar.c */
+
+/* MATCH with a BLOB (an image, an entry, a ram_embed() BLOB or a float32
+** vector): the images ranked by the cosine of their CLS with the query's,
+** *paHit (sqlite3_free) best first, at most k (k 0: all); iTag >= 0 keeps
+** the images where that tag is over thr. nPre > 0 is refused. */
+int ram__index_similar(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
+                       IndexHit **paHit, int *pnHit);
+
 /* ------------------------------------------------------------------ index_match.c */
 
 int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
@@ -359,6 +371,11 @@ int ram__index_meta_write(IndexVtab *p, sqlite3_int64 fid, sqlite3_value **argv,
 int ram__index_meta_delete(IndexVtab *p, sqlite3_int64 fid);
 int ram__index_meta_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 fid, int iCol);
 void ram__index_meta_reset(IndexVtab *p);
+
+/* ------------------------------------------------------------------ index_duplicates.c */
+
+/* Registers ram_index_duplicates (the groups of near-duplicates of a table). */
+int ram__register_index_duplicates(sqlite3 *db, char **pzErrMsg);
 
 /* ------------------------------------------------------------------ index_update.c */
 

@@ -610,5 +610,6 @@ int ram__register_index(sqlite3 *db, struct ram_conn *p, char **pzErrMsg)
         *pzErrMsg = sqlite3_mprintf("ram: cannot register ram_index: %s", sqlite3_errmsg(db));
         return rc;
     }
-    return ram__register_funcs(db, p, g_aFunc, (int)(sizeof g_aFunc / sizeof g_aFunc[0]), pzErrMsg);
+    rc = ram__register_funcs(db, p, g_aFunc, (int)(sizeof g_aFunc / sizeof g_aFunc[0]), pzErrMsg);
+    return rc ? rc : ram__register_index_duplicates(db, pzErrMsg);
 }
