@@ -426,7 +426,7 @@ class Library:
     SORTS = {"score": "", "date": " ORDER BY taken IS NULL, taken DESC, rowid",
              "date_asc": " ORDER BY taken IS NULL, taken, rowid"}
 
-    def search(self, q, k, page=0, sort="score"):
+    def search(self, q, k, page=0, sort="score", like=None):
         q = q.strip()
         if len(q) > Q_MAX:
             raise HttpError(400, "the query is longer than %d characters" % Q_MAX)
@@ -449,7 +449,22 @@ class Library:
         # One row more than the page: whether a next page exists.
         lim = " LIMIT ? OFFSET ?"
         win = (k + 1, page * k)
-        if not text:
+        if like is not None:
+            # Search by example: the row's stored entry ranks the index by
+            # the cosine of CLS embeddings (no inference); the picture itself
+            # comes first at 1 and is dropped, hence one more asked for.
+            mode = "similar"
+            k_all = (page + 1) * k + 2
+            if neg:
+                with self.conn() as db:
+                    k_all += db.execute("SELECT count(*) FROM %s WHERE %s" % (
+                        t, " OR ".join("rowid IN (SELECT rowid FROM %s WHERE tag = ?)" % t for _ in neg)),
+                        neg_names).fetchone()[0]
+            inner = "SELECT %s FROM %s WHERE %s MATCH (SELECT entry FROM %s WHERE rowid = ?) AND k = ?" % (
+                cols, t, t, t)
+            sql = "SELECT * FROM (%s) WHERE rowid != ?%s%s%s" % (inner, excl, order, lim)
+            params = (like, k_all, like) + neg_names + win
+        elif not text:
             mode = "all"
             where = (" WHERE" + excl[4:]) if excl else ""
             sql = "SELECT %s FROM %s%s%s%s" % (cols, t, where, order or " ORDER BY rowid", lim)
@@ -475,6 +490,8 @@ class Library:
             params = (text, k_all) + neg_names + win
         out = {"query": q, "mode": mode, "sql": show_sql(sql, params), "k": k, "page": page, "sort": sort,
                "excluded": [self.vocab[i][0] for i in neg]}
+        if like is not None:
+            out["like"] = like
         if mode == "tag":
             i = self.tag_of(text)
             out["tag"], out["tag_zh"] = self.vocab[i][0], self.vocab[i][1]
@@ -903,7 +920,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 page = int(args.get("page", ["0"])[0])
             except ValueError:
                 raise HttpError(400, "page must be an integer")
-            return self.send_json(self.lib.search(q, k, page, args.get("sort", ["score"])[0]))
+            like = args.get("like", [None])[0]
+            if like is not None:
+                if not re.fullmatch(r"[0-9]{1,15}", like):
+                    raise HttpError(400, "like must be a picture's row id")
+                like = int(like)
+            return self.send_json(self.lib.search(q, k, page, args.get("sort", ["score"])[0], like))
         if path == "/favicon.ico":  # none: an empty answer keeps the console clean
             return self.send(204, b"", "image/x-icon", [("Cache-Control", "max-age=86400")])
         if path == "/api/info":

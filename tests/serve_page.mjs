@@ -295,6 +295,29 @@ try {
   await page.waitForFunction(() => !document.getElementById("viewer").open);
   pass("viewer_close");
 
+  // 5. similar photos from the large view: search by example over the stored entries
+  const me = m.cards[0].id;
+  await page.click("#grid .card >> nth=0");
+  await page.waitForSelector("#viewer[open][data-state=done]");
+  await page.evaluate(() => { delete document.getElementById("grid").dataset.state; });
+  await page.click("#similar");
+  await page.waitForSelector("#grid[data-state]");
+  const sim = await cards();
+  const simSql = await page.textContent("#sql");
+  const simScores = sim.map((c) => Number(c.score));
+  check("similar", !(await page.evaluate(() => document.getElementById("viewer").open)) &&
+        sim.length === Math.min(K, COUNT - 1) && sim.every((c) => c.id !== me) &&
+        simScores.every((x, i) => x <= 1.0001 && (i === 0 || x <= simScores[i - 1] + 1e-9)) &&
+        simSql.includes(`MATCH (SELECT entry FROM photos WHERE rowid = ${me})`) &&
+        (await page.textContent("#mode")).includes(`pictures like #${me}`) &&
+        new URL(page.url()).searchParams.get("like") === String(me),
+        `${sim.length} cards, ids ${sim.slice(0, 5).map((c) => c.id)} (self ${me}), scores ${simScores.slice(0, 5)}, sql ${simSql}`);
+  const s2 = await page.evaluate(([id, k]) => fetch(`/api/search?like=${id}&k=${k}&page=1`).then((r) => r.json()), [me, K]);
+  check("similar_page2", !s2.error && s2.results.length === Math.min(K, COUNT - 1 - K) &&
+        s2.results.every((r) => r.id !== me && !sim.some((c) => c.id === r.id)) &&
+        s2.results.every((r) => r.score <= simScores[simScores.length - 1] + 1e-9),
+        `${s2.error || ""} ${s2.results.length} results on page 2`);
+
   check("no_js_errors", errors.length === 0, errors.join(" | "));
 } catch (e) {
   fail("run", String(e && e.stack || e).split("\n").slice(0, 3).join(" "));

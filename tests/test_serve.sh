@@ -9,7 +9,7 @@
 #      playwright-core installed into $RAM_BUILD/npm when missing): vocabulary
 #      autocompletion (ram_tag_list), a tag and a description search (SQL and
 #      timing shown, grid filled, ranked), a tag excluded (dog -leash), pages,
-#      dates and the date order, the large view; screenshot to $RAM_BUILD/search.png
+#      dates and the date order, the large view and its similar photos; screenshot to $RAM_BUILD/search.png
 #      (and docs/search.png with RAM_SCREENSHOT=1), whose content serve_page.mjs
 #      checks: the first thumbnails' pixels are not blank, the count shown is the query's.
 #   3. what must be refused: paths instead of row ids, URL-encoded traversal,
@@ -249,11 +249,12 @@ s, h, b = get("/api/search?q=&k=5&page=%d" % last)  # the last page
 j = json.loads(b) if s == 200 else {}
 check("api_search_last_page", s == 200 and len(j.get("results", [])) == n - 5 * last and j.get("more") is False
       and j.get("sql", "").endswith("LIMIT 6 OFFSET %d" % (5 * last)), "%d rows; status %d: %r" % (n, s, b[:300]))
-for q, want in [("q=&page=x", "page must be an integer"), ("q=&page=-1", "page must be in 0..10000"),
-                ("q=&sort=size", "sort must be one of score, date, date_asc")]:
+for name, q, want in [("page", "q=&page=x", "page must be an integer"),
+                      ("page_range", "q=&page=-1", "page must be in 0..10000"),
+                      ("sort", "q=&sort=size", "sort must be one of score, date, date_asc"),
+                      ("like", "q=&like=../1", "like must be a picture's row id")]:
     s, h, b = get("/api/search?" + q)
-    check("api_search_bad_" + q.split("&")[1].split("=")[0], s == 400 and json.loads(b).get("error") == want,
-          "status %d: %r" % (s, b[:200]))
+    check("api_search_bad_" + name, s == 400 and json.loads(b).get("error") == want, "status %d: %r" % (s, b[:200]))
 s, h, b = get("/api/search?q=x&k=100000")
 check("k_limit", s == 400 and json.loads(b).get("error") == "k must be in 1..500", "status %d: %r" % (s, b[:200]))
 s, h, b = get("/api/photo/999999")

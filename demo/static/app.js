@@ -1,7 +1,7 @@
 // app.js — the search page of demo/serve.py: asks the server's JSON API
 // (/api/info, /api/tags, /api/search, /api/photo/ID), draws the ranked grid
 // (with each picture's date, a page at a time, in score or date order) and
-// the large view, and shows the SQL and timing of every answer. Text from
+// the large view (with its "similar photos": search by example), and shows the SQL and timing of every answer. Text from
 // the index (paths, tags) is only ever set with textContent, never as HTML.
 "use strict";
 
@@ -91,12 +91,13 @@ function card(r, i, answer) {
   return b;
 }
 
-async function search(q, k, push, pg = 0) {
+async function search(q, k, push, pg = 0, like = null) {
   const sort = $("sort").value;
   const params = new URLSearchParams({ q, k: String(k) });
   if (pg) params.set("page", String(pg));
   if (sort !== "score") params.set("sort", sort);
-  if (push) history.replaceState(null, "", q || pg || sort !== "score" ? `?${params}` : location.pathname);
+  if (like !== null) params.set("like", String(like));
+  if (push) history.replaceState(null, "", q || pg || sort !== "score" || like !== null ? `?${params}` : location.pathname);
   $("mode").textContent = "searching…";
   let a;
   try {
@@ -112,6 +113,7 @@ async function search(q, k, push, pg = 0) {
     match: order ? `free text: the best of RAM++'s open-set ranking of the description${order}`
                  : "free text: RAM++ open-set probability of the description, best first",
     all: `no query: the rows of the index${order}`,
+    similar: `pictures like #${a.like}: cosine of their CLS embeddings, best first${order}`,
   };
   const without = a.excluded && a.excluded.length ? `; without ${a.excluded.join(", ")}` : "";
   $("mode").textContent = (modes[a.mode] || "") + (a.mode ? without : "");
@@ -131,6 +133,7 @@ async function search(q, k, push, pg = 0) {
 
 async function openViewer(id) {
   const v = $("viewer");
+  v.dataset.id = String(id);
   $("big").src = `/photo/${id}`;
   $("orig").href = `/original/${id}`;
   $("vpath").textContent = "";
@@ -177,12 +180,19 @@ async function openViewer(id) {
 $("close").addEventListener("click", () => $("viewer").close());
 $("viewer").addEventListener("click", (e) => { if (e.target === $("viewer")) $("viewer").close(); });
 $("viewer").addEventListener("close", () => { delete $("viewer").dataset.state; });
-const rerun = (pg) => search(current ? current.query || "" : $("q").value.trim(), Number($("k").value) || 24, true, pg);
+const rerun = (pg) => search(current ? current.query || "" : $("q").value.trim(), Number($("k").value) || 24, true, pg,
+                             current && current.like !== undefined ? current.like : null);
 $("search").addEventListener("submit", (e) => {
   e.preventDefault();
   search($("q").value.trim(), Number($("k").value) || 24, true);
 });
-$("sort").addEventListener("change", () => search($("q").value.trim(), Number($("k").value) || 24, true));
+$("sort").addEventListener("change", () => rerun(0));
+$("similar").addEventListener("click", () => {
+  // the pictures like the one in the large view (search by example), in the grid
+  const id = Number($("viewer").dataset.id);
+  $("viewer").close();
+  search($("q").value.trim(), Number($("k").value) || 24, true, 0, id);
+});
 $("prev").addEventListener("click", () => { if (page > 0) rerun(page - 1); });
 $("next").addEventListener("click", () => { if (current && current.more) rerun(page + 1); });
 
@@ -191,5 +201,6 @@ $("next").addEventListener("click", () => { if (current && current.more) rerun(p
   $("q").value = p.get("q") || "";
   if (["date", "date_asc"].includes(p.get("sort"))) $("sort").value = p.get("sort");
   await loadInfo();
-  await search($("q").value.trim(), Number($("k").value) || 24, false, Number(p.get("page")) || 0);
+  const like = /^[0-9]+$/.test(p.get("like") || "") ? Number(p.get("like")) : null;
+  await search($("q").value.trim(), Number($("k").value) || 24, false, Number(p.get("page")) || 0, like);
 })();
