@@ -366,6 +366,9 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
 int ram__index_meta_create(IndexVtab *p);
 int ram__index_meta_check(IndexVtab *p, sqlite3_value **argv, int bUpdate);
 int ram__index_meta_exists(IndexVtab *p);
+/* integrity-check's part: SQLITE_CORRUPT_VTAB with the message when rows of
+** photos_meta belong to no file row. */
+int ram__index_meta_integrity(IndexVtab *p);
 int ram__index_meta_write(IndexVtab *p, sqlite3_int64 fid, sqlite3_value **argv, const void *pBlob, int nBlob,
                           int bUpdate);
 int ram__index_meta_delete(IndexVtab *p, sqlite3_int64 fid);

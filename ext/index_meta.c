@@ -267,3 +267,22 @@ done:
     meta_free(aOld);
     return rc;
 }
+
+int ram__index_meta_integrity(IndexVtab *p)
+{
+    if (!ram__index_meta_exists(p)) return SQLITE_OK;
+    sqlite3_stmt *s = 0;
+    char *zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_meta\" m WHERE NOT EXISTS (SELECT 1 FROM "
+                                 "\"%w\".\"%w_files\" f WHERE f.id = m.id)",
+                                 p->zDb, p->zName, p->zDb, p->zName);
+    int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc) return rc;
+    sqlite3_int64 n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    rc = sqlite3_finalize(s);
+    if (rc == SQLITE_OK && n) {
+        ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: %lld photos_meta rows belong to no file", n);
+        return SQLITE_CORRUPT_VTAB;
+    }
+    return rc;
+}

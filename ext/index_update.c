@@ -57,6 +57,7 @@ static int cmd_integrity(IndexVtab *p)
         }
     }
     if (rc) return rc;
+    if ((rc = ram__index_meta_integrity(p))) return rc; /* index_meta.c */
     {
         sqlite3_stmt *c = 0;
         char *zCls = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_cls\" WHERE typeof(v) <> 'blob' OR "

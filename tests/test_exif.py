@@ -235,6 +235,13 @@ try:
     check(True, "integrity")
 except sqlite3.Error as e:
     check(False, "integrity", str(e))
+db.execute("INSERT INTO photos_meta(id, taken) VALUES(999999, '2000-01-01')")
+try:
+    db.execute("INSERT INTO photos(photos) VALUES('integrity-check')")
+    check(False, "integrity_orphan", "passed")
+except sqlite3.Error as e:
+    check("1 photos_meta rows belong to no file" in str(e), "integrity_orphan", str(e))
+db.execute("DELETE FROM photos_meta WHERE id = 999999")
 db.commit()
 
 # a table made before photos_meta: NULLs (read-only too), then the same INSERT fills it, no inference
