@@ -24,11 +24,12 @@ What is served, and why it is safe to leave running (README "Security"):
   table (ram_index_roots, relative to the database's folder; one that is /,
   holds the home folder or is not a folder is left out), else the folder
   holding the database (refused when that is / or holds the home folder:
-  then --root is required). Never a folder the rows suggest. Pictures are asked for by the
-  index's row id (/thumb/ID, /photo/ID, /original/ID), never by path; a
-  row's stored path (relative ones looked up under the root, the current
-  folder, then the database's folder) is served only when its real path
-  (symlinks resolved) lies inside the root (else 403), is a regular file
+  then --root is required). Never a folder the rows suggest. Pictures are
+  asked for by the index's row id (/thumb/ID, /photo/ID, /original/ID),
+  never by path; a row's stored path (relative ones looked up under the
+  root, the current folder, then the database's folder; with recorded
+  roots the database's folder first) is served only when its real path
+  (symlinks resolved) lies inside a root (else 403), is a regular file
   (else 404) and libvips identifies it as an image from its header (else
   403), whatever the database says. Paths are bytes: a name that is not
   UTF-8 is shown escaped (\\xNN) and its file is still served.
