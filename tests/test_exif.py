@@ -288,6 +288,21 @@ if r.returncode == 0:
 check(got == [("lib/a.jpg", "2019-07-14T10:20:30+02:00", "exif", "Canon"),
               ("lib/dup.jpg", "2019-07-14T10:20:30+02:00", "exif", "Canon"),
               ("lib/plain.jpg", "2020-09-13T12:26:40Z", "mtime", None)], "ram_index_cli", repr(got) + r.stderr[-300:])
+# shards merged into one index (ram-index --shard, --merge): the values travel with the entries
+env = dict(os.environ, RAM_MODEL=os.path.join(ROOT, "models", "default.ram"))
+runs = [subprocess.run([os.path.join(BUILD, "ram-index"), lib, os.path.join(T, "s%d.db" % i), "--shard", "%d/2" % i],
+                       capture_output=True, text=True, env=env) for i in (0, 1)]
+runs.append(subprocess.run([os.path.join(BUILD, "ram-index"), "--merge", os.path.join(T, "merged.db"),
+                            os.path.join(T, "s0.db"), os.path.join(T, "s1.db")], capture_output=True, text=True, env=env))
+merged = []
+if all(x.returncode == 0 for x in runs):
+    db = sqlite3.connect(os.path.join(T, "merged.db"))
+    db.enable_load_extension(True)
+    db.load_extension(os.path.join(BUILD, "ram"))
+    merged = db.execute("SELECT path, taken, taken_source, camera_make FROM photos ORDER BY path").fetchall()
+    db.close()
+check(merged == got, "shards_merged", repr(merged) + "".join(x.stderr[-200:] for x in runs))
+
 # an index made before photos_meta: ram-index --rescan fills it without an inference
 db = sqlite3.connect(os.path.join(T, "lib.db"))
 db.execute("DROP TABLE photos_meta")
