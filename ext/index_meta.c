@@ -180,9 +180,9 @@ int ram__index_meta_write(IndexVtab *p, sqlite3_int64 fid, sqlite3_value **argv,
     if (rc) return rc;
     /* The same file inserted again (a rerun of INSERT ... SELECT) whose
     ** values are stored: its bytes say nothing new, and reading their EXIF
-    ** costs a libvips header parse (0.3 to 0.6 ms, against microseconds for
-    ** the hash), so the row is kept as an UPDATE keeps it (a new mtime still
-    ** replaces a date that came from one). */
+    ** opens the image header with libvips, far dearer than the hash the
+    ** rerun otherwise costs, so the row is kept as an UPDATE keeps it (a new
+    ** mtime still replaces a date that came from one). */
     if (!bUpdate && pBlob && p->bSameFile) {
         int bRow = 0, bGiven = 0;
         sqlite3_value *aTmp[N_META];
