@@ -373,9 +373,9 @@ static void *move_rows(void *arg)
 /* Runs op over rows destination rows of C floats each (merge: 4C). */
 static void move(int op, const float *src, float *dst, int R, int w, int s, int C, size_t rows)
 {
-    /* a job per 256 K floats moved at least (handing one over costs ~20 us) */
+    /* a job per 64 K floats moved at least, as ops.c's element-wise passes */
     double floats = (double)rows * C * (op == MOVE_MERGE ? 4 : 1);
-    int T = ram_job_count(floats, (double)(1 << 18), (long)rows);
+    int T = ram_job_count(floats, (double)(1 << 16), (long)rows);
     struct move_job jobs[RAM_MAX_JOBS];
     for (int t = 0; t < T; t++) jobs[t] = (struct move_job){op, R, w, s, C, src, dst, rows * t / T, rows * (t + 1) / T};
     ram_run_jobs(move_rows, jobs, sizeof jobs[0], T);
