@@ -619,9 +619,10 @@ static void test_held_out_all(void)
     static const int dE[2] = {2, 2}, hE[2] = {2, 4};
     test_held_out("image 160 window 10 embed 64, 2 threads (res 40,20)", 160, 4, 64, 10, 2, dE, hE, 4, 55);
     /* Big enough that the token moves (window partition and its inverse,
-    ** patch merging: 9,216 x 64 floats) are split over the two threads too. */
+    ** patch merging: 2,304 x 64 floats, over 2 x 2^16) are split over the
+    ** two threads too. */
     static const int dF[2] = {2, 1}, hF[2] = {2, 4};
-    test_held_out("image 192 patch 2 window 12 embed 64, 2 threads (res 96,48)", 192, 2, 64, 12, 2, dF, hF, 2, 66);
+    test_held_out("image 96 patch 2 window 12 embed 64, 2 threads (res 48,24)", 96, 2, 64, 12, 2, dF, hF, 2, 66);
     ram_set_threads(t0);
 }
 
