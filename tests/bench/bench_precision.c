@@ -23,6 +23,9 @@
 ** one decoder matrix), the model with only that group in int8 (quantized at
 ** load exactly as the converter does) against fp32: max |dp|, printed in
 ** the order of the groups, then the worst first.
+** RAM_BENCH_GROUPS=swin,decoder,all (labels, comma-separated) measures
+** only those groups (swin0..swin3, swin, dec0, dec1, decoder: whole stages
+** or halves).
 ** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
 ** skips the timing.
 ** Prints "key value" lines (tests/bench/run.sh reads them).
@@ -236,6 +239,19 @@ static int in_group(const struct group *g, const char *name)
     return !strncmp(name, g->pre, strlen(g->pre)) && strstr(name, g->post) != NULL;
 }
 
+/* 1 if label is one of the comma-separated names of list. */
+static int label_listed(const char *list, const char *label)
+{
+    const size_t n = strlen(label);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        const size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, label, n)) return 1;
+        p += len + (e != NULL);
+    }
+    return 0;
+}
+
 static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
 
 static int group_prec(const char *name, void *ctx) { return in_group(ctx, name) ? g_layer_prec : RAM_PREC_F32; }
@@ -269,6 +285,14 @@ static int layers_main(const char *f32, char **files, int nf)
         {"dec1.attn_out", "tagging_head.encoder.layer.1.", "crossattention.output.dense"},
         {"dec1.ffn_in", "tagging_head.encoder.layer.1.", "intermediate.dense"},
         {"dec1.ffn_out", "tagging_head.encoder.layer.1.", "layer.1.output.dense"},
+        {"swin0", "visual_encoder.layers.0.", "blocks."},
+        {"swin1", "visual_encoder.layers.1.", "blocks."},
+        {"swin2", "visual_encoder.layers.2.", "blocks."},
+        {"swin3", "visual_encoder.layers.3.", "blocks."},
+        {"swin", "visual_encoder.", ""},
+        {"dec0", "tagging_head.encoder.layer.0.", ""},
+        {"dec1", "tagging_head.encoder.layer.1.", ""},
+        {"decoder", "tagging_head.", ""},
         {"all", "", ""},
     };
     enum { NG = sizeof groups / sizeof groups[0] };
@@ -287,7 +311,9 @@ static int layers_main(const char *f32, char **files, int nf)
         if (probs_of(&ref, in.chw + (size_t)3 * S * S * i, q + (size_t)K * i, &err)) return 1;
     struct agree res[NG];
     memset(res, 0, sizeof res);
+    const char *only = getenv("RAM_BENCH_GROUPS"); /* e.g. "swin,decoder,all": these groups only */
     for (int g = 0; g < NG; g++) {
+        if (only && !label_listed(only, groups[g].label)) continue;
         struct runner r;
         if (runner_open(&r, f32, group_prec, (void *)&groups[g], &err)) {
             fprintf(stderr, "bench_precision: %s\n", err.msg);
