@@ -26,6 +26,11 @@
 ** (ram_amx_usable), K a multiple of 64 runs on tiles (tdpbusd: 16 x 64 u8
 ** rows times 64 x 16 s8 weights, the latter being 16 consecutive 64-byte
 ** rows of a packed panel as stored): exact int32 sums again, so bit-identical.
+** AVX2. CPUs without AVX512-VNNI (AVX2 only) widen the u8 rows and the s8
+** weights to int16 and sum products in pairs with vpmaddwd (|2 * 255 *
+** 128| fits easily), two partial sums per column added at the end: exact
+** integer sums again, so bit-identical too, at ~1/4 of vpdpbusd's rate but
+** several times the portable loop's.
 ** KERNEL. Register block of MR = 6 rows x up to 4 panels (64 columns): 24
 ** zmm accumulators, 4 weight loads and 6 broadcasts of 4 activation bytes
 ** per 24 vpdpbusd. Loop order per thread: a group of 4 panels (K x 64 bytes:
@@ -44,6 +49,7 @@
 #define Q8_X86 1
 #define Q8_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #define Q8_TARGET_AMX __attribute__((target("avx512f,avx512bw,avx512vnni,amx-tile,amx-int8")))
+#define Q8_TARGET_AVX2 __attribute__((target("avx2")))
 #else
 #define Q8_X86 0
 #endif
@@ -174,14 +180,23 @@ void ram_q8_weight_free(struct ram_q8_weight *w) { ram_free(w); }
 int ram_q8_have_vnni(void)
 {
 #if Q8_X86
-    return g_force_scalar != 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vnni");
+    return g_force_scalar != 1 && g_force_scalar != 3 && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
 #else
     return 0;
 #endif
 }
 
 int ram_q8_have_amx(void) { return !g_force_scalar && ram_q8_have_vnni() && ram_amx_usable(RAM_AMX_INT8); }
+
+int ram_q8_have_avx2(void)
+{
+#if Q8_X86
+    return g_force_scalar != 1 && __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
 
 void ram_q8_force_scalar(int force_scalar) { g_force_scalar = force_scalar; }
 
@@ -274,6 +289,7 @@ struct q8_job {
     int32_t *acc;      /* rows x n, or NULL */
     int p0, p1;
     int vnni; /* 1: the AVX512-VNNI path (decided once per call) */
+    int avx2; /* 1: the AVX2 path where VNNI is absent */
     int amx;  /* 1: AMX-INT8 tiles (K a multiple of 64; decided once per call) */
     /* quantization phase */
     const float *x;
@@ -457,6 +473,45 @@ Q8_TARGET static void gemm_vnni(const struct q8_job *j)
 }
 #endif
 
+#if Q8_X86
+/* AVX2: 2 rows x one panel of 16 columns per block. Per group of 4 K, the
+** panel's 64 bytes are 4 chunks of 4 columns x 4 K; widened to int16 and
+** multiplied with the row's 4 bytes (repeated) by vpmaddwd, each chunk gives
+** 8 int32 lanes: column 4g + c's two pair sums in lanes 2c and 2c + 1. */
+Q8_TARGET_AVX2 static void gemm_avx2(const struct q8_job *j)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int K4 = (w->k + 3) / 4;
+    for (int p = j->p0; p < j->p1; p++) {
+        const int8_t *b = w->packed + (size_t)p * K4 * 64;
+        for (int r0 = 0; r0 < j->rows; r0 += 2) { /* rows are padded to ROW_PAD: row r0 + 1 exists */
+            const uint8_t *a0 = j->a + (size_t)r0 * j->lda, *a1 = a0 + j->lda;
+            __m256i acc[2][4];
+            for (int g = 0; g < 4; g++) acc[0][g] = acc[1][g] = _mm256_setzero_si256();
+            for (int k4 = 0; k4 < K4; k4++) {
+                int32_t x0, x1;
+                memcpy(&x0, a0 + 4 * k4, 4);
+                memcpy(&x1, a1 + 4 * k4, 4);
+                const __m256i v0 = _mm256_cvtepu8_epi16(_mm_set1_epi32(x0));
+                const __m256i v1 = _mm256_cvtepu8_epi16(_mm_set1_epi32(x1));
+                for (int g = 0; g < 4; g++) {
+                    const __m256i wv =
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + (size_t)k4 * 64 + 16 * g)));
+                    acc[0][g] = _mm256_add_epi32(acc[0][g], _mm256_madd_epi16(v0, wv));
+                    acc[1][g] = _mm256_add_epi32(acc[1][g], _mm256_madd_epi16(v1, wv));
+                }
+            }
+            for (int r = 0; r < 2 && r0 + r < j->rows; r++) {
+                int32_t t[32];
+                for (int g = 0; g < 4; g++) _mm256_storeu_si256((__m256i *)(t + 8 * g), acc[r][g]);
+                for (int c = 0; c < 16 && p * 16 + c < w->n; c++)
+                    store1(j, r0 + r, p * 16 + c, t[2 * c] + t[2 * c + 1]);
+            }
+        }
+    }
+}
+#endif
+
 static void run_gemm(const struct q8_job *j)
 {
 #if Q8_X86
@@ -466,6 +521,10 @@ static void run_gemm(const struct q8_job *j)
     }
     if (j->vnni) {
         gemm_vnni(j);
+        return;
+    }
+    if (j->avx2) {
+        gemm_avx2(j);
         return;
     }
 #endif
@@ -527,6 +586,7 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
                           .w = w,
                           .acc = acc,
                           .vnni = ram_q8_have_vnni(),
+                          .avx2 = ram_q8_have_avx2(),
                           .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);
@@ -561,6 +621,7 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
                           .y = y,
                           .x = x,
                           .vnni = ram_q8_have_vnni(),
+                          .avx2 = ram_q8_have_avx2(),
                           .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);

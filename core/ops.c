@@ -159,6 +159,7 @@ const char *ram_kernels(void)
              b >= 0 && b <= 3 ? bf16[b] : "?",
              ram_q8_have_amx()    ? "amx"
              : ram_q8_have_vnni() ? "vnni"
+             : ram_q8_have_avx2() ? "avx2"
                                   : "scalar");
     return buf;
 }
