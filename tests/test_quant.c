@@ -265,7 +265,7 @@ static void test_bf16_shape(int M, int N, int K)
     char name[96];
     float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
     uint16_t *pk = malloc(ram_bf16_packed_bytes(N, K));
-    float *y[4][2];
+    float *y[RAM_BF16_AMX + 1][2];
     for (int i = 0; i < M * K; i++) x[i] = 2.0f * frand() + 0.3f;
     for (int i = 0; i < N * K; i++) W[i] = 0.05f * frand();
     for (int i = 0; i < N; i++) b[i] = frand();
@@ -282,7 +282,7 @@ static void test_bf16_shape(int M, int N, int K)
         }
     ram_bf16_force_level(-1);
     ram_set_threads(1);
-    /* Levels 0-2 do the same additions in the same order; AMX (3) its own. */
+    /* Levels 0-3 do the same additions in the same order; AMX (4) its own. */
     int same = 1;
     for (int l = 0; l <= best; l++)
         for (int t = 0; t < 2; t++) same &= !memcmp(y[l][t], y[l < RAM_BF16_AMX ? 0 : l][0], sizeof(float) * M * N);
@@ -330,7 +330,7 @@ static void test_bf16(void)
     static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},    {13, 70, 130},
                                     {6, 64, 256},  {25, 100, 771}, {50, 200, 3},   {130, 300, 262},
                                     {37, 70, 128}, {33, 17, 32},   {130, 300, 256}};
-    printf("NOTE: bf16 path level %d (3 AMX-BF16, 2 AVX512-BF16, 1 AVX-512F, 0 portable)\n", ram_bf16_level());
+    printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2]);
