@@ -404,8 +404,11 @@ BF_TARGET_AVX2 static void gemm_avx2(const struct bf_job *j)
                     be[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
                 }
                 for (int r = 0; r < 4; r++) {
-                    const uint16_t *ar = a + (size_t)r * lda + 2 * k2;
-                    const __m256 ao = _mm256_set1_ps(bf16_to_f32(ar[1])), ae = _mm256_set1_ps(bf16_to_f32(ar[0]));
+                    int32_t pair; /* the row's two bf16 values, widened in registers */
+                    memcpy(&pair, a + (size_t)r * lda + 2 * k2, 4);
+                    const __m256i pv = _mm256_set1_epi32(pair);
+                    const __m256 ao = _mm256_castsi256_ps(_mm256_and_si256(pv, hi)),
+                                 ae = _mm256_castsi256_ps(_mm256_slli_epi32(pv, 16));
                     for (int h = 0; h < 2; h++) {
                         acc[r][h] = _mm256_fmadd_ps(ao, bo[h], acc[r][h]);
                         acc[r][h] = _mm256_fmadd_ps(ae, be[h], acc[r][h]);
