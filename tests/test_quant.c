@@ -3,16 +3,16 @@
 ** and the bf16 path (core/gemm_bf16.c):
 **   - bf16: every path this CPU runs (AVX512-BF16, AVX-512F and AVX2
 **     widening) and the portable one forced give bit-identical outputs on
-**     odd shapes, at 1
-**     and 2 threads, equal (within fp32 summation) to a double reference
-**     over the bf16-rounded operands; AMX tiles (their own summation order)
-**     within the same bound and identical at 1 and 2 threads; the rounding
-**     itself is checked on ties, subnormals, infinities and NaN;
+**     odd shapes, at 1 and 2 threads, equal (within fp32 summation) to a
+**     double reference over the bf16-rounded operands; AMX tiles (their own
+**     summation order) within the same bound and identical at 1 and 2
+**     threads; the rounding itself is checked on ties, subnormals,
+**     infinities and NaN;
 **   - the AMX-INT8, AVX512-VNNI and AVX2 kernels and the portable scalar
-**     path give bit-identical
-**     int32 sums, quantized rows and fp32 outputs on odd shapes (M = 1, M, N,
-**     K not multiples of the blocks, K not a multiple of 4), with 1 and 2
-**     threads, and the int32 sums equal a naive loop over the unpacked codes;
+**     path give bit-identical int32 sums, quantized rows and fp32 outputs on
+**     odd shapes (M = 1, M, N, K not multiples of the blocks, K not a
+**     multiple of 4), with 1 and 2 threads, and the int32 sums equal a
+**     naive loop over the unpacked codes;
 **   - the dequantized product is within the bound that the weight and
 **     activation scales give, element by element;
 **   - on a small trained-like random RAM++ (ram-convert --random
