@@ -30,7 +30,8 @@
 ** weights to int16 and sum products in pairs with vpmaddwd (|2 * 255 *
 ** 128| fits easily), two partial sums per column added at the end: exact
 ** integer sums again, so bit-identical too, at ~1/4 of vpdpbusd's rate but
-** several times the portable loop's.
+** several times the portable loop's. CPUs with AVX-VNNI (vpdpbusd on
+** 256-bit registers, e.g. Intel Alder Lake and later client CPUs) get a kernel of their own.
 ** KERNEL. Register block of MR = 6 rows x up to 4 panels (64 columns): 24
 ** zmm accumulators, 4 weight loads and 6 broadcasts of 4 activation bytes
 ** per 24 vpdpbusd. Loop order per thread: a group of 4 panels (K x 64 bytes:
@@ -50,6 +51,8 @@
 #define Q8_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #define Q8_TARGET_AMX __attribute__((target("avx512f,avx512bw,avx512vnni,amx-tile,amx-int8")))
 #define Q8_TARGET_AVX2 __attribute__((target("avx2")))
+#define Q8_TARGET_AVXVNNI __attribute__((target("avx2,avxvnni")))
+#include <cpuid.h>
 #else
 #define Q8_X86 0
 #endif
@@ -180,7 +183,7 @@ void ram_q8_weight_free(struct ram_q8_weight *w) { ram_free(w); }
 int ram_q8_have_vnni(void)
 {
 #if Q8_X86
-    return g_force_scalar != 1 && g_force_scalar != 3 && __builtin_cpu_supports("avx512f") &&
+    return g_force_scalar != 1 && g_force_scalar != 3 && g_force_scalar != 4 && __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
 #else
     return 0;
@@ -193,6 +196,21 @@ int ram_q8_have_avx2(void)
 {
 #if Q8_X86
     return g_force_scalar != 1 && __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+/* AVX-VNNI (vpdpbusd on 256-bit registers: Intel client CPUs since Alder Lake),
+** read from cpuid leaf 7 subleaf 1 EAX bit 4 (GCC 12's
+** __builtin_cpu_supports("avxvnni") says 0 on this CPU, which has it). */
+int ram_q8_have_avxvnni(void)
+{
+#if Q8_X86
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (g_force_scalar == 1 || g_force_scalar == 3 || !ram_q8_have_avx2() || __get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 1, a, b, c, d);
+    return (a >> 4) & 1;
 #else
     return 0;
 #endif
@@ -288,9 +306,10 @@ struct q8_job {
     float *y;          /* rows x n, or NULL */
     int32_t *acc;      /* rows x n, or NULL */
     int p0, p1;
-    int vnni; /* 1: the AVX512-VNNI path (decided once per call) */
-    int avx2; /* 1: the AVX2 path where VNNI is absent */
-    int amx;  /* 1: AMX-INT8 tiles (K a multiple of 64; decided once per call) */
+    int vnni;    /* 1: the AVX512-VNNI path (decided once per call) */
+    int avx2;    /* 1: the AVX2 path where VNNI is absent */
+    int avxvnni; /* 1: the AVX-VNNI path (256-bit vpdpbusd) where AVX512-VNNI is absent */
+    int amx;     /* 1: AMX-INT8 tiles (K a multiple of 64; decided once per call) */
     /* quantization phase */
     const float *x;
     int r0, r1;
@@ -512,6 +531,42 @@ Q8_TARGET_AVX2 static void gemm_avx2(const struct q8_job *j)
 }
 #endif
 
+#if Q8_X86
+/* AVX-VNNI: vpdpbusd on 8 lanes, 6 rows x one panel (two registers of 8
+** columns): the 64 bytes of a panel's group of 4 K are the weight operands
+** of two vpdpbusd, read as stored. Exact int32 sums, as everywhere. */
+Q8_TARGET_AVXVNNI static void gemm_avxvnni(const struct q8_job *j)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int K4 = (w->k + 3) / 4;
+    for (int p = j->p0; p < j->p1; p++) {
+        const int8_t *b = w->packed + (size_t)p * K4 * 64;
+        for (int r0 = 0; r0 < j->rows; r0 += MR) { /* rows are padded to ROW_PAD, a multiple of MR */
+            const uint8_t *a = j->a + (size_t)r0 * j->lda;
+            __m256i acc[MR][2];
+            for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+            for (int k4 = 0; k4 < K4; k4++) {
+                const __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)k4 * 64));
+                const __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)k4 * 64 + 32));
+                for (int r = 0; r < MR; r++) {
+                    int32_t x;
+                    memcpy(&x, a + (size_t)r * j->lda + 4 * k4, 4);
+                    const __m256i v = _mm256_set1_epi32(x);
+                    acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], v, w0);
+                    acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], v, w1);
+                }
+            }
+            for (int r = 0; r < MR && r0 + r < j->rows; r++) {
+                int32_t t[16];
+                _mm256_storeu_si256((__m256i *)t, acc[r][0]);
+                _mm256_storeu_si256((__m256i *)(t + 8), acc[r][1]);
+                for (int c = 0; c < 16 && p * 16 + c < w->n; c++) store1(j, r0 + r, p * 16 + c, t[c]);
+            }
+        }
+    }
+}
+#endif
+
 static void run_gemm(const struct q8_job *j)
 {
 #if Q8_X86
@@ -521,6 +576,10 @@ static void run_gemm(const struct q8_job *j)
     }
     if (j->vnni) {
         gemm_vnni(j);
+        return;
+    }
+    if (j->avxvnni) {
+        gemm_avxvnni(j);
         return;
     }
     if (j->avx2) {
@@ -587,6 +646,7 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
                           .acc = acc,
                           .vnni = ram_q8_have_vnni(),
                           .avx2 = ram_q8_have_avx2(),
+                          .avxvnni = ram_q8_have_avxvnni(),
                           .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);
@@ -622,6 +682,7 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
                           .x = x,
                           .vnni = ram_q8_have_vnni(),
                           .avx2 = ram_q8_have_avx2(),
+                          .avxvnni = ram_q8_have_avxvnni(),
                           .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);

@@ -78,14 +78,15 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
 /* ---- for tests and benchmarks ---- */
 
 /* 1 when the AVX512-VNNI kernel is used, when AMX-INT8 tiles are (for K a
-** multiple of 64; ram_amx_usable), and when the AVX2 kernel is available
-** (used where VNNI is not). force_scalar 1 makes every later call take the
-** portable path, 2 the VNNI kernel instead of AMX, 3 the AVX2 kernel instead
-** of VNNI and AMX (tests compare the four, which agree bit for bit), 0
-** restores. */
+** multiple of 64; ram_amx_usable), and when the AVX-VNNI and AVX2 kernels
+** are available (used, in that order, where AVX512-VNNI is not).
+** force_scalar 1 makes every later call take the portable path, 2 the
+** AVX512-VNNI kernel instead of AMX, 3 the AVX2 kernel, 4 the AVX-VNNI one
+** (tests compare the five, which agree bit for bit), 0 restores. */
 int ram_q8_have_vnni(void);
 int ram_q8_have_amx(void);
 int ram_q8_have_avx2(void);
+int ram_q8_have_avxvnni(void);
 void ram_q8_force_scalar(int force_scalar);
 
 /* The integer core alone: acc (rows x n, int32) = sum_k a[r][k] * q[o][k]

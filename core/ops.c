@@ -157,10 +157,11 @@ const char *ram_kernels(void)
     int b = ram_bf16_level();
     snprintf(buf, sizeof buf, "%s (bf16 %s, int8 %s)", ram_sgemm_path_name(ram_sgemm_default()),
              b >= 0 && b <= 4 ? bf16[b] : "?",
-             ram_q8_have_amx()    ? "amx"
-             : ram_q8_have_vnni() ? "vnni"
-             : ram_q8_have_avx2() ? "avx2"
-                                  : "scalar");
+             ram_q8_have_amx()       ? "amx"
+             : ram_q8_have_vnni()    ? "vnni"
+             : ram_q8_have_avxvnni() ? "avxvnni"
+             : ram_q8_have_avx2()    ? "avx2"
+                                     : "scalar");
     return buf;
 }
 

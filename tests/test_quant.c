@@ -8,7 +8,7 @@
 **     summation order) within the same bound and identical at 1 and 2
 **     threads; the rounding itself is checked on ties, subnormals,
 **     infinities and NaN;
-**   - the AMX-INT8, AVX512-VNNI and AVX2 kernels and the portable scalar
+**   - the AMX-INT8, AVX512-VNNI, AVX-VNNI and AVX2 kernels and the scalar
 **     path give bit-identical int32 sums, quantized rows and fp32 outputs on
 **     odd shapes (M = 1, M, N, K not multiples of the blocks, K not a
 **     multiple of 4), with 1 and 2 threads, and the int32 sums equal a
@@ -127,9 +127,11 @@ static void test_exact(const struct qcase *c, const char *tag)
     rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc2, &err);
     ram_q8_force_scalar(2); /* VNNI where AMX would run */
     rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc3, &err);
-    int32_t *acc4 = malloc(sizeof(int32_t) * M * N);
+    int32_t *acc4 = malloc(sizeof(int32_t) * M * N), *acc5 = malloc(sizeof(int32_t) * M * N);
     ram_q8_force_scalar(3); /* AVX2 where VNNI or AMX would run (the scalar path without AVX2) */
     rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc4, &err);
+    ram_q8_force_scalar(4); /* AVX-VNNI (AVX2 or scalar without it) */
+    rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc5, &err);
     ram_q8_force_scalar(0);
     int naive_ok = 1;
     for (int r = 0; r < M && naive_ok; r++)
@@ -143,10 +145,10 @@ static void test_exact(const struct qcase *c, const char *tag)
         }
     snprintf(name, sizeof name, "quant.%s.s32_kernel_equals_scalar", tag);
     check(rc == RAM_OK && !memcmp(acc, acc2, sizeof(int32_t) * M * N) && !memcmp(acc3, acc2, sizeof(int32_t) * M * N) &&
-              !memcmp(acc4, acc2, sizeof(int32_t) * M * N),
-          name, "int32 sums differ (vnni %d, amx %d, avx2 %d)", ram_q8_have_vnni(), ram_q8_have_amx() && K % 64 == 0,
-          ram_q8_have_avx2());
-    free(acc3), free(acc4);
+              !memcmp(acc4, acc2, sizeof(int32_t) * M * N) && !memcmp(acc5, acc2, sizeof(int32_t) * M * N),
+          name, "int32 sums differ (vnni %d, amx %d, avx2 %d, avx-vnni %d)", ram_q8_have_vnni(),
+          ram_q8_have_amx() && K % 64 == 0, ram_q8_have_avx2(), ram_q8_have_avxvnni());
+    free(acc3), free(acc4), free(acc5);
     snprintf(name, sizeof name, "quant.%s.s32_scalar_equals_naive", tag);
     check(naive_ok, name, "scalar sums differ from the naive loop over the packed codes");
 
@@ -165,13 +167,16 @@ static void test_exact(const struct qcase *c, const char *tag)
     rc |= ram_q8_linear(c->x, M, c->q, c->b, y5, &err);
     ram_set_threads(1);
     rc |= ram_q8_linear(c->x, M, c->q, c->b, y6, &err);
+    float *y7 = malloc(sizeof(float) * M * N);
+    ram_q8_force_scalar(4); /* AVX-VNNI */
+    rc |= ram_q8_linear(c->x, M, c->q, c->b, y7, &err);
     ram_q8_force_scalar(0);
     snprintf(name, sizeof name, "quant.%s.linear_bit_identical", tag);
     check(rc == RAM_OK && !memcmp(y, y2, sizeof(float) * M * N) && !memcmp(y, y3, sizeof(float) * M * N) &&
               !memcmp(y, y4, sizeof(float) * M * N) && !memcmp(y, y5, sizeof(float) * M * N) &&
-              !memcmp(y, y6, sizeof(float) * M * N),
+              !memcmp(y, y6, sizeof(float) * M * N) && !memcmp(y, y7, sizeof(float) * M * N),
           name, "outputs differ between threads or paths");
-    free(y4), free(y5), free(y6);
+    free(y4), free(y5), free(y6), free(y7);
 
     /* Against fp32: |dy| <= sum_k |x||dw| + |dx||w| + |dx||dw| with |dw| <= s_w/2, |dx| <= s_a/2. */
     double worst = 0;
@@ -198,8 +203,9 @@ static void test_kernel(void)
                                     {6, 64, 256},    {25, 100, 771}, {50, 200, 3},   {97, 129, 64},
                                     {130, 300, 262}, {37, 70, 128},  {130, 300, 256}};
     /* 130 x 300 x 26x is big enough for 2 threads; K a multiple of 64 takes AMX tiles where granted. */
-    printf("NOTE: AVX512-VNNI kernel %s, AMX-INT8 %s, AVX2 kernel %s\n", ram_q8_have_vnni() ? "present" : "absent",
-           ram_q8_have_amx() ? "present" : "absent", ram_q8_have_avx2() ? "present" : "absent");
+    printf("NOTE: AVX512-VNNI kernel %s, AMX-INT8 %s, AVX-VNNI %s, AVX2 kernel %s\n",
+           ram_q8_have_vnni() ? "present" : "absent", ram_q8_have_amx() ? "present" : "absent",
+           ram_q8_have_avxvnni() ? "present" : "absent", ram_q8_have_avx2() ? "present" : "absent");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         struct qcase c;
         char tag[64];
