@@ -31,7 +31,8 @@
 ** 128| fits easily), two partial sums per column added at the end: exact
 ** integer sums again, so bit-identical too, at ~1/4 of vpdpbusd's rate but
 ** several times the portable loop's. CPUs with AVX-VNNI (vpdpbusd on
-** 256-bit registers, e.g. Intel Alder Lake and later client CPUs) get a kernel of their own.
+** 256-bit registers, e.g. Intel client CPUs since Alder Lake) get a kernel
+** of their own.
 ** KERNEL. Register block of MR = 6 rows x up to 4 panels (64 columns): 24
 ** zmm accumulators, 4 weight loads and 6 broadcasts of 4 activation bytes
 ** per 24 vpdpbusd. Loop order per thread: a group of 4 panels (K x 64 bytes:
