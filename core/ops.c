@@ -156,14 +156,16 @@ float ram_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 const char *ram_kernels(void)
 {
-    static const char *const bf16[] = {"scalar", "avx512", "avx512bf16", "amx"};
+    static const char *const bf16[] = {"scalar", "avx2", "avx512", "avx512bf16", "amx"};
     static _Thread_local char buf[96];
     int b = ram_bf16_level();
     snprintf(buf, sizeof buf, "%s (bf16 %s, int8 %s)", ram_sgemm_path_name(ram_sgemm_default()),
-             b >= 0 && b <= 3 ? bf16[b] : "?",
-             ram_q8_have_amx()    ? "amx"
-             : ram_q8_have_vnni() ? "vnni"
-                                  : "scalar");
+             b >= 0 && b <= 4 ? bf16[b] : "?",
+             ram_q8_have_amx()       ? "amx"
+             : ram_q8_have_vnni()    ? "vnni"
+             : ram_q8_have_avxvnni() ? "avxvnni"
+             : ram_q8_have_avx2()    ? "avx2"
+                                     : "scalar");
     return buf;
 }
 
