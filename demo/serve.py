@@ -333,6 +333,11 @@ class Library:
             self.by_name.setdefault(ascii_lower(en), i)
             if zh:
                 self.by_name.setdefault(zh, i)
+        # Captions (ram_index(captions=1), ram-index --captions): shown under
+        # each picture and searchable with FTS5 in <table>_captions.
+        row = db.execute('SELECT value FROM "%s" WHERE key = \'captions\'' %
+                         (self.table + "_config").replace('"', '""')).fetchone()
+        self.has_captions = bool(row and row[0] == 1)
         # Tables made before the capture dates (photos_meta) read NULL there:
         # the page then hides the date column rather than showing blanks.
         self.has_dates = db.execute("SELECT count(*) FROM sqlite_schema WHERE name = ?",
@@ -427,7 +432,7 @@ class Library:
     SORTS = {"score": "", "date": " ORDER BY taken IS NULL, taken DESC, rowid",
              "date_asc": " ORDER BY taken IS NULL, taken, rowid"}
 
-    def search(self, q, k, page=0, sort="score", like=None):
+    def search(self, q, k, page=0, sort="score", like=None, where="pictures"):
         q = q.strip()
         if len(q) > Q_MAX:
             raise HttpError(400, "the query is longer than %d characters" % Q_MAX)
@@ -441,7 +446,12 @@ class Library:
             return {"query": q, "mode": "", "sql": "", "k": k, "page": page, "sort": sort, "excluded": [],
                     "error": str(e), "results": [], "more": False}
         t = self.t
-        cols = "rowid, path, score, tags, taken, taken_source"
+        if where not in ("pictures", "captions"):
+            raise HttpError(400, "in must be pictures or captions")
+        if where == "captions" and not self.has_captions:
+            raise HttpError(400, "table %s has no captions (ram-index --captions makes a table with them)"
+                            % self.table)
+        cols = "rowid, path, score, tags, taken, taken_source, caption"
         # Excluded tags: rows holding any of them are left out (the page's
         # "dog -leash"); a tag lookup each, answered by the inverted index.
         excl = "".join(" AND rowid NOT IN (SELECT rowid FROM %s WHERE tag = ?)" % t for _ in neg)
@@ -450,7 +460,21 @@ class Library:
         # One row more than the page: whether a next page exists.
         lim = " LIMIT ? OFFSET ?"
         win = (k + 1, page * k)
-        if like is not None:
+        if where == "captions" and text and like is None:
+            # FTS5 over the captions (porter stemming: 'triangle' finds
+            # 'triangles'); score: the negated bm25 rank, higher is better.
+            mode = "caption"
+            ft = quote_ident(self.table + "_captions")
+            inner = ("SELECT p.rowid AS rowid, p.path AS path, -c.rank AS score, p.tags AS tags, p.taken AS taken, "
+                     "p.taken_source AS taken_source, p.caption AS caption FROM %s c JOIN %s p ON p.rowid = c.rowid "
+                     "WHERE %s MATCH ?" % (ft, t, ft))
+            sql = "SELECT * FROM (%s)%s%s%s" % (inner, (" WHERE" + excl[4:]) if excl else "",
+                                               order or " ORDER BY score DESC", lim)
+            # each word quoted: all must occur (FTS5's implicit AND), and no
+            # word can be FTS5 syntax (a stray quote, NEAR, a column filter)
+            terms = " ".join('"%s"' % w.replace('"', '""') for w in text.split())
+            params = (terms,) + neg_names + win
+        elif like is not None:
             # Search by example: the row's stored entry ranks the index by
             # the cosine of CLS embeddings (no inference); the picture itself
             # comes first at 1 and is dropped, hence one more asked for.
@@ -507,13 +531,14 @@ class Library:
             out["ms"] = round((time.perf_counter() - t0) * 1000, 2)
         out["more"] = len(rows) > k
         out["results"] = [{"id": r[0], "path": self.shown_path(r[1]), "score": r[2],
-                           "tags": r[3].split(" | ") if r[3] else [], "taken": r[4], "taken_source": r[5]}
+                           "tags": r[3].split(" | ") if r[3] else [], "taken": r[4], "taken_source": r[5],
+                           "caption": r[6]}
                           for r in rows[:k]]
         return out
 
     def details(self, rowid):
         sql = ("SELECT path, tags, tags_zh, probs, taken, taken_source, camera_make, camera_model, latitude, "
-               "longitude FROM %s WHERE rowid = ?" % self.t)
+               "longitude, caption FROM %s WHERE rowid = ?" % self.t)
         with self.conn() as db:
             t0 = time.perf_counter()
             row = db.execute(sql, (rowid,)).fetchone()
@@ -521,7 +546,7 @@ class Library:
         if not row:
             raise HttpError(404, "no row %d in the index" % rowid)
         path, tags, tags_zh, probs = row[:4]
-        taken, taken_source, make, model, lat, lon = row[4:]
+        taken, taken_source, make, model, lat, lon, caption = row[4:]
         scores = []
         if probs:
             # num_class little-endian float32, in class order (docs/INDEX.md)
@@ -540,7 +565,7 @@ class Library:
             camera = model  # "Canon" + "Canon EOS 5D"
         return {"id": rowid, "path": self.shown_path(path), "tags": tags.split(" | ") if tags else [],
                 "taken": taken, "taken_source": taken_source, "camera": camera or None,
-                "latitude": lat, "longitude": lon,
+                "latitude": lat, "longitude": lon, "caption": caption,
                 "tags_zh": tags_zh.split(" | ") if tags_zh else [], "scores": scores,
                 "sql": show_sql(sql, (rowid,)), "ms": ms,
                 "thumb_sql": "SELECT ram_thumbnail(?, %d)  -- ?: the file's bytes; %d for the grid; "
@@ -559,7 +584,8 @@ class Library:
                 "model": {"kind": m.get("kind"), "tags": m.get("tags"),
                           "file": f if self.show_paths else os.path.basename(f),
                           "text_encoder": m.get("text_encoder")},
-                "vocab_sql": self.vocab_sql, "k": K_DEFAULT, "dates": self.has_dates}
+                "vocab_sql": self.vocab_sql, "k": K_DEFAULT, "dates": self.has_dates,
+                "captions": self.has_captions}
 
     def tags(self):
         return {"sql": self.vocab_sql, "tags": [[en, zh] for en, zh, _ in self.vocab]}
@@ -926,7 +952,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if not re.fullmatch(r"[0-9]{1,15}", like):
                     raise HttpError(400, "like must be a picture's row id")
                 like = int(like)
-            return self.send_json(self.lib.search(q, k, page, args.get("sort", ["score"])[0], like))
+            return self.send_json(self.lib.search(q, k, page, args.get("sort", ["score"])[0], like,
+                                                  args.get("in", ["pictures"])[0]))
         if path == "/favicon.ico":  # none: an empty answer keeps the console clean
             return self.send(204, b"", "image/x-icon", [("Cache-Control", "max-age=86400")])
         if path == "/api/info":

@@ -318,6 +318,33 @@ try {
         s2.results.every((r) => r.score <= simScores[simScores.length - 1] + 1e-9),
         `${s2.error || ""} ${s2.results.length} results on page 2`);
 
+  // 6. captions (CAP_URL: a server on an index made with ram-index --captions)
+  if (env.CAP_URL) {
+    await page.goto(env.CAP_URL, { waitUntil: "load" });
+    await page.waitForSelector("#grid[data-state]");
+    const capCards = await page.$$eval("#grid .card", (cs) => cs.map((c) => ({
+      id: Number(c.dataset.id), caption: (c.querySelector(".caption") || {}).textContent || "" })));
+    check("captions_cards", capCards.length > 0 && capCards.every((c) => c.caption.length > 0) &&
+          !(await page.isHidden("#inbox")), JSON.stringify(capCards.slice(0, 3)));
+    const words = (capCards[0] ? capCards[0].caption : "").match(/[a-z]{4,}/g) || [];
+    const word = words[0] || "nothing";
+    await page.selectOption("#in", "captions");
+    const cs = await runSearch(word);
+    const capsById = new Map(capCards.map((c) => [c.id, c.caption]));
+    const want = capCards.filter((c) => (c.caption.match(/[a-z]+/g) || []).includes(word)).map((c) => c.id).sort();
+    check("captions_search", !cs.error && cs.mode.startsWith("captions") && cs.sql.includes("photos_captions MATCH") &&
+          // every caption with the word, and only captions with its stem (FTS5's porter tokenizer)
+          want.every((id) => cs.cards.some((c) => c.id === id)) &&
+          cs.cards.every((c) => (capsById.get(c.id) || "").includes(word.slice(0, 4))) &&
+          new URL(cs.url).searchParams.get("in") === "captions",
+          `'${word}': ${cs.cards.map((c) => c.id)} want ${want}; ${cs.error} ${cs.mode} ${cs.sql}`);
+    await page.click("#grid .card >> nth=0");
+    await page.waitForSelector("#viewer[open][data-state=done]");
+    const vcap = await page.textContent("#vcaption");
+    check("captions_viewer", cs.cards.length > 0 && vcap === capsById.get(cs.cards[0].id), vcap);
+    await page.keyboard.press("Escape");
+  }
+
   check("no_js_errors", errors.length === 0, errors.join(" | "));
 } catch (e) {
   fail("run", String(e && e.stack || e).split("\n").slice(0, 3).join(" "));

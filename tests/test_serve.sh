@@ -9,7 +9,8 @@
 #      playwright-core installed into $RAM_BUILD/npm when missing): vocabulary
 #      autocompletion (ram_tag_list), a tag and a description search (SQL and
 #      timing shown, grid filled, ranked), a tag excluded (dog -leash), pages,
-#      dates and the date order, the large view and its similar photos; screenshot to $RAM_BUILD/search.png
+#      dates and the date order, the large view and its similar photos, and
+#      (on a second, small index made with --captions) captions shown and searched; screenshot to $RAM_BUILD/search.png
 #      (and docs/search.png with RAM_SCREENSHOT=1), whose content serve_page.mjs
 #      checks: the first thumbnails' pixels are not blank, the count shown is the query's.
 #   3. what must be refused: paths instead of row ids, URL-encoded traversal,
@@ -136,6 +137,13 @@ OLDEST=07-two-small-plain-red-circles.png
 touch -d '2001-02-03 04:05:06 UTC' "$T/photos/$OLDEST"
 (cd "$T" && "$B/ram-index" photos photos.db $MODEL_ARGS) >"$T/index.log" 2>&1 ||
   { fail index "$(cat "$T/index.log")"; exit 1; }
+# A small index with captions (ram-index --captions): the page shows and searches them (2b, 5f).
+mkdir -p "$T/cap/photos"
+cp demo/photos/0[1-6]-* "$T/cap/photos/"
+CAPM=$ROOT/models/default_caption.ram # else the golden Tag2Text (its captions are nonsense words: enough for search)
+[ -f "$CAPM" ] || CAPM=$B/models/golden_tag2text.ram
+(cd "$T/cap" && RAM_CAPTION_MODEL="$CAPM" "$B/ram-index" --captions photos cap.db $MODEL_ARGS) >"$T/cap.log" 2>&1 ||
+  { fail captions_index "$(tail -3 "$T/cap.log")"; rm -f "$T/cap/cap.db"; }
 COUNT=$(sqlite3 "$T/photos.db" "SELECT count(*) FROM photos_files")
 [ "$COUNT" = 50 ] && pass index || fail index "$COUNT rows, want 50"
 if [ -z "$TAG" ]; then # golden model: a tag some pictures show (its tags are invented words)
@@ -185,10 +193,21 @@ else
     fail page "cannot install playwright-core into $NPM_DIR: $(tail -3 "$T/npm.log" 2>/dev/null)"
   else
     rm -f "$B/search.png"
-    URL="$URL" NPM_DIR="$NPM_DIR" TAG="$TAG" TEXT="$TEXT" TEXT_WANT="$TEXT_WANT" RANKING=$RANKING \
+    CAP_URL= CAPSRV=
+    if [ -f "$T/cap/cap.db" ]; then # a second server, on the index with captions
+      "$PY" demo/serve.py "$T/cap/cap.db" --port 0 --ext "$B/ram" >"$T/capserve.out" 2>"$T/capserve.err" &
+      CAPSRV=$!
+      i=0
+      while [ $i -lt 600 ] && [ -z "$CAP_URL" ] && kill -0 "$CAPSRV" 2>/dev/null; do
+        CAP_URL=$(grep -o 'http://[^ ]*/' "$T/capserve.out" 2>/dev/null | head -1); sleep 0.1; i=$((i + 1))
+      done
+      [ -n "$CAP_URL" ] || fail captions_page_start "$(cat "$T/capserve.err")"
+    fi
+    CAP_URL="$CAP_URL" URL="$URL" NPM_DIR="$NPM_DIR" TAG="$TAG" TEXT="$TEXT" TEXT_WANT="$TEXT_WANT" RANKING=$RANKING \
       MANIFEST="$ROOT/demo/photos/MANIFEST.json" SHOT="$B/search.png" PROFILE="$T/chromium-profile" \
       K=24 COUNT="$COUNT" VOCAB_FILE="$VOCAB_FILE" OLDEST="$OLDEST" timeout 180 node tests/serve_page.mjs >"$T/node.out" 2>"$T/node.err"
     rc=$?
+    if [ -n "$CAPSRV" ]; then kill "$CAPSRV" 2>/dev/null; wait "$CAPSRV" 2>/dev/null; fi
     cat "$T/node.out"
     if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$T/node.out"; then
       fail page "node exited with $rc: $(tail -5 "$T/node.err")"
@@ -508,6 +527,46 @@ else
   wait "$SRV" 2>/dev/null; SRV=
   grep -q 'which holds your home folder: name the photo folder with --root DIR' "$T/serve.err" &&
     pass roots_none_left || fail roots_none_left "$(cat "$T/serve.err")"
+fi
+
+# 5f. Captions (ram-index --captions, the default caption model): shown with
+#     each result and in the large view, searchable with FTS5 (in=captions);
+#     a table without captions says so.
+if [ -f "$T/cap/cap.db" ]; then
+  if start_server "$T/cap/cap.db"; then
+    "$PY" - "$URL" <<'PYCAP'
+import json, re, sys, urllib.parse, urllib.request
+url = sys.argv[1]
+get = lambda p: json.load(urllib.request.urlopen(url + p, timeout=60))
+info = get("api/info")
+all_ = get("api/search?q=&k=10")
+caps = {r["id"]: r["caption"] for r in all_["results"]}
+ok = info.get("captions") is True and len(caps) == 6 and all(isinstance(c, str) and c for c in caps.values())
+print("PASS: serve.captions_shown" if ok else "FAIL: serve.captions_shown: %r %r" % (info, caps))
+word = max((w for c in caps.values() for w in re.findall(r"[a-z]+", c) if len(w) > 3),
+           key=lambda w: sum(w in c.split() for c in caps.values()))
+r = get("api/search?in=captions&k=10&q=" + urllib.parse.quote(word))
+want = sorted(i for i, c in caps.items() if word in re.findall(r"[a-z]+", c))
+got = sorted(x["id"] for x in r["results"])
+ok = r.get("mode") == "caption" and "photos_captions MATCH" in r["sql"] \
+    and set(want) <= set(got) and all(x["caption"] == caps[x["id"]] and word[:4] in x["caption"] for x in r["results"])
+print("PASS: serve.captions_search" if ok else "FAIL: serve.captions_search: %r: got %r want %r, %r" % (word, got, want, r))
+d = get("api/photo/%d" % want[0])
+print("PASS: serve.captions_viewer" if d.get("caption") == caps[want[0]] else "FAIL: serve.captions_viewer: %r" % d)
+PYCAP
+    stop_server
+  else
+    fail captions_start "$(cat "$T/serve.err")"
+  fi
+fi
+if start_server "$T/photos.db"; then
+  r=$("$PY" -c 'import sys, urllib.request, urllib.error
+try: urllib.request.urlopen(sys.argv[1] + "api/search?in=captions&q=red")
+except urllib.error.HTTPError as e: print(e.code, e.read().decode())' "$URL")
+  case "$r" in "400 "*"has no captions"*) pass captions_none ;; *) fail captions_none "$r" ;; esac
+  stop_server
+else
+  fail captions_none "$(cat "$T/serve.err")"
 fi
 
 # 5b. Names that are not UTF-8, and names with control characters: indexed by

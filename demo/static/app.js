@@ -32,6 +32,7 @@ async function loadInfo() {
       `${info.model.tags} tags${info.model.text_encoder ? "" : " (no text encoder: tags only)"}`;
     if (info.k) $("k").value = new URLSearchParams(location.search).get("k") || info.k;
     $("sortbox").hidden = !info.dates; // a table made before capture dates has none
+    $("inbox").hidden = !info.captions; // a table without captions=1 has none
   } catch (e) {
     $("info").textContent = `cannot reach the server: ${e.message}`;
   }
@@ -73,6 +74,7 @@ function card(r, i, answer) {
   top.appendChild(el("span", "score", answer.mode === "all" ? "" : fmt(r.score)));
   cap.appendChild(top);
   cap.appendChild(el("div", "path", (r.path || "").split("/").pop()));
+  if (r.caption) cap.appendChild(el("div", "caption", r.caption));
   if (r.taken) {
     // the day, in the photo's own terms (EXIF local time, or the file's mtime in UTC, in italics)
     const d = el("div", `date ${r.taken_source || ""}`, r.taken.slice(0, 10));
@@ -97,6 +99,7 @@ async function search(q, k, push, pg = 0, like = null) {
   if (pg) params.set("page", String(pg));
   if (sort !== "score") params.set("sort", sort);
   if (like !== null) params.set("like", String(like));
+  if ($("in").value === "captions") params.set("in", "captions");
   if (push) history.replaceState(null, "", q || pg || sort !== "score" || like !== null ? `?${params}` : location.pathname);
   $("mode").textContent = "searching…";
   let a;
@@ -114,6 +117,7 @@ async function search(q, k, push, pg = 0, like = null) {
                  : "free text: RAM++ open-set probability of the description, best first",
     all: `no query: the rows of the index${order}`,
     similar: `pictures like #${a.like}: cosine of their CLS embeddings, best first${order}`,
+    caption: `captions: full-text search (FTS5, bm25), best first${order}`,
   };
   const without = a.excluded && a.excluded.length ? `; without ${a.excluded.join(", ")}` : "";
   $("mode").textContent = (modes[a.mode] || "") + (a.mode ? without : "");
@@ -139,6 +143,7 @@ async function openViewer(id) {
   $("vpath").textContent = "";
   $("vtags").textContent = "";
   $("vmeta").textContent = "";
+  $("vcaption").textContent = "";
   $("vsql").textContent = "";
   const body = $("vscores").tBodies[0];
   body.replaceChildren();
@@ -160,6 +165,7 @@ async function openViewer(id) {
     meta.push(`${Math.abs(d.latitude).toFixed(5)}° ${d.latitude < 0 ? "S" : "N"}, ` +
               `${Math.abs(d.longitude).toFixed(5)}° ${d.longitude < 0 ? "W" : "E"}`);
   $("vmeta").textContent = meta.join(" · ");
+  $("vcaption").textContent = d.caption || "";
   $("vsql").textContent = `${d.sql}\n-- ${d.ms} ms; ${d.note}\n${d.thumb_sql}`;
   for (const s of d.scores) {
     const tr = el("tr", s.selected ? "sel" : "");
@@ -200,6 +206,7 @@ $("next").addEventListener("click", () => { if (current && current.more) rerun(p
   const p = new URLSearchParams(location.search);
   $("q").value = p.get("q") || "";
   if (["date", "date_asc"].includes(p.get("sort"))) $("sort").value = p.get("sort");
+  if (p.get("in") === "captions") $("in").value = "captions";
   await loadInfo();
   const like = /^[0-9]+$/.test(p.get("like") || "") ? Number(p.get("like")) : null;
   await search($("q").value.trim(), Number($("k").value) || 24, false, Number(p.get("page")) || 0, like);
