@@ -92,8 +92,9 @@ want=$(ls few | sed 's|^|few/|' | sort | tr '\n' ' ')
 nonempty=$(for i in 0 1 2 3; do sqlite3 "few$i.db" "SELECT count(*) > 0 FROM photos_files"; done | grep -c 1)
 [ "$got" = "$want" ] && [ "$nonempty" -ge 2 ] && pass shard_folder || fail shard_folder "rows '$got', files '$want', $nonempty shards not empty"
 
-# path, key and probabilities of a table, one line per row, sorted by path.
-dump() { sqlite3 "$1" "SELECT f.path || ' ' || hex(i.key) || ' ' || hex(i.probs) FROM photos_files f JOIN photos_images i ON i.id = f.img ORDER BY f.path"; }
+# path, key, probabilities, date and its source of a table, one line per row,
+# sorted by path.
+dump() { sqlite3 "$1" "SELECT f.path || ' ' || hex(i.key) || ' ' || hex(i.probs) || ' ' || quote(m.taken) || ' ' || quote(m.taken_source) FROM photos_files f JOIN photos_images i ON i.id = f.img LEFT JOIN photos_meta m ON m.id = f.id ORDER BY f.path"; }
 dump all.db >all.dump
 # The inferences a run reports ("...; N inferences" or "interrupted; ... (N inferences)").
 inferences() { sed -n 's/.*[ (]\([0-9][0-9]*\) inferences.*/\1/p' "$@" | awk '{s += $1} END {print s + 0}'; }
