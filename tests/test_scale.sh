@@ -196,7 +196,8 @@ chmod 700 munge
 dd if=/dev/urandom of=munge/munge.key bs=1024 count=1 2>/dev/null && chmod 600 munge/munge.key
 munged -F -f --key-file="$T/munge/munge.key" --socket="$T/munge/sock" --pid-file="$T/munge/pid" \
   --log-file="$T/munge/log" --seed-file="$T/munge/seed" 2>munge/stderr &
-DAEMONS="$DAEMONS $!"
+MUNGED=$!
+DAEMONS="$DAEMONS $MUNGED"
 cat >slurm.conf <<EOF
 ClusterName=ramtest
 SlurmctldHost=$H(127.0.0.1)
@@ -228,23 +229,32 @@ NodeName=$H NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
 PartitionName=ram Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 SLURM_CONF="$T/slurm.conf"; export SLURM_CONF
-i=0
+# Each wait below is bounded by the clock (a client call to a dead
+# controller can take seconds) and stops as soon as a daemon has died.
+logs() { for f in "$@"; do [ -s "$f" ] && printf ' %s: %s' "$f" "$(tail -n 3 "$f" | tr '\n' ' ')"; done; }
+dead() { for p in "$@"; do kill -0 "$p" 2>/dev/null || return 0; done; return 1; }
+END=$(($(date +%s) + 10))
 until munge -S "$T/munge/sock" -n >/dev/null 2>&1; do
-  i=$((i + 1)); [ $i -lt 100 ] || { fail slurm_start "munged did not start: $(cat munge/stderr munge/log 2>/dev/null | tail -3)"; exit 1; }
+  if dead $MUNGED || [ "$(date +%s)" -ge $END ]; then
+    fail slurm_start "munged did not start:$(logs munge/stderr munge/log)"; exit 1
+  fi
   sleep 0.1
 done
 slurmctld -D -i -f "$T/slurm.conf" 2>slurmctld.stderr &
-DAEMONS="$DAEMONS $!"
+CTLD=$!
 slurmd -D -f "$T/slurm.conf" 2>slurmd.stderr &
-DAEMONS="$DAEMONS $!"
-i=0
-until [ "$(sinfo -h -o %T 2>/dev/null)" = idle ]; do
-  i=$((i + 1))
-  if [ $i -ge 200 ]; then
-    fail slurm_start "slurmd did not register with slurmctld in 20 s (node state '$(sinfo -h -o %T 2>&1)'): slurmd: $(tail -3 slurmd.log slurmd.stderr 2>/dev/null | tr '\n' ' ') slurmctld: $(tail -3 slurmctld.log slurmctld.stderr 2>/dev/null | tr '\n' ' ')"
-    exit 1
+SLURMD=$!
+DAEMONS="$DAEMONS $CTLD $SLURMD"
+END=$(($(date +%s) + 30))
+until [ "$(timeout 5 sinfo -h -o %T 2>/dev/null)" = idle ]; do
+  why=
+  dead $CTLD && why="slurmctld exited"
+  dead $SLURMD && why="${why:+$why, }slurmd exited"
+  [ -z "$why" ] && [ "$(date +%s)" -ge $END ] && why="slurmd did not register with slurmctld in 30 s (node state '$(timeout 5 sinfo -h -o %T 2>&1)')"
+  if [ -n "$why" ]; then
+    fail slurm_start "$why:$(logs slurmd.stderr slurmd.log slurmctld.stderr slurmctld.log)"; exit 1
   fi
-  sleep 0.1
+  sleep 0.2
 done
 pass slurm_start
 cat >task.sh <<EOF
@@ -256,11 +266,15 @@ EOF
 chmod +x task.sh
 # waits until job $1 has left the queue (60 s at most)
 wait_job() {
-  i=0
-  while [ -n "$(squeue -h -j "$1" 2>/dev/null)" ]; do
-    i=$((i + 1)); [ $i -lt 600 ] || { fail slurm_job "job $1 still queued after 60 s: $(squeue -j "$1")"; return 1; }
+  end=$(($(date +%s) + 60))
+  while [ -n "$(timeout 5 squeue -h -j "$1" 2>/dev/null)" ] && ! dead $CTLD $SLURMD; do
+    if [ "$(date +%s)" -ge $end ]; then
+      fail slurm_job "job $1 still queued after 60 s: $(timeout 5 squeue -j "$1" 2>&1)$(logs slurmd.log slurmctld.log)"
+      return 1
+    fi
     sleep 0.1
   done
+  if dead $CTLD $SLURMD; then fail slurm_job "a Slurm daemon died during job $1:$(logs slurmd.log slurmctld.log)"; return 1; fi
 }
 JOB=$(sbatch --parsable --array=0-3 -c 1 --chdir="$T" -o "$T/slurm/task%a.%A.out" task.sh 2>&1) ||
   { fail slurm_submit "$JOB"; exit 1; }
