@@ -45,8 +45,12 @@ xsqlite3() { if [ -n "$PRE" ]; then LD_PRELOAD="$PRE" sqlite3 "$@"; else sqlite3
 RAM_MODEL="$ROOT/models/default.ram"; export RAM_MODEL
 T=$(mktemp -d)
 DAEMONS=""
+JOBS=""
 # SIGTERM to each daemon this script started, SIGKILL after 10 s, then reaped
 stop_daemons() {
+  # this test's jobs first (on a failure some may still run: slurmstepd outlives slurmd)
+  [ -n "$JOBS" ] && timeout 5 scancel $JOBS 2>/dev/null
+  JOBS=""
   for p in $DAEMONS; do kill "$p" 2>/dev/null; done
   for p in $DAEMONS; do
     n=0
@@ -278,6 +282,7 @@ wait_job() {
 }
 JOB=$(sbatch --parsable --array=0-3 -c 1 --chdir="$T" -o "$T/slurm/task%a.%A.out" task.sh 2>&1) ||
   { fail slurm_submit "$JOB"; exit 1; }
+JOBS="$JOB"
 # task 2, once it has committed its first batch: cancelled (SIGTERM, as a pre-emption)
 i=0
 until [ "$(sqlite3 slurm-shard2.db 'SELECT count(*) FROM photos_files' 2>/dev/null)" -ge $BATCH ] 2>/dev/null; do
@@ -290,6 +295,7 @@ grep -q '^ram-index: interrupted; the work done is kept' slurm/task2.*.out && pa
   fail slurm_task_killed "task 2 was not stopped mid-run: $(cat slurm/task2.*.out | tail -2)"
 JOB2=$(sbatch --parsable --array=2 -c 1 --chdir="$T" -o "$T/slurm/task%a.%A.out" task.sh 2>&1) ||
   { fail slurm_resubmit "$JOB2"; exit 1; }
+JOBS="$JOB $JOB2"
 wait_job "$JOB2"
 grep -q "^ram-index: [0-9]* new, [1-9][0-9]* unchanged," slurm/task2.$JOB2.out && pass slurm_resumed ||
   fail slurm_resumed "$(tail -2 slurm/task2.$JOB2.out)"
