@@ -6,9 +6,9 @@
 **               [--exclude GLOB]... [--follow-symlinks] [-v]
 **               [--write-xmp [--xmp-name photo.jpg.xmp|photo.xmp] [--xmp-root ROOT] [--xmp-lang en|zh]]
 **     ram-index --files-from LIST DB [options]
+**     ram-index --duplicates DB [--table NAME] [--threshold T]
 **     ram-index --files-from LIST --shard I/N SHARD.db [options]   (one slice)
 **     ram-index --merge DB SHARD.db... [--model FILE] [--table NAME]
-**     ram-index --duplicates DB [--table NAME] [--threshold T]
 **
 ** Walks DIR recursively (sorted; dot files and folders skipped, counted and
 ** reported, unless --hidden; symlinks to folders not followed), and INSERTs
@@ -1047,8 +1047,8 @@ static void usage(void)
           "                 [--switch-model] [--no-verify] [--hidden] [--prune] [--max-pixels N]\n"
           "                 [--exclude GLOB]... [--follow-symlinks] [-v] [--write-xmp ...]\n"
           "       ram-index --files-from LIST DB [options]\n"
-          "       ram-index --merge DB SHARD.db... [--model FILE] [--table NAME]\n"
           "       ram-index --duplicates DB [--table NAME] [--threshold T]\n"
+          "       ram-index --merge DB SHARD.db... [--model FILE] [--table NAME]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else the extension's default model)\n"
@@ -1184,12 +1184,12 @@ int main(int argc, char **argv)
     }
     if (zFilesFrom && dir && !dbPath) dbPath = dir, dir = 0;           /* ram-index --files-from LIST DB */
     if (dupes && dir && !dbPath && !zFilesFrom) dbPath = dir, dir = 0; /* ram-index --duplicates DB */
-    if (bMerge) {                                                      /* ram-index --merge DB SHARD.db... */
-        if (dir || zFilesFrom || nShard || dupes || nMergeArg < 2) usage();
+    if ((zThreshold && !dupes) || (dupes && (dir || zFilesFrom || !dbPath || bMerge || nShard))) usage();
+    if (bMerge) { /* ram-index --merge DB SHARD.db... */
+        if (dir || zFilesFrom || nShard || nMergeArg < 2) usage();
         dbPath = azMergeArg[0];
     }
-    if ((zThreshold && !dupes) || (dupes && (dir || zFilesFrom || !dbPath))) usage();
-    if (!dupes && !bMerge && ((!dir && !zFilesFrom) || (dir && zFilesFrom) || !dbPath || batch < 1)) usage();
+    if (!dupes && ((!dir && !zFilesFrom && !bMerge) || (dir && zFilesFrom) || !dbPath || batch < 1)) usage();
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
     if (dir && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) die("%s is not a folder", esc(dir));
