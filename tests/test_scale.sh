@@ -300,6 +300,23 @@ wait_job "$JOB2"
 grep -q "^ram-index: [0-9]* new, [1-9][0-9]* unchanged," slurm/task2.$JOB2.out && pass slurm_resumed ||
   fail slurm_resumed "$(tail -2 slurm/task2.$JOB2.out)"
 checks slurm slurm/task*.out
+# The rule is stable: the same list spelled otherwise ("./pics//x") plus 4
+# new names (copies of pictures, embedded again only when their slice is
+# another shard than the original's) leaves every old file in its shard
+# (each shard finds all its rows unchanged) and adds each new name once.
+mkdir more
+ls pics | head -n 4 | while read -r f; do cp "pics/$f" "more/$f"; done
+{ sed 's|^pics/|./pics//|' list; ls more | sed 's|^|more/|'; } >list2
+out=
+for i in 0 1 2 3; do
+  had=$(sqlite3 "slurm-shard$i.db" "SELECT count(*) FROM photos_files")
+  "$IDX" --files-from list2 --shard $i/4 "slurm-shard$i.db" --threads 1 2>"stable$i.err"
+  out="$out $(grep '^ram-index: [0-9]* new, ' "stable$i.err" | sed "s/^ram-index: \([0-9]*\) new, \([0-9]*\) unchanged,.*; \([0-9]*\) inferences$/\1:\2:\3:$had/")"
+done
+# each field new:unchanged:inferences:rows before; unchanged must equal rows before
+bad=$(echo $out | tr ' ' '\n' | awk -F: '$2 != $4 || $3 > $1 {print}')
+added=$(echo $out | tr ' ' '\n' | awk -F: '{s += $1} END {print s}')
+[ -z "$bad" ] && [ "$added" = 4 ] && pass shard_stable || fail shard_stable "new:unchanged:inferences:rows before per shard:$out"
 stop_daemons
 pids_left=$(ps -eo pid=,comm= | awk '$2 ~ /^(slurmd|slurmctld|munged|slurmstepd)$/ {print $1}' | while read -r p; do
   grep -qs "$T" /proc/"$p"/cmdline && echo "$p"; done)
