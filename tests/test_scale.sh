@@ -17,6 +17,11 @@
 #     10 queries (and the documented UNION ALL SQL does too);
 #   - a copy of a shard made with SQLite's backup API (the shell's .backup)
 #     serves the same answers with 0 inferences.
+#   - the merged index equals the single one (dates too), a second merge
+#     stores nothing, a shard of another model is refused;
+#   - the slicing rule is stable (the list spelled otherwise, plus new names).
+# Before that, --shard over a folder: 8 pictures, each in one of 4 shards.
+# Under the sanitizers (RAM_SANITIZE=1) 80 of the 260 pictures are indexed.
 # Then the same with GNU parallel (--joblog, --resume-failed): a job killed
 # with SIGTERM, the command rerun. The daemons are stopped by their process
 # ids, on failure too. A machine where slurmd cannot start fails, saying why.
