@@ -1,5 +1,5 @@
 # sqlite-ram — build, test, bench, demo.
-#   make            builds only: build/ram.so, build/ram-convert, build/ram-index, the test binaries
+#   make            builds only: build/ram.so, build/ram-convert, build/ram-index, build/ram-search, the test binaries
 #   make deps       installs the Debian packages of the build and the tests (tools/deps.sh, as root)
 #   make test       deps, build, make lint, the whole test suite (ends with "N passed, N failed, N skipped")
 #   make asan       the test suite under ASan+UBSan+LSan

@@ -149,7 +149,7 @@ int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const ch
         goto error;
     }
     bAttached = 1;
-    /* a missing file would be created empty by ATTACH: say so instead */
+    /* (a missing file was refused by folder_of: ATTACH would have made it) */
     MERGE_TRY(sqlite3_prepare_v2(db,
                                  "SELECT 1 FROM ram_shard.sqlite_schema WHERE type = 'table' AND name = ?1 AND sql "
                                  "LIKE 'CREATE VIRTUAL TABLE%ram_index%'",
