@@ -1644,6 +1644,9 @@ int main(int argc, char **argv)
                 nanosleep(&ts, 0);
                 bKnown = key_known(sKnown, q->key);
             }
+            /* The claim may be free because its holder has just stored the
+            ** image and let go: look again, or the image is embedded twice. */
+            if (bMine && !bKnown) bKnown = key_known(sKnown, q->key);
             if (!bKnown && !bMine && !bDeferred[i]) {
                 bDeferred[i] = 1;
                 free(q->data);

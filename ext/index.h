@@ -203,6 +203,7 @@ struct IndexVtab {
     int bInWrite;           /* between xBegin and xCommit/xRollback */
     int bReloadConfig;      /* a rollback may have undone a command: reread the config first */
     int eMeta;              /* photos_meta: 0 not looked up yet, 1 present, -1 absent (index_meta.c) */
+    int bSameFile;          /* the last INSERT met its path with the same bytes (index_meta.c then skips EXIF) */
     sqlite3_stmt *pMetaGet; /* reads a row of photos_meta (sqlite3_finalize) */
 
     /* Captions (index_caption.c). */
@@ -388,6 +389,9 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
 int ram__index_meta_create(IndexVtab *p);
 int ram__index_meta_check(IndexVtab *p, sqlite3_value **argv, int bUpdate);
 int ram__index_meta_exists(IndexVtab *p);
+/* integrity-check's part: SQLITE_CORRUPT_VTAB with the message when rows of
+** photos_meta belong to no file row. */
+int ram__index_meta_integrity(IndexVtab *p);
 int ram__index_meta_write(IndexVtab *p, sqlite3_int64 fid, sqlite3_value **argv, const void *pBlob, int nBlob,
                           int bUpdate);
 int ram__index_meta_delete(IndexVtab *p, sqlite3_int64 fid);

@@ -57,6 +57,7 @@ static int cmd_integrity(IndexVtab *p)
         }
     }
     if (rc) return rc;
+    if ((rc = ram__index_meta_integrity(p))) return rc; /* index_meta.c */
     {
         sqlite3_stmt *c = 0;
         char *zCls = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_cls\" WHERE typeof(v) <> 'blob' OR "
@@ -417,6 +418,7 @@ static int index_insert_keyed(IndexVtab *p, sqlite3_value **argv, const unsigned
                 sqlite3_reset(s);
                 STAT_ADD(reused, 1);
                 *pRowid = fid;
+                p->bSameFile = 1;
                 return SQLITE_OK;
             }
         }
@@ -507,6 +509,7 @@ static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid
         ram__index_hash(pBlob, nBlob, aKey);
     }
     p->bImageError = 0;
+    p->bSameFile = 0;
     rc = index_insert_keyed(p, argv, aKey, pBlob, nBlob, pGiven, pRowid);
     if (pGiven) ram__embedding_clear(pGiven);
     if (rc == SQLITE_OK) rc = ram__index_meta_write(p, *pRowid, argv, pBlob, nBlob, 0); /* index_meta.c */
