@@ -168,7 +168,7 @@ r=$(q "$truth SELECT count(*) FROM (SELECT path FROM photos WHERE photos MATCH '
 # Captions (demo.sh indexed demo.db with --captions and the default caption
 # model): every picture has one, and they name what the picture shows. The
 # claims are models/default/caption.json's held-out figures (through this C
-# engine: colour 1.0, colour + shape + count 0.77) less a margin for a
+# engine: colour 1.0, colour + shape + count 0.78) less a margin for a
 # 50-picture sample: the colour named in at least 48 captions, colour + shape
 # + count together in at least 37; each miss is listed. A word counts when it stands alone: ' red ' in ' ' || caption || ' '.
 if [ -n "${RAM_CAPTION_MODEL:-}" ]; then
