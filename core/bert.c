@@ -78,9 +78,11 @@ static ram_status self_block(const struct ram_bert_layer *L, const float *H, int
     const struct ram_bert_attn_w *w = &L->self;
     const float div = (float)sqrt((double)dh);
     float *Kn = kvn, *Vn = kvn + round16((size_t)rows * hid);
-    ram_linear(H, rows, hid, w->q_w, w->q_b, hid, qc);
-    ram_linear(H, rows, hid, w->k_w, w->k_b, hid, Kn);
-    ram_linear(H, rows, hid, w->v_w, w->v_b, hid, Vn);
+    ram_status rc;
+    if ((rc = ram_linear_q(H, rows, hid, w->q_w, L->sq_q, w->q_b, hid, qc, err)) ||
+        (rc = ram_linear_q(H, rows, hid, w->k_w, L->sk_q, w->k_b, hid, Kn, err)) ||
+        (rc = ram_linear_q(H, rows, hid, w->v_w, L->sv_q, w->v_b, hid, Vn, err)))
+        return rc;
     for (int b = 0; b < n_seq; b++) {
         const struct ram_bert_cache *c = &sa->cache[b];
         memcpy(c->k + (size_t)sa->n_past * hid, Kn + (size_t)b * r * hid, sizeof(float) * (size_t)r * hid);
@@ -102,7 +104,7 @@ static ram_status self_block(const struct ram_bert_layer *L, const float *H, int
             ram_gemm(0, 0, r, dh, n_ctx, 1.0f, S, n_ctx, c->v + (size_t)h * dh, hid, 0.0f, qh, hid);
         }
     }
-    return attn_out(w, NULL, qc, H, rows, hid, L->eps, A, err);
+    return attn_out(w, L->so_q, qc, H, rows, hid, L->eps, A, err);
 }
 
 ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, int n_seq, int r,

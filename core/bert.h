@@ -57,6 +57,9 @@ struct ram_bert_layer {
     /* int8 forms of cross.q_w, cross.o_w, i_w, o_w (quantized model files),
     ** used instead of the fp32 ones when not NULL; borrowed. */
     const struct ram_q8_weight *q_q, *ao_q, *i_q, *o_q;
+    /* The same for self.q_w, k_w, v_w, o_w (Tag2Text's caption decoder in
+    ** quantized files); borrowed, NULL: fp32. */
+    const struct ram_q8_weight *sq_q, *sk_q, *sv_q, *so_q;
 };
 
 /* Self-attention keys and values of one sequence: rows of hidden floats,
