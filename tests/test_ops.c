@@ -472,6 +472,44 @@ static void test_pool_nested(void)
     check(ok, "jobs_nested_thread_count", "%d %d", j[0].inner_threads, j[1].inner_threads);
 }
 
+/* ram_linear on 1..4 rows (a decoder step's beams) takes its own path, one
+** dot per output (ops.c): against double precision within the sgemm bound,
+** with and without bias, on widths that leave vector tails, and identical
+** at 1 and 2 threads on a product large enough to be split. */
+static void test_linear_few_rows(void)
+{
+    static const int shape[][2] = {{37, 5}, {300, 67}, {768, 3100}};
+    char name[64];
+    for (size_t c = 0; c < sizeof shape / sizeof shape[0]; c++)
+        for (int rows = 1; rows <= 4; rows++) {
+            const int K = shape[c][0], N = shape[c][1];
+            float *x = rand_buf((size_t)rows * K), *W = rand_buf((size_t)N * K), *b = rand_buf((size_t)N);
+            float *y = malloc(sizeof(float) * rows * N), *y2 = malloc(sizeof(float) * rows * N);
+            double worst = 0;
+            for (int bias = 0; bias < 2; bias++) {
+                ram_set_threads(1);
+                ram_linear(x, rows, K, W, bias ? b : NULL, N, y);
+                ram_set_threads(2);
+                ram_linear(x, rows, K, W, bias ? b : NULL, N, y2);
+                ram_set_threads(0);
+                for (int r = 0; r < rows; r++)
+                    for (int o = 0; o < N; o++) {
+                        double s = bias ? b[o] : 0, a = bias ? fabs(b[o]) : 0;
+                        for (int k = 0; k < K; k++) {
+                            double t = (double)x[(size_t)r * K + k] * W[(size_t)o * K + k];
+                            s += t, a += fabs(t);
+                        }
+                        double e = fabs(y[(size_t)r * N + o] - s) / ((K + 3) * 1.2e-7 * a + 1e-30);
+                        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+                    }
+                if (memcmp(y, y2, sizeof(float) * rows * N)) worst = INFINITY;
+            }
+            snprintf(name, sizeof name, "linear_few_rows_%dx%dx%d", rows, K, N);
+            check(worst <= 1.0, name, "error %.3g of the fp32 bound (inf: 1 and 2 threads differ)", worst);
+            free(x), free(W), free(b), free(y), free(y2);
+        }
+}
+
 int main(void)
 {
     (void)data_path, (void)check_close_npy; /* harness helpers this test does not need */
@@ -486,6 +524,7 @@ int main(void)
     }
     test_pack();
     test_gemm_forced();
+    test_linear_few_rows();
     enum ram_isa chosen = ram_cpu_isa();
     for (int i = 0; i < RAM_ISA_COUNT; i++) {
         if (!ram_cpu_force((enum ram_isa)i)) continue;
