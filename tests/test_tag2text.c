@@ -374,17 +374,17 @@ static void on_step0(void *arg, int step, const float *logits, const float *logp
 }
 
 /* The int8 decoder (ram_t2t_quantize_decoder, what int8 model files get at
-** load) on a second copy of the model, against the fp32 one, for every
-** golden image and both tag sources (the image embeddings and tag strings
-** are the fp32 ones: the int8 path leaves the Swin, the tagging head and the
-** tag encoder alone). Checked: every decoder matrix has its int8 form and
-** the encoder's do not; the step-0 logits (all 30,524) within INT8_LOGIT_TOL
-** of the largest fp32 logit (the tiny model's width of 32 gives int8 its
-** worst case, measured 3.5 %; a wrong packing, scale or bias is off by
-** whole units); a well-formed caption. Identical captions are counted, not
-** required: the goldens were drawn so that beam decisions are 2e-4 apart,
-** far below what 8-bit weights and activations move a logit (docs/BENCH.md
-** gives the figures). */
+** load: weight-only int8, gemv_w8.h) on a second copy of the model, against
+** the fp32 one, for every golden image and both tag sources (the image
+** embeddings and tag strings are the fp32 ones: the int8 path leaves the
+** Swin, the tagging head and the tag encoder alone). Checked: every decoder
+** matrix has its int8 form and the encoder's do not; the step-0 logits (all
+** 30,524) within INT8_LOGIT_TOL of the largest fp32 logit (measured 2.5 %:
+** the tiny model's width of 32 is int8's worst case; a wrong code, scale or
+** bias is off by whole units); a well-formed caption. Identical captions
+** are counted, not required: the goldens were drawn so that beam decisions
+** are 2e-4 apart, far below what 8-bit weights move a logit (3 of 8 are
+** identical; groups of 32 or 16 weights per scale gave 4 and 5). */
 #define INT8_LOGIT_TOL 0.06
 static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model *m32)
 {
@@ -396,8 +396,8 @@ static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model
     if (!rc) rc = ram_t2t_quantize_decoder(q, &err); /* again: a no-op */
     if (!rc) rc = ram_t2t_state_init(q, &st, &err);
     const struct ram_bert_layer_tensors *l0 = q->t2t.dec_w.layers;
-    check(!rc && l0 && l0[0].sq_q && l0[0].co_q && l0[0].o_q && q->t2t.dec_w.layers[q->t2t.dec.layers - 1].i_q &&
-              q->t2t.lm_word_q && q->t2t.lm_dense_q && !q->t2t.enc_w.layers[0].sq_q && !m32->t2t.lm_word_q,
+    check(!rc && l0 && l0[0].sq_w8 && l0[0].co_w8 && l0[0].o_w8 && q->t2t.dec_w.layers[q->t2t.dec.layers - 1].i_w8 &&
+              q->t2t.lm_word_w8 && q->t2t.lm_dense_w8 && !q->t2t.enc_w.layers[0].sq_w8 && !m32->t2t.lm_word_w8,
           "t2t.int8.decoder_quantized", "%s", rc ? err.msg : "a decoder matrix has no int8 form");
     const int V = q->t2t.dec.vocab;
     float *l32 = malloc(sizeof(float) * (size_t)V), *l8 = malloc(sizeof(float) * (size_t)V);
