@@ -12,8 +12,8 @@
 ** cross-attention keys/values of the 40 tag states, once, then every beam
 ** step), their totals for tags only and for tags + caption; the same
 ** caption through a second copy of the model whose decoder runs in int8
-** (ram_t2t_quantize_decoder, what int8 files get at load), interleaved with
-** the fp32 one; and the FMA peak measured before each run.
+** (ram_t2t_quantize_decoder, what int8 files get at load: weight-only
+** int8), interleaved with the fp32 one; and the FMA peak measured before each run.
 **
 ** HOW IT WORKS. The stages are timed through the engine's own hooks: the
 ** trace of the tag encoder's last layer ends the tag encoder, the caption
@@ -30,6 +30,7 @@
 ** counts the same over GEN generated images.
 */
 #include "bench_util.h"
+#include "gemv_w8.h"
 #include "model.h"
 #include "ops.h"
 #include "ram.h"
@@ -217,8 +218,9 @@ int main(int argc, char **argv)
     printf("t2t_steps %d\nt2t_steps_int8 %d\n", steps, steps8);
     printf("t2t_gflop_tags %.2f\nt2t_gflop_caption %.2f\nt2t_gflop_tag_encoder %.3f\nt2t_gflop_decoding %.3f\n", tags_g,
            all_g, 2 * enc * 1e-9, 2 * dec * 1e-9);
+    /* int8: a byte per weight and a float scale per RAM_W8_GROUP weights. */
     printf("t2t_decoder_step_mb_fp32 %.1f\nt2t_decoder_step_mb_int8 %.1f\n", decoder_step_bytes(m, 4) / 1e6,
-           decoder_step_bytes(m, 1) / 1e6);
+           decoder_step_bytes(m, 1 + 4.0 / RAM_W8_GROUP) / 1e6);
     printf("t2t_tags %s\nt2t_caption %s\nt2t_caption_int8 %s\nt2t_int8_same_caption %d\n", tags, cap32, cap8, same);
 
     /* Agreement of the int8 decoder on generated images (untimed). */
