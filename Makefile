@@ -1,5 +1,5 @@
 # sqlite-ram — build, test, bench, demo.
-#   make            builds only: build/ram.so, build/ram-convert, build/ram-index, the test binaries
+#   make            builds only: build/ram.so, build/ram-convert, build/ram-index, build/ram-search, the test binaries
 #   make deps       installs the Debian packages of the build and the tests (tools/deps.sh, as root)
 #   make test       deps, build, make lint, the whole test suite (ends with "N passed, N failed, N skipped")
 #   make asan       the test suite under ASan+UBSan+LSan
@@ -20,13 +20,14 @@ SAN     ?=
 # exempi-2.0 (XMP toolkit) and expat: ram_xmp() writes XMP sidecars (ext/xmp_sidecar.c says why).
 PKGS    := vips openblas exempi-2.0 expat
 # Plain make only builds: a missing library stops it with a `make deps` hint.
+# (test_scale.sh: slurm-wlm, munge and GNU parallel, checked by slurmd, munged, parcat.)
 # The README's two commands (make test, make demo) install what they need
 # first, as root, through tools/deps.sh (which runs apt-get only for what is
 # missing).
 DEPS_GOALS := test test-fast asan demo fuzz tsan bench serve model
 HAVE_BUILD_DEPS = $(shell pkg-config --exists $(PKGS) && test -f /usr/include/xxhash.h && test -f /usr/include/sqlite3.h && echo ok)
 ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
-ifeq ($(shell pkg-config --exists $(PKGS) && test -f /usr/include/xxhash.h && test -f /usr/include/sqlite3.h && command -v sqlite3 >/dev/null && command -v clang-format >/dev/null && ls "$$(clang -print-resource-dir 2>/dev/null)"/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 && echo ok),)
+ifeq ($(shell pkg-config --exists $(PKGS) && test -f /usr/include/xxhash.h && test -f /usr/include/sqlite3.h && command -v sqlite3 >/dev/null && command -v clang-format >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null && command -v parcat >/dev/null && ls "$$(clang -print-resource-dir 2>/dev/null)"/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 && echo ok),)
 DEPS_RC := $(shell sh tools/deps.sh >&2; echo $$?)
 endif
 else ifeq ($(filter clean deps format,$(MAKECMDGOALS)),)
@@ -75,6 +76,10 @@ TEST_MODELS += $(BUILD)/models/golden_tag2text.ram $(BUILD)/models/heldout_tag2t
 # records the flags: CLIP heads and tagger heads are not visible in the weights).
 DEFAULT     := models/default
 DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
+# The bundled default caption model (Tag2Text), trained by models/train/train_caption.py
+# (its caption.json records the flags); found as default_caption.ram beside default.ram.
+DEFAULT_CAPTION := $(if $(wildcard $(DEFAULT)/tag2text_default.pth),models/default_caption.ram)
+DEFAULT_RAM += $(if $(DEFAULT_CAPTION),$(BUILD)/default_caption.ram $(DEFAULT_CAPTION))
 
 .PHONY: all deps test test-fast asan asan-build bench bench-libs demo serve fuzz model clean lint format install uninstall dist
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
@@ -126,6 +131,16 @@ $(BUILD)/default.ram: $(DEFAULT)/ram_plus_default.pth $(DEFAULT)/clip_text_defau
 models/default.ram: $(BUILD)/default.ram
 	cp $< $@.tmp && mv $@.tmp $@
 
+$(BUILD)/default_caption.ram: $(DEFAULT)/tag2text_default.pth $(DEFAULT)/ram_tag_list.txt \
+		$(DEFAULT)/tag2text_threshold.txt $(DEFAULT)/tag2text_vocab.txt $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert $< -o $@ --tags $(DEFAULT)/ram_tag_list.txt \
+	  --thresholds $(DEFAULT)/tag2text_threshold.txt --bert-vocab $(DEFAULT)/tag2text_vocab.txt \
+	  --bert-heads 4 --tagger-heads 4 --image-size 64 >/dev/null
+
+models/default_caption.ram: $(BUILD)/default_caption.ram
+	cp $< $@.tmp && mv $@.tmp $@
+
 deps:
 	@sh tools/deps.sh
 
@@ -143,12 +158,13 @@ INST_LIB   = $(DESTDIR)$(PREFIX)/lib
 INST_BIN   = $(DESTDIR)$(PREFIX)/bin
 INST_SHARE = $(DESTDIR)$(PREFIX)/share/sqlite-ram
 INST_DOC   = $(DESTDIR)$(PREFIX)/share/doc/sqlite-ram
-INST_DOCS := README.md docs/SQL.md docs/INDEX.md sql/examples.sql sql/schema.sql
-install: $(BUILD)/ram.so $(BUILD)/ram-index $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt models/default.ram
+INST_DOCS := README.md docs/SQL.md docs/INDEX.md docs/SCALE.md sql/examples.sql sql/schema.sql
+install: $(BUILD)/ram.so $(BUILD)/ram-index $(BUILD)/ram-search $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt models/default.ram \
+		$(DEFAULT_CAPTION)
 	install -d "$(INST_LIB)" "$(INST_BIN)" "$(INST_SHARE)" "$(INST_DOC)"
 	install -m 755 $(BUILD)/ram.so "$(INST_LIB)/ram$(RAM_ABI).so"
-	install -m 755 $(BUILD)/ram-index $(BUILD)/ram-convert "$(INST_BIN)/"
-	install -m 644 models/default.ram $(BUILD)/bpe_simple_vocab_16e6.txt "$(INST_SHARE)/"
+	install -m 755 $(BUILD)/ram-index $(BUILD)/ram-search $(BUILD)/ram-convert "$(INST_BIN)/"
+	install -m 644 models/default.ram $(DEFAULT_CAPTION) $(BUILD)/bpe_simple_vocab_16e6.txt "$(INST_SHARE)/"
 	install -m 644 $(INST_DOCS) "$(INST_DOC)/"
 	install -m 644 models/README.md "$(INST_DOC)/MODELS.md"
 # make dist: the Python wheel and the npm tarball of this build in $(BUILD)/dist
@@ -157,8 +173,8 @@ dist: $(BUILD)/ram.so models/default.ram
 	SQLITE_RAM_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pip wheel -q --no-index -w $(BUILD)/dist ./bindings/python
 	sh bindings/node/pack.sh $(BUILD) $(BUILD)/dist
 uninstall:
-	rm -f "$(INST_LIB)/ram$(RAM_ABI).so" "$(INST_BIN)/ram-index" "$(INST_BIN)/ram-convert" \
-	  "$(INST_SHARE)/default.ram" "$(INST_SHARE)/bpe_simple_vocab_16e6.txt" \
+	rm -f "$(INST_LIB)/ram$(RAM_ABI).so" "$(INST_BIN)/ram-index" "$(INST_BIN)/ram-search" "$(INST_BIN)/ram-convert" \
+	  "$(INST_SHARE)/default.ram" "$(INST_SHARE)/default_caption.ram" "$(INST_SHARE)/bpe_simple_vocab_16e6.txt" \
 	  $(addprefix "$(INST_DOC)/,$(addsuffix ",$(notdir $(INST_DOCS)) MODELS.md))
 	-rmdir "$(INST_SHARE)" "$(INST_DOC)" 2>/dev/null
 
@@ -196,9 +212,14 @@ $(BUILD)/ram.so: $(EXT_OBJ) $(BUILD)/libramcore.a ext/ram.map
 
 # build/ram-index (demo/): indexes a photo folder through ram.so, found next to it.
 all: $(BUILD)/ram-index
-$(BUILD)/ram-index: demo/ram-index.c
+# build/ram-search (demo/): one query over several shard databases (docs/SCALE.md).
+all: $(BUILD)/ram-search
+$(BUILD)/ram-search: demo/ram-search.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lsqlite3 $(LDFLAGS)
+$(BUILD)/ram-index: demo/ram-index.c demo/shard.c demo/shard.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ demo/ram-index.c demo/shard.c -lsqlite3 $(LDFLAGS)
 
 $(BUILD)/ram-convert: $(CONV_OBJ) $(BUILD)/libramconv.a $(BUILD)/libramcore.a
 	$(CC) $(SAN) -o $@ $(CONV_OBJ) $(BUILD)/libramconv.a $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)
@@ -276,7 +297,7 @@ FORMAT_FILES := $(wildcard core/*.c core/*.h ext/*.c ext/*.h models/*.c models/*
                   tests/*.c tests/*.h tests/bench/*.c tests/bench/*.h tests/fuzz/*.c tests/fuzz/*.h)
 FORMAT_FILES := $(filter-out core/unicode_tables.h core/wordpiece_tables.h,$(FORMAT_FILES)) # generated by tools/gen_*_tables.py
 LINT_FILES ?= $(FORMAT_FILES)
-LINT_SRC := $(CORE_SRC) $(EXT_SRC) $(CONV_SRC) demo/ram-index.c
+LINT_SRC := $(CORE_SRC) $(EXT_SRC) $(CONV_SRC) demo/ram-index.c demo/shard.c demo/ram-search.c
 LINT_OBJ := $(LINT_SRC:%.c=$(BUILD)/lint/%.o)
 # The call graph of the same objects must have no circle under LINT_GRAPH
 # (empty: all of core/ and ext/; the ops.c <-> gemm_q8.c circle went with

@@ -1,11 +1,14 @@
 /*
 ** ram-index — indexes a photo library into a ram_index table.
 **
-**     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]
+**     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan] [--captions]
 **               [--switch-model] [--no-verify] [--hidden] [--prune] [--max-pixels N]
 **               [--exclude GLOB]... [--follow-symlinks] [-v]
 **               [--write-xmp [--xmp-name photo.jpg.xmp|photo.xmp] [--xmp-root ROOT] [--xmp-lang en|zh]]
 **     ram-index --files-from LIST DB [options]
+**     ram-index --duplicates DB [--table NAME] [--threshold T]
+**     ram-index --files-from LIST --shard I/N SHARD.db [options]   (one slice)
+**     ram-index --merge DB SHARD.db... [--model FILE] [--table NAME]
 **
 ** Walks DIR recursively (sorted; dot files and folders skipped, counted and
 ** reported, unless --hidden; symlinks to folders not followed), and INSERTs
@@ -30,8 +33,9 @@
 ** - Resumable: a path already in the table is skipped without reading it
 **   (--rescan reads it again: the table then hashes the bytes, XXH3-128, and
 **   re-embeds only a file whose bytes changed). Work is committed every
-**   --batch images (default 16); a Ctrl-C loses at most the embeddings of
-**   the batch being prepared.
+**   --batch images (default 16); a Ctrl-C or SIGTERM stores the images of
+**   the batch already embedded, then stops (a SIGKILL loses at most the
+**   batch being prepared).
 ** - Several writers: a batch's new images are embedded into a staging
 **   ram_index table of an in-memory database, outside the write
 **   transaction; one short transaction then stores the batch by entry (no
@@ -51,8 +55,16 @@
 **   extension trusts (ext/model_trust.c): a database does not choose the
 **   files this program opens; --model FILE allows another.
 **
+** - --shard I/N indexes only the files of slice I of N (demo/shard.c: a
+**   hash of the name relative to DIR, or of the list's line); --merge stores
+**   the rows of shard databases into DB by entry, without inference
+**   (docs/SCALE.md).
 ** - --write-xmp: after indexing, each indexed file's tags go into its XMP
 **   sidecar as keywords (write_xmp_sidecars(), through ram_xmp()).
+**
+** - --duplicates: lists the groups of near-duplicate pictures of the table
+**   (ram_index_duplicates(): cosine of the CLS embeddings >= T, default
+**   0.91) and indexes nothing.
 **
 ** Exit status: 0 done, 1 error (or a sidecar left unwritten), 2 usage, 130
 ** interrupted (rerun to resume).
@@ -75,17 +87,23 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "shard.h"
+
 #define MAX_FILE_BYTES (512LL << 20) /* larger files are skipped unread */
 
 static sqlite3 *g_db;
 static volatile sig_atomic_t g_stop;
+/* 1 in the batch loop outside an inference: a signal then only sets g_stop,
+** which the loop checks, so the statements that hash, claim and store a
+** batch are not cut short (the staged images are stored before stopping). */
+static volatile sig_atomic_t g_soft;
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
-    if (g_db) sqlite3_interrupt(g_db); /* safe from a signal handler */
-    signal(sig, SIG_DFL);              /* a second Ctrl-C ends the process */
+    if (g_db && !g_soft) sqlite3_interrupt(g_db); /* safe from a signal handler */
+    signal(sig, SIG_DFL);                         /* a second Ctrl-C ends the process */
 }
 
 static int utf8_len(const unsigned char *z);
@@ -341,8 +359,9 @@ static void walk(const char *dir, PathList *out, int depth, WalkOpts *o)
 
 /* The files --files-from names (one per line; "-": stdin), each made
 ** absolute and normalised, its folder's symlinks resolved (not the file's:
-** its name is kept). Missing files are reported and left out. */
-static void read_file_list(const char *zList, PathList *out)
+** its name is kept). Missing files are reported and left out. With
+** nShard, only the lines of slice iShard (ram_shard_of) are looked at. */
+static void read_file_list(const char *zList, PathList *out, unsigned iShard, unsigned nShard)
 {
     FILE *f = strcmp(zList, "-") ? fopen(zList, "r") : stdin;
     if (!f) die("--files-from %s: %s", esc(zList), strerror(errno));
@@ -351,7 +370,7 @@ static void read_file_list(const char *zList, PathList *out)
     ssize_t len;
     while ((len = getline(&line, &cap, f)) > 0) {
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        if (!len) continue;
+        if (!len || (nShard && ram_shard_of(line, nShard) != iShard)) continue;
         char *slash = strrchr(line, '/');
         const char *base = slash ? slash + 1 : line;
         char *folder = slash ? (slash == line ? strdup("/") : strndup(line, (size_t)(slash - line))) : strdup(".");
@@ -990,12 +1009,46 @@ static long long write_xmp_sidecars(const char *table, char **paths, size_t n, c
     return nBad;
 }
 
+/* ------------------------------------------------------------------ --duplicates */
+
+/* Prints the groups of near-duplicates of the table (ram_index_duplicates),
+** one line per file under a line per group, and a count on stderr. */
+static void list_duplicates(const char *table, const char *zThreshold)
+{
+    char *q = sqlite3_mprintf("SELECT grp, similarity, path, threshold FROM ram_index_duplicates(%Q, %s)", table,
+                              zThreshold ? zThreshold : "NULL");
+    if (!q) die("out of memory");
+    sqlite3_stmt *s = prep(q);
+    sqlite3_int64 grp = 0, nFile = 0;
+    double thr = zThreshold ? atof(zThreshold) : 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        thr = sqlite3_column_double(s, 3); /* the threshold in force */
+        if (sqlite3_column_int64(s, 0) != grp) {
+            grp = sqlite3_column_int64(s, 0);
+            printf("group %lld\n", grp);
+        }
+        const char *zPath = (const char *)sqlite3_column_text(s, 2);
+        printf("  %.3f  %s\n", sqlite3_column_double(s, 1), zPath ? esc(zPath) : "(no path)");
+        nFile++;
+    }
+    if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+    sqlite3_finalize(s);
+    sqlite3_free(q);
+    if (thr > 0)
+        fprintf(stderr, "ram-index: %lld groups of near-duplicates, %lld files (threshold %g)\n", grp, nFile, thr);
+    else
+        fprintf(stderr, "ram-index: no near-duplicates (default threshold)\n");
+}
+
 static void usage(void)
 {
     fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
           "                 [--switch-model] [--no-verify] [--hidden] [--prune] [--max-pixels N]\n"
           "                 [--exclude GLOB]... [--follow-symlinks] [-v] [--write-xmp ...]\n"
           "       ram-index --files-from LIST DB [options]\n"
+          "       ram-index --duplicates DB [--table NAME] [--threshold T]\n"
+          "       ram-index --merge DB SHARD.db... [--model FILE] [--table NAME]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else the extension's default model)\n"
@@ -1016,6 +1069,10 @@ static void usage(void)
           "                GLOB ('*' crosses '/'); repeatable\n"
           "  --files-from LIST  index the files LIST names, one per line ('-': stdin), instead of\n"
           "                a folder (no gone files are looked for)\n"
+          "  --shard I/N   index only slice I (0..N-1) of the files: a hash of each name (relative\n"
+          "                to DIR, or LIST's line), so every task of N computes the same slices\n"
+          "  --merge DB SHARD.db...  store the rows of shard databases into DB by their entries\n"
+          "                (no inference; rerunning stores nothing twice)\n"
           "  --follow-symlinks  walk symlinked folders (by default each is named and left out);\n"
           "                a folder reached twice (a loop) is walked once\n"
           "  -v            name every skipped file (on every run, with its reason) and gone file\n"
@@ -1023,7 +1080,13 @@ static void usage(void)
           "                (dc:subject, lr:hierarchicalSubject), keeping what the sidecar holds\n"
           "  --xmp-name photo.jpg.xmp|photo.xmp  sidecar name: darktable/digiKam (default) or Lightroom\n"
           "  --xmp-root ROOT  hierarchical keyword root (default auto: 'auto|dog'; '' for none)\n"
-          "  --xmp-lang en|zh  tag names in the sidecars (default en)\n",
+          "  --xmp-lang en|zh  tag names in the sidecars (default en)\n"
+          "  --duplicates  list the groups of near-duplicate pictures of the table DB holds (resized,\n"
+          "                recompressed, cropped copies); indexes nothing\n"
+          "  --threshold T  cosine of the CLS embeddings from which two pictures are near-duplicates\n"
+          "                (0 < T <= 1; default 0.91)\n"
+          "  --captions    a new table also stores a caption per file (ram_index captions=1, the\n"
+          "                extension's caption model; full-text search: the table's _captions)\n",
           stderr);
     exit(2);
 }
@@ -1032,16 +1095,22 @@ int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
     int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0, hidden = 0, prune = 0;
-    int follow = 0, nExclude = 0;
+    int follow = 0, nExclude = 0, captions = 0;
     long long maxPixels = 0;
     const char **azExclude = 0, *zFilesFrom = 0;
+    unsigned iShard = 0, nShard = 0; /* --shard I/N (nShard 0: every file) */
+    int bMerge = 0, nMergeArg = 0;   /* --merge DB SHARD.db...: the positional arguments */
+    const char **azMergeArg = 0;
     XmpOpts xmp = {0, 0, "auto", 0}; /* --write-xmp and its options */
+    int dupes = 0;                   /* --duplicates */
+    const char *zThreshold = 0;      /* --threshold, checked */
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
     ** parent (background job) stays ignored. */
     if (signal(SIGINT, SIG_IGN) != SIG_IGN) signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    for (int i = 1; i < argc; i++) bMerge |= !strcmp(argv[i], "--merge"); /* its arguments may come first */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--model") && i + 1 < argc)
@@ -1070,12 +1139,19 @@ int main(int argc, char **argv)
             azExclude[nExclude++] = argv[++i];
         } else if (!strcmp(a, "--files-from") && i + 1 < argc)
             zFilesFrom = argv[++i];
+        else if (!strcmp(a, "--shard") && i + 1 < argc) {
+            if (!ram_shard_parse(argv[++i], &iShard, &nShard))
+                die("--shard: '%s' is not I/N with 0 <= I < N (e.g. 0/4 for the first of 4 shards)", argv[i]);
+        } else if (!strcmp(a, "--merge"))
+            bMerge = 1;
         else if (!strcmp(a, "--switch-model"))
             switchModel = 1;
         else if (!strcmp(a, "--no-verify"))
             verify = 0;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
             verbose = 1;
+        else if (!strcmp(a, "--captions"))
+            captions = 1;
         else if (!strcmp(a, "--write-xmp"))
             xmp.write = 1;
         else if (!strcmp(a, "--xmp-name") && i + 1 < argc &&
@@ -1085,19 +1161,39 @@ int main(int argc, char **argv)
             xmp.root = argv[++i];
         else if (!strcmp(a, "--xmp-lang") && i + 1 < argc && (!strcmp(argv[i + 1], "en") || !strcmp(argv[i + 1], "zh")))
             xmp.zh = !strcmp(argv[++i], "zh");
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+        else if (!strcmp(a, "--duplicates"))
+            dupes = 1;
+        else if (!strcmp(a, "--threshold") && i + 1 < argc) {
+            char *end = 0;
+            double t = strtod(argv[++i], &end);
+            if (!end || *end || !(t > 0 && t <= 1)) {
+                fprintf(stderr, "ram-index: --threshold: '%s' is not a cosine in (0, 1]\n", esc(argv[i]));
+                exit(2);
+            }
+            zThreshold = argv[i];
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             usage();
         else if (a[0] == '-' && a[1])
             usage();
-        else if (!dir)
+        else if (bMerge) {
+            azMergeArg = realloc(azMergeArg, (size_t)(nMergeArg + 1) * sizeof *azMergeArg);
+            if (!azMergeArg) die("out of memory");
+            azMergeArg[nMergeArg++] = a;
+        } else if (!dir)
             dir = a;
         else if (!dbPath)
             dbPath = a;
         else
             usage();
     }
-    if (zFilesFrom && dir && !dbPath) dbPath = dir, dir = 0; /* ram-index --files-from LIST DB */
-    if ((!dir && !zFilesFrom) || (dir && zFilesFrom) || !dbPath || batch < 1) usage();
+    if (zFilesFrom && dir && !dbPath) dbPath = dir, dir = 0;           /* ram-index --files-from LIST DB */
+    if (dupes && dir && !dbPath && !zFilesFrom) dbPath = dir, dir = 0; /* ram-index --duplicates DB */
+    if ((zThreshold && !dupes) || (dupes && (dir || zFilesFrom || !dbPath || bMerge || nShard))) usage();
+    if (bMerge) { /* ram-index --merge DB SHARD.db... */
+        if (dir || zFilesFrom || nShard || nMergeArg < 2) usage();
+        dbPath = azMergeArg[0];
+    }
+    if (!dupes && ((!dir && !zFilesFrom && !bMerge) || (dir && zFilesFrom) || !dbPath || batch < 1)) usage();
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
     if (dir && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) die("%s is not a folder", esc(dir));
@@ -1111,7 +1207,8 @@ int main(int argc, char **argv)
     snprintf(tbuf, sizeof tbuf, "%d", threads);
     setenv("OPENBLAS_NUM_THREADS", tbuf, 1);
 
-    if (sqlite3_open_v2(dbPath, &g_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) != SQLITE_OK)
+    if (sqlite3_open_v2(dbPath, &g_db, dupes ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) !=
+        SQLITE_OK)
         die("cannot open %s: %s", esc(dbPath), g_db ? sqlite3_errmsg(g_db) : "out of memory");
     /* Another writer (a second ram-index, a shell) holds the write lock for
     ** one batch's store at a time (milliseconds here), or for its own
@@ -1124,6 +1221,12 @@ int main(int argc, char **argv)
     if (sqlite3_load_extension(g_db, so, 0, &err) != SQLITE_OK)
         die("cannot load the extension %s: %s", esc(so), err ? err : "?");
     sqlite3_free(so);
+    if (dupes) { /* reads the table, runs no model */
+        free(so_dir);
+        list_duplicates(table, zThreshold);
+        sqlite3_close(g_db);
+        return 0;
+    }
     if (maxPixels) {
         char *q = sqlite3_mprintf("SELECT ram_set_max_pixels(%lld)", maxPixels);
         char *z = sql_text(q);
@@ -1182,9 +1285,10 @@ int main(int argc, char **argv)
     }
     exec_or_die("PRAGMA synchronous=NORMAL");
     {
-        char *sql = zModel ? sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index(model=%Q)",
-                                             table, zModel)
-                           : sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index", table);
+        char *sql = zModel ? sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index(model=%Q%s)",
+                                             table, zModel, captions ? ", captions=1" : "")
+                           : sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index%s", table,
+                                             captions ? "(captions=1)" : "");
         exec_or_die(sql);
         sqlite3_free(sql);
     }
@@ -1217,6 +1321,21 @@ int main(int argc, char **argv)
     char *rootReal = dir ? realpath(dir, 0) : 0; /* NULL with --files-from: no folder, no gone files */
     g_dbDir = real_folder(dbPath);
     if ((dir && !rootReal) || !g_dbDir) die("cannot resolve %s: %s", esc(g_dbDir ? dir : dbPath), strerror(errno));
+    if (bMerge) { /* shards into DB, by entry: no folder, no inference */
+        RamMergeCounts mc = {0};
+        for (int m = 1; m < nMergeArg; m++) {
+            char *zErr = 0;
+            if (ram_shard_merge(g_db, table, g_dbDir, azMergeArg[m], &mc, &zErr) != SQLITE_OK) die("%s", zErr);
+        }
+        char *zInf = sql_text("SELECT json_extract(ram_index_stats(), '$.inferences')");
+        fprintf(stderr, "ram-index: merged %d shard%s: %lld new, %lld unchanged, %lld changed%s; %s inferences\n",
+                nMergeArg - 1, nMergeArg == 2 ? "" : "s", mc.nNew, mc.nUnchanged, mc.nChanged,
+                mc.nNoPath ? " (rows without a path left out)" : "", zInf);
+        sqlite3_free(zInf);
+        free(azMergeArg), free(g_dbDir), sqlite3_free(zModel);
+        if (sqlite3_close(g_db) != SQLITE_OK) die("closing %s: %s", esc(dbPath), sqlite3_errmsg(g_db));
+        return 0;
+    }
     PathList files = {0};
     WalkOpts wo = {0};
     wo.bHidden = hidden, wo.bFollow = follow, wo.bVerbose = verbose;
@@ -1226,8 +1345,18 @@ int main(int argc, char **argv)
         struct stat rst;
         if (stat(rootReal, &rst) == 0) seen_dir(&wo, &rst);
         walk(rootReal, &files, 0, &wo);
+        if (nShard) { /* this run's slice, by the name relative to DIR */
+            size_t o = 0;
+            for (size_t i = 0; i < files.n; i++) {
+                if (ram_shard_of(files.a[i] + wo.nRoot + (wo.nRoot > 1), nShard) == iShard)
+                    files.a[o++] = files.a[i];
+                else
+                    free(files.a[i]);
+            }
+            files.n = o;
+        }
     } else {
-        read_file_list(zFilesFrom, &files);
+        read_file_list(zFilesFrom, &files, iShard, nShard);
     }
     size_t nHidden = wo.nHidden;
     free(wo.aSeen);
@@ -1263,7 +1392,8 @@ int main(int argc, char **argv)
     sqlite3_stmt *sStatGet = prep("SELECT size, mtime, ino FROM ram_index_stat WHERE tbl = ?1 AND path = ?2");
     sqlite3_stmt *sStatPut = prep("INSERT OR REPLACE INTO ram_index_stat VALUES(?1, ?2, ?3, ?4, ?5)");
     sqlite3_stmt *sStatDel = prep("DELETE FROM ram_index_stat WHERE tbl = ?1 AND path = ?2");
-    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, image) VALUES(?1, ?2)", table);
+    /* mtime: the table's taken column falls back to it (docs/INDEX.md) */
+    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, image, mtime) VALUES(?1, ?2, ?3)", table);
     sqlite3_stmt *sIns = prep(sql);
     sqlite3_free(sql);
     sqlite3_stmt *sBegin = prep("BEGIN IMMEDIATE"), *sCommit = prep("COMMIT");
@@ -1399,23 +1529,39 @@ int main(int argc, char **argv)
     {
         exec_or_die("ATTACH ':memory:' AS ram_stage");
         sql = sqlite3_mprintf("SELECT (SELECT value FROM \"%w_config\" WHERE key = 'floor'), "
-                              "(SELECT value FROM \"%w_config\" WHERE key = 'exif')",
-                              table, table);
+                              "(SELECT value FROM \"%w_config\" WHERE key = 'exif'), "
+                              "(SELECT iif(value = 1, ', captions=1', '') FROM \"%w_config\" WHERE key = 'captions'), "
+                              "(SELECT quote(value) FROM \"%w_config\" WHERE key = 'caption_model' AND value <> '')",
+                              table, table, table, table);
         sqlite3_stmt *c = prep(sql);
         sqlite3_free(sql);
         if (sqlite3_step(c) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
+        /* A table with captions: they are written in the stage too, outside
+        ** the write transaction, and stored with the entry. */
+        const char *zCapModel = (const char *)sqlite3_column_text(c, 3);
         sql =
-            sqlite3_mprintf("CREATE VIRTUAL TABLE ram_stage.s USING ram_index(floor=%s, exif=%d, resume=0)",
+            sqlite3_mprintf("CREATE VIRTUAL TABLE ram_stage.s USING ram_index(floor=%s, exif=%d, resume=0%s%s%s)",
                             sqlite3_column_type(c, 0) == SQLITE_NULL ? "0.01" : (const char *)sqlite3_column_text(c, 0),
-                            sqlite3_column_type(c, 1) == SQLITE_NULL ? 1 : sqlite3_column_int(c, 1));
+                            sqlite3_column_type(c, 1) == SQLITE_NULL ? 1 : sqlite3_column_int(c, 1),
+                            sqlite3_column_type(c, 2) == SQLITE_NULL ? "" : (const char *)sqlite3_column_text(c, 2),
+                            zCapModel ? ", caption_model=" : "", zCapModel ? zCapModel : "");
         sqlite3_finalize(c);
         exec_or_die(sql);
         sqlite3_free(sql);
     }
-    sqlite3_stmt *sStage = prep("INSERT INTO ram_stage.s(path, image) VALUES(?1, ?2)");
+    sqlite3_stmt *sStage = prep("INSERT INTO ram_stage.s(path, image, mtime) VALUES(?1, ?2, ?3)");
     sqlite3_stmt *sUnstage = prep("DELETE FROM ram_stage.s");
-    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, entry) VALUES(?1, (SELECT entry FROM ram_stage.s WHERE path = ?1))",
-                          table);
+    /* the staged row's date, camera, place and caption go along with its entry */
+#define STAGED(c) "(SELECT " c " FROM ram_stage.s WHERE path = ?1)"
+    sql = sqlite3_mprintf(
+        "INSERT INTO \"%w\"(path, entry, taken, taken_source, camera_make, camera_model, latitude, "
+        "longitude, caption) VALUES(?1, " STAGED("entry") ", " STAGED("taken") ", " STAGED("taken_source") ", " STAGED(
+            "camera_make") ", " STAGED("camera_model") ", " STAGED("latitude") ", " STAGED("longitude") ", " STAGED("ca"
+                                                                                                                    "pt"
+                                                                                                                    "io"
+                                                                                                                    "n") ")",
+        table);
+#undef STAGED
     sqlite3_stmt *sInsEntry = prep(sql);
     sqlite3_free(sql);
     sql = sqlite3_mprintf("SELECT 1 FROM \"%w_images\" WHERE key = ?1 AND gen = (SELECT value FROM \"%w_config\" "
@@ -1436,7 +1582,7 @@ int main(int argc, char **argv)
     } Pending;
     Pending *aPend = calloc((size_t)batch, sizeof *aPend);
     if (!aPend) die("out of memory");
-    int interrupted = 0;
+    int interrupted = 0, bLastBatch = 0;
     P.tWork0 = now();
     /* The files in walk order; a file whose image another writer is
     ** embedding (it holds the key's claim) goes to the end, and is stored
@@ -1447,6 +1593,7 @@ int main(int argc, char **argv)
     if (!aOrder || !bDeferred) die("out of memory");
     for (size_t i = 0; i < files.n; i++)
         if (todo[i]) aOrder[nOrder++] = i;
+    g_soft = 1;
     for (size_t pos = 0; pos < nOrder && !g_stop;) {
         /* 1. read, hash, and embed what the table lacks: no write lock */
         int nPend = 0;
@@ -1497,6 +1644,9 @@ int main(int argc, char **argv)
                 nanosleep(&ts, 0);
                 bKnown = key_known(sKnown, q->key);
             }
+            /* The claim may be free because its holder has just stored the
+            ** image and let go: look again, or the image is embedded twice. */
+            if (bMine && !bKnown) bKnown = key_known(sKnown, q->key);
             if (!bKnown && !bMine && !bDeferred[i]) {
                 bDeferred[i] = 1;
                 free(q->data);
@@ -1512,7 +1662,10 @@ int main(int argc, char **argv)
             if (bKnown || !bMine) continue; /* stored by its bytes: the table reuses the image */
             sqlite3_bind_text(sStage, 1, name, -1, SQLITE_STATIC);
             sqlite3_bind_blob64(sStage, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+            if (q->bStat) sqlite3_bind_int64(sStage, 3, (sqlite3_int64)q->st.st_mtime);
+            g_soft = 0; /* a signal interrupts the inference */
             int rc = sqlite3_step(sStage);
+            g_soft = 1;
             /* the message now: sqlite3_reset and the next binds clear it */
             char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
             sqlite3_reset(sStage);
@@ -1524,7 +1677,7 @@ int main(int argc, char **argv)
             } else if (rc == SQLITE_INTERRUPT || g_stop) {
                 sqlite3_free(zErr);
                 nPend--;
-                interrupted = 1;
+                bLastBatch = 1;
                 break;
             } else if (rc == SQLITE_TOOBIG || (rc == SQLITE_ERROR && !strncmp(zErr, "ram_index: image:", 17))) {
                 /* Not an image (or over the pixel limit): recorded with the
@@ -1537,8 +1690,12 @@ int main(int argc, char **argv)
             }
             sqlite3_free(zErr);
         }
-        if (interrupted || g_stop) {
-            for (int k = 0; k < nPend; k++) free(aPend[k].data), sqlite3_free(aPend[k].zSkip);
+        /* Ctrl-C or SIGTERM (scancel, a pre-empted job): the images staged
+        ** so far are stored below before stopping, so a stop loses at most
+        ** the image being embedded (a SIGKILL: at most this batch). */
+        if (g_stop) bLastBatch = 1;
+        if (!nPend && bLastBatch) {
+            interrupted = 1;
             break;
         }
         if (!nPend) continue;
@@ -1576,7 +1733,19 @@ int main(int argc, char **argv)
             unsigned char oldKey[16] = {0};
             int bOldKey = row_key(sKey, name, oldKey);
             if (t == T_NEW && bOldKey && !memcmp(oldKey, q->key, 16)) {
-                /* another writer stored this file meanwhile */
+                /* another writer stored this file meanwhile, or --rescan
+                ** met it unchanged: then its bytes still go to the table (a
+                ** hash, no inference), which records their date, camera
+                ** and place in a table made before those columns */
+                if (rescan && q->data && !q->bStaged) {
+                    sqlite3_bind_text(sIns, 1, name, -1, SQLITE_STATIC);
+                    sqlite3_bind_blob64(sIns, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+                    if (q->bStat) sqlite3_bind_int64(sIns, 3, (sqlite3_int64)q->st.st_mtime);
+                    int rc = sqlite3_step(sIns);
+                    sqlite3_reset(sIns);
+                    sqlite3_clear_bindings(sIns);
+                    if (rc != SQLITE_DONE && !g_stop) die("%s: %s", esc(name), sqlite3_errmsg(g_db));
+                }
                 free(q->data);
                 q->data = 0;
                 P.present++;
@@ -1587,6 +1756,7 @@ int main(int argc, char **argv)
             sqlite3_stmt *ins = q->bStaged ? sInsEntry : sIns;
             sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
             if (!q->bStaged) sqlite3_bind_blob64(ins, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+            if (!q->bStaged && q->bStat) sqlite3_bind_int64(ins, 3, (sqlite3_int64)q->st.st_mtime);
             int rc = sqlite3_step(ins);
             char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
             sqlite3_reset(ins);
@@ -1644,7 +1814,12 @@ int main(int argc, char **argv)
         if (sqlite3_step(sUnstage) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
         sqlite3_reset(sUnstage);
         claims_release(table);
+        if (bLastBatch) {
+            interrupted = 1;
+            break;
+        }
     }
+    g_soft = 0;
     if (g_stop) interrupted = 1;
     claims_release(table);
     free(aPend);
@@ -1747,6 +1922,9 @@ int main(int argc, char **argv)
     /* (another process still using the database may keep the WAL: that is
     ** not an error, its last connection checkpoints it) */
     if (!interrupted) sqlite3_exec(g_db, "PRAGMA wal_checkpoint(TRUNCATE)", 0, 0, 0);
+    char *zInfDone = interrupted ? sql_text("SELECT json_extract(ram_index_stats(), '$.inferences')") : 0;
+    long long nInferences = zInfDone ? atoll(zInfDone) : 0;
+    sqlite3_free(zInfDone);
     sqlite3 *db = g_db;
     g_db = 0;
     if (sqlite3_close(db) != SQLITE_OK) die("closing %s: %s", esc(dbPath), sqlite3_errmsg(db));
@@ -1755,7 +1933,10 @@ int main(int argc, char **argv)
     free(todo);
     sqlite3_free(zModel);
     if (interrupted) {
-        fprintf(stderr, "ram-index: interrupted; the work done is kept: rerun the same command to resume\n");
+        fprintf(stderr,
+                "ram-index: interrupted; the work done is kept (%lld inferences): rerun the same command to "
+                "resume\n",
+                nInferences);
     }
     return interrupted ? 130 : nXmpBad ? 1 : 0;
 }

@@ -10,9 +10,13 @@
 **     index_images.c   image entries: embed, write, reference-count, postings
 **     index_entry.c    the entry column: an image's stored form as a blob that
 **                      another table stores without running the model
+**     index_similar.c  MATCH with a BLOB: search by example (CLS cosine)
 **     index_match.c    MATCH: open-set ranking from the int8 token cache
+**     index_meta.c     capture date, camera and GPS of each row (photos_meta)
 **     index_update.c   xUpdate: row inserts, updates, deletes and commands
 **     index_cursor.c   xOpen/xFilter/xNext/xColumn: the query plans' scans
+**     index_duplicates.c  ram_index_duplicates(): groups of near-duplicates,
+**                      read from a table's shadow tables
 **     index_vtab.c     xCreate/xConnect, xBestIndex, transactions, the module
 **
 ** ram_index keeps each image's embeddings in shadow tables of the same
@@ -56,6 +60,9 @@
 **     photos_cls(id, v)                          prefilter vectors
 **     photos_blobs(id, data)                     image bytes (store_images=1)
 **     photos_skipped(path, reason)               images refused (on_error=skip)
+**     photos_meta(id, taken, taken_source, camera_make, camera_model, latitude, longitude)
+**                                                per row (id = photos_files.id): index_meta.c
+**     photos_captions(caption, img)              FTS5, rowid = row (captions=1, index_caption.c)
 **
 ** Tag queries (tag = ?, tag IN (...), optional score > x) range-scan
 ** photos_postings by class; MATCH ranks every current image (or the
@@ -100,7 +107,16 @@ enum {
     COL_TAGS_ZH,   /* HIDDEN: selected tags, Chinese */
     COL_STALE,     /* HIDDEN: 1 when embedded with another model or preprocessing */
     COL_ENTRY,     /* HIDDEN: the stored entry as a blob (entry_blob.c); INSERT input */
-    COL_NAME,      /* HIDDEN, named like the table: MATCH and commands */
+    /* HIDDEN: when, with what and where the photo was taken (index_meta.c) */
+    COL_TAKEN,        /* ISO 8601 text: EXIF DateTimeOriginal[+offset], else the file's mtime (UTC, 'Z') */
+    COL_TAKEN_SOURCE, /* 'exif' or 'mtime' (NULL: unknown or given by the INSERT) */
+    COL_CAMERA_MAKE,  /* EXIF Make */
+    COL_CAMERA_MODEL, /* EXIF Model */
+    COL_LATITUDE,     /* GPS, signed decimal degrees (north positive) */
+    COL_LONGITUDE,    /* GPS, signed decimal degrees (east positive) */
+    COL_MTIME,        /* INSERT/UPDATE input: the file's mtime in seconds (fsdir's); reads NULL */
+    COL_CAPTION,      /* HIDDEN: the row's caption (captions=1, index_caption.c), else NULL */
+    COL_NAME,         /* HIDDEN, named like the table: MATCH and commands */
     N_COL
 };
 /* Their names (index_store.c). */
@@ -184,8 +200,16 @@ struct IndexVtab {
     unsigned char *aTxnKey; /* keys embedded in the open transaction, 16 bytes each; sqlite3_free */
     int nTxnKey, nTxnKeyAlloc;
     time_t tJrnBegin;
-    int bInWrite;      /* between xBegin and xCommit/xRollback */
-    int bReloadConfig; /* a rollback may have undone a command: reread the config first */
+    int bInWrite;           /* between xBegin and xCommit/xRollback */
+    int bReloadConfig;      /* a rollback may have undone a command: reread the config first */
+    int eMeta;              /* photos_meta: 0 not looked up yet, 1 present, -1 absent (index_meta.c) */
+    int bSameFile;          /* the last INSERT met its path with the same bytes (index_meta.c then skips EXIF) */
+    sqlite3_stmt *pMetaGet; /* reads a row of photos_meta (sqlite3_finalize) */
+
+    /* Captions (index_caption.c). */
+    int bCaptions;           /* captions=1: photos_captions (FTS5) holds a caption per row */
+    char *zCapModel;         /* caption_model= path or NULL (the connection's caption model); sqlite3_free */
+    struct ram_ctx *pCapCtx; /* zCapModel's context once opened: one reference */
 };
 
 struct IndexHit {
@@ -319,10 +343,65 @@ int ram__index_entry_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 im
 ** and embeddings (e: ram__embedding_clear). */
 int ram__index_entry_arg(IndexVtab *p, sqlite3_value *pVal, unsigned char aKey[16], IndexEmbedding *e);
 
+/* ------------------------------------------------------------------ index_caption.c */
+
+/* A CREATE option captions= or caption_model= (*pbHandled 0: not one of them;
+** caption_model takes over *pzVal). */
+int ram__index_caption_option(IndexVtab *p, const char *zKey, char **pzVal, int *pbHandled, char **pzErr);
+int ram__index_caption_create(IndexVtab *p, char **pzErr); /* at CREATE: the FTS5 table, the config */
+int ram__index_caption_load(IndexVtab *p, char **pzErr);   /* at CREATE and CONNECT: reads the config */
+void ram__index_caption_drop(IndexVtab *p);
+/* After row fid points at its image (pImage: the inserted bytes, or NULL;
+** pGiven: the INSERT's caption value, stored as given when TEXT, or NULL). */
+int ram__index_caption_put(IndexVtab *p, sqlite3_int64 fid, sqlite3_value *pImage, sqlite3_value *pGiven);
+int ram__index_caption_delete(IndexVtab *p, sqlite3_int64 fid);
+int ram__index_caption_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 fid);
+int ram__index_caption_check(IndexVtab *p); /* integrity-check */
+int ram__index_caption_rename(IndexVtab *p, const char *zNew);
+
+/* ------------------------------------------------------------------ index_similar.c */
+
+/* MATCH with a BLOB (an image, an entry, a ram_embed() BLOB or a float32
+** vector): the images ranked by the cosine of their CLS with the query's,
+** *paHit (sqlite3_free) best first, at most k (k 0: all); iTag >= 0 keeps
+** the images where that tag is over thr. nPre > 0 is refused. */
+int ram__index_similar(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
+                       IndexHit **paHit, int *pnHit);
+
 /* ------------------------------------------------------------------ index_match.c */
 
 int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
                      IndexHit **paHit, int *pnHit);
+
+/* ------------------------------------------------------------------ index_meta.c */
+
+/* photos_meta, the capture date, camera and GPS position of each row, kept
+** apart from the other shadow tables (tables made before it gain it at
+** their first write). Create: makes the table (xCreate, and lazily). Write:
+** the row fid's values after an INSERT or UPDATE whose column values are
+** argv[2 + COL_*] (bUpdate: columns SQLite reports unchanged are kept), the
+** EXIF of pBlob when given. Delete: row fid (fid < 0: the rows whose file
+** row is gone). Column: COL_TAKEN ... COL_MTIME of row fid (NULL for a
+** table without photos_meta). Exists: 1 when photos_meta exists (looked up
+** once until a reset). Reset: forget the cached statement and lookup
+** (rollback, rename, free). Check: the type and range checks of the values
+** the statement gives, made before anything is written. */
+int ram__index_meta_create(IndexVtab *p);
+int ram__index_meta_check(IndexVtab *p, sqlite3_value **argv, int bUpdate);
+int ram__index_meta_exists(IndexVtab *p);
+/* integrity-check's part: SQLITE_CORRUPT_VTAB with the message when rows of
+** photos_meta belong to no file row. */
+int ram__index_meta_integrity(IndexVtab *p);
+int ram__index_meta_write(IndexVtab *p, sqlite3_int64 fid, sqlite3_value **argv, const void *pBlob, int nBlob,
+                          int bUpdate);
+int ram__index_meta_delete(IndexVtab *p, sqlite3_int64 fid);
+int ram__index_meta_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 fid, int iCol);
+void ram__index_meta_reset(IndexVtab *p);
+
+/* ------------------------------------------------------------------ index_duplicates.c */
+
+/* Registers ram_index_duplicates (the groups of near-duplicates of a table). */
+int ram__register_index_duplicates(sqlite3 *db, char **pzErrMsg);
 
 /* ------------------------------------------------------------------ index_update.c */
 

@@ -45,7 +45,8 @@ static int index_label_embed(IndexVtab *p, sqlite3_value *pVal, float **paRow, i
     memset(&list, 0, sizeof list);
     if (sqlite3_value_type(pVal) != SQLITE_TEXT || !z || !n) {
         if (sqlite3_value_type(pVal) == SQLITE_TEXT && !z) return SQLITE_NOMEM;
-        ram__vtab_set_error(&p->base, "ram_index: MATCH needs a text or a JSON array of texts");
+        ram__vtab_set_error(&p->base, "ram_index: MATCH needs a text, a JSON array of texts, or a non-empty BLOB "
+                                      "(an image, an entry, a ram_embed() BLOB or a float32 vector)");
         return SQLITE_ERROR;
     }
     if (n > RAM_MAX_TEXT) {
@@ -211,6 +212,8 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
     HitSet pre = {0}, res = {0};
     *paHit = 0;
     *pnHit = 0;
+    if (sqlite3_value_type(pMatch) == SQLITE_BLOB) /* search by example: index_similar.c */
+        return ram__index_similar(p, pMatch, k, nPre, iTag, thr, paHit, pnHit);
 
     rc = ram__index_model(p, 1);
     if (rc) return rc;

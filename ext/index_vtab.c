@@ -64,8 +64,10 @@ static void index_free(IndexVtab *p)
 {
     if (!p) return;
     for (int i = 0; i < N_STMT; i++) sqlite3_finalize(p->aStmt[i]);
+    ram__index_meta_reset(p);
     ram__journal_close(p);
     ram__index_model_drop(p);
+    ram__index_caption_drop(p);
     sqlite3_free(p->aEmbeds), sqlite3_free(p->aProbs), sqlite3_free(p->aTokBlob);
     sqlite3_free(p->aTxnKey);
     sqlite3_free(p->zDb), sqlite3_free(p->zName), sqlite3_free(p->zModel);
@@ -76,11 +78,14 @@ static void index_free(IndexVtab *p)
 
 static int index_declare(sqlite3 *db, const char *zName)
 {
-    char *zSql =
-        sqlite3_mprintf("CREATE TABLE x(path TEXT, image BLOB HIDDEN, tags TEXT, score REAL, "
-                        "tag HIDDEN, k HIDDEN, prefilter HIDDEN, key BLOB HIDDEN, probs BLOB HIDDEN, "
-                        "cls BLOB HIDDEN, tags_zh TEXT HIDDEN, stale HIDDEN, entry BLOB HIDDEN, \"%w\" HIDDEN)",
-                        zName);
+    char *zSql = sqlite3_mprintf(
+        "CREATE TABLE x(path TEXT, image BLOB HIDDEN, tags TEXT, score REAL, "
+        "tag HIDDEN, k HIDDEN, prefilter HIDDEN, key BLOB HIDDEN, probs BLOB HIDDEN, "
+        "cls BLOB HIDDEN, tags_zh TEXT HIDDEN, stale HIDDEN, entry BLOB HIDDEN, "
+        "taken TEXT HIDDEN, taken_source TEXT HIDDEN, camera_make TEXT HIDDEN, "
+        "camera_model TEXT HIDDEN, latitude REAL HIDDEN, longitude REAL HIDDEN, mtime HIDDEN, caption TEXT HIDDEN, "
+        "\"%w\" HIDDEN)",
+        zName);
     if (!zSql) return SQLITE_NOMEM;
     int rc = sqlite3_declare_vtab(db, zSql);
     sqlite3_free(zSql);
@@ -129,6 +134,14 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                 *pzErr = sqlite3_mprintf("ram_index: argument '%s' is not key=value", argv[i]);
                 goto fail;
             }
+            int bCaptionOpt = 0;
+            rc = ram__index_caption_option(p, zKey, &zVal, &bCaptionOpt, pzErr); /* index_caption.c */
+            if (rc) goto fail;
+            if (bCaptionOpt) {
+                sqlite3_free(zKey), sqlite3_free(zVal);
+                zKey = zVal = 0;
+                continue;
+            }
             if (!sqlite3_stricmp(zKey, "model")) {
                 if (!zVal[0]) {
                     *pzErr = sqlite3_mprintf("ram_index: model= needs the path of a model file (leave it out to "
@@ -172,7 +185,7 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                     p->bResume = b;
             } else {
                 *pzErr = sqlite3_mprintf("ram_index: unknown option '%s' (expected model, floor, store_images, "
-                                         "exif, resume or on_error)",
+                                         "exif, resume, on_error, captions or caption_model)",
                                          zKey);
                 rc = SQLITE_ERROR;
                 goto fail;
@@ -216,7 +229,11 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                              p->zDb, p->zName, p->zDb, p->zName, info.digest, zPrep, info.path, p->zDb, p->zName,
                              INDEX_SCHEMA_VERSION, p->zModel, p->rFloor, p->bStore, p->bExif, p->bResume, p->nTok,
                              p->nDim, p->nClass, RAM_CACHE_LAYOUT);
-        if (rc) goto fail;
+        if (rc == SQLITE_OK) rc = ram__index_meta_create(p); /* index_meta.c */
+        if (rc) {
+            if (p->base.zErrMsg && !*pzErr) *pzErr = sqlite3_mprintf("%s", p->base.zErrMsg);
+            goto fail;
+        }
         if (p->bSkipErrors) {
             /* on_error=skip: the refused images are recorded, by path */
             rc = ram__index_exec(db, pzErr,
@@ -225,10 +242,13 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                                  p->zDb, p->zName, p->zDb, p->zName);
             if (rc) goto fail;
         }
+        rc = ram__index_caption_create(p, pzErr);
+        if (rc) goto fail;
         sqlite3_free(p->zModel);
         p->zModel = 0;
     }
     rc = ram__index_load_config(p, pzErr);
+    if (rc == SQLITE_OK) rc = ram__index_caption_load(p, pzErr);
     if (rc) goto fail;
     rc = index_alloc_scratch(p);
     if (rc) goto nomem;
@@ -455,14 +475,17 @@ static int indexDestroy(sqlite3_vtab *pVtab)
         sqlite3_finalize(p->aStmt[i]);
         p->aStmt[i] = 0;
     }
+    ram__index_meta_reset(p);
     int rc = ram__index_exec(p->db, 0,
                              "DROP TABLE IF EXISTS \"%w\".\"%w_config\"; DROP TABLE IF EXISTS \"%w\".\"%w_gens\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_images\"; DROP TABLE IF EXISTS \"%w\".\"%w_files\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_postings\"; DROP TABLE IF EXISTS \"%w\".\"%w_cls\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\"; DROP TABLE IF EXISTS \"%w\".\"%w_tokens\";"
-                             "DROP TABLE IF EXISTS \"%w\".\"%w_skipped\";",
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_skipped\"; DROP TABLE IF EXISTS \"%w\".\"%w_meta\";"
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_captions\";",
                              p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
-                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
+                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+                             p->zDb, p->zName);
     if (rc == SQLITE_OK) {
         ram__journal_drop(p);
         index_free(p);
@@ -498,7 +521,8 @@ static int indexRollback(sqlite3_vtab *pVtab)
     p->bInWrite = 0;
     p->nTxnKey = 0;
     p->bReloadConfig = 1;
-    ram__journal_commit(p); /* keep the work: the next run resumes from it */
+    ram__index_meta_reset(p); /* photos_meta may have been created in it */
+    ram__journal_commit(p);   /* keep the work: the next run resumes from it */
     return SQLITE_OK;
 }
 
@@ -517,6 +541,12 @@ static int indexRename(sqlite3_vtab *pVtab, const char *zNew)
     if (rc == SQLITE_OK && p->bSkipErrors)
         rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_skipped\" RENAME TO \"%w_skipped\"",
                              p->zDb, p->zName, zNew);
+    ram__index_meta_reset(p);
+    if (rc == SQLITE_OK && ram__index_meta_exists(p))
+        rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_meta\" RENAME TO \"%w_meta\"", p->zDb,
+                             p->zName, zNew);
+    ram__index_meta_reset(p);
+    if (rc == SQLITE_OK) rc = ram__index_caption_rename(p, zNew);
     if (rc == SQLITE_OK) {
         char *z = sqlite3_mprintf("%s", zNew);
         if (!z) return SQLITE_NOMEM;
@@ -542,13 +572,14 @@ static int indexRollbackTo(sqlite3_vtab *pVtab, int iSavepoint)
 {
     (void)iSavepoint;
     ((IndexVtab *)pVtab)->bReloadConfig = 1;
+    ram__index_meta_reset((IndexVtab *)pVtab);
     return SQLITE_OK;
 }
 
 static int indexShadowName(const char *zName)
 {
-    static const char *const azShadow[] = {"config",   "gens", "images", "tokens", "files",
-                                           "postings", "cls",  "blobs",  "skipped"};
+    static const char *const azShadow[] = {"config",   "gens", "images", "tokens",  "files",
+                                           "postings", "cls",  "blobs",  "skipped", "meta"};
     for (size_t i = 0; i < sizeof azShadow / sizeof azShadow[0]; i++)
         if (!sqlite3_stricmp(zName, azShadow[i])) return 1;
     return 0;
@@ -595,5 +626,6 @@ int ram__register_index(sqlite3 *db, struct ram_conn *p, char **pzErrMsg)
         *pzErrMsg = sqlite3_mprintf("ram: cannot register ram_index: %s", sqlite3_errmsg(db));
         return rc;
     }
-    return ram__register_funcs(db, p, g_aFunc, (int)(sizeof g_aFunc / sizeof g_aFunc[0]), pzErrMsg);
+    rc = ram__register_funcs(db, p, g_aFunc, (int)(sizeof g_aFunc / sizeof g_aFunc[0]), pzErrMsg);
+    return rc ? rc : ram__register_index_duplicates(db, pzErrMsg);
 }
