@@ -256,6 +256,59 @@ static void test_scorer(void)
     synth_free(m), synth_free(m2), synth_free(m3);
 }
 
+/* Sign codes: a query row's code equals the code of the unit vector packed
+** from the same vector (both in the rotated space), the distance grows with
+** the angle (sign random projections: E[distance] ~ dim * angle / pi), and a
+** unit vector of the wrong size is refused. Widths 64 (rotated) and 48. */
+static void test_codes(void)
+{
+    static const int aDim[] = {64, 48};
+    for (int t = 0; t < 2; t++) {
+        int dim = aDim[t];
+        struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, dim, 48, 4, 96, 2, 17, 1);
+        size_t nc = ram_cache_code_size(dim), nu = ram_cache_unit_size(dim);
+        check(nc == (size_t)(dim + 7) / 8, "index_score.codes.size", "%zu", nc);
+        float *label = rvec((size_t)dim, 1, 0);
+        unit_rows(label, 1, dim);
+        struct ram_cache_query *q = 0;
+        struct ram_error err = {{0}};
+        ram_cache_query_init(m, label, 1, 1, 1, &q, &err);
+        unsigned char qc[8], uc[8], unit[4 + 64];
+        check(ram_cache_query_codes(q, qc) == 1, "index_score.codes.query_rows", NULL);
+        ram_cache_pack_unit(label, dim, unit, nu, &err);
+        ram_cache_unit_code(unit, nu, dim, uc, &err);
+        int d0 = ram_cache_code_distance(qc, uc, nc);
+        check(d0 <= 1, "index_score.codes.same_vector", "dim %d: distance %d", dim, d0); /* a rounded 0 may flip one */
+        /* vectors at a growing angle from the label: mean distances rise */
+        double prev = -1, worst = 0;
+        for (int a = 1; a <= 3; a++) {
+            double theta = a * 0.5, sum = 0;
+            for (int it = 0; it < 200; it++) {
+                float *r = rvec((size_t)dim, 1, 0), *x = malloc(sizeof(float) * (size_t)dim);
+                double dot = 0;
+                for (int d = 0; d < dim; d++) dot += (double)r[d] * label[d];
+                for (int d = 0; d < dim; d++) r[d] -= (float)dot * label[d]; /* orthogonal to the label */
+                ram_l2_normalize(r, dim);
+                for (int d = 0; d < dim; d++) x[d] = (float)(cos(theta) * label[d] + sin(theta) * r[d]);
+                ram_cache_pack_unit(x, dim, unit, nu, &err);
+                ram_cache_unit_code(unit, nu, dim, uc, &err);
+                sum += ram_cache_code_distance(qc, uc, nc);
+                free(r), free(x);
+            }
+            double mean = sum / 200 / dim;
+            worst = fmax(worst, fabs(mean - theta / M_PI));
+            check(mean > prev, "index_score.codes.monotone", "dim %d angle %.1f: %.3f after %.3f", dim, theta, mean,
+                  prev);
+            prev = mean;
+        }
+        check(worst < 0.08, "index_score.codes.angle", "dim %d: mean distance off angle/pi by %.3f", dim, worst);
+        check(ram_cache_unit_code(unit, nu - 1, dim, uc, &err) == RAM_ERR_FORMAT, "index_score.codes.bad_size", NULL);
+        ram_cache_query_free(q);
+        free(label);
+        synth_free(m);
+    }
+}
+
 static void test_prefilter(void)
 {
     struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, 64, 48, 4, 96, 2, 17, 1);
@@ -376,6 +429,7 @@ int main(void)
     test_layout();
     test_scorer();
     test_prefilter();
+    test_codes();
     test_golden();
     return harness_exit();
 }
