@@ -677,10 +677,11 @@ float ram_cache_prefilter(const struct ram_cache_query *q, const void *unit, siz
     return best;
 }
 
-int ram_cache_query_codes(const struct ram_cache_query *q, unsigned char *out)
+int ram_cache_query_codes(const struct ram_cache_query *q, unsigned char *out, size_t cap)
 {
     int rows = q->n_tags * q->des;
     size_t nc = ram_cache_code_size(q->dim);
+    if (cap / nc < (size_t)rows) return -1;
     const float *lab = q->lrot ? q->lrot : q->label; /* the space of the stored unit vectors */
     for (int r = 0; r < rows; r++) sign_bits_f32(lab + (size_t)r * q->dim, q->dim, out + nc * (size_t)r);
     return rows;

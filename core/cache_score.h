@@ -150,9 +150,10 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
 float ram_cache_prefilter(const struct ram_cache_query *q, const void *unit, size_t unit_len);
 
 /* The sign codes of the query's descriptions (n_tags x des_per_tag rows, in
-** the space of the stored unit vectors): out receives rows x
-** ram_cache_code_size(dim) bytes; returns rows. */
-int ram_cache_query_codes(const struct ram_cache_query *q, unsigned char *out);
+** the space of the stored unit vectors): out (cap bytes) receives rows x
+** ram_cache_code_size(dim) bytes; returns rows, or -1 (nothing written) when
+** they do not fit. */
+int ram_cache_query_codes(const struct ram_cache_query *q, unsigned char *out, size_t cap);
 
 #ifdef RAM_TEST
 /* The straightforward reference the scorer is tested against: the decoder

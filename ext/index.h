@@ -106,16 +106,21 @@ enum {
 /* Their names (index_store.c). */
 extern const char *const ram__index_col_names[N_COL];
 
-#define INDEX_PREP_VERSION 1   /* bump when core's preprocessing changes its output */
-#define INDEX_SCHEMA_VERSION 3 /* layout of the shadow tables (3: integer scores in postings) */
-#define INDEX_PROBS_VERSION 1  /* layout of photos_images.probs */
-#define INDEX_BATCH 64         /* images per batched scoring call */
+#define INDEX_PREP_VERSION 1 /* bump when core's preprocessing changes its output */
+#define INDEX_SCHEMA_VERSION \
+    4                              /* layout of the shadow tables (3: integer scores in postings; 4: codes, \
+                                ** postings in score order: index_codes.c; 3 is still read) */
+#define INDEX_CASCADE_DEFAULT 4000 /* 1-bit stage survivors (cascade=), chosen by bench_cascade's recall */
+#define RAM_INDEX_MAX_CODE 8192    /* bytes of a sign code at the widest width (65536) */
+#define INDEX_PROBS_VERSION 1      /* layout of photos_images.probs */
+#define INDEX_BATCH 64             /* images per batched scoring call */
 #define INDEX_MAX_DESCRIPTIONS 256
 #define INDEX_JOURNAL_EVERY 8 /* journal commit every N embeddings (or 2 s) */
 
 /* Process-wide counters, read by ram_index_stats() (index_store.c). */
 struct ram_index_stats {
-    sqlite3_int64 hashed, inferences, reused, journal_hits, postings_read, images_scored, prefilter_scanned;
+    sqlite3_int64 hashed, inferences, reused, journal_hits, postings_read, images_scored, prefilter_scanned,
+        codes_scanned;
 };
 extern struct ram_index_stats ram__index_stats;
 #define STAT_ADD(f, n) __atomic_add_fetch(&ram__index_stats.f, (n), __ATOMIC_RELAXED)
@@ -148,6 +153,8 @@ enum {
     STMT_FILE_DELETE,
     STMT_STALE_COUNT,
     STMT_TOKENS,
+    STMT_CODE_UPSERT,
+    STMT_CODE_DELETE,
     N_STMT
 };
 
@@ -165,6 +172,8 @@ struct IndexVtab {
     char *zGenDigest;       /* its model digest; sqlite3_free */
     char *zGenPrep;         /* its preprocessing; sqlite3_free */
     int nTok, nDim, nClass; /* sizes recorded at create */
+    int iSchema;            /* 3 or 4 (index_codes.c) */
+    sqlite3_int64 nCascade; /* MATCH prefilter: survivors of the 1-bit stage (0: none) */
 
     struct ram_conn *pConn;   /* the connection's extension state (the module's pAux) */
     struct ram_ctx *pCtx;     /* the table's model in use: the connection's context, or its own
@@ -318,6 +327,14 @@ int ram__index_entry_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 im
 /* An INSERT's entry value, checked against the table's generation: its key
 ** and embeddings (e: ram__embedding_clear). */
 int ram__index_entry_arg(IndexVtab *p, sqlite3_value *pVal, unsigned char aKey[16], IndexEmbedding *e);
+
+/* ------------------------------------------------------------------ index_codes.c */
+
+int ram__index_code_put(IndexVtab *p, sqlite3_int64 img, const unsigned char *aUnit, int nUnit);
+int ram__index_code_delete(IndexVtab *p, sqlite3_int64 img);
+int ram__index_codes_create(sqlite3 *db, const char *zDb, const char *zName, char **pzErr);
+int ram__index_upgrade(IndexVtab *p);
+int ram__index_cmd_cascade(IndexVtab *p, const char *zVal);
 
 /* ------------------------------------------------------------------ index_match.c */
 

@@ -214,8 +214,9 @@ int ram__indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
         rc = cursor_prepare(c,
                             "SELECT " ROW_COLS " FROM \"%w\".\"%w_postings\" p JOIN \"%w\".\"%w_images\" i "
                             "ON i.id = p.img JOIN \"%w\".\"%w_files\" f ON f.img = p.img "
-                            "WHERE p.tag = ?1 AND p.score >= ?2",
-                            "p.score", p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
+                            "WHERE p.tag = ?1 AND p.score >= ?2%s",
+                            "p.score", p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+                            p->iSchema >= 4 ? " ORDER BY p.score DESC, p.img DESC" : ""); /* best first */
         if (rc) return rc;
         sqlite3_bind_int(c->pStmt, 1, c->iTag);
         sqlite3_bind_int64(c->pStmt, 2, ram__bound_bits(thr, ge));

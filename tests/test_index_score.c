@@ -274,7 +274,8 @@ static void test_codes(void)
         struct ram_error err = {{0}};
         ram_cache_query_init(m, label, 1, 1, 1, &q, &err);
         unsigned char qc[8], uc[8], unit[4 + 64];
-        check(ram_cache_query_codes(q, qc) == 1, "index_score.codes.query_rows", NULL);
+        check(ram_cache_query_codes(q, qc, sizeof qc) == 1 && ram_cache_query_codes(q, qc, nc - 1) == -1,
+              "index_score.codes.query_rows", NULL);
         ram_cache_pack_unit(label, dim, unit, nu, &err);
         ram_cache_unit_code(unit, nu, dim, uc, &err);
         int d0 = ram_cache_code_distance(qc, uc, nc);

@@ -1,0 +1,125 @@
+/*
+** index_codes.c — schema 4 of ram_index: the 1-bit sign codes of the prefilter
+** cascade (photos_codes) and the postings in score order, and the upgrade of
+** a schema-3 table to it. Every part of this schema change lives here.
+**
+**     SELECT path, score FROM photos
+**       WHERE photos MATCH 'a dog' AND k = 20 AND prefilter = 300;  -- the cascade
+**     SELECT path, score FROM photos
+**       WHERE tag = 'dog' ORDER BY score DESC LIMIT 20;            -- ~20 postings read
+**     INSERT INTO photos(photos) VALUES('cascade=4000');   -- 1-bit stage survivors
+**     INSERT INTO photos(photos) VALUES('upgrade');        -- a schema-3 table, now
+**
+** HOW IT WORKS
+**
+** photos_codes(id INTEGER PRIMARY KEY, c BLOB) holds per image the sign bits
+** of its stored unit CLS (core/cache_score.h: ram_cache_unit_code), 64 bytes at
+** 512 dimensions: derived from photos_cls.v, so it is written beside it and
+** can be rebuilt from it without the model. MATCH with prefilter = N scans
+** the codes (popcount of XOR with the query's codes), keeps the `cascade`
+** closest (config key, at least N), computes the int8 cosine of those only
+** and the exact score of the N best (index_match.c).
+**
+** Schema 4 also orders photos_postings by (tag, score, img) (primary key,
+** WITHOUT ROWID), so that tag = ? ORDER BY score DESC reads the postings best
+** first and stops with the LIMIT. A schema-3 table (made before) keeps its
+** (tag, img) key and gains the index photos_postings_score(tag, score) when
+** upgraded: by the 'upgrade' command, or at its first write. Until then its
+** queries take the schema-3 paths (the int8 prefilter reads every image, a
+** sorted tag query reads every posting of the tag); nothing else differs.
+** The upgrade sets the version to 4, so that a build that does not keep the
+** codes refuses the file instead of letting them fall out of step.
+*/
+#include "index.h"
+SQLITE_EXTENSION_INIT3
+
+/* The code of one image from its unit vector, written beside it. */
+int ram__index_code_put(IndexVtab *p, sqlite3_int64 img, const unsigned char *aUnit, int nUnit)
+{
+    unsigned char aCode[RAM_INDEX_MAX_CODE];
+    struct ram_error err;
+    sqlite3_stmt *s;
+    if (p->iSchema < 4) return SQLITE_OK;
+    if (ram_cache_code_size(p->nDim) > sizeof aCode ||
+        ram_cache_unit_code(aUnit, (size_t)nUnit, p->nDim, aCode, &err) != RAM_OK) {
+        ram__vtab_set_error(&p->base, "ram_index: image %lld has a malformed prefilter vector", img);
+        return SQLITE_CORRUPT_VTAB;
+    }
+    int rc = ram__index_stmt(p, STMT_CODE_UPSERT, &s);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, img);
+    sqlite3_bind_blob(s, 2, aCode, (int)ram_cache_code_size(p->nDim), SQLITE_STATIC);
+    return ram__index_step_done(p, s);
+}
+
+int ram__index_code_delete(IndexVtab *p, sqlite3_int64 img)
+{
+    sqlite3_stmt *s;
+    if (p->iSchema < 4) return SQLITE_OK;
+    int rc = ram__index_stmt(p, STMT_CODE_DELETE, &s);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, img);
+    return ram__index_step_done(p, s);
+}
+
+/* The shadow table of the codes (schema 4, at CREATE and by the upgrade). */
+int ram__index_codes_create(sqlite3 *db, const char *zDb, const char *zName, char **pzErr)
+{
+    return ram__index_exec(db, pzErr, "CREATE TABLE \"%w\".\"%w_codes\"(id INTEGER PRIMARY KEY, c BLOB NOT NULL)", zDb,
+                           zName);
+}
+
+/* Schema 3 -> 4: the codes from the stored unit vectors, the postings index,
+** the version. Runs in the caller's statement transaction, so a failure
+** leaves the table at schema 3. */
+int ram__index_upgrade(IndexVtab *p)
+{
+    sqlite3_stmt *s = 0;
+    if (p->iSchema >= 4) return SQLITE_OK;
+    int rc = ram__index_codes_create(p->db, p->zDb, p->zName, &p->base.zErrMsg);
+    if (rc == SQLITE_OK)
+        rc = ram__index_exec(p->db, &p->base.zErrMsg,
+                             "CREATE INDEX \"%w\".\"%w_postings_score\" ON \"%w_postings\"(tag, score)", p->zDb,
+                             p->zName, p->zName);
+    if (rc) return rc;
+    p->iSchema = 4;
+    char *zSql = sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
+    rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        rc = ram__index_code_put(p, sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1));
+    int rc2 = sqlite3_finalize(s);
+    if (rc == SQLITE_OK && rc2) {
+        rc = rc2;
+        ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
+    }
+    if (rc == SQLITE_OK)
+        rc = ram__index_exec(p->db, &p->base.zErrMsg,
+                             "INSERT OR REPLACE INTO \"%w\".\"%w_config\"(key, value) VALUES('version', 4)", p->zDb,
+                             p->zName);
+    if (rc) {
+        p->iSchema = 3;
+        p->bReloadConfig = 1;
+    }
+    return rc;
+}
+
+/* 'cascade=N': the survivors of the 1-bit stage (0: no 1-bit stage). */
+int ram__index_cmd_cascade(IndexVtab *p, const char *zVal)
+{
+    sqlite3_int64 n = 0;
+    const char *z = zVal;
+    while (*z >= '0' && *z <= '9' && n < ((sqlite3_int64)1 << 40)) n = n * 10 + (*z++ - '0');
+    if (!*zVal || *z) {
+        ram__vtab_set_error(&p->base,
+                            "ram_index: cascade must be a count of images (0 or more; 0 reads the int8 "
+                            "prefilter vector of every image), got '%s'",
+                            zVal);
+        return SQLITE_ERROR;
+    }
+    int rc = ram__index_exec(p->db, &p->base.zErrMsg,
+                             "INSERT OR REPLACE INTO \"%w\".\"%w_config\"(key, value) VALUES('cascade', %lld)", p->zDb,
+                             p->zName, n);
+    if (rc == SQLITE_OK) p->nCascade = n;
+    return rc;
+}
