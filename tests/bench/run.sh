@@ -158,6 +158,16 @@ if [ -x "$BUILD/bench/bench_index" ] && [ "${RAM_BENCH_INDEX:-1}" != 0 ]; then
   RAM_BUILD=$BUILD timeout 300 "$BUILD/bench/bench_index" "$IMODEL" "${RAM_BENCH_N:-20000}" >"$IDX" 2>&1
 fi
 
+# Issue 16: the prefilter cascade and tag top-k over 1,000,000 pictures
+# (tests/bench/cascade.sh; the data is made once, about 4 GB; RAM_BENCH_CASCADE=0 skips it).
+CAS=$OUT/bench_cascade.out
+: >"$CAS"
+if [ -x "$BUILD/bench/bench_cascade" ] && [ "${RAM_BENCH_CASCADE:-1}" != 0 ]; then
+  echo "bench: bench_cascade (N=${RAM_BENCH_CASCADE_N:-1000000}; the first run makes the data)"
+  sh tests/bench/cascade.sh "$BUILD" >"$CAS" 2>/dev/null
+fi
+cval() { awk -v k="$1" '$1 == k { print $2 }' "$CAS" | head -n 1; }
+
 val() { awk -v k="$1" '$1 == k { print $2 }' "$T"; }
 kval() { awk -v k="$1" '$1 == k { print $2 }' "$K"; }
 gval() { awk -v k="$1" '$1 == k { print $2 }' "$GA"; }
@@ -321,6 +331,16 @@ cat >"$OUT/results.json" <<EOF
   "sgemm_peak_gflops_2t": $P2,
   "fraction_of_sgemm_peak_1t": $F1,
   "fraction_of_sgemm_peak_2t": $F2,
+  "cascade_pictures": $(nul "$(cval cascade_pictures)"),
+  "cascade_exhaustive_s": $(nul "$(cval cascade_exhaustive_s)"),
+  "cascade_default_s": $(nul "$(cval cascade_default_s)"),
+  "cascade_default_recall_at_20": $(nul "$(cval cascade_default_recall_at_20)"),
+  "cascade_speedup": $(nul "$(cval cascade_speedup)"),
+  "cascade_real_recall_at_20": $(nul "$(cval cascade_real_recall_at_20)"),
+  "cascade_code_bytes_per_picture": $(nul "$(cval cascade_code_bytes_per_picture)"),
+  "tag_topk_held": $(nul "$(cval tag_topk_held)"),
+  "tag_topk_ms": $(nul "$(cval tag_topk_ms)"),
+  "tag_topk_postings_read": $(nul "$(cval tag_topk_postings_read)"),
   "index_images_per_s": $(nul "$index"),
   "index_cores_busy": $(nul "$icores"),
   "index_sgemm_cores_busy": $(nul "$isgemm"),
