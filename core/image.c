@@ -1,5 +1,6 @@
 /*
-** image.c — the image path of the engine and the only user of libvips:
+** image.c — the image path of the engine, on libvips (thumbnail.c and exif.c
+** open headers the same way, with the loaders accepted here):
 ** encoded bytes -> RGB -> size x size (Pillow's bilinear, bit-exact) ->
 ** normalised float CHW, i.e. what the official pipeline gets from
 ** PIL.Image.open(f).convert('RGB') followed by torchvision's
@@ -145,6 +146,20 @@ static int vips_ready(void)
 const char *ram_image_vips_version(void) { return vips_version_string(); }
 
 const char *ram_image_formats(void) { return vips_ready() ? g_formats : ""; }
+
+int ram_image_loader_accepted(const char *loader)
+{
+    const char *end = strstr(loader, "load");
+    size_t n = end ? (size_t)(end - loader) : strlen(loader);
+    const char *f = ram_image_formats();
+    while (n && *f) {
+        size_t w = strcspn(f, " ");
+        if (w == n && !memcmp(f, loader, n)) return 1;
+        f += w;
+        while (*f == ' ') f++;
+    }
+    return 0;
+}
 
 /* Fails with code and "what: <libvips' message>". libvips' error buffer is
 ** process-wide and other threads append to it too, so only its last line is

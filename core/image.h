@@ -56,6 +56,11 @@ const char *ram_image_vips_version(void);
 ** tests that skip what is not built in. */
 const char *ram_image_formats(void);
 
+/* 1 when libvips' loader nickname ("pngload_buffer") is one of the formats
+** accepted here (ram_image_formats()). For thumbnail.c and exif.c, which
+** open headers themselves. */
+int ram_image_loader_accepted(const char *loader);
+
 /* Fails with code and "what: <libvips' message>": only the last line of
 ** libvips' process-wide error buffer, the one of the call that just failed
 ** (other threads append to it too). Shared by image.c and thumbnail.c. */

@@ -162,6 +162,30 @@ ram_status ram_thumbnail_jpeg(const void *data, size_t n, int size, const struct
                               size_t *jpeg_len, struct ram_error *err);
 void ram_thumbnail_free(void *jpeg);
 
+/* When and where a photo was taken, and with what (core/exif.c): read from
+** the EXIF block of encoded image bytes (the formats of ram_image_preprocess;
+** only the header is parsed, no pixel is decoded). Every field is optional:
+** an empty string or has_gps 0 means absent, unreadable or implausible
+** (e.g. a date of 0000:00:00, a month 13, a latitude of 91 degrees, a zero
+** denominator), never an error. Strings are valid UTF-8 without control
+** characters (other bytes become '?'), trailing spaces trimmed, cut at a
+** character boundary to fit. */
+struct ram_exif {
+    char taken[32];  /* DateTimeOriginal as ISO 8601 "2019-07-14T10:20:30", with OffsetTimeOriginal
+                     ** appended when present ("2019-07-14T10:20:30+02:00"); local time of the camera */
+    char make[64];   /* IFD0 Make, e.g. "Canon" */
+    char model[64];  /* IFD0 Model, e.g. "Canon EOS 5D" */
+    int has_gps;     /* 1 when latitude and longitude are both present and plausible */
+    double latitude; /* signed decimal degrees: north and east positive */
+    double longitude;
+};
+
+/* Fills *out (a caller-owned struct: nothing to free) from data's EXIF.
+** RAM_OK with empty fields for an image without EXIF; RAM_ERR_IMAGE only
+** when data is not an image of an accepted format (its header cannot be
+** read). data is only read during the call. Thread-safe. */
+ram_status ram_exif_read(const void *data, size_t n, struct ram_exif *out, struct ram_error *err);
+
 /* ------------------------------------------------------------------ state */
 
 struct ram_state;

@@ -36,22 +36,6 @@
 
 #define THUMB_QUALITY 80
 
-/* 1 when libvips' loader nickname ("pngload_buffer") is one of the formats
-** core/image.c accepts (ram_image_formats(): "jpeg png webp ..."). */
-static int loader_accepted(const char *loader)
-{
-    const char *end = strstr(loader, "load");
-    size_t n = end ? (size_t)(end - loader) : strlen(loader);
-    const char *f = ram_image_formats();
-    while (n && *f) {
-        size_t w = strcspn(f, " ");
-        if (w == n && !memcmp(f, loader, n)) return 1;
-        f += w;
-        while (*f == ' ') f++;
-    }
-    return 0;
-}
-
 /* The header checks of image.c's decoder: known and accepted format, not
 ** empty, at most max_pixels. Nothing is decoded. */
 static ram_status check_header(const void *data, size_t n, uint64_t max_pixels, struct ram_error *err)
@@ -60,7 +44,7 @@ static ram_status check_header(const void *data, size_t n, uint64_t max_pixels, 
     if (!type_name) return ram_image_vips_fail(err, RAM_ERR_IMAGE, "image: unrecognised format");
     const VipsObjectClass *cls = vips_class_find("VipsForeignLoad", type_name);
     const char *loader = cls && cls->nickname ? cls->nickname : type_name;
-    if (!loader_accepted(loader)) {
+    if (!ram_image_loader_accepted(loader)) {
         const char *end = strstr(loader, "load");
         int len = end ? (int)(end - loader) : (int)strlen(loader);
         return ram_fail(err, RAM_ERR_IMAGE, "image: format not supported (%.*s)", len, loader);

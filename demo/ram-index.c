@@ -6,6 +6,7 @@
 **               [--exclude GLOB]... [--follow-symlinks] [-v]
 **               [--write-xmp [--xmp-name photo.jpg.xmp|photo.xmp] [--xmp-root ROOT] [--xmp-lang en|zh]]
 **     ram-index --files-from LIST DB [options]
+**     ram-index --duplicates DB [--table NAME] [--threshold T]
 **
 ** Walks DIR recursively (sorted; dot files and folders skipped, counted and
 ** reported, unless --hidden; symlinks to folders not followed), and INSERTs
@@ -53,6 +54,10 @@
 **
 ** - --write-xmp: after indexing, each indexed file's tags go into its XMP
 **   sidecar as keywords (write_xmp_sidecars(), through ram_xmp()).
+**
+** - --duplicates: lists the groups of near-duplicate pictures of the table
+**   (ram_index_duplicates(): cosine of the CLS embeddings >= T, default
+**   0.91) and indexes nothing.
 **
 ** Exit status: 0 done, 1 error (or a sidecar left unwritten), 2 usage, 130
 ** interrupted (rerun to resume).
@@ -990,12 +995,45 @@ static long long write_xmp_sidecars(const char *table, char **paths, size_t n, c
     return nBad;
 }
 
+/* ------------------------------------------------------------------ --duplicates */
+
+/* Prints the groups of near-duplicates of the table (ram_index_duplicates),
+** one line per file under a line per group, and a count on stderr. */
+static void list_duplicates(const char *table, const char *zThreshold)
+{
+    char *q = sqlite3_mprintf("SELECT grp, similarity, path, threshold FROM ram_index_duplicates(%Q, %s)", table,
+                              zThreshold ? zThreshold : "NULL");
+    if (!q) die("out of memory");
+    sqlite3_stmt *s = prep(q);
+    sqlite3_int64 grp = 0, nFile = 0;
+    double thr = zThreshold ? atof(zThreshold) : 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        thr = sqlite3_column_double(s, 3); /* the threshold in force */
+        if (sqlite3_column_int64(s, 0) != grp) {
+            grp = sqlite3_column_int64(s, 0);
+            printf("group %lld\n", grp);
+        }
+        const char *zPath = (const char *)sqlite3_column_text(s, 2);
+        printf("  %.3f  %s\n", sqlite3_column_double(s, 1), zPath ? esc(zPath) : "(no path)");
+        nFile++;
+    }
+    if (rc != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
+    sqlite3_finalize(s);
+    sqlite3_free(q);
+    if (thr > 0)
+        fprintf(stderr, "ram-index: %lld groups of near-duplicates, %lld files (threshold %g)\n", grp, nFile, thr);
+    else
+        fprintf(stderr, "ram-index: no near-duplicates (default threshold)\n");
+}
+
 static void usage(void)
 {
     fputs("usage: ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]\n"
           "                 [--switch-model] [--no-verify] [--hidden] [--prune] [--max-pixels N]\n"
           "                 [--exclude GLOB]... [--follow-symlinks] [-v] [--write-xmp ...]\n"
           "       ram-index --files-from LIST DB [options]\n"
+          "       ram-index --duplicates DB [--table NAME] [--threshold T]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else the extension's default model)\n"
@@ -1023,7 +1061,11 @@ static void usage(void)
           "                (dc:subject, lr:hierarchicalSubject), keeping what the sidecar holds\n"
           "  --xmp-name photo.jpg.xmp|photo.xmp  sidecar name: darktable/digiKam (default) or Lightroom\n"
           "  --xmp-root ROOT  hierarchical keyword root (default auto: 'auto|dog'; '' for none)\n"
-          "  --xmp-lang en|zh  tag names in the sidecars (default en)\n",
+          "  --xmp-lang en|zh  tag names in the sidecars (default en)\n"
+          "  --duplicates  list the groups of near-duplicate pictures of the table DB holds (resized,\n"
+          "                recompressed, cropped copies); indexes nothing\n"
+          "  --threshold T  cosine of the CLS embeddings from which two pictures are near-duplicates\n"
+          "                (0 < T <= 1; default 0.91)\n",
           stderr);
     exit(2);
 }
@@ -1036,6 +1078,8 @@ int main(int argc, char **argv)
     long long maxPixels = 0;
     const char **azExclude = 0, *zFilesFrom = 0;
     XmpOpts xmp = {0, 0, "auto", 0}; /* --write-xmp and its options */
+    int dupes = 0;                   /* --duplicates */
+    const char *zThreshold = 0;      /* --threshold, checked */
     /* Ctrl-C and SIGTERM stop between (or inside) images and keep the work
     ** done, from the first instruction on (a signal before the handlers would
     ** kill the process with 143 instead of 130); a SIGINT ignored by the
@@ -1085,7 +1129,17 @@ int main(int argc, char **argv)
             xmp.root = argv[++i];
         else if (!strcmp(a, "--xmp-lang") && i + 1 < argc && (!strcmp(argv[i + 1], "en") || !strcmp(argv[i + 1], "zh")))
             xmp.zh = !strcmp(argv[++i], "zh");
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+        else if (!strcmp(a, "--duplicates"))
+            dupes = 1;
+        else if (!strcmp(a, "--threshold") && i + 1 < argc) {
+            char *end = 0;
+            double t = strtod(argv[++i], &end);
+            if (!end || *end || !(t > 0 && t <= 1)) {
+                fprintf(stderr, "ram-index: --threshold: '%s' is not a cosine in (0, 1]\n", esc(argv[i]));
+                exit(2);
+            }
+            zThreshold = argv[i];
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             usage();
         else if (a[0] == '-' && a[1])
             usage();
@@ -1096,8 +1150,10 @@ int main(int argc, char **argv)
         else
             usage();
     }
-    if (zFilesFrom && dir && !dbPath) dbPath = dir, dir = 0; /* ram-index --files-from LIST DB */
-    if ((!dir && !zFilesFrom) || (dir && zFilesFrom) || !dbPath || batch < 1) usage();
+    if (zFilesFrom && dir && !dbPath) dbPath = dir, dir = 0;           /* ram-index --files-from LIST DB */
+    if (dupes && dir && !dbPath && !zFilesFrom) dbPath = dir, dir = 0; /* ram-index --duplicates DB */
+    if ((zThreshold && !dupes) || (dupes && (dir || zFilesFrom || !dbPath))) usage();
+    if (!dupes && ((!dir && !zFilesFrom) || (dir && zFilesFrom) || !dbPath || batch < 1)) usage();
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
     if (dir && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) die("%s is not a folder", esc(dir));
@@ -1111,7 +1167,8 @@ int main(int argc, char **argv)
     snprintf(tbuf, sizeof tbuf, "%d", threads);
     setenv("OPENBLAS_NUM_THREADS", tbuf, 1);
 
-    if (sqlite3_open_v2(dbPath, &g_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) != SQLITE_OK)
+    if (sqlite3_open_v2(dbPath, &g_db, dupes ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) !=
+        SQLITE_OK)
         die("cannot open %s: %s", esc(dbPath), g_db ? sqlite3_errmsg(g_db) : "out of memory");
     /* Another writer (a second ram-index, a shell) holds the write lock for
     ** one batch's store at a time (milliseconds here), or for its own
@@ -1124,6 +1181,12 @@ int main(int argc, char **argv)
     if (sqlite3_load_extension(g_db, so, 0, &err) != SQLITE_OK)
         die("cannot load the extension %s: %s", esc(so), err ? err : "?");
     sqlite3_free(so);
+    if (dupes) { /* reads the table, runs no model */
+        free(so_dir);
+        list_duplicates(table, zThreshold);
+        sqlite3_close(g_db);
+        return 0;
+    }
     if (maxPixels) {
         char *q = sqlite3_mprintf("SELECT ram_set_max_pixels(%lld)", maxPixels);
         char *z = sql_text(q);
@@ -1263,7 +1326,8 @@ int main(int argc, char **argv)
     sqlite3_stmt *sStatGet = prep("SELECT size, mtime, ino FROM ram_index_stat WHERE tbl = ?1 AND path = ?2");
     sqlite3_stmt *sStatPut = prep("INSERT OR REPLACE INTO ram_index_stat VALUES(?1, ?2, ?3, ?4, ?5)");
     sqlite3_stmt *sStatDel = prep("DELETE FROM ram_index_stat WHERE tbl = ?1 AND path = ?2");
-    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, image) VALUES(?1, ?2)", table);
+    /* mtime: the table's taken column falls back to it (docs/INDEX.md) */
+    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, image, mtime) VALUES(?1, ?2, ?3)", table);
     sqlite3_stmt *sIns = prep(sql);
     sqlite3_free(sql);
     sqlite3_stmt *sBegin = prep("BEGIN IMMEDIATE"), *sCommit = prep("COMMIT");
@@ -1412,10 +1476,16 @@ int main(int argc, char **argv)
         exec_or_die(sql);
         sqlite3_free(sql);
     }
-    sqlite3_stmt *sStage = prep("INSERT INTO ram_stage.s(path, image) VALUES(?1, ?2)");
+    sqlite3_stmt *sStage = prep("INSERT INTO ram_stage.s(path, image, mtime) VALUES(?1, ?2, ?3)");
     sqlite3_stmt *sUnstage = prep("DELETE FROM ram_stage.s");
-    sql = sqlite3_mprintf("INSERT INTO \"%w\"(path, entry) VALUES(?1, (SELECT entry FROM ram_stage.s WHERE path = ?1))",
-                          table);
+    /* the staged row's date, camera and place go along with its entry */
+#define STAGED(c) "(SELECT " c " FROM ram_stage.s WHERE path = ?1)"
+    sql = sqlite3_mprintf(
+        "INSERT INTO \"%w\"(path, entry, taken, taken_source, camera_make, camera_model, latitude, "
+        "longitude) VALUES(?1, " STAGED("entry") ", " STAGED("taken") ", " STAGED("taken_source") ", " STAGED(
+            "camera_make") ", " STAGED("camera_model") ", " STAGED("latitude") ", " STAGED("longitude") ")",
+        table);
+#undef STAGED
     sqlite3_stmt *sInsEntry = prep(sql);
     sqlite3_free(sql);
     sql = sqlite3_mprintf("SELECT 1 FROM \"%w_images\" WHERE key = ?1 AND gen = (SELECT value FROM \"%w_config\" "
@@ -1512,6 +1582,7 @@ int main(int argc, char **argv)
             if (bKnown || !bMine) continue; /* stored by its bytes: the table reuses the image */
             sqlite3_bind_text(sStage, 1, name, -1, SQLITE_STATIC);
             sqlite3_bind_blob64(sStage, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+            if (q->bStat) sqlite3_bind_int64(sStage, 3, (sqlite3_int64)q->st.st_mtime);
             int rc = sqlite3_step(sStage);
             /* the message now: sqlite3_reset and the next binds clear it */
             char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
@@ -1576,7 +1647,19 @@ int main(int argc, char **argv)
             unsigned char oldKey[16] = {0};
             int bOldKey = row_key(sKey, name, oldKey);
             if (t == T_NEW && bOldKey && !memcmp(oldKey, q->key, 16)) {
-                /* another writer stored this file meanwhile */
+                /* another writer stored this file meanwhile, or --rescan
+                ** met it unchanged: then its bytes still go to the table (a
+                ** hash, no inference), which records their date, camera
+                ** and place in a table made before those columns */
+                if (rescan && q->data && !q->bStaged) {
+                    sqlite3_bind_text(sIns, 1, name, -1, SQLITE_STATIC);
+                    sqlite3_bind_blob64(sIns, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+                    if (q->bStat) sqlite3_bind_int64(sIns, 3, (sqlite3_int64)q->st.st_mtime);
+                    int rc = sqlite3_step(sIns);
+                    sqlite3_reset(sIns);
+                    sqlite3_clear_bindings(sIns);
+                    if (rc != SQLITE_DONE && !g_stop) die("%s: %s", esc(name), sqlite3_errmsg(g_db));
+                }
                 free(q->data);
                 q->data = 0;
                 P.present++;
@@ -1587,6 +1670,7 @@ int main(int argc, char **argv)
             sqlite3_stmt *ins = q->bStaged ? sInsEntry : sIns;
             sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
             if (!q->bStaged) sqlite3_bind_blob64(ins, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
+            if (!q->bStaged && q->bStat) sqlite3_bind_int64(ins, 3, (sqlite3_int64)q->st.st_mtime);
             int rc = sqlite3_step(ins);
             char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
             sqlite3_reset(ins);

@@ -39,6 +39,7 @@ void ram__conn_unref(void *pArg)
     struct ram_conn *p = pArg;
     if (!p || --p->nRef > 0) return;
     ram__ctx_unref(p->pCtx);
+    ram__ctx_unref(p->pCap);
     ram__thresh_free(&p->th);
     ram__trust_free(p);
     sqlite3_free(p);
@@ -119,6 +120,23 @@ int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx,
         return rc;
     }
     *ppCtx = p->pCtx;
+    return SQLITE_OK;
+}
+
+int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr)
+{
+    *ppCtx = p->pCap;
+    if (p->pCap) return SQLITE_OK;
+    struct ram_ctx *c = 0;
+    int rc = ram__conn_ctx(p, zFunc, &c, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    if (c->pEntry->info.kind != RAM_KIND_TAG2TEXT) {
+        *pzErr = ram__mprintf("%s(): no caption model: the connection's model is not Tag2Text; "
+                              "ram_caption_model('models/tag2text.ram') adds one (or ram_load it)",
+                              zFunc);
+        return SQLITE_ERROR;
+    }
+    *ppCtx = c;
     return SQLITE_OK;
 }
 

@@ -10,7 +10,7 @@
 **
 **   entry     ram.c                  sqlite3_ram_init, registration, ram_version, ram_debug
 **   surfaces  func_model.c func_tags.c func_score.c func_thresholds.c func_thumbnail.c
-**             vtab_scores.c, index_*.c (ram_index, private header index.h)
+**             vtab_scores.c, vtab_tag_list.c, index_*.c (ram_index, private header index.h)
 **   services  conn.c       the connection: its current context, settings, default model
 **             context.c    struct ram_ctx, one model in use, and its effective thresholds
 **             images.c     image arguments -> embeddings/probabilities of a context
@@ -82,6 +82,10 @@ void ram__put_u32le(unsigned char *p, uint32_t v);
 uint32_t ram__get_u32le(const unsigned char *p);
 /* Appends z as a JSON string literal to s. */
 void ram__json_str(sqlite3_str *s, const char *z);
+/* A float threshold as the shortest decimal that reads back as the same
+** float, so 0.68f shows as 0.68 rather than 0.680000007152557 (ram_tag_scores,
+** ram_tag_list). */
+double ram__float_display(float f);
 
 /* ------------------------------------------------------------------ interrupt.c */
 
@@ -375,6 +379,7 @@ struct ram_conn {
     struct ram_prep prep;     /* ram_set_exif, ram_set_max_pixels */
     struct ram_thresh_src th; /* ram_set_threshold, main.ram_thresholds */
     struct ram_trust *pTrust; /* model files named in this connection (model_trust.c; ram__trust_free) */
+    struct ram_ctx *pCap;     /* ram_caption_model()'s context: one reference (ram__ctx_unref), or NULL */
 };
 
 /* A new connection state with one reference (ram__conn_unref), or NULL. */
@@ -386,6 +391,10 @@ void ram__conn_unref(void *pConn);
 /* The connection's current context, resolving the default model (RAM_MODEL,
 ** then the bundled file) on first use. zFunc names the caller. Borrowed. */
 int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr);
+/* The connection's caption model: ram_caption_model()'s (p->pCap), else the
+** current context when its model is Tag2Text, else SQLITE_ERROR with
+** "<zFunc>(): no caption model: ..." in *pzErr. Borrowed. */
+int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr);
 /* Makes pEntry the current model (takes over the caller's reference). */
 int ram__conn_set_model(struct ram_conn *p, struct ram_entry *pEntry, char **pzErr);
 /* A model file rewritten in place (ram_model_check_file fails) is mapped
@@ -432,6 +441,7 @@ int ram__register_caption_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg
 int ram__register_thumbnail_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg); /* func_thumbnail.c */
 int ram__register_xmp_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);       /* func_xmp.c */
 int ram__register_vtab(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);            /* vtab_scores.c */
+int ram__register_tag_list(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);        /* vtab_tag_list.c */
 int ram__register_index(sqlite3 *db, struct ram_conn *p, char **pzErrMsg);           /* index_vtab.c */
 
 #endif /* RAM_EXT_H */

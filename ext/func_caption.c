@@ -24,40 +24,20 @@ SQLITE_EXTENSION_INIT3
 
 #include <string.h>
 
-/* Per connection: the caption model, shared by the registrations below. */
+/* Per connection, shared by the registrations below. The caption model
+** itself is the connection's (p->pCap, conn.c), so that ram_tag_list can
+** list its tags too. */
 struct ram_caption_conn {
-    int nRef;             /* registrations pointing here */
-    struct ram_conn *p;   /* the connection's state: one reference (ram__conn_unref) */
-    struct ram_ctx *pCap; /* ram_caption_model()'s context: one reference, or NULL */
+    int nRef;           /* registrations pointing here */
+    struct ram_conn *p; /* the connection's state: one reference (ram__conn_unref) */
 };
 
 static void caption_conn_unref(void *pArg)
 {
     struct ram_caption_conn *q = pArg;
     if (!q || --q->nRef > 0) return;
-    ram__ctx_unref(q->pCap);
     ram__conn_unref(q->p);
     sqlite3_free(q);
-}
-
-/* The caption context: ram_caption_model()'s, else the connection's when it is Tag2Text. */
-static int caption_ctx(struct ram_caption_conn *q, struct ram_ctx **ppCtx, char **pzErr)
-{
-    *ppCtx = 0;
-    if (q->pCap) {
-        *ppCtx = q->pCap;
-        return SQLITE_OK;
-    }
-    struct ram_ctx *c = 0;
-    int rc = ram__conn_ctx(q->p, "ram_caption", &c, pzErr);
-    if (rc != SQLITE_OK) return rc;
-    if (c->pEntry->info.kind != RAM_KIND_TAG2TEXT) {
-        *pzErr = ram__mprintf("ram_caption(): no caption model: the connection's model is not Tag2Text; "
-                              "ram_caption_model('models/tag2text.ram') adds one (or ram_load it)");
-        return SQLITE_ERROR;
-    }
-    *ppCtx = c;
-    return SQLITE_OK;
 }
 
 /* ram_caption(image [, tags]). */
@@ -83,7 +63,7 @@ static void ramCaptionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int bNull = 0;
     struct ram_ctx *c = 0;
     int rc = ram__image_check(q->p->db, "ram_caption", 1, argv[0], &bNull, &zErr);
-    if (rc == SQLITE_OK && !bNull) rc = caption_ctx(q, &c, &zErr);
+    if (rc == SQLITE_OK && !bNull) rc = ram__conn_caption_ctx(q->p, "ram_caption", &c, &zErr);
     struct ram_image img;
     if (rc == SQLITE_OK && !bNull)
         rc = ram__ctx_image(c, &q->p->prep, "ram_caption", 1, argv[0], zTags == 0, &bNull, &img, &zErr);
@@ -111,8 +91,8 @@ static void ramCaptionModelFunc(sqlite3_context *ctx, int argc, sqlite3_value **
 {
     struct ram_caption_conn *q = sqlite3_user_data(ctx);
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
-        ram__ctx_unref(q->pCap);
-        q->pCap = 0;
+        ram__ctx_unref(q->p->pCap);
+        q->p->pCap = 0;
         return;
     }
     if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
@@ -146,8 +126,8 @@ static void ramCaptionModelFunc(sqlite3_context *ctx, int argc, sqlite3_value **
         ram__result_error(ctx, rc, zErr);
         return;
     }
-    ram__ctx_unref(q->pCap);
-    q->pCap = c;
+    ram__ctx_unref(q->p->pCap);
+    q->p->pCap = c;
     sqlite3_result_text(ctx, zPath, -1, SQLITE_TRANSIENT);
 }
 

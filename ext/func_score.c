@@ -5,6 +5,7 @@
 **     SELECT name FROM photos
 **      WHERE ram_score(img, '["a red bicycle", "a bike leaning on a wall"]') > 0.5;
 **     SELECT ram_tokenize('a photo of a cat.');   -- [49406,320,1125,539,320,2368,269,49407]
+**     SELECT ram_text_embed('a red bicycle');     -- float32[embed_dim], subtype 223
 **
 ** ram_score(image, description) is RAM++'s open-set probability that the
 ** concept is in the image: the description's CLIP text embedding (or, for a
@@ -176,6 +177,68 @@ static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
     sqlite3_result_subtype(ctx, 'J');
 }
 
+/* ram_text_embed(text): the description's CLIP text embedding, L2-normalised:
+** the row MATCH and ram_score() use for it (texts.c), in the space of the
+** image CLS embeddings (ram_cls(), the cls column of ram_index). embed_dim
+** little-endian float32 with subtype 223, as ram_cls(), so that sqlite-vec
+** (vec0, vec_distance_cosine) runs text-to-image KNN over stored ram_cls()
+** vectors. The text is one description as given (no JSON list form: a list
+** has no single vector). */
+static void ramTextEmbedFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct ram_conn *p = sqlite3_user_data(ctx);
+    ram__conn_refresh(p);
+    char *zErr = 0;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+    if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+        sqlite3_result_error(ctx, "ram_text_embed(): argument 1 must be TEXT (a description)", -1);
+        return;
+    }
+    const char *z = (const char *)sqlite3_value_text(argv[0]);
+    int n = sqlite3_value_bytes(argv[0]);
+    if (!z) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (n == 0) {
+        sqlite3_result_error(ctx, "ram_text_embed(): argument 1 is empty (a description is needed)", -1);
+        return;
+    }
+    if (n > RAM_MAX_TEXT) {
+        ram__result_error(
+            ctx, SQLITE_TOOBIG,
+            ram__mprintf("ram_text_embed(): argument 1 is too long (%d bytes; the limit is %d)", n, RAM_MAX_TEXT));
+        return;
+    }
+    struct ram_ctx *c = 0;
+    int rc = text_ctx(p, "ram_text_embed", &c, &zErr);
+    if (rc) {
+        ram__result_error(ctx, rc, zErr);
+        return;
+    }
+    size_t nDim = (size_t)c->pEntry->info.embed_dim;
+    float *a = sqlite3_malloc64(nDim * sizeof(float));
+    unsigned char *out = sqlite3_malloc64(nDim * sizeof(float));
+    if (!a || !out) {
+        sqlite3_free(a), sqlite3_free(out);
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    const char *zOne = z;
+    int nOne = n;
+    struct ram_texts one = {&zOne, &nOne, 1};
+    rc = ram__ctx_encode_texts(c, "ram_text_embed", &one, a, &zErr);
+    if (rc) {
+        sqlite3_free(a), sqlite3_free(out);
+        ram__result_error(ctx, rc, zErr);
+        return;
+    }
+    ram__f32_to_le(out, a, nDim);
+    sqlite3_free(a);
+    sqlite3_result_blob64(ctx, out, nDim * sizeof(float), sqlite3_free);
+    sqlite3_result_subtype(ctx, RAM_SUBTYPE_F32);
+}
+
 /* Flags, on purpose:
 ** - not DETERMINISTIC: the result depends on the connection's model (and,
 **   for ram_score, on its image settings), which ram_load() changes; SQLite
@@ -185,10 +248,12 @@ static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
 ** - INNOCUOUS: they read only their arguments and the model the
 **   application chose (see func_tags.c); no file named by SQL, no writes.
 ** - ram_tokenize returns JSON with subtype 'J' so json functions take it as
-**   JSON: SQLITE_RESULT_SUBTYPE. */
+**   JSON, ram_text_embed a vector with subtype 223 as ram_cls():
+**   SQLITE_RESULT_SUBTYPE. */
 static const struct ram_func_def g_aFunc[] = {
     {"ram_score", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, ramScoreFunc},
     {"ram_tokenize", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE, ramTokenizeFunc},
+    {"ram_text_embed", 1, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_RESULT_SUBTYPE, ramTextEmbedFunc},
 };
 
 int ram__register_score_funcs(sqlite3 *db, struct ram_conn *p, char **pzErrMsg)

@@ -10,9 +10,13 @@
 **     index_images.c   image entries: embed, write, reference-count, postings
 **     index_entry.c    the entry column: an image's stored form as a blob that
 **                      another table stores without running the model
+**     index_similar.c  MATCH with a BLOB: search by example (CLS cosine)
 **     index_match.c    MATCH: open-set ranking from the int8 token cache
+**     index_meta.c     capture date, camera and GPS of each row (photos_meta)
 **     index_update.c   xUpdate: row inserts, updates, deletes and commands
 **     index_cursor.c   xOpen/xFilter/xNext/xColumn: the query plans' scans
+**     index_duplicates.c  ram_index_duplicates(): groups of near-duplicates,
+**                      read from a table's shadow tables
 **     index_vtab.c     xCreate/xConnect, xBestIndex, transactions, the module
 **
 ** ram_index keeps each image's embeddings in shadow tables of the same
@@ -56,6 +60,8 @@
 **     photos_cls(id, v)                          prefilter vectors
 **     photos_blobs(id, data)                     image bytes (store_images=1)
 **     photos_skipped(path, reason)               images refused (on_error=skip)
+**     photos_meta(id, taken, taken_source, camera_make, camera_model, latitude, longitude)
+**                                                per row (id = photos_files.id): index_meta.c
 **
 ** Tag queries (tag = ?, tag IN (...), optional score > x) range-scan
 ** photos_postings by class; MATCH ranks every current image (or the
@@ -100,7 +106,15 @@ enum {
     COL_TAGS_ZH,   /* HIDDEN: selected tags, Chinese */
     COL_STALE,     /* HIDDEN: 1 when embedded with another model or preprocessing */
     COL_ENTRY,     /* HIDDEN: the stored entry as a blob (entry_blob.c); INSERT input */
-    COL_NAME,      /* HIDDEN, named like the table: MATCH and commands */
+    /* HIDDEN: when, with what and where the photo was taken (index_meta.c) */
+    COL_TAKEN,        /* ISO 8601 text: EXIF DateTimeOriginal[+offset], else the file's mtime (UTC, 'Z') */
+    COL_TAKEN_SOURCE, /* 'exif' or 'mtime' (NULL: unknown or given by the INSERT) */
+    COL_CAMERA_MAKE,  /* EXIF Make */
+    COL_CAMERA_MODEL, /* EXIF Model */
+    COL_LATITUDE,     /* GPS, signed decimal degrees (north positive) */
+    COL_LONGITUDE,    /* GPS, signed decimal degrees (east positive) */
+    COL_MTIME,        /* INSERT/UPDATE input: the file's mtime in seconds (fsdir's); reads NULL */
+    COL_NAME,         /* HIDDEN, named like the table: MATCH and commands */
     N_COL
 };
 /* Their names (index_store.c). */
@@ -193,8 +207,10 @@ struct IndexVtab {
     unsigned char *aTxnKey; /* keys embedded in the open transaction, 16 bytes each; sqlite3_free */
     int nTxnKey, nTxnKeyAlloc;
     time_t tJrnBegin;
-    int bInWrite;      /* between xBegin and xCommit/xRollback */
-    int bReloadConfig; /* a rollback may have undone a command: reread the config first */
+    int bInWrite;           /* between xBegin and xCommit/xRollback */
+    int bReloadConfig;      /* a rollback may have undone a command: reread the config first */
+    int eMeta;              /* photos_meta: 0 not looked up yet, 1 present, -1 absent (index_meta.c) */
+    sqlite3_stmt *pMetaGet; /* reads a row of photos_meta (sqlite3_finalize) */
 };
 
 struct IndexHit {
@@ -328,6 +344,15 @@ int ram__index_entry_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 im
 ** and embeddings (e: ram__embedding_clear). */
 int ram__index_entry_arg(IndexVtab *p, sqlite3_value *pVal, unsigned char aKey[16], IndexEmbedding *e);
 
+/* ------------------------------------------------------------------ index_similar.c */
+
+/* MATCH with a BLOB (an image, an entry, a ram_embed() BLOB or a float32
+** vector): the images ranked by the cosine of their CLS with the query's,
+** *paHit (sqlite3_free) best first, at most k (k 0: all); iTag >= 0 keeps
+** the images where that tag is over thr. nPre > 0 is refused. */
+int ram__index_similar(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
+                       IndexHit **paHit, int *pnHit);
+
 /* ------------------------------------------------------------------ index_codes.c */
 
 int ram__index_code_put(IndexVtab *p, sqlite3_int64 img, const unsigned char *aUnit, int nUnit);
@@ -340,6 +365,33 @@ int ram__index_cmd_cascade(IndexVtab *p, const char *zVal);
 
 int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
                      IndexHit **paHit, int *pnHit);
+
+/* ------------------------------------------------------------------ index_meta.c */
+
+/* photos_meta, the capture date, camera and GPS position of each row, kept
+** apart from the other shadow tables (tables made before it gain it at
+** their first write). Create: makes the table (xCreate, and lazily). Write:
+** the row fid's values after an INSERT or UPDATE whose column values are
+** argv[2 + COL_*] (bUpdate: columns SQLite reports unchanged are kept), the
+** EXIF of pBlob when given. Delete: row fid (fid < 0: the rows whose file
+** row is gone). Column: COL_TAKEN ... COL_MTIME of row fid (NULL for a
+** table without photos_meta). Exists: 1 when photos_meta exists (looked up
+** once until a reset). Reset: forget the cached statement and lookup
+** (rollback, rename, free). Check: the type and range checks of the values
+** the statement gives, made before anything is written. */
+int ram__index_meta_create(IndexVtab *p);
+int ram__index_meta_check(IndexVtab *p, sqlite3_value **argv, int bUpdate);
+int ram__index_meta_exists(IndexVtab *p);
+int ram__index_meta_write(IndexVtab *p, sqlite3_int64 fid, sqlite3_value **argv, const void *pBlob, int nBlob,
+                          int bUpdate);
+int ram__index_meta_delete(IndexVtab *p, sqlite3_int64 fid);
+int ram__index_meta_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 fid, int iCol);
+void ram__index_meta_reset(IndexVtab *p);
+
+/* ------------------------------------------------------------------ index_duplicates.c */
+
+/* Registers ram_index_duplicates (the groups of near-duplicates of a table). */
+int ram__register_index_duplicates(sqlite3 *db, char **pzErrMsg);
 
 /* ------------------------------------------------------------------ index_update.c */
 

@@ -383,6 +383,13 @@ int ram__indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
     case COL_ENTRY:
         if (sqlite3_column_type(s, RC_IMG) == SQLITE_NULL) break;
         return ram__index_entry_column(p, ctx, img);
+    case COL_TAKEN:
+    case COL_TAKEN_SOURCE:
+    case COL_CAMERA_MAKE:
+    case COL_CAMERA_MODEL:
+    case COL_LATITUDE:
+    case COL_LONGITUDE:
+    case COL_MTIME: return ram__index_meta_column(p, ctx, sqlite3_column_int64(s, RC_FID), i);
     case COL_STALE:
         if (sqlite3_column_type(s, RC_GEN) != SQLITE_NULL)
             sqlite3_result_int(ctx, sqlite3_column_int64(s, RC_GEN) != p->iGen);

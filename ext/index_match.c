@@ -292,6 +292,8 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
     HitSet pre = {0}, res = {0};
     *paHit = 0;
     *pnHit = 0;
+    if (sqlite3_value_type(pMatch) == SQLITE_BLOB) /* search by example: index_similar.c */
+        return ram__index_similar(p, pMatch, k, nPre, iTag, thr, paHit, pnHit);
 
     rc = ram__index_model(p, 1);
     if (rc) return rc;

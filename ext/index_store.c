@@ -17,8 +17,10 @@ SQLITE_EXTENSION_INIT3
 ** that duplicates are embedded once and that tag queries do not scan). */
 struct ram_index_stats ram__index_stats;
 
-const char *const ram__index_col_names[N_COL] = {"path", "image", "tags", "score",   "tag",   "k",     "prefilter",
-                                                 "key",  "probs", "cls",  "tags_zh", "stale", "entry", 0};
+const char *const ram__index_col_names[N_COL] = {
+    "path",         "image",       "tags",         "score",    "tag",       "k",     "prefilter",
+    "key",          "probs",       "cls",          "tags_zh",  "stale",     "entry", "taken",
+    "taken_source", "camera_make", "camera_model", "latitude", "longitude", "mtime", 0};
 
 /* ------------------------------------------------------------------ helpers */
 

@@ -380,6 +380,7 @@ static int cmd_delete_stale(IndexVtab *p)
         }
     }
     sqlite3_free(a);
+    if (rc == SQLITE_OK && n > 0) rc = ram__index_meta_delete(p, -1); /* their photos_meta rows */
     return rc;
 }
 
@@ -530,6 +531,7 @@ static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid
     int nBlob = 0, rc;
     unsigned char aKey[16];
     IndexEmbedding given, *pGiven = 0;
+    if ((rc = ram__index_meta_check(p, argv, 0))) return rc; /* before any write */
     if (sqlite3_value_type(argv[2 + COL_ENTRY]) != SQLITE_NULL) {
         /* An entry read from a table: stored as is, no model needed. */
         if (sqlite3_value_type(argv[2 + COL_IMAGE]) != SQLITE_NULL) {
@@ -549,6 +551,7 @@ static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid
     p->bImageError = 0;
     rc = index_insert_keyed(p, argv, aKey, pBlob, nBlob, pGiven, pRowid);
     if (pGiven) ram__embedding_clear(pGiven);
+    if (rc == SQLITE_OK) rc = ram__index_meta_write(p, *pRowid, argv, pBlob, nBlob, 0); /* index_meta.c */
     if (p->bSkipErrors && (rc == SQLITE_OK || (p->bImageError && rc != SQLITE_INTERRUPT)))
         rc = index_note_skip(p, argv[2 + COL_PATH], rc, pRowid);
     return rc;
@@ -567,6 +570,7 @@ static int index_delete(IndexVtab *p, sqlite3_int64 fid)
     if (rc) return rc;
     sqlite3_bind_int64(s, 1, fid);
     rc = ram__index_step_done(p, s);
+    if (rc == SQLITE_OK) rc = ram__index_meta_delete(p, fid);
     if (rc) return rc;
     return ram__index_image_ref(p, img, -1);
 }
@@ -587,15 +591,17 @@ static int index_update(IndexVtab *p, sqlite3_value **argv)
         ram__vtab_set_error(&p->base, "ram_index: the rowid cannot change");
         return SQLITE_READONLY;
     }
+    int rc = ram__index_meta_check(p, argv, 1); /* before any write */
+    if (rc) return rc;
     sqlite3_stmt *s;
-    int rc = ram__index_stmt(p, STMT_FILE_SET_PATH, &s);
+    rc = ram__index_stmt(p, STMT_FILE_SET_PATH, &s);
     if (rc) return rc;
     sqlite3_bind_int64(s, 1, fid);
     sqlite3_bind_value(s, 2, argv[2 + COL_PATH]);
     rc = ram__index_step_done(p, s);
     if (rc) return rc;
     sqlite3_value *pImage = argv[2 + COL_IMAGE];
-    if (sqlite3_value_nochange(pImage)) return SQLITE_OK;
+    if (sqlite3_value_nochange(pImage)) return ram__index_meta_write(p, fid, argv, 0, 0, 1);
     const void *pBlob;
     int nBlob;
     unsigned char aKey[16];
@@ -603,6 +609,8 @@ static int index_update(IndexVtab *p, sqlite3_value **argv)
     if (rc == SQLITE_OK) rc = ram__index_model(p, 1);
     if (rc) return rc;
     ram__index_hash(pBlob, nBlob, aKey);
+    rc = ram__index_meta_write(p, fid, argv, pBlob, nBlob, 1);
+    if (rc) return rc;
     rc = ram__index_stmt(p, STMT_FILE_GET, &s);
     if (rc) return rc;
     sqlite3_bind_int64(s, 1, fid);

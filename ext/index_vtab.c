@@ -66,6 +66,7 @@ static void index_free(IndexVtab *p)
 {
     if (!p) return;
     for (int i = 0; i < N_STMT; i++) sqlite3_finalize(p->aStmt[i]);
+    ram__index_meta_reset(p);
     ram__journal_close(p);
     ram__index_model_drop(p);
     sqlite3_free(p->aEmbeds), sqlite3_free(p->aProbs), sqlite3_free(p->aTokBlob);
@@ -78,11 +79,13 @@ static void index_free(IndexVtab *p)
 
 static int index_declare(sqlite3 *db, const char *zName)
 {
-    char *zSql =
-        sqlite3_mprintf("CREATE TABLE x(path TEXT, image BLOB HIDDEN, tags TEXT, score REAL, "
-                        "tag HIDDEN, k HIDDEN, prefilter HIDDEN, key BLOB HIDDEN, probs BLOB HIDDEN, "
-                        "cls BLOB HIDDEN, tags_zh TEXT HIDDEN, stale HIDDEN, entry BLOB HIDDEN, \"%w\" HIDDEN)",
-                        zName);
+    char *zSql = sqlite3_mprintf("CREATE TABLE x(path TEXT, image BLOB HIDDEN, tags TEXT, score REAL, "
+                                 "tag HIDDEN, k HIDDEN, prefilter HIDDEN, key BLOB HIDDEN, probs BLOB HIDDEN, "
+                                 "cls BLOB HIDDEN, tags_zh TEXT HIDDEN, stale HIDDEN, entry BLOB HIDDEN, "
+                                 "taken TEXT HIDDEN, taken_source TEXT HIDDEN, camera_make TEXT HIDDEN, "
+                                 "camera_model TEXT HIDDEN, latitude REAL HIDDEN, longitude REAL HIDDEN, mtime HIDDEN, "
+                                 "\"%w\" HIDDEN)",
+                                 zName);
     if (!zSql) return SQLITE_NOMEM;
     int rc = sqlite3_declare_vtab(db, zSql);
     sqlite3_free(zSql);
@@ -230,8 +233,12 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                              p->zDb, p->zName, p->zDb, p->zName, info.digest, zPrep, info.path, p->zDb, p->zName,
                              INDEX_SCHEMA_VERSION, p->zModel, p->rFloor, p->bStore, p->bExif, p->bResume, p->nTok,
                              p->nDim, p->nClass, RAM_CACHE_LAYOUT, (long long)p->nCascade);
-        if (rc == SQLITE_OK) rc = ram__index_codes_create(db, p->zDb, p->zName, pzErr);
-        if (rc) goto fail;
+        if (rc == SQLITE_OK) rc = ram__index_codes_create(db, p->zDb, p->zName, pzErr); /* index_codes.c */
+        if (rc == SQLITE_OK) rc = ram__index_meta_create(p); /* index_meta.c */
+        if (rc) {
+            if (p->base.zErrMsg && !*pzErr) *pzErr = sqlite3_mprintf("%s", p->base.zErrMsg);
+            goto fail;
+        }
         if (p->bSkipErrors) {
             /* on_error=skip: the refused images are recorded, by path */
             rc = ram__index_exec(db, pzErr,
@@ -480,14 +487,17 @@ static int indexDestroy(sqlite3_vtab *pVtab)
         sqlite3_finalize(p->aStmt[i]);
         p->aStmt[i] = 0;
     }
+    ram__index_meta_reset(p);
     int rc = ram__index_exec(p->db, 0,
                              "DROP TABLE IF EXISTS \"%w\".\"%w_config\"; DROP TABLE IF EXISTS \"%w\".\"%w_gens\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_images\"; DROP TABLE IF EXISTS \"%w\".\"%w_files\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_postings\"; DROP TABLE IF EXISTS \"%w\".\"%w_cls\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\"; DROP TABLE IF EXISTS \"%w\".\"%w_tokens\";"
-                             "DROP TABLE IF EXISTS \"%w\".\"%w_skipped\"; DROP TABLE IF EXISTS \"%w\".\"%w_codes\";",
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_skipped\"; DROP TABLE IF EXISTS \"%w\".\"%w_meta\";"
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_codes\";",
                              p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
-                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
+                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+                             p->zDb, p->zName);
     if (rc == SQLITE_OK) {
         ram__journal_drop(p);
         index_free(p);
@@ -523,7 +533,8 @@ static int indexRollback(sqlite3_vtab *pVtab)
     p->bInWrite = 0;
     p->nTxnKey = 0;
     p->bReloadConfig = 1;
-    ram__journal_commit(p); /* keep the work: the next run resumes from it */
+    ram__index_meta_reset(p); /* photos_meta may have been created in it */
+    ram__journal_commit(p);   /* keep the work: the next run resumes from it */
     return SQLITE_OK;
 }
 
@@ -545,6 +556,11 @@ static int indexRename(sqlite3_vtab *pVtab, const char *zNew)
     if (rc == SQLITE_OK && p->iSchema >= 4)
         rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_codes\" RENAME TO \"%w_codes\"", p->zDb,
                              p->zName, zNew);
+    ram__index_meta_reset(p);
+    if (rc == SQLITE_OK && ram__index_meta_exists(p))
+        rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_meta\" RENAME TO \"%w_meta\"", p->zDb,
+                             p->zName, zNew);
+    ram__index_meta_reset(p);
     if (rc == SQLITE_OK) {
         char *z = sqlite3_mprintf("%s", zNew);
         if (!z) return SQLITE_NOMEM;
@@ -570,13 +586,14 @@ static int indexRollbackTo(sqlite3_vtab *pVtab, int iSavepoint)
 {
     (void)iSavepoint;
     ((IndexVtab *)pVtab)->bReloadConfig = 1;
+    ram__index_meta_reset((IndexVtab *)pVtab);
     return SQLITE_OK;
 }
 
 static int indexShadowName(const char *zName)
 {
     static const char *const azShadow[] = {"config",   "gens", "images", "tokens",  "files",
-                                           "postings", "cls",  "blobs",  "skipped", "codes"};
+                                           "postings", "cls",  "blobs",  "skipped", "meta", "codes"};
     for (size_t i = 0; i < sizeof azShadow / sizeof azShadow[0]; i++)
         if (!sqlite3_stricmp(zName, azShadow[i])) return 1;
     return 0;
@@ -623,5 +640,6 @@ int ram__register_index(sqlite3 *db, struct ram_conn *p, char **pzErrMsg)
         *pzErrMsg = sqlite3_mprintf("ram: cannot register ram_index: %s", sqlite3_errmsg(db));
         return rc;
     }
-    return ram__register_funcs(db, p, g_aFunc, (int)(sizeof g_aFunc / sizeof g_aFunc[0]), pzErrMsg);
+    rc = ram__register_funcs(db, p, g_aFunc, (int)(sizeof g_aFunc / sizeof g_aFunc[0]), pzErrMsg);
+    return rc ? rc : ram__register_index_duplicates(db, pzErrMsg);
 }

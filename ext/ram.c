@@ -172,6 +172,7 @@ int sqlite3_ram_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *p
     if (rc == SQLITE_OK) rc = ram__register_score_funcs(db, p, pzErrMsg);
     if (rc == SQLITE_OK) rc = ram__register_caption_funcs(db, p, pzErrMsg);
     if (rc == SQLITE_OK) rc = ram__register_vtab(db, p, pzErrMsg);
+    if (rc == SQLITE_OK) rc = ram__register_tag_list(db, p, pzErrMsg);
     if (rc == SQLITE_OK) rc = ram__register_index(db, p, pzErrMsg);
     if (rc == SQLITE_OK) rc = ram__register_thumbnail_funcs(db, p, pzErrMsg);
     if (rc == SQLITE_OK) rc = ram__register_xmp_funcs(db, p, pzErrMsg); /* func_xmp.c */

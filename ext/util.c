@@ -2,12 +2,14 @@
 ** util.c — the floor of ext/: SQLite result codes for core statuses, the
 ** one translation of a core error into an SQL error message, message and
 ** copy helpers in sqlite3_malloc memory, little-endian byte order for
-** blobs, and JSON string literals. Calls nothing else of ext/.
+** blobs, JSON string literals and float display. Calls nothing else of ext/.
 */
 #include "ext.h"
 SQLITE_EXTENSION_INIT3
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ram__rc(ram_status s)
@@ -122,4 +124,15 @@ void ram__json_str(sqlite3_str *s, const char *z)
         }
     }
     sqlite3_str_appendchar(s, 1, '"');
+}
+
+double ram__float_display(float f)
+{
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        double d = strtod(buf, 0);
+        if ((float)d == f) return d;
+    }
+    return (double)f;
 }

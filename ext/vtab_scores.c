@@ -31,8 +31,6 @@
 #include "ext.h"
 SQLITE_EXTENSION_INIT3
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define COL_TAG 0
@@ -332,19 +330,6 @@ static int scoresEof(sqlite3_vtab_cursor *pBase)
     return pCur->i >= pCur->n;
 }
 
-/* The float threshold as the shortest decimal that reads back as the same
-** float, so 0.68f shows as 0.68 rather than 0.680000007152557. */
-static double float_display(float f)
-{
-    char buf[32];
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
-        double d = strtod(buf, 0);
-        if ((float)d == f) return d;
-    }
-    return (double)f;
-}
-
 static int scoresColumn(sqlite3_vtab_cursor *pBase, sqlite3_context *ctx, int iCol)
 {
     struct scores_cursor *pCur = (struct scores_cursor *)pBase;
@@ -363,9 +348,9 @@ static int scoresColumn(sqlite3_vtab_cursor *pBase, sqlite3_context *ctx, int iC
         break;
     }
     case COL_SCORE: sqlite3_result_double(ctx, (double)pCur->aScore[i]); break;
-    case COL_THRESHOLD: sqlite3_result_double(ctx, float_display(pCur->aThresh[i])); break;
+    case COL_THRESHOLD: sqlite3_result_double(ctx, ram__float_display(pCur->aThresh[i])); break;
     case COL_SELECTED: sqlite3_result_int(ctx, pCur->aScore[i] > pCur->aThresh[i]); break;
-    case COL_MARGIN: sqlite3_result_double(ctx, (double)pCur->aScore[i] - float_display(pCur->aThresh[i])); break;
+    case COL_MARGIN: sqlite3_result_double(ctx, (double)pCur->aScore[i] - ram__float_display(pCur->aThresh[i])); break;
     case COL_IMAGE:
         if (pCur->pImgArg) sqlite3_result_value(ctx, pCur->pImgArg);
         break;

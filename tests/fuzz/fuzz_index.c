@@ -419,7 +419,9 @@ FUZZ_ENTRY(data, size)
                                                "key, probs, cls, image, entry",
                                                "*, tag, k, prefilter",
                                                "count(*)",
-                                               "path, score"};
+                                               "path, score",
+                                               "taken, taken_source, camera_make, camera_model, latitude, "
+                                               "longitude, mtime"};
             static const char *const tails[] = {"",
                                                 " ORDER BY score DESC",
                                                 " LIMIT ?",
@@ -427,7 +429,7 @@ FUZZ_ENTRY(data, size)
                                                 " ORDER BY path",
                                                 " ORDER BY rowid DESC LIMIT ? OFFSET ?"};
             fuzz_index_where(&in, t, a, sizeof a);
-            snprintf(sql, sizeof sql, "SELECT %s FROM %s%s%s", cols[fuzz_index_pick(&in, 6)], t, a,
+            snprintf(sql, sizeof sql, "SELECT %s FROM %s%s%s", cols[fuzz_index_pick(&in, 7)], t, a,
                      tails[fuzz_index_pick(&in, 6)]);
             break;
         }
@@ -438,9 +440,16 @@ FUZZ_ENTRY(data, size)
             break;
         }
         case 10: {
-            static const char *const set[] = {"path = ?",  "image = ?",           "tags = ?", "rowid = ?",
-                                              "score = ?", "path = ?, image = ?", "key = ?"};
-            snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE rowid = ?", t, set[fuzz_index_pick(&in, 7)]);
+            static const char *const set[] = {"path = ?",
+                                              "image = ?",
+                                              "tags = ?",
+                                              "rowid = ?",
+                                              "score = ?",
+                                              "path = ?, image = ?",
+                                              "key = ?",
+                                              "mtime = ?, taken = ?",
+                                              "latitude = ?, camera_make = ?"};
+            snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE rowid = ?", t, set[fuzz_index_pick(&in, 9)]);
             break;
         }
         case 11:

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs libFuzzer targets for SECONDS each, two at a time (CI has 2 cores):
+# Runs libFuzzer targets for SECONDS each, two at a time (CI has 2 cores), or
+# one at a time with FUZZ_JOBS=1 (tests/run.sh, beside the test suites):
 #   sh tests/fuzz/run.sh FUZZ_BUILD SECONDS TARGET...
 # (make fuzz, and make test through tests/run.sh). RAM_BUILD names the folder
 # with the vocabulary and models/ the targets read. Seeds come from
@@ -45,8 +46,9 @@ report() {
 }
 fail=0
 while [ $# -gt 0 ]; do
-  a=$1; b=${2:-}
-  shift; [ -n "$b" ] && shift
+  a=$1; b=
+  shift
+  if [ "${FUZZ_JOBS:-2}" -gt 1 ] && [ $# -gt 0 ]; then b=$1; shift; fi
   echo "== fuzz_$a${b:+ + fuzz_$b} ($secs s)"
   one "$a" & pa=$!
   if [ -n "$b" ]; then one "$b" & pb=$!; wait "$pb"; fi

@@ -11,10 +11,11 @@ CREATE INDEX t_embed ON t(ram_embed(img));
 CREATE INDEX t_cls ON t(ram_cls(img));
 CREATE INDEX t_score ON t(ram_score(img, 'a cat'));
 CREATE INDEX t_tok ON t(ram_tokenize('a cat'));
+CREATE INDEX t_temb ON t(ram_text_embed('a cat'));
 CREATE TABLE g1(img BLOB, tags TEXT GENERATED ALWAYS AS (ram_tags(img)));
 CREATE TABLE g2(img BLOB, tags TEXT GENERATED ALWAYS AS (ram_tags(img)) STORED);
 CREATE TABLE g3(img BLOB, s REAL GENERATED ALWAYS AS (ram_score(img, 'a cat')));
-SELECT count(*) FROM sqlite_schema WHERE name IN ('t_tags', 't_tags_zh', 't_embed', 't_cls', 't_score', 't_tok', 'g1', 'g2', 'g3');
+SELECT count(*) FROM sqlite_schema WHERE name IN ('t_tags', 't_tags_zh', 't_embed', 't_cls', 't_score', 't_tok', 't_temb', 'g1', 'g2', 'g3');
 -- the stale result they would keep: the same image, two thresholds, two answers
 SELECT ram_tags(img) FROM t;
 SELECT ram_set_threshold('tag0', 1.0);
