@@ -234,7 +234,7 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                              INDEX_SCHEMA_VERSION, p->zModel, p->rFloor, p->bStore, p->bExif, p->bResume, p->nTok,
                              p->nDim, p->nClass, RAM_CACHE_LAYOUT, (long long)p->nCascade);
         if (rc == SQLITE_OK) rc = ram__index_codes_create(db, p->zDb, p->zName, pzErr); /* index_codes.c */
-        if (rc == SQLITE_OK) rc = ram__index_meta_create(p); /* index_meta.c */
+        if (rc == SQLITE_OK) rc = ram__index_meta_create(p);                            /* index_meta.c */
         if (rc) {
             if (p->base.zErrMsg && !*pzErr) *pzErr = sqlite3_mprintf("%s", p->base.zErrMsg);
             goto fail;
@@ -592,8 +592,8 @@ static int indexRollbackTo(sqlite3_vtab *pVtab, int iSavepoint)
 
 static int indexShadowName(const char *zName)
 {
-    static const char *const azShadow[] = {"config",   "gens", "images", "tokens",  "files",
-                                           "postings", "cls",  "blobs",  "skipped", "meta", "codes"};
+    static const char *const azShadow[] = {"config", "gens",  "images",  "tokens", "files", "postings",
+                                           "cls",    "blobs", "skipped", "meta",   "codes"};
     for (size_t i = 0; i < sizeof azShadow / sizeof azShadow[0]; i++)
         if (!sqlite3_stricmp(zName, azShadow[i])) return 1;
     return 0;
