@@ -126,15 +126,16 @@ extern const char *const ram__index_col_names[N_COL];
                                 ** postings in score order: index_codes.c; 3 is still read) */
 #define INDEX_CASCADE_DEFAULT 4000 /* 1-bit stage survivors (cascade=), chosen by bench_cascade's recall */
 #define RAM_INDEX_MAX_CODE 8192    /* bytes of a sign code at the widest width (65536) */
-#define INDEX_PROBS_VERSION 1      /* layout of photos_images.probs */
-#define INDEX_BATCH 64             /* images per batched scoring call */
+#define INDEX_CODE_CACHE_BYTES ((sqlite3_uint64)256 << 20) /* codes kept in memory per table: 3.7M at 512 dims */
+#define INDEX_PROBS_VERSION 1                              /* layout of photos_images.probs */
+#define INDEX_BATCH 64                                     /* images per batched scoring call */
 #define INDEX_MAX_DESCRIPTIONS 256
 #define INDEX_JOURNAL_EVERY 8 /* journal commit every N embeddings (or 2 s) */
 
 /* Process-wide counters, read by ram_index_stats() (index_store.c). */
 struct ram_index_stats {
     sqlite3_int64 hashed, inferences, reused, journal_hits, postings_read, images_scored, prefilter_scanned,
-        codes_scanned;
+        codes_scanned, codes_loaded;
 };
 extern struct ram_index_stats ram__index_stats;
 #define STAT_ADD(f, n) __atomic_add_fetch(&ram__index_stats.f, (n), __ATOMIC_RELAXED)
@@ -180,14 +181,22 @@ struct IndexVtab {
     char *zModel; /* configured model path or NULL (connection's model); sqlite3_free */
     double rFloor;
     int bStore, bExif, bResume;
-    int bSkipErrors;        /* on_error=skip: undecodable or oversized images are recorded in photos_skipped */
-    int bImageError;        /* the last embed failed on the image itself (decoder, pixel limit) */
-    sqlite3_int64 iGen;     /* current generation */
-    char *zGenDigest;       /* its model digest; sqlite3_free */
-    char *zGenPrep;         /* its preprocessing; sqlite3_free */
-    int nTok, nDim, nClass; /* sizes recorded at create */
-    int iSchema;            /* 3 or 4 (index_codes.c) */
-    sqlite3_int64 nCascade; /* MATCH prefilter: survivors of the 1-bit stage (0: none) */
+    int bSkipErrors;          /* on_error=skip: undecodable or oversized images are recorded in photos_skipped */
+    int bImageError;          /* the last embed failed on the image itself (decoder, pixel limit) */
+    sqlite3_int64 iGen;       /* current generation */
+    char *zGenDigest;         /* its model digest; sqlite3_free */
+    char *zGenPrep;           /* its preprocessing; sqlite3_free */
+    int nTok, nDim, nClass;   /* sizes recorded at create */
+    int iSchema;              /* 3 or 4 (index_codes.c) */
+    sqlite3_int64 nCascade;   /* MATCH prefilter: survivors of the 1-bit stage (0: none) */
+    struct IndexCodeCache {   /* photos_codes in memory (index_codes.c): valid while nWrites and the
+                             ** file's data version are those it was read at */
+        sqlite3_int64 *aId;   /* sqlite3_free */
+        unsigned char *aCode; /* n codes; sqlite3_free */
+        sqlite3_int64 n, nWrites, nWritesAt;
+        unsigned int uVersion;
+        int bValid;
+    } codes;
 
     struct ram_conn *pConn;   /* the connection's extension state (the module's pAux) */
     struct ram_ctx *pCtx;     /* the table's model in use: the connection's context, or its own
@@ -360,6 +369,11 @@ int ram__index_code_delete(IndexVtab *p, sqlite3_int64 img);
 int ram__index_codes_create(sqlite3 *db, const char *zDb, const char *zName, char **pzErr);
 int ram__index_upgrade(IndexVtab *p);
 int ram__index_cmd_cascade(IndexVtab *p, const char *zVal);
+/* The table's codes and their ids (*pn of them; -1: too many to keep, read
+** the table), from memory when nothing changed since they were read;
+** borrowed until the next call. */
+int ram__index_codes_get(IndexVtab *p, const sqlite3_int64 **paId, const unsigned char **paCode, sqlite3_int64 *pn);
+void ram__index_codes_free(IndexVtab *p);
 
 /* ------------------------------------------------------------------ index_match.c */
 

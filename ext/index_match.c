@@ -218,8 +218,30 @@ static int code_stage(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3
         return SQLITE_ERROR;
     }
     keep->cap = nKeep < 0x7fffffff ? (int)nKeep : 0x7fffffff;
+    const sqlite3_int64 *aId;
+    const unsigned char *aCode;
+    sqlite3_int64 nMem;
+    int rc = ram__index_codes_get(p, &aId, &aCode, &nMem); /* index_codes.c: in memory */
+    if (rc == SQLITE_OK && nMem >= 0) {
+        for (sqlite3_int64 i = 0; i < nMem && rc == SQLITE_OK; i++) {
+            const unsigned char *c = aCode + nc * (size_t)i;
+            int best = ram_cache_code_distance(aQ, c, nc);
+            for (int r = 1; r < nRow; r++) {
+                int d = ram_cache_code_distance(aQ + nc * (size_t)r, c, nc);
+                best = d < best ? d : best;
+            }
+            rc = hitset_add(keep, aId[i], -(float)best);
+        }
+        STAT_ADD(codes_scanned, nMem);
+        sqlite3_free(aQ);
+        return rc;
+    }
+    if (rc) {
+        sqlite3_free(aQ);
+        return rc;
+    }
     char *zSql = sqlite3_mprintf("SELECT id, c FROM \"%w\".\"%w_codes\"", p->zDb, p->zName);
-    int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
     sqlite3_int64 nScan = 0;
     while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {

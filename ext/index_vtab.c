@@ -14,10 +14,10 @@ static void indexStatsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     char *z = sqlite3_mprintf("{\"hashed\":%lld,\"inferences\":%lld,\"reused\":%lld,\"journal_hits\":%lld,"
                               "\"postings_read\":%lld,\"images_scored\":%lld,\"prefilter_scanned\":%lld,"
-                              "\"codes_scanned\":%lld}",
+                              "\"codes_scanned\":%lld,\"codes_loaded\":%lld}",
                               STAT_GET(hashed), STAT_GET(inferences), STAT_GET(reused), STAT_GET(journal_hits),
                               STAT_GET(postings_read), STAT_GET(images_scored), STAT_GET(prefilter_scanned),
-                              STAT_GET(codes_scanned));
+                              STAT_GET(codes_scanned), STAT_GET(codes_loaded));
     if (!z) {
         sqlite3_result_error_nomem(ctx);
         return;
@@ -71,6 +71,7 @@ static void index_free(IndexVtab *p)
     ram__index_model_drop(p);
     sqlite3_free(p->aEmbeds), sqlite3_free(p->aProbs), sqlite3_free(p->aTokBlob);
     sqlite3_free(p->aTxnKey);
+    ram__index_codes_free(p);
     sqlite3_free(p->zDb), sqlite3_free(p->zName), sqlite3_free(p->zModel);
     sqlite3_free(p->zGenDigest), sqlite3_free(p->zGenPrep);
     sqlite3_free(p->base.zErrMsg);

@@ -1253,6 +1253,34 @@ static void test_cascade(void)
               stat_of(db, "images_scored") - s0 == 2,
           "index.cascade.stages", "%lld images: %ld codes, %ld int8, %ld exact", n, stat_of(db, "codes_scanned") - c0,
           stat_of(db, "prefilter_scanned") - p0, stat_of(db, "images_scored") - s0);
+    /* The codes stay in memory until a write: by this connection, or by another. */
+    long l0 = stat_of(db, "codes_loaded");
+    c0 = stat_of(db, "codes_scanned");
+    free(rows(db, fmt("%s AND k = 2 AND prefilter = 2", q)));
+    check(stat_of(db, "codes_loaded") == l0 && stat_of(db, "codes_scanned") - c0 == n, "index.cascade.cached",
+          "%ld loaded, %ld compared", stat_of(db, "codes_loaded") - l0, stat_of(db, "codes_scanned") - c0);
+    exec(db, "INSERT INTO photos(path, entry) SELECT 'copy', entry FROM photos WHERE rowid = 1"); /* same image */
+    /* another key: a new image entry with the same embeddings (an entry is not re-hashed) */
+    exec(db, "INSERT INTO photos(path, entry) SELECT 'twin', CAST(substr(entry, 1, 64) || "
+             "x'0123456789abcdef0123456789abcdef' "
+             "|| substr(entry, 81) AS BLOB) FROM photos WHERE rowid = 2");
+    l0 = stat_of(db, "codes_loaded");
+    exec(db, "INSERT INTO photos(photos) VALUES('cascade=100')");
+    all = rows(db, fmt("%s AND prefilter = 100", q));
+    char *exact2 = rows(db, q);
+    check(!strcmp(all, exact2) && stat_of(db, "codes_loaded") - l0 == n + 1, "index.cascade.reload_own_write",
+          "%ld loaded\n%s\nexact:\n%s", stat_of(db, "codes_loaded") - l0, all, exact2);
+    free(all), free(exact2);
+    sqlite3 *db2 = open_db(a);
+    exec(db2, fmt("SELECT ram_load('%s')", g_clip));
+    exec(db2, "DELETE FROM photos WHERE path IN ('copy', 'twin')");
+    sqlite3_close(db2);
+    l0 = stat_of(db, "codes_loaded");
+    all = rows(db, fmt("%s AND prefilter = 100", q));
+    check(!strcmp(all, exact) && stat_of(db, "codes_loaded") - l0 == n, "index.cascade.reload_other_connection",
+          "%ld loaded\n%s", stat_of(db, "codes_loaded") - l0, all);
+    free(all);
+    exec(db, "INSERT INTO photos(photos) VALUES('cascade=3')");
     /* prefilter above cascade: at least prefilter survive the 1-bit stage */
     p0 = stat_of(db, "prefilter_scanned");
     check_sql("index.cascade.prefilter_above", db, fmt("SELECT count(*) FROM (%s AND k = 2 AND prefilter = 5)", q),
