@@ -7,6 +7,8 @@
 **               [--write-xmp [--xmp-name photo.jpg.xmp|photo.xmp] [--xmp-root ROOT] [--xmp-lang en|zh]]
 **     ram-index --files-from LIST DB [options]
 **     ram-index --duplicates DB [--table NAME] [--threshold T]
+**     ram-index --files-from LIST --shard I/N SHARD.db [options]   (one slice)
+**     ram-index --merge DB SHARD.db... [--model FILE] [--table NAME]
 **
 ** Walks DIR recursively (sorted; dot files and folders skipped, counted and
 ** reported, unless --hidden; symlinks to folders not followed), and INSERTs
@@ -31,8 +33,9 @@
 ** - Resumable: a path already in the table is skipped without reading it
 **   (--rescan reads it again: the table then hashes the bytes, XXH3-128, and
 **   re-embeds only a file whose bytes changed). Work is committed every
-**   --batch images (default 16); a Ctrl-C loses at most the embeddings of
-**   the batch being prepared.
+**   --batch images (default 16); a Ctrl-C or SIGTERM stores the images of
+**   the batch already embedded, then stops (a SIGKILL loses at most the
+**   batch being prepared).
 ** - Several writers: a batch's new images are embedded into a staging
 **   ram_index table of an in-memory database, outside the write
 **   transaction; one short transaction then stores the batch by entry (no
@@ -52,6 +55,10 @@
 **   extension trusts (ext/model_trust.c): a database does not choose the
 **   files this program opens; --model FILE allows another.
 **
+** - --shard I/N indexes only the files of slice I of N (demo/shard.c: a
+**   hash of the name relative to DIR, or of the list's line); --merge stores
+**   the rows of shard databases into DB by entry, without inference
+**   (docs/SCALE.md).
 ** - --write-xmp: after indexing, each indexed file's tags go into its XMP
 **   sidecar as keywords (write_xmp_sidecars(), through ram_xmp()).
 **
@@ -80,17 +87,23 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "shard.h"
+
 #define MAX_FILE_BYTES (512LL << 20) /* larger files are skipped unread */
 
 static sqlite3 *g_db;
 static volatile sig_atomic_t g_stop;
+/* 1 in the batch loop outside an inference: a signal then only sets g_stop,
+** which the loop checks, so the statements that hash, claim and store a
+** batch are not cut short (the staged images are stored before stopping). */
+static volatile sig_atomic_t g_soft;
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
-    if (g_db) sqlite3_interrupt(g_db); /* safe from a signal handler */
-    signal(sig, SIG_DFL);              /* a second Ctrl-C ends the process */
+    if (g_db && !g_soft) sqlite3_interrupt(g_db); /* safe from a signal handler */
+    signal(sig, SIG_DFL);                         /* a second Ctrl-C ends the process */
 }
 
 static int utf8_len(const unsigned char *z);
@@ -346,8 +359,9 @@ static void walk(const char *dir, PathList *out, int depth, WalkOpts *o)
 
 /* The files --files-from names (one per line; "-": stdin), each made
 ** absolute and normalised, its folder's symlinks resolved (not the file's:
-** its name is kept). Missing files are reported and left out. */
-static void read_file_list(const char *zList, PathList *out)
+** its name is kept). Missing files are reported and left out. With
+** nShard, only the lines of slice iShard (ram_shard_of) are looked at. */
+static void read_file_list(const char *zList, PathList *out, unsigned iShard, unsigned nShard)
 {
     FILE *f = strcmp(zList, "-") ? fopen(zList, "r") : stdin;
     if (!f) die("--files-from %s: %s", esc(zList), strerror(errno));
@@ -356,7 +370,7 @@ static void read_file_list(const char *zList, PathList *out)
     ssize_t len;
     while ((len = getline(&line, &cap, f)) > 0) {
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        if (!len) continue;
+        if (!len || (nShard && ram_shard_of(line, nShard) != iShard)) continue;
         char *slash = strrchr(line, '/');
         const char *base = slash ? slash + 1 : line;
         char *folder = slash ? (slash == line ? strdup("/") : strndup(line, (size_t)(slash - line))) : strdup(".");
@@ -1034,6 +1048,7 @@ static void usage(void)
           "                 [--exclude GLOB]... [--follow-symlinks] [-v] [--write-xmp ...]\n"
           "       ram-index --files-from LIST DB [options]\n"
           "       ram-index --duplicates DB [--table NAME] [--threshold T]\n"
+          "       ram-index --merge DB SHARD.db... [--model FILE] [--table NAME]\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else the extension's default model)\n"
@@ -1054,6 +1069,10 @@ static void usage(void)
           "                GLOB ('*' crosses '/'); repeatable\n"
           "  --files-from LIST  index the files LIST names, one per line ('-': stdin), instead of\n"
           "                a folder (no gone files are looked for)\n"
+          "  --shard I/N   index only slice I (0..N-1) of the files: a hash of each name (relative\n"
+          "                to DIR, or LIST's line), so every task of N computes the same slices\n"
+          "  --merge DB SHARD.db...  store the rows of shard databases into DB by their entries\n"
+          "                (no inference; rerunning stores nothing twice)\n"
           "  --follow-symlinks  walk symlinked folders (by default each is named and left out);\n"
           "                a folder reached twice (a loop) is walked once\n"
           "  -v            name every skipped file (on every run, with its reason) and gone file\n"
@@ -1077,6 +1096,9 @@ int main(int argc, char **argv)
     int follow = 0, nExclude = 0;
     long long maxPixels = 0;
     const char **azExclude = 0, *zFilesFrom = 0;
+    unsigned iShard = 0, nShard = 0; /* --shard I/N (nShard 0: every file) */
+    int bMerge = 0, nMergeArg = 0;   /* --merge DB SHARD.db...: the positional arguments */
+    const char **azMergeArg = 0;
     XmpOpts xmp = {0, 0, "auto", 0}; /* --write-xmp and its options */
     int dupes = 0;                   /* --duplicates */
     const char *zThreshold = 0;      /* --threshold, checked */
@@ -1086,6 +1108,7 @@ int main(int argc, char **argv)
     ** parent (background job) stays ignored. */
     if (signal(SIGINT, SIG_IGN) != SIG_IGN) signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    for (int i = 1; i < argc; i++) bMerge |= !strcmp(argv[i], "--merge"); /* its arguments may come first */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--model") && i + 1 < argc)
@@ -1114,6 +1137,11 @@ int main(int argc, char **argv)
             azExclude[nExclude++] = argv[++i];
         } else if (!strcmp(a, "--files-from") && i + 1 < argc)
             zFilesFrom = argv[++i];
+        else if (!strcmp(a, "--shard") && i + 1 < argc) {
+            if (!ram_shard_parse(argv[++i], &iShard, &nShard))
+                die("--shard: '%s' is not I/N with 0 <= I < N (e.g. 0/4 for the first of 4 shards)", argv[i]);
+        } else if (!strcmp(a, "--merge"))
+            bMerge = 1;
         else if (!strcmp(a, "--switch-model"))
             switchModel = 1;
         else if (!strcmp(a, "--no-verify"))
@@ -1143,7 +1171,11 @@ int main(int argc, char **argv)
             usage();
         else if (a[0] == '-' && a[1])
             usage();
-        else if (!dir)
+        else if (bMerge) {
+            azMergeArg = realloc(azMergeArg, (size_t)(nMergeArg + 1) * sizeof *azMergeArg);
+            if (!azMergeArg) die("out of memory");
+            azMergeArg[nMergeArg++] = a;
+        } else if (!dir)
             dir = a;
         else if (!dbPath)
             dbPath = a;
@@ -1152,8 +1184,12 @@ int main(int argc, char **argv)
     }
     if (zFilesFrom && dir && !dbPath) dbPath = dir, dir = 0;           /* ram-index --files-from LIST DB */
     if (dupes && dir && !dbPath && !zFilesFrom) dbPath = dir, dir = 0; /* ram-index --duplicates DB */
-    if ((zThreshold && !dupes) || (dupes && (dir || zFilesFrom || !dbPath))) usage();
-    if (!dupes && ((!dir && !zFilesFrom) || (dir && zFilesFrom) || !dbPath || batch < 1)) usage();
+    if ((zThreshold && !dupes) || (dupes && (dir || zFilesFrom || !dbPath || bMerge || nShard))) usage();
+    if (bMerge) { /* ram-index --merge DB SHARD.db... */
+        if (dir || zFilesFrom || nShard || nMergeArg < 2) usage();
+        dbPath = azMergeArg[0];
+    }
+    if (!dupes && ((!dir && !zFilesFrom && !bMerge) || (dir && zFilesFrom) || !dbPath || batch < 1)) usage();
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
     if (dir && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) die("%s is not a folder", esc(dir));
@@ -1280,6 +1316,21 @@ int main(int argc, char **argv)
     char *rootReal = dir ? realpath(dir, 0) : 0; /* NULL with --files-from: no folder, no gone files */
     g_dbDir = real_folder(dbPath);
     if ((dir && !rootReal) || !g_dbDir) die("cannot resolve %s: %s", esc(g_dbDir ? dir : dbPath), strerror(errno));
+    if (bMerge) { /* shards into DB, by entry: no folder, no inference */
+        RamMergeCounts mc = {0};
+        for (int m = 1; m < nMergeArg; m++) {
+            char *zErr = 0;
+            if (ram_shard_merge(g_db, table, g_dbDir, azMergeArg[m], &mc, &zErr) != SQLITE_OK) die("%s", zErr);
+        }
+        char *zInf = sql_text("SELECT json_extract(ram_index_stats(), '$.inferences')");
+        fprintf(stderr, "ram-index: merged %d shard%s: %lld new, %lld unchanged, %lld changed%s; %s inferences\n",
+                nMergeArg - 1, nMergeArg == 2 ? "" : "s", mc.nNew, mc.nUnchanged, mc.nChanged,
+                mc.nNoPath ? " (rows without a path left out)" : "", zInf);
+        sqlite3_free(zInf);
+        free(azMergeArg), free(g_dbDir), sqlite3_free(zModel);
+        if (sqlite3_close(g_db) != SQLITE_OK) die("closing %s: %s", esc(dbPath), sqlite3_errmsg(g_db));
+        return 0;
+    }
     PathList files = {0};
     WalkOpts wo = {0};
     wo.bHidden = hidden, wo.bFollow = follow, wo.bVerbose = verbose;
@@ -1289,8 +1340,18 @@ int main(int argc, char **argv)
         struct stat rst;
         if (stat(rootReal, &rst) == 0) seen_dir(&wo, &rst);
         walk(rootReal, &files, 0, &wo);
+        if (nShard) { /* this run's slice, by the name relative to DIR */
+            size_t o = 0;
+            for (size_t i = 0; i < files.n; i++) {
+                if (ram_shard_of(files.a[i] + wo.nRoot + (wo.nRoot > 1), nShard) == iShard)
+                    files.a[o++] = files.a[i];
+                else
+                    free(files.a[i]);
+            }
+            files.n = o;
+        }
     } else {
-        read_file_list(zFilesFrom, &files);
+        read_file_list(zFilesFrom, &files, iShard, nShard);
     }
     size_t nHidden = wo.nHidden;
     free(wo.aSeen);
@@ -1506,7 +1567,7 @@ int main(int argc, char **argv)
     } Pending;
     Pending *aPend = calloc((size_t)batch, sizeof *aPend);
     if (!aPend) die("out of memory");
-    int interrupted = 0;
+    int interrupted = 0, bLastBatch = 0;
     P.tWork0 = now();
     /* The files in walk order; a file whose image another writer is
     ** embedding (it holds the key's claim) goes to the end, and is stored
@@ -1517,6 +1578,7 @@ int main(int argc, char **argv)
     if (!aOrder || !bDeferred) die("out of memory");
     for (size_t i = 0; i < files.n; i++)
         if (todo[i]) aOrder[nOrder++] = i;
+    g_soft = 1;
     for (size_t pos = 0; pos < nOrder && !g_stop;) {
         /* 1. read, hash, and embed what the table lacks: no write lock */
         int nPend = 0;
@@ -1583,7 +1645,9 @@ int main(int argc, char **argv)
             sqlite3_bind_text(sStage, 1, name, -1, SQLITE_STATIC);
             sqlite3_bind_blob64(sStage, 2, q->data, (sqlite3_uint64)q->n, SQLITE_STATIC);
             if (q->bStat) sqlite3_bind_int64(sStage, 3, (sqlite3_int64)q->st.st_mtime);
+            g_soft = 0; /* a signal interrupts the inference */
             int rc = sqlite3_step(sStage);
+            g_soft = 1;
             /* the message now: sqlite3_reset and the next binds clear it */
             char *zErr = rc == SQLITE_DONE ? 0 : sqlite3_mprintf("%s", sqlite3_errmsg(g_db));
             sqlite3_reset(sStage);
@@ -1595,7 +1659,7 @@ int main(int argc, char **argv)
             } else if (rc == SQLITE_INTERRUPT || g_stop) {
                 sqlite3_free(zErr);
                 nPend--;
-                interrupted = 1;
+                bLastBatch = 1;
                 break;
             } else if (rc == SQLITE_TOOBIG || (rc == SQLITE_ERROR && !strncmp(zErr, "ram_index: image:", 17))) {
                 /* Not an image (or over the pixel limit): recorded with the
@@ -1608,8 +1672,12 @@ int main(int argc, char **argv)
             }
             sqlite3_free(zErr);
         }
-        if (interrupted || g_stop) {
-            for (int k = 0; k < nPend; k++) free(aPend[k].data), sqlite3_free(aPend[k].zSkip);
+        /* Ctrl-C or SIGTERM (scancel, a pre-empted job): the images staged
+        ** so far are stored below before stopping, so a stop loses at most
+        ** the image being embedded (a SIGKILL: at most this batch). */
+        if (g_stop) bLastBatch = 1;
+        if (!nPend && bLastBatch) {
+            interrupted = 1;
             break;
         }
         if (!nPend) continue;
@@ -1728,7 +1796,12 @@ int main(int argc, char **argv)
         if (sqlite3_step(sUnstage) != SQLITE_DONE) die("%s", sqlite3_errmsg(g_db));
         sqlite3_reset(sUnstage);
         claims_release(table);
+        if (bLastBatch) {
+            interrupted = 1;
+            break;
+        }
     }
+    g_soft = 0;
     if (g_stop) interrupted = 1;
     claims_release(table);
     free(aPend);
@@ -1831,6 +1904,9 @@ int main(int argc, char **argv)
     /* (another process still using the database may keep the WAL: that is
     ** not an error, its last connection checkpoints it) */
     if (!interrupted) sqlite3_exec(g_db, "PRAGMA wal_checkpoint(TRUNCATE)", 0, 0, 0);
+    char *zInfDone = interrupted ? sql_text("SELECT json_extract(ram_index_stats(), '$.inferences')") : 0;
+    long long nInferences = zInfDone ? atoll(zInfDone) : 0;
+    sqlite3_free(zInfDone);
     sqlite3 *db = g_db;
     g_db = 0;
     if (sqlite3_close(db) != SQLITE_OK) die("closing %s: %s", esc(dbPath), sqlite3_errmsg(db));
@@ -1839,7 +1915,10 @@ int main(int argc, char **argv)
     free(todo);
     sqlite3_free(zModel);
     if (interrupted) {
-        fprintf(stderr, "ram-index: interrupted; the work done is kept: rerun the same command to resume\n");
+        fprintf(stderr,
+                "ram-index: interrupted; the work done is kept (%lld inferences): rerun the same command to "
+                "resume\n",
+                nInferences);
     }
     return interrupted ? 130 : nXmpBad ? 1 : 0;
 }

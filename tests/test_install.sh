@@ -39,9 +39,9 @@ model_file() { q "SELECT json_extract(ram_model(), '\$.file')"; }
 # 1. make install: the files, then the installed extension tags with the installed model
 if mk install PREFIX="$P"; then
   missing=
-  for f in lib/ram0.so bin/ram-index bin/ram-convert share/sqlite-ram/default.ram \
+  for f in lib/ram0.so bin/ram-index bin/ram-search bin/ram-convert share/sqlite-ram/default.ram \
            share/sqlite-ram/bpe_simple_vocab_16e6.txt share/doc/sqlite-ram/README.md \
-           share/doc/sqlite-ram/SQL.md share/doc/sqlite-ram/MODELS.md; do
+           share/doc/sqlite-ram/SQL.md share/doc/sqlite-ram/SCALE.md share/doc/sqlite-ram/MODELS.md; do
     [ -f "$P/$f" ] || missing="$missing $f"
   done
   [ -z "$missing" ] && pass files || fail files "not installed:$missing"

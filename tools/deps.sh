@@ -15,6 +15,9 @@ PKGS="$PKGS python3-venv"
 PKGS="$PKGS clang libclang-rt-14-dev"
 # clang-format: make lint (run by make test) checks the committed .clang-format.
 PKGS="$PKGS clang-format"
+# slurm-wlm, munge, parallel: tests/test_scale.sh runs a one-node Slurm cluster (slurmctld,
+# slurmd, munged on localhost) and GNU parallel over shards of an index (docs/SCALE.md).
+PKGS="$PKGS slurm-wlm munge parallel"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -32,6 +32,8 @@
 #                     Python has no torch
 #   RAM_BENCH_TORCH_RUNS  timed forwards of the port per thread count (default 3)
 #   RAM_BENCH_PYTHON  the Python with torch (default /usr/bin/python3, Debian's)
+#   RAM_BENCH_SHARDS  0 skips bench_shards.sh (indexing throughput, 1 x 2 threads
+#                     vs 2 x 1 thread on shards; its keys are then null)
 # The whole run stays under 10 minutes on 2 cores (bench_index is cut at 300 s).
 BUILD=${1:-build}
 cd "$(dirname "$0")/../.." || exit 2
@@ -185,6 +187,17 @@ ibound=$(ival index_cores_bound)
 index=
 [ -n "$spi" ] && index=$(awk "BEGIN{ if ($spi > 0) printf \"%.3f\", 1/$spi }")
 
+# Issue 16: a machine's indexing throughput, one 2-thread ram-index against two
+# 1-thread ones on two shards, fp32 and int8 (the bench model and its int8
+# conversion), rounds interleaved (bench_shards.sh; RAM_BENCH_SHARDS=0 skips).
+SHD=$OUT/bench_shards.out
+: >"$SHD"
+if [ "${RAM_BENCH_SHARDS:-1}" != 0 ]; then
+  echo "bench: indexing throughput, 1 x 2 threads vs 2 x 1 thread on shards (bench_shards.sh)"
+  sh tests/bench/bench_shards.sh "$BUILD" "$MODEL" "$INT8" >"$SHD" || echo "bench: bench_shards.sh failed"
+fi
+sval() { awk -v k="$1" '$1 == k { print $2 }' "$SHD"; }
+
 # RAM++ 324.9 GFLOP per image, RAM 324.4 (ARCHITECTURE.md section 12).
 GFLOP=324.9
 L1=$(val latency_s_1t); L2=$(val latency_s_2t)
@@ -280,6 +293,9 @@ printf '%-34s %12s\n' "  bound from the serial share" "$(nul "$ibound")"
 printf '%-34s %12s\n' "  decode share / overlap gain" "$(nul "$idec") / $(nul "$igain")"
 printf '%-34s %12s\n' "score images/s (cached, 1 thread)" "$(nul "$score")"
 printf '%-34s %12s\n' "storage bytes per image" "$(nul "$storage")"
+printf '%-34s %12s %12s\n' "index images/s 1 x 2t / 2 x 1t fp32" "$(nul "$(sval index_images_per_s_1x2t_fp32)")" "$(nul "$(sval index_images_per_s_2x1t_fp32)")"
+printf '%-34s %12s %12s\n' "  same, int8" "$(nul "$(sval index_images_per_s_1x2t_int8)")" "$(nul "$(sval index_images_per_s_2x1t_int8)")"
+printf '%-34s %12s %12s\n' "  2 x 1t / 1 x 2t, fp32 / int8" "$(nul "$(sval index_2x1t_over_1x2t_fp32)")" "$(nul "$(sval index_2x1t_over_1x2t_int8)")"
 
 echo "bench: CPU $CPUNAME, kernels $KERN, OpenBLAS core $OCORE, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%Y-%m-%dT%H:%MZ)"
 
@@ -349,6 +365,12 @@ cat >"$OUT/results.json" <<EOF
   "index_pipeline_gain": $(nul "$igain"),
   "score_images_per_s": $(nul "$score"),
   "storage_bytes_per_image": $(nul "$storage"),
+  "index_images_per_s_1x2t_fp32": $(nul "$(sval index_images_per_s_1x2t_fp32)"),
+  "index_images_per_s_2x1t_fp32": $(nul "$(sval index_images_per_s_2x1t_fp32)"),
+  "index_2x1t_over_1x2t_fp32": $(nul "$(sval index_2x1t_over_1x2t_fp32)"),
+  "index_images_per_s_1x2t_int8": $(nul "$(sval index_images_per_s_1x2t_int8)"),
+  "index_images_per_s_2x1t_int8": $(nul "$(sval index_images_per_s_2x1t_int8)"),
+  "index_2x1t_over_1x2t_int8": $(nul "$(sval index_2x1t_over_1x2t_int8)"),
   "torch_port_latency_s_1t": $(nul "$TL1"),
   "torch_port_latency_s_2t": $(nul "$TL2"),
   "torch_port_visual_s_2t": $(nul "$(tval torch_visual_s_2t)"),
