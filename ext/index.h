@@ -237,7 +237,8 @@ enum { PLAN_SCAN = 0, PLAN_ROWID, PLAN_PATH, PLAN_TAG, PLAN_MATCH, PLAN_REFUSED 
 #define IDX_K 0x40
 #define IDX_PREFILTER 0x80
 #define IDX_LIMIT 0x100
-#define IDX_TAG 0x200 /* MATCH among the images that have a tag */
+#define IDX_TAG 0x200         /* MATCH among the images that have a tag */
+#define IDX_SCORE_ORDER 0x400 /* tag plan: SQLite takes the rows as sorted by score, best first */
 
 struct IndexCursor {
     sqlite3_vtab_cursor base;

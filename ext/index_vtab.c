@@ -436,6 +436,7 @@ static int indexBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo)
         if (((IndexVtab *)pVtab)->iSchema >= 4 && pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == COL_SCORE &&
             pInfo->aOrderBy[0].desc) {
             pInfo->orderByConsumed = 1;
+            flags |= IDX_SCORE_ORDER;
             pInfo->idxStr = (char *)(iScore >= 0 ? "tag+score by score" : "tag by score");
             if (iLimit >= 0) pInfo->estimatedCost = 20;
         }

@@ -1320,7 +1320,7 @@ static void test_cascade(void)
           got, want);
     check(nRead == 3, "index.topk.postings_read", "%ld postings read for LIMIT 3 of %lld", nRead, nTag);
     free(got), free(want);
-    check_plan("index.topk.plan", db, topk, "SCAN photos VIRTUAL TABLE INDEX 35:tag+score by score");
+    check_plan("index.topk.plan", db, topk, "SCAN photos VIRTUAL TABLE INDEX 1059:tag+score by score");
     /* tag IN (...): SQLite sorts (each value is filtered on its own). */
     want = rows(db, fmt("SELECT f.path FROM photos_postings p JOIN photos_files f ON f.img = p.img "
                         "WHERE p.tag IN (%lld, 0) AND p.score > 1065353216 * 0 ORDER BY p.score DESC LIMIT 4",
