@@ -1352,6 +1352,14 @@ static void test_cascade(void)
     want = rows(db, topk);
     check(stat_of(db, "postings_read") - r0 == nTag, "index.old.topk_reads_all", "%ld postings read of %lld",
           stat_of(db, "postings_read") - r0, nTag);
+    /* a first write that fails takes its upgrade back with it */
+    check_sql("index.old.failed_write", db, "INSERT INTO photos(path, image) VALUES('x', 'not an image')",
+              "ERROR: ram_index: image must be a BLOB of encoded image bytes, got TEXT");
+    check_sql("index.old.failed_write_undone", db,
+              "SELECT (SELECT value FROM photos_config WHERE key = 'version'), (SELECT count(*) FROM sqlite_schema "
+              "WHERE name = 'photos_codes')",
+              "3|0");
+    check_sql("index.old.failed_write_topk", db, topk, want);
     check_sql("index.old.upgrade", db, "INSERT INTO photos(photos) VALUES('upgrade')", "");
     check_sql("index.old.upgraded", db,
               "SELECT (SELECT value FROM photos_config WHERE key = 'version'), (SELECT count(*) FROM photos_codes), "
