@@ -121,14 +121,18 @@ enum {
 extern const char *const ram__index_col_names[N_COL];
 
 #define INDEX_PREP_VERSION 1 /* bump when core's preprocessing changes its output */
-#define INDEX_SCHEMA_VERSION \
-    4                              /* layout of the shadow tables (3: integer scores in postings; 4: codes, \
-                                ** postings in score order: index_codes.c; 3 is still read) */
-#define INDEX_CASCADE_DEFAULT 4000 /* 1-bit stage survivors (cascade=), chosen by bench_cascade's recall */
-#define RAM_INDEX_MAX_CODE 8192    /* bytes of a sign code at the widest width (65536) */
-#define INDEX_CODE_CACHE_BYTES ((sqlite3_uint64)256 << 20) /* codes kept in memory per table: 3.7M at 512 dims */
-#define INDEX_PROBS_VERSION 1                              /* layout of photos_images.probs */
-#define INDEX_BATCH 64                                     /* images per batched scoring call */
+/* Layout of the shadow tables: 3 integer scores in postings; 4 the codes and
+** the postings in score order (index_codes.c), and 3 is still read. */
+#define INDEX_SCHEMA_VERSION 4
+/* Survivors of the cascade's 1-bit stage (cascade=): bench_cascade measured
+** the same recall at 4000, 16,000 and 0 (every int8 vector) over 1M
+** pictures; 4000 was the fastest. */
+#define INDEX_CASCADE_DEFAULT 4000
+#define RAM_INDEX_MAX_CODE 8192 /* bytes of a sign code at the widest width (65536) */
+/* Codes kept in memory per table and connection: 3.7M pictures at 512 dims. */
+#define INDEX_CODE_CACHE_BYTES ((sqlite3_uint64)256 << 20)
+#define INDEX_PROBS_VERSION 1 /* layout of photos_images.probs */
+#define INDEX_BATCH 64        /* images per batched scoring call */
 #define INDEX_MAX_DESCRIPTIONS 256
 #define INDEX_JOURNAL_EVERY 8 /* journal commit every N embeddings (or 2 s) */
 
