@@ -382,6 +382,8 @@ void ram__index_codes_free(IndexVtab *p);
 
 /* ------------------------------------------------------------------ index_match.c */
 
+int ram__index_code_candidates(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3_int64 nKeep, IndexHit **paHit,
+                               int *pnHit);
 int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
                      IndexHit **paHit, int *pnHit);
 

@@ -271,6 +271,24 @@ static int code_stage(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3
     return rc;
 }
 
+/* The 1-bit stage for another caller (search by example, index_similar.c):
+** the nKeep images with the closest codes, *paHit (sqlite3_free) in id
+** order, their scores minus the distance. */
+int ram__index_code_candidates(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3_int64 nKeep, IndexHit **paHit,
+                               int *pnHit)
+{
+    HitSet h = {0};
+    int rc = code_stage(p, q, nRow, nKeep, &h);
+    if (rc) {
+        sqlite3_free(h.a);
+        return rc;
+    }
+    if (h.n > 1) qsort(h.a, (size_t)h.n, sizeof(IndexHit), hit_img_cmp);
+    *paHit = h.a;
+    *pnHit = h.n;
+    return SQLITE_OK;
+}
+
 /* The int8 stage on the 1-bit stage's survivors: their CLS cosine, the nPre
 ** best into pre. Read in id order (the b-tree's). */
 static int cls_stage(IndexVtab *p, struct ram_cache_query *q, HitSet *cand, sqlite3_int64 nPre, HitSet *pre)
