@@ -379,11 +379,14 @@ int ram__index_cmd_cascade(IndexVtab *p, const char *zVal);
 ** borrowed until the next call. */
 int ram__index_codes_get(IndexVtab *p, const sqlite3_int64 **paId, const unsigned char **paCode, sqlite3_int64 *pn);
 void ram__index_codes_free(IndexVtab *p);
+/* The cascade's 1-bit stage for any query the scorer takes (texts, a
+** picture's CLS): the nKeep images with the closest codes, *paHit
+** (sqlite3_free) in id order. */
+int ram__index_code_candidates(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3_int64 nKeep, IndexHit **paHit,
+                               int *pnHit);
 
 /* ------------------------------------------------------------------ index_match.c */
 
-int ram__index_code_candidates(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3_int64 nKeep, IndexHit **paHit,
-                               int *pnHit);
 int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
                      IndexHit **paHit, int *pnHit);
 

@@ -205,3 +205,107 @@ int ram__index_codes_get(IndexVtab *p, const sqlite3_int64 **paId, const unsigne
     *pn = p->codes.n;
     return SQLITE_OK;
 }
+
+/* ------------------------------------------------------------------ the 1-bit stage */
+
+/* The nKeep images whose codes are closest to q's (Hamming distance, the
+** least over q's nRow rows), *paHit (sqlite3_free) in id order with score
+** minus the distance; ties at the cut go to the lower ids. Distances are
+** small integers, so the cut comes from their histogram: one pass, no
+** heap. Any query the scorer takes works (texts, a picture's CLS). */
+int ram__index_code_candidates(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3_int64 nKeep, IndexHit **paHit,
+                               int *pnHit)
+{
+    size_t nc = ram_cache_code_size(p->nDim);
+    const sqlite3_int64 *aId = 0;
+    const unsigned char *aCode = 0;
+    sqlite3_int64 n = 0, *aOwnId = 0;
+    unsigned char *aOwnCode = 0, *aQ = 0;
+    int *aDist = 0, *aHist = 0, rc;
+    IndexHit *aHit = 0;
+    *paHit = 0;
+    *pnHit = 0;
+    aQ = sqlite3_malloc64(nc * (size_t)nRow);
+    if (!aQ) return SQLITE_NOMEM;
+    if (ram_cache_query_codes(q, aQ, nc * (size_t)nRow) != nRow) {
+        sqlite3_free(aQ);
+        ram__vtab_set_error(&p->base, "ram_index: MATCH: the query has another number of rows than its texts");
+        return SQLITE_ERROR;
+    }
+    rc = ram__index_codes_get(p, &aId, &aCode, &n);
+    if (rc == SQLITE_OK && n < 0) {
+        /* too many to keep: read them for this query only */
+        sqlite3_stmt *s = 0;
+        sqlite3_int64 nAlloc = 0;
+        char *zSql = sqlite3_mprintf("SELECT id, c FROM \"%w\".\"%w_codes\"", p->zDb, p->zName);
+        rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+        sqlite3_free(zSql);
+        n = 0;
+        while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+            if ((size_t)sqlite3_column_bytes(s, 1) != nc) {
+                ram__vtab_set_error(&p->base, "ram_index: image %lld has a malformed code (run integrity-check)",
+                                    sqlite3_column_int64(s, 0));
+                rc = SQLITE_CORRUPT_VTAB;
+                break;
+            }
+            if (n == nAlloc) {
+                nAlloc = nAlloc ? 2 * nAlloc : 65536;
+                sqlite3_int64 *a1 = sqlite3_realloc64(aOwnId, sizeof(sqlite3_int64) * (sqlite3_uint64)nAlloc);
+                if (a1) aOwnId = a1;
+                unsigned char *a2 = a1 ? sqlite3_realloc64(aOwnCode, nc * (sqlite3_uint64)nAlloc) : 0;
+                if (a2) aOwnCode = a2;
+                if (!a1 || !a2) {
+                    rc = SQLITE_NOMEM;
+                    break;
+                }
+            }
+            aOwnId[n] = sqlite3_column_int64(s, 0);
+            memcpy(aOwnCode + nc * (size_t)n, sqlite3_column_blob(s, 1), nc);
+            n++;
+            if ((n & 4095) == 0 && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
+        }
+        int rc2 = sqlite3_finalize(s);
+        if (rc == SQLITE_OK && rc2) rc = rc2, ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
+        STAT_ADD(codes_loaded, n);
+        aId = aOwnId, aCode = aOwnCode;
+    }
+    if (rc) goto done;
+    aDist = sqlite3_malloc64(sizeof(int) * (size_t)(n ? n : 1));
+    aHist = sqlite3_malloc64(sizeof(int) * ((size_t)p->nDim + 1));
+    if (!aDist || !aHist) goto nomem;
+    memset(aHist, 0, sizeof(int) * ((size_t)p->nDim + 1));
+    for (sqlite3_int64 i = 0; i < n; i++) {
+        const unsigned char *c = aCode + nc * (size_t)i;
+        int best = ram_cache_code_distance(aQ, c, nc);
+        for (int r = 1; r < nRow; r++) {
+            int d = ram_cache_code_distance(aQ + nc * (size_t)r, c, nc);
+            best = d < best ? d : best;
+        }
+        aDist[i] = best;
+        aHist[best]++;
+    }
+    STAT_ADD(codes_scanned, n);
+    /* the cut: every distance under it, and the first ones at it */
+    sqlite3_int64 nWant = nKeep < n ? nKeep : n, nBelow = 0;
+    int cut = 0;
+    while (cut < p->nDim && nBelow + aHist[cut] < nWant) nBelow += aHist[cut++];
+    sqlite3_int64 nAtCut = nWant - nBelow;
+    aHit = sqlite3_malloc64(sizeof(IndexHit) * (size_t)(nWant ? nWant : 1));
+    if (!aHit) goto nomem;
+    int nHit = 0;
+    for (sqlite3_int64 i = 0; i < n && nHit < nWant; i++)
+        if (aDist[i] < cut || (aDist[i] == cut && nAtCut-- > 0)) {
+            aHit[nHit].img = aId[i];
+            aHit[nHit++].score = -(float)aDist[i];
+        }
+    *paHit = aHit;
+    *pnHit = nHit;
+    aHit = 0;
+    goto done;
+nomem:
+    rc = SQLITE_NOMEM;
+done:
+    sqlite3_free(aQ), sqlite3_free(aDist), sqlite3_free(aHist), sqlite3_free(aHit);
+    sqlite3_free(aOwnId), sqlite3_free(aOwnCode);
+    return rc;
+}

@@ -196,123 +196,29 @@ static int tag_candidates(IndexVtab *p, struct ram_cache_query *q, int iTag, dou
     return rc ? rc : rc2;
 }
 
-static int hit_img_cmp(const void *a, const void *b)
-{
-    sqlite3_int64 x = ((const IndexHit *)a)->img, y = ((const IndexHit *)b)->img;
-    return x < y ? -1 : x > y;
-}
-
-/* The 1-bit stage of the cascade (index_codes.c): the nKeep images whose
-** sign codes are closest (Hamming distance; the least over the query's
-** descriptions) to the query's, into keep (its cap set here). Works for any
-** query the scorer takes (q's nRow rows, one tag). */
-static int code_stage(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3_int64 nKeep, HitSet *keep)
-{
-    size_t nc = ram_cache_code_size(p->nDim);
-    sqlite3_stmt *s = 0;
-    unsigned char *aQ = sqlite3_malloc64(nc * (size_t)nRow);
-    if (!aQ) return SQLITE_NOMEM;
-    if (ram_cache_query_codes(q, aQ, nc * (size_t)nRow) != nRow) {
-        sqlite3_free(aQ);
-        ram__vtab_set_error(&p->base, "ram_index: MATCH: the query has another number of rows than its texts");
-        return SQLITE_ERROR;
-    }
-    keep->cap = nKeep < 0x7fffffff ? (int)nKeep : 0x7fffffff;
-    const sqlite3_int64 *aId;
-    const unsigned char *aCode;
-    sqlite3_int64 nMem;
-    int rc = ram__index_codes_get(p, &aId, &aCode, &nMem); /* index_codes.c: in memory */
-    if (rc == SQLITE_OK && nMem >= 0) {
-        for (sqlite3_int64 i = 0; i < nMem && rc == SQLITE_OK; i++) {
-            const unsigned char *c = aCode + nc * (size_t)i;
-            int best = ram_cache_code_distance(aQ, c, nc);
-            for (int r = 1; r < nRow; r++) {
-                int d = ram_cache_code_distance(aQ + nc * (size_t)r, c, nc);
-                best = d < best ? d : best;
-            }
-            rc = hitset_add(keep, aId[i], -(float)best);
-        }
-        STAT_ADD(codes_scanned, nMem);
-        sqlite3_free(aQ);
-        return rc;
-    }
-    if (rc) {
-        sqlite3_free(aQ);
-        return rc;
-    }
-    char *zSql = sqlite3_mprintf("SELECT id, c FROM \"%w\".\"%w_codes\"", p->zDb, p->zName);
-    rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
-    sqlite3_free(zSql);
-    sqlite3_int64 nScan = 0;
-    while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-        const unsigned char *c = sqlite3_column_blob(s, 1);
-        if ((size_t)sqlite3_column_bytes(s, 1) != nc || !c) {
-            ram__vtab_set_error(&p->base, "ram_index: image %lld has a malformed code (run integrity-check)",
-                                sqlite3_column_int64(s, 0));
-            rc = SQLITE_CORRUPT_VTAB;
-            break;
-        }
-        int best = ram_cache_code_distance(aQ, c, nc);
-        for (int r = 1; r < nRow; r++) {
-            int d = ram_cache_code_distance(aQ + nc * (size_t)r, c, nc);
-            best = d < best ? d : best;
-        }
-        rc = hitset_add(keep, sqlite3_column_int64(s, 0), -(float)best);
-        if ((++nScan & 4095) == 0 && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
-    }
-    STAT_ADD(codes_scanned, nScan);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_finalize(s);
-    else
-        sqlite3_finalize(s);
-    if (rc && rc != SQLITE_INTERRUPT && !p->base.zErrMsg)
-        ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
-    sqlite3_free(aQ);
-    return rc;
-}
-
-/* The 1-bit stage for another caller (search by example, index_similar.c):
-** the nKeep images with the closest codes, *paHit (sqlite3_free) in id
-** order, their scores minus the distance. */
-int ram__index_code_candidates(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3_int64 nKeep, IndexHit **paHit,
-                               int *pnHit)
-{
-    HitSet h = {0};
-    int rc = code_stage(p, q, nRow, nKeep, &h);
-    if (rc) {
-        sqlite3_free(h.a);
-        return rc;
-    }
-    if (h.n > 1) qsort(h.a, (size_t)h.n, sizeof(IndexHit), hit_img_cmp);
-    *paHit = h.a;
-    *pnHit = h.n;
-    return SQLITE_OK;
-}
-
 /* The int8 stage on the 1-bit stage's survivors: their CLS cosine, the nPre
 ** best into pre. Read in id order (the b-tree's). */
-static int cls_stage(IndexVtab *p, struct ram_cache_query *q, HitSet *cand, sqlite3_int64 nPre, HitSet *pre)
+static int cls_stage(IndexVtab *p, struct ram_cache_query *q, const IndexHit *aCand, int nCand, sqlite3_int64 nPre,
+                     HitSet *pre)
 {
     sqlite3_stmt *s = 0;
     char *zSql = sqlite3_mprintf("SELECT v FROM \"%w\".\"%w_cls\" WHERE id = ?1", p->zDb, p->zName);
     int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
     pre->cap = nPre < 0x7fffffff ? (int)nPre : 0x7fffffff;
-    if (cand->n > 1) qsort(cand->a, (size_t)cand->n, sizeof(IndexHit), hit_img_cmp);
-    for (int i = 0; i < cand->n && rc == SQLITE_OK; i++) {
-        sqlite3_bind_int64(s, 1, cand->a[i].img);
+    for (int i = 0; i < nCand && rc == SQLITE_OK; i++) {
+        sqlite3_bind_int64(s, 1, aCand[i].img);
         if (sqlite3_step(s) == SQLITE_ROW && (size_t)sqlite3_column_bytes(s, 0) == ram_cache_unit_size(p->nDim)) {
             float c = ram_cache_prefilter(q, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
-            rc = hitset_add(pre, cand->a[i].img, c);
+            rc = hitset_add(pre, aCand[i].img, c);
         } else {
-            ram__vtab_set_error(&p->base,
-                                "ram_index: image %lld has a malformed prefilter vector (run integrity-check)",
-                                cand->a[i].img);
+            ram__vtab_set_error(
+                &p->base, "ram_index: image %lld has a malformed prefilter vector (run integrity-check)", aCand[i].img);
             rc = SQLITE_CORRUPT_VTAB;
         }
         sqlite3_reset(s);
     }
-    STAT_ADD(prefilter_scanned, cand->n);
+    STAT_ADD(prefilter_scanned, nCand);
     sqlite3_finalize(s);
     return rc;
 }
@@ -359,10 +265,11 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
     } else if (nPre > 0 && p->iSchema >= 4 && p->nCascade > 0) {
         /* The cascade: 1-bit codes of every image, the int8 cosine of the
         ** closest max(cascade, N), the exact score of the N best below. */
-        HitSet cand = {0};
-        rc = code_stage(p, q, nRow, p->nCascade > nPre ? p->nCascade : nPre, &cand);
-        if (rc == SQLITE_OK) rc = cls_stage(p, q, &cand, nPre, &pre);
-        sqlite3_free(cand.a);
+        IndexHit *aSurv = 0; /* index_codes.c */
+        int nSurv = 0;
+        rc = ram__index_code_candidates(p, q, nRow, p->nCascade > nPre ? p->nCascade : nPre, &aSurv, &nSurv);
+        if (rc == SQLITE_OK) rc = cls_stage(p, q, aSurv, nSurv, nPre, &pre);
+        sqlite3_free(aSurv);
         if (rc) goto done;
     } else if (nPre > 0) {
         /* Cosine prefilter over the compact photos_cls table. */
