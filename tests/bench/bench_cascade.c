@@ -377,6 +377,39 @@ int main(int argc, char **argv)
                cR, pR);
         printf("cascade_real_exhaustive_s %.4f\ncascade_real_s %.4f\n", tRealExact, t);
 
+        /* search by example (index_similar.c): a stored picture's CLS as the query, the CLS cosine of
+        ** every picture against the prefilter = N closest by the codes */
+        static const int aPx[] = {200, 1000, 4000};
+        for (int j = 0; j < 3; j++) {
+            double sr = 0, te[MAXQ], tc[MAXQ], mnx = 1;
+            for (int qi = 0; qi < nQ; qi++) {
+                sqlite3_int64 a[2][K];
+                for (int pass2 = 0; pass2 < 2; pass2++) {
+                    char sql[256];
+                    snprintf(sql, sizeof sql,
+                             "SELECT rowid FROM photos WHERE photos MATCH (SELECT cls FROM real WHERE rowid = %d) "
+                             "AND k = %d%s",
+                             1 + 37 * qi, K, pass2 ? "" : " AND prefilter = ?1");
+                    sqlite3_stmt *st = 0;
+                    double t0 = bench_now();
+                    sqlite3_prepare_v2(db, sql, -1, &st, 0);
+                    if (!pass2) sqlite3_bind_int(st, 1, aPx[j]);
+                    int n = 0;
+                    while (sqlite3_step(st) == SQLITE_ROW && n < K) a[pass2][n++] = sqlite3_column_int64(st, 0);
+                    for (; n < K; n++) a[pass2][n] = -1;
+                    sqlite3_finalize(st);
+                    (pass2 ? te : tc)[qi] = bench_now() - t0;
+                }
+                double rr = recall(a[0], a[1]);
+                sr += rr;
+                mnx = rr < mnx ? rr : mnx;
+            }
+            double tmc = bench_median(tc, nQ), tme = bench_median(te, nQ);
+            printf("# search by example, prefilter=%-4d recall@20 %.3f (worst %.2f)  %.4f s, every picture %.3f s\n",
+                   aPx[j], sr / nQ, mnx, tmc, tme);
+            printf("example_sweep_%d %.3f/%.3f/%.4f/%.4f\n", aPx[j], sr / nQ, mnx, tmc, tme);
+        }
+
         /* tag top-20 of class 0, held by every other row */
         sqlite3_int64 nHeld = num(db, "SELECT count(*) FROM photos WHERE tag = 0"); /* selected: reads them all */
         double tt[21];
