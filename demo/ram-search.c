@@ -37,6 +37,7 @@
 */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,18 +45,20 @@
 
 #include <sqlite3.h>
 
+static void put_name(FILE *f, const char *z);
+
+/* The message on stderr, escaped like the names it may quote (put_name). */
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-#include <stdarg.h>
-
 static void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("ram-search: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char *z = sqlite3_vmprintf(fmt, ap);
     va_end(ap);
+    fputs("ram-search: ", stderr);
+    put_name(stderr, z ? z : "out of memory");
+    fputc('\n', stderr);
+    sqlite3_free(z);
     exit(1);
 }
 

@@ -149,7 +149,7 @@ int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const ch
         goto error;
     }
     bAttached = 1;
-    /* a missing file would be created empty by ATTACH: say so instead */
+    /* (a missing file was refused by folder_of: ATTACH would have made it) */
     MERGE_TRY(sqlite3_prepare_v2(db,
                                  "SELECT 1 FROM ram_shard.sqlite_schema WHERE type = 'table' AND name = ?1 AND sql "
                                  "LIKE 'CREATE VIRTUAL TABLE%ram_index%'",
@@ -193,9 +193,15 @@ int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const ch
     zSql = sqlite3_mprintf("SELECT key FROM main.\"%w\" WHERE path = ?1", table);
     MERGE_TRY(zSql ? sqlite3_prepare_v2(db, zSql, -1, &sMine, 0) : SQLITE_NOMEM);
     sqlite3_free(zSql);
-    zSql = sqlite3_mprintf("INSERT INTO main.\"%w\"(path, entry) VALUES(?1, (SELECT entry FROM ram_shard.\"%w\" WHERE "
-                           "rowid = ?2))",
+    /* The row's caption (NULL unless both tables have captions=1), date,
+    ** camera and place go along with its entry (an entry carries no image
+    ** bytes to read them from again). The shard's row is there: sRows reads
+    ** the same snapshot. */
+#define SHARD_META "caption, taken, taken_source, camera_make, camera_model, latitude, longitude"
+    zSql = sqlite3_mprintf("INSERT INTO main.\"%w\"(path, entry, " SHARD_META ") SELECT ?1, entry, " SHARD_META
+                           " FROM ram_shard.\"%w\" WHERE rowid = ?2",
                            table, table);
+#undef SHARD_META
     MERGE_TRY(zSql ? sqlite3_prepare_v2(db, zSql, -1, &sIns, 0) : SQLITE_NOMEM);
     sqlite3_free(zSql);
     zSql = 0;

@@ -17,6 +17,11 @@
 #     10 queries (and the documented UNION ALL SQL does too);
 #   - a copy of a shard made with SQLite's backup API (the shell's .backup)
 #     serves the same answers with 0 inferences.
+#   - the merged index equals the single one (dates too), a second merge
+#     stores nothing, a shard of another model is refused;
+#   - the slicing rule is stable (the list spelled otherwise, plus new names).
+# Before that, --shard over a folder: 8 pictures, each in one of 4 shards.
+# Under the sanitizers (RAM_SANITIZE=1) 80 of the 260 pictures are indexed.
 # Then the same with GNU parallel (--joblog, --resume-failed): a job killed
 # with SIGTERM, the command rerun. The daemons are stopped by their process
 # ids, on failure too. A machine where slurmd cannot start fails, saying why.
@@ -45,8 +50,12 @@ xsqlite3() { if [ -n "$PRE" ]; then LD_PRELOAD="$PRE" sqlite3 "$@"; else sqlite3
 RAM_MODEL="$ROOT/models/default.ram"; export RAM_MODEL
 T=$(mktemp -d)
 DAEMONS=""
+JOBS=""
 # SIGTERM to each daemon this script started, SIGKILL after 10 s, then reaped
 stop_daemons() {
+  # this test's jobs first (on a failure some may still run: slurmstepd outlives slurmd)
+  [ -n "$JOBS" ] && timeout 5 scancel $JOBS 2>/dev/null
+  JOBS=""
   for p in $DAEMONS; do kill "$p" 2>/dev/null; done
   for p in $DAEMONS; do
     n=0
@@ -92,8 +101,9 @@ want=$(ls few | sed 's|^|few/|' | sort | tr '\n' ' ')
 nonempty=$(for i in 0 1 2 3; do sqlite3 "few$i.db" "SELECT count(*) > 0 FROM photos_files"; done | grep -c 1)
 [ "$got" = "$want" ] && [ "$nonempty" -ge 2 ] && pass shard_folder || fail shard_folder "rows '$got', files '$want', $nonempty shards not empty"
 
-# path, key and probabilities of a table, one line per row, sorted by path.
-dump() { sqlite3 "$1" "SELECT f.path || ' ' || hex(i.key) || ' ' || hex(i.probs) FROM photos_files f JOIN photos_images i ON i.id = f.img ORDER BY f.path"; }
+# path, key, probabilities, date and its source of a table, one line per row,
+# sorted by path.
+dump() { sqlite3 "$1" "SELECT f.path || ' ' || hex(i.key) || ' ' || hex(i.probs) || ' ' || quote(m.taken) || ' ' || quote(m.taken_source) FROM photos_files f JOIN photos_images i ON i.id = f.img LEFT JOIN photos_meta m ON m.id = f.id ORDER BY f.path"; }
 dump all.db >all.dump
 # The inferences a run reports ("...; N inferences" or "interrupted; ... (N inferences)").
 inferences() { sed -n 's/.*[ (]\([0-9][0-9]*\) inferences.*/\1/p' "$@" | awk '{s += $1} END {print s + 0}'; }
@@ -195,7 +205,8 @@ chmod 700 munge
 dd if=/dev/urandom of=munge/munge.key bs=1024 count=1 2>/dev/null && chmod 600 munge/munge.key
 munged -F -f --key-file="$T/munge/munge.key" --socket="$T/munge/sock" --pid-file="$T/munge/pid" \
   --log-file="$T/munge/log" --seed-file="$T/munge/seed" 2>munge/stderr &
-DAEMONS="$DAEMONS $!"
+MUNGED=$!
+DAEMONS="$DAEMONS $MUNGED"
 cat >slurm.conf <<EOF
 ClusterName=ramtest
 SlurmctldHost=$H(127.0.0.1)
@@ -227,23 +238,32 @@ NodeName=$H NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
 PartitionName=ram Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 SLURM_CONF="$T/slurm.conf"; export SLURM_CONF
-i=0
+# Each wait below is bounded by the clock (a client call to a dead
+# controller can take seconds) and stops as soon as a daemon has died.
+logs() { for f in "$@"; do [ -s "$f" ] && printf ' %s: %s' "$f" "$(tail -n 3 "$f" | tr '\n' ' ')"; done; }
+dead() { for p in "$@"; do kill -0 "$p" 2>/dev/null || return 0; done; return 1; }
+END=$(($(date +%s) + 10))
 until munge -S "$T/munge/sock" -n >/dev/null 2>&1; do
-  i=$((i + 1)); [ $i -lt 100 ] || { fail slurm_start "munged did not start: $(cat munge/stderr munge/log 2>/dev/null | tail -3)"; exit 1; }
+  if dead $MUNGED || [ "$(date +%s)" -ge $END ]; then
+    fail slurm_start "munged did not start:$(logs munge/stderr munge/log)"; exit 1
+  fi
   sleep 0.1
 done
 slurmctld -D -i -f "$T/slurm.conf" 2>slurmctld.stderr &
-DAEMONS="$DAEMONS $!"
+CTLD=$!
 slurmd -D -f "$T/slurm.conf" 2>slurmd.stderr &
-DAEMONS="$DAEMONS $!"
-i=0
-until [ "$(sinfo -h -o %T 2>/dev/null)" = idle ]; do
-  i=$((i + 1))
-  if [ $i -ge 200 ]; then
-    fail slurm_start "slurmd did not register with slurmctld in 20 s (node state '$(sinfo -h -o %T 2>&1)'): slurmd: $(tail -3 slurmd.log slurmd.stderr 2>/dev/null | tr '\n' ' ') slurmctld: $(tail -3 slurmctld.log slurmctld.stderr 2>/dev/null | tr '\n' ' ')"
-    exit 1
+SLURMD=$!
+DAEMONS="$DAEMONS $CTLD $SLURMD"
+END=$(($(date +%s) + 30))
+until [ "$(timeout 5 sinfo -h -o %T 2>/dev/null)" = idle ]; do
+  why=
+  dead $CTLD && why="slurmctld exited"
+  dead $SLURMD && why="${why:+$why, }slurmd exited"
+  [ -z "$why" ] && [ "$(date +%s)" -ge $END ] && why="slurmd did not register with slurmctld in 30 s (node state '$(timeout 5 sinfo -h -o %T 2>&1)')"
+  if [ -n "$why" ]; then
+    fail slurm_start "$why:$(logs slurmd.stderr slurmd.log slurmctld.stderr slurmctld.log)"; exit 1
   fi
-  sleep 0.1
+  sleep 0.2
 done
 pass slurm_start
 cat >task.sh <<EOF
@@ -255,14 +275,19 @@ EOF
 chmod +x task.sh
 # waits until job $1 has left the queue (60 s at most)
 wait_job() {
-  i=0
-  while [ -n "$(squeue -h -j "$1" 2>/dev/null)" ]; do
-    i=$((i + 1)); [ $i -lt 600 ] || { fail slurm_job "job $1 still queued after 60 s: $(squeue -j "$1")"; return 1; }
+  end=$(($(date +%s) + 60))
+  while [ -n "$(timeout 5 squeue -h -j "$1" 2>/dev/null)" ] && ! dead $CTLD $SLURMD; do
+    if [ "$(date +%s)" -ge $end ]; then
+      fail slurm_job "job $1 still queued after 60 s: $(timeout 5 squeue -j "$1" 2>&1)$(logs slurmd.log slurmctld.log)"
+      return 1
+    fi
     sleep 0.1
   done
+  if dead $CTLD $SLURMD; then fail slurm_job "a Slurm daemon died during job $1:$(logs slurmd.log slurmctld.log)"; return 1; fi
 }
 JOB=$(sbatch --parsable --array=0-3 -c 1 --chdir="$T" -o "$T/slurm/task%a.%A.out" task.sh 2>&1) ||
   { fail slurm_submit "$JOB"; exit 1; }
+JOBS="$JOB"
 # task 2, once it has committed its first batch: cancelled (SIGTERM, as a pre-emption)
 i=0
 until [ "$(sqlite3 slurm-shard2.db 'SELECT count(*) FROM photos_files' 2>/dev/null)" -ge $BATCH ] 2>/dev/null; do
@@ -275,10 +300,28 @@ grep -q '^ram-index: interrupted; the work done is kept' slurm/task2.*.out && pa
   fail slurm_task_killed "task 2 was not stopped mid-run: $(cat slurm/task2.*.out | tail -2)"
 JOB2=$(sbatch --parsable --array=2 -c 1 --chdir="$T" -o "$T/slurm/task%a.%A.out" task.sh 2>&1) ||
   { fail slurm_resubmit "$JOB2"; exit 1; }
+JOBS="$JOB $JOB2"
 wait_job "$JOB2"
 grep -q "^ram-index: [0-9]* new, [1-9][0-9]* unchanged," slurm/task2.$JOB2.out && pass slurm_resumed ||
   fail slurm_resumed "$(tail -2 slurm/task2.$JOB2.out)"
 checks slurm slurm/task*.out
+# The rule is stable: the same list spelled otherwise ("./pics//x") plus 4
+# new names (copies of pictures, embedded again only when their slice is
+# another shard than the original's) leaves every old file in its shard
+# (each shard finds all its rows unchanged) and adds each new name once.
+mkdir more
+ls pics | head -n 4 | while read -r f; do cp "pics/$f" "more/$f"; done
+{ sed 's|^pics/|./pics//|' list; ls more | sed 's|^|more/|'; } >list2
+out=
+for i in 0 1 2 3; do
+  had=$(sqlite3 "slurm-shard$i.db" "SELECT count(*) FROM photos_files")
+  "$IDX" --files-from list2 --shard $i/4 "slurm-shard$i.db" --threads 1 2>"stable$i.err"
+  out="$out $(grep '^ram-index: [0-9]* new, ' "stable$i.err" | sed "s/^ram-index: \([0-9]*\) new, \([0-9]*\) unchanged,.*; \([0-9]*\) inferences$/\1:\2:\3:$had/")"
+done
+# each field new:unchanged:inferences:rows before; unchanged must equal rows before
+bad=$(echo $out | tr ' ' '\n' | awk -F: '$2 != $4 || $3 > $1 {print}')
+added=$(echo $out | tr ' ' '\n' | awk -F: '{s += $1} END {print s}')
+[ -z "$bad" ] && [ "$added" = 4 ] && pass shard_stable || fail shard_stable "new:unchanged:inferences:rows before per shard:$out"
 stop_daemons
 pids_left=$(ps -eo pid=,comm= | awk '$2 ~ /^(slurmd|slurmctld|munged|slurmstepd)$/ {print $1}' | while read -r p; do
   grep -qs "$T" /proc/"$p"/cmdline && echo "$p"; done)

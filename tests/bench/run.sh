@@ -197,6 +197,12 @@ if [ "${RAM_BENCH_SHARDS:-1}" != 0 ]; then
   sh tests/bench/bench_shards.sh "$BUILD" "$MODEL" "$INT8" >"$SHD" || echo "bench: bench_shards.sh failed"
 fi
 sval() { awk -v k="$1" '$1 == k { print $2 }' "$SHD"; }
+# bench_near_dup: ram_index_duplicates' pair comparison (8,000 vectors of 512), blocked
+# matrix products vs the plain int8 loop, one thread, same run.
+ND=$OUT/bench_near_dup.out
+: >"$ND"
+[ -x "$BUILD/bench/bench_near_dup" ] && { "$BUILD/bench/bench_near_dup" 8000 >"$ND" 2>&1 || cat "$ND"; }
+dval() { awk -v k="$1" '$1 == k { print $2 }' "$ND"; }
 
 # RAM++ 324.9 GFLOP per image, RAM 324.4 (ARCHITECTURE.md section 12).
 GFLOP=324.9
@@ -284,6 +290,9 @@ printf '%-34s %12s %12s\n' "  flips (max fp32 gap) int8" "$(nul "$(pval int8_tag
 printf '%-34s %12s %12s\n' "  fp32 probabilities min / max" "$(nul "$(pval fp32_prob_min)")" "$(nul "$(pval fp32_prob_max)")"
 printf '%-34s %12s %12s\n' "random: max |dp| bf16 / int8" "$(nul "$(rval bf16_max_prob_diff)")" "$(nul "$(rval int8_max_prob_diff)")"
 printf '%-34s %12s %12s\n' "random: flips bf16 / int8" "$(nul "$(rval bf16_tag_flips)")" "$(nul "$(rval int8_tag_flips)")"
+printf '%-34s %12s %12s\n' "2 images: s/image, both threads each" "$(nul "$(val throughput_s_all_cores)")" "$(nul "$(val throughput_s_all_cores_int8)")"
+printf '%-34s %12s %12s\n' "  one image per thread (fp32 / int8)" "$(nul "$(val throughput_s_per_core)")" "$(nul "$(val throughput_s_per_core_int8)")"
+printf '%-34s %12s %12s\n' "  gain of one image per thread" "$(nul "$(val throughput_gain_per_core)")" "$(nul "$(val throughput_gain_per_core_int8)")"
 printf '%-34s %12s\n' "model load s" "$(val load_s)"
 printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
 printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
@@ -296,6 +305,8 @@ printf '%-34s %12s\n' "storage bytes per image" "$(nul "$storage")"
 printf '%-34s %12s %12s\n' "index images/s 1 x 2t / 2 x 1t fp32" "$(nul "$(sval index_images_per_s_1x2t_fp32)")" "$(nul "$(sval index_images_per_s_2x1t_fp32)")"
 printf '%-34s %12s %12s\n' "  same, int8" "$(nul "$(sval index_images_per_s_1x2t_int8)")" "$(nul "$(sval index_images_per_s_2x1t_int8)")"
 printf '%-34s %12s %12s\n' "  2 x 1t / 1 x 2t, fp32 / int8" "$(nul "$(sval index_2x1t_over_1x2t_fp32)")" "$(nul "$(sval index_2x1t_over_1x2t_int8)")"
+printf '%-34s %12s %12s\n' "duplicates pairs/s blocked / loop" "$(nul "$(dval near_dup_pairs_per_s)")" "$(nul "$(dval near_dup_loop_pairs_per_s)")"
+printf '%-34s %12s\n' "  speedup (same run)" "$(nul "$(dval near_dup_speedup)")"
 
 echo "bench: CPU $CPUNAME, kernels $KERN, OpenBLAS core $OCORE, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%Y-%m-%dT%H:%MZ)"
 
@@ -323,6 +334,12 @@ cat >"$OUT/results.json" <<EOF
   "fraction_of_fma_peak_2t_int8": $(nul "$FI2"),
   "sgemm_openblas_gflops_1t": $(nul "$SB1"),
   "sgemm_openblas_gflops_2t": $(nul "$SB2"),
+  "throughput_s_all_cores": $(nul "$(val throughput_s_all_cores)"),
+  "throughput_s_per_core": $(nul "$(val throughput_s_per_core)"),
+  "throughput_gain_per_core": $(nul "$(val throughput_gain_per_core)"),
+  "throughput_s_all_cores_int8": $(nul "$(val throughput_s_all_cores_int8)"),
+  "throughput_s_per_core_int8": $(nul "$(val throughput_s_per_core_int8)"),
+  "throughput_gain_per_core_int8": $(nul "$(val throughput_gain_per_core_int8)"),
   "cpu_s_1t": $(nul "$(val cpu_s_1t)"),
   "cpu_s_2t": $(nul "$(val cpu_s_2t)"),
   "peak_fma256_gflops_1t": $(nul "$(kval peak_fma256_gflops_1t)"),
@@ -423,6 +440,9 @@ cat >"$OUT/results.json" <<EOF
   "random_bf16_tag_flips": $(nul "$(rval bf16_tag_flips)"),
   "random_int8_max_prob_diff": $(nul "$(rval int8_max_prob_diff)"),
   "random_int8_tag_flips": $(nul "$(rval int8_tag_flips)"),
+  "near_dup_pairs_per_s": $(nul "$(dval near_dup_pairs_per_s)"),
+  "near_dup_loop_pairs_per_s": $(nul "$(dval near_dup_loop_pairs_per_s)"),
+  "near_dup_speedup": $(nul "$(dval near_dup_speedup)"),
   "load_s": $(val load_s),
   "peak_rss_bytes": $(val peak_rss_bytes)
 }
