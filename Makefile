@@ -258,6 +258,10 @@ asan: asan-build
 bench: all $(BENCH_BIN)
 	@sh tests/bench/run.sh $(BUILD)
 
+# Issue 16's cascade and tag top-k over 1,000,000 pictures alone (make bench runs it too).
+bench-cascade: all $(BUILD)/bench/bench_cascade
+	@sh tests/bench/cascade.sh $(BUILD)
+
 # The measurement behind docs/KERNELS.md: our sgemm against oneDNN, BLIS,
 # libxsmm and OpenBLAS on the forward's shapes (none of them is a dependency:
 # needs libdnnl-dev, libblis-dev, libxsmm-dev; prints what to install if not).

@@ -241,6 +241,49 @@ ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap,
     return RAM_OK;
 }
 
+/* ------------------------------------------------------------------ sign codes */
+
+size_t ram_cache_code_size(int dim) { return dim < 1 || dim > CACHE_MAX_DIM ? 0 : ((size_t)dim + 7) / 8; }
+
+/* Bit d of code set when x[d] > 0 (a zero element, from a zero vector or a
+** value that rounds to 0, counts as negative: either way it is one bit). */
+static void sign_bits_i8(const int8_t *x, int dim, unsigned char *code)
+{
+    memset(code, 0, ram_cache_code_size(dim));
+    for (int d = 0; d < dim; d++)
+        if (x[d] > 0) code[d >> 3] |= (unsigned char)(1u << (d & 7));
+}
+
+static void sign_bits_f32(const float *x, int dim, unsigned char *code)
+{
+    memset(code, 0, ram_cache_code_size(dim));
+    for (int d = 0; d < dim; d++)
+        if (x[d] > 0) code[d >> 3] |= (unsigned char)(1u << (d & 7));
+}
+
+ram_status ram_cache_unit_code(const void *unit, size_t unit_len, int dim, unsigned char *code, struct ram_error *err)
+{
+    if (!ram_cache_unit_size(dim) || unit_len != ram_cache_unit_size(dim))
+        return ram_fail(err, RAM_ERR_FORMAT, "token cache: a unit vector of %zu bytes, expected %zu", unit_len,
+                        ram_cache_unit_size(dim));
+    sign_bits_i8((const int8_t *)((const unsigned char *)unit + 4), dim, code);
+    return RAM_OK;
+}
+
+int ram_cache_code_distance(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    int d = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d += __builtin_popcountll(x ^ y);
+    }
+    for (; i < n; i++) d += __builtin_popcount((unsigned)(a[i] ^ b[i]));
+    return d;
+}
+
 /* ------------------------------------------------------------------ kernels */
 
 static inline void axpy(float *y, float a, const float *x, int n)
@@ -632,6 +675,16 @@ float ram_cache_prefilter(const struct ram_cache_query *q, const void *unit, siz
         best = c > best ? c : best;
     }
     return best;
+}
+
+int ram_cache_query_codes(const struct ram_cache_query *q, unsigned char *out, size_t cap)
+{
+    int rows = q->n_tags * q->des;
+    size_t nc = ram_cache_code_size(q->dim);
+    if (cap / nc < (size_t)rows) return -1;
+    const float *lab = q->lrot ? q->lrot : q->label; /* the space of the stored unit vectors */
+    for (int r = 0; r < rows; r++) sign_bits_f32(lab + (size_t)r * q->dim, q->dim, out + nc * (size_t)r);
+    return rows;
 }
 
 /* ------------------------------------------------------------------ reference */

@@ -110,6 +110,20 @@ void ram_cache_cls(const struct ram_cache_tokens *v, float *out);
 size_t ram_cache_unit_size(int dim);
 ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap, struct ram_error *err);
 
+/* 1-bit sign codes: the first stage of ram_index's prefilter cascade. Bit d
+** (byte d / 8, bit d % 8) of an image's code is set when element d of its
+** packed unit vector is positive, so the code lives in the same (rotated,
+** for power-of-two widths) space as the unit vector and can be derived from
+** a stored unit vector without the model. The Hamming distance between two
+** codes estimates the angle between the vectors (after the rotation, as
+** sign random projections do). ram_cache_code_size(512) = 64 bytes. */
+size_t ram_cache_code_size(int dim);
+/* code (ram_cache_code_size bytes) from a packed unit vector; RAM_ERR_FORMAT
+** when unit_len is not ram_cache_unit_size(dim). */
+ram_status ram_cache_unit_code(const void *unit, size_t unit_len, int dim, unsigned char *code, struct ram_error *err);
+/* Number of bits that differ between two codes of n bytes. */
+int ram_cache_code_distance(const unsigned char *a, const unsigned char *b, size_t n);
+
 /* ------------------------------------------------------------------ scoring */
 
 struct ram_cache_query;
@@ -134,6 +148,12 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
 ** the largest cosine between the image and the query's descriptions. -2 when
 ** the blob has the wrong size. */
 float ram_cache_prefilter(const struct ram_cache_query *q, const void *unit, size_t unit_len);
+
+/* The sign codes of the query's descriptions (n_tags x des_per_tag rows, in
+** the space of the stored unit vectors): out (cap bytes) receives rows x
+** ram_cache_code_size(dim) bytes; returns rows, or -1 (nothing written) when
+** they do not fit. */
+int ram_cache_query_codes(const struct ram_cache_query *q, unsigned char *out, size_t cap);
 
 #ifdef RAM_TEST
 /* The straightforward reference the scorer is tested against: the decoder

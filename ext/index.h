@@ -122,16 +122,26 @@ enum {
 /* Their names (index_store.c). */
 extern const char *const ram__index_col_names[N_COL];
 
-#define INDEX_PREP_VERSION 1   /* bump when core's preprocessing changes its output */
-#define INDEX_SCHEMA_VERSION 3 /* layout of the shadow tables (3: integer scores in postings) */
-#define INDEX_PROBS_VERSION 1  /* layout of photos_images.probs */
-#define INDEX_BATCH 64         /* images per batched scoring call */
+#define INDEX_PREP_VERSION 1 /* bump when core's preprocessing changes its output */
+/* Layout of the shadow tables: 3 integer scores in postings; 4 the codes and
+** the postings in score order (index_codes.c), and 3 is still read. */
+#define INDEX_SCHEMA_VERSION 4
+/* Survivors of the cascade's 1-bit stage (cascade=): bench_cascade measured
+** the same recall at 4000, 16,000 and 0 (every int8 vector) over 1M
+** pictures; 4000 was the fastest. */
+#define INDEX_CASCADE_DEFAULT 4000
+#define RAM_INDEX_MAX_CODE 8192 /* bytes of a sign code at the widest width (65536) */
+/* Codes kept in memory per table and connection: 3.7M pictures at 512 dims. */
+#define INDEX_CODE_CACHE_BYTES ((sqlite3_uint64)256 << 20)
+#define INDEX_PROBS_VERSION 1 /* layout of photos_images.probs */
+#define INDEX_BATCH 64        /* images per batched scoring call */
 #define INDEX_MAX_DESCRIPTIONS 256
 #define INDEX_JOURNAL_EVERY 8 /* journal commit every N embeddings (or 2 s) */
 
 /* Process-wide counters, read by ram_index_stats() (index_store.c). */
 struct ram_index_stats {
-    sqlite3_int64 hashed, inferences, reused, journal_hits, postings_read, images_scored, prefilter_scanned;
+    sqlite3_int64 hashed, inferences, reused, journal_hits, postings_read, images_scored, prefilter_scanned,
+        codes_scanned, codes_loaded;
 };
 extern struct ram_index_stats ram__index_stats;
 #define STAT_ADD(f, n) __atomic_add_fetch(&ram__index_stats.f, (n), __ATOMIC_RELAXED)
@@ -164,6 +174,8 @@ enum {
     STMT_FILE_DELETE,
     STMT_STALE_COUNT,
     STMT_TOKENS,
+    STMT_CODE_UPSERT,
+    STMT_CODE_DELETE,
     N_STMT
 };
 
@@ -175,12 +187,22 @@ struct IndexVtab {
     char *zModel; /* configured model path or NULL (connection's model); sqlite3_free */
     double rFloor;
     int bStore, bExif, bResume;
-    int bSkipErrors;        /* on_error=skip: undecodable or oversized images are recorded in photos_skipped */
-    int bImageError;        /* the last embed failed on the image itself (decoder, pixel limit) */
-    sqlite3_int64 iGen;     /* current generation */
-    char *zGenDigest;       /* its model digest; sqlite3_free */
-    char *zGenPrep;         /* its preprocessing; sqlite3_free */
-    int nTok, nDim, nClass; /* sizes recorded at create */
+    int bSkipErrors;          /* on_error=skip: undecodable or oversized images are recorded in photos_skipped */
+    int bImageError;          /* the last embed failed on the image itself (decoder, pixel limit) */
+    sqlite3_int64 iGen;       /* current generation */
+    char *zGenDigest;         /* its model digest; sqlite3_free */
+    char *zGenPrep;           /* its preprocessing; sqlite3_free */
+    int nTok, nDim, nClass;   /* sizes recorded at create */
+    int iSchema;              /* 3 or 4 (index_codes.c) */
+    sqlite3_int64 nCascade;   /* MATCH prefilter: survivors of the 1-bit stage (0: none) */
+    struct IndexCodeCache {   /* photos_codes in memory (index_codes.c): valid while nWrites and the
+                             ** file's data version are those it was read at */
+        sqlite3_int64 *aId;   /* sqlite3_free */
+        unsigned char *aCode; /* n codes; sqlite3_free */
+        sqlite3_int64 n, nWrites, nWritesAt;
+        unsigned int uVersion;
+        int bValid;
+    } codes;
 
     struct ram_conn *pConn;   /* the connection's extension state (the module's pAux) */
     struct ram_ctx *pCtx;     /* the table's model in use: the connection's context, or its own
@@ -227,7 +249,8 @@ enum { PLAN_SCAN = 0, PLAN_ROWID, PLAN_PATH, PLAN_TAG, PLAN_MATCH, PLAN_REFUSED 
 #define IDX_K 0x40
 #define IDX_PREFILTER 0x80
 #define IDX_LIMIT 0x100
-#define IDX_TAG 0x200 /* MATCH among the images that have a tag */
+#define IDX_TAG 0x200         /* MATCH among the images that have a tag */
+#define IDX_SCORE_ORDER 0x400 /* tag plan: SQLite takes the rows as sorted by score, best first */
 
 struct IndexCursor {
     sqlite3_vtab_cursor base;
@@ -367,6 +390,24 @@ int ram__index_caption_rename(IndexVtab *p, const char *zNew);
 ** the images where that tag is over thr. nPre > 0 is refused. */
 int ram__index_similar(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
                        IndexHit **paHit, int *pnHit);
+
+/* ------------------------------------------------------------------ index_codes.c */
+
+int ram__index_code_put(IndexVtab *p, sqlite3_int64 img, const unsigned char *aUnit, int nUnit);
+int ram__index_code_delete(IndexVtab *p, sqlite3_int64 img);
+int ram__index_codes_create(sqlite3 *db, const char *zDb, const char *zName, char **pzErr);
+int ram__index_upgrade(IndexVtab *p);
+int ram__index_cmd_cascade(IndexVtab *p, const char *zVal);
+/* The table's codes and their ids (*pn of them; -1: too many to keep, read
+** the table), from memory when nothing changed since they were read;
+** borrowed until the next call. */
+int ram__index_codes_get(IndexVtab *p, const sqlite3_int64 **paId, const unsigned char **paCode, sqlite3_int64 *pn);
+void ram__index_codes_free(IndexVtab *p);
+/* The cascade's 1-bit stage for any query the scorer takes (texts, a
+** picture's CLS): the nKeep images with the closest codes, *paHit
+** (sqlite3_free) in id order. */
+int ram__index_code_candidates(IndexVtab *p, struct ram_cache_query *q, int nRow, sqlite3_int64 nKeep, IndexHit **paHit,
+                               int *pnHit);
 
 /* ------------------------------------------------------------------ index_match.c */
 

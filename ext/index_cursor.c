@@ -214,8 +214,11 @@ int ram__indexFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxStr, 
         rc = cursor_prepare(c,
                             "SELECT " ROW_COLS " FROM \"%w\".\"%w_postings\" p JOIN \"%w\".\"%w_images\" i "
                             "ON i.id = p.img JOIN \"%w\".\"%w_files\" f ON f.img = p.img "
-                            "WHERE p.tag = ?1 AND p.score >= ?2",
-                            "p.score", p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
+                            "WHERE p.tag = ?1 AND p.score >= ?2%s",
+                            "p.score", p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+                            /* best first: free in schema 4; promised to SQLite (a plan made before a
+                            ** rolled-back upgrade) it must hold even when it costs a sort */
+                            p->iSchema >= 4 || (idxNum & IDX_SCORE_ORDER) ? " ORDER BY p.score DESC, p.img DESC" : "");
         if (rc) return rc;
         sqlite3_bind_int(c->pStmt, 1, c->iTag);
         sqlite3_bind_int64(c->pStmt, 2, ram__bound_bits(thr, ge));

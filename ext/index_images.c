@@ -59,7 +59,7 @@ static int index_postings(IndexVtab *p, sqlite3_int64 img, const unsigned char *
         if (rc) return rc;
         sqlite3_bind_int(s, 1, (int)get_u16(aProbs + 4 + 6 * i));
         sqlite3_bind_int64(s, 2, img);
-        if (bInsert) sqlite3_bind_int64(s, 3, prob_bits(get_f32(aProbs + 4 + 6 * i + 2)));
+        sqlite3_bind_int64(s, 3, prob_bits(get_f32(aProbs + 4 + 6 * i + 2))); /* delete: (tag, score, img) is the key */
         rc = ram__index_step_done(p, s);
         if (rc) return rc;
     }
@@ -124,6 +124,7 @@ int ram__index_write_image(IndexVtab *p, sqlite3_int64 iImg, const unsigned char
     sqlite3_bind_int64(s, 1, iImg);
     sqlite3_bind_blob(s, 2, e->aUnit, e->nUnit, SQLITE_STATIC);
     rc = ram__index_step_done(p, s);
+    if (rc == SQLITE_OK) rc = ram__index_code_put(p, iImg, e->aUnit, e->nUnit);
     if (rc) return rc;
     if (p->bStore && pBlob) {
         rc = ram__index_stmt(p, STMT_BLOB_UPSERT, &s);
@@ -154,6 +155,7 @@ int ram__index_image_ref(IndexVtab *p, sqlite3_int64 img, int delta)
         return SQLITE_CORRUPT_VTAB;
     }
     rc = index_postings_drop(p, img);
+    if (rc == SQLITE_OK) rc = ram__index_code_delete(p, img);
     static const int aDel[] = {STMT_CLS_DELETE, STMT_BLOB_DELETE, STMT_TOKENS_DELETE, STMT_IMAGE_DELETE};
     for (int i = 0; i < 4 && rc == SQLITE_OK; i++) {
         rc = ram__index_stmt(p, aDel[i], &s);

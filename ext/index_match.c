@@ -197,6 +197,33 @@ static int tag_candidates(IndexVtab *p, struct ram_cache_query *q, int iTag, dou
     return rc ? rc : rc2;
 }
 
+/* The int8 stage on the 1-bit stage's survivors: their CLS cosine, the nPre
+** best into pre. Read in id order (the b-tree's). */
+static int cls_stage(IndexVtab *p, struct ram_cache_query *q, const IndexHit *aCand, int nCand, sqlite3_int64 nPre,
+                     HitSet *pre)
+{
+    sqlite3_stmt *s = 0;
+    char *zSql = sqlite3_mprintf("SELECT v FROM \"%w\".\"%w_cls\" WHERE id = ?1", p->zDb, p->zName);
+    int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    pre->cap = nPre < 0x7fffffff ? (int)nPre : 0x7fffffff;
+    for (int i = 0; i < nCand && rc == SQLITE_OK; i++) {
+        sqlite3_bind_int64(s, 1, aCand[i].img);
+        if (sqlite3_step(s) == SQLITE_ROW && (size_t)sqlite3_column_bytes(s, 0) == ram_cache_unit_size(p->nDim)) {
+            float c = ram_cache_prefilter(q, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+            rc = hitset_add(pre, aCand[i].img, c);
+        } else {
+            ram__vtab_set_error(
+                &p->base, "ram_index: image %lld has a malformed prefilter vector (run integrity-check)", aCand[i].img);
+            rc = SQLITE_CORRUPT_VTAB;
+        }
+        sqlite3_reset(s);
+    }
+    STAT_ADD(prefilter_scanned, nCand);
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /* Ranks the images for a MATCH: *paHit (sqlite3_free) best first. iTag >= 0
 ** restricts it to the images where that tag is selected (thr). */
 int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
@@ -235,6 +262,15 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
 
     if (iTag >= 0) {
         rc = tag_candidates(p, q, iTag, thr, nPre, &pre);
+        if (rc) goto done;
+    } else if (nPre > 0 && p->iSchema >= 4 && p->nCascade > 0) {
+        /* The cascade: 1-bit codes of every image, the int8 cosine of the
+        ** closest max(cascade, N), the exact score of the N best below. */
+        IndexHit *aSurv = 0; /* index_codes.c */
+        int nSurv = 0;
+        rc = ram__index_code_candidates(p, q, nRow, p->nCascade > nPre ? p->nCascade : nPre, &aSurv, &nSurv);
+        if (rc == SQLITE_OK) rc = cls_stage(p, q, aSurv, nSurv, nPre, &pre);
+        sqlite3_free(aSurv);
         if (rc) goto done;
     } else if (nPre > 0) {
         /* Cosine prefilter over the compact photos_cls table. */

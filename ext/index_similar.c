@@ -204,11 +204,13 @@ int ram__index_similar(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sql
     IndexHit *aHit = 0;
     sqlite3_int64 iSelf = 0;
     int nHit = 0, nAlloc = 0, rc;
+    IndexHit *aCand = 0; /* prefilter = N: the N closest by the 1-bit codes (index_codes.c); sqlite3_free */
+    int nCand = -1, iCand = 0;
     *paHit = 0;
     *pnHit = 0;
-    if (nPre > 0) {
-        ram__vtab_set_error(&p->base, "ram_index: prefilter applies to a text MATCH; search by example ranks every "
-                                      "image by the cosine itself (use k)");
+    if (nPre > 0 && (iTag >= 0 || p->iSchema < 4)) {
+        ram__vtab_set_error(&p->base, "ram_index: prefilter in a search by example needs the codes of a whole table "
+                                      "(not with tag =, not before the table's upgrade)");
         return SQLITE_ERROR;
     }
     rc = ram__index_model(p, 1);
@@ -232,10 +234,16 @@ int ram__index_similar(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sql
         rc = SQLITE_ERROR;
         goto done;
     }
-    char *zSql = iTag >= 0 ? sqlite3_mprintf("SELECT c.id, c.v FROM \"%w\".\"%w_postings\" t JOIN \"%w\".\"%w_cls\" c "
-                                             "ON c.id = t.img WHERE t.tag = ?1 AND t.score >= ?2",
-                                             p->zDb, p->zName, p->zDb, p->zName)
-                           : sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
+    if (nPre > 0) {
+        rc = ram__index_code_candidates(p, q, 1, nPre, &aCand, &nCand);
+        if (rc) goto done;
+    }
+    char *zSql = nCand >= 0 ? sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\" WHERE id = ?1", p->zDb, p->zName)
+                 : iTag >= 0
+                     ? sqlite3_mprintf("SELECT c.id, c.v FROM \"%w\".\"%w_postings\" t JOIN \"%w\".\"%w_cls\" c "
+                                       "ON c.id = t.img WHERE t.tag = ?1 AND t.score >= ?2",
+                                       p->zDb, p->zName, p->zDb, p->zName)
+                     : sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
     rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pScan, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
     if (rc) goto done;
@@ -244,7 +252,21 @@ int ram__index_similar(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sql
         sqlite3_bind_int64(pScan, 2, ram__bound_bits(thr, 0));
     }
     sqlite3_int64 nScan = 0;
-    while (rc == SQLITE_OK && sqlite3_step(pScan) == SQLITE_ROW) {
+    while (rc == SQLITE_OK) {
+        if (nCand >= 0) { /* the candidates one by one */
+            if (iCand == nCand) break;
+            sqlite3_reset(pScan);
+            sqlite3_bind_int64(pScan, 1, aCand[iCand++].img);
+        }
+        if (sqlite3_step(pScan) != SQLITE_ROW) {
+            if (nCand < 0) break;
+            ram__vtab_set_error(&p->base,
+                                "ram_index: image %lld has a code but no prefilter vector (run "
+                                "integrity-check)",
+                                aCand[iCand - 1].img);
+            rc = SQLITE_CORRUPT_VTAB;
+            break;
+        }
         sqlite3_int64 img = sqlite3_column_int64(pScan, 0);
         size_t nv = (size_t)sqlite3_column_bytes(pScan, 1);
         if (nv != ram_cache_unit_size(p->nDim)) {
@@ -289,5 +311,6 @@ done:
     ram_cache_query_free(q);
     sqlite3_free(aCls);
     sqlite3_free(aHit);
+    sqlite3_free(aCand);
     return rc;
 }

@@ -64,7 +64,7 @@ static const char *const azStmtSql[N_STMT] = {
     [STMT_IMAGE_PROBS] = "SELECT probs FROM \"%w\".\"%w_images\" WHERE id = ?1",
     [STMT_IMAGE_DELETE] = "DELETE FROM \"%w\".\"%w_images\" WHERE id = ?1",
     [STMT_POSTING_INSERT] = "INSERT INTO \"%w\".\"%w_postings\"(tag, img, score) VALUES(?1, ?2, ?3)",
-    [STMT_POSTING_DELETE] = "DELETE FROM \"%w\".\"%w_postings\" WHERE tag = ?1 AND img = ?2",
+    [STMT_POSTING_DELETE] = "DELETE FROM \"%w\".\"%w_postings\" WHERE tag = ?1 AND img = ?2 AND score = ?3",
     [STMT_CLS_UPSERT] = "INSERT OR REPLACE INTO \"%w\".\"%w_cls\"(id, v) VALUES(?1, ?2)",
     [STMT_CLS_DELETE] = "DELETE FROM \"%w\".\"%w_cls\" WHERE id = ?1",
     [STMT_BLOB_UPSERT] = "INSERT OR REPLACE INTO \"%w\".\"%w_blobs\"(id, data) VALUES(?1, ?2)",
@@ -76,6 +76,8 @@ static const char *const azStmtSql[N_STMT] = {
     [STMT_FILE_DELETE] = "DELETE FROM \"%w\".\"%w_files\" WHERE id = ?1",
     [STMT_STALE_COUNT] = "SELECT count(*) FROM \"%w\".\"%w_images\" WHERE gen < ?1 OR gen > ?1",
     [STMT_TOKENS] = "SELECT tokens FROM \"%w\".\"%w_tokens\" WHERE id = ?1",
+    [STMT_CODE_UPSERT] = "INSERT OR REPLACE INTO \"%w\".\"%w_codes\"(id, c) VALUES(?1, ?2)",
+    [STMT_CODE_DELETE] = "DELETE FROM \"%w\".\"%w_codes\" WHERE id = ?1",
 };
 
 /* The cached statement i, reset and unbound, prepared on first use. */
@@ -159,7 +161,8 @@ int ram__index_load_config(IndexVtab *p, char **pzErr)
         *pzErr = sqlite3_mprintf("ram_index: cannot read %s_config: %s", p->zName, sqlite3_errmsg(p->db));
         goto done;
     }
-    if (!aVal[9] || sqlite3_value_int(aVal[9]) != INDEX_SCHEMA_VERSION) {
+    p->iSchema = aVal[9] ? sqlite3_value_int(aVal[9]) : 0;
+    if (p->iSchema != INDEX_SCHEMA_VERSION && p->iSchema != 3) { /* 3: upgraded by index_codes.c */
         *pzErr =
             sqlite3_mprintf("ram_index: %s was made by an unknown version (schema %s, this build reads %d)", p->zName,
                             aVal[9] ? (const char *)sqlite3_value_text(aVal[9]) : "none", INDEX_SCHEMA_VERSION);
@@ -176,6 +179,12 @@ int ram__index_load_config(IndexVtab *p, char **pzErr)
     p->bStore = aVal[2] ? sqlite3_value_int(aVal[2]) : 0;
     p->bExif = aVal[3] ? sqlite3_value_int(aVal[3]) : 1;
     p->bResume = aVal[4] ? sqlite3_value_int(aVal[4]) : 1;
+    if (rc == SQLITE_OK) {
+        sqlite3_value *pCascade = 0;
+        rc = config_get(p->db, p->zDb, p->zName, "cascade", &pCascade);
+        p->nCascade = pCascade ? sqlite3_value_int64(pCascade) : INDEX_CASCADE_DEFAULT;
+        sqlite3_value_free(pCascade);
+    }
     if (rc == SQLITE_OK) {
         sqlite3_value *pOnError = 0;
         rc = config_get(p->db, p->zDb, p->zName, "on_error", &pOnError);

@@ -83,7 +83,8 @@ static int cmd_integrity(IndexVtab *p)
     rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
     if (rc) return rc;
-    zSql = sqlite3_mprintf("SELECT score FROM \"%w\".\"%w_postings\" WHERE tag = ?1 AND img = ?2", p->zDb, p->zName);
+    zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_postings\" WHERE tag = ?1 AND img = ?2 AND score = ?3",
+                           p->zDb, p->zName);
     rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &t, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
     sqlite3_int64 nPost = 0;
@@ -107,7 +108,8 @@ static int cmd_integrity(IndexVtab *p)
         for (int e = 0; e < cnt && rc == SQLITE_OK; e++) {
             sqlite3_bind_int(t, 1, (int)get_u16(a + 4 + 6 * e));
             sqlite3_bind_int64(t, 2, img);
-            if (sqlite3_step(t) != SQLITE_ROW || sqlite3_column_int64(t, 0) != prob_bits(get_f32(a + 4 + 6 * e + 2))) {
+            sqlite3_bind_int64(t, 3, prob_bits(get_f32(a + 4 + 6 * e + 2)));
+            if (sqlite3_step(t) != SQLITE_ROW || sqlite3_column_int64(t, 0) != 1) {
                 ram__vtab_set_error(&p->base,
                                     "ram_index: integrity-check failed: image %lld lacks the posting of tag %u", img,
                                     get_u16(a + 4 + 6 * e));
@@ -120,6 +122,45 @@ static int cmd_integrity(IndexVtab *p)
     sqlite3_finalize(s);
     sqlite3_finalize(t);
     if (rc) return rc;
+    if (p->iSchema >= 4) { /* the codes are the signs of the stored unit vectors (index_codes.c) */
+        unsigned char aCode[RAM_INDEX_MAX_CODE];
+        size_t nc = ram_cache_code_size(p->nDim);
+        zSql = sqlite3_mprintf("SELECT c.id, c.c, v.v FROM \"%w\".\"%w_codes\" c "
+                               "LEFT JOIN \"%w\".\"%w_cls\" v ON v.id = c.id",
+                               p->zDb, p->zName, p->zDb, p->zName);
+        rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+        sqlite3_free(zSql);
+        sqlite3_int64 nCode = 0;
+        while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+            struct ram_error err;
+            nCode++;
+            if (nc > sizeof aCode || (size_t)sqlite3_column_bytes(s, 1) != nc ||
+                ram_cache_unit_code(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2), p->nDim, aCode,
+                                    &err) != RAM_OK ||
+                memcmp(aCode, sqlite3_column_blob(s, 1), nc)) {
+                ram__vtab_set_error(&p->base,
+                                    "ram_index: integrity-check failed: image %lld has a code that is not its "
+                                    "prefilter vector's",
+                                    sqlite3_column_int64(s, 0));
+                rc = SQLITE_CORRUPT_VTAB;
+            }
+        }
+        sqlite3_finalize(s);
+        s = 0;
+        if (rc) return rc;
+        zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
+        rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+        sqlite3_free(zSql);
+        if (rc) return rc;
+        sqlite3_int64 nCls = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+        rc = sqlite3_finalize(s);
+        if (rc == SQLITE_OK && nCls != nCode) {
+            ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: %lld codes, %lld prefilter vectors",
+                                nCode, nCls);
+            rc = SQLITE_CORRUPT_VTAB;
+        }
+        if (rc) return rc;
+    }
     zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_postings\"", p->zDb, p->zName);
     rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
@@ -352,6 +393,8 @@ static int index_command(IndexVtab *p, sqlite3_value *pCmd)
     if (!strcmp(z, "integrity-check")) return cmd_integrity(p);
     if (!strcmp(z, "reembed")) return cmd_reembed(p);
     if (!strcmp(z, "delete-stale")) return cmd_delete_stale(p);
+    if (!strcmp(z, "upgrade")) return ram__index_upgrade(p); /* index_codes.c */
+    if (!strncmp(z, "cascade=", 8)) return ram__index_cmd_cascade(p, z + 8);
     if (!strcmp(z, "model")) return cmd_model(p, 0);
     if (!strncmp(z, "model=", 6)) return cmd_model(p, z + 6);
     if (!strncmp(z, "exif=", 5)) {
@@ -360,7 +403,7 @@ static int index_command(IndexVtab *p, sqlite3_value *pCmd)
     }
     ram__vtab_set_error(&p->base,
                         "ram_index: unknown command '%s' (expected integrity-check, reembed, delete-stale, model, "
-                        "model=PATH or exif=0|1)",
+                        "model=PATH, exif=0|1, cascade=N or upgrade)",
                         z);
     return SQLITE_ERROR;
 }
@@ -597,6 +640,7 @@ int ram__indexUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite
 {
     IndexVtab *p = (IndexVtab *)pVtab;
     int rc = ram__index_sync_config(p);
+    if (rc == SQLITE_OK && p->iSchema < 4) rc = ram__index_upgrade(p); /* a schema-3 table's first write */
     if (rc != SQLITE_OK) return rc;
     if (argc == 1) return index_delete(p, sqlite3_value_int64(argv[0]));
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {

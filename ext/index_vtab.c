@@ -13,9 +13,11 @@ SQLITE_EXTENSION_INIT3
 static void indexStatsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     char *z = sqlite3_mprintf("{\"hashed\":%lld,\"inferences\":%lld,\"reused\":%lld,\"journal_hits\":%lld,"
-                              "\"postings_read\":%lld,\"images_scored\":%lld,\"prefilter_scanned\":%lld}",
+                              "\"postings_read\":%lld,\"images_scored\":%lld,\"prefilter_scanned\":%lld,"
+                              "\"codes_scanned\":%lld,\"codes_loaded\":%lld}",
                               STAT_GET(hashed), STAT_GET(inferences), STAT_GET(reused), STAT_GET(journal_hits),
-                              STAT_GET(postings_read), STAT_GET(images_scored), STAT_GET(prefilter_scanned));
+                              STAT_GET(postings_read), STAT_GET(images_scored), STAT_GET(prefilter_scanned),
+                              STAT_GET(codes_scanned), STAT_GET(codes_loaded));
     if (!z) {
         sqlite3_result_error_nomem(ctx);
         return;
@@ -70,6 +72,7 @@ static void index_free(IndexVtab *p)
     ram__index_caption_drop(p);
     sqlite3_free(p->aEmbeds), sqlite3_free(p->aProbs), sqlite3_free(p->aTokBlob);
     sqlite3_free(p->aTxnKey);
+    ram__index_codes_free(p);
     sqlite3_free(p->zDb), sqlite3_free(p->zName), sqlite3_free(p->zModel);
     sqlite3_free(p->zGenDigest), sqlite3_free(p->zGenPrep);
     sqlite3_free(p->base.zErrMsg);
@@ -125,6 +128,7 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
     p->rFloor = 0.01;
     p->bExif = 1;
     p->bResume = 1;
+    p->nCascade = INDEX_CASCADE_DEFAULT;
 
     if (bCreate) {
         for (int i = 3; i < argc; i++) {
@@ -162,6 +166,17 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                     goto fail;
                 }
                 p->rFloor = f;
+            } else if (!sqlite3_stricmp(zKey, "cascade")) {
+                char *end = 0;
+                long long n = strtoll(zVal, &end, 10);
+                if (!zVal[0] || !end || *end || n < 0) {
+                    *pzErr = sqlite3_mprintf("ram_index: cascade must be a count of images (0 or more; 0 reads the "
+                                             "int8 prefilter vector of every image), got '%s'",
+                                             zVal);
+                    rc = SQLITE_ERROR;
+                    goto fail;
+                }
+                p->nCascade = n;
             } else if (!sqlite3_stricmp(zKey, "on_error")) {
                 if (sqlite3_stricmp(zVal, "skip") && sqlite3_stricmp(zVal, "fail")) {
                     *pzErr = sqlite3_mprintf("ram_index: on_error must be 'fail' or 'skip', got '%s'", zVal);
@@ -185,7 +200,7 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                     p->bResume = b;
             } else {
                 *pzErr = sqlite3_mprintf("ram_index: unknown option '%s' (expected model, floor, store_images, "
-                                         "exif, resume, on_error, captions or caption_model)",
+                                         "exif, resume, on_error, captions, caption_model or cascade)",
                                          zKey);
                 rc = SQLITE_ERROR;
                 goto fail;
@@ -217,19 +232,20 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                              "  img INTEGER NOT NULL);"
                              "CREATE INDEX \"%w\".\"%w_files_img\" ON \"%w_files\"(img);"
                              "CREATE TABLE \"%w\".\"%w_postings\"(tag INTEGER, img INTEGER, score INTEGER NOT NULL, "
-                             "  PRIMARY KEY(tag, img)) WITHOUT ROWID;"
+                             "  PRIMARY KEY(tag, score, img)) WITHOUT ROWID;" /* schema 4: index_codes.c */
                              "CREATE TABLE \"%w\".\"%w_cls\"(id INTEGER PRIMARY KEY, v BLOB NOT NULL);"
                              "CREATE TABLE \"%w\".\"%w_blobs\"(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
                              "INSERT INTO \"%w\".\"%w_gens\"(id, digest, prep, model) VALUES(1, %Q, %Q, %Q);"
                              "INSERT INTO \"%w\".\"%w_config\"(key, value) VALUES('version', %d), ('model', %Q), "
                              "  ('floor', %.17g), ('store_images', %d), ('exif', %d), ('resume', %d), ('gen', 1), "
-                             "  ('n_tokens', %d), ('dim', %d), ('num_class', %d), ('layout', %d);",
+                             "  ('n_tokens', %d), ('dim', %d), ('num_class', %d), ('layout', %d), ('cascade', %lld);",
                              p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
                              p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zName, p->zDb, p->zName, p->zDb, p->zName,
                              p->zDb, p->zName, p->zDb, p->zName, info.digest, zPrep, info.path, p->zDb, p->zName,
                              INDEX_SCHEMA_VERSION, p->zModel, p->rFloor, p->bStore, p->bExif, p->bResume, p->nTok,
-                             p->nDim, p->nClass, RAM_CACHE_LAYOUT);
-        if (rc == SQLITE_OK) rc = ram__index_meta_create(p); /* index_meta.c */
+                             p->nDim, p->nClass, RAM_CACHE_LAYOUT, (long long)p->nCascade);
+        if (rc == SQLITE_OK) rc = ram__index_codes_create(db, p->zDb, p->zName, pzErr); /* index_codes.c */
+        if (rc == SQLITE_OK) rc = ram__index_meta_create(p);                            /* index_meta.c */
         if (rc) {
             if (p->base.zErrMsg && !*pzErr) *pzErr = sqlite3_mprintf("%s", p->base.zErrMsg);
             goto fail;
@@ -426,6 +442,17 @@ static int indexBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo)
         pInfo->estimatedCost = 100;
         pInfo->estimatedRows = 100;
         pInfo->idxStr = (char *)(iScore >= 0 ? "tag+score" : "tag");
+        /* The postings are read best first (schema 4: index_codes.c), so
+        ** ORDER BY score DESC costs nothing and with a LIMIT only about
+        ** LIMIT postings are read. SQLite itself withdraws orderByConsumed
+        ** for tag IN (...), whose values are filtered one after the other. */
+        if (((IndexVtab *)pVtab)->iSchema >= 4 && pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == COL_SCORE &&
+            pInfo->aOrderBy[0].desc) {
+            pInfo->orderByConsumed = 1;
+            flags |= IDX_SCORE_ORDER;
+            pInfo->idxStr = (char *)(iScore >= 0 ? "tag+score by score" : "tag by score");
+            if (iLimit >= 0) pInfo->estimatedCost = 20;
+        }
     } else if (iRowid >= 0) {
         plan = PLAN_ROWID;
         pInfo->aConstraintUsage[iRowid].argvIndex = ++nArg;
@@ -482,10 +509,10 @@ static int indexDestroy(sqlite3_vtab *pVtab)
                              "DROP TABLE IF EXISTS \"%w\".\"%w_postings\"; DROP TABLE IF EXISTS \"%w\".\"%w_cls\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\"; DROP TABLE IF EXISTS \"%w\".\"%w_tokens\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_skipped\"; DROP TABLE IF EXISTS \"%w\".\"%w_meta\";"
-                             "DROP TABLE IF EXISTS \"%w\".\"%w_captions\";",
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_captions\"; DROP TABLE IF EXISTS \"%w\".\"%w_codes\";",
                              p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
                              p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
-                             p->zDb, p->zName);
+                             p->zDb, p->zName, p->zDb, p->zName);
     if (rc == SQLITE_OK) {
         ram__journal_drop(p);
         index_free(p);
@@ -541,6 +568,9 @@ static int indexRename(sqlite3_vtab *pVtab, const char *zNew)
     if (rc == SQLITE_OK && p->bSkipErrors)
         rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_skipped\" RENAME TO \"%w_skipped\"",
                              p->zDb, p->zName, zNew);
+    if (rc == SQLITE_OK && p->iSchema >= 4)
+        rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_codes\" RENAME TO \"%w_codes\"", p->zDb,
+                             p->zName, zNew);
     ram__index_meta_reset(p);
     if (rc == SQLITE_OK && ram__index_meta_exists(p))
         rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_meta\" RENAME TO \"%w_meta\"", p->zDb,
@@ -578,8 +608,8 @@ static int indexRollbackTo(sqlite3_vtab *pVtab, int iSavepoint)
 
 static int indexShadowName(const char *zName)
 {
-    static const char *const azShadow[] = {"config",   "gens", "images", "tokens",  "files",
-                                           "postings", "cls",  "blobs",  "skipped", "meta"};
+    static const char *const azShadow[] = {"config", "gens",  "images",  "tokens", "files", "postings",
+                                           "cls",    "blobs", "skipped", "meta",   "codes"};
     for (size_t i = 0; i < sizeof azShadow / sizeof azShadow[0]; i++)
         if (!sqlite3_stricmp(zName, azShadow[i])) return 1;
     return 0;

@@ -720,10 +720,10 @@ static void test_duplicates_and_writes(void)
               "...)");
     check_sql("index.err.command", db, "INSERT INTO photos(photos) VALUES('optimise')",
               "ERROR: ram_index: unknown command 'optimise' (expected integrity-check, reembed, delete-stale, model, "
-              "model=PATH or exif=0|1)");
+              "model=PATH, exif=0|1, cascade=N or upgrade)");
     check_sql("index.err.option", db, "CREATE VIRTUAL TABLE t2 USING ram_index(colour=1)",
               "ERROR: ram_index: unknown option 'colour' (expected model, floor, store_images, exif, resume, on_error, "
-              "captions or caption_model)");
+              "captions, caption_model or cascade)");
     check_sql("index.err.option_msg", db, "CREATE VIRTUAL TABLE t2 USING ram_index(floor=2)",
               "ERROR: ram_index: floor must be a number in (0, 1], got '2'");
     check_sql("index.err.name", db, "CREATE VIRTUAL TABLE tags USING ram_index(floor=0.5)",
@@ -746,7 +746,9 @@ static void test_thresholds(void)
     exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", g_plus));
     exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
     long inf0 = stat_of(db, "inferences");
-    check_sql("index.thr.model", db, "SELECT group_concat(substr(path, 8, 4)) FROM photos WHERE tag = 'tag6'",
+    /* (tag query rows come best first: sorted by path here) */
+    check_sql("index.thr.model", db,
+              "SELECT group_concat(p) FROM (SELECT substr(path, 8, 4) AS p FROM photos WHERE tag = 'tag6' ORDER BY 1)",
               "img0,img1,img3");
     exec(db, "SELECT ram_set_threshold('tag6', 0.8)");
     check_sql("index.thr.override", db, "SELECT group_concat(substr(path, 8, 4)) FROM photos WHERE tag = 'tag6'",
@@ -1208,6 +1210,190 @@ static void test_match_lists(void)
     sqlite3_close(db);
 }
 
+/* ------------------------------------------------------------------ the prefilter cascade, postings in score order */
+
+/* Turns table zName of schema 4 into the schema 3 layout that builds before
+** it wrote (postings keyed (tag, img), no codes), as an old file has it. */
+static void make_schema3(sqlite3 *db, const char *zName)
+{
+    exec(db, fmt("DROP TABLE %s_codes;"
+                 "CREATE TABLE %s_p3(tag INTEGER, img INTEGER, score INTEGER NOT NULL, PRIMARY KEY(tag, img)) "
+                 "WITHOUT ROWID;"
+                 "INSERT INTO %s_p3 SELECT tag, img, score FROM %s_postings; DROP TABLE %s_postings;"
+                 "ALTER TABLE %s_p3 RENAME TO %s_postings;"
+                 "UPDATE %s_config SET value = 3 WHERE key = 'version'; DELETE FROM %s_config WHERE key = 'cascade';",
+                 zName, zName, zName, zName, zName, zName, zName, zName, zName));
+}
+
+static void test_cascade(void)
+{
+    char a[300];
+    snprintf(a, sizeof a, "%s.cascade.db", g_tmp);
+    unlink(a);
+    sqlite3 *db = open_db(a);
+    if (!db) return;
+    fill_src(db, 6);
+    exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s', cascade=3)", g_clip));
+    exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+    long long n = num(db, "SELECT count(*) FROM photos_images");
+    const char *q = "SELECT path, printf('%.9g', score) FROM photos WHERE photos MATCH 'a red bicycle'";
+    char topk[256];
+    char *exact = rows(db, q);
+    /* Survivors covering every image: exactly the exhaustive ranking. */
+    exec(db, "INSERT INTO photos(photos) VALUES('cascade=100')");
+    char *all = rows(db, fmt("%s AND prefilter = 100", q));
+    check(!strcmp(exact, all) && strlen(exact) > 40, "index.cascade.covers_all_exact", "exhaustive:\n%s\ncascade:\n%s",
+          exact, all);
+    free(all);
+    /* The stages: every code, cascade int8 cosines, prefilter exact scores. */
+    exec(db, "INSERT INTO photos(photos) VALUES('cascade=3')");
+    long c0 = stat_of(db, "codes_scanned"), p0 = stat_of(db, "prefilter_scanned"), s0 = stat_of(db, "images_scored");
+    check_sql("index.cascade.rows", db, fmt("SELECT count(*) FROM (%s AND k = 2 AND prefilter = 2)", q), "2");
+    check(stat_of(db, "codes_scanned") - c0 == n && stat_of(db, "prefilter_scanned") - p0 == 3 &&
+              stat_of(db, "images_scored") - s0 == 2,
+          "index.cascade.stages", "%lld images: %ld codes, %ld int8, %ld exact", n, stat_of(db, "codes_scanned") - c0,
+          stat_of(db, "prefilter_scanned") - p0, stat_of(db, "images_scored") - s0);
+    /* The codes stay in memory until a write: by this connection, or by another. */
+    long l0 = stat_of(db, "codes_loaded");
+    c0 = stat_of(db, "codes_scanned");
+    free(rows(db, fmt("%s AND k = 2 AND prefilter = 2", q)));
+    check(stat_of(db, "codes_loaded") == l0 && stat_of(db, "codes_scanned") - c0 == n, "index.cascade.cached",
+          "%ld loaded, %ld compared", stat_of(db, "codes_loaded") - l0, stat_of(db, "codes_scanned") - c0);
+    exec(db, "INSERT INTO photos(path, entry) SELECT 'copy', entry FROM photos WHERE rowid = 1"); /* same image */
+    /* another key: a new image entry with the same embeddings (an entry is not re-hashed) */
+    exec(db, "INSERT INTO photos(path, entry) SELECT 'twin', CAST(substr(entry, 1, 64) || "
+             "x'0123456789abcdef0123456789abcdef' "
+             "|| substr(entry, 81) AS BLOB) FROM photos WHERE rowid = 2");
+    l0 = stat_of(db, "codes_loaded");
+    exec(db, "INSERT INTO photos(photos) VALUES('cascade=100')");
+    all = rows(db, fmt("%s AND prefilter = 100", q));
+    char *exact2 = rows(db, q);
+    check(!strcmp(all, exact2) && stat_of(db, "codes_loaded") - l0 == n + 1, "index.cascade.reload_own_write",
+          "%ld loaded\n%s\nexact:\n%s", stat_of(db, "codes_loaded") - l0, all, exact2);
+    free(all), free(exact2);
+    sqlite3 *db2 = open_db(a);
+    exec(db2, fmt("SELECT ram_load('%s')", g_clip));
+    exec(db2, "DELETE FROM photos WHERE path IN ('copy', 'twin')");
+    sqlite3_close(db2);
+    l0 = stat_of(db, "codes_loaded");
+    all = rows(db, fmt("%s AND prefilter = 100", q));
+    check(!strcmp(all, exact) && stat_of(db, "codes_loaded") - l0 == n, "index.cascade.reload_other_connection",
+          "%ld loaded\n%s", stat_of(db, "codes_loaded") - l0, all);
+    free(all);
+    exec(db, "INSERT INTO photos(photos) VALUES('cascade=3')");
+    /* prefilter above cascade: at least prefilter survive the 1-bit stage */
+    p0 = stat_of(db, "prefilter_scanned");
+    check_sql("index.cascade.prefilter_above", db, fmt("SELECT count(*) FROM (%s AND k = 2 AND prefilter = 5)", q),
+              "2");
+    check(stat_of(db, "prefilter_scanned") - p0 == 5, "index.cascade.prefilter_above_count", "%ld",
+          stat_of(db, "prefilter_scanned") - p0);
+    /* cascade=0: no 1-bit stage, the int8 vector of every image */
+    exec(db, "INSERT INTO photos(photos) VALUES('cascade=0')");
+    c0 = stat_of(db, "codes_scanned"), p0 = stat_of(db, "prefilter_scanned");
+    free(rows(db, fmt("%s AND k = 2 AND prefilter = 2", q)));
+    check(stat_of(db, "codes_scanned") == c0 && stat_of(db, "prefilter_scanned") - p0 == n, "index.cascade.off",
+          "%ld codes, %ld int8", stat_of(db, "codes_scanned") - c0, stat_of(db, "prefilter_scanned") - p0);
+    exec(db, "INSERT INTO photos(photos) VALUES('cascade=3')");
+    /* Bad options. */
+    const char *bad = "ram_index: cascade must be a count of images (0 or more; 0 reads the int8 prefilter vector "
+                      "of every image), got ";
+    check_sql("index.cascade.bad_option", db,
+              fmt("CREATE VIRTUAL TABLE t2 USING ram_index(model='%s', cascade=-1)", g_clip),
+              fmt("ERROR: %s'-1'", bad));
+    check_sql("index.cascade.bad_command", db, "INSERT INTO photos(photos) VALUES('cascade=many')",
+              fmt("ERROR: %s'many'", bad));
+    check_sql("index.cascade.empty_command", db, "INSERT INTO photos(photos) VALUES('cascade=')",
+              fmt("ERROR: %s''", bad));
+    check_sql("index.cascade.kept", db, "SELECT value FROM photos_config WHERE key = 'cascade'", "3");
+    /* Tag top-k: the postings best first, ORDER BY consumed, about LIMIT read. */
+    long long tag = num(db, "SELECT tag FROM photos_postings GROUP BY tag ORDER BY count(*) DESC, tag LIMIT 1");
+    long long nTag = num(db, fmt("SELECT count(*) FROM photos_postings WHERE tag = %lld", tag));
+    char *want = rows(db, fmt("SELECT f.path FROM photos_postings p JOIN photos_files f ON f.img = p.img "
+                              "WHERE p.tag = %lld ORDER BY p.score DESC LIMIT 3",
+                              tag));
+    snprintf(topk, sizeof topk,
+             "SELECT path FROM photos WHERE tag = %lld AND score >= 0.01 ORDER BY score DESC LIMIT 3", tag);
+    long r0 = stat_of(db, "postings_read");
+    char *got = rows(db, topk);
+    long nRead = stat_of(db, "postings_read") - r0;
+    check(!strcmp(got, want) && nTag > 5, "index.topk.order", "tag %lld (%lld postings):\n%s\nwant:\n%s", tag, nTag,
+          got, want);
+    check(nRead == 3, "index.topk.postings_read", "%ld postings read for LIMIT 3 of %lld", nRead, nTag);
+    free(got), free(want);
+    check_plan("index.topk.plan", db, topk, "SCAN photos VIRTUAL TABLE INDEX 1059:tag+score by score");
+    /* tag IN (...): SQLite sorts (each value is filtered on its own). */
+    want = rows(db, fmt("SELECT f.path FROM photos_postings p JOIN photos_files f ON f.img = p.img "
+                        "WHERE p.tag IN (%lld, 0) AND p.score > 1065353216 * 0 ORDER BY p.score DESC LIMIT 4",
+                        tag));
+    got = rows(
+        db, fmt("SELECT path FROM photos WHERE tag IN (%lld, 0) AND score >= 0.01 ORDER BY score DESC LIMIT 4", tag));
+    check(!strcmp(got, want), "index.topk.in_sorted", "%s\nwant:\n%s", got, want);
+    free(got), free(want);
+    check_sql("index.cascade.integrity", db, "INSERT INTO photos(photos) VALUES('integrity-check')", "");
+    /* Old databases: a schema-3 table answers (the int8 scan, sorted tag
+    ** queries) and is upgraded by 'upgrade' or its first write. */
+    sqlite3_close(db);
+    db = open_db(a);
+    exec(db, fmt("CREATE VIRTUAL TABLE old2 USING ram_index(model='%s')", g_clip));
+    exec(db, "INSERT INTO old2(path, entry) SELECT path, entry FROM photos");
+    make_schema3(db, "photos");
+    make_schema3(db, "old2");
+    sqlite3_close(db);
+    db = open_db(a);
+    exec(db, fmt("SELECT ram_load('%s')", g_clip));
+    check_sql("index.old.version", db, "SELECT value FROM photos_config WHERE key = 'version'", "3");
+    c0 = stat_of(db, "codes_scanned"), p0 = stat_of(db, "prefilter_scanned");
+    all = rows(db, fmt("%s AND prefilter = 100", q));
+    check(!strcmp(exact, all), "index.old.match", "old:\n%s\nnew:\n%s", all, exact);
+    check(stat_of(db, "codes_scanned") == c0 && stat_of(db, "prefilter_scanned") - p0 == n, "index.old.int8_scan",
+          "%ld codes, %ld int8", stat_of(db, "codes_scanned") - c0, stat_of(db, "prefilter_scanned") - p0);
+    free(all);
+    r0 = stat_of(db, "postings_read");
+    want = rows(db, topk);
+    check(stat_of(db, "postings_read") - r0 == nTag, "index.old.topk_reads_all", "%ld postings read of %lld",
+          stat_of(db, "postings_read") - r0, nTag);
+    /* a first write that fails takes its upgrade back with it */
+    check_sql("index.old.failed_write", db, "INSERT INTO photos(path, image) VALUES('x', 'not an image')",
+              "ERROR: ram_index: image must be a BLOB of encoded image bytes, got TEXT");
+    check_sql("index.old.failed_write_undone", db,
+              "SELECT (SELECT value FROM photos_config WHERE key = 'version'), (SELECT count(*) FROM sqlite_schema "
+              "WHERE name = 'photos_codes')",
+              "3|0");
+    check_sql("index.old.failed_write_topk", db, topk, want);
+    check_sql("index.old.upgrade", db, "INSERT INTO photos(photos) VALUES('upgrade')", "");
+    check_sql("index.old.upgraded", db,
+              "SELECT (SELECT value FROM photos_config WHERE key = 'version'), (SELECT count(*) FROM photos_codes), "
+              "(SELECT count(*) FROM photos_cls)",
+              fmt("4|%lld|%lld", n, n));
+    check_sql("index.old.integrity", db, "INSERT INTO photos(photos) VALUES('integrity-check')", "");
+    r0 = stat_of(db, "postings_read");
+    check_sql("index.old.topk_same", db, topk, want);
+    check(stat_of(db, "postings_read") - r0 == 3, "index.old.topk_index", "%ld postings read",
+          stat_of(db, "postings_read") - r0);
+    free(want);
+    c0 = stat_of(db, "codes_scanned");
+    all = rows(db, fmt("%s AND prefilter = 100", q));
+    check(!strcmp(exact, all) && stat_of(db, "codes_scanned") - c0 == n, "index.old.cascade", "%s", all);
+    free(all);
+    /* the first write upgrades */
+    check_sql("index.old.write", db, "DELETE FROM old2 WHERE rowid = 1", "");
+    check_sql("index.old.write_upgraded", db,
+              "SELECT (SELECT value FROM old2_config WHERE key = 'version'), (SELECT count(*) FROM old2_codes), "
+              "(SELECT count(*) FROM old2_cls)",
+              fmt("4|%lld|%lld", n - 1, n - 1));
+    check_sql("index.old.write_integrity", db, "INSERT INTO old2(old2) VALUES('integrity-check')", "");
+    /* A code that is not its vector's is caught. */
+    exec(db, "UPDATE photos_codes SET c = zeroblob(length(c)) WHERE id = 2");
+    check_sql("index.cascade.integrity_code", db, "INSERT INTO photos(photos) VALUES('integrity-check')",
+              "ERROR: ram_index: integrity-check failed: image 2 has a code that is not its prefilter vector's");
+    exec(db, "DELETE FROM photos_codes WHERE id = 2");
+    check_sql("index.cascade.integrity_missing", db, "INSERT INTO photos(photos) VALUES('integrity-check')",
+              fmt("ERROR: ram_index: integrity-check failed: %lld codes, %lld prefilter vectors", n - 1, n));
+    free(exact);
+    sqlite3_close(db);
+    unlink(a);
+}
+
 int main(int argc, char **argv)
 {
     const char *build = getenv("RAM_BUILD") ? getenv("RAM_BUILD") : "build";
@@ -1229,6 +1415,7 @@ int main(int argc, char **argv)
     test_model_change();
     test_rollback_commands();
     test_match_lists();
+    test_cascade();
     test_filters();
     test_entries();
     test_on_error_skip();

@@ -256,6 +256,130 @@ static void test_scorer(void)
     synth_free(m), synth_free(m2), synth_free(m3);
 }
 
+/* Sign codes: a query row's code equals the code of the unit vector packed
+** from the same vector (both in the rotated space), the distance grows with
+** the angle (sign random projections: E[distance] ~ dim * angle / pi), and a
+** unit vector of the wrong size is refused. Widths 64 (rotated) and 48. */
+static void test_codes(void)
+{
+    static const int aDim[] = {64, 48};
+    for (int t = 0; t < 2; t++) {
+        int dim = aDim[t];
+        struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, dim, 48, 4, 96, 2, 17, 1);
+        size_t nc = ram_cache_code_size(dim), nu = ram_cache_unit_size(dim);
+        check(nc == (size_t)(dim + 7) / 8, "index_score.codes.size", "%zu", nc);
+        float *label = rvec((size_t)dim, 1, 0);
+        unit_rows(label, 1, dim);
+        struct ram_cache_query *q = 0;
+        struct ram_error err = {{0}};
+        ram_cache_query_init(m, label, 1, 1, 1, &q, &err);
+        unsigned char qc[8], uc[8], unit[4 + 64];
+        check(ram_cache_query_codes(q, qc, sizeof qc) == 1 && ram_cache_query_codes(q, qc, nc - 1) == -1,
+              "index_score.codes.query_rows", NULL);
+        ram_cache_pack_unit(label, dim, unit, nu, &err);
+        ram_cache_unit_code(unit, nu, dim, uc, &err);
+        int d0 = ram_cache_code_distance(qc, uc, nc);
+        check(d0 <= 1, "index_score.codes.same_vector", "dim %d: distance %d", dim, d0); /* a rounded 0 may flip one */
+        /* vectors at a growing angle from the label: mean distances rise */
+        double prev = -1, worst = 0;
+        for (int a = 1; a <= 3; a++) {
+            double theta = a * 0.5, sum = 0;
+            for (int it = 0; it < 200; it++) {
+                float *r = rvec((size_t)dim, 1, 0), *x = malloc(sizeof(float) * (size_t)dim);
+                double dot = 0;
+                for (int d = 0; d < dim; d++) dot += (double)r[d] * label[d];
+                for (int d = 0; d < dim; d++) r[d] -= (float)dot * label[d]; /* orthogonal to the label */
+                ram_l2_normalize(r, dim);
+                for (int d = 0; d < dim; d++) x[d] = (float)(cos(theta) * label[d] + sin(theta) * r[d]);
+                ram_cache_pack_unit(x, dim, unit, nu, &err);
+                ram_cache_unit_code(unit, nu, dim, uc, &err);
+                sum += ram_cache_code_distance(qc, uc, nc);
+                free(r), free(x);
+            }
+            double mean = sum / 200 / dim;
+            worst = fmax(worst, fabs(mean - theta / M_PI));
+            check(mean > prev, "index_score.codes.monotone", "dim %d angle %.1f: %.3f after %.3f", dim, theta, mean,
+                  prev);
+            prev = mean;
+        }
+        check(worst < 0.08, "index_score.codes.angle", "dim %d: mean distance off angle/pi by %.3f", dim, worst);
+        check(ram_cache_unit_code(unit, nu - 1, dim, uc, &err) == RAM_ERR_FORMAT, "index_score.codes.bad_size", NULL);
+        ram_cache_query_free(q);
+        free(label);
+        synth_free(m);
+    }
+}
+
+/* Recall of the 1-bit stage on a small set: 3000 vectors around 30 cluster
+** centres with a common offset (as image embeddings have), 10 queries (each
+** near a centre): the cascade's 1-bit stage keeps the 150 closest codes
+** (5%); the 20 best by exact cosine must be among them (recall@20 >= 0.95
+** on average; codes of no use would keep about 5% of them). */
+static int cmp_dist(const void *a, const void *b)
+{
+    const int *x = a, *y = b;
+    return x[0] != y[0] ? x[0] - y[0] : x[1] - y[1];
+}
+
+static void test_codes_recall(void)
+{
+    enum { N = 3000, C = 30, Q = 10, K = 20, KEEP = 150, DIM = 64 };
+    struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, DIM, 48, 4, 96, 2, 17, 1);
+    float *cent = rvec((size_t)C * DIM, 1, 0), *offset = rvec(DIM, 0.5f, 0), *x = malloc(sizeof(float) * N * DIM);
+    size_t nc = ram_cache_code_size(DIM), nu = ram_cache_unit_size(DIM);
+    unsigned char *codes = malloc(nc * N), unit[4 + DIM];
+    struct ram_error err = {{0}};
+    for (int i = 0; i < N; i++) {
+        float *v = x + (size_t)i * DIM, *noise = rvec(DIM, 0.6f, 0);
+        for (int d = 0; d < DIM; d++) v[d] = cent[(i % C) * DIM + d] + offset[d] + noise[d];
+        free(noise);
+        ram_cache_pack_unit(v, DIM, unit, nu, &err);
+        ram_cache_unit_code(unit, nu, DIM, codes + nc * i, &err);
+        ram_l2_normalize(v, DIM);
+    }
+    double sum = 0;
+    for (int qi = 0; qi < Q; qi++) {
+        float *lab = rvec(DIM, 0.5f, 0);
+        for (int d = 0; d < DIM; d++) lab[d] += cent[(qi * 7 % C) * DIM + d] + offset[d];
+        ram_l2_normalize(lab, DIM);
+        struct ram_cache_query *q = 0;
+        ram_cache_query_init(m, lab, 1, 1, 1, &q, &err);
+        unsigned char qc[8];
+        ram_cache_query_codes(q, qc, sizeof qc);
+        static int dist[N][2];
+        static float cosv[N];
+        for (int i = 0; i < N; i++) {
+            double c = 0;
+            for (int d = 0; d < DIM; d++) c += (double)x[(size_t)i * DIM + d] * lab[d];
+            cosv[i] = (float)c;
+            dist[i][0] = ram_cache_code_distance(qc, codes + nc * i, nc);
+            dist[i][1] = i;
+        }
+        qsort(dist, N, sizeof dist[0], cmp_dist);
+        static unsigned char kept[N];
+        memset(kept, 0, sizeof kept);
+        for (int i = 0; i < KEEP; i++) kept[dist[i][1]] = 1;
+        /* the exact top K by cosine */
+        int hit = 0;
+        static unsigned char used[N];
+        memset(used, 0, sizeof used);
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int i = 0; i < N; i++)
+                if (!used[i] && (best < 0 || cosv[i] > cosv[best])) best = i;
+            used[best] = 1;
+            hit += kept[best];
+        }
+        sum += (double)hit / K;
+        ram_cache_query_free(q);
+        free(lab);
+    }
+    check(sum / Q >= 0.95, "index_score.codes.recall", "recall@20 of the 1-bit stage at 5%%: %.3f", sum / Q);
+    printf("# 1-bit stage keeping 5%% of %d vectors: recall@20 of the cosine top 20 %.3f\n", N, sum / Q);
+    free(cent), free(offset), free(x), free(codes);
+    synth_free(m);
+}
+
 static void test_prefilter(void)
 {
     struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, 64, 48, 4, 96, 2, 17, 1);
@@ -376,6 +500,8 @@ int main(void)
     test_layout();
     test_scorer();
     test_prefilter();
+    test_codes();
+    test_codes_recall();
     test_golden();
     return harness_exit();
 }

@@ -654,10 +654,22 @@ static void test_errors(sqlite3 *db)
           "similar.err.entry_other_model", "%s", got);
     free(got);
     exec(db, "DROP TABLE temp.g");
-    check_sql("similar.err.prefilter", db,
-              "SELECT path FROM photos WHERE photos MATCH (SELECT cls FROM photos LIMIT 1) AND prefilter = 3",
-              "ERROR: ram_index: prefilter applies to a text MATCH; search by example ranks every image by the "
-              "cosine itself (use k)");
+    /* prefilter = N: the N closest by the 1-bit codes get their cosine (index_codes.c); N covering the
+    ** table gives exactly the full ranking, N = 3 three rows at most, and never with tag = */
+    check_sql("similar.prefilter.all_same", db,
+              "SELECT (SELECT group_concat(path || printf('%.6f', score)) FROM photos WHERE photos MATCH (SELECT cls "
+              "FROM photos LIMIT 1)) = (SELECT group_concat(path || printf('%.6f', score)) FROM photos WHERE photos "
+              "MATCH (SELECT cls FROM photos LIMIT 1) AND prefilter = 100000)",
+              "1");
+    check_sql("similar.prefilter.few", db,
+              "SELECT count(*) <= 3 AND count(*) > 0 FROM photos WHERE photos MATCH (SELECT cls FROM photos LIMIT 1) "
+              "AND prefilter = 3",
+              "1");
+    check_sql("similar.err.prefilter_tag", db,
+              "SELECT path FROM photos WHERE photos MATCH (SELECT cls FROM photos LIMIT 1) AND tag = 'circle' AND "
+              "prefilter = 3",
+              "ERROR: ram_index: prefilter in a search by example needs the codes of a whole table (not with tag =, "
+              "not before the table's upgrade)");
     check_sql("similar.err.text_empty", db, "SELECT ram_text_embed('')",
               "ERROR: ram_text_embed(): argument 1 is empty (a description is needed)");
     check_sql("similar.err.text_blob", db, "SELECT ram_text_embed(x'41')",

@@ -197,6 +197,16 @@ done
 t2sp() { a=$(t2v "$1"); b=$(t2v "$2"); [ -n "$a" ] && [ -n "$b" ] && awk "BEGIN{ if ($b > 0) printf \"%.2f\", $a/$b }"; }
 T2SP8_1=$(t2sp t2t_decoding_s_1t t2t_decoding_int8_s_1t); T2SP8_2=$(t2sp t2t_decoding_s_2t t2t_decoding_int8_s_2t)
 
+# Issue 16: the prefilter cascade and tag top-k over 1,000,000 pictures
+# (tests/bench/cascade.sh; the data is made once, about 4 GB; RAM_BENCH_CASCADE=0 skips it).
+CAS=$OUT/bench_cascade.out
+: >"$CAS"
+if [ -x "$BUILD/bench/bench_cascade" ] && [ "${RAM_BENCH_CASCADE:-1}" != 0 ]; then
+  echo "bench: bench_cascade (N=${RAM_BENCH_CASCADE_N:-1000000}; the first run makes the data)"
+  sh tests/bench/cascade.sh "$BUILD" >"$CAS" 2>/dev/null
+fi
+cval() { awk -v k="$1" '$1 == k { print $2 }' "$CAS" | head -n 1; }
+
 val() { awk -v k="$1" '$1 == k { print $2 }' "$T"; }
 kval() { awk -v k="$1" '$1 == k { print $2 }' "$K"; }
 gval() { awk -v k="$1" '$1 == k { print $2 }' "$GA"; }
@@ -407,6 +417,19 @@ cat >"$OUT/results.json" <<EOF
   "sgemm_peak_gflops_2t": $P2,
   "fraction_of_sgemm_peak_1t": $F1,
   "fraction_of_sgemm_peak_2t": $F2,
+  "cascade_pictures": $(nul "$(cval cascade_pictures)"),
+  "cascade_exhaustive_s": $(nul "$(cval cascade_exhaustive_s)"),
+  "cascade_default_s": $(nul "$(cval cascade_default_s)"),
+  "cascade_default_recall_at_20": $(nul "$(cval cascade_default_recall_at_20)"),
+  "cascade_speedup": $(nul "$(cval cascade_speedup)"),
+  "cascade_real_recall_at_20": $(nul "$(cval cascade_real_recall_at_20)"),
+  "cascade_code_bytes_per_picture": $(nul "$(cval cascade_code_bytes_per_picture)"),
+  "tag_topk_held": $(nul "$(cval tag_topk_held)"),
+  "tag_topk_ms": $(nul "$(cval tag_topk_ms)"),
+  "tag_topk_postings_read": $(nul "$(cval tag_topk_postings_read)"),
+  "example_prefilter200_recall_at_20": $(nul "$(cval example_sweep_200 | cut -d/ -f1)"),
+  "example_prefilter200_s": $(nul "$(cval example_sweep_200 | cut -d/ -f3)"),
+  "example_every_picture_s": $(nul "$(cval example_sweep_200 | cut -d/ -f4)"),
   "index_images_per_s": $(nul "$index"),
   "index_cores_busy": $(nul "$icores"),
   "index_sgemm_cores_busy": $(nul "$isgemm"),

@@ -1,0 +1,433 @@
+/*
+** bench_cascade.c — issue 16's search that does not scan, measured: MATCH ... AND
+** k = 20 over N stored pictures with the prefilter cascade against the
+** exhaustive exact scan (recall@20 and both times, same run, one core), and
+** tag = ? ORDER BY score DESC LIMIT 20 of a tag held by half of them (time and
+** postings read), and the bytes the codes add per picture.
+**
+**     bench_cascade MODEL PHOTO_DIR DB N [QUERIES]
+**
+** The data (built once into DB, reused while it holds N rows): the R real
+** pictures of PHOTO_DIR (tests/bench/cascade_photos.py) are inserted with
+** MODEL (the bundled default model: real model outputs), then N - R rows are
+** made from their entries without the model, each from two real pictures a,
+** b (drawn with a fixed seed): tokens x = a + 0.25 (b - a) + 0.25 rms(a) g,
+** g standard normal per element, repacked (core/cache_score.h), the unit CLS
+** and its code from x's CLS; a's probabilities, except the class of the tag
+** bench (class 0), which every other row holds at 0.6 + 0.39 u and the rest
+** lack; a fresh key. They go in through the entry column (no inference), in
+** transactions of 20,000. A table `real` holds the R real pictures alone.
+**
+** The exhaustive rankings of the queries (minutes at 1M) are kept in
+** DB.exact and reused; the first query's exhaustive scan is timed in every
+** run. Prints "key value" lines (run.sh reads them) and a summary.
+*/
+#include "bench_util.h"
+#include "cache_score.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <unistd.h>
+
+#define K 20
+#define MAXQ 16
+
+static const char *const g_aQuery[MAXQ] = {
+    "a red circle",          "two blue stars",       "a striped square",   "many small yellow hearts",
+    "a green triangle",      "a dotted purple ring", "an orange arrow",    "a cross on a black background",
+    "a large pink heart",    "three cyan squares",   "a checkered star",   "a brown circle at the top left",
+    "a plain white picture", "a gray background",    "a noisy background", "two small red triangles",
+};
+
+static uint64_t g_rng = 0x16c16c16c16cull;
+static double urand(void)
+{
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return (double)(g_rng >> 11) * (1.0 / 9007199254740992.0);
+}
+static double nrand(void)
+{
+    double u = urand(), v = urand();
+    return sqrt(-2 * log(u + 1e-300)) * cos(2 * M_PI * v);
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    char *err = 0;
+    int rc = sqlite3_exec(db, sql, 0, 0, &err);
+    if (rc) fprintf(stderr, "bench_cascade: %s: %s\n", sql, err ? err : "");
+    sqlite3_free(err);
+    return rc;
+}
+
+static sqlite3_int64 num(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = 0;
+    sqlite3_int64 v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, 0) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    else
+        fprintf(stderr, "bench_cascade: %s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return v;
+}
+
+static long stat_of(sqlite3 *db, const char *key)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT json_extract(ram_index_stats(), '$.%s')", key);
+    return (long)num(db, sql);
+}
+
+static uint32_t get32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* One entry blob (ext/entry_blob.c layout 1) as read from the table. */
+typedef struct {
+    unsigned char *a;
+    int n;
+} Blob;
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Builds the table: real pictures by the model, the rest from their entries. */
+static int build(sqlite3 *db, const char *zModel, const char *zDir, long nWant)
+{
+    DIR *d = opendir(zDir);
+    if (!d) return fprintf(stderr, "bench_cascade: cannot open %s\n", zDir), 1;
+    char **azName = 0;
+    int nName = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".png")) {
+            azName = realloc(azName, sizeof(char *) * (nName + 1));
+            azName[nName++] = strdup(e->d_name);
+        }
+    closedir(d);
+    qsort(azName, nName, sizeof(char *), cmp_str);
+    if (exec(db, sqlite3_mprintf("CREATE VIRTUAL TABLE photos USING ram_index(model='%q', resume=0)", zModel)))
+        return 1;
+    double t0 = bench_now();
+    exec(db, "BEGIN");
+    sqlite3_stmt *s = 0;
+    sqlite3_prepare_v2(db, "INSERT INTO photos(path, image) VALUES(?1, ?2)", -1, &s, 0);
+    for (int i = 0; i < nName; i++) {
+        char path[4096];
+        size_t n = 0;
+        snprintf(path, sizeof path, "%s/%s", zDir, azName[i]);
+        void *b = bench_read_file(path, &n);
+        snprintf(path, sizeof path, "real/%s", azName[i]);
+        sqlite3_bind_text(s, 1, path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(s, 2, b, (int)n, free);
+        if (sqlite3_step(s) != SQLITE_DONE) fprintf(stderr, "bench_cascade: %s: %s\n", path, sqlite3_errmsg(db));
+        sqlite3_reset(s);
+        free(azName[i]);
+    }
+    free(azName);
+    sqlite3_finalize(s);
+    exec(db, "COMMIT");
+    printf("# %d real pictures embedded in %.1f s\n", nName, bench_now() - t0);
+    exec(db, sqlite3_mprintf("CREATE VIRTUAL TABLE real USING ram_index(model='%q', resume=0)", zModel));
+
+    /* The real entries. */
+    Blob *aReal = calloc((size_t)nName, sizeof(Blob));
+    int nReal = 0;
+    sqlite3_prepare_v2(db, "SELECT entry FROM photos ORDER BY rowid", -1, &s, 0);
+    while (sqlite3_step(s) == SQLITE_ROW && nReal < nName) {
+        aReal[nReal].n = sqlite3_column_bytes(s, 0);
+        aReal[nReal].a = malloc((size_t)aReal[nReal].n);
+        memcpy(aReal[nReal].a, sqlite3_column_blob(s, 0), (size_t)aReal[nReal].n);
+        nReal++;
+    }
+    sqlite3_finalize(s);
+    if (nReal < 2) return fprintf(stderr, "bench_cascade: %d real pictures\n", nReal), 1;
+    exec(db, "INSERT INTO real(path, entry) SELECT path, entry FROM photos");
+    const unsigned char *h = aReal[0].a;
+    int nTok = (int)get32(h + 16), dim = (int)get32(h + 20);
+    size_t nTokB = ram_cache_packed_size(nTok, dim), nUnit = ram_cache_unit_size(dim);
+    float *xa = malloc(sizeof(float) * nTok * dim), *xb = malloc(sizeof(float) * nTok * dim);
+    unsigned char *out = malloc(128 + 4 + 6 * 65536 + nTokB + nUnit);
+    struct ram_error err;
+    t0 = bench_now();
+    exec(db, "BEGIN");
+    sqlite3_prepare_v2(db, "INSERT INTO photos(path, entry) VALUES(?1, ?2)", -1, &s, 0);
+    for (long i = nReal; i < nWant; i++) {
+        const Blob *A = &aReal[(int)(urand() * nReal) % nReal], *B = &aReal[(int)(urand() * nReal) % nReal];
+        uint32_t nProbA = get32(A->a + 112);
+        struct ram_cache_tokens va, vb;
+        if (ram_cache_view(A->a + 128 + nProbA, nTokB, nTok, dim, &va, &err) ||
+            ram_cache_view(B->a + 128 + get32(B->a + 112), nTokB, nTok, dim, &vb, &err))
+            return fprintf(stderr, "bench_cascade: %s\n", err.msg), 1;
+        ram_cache_dequant(&va, xa);
+        ram_cache_dequant(&vb, xb);
+        for (int t = 0; t < nTok; t++) {
+            double ss = 0;
+            for (int c = 0; c < dim; c++) ss += (double)xa[t * dim + c] * xa[t * dim + c];
+            float rms = (float)sqrt(ss / dim);
+            for (int c = 0; c < dim; c++) {
+                int j = t * dim + c;
+                xa[j] += 0.25f * (xb[j] - xa[j]) + 0.25f * rms * (float)nrand();
+            }
+        }
+        memcpy(out, A->a, 128);
+        for (int b = 0; b < 16; b++) out[64 + b] = (unsigned char)(b < 8 ? i >> (8 * b) : 0xA5); /* fresh key */
+        /* probabilities: a's, class 0 held by every other row */
+        unsigned char *pp = out + 128;
+        memcpy(pp, A->a + 128, 4);
+        int np = 0;
+        if (i % 2) {
+            float f = (float)(0.6 + 0.39 * urand());
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            pp[4] = 0, pp[5] = 0;
+            put32(pp + 6, u);
+            np = 1;
+        }
+        for (uint32_t o = 4; o + 6 <= nProbA; o += 6) {
+            unsigned c = A->a[128 + o] | A->a[128 + o + 1] << 8;
+            if (c == 0) continue;
+            memcpy(pp + 4 + 6 * np++, A->a + 128 + o, 6);
+        }
+        uint32_t nProb = 4 + 6 * (uint32_t)np;
+        if (ram_cache_pack(xa, nTok, dim, pp + nProb, nTokB, &err) ||
+            ram_cache_pack_unit(xa, dim, pp + nProb + nTokB, nUnit, &err))
+            return fprintf(stderr, "bench_cascade: %s\n", err.msg), 1;
+        put32(out + 112, nProb);
+        char path[64];
+        snprintf(path, sizeof path, "made/%07ld", i);
+        sqlite3_bind_text(s, 1, path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(s, 2, out, (int)(128 + nProb + nTokB + nUnit), SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE) return fprintf(stderr, "bench_cascade: %s\n", sqlite3_errmsg(db)), 1;
+        sqlite3_reset(s);
+        if (i % 20000 == 0) {
+            exec(db, "COMMIT");
+            exec(db, "BEGIN");
+            fprintf(stderr, "\r# %ld rows", i);
+        }
+    }
+    sqlite3_finalize(s);
+    exec(db, "COMMIT");
+    printf("# %ld rows made from the real entries in %.1f s\n", nWant - nReal, bench_now() - t0);
+    for (int i = 0; i < nReal; i++) free(aReal[i].a);
+    free(aReal), free(xa), free(xb), free(out);
+    return 0;
+}
+
+/* The rowids of a query's top k (in *aOut); its time. */
+static double topk(sqlite3 *db, const char *zTable, const char *zText, int nPre, sqlite3_int64 *aOut)
+{
+    char sql[256];
+    if (nPre)
+        snprintf(sql, sizeof sql, "SELECT rowid FROM %s WHERE %s MATCH ?1 AND k = %d AND prefilter = %d", zTable,
+                 zTable, K, nPre);
+    else
+        snprintf(sql, sizeof sql, "SELECT rowid FROM %s WHERE %s MATCH ?1 AND k = %d", zTable, zTable, K);
+    sqlite3_stmt *s = 0;
+    double t0 = bench_now();
+    if (sqlite3_prepare_v2(db, sql, -1, &s, 0)) return fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db)), -1;
+    sqlite3_bind_text(s, 1, zText, -1, SQLITE_STATIC);
+    int n = 0;
+    while (sqlite3_step(s) == SQLITE_ROW && n < K) aOut[n++] = sqlite3_column_int64(s, 0);
+    for (; n < K; n++) aOut[n] = -1;
+    sqlite3_finalize(s);
+    return bench_now() - t0;
+}
+
+static double recall(const sqlite3_int64 *a, const sqlite3_int64 *b)
+{
+    int hit = 0;
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < K; j++)
+            if (a[i] == b[j] && a[i] >= 0) {
+                hit++;
+                break;
+            }
+    return (double)hit / K;
+}
+
+/* The exhaustive top-k of every query, from DB.exact when it has them. */
+static int exact_rankings(sqlite3 *db, const char *zDb, const char *zTable, int nQ, sqlite3_int64 (*aExact)[K],
+                          double *pTime)
+{
+    char file[4096];
+    snprintf(file, sizeof file, "%s.%s.exact", zDb, zTable);
+    size_t n = 0;
+    void *p = bench_read_file(file, &n);
+    int have = p && n == sizeof(sqlite3_int64) * K * (size_t)nQ;
+    if (have) memcpy(aExact, p, n);
+    free(p);
+    /* always time one exhaustive scan (the first query), and check it */
+    sqlite3_int64 a[K];
+    *pTime = topk(db, zTable, g_aQuery[0], 0, a);
+    if (have && memcmp(a, aExact[0], sizeof a)) have = 0; /* the data changed */
+    if (have) return 0;
+    memcpy(aExact[0], a, sizeof a);
+    for (int q = 1; q < nQ; q++) {
+        topk(db, zTable, g_aQuery[q], 0, aExact[q]);
+        fprintf(stderr, "\r# exhaustive ranking %d/%d", q + 1, nQ);
+    }
+    FILE *f = fopen(file, "wb");
+    if (f) fwrite(aExact, sizeof(sqlite3_int64) * K, (size_t)nQ, f), fclose(f);
+    return 0;
+}
+
+/* Recall and median time of the cascade at (cascade, prefilter) over the queries. */
+static void run_cascade(sqlite3 *db, const char *zTable, int nQ, sqlite3_int64 (*aExact)[K], int nCascade, int nPre,
+                        double *pRecall, double *pMin, double *pTime)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO %s(%s) VALUES('cascade=%d')", zTable, zTable, nCascade);
+    exec(db, sql);
+    double t[MAXQ], sum = 0, mn = 1;
+    for (int q = 0; q < nQ; q++) {
+        sqlite3_int64 a[K];
+        t[q] = topk(db, zTable, g_aQuery[q], nPre, a);
+        double r = recall(a, aExact[q]);
+        sum += r;
+        mn = r < mn ? r : mn;
+    }
+    *pRecall = sum / nQ;
+    *pMin = mn;
+    *pTime = bench_median(t, nQ);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: bench_cascade MODEL PHOTO_DIR DB N [QUERIES]\n");
+        return 2;
+    }
+    const char *zModel = argv[1], *zDir = argv[2], *zDb = argv[3];
+    long nWant = atol(argv[4]);
+    int nQ = argc > 5 ? atoi(argv[5]) : 8;
+    if (nQ < 1 || nQ > MAXQ) nQ = 8;
+    const char *so = getenv("RAM_SO") ? getenv("RAM_SO") : "build/ram";
+    setenv("RAM_THREADS", "1", 1); /* one core: read by the extension's thread pool and OpenBLAS */
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    for (int pass = 0; pass < 2; pass++) {
+        sqlite3 *db = 0;
+        sqlite3_open(zDb, &db);
+        sqlite3_enable_load_extension(db, 1);
+        char *err = 0;
+        if (sqlite3_load_extension(db, so, 0, &err)) return fprintf(stderr, "load %s: %s\n", so, err), 1;
+        exec(db, sqlite3_mprintf("SELECT ram_load('%q')", zModel));
+        exec(db, "PRAGMA cache_size = -2000000");
+        sqlite3_int64 have = num(db, "SELECT CASE WHEN (SELECT count(*) FROM sqlite_schema WHERE name = "
+                                     "'photos_files') THEN (SELECT count(*) FROM photos_files) ELSE 0 END");
+        if (have != nWant) {
+            if (pass) return fprintf(stderr, "bench_cascade: build failed\n"), 1;
+            sqlite3_close(db);
+            unlink(zDb);
+            sqlite3_open(zDb, &db);
+            sqlite3_enable_load_extension(db, 1);
+            sqlite3_load_extension(db, so, 0, 0);
+            exec(db, "PRAGMA journal_mode = WAL");
+            exec(db, "PRAGMA synchronous = OFF");
+            int rc = build(db, zModel, zDir, nWant);
+            sqlite3_close(db);
+            if (rc) return 1;
+            continue;
+        }
+        sqlite3_int64 nReal = num(db, "SELECT count(*) FROM real_files");
+        printf("cascade_pictures %lld\ncascade_real_pictures %lld\ncascade_queries %d\n", (long long)have,
+               (long long)nReal, nQ);
+        /* warm the page cache: the codes, int8 vectors and tokens are read once */
+        num(db, "SELECT sum(length(c)) FROM photos_codes");
+        num(db, "SELECT sum(length(v)) FROM photos_cls");
+
+        static sqlite3_int64 aExact[MAXQ][K], aReal[MAXQ][K];
+        double tExact = 0, tRealExact = 0;
+        exact_rankings(db, zDb, "photos", nQ, aExact, &tExact);
+        exact_rankings(db, zDb, "real", nQ, aReal, &tRealExact);
+        printf("cascade_exhaustive_s %.3f\n", tExact);
+        /* the sweep: recall@20 and time per (cascade, prefilter) */
+        /* cascade=0: the int8 vector of every image (no 1-bit stage), for reference */
+        static const int aC[] = {0, 4000, 16000, 0, 4000, 16000, 16000}, aP[] = {200, 200, 200, 1000, 1000, 1000, 4000};
+        double bestT = 1e9;
+        int bestC = 0, bestP = 0;
+        double bestR = 0, bestMin = 0;
+        for (size_t i = 0; i < sizeof aC / sizeof aC[0]; i++) {
+            double r, mn, t;
+            run_cascade(db, "photos", nQ, aExact, aC[i], aP[i], &r, &mn, &t);
+            printf("# cascade=%-6d prefilter=%-4d recall@20 %.3f (worst query %.2f)  %.3f s  (%.0fx faster "
+                   "than exhaustive)\n",
+                   aC[i], aP[i], r, mn, t, tExact / t);
+            printf("cascade_sweep_%d_%d %.3f/%.3f/%.4f\n", aC[i], aP[i], r, mn, t);
+            if (r >= 0.95 && t < bestT) bestT = t, bestC = aC[i], bestP = aP[i], bestR = r, bestMin = mn;
+        }
+        /* the default: cascade=4000 (INDEX_CASCADE_DEFAULT), prefilter=200 */
+        double r, mn, t;
+        run_cascade(db, "photos", nQ, aExact, 4000, 200, &r, &mn, &t);
+        printf("cascade_default_recall_at_20 %.3f\ncascade_default_worst_recall %.3f\ncascade_default_s %.4f\n", r, mn,
+               t);
+        printf("cascade_speedup %.1f\n", tExact / t);
+        if (bestC)
+            printf("cascade_best_at_95 %d/%d\ncascade_best_recall %.3f\ncascade_best_worst %.3f\ncascade_best_s "
+                   "%.4f\n",
+                   bestC, bestP, bestR, bestMin, bestT);
+        /* the real pictures alone, survivors scaled to their count */
+        int cR = (int)(nReal / 10 > K ? nReal / 10 : K), pR = (int)(nReal / 50 > K ? nReal / 50 : K);
+        run_cascade(db, "real", nQ, aReal, cR, pR, &r, &mn, &t);
+        printf("cascade_real_recall_at_20 %.3f\ncascade_real_worst_recall %.3f\ncascade_real_survivors %d/%d\n", r, mn,
+               cR, pR);
+        printf("cascade_real_exhaustive_s %.4f\ncascade_real_s %.4f\n", tRealExact, t);
+
+        /* search by example (index_similar.c): a stored picture's CLS as the query, the CLS cosine of
+        ** every picture against the prefilter = N closest by the codes */
+        static const int aPx[] = {200, 1000, 4000};
+        for (int j = 0; j < 3; j++) {
+            double sr = 0, te[MAXQ], tc[MAXQ], mnx = 1;
+            for (int qi = 0; qi < nQ; qi++) {
+                sqlite3_int64 a[2][K];
+                for (int pass2 = 0; pass2 < 2; pass2++) {
+                    char sql[256];
+                    snprintf(sql, sizeof sql,
+                             "SELECT rowid FROM photos WHERE photos MATCH (SELECT cls FROM real WHERE rowid = %d) "
+                             "AND k = %d%s",
+                             1 + 37 * qi, K, pass2 ? "" : " AND prefilter = ?1");
+                    sqlite3_stmt *st = 0;
+                    double t0 = bench_now();
+                    sqlite3_prepare_v2(db, sql, -1, &st, 0);
+                    if (!pass2) sqlite3_bind_int(st, 1, aPx[j]);
+                    int n = 0;
+                    while (sqlite3_step(st) == SQLITE_ROW && n < K) a[pass2][n++] = sqlite3_column_int64(st, 0);
+                    for (; n < K; n++) a[pass2][n] = -1;
+                    sqlite3_finalize(st);
+                    (pass2 ? te : tc)[qi] = bench_now() - t0;
+                }
+                double rr = recall(a[0], a[1]);
+                sr += rr;
+                mnx = rr < mnx ? rr : mnx;
+            }
+            double tmc = bench_median(tc, nQ), tme = bench_median(te, nQ);
+            printf("# search by example, prefilter=%-4d recall@20 %.3f (worst %.2f)  %.4f s, every picture %.3f s\n",
+                   aPx[j], sr / nQ, mnx, tmc, tme);
+            printf("example_sweep_%d %.3f/%.3f/%.4f/%.4f\n", aPx[j], sr / nQ, mnx, tmc, tme);
+        }
+
+        /* tag top-20 of class 0, held by every other row */
+        sqlite3_int64 nHeld = num(db, "SELECT count(*) FROM photos WHERE tag = 0"); /* selected: reads them all */
+        double tt[21];
+        long r0 = stat_of(db, "postings_read");
+        for (int i = 0; i < 21; i++) {
+            double t0 = bench_now();
+            num(db, "SELECT count(*) FROM (SELECT path, score FROM photos WHERE tag = 0 ORDER BY score DESC LIMIT 20)");
+            tt[i] = bench_now() - t0;
+        }
+        long nRead = (stat_of(db, "postings_read") - r0) / 21;
+        printf("tag_topk_held %lld\ntag_topk_ms %.3f\ntag_topk_postings_read %ld\n", (long long)nHeld,
+               1000 * bench_median(tt, 21), nRead);
+        /* storage: the codes per picture (dbstat, pages included) */
+        sqlite3_int64 nCodeBytes = num(db, "SELECT sum(pgsize) FROM dbstat WHERE name = 'photos_codes'");
+        sqlite3_int64 nImg = num(db, "SELECT count(*) FROM photos_images");
+        printf("cascade_code_bytes_per_picture %.1f\n", nImg > 0 ? (double)nCodeBytes / nImg : 0);
+        sqlite3_close(db);
+        break;
+    }
+    return 0;
+}
