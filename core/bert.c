@@ -67,7 +67,9 @@ static ram_status lin(const float *x, int rows, int in, const float *W, const st
         ram_w8_linear(x, rows, w8, b, y);
         return RAM_OK;
     }
-    return ram_linear_q(x, rows, in, W, q, b, out, y, err);
+    if (q) return ram_linear_q(x, rows, in, W, q, b, out, y, err);
+    ram_linear_rows(x, rows, in, W, b, out, y);
+    return RAM_OK;
 }
 
 /* LN(ctx Wo + bo + H) into A (rows x hid). */

@@ -93,11 +93,16 @@ static void linear_few_rows(const float *x, int rows, int in, const float *W, co
 
 void ram_linear(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
 {
+    ram_sgemm(0, 1, rows, out, in, 1.0f, x, in, W, in, 0.0f, y, out, b);
+}
+
+void ram_linear_rows(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
+{
     if (rows > 0 && rows <= FEW_ROWS && in > 0 && out > 0) {
         linear_few_rows(x, rows, in, W, b, out, y);
         return;
     }
-    ram_sgemm(0, 1, rows, out, in, 1.0f, x, in, W, in, 0.0f, y, out, b);
+    ram_linear(x, rows, in, W, b, out, y);
 }
 
 ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q, const float *b,

@@ -18,6 +18,13 @@ struct ram_q8_weight; /* gemm_q8.h */
 ** layout; b may be NULL. y must not alias x. */
 void ram_linear(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
 
+/* ram_linear for a decoder step's few rows: up to 4 rows take a path that
+** reads each weight row once (one dot per output), more go to ram_linear.
+** Its rounding differs from ram_linear's, so a caller whose results must
+** not depend on how many rows it batches (open-set scoring, whose scores
+** are compared across calls and databases) uses ram_linear. */
+void ram_linear_rows(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
+
 /* ram_linear through the int8 kernel when q is not NULL (quantized model
 ** files, gemm_q8.h), else the fp32 W. Only the int8 path can fail
 ** (RAM_ERR_NOMEM for its per-call buffer). */

@@ -479,13 +479,13 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     if (t->lm_dense_w8)
         ram_w8_linear(st->lm_t, n_seq, t->lm_dense_w8, t->lm_dense_b, st->dec_h);
     else
-        ram_linear(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
+        ram_linear_rows(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
     ram_gelu(st->dec_h, (size_t)n_seq * Hd);
     ram_layernorm(st->dec_h, st->dec_h, n_seq, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
     if (t->lm_word_w8)
         ram_w8_linear(st->dec_h, n_seq, t->lm_word_w8, t->lm_bias, st->logits);
     else
-        ram_linear(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
+        ram_linear_rows(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
     return RAM_OK;
 }
 

@@ -212,6 +212,41 @@ done:
     return worst;
 }
 
+/* A picture's score must not depend on the pictures scored with it: MATCH
+** scores survivors in batches whose make-up differs between one index and
+** its shards (scatter-gather compares them), and between runs. Each image
+** scored alone gives the same bits as in one batch of all. */
+static void test_batch_invariant(void)
+{
+    struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, 64, 48, 4, 96, 2, 17, 1);
+    int nt = m->n_image_tokens, dim = m->embed_dim;
+    static const int TD[][2] = {{1, 1}, {1, 3}, {2, 2}};
+    enum { N = 6 };
+    for (size_t c = 0; c < sizeof TD / sizeof TD[0]; c++) {
+        int T = TD[c][0], D = TD[c][1];
+        float *label = rvec((size_t)T * D * dim, 1, 0), *emb[N];
+        unit_rows(label, T * D, dim);
+        struct ram_cache_tokens v[N];
+        for (int i = 0; i < N; i++) {
+            emb[i] = rvec((size_t)nt * dim, 1.5f, 0);
+            v[i] = (struct ram_cache_tokens){nt, dim, NULL, NULL, emb[i], 0};
+        }
+        struct ram_cache_query *q = 0;
+        struct ram_error err = {{0}};
+        float all[N * 2], one[N * 2];
+        int ok = ram_cache_query_init(m, label, T, D, N, &q, &err) == RAM_OK &&
+                 ram_cache_score(q, v, N, all, &err) == RAM_OK;
+        for (int i = 0; ok && i < N; i++) ok = ram_cache_score(q, &v[i], 1, one + (size_t)i * T, &err) == RAM_OK;
+        char name[64];
+        snprintf(name, sizeof name, "index_score.batch_invariant.T%d_D%d", T, D);
+        check(ok && !memcmp(all, one, sizeof(float) * N * T), name, "%s", ok ? "alone != in a batch" : err.msg);
+        ram_cache_query_free(q);
+        for (int i = 0; i < N; i++) free(emb[i]);
+        free(label);
+    }
+    synth_free(m);
+}
+
 static void test_scorer(void)
 {
     struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, 64, 48, 4, 96, 2, 17, 1);
@@ -499,6 +534,7 @@ int main(void)
     (void)check_close_npy;
     test_layout();
     test_scorer();
+    test_batch_invariant();
     test_prefilter();
     test_codes();
     test_codes_recall();

@@ -474,7 +474,7 @@ static void test_pool_nested(void)
     check(ok, "jobs_nested_thread_count", "%d %d", j[0].inner_threads, j[1].inner_threads);
 }
 
-/* ram_linear on 1..4 rows (a decoder step's beams) takes its own path, one
+/* ram_linear_rows on 1..4 rows (a decoder step's beams) takes its own path, one
 ** dot per output (ops.c): against double precision within the sgemm bound,
 ** with and without bias, on widths that leave vector tails, and identical
 ** at 1 and 2 threads on a product large enough to be split. */
@@ -490,9 +490,9 @@ static void test_linear_few_rows(void)
             double worst = 0;
             for (int bias = 0; bias < 2; bias++) {
                 ram_set_threads(1);
-                ram_linear(x, rows, K, W, bias ? b : NULL, N, y);
+                ram_linear_rows(x, rows, K, W, bias ? b : NULL, N, y);
                 ram_set_threads(2);
-                ram_linear(x, rows, K, W, bias ? b : NULL, N, y2);
+                ram_linear_rows(x, rows, K, W, bias ? b : NULL, N, y2);
                 ram_set_threads(0);
                 for (int r = 0; r < rows; r++)
                     for (int o = 0; o < N; o++) {
