@@ -76,6 +76,10 @@ TEST_MODELS += $(BUILD)/models/golden_tag2text.ram $(BUILD)/models/heldout_tag2t
 # records the flags: CLIP heads and tagger heads are not visible in the weights).
 DEFAULT     := models/default
 DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
+# The bundled default caption model (Tag2Text), trained by models/train/train_caption.py
+# (its caption.json records the flags); found as default_caption.ram beside default.ram.
+DEFAULT_CAPTION := $(if $(wildcard $(DEFAULT)/tag2text_default.pth),models/default_caption.ram)
+DEFAULT_RAM += $(if $(DEFAULT_CAPTION),$(BUILD)/default_caption.ram $(DEFAULT_CAPTION))
 
 .PHONY: all deps test test-fast asan asan-build bench bench-libs demo serve fuzz model clean lint format install uninstall dist
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
@@ -127,6 +131,16 @@ $(BUILD)/default.ram: $(DEFAULT)/ram_plus_default.pth $(DEFAULT)/clip_text_defau
 models/default.ram: $(BUILD)/default.ram
 	cp $< $@.tmp && mv $@.tmp $@
 
+$(BUILD)/default_caption.ram: $(DEFAULT)/tag2text_default.pth $(DEFAULT)/ram_tag_list.txt \
+		$(DEFAULT)/tag2text_threshold.txt $(DEFAULT)/tag2text_vocab.txt $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert $< -o $@ --tags $(DEFAULT)/ram_tag_list.txt \
+	  --thresholds $(DEFAULT)/tag2text_threshold.txt --bert-vocab $(DEFAULT)/tag2text_vocab.txt \
+	  --bert-heads 4 --tagger-heads 4 --image-size 64 >/dev/null
+
+models/default_caption.ram: $(BUILD)/default_caption.ram
+	cp $< $@.tmp && mv $@.tmp $@
+
 deps:
 	@sh tools/deps.sh
 
@@ -145,11 +159,12 @@ INST_BIN   = $(DESTDIR)$(PREFIX)/bin
 INST_SHARE = $(DESTDIR)$(PREFIX)/share/sqlite-ram
 INST_DOC   = $(DESTDIR)$(PREFIX)/share/doc/sqlite-ram
 INST_DOCS := README.md docs/SQL.md docs/INDEX.md docs/SCALE.md sql/examples.sql sql/schema.sql
-install: $(BUILD)/ram.so $(BUILD)/ram-index $(BUILD)/ram-search $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt models/default.ram
+install: $(BUILD)/ram.so $(BUILD)/ram-index $(BUILD)/ram-search $(BUILD)/ram-convert $(BUILD)/bpe_simple_vocab_16e6.txt models/default.ram \
+		$(DEFAULT_CAPTION)
 	install -d "$(INST_LIB)" "$(INST_BIN)" "$(INST_SHARE)" "$(INST_DOC)"
 	install -m 755 $(BUILD)/ram.so "$(INST_LIB)/ram$(RAM_ABI).so"
 	install -m 755 $(BUILD)/ram-index $(BUILD)/ram-search $(BUILD)/ram-convert "$(INST_BIN)/"
-	install -m 644 models/default.ram $(BUILD)/bpe_simple_vocab_16e6.txt "$(INST_SHARE)/"
+	install -m 644 models/default.ram $(DEFAULT_CAPTION) $(BUILD)/bpe_simple_vocab_16e6.txt "$(INST_SHARE)/"
 	install -m 644 $(INST_DOCS) "$(INST_DOC)/"
 	install -m 644 models/README.md "$(INST_DOC)/MODELS.md"
 # make dist: the Python wheel and the npm tarball of this build in $(BUILD)/dist
@@ -159,7 +174,7 @@ dist: $(BUILD)/ram.so models/default.ram
 	sh bindings/node/pack.sh $(BUILD) $(BUILD)/dist
 uninstall:
 	rm -f "$(INST_LIB)/ram$(RAM_ABI).so" "$(INST_BIN)/ram-index" "$(INST_BIN)/ram-search" "$(INST_BIN)/ram-convert" \
-	  "$(INST_SHARE)/default.ram" "$(INST_SHARE)/bpe_simple_vocab_16e6.txt" \
+	  "$(INST_SHARE)/default.ram" "$(INST_SHARE)/default_caption.ram" "$(INST_SHARE)/bpe_simple_vocab_16e6.txt" \
 	  $(addprefix "$(INST_DOC)/,$(addsuffix ",$(notdir $(INST_DOCS)) MODELS.md))
 	-rmdir "$(INST_SHARE)" "$(INST_DOC)" 2>/dev/null
 

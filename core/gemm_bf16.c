@@ -1,8 +1,8 @@
 /*
 ** gemm_bf16.c — the bf16 linear layer of gemm_bf16.h: weight packing, the
 ** per-row rounding of the activations to bf16, and the product in three
-** paths (AMX-BF16 tiles, AVX512-BF16, AVX-512F widening, portable scalar)
-** chosen per call.
+** paths (AMX-BF16 tiles, AVX512-BF16, AVX-512F or AVX2 widening, portable
+** scalar) chosen per call.
 **
 ** WHY THIS DESIGN. bf16 keeps fp32's exponent range with an 8-bit
 ** significand: no scales, no zero points, no calibration, and the rounding
@@ -46,6 +46,7 @@
 #define BF_TARGET_F __attribute__((target("avx512f,avx512bw")))
 #define BF_TARGET_BF __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define BF_TARGET_AMX __attribute__((target("avx512f,avx512bw,amx-tile,amx-bf16")))
+#define BF_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
@@ -123,6 +124,7 @@ int ram_bf16_level(void)
 {
     int best = RAM_BF16_SCALAR;
 #if BF_X86
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = RAM_BF16_AVX2;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
         best = RAM_BF16_AVX512;
         if (__builtin_cpu_supports("avx512bf16")) best = RAM_BF16_AVX512BF16;
@@ -378,6 +380,55 @@ static void gemm_blocked(const struct bf_job *j)
 }
 #endif
 
+#if BF_X86
+/* AVX2+FMA: the widening path on 8 lanes, 4 rows x one panel (16 columns,
+** two registers each for the odd and the even products): the same fp32
+** additions in the same order as the others, so bit-identical to them. */
+BF_TARGET_AVX2 static void gemm_avx2(const struct bf_job *j)
+{
+    const struct ram_bf16_weight *w = j->w;
+    const int K2 = (w->k + 1) / 2, lda = j->lda;
+    const size_t ps = (size_t)K2 * 32;
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    for (int p = j->p0; p < j->p1; p++) {
+        const uint16_t *b = w->packed + (size_t)p * ps;
+        for (int r0 = 0; r0 < j->rows; r0 += 4) { /* rows are padded to ROW_PAD: rows r0..r0 + 3 exist */
+            const uint16_t *a = j->a + (size_t)r0 * lda;
+            __m256 acc[4][2];
+            for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+            for (int k2 = 0; k2 < K2; k2++) {
+                __m256 bo[2], be[2];
+                for (int h = 0; h < 2; h++) { /* columns 8h..8h + 7 */
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(b + (size_t)k2 * 32 + 16 * h));
+                    bo[h] = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
+                    be[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+                }
+                for (int r = 0; r < 4; r++) {
+                    int32_t pair; /* the row's two bf16 values, widened in registers */
+                    memcpy(&pair, a + (size_t)r * lda + 2 * k2, 4);
+                    const __m256i pv = _mm256_set1_epi32(pair);
+                    const __m256 ao = _mm256_castsi256_ps(_mm256_and_si256(pv, hi)),
+                                 ae = _mm256_castsi256_ps(_mm256_slli_epi32(pv, 16));
+                    for (int h = 0; h < 2; h++) {
+                        acc[r][h] = _mm256_fmadd_ps(ao, bo[h], acc[r][h]);
+                        acc[r][h] = _mm256_fmadd_ps(ae, be[h], acc[r][h]);
+                    }
+                }
+            }
+            for (int r = 0; r < 4 && r0 + r < j->rows; r++)
+                for (int h = 0; h < 2; h++) {
+                    float t[8];
+                    _mm256_storeu_ps(t, acc[r][h]);
+                    for (int c = 0; c < 8 && p * 16 + 8 * h + c < w->n; c++) {
+                        const int o = p * 16 + 8 * h + c;
+                        j->y[(size_t)(r0 + r) * w->n + o] = t[c] + (j->bias ? j->bias[o] : 0.0f);
+                    }
+                }
+        }
+    }
+}
+#endif
+
 static void *gemm_thread(void *arg)
 {
     const struct bf_job *j = arg;
@@ -386,8 +437,12 @@ static void *gemm_thread(void *arg)
         gemm_amx(j);
         return NULL;
     }
-    if (j->level > RAM_BF16_SCALAR) {
+    if (j->level >= RAM_BF16_AVX512) {
         gemm_blocked(j);
+        return NULL;
+    }
+    if (j->level == RAM_BF16_AVX2) {
+        gemm_avx2(j);
         return NULL;
     }
 #endif
@@ -400,7 +455,7 @@ static void *round_thread(void *arg)
     const struct bf_job *j = arg;
     uint16_t *a = (uint16_t *)j->a;
 #if BF_X86
-    if (j->level > RAM_BF16_SCALAR) {
+    if (j->level >= RAM_BF16_AVX512) {
         round_rows_avx512(j->x, j->r0, j->r1, j->w->k, a, j->lda);
         return NULL;
     }

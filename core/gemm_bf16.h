@@ -2,10 +2,11 @@
 ** gemm_bf16.h — the bf16 linear layer: y = x @ W^T + b with W stored in
 ** bfloat16 (made from fp32 by round-to-nearest-even at load or convert
 ** time) and x rounded to bf16 per row on the fly; products accumulate in
-** fp32. Four paths, chosen per call from cpuid (not from the build flags):
-** AMX-BF16 tiles, AVX512-BF16 (vdpbf16ps), AVX-512F widening bf16 to fp32,
-** and a portable scalar loop. The last three give bit-identical results,
-** AMX results within fp32 rounding of them (see gemm_bf16.c).
+** fp32. Five paths, chosen per call from cpuid (not from the build flags):
+** AMX-BF16 tiles, AVX512-BF16 (vdpbf16ps), AVX-512F or AVX2+FMA widening
+** bf16 to fp32, and a portable scalar loop. The last four give
+** bit-identical results, AMX results within fp32 rounding of them (see
+** gemm_bf16.c).
 **
 **     size_t nb = ram_bf16_packed_bytes(N, K);
 **     ram_bf16_pack(W, N, K, packed);                    // W (N x K) fp32
@@ -57,12 +58,13 @@ int ram_amx_usable(int feature);
 
 /* ---- for tests and benchmarks ---- */
 
-/* The path calls take: 3 AMX-BF16 tiles (when the kernel grants them; for K
-** a multiple of 32, else level 2), 2 AVX512-BF16, 1 AVX-512F (widening), 0
-** scalar. Levels 0-2 are bit-identical; AMX sums the same exact products in
-** another order (within fp32 rounding of the others). ram_bf16_force_level(L)
-** caps it at L (tests compare the paths); -1 restores the CPU's best. */
-enum { RAM_BF16_SCALAR = 0, RAM_BF16_AVX512 = 1, RAM_BF16_AVX512BF16 = 2, RAM_BF16_AMX = 3 };
+/* The path calls take: 4 AMX-BF16 tiles (when the kernel grants them; for K
+** a multiple of 32, else level 3), 3 AVX512-BF16, 2 AVX-512F (widening), 1
+** AVX2+FMA (widening, 8 lanes), 0 scalar. Levels 0-3 are bit-identical; AMX
+** sums the same exact products in another order (within fp32 rounding of
+** the others). ram_bf16_force_level(L) caps it at L (tests compare the
+** paths); -1 restores the CPU's best. */
+enum { RAM_BF16_SCALAR = 0, RAM_BF16_AVX2 = 1, RAM_BF16_AVX512 = 2, RAM_BF16_AVX512BF16 = 3, RAM_BF16_AMX = 4 };
 int ram_bf16_level(void);
 void ram_bf16_force_level(int level);
 

@@ -26,6 +26,13 @@
 ** (ram_amx_usable), K a multiple of 64 runs on tiles (tdpbusd: 16 x 64 u8
 ** rows times 64 x 16 s8 weights, the latter being 16 consecutive 64-byte
 ** rows of a packed panel as stored): exact int32 sums again, so bit-identical.
+** AVX2. CPUs without AVX512-VNNI (AVX2 only) widen the u8 rows and the s8
+** weights to int16 and sum products in pairs with vpmaddwd (|2 * 255 *
+** 128| fits easily), two partial sums per column added at the end: exact
+** integer sums again, so bit-identical too, at ~1/4 of vpdpbusd's rate but
+** several times the portable loop's. CPUs with AVX-VNNI (vpdpbusd on
+** 256-bit registers, e.g. Intel client CPUs since Alder Lake) get a kernel
+** of their own.
 ** KERNEL. Register block of MR = 6 rows x up to 4 panels (64 columns): 24
 ** zmm accumulators, 4 weight loads and 6 broadcasts of 4 activation bytes
 ** per 24 vpdpbusd. Loop order per thread: a group of 4 panels (K x 64 bytes:
@@ -44,6 +51,9 @@
 #define Q8_X86 1
 #define Q8_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #define Q8_TARGET_AMX __attribute__((target("avx512f,avx512bw,avx512vnni,amx-tile,amx-int8")))
+#define Q8_TARGET_AVX2 __attribute__((target("avx2")))
+#define Q8_TARGET_AVXVNNI __attribute__((target("avx2,avxvnni")))
+#include <cpuid.h>
 #else
 #define Q8_X86 0
 #endif
@@ -174,14 +184,38 @@ void ram_q8_weight_free(struct ram_q8_weight *w) { ram_free(w); }
 int ram_q8_have_vnni(void)
 {
 #if Q8_X86
-    return g_force_scalar != 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vnni");
+    return g_force_scalar != 1 && g_force_scalar != 3 && g_force_scalar != 4 && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
 #else
     return 0;
 #endif
 }
 
 int ram_q8_have_amx(void) { return !g_force_scalar && ram_q8_have_vnni() && ram_amx_usable(RAM_AMX_INT8); }
+
+int ram_q8_have_avx2(void)
+{
+#if Q8_X86
+    return g_force_scalar != 1 && __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+/* AVX-VNNI (vpdpbusd on 256-bit registers: Intel client CPUs since Alder Lake),
+** read from cpuid leaf 7 subleaf 1 EAX bit 4 (GCC 12's
+** __builtin_cpu_supports("avxvnni") says 0 on this CPU, which has it). */
+int ram_q8_have_avxvnni(void)
+{
+#if Q8_X86
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (g_force_scalar == 1 || g_force_scalar == 3 || !ram_q8_have_avx2() || __get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 1, a, b, c, d);
+    return (a >> 4) & 1;
+#else
+    return 0;
+#endif
+}
 
 void ram_q8_force_scalar(int force_scalar) { g_force_scalar = force_scalar; }
 
@@ -273,8 +307,10 @@ struct q8_job {
     float *y;          /* rows x n, or NULL */
     int32_t *acc;      /* rows x n, or NULL */
     int p0, p1;
-    int vnni; /* 1: the AVX512-VNNI path (decided once per call) */
-    int amx;  /* 1: AMX-INT8 tiles (K a multiple of 64; decided once per call) */
+    int vnni;    /* 1: the AVX512-VNNI path (decided once per call) */
+    int avx2;    /* 1: the AVX2 path where VNNI is absent */
+    int avxvnni; /* 1: the AVX-VNNI path (256-bit vpdpbusd) where AVX512-VNNI is absent */
+    int amx;     /* 1: AMX-INT8 tiles (K a multiple of 64; decided once per call) */
     /* quantization phase */
     const float *x;
     int r0, r1;
@@ -457,6 +493,81 @@ Q8_TARGET static void gemm_vnni(const struct q8_job *j)
 }
 #endif
 
+#if Q8_X86
+/* AVX2: 2 rows x one panel of 16 columns per block. Per group of 4 K, the
+** panel's 64 bytes are 4 chunks of 4 columns x 4 K; widened to int16 and
+** multiplied with the row's 4 bytes (repeated) by vpmaddwd, each chunk gives
+** 8 int32 lanes: column 4g + c's two pair sums in lanes 2c and 2c + 1. */
+Q8_TARGET_AVX2 static void gemm_avx2(const struct q8_job *j)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int K4 = (w->k + 3) / 4;
+    for (int p = j->p0; p < j->p1; p++) {
+        const int8_t *b = w->packed + (size_t)p * K4 * 64;
+        for (int r0 = 0; r0 < j->rows; r0 += 2) { /* rows are padded to ROW_PAD: row r0 + 1 exists */
+            const uint8_t *a0 = j->a + (size_t)r0 * j->lda, *a1 = a0 + j->lda;
+            __m256i acc[2][4];
+            for (int g = 0; g < 4; g++) acc[0][g] = acc[1][g] = _mm256_setzero_si256();
+            for (int k4 = 0; k4 < K4; k4++) {
+                int32_t x0, x1;
+                memcpy(&x0, a0 + 4 * k4, 4);
+                memcpy(&x1, a1 + 4 * k4, 4);
+                const __m256i v0 = _mm256_cvtepu8_epi16(_mm_set1_epi32(x0));
+                const __m256i v1 = _mm256_cvtepu8_epi16(_mm_set1_epi32(x1));
+                for (int g = 0; g < 4; g++) {
+                    const __m256i wv =
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + (size_t)k4 * 64 + 16 * g)));
+                    acc[0][g] = _mm256_add_epi32(acc[0][g], _mm256_madd_epi16(v0, wv));
+                    acc[1][g] = _mm256_add_epi32(acc[1][g], _mm256_madd_epi16(v1, wv));
+                }
+            }
+            for (int r = 0; r < 2 && r0 + r < j->rows; r++) {
+                int32_t t[32];
+                for (int g = 0; g < 4; g++) _mm256_storeu_si256((__m256i *)(t + 8 * g), acc[r][g]);
+                for (int c = 0; c < 16 && p * 16 + c < w->n; c++)
+                    store1(j, r0 + r, p * 16 + c, t[2 * c] + t[2 * c + 1]);
+            }
+        }
+    }
+}
+#endif
+
+#if Q8_X86
+/* AVX-VNNI: vpdpbusd on 8 lanes, 6 rows x one panel (two registers of 8
+** columns): the 64 bytes of a panel's group of 4 K are the weight operands
+** of two vpdpbusd, read as stored. Exact int32 sums, as everywhere. */
+Q8_TARGET_AVXVNNI static void gemm_avxvnni(const struct q8_job *j)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int K4 = (w->k + 3) / 4;
+    for (int p = j->p0; p < j->p1; p++) {
+        const int8_t *b = w->packed + (size_t)p * K4 * 64;
+        for (int r0 = 0; r0 < j->rows; r0 += MR) { /* rows are padded to ROW_PAD, a multiple of MR */
+            const uint8_t *a = j->a + (size_t)r0 * j->lda;
+            __m256i acc[MR][2];
+            for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+            for (int k4 = 0; k4 < K4; k4++) {
+                const __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)k4 * 64));
+                const __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)k4 * 64 + 32));
+                for (int r = 0; r < MR; r++) {
+                    int32_t x;
+                    memcpy(&x, a + (size_t)r * j->lda + 4 * k4, 4);
+                    const __m256i v = _mm256_set1_epi32(x);
+                    acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], v, w0);
+                    acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], v, w1);
+                }
+            }
+            for (int r = 0; r < MR && r0 + r < j->rows; r++) {
+                int32_t t[16];
+                _mm256_storeu_si256((__m256i *)t, acc[r][0]);
+                _mm256_storeu_si256((__m256i *)(t + 8), acc[r][1]);
+                for (int c = 0; c < 16 && p * 16 + c < w->n; c++) store1(j, r0 + r, p * 16 + c, t[c]);
+            }
+        }
+    }
+}
+#endif
+
 static void run_gemm(const struct q8_job *j)
 {
 #if Q8_X86
@@ -466,6 +577,14 @@ static void run_gemm(const struct q8_job *j)
     }
     if (j->vnni) {
         gemm_vnni(j);
+        return;
+    }
+    if (j->avxvnni) {
+        gemm_avxvnni(j);
+        return;
+    }
+    if (j->avx2) {
+        gemm_avx2(j);
         return;
     }
 #endif
@@ -527,6 +646,8 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
                           .w = w,
                           .acc = acc,
                           .vnni = ram_q8_have_vnni(),
+                          .avx2 = ram_q8_have_avx2(),
+                          .avxvnni = ram_q8_have_avxvnni(),
                           .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);
@@ -561,6 +682,8 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
                           .y = y,
                           .x = x,
                           .vnni = ram_q8_have_vnni(),
+                          .avx2 = ram_q8_have_avx2(),
+                          .avxvnni = ram_q8_have_avxvnni(),
                           .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
     int T = thread_count(rows, w);

@@ -2,8 +2,9 @@
 ** gemm_q8.h — the int8 linear layer: y = x @ W^T + b with W quantized to
 ** int8 per output channel (symmetric) at convert time and x quantized to u8
 ** per row (asymmetric, dynamic) at run time; products accumulate exactly in
-** int32 (AMX-INT8 tiles or AVX512-VNNI vpdpbusd when the CPU has them, a
-** portable scalar loop otherwise, all bit-identical) and are dequantized to fp32.
+** int32 (AMX-INT8 tiles or AVX512-VNNI vpdpbusd when the CPU has them, an
+** AVX2 kernel or a portable scalar loop otherwise, all bit-identical) and
+** are dequantized to fp32.
 **
 **     size_t nb = ram_q8_packed_bytes(N, K);       // W (N x K) -> packed int8
 **     ram_q8_quantize_pack(W, N, K, packed, scale, &err);
@@ -76,17 +77,21 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
 
 /* ---- for tests and benchmarks ---- */
 
-/* 1 when the AVX512-VNNI kernel is used, and when AMX-INT8 tiles are (for
-** K a multiple of 64; ram_amx_usable). force_scalar 1 makes every later call
-** take the portable path, 2 the VNNI kernel instead of AMX (tests compare
-** the three, which agree bit for bit), 0 restores. */
+/* 1 when the AVX512-VNNI kernel is used, when AMX-INT8 tiles are (for K a
+** multiple of 64; ram_amx_usable), and when the AVX-VNNI and AVX2 kernels
+** are available (used, in that order, where AVX512-VNNI is not).
+** force_scalar 1 makes every later call take the portable path, 2 the
+** AVX512-VNNI kernel instead of AMX, 3 the AVX2 kernel, 4 the AVX-VNNI one
+** (tests compare the five, which agree bit for bit), 0 restores. */
 int ram_q8_have_vnni(void);
 int ram_q8_have_amx(void);
+int ram_q8_have_avx2(void);
+int ram_q8_have_avxvnni(void);
 void ram_q8_force_scalar(int force_scalar);
 
 /* The integer core alone: acc (rows x n, int32) = sum_k a[r][k] * q[o][k]
 ** for u8 rows a (rows x lda bytes, lda >= k rounded up to 4, zero-padded),
-** with the current path (VNNI or scalar). */
+** with the current path (AMX, VNNI, AVX2 or scalar). */
 ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w, int32_t *acc,
                            struct ram_error *err);
 

@@ -326,32 +326,74 @@ static void patch_embed(const struct ram_model *m, const float *chw, const struc
     ram_layernorm(b->x, b->x, L, E, m->swin_w.patch_norm_w, m->swin_w.patch_norm_b, c->eps);
 }
 
-/* xw (window order) <- x (raster order) rolled by -s: window-order row t
-** of window (wy, wx), position (py, px) reads x[(wy+py+s) % R][(wx+px+s) % R]. */
+/* The token moves between the products (window partition and its inverse,
+** patch merging's 2 x 2 gather) are whole-row copies or adds: memory passes
+** over the activations that would otherwise run on one core while the
+** products around them use every core. They are split over the pool by
+** destination rows; each row is moved by the same code whatever the thread,
+** so results do not depend on the thread count. */
+enum { MOVE_GATHER, MOVE_SCATTER_ADD, MOVE_MERGE };
+
+struct move_job {
+    int op, R, w, s, C;
+    const float *src;
+    float *dst;
+    size_t t0, t1; /* rows [t0, t1): window-order rows, or merged rows */
+};
+
+/* Raster row of window-order row t (rolled by -s): window (wy, wx),
+** position (py, px) is x[(wy+py+s) % R][(wx+px+s) % R]. */
+static size_t window_raster_row(size_t t, int R, int w, int s)
+{
+    size_t N = (size_t)w * w, wi = t / N, pos = t % N, nw = (size_t)(R / w);
+    size_t wy = wi / nw * w, wx = wi % nw * w, py = pos / w, px = pos % w;
+    return (wy + py + s) % R * R + (wx + px + s) % R;
+}
+
+static void *move_rows(void *arg)
+{
+    const struct move_job *j = arg;
+    const size_t C = (size_t)j->C;
+    static const int dy[4] = {0, 1, 0, 1}, dx[4] = {0, 0, 1, 1};
+    for (size_t t = j->t0; t < j->t1; t++) {
+        if (j->op == MOVE_GATHER) {
+            memcpy(j->dst + t * C, j->src + window_raster_row(t, j->R, j->w, j->s) * C, sizeof(float) * C);
+        } else if (j->op == MOVE_SCATTER_ADD) {
+            ram_add(j->dst + window_raster_row(t, j->R, j->w, j->s) * C, j->src + t * C, C);
+        } else { /* merged row t = (y, x) of R/2 x R/2 */
+            size_t R2 = (size_t)j->R / 2, y = t / R2, x = t % R2;
+            for (int k = 0; k < 4; k++)
+                memcpy(j->dst + (t * 4 + k) * C, j->src + ((2 * y + dy[k]) * j->R + 2 * x + dx[k]) * C,
+                       sizeof(float) * C);
+        }
+    }
+    return NULL;
+}
+
+/* Runs op over rows destination rows of C floats each (merge: 4C). */
+static void move(int op, const float *src, float *dst, int R, int w, int s, int C, size_t rows)
+{
+    /* a job per 64 K floats moved at least, as ops.c's element-wise passes */
+    double floats = (double)rows * C * (op == MOVE_MERGE ? 4 : 1);
+    int T = ram_job_count(floats, (double)(1 << 16), (long)rows);
+    struct move_job jobs[RAM_MAX_JOBS];
+    for (int t = 0; t < T; t++) jobs[t] = (struct move_job){op, R, w, s, C, src, dst, rows * t / T, rows * (t + 1) / T};
+    ram_run_jobs(move_rows, jobs, sizeof jobs[0], T);
+}
+
+/* xw (window order) <- x (raster order) rolled by -s. */
 static void window_gather(const float *x, float *xw, int R, int w, int s, int C)
 {
-    size_t t = 0, bytes = sizeof(float) * C;
-    for (int wy = 0; wy < R; wy += w)
-        for (int wx = 0; wx < R; wx += w)
-            for (int py = 0; py < w; py++) {
-                size_t y = (size_t)((wy + py + s) % R) * R;
-                for (int px = 0; px < w; px++, t++) memcpy(xw + t * C, x + (y + (wx + px + s) % R) * C, bytes);
-            }
+    move(MOVE_GATHER, x, xw, R, w, s, C, (size_t)R * R);
 }
 
 /* x += yw mapped back: the inverse of window_gather (reverse, roll by +s). */
 static void window_scatter_add(const float *yw, float *x, int R, int w, int s, int C)
 {
-    size_t t = 0;
-    for (int wy = 0; wy < R; wy += w)
-        for (int wx = 0; wx < R; wx += w)
-            for (int py = 0; py < w; py++) {
-                size_t y = (size_t)((wy + py + s) % R) * R;
-                for (int px = 0; px < w; px++, t++) ram_add(x + (y + (wx + px + s) % R) * C, yw + t * C, (size_t)C);
-            }
+    move(MOVE_SCATTER_ADD, yw, x, R, w, s, C, (size_t)R * R);
 }
 
-/* Attention of every window. qkv: L x 3C in window order, q already scaled;
+/* Attention of every window. qkv: L x 3C in window order (q is scaled in place);
 ** bias: (heads, N, N); mask: (nW, N, N) or NULL; o: L x C in window order.
 ** The (window, head) pairs are independent: they are dealt out to up to
 ** ram_ops_get_threads() threads in contiguous runs, each thread with its own
@@ -361,9 +403,10 @@ static void window_scatter_add(const float *yw, float *x, int R, int w, int s, i
 ** the thread, so results do not depend on the thread count. */
 struct attn_job {
     const struct ram_swin_stage_info *st;
-    const float *bias, *mask, *qkv;
-    float *att, *o;
-    int p0, p1; /* pairs [p0, p1): pair = window * heads + head */
+    const float *bias, *mask;
+    float *qkv, *att, *o;
+    float scale; /* head_dim^-0.5 */
+    int p0, p1;  /* pairs [p0, p1): pair = window * heads + head */
 };
 
 static void *attention_pairs(void *arg)
@@ -374,7 +417,11 @@ static void *attention_pairs(void *arg)
     float *sc = j->att, *kt = j->att + NN;
     for (int p = j->p0; p < j->p1; p++) {
         int wi = p / H, h = p % H;
-        const float *q = j->qkv + (size_t)wi * N * 3 * C + (size_t)h * d;
+        float *q = j->qkv + (size_t)wi * N * 3 * C + (size_t)h * d;
+        /* q *= scale here, where this pair's rows are about to be read, not
+        ** in a pass of its own over all of qkv (the same multiplications) */
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < d; k++) q[(size_t)i * 3 * C + k] *= j->scale;
         memcpy(sc, j->bias + h * NN, sizeof(float) * NN);
         /* Region bands change only inside the last window row and column
         ** (at R - w and R - s), so every other window's mask is all zero. */
@@ -384,9 +431,11 @@ static void *attention_pairs(void *arg)
     return NULL;
 }
 
-static void window_attention(const struct ram_swin_stage_info *st, const float *bias, const float *mask,
-                             const float *qkv, float *att, float *o)
+static void window_attention(const struct ram_swin_stage_info *st, const float *bias, const float *mask, float *qkv,
+                             float *att, float *o)
 {
+    /* the official code scales q by head_dim^-0.5 before the product */
+    float scale = (float)(1.0 / sqrt((double)(st->dim / st->heads)));
     int nw = st->res / st->window, pairs = nw * nw * st->heads;
     size_t N = (size_t)st->window * st->window;
     /* A thread is worth starting for ~1 ms of work (N * N * d * 2 multiply-adds per pair). */
@@ -400,20 +449,11 @@ static void window_attention(const struct ram_swin_stage_info *st, const float *
                                     qkv,
                                     att + (size_t)t * attn_slice(st),
                                     o,
+                                    scale,
                                     (int)((long)pairs * t / T),
                                     (int)((long)pairs * (t + 1) / T)};
     }
     ram_run_jobs(attention_pairs, jobs, sizeof jobs[0], T);
-}
-
-/* q *= head_dim^-0.5 (the official code scales q before the product). */
-static void scale_q(float *qkv, int L, int C, int heads)
-{
-    float scale = (float)(1.0 / sqrt((double)(C / heads)));
-    for (size_t t = 0; t < (size_t)L; t++) {
-        float *q = qkv + t * 3 * C;
-        for (int i = 0; i < C; i++) q[i] *= scale;
-    }
 }
 
 /* x = x + attn(LN1(x)) with the roll and windows of block blk. The linear
@@ -429,7 +469,6 @@ static ram_status attention_part(const struct ram_model *m, int s, int blk, cons
     ram_layernorm(b->xw, b->xw, L, C, w->norm1_w, w->norm1_b, m->swin.eps);
     ram_status rc = ram_linear_q(b->xw, L, C, w->qkv_w, w->qkv_q, w->qkv_b, 3 * C, b->big, err);
     if (rc) return rc;
-    scale_q(b->big, L, C, st->heads);
     window_attention(st, ram_swin_cached_bias(m, s, blk), shift ? c->mask[s] : NULL, b->big, b->att, b->xw);
     if ((rc = ram_linear_q(b->xw, L, C, w->proj_w, w->proj_q, w->proj_b, C, b->big, err))) return rc;
     window_scatter_add(b->big, b->x, st->res, st->window, shift, C);
@@ -458,14 +497,7 @@ static ram_status patch_merge(const struct ram_model *m, int s, const struct swi
     const struct ram_swin_stage_info *st = &m->stage[s];
     const struct ram_swin_stage_w *sw = &m->swin_w.stages[s];
     int R = st->res, C = st->dim, R2 = R / 2, L2 = R2 * R2;
-    static const int dy[4] = {0, 1, 0, 1}, dx[4] = {0, 0, 1, 1};
-    size_t bytes = sizeof(float) * C;
-    for (int y = 0; y < R2; y++)
-        for (int x = 0; x < R2; x++) {
-            float *row = b->xw + ((size_t)y * R2 + x) * 4 * C;
-            for (int k = 0; k < 4; k++)
-                memcpy(row + (size_t)k * C, b->x + ((size_t)(2 * y + dy[k]) * R + 2 * x + dx[k]) * C, bytes);
-        }
+    move(MOVE_MERGE, b->x, b->xw, R, 0, 0, C, (size_t)L2);
     ram_layernorm(b->xw, b->xw, L2, 4 * C, sw->down_norm_w, sw->down_norm_b, m->swin.eps);
     return ram_linear_q(b->xw, L2, 4 * C, sw->down_red_w, sw->down_red_q, NULL, 2 * C, b->x, err);
 }

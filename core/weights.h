@@ -129,13 +129,16 @@ enum ram_prec { RAM_PREC_F32 = 0, RAM_PREC_BF16, RAM_PREC_INT8 };
 ** "tagging_head.encoder.layer.1.output.dense.weight", "wordvec_proj.weight")
 ** of model m: RAM_PREC_INT8, or RAM_PREC_BF16 for the layers whose int8
 ** error moves the final probabilities most (the per-layer analysis in
-** models/README.md). The converter stores the Swin ones it keeps as fp32
-** (the binder takes either form, so older int8 files still load). */
+** models/README.md), which include every matrix of the Swin's last stage
+** (from m's config). The converter stores the Swin ones it keeps as fp32
+** (the binder takes either form, so older int8 files still load; a build
+** that predates a layer's move refuses the newer file's F32 form of it). */
 int ram_q8_layer_precision(const struct ram_model *m, const char *name);
 
 /* The precision a path (RAM_PREC_INT8 or RAM_PREC_BF16) gives the matrix
 ** name: the path's own, or one step up (int8 -> bf16, bf16 -> fp32) for
-** the few matrices the per-layer analysis finds sensitive. */
+** the few matrices the per-layer analysis finds sensitive (and, int8 only,
+** bf16 for the Swin's last stage). m may be NULL for the bf16 path. */
 int ram_layer_precision(const struct ram_model *m, const char *name, int path);
 
 /* The bf16 path at load: every large linear matrix that has its fp32 form

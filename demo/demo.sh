@@ -7,6 +7,10 @@
 #   make demo                                   # demo/photos on the bundled default model
 #   make demo MODEL=models/ram_plus.ram DIR=~/Pictures   # real weights, real photos
 #
+# With the bundled default caption model (models/default_caption.ram, made by
+# make from models/default/tag2text_default.pth) the table also stores a
+# caption per picture (ram-index --captions), shown and searched with FTS5.
+#
 # Environment: MODEL (model file; default models/default.ram), DIR (folder;
 # default demo/photos), DB (database; default demo/photos.db, or
 # build/demo-<model name>.db with MODEL), BUILD (default build), and
@@ -56,6 +60,11 @@ else
   if [ -z "${RAM_MODEL:-}" ]; then RAM_MODEL="$(pwd)/models/default.ram"; export RAM_MODEL; fi
   DB=${DB:-demo/photos.db}
   set --
+  # captions by the bundled caption model, which knows the demo's kind of pictures
+  if [ -z "${RAM_CAPTION_MODEL:-}" ] && [ -f models/default_caption.ram ]; then
+    RAM_CAPTION_MODEL="$(pwd)/models/default_caption.ram"; export RAM_CAPTION_MODEL
+  fi
+  if [ -n "${RAM_CAPTION_MODEL:-}" ]; then set -- --captions; fi
 fi
 
 echo "== Indexing $DIR into $DB (build/ram-index; rerun to resume or add files)"
@@ -104,6 +113,24 @@ for m in $QUERIES_MATCH; do
       WHERE photos MATCH '$m_sql' AND k = 5;"
 done
 unset IFS
+
+# Captions (tables made with captions=1): a few, then full-text search over them.
+if [ "$(sqlite3 "$DB" "SELECT value FROM photos_config WHERE key = 'captions'" 2>/dev/null)" = 1 ]; then
+  show "Captions: SELECT path, caption FROM photos (written by the Tag2Text caption model)" \
+    "SELECT $rel AS picture, caption FROM photos ORDER BY path LIMIT 12;"
+  QUERIES_TEXT=${QUERIES_TEXT:-blue AND triangle;red circles;striped}
+  IFS=';'
+  for f in $QUERIES_TEXT; do
+    f_sql=$(printf '%s' "$f" | sed "s/'/''/g")
+    show "Full-text search over captions: ... FROM photos_captions WHERE photos_captions MATCH '$f' ORDER BY rank" \
+      "SELECT $rel AS picture, p.caption FROM photos_captions c JOIN photos p ON p.rowid = c.rowid
+        WHERE photos_captions MATCH '$f_sql' ORDER BY rank LIMIT 6;"
+  done
+  unset IFS
+elif [ -z "${MODEL:-}" ]; then
+  echo
+  echo "(No captions: $DB was made without them, or models/default_caption.ram is missing; delete $DB and rerun.)"
+fi
 echo
 echo "The pictures are in $DIR; the database is $DB (sqlite3 $DB, then .load $BUILD/ram)."
 exit $status

@@ -1,7 +1,7 @@
 /*
 ** ram-index — indexes a photo library into a ram_index table.
 **
-**     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan]
+**     ram-index DIR DB [--model FILE] [--table NAME] [--threads N] [--batch N] [--rescan] [--captions]
 **               [--switch-model] [--no-verify] [--hidden] [--prune] [--max-pixels N]
 **               [--exclude GLOB]... [--follow-symlinks] [-v]
 **               [--write-xmp [--xmp-name photo.jpg.xmp|photo.xmp] [--xmp-root ROOT] [--xmp-lang en|zh]]
@@ -1084,7 +1084,9 @@ static void usage(void)
           "  --duplicates  list the groups of near-duplicate pictures of the table DB holds (resized,\n"
           "                recompressed, cropped copies); indexes nothing\n"
           "  --threshold T  cosine of the CLS embeddings from which two pictures are near-duplicates\n"
-          "                (0 < T <= 1; default 0.91)\n",
+          "                (0 < T <= 1; default 0.91)\n"
+          "  --captions    a new table also stores a caption per file (ram_index captions=1, the\n"
+          "                extension's caption model; full-text search: the table's _captions)\n",
           stderr);
     exit(2);
 }
@@ -1093,7 +1095,7 @@ int main(int argc, char **argv)
 {
     const char *dir = 0, *dbPath = 0, *model = 0, *table = "photos";
     int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0, hidden = 0, prune = 0;
-    int follow = 0, nExclude = 0;
+    int follow = 0, nExclude = 0, captions = 0;
     long long maxPixels = 0;
     const char **azExclude = 0, *zFilesFrom = 0;
     unsigned iShard = 0, nShard = 0; /* --shard I/N (nShard 0: every file) */
@@ -1148,6 +1150,8 @@ int main(int argc, char **argv)
             verify = 0;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
             verbose = 1;
+        else if (!strcmp(a, "--captions"))
+            captions = 1;
         else if (!strcmp(a, "--write-xmp"))
             xmp.write = 1;
         else if (!strcmp(a, "--xmp-name") && i + 1 < argc &&
@@ -1281,9 +1285,10 @@ int main(int argc, char **argv)
     }
     exec_or_die("PRAGMA synchronous=NORMAL");
     {
-        char *sql = zModel ? sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index(model=%Q)",
-                                             table, zModel)
-                           : sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index", table);
+        char *sql = zModel ? sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index(model=%Q%s)",
+                                             table, zModel, captions ? ", captions=1" : "")
+                           : sqlite3_mprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\" USING ram_index%s", table,
+                                             captions ? "(captions=1)" : "");
         exec_or_die(sql);
         sqlite3_free(sql);
     }
@@ -1524,27 +1529,37 @@ int main(int argc, char **argv)
     {
         exec_or_die("ATTACH ':memory:' AS ram_stage");
         sql = sqlite3_mprintf("SELECT (SELECT value FROM \"%w_config\" WHERE key = 'floor'), "
-                              "(SELECT value FROM \"%w_config\" WHERE key = 'exif')",
-                              table, table);
+                              "(SELECT value FROM \"%w_config\" WHERE key = 'exif'), "
+                              "(SELECT iif(value = 1, ', captions=1', '') FROM \"%w_config\" WHERE key = 'captions'), "
+                              "(SELECT quote(value) FROM \"%w_config\" WHERE key = 'caption_model' AND value <> '')",
+                              table, table, table, table);
         sqlite3_stmt *c = prep(sql);
         sqlite3_free(sql);
         if (sqlite3_step(c) != SQLITE_ROW) die("%s", sqlite3_errmsg(g_db));
+        /* A table with captions: they are written in the stage too, outside
+        ** the write transaction, and stored with the entry. */
+        const char *zCapModel = (const char *)sqlite3_column_text(c, 3);
         sql =
-            sqlite3_mprintf("CREATE VIRTUAL TABLE ram_stage.s USING ram_index(floor=%s, exif=%d, resume=0)",
+            sqlite3_mprintf("CREATE VIRTUAL TABLE ram_stage.s USING ram_index(floor=%s, exif=%d, resume=0%s%s%s)",
                             sqlite3_column_type(c, 0) == SQLITE_NULL ? "0.01" : (const char *)sqlite3_column_text(c, 0),
-                            sqlite3_column_type(c, 1) == SQLITE_NULL ? 1 : sqlite3_column_int(c, 1));
+                            sqlite3_column_type(c, 1) == SQLITE_NULL ? 1 : sqlite3_column_int(c, 1),
+                            sqlite3_column_type(c, 2) == SQLITE_NULL ? "" : (const char *)sqlite3_column_text(c, 2),
+                            zCapModel ? ", caption_model=" : "", zCapModel ? zCapModel : "");
         sqlite3_finalize(c);
         exec_or_die(sql);
         sqlite3_free(sql);
     }
     sqlite3_stmt *sStage = prep("INSERT INTO ram_stage.s(path, image, mtime) VALUES(?1, ?2, ?3)");
     sqlite3_stmt *sUnstage = prep("DELETE FROM ram_stage.s");
-    /* the staged row's date, camera and place go along with its entry */
+    /* the staged row's date, camera, place and caption go along with its entry */
 #define STAGED(c) "(SELECT " c " FROM ram_stage.s WHERE path = ?1)"
     sql = sqlite3_mprintf(
         "INSERT INTO \"%w\"(path, entry, taken, taken_source, camera_make, camera_model, latitude, "
-        "longitude) VALUES(?1, " STAGED("entry") ", " STAGED("taken") ", " STAGED("taken_source") ", " STAGED(
-            "camera_make") ", " STAGED("camera_model") ", " STAGED("latitude") ", " STAGED("longitude") ")",
+        "longitude, caption) VALUES(?1, " STAGED("entry") ", " STAGED("taken") ", " STAGED("taken_source") ", " STAGED(
+            "camera_make") ", " STAGED("camera_model") ", " STAGED("latitude") ", " STAGED("longitude") ", " STAGED("ca"
+                                                                                                                    "pt"
+                                                                                                                    "io"
+                                                                                                                    "n") ")",
         table);
 #undef STAGED
     sqlite3_stmt *sInsEntry = prep(sql);
@@ -1629,6 +1644,9 @@ int main(int argc, char **argv)
                 nanosleep(&ts, 0);
                 bKnown = key_known(sKnown, q->key);
             }
+            /* The claim may be free because its holder has just stored the
+            ** image and let go: look again, or the image is embedded twice. */
+            if (bMine && !bKnown) bKnown = key_known(sKnown, q->key);
             if (!bKnown && !bMine && !bDeferred[i]) {
                 bDeferred[i] = 1;
                 free(q->data);

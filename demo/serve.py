@@ -20,13 +20,16 @@ What is served, and why it is safe to leave running (README "Security"):
 - Binds 127.0.0.1 unless --host says otherwise, and (on loopback) answers
   only requests whose Host header names the loopback address, so that a web
   page elsewhere cannot reach it through DNS rebinding.
-- The root is the user's choice, never read from the database: --root, else
-  the folder holding the database (refused when that is / or holds the
-  home folder: then --root is required). Pictures are asked for by the
-  index's row id (/thumb/ID, /photo/ID, /original/ID), never by path; a
-  row's stored path (relative ones looked up under the root, the current
-  folder, then the database's folder) is served only when its real path
-  (symlinks resolved) lies inside the root (else 403), is a regular file
+- The root: --root, else the folders build/ram-index indexed into the
+  table (ram_index_roots, relative to the database's folder; one that is /,
+  holds the home folder or is not a folder is left out), else the folder
+  holding the database (refused when that is / or holds the home folder:
+  then --root is required). Never a folder the rows suggest. Pictures are
+  asked for by the index's row id (/thumb/ID, /photo/ID, /original/ID),
+  never by path; a row's stored path (relative ones looked up under the
+  root, the current folder, then the database's folder; with recorded
+  roots the database's folder first) is served only when its real path
+  (symlinks resolved) lies inside a root (else 403), is a regular file
   (else 404) and libvips identifies it as an image from its header (else
   403), whatever the database says. Paths are bytes: a name that is not
   UTF-8 is shown escaped (\\xNN) and its file is still served.
@@ -62,12 +65,10 @@ import queue
 import re
 import socket
 import sqlite3
-import struct
 import sys
 import threading
 import time
 import urllib.parse
-import zlib
 from collections import OrderedDict
 from contextlib import contextmanager
 
@@ -76,7 +77,8 @@ STATIC_DIR = os.path.join(HERE, "static")
 THUMB = 256       # grid thumbnails: longest side
 LARGE = 1024      # the large view
 K_DEFAULT = 24
-K_MAX = 500
+K_MAX = 500       # results per page
+PAGE_MAX = 10000  # pages
 Q_MAX = 1000      # characters of a query
 POOL = 4          # database connections for queries (one per concurrent request)
 THUMB_WORKERS = 2 # connections (and threads at once) making thumbnails
@@ -137,14 +139,10 @@ def ascii_lower(s):
     return s.translate({c: c + 32 for c in range(65, 91)})
 
 
-def tiny_png():
-    """A 1x1 PNG: ram_tag_scores() of any image lists the whole vocabulary."""
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data +
-                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    return (b"\x89PNG\r\n\x1a\n" +
-            chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(b"\x00\x80\x80\x80")) + chunk(b"IEND", b""))
+def holds_home(d):
+    """d is / or holds the home folder: too wide to serve pictures from."""
+    home = os.path.realpath(os.path.expanduser("~"))
+    return d == "/" or home == d or home.startswith(d.rstrip("/") + "/")
 
 
 def shown_name(p):
@@ -210,9 +208,10 @@ class Library:
         if not os.path.isfile(self.db_path):
             raise SystemExit("serve: %s: no such database (index a folder first: "
                              "build/ram-index DIR DB, or make demo)" % db_path)
-        self.root = self._choose_root(root)
         try:
             self._startup(table)
+            self.roots, self.locate_dirs = self._choose_roots(root)
+            self.root = self.roots[0]
             self.probe = self._connect()
             # Any image's header is over a 1-pixel limit: the error says
             # libvips identified it (SQLITE_TOOBIG), without decoding it.
@@ -324,36 +323,81 @@ class Library:
         return row[0] if row and isinstance(row[0], str) and row[0] else None
 
     def _load_vocabulary(self, db):
-        # Any image gives every tag, in class order, with its threshold in
-        # effect; a 1x1 PNG costs one small inference, once.
-        self.vocab_sql = ("SELECT rowid, tag, tag_zh, threshold FROM ram_tag_scores(?)"
-                          "  -- ?: any image, here a 1x1 PNG")
-        rows = db.execute("SELECT rowid, tag, tag_zh, threshold FROM ram_tag_scores(?) "
-                          "ORDER BY rowid", (tiny_png(),)).fetchall()
+        # The model's vocabulary as a table: every tag in class order with
+        # the threshold in force; no image, no inference.
+        self.vocab_sql = "SELECT class, tag, tag_zh, threshold FROM ram_tag_list ORDER BY class"
+        rows = db.execute(self.vocab_sql).fetchall()
         self.vocab = [(r[1], (r[2] or "").strip(), r[3]) for r in rows]
         self.by_name = {}
         for i, (en, zh, _) in enumerate(self.vocab):
             self.by_name.setdefault(ascii_lower(en), i)
             if zh:
                 self.by_name.setdefault(zh, i)
+        # Captions (ram_index(captions=1), ram-index --captions): shown under
+        # each picture and searchable with FTS5 in <table>_captions.
+        row = db.execute('SELECT value FROM "%s" WHERE key = \'captions\'' %
+                         (self.table + "_config").replace('"', '""')).fetchone()
+        self.has_captions = bool(row and row[0] == 1)
+        # Tables made before the capture dates (photos_meta) read NULL there:
+        # the page then hides the date column rather than showing blanks.
+        self.has_dates = db.execute("SELECT count(*) FROM sqlite_schema WHERE name = ?",
+                                    (self.table + "_meta",)).fetchone()[0] > 0
 
-    def _choose_root(self, root):
-        """The folder every served file must lie in: the user's choice
-        (--root), else the folder holding the database, which the user chose
-        by putting the database there; never a folder the rows suggest. The
-        default may not be / nor hold the home folder: a database in ~ would
+    def _choose_roots(self, root):
+        """(roots, folders relative paths are looked up in): every served
+        file must lie in a root. The user's choice (--root); else the folders
+        build/ram-index indexed into the table (ram_index_roots, see
+        _recorded_roots); else the folder holding the database, which the user
+        chose by putting the database there. Never a folder the rows suggest.
+        A default may not be / nor hold the home folder: a database in ~ would
         otherwise open every picture of the home folder to the page."""
+        d = os.path.realpath(os.path.dirname(self.db_path))
         if root:
             if not os.path.isdir(root):
                 raise SystemExit("serve: --root %s is not a folder" % root)
-            return os.path.realpath(root)
-        d = os.path.realpath(os.path.dirname(self.db_path))
-        home = os.path.realpath(os.path.expanduser("~"))
-        if d == "/" or home == d or home.startswith(d.rstrip("/") + "/"):
+            r = os.path.realpath(root)
+            return [r], [r, os.getcwd(), d]
+        recorded = self._recorded_roots(d)
+        if recorded:  # ram-index stores names relative to the database's folder
+            return recorded, [d] + recorded + [os.getcwd()]
+        if holds_home(d):
             raise SystemExit(
                 "serve: the database is in %s, which holds your home folder: name the photo folder with "
                 "--root DIR (files outside it are refused)" % d)
-        return d
+        return [d], [d, os.getcwd()]
+
+    def _recorded_roots(self, d):
+        """The folders build/ram-index indexed into this table, recorded in
+        ram_index_roots relative to the database's folder d: the indexer the
+        user ran wrote them, and each is still held to the rule of the
+        default (an existing folder, not /, not holding the home folder); one
+        that breaks it is left out and named on stderr. [] for an index made
+        before ram-index recorded its roots."""
+        try:
+            with self.conn() as db:
+                rows = db.execute("SELECT root FROM ram_index_roots WHERE tbl = ? ORDER BY root",
+                                  (self.table,)).fetchall()
+        except sqlite3.Error:  # no such table
+            return []
+        out = []
+        for (r,) in rows:
+            if not isinstance(r, str) or not r:
+                continue
+            p = os.path.realpath(os.path.join(d, r))
+            why = "not a folder" if not os.path.isdir(p) else "it holds your home folder" if holds_home(p) else None
+            if why:
+                sys.stderr.write("serve: the recorded root %s is not served from: %s\n" % (shown_name(r), why))
+            elif p not in out:
+                out.append(p)
+        # a root inside another adds nothing
+        return [p for p in out if not any(q != p and os.path.commonpath([p, q]) == q for q in out)]
+
+    def root_of(self, real):
+        """The root a real path lies in, or None."""
+        for r in self.roots:
+            if os.path.commonpath([real, r]) == r:
+                return r
+        return None
 
     # ------------------------------------------------------------ queries
 
@@ -362,22 +406,119 @@ class Library:
         or Chinese), else None."""
         return self.by_name.get(ascii_lower(q), self.by_name.get(q))
 
-    def search(self, q, k):
+    def parse_query(self, q):
+        """(positive text, [excluded class indexes]): words of the box that
+        start with '-' exclude a tag ('dog -leash', '-"hot dog"'); the rest is
+        the tag or description searched for. Only tags can be excluded."""
+        pos, neg = [], []
+        for m in re.finditer(r'(-?)"([^"]*)"|(\S+)', q):
+            if m.group(2) is not None:
+                word, minus = m.group(2).strip(), m.group(1) == "-"
+            else:
+                word, minus = m.group(3), False
+                if len(word) > 1 and word.startswith("-"):
+                    word, minus = word[1:], True
+            if not minus:
+                pos.append(word)
+                continue
+            i = self.tag_of(word)
+            if i is None:
+                raise HttpError(400, "-%s: only tags of the model can be excluded, and '%s' is not one"
+                                % (word, word))  # search() shows it as the query's error
+            if i not in neg:
+                neg.append(i)
+        return " ".join(w for w in pos if w), neg
+
+    SORTS = {"score": "", "date": " ORDER BY taken IS NULL, taken DESC, rowid",
+             "date_asc": " ORDER BY taken IS NULL, taken, rowid"}
+
+    def search(self, q, k, page=0, sort="score", like=None, where="pictures"):
         q = q.strip()
         if len(q) > Q_MAX:
             raise HttpError(400, "the query is longer than %d characters" % Q_MAX)
-        cols = "SELECT rowid, path, score, tags FROM %s" % self.t
-        if not q:
-            mode, sql, params = "all", cols + " LIMIT ?", (k,)
-        elif self.tag_of(q) is not None:
+        if sort not in self.SORTS:
+            raise HttpError(400, "sort must be one of %s" % ", ".join(self.SORTS))
+        if not 0 <= page <= PAGE_MAX:
+            raise HttpError(400, "page must be in 0..%d" % PAGE_MAX)
+        try:
+            text, neg = self.parse_query(q)
+        except HttpError as e:  # the box's words, not the request: shown as a query that failed
+            return {"query": q, "mode": "", "sql": "", "k": k, "page": page, "sort": sort, "excluded": [],
+                    "error": str(e), "results": [], "more": False}
+        t = self.t
+        if where not in ("pictures", "captions"):
+            raise HttpError(400, "in must be pictures or captions")
+        if where == "captions" and not self.has_captions:
+            raise HttpError(400, "table %s has no captions (ram-index --captions makes a table with them)"
+                            % self.table)
+        cols = "rowid, path, score, tags, taken, taken_source, caption"
+        # Excluded tags: rows holding any of them are left out (the page's
+        # "dog -leash"); a tag lookup each, answered by the inverted index.
+        excl = "".join(" AND rowid NOT IN (SELECT rowid FROM %s WHERE tag = ?)" % t for _ in neg)
+        neg_names = tuple(self.vocab[i][0] for i in neg)
+        order = self.SORTS[sort]
+        # One row more than the page: whether a next page exists.
+        lim = " LIMIT ? OFFSET ?"
+        win = (k + 1, page * k)
+        if where == "captions" and text and like is None:
+            # FTS5 over the captions (porter stemming: 'triangle' finds
+            # 'triangles'); score: the negated bm25 rank, higher is better.
+            mode = "caption"
+            ft = quote_ident(self.table + "_captions")
+            inner = ("SELECT p.rowid AS rowid, p.path AS path, -c.rank AS score, p.tags AS tags, p.taken AS taken, "
+                     "p.taken_source AS taken_source, p.caption AS caption FROM %s c JOIN %s p ON p.rowid = c.rowid "
+                     "WHERE %s MATCH ?" % (ft, t, ft))
+            sql = "SELECT * FROM (%s)%s%s%s" % (inner, (" WHERE" + excl[4:]) if excl else "",
+                                               order or " ORDER BY score DESC", lim)
+            # each word quoted: all must occur (FTS5's implicit AND), and no
+            # word can be FTS5 syntax (a stray quote, NEAR, a column filter)
+            terms = " ".join('"%s"' % w.replace('"', '""') for w in text.split())
+            params = (terms,) + neg_names + win
+        elif like is not None:
+            # Search by example: the row's stored entry ranks the index by
+            # the cosine of CLS embeddings (no inference); the picture itself
+            # comes first at 1 and is dropped, hence one more asked for.
+            mode = "similar"
+            k_all = (page + 1) * k + 2
+            if neg:
+                with self.conn() as db:
+                    k_all += db.execute("SELECT count(*) FROM %s WHERE %s" % (
+                        t, " OR ".join("rowid IN (SELECT rowid FROM %s WHERE tag = ?)" % t for _ in neg)),
+                        neg_names).fetchone()[0]
+            inner = "SELECT %s FROM %s WHERE %s MATCH (SELECT entry FROM %s WHERE rowid = ?) AND k = ?" % (
+                cols, t, t, t)
+            sql = "SELECT * FROM (%s) WHERE rowid != ?%s%s%s" % (inner, excl, order, lim)
+            params = (like, k_all, like) + neg_names + win
+        elif not text:
+            mode = "all"
+            where = (" WHERE" + excl[4:]) if excl else ""
+            sql = "SELECT %s FROM %s%s%s%s" % (cols, t, where, order or " ORDER BY rowid", lim)
+            params = neg_names + win
+        elif self.tag_of(text) is not None:
             mode = "tag"
-            sql, params = cols + " WHERE tag = ? ORDER BY score DESC LIMIT ?", (q, k)
+            sql = "SELECT %s FROM %s WHERE tag = ?%s%s%s" % (cols, t, excl, order or " ORDER BY score DESC", lim)
+            params = (text,) + neg_names + win
         else:
+            # MATCH ranks the best k_all; the page is cut from them (in
+            # score order, or by date among them). Excluded rows are asked
+            # for on top, so that a full page remains after they go.
             mode = "match"
-            sql, params = cols + " WHERE %s MATCH ? AND k = ?" % self.t, (q, k)
-        out = {"query": q, "mode": mode, "sql": show_sql(sql, params), "k": k}
+            k_all = (page + 1) * k + 1
+            if neg:
+                with self.conn() as db:
+                    k_all += db.execute("SELECT count(*) FROM %s WHERE %s" % (
+                        t, " OR ".join("rowid IN (SELECT rowid FROM %s WHERE tag = ?)" % t for _ in neg)),
+                        neg_names).fetchone()[0]
+            inner = "SELECT %s FROM %s WHERE %s MATCH ? AND k = ?" % (cols, t, t)
+            sql = "SELECT * FROM (%s)%s%s%s" % (inner, (" WHERE" + excl[4:]) if excl else "", order, lim) \
+                if (neg or order) else inner + lim
+            params = (text, k_all) + neg_names + win
+        out = {"query": q, "mode": mode, "sql": show_sql(sql, params), "k": k, "page": page, "sort": sort,
+               "excluded": [self.vocab[i][0] for i in neg]}
+        if like is not None:
+            out["like"] = like
         if mode == "tag":
-            i = self.tag_of(q)
+            i = self.tag_of(text)
             out["tag"], out["tag_zh"] = self.vocab[i][0], self.vocab[i][1]
         with self.conn() as db:
             t0 = time.perf_counter()
@@ -388,19 +529,24 @@ class Library:
                 out["results"] = []
                 return out
             out["ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        out["more"] = len(rows) > k
         out["results"] = [{"id": r[0], "path": self.shown_path(r[1]), "score": r[2],
-                           "tags": r[3].split(" | ") if r[3] else []} for r in rows]
+                           "tags": r[3].split(" | ") if r[3] else [], "taken": r[4], "taken_source": r[5],
+                           "caption": r[6]}
+                          for r in rows[:k]]
         return out
 
     def details(self, rowid):
-        sql = "SELECT path, tags, tags_zh, probs FROM %s WHERE rowid = ?" % self.t
+        sql = ("SELECT path, tags, tags_zh, probs, taken, taken_source, camera_make, camera_model, latitude, "
+               "longitude, caption FROM %s WHERE rowid = ?" % self.t)
         with self.conn() as db:
             t0 = time.perf_counter()
             row = db.execute(sql, (rowid,)).fetchone()
             ms = round((time.perf_counter() - t0) * 1000, 2)
         if not row:
             raise HttpError(404, "no row %d in the index" % rowid)
-        path, tags, tags_zh, probs = row
+        path, tags, tags_zh, probs = row[:4]
+        taken, taken_source, make, model, lat, lon, caption = row[4:]
         scores = []
         if probs:
             # num_class little-endian float32, in class order (docs/INDEX.md)
@@ -414,7 +560,12 @@ class Library:
                     scores.append({"tag": en, "tag_zh": zh, "score": p, "threshold": th,
                                    "selected": p > th})
             scores.sort(key=lambda s: -s["score"])
+        camera = " ".join(x for x in (make, model) if x)
+        if make and model and model.lower().startswith(make.lower()):
+            camera = model  # "Canon" + "Canon EOS 5D"
         return {"id": rowid, "path": self.shown_path(path), "tags": tags.split(" | ") if tags else [],
+                "taken": taken, "taken_source": taken_source, "camera": camera or None,
+                "latitude": lat, "longitude": lon, "caption": caption,
                 "tags_zh": tags_zh.split(" | ") if tags_zh else [], "scores": scores,
                 "sql": show_sql(sql, (rowid,)), "ms": ms,
                 "thumb_sql": "SELECT ram_thumbnail(?, %d)  -- ?: the file's bytes; %d for the grid; "
@@ -429,10 +580,12 @@ class Library:
                 # absolute paths only when asked for (--show-paths): any local
                 # program may query this port
                 "root": self.root if self.show_paths else os.path.basename(self.root),
+                "roots": len(self.roots),
                 "model": {"kind": m.get("kind"), "tags": m.get("tags"),
                           "file": f if self.show_paths else os.path.basename(f),
                           "text_encoder": m.get("text_encoder")},
-                "vocab_sql": self.vocab_sql, "k": K_DEFAULT}
+                "vocab_sql": self.vocab_sql, "k": K_DEFAULT, "dates": self.has_dates,
+                "captions": self.has_captions}
 
     def tags(self):
         return {"sql": self.vocab_sql, "tags": [[en, zh] for en, zh, _ in self.vocab]}
@@ -445,20 +598,24 @@ class Library:
         name), escaped (shown_name)."""
         if p is None:
             return None
-        full = self._locate(p)
-        rel = os.path.relpath(os.path.normpath(full), self.root)
+        full = os.path.normpath(self._locate(p))
+        r = self.root_of(full) or self.root
+        rel = os.path.relpath(full, r)
+        if len(self.roots) > 1 and not rel.startswith(".."):
+            rel = os.path.join(os.path.basename(r), rel)  # several roots: which one
         if rel.startswith(".."):
             rel = p if (self.show_paths or not os.path.isabs(p)) else os.path.basename(p)
         return shown_name(rel)
 
     def _locate(self, p):
         """A stored path as a file name: absolute as it is; relative under
-        the root, else the current folder, else the database's folder
-        (build/ram-index stores paths as it was given them), the first that
-        exists. Where it points is checked by file_of, not here."""
+        the folders of locate_dirs (--root, the current folder, the
+        database's folder; with recorded roots the database's folder first,
+        where build/ram-index's names start), the first that exists. Where
+        it points is checked by file_of, not here."""
         if os.path.isabs(p):
             return p
-        cands = [os.path.join(d, p) for d in (self.root, os.getcwd(), os.path.dirname(self.db_path))]
+        cands = [os.path.join(d, p) for d in self.locate_dirs]
         for c in cands:
             if os.path.lexists(c):
                 return c
@@ -475,7 +632,7 @@ class Library:
             raise HttpError(404, "no picture %d in the index" % rowid)
         path, key = row
         real = os.path.realpath(self._locate(path))
-        if os.path.commonpath([real, self.root]) != self.root:
+        if self.root_of(real) is None:
             raise HttpError(403, "picture %d is outside the root folder" % rowid)
         if not os.path.isfile(real):
             raise HttpError(404, "the file of picture %d is gone" % rowid)
@@ -786,7 +943,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise HttpError(400, "k must be an integer")
             if not 1 <= k <= K_MAX:
                 raise HttpError(400, "k must be in 1..%d" % K_MAX)
-            return self.send_json(self.lib.search(q, k))
+            try:
+                page = int(args.get("page", ["0"])[0])
+            except ValueError:
+                raise HttpError(400, "page must be an integer")
+            like = args.get("like", [None])[0]
+            if like is not None:
+                if not re.fullmatch(r"[0-9]{1,15}", like):
+                    raise HttpError(400, "like must be a picture's row id")
+                like = int(like)
+            return self.send_json(self.lib.search(q, k, page, args.get("sort", ["score"])[0], like,
+                                                  args.get("in", ["pictures"])[0]))
         if path == "/favicon.ico":  # none: an empty answer keeps the console clean
             return self.send(204, b"", "image/x-icon", [("Cache-Control", "max-age=86400")])
         if path == "/api/info":
@@ -895,7 +1062,7 @@ def main(argv=None):
               "sees the pictures of the index" % a.host, file=sys.stderr)
     m = lib.model_info
     print("serve: http://%s:%d/  (%s: table %s, %d pictures; model %s, %s tags; root %s)" % (
-        shown, port, a.db, lib.table, lib.count, m.get("file"), m.get("tags"), lib.root), flush=True)
+        shown, port, a.db, lib.table, lib.count, m.get("file"), m.get("tags"), ", ".join(lib.roots)), flush=True)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:

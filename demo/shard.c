@@ -193,11 +193,15 @@ int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const ch
     zSql = sqlite3_mprintf("SELECT key FROM main.\"%w\" WHERE path = ?1", table);
     MERGE_TRY(zSql ? sqlite3_prepare_v2(db, zSql, -1, &sMine, 0) : SQLITE_NOMEM);
     sqlite3_free(zSql);
-    /* the row's date, camera and place go along with its entry */
-    zSql = sqlite3_mprintf("INSERT INTO main.\"%w\"(path, entry, taken, taken_source, camera_make, camera_model, "
-                           "latitude, longitude) SELECT ?1, entry, taken, taken_source, camera_make, camera_model, "
-                           "latitude, longitude FROM ram_shard.\"%w\" WHERE rowid = ?2",
+    /* The row's caption (NULL unless both tables have captions=1), date,
+    ** camera and place go along with its entry (an entry carries no image
+    ** bytes to read them from again). The shard's row is there: sRows reads
+    ** the same snapshot. */
+#define SHARD_META "caption, taken, taken_source, camera_make, camera_model, latitude, longitude"
+    zSql = sqlite3_mprintf("INSERT INTO main.\"%w\"(path, entry, " SHARD_META ") SELECT ?1, entry, " SHARD_META
+                           " FROM ram_shard.\"%w\" WHERE rowid = ?2",
                            table, table);
+#undef SHARD_META
     MERGE_TRY(zSql ? sqlite3_prepare_v2(db, zSql, -1, &sIns, 0) : SQLITE_NOMEM);
     sqlite3_free(zSql);
     zSql = 0;

@@ -127,15 +127,55 @@ int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx 
 {
     *ppCtx = p->pCap;
     if (p->pCap) return SQLITE_OK;
+    /* The connection's own model when it is Tag2Text (it is resolved first:
+    ** RAM_MODEL or a ram_load of a Tag2Text file caption too). A failure to
+    ** find a tagging model is not this function's error: the caption model
+    ** may still be found below. */
     struct ram_ctx *c = 0;
-    int rc = ram__conn_ctx(p, zFunc, &c, pzErr);
-    if (rc != SQLITE_OK) return rc;
-    if (c->pEntry->info.kind != RAM_KIND_TAG2TEXT) {
-        *pzErr = ram__mprintf("%s(): no caption model: the connection's model is not Tag2Text; "
-                              "ram_caption_model('models/tag2text.ram') adds one (or ram_load it)",
-                              zFunc);
+    char *zIgnored = 0;
+    if (ram__conn_ctx(p, zFunc, &c, &zIgnored) == SQLITE_OK && c->pEntry->info.kind == RAM_KIND_TAG2TEXT) {
+        *ppCtx = c;
+        return SQLITE_OK;
+    }
+    sqlite3_free(zIgnored);
+    char *zTried = 0, *zMsg = 0;
+    const char *zEnv = getenv("RAM_CAPTION_MODEL"); /* as RAM_MODEL for the tagging model */
+    char *zPath = zEnv && zEnv[0] ? ram__mprintf("%s", zEnv)
+                                  : ram__model_search_of(RAM_CAPTION_MODEL_FILE, &zTried); /* model_path.c */
+    if (zEnv && zEnv[0] && !zPath) return SQLITE_NOMEM;
+    if (!zPath) {
+        *pzErr = ram__mprintf(
+            "%s(): no caption model: the connection's model is not Tag2Text and there is no "
+            "default caption model at %s; ram_caption_model('models/tag2text.ram') adds one (or ram_load it; "
+            "make builds models/" RAM_CAPTION_MODEL_FILE ")",
+            zFunc, zTried ? zTried : "?");
+        sqlite3_free(zTried);
         return SQLITE_ERROR;
     }
+    sqlite3_free(zTried);
+    struct ram_entry *pEntry = 0;
+    int rc = ram__registry_acquire(zPath, RAM__VERIFY_ON_MAP, &pEntry, &zMsg);
+    if (rc == SQLITE_OK && pEntry->info.kind != RAM_KIND_TAG2TEXT) {
+        ram__registry_release(pEntry);
+        *pzErr =
+            ram__mprintf("%s(): the %s %s is not a Tag2Text model", zFunc,
+                         zEnv && zEnv[0] ? "caption model named by RAM_CAPTION_MODEL" : "default caption model", zPath);
+        sqlite3_free(zPath);
+        return SQLITE_ERROR;
+    }
+    if (rc == SQLITE_OK) rc = ram__ctx_open(p->db, pEntry, &c, &zMsg);
+    if (rc != SQLITE_OK) {
+        *pzErr =
+            zMsg ? ram__mprintf("%s(): cannot load the %s %s: %s", zFunc,
+                                zEnv && zEnv[0] ? "caption model named by RAM_CAPTION_MODEL" : "default caption model",
+                                zPath, zMsg)
+                 : 0;
+        sqlite3_free(zMsg);
+        sqlite3_free(zPath);
+        return rc;
+    }
+    sqlite3_free(zPath);
+    p->pCap = c;
     *ppCtx = c;
     return SQLITE_OK;
 }

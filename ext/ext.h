@@ -379,7 +379,8 @@ struct ram_conn {
     struct ram_prep prep;     /* ram_set_exif, ram_set_max_pixels */
     struct ram_thresh_src th; /* ram_set_threshold, main.ram_thresholds */
     struct ram_trust *pTrust; /* model files named in this connection (model_trust.c; ram__trust_free) */
-    struct ram_ctx *pCap;     /* ram_caption_model()'s context: one reference (ram__ctx_unref), or NULL */
+    struct ram_ctx *pCap;     /* caption model: ram_caption_model()'s, or the default caption model once
+                              ** resolved (conn.c); one reference (ram__ctx_unref), or NULL */
 };
 
 /* A new connection state with one reference (ram__conn_unref), or NULL. */
@@ -391,9 +392,12 @@ void ram__conn_unref(void *pConn);
 /* The connection's current context, resolving the default model (RAM_MODEL,
 ** then the bundled file) on first use. zFunc names the caller. Borrowed. */
 int ram__conn_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr);
-/* The connection's caption model: ram_caption_model()'s (p->pCap), else the
-** current context when its model is Tag2Text, else SQLITE_ERROR with
-** "<zFunc>(): no caption model: ..." in *pzErr. Borrowed. */
+/* The connection's caption model (a Tag2Text context), borrowed: the one
+** ram_caption_model() set, else the connection's model when it is Tag2Text,
+** else the file named by RAM_CAPTION_MODEL, else the default caption model
+** (default_caption.ram in the default model's places: model_path.h),
+** resolved on first use. zFunc names the
+** caller in errors. */
 int ram__conn_caption_ctx(struct ram_conn *p, const char *zFunc, struct ram_ctx **ppCtx, char **pzErr);
 /* Makes pEntry the current model (takes over the caller's reference). */
 int ram__conn_set_model(struct ram_conn *p, struct ram_entry *pEntry, char **pzErr);

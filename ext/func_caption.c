@@ -7,10 +7,15 @@
 **
 ** The caption model of a connection is the one set by ram_caption_model()
 ** on it if any, else the connection's own model when that is a Tag2Text
-** model (ram_load('models/tag2text.ram')). So one connection can tag and
-** score with RAM++ (ram_load) and caption with Tag2Text (ram_caption_model)
-** at the same time; the image cache keeps their work apart (its key holds
-** the model's digest). ram_caption_model(NULL) forgets the caption model.
+** model (ram_load('models/tag2text.ram')), else RAM_CAPTION_MODEL's file,
+** else the default caption model
+** (default_caption.ram in the default model's places, model_path.c; make
+** builds models/default_caption.ram, the bundled one trained on the demo's
+** kind of pictures). So one connection can tag and score with RAM++
+** (ram_load) and caption with Tag2Text (ram_caption_model) at the same
+** time; the image cache keeps their work apart (its key holds the model's
+** digest). ram_caption_model(NULL) forgets the caption model (the next
+** caption resolves it again as above).
 **
 ** tags: NULL, '', 'none' and 'None' mean the model's own predicted tags (the
 ** official thresholds and deleted tags: ram_set_threshold does not apply;

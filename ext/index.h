@@ -62,6 +62,7 @@
 **     photos_skipped(path, reason)               images refused (on_error=skip)
 **     photos_meta(id, taken, taken_source, camera_make, camera_model, latitude, longitude)
 **                                                per row (id = photos_files.id): index_meta.c
+**     photos_captions(caption, img)              FTS5, rowid = row (captions=1, index_caption.c)
 **
 ** Tag queries (tag = ?, tag IN (...), optional score > x) range-scan
 ** photos_postings by class; MATCH ranks every current image (or the
@@ -114,6 +115,7 @@ enum {
     COL_LATITUDE,     /* GPS, signed decimal degrees (north positive) */
     COL_LONGITUDE,    /* GPS, signed decimal degrees (east positive) */
     COL_MTIME,        /* INSERT/UPDATE input: the file's mtime in seconds (fsdir's); reads NULL */
+    COL_CAPTION,      /* HIDDEN: the row's caption (captions=1, index_caption.c), else NULL */
     COL_NAME,         /* HIDDEN, named like the table: MATCH and commands */
     N_COL
 };
@@ -201,7 +203,13 @@ struct IndexVtab {
     int bInWrite;           /* between xBegin and xCommit/xRollback */
     int bReloadConfig;      /* a rollback may have undone a command: reread the config first */
     int eMeta;              /* photos_meta: 0 not looked up yet, 1 present, -1 absent (index_meta.c) */
+    int bSameFile;          /* the last INSERT met its path with the same bytes (index_meta.c then skips EXIF) */
     sqlite3_stmt *pMetaGet; /* reads a row of photos_meta (sqlite3_finalize) */
+
+    /* Captions (index_caption.c). */
+    int bCaptions;           /* captions=1: photos_captions (FTS5) holds a caption per row */
+    char *zCapModel;         /* caption_model= path or NULL (the connection's caption model); sqlite3_free */
+    struct ram_ctx *pCapCtx; /* zCapModel's context once opened: one reference */
 };
 
 struct IndexHit {
@@ -335,6 +343,22 @@ int ram__index_entry_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 im
 ** and embeddings (e: ram__embedding_clear). */
 int ram__index_entry_arg(IndexVtab *p, sqlite3_value *pVal, unsigned char aKey[16], IndexEmbedding *e);
 
+/* ------------------------------------------------------------------ index_caption.c */
+
+/* A CREATE option captions= or caption_model= (*pbHandled 0: not one of them;
+** caption_model takes over *pzVal). */
+int ram__index_caption_option(IndexVtab *p, const char *zKey, char **pzVal, int *pbHandled, char **pzErr);
+int ram__index_caption_create(IndexVtab *p, char **pzErr); /* at CREATE: the FTS5 table, the config */
+int ram__index_caption_load(IndexVtab *p, char **pzErr);   /* at CREATE and CONNECT: reads the config */
+void ram__index_caption_drop(IndexVtab *p);
+/* After row fid points at its image (pImage: the inserted bytes, or NULL;
+** pGiven: the INSERT's caption value, stored as given when TEXT, or NULL). */
+int ram__index_caption_put(IndexVtab *p, sqlite3_int64 fid, sqlite3_value *pImage, sqlite3_value *pGiven);
+int ram__index_caption_delete(IndexVtab *p, sqlite3_int64 fid);
+int ram__index_caption_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 fid);
+int ram__index_caption_check(IndexVtab *p); /* integrity-check */
+int ram__index_caption_rename(IndexVtab *p, const char *zNew);
+
 /* ------------------------------------------------------------------ index_similar.c */
 
 /* MATCH with a BLOB (an image, an entry, a ram_embed() BLOB or a float32
@@ -365,6 +389,9 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
 int ram__index_meta_create(IndexVtab *p);
 int ram__index_meta_check(IndexVtab *p, sqlite3_value **argv, int bUpdate);
 int ram__index_meta_exists(IndexVtab *p);
+/* integrity-check's part: SQLITE_CORRUPT_VTAB with the message when rows of
+** photos_meta belong to no file row. */
+int ram__index_meta_integrity(IndexVtab *p);
 int ram__index_meta_write(IndexVtab *p, sqlite3_int64 fid, sqlite3_value **argv, const void *pBlob, int nBlob,
                           int bUpdate);
 int ram__index_meta_delete(IndexVtab *p, sqlite3_int64 fid);

@@ -349,6 +349,7 @@ int ram__indexColumn(sqlite3_vtab_cursor *pCur, sqlite3_context *ctx, int i)
         if (c->bHasPrefilter) sqlite3_result_int64(ctx, c->nPrefilter);
         break;
     case COL_KEY: sqlite3_result_value(ctx, sqlite3_column_value(s, RC_KEY)); break;
+    case COL_CAPTION: return ram__index_caption_column(p, ctx, sqlite3_column_int64(s, RC_FID));
     case COL_PROBS: {
         const unsigned char *a = sqlite3_column_blob(s, RC_PROBS);
         int n = sqlite3_column_bytes(s, RC_PROBS), cnt = ram__probs_count(a, n, p->nClass);

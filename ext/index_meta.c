@@ -68,10 +68,11 @@ int ram__index_meta_exists(IndexVtab *p)
 }
 
 /* The stored values of row fid into a[] (copies; NULL where absent or no
-** row). */
-static int meta_read(IndexVtab *p, sqlite3_int64 fid, sqlite3_value *a[N_META])
+** row); *pbRow (when not NULL) says whether the row exists. */
+static int meta_read(IndexVtab *p, sqlite3_int64 fid, sqlite3_value *a[N_META], int *pbRow)
 {
     for (int i = 0; i < N_META; i++) a[i] = 0;
+    if (pbRow) *pbRow = 0;
     if (!ram__index_meta_exists(p)) return SQLITE_OK;
     if (!p->pMetaGet) {
         char *zSql = sqlite3_mprintf("SELECT " META_COLS " FROM \"%w\".\"%w_meta\" WHERE id = ?1", p->zDb, p->zName);
@@ -85,7 +86,9 @@ static int meta_read(IndexVtab *p, sqlite3_int64 fid, sqlite3_value *a[N_META])
     }
     sqlite3_bind_int64(p->pMetaGet, 1, fid);
     int rc = SQLITE_OK;
-    if (sqlite3_step(p->pMetaGet) == SQLITE_ROW)
+    int bRow = sqlite3_step(p->pMetaGet) == SQLITE_ROW;
+    if (pbRow) *pbRow = bRow;
+    if (bRow)
         for (int i = 0; i < N_META && rc == SQLITE_OK; i++)
             if (sqlite3_column_type(p->pMetaGet, i) != SQLITE_NULL &&
                 !(a[i] = sqlite3_value_dup(sqlite3_column_value(p->pMetaGet, i))))
@@ -107,7 +110,7 @@ int ram__index_meta_column(IndexVtab *p, sqlite3_context *ctx, sqlite3_int64 fid
 {
     if (iCol == COL_MTIME) return SQLITE_OK; /* input only */
     sqlite3_value *a[N_META];
-    int rc = meta_read(p, fid, a);
+    int rc = meta_read(p, fid, a, 0);
     if (rc == SQLITE_OK && a[iCol - COL_TAKEN]) sqlite3_result_value(ctx, a[iCol - COL_TAKEN]);
     meta_free(a);
     return rc;
@@ -175,11 +178,25 @@ int ram__index_meta_write(IndexVtab *p, sqlite3_int64 fid, sqlite3_value **argv,
 {
     int bAny = pBlob != 0, rc = ram__index_meta_check(p, argv, bUpdate);
     if (rc) return rc;
+    /* The same file inserted again (a rerun of INSERT ... SELECT) whose
+    ** values are stored: its bytes say nothing new, and reading their EXIF
+    ** opens the image header with libvips, far dearer than the hash the
+    ** rerun otherwise costs, so the row is kept as an UPDATE keeps it (a new
+    ** mtime still replaces a date that came from one). */
+    if (!bUpdate && pBlob && p->bSameFile) {
+        int bRow = 0, bGiven = 0;
+        sqlite3_value *aTmp[N_META];
+        rc = meta_read(p, fid, aTmp, &bRow);
+        meta_free(aTmp);
+        if (rc) return rc;
+        for (int c = COL_TAKEN; c < COL_MTIME; c++) bGiven |= is_given(argv, c, 0);
+        if (bRow && !bGiven) return ram__index_meta_write(p, fid, argv, 0, 0, 1);
+    }
     for (int c = COL_TAKEN; c <= COL_MTIME; c++) bAny |= is_given(argv, c, bUpdate);
     /* An UPDATE of other columns (a rename) leaves the values alone. */
     if (bUpdate && !bAny) return SQLITE_OK;
     sqlite3_value *aOld[N_META] = {0};
-    if (bUpdate && (rc = meta_read(p, fid, aOld))) return rc;
+    if (bUpdate && (rc = meta_read(p, fid, aOld, 0))) goto done;
     struct ram_exif x;
     struct ram_error err;
     memset(&x, 0, sizeof x);
@@ -248,5 +265,24 @@ int ram__index_meta_write(IndexVtab *p, sqlite3_int64 fid, sqlite3_value **argv,
     }
 done:
     meta_free(aOld);
+    return rc;
+}
+
+int ram__index_meta_integrity(IndexVtab *p)
+{
+    if (!ram__index_meta_exists(p)) return SQLITE_OK;
+    sqlite3_stmt *s = 0;
+    char *zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_meta\" m WHERE NOT EXISTS (SELECT 1 FROM "
+                                 "\"%w\".\"%w_files\" f WHERE f.id = m.id)",
+                                 p->zDb, p->zName, p->zDb, p->zName);
+    int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc) return rc;
+    sqlite3_int64 n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    rc = sqlite3_finalize(s);
+    if (rc == SQLITE_OK && n) {
+        ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: %lld photos_meta rows belong to no file", n);
+        return SQLITE_CORRUPT_VTAB;
+    }
     return rc;
 }

@@ -18,9 +18,9 @@ SQLITE_EXTENSION_INIT3
 struct ram_index_stats ram__index_stats;
 
 const char *const ram__index_col_names[N_COL] = {
-    "path",         "image",       "tags",         "score",    "tag",       "k",     "prefilter",
-    "key",          "probs",       "cls",          "tags_zh",  "stale",     "entry", "taken",
-    "taken_source", "camera_make", "camera_model", "latitude", "longitude", "mtime", 0};
+    "path",         "image",    "tags",      "score", "tag",     "k",     "prefilter",    "key",
+    "probs",        "cls",      "tags_zh",   "stale", "entry",   "taken", "taken_source", "camera_make",
+    "camera_model", "latitude", "longitude", "mtime", "caption", 0};
 
 /* ------------------------------------------------------------------ helpers */
 

@@ -57,6 +57,7 @@ static int cmd_integrity(IndexVtab *p)
         }
     }
     if (rc) return rc;
+    if ((rc = ram__index_meta_integrity(p))) return rc; /* index_meta.c */
     {
         sqlite3_stmt *c = 0;
         char *zCls = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_cls\" WHERE typeof(v) <> 'blob' OR "
@@ -130,6 +131,7 @@ static int cmd_integrity(IndexVtab *p)
                             nPost);
         rc = SQLITE_CORRUPT_VTAB;
     }
+    if (rc == SQLITE_OK) rc = ram__index_caption_check(p);
     return rc;
 }
 
@@ -416,6 +418,7 @@ static int index_insert_keyed(IndexVtab *p, sqlite3_value **argv, const unsigned
                 sqlite3_reset(s);
                 STAT_ADD(reused, 1);
                 *pRowid = fid;
+                p->bSameFile = 1;
                 return SQLITE_OK;
             }
         }
@@ -506,9 +509,12 @@ static int index_insert(IndexVtab *p, sqlite3_value **argv, sqlite_int64 *pRowid
         ram__index_hash(pBlob, nBlob, aKey);
     }
     p->bImageError = 0;
+    p->bSameFile = 0;
     rc = index_insert_keyed(p, argv, aKey, pBlob, nBlob, pGiven, pRowid);
     if (pGiven) ram__embedding_clear(pGiven);
     if (rc == SQLITE_OK) rc = ram__index_meta_write(p, *pRowid, argv, pBlob, nBlob, 0); /* index_meta.c */
+    if (rc == SQLITE_OK && *pRowid)
+        rc = ram__index_caption_put(p, *pRowid, pGiven ? 0 : argv[2 + COL_IMAGE], argv[2 + COL_CAPTION]);
     if (p->bSkipErrors && (rc == SQLITE_OK || (p->bImageError && rc != SQLITE_INTERRUPT)))
         rc = index_note_skip(p, argv[2 + COL_PATH], rc, pRowid);
     return rc;
@@ -528,6 +534,7 @@ static int index_delete(IndexVtab *p, sqlite3_int64 fid)
     sqlite3_bind_int64(s, 1, fid);
     rc = ram__index_step_done(p, s);
     if (rc == SQLITE_OK) rc = ram__index_meta_delete(p, fid);
+    if (rc == SQLITE_OK) rc = ram__index_caption_delete(p, fid);
     if (rc) return rc;
     return ram__index_image_ref(p, img, -1);
 }
@@ -535,8 +542,8 @@ static int index_delete(IndexVtab *p, sqlite3_int64 fid)
 static int index_update(IndexVtab *p, sqlite3_value **argv)
 {
     sqlite3_int64 fid = sqlite3_value_int64(argv[0]);
-    static const int aReadOnly[] = {COL_TAGS, COL_SCORE,   COL_KEY,   COL_PROBS,
-                                    COL_CLS,  COL_TAGS_ZH, COL_STALE, COL_ENTRY};
+    static const int aReadOnly[] = {COL_TAGS,    COL_SCORE, COL_KEY,   COL_PROBS,  COL_CLS,
+                                    COL_TAGS_ZH, COL_STALE, COL_ENTRY, COL_CAPTION};
     for (size_t i = 0; i < sizeof aReadOnly / sizeof aReadOnly[0]; i++) {
         sqlite3_value *v = argv[2 + aReadOnly[i]];
         if (!sqlite3_value_nochange(v) && sqlite3_value_type(v) != SQLITE_NULL) {
@@ -582,6 +589,7 @@ static int index_update(IndexVtab *p, sqlite3_value **argv)
     sqlite3_bind_int64(s, 2, newImg);
     rc = ram__index_step_done(p, s);
     if (rc == SQLITE_OK && oldImg) rc = ram__index_image_ref(p, oldImg, -1);
+    if (rc == SQLITE_OK) rc = ram__index_caption_put(p, fid, pImage, 0);
     return rc;
 }
 

@@ -67,6 +67,7 @@ static void index_free(IndexVtab *p)
     ram__index_meta_reset(p);
     ram__journal_close(p);
     ram__index_model_drop(p);
+    ram__index_caption_drop(p);
     sqlite3_free(p->aEmbeds), sqlite3_free(p->aProbs), sqlite3_free(p->aTokBlob);
     sqlite3_free(p->aTxnKey);
     sqlite3_free(p->zDb), sqlite3_free(p->zName), sqlite3_free(p->zModel);
@@ -77,13 +78,14 @@ static void index_free(IndexVtab *p)
 
 static int index_declare(sqlite3 *db, const char *zName)
 {
-    char *zSql = sqlite3_mprintf("CREATE TABLE x(path TEXT, image BLOB HIDDEN, tags TEXT, score REAL, "
-                                 "tag HIDDEN, k HIDDEN, prefilter HIDDEN, key BLOB HIDDEN, probs BLOB HIDDEN, "
-                                 "cls BLOB HIDDEN, tags_zh TEXT HIDDEN, stale HIDDEN, entry BLOB HIDDEN, "
-                                 "taken TEXT HIDDEN, taken_source TEXT HIDDEN, camera_make TEXT HIDDEN, "
-                                 "camera_model TEXT HIDDEN, latitude REAL HIDDEN, longitude REAL HIDDEN, mtime HIDDEN, "
-                                 "\"%w\" HIDDEN)",
-                                 zName);
+    char *zSql = sqlite3_mprintf(
+        "CREATE TABLE x(path TEXT, image BLOB HIDDEN, tags TEXT, score REAL, "
+        "tag HIDDEN, k HIDDEN, prefilter HIDDEN, key BLOB HIDDEN, probs BLOB HIDDEN, "
+        "cls BLOB HIDDEN, tags_zh TEXT HIDDEN, stale HIDDEN, entry BLOB HIDDEN, "
+        "taken TEXT HIDDEN, taken_source TEXT HIDDEN, camera_make TEXT HIDDEN, "
+        "camera_model TEXT HIDDEN, latitude REAL HIDDEN, longitude REAL HIDDEN, mtime HIDDEN, caption TEXT HIDDEN, "
+        "\"%w\" HIDDEN)",
+        zName);
     if (!zSql) return SQLITE_NOMEM;
     int rc = sqlite3_declare_vtab(db, zSql);
     sqlite3_free(zSql);
@@ -132,6 +134,14 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                 *pzErr = sqlite3_mprintf("ram_index: argument '%s' is not key=value", argv[i]);
                 goto fail;
             }
+            int bCaptionOpt = 0;
+            rc = ram__index_caption_option(p, zKey, &zVal, &bCaptionOpt, pzErr); /* index_caption.c */
+            if (rc) goto fail;
+            if (bCaptionOpt) {
+                sqlite3_free(zKey), sqlite3_free(zVal);
+                zKey = zVal = 0;
+                continue;
+            }
             if (!sqlite3_stricmp(zKey, "model")) {
                 if (!zVal[0]) {
                     *pzErr = sqlite3_mprintf("ram_index: model= needs the path of a model file (leave it out to "
@@ -175,7 +185,7 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                     p->bResume = b;
             } else {
                 *pzErr = sqlite3_mprintf("ram_index: unknown option '%s' (expected model, floor, store_images, "
-                                         "exif, resume or on_error)",
+                                         "exif, resume, on_error, captions or caption_model)",
                                          zKey);
                 rc = SQLITE_ERROR;
                 goto fail;
@@ -232,10 +242,13 @@ static int indexInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                                  p->zDb, p->zName, p->zDb, p->zName);
             if (rc) goto fail;
         }
+        rc = ram__index_caption_create(p, pzErr);
+        if (rc) goto fail;
         sqlite3_free(p->zModel);
         p->zModel = 0;
     }
     rc = ram__index_load_config(p, pzErr);
+    if (rc == SQLITE_OK) rc = ram__index_caption_load(p, pzErr);
     if (rc) goto fail;
     rc = index_alloc_scratch(p);
     if (rc) goto nomem;
@@ -468,9 +481,11 @@ static int indexDestroy(sqlite3_vtab *pVtab)
                              "DROP TABLE IF EXISTS \"%w\".\"%w_images\"; DROP TABLE IF EXISTS \"%w\".\"%w_files\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_postings\"; DROP TABLE IF EXISTS \"%w\".\"%w_cls\";"
                              "DROP TABLE IF EXISTS \"%w\".\"%w_blobs\"; DROP TABLE IF EXISTS \"%w\".\"%w_tokens\";"
-                             "DROP TABLE IF EXISTS \"%w\".\"%w_skipped\"; DROP TABLE IF EXISTS \"%w\".\"%w_meta\";",
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_skipped\"; DROP TABLE IF EXISTS \"%w\".\"%w_meta\";"
+                             "DROP TABLE IF EXISTS \"%w\".\"%w_captions\";",
                              p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
-                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName);
+                             p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName, p->zDb, p->zName,
+                             p->zDb, p->zName);
     if (rc == SQLITE_OK) {
         ram__journal_drop(p);
         index_free(p);
@@ -531,6 +546,7 @@ static int indexRename(sqlite3_vtab *pVtab, const char *zNew)
         rc = ram__index_exec(p->db, &p->base.zErrMsg, "ALTER TABLE \"%w\".\"%w_meta\" RENAME TO \"%w_meta\"", p->zDb,
                              p->zName, zNew);
     ram__index_meta_reset(p);
+    if (rc == SQLITE_OK) rc = ram__index_caption_rename(p, zNew);
     if (rc == SQLITE_OK) {
         char *z = sqlite3_mprintf("%s", zNew);
         if (!z) return SQLITE_NOMEM;

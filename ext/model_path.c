@@ -23,7 +23,10 @@
 **     int n; char **az = ram__model_places(&n);  -- the places themselves
 **
 ** The list of places is what the "no model" error prints, so a user can see
-** where to put the file.
+** where to put the file. The default caption model (a Tag2Text model that
+** ram_caption and ram_index's captions=1 use when the connection names
+** none) is looked up in the same places as default_caption.ram
+** (ram__model_search_of(RAM_CAPTION_MODEL_FILE, ...)).
 */
 #include "ext.h"
 SQLITE_EXTENSION_INIT3
@@ -96,37 +99,42 @@ static void add_place(struct places *p, const char *zDir, const char *zFile)
     a[p->n++] = z;
 }
 
-static void add_place_under(struct places *p, const char *zBase, const char *zSub)
+static void add_place_under(struct places *p, const char *zBase, const char *zSub, const char *zFile)
 {
-    char *z = zBase ? ram__mprintf("%s%s", zBase, zSub) : 0;
+    char *z = zBase ? ram__mprintf("%s%s/" RAM_MODEL_SUBDIR, zBase, zSub) : 0;
     if (zBase && !z) p->bNoMem = 1;
-    add_place(p, z, RAM_MODEL_SUBDIR "/" RAM_MODEL_FILE);
+    add_place(p, z, zFile);
     sqlite3_free(z);
 }
 
-char **ram__model_places(int *pn)
+char **ram__model_places(int *pn) { return ram__model_places_of(RAM_MODEL_FILE, pn); }
+
+char **ram__model_places_of(const char *zFile, int *pn)
 {
     struct places s = {0};
     const char *zData = getenv("XDG_DATA_HOME");
     const char *zHome = getenv("HOME");
     if (zData && zData[0] == '/')
-        add_place_under(&s, zData, "");
+        add_place_under(&s, zData, "", zFile);
     else if (zHome && zHome[0] == '/')
-        add_place_under(&s, zHome, "/.local/share");
+        add_place_under(&s, zHome, "/.local/share", zFile);
     char *zParent = library_parent_dir();
-    add_place_under(&s, zParent, "/share");
+    add_place_under(&s, zParent, "/share", zFile);
     const char *zDirs = getenv("XDG_DATA_DIRS");
     if (!zDirs || !zDirs[0]) zDirs = "/usr/local/share/:/usr/share/";
     while (*zDirs) {
         size_t n = strcspn(zDirs, ":");
         char *zDir = ram__mprintf("%.*s", (int)n, zDirs);
         if (!zDir) s.bNoMem = 1;
-        add_place_under(&s, zDir, "");
+        add_place_under(&s, zDir, "", zFile);
         sqlite3_free(zDir);
         zDirs += n;
         if (*zDirs == ':') zDirs++;
     }
-    if (zParent) add_place(&s, zParent, "models/" RAM_MODEL_FILE);
+    char *zModels = zParent ? ram__mprintf("%s/models", zParent) : 0;
+    if (zParent && !zModels) s.bNoMem = 1;
+    add_place(&s, zModels, zFile);
+    sqlite3_free(zModels);
     sqlite3_free(zParent);
     if (s.bNoMem) {
         ram__model_places_free(s.az, s.n);
@@ -143,10 +151,12 @@ void ram__model_places_free(char **az, int n)
     sqlite3_free(az);
 }
 
-char *ram__model_search(char **pzTried)
+char *ram__model_search(char **pzTried) { return ram__model_search_of(RAM_MODEL_FILE, pzTried); }
+
+char *ram__model_search_of(const char *zFile, char **pzTried)
 {
     int n = 0;
-    char **az = ram__model_places(&n);
+    char **az = ram__model_places_of(zFile, &n);
     char *zFound = 0;
     sqlite3_str *pTried = pzTried ? sqlite3_str_new(0) : 0;
     for (int i = 0; i < n; i++) {

@@ -20,4 +20,10 @@ char *ram__model_search(char **pzTried);
 char **ram__model_places(int *pn);
 void ram__model_places_free(char **az, int n);
 
+/* The same for another file name in the same folders: the default caption
+** model is RAM_CAPTION_MODEL_FILE (conn.c). Ownership as above. */
+#define RAM_CAPTION_MODEL_FILE "default_caption.ram"
+char *ram__model_search_of(const char *zFile, char **pzTried);
+char **ram__model_places_of(const char *zFile, int *pn);
+
 #endif

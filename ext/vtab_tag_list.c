@@ -14,7 +14,8 @@
 ** ram_tags uses, with its thresholds overridden as thresholds.c describes
 ** (ram_set_threshold, main.ram_thresholds). 'caption' lists the caption
 ** model (ram_caption_model()'s, else the connection's model when it is
-** Tag2Text, the rule of ram_caption); its threshold in force is the model's
+** Tag2Text, else the default caption model: the rule of ram_caption,
+** ram__conn_caption_ctx in conn.c); its threshold in force is the model's
 ** own, since ram_caption's predicted tags ignore the overrides. A Tag2Text
 ** model's deleted tags (the official delete_tag_index) are listed with
 ** threshold 1.0, which no probability exceeds. A word rather than a file

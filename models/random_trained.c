@@ -6,21 +6,34 @@
 ** label rows) put every probability near 0.5 and make all 51 descriptions
 ** of a tag unrelated, so the reweighting averages noise: quantization
 ** errors then barely move a probability, and a path that would fail on a
-** real model passes. A trained RAM++ differs in the two places that decide
-** how errors reach the output: (1) the descriptions of one tag are close to
-** each other (CLIP embeds "a photo of a cat." and "a cat sitting on a
-** sofa." near one direction), so the softmax over them is decisive and the
-** label query carries a clear per-tag signal; (2) its logits span roughly
-** -10..+10 (probabilities 1e-4..1), so an error in the decoder's last
-** hidden state is multiplied by a large fc weight, and most tags of an
-** image are far below their threshold.
-** WHAT. Every tensor as --random, except: label_embed row d of class c is
-** normalize(u_c + 0.5 g), u_c a random unit direction per class and g a
-** random vector of norm ~1 (same-tag cosine ~0.8, other tags ~0); and the
-** final layer fc is 30x the usual N(0, 0.02) with its bias lowered by 6.
-** Measured on the full-size model (make bench, fp32_prob_* keys): with 10x
-** alone the probabilities only spanned 0.09..0.98; with 30x and -6 they
-** span ~1e-5..~1 with most below 0.05, as a trained model's do.
+** real model passes. A trained RAM++ differs where errors reach the
+** output: (1) the descriptions of one tag are close to each other (CLIP
+** embeds "a photo of a cat." and "a cat sitting on a sofa." near one
+** direction), so the softmax over them is decisive and the label query
+** carries a clear per-tag signal; (2) its logits span roughly -10..+10
+** (probabilities 1e-4..1), so an error in the decoder's last hidden state
+** is multiplied by a large fc weight.
+** WHAT (issue 19's recipe, the one make bench-peers applies to the
+** official code's random model). Every tensor as --random, except:
+** label_embed row d of class c is normalize(u_c + 0.5 g), u_c a random
+** unit direction per class and g a random vector of norm ~1 (same-tag
+** cosine ~0.9, other tags ~0); the final layer fc (weight and bias) is 10x
+** the usual N(0, 0.02) at the full-size width 768 (0.2 sqrt(768 / H) for
+** hidden width H, so that small test models spread alike); and, beyond the
+** recipe, wordvec_proj is 10x too.
+** WHY wordvec_proj. With N(0, 0.02) weights the label queries
+** relu(wordvec_proj(.)) have elements ~0.02, ten times below the
+** cross-attention output they are added to, so the decoder's output
+** hardly depends on the class: with fc 10x alone the full-size model's
+** probabilities only spanned 0.09..0.97 (skimage's astronaut, chelsea and
+** coffee and one generated input). A trained model's queries are what
+** tells the classes apart; at 10x they are as large as the attention
+** output and the same inputs span 1.1e-5..0.999998. The recipe used before
+** (fc 30x, bias -6) reached that spread only by multiplying every
+** deviation of the last hidden state, rounding included, by 3 more: bf16
+** max |dp| against fp32 0.035 and int8 0.21 there, 0.012 and 0.060 here,
+** close to the 0.014 and 0.064 make bench-peers measured on the official
+** code's model (fc 10x) on 17 photos.
 ** The generator is counter-based (value i of tensor t is a hash of seed, t,
 ** i), like --random's but its own: the same seed gives other weights.
 */
@@ -107,9 +120,9 @@ ram_status convert_trained_like(struct ram_model *m, uint64_t seed, struct ram_e
             label_rows(buf, m->num_class, (int)(w->shape[0] / m->num_class), (int)w->shape[1], key);
             break;
         default: {
-            const float sd = strcmp(w->name, "fc.weight") ? 0.02f : 0.6f;
+            float sd = !strcmp(w->name, "wordvec_proj.weight") ? 0.2f : 0.02f;
+            if (!strncmp(w->name, "fc.", 3)) sd = 0.2f * sqrtf(768.0f / (float)m->tagger.hidden);
             for (size_t k = 0; k < numel; k++) buf[k] = sd * gauss(key, k);
-            if (!strcmp(w->name, "fc.bias")) buf[0] -= 6.0f;
         }
         }
     }

@@ -9,7 +9,8 @@
 // TAG, TEXT (the two searches), MANIFEST, RANKING (1: check the answers),
 // SHOT (screenshot file), SHOT_VIEWER (optional second one), PROFILE (a fresh
 // user-data dir), K (results asked for), COUNT (pictures in the index),
-// VOCAB_FILE (optional: the model's English tag list, one per line).
+// VOCAB_FILE (optional: the model's English tag list, one per line), OLDEST
+// (the file name of the picture with the oldest date in the index).
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
@@ -123,14 +124,15 @@ try {
     check("autocomplete_model_vocab", want.length === enNames.length && want.every((t, i) => enNames[i] === t) &&
           want.every((t) => optValues.includes(t)), `${want.length} tags in ${env.VOCAB_FILE}, ${enNames.length} served`);
   }
-  check("autocomplete_sql", (await page.textContent("#tagsql")).includes("FROM ram_tag_scores("),
+  check("autocomplete_sql", (await page.textContent("#tagsql")).includes("FROM ram_tag_list"),
         await page.textContent("#tagsql"));
   const first = await cards();
   check("initial_grid", first.length === Math.min(K, COUNT), `${first.length} cards, want ${Math.min(K, COUNT)}`);
 
   // 2. a tag
   const t = await runSearch(env.TAG);
-  const tagSql = `WHERE tag = '${env.TAG.replaceAll("'", "''")}' ORDER BY score DESC LIMIT ${K}`;
+  // one row more than a page: whether there is a next one
+  const tagSql = `WHERE tag = '${env.TAG.replaceAll("'", "''")}' ORDER BY score DESC LIMIT ${K + 1} OFFSET 0`;
   check("tag_sql", t.sql.includes(tagSql) && /tag query/.test(t.mode), `sql ${t.sql}, mode ${t.mode}`);
   check("tag_timing", /^\d+ rows in [\d.]+ ms$/.test(t.timing), t.timing);
   const api = await page.evaluate(([q, k]) => fetch(`/api/search?q=${encodeURIComponent(q)}&k=${k}`)
@@ -160,9 +162,77 @@ try {
           `first results for '${env.TAG}': ${t.cards.slice(0, 5).map((c) => path.basename(c.path)).join(", ")}`);
   }
 
+  // 2b. a tag excluded: the tag most often beside TAG in its results
+  const counts = new Map();
+  for (const c of t.cards) for (const x of c.tags) if (x.toLowerCase() !== env.TAG.toLowerCase()) counts.set(x, (counts.get(x) || 0) + 1);
+  const other = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
+  if (other) {
+    const quoted = /\s/.test(other[0]) ? `"${other[0]}"` : other[0];
+    const n = await runSearch(`${env.TAG} -${quoted}`);
+    check("negation", !n.error && n.cards.length === t.cards.length - other[1] &&
+          n.cards.every((c) => c.tags.includes(env.TAG) && !c.tags.includes(other[0])) &&
+          n.sql.includes(`rowid NOT IN (SELECT rowid FROM photos WHERE tag = '${other[0].replaceAll("'", "''")}')`) &&
+          n.mode.includes(`without ${other[0]}`),
+          `'${env.TAG} -${quoted}': ${n.cards.length} cards (${t.cards.length} - ${other[1]} expected), error ${n.error}, sql ${n.sql}`);
+    const bad = await runSearch(`${env.TAG} -nosuchtagatall`);
+    check("negation_not_a_tag", bad.cards.length === 0 && bad.error.includes("only tags of the model can be excluded"),
+          bad.error);
+  } else {
+    fail("negation", `the results for '${env.TAG}' have no other tag`);
+  }
+
+  // 2c. pages: the whole index, K at a time, every row once
+  const seen = [];
+  let p1 = await runSearch("");
+  seen.push(...p1.cards.map((c) => c.id));
+  check("pager_first", !(await page.isHidden("#pager")) && await page.isDisabled("#prev") &&
+        (await page.textContent("#pageno")) === "page 1", "pager state on page 1");
+  for (let i = 0; i < 100 && !(await page.isDisabled("#next")); i++) {
+    await page.evaluate(() => { delete document.getElementById("grid").dataset.state; });
+    await page.click("#next");
+    await page.waitForSelector("#grid[data-state]");
+    seen.push(...(await cards()).map((c) => c.id));
+  }
+  const pages = Math.ceil(COUNT / K);
+  check("pager_all_rows", seen.length === COUNT && new Set(seen).size === COUNT &&
+        (await page.textContent("#pageno")) === `page ${pages}` && new URL(page.url()).searchParams.get("page") === String(pages - 1),
+        `${seen.length} cards over the pages (${new Set(seen).size} distinct), want ${COUNT}; ${await page.textContent("#pageno")}`);
+  await page.evaluate(() => { delete document.getElementById("grid").dataset.state; });
+  await page.click("#prev");
+  await page.waitForSelector("#grid[data-state]");
+  check("pager_prev", (await page.textContent("#pageno")) === `page ${pages - 1}`, await page.textContent("#pageno"));
+
+  // 2d. dates: the card shows the day; oldest first puts OLDEST first, newest first last
+  if (env.OLDEST) {
+    await page.evaluate(() => { delete document.getElementById("grid").dataset.state; });
+    await page.fill("#q", "");
+    await page.selectOption("#sort", "date_asc");
+    await page.waitForSelector("#grid[data-state]");
+    const o = await page.$$eval("#grid .card", (cs) => cs.map((c) => [c.title, (c.querySelector(".date") || {}).textContent]));
+    check("date_oldest_first", o.length > 0 && path.basename(o[0][0]) === env.OLDEST && o[0][1] === "2001-02-03" &&
+          o.slice(1).every((x) => x[1] && x[1] > "2001-02-03") && (await page.textContent("#sql")).includes("ORDER BY taken IS NULL, taken,"),
+          `first: ${o.slice(0, 2).join(" / ")}; sql ${await page.textContent("#sql")}`);
+    await page.click("#grid .card >> nth=0");
+    await page.waitForSelector("#viewer[open][data-state=done]");
+    const meta = await page.textContent("#vmeta");
+    check("date_viewer", meta === "file date 2001-02-03 04:05:06Z", meta);
+    await page.keyboard.press("Escape");
+    await page.waitForFunction(() => !document.getElementById("viewer").open);
+    await page.evaluate(() => { delete document.getElementById("grid").dataset.state; });
+    await page.selectOption("#sort", "date");
+    await page.waitForSelector("#grid[data-state]");
+    const all = await page.evaluate(() => fetch("/api/search?q=&k=500&sort=date").then((r) => r.json()));
+    check("date_newest_first", all.results.length === COUNT && path.basename(all.results[COUNT - 1].path) === env.OLDEST &&
+          new URL(page.url()).searchParams.get("sort") === "date",
+          `${all.results.length} rows, last ${all.results.length && all.results[all.results.length - 1].path}`);
+    await page.evaluate(() => { delete document.getElementById("grid").dataset.state; });
+    await page.selectOption("#sort", "score");
+    await page.waitForSelector("#grid[data-state]");
+  }
+
   // 3. a description
   const m = await runSearch(env.TEXT);
-  const matchSql = `MATCH '${env.TEXT.replaceAll("'", "''")}' AND k = ${K}`;
+  const matchSql = `MATCH '${env.TEXT.replaceAll("'", "''")}' AND k = ${K + 1}`;
   check("match_sql", m.sql.includes(matchSql) && /free text/.test(m.mode), `sql ${m.sql}, mode ${m.mode}`);
   check("match_results", m.cards.length === Math.min(K, COUNT) && !m.error,
         `${m.cards.length} cards, want ${Math.min(K, COUNT)}; error ${m.error}`);
@@ -224,6 +294,56 @@ try {
   await page.keyboard.press("Escape");
   await page.waitForFunction(() => !document.getElementById("viewer").open);
   pass("viewer_close");
+
+  // 5. similar photos from the large view: search by example over the stored entries
+  const me = m.cards[0].id;
+  await page.click("#grid .card >> nth=0");
+  await page.waitForSelector("#viewer[open][data-state=done]");
+  await page.evaluate(() => { delete document.getElementById("grid").dataset.state; });
+  await page.click("#similar");
+  await page.waitForSelector("#grid[data-state]");
+  const sim = await cards();
+  const simSql = await page.textContent("#sql");
+  const simScores = sim.map((c) => Number(c.score));
+  check("similar", !(await page.evaluate(() => document.getElementById("viewer").open)) &&
+        sim.length === Math.min(K, COUNT - 1) && sim.every((c) => c.id !== me) &&
+        simScores.every((x, i) => x <= 1.0001 && (i === 0 || x <= simScores[i - 1] + 1e-9)) &&
+        simSql.includes(`MATCH (SELECT entry FROM photos WHERE rowid = ${me})`) &&
+        (await page.textContent("#mode")).includes(`pictures like #${me}`) &&
+        new URL(page.url()).searchParams.get("like") === String(me),
+        `${sim.length} cards, ids ${sim.slice(0, 5).map((c) => c.id)} (self ${me}), scores ${simScores.slice(0, 5)}, sql ${simSql}`);
+  const s2 = await page.evaluate(([id, k]) => fetch(`/api/search?like=${id}&k=${k}&page=1`).then((r) => r.json()), [me, K]);
+  check("similar_page2", !s2.error && s2.results.length === Math.min(K, COUNT - 1 - K) &&
+        s2.results.every((r) => r.id !== me && !sim.some((c) => c.id === r.id)) &&
+        s2.results.every((r) => r.score <= simScores[simScores.length - 1] + 1e-9),
+        `${s2.error || ""} ${s2.results.length} results on page 2`);
+
+  // 6. captions (CAP_URL: a server on an index made with ram-index --captions)
+  if (env.CAP_URL) {
+    await page.goto(env.CAP_URL, { waitUntil: "load" });
+    await page.waitForSelector("#grid[data-state]");
+    const capCards = await page.$$eval("#grid .card", (cs) => cs.map((c) => ({
+      id: Number(c.dataset.id), caption: (c.querySelector(".caption") || {}).textContent || "" })));
+    check("captions_cards", capCards.length > 0 && capCards.every((c) => c.caption.length > 0) &&
+          !(await page.isHidden("#inbox")), JSON.stringify(capCards.slice(0, 3)));
+    const words = (capCards[0] ? capCards[0].caption : "").match(/[a-z]{4,}/g) || [];
+    const word = words[0] || "nothing";
+    await page.selectOption("#in", "captions");
+    const cs = await runSearch(word);
+    const capsById = new Map(capCards.map((c) => [c.id, c.caption]));
+    const want = capCards.filter((c) => (c.caption.match(/[a-z]+/g) || []).includes(word)).map((c) => c.id).sort();
+    check("captions_search", !cs.error && cs.mode.startsWith("captions") && cs.sql.includes("photos_captions MATCH") &&
+          // every caption with the word, and only captions with its stem (FTS5's porter tokenizer)
+          want.every((id) => cs.cards.some((c) => c.id === id)) &&
+          cs.cards.every((c) => (capsById.get(c.id) || "").includes(word.slice(0, 4))) &&
+          new URL(cs.url).searchParams.get("in") === "captions",
+          `'${word}': ${cs.cards.map((c) => c.id)} want ${want}; ${cs.error} ${cs.mode} ${cs.sql}`);
+    await page.click("#grid .card >> nth=0");
+    await page.waitForSelector("#viewer[open][data-state=done]");
+    const vcap = await page.textContent("#vcaption");
+    check("captions_viewer", cs.cards.length > 0 && vcap === capsById.get(cs.cards[0].id), vcap);
+    await page.keyboard.press("Escape");
+  }
 
   check("no_js_errors", errors.length === 0, errors.join(" | "));
 } catch (e) {

@@ -207,6 +207,11 @@ db.execute("UPDATE photos SET mtime = 0 WHERE path IN ('full.jpg', 'plain.jpg')"
 check(row("full.jpg")[:2] == ("2019-07-14T10:20:30+02:00", "exif")
       and row("plain.jpg")[:2] == ("1970-01-01T00:00:00Z", "mtime"), "update_mtime",
       repr((row("full.jpg"), row("plain.jpg"))))
+# the same file inserted again (a rerun): the stored values stay, a new mtime replaces an mtime date
+db.execute(ins, ("plain.jpg", plain, 86400))
+db.execute(ins, ("full.jpg", full, 86400))
+check(row("plain.jpg")[:2] == ("1970-01-02T00:00:00Z", "mtime") and row("full.jpg")[:3]
+      == ("2019-07-14T10:20:30+02:00", "exif", "Canon"), "rerun_same_file", repr((row("plain.jpg"), row("full.jpg"))))
 before = row("south.jpg")
 db.execute("UPDATE photos SET path = 'renamed.jpg' WHERE path = 'south.jpg'")
 check(row("renamed.jpg") == before, "rename_keeps", repr(row("renamed.jpg")))
@@ -230,6 +235,13 @@ try:
     check(True, "integrity")
 except sqlite3.Error as e:
     check(False, "integrity", str(e))
+db.execute("INSERT INTO photos_meta(id, taken) VALUES(999999, '2000-01-01')")
+try:
+    db.execute("INSERT INTO photos(photos) VALUES('integrity-check')")
+    check(False, "integrity_orphan", "passed")
+except sqlite3.Error as e:
+    check("1 photos_meta rows belong to no file" in str(e), "integrity_orphan", str(e))
+db.execute("DELETE FROM photos_meta WHERE id = 999999")
 db.commit()
 
 # a table made before photos_meta: NULLs (read-only too), then the same INSERT fills it, no inference
@@ -276,6 +288,21 @@ if r.returncode == 0:
 check(got == [("lib/a.jpg", "2019-07-14T10:20:30+02:00", "exif", "Canon"),
               ("lib/dup.jpg", "2019-07-14T10:20:30+02:00", "exif", "Canon"),
               ("lib/plain.jpg", "2020-09-13T12:26:40Z", "mtime", None)], "ram_index_cli", repr(got) + r.stderr[-300:])
+# shards merged into one index (ram-index --shard, --merge): the values travel with the entries
+env = dict(os.environ, RAM_MODEL=os.path.join(ROOT, "models", "default.ram"))
+runs = [subprocess.run([os.path.join(BUILD, "ram-index"), lib, os.path.join(T, "s%d.db" % i), "--shard", "%d/2" % i],
+                       capture_output=True, text=True, env=env) for i in (0, 1)]
+runs.append(subprocess.run([os.path.join(BUILD, "ram-index"), "--merge", os.path.join(T, "merged.db"),
+                            os.path.join(T, "s0.db"), os.path.join(T, "s1.db")], capture_output=True, text=True, env=env))
+merged = []
+if all(x.returncode == 0 for x in runs):
+    db = sqlite3.connect(os.path.join(T, "merged.db"))
+    db.enable_load_extension(True)
+    db.load_extension(os.path.join(BUILD, "ram"))
+    merged = db.execute("SELECT path, taken, taken_source, camera_make FROM photos ORDER BY path").fetchall()
+    db.close()
+check(merged == got, "shards_merged", repr(merged) + "".join(x.stderr[-200:] for x in runs))
+
 # an index made before photos_meta: ram-index --rescan fills it without an inference
 db = sqlite3.connect(os.path.join(T, "lib.db"))
 db.execute("DROP TABLE photos_meta")

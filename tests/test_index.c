@@ -721,9 +721,9 @@ static void test_duplicates_and_writes(void)
     check_sql("index.err.command", db, "INSERT INTO photos(photos) VALUES('optimise')",
               "ERROR: ram_index: unknown command 'optimise' (expected integrity-check, reembed, delete-stale, model, "
               "model=PATH or exif=0|1)");
-    check_sql(
-        "index.err.option", db, "CREATE VIRTUAL TABLE t2 USING ram_index(colour=1)",
-        "ERROR: ram_index: unknown option 'colour' (expected model, floor, store_images, exif, resume or on_error)");
+    check_sql("index.err.option", db, "CREATE VIRTUAL TABLE t2 USING ram_index(colour=1)",
+              "ERROR: ram_index: unknown option 'colour' (expected model, floor, store_images, exif, resume, on_error, "
+              "captions or caption_model)");
     check_sql("index.err.option_msg", db, "CREATE VIRTUAL TABLE t2 USING ram_index(floor=2)",
               "ERROR: ram_index: floor must be a number in (0, 1], got '2'");
     check_sql("index.err.name", db, "CREATE VIRTUAL TABLE tags USING ram_index(floor=0.5)",

@@ -197,7 +197,7 @@ static const char *nm(const char *base)
     return b;
 }
 
-/* The element-wise ops split over threads past 2^18 elements per thread:
+/* The element-wise ops split over threads past 2^16 elements per thread:
 ** 1 and 2 threads must give the same bits at each level. */
 static void test_ew_threads(void)
 {

@@ -1,16 +1,18 @@
 /*
 ** test_quant.c — the int8 path (core/gemm_q8.c, ram-convert --quant int8)
 ** and the bf16 path (core/gemm_bf16.c):
-**   - bf16: every path this CPU runs (AVX512-BF16, AVX-512F widening) and
-**     the portable one forced give bit-identical outputs on odd shapes, at 1
-**     and 2 threads, equal (within fp32 summation) to a double reference
-**     over the bf16-rounded operands; AMX tiles (their own summation order)
-**     within the same bound and identical at 1 and 2 threads; the rounding
-**     itself is checked on ties, subnormals, infinities and NaN;
-**   - the AMX-INT8 and AVX512-VNNI kernels and the portable scalar path give bit-identical
-**     int32 sums, quantized rows and fp32 outputs on odd shapes (M = 1, M, N,
-**     K not multiples of the blocks, K not a multiple of 4), with 1 and 2
-**     threads, and the int32 sums equal a naive loop over the unpacked codes;
+**   - bf16: every path this CPU runs (AVX512-BF16, AVX-512F and AVX2
+**     widening) and the portable one forced give bit-identical outputs on
+**     odd shapes, at 1 and 2 threads, equal (within fp32 summation) to a
+**     double reference over the bf16-rounded operands; AMX tiles (their own
+**     summation order) within the same bound and identical at 1 and 2
+**     threads; the rounding itself is checked on ties, subnormals,
+**     infinities and NaN;
+**   - the AMX-INT8, AVX512-VNNI, AVX-VNNI and AVX2 kernels and the scalar
+**     path give bit-identical int32 sums, quantized rows and fp32 outputs on
+**     odd shapes (M = 1, M, N, K not multiples of the blocks, K not a
+**     multiple of 4), with 1 and 2 threads, and the int32 sums equal a
+**     naive loop over the unpacked codes;
 **   - the dequantized product is within the bound that the weight and
 **     activation scales give, element by element;
 **   - on a small trained-like random RAM++ (ram-convert --random
@@ -125,6 +127,11 @@ static void test_exact(const struct qcase *c, const char *tag)
     rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc2, &err);
     ram_q8_force_scalar(2); /* VNNI where AMX would run */
     rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc3, &err);
+    int32_t *acc4 = malloc(sizeof(int32_t) * M * N), *acc5 = malloc(sizeof(int32_t) * M * N);
+    ram_q8_force_scalar(3); /* AVX2 where VNNI or AMX would run (the scalar path without AVX2) */
+    rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc4, &err);
+    ram_q8_force_scalar(4); /* AVX-VNNI (AVX2 or scalar without it) */
+    rc |= ram_q8_gemm_s32(a, M, lda, c->q, acc5, &err);
     ram_q8_force_scalar(0);
     int naive_ok = 1;
     for (int r = 0; r < M && naive_ok; r++)
@@ -137,9 +144,11 @@ static void test_exact(const struct qcase *c, const char *tag)
             }
         }
     snprintf(name, sizeof name, "quant.%s.s32_kernel_equals_scalar", tag);
-    check(rc == RAM_OK && !memcmp(acc, acc2, sizeof(int32_t) * M * N) && !memcmp(acc3, acc2, sizeof(int32_t) * M * N),
-          name, "int32 sums differ (vnni %d, amx %d)", ram_q8_have_vnni(), ram_q8_have_amx() && K % 64 == 0);
-    free(acc3);
+    check(rc == RAM_OK && !memcmp(acc, acc2, sizeof(int32_t) * M * N) && !memcmp(acc3, acc2, sizeof(int32_t) * M * N) &&
+              !memcmp(acc4, acc2, sizeof(int32_t) * M * N) && !memcmp(acc5, acc2, sizeof(int32_t) * M * N),
+          name, "int32 sums differ (vnni %d, amx %d, avx2 %d, avx-vnni %d)", ram_q8_have_vnni(),
+          ram_q8_have_amx() && K % 64 == 0, ram_q8_have_avx2(), ram_q8_have_avxvnni());
+    free(acc3), free(acc4), free(acc5);
     snprintf(name, sizeof name, "quant.%s.s32_scalar_equals_naive", tag);
     check(naive_ok, name, "scalar sums differ from the naive loop over the packed codes");
 
@@ -153,13 +162,21 @@ static void test_exact(const struct qcase *c, const char *tag)
     float *y4 = malloc(sizeof(float) * M * N);
     ram_q8_force_scalar(2);
     rc |= ram_q8_linear(c->x, M, c->q, c->b, y4, &err);
-    ram_q8_force_scalar(0);
+    float *y5 = malloc(sizeof(float) * M * N), *y6 = malloc(sizeof(float) * M * N);
+    ram_q8_force_scalar(3); /* AVX2, 2 threads then 1 */
+    rc |= ram_q8_linear(c->x, M, c->q, c->b, y5, &err);
     ram_set_threads(1);
+    rc |= ram_q8_linear(c->x, M, c->q, c->b, y6, &err);
+    float *y7 = malloc(sizeof(float) * M * N);
+    ram_q8_force_scalar(4); /* AVX-VNNI */
+    rc |= ram_q8_linear(c->x, M, c->q, c->b, y7, &err);
+    ram_q8_force_scalar(0);
     snprintf(name, sizeof name, "quant.%s.linear_bit_identical", tag);
     check(rc == RAM_OK && !memcmp(y, y2, sizeof(float) * M * N) && !memcmp(y, y3, sizeof(float) * M * N) &&
-              !memcmp(y, y4, sizeof(float) * M * N),
+              !memcmp(y, y4, sizeof(float) * M * N) && !memcmp(y, y5, sizeof(float) * M * N) &&
+              !memcmp(y, y6, sizeof(float) * M * N) && !memcmp(y, y7, sizeof(float) * M * N),
           name, "outputs differ between threads or paths");
-    free(y4);
+    free(y4), free(y5), free(y6), free(y7);
 
     /* Against fp32: |dy| <= sum_k |x||dw| + |dx||w| + |dx||dw| with |dw| <= s_w/2, |dx| <= s_a/2. */
     double worst = 0;
@@ -186,8 +203,9 @@ static void test_kernel(void)
                                     {6, 64, 256},    {25, 100, 771}, {50, 200, 3},   {97, 129, 64},
                                     {130, 300, 262}, {37, 70, 128},  {130, 300, 256}};
     /* 130 x 300 x 26x is big enough for 2 threads; K a multiple of 64 takes AMX tiles where granted. */
-    printf("NOTE: AVX512-VNNI kernel %s, AMX-INT8 %s\n", ram_q8_have_vnni() ? "present" : "absent (scalar path only)",
-           ram_q8_have_amx() ? "present" : "absent");
+    printf("NOTE: AVX512-VNNI kernel %s, AMX-INT8 %s, AVX-VNNI %s, AVX2 kernel %s\n",
+           ram_q8_have_vnni() ? "present" : "absent", ram_q8_have_amx() ? "present" : "absent",
+           ram_q8_have_avxvnni() ? "present" : "absent", ram_q8_have_avx2() ? "present" : "absent");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         struct qcase c;
         char tag[64];
@@ -255,7 +273,7 @@ static void test_bf16_shape(int M, int N, int K)
     char name[96];
     float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
     uint16_t *pk = malloc(ram_bf16_packed_bytes(N, K));
-    float *y[4][2];
+    float *y[RAM_BF16_AMX + 1][2];
     for (int i = 0; i < M * K; i++) x[i] = 2.0f * frand() + 0.3f;
     for (int i = 0; i < N * K; i++) W[i] = 0.05f * frand();
     for (int i = 0; i < N; i++) b[i] = frand();
@@ -272,7 +290,7 @@ static void test_bf16_shape(int M, int N, int K)
         }
     ram_bf16_force_level(-1);
     ram_set_threads(1);
-    /* Levels 0-2 do the same additions in the same order; AMX (3) its own. */
+    /* Levels 0-3 do the same additions in the same order; AMX (4) its own. */
     int same = 1;
     for (int l = 0; l <= best; l++)
         for (int t = 0; t < 2; t++) same &= !memcmp(y[l][t], y[l < RAM_BF16_AMX ? 0 : l][0], sizeof(float) * M * N);
@@ -320,7 +338,7 @@ static void test_bf16(void)
     static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},    {13, 70, 130},
                                     {6, 64, 256},  {25, 100, 771}, {50, 200, 3},   {130, 300, 262},
                                     {37, 70, 128}, {33, 17, 32},   {130, 300, 256}};
-    printf("NOTE: bf16 path level %d (3 AMX-BF16, 2 AVX512-BF16, 1 AVX-512F, 0 portable)\n", ram_bf16_level());
+    printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2]);

@@ -7,8 +7,10 @@
 #   2. a temporary index of demo/photos made by the build's ram-index, served
 #      on a free port; the page driven in headless Chromium (tests/serve_page.mjs,
 #      playwright-core installed into $RAM_BUILD/npm when missing): vocabulary
-#      autocompletion, a tag and a description search (SQL and timing shown,
-#      grid filled, ranked), the large view; screenshot to $RAM_BUILD/search.png
+#      autocompletion (ram_tag_list), a tag and a description search (SQL and
+#      timing shown, grid filled, ranked), a tag excluded (dog -leash), pages,
+#      dates and the date order, the large view and its similar photos, and
+#      (on a second, small index made with --captions) captions shown and searched; screenshot to $RAM_BUILD/search.png
 #      (and docs/search.png with RAM_SCREENSHOT=1), whose content serve_page.mjs
 #      checks: the first thumbnails' pixels are not blank, the count shown is the query's.
 #   3. what must be refused: paths instead of row ids, URL-encoded traversal,
@@ -130,8 +132,18 @@ else
   TAG= TEXT="a small blue triangle" TEXT_WANT= VOCAB_FILE=
 fi
 cp -r demo/photos "$T/photos"
+# the oldest file of the folder (no demo picture has EXIF: taken is the mtime)
+OLDEST=07-two-small-plain-red-circles.png
+touch -d '2001-02-03 04:05:06 UTC' "$T/photos/$OLDEST"
 (cd "$T" && "$B/ram-index" photos photos.db $MODEL_ARGS) >"$T/index.log" 2>&1 ||
   { fail index "$(cat "$T/index.log")"; exit 1; }
+# A small index with captions (ram-index --captions): the page shows and searches them (2b, 5f).
+mkdir -p "$T/cap/photos"
+cp demo/photos/0[1-6]-* "$T/cap/photos/"
+CAPM=$ROOT/models/default_caption.ram # else the golden Tag2Text (its captions are nonsense words: enough for search)
+[ -f "$CAPM" ] || CAPM=$B/models/golden_tag2text.ram
+(cd "$T/cap" && RAM_CAPTION_MODEL="$CAPM" "$B/ram-index" --captions photos cap.db $MODEL_ARGS) >"$T/cap.log" 2>&1 ||
+  { fail captions_index "$(tail -3 "$T/cap.log")"; rm -f "$T/cap/cap.db"; }
 COUNT=$(sqlite3 "$T/photos.db" "SELECT count(*) FROM photos_files")
 [ "$COUNT" = 50 ] && pass index || fail index "$COUNT rows, want 50"
 if [ -z "$TAG" ]; then # golden model: a tag some pictures show (its tags are invented words)
@@ -181,10 +193,21 @@ else
     fail page "cannot install playwright-core into $NPM_DIR: $(tail -3 "$T/npm.log" 2>/dev/null)"
   else
     rm -f "$B/search.png"
-    URL="$URL" NPM_DIR="$NPM_DIR" TAG="$TAG" TEXT="$TEXT" TEXT_WANT="$TEXT_WANT" RANKING=$RANKING \
+    CAP_URL= CAPSRV=
+    if [ -f "$T/cap/cap.db" ]; then # a second server, on the index with captions
+      "$PY" demo/serve.py "$T/cap/cap.db" --port 0 --ext "$B/ram" >"$T/capserve.out" 2>"$T/capserve.err" &
+      CAPSRV=$!
+      i=0
+      while [ $i -lt 600 ] && [ -z "$CAP_URL" ] && kill -0 "$CAPSRV" 2>/dev/null; do
+        CAP_URL=$(grep -o 'http://[^ ]*/' "$T/capserve.out" 2>/dev/null | head -1); sleep 0.1; i=$((i + 1))
+      done
+      [ -n "$CAP_URL" ] || fail captions_page_start "$(cat "$T/capserve.err")"
+    fi
+    CAP_URL="$CAP_URL" URL="$URL" NPM_DIR="$NPM_DIR" TAG="$TAG" TEXT="$TEXT" TEXT_WANT="$TEXT_WANT" RANKING=$RANKING \
       MANIFEST="$ROOT/demo/photos/MANIFEST.json" SHOT="$B/search.png" PROFILE="$T/chromium-profile" \
-      K=24 COUNT="$COUNT" VOCAB_FILE="$VOCAB_FILE" timeout 180 node tests/serve_page.mjs >"$T/node.out" 2>"$T/node.err"
+      K=24 COUNT="$COUNT" VOCAB_FILE="$VOCAB_FILE" OLDEST="$OLDEST" timeout 180 node tests/serve_page.mjs >"$T/node.out" 2>"$T/node.err"
     rc=$?
+    if [ -n "$CAPSRV" ]; then kill "$CAPSRV" 2>/dev/null; wait "$CAPSRV" 2>/dev/null; fi
     cat "$T/node.out"
     if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$T/node.out"; then
       fail page "node exited with $rc: $(tail -5 "$T/node.err")"
@@ -237,7 +260,20 @@ s, h, b = get("/")
 check("page", s == 200 and b"<title>sqlite-ram search</title>" in b and "default-src 'self'" in h.get("Content-Security-Policy", ""), "status %d: %r" % (s, b[:200]))
 s, h, b = get("/api/search?q=&k=5")
 j = json.loads(b) if s == 200 else {}
-check("api_search", s == 200 and len(j.get("results", [])) == 5 and j.get("sql", "").endswith("LIMIT 5"), "status %d: %r" % (s, b[:200]))
+check("api_search", s == 200 and len(j.get("results", [])) == 5 and j.get("sql", "").endswith("LIMIT 6 OFFSET 0")
+      and j.get("more") is True, "status %d: %r" % (s, b[:200]))
+n = json.loads(get("/api/info")[2])["count"]
+last = (n - 1) // 5
+s, h, b = get("/api/search?q=&k=5&page=%d" % last)  # the last page
+j = json.loads(b) if s == 200 else {}
+check("api_search_last_page", s == 200 and len(j.get("results", [])) == n - 5 * last and j.get("more") is False
+      and j.get("sql", "").endswith("LIMIT 6 OFFSET %d" % (5 * last)), "%d rows; status %d: %r" % (n, s, b[:300]))
+for name, q, want in [("page", "q=&page=x", "page must be an integer"),
+                      ("page_range", "q=&page=-1", "page must be in 0..10000"),
+                      ("sort", "q=&sort=size", "sort must be one of score, date, date_asc"),
+                      ("like", "q=&like=../1", "like must be a picture's row id")]:
+    s, h, b = get("/api/search?" + q)
+    check("api_search_bad_" + name, s == 400 and json.loads(b).get("error") == want, "status %d: %r" % (s, b[:200]))
 s, h, b = get("/api/search?q=x&k=100000")
 check("k_limit", s == 400 and json.loads(b).get("error") == "k must be in 1..500", "status %d: %r" % (s, b[:200]))
 s, h, b = get("/api/photo/999999")
@@ -326,8 +362,8 @@ stop_server
 
 # ------------------------------------------------------------ 4. absolute paths, another model
 # An index of absolute paths with one row naming /etc/passwd: the root is not
-# guessed from the rows (issue 20: it is the database's folder, the user's
-# choice), so the row is 403 with or without --root.
+# guessed from the rows (issue 20: it is the folder ram-index indexed, recorded
+# in ram_index_roots), so the row is 403 with or without --root.
 (cd "$T" && "$B/ram-index" "$T/photos" abs.db $MODEL_ARGS) >"$T/abs.log" 2>&1 || fail abs_index "$(cat "$T/abs.log")"
 sqlite3 -bail -cmd ".load $B/ram" "$T/abs.db" "INSERT INTO photos(rowid, path, image)
   VALUES (2001, '/etc/passwd', readfile('$T/photos/14-a-large-plain-orange-heart.png'))" >"$T/abs2.log" 2>&1 ||
@@ -339,7 +375,7 @@ good=$(sqlite3 "$T/abs.db" "SELECT id FROM photos_files WHERE path LIKE '%/01-%'
 if start_server "$T/abs.db"; then
   s1=$(status "${URL}original/2001")
   s2=$(status "${URL}original/$good")
-  grep -q "root $(cd "$T" && pwd -P))" "$T/serve.out" && [ "$s1" = 403 ] && [ "$s2" = 200 ] &&
+  grep -q "root $(cd "$T" && pwd -P)/photos)" "$T/serve.out" && [ "$s1" = 403 ] && [ "$s2" = 200 ] &&
     pass abs_root_default || fail abs_root_default "/etc/passwd row $s1, a photo $s2: $(cat "$T/serve.out")"
   stop_server
 else
@@ -397,8 +433,10 @@ fi
 # 5a. The /etc database (the probe of issue 20): every row names a file of
 #     /etc. The root was the rows' common folder, /etc, and /original/1 was
 #     /etc/shadow; it is the database's folder now, so nothing is served.
+#     (Its recorded roots are dropped, as in an index made before ram-index
+#     recorded them: the database's folder is the root; 5e tests roots.)
 cp "$T/photos.db" "$T/etc.db"
-sqlite3 "$T/etc.db" "UPDATE photos_files SET path = 'x' || id; UPDATE photos_files SET path = CASE id
+sqlite3 "$T/etc.db" "DROP TABLE ram_index_roots; UPDATE photos_files SET path = 'x' || id; UPDATE photos_files SET path = CASE id
   WHEN 1 THEN '/etc/shadow' WHEN 2 THEN '/etc/passwd' ELSE '/etc/x/photo' || id || '.jpg' END" ||
   fail etc_db "cannot edit the copy"
 # Rows naming files inside the root that are not images (the database
@@ -406,7 +444,7 @@ sqlite3 "$T/etc.db" "UPDATE photos_files SET path = 'x' || id; UPDATE photos_fil
 cp "$T/photos.db" "$T/inroot.db"
 echo "a note, not a picture" >"$T/notes.txt"
 mkfifo "$T/fifo.png" 2>/dev/null || true
-sqlite3 "$T/inroot.db" "UPDATE photos_files SET path = 'x' || id; UPDATE photos_files SET path = CASE id
+sqlite3 "$T/inroot.db" "DROP TABLE ram_index_roots; UPDATE photos_files SET path = 'x' || id; UPDATE photos_files SET path = CASE id
   WHEN 1 THEN 'inroot.db' WHEN 2 THEN 'notes.txt' WHEN 3 THEN 'fifo.png' WHEN 4 THEN 'photos'
   WHEN 5 THEN 'photos/../../../../../../etc/passwd' ELSE 'photos/gone' || id || '.png' END" ||
   fail inroot_db "cannot edit the copy"
@@ -456,6 +494,81 @@ else
     pass root_holds_home || fail root_holds_home "$(cat "$T/serve.err")"
 fi
 
+# 5e. Recorded roots (ram_index_roots, written by ram-index): served from
+#     without --root, also when the database's folder holds the home folder
+#     (a pictures.db in ~ for ~/Pictures); a recorded root that is / or holds
+#     the home folder, or is no folder, is left out and named.
+mkdir -p "$T/rh/home"
+cp -r "$T/photos" "$T/rh/home/Pictures"
+(cd "$T/rh" && "$B/ram-index" home/Pictures pictures.db $MODEL_ARGS) >"$T/rh.log" 2>&1 || fail roots_index "$(cat "$T/rh.log")"
+if HOME="$T/rh" start_server "$T/rh/pictures.db"; then
+  s1=$(status "${URL}original/1")
+  grep -q "root $(cd "$T/rh" && pwd -P)/home/Pictures)" "$T/serve.out" && [ "$s1" = 200 ] &&
+    pass roots_recorded || fail roots_recorded "original/1 $s1: $(cat "$T/serve.out" "$T/serve.err")"
+  stop_server
+else
+  fail roots_recorded "$(cat "$T/serve.err")"
+fi
+sqlite3 "$T/rh/pictures.db" "INSERT INTO ram_index_roots VALUES('photos', '/', 0), ('photos', '..', 0), ('photos', 'nope', 0)"
+if HOME="$T/rh/home" start_server "$T/rh/pictures.db"; then
+  grep -q "root $(cd "$T/rh" && pwd -P)/home/Pictures)" "$T/serve.out" &&
+    grep -q "the recorded root / is not served from: it holds your home folder" "$T/serve.err" &&
+    grep -q "the recorded root .. is not served from: it holds your home folder" "$T/serve.err" &&
+    grep -q "the recorded root nope is not served from: not a folder" "$T/serve.err" &&
+    pass roots_too_wide_left_out || fail roots_too_wide_left_out "$(cat "$T/serve.out" "$T/serve.err")"
+  stop_server
+else
+  fail roots_too_wide_left_out "$(cat "$T/serve.err")"
+fi
+sqlite3 "$T/rh/pictures.db" "DELETE FROM ram_index_roots WHERE root = 'home/Pictures'"
+if HOME="$T/rh/home" start_server "$T/rh/pictures.db"; then
+  fail roots_none_left "started: $(cat "$T/serve.out")"; stop_server
+else
+  wait "$SRV" 2>/dev/null; SRV=
+  grep -q 'which holds your home folder: name the photo folder with --root DIR' "$T/serve.err" &&
+    pass roots_none_left || fail roots_none_left "$(cat "$T/serve.err")"
+fi
+
+# 5f. Captions (ram-index --captions, the default caption model): shown with
+#     each result and in the large view, searchable with FTS5 (in=captions);
+#     a table without captions says so.
+if [ -f "$T/cap/cap.db" ]; then
+  if start_server "$T/cap/cap.db"; then
+    "$PY" - "$URL" <<'PYCAP'
+import json, re, sys, urllib.parse, urllib.request
+url = sys.argv[1]
+get = lambda p: json.load(urllib.request.urlopen(url + p, timeout=60))
+info = get("api/info")
+all_ = get("api/search?q=&k=10")
+caps = {r["id"]: r["caption"] for r in all_["results"]}
+ok = info.get("captions") is True and len(caps) == 6 and all(isinstance(c, str) and c for c in caps.values())
+print("PASS: serve.captions_shown" if ok else "FAIL: serve.captions_shown: %r %r" % (info, caps))
+word = max((w for c in caps.values() for w in re.findall(r"[a-z]+", c) if len(w) > 3),
+           key=lambda w: sum(w in c.split() for c in caps.values()))
+r = get("api/search?in=captions&k=10&q=" + urllib.parse.quote(word))
+want = sorted(i for i, c in caps.items() if word in re.findall(r"[a-z]+", c))
+got = sorted(x["id"] for x in r["results"])
+ok = r.get("mode") == "caption" and "photos_captions MATCH" in r["sql"] \
+    and set(want) <= set(got) and all(x["caption"] == caps[x["id"]] and word[:4] in x["caption"] for x in r["results"])
+print("PASS: serve.captions_search" if ok else "FAIL: serve.captions_search: %r: got %r want %r, %r" % (word, got, want, r))
+d = get("api/photo/%d" % want[0])
+print("PASS: serve.captions_viewer" if d.get("caption") == caps[want[0]] else "FAIL: serve.captions_viewer: %r" % d)
+PYCAP
+    stop_server
+  else
+    fail captions_start "$(cat "$T/serve.err")"
+  fi
+fi
+if start_server "$T/photos.db"; then
+  r=$("$PY" -c 'import sys, urllib.request, urllib.error
+try: urllib.request.urlopen(sys.argv[1] + "api/search?in=captions&q=red")
+except urllib.error.HTTPError as e: print(e.code, e.read().decode())' "$URL")
+  case "$r" in "400 "*"has no captions"*) pass captions_none ;; *) fail captions_none "$r" ;; esac
+  stop_server
+else
+  fail captions_none "$(cat "$T/serve.err")"
+fi
+
 # 5b. Names that are not UTF-8, and names with control characters: indexed by
 #     ram-index, searched, shown escaped, the original still downloadable (the
 #     server exited at start before: "Could not decode to UTF-8 column 'path'").
@@ -481,7 +594,7 @@ def get(path):
 s, b = get("/api/search?q=&k=10")
 res = json.loads(b).get("results", []) if s == 200 else []
 paths = {r["path"]: r["id"] for r in res}
-want_bad, want_nl = "u/caf\u00e9-\\xff\\xfe-star.png", "u/line\\nbreak-\\x1b[2J.png"
+want_bad, want_nl = "caf\u00e9-\\xff\\xfe-star.png", "line\\nbreak-\\x1b[2J.png"  # under the root u/
 ok = want_bad in paths and want_nl in paths
 print("PASS: serve.bytes_shown_escaped" if ok else "FAIL: serve.bytes_shown_escaped: %d %r" % (s, sorted(paths)))
 if ok:
@@ -700,7 +813,7 @@ else
 fi
 if start_server "$T/photos.db" --show-paths; then
   r=$("$PY" -c 'import json, sys, urllib.request; j = json.load(urllib.request.urlopen(sys.argv[1] + "api/info")); print(j["root"], j["model"]["file"])' "$URL")
-  case "$r" in "$(cd "$T" && pwd -P) /"*) pass show_paths ;; *) fail show_paths "$r" ;; esac
+  case "$r" in "$(cd "$T" && pwd -P)/photos /"*) pass show_paths ;; *) fail show_paths "$r" ;; esac
   stop_server
 else
   fail show_paths "$(cat "$T/serve.err")"

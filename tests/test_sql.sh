@@ -17,6 +17,7 @@
 #   @LIB@ a copy of ram.so, chosen by a "-- lib: NAME" line in the script:
 #         iso   (default) @T@/iso/lib/ram.so, with no models/default.ram next to it
 #         dflt  @T@/dflt/lib/ram.so with @T@/dflt/models/default.ram = golden_ram.ram
+#               and default_caption.ram = golden_tag2text.ram
 #         bad   @T@/bad/lib/ram.so with a default.ram that is not a model file
 # A "-- env: RAM_MODEL=VALUE" line sets RAM_MODEL (otherwise it is unset).
 # sql/examples.sql runs too (its build/ and tests/data paths rewritten), compared
@@ -42,6 +43,7 @@ for d in iso dflt bad; do
   cp "$B/ram.so" "$T/$d/lib/ram.so"
 done
 cp "$B/models/golden_ram.ram" "$T/dflt/models/default.ram"
+cp "$B/models/golden_tag2text.ram" "$T/dflt/models/default_caption.ram"
 printf 'not a model file\n' >"$T/bad/models/default.ram"
 # A RAM (not RAM++) model with a CLIP text tower, for open-set on RAM: @T@/ram_clip.ram.
 "$B/ram-convert" "$G/ram_tiny.pth" -o "$T/ram_clip.ram" --tags "$G/tag_list.txt" \

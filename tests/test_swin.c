@@ -586,6 +586,16 @@ static void test_held_out(const char *label, int image, int patch, int embed, in
     }
     snprintf(name, sizeof name, "held-out %s: CLS is the mean of the token rows", label);
     check(ce <= 1e-5, name, "max abs error %.3g", ce);
+    int threads = ram_ops_get_threads();
+    if (threads > 1) { /* the same bits at 1 thread */
+        float *out1 = malloc(sizeof(float) * L * C);
+        ram_set_threads(1);
+        rc = run_forward(&h.m, chw, out1, NULL, &err);
+        ram_set_threads(threads);
+        snprintf(name, sizeof name, "held-out %s: bit-identical to 1 thread", label);
+        check(!rc && !memcmp(out, out1, sizeof(float) * L * C), name, "rc %d %s", rc, err.msg);
+        free(out1);
+    }
     free(out);
     free(chw);
     ref_free(&rs);
@@ -608,6 +618,11 @@ static void test_held_out_all(void)
     ram_set_threads(2);
     static const int dE[2] = {2, 2}, hE[2] = {2, 4};
     test_held_out("image 160 window 10 embed 64, 2 threads (res 40,20)", 160, 4, 64, 10, 2, dE, hE, 4, 55);
+    /* Big enough that the token moves (window partition and its inverse,
+    ** patch merging: 2,304 x 64 floats, over 2 x 2^16) are split over the
+    ** two threads too. */
+    static const int dF[2] = {2, 1}, hF[2] = {2, 4};
+    test_held_out("image 96 patch 2 window 12 embed 64, 2 threads (res 48,24)", 96, 2, 64, 12, 2, dF, hF, 2, 66);
     ram_set_threads(t0);
 }
 

@@ -1,6 +1,7 @@
 // app.js — the search page of demo/serve.py: asks the server's JSON API
 // (/api/info, /api/tags, /api/search, /api/photo/ID), draws the ranked grid
-// and the large view, and shows the SQL and timing of every answer. Text from
+// (with each picture's date, a page at a time, in score or date order) and
+// the large view (with its "similar photos": search by example), and shows the SQL and timing of every answer. Text from
 // the index (paths, tags) is only ever set with textContent, never as HTML.
 "use strict";
 
@@ -22,6 +23,7 @@ async function getJSON(url) {
 }
 
 let current = null; // the last search answer
+let page = 0;       // the page shown (0-based)
 
 async function loadInfo() {
   try {
@@ -29,6 +31,8 @@ async function loadInfo() {
     $("info").textContent = `${info.count} pictures in table ${info.table} · model ${info.model.kind}, ` +
       `${info.model.tags} tags${info.model.text_encoder ? "" : " (no text encoder: tags only)"}`;
     if (info.k) $("k").value = new URLSearchParams(location.search).get("k") || info.k;
+    $("sortbox").hidden = !info.dates; // a table made before capture dates has none
+    $("inbox").hidden = !info.captions; // a table without captions=1 has none
   } catch (e) {
     $("info").textContent = `cannot reach the server: ${e.message}`;
   }
@@ -70,6 +74,13 @@ function card(r, i, answer) {
   top.appendChild(el("span", "score", answer.mode === "all" ? "" : fmt(r.score)));
   cap.appendChild(top);
   cap.appendChild(el("div", "path", (r.path || "").split("/").pop()));
+  if (r.caption) cap.appendChild(el("div", "caption", r.caption));
+  if (r.taken) {
+    // the day, in the photo's own terms (EXIF local time, or the file's mtime in UTC, in italics)
+    const d = el("div", `date ${r.taken_source || ""}`, r.taken.slice(0, 10));
+    d.title = `${r.taken} (${r.taken_source === "mtime" ? "file modification time" : "EXIF capture time"})`;
+    cap.appendChild(d);
+  }
   const tags = el("div", "tags");
   for (const t of r.tags) {
     const chip = el("span", "chip", t);
@@ -82,9 +93,14 @@ function card(r, i, answer) {
   return b;
 }
 
-async function search(q, k, push) {
+async function search(q, k, push, pg = 0, like = null) {
+  const sort = $("sort").value;
   const params = new URLSearchParams({ q, k: String(k) });
-  if (push) history.replaceState(null, "", q ? `?${params}` : location.pathname);
+  if (pg) params.set("page", String(pg));
+  if (sort !== "score") params.set("sort", sort);
+  if (like !== null) params.set("like", String(like));
+  if ($("in").value === "captions") params.set("in", "captions");
+  if (push) history.replaceState(null, "", q || pg || sort !== "score" || like !== null ? `?${params}` : location.pathname);
   $("mode").textContent = "searching…";
   let a;
   try {
@@ -93,28 +109,41 @@ async function search(q, k, push) {
     a = { error: e.message, results: [], sql: "" };
   }
   current = a;
+  page = pg;
+  const order = { date: ", newest first", date_asc: ", oldest first" }[a.sort] || "";
   const modes = {
-    tag: `tag query: "${a.tag}"${a.tag_zh ? " / " + a.tag_zh : ""}, ranked by its probability`,
-    match: "free text: RAM++ open-set probability of the description, best first",
-    all: "no query: the first rows of the index",
+    tag: `tag query: "${a.tag}"${a.tag_zh ? " / " + a.tag_zh : ""}, ranked by its probability${order}`,
+    match: order ? `free text: the best of RAM++'s open-set ranking of the description${order}`
+                 : "free text: RAM++ open-set probability of the description, best first",
+    all: `no query: the rows of the index${order}`,
+    similar: `pictures like #${a.like}: cosine of their CLS embeddings, best first${order}`,
+    caption: `captions: full-text search (FTS5, bm25), best first${order}`,
   };
-  $("mode").textContent = modes[a.mode] || "";
+  const without = a.excluded && a.excluded.length ? `; without ${a.excluded.join(", ")}` : "";
+  $("mode").textContent = (modes[a.mode] || "") + (a.mode ? without : "");
   $("sql").textContent = a.sql || "";
   $("timing").textContent = a.error ? "" : `${a.results.length} rows in ${a.ms} ms`;
   $("error").hidden = !a.error;
   $("error").textContent = a.error || "";
   const grid = $("grid");
-  grid.replaceChildren(...a.results.map((r, i) => card(r, i, a)));
+  grid.replaceChildren(...a.results.map((r, i) => card(r, pg * k + i, a)));
   if (!a.error && !a.results.length) grid.appendChild(el("p", "empty", "No picture matches."));
+  $("pager").hidden = !!a.error || (!pg && !a.more);
+  $("prev").disabled = pg === 0;
+  $("next").disabled = !a.more;
+  $("pageno").textContent = `page ${pg + 1}`;
   grid.dataset.state = a.error ? "error" : "done";
 }
 
 async function openViewer(id) {
   const v = $("viewer");
+  v.dataset.id = String(id);
   $("big").src = `/photo/${id}`;
   $("orig").href = `/original/${id}`;
   $("vpath").textContent = "";
   $("vtags").textContent = "";
+  $("vmeta").textContent = "";
+  $("vcaption").textContent = "";
   $("vsql").textContent = "";
   const body = $("vscores").tBodies[0];
   body.replaceChildren();
@@ -129,6 +158,14 @@ async function openViewer(id) {
   $("vpath").textContent = d.path || `picture ${id}`;
   $("vtags").textContent = d.tags.length ? d.tags.join(" · ") + (d.tags_zh.length ? "  (" + d.tags_zh.join(" · ") + ")" : "")
                                           : "no tag above its threshold";
+  const meta = [];
+  if (d.taken) meta.push(`${d.taken_source === "mtime" ? "file date" : "taken"} ${d.taken.replace("T", " ")}`);
+  if (d.camera) meta.push(d.camera);
+  if (d.latitude !== null && d.latitude !== undefined)
+    meta.push(`${Math.abs(d.latitude).toFixed(5)}° ${d.latitude < 0 ? "S" : "N"}, ` +
+              `${Math.abs(d.longitude).toFixed(5)}° ${d.longitude < 0 ? "W" : "E"}`);
+  $("vmeta").textContent = meta.join(" · ");
+  $("vcaption").textContent = d.caption || "";
   $("vsql").textContent = `${d.sql}\n-- ${d.ms} ms; ${d.note}\n${d.thumb_sql}`;
   for (const s of d.scores) {
     const tr = el("tr", s.selected ? "sel" : "");
@@ -149,14 +186,28 @@ async function openViewer(id) {
 $("close").addEventListener("click", () => $("viewer").close());
 $("viewer").addEventListener("click", (e) => { if (e.target === $("viewer")) $("viewer").close(); });
 $("viewer").addEventListener("close", () => { delete $("viewer").dataset.state; });
+const rerun = (pg) => search(current ? current.query || "" : $("q").value.trim(), Number($("k").value) || 24, true, pg,
+                             current && current.like !== undefined ? current.like : null);
 $("search").addEventListener("submit", (e) => {
   e.preventDefault();
   search($("q").value.trim(), Number($("k").value) || 24, true);
 });
+$("sort").addEventListener("change", () => rerun(0));
+$("similar").addEventListener("click", () => {
+  // the pictures like the one in the large view (search by example), in the grid
+  const id = Number($("viewer").dataset.id);
+  $("viewer").close();
+  search($("q").value.trim(), Number($("k").value) || 24, true, 0, id);
+});
+$("prev").addEventListener("click", () => { if (page > 0) rerun(page - 1); });
+$("next").addEventListener("click", () => { if (current && current.more) rerun(page + 1); });
 
 (async () => {
   const p = new URLSearchParams(location.search);
   $("q").value = p.get("q") || "";
+  if (["date", "date_asc"].includes(p.get("sort"))) $("sort").value = p.get("sort");
+  if (p.get("in") === "captions") $("in").value = "captions";
   await loadInfo();
-  await search($("q").value.trim(), Number($("k").value) || 24, false);
+  const like = /^[0-9]+$/.test(p.get("like") || "") ? Number(p.get("like")) : null;
+  await search($("q").value.trim(), Number($("k").value) || 24, false, Number(p.get("page")) || 0, like);
 })();

@@ -34,6 +34,15 @@
 ** and the fraction of inputs whose selected tag sets (p >= threshold) are
 ** identical. The int8 kernel is also timed alone against sgemm on the Swin-L
 ** linear shapes (q8_kernel_speedup_*: sum of sgemm times / sum of int8 times).
+**
+** THROUGHPUT (issue 19's indexing item): per image, two images tagged one
+** after the other with both threads (throughput_s_all_cores: how ram-index
+** and INSERT ... SELECT run today) against two images at once, one per
+** thread, each thread with its own state (throughput_s_per_core: two
+** connections, or a batch split over threads), rounds interleaved, medians;
+** throughput_gain_per_core = all_cores / per_core (> 1: one image per core
+** is faster). The same for the int8 file (suffix _int8). Decode included
+** (ram_tag_image), as an indexer pays it.
 */
 #include "bench_util.h"
 #include "gemm_q8.h"
@@ -44,6 +53,7 @@
 #include "peak.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include <stdio.h>
@@ -225,6 +235,65 @@ static double kernel_speedup(int threads)
     return tf / tq;
 }
 
+struct tp_job {
+    struct ram_state *st;
+    const void *img;
+    size_t nimg, ncls;
+    int threads, n, failed;
+};
+
+static void *tp_run(void *arg)
+{
+    struct tp_job *j = arg;
+    struct ram_error err;
+    float *probs = malloc(sizeof(float) * j->ncls);
+    ram_set_threads(j->threads);
+    for (int i = 0; i < j->n && probs; i++)
+        if (ram_tag_image(j->st, j->img, j->nimg, 0, 0, probs, &err)) j->failed = 1;
+    if (!probs) j->failed = 1;
+    free(probs);
+    return NULL;
+}
+
+/* Seconds per image: 2 images on the caller at 2 threads (all_cores), or
+** 1 image on each of 2 threads at 1 thread each (per_core); medians of
+** rounds, the two interleaved. 0 on failure. */
+static int throughput(const struct ram_model *m, const void *img, size_t nimg, int rounds, const char *suffix)
+{
+    struct ram_error err;
+    struct ram_state *st[2] = {0, 0};
+    struct ram_model_info info;
+    ram_model_get_info(m, &info);
+    double *all = malloc(sizeof(double) * rounds), *per = malloc(sizeof(double) * rounds);
+    int rc = 1;
+    if (!all || !per || ram_state_init(m, &st[0], &err) || ram_state_init(m, &st[1], &err)) goto done;
+    for (int r = -1; r < rounds; r++) {
+        struct tp_job a = {st[0], img, nimg, (size_t)info.num_class, 2, 2, 0};
+        double t0 = bench_now();
+        tp_run(&a);
+        double t1 = bench_now();
+        struct tp_job b[2] = {{st[0], img, nimg, (size_t)info.num_class, 1, 1, 0},
+                              {st[1], img, nimg, (size_t)info.num_class, 1, 1, 0}};
+        pthread_t th;
+        if (pthread_create(&th, NULL, tp_run, &b[1])) goto done;
+        tp_run(&b[0]);
+        pthread_join(th, NULL);
+        double t2 = bench_now();
+        if (a.failed || b[0].failed || b[1].failed) goto done;
+        if (r >= 0) all[r] = (t1 - t0) / 2, per[r] = (t2 - t1) / 2;
+    }
+    double ma = bench_median(all, rounds), mp = bench_median(per, rounds);
+    printf("throughput_s_all_cores%s %.4f\nthroughput_s_per_core%s %.4f\nthroughput_gain_per_core%s %.3f\n", suffix, ma,
+           suffix, mp, suffix, ma / mp);
+    fflush(stdout);
+    rc = 0;
+done:
+    ram_state_free(st[0]), ram_state_free(st[1]);
+    free(all), free(per);
+    ram_set_threads(0);
+    return rc;
+}
+
 static int agree_main(int argc, char **argv)
 {
     struct pair p;
@@ -280,6 +349,7 @@ static int int8_main(const char *f32, const char *i8, char *image, const void *i
         fflush(stdout);
     }
     if (agreement(&p, &image, 1, "", &err)) goto fail;
+    if (throughput(p.m[1], img, nimg, runs < 3 ? runs : 3, "_int8")) fprintf(stderr, "throughput: int8 failed\n");
     pair_close(&p);
     printf("q8_kernel_speedup_1t %.3f\n", kernel_speedup(1));
     printf("q8_kernel_speedup_2t %.3f\n", kernel_speedup(2));
@@ -383,6 +453,7 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf("peak_rss_bytes %ld\n", (long)ru.ru_maxrss * 1024L);
     ram_state_free(st);
+    if (throughput(model, img, nimg, runs < 3 ? runs : 3, "")) fprintf(stderr, "throughput: failed\n");
     ram_model_free(model);
     int rc = argc > 4 ? int8_main(argv[1], argv[4], argv[2], img, nimg, runs) : 0;
     free(chw), free(emb), free(probs), free(pre), free(enc), free(tag), free(tot), free(img);

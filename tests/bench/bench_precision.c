@@ -23,6 +23,11 @@
 ** one decoder matrix), the model with only that group in int8 (quantized at
 ** load exactly as the converter does) against fp32: max |dp|, printed in
 ** the order of the groups, then the worst first.
+** RAM_BENCH_GROUPS=swin,decoder,all (labels, comma-separated) measures
+** only those groups (swin0..swin3, swin0-1, swin0-2, swin, dec0, dec1,
+** decoder: whole stages or halves). RAM_BENCH_REST=bf16 gives the other
+** layers the bf16 path's precision instead of fp32 (mixed int8 + bf16
+** configurations, still against fp32).
 ** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
 ** skips the timing.
 ** Prints "key value" lines (tests/bench/run.sh reads them).
@@ -229,47 +234,79 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
 struct group {
     const char *label;
     const char *pre, *post; /* a name is in the group if it starts with pre and contains post */
+    int stages;             /* > 0: and it is in Swin stage 0..stages-1 */
 };
 
 static int in_group(const struct group *g, const char *name)
 {
+    static const char sw[] = "visual_encoder.layers.";
+    if (g->stages && (strncmp(name, sw, sizeof sw - 1) || name[sizeof sw - 1] - '0' >= g->stages)) return 0;
     return !strncmp(name, g->pre, strlen(g->pre)) && strstr(name, g->post) != NULL;
+}
+
+/* 1 if label is one of the comma-separated names of list. */
+static int label_listed(const char *list, const char *label)
+{
+    const size_t n = strlen(label);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        const size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, label, n)) return 1;
+        p += len + (e != NULL);
+    }
+    return 0;
 }
 
 static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
 
-static int group_prec(const char *name, void *ctx) { return in_group(ctx, name) ? g_layer_prec : RAM_PREC_F32; }
+static int g_rest = RAM_PREC_F32; /* what the other layers get: fp32, or the bf16 path's choice */
+
+static int group_prec(const char *name, void *ctx)
+{
+    if (in_group(ctx, name)) return g_layer_prec;
+    return g_rest == RAM_PREC_BF16 ? ram_layer_precision(NULL, name, RAM_PREC_BF16) : RAM_PREC_F32;
+}
 
 static int layers_main(const char *f32, char **files, int nf)
 {
     static const struct group groups[] = {
-        {"swin0.qkv", "visual_encoder.layers.0.", "attn.qkv"},
-        {"swin0.proj", "visual_encoder.layers.0.", "attn.proj"},
-        {"swin0.fc1", "visual_encoder.layers.0.", "mlp.fc1"},
-        {"swin0.fc2", "visual_encoder.layers.0.", "mlp.fc2"},
-        {"swin1.qkv", "visual_encoder.layers.1.", "attn.qkv"},
-        {"swin1.proj", "visual_encoder.layers.1.", "attn.proj"},
-        {"swin1.fc1", "visual_encoder.layers.1.", "mlp.fc1"},
-        {"swin1.fc2", "visual_encoder.layers.1.", "mlp.fc2"},
-        {"swin2.qkv", "visual_encoder.layers.2.", "attn.qkv"},
-        {"swin2.proj", "visual_encoder.layers.2.", "attn.proj"},
-        {"swin2.fc1", "visual_encoder.layers.2.", "mlp.fc1"},
-        {"swin2.fc2", "visual_encoder.layers.2.", "mlp.fc2"},
-        {"swin3.qkv", "visual_encoder.layers.3.", "attn.qkv"},
-        {"swin3.proj", "visual_encoder.layers.3.", "attn.proj"},
-        {"swin3.fc1", "visual_encoder.layers.3.", "mlp.fc1"},
-        {"swin3.fc2", "visual_encoder.layers.3.", "mlp.fc2"},
-        {"swin.downsample", "visual_encoder.layers.", "downsample.reduction"},
-        {"wordvec_proj", "wordvec_proj", ""},
-        {"dec0.query", "tagging_head.encoder.layer.0.", "self.query"},
-        {"dec0.attn_out", "tagging_head.encoder.layer.0.", "crossattention.output.dense"},
-        {"dec0.ffn_in", "tagging_head.encoder.layer.0.", "intermediate.dense"},
-        {"dec0.ffn_out", "tagging_head.encoder.layer.0.", "layer.0.output.dense"},
-        {"dec1.query", "tagging_head.encoder.layer.1.", "self.query"},
-        {"dec1.attn_out", "tagging_head.encoder.layer.1.", "crossattention.output.dense"},
-        {"dec1.ffn_in", "tagging_head.encoder.layer.1.", "intermediate.dense"},
-        {"dec1.ffn_out", "tagging_head.encoder.layer.1.", "layer.1.output.dense"},
-        {"all", "", ""},
+        {"swin0.qkv", "visual_encoder.layers.0.", "attn.qkv", 0},
+        {"swin0.proj", "visual_encoder.layers.0.", "attn.proj", 0},
+        {"swin0.fc1", "visual_encoder.layers.0.", "mlp.fc1", 0},
+        {"swin0.fc2", "visual_encoder.layers.0.", "mlp.fc2", 0},
+        {"swin1.qkv", "visual_encoder.layers.1.", "attn.qkv", 0},
+        {"swin1.proj", "visual_encoder.layers.1.", "attn.proj", 0},
+        {"swin1.fc1", "visual_encoder.layers.1.", "mlp.fc1", 0},
+        {"swin1.fc2", "visual_encoder.layers.1.", "mlp.fc2", 0},
+        {"swin2.qkv", "visual_encoder.layers.2.", "attn.qkv", 0},
+        {"swin2.proj", "visual_encoder.layers.2.", "attn.proj", 0},
+        {"swin2.fc1", "visual_encoder.layers.2.", "mlp.fc1", 0},
+        {"swin2.fc2", "visual_encoder.layers.2.", "mlp.fc2", 0},
+        {"swin3.qkv", "visual_encoder.layers.3.", "attn.qkv", 0},
+        {"swin3.proj", "visual_encoder.layers.3.", "attn.proj", 0},
+        {"swin3.fc1", "visual_encoder.layers.3.", "mlp.fc1", 0},
+        {"swin3.fc2", "visual_encoder.layers.3.", "mlp.fc2", 0},
+        {"swin.downsample", "visual_encoder.layers.", "downsample.reduction", 0},
+        {"wordvec_proj", "wordvec_proj", "", 0},
+        {"dec0.query", "tagging_head.encoder.layer.0.", "self.query", 0},
+        {"dec0.attn_out", "tagging_head.encoder.layer.0.", "crossattention.output.dense", 0},
+        {"dec0.ffn_in", "tagging_head.encoder.layer.0.", "intermediate.dense", 0},
+        {"dec0.ffn_out", "tagging_head.encoder.layer.0.", "layer.0.output.dense", 0},
+        {"dec1.query", "tagging_head.encoder.layer.1.", "self.query", 0},
+        {"dec1.attn_out", "tagging_head.encoder.layer.1.", "crossattention.output.dense", 0},
+        {"dec1.ffn_in", "tagging_head.encoder.layer.1.", "intermediate.dense", 0},
+        {"dec1.ffn_out", "tagging_head.encoder.layer.1.", "layer.1.output.dense", 0},
+        {"swin0", "visual_encoder.layers.0.", "blocks.", 0},
+        {"swin1", "visual_encoder.layers.1.", "blocks.", 0},
+        {"swin2", "visual_encoder.layers.2.", "blocks.", 0},
+        {"swin3", "visual_encoder.layers.3.", "blocks.", 0},
+        {"swin0-1", "visual_encoder.layers.", "blocks.", 2},
+        {"swin0-2", "visual_encoder.layers.", "blocks.", 3},
+        {"swin", "visual_encoder.", "", 0},
+        {"dec0", "tagging_head.encoder.layer.0.", "", 0},
+        {"dec1", "tagging_head.encoder.layer.1.", "", 0},
+        {"decoder", "tagging_head.", "", 0},
+        {"all", "", "", 0},
     };
     enum { NG = sizeof groups / sizeof groups[0] };
     struct ram_error err = {{0}};
@@ -287,7 +324,11 @@ static int layers_main(const char *f32, char **files, int nf)
         if (probs_of(&ref, in.chw + (size_t)3 * S * S * i, q + (size_t)K * i, &err)) return 1;
     struct agree res[NG];
     memset(res, 0, sizeof res);
+    const char *only = getenv("RAM_BENCH_GROUPS"); /* e.g. "swin,decoder,all": these groups only */
+    const char *rest = getenv("RAM_BENCH_REST");
+    if (rest && !strcmp(rest, "bf16")) g_rest = RAM_PREC_BF16;
     for (int g = 0; g < NG; g++) {
+        if (only && !label_listed(only, groups[g].label)) continue;
         struct runner r;
         if (runner_open(&r, f32, group_prec, (void *)&groups[g], &err)) {
             fprintf(stderr, "bench_precision: %s\n", err.msg);

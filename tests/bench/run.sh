@@ -274,6 +274,9 @@ printf '%-34s %12s %12s\n' "  flips (max fp32 gap) int8" "$(nul "$(pval int8_tag
 printf '%-34s %12s %12s\n' "  fp32 probabilities min / max" "$(nul "$(pval fp32_prob_min)")" "$(nul "$(pval fp32_prob_max)")"
 printf '%-34s %12s %12s\n' "random: max |dp| bf16 / int8" "$(nul "$(rval bf16_max_prob_diff)")" "$(nul "$(rval int8_max_prob_diff)")"
 printf '%-34s %12s %12s\n' "random: flips bf16 / int8" "$(nul "$(rval bf16_tag_flips)")" "$(nul "$(rval int8_tag_flips)")"
+printf '%-34s %12s %12s\n' "2 images: s/image, both threads each" "$(nul "$(val throughput_s_all_cores)")" "$(nul "$(val throughput_s_all_cores_int8)")"
+printf '%-34s %12s %12s\n' "  one image per thread (fp32 / int8)" "$(nul "$(val throughput_s_per_core)")" "$(nul "$(val throughput_s_per_core_int8)")"
+printf '%-34s %12s %12s\n' "  gain of one image per thread" "$(nul "$(val throughput_gain_per_core)")" "$(nul "$(val throughput_gain_per_core_int8)")"
 printf '%-34s %12s\n' "model load s" "$(val load_s)"
 printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
 printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
@@ -313,6 +316,12 @@ cat >"$OUT/results.json" <<EOF
   "fraction_of_fma_peak_2t_int8": $(nul "$FI2"),
   "sgemm_openblas_gflops_1t": $(nul "$SB1"),
   "sgemm_openblas_gflops_2t": $(nul "$SB2"),
+  "throughput_s_all_cores": $(nul "$(val throughput_s_all_cores)"),
+  "throughput_s_per_core": $(nul "$(val throughput_s_per_core)"),
+  "throughput_gain_per_core": $(nul "$(val throughput_gain_per_core)"),
+  "throughput_s_all_cores_int8": $(nul "$(val throughput_s_all_cores_int8)"),
+  "throughput_s_per_core_int8": $(nul "$(val throughput_s_per_core_int8)"),
+  "throughput_gain_per_core_int8": $(nul "$(val throughput_gain_per_core_int8)"),
   "cpu_s_1t": $(nul "$(val cpu_s_1t)"),
   "cpu_s_2t": $(nul "$(val cpu_s_2t)"),
   "peak_fma256_gflops_1t": $(nul "$(kval peak_fma256_gflops_1t)"),

@@ -23,15 +23,18 @@
 int sqlite3_ram_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi);
 #endif
 
+/* table: a table-valued function, called as SELECT * FROM name(...) (as a
+** scalar it would not even prepare). */
 static const struct {
     const char *name;
-    int max_args;
+    int max_args, table;
 } fuzz_sql_fn[] = {
-    {"ram_tags", 2},           {"ram_tag_scores", 2},    {"ram_score", 2},
-    {"ram_tokenize", 1},       {"ram_embed", 1},         {"ram_cls", 1},
-    {"ram_model", 0},          {"ram_set_threshold", 2}, {"ram_reset_thresholds", 0},
-    {"ram_set_max_pixels", 1}, {"ram_set_exif", 1},      {"ram_version", 0},
-    {"ram_debug", 0},          {"ram_caption", 2},       {"ram_xmp", 2},
+    {"ram_tags", 2, 0},           {"ram_tag_scores", 2, 1},    {"ram_score", 2, 0},
+    {"ram_tokenize", 1, 0},       {"ram_embed", 1, 0},         {"ram_cls", 1, 0},
+    {"ram_model", 0, 0},          {"ram_set_threshold", 2, 0}, {"ram_reset_thresholds", 0, 0},
+    {"ram_set_max_pixels", 1, 0}, {"ram_set_exif", 1, 0},      {"ram_version", 0, 0},
+    {"ram_debug", 0, 0},          {"ram_caption", 2, 0},       {"ram_xmp", 2, 0},
+    {"ram_tag_list", 1, 1},
 };
 #define FUZZ_SQL_NFN ((int)(sizeof fuzz_sql_fn / sizeof fuzz_sql_fn[0]))
 
@@ -120,7 +123,7 @@ FUZZ_ENTRY(data, size)
     int fn = data[0] % FUZZ_SQL_NFN;
     int nargs = data[1] % 3;
     char sql[128];
-    int k = snprintf(sql, sizeof sql, "SELECT %s(", fuzz_sql_fn[fn].name);
+    int k = snprintf(sql, sizeof sql, fuzz_sql_fn[fn].table ? "SELECT * FROM %s(" : "SELECT %s(", fuzz_sql_fn[fn].name);
     for (int a = 0; a < nargs; a++) k += snprintf(sql + k, sizeof sql - k, a ? ",?" : "?");
     snprintf(sql + k, sizeof sql - k, ")");
     sqlite3_stmt *st = NULL;
