@@ -25,6 +25,7 @@
 */
 #include "bert.h"
 
+#include "gemv_w8.h"
 #include "ops.h"
 
 #include <math.h>
@@ -58,11 +59,23 @@ size_t ram_bert_layer_scratch_floats(const struct ram_bert_layer *L, int rows, i
     return ram_bert_layer_scratch_floats_ex(L, rows, n_kv, 0);
 }
 
-/* LN(ctx Wo + bo + H) into A (rows x hid). */
-static ram_status attn_out(const struct ram_bert_attn_w *w, const struct ram_q8_weight *oq, const float *ctx,
-                           const float *H, int rows, int hid, float eps, float *A, struct ram_error *err)
+/* A linear layer through its weight-only int8 form, else its int8 one, else fp32. */
+static ram_status lin(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
+                      const struct ram_w8 *w8, const float *b, int out, float *y, struct ram_error *err)
 {
-    ram_status rc = ram_linear_q(ctx, rows, hid, w->o_w, oq, w->o_b, hid, A, err);
+    if (w8) {
+        ram_w8_linear(x, rows, w8, b, y);
+        return RAM_OK;
+    }
+    return ram_linear_q(x, rows, in, W, q, b, out, y, err);
+}
+
+/* LN(ctx Wo + bo + H) into A (rows x hid). */
+static ram_status attn_out(const struct ram_bert_attn_w *w, const struct ram_q8_weight *oq, const struct ram_w8 *o8,
+                           const float *ctx, const float *H, int rows, int hid, float eps, float *A,
+                           struct ram_error *err)
+{
+    ram_status rc = lin(ctx, rows, hid, w->o_w, oq, o8, w->o_b, hid, A, err);
     if (rc) return rc;
     ram_add(A, H, (size_t)rows * hid);
     ram_layernorm(A, A, rows, hid, w->ln_w, w->ln_b, eps);
@@ -78,9 +91,11 @@ static ram_status self_block(const struct ram_bert_layer *L, const float *H, int
     const struct ram_bert_attn_w *w = &L->self;
     const float div = (float)sqrt((double)dh);
     float *Kn = kvn, *Vn = kvn + round16((size_t)rows * hid);
-    ram_linear(H, rows, hid, w->q_w, w->q_b, hid, qc);
-    ram_linear(H, rows, hid, w->k_w, w->k_b, hid, Kn);
-    ram_linear(H, rows, hid, w->v_w, w->v_b, hid, Vn);
+    ram_status rc;
+    if ((rc = lin(H, rows, hid, w->q_w, NULL, L->sq_w8, w->q_b, hid, qc, err)) ||
+        (rc = lin(H, rows, hid, w->k_w, NULL, L->sk_w8, w->k_b, hid, Kn, err)) ||
+        (rc = lin(H, rows, hid, w->v_w, NULL, L->sv_w8, w->v_b, hid, Vn, err)))
+        return rc;
     for (int b = 0; b < n_seq; b++) {
         const struct ram_bert_cache *c = &sa->cache[b];
         memcpy(c->k + (size_t)sa->n_past * hid, Kn + (size_t)b * r * hid, sizeof(float) * (size_t)r * hid);
@@ -102,7 +117,7 @@ static ram_status self_block(const struct ram_bert_layer *L, const float *H, int
             ram_gemm(0, 0, r, dh, n_ctx, 1.0f, S, n_ctx, c->v + (size_t)h * dh, hid, 0.0f, qh, hid);
         }
     }
-    return attn_out(w, NULL, qc, H, rows, hid, L->eps, A, err);
+    return attn_out(w, NULL, L->so_w8, qc, H, rows, hid, L->eps, A, err);
 }
 
 ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, int n_seq, int r,
@@ -131,7 +146,7 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
         const float div = (float)sqrt((double)dh);
         if (Q0)
             memcpy(qc, Q0, sizeof(float) * (size_t)rows * hid);
-        else if ((rc = ram_linear_q(H, rows, hid, w->q_w, L->q_q, w->q_b, hid, qc, err)))
+        else if ((rc = lin(H, rows, hid, w->q_w, L->q_q, L->cq_w8, w->q_b, hid, qc, err)))
             return rc;
         for (int h = 0; h < heads; h++) {
             float *qh = qc + (size_t)h * dh;
@@ -141,14 +156,14 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
             /* The context of head h replaces its (consumed) query columns. */
             ram_gemm(0, 0, rows, dh, n_kv, 1.0f, S, n_kv, V + (size_t)h * dh, hid, 0.0f, qh, hid);
         }
-        if ((rc = attn_out(w, L->ao_q, qc, H, rows, hid, L->eps, A, err))) return rc;
+        if ((rc = attn_out(w, L->ao_q, L->co_w8, qc, H, rows, hid, L->eps, A, err))) return rc;
     } else {
         memcpy(A, H, sizeof(float) * (size_t)rows * hid);
     }
 
-    if ((rc = ram_linear_q(A, rows, hid, L->i_w, L->i_q, L->i_b, inter, F, err))) return rc;
+    if ((rc = lin(A, rows, hid, L->i_w, L->i_q, L->i_w8, L->i_b, inter, F, err))) return rc;
     ram_gelu(F, (size_t)rows * inter);
-    if ((rc = ram_linear_q(F, rows, inter, L->o_w, L->o_q, L->o_b, hid, H, err))) return rc;
+    if ((rc = lin(F, rows, inter, L->o_w, L->o_q, L->o_w8, L->o_b, hid, H, err))) return rc;
     ram_add(H, A, (size_t)rows * hid);
     ram_layernorm(H, H, rows, hid, L->ln_w, L->ln_b, L->eps);
     return RAM_OK;

@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 struct ram_q8_weight; /* gemm_q8.h */
+struct ram_w8;        /* gemv_w8.h */
 
 /* The additive value bert.py puts on masked attention scores:
 ** (1 - mask) * -10000.0 (not -inf). */
@@ -57,6 +58,10 @@ struct ram_bert_layer {
     /* int8 forms of cross.q_w, cross.o_w, i_w, o_w (quantized model files),
     ** used instead of the fp32 ones when not NULL; borrowed. */
     const struct ram_q8_weight *q_q, *ao_q, *i_q, *o_q;
+    /* Weight-only int8 forms (gemv_w8.h) of self q/k/v/o, cross q/o and
+    ** the FFN (Tag2Text's caption decoder in quantized files), used first
+    ** when not NULL; borrowed. */
+    const struct ram_w8 *sq_w8, *sk_w8, *sv_w8, *so_w8, *cq_w8, *co_w8, *i_w8, *o_w8;
 };
 
 /* Self-attention keys and values of one sequence: rows of hidden floats,

@@ -14,6 +14,7 @@
 #define RAM_MAX_STAGES 8
 
 struct ram_q8_weight; /* gemm_q8.h */
+struct ram_w8;        /* gemv_w8.h */
 
 struct ram_swin_config {
     int image_size; /* square input, e.g. 384 */
@@ -145,6 +146,11 @@ struct ram_bert_layer_tensors {         /* {prefix}.encoder.layer.{l}. */
     const float *i_w, *i_b;             /* intermediate.dense.weight (I, H) / bias */
     const float *o_w, *o_b;             /* output.dense.weight (H, I) / bias */
     const float *ln_w, *ln_b;           /* output.LayerNorm.weight / bias */
+    /* Caption decoder of quantized files: weight-only int8 forms
+    ** (gemv_w8.h) of self q/k/v/o, cross q/o and the FFN matrices, made at
+    ** load by ram_t2t_quantize_decoder (owned by the model, in `owned`);
+    ** NULL: fp32. */
+    const struct ram_w8 *sq_w8, *sk_w8, *sv_w8, *so_w8, *cq_w8, *co_w8, *i_w8, *o_w8;
 };
 
 struct ram_bert_stack_w {
@@ -165,9 +171,12 @@ struct ram_t2t {
     const float *lm_dense_w, *lm_dense_b; /* text_decoder.cls.predictions.transform.dense.weight (H, H) / bias */
     const float *lm_ln_w, *lm_ln_b;       /* ...transform.LayerNorm.weight / bias */
     const float *lm_bias;                 /* text_decoder.cls.predictions.bias (vocab) */
-    unsigned char *deleted;               /* num_class flags: delete_tag_index; owned (in `owned`), NULL: none */
-    struct ram_wordpiece *wp;             /* the BERT tokenizer; one allocation, owned (in `owned`) */
-    char *vocab_text;                     /* its vocab.txt, as the model file stores it; owned (in `owned`) */
+    /* Weight-only int8 forms of lm_dense_w and of the tied LM matrix
+    ** dec_w.word (quantized files; owned, in `owned`); NULL: fp32. */
+    const struct ram_w8 *lm_dense_w8, *lm_word_w8;
+    unsigned char *deleted;   /* num_class flags: delete_tag_index; owned (in `owned`), NULL: none */
+    struct ram_wordpiece *wp; /* the BERT tokenizer; one allocation, owned (in `owned`) */
+    char *vocab_text;         /* its vocab.txt, as the model file stores it; owned (in `owned`) */
     size_t vocab_len;
 };
 

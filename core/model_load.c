@@ -295,6 +295,8 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
             goto fail;
         }
         if ((rc = ram_t2t_attach(m, bt, bn, (const unsigned char *)del, 0, err))) goto fail;
+        /* int8 files: the caption decoder too (made at load like the tagging head's). */
+        if (m->quant && (rc = ram_t2t_quantize_decoder(m, err))) goto fail;
     }
     /* bf16 files store the Swin matrices packed; the decoder's are made at load (as int8 files do). */
     if (m->stored_dtype == RAM_DTYPE_BF16 && (rc = ram_model_use_bf16(m, err))) goto fail;

@@ -30,6 +30,7 @@
 #include "tag2text.h"
 
 #include "bert.h"
+#include "gemv_w8.h"
 #include "ops.h"
 #include "swin.h"
 #include "tagger.h"
@@ -86,6 +87,8 @@ static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_s
     L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b,  t->cross.v_w,
                                         t->cross.v_b, t->cross.o_w, t->cross.o_b, t->cross.ln_w, t->cross.ln_b};
     L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
+    L->sq_w8 = t->sq_w8, L->sk_w8 = t->sk_w8, L->sv_w8 = t->sv_w8, L->so_w8 = t->so_w8;
+    L->cq_w8 = t->cq_w8, L->co_w8 = t->co_w8, L->i_w8 = t->i_w8, L->o_w8 = t->o_w8;
 }
 
 static size_t cache_floats(const struct ram_model *m)
@@ -226,6 +229,53 @@ ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vo
     m->t2t.vocab_text = text;
     m->t2t.vocab_len = vocab_len;
     return RAM_OK;
+}
+
+/* The weight-only int8 form of W (n x k): codes, scales and the struct in
+** one buffer owned by m. */
+static ram_status w8_owned(struct ram_model *m, const float *W, int n, int k, const struct ram_w8 **out,
+                           struct ram_error *err)
+{
+    size_t nc, ns;
+    ram_w8_sizes(n, k, &nc, &ns);
+    if (!W || !nc) return ram_fail(err, RAM_ERR_FORMAT, "tag2text: cannot quantize a %d x %d matrix", n, k);
+    const size_t head = (sizeof(struct ram_w8) + 63) & ~(size_t)63, sbytes = ns * sizeof(float);
+    if (nc > SIZE_MAX - head - sbytes) return ram_fail(err, RAM_ERR_TOO_BIG, "tag2text: %d x %d matrix", n, k);
+    char *buf = ram_malloc(head + sbytes + nc);
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "out of memory quantizing a %d x %d matrix", n, k);
+    ram_status rc = ram_model_own(m, buf, err);
+    if (rc) return rc;
+    struct ram_w8 *w = (struct ram_w8 *)buf;
+    float *scales = (float *)(buf + head);
+    int8_t *codes = (int8_t *)(buf + head + sbytes);
+    ram_w8_quantize(W, n, k, codes, scales);
+    *w = (struct ram_w8){n, k, codes, scales};
+    *out = w;
+    return RAM_OK;
+}
+
+ram_status ram_t2t_quantize_decoder(struct ram_model *m, struct ram_error *err)
+{
+    if (!m || m->kind != RAM_KIND_TAG2TEXT || !m->t2t.dec_w.layers)
+        return ram_fail(err, RAM_ERR_ARG, "ram_t2t_quantize_decoder: not a Tag2Text model");
+    struct ram_t2t *t = &m->t2t;
+    const int H = t->dec.hidden, I = t->dec.intermediate;
+    ram_status rc = RAM_OK;
+    for (int l = 0; l < t->dec.layers && !rc; l++) {
+        struct ram_bert_layer_tensors *w = &t->dec_w.layers[l];
+        if (w->sq_w8) continue; /* done already */
+        if ((rc = w8_owned(m, w->self.q_w, H, H, &w->sq_w8, err)) ||
+            (rc = w8_owned(m, w->self.k_w, H, H, &w->sk_w8, err)) ||
+            (rc = w8_owned(m, w->self.v_w, H, H, &w->sv_w8, err)) ||
+            (rc = w8_owned(m, w->self.o_w, H, H, &w->so_w8, err)) ||
+            (rc = w8_owned(m, w->cross.q_w, H, H, &w->cq_w8, err)) ||
+            (rc = w8_owned(m, w->cross.o_w, H, H, &w->co_w8, err)) || (rc = w8_owned(m, w->i_w, I, H, &w->i_w8, err)))
+            break;
+        rc = w8_owned(m, w->o_w, H, I, &w->o_w8, err);
+    }
+    if (!rc && !t->lm_dense_w8) rc = w8_owned(m, t->lm_dense_w, H, H, &t->lm_dense_w8, err);
+    if (!rc && !t->lm_word_w8) rc = w8_owned(m, t->dec_w.word, t->dec.vocab, H, &t->lm_word_w8, err);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ tagging */
@@ -426,10 +476,16 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     ** tied word embeddings (+ bias) as one product. */
     for (int s = 0; s < n_seq; s++)
         memcpy(st->lm_t + (size_t)s * Hd, st->dec_h + ((size_t)s * rows + rows - 1) * Hd, sizeof(float) * Hd);
-    ram_linear(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
+    if (t->lm_dense_w8)
+        ram_w8_linear(st->lm_t, n_seq, t->lm_dense_w8, t->lm_dense_b, st->dec_h);
+    else
+        ram_linear(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
     ram_gelu(st->dec_h, (size_t)n_seq * Hd);
     ram_layernorm(st->dec_h, st->dec_h, n_seq, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
-    ram_linear(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
+    if (t->lm_word_w8)
+        ram_w8_linear(st->dec_h, n_seq, t->lm_word_w8, t->lm_bias, st->logits);
+    else
+        ram_linear(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
     return RAM_OK;
 }
 

@@ -50,6 +50,19 @@ struct ram_t2t_state;
 ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vocab_len, const unsigned char *deleted,
                           int official_thresholds, struct ram_error *err);
 
+/* The int8 path of the caption decoder (quantized model files do it at
+** load): every matrix a decoding step reads, i.e. each decoder layer's
+** self-attention Q/K/V/output, cross-attention query/output and FFN, the
+** LM head's transform and its tied 30,524-word matrix, as weight-only int8
+** (gemv_w8.h: a scale per 64 weights, fp32 activations). Decoding is
+** memory-bound (each step reads them all for 3 rows), so a quarter of the
+** bytes is the gain, and fp32 activations keep half of int8's rounding
+** away. The cross-attention keys/values (computed once per caption), the
+** tag encoder and the embeddings stay fp32. What it makes is owned by m;
+** calling it again does nothing. Not thread-safe against concurrent use of
+** m: call it before any state uses the model. */
+ram_status ram_t2t_quantize_decoder(struct ram_model *m, struct ram_error *err);
+
 /* Optional callbacks. Every field may be NULL. */
 struct ram_t2t_hooks {
     /* Polled between layers and decoding steps; non-zero stops the call

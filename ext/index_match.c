@@ -45,7 +45,8 @@ static int index_label_embed(IndexVtab *p, sqlite3_value *pVal, float **paRow, i
     memset(&list, 0, sizeof list);
     if (sqlite3_value_type(pVal) != SQLITE_TEXT || !z || !n) {
         if (sqlite3_value_type(pVal) == SQLITE_TEXT && !z) return SQLITE_NOMEM;
-        ram__vtab_set_error(&p->base, "ram_index: MATCH needs a text or a JSON array of texts");
+        ram__vtab_set_error(&p->base, "ram_index: MATCH needs a text, a JSON array of texts, or a non-empty BLOB "
+                                      "(an image, an entry, a ram_embed() BLOB or a float32 vector)");
         return SQLITE_ERROR;
     }
     if (n > RAM_MAX_TEXT) {

@@ -18,7 +18,7 @@
 **  - anything else: encoded image bytes. When the table holds an image with
 **    the same bytes (its XXH3-128 key), its stored CLS is used and nothing
 **    runs; otherwise the table's model embeds the picture (one inference,
-**    counted in ram_index_stats()).
+**    counted in ram_index_stats(); the image encoder alone, no tagging).
 **
 ** The query picture itself, when the table holds it (its bytes, or an entry
 ** of it), is not left out: it ranks first with score 1, with its exact
@@ -153,7 +153,13 @@ static int query_cls(IndexVtab *p, sqlite3_value *pVal, float *aCls, sqlite3_int
     struct ram_image_params ip = ram_image_default_params();
     ip.exif_rotate = p->bExif;
     ip.max_pixels = (uint64_t)p->pConn->prep.mxPixels;
-    ram_status st = ram_tag_image(p->pCtx->pState, z, (size_t)n, &ip, p->aEmbeds, p->aProbs, &err);
+    /* the image encoder only: the query needs no tags */
+    int size = p->pCtx->pEntry->info.image_size;
+    float *aChw = sqlite3_malloc64(sizeof(float) * 3 * (size_t)size * (size_t)size);
+    if (!aChw) return SQLITE_NOMEM;
+    ram_status st = ram_image_preprocess(z, (size_t)n, size, &ip, aChw, &err);
+    if (st == RAM_OK) st = ram_encode_image(p->pCtx->pState, aChw, p->aEmbeds, &err);
+    sqlite3_free(aChw);
     if (st == RAM_ERR_INTERRUPTED) {
         ram__vtab_set_error(&p->base, "interrupted");
         return SQLITE_INTERRUPT;

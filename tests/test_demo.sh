@@ -33,6 +33,12 @@ else
   fail default_model "models/default.ram is missing (make converts it from models/default/): ram-index is tested on the golden model, the demo answers are not checked"
   MODEL_ARGS="--model $B/models/golden_ram_plus_clip.ram"
 fi
+if [ -f models/default_caption.ram ]; then
+  pass default_caption_model
+  RAM_CAPTION_MODEL="$ROOT/models/default_caption.ram"; export RAM_CAPTION_MODEL
+else
+  fail default_caption_model "models/default_caption.ram is missing (make converts it from models/default/tag2text_default.pth)"
+fi
 
 # 1. indexing: 50 pictures, 2 non-images (the manifest, notes/readme.txt)
 idx() { (cd "$T" && "$B/ram-index" photos "$@" $MODEL_ARGS); }
@@ -158,6 +164,45 @@ r=$(q "$truth SELECT count(*) FROM (SELECT path FROM photos WHERE photos MATCH '
 # "count size colour shape" phrases put an orange-cross picture second here;
 # its candidates now also name backgrounds, patterns and positions)
 [ "$r" = 2 ] && pass match.red_circles_top2 || fail match.red_circles_top2 "$r of the best 2 are red circles"
+
+# Captions (demo.sh indexed demo.db with --captions and the default caption
+# model): every picture has one, and they name what the picture shows. The
+# claims are models/default/caption.json's held-out figures (through this C
+# engine: colour 1.0, colour + shape + count 0.78) less a margin for a
+# 50-picture sample: the colour named in at least 48 captions, colour + shape
+# + count together in at least 37; each miss is listed. A word counts when it stands alone: ' red ' in ' ' || caption || ' '.
+if [ -n "${RAM_CAPTION_MODEL:-}" ]; then
+  cq() { sqlite3 -bail -cmd ".load $B/ram" "$T/demo.db" "$@"; }
+  words="CREATE TEMP TABLE cap AS SELECT p.path, ' ' || p.caption || ' ' AS c, json_extract(t.a, '\$.colour') AS colour,
+      json_extract(t.a, '\$.count') AS cnt,
+      CASE WHEN json_extract(t.a, '\$.count') = 'one' THEN json_extract(t.a, '\$.shape')
+           WHEN json_extract(t.a, '\$.shape') = 'cross' THEN 'crosses' ELSE json_extract(t.a, '\$.shape') || 's' END AS shape
+    FROM photos p JOIN truth t USING (path);
+    CREATE TEMP TABLE ok AS SELECT path, c, instr(c, ' ' || colour || ' ') > 0 AS col, instr(c, ' ' || shape || ' ') > 0 AS shp,
+      CASE cnt WHEN 'one' THEN c GLOB ' a *' OR c GLOB ' an *' ELSE c GLOB ' ' || cnt || ' *' END AS num FROM cap;"
+  r=$(cq "$truth $words SELECT count(*), count(NULLIF(trim(c), '')), sum(col), sum(col AND shp AND num), sum(shp), sum(num) FROM ok;")
+  IFS='|' read -r n_rows n_cap n_col n_all n_shp n_num <<EOF_R
+$r
+EOF_R
+  echo "INFO: captions of the 50 demo pictures: colour $n_col, shape $n_shp, count $n_num, all three $n_all"
+  [ "$n_rows" = 50 ] && [ "$n_cap" = 50 ] && pass caption.every_row || fail caption.every_row "$r"
+  [ "${n_col:-0}" -ge 48 ] && pass caption.colour ||
+    fail caption.colour "$n_col of 50 captions name the colour (the misses: INFO lines)"
+  [ "${n_all:-0}" -ge 37 ] && pass caption.colour_shape_count ||
+    fail caption.colour_shape_count "$n_all of 50 captions name colour, shape and count (the misses: INFO lines)"
+  cq "$truth $words SELECT 'INFO: caption miss ' || path || ':' || c FROM ok WHERE NOT (col AND shp AND num)"
+  # full-text search: what the captions say is found, and only that
+  r=$(cq "$truth SELECT count(*), sum(json_extract(a, '\$.colour') = 'red'), (SELECT count(*) FROM photos WHERE ' ' || caption || ' ' GLOB '* red *')
+    FROM photos_captions c JOIN photos p ON p.rowid = c.rowid JOIN truth t ON t.path = p.path WHERE photos_captions MATCH 'red'")
+  IFS='|' read -r n_fts n_red n_said <<EOF_R
+$r
+EOF_R
+  if [ "${n_fts:-0}" -gt 0 ] && [ "$n_fts" = "$n_said" ] && [ "$n_red" = "$n_fts" ]; then pass caption.fts; else
+    fail caption.fts "MATCH 'red': $n_fts rows, $n_red of them red, $n_said captions say red"; fi
+  # out of the box: ram_caption() with no ram_caption_model() equals the stored caption
+  r=$(cq "SELECT count(*) FROM photos WHERE caption = ram_caption(readfile('$T/' || path))")
+  [ "$r" = 50 ] && pass caption.sql_equals_index || fail caption.sql_equals_index "$r of 50 equal"
+fi
 
 # --no-verify: the model file's checksum pass is skipped (a corrupted copy
 # loads and indexes), and without it the same copy is refused at load.

@@ -2,12 +2,14 @@
 ** test_ops.c — every kernel of the op layer against a double-precision
 ** reference on odd shapes: the sgemm paths (each instruction set this CPU
 ** runs, the portable one, OpenBLAS), LayerNorm, softmax, GELU, QuickGELU,
-** the attention head, RAM++'s reweighting, add, dot; results at 1 and 2
+** the attention head, RAM++'s reweighting, add, dot, the few-rows and
+** weight-only int8 linear layers; results at 1 and 2
 ** threads bit-identical per path; the run-time dispatch and its override;
 ** and the job pool: two callers at once never start more workers than the
 ** CPUs allow, and no thread is created per call.
 */
 #include "cpu.h"
+#include "gemv_w8.h"
 #include "jobs.h"
 #include "ops.h"
 #include "sgemm.h"
@@ -472,6 +474,101 @@ static void test_pool_nested(void)
     check(ok, "jobs_nested_thread_count", "%d %d", j[0].inner_threads, j[1].inner_threads);
 }
 
+/* ram_linear on 1..4 rows (a decoder step's beams) takes its own path, one
+** dot per output (ops.c): against double precision within the sgemm bound,
+** with and without bias, on widths that leave vector tails, and identical
+** at 1 and 2 threads on a product large enough to be split. */
+static void test_linear_few_rows(void)
+{
+    static const int shape[][2] = {{37, 5}, {300, 67}, {768, 3100}};
+    char name[64];
+    for (size_t c = 0; c < sizeof shape / sizeof shape[0]; c++)
+        for (int rows = 1; rows <= 4; rows++) {
+            const int K = shape[c][0], N = shape[c][1];
+            float *x = rand_buf((size_t)rows * K), *W = rand_buf((size_t)N * K), *b = rand_buf((size_t)N);
+            float *y = malloc(sizeof(float) * rows * N), *y2 = malloc(sizeof(float) * rows * N);
+            double worst = 0;
+            for (int bias = 0; bias < 2; bias++) {
+                ram_set_threads(1);
+                ram_linear(x, rows, K, W, bias ? b : NULL, N, y);
+                ram_set_threads(2);
+                ram_linear(x, rows, K, W, bias ? b : NULL, N, y2);
+                ram_set_threads(0);
+                for (int r = 0; r < rows; r++)
+                    for (int o = 0; o < N; o++) {
+                        double s = bias ? b[o] : 0, a = bias ? fabs(b[o]) : 0;
+                        for (int k = 0; k < K; k++) {
+                            double t = (double)x[(size_t)r * K + k] * W[(size_t)o * K + k];
+                            s += t, a += fabs(t);
+                        }
+                        double e = fabs(y[(size_t)r * N + o] - s) / ((K + 3) * 1.2e-7 * a + 1e-30);
+                        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+                    }
+                if (memcmp(y, y2, sizeof(float) * rows * N)) worst = INFINITY;
+            }
+            snprintf(name, sizeof name, "linear_few_rows_%dx%dx%d", rows, K, N);
+            check(worst <= 1.0, name, "error %.3g of the fp32 bound (inf: 1 and 2 threads differ)", worst);
+            free(x), free(W), free(b), free(y), free(y2);
+        }
+}
+
+/* The weight-only int8 linear layer (gemv_w8.c): the codes and scales
+** reproduce W within half a step of each group's scale; the product equals
+** the dequantized weights' product in double within the fp32 bound, on 1-5
+** rows (past the 4 rows kept in registers), widths with tails and several
+** groups, with and without bias, identical at 1 and 2 threads; at each
+** instruction set this CPU runs (the caller forces them). */
+static void test_w8(void)
+{
+    static const int shape[][2] = {{37, 5}, {200, 67}, {768, 700}};
+    char name[96];
+    for (size_t c = 0; c < sizeof shape / sizeof shape[0]; c++) {
+        const int K = shape[c][0], N = shape[c][1], G = (K + RAM_W8_GROUP - 1) / RAM_W8_GROUP;
+        size_t nc, ns;
+        ram_w8_sizes(N, K, &nc, &ns);
+        float *W = rand_buf((size_t)N * K), *sc = malloc(sizeof(float) * ns), *b = rand_buf((size_t)N);
+        int8_t *q = malloc(nc);
+        ram_w8_quantize(W, N, K, q, sc);
+        double qerr = 0;
+        for (int o = 0; o < N; o++)
+            for (int k = 0; k < K; k++) {
+                double s = sc[(size_t)o * G + k / RAM_W8_GROUP];
+                qerr = fmax(qerr, fabs(W[(size_t)o * K + k] - s * q[(size_t)o * K + k]) / (0.5 * s + 1e-30));
+            }
+        snprintf(name, sizeof name, "w8_quantize_%dx%d_%s", N, K, level);
+        check(nc == (size_t)N * K && ns == (size_t)N * G && qerr <= 1.0 + 1e-5, name, "%.3g half-steps", qerr);
+        const struct ram_w8 w = {N, K, q, sc};
+        for (int rows = 1; rows <= 5; rows++) {
+            float *x = rand_buf((size_t)rows * K), *y = malloc(sizeof(float) * rows * N),
+                  *y2 = malloc(sizeof(float) * rows * N);
+            double worst = 0;
+            for (int bias = 0; bias < 2; bias++) {
+                ram_set_threads(1);
+                ram_w8_linear(x, rows, &w, bias ? b : NULL, y);
+                ram_set_threads(2);
+                ram_w8_linear(x, rows, &w, bias ? b : NULL, y2);
+                ram_set_threads(0);
+                for (int r = 0; r < rows; r++)
+                    for (int o = 0; o < N; o++) {
+                        double s = bias ? b[o] : 0, a = fabs(s);
+                        for (int k = 0; k < K; k++) {
+                            double t = (double)x[(size_t)r * K + k] * q[(size_t)o * K + k] *
+                                       sc[(size_t)o * G + k / RAM_W8_GROUP];
+                            s += t, a += fabs(t);
+                        }
+                        double e = fabs(y[(size_t)r * N + o] - s) / ((K + 3 + G) * 1.2e-7 * a + 1e-30);
+                        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+                    }
+                if (memcmp(y, y2, sizeof(float) * rows * N)) worst = INFINITY;
+            }
+            snprintf(name, sizeof name, "w8_linear_%dx%dx%d_%s", rows, K, N, level);
+            check(worst <= 1.0, name, "error %.3g of the fp32 bound (inf: 1 and 2 threads differ)", worst);
+            free(x), free(y), free(y2);
+        }
+        free(W), free(sc), free(b), free(q);
+    }
+}
+
 int main(void)
 {
     (void)data_path, (void)check_close_npy; /* harness helpers this test does not need */
@@ -486,6 +583,7 @@ int main(void)
     }
     test_pack();
     test_gemm_forced();
+    test_linear_few_rows();
     enum ram_isa chosen = ram_cpu_isa();
     for (int i = 0; i < RAM_ISA_COUNT; i++) {
         if (!ram_cpu_force((enum ram_isa)i)) continue;
@@ -495,6 +593,7 @@ int main(void)
         test_attention_head();
         test_reweight();
         test_ew_threads();
+        test_w8();
     }
     ram_cpu_force(chosen);
     test_pool();

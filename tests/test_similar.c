@@ -23,6 +23,7 @@
 */
 #include "harness.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -382,6 +383,11 @@ static void test_duplicates(sqlite3 *db)
           "similar.dup.stricter_leaves_out", "every row still grouped at 0.995");
     check(num(db, "SELECT count(DISTINCT grp) FROM ram_index_duplicates('photos', 0.3)") < g_nName,
           "similar.dup.looser_merges", "no group merged at 0.3");
+    exec(db, "CREATE VIRTUAL TABLE temp.empty USING ram_index(resume=0)");
+    check_sql("similar.dup.empty_table", db, "SELECT count(*) FROM ram_index_duplicates('empty')", "0");
+    check_sql("similar.match.empty_table", db,
+              "SELECT count(*) FROM empty WHERE empty MATCH (SELECT cls FROM photos WHERE rowid = 1)", "0");
+    exec(db, "DROP TABLE temp.empty");
     check_sql("similar.dup.schema_arg", db,
               "SELECT count(*) = (SELECT count(*) FROM ram_index_duplicates('photos')) FROM "
               "ram_index_duplicates('photos', NULL, 'main')",
@@ -577,7 +583,14 @@ static void test_text_embed(sqlite3 *db)
 
 static void test_errors(sqlite3 *db)
 {
+    char path_g[256];
     check_sql("similar.err.empty_blob", db, "SELECT path FROM photos WHERE photos MATCH x''",
+              "ERROR: ram_index: MATCH needs a text, a JSON array of texts, or a non-empty BLOB (an image, an entry, "
+              "a ram_embed() BLOB or a float32 vector)");
+    check_sql("similar.err.number", db, "SELECT path FROM photos WHERE photos MATCH 42",
+              "ERROR: ram_index: MATCH needs a text, a JSON array of texts, or a non-empty BLOB (an image, an entry, "
+              "a ram_embed() BLOB or a float32 vector)");
+    check_sql("similar.err.empty_text", db, "SELECT path FROM photos WHERE photos MATCH ''",
               "ERROR: ram_index: MATCH needs a text, a JSON array of texts, or a non-empty BLOB (an image, an entry, "
               "a ram_embed() BLOB or a float32 vector)");
     check_sql("similar.err.wrong_size", db, "SELECT path FROM photos WHERE photos MATCH zeroblob(2044)",
@@ -618,6 +631,29 @@ static void test_errors(sqlite3 *db)
               "ERROR: ram_index: MATCH: entry: not a valid ram_index entry BLOB (sizes do not add up)");
     check_sql("similar.err.broken_embed", db, "SELECT path FROM photos WHERE photos MATCH x'52414d4501000000'",
               "ERROR: ram_index: MATCH(): argument 1 is not a valid ram_embed() BLOB (bad header)");
+    /* an entry of another model's table */
+    char sql[1200];
+    snprintf(sql, sizeof sql,
+             "CREATE VIRTUAL TABLE temp.g USING ram_index(model='%s/models/golden_ram_plus_clip.ram', resume=0)",
+             g_build);
+    exec(db, sql);
+    snprintf(path_g, sizeof path_g, "%s", "tests/data/golden/images/img0.jpg");
+    {
+        size_t nb = 0;
+        void *b = read_file(path_g, &nb);
+        sqlite3_stmt *s = 0;
+        sqlite3_prepare_v2(db, "INSERT INTO temp.g(path, image) VALUES('img0', ?1)", -1, &s, 0);
+        sqlite3_bind_blob(s, 1, b, (int)nb, SQLITE_STATIC);
+        sqlite3_step(s);
+        sqlite3_finalize(s);
+        free(b);
+    }
+    char *got = rows(db, "SELECT path FROM photos WHERE photos MATCH (SELECT entry FROM temp.g)");
+    const char *want = "ERROR: ram_index: MATCH: the entry was made with another model or preprocessing (digest ";
+    check(!strncmp(got, want, strlen(want)) && strstr(got, ") than photos uses (digest "),
+          "similar.err.entry_other_model", "%s", got);
+    free(got);
+    exec(db, "DROP TABLE temp.g");
     check_sql("similar.err.prefilter", db,
               "SELECT path FROM photos WHERE photos MATCH (SELECT cls FROM photos LIMIT 1) AND prefilter = 3",
               "ERROR: ram_index: prefilter applies to a text MATCH; search by example ranks every image by the "
@@ -645,6 +681,37 @@ static void test_errors(sqlite3 *db)
               "ERROR: ram_index_duplicates(): argument 2, the threshold, must be a cosine in (0, 1] (default 0.91)");
 }
 
+/* sqlite3_interrupt() stops ram_index_duplicates over many vectors (here
+** 20,000 generated ones, written straight into the shadow tables). */
+static void *interrupt_later(void *db)
+{
+    usleep(200000);
+    sqlite3_interrupt(db);
+    return 0;
+}
+
+static void test_interrupt(void)
+{
+    sqlite3 *db = open_db(":memory:");
+    if (!db || exec(db, "SELECT ram_load('models/default.ram')") ||
+        exec(db, "CREATE VIRTUAL TABLE photos USING ram_index") ||
+        exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+                 "INSERT INTO photos_images(id, key, gen, nref, probs) SELECT i, randomblob(16), 1, 1, x'01000000' "
+                 "FROM n") ||
+        exec(db, "INSERT INTO photos_cls(id, v) SELECT id, x'0000803c' || randomblob(512) FROM photos_images")) {
+        check(0, "similar.dup.interrupt", "setup failed (above)");
+        sqlite3_close(db);
+        return;
+    }
+    pthread_t t;
+    pthread_create(&t, 0, interrupt_later, db);
+    char *got = rows(db, "SELECT count(*) FROM ram_index_duplicates('photos')");
+    pthread_join(t, 0);
+    check(!strcmp(got, "ERROR: interrupted"), "similar.dup.interrupt", "got %s", got);
+    free(got);
+    sqlite3_close(db);
+}
+
 /* ram-index --duplicates prints the groups. */
 static void test_cli(void)
 {
@@ -667,6 +734,16 @@ static void test_cli(void)
     snprintf(cmd, sizeof cmd, "%s/ram-index --duplicates --threshold 2 %s >/dev/null 2>&1", g_build, g_db);
     rc = system(cmd);
     check(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "similar.cli.bad_threshold", "exit %d", rc);
+    snprintf(cmd, sizeof cmd, "%s/ram-index --duplicates %s.missing 2>&1", g_build, g_db);
+    f = popen(cmd, "r");
+    int bSaid = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "ram-index: cannot open ")) bSaid = 1;
+    rc = f ? pclose(f) : -1;
+    check(WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && bSaid, "similar.cli.missing_db", "exit %d, said %d", rc, bSaid);
+    struct stat st;
+    snprintf(cmd, sizeof cmd, "%s.missing", g_db);
+    check(stat(cmd, &st) != 0, "similar.cli.missing_db_not_created", "%s was created", cmd);
 }
 
 int main(void)
@@ -696,6 +773,7 @@ int main(void)
     test_errors(db);
     sqlite3_close(db);
     test_cli();
+    test_interrupt();
     if (!getenv("RAM_SIMILAR_KEEP"))
         unlink(g_db);
     else

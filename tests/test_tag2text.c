@@ -358,6 +358,100 @@ static void run_image(struct ram_t2t_state *st, const struct ram_model *m, int i
     jfree(&res);
 }
 
+/* Step-0 logits of a caption (beam 0: the beams share the prompt then). */
+struct step0 {
+    float *logits; /* vocab floats, caller's */
+    int steps;
+};
+
+static void on_step0(void *arg, int step, const float *logits, const float *logp, int B, int V,
+                     const struct ram_beam_step *rec)
+{
+    struct step0 *s = arg;
+    (void)logp, (void)B, (void)rec;
+    if (step == 0) memcpy(s->logits, logits, sizeof(float) * (size_t)V);
+    s->steps = step + 1;
+}
+
+/* The int8 decoder (ram_t2t_quantize_decoder, what int8 model files get at
+** load: weight-only int8, gemv_w8.h) on a second copy of the model, against
+** the fp32 one, for every golden image and both tag sources (the image
+** embeddings and tag strings are the fp32 ones: the int8 path leaves the
+** Swin, the tagging head and the tag encoder alone). Checked: every decoder
+** matrix has its int8 form and the encoder's do not; the step-0 logits (all
+** 30,524) within INT8_LOGIT_TOL of the largest fp32 logit (measured 2.5 %:
+** the tiny model's width of 32 is int8's worst case; a wrong code, scale or
+** bias is off by whole units); a well-formed caption. Identical captions
+** are counted, not required: the goldens were drawn so that beam decisions
+** are 2e-4 apart, far below what 8-bit weights move a logit (3 of 8 are
+** identical; groups of 32 or 16 weights per scale gave 4 and 5). */
+#define INT8_LOGIT_TOL 0.06
+static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model *m32)
+{
+    struct ram_model *q = load_model();
+    struct ram_t2t_state *st = NULL;
+    struct ram_error err;
+    if (!q) return;
+    ram_status rc = ram_t2t_quantize_decoder(q, &err);
+    if (!rc) rc = ram_t2t_quantize_decoder(q, &err); /* again: a no-op */
+    if (!rc) rc = ram_t2t_state_init(q, &st, &err);
+    const struct ram_bert_layer_tensors *l0 = q->t2t.dec_w.layers;
+    check(!rc && l0 && l0[0].sq_w8 && l0[0].co_w8 && l0[0].o_w8 && q->t2t.dec_w.layers[q->t2t.dec.layers - 1].i_w8 &&
+              q->t2t.lm_word_w8 && q->t2t.lm_dense_w8 && !q->t2t.enc_w.layers[0].sq_w8 && !m32->t2t.lm_word_w8,
+          "t2t.int8.decoder_quantized", "%s", rc ? err.msg : "a decoder matrix has no int8 form");
+    const int V = q->t2t.dec.vocab;
+    float *l32 = malloc(sizeof(float) * (size_t)V), *l8 = malloc(sizeof(float) * (size_t)V);
+    int same = 0, total = 0;
+    double worst = 0;
+    for (int img = 0; !rc && img < 4; img++) {
+        struct npy in;
+        float *emb = malloc(sizeof(float) * (size_t)q->n_image_tokens * q->vision_width);
+        float *p = malloc(sizeof(float) * (size_t)q->num_class);
+        char *tags = NULL;
+        if (!npy_load(gpath("golden/tag2text/preprocess/img%d_input.npy", img), &in)) {
+            check(0, "t2t.int8.inputs", "image %d", img);
+            free(emb), free(p);
+            break;
+        }
+        rc = ram_swin_forward(m32, in.data, ram_t2t_swin_scratch(st32), emb, NULL, &err);
+        if (!rc) rc = ram_t2t_tag_logits(st32, emb, p, NULL, &err);
+        for (int c = 0; !rc && c < q->num_class; c++) p[c] = ram_sigmoid(p[c]);
+        if (!rc) rc = ram_t2t_tag_string(m32, p, &tags, &err);
+        for (int k = 0; !rc && k < 2; k++) {
+            const char *t = k ? "dog, grass, sunny beach" : tags;
+            char *use = NULL, *c32 = NULL, *c8 = NULL, name[64];
+            ram_t2t_user_tags(t, strlen(t), &use, &err);
+            int32_t a[RAM_T2T_MAX_LEN + 1], b[RAM_T2T_MAX_LEN + 1];
+            int na = 0, nb = 0;
+            struct step0 s32 = {l32, 0}, s8 = {l8, 0};
+            struct ram_t2t_hooks h32 = {NULL, NULL, NULL, NULL, on_step0, &s32},
+                                 h8 = {NULL, NULL, NULL, NULL, on_step0, &s8};
+            rc = ram_t2t_caption(st32, emb, use, strlen(use), &h32, a, &na, &c32, &err);
+            if (!rc) rc = ram_t2t_caption(st, emb, use, strlen(use), &h8, b, &nb, &c8, &err);
+            double e = 0, top = 0;
+            for (int i = 0; !rc && i < V; i++) e = fmax(e, fabs((double)l32[i] - l8[i])), top = fmax(top, fabs(l32[i]));
+            e /= top;
+            worst = fmax(worst, e);
+            snprintf(name, sizeof name, "t2t.int8.img%d.%s.step0_logits", img, k ? "user" : "predicted");
+            check(!rc && e <= INT8_LOGIT_TOL, name, "max |int8 - fp32| / max |fp32| %.4g (%s)", e, rc ? err.msg : "");
+            snprintf(name, sizeof name, "t2t.int8.img%d.%s.caption", img, k ? "user" : "predicted");
+            check(!rc && c8 && nb >= 10 && nb <= RAM_T2T_MAX_LEN && b[0] == a[0] && s8.steps >= 6, name, "%d ids '%s'",
+                  nb, c8 ? c8 : err.msg);
+            same += !rc && na == nb && !memcmp(a, b, sizeof(int32_t) * (size_t)na), total++;
+            ram_free(c32), ram_free(c8), ram_free(use);
+        }
+        check(rc == RAM_OK, "t2t.int8.runs", "image %d: %s", img, err.msg);
+        ram_free(tags);
+        free(emb), free(p);
+        npy_free(&in);
+    }
+    printf("# int8 decoder: step-0 logits within %.3g of the largest fp32 logit; %d of %d captions identical to fp32\n",
+           worst, same, total);
+    free(l32), free(l8);
+    ram_t2t_state_free(st);
+    ram_model_free(q);
+}
+
 /* Full logits of image 0's predicted caption at steps 0 and 1 (every
 ** vocabulary entry, not only the top 10). */
 struct full_ctx {
@@ -614,6 +708,7 @@ int main(void)
         test_file_checks(m);
         test_aliases();
         test_errors(st, m);
+        test_int8_decoder(st, m);
         for (int k = 0; k < E_N; k++) printf("# max abs error, %s: %.3g\n", err_names[k], worst_err[k]);
     }
     ram_t2t_state_free(st);

@@ -21,6 +21,8 @@
 #   RAM_PEERS_IMAGE    the image timed (default scikit-image's astronaut.png)
 #   RAM_PEERS_PYTHON   the Python with Debian's torch (default /usr/bin/python3)
 #   RAM_PEERS_SEED     seed of the random official model (default 19)
+#   RAM_PEERS_T2T_RUNS timed Tag2Text captions per thread count (default 3); the
+#                      Tag2Text comparison is skipped with RAM_PEERS_SKIP="tag2text"
 BUILD=${1:-build}
 cd "$(dirname "$0")/../.." || exit 2
 P=$BUILD/peers
@@ -122,3 +124,26 @@ say "models: $OURS; official $PTH; ONNX $ONNX"
 RAM_PEERS_OURS="$OURS" RAM_PEERS_OFFICIAL_PTH="$PTH" RAM_PEERS_ONNX="$ONNX" RAM_PEERS_BUILD="$BUILD" \
 RAM_PEERS_NODE_MODULES="$P/node_modules" RAM_PEERS_PYTHON="$PY" \
   "$PY" tests/bench/peers.py "$BUILD/bench" "$IMAGE" $PHOTOS
+rc=$?
+
+# Tag2Text (issue 14): the official generate (inference_tag2text's call) against
+# our ram_caption, the same random weights (the official constructor's, through
+# ram-convert for us), the same image, interleaved in one run (peers_tag2text.py).
+if ! echo " ${RAM_PEERS_SKIP:-} " | grep -q ' tag2text '; then
+  TPTH=$P/tag2text_official_random.pth
+  if [ ! -f "$TPTH" ]; then
+    say "writing the official Tag2Text (Swin-B 384) with random weights to $TPTH"
+    "$PY" tests/bench/peers_tag2text.py make-model "$TPTH" --seed 14 2>&1 | grep '^peers_tag2text'
+    [ -f "$TPTH" ] || exit 1
+  fi
+  TOURS=$P/tag2text_ours.ram
+  if [ ! -f "$TOURS" ] || [ "$TPTH" -nt "$TOURS" ] || [ "$BUILD/ram-convert" -nt "$TOURS" ]; then
+    "$BUILD/ram-convert" "$TPTH" -o "$TOURS" >/dev/null || exit 1
+  fi
+  say "Tag2Text: the official generate against ram_caption (${RAM_PEERS_T2T_RUNS:-3} runs per thread count)"
+  "$PY" tests/bench/peers_tag2text.py run "$TPTH" "$TOURS" "$BUILD/ram" "$IMAGE" "${RAM_PEERS_T2T_RUNS:-3}" \
+    2>"$BUILD/bench/peers_tag2text.err" >"$BUILD/bench/peers_tag2text.out" ||
+    { tail -n 5 "$BUILD/bench/peers_tag2text.err"; rc=1; }
+  grep -v '_tags ' "$BUILD/bench/peers_tag2text.out"
+fi
+exit $rc

@@ -32,9 +32,15 @@
 #                     Python has no torch
 #   RAM_BENCH_TORCH_RUNS  timed forwards of the port per thread count (default 3)
 #   RAM_BENCH_PYTHON  the Python with torch (default /usr/bin/python3, Debian's)
+#   RAM_BENCH_TAG2TEXT  0 skips bench_tag2text (its keys t2t_* are then null)
+#   RAM_BENCH_TAG2TEXT_MODEL  a Tag2Text model file (default: a random full-size one,
+#                     ram-convert --random tag2text_swin_b_384, made once into
+#                     BUILD/bench/, 1.5 GB)
+#   RAM_BENCH_TAG2TEXT_RUNS  timed images per thread count (median; default 2)
 #   RAM_BENCH_SHARDS  0 skips bench_shards.sh (indexing throughput, 1 x 2 threads
 #                     vs 2 x 1 thread on shards; its keys are then null)
-# The whole run stays under 10 minutes on 2 cores (bench_index is cut at 300 s).
+# The whole run stays under 10 minutes on 2 cores (bench_index is cut at 300 s)
+# plus about 2 for Tag2Text.
 BUILD=${1:-build}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=$BUILD/bench
@@ -160,6 +166,37 @@ if [ -x "$BUILD/bench/bench_index" ] && [ "${RAM_BENCH_INDEX:-1}" != 0 ]; then
   RAM_BUILD=$BUILD timeout 300 "$BUILD/bench/bench_index" "$IMODEL" "${RAM_BENCH_N:-20000}" >"$IDX" 2>&1
 fi
 
+# Issue 14: Tag2Text, tags only and tags + caption at 1 and 2 threads, split
+# by stage, fp32 and with the int8 caption decoder (bench_tag2text.c).
+T2T=$OUT/bench_tag2text.out
+: >"$T2T"
+if [ "${RAM_BENCH_TAG2TEXT:-1}" != 0 ] && [ -x "$BUILD/bench/bench_tag2text" ]; then
+  TM=${RAM_BENCH_TAG2TEXT_MODEL:-$OUT/tag2text_random.ram}
+  if [ ! -f "$TM" ]; then
+    echo "bench: writing a random full-size Tag2Text (tag2text_swin_b_384) to $TM"
+    "$BUILD/ram-convert" --random tag2text_swin_b_384 -o "$TM" >/dev/null || exit 1
+  fi
+  echo "bench: Tag2Text tags and captions (bench_tag2text, ${RAM_BENCH_TAG2TEXT_RUNS:-2} runs per thread count, fp32 and int8 decoder)"
+  "$BUILD/bench/bench_tag2text" "$TM" "$IMAGE" "${RAM_BENCH_TAG2TEXT_RUNS:-2}" >"$T2T" 2>&1 ||
+    echo "bench: bench_tag2text failed (see $T2T)"
+fi
+t2v() { awk -v k="$1" '$1 == k { print $2 }' "$T2T"; }
+# GFLOP/s of a stage (GFLOP key, seconds key) and its fraction of the same run's FMA peak.
+t2rate() { g=$(t2v "$1"); s=$(t2v "$2"); [ -n "$g" ] && [ -n "$s" ] && awk "BEGIN{ if ($s > 0) printf \"%.1f\", $g/$s }"; }
+t2frac() { r=$(t2rate "$1" "$2"); p=$(t2v "t2t_fma_peak_gflops_$3"); [ -n "$r" ] && [ -n "$p" ] && awk "BEGIN{ if ($p > 0) printf \"%.3f\", $r/$p }"; }
+t2bw() { mb=$(t2v "t2t_decoder_step_mb_$1"); n=$(t2v t2t_steps); s=$(t2v "$2"); [ -n "$mb" ] && [ -n "$s" ] && awk "BEGIN{ if ($s > 0) printf \"%.1f\", $mb*$n/1000/$s }"; }
+for th in 1t 2t; do
+  eval "T2R_TAGS_$th=\$(t2rate t2t_gflop_tags t2t_tags_total_s_$th)"
+  eval "T2F_TAGS_$th=\$(t2frac t2t_gflop_tags t2t_tags_total_s_$th $th)"
+  eval "T2R_ALL_$th=\$(t2rate t2t_gflop_caption t2t_caption_total_s_$th)"
+  eval "T2F_ALL_$th=\$(t2frac t2t_gflop_caption t2t_caption_total_s_$th $th)"
+  eval "T2R_DEC_$th=\$(t2rate t2t_gflop_decoding t2t_decoding_s_$th)"
+  eval "T2BW_$th=\$(t2bw fp32 t2t_decoding_s_$th)"
+  eval "T2BW8_$th=\$(t2bw int8 t2t_decoding_int8_s_$th)"
+done
+t2sp() { a=$(t2v "$1"); b=$(t2v "$2"); [ -n "$a" ] && [ -n "$b" ] && awk "BEGIN{ if ($b > 0) printf \"%.2f\", $a/$b }"; }
+T2SP8_1=$(t2sp t2t_decoding_s_1t t2t_decoding_int8_s_1t); T2SP8_2=$(t2sp t2t_decoding_s_2t t2t_decoding_int8_s_2t)
+
 val() { awk -v k="$1" '$1 == k { print $2 }' "$T"; }
 kval() { awk -v k="$1" '$1 == k { print $2 }' "$K"; }
 gval() { awk -v k="$1" '$1 == k { print $2 }' "$GA"; }
@@ -187,6 +224,12 @@ if [ "${RAM_BENCH_SHARDS:-1}" != 0 ]; then
   sh tests/bench/bench_shards.sh "$BUILD" "$MODEL" "$INT8" >"$SHD" || echo "bench: bench_shards.sh failed"
 fi
 sval() { awk -v k="$1" '$1 == k { print $2 }' "$SHD"; }
+# bench_near_dup: ram_index_duplicates' pair comparison (8,000 vectors of 512), blocked
+# matrix products vs the plain int8 loop, one thread, same run.
+ND=$OUT/bench_near_dup.out
+: >"$ND"
+[ -x "$BUILD/bench/bench_near_dup" ] && { "$BUILD/bench/bench_near_dup" 8000 >"$ND" 2>&1 || cat "$ND"; }
+dval() { awk -v k="$1" '$1 == k { print $2 }' "$ND"; }
 
 # RAM++ 324.9 GFLOP per image, RAM 324.4 (ARCHITECTURE.md section 12).
 GFLOP=324.9
@@ -277,6 +320,22 @@ printf '%-34s %12s %12s\n' "random: flips bf16 / int8" "$(nul "$(rval bf16_tag_f
 printf '%-34s %12s %12s\n' "2 images: s/image, both threads each" "$(nul "$(val throughput_s_all_cores)")" "$(nul "$(val throughput_s_all_cores_int8)")"
 printf '%-34s %12s %12s\n' "  one image per thread (fp32 / int8)" "$(nul "$(val throughput_s_per_core)")" "$(nul "$(val throughput_s_per_core_int8)")"
 printf '%-34s %12s %12s\n' "  gain of one image per thread" "$(nul "$(val throughput_gain_per_core)")" "$(nul "$(val throughput_gain_per_core_int8)")"
+printf '%-34s %12s %12s\n' "Tag2Text: decode+preprocess s" "$(nul "$(t2v t2t_preprocess_s_1t)")" "$(nul "$(t2v t2t_preprocess_s_2t)")"
+printf '%-34s %12s %12s\n' "  Swin-B s" "$(nul "$(t2v t2t_swin_s_1t)")" "$(nul "$(t2v t2t_swin_s_2t)")"
+printf '%-34s %12s %12s\n' "  tagging head s" "$(nul "$(t2v t2t_tagging_s_1t)")" "$(nul "$(t2v t2t_tagging_s_2t)")"
+printf '%-34s %12s %12s\n' "  tags only s" "$(nul "$(t2v t2t_tags_total_s_1t)")" "$(nul "$(t2v t2t_tags_total_s_2t)")"
+printf '%-34s %12s %12s\n' "  tag encoder s" "$(nul "$(t2v t2t_tag_encoder_s_1t)")" "$(nul "$(t2v t2t_tag_encoder_s_2t)")"
+printf '%-34s %12s %12s\n' "  decoding s ($(nul "$(t2v t2t_steps)") steps)" "$(nul "$(t2v t2t_decoding_s_1t)")" "$(nul "$(t2v t2t_decoding_s_2t)")"
+printf '%-34s %12s %12s\n' "  tags + caption s" "$(nul "$(t2v t2t_caption_total_s_1t)")" "$(nul "$(t2v t2t_caption_total_s_2t)")"
+printf '%-34s %12s %12s\n' "  tags only GFLOP/s, / FMA peak" "$(nul "$T2R_TAGS_1t") $(nul "$T2F_TAGS_1t")" "$(nul "$T2R_TAGS_2t") $(nul "$T2F_TAGS_2t")"
+printf '%-34s %12s %12s\n' "  tags + caption GFLOP/s, / peak" "$(nul "$T2R_ALL_1t") $(nul "$T2F_ALL_1t")" "$(nul "$T2R_ALL_2t") $(nul "$T2F_ALL_2t")"
+printf '%-34s %12s %12s\n' "  decoding GFLOP/s" "$(nul "$T2R_DEC_1t")" "$(nul "$T2R_DEC_2t")"
+printf '%-34s %12s %12s\n' "  decoder weights read GB/s" "$(nul "$T2BW_1t")" "$(nul "$T2BW_2t")"
+printf '%-34s %12s %12s\n' "  int8 decoder: decoding s" "$(nul "$(t2v t2t_decoding_int8_s_1t)")" "$(nul "$(t2v t2t_decoding_int8_s_2t)")"
+printf '%-34s %12s %12s\n' "  int8 decoder: tags + caption s" "$(nul "$(t2v t2t_caption_total_int8_s_1t)")" "$(nul "$(t2v t2t_caption_total_int8_s_2t)")"
+printf '%-34s %12s %12s\n' "  int8 decoding speedup vs fp32" "$(nul "$T2SP8_1")" "$(nul "$T2SP8_2")"
+printf '%-34s %12s %12s\n' "  int8 weights read GB/s" "$(nul "$T2BW8_1t")" "$(nul "$T2BW8_2t")"
+printf '%-34s %12s\n' "  int8 same caption (image, gen.)" "$(nul "$(t2v t2t_int8_same_caption)") $(nul "$(t2v t2t_int8_same_caption_gen)")/$(nul "$(t2v t2t_int8_gen_images)")"
 printf '%-34s %12s\n' "model load s" "$(val load_s)"
 printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
 printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
@@ -289,6 +348,8 @@ printf '%-34s %12s\n' "storage bytes per image" "$(nul "$storage")"
 printf '%-34s %12s %12s\n' "index images/s 1 x 2t / 2 x 1t fp32" "$(nul "$(sval index_images_per_s_1x2t_fp32)")" "$(nul "$(sval index_images_per_s_2x1t_fp32)")"
 printf '%-34s %12s %12s\n' "  same, int8" "$(nul "$(sval index_images_per_s_1x2t_int8)")" "$(nul "$(sval index_images_per_s_2x1t_int8)")"
 printf '%-34s %12s %12s\n' "  2 x 1t / 1 x 2t, fp32 / int8" "$(nul "$(sval index_2x1t_over_1x2t_fp32)")" "$(nul "$(sval index_2x1t_over_1x2t_int8)")"
+printf '%-34s %12s %12s\n' "duplicates pairs/s blocked / loop" "$(nul "$(dval near_dup_pairs_per_s)")" "$(nul "$(dval near_dup_loop_pairs_per_s)")"
+printf '%-34s %12s\n' "  speedup (same run)" "$(nul "$(dval near_dup_speedup)")"
 
 echo "bench: CPU $CPUNAME, kernels $KERN, OpenBLAS core $OCORE, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%Y-%m-%dT%H:%MZ)"
 
@@ -409,6 +470,50 @@ cat >"$OUT/results.json" <<EOF
   "random_bf16_tag_flips": $(nul "$(rval bf16_tag_flips)"),
   "random_int8_max_prob_diff": $(nul "$(rval int8_max_prob_diff)"),
   "random_int8_tag_flips": $(nul "$(rval int8_tag_flips)"),
+  "near_dup_pairs_per_s": $(nul "$(dval near_dup_pairs_per_s)"),
+  "near_dup_loop_pairs_per_s": $(nul "$(dval near_dup_loop_pairs_per_s)"),
+  "near_dup_speedup": $(nul "$(dval near_dup_speedup)"),
+  "t2t_preprocess_s_1t": $(nul "$(t2v t2t_preprocess_s_1t)"),
+  "t2t_preprocess_s_2t": $(nul "$(t2v t2t_preprocess_s_2t)"),
+  "t2t_swin_s_1t": $(nul "$(t2v t2t_swin_s_1t)"),
+  "t2t_swin_s_2t": $(nul "$(t2v t2t_swin_s_2t)"),
+  "t2t_tagging_s_1t": $(nul "$(t2v t2t_tagging_s_1t)"),
+  "t2t_tagging_s_2t": $(nul "$(t2v t2t_tagging_s_2t)"),
+  "t2t_tags_total_s_1t": $(nul "$(t2v t2t_tags_total_s_1t)"),
+  "t2t_tags_total_s_2t": $(nul "$(t2v t2t_tags_total_s_2t)"),
+  "t2t_tag_encoder_s_1t": $(nul "$(t2v t2t_tag_encoder_s_1t)"),
+  "t2t_tag_encoder_s_2t": $(nul "$(t2v t2t_tag_encoder_s_2t)"),
+  "t2t_decoding_s_1t": $(nul "$(t2v t2t_decoding_s_1t)"),
+  "t2t_decoding_s_2t": $(nul "$(t2v t2t_decoding_s_2t)"),
+  "t2t_caption_total_s_1t": $(nul "$(t2v t2t_caption_total_s_1t)"),
+  "t2t_caption_total_s_2t": $(nul "$(t2v t2t_caption_total_s_2t)"),
+  "t2t_steps": $(nul "$(t2v t2t_steps)"),
+  "t2t_gflop_tags": $(nul "$(t2v t2t_gflop_tags)"),
+  "t2t_gflop_caption": $(nul "$(t2v t2t_gflop_caption)"),
+  "t2t_gflop_decoding": $(nul "$(t2v t2t_gflop_decoding)"),
+  "t2t_fma_peak_gflops_1t": $(nul "$(t2v t2t_fma_peak_gflops_1t)"),
+  "t2t_fma_peak_gflops_2t": $(nul "$(t2v t2t_fma_peak_gflops_2t)"),
+  "t2t_tags_gflops_1t": $(nul "$T2R_TAGS_1t"),
+  "t2t_tags_gflops_2t": $(nul "$T2R_TAGS_2t"),
+  "t2t_tags_fraction_of_fma_peak_1t": $(nul "$T2F_TAGS_1t"),
+  "t2t_tags_fraction_of_fma_peak_2t": $(nul "$T2F_TAGS_2t"),
+  "t2t_caption_gflops_1t": $(nul "$T2R_ALL_1t"),
+  "t2t_caption_gflops_2t": $(nul "$T2R_ALL_2t"),
+  "t2t_caption_fraction_of_fma_peak_1t": $(nul "$T2F_ALL_1t"),
+  "t2t_caption_fraction_of_fma_peak_2t": $(nul "$T2F_ALL_2t"),
+  "t2t_decoder_weights_gbs_1t": $(nul "$T2BW_1t"),
+  "t2t_decoder_weights_gbs_2t": $(nul "$T2BW_2t"),
+  "t2t_decoding_int8_s_1t": $(nul "$(t2v t2t_decoding_int8_s_1t)"),
+  "t2t_decoding_int8_s_2t": $(nul "$(t2v t2t_decoding_int8_s_2t)"),
+  "t2t_caption_total_int8_s_1t": $(nul "$(t2v t2t_caption_total_int8_s_1t)"),
+  "t2t_caption_total_int8_s_2t": $(nul "$(t2v t2t_caption_total_int8_s_2t)"),
+  "t2t_int8_decoding_speedup_1t": $(nul "$T2SP8_1"),
+  "t2t_int8_decoding_speedup_2t": $(nul "$T2SP8_2"),
+  "t2t_int8_weights_gbs_1t": $(nul "$T2BW8_1t"),
+  "t2t_int8_weights_gbs_2t": $(nul "$T2BW8_2t"),
+  "t2t_int8_same_caption": $(nul "$(t2v t2t_int8_same_caption)"),
+  "t2t_int8_same_caption_gen": $(nul "$(t2v t2t_int8_same_caption_gen)"),
+  "t2t_int8_gen_images": $(nul "$(t2v t2t_int8_gen_images)"),
   "load_s": $(val load_s),
   "peak_rss_bytes": $(val peak_rss_bytes)
 }
