@@ -33,7 +33,8 @@ typedef struct RamMergeCounts {
 /* Stores every row of the ram_index table `table` of the database file
 ** zShard into the table of the same name of db's main database, by its
 ** entry column (docs/INDEX.md, "Entries that travel": no inference), with
-** its date, camera and place columns (taken ... longitude). Paths
+** its caption, date, camera and place columns (caption, taken ...
+** longitude). Paths
 ** are re-based: a relative name in the shard is read from the shard's
 ** folder, then stored relative to zDbDir (the target database's folder,
 ** realpath) when under it, else absolute. Idempotent: a row already there
