@@ -224,7 +224,7 @@ $(BUILD)/ram-index: demo/ram-index.c demo/shard.c demo/shard.h
 $(BUILD)/ram-convert: $(CONV_OBJ) $(BUILD)/libramconv.a $(BUILD)/libramcore.a
 	$(CC) $(SAN) -o $@ $(CONV_OBJ) $(BUILD)/libramconv.a $(BUILD)/libramcore.a $(LIBS) $(LDFLAGS)
 
-$(BUILD)/test_%: tests/test_%.c tests/harness.h tests/test_json.h $(BUILD)/libramconv_test.a $(BUILD)/libramcore_test.a
+$(BUILD)/test_%: tests/test_%.c tests/harness.h tests/sql_harness.h tests/test_json.h $(BUILD)/libramconv_test.a $(BUILD)/libramcore_test.a
 	$(CC) $(ALL_CFLAGS) -DRAM_TEST -Itests $< -o $@ $(BUILD)/libramconv_test.a $(BUILD)/libramcore_test.a $(LIBS) -lsqlite3 $(LDFLAGS)
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libramconv.a $(BUILD)/libramcore.a

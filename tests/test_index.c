@@ -10,6 +10,7 @@
 ** another ram.so.
 */
 #include "harness.h"
+#include "sql_harness.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,57 +27,10 @@ static long stat_of(sqlite3 *db, const char *key);
 
 /* ------------------------------------------------------------------ SQL helpers */
 
-static sqlite3 *open_db(const char *file)
-{
-    sqlite3 *db = 0;
-    if (sqlite3_open(file, &db)) return 0;
-    sqlite3_enable_load_extension(db, 1);
-    char *err = 0;
-    if (sqlite3_load_extension(db, g_so, 0, &err)) {
-        printf("# load %s: %s\n", g_so, err);
-        sqlite3_free(err);
-        sqlite3_close(db);
-        return 0;
-    }
-    sqlite3_busy_timeout(db, 10000);
-    return db;
-}
+static sqlite3 *open_db(const char *file) { return sqlh_open(file, g_so, 10000); }
 
-/* Rows of one statement as "a|b\nc|d" (NULL as "NULL", reals with %.6g), or
-** "ERROR: message". Caller frees. */
-static char *rows(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = 0;
-    sqlite3_str *out = sqlite3_str_new(0);
-    if (sqlite3_prepare_v2(db, sql, -1, &s, 0)) {
-        sqlite3_str_appendf(out, "ERROR: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    int rc, first = 1;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!first) sqlite3_str_appendchar(out, 1, '\n');
-        first = 0;
-        for (int i = 0; i < sqlite3_column_count(s); i++) {
-            if (i) sqlite3_str_appendchar(out, 1, '|');
-            switch (sqlite3_column_type(s, i)) {
-            case SQLITE_NULL: sqlite3_str_appendall(out, "NULL"); break;
-            case SQLITE_FLOAT: sqlite3_str_appendf(out, "%.6g", sqlite3_column_double(s, i)); break;
-            case SQLITE_BLOB: sqlite3_str_appendf(out, "blob(%d)", sqlite3_column_bytes(s, i)); break;
-            default: sqlite3_str_appendall(out, (const char *)sqlite3_column_text(s, i));
-            }
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        sqlite3_str_reset(out);
-        sqlite3_str_appendf(out, "ERROR: %s", sqlite3_errmsg(db));
-    }
-done:
-    sqlite3_finalize(s);
-    char *z = sqlite3_str_finish(out);
-    char *r = strdup(z ? z : "");
-    sqlite3_free(z);
-    return r;
-}
+/* Rows of one statement, reals with %.6g (sql_harness.h). Caller frees. */
+static char *rows(sqlite3 *db, const char *sql) { return sqlh_rows(db, sql, "%.6g"); }
 
 static void check_sql(const char *name, sqlite3 *db, const char *sql, const char *want)
 {
@@ -102,24 +56,9 @@ static void check_plan(const char *name, sqlite3 *db, const char *sql, const cha
     check(!strcmp(got, want), name, "%s\n  got:  %s\n  want: %s", sql, got, want);
 }
 
-static int exec(sqlite3 *db, const char *sql)
-{
-    char *err = 0;
-    int rc = sqlite3_exec(db, sql, 0, 0, &err);
-    if (rc) printf("# %s: %s\n", sql, err);
-    sqlite3_free(err);
-    return rc;
-}
+static int exec(sqlite3 *db, const char *sql) { return sqlh_exec(db, sql); }
 
-static long long num(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = 0;
-    long long v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, 0) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
+static long long num(sqlite3 *db, const char *sql) { return sqlh_num(db, sql); }
 
 static long stat_of(sqlite3 *db, const char *key)
 {

@@ -22,6 +22,7 @@
 ** Environment: RAM_BUILD (build folder: ram.so, ram-index).
 */
 #include "harness.h"
+#include "sql_harness.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -34,56 +35,10 @@ static char g_so[1024], g_build[1024], g_db[256];
 
 #define N_VARIANT 4 /* stored variants per picture (a fifth is a query only) */
 
-static sqlite3 *open_db(const char *file)
-{
-    sqlite3 *db = 0;
-    if (sqlite3_open(file, &db)) return 0;
-    sqlite3_enable_load_extension(db, 1);
-    char *err = 0;
-    if (sqlite3_load_extension(db, g_so, 0, &err)) {
-        printf("# load %s: %s\n", g_so, err);
-        sqlite3_free(err);
-        sqlite3_close(db);
-        return 0;
-    }
-    return db;
-}
+static sqlite3 *open_db(const char *file) { return sqlh_open(file, g_so, 0); }
 
-/* First row of one statement as "a|b" (reals %.4f), or "ERROR: message".
-** Rows after the first are joined with '\n'. Caller frees. */
-static char *rows(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = 0;
-    sqlite3_str *out = sqlite3_str_new(0);
-    if (sqlite3_prepare_v2(db, sql, -1, &s, 0)) {
-        sqlite3_str_appendf(out, "ERROR: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    int rc, first = 1;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!first) sqlite3_str_appendchar(out, 1, '\n');
-        first = 0;
-        for (int i = 0; i < sqlite3_column_count(s); i++) {
-            if (i) sqlite3_str_appendchar(out, 1, '|');
-            switch (sqlite3_column_type(s, i)) {
-            case SQLITE_NULL: sqlite3_str_appendall(out, "NULL"); break;
-            case SQLITE_FLOAT: sqlite3_str_appendf(out, "%.4f", sqlite3_column_double(s, i)); break;
-            case SQLITE_BLOB: sqlite3_str_appendf(out, "blob(%d)", sqlite3_column_bytes(s, i)); break;
-            default: sqlite3_str_appendall(out, (const char *)sqlite3_column_text(s, i));
-            }
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        sqlite3_str_reset(out);
-        sqlite3_str_appendf(out, "ERROR: %s", sqlite3_errmsg(db));
-    }
-done:
-    sqlite3_finalize(s);
-    char *z = sqlite3_str_finish(out);
-    char *r = strdup(z ? z : "");
-    sqlite3_free(z);
-    return r;
-}
+/* Rows of one statement, reals with %.4f (sql_harness.h). Caller frees. */
+static char *rows(sqlite3 *db, const char *sql) { return sqlh_rows(db, sql, "%.4f"); }
 
 static void check_sql(const char *name, sqlite3 *db, const char *sql, const char *want)
 {
@@ -92,24 +47,9 @@ static void check_sql(const char *name, sqlite3 *db, const char *sql, const char
     free(got);
 }
 
-static int exec(sqlite3 *db, const char *sql)
-{
-    char *err = 0;
-    int rc = sqlite3_exec(db, sql, 0, 0, &err);
-    if (rc) printf("# %s: %s\n", sql, err);
-    sqlite3_free(err);
-    return rc;
-}
+static int exec(sqlite3 *db, const char *sql) { return sqlh_exec(db, sql); }
 
-static long long num(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = 0;
-    long long v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, 0) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
+static long long num(sqlite3 *db, const char *sql) { return sqlh_num(db, sql); }
 
 /* "n|n|1" */
 static const char *fmt_int2(int n)
