@@ -124,6 +124,32 @@ done:
     if (rc) ram__result_error(ctx, rc, zErr);
 }
 
+/* Argument 1 of zFunc as TEXT of *pn bytes, or NULL with the result set:
+** SQL NULL for a NULL argument, else an error (not TEXT: "must be TEXT"
+** followed by zWhat; over RAM_MAX_TEXT bytes; out of memory). */
+static const char *text_arg(sqlite3_context *ctx, sqlite3_value *v, const char *zFunc, const char *zWhat, int *pn)
+{
+    if (sqlite3_value_type(v) == SQLITE_NULL) return 0;
+    if (sqlite3_value_type(v) != SQLITE_TEXT) {
+        ram__result_error(ctx, SQLITE_ERROR, ram__mprintf("%s(): argument 1 must be TEXT%s", zFunc, zWhat));
+        return 0;
+    }
+    const char *z = (const char *)sqlite3_value_text(v);
+    int n = sqlite3_value_bytes(v);
+    if (!z) {
+        sqlite3_result_error_nomem(ctx);
+        return 0;
+    }
+    if (n > RAM_MAX_TEXT) {
+        ram__result_error(
+            ctx, SQLITE_TOOBIG,
+            ram__mprintf("%s(): argument 1 is too long (%d bytes; the limit is %d)", zFunc, n, RAM_MAX_TEXT));
+        return 0;
+    }
+    *pn = n;
+    return z;
+}
+
 /* ram_tokenize(text): clip.tokenize(text, truncate=True) ids without the
 ** zero padding, as a JSON array (start 49406 and end 49407 included). */
 static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -131,24 +157,9 @@ static void ramTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
     struct ram_conn *p = sqlite3_user_data(ctx);
     ram__conn_refresh(p);
     char *zErr = 0;
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
-    if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
-        sqlite3_result_error(ctx, "ram_tokenize(): argument 1 must be TEXT", -1);
-        return;
-    }
-    const char *z = (const char *)sqlite3_value_text(argv[0]);
-    int n = sqlite3_value_bytes(argv[0]);
-    if (!z) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    if (n > RAM_MAX_TEXT) {
-        ram__result_error(ctx, SQLITE_TOOBIG,
-                          ram__mprintf("ram_tokenize(): argument 1 is too long (%d bytes; the limit "
-                                       "is %d)",
-                                       n, RAM_MAX_TEXT));
-        return;
-    }
+    int n = 0;
+    const char *z = text_arg(ctx, argv[0], "ram_tokenize", "", &n);
+    if (!z) return;
     struct ram_ctx *c = 0;
     int rc = text_ctx(p, "ram_tokenize", &c, &zErr);
     if (rc) {
@@ -189,25 +200,11 @@ static void ramTextEmbedFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
     struct ram_conn *p = sqlite3_user_data(ctx);
     ram__conn_refresh(p);
     char *zErr = 0;
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
-    if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
-        sqlite3_result_error(ctx, "ram_text_embed(): argument 1 must be TEXT (a description)", -1);
-        return;
-    }
-    const char *z = (const char *)sqlite3_value_text(argv[0]);
-    int n = sqlite3_value_bytes(argv[0]);
-    if (!z) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
+    int n = 0;
+    const char *z = text_arg(ctx, argv[0], "ram_text_embed", " (a description)", &n);
+    if (!z) return;
     if (n == 0) {
         sqlite3_result_error(ctx, "ram_text_embed(): argument 1 is empty (a description is needed)", -1);
-        return;
-    }
-    if (n > RAM_MAX_TEXT) {
-        ram__result_error(
-            ctx, SQLITE_TOOBIG,
-            ram__mprintf("ram_text_embed(): argument 1 is too long (%d bytes; the limit is %d)", n, RAM_MAX_TEXT));
         return;
     }
     struct ram_ctx *c = 0;
