@@ -439,45 +439,14 @@ static unsigned char *read_file(const char *path, long long *pn, const char **wh
 ** same folder give the same rows, and the index moves with its folder. */
 static char *g_dbDir; /* realpath of the database's folder (malloc'd) */
 
-static const char *stored_name(const char *full)
-{
-    size_t n = strlen(g_dbDir);
-    if (n == 1) return full[0] == '/' ? full + 1 : full;
-    if (!strncmp(full, g_dbDir, n) && full[n] == '/') return full + n + 1;
-    return full;
-}
+static const char *stored_name(const char *full) { return ram_path_relative(full, g_dbDir); }
 
 /* The absolute, lexically normalised path of a stored name (relative ones
 ** are read from the database's folder). malloc'd. */
 static char *full_name(const char *stored)
 {
-    size_t n = strlen(g_dbDir) + strlen(stored) + 2;
-    char *in = malloc(n), *out = malloc(n);
-    if (!in || !out) die("out of memory");
-    if (stored[0] == '/')
-        snprintf(in, n, "%s", stored);
-    else
-        snprintf(in, n, "%s/%s", g_dbDir, stored);
-    size_t o = 0;
-    for (const char *p = in; *p;) {
-        while (*p == '/') p++;
-        const char *e = strchr(p, '/');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == 0) break;
-        if (len == 1 && p[0] == '.') {
-        } else if (len == 2 && p[0] == '.' && p[1] == '.') {
-            while (o > 0 && out[o - 1] != '/') o--;
-            if (o > 0) o--;
-        } else {
-            out[o++] = '/';
-            memcpy(out + o, p, len);
-            o += len;
-        }
-        p += len;
-    }
-    if (o == 0) out[o++] = '/';
-    out[o] = 0;
-    free(in);
+    char *out = ram_path_normalised(g_dbDir, stored);
+    if (!out) die("out of memory");
     return out;
 }
 

@@ -71,9 +71,7 @@ unsigned ram_shard_of(const char *name, unsigned n)
     return s;
 }
 
-/* The absolute, lexically normalised path of name read from folder dir
-** (name itself when absolute). malloc'd, or NULL (out of memory). */
-static char *join_normalised(const char *dir, const char *name)
+char *ram_path_normalised(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 3;
     char *in = malloc(n), *out = malloc(n);
@@ -104,9 +102,7 @@ static char *join_normalised(const char *dir, const char *name)
     return out;
 }
 
-/* full relative to dir when under it (as ram-index stores names), else
-** full itself; points into full. */
-static const char *relative_to(const char *full, const char *dir)
+const char *ram_path_relative(const char *full, const char *dir)
 {
     size_t n = strlen(dir);
     if (n == 1) return full[0] == '/' ? full + 1 : full;
@@ -231,12 +227,12 @@ int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const ch
                                      zShard, zPath);
             goto error;
         }
-        char *zFull = join_normalised(zShardDir, zPath);
+        char *zFull = ram_path_normalised(zShardDir, zPath);
         if (!zFull) {
             rc = SQLITE_NOMEM;
             goto error;
         }
-        const char *zName = relative_to(zFull, zDbDir);
+        const char *zName = ram_path_relative(zFull, zDbDir);
         sqlite3_bind_text(sMine, 1, zName, -1, SQLITE_STATIC);
         int have = sqlite3_step(sMine);
         int bSame = have == SQLITE_ROW && sqlite3_column_bytes(sMine, 0) == 16 &&

@@ -22,6 +22,15 @@ int ram_shard_parse(const char *z, unsigned *pI, unsigned *pN);
 ** slices. */
 unsigned ram_shard_of(const char *name, unsigned n);
 
+/* The absolute, lexically normalised path of name read from folder dir
+** (name itself when absolute): "." and ".." and repeated '/' resolved
+** without looking at the disk. malloc'd, or NULL (out of memory). */
+char *ram_path_normalised(const char *dir, const char *name);
+
+/* full relative to dir when under it (as ram-index stores names), else
+** full itself; points into full. */
+const char *ram_path_relative(const char *full, const char *dir);
+
 /* What a merge did, summed over the shards. */
 typedef struct RamMergeCounts {
     long long nNew;       /* rows whose path the target lacked */
