@@ -32,17 +32,9 @@ import subprocess
 import sys
 import tempfile
 
-if os.environ.get("RAM_SANITIZE") == "1" and "libasan" not in os.environ.get("LD_PRELOAD", ""):
-    libs = [subprocess.run([os.environ.get("CC", "cc"), "-print-file-name=" + n], capture_output=True,
-                           text=True).stdout.strip() for n in ("libasan.so", "libubsan.so")]
-    env = dict(os.environ, LD_PRELOAD=" ".join(libs), ASAN_OPTIONS="detect_leaks=0")
-    exe = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    os.execve(exe, [exe] + sys.argv, env)
-if not hasattr(sqlite3.Connection, "enable_load_extension"):
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    print("FAIL: exif.py_load: this Python's sqlite3 cannot load extensions")
-    sys.exit(1)
+import pyhost
+
+pyhost.host("exif.py_load")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(os.path.join(ROOT, os.environ.get("RAM_BUILD", "build")))

@@ -24,22 +24,9 @@ import sys
 import threading
 import time
 
-# Under `make asan` (RAM_SANITIZE=1) ram.so is instrumented: the sanitizer
-# runtimes must be preloaded into the interpreter (leaks are checked by
-# test_sql_threads, which is instrumented itself).
-if os.environ.get("RAM_SANITIZE") == "1" and "libasan" not in os.environ.get("LD_PRELOAD", ""):
-    import subprocess
-    libs = [subprocess.run([os.environ.get("CC", "cc"), "-print-file-name=" + n], capture_output=True,
-                           text=True).stdout.strip() for n in ("libasan.so", "libubsan.so")]
-    env = dict(os.environ, LD_PRELOAD=" ".join(libs), ASAN_OPTIONS="detect_leaks=0")
-    exe = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    os.execve(exe, [exe] + sys.argv, env)
+import pyhost
 
-if not hasattr(sqlite3.Connection, "enable_load_extension"):
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    print("FAIL: py_load: this Python's sqlite3 cannot load extensions")
-    sys.exit(1)
+pyhost.host("py_load")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(ROOT)
