@@ -19,6 +19,13 @@
 ** exact. So all paths agree bit for bit (tests check it) and results do not
 ** depend on the thread count (threads split output columns). The rounding
 ** to bf16 flushes subnormals to zero so that no path sees one as input.
+** BF16X2. A weight may carry lo, its bf16 rounding residual (W - hi,
+** rounded): each pair of K then adds the pair of products with hi and then
+** the pair with lo, in that order on every path, so bf16x2 is bit-identical
+** across paths too. It removes the weights' rounding (~2^-9 relative per
+** weight, the same for every token, so it does not average out over a
+** forward) for twice the multiply-adds and weight bytes; the activations'
+** rounding stays. The precision choice per layer is core/weights.c's.
 ** AMX. Where the CPU has AMX-BF16 and the kernel grants this process the
 ** tile state (arch_prctl; refused e.g. when a thread's sigaltstack is too
 ** small for it), K a multiple of 32 runs on tiles: tdpbf16ps multiplies a
@@ -92,6 +99,24 @@ void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed)
                     int o = 16 * p + j, c = 2 * k2 + i;
                     packed[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] =
                         o < n && c < k ? ram_f32_to_bf16(W[(size_t)o * k + c]) : 0;
+                }
+}
+
+void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo)
+{
+    const int K2 = (k + 1) / 2, N16 = (n + 15) / 16;
+    for (int p = 0; p < N16; p++)
+        for (int k2 = 0; k2 < K2; k2++)
+            for (int j = 0; j < 16; j++)
+                for (int i = 0; i < 2; i++) {
+                    int o = 16 * p + j, c = 2 * k2 + i;
+                    float r = 0;
+                    if (o < n && c < k) {
+                        const float w = W[(size_t)o * k + c];
+                        r = w -
+                            bf16_to_f32(ram_f32_to_bf16(w)); /* exact: w and its rounding share the exponent range */
+                    }
+                    lo[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] = ram_f32_to_bf16(r);
                 }
 }
 
@@ -197,7 +222,8 @@ static void gemm_scalar(const struct bf_job *j)
     const struct ram_bf16_weight *w = j->w;
     const int K2 = (w->k + 1) / 2;
     for (int o = j->p0 * 16; o < j->p1 * 16 && o < w->n; o++) {
-        const uint16_t *b = w->packed + (size_t)(o / 16) * K2 * 32 + (o % 16) * 2;
+        const size_t off = (size_t)(o / 16) * K2 * 32 + (o % 16) * 2;
+        const uint16_t *b = w->packed + off, *l = w->lo ? w->lo + off : NULL;
         for (int r = 0; r < j->rows; r++) {
             const uint16_t *a = j->a + (size_t)r * j->lda;
             float s = 0;
@@ -205,6 +231,10 @@ static void gemm_scalar(const struct bf_job *j)
                 const uint16_t *bk = b + (size_t)k2 * 32;
                 s += bf16_to_f32(a[2 * k2 + 1]) * bf16_to_f32(bk[1]);
                 s += bf16_to_f32(a[2 * k2]) * bf16_to_f32(bk[0]);
+                if (l) { /* bf16x2: the residual's pair after the pair of W's rounding, as the kernels do */
+                    s += bf16_to_f32(a[2 * k2 + 1]) * bf16_to_f32(l[(size_t)k2 * 32 + 1]);
+                    s += bf16_to_f32(a[2 * k2]) * bf16_to_f32(l[(size_t)k2 * 32]);
+                }
             }
             j->y[(size_t)r * w->n + o] = s + (j->bias ? j->bias[o] : 0.0f);
         }
@@ -227,14 +257,15 @@ BF_TARGET_F static inline __attribute__((always_inline)) void store_block(const 
     }
 }
 
-/* MR rows x NP panels over the whole K with vdpbf16ps. */
+/* MR rows x NP panels over the whole K with vdpbf16ps (X2: and the
+** residual lo after W's rounding, per pair of K). */
 BF_TARGET_BF static inline __attribute__((always_inline)) void micro_bf(const struct bf_job *j, int r0, int p,
-                                                                        const int NP)
+                                                                        const int NP, const int X2)
 {
     const struct ram_bf16_weight *w = j->w;
     const int K2 = (w->k + 1) / 2, lda = j->lda;
     const size_t ps = (size_t)K2 * 32; /* uint16 per panel */
-    const uint16_t *b = w->packed + (size_t)p * ps;
+    const uint16_t *b = w->packed + (size_t)p * ps, *l = X2 ? w->lo + (size_t)p * ps : NULL;
     const uint16_t *a = j->a + (size_t)r0 * lda;
     __m512 acc[MR][4];
 #pragma GCC unroll 6
@@ -253,6 +284,18 @@ BF_TARGET_BF static inline __attribute__((always_inline)) void micro_bf(const st
 #pragma GCC unroll 4
             for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], av, bv[q]);
         }
+        if (X2) {
+#pragma GCC unroll 4
+            for (int q = 0; q < NP; q++) bv[q] = (__m512bh)_mm512_loadu_si512(l + q * ps + (size_t)k2 * 32);
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; r++) {
+                int32_t a2;
+                memcpy(&a2, a + (size_t)r * lda + 2 * k2, 4);
+                const __m512bh av = (__m512bh)_mm512_set1_epi32(a2);
+#pragma GCC unroll 4
+                for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], av, bv[q]);
+            }
+        }
     }
     store_block(j, r0, p, NP, acc);
 }
@@ -260,12 +303,12 @@ BF_TARGET_BF static inline __attribute__((always_inline)) void micro_bf(const st
 /* The same sums with AVX-512F: each pair widened to two fp32 vectors, odd
 ** product added first. */
 BF_TARGET_F static inline __attribute__((always_inline)) void micro_f(const struct bf_job *j, int r0, int p,
-                                                                      const int NP)
+                                                                      const int NP, const int X2)
 {
     const struct ram_bf16_weight *w = j->w;
     const int K2 = (w->k + 1) / 2, lda = j->lda;
     const size_t ps = (size_t)K2 * 32;
-    const uint16_t *b = w->packed + (size_t)p * ps;
+    const uint16_t *b = w->packed + (size_t)p * ps, *l = X2 ? w->lo + (size_t)p * ps : NULL;
     const uint16_t *a = j->a + (size_t)r0 * lda;
     const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
     __m512 acc[MR][4];
@@ -274,12 +317,17 @@ BF_TARGET_F static inline __attribute__((always_inline)) void micro_f(const stru
 #pragma GCC unroll 2
         for (int q = 0; q < NP; q++) acc[r][q] = _mm512_setzero_ps();
     for (int k2 = 0; k2 < K2; k2++) {
-        __m512 bo[2], be[2];
+        __m512 bo[2], be[2], lo_o[2], lo_e[2];
 #pragma GCC unroll 2
         for (int q = 0; q < NP; q++) {
             __m512i v = _mm512_loadu_si512(b + q * ps + (size_t)k2 * 32);
             bo[q] = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
             be[q] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+            if (X2) {
+                v = _mm512_loadu_si512(l + q * ps + (size_t)k2 * 32);
+                lo_o[q] = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
+                lo_e[q] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+            }
         }
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
@@ -289,6 +337,10 @@ BF_TARGET_F static inline __attribute__((always_inline)) void micro_f(const stru
             for (int q = 0; q < NP; q++) {
                 acc[r][q] = _mm512_fmadd_ps(ao, bo[q], acc[r][q]);
                 acc[r][q] = _mm512_fmadd_ps(ae, be[q], acc[r][q]);
+                if (X2) {
+                    acc[r][q] = _mm512_fmadd_ps(ao, lo_o[q], acc[r][q]);
+                    acc[r][q] = _mm512_fmadd_ps(ae, lo_e[q], acc[r][q]);
+                }
             }
         }
     }
@@ -327,7 +379,7 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
     float c[4][256] __attribute__((aligned(64)));
     for (int p = j->p0; p < j->p1; p += 2) {
         const int two = p + 1 < j->p1;
-        const uint16_t *b0 = w->packed + (size_t)p * ps, *b1 = b0 + ps;
+        const uint16_t *b0 = w->packed + (size_t)p * ps, *b1 = b0 + ps, *l0 = w->lo ? w->lo + (size_t)p * ps : NULL;
         for (int r0 = 0; r0 < j->rows; r0 += 32) {
             const uint16_t *a0 = j->a + (size_t)r0 * j->lda, *a1 = a0 + (size_t)16 * j->lda;
             _tile_zero(0);
@@ -345,6 +397,16 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
                     _tile_dpbf16ps(1, 4, 7);
                     _tile_dpbf16ps(3, 5, 7);
                 }
+                if (l0) { /* bf16x2: the residual's tile after W's */
+                    _tile_loadd(6, l0 + (size_t)k2 * 32, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    _tile_dpbf16ps(2, 5, 6);
+                    if (two) {
+                        _tile_loadd(7, l0 + ps + (size_t)k2 * 32, 64);
+                        _tile_dpbf16ps(1, 4, 7);
+                        _tile_dpbf16ps(3, 5, 7);
+                    }
+                }
             }
             _tile_stored(0, c[0], 64);
             _tile_stored(2, c[2], 64);
@@ -361,21 +423,28 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
     _tile_release();
 }
 
-BF_TARGET_BF static void bf1(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 1); }
-BF_TARGET_BF static void bf2(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 2); }
-BF_TARGET_BF static void bf3(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 3); }
-BF_TARGET_BF static void bf4(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 4); }
-BF_TARGET_F static void f1(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 1); }
-BF_TARGET_F static void f2(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 2); }
+BF_TARGET_BF static void bf1(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 1, 0); }
+BF_TARGET_BF static void bf2(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 2, 0); }
+BF_TARGET_BF static void bf3(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 3, 0); }
+BF_TARGET_BF static void bf4(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 4, 0); }
+BF_TARGET_BF static void bfx1(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 1, 1); }
+BF_TARGET_BF static void bfx2(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 2, 1); }
+BF_TARGET_BF static void bfx3(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 3, 1); }
+BF_TARGET_BF static void bfx4(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 4, 1); }
+BF_TARGET_F static void f1(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 1, 0); }
+BF_TARGET_F static void f2(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 2, 0); }
+BF_TARGET_F static void fx1(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 1, 1); }
+BF_TARGET_F static void fx2(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 2, 1); }
 
 static void gemm_blocked(const struct bf_job *j)
 {
-    static void (*const kbf[5])(const struct bf_job *, int, int) = {0, bf1, bf2, bf3, bf4};
-    static void (*const kf[3])(const struct bf_job *, int, int) = {0, f1, f2};
-    const int G = j->level >= RAM_BF16_AVX512BF16 ? 4 : 2;
+    typedef void (*kernel)(const struct bf_job *, int, int);
+    static const kernel kbf[2][5] = {{0, bf1, bf2, bf3, bf4}, {0, bfx1, bfx2, bfx3, bfx4}};
+    static const kernel kf[2][3] = {{0, f1, f2}, {0, fx1, fx2}};
+    const int G = j->level >= RAM_BF16_AVX512BF16 ? 4 : 2, x2 = j->w->lo != NULL;
     for (int p = j->p0; p < j->p1; p += G) {
         int np = j->p1 - p < G ? j->p1 - p : G;
-        for (int r0 = 0; r0 < j->rows; r0 += MR) (G == 4 ? kbf : kf)[np](j, r0, p);
+        for (int r0 = 0; r0 < j->rows; r0 += MR) (G == 4 ? kbf[x2] : kf[x2])[np](j, r0, p);
     }
 }
 #endif
@@ -391,17 +460,22 @@ BF_TARGET_AVX2 static void gemm_avx2(const struct bf_job *j)
     const size_t ps = (size_t)K2 * 32;
     const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
     for (int p = j->p0; p < j->p1; p++) {
-        const uint16_t *b = w->packed + (size_t)p * ps;
+        const uint16_t *b = w->packed + (size_t)p * ps, *l = w->lo ? w->lo + (size_t)p * ps : NULL;
         for (int r0 = 0; r0 < j->rows; r0 += 4) { /* rows are padded to ROW_PAD: rows r0..r0 + 3 exist */
             const uint16_t *a = j->a + (size_t)r0 * lda;
             __m256 acc[4][2];
             for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
             for (int k2 = 0; k2 < K2; k2++) {
-                __m256 bo[2], be[2];
+                __m256 bo[2], be[2], lo_o[2], lo_e[2];
                 for (int h = 0; h < 2; h++) { /* columns 8h..8h + 7 */
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(b + (size_t)k2 * 32 + 16 * h));
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(b + (size_t)k2 * 32 + 16 * h));
                     bo[h] = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
                     be[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+                    if (l) {
+                        v = _mm256_loadu_si256((const __m256i *)(l + (size_t)k2 * 32 + 16 * h));
+                        lo_o[h] = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
+                        lo_e[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+                    }
                 }
                 for (int r = 0; r < 4; r++) {
                     int32_t pair; /* the row's two bf16 values, widened in registers */
@@ -412,6 +486,10 @@ BF_TARGET_AVX2 static void gemm_avx2(const struct bf_job *j)
                     for (int h = 0; h < 2; h++) {
                         acc[r][h] = _mm256_fmadd_ps(ao, bo[h], acc[r][h]);
                         acc[r][h] = _mm256_fmadd_ps(ae, be[h], acc[r][h]);
+                        if (l) {
+                            acc[r][h] = _mm256_fmadd_ps(ao, lo_o[h], acc[r][h]);
+                            acc[r][h] = _mm256_fmadd_ps(ae, lo_e[h], acc[r][h]);
+                        }
                     }
                 }
             }

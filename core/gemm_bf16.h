@@ -31,6 +31,7 @@
 struct ram_bf16_weight {
     int n, k;               /* output and input channels (W is n x k) */
     const uint16_t *packed; /* ram_bf16_packed_bytes(n, k) bytes, layout above; borrowed */
+    const uint16_t *lo;     /* NULL, or "bf16x2": W - packed rounded to bf16, same layout; borrowed */
 };
 
 /* Bytes of the packed form of an N x K matrix; 0 if N or K is out of range. */
@@ -39,8 +40,15 @@ size_t ram_bf16_packed_bytes(int n, int k);
 /* Rounds W (n x k, row-major fp32) to bf16 into packed (ram_bf16_packed_bytes). */
 void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed);
 
+/* bf16x2: the rounding residual W - bf16(W), itself rounded to bf16, into
+** lo (same layout and size as ram_bf16_pack's). hi + lo carries ~16
+** significant bits of each weight where hi alone carries 8: with lo set,
+** every product is x * hi + x * lo (twice the multiply-adds), which leaves
+** the activations' rounding as the only error of the layer. */
+void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo);
+
 /* y (rows x n) = x (rows x k) @ W^T + b (b may be NULL), x rounded to
-** bf16 first. Uses the ram_set_threads count; results do not depend on it.
+** bf16 first (and W taken as packed + lo when w->lo is set). Uses the ram_set_threads count; results do not depend on it.
 ** RAM_ERR_NOMEM if the per-call buffer of converted rows cannot be
 ** allocated. y must not alias x. */
 ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,

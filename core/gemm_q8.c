@@ -148,7 +148,7 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
     struct ram_q8_weight *w = ram_malloc(sizeof *w + sizeof(int32_t) * (size_t)N16 * 16 + 63);
     if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for int8 weight sums");
     w->n = n, w->k = k, w->packed = packed, w->scale = scale;
-    w->bf16 = (struct ram_bf16_weight){0, 0, NULL};
+    w->bf16 = (struct ram_bf16_weight){.packed = NULL};
     w->colsum = (int32_t *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
     for (int p = 0; p < N16; p++) {
         int32_t s[64] = {0}; /* one lane per byte of a 64-byte row: vectorises */
@@ -171,7 +171,7 @@ ram_status ram_q8_weight_new_bf16(int n, int k, const uint16_t *packed, struct r
     struct ram_q8_weight *w = ram_calloc(1, sizeof *w);
     if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for a bf16 weight");
     w->n = n, w->k = k;
-    w->bf16 = (struct ram_bf16_weight){n, k, packed};
+    w->bf16 = (struct ram_bf16_weight){.n = n, .k = k, .packed = packed};
     *out = w;
     return RAM_OK;
 }

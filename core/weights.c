@@ -692,13 +692,13 @@ static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int
 }
 
 /* The bf16 form of an fp32 matrix (n x k), packed into a buffer that m
-** owns, wrapped by a weight that m owns. */
-static ram_status bf16_owned(struct ram_model *m, const float *W, int n, int k, const struct ram_q8_weight **out,
-                             struct ram_error *err)
+** owns, wrapped by a weight that m owns; x2: with the residual (bf16x2). */
+static ram_status bf16_owned(struct ram_model *m, const float *W, int n, int k, int x2,
+                             const struct ram_q8_weight **out, struct ram_error *err)
 {
     size_t pb = ram_bf16_packed_bytes(n, k);
     if (!pb) return ram_fail(err, RAM_ERR_TOO_BIG, "bf16: %d x %d matrix is out of range", n, k);
-    char *buf = ram_malloc(pb + 64);
+    char *buf = ram_malloc(pb * (x2 ? 2 : 1) + 64);
     if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "out of memory converting a %d x %d matrix to bf16", n, k);
     ram_status rc = ram_model_own(m, buf, err);
     if (rc) return rc;
@@ -706,6 +706,11 @@ static ram_status bf16_owned(struct ram_model *m, const float *W, int n, int k, 
     ram_bf16_pack(W, n, k, packed);
     struct ram_q8_weight *q;
     if ((rc = ram_q8_weight_new_bf16(n, k, packed, &q, err))) return rc;
+    if (x2) {
+        uint16_t *lo = packed + pb / sizeof(uint16_t); /* pb is a multiple of 64 bytes */
+        ram_bf16_pack_lo(W, n, k, lo);
+        q->bf16.lo = lo;
+    }
     *out = q;
     return ram_model_own(m, q, err);
 }
@@ -717,7 +722,8 @@ static ram_status pack_one(struct ram_model *m, const char *name, const float *W
     if (!W || *q) return RAM_OK;
     switch (choose(name, ctx)) {
     case RAM_PREC_INT8: return quantize_owned(m, W, n, k, q, err);
-    case RAM_PREC_BF16: return bf16_owned(m, W, n, k, q, err);
+    case RAM_PREC_BF16: return bf16_owned(m, W, n, k, 0, q, err);
+    case RAM_PREC_BF16X2: return bf16_owned(m, W, n, k, 1, q, err);
     default: return RAM_OK;
     }
 }

@@ -122,7 +122,12 @@ ram_status ram_model_own(struct ram_model *m, void *p, struct ram_error *err);
 ram_status ram_model_quantize_tagger(struct ram_model *m, struct ram_error *err);
 
 /* Run-time precision of a large linear matrix. */
-enum ram_prec { RAM_PREC_F32 = 0, RAM_PREC_BF16, RAM_PREC_INT8 };
+enum ram_prec {
+    RAM_PREC_F32 = 0,
+    RAM_PREC_BF16,
+    RAM_PREC_INT8,
+    RAM_PREC_BF16X2 /* bf16 products of the activations with W's bf16 rounding and its bf16 residual (gemm_bf16.h) */
+};
 
 /* The precision the int8 path gives the matrix of canonical key name
 ** ("visual_encoder.layers.3.blocks.1.mlp.fc2.weight",

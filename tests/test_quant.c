@@ -266,19 +266,22 @@ static void test_bf16_round(void)
 }
 
 /* One shape: every level up to the CPU's best, 1 and 2 threads, against
-** each other (bit for bit) and against the double reference. */
-static void test_bf16_shape(int M, int N, int K)
+** each other (bit for bit) and against the double reference; x2: bf16x2
+** (W as its rounding plus the rounded residual). */
+static void test_bf16_shape(int M, int N, int K, int x2)
 {
     struct ram_error err;
     char name[96];
+    const char *kind = x2 ? "bf16x2" : "bf16";
     float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
-    uint16_t *pk = malloc(ram_bf16_packed_bytes(N, K));
+    uint16_t *pk = malloc(ram_bf16_packed_bytes(N, K)), *lo = malloc(ram_bf16_packed_bytes(N, K));
     float *y[RAM_BF16_AMX + 1][2];
     for (int i = 0; i < M * K; i++) x[i] = 2.0f * frand() + 0.3f;
     for (int i = 0; i < N * K; i++) W[i] = 0.05f * frand();
     for (int i = 0; i < N; i++) b[i] = frand();
     ram_bf16_pack(W, N, K, pk);
-    struct ram_bf16_weight w = {N, K, pk};
+    ram_bf16_pack_lo(W, N, K, lo);
+    struct ram_bf16_weight w = {.n = N, .k = K, .packed = pk, .lo = x2 ? lo : NULL};
     const int best = ram_bf16_level();
     ram_status rc = RAM_OK;
     for (int l = 0; l <= best; l++)
@@ -294,27 +297,36 @@ static void test_bf16_shape(int M, int N, int K)
     int same = 1;
     for (int l = 0; l <= best; l++)
         for (int t = 0; t < 2; t++) same &= !memcmp(y[l][t], y[l < RAM_BF16_AMX ? 0 : l][0], sizeof(float) * M * N);
-    snprintf(name, sizeof name, "bf16.%dx%dx%d.paths_and_threads_bit_identical", M, N, K);
+    snprintf(name, sizeof name, "%s.%dx%dx%d.paths_and_threads_bit_identical", kind, M, N, K);
     check(rc == RAM_OK && same, name, "outputs differ (levels 0..%d, 1 and 2 threads)", best);
     /* Reference: sum of the exact products of the rounded operands, in
     ** double; fp32 summation of K terms errs by at most ~K 2^-24 sum |terms|. */
-    double worst = 0;
+    /* x2 also: the weights' part of the error, against the unrounded W,
+    ** is far below plain bf16's (hi + lo keeps ~16 bits of each weight). */
+    double worst = 0, werr = 0, wplain = 0;
     for (int l = 0; l <= best; l += best > 0 ? best : 1) /* the portable path and the best */
         for (int r = 0; r < M; r++)
             for (int o = 0; o < N; o++) {
-                double ref = 0, mag = 0;
+                double ref = 0, mag = 0, exact = 0, plain = 0;
                 for (int k = 0; k < K; k++) {
                     const int K2 = (K + 1) / 2;
-                    double t = bf(ram_f32_to_bf16(x[(size_t)r * K + k])) *
-                               bf(pk[(((size_t)(o / 16) * K2 + k / 2) * 16 + o % 16) * 2 + k % 2]);
-                    ref += t, mag += fabs(t);
+                    const size_t at = (((size_t)(o / 16) * K2 + k / 2) * 16 + o % 16) * 2 + k % 2;
+                    const double xa = bf(ram_f32_to_bf16(x[(size_t)r * K + k]));
+                    double t = xa * bf(pk[at]), u = x2 ? xa * bf(lo[at]) : 0;
+                    ref += t + u, mag += fabs(t) + fabs(u);
+                    exact += xa * W[(size_t)o * K + k], plain += t;
                 }
-                double bound = (K + 2) * 0x1p-24 * (mag + fabs(b[o])) + 1e-30;
+                double bound = (K * (x2 ? 2 : 1) + 2) * 0x1p-24 * (mag + fabs(b[o])) + 1e-30;
                 double e = fabs(y[l][0][(size_t)r * N + o] - (ref + b[o])) / bound;
                 worst = e > worst ? e : worst;
+                werr = fmax(werr, fabs(ref - exact)), wplain = fmax(wplain, fabs(plain - exact));
             }
-    snprintf(name, sizeof name, "bf16.%dx%dx%d.equals_rounded_reference", M, N, K);
+    snprintf(name, sizeof name, "%s.%dx%dx%d.equals_rounded_reference", kind, M, N, K);
     check(worst <= 1.0, name, "error %.3f x the fp32 summation bound", worst);
+    if (x2 && K >= 8) {
+        snprintf(name, sizeof name, "%s.%dx%dx%d.weight_error_below_bf16", kind, M, N, K);
+        check(werr <= wplain / 64, name, "weight part of the error %.3g, plain bf16 %.3g", werr, wplain);
+    }
     /* Packing: W's rounded values where the layout says, zero padding. */
     int pk_ok = 1;
     const int K2 = (K + 1) / 2, N16 = (N + 15) / 16;
@@ -325,11 +337,14 @@ static void test_bf16_shape(int M, int N, int K)
                     int o = 16 * p + j, c = 2 * k2 + i;
                     uint16_t want = o < N && c < K ? ram_f32_to_bf16(W[(size_t)o * K + c]) : 0;
                     pk_ok &= pk[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] == want;
+                    const uint16_t want_lo =
+                        o < N && c < K ? ram_f32_to_bf16(W[(size_t)o * K + c] - (float)bf(want)) : 0;
+                    pk_ok &= lo[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] == want_lo; /* the residual, packed alike */
                 }
-    snprintf(name, sizeof name, "bf16.%dx%dx%d.packed_layout", M, N, K);
+    snprintf(name, sizeof name, "%s.%dx%dx%d.packed_layout", kind, M, N, K);
     check(pk_ok, name, "packed codes differ from the documented layout");
     for (int l = 0; l <= best; l++) free(y[l][0]), free(y[l][1]);
-    free(x), free(W), free(b), free(pk);
+    free(x), free(W), free(b), free(pk), free(lo);
 }
 
 static void test_bf16(void)
@@ -340,15 +355,16 @@ static void test_bf16(void)
                                     {37, 70, 128}, {33, 17, 32},   {130, 300, 256}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2]);
+    for (int x2 = 0; x2 < 2; x2++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], x2);
     /* The int8 layer type carries a bf16 weight to ram_linear_q's caller. */
     struct ram_error err;
     float x[6] = {1, 2, 3, -1, 0.5f, 4}, W[6] = {0.5f, -1, 2, 0.25f, 1, -3}, y[4] = {0}, y2[4] = {0};
     uint16_t pk[16 * 4];
     ram_bf16_pack(W, 2, 3, pk);
     struct ram_q8_weight *q = NULL;
-    struct ram_bf16_weight w = {2, 3, pk};
+    struct ram_bf16_weight w = {.n = 2, .k = 3, .packed = pk};
     ram_status rc = ram_q8_weight_new_bf16(2, 3, pk, &q, &err);
     if (!rc) rc = ram_linear_q(x, 2, 3, NULL, q, NULL, 2, y, &err);
     if (!rc) rc = ram_bf16_linear(x, 2, &w, NULL, y2, &err);

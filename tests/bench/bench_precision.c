@@ -340,8 +340,10 @@ static int layers_main(const char *f32, char **files, int nf)
         }
         runner_close(&r);
         printf("layer_%s_max_prob_diff %-16s %.5f logit %.4f flips %d\n",
-               g_layer_prec == RAM_PREC_BF16 ? "bf16" : "int8", groups[g].label, res[g].maxdiff, res[g].max_logit,
-               res[g].flips);
+               g_layer_prec == RAM_PREC_BF16X2 ? "bf16x2"
+               : g_layer_prec == RAM_PREC_BF16 ? "bf16"
+                                               : "int8",
+               groups[g].label, res[g].maxdiff, res[g].max_logit, res[g].flips);
         fflush(stdout);
     }
     runner_close(&ref);
@@ -354,6 +356,10 @@ int main(int argc, char **argv)
     if (argc >= 4 && !strcmp(argv[1], "--layers")) return layers_main(argv[2], argv + 3, argc - 3);
     if (argc >= 4 && !strcmp(argv[1], "--layers-bf16")) {
         g_layer_prec = RAM_PREC_BF16;
+        return layers_main(argv[2], argv + 3, argc - 3);
+    }
+    if (argc >= 4 && !strcmp(argv[1], "--layers-bf16x2")) {
+        g_layer_prec = RAM_PREC_BF16X2;
         return layers_main(argv[2], argv + 3, argc - 3);
     }
     if (argc < 5) {
