@@ -25,7 +25,11 @@
 ** across paths too. It removes the weights' rounding (~2^-9 relative per
 ** weight, the same for every token, so it does not average out over a
 ** forward) for twice the multiply-adds and weight bytes; the activations'
-** rounding stays. The precision choice per layer is core/weights.c's.
+** rounding stays. SPLIT ACTIVATIONS (split_x): each row is rounded to
+** hi and its residual to lo as well, and the pair of products with lo
+** follows hi's (then W's residual's, when both are set: three products),
+** which leaves the weights' rounding as the layer's only error. The
+** precision choice per layer is core/weights.c's.
 ** AMX. Where the CPU has AMX-BF16 and the kernel grants this process the
 ** tile state (arch_prctl; refused e.g. when a thread's sigaltstack is too
 ** small for it), K a multiple of 32 runs on tiles: tdpbf16ps multiplies a
@@ -163,13 +167,19 @@ void ram_bf16_force_level(int level) { g_force_level = level; }
 
 /* ------------------------------------------------------------------ activations */
 
-static void round_rows_scalar(const float *x, int r0, int r1, int k, uint16_t *a, int lda)
+/* Rows r0..r1 of x rounded into a; alo (split activations, else NULL)
+** receives each value's residual x - a, rounded too. */
+static void round_rows_scalar(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo, int lda)
 {
     for (int r = r0; r < r1; r++) {
         const float *xr = x + (size_t)r * k;
         uint16_t *ar = a + (size_t)r * lda;
         for (int i = 0; i < k; i++) ar[i] = ram_f32_to_bf16(xr[i]);
         for (int i = k; i < lda; i++) ar[i] = 0;
+        if (!alo) continue;
+        uint16_t *lr = alo + (size_t)r * lda;
+        for (int i = 0; i < k; i++) lr[i] = ram_f32_to_bf16(xr[i] - bf16_to_f32(ar[i]));
+        for (int i = k; i < lda; i++) lr[i] = 0;
     }
 }
 
@@ -190,15 +200,29 @@ BF_TARGET_F static inline __m256i round16(__m512 v)
     return _mm512_cvtepi32_epi16(r);
 }
 
-BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k, uint16_t *a, int lda)
+BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo, int lda)
 {
     for (int r = r0; r < r1; r++) {
         const float *xr = x + (size_t)r * k;
-        uint16_t *ar = a + (size_t)r * lda;
+        uint16_t *ar = a + (size_t)r * lda, *lr = alo ? alo + (size_t)r * lda : NULL;
         int i = 0;
-        for (; i + 16 <= k; i += 16) _mm256_storeu_si256((__m256i *)(ar + i), round16(_mm512_loadu_ps(xr + i)));
-        for (; i < k; i++) ar[i] = ram_f32_to_bf16(xr[i]);
-        for (; i < lda; i++) ar[i] = 0;
+        for (; i + 16 <= k; i += 16) {
+            const __m512 v = _mm512_loadu_ps(xr + i);
+            const __m256i h = round16(v);
+            _mm256_storeu_si256((__m256i *)(ar + i), h);
+            if (lr) {
+                const __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+                _mm256_storeu_si256((__m256i *)(lr + i), round16(_mm512_sub_ps(v, hv)));
+            }
+        }
+        for (; i < k; i++) {
+            ar[i] = ram_f32_to_bf16(xr[i]);
+            if (lr) lr[i] = ram_f32_to_bf16(xr[i] - bf16_to_f32(ar[i]));
+        }
+        for (; i < lda; i++) {
+            ar[i] = 0;
+            if (lr) lr[i] = 0;
+        }
     }
 }
 #endif
@@ -206,7 +230,8 @@ BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k,
 /* ------------------------------------------------------------------ products */
 
 struct bf_job {
-    const uint16_t *a; /* rows (padded to MR) x lda bf16 */
+    const uint16_t *a;   /* rows (padded to MR) x lda bf16 */
+    const uint16_t *alo; /* split activations: their residuals, laid out like a; else NULL */
     int rows, lda;
     const struct ram_bf16_weight *w;
     const float *bias; /* may be NULL */
@@ -225,12 +250,16 @@ static void gemm_scalar(const struct bf_job *j)
         const size_t off = (size_t)(o / 16) * K2 * 32 + (o % 16) * 2;
         const uint16_t *b = w->packed + off, *l = w->lo ? w->lo + off : NULL;
         for (int r = 0; r < j->rows; r++) {
-            const uint16_t *a = j->a + (size_t)r * j->lda;
+            const uint16_t *a = j->a + (size_t)r * j->lda, *al = j->alo ? j->alo + (size_t)r * j->lda : NULL;
             float s = 0;
             for (int k2 = 0; k2 < K2; k2++) {
                 const uint16_t *bk = b + (size_t)k2 * 32;
                 s += bf16_to_f32(a[2 * k2 + 1]) * bf16_to_f32(bk[1]);
                 s += bf16_to_f32(a[2 * k2]) * bf16_to_f32(bk[0]);
+                if (al) { /* split activations: the residuals' pair next */
+                    s += bf16_to_f32(al[2 * k2 + 1]) * bf16_to_f32(bk[1]);
+                    s += bf16_to_f32(al[2 * k2]) * bf16_to_f32(bk[0]);
+                }
                 if (l) { /* bf16x2: the residual's pair after the pair of W's rounding, as the kernels do */
                     s += bf16_to_f32(a[2 * k2 + 1]) * bf16_to_f32(l[(size_t)k2 * 32 + 1]);
                     s += bf16_to_f32(a[2 * k2]) * bf16_to_f32(l[(size_t)k2 * 32]);
@@ -260,13 +289,13 @@ BF_TARGET_F static inline __attribute__((always_inline)) void store_block(const 
 /* MR rows x NP panels over the whole K with vdpbf16ps (X2: and the
 ** residual lo after W's rounding, per pair of K). */
 BF_TARGET_BF static inline __attribute__((always_inline)) void micro_bf(const struct bf_job *j, int r0, int p,
-                                                                        const int NP, const int X2)
+                                                                        const int NP, const int X2, const int XS)
 {
     const struct ram_bf16_weight *w = j->w;
     const int K2 = (w->k + 1) / 2, lda = j->lda;
     const size_t ps = (size_t)K2 * 32; /* uint16 per panel */
     const uint16_t *b = w->packed + (size_t)p * ps, *l = X2 ? w->lo + (size_t)p * ps : NULL;
-    const uint16_t *a = j->a + (size_t)r0 * lda;
+    const uint16_t *a = j->a + (size_t)r0 * lda, *al = XS ? j->alo + (size_t)r0 * lda : NULL;
     __m512 acc[MR][4];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
@@ -283,6 +312,12 @@ BF_TARGET_BF static inline __attribute__((always_inline)) void micro_bf(const st
             const __m512bh av = (__m512bh)_mm512_set1_epi32(a2);
 #pragma GCC unroll 4
             for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], av, bv[q]);
+            if (XS) {
+                memcpy(&a2, al + (size_t)r * lda + 2 * k2, 4);
+                const __m512bh lv = (__m512bh)_mm512_set1_epi32(a2);
+#pragma GCC unroll 4
+                for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], lv, bv[q]);
+            }
         }
         if (X2) {
 #pragma GCC unroll 4
@@ -303,7 +338,7 @@ BF_TARGET_BF static inline __attribute__((always_inline)) void micro_bf(const st
 /* The same sums with AVX-512F: each pair widened to two fp32 vectors, odd
 ** product added first. */
 BF_TARGET_F static inline __attribute__((always_inline)) void micro_f(const struct bf_job *j, int r0, int p,
-                                                                      const int NP, const int X2)
+                                                                      const int NP, const int X2, const int XS)
 {
     const struct ram_bf16_weight *w = j->w;
     const int K2 = (w->k + 1) / 2, lda = j->lda;
@@ -337,6 +372,11 @@ BF_TARGET_F static inline __attribute__((always_inline)) void micro_f(const stru
             for (int q = 0; q < NP; q++) {
                 acc[r][q] = _mm512_fmadd_ps(ao, bo[q], acc[r][q]);
                 acc[r][q] = _mm512_fmadd_ps(ae, be[q], acc[r][q]);
+                if (XS) {
+                    const uint16_t *lr = j->alo + (size_t)(r0 + r) * lda + 2 * k2;
+                    acc[r][q] = _mm512_fmadd_ps(_mm512_set1_ps(bf16_to_f32(lr[1])), bo[q], acc[r][q]);
+                    acc[r][q] = _mm512_fmadd_ps(_mm512_set1_ps(bf16_to_f32(lr[0])), be[q], acc[r][q]);
+                }
                 if (X2) {
                     acc[r][q] = _mm512_fmadd_ps(ao, lo_o[q], acc[r][q]);
                     acc[r][q] = _mm512_fmadd_ps(ae, lo_e[q], acc[r][q]);
@@ -397,12 +437,25 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
                     _tile_dpbf16ps(1, 4, 7);
                     _tile_dpbf16ps(3, 5, 7);
                 }
-                if (l0) { /* bf16x2: the residual's tile after W's */
+                if (l0) { /* bf16x2: the weights' residual with the same rows */
                     _tile_loadd(6, l0 + (size_t)k2 * 32, 64);
                     _tile_dpbf16ps(0, 4, 6);
                     _tile_dpbf16ps(2, 5, 6);
                     if (two) {
                         _tile_loadd(7, l0 + ps + (size_t)k2 * 32, 64);
+                        _tile_dpbf16ps(1, 4, 7);
+                        _tile_dpbf16ps(3, 5, 7);
+                    }
+                }
+                if (j->alo) { /* split activations: their residual with W's rounding */
+                    const uint16_t *l_a0 = j->alo + (size_t)r0 * j->lda, *l_a1 = l_a0 + (size_t)16 * j->lda;
+                    _tile_loadd(4, l_a0 + 2 * k2, lda_b);
+                    _tile_loadd(5, l_a1 + 2 * k2, lda_b);
+                    _tile_loadd(6, b0 + (size_t)k2 * 32, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    _tile_dpbf16ps(2, 5, 6);
+                    if (two) {
+                        _tile_loadd(7, b1 + (size_t)k2 * 32, 64);
                         _tile_dpbf16ps(1, 4, 7);
                         _tile_dpbf16ps(3, 5, 7);
                     }
@@ -423,28 +476,34 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
     _tile_release();
 }
 
-BF_TARGET_BF static void bf1(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 1, 0); }
-BF_TARGET_BF static void bf2(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 2, 0); }
-BF_TARGET_BF static void bf3(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 3, 0); }
-BF_TARGET_BF static void bf4(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 4, 0); }
-BF_TARGET_BF static void bfx1(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 1, 1); }
-BF_TARGET_BF static void bfx2(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 2, 1); }
-BF_TARGET_BF static void bfx3(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 3, 1); }
-BF_TARGET_BF static void bfx4(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 4, 1); }
-BF_TARGET_F static void f1(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 1, 0); }
-BF_TARGET_F static void f2(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 2, 0); }
-BF_TARGET_F static void fx1(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 1, 1); }
-BF_TARGET_F static void fx2(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 2, 1); }
+/* One instance per panel count NP and mode (X2: the weights' residual, XS:
+** the activations' residual), so that the register blocks stay unrolled. */
+#define BF_KERNELS(X2, XS, SUFFIX)                                                                                 \
+    BF_TARGET_BF static void bf1##SUFFIX(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 1, X2, XS); } \
+    BF_TARGET_BF static void bf2##SUFFIX(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 2, X2, XS); } \
+    BF_TARGET_BF static void bf3##SUFFIX(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 3, X2, XS); } \
+    BF_TARGET_BF static void bf4##SUFFIX(const struct bf_job *j, int r0, int p) { micro_bf(j, r0, p, 4, X2, XS); } \
+    BF_TARGET_F static void f1##SUFFIX(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 1, X2, XS); }    \
+    BF_TARGET_F static void f2##SUFFIX(const struct bf_job *j, int r0, int p) { micro_f(j, r0, p, 2, X2, XS); }
+BF_KERNELS(0, 0, _plain)
+BF_KERNELS(1, 0, _wlo)
+BF_KERNELS(0, 1, _xlo)
+BF_KERNELS(1, 1, _both)
+#undef BF_KERNELS
 
 static void gemm_blocked(const struct bf_job *j)
 {
     typedef void (*kernel)(const struct bf_job *, int, int);
-    static const kernel kbf[2][5] = {{0, bf1, bf2, bf3, bf4}, {0, bfx1, bfx2, bfx3, bfx4}};
-    static const kernel kf[2][3] = {{0, f1, f2}, {0, fx1, fx2}};
-    const int G = j->level >= RAM_BF16_AVX512BF16 ? 4 : 2, x2 = j->w->lo != NULL;
+    static const kernel kbf[4][5] = {{0, bf1_plain, bf2_plain, bf3_plain, bf4_plain},
+                                     {0, bf1_wlo, bf2_wlo, bf3_wlo, bf4_wlo},
+                                     {0, bf1_xlo, bf2_xlo, bf3_xlo, bf4_xlo},
+                                     {0, bf1_both, bf2_both, bf3_both, bf4_both}};
+    static const kernel kf[4][3] = {
+        {0, f1_plain, f2_plain}, {0, f1_wlo, f2_wlo}, {0, f1_xlo, f2_xlo}, {0, f1_both, f2_both}};
+    const int G = j->level >= RAM_BF16_AVX512BF16 ? 4 : 2, mode = (j->w->lo != NULL) + 2 * (j->alo != NULL);
     for (int p = j->p0; p < j->p1; p += G) {
         int np = j->p1 - p < G ? j->p1 - p : G;
-        for (int r0 = 0; r0 < j->rows; r0 += MR) (G == 4 ? kbf[x2] : kf[x2])[np](j, r0, p);
+        for (int r0 = 0; r0 < j->rows; r0 += MR) (G == 4 ? kbf[mode] : kf[mode])[np](j, r0, p);
     }
 }
 #endif
@@ -483,9 +542,20 @@ BF_TARGET_AVX2 static void gemm_avx2(const struct bf_job *j)
                     const __m256i pv = _mm256_set1_epi32(pair);
                     const __m256 ao = _mm256_castsi256_ps(_mm256_and_si256(pv, hi)),
                                  ae = _mm256_castsi256_ps(_mm256_slli_epi32(pv, 16));
+                    __m256 lo_ao = ao, lo_ae = ae;
+                    if (j->alo) {
+                        memcpy(&pair, j->alo + (size_t)(r0 + r) * lda + 2 * k2, 4);
+                        const __m256i lv = _mm256_set1_epi32(pair);
+                        lo_ao = _mm256_castsi256_ps(_mm256_and_si256(lv, hi));
+                        lo_ae = _mm256_castsi256_ps(_mm256_slli_epi32(lv, 16));
+                    }
                     for (int h = 0; h < 2; h++) {
                         acc[r][h] = _mm256_fmadd_ps(ao, bo[h], acc[r][h]);
                         acc[r][h] = _mm256_fmadd_ps(ae, be[h], acc[r][h]);
+                        if (j->alo) {
+                            acc[r][h] = _mm256_fmadd_ps(lo_ao, bo[h], acc[r][h]);
+                            acc[r][h] = _mm256_fmadd_ps(lo_ae, be[h], acc[r][h]);
+                        }
                         if (l) {
                             acc[r][h] = _mm256_fmadd_ps(ao, lo_o[h], acc[r][h]);
                             acc[r][h] = _mm256_fmadd_ps(ae, lo_e[h], acc[r][h]);
@@ -531,14 +601,14 @@ static void *gemm_thread(void *arg)
 static void *round_thread(void *arg)
 {
     const struct bf_job *j = arg;
-    uint16_t *a = (uint16_t *)j->a;
+    uint16_t *a = (uint16_t *)j->a, *alo = (uint16_t *)j->alo;
 #if BF_X86
     if (j->level >= RAM_BF16_AVX512) {
-        round_rows_avx512(j->x, j->r0, j->r1, j->w->k, a, j->lda);
+        round_rows_avx512(j->x, j->r0, j->r1, j->w->k, a, alo, j->lda);
         return NULL;
     }
 #endif
-    round_rows_scalar(j->x, j->r0, j->r1, j->w->k, a, j->lda);
+    round_rows_scalar(j->x, j->r0, j->r1, j->w->k, a, alo, j->lda);
     return NULL;
 }
 
@@ -548,14 +618,22 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
     if (!x || !w || !w->packed || !y || rows < 0 || !ram_bf16_packed_bytes(w->n, w->k))
         return ram_fail(err, RAM_ERR_ARG, "bf16 linear: invalid arguments");
     if (rows == 0) return RAM_OK;
-    const int lda = (w->k + 1) / 2 * 2;
-    const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD;
-    uint16_t *buf = ram_malloc(padded * lda * sizeof(uint16_t));
+    const int lda = (w->k + 1) / 2 * 2, split = w->split_x != 0;
+    const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD, one = padded * lda;
+    uint16_t *buf = ram_malloc(one * (split ? 2 : 1) * sizeof(uint16_t));
     if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
-    struct bf_job
-        base = {.a = buf, .rows = rows, .lda = lda, .w = w, .bias = b, .y = y, .x = x, .level = ram_bf16_level()},
-        jobs[RAM_MAX_JOBS];
+    if (split) memset(buf + one + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
+    struct bf_job base = {.a = buf,
+                          .alo = split ? buf + one : NULL,
+                          .rows = rows,
+                          .lda = lda,
+                          .w = w,
+                          .bias = b,
+                          .y = y,
+                          .x = x,
+                          .level = ram_bf16_level()},
+                  jobs[RAM_MAX_JOBS];
     const int P = (w->n + 15) / 16;
     const int T = ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, P);
     for (int t = 0; t < T; t++) {

@@ -32,6 +32,7 @@ struct ram_bf16_weight {
     int n, k;               /* output and input channels (W is n x k) */
     const uint16_t *packed; /* ram_bf16_packed_bytes(n, k) bytes, layout above; borrowed */
     const uint16_t *lo;     /* NULL, or "bf16x2": W - packed rounded to bf16, same layout; borrowed */
+    int split_x;            /* 1: each activation as its bf16 rounding plus the rounded residual (two products) */
 };
 
 /* Bytes of the packed form of an N x K matrix; 0 if N or K is out of range. */

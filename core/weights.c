@@ -692,10 +692,12 @@ static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int
 }
 
 /* The bf16 form of an fp32 matrix (n x k), packed into a buffer that m
-** owns, wrapped by a weight that m owns; x2: with the residual (bf16x2). */
-static ram_status bf16_owned(struct ram_model *m, const float *W, int n, int k, int x2,
+** owns, wrapped by a weight that m owns; prec (enum ram_prec, a bf16 one)
+** says whether W's residual and the activations' are used too. */
+static ram_status bf16_owned(struct ram_model *m, const float *W, int n, int k, int prec,
                              const struct ram_q8_weight **out, struct ram_error *err)
 {
+    const int x2 = prec == RAM_PREC_BF16X2 || prec == RAM_PREC_BF16X3;
     size_t pb = ram_bf16_packed_bytes(n, k);
     if (!pb) return ram_fail(err, RAM_ERR_TOO_BIG, "bf16: %d x %d matrix is out of range", n, k);
     char *buf = ram_malloc(pb * (x2 ? 2 : 1) + 64);
@@ -711,6 +713,7 @@ static ram_status bf16_owned(struct ram_model *m, const float *W, int n, int k, 
         ram_bf16_pack_lo(W, n, k, lo);
         q->bf16.lo = lo;
     }
+    q->bf16.split_x = prec == RAM_PREC_BF16XA || prec == RAM_PREC_BF16X3;
     *out = q;
     return ram_model_own(m, q, err);
 }
@@ -720,10 +723,13 @@ static ram_status pack_one(struct ram_model *m, const char *name, const float *W
                            const struct ram_q8_weight **q, ram_prec_fn choose, void *ctx, struct ram_error *err)
 {
     if (!W || *q) return RAM_OK;
-    switch (choose(name, ctx)) {
+    const int p = choose(name, ctx);
+    switch (p) {
     case RAM_PREC_INT8: return quantize_owned(m, W, n, k, q, err);
-    case RAM_PREC_BF16: return bf16_owned(m, W, n, k, 0, q, err);
-    case RAM_PREC_BF16X2: return bf16_owned(m, W, n, k, 1, q, err);
+    case RAM_PREC_BF16:
+    case RAM_PREC_BF16X2:
+    case RAM_PREC_BF16XA:
+    case RAM_PREC_BF16X3: return bf16_owned(m, W, n, k, p, q, err);
     default: return RAM_OK;
     }
 }

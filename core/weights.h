@@ -126,7 +126,9 @@ enum ram_prec {
     RAM_PREC_F32 = 0,
     RAM_PREC_BF16,
     RAM_PREC_INT8,
-    RAM_PREC_BF16X2 /* bf16 products of the activations with W's bf16 rounding and its bf16 residual (gemm_bf16.h) */
+    RAM_PREC_BF16X2, /* bf16 products of the activations with W's bf16 rounding and its bf16 residual (gemm_bf16.h) */
+    RAM_PREC_BF16XA, /* bf16 products of W's rounding with the activations' rounding and their residual */
+    RAM_PREC_BF16X3  /* both residuals: x_hi W_hi + x_lo W_hi + x_hi W_lo */
 };
 
 /* The precision the int8 path gives the matrix of canonical key name

@@ -266,13 +266,15 @@ static void test_bf16_round(void)
 }
 
 /* One shape: every level up to the CPU's best, 1 and 2 threads, against
-** each other (bit for bit) and against the double reference; x2: bf16x2
-** (W as its rounding plus the rounded residual). */
-static void test_bf16_shape(int M, int N, int K, int x2)
+** each other (bit for bit) and against the double reference. mode 1:
+** bf16x2 (W as its rounding plus the rounded residual), 2: split
+** activations (each x the same way), 3: both. */
+static void test_bf16_shape(int M, int N, int K, int mode)
 {
     struct ram_error err;
     char name[96];
-    const char *kind = x2 ? "bf16x2" : "bf16";
+    const char *kind = (const char *[]){"bf16", "bf16x2", "bf16xa", "bf16x3"}[mode];
+    const int x2 = mode & 1, xs = mode >> 1;
     float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
     uint16_t *pk = malloc(ram_bf16_packed_bytes(N, K)), *lo = malloc(ram_bf16_packed_bytes(N, K));
     float *y[RAM_BF16_AMX + 1][2];
@@ -281,7 +283,7 @@ static void test_bf16_shape(int M, int N, int K, int x2)
     for (int i = 0; i < N; i++) b[i] = frand();
     ram_bf16_pack(W, N, K, pk);
     ram_bf16_pack_lo(W, N, K, lo);
-    struct ram_bf16_weight w = {.n = N, .k = K, .packed = pk, .lo = x2 ? lo : NULL};
+    struct ram_bf16_weight w = {.n = N, .k = K, .packed = pk, .lo = x2 ? lo : NULL, .split_x = xs};
     const int best = ram_bf16_level();
     ram_status rc = RAM_OK;
     for (int l = 0; l <= best; l++)
@@ -302,7 +304,8 @@ static void test_bf16_shape(int M, int N, int K, int x2)
     /* Reference: sum of the exact products of the rounded operands, in
     ** double; fp32 summation of K terms errs by at most ~K 2^-24 sum |terms|. */
     /* x2 also: the weights' part of the error, against the unrounded W,
-    ** is far below plain bf16's (hi + lo keeps ~16 bits of each weight). */
+    ** is far below plain bf16's (hi + lo keeps ~16 bits of each weight);
+    ** xs: the activations' part likewise, against the unrounded x. */
     double worst = 0, werr = 0, wplain = 0;
     for (int l = 0; l <= best; l += best > 0 ? best : 1) /* the portable path and the best */
         for (int r = 0; r < M; r++)
@@ -311,21 +314,23 @@ static void test_bf16_shape(int M, int N, int K, int x2)
                 for (int k = 0; k < K; k++) {
                     const int K2 = (K + 1) / 2;
                     const size_t at = (((size_t)(o / 16) * K2 + k / 2) * 16 + o % 16) * 2 + k % 2;
-                    const double xa = bf(ram_f32_to_bf16(x[(size_t)r * K + k]));
-                    double t = xa * bf(pk[at]), u = x2 ? xa * bf(lo[at]) : 0;
-                    ref += t + u, mag += fabs(t) + fabs(u);
-                    exact += xa * W[(size_t)o * K + k], plain += t;
+                    const float xf = x[(size_t)r * K + k];
+                    const double xa = bf(ram_f32_to_bf16(xf)), xl = bf(ram_f32_to_bf16(xf - (float)xa));
+                    double t = xa * bf(pk[at]), u = x2 ? xa * bf(lo[at]) : 0, v = xs ? xl * bf(pk[at]) : 0;
+                    ref += t + u + v, mag += fabs(t) + fabs(u) + fabs(v);
+                    /* the product the mode approximates: unrounded where it splits */
+                    exact += (xs ? (double)xf : xa) * (x2 ? (double)W[(size_t)o * K + k] : bf(pk[at])), plain += t;
                 }
-                double bound = (K * (x2 ? 2 : 1) + 2) * 0x1p-24 * (mag + fabs(b[o])) + 1e-30;
+                double bound = (K * (1 + x2 + xs) + 2) * 0x1p-24 * (mag + fabs(b[o])) + 1e-30;
                 double e = fabs(y[l][0][(size_t)r * N + o] - (ref + b[o])) / bound;
                 worst = e > worst ? e : worst;
                 werr = fmax(werr, fabs(ref - exact)), wplain = fmax(wplain, fabs(plain - exact));
             }
     snprintf(name, sizeof name, "%s.%dx%dx%d.equals_rounded_reference", kind, M, N, K);
     check(worst <= 1.0, name, "error %.3f x the fp32 summation bound", worst);
-    if (x2 && K >= 8) {
-        snprintf(name, sizeof name, "%s.%dx%dx%d.weight_error_below_bf16", kind, M, N, K);
-        check(werr <= wplain / 64, name, "weight part of the error %.3g, plain bf16 %.3g", werr, wplain);
+    if (mode && K >= 8) {
+        snprintf(name, sizeof name, "%s.%dx%dx%d.split_error_below_bf16", kind, M, N, K);
+        check(werr <= wplain / 64, name, "error of the split operands %.3g, plain bf16 %.3g", werr, wplain);
     }
     /* Packing: W's rounded values where the layout says, zero padding. */
     int pk_ok = 1;
@@ -355,9 +360,9 @@ static void test_bf16(void)
                                     {37, 70, 128}, {33, 17, 32},   {130, 300, 256}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
-    for (int x2 = 0; x2 < 2; x2++)
+    for (int mode = 0; mode < 4; mode++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-            test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], x2);
+            test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], mode);
     /* The int8 layer type carries a bf16 weight to ram_linear_q's caller. */
     struct ram_error err;
     float x[6] = {1, 2, 3, -1, 0.5f, 4}, W[6] = {0.5f, -1, 2, 0.25f, 1, -3}, y[4] = {0}, y2[4] = {0};

@@ -28,6 +28,11 @@
 ** decoder: whole stages or halves). RAM_BENCH_REST=bf16 gives the other
 ** layers the bf16 path's precision instead of fp32 (mixed int8 + bf16
 ** configurations, still against fp32).
+** --layers-bf16x2, --layers-bf16xa and --layers-bf16x3 give the group
+** bf16 with the weights' residual, the activations' residual or both
+** (gemm_bf16.h; usually with RAM_BENCH_REST=bf16). RAM_BENCH_TIME=N also
+** times each group's model against the model with the rest's precision
+** everywhere (medians of N interleaved forwards, 2 threads).
 ** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
 ** skips the timing.
 ** Prints "key value" lines (tests/bench/run.sh reads them).
@@ -259,12 +264,37 @@ static int label_listed(const char *list, const char *label)
 
 static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
 
+static const char *prec_name(int p)
+{
+    static const char *const names[] = {"fp32", "bf16", "int8", "bf16x2", "bf16xa", "bf16x3"};
+    return p >= 0 && p < (int)(sizeof names / sizeof names[0]) ? names[p] : "?";
+}
+
 static int g_rest = RAM_PREC_F32; /* what the other layers get: fp32, or the bf16 path's choice */
 
 static int group_prec(const char *name, void *ctx)
 {
     if (in_group(ctx, name)) return g_layer_prec;
     return g_rest == RAM_PREC_BF16 ? ram_layer_precision(NULL, name, RAM_PREC_BF16) : RAM_PREC_F32;
+}
+
+/* Medians of n forwards of input 0 at 2 threads, base and r interleaved. */
+static int time_pair(struct runner *base, struct runner *r, const float *chw, float *p, int n, const char *label,
+                     struct ram_error *err)
+{
+    double tb[64], tr[64];
+    n = n > 64 ? 64 : n;
+    for (int i = -1; i < n; i++) {
+        double t0 = bench_now();
+        if (probs_of(base, chw, p, err)) return 1;
+        double t1 = bench_now();
+        if (probs_of(r, chw, p, err)) return 1;
+        double t2 = bench_now();
+        if (i >= 0) tb[i] = t1 - t0, tr[i] = t2 - t1;
+    }
+    const double mb = bench_median(tb, n), mr = bench_median(tr, n);
+    printf("layer_time_2t %-16s %.4f s, rest-only %.4f s, ratio %.3f\n", label, mr, mb, mr / mb);
+    return 0;
 }
 
 static int layers_main(const char *f32, char **files, int nf)
@@ -327,6 +357,17 @@ static int layers_main(const char *f32, char **files, int nf)
     const char *only = getenv("RAM_BENCH_GROUPS"); /* e.g. "swin,decoder,all": these groups only */
     const char *rest = getenv("RAM_BENCH_REST");
     if (rest && !strcmp(rest, "bf16")) g_rest = RAM_PREC_BF16;
+    /* RAM_BENCH_TIME=N: each group's model timed against the rest's precision everywhere (medians of N). */
+    const int timed = getenv("RAM_BENCH_TIME") ? atoi(getenv("RAM_BENCH_TIME")) : 0;
+    static const struct group nothing = {"none", "-", "-", 0};
+    struct runner base_r, *base = NULL;
+    if (timed > 0) {
+        if (runner_open(&base_r, f32, group_prec, (void *)&nothing, &err)) {
+            fprintf(stderr, "bench_precision: %s\n", err.msg);
+            return 1;
+        }
+        base = &base_r;
+    }
     for (int g = 0; g < NG; g++) {
         if (only && !label_listed(only, groups[g].label)) continue;
         struct runner r;
@@ -338,15 +379,14 @@ static int layers_main(const char *f32, char **files, int nf)
             if (probs_of(&r, in.chw + (size_t)3 * S * S * i, p, &err)) return 1;
             agree_add(&res[g], ref.m, q + (size_t)K * i, p);
         }
+        if (timed && time_pair(base, &r, in.chw, p, timed, groups[g].label, &err)) return 1;
         runner_close(&r);
-        printf("layer_%s_max_prob_diff %-16s %.5f logit %.4f flips %d\n",
-               g_layer_prec == RAM_PREC_BF16X2 ? "bf16x2"
-               : g_layer_prec == RAM_PREC_BF16 ? "bf16"
-                                               : "int8",
-               groups[g].label, res[g].maxdiff, res[g].max_logit, res[g].flips);
+        printf("layer_%s_max_prob_diff %-16s %.5f logit %.4f flips %d\n", prec_name(g_layer_prec), groups[g].label,
+               res[g].maxdiff, res[g].max_logit, res[g].flips);
         fflush(stdout);
     }
     runner_close(&ref);
+    if (base) runner_close(base);
     free(q), free(p), free(in.chw);
     return 0;
 }
@@ -358,10 +398,17 @@ int main(int argc, char **argv)
         g_layer_prec = RAM_PREC_BF16;
         return layers_main(argv[2], argv + 3, argc - 3);
     }
-    if (argc >= 4 && !strcmp(argv[1], "--layers-bf16x2")) {
-        g_layer_prec = RAM_PREC_BF16X2;
-        return layers_main(argv[2], argv + 3, argc - 3);
-    }
+    static const struct {
+        const char *opt;
+        int prec;
+    } more[] = {{"--layers-bf16x2", RAM_PREC_BF16X2},
+                {"--layers-bf16xa", RAM_PREC_BF16XA},
+                {"--layers-bf16x3", RAM_PREC_BF16X3}};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (argc >= 4 && !strcmp(argv[1], more[i].opt)) {
+            g_layer_prec = more[i].prec;
+            return layers_main(argv[2], argv + 3, argc - 3);
+        }
     if (argc < 5) {
         fprintf(stderr, "usage: %s F32.ram INT8.ram RUNS IMAGE...\n       %s --layers F32.ram IMAGE...\n", argv[0],
                 argv[0]);
