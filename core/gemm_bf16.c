@@ -620,8 +620,11 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
     if (rows == 0) return RAM_OK;
     const int lda = (w->k + 1) / 2 * 2, split = w->split_x != 0;
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD, one = padded * lda;
-    uint16_t *buf = ram_malloc(one * (split ? 2 : 1) * sizeof(uint16_t));
-    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
+    /* 64-byte aligned: with K a multiple of 32 every row then starts a cache
+    ** line, so an AMX tile row or a 6-row block never straddles two. */
+    void *mem = ram_malloc(one * (split ? 2 : 1) * sizeof(uint16_t) + 64);
+    if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
+    uint16_t *buf = (uint16_t *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
     if (split) memset(buf + one + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
     struct bf_job base = {.a = buf,
@@ -643,6 +646,6 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
     }
     ram_run_jobs(round_thread, jobs, sizeof jobs[0], T);
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
-    ram_free(buf);
+    ram_free(mem);
     return RAM_OK;
 }
