@@ -145,7 +145,10 @@ int ram_q8_layer_precision(const struct ram_model *m, const char *name);
 /* The precision a path (RAM_PREC_INT8 or RAM_PREC_BF16) gives the matrix
 ** name: the path's own, or one step up (int8 -> bf16, bf16 -> fp32) for
 ** the few matrices the per-layer analysis finds sensitive (and, int8 only,
-** bf16 for the Swin's last stage). m may be NULL for the bf16 path. */
+** bf16 for the Swin's last stage). m may be NULL for the bf16 path.
+** RAM_PREC_BF16X2 names the "accurate bf16" mix that the analysis found
+** within 0.005 of fp32 (not a shipped path; bench_precision measures it):
+** the sensitive matrices fp32, the Swin's bf16x2, the decoder's bf16x3. */
 int ram_layer_precision(const struct ram_model *m, const char *name, int path);
 
 /* The bf16 path at load: every large linear matrix that has its fp32 form

@@ -8,11 +8,12 @@
 **     build/bench/bench_precision --layers F32.ram IMAGE...        # int8
 **     build/bench/bench_precision --layers-bf16 F32.ram IMAGE...
 **
-** First form: F32.ram is loaded twice, once as is (fp32) and once with its
+** First form: F32.ram is loaded three times, as is (fp32), with its
 ** large linear matrices converted to bf16 at load (ram_model_use_bf16's
 ** choice, what the bf16 path runs); INT8.ram is its ram-convert --quant int8
-** conversion.
-** Forwards of the three are interleaved (fp32, bf16, int8 of run r, then run
+** conversion; "bf16acc" is F32.ram with the accurate bf16 mix
+** (ram_layer_precision's RAM_PREC_BF16X2: Swin bf16x2, decoder bf16x3).
+** Forwards of the four are interleaved (fp32, bf16, int8, bf16acc of run r, then run
 ** r + 1) so that other processes' load hits all alike; medians of RUNS on
 ** IMAGE 1 after one warm-up each. Agreement on every IMAGE and GEN_IMAGES
 ** generated inputs: the largest |p - p_fp32| over all classes, the classes
@@ -30,7 +31,8 @@
 ** configurations, still against fp32).
 ** --layers-bf16x2, --layers-bf16xa and --layers-bf16x3 give the group
 ** bf16 with the weights' residual, the activations' residual or both
-** (gemm_bf16.h; usually with RAM_BENCH_REST=bf16). RAM_BENCH_TIME=N also
+** (gemm_bf16.h; usually with RAM_BENCH_REST=bf16, or bf16,swin-x2 for the
+** bf16 path with the Swin blocks in bf16x2). RAM_BENCH_TIME=N also
 ** times each group's model against the model with the rest's precision
 ** everywhere (medians of N interleaved forwards, 2 threads).
 ** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
@@ -113,6 +115,8 @@ static int probs_of(struct runner *r, const float *chw, float *p, struct ram_err
 
 static int bf16_path(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
 
+static int bf16_accurate(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16X2); }
+
 /* Loads path (no checksum pass) and packs its large matrices as choose says (NULL: as loaded). */
 static int runner_open(struct runner *r, const char *path, ram_prec_fn choose, void *ctx, struct ram_error *err)
 {
@@ -169,11 +173,12 @@ static void agree_print(const char *key, const struct agree *a, int n)
 static int paths_main(const char *f32, const char *i8, int runs, char **files, int nf)
 {
     struct ram_error err = {{0}};
-    struct runner r[3];
-    const char *names[3] = {"fp32", "bf16", "int8"};
+    enum { NP = 4 };
+    struct runner r[NP];
+    const char *names[NP] = {"fp32", "bf16", "int8", "bf16acc"};
     memset(r, 0, sizeof r);
     if (runner_open(&r[0], f32, NULL, NULL, &err) || runner_open(&r[1], f32, bf16_path, NULL, &err) ||
-        runner_open(&r[2], i8, NULL, NULL, &err)) {
+        runner_open(&r[2], i8, NULL, NULL, &err) || runner_open(&r[3], f32, bf16_accurate, NULL, &err)) {
         fprintf(stderr, "bench_precision: %s\n", err.msg);
         return 1;
     }
@@ -181,10 +186,10 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
     struct inputs in;
     if (inputs_make(&in, S, files, nf, &err)) return 1;
     printf("bf16_level %d\nq8_vnni %d\n", ram_bf16_level(), ram_q8_have_vnni());
-    float *p[3];
-    for (int k = 0; k < 3; k++) p[k] = malloc(sizeof(float) * K);
-    double *t[3];
-    for (int k = 0; k < 3; k++) t[k] = malloc(sizeof(double) * runs);
+    float *p[NP];
+    for (int k = 0; k < NP; k++) p[k] = malloc(sizeof(float) * K);
+    double *t[NP];
+    for (int k = 0; k < NP; k++) t[k] = malloc(sizeof(double) * runs);
     size_t nimg = 0;
     void *img = bench_read_file(files[0], &nimg);
     float *chw = malloc(sizeof(float) * 3 * S * S);
@@ -192,7 +197,7 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
     for (int th = 1; th <= 2 && runs > 0; th++) { /* RUNS 0: agreement only */
         ram_set_threads(th);
         for (int run = -1; run < runs; run++)
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; k < NP; k++) {
                 double t0 = bench_now();
                 if (ram_image_preprocess(img, nimg, S, 0, chw, &err) || probs_of(&r[k], chw, p[k], &err)) {
                     fprintf(stderr, "bench_precision: %s\n", err.msg);
@@ -200,26 +205,27 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
                 }
                 if (run >= 0) t[k][run] = bench_now() - t0;
             }
-        double m[3];
-        for (int k = 0; k < 3; k++) {
+        double m[NP];
+        for (int k = 0; k < NP; k++) {
             m[k] = bench_median(t[k], runs);
             printf("latency_s_%dt_%s %.4f\n", th, names[k], m[k]);
         }
-        printf("speedup_bf16_%dt %.3f\nspeedup_int8_%dt %.3f\n", th, m[0] / m[1], th, m[0] / m[2]);
+        printf("speedup_bf16_%dt %.3f\nspeedup_int8_%dt %.3f\nspeedup_bf16acc_%dt %.3f\n", th, m[0] / m[1], th,
+               m[0] / m[2], th, m[0] / m[3]);
         fflush(stdout);
     }
     ram_set_threads(2);
-    struct agree a[3];
+    struct agree a[NP];
     memset(a, 0, sizeof a);
     double pmin = 1, pmax = 0;
     long low = 0, high = 0;
     for (int i = 0; i < in.n; i++) {
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < NP; k++)
             if (probs_of(&r[k], in.chw + (size_t)3 * S * S * i, p[k], &err)) {
                 fprintf(stderr, "bench_precision: %s\n", err.msg);
                 return 1;
             }
-        for (int k = 1; k < 3; k++) agree_add(&a[k], r[0].m, p[0], p[k]);
+        for (int k = 1; k < NP; k++) agree_add(&a[k], r[0].m, p[0], p[k]);
         for (int c = 0; c < K; c++) {
             pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
             low += p[0][c]<1e-3f, high += p[0][c]> 0.9f;
@@ -227,9 +233,10 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
     }
     agree_print("bf16", &a[1], in.n);
     agree_print("int8", &a[2], in.n);
+    agree_print("bf16acc", &a[3], in.n);
     printf("fp32_prob_min %.3g\nfp32_prob_max %.6f\nfp32_prob_frac_below_1e-3 %.4f\nfp32_prob_frac_above_0.9 %.4f\n",
            pmin, pmax, (double)low / ((double)K * in.n), (double)high / ((double)K * in.n));
-    for (int k = 0; k < 3; k++) runner_close(&r[k]), free(p[k]), free(t[k]);
+    for (int k = 0; k < NP; k++) runner_close(&r[k]), free(p[k]), free(t[k]);
     free(in.chw), free(img), free(chw);
     return 0;
 }
@@ -271,10 +278,14 @@ static const char *prec_name(int p)
 }
 
 static int g_rest = RAM_PREC_F32; /* what the other layers get: fp32, or the bf16 path's choice */
+/* And these Swin blocks' matrices in bf16x2: every stage's (RAM_BENCH_REST=bf16,swin-x2) or stage 2's (bf16,swin2-x2). */
+static const char *g_rest_swin_x2;
 
 static int group_prec(const char *name, void *ctx)
 {
     if (in_group(ctx, name)) return g_layer_prec;
+    if (g_rest_swin_x2 && !strncmp(name, g_rest_swin_x2, strlen(g_rest_swin_x2)) && strstr(name, ".blocks."))
+        return RAM_PREC_BF16X2;
     return g_rest == RAM_PREC_BF16 ? ram_layer_precision(NULL, name, RAM_PREC_BF16) : RAM_PREC_F32;
 }
 
@@ -356,7 +367,9 @@ static int layers_main(const char *f32, char **files, int nf)
     memset(res, 0, sizeof res);
     const char *only = getenv("RAM_BENCH_GROUPS"); /* e.g. "swin,decoder,all": these groups only */
     const char *rest = getenv("RAM_BENCH_REST");
-    if (rest && !strcmp(rest, "bf16")) g_rest = RAM_PREC_BF16;
+    if (rest && !strncmp(rest, "bf16", 4)) g_rest = RAM_PREC_BF16;
+    if (rest && strstr(rest, "swin-x2")) g_rest_swin_x2 = "visual_encoder.layers.";
+    if (rest && strstr(rest, "swin2-x2")) g_rest_swin_x2 = "visual_encoder.layers.2.";
     /* RAM_BENCH_TIME=N: each group's model timed against the rest's precision everywhere (medians of N). */
     const int timed = getenv("RAM_BENCH_TIME") ? atoi(getenv("RAM_BENCH_TIME")) : 0;
     static const struct group nothing = {"none", "-", "-", 0};

@@ -119,7 +119,8 @@ if [ "${RAM_BENCH_TORCH:-1}" != 0 ]; then
   fi
 fi
 
-# Issue 19: fp32, bf16 (converted at load) and int8 (--quant int8) of one
+# Issue 19: fp32, bf16 (converted at load), int8 (--quant int8) and the accurate
+# bf16 mix (bf16acc: Swin bf16x2, decoder bf16x3, models/README.md) of one
 # trained-like random RAM++ (probabilities spread like a trained model's, where
 # rounding errors show), forwards interleaved at 1 and 2 threads; agreement
 # with fp32 on the bench image, skimage's photos and generated inputs. The
@@ -324,6 +325,8 @@ printf '%-34s %12s %12s\n' "  bf16 / int8 speedup vs fp32 (2t)" "$(nul "$(pval s
 printf '%-34s %12s %12s\n' "  max |p - p_fp32| bf16 / int8" "$(nul "$(pval bf16_max_prob_diff)")" "$(nul "$(pval int8_max_prob_diff)")"
 printf '%-34s %12s %12s\n' "  flips (max fp32 gap) bf16" "$(nul "$(pval bf16_tag_flips)")" "$(nul "$(pval bf16_flip_max_margin)")"
 printf '%-34s %12s %12s\n' "  flips (max fp32 gap) int8" "$(nul "$(pval int8_tag_flips)")" "$(nul "$(pval int8_flip_max_margin)")"
+printf '%-34s %12s %12s\n' "  bf16acc (Swin x2, decoder x3) s" "$(nul "$(pval latency_s_1t_bf16acc)")" "$(nul "$(pval latency_s_2t_bf16acc)")"
+printf '%-34s %12s %12s\n' "  bf16acc max |dp| / flips" "$(nul "$(pval bf16acc_max_prob_diff)")" "$(nul "$(pval bf16acc_tag_flips)")"
 printf '%-34s %12s %12s\n' "  fp32 probabilities min / max" "$(nul "$(pval fp32_prob_min)")" "$(nul "$(pval fp32_prob_max)")"
 printf '%-34s %12s %12s\n' "random: max |dp| bf16 / int8" "$(nul "$(rval bf16_max_prob_diff)")" "$(nul "$(rval int8_max_prob_diff)")"
 printf '%-34s %12s %12s\n' "random: flips bf16 / int8" "$(nul "$(rval bf16_tag_flips)")" "$(nul "$(rval int8_tag_flips)")"
@@ -486,6 +489,11 @@ cat >"$OUT/results.json" <<EOF
   "trained_like_int8_max_prob_diff": $(nul "$(pval int8_max_prob_diff)"),
   "trained_like_int8_tag_flips": $(nul "$(pval int8_tag_flips)"),
   "trained_like_int8_flip_max_margin": $(nul "$(pval int8_flip_max_margin)"),
+  "trained_like_latency_s_1t_bf16acc": $(nul "$(pval latency_s_1t_bf16acc)"),
+  "trained_like_latency_s_2t_bf16acc": $(nul "$(pval latency_s_2t_bf16acc)"),
+  "trained_like_bf16acc_max_prob_diff": $(nul "$(pval bf16acc_max_prob_diff)"),
+  "trained_like_bf16acc_tag_flips": $(nul "$(pval bf16acc_tag_flips)"),
+  "trained_like_bf16acc_flip_max_margin": $(nul "$(pval bf16acc_flip_max_margin)"),
   "trained_like_fp32_prob_min": $(nul "$(pval fp32_prob_min)"),
   "trained_like_fp32_prob_max": $(nul "$(pval fp32_prob_max)"),
   "bf16_level": $(nul "$(pval bf16_level)"),
