@@ -53,7 +53,7 @@ void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, 
 ** (whole rows of W, read in order, which the hardware prefetcher follows)
 ** and dots each weight row with every x row while it is in L1. Each output
 ** is one dot, so the result does not depend on the thread count. */
-#define FEW_ROWS 4
+#define FEW_ROWS RAM_LINEAR_FEW_ROWS
 #define FEW_ROWS_MIN_WORK ((double)(1 << 18)) /* multiply-adds per job at least */
 
 struct rows_job {
@@ -75,8 +75,9 @@ static void *rows_job_run(void *arg)
     return NULL;
 }
 
-static void linear_few_rows(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
+void ram_linear_dots(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
 {
+    if (rows < 1 || in < 1 || out < 1) return;
     struct rows_job base = {x, W, b, y, rows, in, out, 0, out}, jobs[RAM_MAX_JOBS];
     const int T = ram_job_count((double)rows * out * in, FEW_ROWS_MIN_WORK, (out + 15) / 16);
     if (T <= 1) {
@@ -99,7 +100,7 @@ void ram_linear(const float *x, int rows, int in, const float *W, const float *b
 void ram_linear_rows(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
 {
     if (rows > 0 && rows <= FEW_ROWS && in > 0 && out > 0) {
-        linear_few_rows(x, rows, in, W, b, out, y);
+        ram_linear_dots(x, rows, in, W, b, out, y);
         return;
     }
     ram_linear(x, rows, in, W, b, out, y);
