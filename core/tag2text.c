@@ -45,6 +45,9 @@ const int ram_t2t_high_threshold_classes[3] = {2701, 2828, 1167};
 const int ram_t2t_deleted_classes[7] = {127, 2961, 3351, 3265, 3338, 3355, 3359};
 
 #define T2T_CHUNK 256
+/* Rows of the verification pass at most: the prompt and 3 nodes per draft
+** step but the last (steps < max_len - prompt). */
+#define T2T_VROWS (3 * RAM_T2T_MAX_LEN)
 
 struct ram_t2t_state {
     const struct ram_model *m; /* borrowed */
@@ -61,6 +64,22 @@ struct ram_t2t_state {
     int32_t prompt[8]; /* [DEC] a picture of */
     int n_prompt;
     struct ram_beam_search *bs; /* owned (ram_free) */
+    enum ram_t2t_decoder decoder;
+    struct ram_t2t_decode_stats stats;
+    void (*draft_cb)(void *arg, int step, float *logp, int n_beams, int vocab);
+    void *draft_arg;
+    /* RAM_T2T_DECODE_VERIFIED (models with an int8 decoder): the draft's
+    ** search and decisions, then the fp32 pass over the draft's tree: rows
+    ** 0..P-1 the prompt, row P + 3 s + j the token the draft's beam j took at
+    ** step s. v_kv: layers x {K, V} x T2T_VROWS x Hd; v_logits: the LM head
+    ** of the prompt's last row and of every node (1 + 3 s + j). */
+    struct ram_beam_search *draft_bs; /* owned (ram_free) */
+    struct {
+        int32_t tok[RAM_T2T_BEAMS];
+        int beam[RAM_T2T_BEAMS];
+    } draft[RAM_T2T_MAX_LEN];
+    int v_parent[T2T_VROWS];
+    float *v_h, *v_q, *v_a, *v_f, *v_kv, *v_s, *v_logits;
 };
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -75,7 +94,7 @@ static int add_area(size_t *total, size_t n, size_t *off)
 }
 
 /* The layer view of layer l of a Tag2Text BERT stack. */
-static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, int l, int causal,
+static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, int l, int causal, int w8,
                         struct ram_bert_layer *L)
 {
     const struct ram_bert_layer_tensors *t = &w->layers[l];
@@ -87,6 +106,7 @@ static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_s
     L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b,  t->cross.v_w,
                                         t->cross.v_b, t->cross.o_w, t->cross.o_b, t->cross.ln_w, t->cross.ln_b};
     L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
+    if (!w8) return;
     L->sq_w8 = t->sq_w8, L->sk_w8 = t->sk_w8, L->sv_w8 = t->sv_w8, L->so_w8 = t->so_w8;
     L->cq_w8 = t->cq_w8, L->co_w8 = t->co_w8, L->i_w8 = t->i_w8, L->o_w8 = t->o_w8;
 }
@@ -108,10 +128,39 @@ void ram_t2t_state_free(struct ram_t2t_state *st)
     if (!st) return;
     ram_free(st->arena);
     ram_free(st->bs);
+    ram_free(st->draft_bs);
     ram_free(st);
 }
 
 float *ram_t2t_swin_scratch(struct ram_t2t_state *st) { return st ? st->swin : NULL; }
+
+ram_status ram_t2t_set_decoder(struct ram_t2t_state *st, enum ram_t2t_decoder decoder, struct ram_error *err)
+{
+    if (!st || (decoder != RAM_T2T_DECODE_FP32 && decoder != RAM_T2T_DECODE_INT8 && decoder != RAM_T2T_DECODE_VERIFIED))
+        return ram_fail(err, RAM_ERR_ARG, "tag2text: no decoder %d", (int)decoder);
+    if (decoder != RAM_T2T_DECODE_FP32 && !st->draft_bs)
+        return ram_fail(err, RAM_ERR_UNSUPPORTED, "tag2text: the model has no int8 decoder");
+    st->decoder = decoder;
+    return RAM_OK;
+}
+
+enum ram_t2t_decoder ram_t2t_get_decoder(const struct ram_t2t_state *st)
+{
+    return st ? st->decoder : RAM_T2T_DECODE_FP32;
+}
+
+void ram_t2t_set_draft_hook(struct ram_t2t_state *st,
+                            void (*cb)(void *arg, int step, float *logp, int n_beams, int vocab), void *arg)
+{
+    if (st) st->draft_cb = cb, st->draft_arg = arg;
+}
+
+void ram_t2t_last_decode(const struct ram_t2t_state *st, struct ram_t2t_decode_stats *out)
+{
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (st) *out = st->stats;
+}
 
 ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **out, struct ram_error *err)
 {
@@ -130,10 +179,11 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
                  Hd = (size_t)t->dec.hidden, V = (size_t)t->dec.vocab, B = RAM_T2T_BEAMS;
     struct ram_bert_layer Lt, Le, Ld;
     ram_bert_layer_from_tagger(m, 0, &Lt);
-    stack_layer(&t->enc, &t->enc_w, 0, 0, &Le);
-    stack_layer(&t->dec, &t->dec_w, 0, 1, &Ld);
+    stack_layer(&t->enc, &t->enc_w, 0, 0, 0, &Le);
+    stack_layer(&t->dec, &t->dec_w, 0, 1, 0, &Ld);
     size_t rows_dec = B > 8 ? B : 8; /* the prompt (4) or one row per beam */
-    size_t o[20], total = 0;
+    size_t o[26], total = 0;
+    const int has_w8 = t->dec_w.layers[0].sq_w8 != NULL, Id = t->dec.intermediate;
     int ok =
         add_area(&total, ram_swin_scratch_floats(m), &o[0]) && add_area(&total, T2T_CHUNK * H, &o[1]) &&
         add_area(&total, (size_t)m->tagger.n_layers * 2 * nt * H, &o[2]) &&
@@ -148,6 +198,14 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
         add_area(&total, B * V, &o[15]) && add_area(&total, B * V, &o[16]) &&
         add_area(&total, ram_bert_layer_scratch_floats_ex(&Ld, (int)rows_dec, RAM_T2T_TAG_LEN, RAM_T2T_MAX_LEN),
                  &o[17]);
+    /* The verification pass; its scores: the prompt's (<= 8 x 8 self, 8 x
+    ** 40 cross) or one node's (1 x max_len). */
+    if (ok && has_w8)
+        ok = add_area(&total, T2T_VROWS * Hd, &o[18]) && add_area(&total, T2T_VROWS * Hd, &o[19]) &&
+             add_area(&total, T2T_VROWS * Hd, &o[20]) && add_area(&total, T2T_VROWS * (size_t)Id, &o[21]) &&
+             add_area(&total, (size_t)t->dec.layers * 2 * T2T_VROWS * Hd, &o[22]) &&
+             add_area(&total, 8 * (RAM_T2T_MAX_LEN + RAM_T2T_TAG_LEN), &o[23]) &&
+             add_area(&total, (1 + (size_t)T2T_VROWS) * V, &o[24]);
     if (!ok || total > SIZE_MAX / sizeof(float))
         return ram_fail(err, RAM_ERR_TOO_BIG, "tag2text: the model's scratch size overflows");
     st = ram_calloc(1, sizeof *st);
@@ -155,7 +213,8 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
     st->m = m;
     st->arena = ram_malloc(total * sizeof(float));
     st->bs = ram_malloc(sizeof *st->bs);
-    if (!st->arena || !st->bs) {
+    if (has_w8) st->draft_bs = ram_malloc(sizeof *st->draft_bs);
+    if (!st->arena || !st->bs || (has_w8 && !st->draft_bs)) {
         rc = ram_fail(err, RAM_ERR_NOMEM, "tag2text: out of memory (%zu MB of scratch)", total * sizeof(float) >> 20);
         goto fail;
     }
@@ -165,6 +224,11 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
     st->enc_scr = a + o[8], st->enc_bias = a + o[9], st->dec_kv = a + o[10];
     st->cache[0] = a + o[11], st->cache[1] = a + o[12], st->dec_h = a + o[13], st->lm_t = a + o[14];
     st->logits = a + o[15], st->logp = a + o[16], st->dec_scr = a + o[17];
+    if (has_w8) {
+        st->v_h = a + o[18], st->v_q = a + o[19], st->v_a = a + o[20], st->v_f = a + o[21];
+        st->v_kv = a + o[22], st->v_s = a + o[23], st->v_logits = a + o[24];
+    }
+    st->decoder = has_w8 ? RAM_T2T_DECODE_VERIFIED : RAM_T2T_DECODE_FP32;
 
     /* The prompt: tokenizer("a picture of ").input_ids with [CLS] -> [DEC], [SEP] dropped. */
     int n = 0;
@@ -397,7 +461,7 @@ static ram_status tag_encoder(struct ram_t2t_state *st, const float *image_embed
     for (int l = 0; l < t->enc.layers; l++) {
         if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
         struct ram_bert_layer L;
-        stack_layer(&t->enc, &t->enc_w, l, 0, &L);
+        stack_layer(&t->enc, &t->enc_w, l, 0, 0, &L);
         float *K = st->enc_ikv, *V = st->enc_ikv + (size_t)nt * He;
         ram_bert_cross_kv(&L, image_embeds, nt, K, V);
         struct ram_bert_cache c = {st->enc_k, st->enc_v};
@@ -441,10 +505,10 @@ static void log_softmax_rows(const float *x, float *y, int rows, int cols)
 }
 
 /* One decoder forward: n_seq sequences of `rows` tokens at positions
-** n_past.., caches of set `set`; st->logits receives the n_seq
-** next-token logits (the last row of each sequence). */
+** n_past.., caches of set `set`, the int8 weights if w8; st->logits
+** receives the n_seq next-token logits (the last row of each sequence). */
 static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int n_seq, int rows, int n_past, int set,
-                              const struct ram_t2t_hooks *hk, struct ram_error *err)
+                              int w8, const struct ram_t2t_hooks *hk, struct ram_error *err)
 {
     const struct ram_model *m = st->m;
     const struct ram_t2t *t = &m->t2t;
@@ -457,7 +521,7 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     char name[40];
     for (int l = 0; l < t->dec.layers; l++) {
         struct ram_bert_layer L;
-        stack_layer(&t->dec, &t->dec_w, l, 1, &L);
+        stack_layer(&t->dec, &t->dec_w, l, 1, w8, &L);
         struct ram_bert_cache c[RAM_T2T_BEAMS];
         for (int s = 0; s < n_seq; s++) {
             c[s].k = cache_at(st, set, l, s);
@@ -476,59 +540,57 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     ** tied word embeddings (+ bias) as one product. */
     for (int s = 0; s < n_seq; s++)
         memcpy(st->lm_t + (size_t)s * Hd, st->dec_h + ((size_t)s * rows + rows - 1) * Hd, sizeof(float) * Hd);
-    if (t->lm_dense_w8)
+    if (w8 && t->lm_dense_w8)
         ram_w8_linear(st->lm_t, n_seq, t->lm_dense_w8, t->lm_dense_b, st->dec_h);
     else
         ram_linear_rows(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
     ram_gelu(st->dec_h, (size_t)n_seq * Hd);
     ram_layernorm(st->dec_h, st->dec_h, n_seq, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
-    if (t->lm_word_w8)
+    if (w8 && t->lm_word_w8)
         ram_w8_linear(st->dec_h, n_seq, t->lm_word_w8, t->lm_bias, st->logits);
     else
         ram_linear_rows(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
     return RAM_OK;
 }
 
-ram_status ram_t2t_caption(struct ram_t2t_state *st, const float *image_embeds, const char *tags, size_t len,
-                           const struct ram_t2t_hooks *hk, int32_t *ids, int *n_ids, char **caption,
-                           struct ram_error *err)
+/* Beam steps from `step` on until the search bs finishes: the beams'
+** caches are in set `set` and, past step 0, feed holds the tokens chosen at
+** step - 1. w8: the int8 weights. draft: the decisions go to st->draft and
+** the hooks see only abort (the draft hook sees the log-probs). *steps receives the steps
+** taken in all. */
+static ram_status decode_steps(struct ram_t2t_state *st, struct ram_beam_search *bs, int step, int set, int32_t *feed,
+                               int w8, int draft, const struct ram_t2t_hooks *hk, int *steps, struct ram_error *err)
 {
-    if (caption) *caption = NULL;
-    if (n_ids) *n_ids = 0;
-    if (!st || !image_embeds || (!tags && len)) return ram_fail(err, RAM_ERR_ARG, "tag2text: NULL argument");
-    const struct ram_model *m = st->m;
-    const struct ram_t2t *t = &m->t2t;
+    const struct ram_t2t *t = &st->m->t2t;
     const int Hd = t->dec.hidden, V = t->dec.vocab, B = RAM_T2T_BEAMS;
-    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * Hd;
-    ram_status rc = tag_encoder(st, image_embeds, tags ? tags : "", len, hk, err);
-    if (rc) return rc;
-    for (int l = 0; l < t->dec.layers; l++) {
-        struct ram_bert_layer L;
-        stack_layer(&t->dec, &t->dec_w, l, 1, &L);
-        ram_bert_cross_kv(&L, st->enc_h, RAM_T2T_TAG_LEN, st->dec_kv + 2 * l * kvn, st->dec_kv + (2 * l + 1) * kvn);
-    }
-
-    struct ram_beam_params bp = {B, RAM_T2T_MAX_LEN, RAM_T2T_MIN_LEN, ram_wordpiece_special(t->wp, RAM_WP_SEP), 1.0f};
-    struct ram_beam_search *bs = st->bs;
-    if ((rc = ram_beam_start(bs, &bp, V, st->prompt, st->n_prompt, err))) return rc;
-    int set = 0, finished = 0;
-    int32_t feed[RAM_T2T_BEAMS];
-    for (int step = 0; !finished; step++) {
+    const struct ram_t2t_hooks *th = draft ? NULL : hk;
+    ram_status rc;
+    for (;; step++) {
         if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
         const int n_past = bs->cur_len - (step ? 1 : st->n_prompt);
         if (step == 0) {
             /* The beams are identical: one sequence, its logits shared. */
-            if ((rc = dec_forward(st, st->prompt, 1, st->n_prompt, 0, set, hk, err))) return rc;
+            if ((rc = dec_forward(st, st->prompt, 1, st->n_prompt, 0, set, w8, th, err))) return rc;
             for (int b = 1; b < B; b++) memcpy(st->logits + (size_t)b * V, st->logits, sizeof(float) * V);
-        } else if ((rc = dec_forward(st, feed, B, 1, n_past, set, hk, err))) {
+        } else if ((rc = dec_forward(st, feed, B, 1, n_past, set, w8, th, err))) {
             return rc;
         }
         log_softmax_rows(st->logits, st->logp, B, V);
+        if (draft && st->draft_cb) st->draft_cb(st->draft_arg, step, st->logp, B, V);
         struct ram_beam_step rec;
         const int filled = bs->cur_len; /* positions in the caches */
+        int finished = 0;
         ram_beam_advance(bs, st->logp, &rec, &finished);
-        if (hk && hk->step) hk->step(hk->step_arg, step, st->logits, st->logp, B, V, &rec);
-        if (finished) break;
+        if (draft) {
+            for (int j = 0; j < B; j++)
+                st->draft[step].tok[j] = rec.next_token[j], st->draft[step].beam[j] = rec.next_beam[j];
+        } else if (hk && hk->step) {
+            hk->step(hk->step_arg, step, st->logits, st->logp, B, V, &rec);
+        }
+        if (finished) {
+            *steps = step + 1;
+            return RAM_OK;
+        }
         /* Kept beam j continues its parent's cache (step 0: beam 0's for all). */
         for (int l = 0; l < t->dec.layers; l++)
             for (int j = 0; j < B; j++) {
@@ -541,6 +603,220 @@ ram_status ram_t2t_caption(struct ram_t2t_state *st, const float *image_embeds, 
         set = !set;
         for (int j = 0; j < B; j++) feed[j] = rec.next_token[j];
     }
+}
+
+/* ------------------------------------------------------------------ verified int8 decoding */
+
+/* The row groups of the verification pass, as the fp32 steps meet them:
+** group 0 the prompt (step 0's one sequence), group 1 + s the 3 nodes of
+** draft step s (step s + 1's beams). Row-wise operations whose vector and
+** scalar tails could round differently (GELU, LayerNorm) run per group on
+** exactly the rows the fp32 step gives them. */
+static int group_rows(const struct ram_t2t_state *st, int g, int *r0)
+{
+    *r0 = g ? st->n_prompt + 3 * (g - 1) : 0;
+    return g ? RAM_T2T_BEAMS : st->n_prompt;
+}
+
+/* y = x W^T + b over the pass's n rows, each row as the fp32 step computes
+** it: ram_linear_rows on the prompt's rows (dots if few, else sgemm), dots
+** on the nodes (3 per step, always dots). One read of W for all the nodes. */
+static void v_linear(const struct ram_t2t_state *st, const float *x, int n, int in, const float *W, const float *b,
+                     int out, float *y)
+{
+    const int P = st->n_prompt;
+    if (P <= RAM_LINEAR_FEW_ROWS) {
+        ram_linear_dots(x, n, in, W, b, out, y);
+        return;
+    }
+    ram_linear_rows(x, P, in, W, b, out, y);
+    if (n > P) ram_linear_dots(x + (size_t)P * in, n - P, in, W, b, out, y + (size_t)P * out);
+}
+
+/* LayerNorm(x + res) per group, in place on x (n rows of `cols`). */
+static void v_add_ln(const struct ram_t2t_state *st, float *x, const float *res, int groups, int cols, const float *w,
+                     const float *b, float eps)
+{
+    for (int g = 0; g < groups; g++) {
+        int r0, r = group_rows(st, g, &r0);
+        ram_add(x + (size_t)r0 * cols, res + (size_t)r0 * cols, (size_t)r * cols);
+        ram_layernorm(x + (size_t)r0 * cols, x + (size_t)r0 * cols, r, cols, w, b, eps);
+    }
+}
+
+/* The position of row n of the pass. */
+static int v_pos(const struct ram_t2t_state *st, int n)
+{
+    return n < st->n_prompt ? n : st->n_prompt + (n - st->n_prompt) / RAM_T2T_BEAMS;
+}
+
+/* The fp32 decoder over the draft's tree (S draft steps: the prompt and the
+** nodes of steps 0..S-2): every layer's keys/values of every row into
+** st->v_kv, the LM head's logits of the prompt's last row and every node
+** into st->v_logits. Each row gets the bits the fp32 step that feeds it
+** would compute: the same products row by row, self-attention over the
+** node's ancestors gathered into a cache as the fp32 beams' caches hold
+** them, cross-attention and row-wise operations per group. */
+static ram_status dec_verify(struct ram_t2t_state *st, int S, const struct ram_t2t_hooks *hk, struct ram_error *err)
+{
+    const struct ram_t2t *t = &st->m->t2t;
+    const int Hd = t->dec.hidden, Id = t->dec.intermediate, V = t->dec.vocab, P = st->n_prompt, B = RAM_T2T_BEAMS;
+    const int N = P + B * (S - 1), G = S; /* rows, groups */
+    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * Hd, vr = (size_t)T2T_VROWS * Hd;
+    for (int n = 0; n < P; n++) st->v_parent[n] = n - 1;
+    for (int s = 0; s + 1 < S; s++)
+        for (int j = 0; j < B; j++) st->v_parent[P + B * s + j] = s ? P + B * (s - 1) + st->draft[s].beam[j] : P - 1;
+    embed(&t->dec, &t->dec_w, st->prompt, P, 0, st->v_h);
+    for (int s = 0; s + 1 < S; s++)
+        for (int j = 0; j < B; j++)
+            embed(&t->dec, &t->dec_w, &st->draft[s].tok[j], 1, P + s, st->v_h + (size_t)(P + B * s + j) * Hd);
+    for (int l = 0; l < t->dec.layers; l++) {
+        if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
+        struct ram_bert_layer L;
+        stack_layer(&t->dec, &t->dec_w, l, 1, 0, &L);
+        float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
+        /* Self-attention: the prompt as step 0 sees it, then each node over
+        ** its ancestors (caches of the draft's beams, built step by step
+        ** like the fp32 steps' own). */
+        v_linear(st, st->v_h, N, Hd, L.self.q_w, L.self.q_b, Hd, st->v_q);
+        v_linear(st, st->v_h, N, Hd, L.self.k_w, L.self.k_b, Hd, K);
+        v_linear(st, st->v_h, N, Hd, L.self.v_w, L.self.v_b, Hd, Vv);
+        struct ram_bert_cache pc = {K, Vv};
+        ram_bert_self_attend(&L, st->v_q, P, &pc, 0, NULL, st->v_s);
+        int set = 0;
+        for (int s = 0; s + 1 < S; s++, set = !set)
+            for (int j = 0; j < B; j++) {
+                const int n = P + B * s + j, past = P + s;
+                float *dk = cache_at(st, set, l, j), *dv = dk + (size_t)RAM_T2T_MAX_LEN * Hd;
+                const float *sk = s ? cache_at(st, !set, l, st->draft[s].beam[j]) : K;
+                const float *sv = s ? sk + (size_t)RAM_T2T_MAX_LEN * Hd : Vv;
+                memcpy(dk, sk, sizeof(float) * (size_t)past * Hd);
+                memcpy(dv, sv, sizeof(float) * (size_t)past * Hd);
+                memcpy(dk + (size_t)past * Hd, K + (size_t)n * Hd, sizeof(float) * Hd);
+                memcpy(dv + (size_t)past * Hd, Vv + (size_t)n * Hd, sizeof(float) * Hd);
+                struct ram_bert_cache c = {dk, dv};
+                ram_bert_self_attend(&L, st->v_q + (size_t)n * Hd, 1, &c, past, NULL, st->v_s);
+            }
+        v_linear(st, st->v_q, N, Hd, L.self.o_w, L.self.o_b, Hd, st->v_a);
+        v_add_ln(st, st->v_a, st->v_h, G, Hd, L.self.ln_w, L.self.ln_b, L.eps);
+        /* Cross-attention over the 40 tag states, per group. */
+        v_linear(st, st->v_a, N, Hd, L.cross.q_w, L.cross.q_b, Hd, st->v_q);
+        for (int g = 0; g < G; g++) {
+            int r0, r = group_rows(st, g, &r0);
+            ram_bert_cross_attend(&L, st->v_q + (size_t)r0 * Hd, r, st->dec_kv + 2 * l * kvn,
+                                  st->dec_kv + (2 * l + 1) * kvn, RAM_T2T_TAG_LEN, st->v_s);
+        }
+        v_linear(st, st->v_q, N, Hd, L.cross.o_w, L.cross.o_b, Hd, st->v_h);
+        v_add_ln(st, st->v_h, st->v_a, G, Hd, L.cross.ln_w, L.cross.ln_b, L.eps);
+        /* FFN. */
+        v_linear(st, st->v_h, N, Hd, L.i_w, L.i_b, Id, st->v_f);
+        for (int g = 0; g < G; g++) {
+            int r0, r = group_rows(st, g, &r0);
+            ram_gelu(st->v_f + (size_t)r0 * Id, (size_t)r * Id);
+        }
+        v_linear(st, st->v_f, N, Id, L.o_w, L.o_b, Hd, st->v_a);
+        v_add_ln(st, st->v_a, st->v_h, G, Hd, L.ln_w, L.ln_b, L.eps);
+        memcpy(st->v_h, st->v_a, sizeof(float) * (size_t)N * Hd);
+    }
+    /* LM head on the prompt's last row and every node (rows P-1..N-1), as
+    ** the steps run it: one row at step 0, 3 after, always dots. */
+    const int M = N - P + 1;
+    const float *x = st->v_h + (size_t)(P - 1) * Hd;
+    ram_linear_dots(x, M, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->v_a);
+    for (int g = 0; g < G; g++) {
+        const int r0 = g ? 1 + B * (g - 1) : 0, r = g ? B : 1;
+        ram_gelu(st->v_a + (size_t)r0 * Hd, (size_t)r * Hd);
+        ram_layernorm(st->v_a + (size_t)r0 * Hd, st->v_a + (size_t)r0 * Hd, r, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
+    }
+    ram_linear_dots(st->v_a, M, Hd, t->dec_w.word, t->lm_bias, V, st->v_logits);
+    return RAM_OK;
+}
+
+/* RAM_T2T_DECODE_VERIFIED: the int8 draft, the fp32 pass over its tree, the
+** search replayed on the fp32 log-probs into st->bs, and fp32 steps from
+** where the replay leaves the tree. */
+static ram_status decode_verified(struct ram_t2t_state *st, const struct ram_beam_params *bp,
+                                  const struct ram_t2t_hooks *hk, struct ram_error *err)
+{
+    const struct ram_t2t *t = &st->m->t2t;
+    const int Hd = t->dec.hidden, V = t->dec.vocab, P = st->n_prompt, B = RAM_T2T_BEAMS;
+    const size_t vr = (size_t)T2T_VROWS * Hd;
+    int32_t feed[RAM_T2T_BEAMS];
+    int S = 0;
+    ram_status rc = ram_beam_start(st->draft_bs, bp, V, st->prompt, P, err);
+    if (!rc) rc = decode_steps(st, st->draft_bs, 0, 0, feed, 1, 1, hk, &S, err);
+    if (!rc) rc = dec_verify(st, S, hk, err);
+    if (!rc) rc = ram_beam_start(st->bs, bp, V, st->prompt, P, err);
+    if (rc) return rc;
+    st->stats.draft_steps = S;
+    st->stats.fp32_from = -1;
+    for (int s = 0; s < S; s++) {
+        const float *lg = st->v_logits + (size_t)(s ? 1 + B * (s - 1) : 0) * V;
+        for (int b = 0; b < B; b++) memcpy(st->logits + (size_t)b * V, s ? lg + (size_t)b * V : lg, sizeof(float) * V);
+        log_softmax_rows(st->logits, st->logp, B, V);
+        struct ram_beam_step rec;
+        int finished = 0;
+        ram_beam_advance(st->bs, st->logp, &rec, &finished);
+        if (hk && hk->step) hk->step(hk->step_arg, s, st->logits, st->logp, B, V, &rec);
+        if (finished) {
+            st->stats.steps = s + 1;
+            return RAM_OK;
+        }
+        int same = 1;
+        for (int j = 0; j < B; j++)
+            same &= rec.next_token[j] == st->draft[s].tok[j] && rec.next_beam[j] == st->draft[s].beam[j];
+        if (same && s + 1 < S) continue;
+        /* Off the tree (or past its end): beam j's cache is the path to its
+        ** parent (the prompt at step 0), from the pass's keys/values. */
+        for (int j = 0; j < B; j++)
+            for (int l = 0; l < t->dec.layers; l++) {
+                float *dk = cache_at(st, 0, l, j), *dv = dk + (size_t)RAM_T2T_MAX_LEN * Hd;
+                const float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
+                for (int n = s ? P + B * (s - 1) + rec.next_beam[j] : P - 1; n >= 0; n = st->v_parent[n]) {
+                    const int pos = v_pos(st, n);
+                    memcpy(dk + (size_t)pos * Hd, K + (size_t)n * Hd, sizeof(float) * Hd);
+                    memcpy(dv + (size_t)pos * Hd, Vv + (size_t)n * Hd, sizeof(float) * Hd);
+                }
+            }
+        for (int j = 0; j < B; j++) feed[j] = rec.next_token[j];
+        st->stats.fp32_from = s + 1;
+        return decode_steps(st, st->bs, s + 1, 0, feed, 0, 0, hk, &st->stats.steps, err);
+    }
+    return ram_fail(err, RAM_ERR_FORMAT, "tag2text: the draft took no step"); /* not reached: S >= 1 */
+}
+
+ram_status ram_t2t_caption(struct ram_t2t_state *st, const float *image_embeds, const char *tags, size_t len,
+                           const struct ram_t2t_hooks *hk, int32_t *ids, int *n_ids, char **caption,
+                           struct ram_error *err)
+{
+    if (caption) *caption = NULL;
+    if (n_ids) *n_ids = 0;
+    if (!st || !image_embeds || (!tags && len)) return ram_fail(err, RAM_ERR_ARG, "tag2text: NULL argument");
+    const struct ram_model *m = st->m;
+    const struct ram_t2t *t = &m->t2t;
+    const int V = t->dec.vocab, B = RAM_T2T_BEAMS;
+    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * t->dec.hidden;
+    memset(&st->stats, 0, sizeof st->stats);
+    st->stats.decoder = st->decoder;
+    ram_status rc = tag_encoder(st, image_embeds, tags ? tags : "", len, hk, err);
+    if (rc) return rc;
+    for (int l = 0; l < t->dec.layers; l++) {
+        struct ram_bert_layer L;
+        stack_layer(&t->dec, &t->dec_w, l, 1, 0, &L);
+        ram_bert_cross_kv(&L, st->enc_h, RAM_T2T_TAG_LEN, st->dec_kv + 2 * l * kvn, st->dec_kv + (2 * l + 1) * kvn);
+    }
+
+    struct ram_beam_params bp = {B, RAM_T2T_MAX_LEN, RAM_T2T_MIN_LEN, ram_wordpiece_special(t->wp, RAM_WP_SEP), 1.0f};
+    struct ram_beam_search *bs = st->bs;
+    if (st->decoder == RAM_T2T_DECODE_VERIFIED) {
+        rc = decode_verified(st, &bp, hk, err);
+    } else {
+        int32_t feed[RAM_T2T_BEAMS];
+        rc = ram_beam_start(bs, &bp, V, st->prompt, st->n_prompt, err);
+        if (!rc)
+            rc = decode_steps(st, bs, 0, 0, feed, st->decoder == RAM_T2T_DECODE_INT8, 0, hk, &st->stats.steps, err);
+    }
+    if (rc) return rc;
     int32_t out[RAM_T2T_MAX_LEN + 1];
     int n = ram_beam_result(bs, out, RAM_T2T_MAX_LEN + 1);
     if (ids) memcpy(ids, out, sizeof(int32_t) * (size_t)n);
