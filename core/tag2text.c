@@ -45,9 +45,9 @@ const int ram_t2t_high_threshold_classes[3] = {2701, 2828, 1167};
 const int ram_t2t_deleted_classes[7] = {127, 2961, 3351, 3265, 3338, 3355, 3359};
 
 #define T2T_CHUNK 256
-/* Rows of the verification pass at most: the prompt and 3 nodes per draft
-** step but the last (steps < max_len - prompt). */
-#define T2T_VROWS (3 * RAM_T2T_MAX_LEN)
+/* Verified decoding: steps checked by one fp32 pass at most, and its rows. */
+#define T2T_CHUNK_MAX 16
+#define T2T_VROWS (3 * T2T_CHUNK_MAX)
 
 struct ram_t2t_state {
     const struct ram_model *m; /* borrowed */
@@ -59,7 +59,7 @@ struct ram_t2t_state {
     float *enc_h, *enc_k, *enc_v, *enc_ikv, *enc_scr, *enc_bias;
     /* decoder */
     float *dec_kv;   /* layers x 2 x 40 x Hd: cross-attention keys/values */
-    float *cache[2]; /* layers x beams x {k, v} x max_len x Hd, two sets */
+    float *cache[4]; /* layers x beams x {k, v} x max_len x Hd: two sets, and two for verified decoding */
     float *dec_h, *lm_t, *logits, *logp, *dec_scr;
     int32_t prompt[8]; /* [DEC] a picture of */
     int n_prompt;
@@ -69,16 +69,15 @@ struct ram_t2t_state {
     void (*draft_cb)(void *arg, int step, float *logp, int n_beams, int vocab);
     void *draft_arg;
     /* RAM_T2T_DECODE_VERIFIED (models with an int8 decoder): the draft's
-    ** search and decisions, then the fp32 pass over the draft's tree: rows
-    ** 0..P-1 the prompt, row P + 3 s + j the token the draft's beam j took at
-    ** step s. v_kv: layers x {K, V} x T2T_VROWS x Hd; v_logits: the LM head
-    ** of the prompt's last row and of every node (1 + 3 s + j). */
+    ** search and decisions in a chunk, then the fp32 pass over the chunk's
+    ** tree: row 3 g + j is beam j's token fed at the chunk's step g (g = 0:
+    ** the verified beams' tokens, g > 0: the draft's at its step g - 1).
+    ** v_kv: layers x {K, V} x T2T_VROWS x Hd; v_logits: the rows' LM head. */
     struct ram_beam_search *draft_bs; /* owned (ram_free) */
     struct {
         int32_t tok[RAM_T2T_BEAMS];
         int beam[RAM_T2T_BEAMS];
-    } draft[RAM_T2T_MAX_LEN];
-    int v_parent[T2T_VROWS];
+    } draft[T2T_CHUNK_MAX];
     float *v_h, *v_q, *v_a, *v_f, *v_kv, *v_s, *v_logits;
 };
 
@@ -182,7 +181,7 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
     stack_layer(&t->enc, &t->enc_w, 0, 0, 0, &Le);
     stack_layer(&t->dec, &t->dec_w, 0, 1, 0, &Ld);
     size_t rows_dec = B > 8 ? B : 8; /* the prompt (4) or one row per beam */
-    size_t o[26], total = 0;
+    size_t o[28], total = 0;
     const int has_w8 = t->dec_w.layers[0].sq_w8 != NULL, Id = t->dec.intermediate;
     int ok =
         add_area(&total, ram_swin_scratch_floats(m), &o[0]) && add_area(&total, T2T_CHUNK * H, &o[1]) &&
@@ -198,14 +197,16 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
         add_area(&total, B * V, &o[15]) && add_area(&total, B * V, &o[16]) &&
         add_area(&total, ram_bert_layer_scratch_floats_ex(&Ld, (int)rows_dec, RAM_T2T_TAG_LEN, RAM_T2T_MAX_LEN),
                  &o[17]);
-    /* The verification pass; its scores: the prompt's (<= 8 x 8 self, 8 x
-    ** 40 cross) or one node's (1 x max_len). */
+    /* Verified decoding: the fp32 pass (its scores: one node's 1 x max_len
+    ** or a step's 3 x 40) and two more cache sets (the draft's, then the
+    ** pass's walk along the tree). */
     if (ok && has_w8)
         ok = add_area(&total, T2T_VROWS * Hd, &o[18]) && add_area(&total, T2T_VROWS * Hd, &o[19]) &&
              add_area(&total, T2T_VROWS * Hd, &o[20]) && add_area(&total, T2T_VROWS * (size_t)Id, &o[21]) &&
              add_area(&total, (size_t)t->dec.layers * 2 * T2T_VROWS * Hd, &o[22]) &&
              add_area(&total, 8 * (RAM_T2T_MAX_LEN + RAM_T2T_TAG_LEN), &o[23]) &&
-             add_area(&total, (1 + (size_t)T2T_VROWS) * V, &o[24]);
+             add_area(&total, (size_t)T2T_VROWS * V, &o[24]) && add_area(&total, cache_floats(m), &o[25]) &&
+             add_area(&total, cache_floats(m), &o[26]);
     if (!ok || total > SIZE_MAX / sizeof(float))
         return ram_fail(err, RAM_ERR_TOO_BIG, "tag2text: the model's scratch size overflows");
     st = ram_calloc(1, sizeof *st);
@@ -227,6 +228,7 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
     if (has_w8) {
         st->v_h = a + o[18], st->v_q = a + o[19], st->v_a = a + o[20], st->v_f = a + o[21];
         st->v_kv = a + o[22], st->v_s = a + o[23], st->v_logits = a + o[24];
+        st->cache[2] = a + o[25], st->cache[3] = a + o[26];
     }
     st->decoder = has_w8 ? RAM_T2T_DECODE_VERIFIED : RAM_T2T_DECODE_FP32;
 
@@ -553,236 +555,245 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     return RAM_OK;
 }
 
-/* Beam steps from `step` on until the search bs finishes: the beams'
-** caches are in set `set` and, past step 0, feed holds the tokens chosen at
-** step - 1. w8: the int8 weights. draft: the decisions go to st->draft and
-** the hooks see only abort (the draft hook sees the log-probs). *steps receives the steps
-** taken in all. */
-static ram_status decode_steps(struct ram_t2t_state *st, struct ram_beam_search *bs, int step, int set, int32_t *feed,
-                               int w8, int draft, const struct ram_t2t_hooks *hk, int *steps, struct ram_error *err)
+/* Beam steps from `step` on until the search bs finishes or max_steps are
+** taken: the beams' caches are in set *set (sets pair up as 0/1 and 2/3)
+** and, past step 0, feed holds the tokens chosen at step - 1; on return
+** they are those of the next step. w8: the int8 weights. draft: the
+** decisions go to st->draft[0..] and the hooks see only abort (the draft
+** hook sees the log-probs). *steps receives the steps taken in this call,
+** *finished whether the search is over. */
+static ram_status decode_steps(struct ram_t2t_state *st, struct ram_beam_search *bs, int step, int *set, int32_t *feed,
+                               int w8, int draft, int max_steps, const struct ram_t2t_hooks *hk, int *steps,
+                               int *finished, struct ram_error *err)
 {
     const struct ram_t2t *t = &st->m->t2t;
     const int Hd = t->dec.hidden, V = t->dec.vocab, B = RAM_T2T_BEAMS;
     const struct ram_t2t_hooks *th = draft ? NULL : hk;
     ram_status rc;
-    for (;; step++) {
+    *finished = 0;
+    for (*steps = 0; *steps < max_steps && !*finished; step++) {
         if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
         const int n_past = bs->cur_len - (step ? 1 : st->n_prompt);
         if (step == 0) {
             /* The beams are identical: one sequence, its logits shared. */
-            if ((rc = dec_forward(st, st->prompt, 1, st->n_prompt, 0, set, w8, th, err))) return rc;
+            if ((rc = dec_forward(st, st->prompt, 1, st->n_prompt, 0, *set, w8, th, err))) return rc;
             for (int b = 1; b < B; b++) memcpy(st->logits + (size_t)b * V, st->logits, sizeof(float) * V);
-        } else if ((rc = dec_forward(st, feed, B, 1, n_past, set, w8, th, err))) {
+        } else if ((rc = dec_forward(st, feed, B, 1, n_past, *set, w8, th, err))) {
             return rc;
         }
         log_softmax_rows(st->logits, st->logp, B, V);
         if (draft && st->draft_cb) st->draft_cb(st->draft_arg, step, st->logp, B, V);
         struct ram_beam_step rec;
         const int filled = bs->cur_len; /* positions in the caches */
-        int finished = 0;
-        ram_beam_advance(bs, st->logp, &rec, &finished);
+        ram_beam_advance(bs, st->logp, &rec, finished);
         if (draft) {
             for (int j = 0; j < B; j++)
-                st->draft[step].tok[j] = rec.next_token[j], st->draft[step].beam[j] = rec.next_beam[j];
+                st->draft[*steps].tok[j] = rec.next_token[j], st->draft[*steps].beam[j] = rec.next_beam[j];
         } else if (hk && hk->step) {
             hk->step(hk->step_arg, step, st->logits, st->logp, B, V, &rec);
         }
-        if (finished) {
-            *steps = step + 1;
-            return RAM_OK;
-        }
+        ++*steps;
+        if (*finished) break;
         /* Kept beam j continues its parent's cache (step 0: beam 0's for all). */
         for (int l = 0; l < t->dec.layers; l++)
             for (int j = 0; j < B; j++) {
-                float *dst = cache_at(st, !set, l, j);
-                const float *src = cache_at(st, set, l, step ? rec.next_beam[j] : 0);
+                float *dst = cache_at(st, *set ^ 1, l, j);
+                const float *src = cache_at(st, *set, l, step ? rec.next_beam[j] : 0);
                 memcpy(dst, src, sizeof(float) * (size_t)filled * Hd);
                 memcpy(dst + (size_t)RAM_T2T_MAX_LEN * Hd, src + (size_t)RAM_T2T_MAX_LEN * Hd,
                        sizeof(float) * (size_t)filled * Hd);
             }
-        set = !set;
+        *set ^= 1;
         for (int j = 0; j < B; j++) feed[j] = rec.next_token[j];
     }
+    return RAM_OK;
 }
 
 /* ------------------------------------------------------------------ verified int8 decoding */
 
-/* The row groups of the verification pass, as the fp32 steps meet them:
-** group 0 the prompt (step 0's one sequence), group 1 + s the 3 nodes of
-** draft step s (step s + 1's beams). Row-wise operations whose vector and
-** scalar tails could round differently (GELU, LayerNorm) run per group on
-** exactly the rows the fp32 step gives them. */
-static int group_rows(const struct ram_t2t_state *st, int g, int *r0)
+/* LayerNorm(x + res) per step group of 3 rows, in place on x (groups x 3
+** rows of `cols`): LayerNorm's vector and scalar tails could round a row
+** differently in a call of other rows, so each gets the call the fp32 step
+** gives it. */
+static void v_add_ln(float *x, const float *res, int groups, int cols, const float *w, const float *b, float eps)
 {
-    *r0 = g ? st->n_prompt + 3 * (g - 1) : 0;
-    return g ? RAM_T2T_BEAMS : st->n_prompt;
+    const size_t n = (size_t)RAM_T2T_BEAMS * cols;
+    ram_add(x, res, n * groups);
+    for (int g = 0; g < groups; g++) ram_layernorm(x + g * n, x + g * n, RAM_T2T_BEAMS, cols, w, b, eps);
 }
 
-/* y = x W^T + b over the pass's n rows, each row as the fp32 step computes
-** it: ram_linear_rows on the prompt's rows (dots if few, else sgemm), dots
-** on the nodes (3 per step, always dots). One read of W for all the nodes. */
-static void v_linear(const struct ram_t2t_state *st, const float *x, int n, int in, const float *W, const float *b,
-                     int out, float *y)
+static void v_gelu(float *x, int groups, int cols)
 {
-    const int P = st->n_prompt;
-    if (P <= RAM_LINEAR_FEW_ROWS) {
-        ram_linear_dots(x, n, in, W, b, out, y);
-        return;
-    }
-    ram_linear_rows(x, P, in, W, b, out, y);
-    if (n > P) ram_linear_dots(x + (size_t)P * in, n - P, in, W, b, out, y + (size_t)P * out);
+    for (int g = 0; g < groups; g++) ram_gelu(x + (size_t)g * RAM_T2T_BEAMS * cols, (size_t)RAM_T2T_BEAMS * cols);
 }
 
-/* LayerNorm(x + res) per group, in place on x (n rows of `cols`). */
-static void v_add_ln(const struct ram_t2t_state *st, float *x, const float *res, int groups, int cols, const float *w,
-                     const float *b, float eps)
+/* The beam index at the chunk's root (cache set `root`) that chunk node
+** (g, b) descends from, walking its ancestors. */
+static int v_root_beam(const struct ram_t2t_state *st, int g, int b)
 {
-    for (int g = 0; g < groups; g++) {
-        int r0, r = group_rows(st, g, &r0);
-        ram_add(x + (size_t)r0 * cols, res + (size_t)r0 * cols, (size_t)r * cols);
-        ram_layernorm(x + (size_t)r0 * cols, x + (size_t)r0 * cols, r, cols, w, b, eps);
-    }
+    for (; g > 0; g--) b = st->draft[g - 1].beam[b];
+    return b;
 }
 
-/* The position of row n of the pass. */
-static int v_pos(const struct ram_t2t_state *st, int n)
-{
-    return n < st->n_prompt ? n : st->n_prompt + (n - st->n_prompt) / RAM_T2T_BEAMS;
-}
-
-/* The fp32 decoder over the draft's tree (S draft steps: the prompt and the
-** nodes of steps 0..S-2): every layer's keys/values of every row into
-** st->v_kv, the LM head's logits of the prompt's last row and every node
-** into st->v_logits. Each row gets the bits the fp32 step that feeds it
-** would compute: the same products row by row, self-attention over the
-** node's ancestors gathered into a cache as the fp32 beams' caches hold
-** them, cross-attention and row-wise operations per group. */
-static ram_status dec_verify(struct ram_t2t_state *st, int S, const struct ram_t2t_hooks *hk, struct ram_error *err)
+/* The fp32 decoder over a chunk of G steps: the beams at the root (caches
+** in set `root`, n_past positions each) feed `feed`, then the draft's
+** decisions 0..G-2. Every layer's keys/values of every row go to st->v_kv,
+** the rows' next-token logits to st->v_logits. Each row gets the bits the
+** fp32 step that feeds it computes: the same one-dot-per-output products
+** (ram_linear_dots), self-attention over the node's ancestors gathered into
+** a cache as the fp32 beams' caches hold them, cross-attention, GELU and
+** LayerNorm per step group. */
+static ram_status dec_verify(struct ram_t2t_state *st, int root, int n_past, const int32_t *feed, int G,
+                             const struct ram_t2t_hooks *hk, struct ram_error *err)
 {
     const struct ram_t2t *t = &st->m->t2t;
-    const int Hd = t->dec.hidden, Id = t->dec.intermediate, V = t->dec.vocab, P = st->n_prompt, B = RAM_T2T_BEAMS;
-    const int N = P + B * (S - 1), G = S; /* rows, groups */
-    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * Hd, vr = (size_t)T2T_VROWS * Hd;
-    for (int n = 0; n < P; n++) st->v_parent[n] = n - 1;
-    for (int s = 0; s + 1 < S; s++)
-        for (int j = 0; j < B; j++) st->v_parent[P + B * s + j] = s ? P + B * (s - 1) + st->draft[s].beam[j] : P - 1;
-    embed(&t->dec, &t->dec_w, st->prompt, P, 0, st->v_h);
-    for (int s = 0; s + 1 < S; s++)
+    const int Hd = t->dec.hidden, Id = t->dec.intermediate, V = t->dec.vocab, B = RAM_T2T_BEAMS, N = B * G;
+    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * Hd, vr = (size_t)T2T_VROWS * Hd, ml = (size_t)RAM_T2T_MAX_LEN * Hd;
+    for (int g = 0; g < G; g++)
         for (int j = 0; j < B; j++)
-            embed(&t->dec, &t->dec_w, &st->draft[s].tok[j], 1, P + s, st->v_h + (size_t)(P + B * s + j) * Hd);
+            embed(&t->dec, &t->dec_w, g ? &st->draft[g - 1].tok[j] : &feed[j], 1, n_past + g,
+                  st->v_h + (size_t)(B * g + j) * Hd);
     for (int l = 0; l < t->dec.layers; l++) {
         if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
         struct ram_bert_layer L;
         stack_layer(&t->dec, &t->dec_w, l, 1, 0, &L);
         float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
-        /* Self-attention: the prompt as step 0 sees it, then each node over
-        ** its ancestors (caches of the draft's beams, built step by step
-        ** like the fp32 steps' own). */
-        v_linear(st, st->v_h, N, Hd, L.self.q_w, L.self.q_b, Hd, st->v_q);
-        v_linear(st, st->v_h, N, Hd, L.self.k_w, L.self.k_b, Hd, K);
-        v_linear(st, st->v_h, N, Hd, L.self.v_w, L.self.v_b, Hd, Vv);
-        struct ram_bert_cache pc = {K, Vv};
-        ram_bert_self_attend(&L, st->v_q, P, &pc, 0, NULL, st->v_s);
-        int set = 0;
-        for (int s = 0; s + 1 < S; s++, set = !set)
+        ram_linear_dots(st->v_h, N, Hd, L.self.q_w, L.self.q_b, Hd, st->v_q);
+        ram_linear_dots(st->v_h, N, Hd, L.self.k_w, L.self.k_b, Hd, K);
+        ram_linear_dots(st->v_h, N, Hd, L.self.v_w, L.self.v_b, Hd, Vv);
+        /* Each node over its ancestors: caches of the chunk's beams built
+        ** step by step in sets 2/3 as the fp32 steps build theirs. */
+        for (int g = 0; g < G; g++)
             for (int j = 0; j < B; j++) {
-                const int n = P + B * s + j, past = P + s;
-                float *dk = cache_at(st, set, l, j), *dv = dk + (size_t)RAM_T2T_MAX_LEN * Hd;
-                const float *sk = s ? cache_at(st, !set, l, st->draft[s].beam[j]) : K;
-                const float *sv = s ? sk + (size_t)RAM_T2T_MAX_LEN * Hd : Vv;
+                const int n = B * g + j, past = n_past + g;
+                float *dk = cache_at(st, 2 + (g & 1), l, j), *dv = dk + ml;
+                const float *sk =
+                    g ? cache_at(st, 2 + ((g - 1) & 1), l, st->draft[g - 1].beam[j]) : cache_at(st, root, l, j);
                 memcpy(dk, sk, sizeof(float) * (size_t)past * Hd);
-                memcpy(dv, sv, sizeof(float) * (size_t)past * Hd);
+                memcpy(dv, sk + ml, sizeof(float) * (size_t)past * Hd);
                 memcpy(dk + (size_t)past * Hd, K + (size_t)n * Hd, sizeof(float) * Hd);
                 memcpy(dv + (size_t)past * Hd, Vv + (size_t)n * Hd, sizeof(float) * Hd);
                 struct ram_bert_cache c = {dk, dv};
                 ram_bert_self_attend(&L, st->v_q + (size_t)n * Hd, 1, &c, past, NULL, st->v_s);
             }
-        v_linear(st, st->v_q, N, Hd, L.self.o_w, L.self.o_b, Hd, st->v_a);
-        v_add_ln(st, st->v_a, st->v_h, G, Hd, L.self.ln_w, L.self.ln_b, L.eps);
-        /* Cross-attention over the 40 tag states, per group. */
-        v_linear(st, st->v_a, N, Hd, L.cross.q_w, L.cross.q_b, Hd, st->v_q);
-        for (int g = 0; g < G; g++) {
-            int r0, r = group_rows(st, g, &r0);
-            ram_bert_cross_attend(&L, st->v_q + (size_t)r0 * Hd, r, st->dec_kv + 2 * l * kvn,
+        ram_linear_dots(st->v_q, N, Hd, L.self.o_w, L.self.o_b, Hd, st->v_a);
+        v_add_ln(st->v_a, st->v_h, G, Hd, L.self.ln_w, L.self.ln_b, L.eps);
+        ram_linear_dots(st->v_a, N, Hd, L.cross.q_w, L.cross.q_b, Hd, st->v_q);
+        for (int g = 0; g < G; g++)
+            ram_bert_cross_attend(&L, st->v_q + (size_t)B * g * Hd, B, st->dec_kv + 2 * l * kvn,
                                   st->dec_kv + (2 * l + 1) * kvn, RAM_T2T_TAG_LEN, st->v_s);
-        }
-        v_linear(st, st->v_q, N, Hd, L.cross.o_w, L.cross.o_b, Hd, st->v_h);
-        v_add_ln(st, st->v_h, st->v_a, G, Hd, L.cross.ln_w, L.cross.ln_b, L.eps);
-        /* FFN. */
-        v_linear(st, st->v_h, N, Hd, L.i_w, L.i_b, Id, st->v_f);
-        for (int g = 0; g < G; g++) {
-            int r0, r = group_rows(st, g, &r0);
-            ram_gelu(st->v_f + (size_t)r0 * Id, (size_t)r * Id);
-        }
-        v_linear(st, st->v_f, N, Id, L.o_w, L.o_b, Hd, st->v_a);
-        v_add_ln(st, st->v_a, st->v_h, G, Hd, L.ln_w, L.ln_b, L.eps);
+        ram_linear_dots(st->v_q, N, Hd, L.cross.o_w, L.cross.o_b, Hd, st->v_h);
+        v_add_ln(st->v_h, st->v_a, G, Hd, L.cross.ln_w, L.cross.ln_b, L.eps);
+        ram_linear_dots(st->v_h, N, Hd, L.i_w, L.i_b, Id, st->v_f);
+        v_gelu(st->v_f, G, Id);
+        ram_linear_dots(st->v_f, N, Id, L.o_w, L.o_b, Hd, st->v_a);
+        v_add_ln(st->v_a, st->v_h, G, Hd, L.ln_w, L.ln_b, L.eps);
         memcpy(st->v_h, st->v_a, sizeof(float) * (size_t)N * Hd);
     }
-    /* LM head on the prompt's last row and every node (rows P-1..N-1), as
-    ** the steps run it: one row at step 0, 3 after, always dots. */
-    const int M = N - P + 1;
-    const float *x = st->v_h + (size_t)(P - 1) * Hd;
-    ram_linear_dots(x, M, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->v_a);
-    for (int g = 0; g < G; g++) {
-        const int r0 = g ? 1 + B * (g - 1) : 0, r = g ? B : 1;
-        ram_gelu(st->v_a + (size_t)r0 * Hd, (size_t)r * Hd);
-        ram_layernorm(st->v_a + (size_t)r0 * Hd, st->v_a + (size_t)r0 * Hd, r, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
-    }
-    ram_linear_dots(st->v_a, M, Hd, t->dec_w.word, t->lm_bias, V, st->v_logits);
+    /* LM head: dense, GELU, LayerNorm, the tied word embeddings. */
+    ram_linear_dots(st->v_h, N, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->v_a);
+    v_gelu(st->v_a, G, Hd);
+    for (int g = 0; g < G; g++)
+        ram_layernorm(st->v_a + (size_t)B * g * Hd, st->v_a + (size_t)B * g * Hd, B, Hd, t->lm_ln_w, t->lm_ln_b,
+                      t->dec.eps);
+    ram_linear_dots(st->v_a, N, Hd, t->dec_w.word, t->lm_bias, V, st->v_logits);
     return RAM_OK;
 }
 
-/* RAM_T2T_DECODE_VERIFIED: the int8 draft, the fp32 pass over its tree, the
-** search replayed on the fp32 log-probs into st->bs, and fp32 steps from
-** where the replay leaves the tree. */
+/* RAM_T2T_DECODE_VERIFIED into st->bs: step 0 (the prompt) in fp32, then
+** chunks. A chunk drafts G - 1 steps with int8 weights from the verified
+** beams, checks the G steps in one fp32 pass (dec_verify: one read of the
+** weights for 3 G rows) and replays the search on the fp32 log-probs; it
+** ends at the first step whose fp32 decision differs from the draft's (that
+** decision is fp32's, so every chunk advances at least one step), and the
+** next chunk's caches are gathered from the pass. G adapts: doubled (to
+** T2T_CHUNK_MAX) when the draft held, else the steps it held + 1; once the
+** draft fails at its first step, chunks of one step (fp32 itself, no draft)
+** follow, and drafting is tried again after 1, 2, 4... of them, so a model
+** whose int8 draft never holds costs little more than fp32. */
 static ram_status decode_verified(struct ram_t2t_state *st, const struct ram_beam_params *bp,
                                   const struct ram_t2t_hooks *hk, struct ram_error *err)
 {
     const struct ram_t2t *t = &st->m->t2t;
-    const int Hd = t->dec.hidden, V = t->dec.vocab, P = st->n_prompt, B = RAM_T2T_BEAMS;
-    const size_t vr = (size_t)T2T_VROWS * Hd;
-    int32_t feed[RAM_T2T_BEAMS];
-    int S = 0;
-    ram_status rc = ram_beam_start(st->draft_bs, bp, V, st->prompt, P, err);
-    if (!rc) rc = decode_steps(st, st->draft_bs, 0, 0, feed, 1, 1, hk, &S, err);
-    if (!rc) rc = dec_verify(st, S, hk, err);
-    if (!rc) rc = ram_beam_start(st->bs, bp, V, st->prompt, P, err);
+    const int Hd = t->dec.hidden, V = t->dec.vocab, B = RAM_T2T_BEAMS;
+    const size_t vr = (size_t)T2T_VROWS * Hd, ml = (size_t)RAM_T2T_MAX_LEN * Hd;
+    struct ram_beam_search *bs = st->bs;
+    int32_t feed[RAM_T2T_BEAMS], dfeed[RAM_T2T_BEAMS];
+    int root = 0, n = 0, finished = 0, G = 4, wait = 0, backoff = 1;
+    ram_status rc = ram_beam_start(bs, bp, V, st->prompt, st->n_prompt, err);
+    if (!rc) rc = decode_steps(st, bs, 0, &root, feed, 0, 0, 1, hk, &n, &finished, err);
     if (rc) return rc;
-    st->stats.draft_steps = S;
-    st->stats.fp32_from = -1;
-    for (int s = 0; s < S; s++) {
-        const float *lg = st->v_logits + (size_t)(s ? 1 + B * (s - 1) : 0) * V;
-        for (int b = 0; b < B; b++) memcpy(st->logits + (size_t)b * V, s ? lg + (size_t)b * V : lg, sizeof(float) * V);
-        log_softmax_rows(st->logits, st->logp, B, V);
-        struct ram_beam_step rec;
-        int finished = 0;
-        ram_beam_advance(st->bs, st->logp, &rec, &finished);
-        if (hk && hk->step) hk->step(hk->step_arg, s, st->logits, st->logp, B, V, &rec);
-        if (finished) {
-            st->stats.steps = s + 1;
-            return RAM_OK;
+    st->stats.steps = 1;
+    while (!finished) {
+        const int step = bs->cur_len - st->n_prompt, n_past = bs->cur_len - 1;
+        int g_run = 1;
+        if (G > 1 && !wait) {
+            /* The draft: the verified beams' caches copied to set 2, int8 steps. */
+            for (int l = 0; l < t->dec.layers; l++)
+                for (int j = 0; j < B; j++) {
+                    memcpy(cache_at(st, 2, l, j), cache_at(st, root, l, j), sizeof(float) * (size_t)n_past * Hd);
+                    memcpy(cache_at(st, 2, l, j) + ml, cache_at(st, root, l, j) + ml,
+                           sizeof(float) * (size_t)n_past * Hd);
+                }
+            *st->draft_bs = *bs;
+            memcpy(dfeed, feed, sizeof feed);
+            int dset = 2, dn = 0, dfin = 0;
+            const int room = bp->max_len - bs->cur_len; /* steps left */
+            if ((rc = decode_steps(st, st->draft_bs, step, &dset, dfeed, 1, 1, G - 1 < room ? G - 1 : room, hk, &dn,
+                                   &dfin, err)))
+                return rc;
+            g_run = dn + 1;
+            st->stats.draft_steps += dn;
         }
-        int same = 1;
-        for (int j = 0; j < B; j++)
-            same &= rec.next_token[j] == st->draft[s].tok[j] && rec.next_beam[j] == st->draft[s].beam[j];
-        if (same && s + 1 < S) continue;
-        /* Off the tree (or past its end): beam j's cache is the path to its
-        ** parent (the prompt at step 0), from the pass's keys/values. */
-        for (int j = 0; j < B; j++)
-            for (int l = 0; l < t->dec.layers; l++) {
-                float *dk = cache_at(st, 0, l, j), *dv = dk + (size_t)RAM_T2T_MAX_LEN * Hd;
-                const float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
-                for (int n = s ? P + B * (s - 1) + rec.next_beam[j] : P - 1; n >= 0; n = st->v_parent[n]) {
-                    const int pos = v_pos(st, n);
-                    memcpy(dk + (size_t)pos * Hd, K + (size_t)n * Hd, sizeof(float) * Hd);
-                    memcpy(dv + (size_t)pos * Hd, Vv + (size_t)n * Hd, sizeof(float) * Hd);
+        if (wait) wait--;
+        if ((rc = dec_verify(st, root, n_past, feed, g_run, hk, err))) return rc;
+        int g = 0;
+        struct ram_beam_step rec;
+        for (;; g++) {
+            float *lg = st->v_logits + (size_t)B * g * V;
+            log_softmax_rows(lg, st->logp, B, V);
+            ram_beam_advance(bs, st->logp, &rec, &finished);
+            if (hk && hk->step) hk->step(hk->step_arg, step + g, lg, st->logp, B, V, &rec);
+            st->stats.steps++;
+            if (g + 1 == g_run) break; /* the pass's last step: no draft decision to compare */
+            int same = 1;
+            for (int j = 0; same && j < B; j++)
+                same = rec.next_token[j] == st->draft[g].tok[j] && rec.next_beam[j] == st->draft[g].beam[j];
+            st->stats.draft_held += same;
+            if (!same && st->stats.first_divergence < 0) st->stats.first_divergence = step + g;
+            if (finished || !same) break;
+        }
+        if (finished) break;
+        /* The next root: beam j's cache is its parent's path (root rows,
+        ** then the chunk's rows from the pass), in the other root set. */
+        const int next = root ^ 1;
+        for (int l = 0; l < t->dec.layers; l++) {
+            const float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
+            for (int j = 0; j < B; j++) {
+                float *dk = cache_at(st, next, l, j), *dv = dk + ml;
+                const float *rk = cache_at(st, root, l, v_root_beam(st, g, rec.next_beam[j]));
+                memcpy(dk, rk, sizeof(float) * (size_t)n_past * Hd);
+                memcpy(dv, rk + ml, sizeof(float) * (size_t)n_past * Hd);
+                for (int gg = g, b = rec.next_beam[j]; gg >= 0; b = gg ? st->draft[gg - 1].beam[b] : b, gg--) {
+                    memcpy(dk + (size_t)(n_past + gg) * Hd, K + (size_t)(B * gg + b) * Hd, sizeof(float) * Hd);
+                    memcpy(dv + (size_t)(n_past + gg) * Hd, Vv + (size_t)(B * gg + b) * Hd, sizeof(float) * Hd);
                 }
             }
+        }
+        root = next;
         for (int j = 0; j < B; j++) feed[j] = rec.next_token[j];
-        st->stats.fp32_from = s + 1;
-        return decode_steps(st, st->bs, s + 1, 0, feed, 0, 0, hk, &st->stats.steps, err);
+        /* The next chunk's size. */
+        if (g_run == 1) {
+            G = 2; /* after fp32 steps: try one draft step, unless still waiting */
+        } else if (g + 1 == g_run) {
+            G = 2 * g_run > T2T_CHUNK_MAX ? T2T_CHUNK_MAX : 2 * g_run, backoff = 1;
+        } else if (g == 0) {
+            wait = backoff, backoff = backoff < 32 ? 2 * backoff : 32;
+        } else {
+            G = g + 1, backoff = 1;
+        }
     }
-    return ram_fail(err, RAM_ERR_FORMAT, "tag2text: the draft took no step"); /* not reached: S >= 1 */
+    return RAM_OK;
 }
 
 ram_status ram_t2t_caption(struct ram_t2t_state *st, const float *image_embeds, const char *tags, size_t len,
@@ -808,13 +819,16 @@ ram_status ram_t2t_caption(struct ram_t2t_state *st, const float *image_embeds, 
 
     struct ram_beam_params bp = {B, RAM_T2T_MAX_LEN, RAM_T2T_MIN_LEN, ram_wordpiece_special(t->wp, RAM_WP_SEP), 1.0f};
     struct ram_beam_search *bs = st->bs;
+    st->stats.first_divergence = -1;
     if (st->decoder == RAM_T2T_DECODE_VERIFIED) {
         rc = decode_verified(st, &bp, hk, err);
     } else {
         int32_t feed[RAM_T2T_BEAMS];
+        int set = 0, finished = 0;
         rc = ram_beam_start(bs, &bp, V, st->prompt, st->n_prompt, err);
         if (!rc)
-            rc = decode_steps(st, bs, 0, 0, feed, st->decoder == RAM_T2T_DECODE_INT8, 0, hk, &st->stats.steps, err);
+            rc = decode_steps(st, bs, 0, &set, feed, st->decoder == RAM_T2T_DECODE_INT8, 0, RAM_T2T_MAX_LEN, hk,
+                              &st->stats.steps, &finished, err);
     }
     if (rc) return rc;
     int32_t out[RAM_T2T_MAX_LEN + 1];

@@ -87,21 +87,22 @@ struct ram_t2t_hooks {
 enum ram_t2t_decoder {
     RAM_T2T_DECODE_FP32 = 0, /* fp32 weights at every step */
     RAM_T2T_DECODE_INT8,     /* weight-only int8 at every step: the fastest; beam decisions may differ from fp32's */
-    /* The beam search with int8 weights (a draft), then one fp32 pass over
-    ** every node of the draft's beam tree at once (each weight read once for
-    ** all of them), then the search replayed on the fp32 log-probs; from the
-    ** first step where the replay leaves the draft's tree (or outlives it),
-    ** fp32 step by step. The result is the fp32 search's, bit for bit (every
-    ** product of the check computes each row as the fp32 steps do). */
+    /* Speculative: the beam search drafts a few steps with int8 weights,
+    ** one fp32 pass checks them all at once (each weight read once for all
+    ** their rows), the search goes on with the fp32 log-probs up to the
+    ** first step where fp32 decides otherwise than the draft, and drafts
+    ** again from there. The result is the fp32 search's, bit for bit (the
+    ** check computes each row as the fp32 steps do). */
     RAM_T2T_DECODE_VERIFIED,
 };
 
 /* What the last ram_t2t_caption of a state did. */
 struct ram_t2t_decode_stats {
-    int decoder;     /* enum ram_t2t_decoder */
-    int steps;       /* beam steps of the caption */
-    int draft_steps; /* VERIFIED: steps of the int8 draft */
-    int fp32_from;   /* VERIFIED: the first step decoded in fp32 step by step, -1 if the draft held to the end */
+    int decoder;          /* enum ram_t2t_decoder */
+    int steps;            /* beam steps of the caption */
+    int draft_steps;      /* VERIFIED: int8 steps drafted */
+    int draft_held;       /* VERIFIED: drafted decisions the fp32 check confirmed */
+    int first_divergence; /* VERIFIED: the first step whose fp32 decision differed from the draft's, -1 if none */
 };
 
 /* A state for model m (kind RAM_KIND_TAG2TEXT with its tokenizer): every
@@ -114,7 +115,7 @@ void ram_t2t_state_free(struct ram_t2t_state *st);
 /* Chooses the caption decoder of st. INT8 and VERIFIED need a model with an
 ** int8 decoder (ram_t2t_quantize_decoder before ram_t2t_state_init), else
 ** RAM_ERR_UNSUPPORTED. A new state uses VERIFIED when the model has one
-** (fp32's captions, faster than fp32: make bench's t2t_verified_*), else FP32. */
+** (fp32's captions; make bench's t2t_*verified* keys time it), else FP32. */
 ram_status ram_t2t_set_decoder(struct ram_t2t_state *st, enum ram_t2t_decoder decoder, struct ram_error *err);
 enum ram_t2t_decoder ram_t2t_get_decoder(const struct ram_t2t_state *st);
 

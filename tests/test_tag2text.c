@@ -375,11 +375,12 @@ static void run_image(struct ram_t2t_state *st, const struct ram_model *m, int i
 ** a logit (3 of 8 identical).
 **   VERIFIED: every step's logits, log-probs and decisions, the ids and the
 ** caption bit for bit those of the fp32 model, whether the draft held or
-** not (the fallback steps are counted); FP32 on the quantized model too.
+** not (drafted and confirmed steps are counted); FP32 on the quantized
+** model too.
 **   Forced divergence: a draft hook makes the draft take an absurd token at
-** step k (0, the middle and the last step before the draft's own first
-** divergence): the result is still fp32's, and fp32 step by step starts at
-** exactly k + 1. */
+** step k (1, the middle and the last step before the draft's own first
+** divergence): the result is still fp32's, and when a chunk drafted step k
+** (always for k = 1) the first divergence is at exactly k. */
 #define INT8_LOGIT_TOL 0.06
 static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model *m32)
 {
@@ -450,13 +451,15 @@ static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model
             if (!rc) rc = t2t_run(st, emb, use, &rv, &err);
             snprintf(name, sizeof name, "t2t.verified.img%d.%s.same_as_fp32", img, src);
             check(!rc && t2t_run_same(&r32, &rv) && rv.stats.decoder == RAM_T2T_DECODE_VERIFIED &&
-                      rv.stats.draft_steps >= 1 && rv.stats.steps == r32.steps,
-                  name, "%d / %d steps, fp32 from step %d: '%s' vs fp32 '%s' (%s)", rv.steps, r32.steps,
-                  rv.stats.fp32_from, rv.caption ? rv.caption : "", r32.caption ? r32.caption : "", rc ? err.msg : "");
+                      rv.stats.draft_steps >= 1 && rv.stats.draft_held <= rv.stats.draft_steps &&
+                      rv.stats.steps == r32.steps,
+                  name, "%d / %d steps, first divergence at step %d: '%s' vs fp32 '%s' (%s)", rv.steps, r32.steps,
+                  rv.stats.first_divergence, rv.caption ? rv.caption : "", r32.caption ? r32.caption : "",
+                  rc ? err.msg : "");
             vsame += !rc && t2t_run_same(&r32, &rv);
-            held += !rc && rv.stats.fp32_from < 0;
-            printf("# verified img%d %s: draft %d steps, fp32 %d steps, fp32 step by step from %d\n", img, src,
-                   rv.stats.draft_steps, rv.stats.steps, rv.stats.fp32_from);
+            held += !rc && rv.stats.first_divergence < 0;
+            printf("# verified img%d %s: %d steps, %d drafted, %d of them confirmed, first divergence at step %d\n",
+                   img, src, rv.stats.steps, rv.stats.draft_steps, rv.stats.draft_held, rv.stats.first_divergence);
             /* FP32 chosen on the quantized model. */
             if (!rc && img == 0) {
                 rc = ram_t2t_set_decoder(st, RAM_T2T_DECODE_FP32, &err);
@@ -467,20 +470,25 @@ static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model
                 t2t_run_free(&rf);
                 if (!rc) rc = ram_t2t_set_decoder(st, RAM_T2T_DECODE_VERIFIED, &err);
             }
-            /* Forced divergence before the draft's own (it held steps 0..n-2). */
-            const int n = rv.stats.fp32_from < 0 ? rv.stats.draft_steps : rv.stats.fp32_from;
-            const int at[3] = {0, (n - 2) / 2, n - 2};
+            /* Forced divergence before the draft's own (its decisions up to
+            ** step n - 1 hold): at step 1 (always drafted: step 0 is fp32's)
+            ** and at later steps if a chunk drafts them. */
+            const int n = rv.stats.first_divergence < 0 ? rv.stats.steps : rv.stats.first_divergence;
+            const int at[3] = {1, n / 2, n - 1};
             for (int f = 0; !rc && f < 3 && n >= 2; f++) {
-                if (f && at[f] == at[f - 1]) continue;
+                if (f && at[f] <= at[f - 1]) continue;
                 struct t2t_force force = {at[f], eos, 0};
                 ram_t2t_set_draft_hook(st, t2t_force_step, &force);
                 rc = t2t_run(st, emb, use, &rf, &err);
                 ram_t2t_set_draft_hook(st, NULL, NULL);
                 snprintf(name, sizeof name, "t2t.verified.img%d.%s.forced_at_%d", img, src, at[f]);
-                check(!rc && force.hit == 1 && rf.stats.fp32_from == at[f] + 1 && t2t_run_same(&r32, &rf), name,
-                      "fp32 from step %d, hook hit %d, '%s' vs fp32 '%s' (%s)", rf.stats.fp32_from, force.hit,
-                      rf.caption ? rf.caption : "", r32.caption ? r32.caption : "", rc ? err.msg : "");
-                forced++;
+                const int want = force.hit ? at[f] : rv.stats.first_divergence;
+                check(!rc && force.hit <= 1 && (force.hit || f) && rf.stats.first_divergence == want &&
+                          t2t_run_same(&r32, &rf),
+                      name, "first divergence at step %d (want %d), hook hit %d, '%s' vs fp32 '%s' (%s)",
+                      rf.stats.first_divergence, want, force.hit, rf.caption ? rf.caption : "",
+                      r32.caption ? r32.caption : "", rc ? err.msg : "");
+                forced += force.hit;
                 t2t_run_free(&rf);
             }
             t2t_run_free(&r32), t2t_run_free(&r8), t2t_run_free(&rv);

@@ -344,7 +344,7 @@ int main(void)
 
     /* Verified int8 decoding on this config (5 heads of 4, widths not a
     ** multiple of the int8 group): fp32's bits on two tag strings, and with
-    ** the draft forced off the tree at step 1. */
+    ** the draft forced to diverge at step 1. */
     struct ram_t2t_state *s8 = NULL;
     rc = ram_t2t_quantize_decoder(m, &err);
     if (!rc) rc = ram_t2t_state_init(m, &s8, &err);
@@ -358,11 +358,11 @@ int main(void)
         char name[64];
         snprintf(name, sizeof name, "t2t_heldout.verified_%s", k == 2 ? "forced_at_1" : k ? "tags2" : "tags1");
         check(!rc && t2t_run_same(&r32, &rv) && rv.stats.decoder == RAM_T2T_DECODE_VERIFIED &&
-                  (k < 2 || (force.hit == 1 && rv.stats.fp32_from == 2)),
-              name, "fp32 from step %d, '%s' vs fp32 '%s' (%s)", rv.stats.fp32_from, rv.caption ? rv.caption : "",
-              r32.caption ? r32.caption : "", rc ? err.msg : "");
-        printf("# verified (%s): %d steps, draft %d, fp32 step by step from %d\n", name, rv.stats.steps,
-               rv.stats.draft_steps, rv.stats.fp32_from);
+                  (k < 2 || (force.hit == 1 && rv.stats.first_divergence == 1)),
+              name, "first divergence at step %d, '%s' vs fp32 '%s' (%s)", rv.stats.first_divergence,
+              rv.caption ? rv.caption : "", r32.caption ? r32.caption : "", rc ? err.msg : "");
+        printf("# verified (%s): %d steps, %d drafted, %d confirmed, first divergence at step %d\n", name,
+               rv.stats.steps, rv.stats.draft_steps, rv.stats.draft_held, rv.stats.first_divergence);
         t2t_run_free(&r32), t2t_run_free(&rv);
     }
     check(rc == RAM_OK, "t2t_heldout.verified_runs", "%s", err.msg);
