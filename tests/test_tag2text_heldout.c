@@ -348,6 +348,7 @@ int main(void)
     struct ram_t2t_state *s8 = NULL;
     rc = ram_t2t_quantize_decoder(m, &err);
     if (!rc) rc = ram_t2t_state_init(m, &s8, &err);
+    if (!rc) rc = ram_t2t_set_decoder(s8, RAM_T2T_DECODE_VERIFIED, &err);
     const char *tv[2] = {tags, "tag2 | tag30"};
     for (int k = 0; !rc && k < 3; k++) {
         struct t2t_run r32, rv;

@@ -31,9 +31,8 @@ SELECT ram_caption_model(7);
 -- forgetting the caption model: back to "no caption model"
 SELECT ram_caption_model(NULL) IS NULL;
 SELECT ram_caption(readfile('@G@/images/img1.png'));
--- which decoder: fp32 for an fp32 file; an int8 file drafts in int8 and checks
--- in fp32 (its captions are fp32's on its own weights: test_tag2text proves it
--- bit for bit; its Swin is int8, so its tags may differ from the fp32 file's)
+-- which decoder: fp32 for an fp32 file, the weight-only int8 decoder for an
+-- int8 file (its captions may differ: test_tag2text measures how much)
 SELECT json_extract(ram_load('@B@/models/golden_tag2text.ram'), '$.dtype', '$.caption_decoder');
 SELECT json_extract(ram_load('@B@/models/golden_tag2text_int8.ram'), '$.dtype', '$.caption_decoder');
 SELECT length(ram_caption(readfile('@G@/images/img0.jpg'), 'dog,grass,running')) > 0;
