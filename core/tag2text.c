@@ -22,10 +22,19 @@
 ** other set. The LM head (dense, GELU, LayerNorm, then the tied word
 ** embeddings and a bias) runs on each beam's last row as one product.
 **
+** Verified int8 decoding (RAM_T2T_DECODE_VERIFIED, decode_verified): the
+** same search, its steps drafted in chunks with the int8 weights and checked
+** by one fp32 pass per chunk (dec_verify) that computes every row exactly as
+** the fp32 step would (same dot products, attention over the same cached
+** keys/values, row-wise ops on the same 3-row groups); the search advances
+** on the fp32 log-probs only, so its decisions are fp32's.
+**
 ** Arena (floats, areas rounded to 16): swin scratch; tagging (chunk rows,
 ** per-layer image K/V, layer scratch); tag encoder (40 rows, its self K/V,
 ** one layer's image K/V, layer scratch); decoder (cross K/V per layer, two
-** cache sets, rows, LM transform, logits, log-probs, layer scratch).
+** cache sets, rows, LM transform, logits, log-probs, layer scratch); with an
+** int8 decoder, the check's rows, keys/values of every layer, scores, logits
+** and two more cache sets (about 30 MB at full size).
 */
 #include "tag2text.h"
 
