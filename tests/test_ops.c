@@ -315,7 +315,7 @@ static void test_softmax_gelu(void)
 static void test_attention_head(void)
 {
     double worst = 0;
-    for (int N = 1; N <= 33; N += 16)
+    for (int N = 1; N <= 45; N += 11) /* 8-, 4- and 1-row blocks (ops_vec.h's small_gemm) */
         for (int d = 3; d <= 17; d += 14) {
             int ld = 3 * d + 1, ldo = d + 2;
             float *q = rand_buf((size_t)N * ld), *k = rand_buf((size_t)N * ld), *v = rand_buf((size_t)N * ld);
@@ -325,7 +325,7 @@ static void test_attention_head(void)
             memcpy(bias, s, sizeof(float) * N * N);
             ram_attention_head(q, k, v, ld, N, d, s, kt, o, ldo);
             for (int i = 0; i < N; i++) {
-                double sc[40], mx = -INFINITY, sum = 0;
+                double sc[48], mx = -INFINITY, sum = 0;
                 for (int j = 0; j < N; j++) {
                     double t = bias[i * N + j];
                     for (int c = 0; c < d; c++) t += (double)q[i * ld + c] * k[j * ld + c];
