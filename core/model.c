@@ -18,6 +18,7 @@
 #include "model_file.h"
 #include "safetensors.h"
 #include "swin.h"
+#include "tagger.h"
 #include "weights.h"
 
 #include <errno.h>
@@ -74,6 +75,7 @@ void ram_model_free(struct ram_model *m)
 {
     if (!m) return;
     if (m->swin_cache) ram_swin_release(m);
+    ram_tagger_release_packed(m);
     ram_bpe_free(m->bpe);
     for (int i = 0; i < m->n_owned; i++) ram_free(m->owned[i]);
     ram_free(m->owned);

@@ -183,7 +183,13 @@ static void layernorm_rows(const float *x, float *y, int rows, int cols, const f
         double ss = ln_ssd(xr, cols, mean);
         float inv = (float)(1.0 / sqrt(ss / cols + (double)eps));
         float m = (float)mean;
-        for (int i = 0; i < cols; i++) yr[i] = (xr[i] - m) * inv * w[i] + b[i];
+        int i = 0;
+#if RAM_VEC /* the same operations in the same order as the scalar loop: the same bits */
+        vf vm = vset1(m), vi = vset1(inv);
+        for (; i + VW <= cols; i += VW)
+            vstore(yr + i, vadd(vmul(vmul(vsub(vload(xr + i), vm), vi), vload(w + i)), vload(b + i)));
+#endif
+        for (; i < cols; i++) yr[i] = (xr[i] - m) * inv * w[i] + b[i];
     }
 }
 
@@ -249,7 +255,11 @@ static void softmax_rows(float *x, int rows, int cols)
             s += xr[i];
         }
         float inv = 1.0f / s;
-        for (i = 0; i < cols; i++) xr[i] *= inv;
+        i = 0;
+#if RAM_VEC
+        for (vf vi = vset1(inv); i + VW <= cols; i += VW) vstore(xr + i, vmul(vload(xr + i), vi));
+#endif
+        for (; i < cols; i++) xr[i] *= inv;
     }
 }
 
@@ -263,6 +273,57 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
                        int acc)
 {
     int i = 0;
+#if RAM_VEC && VW == 16
+    /* 32 registers: eight rows share each load of B, sixteen sums in flight
+    ** (four rows issue 6 loads per 8 FMAs: the load ports, not the FMA
+    ** units, set the pace). Every sum still runs over k in order: the same
+    ** bits as the four-row loop. */
+    for (; i + 8 <= M; i += 8) {
+        const float *a = A + (size_t)i * lda;
+        float *c = C + (size_t)i * ldc;
+        int j = 0;
+        for (; j + 2 * VW <= W; j += 2 * VW) {
+            vf x[8], y[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) {
+                x[r] = acc ? vload(c + (size_t)r * ldc + j) : vset1(0.0f);
+                y[r] = acc ? vload(c + (size_t)r * ldc + j + VW) : vset1(0.0f);
+            }
+            for (int k = 0; k < K; k++) {
+                vf b0 = vload(B + (size_t)k * ldb + j), b1 = vload(B + (size_t)k * ldb + j + VW);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    vf v = vset1(a[(size_t)r * lda + k]);
+                    x[r] = vfma(v, b0, x[r]), y[r] = vfma(v, b1, y[r]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++)
+                vstore(c + (size_t)r * ldc + j, x[r]), vstore(c + (size_t)r * ldc + j + VW, y[r]);
+        }
+        for (; j + VW <= W; j += VW) {
+            vf x[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) x[r] = acc ? vload(c + (size_t)r * ldc + j) : vset1(0.0f);
+            for (int k = 0; k < K; k++) {
+                vf b0 = vload(B + (size_t)k * ldb + j);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) x[r] = vfma(vset1(a[(size_t)r * lda + k]), b0, x[r]);
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) vstore(c + (size_t)r * ldc + j, x[r]);
+        }
+        for (int r = 0; r < 8; r++) { /* the columns left of these eight rows */
+            const float *ar = a + (size_t)r * lda;
+            float *cr = c + (size_t)r * ldc;
+            for (int jj = j; jj < W; jj++) {
+                float x = acc ? cr[jj] : 0.0f;
+                for (int k = 0; k < K; k++) x += ar[k] * B[(size_t)k * ldb + jj];
+                cr[jj] = x;
+            }
+        }
+    }
+#endif
 #if RAM_VEC
     for (; i + 4 <= M; i += 4) {
         const float *a0 = A + (size_t)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
@@ -444,7 +505,11 @@ static void reweight_rows(const float *q, const float *rows, int n, int des, int
 
 static void add(float *y, const float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
+    size_t i = 0;
+#if RAM_VEC
+    for (; i + VW <= n; i += VW) vstore(y + i, vadd(vload(y + i), vload(x + i)));
+#endif
+    for (; i < n; i++) y[i] += x[i];
 }
 
 const struct ram_ops_vec OPS_TABLE = {layernorm_rows, gelu,          quick_gelu, relu, softmax_rows, add, dot,
