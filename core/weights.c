@@ -791,7 +791,7 @@ static int last_stage(const struct ram_model *m, const char *name)
 
 int ram_layer_precision(const struct ram_model *m, const char *name, int path)
 {
-    if (path == RAM_PREC_BF16X2) { /* the bf16 path without most of its error (models/README.md) */
+    if (path == RAM_PREC_BF16ACC) { /* the bf16 path without most of its error (models/README.md) */
         if (sensitive(name)) return RAM_PREC_F32;
         return !strncmp(name, "tagging_head.", 13) ? RAM_PREC_BF16X3 : RAM_PREC_BF16X2;
     }

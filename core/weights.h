@@ -128,7 +128,8 @@ enum ram_prec {
     RAM_PREC_INT8,
     RAM_PREC_BF16X2, /* bf16 products of the activations with W's bf16 rounding and its bf16 residual (gemm_bf16.h) */
     RAM_PREC_BF16XA, /* bf16 products of W's rounding with the activations' rounding and their residual */
-    RAM_PREC_BF16X3  /* both residuals: x_hi W_hi + x_lo W_hi + x_hi W_lo */
+    RAM_PREC_BF16X3, /* both residuals: x_hi W_hi + x_lo W_hi + x_hi W_lo */
+    RAM_PREC_BF16ACC /* not a layer's precision: the accurate bf16 mix, as a path for ram_layer_precision */
 };
 
 /* The precision the int8 path gives the matrix of canonical key name
@@ -146,7 +147,7 @@ int ram_q8_layer_precision(const struct ram_model *m, const char *name);
 ** name: the path's own, or one step up (int8 -> bf16, bf16 -> fp32) for
 ** the few matrices the per-layer analysis finds sensitive (and, int8 only,
 ** bf16 for the Swin's last stage). m may be NULL for the bf16 path.
-** RAM_PREC_BF16X2 names the "accurate bf16" mix that the analysis found
+** The path RAM_PREC_BF16ACC is the "accurate bf16" mix that the analysis found
 ** within 0.005 of fp32 (not a shipped path; bench_precision measures it):
 ** the sensitive matrices fp32, the Swin's bf16x2, the decoder's bf16x3. */
 int ram_layer_precision(const struct ram_model *m, const char *name, int path);

@@ -510,7 +510,7 @@ static void tl_add(struct tl_agree *a, const struct ram_model *m, const float *q
     }
 }
 
-static int accurate_bf16(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16X2); }
+static int accurate_bf16(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16ACC); }
 
 static void test_trained_like(void)
 {
