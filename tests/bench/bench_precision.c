@@ -12,7 +12,8 @@
 ** large linear matrices converted to bf16 at load (ram_model_use_bf16's
 ** choice, what the bf16 path runs); INT8.ram is its ram-convert --quant int8
 ** conversion; "bf16acc" is F32.ram with the accurate bf16 mix
-** (ram_layer_precision's RAM_PREC_BF16ACC: Swin bf16x2, decoder bf16x3).
+** (ram_layer_precision's RAM_PREC_BF16ACC: Swin bf16x2, decoder bf16x3;
+** RAM_BENCH_ACC_STAGE=S: only stage S's Swin blocks in bf16x2).
 ** Forwards of the four are interleaved (fp32, bf16, int8, bf16acc of run r, then run
 ** r + 1) so that other processes' load hits all alike; medians of RUNS on
 ** IMAGE 1 after one warm-up each. Agreement on every IMAGE and GEN_IMAGES
@@ -115,7 +116,18 @@ static int probs_of(struct runner *r, const float *chw, float *p, struct ram_err
 
 static int bf16_path(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
 
-static int bf16_accurate(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16ACC); }
+/* RAM_BENCH_ACC_STAGE=S: the accurate mix with only Swin stage S's blocks in bf16x2 (the others as
+** the bf16 path), a cheaper point of the frontier. */
+static int bf16_accurate(const char *name, void *ctx)
+{
+    const char *st = getenv("RAM_BENCH_ACC_STAGE");
+    char pre[48];
+    if (st && !strncmp(name, "visual_encoder.layers.", 22) && strstr(name, ".blocks.")) {
+        snprintf(pre, sizeof pre, "visual_encoder.layers.%d.", atoi(st));
+        if (strncmp(name, pre, strlen(pre))) return ram_layer_precision(ctx, name, RAM_PREC_BF16);
+    }
+    return ram_layer_precision(ctx, name, RAM_PREC_BF16ACC);
+}
 
 /* Loads path (no checksum pass) and packs its large matrices as choose says (NULL: as loaded). */
 static int runner_open(struct runner *r, const char *path, ram_prec_fn choose, void *ctx, struct ram_error *err)
