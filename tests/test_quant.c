@@ -360,9 +360,15 @@ static void test_bf16(void)
                                     {37, 70, 128}, {33, 17, 32},   {130, 300, 256}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
-    for (int mode = 0; mode < 4; mode++)
-        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-            test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], mode);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], 0);
+    /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
+    ** one just over the 2-thread work threshold (8.7 M multiply-adds), with a partial last panel and
+    ** three tile blocks of rows (130 x 300 x 256 did the same for ~0.3 s per mode). */
+    static const int split_shapes[][3] = {{7, 33, 13}, {50, 200, 3}, {33, 17, 32}, {80, 260, 416}};
+    for (int mode = 1; mode < 4; mode++)
+        for (size_t i = 0; i < sizeof split_shapes / sizeof split_shapes[0]; i++)
+            test_bf16_shape(split_shapes[i][0], split_shapes[i][1], split_shapes[i][2], mode);
     /* The int8 layer type carries a bf16 weight to ram_linear_q's caller. */
     struct ram_error err;
     float x[6] = {1, 2, 3, -1, 0.5f, 4}, W[6] = {0.5f, -1, 2, 0.25f, 1, -3}, y[4] = {0}, y2[4] = {0};
