@@ -18,6 +18,10 @@
 **       M anchor rows (every n/M-th) is regressed (ridge, on logits) on those
 **       rows' stored class probabilities (as logits), and every row is then
 **       ranked by the fitted combination of its own stored probabilities.
+**       On tables up to MAX_SUMMARY_ROWS rows two more measure what a summary
+**       of the tokens keeps: the decoder's own score with every token
+**       replaced by the CLS, and with the CLS then the mean of the other
+**       tokens (in RAM++ the CLS is that mean, so the two agree).
 **
 **     bench_cascade_why MODEL DB TABLE [QUERIES]     (RAM_SO: the extension)
 **
@@ -33,6 +37,7 @@
 
 #define K 20
 #define MAXQ 16
+#define MAX_SUMMARY_ROWS 100000 /* the decoder-on-a-summary proxies: 4 KB per row */
 
 static const char *const g_aQuery[MAXQ] = {
     "a red circle",          "two blue stars",       "a striped square",   "many small yellow hearts",
@@ -48,6 +53,7 @@ typedef struct {
     float *aCls;          /* n x dim, unit length */
     unsigned char *aCode; /* n x code bytes */
     float *aFeat;         /* n x (1 + nClass): 1, then the stored class logits (floor for those not kept) */
+    float *aSum;          /* n x 2 x dim: the CLS and the mean of the other tokens (small tables only) */
     int dim, nCode, nClass;
 } Rows;
 
@@ -117,6 +123,33 @@ static void anchor_proxy(const Rows *r, const float *score, int nAnchor, float *
         out[i] = (float)v;
     }
     free(A), free(b);
+}
+
+/* The decoder's own score of each row with its tokens replaced by a
+** summary (a measure of what a summary keeps, not a fast proxy: it costs
+** the exact scorer): mode 0, every token the CLS; mode 1, the CLS then
+** the mean of the other tokens in their places. */
+static int summary_proxy(const Rows *r, const struct ram_model *m, const float *qv, int nTok, int mode, float *out)
+{
+    struct ram_cache_query *cq = 0;
+    struct ram_error err;
+    if (ram_cache_query_init(m, qv, 1, 1, 64, &cq, &err)) return fprintf(stderr, "query: %s\n", err.msg), 1;
+    float *buf = malloc(sizeof(float) * 64 * nTok * r->dim);
+    struct ram_cache_tokens v[64];
+    for (int i0 = 0; i0 < r->n; i0 += 64) {
+        int n = r->n - i0 < 64 ? r->n - i0 : 64;
+        for (int i = 0; i < n; i++) {
+            const float *sm = r->aSum + (size_t)(i0 + i) * 2 * r->dim;
+            float *t = buf + (size_t)i * nTok * r->dim;
+            for (int j = 0; j < nTok; j++)
+                memcpy(t + (size_t)j * r->dim, sm + (j && mode ? r->dim : 0), sizeof(float) * r->dim);
+            v[i] = (struct ram_cache_tokens){nTok, r->dim, NULL, NULL, t, 0};
+        }
+        if (ram_cache_score(cq, v, n, out + i0, &err)) return fprintf(stderr, "score: %s\n", err.msg), 1;
+    }
+    free(buf);
+    ram_cache_query_free(cq);
+    return 0;
 }
 
 /* Index of the value v in a sorted-by-key permutation: ranks (average ties). */
@@ -211,6 +244,23 @@ static int load_rows(sqlite3 *db, const char *zTable, Rows *r)
             unsigned k = e[128 + o] | e[128 + o + 1] << 8;
             if ((int)k < r->nClass) f[1 + k] = logit(get_f32(e + 128 + o + 2));
         }
+        if (r->n <= MAX_SUMMARY_ROWS) {
+            uint32_t nProb = get32(e + 112), nTokB = get32(e + 116), nTok = get32(e + 16);
+            struct ram_cache_tokens v;
+            struct ram_error e3;
+            if (!r->aSum) r->aSum = malloc(sizeof(float) * (size_t)r->n * 2 * r->dim);
+            float *tok = malloc(sizeof(float) * nTok * r->dim), *out = r->aSum + (size_t)i * 2 * r->dim;
+            if (ram_cache_view(e + 128 + nProb, nTokB, (int)nTok, r->dim, &v, &e3))
+                return fprintf(stderr, "bad tokens: %s\n", e3.msg), 1;
+            ram_cache_dequant(&v, tok);
+            memcpy(out, tok, sizeof(float) * r->dim);
+            for (int d = 0; d < r->dim; d++) {
+                double m = 0;
+                for (uint32_t t = 1; t < nTok; t++) m += tok[(size_t)t * r->dim + d];
+                out[r->dim + d] = (float)(m / (nTok - 1));
+            }
+            free(tok);
+        }
         if (++i % 100000 == 0) fprintf(stderr, "\r# %d rows read", i);
     }
     sqlite3_finalize(s);
@@ -237,6 +287,9 @@ int main(int argc, char **argv)
     sqlite3_free(zSql);
     sqlite3_exec(db, "PRAGMA cache_size = -2000000", 0, 0, 0);
 
+    struct ram_model *pModel = 0;
+    struct ram_error merr;
+    if (ram_model_init_from_file(zModel, NULL, &pModel, &merr)) return fprintf(stderr, "model: %s\n", merr.msg), 1;
     Rows r = {0};
     sqlite3_stmt *s = 0;
     sqlite3_prepare_v2(db, "SELECT length(ram_text_embed('x')) / 4", -1, &s, 0);
@@ -255,7 +308,8 @@ int main(int argc, char **argv)
     printf("# %s: %d rows (%d real pictures), dim %d, read in %.1f s\n", zTable, r.n, nReal, r.dim, bench_now() - t0);
 
     float *score = malloc(sizeof(float) * r.n), *cosv = malloc(sizeof(float) * r.n), *ham = malloc(sizeof(float) * r.n),
-          *par = malloc(sizeof(float) * r.n), *anc1 = malloc(sizeof(float) * r.n), *anc2 = malloc(sizeof(float) * r.n);
+          *par = malloc(sizeof(float) * r.n), *anc1 = malloc(sizeof(float) * r.n), *anc2 = malloc(sizeof(float) * r.n),
+          *sum0 = malloc(sizeof(float) * r.n), *sum1 = malloc(sizeof(float) * r.n);
     int *perm = malloc(sizeof(int) * r.n), top[100];
     double *rank = malloc(sizeof(double) * r.n);
     char *realMask = malloc(r.n), *madeMask = malloc(r.n);
@@ -300,6 +354,21 @@ int main(int argc, char **argv)
         }
         anchor_proxy(&r, score, 200, anc1);
         anchor_proxy(&r, score, 1000, anc2);
+        int bSum = r.aSum && pModel->n_image_tokens > 1;
+        if (bSum) {
+            double qn = 0;
+            for (int d = 0; d < r.dim; d++) qn += (double)qv[d] * qv[d];
+            float qu[4096];
+            for (int d = 0; d < r.dim; d++) qu[d] = (float)(qv[d] / sqrt(qn));
+            if (summary_proxy(&r, pModel, qu, pModel->n_image_tokens, 0, sum0) ||
+                summary_proxy(&r, pModel, qu, pModel->n_image_tokens, 1, sum1))
+                return 1;
+            double r0 = spearman(sum0, score, r.n, 0), r1 = spearman(sum1, score, r.n, 0);
+            printf("#   Spearman with the exact score: the decoder on the CLS alone %.3f, on the CLS and the mean "
+                   "token %.3f\n",
+                   r0, r1);
+            printf("why_q%d_rho_dec_cls %.3f\nwhy_q%d_rho_dec_mean %.3f\n", q, r0, q, r1);
+        }
         /* (b) the exact top-100 */
         ranks_of(score, r.n, perm, rank);
         for (int i = 0; i < 100 && i < r.n; i++) top[i] = perm[i];
@@ -370,6 +439,12 @@ int main(int argc, char **argv)
             double c3 = nReal < r.n ? ceiling_recall(par, r.n, top, P, perm, rank) : -1;
             double c4 = ceiling_recall(anc1, r.n, top, P, perm, rank);
             double c5 = ceiling_recall(anc2, r.n, top, P, perm, rank);
+            if (bSum) {
+                double c6 = ceiling_recall(sum0, r.n, top, P, perm, rank),
+                       c7 = ceiling_recall(sum1, r.n, top, P, perm, rank);
+                printf("#     P=%-6d decoder on the CLS alone %.2f, on the CLS and the mean token %.2f\n", P, c6, c7);
+                printf("why_q%d_ceiling_dec_%d %.2f/%.2f\n", q, P, c6, c7);
+            }
             printf("#     P=%-6d (%.2f%%) CLS cosine %.2f  1-bit codes %.2f  parent's score (oracle) %.2f  anchors "
                    "200 %.2f  1000 %.2f\n",
                    P, 100 * aFrac[j], c1, c2, c3, c4, c5);
