@@ -23,7 +23,13 @@
 **       replaced by the CLS, and with the CLS then the mean of the other
 **       tokens (in RAM++ the CLS is that mean, so the two agree).
 **
-**     bench_cascade_why MODEL DB TABLE [QUERIES]     (RAM_SO: the extension)
+**     bench_cascade_why MODEL DB TABLE [QUERIES [TEXT_MODEL]]   (RAM_SO: the extension)
+**
+** TEXT_MODEL: for a MODEL without a text encoder (the full-size random
+** ones), the query texts are embedded by TEXT_MODEL's (the bundled default
+** model's: the same 512-wide CLIP space) and the exact score of every row
+** is computed here by the table's model over its stored tokens, as MATCH
+** would.
 **
 ** A diagnostic for docs/SCALE.md, run by hand (minutes at 1M rows: one
 ** exhaustive scan per query); prints "# ..." lines and "why_* value" lines.
@@ -53,7 +59,9 @@ typedef struct {
     float *aCls;          /* n x dim, unit length */
     unsigned char *aCode; /* n x code bytes */
     float *aFeat;         /* n x (1 + nClass): 1, then the stored class logits (floor for those not kept) */
-    float *aSum;          /* n x 2 x dim: the CLS and the mean of the other tokens (small tables only) */
+    unsigned char **aTok; /* each row's packed tokens (only when scored here, not by MATCH) */
+    size_t nTokB;
+    float *aSum; /* n x 2 x dim: the CLS and the mean of the other tokens (small tables only) */
     int dim, nCode, nClass;
 } Rows;
 
@@ -211,6 +219,7 @@ static int load_rows(sqlite3 *db, const char *zTable, Rows *r)
     r->n = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     r->aRowid = malloc(sizeof(long) * r->n);
+    if (r->aTok) free(r->aTok), r->aTok = calloc((size_t)r->n, sizeof(unsigned char *));
     r->aParent = malloc(sizeof(int) * r->n);
     r->nCode = (int)ram_cache_code_size(r->dim);
     r->aCls = malloc(sizeof(float) * (size_t)r->n * r->dim);
@@ -244,6 +253,12 @@ static int load_rows(sqlite3 *db, const char *zTable, Rows *r)
             unsigned k = e[128 + o] | e[128 + o + 1] << 8;
             if ((int)k < r->nClass) f[1 + k] = logit(get_f32(e + 128 + o + 2));
         }
+        if (r->aTok) {
+            uint32_t nProb = get32(e + 112);
+            r->nTokB = get32(e + 116);
+            r->aTok[i] = malloc(r->nTokB);
+            memcpy(r->aTok[i], e + 128 + nProb, r->nTokB);
+        }
         if (r->n <= MAX_SUMMARY_ROWS) {
             uint32_t nProb = get32(e + 112), nTokB = get32(e + 116), nTok = get32(e + 16);
             struct ram_cache_tokens v;
@@ -270,7 +285,7 @@ static int load_rows(sqlite3 *db, const char *zTable, Rows *r)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) return fprintf(stderr, "usage: bench_cascade_why MODEL DB TABLE [QUERIES]\n"), 2;
+    if (argc < 4) return fprintf(stderr, "usage: bench_cascade_why MODEL DB TABLE [QUERIES [TEXT_MODEL]]\n"), 2;
     const char *zModel = argv[1], *zDb = argv[2], *zTable = argv[3];
     int nQ = argc > 4 ? atoi(argv[4]) : 4;
     if (nQ < 1 || nQ > MAXQ) nQ = 4;
@@ -292,7 +307,20 @@ int main(int argc, char **argv)
     if (ram_model_init_from_file(zModel, NULL, &pModel, &merr)) return fprintf(stderr, "model: %s\n", merr.msg), 1;
     Rows r = {0};
     sqlite3_stmt *s = 0;
-    sqlite3_prepare_v2(db, "SELECT length(ram_text_embed('x')) / 4", -1, &s, 0);
+    /* A model without a text encoder (the full-size random ones): the texts are
+    ** embedded by TEXT_MODEL's, and the exact scores computed here with the
+    ** table's model over its stored tokens (what MATCH computes). */
+    sqlite3 *dbText = db;
+    if (argc > 5) {
+        sqlite3_open(":memory:", &dbText);
+        sqlite3_enable_load_extension(dbText, 1);
+        if (sqlite3_load_extension(dbText, so, 0, &err)) return fprintf(stderr, "load %s: %s\n", so, err), 1;
+        zSql = sqlite3_mprintf("SELECT ram_load('%q')", argv[5]);
+        sqlite3_exec(dbText, zSql, 0, 0, 0);
+        sqlite3_free(zSql);
+        r.aTok = calloc(1, 1); /* set below, once the row count is known */
+    }
+    sqlite3_prepare_v2(dbText, "SELECT length(ram_text_embed('x')) / 4", -1, &s, 0);
     sqlite3_step(s);
     r.dim = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
@@ -318,30 +346,49 @@ int main(int argc, char **argv)
     static const double aFrac[] = {0.0002, 0.001, 0.004, 0.016, 0.05, 0.1, 0.25};
     static const double aEps[] = {1e-4, 1e-3, 1e-2};
     for (int q = 0; q < nQ; q++) {
-        /* the exact score of every row */
-        char sql[256];
-        snprintf(sql, sizeof sql, "SELECT rowid, score FROM %s WHERE %s MATCH ?1", zTable, zTable);
-        sqlite3_prepare_v2(db, sql, -1, &s, 0);
-        sqlite3_bind_text(s, 1, g_aQuery[q], -1, SQLITE_STATIC);
-        t0 = bench_now();
-        int m = 0;
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            long id = (long)sqlite3_column_int64(s, 0);
-            if (id <= maxId) score[aRow[id]] = (float)sqlite3_column_double(s, 1), m++;
-        }
-        sqlite3_finalize(s);
-        double tScan = bench_now() - t0;
         /* the query's unit embedding and code */
         float qv[4096];
         unsigned char unit[4 + 4096], qc[512];
         struct ram_error e2;
-        sqlite3_prepare_v2(db, "SELECT ram_text_embed(?1)", -1, &s, 0);
+        sqlite3_prepare_v2(dbText, "SELECT ram_text_embed(?1)", -1, &s, 0);
         sqlite3_bind_text(s, 1, g_aQuery[q], -1, SQLITE_STATIC);
         sqlite3_step(s);
         memcpy(qv, sqlite3_column_blob(s, 0), sizeof(float) * r.dim);
         sqlite3_finalize(s);
         ram_cache_pack_unit(qv, r.dim, unit, sizeof unit, &e2);
         ram_cache_unit_code(unit, ram_cache_unit_size(r.dim), r.dim, qc, &e2);
+        /* the exact score of every row */
+        char sql[256];
+        t0 = bench_now();
+        int m = 0;
+        if (r.aTok) {
+            double qn2 = 0;
+            float qu2[4096];
+            for (int d = 0; d < r.dim; d++) qn2 += (double)qv[d] * qv[d];
+            for (int d = 0; d < r.dim; d++) qu2[d] = (float)(qv[d] / sqrt(qn2));
+            struct ram_cache_query *cq = 0;
+            struct ram_cache_tokens v[64];
+            if (ram_cache_query_init(pModel, qu2, 1, 1, 64, &cq, &e2)) return fprintf(stderr, "%s\n", e2.msg), 1;
+            for (int i0 = 0; i0 < r.n; i0 += 64) {
+                int n = r.n - i0 < 64 ? r.n - i0 : 64;
+                for (int i = 0; i < n; i++)
+                    if (ram_cache_view(r.aTok[i0 + i], r.nTokB, pModel->n_image_tokens, r.dim, &v[i], &e2))
+                        return fprintf(stderr, "%s\n", e2.msg), 1;
+                if (ram_cache_score(cq, v, n, score + i0, &e2)) return fprintf(stderr, "%s\n", e2.msg), 1;
+            }
+            ram_cache_query_free(cq);
+            m = r.n;
+        } else {
+            snprintf(sql, sizeof sql, "SELECT rowid, score FROM %s WHERE %s MATCH ?1", zTable, zTable);
+            sqlite3_prepare_v2(db, sql, -1, &s, 0);
+            sqlite3_bind_text(s, 1, g_aQuery[q], -1, SQLITE_STATIC);
+            while (sqlite3_step(s) == SQLITE_ROW) {
+                long id = (long)sqlite3_column_int64(s, 0);
+                if (id <= maxId) score[aRow[id]] = (float)sqlite3_column_double(s, 1), m++;
+            }
+            sqlite3_finalize(s);
+        }
+        double tScan = bench_now() - t0;
         double qs = 0;
         for (int d = 0; d < r.dim; d++) qs += (double)qv[d] * qv[d];
         for (int i = 0; i < r.n; i++) {
