@@ -411,6 +411,78 @@ static float dot(const float *a, const float *b, int n)
     return s;
 }
 
+/* y[r * ldy + o] = dot(x_r, W_o, n) + (b ? b[o] : 0) for rows x outs pairs
+** (x rows and W rows n floats apart), each bit for bit what dot() gives:
+** blocks of DR rows x DO outputs run dot()'s exact operation sequence (4
+** accumulators striding 4 vectors, the vector tail into the first, the
+** same horizontal sum, the scalar tail) side by side, so that the FMA
+** chains of DR * DO dots hide each other's latency and each load serves
+** several of them; what is left over calls dot() itself. */
+#define DR 2
+#define DO 3
+#if RAM_VEC
+/* The 2 x 3 block's 24 accumulators as named variables (arrays of vectors
+** stay in memory): acc u v k for row u, output v, lane group k. */
+#define DOTS_ACC4(u, v) \
+    vf c##u##v##0 = vset1(0.0f), c##u##v##1 = c##u##v##0, c##u##v##2 = c##u##v##0, c##u##v##3 = c##u##v##0
+#define DOTS_FMA(u, v, k, off) c##u##v##k = vfma(x##u, vload(wb[v] + i + (off)), c##u##v##k)
+#define DOTS_LANE(k)                                                                     \
+    do {                                                                                 \
+        const vf x0 = vload(xa[0] + i + (k)*VW), x1 = vload(xa[1] + i + (k)*VW);         \
+        DOTS_FMA(0, 0, k, (k)*VW), DOTS_FMA(0, 1, k, (k)*VW), DOTS_FMA(0, 2, k, (k)*VW); \
+        DOTS_FMA(1, 0, k, (k)*VW), DOTS_FMA(1, 1, k, (k)*VW), DOTS_FMA(1, 2, k, (k)*VW); \
+    } while (0)
+#define DOTS_SUM(u, v) s[u][v] = vhsum(vadd(vadd(c##u##v##0, c##u##v##1), vadd(c##u##v##2, c##u##v##3)))
+#endif
+static void dots(const float *x, int rows, const float *W, int outs, int n, const float *b, float *y, int ldy)
+{
+    int o = 0;
+    for (; o + DO <= outs; o += DO) {
+        int r = 0;
+        for (; r + DR <= rows; r += DR) {
+            const float *xa[DR] = {x + (size_t)r * n, x + (size_t)(r + 1) * n};
+            const float *wb[DO] = {W + (size_t)o * n, W + (size_t)(o + 1) * n, W + (size_t)(o + 2) * n};
+            float s[DR][DO] = {{0}};
+            int i = 0;
+#if RAM_VEC
+            DOTS_ACC4(0, 0);
+            DOTS_ACC4(0, 1);
+            DOTS_ACC4(0, 2);
+            DOTS_ACC4(1, 0);
+            DOTS_ACC4(1, 1);
+            DOTS_ACC4(1, 2);
+            for (; i + 4 * VW <= n; i += 4 * VW) {
+                DOTS_LANE(0);
+                DOTS_LANE(1);
+                DOTS_LANE(2);
+                DOTS_LANE(3);
+            }
+            for (; i + VW <= n; i += VW) DOTS_LANE(0); /* dot()'s vector tail goes to its first accumulator */
+            DOTS_SUM(0, 0), DOTS_SUM(0, 1), DOTS_SUM(0, 2);
+            DOTS_SUM(1, 0), DOTS_SUM(1, 1), DOTS_SUM(1, 2);
+#endif
+            for (int u = 0; u < DR; u++)
+                for (int v = 0; v < DO; v++) {
+                    float t = s[u][v];
+                    for (int k = i; k < n; k++) t += xa[u][k] * wb[v][k];
+                    y[(size_t)(r + u) * ldy + o + v] = t + (b ? b[o + v] : 0.0f);
+                }
+        }
+        for (; r < rows; r++)
+            for (int v = 0; v < DO; v++)
+                y[(size_t)r * ldy + o + v] = dot(x + (size_t)r * n, W + (size_t)(o + v) * n, n) + (b ? b[o + v] : 0.0f);
+    }
+    for (; o < outs; o++)
+        for (int r = 0; r < rows; r++)
+            y[(size_t)r * ldy + o] = dot(x + (size_t)r * n, W + (size_t)o * n, n) + (b ? b[o] : 0.0f);
+}
+#undef DR
+#undef DO
+#undef DOTS_ACC4
+#undef DOTS_FMA
+#undef DOTS_LANE
+#undef DOTS_SUM
+
 static void reweight_rows(const float *q, const float *rows, int n, int des, int E, float *w, float *out)
 {
     for (int i = 0; i < n; i++) {
@@ -440,5 +512,5 @@ static void add(float *y, const float *x, size_t n)
     for (; i < n; i++) y[i] += x[i];
 }
 
-const struct ram_ops_vec OPS_TABLE = {layernorm_rows, gelu,         quick_gelu, relu, softmax_rows, add, dot,
-                                      attention_head, reweight_rows};
+const struct ram_ops_vec OPS_TABLE = {layernorm_rows, gelu,          quick_gelu, relu, softmax_rows, add, dot,
+                                      attention_head, reweight_rows, dots};

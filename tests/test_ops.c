@@ -601,6 +601,40 @@ static void test_linear_few_rows(void)
         }
 }
 
+/* ram_linear_dots over many rows (the blocked dots kernel) gives each row
+** bit for bit what ram_linear_rows gives it in a call of 1 to 3 rows (the
+** decoder step Tag2Text's verified decoding must reproduce), with and
+** without bias, at 1 and 2 threads; shapes with row, output, vector and
+** scalar tails; at each instruction set this CPU runs. */
+static void test_linear_dots(void)
+{
+    static const int shape[][3] = {{37, 5, 7}, {200, 67, 11}, {768, 101, 35}, {64, 3, 2}};
+    char name[64];
+    for (size_t c = 0; c < sizeof shape / sizeof shape[0]; c++) {
+        const int K = shape[c][0], N = shape[c][1], R = shape[c][2];
+        float *x = rand_buf((size_t)R * K), *W = rand_buf((size_t)N * K), *b = rand_buf((size_t)N);
+        float *y = malloc(sizeof(float) * R * N), *y2 = malloc(sizeof(float) * R * N),
+              *ys = malloc(sizeof(float) * 3 * N);
+        int ok = 1;
+        for (int bias = 0; bias < 2; bias++)
+            for (int th = 1; th <= 2; th++) {
+                ram_set_threads(th);
+                ram_linear_dots(x, R, K, W, bias ? b : NULL, N, y);
+                for (int r = 0; r < R; r += 3) {
+                    const int n = R - r < 3 ? R - r : 3;
+                    ram_linear_rows(x + (size_t)r * K, n, K, W, bias ? b : NULL, N, ys);
+                    ok &= !memcmp(ys, y + (size_t)r * N, sizeof(float) * n * N);
+                }
+                if (th == 1) memcpy(y2, y, sizeof(float) * R * N);
+                ok &= !memcmp(y, y2, sizeof(float) * R * N);
+            }
+        ram_set_threads(0);
+        snprintf(name, sizeof name, "linear_dots_%dx%dx%d_%s", R, K, N, level);
+        check(ok, name, "a row differs from ram_linear_rows' (or between thread counts)");
+        free(x), free(W), free(b), free(y), free(y2), free(ys);
+    }
+}
+
 /* The weight-only int8 linear layer (gemv_w8.c): the codes and scales
 ** reproduce W within half a step of each group's scale; the product equals
 ** the dequantized weights' product in double within the fp32 bound, on 1-5
@@ -685,6 +719,7 @@ int main(void)
         test_reweight();
         test_ew_threads();
         test_w8();
+        test_linear_dots();
     }
     ram_cpu_force(chosen);
     test_pool();
