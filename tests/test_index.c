@@ -1321,6 +1321,27 @@ static void test_cascade(void)
               "(SELECT count(*) FROM old2_cls)",
               fmt("4|%lld|%lld", n - 1, n - 1));
     check_sql("index.old.write_integrity", db, "INSERT INTO old2(old2) VALUES('integrity-check')", "");
+    /* A rename carries the shadow tables' indexes (the upgrade's postings
+    ** index too) along under the new name (ALTER TABLE keeps an index's name):
+    ** the old name is free again, for a schema-3 table of that name to be
+    ** made and upgraded in turn. */
+    exec(db, "ALTER TABLE old2 RENAME TO old3");
+    check_sql("index.old.rename_index", db,
+              "SELECT name || ' ON ' || tbl_name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'old%' "
+              "ORDER BY name",
+              "old3_files_img ON old3_files\nold3_images_gen ON old3_images\nold3_postings_score ON old3_postings");
+    check_sql("index.old.rename_integrity", db, "INSERT INTO old3(old3) VALUES('integrity-check')", "");
+    exec(db, fmt("CREATE VIRTUAL TABLE old2 USING ram_index(model='%s')", g_clip));
+    exec(db, "INSERT INTO old2(path, entry) SELECT path, entry FROM photos");
+    make_schema3(db, "old2");
+    sqlite3_close(db);
+    db = open_db(a);
+    exec(db, fmt("SELECT ram_load('%s')", g_clip));
+    check_sql("index.old.upgrade_after_rename", db, "INSERT INTO old2(old2) VALUES('upgrade')", "");
+    check_sql("index.old.upgraded_after_rename", db,
+              "SELECT (SELECT value FROM old2_config WHERE key = 'version'), (SELECT group_concat(tbl_name) FROM "
+              "sqlite_schema WHERE name = 'old2_postings_score')",
+              "4|old2_postings");
     /* A code that is not its vector's is caught. */
     exec(db, "UPDATE photos_codes SET c = zeroblob(length(c)) WHERE id = 2");
     check_sql("index.cascade.integrity_code", db, "INSERT INTO photos(photos) VALUES('integrity-check')",
