@@ -141,9 +141,12 @@ fi
 # folder. Dry runs with the default models' sources pretended new (-W): the
 # top-level build shows its copy (the control), asan-build shows no write to
 # models/ (it used to copy build/asan/default.ram over models/default.ram).
+# The Makefile's defaults (BUILD=build): make test's own flags and variables
+# (MAKEFLAGS) are not passed down to these dry runs.
 W="-W models/default/ram_plus_default.pth -W models/default/tag2text_default.pth"
-top=$(env -u LD_PRELOAD make -n --no-print-directory $W all 2>&1 | grep -c 'mv models/default\.ram\.tmp models/default\.ram$')
-asan=$(env -u LD_PRELOAD make -n --no-print-directory $W asan-build 2>&1)
+dry() { env -u LD_PRELOAD -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n --no-print-directory $W "$@" 2>&1; }
+top=$(dry all | grep -c 'mv models/default\.ram\.tmp models/default\.ram$')
+asan=$(dry asan-build)
 conv=$(printf '%s\n' "$asan" | grep -c 'ram-convert models/default/ram_plus_default\.pth -o build/asan/default\.ram')
 wr=$(printf '%s\n' "$asan" | grep -E '(^|[ ])models/[A-Za-z0-9_]*\.ram' | head -3)
 [ "$top" = 1 ] && [ "$conv" = 1 ] && [ -z "$wr" ] && pass asan_build_keeps_models ||
