@@ -26,6 +26,7 @@
 */
 #include "swin.h"
 
+#include "gemm_q8.h"
 #include "internal.h"
 #include "model.h"
 #include "ops.h"
@@ -466,8 +467,9 @@ static ram_status attention_part(const struct ram_model *m, int s, int blk, cons
     const struct swin_cache *c = m->swin_cache;
     int L = st->res * st->res, C = st->dim, shift = blk % 2 ? st->shift : 0;
     window_gather(b->x, b->xw, st->res, st->window, shift, C);
-    ram_layernorm(b->xw, b->xw, L, C, w->norm1_w, w->norm1_b, m->swin.eps);
-    ram_status rc = ram_linear_q(b->xw, L, C, w->qkv_w, w->qkv_q, w->qkv_b, 3 * C, b->big, err);
+    const struct ram_q8_fuse ln1 = {.ln_w = w->norm1_w, .ln_b = w->norm1_b, .ln_eps = m->swin.eps};
+    ram_status rc =
+        ram_linear_q_fused(b->xw, L, C, w->qkv_w, w->qkv_q, w->qkv_b, 3 * C, b->big, &ln1, b->xw, NULL, err);
     if (rc) return rc;
     window_attention(st, ram_swin_cached_bias(m, s, blk), shift ? c->mask[s] : NULL, b->big, b->att, b->xw);
     if ((rc = ram_linear_q(b->xw, L, C, w->proj_w, w->proj_q, w->proj_b, C, b->big, err))) return rc;
@@ -481,13 +483,12 @@ static ram_status mlp_part(const struct ram_model *m, int s, int blk, const stru
     const struct ram_swin_stage_info *st = &m->stage[s];
     const struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[blk];
     int L = st->res * st->res, C = st->dim, hid = m->swin.mlp_ratio * C;
-    ram_layernorm(b->x, b->xw, L, C, w->norm2_w, w->norm2_b, m->swin.eps);
-    ram_status rc = ram_linear_q(b->xw, L, C, w->fc1_w, w->fc1_q, w->fc1_b, hid, b->big, err);
+    const struct ram_q8_fuse ln2 = {.ln_w = w->norm2_w, .ln_b = w->norm2_b, .ln_eps = m->swin.eps},
+                             residual = {.add = 1};
+    ram_status rc = ram_linear_q_fused(b->x, L, C, w->fc1_w, w->fc1_q, w->fc1_b, hid, b->big, &ln2, b->xw, NULL, err);
     if (rc) return rc;
     ram_gelu(b->big, (size_t)L * hid);
-    if ((rc = ram_linear_q(b->big, L, hid, w->fc2_w, w->fc2_q, w->fc2_b, C, b->xw, err))) return rc;
-    ram_add(b->x, b->xw, (size_t)L * C);
-    return RAM_OK;
+    return ram_linear_q_fused(b->big, L, hid, w->fc2_w, w->fc2_q, w->fc2_b, C, b->x, &residual, NULL, b->xw, err);
 }
 
 /* PatchMerging: rows of [x(2y,2x) | x(2y+1,2x) | x(2y,2x+1) | x(2y+1,2x+1)],
@@ -498,8 +499,9 @@ static ram_status patch_merge(const struct ram_model *m, int s, const struct swi
     const struct ram_swin_stage_w *sw = &m->swin_w.stages[s];
     int R = st->res, C = st->dim, R2 = R / 2, L2 = R2 * R2;
     move(MOVE_MERGE, b->x, b->xw, R, 0, 0, C, (size_t)L2);
-    ram_layernorm(b->xw, b->xw, L2, 4 * C, sw->down_norm_w, sw->down_norm_b, m->swin.eps);
-    return ram_linear_q(b->xw, L2, 4 * C, sw->down_red_w, sw->down_red_q, NULL, 2 * C, b->x, err);
+    const struct ram_q8_fuse ln = {.ln_w = sw->down_norm_w, .ln_b = sw->down_norm_b, .ln_eps = m->swin.eps};
+    return ram_linear_q_fused(b->xw, L2, 4 * C, sw->down_red_w, sw->down_red_q, NULL, 2 * C, b->x, &ln, b->xw, NULL,
+                              err);
 }
 
 /* out = [mean of the normed tokens; LayerNorm(x)]. */
