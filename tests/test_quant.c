@@ -30,6 +30,7 @@
 **     the wrong dtype, missing scale, non-finite scale, version/quant
 **     metadata mismatch) are refused by the loader with a clear error.
 */
+#include "cpu.h"
 #include "gemm_bf16.h"
 #include "gemm_q8.h"
 #include "harness.h"
@@ -233,7 +234,8 @@ static void test_kernel(void)
 
 /* ram_q8_linear_ex's fused steps give the separate ops' values bit for bit
 ** (LayerNorm then ram_q8_linear; ram_q8_linear then ram_add), on every
-** kernel level and at 1 and 2 threads; ram_linear_q_fused's separate path
+** kernel level, with the portable element-wise kernels forced too, and at
+** 1 and 2 threads; ram_linear_q_fused's separate path
 ** (fp32 or bf16 weights) gives the same as the ops it stands for; a fused
 ** step with a bf16 weight given straight to ram_q8_linear_ex is refused. */
 static void test_fused_case(const struct qcase *c, const char *tag)
@@ -250,9 +252,11 @@ static void test_fused_case(const struct qcase *c, const char *tag)
     const struct ram_q8_fuse ln = {.ln_w = lw, .ln_b = lb, .ln_eps = 1e-5f}, add = {.add = 1};
     int ln_ok = 1, add_ok = 1;
     ram_status rc = RAM_OK;
-    for (int level = 0; level <= 4; level++)
+    const enum ram_isa isa = ram_cpu_isa();
+    for (int level = 0; level <= 5; level++) /* 5: the portable element-wise kernels (LayerNorm) too */
         for (int threads = 1; threads <= 2; threads++) {
-            ram_q8_force_scalar(level);
+            ram_q8_force_scalar(level == 5 ? 1 : level);
+            if (level == 5) ram_cpu_force(RAM_ISA_PORTABLE);
             ram_set_threads(threads);
             ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
             rc |= ram_q8_linear(xn, M, c->q, c->b, ref, &err);
@@ -265,6 +269,7 @@ static void test_fused_case(const struct qcase *c, const char *tag)
             rc |= ram_q8_linear_ex(c->x, M, c->q, c->b, y, &add, &err);
             add_ok &= !memcmp(ref, y, sizeof(float) * ny);
         }
+    ram_cpu_force(isa);
     ram_q8_force_scalar(0);
     ram_set_threads(1);
     snprintf(name, sizeof name, "quant.%s.fused_layernorm_identical", tag);
