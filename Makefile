@@ -69,7 +69,8 @@ GOLDEN_TAGS := --tags $(GOLDEN)/tag_list.txt --tags-zh $(GOLDEN)/tag_list_chines
                --thresholds $(GOLDEN)/tag_list_threshold.txt
 TEST_MODELS := $(BUILD)/models/golden_ram_plus.ram $(BUILD)/models/golden_ram.ram \
                $(BUILD)/models/golden_ram_plus_clip.ram
-TEST_MODELS += $(BUILD)/models/golden_tag2text.ram $(BUILD)/models/heldout_tag2text.ram
+TEST_MODELS += $(BUILD)/models/golden_tag2text.ram $(BUILD)/models/heldout_tag2text.ram \
+               $(BUILD)/models/golden_tag2text_int8.ram
 
 
 # The bundled default model, trained by models/train/train_default.py (its config.json
@@ -107,6 +108,14 @@ $(BUILD)/models/golden_tag2text.ram: $(GOLDEN)/tag2text/tag2text_tiny.pth $(GOLD
 	@mkdir -p $(dir $@)
 	$(BUILD)/ram-convert $< -o $@ --tags $(GOLDEN)/tag2text/tag_list.txt --bert-heads 2 \
 	  --bert-vocab models/bert_vocab.txt >/dev/null
+
+# The same with --quant int8: its caption decoder drafts in int8 and checks in
+# fp32 (sql/caption: the golden captions through it).
+$(BUILD)/models/golden_tag2text_int8.ram: $(GOLDEN)/tag2text/tag2text_tiny.pth $(GOLDEN)/tag2text/tag_list.txt \
+		models/bert_vocab.txt $(BUILD)/ram-convert
+	@mkdir -p $(dir $@)
+	$(BUILD)/ram-convert $< -o $@ --tags $(GOLDEN)/tag2text/tag_list.txt --bert-heads 2 \
+	  --bert-vocab models/bert_vocab.txt --quant int8 >/dev/null
 
 $(BUILD)/models/heldout_tag2text.ram: tests/data/tag2text_heldout.json models/bert_vocab.txt $(BUILD)/ram-convert
 	@mkdir -p $(dir $@)

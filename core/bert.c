@@ -84,14 +84,52 @@ static ram_status attn_out(const struct ram_bert_attn_w *w, const struct ram_q8_
     return RAM_OK;
 }
 
+void ram_bert_self_attend(const struct ram_bert_layer *L, float *q, int r, const struct ram_bert_cache *c, int n_past,
+                          const float *key_bias, float *S)
+{
+    const int hid = L->hidden, dh = hid / L->heads, n_ctx = n_past + r;
+    const float div = (float)sqrt((double)dh);
+    for (int h = 0; h < L->heads; h++) {
+        float *qh = q + (size_t)h * dh;
+        ram_gemm(0, 1, r, n_ctx, dh, 1.0f, qh, hid, c->k + (size_t)h * dh, hid, 0.0f, S, n_ctx);
+        for (int i = 0; i < r; i++) {
+            float *s = S + (size_t)i * n_ctx;
+            for (int j = 0; j < n_ctx; j++) {
+                /* bert.py multiplies the causal and padding masks, then
+                ** (1 - m) * -10000: one -10000 for a key masked either way. */
+                float bias = key_bias ? key_bias[j] : 0.0f;
+                if (L->causal && j > n_past + i) bias = RAM_BERT_MASKED;
+                s[j] = s[j] / div + bias;
+            }
+        }
+        ram_softmax_rows(S, r, n_ctx);
+        ram_gemm(0, 0, r, dh, n_ctx, 1.0f, S, n_ctx, c->v + (size_t)h * dh, hid, 0.0f, qh, hid);
+    }
+}
+
+void ram_bert_cross_attend(const struct ram_bert_layer *L, float *q, int rows, const float *K, const float *V, int n_kv,
+                           float *S)
+{
+    const int hid = L->hidden, dh = hid / L->heads;
+    /* torch divides the product by math.sqrt(head_dim), a float32 scalar op. */
+    const float div = (float)sqrt((double)dh);
+    for (int h = 0; h < L->heads; h++) {
+        float *qh = q + (size_t)h * dh;
+        ram_gemm(0, 1, rows, n_kv, dh, 1.0f, qh, hid, K + (size_t)h * dh, hid, 0.0f, S, n_kv);
+        for (size_t i = 0, n = (size_t)rows * n_kv; i < n; i++) S[i] = S[i] / div;
+        ram_softmax_rows(S, rows, n_kv);
+        /* The context of head h replaces its (consumed) query columns. */
+        ram_gemm(0, 0, rows, dh, n_kv, 1.0f, S, n_kv, V + (size_t)h * dh, hid, 0.0f, qh, hid);
+    }
+}
+
 /* Self-attention of n_seq sequences of r new rows each; A receives the block output. */
 static ram_status self_block(const struct ram_bert_layer *L, const float *H, int n_seq, int r,
                              const struct ram_bert_self *sa, float *qc, float *S, float *kvn, float *A,
                              struct ram_error *err)
 {
-    const int hid = L->hidden, dh = hid / L->heads, rows = n_seq * r, n_ctx = sa->n_past + r;
+    const int hid = L->hidden, rows = n_seq * r;
     const struct ram_bert_attn_w *w = &L->self;
-    const float div = (float)sqrt((double)dh);
     float *Kn = kvn, *Vn = kvn + round16((size_t)rows * hid);
     ram_status rc;
     if ((rc = lin(H, rows, hid, w->q_w, NULL, L->sq_w8, w->q_b, hid, qc, err)) ||
@@ -102,22 +140,7 @@ static ram_status self_block(const struct ram_bert_layer *L, const float *H, int
         const struct ram_bert_cache *c = &sa->cache[b];
         memcpy(c->k + (size_t)sa->n_past * hid, Kn + (size_t)b * r * hid, sizeof(float) * (size_t)r * hid);
         memcpy(c->v + (size_t)sa->n_past * hid, Vn + (size_t)b * r * hid, sizeof(float) * (size_t)r * hid);
-        for (int h = 0; h < L->heads; h++) {
-            float *qh = qc + (size_t)b * r * hid + (size_t)h * dh;
-            ram_gemm(0, 1, r, n_ctx, dh, 1.0f, qh, hid, c->k + (size_t)h * dh, hid, 0.0f, S, n_ctx);
-            for (int i = 0; i < r; i++) {
-                float *s = S + (size_t)i * n_ctx;
-                for (int j = 0; j < n_ctx; j++) {
-                    /* bert.py multiplies the causal and padding masks, then
-                    ** (1 - m) * -10000: one -10000 for a key masked either way. */
-                    float bias = sa->key_bias ? sa->key_bias[j] : 0.0f;
-                    if (L->causal && j > sa->n_past + i) bias = RAM_BERT_MASKED;
-                    s[j] = s[j] / div + bias;
-                }
-            }
-            ram_softmax_rows(S, r, n_ctx);
-            ram_gemm(0, 0, r, dh, n_ctx, 1.0f, S, n_ctx, c->v + (size_t)h * dh, hid, 0.0f, qh, hid);
-        }
+        ram_bert_self_attend(L, qc + (size_t)b * r * hid, r, c, sa->n_past, sa->key_bias, S);
     }
     return attn_out(w, NULL, L->so_w8, qc, H, rows, hid, L->eps, A, err);
 }
@@ -131,7 +154,7 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
         (L->has_self && (!sa || !sa->cache || sa->n_past < 0)) || (L->has_self && Q0))
         return ram_fail(err, RAM_ERR_ARG, "bert layer: hidden %d, heads %d, intermediate %d, %d x %d rows, %d states",
                         hid, heads, inter, n_seq, r, n_kv);
-    const int rows = n_seq * r, dh = hid / heads;
+    const int rows = n_seq * r;
     const int n_ctx = L->has_self ? sa->n_past + r : 0, ns = n_kv > n_ctx ? n_kv : n_ctx;
     ram_status rc;
     const size_t rh = round16((size_t)rows * hid);
@@ -144,20 +167,11 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
     }
     if (L->has_cross) {
         const struct ram_bert_attn_w *w = &L->cross;
-        /* torch divides the product by math.sqrt(head_dim), a float32 scalar op. */
-        const float div = (float)sqrt((double)dh);
         if (Q0)
             memcpy(qc, Q0, sizeof(float) * (size_t)rows * hid);
         else if ((rc = lin(H, rows, hid, w->q_w, L->q_q, L->cq_w8, w->q_b, hid, qc, err)))
             return rc;
-        for (int h = 0; h < heads; h++) {
-            float *qh = qc + (size_t)h * dh;
-            ram_gemm(0, 1, rows, n_kv, dh, 1.0f, qh, hid, K + (size_t)h * dh, hid, 0.0f, S, n_kv);
-            for (size_t i = 0, n = (size_t)rows * n_kv; i < n; i++) S[i] = S[i] / div;
-            ram_softmax_rows(S, rows, n_kv);
-            /* The context of head h replaces its (consumed) query columns. */
-            ram_gemm(0, 0, rows, dh, n_kv, 1.0f, S, n_kv, V + (size_t)h * dh, hid, 0.0f, qh, hid);
-        }
+        ram_bert_cross_attend(L, qc, rows, K, V, n_kv, S);
         if ((rc = attn_out(w, L->ao_q, L->co_w8, qc, H, rows, hid, L->eps, A, err))) return rc;
     } else {
         memcpy(A, H, sizeof(float) * (size_t)rows * hid);

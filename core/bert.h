@@ -95,6 +95,23 @@ void ram_bert_cross_kv(const struct ram_bert_layer *L, const float *enc, int n_k
 size_t ram_bert_layer_scratch_floats_ex(const struct ram_bert_layer *L, int rows, int n_kv, int n_ctx);
 size_t ram_bert_layer_scratch_floats(const struct ram_bert_layer *L, int rows, int n_kv); /* n_ctx 0 */
 
+/* The attention of one sequence's r new rows q (r x hidden, the query
+** projections) over its cache c, which already holds n_past + r positions
+** (the new ones last): per head, scores / sqrt(head_dim) + key_bias (n_past +
+** r values or NULL) + the causal mask, softmax, @ V. The context replaces
+** q. S: r x (n_past + r) floats of scratch. What
+** ram_bert_layer_forward_ex does per sequence; Tag2Text's verified decoding
+** calls it per node of a draft's beam tree to get the same bits. */
+void ram_bert_self_attend(const struct ram_bert_layer *L, float *q, int r, const struct ram_bert_cache *c, int n_past,
+                          const float *key_bias, float *S);
+
+/* The cross-attention of `rows` query rows q (rows x hidden) over n_kv
+** encoder keys/values (ram_bert_cross_kv): per head, scores /
+** sqrt(head_dim), softmax, @ V; the context replaces q. S: rows x n_kv
+** floats of scratch. What ram_bert_layer_forward_ex does over all its rows. */
+void ram_bert_cross_attend(const struct ram_bert_layer *L, float *q, int rows, const float *K, const float *V, int n_kv,
+                           float *S);
+
 /* Runs the layer in place on H (n_seq * rows x hidden, sequence-major).
 ** self: required when L->has_self (else ignored). K, V: the
 ** cross-attention keys/values from ram_bert_cross_kv (n_kv rows; ignored

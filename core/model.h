@@ -216,6 +216,9 @@ struct ram_model {
 
     /* Precomputed at load by the Swin code (owned, freed by ram_swin_release). */
     void *swin_cache;
+    /* The tagging decoder's matrices packed for sgemm at load (owned, freed by
+    ** ram_tagger_release_packed; NULL: none). */
+    void *tagger_packed;
 
     /* Converted weights this model owns (ram_free each). */
     void **owned;

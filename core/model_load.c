@@ -20,6 +20,7 @@
 #include "model_file.h"
 #include "safetensors.h"
 #include "swin.h"
+#include "tagger.h"
 #include "tag2text.h"
 #include "weights.h"
 
@@ -314,6 +315,7 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
         }
     rc = ram_swin_prepare(m, err);
     if (rc) goto fail;
+    ram_tagger_prepack(m);
     ram_tracker_free(&tr);
     ram_st_free(&st);
     *out = m;

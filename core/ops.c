@@ -40,7 +40,7 @@ void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, 
 ** (whole rows of W, read in order, which the hardware prefetcher follows)
 ** and dots each weight row with every x row while it is in L1. Each output
 ** is one dot, so the result does not depend on the thread count. */
-#define FEW_ROWS 4
+#define FEW_ROWS RAM_LINEAR_FEW_ROWS
 #define FEW_ROWS_MIN_WORK ((double)(1 << 18)) /* multiply-adds per job at least */
 
 struct rows_job {
@@ -62,12 +62,37 @@ static void *rows_job_run(void *arg)
     return NULL;
 }
 
-static void linear_few_rows(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
+/* Many rows: the same dots in blocks (the table's dots kernel), over tiles
+** of DOT_TILE_ROWS rows x about DOT_TILE_BYTES of weights so that both stay
+** in L2 while the block walks them. */
+#define DOT_TILE_ROWS 32
+#define DOT_TILE_BYTES (192 << 10)
+
+static void *dots_job_run(void *arg)
 {
+    const struct rows_job *j = arg;
+    const struct ram_ops_vec *k = K();
+    int chunk = (int)(DOT_TILE_BYTES / (sizeof(float) * (size_t)j->in));
+    chunk = chunk < 3 ? 3 : chunk - chunk % 3;
+    for (int o = j->o0; o < j->o1; o += chunk) {
+        const int no = j->o1 - o < chunk ? j->o1 - o : chunk;
+        for (int r = 0; r < j->rows; r += DOT_TILE_ROWS) {
+            const int nr = j->rows - r < DOT_TILE_ROWS ? j->rows - r : DOT_TILE_ROWS;
+            k->dots(j->x + (size_t)r * j->in, nr, j->W + (size_t)o * j->in, no, j->in, j->b ? j->b + o : NULL,
+                    j->y + (size_t)r * j->out + o, j->out);
+        }
+    }
+    return NULL;
+}
+
+void ram_linear_dots(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
+{
+    if (rows < 1 || in < 1 || out < 1) return;
     struct rows_job base = {x, W, b, y, rows, in, out, 0, out}, jobs[RAM_MAX_JOBS];
+    void *(*run)(void *) = rows > FEW_ROWS ? dots_job_run : rows_job_run;
     const int T = ram_job_count((double)rows * out * in, FEW_ROWS_MIN_WORK, (out + 15) / 16);
     if (T <= 1) {
-        rows_job_run(&base);
+        run(&base);
         return;
     }
     for (int t = 0; t < T; t++) {
@@ -75,7 +100,7 @@ static void linear_few_rows(const float *x, int rows, int in, const float *W, co
         jobs[t].o0 = (int)((long)out * t / T);
         jobs[t].o1 = (int)((long)out * (t + 1) / T);
     }
-    ram_run_jobs(rows_job_run, jobs, sizeof jobs[0], T);
+    ram_run_jobs(run, jobs, sizeof jobs[0], T);
 }
 
 void ram_linear(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
@@ -86,7 +111,7 @@ void ram_linear(const float *x, int rows, int in, const float *W, const float *b
 void ram_linear_rows(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
 {
     if (rows > 0 && rows <= FEW_ROWS && in > 0 && out > 0) {
-        linear_few_rows(x, rows, in, W, b, out, y);
+        ram_linear_dots(x, rows, in, W, b, out, y);
         return;
     }
     ram_linear(x, rows, in, W, b, out, y);

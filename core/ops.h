@@ -19,12 +19,22 @@ struct ram_q8_fuse;   /* gemm_q8.h */
 ** layout; b may be NULL. y must not alias x. */
 void ram_linear(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
 
-/* ram_linear for a decoder step's few rows: up to 4 rows take a path that
-** reads each weight row once (one dot per output), more go to ram_linear.
+/* ram_linear for a decoder step's few rows: up to RAM_LINEAR_FEW_ROWS rows
+** take a path that reads each weight row once (one dot per output), more go
+** to ram_linear.
 ** Its rounding differs from ram_linear's, so a caller whose results must
 ** not depend on how many rows it batches (open-set scoring, whose scores
 ** are compared across calls and databases) uses ram_linear. */
 void ram_linear_rows(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
+#define RAM_LINEAR_FEW_ROWS 4
+
+/* The few-rows path of ram_linear_rows for any number of rows: each output
+** is one ram_dot of its x row and weight row, + bias, so every row comes out
+** bit for bit as ram_linear_rows computes it in a call of at most
+** RAM_LINEAR_FEW_ROWS rows, whatever the other rows and the thread count.
+** Tag2Text's verified int8 decoding checks a draft's ~150 decoder rows with
+** one read of the fp32 weights and must reproduce its fp32 steps exactly. */
+void ram_linear_dots(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
 
 /* ram_linear through the int8 kernel when q is not NULL (quantized model
 ** files, gemm_q8.h), else the fp32 W. Only the int8 path can fail

@@ -183,7 +183,13 @@ static void layernorm_rows(const float *x, float *y, int rows, int cols, const f
         double ss = ln_ssd(xr, cols, mean);
         float inv = (float)(1.0 / sqrt(ss / cols + (double)eps));
         float m = (float)mean;
-        for (int i = 0; i < cols; i++) yr[i] = (xr[i] - m) * inv * w[i] + b[i];
+        int i = 0;
+#if RAM_VEC /* the same operations in the same order as the scalar loop: the same bits */
+        vf vm = vset1(m), vi = vset1(inv);
+        for (; i + VW <= cols; i += VW)
+            vstore(yr + i, vadd(vmul(vmul(vsub(vload(xr + i), vm), vi), vload(w + i)), vload(b + i)));
+#endif
+        for (; i < cols; i++) yr[i] = (xr[i] - m) * inv * w[i] + b[i];
     }
 }
 
@@ -249,7 +255,11 @@ static void softmax_rows(float *x, int rows, int cols)
             s += xr[i];
         }
         float inv = 1.0f / s;
-        for (i = 0; i < cols; i++) xr[i] *= inv;
+        i = 0;
+#if RAM_VEC
+        for (vf vi = vset1(inv); i + VW <= cols; i += VW) vstore(xr + i, vmul(vload(xr + i), vi));
+#endif
+        for (; i < cols; i++) xr[i] *= inv;
     }
 }
 
@@ -263,6 +273,57 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
                        int acc)
 {
     int i = 0;
+#if RAM_VEC && VW == 16
+    /* 32 registers: eight rows share each load of B, sixteen sums in flight
+    ** (four rows issue 6 loads per 8 FMAs: the load ports, not the FMA
+    ** units, set the pace). Every sum still runs over k in order: the same
+    ** bits as the four-row loop. */
+    for (; i + 8 <= M; i += 8) {
+        const float *a = A + (size_t)i * lda;
+        float *c = C + (size_t)i * ldc;
+        int j = 0;
+        for (; j + 2 * VW <= W; j += 2 * VW) {
+            vf x[8], y[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) {
+                x[r] = acc ? vload(c + (size_t)r * ldc + j) : vset1(0.0f);
+                y[r] = acc ? vload(c + (size_t)r * ldc + j + VW) : vset1(0.0f);
+            }
+            for (int k = 0; k < K; k++) {
+                vf b0 = vload(B + (size_t)k * ldb + j), b1 = vload(B + (size_t)k * ldb + j + VW);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    vf v = vset1(a[(size_t)r * lda + k]);
+                    x[r] = vfma(v, b0, x[r]), y[r] = vfma(v, b1, y[r]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++)
+                vstore(c + (size_t)r * ldc + j, x[r]), vstore(c + (size_t)r * ldc + j + VW, y[r]);
+        }
+        for (; j + VW <= W; j += VW) {
+            vf x[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) x[r] = acc ? vload(c + (size_t)r * ldc + j) : vset1(0.0f);
+            for (int k = 0; k < K; k++) {
+                vf b0 = vload(B + (size_t)k * ldb + j);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) x[r] = vfma(vset1(a[(size_t)r * lda + k]), b0, x[r]);
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) vstore(c + (size_t)r * ldc + j, x[r]);
+        }
+        for (int r = 0; r < 8; r++) { /* the columns left of these eight rows */
+            const float *ar = a + (size_t)r * lda;
+            float *cr = c + (size_t)r * ldc;
+            for (int jj = j; jj < W; jj++) {
+                float x = acc ? cr[jj] : 0.0f;
+                for (int k = 0; k < K; k++) x += ar[k] * B[(size_t)k * ldb + jj];
+                cr[jj] = x;
+            }
+        }
+    }
+#endif
 #if RAM_VEC
     for (; i + 4 <= M; i += 4) {
         const float *a0 = A + (size_t)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
@@ -350,6 +411,78 @@ static float dot(const float *a, const float *b, int n)
     return s;
 }
 
+/* y[r * ldy + o] = dot(x_r, W_o, n) + (b ? b[o] : 0) for rows x outs pairs
+** (x rows and W rows n floats apart), each bit for bit what dot() gives:
+** blocks of DR rows x DO outputs run dot()'s exact operation sequence (4
+** accumulators striding 4 vectors, the vector tail into the first, the
+** same horizontal sum, the scalar tail) side by side, so that the FMA
+** chains of DR * DO dots hide each other's latency and each load serves
+** several of them; what is left over calls dot() itself. */
+#define DR 2
+#define DO 3
+#if RAM_VEC
+/* The 2 x 3 block's 24 accumulators as named variables (arrays of vectors
+** stay in memory): acc u v k for row u, output v, lane group k. */
+#define DOTS_ACC4(u, v) \
+    vf c##u##v##0 = vset1(0.0f), c##u##v##1 = c##u##v##0, c##u##v##2 = c##u##v##0, c##u##v##3 = c##u##v##0
+#define DOTS_FMA(u, v, k, off) c##u##v##k = vfma(x##u, vload(wb[v] + i + (off)), c##u##v##k)
+#define DOTS_LANE(k)                                                                     \
+    do {                                                                                 \
+        const vf x0 = vload(xa[0] + i + (k)*VW), x1 = vload(xa[1] + i + (k)*VW);         \
+        DOTS_FMA(0, 0, k, (k)*VW), DOTS_FMA(0, 1, k, (k)*VW), DOTS_FMA(0, 2, k, (k)*VW); \
+        DOTS_FMA(1, 0, k, (k)*VW), DOTS_FMA(1, 1, k, (k)*VW), DOTS_FMA(1, 2, k, (k)*VW); \
+    } while (0)
+#define DOTS_SUM(u, v) s[u][v] = vhsum(vadd(vadd(c##u##v##0, c##u##v##1), vadd(c##u##v##2, c##u##v##3)))
+#endif
+static void dots(const float *x, int rows, const float *W, int outs, int n, const float *b, float *y, int ldy)
+{
+    int o = 0;
+    for (; o + DO <= outs; o += DO) {
+        int r = 0;
+        for (; r + DR <= rows; r += DR) {
+            const float *xa[DR] = {x + (size_t)r * n, x + (size_t)(r + 1) * n};
+            const float *wb[DO] = {W + (size_t)o * n, W + (size_t)(o + 1) * n, W + (size_t)(o + 2) * n};
+            float s[DR][DO] = {{0}};
+            int i = 0;
+#if RAM_VEC
+            DOTS_ACC4(0, 0);
+            DOTS_ACC4(0, 1);
+            DOTS_ACC4(0, 2);
+            DOTS_ACC4(1, 0);
+            DOTS_ACC4(1, 1);
+            DOTS_ACC4(1, 2);
+            for (; i + 4 * VW <= n; i += 4 * VW) {
+                DOTS_LANE(0);
+                DOTS_LANE(1);
+                DOTS_LANE(2);
+                DOTS_LANE(3);
+            }
+            for (; i + VW <= n; i += VW) DOTS_LANE(0); /* dot()'s vector tail goes to its first accumulator */
+            DOTS_SUM(0, 0), DOTS_SUM(0, 1), DOTS_SUM(0, 2);
+            DOTS_SUM(1, 0), DOTS_SUM(1, 1), DOTS_SUM(1, 2);
+#endif
+            for (int u = 0; u < DR; u++)
+                for (int v = 0; v < DO; v++) {
+                    float t = s[u][v];
+                    for (int k = i; k < n; k++) t += xa[u][k] * wb[v][k];
+                    y[(size_t)(r + u) * ldy + o + v] = t + (b ? b[o + v] : 0.0f);
+                }
+        }
+        for (; r < rows; r++)
+            for (int v = 0; v < DO; v++)
+                y[(size_t)r * ldy + o + v] = dot(x + (size_t)r * n, W + (size_t)(o + v) * n, n) + (b ? b[o + v] : 0.0f);
+    }
+    for (; o < outs; o++)
+        for (int r = 0; r < rows; r++)
+            y[(size_t)r * ldy + o] = dot(x + (size_t)r * n, W + (size_t)o * n, n) + (b ? b[o] : 0.0f);
+}
+#undef DR
+#undef DO
+#undef DOTS_ACC4
+#undef DOTS_FMA
+#undef DOTS_LANE
+#undef DOTS_SUM
+
 static void reweight_rows(const float *q, const float *rows, int n, int des, int E, float *w, float *out)
 {
     for (int i = 0; i < n; i++) {
@@ -372,8 +505,12 @@ static void reweight_rows(const float *q, const float *rows, int n, int des, int
 
 static void add(float *y, const float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
+    size_t i = 0;
+#if RAM_VEC
+    for (; i + VW <= n; i += VW) vstore(y + i, vadd(vload(y + i), vload(x + i)));
+#endif
+    for (; i < n; i++) y[i] += x[i];
 }
 
-const struct ram_ops_vec OPS_TABLE = {layernorm_rows, gelu,         quick_gelu, relu, softmax_rows, add, dot,
-                                      attention_head, reweight_rows};
+const struct ram_ops_vec OPS_TABLE = {layernorm_rows, gelu,          quick_gelu, relu, softmax_rows, add, dot,
+                                      attention_head, reweight_rows, dots};

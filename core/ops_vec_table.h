@@ -20,6 +20,9 @@ struct ram_ops_vec {
     void (*attention_head)(const float *q, const float *k, const float *v, int ld, int N, int d, float *s, float *kt,
                            float *o, int ldo);
     void (*reweight_rows)(const float *q, const float *rows, int n, int des, int E, float *w, float *out);
+    /* y[r * ldy + o] = dot(x row r, W row o, n) + b[o] (b may be NULL), each
+    ** bit for bit dot()'s, for rows x outs pairs at once. */
+    void (*dots)(const float *x, int rows, const float *W, int outs, int n, const float *b, float *y, int ldy);
 };
 
 extern const struct ram_ops_vec ram_ops_vec_portable, ram_ops_vec_avx2, ram_ops_vec_avx512;

@@ -20,8 +20,10 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 extern void openblas_set_num_threads(int);
 
@@ -88,6 +90,7 @@ struct job {
     const float *A, *B, *bias;
     float *C;
     int m0, m1, n0, n1;
+    const float *panels; /* B packed at load (ram_sgemm_packed): panels of K x nr; NULL: pack here */
 };
 
 /* The block through a plain loop when no buffer can be had (same results
@@ -145,23 +148,34 @@ static void *job_run(void *arg)
     const struct ram_sgemm_kernel *kd = j->kd;
     const int mr = kd->mr, nr = kd->nr;
     const long a_rs = j->tA ? 1 : j->lda, a_cs = j->tA ? j->lda : 1;
-    float *bp = pack_buffer((size_t)KC * NC + (size_t)MR_MAX * KC);
+    const float *pre = j->panels;
+    const long pre_stride = (long)j->K * nr; /* one prepacked panel: all of K */
+    float *bp = pack_buffer(pre ? (size_t)MR_MAX * KC : (size_t)KC * NC + (size_t)MR_MAX * KC);
     if (!bp) {
         job_naive(j);
         return NULL;
     }
-    float *apad = bp + (size_t)KC * NC;
-    for (int jc = j->n0; jc < j->n1; jc += NC) {
+    float *apad = pre ? bp : bp + (size_t)KC * NC;
+    for (int jc = j->n0; jc < j->n1; jc += NC) { /* n0 and NC are whole panels */
         int nc = j->n1 - jc < NC ? j->n1 - jc : NC;
         for (int pc = 0; pc < j->K; pc += KC) {
             int kc = j->K - pc < KC ? j->K - pc : KC;
-            kd->pack_b(j->tB, j->B, j->ldb, pc, kc, jc, nc, nr, bp);
+            /* this block's panels, nr x kc floats each, panel_stride apart */
+            const float *blk;
+            long panel_stride;
+            if (pre)
+                blk = pre + (long)(jc / nr) * pre_stride + (long)pc * nr, panel_stride = pre_stride;
+            else
+                kd->pack_b(j->tB, j->B, j->ldb, pc, kc, jc, nc, nr, bp), blk = bp, panel_stride = (long)kc * nr;
             /* the next B block (weights are read once per forward: from memory) into L2 */
             int pn = pc + KC < j->K ? pc + KC : 0, jn = pc + KC < j->K ? jc : jc + NC;
             int kn = j->K - pn < KC ? j->K - pn : KC, nn = j->n1 - jn < NC ? j->n1 - jn : NC;
             struct ahead hb;
             if (jn >= j->n1)
                 ahead_start(&hb, NULL, 0, 0, 0, 2);
+            else if (pre)
+                ahead_start(&hb, pre + (long)(jn / nr) * pre_stride + (long)pn * nr, pre_stride, (nn + nr - 1) / nr,
+                            kn * nr, 2);
             else if (j->tB)
                 ahead_start(&hb, j->B + (long)jn * j->ldb + pn, j->ldb, nn, kn, 2);
             else
@@ -194,8 +208,8 @@ static void *job_run(void *arg)
                 for (int jr = 0; jr < nc; jr += nr) {
                     ahead_step(&ha, a_per_call);
                     ahead_step(&hb, b_per_call);
-                    kd->kernel(kc, a, rs, cs, bp + (long)jr * kc, c + jr, j->ldc, m, nc - jr < nr ? nc - jr : nr,
-                               j->alpha, beta, bias ? bias + jr : NULL);
+                    kd->kernel(kc, a, rs, cs, blk + (long)(jr / nr) * panel_stride, c + jr, j->ldc, m,
+                               nc - jr < nr ? nc - jr : nr, j->alpha, beta, bias ? bias + jr : NULL);
                 }
             }
         }
@@ -280,8 +294,10 @@ static const struct ram_sgemm_kernel *kernel_for(enum ram_sgemm_path path)
 /* p units over T jobs: the fraction of the T * ceil(p / T) slots used. */
 static double balance(long p, int T) { return (double)p / ((double)T * ((p + T - 1) / T)); }
 
-void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
-                  const float *B, int ldb, float beta, float *C, int ldc, const float *bias)
+/* The product on path; panels (our paths only): B^T prepacked for kd. */
+static void sgemm_run(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
+                      const float *panels)
 {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* C = beta C + bias */
@@ -297,7 +313,7 @@ void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K,
     int mr = kd->mr, nr = path == RAM_SGEMM_OPENBLAS ? 64 : kd->nr;
     long pm = (M + mr - 1) / mr, pn = (N + nr - 1) / nr;
     int T = ram_job_count((double)M * N * K, MIN_WORK, pm > pn ? pm : pn);
-    struct job base = {kd, tA, tB, M, N, K, lda, ldb, ldc, alpha, beta, A, B, bias, C, 0, M, 0, N};
+    struct job base = {kd, tA, tB, M, N, K, lda, ldb, ldc, alpha, beta, A, B, bias, C, 0, M, 0, N, panels};
     void *(*fn)(void *) = path == RAM_SGEMM_OPENBLAS ? job_openblas : job_run;
     if (T <= 1) {
         fn(&base);
@@ -320,8 +336,117 @@ void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K,
     ram_run_jobs(fn, jobs, sizeof jobs[0], T);
 }
 
+void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc, const float *bias)
+{
+    sgemm_run(path, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, NULL);
+}
+
+/* ---- weights packed once ---- */
+struct pack_job {
+    const struct ram_sgemm_kernel *kd;
+    const float *W;
+    int N, K, p0, p1; /* panels p0 .. p1 */
+    float *panels;
+};
+
+static void *pack_job_run(void *arg)
+{
+    const struct pack_job *j = arg;
+    int nr = j->kd->nr, j0 = j->p0 * nr, j1 = j->p1 * nr < j->N ? j->p1 * nr : j->N;
+    if (j1 > j0) j->kd->pack_b(1, j->W, j->K, 0, j->K, j0, j1 - j0, nr, j->panels + (long)j->p0 * j->K * nr);
+    return NULL;
+}
+
+int ram_sgemm_pack_weights(const float *W, int N, int K, struct ram_sgemm_packed *out)
+{
+    *out = (struct ram_sgemm_packed){W, N, K, NULL, NULL, NULL};
+    enum ram_sgemm_path path = ram_sgemm_default();
+    if (path == RAM_SGEMM_OPENBLAS || N <= 0 || K <= 0) return 0;
+    const struct ram_sgemm_kernel *kd = kernel_for(path);
+    long np = (N + kd->nr - 1) / kd->nr;
+    if ((size_t)np * kd->nr > SIZE_MAX / sizeof(float) / (size_t)K) return 0;
+    /* In 2 MB pages where the kernel gives them (transparent huge pages on
+    ** madvise): the kernel walks these panels at every product, and on 4 KB
+    ** pages each 32 KB panel block costs TLB misses that the prefetches
+    ** cannot hide (the file mapping they replace is often in huge pages). */
+    size_t bytes = sizeof(float) * (size_t)np * kd->nr * (size_t)K, huge = (size_t)2 << 20;
+    void *block = bytes > SIZE_MAX - huge ? NULL : ram_malloc(bytes + huge);
+    if (!block) return 0;
+    float *p = (float *)(((uintptr_t)block + huge - 1) / huge * huge);
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it (or refused), 4 KB pages */
+#endif
+    struct pack_job jobs[RAM_MAX_JOBS];
+    int T = ram_job_count((double)N * K, MIN_WORK / 4, np);
+    for (int t = 0; t < T; t++) jobs[t] = (struct pack_job){kd, W, N, K, (int)(np * t / T), (int)(np * (t + 1) / T), p};
+    ram_run_jobs(pack_job_run, jobs, sizeof jobs[0], T);
+    out->kernel = kd, out->panels = p, out->block = block;
+    return 1;
+}
+
+void ram_sgemm_packed_free(struct ram_sgemm_packed *p)
+{
+    ram_free(p->block);
+    p->panels = NULL, p->kernel = NULL, p->block = NULL;
+}
+
+void ram_sgemm_packed(int M, const float *A, int lda, const struct ram_sgemm_packed *W, float beta, float *C, int ldc,
+                      const float *bias)
+{
+    enum ram_sgemm_path path = ram_sgemm_default();
+    int ours = W->panels && path != RAM_SGEMM_OPENBLAS && kernel_for(path) == W->kernel;
+    sgemm_run(path, 0, 1, M, W->n, W->k, 1.0f, A, lda, W->w, W->k, beta, C, ldc, bias, ours ? W->panels : NULL);
+}
+
+/* ---- the registry of packed weights (sgemm.h) ---- */
+static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
+static const struct ram_sgemm_packed *reg[RAM_SGEMM_MAX_REGISTERED];
+static _Atomic int reg_n; /* entries in use; read without the lock to skip the search when 0 */
+
+int ram_sgemm_register(const struct ram_sgemm_packed *p)
+{
+    if (!p || !p->panels) return 0;
+    pthread_rwlock_wrlock(&reg_lock);
+    int n = reg_n, ok = n < RAM_SGEMM_MAX_REGISTERED;
+    if (ok) reg[n] = p, reg_n = n + 1;
+    pthread_rwlock_unlock(&reg_lock);
+    return ok;
+}
+
+void ram_sgemm_unregister(const struct ram_sgemm_packed *p)
+{
+    pthread_rwlock_wrlock(&reg_lock);
+    int n = reg_n;
+    for (int i = 0; i < n; i++)
+        if (reg[i] == p) {
+            reg[i] = reg[n - 1], reg_n = n - 1;
+            break;
+        }
+    pthread_rwlock_unlock(&reg_lock);
+}
+
+/* The panels of B when B is a registered W packed for kd, else NULL. */
+static const float *registered_panels(const struct ram_sgemm_kernel *kd, const float *B, int N, int K)
+{
+    const float *found = NULL;
+    pthread_rwlock_rdlock(&reg_lock);
+    for (int i = 0, n = reg_n; i < n && !found; i++)
+        if (reg[i]->w == B && reg[i]->n == N && reg[i]->k == K && reg[i]->kernel == kd) found = reg[i]->panels;
+    pthread_rwlock_unlock(&reg_lock);
+    return found;
+}
+
 void ram_sgemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                float beta, float *C, int ldc, const float *bias)
 {
+    if (atomic_load_explicit(&reg_n, memory_order_relaxed) > 0 && !tA && tB && alpha == 1.0f && ldb == K) {
+        enum ram_sgemm_path path = ram_sgemm_default();
+        const float *panels = path == RAM_SGEMM_OPENBLAS ? NULL : registered_panels(kernel_for(path), B, N, K);
+        if (panels) {
+            sgemm_run(path, 0, 1, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, bias, panels);
+            return;
+        }
+    }
     ram_sgemm_on(ram_sgemm_default(), tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }

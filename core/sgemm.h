@@ -33,6 +33,48 @@ void ram_sgemm(int tA, int tB, int M, int N, int K, float alpha, const float *A,
 void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
 
+/* A linear layer's weights W (N x K, PyTorch's (out, in) layout: the B^T
+** of C = A W^T) packed once in the panels the kernel of the default path
+** reads: ceil(N / nr) panels of K x nr floats, the last one zero-padded.
+** The products then skip packing (each weight was packed from memory on
+** every forward: about 6 % of the forward's time) and give the same bits as
+** ram_sgemm(0, 1, ...) on W, which they fall back to when the panels are
+** missing or were made for another kernel (OpenBLAS path, a forced ISA).
+** w is borrowed and must outlive the struct; panels are owned
+** (ram_sgemm_packed_free). */
+struct ram_sgemm_packed {
+    const float *w;
+    int n, k;
+    const void *kernel; /* the struct ram_sgemm_kernel the panels are laid out for */
+    float *panels;      /* NULL: not packed */
+    void *block;        /* the allocation panels sit in (2 MB aligned inside it) */
+};
+
+/* Fills out for W and packs it (over the pool); returns 0, leaving
+** out->panels NULL, when the default path has no panels (OpenBLAS) or
+** memory is short: products through out still work, on W. */
+int ram_sgemm_pack_weights(const float *W, int N, int K, struct ram_sgemm_packed *out);
+void ram_sgemm_packed_free(struct ram_sgemm_packed *p); /* frees the panels; out stays usable (on W) */
+
+/* C (M x W->n) = A W^T + beta C [+ bias] (A: M x W->k, row-major at lda),
+** bit-identical to ram_sgemm(0, 1, M, n, k, 1, A, lda, W->w, k, beta, C,
+** ldc, bias) on every path. */
+void ram_sgemm_packed(int M, const float *A, int lda, const struct ram_sgemm_packed *W, float beta, float *C, int ldc,
+                      const float *bias);
+
+/* Packed weights that ram_sgemm itself finds, for products whose caller
+** only has W (the tagging decoder's layers run through bert.c's
+** ram_linear calls): a product C = A W^T (tA 0, tB 1, alpha 1, ldb = K) on a
+** registered W of the same N and K reads its panels. Registered and
+** unregistered by the owner of W (the model, at load and free), never while
+** a product on W runs; the registry is process state holding only borrowed
+** pointers. ram_sgemm_register returns 0 when the registry is full
+** (RAM_SGEMM_MAX_REGISTERED) or p has no panels: products then pack on the
+** fly, with the same bits. */
+#define RAM_SGEMM_MAX_REGISTERED 256
+int ram_sgemm_register(const struct ram_sgemm_packed *p);
+void ram_sgemm_unregister(const struct ram_sgemm_packed *p);
+
 /* The path ram_sgemm takes: our kernel of ram_cpu_isa() when it has vectors,
 ** else OpenBLAS (whose own run-time dispatch covers older CPUs), unless the
 ** environment says RAM_SGEMM=openblas, or RAM_ISA=portable asks for ours. */

@@ -1,7 +1,8 @@
 /*
 ** swin.c — the Swin Transformer image encoder of RAM and RAM++
 ** (ARCHITECTURE.md section 3): config derivation, the per-model cache of
-** relative-position biases and shift masks, and the forward pass.
+** relative-position biases, shift masks and packed weights, and the forward
+** pass.
 **
 **     if (ram_swin_derive(m, &err)) ...          // m->swin -> m->stage[], widths
 **     ... bind m->swin_w ...
@@ -30,11 +31,16 @@
 #include "internal.h"
 #include "model.h"
 #include "ops.h"
+#include "sgemm.h"
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Largest element count of any one buffer: keeps every int the op layer
 ** takes (rows, cols, rows * cols) in range. */
@@ -46,6 +52,10 @@
 struct swin_cache {
     const float *bias[RAM_MAX_STAGES]; /* depths[s] blocks of (heads, N, N), block-major */
     const float *mask[RAM_MAX_STAGES]; /* (nW, N, N) of 0 / -100 in shifted stages, else NULL */
+    /* fp32 matrices packed for the kernel (prepack_weights): per stage,
+    ** depths[s] x {qkv, proj, fc1, fc2}, then the patch merging's reduction */
+    struct ram_sgemm_packed *packed[RAM_MAX_STAGES];
+    struct ram_sgemm_packed *packed_all; /* the one allocation behind packed[] (NULL: none) */
 };
 
 /* The slices of scratch a forward works in. */
@@ -201,6 +211,86 @@ static ram_status check_weights(const struct ram_model *m, struct ram_error *err
     return RAM_OK;
 }
 
+enum { P_QKV, P_PROJ, P_FC1, P_FC2, P_PER_BLOCK };
+
+/* The product of a linear layer whose fp32 weights are W (out x in) or
+** which is quantized (q); packed: W in the kernel's panels, or NULL. With
+** f (NULL: none), a LayerNorm before it and/or a residual add after it, as
+** ram_linear_q_fused does them: fused into the int8 kernel, else separate
+** passes through ln_out and tmp (its room, ops.h). */
+static ram_status linear(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
+                         const struct ram_sgemm_packed *packed, const float *b, int out, float *y,
+                         const struct ram_q8_fuse *f, float *ln_out, float *tmp, struct ram_error *err)
+{
+    if (packed && packed->panels && !q) {
+        if (f && f->ln_w) {
+            ram_layernorm(x, ln_out, rows, in, f->ln_w, f->ln_b, f->ln_eps);
+            x = ln_out;
+        }
+        ram_sgemm_packed(rows, x, in, packed, 0.0f, f && f->add ? tmp : y, out, b);
+        if (f && f->add) ram_add(y, tmp, (size_t)rows * out);
+        return RAM_OK;
+    }
+    if (f) return ram_linear_q_fused(x, rows, in, W, q, b, out, y, f, ln_out, tmp, err);
+    return ram_linear_q(x, rows, in, W, q, b, out, y, err);
+}
+
+/* Block blk's matrix which of stage s in its packed form; blk = depths[s],
+** which = 0: the patch merging's reduction. NULL when nothing is packed. */
+static const struct ram_sgemm_packed *packed_w(const struct ram_model *m, int s, int blk, int which)
+{
+    const struct swin_cache *c = m->swin_cache;
+    return c && c->packed[s] ? &c->packed[s][(size_t)blk * P_PER_BLOCK + which] : NULL;
+}
+
+/* Hands the pages of a matrix the kernel now reads from its packed copy back
+** to the file mapping (they are clean and read again only if a product falls
+** back to W), so the packed copy does not double the model's memory. */
+static void drop_pages(const struct ram_model *m, const float *W, size_t n)
+{
+    const char *lo = (const char *)W, *hi = lo + n * sizeof(float), *base = m->map;
+    if (!base || lo < base || hi > base + m->map_len) return; /* not in the mapping (converted copies) */
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    uintptr_t a = ((uintptr_t)lo + page - 1) / page * page, e = (uintptr_t)hi / page * page;
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+static void prepack_one(const struct ram_model *m, struct ram_sgemm_packed *p, const float *W, int N, int K)
+{
+    if (W && ram_sgemm_pack_weights(W, N, K, p)) drop_pages(m, W, (size_t)N * K);
+}
+
+/* Packs every fp32 Swin matrix once (sgemm.h: the forward then reads the
+** panels instead of packing each weight again). RAM_PREPACK=0 turns it
+** off (the forward then packs on the fly; same results). A matrix that
+** cannot be packed (no memory, OpenBLAS path) keeps working unpacked. */
+static void prepack_weights(const struct ram_model *m, struct swin_cache *c)
+{
+    const char *e = getenv("RAM_PREPACK");
+    if (e && !strcmp(e, "0")) return;
+    size_t n = 0;
+    for (int s = 0; s < m->swin.n_stages; s++) n += (size_t)m->swin.depths[s] * P_PER_BLOCK + 1;
+    struct ram_sgemm_packed *all = ram_malloc(sizeof *all * n);
+    if (!all) return;
+    memset(all, 0, sizeof *all * n);
+    c->packed_all = all;
+    for (int s = 0; s < m->swin.n_stages; s++) {
+        const struct ram_swin_stage_w *sw = &m->swin_w.stages[s];
+        int C = m->stage[s].dim, hid = m->swin.mlp_ratio * C;
+        c->packed[s] = all;
+        for (int b = 0; b < m->swin.depths[s]; b++, all += P_PER_BLOCK) {
+            const struct ram_swin_block_w *w = &sw->blocks[b];
+            if (!w->qkv_q) prepack_one(m, &all[P_QKV], w->qkv_w, 3 * C, C);
+            if (!w->proj_q) prepack_one(m, &all[P_PROJ], w->proj_w, C, C);
+            if (!w->fc1_q) prepack_one(m, &all[P_FC1], w->fc1_w, hid, C);
+            if (!w->fc2_q) prepack_one(m, &all[P_FC2], w->fc2_w, C, hid);
+        }
+        if (s + 1 < m->swin.n_stages && !sw->down_red_q) prepack_one(m, all, sw->down_red_w, 2 * C, 4 * C);
+        all++;
+    }
+}
+
 ram_status ram_swin_prepare(struct ram_model *m, struct ram_error *err)
 {
     ram_swin_release(m);
@@ -231,13 +321,21 @@ ram_status ram_swin_prepare(struct ram_model *m, struct ram_error *err)
             p += mask_n;
         }
     }
+    prepack_weights(m, c);
     m->swin_cache = c;
     return RAM_OK;
 }
 
 void ram_swin_release(struct ram_model *m)
 {
-    ram_free(m->swin_cache);
+    struct swin_cache *c = m->swin_cache;
+    if (c && c->packed_all) {
+        size_t n = 0;
+        for (int s = 0; s < m->swin.n_stages; s++) n += (size_t)m->swin.depths[s] * P_PER_BLOCK + 1;
+        for (size_t i = 0; i < n; i++) ram_sgemm_packed_free(&c->packed_all[i]);
+        ram_free(c->packed_all);
+    }
+    ram_free(c);
     m->swin_cache = NULL;
 }
 
@@ -468,11 +566,13 @@ static ram_status attention_part(const struct ram_model *m, int s, int blk, cons
     int L = st->res * st->res, C = st->dim, shift = blk % 2 ? st->shift : 0;
     window_gather(b->x, b->xw, st->res, st->window, shift, C);
     const struct ram_q8_fuse ln1 = {.ln_w = w->norm1_w, .ln_b = w->norm1_b, .ln_eps = m->swin.eps};
-    ram_status rc =
-        ram_linear_q_fused(b->xw, L, C, w->qkv_w, w->qkv_q, w->qkv_b, 3 * C, b->big, &ln1, b->xw, NULL, err);
+    ram_status rc = linear(b->xw, L, C, w->qkv_w, w->qkv_q, packed_w(m, s, blk, P_QKV), w->qkv_b, 3 * C, b->big, &ln1,
+                           b->xw, NULL, err);
     if (rc) return rc;
     window_attention(st, ram_swin_cached_bias(m, s, blk), shift ? c->mask[s] : NULL, b->big, b->att, b->xw);
-    if ((rc = ram_linear_q(b->xw, L, C, w->proj_w, w->proj_q, w->proj_b, C, b->big, err))) return rc;
+    if ((rc = linear(b->xw, L, C, w->proj_w, w->proj_q, packed_w(m, s, blk, P_PROJ), w->proj_b, C, b->big, NULL, NULL,
+                     NULL, err)))
+        return rc;
     window_scatter_add(b->big, b->x, st->res, st->window, shift, C);
     return RAM_OK;
 }
@@ -485,10 +585,12 @@ static ram_status mlp_part(const struct ram_model *m, int s, int blk, const stru
     int L = st->res * st->res, C = st->dim, hid = m->swin.mlp_ratio * C;
     const struct ram_q8_fuse ln2 = {.ln_w = w->norm2_w, .ln_b = w->norm2_b, .ln_eps = m->swin.eps},
                              residual = {.add = 1};
-    ram_status rc = ram_linear_q_fused(b->x, L, C, w->fc1_w, w->fc1_q, w->fc1_b, hid, b->big, &ln2, b->xw, NULL, err);
+    ram_status rc = linear(b->x, L, C, w->fc1_w, w->fc1_q, packed_w(m, s, blk, P_FC1), w->fc1_b, hid, b->big, &ln2,
+                           b->xw, NULL, err);
     if (rc) return rc;
     ram_gelu(b->big, (size_t)L * hid);
-    return ram_linear_q_fused(b->big, L, hid, w->fc2_w, w->fc2_q, w->fc2_b, C, b->x, &residual, NULL, b->xw, err);
+    return linear(b->big, L, hid, w->fc2_w, w->fc2_q, packed_w(m, s, blk, P_FC2), w->fc2_b, C, b->x, &residual, NULL,
+                  b->xw, err);
 }
 
 /* PatchMerging: rows of [x(2y,2x) | x(2y+1,2x) | x(2y,2x+1) | x(2y+1,2x+1)],
@@ -500,8 +602,8 @@ static ram_status patch_merge(const struct ram_model *m, int s, const struct swi
     int R = st->res, C = st->dim, R2 = R / 2, L2 = R2 * R2;
     move(MOVE_MERGE, b->x, b->xw, R, 0, 0, C, (size_t)L2);
     const struct ram_q8_fuse ln = {.ln_w = sw->down_norm_w, .ln_b = sw->down_norm_b, .ln_eps = m->swin.eps};
-    return ram_linear_q_fused(b->xw, L2, 4 * C, sw->down_red_w, sw->down_red_q, NULL, 2 * C, b->x, &ln, b->xw, NULL,
-                              err);
+    return linear(b->xw, L2, 4 * C, sw->down_red_w, sw->down_red_q, packed_w(m, s, m->swin.depths[s], 0), NULL, 2 * C,
+                  b->x, &ln, b->xw, NULL, err);
 }
 
 /* out = [mean of the normed tokens; LayerNorm(x)]. */

@@ -25,8 +25,11 @@ struct ram_swin_hooks {
 
 /* After the weights are bound (m->swin_w) and m->stage[] derived: builds
 ** m->swin_cache (owned by the model; free with ram_swin_release), i.e. per
-** block the relative-position bias expanded to (heads, N, N) and per stage
-** the -100 shift masks. Calling it again replaces the cache. */
+** block the relative-position bias expanded to (heads, N, N), per stage
+** the -100 shift masks, and the fp32 matrices packed for the sgemm kernel
+** (best effort: sgemm.h's ram_sgemm_pack_weights; their pages in the file
+** mapping are then released with madvise; RAM_PREPACK=0: not packed).
+** Calling it again replaces the cache. */
 ram_status ram_swin_prepare(struct ram_model *m, struct ram_error *err);
 
 /* Frees m->swin_cache (if any) and sets it to NULL. */

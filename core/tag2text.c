@@ -22,10 +22,19 @@
 ** other set. The LM head (dense, GELU, LayerNorm, then the tied word
 ** embeddings and a bias) runs on each beam's last row as one product.
 **
+** Verified int8 decoding (RAM_T2T_DECODE_VERIFIED, decode_verified): the
+** same search, its steps drafted in chunks with the int8 weights and checked
+** by one fp32 pass per chunk (dec_verify) that computes every row exactly as
+** the fp32 step would (same dot products, attention over the same cached
+** keys/values, row-wise ops on the same 3-row groups); the search advances
+** on the fp32 log-probs only, so its decisions are fp32's.
+**
 ** Arena (floats, areas rounded to 16): swin scratch; tagging (chunk rows,
 ** per-layer image K/V, layer scratch); tag encoder (40 rows, its self K/V,
 ** one layer's image K/V, layer scratch); decoder (cross K/V per layer, two
-** cache sets, rows, LM transform, logits, log-probs, layer scratch).
+** cache sets, rows, LM transform, logits, log-probs, layer scratch); with an
+** int8 decoder, the check's rows, keys/values of every layer, scores, logits
+** and two more cache sets (about 30 MB at full size).
 */
 #include "tag2text.h"
 
@@ -45,6 +54,9 @@ const int ram_t2t_high_threshold_classes[3] = {2701, 2828, 1167};
 const int ram_t2t_deleted_classes[7] = {127, 2961, 3351, 3265, 3338, 3355, 3359};
 
 #define T2T_CHUNK 256
+/* Verified decoding: steps checked by one fp32 pass at most, and its rows. */
+#define T2T_CHUNK_MAX 16
+#define T2T_VROWS (3 * T2T_CHUNK_MAX)
 
 struct ram_t2t_state {
     const struct ram_model *m; /* borrowed */
@@ -56,11 +68,26 @@ struct ram_t2t_state {
     float *enc_h, *enc_k, *enc_v, *enc_ikv, *enc_scr, *enc_bias;
     /* decoder */
     float *dec_kv;   /* layers x 2 x 40 x Hd: cross-attention keys/values */
-    float *cache[2]; /* layers x beams x {k, v} x max_len x Hd, two sets */
+    float *cache[4]; /* layers x beams x {k, v} x max_len x Hd: two sets, and two for verified decoding */
     float *dec_h, *lm_t, *logits, *logp, *dec_scr;
     int32_t prompt[8]; /* [DEC] a picture of */
     int n_prompt;
     struct ram_beam_search *bs; /* owned (ram_free) */
+    enum ram_t2t_decoder decoder;
+    struct ram_t2t_decode_stats stats;
+    void (*draft_cb)(void *arg, int step, float *logp, int n_beams, int vocab);
+    void *draft_arg;
+    /* RAM_T2T_DECODE_VERIFIED (models with an int8 decoder): the draft's
+    ** search and decisions in a chunk, then the fp32 pass over the chunk's
+    ** tree: row 3 g + j is beam j's token fed at the chunk's step g (g = 0:
+    ** the verified beams' tokens, g > 0: the draft's at its step g - 1).
+    ** v_kv: layers x {K, V} x T2T_VROWS x Hd; v_logits: the rows' LM head. */
+    struct ram_beam_search *draft_bs; /* owned (ram_free) */
+    struct {
+        int32_t tok[RAM_T2T_BEAMS];
+        int beam[RAM_T2T_BEAMS];
+    } draft[T2T_CHUNK_MAX];
+    float *v_h, *v_q, *v_a, *v_f, *v_kv, *v_s, *v_logits;
 };
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -75,7 +102,7 @@ static int add_area(size_t *total, size_t n, size_t *off)
 }
 
 /* The layer view of layer l of a Tag2Text BERT stack. */
-static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, int l, int causal,
+static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, int l, int causal, int w8,
                         struct ram_bert_layer *L)
 {
     const struct ram_bert_layer_tensors *t = &w->layers[l];
@@ -87,6 +114,7 @@ static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_s
     L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b,  t->cross.v_w,
                                         t->cross.v_b, t->cross.o_w, t->cross.o_b, t->cross.ln_w, t->cross.ln_b};
     L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
+    if (!w8) return;
     L->sq_w8 = t->sq_w8, L->sk_w8 = t->sk_w8, L->sv_w8 = t->sv_w8, L->so_w8 = t->so_w8;
     L->cq_w8 = t->cq_w8, L->co_w8 = t->co_w8, L->i_w8 = t->i_w8, L->o_w8 = t->o_w8;
 }
@@ -108,10 +136,39 @@ void ram_t2t_state_free(struct ram_t2t_state *st)
     if (!st) return;
     ram_free(st->arena);
     ram_free(st->bs);
+    ram_free(st->draft_bs);
     ram_free(st);
 }
 
 float *ram_t2t_swin_scratch(struct ram_t2t_state *st) { return st ? st->swin : NULL; }
+
+ram_status ram_t2t_set_decoder(struct ram_t2t_state *st, enum ram_t2t_decoder decoder, struct ram_error *err)
+{
+    if (!st || (decoder != RAM_T2T_DECODE_FP32 && decoder != RAM_T2T_DECODE_INT8 && decoder != RAM_T2T_DECODE_VERIFIED))
+        return ram_fail(err, RAM_ERR_ARG, "tag2text: no decoder %d", (int)decoder);
+    if (decoder != RAM_T2T_DECODE_FP32 && !st->draft_bs)
+        return ram_fail(err, RAM_ERR_UNSUPPORTED, "tag2text: the model has no int8 decoder");
+    st->decoder = decoder;
+    return RAM_OK;
+}
+
+enum ram_t2t_decoder ram_t2t_get_decoder(const struct ram_t2t_state *st)
+{
+    return st ? st->decoder : RAM_T2T_DECODE_FP32;
+}
+
+void ram_t2t_set_draft_hook(struct ram_t2t_state *st,
+                            void (*cb)(void *arg, int step, float *logp, int n_beams, int vocab), void *arg)
+{
+    if (st) st->draft_cb = cb, st->draft_arg = arg;
+}
+
+void ram_t2t_last_decode(const struct ram_t2t_state *st, struct ram_t2t_decode_stats *out)
+{
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (st) *out = st->stats;
+}
 
 ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **out, struct ram_error *err)
 {
@@ -130,10 +187,11 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
                  Hd = (size_t)t->dec.hidden, V = (size_t)t->dec.vocab, B = RAM_T2T_BEAMS;
     struct ram_bert_layer Lt, Le, Ld;
     ram_bert_layer_from_tagger(m, 0, &Lt);
-    stack_layer(&t->enc, &t->enc_w, 0, 0, &Le);
-    stack_layer(&t->dec, &t->dec_w, 0, 1, &Ld);
+    stack_layer(&t->enc, &t->enc_w, 0, 0, 0, &Le);
+    stack_layer(&t->dec, &t->dec_w, 0, 1, 0, &Ld);
     size_t rows_dec = B > 8 ? B : 8; /* the prompt (4) or one row per beam */
-    size_t o[20], total = 0;
+    size_t o[28], total = 0;
+    const int has_w8 = t->dec_w.layers[0].sq_w8 != NULL, Id = t->dec.intermediate;
     int ok =
         add_area(&total, ram_swin_scratch_floats(m), &o[0]) && add_area(&total, T2T_CHUNK * H, &o[1]) &&
         add_area(&total, (size_t)m->tagger.n_layers * 2 * nt * H, &o[2]) &&
@@ -148,6 +206,16 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
         add_area(&total, B * V, &o[15]) && add_area(&total, B * V, &o[16]) &&
         add_area(&total, ram_bert_layer_scratch_floats_ex(&Ld, (int)rows_dec, RAM_T2T_TAG_LEN, RAM_T2T_MAX_LEN),
                  &o[17]);
+    /* Verified decoding: the fp32 pass (its scores: one node's 1 x max_len
+    ** or a step's 3 x 40) and two more cache sets (the draft's, then the
+    ** pass's walk along the tree). */
+    if (ok && has_w8)
+        ok = add_area(&total, T2T_VROWS * Hd, &o[18]) && add_area(&total, T2T_VROWS * Hd, &o[19]) &&
+             add_area(&total, T2T_VROWS * Hd, &o[20]) && add_area(&total, T2T_VROWS * (size_t)Id, &o[21]) &&
+             add_area(&total, (size_t)t->dec.layers * 2 * T2T_VROWS * Hd, &o[22]) &&
+             add_area(&total, 8 * (RAM_T2T_MAX_LEN + RAM_T2T_TAG_LEN), &o[23]) &&
+             add_area(&total, (size_t)T2T_VROWS * V, &o[24]) && add_area(&total, cache_floats(m), &o[25]) &&
+             add_area(&total, cache_floats(m), &o[26]);
     if (!ok || total > SIZE_MAX / sizeof(float))
         return ram_fail(err, RAM_ERR_TOO_BIG, "tag2text: the model's scratch size overflows");
     st = ram_calloc(1, sizeof *st);
@@ -155,7 +223,8 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
     st->m = m;
     st->arena = ram_malloc(total * sizeof(float));
     st->bs = ram_malloc(sizeof *st->bs);
-    if (!st->arena || !st->bs) {
+    if (has_w8) st->draft_bs = ram_malloc(sizeof *st->draft_bs);
+    if (!st->arena || !st->bs || (has_w8 && !st->draft_bs)) {
         rc = ram_fail(err, RAM_ERR_NOMEM, "tag2text: out of memory (%zu MB of scratch)", total * sizeof(float) >> 20);
         goto fail;
     }
@@ -165,6 +234,16 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
     st->enc_scr = a + o[8], st->enc_bias = a + o[9], st->dec_kv = a + o[10];
     st->cache[0] = a + o[11], st->cache[1] = a + o[12], st->dec_h = a + o[13], st->lm_t = a + o[14];
     st->logits = a + o[15], st->logp = a + o[16], st->dec_scr = a + o[17];
+    if (has_w8) {
+        st->v_h = a + o[18], st->v_q = a + o[19], st->v_a = a + o[20], st->v_f = a + o[21];
+        st->v_kv = a + o[22], st->v_s = a + o[23], st->v_logits = a + o[24];
+        st->cache[2] = a + o[25], st->cache[3] = a + o[26];
+    }
+    /* Measured (README, "The int8 caption decoder"): verified decoding gives
+    ** fp32's captions but took 1.18x fp32's time on the full-size random
+    ** model (it is exact, FP32 is exact and faster), so an int8 file keeps
+    ** the int8 decoder, 2x faster, whose captions may differ. */
+    st->decoder = has_w8 ? RAM_T2T_DECODE_INT8 : RAM_T2T_DECODE_FP32;
 
     /* The prompt: tokenizer("a picture of ").input_ids with [CLS] -> [DEC], [SEP] dropped. */
     int n = 0;
@@ -397,7 +476,7 @@ static ram_status tag_encoder(struct ram_t2t_state *st, const float *image_embed
     for (int l = 0; l < t->enc.layers; l++) {
         if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
         struct ram_bert_layer L;
-        stack_layer(&t->enc, &t->enc_w, l, 0, &L);
+        stack_layer(&t->enc, &t->enc_w, l, 0, 0, &L);
         float *K = st->enc_ikv, *V = st->enc_ikv + (size_t)nt * He;
         ram_bert_cross_kv(&L, image_embeds, nt, K, V);
         struct ram_bert_cache c = {st->enc_k, st->enc_v};
@@ -441,10 +520,10 @@ static void log_softmax_rows(const float *x, float *y, int rows, int cols)
 }
 
 /* One decoder forward: n_seq sequences of `rows` tokens at positions
-** n_past.., caches of set `set`; st->logits receives the n_seq
-** next-token logits (the last row of each sequence). */
+** n_past.., caches of set `set`, the int8 weights if w8; st->logits
+** receives the n_seq next-token logits (the last row of each sequence). */
 static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int n_seq, int rows, int n_past, int set,
-                              const struct ram_t2t_hooks *hk, struct ram_error *err)
+                              int w8, const struct ram_t2t_hooks *hk, struct ram_error *err)
 {
     const struct ram_model *m = st->m;
     const struct ram_t2t *t = &m->t2t;
@@ -457,7 +536,7 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     char name[40];
     for (int l = 0; l < t->dec.layers; l++) {
         struct ram_bert_layer L;
-        stack_layer(&t->dec, &t->dec_w, l, 1, &L);
+        stack_layer(&t->dec, &t->dec_w, l, 1, w8, &L);
         struct ram_bert_cache c[RAM_T2T_BEAMS];
         for (int s = 0; s < n_seq; s++) {
             c[s].k = cache_at(st, set, l, s);
@@ -476,16 +555,257 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     ** tied word embeddings (+ bias) as one product. */
     for (int s = 0; s < n_seq; s++)
         memcpy(st->lm_t + (size_t)s * Hd, st->dec_h + ((size_t)s * rows + rows - 1) * Hd, sizeof(float) * Hd);
-    if (t->lm_dense_w8)
+    if (w8 && t->lm_dense_w8)
         ram_w8_linear(st->lm_t, n_seq, t->lm_dense_w8, t->lm_dense_b, st->dec_h);
     else
         ram_linear_rows(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
     ram_gelu(st->dec_h, (size_t)n_seq * Hd);
     ram_layernorm(st->dec_h, st->dec_h, n_seq, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
-    if (t->lm_word_w8)
+    if (w8 && t->lm_word_w8)
         ram_w8_linear(st->dec_h, n_seq, t->lm_word_w8, t->lm_bias, st->logits);
     else
         ram_linear_rows(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
+    return RAM_OK;
+}
+
+/* Beam steps from `step` on until the search bs finishes or max_steps are
+** taken: the beams' caches are in set *set (sets pair up as 0/1 and 2/3)
+** and, past step 0, feed holds the tokens chosen at step - 1; on return
+** they are those of the next step. w8: the int8 weights. draft: the
+** decisions go to st->draft[0..] and the hooks see only abort (the draft
+** hook sees the log-probs). *steps receives the steps taken in this call,
+** *finished whether the search is over. */
+static ram_status decode_steps(struct ram_t2t_state *st, struct ram_beam_search *bs, int step, int *set, int32_t *feed,
+                               int w8, int draft, int max_steps, const struct ram_t2t_hooks *hk, int *steps,
+                               int *finished, struct ram_error *err)
+{
+    const struct ram_t2t *t = &st->m->t2t;
+    const int Hd = t->dec.hidden, V = t->dec.vocab, B = RAM_T2T_BEAMS;
+    const struct ram_t2t_hooks *th = draft ? NULL : hk;
+    ram_status rc;
+    *finished = 0;
+    for (*steps = 0; *steps < max_steps && !*finished; step++) {
+        if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
+        const int n_past = bs->cur_len - (step ? 1 : st->n_prompt);
+        if (step == 0) {
+            /* The beams are identical: one sequence, its logits shared. */
+            if ((rc = dec_forward(st, st->prompt, 1, st->n_prompt, 0, *set, w8, th, err))) return rc;
+            for (int b = 1; b < B; b++) memcpy(st->logits + (size_t)b * V, st->logits, sizeof(float) * V);
+        } else if ((rc = dec_forward(st, feed, B, 1, n_past, *set, w8, th, err))) {
+            return rc;
+        }
+        log_softmax_rows(st->logits, st->logp, B, V);
+        if (draft && st->draft_cb) st->draft_cb(st->draft_arg, step, st->logp, B, V);
+        struct ram_beam_step rec;
+        const int filled = bs->cur_len; /* positions in the caches */
+        ram_beam_advance(bs, st->logp, &rec, finished);
+        if (draft) {
+            for (int j = 0; j < B; j++)
+                st->draft[*steps].tok[j] = rec.next_token[j], st->draft[*steps].beam[j] = rec.next_beam[j];
+        } else if (hk && hk->step) {
+            hk->step(hk->step_arg, step, st->logits, st->logp, B, V, &rec);
+        }
+        ++*steps;
+        if (*finished) break;
+        /* Kept beam j continues its parent's cache (step 0: beam 0's for all). */
+        for (int l = 0; l < t->dec.layers; l++)
+            for (int j = 0; j < B; j++) {
+                float *dst = cache_at(st, *set ^ 1, l, j);
+                const float *src = cache_at(st, *set, l, step ? rec.next_beam[j] : 0);
+                memcpy(dst, src, sizeof(float) * (size_t)filled * Hd);
+                memcpy(dst + (size_t)RAM_T2T_MAX_LEN * Hd, src + (size_t)RAM_T2T_MAX_LEN * Hd,
+                       sizeof(float) * (size_t)filled * Hd);
+            }
+        *set ^= 1;
+        for (int j = 0; j < B; j++) feed[j] = rec.next_token[j];
+    }
+    return RAM_OK;
+}
+
+/* ------------------------------------------------------------------ verified int8 decoding */
+
+/* LayerNorm(x + res) per step group of 3 rows, in place on x (groups x 3
+** rows of `cols`): LayerNorm's vector and scalar tails could round a row
+** differently in a call of other rows, so each gets the call the fp32 step
+** gives it. */
+static void v_add_ln(float *x, const float *res, int groups, int cols, const float *w, const float *b, float eps)
+{
+    const size_t n = (size_t)RAM_T2T_BEAMS * cols;
+    ram_add(x, res, n * groups);
+    for (int g = 0; g < groups; g++) ram_layernorm(x + g * n, x + g * n, RAM_T2T_BEAMS, cols, w, b, eps);
+}
+
+static void v_gelu(float *x, int groups, int cols)
+{
+    for (int g = 0; g < groups; g++) ram_gelu(x + (size_t)g * RAM_T2T_BEAMS * cols, (size_t)RAM_T2T_BEAMS * cols);
+}
+
+/* The beam index at the chunk's root (cache set `root`) that chunk node
+** (g, b) descends from, walking its ancestors. */
+static int v_root_beam(const struct ram_t2t_state *st, int g, int b)
+{
+    for (; g > 0; g--) b = st->draft[g - 1].beam[b];
+    return b;
+}
+
+/* The fp32 decoder over a chunk of G steps: the beams at the root (caches
+** in set `root`, n_past positions each) feed `feed`, then the draft's
+** decisions 0..G-2. Every layer's keys/values of every row go to st->v_kv,
+** the rows' next-token logits to st->v_logits. Each row gets the bits the
+** fp32 step that feeds it computes: the same one-dot-per-output products
+** (ram_linear_dots), self-attention over the node's ancestors gathered into
+** a cache as the fp32 beams' caches hold them, cross-attention, GELU and
+** LayerNorm per step group. */
+static ram_status dec_verify(struct ram_t2t_state *st, int root, int n_past, const int32_t *feed, int G,
+                             const struct ram_t2t_hooks *hk, struct ram_error *err)
+{
+    const struct ram_t2t *t = &st->m->t2t;
+    const int Hd = t->dec.hidden, Id = t->dec.intermediate, V = t->dec.vocab, B = RAM_T2T_BEAMS, N = B * G;
+    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * Hd, vr = (size_t)T2T_VROWS * Hd, ml = (size_t)RAM_T2T_MAX_LEN * Hd;
+    for (int g = 0; g < G; g++)
+        for (int j = 0; j < B; j++)
+            embed(&t->dec, &t->dec_w, g ? &st->draft[g - 1].tok[j] : &feed[j], 1, n_past + g,
+                  st->v_h + (size_t)(B * g + j) * Hd);
+    for (int l = 0; l < t->dec.layers; l++) {
+        if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
+        struct ram_bert_layer L;
+        stack_layer(&t->dec, &t->dec_w, l, 1, 0, &L);
+        float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
+        ram_linear_dots(st->v_h, N, Hd, L.self.q_w, L.self.q_b, Hd, st->v_q);
+        ram_linear_dots(st->v_h, N, Hd, L.self.k_w, L.self.k_b, Hd, K);
+        ram_linear_dots(st->v_h, N, Hd, L.self.v_w, L.self.v_b, Hd, Vv);
+        /* Each node over its ancestors: caches of the chunk's beams built
+        ** step by step in sets 2/3 as the fp32 steps build theirs. */
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < B; j++) {
+                const int n = B * g + j, past = n_past + g;
+                float *dk = cache_at(st, 2 + (g & 1), l, j), *dv = dk + ml;
+                const float *sk =
+                    g ? cache_at(st, 2 + ((g - 1) & 1), l, st->draft[g - 1].beam[j]) : cache_at(st, root, l, j);
+                memcpy(dk, sk, sizeof(float) * (size_t)past * Hd);
+                memcpy(dv, sk + ml, sizeof(float) * (size_t)past * Hd);
+                memcpy(dk + (size_t)past * Hd, K + (size_t)n * Hd, sizeof(float) * Hd);
+                memcpy(dv + (size_t)past * Hd, Vv + (size_t)n * Hd, sizeof(float) * Hd);
+                struct ram_bert_cache c = {dk, dv};
+                ram_bert_self_attend(&L, st->v_q + (size_t)n * Hd, 1, &c, past, NULL, st->v_s);
+            }
+        ram_linear_dots(st->v_q, N, Hd, L.self.o_w, L.self.o_b, Hd, st->v_a);
+        v_add_ln(st->v_a, st->v_h, G, Hd, L.self.ln_w, L.self.ln_b, L.eps);
+        ram_linear_dots(st->v_a, N, Hd, L.cross.q_w, L.cross.q_b, Hd, st->v_q);
+        for (int g = 0; g < G; g++)
+            ram_bert_cross_attend(&L, st->v_q + (size_t)B * g * Hd, B, st->dec_kv + 2 * l * kvn,
+                                  st->dec_kv + (2 * l + 1) * kvn, RAM_T2T_TAG_LEN, st->v_s);
+        ram_linear_dots(st->v_q, N, Hd, L.cross.o_w, L.cross.o_b, Hd, st->v_h);
+        v_add_ln(st->v_h, st->v_a, G, Hd, L.cross.ln_w, L.cross.ln_b, L.eps);
+        ram_linear_dots(st->v_h, N, Hd, L.i_w, L.i_b, Id, st->v_f);
+        v_gelu(st->v_f, G, Id);
+        ram_linear_dots(st->v_f, N, Id, L.o_w, L.o_b, Hd, st->v_a);
+        v_add_ln(st->v_a, st->v_h, G, Hd, L.ln_w, L.ln_b, L.eps);
+        memcpy(st->v_h, st->v_a, sizeof(float) * (size_t)N * Hd);
+    }
+    /* LM head: dense, GELU, LayerNorm, the tied word embeddings. */
+    ram_linear_dots(st->v_h, N, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->v_a);
+    v_gelu(st->v_a, G, Hd);
+    for (int g = 0; g < G; g++)
+        ram_layernorm(st->v_a + (size_t)B * g * Hd, st->v_a + (size_t)B * g * Hd, B, Hd, t->lm_ln_w, t->lm_ln_b,
+                      t->dec.eps);
+    ram_linear_dots(st->v_a, N, Hd, t->dec_w.word, t->lm_bias, V, st->v_logits);
+    return RAM_OK;
+}
+
+/* RAM_T2T_DECODE_VERIFIED into st->bs: step 0 (the prompt) in fp32, then
+** chunks. A chunk drafts G - 1 steps with int8 weights from the verified
+** beams, checks the G steps in one fp32 pass (dec_verify: one read of the
+** weights for 3 G rows) and replays the search on the fp32 log-probs; it
+** ends at the first step whose fp32 decision differs from the draft's (that
+** decision is fp32's, so every chunk advances at least one step), and the
+** next chunk's caches are gathered from the pass. G adapts: doubled (to
+** T2T_CHUNK_MAX) when the draft held, else the steps it held + 1; once the
+** draft fails at its first step, chunks of one step (fp32 itself, no draft)
+** follow, and drafting is tried again after 1, 2, 4... of them, so a model
+** whose int8 draft never holds costs little more than fp32. */
+static ram_status decode_verified(struct ram_t2t_state *st, const struct ram_beam_params *bp,
+                                  const struct ram_t2t_hooks *hk, struct ram_error *err)
+{
+    const struct ram_t2t *t = &st->m->t2t;
+    const int Hd = t->dec.hidden, V = t->dec.vocab, B = RAM_T2T_BEAMS;
+    const size_t vr = (size_t)T2T_VROWS * Hd, ml = (size_t)RAM_T2T_MAX_LEN * Hd;
+    struct ram_beam_search *bs = st->bs;
+    int32_t feed[RAM_T2T_BEAMS], dfeed[RAM_T2T_BEAMS];
+    int root = 0, n = 0, finished = 0, G = 4, wait = 0, backoff = 1;
+    ram_status rc = ram_beam_start(bs, bp, V, st->prompt, st->n_prompt, err);
+    if (!rc) rc = decode_steps(st, bs, 0, &root, feed, 0, 0, 1, hk, &n, &finished, err);
+    if (rc) return rc;
+    st->stats.steps = 1;
+    while (!finished) {
+        const int step = bs->cur_len - st->n_prompt, n_past = bs->cur_len - 1;
+        int g_run = 1;
+        if (G > 1 && !wait) {
+            /* The draft: the verified beams' caches copied to set 2, int8 steps. */
+            for (int l = 0; l < t->dec.layers; l++)
+                for (int j = 0; j < B; j++) {
+                    memcpy(cache_at(st, 2, l, j), cache_at(st, root, l, j), sizeof(float) * (size_t)n_past * Hd);
+                    memcpy(cache_at(st, 2, l, j) + ml, cache_at(st, root, l, j) + ml,
+                           sizeof(float) * (size_t)n_past * Hd);
+                }
+            *st->draft_bs = *bs;
+            memcpy(dfeed, feed, sizeof feed);
+            int dset = 2, dn = 0, dfin = 0;
+            const int room = bp->max_len - bs->cur_len; /* steps left */
+            if ((rc = decode_steps(st, st->draft_bs, step, &dset, dfeed, 1, 1, G - 1 < room ? G - 1 : room, hk, &dn,
+                                   &dfin, err)))
+                return rc;
+            g_run = dn + 1;
+            st->stats.draft_steps += dn;
+        }
+        if (wait) wait--;
+        if ((rc = dec_verify(st, root, n_past, feed, g_run, hk, err))) return rc;
+        int g = 0;
+        struct ram_beam_step rec;
+        for (;; g++) {
+            float *lg = st->v_logits + (size_t)B * g * V;
+            log_softmax_rows(lg, st->logp, B, V);
+            ram_beam_advance(bs, st->logp, &rec, &finished);
+            if (hk && hk->step) hk->step(hk->step_arg, step + g, lg, st->logp, B, V, &rec);
+            st->stats.steps++;
+            if (g + 1 == g_run) break; /* the pass's last step: no draft decision to compare */
+            int same = 1;
+            for (int j = 0; same && j < B; j++)
+                same = rec.next_token[j] == st->draft[g].tok[j] && rec.next_beam[j] == st->draft[g].beam[j];
+            st->stats.draft_held += same;
+            if (!same && st->stats.first_divergence < 0) st->stats.first_divergence = step + g;
+            if (finished || !same) break;
+        }
+        if (finished) break;
+        /* The next root: beam j's cache is its parent's path (root rows,
+        ** then the chunk's rows from the pass), in the other root set. */
+        const int next = root ^ 1;
+        for (int l = 0; l < t->dec.layers; l++) {
+            const float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
+            for (int j = 0; j < B; j++) {
+                float *dk = cache_at(st, next, l, j), *dv = dk + ml;
+                const float *rk = cache_at(st, root, l, v_root_beam(st, g, rec.next_beam[j]));
+                memcpy(dk, rk, sizeof(float) * (size_t)n_past * Hd);
+                memcpy(dv, rk + ml, sizeof(float) * (size_t)n_past * Hd);
+                for (int gg = g, b = rec.next_beam[j]; gg >= 0; b = gg ? st->draft[gg - 1].beam[b] : b, gg--) {
+                    memcpy(dk + (size_t)(n_past + gg) * Hd, K + (size_t)(B * gg + b) * Hd, sizeof(float) * Hd);
+                    memcpy(dv + (size_t)(n_past + gg) * Hd, Vv + (size_t)(B * gg + b) * Hd, sizeof(float) * Hd);
+                }
+            }
+        }
+        root = next;
+        for (int j = 0; j < B; j++) feed[j] = rec.next_token[j];
+        /* The next chunk's size. */
+        if (g_run == 1) {
+            G = 2; /* after fp32 steps: try one draft step, unless still waiting */
+        } else if (g + 1 == g_run) {
+            G = 2 * g_run > T2T_CHUNK_MAX ? T2T_CHUNK_MAX : 2 * g_run, backoff = 1;
+        } else if (g == 0) {
+            wait = backoff, backoff = backoff < 32 ? 2 * backoff : 32;
+        } else {
+            G = g + 1, backoff = 1;
+        }
+    }
     return RAM_OK;
 }
 
@@ -498,49 +818,32 @@ ram_status ram_t2t_caption(struct ram_t2t_state *st, const float *image_embeds, 
     if (!st || !image_embeds || (!tags && len)) return ram_fail(err, RAM_ERR_ARG, "tag2text: NULL argument");
     const struct ram_model *m = st->m;
     const struct ram_t2t *t = &m->t2t;
-    const int Hd = t->dec.hidden, V = t->dec.vocab, B = RAM_T2T_BEAMS;
-    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * Hd;
+    const int V = t->dec.vocab, B = RAM_T2T_BEAMS;
+    const size_t kvn = (size_t)RAM_T2T_TAG_LEN * t->dec.hidden;
+    memset(&st->stats, 0, sizeof st->stats);
+    st->stats.decoder = st->decoder;
     ram_status rc = tag_encoder(st, image_embeds, tags ? tags : "", len, hk, err);
     if (rc) return rc;
     for (int l = 0; l < t->dec.layers; l++) {
         struct ram_bert_layer L;
-        stack_layer(&t->dec, &t->dec_w, l, 1, &L);
+        stack_layer(&t->dec, &t->dec_w, l, 1, 0, &L);
         ram_bert_cross_kv(&L, st->enc_h, RAM_T2T_TAG_LEN, st->dec_kv + 2 * l * kvn, st->dec_kv + (2 * l + 1) * kvn);
     }
 
     struct ram_beam_params bp = {B, RAM_T2T_MAX_LEN, RAM_T2T_MIN_LEN, ram_wordpiece_special(t->wp, RAM_WP_SEP), 1.0f};
     struct ram_beam_search *bs = st->bs;
-    if ((rc = ram_beam_start(bs, &bp, V, st->prompt, st->n_prompt, err))) return rc;
-    int set = 0, finished = 0;
-    int32_t feed[RAM_T2T_BEAMS];
-    for (int step = 0; !finished; step++) {
-        if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
-        const int n_past = bs->cur_len - (step ? 1 : st->n_prompt);
-        if (step == 0) {
-            /* The beams are identical: one sequence, its logits shared. */
-            if ((rc = dec_forward(st, st->prompt, 1, st->n_prompt, 0, set, hk, err))) return rc;
-            for (int b = 1; b < B; b++) memcpy(st->logits + (size_t)b * V, st->logits, sizeof(float) * V);
-        } else if ((rc = dec_forward(st, feed, B, 1, n_past, set, hk, err))) {
-            return rc;
-        }
-        log_softmax_rows(st->logits, st->logp, B, V);
-        struct ram_beam_step rec;
-        const int filled = bs->cur_len; /* positions in the caches */
-        ram_beam_advance(bs, st->logp, &rec, &finished);
-        if (hk && hk->step) hk->step(hk->step_arg, step, st->logits, st->logp, B, V, &rec);
-        if (finished) break;
-        /* Kept beam j continues its parent's cache (step 0: beam 0's for all). */
-        for (int l = 0; l < t->dec.layers; l++)
-            for (int j = 0; j < B; j++) {
-                float *dst = cache_at(st, !set, l, j);
-                const float *src = cache_at(st, set, l, step ? rec.next_beam[j] : 0);
-                memcpy(dst, src, sizeof(float) * (size_t)filled * Hd);
-                memcpy(dst + (size_t)RAM_T2T_MAX_LEN * Hd, src + (size_t)RAM_T2T_MAX_LEN * Hd,
-                       sizeof(float) * (size_t)filled * Hd);
-            }
-        set = !set;
-        for (int j = 0; j < B; j++) feed[j] = rec.next_token[j];
+    st->stats.first_divergence = -1;
+    if (st->decoder == RAM_T2T_DECODE_VERIFIED) {
+        rc = decode_verified(st, &bp, hk, err);
+    } else {
+        int32_t feed[RAM_T2T_BEAMS];
+        int set = 0, finished = 0;
+        rc = ram_beam_start(bs, &bp, V, st->prompt, st->n_prompt, err);
+        if (!rc)
+            rc = decode_steps(st, bs, 0, &set, feed, st->decoder == RAM_T2T_DECODE_INT8, 0, RAM_T2T_MAX_LEN, hk,
+                              &st->stats.steps, &finished, err);
     }
+    if (rc) return rc;
     int32_t out[RAM_T2T_MAX_LEN + 1];
     int n = ram_beam_result(bs, out, RAM_T2T_MAX_LEN + 1);
     if (ids) memcpy(ids, out, sizeof(int32_t) * (size_t)n);

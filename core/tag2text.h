@@ -83,12 +83,52 @@ struct ram_t2t_hooks {
     void *step_arg;
 };
 
+/* How the caption decoder runs (ram_t2t_set_decoder). */
+enum ram_t2t_decoder {
+    RAM_T2T_DECODE_FP32 = 0, /* fp32 weights at every step */
+    RAM_T2T_DECODE_INT8,     /* weight-only int8 at every step: the fastest; beam decisions may differ from fp32's */
+    /* Speculative: the beam search drafts a few steps with int8 weights,
+    ** one fp32 pass checks them all at once (each weight read once for all
+    ** their rows), the search goes on with the fp32 log-probs up to the
+    ** first step where fp32 decides otherwise than the draft, and drafts
+    ** again from there. The result is the fp32 search's, bit for bit (the
+    ** check computes each row as the fp32 steps do). */
+    RAM_T2T_DECODE_VERIFIED,
+};
+
+/* What the last ram_t2t_caption of a state did. */
+struct ram_t2t_decode_stats {
+    int decoder;          /* enum ram_t2t_decoder */
+    int steps;            /* beam steps of the caption */
+    int draft_steps;      /* VERIFIED: int8 steps drafted */
+    int draft_held;       /* VERIFIED: drafted decisions the fp32 check confirmed */
+    int first_divergence; /* VERIFIED: the first step whose fp32 decision differed from the draft's, -1 if none */
+};
+
 /* A state for model m (kind RAM_KIND_TAG2TEXT with its tokenizer): every
 ** buffer of a tagging + caption call, sized once (the decoder's key/value
 ** caches for 3 beams of 50 tokens included). *out is owned by the caller
 ** (ram_t2t_state_free); m must outlive it. */
 ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **out, struct ram_error *err);
 void ram_t2t_state_free(struct ram_t2t_state *st);
+
+/* Chooses the caption decoder of st. INT8 and VERIFIED need a model with an
+** int8 decoder (ram_t2t_quantize_decoder before ram_t2t_state_init), else
+** RAM_ERR_UNSUPPORTED. A new state uses INT8 when the model has one, else
+** FP32: VERIFIED gives FP32's captions but was slower than FP32 in make
+** bench (t2t_*verified* keys; README, "The int8 caption decoder"). */
+ram_status ram_t2t_set_decoder(struct ram_t2t_state *st, enum ram_t2t_decoder decoder, struct ram_error *err);
+enum ram_t2t_decoder ram_t2t_get_decoder(const struct ram_t2t_state *st);
+
+/* RAM_T2T_DECODE_VERIFIED only: cb (NULL: none) sees the int8 draft's
+** log-probs of each step (n_beams x vocab), writable, before the draft's
+** beam decision; the tests make the draft diverge with it. The hooks of
+** ram_t2t_caption (trace, step) report the fp32 computation, never the draft. */
+void ram_t2t_set_draft_hook(struct ram_t2t_state *st,
+                            void (*cb)(void *arg, int step, float *logp, int n_beams, int vocab), void *arg);
+
+/* What the state's last caption did (zeros before the first). */
+void ram_t2t_last_decode(const struct ram_t2t_state *st, struct ram_t2t_decode_stats *out);
 
 /* Scratch of ram_swin_forward for this model (borrowed from the state). */
 float *ram_t2t_swin_scratch(struct ram_t2t_state *st);

@@ -32,13 +32,65 @@
 #include "tagger.h"
 
 #include "ops.h"
+#include "sgemm.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Upper bound on widths and counts, so that every int product below fits. */
 #define TAGGER_MAX_DIM (1 << 16)
+
+/* ------------------------------------------------------------------ packed weights */
+
+struct tagger_packed {
+    int n;                       /* entries packed and registered */
+    struct ram_sgemm_packed p[]; /* at most 4 per layer + wordvec_proj */
+};
+
+static void pack_one(struct tagger_packed *t, const float *W, const void *quantized, int N, int K)
+{
+    struct ram_sgemm_packed *p = &t->p[t->n];
+    if (!W || quantized || !ram_sgemm_pack_weights(W, N, K, p)) return;
+    if (!ram_sgemm_register(p)) {
+        ram_sgemm_packed_free(p);
+        return;
+    }
+    t->n++;
+}
+
+void ram_tagger_prepack(struct ram_model *m)
+{
+    ram_tagger_release_packed(m);
+    const char *e = getenv("RAM_PREPACK");
+    if ((e && !strcmp(e, "0")) || !m->tagger_layers || m->tagger.n_layers < 1) return;
+    int L = m->tagger.n_layers, H = m->tagger.hidden, I = m->tagger.intermediate;
+    struct tagger_packed *t = ram_malloc(sizeof *t + sizeof t->p[0] * (size_t)(4 * L + 1));
+    if (!t) return;
+    t->n = 0;
+    for (int l = 0; l < L; l++) {
+        const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
+        pack_one(t, w->q_w, w->q_q, H, H);
+        pack_one(t, w->ao_w, w->ao_q, H, H);
+        pack_one(t, w->i_w, w->i_q, I, H);
+        pack_one(t, w->o_w, w->o_q, H, I);
+    }
+    pack_one(t, m->wordvec_w, m->wordvec_q, H, m->embed_dim);
+    m->tagger_packed = t;
+}
+
+void ram_tagger_release_packed(struct ram_model *m)
+{
+    struct tagger_packed *t = m->tagger_packed;
+    if (!t) return;
+    for (int i = 0; i < t->n; i++) {
+        ram_sgemm_unregister(&t->p[i]);
+        ram_sgemm_packed_free(&t->p[i]);
+    }
+    ram_free(t);
+    m->tagger_packed = NULL;
+}
 
 /* ------------------------------------------------------------------ BERT layer */
 

@@ -95,4 +95,18 @@ ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger
 ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_embed, int n_tags, float *h0, float *q0,
                                  struct ram_error *err);
 
+/* Packs, once, the decoder's fp32 matrices that every chunk of every
+** forward multiplies by (per layer the query, attention output,
+** intermediate and output matrices, and wordvec_proj) and registers them
+** with sgemm.h, so that the products bert.c runs on them read the panels
+** instead of packing each again (six times per image at full size). Best
+** effort and result-neutral: what cannot be packed packs on the fly;
+** RAM_PREPACK=0 packs nothing. Quantized matrices (their int8/bf16 forms)
+** are left alone. m->tagger_packed owns the panels; ram_tagger_release_packed
+** (called by ram_model_free) unregisters and frees them. The fp32 matrices
+** stay mapped (cache_score.c reads them too): the panels add their size
+** (57 MB at full size) to the model. */
+void ram_tagger_prepack(struct ram_model *m);
+void ram_tagger_release_packed(struct ram_model *m);
+
 #endif /* RAM_TAGGER_H */

@@ -10,6 +10,7 @@
 */
 #include "cpu.h"
 #include "gemv_w8.h"
+#include "internal.h"
 #include "jobs.h"
 #include "ops.h"
 #include "sgemm.h"
@@ -131,6 +132,94 @@ static void test_sgemm_threads(enum ram_sgemm_path path)
     char name[80];
     snprintf(name, sizeof name, "sgemm_%s_threads_bit_identical", ram_sgemm_path_name(path));
     check(same, name, "1 and 2 threads differ");
+}
+
+/* Weights packed once (ram_sgemm_packed): on each level the CPU runs, odd
+** shapes, 1 and 2 threads, beta 0 and not, the same bits as ram_sgemm on the
+** unpacked weights; panels made for one level and used under another fall
+** back to the unpacked path (still the same bits as that level's). */
+static void test_sgemm_packed(void)
+{
+    static const int sh[][3] = {{1, 1, 1}, {13, 33, 257}, {25, 70, 300}, {150, 97, 513}, {36, 64, 256}};
+    enum ram_isa before = ram_cpu_isa();
+    int bad = 0, packed = 0, cases = 0;
+    for (int s = 0; s < 5; s++) {
+        int M = sh[s][0], N = sh[s][1], K = sh[s][2], lda = K + 3, ldc = N + 1;
+        float *A = rand_buf((size_t)M * lda), *W = rand_buf((size_t)N * K), *bias = rand_buf((size_t)N);
+        float *C0 = rand_buf((size_t)M * ldc), *C1 = malloc(sizeof(float) * M * ldc),
+              *C2 = malloc(sizeof(float) * M * ldc);
+        for (int pi = 0; pi < RAM_ISA_COUNT; pi++) {
+            if (!ram_cpu_force((enum ram_isa)pi)) continue;
+            struct ram_sgemm_packed P;
+            int got = ram_sgemm_pack_weights(W, N, K, &P);
+            packed += got;
+            bad += got != (ram_sgemm_default() != RAM_SGEMM_OPENBLAS);
+            for (int ui = 0; ui < RAM_ISA_COUNT; ui++) { /* used under every level */
+                if (!ram_cpu_force((enum ram_isa)ui)) continue;
+                for (int t = 1; t <= 2; t++)
+                    for (int b = 0; b < 2; b++) {
+                        float beta = b ? 0.5f : 0.0f;
+                        ram_jobs_set_threads(t);
+                        memcpy(C1, C0, sizeof(float) * M * ldc), memcpy(C2, C0, sizeof(float) * M * ldc);
+                        ram_sgemm_packed(M, A, lda, &P, beta, C1, ldc, b ? NULL : bias);
+                        ram_sgemm(0, 1, M, N, K, 1.0f, A, lda, W, K, beta, C2, ldc, b ? NULL : bias);
+                        bad += memcmp(C1, C2, sizeof(float) * M * ldc) != 0;
+                        cases++;
+                    }
+                ram_jobs_set_threads(0);
+            }
+            ram_cpu_force((enum ram_isa)pi);
+            ram_sgemm_packed_free(&P);
+        }
+        free(A), free(W), free(bias), free(C0), free(C1), free(C2);
+    }
+    ram_cpu_force(before);
+    { /* no memory for the panels: nothing packed, the products still run (on W) */
+        float W[6] = {1, 2, 3, 4, 5, 6}, A[3] = {1, -1, 2}, C[2];
+        struct ram_sgemm_packed P;
+        ram_alloc_fail_after(0);
+        int got = ram_sgemm_pack_weights(W, 2, 3, &P);
+        ram_alloc_fail_after(-1);
+        ram_sgemm_packed(1, A, 3, &P, 0.0f, C, 2, NULL);
+        bad += got || P.panels || C[0] != 5 || C[1] != 11;
+        ram_sgemm_packed_free(&P);
+    }
+    int want = ram_sgemm_default() != RAM_SGEMM_OPENBLAS; /* RAM_SGEMM=openblas: nothing is packed */
+    check(bad == 0 && (packed > 0) == want, "sgemm_packed_matches_unpacked_each_level",
+          "%d of %d products differ (or a packing failed); %d packings", bad, cases, packed);
+}
+
+/* The registry (ram_sgemm_register): ram_sgemm reads the panels registered
+** for W's address. Shown with panels of another matrix W2 registered under
+** W1's address: the product on W1 then gives W2's result; not for a product
+** the registry does not cover (alpha != 1), and no more once unregistered. */
+static void test_sgemm_registry(void)
+{
+    enum { M = 25, N = 70, K = 300 };
+    float *A = rand_buf((size_t)M * K), *W1 = rand_buf((size_t)N * K), *W2 = rand_buf((size_t)N * K);
+    float *c1 = malloc(sizeof(float) * M * N), *c2 = malloc(sizeof(float) * M * N), *ch = malloc(sizeof(float) * M * N),
+          *c = malloc(sizeof(float) * M * N);
+    ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W1, K, 0.0f, c1, N, NULL);
+    ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W2, K, 0.0f, c2, N, NULL);
+    ram_sgemm(0, 1, M, N, K, 0.5f, A, K, W1, K, 0.0f, ch, N, NULL);
+    struct ram_sgemm_packed P;
+    int want = ram_sgemm_default() != RAM_SGEMM_OPENBLAS, ok = 1;
+    int packed = ram_sgemm_pack_weights(W2, N, K, &P);
+    P.w = W1; /* W2's panels under W1's address */
+    int reg = ram_sgemm_register(&P);
+    ok &= packed == want && reg == want;
+    if (reg) {
+        ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W1, K, 0.0f, c, N, NULL);
+        ok &= !memcmp(c, c2, sizeof(float) * M * N);
+        ram_sgemm(0, 1, M, N, K, 0.5f, A, K, W1, K, 0.0f, c, N, NULL);
+        ok &= !memcmp(c, ch, sizeof(float) * M * N);
+        ram_sgemm_unregister(&P);
+        ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W1, K, 0.0f, c, N, NULL);
+        ok &= !memcmp(c, c1, sizeof(float) * M * N);
+    }
+    ram_sgemm_packed_free(&P);
+    check(ok, "sgemm_registry_found_by_address", "packed %d, registered %d (want %d)", packed, reg, want);
+    free(A), free(W1), free(W2), free(c1), free(c2), free(ch), free(c);
 }
 
 /* The AVX-512 packer's register transposes against the generic one. */
@@ -315,7 +404,7 @@ static void test_softmax_gelu(void)
 static void test_attention_head(void)
 {
     double worst = 0;
-    for (int N = 1; N <= 33; N += 16)
+    for (int N = 1; N <= 45; N += 11) /* 8-, 4- and 1-row blocks (ops_vec.h's small_gemm) */
         for (int d = 3; d <= 17; d += 14) {
             int ld = 3 * d + 1, ldo = d + 2;
             float *q = rand_buf((size_t)N * ld), *k = rand_buf((size_t)N * ld), *v = rand_buf((size_t)N * ld);
@@ -325,7 +414,7 @@ static void test_attention_head(void)
             memcpy(bias, s, sizeof(float) * N * N);
             ram_attention_head(q, k, v, ld, N, d, s, kt, o, ldo);
             for (int i = 0; i < N; i++) {
-                double sc[40], mx = -INFINITY, sum = 0;
+                double sc[48], mx = -INFINITY, sum = 0;
                 for (int j = 0; j < N; j++) {
                     double t = bias[i * N + j];
                     for (int c = 0; c < d; c++) t += (double)q[i * ld + c] * k[j * ld + c];
@@ -512,6 +601,40 @@ static void test_linear_few_rows(void)
         }
 }
 
+/* ram_linear_dots over many rows (the blocked dots kernel) gives each row
+** bit for bit what ram_linear_rows gives it in a call of 1 to 3 rows (the
+** decoder step Tag2Text's verified decoding must reproduce), with and
+** without bias, at 1 and 2 threads; shapes with row, output, vector and
+** scalar tails; at each instruction set this CPU runs. */
+static void test_linear_dots(void)
+{
+    static const int shape[][3] = {{37, 5, 7}, {200, 67, 11}, {768, 101, 35}, {64, 3, 2}};
+    char name[64];
+    for (size_t c = 0; c < sizeof shape / sizeof shape[0]; c++) {
+        const int K = shape[c][0], N = shape[c][1], R = shape[c][2];
+        float *x = rand_buf((size_t)R * K), *W = rand_buf((size_t)N * K), *b = rand_buf((size_t)N);
+        float *y = malloc(sizeof(float) * R * N), *y2 = malloc(sizeof(float) * R * N),
+              *ys = malloc(sizeof(float) * 3 * N);
+        int ok = 1;
+        for (int bias = 0; bias < 2; bias++)
+            for (int th = 1; th <= 2; th++) {
+                ram_set_threads(th);
+                ram_linear_dots(x, R, K, W, bias ? b : NULL, N, y);
+                for (int r = 0; r < R; r += 3) {
+                    const int n = R - r < 3 ? R - r : 3;
+                    ram_linear_rows(x + (size_t)r * K, n, K, W, bias ? b : NULL, N, ys);
+                    ok &= !memcmp(ys, y + (size_t)r * N, sizeof(float) * n * N);
+                }
+                if (th == 1) memcpy(y2, y, sizeof(float) * R * N);
+                ok &= !memcmp(y, y2, sizeof(float) * R * N);
+            }
+        ram_set_threads(0);
+        snprintf(name, sizeof name, "linear_dots_%dx%dx%d_%s", R, K, N, level);
+        check(ok, name, "a row differs from ram_linear_rows' (or between thread counts)");
+        free(x), free(W), free(b), free(y), free(y2), free(ys);
+    }
+}
+
 /* The weight-only int8 linear layer (gemv_w8.c): the codes and scales
 ** reproduce W within half a step of each group's scale; the product equals
 ** the dequantized weights' product in double within the fp32 bound, on 1-5
@@ -582,6 +705,8 @@ int main(void)
         test_sgemm_threads((enum ram_sgemm_path)p);
     }
     test_pack();
+    test_sgemm_packed();
+    test_sgemm_registry();
     test_gemm_forced();
     test_linear_few_rows();
     enum ram_isa chosen = ram_cpu_isa();
@@ -594,6 +719,7 @@ int main(void)
         test_reweight();
         test_ew_threads();
         test_w8();
+        test_linear_dots();
     }
     ram_cpu_force(chosen);
     test_pool();

@@ -11,6 +11,7 @@
 ** ram-convert from the golden .pth); the .pth route is compared with it.
 */
 #include "harness.h"
+#include "t2t_verify.h"
 #include "test_json.h"
 
 #include "internal.h"
@@ -358,33 +359,28 @@ static void run_image(struct ram_t2t_state *st, const struct ram_model *m, int i
     jfree(&res);
 }
 
-/* Step-0 logits of a caption (beam 0: the beams share the prompt then). */
-struct step0 {
-    float *logits; /* vocab floats, caller's */
-    int steps;
-};
-
-static void on_step0(void *arg, int step, const float *logits, const float *logp, int B, int V,
-                     const struct ram_beam_step *rec)
-{
-    struct step0 *s = arg;
-    (void)logp, (void)B, (void)rec;
-    if (step == 0) memcpy(s->logits, logits, sizeof(float) * (size_t)V);
-    s->steps = step + 1;
-}
-
 /* The int8 decoder (ram_t2t_quantize_decoder, what int8 model files get at
 ** load: weight-only int8, gemv_w8.h) on a second copy of the model, against
 ** the fp32 one, for every golden image and both tag sources (the image
 ** embeddings and tag strings are the fp32 ones: the int8 path leaves the
 ** Swin, the tagging head and the tag encoder alone). Checked: every decoder
-** matrix has its int8 form and the encoder's do not; the step-0 logits (all
-** 30,524) within INT8_LOGIT_TOL of the largest fp32 logit (measured 2.5 %:
-** the tiny model's width of 32 is int8's worst case; a wrong code, scale or
-** bias is off by whole units); a well-formed caption. Identical captions
-** are counted, not required: the goldens were drawn so that beam decisions
-** are 2e-4 apart, far below what 8-bit weights move a logit (3 of 8 are
-** identical; groups of 32 or 16 weights per scale gave 4 and 5). */
+** matrix has its int8 form and the encoder's do not; a new state decodes in
+** int8 (RAM_T2T_DECODE_INT8), fp32 and verified can be chosen, int8 and
+** verified on an fp32 model cannot.
+**   INT8 alone: the step-0 logits (all 30,524) within INT8_LOGIT_TOL of the
+** largest fp32 logit (measured 2.5 %: the tiny model's width of 32 is
+** int8's worst case; a wrong code, scale or bias is off by whole units), a
+** well-formed caption. Identical captions are counted, not required: the
+** goldens' beam decisions are 2e-4 apart, far below what 8-bit weights move
+** a logit (3 of 8 identical).
+**   VERIFIED: every step's logits, log-probs and decisions, the ids and the
+** caption bit for bit those of the fp32 model, whether the draft held or
+** not (drafted and confirmed steps are counted); FP32 on the quantized
+** model too.
+**   Forced divergence: a draft hook makes the draft take an absurd token at
+** step k (1, the middle and the last step before the draft's own first
+** divergence): the result is still fp32's, and when a chunk drafted step k
+** (always for k = 1) the first divergence is at exactly k. */
 #define INT8_LOGIT_TOL 0.06
 static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model *m32)
 {
@@ -399,9 +395,20 @@ static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model
     check(!rc && l0 && l0[0].sq_w8 && l0[0].co_w8 && l0[0].o_w8 && q->t2t.dec_w.layers[q->t2t.dec.layers - 1].i_w8 &&
               q->t2t.lm_word_w8 && q->t2t.lm_dense_w8 && !q->t2t.enc_w.layers[0].sq_w8 && !m32->t2t.lm_word_w8,
           "t2t.int8.decoder_quantized", "%s", rc ? err.msg : "a decoder matrix has no int8 form");
-    const int V = q->t2t.dec.vocab;
-    float *l32 = malloc(sizeof(float) * (size_t)V), *l8 = malloc(sizeof(float) * (size_t)V);
-    int same = 0, total = 0;
+    if (rc) {
+        ram_model_free(q);
+        return;
+    }
+    struct ram_error e2;
+    check(ram_t2t_get_decoder(st) == RAM_T2T_DECODE_INT8 && ram_t2t_get_decoder(st32) == RAM_T2T_DECODE_FP32 &&
+              ram_t2t_set_decoder(st32, RAM_T2T_DECODE_INT8, &e2) == RAM_ERR_UNSUPPORTED &&
+              ram_t2t_set_decoder(st32, RAM_T2T_DECODE_VERIFIED, &e2) == RAM_ERR_UNSUPPORTED &&
+              ram_t2t_set_decoder(st, (enum ram_t2t_decoder)7, &e2) == RAM_ERR_ARG &&
+              ram_t2t_get_decoder(st32) == RAM_T2T_DECODE_FP32,
+          "t2t.int8.decoder_choice", "state %d, fp32 state %d", (int)ram_t2t_get_decoder(st),
+          (int)ram_t2t_get_decoder(st32));
+    const int V = q->t2t.dec.vocab, eos = ram_wordpiece_special(q->t2t.wp, RAM_WP_SEP);
+    int same = 0, total = 0, vsame = 0, held = 0, forced = 0;
     double worst = 0;
     for (int img = 0; !rc && img < 4; img++) {
         struct npy in;
@@ -418,27 +425,74 @@ static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model
         for (int c = 0; !rc && c < q->num_class; c++) p[c] = ram_sigmoid(p[c]);
         if (!rc) rc = ram_t2t_tag_string(m32, p, &tags, &err);
         for (int k = 0; !rc && k < 2; k++) {
-            const char *t = k ? "dog, grass, sunny beach" : tags;
-            char *use = NULL, *c32 = NULL, *c8 = NULL, name[64];
+            const char *t = k ? "dog, grass, sunny beach" : tags, *src = k ? "user" : "predicted";
+            char *use = NULL, name[80];
             ram_t2t_user_tags(t, strlen(t), &use, &err);
-            int32_t a[RAM_T2T_MAX_LEN + 1], b[RAM_T2T_MAX_LEN + 1];
-            int na = 0, nb = 0;
-            struct step0 s32 = {l32, 0}, s8 = {l8, 0};
-            struct ram_t2t_hooks h32 = {NULL, NULL, NULL, NULL, on_step0, &s32},
-                                 h8 = {NULL, NULL, NULL, NULL, on_step0, &s8};
-            rc = ram_t2t_caption(st32, emb, use, strlen(use), &h32, a, &na, &c32, &err);
-            if (!rc) rc = ram_t2t_caption(st, emb, use, strlen(use), &h8, b, &nb, &c8, &err);
+            struct t2t_run r32, r8, rv, rf;
+            rc = t2t_run(st32, emb, use, &r32, &err);
+            if (!rc) rc = ram_t2t_set_decoder(st, RAM_T2T_DECODE_INT8, &err);
+            if (!rc) rc = t2t_run(st, emb, use, &r8, &err);
             double e = 0, top = 0;
-            for (int i = 0; !rc && i < V; i++) e = fmax(e, fabs((double)l32[i] - l8[i])), top = fmax(top, fabs(l32[i]));
+            for (int i = 0; !rc && i < V; i++)
+                e = fmax(e, fabs((double)r32.logits[i] - r8.logits[i])), top = fmax(top, fabs(r32.logits[i]));
             e /= top;
             worst = fmax(worst, e);
-            snprintf(name, sizeof name, "t2t.int8.img%d.%s.step0_logits", img, k ? "user" : "predicted");
+            snprintf(name, sizeof name, "t2t.int8.img%d.%s.step0_logits", img, src);
             check(!rc && e <= INT8_LOGIT_TOL, name, "max |int8 - fp32| / max |fp32| %.4g (%s)", e, rc ? err.msg : "");
-            snprintf(name, sizeof name, "t2t.int8.img%d.%s.caption", img, k ? "user" : "predicted");
-            check(!rc && c8 && nb >= 10 && nb <= RAM_T2T_MAX_LEN && b[0] == a[0] && s8.steps >= 6, name, "%d ids '%s'",
-                  nb, c8 ? c8 : err.msg);
-            same += !rc && na == nb && !memcmp(a, b, sizeof(int32_t) * (size_t)na), total++;
-            ram_free(c32), ram_free(c8), ram_free(use);
+            snprintf(name, sizeof name, "t2t.int8.img%d.%s.caption", img, src);
+            check(!rc && r8.caption && r8.n_ids >= 10 && r8.n_ids <= RAM_T2T_MAX_LEN && r8.ids[0] == r32.ids[0] &&
+                      r8.steps >= 6 && r8.stats.decoder == RAM_T2T_DECODE_INT8,
+                  name, "%d ids '%s'", r8.n_ids, r8.caption ? r8.caption : err.msg);
+            same += !rc && r32.n_ids == r8.n_ids && !memcmp(r32.ids, r8.ids, sizeof(int32_t) * (size_t)r32.n_ids);
+            total++;
+
+            /* Verified: fp32's bits, whatever the draft did. */
+            if (!rc) rc = ram_t2t_set_decoder(st, RAM_T2T_DECODE_VERIFIED, &err);
+            if (!rc) rc = t2t_run(st, emb, use, &rv, &err);
+            snprintf(name, sizeof name, "t2t.verified.img%d.%s.same_as_fp32", img, src);
+            check(!rc && t2t_run_same(&r32, &rv) && rv.stats.decoder == RAM_T2T_DECODE_VERIFIED &&
+                      rv.stats.draft_steps >= 1 && rv.stats.draft_held <= rv.stats.draft_steps &&
+                      rv.stats.steps == r32.steps,
+                  name, "%d / %d steps, first divergence at step %d: '%s' vs fp32 '%s' (%s)", rv.steps, r32.steps,
+                  rv.stats.first_divergence, rv.caption ? rv.caption : "", r32.caption ? r32.caption : "",
+                  rc ? err.msg : "");
+            vsame += !rc && t2t_run_same(&r32, &rv);
+            held += !rc && rv.stats.first_divergence < 0;
+            printf("# verified img%d %s: %d steps, %d drafted, %d of them confirmed, first divergence at step %d\n",
+                   img, src, rv.stats.steps, rv.stats.draft_steps, rv.stats.draft_held, rv.stats.first_divergence);
+            /* FP32 chosen on the quantized model. */
+            if (!rc && img == 0) {
+                rc = ram_t2t_set_decoder(st, RAM_T2T_DECODE_FP32, &err);
+                if (!rc) rc = t2t_run(st, emb, use, &rf, &err);
+                snprintf(name, sizeof name, "t2t.verified.img0.%s.fp32_chosen", src);
+                check(!rc && t2t_run_same(&r32, &rf) && rf.stats.decoder == RAM_T2T_DECODE_FP32, name, "%s",
+                      rc ? err.msg : "differs from the fp32 model's");
+                t2t_run_free(&rf);
+                if (!rc) rc = ram_t2t_set_decoder(st, RAM_T2T_DECODE_VERIFIED, &err);
+            }
+            /* Forced divergence before the draft's own (its decisions up to
+            ** step n - 1 hold): at step 1 (always drafted: step 0 is fp32's)
+            ** and at later steps if a chunk drafts them. */
+            const int n = rv.stats.first_divergence < 0 ? rv.stats.steps : rv.stats.first_divergence;
+            const int at[3] = {1, n / 2, n - 1};
+            for (int f = 0; !rc && f < 3 && n >= 2; f++) {
+                if (f && at[f] <= at[f - 1]) continue;
+                struct t2t_force force = {at[f], eos, 0};
+                ram_t2t_set_draft_hook(st, t2t_force_step, &force);
+                rc = t2t_run(st, emb, use, &rf, &err);
+                ram_t2t_set_draft_hook(st, NULL, NULL);
+                snprintf(name, sizeof name, "t2t.verified.img%d.%s.forced_at_%d", img, src, at[f]);
+                const int want = force.hit ? at[f] : rv.stats.first_divergence;
+                check(!rc && force.hit <= 1 && (force.hit || f) && rf.stats.first_divergence == want &&
+                          t2t_run_same(&r32, &rf),
+                      name, "first divergence at step %d (want %d), hook hit %d, '%s' vs fp32 '%s' (%s)",
+                      rf.stats.first_divergence, want, force.hit, rf.caption ? rf.caption : "",
+                      r32.caption ? r32.caption : "", rc ? err.msg : "");
+                forced += force.hit;
+                t2t_run_free(&rf);
+            }
+            t2t_run_free(&r32), t2t_run_free(&r8), t2t_run_free(&rv);
+            ram_free(use);
         }
         check(rc == RAM_OK, "t2t.int8.runs", "image %d: %s", img, err.msg);
         ram_free(tags);
@@ -447,7 +501,9 @@ static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model
     }
     printf("# int8 decoder: step-0 logits within %.3g of the largest fp32 logit; %d of %d captions identical to fp32\n",
            worst, same, total);
-    free(l32), free(l8);
+    printf("# verified int8 decoder: %d of %d captions fp32's bit for bit, the draft held to the end in %d; "
+           "%d forced divergences\n",
+           vsame, total, held, forced);
     ram_t2t_state_free(st);
     ram_model_free(q);
 }

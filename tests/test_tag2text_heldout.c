@@ -13,6 +13,7 @@
 ** is the reference's input (the Swin has held-out tests of its own).
 */
 #include "harness.h"
+#include "t2t_verify.h"
 
 #include "bert.h"
 #include "internal.h"
@@ -340,6 +341,33 @@ int main(void)
           "%d steps, max abs logit error %.3g", c.steps_checked, c.logit_err);
     printf("# tag encoder vs float64: %.3g; decoder logits (steps 0-%d, 3 beams, cached vs recomputed): %.3g\n",
            c.enc_err, REF_STEPS - 1, c.logit_err);
+
+    /* Verified int8 decoding on this config (5 heads of 4, widths not a
+    ** multiple of the int8 group): fp32's bits on two tag strings, and with
+    ** the draft forced to diverge at step 1. */
+    struct ram_t2t_state *s8 = NULL;
+    rc = ram_t2t_quantize_decoder(m, &err);
+    if (!rc) rc = ram_t2t_state_init(m, &s8, &err);
+    if (!rc) rc = ram_t2t_set_decoder(s8, RAM_T2T_DECODE_VERIFIED, &err);
+    const char *tv[2] = {tags, "tag2 | tag30"};
+    for (int k = 0; !rc && k < 3; k++) {
+        struct t2t_run r32, rv;
+        struct t2t_force force = {1, ram_wordpiece_special(t->wp, RAM_WP_SEP), 0};
+        ram_t2t_set_draft_hook(s8, k == 2 ? t2t_force_step : NULL, &force);
+        rc = t2t_run(st, emb, tv[k & 1], &r32, &err);
+        if (!rc) rc = t2t_run(s8, emb, tv[k & 1], &rv, &err);
+        char name[64];
+        snprintf(name, sizeof name, "t2t_heldout.verified_%s", k == 2 ? "forced_at_1" : k ? "tags2" : "tags1");
+        check(!rc && t2t_run_same(&r32, &rv) && rv.stats.decoder == RAM_T2T_DECODE_VERIFIED &&
+                  (k < 2 || (force.hit == 1 && rv.stats.first_divergence == 1)),
+              name, "first divergence at step %d, '%s' vs fp32 '%s' (%s)", rv.stats.first_divergence,
+              rv.caption ? rv.caption : "", r32.caption ? r32.caption : "", rc ? err.msg : "");
+        printf("# verified (%s): %d steps, %d drafted, %d confirmed, first divergence at step %d\n", name,
+               rv.stats.steps, rv.stats.draft_steps, rv.stats.draft_held, rv.stats.first_divergence);
+        t2t_run_free(&r32), t2t_run_free(&rv);
+    }
+    check(rc == RAM_OK, "t2t_heldout.verified_runs", "%s", err.msg);
+    ram_t2t_state_free(s8);
     ram_free(caption);
     ram_free(tags);
     free(enc), free(Q), free(logits), free(E), free(chw), free(emb);

@@ -13,7 +13,11 @@
 ** step), their totals for tags only and for tags + caption; the same
 ** caption through a second copy of the model whose decoder runs in int8
 ** (ram_t2t_quantize_decoder, what int8 files get at load: weight-only
-** int8), interleaved with the fp32 one; and the FMA peak measured before each run.
+** int8), interleaved with the fp32 one, once with int8 alone
+** (RAM_T2T_DECODE_INT8) and once verified (RAM_T2T_DECODE_VERIFIED: int8
+** draft, one fp32 pass over its beam tree, fp32 steps from where it
+** diverges; what int8 files use by default); and the FMA peak measured
+** before each run.
 **
 ** HOW IT WORKS. The stages are timed through the engine's own hooks: the
 ** trace of the tag encoder's last layer ends the tag encoder, the caption
@@ -27,7 +31,12 @@
 ** steps read (every matrix once per step) over the decoding time.
 ** Agreement: int8_same_caption is 1 when the int8 decoder's caption (for
 ** the fp32 tags) is identical to fp32's on IMAGE, and int8_same_caption_gen
-** counts the same over GEN generated images.
+** counts the same over GEN generated images. verified_same_caption(_gen)
+** must be 1 (GEN): the verified decoder gives fp32's ids;
+** verified_draft_steps / _held: int8 steps drafted / confirmed by fp32;
+** verified_first_divergence the first step where fp32 decided otherwise
+** than the draft (-1: never); _gen: the same over the GEN images (how many
+** diverged at all, at which steps, drafted and confirmed steps in all).
 */
 #include "bench_util.h"
 #include "gemv_w8.h"
@@ -166,23 +175,26 @@ int main(int argc, char **argv)
     const int S = m->swin.image_size;
     float *chw = malloc(sizeof(float) * 3 * S * S), *emb = malloc(sizeof(float) * m->n_image_tokens * m->vision_width),
           *probs = malloc(sizeof(float) * m->num_class);
-    enum { K_PRE, K_SWIN, K_TAG, K_ENC, K_DEC, K_TAGS, K_ALL, K_DEC8, K_ALL8, K_PEAK, K_N };
+    enum { K_PRE, K_SWIN, K_TAG, K_ENC, K_DEC, K_TAGS, K_ALL, K_DEC8, K_ALL8, K_DECV, K_ALLV, K_PEAK, K_N };
     double *v[K_N];
     for (int k = 0; k < K_N; k++) v[k] = malloc(sizeof(double) * runs);
     if (!chw || !emb || !probs) return 1;
     char last_enc[48];
     snprintf(last_enc, sizeof last_enc, "tag_encoder_layer%d_out", m->t2t.enc.layers - 1);
-    int steps = 0, steps8 = 0, same = 1, n_prompt = 0;
+    int steps = 0, steps8 = 0, same = 1, samev = 1, n_prompt = 0;
+    struct ram_t2t_decode_stats dsv;
+    memset(&dsv, 0, sizeof dsv);
     char *cap32 = NULL, *cap8 = NULL, *tags = NULL;
     for (int th = 1; th <= 2; th++) {
         ram_set_threads(th);
         for (int r = -1; r < runs; r++) {
             double p = peak(peak_fp32_kind(), th);
-            struct timing tm = {0, 0, last_enc}, tm8 = {0, 0, last_enc};
+            struct timing tm = {0, 0, last_enc}, tm8 = {0, 0, last_enc}, tmv = {0, 0, last_enc};
             struct ram_t2t_hooks hk = {NULL, NULL, on_trace, &tm, on_step, &tm};
             struct ram_t2t_hooks hk8 = {NULL, NULL, on_trace, &tm8, on_step, &tm8};
-            int32_t ids[RAM_T2T_MAX_LEN + 1], ids8[RAM_T2T_MAX_LEN + 1];
-            int n32 = 0, n8 = 0;
+            struct ram_t2t_hooks hkv = {NULL, NULL, on_trace, &tmv, on_step, &tmv};
+            int32_t ids[RAM_T2T_MAX_LEN + 1], ids8[RAM_T2T_MAX_LEN + 1], idsv[RAM_T2T_MAX_LEN + 1];
+            int n32 = 0, n8 = 0, nv = 0;
             ram_free(cap32), ram_free(cap8), ram_free(tags);
             cap32 = cap8 = tags = NULL;
             double t0 = bench_now();
@@ -194,9 +206,17 @@ int main(int argc, char **argv)
             double t3 = bench_now();
             if (ram_t2t_caption(f32.st, emb, tags, strlen(tags), &hk, ids, &n32, &cap32, &err)) goto fail;
             double t4 = bench_now();
-            if (ram_t2t_caption(i8.st, emb, tags, strlen(tags), &hk8, ids8, &n8, &cap8, &err)) goto fail;
+            if (ram_t2t_set_decoder(i8.st, RAM_T2T_DECODE_INT8, &err) ||
+                ram_t2t_caption(i8.st, emb, tags, strlen(tags), &hk8, ids8, &n8, &cap8, &err))
+                goto fail;
             double t5 = bench_now();
+            if (ram_t2t_set_decoder(i8.st, RAM_T2T_DECODE_VERIFIED, &err) ||
+                ram_t2t_caption(i8.st, emb, tags, strlen(tags), &hkv, idsv, &nv, NULL, &err))
+                goto fail;
+            double t6 = bench_now();
+            ram_t2t_last_decode(i8.st, &dsv);
             same = n32 == n8 && !memcmp(ids, ids8, sizeof(int32_t) * n32);
+            samev = n32 == nv && !memcmp(ids, idsv, sizeof(int32_t) * n32);
             steps = tm.steps, steps8 = tm8.steps;
             n_prompt = 4;
             if (r < 0) continue; /* warm-up: first touch of the mapped weights and the arena */
@@ -204,10 +224,20 @@ int main(int argc, char **argv)
             v[K_ENC][r] = tm.enc_done - t3, v[K_DEC][r] = t4 - tm.enc_done;
             v[K_TAGS][r] = t3 - t0, v[K_ALL][r] = t4 - t0;
             v[K_DEC8][r] = t5 - tm8.enc_done, v[K_ALL8][r] = (t3 - t0) + (t5 - t4), v[K_PEAK][r] = p;
+            v[K_DECV][r] = t6 - tmv.enc_done, v[K_ALLV][r] = (t3 - t0) + (t6 - t5);
         }
-        static const char *key[K_N] = {"preprocess",         "swin",       "tagging",       "tag_encoder",
-                                       "decoding",           "tags_total", "caption_total", "decoding_int8",
-                                       "caption_total_int8", "fma_peak"};
+        static const char *key[K_N] = {"preprocess",
+                                       "swin",
+                                       "tagging",
+                                       "tag_encoder",
+                                       "decoding",
+                                       "tags_total",
+                                       "caption_total",
+                                       "decoding_int8",
+                                       "caption_total_int8",
+                                       "decoding_verified",
+                                       "caption_total_verified",
+                                       "fma_peak"};
         for (int k = 0; k < K_N; k++)
             printf(k == K_PEAK ? "t2t_%s_gflops_%dt %.1f\n" : "t2t_%s_s_%dt %.4f\n", key[k], th,
                    bench_median(v[k], runs));
@@ -222,24 +252,39 @@ int main(int argc, char **argv)
     printf("t2t_decoder_step_mb_fp32 %.1f\nt2t_decoder_step_mb_int8 %.1f\n", decoder_step_bytes(m, 4) / 1e6,
            decoder_step_bytes(m, 1 + 4.0 / RAM_W8_GROUP) / 1e6);
     printf("t2t_tags %s\nt2t_caption %s\nt2t_caption_int8 %s\nt2t_int8_same_caption %d\n", tags, cap32, cap8, same);
+    printf("t2t_verified_same_caption %d\nt2t_verified_first_divergence %d\nt2t_verified_draft_steps %d\n"
+           "t2t_verified_draft_held %d\n",
+           samev, dsv.first_divergence, dsv.draft_steps, dsv.draft_held);
 
     /* Agreement of the int8 decoder on generated images (untimed). */
-    int gsame = 0;
+    int gsame = 0, gsamev = 0, gfall = 0, gheld = 0, gdraft = 0;
+    char gfrom[GEN * 12 + 1] = "";
     ram_set_threads(2);
     for (int g = 0; g < GEN; g++) {
-        int32_t a[RAM_T2T_MAX_LEN + 1], b[RAM_T2T_MAX_LEN + 1];
-        int na = 0, nb = 0;
+        int32_t a[RAM_T2T_MAX_LEN + 1], b[RAM_T2T_MAX_LEN + 1], c[RAM_T2T_MAX_LEN + 1];
+        int na = 0, nb = 0, nc = 0;
         char *tg = NULL;
         gen_image(chw, S, g);
         if (ram_swin_forward(m, chw, ram_t2t_swin_scratch(f32.st), emb, NULL, &err) ||
             tag_string(&f32, emb, probs, &tg, &err) ||
             ram_t2t_caption(f32.st, emb, tg, strlen(tg), NULL, a, &na, NULL, &err) ||
-            ram_t2t_caption(i8.st, emb, tg, strlen(tg), NULL, b, &nb, NULL, &err))
+            ram_t2t_set_decoder(i8.st, RAM_T2T_DECODE_INT8, &err) ||
+            ram_t2t_caption(i8.st, emb, tg, strlen(tg), NULL, b, &nb, NULL, &err) ||
+            ram_t2t_set_decoder(i8.st, RAM_T2T_DECODE_VERIFIED, &err) ||
+            ram_t2t_caption(i8.st, emb, tg, strlen(tg), NULL, c, &nc, NULL, &err))
             goto fail;
         gsame += na == nb && !memcmp(a, b, sizeof(int32_t) * na);
+        gsamev += na == nc && !memcmp(a, c, sizeof(int32_t) * na);
+        ram_t2t_last_decode(i8.st, &dsv);
+        gfall += dsv.first_divergence >= 0;
+        gheld += dsv.draft_held, gdraft += dsv.draft_steps;
+        snprintf(gfrom + strlen(gfrom), sizeof gfrom - strlen(gfrom), "%s%d", g ? "," : "", dsv.first_divergence);
         ram_free(tg);
     }
     printf("t2t_int8_same_caption_gen %d\nt2t_int8_gen_images %d\n", gsame, GEN);
+    printf("t2t_verified_same_caption_gen %d\nt2t_verified_diverged_gen %d\nt2t_verified_first_divergence_gen %s\n"
+           "t2t_verified_draft_held_gen %d\nt2t_verified_draft_steps_gen %d\n",
+           gsamev, gfall, gfrom, gheld, gdraft);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("t2t_peak_rss_bytes %ld\n", (long)ru.ru_maxrss * 1024L);

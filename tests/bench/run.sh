@@ -196,6 +196,8 @@ for th in 1t 2t; do
 done
 t2sp() { a=$(t2v "$1"); b=$(t2v "$2"); [ -n "$a" ] && [ -n "$b" ] && awk "BEGIN{ if ($b > 0) printf \"%.2f\", $a/$b }"; }
 T2SP8_1=$(t2sp t2t_decoding_s_1t t2t_decoding_int8_s_1t); T2SP8_2=$(t2sp t2t_decoding_s_2t t2t_decoding_int8_s_2t)
+# Verified int8 decoding (int8 drafts checked by fp32): its speed against fp32's, same run.
+T2SPV_1=$(t2sp t2t_decoding_s_1t t2t_decoding_verified_s_1t); T2SPV_2=$(t2sp t2t_decoding_s_2t t2t_decoding_verified_s_2t)
 
 # Issue 16: the prefilter cascade and tag top-k over 1,000,000 pictures
 # (tests/bench/cascade.sh; the data is made once, about 4 GB; RAM_BENCH_CASCADE=0 skips it).
@@ -346,6 +348,10 @@ printf '%-34s %12s %12s\n' "  int8 decoder: tags + caption s" "$(nul "$(t2v t2t_
 printf '%-34s %12s %12s\n' "  int8 decoding speedup vs fp32" "$(nul "$T2SP8_1")" "$(nul "$T2SP8_2")"
 printf '%-34s %12s %12s\n' "  int8 weights read GB/s" "$(nul "$T2BW8_1t")" "$(nul "$T2BW8_2t")"
 printf '%-34s %12s\n' "  int8 same caption (image, gen.)" "$(nul "$(t2v t2t_int8_same_caption)") $(nul "$(t2v t2t_int8_same_caption_gen)")/$(nul "$(t2v t2t_int8_gen_images)")"
+printf '%-34s %12s %12s\n' "  verified int8: decoding s" "$(nul "$(t2v t2t_decoding_verified_s_1t)")" "$(nul "$(t2v t2t_decoding_verified_s_2t)")"
+printf '%-34s %12s %12s\n' "  verified decoding speedup vs fp32" "$(nul "$T2SPV_1")" "$(nul "$T2SPV_2")"
+printf '%-34s %12s\n' "  verified drafted / confirmed" "$(nul "$(t2v t2t_verified_draft_steps)") $(nul "$(t2v t2t_verified_draft_held)")"
+printf '%-34s %12s\n' "  verified same caption (image, gen.)" "$(nul "$(t2v t2t_verified_same_caption)") $(nul "$(t2v t2t_verified_same_caption_gen)")/$(nul "$(t2v t2t_int8_gen_images)")"
 printf '%-34s %12s\n' "model load s" "$(val load_s)"
 printf '%-34s %12s\n' "peak RSS bytes" "$(val peak_rss_bytes)"
 printf '%-34s %12s\n' "index images/s (SQL INSERT)" "$(nul "$index")"
@@ -537,6 +543,19 @@ cat >"$OUT/results.json" <<EOF
   "t2t_int8_same_caption": $(nul "$(t2v t2t_int8_same_caption)"),
   "t2t_int8_same_caption_gen": $(nul "$(t2v t2t_int8_same_caption_gen)"),
   "t2t_int8_gen_images": $(nul "$(t2v t2t_int8_gen_images)"),
+  "t2t_decoding_verified_s_1t": $(nul "$(t2v t2t_decoding_verified_s_1t)"),
+  "t2t_decoding_verified_s_2t": $(nul "$(t2v t2t_decoding_verified_s_2t)"),
+  "t2t_caption_total_verified_s_1t": $(nul "$(t2v t2t_caption_total_verified_s_1t)"),
+  "t2t_caption_total_verified_s_2t": $(nul "$(t2v t2t_caption_total_verified_s_2t)"),
+  "t2t_verified_decoding_speedup_1t": $(nul "$T2SPV_1"),
+  "t2t_verified_decoding_speedup_2t": $(nul "$T2SPV_2"),
+  "t2t_verified_same_caption": $(nul "$(t2v t2t_verified_same_caption)"),
+  "t2t_verified_same_caption_gen": $(nul "$(t2v t2t_verified_same_caption_gen)"),
+  "t2t_verified_draft_steps": $(nul "$(t2v t2t_verified_draft_steps)"),
+  "t2t_verified_draft_held": $(nul "$(t2v t2t_verified_draft_held)"),
+  "t2t_verified_first_divergence": $(nul "$(t2v t2t_verified_first_divergence)"),
+  "t2t_verified_draft_steps_gen": $(nul "$(t2v t2t_verified_draft_steps_gen)"),
+  "t2t_verified_draft_held_gen": $(nul "$(t2v t2t_verified_draft_held_gen)"),
   "load_s": $(val load_s),
   "peak_rss_bytes": $(val peak_rss_bytes)
 }
