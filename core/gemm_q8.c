@@ -450,6 +450,35 @@ Q8_TARGET_AMX static void amx_store(const struct q8_job *j, int r0, int o, const
     }
 }
 
+/* amx_store of two tiles side by side (32 columns, the first 16 all below
+** n) for the dequantized output: one pass over the rows, each row's scale
+** and zero point read once for both. */
+Q8_TARGET_AMX static void amx_store_pair(const struct q8_job *j, int r0, int o, const int32_t *c0, const int32_t *c1)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int cnt = w->n - o - 16 < 16 ? w->n - o - 16 : 16;
+    const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
+    const __m512i cs0 = _mm512_load_si512(w->colsum + o), cs1 = _mm512_load_si512(w->colsum + o + 16);
+    const __m512 sc0 = _mm512_loadu_ps(w->scale + o), sc1 = _mm512_maskz_loadu_ps(mk, w->scale + o + 16);
+    const __m512 bb0 = j->bias ? _mm512_loadu_ps(j->bias + o) : _mm512_setzero_ps();
+    const __m512 bb1 = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o + 16) : _mm512_setzero_ps();
+    for (int r = 0; r < 16 && r0 + r < j->rows; r++) {
+        float *yr = j->y + (size_t)(r0 + r) * w->n + o;
+        const __m512i za = _mm512_set1_epi32(j->za[r0 + r]);
+        const __m512 sa = _mm512_set1_ps(j->sa[r0 + r]);
+        __m512i d0 = _mm512_sub_epi32(_mm512_load_si512(c0 + 16 * r), _mm512_mullo_epi32(za, cs0));
+        __m512i d1 = _mm512_sub_epi32(_mm512_load_si512(c1 + 16 * r), _mm512_mullo_epi32(za, cs1));
+        __m512 v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(sa, sc0), bb0);
+        __m512 v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(sa, sc1), bb1);
+        if (j->add) {
+            v0 = _mm512_add_ps(_mm512_loadu_ps(yr), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yr + 16), v1);
+        }
+        _mm512_storeu_ps(yr, v0);
+        _mm512_mask_storeu_ps(yr + 16, mk, v1);
+    }
+}
+
 /* Cache blocks of the AMX loop: rows x panels such that the block's
 ** quantized rows (A_BLOCK bytes unless all rows fit in A_ALL), its weights
 ** (B_BLOCK) and its outputs (C_BLOCK) stay in L2 while the panel pairs and
@@ -508,6 +537,13 @@ Q8_TARGET_AMX static void gemm_amx(const struct q8_job *j)
                     }
                     _tile_stored(0, c[0], 64);
                     _tile_stored(2, c[2], 64);
+                    if (two && !j->acc) {
+                        _tile_stored(1, c[1], 64);
+                        _tile_stored(3, c[3], 64);
+                        amx_store_pair(j, r0, p * 16, c[0], c[1]);
+                        if (r0 + 16 < j->rows) amx_store_pair(j, r0 + 16, p * 16, c[2], c[3]);
+                        continue;
+                    }
                     amx_store(j, r0, p * 16, c[0]);
                     if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16, c[2]);
                     if (two) {

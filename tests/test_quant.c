@@ -204,10 +204,11 @@ static void test_exact(const struct qcase *c, const char *tag)
 
 static void test_kernel(void)
 {
-    static const int shapes[][3] = {{1, 1, 1},       {1, 17, 5},     {7, 33, 13},    {13, 70, 130},
-                                    {6, 64, 256},    {25, 100, 771}, {50, 200, 3},   {97, 129, 64},
-                                    {130, 300, 262}, {37, 70, 128},  {130, 300, 256}};
-    /* 130 x 300 x 26x is big enough for 2 threads; K a multiple of 64 takes AMX tiles where granted. */
+    static const int shapes[][3] = {{1, 1, 1},       {1, 17, 5},     {7, 33, 13},     {13, 70, 130},
+                                    {6, 64, 256},    {25, 100, 771}, {50, 200, 3},    {97, 129, 64},
+                                    {130, 300, 262}, {37, 70, 128},  {130, 300, 256}, {33, 52, 128}};
+    /* 130 x 300 x 26x is big enough for 2 threads; K a multiple of 64 takes AMX tiles where granted;
+    ** 33 x 52 x 128 ends in a pair of AMX column tiles whose second one is partial. */
     printf("NOTE: AVX512-VNNI kernel %s, AMX-INT8 %s, AVX-VNNI %s, AVX2 kernel %s\n",
            ram_q8_have_vnni() ? "present" : "absent", ram_q8_have_amx() ? "present" : "absent",
            ram_q8_have_avxvnni() ? "present" : "absent", ram_q8_have_avx2() ? "present" : "absent");
