@@ -238,7 +238,9 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
             if ((rc = q8_outs(w, t, &q8[i], qnames[i], err))) goto cleanup;
             k++;
         }
-        if (opt.dtype == RAM_DTYPE_BF16 && w->q8 && ram_layer_precision(m, w->name, RAM_PREC_BF16) == RAM_PREC_BF16 &&
+        /* bf16 files store packed only what the path runs as plain bf16; bf16x2 / bf16x3 matrices stay F32
+        ** (their two packed forms take the same bytes) and are packed at load. */
+        if (opt.dtype == RAM_DTYPE_BF16 && w->q8 && ram_layer_precision(m, w->name, ram_bf16_path()) == RAM_PREC_BF16 &&
             (rc = bf16_out(w, t, &q8[i], err)))
             goto cleanup;
     }

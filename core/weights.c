@@ -807,7 +807,13 @@ int ram_q8_layer_precision(const struct ram_model *m, const char *name)
 
 static int q8_choose(const char *name, void *ctx) { return ram_q8_layer_precision(ctx, name); }
 
-static int bf16_choose(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
+int ram_bf16_path(void)
+{
+    const char *e = getenv("RAM_BF16"); /* "plain": the plain bf16 path (read at load and at conversion) */
+    return e && !strcmp(e, "plain") ? RAM_PREC_BF16 : RAM_PREC_BF16ACC;
+}
+
+static int bf16_choose(const char *name, void *ctx) { return ram_layer_precision(ctx, name, ram_bf16_path()); }
 
 ram_status ram_model_use_bf16(struct ram_model *m, struct ram_error *err)
 {

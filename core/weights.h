@@ -152,8 +152,15 @@ int ram_q8_layer_precision(const struct ram_model *m, const char *name);
 ** the sensitive matrices fp32, the Swin's bf16x2, the decoder's bf16x3. */
 int ram_layer_precision(const struct ram_model *m, const char *name, int path);
 
+/* The bf16 path a bf16 file (and ram_model_use_bf16) runs: RAM_PREC_BF16ACC,
+** the accurate mix (Swin bf16x2, decoder bf16x3: within 0.005 of fp32 on the
+** full-size trained-like model, at ~1.4-1.5x the plain path's time), unless
+** the environment says RAM_BF16=plain (RAM_PREC_BF16). Read when a model is
+** loaded or converted. */
+int ram_bf16_path(void);
+
 /* The bf16 path at load: every large linear matrix that has its fp32 form
-** in bf16, except those ram_layer_precision keeps in fp32. */
+** in the precision ram_layer_precision(m, name, ram_bf16_path()) gives it. */
 ram_status ram_model_use_bf16(struct ram_model *m, struct ram_error *err);
 
 /* Chooses a precision for each large linear matrix of m (the Swin linear
