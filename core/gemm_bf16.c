@@ -50,6 +50,7 @@
 
 #include "ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -164,6 +165,12 @@ int ram_bf16_level(void)
 }
 
 void ram_bf16_force_level(int level) { g_force_level = level; }
+
+int ram_bf16_plain(void)
+{
+    const char *e = getenv("RAM_BF16");
+    return e && !strcmp(e, "plain");
+}
 
 /* ------------------------------------------------------------------ activations */
 

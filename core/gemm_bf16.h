@@ -55,6 +55,10 @@ void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo);
 ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
                            struct ram_error *err);
 
+/* 1 when the environment asks for the plain bf16 path (RAM_BF16=plain),
+** 0 for the default accurate mix (core/weights.h ram_bf16_path). */
+int ram_bf16_plain(void);
+
 /* fp32 -> bf16, round to nearest even, subnormals flushed to (signed) zero
 ** as vcvtne2ps2bf16 does; NaN stays NaN. */
 uint16_t ram_f32_to_bf16(float f);

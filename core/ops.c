@@ -244,8 +244,8 @@ const char *ram_kernels(void)
     static const char *const bf16[] = {"scalar", "avx2", "avx512", "avx512bf16", "amx"};
     static _Thread_local char buf[96];
     int b = ram_bf16_level();
-    snprintf(buf, sizeof buf, "%s (bf16 %s, int8 %s)", ram_sgemm_path_name(ram_sgemm_default()),
-             b >= 0 && b <= 4 ? bf16[b] : "?",
+    snprintf(buf, sizeof buf, "%s (bf16 %s %s, int8 %s)", ram_sgemm_path_name(ram_sgemm_default()),
+             b >= 0 && b <= 4 ? bf16[b] : "?", ram_bf16_plain() ? "plain" : "accurate",
              ram_q8_have_amx()       ? "amx"
              : ram_q8_have_vnni()    ? "vnni"
              : ram_q8_have_avxvnni() ? "avxvnni"

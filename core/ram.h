@@ -280,10 +280,11 @@ void ram_l2_normalize(float *v, int n);
 void ram_set_threads(int n);
 int ram_get_threads(void);
 
-/* The matrix-product kernels in use, e.g. "avx512 (bf16 amx, int8 amx)":
+/* The matrix-product kernels in use, e.g. "avx512 (bf16 amx accurate, int8 amx)":
 ** fp32 "avx512", "avx2", "portable" (ours, chosen from cpuid at first use;
 ** RAM_ISA=avx2|portable lowers it) or "openblas" (RAM_SGEMM=openblas, or a
-** CPU without AVX2), then the bf16 and int8 paths. A buffer of the calling
+** CPU without AVX2), then the bf16 path's kernel and mix ("accurate", the
+** default, or "plain" with RAM_BF16=plain) and the int8 path. A buffer of the calling
 ** thread, valid until its next call. */
 const char *ram_kernels(void);
 

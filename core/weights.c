@@ -809,8 +809,7 @@ static int q8_choose(const char *name, void *ctx) { return ram_q8_layer_precisio
 
 int ram_bf16_path(void)
 {
-    const char *e = getenv("RAM_BF16"); /* "plain": the plain bf16 path (read at load and at conversion) */
-    return e && !strcmp(e, "plain") ? RAM_PREC_BF16 : RAM_PREC_BF16ACC;
+    return ram_bf16_plain() ? RAM_PREC_BF16 : RAM_PREC_BF16ACC; /* read at load and at conversion */
 }
 
 static int bf16_choose(const char *name, void *ctx) { return ram_layer_precision(ctx, name, ram_bf16_path()); }
