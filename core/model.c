@@ -18,6 +18,7 @@
 #include "model_file.h"
 #include "safetensors.h"
 #include "swin.h"
+#include "tag2text.h"
 #include "tagger.h"
 #include "weights.h"
 
@@ -76,6 +77,7 @@ void ram_model_free(struct ram_model *m)
     if (!m) return;
     if (m->swin_cache) ram_swin_release(m);
     ram_tagger_release_packed(m);
+    ram_t2t_release_packed(m);
     ram_bpe_free(m->bpe);
     for (int i = 0; i < m->n_owned; i++) ram_free(m->owned[i]);
     ram_free(m->owned);
