@@ -364,7 +364,7 @@ ram_status ram_t2t_quantize_decoder(struct ram_model *m, struct ram_error *err)
 
 /* ------------------------------------------------------------------ packed decoder */
 
-/* Every fp32 product of a decoding step goes through ram_linear (sgemm),
+/* Every fp32 product of a decoding step goes through ram_linear_invariant (sgemm),
 ** whose result for a row does not depend on how many rows are computed with
 ** it: a 3-row step and verified decoding's check over a chunk's ~48 rows
 ** give the same bits. Packed once here and registered with sgemm (bert.c
@@ -637,13 +637,13 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     if (w8 && t->lm_dense_w8)
         ram_w8_linear(st->lm_t, n_seq, t->lm_dense_w8, t->lm_dense_b, st->dec_h);
     else
-        ram_linear(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
+        ram_linear_invariant(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
     ram_gelu(st->dec_h, (size_t)n_seq * Hd);
     ram_layernorm(st->dec_h, st->dec_h, n_seq, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
     if (w8 && t->lm_word_w8)
         ram_w8_linear(st->dec_h, n_seq, t->lm_word_w8, t->lm_bias, st->logits);
     else
-        ram_linear(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
+        ram_linear_invariant(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
     return RAM_OK;
 }
 
@@ -731,8 +731,8 @@ static int v_root_beam(const struct ram_t2t_state *st, int g, int b)
 ** in set `root`, n_past positions each) feed `feed`, then the draft's
 ** decisions 0..G-2. Every layer's keys/values of every row go to st->v_kv,
 ** the rows' next-token logits to st->v_logits. Each row gets the bits the
-** fp32 step that feeds it computes: the same products (sgemm through
-** ram_linear: a row's result does not depend on the rows computed with it,
+** fp32 step that feeds it computes: the same products
+** (ram_linear_invariant: a row's result does not depend on the rows computed with it,
 ** and the check reads each packed weight once for all N rows), self-attention over the node's ancestors gathered into
 ** a cache as the fp32 beams' caches hold them, cross-attention, GELU and
 ** LayerNorm per step group. */
@@ -751,9 +751,9 @@ static ram_status dec_verify(struct ram_t2t_state *st, int root, int n_past, con
         struct ram_bert_layer L;
         stack_layer(&t->dec, &t->dec_w, l, 1, 0, &L);
         float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
-        ram_linear(st->v_h, N, Hd, L.self.q_w, L.self.q_b, Hd, st->v_q);
-        ram_linear(st->v_h, N, Hd, L.self.k_w, L.self.k_b, Hd, K);
-        ram_linear(st->v_h, N, Hd, L.self.v_w, L.self.v_b, Hd, Vv);
+        ram_linear_invariant(st->v_h, N, Hd, L.self.q_w, L.self.q_b, Hd, st->v_q);
+        ram_linear_invariant(st->v_h, N, Hd, L.self.k_w, L.self.k_b, Hd, K);
+        ram_linear_invariant(st->v_h, N, Hd, L.self.v_w, L.self.v_b, Hd, Vv);
         /* Each node over its ancestors: caches of the chunk's beams built
         ** step by step in sets 2/3 as the fp32 steps build theirs. */
         for (int g = 0; g < G; g++)
@@ -769,27 +769,27 @@ static ram_status dec_verify(struct ram_t2t_state *st, int root, int n_past, con
                 struct ram_bert_cache c = {dk, dv};
                 ram_bert_self_attend(&L, st->v_q + (size_t)n * Hd, 1, &c, past, NULL, st->v_s);
             }
-        ram_linear(st->v_q, N, Hd, L.self.o_w, L.self.o_b, Hd, st->v_a);
+        ram_linear_invariant(st->v_q, N, Hd, L.self.o_w, L.self.o_b, Hd, st->v_a);
         v_add_ln(st->v_a, st->v_h, G, Hd, L.self.ln_w, L.self.ln_b, L.eps);
-        ram_linear(st->v_a, N, Hd, L.cross.q_w, L.cross.q_b, Hd, st->v_q);
+        ram_linear_invariant(st->v_a, N, Hd, L.cross.q_w, L.cross.q_b, Hd, st->v_q);
         for (int g = 0; g < G; g++)
             ram_bert_cross_attend(&L, st->v_q + (size_t)B * g * Hd, B, st->dec_kv + 2 * l * kvn,
                                   st->dec_kv + (2 * l + 1) * kvn, RAM_T2T_TAG_LEN, st->v_s);
-        ram_linear(st->v_q, N, Hd, L.cross.o_w, L.cross.o_b, Hd, st->v_h);
+        ram_linear_invariant(st->v_q, N, Hd, L.cross.o_w, L.cross.o_b, Hd, st->v_h);
         v_add_ln(st->v_h, st->v_a, G, Hd, L.cross.ln_w, L.cross.ln_b, L.eps);
-        ram_linear(st->v_h, N, Hd, L.i_w, L.i_b, Id, st->v_f);
+        ram_linear_invariant(st->v_h, N, Hd, L.i_w, L.i_b, Id, st->v_f);
         v_gelu(st->v_f, G, Id);
-        ram_linear(st->v_f, N, Id, L.o_w, L.o_b, Hd, st->v_a);
+        ram_linear_invariant(st->v_f, N, Id, L.o_w, L.o_b, Hd, st->v_a);
         v_add_ln(st->v_a, st->v_h, G, Hd, L.ln_w, L.ln_b, L.eps);
         memcpy(st->v_h, st->v_a, sizeof(float) * (size_t)N * Hd);
     }
     /* LM head: dense, GELU, LayerNorm, the tied word embeddings. */
-    ram_linear(st->v_h, N, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->v_a);
+    ram_linear_invariant(st->v_h, N, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->v_a);
     v_gelu(st->v_a, G, Hd);
     for (int g = 0; g < G; g++)
         ram_layernorm(st->v_a + (size_t)B * g * Hd, st->v_a + (size_t)B * g * Hd, B, Hd, t->lm_ln_w, t->lm_ln_b,
                       t->dec.eps);
-    ram_linear(st->v_a, N, Hd, t->dec_w.word, t->lm_bias, V, st->v_logits);
+    ram_linear_invariant(st->v_a, N, Hd, t->dec_w.word, t->lm_bias, V, st->v_logits);
     return RAM_OK;
 }
 
