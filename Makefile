@@ -76,11 +76,16 @@ TEST_MODELS += $(BUILD)/models/golden_tag2text.ram $(BUILD)/models/heldout_tag2t
 # The bundled default model, trained by models/train/train_default.py (its config.json
 # records the flags: CLIP heads and tagger heads are not visible in the weights).
 DEFAULT     := models/default
-DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram models/default.ram)
+# models/default.ram (where the extension and the tests find it) is copied from the
+# top-level build only: a sanitizer build (asan-build passes COPY_MODELS=0) converts its
+# own $(BUILD)/default.ram and leaves the file the optimised suite reads alone.
+COPY_MODELS ?= 1
+DEFAULT_RAM := $(if $(wildcard $(DEFAULT)/ram_plus_default.pth),$(BUILD)/default.ram \
+                 $(if $(filter 1,$(COPY_MODELS)),models/default.ram))
 # The bundled default caption model (Tag2Text), trained by models/train/train_caption.py
 # (its caption.json records the flags); found as default_caption.ram beside default.ram.
 DEFAULT_CAPTION := $(if $(wildcard $(DEFAULT)/tag2text_default.pth),models/default_caption.ram)
-DEFAULT_RAM += $(if $(DEFAULT_CAPTION),$(BUILD)/default_caption.ram $(DEFAULT_CAPTION))
+DEFAULT_RAM += $(if $(DEFAULT_CAPTION),$(BUILD)/default_caption.ram $(if $(filter 1,$(COPY_MODELS)),$(DEFAULT_CAPTION)))
 
 .PHONY: all deps test test-fast asan asan-build bench bench-libs demo serve fuzz model clean lint format install uninstall dist
 all: $(BUILD)/ram.so $(BUILD)/ram-convert $(TEST_BIN) $(BUILD)/bpe_simple_vocab_16e6.txt $(TEST_MODELS) \
@@ -258,10 +263,10 @@ test-fast: all
 	@sh tests/run.sh $(BUILD)
 
 asan-build:
-	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT=-O1 SAN="$(ASAN_FLAGS)" all
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT=-O1 SAN="$(ASAN_FLAGS)" COPY_MODELS=0 all
 
-# The sanitizer suite alone.
-asan: asan-build
+# The sanitizer suite alone (its tests read models/default.ram, made by the top-level build).
+asan: asan-build models/default.ram $(DEFAULT_CAPTION)
 	@sh tests/run.sh $(ASAN_BUILD)
 
 bench: all $(BENCH_BIN)

@@ -75,6 +75,20 @@ ram_status ram_q8_weight_new_bf16(int n, int k, const uint16_t *packed, struct r
 ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
                          struct ram_error *err);
 
+/* Steps fused into ram_q8_linear_ex (all 0 / NULL: plain ram_q8_linear).
+** Each gives the values of the separate op, bit for bit. */
+struct ram_q8_fuse {
+    const float *ln_w, *ln_b; /* ln_w not NULL: x's rows are LayerNorm'ed first (ram_layernorm, */
+    float ln_eps;             /* weight ln_w, bias ln_b, eps): x itself is not written */
+    int add;                  /* 1: y += x @ W^T + b (ram_add of the result: a residual) */
+};
+
+/* ram_q8_linear with the steps of f (NULL: none) done on each row or
+** output while it is in cache, instead of passes of their own over memory.
+** Only for an int8 weight (RAM_ERR_ARG for a bf16 one with a step). */
+ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
+                            const struct ram_q8_fuse *f, struct ram_error *err);
+
 /* ---- for tests and benchmarks ---- */
 
 /* 1 when the AVX512-VNNI kernel is used, when AMX-INT8 tiles are (for K a

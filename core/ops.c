@@ -4,7 +4,7 @@
 ** so that our results stay within the golden tolerance whatever the row width.
 **
 ** The kernels themselves are in ops_vec.h, compiled per instruction set;
-** this file picks the set (cpu.h) and splits the work over threads.
+** ops_vec_pick.c picks the set (cpu.h); this file splits the work over threads.
 */
 #include "ops.h"
 
@@ -20,21 +20,8 @@
 #include "cpu.h"
 #include "ops_vec_table.h"
 
-/* The portable kernels: ops_vec.h at level 0 */
-#define RAM_OPS_LEVEL 0
-#define OPS_TABLE ram_ops_vec_portable
-#include "ops_vec.h"
-#undef RAM_OPS_LEVEL
-
 /* The kernels of the instruction set chosen at run time (cpu.h). */
-static const struct ram_ops_vec *K(void)
-{
-    switch (ram_cpu_isa()) {
-    case RAM_ISA_AVX512: return &ram_ops_vec_avx512;
-    case RAM_ISA_AVX2: return &ram_ops_vec_avx2;
-    default: return &ram_ops_vec_portable;
-    }
-}
+#define K ram_ops_vec_pick
 
 void ram_gemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc)
@@ -143,6 +130,21 @@ ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const 
 {
     if (q) return ram_q8_linear(x, rows, q, b, y, err);
     ram_linear(x, rows, in, W, b, out, y);
+    return RAM_OK;
+}
+
+ram_status ram_linear_q_fused(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
+                              const float *b, int out, float *y, const struct ram_q8_fuse *f, float *ln_out, float *tmp,
+                              struct ram_error *err)
+{
+    if (q && !q->bf16.packed) return ram_q8_linear_ex(x, rows, q, b, y, f, err);
+    if (f->ln_w) {
+        ram_layernorm(x, ln_out, rows, in, f->ln_w, f->ln_b, f->ln_eps);
+        x = ln_out;
+    }
+    ram_status rc = ram_linear_q(x, rows, in, W, q, b, out, f->add ? tmp : y, err);
+    if (rc) return rc;
+    if (f->add) ram_add(y, tmp, (size_t)rows * out);
     return RAM_OK;
 }
 

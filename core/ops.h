@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 struct ram_q8_weight; /* gemm_q8.h */
+struct ram_q8_fuse;   /* gemm_q8.h */
 
 /* y (rows x out) = x (rows x in) @ W^T + b, with W in PyTorch's (out, in)
 ** layout; b may be NULL. y must not alias x. */
@@ -49,6 +50,16 @@ void ram_linear_invariant(const float *x, int rows, int in, const float *W, cons
 ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q, const float *b,
                         int out, float *y, struct ram_error *err);
 
+/* ram_linear_q with a LayerNorm of x's rows before it and/or a residual
+** add (y += product) after it, as struct ram_q8_fuse (gemm_q8.h)
+** says: fused into the int8 kernel for an int8 q (no pass of their own over
+** memory), else run as the separate ops, with the same values either way.
+** The separate ops need room: ln_out (rows x in; may be x) receives the
+** LayerNorm'ed rows, tmp (rows x out) the product before it is added to y. */
+ram_status ram_linear_q_fused(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
+                              const float *b, int out, float *y, const struct ram_q8_fuse *f, float *ln_out, float *tmp,
+                              struct ram_error *err);
+
 /* General product C = alpha * op(A) @ op(B) + beta * C (row-major; op =
 ** transpose when t* != 0): our kernels at the CPU's vector width (sgemm.h),
 ** on the calling thread's thread count; results do not depend on it. */
@@ -64,6 +75,7 @@ void ram_relu(float *x, size_t n);
 void ram_softmax_rows(float *x, int rows, int cols); /* in place, max-subtracted */
 void ram_add(float *y, const float *x, size_t n);    /* y += x */
 float ram_sigmoid(float x);
+
 float ram_dot(const float *a, const float *b, int n); /* four vector sums in flight */
 
 /* One head of attention over N tokens of width d, without BLAS (small

@@ -1,11 +1,11 @@
 /*
 ** ops_vec.h — the vector kernels of the op layer (ops.h), written once over
 ** a vector-width abstraction and compiled once per instruction set: this
-** file is included by ops.c (portable: RAM_OPS_LEVEL 0), ops_avx2.c (1) and
-** ops_avx512.c (2), each of which defines RAM_OPS_LEVEL and OPS_TABLE (the
-** name of the struct ram_ops_vec it exports) and enables its instructions.
-** ops.c picks the table from cpu.h's run-time choice, so a build for a
-** baseline -march still runs AVX-512 here.
+** file is included by ops_vec_pick.c (portable: RAM_OPS_LEVEL 0), ops_avx2.c
+** (1) and ops_avx512.c (2), each of which defines RAM_OPS_LEVEL and OPS_TABLE
+** (the name of the struct ram_ops_vec it exports) and enables its
+** instructions. ops_vec_pick.c picks the table from cpu.h's run-time
+** choice, so a build for a baseline -march still runs AVX-512 here.
 **
 ** HOW IT WORKS (speed): softmax, GELU and quick-GELU spend their time in
 ** expf/erff, which the compiler cannot vectorise, so with AVX2+FMA (8 lanes)

@@ -1,7 +1,7 @@
 /*
 ** ops_vec_table.h — the table of vector kernels that ops_vec.h builds once
-** per instruction set (ops.c, ops_avx2.c, ops_avx512.c); ops.c calls the
-** one cpu.h chooses. Each entry does what the ops.h function of that name
+** per instruction set (ops_vec_pick.c, ops_avx2.c, ops_avx512.c); ops.c
+** and gemm_q8.c call the one cpu.h chooses. Each entry does what the ops.h function of that name
 ** does, on one thread.
 */
 #ifndef RAM_OPS_VEC_TABLE_H
@@ -26,5 +26,8 @@ struct ram_ops_vec {
 };
 
 extern const struct ram_ops_vec ram_ops_vec_portable, ram_ops_vec_avx2, ram_ops_vec_avx512;
+
+/* The table of the instruction set cpu.h chooses (ops_vec_pick.c). */
+const struct ram_ops_vec *ram_ops_vec_pick(void);
 
 #endif /* RAM_OPS_VEC_TABLE_H */

@@ -27,6 +27,7 @@
 */
 #include "swin.h"
 
+#include "gemm_q8.h"
 #include "internal.h"
 #include "model.h"
 #include "ops.h"
@@ -213,15 +214,24 @@ static ram_status check_weights(const struct ram_model *m, struct ram_error *err
 enum { P_QKV, P_PROJ, P_FC1, P_FC2, P_PER_BLOCK };
 
 /* The product of a linear layer whose fp32 weights are W (out x in) or
-** which is quantized (q); packed: W in the kernel's panels, or NULL. */
+** which is quantized (q); packed: W in the kernel's panels, or NULL. With
+** f (NULL: none), a LayerNorm before it and/or a residual add after it, as
+** ram_linear_q_fused does them: fused into the int8 kernel, else separate
+** passes through ln_out and tmp (its room, ops.h). */
 static ram_status linear(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
                          const struct ram_sgemm_packed *packed, const float *b, int out, float *y,
-                         struct ram_error *err)
+                         const struct ram_q8_fuse *f, float *ln_out, float *tmp, struct ram_error *err)
 {
     if (packed && packed->panels && !q) {
-        ram_sgemm_packed(rows, x, in, packed, 0.0f, y, out, b);
+        if (f && f->ln_w) {
+            ram_layernorm(x, ln_out, rows, in, f->ln_w, f->ln_b, f->ln_eps);
+            x = ln_out;
+        }
+        ram_sgemm_packed(rows, x, in, packed, 0.0f, f && f->add ? tmp : y, out, b);
+        if (f && f->add) ram_add(y, tmp, (size_t)rows * out);
         return RAM_OK;
     }
+    if (f) return ram_linear_q_fused(x, rows, in, W, q, b, out, y, f, ln_out, tmp, err);
     return ram_linear_q(x, rows, in, W, q, b, out, y, err);
 }
 
@@ -555,11 +565,13 @@ static ram_status attention_part(const struct ram_model *m, int s, int blk, cons
     const struct swin_cache *c = m->swin_cache;
     int L = st->res * st->res, C = st->dim, shift = blk % 2 ? st->shift : 0;
     window_gather(b->x, b->xw, st->res, st->window, shift, C);
-    ram_layernorm(b->xw, b->xw, L, C, w->norm1_w, w->norm1_b, m->swin.eps);
-    ram_status rc = linear(b->xw, L, C, w->qkv_w, w->qkv_q, packed_w(m, s, blk, P_QKV), w->qkv_b, 3 * C, b->big, err);
+    const struct ram_q8_fuse ln1 = {.ln_w = w->norm1_w, .ln_b = w->norm1_b, .ln_eps = m->swin.eps};
+    ram_status rc = linear(b->xw, L, C, w->qkv_w, w->qkv_q, packed_w(m, s, blk, P_QKV), w->qkv_b, 3 * C, b->big, &ln1,
+                           b->xw, NULL, err);
     if (rc) return rc;
     window_attention(st, ram_swin_cached_bias(m, s, blk), shift ? c->mask[s] : NULL, b->big, b->att, b->xw);
-    if ((rc = linear(b->xw, L, C, w->proj_w, w->proj_q, packed_w(m, s, blk, P_PROJ), w->proj_b, C, b->big, err)))
+    if ((rc = linear(b->xw, L, C, w->proj_w, w->proj_q, packed_w(m, s, blk, P_PROJ), w->proj_b, C, b->big, NULL, NULL,
+                     NULL, err)))
         return rc;
     window_scatter_add(b->big, b->x, st->res, st->window, shift, C);
     return RAM_OK;
@@ -571,14 +583,14 @@ static ram_status mlp_part(const struct ram_model *m, int s, int blk, const stru
     const struct ram_swin_stage_info *st = &m->stage[s];
     const struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[blk];
     int L = st->res * st->res, C = st->dim, hid = m->swin.mlp_ratio * C;
-    ram_layernorm(b->x, b->xw, L, C, w->norm2_w, w->norm2_b, m->swin.eps);
-    ram_status rc = linear(b->xw, L, C, w->fc1_w, w->fc1_q, packed_w(m, s, blk, P_FC1), w->fc1_b, hid, b->big, err);
+    const struct ram_q8_fuse ln2 = {.ln_w = w->norm2_w, .ln_b = w->norm2_b, .ln_eps = m->swin.eps},
+                             residual = {.add = 1};
+    ram_status rc = linear(b->x, L, C, w->fc1_w, w->fc1_q, packed_w(m, s, blk, P_FC1), w->fc1_b, hid, b->big, &ln2,
+                           b->xw, NULL, err);
     if (rc) return rc;
     ram_gelu(b->big, (size_t)L * hid);
-    if ((rc = linear(b->big, L, hid, w->fc2_w, w->fc2_q, packed_w(m, s, blk, P_FC2), w->fc2_b, C, b->xw, err)))
-        return rc;
-    ram_add(b->x, b->xw, (size_t)L * C);
-    return RAM_OK;
+    return linear(b->big, L, hid, w->fc2_w, w->fc2_q, packed_w(m, s, blk, P_FC2), w->fc2_b, C, b->x, &residual, NULL,
+                  b->xw, err);
 }
 
 /* PatchMerging: rows of [x(2y,2x) | x(2y+1,2x) | x(2y,2x+1) | x(2y+1,2x+1)],
@@ -589,9 +601,9 @@ static ram_status patch_merge(const struct ram_model *m, int s, const struct swi
     const struct ram_swin_stage_w *sw = &m->swin_w.stages[s];
     int R = st->res, C = st->dim, R2 = R / 2, L2 = R2 * R2;
     move(MOVE_MERGE, b->x, b->xw, R, 0, 0, C, (size_t)L2);
-    ram_layernorm(b->xw, b->xw, L2, 4 * C, sw->down_norm_w, sw->down_norm_b, m->swin.eps);
+    const struct ram_q8_fuse ln = {.ln_w = sw->down_norm_w, .ln_b = sw->down_norm_b, .ln_eps = m->swin.eps};
     return linear(b->xw, L2, 4 * C, sw->down_red_w, sw->down_red_q, packed_w(m, s, m->swin.depths[s], 0), NULL, 2 * C,
-                  b->x, err);
+                  b->x, &ln, b->xw, NULL, err);
 }
 
 /* out = [mean of the normed tokens; LayerNorm(x)]. */

@@ -9,6 +9,7 @@
 **     ram-index --duplicates DB [--table NAME] [--threshold T]
 **     ram-index --files-from LIST --shard I/N SHARD.db [options]   (one slice)
 **     ram-index --merge DB SHARD.db... [--model FILE] [--table NAME]
+**     ram-index --merge DB --shard I/M --root DIR SHARD.db...   (re-sharding)
 **
 ** Walks DIR recursively (sorted; dot files and folders skipped, counted and
 ** reported, unless --hidden; symlinks to folders not followed), and INSERTs
@@ -57,7 +58,9 @@
 **
 ** - --shard I/N indexes only the files of slice I of N (demo/shard.c: a
 **   hash of the name relative to DIR, or of the list's line); --merge stores
-**   the rows of shard databases into DB by entry, without inference
+**   the rows of shard databases into DB by entry, without inference; with
+**   --shard I/M (and --root, the folder the names were sliced from) only
+**   the rows of slice I of M: N shards become M without inference
 **   (docs/SCALE.md).
 ** - --write-xmp: after indexing, each indexed file's tags go into its XMP
 **   sidecar as keywords (write_xmp_sidecars(), through ram_xmp()).
@@ -1018,6 +1021,7 @@ static void usage(void)
           "       ram-index --files-from LIST DB [options]\n"
           "       ram-index --duplicates DB [--table NAME] [--threshold T]\n"
           "       ram-index --merge DB SHARD.db... [--model FILE] [--table NAME]\n"
+          "       ram-index --merge DB --shard I/M --root DIR SHARD.db...\n"
           "  Indexes every image under DIR into the ram_index table NAME (default photos) of the\n"
           "  SQLite database DB. Rerun to resume or to add new files. Non-images are skipped.\n"
           "  --model FILE  model file (default: RAM_MODEL, else the extension's default model)\n"
@@ -1042,6 +1046,10 @@ static void usage(void)
           "                to DIR, or LIST's line), so every task of N computes the same slices\n"
           "  --merge DB SHARD.db...  store the rows of shard databases into DB by their entries\n"
           "                (no inference; rerunning stores nothing twice)\n"
+          "  --merge DB --shard I/M --root DIR SHARD.db...  re-sharding: store only the rows of\n"
+          "                slice I of M, by each name relative to DIR (the folder the shards' names\n"
+          "                were sliced from: ram-index's DIR, or where LIST's relative names are read\n"
+          "                from; / for a LIST of absolute names); no inference\n"
           "  --follow-symlinks  walk symlinked folders (by default each is named and left out);\n"
           "                a folder reached twice (a loop) is walked once\n"
           "  -v            name every skipped file (on every run, with its reason) and gone file\n"
@@ -1066,9 +1074,9 @@ int main(int argc, char **argv)
     int threads = 0, batch = 16, rescan = 0, verbose = 0, verify = 1, switchModel = 0, hidden = 0, prune = 0;
     int follow = 0, nExclude = 0, captions = 0;
     long long maxPixels = 0;
-    const char **azExclude = 0, *zFilesFrom = 0;
-    unsigned iShard = 0, nShard = 0; /* --shard I/N (nShard 0: every file) */
-    int bMerge = 0, nMergeArg = 0;   /* --merge DB SHARD.db...: the positional arguments */
+    const char **azExclude = 0, *zFilesFrom = 0, *zSliceRoot = 0; /* --root: of --merge --shard */
+    unsigned iShard = 0, nShard = 0;                              /* --shard I/N (nShard 0: every file) */
+    int bMerge = 0, nMergeArg = 0;                                /* --merge DB SHARD.db...: the positional arguments */
     const char **azMergeArg = 0;
     XmpOpts xmp = {0, 0, "auto", 0}; /* --write-xmp and its options */
     int dupes = 0;                   /* --duplicates */
@@ -1113,6 +1121,8 @@ int main(int argc, char **argv)
                 die("--shard: '%s' is not I/N with 0 <= I < N (e.g. 0/4 for the first of 4 shards)", argv[i]);
         } else if (!strcmp(a, "--merge"))
             bMerge = 1;
+        else if (!strcmp(a, "--root") && i + 1 < argc)
+            zSliceRoot = argv[++i];
         else if (!strcmp(a, "--switch-model"))
             switchModel = 1;
         else if (!strcmp(a, "--no-verify"))
@@ -1159,9 +1169,15 @@ int main(int argc, char **argv)
     if (dupes && dir && !dbPath && !zFilesFrom) dbPath = dir, dir = 0; /* ram-index --duplicates DB */
     if ((zThreshold && !dupes) || (dupes && (dir || zFilesFrom || !dbPath || bMerge || nShard))) usage();
     if (bMerge) { /* ram-index --merge DB SHARD.db... */
-        if (dir || zFilesFrom || nShard || nMergeArg < 2) usage();
+        if (dir || zFilesFrom || nMergeArg < 2 || (zSliceRoot && !nShard)) usage();
+        if (nShard && !zSliceRoot)
+            die("--merge with --shard %u/%u needs --root DIR: the folder the shards' names were sliced from (the "
+                "DIR of `ram-index DIR DB`, the folder a --files-from list's relative names are read from, or / for "
+                "a list of absolute names)",
+                iShard, nShard);
         dbPath = azMergeArg[0];
-    }
+    } else if (zSliceRoot)
+        usage();
     if (!dupes && ((!dir && !zFilesFrom && !bMerge) || (dir && zFilesFrom) || !dbPath || batch < 1)) usage();
     if (!valid_name(table)) die("--table: '%s' is not a plain SQL name", table);
     struct stat st;
@@ -1292,15 +1308,25 @@ int main(int argc, char **argv)
     if ((dir && !rootReal) || !g_dbDir) die("cannot resolve %s: %s", esc(g_dbDir ? dir : dbPath), strerror(errno));
     if (bMerge) { /* shards into DB, by entry: no folder, no inference */
         RamMergeCounts mc = {0};
+        RamMergeSlice slice = {iShard, nShard, 0};
+        char *zRootReal = zSliceRoot ? realpath(zSliceRoot, 0) : 0;
+        if (zSliceRoot && (!zRootReal || stat(zRootReal, &st) != 0 || !S_ISDIR(st.st_mode)))
+            die("--root %s: %s", esc(zSliceRoot), zRootReal ? "not a folder" : strerror(errno));
+        slice.zRoot = zRootReal;
         for (int m = 1; m < nMergeArg; m++) {
             char *zErr = 0;
-            if (ram_shard_merge(g_db, table, g_dbDir, azMergeArg[m], &mc, &zErr) != SQLITE_OK) die("%s", zErr);
+            if (ram_shard_merge(g_db, table, g_dbDir, azMergeArg[m], nShard ? &slice : 0, &mc, &zErr) != SQLITE_OK)
+                die("%s", zErr);
         }
         char *zInf = sql_text("SELECT json_extract(ram_index_stats(), '$.inferences')");
-        fprintf(stderr, "ram-index: merged %d shard%s: %lld new, %lld unchanged, %lld changed%s; %s inferences\n",
-                nMergeArg - 1, nMergeArg == 2 ? "" : "s", mc.nNew, mc.nUnchanged, mc.nChanged,
+        char zOther[96] = "";
+        if (nShard)
+            snprintf(zOther, sizeof zOther, ", %lld of other slices than %u/%u left out", mc.nOther, iShard, nShard);
+        fprintf(stderr, "ram-index: merged %d shard%s: %lld new, %lld unchanged, %lld changed%s%s; %s inferences\n",
+                nMergeArg - 1, nMergeArg == 2 ? "" : "s", mc.nNew, mc.nUnchanged, mc.nChanged, zOther,
                 mc.nNoPath ? " (rows without a path left out)" : "", zInf);
         sqlite3_free(zInf);
+        free(zRootReal);
         free(azMergeArg), free(g_dbDir), sqlite3_free(zModel);
         if (sqlite3_close(g_db) != SQLITE_OK) die("closing %s: %s", esc(dbPath), sqlite3_errmsg(g_db));
         return 0;

@@ -5,6 +5,7 @@
 **
 **     ram-index --files-from LIST --shard 2/4 shard2.db
 **     ram-index --merge serving.db shard0.db shard1.db shard2.db shard3.db
+**     ram-index --merge new0.db --shard 0/8 --root /lib shard*.db  # 4 -> 8
 **
 ** HOW IT WORKS
 ** - Slicing: a file belongs to shard XXH3-64(name) mod N, where name is its
@@ -20,6 +21,12 @@
 **   INSERT INTO t(path, entry) (the entry carries the key, tokens and
 **   probabilities; the table refuses one of another model). Rerunning a
 **   merge therefore costs a lookup per row and stores nothing.
+** - Re-sharding (N shards into M): a merge that keeps only the rows of one
+**   new slice. A row's name for the rule is recovered from its stored path:
+**   made absolute from its shard's folder, then relative to the folder the
+**   names were sliced from (--root). Every row of the old shards goes to
+**   exactly one new shard, the one `--shard I/M` would have indexed it
+**   into, so the new layout's tasks find their files already stored.
 */
 #include "shard.h"
 
@@ -110,6 +117,13 @@ const char *ram_path_relative(const char *full, const char *dir)
     return full;
 }
 
+const char *ram_shard_name(const char *full, const char *zRoot)
+{
+    if (!strcmp(zRoot, "/")) return full;
+    size_t n = strlen(zRoot);
+    return !strncmp(full, zRoot, n) && full[n] == '/' && full[n + 1] ? full + n + 1 : 0;
+}
+
 /* The realpath of the folder holding file z (malloc'd), or NULL. */
 static char *folder_of(const char *z)
 {
@@ -123,8 +137,8 @@ static char *folder_of(const char *z)
     return real;
 }
 
-int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const char *zShard, RamMergeCounts *pCounts,
-                    char **pzErr)
+int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const char *zShard, const RamMergeSlice *pSlice,
+                    RamMergeCounts *pCounts, char **pzErr)
 {
     int rc = SQLITE_OK, bAttached = 0, bTxn = 0, nInTxn = 0;
     sqlite3_stmt *sAttach = 0, *sIsTable = 0, *sGen = 0, *sRows = 0, *sMine = 0, *sIns = 0;
@@ -231,6 +245,23 @@ int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const ch
         if (!zFull) {
             rc = SQLITE_NOMEM;
             goto error;
+        }
+        if (pSlice) { /* re-sharding: only the rows of the slice asked for */
+            const char *zRuled = ram_shard_name(zFull, pSlice->zRoot);
+            if (!zRuled) {
+                rc = SQLITE_ERROR;
+                *pzErr = sqlite3_mprintf("--merge %s: %s is not under --root %s, so its slice is unknown: give the "
+                                         "folder the names were sliced from (the DIR of `ram-index DIR`, the folder a "
+                                         "--files-from list's relative names are read from, or / for absolute names)",
+                                         zShard, zFull, pSlice->zRoot);
+                free(zFull);
+                goto error;
+            }
+            if (ram_shard_of(zRuled, pSlice->n) != pSlice->i) {
+                pCounts->nOther++;
+                free(zFull);
+                continue;
+            }
         }
         const char *zName = ram_path_relative(zFull, zDbDir);
         sqlite3_bind_text(sMine, 1, zName, -1, SQLITE_STATIC);

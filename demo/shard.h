@@ -4,6 +4,7 @@
 **
 **     ram-index --files-from LIST --shard 2/4 shard2.db     # one slice of LIST
 **     ram-index --merge serving.db shard0.db shard1.db ...   # entries, no inference
+**     ram-index --merge new1.db --shard 1/8 --root DIR shard0.db ...  # re-sharding
 */
 #ifndef RAM_DEMO_SHARD_H
 #define RAM_DEMO_SHARD_H
@@ -37,7 +38,23 @@ typedef struct RamMergeCounts {
     long long nUnchanged; /* rows the target had with the same image key */
     long long nChanged;   /* rows the target had with another image: re-pointed */
     long long nNoPath;    /* rows without a path: left out (nothing to name them by) */
+    long long nOther;     /* rows of another slice than the one asked for: left out */
 } RamMergeCounts;
+
+/* A slice to keep (re-sharding): only the rows whose name falls in slice i
+** of n by ram_shard_of, where the name is the row's path made absolute
+** (from its shard's folder) and normalised, then relative to zRoot (a
+** realpath) when zRoot is not "/"; with zRoot "/" the absolute path itself
+** (as a --files-from list of absolute names is sliced). */
+typedef struct RamMergeSlice {
+    unsigned i, n;
+    const char *zRoot;
+} RamMergeSlice;
+
+/* The name ram_shard_of slices for the file full (absolute, normalised)
+** under root (see RamMergeSlice): points into full, or NULL when full is
+** not under root. */
+const char *ram_shard_name(const char *full, const char *zRoot);
 
 /* Stores every row of the ram_index table `table` of the database file
 ** zShard into the table of the same name of db's main database, by its
@@ -47,10 +64,13 @@ typedef struct RamMergeCounts {
 ** are re-based: a relative name in the shard is read from the shard's
 ** folder, then stored relative to zDbDir (the target database's folder,
 ** realpath) when under it, else absolute. Idempotent: a row already there
-** with the same key is left alone. Commits every 256 rows. Returns
+** with the same key is left alone. With pSlice (else NULL), only the rows
+** of that slice are stored (re-sharding: N shards into M, no inference); a
+** row not under pSlice->zRoot is an error (its slice is unknown). Commits
+** every 256 rows. Returns
 ** SQLITE_OK, or an error code with *pzErr set (sqlite3_free) naming the
 ** shard; the rows of earlier commits stay. */
-int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const char *zShard, RamMergeCounts *pCounts,
-                    char **pzErr);
+int ram_shard_merge(sqlite3 *db, const char *table, const char *zDbDir, const char *zShard, const RamMergeSlice *pSlice,
+                    RamMergeCounts *pCounts, char **pzErr);
 
 #endif

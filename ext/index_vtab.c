@@ -553,6 +553,43 @@ static int indexRollback(sqlite3_vtab *pVtab)
     return SQLITE_OK;
 }
 
+/* ALTER TABLE RENAME renames tables, not their indexes (SQLite keeps an
+** index's name): NAME_images_gen, NAME_files_img and, on a table upgraded from
+** schema 3, NAME_postings_score would keep the old name on the renamed shadow
+** tables, and a table created (or upgraded) later under the old name would
+** fail on "index ... already exists". An index cannot be dropped and made
+** again here (DROP is refused while the ALTER TABLE statement runs), so they
+** are renamed in sqlite_schema, the way SQLite's own ALTER TABLE rewrites it:
+** the name, and the name in the CREATE INDEX text; the statement reloads the
+** schema after xRename. Under SQLITE_DBCONFIG_DEFENSIVE, where sqlite_schema
+** cannot be written, the indexes keep their names (the rename still works).
+** Runs after the shadow tables are renamed. */
+static void indexRenameIndexes(IndexVtab *p, const char *zNew)
+{
+    static const char *const azIndex[] = {"images_gen", "files_img", "postings_score"};
+    int bWritable = 0;
+    sqlite3_db_config(p->db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, -1, &bWritable);
+    sqlite3_db_config(p->db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 1, (int *)0);
+    for (int i = 0; i < 3; i++) {
+        /* SQLite stores CREATE INDEX "main"."x" ON ... as CREATE INDEX "x" ON ... */
+        char *zOldHead = sqlite3_mprintf("CREATE INDEX \"%w_%s\"", p->zName, azIndex[i]);
+        char *zNewHead = sqlite3_mprintf("CREATE INDEX \"%w_%s\"", zNew, azIndex[i]);
+        char *zSql = sqlite3_mprintf(
+            "UPDATE \"%w\".sqlite_schema SET name = '%q_%s', sql = ?2 || substr(sql, length(?1) + 1) WHERE type = "
+            "'index' AND name = '%q_%s' AND substr(sql, 1, length(?1)) = ?1",
+            p->zDb, zNew, azIndex[i], p->zName, azIndex[i]);
+        sqlite3_stmt *s = 0;
+        if (zOldHead && zNewHead && zSql && sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, zOldHead, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, zNewHead, -1, SQLITE_STATIC);
+            sqlite3_step(s); /* an error (a defensive connection): the name stays */
+        }
+        sqlite3_finalize(s);
+        sqlite3_free(zSql), sqlite3_free(zOldHead), sqlite3_free(zNewHead);
+    }
+    sqlite3_db_config(p->db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, bWritable, (int *)0);
+}
+
 static int indexRename(sqlite3_vtab *pVtab, const char *zNew)
 {
     IndexVtab *p = (IndexVtab *)pVtab;
@@ -577,6 +614,7 @@ static int indexRename(sqlite3_vtab *pVtab, const char *zNew)
                              p->zName, zNew);
     ram__index_meta_reset(p);
     if (rc == SQLITE_OK) rc = ram__index_caption_rename(p, zNew);
+    if (rc == SQLITE_OK) indexRenameIndexes(p, zNew);
     if (rc == SQLITE_OK) {
         char *z = sqlite3_mprintf("%s", zNew);
         if (!z) return SQLITE_NOMEM;

@@ -1164,6 +1164,24 @@ static void make_schema3(sqlite3 *db, const char *zName)
                  zName, zName, zName, zName, zName, zName, zName, zName, zName));
 }
 
+/* A copy zName of the table photos (by entry), made schema 3. */
+static void add_schema3_copy(sqlite3 *db, const char *zName)
+{
+    exec(db, fmt("CREATE VIRTUAL TABLE %s USING ram_index(model='%s')", zName, g_clip));
+    exec(db, fmt("INSERT INTO %s(path, entry) SELECT path, entry FROM photos", zName));
+    make_schema3(db, zName);
+}
+
+/* db closed and file a opened again, the test model loaded: the tables are
+** read afresh (a schema-3 layout made under a connection is seen as such). */
+static sqlite3 *reopen_loaded(sqlite3 *db, const char *a)
+{
+    sqlite3_close(db);
+    db = open_db(a);
+    if (db) exec(db, fmt("SELECT ram_load('%s')", g_clip));
+    return db;
+}
+
 static void test_cascade(void)
 {
     char a[300];
@@ -1271,15 +1289,10 @@ static void test_cascade(void)
     check_sql("index.cascade.integrity", db, "INSERT INTO photos(photos) VALUES('integrity-check')", "");
     /* Old databases: a schema-3 table answers (the int8 scan, sorted tag
     ** queries) and is upgraded by 'upgrade' or its first write. */
-    sqlite3_close(db);
-    db = open_db(a);
-    exec(db, fmt("CREATE VIRTUAL TABLE old2 USING ram_index(model='%s')", g_clip));
-    exec(db, "INSERT INTO old2(path, entry) SELECT path, entry FROM photos");
+    db = reopen_loaded(db, a);
+    add_schema3_copy(db, "old2");
     make_schema3(db, "photos");
-    make_schema3(db, "old2");
-    sqlite3_close(db);
-    db = open_db(a);
-    exec(db, fmt("SELECT ram_load('%s')", g_clip));
+    db = reopen_loaded(db, a);
     check_sql("index.old.version", db, "SELECT value FROM photos_config WHERE key = 'version'", "3");
     c0 = stat_of(db, "codes_scanned"), p0 = stat_of(db, "prefilter_scanned");
     all = rows(db, fmt("%s AND prefilter = 100", q));
@@ -1321,6 +1334,23 @@ static void test_cascade(void)
               "(SELECT count(*) FROM old2_cls)",
               fmt("4|%lld|%lld", n - 1, n - 1));
     check_sql("index.old.write_integrity", db, "INSERT INTO old2(old2) VALUES('integrity-check')", "");
+    /* A rename carries the shadow tables' indexes (the upgrade's postings
+    ** index too) along under the new name (ALTER TABLE keeps an index's name):
+    ** the old name is free again, for a schema-3 table of that name to be
+    ** made and upgraded in turn. */
+    exec(db, "ALTER TABLE old2 RENAME TO old3");
+    check_sql("index.old.rename_index", db,
+              "SELECT name || ' ON ' || tbl_name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'old%' "
+              "ORDER BY name",
+              "old3_files_img ON old3_files\nold3_images_gen ON old3_images\nold3_postings_score ON old3_postings");
+    check_sql("index.old.rename_integrity", db, "INSERT INTO old3(old3) VALUES('integrity-check')", "");
+    add_schema3_copy(db, "old2");
+    db = reopen_loaded(db, a);
+    check_sql("index.old.upgrade_after_rename", db, "INSERT INTO old2(old2) VALUES('upgrade')", "");
+    check_sql("index.old.upgraded_after_rename", db,
+              "SELECT (SELECT value FROM old2_config WHERE key = 'version'), (SELECT group_concat(tbl_name) FROM "
+              "sqlite_schema WHERE name = 'old2_postings_score')",
+              "4|old2_postings");
     /* A code that is not its vector's is caught. */
     exec(db, "UPDATE photos_codes SET c = zeroblob(length(c)) WHERE id = 2");
     check_sql("index.cascade.integrity_code", db, "INSERT INTO photos(photos) VALUES('integrity-check')",

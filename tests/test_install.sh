@@ -8,7 +8,8 @@
 # everything, $XDG_DATA_HOME/sqlite-ram over PREFIX/share/sqlite-ram, which wins
 # over $XDG_DATA_DIRS; without any file the error names every place looked at;
 # a table's model in one of those folders is trusted (ext/model_trust.c).
-# Last, DESTDIR staging and make uninstall.
+# Then DESTDIR staging and make uninstall; last, that make asan-build writes
+# nothing into models/ (only the top-level build copies the default models there).
 cd "$(dirname "$0")/.." || exit 2
 B=${RAM_BUILD:-build}
 ROOT=$(pwd)
@@ -134,3 +135,19 @@ if mk install DESTDIR="$T/stage" PREFIX=/usr && [ -f "$T/stage/usr/lib/ram0.so" 
 else
   fail destdir "$(cat "$T/make.out")"
 fi
+
+# 4. Only the top-level build writes models/*.ram (where the extension and the
+# tests find the default models): make asan-build converts into its own build
+# folder. Dry runs with the default models' sources pretended new (-W): the
+# top-level build shows its copy (the control), asan-build shows no write to
+# models/ (it used to copy build/asan/default.ram over models/default.ram).
+# The Makefile's defaults (BUILD=build): make test's own flags and variables
+# (MAKEFLAGS) are not passed down to these dry runs.
+W="-W models/default/ram_plus_default.pth -W models/default/tag2text_default.pth"
+dry() { env -u LD_PRELOAD -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n --no-print-directory $W "$@" 2>&1; }
+top=$(dry all | grep -c 'mv models/default\.ram\.tmp models/default\.ram$')
+asan=$(dry asan-build)
+conv=$(printf '%s\n' "$asan" | grep -c 'ram-convert models/default/ram_plus_default\.pth -o build/asan/default\.ram')
+wr=$(printf '%s\n' "$asan" | grep -E '(^|[ ])models/[A-Za-z0-9_]*\.ram' | head -3)
+[ "$top" = 1 ] && [ "$conv" = 1 ] && [ -z "$wr" ] && pass asan_build_keeps_models ||
+  fail asan_build_keeps_models "top-level copies: $top, asan conversions: $conv, asan writes: $wr"

@@ -13,6 +13,10 @@
 **     odd shapes (M = 1, M, N, K not multiples of the blocks, K not a
 **     multiple of 4), with 1 and 2 threads, and the int32 sums equal a
 **     naive loop over the unpacked codes;
+**   - ram_q8_linear_ex's fused LayerNorm and residual add equal the
+**     separate ops bit for bit on every level and thread count, and AMX's
+**     cache blocks (a product with several blocks of rows and of panels)
+**     equal the AVX512-VNNI kernel;
 **   - the dequantized product is within the bound that the weight and
 **     activation scales give, element by element;
 **   - on a small trained-like random RAM++ (ram-convert --random
@@ -26,6 +30,7 @@
 **     the wrong dtype, missing scale, non-finite scale, version/quant
 **     metadata mismatch) are refused by the loader with a clear error.
 */
+#include "cpu.h"
 #include "gemm_bf16.h"
 #include "gemm_q8.h"
 #include "harness.h"
@@ -199,10 +204,11 @@ static void test_exact(const struct qcase *c, const char *tag)
 
 static void test_kernel(void)
 {
-    static const int shapes[][3] = {{1, 1, 1},       {1, 17, 5},     {7, 33, 13},    {13, 70, 130},
-                                    {6, 64, 256},    {25, 100, 771}, {50, 200, 3},   {97, 129, 64},
-                                    {130, 300, 262}, {37, 70, 128},  {130, 300, 256}};
-    /* 130 x 300 x 26x is big enough for 2 threads; K a multiple of 64 takes AMX tiles where granted. */
+    static const int shapes[][3] = {{1, 1, 1},       {1, 17, 5},     {7, 33, 13},     {13, 70, 130},
+                                    {6, 64, 256},    {25, 100, 771}, {50, 200, 3},    {97, 129, 64},
+                                    {130, 300, 262}, {37, 70, 128},  {130, 300, 256}, {33, 52, 128}};
+    /* 130 x 300 x 26x is big enough for 2 threads; K a multiple of 64 takes AMX tiles where granted;
+    ** 33 x 52 x 128 ends in a pair of AMX column tiles whose second one is partial. */
     printf("NOTE: AVX512-VNNI kernel %s, AMX-INT8 %s, AVX-VNNI %s, AVX2 kernel %s\n",
            ram_q8_have_vnni() ? "present" : "absent", ram_q8_have_amx() ? "present" : "absent",
            ram_q8_have_avxvnni() ? "present" : "absent", ram_q8_have_avx2() ? "present" : "absent");
@@ -225,6 +231,131 @@ static void test_kernel(void)
         for (int k = 0; k < 37; k++) ok &= code(&c, o, k) >= -127 && (o != 1 || code(&c, o, k) == 0);
     check(ok, "quant.pack.zero_row_and_range", "bad codes or scales");
     qcase_free(&c);
+}
+
+/* ram_q8_linear_ex's fused steps give the separate ops' values bit for bit
+** (LayerNorm then ram_q8_linear; ram_q8_linear then ram_add), on every
+** kernel level, with the portable element-wise kernels forced too, and at
+** 1 and 2 threads; ram_linear_q_fused's separate path
+** (fp32 or bf16 weights) gives the same as the ops it stands for; a fused
+** step with a bf16 weight given straight to ram_q8_linear_ex is refused. */
+static void test_fused_case(const struct qcase *c, const char *tag)
+{
+    struct ram_error err;
+    char name[128];
+    const int M = c->M, N = c->N, K = c->K;
+    const size_t ny = (size_t)M * N;
+    float *lw = malloc(sizeof(float) * K), *lb = malloc(sizeof(float) * K), *xn = malloc(sizeof(float) * M * K);
+    float *res = malloc(sizeof(float) * ny), *ref = malloc(sizeof(float) * ny), *tmp = malloc(sizeof(float) * ny);
+    float *y = malloc(sizeof(float) * ny);
+    for (int i = 0; i < K; i++) lw[i] = 1.0f + 0.5f * frand(), lb[i] = 0.2f * frand();
+    for (size_t i = 0; i < ny; i++) res[i] = 3.0f * frand();
+    const struct ram_q8_fuse ln = {.ln_w = lw, .ln_b = lb, .ln_eps = 1e-5f}, add = {.add = 1};
+    int ln_ok = 1, add_ok = 1;
+    ram_status rc = RAM_OK;
+    const enum ram_isa isa = ram_cpu_isa();
+    for (int level = 0; level <= 5; level++) /* 5: the portable element-wise kernels (LayerNorm) too */
+        for (int threads = 1; threads <= 2; threads++) {
+            ram_q8_force_scalar(level == 5 ? 1 : level);
+            if (level == 5) ram_cpu_force(RAM_ISA_PORTABLE);
+            ram_set_threads(threads);
+            ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
+            rc |= ram_q8_linear(xn, M, c->q, c->b, ref, &err);
+            rc |= ram_q8_linear_ex(c->x, M, c->q, c->b, y, &ln, &err);
+            ln_ok &= !memcmp(ref, y, sizeof(float) * ny);
+            rc |= ram_q8_linear(c->x, M, c->q, c->b, tmp, &err);
+            memcpy(ref, res, sizeof(float) * ny);
+            ram_add(ref, tmp, ny);
+            memcpy(y, res, sizeof(float) * ny);
+            rc |= ram_q8_linear_ex(c->x, M, c->q, c->b, y, &add, &err);
+            add_ok &= !memcmp(ref, y, sizeof(float) * ny);
+        }
+    ram_cpu_force(isa);
+    ram_q8_force_scalar(0);
+    ram_set_threads(1);
+    snprintf(name, sizeof name, "quant.%s.fused_layernorm_identical", tag);
+    check(rc == RAM_OK && ln_ok, name, "LayerNorm fused into the quantization differs from LayerNorm then linear");
+    snprintf(name, sizeof name, "quant.%s.fused_residual_identical", tag);
+    check(rc == RAM_OK && add_ok, name, "residual add in the epilogue differs from linear then ram_add");
+
+    /* The fp32 weight through ram_linear_q_fused: the separate ops. */
+    ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
+    ram_linear(xn, M, K, c->W, c->b, N, tmp);
+    memcpy(ref, res, sizeof(float) * ny);
+    ram_add(ref, tmp, ny);
+    const struct ram_q8_fuse both = {.ln_w = lw, .ln_b = lb, .ln_eps = 1e-5f, .add = 1};
+    float *xcopy = malloc(sizeof(float) * M * K);
+    memcpy(xcopy, c->x, sizeof(float) * M * K);
+    memcpy(y, res, sizeof(float) * ny);
+    rc = ram_linear_q_fused(xcopy, M, K, c->W, NULL, c->b, N, y, &both, xcopy, tmp, &err);
+    snprintf(name, sizeof name, "quant.%s.fused_fp32_separate_ops", tag);
+    check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "fp32 path differs from LayerNorm, linear, add");
+    free(xcopy);
+
+    /* A bf16 weight: ram_linear_q_fused runs the separate ops; the kernel call refuses. */
+    uint16_t *bp = malloc(ram_bf16_packed_bytes(N, K));
+    struct ram_q8_weight *bq = NULL;
+    ram_bf16_pack(c->W, N, K, bp);
+    rc = ram_q8_weight_new_bf16(N, K, bp, &bq, &err);
+    if (rc == RAM_OK) {
+        ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
+        rc |= ram_q8_linear(xn, M, bq, c->b, ref, &err);
+        rc |= ram_linear_q_fused(c->x, M, K, NULL, bq, c->b, N, y, &ln, xn, NULL, &err);
+    }
+    snprintf(name, sizeof name, "quant.%s.fused_bf16_separate_ops", tag);
+    check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "bf16 path differs (%s)", rc ? err.msg : "");
+    rc = bq ? ram_q8_linear_ex(c->x, M, bq, c->b, y, &ln, &err) : RAM_OK;
+    snprintf(name, sizeof name, "quant.%s.fused_bf16_refused", tag);
+    check(bq && rc == RAM_ERR_ARG && strstr(err.msg, "int8 weight"), name, "rc %d", (int)rc);
+    ram_q8_weight_free(bq);
+    free(bp), free(lw), free(lb), free(xn), free(res), free(ref), free(tmp), free(y);
+}
+
+/* AMX's cache blocks (gemm_q8.c: rows in blocks once the quantized rows
+** pass 1 MB, panels in blocks of 1 MB of weights) on a product large enough
+** to have several of each, with a partial last block of both: the same
+** int32 sums and outputs as the AVX512-VNNI kernel, at 1 and 2 threads. */
+static void test_amx_blocks(void)
+{
+    if (!ram_q8_have_amx()) {
+        printf("NOTE: no AMX-INT8 here: quant.amx_blocks skipped\n");
+        return;
+    }
+    struct qcase c;
+    struct ram_error err;
+    const int M = 1040, N = 1056, K = 1024; /* 1,040 x 1 KB rows > 1 MB; 66 panels of 16 KB = 2 blocks */
+    int ok = qcase_make(&c, M, N, K);
+    float *y[4];
+    for (int i = 0; i < 4; i++) y[i] = malloc(sizeof(float) * M * N);
+    ram_status rc = RAM_OK;
+    for (int i = 0; ok && i < 4; i++) {
+        ram_q8_force_scalar(i < 2 ? 0 : 2); /* AMX, AMX, VNNI, VNNI */
+        ram_set_threads(i % 2 + 1);
+        rc |= ram_q8_linear(c.x, M, c.q, c.b, y[i], &err);
+    }
+    ram_q8_force_scalar(0);
+    ram_set_threads(1);
+    const size_t n = sizeof(float) * M * N;
+    check(ok && rc == RAM_OK && !memcmp(y[0], y[1], n) && !memcmp(y[0], y[2], n) && !memcmp(y[0], y[3], n),
+          "quant.amx_blocks_equal_vnni", "outputs differ between AMX blocks and VNNI or threads");
+    for (int i = 0; i < 4; i++) free(y[i]);
+    qcase_free(&c);
+}
+
+static void test_fused(void)
+{
+    static const int shapes[][3] = {{7, 33, 13}, {37, 70, 128}, {130, 300, 256}, {97, 129, 64}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        struct qcase c;
+        char tag[64];
+        snprintf(tag, sizeof tag, "%dx%dx%d", shapes[i][0], shapes[i][1], shapes[i][2]);
+        if (qcase_make(&c, shapes[i][0], shapes[i][1], shapes[i][2]))
+            test_fused_case(&c, tag);
+        else
+            check(0, tag, "setup failed");
+        qcase_free(&c);
+    }
+    test_amx_blocks();
 }
 
 /* ------------------------------------------------------------------ bf16 */
@@ -711,6 +842,7 @@ int main(void)
 {
     (void)check_close_npy; /* harness helper this test does not need */
     test_kernel();
+    test_fused();
     test_bf16();
     test_trained_like();
     test_golden("ram_plus", "ram_plus_tiny.pth", "golden_ram_plus.ram");

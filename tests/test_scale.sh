@@ -19,7 +19,10 @@
 #     serves the same answers with 0 inferences.
 #   - the merged index equals the single one (dates too), a second merge
 #     stores nothing, a shard of another model is refused;
-#   - the slicing rule is stable (the list spelled otherwise, plus new names).
+#   - the slicing rule is stable (the list spelled otherwise, plus new names);
+#   - re-sharding 4 shards into 3 (--merge --shard I/3 --root): no inference,
+#     every row in one new shard, the old shards unchanged, and the new shards
+#     are the slices --shard I/3 indexes.
 # Before that, --shard over a folder: 8 pictures, each in one of 4 shards.
 # Under the sanitizers (RAM_SANITIZE=1) 80 of the 260 pictures are indexed.
 # Then the same with GNU parallel (--joblog, --resume-failed): a job killed
@@ -305,6 +308,43 @@ wait_job "$JOB2"
 grep -q "^ram-index: [0-9]* new, [1-9][0-9]* unchanged," slurm/task2.$JOB2.out && pass slurm_resumed ||
   fail slurm_resumed "$(tail -2 slurm/task2.$JOB2.out)"
 checks slurm slurm/task*.out
+# Re-sharding, 4 shards into 3 without the model: `--merge NEW --shard I/3
+# --root .` (the list's names are relative to $T) keeps the rows of slice I.
+# 0 inferences, the old shards' bytes unchanged; every row lands in exactly
+# one new shard, with its key, probabilities and date (the union equals the
+# single index); and each new shard is what `--shard I/3` indexes: a run of
+# the new layout over the list finds every file of its slice stored (0 new,
+# 0 inferences, every row unchanged).
+sums() { for i in 0 1 2 3; do cksum <"slurm-shard$i.db"; done; }
+before=$(sums)
+bad=
+for i in 0 1 2; do
+  "$IDX" --merge "re-shard$i.db" --shard $i/3 --root . slurm-shard0.db slurm-shard1.db slurm-shard2.db slurm-shard3.db \
+    2>"re$i.err" || bad="$bad [rc $?]"
+  grep -q "^ram-index: merged 4 shards: [1-9][0-9]* new, 0 unchanged, 0 changed, [1-9][0-9]* of other slices than $i/3 left out; 0 inferences$" "re$i.err" ||
+    bad="$bad [$(cat "re$i.err")]"
+done
+for i in 0 1 2; do dump "re-shard$i.db"; done | sort >re.dump
+sort all.dump | cmp -s - re.dump && [ -z "$bad" ] && [ "$(sums)" = "$before" ] && pass reshard ||
+  fail reshard "$bad $(sort all.dump | diff - re.dump | head -3) old shards $( [ "$(sums)" = "$before" ] && echo untouched || echo CHANGED)"
+out=
+for i in 0 1 2; do
+  had=$(sqlite3 "re-shard$i.db" "SELECT count(*) FROM photos_files")
+  "$IDX" --files-from list --shard $i/3 "re-shard$i.db" --threads 1 2>"re-run$i.err"
+  out="$out $(grep '^ram-index: [0-9]* new, ' "re-run$i.err" | sed "s/^ram-index: \([0-9]*\) new, \([0-9]*\) unchanged,.*; \([0-9]*\) inferences$/\1:\2:\3:$had/")"
+done
+# each field new:unchanged:inferences:rows before: 0:rows:0:rows
+bad=$(echo $out | tr ' ' '\n' | awk -F: 'NF != 4 || $1 != 0 || $3 != 0 || $2 != $4 {print}')
+[ -z "$bad" ] && [ "$(echo $out | wc -w)" = 3 ] && pass reshard_layout || fail reshard_layout "new:unchanged:inferences:rows per new shard:$out"
+# --shard without --root, and a row outside --root: refused, nothing stored
+"$IDX" --merge re-bad.db --shard 0/3 slurm-shard0.db 2>re-bad1.err
+rc1=$?
+"$IDX" --merge re-bad.db --shard 0/3 --root few slurm-shard0.db 2>re-bad2.err
+rc2=$?
+[ $rc1 = 1 ] && grep -q "^ram-index: --merge with --shard 0/3 needs --root DIR" re-bad1.err && [ $rc2 = 1 ] &&
+  grep -q "^ram-index: --merge slurm-shard0.db: $(pwd -P)/pics/[^ ]* is not under --root $(pwd -P)/few, so its slice is unknown" re-bad2.err &&
+  [ "$(sqlite3 re-bad.db "SELECT count(*) FROM photos_files" 2>/dev/null || echo 0)" = 0 ] && pass reshard_refused ||
+  fail reshard_refused "rc $rc1 $rc2: $(cat re-bad1.err re-bad2.err)"
 # The rule is stable: the same list spelled otherwise ("./pics//x") plus 4
 # new names (copies of pictures, embedded again only when their slice is
 # another shard than the original's) leaves every old file in its shard

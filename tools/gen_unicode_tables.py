@@ -39,6 +39,8 @@ import os
 import sys
 import unicodedata
 
+from c_tables import emit_ranges as emit_range_table, print_wrapped, ranges
+
 UCD = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/unicode"
 MAXCP = 0x110000
 
@@ -104,31 +106,8 @@ def special_lower():
     return out
 
 
-def ranges(cps):
-    cps = sorted(cps)
-    out = []
-    for c in cps:
-        if out and out[-1][1] == c - 1:
-            out[-1][1] = c
-        else:
-            out.append([c, c])
-    return out
-
-
 def emit_ranges(name, cps, comment):
-    r = ranges(cps)
-    print("/* %s: %d ranges, %d code points. */" % (comment, len(r), len(cps)))
-    print("static const struct ram_uc_range %s[%d] = {" % (name, len(r)))
-    line = "   "
-    for a, b in r:
-        item = " {0x%X, 0x%X}," % (a, b)
-        if len(line) + len(item) > 78:
-            print(line)
-            line = "   "
-        line += item
-    print(line)
-    print("};")
-    print()
+    emit_range_table("ram_uc_range", name, comment, ranges(cps), 78)
 
 
 def lower_runs(single):
@@ -235,14 +214,7 @@ def main():
     print("** lower(cp) = cp + delta. %d mappings in %d runs. */" % (len(single), len(runs)))
     print("struct ram_uc_lower_run { uint32_t start; uint16_t count; uint16_t stride; int32_t delta; };")
     print("static const struct ram_uc_lower_run ram_uc_lower[%d] = {" % len(runs))
-    line = "   "
-    for s, n, st, d in runs:
-        item = " {0x%X, %d, %d, %d}," % (s, n, st, d)
-        if len(line) + len(item) > 78:
-            print(line)
-            line = "   "
-        line += item
-    print(line)
+    print_wrapped([" {0x%X, %d, %d, %d}," % (s, n, st, d) for s, n, st, d in runs], 78)
     print("};")
     print()
     print("/* Lowercase mappings to several code points (SpecialCasing, unconditional). */")
@@ -267,15 +239,8 @@ def main():
     print("/* html.unescape: numeric references replaced by another code point. */")
     print("struct ram_html_charref { uint32_t num, cp; };")
     print("static const struct ram_html_charref ram_html_charrefs[%d] = {" % len(charrefs))
-    line = "   "
-    for num, v in charrefs:
-        assert len(v) == 1
-        item = " {0x%X, 0x%X}," % (num, ord(v))
-        if len(line) + len(item) > 78:
-            print(line)
-            line = "   "
-        line += item
-    print(line)
+    assert all(len(v) == 1 for _, v in charrefs)
+    print_wrapped([" {0x%X, 0x%X}," % (num, ord(v)) for num, v in charrefs], 78)
     print("};")
     print()
     emit_ranges("ram_html_dropped", dropped,

@@ -26,22 +26,13 @@ and no NFD result contains a character that lowering would change.
 import sys
 import unicodedata
 
+from c_tables import emit_ranges as emit_range_table, print_wrapped, ranges as ranges_of
+
 MAXCP = 0x110000
 
 
 def ranges(pred):
-    out = []
-    start = None
-    for cp in range(MAXCP):
-        ok = pred(cp)
-        if ok and start is None:
-            start = cp
-        elif not ok and start is not None:
-            out.append((start, cp - 1))
-            start = None
-    if start is not None:
-        out.append((start, MAXCP - 1))
-    return out
+    return ranges_of(cp for cp in range(MAXCP) if pred(cp))
 
 
 def cat(cp):
@@ -53,19 +44,7 @@ def is_hangul_syllable(cp):
 
 
 def emit_ranges(name, comment, rs):
-    n = sum(hi - lo + 1 for lo, hi in rs)
-    print(f"/* {comment}: {len(rs)} ranges, {n} code points. */")
-    print(f"static const struct ram_wp_range {name}[{len(rs)}] = {{")
-    line = "   "
-    for lo, hi in rs:
-        item = f" {{0x{lo:X}, 0x{hi:X}}},"
-        if len(line) + len(item) > 100:
-            print(line)
-            line = "   "
-        line += item
-    print(line)
-    print("};")
-    print()
+    emit_range_table("ram_wp_range", name, comment, rs, 100)
 
 
 def main():
@@ -130,14 +109,7 @@ def main():
 
     print(f"/* str.lower() of one character, when it is one other character: {len(lower1)} entries. */")
     print(f"static const struct ram_wp_map1 ram_wp_lower1[{len(lower1)}] = {{")
-    line = "   "
-    for a, b in lower1:
-        item = f" {{0x{a:X}, 0x{b:X}}},"
-        if len(line) + len(item) > 100:
-            print(line)
-            line = "   "
-        line += item
-    print(line)
+    print_wrapped([f" {{0x{a:X}, 0x{b:X}}}," for a, b in lower1], 100)
     print("};")
     print()
     print(f"/* str.lower() of one character, when it is several: {len(lowerm)} entries. */")
@@ -155,24 +127,10 @@ def main():
     print(f"/* NFD without Mn marks, per character (Hangul syllables excepted): {len(entries)} entries")
     print(f"** into a pool of {len(pool)} code points. */")
     print(f"static const uint32_t ram_wp_strip_pool[{len(pool)}] = {{")
-    line = "   "
-    for x in pool:
-        item = f" 0x{x:X},"
-        if len(line) + len(item) > 100:
-            print(line)
-            line = "   "
-        line += item
-    print(line)
+    print_wrapped([f" 0x{x:X}," for x in pool], 100)
     print("};")
     print(f"static const struct ram_wp_strip ram_wp_strip_map[{len(entries)}] = {{")
-    line = "   "
-    for cp, off, n in entries:
-        item = f" {{0x{cp:X}, {off}, {n}}},"
-        if len(line) + len(item) > 100:
-            print(line)
-            line = "   "
-        line += item
-    print(line)
+    print_wrapped([f" {{0x{cp:X}, {off}, {n}}}," for cp, off, n in entries], 100)
     print("};")
     print()
     print("#endif /* RAM_WORDPIECE_TABLES_H */")

@@ -52,7 +52,12 @@ def judge(cap, a):
     return ok
 
 
-def measure(db, seed, n, novel):
+def true_tags(a):
+    """The picture's true tag string, as a user would give it to ram_caption."""
+    return " | ".join(shapes.TAG_NAMES[i] for i in sorted(shapes.tag_indices(a)))
+
+
+def measure(db, seed, n, novel, given=False):
     rng = random.Random(seed)
     hits, seen, examples = {}, {}, []
     for i in range(n):
@@ -61,8 +66,12 @@ def measure(db, seed, n, novel):
         img = shapes.render(a, rng, w, h)
         buf = io.BytesIO()
         img.save(buf, "PNG")
-        cap = db.execute("SELECT ram_caption(?)", (buf.getvalue(),)).fetchone()[0]
+        if given:
+            cap = db.execute("SELECT ram_caption(?, ?)", (buf.getvalue(), true_tags(a))).fetchone()[0]
+        else:
+            cap = db.execute("SELECT ram_caption(?)", (buf.getvalue(),)).fetchone()[0]
         ok = judge(cap, a)
+        ok["shape|" + a["count"]] = ok["shape"]
         for k, v in ok.items():
             hits[k] = hits.get(k, 0) + v
             seen[k] = seen.get(k, 0) + 1
@@ -81,17 +90,23 @@ def main():
     ap.add_argument("--lib", default="build/ram")
     ap.add_argument("--model", default="build/default_caption.ram")
     ap.add_argument("--json", default="models/default/caption.json")
+    ap.add_argument("--seeds", default="%d,%d" % (SEED_MAIN, SEED_NOVEL), help="pictures' seeds (main,novel): "
+                    "other seeds than the reported ones to choose between candidate models")
+    ap.add_argument("--given-tags", action="store_true", help="guide each caption by the picture's "
+                    "true tags (separates tagging errors from decoding errors; figures not written)")
     args = ap.parse_args()
+    seed_main, seed_novel = (int(v) for v in args.seeds.split(","))
     db = sqlite3.connect(":memory:")
     db.enable_load_extension(True)
     db.load_extension(args.lib)
     db.execute("SELECT ram_caption_model(?)", (args.model,)).fetchone()
     res = {"how": "SQL ram_caption() of build/ram.so with %s, models/train/eval_caption.py" % args.model,
-           "main": measure(db, SEED_MAIN, args.n, False),
-           "novel_pairs": measure(db, SEED_NOVEL, args.n_novel, True)}
+           "main": measure(db, seed_main, args.n, False, args.given_tags),
+           "novel_pairs": measure(db, seed_novel, args.n_novel, True, args.given_tags)}
     for k in ("main", "novel_pairs"):
         print(k, {a: v for a, v in res[k].items() if a != "examples"})
-    if args.json and os.path.exists(args.json):
+    reported = args.seeds == "%d,%d" % (SEED_MAIN, SEED_NOVEL) and not args.given_tags
+    if args.json and os.path.exists(args.json) and reported:
         with open(args.json) as f:
             info = json.load(f)
         info["c_engine"] = res

@@ -28,7 +28,6 @@ there; --check-golden proves they leave the arithmetic alone).
         on the golden checkpoint and images: largest |logit - golden logit|.
 """
 import contextlib
-import ctypes
 import json
 import os
 import sys
@@ -48,34 +47,10 @@ DES = 51
 
 def official(repo=None):
     """Imports the official package from the checkout; returns its modules."""
-    repo = repo or os.environ.get("RAM_OFFICIAL_REPO")
-    if not repo or not os.path.isfile(os.path.join(repo, "ram", "models", "ram_plus.py")):
-        sys.exit("peers_official: RAM_OFFICIAL_REPO must name a checkout of xinyu1205/recognize-anything "
-                 "(see docs/BENCH.md); got %r" % repo)
-    peers_shims.install()
-    sys.path.insert(0, os.path.abspath(repo))
-    import importlib
-    # ram.models re-exports the function ram_plus under its module's name.
-    rp = importlib.import_module("ram.models.ram_plus")
-    rp = sys.modules["ram.models.ram_plus"]
-    ru = sys.modules["ram.models.utils"]
-    from ram.transform import get_transform
-    return rp, ru, get_transform
+    return peers_shims.import_official(peers_shims.official_repo("ram_plus", "peers_official", repo), "ram_plus")
 
 
-try:
-    _openblas = ctypes.CDLL("libopenblas.so.0")
-except OSError:
-    _openblas = None
-
-
-def set_threads(n):
-    """Debian's torch runs its large products in OpenBLAS's own thread pool,
-    which torch.set_num_threads does not reach: both are set, so "n threads"
-    means n cores busy, as ram_set_threads does for us."""
-    torch.set_num_threads(n)
-    if _openblas is not None:
-        _openblas.openblas_set_num_threads(n)
+set_threads = peers_shims.set_threads
 
 
 def build(rp):
@@ -88,9 +63,7 @@ def load(rp, ru, pth):
     # The official loader prints to stdout, which is the workers' protocol.
     with contextlib.redirect_stdout(sys.stderr):
         m, msg = ru.load_checkpoint_swinlarge(m, pth, {"image_size": SIZE})
-    bad = [k for k in msg.missing_keys if "relative_position_index" not in k and "attn_mask" not in k]
-    if bad or msg.unexpected_keys:
-        sys.exit("peers_official: %s does not load: missing %s unexpected %s" % (pth, bad[:5], msg.unexpected_keys[:5]))
+    peers_shims.check_loaded(msg, pth, "peers_official")
     return m.eval()
 
 

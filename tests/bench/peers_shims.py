@@ -35,10 +35,16 @@ imported. They are of two kinds:
 peers_official.py --check-golden runs the official classes with these shims on
 the project's golden set (tests/data/golden, made with the real transformers
 and timm) and compares the logits, so a shim that changed the arithmetic shows.
+
+Also here, for both peers_official.py and peers_tag2text.py: finding and
+importing the official checkout (official_repo, import_official), checking
+what its loader loaded (check_loaded), and the thread count (set_threads).
 """
 import collections.abc
+import ctypes
 import json
 import logging as _logging
+import os
 import sys
 import types
 
@@ -268,3 +274,52 @@ def install():
         _install_fairscale()
     if importlib.util.find_spec("clip") is None:
         _install_clip()
+
+
+def official_repo(module, who, repo=None):
+    """The official checkout (repo, else RAM_OFFICIAL_REPO) that holds
+    ram/models/MODULE.py, once the stand-ins are installed; exits with a
+    message naming who when there is none."""
+    repo = repo or os.environ.get("RAM_OFFICIAL_REPO")
+    if not repo or not os.path.isfile(os.path.join(repo, "ram", "models", module + ".py")):
+        sys.exit("%s: RAM_OFFICIAL_REPO must name a checkout of xinyu1205/recognize-anything "
+                 "(see docs/BENCH.md); got %r" % (who, repo))
+    install()
+    return repo
+
+
+def import_official(repo, module):
+    """Imports ram.models.MODULE from the checkout repo (official_repo's);
+    returns it, ram.models.utils and ram.transform.get_transform."""
+    sys.path.insert(0, os.path.abspath(repo))
+    import importlib
+    # ram.models re-exports each model's function under its module's name:
+    # the module itself is sys.modules' entry.
+    importlib.import_module("ram.models." + module)
+    from ram.transform import get_transform
+    return sys.modules["ram.models." + module], sys.modules["ram.models.utils"], get_transform
+
+
+def check_loaded(msg, pth, who):
+    """Exits when the official loader's load_state_dict result msg misses a
+    key other than the buffers the official code rebuilds itself
+    (relative_position_index, attn_mask), or has unexpected ones."""
+    bad = [k for k in msg.missing_keys if "relative_position_index" not in k and "attn_mask" not in k]
+    if bad or msg.unexpected_keys:
+        sys.exit("%s: %s does not load: missing %s unexpected %s" % (who, pth, bad[:5], msg.unexpected_keys[:5]))
+
+
+try:
+    _openblas = ctypes.CDLL("libopenblas.so.0")
+except OSError:
+    _openblas = None
+
+
+def set_threads(n, torch_n=None):
+    """Debian's torch runs its large products in OpenBLAS's own thread pool,
+    which torch.set_num_threads does not reach: both are set, so "n threads"
+    means n cores busy, as ram_set_threads does for us (torch_n: torch's
+    intra-op count when it differs)."""
+    torch.set_num_threads(torch_n or n)
+    if _openblas is not None:
+        _openblas.openblas_set_num_threads(n)

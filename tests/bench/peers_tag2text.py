@@ -304,11 +304,7 @@ def _tied(f):
 
 
 def official(repo=None):
-    repo = repo or os.environ.get("RAM_OFFICIAL_REPO")
-    if not repo or not os.path.isfile(os.path.join(repo, "ram", "models", "tag2text.py")):
-        sys.exit("peers_tag2text: RAM_OFFICIAL_REPO must name a checkout of xinyu1205/recognize-anything "
-                 "(see docs/BENCH.md); got %r" % repo)
-    peers_shims.install()
+    repo = peers_shims.official_repo("tag2text", "peers_tag2text", repo)
     outs = sys.modules["transformers.modeling_outputs"]
     for n in list(vars(outs)):
         if isinstance(getattr(outs, n), type) and issubclass(getattr(outs, n), peers_shims.ModelOutput):
@@ -321,24 +317,10 @@ def official(repo=None):
         P.init_weights = _tied(P.init_weights)
         P.resize_token_embeddings = _tied(P.resize_token_embeddings)
         P._t2t_tied = True
-    sys.path.insert(0, os.path.abspath(repo))
-    import importlib
-    tt = importlib.import_module("ram.models.tag2text")
-    ru = sys.modules["ram.models.utils"]
-    from ram.transform import get_transform
-    return tt, ru, get_transform
+    return peers_shims.import_official(repo, "tag2text")
 
 
-def set_threads(n, torch_n=None):
-    """Debian's torch runs its large products in OpenBLAS's own pool, which
-    torch.set_num_threads does not reach: both are set (torch_n: torch's
-    intra-op count when it differs)."""
-    torch.set_num_threads(torch_n or n)
-    try:
-        import ctypes
-        ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(n)
-    except OSError:
-        pass
+set_threads = peers_shims.set_threads
 
 
 def build(tt):
@@ -351,9 +333,7 @@ def load(tt, ru, pth):
     with contextlib.redirect_stdout(sys.stderr):
         m = build(tt)
         m, msg = ru.load_checkpoint_swinbase(m, pth, {"image_size": SIZE})
-    bad = [k for k in msg.missing_keys if "relative_position_index" not in k and "attn_mask" not in k]
-    if bad or msg.unexpected_keys:
-        sys.exit("peers_tag2text: %s does not load: missing %s unexpected %s" % (pth, bad[:5], msg.unexpected_keys[:5]))
+    peers_shims.check_loaded(msg, pth, "peers_tag2text")
     td = m.text_decoder
     if td.cls.predictions.decoder.weight is not td.bert.embeddings.word_embeddings.weight:
         sys.exit("peers_tag2text: the LM head is not tied to the word embeddings")
