@@ -125,9 +125,10 @@ void ram_t2t_state_free(struct ram_t2t_state *st);
 
 /* Chooses the caption decoder of st. INT8 and VERIFIED need a model with an
 ** int8 decoder (ram_t2t_quantize_decoder before ram_t2t_state_init), else
-** RAM_ERR_UNSUPPORTED. A new state uses INT8 when the model has one, else
-** FP32: VERIFIED gives FP32's captions but was slower than FP32 in make
-** bench (t2t_*verified* keys; README, "The int8 caption decoder"). */
+** RAM_ERR_UNSUPPORTED. A new state uses VERIFIED when the model has one
+** (FP32's captions; faster than FP32 on make bench's image, slower where
+** the drafts seldom hold: t2t_*verified* keys, README "Verified int8
+** decoding"), else FP32. */
 ram_status ram_t2t_set_decoder(struct ram_t2t_state *st, enum ram_t2t_decoder decoder, struct ram_error *err);
 enum ram_t2t_decoder ram_t2t_get_decoder(const struct ram_t2t_state *st);
 

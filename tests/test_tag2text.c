@@ -364,8 +364,8 @@ static void run_image(struct ram_t2t_state *st, const struct ram_model *m, int i
 ** the fp32 one, for every golden image and both tag sources (the image
 ** embeddings and tag strings are the fp32 ones: the int8 path leaves the
 ** Swin, the tagging head and the tag encoder alone). Checked: every decoder
-** matrix has its int8 form and the encoder's do not; a new state decodes in
-** int8 (RAM_T2T_DECODE_INT8), fp32 and verified can be chosen, int8 and
+** matrix has its int8 form and the encoder's do not; a new state decodes
+** verified (RAM_T2T_DECODE_VERIFIED), fp32 and int8 can be chosen, int8 and
 ** verified on an fp32 model cannot.
 **   INT8 alone: the step-0 logits (all 30,524) within INT8_LOGIT_TOL of the
 ** largest fp32 logit (measured 2.5 %: the tiny model's width of 32 is
@@ -400,7 +400,7 @@ static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model
         return;
     }
     struct ram_error e2;
-    check(ram_t2t_get_decoder(st) == RAM_T2T_DECODE_INT8 && ram_t2t_get_decoder(st32) == RAM_T2T_DECODE_FP32 &&
+    check(ram_t2t_get_decoder(st) == RAM_T2T_DECODE_VERIFIED && ram_t2t_get_decoder(st32) == RAM_T2T_DECODE_FP32 &&
               ram_t2t_set_decoder(st32, RAM_T2T_DECODE_INT8, &e2) == RAM_ERR_UNSUPPORTED &&
               ram_t2t_set_decoder(st32, RAM_T2T_DECODE_VERIFIED, &e2) == RAM_ERR_UNSUPPORTED &&
               ram_t2t_set_decoder(st, (enum ram_t2t_decoder)7, &e2) == RAM_ERR_ARG &&
