@@ -161,6 +161,50 @@ static void test_layout(void)
     free(b), free(x), free(y);
 }
 
+/* The rotation of layout 2 is part of the stored format: a faster transform
+** (the AVX2 one) must give the bits of the definition, the butterflies
+** (a, b) -> (a + b, a - b) stage by stage with len = 1, 2, 4, ... This
+** rotates unit vectors of several widths the plain way and compares their
+** packed bytes with ram_cache_pack_unit's. */
+static void test_rotation_bits(void)
+{
+    static const int aDim[] = {8, 16, 64, 512, 1024};
+    for (size_t k = 0; k < sizeof aDim / sizeof aDim[0]; k++) {
+        int dim = aDim[k], bad = 0;
+        for (int rep = 0; rep < 20 && !bad; rep++) {
+            float *x = rvec((size_t)dim, 3.0f, rep % 2 ? 0.5f : 0), *y = malloc(sizeof(float) * dim);
+            double ss = 0;
+            for (int d = 0; d < dim; d++) ss += (double)x[d] * x[d];
+            float inv = (float)(1.0 / sqrt(ss));
+            for (int d = 0; d < dim; d++)
+                y[d] = x[d] * inv * (((((uint32_t)d * 2654435761u) >> 16) & 1) ? -1.0f : 1.0f);
+            for (int len = 1; len < dim; len <<= 1)
+                for (int i = 0; i < dim; i += 2 * len)
+                    for (int j = i; j < i + len; j++) {
+                        float a = y[j], b = y[j + len];
+                        y[j] = a + b, y[j + len] = a - b;
+                    }
+            float s = 1.0f / sqrtf((float)dim), mx = 0;
+            for (int d = 0; d < dim; d++) y[d] *= s, mx = fmaxf(mx, fabsf(y[d]));
+            unsigned char *want = malloc(4 + (size_t)dim), *got = malloc(4 + (size_t)dim);
+            float scale = mx / 127.0f, qi = 127.0f / mx;
+            memcpy(want, &scale, 4); /* little-endian host (x86) */
+            for (int d = 0; d < dim; d++) {
+                long v = lrintf(y[d] * qi);
+                want[4 + d] = (unsigned char)(int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+            }
+            struct ram_error err = {{0}};
+            bad = ram_cache_pack_unit(x, dim, got, 4 + (size_t)dim, &err) != RAM_OK ||
+                  ram_cache_unit_size(dim) != 4 + (size_t)dim || memcmp(got, want, 4 + (size_t)dim);
+            free(x), free(y), free(want), free(got);
+        }
+        check(!bad, "index_score.layout.rotation_bits",
+              "dim %d: the packed unit vector differs from the plain "
+              "transform's",
+              dim);
+    }
+}
+
 /* ------------------------------------------------------------------ scorer vs reference */
 
 /* Scores n images both ways and returns the worst |difference| (fp32 views or int8). */
@@ -539,5 +583,6 @@ int main(void)
     test_codes();
     test_codes_recall();
     test_golden();
+    test_rotation_bits(); /* last: it draws from the random stream the tests above are tuned to */
     return harness_exit();
 }

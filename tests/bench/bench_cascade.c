@@ -19,7 +19,7 @@
 ** transactions of 20,000. A table `real` holds the R real pictures alone.
 **
 ** The exhaustive rankings of the queries (minutes at 1M) are kept in
-** DB.exact and reused; the first query's exhaustive scan is timed in every
+** DB.TABLE.exact2 and reused; the first query's exhaustive scan is timed in every
 ** run. Prints "key value" lines (run.sh reads them) and a summary.
 */
 #include "bench_util.h"
@@ -157,7 +157,8 @@ static int build(sqlite3 *db, const char *zModel, const char *zDir, long nWant)
     exec(db, "BEGIN");
     sqlite3_prepare_v2(db, "INSERT INTO photos(path, entry) VALUES(?1, ?2)", -1, &s, 0);
     for (long i = nReal; i < nWant; i++) {
-        const Blob *A = &aReal[(int)(urand() * nReal) % nReal], *B = &aReal[(int)(urand() * nReal) % nReal];
+        int iA = (int)(urand() * nReal) % nReal, iB = (int)(urand() * nReal) % nReal;
+        const Blob *A = &aReal[iA], *B = &aReal[iB];
         uint32_t nProbA = get32(A->a + 112);
         struct ram_cache_tokens va, vb;
         if (ram_cache_view(A->a + 128 + nProbA, nTokB, nTok, dim, &va, &err) ||
@@ -199,7 +200,7 @@ static int build(sqlite3 *db, const char *zModel, const char *zDir, long nWant)
             return fprintf(stderr, "bench_cascade: %s\n", err.msg), 1;
         put32(out + 112, nProb);
         char path[64];
-        snprintf(path, sizeof path, "made/%07ld", i);
+        snprintf(path, sizeof path, "made/%07ld.a%05d.b%05d", i, iA, iB); /* parents: rowids iA+1, iB+1 */
         sqlite3_bind_text(s, 1, path, -1, SQLITE_TRANSIENT);
         sqlite3_bind_blob(s, 2, out, (int)(128 + nProb + nTokB + nUnit), SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE) return fprintf(stderr, "bench_cascade: %s\n", sqlite3_errmsg(db)), 1;
@@ -218,80 +219,105 @@ static int build(sqlite3 *db, const char *zModel, const char *zDir, long nWant)
     return 0;
 }
 
-/* The rowids of a query's top k (in *aOut); its time. */
-static double topk(sqlite3 *db, const char *zTable, const char *zText, int nPre, sqlite3_int64 *aOut)
+/* A query's top k: rowids (-1 past the end) and their exact scores. */
+typedef struct {
+    sqlite3_int64 id[K];
+    double score[K];
+} Top;
+
+/* The top k of a query (in *pOut); its time. */
+static double topk(sqlite3 *db, const char *zTable, const char *zText, int nPre, Top *pOut)
 {
     char sql[256];
     if (nPre)
-        snprintf(sql, sizeof sql, "SELECT rowid FROM %s WHERE %s MATCH ?1 AND k = %d AND prefilter = %d", zTable,
+        snprintf(sql, sizeof sql, "SELECT rowid, score FROM %s WHERE %s MATCH ?1 AND k = %d AND prefilter = %d", zTable,
                  zTable, K, nPre);
     else
-        snprintf(sql, sizeof sql, "SELECT rowid FROM %s WHERE %s MATCH ?1 AND k = %d", zTable, zTable, K);
+        snprintf(sql, sizeof sql, "SELECT rowid, score FROM %s WHERE %s MATCH ?1 AND k = %d", zTable, zTable, K);
     sqlite3_stmt *s = 0;
     double t0 = bench_now();
     if (sqlite3_prepare_v2(db, sql, -1, &s, 0)) return fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db)), -1;
     sqlite3_bind_text(s, 1, zText, -1, SQLITE_STATIC);
     int n = 0;
-    while (sqlite3_step(s) == SQLITE_ROW && n < K) aOut[n++] = sqlite3_column_int64(s, 0);
-    for (; n < K; n++) aOut[n] = -1;
+    while (sqlite3_step(s) == SQLITE_ROW && n < K) {
+        pOut->id[n] = sqlite3_column_int64(s, 0);
+        pOut->score[n++] = sqlite3_column_double(s, 1);
+    }
+    for (; n < K; n++) pOut->id[n] = -1, pOut->score[n] = -1;
     sqlite3_finalize(s);
     return bench_now() - t0;
 }
 
-static double recall(const sqlite3_int64 *a, const sqlite3_int64 *b)
+/* Strict recall@K: the fraction of the exact top-K ids that a returned. */
+static double recall(const Top *a, const Top *exact)
 {
     int hit = 0;
     for (int i = 0; i < K; i++)
         for (int j = 0; j < K; j++)
-            if (a[i] == b[j] && a[i] >= 0) {
+            if (a->id[i] == exact->id[j] && a->id[i] >= 0) {
                 hit++;
                 break;
             }
     return (double)hit / K;
 }
 
-/* The exhaustive top-k of every query, from DB.exact when it has them. */
-static int exact_rankings(sqlite3 *db, const char *zDb, const char *zTable, int nQ, sqlite3_int64 (*aExact)[K],
-                          double *pTime)
+/* Tie-aware recall@K, beside the strict one (never instead): the fraction of
+** the K returned rows whose exact score is at least the exact K-th score
+** minus TIE_EPS. The scores MATCH returns are the exact ones (the cascade
+** scores its survivors with the same scorer, bit for bit), so a returned row
+** that is not in the exact top-K but scores within TIE_EPS of it counts. */
+#define TIE_EPS 1e-3
+static double tie_recall(const Top *a, const Top *exact)
+{
+    int hit = 0;
+    for (int i = 0; i < K; i++) hit += a->id[i] >= 0 && a->score[i] >= exact->score[K - 1] - TIE_EPS;
+    return (double)hit / K;
+}
+
+/* The exhaustive top-k of every query, from DB.TABLE.exact when it has them. */
+static int exact_rankings(sqlite3 *db, const char *zDb, const char *zTable, int nQ, Top *aExact, double *pTime)
 {
     char file[4096];
-    snprintf(file, sizeof file, "%s.%s.exact", zDb, zTable);
+    snprintf(file, sizeof file, "%s.%s.exact2", zDb, zTable);
     size_t n = 0;
     void *p = bench_read_file(file, &n);
-    int have = p && n == sizeof(sqlite3_int64) * K * (size_t)nQ;
+    int have = p && n == sizeof(Top) * (size_t)nQ;
     if (have) memcpy(aExact, p, n);
     free(p);
     /* always time one exhaustive scan (the first query), and check it */
-    sqlite3_int64 a[K];
-    *pTime = topk(db, zTable, g_aQuery[0], 0, a);
-    if (have && memcmp(a, aExact[0], sizeof a)) have = 0; /* the data changed */
+    Top a;
+    *pTime = topk(db, zTable, g_aQuery[0], 0, &a);
+    if (have && memcmp(&a, &aExact[0], sizeof a)) have = 0; /* the data changed */
     if (have) return 0;
-    memcpy(aExact[0], a, sizeof a);
+    aExact[0] = a;
     for (int q = 1; q < nQ; q++) {
-        topk(db, zTable, g_aQuery[q], 0, aExact[q]);
+        topk(db, zTable, g_aQuery[q], 0, &aExact[q]);
         fprintf(stderr, "\r# exhaustive ranking %d/%d", q + 1, nQ);
     }
     FILE *f = fopen(file, "wb");
-    if (f) fwrite(aExact, sizeof(sqlite3_int64) * K, (size_t)nQ, f), fclose(f);
+    if (f) fwrite(aExact, sizeof(Top), (size_t)nQ, f), fclose(f);
     return 0;
 }
 
-/* Recall and median time of the cascade at (cascade, prefilter) over the queries. */
-static void run_cascade(sqlite3 *db, const char *zTable, int nQ, sqlite3_int64 (*aExact)[K], int nCascade, int nPre,
-                        double *pRecall, double *pMin, double *pTime)
+/* Recall (strict and tie-aware: mean over the queries, and the worst query's
+** strict one) and median time of the cascade at (cascade, prefilter). */
+static void run_cascade(sqlite3 *db, const char *zTable, int nQ, const Top *aExact, int nCascade, int nPre,
+                        double *pRecall, double *pTie, double *pMin, double *pTime)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "INSERT INTO %s(%s) VALUES('cascade=%d')", zTable, zTable, nCascade);
     exec(db, sql);
-    double t[MAXQ], sum = 0, mn = 1;
+    double t[MAXQ], sum = 0, sumTie = 0, mn = 1;
     for (int q = 0; q < nQ; q++) {
-        sqlite3_int64 a[K];
-        t[q] = topk(db, zTable, g_aQuery[q], nPre, a);
-        double r = recall(a, aExact[q]);
+        Top a;
+        t[q] = topk(db, zTable, g_aQuery[q], nPre, &a);
+        double r = recall(&a, &aExact[q]);
         sum += r;
+        sumTie += tie_recall(&a, &aExact[q]);
         mn = r < mn ? r : mn;
     }
     *pRecall = sum / nQ;
+    *pTie = sumTie / nQ;
     *pMin = mn;
     *pTime = bench_median(t, nQ);
 }
@@ -340,31 +366,33 @@ int main(int argc, char **argv)
         num(db, "SELECT sum(length(c)) FROM photos_codes");
         num(db, "SELECT sum(length(v)) FROM photos_cls");
 
-        static sqlite3_int64 aExact[MAXQ][K], aReal[MAXQ][K];
+        static Top aExact[MAXQ], aReal[MAXQ];
         double tExact = 0, tRealExact = 0;
         exact_rankings(db, zDb, "photos", nQ, aExact, &tExact);
         exact_rankings(db, zDb, "real", nQ, aReal, &tRealExact);
         printf("cascade_exhaustive_s %.3f\n", tExact);
         /* the sweep: recall@20 and time per (cascade, prefilter) */
         /* cascade=0: the int8 vector of every image (no 1-bit stage), for reference */
-        static const int aC[] = {0, 4000, 16000, 0, 4000, 16000, 16000}, aP[] = {200, 200, 200, 1000, 1000, 1000, 4000};
+        static const int aC[] = {0, 4000, 16000, 0, 4000, 16000, 16000, 64000},
+                         aP[] = {200, 200, 200, 1000, 1000, 1000, 4000, 16000};
         double bestT = 1e9;
         int bestC = 0, bestP = 0;
         double bestR = 0, bestMin = 0;
         for (size_t i = 0; i < sizeof aC / sizeof aC[0]; i++) {
-            double r, mn, t;
-            run_cascade(db, "photos", nQ, aExact, aC[i], aP[i], &r, &mn, &t);
-            printf("# cascade=%-6d prefilter=%-4d recall@20 %.3f (worst query %.2f)  %.3f s  (%.0fx faster "
-                   "than exhaustive)\n",
-                   aC[i], aP[i], r, mn, t, tExact / t);
-            printf("cascade_sweep_%d_%d %.3f/%.3f/%.4f\n", aC[i], aP[i], r, mn, t);
+            double r, rt, mn, t;
+            run_cascade(db, "photos", nQ, aExact, aC[i], aP[i], &r, &rt, &mn, &t);
+            printf("# cascade=%-6d prefilter=%-5d recall@20 %.3f (worst query %.2f), tie-aware (eps %g) %.3f  %.3f "
+                   "s  (%.0fx faster than exhaustive)\n",
+                   aC[i], aP[i], r, mn, TIE_EPS, rt, t, tExact / t);
+            printf("cascade_sweep_%d_%d %.3f/%.3f/%.3f/%.4f\n", aC[i], aP[i], r, mn, rt, t);
             if (r >= 0.95 && t < bestT) bestT = t, bestC = aC[i], bestP = aP[i], bestR = r, bestMin = mn;
         }
         /* the default: cascade=4000 (INDEX_CASCADE_DEFAULT), prefilter=200 */
-        double r, mn, t;
-        run_cascade(db, "photos", nQ, aExact, 4000, 200, &r, &mn, &t);
+        double r, rt, mn, t;
+        run_cascade(db, "photos", nQ, aExact, 4000, 200, &r, &rt, &mn, &t);
         printf("cascade_default_recall_at_20 %.3f\ncascade_default_worst_recall %.3f\ncascade_default_s %.4f\n", r, mn,
                t);
+        printf("cascade_default_tie_recall_at_20 %.3f\ncascade_tie_eps %g\n", rt, TIE_EPS);
         printf("cascade_speedup %.1f\n", tExact / t);
         if (bestC)
             printf("cascade_best_at_95 %d/%d\ncascade_best_recall %.3f\ncascade_best_worst %.3f\ncascade_best_s "
@@ -372,9 +400,10 @@ int main(int argc, char **argv)
                    bestC, bestP, bestR, bestMin, bestT);
         /* the real pictures alone, survivors scaled to their count */
         int cR = (int)(nReal / 10 > K ? nReal / 10 : K), pR = (int)(nReal / 50 > K ? nReal / 50 : K);
-        run_cascade(db, "real", nQ, aReal, cR, pR, &r, &mn, &t);
+        run_cascade(db, "real", nQ, aReal, cR, pR, &r, &rt, &mn, &t);
         printf("cascade_real_recall_at_20 %.3f\ncascade_real_worst_recall %.3f\ncascade_real_survivors %d/%d\n", r, mn,
                cR, pR);
+        printf("cascade_real_tie_recall_at_20 %.3f\n", rt);
         printf("cascade_real_exhaustive_s %.4f\ncascade_real_s %.4f\n", tRealExact, t);
 
         /* search by example (index_similar.c): a stored picture's CLS as the query, the CLS cosine of
@@ -383,7 +412,7 @@ int main(int argc, char **argv)
         for (int j = 0; j < 3; j++) {
             double sr = 0, te[MAXQ], tc[MAXQ], mnx = 1;
             for (int qi = 0; qi < nQ; qi++) {
-                sqlite3_int64 a[2][K];
+                Top a[2];
                 for (int pass2 = 0; pass2 < 2; pass2++) {
                     char sql[256];
                     snprintf(sql, sizeof sql,
@@ -395,12 +424,12 @@ int main(int argc, char **argv)
                     sqlite3_prepare_v2(db, sql, -1, &st, 0);
                     if (!pass2) sqlite3_bind_int(st, 1, aPx[j]);
                     int n = 0;
-                    while (sqlite3_step(st) == SQLITE_ROW && n < K) a[pass2][n++] = sqlite3_column_int64(st, 0);
-                    for (; n < K; n++) a[pass2][n] = -1;
+                    while (sqlite3_step(st) == SQLITE_ROW && n < K) a[pass2].id[n++] = sqlite3_column_int64(st, 0);
+                    for (; n < K; n++) a[pass2].id[n] = -1;
                     sqlite3_finalize(st);
                     (pass2 ? te : tc)[qi] = bench_now() - t0;
                 }
-                double rr = recall(a[0], a[1]);
+                double rr = recall(&a[0], &a[1]);
                 sr += rr;
                 mnx = rr < mnx ? rr : mnx;
             }

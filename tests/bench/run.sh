@@ -200,7 +200,8 @@ T2SP8_1=$(t2sp t2t_decoding_s_1t t2t_decoding_int8_s_1t); T2SP8_2=$(t2sp t2t_dec
 T2SPV_1=$(t2sp t2t_decoding_s_1t t2t_decoding_verified_s_1t); T2SPV_2=$(t2sp t2t_decoding_s_2t t2t_decoding_verified_s_2t)
 
 # Issue 16: the prefilter cascade and tag top-k over 1,000,000 pictures
-# (tests/bench/cascade.sh; the data is made once, about 4 GB; RAM_BENCH_CASCADE=0 skips it).
+# (tests/bench/cascade.sh; the data is made once, about 4 GB; RAM_BENCH_CASCADE=0 skips it),
+# then over 20,000 real model outputs alone (keys cascade_realonly_*; RAM_BENCH_CASCADE_REAL=0 skips it).
 CAS=$OUT/bench_cascade.out
 : >"$CAS"
 if [ -x "$BUILD/bench/bench_cascade" ] && [ "${RAM_BENCH_CASCADE:-1}" != 0 ]; then
@@ -427,8 +428,11 @@ cat >"$OUT/results.json" <<EOF
   "cascade_exhaustive_s": $(nul "$(cval cascade_exhaustive_s)"),
   "cascade_default_s": $(nul "$(cval cascade_default_s)"),
   "cascade_default_recall_at_20": $(nul "$(cval cascade_default_recall_at_20)"),
+  "cascade_default_tie_recall_at_20": $(nul "$(cval cascade_default_tie_recall_at_20)"),
+  "cascade_tie_eps": $(nul "$(cval cascade_tie_eps)"),
   "cascade_speedup": $(nul "$(cval cascade_speedup)"),
   "cascade_real_recall_at_20": $(nul "$(cval cascade_real_recall_at_20)"),
+  "cascade_real_tie_recall_at_20": $(nul "$(cval cascade_real_tie_recall_at_20)"),
   "cascade_code_bytes_per_picture": $(nul "$(cval cascade_code_bytes_per_picture)"),
   "tag_topk_held": $(nul "$(cval tag_topk_held)"),
   "tag_topk_ms": $(nul "$(cval tag_topk_ms)"),
@@ -436,6 +440,14 @@ cat >"$OUT/results.json" <<EOF
   "example_prefilter200_recall_at_20": $(nul "$(cval example_sweep_200 | cut -d/ -f1)"),
   "example_prefilter200_s": $(nul "$(cval example_sweep_200 | cut -d/ -f3)"),
   "example_every_picture_s": $(nul "$(cval example_sweep_200 | cut -d/ -f4)"),
+  "cascade_realonly_pictures": $(nul "$(cval realonly_cascade_pictures)"),
+  "cascade_realonly_exhaustive_s": $(nul "$(cval realonly_cascade_exhaustive_s)"),
+  "cascade_realonly_default_recall_at_20": $(nul "$(cval realonly_cascade_default_recall_at_20)"),
+  "cascade_realonly_default_tie_recall_at_20": $(nul "$(cval realonly_cascade_default_tie_recall_at_20)"),
+  "cascade_realonly_default_s": $(nul "$(cval realonly_cascade_default_s)"),
+  "cascade_realonly_prefilter4000_recall_at_20": $(nul "$(cval realonly_cascade_sweep_16000_4000 | cut -d/ -f1)"),
+  "cascade_realonly_prefilter4000_tie_recall_at_20": $(nul "$(cval realonly_cascade_sweep_16000_4000 | cut -d/ -f3)"),
+  "cascade_realonly_prefilter4000_s": $(nul "$(cval realonly_cascade_sweep_16000_4000 | cut -d/ -f4)"),
   "index_images_per_s": $(nul "$index"),
   "index_cores_busy": $(nul "$icores"),
   "index_sgemm_cores_busy": $(nul "$isgemm"),
