@@ -18,6 +18,7 @@
 #include "model_file.h"
 #include "safetensors.h"
 #include "swin.h"
+#include "tag2text.h"
 #include "tagger.h"
 #include "weights.h"
 
@@ -76,6 +77,7 @@ void ram_model_free(struct ram_model *m)
     if (!m) return;
     if (m->swin_cache) ram_swin_release(m);
     ram_tagger_release_packed(m);
+    ram_t2t_release_packed(m);
     ram_bpe_free(m->bpe);
     for (int i = 0; i < m->n_owned; i++) ram_free(m->owned[i]);
     ram_free(m->owned);
@@ -112,7 +114,7 @@ void ram_model_get_info(const struct ram_model *m, struct ram_model_info *out)
                  : m->stored_dtype == RAM_DTYPE_BF16 ? "bf16"
                                                      : "f32";
     if (m->kind == RAM_KIND_TAG2TEXT)
-        out->caption_decoder = m->t2t.dec_w.layers && m->t2t.dec_w.layers[0].sq_w8 ? "int8" : "fp32";
+        out->caption_decoder = m->t2t.dec_w.layers && m->t2t.dec_w.layers[0].sq_w8 ? "int8-verified" : "fp32";
     out->path = m->path;
     out->digest = m->digest;
     out->file_size = m->file_size;

@@ -174,6 +174,9 @@ struct ram_t2t {
     /* Weight-only int8 forms of lm_dense_w and of the tied LM matrix
     ** dec_w.word (quantized files; owned, in `owned`); NULL: fp32. */
     const struct ram_w8 *lm_dense_w8, *lm_word_w8;
+    /* The decoder's fp32 matrices packed for sgemm (owned, freed by
+    ** ram_t2t_release_packed; NULL: none). */
+    void *dec_packed;
     unsigned char *deleted;   /* num_class flags: delete_tag_index; owned (in `owned`), NULL: none */
     struct ram_wordpiece *wp; /* the BERT tokenizer; one allocation, owned (in `owned`) */
     char *vocab_text;         /* its vocab.txt, as the model file stores it; owned (in `owned`) */

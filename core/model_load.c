@@ -316,6 +316,7 @@ ram_status ram_model_init_from_file(const char *path, const struct ram_model_par
     rc = ram_swin_prepare(m, err);
     if (rc) goto fail;
     ram_tagger_prepack(m);
+    ram_t2t_prepack(m);
     ram_tracker_free(&tr);
     ram_st_free(&st);
     *out = m;

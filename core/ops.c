@@ -108,6 +108,14 @@ void ram_linear(const float *x, int rows, int in, const float *W, const float *b
     ram_sgemm(0, 1, rows, out, in, 1.0f, x, in, W, in, 0.0f, y, out, b);
 }
 
+void ram_linear_invariant(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
+{
+    if (ram_sgemm_default() == RAM_SGEMM_OPENBLAS)
+        ram_linear_dots(x, rows, in, W, b, out, y);
+    else
+        ram_linear(x, rows, in, W, b, out, y);
+}
+
 void ram_linear_rows(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
 {
     if (rows > 0 && rows <= FEW_ROWS && in > 0 && out > 0) {

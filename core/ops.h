@@ -32,9 +32,17 @@ void ram_linear_rows(const float *x, int rows, int in, const float *W, const flo
 ** is one ram_dot of its x row and weight row, + bias, so every row comes out
 ** bit for bit as ram_linear_rows computes it in a call of at most
 ** RAM_LINEAR_FEW_ROWS rows, whatever the other rows and the thread count.
-** Tag2Text's verified int8 decoding checks a draft's ~150 decoder rows with
-** one read of the fp32 weights and must reproduce its fp32 steps exactly. */
+** ram_linear_invariant's path when the sgemm is OpenBLAS's. */
 void ram_linear_dots(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
+
+/* ram_linear whose result for a row never depends on the other rows of the
+** call nor on the thread count: our sgemm (it is so on every level; half
+** the rows' time of ram_linear_dots over many rows), or ram_linear_dots on
+** the OpenBLAS path (RAM_SGEMM=openblas, CPUs below AVX2), whose rounding
+** depends on the row count. Tag2Text's decoder uses it for every fp32
+** product, so that verified decoding's check of many steps at once gives
+** each 3-row step's bits. */
+void ram_linear_invariant(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
 
 /* ram_linear through the int8 kernel when q is not NULL (quantized model
 ** files, gemm_q8.h), else the fp32 W. Only the int8 path can fail

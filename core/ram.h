@@ -109,9 +109,9 @@ struct ram_model_info {
     int n_image_tokens;   /* rows of image_embeds: 1 (CLS) + (image_size / 32)^2 */
     int has_text_encoder; /* 1 when the file bundles a CLIP text tower and its BPE vocabulary */
     const char *dtype;    /* weights as stored: "f32" or "f16" (borrowed, static) */
-    /* Tag2Text: how ram_caption decodes, "fp32" or, for int8 files, "int8"
-    ** (weight-only int8 decoder: faster, its captions may differ from
-    ** fp32's); NULL for other models (borrowed, static). */
+    /* Tag2Text: how ram_caption decodes, "fp32" or, for int8 files,
+    ** "int8-verified" (weight-only int8 drafts checked by fp32: fp32's
+    ** captions bit for bit); NULL for other models (borrowed, static). */
     const char *caption_decoder;
     const char *path;   /* the file it was loaded from (borrowed; valid while the model lives) */
     const char *digest; /* hex digest that identifies the file's content (borrowed, same) */

@@ -25,7 +25,8 @@
 ** Verified int8 decoding (RAM_T2T_DECODE_VERIFIED, decode_verified): the
 ** same search, its steps drafted in chunks with the int8 weights and checked
 ** by one fp32 pass per chunk (dec_verify) that computes every row exactly as
-** the fp32 step would (same dot products, attention over the same cached
+** the fp32 step would (the same sgemm products, whose rows do not depend on
+** the rows beside them; attention over the same cached
 ** keys/values, row-wise ops on the same 3-row groups); the search advances
 ** on the fp32 log-probs only, so its decisions are fp32's.
 **
@@ -41,6 +42,7 @@
 #include "bert.h"
 #include "gemv_w8.h"
 #include "ops.h"
+#include "sgemm.h"
 #include "swin.h"
 #include "tagger.h"
 #include "weights.h"
@@ -48,7 +50,10 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 const int ram_t2t_high_threshold_classes[3] = {2701, 2828, 1167};
 const int ram_t2t_deleted_classes[7] = {127, 2961, 3351, 3265, 3338, 3355, 3359};
@@ -239,11 +244,11 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
         st->v_kv = a + o[22], st->v_s = a + o[23], st->v_logits = a + o[24];
         st->cache[2] = a + o[25], st->cache[3] = a + o[26];
     }
-    /* Measured (README, "The int8 caption decoder"): verified decoding gives
-    ** fp32's captions but took 1.18x fp32's time on the full-size random
-    ** model (it is exact, FP32 is exact and faster), so an int8 file keeps
-    ** the int8 decoder, 2x faster, whose captions may differ. */
-    st->decoder = has_w8 ? RAM_T2T_DECODE_INT8 : RAM_T2T_DECODE_FP32;
+    /* An int8 file decodes verified: fp32's captions bit for bit, measured
+    ** faster than fp32 on make bench's image once the check runs through
+    ** the packed sgemm (README, "Verified int8 decoding"); the int8 decoder
+    ** alone (2x faster, captions may differ) stays selectable. */
+    st->decoder = has_w8 ? RAM_T2T_DECODE_VERIFIED : RAM_T2T_DECODE_FP32;
 
     /* The prompt: tokenizer("a picture of ").input_ids with [CLS] -> [DEC], [SEP] dropped. */
     int n = 0;
@@ -355,6 +360,80 @@ ram_status ram_t2t_quantize_decoder(struct ram_model *m, struct ram_error *err)
     if (!rc && !t->lm_dense_w8) rc = w8_owned(m, t->lm_dense_w, H, H, &t->lm_dense_w8, err);
     if (!rc && !t->lm_word_w8) rc = w8_owned(m, t->dec_w.word, t->dec.vocab, H, &t->lm_word_w8, err);
     return rc;
+}
+
+/* ------------------------------------------------------------------ packed decoder */
+
+/* Every fp32 product of a decoding step goes through ram_linear_invariant (sgemm),
+** whose result for a row does not depend on how many rows are computed with
+** it: a 3-row step and verified decoding's check over a chunk's ~48 rows
+** give the same bits. Packed once here and registered with sgemm (bert.c
+** passes only W down), the check reads each weight once for all its rows
+** at the kernel's full rate, and a step skips packing on the fly. */
+struct dec_packed {
+    int n;                       /* entries packed and registered */
+    struct ram_sgemm_packed p[]; /* 8 per layer + the LM head's two */
+};
+
+/* Hands back the file mapping's pages of a matrix now read from its packed
+** copy (clean; read again only by a fallback), as swin.c does. */
+static void drop_mapped(const struct ram_model *m, const float *W, size_t n)
+{
+    const char *lo = (const char *)W, *hi = lo + n * sizeof(float), *base = m->map;
+    long page = sysconf(_SC_PAGESIZE);
+    if (!base || lo < base || hi > base + m->map_len || page <= 0) return;
+    uintptr_t a = ((uintptr_t)lo + page - 1) / page * page, e = (uintptr_t)hi / page * page;
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+static void dec_pack_one(const struct ram_model *m, struct dec_packed *d, const float *W, int N, int K, int keep)
+{
+    struct ram_sgemm_packed *p = &d->p[d->n];
+    if (!W || !ram_sgemm_pack_weights(W, N, K, p)) return;
+    if (!ram_sgemm_register(p)) {
+        ram_sgemm_packed_free(p);
+        return;
+    }
+    d->n++;
+    if (!keep) drop_mapped(m, W, (size_t)N * K);
+}
+
+void ram_t2t_prepack(struct ram_model *m)
+{
+    ram_t2t_release_packed(m);
+    const char *e = getenv("RAM_PREPACK");
+    if ((e && !strcmp(e, "0")) || !m || m->kind != RAM_KIND_TAG2TEXT || !m->t2t.dec_w.layers) return;
+    struct ram_t2t *t = &m->t2t;
+    const int L = t->dec.layers, H = t->dec.hidden, I = t->dec.intermediate;
+    struct dec_packed *d = ram_malloc(sizeof *d + sizeof d->p[0] * (size_t)(8 * L + 2));
+    if (!d) return;
+    d->n = 0;
+    for (int l = 0; l < L; l++) {
+        const struct ram_bert_layer_tensors *w = &t->dec_w.layers[l];
+        dec_pack_one(m, d, w->self.q_w, H, H, 0);
+        dec_pack_one(m, d, w->self.k_w, H, H, 0);
+        dec_pack_one(m, d, w->self.v_w, H, H, 0);
+        dec_pack_one(m, d, w->self.o_w, H, H, 0);
+        dec_pack_one(m, d, w->cross.q_w, H, H, 0);
+        dec_pack_one(m, d, w->cross.o_w, H, H, 0);
+        dec_pack_one(m, d, w->i_w, I, H, 0);
+        dec_pack_one(m, d, w->o_w, H, I, 0);
+    }
+    dec_pack_one(m, d, t->lm_dense_w, H, H, 0);
+    dec_pack_one(m, d, t->dec_w.word, t->dec.vocab, H, 1); /* also the embeddings: stays read */
+    t->dec_packed = d;
+}
+
+void ram_t2t_release_packed(struct ram_model *m)
+{
+    struct dec_packed *d = m ? m->t2t.dec_packed : NULL;
+    if (!d) return;
+    for (int i = 0; i < d->n; i++) {
+        ram_sgemm_unregister(&d->p[i]);
+        ram_sgemm_packed_free(&d->p[i]);
+    }
+    ram_free(d);
+    m->t2t.dec_packed = NULL;
 }
 
 /* ------------------------------------------------------------------ tagging */
@@ -558,13 +637,13 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     if (w8 && t->lm_dense_w8)
         ram_w8_linear(st->lm_t, n_seq, t->lm_dense_w8, t->lm_dense_b, st->dec_h);
     else
-        ram_linear_rows(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
+        ram_linear_invariant(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
     ram_gelu(st->dec_h, (size_t)n_seq * Hd);
     ram_layernorm(st->dec_h, st->dec_h, n_seq, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
     if (w8 && t->lm_word_w8)
         ram_w8_linear(st->dec_h, n_seq, t->lm_word_w8, t->lm_bias, st->logits);
     else
-        ram_linear_rows(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
+        ram_linear_invariant(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
     return RAM_OK;
 }
 
@@ -652,8 +731,9 @@ static int v_root_beam(const struct ram_t2t_state *st, int g, int b)
 ** in set `root`, n_past positions each) feed `feed`, then the draft's
 ** decisions 0..G-2. Every layer's keys/values of every row go to st->v_kv,
 ** the rows' next-token logits to st->v_logits. Each row gets the bits the
-** fp32 step that feeds it computes: the same one-dot-per-output products
-** (ram_linear_dots), self-attention over the node's ancestors gathered into
+** fp32 step that feeds it computes: the same products
+** (ram_linear_invariant: a row's result does not depend on the rows computed with it,
+** and the check reads each packed weight once for all N rows), self-attention over the node's ancestors gathered into
 ** a cache as the fp32 beams' caches hold them, cross-attention, GELU and
 ** LayerNorm per step group. */
 static ram_status dec_verify(struct ram_t2t_state *st, int root, int n_past, const int32_t *feed, int G,
@@ -671,9 +751,9 @@ static ram_status dec_verify(struct ram_t2t_state *st, int root, int n_past, con
         struct ram_bert_layer L;
         stack_layer(&t->dec, &t->dec_w, l, 1, 0, &L);
         float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
-        ram_linear_dots(st->v_h, N, Hd, L.self.q_w, L.self.q_b, Hd, st->v_q);
-        ram_linear_dots(st->v_h, N, Hd, L.self.k_w, L.self.k_b, Hd, K);
-        ram_linear_dots(st->v_h, N, Hd, L.self.v_w, L.self.v_b, Hd, Vv);
+        ram_linear_invariant(st->v_h, N, Hd, L.self.q_w, L.self.q_b, Hd, st->v_q);
+        ram_linear_invariant(st->v_h, N, Hd, L.self.k_w, L.self.k_b, Hd, K);
+        ram_linear_invariant(st->v_h, N, Hd, L.self.v_w, L.self.v_b, Hd, Vv);
         /* Each node over its ancestors: caches of the chunk's beams built
         ** step by step in sets 2/3 as the fp32 steps build theirs. */
         for (int g = 0; g < G; g++)
@@ -689,27 +769,27 @@ static ram_status dec_verify(struct ram_t2t_state *st, int root, int n_past, con
                 struct ram_bert_cache c = {dk, dv};
                 ram_bert_self_attend(&L, st->v_q + (size_t)n * Hd, 1, &c, past, NULL, st->v_s);
             }
-        ram_linear_dots(st->v_q, N, Hd, L.self.o_w, L.self.o_b, Hd, st->v_a);
+        ram_linear_invariant(st->v_q, N, Hd, L.self.o_w, L.self.o_b, Hd, st->v_a);
         v_add_ln(st->v_a, st->v_h, G, Hd, L.self.ln_w, L.self.ln_b, L.eps);
-        ram_linear_dots(st->v_a, N, Hd, L.cross.q_w, L.cross.q_b, Hd, st->v_q);
+        ram_linear_invariant(st->v_a, N, Hd, L.cross.q_w, L.cross.q_b, Hd, st->v_q);
         for (int g = 0; g < G; g++)
             ram_bert_cross_attend(&L, st->v_q + (size_t)B * g * Hd, B, st->dec_kv + 2 * l * kvn,
                                   st->dec_kv + (2 * l + 1) * kvn, RAM_T2T_TAG_LEN, st->v_s);
-        ram_linear_dots(st->v_q, N, Hd, L.cross.o_w, L.cross.o_b, Hd, st->v_h);
+        ram_linear_invariant(st->v_q, N, Hd, L.cross.o_w, L.cross.o_b, Hd, st->v_h);
         v_add_ln(st->v_h, st->v_a, G, Hd, L.cross.ln_w, L.cross.ln_b, L.eps);
-        ram_linear_dots(st->v_h, N, Hd, L.i_w, L.i_b, Id, st->v_f);
+        ram_linear_invariant(st->v_h, N, Hd, L.i_w, L.i_b, Id, st->v_f);
         v_gelu(st->v_f, G, Id);
-        ram_linear_dots(st->v_f, N, Id, L.o_w, L.o_b, Hd, st->v_a);
+        ram_linear_invariant(st->v_f, N, Id, L.o_w, L.o_b, Hd, st->v_a);
         v_add_ln(st->v_a, st->v_h, G, Hd, L.ln_w, L.ln_b, L.eps);
         memcpy(st->v_h, st->v_a, sizeof(float) * (size_t)N * Hd);
     }
     /* LM head: dense, GELU, LayerNorm, the tied word embeddings. */
-    ram_linear_dots(st->v_h, N, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->v_a);
+    ram_linear_invariant(st->v_h, N, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->v_a);
     v_gelu(st->v_a, G, Hd);
     for (int g = 0; g < G; g++)
         ram_layernorm(st->v_a + (size_t)B * g * Hd, st->v_a + (size_t)B * g * Hd, B, Hd, t->lm_ln_w, t->lm_ln_b,
                       t->dec.eps);
-    ram_linear_dots(st->v_a, N, Hd, t->dec_w.word, t->lm_bias, V, st->v_logits);
+    ram_linear_invariant(st->v_a, N, Hd, t->dec_w.word, t->lm_bias, V, st->v_logits);
     return RAM_OK;
 }
 

@@ -63,6 +63,17 @@ ram_status ram_t2t_attach(struct ram_model *m, const char *vocab_text, size_t vo
 ** m: call it before any state uses the model. */
 ram_status ram_t2t_quantize_decoder(struct ram_model *m, struct ram_error *err);
 
+/* The caption decoder's fp32 matrices (per layer self Q/K/V/output, cross
+** query/output, FFN; the LM head's transform and word matrix) packed for
+** sgemm and registered with it (ram_sgemm_register), as model files get at
+** load; their pages in the file mapping are handed back (all but the word
+** matrix, which the embeddings read). Products give the same bits with or
+** without it. RAM_PREPACK=0 turns it off. m->t2t.dec_packed owns the panels;
+** ram_t2t_release_packed (ram_model_free) unregisters and frees them. Not
+** thread-safe against concurrent use of m. */
+void ram_t2t_prepack(struct ram_model *m);
+void ram_t2t_release_packed(struct ram_model *m);
+
 /* Optional callbacks. Every field may be NULL. */
 struct ram_t2t_hooks {
     /* Polled between layers and decoding steps; non-zero stops the call
@@ -114,9 +125,10 @@ void ram_t2t_state_free(struct ram_t2t_state *st);
 
 /* Chooses the caption decoder of st. INT8 and VERIFIED need a model with an
 ** int8 decoder (ram_t2t_quantize_decoder before ram_t2t_state_init), else
-** RAM_ERR_UNSUPPORTED. A new state uses INT8 when the model has one, else
-** FP32: VERIFIED gives FP32's captions but was slower than FP32 in make
-** bench (t2t_*verified* keys; README, "The int8 caption decoder"). */
+** RAM_ERR_UNSUPPORTED. A new state uses VERIFIED when the model has one
+** (FP32's captions; faster than FP32 on make bench's image, slower where
+** the drafts seldom hold: t2t_*verified* keys, README "Verified int8
+** decoding"), else FP32. */
 ram_status ram_t2t_set_decoder(struct ram_t2t_state *st, enum ram_t2t_decoder decoder, struct ram_error *err);
 enum ram_t2t_decoder ram_t2t_get_decoder(const struct ram_t2t_state *st);
 

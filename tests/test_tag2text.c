@@ -364,8 +364,8 @@ static void run_image(struct ram_t2t_state *st, const struct ram_model *m, int i
 ** the fp32 one, for every golden image and both tag sources (the image
 ** embeddings and tag strings are the fp32 ones: the int8 path leaves the
 ** Swin, the tagging head and the tag encoder alone). Checked: every decoder
-** matrix has its int8 form and the encoder's do not; a new state decodes in
-** int8 (RAM_T2T_DECODE_INT8), fp32 and verified can be chosen, int8 and
+** matrix has its int8 form and the encoder's do not; a new state decodes
+** verified (RAM_T2T_DECODE_VERIFIED), fp32 and int8 can be chosen, int8 and
 ** verified on an fp32 model cannot.
 **   INT8 alone: the step-0 logits (all 30,524) within INT8_LOGIT_TOL of the
 ** largest fp32 logit (measured 2.5 %: the tiny model's width of 32 is
@@ -381,6 +381,37 @@ static void run_image(struct ram_t2t_state *st, const struct ram_model *m, int i
 ** step k (1, the middle and the last step before the draft's own first
 ** divergence): the result is still fp32's, and when a chunk drafted step k
 ** (always for k = 1) the first divergence is at exactly k. */
+/* The decoder's packed fp32 matrices (ram_t2t_prepack at load) change no
+** bit: a copy loaded with RAM_PREPACK=0 (products pack on the fly) gives
+** the same step logits, log-probs, beams and ids on golden image 0. */
+static void test_packed_decoder(struct ram_t2t_state *st32, const struct ram_model *m32)
+{
+    setenv("RAM_PREPACK", "0", 1);
+    struct ram_model *u = load_model();
+    unsetenv("RAM_PREPACK");
+    struct ram_t2t_state *st = NULL;
+    struct ram_error err;
+    struct npy in;
+    if (!u) return;
+    ram_status rc = ram_t2t_state_init(u, &st, &err);
+    check(!rc && m32->t2t.dec_packed && !u->t2t.dec_packed, "t2t.packed.made_at_load", "%s",
+          rc ? err.msg : "packed panels where none were expected, or none");
+    float *emb = malloc(sizeof(float) * (size_t)u->n_image_tokens * u->vision_width);
+    int loaded = !rc && npy_load(gpath("golden/tag2text/preprocess/img%d_input.npy", 0), &in);
+    if (!rc && !loaded) rc = RAM_ERR_IO, snprintf(err.msg, sizeof err.msg, "no golden input");
+    if (!rc) rc = ram_swin_forward(m32, in.data, ram_t2t_swin_scratch(st32), emb, NULL, &err);
+    if (loaded) npy_free(&in);
+    struct t2t_run a, b;
+    memset(&a, 0, sizeof a), memset(&b, 0, sizeof b);
+    if (!rc) rc = t2t_run(st32, emb, "dog | grass", &a, &err);
+    if (!rc) rc = t2t_run(st, emb, "dog | grass", &b, &err);
+    check(!rc && t2t_run_same(&a, &b), "t2t.packed.same_bits_unpacked", "%s", rc ? err.msg : "results differ");
+    t2t_run_free(&a), t2t_run_free(&b);
+    free(emb);
+    ram_t2t_state_free(st);
+    ram_model_free(u);
+}
+
 #define INT8_LOGIT_TOL 0.06
 static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model *m32)
 {
@@ -400,7 +431,7 @@ static void test_int8_decoder(struct ram_t2t_state *st32, const struct ram_model
         return;
     }
     struct ram_error e2;
-    check(ram_t2t_get_decoder(st) == RAM_T2T_DECODE_INT8 && ram_t2t_get_decoder(st32) == RAM_T2T_DECODE_FP32 &&
+    check(ram_t2t_get_decoder(st) == RAM_T2T_DECODE_VERIFIED && ram_t2t_get_decoder(st32) == RAM_T2T_DECODE_FP32 &&
               ram_t2t_set_decoder(st32, RAM_T2T_DECODE_INT8, &e2) == RAM_ERR_UNSUPPORTED &&
               ram_t2t_set_decoder(st32, RAM_T2T_DECODE_VERIFIED, &e2) == RAM_ERR_UNSUPPORTED &&
               ram_t2t_set_decoder(st, (enum ram_t2t_decoder)7, &e2) == RAM_ERR_ARG &&
@@ -765,6 +796,7 @@ int main(void)
         test_aliases();
         test_errors(st, m);
         test_int8_decoder(st, m);
+        test_packed_decoder(st, m);
         for (int k = 0; k < E_N; k++) printf("# max abs error, %s: %.3g\n", err_names[k], worst_err[k]);
     }
     ram_t2t_state_free(st);

@@ -31,8 +31,8 @@ SELECT ram_caption_model(7);
 -- forgetting the caption model: back to "no caption model"
 SELECT ram_caption_model(NULL) IS NULL;
 SELECT ram_caption(readfile('@G@/images/img1.png'));
--- which decoder: fp32 for an fp32 file, the weight-only int8 decoder for an
--- int8 file (its captions may differ: test_tag2text measures how much)
+-- which decoder: fp32 for an fp32 file; for an int8 file the weight-only int8
+-- decoder's drafts checked by fp32 (fp32's captions: test_tag2text checks it)
 SELECT json_extract(ram_load('@B@/models/golden_tag2text.ram'), '$.dtype', '$.caption_decoder');
 SELECT json_extract(ram_load('@B@/models/golden_tag2text_int8.ram'), '$.dtype', '$.caption_decoder');
 SELECT length(ram_caption(readfile('@G@/images/img0.jpg'), 'dog,grass,running')) > 0;
