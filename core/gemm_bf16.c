@@ -293,6 +293,17 @@ BF_TARGET_F static inline __attribute__((always_inline)) void store_block(const 
     }
 }
 
+/* One row's pair of K (two bf16 at a2) against NP panels' pairs. */
+BF_TARGET_BF static inline __attribute__((always_inline)) void row_dp(__m512 acc[4], const uint16_t *a2p, const int NP,
+                                                                      const __m512bh bv[4])
+{
+    int32_t a2;
+    memcpy(&a2, a2p, 4);
+    const __m512bh av = (__m512bh)_mm512_set1_epi32(a2);
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; q++) acc[q] = _mm512_dpbf16_ps(acc[q], av, bv[q]);
+}
+
 /* MR rows x NP panels over the whole K with vdpbf16ps (X2: and the
 ** residual lo after W's rounding, per pair of K). */
 BF_TARGET_BF static inline __attribute__((always_inline)) void micro_bf(const struct bf_job *j, int r0, int p,
@@ -314,29 +325,14 @@ BF_TARGET_BF static inline __attribute__((always_inline)) void micro_bf(const st
         for (int q = 0; q < NP; q++) bv[q] = (__m512bh)_mm512_loadu_si512(b + q * ps + (size_t)k2 * 32);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
-            int32_t a2;
-            memcpy(&a2, a + (size_t)r * lda + 2 * k2, 4);
-            const __m512bh av = (__m512bh)_mm512_set1_epi32(a2);
-#pragma GCC unroll 4
-            for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], av, bv[q]);
-            if (XS) {
-                memcpy(&a2, al + (size_t)r * lda + 2 * k2, 4);
-                const __m512bh lv = (__m512bh)_mm512_set1_epi32(a2);
-#pragma GCC unroll 4
-                for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], lv, bv[q]);
-            }
+            row_dp(acc[r], a + (size_t)r * lda + 2 * k2, NP, bv);
+            if (XS) row_dp(acc[r], al + (size_t)r * lda + 2 * k2, NP, bv);
         }
         if (X2) {
 #pragma GCC unroll 4
             for (int q = 0; q < NP; q++) bv[q] = (__m512bh)_mm512_loadu_si512(l + q * ps + (size_t)k2 * 32);
 #pragma GCC unroll 6
-            for (int r = 0; r < MR; r++) {
-                int32_t a2;
-                memcpy(&a2, a + (size_t)r * lda + 2 * k2, 4);
-                const __m512bh av = (__m512bh)_mm512_set1_epi32(a2);
-#pragma GCC unroll 4
-                for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], av, bv[q]);
-            }
+            for (int r = 0; r < MR; r++) row_dp(acc[r], a + (size_t)r * lda + 2 * k2, NP, bv);
         }
     }
     store_block(j, r0, p, NP, acc);
@@ -413,6 +409,21 @@ BF_TARGET_AMX static void amx_store(const struct bf_job *j, int r0, int o, const
         _mm512_mask_storeu_ps(j->y + (size_t)(r0 + r) * w->n + o, mk, _mm512_add_ps(_mm512_loadu_ps(c + 16 * r), bb));
 }
 
+/* Tiles 4/5 (two 16-row blocks of A) against panel b0 into tiles 0/2 and,
+** when two, panel b1 into tiles 1/3. */
+BF_TARGET_AMX static inline __attribute__((always_inline)) void amx_panels(const uint16_t *b0, const uint16_t *b1,
+                                                                           int two)
+{
+    _tile_loadd(6, b0, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(2, 5, 6);
+    if (two) {
+        _tile_loadd(7, b1, 64);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+}
+
 BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
 {
     const struct ram_bf16_weight *w = j->w;
@@ -436,36 +447,14 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
             for (int k2 = 0; k2 < K2; k2 += 16) {
                 _tile_loadd(4, a0 + 2 * k2, lda_b);
                 _tile_loadd(5, a1 + 2 * k2, lda_b);
-                _tile_loadd(6, b0 + (size_t)k2 * 32, 64);
-                _tile_dpbf16ps(0, 4, 6);
-                _tile_dpbf16ps(2, 5, 6);
-                if (two) {
-                    _tile_loadd(7, b1 + (size_t)k2 * 32, 64);
-                    _tile_dpbf16ps(1, 4, 7);
-                    _tile_dpbf16ps(3, 5, 7);
-                }
-                if (l0) { /* bf16x2: the weights' residual with the same rows */
-                    _tile_loadd(6, l0 + (size_t)k2 * 32, 64);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(2, 5, 6);
-                    if (two) {
-                        _tile_loadd(7, l0 + ps + (size_t)k2 * 32, 64);
-                        _tile_dpbf16ps(1, 4, 7);
-                        _tile_dpbf16ps(3, 5, 7);
-                    }
-                }
+                amx_panels(b0 + (size_t)k2 * 32, b1 + (size_t)k2 * 32, two);
+                if (l0) /* bf16x2: the weights' residual with the same rows */
+                    amx_panels(l0 + (size_t)k2 * 32, l0 + ps + (size_t)k2 * 32, two);
                 if (j->alo) { /* split activations: their residual with W's rounding */
                     const uint16_t *l_a0 = j->alo + (size_t)r0 * j->lda, *l_a1 = l_a0 + (size_t)16 * j->lda;
                     _tile_loadd(4, l_a0 + 2 * k2, lda_b);
                     _tile_loadd(5, l_a1 + 2 * k2, lda_b);
-                    _tile_loadd(6, b0 + (size_t)k2 * 32, 64);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(2, 5, 6);
-                    if (two) {
-                        _tile_loadd(7, b1 + (size_t)k2 * 32, 64);
-                        _tile_dpbf16ps(1, 4, 7);
-                        _tile_dpbf16ps(3, 5, 7);
-                    }
+                    amx_panels(b0 + (size_t)k2 * 32, b1 + (size_t)k2 * 32, two);
                 }
             }
             _tile_stored(0, c[0], 64);
