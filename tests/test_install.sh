@@ -142,12 +142,14 @@ fi
 # top-level build shows its copy (the control), asan-build shows no write to
 # models/ (it used to copy build/asan/default.ram over models/default.ram).
 # The Makefile's defaults (BUILD=build): make test's own flags and variables
-# (MAKEFLAGS) are not passed down to these dry runs.
+# (MAKEFLAGS) are not passed down to these dry runs. GNU make does not pass -W
+# to a sub-make, so the sanitizer build dry-runs into an empty folder of its
+# own, where everything is to be made (whatever build/asan holds already).
 W="-W models/default/ram_plus_default.pth -W models/default/tag2text_default.pth"
 dry() { env -u LD_PRELOAD -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n --no-print-directory $W "$@" 2>&1; }
 top=$(dry all | grep -c 'mv models/default\.ram\.tmp models/default\.ram$')
-asan=$(dry asan-build)
-conv=$(printf '%s\n' "$asan" | grep -c 'ram-convert models/default/ram_plus_default\.pth -o build/asan/default\.ram')
+asan=$(dry asan-build ASAN_BUILD="$T/asan-dry")
+conv=$(printf '%s\n' "$asan" | grep -c "ram-convert models/default/ram_plus_default\\.pth -o $T/asan-dry/default\\.ram")
 wr=$(printf '%s\n' "$asan" | grep -E '(^|[ ])models/[A-Za-z0-9_]*\.ram' | head -3)
 [ "$top" = 1 ] && [ "$conv" = 1 ] && [ -z "$wr" ] && pass asan_build_keeps_models ||
   fail asan_build_keeps_models "top-level copies: $top, asan conversions: $conv, asan writes: $wr"
