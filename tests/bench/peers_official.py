@@ -128,7 +128,7 @@ def worker(pth):
     tf = get_transform(SIZE)
     x = None
     print("ready %.3f torch %s openblas %s" % (time.perf_counter() - t0, torch.__version__,
-                                               "yes" if _openblas is not None else "no"), flush=True)
+                                               "yes" if peers_shims.have_openblas() else "no"), flush=True)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd:

@@ -315,6 +315,11 @@ except OSError:
     _openblas = None
 
 
+def have_openblas():
+    """Whether set_threads reaches OpenBLAS's pool (printed by the workers)."""
+    return _openblas is not None
+
+
 def set_threads(n, torch_n=None):
     """Debian's torch runs its large products in OpenBLAS's own thread pool,
     which torch.set_num_threads does not reach: both are set, so "n threads"
