@@ -312,7 +312,9 @@ static void sgemm_run(enum ram_sgemm_path path, int tA, int tB, int M, int N, in
     const struct ram_sgemm_kernel *kd = kernel_for(path);
     int mr = kd->mr, nr = path == RAM_SGEMM_OPENBLAS ? 64 : kd->nr;
     long pm = (M + mr - 1) / mr, pn = (N + nr - 1) / nr;
-    int T = ram_job_count((double)M * N * K, MIN_WORK, pm > pn ? pm : pn);
+    /* The kernel computes whole mr-row tiles: a 3-row decoding step costs (and reads) as much
+    ** as mr rows, and is worth splitting long before M * N * K says so. */
+    int T = ram_job_count((double)pm * mr * N * K, MIN_WORK, pm > pn ? pm : pn);
     struct job base = {kd, tA, tB, M, N, K, lda, ldb, ldc, alpha, beta, A, B, bias, C, 0, M, 0, N, panels};
     void *(*fn)(void *) = path == RAM_SGEMM_OPENBLAS ? job_openblas : job_run;
     if (T <= 1) {
