@@ -94,7 +94,10 @@ static float bf16_to_f32(uint16_t h)
     return f;
 }
 
-void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed)
+/* W's bf16 rounding (lo = 0) or the bf16 rounding of what that rounding
+** left out (lo = 1; exact: w and its rounding share the exponent range), in
+** the kernels' layout: panels of 16 outputs, pairs of K, zero padding. */
+static void pack_part(const float *W, int n, int k, uint16_t *out, int lo)
 {
     const int K2 = (k + 1) / 2, N16 = (n + 15) / 16;
     for (int p = 0; p < N16; p++)
@@ -102,28 +105,19 @@ void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed)
             for (int j = 0; j < 16; j++)
                 for (int i = 0; i < 2; i++) {
                     int o = 16 * p + j, c = 2 * k2 + i;
-                    packed[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] =
-                        o < n && c < k ? ram_f32_to_bf16(W[(size_t)o * k + c]) : 0;
+                    uint16_t v = 0;
+                    if (o < n && c < k) {
+                        const float w = W[(size_t)o * k + c];
+                        v = ram_f32_to_bf16(w);
+                        if (lo) v = ram_f32_to_bf16(w - bf16_to_f32(v));
+                    }
+                    out[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] = v;
                 }
 }
 
-void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo)
-{
-    const int K2 = (k + 1) / 2, N16 = (n + 15) / 16;
-    for (int p = 0; p < N16; p++)
-        for (int k2 = 0; k2 < K2; k2++)
-            for (int j = 0; j < 16; j++)
-                for (int i = 0; i < 2; i++) {
-                    int o = 16 * p + j, c = 2 * k2 + i;
-                    float r = 0;
-                    if (o < n && c < k) {
-                        const float w = W[(size_t)o * k + c];
-                        r = w -
-                            bf16_to_f32(ram_f32_to_bf16(w)); /* exact: w and its rounding share the exponent range */
-                    }
-                    lo[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] = ram_f32_to_bf16(r);
-                }
-}
+void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed) { pack_part(W, n, k, packed, 0); }
+
+void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo) { pack_part(W, n, k, lo, 1); }
 
 /* AMX tiles need the kernel's permission once per process (Linux >= 5.16:
 ** arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the answer is cached here,
