@@ -10,6 +10,18 @@ SQLITE_EXTENSION_INIT3
 
 /* ------------------------------------------------------------------ commands */
 
+/* *pn = the row count of shadow table NAME_zSuffix (-1 if the query gave no row). */
+static int shadow_count(IndexVtab *p, const char *zSuffix, sqlite3_int64 *pn)
+{
+    sqlite3_stmt *s = 0;
+    char *zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_%s\"", p->zDb, p->zName, zSuffix);
+    int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc) return rc;
+    *pn = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    return sqlite3_finalize(s);
+}
+
 static int cmd_integrity(IndexVtab *p)
 {
     static const struct {
@@ -148,12 +160,8 @@ static int cmd_integrity(IndexVtab *p)
         sqlite3_finalize(s);
         s = 0;
         if (rc) return rc;
-        zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
-        rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
-        sqlite3_free(zSql);
-        if (rc) return rc;
-        sqlite3_int64 nCls = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-        rc = sqlite3_finalize(s);
+        sqlite3_int64 nCls = 0;
+        rc = shadow_count(p, "cls", &nCls);
         if (rc == SQLITE_OK && nCls != nCode) {
             ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: %lld codes, %lld prefilter vectors",
                                 nCode, nCls);
@@ -161,12 +169,8 @@ static int cmd_integrity(IndexVtab *p)
         }
         if (rc) return rc;
     }
-    zSql = sqlite3_mprintf("SELECT count(*) FROM \"%w\".\"%w_postings\"", p->zDb, p->zName);
-    rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
-    sqlite3_free(zSql);
-    if (rc) return rc;
-    sqlite3_int64 nHave = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-    rc = sqlite3_finalize(s);
+    sqlite3_int64 nHave = 0;
+    rc = shadow_count(p, "postings", &nHave);
     if (rc == SQLITE_OK && nHave != nPost) {
         ram__vtab_set_error(&p->base, "ram_index: integrity-check failed: %lld postings, the images record %lld", nHave,
                             nPost);
