@@ -401,54 +401,8 @@ void ram_sgemm_packed(int M, const float *A, int lda, const struct ram_sgemm_pac
     sgemm_run(path, 0, 1, M, W->n, W->k, 1.0f, A, lda, W->w, W->k, beta, C, ldc, bias, ours ? W->panels : NULL);
 }
 
-/* ---- the registry of packed weights (sgemm.h) ---- */
-static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
-static const struct ram_sgemm_packed *reg[RAM_SGEMM_MAX_REGISTERED];
-static _Atomic int reg_n; /* entries in use; read without the lock to skip the search when 0 */
-
-int ram_sgemm_register(const struct ram_sgemm_packed *p)
-{
-    if (!p || !p->panels) return 0;
-    pthread_rwlock_wrlock(&reg_lock);
-    int n = reg_n, ok = n < RAM_SGEMM_MAX_REGISTERED;
-    if (ok) reg[n] = p, reg_n = n + 1;
-    pthread_rwlock_unlock(&reg_lock);
-    return ok;
-}
-
-void ram_sgemm_unregister(const struct ram_sgemm_packed *p)
-{
-    pthread_rwlock_wrlock(&reg_lock);
-    int n = reg_n;
-    for (int i = 0; i < n; i++)
-        if (reg[i] == p) {
-            reg[i] = reg[n - 1], reg_n = n - 1;
-            break;
-        }
-    pthread_rwlock_unlock(&reg_lock);
-}
-
-/* The panels of B when B is a registered W packed for kd, else NULL. */
-static const float *registered_panels(const struct ram_sgemm_kernel *kd, const float *B, int N, int K)
-{
-    const float *found = NULL;
-    pthread_rwlock_rdlock(&reg_lock);
-    for (int i = 0, n = reg_n; i < n && !found; i++)
-        if (reg[i]->w == B && reg[i]->n == N && reg[i]->k == K && reg[i]->kernel == kd) found = reg[i]->panels;
-    pthread_rwlock_unlock(&reg_lock);
-    return found;
-}
-
 void ram_sgemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                float beta, float *C, int ldc, const float *bias)
 {
-    if (atomic_load_explicit(&reg_n, memory_order_relaxed) > 0 && !tA && tB && alpha == 1.0f && ldb == K) {
-        enum ram_sgemm_path path = ram_sgemm_default();
-        const float *panels = path == RAM_SGEMM_OPENBLAS ? NULL : registered_panels(kernel_for(path), B, N, K);
-        if (panels) {
-            sgemm_run(path, 0, 1, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, bias, panels);
-            return;
-        }
-    }
     ram_sgemm_on(ram_sgemm_default(), tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }

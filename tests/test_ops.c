@@ -189,37 +189,30 @@ static void test_sgemm_packed(void)
           "%d of %d products differ (or a packing failed); %d packings", bad, cases, packed);
 }
 
-/* The registry (ram_sgemm_register): ram_sgemm reads the panels registered
-** for W's address. Shown with panels of another matrix W2 registered under
-** W1's address: the product on W1 then gives W2's result; not for a product
-** the registry does not cover (alpha != 1), and no more once unregistered. */
-static void test_sgemm_registry(void)
+/* ram_linear_packed / ram_linear_invariant_packed: through W's packed
+** handle, W's bits; a handle made for another matrix (W2's panels offered
+** with W1) is not used, nor is NULL. */
+static void test_linear_packed(void)
 {
     enum { M = 25, N = 70, K = 300 };
-    float *A = rand_buf((size_t)M * K), *W1 = rand_buf((size_t)N * K), *W2 = rand_buf((size_t)N * K);
-    float *c1 = malloc(sizeof(float) * M * N), *c2 = malloc(sizeof(float) * M * N), *ch = malloc(sizeof(float) * M * N),
-          *c = malloc(sizeof(float) * M * N);
-    ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W1, K, 0.0f, c1, N, NULL);
-    ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W2, K, 0.0f, c2, N, NULL);
-    ram_sgemm(0, 1, M, N, K, 0.5f, A, K, W1, K, 0.0f, ch, N, NULL);
-    struct ram_sgemm_packed P;
+    float *A = rand_buf((size_t)M * K), *W1 = rand_buf((size_t)N * K), *W2 = rand_buf((size_t)N * K), *b = rand_buf(N);
+    float *c1 = malloc(sizeof(float) * M * N), *i1 = malloc(sizeof(float) * M * N), *c = malloc(sizeof(float) * M * N);
+    ram_linear(A, M, K, W1, b, N, c1);
+    ram_linear_invariant(A, M, K, W1, b, N, i1);
+    struct ram_sgemm_packed P1, P2;
     int want = ram_sgemm_default() != RAM_SGEMM_OPENBLAS, ok = 1;
-    int packed = ram_sgemm_pack_weights(W2, N, K, &P);
-    P.w = W1; /* W2's panels under W1's address */
-    int reg = ram_sgemm_register(&P);
-    ok &= packed == want && reg == want;
-    if (reg) {
-        ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W1, K, 0.0f, c, N, NULL);
-        ok &= !memcmp(c, c2, sizeof(float) * M * N);
-        ram_sgemm(0, 1, M, N, K, 0.5f, A, K, W1, K, 0.0f, c, N, NULL);
-        ok &= !memcmp(c, ch, sizeof(float) * M * N);
-        ram_sgemm_unregister(&P);
-        ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W1, K, 0.0f, c, N, NULL);
+    int packed = ram_sgemm_pack_weights(W1, N, K, &P1) + ram_sgemm_pack_weights(W2, N, K, &P2);
+    ok &= packed == 2 * want;
+    const struct ram_sgemm_packed *handles[] = {&P1, &P2, NULL};
+    for (int h = 0; h < 3; h++) {
+        ram_linear_packed(A, M, K, W1, handles[h], b, N, c);
         ok &= !memcmp(c, c1, sizeof(float) * M * N);
+        ram_linear_invariant_packed(A, M, K, W1, handles[h], b, N, c);
+        ok &= !memcmp(c, i1, sizeof(float) * M * N);
     }
-    ram_sgemm_packed_free(&P);
-    check(ok, "sgemm_registry_found_by_address", "packed %d, registered %d (want %d)", packed, reg, want);
-    free(A), free(W1), free(W2), free(c1), free(c2), free(ch), free(c);
+    ram_sgemm_packed_free(&P1), ram_sgemm_packed_free(&P2);
+    check(ok, "linear_packed_uses_only_its_own_matrix", "packed %d (want %d)", packed, 2 * want);
+    free(A), free(W1), free(W2), free(b), free(c1), free(i1), free(c);
 }
 
 /* The AVX-512 packer's register transposes against the generic one. */
@@ -706,7 +699,7 @@ int main(void)
     }
     test_pack();
     test_sgemm_packed();
-    test_sgemm_registry();
+    test_linear_packed();
     test_gemm_forced();
     test_linear_few_rows();
     enum ram_isa chosen = ram_cpu_isa();
