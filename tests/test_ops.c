@@ -134,6 +134,34 @@ static void test_sgemm_threads(enum ram_sgemm_path path)
     check(same, name, "1 and 2 threads differ");
 }
 
+/* A whose rows are a multiple of 2 KB apart (lda 512 and 1024 floats) is
+** copied block by block before the kernel reads it (L1 set conflicts,
+** sgemm.c): the same bits as the same A at an odd lda, on full and partial
+** row tiles, two K blocks, beta 0 and 1. */
+static void test_sgemm_copied_rows(enum ram_sgemm_path path)
+{
+    enum { M = 37, N = 70, K = 300 };
+    static const int wide[] = {512, 1024};
+    float *B = rand_buf((size_t)N * K), *bias = rand_buf(N), *A0 = rand_buf((size_t)M * (K + 1));
+    float *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N);
+    int same = 1;
+    for (int w = 0; w < 2; w++) {
+        float *A1 = malloc(sizeof(float) * M * wide[w]);
+        for (int i = 0; i < M; i++) memcpy(A1 + (size_t)i * wide[w], A0 + (size_t)i * (K + 1), sizeof(float) * K);
+        for (int beta = 0; beta < 2; beta++) {
+            for (int i = 0; i < M * N; i++) C0[i] = C1[i] = (float)(i % 7) - 3.0f;
+            ram_sgemm_on(path, 0, 1, M, N, K, 1.0f, A0, K + 1, B, K, (float)beta, C0, N, bias);
+            ram_sgemm_on(path, 0, 1, M, N, K, 1.0f, A1, wide[w], B, K, (float)beta, C1, N, bias);
+            same &= !memcmp(C0, C1, sizeof(float) * M * N);
+        }
+        free(A1);
+    }
+    char name[80];
+    snprintf(name, sizeof name, "sgemm_%s_copied_rows_same_bits", ram_sgemm_path_name(path));
+    check(same, name, "A at lda 512 / 1024 gives other bits than at lda %d", K + 1);
+    free(B), free(bias), free(A0), free(C0), free(C1);
+}
+
 /* Weights packed once (ram_sgemm_packed): on each level the CPU runs, odd
 ** shapes, 1 and 2 threads, beta 0 and not, the same bits as ram_sgemm on the
 ** unpacked weights; panels made for one level and used under another fall
@@ -696,6 +724,7 @@ int main(void)
         }
         test_sgemm_path((enum ram_sgemm_path)p);
         test_sgemm_threads((enum ram_sgemm_path)p);
+        if (p != RAM_SGEMM_OPENBLAS) test_sgemm_copied_rows((enum ram_sgemm_path)p);
     }
     test_pack();
     test_sgemm_packed();
