@@ -150,7 +150,12 @@ static void *job_run(void *arg)
     const int mr = kd->mr, nr = kd->nr;
     const long a_rs = j->tA ? 1 : j->lda, a_cs = j->tA ? j->lda : 1;
     const float *pre = j->panels;
-    const long pre_stride = (long)j->K * nr; /* one prepacked panel: all of K */
+    /* Prepacked B is stored by K block: block pc (kc x all N, the first element of block pc at
+    ** pc * pre_cols) holds its panels kc x nr floats each, one after another, as the packing
+    ** here makes them. A panel of all of K (the layout before) put the 24 panels of one block
+    ** K * nr floats apart: at K = 1536, 3072 or 6144 a multiple of 64 KB, so they shared one
+    ** half of L2's sets and evicted each other (beyond its 16 ways). */
+    const long pre_cols = (long)(j->N + nr - 1) / nr * nr;
     /* A's rows lda floats apart: when that is a multiple of 2 KB, the mr rows of a tile fall in
     ** one or two of L1's 64 sets (4 KB apart per way), with the next block's rows the prefetches
     ** bring: more lines than the ways, evicted before their next use (K = 3072 and 6144, the
@@ -172,7 +177,7 @@ static void *job_run(void *arg)
             const float *blk;
             long panel_stride;
             if (pre)
-                blk = pre + (long)(jc / nr) * pre_stride + (long)pc * nr, panel_stride = pre_stride;
+                panel_stride = (long)kc * nr, blk = pre + (long)pc * pre_cols + (long)(jc / nr) * panel_stride;
             else
                 kd->pack_b(j->tB, j->B, j->ldb, pc, kc, jc, nc, nr, bp), blk = bp, panel_stride = (long)kc * nr;
             /* the next B block (weights are read once per forward: from memory) into L2 */
@@ -182,8 +187,8 @@ static void *job_run(void *arg)
             if (jn >= j->n1)
                 ahead_start(&hb, NULL, 0, 0, 0, 2);
             else if (pre)
-                ahead_start(&hb, pre + (long)(jn / nr) * pre_stride + (long)pn * nr, pre_stride, (nn + nr - 1) / nr,
-                            kn * nr, 2);
+                ahead_start(&hb, pre + (long)pn * pre_cols + (long)(jn / nr) * kn * nr, (long)kn * nr,
+                            (nn + nr - 1) / nr, kn * nr, 2);
             else if (j->tB)
                 ahead_start(&hb, j->B + (long)jn * j->ldb + pn, j->ldb, nn, kn, 2);
             else
@@ -367,7 +372,11 @@ static void *pack_job_run(void *arg)
 {
     const struct pack_job *j = arg;
     int nr = j->kd->nr, j0 = j->p0 * nr, j1 = j->p1 * nr < j->N ? j->p1 * nr : j->N;
-    if (j1 > j0) j->kd->pack_b(1, j->W, j->K, 0, j->K, j0, j1 - j0, nr, j->panels + (long)j->p0 * j->K * nr);
+    long cols = (long)(j->N + nr - 1) / nr * nr; /* the layout of job_run's prepacked B */
+    for (int pc = 0; pc < j->K && j1 > j0; pc += KC) {
+        int kc = j->K - pc < KC ? j->K - pc : KC;
+        j->kd->pack_b(1, j->W, j->K, pc, kc, j0, j1 - j0, nr, j->panels + (long)pc * cols + (long)j->p0 * kc * nr);
+    }
     return NULL;
 }
 

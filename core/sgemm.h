@@ -35,7 +35,8 @@ void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K,
 
 /* A linear layer's weights W (N x K, PyTorch's (out, in) layout: the B^T
 ** of C = A W^T) packed once in the panels the kernel of the default path
-** reads: ceil(N / nr) panels of K x nr floats, the last one zero-padded.
+** reads: per block of sgemm.c's K blocking, ceil(N / nr) panels of kc x nr
+** floats (the last one zero-padded), the blocks one after another.
 ** The products then skip packing (each weight was packed from memory on
 ** every forward: about 6 % of the forward's time) and give the same bits as
 ** ram_sgemm(0, 1, ...) on W, which they fall back to when the panels are

@@ -168,10 +168,11 @@ static void test_sgemm_copied_rows(enum ram_sgemm_path path)
 ** back to the unpacked path (still the same bits as that level's). */
 static void test_sgemm_packed(void)
 {
-    static const int sh[][3] = {{1, 1, 1}, {13, 33, 257}, {25, 70, 300}, {150, 97, 513}, {36, 64, 256}};
+    /* the last: more columns than one NC block, over three K blocks (the panels are stored by K block) */
+    static const int sh[][3] = {{1, 1, 1}, {13, 33, 257}, {25, 70, 300}, {150, 97, 513}, {36, 64, 256}, {14, 800, 600}};
     enum ram_isa before = ram_cpu_isa();
     int bad = 0, packed = 0, cases = 0;
-    for (int s = 0; s < 5; s++) {
+    for (int s = 0; s < 6; s++) {
         int M = sh[s][0], N = sh[s][1], K = sh[s][2], lda = K + 3, ldc = N + 1;
         float *A = rand_buf((size_t)M * lda), *W = rand_buf((size_t)N * K), *bias = rand_buf((size_t)N);
         float *C0 = rand_buf((size_t)M * ldc), *C1 = malloc(sizeof(float) * M * ldc),
