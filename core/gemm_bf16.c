@@ -229,6 +229,31 @@ BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k,
         }
     }
 }
+
+/* The AMX path's layout of the rounded rows: tile by tile, each 16 rows x
+** 32 K (1 KB) contiguous, tiles of one 16-row block in K order: element
+** ((r / 16 * KS + c / 32) * 16 + r % 16) * 32 + c % 32 for KS = K / 32. A
+** tile load then reads one contiguous kilobyte (two streams per 32-row
+** block) instead of 16 rows' 64-byte pieces at the row stride (32 streams,
+** which the prefetchers do not follow). K is a multiple of 32 here. */
+BF_TARGET_F static void round_rows_tiles(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo)
+{
+    const size_t KS = (size_t)k / 32;
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * k;
+        const size_t base = (size_t)r / 16 * KS * 512 + (size_t)(r % 16) * 32;
+        for (int i = 0; i < k; i += 16) {
+            const size_t at = base + (size_t)i / 32 * 512 + i % 32;
+            const __m512 v = _mm512_loadu_ps(xr + i);
+            const __m256i h = round16(v);
+            _mm256_storeu_si256((__m256i *)(a + at), h);
+            if (alo) {
+                const __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+                _mm256_storeu_si256((__m256i *)(alo + at), round16(_mm512_sub_ps(v, hv)));
+            }
+        }
+    }
+}
 #endif
 
 /* ------------------------------------------------------------------ products */
@@ -428,21 +453,23 @@ BF_TARGET_AMX static inline __attribute__((always_inline)) void amx_panels(const
 ** same sequence of products whatever the blocking around it, so blocking
 ** changes no bit. */
 BF_TARGET_AMX static inline __attribute__((always_inline)) void amx_ksteps(const uint16_t *a, const uint16_t *al,
-                                                                           size_t lda, const uint16_t *b,
+                                                                           size_t at, const uint16_t *b,
                                                                            const uint16_t *l, size_t ps, int k2a,
                                                                            int k2b, int two)
 {
-    const size_t lda_b = lda * 2;
+    /* a, al: the rows in the tile layout (round_rows_tiles); at: the
+    ** distance of the second 16-row block from the first */
     for (int k2 = k2a; k2 < k2b; k2 += 16) {
-        _tile_loadd(4, a + 2 * k2, lda_b);
-        _tile_loadd(5, a + 16 * lda + 2 * k2, lda_b);
-        amx_panels(b + (size_t)k2 * 32, b + ps + (size_t)k2 * 32, two);
+        const size_t t = (size_t)k2 * 32; /* one tile, 512 bf16, per 16 pairs of K */
+        _tile_loadd(4, a + t, 64);
+        _tile_loadd(5, a + at + t, 64);
+        amx_panels(b + t, b + ps + t, two);
         if (l) /* bf16x2: the weights' residual with the same rows */
-            amx_panels(l + (size_t)k2 * 32, l + ps + (size_t)k2 * 32, two);
+            amx_panels(l + t, l + ps + t, two);
         if (al) { /* split activations: their residual with W's rounding */
-            _tile_loadd(4, al + 2 * k2, lda_b);
-            _tile_loadd(5, al + 16 * lda + 2 * k2, lda_b);
-            amx_panels(b + (size_t)k2 * 32, b + ps + (size_t)k2 * 32, two);
+            _tile_loadd(4, al + t, 64);
+            _tile_loadd(5, al + at + t, 64);
+            amx_panels(b + t, b + ps + t, two);
         }
     }
 }
@@ -477,8 +504,9 @@ BF_TARGET_AMX static void amx_whole_k(const struct bf_job *j, int p0, int p1, in
             _tile_zero(1);
             _tile_zero(2);
             _tile_zero(3);
-            amx_ksteps(j->a + (size_t)r * j->lda, j->alo ? j->alo + (size_t)r * j->lda : NULL, j->lda,
-                       w->packed + (size_t)p * ps, w->lo ? w->lo + (size_t)p * ps : NULL, ps, 0, K2, p + 1 < p1);
+            const size_t ro = (size_t)r * K2 * 2; /* 16-row blocks are 16 x K apart in the tile layout */
+            amx_ksteps(j->a + ro, j->alo ? j->alo + ro : NULL, (size_t)16 * K2 * 2, w->packed + (size_t)p * ps,
+                       w->lo ? w->lo + (size_t)p * ps : NULL, ps, 0, K2, p + 1 < p1);
             amx_finish(j, r, p, p + 1 < p1);
         }
 }
@@ -534,7 +562,8 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
                             _tile_loadd(2, c + (size_t)16 * n, ldy);
                             _tile_loadd(3, c + (size_t)16 * n + 16, ldy);
                         }
-                        amx_ksteps(j->a + (size_t)r0 * j->lda, j->alo ? j->alo + (size_t)r0 * j->lda : NULL, j->lda,
+                        const size_t ro = (size_t)r0 * K2 * 2;
+                        amx_ksteps(j->a + ro, j->alo ? j->alo + ro : NULL, (size_t)16 * K2 * 2,
                                    w->packed + (size_t)p * ps, w->lo ? w->lo + (size_t)p * ps : NULL, ps, kb, ke, 1);
                         if (ke == K2) {
                             amx_finish(j, r0, p, 1);
@@ -654,11 +683,14 @@ BF_TARGET_AVX2 static void gemm_avx2(const struct bf_job *j)
 }
 #endif
 
+/* The AMX tiles run the product (and the rows are in their layout). */
+static int amx_layout(const struct bf_job *j) { return BF_X86 && j->level == RAM_BF16_AMX && j->w->k % 32 == 0; }
+
 static void *gemm_thread(void *arg)
 {
     const struct bf_job *j = arg;
 #if BF_X86
-    if (j->level == RAM_BF16_AMX && j->w->k % 32 == 0) {
+    if (amx_layout(j)) {
         gemm_amx(j);
         return NULL;
     }
@@ -680,6 +712,10 @@ static void *round_thread(void *arg)
     const struct bf_job *j = arg;
     uint16_t *a = (uint16_t *)j->a, *alo = (uint16_t *)j->alo;
 #if BF_X86
+    if (amx_layout(j)) {
+        round_rows_tiles(j->x, j->r0, j->r1, j->w->k, a, alo);
+        return NULL;
+    }
     if (j->level >= RAM_BF16_AVX512) {
         round_rows_avx512(j->x, j->r0, j->r1, j->w->k, a, alo, j->lda);
         return NULL;
@@ -711,8 +747,6 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
 #ifdef MADV_HUGEPAGE
     if (align == huge) madvise(buf, bytes / huge * huge, MADV_HUGEPAGE); /* a hint */
 #endif
-    memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
-    if (split) memset(buf + one + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
     struct bf_job base = {.a = buf,
                           .alo = split ? buf + one : NULL,
                           .rows = rows,
@@ -723,6 +757,12 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
                           .x = x,
                           .level = ram_bf16_level()},
                   jobs[RAM_MAX_JOBS];
+    /* the padding rows are zero: past the last row in row order, or the
+    ** whole last partial 16-row block in the tile layout (its rows are
+    ** written after this) */
+    const size_t pad0 = (size_t)rows * lda, pad1 = (size_t)rows / 16 * 16 * lda, pad = amx_layout(&base) ? pad1 : pad0;
+    memset(buf + pad, 0, (one - pad) * sizeof(uint16_t));
+    if (split) memset(buf + one + pad, 0, (one - pad) * sizeof(uint16_t));
     const int P = (w->n + 15) / 16;
     const int T = ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, P);
     for (int t = 0; t < T; t++) {
