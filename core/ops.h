@@ -89,12 +89,13 @@ float ram_sigmoid(float x);
 float ram_dot(const float *a, const float *b, int n); /* four vector sums in flight */
 
 /* One head of attention over N tokens of width d, without BLAS (small
-** products, called from several threads at once): s (N x N, holding the
-** additive bias and mask on entry) += q k^T, softmax by rows, o = s v. q, k,
-** v are rows at stride ld (q already scaled); o rows at stride ldo; kt is
-** d x N floats of scratch. Results do not depend on which thread runs it. */
-void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s, float *kt,
-                        float *o, int ldo);
+** products, called from several threads at once): s (N x N) = s0 (the
+** additive bias and mask, N x N; may be s itself) + q k^T, softmax by rows,
+** o = s v. q, k, v are rows at stride ld (q already scaled); o rows at
+** stride ldo; s and kt (d x N) are scratch. s0 is only read, so a cached
+** bias needs no copy. Results do not depend on which thread runs it. */
+void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, const float *s0, float *s,
+                        float *kt, float *o, int ldo);
 
 /* RAM++'s description reweighting of n classes in one pass over their
 ** rows (n x des x E): w[i] = softmax over d of q . rows[i][d] (des floats

@@ -267,10 +267,11 @@ static void softmax_rows(float *x, int rows, int cols)
 ** (K x W, stride ldb): the two small products of one attention head, where
 ** a BLAS call costs more than the arithmetic. Vectors run along the rows of
 ** C; four rows at a time share each load of B and keep eight independent
-** sums in flight (one row alone would wait on the FMA latency). acc: add to
-** C (the scores start as the bias and mask) instead of overwriting it. */
-static void small_gemm(const float *A, int lda, const float *B, int ldb, float *C, int ldc, int M, int K, int W,
-                       int acc)
+** sums in flight (one row alone would wait on the FMA latency). acc: C =
+** C0 + A B (the scores start as the bias and mask, read where they are
+** cached instead of copied into C first; C0 may be C; rows at stride ldc). */
+static void small_gemm(const float *A, int lda, const float *B, int ldb, const float *C0, float *C, int ldc, int M,
+                       int K, int W, int acc)
 {
     int i = 0;
 #if RAM_VEC && VW == 16
@@ -279,15 +280,15 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
     ** units, set the pace). Every sum still runs over k in order: the same
     ** bits as the four-row loop. */
     for (; i + 8 <= M; i += 8) {
-        const float *a = A + (size_t)i * lda;
+        const float *a = A + (size_t)i * lda, *c0 = C0 + (size_t)i * ldc;
         float *c = C + (size_t)i * ldc;
         int j = 0;
         for (; j + 2 * VW <= W; j += 2 * VW) {
             vf x[8], y[8];
 #pragma GCC unroll 8
             for (int r = 0; r < 8; r++) {
-                x[r] = acc ? vload(c + (size_t)r * ldc + j) : vset1(0.0f);
-                y[r] = acc ? vload(c + (size_t)r * ldc + j + VW) : vset1(0.0f);
+                x[r] = acc ? vload(c0 + (size_t)r * ldc + j) : vset1(0.0f);
+                y[r] = acc ? vload(c0 + (size_t)r * ldc + j + VW) : vset1(0.0f);
             }
             for (int k = 0; k < K; k++) {
                 vf b0 = vload(B + (size_t)k * ldb + j), b1 = vload(B + (size_t)k * ldb + j + VW);
@@ -304,7 +305,7 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
         for (; j + VW <= W; j += VW) {
             vf x[8];
 #pragma GCC unroll 8
-            for (int r = 0; r < 8; r++) x[r] = acc ? vload(c + (size_t)r * ldc + j) : vset1(0.0f);
+            for (int r = 0; r < 8; r++) x[r] = acc ? vload(c0 + (size_t)r * ldc + j) : vset1(0.0f);
             for (int k = 0; k < K; k++) {
                 vf b0 = vload(B + (size_t)k * ldb + j);
 #pragma GCC unroll 8
@@ -314,10 +315,10 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
             for (int r = 0; r < 8; r++) vstore(c + (size_t)r * ldc + j, x[r]);
         }
         for (int r = 0; r < 8; r++) { /* the columns left of these eight rows */
-            const float *ar = a + (size_t)r * lda;
+            const float *ar = a + (size_t)r * lda, *cr0 = c0 + (size_t)r * ldc;
             float *cr = c + (size_t)r * ldc;
             for (int jj = j; jj < W; jj++) {
-                float x = acc ? cr[jj] : 0.0f;
+                float x = acc ? cr0[jj] : 0.0f;
                 for (int k = 0; k < K; k++) x += ar[k] * B[(size_t)k * ldb + jj];
                 cr[jj] = x;
             }
@@ -328,13 +329,14 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
     for (; i + 4 <= M; i += 4) {
         const float *a0 = A + (size_t)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
         float *c0 = C + (size_t)i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+        const float *c00 = C0 + (size_t)i * ldc, *c10 = c00 + ldc, *c20 = c10 + ldc, *c30 = c20 + ldc;
         int j = 0;
         for (; j + 2 * VW <= W; j += 2 * VW) {
             vf z = vset1(0.0f);
-            vf x0 = acc ? vload(c0 + j) : z, y0 = acc ? vload(c0 + j + VW) : z;
-            vf x1 = acc ? vload(c1 + j) : z, y1 = acc ? vload(c1 + j + VW) : z;
-            vf x2 = acc ? vload(c2 + j) : z, y2 = acc ? vload(c2 + j + VW) : z;
-            vf x3 = acc ? vload(c3 + j) : z, y3 = acc ? vload(c3 + j + VW) : z;
+            vf x0 = acc ? vload(c00 + j) : z, y0 = acc ? vload(c00 + j + VW) : z;
+            vf x1 = acc ? vload(c10 + j) : z, y1 = acc ? vload(c10 + j + VW) : z;
+            vf x2 = acc ? vload(c20 + j) : z, y2 = acc ? vload(c20 + j + VW) : z;
+            vf x3 = acc ? vload(c30 + j) : z, y3 = acc ? vload(c30 + j + VW) : z;
             for (int k = 0; k < K; k++) {
                 vf b0 = vload(B + (size_t)k * ldb + j), b1 = vload(B + (size_t)k * ldb + j + VW);
                 vf v = vset1(a0[k]);
@@ -351,8 +353,8 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
         }
         for (; j + VW <= W; j += VW) {
             vf z = vset1(0.0f);
-            vf x0 = acc ? vload(c0 + j) : z, x1 = acc ? vload(c1 + j) : z;
-            vf x2 = acc ? vload(c2 + j) : z, x3 = acc ? vload(c3 + j) : z;
+            vf x0 = acc ? vload(c00 + j) : z, x1 = acc ? vload(c10 + j) : z;
+            vf x2 = acc ? vload(c20 + j) : z, x3 = acc ? vload(c30 + j) : z;
             for (int k = 0; k < K; k++) {
                 vf b0 = vload(B + (size_t)k * ldb + j);
                 x0 = vfma(vset1(a0[k]), b0, x0), x1 = vfma(vset1(a1[k]), b0, x1);
@@ -361,10 +363,10 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
             vstore(c0 + j, x0), vstore(c1 + j, x1), vstore(c2 + j, x2), vstore(c3 + j, x3);
         }
         for (int r = 0; r < 4; r++) { /* the columns left of these four rows */
-            const float *ar = A + (size_t)(i + r) * lda;
+            const float *ar = A + (size_t)(i + r) * lda, *cr0 = C0 + (size_t)(i + r) * ldc;
             float *cr = C + (size_t)(i + r) * ldc;
             for (int jj = j; jj < W; jj++) {
-                float x = acc ? cr[jj] : 0.0f;
+                float x = acc ? cr0[jj] : 0.0f;
                 for (int k = 0; k < K; k++) x += ar[k] * B[(size_t)k * ldb + jj];
                 cr[jj] = x;
             }
@@ -372,24 +374,45 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, float *
     }
 #endif
     for (; i < M; i++) {
-        const float *ar = A + (size_t)i * lda;
+        const float *ar = A + (size_t)i * lda, *cr0 = C0 + (size_t)i * ldc;
         float *cr = C + (size_t)i * ldc;
         for (int j = 0; j < W; j++) {
-            float x = acc ? cr[j] : 0.0f;
+            float x = acc ? cr0[j] : 0.0f;
             for (int k = 0; k < K; k++) x += ar[k] * B[(size_t)k * ldb + j];
             cr[j] = x;
         }
     }
 }
 
-static void attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float *s, float *kt,
-                           float *o, int ldo)
+/* kt (d x N) = the transpose of k's first d columns (N rows at stride ld).
+** The vector levels gather a key column 16 (8) rows at a time: the scalar
+** loop's strided stores cost as much as the product q k^T they feed. */
+static void transpose_keys(const float *k, int ld, int N, int d, float *kt)
 {
-    for (int j = 0; j < N; j++)
+    int j = 0;
+#if RAM_VEC && VW == 16
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(ld));
+    for (; j + VW <= N; j += VW)
+        for (int c = 0; c < d; c++)
+            _mm512_storeu_ps(kt + (size_t)c * N + j, _mm512_i32gather_ps(rows, k + (size_t)j * ld + c, 4));
+#elif RAM_VEC
+    const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(ld));
+    for (; j + VW <= N; j += VW)
+        for (int c = 0; c < d; c++)
+            _mm256_storeu_ps(kt + (size_t)c * N + j, _mm256_i32gather_ps(k + (size_t)j * ld + c, rows, 4));
+#endif
+    for (; j < N; j++)
         for (int c = 0; c < d; c++) kt[(size_t)c * N + j] = k[(size_t)j * ld + c];
-    small_gemm(q, ld, kt, N, s, N, N, d, N, 1); /* s += q k^T */
+}
+
+static void attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, const float *s0,
+                           float *s, float *kt, float *o, int ldo)
+{
+    transpose_keys(k, ld, N, d, kt);
+    small_gemm(q, ld, kt, N, s0, s, N, N, d, N, 1); /* s = s0 + q k^T */
     softmax_rows(s, N, N);
-    small_gemm(s, N, v, ld, o, ldo, N, N, d, 0); /* o = p v */
+    small_gemm(s, N, v, ld, o, o, ldo, N, N, d, 0); /* o = p v (o as C0: not read) */
 }
 
 static float dot(const float *a, const float *b, int n)

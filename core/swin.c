@@ -521,11 +521,16 @@ static void *attention_pairs(void *arg)
         ** in a pass of its own over all of qkv (the same multiplications) */
         for (int i = 0; i < N; i++)
             for (int k = 0; k < d; k++) q[(size_t)i * 3 * C + k] *= j->scale;
-        memcpy(sc, j->bias + h * NN, sizeof(float) * NN);
         /* Region bands change only inside the last window row and column
-        ** (at R - w and R - s), so every other window's mask is all zero. */
-        if (j->mask && (wi / nw == nw - 1 || wi % nw == nw - 1)) ram_add(sc, j->mask + wi * NN, NN);
-        ram_attention_head(q, q + C, q + 2 * C, 3 * C, N, d, sc, kt, j->o + (size_t)wi * N * C + (size_t)h * d, C);
+        ** (at R - w and R - s), so every other window's mask is all zero
+        ** and the scores start from the cached bias itself. */
+        const float *s0 = j->bias + h * NN;
+        if (j->mask && (wi / nw == nw - 1 || wi % nw == nw - 1)) {
+            memcpy(sc, s0, sizeof(float) * NN);
+            ram_add(sc, j->mask + wi * NN, NN);
+            s0 = sc;
+        }
+        ram_attention_head(q, q + C, q + 2 * C, 3 * C, N, d, s0, sc, kt, j->o + (size_t)wi * N * C + (size_t)h * d, C);
     }
     return NULL;
 }

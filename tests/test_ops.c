@@ -461,11 +461,13 @@ static void test_softmax_gelu(void)
     free(x), free(g), free(q), free(r), free(a);
 }
 
-/* One head: s = bias + q k^T, softmax rows, o = s v; rows of q, k, v at a stride wider than d. */
+/* One head: s = bias + q k^T, softmax rows, o = s v; rows of q, k, v at a
+** stride wider than d. The bias is read in place (s0 = s) or from its own
+** buffer, s then holding garbage on entry. */
 static void test_attention_head(void)
 {
     double worst = 0;
-    for (int N = 1; N <= 45; N += 11) /* 8-, 4- and 1-row blocks (ops_vec.h's small_gemm) */
+    for (int N = 1; N <= 45; N += 11) /* 8-, 4- and 1-row blocks (ops_vec.h's small_gemm), 16- and 8-key gathers */
         for (int d = 3; d <= 17; d += 14) {
             int ld = 3 * d + 1, ldo = d + 2;
             float *q = rand_buf((size_t)N * ld), *k = rand_buf((size_t)N * ld), *v = rand_buf((size_t)N * ld);
@@ -473,7 +475,12 @@ static void test_attention_head(void)
                   *kt = malloc(sizeof(float) * d * N);
             float *o = rand_buf((size_t)N * ldo);
             memcpy(bias, s, sizeof(float) * N * N);
-            ram_attention_head(q, k, v, ld, N, d, s, kt, o, ldo);
+            if (d == 3) /* in place */
+                ram_attention_head(q, k, v, ld, N, d, s, s, kt, o, ldo);
+            else {
+                for (int i = 0; i < N * N; i++) s[i] = NAN;
+                ram_attention_head(q, k, v, ld, N, d, bias, s, kt, o, ldo);
+            }
             for (int i = 0; i < N; i++) {
                 double sc[48], mx = -INFINITY, sum = 0;
                 for (int j = 0; j < N; j++) {
