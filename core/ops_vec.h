@@ -223,9 +223,64 @@ static void relu(float *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
 }
 
+#if RAM_VEC
+/* Four rows of softmax_rows at once, each by exactly its operations (the
+** same bits): a row's three passes hang on reductions (max, sum, 1 / sum),
+** chains of dependent steps that left the vector units idle one row at a
+** time (~20 cycles per 16 lanes on window attention's 144-wide rows);
+** interleaved, the four rows' chains overlap. cols >= VW. */
+static void softmax4(float *x, int cols)
+{
+    float *xr[4] = {x, x + cols, x + 2 * (size_t)cols, x + 3 * (size_t)cols}, mx[4], s[4];
+    vf m[4], acc[4];
+    int i;
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) m[r] = vload(xr[r]);
+    for (i = VW; i + VW <= cols; i += VW)
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) m[r] = vmax(m[r], vload(xr[r] + i));
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        mx[r] = vhmax(m[r]);
+        for (int t = i; t < cols; t++) mx[r] = xr[r][t] > mx[r] ? xr[r][t] : mx[r];
+        m[r] = vset1(mx[r]), acc[r] = vset1(0.0f);
+    }
+    for (i = 0; i + VW <= cols; i += VW)
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            vf e = vexp(vsub(vload(xr[r] + i), m[r]));
+            vstore(xr[r] + i, e);
+            acc[r] = vadd(acc[r], e);
+        }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        s[r] = vhsum(acc[r]);
+        for (int t = i; t < cols; t++) {
+            float d = xr[r][t] - mx[r];
+            xr[r][t] = d < -60.0f ? 0.0f : expf(d);
+            s[r] += xr[r][t];
+        }
+        m[r] = vset1(1.0f / s[r]);
+    }
+    for (i = 0; i + VW <= cols; i += VW)
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) vstore(xr[r] + i, vmul(vload(xr[r] + i), m[r]));
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        float inv = 1.0f / s[r];
+        for (int t = i; t < cols; t++) xr[r][t] *= inv;
+    }
+}
+#endif
+
 static void softmax_rows(float *x, int rows, int cols)
 {
-    for (int r = 0; r < rows; r++) {
+    int r = 0;
+#if RAM_VEC
+    if (cols >= VW)
+        for (; r + 4 <= rows; r += 4) softmax4(x + (size_t)r * cols, cols);
+#endif
+    for (; r < rows; r++) {
         float *xr = x + (size_t)r * cols;
         int i = 0;
         float mx = xr[0], s = 0;
@@ -412,7 +467,12 @@ static void attention_head(const float *q, const float *k, const float *v, int l
     transpose_keys(k, ld, N, d, kt);
     small_gemm(q, ld, kt, N, s0, s, N, N, d, N, 1); /* s = s0 + q k^T */
     softmax_rows(s, N, N);
-    small_gemm(s, N, v, ld, o, o, ldo, N, N, d, 0); /* o = p v (o as C0: not read) */
+    /* v's rows packed into kt's room (free again) first: at Swin's stride
+    ** (3C floats, a multiple of 1 KB past stage 1) the N rows the product
+    ** walks through for every block of output rows fall into a few L1
+    ** sets and were fetched from L2 again each time. */
+    for (int j = 0; j < N; j++) memcpy(kt + (size_t)j * d, v + (size_t)j * ld, sizeof(float) * d);
+    small_gemm(s, N, kt, d, o, o, ldo, N, N, d, 0); /* o = p v (o as C0: not read) */
 }
 
 static float dot(const float *a, const float *b, int n)
