@@ -439,18 +439,55 @@ static void small_gemm(const float *A, int lda, const float *B, int ldb, const f
     }
 }
 
-/* kt (d x N) = the transpose of k's first d columns (N rows at stride ld).
-** The vector levels gather a key column 16 (8) rows at a time: the scalar
-** loop's strided stores cost as much as the product q k^T they feed. */
+#if RAM_VEC && VW == 16
+#define LO64(a, b) _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)))
+#define HI64(a, b) _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)))
+/* dst[c * ldd + i] = src[i * lds + c] for a 16 x 16 block, in registers:
+** interleave 32-bit then 64-bit elements within 128-bit lanes (each lane
+** then holds 4 x 4 transposed blocks), then move the lanes into place. */
+static void transpose16(const float *src, size_t lds, float *dst, size_t ldd)
+{
+    vf r[16], a[16], b[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) r[i] = vload(src + i * lds);
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2)
+        a[i] = _mm512_unpacklo_ps(r[i], r[i + 1]), a[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+#pragma GCC unroll 4
+    for (int g = 0; g < 16; g += 4) { /* b[g + m], lane L: rows g..g+3 of column 4L + m */
+        b[g] = LO64(a[g], a[g + 2]), b[g + 1] = HI64(a[g], a[g + 2]);
+        b[g + 2] = LO64(a[g + 1], a[g + 3]), b[g + 3] = HI64(a[g + 1], a[g + 3]);
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; m++) {
+        vf c = _mm512_shuffle_f32x4(b[m], b[4 + m], 0x44), e = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0x44);
+        vf f = _mm512_shuffle_f32x4(b[m], b[4 + m], 0xEE), g = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0xEE);
+        vstore(dst + (size_t)m * ldd, _mm512_shuffle_f32x4(c, e, 0x88));
+        vstore(dst + (size_t)(4 + m) * ldd, _mm512_shuffle_f32x4(c, e, 0xDD));
+        vstore(dst + (size_t)(8 + m) * ldd, _mm512_shuffle_f32x4(f, g, 0x88));
+        vstore(dst + (size_t)(12 + m) * ldd, _mm512_shuffle_f32x4(f, g, 0xDD));
+    }
+}
+#undef LO64
+#undef HI64
+#endif
+
+/* kt (d x N) = the transpose of k's first d columns (N rows at stride ld):
+** the scalar loop's strided stores cost as much as the product q k^T they
+** feed. AVX-512 moves 16 x 16 blocks through registers (the columns left
+** over are gathered), AVX2 gathers a key column 8 rows at a time. */
 static void transpose_keys(const float *k, int ld, int N, int d, float *kt)
 {
     int j = 0;
 #if RAM_VEC && VW == 16
     const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32(ld));
-    for (; j + VW <= N; j += VW)
-        for (int c = 0; c < d; c++)
+    for (; j + VW <= N; j += VW) {
+        int c = 0;
+        for (; c + VW <= d; c += VW) transpose16(k + (size_t)j * ld + c, (size_t)ld, kt + (size_t)c * N + j, (size_t)N);
+        for (; c < d; c++)
             _mm512_storeu_ps(kt + (size_t)c * N + j, _mm512_i32gather_ps(rows, k + (size_t)j * ld + c, 4));
+    }
 #elif RAM_VEC
     const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(ld));
     for (; j + VW <= N; j += VW)
