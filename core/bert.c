@@ -125,8 +125,7 @@ void ram_bert_cross_attend(const struct ram_bert_layer *L, float *q, int rows, c
     for (int h = 0; h < L->heads; h++) {
         float *qh = q + (size_t)h * dh;
         ram_gemm(0, 1, rows, n_kv, dh, 1.0f, qh, hid, K + (size_t)h * dh, hid, 0.0f, S, n_kv);
-        for (size_t i = 0, n = (size_t)rows * n_kv; i < n; i++) S[i] = S[i] / div;
-        ram_softmax_rows(S, rows, n_kv);
+        ram_softmax_rows_div(S, rows, n_kv, div); /* of S / div, rounded as torch does */
         /* The context of head h replaces its (consumed) query columns. */
         ram_gemm(0, 0, rows, dh, n_kv, 1.0f, S, n_kv, V + (size_t)h * dh, hid, 0.0f, qh, hid);
     }

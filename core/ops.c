@@ -221,7 +221,7 @@ static void *ew_run(void *arg)
     case EW_LAYERNORM:
         K()->layernorm_rows(j->in + j->i0 * c, j->x + j->i0 * c, (int)n, j->cols, j->w, j->b, j->eps);
         break;
-    default: K()->softmax_rows(j->x + j->i0 * c, (int)n, j->cols); break;
+    default: K()->softmax_rows(j->x + j->i0 * c, (int)n, j->cols, j->eps); break; /* eps: the divisor */
     }
     return NULL;
 }
@@ -251,10 +251,12 @@ void ram_layernorm(const float *x, float *y, int rows, int cols, const float *w,
     ew_split((struct ew_job){EW_LAYERNORM, cols, y, x, w, b, eps, 0, 0}, (size_t)rows, (size_t)cols, 1);
 }
 
-void ram_softmax_rows(float *x, int rows, int cols)
+void ram_softmax_rows(float *x, int rows, int cols) { ram_softmax_rows_div(x, rows, cols, 1.0f); }
+
+void ram_softmax_rows_div(float *x, int rows, int cols, float div)
 {
     if (rows < 1 || cols < 1) return;
-    ew_split((struct ew_job){EW_SOFTMAX, cols, x, NULL, NULL, NULL, 0, 0, 0}, (size_t)rows, (size_t)cols, 1);
+    ew_split((struct ew_job){EW_SOFTMAX, cols, x, NULL, NULL, NULL, div, 0, 0}, (size_t)rows, (size_t)cols, 1);
 }
 
 void ram_gelu(float *x, size_t n) { ew_split((struct ew_job){EW_GELU, 1, x, NULL, NULL, NULL, 0, 0, 0}, n, 1, 64); }

@@ -83,7 +83,11 @@ void ram_gelu(float *x, size_t n);       /* exact: 0.5 x (1 + erf(x / sqrt 2)) *
 void ram_quick_gelu(float *x, size_t n); /* x * sigmoid(1.702 x) (CLIP) */
 void ram_relu(float *x, size_t n);
 void ram_softmax_rows(float *x, int rows, int cols); /* in place, max-subtracted */
-void ram_add(float *y, const float *x, size_t n);    /* y += x */
+/* ram_softmax_rows of x / div, each quotient rounded as x[i] / div alone
+** would be (torch's scores / sqrt(head_dim), then softmax), without a pass
+** of its own over x. */
+void ram_softmax_rows_div(float *x, int rows, int cols, float div);
+void ram_add(float *y, const float *x, size_t n); /* y += x */
 float ram_sigmoid(float x);
 
 float ram_dot(const float *a, const float *b, int n); /* four vector sums in flight */

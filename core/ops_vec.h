@@ -273,14 +273,32 @@ static void softmax4(float *x, int cols)
 }
 #endif
 
-static void softmax_rows(float *x, int rows, int cols)
+/* x[i] /= div over n floats (the quotient is exact IEEE: the same bits
+** in vector and scalar lanes). */
+static void div_all(float *x, size_t n, float div)
+{
+    size_t i = 0;
+#if RAM_VEC
+    for (vf v = vset1(div); i + VW <= n; i += VW) vstore(x + i, vdiv(vload(x + i), v));
+#endif
+    for (; i < n; i++) x[i] = x[i] / div;
+}
+
+/* Softmax of each row of x / div (div 1: of x). The rows are divided a
+** block at a time, just before their softmax reads them from cache: a
+** separate pass would carry the whole matrix through memory once more. */
+static void softmax_rows_div(float *x, int rows, int cols, float div)
 {
     int r = 0;
 #if RAM_VEC
     if (cols >= VW)
-        for (; r + 4 <= rows; r += 4) softmax4(x + (size_t)r * cols, cols);
+        for (; r + 4 <= rows; r += 4) {
+            if (div != 1.0f) div_all(x + (size_t)r * cols, 4 * (size_t)cols, div);
+            softmax4(x + (size_t)r * cols, cols);
+        }
 #endif
     for (; r < rows; r++) {
+        if (div != 1.0f) div_all(x + (size_t)r * cols, (size_t)cols, div);
         float *xr = x + (size_t)r * cols;
         int i = 0;
         float mx = xr[0], s = 0;
@@ -317,6 +335,8 @@ static void softmax_rows(float *x, int rows, int cols)
         for (; i < cols; i++) xr[i] *= inv;
     }
 }
+
+static void softmax_rows(float *x, int rows, int cols) { softmax_rows_div(x, rows, cols, 1.0f); }
 
 /* C (M x W, rows at stride ldc) = [C +] A B for A (M x K, stride lda) and B
 ** (K x W, stride ldb): the two small products of one attention head, where
@@ -632,5 +652,5 @@ static void add(float *y, const float *x, size_t n)
     for (; i < n; i++) y[i] += x[i];
 }
 
-const struct ram_ops_vec OPS_TABLE = {layernorm_rows, gelu,          quick_gelu, relu, softmax_rows, add, dot,
+const struct ram_ops_vec OPS_TABLE = {layernorm_rows, gelu,          quick_gelu, relu, softmax_rows_div, add, dot,
                                       attention_head, reweight_rows, dots};

@@ -14,7 +14,7 @@ struct ram_ops_vec {
     void (*gelu)(float *x, size_t n);
     void (*quick_gelu)(float *x, size_t n);
     void (*relu)(float *x, size_t n);
-    void (*softmax_rows)(float *x, int rows, int cols);
+    void (*softmax_rows)(float *x, int rows, int cols, float div); /* of x / div by rows */
     void (*add)(float *y, const float *x, size_t n);
     float (*dot)(const float *a, const float *b, int n);
     void (*attention_head)(const float *q, const float *k, const float *v, int ld, int N, int d, const float *s0,

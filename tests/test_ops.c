@@ -408,7 +408,7 @@ static void test_layernorm(void)
 static void test_softmax_gelu(void)
 {
     static const int cols_list[] = {1, 3, 17, 33, 145};
-    double worst = 0;
+    double worst = 0, worst_div = 0;
     for (size_t c = 0; c < sizeof cols_list / sizeof cols_list[0]; c++) {
         int rows = 6, cols = cols_list[c]; /* a block of four rows (ops_vec.h's softmax4) and two alone */
         float *x = rand_buf((size_t)rows * cols), *y = malloc(sizeof(float) * rows * cols),
@@ -420,7 +420,25 @@ static void test_softmax_gelu(void)
         for (int r = 0; r < rows; r++) ram_softmax_rows(y1 + (size_t)r * cols, 1, cols);
         if (memcmp(y, y1, sizeof(float) * rows * cols))
             worst = INFINITY; /* a row's bits must not depend on its block */
-        free(y1);
+        /* x / div fused in: the bits of dividing first, then softmax; and the double softmax of x / div */
+        const float div = 5.656854f;
+        memcpy(y1, x, sizeof(float) * rows * cols);
+        for (int i = 0; i < rows * cols; i++) y1[i] = y1[i] / div;
+        ram_softmax_rows(y1, rows, cols);
+        float *yd = malloc(sizeof(float) * rows * cols);
+        memcpy(yd, x, sizeof(float) * rows * cols);
+        ram_softmax_rows_div(yd, rows, cols, div);
+        if (memcmp(yd, y1, sizeof(float) * rows * cols)) worst_div = INFINITY;
+        for (int r = 0; r < rows; r++) {
+            double mx = -INFINITY, s = 0;
+            for (int i = 0; i < cols; i++) mx = fmax(mx, x[r * cols + i] / (double)div);
+            for (int i = 0; i < cols; i++) s += exp(x[r * cols + i] / (double)div - mx);
+            for (int i = 0; i < cols; i++) {
+                double e = fabs(yd[r * cols + i] - exp(x[r * cols + i] / (double)div - mx) / s) / 2e-6;
+                if (!(e <= worst_div)) worst_div = isnan(e) ? INFINITY : e;
+            }
+        }
+        free(y1), free(yd);
         for (int r = 0; r < rows; r++) {
             double mx = -INFINITY, s = 0;
             for (int i = 0; i < cols; i++) mx = fmax(mx, x[r * cols + i]);
@@ -433,6 +451,7 @@ static void test_softmax_gelu(void)
         free(x), free(y);
     }
     check(worst <= 1.0, nm("softmax_vs_double"), "error %.3g x 2e-6", worst);
+    check(worst_div <= 1.0, nm("softmax_div_vs_double"), "error %.3g x 2e-6", worst_div);
 
     const size_t n = 1037; /* vector blocks and a scalar tail */
     float *x = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n), *q = malloc(sizeof(float) * n),
