@@ -735,10 +735,10 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD, one = padded * lda;
     /* 64-byte aligned: with K a multiple of 32 every row then starts a cache
     ** line, so an AMX tile row or a 6-row block never straddles two. A large
-    ** buffer (the decoder's 4,585 rows: up to 56 MB with split activations)
-    ** is a fresh mapping at every call; in 2 MB pages where the kernel gives
-    ** them, its first touch costs 512x fewer page faults (they were ~20 % of
-    ** the decoder's FFN product on 4 KB pages). */
+    ** buffer (the decoder's FFN-out with split activations: 9.4 MB per
+    ** 768-row chunk) is a fresh mapping at every call; in 2 MB pages where
+    ** the kernel gives them its first touch costs 512x fewer page faults (on
+    ** 4 KB pages they took ~20 % of a 4,585-row FFN-out product). */
     const size_t bytes = one * (split ? 2 : 1) * sizeof(uint16_t), huge = (size_t)2 << 20;
     const size_t align = bytes >= 2 * huge ? huge : 64;
     void *mem = ram_malloc(bytes + align);
