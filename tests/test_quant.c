@@ -479,6 +479,16 @@ static void test_bf16_shape(int M, int N, int K, int mode)
                 }
     snprintf(name, sizeof name, "%s.%dx%dx%d.packed_layout", kind, M, N, K);
     check(pk_ok, name, "packed codes differ from the documented layout");
+    /* The portable packing (CPUs without AVX-512) gives the same bytes as the vector one. */
+    uint16_t *pk0 = malloc(ram_bf16_packed_bytes(N, K)), *lo0 = malloc(ram_bf16_packed_bytes(N, K));
+    ram_bf16_force_level(RAM_BF16_SCALAR);
+    ram_bf16_pack(W, N, K, pk0);
+    ram_bf16_pack_lo(W, N, K, lo0);
+    ram_bf16_force_level(-1);
+    snprintf(name, sizeof name, "%s.%dx%dx%d.packing_portable_same", kind, M, N, K);
+    check(!memcmp(pk0, pk, ram_bf16_packed_bytes(N, K)) && !memcmp(lo0, lo, ram_bf16_packed_bytes(N, K)), name,
+          "the portable packing differs");
+    free(pk0), free(lo0);
     for (int l = 0; l <= best; l++) free(y[l][0]), free(y[l][1]);
     free(x), free(W), free(b), free(pk), free(lo);
 }
