@@ -144,6 +144,22 @@ ram_status ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, fl
     return RAM_OK;
 }
 
+ram_status ram_q8_quantize_pack_lo(const float *W, int n, int k, const int8_t *packed, const float *scale,
+                                   int8_t *lo_packed, float *lo_scale, struct ram_error *err)
+{
+    const int K4 = (k + 3) / 4;
+    if (!ram_q8_packed_bytes(n, k))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "int8: a %d x %d matrix is out of range", n, k);
+    float *r = ram_malloc(sizeof(float) * (size_t)n * k);
+    if (!r) return ram_fail(err, RAM_ERR_NOMEM, "int8: out of memory splitting a %d x %d matrix", n, k);
+    for (int o = 0; o < n; o++)
+        for (int i = 0; i < k; i++)
+            r[(size_t)o * k + i] = W[(size_t)o * k + i] - scale[o] * (float)packed[pidx(o, i, K4)];
+    ram_status rc = ram_q8_quantize_pack(r, n, k, lo_packed, lo_scale, err);
+    ram_free(r);
+    return rc;
+}
+
 ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *scale, struct ram_q8_weight **out,
                              struct ram_error *err)
 {
@@ -155,6 +171,7 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
     if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for int8 weight sums");
     w->n = n, w->k = k, w->packed = packed, w->scale = scale;
     w->bf16 = (struct ram_bf16_weight){.packed = NULL};
+    w->lo = NULL, w->split_x = 0;
     w->colsum = (int32_t *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
     for (int p = 0; p < N16; p++) {
         int32_t s[64] = {0}; /* one lane per byte of a 64-byte row: vectorises */
@@ -753,17 +770,10 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
     return ram_q8_linear_ex(x, rows, w, b, y, NULL, err);
 }
 
-ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
-                            const struct ram_q8_fuse *f, struct ram_error *err)
+/* One int8 product of the rows of x with w's codes (w->lo and w->split_x not looked at). */
+static ram_status one_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
+                             const struct ram_q8_fuse *f, struct ram_error *err)
 {
-    static const struct ram_q8_fuse none = {0};
-    if (!f) f = &none;
-    if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
-    if (w->bf16.packed) {
-        if (f->ln_w || f->add) return ram_fail(err, RAM_ERR_ARG, "int8 linear: fused steps need an int8 weight");
-        return ram_bf16_linear(x, rows, &w->bf16, b, y, err);
-    }
-    if (rows == 0) return RAM_OK;
     const int lda = (w->k + 3) / 4 * 4;
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD;
     const int T = thread_count(rows, w);
@@ -802,4 +812,63 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
     ram_free(mem);
     return RAM_OK;
+}
+
+/* The split forms: products added into y one after the other (each one
+** int8 product with its own quantized rows, so the results stay the same
+** at any thread count and kernel level). With split_x the rows (LayerNorm'ed
+** first when asked) are copied, and after the products with them the copy
+** is turned into its quantization residual x - sa (a - za) in place. */
+static ram_status split_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
+                               const struct ram_q8_fuse *f, struct ram_error *err)
+{
+    const int k = w->k, lda = (k + 3) / 4 * 4;
+    float *xs = NULL;
+    uint8_t *a = NULL;
+    ram_status rc = RAM_OK;
+    struct ram_q8_fuse f1 = *f, more = {.ln_w = f->ln_w, .ln_b = f->ln_b, .ln_eps = f->ln_eps, .add = 1};
+    if (w->split_x) {
+        xs = ram_malloc(sizeof(float) * (size_t)rows * k);
+        a = ram_malloc((size_t)lda + (sizeof(float) + sizeof(int32_t)));
+        if (!xs || !a) {
+            rc = ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d split rows", rows, k);
+            goto done;
+        }
+        if (f->ln_w)
+            ram_ops_vec_pick()->layernorm_rows(x, xs, rows, k, f->ln_w, f->ln_b, f->ln_eps);
+        else
+            memcpy(xs, x, sizeof(float) * (size_t)rows * k);
+        x = xs, f1.ln_w = more.ln_w = NULL;
+    }
+    if ((rc = one_linear(x, rows, w, b, y, &f1, err))) goto done;
+    if (w->lo && (rc = one_linear(x, rows, w->lo, NULL, y, &more, err))) goto done;
+    if (xs) {
+        float *sa = (float *)(a + lda);
+        int32_t *za = (int32_t *)(sa + 1);
+        for (int r = 0; r < rows; r++) {
+            float *xr = xs + (size_t)r * k;
+            ram_q8_quantize_rows(xr, 1, k, a, lda, sa, za);
+            for (int i = 0; i < k; i++) xr[i] -= *sa * (float)((int32_t)a[i] - *za);
+        }
+        rc = one_linear(xs, rows, w, NULL, y, &more, err);
+    }
+done:
+    ram_free(xs);
+    ram_free(a);
+    return rc;
+}
+
+ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
+                            const struct ram_q8_fuse *f, struct ram_error *err)
+{
+    static const struct ram_q8_fuse none = {0};
+    if (!f) f = &none;
+    if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
+    if (w->bf16.packed) {
+        if (f->ln_w || f->add) return ram_fail(err, RAM_ERR_ARG, "int8 linear: fused steps need an int8 weight");
+        return ram_bf16_linear(x, rows, &w->bf16, b, y, err);
+    }
+    if (rows == 0) return RAM_OK;
+    if (w->lo || w->split_x) return split_linear(x, rows, w, b, y, f, err);
+    return one_linear(x, rows, w, b, y, f, err);
 }

@@ -33,7 +33,9 @@
 ** --layers-bf16x2, --layers-bf16xa and --layers-bf16x3 give the group
 ** bf16 with the weights' residual, the activations' residual or both
 ** (gemm_bf16.h; usually with RAM_BENCH_REST=bf16, or bf16,swin-x2 for the
-** bf16 path with the Swin blocks in bf16x2). RAM_BENCH_TIME=N also
+** bf16 path with the Swin blocks in bf16x2). --layers-int8x2, -int8xa and
+** -int8x3 do the same with int8's split forms (gemm_q8.h), usually with
+** RAM_BENCH_REST=int8 (the rest as the int8 path). RAM_BENCH_TIME=N also
 ** times each group's model against the model with the rest's precision
 ** everywhere (medians of N interleaved forwards, 2 threads).
 ** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
@@ -285,11 +287,13 @@ static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
 
 static const char *prec_name(int p)
 {
-    static const char *const names[] = {"fp32", "bf16", "int8", "bf16x2", "bf16xa", "bf16x3"};
+    static const char *const names[] = {"fp32",   "bf16",    "int8",   "bf16x2", "bf16xa",
+                                        "bf16x3", "bf16acc", "int8x2", "int8xa", "int8x3"};
     return p >= 0 && p < (int)(sizeof names / sizeof names[0]) ? names[p] : "?";
 }
 
-static int g_rest = RAM_PREC_F32; /* what the other layers get: fp32, or the bf16 path's choice */
+static int g_rest = RAM_PREC_F32;     /* what the other layers get: fp32, or the bf16 or int8 path's choice */
+static const struct ram_model *g_ref; /* the fp32 model (its config, for the int8 path's choice) */
 /* And these Swin blocks' matrices in bf16x2: every stage's (RAM_BENCH_REST=bf16,swin-x2) or stage 2's (bf16,swin2-x2). */
 static const char *g_rest_swin_x2;
 
@@ -298,6 +302,7 @@ static int group_prec(const char *name, void *ctx)
     if (in_group(ctx, name)) return g_layer_prec;
     if (g_rest_swin_x2 && !strncmp(name, g_rest_swin_x2, strlen(g_rest_swin_x2)) && strstr(name, ".blocks."))
         return RAM_PREC_BF16X2;
+    if (g_rest == RAM_PREC_INT8) return ram_layer_precision(g_ref, name, RAM_PREC_INT8);
     return g_rest == RAM_PREC_BF16 ? ram_layer_precision(NULL, name, RAM_PREC_BF16) : RAM_PREC_F32;
 }
 
@@ -360,6 +365,7 @@ static int layers_main(const char *f32, char **files, int nf)
         {"dec1", "tagging_head.encoder.layer.1.", "", 0},
         {"decoder", "tagging_head.", "", 0},
         {"all", "", "", 0},
+        {"none", "-", "-", 0}, /* the rest's precision alone (RAM_BENCH_REST's path as it is) */
     };
     enum { NG = sizeof groups / sizeof groups[0] };
     struct ram_error err = {{0}};
@@ -380,6 +386,8 @@ static int layers_main(const char *f32, char **files, int nf)
     const char *only = getenv("RAM_BENCH_GROUPS"); /* e.g. "swin,decoder,all": these groups only */
     const char *rest = getenv("RAM_BENCH_REST");
     if (rest && !strncmp(rest, "bf16", 4)) g_rest = RAM_PREC_BF16;
+    if (rest && !strcmp(rest, "int8")) g_rest = RAM_PREC_INT8;
+    g_ref = ref.m;
     if (rest && strstr(rest, "swin-x2")) g_rest_swin_x2 = "visual_encoder.layers.";
     if (rest && strstr(rest, "swin2-x2")) g_rest_swin_x2 = "visual_encoder.layers.2.";
     /* RAM_BENCH_TIME=N: each group's model timed against the rest's precision everywhere (medians of N). */
@@ -426,9 +434,9 @@ int main(int argc, char **argv)
     static const struct {
         const char *opt;
         int prec;
-    } more[] = {{"--layers-bf16x2", RAM_PREC_BF16X2},
-                {"--layers-bf16xa", RAM_PREC_BF16XA},
-                {"--layers-bf16x3", RAM_PREC_BF16X3}};
+    } more[] = {{"--layers-bf16x2", RAM_PREC_BF16X2}, {"--layers-bf16xa", RAM_PREC_BF16XA},
+                {"--layers-bf16x3", RAM_PREC_BF16X3}, {"--layers-int8x2", RAM_PREC_INT8X2},
+                {"--layers-int8xa", RAM_PREC_INT8XA}, {"--layers-int8x3", RAM_PREC_INT8X3}};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
         if (argc >= 4 && !strcmp(argv[1], more[i].opt)) {
             g_layer_prec = more[i].prec;
