@@ -339,6 +339,10 @@ struct q8_job {
     const float *ln_w, *ln_b;
     float ln_eps;
     float *lnrow;
+    /* split_x: the residual x - sa (a - za) of each row, quantized too (resrow: k floats of this job) */
+    uint8_t *a_lo;
+    float *sa_lo, *resrow;
+    int32_t *za_lo;
 };
 
 /* y[r][o] or acc[r][o] from the integer sum v of row r, column o. */
@@ -692,7 +696,8 @@ static void *gemm_thread(void *arg)
 
 /* The rows [r0, r1), LayerNorm'ed first when ln_w (ram_layernorm's values,
 ** row by row: the normed row stays in L1 for its quantization instead of
-** being written out and read back). */
+** being written out and read back); with a_lo, each row's quantization
+** residual is quantized too, while the row is in L1. */
 static void *quant_thread(void *arg)
 {
     const struct q8_job *j = arg;
@@ -703,8 +708,14 @@ static void *quant_thread(void *arg)
             ram_ops_vec_pick()->layernorm_rows(xr, j->lnrow, 1, k, j->ln_w, j->ln_b, j->ln_eps);
             xr = j->lnrow;
         }
-        quant_row(j->vnni, xr, k, (uint8_t *)j->a + (size_t)r * j->lda, j->lda, (float *)j->sa + r,
-                  (int32_t *)j->za + r);
+        uint8_t *ar = (uint8_t *)j->a + (size_t)r * j->lda;
+        quant_row(j->vnni, xr, k, ar, j->lda, (float *)j->sa + r, (int32_t *)j->za + r);
+        if (j->a_lo) {
+            const float s = j->sa[r];
+            const int32_t z = j->za[r];
+            for (int i = 0; i < k; i++) j->resrow[i] = xr[i] - s * (float)((int32_t)ar[i] - z);
+            quant_row(j->vnni, j->resrow, k, j->a_lo + (size_t)r * j->lda, j->lda, j->sa_lo + r, j->za_lo + r);
+        }
     }
     return NULL;
 }
@@ -770,22 +781,31 @@ ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w
     return ram_q8_linear_ex(x, rows, w, b, y, NULL, err);
 }
 
-/* One int8 product of the rows of x with w's codes (w->lo and w->split_x not looked at). */
-static ram_status one_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
-                             const struct ram_q8_fuse *f, struct ram_error *err)
+ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
+                            const struct ram_q8_fuse *f, struct ram_error *err)
 {
-    const int lda = (w->k + 3) / 4 * 4;
+    static const struct ram_q8_fuse none = {0};
+    if (!f) f = &none;
+    if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
+    if (w->bf16.packed) {
+        if (f->ln_w || f->add) return ram_fail(err, RAM_ERR_ARG, "int8 linear: fused steps need an int8 weight");
+        return ram_bf16_linear(x, rows, &w->bf16, b, y, err);
+    }
+    if (rows == 0) return RAM_OK;
+    const int lda = (w->k + 3) / 4 * 4, xs = w->split_x;
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD;
     const int T = thread_count(rows, w);
     /* One buffer: quantized rows (ROW_PAD-padded, zeroed padding), then
-    ** scales and zero points, then a LayerNorm row per thread. */
-    size_t abytes = padded * lda, lnfloats = f->ln_w ? (size_t)T * w->k : 0;
-    void *mem = ram_malloc(63 + abytes + padded * (sizeof(float) + sizeof(int32_t)) + lnfloats * sizeof(float));
+    ** scales and zero points, then (split_x) the same for the residual's
+    ** rows, then a LayerNorm row and (split_x) a residual row per thread. */
+    const size_t abytes = padded * lda, part = abytes + padded * (sizeof(float) + sizeof(int32_t));
+    const size_t rowfloats = (size_t)T * w->k * ((f->ln_w ? 1 : 0) + xs);
+    void *mem = ram_malloc(63 + part * (1 + xs) + rowfloats * sizeof(float));
     if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d rows", rows, w->k);
     uint8_t *buf = align64(mem);
     float *sa = (float *)(buf + abytes);
     int32_t *za = (int32_t *)(sa + padded);
-    float *lnrows = (float *)(za + padded);
+    float *rowbuf = (float *)(buf + part * (1 + xs));
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda);
     struct q8_job base = {.a = buf,
                           .rows = rows,
@@ -805,70 +825,33 @@ static ram_status one_linear(const float *x, int rows, const struct ram_q8_weigh
                           .avxvnni = ram_q8_have_avxvnni(),
                           .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
+    if (xs) {
+        base.a_lo = buf + part;
+        base.sa_lo = (float *)(base.a_lo + abytes);
+        base.za_lo = (int32_t *)(base.sa_lo + padded);
+        memset(base.a_lo + (size_t)rows * lda, 0, (padded - rows) * lda);
+    }
     split(jobs, T, &base);
-    if (f->ln_w)
-        for (int t = 0; t < T; t++) jobs[t].lnrow = lnrows + (size_t)t * w->k;
+    for (int t = 0; t < T; t++) {
+        float *own = rowbuf + (size_t)t * w->k * ((f->ln_w ? 1 : 0) + xs);
+        if (f->ln_w) jobs[t].lnrow = own, own += w->k;
+        if (xs) jobs[t].resrow = own;
+    }
     ram_run_jobs(quant_thread, jobs, sizeof jobs[0], T);
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
+    /* The split forms: more products added into y, one after the other (so
+    ** the bits do not depend on the thread count or the kernel level). */
+    if (w->lo) {
+        for (int t = 0; t < T; t++) jobs[t].w = w->lo, jobs[t].bias = NULL, jobs[t].add = 1;
+        ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
+    }
+    if (xs) {
+        for (int t = 0; t < T; t++) {
+            jobs[t].w = w, jobs[t].bias = NULL, jobs[t].add = 1;
+            jobs[t].a = base.a_lo, jobs[t].sa = base.sa_lo, jobs[t].za = base.za_lo;
+        }
+        ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
+    }
     ram_free(mem);
     return RAM_OK;
-}
-
-/* The split forms: products added into y one after the other (each one
-** int8 product with its own quantized rows, so the results stay the same
-** at any thread count and kernel level). With split_x the rows (LayerNorm'ed
-** first when asked) are copied, and after the products with them the copy
-** is turned into its quantization residual x - sa (a - za) in place. */
-static ram_status split_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
-                               const struct ram_q8_fuse *f, struct ram_error *err)
-{
-    const int k = w->k, lda = (k + 3) / 4 * 4;
-    float *xs = NULL;
-    uint8_t *a = NULL;
-    ram_status rc = RAM_OK;
-    struct ram_q8_fuse f1 = *f, more = {.ln_w = f->ln_w, .ln_b = f->ln_b, .ln_eps = f->ln_eps, .add = 1};
-    if (w->split_x) {
-        xs = ram_malloc(sizeof(float) * (size_t)rows * k);
-        a = ram_malloc((size_t)lda + (sizeof(float) + sizeof(int32_t)));
-        if (!xs || !a) {
-            rc = ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d split rows", rows, k);
-            goto done;
-        }
-        if (f->ln_w)
-            ram_ops_vec_pick()->layernorm_rows(x, xs, rows, k, f->ln_w, f->ln_b, f->ln_eps);
-        else
-            memcpy(xs, x, sizeof(float) * (size_t)rows * k);
-        x = xs, f1.ln_w = more.ln_w = NULL;
-    }
-    if ((rc = one_linear(x, rows, w, b, y, &f1, err))) goto done;
-    if (w->lo && (rc = one_linear(x, rows, w->lo, NULL, y, &more, err))) goto done;
-    if (xs) {
-        float *sa = (float *)(a + lda);
-        int32_t *za = (int32_t *)(sa + 1);
-        for (int r = 0; r < rows; r++) {
-            float *xr = xs + (size_t)r * k;
-            ram_q8_quantize_rows(xr, 1, k, a, lda, sa, za);
-            for (int i = 0; i < k; i++) xr[i] -= *sa * (float)((int32_t)a[i] - *za);
-        }
-        rc = one_linear(xs, rows, w, NULL, y, &more, err);
-    }
-done:
-    ram_free(xs);
-    ram_free(a);
-    return rc;
-}
-
-ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
-                            const struct ram_q8_fuse *f, struct ram_error *err)
-{
-    static const struct ram_q8_fuse none = {0};
-    if (!f) f = &none;
-    if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
-    if (w->bf16.packed) {
-        if (f->ln_w || f->add) return ram_fail(err, RAM_ERR_ARG, "int8 linear: fused steps need an int8 weight");
-        return ram_bf16_linear(x, rows, &w->bf16, b, y, err);
-    }
-    if (rows == 0) return RAM_OK;
-    if (w->lo || w->split_x) return split_linear(x, rows, w, b, y, f, err);
-    return one_linear(x, rows, w, b, y, f, err);
 }

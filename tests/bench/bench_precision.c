@@ -35,7 +35,9 @@
 ** (gemm_bf16.h; usually with RAM_BENCH_REST=bf16, or bf16,swin-x2 for the
 ** bf16 path with the Swin blocks in bf16x2). --layers-int8x2, -int8xa and
 ** -int8x3 do the same with int8's split forms (gemm_q8.h), usually with
-** RAM_BENCH_REST=int8 (the rest as the int8 path). RAM_BENCH_TIME=N also
+** RAM_BENCH_REST=int8 (the rest as the int8 path); RAM_BENCH_ALSO=
+** "PREFIX:PREC,..." gives the layers named PREFIX... PREC besides (e.g.
+** "tagging_head.:int8x3"). RAM_BENCH_TIME=N also
 ** times each group's model against the model with the rest's precision
 ** everywhere (medians of N interleaved forwards, 2 threads).
 ** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
@@ -297,9 +299,31 @@ static const struct ram_model *g_ref; /* the fp32 model (its config, for the int
 /* And these Swin blocks' matrices in bf16x2: every stage's (RAM_BENCH_REST=bf16,swin-x2) or stage 2's (bf16,swin2-x2). */
 static const char *g_rest_swin_x2;
 
+/* RAM_BENCH_ALSO="PREFIX:PREC,...": the layers whose name starts with PREFIX
+** get PREC (int8, int8x2, int8xa, int8x3, bf16...) unless they are in the
+** group under test: mixes of more than one precision besides the rest's. */
+static int also_prec(const char *name)
+{
+    const char *l = getenv("RAM_BENCH_ALSO");
+    while (l && *l) {
+        const char *colon = strchr(l, ':'), *end = strchr(l, ',');
+        if (!colon) return -1;
+        if (!end) end = l + strlen(l);
+        if (!strncmp(name, l, (size_t)(colon - l)))
+            for (int p = 0; p <= RAM_PREC_INT8X3; p++)
+                if (strlen(prec_name(p)) == (size_t)(end - colon - 1) &&
+                    !strncmp(colon + 1, prec_name(p), end - colon - 1))
+                    return p;
+        l = *end ? end + 1 : end;
+    }
+    return -1;
+}
+
 static int group_prec(const char *name, void *ctx)
 {
     if (in_group(ctx, name)) return g_layer_prec;
+    const int also = also_prec(name);
+    if (also >= 0) return also;
     if (g_rest_swin_x2 && !strncmp(name, g_rest_swin_x2, strlen(g_rest_swin_x2)) && strstr(name, ".blocks."))
         return RAM_PREC_BF16X2;
     if (g_rest == RAM_PREC_INT8) return ram_layer_precision(g_ref, name, RAM_PREC_INT8);
