@@ -171,7 +171,7 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
     if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for int8 weight sums");
     w->n = n, w->k = k, w->packed = packed, w->scale = scale;
     w->bf16 = (struct ram_bf16_weight){.packed = NULL};
-    w->lo = NULL, w->split_x = 0;
+    w->lo = NULL, w->split_x = 0, w->lo_mean = 0;
     w->colsum = (int32_t *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
     for (int p = 0; p < N16; p++) {
         int32_t s[64] = {0}; /* one lane per byte of a 64-byte row: vectorises */
@@ -339,6 +339,9 @@ struct q8_job {
     const float *ln_w, *ln_b;
     float ln_eps;
     float *lnrow;
+    /* lo_mean: columns [c0, c1) of the quantized rows' mean (into mean), outputs [o0, o1) of the correction */
+    int c0, c1, o0, o1;
+    float *mean, *bias2;
     /* split_x: the residual x - sa (a - za) of each row, quantized too (resrow: k floats of this job) */
     uint8_t *a_lo;
     float *sa_lo, *resrow;
@@ -746,6 +749,35 @@ static void split(struct q8_job *jobs, int T, const struct q8_job *base)
     }
 }
 
+/* int8m, first step: the mean of the dequantized rows sa (a - za) over
+** the columns [c0, c1), each summed over the rows in order (in double), so
+** the result does not depend on how the columns are split. */
+static void *mean_thread(void *arg)
+{
+    const struct q8_job *j = arg;
+    for (int c = j->c0; c < j->c1; c++) {
+        double s = 0;
+        for (int r = 0; r < j->rows; r++) s += (double)j->sa[r] * ((int32_t)j->a[(size_t)r * j->lda + c] - j->za[r]);
+        j->mean[c] = (float)(s / j->rows);
+    }
+    return NULL;
+}
+
+/* Second step: bias2[o] = bias[o] + scale_lo[o] * sum_k q_lo[o][k] mean[k] for [o0, o1). */
+static void *correct_thread(void *arg)
+{
+    const struct q8_job *j = arg;
+    const struct ram_q8_weight *lo = j->w->lo;
+    const int K4 = (lo->k + 3) / 4;
+    for (int o = j->o0; o < j->o1; o++) {
+        const int8_t *b = lo->packed + (size_t)(o / 16) * K4 * 64 + (o % 16) * 4;
+        double s = 0;
+        for (int k = 0; k < lo->k; k++) s += (double)b[(size_t)(k / 4) * 64 + k % 4] * j->mean[k];
+        j->bias2[o] = (j->bias ? j->bias[o] : 0.0f) + (float)(s * lo->scale[o]);
+    }
+    return NULL;
+}
+
 ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w, int32_t *acc,
                            struct ram_error *err)
 {
@@ -800,7 +832,8 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
     ** rows, then a LayerNorm row and (split_x) a residual row per thread. */
     const size_t abytes = padded * lda, part = abytes + padded * (sizeof(float) + sizeof(int32_t));
     const size_t rowfloats = (size_t)T * w->k * ((f->ln_w ? 1 : 0) + xs);
-    void *mem = ram_malloc(63 + part * (1 + xs) + rowfloats * sizeof(float));
+    const size_t meanfloats = w->lo && w->lo_mean ? (size_t)w->k + w->n : 0;
+    void *mem = ram_malloc(63 + part * (1 + xs) + (rowfloats + meanfloats) * sizeof(float));
     if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d rows", rows, w->k);
     uint8_t *buf = align64(mem);
     float *sa = (float *)(buf + abytes);
@@ -838,10 +871,21 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
         if (xs) jobs[t].resrow = own;
     }
     ram_run_jobs(quant_thread, jobs, sizeof jobs[0], T);
+    if (meanfloats) { /* int8m: the weights' residual on the rows' mean, as a bias */
+        float *mean = rowbuf + rowfloats, *bias2 = mean + w->k;
+        for (int t = 0; t < T; t++) {
+            jobs[t].mean = mean, jobs[t].bias2 = bias2;
+            jobs[t].c0 = (int)((long)w->k * t / T), jobs[t].c1 = (int)((long)w->k * (t + 1) / T);
+            jobs[t].o0 = (int)((long)w->n * t / T), jobs[t].o1 = (int)((long)w->n * (t + 1) / T);
+        }
+        ram_run_jobs(mean_thread, jobs, sizeof jobs[0], T);
+        ram_run_jobs(correct_thread, jobs, sizeof jobs[0], T);
+        for (int t = 0; t < T; t++) jobs[t].bias = bias2;
+    }
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
     /* The split forms: more products added into y, one after the other (so
     ** the bits do not depend on the thread count or the kernel level). */
-    if (w->lo) {
+    if (w->lo && !w->lo_mean) {
         for (int t = 0; t < T; t++) jobs[t].w = w->lo, jobs[t].bias = NULL, jobs[t].add = 1;
         ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
     }

@@ -51,6 +51,11 @@ struct ram_q8_weight {
     ** more product with W_hi). Both: x_hi W_hi + x_lo W_hi + x_hi W_lo. */
     const struct ram_q8_weight *lo;
     int split_x;
+    /* lo_mean 1 ("int8m"): lo is applied to the mean of the quantized rows
+    ** only, as a bias correction (lo^T mean_r x_hi[r], one matrix-vector
+    ** product per call instead of a second product): the part of the
+    ** weights' rounding error that every row shares. */
+    int lo_mean;
 };
 
 /* Bytes of the packed form of an N x K matrix; 0 if N or K is out of range. */

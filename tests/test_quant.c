@@ -360,18 +360,20 @@ static void test_fused(void)
 
 /* int8's split forms (gemm_q8.h: mode 1 int8x2, W's residual as a second
 ** int8 matrix; 2 int8xa, the activations' residual as second u8 rows; 3
-** both): every kernel level at 1 and 2 threads gives the same bits; the
-** output equals a double reference over the dequantized operands (the
-** products x_hi W_hi + x_hi W_lo + x_lo W_hi the mode documents) within
-** fp32 rounding; the split removes its share of the error (against the
-** unrounded operand) at least 16-fold; LayerNorm fused on the copy gives
-** the separate ops' bits, the fused residual add is within rounding. */
+** both; 4 int8m, W's residual on the rows' mean only, as a bias): every
+** kernel level at 1 and 2 threads gives the same bits; the output equals a
+** double reference over the dequantized operands (the products x_hi W_hi +
+** x_hi W_lo + x_lo W_hi the mode documents; int8m: x_hi W_hi + mean_r(x_hi)
+** W_lo) within fp32 rounding; the split removes its share of the error
+** (against the unrounded operand; int8m: the error of the outputs' mean
+** over the rows) at least 16-fold; LayerNorm fused on the copy gives the
+** separate ops' bits, the fused residual add is within rounding. */
 static void test_split_shape(int M, int N, int K, int mode)
 {
     struct ram_error err;
     char name[96];
-    const char *kind = (const char *[]){"", "int8x2", "int8xa", "int8x3"}[mode];
-    const int x2 = mode & 1, xs = mode >> 1, lda = (K + 3) / 4 * 4;
+    const char *kind = (const char *[]){"", "int8x2", "int8xa", "int8x3", "int8m"}[mode];
+    const int lm = mode == 4, x2 = mode == 1 || mode == 3, xs = mode == 2 || mode == 3, lda = (K + 3) / 4 * 4;
     struct qcase c;
     int ok = qcase_make(&c, M, N, K);
     int8_t *lp = malloc(ram_q8_packed_bytes(N, K));
@@ -383,7 +385,7 @@ static void test_split_shape(int M, int N, int K, int mode)
         check(0, kind, "setup failed");
         goto out;
     }
-    c.q->lo = x2 ? lo : NULL, c.q->split_x = xs;
+    c.q->lo = x2 || lm ? lo : NULL, c.q->split_x = xs, c.q->lo_mean = lm;
     ram_status rc = RAM_OK;
     for (int l = 0; l < 5; l++)
         for (int t = 0; t < 2; t++) {
@@ -400,31 +402,41 @@ static void test_split_shape(int M, int N, int K, int mode)
     snprintf(name, sizeof name, "%s.%dx%dx%d.paths_and_threads_bit_identical", kind, M, N, K);
     check(rc == RAM_OK && same, name, "outputs differ between kernel levels or threads");
     /* The operands as the mode takes them, in double. */
-    uint8_t *a = calloc(2, lda);
-    float sa[2];
-    int32_t za[2];
-    float *res = malloc(sizeof(float) * K);
+    uint8_t *a = calloc((size_t)M + 1, lda);
+    float *sa = malloc(sizeof(float) * (M + 1)), *res = malloc(sizeof(float) * K);
+    int32_t *za = malloc(sizeof(int32_t) * (M + 1));
+    double *mean = calloc(K, sizeof(double)), *dmean = calloc(N, sizeof(double)), *pmean = calloc(N, sizeof(double));
     double worst = 0, werr = 0, wplain = 0;
     const int K4 = (K + 3) / 4;
+    ram_q8_quantize_rows(c.x, M, K, a, lda, sa, za);
+    for (int r = 0; r < M; r++)
+        for (int k = 0; k < K; k++) mean[k] += (double)sa[r] * (a[(size_t)r * lda + k] - za[r]) / M;
     for (int r = 0; r < M; r++) {
         const float *xr = c.x + (size_t)r * K;
-        ram_q8_quantize_rows(xr, 1, K, a, lda, sa, za);
-        for (int k = 0; k < K; k++) res[k] = xr[k] - sa[0] * (float)((int32_t)a[k] - za[0]);
-        ram_q8_quantize_rows(res, 1, K, a + lda, lda, sa + 1, za + 1);
+        const uint8_t *ar = a + (size_t)r * lda, *al = a + (size_t)M * lda;
+        for (int k = 0; k < K; k++) res[k] = xr[k] - sa[r] * (float)((int32_t)ar[k] - za[r]);
+        ram_q8_quantize_rows(res, 1, K, a + (size_t)M * lda, lda, sa + M, za + M);
         for (int o = 0; o < N; o++) {
-            double tr = 0, mag = 0, exact = 0, plain = 0;
+            double tr = 0, mag = 0, exact = 0, plain = 0, corr = 0;
             for (int k = 0; k < K; k++) {
                 const size_t at = (((size_t)(o / 16) * K4 + k / 4) * 16 + o % 16) * 4 + k % 4;
-                const double xh = (double)sa[0] * (a[k] - za[0]), xl = (double)sa[1] * (a[lda + k] - za[1]);
+                const double xh = (double)sa[r] * (ar[k] - za[r]), xl = (double)sa[M] * (al[k] - za[M]);
                 const double wh = (double)c.scale[o] * c.packed[at], wl = (double)ls[o] * lp[at];
                 const double t0 = xh * wh, t1 = x2 ? xh * wl : 0, t2 = xs ? xl * wh : 0;
                 tr += t0 + t1 + t2, mag += fabs(t0) + fabs(t1) + fabs(t2), plain += t0;
-                exact += (xs ? (double)xr[k] : xh) * (x2 ? (double)c.W[(size_t)o * K + k] : wh);
+                exact += (xs ? (double)xr[k] : xh) * (x2 || lm ? (double)c.W[(size_t)o * K + k] : wh);
+                corr += lm ? mean[k] * wl : 0;
             }
+            tr += corr, mag += fabs(corr);
             const double bound = 8 * 0x1p-24 * (mag + fabs(c.b[o])) + 1e-30;
             worst = fmax(worst, fabs(y[0][0][(size_t)r * N + o] - (tr + c.b[o])) / bound);
             werr = fmax(werr, fabs(tr - exact)), wplain = fmax(wplain, fabs(plain - exact));
+            dmean[o] += (tr - exact) / M, pmean[o] += (plain - exact) / M;
         }
+    }
+    if (lm) { /* int8m: the outputs' error averaged over the rows */
+        werr = wplain = 0;
+        for (int o = 0; o < N; o++) werr = fmax(werr, fabs(dmean[o])), wplain = fmax(wplain, fabs(pmean[o]));
     }
     snprintf(name, sizeof name, "%s.%dx%dx%d.equals_dequantized_reference", kind, M, N, K);
     check(worst <= 1.0, name, "error %.3f x the fp32 rounding bound", worst);
@@ -448,7 +460,7 @@ static void test_split_shape(int M, int N, int K, int mode)
     check(rc == RAM_OK && aw <= 1.0, name, "fused add off by %.3f x 1e-6", aw);
     free(lw), free(lb), free(xn);
     for (int l = 0; l < 5; l++) free(y[l][0]), free(y[l][1]);
-    free(a), free(res);
+    free(a), free(sa), free(za), free(res), free(mean), free(dmean), free(pmean);
 out:
     c.q->lo = NULL;
     ram_q8_weight_free(lo);
@@ -461,7 +473,7 @@ static void test_split(void)
     /* Odd M, N, K (K not a multiple of 4), a K of 3, K a multiple of 64 (AMX) with a partial panel, and
     ** one over the 2-thread work threshold with K a multiple of 64. */
     static const int shapes[][3] = {{7, 33, 13}, {50, 20, 3}, {33, 17, 64}, {76, 260, 448}};
-    for (int mode = 1; mode < 4; mode++)
+    for (int mode = 1; mode <= 4; mode++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             test_split_shape(shapes[i][0], shapes[i][1], shapes[i][2], mode);
 }

@@ -289,8 +289,8 @@ static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
 
 static const char *prec_name(int p)
 {
-    static const char *const names[] = {"fp32",   "bf16",    "int8",   "bf16x2", "bf16xa",
-                                        "bf16x3", "bf16acc", "int8x2", "int8xa", "int8x3"};
+    static const char *const names[] = {"fp32",    "bf16",   "int8",   "bf16x2", "bf16xa", "bf16x3",
+                                        "bf16acc", "int8x2", "int8xa", "int8x3", "int8m"};
     return p >= 0 && p < (int)(sizeof names / sizeof names[0]) ? names[p] : "?";
 }
 
@@ -310,7 +310,7 @@ static int also_prec(const char *name)
         if (!colon) return -1;
         if (!end) end = l + strlen(l);
         if (!strncmp(name, l, (size_t)(colon - l)))
-            for (int p = 0; p <= RAM_PREC_INT8X3; p++)
+            for (int p = 0; p <= RAM_PREC_INT8M; p++)
                 if (strlen(prec_name(p)) == (size_t)(end - colon - 1) &&
                     !strncmp(colon + 1, prec_name(p), end - colon - 1))
                     return p;
@@ -319,10 +319,13 @@ static int also_prec(const char *name)
     return -1;
 }
 
+/* The timing base: the rest's precision everywhere (RAM_BENCH_ALSO not applied). */
+static const struct group nothing = {"none", "-", "-", 0};
+
 static int group_prec(const char *name, void *ctx)
 {
     if (in_group(ctx, name)) return g_layer_prec;
-    const int also = also_prec(name);
+    const int also = ctx == &nothing ? -1 : also_prec(name);
     if (also >= 0) return also;
     if (g_rest_swin_x2 && !strncmp(name, g_rest_swin_x2, strlen(g_rest_swin_x2)) && strstr(name, ".blocks."))
         return RAM_PREC_BF16X2;
@@ -416,7 +419,6 @@ static int layers_main(const char *f32, char **files, int nf)
     if (rest && strstr(rest, "swin2-x2")) g_rest_swin_x2 = "visual_encoder.layers.2.";
     /* RAM_BENCH_TIME=N: each group's model timed against the rest's precision everywhere (medians of N). */
     const int timed = getenv("RAM_BENCH_TIME") ? atoi(getenv("RAM_BENCH_TIME")) : 0;
-    static const struct group nothing = {"none", "-", "-", 0};
     struct runner base_r, *base = NULL;
     if (timed > 0) {
         if (runner_open(&base_r, f32, group_prec, (void *)&nothing, &err)) {
@@ -460,7 +462,8 @@ int main(int argc, char **argv)
         int prec;
     } more[] = {{"--layers-bf16x2", RAM_PREC_BF16X2}, {"--layers-bf16xa", RAM_PREC_BF16XA},
                 {"--layers-bf16x3", RAM_PREC_BF16X3}, {"--layers-int8x2", RAM_PREC_INT8X2},
-                {"--layers-int8xa", RAM_PREC_INT8XA}, {"--layers-int8x3", RAM_PREC_INT8X3}};
+                {"--layers-int8xa", RAM_PREC_INT8XA}, {"--layers-int8x3", RAM_PREC_INT8X3},
+                {"--layers-int8m", RAM_PREC_INT8M}};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
         if (argc >= 4 && !strcmp(argv[1], more[i].opt)) {
             g_layer_prec = more[i].prec;
