@@ -339,9 +339,11 @@ struct q8_job {
     const float *ln_w, *ln_b;
     float ln_eps;
     float *lnrow;
-    /* lo_mean: columns [c0, c1) of the quantized rows' mean (into mean), outputs [o0, o1) of the correction */
-    int c0, c1, o0, o1;
+    /* lo_mean: columns [c0, c1) of the quantized rows' mean (into mean; dsum: k doubles), then the bias
+    ** with the correction (bias2) for the panels [p0, p1) */
+    int c0, c1;
     float *mean, *bias2;
+    double *dsum;
     /* split_x: the residual x - sa (a - za) of each row, quantized too (resrow: k floats of this job) */
     uint8_t *a_lo;
     float *sa_lo, *resrow;
@@ -750,30 +752,44 @@ static void split(struct q8_job *jobs, int T, const struct q8_job *base)
 }
 
 /* int8m, first step: the mean of the dequantized rows sa (a - za) over
-** the columns [c0, c1), each summed over the rows in order (in double), so
-** the result does not depend on how the columns are split. */
+** the columns [c0, c1) (sums in double in dsum, over the rows in order, so
+** the result does not depend on how the columns are split; rows outside,
+** columns inside, for the cache). */
 static void *mean_thread(void *arg)
 {
     const struct q8_job *j = arg;
-    for (int c = j->c0; c < j->c1; c++) {
-        double s = 0;
-        for (int r = 0; r < j->rows; r++) s += (double)j->sa[r] * ((int32_t)j->a[(size_t)r * j->lda + c] - j->za[r]);
-        j->mean[c] = (float)(s / j->rows);
+    double *d = j->dsum;
+    for (int c = j->c0; c < j->c1; c++) d[c] = 0;
+    for (int r = 0; r < j->rows; r++) {
+        const uint8_t *ar = j->a + (size_t)r * j->lda;
+        const double s = j->sa[r];
+        const int32_t z = j->za[r];
+        for (int c = j->c0; c < j->c1; c++) d[c] += s * (double)((int32_t)ar[c] - z);
     }
+    for (int c = j->c0; c < j->c1; c++) j->mean[c] = (float)(d[c] / j->rows);
     return NULL;
 }
 
-/* Second step: bias2[o] = bias[o] + scale_lo[o] * sum_k q_lo[o][k] mean[k] for [o0, o1). */
+/* Second step: bias2[o] = bias[o] + scale_lo[o] * sum_k q_lo[o][k] mean[k]
+** for the panels [p0, p1): 16 outputs at a time, each summed over k in
+** order in fp32 (one code for every kernel level: the same bits). */
 static void *correct_thread(void *arg)
 {
     const struct q8_job *j = arg;
     const struct ram_q8_weight *lo = j->w->lo;
     const int K4 = (lo->k + 3) / 4;
-    for (int o = j->o0; o < j->o1; o++) {
-        const int8_t *b = lo->packed + (size_t)(o / 16) * K4 * 64 + (o % 16) * 4;
-        double s = 0;
-        for (int k = 0; k < lo->k; k++) s += (double)b[(size_t)(k / 4) * 64 + k % 4] * j->mean[k];
-        j->bias2[o] = (j->bias ? j->bias[o] : 0.0f) + (float)(s * lo->scale[o]);
+    for (int p = j->p0; p < j->p1; p++) {
+        const int8_t *b = lo->packed + (size_t)p * K4 * 64;
+        float acc[16] = {0};
+        for (int k4 = 0; k4 < K4; k4++)
+            for (int i = 0; i < 4 && 4 * k4 + i < lo->k; i++) {
+                const float m = j->mean[4 * k4 + i];
+                for (int t = 0; t < 16; t++) acc[t] += (float)b[(size_t)k4 * 64 + 4 * t + i] * m;
+            }
+        for (int t = 0; t < 16 && 16 * p + t < lo->n; t++) {
+            const int o = 16 * p + t;
+            j->bias2[o] = (j->bias ? j->bias[o] : 0.0f) + acc[t] * lo->scale[o];
+        }
     }
     return NULL;
 }
@@ -832,7 +848,7 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
     ** rows, then a LayerNorm row and (split_x) a residual row per thread. */
     const size_t abytes = padded * lda, part = abytes + padded * (sizeof(float) + sizeof(int32_t));
     const size_t rowfloats = (size_t)T * w->k * ((f->ln_w ? 1 : 0) + xs);
-    const size_t meanfloats = w->lo && w->lo_mean ? (size_t)w->k + w->n : 0;
+    const size_t meanfloats = w->lo && w->lo_mean ? (size_t)w->k * 3 + w->n + 2 : 0; /* k doubles, k + n floats */
     void *mem = ram_malloc(63 + part * (1 + xs) + (rowfloats + meanfloats) * sizeof(float));
     if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d rows", rows, w->k);
     uint8_t *buf = align64(mem);
@@ -872,11 +888,11 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
     }
     ram_run_jobs(quant_thread, jobs, sizeof jobs[0], T);
     if (meanfloats) { /* int8m: the weights' residual on the rows' mean, as a bias */
-        float *mean = rowbuf + rowfloats, *bias2 = mean + w->k;
+        double *dsum = (double *)(((uintptr_t)(rowbuf + rowfloats) + 7) & ~(uintptr_t)7);
+        float *mean = (float *)(dsum + w->k), *bias2 = mean + w->k;
         for (int t = 0; t < T; t++) {
-            jobs[t].mean = mean, jobs[t].bias2 = bias2;
+            jobs[t].mean = mean, jobs[t].bias2 = bias2, jobs[t].dsum = dsum;
             jobs[t].c0 = (int)((long)w->k * t / T), jobs[t].c1 = (int)((long)w->k * (t + 1) / T);
-            jobs[t].o0 = (int)((long)w->n * t / T), jobs[t].o1 = (int)((long)w->n * (t + 1) / T);
         }
         ram_run_jobs(mean_thread, jobs, sizeof jobs[0], T);
         ram_run_jobs(correct_thread, jobs, sizeof jobs[0], T);

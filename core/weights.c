@@ -678,7 +678,8 @@ ram_status ram_model_bind(struct ram_model *m, const struct ram_tensor_source *s
 static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int k, int prec,
                                  const struct ram_q8_weight **out, struct ram_error *err)
 {
-    const int x2 = prec == RAM_PREC_INT8X2 || prec == RAM_PREC_INT8X3 || prec == RAM_PREC_INT8M;
+    const int x2 =
+        prec == RAM_PREC_INT8X2 || prec == RAM_PREC_INT8X3 || prec == RAM_PREC_INT8M || prec == RAM_PREC_INT8XAM;
     size_t pb = ram_q8_packed_bytes(n, k), sb = (sizeof(float) * (size_t)n + 63) & ~(size_t)63;
     if (!pb) return ram_fail(err, RAM_ERR_TOO_BIG, "int8: %d x %d matrix is out of range", n, k);
     char *buf = ram_malloc((pb + sb) * (x2 ? 2 : 1) + 64);
@@ -699,8 +700,8 @@ static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int
             return rc;
         q->lo = lo;
     }
-    q->split_x = prec == RAM_PREC_INT8XA || prec == RAM_PREC_INT8X3;
-    q->lo_mean = prec == RAM_PREC_INT8M;
+    q->split_x = prec == RAM_PREC_INT8XA || prec == RAM_PREC_INT8X3 || prec == RAM_PREC_INT8XAM;
+    q->lo_mean = prec == RAM_PREC_INT8M || prec == RAM_PREC_INT8XAM;
     *out = q;
     return RAM_OK;
 }
@@ -743,7 +744,8 @@ static ram_status pack_one(struct ram_model *m, const char *name, const float *W
     case RAM_PREC_INT8X2:
     case RAM_PREC_INT8XA:
     case RAM_PREC_INT8X3:
-    case RAM_PREC_INT8M: return quantize_owned(m, W, n, k, p, q, err);
+    case RAM_PREC_INT8M:
+    case RAM_PREC_INT8XAM: return quantize_owned(m, W, n, k, p, q, err);
     case RAM_PREC_BF16:
     case RAM_PREC_BF16X2:
     case RAM_PREC_BF16XA:

@@ -133,7 +133,8 @@ enum ram_prec {
     RAM_PREC_INT8X2,  /* int8 products of the activations with W's int8 codes and its int8 residual (gemm_q8.h) */
     RAM_PREC_INT8XA,  /* int8 products of W's codes with the activations' u8 rounding and their residual's */
     RAM_PREC_INT8X3,  /* both residuals: x_hi W_hi + x_lo W_hi + x_hi W_lo */
-    RAM_PREC_INT8M    /* int8, plus W's int8 residual applied to the mean of the rows, as a bias (gemm_q8.h lo_mean) */
+    RAM_PREC_INT8M,   /* int8, plus W's int8 residual applied to the mean of the rows, as a bias (gemm_q8.h lo_mean) */
+    RAM_PREC_INT8XAM  /* int8xa, plus the same correction */
 };
 
 /* The precision the int8 path gives the matrix of canonical key name

@@ -360,7 +360,8 @@ static void test_fused(void)
 
 /* int8's split forms (gemm_q8.h: mode 1 int8x2, W's residual as a second
 ** int8 matrix; 2 int8xa, the activations' residual as second u8 rows; 3
-** both; 4 int8m, W's residual on the rows' mean only, as a bias): every
+** both; 4 int8m, W's residual on the rows' mean only, as a bias; 5
+** int8xam, int8xa with that bias): every
 ** kernel level at 1 and 2 threads gives the same bits; the output equals a
 ** double reference over the dequantized operands (the products x_hi W_hi +
 ** x_hi W_lo + x_lo W_hi the mode documents; int8m: x_hi W_hi + mean_r(x_hi)
@@ -372,8 +373,9 @@ static void test_split_shape(int M, int N, int K, int mode)
 {
     struct ram_error err;
     char name[96];
-    const char *kind = (const char *[]){"", "int8x2", "int8xa", "int8x3", "int8m"}[mode];
-    const int lm = mode == 4, x2 = mode == 1 || mode == 3, xs = mode == 2 || mode == 3, lda = (K + 3) / 4 * 4;
+    const char *kind = (const char *[]){"", "int8x2", "int8xa", "int8x3", "int8m", "int8xam"}[mode];
+    const int lm = mode >= 4, x2 = mode == 1 || mode == 3, xs = mode == 2 || mode == 3 || mode == 5,
+              lda = (K + 3) / 4 * 4;
     struct qcase c;
     int ok = qcase_make(&c, M, N, K);
     int8_t *lp = malloc(ram_q8_packed_bytes(N, K));
@@ -473,7 +475,7 @@ static void test_split(void)
     /* Odd M, N, K (K not a multiple of 4), a K of 3, K a multiple of 64 (AMX) with a partial panel, and
     ** one over the 2-thread work threshold with K a multiple of 64. */
     static const int shapes[][3] = {{7, 33, 13}, {50, 20, 3}, {33, 17, 64}, {76, 260, 448}};
-    for (int mode = 1; mode <= 4; mode++)
+    for (int mode = 1; mode <= 5; mode++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             test_split_shape(shapes[i][0], shapes[i][1], shapes[i][2], mode);
 }

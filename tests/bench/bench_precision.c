@@ -290,7 +290,7 @@ static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
 static const char *prec_name(int p)
 {
     static const char *const names[] = {"fp32",    "bf16",   "int8",   "bf16x2", "bf16xa", "bf16x3",
-                                        "bf16acc", "int8x2", "int8xa", "int8x3", "int8m"};
+                                        "bf16acc", "int8x2", "int8xa", "int8x3", "int8m",  "int8xam"};
     return p >= 0 && p < (int)(sizeof names / sizeof names[0]) ? names[p] : "?";
 }
 
@@ -310,7 +310,7 @@ static int also_prec(const char *name)
         if (!colon) return -1;
         if (!end) end = l + strlen(l);
         if (!strncmp(name, l, (size_t)(colon - l)))
-            for (int p = 0; p <= RAM_PREC_INT8M; p++)
+            for (int p = 0; p <= RAM_PREC_INT8XAM; p++)
                 if (strlen(prec_name(p)) == (size_t)(end - colon - 1) &&
                     !strncmp(colon + 1, prec_name(p), end - colon - 1))
                     return p;
@@ -463,7 +463,7 @@ int main(int argc, char **argv)
     } more[] = {{"--layers-bf16x2", RAM_PREC_BF16X2}, {"--layers-bf16xa", RAM_PREC_BF16XA},
                 {"--layers-bf16x3", RAM_PREC_BF16X3}, {"--layers-int8x2", RAM_PREC_INT8X2},
                 {"--layers-int8xa", RAM_PREC_INT8XA}, {"--layers-int8x3", RAM_PREC_INT8X3},
-                {"--layers-int8m", RAM_PREC_INT8M}};
+                {"--layers-int8m", RAM_PREC_INT8M},   {"--layers-int8xam", RAM_PREC_INT8XAM}};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
         if (argc >= 4 && !strcmp(argv[1], more[i].opt)) {
             g_layer_prec = more[i].prec;
