@@ -44,6 +44,13 @@
 ** no normed copy is written and read back), and a residual add runs in the
 ** epilogue (y += result while the result is in registers): Swin's blocks
 ** use both, and get the separate ops' values bit for bit.
+** SPLIT FORMS (struct ram_q8_weight's lo / split_x / lo_mean; a measuring
+** tool for the precision choice, models/README.md): W's rounding residual
+** as a second int8 matrix, the activations' as second u8 rows (made in the
+** quantization phase while the row is in L1), or the residual matrix
+** applied only to the mean of the rows as a bias correction (int8m). Each
+** extra product is an ordinary one added into y after the first, so the
+** bits stay the same at every kernel level and thread count.
 */
 #include "gemm_q8.h"
 
@@ -772,7 +779,42 @@ static void *mean_thread(void *arg)
 
 /* Second step: bias2[o] = bias[o] + scale_lo[o] * sum_k q_lo[o][k] mean[k]
 ** for the panels [p0, p1): 16 outputs at a time, each summed over k in
-** order in fp32 (one code for every kernel level: the same bits). */
+** order in fp32, a product then a sum (no fused multiply-add), on the
+** portable path and the AVX-512 one alike: the same bits. */
+static void correct_panel(const int8_t *b, int K4, int k, const float *mean, float acc[16])
+{
+    for (int k4 = 0; k4 < K4; k4++)
+        for (int i = 0; i < 4 && 4 * k4 + i < k; i++) {
+            const float m = mean[4 * k4 + i];
+            for (int t = 0; t < 16; t++) {
+                const float prod = (float)b[(size_t)k4 * 64 + 4 * t + i] * m;
+                acc[t] += prod;
+            }
+        }
+}
+
+#if Q8_X86
+/* The 64 bytes of a panel's group of 4 k hold 4 codes per output: lane t
+** of one zmm has output t's codes in its 4 bytes, code i shifted out by
+** (24 - 8 i) left then 24 right (arithmetic). k is a multiple of 4 here. */
+Q8_TARGET static void correct_panel_avx512(const int8_t *b, int K4, const float *mean, float acc[16])
+{
+    __m512 v = _mm512_loadu_ps(acc);
+    for (int k4 = 0; k4 < K4; k4++) {
+        const __m512i w = _mm512_loadu_si512(b + (size_t)k4 * 64);
+        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(w, 24), 24)),
+                                           _mm512_set1_ps(mean[4 * k4])));
+        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(w, 16), 24)),
+                                           _mm512_set1_ps(mean[4 * k4 + 1])));
+        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(w, 8), 24)),
+                                           _mm512_set1_ps(mean[4 * k4 + 2])));
+        v = _mm512_add_ps(
+            v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(w, 24)), _mm512_set1_ps(mean[4 * k4 + 3])));
+    }
+    _mm512_storeu_ps(acc, v);
+}
+#endif
+
 static void *correct_thread(void *arg)
 {
     const struct q8_job *j = arg;
@@ -781,11 +823,12 @@ static void *correct_thread(void *arg)
     for (int p = j->p0; p < j->p1; p++) {
         const int8_t *b = lo->packed + (size_t)p * K4 * 64;
         float acc[16] = {0};
-        for (int k4 = 0; k4 < K4; k4++)
-            for (int i = 0; i < 4 && 4 * k4 + i < lo->k; i++) {
-                const float m = j->mean[4 * k4 + i];
-                for (int t = 0; t < 16; t++) acc[t] += (float)b[(size_t)k4 * 64 + 4 * t + i] * m;
-            }
+#if Q8_X86
+        if (j->vnni && lo->k % 4 == 0)
+            correct_panel_avx512(b, K4, j->mean, acc);
+        else
+#endif
+            correct_panel(b, K4, lo->k, j->mean, acc);
         for (int t = 0; t < 16 && 16 * p + t < lo->n; t++) {
             const int o = 16 * p + t;
             j->bias2[o] = (j->bias ? j->bias[o] : 0.0f) + acc[t] * lo->scale[o];

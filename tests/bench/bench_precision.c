@@ -39,7 +39,7 @@
 ** "PREFIX:PREC,..." gives the layers named PREFIX... PREC besides (e.g.
 ** "tagging_head.:int8x3"). RAM_BENCH_TIME=N also
 ** times each group's model against the model with the rest's precision
-** everywhere (medians of N interleaved forwards, 2 threads).
+** everywhere and the fp32 model (medians of N interleaved forwards, 2 threads).
 ** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
 ** skips the timing.
 ** Prints "key value" lines (tests/bench/run.sh reads them).
@@ -333,11 +333,11 @@ static int group_prec(const char *name, void *ctx)
     return g_rest == RAM_PREC_BF16 ? ram_layer_precision(NULL, name, RAM_PREC_BF16) : RAM_PREC_F32;
 }
 
-/* Medians of n forwards of input 0 at 2 threads, base and r interleaved. */
-static int time_pair(struct runner *base, struct runner *r, const float *chw, float *p, int n, const char *label,
-                     struct ram_error *err)
+/* Medians of n forwards of input 0 at 2 threads, base, r and the fp32 model f interleaved. */
+static int time_pair(struct runner *base, struct runner *r, struct runner *f, const float *chw, float *p, int n,
+                     const char *label, struct ram_error *err)
 {
-    double tb[64], tr[64];
+    double tb[64], tr[64], tf[64];
     n = n > 64 ? 64 : n;
     for (int i = -1; i < n; i++) {
         double t0 = bench_now();
@@ -345,10 +345,13 @@ static int time_pair(struct runner *base, struct runner *r, const float *chw, fl
         double t1 = bench_now();
         if (probs_of(r, chw, p, err)) return 1;
         double t2 = bench_now();
-        if (i >= 0) tb[i] = t1 - t0, tr[i] = t2 - t1;
+        if (probs_of(f, chw, p, err)) return 1;
+        double t3 = bench_now();
+        if (i >= 0) tb[i] = t1 - t0, tr[i] = t2 - t1, tf[i] = t3 - t2;
     }
-    const double mb = bench_median(tb, n), mr = bench_median(tr, n);
-    printf("layer_time_2t %-16s %.4f s, rest-only %.4f s, ratio %.3f\n", label, mr, mb, mr / mb);
+    const double mb = bench_median(tb, n), mr = bench_median(tr, n), mf = bench_median(tf, n);
+    printf("layer_time_2t %-16s %.4f s, rest-only %.4f s, ratio %.3f, fp32 %.4f s = %.2fx this, %.2fx rest-only\n",
+           label, mr, mb, mr / mb, mf, mf / mr, mf / mb);
     return 0;
 }
 
@@ -438,7 +441,7 @@ static int layers_main(const char *f32, char **files, int nf)
             if (probs_of(&r, in.chw + (size_t)3 * S * S * i, p, &err)) return 1;
             agree_add(&res[g], ref.m, q + (size_t)K * i, p);
         }
-        if (timed && time_pair(base, &r, in.chw, p, timed, groups[g].label, &err)) return 1;
+        if (timed && time_pair(base, &r, &ref, in.chw, p, timed, groups[g].label, &err)) return 1;
         runner_close(&r);
         printf("layer_%s_max_prob_diff %-16s %.5f logit %.4f flips %d\n", prec_name(g_layer_prec), groups[g].label,
                res[g].maxdiff, res[g].max_logit, res[g].flips);
