@@ -346,11 +346,10 @@ struct q8_job {
     const float *ln_w, *ln_b;
     float ln_eps;
     float *lnrow;
-    /* lo_mean: columns [c0, c1) of the quantized rows' mean (into mean; dsum: k doubles), then the bias
+    /* lo_mean: columns [c0, c1) of the quantized rows' mean (into mean), then the bias
     ** with the correction (bias2) for the panels [p0, p1) */
     int c0, c1;
     float *mean, *bias2;
-    double *dsum;
     /* split_x: the residual x - sa (a - za) of each row, quantized too (resrow: k floats of this job) */
     uint8_t *a_lo;
     float *sa_lo, *resrow;
@@ -759,21 +758,51 @@ static void split(struct q8_job *jobs, int T, const struct q8_job *base)
 }
 
 /* int8m, first step: the mean of the dequantized rows sa (a - za) over
-** the columns [c0, c1) (sums in double in dsum, over the rows in order, so
-** the result does not depend on how the columns are split; rows outside,
-** columns inside, for the cache). */
+** the columns [c0, c1), summed in fp32 over the rows in order (a product
+** then a sum, on the portable path and the AVX-512 one alike), so the
+** result depends neither on how the columns are split nor on the level. */
+static void mean_cols(const struct q8_job *j, float *d, int c0, int c1)
+{
+    for (int r = 0; r < j->rows; r++) {
+        const uint8_t *ar = j->a + (size_t)r * j->lda;
+        const float s = j->sa[r];
+        const int32_t z = j->za[r];
+        for (int c = c0; c < c1; c++) {
+            const float prod = s * (float)((int32_t)ar[c] - z);
+            d[c] += prod;
+        }
+    }
+}
+
+#if Q8_X86
+Q8_TARGET static void mean_cols_avx512(const struct q8_job *j, float *d, int c0, int c1)
+{
+    for (int r = 0; r < j->rows; r++) {
+        const uint8_t *ar = j->a + (size_t)r * j->lda;
+        const __m512 s = _mm512_set1_ps(j->sa[r]);
+        const __m512i z = _mm512_set1_epi32(j->za[r]);
+        for (int c = c0; c + 16 <= c1; c += 16) {
+            const __m512i v = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ar + c))), z);
+            _mm512_storeu_ps(d + c, _mm512_add_ps(_mm512_loadu_ps(d + c), _mm512_mul_ps(s, _mm512_cvtepi32_ps(v))));
+        }
+    }
+}
+#endif
+
 static void *mean_thread(void *arg)
 {
     const struct q8_job *j = arg;
-    double *d = j->dsum;
-    for (int c = j->c0; c < j->c1; c++) d[c] = 0;
-    for (int r = 0; r < j->rows; r++) {
-        const uint8_t *ar = j->a + (size_t)r * j->lda;
-        const double s = j->sa[r];
-        const int32_t z = j->za[r];
-        for (int c = j->c0; c < j->c1; c++) d[c] += s * (double)((int32_t)ar[c] - z);
+    float *d = j->mean;
+    int c = j->c0;
+    for (int i = j->c0; i < j->c1; i++) d[i] = 0;
+#if Q8_X86
+    if (j->vnni) {
+        mean_cols_avx512(j, d, c, j->c1);
+        c += (j->c1 - c) / 16 * 16;
     }
-    for (int c = j->c0; c < j->c1; c++) j->mean[c] = (float)(d[c] / j->rows);
+#endif
+    mean_cols(j, d, c, j->c1);
+    for (int i = j->c0; i < j->c1; i++) d[i] /= (float)j->rows;
     return NULL;
 }
 
@@ -891,7 +920,7 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
     ** rows, then a LayerNorm row and (split_x) a residual row per thread. */
     const size_t abytes = padded * lda, part = abytes + padded * (sizeof(float) + sizeof(int32_t));
     const size_t rowfloats = (size_t)T * w->k * ((f->ln_w ? 1 : 0) + xs);
-    const size_t meanfloats = w->lo && w->lo_mean ? (size_t)w->k * 3 + w->n + 2 : 0; /* k doubles, k + n floats */
+    const size_t meanfloats = w->lo && w->lo_mean ? (size_t)w->k + w->n : 0;
     void *mem = ram_malloc(63 + part * (1 + xs) + (rowfloats + meanfloats) * sizeof(float));
     if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d rows", rows, w->k);
     uint8_t *buf = align64(mem);
@@ -931,10 +960,9 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
     }
     ram_run_jobs(quant_thread, jobs, sizeof jobs[0], T);
     if (meanfloats) { /* int8m: the weights' residual on the rows' mean, as a bias */
-        double *dsum = (double *)(((uintptr_t)(rowbuf + rowfloats) + 7) & ~(uintptr_t)7);
-        float *mean = (float *)(dsum + w->k), *bias2 = mean + w->k;
+        float *mean = rowbuf + rowfloats, *bias2 = mean + w->k;
         for (int t = 0; t < T; t++) {
-            jobs[t].mean = mean, jobs[t].bias2 = bias2, jobs[t].dsum = dsum;
+            jobs[t].mean = mean, jobs[t].bias2 = bias2;
             jobs[t].c0 = (int)((long)w->k * t / T), jobs[t].c1 = (int)((long)w->k * (t + 1) / T);
         }
         ram_run_jobs(mean_thread, jobs, sizeof jobs[0], T);
