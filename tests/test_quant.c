@@ -19,6 +19,11 @@
 **     equal the AVX512-VNNI kernel;
 **   - the dequantized product is within the bound that the weight and
 **     activation scales give, element by element;
+**   - int8's split forms (int8x2, int8xa, int8x3, int8m, int8xam: W's and/or
+**     the activations' rounding residual as more int8 products, or W's on
+**     the rows' mean as a bias) give the same bits on every kernel level at
+**     1 and 2 threads, equal a double reference over their dequantized
+**     operands, and remove their share of the error at least 16-fold;
 **   - on a small trained-like random RAM++ (ram-convert --random
 **     --trained-like: probabilities from ~1e-4 to ~1), bf16 (at load, and
 **     ram-convert --dtype bf16, which must agree bit for bit) stays within
