@@ -82,8 +82,7 @@ int main(int argc, char **argv)
         for (int ti = 0; ti < 2; ti++) {
             double v[50];
             for (int r = 0; r < rounds; r++) v[r] = peak(p, tcounts[ti]);
-            printf("peak_%s_%s_%dt %.1f\n", peak_name[p], p == PEAK_VNNI ? "gops" : "gflops", tcounts[ti],
-                   bench_median(v, rounds));
+            printf("peak_%s_%s_%dt %.1f\n", peak_name[p], peak_unit(p), tcounts[ti], bench_median(v, rounds));
         }
     }
     int fp32_peak = peak_fp32_kind();
