@@ -58,7 +58,7 @@ static void kernel_portable(int kc, const float *a, long rs, long cs, const floa
     }
 }
 
-static const struct ram_sgemm_kernel kernel_portable_desc = {PMR, PNR, kernel_portable, ram_sgemm_pack_b_generic};
+static const struct ram_sgemm_kernel kernel_portable_desc = {PMR, PNR, kernel_portable, ram_sgemm_pack_b_generic, 0, 0};
 
 /* ---- per-thread packing buffer: grown once, freed when the thread exits ---- */
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -201,11 +201,13 @@ static void *job_run(void *arg)
                 int m = j->m1 - ir < mr ? j->m1 - ir : mr;
                 const float *a = j->A + ir * a_rs + pc * a_cs;
                 long rs = a_rs, cs = a_cs;
-                if (m < mr) { /* the last rows, zero-padded to a whole tile */
-                    for (int r = 0; r < mr; r++)
+                /* at most few_mr rows left: the small tile's kernel (the same bits per row) */
+                int few = m <= kd->few_mr, tile = few ? kd->few_mr : mr;
+                if (m < tile) { /* the last rows, zero-padded to a whole tile */
+                    for (int r = 0; r < tile; r++)
                         for (int k = 0; k < kc; k++) apad[(long)r * kc + k] = r < m ? a[r * a_rs + k * a_cs] : 0.0f;
                     a = apad, rs = kc, cs = 1;
-                } else if (copy_a) {
+                } else if (copy_a && !few) {
                     for (int r = 0; r < mr; r++) memcpy(apad + (long)r * (kc + APAD), a + r * a_rs, sizeof(float) * kc);
                     a = apad, rs = kc + APAD, cs = 1;
                 }
@@ -224,8 +226,8 @@ static void *job_run(void *arg)
                 for (int jr = 0; jr < nc; jr += nr) {
                     ahead_step(&ha, a_per_call);
                     ahead_step(&hb, b_per_call);
-                    kd->kernel(kc, a, rs, cs, blk + (long)(jr / nr) * panel_stride, c + jr, j->ldc, m,
-                               nc - jr < nr ? nc - jr : nr, j->alpha, beta, bias ? bias + jr : NULL);
+                    (few ? kd->few : kd->kernel)(kc, a, rs, cs, blk + (long)(jr / nr) * panel_stride, c + jr, j->ldc, m,
+                                                 nc - jr < nr ? nc - jr : nr, j->alpha, beta, bias ? bias + jr : NULL);
                 }
             }
         }

@@ -86,6 +86,12 @@ struct ram_sgemm_kernel {
     void (*kernel)(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m, int n,
                    float alpha, float beta, const float *bias);
     void (*pack_b)(int tB, const float *B, long ldb, int k0, int kc, int j0, int nc, int nr, float *bp);
+    /* Optional (few_mr 0: none): the same contract for tiles of m <= few_mr
+    ** rows (reads few_mr rows of a), each element computed by the same
+    ** operations in the same order as by kernel, so the same bits. */
+    int few_mr;
+    void (*few)(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m, int n,
+                float alpha, float beta, const float *bias);
 };
 extern const struct ram_sgemm_kernel ram_sgemm_kernel_avx512, ram_sgemm_kernel_avx2;
 

@@ -162,6 +162,45 @@ static void test_sgemm_copied_rows(enum ram_sgemm_path path)
     free(B), free(bias), free(A0), free(C0), free(C1);
 }
 
+/* A row's result does not depend on the rows computed with it: rows i0 ..
+** i0+m-1 of a 50-row product (inside whole tiles) against the same rows
+** alone, m = 1 .. 14 (the 4-row tile, the 12-row tile's padded end),
+** unpacked and packed, with bias, beta 0 and 1. Tag2Text's verified decoding
+** relies on it (its check of many steps gives each 3-row step's bits). */
+static void test_sgemm_row_invariant(enum ram_sgemm_path path)
+{
+    enum { M = 50, N = 70, K = 300 };
+    float *A = rand_buf((size_t)M * K), *W = rand_buf((size_t)N * K), *bias = rand_buf(N),
+          *C0 = rand_buf((size_t)M * N);
+    float *big = malloc(sizeof(float) * M * N), *part = malloc(sizeof(float) * M * N);
+    struct ram_sgemm_packed P;
+    ram_sgemm_pack_weights(W, N, K, &P);
+    int bad = 0;
+    for (int packed = 0; packed < 2; packed++)
+        for (int beta = 0; beta < 2; beta++) {
+            memcpy(big, C0, sizeof(float) * M * N);
+            if (packed)
+                ram_sgemm_packed(M, A, K, &P, (float)beta, big, N, bias);
+            else
+                ram_sgemm_on(path, 0, 1, M, N, K, 1.0f, A, K, W, K, (float)beta, big, N, bias);
+            for (int m = 1; m <= 14; m++) {
+                int i0 = 5 + m; /* not at a tile boundary */
+                memcpy(part, C0, sizeof(float) * M * N);
+                if (packed)
+                    ram_sgemm_packed(m, A + (size_t)i0 * K, K, &P, (float)beta, part + (size_t)i0 * N, N, bias);
+                else
+                    ram_sgemm_on(path, 0, 1, m, N, K, 1.0f, A + (size_t)i0 * K, K, W, K, (float)beta,
+                                 part + (size_t)i0 * N, N, bias);
+                bad += memcmp(part + (size_t)i0 * N, big + (size_t)i0 * N, sizeof(float) * m * N) != 0;
+            }
+        }
+    ram_sgemm_packed_free(&P);
+    char name[80];
+    snprintf(name, sizeof name, "sgemm_%s_rows_same_bits_alone", ram_sgemm_path_name(path));
+    check(bad == 0, name, "%d of 56 row ranges differ from the same rows in a 50-row product", bad);
+    free(A), free(W), free(bias), free(C0), free(big), free(part);
+}
+
 /* Weights packed once (ram_sgemm_packed): on each level the CPU runs, odd
 ** shapes, 1 and 2 threads, beta 0 and not, the same bits as ram_sgemm on the
 ** unpacked weights; panels made for one level and used under another fall
@@ -726,6 +765,10 @@ int main(void)
         test_sgemm_path((enum ram_sgemm_path)p);
         test_sgemm_threads((enum ram_sgemm_path)p);
         if (p != RAM_SGEMM_OPENBLAS) test_sgemm_copied_rows((enum ram_sgemm_path)p);
+        if (p != RAM_SGEMM_OPENBLAS && ram_sgemm_force((enum ram_sgemm_path)p)) {
+            test_sgemm_row_invariant((enum ram_sgemm_path)p);
+            ram_sgemm_force(RAM_SGEMM_PATHS);
+        }
     }
     test_pack();
     test_sgemm_packed();

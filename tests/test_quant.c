@@ -479,6 +479,16 @@ static void test_bf16_shape(int M, int N, int K, int mode)
                 }
     snprintf(name, sizeof name, "%s.%dx%dx%d.packed_layout", kind, M, N, K);
     check(pk_ok, name, "packed codes differ from the documented layout");
+    /* The portable packing (CPUs without AVX-512) gives the same bytes as the vector one. */
+    uint16_t *pk0 = malloc(ram_bf16_packed_bytes(N, K)), *lo0 = malloc(ram_bf16_packed_bytes(N, K));
+    ram_bf16_force_level(RAM_BF16_SCALAR);
+    ram_bf16_pack(W, N, K, pk0);
+    ram_bf16_pack_lo(W, N, K, lo0);
+    ram_bf16_force_level(-1);
+    snprintf(name, sizeof name, "%s.%dx%dx%d.packing_portable_same", kind, M, N, K);
+    check(!memcmp(pk0, pk, ram_bf16_packed_bytes(N, K)) && !memcmp(lo0, lo, ram_bf16_packed_bytes(N, K)), name,
+          "the portable packing differs");
+    free(pk0), free(lo0);
     for (int l = 0; l <= best; l++) free(y[l][0]), free(y[l][1]);
     free(x), free(W), free(b), free(pk), free(lo);
 }
@@ -486,9 +496,9 @@ static void test_bf16_shape(int M, int N, int K, int mode)
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
-    static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},    {13, 70, 130},
-                                    {6, 64, 256},  {25, 100, 771}, {50, 200, 3},   {130, 300, 262},
-                                    {37, 70, 128}, {33, 17, 32},   {130, 300, 256}};
+    static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},     {13, 70, 130},
+                                    {6, 64, 256},  {25, 100, 771}, {50, 200, 3},    {130, 300, 262},
+                                    {37, 70, 128}, {33, 17, 32},   {130, 300, 256}, {70, 200, 1056}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
@@ -496,7 +506,9 @@ static void test_bf16(void)
     /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
     ** one just over the 2-thread work threshold (8.7 M multiply-adds), with a partial last panel and
     ** three tile blocks of rows (130 x 300 x 256 did the same for ~0.3 s per mode). */
-    static const int split_shapes[][3] = {{7, 33, 13}, {50, 200, 3}, {33, 17, 32}, {80, 260, 416}};
+    /* 70 x 200 x 1056: AMX cuts K in blocks (partial sums in y between them), with two full row blocks and
+    ** a partial one, full panel pairs and a partial last panel on each of 2 threads. */
+    static const int split_shapes[][3] = {{7, 33, 13}, {50, 200, 3}, {33, 17, 32}, {80, 260, 416}, {70, 200, 1056}};
     for (int mode = 1; mode < 4; mode++)
         for (size_t i = 0; i < sizeof split_shapes / sizeof split_shapes[0]; i++)
             test_bf16_shape(split_shapes[i][0], split_shapes[i][1], split_shapes[i][2], mode);
