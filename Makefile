@@ -157,7 +157,7 @@ $(BUILD)/default_caption.ram: $(DEFAULT)/tag2text_default.pth $(DEFAULT)/ram_tag
 	@mkdir -p $(dir $@)
 	$(BUILD)/ram-convert $< -o $@ --tags $(DEFAULT)/ram_tag_list.txt \
 	  --thresholds $(DEFAULT)/tag2text_threshold.txt --bert-vocab $(DEFAULT)/tag2text_vocab.txt \
-	  --bert-heads 4 --tagger-heads 4 --image-size 64 >/dev/null
+	  --bert-heads 4 --tagger-heads 4 --image-size 128 >/dev/null
 
 models/default_caption.ram: $(BUILD)/default_caption.ram
 	cp $< $@.tmp && mv $@.tmp $@

@@ -118,10 +118,6 @@ static void pack_part(const float *W, int n, int k, uint16_t *out, int lo)
                 }
 }
 
-void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed) { pack_part(W, n, k, packed, 0); }
-
-void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo) { pack_part(W, n, k, lo, 1); }
-
 /* AMX tiles need the kernel's permission once per process (Linux >= 5.16:
 ** arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the answer is cached here,
 ** the one piece of state this file keeps (0 unknown, 1 granted, -1 not:
@@ -255,6 +251,59 @@ BF_TARGET_F static void round_rows_tiles(const float *x, int r0, int r1, int k, 
     }
 }
 #endif
+
+#if BF_X86
+/* pack_part with the rounding on 16 lanes (round16, the same function as
+** ram_f32_to_bf16): one row of W at a time, 16 values become 8 pairs of K,
+** each a 4-byte store 64 bytes apart in the layout. Loading a full-size
+** model for the bf16 path packs ~0.6 G values (hi and lo); the scalar
+** rounding took most of that load's time. */
+BF_TARGET_F static void pack_part_avx512(const float *W, int n, int k, uint16_t *out, int lo)
+{
+    const int K2 = (k + 1) / 2, N16 = (n + 15) / 16;
+    for (int p = 0; p < N16; p++)
+        for (int j = 0; j < 16; j++) {
+            const int o = 16 * p + j;
+            uint16_t *dst = out + ((size_t)p * K2 * 16 + j) * 2; /* pair k2 at dst + k2 * 32 */
+            if (o >= n) {
+                for (int k2 = 0; k2 < K2; k2++) dst[(size_t)k2 * 32] = dst[(size_t)k2 * 32 + 1] = 0;
+                continue;
+            }
+            const float *wr = W + (size_t)o * k;
+            int c = 0;
+            for (; c + 16 <= k; c += 16) {
+                const __m512 v = _mm512_loadu_ps(wr + c);
+                __m256i h = round16(v);
+                if (lo)
+                    h = round16(_mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))));
+                uint32_t t[8];
+                _mm256_storeu_si256((__m256i *)t, h);
+                for (int q = 0; q < 8; q++) memcpy(dst + (size_t)(c / 2 + q) * 32, &t[q], 4);
+            }
+            for (; c < k; c++) { /* the tail, and the zero past an odd K */
+                uint16_t v = ram_f32_to_bf16(wr[c]);
+                if (lo) v = ram_f32_to_bf16(wr[c] - bf16_to_f32(v));
+                dst[(size_t)(c / 2) * 32 + c % 2] = v;
+                if (c + 1 == k && k % 2) dst[(size_t)(c / 2) * 32 + 1] = 0;
+            }
+        }
+}
+#endif
+
+static void pack_any(const float *W, int n, int k, uint16_t *out, int lo)
+{
+#if BF_X86
+    if (ram_bf16_level() >= RAM_BF16_AVX512) {
+        pack_part_avx512(W, n, k, out, lo);
+        return;
+    }
+#endif
+    pack_part(W, n, k, out, lo);
+}
+
+void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed) { pack_any(W, n, k, packed, 0); }
+
+void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo) { pack_any(W, n, k, lo, 1); }
 
 /* ------------------------------------------------------------------ products */
 
@@ -735,10 +784,10 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD, one = padded * lda;
     /* 64-byte aligned: with K a multiple of 32 every row then starts a cache
     ** line, so an AMX tile row or a 6-row block never straddles two. A large
-    ** buffer (the decoder's 4,585 rows: up to 56 MB with split activations)
-    ** is a fresh mapping at every call; in 2 MB pages where the kernel gives
-    ** them, its first touch costs 512x fewer page faults (they were ~20 % of
-    ** the decoder's FFN product on 4 KB pages). */
+    ** buffer (the decoder's FFN-out with split activations: 9.4 MB per
+    ** 768-row chunk) is a fresh mapping at every call; in 2 MB pages where
+    ** the kernel gives them its first touch costs 512x fewer page faults (on
+    ** 4 KB pages they took ~20 % of a 4,585-row FFN-out product). */
     const size_t bytes = one * (split ? 2 : 1) * sizeof(uint16_t), huge = (size_t)2 << 20;
     const size_t align = bytes >= 2 * huge ? huge : 64;
     void *mem = ram_malloc(bytes + align);

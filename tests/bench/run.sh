@@ -93,7 +93,7 @@ fi
 # The machine's measured peaks and every sgemm path on the forward's shapes
 # (bench_kernels.c; fractions of the FMA peak measured in the same rounds).
 K=$OUT/bench_kernels.out
-echo "bench: kernels (measured FMA/VNNI/BF16 peaks, sgemm paths on the forward's shapes, ${RAM_BENCH_KERNEL_ROUNDS:-2} rounds)"
+echo "bench: kernels (measured FMA/VNNI/BF16/AMX peaks, sgemm paths and the bf16 layers on the forward's shapes, ${RAM_BENCH_KERNEL_ROUNDS:-2} rounds)"
 "$BUILD/bench/bench_kernels" "${RAM_BENCH_KERNEL_ROUNDS:-2}" >"$K" || { cat "$K"; exit 1; }
 
 echo "bench: model $MODEL ($(wc -c <"$MODEL") bytes), image $IMAGE, $RUNS runs per thread count${INT8:+, int8 $INT8}"
@@ -314,6 +314,8 @@ printf '%-34s %12s %12s\n' "int8 VNNI peak Gop/s (measured)" "$(nul "$(kval peak
 printf '%-34s %12s %12s\n' "bf16 peak GFLOP/s (measured)" "$(nul "$(kval peak_bf16_gflops_1t)")" "$(nul "$(kval peak_bf16_gflops_2t)")"
 printf '%-34s %12s %12s\n' "AMX bf16 peak GFLOP/s (measured)" "$(nul "$(kval peak_amx_bf16_gflops_1t)")" "$(nul "$(kval peak_amx_bf16_gflops_2t)")"
 printf '%-34s %12s %12s\n' "AMX int8 peak Gop/s (measured)" "$(nul "$(kval peak_amx_int8_gops_1t)")" "$(nul "$(kval peak_amx_int8_gops_2t)")"
+printf '%-34s %12s %12s\n' "bf16 products mix / own peak, plain" "$(nul "$(kval bf16_forward_mix_plain_fraction_1t)")" "$(nul "$(kval bf16_forward_mix_plain_fraction_2t)")"
+printf '%-34s %12s %12s\n' "  same, accurate mix (issued)" "$(nul "$(kval bf16_forward_mix_acc_fraction_1t)")" "$(nul "$(kval bf16_forward_mix_acc_fraction_2t)")"
 printf '%-34s %12s %12s\n' "sgemm forward mix / FMA peak, ours" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_2t)")"
 printf '%-34s %12s %12s\n' "  same, OpenBLAS" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_2t)")"
 printf '%-34s %12s %12s\n' "our PyTorch port (not official) s" "$(nul "$TL1")" "$(nul "$TL2")"
@@ -429,6 +431,10 @@ cat >"$OUT/results.json" <<EOF
   "peak_amx_bf16_gflops_2t": $(nul "$(kval peak_amx_bf16_gflops_2t)"),
   "peak_amx_int8_gops_1t": $(nul "$(kval peak_amx_int8_gops_1t)"),
   "peak_amx_int8_gops_2t": $(nul "$(kval peak_amx_int8_gops_2t)"),
+  "bf16_forward_mix_plain_fraction_1t": $(nul "$(kval bf16_forward_mix_plain_fraction_1t)"),
+  "bf16_forward_mix_plain_fraction_2t": $(nul "$(kval bf16_forward_mix_plain_fraction_2t)"),
+  "bf16_forward_mix_acc_fraction_1t": $(nul "$(kval bf16_forward_mix_acc_fraction_1t)"),
+  "bf16_forward_mix_acc_fraction_2t": $(nul "$(kval bf16_forward_mix_acc_fraction_2t)"),
   "trained_like_bf16_fraction_of_own_peak_1t": $(nul "$OWNB1"),
   "trained_like_bf16_fraction_of_own_peak_2t": $(nul "$OWNB2"),
   "trained_like_bf16acc_fraction_of_own_peak_1t": $(nul "$OWNA1"),
