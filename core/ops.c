@@ -174,10 +174,10 @@ ram_status ram_linear_q_fused(const float *x, int rows, int in, const float *W, 
 
 void ram_relu(float *x, size_t n) { K()->relu(x, n); }
 
-void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, const float *s0, float *s,
-                        float *kt, float *o, int ldo)
+void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float scale,
+                        const float *s0, float *s, float *kt, float *o, int ldo)
 {
-    K()->attention_head(q, k, v, ld, N, d, s0, s, kt, o, ldo);
+    K()->attention_head(q, k, v, ld, N, d, scale, s0, s, kt, o, ldo);
 }
 
 float ram_dot(const float *a, const float *b, int n) { return K()->dot(a, b, n); }

@@ -94,12 +94,14 @@ float ram_dot(const float *a, const float *b, int n); /* four vector sums in fli
 
 /* One head of attention over N tokens of width d, without BLAS (small
 ** products, called from several threads at once): s (N x N) = s0 (the
-** additive bias and mask, N x N; may be s itself) + q k^T, softmax by rows,
-** o = s v. q, k, v are rows at stride ld (q already scaled); o rows at
-** stride ldo; s and kt (d x N) are scratch. s0 is only read, so a cached
-** bias needs no copy. Results do not depend on which thread runs it. */
-void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, const float *s0, float *s,
-                        float *kt, float *o, int ldo);
+** additive bias and mask, N x N; may be s itself) + (q * scale) k^T, each
+** q element rounded to float after the multiplication, as torch scales q
+** first; softmax by rows; o = s v. q, k, v are rows at stride ld (only
+** read); o rows at stride ldo; s (N x N) and kt (2 x d x N) are scratch.
+** s0 is only read, so a cached bias needs no copy. Results do not depend
+** on which thread runs it. */
+void ram_attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float scale,
+                        const float *s0, float *s, float *kt, float *o, int ldo);
 
 /* RAM++'s description reweighting of n classes in one pass over their
 ** rows (n x des x E): w[i] = softmax over d of q . rows[i][d] (des floats

@@ -518,11 +518,24 @@ static void transpose_keys(const float *k, int ld, int N, int d, float *kt)
         for (int c = 0; c < d; c++) kt[(size_t)c * N + j] = k[(size_t)j * ld + c];
 }
 
-static void attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, const float *s0,
-                           float *s, float *kt, float *o, int ldo)
+static void attention_head(const float *q, const float *k, const float *v, int ld, int N, int d, float scale,
+                           const float *s0, float *s, float *kt, float *o, int ldo)
 {
+    /* q * scale into the second half of kt: a vector pass (the caller's
+    ** strided scalar loop cost a few % of the head), and the product's
+    ** rows side by side instead of 3C floats apart */
+    float *qs = kt + (size_t)d * N;
+    for (int i = 0; i < N; i++) {
+        const float *qi = q + (size_t)i * ld;
+        float *qo = qs + (size_t)i * d;
+        int c = 0;
+#if RAM_VEC
+        for (vf vs = vset1(scale); c + VW <= d; c += VW) vstore(qo + c, vmul(vload(qi + c), vs));
+#endif
+        for (; c < d; c++) qo[c] = qi[c] * scale;
+    }
     transpose_keys(k, ld, N, d, kt);
-    small_gemm(q, ld, kt, N, s0, s, N, N, d, N, 1); /* s = s0 + q k^T */
+    small_gemm(qs, d, kt, N, s0, s, N, N, d, N, 1); /* s = s0 + q k^T */
     softmax_rows(s, N, N);
     /* v's rows packed into kt's room (free again) first: at Swin's stride
     ** (3C floats, a multiple of 1 KB past stage 1) the N rows the product

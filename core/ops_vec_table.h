@@ -17,8 +17,8 @@ struct ram_ops_vec {
     void (*softmax_rows)(float *x, int rows, int cols, float div); /* of x / div by rows */
     void (*add)(float *y, const float *x, size_t n);
     float (*dot)(const float *a, const float *b, int n);
-    void (*attention_head)(const float *q, const float *k, const float *v, int ld, int N, int d, const float *s0,
-                           float *s, float *kt, float *o, int ldo);
+    void (*attention_head)(const float *q, const float *k, const float *v, int ld, int N, int d, float scale,
+                           const float *s0, float *s, float *kt, float *o, int ldo);
     void (*reweight_rows)(const float *q, const float *rows, int n, int des, int E, float *w, float *out);
     /* y[r * ldy + o] = dot(x row r, W row o, n) + b[o] (b may be NULL), each
     ** bit for bit dot()'s, for rows x outs pairs at once. */

@@ -63,7 +63,7 @@ struct swin_bufs {
     float *x;   /* tokens, raster order (L x C) */
     float *xw;  /* window-order rows, attention output, MLP output, merge input */
     float *big; /* qkv (L x 3C), projection output, MLP hidden, patch columns */
-    float *att; /* RAM_MAX_JOBS slices of attn_slice(): scores and transposed keys of one head */
+    float *att; /* RAM_MAX_JOBS slices of attn_slice(): scores, transposed keys and scaled q of one head */
 };
 
 /* ------------------------------------------------------------------ config */
@@ -75,7 +75,7 @@ static ram_status check_stage_sizes(const struct ram_swin_config *c, const struc
     size_t hid = (size_t)(c->mlp_ratio > 3 ? c->mlp_ratio : 3) * st->dim;
     if (!ram_mul_ok(L, hid > 4 * (size_t)st->dim ? hid : 4 * (size_t)st->dim, &act) || act > SWIN_MAX_ELEMS ||
         !ram_mul_ok(N * N, (size_t)st->heads, &score) || score > SWIN_MAX_ELEMS ||
-        N * (N + (size_t)st->dim) > SWIN_MAX_ELEMS / RAM_MAX_JOBS)
+        N * (N + 2 * (size_t)st->dim) > SWIN_MAX_ELEMS / RAM_MAX_JOBS)
         return ram_fail(err, RAM_ERR_TOO_BIG, "swin: stage %d (%d x %d tokens, %d channels) is too large", s, st->res,
                         st->res, st->dim);
     return RAM_OK;
@@ -361,7 +361,7 @@ const float *ram_swin_cached_mask(const struct ram_model *m, int stage)
 static size_t attn_slice(const struct ram_swin_stage_info *st)
 {
     size_t N = (size_t)st->window * st->window;
-    return N * N + N * (size_t)(st->dim / st->heads);
+    return N * N + 2 * N * (size_t)(st->dim / st->heads);
 }
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -492,11 +492,11 @@ static void window_scatter_add(const float *yw, float *x, int R, int w, int s, i
     move(MOVE_SCATTER_ADD, yw, x, R, w, s, C, (size_t)R * R);
 }
 
-/* Attention of every window. qkv: L x 3C in window order (q is scaled in place);
+/* Attention of every window. qkv: L x 3C in window order (only read);
 ** bias: (heads, N, N); mask: (nW, N, N) or NULL; o: L x C in window order.
 ** The (window, head) pairs are independent: they are dealt out to up to
 ** ram_ops_get_threads() threads in contiguous runs, each thread with its own
-** slice of att (one N x N score matrix and the d x N transposed keys). The
+** slice of att (one N x N score matrix, d x N transposed keys, N x d scaled q). The
 ** products are small (N = 144, d = 32 at full size), too small for the BLAS
 ** to spread over cores, and each pair is computed by the same code whatever
 ** the thread, so results do not depend on the thread count. */
@@ -516,11 +516,7 @@ static void *attention_pairs(void *arg)
     float *sc = j->att, *kt = j->att + NN;
     for (int p = j->p0; p < j->p1; p++) {
         int wi = p / H, h = p % H;
-        float *q = j->qkv + (size_t)wi * N * 3 * C + (size_t)h * d;
-        /* q *= scale here, where this pair's rows are about to be read, not
-        ** in a pass of its own over all of qkv (the same multiplications) */
-        for (int i = 0; i < N; i++)
-            for (int k = 0; k < d; k++) q[(size_t)i * 3 * C + k] *= j->scale;
+        const float *q = j->qkv + (size_t)wi * N * 3 * C + (size_t)h * d;
         /* Region bands change only inside the last window row and column
         ** (at R - w and R - s), so every other window's mask is all zero
         ** and the scores start from the cached bias itself. */
@@ -530,7 +526,10 @@ static void *attention_pairs(void *arg)
             ram_add(sc, j->mask + wi * NN, NN);
             s0 = sc;
         }
-        ram_attention_head(q, q + C, q + 2 * C, 3 * C, N, d, s0, sc, kt, j->o + (size_t)wi * N * C + (size_t)h * d, C);
+        /* q is scaled inside, where this pair's rows are read (the same
+        ** multiplications as a pass of its own over all of qkv) */
+        ram_attention_head(q, q + C, q + 2 * C, 3 * C, N, d, j->scale, s0, sc, kt,
+                           j->o + (size_t)wi * N * C + (size_t)h * d, C);
     }
     return NULL;
 }

@@ -486,7 +486,7 @@ static void test_softmax_gelu(void)
     free(x), free(g), free(q), free(r), free(a);
 }
 
-/* One head: s = bias + q k^T, softmax rows, o = s v; rows of q, k, v at a
+/* One head: s = bias + (q * scale) k^T, softmax rows, o = s v; rows of q, k, v at a
 ** stride wider than d. The bias is read in place (s0 = s) or from its own
 ** buffer, s then holding garbage on entry. */
 static void test_attention_head(void)
@@ -497,20 +497,21 @@ static void test_attention_head(void)
             int ld = 3 * d + 1, ldo = d + 2;
             float *q = rand_buf((size_t)N * ld), *k = rand_buf((size_t)N * ld), *v = rand_buf((size_t)N * ld);
             float *s = rand_buf((size_t)N * N), *bias = malloc(sizeof(float) * N * N),
-                  *kt = malloc(sizeof(float) * d * N);
+                  *kt = malloc(sizeof(float) * 2 * d * N);
             float *o = rand_buf((size_t)N * ldo);
             memcpy(bias, s, sizeof(float) * N * N);
-            if (d == 3) /* in place */
-                ram_attention_head(q, k, v, ld, N, d, s, s, kt, o, ldo);
+            const float scale = d == 3 ? 1.0f : 0.2425356f; /* q * d^-0.5 for d = 17 */
+            if (d == 3)                                     /* in place */
+                ram_attention_head(q, k, v, ld, N, d, scale, s, s, kt, o, ldo);
             else {
                 for (int i = 0; i < N * N; i++) s[i] = NAN;
-                ram_attention_head(q, k, v, ld, N, d, bias, s, kt, o, ldo);
+                ram_attention_head(q, k, v, ld, N, d, scale, bias, s, kt, o, ldo);
             }
             for (int i = 0; i < N; i++) {
                 double sc[48], mx = -INFINITY, sum = 0;
                 for (int j = 0; j < N; j++) {
                     double t = bias[i * N + j];
-                    for (int c = 0; c < d; c++) t += (double)q[i * ld + c] * k[j * ld + c];
+                    for (int c = 0; c < d; c++) t += (double)q[i * ld + c] * scale * k[j * ld + c];
                     sc[j] = t, mx = fmax(mx, t);
                 }
                 for (int j = 0; j < N; j++) sum += sc[j] = exp(sc[j] - mx);
