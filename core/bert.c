@@ -35,8 +35,8 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 void ram_bert_cross_kv(const struct ram_bert_layer *L, const float *enc, int n_kv, float *K, float *V)
 {
-    ram_linear(enc, n_kv, L->kv_width, L->cross.k_w, L->cross.k_b, L->hidden, K);
-    ram_linear(enc, n_kv, L->kv_width, L->cross.v_w, L->cross.v_b, L->hidden, V);
+    ram_linear_packed(enc, n_kv, L->kv_width, L->cross.k_w, L->cross.k_p, L->cross.k_b, L->hidden, K);
+    ram_linear_packed(enc, n_kv, L->kv_width, L->cross.v_w, L->cross.v_p, L->cross.v_b, L->hidden, V);
 }
 
 size_t ram_bert_layer_scratch_floats_ex(const struct ram_bert_layer *L, int rows, int n_kv, int n_ctx)
@@ -59,9 +59,11 @@ size_t ram_bert_layer_scratch_floats(const struct ram_bert_layer *L, int rows, i
     return ram_bert_layer_scratch_floats_ex(L, rows, n_kv, 0);
 }
 
-/* A linear layer through its weight-only int8 form, else its int8 one, else fp32. */
-static ram_status lin(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
-                      const struct ram_w8 *w8, const float *b, int out, float *y, struct ram_error *err)
+/* A linear layer through its weight-only int8 form, else its int8 one, else
+** fp32 (from its packed panels P when the model has them). */
+static ram_status lin(const float *x, int rows, int in, const float *W, const struct ram_sgemm_packed *P,
+                      const struct ram_q8_weight *q, const struct ram_w8 *w8, const float *b, int out, float *y,
+                      struct ram_error *err)
 {
     if (w8) {
         ram_w8_linear(x, rows, w8, b, y);
@@ -73,9 +75,9 @@ static ram_status lin(const float *x, int rows, int in, const float *W, const st
     ** of many steps at once (tag2text.c) agree bit for bit. On our sgemm
     ** both branches are the same product. */
     if (rows <= RAM_LINEAR_FEW_ROWS)
-        ram_linear_invariant(x, rows, in, W, b, out, y);
+        ram_linear_invariant_packed(x, rows, in, W, P, b, out, y);
     else
-        ram_linear(x, rows, in, W, b, out, y);
+        ram_linear_packed(x, rows, in, W, P, b, out, y);
     return RAM_OK;
 }
 
@@ -84,7 +86,7 @@ static ram_status attn_out(const struct ram_bert_attn_w *w, const struct ram_q8_
                            const float *ctx, const float *H, int rows, int hid, float eps, float *A,
                            struct ram_error *err)
 {
-    ram_status rc = lin(ctx, rows, hid, w->o_w, oq, o8, w->o_b, hid, A, err);
+    ram_status rc = lin(ctx, rows, hid, w->o_w, w->o_p, oq, o8, w->o_b, hid, A, err);
     if (rc) return rc;
     ram_add(A, H, (size_t)rows * hid);
     ram_layernorm(A, A, rows, hid, w->ln_w, w->ln_b, eps);
@@ -139,9 +141,9 @@ static ram_status self_block(const struct ram_bert_layer *L, const float *H, int
     const struct ram_bert_attn_w *w = &L->self;
     float *Kn = kvn, *Vn = kvn + round16((size_t)rows * hid);
     ram_status rc;
-    if ((rc = lin(H, rows, hid, w->q_w, NULL, L->sq_w8, w->q_b, hid, qc, err)) ||
-        (rc = lin(H, rows, hid, w->k_w, NULL, L->sk_w8, w->k_b, hid, Kn, err)) ||
-        (rc = lin(H, rows, hid, w->v_w, NULL, L->sv_w8, w->v_b, hid, Vn, err)))
+    if ((rc = lin(H, rows, hid, w->q_w, w->q_p, NULL, L->sq_w8, w->q_b, hid, qc, err)) ||
+        (rc = lin(H, rows, hid, w->k_w, w->k_p, NULL, L->sk_w8, w->k_b, hid, Kn, err)) ||
+        (rc = lin(H, rows, hid, w->v_w, w->v_p, NULL, L->sv_w8, w->v_b, hid, Vn, err)))
         return rc;
     for (int b = 0; b < n_seq; b++) {
         const struct ram_bert_cache *c = &sa->cache[b];
@@ -176,7 +178,7 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
         const struct ram_bert_attn_w *w = &L->cross;
         if (Q0)
             memcpy(qc, Q0, sizeof(float) * (size_t)rows * hid);
-        else if ((rc = lin(H, rows, hid, w->q_w, L->q_q, L->cq_w8, w->q_b, hid, qc, err)))
+        else if ((rc = lin(H, rows, hid, w->q_w, w->q_p, L->q_q, L->cq_w8, w->q_b, hid, qc, err)))
             return rc;
         ram_bert_cross_attend(L, qc, rows, K, V, n_kv, S);
         if ((rc = attn_out(w, L->ao_q, L->co_w8, qc, H, rows, hid, L->eps, A, err))) return rc;
@@ -184,9 +186,9 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
         memcpy(A, H, sizeof(float) * (size_t)rows * hid);
     }
 
-    if ((rc = lin(A, rows, hid, L->i_w, L->i_q, L->i_w8, L->i_b, inter, F, err))) return rc;
+    if ((rc = lin(A, rows, hid, L->i_w, L->i_p, L->i_q, L->i_w8, L->i_b, inter, F, err))) return rc;
     ram_gelu(F, (size_t)rows * inter);
-    if ((rc = lin(F, rows, inter, L->o_w, L->o_q, L->o_w8, L->o_b, hid, H, err))) return rc;
+    if ((rc = lin(F, rows, inter, L->o_w, L->o_p, L->o_q, L->o_w8, L->o_b, hid, H, err))) return rc;
     ram_add(H, A, (size_t)rows * hid);
     ram_layernorm(H, H, rows, hid, L->ln_w, L->ln_b, L->eps);
     return RAM_OK;

@@ -22,8 +22,9 @@
 
 #include <stddef.h>
 
-struct ram_q8_weight; /* gemm_q8.h */
-struct ram_w8;        /* gemv_w8.h */
+struct ram_q8_weight;    /* gemm_q8.h */
+struct ram_w8;           /* gemv_w8.h */
+struct ram_sgemm_packed; /* sgemm.h */
 
 /* The additive value bert.py puts on masked attention scores:
 ** (1 - mask) * -10000.0 (not -inf). */
@@ -37,6 +38,8 @@ struct ram_bert_attn_w {
     const float *v_w, *v_b;   /* self.value (H, kv_width) / (H) */
     const float *o_w, *o_b;   /* output.dense (H, H) / (H) */
     const float *ln_w, *ln_b; /* output.LayerNorm (H) */
+    /* The four matrices packed for sgemm by the model (used when not NULL); borrowed. */
+    const struct ram_sgemm_packed *q_p, *k_p, *v_p, *o_p;
 };
 
 /* One post-LN BERT layer (bert.py BertLayer): optional self-attention
@@ -62,6 +65,8 @@ struct ram_bert_layer {
     ** the FFN (Tag2Text's caption decoder in quantized files), used first
     ** when not NULL; borrowed. */
     const struct ram_w8 *sq_w8, *sk_w8, *sv_w8, *so_w8, *cq_w8, *co_w8, *i_w8, *o_w8;
+    /* i_w and o_w packed for sgemm by the model (used when not NULL); borrowed. */
+    const struct ram_sgemm_packed *i_p, *o_p;
 };
 
 /* Self-attention keys and values of one sequence: rows of hidden floats,

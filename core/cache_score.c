@@ -7,6 +7,7 @@
 #include "cache_score.h"
 
 #include "ops.h"
+#include "tagger.h"
 
 #include <math.h>
 #include <string.h>
@@ -510,7 +511,8 @@ static void project_labels(const struct ram_model *m, const float *L, int rows, 
 {
     int dim = m->embed_dim, hid = m->tagger.hidden;
     if (m->wordvec_w)
-        ram_linear(L, rows, dim, m->wordvec_w, m->wordvec_b, hid, H);
+        ram_linear_packed(L, rows, dim, m->wordvec_w, ram_tagger_packed(m, 0, RAM_TAGGER_WORDVEC), m->wordvec_b, hid,
+                          H);
     else
         memcpy(H, L, sizeof(float) * (size_t)rows * dim);
     ram_relu(H, (size_t)rows * hid);
@@ -585,7 +587,7 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
         project_labels(m, q->label, n_tags, q->h0);
         const struct ram_tagger_layer_w *w = &m->tagger_layers[0];
         float *Q0 = q->Q; /* scratch: n_tags <= rows */
-        ram_linear(q->h0, n_tags, q->hid, w->q_w, w->q_b, q->hid, Q0);
+        ram_linear_packed(q->h0, n_tags, q->hid, w->q_w, ram_tagger_packed(m, 0, RAM_TAGGER_Q), w->q_b, q->hid, Q0);
         fold_queries(q, w, Q0, n_tags, q->u0);
         if (is_pow2(q->dim)) {
             size_t nu = (size_t)n_tags * q->heads;
@@ -653,7 +655,7 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
         int fixed = l == 0 && q->des == 1;
         if (!fixed) {
-            ram_linear(q->H, R, hid, w->q_w, w->q_b, hid, q->Q);
+            ram_linear_packed(q->H, R, hid, w->q_w, ram_tagger_packed(m, l, RAM_TAGGER_Q), w->q_b, hid, q->Q);
             fold_queries(q, w, q->Q, R, q->U);
         }
         for (int i = 0; i < n; i++) {
@@ -679,12 +681,12 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
                      dim, 0.0f, q->C + (size_t)h * q->dh, hid);
         for (int r = 0; r < R; r++) ram_add(q->C + (size_t)r * hid, w->v_b, (size_t)hid);
         /* A = LN(ctx Wo^T + bo + H); H' = LN(W2 GELU(W1 A + b1) + b2 + A). */
-        ram_linear(q->C, R, hid, w->ao_w, w->ao_b, hid, q->A);
+        ram_linear_packed(q->C, R, hid, w->ao_w, ram_tagger_packed(m, l, RAM_TAGGER_AO), w->ao_b, hid, q->A);
         ram_add(q->A, q->H, (size_t)R * hid);
         ram_layernorm(q->A, q->A, R, hid, w->aln_w, w->aln_b, m->tagger.eps);
-        ram_linear(q->A, R, hid, w->i_w, w->i_b, q->inter, q->I);
+        ram_linear_packed(q->A, R, hid, w->i_w, ram_tagger_packed(m, l, RAM_TAGGER_I), w->i_b, q->inter, q->I);
         ram_gelu(q->I, (size_t)R * q->inter);
-        ram_linear(q->I, R, q->inter, w->o_w, w->o_b, hid, q->T);
+        ram_linear_packed(q->I, R, q->inter, w->o_w, ram_tagger_packed(m, l, RAM_TAGGER_O), w->o_b, hid, q->T);
         ram_add(q->T, q->A, (size_t)R * hid);
         ram_layernorm(q->T, q->H, R, hid, w->oln_w, w->oln_b, m->tagger.eps);
     }

@@ -38,7 +38,9 @@
 ** same layout. It sums the same exact products in its own order, so it is
 ** within fp32 rounding of the other paths, not bit-identical to them (its
 ** results still do not depend on the thread count). ~4x the vdpbf16ps
-** kernel's rate here.
+** kernel's rate here. The loop around the tiles is blocked for the caches
+** (gemm_amx): streaming every row past each pair of panels, as it first
+** did, left the products at ~21 % of the AMX peak on the forward's shapes.
 ** KERNEL. Register block of MR = 6 rows x 4 panels of 16 columns (24 zmm
 ** accumulators; the widening path 6 x 2, it needs two registers per
 ** panel): per pair of K, 4 weight loads and 6 broadcasts of a 32-bit pair
@@ -59,6 +61,7 @@
 #define BF_TARGET_BF __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define BF_TARGET_AMX __attribute__((target("avx512f,avx512bw,amx-tile,amx-bf16")))
 #define BF_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
@@ -114,10 +117,6 @@ static void pack_part(const float *W, int n, int k, uint16_t *out, int lo)
                     out[(((size_t)p * K2 + k2) * 16 + j) * 2 + i] = v;
                 }
 }
-
-void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed) { pack_part(W, n, k, packed, 0); }
-
-void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo) { pack_part(W, n, k, lo, 1); }
 
 /* AMX tiles need the kernel's permission once per process (Linux >= 5.16:
 ** arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the answer is cached here,
@@ -226,7 +225,85 @@ BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k,
         }
     }
 }
+
+/* The AMX path's layout of the rounded rows: tile by tile, each 16 rows x
+** 32 K (1 KB) contiguous, tiles of one 16-row block in K order: element
+** ((r / 16 * KS + c / 32) * 16 + r % 16) * 32 + c % 32 for KS = K / 32. A
+** tile load then reads one contiguous kilobyte (two streams per 32-row
+** block) instead of 16 rows' 64-byte pieces at the row stride (32 streams,
+** which the prefetchers do not follow). K is a multiple of 32 here. */
+BF_TARGET_F static void round_rows_tiles(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo)
+{
+    const size_t KS = (size_t)k / 32;
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * k;
+        const size_t base = (size_t)r / 16 * KS * 512 + (size_t)(r % 16) * 32;
+        for (int i = 0; i < k; i += 16) {
+            const size_t at = base + (size_t)i / 32 * 512 + i % 32;
+            const __m512 v = _mm512_loadu_ps(xr + i);
+            const __m256i h = round16(v);
+            _mm256_storeu_si256((__m256i *)(a + at), h);
+            if (alo) {
+                const __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+                _mm256_storeu_si256((__m256i *)(alo + at), round16(_mm512_sub_ps(v, hv)));
+            }
+        }
+    }
+}
 #endif
+
+#if BF_X86
+/* pack_part with the rounding on 16 lanes (round16, the same function as
+** ram_f32_to_bf16): one row of W at a time, 16 values become 8 pairs of K,
+** each a 4-byte store 64 bytes apart in the layout. Loading a full-size
+** model for the bf16 path packs ~0.6 G values (hi and lo); the scalar
+** rounding took most of that load's time. */
+BF_TARGET_F static void pack_part_avx512(const float *W, int n, int k, uint16_t *out, int lo)
+{
+    const int K2 = (k + 1) / 2, N16 = (n + 15) / 16;
+    for (int p = 0; p < N16; p++)
+        for (int j = 0; j < 16; j++) {
+            const int o = 16 * p + j;
+            uint16_t *dst = out + ((size_t)p * K2 * 16 + j) * 2; /* pair k2 at dst + k2 * 32 */
+            if (o >= n) {
+                for (int k2 = 0; k2 < K2; k2++) dst[(size_t)k2 * 32] = dst[(size_t)k2 * 32 + 1] = 0;
+                continue;
+            }
+            const float *wr = W + (size_t)o * k;
+            int c = 0;
+            for (; c + 16 <= k; c += 16) {
+                const __m512 v = _mm512_loadu_ps(wr + c);
+                __m256i h = round16(v);
+                if (lo)
+                    h = round16(_mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))));
+                uint32_t t[8];
+                _mm256_storeu_si256((__m256i *)t, h);
+                for (int q = 0; q < 8; q++) memcpy(dst + (size_t)(c / 2 + q) * 32, &t[q], 4);
+            }
+            for (; c < k; c++) { /* the tail, and the zero past an odd K */
+                uint16_t v = ram_f32_to_bf16(wr[c]);
+                if (lo) v = ram_f32_to_bf16(wr[c] - bf16_to_f32(v));
+                dst[(size_t)(c / 2) * 32 + c % 2] = v;
+                if (c + 1 == k && k % 2) dst[(size_t)(c / 2) * 32 + 1] = 0;
+            }
+        }
+}
+#endif
+
+static void pack_any(const float *W, int n, int k, uint16_t *out, int lo)
+{
+#if BF_X86
+    if (ram_bf16_level() >= RAM_BF16_AVX512) {
+        pack_part_avx512(W, n, k, out, lo);
+        return;
+    }
+#endif
+    pack_part(W, n, k, out, lo);
+}
+
+void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed) { pack_any(W, n, k, packed, 0); }
+
+void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo) { pack_any(W, n, k, lo, 1); }
 
 /* ------------------------------------------------------------------ products */
 
@@ -418,51 +495,139 @@ BF_TARGET_AMX static inline __attribute__((always_inline)) void amx_panels(const
     }
 }
 
-BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
+/* The tile products of one 32 x 32 block (rows at a, panels at b and b +
+** ps; two: the second panel exists) for pairs of K k2a..k2b into tiles 0-3:
+** per step of 32 K, W's rounding, then its residual (lo), then the
+** activations' residual (al) against W's rounding. Every C tile sees the
+** same sequence of products whatever the blocking around it, so blocking
+** changes no bit. */
+BF_TARGET_AMX static inline __attribute__((always_inline)) void amx_ksteps(const uint16_t *a, const uint16_t *al,
+                                                                           size_t at, const uint16_t *b,
+                                                                           const uint16_t *l, size_t ps, int k2a,
+                                                                           int k2b, int two)
+{
+    /* a, al: the rows in the tile layout (round_rows_tiles); at: the
+    ** distance of the second 16-row block from the first */
+    for (int k2 = k2a; k2 < k2b; k2 += 16) {
+        const size_t t = (size_t)k2 * 32; /* one tile, 512 bf16, per 16 pairs of K */
+        _tile_loadd(4, a + t, 64);
+        _tile_loadd(5, a + at + t, 64);
+        amx_panels(b + t, b + ps + t, two);
+        if (l) /* bf16x2: the weights' residual with the same rows */
+            amx_panels(l + t, l + ps + t, two);
+        if (al) { /* split activations: their residual with W's rounding */
+            _tile_loadd(4, al + t, 64);
+            _tile_loadd(5, al + at + t, 64);
+            amx_panels(b + t, b + ps + t, two);
+        }
+    }
+}
+
+/* Tiles 0-3 (plus the bias) to y at rows r0.., panel p (and p + 1 when two). */
+BF_TARGET_AMX static void amx_finish(const struct bf_job *j, int r0, int p, int two)
+{
+    float c[4][256] __attribute__((aligned(64)));
+    _tile_stored(0, c[0], 64);
+    _tile_stored(2, c[2], 64);
+    amx_store(j, r0, p * 16, c[0]);
+    if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16, c[2]);
+    if (two) {
+        _tile_stored(1, c[1], 64);
+        _tile_stored(3, c[3], 64);
+        amx_store(j, r0, p * 16 + 16, c[1]);
+        if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16 + 16, c[3]);
+    }
+}
+
+/* Panels p0..p1 (in pairs from p0) against rows r0..r1 (a multiple of 32
+** apart, or to the padded end), the whole K per block: the edges of the
+** blocked loop below. */
+BF_TARGET_AMX static void amx_whole_k(const struct bf_job *j, int p0, int p1, int r0, int r1)
 {
     const struct ram_bf16_weight *w = j->w;
     const int K2 = (w->k + 1) / 2;
-    const size_t ps = (size_t)K2 * 32, lda_b = (size_t)j->lda * 2;
+    const size_t ps = (size_t)K2 * 32;
+    for (int p = p0; p < p1; p += 2)
+        for (int r = r0; r < r1; r += 32) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            const size_t ro = (size_t)r * K2 * 2; /* 16-row blocks are 16 x K apart in the tile layout */
+            amx_ksteps(j->a + ro, j->alo ? j->alo + ro : NULL, (size_t)16 * K2 * 2, w->packed + (size_t)p * ps,
+                       w->lo ? w->lo + (size_t)p * ps : NULL, ps, 0, K2, p + 1 < p1);
+            amx_finish(j, r, p, p + 1 < p1);
+        }
+}
+
+/* AMX blocking. A 32 x 32 block of C lives in tiles 0-3 while its products
+** run; what limits the rate is where the operand tiles come from. Blocks of
+** NC columns of W (and lo) are sized for L2 and reused by every row block;
+** the 32 rows of one row block are reused by every column pair of the
+** block; K longer than AMX_KC is cut into blocks of AMX_KC, the partial sums
+** of the full 32 x 32 blocks kept in y between them (an fp32 tile stored
+** and loaded back is exact, so this changes no bit) over MC rows at a time
+** (that part of y stays in L2). The rows past the last full 32 and a last
+** odd or partial panel take the whole K at once (amx_whole_k). */
+#define AMX_KC 512                 /* K per block when K is longer than AMX_KC_MAX */
+#define AMX_KC_MAX 1024            /* K up to this runs unblocked */
+#define AMX_MC 256                 /* rows per block of y when K is blocked */
+#define AMX_L2_W ((size_t)1 << 20) /* bytes of W (and lo) per column block */
+
+BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
+{
+    const struct ram_bf16_weight *w = j->w;
+    const int K2 = (w->k + 1) / 2, n = w->n;
+    const size_t ps = (size_t)K2 * 32, ldy = (size_t)n * 4;
     struct amx_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
     _tile_loadconfig(&cfg);
-    float c[4][256] __attribute__((aligned(64)));
-    for (int p = j->p0; p < j->p1; p += 2) {
-        const int two = p + 1 < j->p1;
-        const uint16_t *b0 = w->packed + (size_t)p * ps, *b1 = b0 + ps, *l0 = w->lo ? w->lo + (size_t)p * ps : NULL;
-        for (int r0 = 0; r0 < j->rows; r0 += 32) {
-            const uint16_t *a0 = j->a + (size_t)r0 * j->lda, *a1 = a0 + (size_t)16 * j->lda;
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            for (int k2 = 0; k2 < K2; k2 += 16) {
-                _tile_loadd(4, a0 + 2 * k2, lda_b);
-                _tile_loadd(5, a1 + 2 * k2, lda_b);
-                amx_panels(b0 + (size_t)k2 * 32, b1 + (size_t)k2 * 32, two);
-                if (l0) /* bf16x2: the weights' residual with the same rows */
-                    amx_panels(l0 + (size_t)k2 * 32, l0 + ps + (size_t)k2 * 32, two);
-                if (j->alo) { /* split activations: their residual with W's rounding */
-                    const uint16_t *l_a0 = j->alo + (size_t)r0 * j->lda, *l_a1 = l_a0 + (size_t)16 * j->lda;
-                    _tile_loadd(4, l_a0 + 2 * k2, lda_b);
-                    _tile_loadd(5, l_a1 + 2 * k2, lda_b);
-                    amx_panels(b0 + (size_t)k2 * 32, b1 + (size_t)k2 * 32, two);
-                }
-            }
-            _tile_stored(0, c[0], 64);
-            _tile_stored(2, c[2], 64);
-            amx_store(j, r0, p * 16, c[0]);
-            if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16, c[2]);
-            if (two) {
-                _tile_stored(1, c[1], 64);
-                _tile_stored(3, c[3], 64);
-                amx_store(j, r0, p * 16 + 16, c[1]);
-                if (r0 + 16 < j->rows) amx_store(j, r0 + 16, p * 16 + 16, c[3]);
+    /* interior: full pairs of full panels, full 32-row blocks */
+    int pe = j->p0 + (j->p1 - j->p0) / 2 * 2;
+    while (pe > j->p0 && pe * 16 > n) pe -= 2;
+    const int full_rows = j->rows / 32 * 32;
+    const int kc2 = w->k > AMX_KC_MAX ? AMX_KC / 2 : K2, mc = kc2 < K2 ? AMX_MC : full_rows;
+    int ncp = (int)(AMX_L2_W / ((size_t)kc2 * 64 * 2 * (w->lo ? 2 : 1))) * 2; /* panels per column block */
+    if (ncp < 2) ncp = 2;
+    for (int nb = j->p0; nb < pe; nb += ncp) {
+        const int ne = nb + ncp < pe ? nb + ncp : pe;
+        for (int mb = 0; mb < full_rows; mb += mc) {
+            const int me = mb + mc < full_rows ? mb + mc : full_rows;
+            for (int kb = 0; kb < K2; kb += kc2) {
+                const int ke = kb + kc2 < K2 ? kb + kc2 : K2;
+                for (int r0 = mb; r0 < me; r0 += 32)
+                    for (int p = nb; p < ne; p += 2) {
+                        float *c = j->y + (size_t)r0 * n + p * 16;
+                        if (kb == 0) {
+                            _tile_zero(0);
+                            _tile_zero(1);
+                            _tile_zero(2);
+                            _tile_zero(3);
+                        } else { /* the partial sums of the K blocks before */
+                            _tile_loadd(0, c, ldy);
+                            _tile_loadd(1, c + 16, ldy);
+                            _tile_loadd(2, c + (size_t)16 * n, ldy);
+                            _tile_loadd(3, c + (size_t)16 * n + 16, ldy);
+                        }
+                        const size_t ro = (size_t)r0 * K2 * 2;
+                        amx_ksteps(j->a + ro, j->alo ? j->alo + ro : NULL, (size_t)16 * K2 * 2,
+                                   w->packed + (size_t)p * ps, w->lo ? w->lo + (size_t)p * ps : NULL, ps, kb, ke, 1);
+                        if (ke == K2) {
+                            amx_finish(j, r0, p, 1);
+                        } else {
+                            _tile_stored(0, c, ldy);
+                            _tile_stored(1, c + 16, ldy);
+                            _tile_stored(2, c + (size_t)16 * n, ldy);
+                            _tile_stored(3, c + (size_t)16 * n + 16, ldy);
+                        }
+                    }
             }
         }
     }
+    if (full_rows < j->rows) amx_whole_k(j, j->p0, pe, full_rows, j->rows);
+    amx_whole_k(j, pe, j->p1, 0, j->rows);
     _tile_release();
 }
 
@@ -567,11 +732,14 @@ BF_TARGET_AVX2 static void gemm_avx2(const struct bf_job *j)
 }
 #endif
 
+/* The AMX tiles run the product (and the rows are in their layout). */
+static int amx_layout(const struct bf_job *j) { return BF_X86 && j->level == RAM_BF16_AMX && j->w->k % 32 == 0; }
+
 static void *gemm_thread(void *arg)
 {
     const struct bf_job *j = arg;
 #if BF_X86
-    if (j->level == RAM_BF16_AMX && j->w->k % 32 == 0) {
+    if (amx_layout(j)) {
         gemm_amx(j);
         return NULL;
     }
@@ -593,6 +761,10 @@ static void *round_thread(void *arg)
     const struct bf_job *j = arg;
     uint16_t *a = (uint16_t *)j->a, *alo = (uint16_t *)j->alo;
 #if BF_X86
+    if (amx_layout(j)) {
+        round_rows_tiles(j->x, j->r0, j->r1, j->w->k, a, alo);
+        return NULL;
+    }
     if (j->level >= RAM_BF16_AVX512) {
         round_rows_avx512(j->x, j->r0, j->r1, j->w->k, a, alo, j->lda);
         return NULL;
@@ -611,12 +783,19 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
     const int lda = (w->k + 1) / 2 * 2, split = w->split_x != 0;
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD, one = padded * lda;
     /* 64-byte aligned: with K a multiple of 32 every row then starts a cache
-    ** line, so an AMX tile row or a 6-row block never straddles two. */
-    void *mem = ram_malloc(one * (split ? 2 : 1) * sizeof(uint16_t) + 64);
+    ** line, so an AMX tile row or a 6-row block never straddles two. A large
+    ** buffer (the decoder's FFN-out with split activations: 9.4 MB per
+    ** 768-row chunk) is a fresh mapping at every call; in 2 MB pages where
+    ** the kernel gives them its first touch costs 512x fewer page faults (on
+    ** 4 KB pages they took ~20 % of a 4,585-row FFN-out product). */
+    const size_t bytes = one * (split ? 2 : 1) * sizeof(uint16_t), huge = (size_t)2 << 20;
+    const size_t align = bytes >= 2 * huge ? huge : 64;
+    void *mem = ram_malloc(bytes + align);
     if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
-    uint16_t *buf = (uint16_t *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
-    memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
-    if (split) memset(buf + one + (size_t)rows * lda, 0, (padded - rows) * lda * sizeof(uint16_t));
+    uint16_t *buf = (uint16_t *)(((uintptr_t)mem + align - 1) & ~(uintptr_t)(align - 1));
+#ifdef MADV_HUGEPAGE
+    if (align == huge) madvise(buf, bytes / huge * huge, MADV_HUGEPAGE); /* a hint */
+#endif
     struct bf_job base = {.a = buf,
                           .alo = split ? buf + one : NULL,
                           .rows = rows,
@@ -627,6 +806,12 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
                           .x = x,
                           .level = ram_bf16_level()},
                   jobs[RAM_MAX_JOBS];
+    /* the padding rows are zero: past the last row in row order, or the
+    ** whole last partial 16-row block in the tile layout (its rows are
+    ** written after this) */
+    const size_t pad0 = (size_t)rows * lda, pad1 = (size_t)rows / 16 * 16 * lda, pad = amx_layout(&base) ? pad1 : pad0;
+    memset(buf + pad, 0, (one - pad) * sizeof(uint16_t));
+    if (split) memset(buf + one + pad, 0, (one - pad) * sizeof(uint16_t));
     const int P = (w->n + 15) / 16;
     const int T = ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, P);
     for (int t = 0; t < T; t++) {

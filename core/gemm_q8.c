@@ -44,6 +44,13 @@
 ** no normed copy is written and read back), and a residual add runs in the
 ** epilogue (y += result while the result is in registers): Swin's blocks
 ** use both, and get the separate ops' values bit for bit.
+** SPLIT FORMS (struct ram_q8_weight's lo / split_x / lo_mean; a measuring
+** tool for the precision choice, models/README.md): W's rounding residual
+** as a second int8 matrix, the activations' as second u8 rows (made in the
+** quantization phase while the row is in L1), or the residual matrix
+** applied only to the mean of the rows as a bias correction (int8m). Each
+** extra product is an ordinary one added into y after the first, so the
+** bits stay the same at every kernel level and thread count.
 */
 #include "gemm_q8.h"
 
@@ -144,6 +151,22 @@ ram_status ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, fl
     return RAM_OK;
 }
 
+ram_status ram_q8_quantize_pack_lo(const float *W, int n, int k, const int8_t *packed, const float *scale,
+                                   int8_t *lo_packed, float *lo_scale, struct ram_error *err)
+{
+    const int K4 = (k + 3) / 4;
+    if (!ram_q8_packed_bytes(n, k))
+        return ram_fail(err, RAM_ERR_TOO_BIG, "int8: a %d x %d matrix is out of range", n, k);
+    float *r = ram_malloc(sizeof(float) * (size_t)n * k);
+    if (!r) return ram_fail(err, RAM_ERR_NOMEM, "int8: out of memory splitting a %d x %d matrix", n, k);
+    for (int o = 0; o < n; o++)
+        for (int i = 0; i < k; i++)
+            r[(size_t)o * k + i] = W[(size_t)o * k + i] - scale[o] * (float)packed[pidx(o, i, K4)];
+    ram_status rc = ram_q8_quantize_pack(r, n, k, lo_packed, lo_scale, err);
+    ram_free(r);
+    return rc;
+}
+
 ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *scale, struct ram_q8_weight **out,
                              struct ram_error *err)
 {
@@ -155,6 +178,7 @@ ram_status ram_q8_weight_new(int n, int k, const int8_t *packed, const float *sc
     if (!w) return ram_fail(err, RAM_ERR_NOMEM, "out of memory for int8 weight sums");
     w->n = n, w->k = k, w->packed = packed, w->scale = scale;
     w->bf16 = (struct ram_bf16_weight){.packed = NULL};
+    w->lo = NULL, w->split_x = 0, w->lo_mean = 0;
     w->colsum = (int32_t *)(((uintptr_t)(w + 1) + 63) & ~(uintptr_t)63);
     for (int p = 0; p < N16; p++) {
         int32_t s[64] = {0}; /* one lane per byte of a 64-byte row: vectorises */
@@ -322,6 +346,14 @@ struct q8_job {
     const float *ln_w, *ln_b;
     float ln_eps;
     float *lnrow;
+    /* lo_mean: columns [c0, c1) of the quantized rows' mean (into mean), then the bias
+    ** with the correction (bias2) for the panels [p0, p1) */
+    int c0, c1;
+    float *mean, *bias2;
+    /* split_x: the residual x - sa (a - za) of each row, quantized too (resrow: k floats of this job) */
+    uint8_t *a_lo;
+    float *sa_lo, *resrow;
+    int32_t *za_lo;
 };
 
 /* y[r][o] or acc[r][o] from the integer sum v of row r, column o. */
@@ -675,7 +707,8 @@ static void *gemm_thread(void *arg)
 
 /* The rows [r0, r1), LayerNorm'ed first when ln_w (ram_layernorm's values,
 ** row by row: the normed row stays in L1 for its quantization instead of
-** being written out and read back). */
+** being written out and read back); with a_lo, each row's quantization
+** residual is quantized too, while the row is in L1. */
 static void *quant_thread(void *arg)
 {
     const struct q8_job *j = arg;
@@ -686,8 +719,14 @@ static void *quant_thread(void *arg)
             ram_ops_vec_pick()->layernorm_rows(xr, j->lnrow, 1, k, j->ln_w, j->ln_b, j->ln_eps);
             xr = j->lnrow;
         }
-        quant_row(j->vnni, xr, k, (uint8_t *)j->a + (size_t)r * j->lda, j->lda, (float *)j->sa + r,
-                  (int32_t *)j->za + r);
+        uint8_t *ar = (uint8_t *)j->a + (size_t)r * j->lda;
+        quant_row(j->vnni, xr, k, ar, j->lda, (float *)j->sa + r, (int32_t *)j->za + r);
+        if (j->a_lo) {
+            const float s = j->sa[r];
+            const int32_t z = j->za[r];
+            for (int i = 0; i < k; i++) j->resrow[i] = xr[i] - s * (float)((int32_t)ar[i] - z);
+            quant_row(j->vnni, j->resrow, k, j->a_lo + (size_t)r * j->lda, j->lda, j->sa_lo + r, j->za_lo + r);
+        }
     }
     return NULL;
 }
@@ -716,6 +755,115 @@ static void split(struct q8_job *jobs, int T, const struct q8_job *base)
         jobs[t].r0 = (int)((long)base->rows * t / T);
         jobs[t].r1 = (int)((long)base->rows * (t + 1) / T);
     }
+}
+
+/* int8m, first step: the mean of the dequantized rows sa (a - za) over
+** the columns [c0, c1), summed in fp32 over the rows in order (a product
+** then a sum, on the portable path and the AVX-512 one alike), so the
+** result depends neither on how the columns are split nor on the level. */
+static void mean_cols(const struct q8_job *j, float *d, int c0, int c1)
+{
+    for (int r = 0; r < j->rows; r++) {
+        const uint8_t *ar = j->a + (size_t)r * j->lda;
+        const float s = j->sa[r];
+        const int32_t z = j->za[r];
+        for (int c = c0; c < c1; c++) {
+            const float prod = s * (float)((int32_t)ar[c] - z);
+            d[c] += prod;
+        }
+    }
+}
+
+#if Q8_X86
+Q8_TARGET static void mean_cols_avx512(const struct q8_job *j, float *d, int c0, int c1)
+{
+    for (int r = 0; r < j->rows; r++) {
+        const uint8_t *ar = j->a + (size_t)r * j->lda;
+        const __m512 s = _mm512_set1_ps(j->sa[r]);
+        const __m512i z = _mm512_set1_epi32(j->za[r]);
+        for (int c = c0; c + 16 <= c1; c += 16) {
+            const __m512i v = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ar + c))), z);
+            _mm512_storeu_ps(d + c, _mm512_add_ps(_mm512_loadu_ps(d + c), _mm512_mul_ps(s, _mm512_cvtepi32_ps(v))));
+        }
+    }
+}
+#endif
+
+static void *mean_thread(void *arg)
+{
+    const struct q8_job *j = arg;
+    float *d = j->mean;
+    int c = j->c0;
+    for (int i = j->c0; i < j->c1; i++) d[i] = 0;
+#if Q8_X86
+    if (j->vnni) {
+        mean_cols_avx512(j, d, c, j->c1);
+        c += (j->c1 - c) / 16 * 16;
+    }
+#endif
+    mean_cols(j, d, c, j->c1);
+    for (int i = j->c0; i < j->c1; i++) d[i] /= (float)j->rows;
+    return NULL;
+}
+
+/* Second step: bias2[o] = bias[o] + scale_lo[o] * sum_k q_lo[o][k] mean[k]
+** for the panels [p0, p1): 16 outputs at a time, each summed over k in
+** order in fp32, a product then a sum (no fused multiply-add), on the
+** portable path and the AVX-512 one alike: the same bits. */
+static void correct_panel(const int8_t *b, int K4, int k, const float *mean, float acc[16])
+{
+    for (int k4 = 0; k4 < K4; k4++)
+        for (int i = 0; i < 4 && 4 * k4 + i < k; i++) {
+            const float m = mean[4 * k4 + i];
+            for (int t = 0; t < 16; t++) {
+                const float prod = (float)b[(size_t)k4 * 64 + 4 * t + i] * m;
+                acc[t] += prod;
+            }
+        }
+}
+
+#if Q8_X86
+/* The 64 bytes of a panel's group of 4 k hold 4 codes per output: lane t
+** of one zmm has output t's codes in its 4 bytes, code i shifted out by
+** (24 - 8 i) left then 24 right (arithmetic). k is a multiple of 4 here. */
+Q8_TARGET static void correct_panel_avx512(const int8_t *b, int K4, const float *mean, float acc[16])
+{
+    __m512 v = _mm512_loadu_ps(acc);
+    for (int k4 = 0; k4 < K4; k4++) {
+        const __m512i w = _mm512_loadu_si512(b + (size_t)k4 * 64);
+        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(w, 24), 24)),
+                                           _mm512_set1_ps(mean[4 * k4])));
+        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(w, 16), 24)),
+                                           _mm512_set1_ps(mean[4 * k4 + 1])));
+        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(w, 8), 24)),
+                                           _mm512_set1_ps(mean[4 * k4 + 2])));
+        v = _mm512_add_ps(
+            v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(w, 24)), _mm512_set1_ps(mean[4 * k4 + 3])));
+    }
+    _mm512_storeu_ps(acc, v);
+}
+#endif
+
+static void *correct_thread(void *arg)
+{
+    const struct q8_job *j = arg;
+    const struct ram_q8_weight *lo = j->w->lo;
+    const int K4 = (lo->k + 3) / 4;
+    for (int p = j->p0; p < j->p1; p++) {
+        const int8_t *b = lo->packed + (size_t)p * K4 * 64;
+        float acc[16] = {0};
+#if Q8_X86
+        if (j->vnni && lo->k % 4 == 0)
+            correct_panel_avx512(b, K4, j->mean, acc);
+        else
+#endif
+            correct_panel(b, K4, lo->k, j->mean, acc);
+        for (int t = 0; t < 16 && 16 * p + t < lo->n; t++) {
+            const int o = 16 * p + t;
+            j->bias2[o] = (j->bias ? j->bias[o] : 0.0f) + acc[t] * lo->scale[o];
+        }
+    }
+    return NULL;
 }
 
 ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram_q8_weight *w, int32_t *acc,
@@ -764,18 +912,21 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
         return ram_bf16_linear(x, rows, &w->bf16, b, y, err);
     }
     if (rows == 0) return RAM_OK;
-    const int lda = (w->k + 3) / 4 * 4;
+    const int lda = (w->k + 3) / 4 * 4, xs = w->split_x;
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD;
     const int T = thread_count(rows, w);
     /* One buffer: quantized rows (ROW_PAD-padded, zeroed padding), then
-    ** scales and zero points, then a LayerNorm row per thread. */
-    size_t abytes = padded * lda, lnfloats = f->ln_w ? (size_t)T * w->k : 0;
-    void *mem = ram_malloc(63 + abytes + padded * (sizeof(float) + sizeof(int32_t)) + lnfloats * sizeof(float));
+    ** scales and zero points, then (split_x) the same for the residual's
+    ** rows, then a LayerNorm row and (split_x) a residual row per thread. */
+    const size_t abytes = padded * lda, part = abytes + padded * (sizeof(float) + sizeof(int32_t));
+    const size_t rowfloats = (size_t)T * w->k * ((f->ln_w ? 1 : 0) + xs);
+    const size_t meanfloats = w->lo && w->lo_mean ? (size_t)w->k + w->n : 0;
+    void *mem = ram_malloc(63 + part * (1 + xs) + (rowfloats + meanfloats) * sizeof(float));
     if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d rows", rows, w->k);
     uint8_t *buf = align64(mem);
     float *sa = (float *)(buf + abytes);
     int32_t *za = (int32_t *)(sa + padded);
-    float *lnrows = (float *)(za + padded);
+    float *rowbuf = (float *)(buf + part * (1 + xs));
     memset(buf + (size_t)rows * lda, 0, (padded - rows) * lda);
     struct q8_job base = {.a = buf,
                           .rows = rows,
@@ -795,11 +946,43 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
                           .avxvnni = ram_q8_have_avxvnni(),
                           .amx = w->k % 64 == 0 && ram_q8_have_amx()},
                   jobs[RAM_MAX_JOBS];
+    if (xs) {
+        base.a_lo = buf + part;
+        base.sa_lo = (float *)(base.a_lo + abytes);
+        base.za_lo = (int32_t *)(base.sa_lo + padded);
+        memset(base.a_lo + (size_t)rows * lda, 0, (padded - rows) * lda);
+    }
     split(jobs, T, &base);
-    if (f->ln_w)
-        for (int t = 0; t < T; t++) jobs[t].lnrow = lnrows + (size_t)t * w->k;
+    for (int t = 0; t < T; t++) {
+        float *own = rowbuf + (size_t)t * w->k * ((f->ln_w ? 1 : 0) + xs);
+        if (f->ln_w) jobs[t].lnrow = own, own += w->k;
+        if (xs) jobs[t].resrow = own;
+    }
     ram_run_jobs(quant_thread, jobs, sizeof jobs[0], T);
+    if (meanfloats) { /* int8m: the weights' residual on the rows' mean, as a bias */
+        float *mean = rowbuf + rowfloats, *bias2 = mean + w->k;
+        for (int t = 0; t < T; t++) {
+            jobs[t].mean = mean, jobs[t].bias2 = bias2;
+            jobs[t].c0 = (int)((long)w->k * t / T), jobs[t].c1 = (int)((long)w->k * (t + 1) / T);
+        }
+        ram_run_jobs(mean_thread, jobs, sizeof jobs[0], T);
+        ram_run_jobs(correct_thread, jobs, sizeof jobs[0], T);
+        for (int t = 0; t < T; t++) jobs[t].bias = bias2;
+    }
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
+    /* The split forms: more products added into y, one after the other (so
+    ** the bits do not depend on the thread count or the kernel level). */
+    if (w->lo && !w->lo_mean) {
+        for (int t = 0; t < T; t++) jobs[t].w = w->lo, jobs[t].bias = NULL, jobs[t].add = 1;
+        ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
+    }
+    if (xs) {
+        for (int t = 0; t < T; t++) {
+            jobs[t].w = w, jobs[t].bias = NULL, jobs[t].add = 1;
+            jobs[t].a = base.a_lo, jobs[t].sa = base.sa_lo, jobs[t].za = base.za_lo;
+        }
+        ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
+    }
     ram_free(mem);
     return RAM_OK;
 }

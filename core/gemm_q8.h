@@ -43,6 +43,19 @@ struct ram_q8_weight {
     const float *scale;          /* n per-channel scales: W[o][i] ~ scale[o] * q; borrowed */
     int32_t *colsum;             /* N16 * 16 sums over k of q (0 past n); owned by this struct */
     struct ram_bf16_weight bf16; /* packed borrowed; NULL for an int8 layer */
+    /* Split forms ("int8x2" / "int8xa" / "int8x3", the int8 analogues of
+    ** gemm_bf16.h's): lo, when set, is W's rounding residual W - scale * q
+    ** quantized the same way (borrowed): every product is then x W_hi +
+    ** x W_lo, and the weights carry ~15 bits. split_x 1: each activation row
+    ** is taken as its u8 rounding plus the u8 rounding of its residual (one
+    ** more product with W_hi). Both: x_hi W_hi + x_lo W_hi + x_hi W_lo. */
+    const struct ram_q8_weight *lo;
+    int split_x;
+    /* lo_mean 1 ("int8m"): lo is applied to the mean of the quantized rows
+    ** only, as a bias correction (lo^T mean_r x_hi[r], one matrix-vector
+    ** product per call instead of a second product): the part of the
+    ** weights' rounding error that every row shares. */
+    int lo_mean;
 };
 
 /* Bytes of the packed form of an N x K matrix; 0 if N or K is out of range. */
@@ -54,6 +67,12 @@ size_t ram_q8_packed_bytes(int n, int k);
 ** (ram_q8_packed_bytes) and scale (n). Fails only for a bad shape or
 ** RAM_ERR_NOMEM (a row of temporaries). */
 ram_status ram_q8_quantize_pack(const float *W, int n, int k, int8_t *packed, float *scale, struct ram_error *err);
+
+/* int8x2: the residual of W (n x k) after the codes in packed / scale
+** (ram_q8_quantize_pack's output), W - scale[o] * q[o][i], quantized the
+** same way into lo_packed and lo_scale. Same failures. */
+ram_status ram_q8_quantize_pack_lo(const float *W, int n, int k, const int8_t *packed, const float *scale,
+                                   int8_t *lo_packed, float *lo_scale, struct ram_error *err);
 
 /* Wraps a packed matrix and its scales (both borrowed, must outlive *out)
 ** and computes the column sums the zero-point correction needs.

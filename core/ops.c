@@ -116,6 +116,30 @@ void ram_linear_invariant(const float *x, int rows, int in, const float *W, cons
         ram_linear(x, rows, in, W, b, out, y);
 }
 
+/* P when it is W's packed form (the same product), else NULL. */
+static const struct ram_sgemm_packed *packed_of(const float *W, const struct ram_sgemm_packed *P, int in, int out)
+{
+    return P && P->w == W && P->k == in && P->n == out ? P : NULL;
+}
+
+void ram_linear_packed(const float *x, int rows, int in, const float *W, const struct ram_sgemm_packed *P,
+                       const float *b, int out, float *y)
+{
+    if ((P = packed_of(W, P, in, out)))
+        ram_sgemm_packed(rows, x, in, P, 0.0f, y, out, b);
+    else
+        ram_linear(x, rows, in, W, b, out, y);
+}
+
+void ram_linear_invariant_packed(const float *x, int rows, int in, const float *W, const struct ram_sgemm_packed *P,
+                                 const float *b, int out, float *y)
+{
+    if (ram_sgemm_default() == RAM_SGEMM_OPENBLAS)
+        ram_linear_dots(x, rows, in, W, b, out, y);
+    else
+        ram_linear_packed(x, rows, in, W, P, b, out, y);
+}
+
 void ram_linear_rows(const float *x, int rows, int in, const float *W, const float *b, int out, float *y)
 {
     if (rows > 0 && rows <= FEW_ROWS && in > 0 && out > 0) {

@@ -44,6 +44,16 @@ void ram_linear_dots(const float *x, int rows, int in, const float *W, const flo
 ** each 3-row step's bits. */
 void ram_linear_invariant(const float *x, int rows, int in, const float *W, const float *b, int out, float *y);
 
+/* ram_linear and ram_linear_invariant through P, W's panels packed once by
+** its owner (ram_sgemm_pack_weights; a model packs at load and frees them
+** with itself): the same bits, without packing W again. P may be NULL, or
+** made for another W (then W as is). */
+struct ram_sgemm_packed;
+void ram_linear_packed(const float *x, int rows, int in, const float *W, const struct ram_sgemm_packed *P,
+                       const float *b, int out, float *y);
+void ram_linear_invariant_packed(const float *x, int rows, int in, const float *W, const struct ram_sgemm_packed *P,
+                                 const float *b, int out, float *y);
+
 /* ram_linear through the int8 kernel when q is not NULL (quantized model
 ** files, gemm_q8.h), else the fp32 W. Only the int8 path can fail
 ** (RAM_ERR_NOMEM for its per-call buffer). */

@@ -31,6 +31,7 @@ extern void openblas_set_num_threads(int);
 #define NC 768
 #define MR_MAX 16
 #define MIN_WORK ((double)(1 << 20)) /* multiply-adds per job at least */
+#define APAD 16                      /* floats between the rows of a copied A block (below) */
 
 /* ---- the portable kernel: 4 x 16, plain C (the compiler vectorises what its flags allow) ---- */
 enum { PMR = 4, PNR = 16 };
@@ -57,7 +58,7 @@ static void kernel_portable(int kc, const float *a, long rs, long cs, const floa
     }
 }
 
-static const struct ram_sgemm_kernel kernel_portable_desc = {PMR, PNR, kernel_portable, ram_sgemm_pack_b_generic};
+static const struct ram_sgemm_kernel kernel_portable_desc = {PMR, PNR, kernel_portable, ram_sgemm_pack_b_generic, 0, 0};
 
 /* ---- per-thread packing buffer: grown once, freed when the thread exits ---- */
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -149,8 +150,20 @@ static void *job_run(void *arg)
     const int mr = kd->mr, nr = kd->nr;
     const long a_rs = j->tA ? 1 : j->lda, a_cs = j->tA ? j->lda : 1;
     const float *pre = j->panels;
-    const long pre_stride = (long)j->K * nr; /* one prepacked panel: all of K */
-    float *bp = pack_buffer(pre ? (size_t)MR_MAX * KC : (size_t)KC * NC + (size_t)MR_MAX * KC);
+    /* Prepacked B is stored by K block: block pc (kc x all N, the first element of block pc at
+    ** pc * pre_cols) holds its panels kc x nr floats each, one after another, as the packing
+    ** here makes them. A panel of all of K (the layout before) put the 24 panels of one block
+    ** K * nr floats apart: at K = 1536, 3072 or 6144 a multiple of 64 KB, so they shared one
+    ** half of L2's sets and evicted each other (beyond its 16 ways). */
+    const long pre_cols = (long)(j->N + nr - 1) / nr * nr;
+    /* A's rows lda floats apart: when that is a multiple of 2 KB, the mr rows of a tile fall in
+    ** one or two of L1's 64 sets (4 KB apart per way), with the next block's rows the prefetches
+    ** bring: more lines than the ways, evicted before their next use (K = 3072 and 6144, the
+    ** FFN's second products, ran 20 % below the other shapes). Such blocks are copied to rows
+    ** kc + APAD floats apart, 17 lines: every row in its own set. The kernel reads the same
+    ** values in the same order: same bits. */
+    const int copy_a = !j->tA && (long)j->lda * sizeof(float) % 2048 == 0;
+    float *bp = pack_buffer(pre ? (size_t)MR_MAX * (KC + APAD) : (size_t)KC * NC + (size_t)MR_MAX * (KC + APAD));
     if (!bp) {
         job_naive(j);
         return NULL;
@@ -164,7 +177,7 @@ static void *job_run(void *arg)
             const float *blk;
             long panel_stride;
             if (pre)
-                blk = pre + (long)(jc / nr) * pre_stride + (long)pc * nr, panel_stride = pre_stride;
+                panel_stride = (long)kc * nr, blk = pre + (long)pc * pre_cols + (long)(jc / nr) * panel_stride;
             else
                 kd->pack_b(j->tB, j->B, j->ldb, pc, kc, jc, nc, nr, bp), blk = bp, panel_stride = (long)kc * nr;
             /* the next B block (weights are read once per forward: from memory) into L2 */
@@ -174,8 +187,8 @@ static void *job_run(void *arg)
             if (jn >= j->n1)
                 ahead_start(&hb, NULL, 0, 0, 0, 2);
             else if (pre)
-                ahead_start(&hb, pre + (long)(jn / nr) * pre_stride + (long)pn * nr, pre_stride, (nn + nr - 1) / nr,
-                            kn * nr, 2);
+                ahead_start(&hb, pre + (long)pn * pre_cols + (long)(jn / nr) * kn * nr, (long)kn * nr,
+                            (nn + nr - 1) / nr, kn * nr, 2);
             else if (j->tB)
                 ahead_start(&hb, j->B + (long)jn * j->ldb + pn, j->ldb, nn, kn, 2);
             else
@@ -188,10 +201,15 @@ static void *job_run(void *arg)
                 int m = j->m1 - ir < mr ? j->m1 - ir : mr;
                 const float *a = j->A + ir * a_rs + pc * a_cs;
                 long rs = a_rs, cs = a_cs;
-                if (m < mr) { /* the last rows, zero-padded to a whole tile */
-                    for (int r = 0; r < mr; r++)
+                /* at most few_mr rows left: the small tile's kernel (the same bits per row) */
+                int few = m <= kd->few_mr, tile = few ? kd->few_mr : mr;
+                if (m < tile) { /* the last rows, zero-padded to a whole tile */
+                    for (int r = 0; r < tile; r++)
                         for (int k = 0; k < kc; k++) apad[(long)r * kc + k] = r < m ? a[r * a_rs + k * a_cs] : 0.0f;
                     a = apad, rs = kc, cs = 1;
+                } else if (copy_a && !few) {
+                    for (int r = 0; r < mr; r++) memcpy(apad + (long)r * (kc + APAD), a + r * a_rs, sizeof(float) * kc);
+                    a = apad, rs = kc + APAD, cs = 1;
                 }
                 /* the next row block of A (from L3 or memory) into L1, a slice per kernel call */
                 struct ahead ha;
@@ -208,8 +226,8 @@ static void *job_run(void *arg)
                 for (int jr = 0; jr < nc; jr += nr) {
                     ahead_step(&ha, a_per_call);
                     ahead_step(&hb, b_per_call);
-                    kd->kernel(kc, a, rs, cs, blk + (long)(jr / nr) * panel_stride, c + jr, j->ldc, m,
-                               nc - jr < nr ? nc - jr : nr, j->alpha, beta, bias ? bias + jr : NULL);
+                    (few ? kd->few : kd->kernel)(kc, a, rs, cs, blk + (long)(jr / nr) * panel_stride, c + jr, j->ldc, m,
+                                                 nc - jr < nr ? nc - jr : nr, j->alpha, beta, bias ? bias + jr : NULL);
                 }
             }
         }
@@ -356,7 +374,11 @@ static void *pack_job_run(void *arg)
 {
     const struct pack_job *j = arg;
     int nr = j->kd->nr, j0 = j->p0 * nr, j1 = j->p1 * nr < j->N ? j->p1 * nr : j->N;
-    if (j1 > j0) j->kd->pack_b(1, j->W, j->K, 0, j->K, j0, j1 - j0, nr, j->panels + (long)j->p0 * j->K * nr);
+    long cols = (long)(j->N + nr - 1) / nr * nr; /* the layout of job_run's prepacked B */
+    for (int pc = 0; pc < j->K && j1 > j0; pc += KC) {
+        int kc = j->K - pc < KC ? j->K - pc : KC;
+        j->kd->pack_b(1, j->W, j->K, pc, kc, j0, j1 - j0, nr, j->panels + (long)pc * cols + (long)j->p0 * kc * nr);
+    }
     return NULL;
 }
 
@@ -401,54 +423,8 @@ void ram_sgemm_packed(int M, const float *A, int lda, const struct ram_sgemm_pac
     sgemm_run(path, 0, 1, M, W->n, W->k, 1.0f, A, lda, W->w, W->k, beta, C, ldc, bias, ours ? W->panels : NULL);
 }
 
-/* ---- the registry of packed weights (sgemm.h) ---- */
-static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
-static const struct ram_sgemm_packed *reg[RAM_SGEMM_MAX_REGISTERED];
-static _Atomic int reg_n; /* entries in use; read without the lock to skip the search when 0 */
-
-int ram_sgemm_register(const struct ram_sgemm_packed *p)
-{
-    if (!p || !p->panels) return 0;
-    pthread_rwlock_wrlock(&reg_lock);
-    int n = reg_n, ok = n < RAM_SGEMM_MAX_REGISTERED;
-    if (ok) reg[n] = p, reg_n = n + 1;
-    pthread_rwlock_unlock(&reg_lock);
-    return ok;
-}
-
-void ram_sgemm_unregister(const struct ram_sgemm_packed *p)
-{
-    pthread_rwlock_wrlock(&reg_lock);
-    int n = reg_n;
-    for (int i = 0; i < n; i++)
-        if (reg[i] == p) {
-            reg[i] = reg[n - 1], reg_n = n - 1;
-            break;
-        }
-    pthread_rwlock_unlock(&reg_lock);
-}
-
-/* The panels of B when B is a registered W packed for kd, else NULL. */
-static const float *registered_panels(const struct ram_sgemm_kernel *kd, const float *B, int N, int K)
-{
-    const float *found = NULL;
-    pthread_rwlock_rdlock(&reg_lock);
-    for (int i = 0, n = reg_n; i < n && !found; i++)
-        if (reg[i]->w == B && reg[i]->n == N && reg[i]->k == K && reg[i]->kernel == kd) found = reg[i]->panels;
-    pthread_rwlock_unlock(&reg_lock);
-    return found;
-}
-
 void ram_sgemm(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                float beta, float *C, int ldc, const float *bias)
 {
-    if (atomic_load_explicit(&reg_n, memory_order_relaxed) > 0 && !tA && tB && alpha == 1.0f && ldb == K) {
-        enum ram_sgemm_path path = ram_sgemm_default();
-        const float *panels = path == RAM_SGEMM_OPENBLAS ? NULL : registered_panels(kernel_for(path), B, N, K);
-        if (panels) {
-            sgemm_run(path, 0, 1, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, bias, panels);
-            return;
-        }
-    }
     ram_sgemm_on(ram_sgemm_default(), tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }

@@ -35,7 +35,8 @@ void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K,
 
 /* A linear layer's weights W (N x K, PyTorch's (out, in) layout: the B^T
 ** of C = A W^T) packed once in the panels the kernel of the default path
-** reads: ceil(N / nr) panels of K x nr floats, the last one zero-padded.
+** reads: per block of sgemm.c's K blocking, ceil(N / nr) panels of kc x nr
+** floats (the last one zero-padded), the blocks one after another.
 ** The products then skip packing (each weight was packed from memory on
 ** every forward: about 6 % of the forward's time) and give the same bits as
 ** ram_sgemm(0, 1, ...) on W, which they fall back to when the panels are
@@ -62,19 +63,6 @@ void ram_sgemm_packed_free(struct ram_sgemm_packed *p); /* frees the panels; out
 void ram_sgemm_packed(int M, const float *A, int lda, const struct ram_sgemm_packed *W, float beta, float *C, int ldc,
                       const float *bias);
 
-/* Packed weights that ram_sgemm itself finds, for products whose caller
-** only has W (the tagging decoder's layers run through bert.c's
-** ram_linear calls): a product C = A W^T (tA 0, tB 1, alpha 1, ldb = K) on a
-** registered W of the same N and K reads its panels. Registered and
-** unregistered by the owner of W (the model, at load and free), never while
-** a product on W runs; the registry is process state holding only borrowed
-** pointers. ram_sgemm_register returns 0 when the registry is full
-** (RAM_SGEMM_MAX_REGISTERED) or p has no panels: products then pack on the
-** fly, with the same bits. */
-#define RAM_SGEMM_MAX_REGISTERED 256
-int ram_sgemm_register(const struct ram_sgemm_packed *p);
-void ram_sgemm_unregister(const struct ram_sgemm_packed *p);
-
 /* The path ram_sgemm takes: our kernel of ram_cpu_isa() when it has vectors,
 ** else OpenBLAS (whose own run-time dispatch covers older CPUs), unless the
 ** environment says RAM_SGEMM=openblas, or RAM_ISA=portable asks for ours. */
@@ -98,6 +86,12 @@ struct ram_sgemm_kernel {
     void (*kernel)(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m, int n,
                    float alpha, float beta, const float *bias);
     void (*pack_b)(int tB, const float *B, long ldb, int k0, int kc, int j0, int nc, int nr, float *bp);
+    /* Optional (few_mr 0: none): the same contract for tiles of m <= few_mr
+    ** rows (reads few_mr rows of a), each element computed by the same
+    ** operations in the same order as by kernel, so the same bits. */
+    int few_mr;
+    void (*few)(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m, int n,
+                float alpha, float beta, const float *bias);
 };
 extern const struct ram_sgemm_kernel ram_sgemm_kernel_avx512, ram_sgemm_kernel_avx2;
 

@@ -74,7 +74,7 @@ TARGET static void kernel(int kc, const float *a, long rs, long cs, const float 
 #undef OUT
 }
 
-const struct ram_sgemm_kernel ram_sgemm_kernel_avx2 = {MR, NR, kernel, ram_sgemm_pack_b_generic};
+const struct ram_sgemm_kernel ram_sgemm_kernel_avx2 = {MR, NR, kernel, ram_sgemm_pack_b_generic, 0, 0};
 #else
-const struct ram_sgemm_kernel ram_sgemm_kernel_avx2 = {0, 0, 0, 0};
+const struct ram_sgemm_kernel ram_sgemm_kernel_avx2 = {0, 0, 0, 0, 0, 0};
 #endif

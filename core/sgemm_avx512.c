@@ -95,6 +95,63 @@ TARGET static void kernel(int kc, const float *a, long rs, long cs, const float 
 #undef OUT
 }
 
+/* The same for tiles of at most 4 rows (a decoding step's 3, the last rows
+** of a product): 8 accumulators, where the 12-row kernel would spend 12
+** rows of FMAs on zero padding. Each element of C sees the same operations
+** in the same order as in kernel() (FMAs over k from zero, then alpha,
+** beta C, bias), so a row's bits do not depend on which of the two ran it. */
+TARGET static void kernel4(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m, int n,
+                           float alpha, float beta, const float *bias)
+{
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (int r = 0; r < m; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+    }
+#define ROW(x0, x1, off)                    \
+    do {                                    \
+        __m512 av = _mm512_set1_ps(a[off]); \
+        x0 = _mm512_fmadd_ps(av, b0, x0);   \
+        x1 = _mm512_fmadd_ps(av, b1, x1);   \
+    } while (0)
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        _mm_prefetch((const char *)(bp + 8 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(bp + 8 * NR + 16), _MM_HINT_T0);
+        ROW(c00, c01, 0);
+        ROW(c10, c11, rs);
+        ROW(c20, c21, 2 * rs);
+        ROW(c30, c31, 3 * rs);
+        bp += NR;
+        a += cs;
+    }
+#undef ROW
+    __mmask16 k0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+    __mmask16 k1 = n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __m512 z = _mm512_setzero_ps();
+    __m512 bi0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : z, bi1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : z;
+#define OUT(r, x0, x1)                                                                         \
+    do {                                                                                       \
+        if (r < m) {                                                                           \
+            float *cr = c + (long)(r)*ldc;                                                     \
+            __m512 t0 = _mm512_mul_ps(va, x0), t1 = _mm512_mul_ps(va, x1);                     \
+            if (beta != 0.0f) {                                                                \
+                t0 = _mm512_add_ps(t0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k0, cr)));      \
+                t1 = _mm512_add_ps(t1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k1, cr + 16))); \
+            }                                                                                  \
+            if (bias) t0 = _mm512_add_ps(t0, bi0), t1 = _mm512_add_ps(t1, bi1);                \
+            _mm512_mask_storeu_ps(cr, k0, t0);                                                 \
+            _mm512_mask_storeu_ps(cr + 16, k1, t1);                                            \
+        }                                                                                      \
+    } while (0)
+    OUT(0, c00, c01);
+    OUT(1, c10, c11);
+    OUT(2, c20, c21);
+    OUT(3, c30, c31);
+#undef OUT
+}
+
 /* 16 x 16 transpose of rows src[i*ld .. +16] (i < 16) into dst[j*dld + i]. */
 TARGET static void transpose16(const float *src, long ld, float *dst, long dld)
 {
@@ -152,7 +209,7 @@ TARGET static void pack_b(int tB, const float *B, long ldb, int k0, int kc, int 
     }
 }
 
-const struct ram_sgemm_kernel ram_sgemm_kernel_avx512 = {MR, NR, kernel, pack_b};
+const struct ram_sgemm_kernel ram_sgemm_kernel_avx512 = {MR, NR, kernel, pack_b, 4, kernel4};
 #else
-const struct ram_sgemm_kernel ram_sgemm_kernel_avx512 = {0, 0, 0, 0};
+const struct ram_sgemm_kernel ram_sgemm_kernel_avx512 = {0, 0, 0, 0, 0, 0};
 #endif

@@ -114,10 +114,26 @@ static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_s
     memset(L, 0, sizeof *L);
     L->hidden = c->hidden, L->heads = c->heads, L->intermediate = c->intermediate, L->eps = c->eps;
     L->has_self = 1, L->causal = causal, L->has_cross = 1, L->kv_width = c->encoder_width;
-    L->self = (struct ram_bert_attn_w){t->self.q_w, t->self.q_b, t->self.k_w, t->self.k_b,  t->self.v_w,
-                                       t->self.v_b, t->self.o_w, t->self.o_b, t->self.ln_w, t->self.ln_b};
-    L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b,  t->cross.v_w,
-                                        t->cross.v_b, t->cross.o_w, t->cross.o_b, t->cross.ln_w, t->cross.ln_b};
+    L->self = (struct ram_bert_attn_w){.q_w = t->self.q_w,
+                                       .q_b = t->self.q_b,
+                                       .k_w = t->self.k_w,
+                                       .k_b = t->self.k_b,
+                                       .v_w = t->self.v_w,
+                                       .v_b = t->self.v_b,
+                                       .o_w = t->self.o_w,
+                                       .o_b = t->self.o_b,
+                                       .ln_w = t->self.ln_w,
+                                       .ln_b = t->self.ln_b};
+    L->cross = (struct ram_bert_attn_w){.q_w = t->cross.q_w,
+                                        .q_b = t->cross.q_b,
+                                        .k_w = t->cross.k_w,
+                                        .k_b = t->cross.k_b,
+                                        .v_w = t->cross.v_w,
+                                        .v_b = t->cross.v_b,
+                                        .o_w = t->cross.o_w,
+                                        .o_b = t->cross.o_b,
+                                        .ln_w = t->cross.ln_w,
+                                        .ln_b = t->cross.ln_b};
     L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
     if (!w8) return;
     L->sq_w8 = t->sq_w8, L->sk_w8 = t->sk_w8, L->sv_w8 = t->sv_w8, L->so_w8 = t->so_w8;
@@ -367,13 +383,49 @@ ram_status ram_t2t_quantize_decoder(struct ram_model *m, struct ram_error *err)
 /* Every fp32 product of a decoding step goes through ram_linear_invariant (sgemm),
 ** whose result for a row does not depend on how many rows are computed with
 ** it: a 3-row step and verified decoding's check over a chunk's ~48 rows
-** give the same bits. Packed once here and registered with sgemm (bert.c
-** passes only W down), the check reads each weight once for all its rows
+** give the same bits. Packed once here (the layer views and the LM head
+** pass the panels down), the check reads each weight once for all its rows
 ** at the kernel's full rate, and a step skips packing on the fly. */
+enum { DP_SQ, DP_SK, DP_SV, DP_SO, DP_CQ, DP_CO, DP_I, DP_O, DP_PER_LAYER };
 struct dec_packed {
-    int n;                       /* entries packed and registered */
-    struct ram_sgemm_packed p[]; /* 8 per layer + the LM head's two */
+    int layers;
+    struct ram_sgemm_packed lm_dense, word;    /* the LM head's two */
+    struct ram_sgemm_packed l[][DP_PER_LAYER]; /* layers rows */
 };
+
+/* p when it has panels, else NULL (the product then runs on W as is). */
+static const struct ram_sgemm_packed *has_panels(const struct ram_sgemm_packed *p) { return p->panels ? p : NULL; }
+
+/* The decoder's layer l view with its packed matrices (w8: the int8 forms instead). */
+static void dec_layer(const struct ram_model *m, int l, int w8, struct ram_bert_layer *L)
+{
+    const struct ram_t2t *t = &m->t2t;
+    const struct dec_packed *d = t->dec_packed;
+    stack_layer(&t->dec, &t->dec_w, l, 1, w8, L);
+    if (!d || l >= d->layers) return;
+    const struct ram_sgemm_packed *p = d->l[l];
+    L->self.q_p = has_panels(&p[DP_SQ]), L->self.k_p = has_panels(&p[DP_SK]);
+    L->self.v_p = has_panels(&p[DP_SV]), L->self.o_p = has_panels(&p[DP_SO]);
+    L->cross.q_p = has_panels(&p[DP_CQ]), L->cross.o_p = has_panels(&p[DP_CO]);
+    L->i_p = has_panels(&p[DP_I]), L->o_p = has_panels(&p[DP_O]);
+}
+
+/* The tag encoder's layer l view: its first layers' cross-attention and FFN
+** are the tagging head's (ram_t2t_link), packed by the tagger. */
+static void enc_layer(const struct ram_model *m, int l, struct ram_bert_layer *L)
+{
+    stack_layer(&m->t2t.enc, &m->t2t.enc_w, l, 0, 0, L);
+    if (l >= m->tagger.n_layers) return;
+    L->cross.q_p = ram_tagger_packed(m, l, RAM_TAGGER_Q), L->cross.o_p = ram_tagger_packed(m, l, RAM_TAGGER_AO);
+    L->i_p = ram_tagger_packed(m, l, RAM_TAGGER_I), L->o_p = ram_tagger_packed(m, l, RAM_TAGGER_O);
+}
+
+/* The LM head's transform (word 0) or word matrix (word 1) packed, or NULL. */
+static const struct ram_sgemm_packed *lm_packed(const struct ram_model *m, int word)
+{
+    const struct dec_packed *d = m->t2t.dec_packed;
+    return d ? has_panels(word ? &d->word : &d->lm_dense) : NULL;
+}
 
 /* Hands back the file mapping's pages of a matrix now read from its packed
 ** copy (clean; read again only by a fallback), as swin.c does. */
@@ -386,16 +438,10 @@ static void drop_mapped(const struct ram_model *m, const float *W, size_t n)
     if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
-static void dec_pack_one(const struct ram_model *m, struct dec_packed *d, const float *W, int N, int K, int keep)
+static void dec_pack_one(const struct ram_model *m, struct ram_sgemm_packed *p, const float *W, int N, int K, int keep)
 {
-    struct ram_sgemm_packed *p = &d->p[d->n];
-    if (!W || !ram_sgemm_pack_weights(W, N, K, p)) return;
-    if (!ram_sgemm_register(p)) {
-        ram_sgemm_packed_free(p);
-        return;
-    }
-    d->n++;
-    if (!keep) drop_mapped(m, W, (size_t)N * K);
+    *p = (struct ram_sgemm_packed){0};
+    if (W && ram_sgemm_pack_weights(W, N, K, p) && !keep) drop_mapped(m, W, (size_t)N * K);
 }
 
 void ram_t2t_prepack(struct ram_model *m)
@@ -405,22 +451,23 @@ void ram_t2t_prepack(struct ram_model *m)
     if ((e && !strcmp(e, "0")) || !m || m->kind != RAM_KIND_TAG2TEXT || !m->t2t.dec_w.layers) return;
     struct ram_t2t *t = &m->t2t;
     const int L = t->dec.layers, H = t->dec.hidden, I = t->dec.intermediate;
-    struct dec_packed *d = ram_malloc(sizeof *d + sizeof d->p[0] * (size_t)(8 * L + 2));
+    struct dec_packed *d = ram_malloc(sizeof *d + sizeof d->l[0] * (size_t)L);
     if (!d) return;
-    d->n = 0;
+    d->layers = L;
     for (int l = 0; l < L; l++) {
         const struct ram_bert_layer_tensors *w = &t->dec_w.layers[l];
-        dec_pack_one(m, d, w->self.q_w, H, H, 0);
-        dec_pack_one(m, d, w->self.k_w, H, H, 0);
-        dec_pack_one(m, d, w->self.v_w, H, H, 0);
-        dec_pack_one(m, d, w->self.o_w, H, H, 0);
-        dec_pack_one(m, d, w->cross.q_w, H, H, 0);
-        dec_pack_one(m, d, w->cross.o_w, H, H, 0);
-        dec_pack_one(m, d, w->i_w, I, H, 0);
-        dec_pack_one(m, d, w->o_w, H, I, 0);
+        struct ram_sgemm_packed *p = d->l[l];
+        dec_pack_one(m, &p[DP_SQ], w->self.q_w, H, H, 0);
+        dec_pack_one(m, &p[DP_SK], w->self.k_w, H, H, 0);
+        dec_pack_one(m, &p[DP_SV], w->self.v_w, H, H, 0);
+        dec_pack_one(m, &p[DP_SO], w->self.o_w, H, H, 0);
+        dec_pack_one(m, &p[DP_CQ], w->cross.q_w, H, H, 0);
+        dec_pack_one(m, &p[DP_CO], w->cross.o_w, H, H, 0);
+        dec_pack_one(m, &p[DP_I], w->i_w, I, H, 0);
+        dec_pack_one(m, &p[DP_O], w->o_w, H, I, 0);
     }
-    dec_pack_one(m, d, t->lm_dense_w, H, H, 0);
-    dec_pack_one(m, d, t->dec_w.word, t->dec.vocab, H, 1); /* also the embeddings: stays read */
+    dec_pack_one(m, &d->lm_dense, t->lm_dense_w, H, H, 0);
+    dec_pack_one(m, &d->word, t->dec_w.word, t->dec.vocab, H, 1); /* also the embeddings: stays read */
     t->dec_packed = d;
 }
 
@@ -428,10 +475,10 @@ void ram_t2t_release_packed(struct ram_model *m)
 {
     struct dec_packed *d = m ? m->t2t.dec_packed : NULL;
     if (!d) return;
-    for (int i = 0; i < d->n; i++) {
-        ram_sgemm_unregister(&d->p[i]);
-        ram_sgemm_packed_free(&d->p[i]);
-    }
+    for (int l = 0; l < d->layers; l++)
+        for (int i = 0; i < DP_PER_LAYER; i++) ram_sgemm_packed_free(&d->l[l][i]);
+    ram_sgemm_packed_free(&d->lm_dense);
+    ram_sgemm_packed_free(&d->word);
     ram_free(d);
     m->t2t.dec_packed = NULL;
 }
@@ -555,7 +602,7 @@ static ram_status tag_encoder(struct ram_t2t_state *st, const float *image_embed
     for (int l = 0; l < t->enc.layers; l++) {
         if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
         struct ram_bert_layer L;
-        stack_layer(&t->enc, &t->enc_w, l, 0, 0, &L);
+        enc_layer(m, l, &L);
         float *K = st->enc_ikv, *V = st->enc_ikv + (size_t)nt * He;
         ram_bert_cross_kv(&L, image_embeds, nt, K, V);
         struct ram_bert_cache c = {st->enc_k, st->enc_v};
@@ -615,7 +662,7 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     char name[40];
     for (int l = 0; l < t->dec.layers; l++) {
         struct ram_bert_layer L;
-        stack_layer(&t->dec, &t->dec_w, l, 1, w8, &L);
+        dec_layer(m, l, w8, &L);
         struct ram_bert_cache c[RAM_T2T_BEAMS];
         for (int s = 0; s < n_seq; s++) {
             c[s].k = cache_at(st, set, l, s);
@@ -637,13 +684,13 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
     if (w8 && t->lm_dense_w8)
         ram_w8_linear(st->lm_t, n_seq, t->lm_dense_w8, t->lm_dense_b, st->dec_h);
     else
-        ram_linear_invariant(st->lm_t, n_seq, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->dec_h);
+        ram_linear_invariant_packed(st->lm_t, n_seq, Hd, t->lm_dense_w, lm_packed(m, 0), t->lm_dense_b, Hd, st->dec_h);
     ram_gelu(st->dec_h, (size_t)n_seq * Hd);
     ram_layernorm(st->dec_h, st->dec_h, n_seq, Hd, t->lm_ln_w, t->lm_ln_b, t->dec.eps);
     if (w8 && t->lm_word_w8)
         ram_w8_linear(st->dec_h, n_seq, t->lm_word_w8, t->lm_bias, st->logits);
     else
-        ram_linear_invariant(st->dec_h, n_seq, Hd, t->dec_w.word, t->lm_bias, V, st->logits);
+        ram_linear_invariant_packed(st->dec_h, n_seq, Hd, t->dec_w.word, lm_packed(m, 1), t->lm_bias, V, st->logits);
     return RAM_OK;
 }
 
@@ -749,11 +796,11 @@ static ram_status dec_verify(struct ram_t2t_state *st, int root, int n_past, con
     for (int l = 0; l < t->dec.layers; l++) {
         if (aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tag2text: interrupted");
         struct ram_bert_layer L;
-        stack_layer(&t->dec, &t->dec_w, l, 1, 0, &L);
+        dec_layer(st->m, l, 0, &L);
         float *K = st->v_kv + 2 * l * vr, *Vv = K + vr;
-        ram_linear_invariant(st->v_h, N, Hd, L.self.q_w, L.self.q_b, Hd, st->v_q);
-        ram_linear_invariant(st->v_h, N, Hd, L.self.k_w, L.self.k_b, Hd, K);
-        ram_linear_invariant(st->v_h, N, Hd, L.self.v_w, L.self.v_b, Hd, Vv);
+        ram_linear_invariant_packed(st->v_h, N, Hd, L.self.q_w, L.self.q_p, L.self.q_b, Hd, st->v_q);
+        ram_linear_invariant_packed(st->v_h, N, Hd, L.self.k_w, L.self.k_p, L.self.k_b, Hd, K);
+        ram_linear_invariant_packed(st->v_h, N, Hd, L.self.v_w, L.self.v_p, L.self.v_b, Hd, Vv);
         /* Each node over its ancestors: caches of the chunk's beams built
         ** step by step in sets 2/3 as the fp32 steps build theirs. */
         for (int g = 0; g < G; g++)
@@ -769,27 +816,27 @@ static ram_status dec_verify(struct ram_t2t_state *st, int root, int n_past, con
                 struct ram_bert_cache c = {dk, dv};
                 ram_bert_self_attend(&L, st->v_q + (size_t)n * Hd, 1, &c, past, NULL, st->v_s);
             }
-        ram_linear_invariant(st->v_q, N, Hd, L.self.o_w, L.self.o_b, Hd, st->v_a);
+        ram_linear_invariant_packed(st->v_q, N, Hd, L.self.o_w, L.self.o_p, L.self.o_b, Hd, st->v_a);
         v_add_ln(st->v_a, st->v_h, G, Hd, L.self.ln_w, L.self.ln_b, L.eps);
-        ram_linear_invariant(st->v_a, N, Hd, L.cross.q_w, L.cross.q_b, Hd, st->v_q);
+        ram_linear_invariant_packed(st->v_a, N, Hd, L.cross.q_w, L.cross.q_p, L.cross.q_b, Hd, st->v_q);
         for (int g = 0; g < G; g++)
             ram_bert_cross_attend(&L, st->v_q + (size_t)B * g * Hd, B, st->dec_kv + 2 * l * kvn,
                                   st->dec_kv + (2 * l + 1) * kvn, RAM_T2T_TAG_LEN, st->v_s);
-        ram_linear_invariant(st->v_q, N, Hd, L.cross.o_w, L.cross.o_b, Hd, st->v_h);
+        ram_linear_invariant_packed(st->v_q, N, Hd, L.cross.o_w, L.cross.o_p, L.cross.o_b, Hd, st->v_h);
         v_add_ln(st->v_h, st->v_a, G, Hd, L.cross.ln_w, L.cross.ln_b, L.eps);
-        ram_linear_invariant(st->v_h, N, Hd, L.i_w, L.i_b, Id, st->v_f);
+        ram_linear_invariant_packed(st->v_h, N, Hd, L.i_w, L.i_p, L.i_b, Id, st->v_f);
         v_gelu(st->v_f, G, Id);
-        ram_linear_invariant(st->v_f, N, Id, L.o_w, L.o_b, Hd, st->v_a);
+        ram_linear_invariant_packed(st->v_f, N, Id, L.o_w, L.o_p, L.o_b, Hd, st->v_a);
         v_add_ln(st->v_a, st->v_h, G, Hd, L.ln_w, L.ln_b, L.eps);
         memcpy(st->v_h, st->v_a, sizeof(float) * (size_t)N * Hd);
     }
     /* LM head: dense, GELU, LayerNorm, the tied word embeddings. */
-    ram_linear_invariant(st->v_h, N, Hd, t->lm_dense_w, t->lm_dense_b, Hd, st->v_a);
+    ram_linear_invariant_packed(st->v_h, N, Hd, t->lm_dense_w, lm_packed(st->m, 0), t->lm_dense_b, Hd, st->v_a);
     v_gelu(st->v_a, G, Hd);
     for (int g = 0; g < G; g++)
         ram_layernorm(st->v_a + (size_t)B * g * Hd, st->v_a + (size_t)B * g * Hd, B, Hd, t->lm_ln_w, t->lm_ln_b,
                       t->dec.eps);
-    ram_linear_invariant(st->v_a, N, Hd, t->dec_w.word, t->lm_bias, V, st->v_logits);
+    ram_linear_invariant_packed(st->v_a, N, Hd, t->dec_w.word, lm_packed(st->m, 1), t->lm_bias, V, st->v_logits);
     return RAM_OK;
 }
 
@@ -906,7 +953,7 @@ ram_status ram_t2t_caption(struct ram_t2t_state *st, const float *image_embeds, 
     if (rc) return rc;
     for (int l = 0; l < t->dec.layers; l++) {
         struct ram_bert_layer L;
-        stack_layer(&t->dec, &t->dec_w, l, 1, 0, &L);
+        dec_layer(m, l, 0, &L);
         ram_bert_cross_kv(&L, st->enc_h, RAM_T2T_TAG_LEN, st->dec_kv + 2 * l * kvn, st->dec_kv + (2 * l + 1) * kvn);
     }
 

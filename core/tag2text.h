@@ -65,12 +65,12 @@ ram_status ram_t2t_quantize_decoder(struct ram_model *m, struct ram_error *err);
 
 /* The caption decoder's fp32 matrices (per layer self Q/K/V/output, cross
 ** query/output, FFN; the LM head's transform and word matrix) packed for
-** sgemm and registered with it (ram_sgemm_register), as model files get at
-** load; their pages in the file mapping are handed back (all but the word
-** matrix, which the embeddings read). Products give the same bits with or
-** without it. RAM_PREPACK=0 turns it off. m->t2t.dec_packed owns the panels;
-** ram_t2t_release_packed (ram_model_free) unregisters and frees them. Not
-** thread-safe against concurrent use of m. */
+** sgemm (sgemm.h), as model files get at load; the decoder's layer views
+** and LM head pass them to the products. Their pages in the file mapping
+** are handed back (all but the word matrix, which the embeddings read).
+** Products give the same bits with or without it. RAM_PREPACK=0 turns it
+** off. m->t2t.dec_packed owns the panels; ram_t2t_release_packed
+** (ram_model_free) frees them. Not thread-safe against concurrent use of m. */
 void ram_t2t_prepack(struct ram_model *m);
 void ram_t2t_release_packed(struct ram_model *m);
 

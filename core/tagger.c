@@ -45,19 +45,17 @@
 /* ------------------------------------------------------------------ packed weights */
 
 struct tagger_packed {
-    int n;                       /* entries packed and registered */
-    struct ram_sgemm_packed p[]; /* at most 4 per layer + wordvec_proj */
+    int layers;
+    struct ram_sgemm_packed wordvec;
+    struct ram_sgemm_packed m[][RAM_TAGGER_PACKED_PER_LAYER]; /* layers rows, by enum ram_tagger_matrix */
 };
 
-static void pack_one(struct tagger_packed *t, const float *W, const void *quantized, int N, int K)
+/* Packs W into *p, or leaves p without panels (NULL w: skipped). Quantized
+** matrices run their int8/bf16 forms: nothing to pack. */
+static void pack_one(struct ram_sgemm_packed *p, const float *W, const void *quantized, int N, int K)
 {
-    struct ram_sgemm_packed *p = &t->p[t->n];
-    if (!W || quantized || !ram_sgemm_pack_weights(W, N, K, p)) return;
-    if (!ram_sgemm_register(p)) {
-        ram_sgemm_packed_free(p);
-        return;
-    }
-    t->n++;
+    *p = (struct ram_sgemm_packed){0};
+    if (W && !quantized) ram_sgemm_pack_weights(W, N, K, p);
 }
 
 void ram_tagger_prepack(struct ram_model *m)
@@ -66,28 +64,40 @@ void ram_tagger_prepack(struct ram_model *m)
     const char *e = getenv("RAM_PREPACK");
     if ((e && !strcmp(e, "0")) || !m->tagger_layers || m->tagger.n_layers < 1) return;
     int L = m->tagger.n_layers, H = m->tagger.hidden, I = m->tagger.intermediate;
-    struct tagger_packed *t = ram_malloc(sizeof *t + sizeof t->p[0] * (size_t)(4 * L + 1));
+    struct tagger_packed *t = ram_malloc(sizeof *t + sizeof t->m[0] * (size_t)L);
     if (!t) return;
-    t->n = 0;
+    t->layers = L;
     for (int l = 0; l < L; l++) {
         const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
-        pack_one(t, w->q_w, w->q_q, H, H);
-        pack_one(t, w->ao_w, w->ao_q, H, H);
-        pack_one(t, w->i_w, w->i_q, I, H);
-        pack_one(t, w->o_w, w->o_q, H, I);
+        struct ram_sgemm_packed *p = t->m[l];
+        pack_one(&p[RAM_TAGGER_Q], w->q_w, w->q_q, H, H);
+        pack_one(&p[RAM_TAGGER_AO], w->ao_w, w->ao_q, H, H);
+        pack_one(&p[RAM_TAGGER_I], w->i_w, w->i_q, I, H);
+        pack_one(&p[RAM_TAGGER_O], w->o_w, w->o_q, H, I);
     }
-    pack_one(t, m->wordvec_w, m->wordvec_q, H, m->embed_dim);
+    pack_one(&t->wordvec, m->wordvec_w, m->wordvec_q, H, m->embed_dim);
     m->tagger_packed = t;
+}
+
+const struct ram_sgemm_packed *ram_tagger_packed(const struct ram_model *m, int l, enum ram_tagger_matrix which)
+{
+    const struct tagger_packed *t = m->tagger_packed;
+    const struct ram_sgemm_packed *p = NULL;
+    if (!t) return NULL;
+    if (which == RAM_TAGGER_WORDVEC)
+        p = &t->wordvec;
+    else if (l >= 0 && l < t->layers && which >= 0 && which < RAM_TAGGER_PACKED_PER_LAYER)
+        p = &t->m[l][which];
+    return p && p->panels ? p : NULL;
 }
 
 void ram_tagger_release_packed(struct ram_model *m)
 {
     struct tagger_packed *t = m->tagger_packed;
     if (!t) return;
-    for (int i = 0; i < t->n; i++) {
-        ram_sgemm_unregister(&t->p[i]);
-        ram_sgemm_packed_free(&t->p[i]);
-    }
+    for (int l = 0; l < t->layers; l++)
+        for (int i = 0; i < RAM_TAGGER_PACKED_PER_LAYER; i++) ram_sgemm_packed_free(&t->m[l][i]);
+    ram_sgemm_packed_free(&t->wordvec);
     ram_free(t);
     m->tagger_packed = NULL;
 }
@@ -118,6 +128,8 @@ void ram_bert_layer_from_tagger(const struct ram_model *m, int l, struct ram_ber
     out->o_w = w->o_w, out->o_b = w->o_b;
     out->ln_w = w->oln_w, out->ln_b = w->oln_b;
     out->q_q = w->q_q, out->ao_q = w->ao_q, out->i_q = w->i_q, out->o_q = w->o_q;
+    out->cross.q_p = ram_tagger_packed(m, l, RAM_TAGGER_Q), out->cross.o_p = ram_tagger_packed(m, l, RAM_TAGGER_AO);
+    out->i_p = ram_tagger_packed(m, l, RAM_TAGGER_I), out->o_p = ram_tagger_packed(m, l, RAM_TAGGER_O);
 }
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -239,9 +251,13 @@ static void reweight(const struct ram_model *m, const float *rows, int n, int de
 static ram_status queries(const struct ram_model *m, const float *lab, int n, float *h, struct ram_error *err)
 {
     if (m->wordvec_w) {
-        ram_status rc =
-            ram_linear_q(lab, n, m->embed_dim, m->wordvec_w, m->wordvec_q, m->wordvec_b, m->tagger.hidden, h, err);
-        if (rc) return rc;
+        const int E = m->embed_dim, H = m->tagger.hidden;
+        if (m->wordvec_q) {
+            ram_status rc = ram_linear_q(lab, n, E, m->wordvec_w, m->wordvec_q, m->wordvec_b, H, h, err);
+            if (rc) return rc;
+        } else {
+            ram_linear_packed(lab, n, E, m->wordvec_w, ram_tagger_packed(m, 0, RAM_TAGGER_WORDVEC), m->wordvec_b, H, h);
+        }
         ram_relu(h, (size_t)n * m->tagger.hidden);
     } else {
         memcpy(h, lab, sizeof(float) * (size_t)n * m->tagger.hidden);
@@ -340,7 +356,11 @@ ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_e
     if ((rc = queries(m, label_embed, n_tags, h0, err))) return rc;
     if (m->tagger.n_layers > 0) {
         const struct ram_tagger_layer_w *w = &m->tagger_layers[0];
-        rc = ram_linear_q(h0, n_tags, m->tagger.hidden, w->q_w, w->q_q, w->q_b, m->tagger.hidden, q0, err);
+        const int H = m->tagger.hidden;
+        if (w->q_q)
+            rc = ram_linear_q(h0, n_tags, H, w->q_w, w->q_q, w->q_b, H, q0, err);
+        else
+            ram_linear_packed(h0, n_tags, H, w->q_w, ram_tagger_packed(m, 0, RAM_TAGGER_Q), w->q_b, H, q0);
     }
     return rc;
 }

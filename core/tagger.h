@@ -97,16 +97,21 @@ ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_e
 
 /* Packs, once, the decoder's fp32 matrices that every chunk of every
 ** forward multiplies by (per layer the query, attention output,
-** intermediate and output matrices, and wordvec_proj) and registers them
-** with sgemm.h, so that the products bert.c runs on them read the panels
-** instead of packing each again (six times per image at full size). Best
-** effort and result-neutral: what cannot be packed packs on the fly;
-** RAM_PREPACK=0 packs nothing. Quantized matrices (their int8/bf16 forms)
-** are left alone. m->tagger_packed owns the panels; ram_tagger_release_packed
-** (called by ram_model_free) unregisters and frees them. The fp32 matrices
-** stay mapped (cache_score.c reads them too): the panels add their size
-** (57 MB at full size) to the model. */
+** intermediate and output matrices, and wordvec_proj) into sgemm's panels
+** (sgemm.h), so that the products on them read the panels instead of
+** packing each again (six times per image at full size). Best effort and
+** result-neutral: what cannot be packed packs on the fly; RAM_PREPACK=0
+** packs nothing. Quantized matrices (their int8/bf16 forms) are left alone.
+** m->tagger_packed owns the panels; ram_tagger_release_packed (called by
+** ram_model_free) frees them. The fp32 matrices stay mapped (cache_score.c
+** reads them too): the panels add their size (57 MB at full size) to the
+** model. ram_tagger_packed gives layer l's packed matrix `which` (l is
+** ignored for RAM_TAGGER_WORDVEC), or NULL when it is not packed; owned by
+** m, valid until it is freed. ram_bert_layer_from_tagger passes them on. */
+enum ram_tagger_matrix { RAM_TAGGER_Q, RAM_TAGGER_AO, RAM_TAGGER_I, RAM_TAGGER_O, RAM_TAGGER_WORDVEC };
+#define RAM_TAGGER_PACKED_PER_LAYER RAM_TAGGER_WORDVEC
 void ram_tagger_prepack(struct ram_model *m);
 void ram_tagger_release_packed(struct ram_model *m);
+const struct ram_sgemm_packed *ram_tagger_packed(const struct ram_model *m, int l, enum ram_tagger_matrix which);
 
 #endif /* RAM_TAGGER_H */

@@ -672,23 +672,38 @@ ram_status ram_model_bind(struct ram_model *m, const struct ram_tensor_source *s
 }
 
 /* The int8 form of an fp32 matrix (n x k), packed and scaled into one
-** buffer that m owns, wrapped by a weight that m owns. */
-static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int k, const struct ram_q8_weight **out,
-                                 struct ram_error *err)
+** buffer that m owns, wrapped by a weight that m owns; prec (an int8 one)
+** says whether W's residual (a second such weight) and the activations'
+** are used too. */
+static ram_status quantize_owned(struct ram_model *m, const float *W, int n, int k, int prec,
+                                 const struct ram_q8_weight **out, struct ram_error *err)
 {
-    size_t pb = ram_q8_packed_bytes(n, k);
+    const int x2 =
+        prec == RAM_PREC_INT8X2 || prec == RAM_PREC_INT8X3 || prec == RAM_PREC_INT8M || prec == RAM_PREC_INT8XAM;
+    size_t pb = ram_q8_packed_bytes(n, k), sb = (sizeof(float) * (size_t)n + 63) & ~(size_t)63;
     if (!pb) return ram_fail(err, RAM_ERR_TOO_BIG, "int8: %d x %d matrix is out of range", n, k);
-    char *buf = ram_malloc(pb + 64 + sizeof(float) * (size_t)n);
+    char *buf = ram_malloc((pb + sb) * (x2 ? 2 : 1) + 64);
     if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "out of memory quantizing a %d x %d matrix", n, k);
     ram_status rc = ram_model_own(m, buf, err);
     if (rc) return rc;
-    int8_t *packed = (int8_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
+    int8_t *packed = (int8_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63); /* pb and sb are multiples of 64 */
     float *scale = (float *)(packed + pb);
     if ((rc = ram_q8_quantize_pack(W, n, k, packed, scale, err))) return rc;
-    struct ram_q8_weight *q;
+    struct ram_q8_weight *q, *lo;
     if ((rc = ram_q8_weight_new(n, k, packed, scale, &q, err))) return rc;
+    if ((rc = ram_model_own(m, q, err))) return rc;
+    if (x2) {
+        int8_t *lp = packed + pb + sb;
+        float *ls = (float *)(lp + pb);
+        if ((rc = ram_q8_quantize_pack_lo(W, n, k, packed, scale, lp, ls, err)) ||
+            (rc = ram_q8_weight_new(n, k, lp, ls, &lo, err)) || (rc = ram_model_own(m, lo, err)))
+            return rc;
+        q->lo = lo;
+    }
+    q->split_x = prec == RAM_PREC_INT8XA || prec == RAM_PREC_INT8X3 || prec == RAM_PREC_INT8XAM;
+    q->lo_mean = prec == RAM_PREC_INT8M || prec == RAM_PREC_INT8XAM;
     *out = q;
-    return ram_model_own(m, q, err);
+    return RAM_OK;
 }
 
 /* The bf16 form of an fp32 matrix (n x k), packed into a buffer that m
@@ -725,7 +740,12 @@ static ram_status pack_one(struct ram_model *m, const char *name, const float *W
     if (!W || *q) return RAM_OK;
     const int p = choose(name, ctx);
     switch (p) {
-    case RAM_PREC_INT8: return quantize_owned(m, W, n, k, q, err);
+    case RAM_PREC_INT8:
+    case RAM_PREC_INT8X2:
+    case RAM_PREC_INT8XA:
+    case RAM_PREC_INT8X3:
+    case RAM_PREC_INT8M:
+    case RAM_PREC_INT8XAM: return quantize_owned(m, W, n, k, p, q, err);
     case RAM_PREC_BF16:
     case RAM_PREC_BF16X2:
     case RAM_PREC_BF16XA:

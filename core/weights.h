@@ -126,10 +126,15 @@ enum ram_prec {
     RAM_PREC_F32 = 0,
     RAM_PREC_BF16,
     RAM_PREC_INT8,
-    RAM_PREC_BF16X2, /* bf16 products of the activations with W's bf16 rounding and its bf16 residual (gemm_bf16.h) */
-    RAM_PREC_BF16XA, /* bf16 products of W's rounding with the activations' rounding and their residual */
-    RAM_PREC_BF16X3, /* both residuals: x_hi W_hi + x_lo W_hi + x_hi W_lo */
-    RAM_PREC_BF16ACC /* not a layer's precision: the accurate bf16 mix, as a path for ram_layer_precision */
+    RAM_PREC_BF16X2,  /* bf16 products of the activations with W's bf16 rounding and its bf16 residual (gemm_bf16.h) */
+    RAM_PREC_BF16XA,  /* bf16 products of W's rounding with the activations' rounding and their residual */
+    RAM_PREC_BF16X3,  /* both residuals: x_hi W_hi + x_lo W_hi + x_hi W_lo */
+    RAM_PREC_BF16ACC, /* not a layer's precision: the accurate bf16 mix, as a path for ram_layer_precision */
+    RAM_PREC_INT8X2,  /* int8 products of the activations with W's int8 codes and its int8 residual (gemm_q8.h) */
+    RAM_PREC_INT8XA,  /* int8 products of W's codes with the activations' u8 rounding and their residual's */
+    RAM_PREC_INT8X3,  /* both residuals: x_hi W_hi + x_lo W_hi + x_hi W_lo */
+    RAM_PREC_INT8M,   /* int8, plus W's int8 residual applied to the mean of the rows, as a bias (gemm_q8.h lo_mean) */
+    RAM_PREC_INT8XAM  /* int8xa, plus the same correction */
 };
 
 /* The precision the int8 path gives the matrix of canonical key name

@@ -134,16 +134,84 @@ static void test_sgemm_threads(enum ram_sgemm_path path)
     check(same, name, "1 and 2 threads differ");
 }
 
+/* A whose rows are a multiple of 2 KB apart (lda 512 and 1024 floats) is
+** copied block by block before the kernel reads it (L1 set conflicts,
+** sgemm.c): the same bits as the same A at an odd lda, on full and partial
+** row tiles, two K blocks, beta 0 and 1. */
+static void test_sgemm_copied_rows(enum ram_sgemm_path path)
+{
+    enum { M = 37, N = 70, K = 300 };
+    static const int wide[] = {512, 1024};
+    float *B = rand_buf((size_t)N * K), *bias = rand_buf(N), *A0 = rand_buf((size_t)M * (K + 1));
+    float *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N);
+    int same = 1;
+    for (int w = 0; w < 2; w++) {
+        float *A1 = malloc(sizeof(float) * M * wide[w]);
+        for (int i = 0; i < M; i++) memcpy(A1 + (size_t)i * wide[w], A0 + (size_t)i * (K + 1), sizeof(float) * K);
+        for (int beta = 0; beta < 2; beta++) {
+            for (int i = 0; i < M * N; i++) C0[i] = C1[i] = (float)(i % 7) - 3.0f;
+            ram_sgemm_on(path, 0, 1, M, N, K, 1.0f, A0, K + 1, B, K, (float)beta, C0, N, bias);
+            ram_sgemm_on(path, 0, 1, M, N, K, 1.0f, A1, wide[w], B, K, (float)beta, C1, N, bias);
+            same &= !memcmp(C0, C1, sizeof(float) * M * N);
+        }
+        free(A1);
+    }
+    char name[80];
+    snprintf(name, sizeof name, "sgemm_%s_copied_rows_same_bits", ram_sgemm_path_name(path));
+    check(same, name, "A at lda 512 / 1024 gives other bits than at lda %d", K + 1);
+    free(B), free(bias), free(A0), free(C0), free(C1);
+}
+
+/* A row's result does not depend on the rows computed with it: rows i0 ..
+** i0+m-1 of a 50-row product (inside whole tiles) against the same rows
+** alone, m = 1 .. 14 (the 4-row tile, the 12-row tile's padded end),
+** unpacked and packed, with bias, beta 0 and 1. Tag2Text's verified decoding
+** relies on it (its check of many steps gives each 3-row step's bits). */
+static void test_sgemm_row_invariant(enum ram_sgemm_path path)
+{
+    enum { M = 50, N = 70, K = 300 };
+    float *A = rand_buf((size_t)M * K), *W = rand_buf((size_t)N * K), *bias = rand_buf(N),
+          *C0 = rand_buf((size_t)M * N);
+    float *big = malloc(sizeof(float) * M * N), *part = malloc(sizeof(float) * M * N);
+    struct ram_sgemm_packed P;
+    ram_sgemm_pack_weights(W, N, K, &P);
+    int bad = 0;
+    for (int packed = 0; packed < 2; packed++)
+        for (int beta = 0; beta < 2; beta++) {
+            memcpy(big, C0, sizeof(float) * M * N);
+            if (packed)
+                ram_sgemm_packed(M, A, K, &P, (float)beta, big, N, bias);
+            else
+                ram_sgemm_on(path, 0, 1, M, N, K, 1.0f, A, K, W, K, (float)beta, big, N, bias);
+            for (int m = 1; m <= 14; m++) {
+                int i0 = 5 + m; /* not at a tile boundary */
+                memcpy(part, C0, sizeof(float) * M * N);
+                if (packed)
+                    ram_sgemm_packed(m, A + (size_t)i0 * K, K, &P, (float)beta, part + (size_t)i0 * N, N, bias);
+                else
+                    ram_sgemm_on(path, 0, 1, m, N, K, 1.0f, A + (size_t)i0 * K, K, W, K, (float)beta,
+                                 part + (size_t)i0 * N, N, bias);
+                bad += memcmp(part + (size_t)i0 * N, big + (size_t)i0 * N, sizeof(float) * m * N) != 0;
+            }
+        }
+    ram_sgemm_packed_free(&P);
+    char name[80];
+    snprintf(name, sizeof name, "sgemm_%s_rows_same_bits_alone", ram_sgemm_path_name(path));
+    check(bad == 0, name, "%d of 56 row ranges differ from the same rows in a 50-row product", bad);
+    free(A), free(W), free(bias), free(C0), free(big), free(part);
+}
+
 /* Weights packed once (ram_sgemm_packed): on each level the CPU runs, odd
 ** shapes, 1 and 2 threads, beta 0 and not, the same bits as ram_sgemm on the
 ** unpacked weights; panels made for one level and used under another fall
 ** back to the unpacked path (still the same bits as that level's). */
 static void test_sgemm_packed(void)
 {
-    static const int sh[][3] = {{1, 1, 1}, {13, 33, 257}, {25, 70, 300}, {150, 97, 513}, {36, 64, 256}};
+    /* the last: more columns than one NC block, over three K blocks (the panels are stored by K block) */
+    static const int sh[][3] = {{1, 1, 1}, {13, 33, 257}, {25, 70, 300}, {150, 97, 513}, {36, 64, 256}, {14, 800, 600}};
     enum ram_isa before = ram_cpu_isa();
     int bad = 0, packed = 0, cases = 0;
-    for (int s = 0; s < 5; s++) {
+    for (int s = 0; s < 6; s++) {
         int M = sh[s][0], N = sh[s][1], K = sh[s][2], lda = K + 3, ldc = N + 1;
         float *A = rand_buf((size_t)M * lda), *W = rand_buf((size_t)N * K), *bias = rand_buf((size_t)N);
         float *C0 = rand_buf((size_t)M * ldc), *C1 = malloc(sizeof(float) * M * ldc),
@@ -189,37 +257,30 @@ static void test_sgemm_packed(void)
           "%d of %d products differ (or a packing failed); %d packings", bad, cases, packed);
 }
 
-/* The registry (ram_sgemm_register): ram_sgemm reads the panels registered
-** for W's address. Shown with panels of another matrix W2 registered under
-** W1's address: the product on W1 then gives W2's result; not for a product
-** the registry does not cover (alpha != 1), and no more once unregistered. */
-static void test_sgemm_registry(void)
+/* ram_linear_packed / ram_linear_invariant_packed: through W's packed
+** handle, W's bits; a handle made for another matrix (W2's panels offered
+** with W1) is not used, nor is NULL. */
+static void test_linear_packed(void)
 {
     enum { M = 25, N = 70, K = 300 };
-    float *A = rand_buf((size_t)M * K), *W1 = rand_buf((size_t)N * K), *W2 = rand_buf((size_t)N * K);
-    float *c1 = malloc(sizeof(float) * M * N), *c2 = malloc(sizeof(float) * M * N), *ch = malloc(sizeof(float) * M * N),
-          *c = malloc(sizeof(float) * M * N);
-    ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W1, K, 0.0f, c1, N, NULL);
-    ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W2, K, 0.0f, c2, N, NULL);
-    ram_sgemm(0, 1, M, N, K, 0.5f, A, K, W1, K, 0.0f, ch, N, NULL);
-    struct ram_sgemm_packed P;
+    float *A = rand_buf((size_t)M * K), *W1 = rand_buf((size_t)N * K), *W2 = rand_buf((size_t)N * K), *b = rand_buf(N);
+    float *c1 = malloc(sizeof(float) * M * N), *i1 = malloc(sizeof(float) * M * N), *c = malloc(sizeof(float) * M * N);
+    ram_linear(A, M, K, W1, b, N, c1);
+    ram_linear_invariant(A, M, K, W1, b, N, i1);
+    struct ram_sgemm_packed P1, P2;
     int want = ram_sgemm_default() != RAM_SGEMM_OPENBLAS, ok = 1;
-    int packed = ram_sgemm_pack_weights(W2, N, K, &P);
-    P.w = W1; /* W2's panels under W1's address */
-    int reg = ram_sgemm_register(&P);
-    ok &= packed == want && reg == want;
-    if (reg) {
-        ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W1, K, 0.0f, c, N, NULL);
-        ok &= !memcmp(c, c2, sizeof(float) * M * N);
-        ram_sgemm(0, 1, M, N, K, 0.5f, A, K, W1, K, 0.0f, c, N, NULL);
-        ok &= !memcmp(c, ch, sizeof(float) * M * N);
-        ram_sgemm_unregister(&P);
-        ram_sgemm(0, 1, M, N, K, 1.0f, A, K, W1, K, 0.0f, c, N, NULL);
+    int packed = ram_sgemm_pack_weights(W1, N, K, &P1) + ram_sgemm_pack_weights(W2, N, K, &P2);
+    ok &= packed == 2 * want;
+    const struct ram_sgemm_packed *handles[] = {&P1, &P2, NULL};
+    for (int h = 0; h < 3; h++) {
+        ram_linear_packed(A, M, K, W1, handles[h], b, N, c);
         ok &= !memcmp(c, c1, sizeof(float) * M * N);
+        ram_linear_invariant_packed(A, M, K, W1, handles[h], b, N, c);
+        ok &= !memcmp(c, i1, sizeof(float) * M * N);
     }
-    ram_sgemm_packed_free(&P);
-    check(ok, "sgemm_registry_found_by_address", "packed %d, registered %d (want %d)", packed, reg, want);
-    free(A), free(W1), free(W2), free(c1), free(c2), free(ch), free(c);
+    ram_sgemm_packed_free(&P1), ram_sgemm_packed_free(&P2);
+    check(ok, "linear_packed_uses_only_its_own_matrix", "packed %d (want %d)", packed, 2 * want);
+    free(A), free(W1), free(W2), free(b), free(c1), free(i1), free(c);
 }
 
 /* The AVX-512 packer's register transposes against the generic one. */
@@ -703,10 +764,15 @@ int main(void)
         }
         test_sgemm_path((enum ram_sgemm_path)p);
         test_sgemm_threads((enum ram_sgemm_path)p);
+        if (p != RAM_SGEMM_OPENBLAS) test_sgemm_copied_rows((enum ram_sgemm_path)p);
+        if (p != RAM_SGEMM_OPENBLAS && ram_sgemm_force((enum ram_sgemm_path)p)) {
+            test_sgemm_row_invariant((enum ram_sgemm_path)p);
+            ram_sgemm_force(RAM_SGEMM_PATHS);
+        }
     }
     test_pack();
     test_sgemm_packed();
-    test_sgemm_registry();
+    test_linear_packed();
     test_gemm_forced();
     test_linear_few_rows();
     enum ram_isa chosen = ram_cpu_isa();

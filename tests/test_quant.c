@@ -19,6 +19,11 @@
 **     equal the AVX512-VNNI kernel;
 **   - the dequantized product is within the bound that the weight and
 **     activation scales give, element by element;
+**   - int8's split forms (int8x2, int8xa, int8x3, int8m, int8xam: W's and/or
+**     the activations' rounding residual as more int8 products, or W's on
+**     the rows' mean as a bias) give the same bits on every kernel level at
+**     1 and 2 threads, equal a double reference over their dequantized
+**     operands, and remove their share of the error at least 16-fold;
 **   - on a small trained-like random RAM++ (ram-convert --random
 **     --trained-like: probabilities from ~1e-4 to ~1), bf16 (at load, and
 **     ram-convert --dtype bf16, which must agree bit for bit) stays within
@@ -358,6 +363,128 @@ static void test_fused(void)
     test_amx_blocks();
 }
 
+/* int8's split forms (gemm_q8.h: mode 1 int8x2, W's residual as a second
+** int8 matrix; 2 int8xa, the activations' residual as second u8 rows; 3
+** both; 4 int8m, W's residual on the rows' mean only, as a bias; 5
+** int8xam, int8xa with that bias): every
+** kernel level at 1 and 2 threads gives the same bits; the output equals a
+** double reference over the dequantized operands (the products x_hi W_hi +
+** x_hi W_lo + x_lo W_hi the mode documents; int8m: x_hi W_hi + mean_r(x_hi)
+** W_lo) within fp32 rounding; the split removes its share of the error
+** (against the unrounded operand; int8m: the error of the outputs' mean
+** over the rows) at least 16-fold; LayerNorm fused on the copy gives the
+** separate ops' bits, the fused residual add is within rounding. */
+static void test_split_shape(int M, int N, int K, int mode)
+{
+    struct ram_error err;
+    char name[96];
+    const char *kind = (const char *[]){"", "int8x2", "int8xa", "int8x3", "int8m", "int8xam"}[mode];
+    const int lm = mode >= 4, x2 = mode == 1 || mode == 3, xs = mode == 2 || mode == 3 || mode == 5,
+              lda = (K + 3) / 4 * 4;
+    struct qcase c;
+    int ok = qcase_make(&c, M, N, K);
+    int8_t *lp = malloc(ram_q8_packed_bytes(N, K));
+    float *ls = malloc(sizeof(float) * N), *y[5][2], *ref = malloc(sizeof(float) * M * N);
+    struct ram_q8_weight *lo = NULL;
+    ok = ok && !ram_q8_quantize_pack_lo(c.W, N, K, c.packed, c.scale, lp, ls, &err) &&
+         !ram_q8_weight_new(N, K, lp, ls, &lo, &err);
+    if (!ok) {
+        check(0, kind, "setup failed");
+        goto out;
+    }
+    c.q->lo = x2 || lm ? lo : NULL, c.q->split_x = xs, c.q->lo_mean = lm;
+    ram_status rc = RAM_OK;
+    for (int l = 0; l < 5; l++)
+        for (int t = 0; t < 2; t++) {
+            y[l][t] = malloc(sizeof(float) * M * N);
+            ram_q8_force_scalar(l);
+            ram_set_threads(t + 1);
+            rc |= ram_q8_linear(c.x, M, c.q, c.b, y[l][t], &err);
+        }
+    ram_q8_force_scalar(0);
+    ram_set_threads(1);
+    int same = 1;
+    for (int l = 0; l < 5; l++)
+        for (int t = 0; t < 2; t++) same &= !memcmp(y[l][t], y[0][0], sizeof(float) * M * N);
+    snprintf(name, sizeof name, "%s.%dx%dx%d.paths_and_threads_bit_identical", kind, M, N, K);
+    check(rc == RAM_OK && same, name, "outputs differ between kernel levels or threads");
+    /* The operands as the mode takes them, in double. */
+    uint8_t *a = calloc((size_t)M + 1, lda);
+    float *sa = malloc(sizeof(float) * (M + 1)), *res = malloc(sizeof(float) * K);
+    int32_t *za = malloc(sizeof(int32_t) * (M + 1));
+    double *mean = calloc(K, sizeof(double)), *dmean = calloc(N, sizeof(double)), *pmean = calloc(N, sizeof(double));
+    double worst = 0, werr = 0, wplain = 0;
+    const int K4 = (K + 3) / 4;
+    ram_q8_quantize_rows(c.x, M, K, a, lda, sa, za);
+    for (int r = 0; r < M; r++)
+        for (int k = 0; k < K; k++) mean[k] += (double)sa[r] * (a[(size_t)r * lda + k] - za[r]) / M;
+    for (int r = 0; r < M; r++) {
+        const float *xr = c.x + (size_t)r * K;
+        const uint8_t *ar = a + (size_t)r * lda, *al = a + (size_t)M * lda;
+        for (int k = 0; k < K; k++) res[k] = xr[k] - sa[r] * (float)((int32_t)ar[k] - za[r]);
+        ram_q8_quantize_rows(res, 1, K, a + (size_t)M * lda, lda, sa + M, za + M);
+        for (int o = 0; o < N; o++) {
+            double tr = 0, mag = 0, exact = 0, plain = 0, corr = 0;
+            for (int k = 0; k < K; k++) {
+                const size_t at = (((size_t)(o / 16) * K4 + k / 4) * 16 + o % 16) * 4 + k % 4;
+                const double xh = (double)sa[r] * (ar[k] - za[r]), xl = (double)sa[M] * (al[k] - za[M]);
+                const double wh = (double)c.scale[o] * c.packed[at], wl = (double)ls[o] * lp[at];
+                const double t0 = xh * wh, t1 = x2 ? xh * wl : 0, t2 = xs ? xl * wh : 0;
+                tr += t0 + t1 + t2, mag += fabs(t0) + fabs(t1) + fabs(t2), plain += t0;
+                exact += (xs ? (double)xr[k] : xh) * (x2 || lm ? (double)c.W[(size_t)o * K + k] : wh);
+                corr += lm ? mean[k] * wl : 0;
+            }
+            tr += corr, mag += fabs(corr);
+            const double bound = 8 * 0x1p-24 * (mag + fabs(c.b[o])) + 1e-30;
+            worst = fmax(worst, fabs(y[0][0][(size_t)r * N + o] - (tr + c.b[o])) / bound);
+            werr = fmax(werr, fabs(tr - exact)), wplain = fmax(wplain, fabs(plain - exact));
+            dmean[o] += (tr - exact) / M, pmean[o] += (plain - exact) / M;
+        }
+    }
+    if (lm) { /* int8m: the outputs' error averaged over the rows */
+        werr = wplain = 0;
+        for (int o = 0; o < N; o++) werr = fmax(werr, fabs(dmean[o])), wplain = fmax(wplain, fabs(pmean[o]));
+    }
+    snprintf(name, sizeof name, "%s.%dx%dx%d.equals_dequantized_reference", kind, M, N, K);
+    check(worst <= 1.0, name, "error %.3f x the fp32 rounding bound", worst);
+    snprintf(name, sizeof name, "%s.%dx%dx%d.split_error_below_int8", kind, M, N, K);
+    check(werr <= wplain / 16, name, "error of the split operands %.3g, plain int8 %.3g", werr, wplain);
+    /* Fused LayerNorm (on the copy the split makes) and residual add. */
+    float *lw = malloc(sizeof(float) * K), *lb = malloc(sizeof(float) * K), *xn = malloc(sizeof(float) * M * K);
+    for (int i = 0; i < K; i++) lw[i] = 1.0f + 0.5f * frand(), lb[i] = 0.2f * frand();
+    const struct ram_q8_fuse ln = {.ln_w = lw, .ln_b = lb, .ln_eps = 1e-5f}, add = {.add = 1};
+    ram_layernorm(c.x, xn, M, K, lw, lb, 1e-5f);
+    rc = ram_q8_linear(xn, M, c.q, c.b, ref, &err);
+    rc |= ram_q8_linear_ex(c.x, M, c.q, c.b, y[1][0], &ln, &err);
+    snprintf(name, sizeof name, "%s.%dx%dx%d.fused_layernorm_identical", kind, M, N, K);
+    check(rc == RAM_OK && !memcmp(ref, y[1][0], sizeof(float) * M * N), name, "fused LayerNorm differs");
+    double aw = 0;
+    for (size_t i = 0; i < (size_t)M * N; i++) y[1][1][i] = 1.0f;
+    rc = ram_q8_linear_ex(c.x, M, c.q, c.b, y[1][1], &add, &err);
+    for (size_t i = 0; i < (size_t)M * N; i++)
+        aw = fmax(aw, fabs(y[1][1][i] - (1.0 + y[0][0][i])) / (1e-6 * (2 + fabs(y[0][0][i]))));
+    snprintf(name, sizeof name, "%s.%dx%dx%d.fused_residual_within_rounding", kind, M, N, K);
+    check(rc == RAM_OK && aw <= 1.0, name, "fused add off by %.3f x 1e-6", aw);
+    free(lw), free(lb), free(xn);
+    for (int l = 0; l < 5; l++) free(y[l][0]), free(y[l][1]);
+    free(a), free(sa), free(za), free(res), free(mean), free(dmean), free(pmean);
+out:
+    c.q->lo = NULL;
+    ram_q8_weight_free(lo);
+    free(lp), free(ls), free(ref);
+    qcase_free(&c);
+}
+
+static void test_split(void)
+{
+    /* Odd M, N, K (K not a multiple of 4), a K of 3, K a multiple of 64 (AMX) with a partial panel, and
+    ** one over the 2-thread work threshold with K a multiple of 64. */
+    static const int shapes[][3] = {{7, 33, 13}, {50, 20, 3}, {33, 17, 64}, {76, 260, 448}};
+    for (int mode = 1; mode <= 5; mode++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            test_split_shape(shapes[i][0], shapes[i][1], shapes[i][2], mode);
+}
+
 /* ------------------------------------------------------------------ bf16 */
 
 static double bf(uint16_t h) /* exact value of a bf16 */
@@ -479,6 +606,16 @@ static void test_bf16_shape(int M, int N, int K, int mode)
                 }
     snprintf(name, sizeof name, "%s.%dx%dx%d.packed_layout", kind, M, N, K);
     check(pk_ok, name, "packed codes differ from the documented layout");
+    /* The portable packing (CPUs without AVX-512) gives the same bytes as the vector one. */
+    uint16_t *pk0 = malloc(ram_bf16_packed_bytes(N, K)), *lo0 = malloc(ram_bf16_packed_bytes(N, K));
+    ram_bf16_force_level(RAM_BF16_SCALAR);
+    ram_bf16_pack(W, N, K, pk0);
+    ram_bf16_pack_lo(W, N, K, lo0);
+    ram_bf16_force_level(-1);
+    snprintf(name, sizeof name, "%s.%dx%dx%d.packing_portable_same", kind, M, N, K);
+    check(!memcmp(pk0, pk, ram_bf16_packed_bytes(N, K)) && !memcmp(lo0, lo, ram_bf16_packed_bytes(N, K)), name,
+          "the portable packing differs");
+    free(pk0), free(lo0);
     for (int l = 0; l <= best; l++) free(y[l][0]), free(y[l][1]);
     free(x), free(W), free(b), free(pk), free(lo);
 }
@@ -486,9 +623,9 @@ static void test_bf16_shape(int M, int N, int K, int mode)
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
-    static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},    {13, 70, 130},
-                                    {6, 64, 256},  {25, 100, 771}, {50, 200, 3},   {130, 300, 262},
-                                    {37, 70, 128}, {33, 17, 32},   {130, 300, 256}};
+    static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},     {13, 70, 130},
+                                    {6, 64, 256},  {25, 100, 771}, {50, 200, 3},    {130, 300, 262},
+                                    {37, 70, 128}, {33, 17, 32},   {130, 300, 256}, {70, 200, 1056}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
@@ -496,7 +633,9 @@ static void test_bf16(void)
     /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
     ** one just over the 2-thread work threshold (8.7 M multiply-adds), with a partial last panel and
     ** three tile blocks of rows (130 x 300 x 256 did the same for ~0.3 s per mode). */
-    static const int split_shapes[][3] = {{7, 33, 13}, {50, 200, 3}, {33, 17, 32}, {80, 260, 416}};
+    /* 70 x 200 x 1056: AMX cuts K in blocks (partial sums in y between them), with two full row blocks and
+    ** a partial one, full panel pairs and a partial last panel on each of 2 threads. */
+    static const int split_shapes[][3] = {{7, 33, 13}, {50, 200, 3}, {33, 17, 32}, {80, 260, 416}, {70, 200, 1056}};
     for (int mode = 1; mode < 4; mode++)
         for (size_t i = 0; i < sizeof split_shapes / sizeof split_shapes[0]; i++)
             test_bf16_shape(split_shapes[i][0], split_shapes[i][1], split_shapes[i][2], mode);
@@ -889,6 +1028,7 @@ int main(void)
     (void)check_close_npy; /* harness helper this test does not need */
     test_kernel();
     test_fused();
+    test_split();
     test_bf16();
     test_trained_like();
     test_golden("ram_plus", "ram_plus_tiny.pth", "golden_ram_plus.ram");

@@ -119,10 +119,26 @@ static void view(const struct ram_bert_config *c, const struct ram_bert_stack_w 
     memset(L, 0, sizeof *L);
     L->hidden = c->hidden, L->heads = c->heads, L->intermediate = c->intermediate, L->eps = c->eps;
     L->has_self = 1, L->causal = causal, L->has_cross = 1, L->kv_width = c->encoder_width;
-    L->self = (struct ram_bert_attn_w){t->self.q_w, t->self.q_b, t->self.k_w, t->self.k_b,  t->self.v_w,
-                                       t->self.v_b, t->self.o_w, t->self.o_b, t->self.ln_w, t->self.ln_b};
-    L->cross = (struct ram_bert_attn_w){t->cross.q_w, t->cross.q_b, t->cross.k_w, t->cross.k_b,  t->cross.v_w,
-                                        t->cross.v_b, t->cross.o_w, t->cross.o_b, t->cross.ln_w, t->cross.ln_b};
+    L->self = (struct ram_bert_attn_w){.q_w = t->self.q_w,
+                                       .q_b = t->self.q_b,
+                                       .k_w = t->self.k_w,
+                                       .k_b = t->self.k_b,
+                                       .v_w = t->self.v_w,
+                                       .v_b = t->self.v_b,
+                                       .o_w = t->self.o_w,
+                                       .o_b = t->self.o_b,
+                                       .ln_w = t->self.ln_w,
+                                       .ln_b = t->self.ln_b};
+    L->cross = (struct ram_bert_attn_w){.q_w = t->cross.q_w,
+                                        .q_b = t->cross.q_b,
+                                        .k_w = t->cross.k_w,
+                                        .k_b = t->cross.k_b,
+                                        .v_w = t->cross.v_w,
+                                        .v_b = t->cross.v_b,
+                                        .o_w = t->cross.o_w,
+                                        .o_b = t->cross.o_b,
+                                        .ln_w = t->cross.ln_w,
+                                        .ln_b = t->cross.ln_b};
     L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
 }
 

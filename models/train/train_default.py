@@ -117,13 +117,18 @@ def jpeg(img, q):
     return Image.open(buf).convert("RGB")
 
 
-def training_picture(rng, info=None, easy=0.0):
+def training_picture(rng, info=None, easy=0.0, small=0.0):
     """easy: probability of a single large object (the curriculum of the
-    first steps: whole silhouettes teach the Swin shapes much sooner)."""
+    first steps: whole silhouettes teach the Swin shapes much sooner).
+    small: probability of making one, two or three objects small (the
+    caption model's tagger misses small shapes most; 0 draws nothing, so
+    earlier runs' pictures stay the same)."""
     a = shapes.sample_attrs(rng)
     if easy and rng.random() < easy:
         a["count"], a["size"] = "one", "large"
         a["position"] = rng.choice(shapes.POSITIONS)
+    if small and a["count"] != "many" and rng.random() < small:
+        a["size"] = "small"
     w, h = random_canvas(rng)
     img = shapes.render(a, rng, w, h, info)
     if info is not None:

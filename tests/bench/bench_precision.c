@@ -33,9 +33,13 @@
 ** --layers-bf16x2, --layers-bf16xa and --layers-bf16x3 give the group
 ** bf16 with the weights' residual, the activations' residual or both
 ** (gemm_bf16.h; usually with RAM_BENCH_REST=bf16, or bf16,swin-x2 for the
-** bf16 path with the Swin blocks in bf16x2). RAM_BENCH_TIME=N also
+** bf16 path with the Swin blocks in bf16x2). --layers-int8x2, -int8xa and
+** -int8x3 do the same with int8's split forms (gemm_q8.h), usually with
+** RAM_BENCH_REST=int8 (the rest as the int8 path); RAM_BENCH_ALSO=
+** "PREFIX:PREC,..." gives the layers named PREFIX... PREC besides (e.g.
+** "tagging_head.:int8x3"). RAM_BENCH_TIME=N also
 ** times each group's model against the model with the rest's precision
-** everywhere (medians of N interleaved forwards, 2 threads).
+** everywhere and the fp32 model (medians of N interleaved forwards, 2 threads).
 ** RAM_BENCH_GEN=N sets the number of generated inputs (default 6); RUNS 0
 ** skips the timing.
 ** Prints "key value" lines (tests/bench/run.sh reads them).
@@ -285,27 +289,55 @@ static int g_layer_prec = RAM_PREC_INT8; /* what the group under test gets */
 
 static const char *prec_name(int p)
 {
-    static const char *const names[] = {"fp32", "bf16", "int8", "bf16x2", "bf16xa", "bf16x3"};
+    static const char *const names[] = {"fp32",    "bf16",   "int8",   "bf16x2", "bf16xa", "bf16x3",
+                                        "bf16acc", "int8x2", "int8xa", "int8x3", "int8m",  "int8xam"};
     return p >= 0 && p < (int)(sizeof names / sizeof names[0]) ? names[p] : "?";
 }
 
-static int g_rest = RAM_PREC_F32; /* what the other layers get: fp32, or the bf16 path's choice */
+static int g_rest = RAM_PREC_F32;     /* what the other layers get: fp32, or the bf16 or int8 path's choice */
+static const struct ram_model *g_ref; /* the fp32 model (its config, for the int8 path's choice) */
 /* And these Swin blocks' matrices in bf16x2: every stage's (RAM_BENCH_REST=bf16,swin-x2) or stage 2's (bf16,swin2-x2). */
 static const char *g_rest_swin_x2;
+
+/* RAM_BENCH_ALSO="PREFIX:PREC,...": the layers whose name starts with PREFIX
+** get PREC (int8, int8x2, int8xa, int8x3, bf16...) unless they are in the
+** group under test: mixes of more than one precision besides the rest's. */
+static int also_prec(const char *name)
+{
+    const char *l = getenv("RAM_BENCH_ALSO");
+    while (l && *l) {
+        const char *colon = strchr(l, ':'), *end = strchr(l, ',');
+        if (!colon) return -1;
+        if (!end) end = l + strlen(l);
+        if (!strncmp(name, l, (size_t)(colon - l)))
+            for (int p = 0; p <= RAM_PREC_INT8XAM; p++)
+                if (strlen(prec_name(p)) == (size_t)(end - colon - 1) &&
+                    !strncmp(colon + 1, prec_name(p), end - colon - 1))
+                    return p;
+        l = *end ? end + 1 : end;
+    }
+    return -1;
+}
+
+/* The timing base: the rest's precision everywhere (RAM_BENCH_ALSO not applied). */
+static const struct group nothing = {"none", "-", "-", 0};
 
 static int group_prec(const char *name, void *ctx)
 {
     if (in_group(ctx, name)) return g_layer_prec;
+    const int also = ctx == &nothing ? -1 : also_prec(name);
+    if (also >= 0) return also;
     if (g_rest_swin_x2 && !strncmp(name, g_rest_swin_x2, strlen(g_rest_swin_x2)) && strstr(name, ".blocks."))
         return RAM_PREC_BF16X2;
+    if (g_rest == RAM_PREC_INT8) return ram_layer_precision(g_ref, name, RAM_PREC_INT8);
     return g_rest == RAM_PREC_BF16 ? ram_layer_precision(NULL, name, RAM_PREC_BF16) : RAM_PREC_F32;
 }
 
-/* Medians of n forwards of input 0 at 2 threads, base and r interleaved. */
-static int time_pair(struct runner *base, struct runner *r, const float *chw, float *p, int n, const char *label,
-                     struct ram_error *err)
+/* Medians of n forwards of input 0 at 2 threads, base, r and the fp32 model f interleaved. */
+static int time_pair(struct runner *base, struct runner *r, struct runner *f, const float *chw, float *p, int n,
+                     const char *label, struct ram_error *err)
 {
-    double tb[64], tr[64];
+    double tb[64], tr[64], tf[64];
     n = n > 64 ? 64 : n;
     for (int i = -1; i < n; i++) {
         double t0 = bench_now();
@@ -313,10 +345,13 @@ static int time_pair(struct runner *base, struct runner *r, const float *chw, fl
         double t1 = bench_now();
         if (probs_of(r, chw, p, err)) return 1;
         double t2 = bench_now();
-        if (i >= 0) tb[i] = t1 - t0, tr[i] = t2 - t1;
+        if (probs_of(f, chw, p, err)) return 1;
+        double t3 = bench_now();
+        if (i >= 0) tb[i] = t1 - t0, tr[i] = t2 - t1, tf[i] = t3 - t2;
     }
-    const double mb = bench_median(tb, n), mr = bench_median(tr, n);
-    printf("layer_time_2t %-16s %.4f s, rest-only %.4f s, ratio %.3f\n", label, mr, mb, mr / mb);
+    const double mb = bench_median(tb, n), mr = bench_median(tr, n), mf = bench_median(tf, n);
+    printf("layer_time_2t %-16s %.4f s, rest-only %.4f s, ratio %.3f, fp32 %.4f s = %.2fx this, %.2fx rest-only\n",
+           label, mr, mb, mr / mb, mf, mf / mr, mf / mb);
     return 0;
 }
 
@@ -360,6 +395,7 @@ static int layers_main(const char *f32, char **files, int nf)
         {"dec1", "tagging_head.encoder.layer.1.", "", 0},
         {"decoder", "tagging_head.", "", 0},
         {"all", "", "", 0},
+        {"none", "-", "-", 0}, /* the rest's precision alone (RAM_BENCH_REST's path as it is) */
     };
     enum { NG = sizeof groups / sizeof groups[0] };
     struct ram_error err = {{0}};
@@ -380,11 +416,12 @@ static int layers_main(const char *f32, char **files, int nf)
     const char *only = getenv("RAM_BENCH_GROUPS"); /* e.g. "swin,decoder,all": these groups only */
     const char *rest = getenv("RAM_BENCH_REST");
     if (rest && !strncmp(rest, "bf16", 4)) g_rest = RAM_PREC_BF16;
+    if (rest && !strcmp(rest, "int8")) g_rest = RAM_PREC_INT8;
+    g_ref = ref.m;
     if (rest && strstr(rest, "swin-x2")) g_rest_swin_x2 = "visual_encoder.layers.";
     if (rest && strstr(rest, "swin2-x2")) g_rest_swin_x2 = "visual_encoder.layers.2.";
     /* RAM_BENCH_TIME=N: each group's model timed against the rest's precision everywhere (medians of N). */
     const int timed = getenv("RAM_BENCH_TIME") ? atoi(getenv("RAM_BENCH_TIME")) : 0;
-    static const struct group nothing = {"none", "-", "-", 0};
     struct runner base_r, *base = NULL;
     if (timed > 0) {
         if (runner_open(&base_r, f32, group_prec, (void *)&nothing, &err)) {
@@ -404,7 +441,7 @@ static int layers_main(const char *f32, char **files, int nf)
             if (probs_of(&r, in.chw + (size_t)3 * S * S * i, p, &err)) return 1;
             agree_add(&res[g], ref.m, q + (size_t)K * i, p);
         }
-        if (timed && time_pair(base, &r, in.chw, p, timed, groups[g].label, &err)) return 1;
+        if (timed && time_pair(base, &r, &ref, in.chw, p, timed, groups[g].label, &err)) return 1;
         runner_close(&r);
         printf("layer_%s_max_prob_diff %-16s %.5f logit %.4f flips %d\n", prec_name(g_layer_prec), groups[g].label,
                res[g].maxdiff, res[g].max_logit, res[g].flips);
@@ -426,9 +463,10 @@ int main(int argc, char **argv)
     static const struct {
         const char *opt;
         int prec;
-    } more[] = {{"--layers-bf16x2", RAM_PREC_BF16X2},
-                {"--layers-bf16xa", RAM_PREC_BF16XA},
-                {"--layers-bf16x3", RAM_PREC_BF16X3}};
+    } more[] = {{"--layers-bf16x2", RAM_PREC_BF16X2}, {"--layers-bf16xa", RAM_PREC_BF16XA},
+                {"--layers-bf16x3", RAM_PREC_BF16X3}, {"--layers-int8x2", RAM_PREC_INT8X2},
+                {"--layers-int8xa", RAM_PREC_INT8XA}, {"--layers-int8x3", RAM_PREC_INT8X3},
+                {"--layers-int8m", RAM_PREC_INT8M},   {"--layers-int8xam", RAM_PREC_INT8XAM}};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
         if (argc >= 4 && !strcmp(argv[1], more[i].opt)) {
             g_layer_prec = more[i].prec;

@@ -2,7 +2,10 @@
 ** peak.h — the measured peaks of this CPU, shared by the benchmarks:
 ** register-only loops of 12 independent multiply-add chains (more than
 ** latency x ports on any current core) at each width the CPU runs: fp32 FMA
-** at 512 and 256 bits, int8 vpdpbusd (VNNI), bf16 vdpbf16ps. peak(kind, T)
+** at 512 and 256 bits, int8 vpdpbusd (VNNI), bf16 vdpbf16ps, and, where the
+** kernel grants this process the AMX tiles, tdpbf16ps and tdpbusd on six
+** accumulator tiles (register-only too: no tile load in the loop; six
+** chains cover the instruction's latency over its issue interval). peak(kind, T)
 ** runs T copies at once through the job pool and returns G(FL)OP/s, a
 ** multiply-add counted as 2.
 */
@@ -10,9 +13,12 @@
 #define RAM_BENCH_PEAK_H
 
 #include "cpu.h"
+#include "gemm_bf16.h"
 #include "jobs.h"
 
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 /* One thread: its CPU time (the loop never blocks, so this is what an idle
@@ -25,9 +31,12 @@ static double peak_now(int threads)
 }
 
 /* ---- peak loops: 12 independent chains, n iterations; returns a value so nothing is dropped ---- */
-enum { PEAK_FMA512, PEAK_FMA256, PEAK_VNNI, PEAK_BF16, PEAKS };
-static const char *const peak_name[PEAKS] = {"fma512", "fma256", "vnni", "bf16"};
-static const double peak_ops[PEAKS] = {12 * 32, 12 * 16, 12 * 128, 12 * 64}; /* ops per iteration */
+enum { PEAK_FMA512, PEAK_FMA256, PEAK_VNNI, PEAK_BF16, PEAK_AMX_BF16, PEAK_AMX_INT8, PEAKS };
+static const char *const peak_name[PEAKS] = {"fma512", "fma256", "vnni", "bf16", "amx_bf16", "amx_int8"};
+/* ops per iteration: AMX, 6 tile products of 16 x 16 outputs over 32 bf16 or 64 int8 pairs */
+static const double peak_ops[PEAKS] = {12 * 32, 12 * 16, 12 * 128, 12 * 64, 6 * 16 * 16 * 32 * 2, 6 * 16 * 16 * 64 * 2};
+/* "gops" (integer) or "gflops" in the printed key */
+static inline const char *peak_unit(int p) { return p == PEAK_VNNI || p == PEAK_AMX_INT8 ? "gops" : "gflops"; }
 
 __attribute__((target("avx512f"))) static float loop_fma512(long n)
 {
@@ -105,12 +114,83 @@ __attribute__((target("avx512f,avx512bf16"))) static float loop_bf16(long n)
     return _mm512_reduce_add_ps(s);
 }
 
+/* AMX: tiles 0-5 accumulate, 6 and 7 are the (zero) operands; the tile
+** configuration is this thread's and released at the end. */
+struct peak_tilecfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+static void peak_tiles(struct peak_tilecfg *c)
+{
+    memset(c, 0, sizeof *c);
+    c->palette = 1;
+    for (int t = 0; t < 8; t++) c->colsb[t] = 64, c->rows[t] = 16;
+}
+
+__attribute__((target("amx-tile,amx-bf16"))) static float loop_amx_bf16(long n)
+{
+    struct peak_tilecfg c;
+    float out[256];
+    peak_tiles(&c);
+    _tile_loadconfig(&c);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_zero(4);
+    _tile_zero(5);
+    _tile_zero(6);
+    _tile_zero(7);
+    for (long i = 0; i < n; i++) {
+        _tile_dpbf16ps(0, 6, 7);
+        _tile_dpbf16ps(1, 6, 7);
+        _tile_dpbf16ps(2, 6, 7);
+        _tile_dpbf16ps(3, 6, 7);
+        _tile_dpbf16ps(4, 6, 7);
+        _tile_dpbf16ps(5, 6, 7);
+    }
+    _tile_stored(5, out, 64);
+    _tile_release();
+    return out[0];
+}
+
+__attribute__((target("amx-tile,amx-int8"))) static float loop_amx_int8(long n)
+{
+    struct peak_tilecfg c;
+    int32_t out[256];
+    peak_tiles(&c);
+    _tile_loadconfig(&c);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_zero(4);
+    _tile_zero(5);
+    _tile_zero(6);
+    _tile_zero(7);
+    for (long i = 0; i < n; i++) {
+        _tile_dpbusd(0, 6, 7);
+        _tile_dpbusd(1, 6, 7);
+        _tile_dpbusd(2, 6, 7);
+        _tile_dpbusd(3, 6, 7);
+        _tile_dpbusd(4, 6, 7);
+        _tile_dpbusd(5, 6, 7);
+    }
+    _tile_stored(5, out, 64);
+    _tile_release();
+    return (float)out[0];
+}
+
 static int peak_supported(int p)
 {
     switch (p) {
     case PEAK_FMA512: return ram_cpu_supports(RAM_ISA_AVX512);
     case PEAK_FMA256: return ram_cpu_supports(RAM_ISA_AVX2);
     case PEAK_VNNI: return ram_cpu_supports(RAM_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
+    case PEAK_AMX_BF16: return ram_amx_usable(RAM_AMX_BF16);
+    case PEAK_AMX_INT8: return ram_amx_usable(RAM_AMX_INT8);
     default: return ram_cpu_supports(RAM_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
     }
 }
@@ -128,6 +208,8 @@ static void *peak_run(void *arg)
     case PEAK_FMA512: j->out = loop_fma512(j->n); break;
     case PEAK_FMA256: j->out = loop_fma256(j->n); break;
     case PEAK_VNNI: j->out = loop_vnni(j->n); break;
+    case PEAK_AMX_BF16: j->out = loop_amx_bf16(j->n); break;
+    case PEAK_AMX_INT8: j->out = loop_amx_int8(j->n); break;
     default: j->out = loop_bf16(j->n); break;
     }
     return NULL;
@@ -139,7 +221,7 @@ static volatile float peak_sink;
 static double peak(int kind, int T)
 {
     struct peak_job jobs[RAM_MAX_JOBS];
-    long n = 2000000; /* ~10 ms at full speed */
+    long n = kind >= PEAK_AMX_BF16 ? 300000 : 2000000; /* ~10 ms at full speed */
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
         for (int t = 0; t < T; t++) jobs[t] = (struct peak_job){kind, n, 0};

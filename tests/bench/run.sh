@@ -93,7 +93,7 @@ fi
 # The machine's measured peaks and every sgemm path on the forward's shapes
 # (bench_kernels.c; fractions of the FMA peak measured in the same rounds).
 K=$OUT/bench_kernels.out
-echo "bench: kernels (measured FMA/VNNI/BF16 peaks, sgemm paths on the forward's shapes, ${RAM_BENCH_KERNEL_ROUNDS:-2} rounds)"
+echo "bench: kernels (measured FMA/VNNI/BF16/AMX peaks, sgemm paths and the bf16 layers on the forward's shapes, ${RAM_BENCH_KERNEL_ROUNDS:-2} rounds)"
 "$BUILD/bench/bench_kernels" "${RAM_BENCH_KERNEL_ROUNDS:-2}" >"$K" || { cat "$K"; exit 1; }
 
 echo "bench: model $MODEL ($(wc -c <"$MODEL") bytes), image $IMAGE, $RUNS runs per thread count${INT8:+, int8 $INT8}"
@@ -264,6 +264,17 @@ FF1=$(frac "$L1" "$FP1"); FF2=$(frac "$L2" "$FP2")
 FC1=$(frac "$(val cpu_s_1t)" "$FP1")
 FO1=$(frac "$OL1" "$FP1"); FO2=$(frac "$OL2" "$FP2")
 FI1=$(frac "$P8_1" "$FP1"); FI2=$(frac "$P8_2" "$FP2")
+# bf16 and int8 against their own peaks: AMX tiles where the kernel grants
+# them (what the paths then run on), else vdpbf16ps / vpdpbusd; the forward's
+# GFLOP (the fp32 forward's multiply-adds, not the extra products of the
+# bf16 mix) over the trained-like path's latency. The peaks come from
+# bench_kernels, minutes before bench_precision: on a busy machine, approximate.
+own_peak() { v=$(kval "peak_amx_$1_$3"); [ -n "$v" ] || v=$(kval "peak_$2_$3"); echo "$v"; }
+PB1=$(own_peak bf16 bf16 gflops_1t); PB2=$(own_peak bf16 bf16 gflops_2t)
+PQ1=$(own_peak int8 vnni gops_1t); PQ2=$(own_peak int8 vnni gops_2t)
+OWNB1=$(frac "$(pval latency_s_1t_bf16)" "$PB1"); OWNB2=$(frac "$(pval latency_s_2t_bf16)" "$PB2")
+OWNA1=$(frac "$(pval latency_s_1t_bf16acc)" "$PB1"); OWNA2=$(frac "$(pval latency_s_2t_bf16acc)" "$PB2")
+OWNQ1=$(frac "$(pval latency_s_1t_int8)" "$PQ1"); OWNQ2=$(frac "$(pval latency_s_2t_int8)" "$PQ2")
 SC=$(awk "BEGIN{ if ($L2 > 0) printf \"%.2f\", $L1/$L2 }")
 SCO=$(awk "BEGIN{ if ($OL2 > 0) printf \"%.2f\", $OL1/$OL2 }")
 SB1=$(val sgemm_openblas_gflops_1t); SB2=$(val sgemm_openblas_gflops_2t)
@@ -301,6 +312,10 @@ printf '%-34s %12s %12s\n' "sgemm 2048^2 GFLOP/s, OpenBLAS" "$SB1" "$SB2"
 printf '%-34s %12s %12s\n' "fraction of our sgemm peak" "$F1" "$F2"
 printf '%-34s %12s %12s\n' "int8 VNNI peak Gop/s (measured)" "$(nul "$(kval peak_vnni_gops_1t)")" "$(nul "$(kval peak_vnni_gops_2t)")"
 printf '%-34s %12s %12s\n' "bf16 peak GFLOP/s (measured)" "$(nul "$(kval peak_bf16_gflops_1t)")" "$(nul "$(kval peak_bf16_gflops_2t)")"
+printf '%-34s %12s %12s\n' "AMX bf16 peak GFLOP/s (measured)" "$(nul "$(kval peak_amx_bf16_gflops_1t)")" "$(nul "$(kval peak_amx_bf16_gflops_2t)")"
+printf '%-34s %12s %12s\n' "AMX int8 peak Gop/s (measured)" "$(nul "$(kval peak_amx_int8_gops_1t)")" "$(nul "$(kval peak_amx_int8_gops_2t)")"
+printf '%-34s %12s %12s\n' "bf16 products mix / own peak, plain" "$(nul "$(kval bf16_forward_mix_plain_fraction_1t)")" "$(nul "$(kval bf16_forward_mix_plain_fraction_2t)")"
+printf '%-34s %12s %12s\n' "  same, accurate mix (issued)" "$(nul "$(kval bf16_forward_mix_acc_fraction_1t)")" "$(nul "$(kval bf16_forward_mix_acc_fraction_2t)")"
 printf '%-34s %12s %12s\n' "sgemm forward mix / FMA peak, ours" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_${KERN}_fraction_2t)")"
 printf '%-34s %12s %12s\n' "  same, OpenBLAS" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_1t)")" "$(nul "$(kval sgemm_forward_mix_openblas_fraction_2t)")"
 printf '%-34s %12s %12s\n' "our PyTorch port (not official) s" "$(nul "$TL1")" "$(nul "$TL2")"
@@ -330,6 +345,8 @@ printf '%-34s %12s %12s\n' "  flips (max fp32 gap) bf16" "$(nul "$(pval bf16_tag
 printf '%-34s %12s %12s\n' "  flips (max fp32 gap) int8" "$(nul "$(pval int8_tag_flips)")" "$(nul "$(pval int8_flip_max_margin)")"
 printf '%-34s %12s %12s\n' "  bf16 accurate (default) s" "$(nul "$(pval latency_s_1t_bf16acc)")" "$(nul "$(pval latency_s_2t_bf16acc)")"
 printf '%-34s %12s %12s\n' "  bf16acc max |dp| / flips" "$(nul "$(pval bf16acc_max_prob_diff)")" "$(nul "$(pval bf16acc_tag_flips)")"
+printf '%-34s %12s %12s\n' "  own peak fraction: bf16 plain" "$(nul "$OWNB1")" "$(nul "$OWNB2")"
+printf '%-34s %12s %12s\n' "    bf16 accurate / int8" "$(nul "$OWNA1") / $(nul "$OWNQ1")" "$(nul "$OWNA2") / $(nul "$OWNQ2")"
 printf '%-34s %12s %12s\n' "  fp32 probabilities min / max" "$(nul "$(pval fp32_prob_min)")" "$(nul "$(pval fp32_prob_max)")"
 printf '%-34s %12s %12s\n' "random: max |dp| bf16 / int8" "$(nul "$(rval bf16_max_prob_diff)")" "$(nul "$(rval int8_max_prob_diff)")"
 printf '%-34s %12s %12s\n' "random: flips bf16 / int8" "$(nul "$(rval bf16_tag_flips)")" "$(nul "$(rval int8_tag_flips)")"
@@ -410,6 +427,20 @@ cat >"$OUT/results.json" <<EOF
   "peak_vnni_gops_2t": $(nul "$(kval peak_vnni_gops_2t)"),
   "peak_bf16_gflops_1t": $(nul "$(kval peak_bf16_gflops_1t)"),
   "peak_bf16_gflops_2t": $(nul "$(kval peak_bf16_gflops_2t)"),
+  "peak_amx_bf16_gflops_1t": $(nul "$(kval peak_amx_bf16_gflops_1t)"),
+  "peak_amx_bf16_gflops_2t": $(nul "$(kval peak_amx_bf16_gflops_2t)"),
+  "peak_amx_int8_gops_1t": $(nul "$(kval peak_amx_int8_gops_1t)"),
+  "peak_amx_int8_gops_2t": $(nul "$(kval peak_amx_int8_gops_2t)"),
+  "bf16_forward_mix_plain_fraction_1t": $(nul "$(kval bf16_forward_mix_plain_fraction_1t)"),
+  "bf16_forward_mix_plain_fraction_2t": $(nul "$(kval bf16_forward_mix_plain_fraction_2t)"),
+  "bf16_forward_mix_acc_fraction_1t": $(nul "$(kval bf16_forward_mix_acc_fraction_1t)"),
+  "bf16_forward_mix_acc_fraction_2t": $(nul "$(kval bf16_forward_mix_acc_fraction_2t)"),
+  "trained_like_bf16_fraction_of_own_peak_1t": $(nul "$OWNB1"),
+  "trained_like_bf16_fraction_of_own_peak_2t": $(nul "$OWNB2"),
+  "trained_like_bf16acc_fraction_of_own_peak_1t": $(nul "$OWNA1"),
+  "trained_like_bf16acc_fraction_of_own_peak_2t": $(nul "$OWNA2"),
+  "trained_like_int8_fraction_of_own_peak_1t": $(nul "$OWNQ1"),
+  "trained_like_int8_fraction_of_own_peak_2t": $(nul "$OWNQ2"),
   "sgemm_forward_mix_fraction_1t": $(nul "$(kval sgemm_forward_mix_${KERN}_fraction_1t)"),
   "sgemm_forward_mix_fraction_2t": $(nul "$(kval sgemm_forward_mix_${KERN}_fraction_2t)"),
   "sgemm_forward_mix_fraction_1t_openblas": $(nul "$(kval sgemm_forward_mix_openblas_fraction_1t)"),
