@@ -36,12 +36,13 @@ models/default/ram_plus_default.pth with torch.load (the study only: nothing of
 the extension uses it). Run by hand (minutes: the decoder proxies run the
 decoder on every row per query):
 
-    /usr/bin/python3 tests/bench/cascade_proxies.py DB [DB...] [--cheap] [--cache=FILE.npz]
+    /usr/bin/python3 tests/bench/cascade_proxies.py DB [DB...] [--cheap] [--heldout] [--cache=FILE.npz]
 
 DB: databases whose table `photos` holds the default model's outputs
 (ram-index over tests/bench/cascade_photos.py pictures); --cheap skips the
 decoder proxies (for 50,000 rows and more); --cache keeps what was read from
-the databases (and the exact scores) in FILE for the next run.
+the databases (and the exact scores) in FILE for the next run; --heldout ranks
+16 other query texts (HELDOUT) instead.
 """
 import math
 import os
@@ -58,6 +59,13 @@ QUERIES = [
     "a green triangle", "a dotted purple ring", "an orange arrow", "a cross on a black background",
     "a large pink heart", "three cyan squares", "a checkered star", "a brown circle at the top left",
     "a plain white picture", "a gray background", "a noisy background", "two small red triangles",
+]
+# 16 other texts, to check settings chosen on the figures of the first 16 (--heldout)
+HELDOUT = [
+    "a blue circle", "three red stars", "a dotted square", "two small green hearts",
+    "a yellow triangle", "a striped orange ring", "a purple arrow", "a cross on a white background",
+    "a large cyan heart", "many pink squares", "a checkered circle", "a red star at the bottom right",
+    "a plain black picture", "a brown background", "a striped background", "one big blue triangle",
 ]
 SHARES = [0.005, 0.01, 0.02, 0.05, 0.10]
 K = 20
@@ -210,11 +218,15 @@ def ridge(F, idx, y, wt=None, lam=1e-2):
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     cheap = "--cheap" in sys.argv
+    if "--heldout" in sys.argv:
+        QUERIES[:] = HELDOUT
     if not args:
         sys.exit(__doc__)
     so = os.path.join(ROOT, "build", "ram")
     model = os.path.abspath(os.path.join(ROOT, "build", "default.ram"))
     cache = next((a[len("--cache="):] for a in sys.argv if a.startswith("--cache=")), None)
+    if cache and "--heldout" in sys.argv:
+        cache = cache.replace(".npz", "") + ".heldout.npz"  # a cache holds the scores of its own queries
     if cache and os.path.exists(cache):
         z = np.load(cache)
         parts = [(z["tok"], z["prob"], z["S"], z["T"])]
