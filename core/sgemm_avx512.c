@@ -22,6 +22,42 @@
 #define MR 12
 #define NR 32
 
+/* How a tile's accumulators reach C: columns masked to n, then per element
+** alpha acc + beta C + bias, in that order whatever kernel computed it (so a
+** row's bits do not depend on the kernel). */
+struct tile_out {
+    __mmask16 k0, k1;
+    __m512 va, vb, bi0, bi1;
+    float beta;
+    const float *bias;
+};
+
+TARGET static inline __attribute__((always_inline)) struct tile_out tile_out(int n, float alpha, float beta,
+                                                                             const float *bias)
+{
+    struct tile_out o;
+    o.k0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+    o.k1 = n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+    o.va = _mm512_set1_ps(alpha), o.vb = _mm512_set1_ps(beta);
+    __m512 z = _mm512_setzero_ps();
+    o.bi0 = bias ? _mm512_maskz_loadu_ps(o.k0, bias) : z, o.bi1 = bias ? _mm512_maskz_loadu_ps(o.k1, bias + 16) : z;
+    o.beta = beta, o.bias = bias;
+    return o;
+}
+
+TARGET static inline __attribute__((always_inline)) void store_row(const struct tile_out *o, float *cr, __m512 x0,
+                                                                   __m512 x1)
+{
+    __m512 t0 = _mm512_mul_ps(o->va, x0), t1 = _mm512_mul_ps(o->va, x1);
+    if (o->beta != 0.0f) {
+        t0 = _mm512_add_ps(t0, _mm512_mul_ps(o->vb, _mm512_maskz_loadu_ps(o->k0, cr)));
+        t1 = _mm512_add_ps(t1, _mm512_mul_ps(o->vb, _mm512_maskz_loadu_ps(o->k1, cr + 16)));
+    }
+    if (o->bias) t0 = _mm512_add_ps(t0, o->bi0), t1 = _mm512_add_ps(t1, o->bi1);
+    _mm512_mask_storeu_ps(cr, o->k0, t0);
+    _mm512_mask_storeu_ps(cr + 16, o->k1, t1);
+}
+
 TARGET static void kernel(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m, int n,
                           float alpha, float beta, const float *bias)
 {
@@ -60,26 +96,9 @@ TARGET static void kernel(int kc, const float *a, long rs, long cs, const float 
         p0 += cs, p1 += cs, p2 += cs, p3 += cs;
     }
 #undef ROW
-    __mmask16 k0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
-    __mmask16 k1 = n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    __m512 z = _mm512_setzero_ps();
-    __m512 bi0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : z, bi1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : z;
-    /* alpha acc + beta C + bias, in that order whatever the path through here */
-#define OUT(r, x0, x1)                                                                         \
-    do {                                                                                       \
-        if (r < m) {                                                                           \
-            float *cr = c + (long)(r)*ldc;                                                     \
-            __m512 t0 = _mm512_mul_ps(va, x0), t1 = _mm512_mul_ps(va, x1);                     \
-            if (beta != 0.0f) {                                                                \
-                t0 = _mm512_add_ps(t0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k0, cr)));      \
-                t1 = _mm512_add_ps(t1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k1, cr + 16))); \
-            }                                                                                  \
-            if (bias) t0 = _mm512_add_ps(t0, bi0), t1 = _mm512_add_ps(t1, bi1);                \
-            _mm512_mask_storeu_ps(cr, k0, t0);                                                 \
-            _mm512_mask_storeu_ps(cr + 16, k1, t1);                                            \
-        }                                                                                      \
-    } while (0)
+    struct tile_out o = tile_out(n, alpha, beta, bias);
+#define OUT(r, x0, x1) \
+    if (r < m) store_row(&o, c + (long)(r)*ldc, x0, x1)
     OUT(0, c00, c01);
     OUT(1, c10, c11);
     OUT(2, c20, c21);
@@ -126,25 +145,9 @@ TARGET static void kernel4(int kc, const float *a, long rs, long cs, const float
         a += cs;
     }
 #undef ROW
-    __mmask16 k0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
-    __mmask16 k1 = n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    __m512 z = _mm512_setzero_ps();
-    __m512 bi0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : z, bi1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : z;
-#define OUT(r, x0, x1)                                                                         \
-    do {                                                                                       \
-        if (r < m) {                                                                           \
-            float *cr = c + (long)(r)*ldc;                                                     \
-            __m512 t0 = _mm512_mul_ps(va, x0), t1 = _mm512_mul_ps(va, x1);                     \
-            if (beta != 0.0f) {                                                                \
-                t0 = _mm512_add_ps(t0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k0, cr)));      \
-                t1 = _mm512_add_ps(t1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k1, cr + 16))); \
-            }                                                                                  \
-            if (bias) t0 = _mm512_add_ps(t0, bi0), t1 = _mm512_add_ps(t1, bi1);                \
-            _mm512_mask_storeu_ps(cr, k0, t0);                                                 \
-            _mm512_mask_storeu_ps(cr + 16, k1, t1);                                            \
-        }                                                                                      \
-    } while (0)
+    struct tile_out o = tile_out(n, alpha, beta, bias);
+#define OUT(r, x0, x1) \
+    if (r < m) store_row(&o, c + (long)(r)*ldc, x0, x1)
     OUT(0, c00, c01);
     OUT(1, c10, c11);
     OUT(2, c20, c21);

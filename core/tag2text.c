@@ -106,34 +106,30 @@ static int add_area(size_t *total, size_t n, size_t *off)
     return 1;
 }
 
-/* The layer view of layer l of a Tag2Text BERT stack. */
-static void stack_layer(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, int l, int causal, int w8,
+/* The fp32 view of one attention block's tensors (no packed copies). */
+static struct ram_bert_attn_w attn_view(const struct ram_bert_attn_tensors *a)
+{
+    return (struct ram_bert_attn_w){.q_w = a->q_w,
+                                    .q_b = a->q_b,
+                                    .k_w = a->k_w,
+                                    .k_b = a->k_b,
+                                    .v_w = a->v_w,
+                                    .v_b = a->v_b,
+                                    .o_w = a->o_w,
+                                    .o_b = a->o_b,
+                                    .ln_w = a->ln_w,
+                                    .ln_b = a->ln_b};
+}
+
+void ram_t2t_layer_view(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, int l, int causal, int w8,
                         struct ram_bert_layer *L)
 {
     const struct ram_bert_layer_tensors *t = &w->layers[l];
     memset(L, 0, sizeof *L);
     L->hidden = c->hidden, L->heads = c->heads, L->intermediate = c->intermediate, L->eps = c->eps;
     L->has_self = 1, L->causal = causal, L->has_cross = 1, L->kv_width = c->encoder_width;
-    L->self = (struct ram_bert_attn_w){.q_w = t->self.q_w,
-                                       .q_b = t->self.q_b,
-                                       .k_w = t->self.k_w,
-                                       .k_b = t->self.k_b,
-                                       .v_w = t->self.v_w,
-                                       .v_b = t->self.v_b,
-                                       .o_w = t->self.o_w,
-                                       .o_b = t->self.o_b,
-                                       .ln_w = t->self.ln_w,
-                                       .ln_b = t->self.ln_b};
-    L->cross = (struct ram_bert_attn_w){.q_w = t->cross.q_w,
-                                        .q_b = t->cross.q_b,
-                                        .k_w = t->cross.k_w,
-                                        .k_b = t->cross.k_b,
-                                        .v_w = t->cross.v_w,
-                                        .v_b = t->cross.v_b,
-                                        .o_w = t->cross.o_w,
-                                        .o_b = t->cross.o_b,
-                                        .ln_w = t->cross.ln_w,
-                                        .ln_b = t->cross.ln_b};
+    L->self = attn_view(&t->self);
+    L->cross = attn_view(&t->cross);
     L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
     if (!w8) return;
     L->sq_w8 = t->sq_w8, L->sk_w8 = t->sk_w8, L->sv_w8 = t->sv_w8, L->so_w8 = t->so_w8;
@@ -208,8 +204,8 @@ ram_status ram_t2t_state_init(const struct ram_model *m, struct ram_t2t_state **
                  Hd = (size_t)t->dec.hidden, V = (size_t)t->dec.vocab, B = RAM_T2T_BEAMS;
     struct ram_bert_layer Lt, Le, Ld;
     ram_bert_layer_from_tagger(m, 0, &Lt);
-    stack_layer(&t->enc, &t->enc_w, 0, 0, 0, &Le);
-    stack_layer(&t->dec, &t->dec_w, 0, 1, 0, &Ld);
+    ram_t2t_layer_view(&t->enc, &t->enc_w, 0, 0, 0, &Le);
+    ram_t2t_layer_view(&t->dec, &t->dec_w, 0, 1, 0, &Ld);
     size_t rows_dec = B > 8 ? B : 8; /* the prompt (4) or one row per beam */
     size_t o[28], total = 0;
     const int has_w8 = t->dec_w.layers[0].sq_w8 != NULL, Id = t->dec.intermediate;
@@ -401,7 +397,7 @@ static void dec_layer(const struct ram_model *m, int l, int w8, struct ram_bert_
 {
     const struct ram_t2t *t = &m->t2t;
     const struct dec_packed *d = t->dec_packed;
-    stack_layer(&t->dec, &t->dec_w, l, 1, w8, L);
+    ram_t2t_layer_view(&t->dec, &t->dec_w, l, 1, w8, L);
     if (!d || l >= d->layers) return;
     const struct ram_sgemm_packed *p = d->l[l];
     L->self.q_p = has_panels(&p[DP_SQ]), L->self.k_p = has_panels(&p[DP_SK]);
@@ -414,7 +410,7 @@ static void dec_layer(const struct ram_model *m, int l, int w8, struct ram_bert_
 ** are the tagging head's (ram_t2t_link), packed by the tagger. */
 static void enc_layer(const struct ram_model *m, int l, struct ram_bert_layer *L)
 {
-    stack_layer(&m->t2t.enc, &m->t2t.enc_w, l, 0, 0, L);
+    ram_t2t_layer_view(&m->t2t.enc, &m->t2t.enc_w, l, 0, 0, L);
     if (l >= m->tagger.n_layers) return;
     L->cross.q_p = ram_tagger_packed(m, l, RAM_TAGGER_Q), L->cross.o_p = ram_tagger_packed(m, l, RAM_TAGGER_AO);
     L->i_p = ram_tagger_packed(m, l, RAM_TAGGER_I), L->o_p = ram_tagger_packed(m, l, RAM_TAGGER_O);

@@ -74,6 +74,15 @@ ram_status ram_t2t_quantize_decoder(struct ram_model *m, struct ram_error *err);
 void ram_t2t_prepack(struct ram_model *m);
 void ram_t2t_release_packed(struct ram_model *m);
 
+/* Fills *L (caller's) with the view of layer l of a Tag2Text BERT stack
+** (the tag encoder's or the decoder's; causal self-attention for the
+** decoder): pointers borrowed from the model's tensors, no packed copies;
+** w8 also sets the decoder's int8 forms. Tests build their references
+** from the same view. */
+struct ram_bert_layer; /* bert.h */
+void ram_t2t_layer_view(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, int l, int causal, int w8,
+                        struct ram_bert_layer *L);
+
 /* Optional callbacks. Every field may be NULL. */
 struct ram_t2t_hooks {
     /* Polled between layers and decoding steps; non-zero stops the call

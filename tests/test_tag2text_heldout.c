@@ -111,37 +111,6 @@ static void d_layer(const struct ram_bert_layer *L, double *H, int rows, const d
     d_ffn(L, H, rows);
 }
 
-/* The layer of a Tag2Text stack (the same pointers the engine uses). */
-static void view(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, int l, int causal,
-                 struct ram_bert_layer *L)
-{
-    const struct ram_bert_layer_tensors *t = &w->layers[l];
-    memset(L, 0, sizeof *L);
-    L->hidden = c->hidden, L->heads = c->heads, L->intermediate = c->intermediate, L->eps = c->eps;
-    L->has_self = 1, L->causal = causal, L->has_cross = 1, L->kv_width = c->encoder_width;
-    L->self = (struct ram_bert_attn_w){.q_w = t->self.q_w,
-                                       .q_b = t->self.q_b,
-                                       .k_w = t->self.k_w,
-                                       .k_b = t->self.k_b,
-                                       .v_w = t->self.v_w,
-                                       .v_b = t->self.v_b,
-                                       .o_w = t->self.o_w,
-                                       .o_b = t->self.o_b,
-                                       .ln_w = t->self.ln_w,
-                                       .ln_b = t->self.ln_b};
-    L->cross = (struct ram_bert_attn_w){.q_w = t->cross.q_w,
-                                        .q_b = t->cross.q_b,
-                                        .k_w = t->cross.k_w,
-                                        .k_b = t->cross.k_b,
-                                        .v_w = t->cross.v_w,
-                                        .v_b = t->cross.v_b,
-                                        .o_w = t->cross.o_w,
-                                        .o_b = t->cross.o_b,
-                                        .ln_w = t->cross.ln_w,
-                                        .ln_b = t->cross.ln_b};
-    L->i_w = t->i_w, L->i_b = t->i_b, L->o_w = t->o_w, L->o_b = t->o_b, L->ln_w = t->ln_w, L->ln_b = t->ln_b;
-}
-
 /* LN(word[ids] + pos[0..n)) of a stack. */
 static void d_embed(const struct ram_bert_config *c, const struct ram_bert_stack_w *w, const int32_t *ids, int n,
                     double *H)
@@ -162,7 +131,7 @@ static void d_decoder_logits(const struct ram_model *m, const double *enc, const
     d_embed(&t->dec, &t->dec_w, tok, n, H);
     for (int l = 0; l < t->dec.layers; l++) {
         struct ram_bert_layer L;
-        view(&t->dec, &t->dec_w, l, 1, &L);
+        ram_t2t_layer_view(&t->dec, &t->dec_w, l, 1, 0, &L);
         d_layer(&L, H, n, enc, RAM_T2T_TAG_LEN, NULL);
     }
     memcpy(x, H + (size_t)(n - 1) * Hd, sizeof(double) * Hd);
@@ -334,7 +303,7 @@ int main(void)
     d_embed(&t->enc, &t->enc_w, ids, RAM_T2T_TAG_LEN, enc);
     for (int l = 0; l < t->enc.layers; l++) {
         struct ram_bert_layer L;
-        view(&t->enc, &t->enc_w, l, 0, &L);
+        ram_t2t_layer_view(&t->enc, &t->enc_w, l, 0, 0, &L);
         d_layer(&L, enc, RAM_T2T_TAG_LEN, E, nt, bias);
     }
     struct ctx c;
