@@ -248,7 +248,7 @@ $(BUILD)/ram-convert: $(CONV_OBJ) $(BUILD)/libramconv.a $(BUILD)/libramcore.a
 $(BUILD)/test_%: tests/test_%.c tests/harness.h tests/sql_harness.h tests/test_json.h $(BUILD)/libramconv_test.a $(BUILD)/libramcore_test.a
 	$(CC) $(ALL_CFLAGS) -DRAM_TEST -Itests $< -o $@ $(BUILD)/libramconv_test.a $(BUILD)/libramcore_test.a $(LIBS) -lsqlite3 $(LDFLAGS)
 
-$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libramconv.a $(BUILD)/libramcore.a
+$(BUILD)/bench/%: tests/bench/%.c $(wildcard tests/bench/*.h) $(BUILD)/libramconv.a $(BUILD)/libramcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(BUILD)/libramconv.a $(BUILD)/libramcore.a $(LIBS) -lsqlite3 $(LDFLAGS)
 

@@ -58,6 +58,10 @@ TARGET static inline __attribute__((always_inline)) void store_row(const struct 
     _mm512_mask_storeu_ps(cr + 16, o->k1, t1);
 }
 
+/* Row r of a kernel's tile to C (kernel() and kernel4() name o, c, ldc, m alike). */
+#define OUT(r, x0, x1) \
+    if (r < m) store_row(&o, c + (long)(r)*ldc, x0, x1)
+
 TARGET static void kernel(int kc, const float *a, long rs, long cs, const float *bp, float *c, long ldc, int m, int n,
                           float alpha, float beta, const float *bias)
 {
@@ -97,8 +101,6 @@ TARGET static void kernel(int kc, const float *a, long rs, long cs, const float 
     }
 #undef ROW
     struct tile_out o = tile_out(n, alpha, beta, bias);
-#define OUT(r, x0, x1) \
-    if (r < m) store_row(&o, c + (long)(r)*ldc, x0, x1)
     OUT(0, c00, c01);
     OUT(1, c10, c11);
     OUT(2, c20, c21);
@@ -111,7 +113,6 @@ TARGET static void kernel(int kc, const float *a, long rs, long cs, const float 
     OUT(9, c90, c91);
     OUT(10, ca0, ca1);
     OUT(11, cb0, cb1);
-#undef OUT
 }
 
 /* The same for tiles of at most 4 rows (a decoding step's 3, the last rows
@@ -146,8 +147,6 @@ TARGET static void kernel4(int kc, const float *a, long rs, long cs, const float
     }
 #undef ROW
     struct tile_out o = tile_out(n, alpha, beta, bias);
-#define OUT(r, x0, x1) \
-    if (r < m) store_row(&o, c + (long)(r)*ldc, x0, x1)
     OUT(0, c00, c01);
     OUT(1, c10, c11);
     OUT(2, c20, c21);
