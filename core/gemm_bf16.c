@@ -200,6 +200,17 @@ BF_TARGET_F static inline __m256i round16(__m512 v)
     return _mm512_cvtepi32_epi16(r);
 }
 
+/* 16 floats rounded to bf16 at hi and, when lo is not NULL, the residual
+** v - hi rounded to bf16 at lo (the split activations of bf16xa/x3). */
+BF_TARGET_F static inline void round16_split(__m512 v, uint16_t *hi, uint16_t *lo)
+{
+    const __m256i h = round16(v);
+    _mm256_storeu_si256((__m256i *)hi, h);
+    if (!lo) return;
+    const __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    _mm256_storeu_si256((__m256i *)lo, round16(_mm512_sub_ps(v, hv)));
+}
+
 BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo, int lda)
 {
     for (int r = r0; r < r1; r++) {
@@ -207,13 +218,7 @@ BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k,
         uint16_t *ar = a + (size_t)r * lda, *lr = alo ? alo + (size_t)r * lda : NULL;
         int i = 0;
         for (; i + 16 <= k; i += 16) {
-            const __m512 v = _mm512_loadu_ps(xr + i);
-            const __m256i h = round16(v);
-            _mm256_storeu_si256((__m256i *)(ar + i), h);
-            if (lr) {
-                const __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-                _mm256_storeu_si256((__m256i *)(lr + i), round16(_mm512_sub_ps(v, hv)));
-            }
+            round16_split(_mm512_loadu_ps(xr + i), ar + i, lr ? lr + i : NULL);
         }
         for (; i < k; i++) {
             ar[i] = ram_f32_to_bf16(xr[i]);
@@ -240,13 +245,7 @@ BF_TARGET_F static void round_rows_tiles(const float *x, int r0, int r1, int k, 
         const size_t base = (size_t)r / 16 * KS * 512 + (size_t)(r % 16) * 32;
         for (int i = 0; i < k; i += 16) {
             const size_t at = base + (size_t)i / 32 * 512 + i % 32;
-            const __m512 v = _mm512_loadu_ps(xr + i);
-            const __m256i h = round16(v);
-            _mm256_storeu_si256((__m256i *)(a + at), h);
-            if (alo) {
-                const __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-                _mm256_storeu_si256((__m256i *)(alo + at), round16(_mm512_sub_ps(v, hv)));
-            }
+            round16_split(_mm512_loadu_ps(xr + i), a + at, alo ? alo + at : NULL);
         }
     }
 }
