@@ -293,7 +293,7 @@ JOB=$(sbatch --parsable --array=0-3 -c 1 --chdir="$T" -o "$T/slurm/task%a.%A.out
 JOBS="$JOB"
 # task 2, once it has committed its first batch: cancelled (SIGTERM, as a pre-emption)
 i=0
-until [ "$(sqlite3 slurm-shard2.db 'SELECT count(*) FROM photos_files' 2>/dev/null)" -ge $BATCH ] 2>/dev/null; do
+until [ "$(sqlite3 -cmd '.timeout 2000' slurm-shard2.db 'SELECT count(*) FROM photos_files' 2>/dev/null)" -ge $BATCH ] 2>/dev/null; do
   i=$((i + 1)); [ $i -lt 3000 ] || break
   sleep 0.02
 done
@@ -318,7 +318,7 @@ if [ -n "$PID2" ]; then
 fi
 wait_job "$JOB"
 grep -q '^ram-index: interrupted; the work done is kept' slurm/task2.*.out && pass slurm_task_killed ||
-  fail slurm_task_killed "task 2 was not stopped mid-run: $(cat slurm/task2.*.out | tail -2)"
+  fail slurm_task_killed "task 2 was not stopped mid-run (ram-index pid ${PID2:-not found}): $(cat slurm/task2.*.out | tail -2)"
 JOB2=$(sbatch --parsable --array=2 -c 1 --chdir="$T" -o "$T/slurm/task%a.%A.out" task.sh 2>&1) ||
   { fail slurm_resubmit "$JOB2"; exit 1; }
 JOBS="$JOB $JOB2"
