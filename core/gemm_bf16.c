@@ -51,6 +51,7 @@
 #include "gemm_bf16.h"
 
 #include "ops.h"
+#include "scratch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,6 @@
 #define BF_TARGET_BF __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define BF_TARGET_AMX __attribute__((target("avx512f,avx512bw,amx-tile,amx-bf16")))
 #define BF_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
@@ -774,27 +774,20 @@ static void *round_thread(void *arg)
 }
 
 ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
-                           struct ram_error *err)
+                           struct ram_scratch *scratch, struct ram_error *err)
 {
     if (!x || !w || !w->packed || !y || rows < 0 || !ram_bf16_packed_bytes(w->n, w->k))
         return ram_fail(err, RAM_ERR_ARG, "bf16 linear: invalid arguments");
     if (rows == 0) return RAM_OK;
     const int lda = (w->k + 1) / 2 * 2, split = w->split_x != 0;
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD, one = padded * lda;
-    /* 64-byte aligned: with K a multiple of 32 every row then starts a cache
-    ** line, so an AMX tile row or a 6-row block never straddles two. A large
-    ** buffer (the decoder's FFN-out with split activations: 9.4 MB per
-    ** 768-row chunk) is a fresh mapping at every call; in 2 MB pages where
-    ** the kernel gives them its first touch costs 512x fewer page faults (on
-    ** 4 KB pages they took ~20 % of a 4,585-row FFN-out product). */
-    const size_t bytes = one * (split ? 2 : 1) * sizeof(uint16_t), huge = (size_t)2 << 20;
-    const size_t align = bytes >= 2 * huge ? huge : 64;
-    void *mem = ram_malloc(bytes + align);
-    if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
-    uint16_t *buf = (uint16_t *)(((uintptr_t)mem + align - 1) & ~(uintptr_t)(align - 1));
-#ifdef MADV_HUGEPAGE
-    if (align == huge) madvise(buf, bytes / huge * huge, MADV_HUGEPAGE); /* a hint */
-#endif
+    /* The converted rows live in the caller's scratch (scratch.h: 64-byte
+    ** aligned, so that with K a multiple of 32 every row starts a cache
+    ** line and an AMX tile row or a 6-row block never straddles two), or
+    ** without one in a buffer of this call only. */
+    struct ram_scratch own = {0}, *s = scratch ? scratch : &own;
+    uint16_t *buf = ram_scratch_get(s, one * (split ? 2 : 1) * sizeof(uint16_t));
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
     struct bf_job base = {.a = buf,
                           .alo = split ? buf + one : NULL,
                           .rows = rows,
@@ -820,6 +813,6 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
     }
     ram_run_jobs(round_thread, jobs, sizeof jobs[0], T);
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
-    ram_free(mem);
+    ram_scratch_free(&own);
     return RAM_OK;
 }

@@ -43,6 +43,7 @@
 #include "ops.h"
 #include "ram.h"
 #include "safetensors.h"
+#include "scratch.h"
 #include "weights.h"
 
 #include <unistd.h>
@@ -292,7 +293,7 @@ static void test_fused_case(const struct qcase *c, const char *tag)
     float *xcopy = malloc(sizeof(float) * M * K);
     memcpy(xcopy, c->x, sizeof(float) * M * K);
     memcpy(y, res, sizeof(float) * ny);
-    rc = ram_linear_q_fused(xcopy, M, K, c->W, NULL, c->b, N, y, &both, xcopy, tmp, &err);
+    rc = ram_linear_q_fused(xcopy, M, K, c->W, NULL, c->b, N, y, &both, xcopy, tmp, NULL, &err);
     snprintf(name, sizeof name, "quant.%s.fused_fp32_separate_ops", tag);
     check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "fp32 path differs from LayerNorm, linear, add");
     free(xcopy);
@@ -305,7 +306,7 @@ static void test_fused_case(const struct qcase *c, const char *tag)
     if (rc == RAM_OK) {
         ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
         rc |= ram_q8_linear(xn, M, bq, c->b, ref, &err);
-        rc |= ram_linear_q_fused(c->x, M, K, NULL, bq, c->b, N, y, &ln, xn, NULL, &err);
+        rc |= ram_linear_q_fused(c->x, M, K, NULL, bq, c->b, N, y, &ln, xn, NULL, NULL, &err);
     }
     snprintf(name, sizeof name, "quant.%s.fused_bf16_separate_ops", tag);
     check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "bf16 path differs (%s)", rc ? err.msg : "");
@@ -544,15 +545,24 @@ static void test_bf16_shape(int M, int N, int K, int mode)
     struct ram_bf16_weight w = {.n = N, .k = K, .packed = pk, .lo = x2 ? lo : NULL, .split_x = xs};
     const int best = ram_bf16_level();
     ram_status rc = RAM_OK;
+    /* 2 threads take a reused scratch (scratch.h) filled with bf16 NaNs
+    ** first: a stale value that reached y (e.g. the K padding of a row left
+    ** unwritten, times the zero weights past K) would make it NaN; 1 thread
+    ** a buffer of the call's own. */
+    struct ram_scratch s = {0};
+    const size_t need = (size_t)(M + 95) / 96 * 96 * ((K + 1) / 2 * 2) * 2 * sizeof(uint16_t);
     for (int l = 0; l <= best; l++)
         for (int t = 0; t < 2; t++) {
             y[l][t] = malloc(sizeof(float) * M * N);
             ram_bf16_force_level(l);
             ram_set_threads(t + 1);
-            rc |= ram_bf16_linear(x, M, &w, b, y[l][t], &err);
+            void *dirty = t ? ram_scratch_get(&s, need) : NULL;
+            if (dirty) memset(dirty, 0xff, need);
+            rc |= ram_bf16_linear(x, M, &w, b, y[l][t], t ? &s : NULL, &err);
         }
     ram_bf16_force_level(-1);
     ram_set_threads(1);
+    ram_scratch_free(&s);
     /* Levels 0-3 do the same additions in the same order; AMX (4) its own. */
     int same = 1;
     for (int l = 0; l <= best; l++)
@@ -647,8 +657,8 @@ static void test_bf16(void)
     struct ram_q8_weight *q = NULL;
     struct ram_bf16_weight w = {.n = 2, .k = 3, .packed = pk};
     ram_status rc = ram_q8_weight_new_bf16(2, 3, pk, &q, &err);
-    if (!rc) rc = ram_linear_q(x, 2, 3, NULL, q, NULL, 2, y, &err);
-    if (!rc) rc = ram_bf16_linear(x, 2, &w, NULL, y2, &err);
+    if (!rc) rc = ram_linear_q(x, 2, 3, NULL, q, NULL, 2, y, NULL, &err);
+    if (!rc) rc = ram_bf16_linear(x, 2, &w, NULL, y2, NULL, &err);
     check(rc == RAM_OK && !memcmp(y, y2, sizeof y) && y[0] == 0.5f - 2 + 6 && y[3] == -0.25f + 0.5f - 12,
           "bf16.through_ram_linear_q", "rc %d, y %g %g %g %g", rc, y[0], y[1], y[2], y[3]);
     ram_q8_weight_free(q);
@@ -786,6 +796,33 @@ static void tl_add(struct tl_agree *a, const struct ram_model *m, const float *q
     }
 }
 
+/* The bf16 products' rows live in the state's scratch (scratch.h): the
+** first forward grows it, a second one on the same state allocates
+** nothing (a buffer per product, as before, made ~40 allocations per
+** forward here) and gives the same bits from the reused memory. */
+static void test_scratch_reused(struct ram_model *m, const float *chw)
+{
+    struct ram_error err = {{0}};
+    struct ram_state *st = NULL;
+    const int K = m->num_class;
+    float *emb = malloc(sizeof(float) * m->n_image_tokens * m->embed_dim), *p[2];
+    p[0] = malloc(sizeof(float) * K), p[1] = malloc(sizeof(float) * K);
+    long n[3];
+    n[0] = ram_scratch_probe_allocs();
+    ram_status rc = ram_state_init(m, &st, &err);
+    for (int i = 0; i < 2 && !rc; i++) {
+        rc = ram_encode_image(st, chw, emb, &err);
+        if (!rc) rc = ram_tag_probs(st, emb, p[i], &err);
+        n[i + 1] = ram_scratch_probe_allocs();
+    }
+    check(rc == RAM_OK && n[1] > n[0] && n[2] == n[1] && !memcmp(p[0], p[1], sizeof(float) * K),
+          "quant.trained_like.bf16_scratch_reused",
+          "allocations: %ld in the first forward, %ld in the second (0 expected); same probabilities %d (%s)",
+          n[1] - n[0], n[2] - n[1], !memcmp(p[0], p[1], sizeof(float) * K), err.msg);
+    ram_state_free(st);
+    free(emb), free(p[0]), free(p[1]);
+}
+
 static int plain_bf16(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
 
 static void test_trained_like(void)
@@ -835,6 +872,7 @@ static void test_trained_like(void)
         for (int j = 0; j < 3 * S * S; j++) /* smooth waves plus noise, normalised-image range */
             chw[j] = 1.5f * sinf(0.05f * (float)(j % S) * (i + 1) + 0.03f * (float)(j / S) + (float)i) + 0.4f * frand();
         for (int k = 0; k < 5 && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
+        if (i == 0 && !rc) test_scratch_reused(m[1], chw);
         file_same &= !memcmp(p[1], p[3], sizeof(float) * K);
         for (int k = 1; k < 5 && !rc; k++) tl_add(&a[k], m[0], p[0], p[k], K);
         for (int c = 0; c < K; c++) pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
