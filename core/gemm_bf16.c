@@ -236,16 +236,37 @@ BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k,
 ** ((r / 16 * KS + c / 32) * 16 + r % 16) * 32 + c % 32 for KS = K / 32. A
 ** tile load then reads one contiguous kilobyte (two streams per 32-row
 ** block) instead of 16 rows' 64-byte pieces at the row stride (32 streams,
-** which the prefetchers do not follow). K is a multiple of 32 here. */
-BF_TARGET_F static void round_rows_tiles(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo)
+** which the prefetchers do not follow). K is a multiple of 32 here.
+** The AMX CPUs have AVX512-BF16, whose vcvtne2ps2bf16 rounds 32 floats
+** exactly as ram_f32_to_bf16 does (nearest even, a subnormal input as its
+** signed zero, a NaN quieted: Intel SDM pseudo-code): one instruction where
+** round16 takes ~12 per 16 values, a third of this pass's time. */
+BF_TARGET_BF static inline __m512i round32_bf(__m512 v0, __m512 v1)
+{
+    return (__m512i)_mm512_cvtne2ps_pbh(v1, v0); /* v0 to the lower half */
+}
+
+/* bf16 values back to fp32: the lower (hi = 0) or upper 16 of 32. */
+BF_TARGET_BF static inline __m512 widen16(__m512i h, int upper)
+{
+    const __m256i half = upper ? _mm512_extracti64x4_epi64(h, 1) : _mm512_castsi512_si256(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+}
+
+BF_TARGET_BF static void round_rows_tiles(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo)
 {
     const size_t KS = (size_t)k / 32;
     for (int r = r0; r < r1; r++) {
         const float *xr = x + (size_t)r * k;
         const size_t base = (size_t)r / 16 * KS * 512 + (size_t)(r % 16) * 32;
-        for (int i = 0; i < k; i += 16) {
-            const size_t at = base + (size_t)i / 32 * 512 + i % 32;
-            round16_split(_mm512_loadu_ps(xr + i), a + at, alo ? alo + at : NULL);
+        for (int i = 0; i < k; i += 32) {
+            const size_t at = base + (size_t)i / 32 * 512;
+            const __m512 v0 = _mm512_loadu_ps(xr + i), v1 = _mm512_loadu_ps(xr + i + 16);
+            const __m512i h = round32_bf(v0, v1);
+            _mm512_storeu_si512(a + at, h);
+            if (alo) /* split activations: the residuals, rounded the same way */
+                _mm512_storeu_si512(alo + at,
+                                    round32_bf(_mm512_sub_ps(v0, widen16(h, 0)), _mm512_sub_ps(v1, widen16(h, 1))));
         }
     }
 }

@@ -630,6 +630,49 @@ static void test_bf16_shape(int M, int N, int K, int mode)
     free(x), free(W), free(b), free(pk), free(lo);
 }
 
+/* The rows' rounding of every path on the hard cases (ties to even, a
+** carry into the exponent, subnormals to signed zero, residuals of split
+** activations): through an identity W (K = N = 64, a multiple of 32, so
+** that AMX takes its own rounding of the rows), y is each row's rounding
+** exactly (one product by 1, the others by 0), on every level. */
+static void test_bf16_round_rows(void)
+{
+    enum { M = 5, K = 64 };
+    static const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f808001u, 0x3fffffffu,
+                                       0x00400000u, 0x807fffffu, 0x00800000u, 0x7f7f7fffu, 0x3f800001u,
+                                       0x3c008000u, 0xc2fe7fffu, 0x0000ffffu, 0x80000001u, 0x3effff00u};
+    float *x = malloc(sizeof(float) * M * K), *W = calloc((size_t)K * K, sizeof(float));
+    for (int i = 0; i < M * K; i++) {
+        uint32_t u = special[i % (sizeof special / sizeof special[0])] ^ (uint32_t)(i / 15 % 2) << 31;
+        memcpy(&x[i], &u, 4);
+    }
+    for (int o = 0; o < K; o++) W[(size_t)o * K + o] = 1;
+    uint16_t *pk = malloc(ram_bf16_packed_bytes(K, K));
+    ram_bf16_pack(W, K, K, pk);
+    int ok = 1;
+    ram_status rc = RAM_OK;
+    const int best = ram_bf16_level();
+    for (int xs = 0; xs < 2; xs++) {
+        struct ram_bf16_weight w = {.n = K, .k = K, .packed = pk, .split_x = xs};
+        float y0[M * K], y[M * K];
+        struct ram_error err;
+        ram_bf16_force_level(RAM_BF16_SCALAR);
+        rc |= ram_bf16_linear(x, M, &w, NULL, y0, NULL, &err);
+        for (int l = 1; l <= best; l++) {
+            ram_bf16_force_level(l);
+            rc |= ram_bf16_linear(x, M, &w, NULL, y, NULL, &err);
+            for (int i = 0; i < M * K; i++) ok &= y[i] == y0[i];
+        }
+        for (int i = 0; i < M * K; i++) { /* the scalar path against the rounding itself */
+            const float xf = x[i], h = (float)bf(ram_f32_to_bf16(xf));
+            ok &= y0[i] == (xs ? h + (float)bf(ram_f32_to_bf16(xf - h)) : h);
+        }
+    }
+    ram_bf16_force_level(-1);
+    check(rc == RAM_OK && ok, "bf16.rows_rounded_alike_on_every_level", "a level rounds a hard case differently");
+    free(x), free(W), free(pk);
+}
+
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
@@ -638,6 +681,7 @@ static void test_bf16(void)
                                     {37, 70, 128}, {33, 17, 32},   {130, 300, 256}, {70, 200, 1056}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
+    test_bf16_round_rows();
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], 0);
     /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
