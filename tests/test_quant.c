@@ -298,18 +298,30 @@ static void test_fused_case(const struct qcase *c, const char *tag)
     check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "fp32 path differs from LayerNorm, linear, add");
     free(xcopy);
 
-    /* A bf16 weight: ram_linear_q_fused runs the separate ops; the kernel call refuses. */
+    /* A bf16 weight: ram_linear_q_fused gives the separate ops' values (its
+    ** LayerNorm fused into the rows' rounding: ram_bf16_linear_ln) on every
+    ** level, at 1 and 2 threads, with a scratch reused across the calls;
+    ** the int8 kernel call refuses. */
     uint16_t *bp = malloc(ram_bf16_packed_bytes(N, K));
     struct ram_q8_weight *bq = NULL;
+    struct ram_scratch sc = {0};
+    int bf_ok = 1;
     ram_bf16_pack(c->W, N, K, bp);
     rc = ram_q8_weight_new_bf16(N, K, bp, &bq, &err);
-    if (rc == RAM_OK) {
-        ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
-        rc |= ram_q8_linear(xn, M, bq, c->b, ref, &err);
-        rc |= ram_linear_q_fused(c->x, M, K, NULL, bq, c->b, N, y, &ln, xn, NULL, NULL, &err);
-    }
+    for (int level = 0; level <= ram_bf16_level() && rc == RAM_OK; level++)
+        for (int threads = 1; threads <= 2; threads++) {
+            ram_bf16_force_level(level);
+            ram_set_threads(threads);
+            ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
+            rc |= ram_q8_linear(xn, M, bq, c->b, ref, &err);
+            rc |= ram_linear_q_fused(c->x, M, K, NULL, bq, c->b, N, y, &ln, xn, NULL, &sc, &err);
+            bf_ok &= !memcmp(ref, y, sizeof(float) * ny);
+            ram_bf16_force_level(-1);
+        }
+    ram_set_threads(1);
+    ram_scratch_free(&sc);
     snprintf(name, sizeof name, "quant.%s.fused_bf16_separate_ops", tag);
-    check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "bf16 path differs (%s)", rc ? err.msg : "");
+    check(rc == RAM_OK && bf_ok, name, "bf16 path differs (%s)", rc ? err.msg : "");
     rc = bq ? ram_q8_linear_ex(c->x, M, bq, c->b, y, &ln, &err) : RAM_OK;
     snprintf(name, sizeof name, "quant.%s.fused_bf16_refused", tag);
     check(bq && rc == RAM_ERR_ARG && strstr(err.msg, "int8 weight"), name, "rc %d", (int)rc);
