@@ -747,7 +747,7 @@ static ram_status convert_int8(const char *pth, const char *out, struct ram_erro
     snprintf(p[3], sizeof p[3], "golden/%s", pth);
     ram_status rc = ram_model_init_from_pth(data_path(p[3]), p[0], p[1], p[2], NULL, &m, err);
     struct ram_write_opts o = {0};
-    if (!rc) rc = ram_model_write_q(m, out, &o, 1, NULL, err);
+    if (!rc) rc = ram_model_write_q(m, out, &o, 2, NULL, err);
     ram_model_free(m);
     return rc;
 }
@@ -881,19 +881,71 @@ static void test_scratch_reused(struct ram_model *m, const float *chw)
 
 static int plain_bf16(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
 
+static int int8acc_at_load(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_INT8ACC); }
+
+/* One Swin matrix of the version-3 file against its fp32 form, on rows that
+** share most of their values (as LayerNorm'd tokens do): the error of the
+** outputs averaged over the rows (what every token shares), with the
+** file's residual correction (q as loaded) and without it. */
+static void shared_error(const struct ram_q8_weight *q, const float *W, double *with, double *without)
+{
+    enum { M = 64 };
+    const int N = q->n, K = q->k;
+    float *x = malloc(sizeof(float) * M * K), *y = malloc(sizeof(float) * M * N), *base = malloc(sizeof(float) * K);
+    double *d = calloc(N, sizeof(double));
+    struct ram_error err;
+    for (int k = 0; k < K; k++) base[k] = frand();
+    for (int r = 0; r < M; r++)
+        for (int k = 0; k < K; k++) x[(size_t)r * K + k] = base[k] + 0.3f * frand();
+    struct ram_q8_weight plain = *q;
+    plain.lo = NULL, plain.lo_mean = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        memset(d, 0, sizeof(double) * N);
+        ram_status rc = ram_q8_linear(x, M, pass ? &plain : q, NULL, y, &err);
+        for (int r = 0; r < M && !rc; r++)
+            for (int o = 0; o < N; o++) {
+                double e = 0;
+                for (int k = 0; k < K; k++) e += (double)x[(size_t)r * K + k] * W[(size_t)o * K + k];
+                d[o] += (y[(size_t)r * N + o] - e) / M;
+            }
+        double worst = rc ? INFINITY : 0;
+        for (int o = 0; o < N; o++) worst = fmax(worst, fabs(d[o]));
+        *(pass ? without : with) = worst;
+    }
+    free(x), free(y), free(base), free(d);
+}
+
+/* The accurate int8 path's Swin correction (int8m) switched off in a loaded
+** model: every Swin weight loses its residual. Returns how many had one. */
+static int drop_int8m(struct ram_model *m)
+{
+    int n = 0;
+    for (int s = 0; s < m->swin.n_stages; s++)
+        for (int b = 0; b < m->swin.depths[s]; b++) {
+            struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[b];
+            struct ram_q8_weight *q[4] = {(void *)w->qkv_q, (void *)w->proj_q, (void *)w->fc1_q, (void *)w->fc2_q};
+            for (int i = 0; i < 4; i++)
+                if (q[i] && q[i]->lo && q[i]->lo_mean) q[i]->lo = NULL, q[i]->lo_mean = 0, n++;
+        }
+    return n;
+}
+
 static void test_trained_like(void)
 {
     struct ram_error err = {{0}};
     const char *cfg = tmp_path("tl.json"), *f32 = tmp_path("tl.ram"), *i8 = tmp_path("tl_int8.ram"),
-               *b16 = tmp_path("tl_bf16.ram");
+               *b16 = tmp_path("tl_bf16.ram"), *i8v2 = tmp_path("tl_int8v2.ram");
     FILE *f = fopen(cfg, "w");
     if (f) fputs(TL_CONFIG, f), fclose(f);
-    /* fp32, bf16 at load (the accurate mix by default), int8 file, bf16 file, the plain bf16 path */
-    struct ram_model *m[5] = {0};
-    ram_status rc =
-        !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") || convert_tl(cfg, b16, "--dtype bf16")
-            ? RAM_ERR_IO
-            : RAM_OK;
+    /* fp32, bf16 at load (the accurate mix by default), int8 file (version 3, the accurate
+    ** int8 mix), bf16 file, the plain bf16 path, a version-2 int8 file, the version-3 file
+    ** with its Swin correction switched off */
+    enum { NM = 8 };
+    struct ram_model *m[NM] = {0};
+    ram_status rc = !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") ||
+                            convert_tl(cfg, b16, "--dtype bf16") || convert_tl(cfg, i8v2, "--quant int8-v2")
+                        ? RAM_ERR_IO
+                        : RAM_OK;
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[0], &err);
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[1], &err);
     if (!rc) rc = ram_model_use_bf16(m[1], &err);
@@ -901,6 +953,35 @@ static void test_trained_like(void)
     if (!rc) rc = ram_model_init_from_file(b16, NULL, &m[3], &err);
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[4], &err);
     if (!rc) rc = ram_model_pack_linear(m[4], plain_bf16, m[4], &err);
+    if (!rc) rc = ram_model_init_from_file(i8v2, NULL, &m[5], &err);
+    if (!rc) rc = ram_model_init_from_file(i8, NULL, &m[6], &err);
+    const int n_int8m = rc ? 0 : drop_int8m(m[6]);
+    if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[7], &err); /* the accurate int8 mix made at load */
+    if (!rc) rc = ram_model_pack_linear(m[7], int8acc_at_load, m[7], &err);
+    /* The residual the file stores is the one that matters: on a matrix of stage 1 the error every
+    ** token shares drops well below plain int8's (the kernel's forms are checked in test_split). */
+    double sh_with = INFINITY, sh_without = 0;
+    if (!rc)
+        shared_error(m[2]->swin_w.stages[1].blocks[0].fc2_q, m[0]->swin_w.stages[1].blocks[0].fc2_w, &sh_with,
+                     &sh_without);
+    printf("NOTE: trained-like: stage 1 fc2, output error shared by 64 rows: %.3g with the file's residual, %.3g "
+           "without\n",
+           sh_with, sh_without);
+    check(rc == RAM_OK && sh_with <= sh_without / 4, "quant.trained_like.int8_file_residual_corrects",
+          "shared error %.3g with the correction, %.3g without", sh_with, sh_without);
+    /* Version 3: the Swin blocks' int8 matrices of stages 0-2 carry their residual (int8m),
+    ** the last stage stays bf16, the decoder is bf16; version 2 runs as it always did. */
+    const struct ram_swin_block_w *b2 = rc ? NULL : &m[2]->swin_w.stages[1].blocks[1];
+    const struct ram_swin_block_w *b5 = rc ? NULL : &m[5]->swin_w.stages[1].blocks[1];
+    check(rc == RAM_OK && m[2]->quant == RAM_QUANT_INT8ACC && b2->fc2_q->lo && b2->fc2_q->lo_mean &&
+              !b2->fc2_q->bf16.packed && m[2]->tagger_layers[1].i_q->bf16.packed &&
+              !m[2]->tagger_layers[1].i_q->bf16.lo && m[2]->swin_w.stages[3].blocks[0].fc1_q->bf16.packed &&
+              n_int8m == 4 * (2 + 2 + 2),
+          "quant.trained_like.int8_forms", "version 3: Swin int8m (%d matrices), decoder bf16 expected (%s)", n_int8m,
+          err.msg);
+    check(rc == RAM_OK && m[5]->quant == RAM_QUANT_INT8 && !b5->fc2_q->lo && !b5->fc2_q->bf16.packed &&
+              !m[5]->tagger_layers[1].i_q->bf16.packed && m[5]->tagger_layers[1].i_q->colsum,
+          "quant.trained_like.int8_v2_file_runs_as_before", "version 2: Swin and decoder int8 expected (%s)", err.msg);
     struct ram_model_info info;
     ram_model_get_info(m[3], &info);
     check(rc == RAM_OK && !strcmp(info.dtype, "bf16") && m[3]->swin_w.stages[0].blocks[0].fc1_q &&
@@ -918,24 +999,29 @@ static void test_trained_like(void)
     if (rc) goto done;
     enum { N_IN = 6 };
     const int S = m[0]->swin.image_size, K = m[0]->num_class;
-    float *chw = malloc(sizeof(float) * 3 * S * S), *p[5];
-    for (int k = 0; k < 5; k++) p[k] = malloc(sizeof(float) * K);
-    int file_same = 1;
-    struct tl_agree a[5];
+    float *chw = malloc(sizeof(float) * 3 * S * S), *p[NM];
+    for (int k = 0; k < NM; k++) p[k] = malloc(sizeof(float) * K);
+    int file_same = 1, int8_same = 1, int8_corrected = 0;
+    struct tl_agree a[NM];
     memset(a, 0, sizeof a);
     double pmin = 1, pmax = 0;
     for (int i = 0; i < N_IN && !rc; i++) {
         for (int j = 0; j < 3 * S * S; j++) /* smooth waves plus noise, normalised-image range */
             chw[j] = 1.5f * sinf(0.05f * (float)(j % S) * (i + 1) + 0.03f * (float)(j / S) + (float)i) + 0.4f * frand();
-        for (int k = 0; k < 5 && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
+        for (int k = 0; k < NM && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
         if (i == 0 && !rc) test_scratch_reused(m[1], chw);
         file_same &= !memcmp(p[1], p[3], sizeof(float) * K);
-        for (int k = 1; k < 5 && !rc; k++) tl_add(&a[k], m[0], p[0], p[k], K);
+        int8_same &= !memcmp(p[2], p[7], sizeof(float) * K);
+        int8_corrected |= !!memcmp(p[2], p[6], sizeof(float) * K);
+        for (int k = 1; k < NM && !rc; k++) tl_add(&a[k], m[0], p[0], p[k], K);
         for (int c = 0; c < K; c++) pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
     }
     printf("NOTE: trained-like: fp32 probabilities %.2g..%.4f; bf16 max |dp| %.5f (%d flips, at most %.5f from the "
            "threshold); int8 max |dp| %.5f (%d flips, at most %.5f)\n",
            pmin, pmax, a[1].maxdiff, a[1].flips, a[1].flip_gap, a[2].maxdiff, a[2].flips, a[2].flip_gap);
+    printf("NOTE: trained-like: int8 version 2 max |dp| %.5f (%d flips); version 3 without its Swin correction %.5f "
+           "(%d)\n",
+           a[5].maxdiff, a[5].flips, a[6].maxdiff, a[6].flips);
     check(rc == RAM_OK && pmin < 1e-3 && pmax > 0.9, "quant.trained_like.spread", "probabilities %.3g..%.3g (%s)", pmin,
           pmax, rc ? err.msg : "");
     check(rc == RAM_OK && a[1].maxdiff <= 0.005 && a[1].flip_gap <= 0.005, "quant.trained_like.bf16_within_0.005",
@@ -949,13 +1035,16 @@ static void test_trained_like(void)
     check(rc == RAM_OK && a[4].maxdiff <= 0.005 && a[4].flip_gap <= 0.005 && a[1].maxdiff <= a[4].maxdiff / 2,
           "quant.trained_like.accurate_bf16_halves_bf16_error", "accurate max |dp| %.6f, plain %.6f, a flip %.5f away",
           a[1].maxdiff, a[4].maxdiff, a[4].flip_gap);
+    check(rc == RAM_OK && int8_same && int8_corrected, "quant.trained_like.int8_file_equals_int8acc_at_load",
+          "the version-3 file %s the accurate mix made at load from fp32; without its correction it %s",
+          int8_same ? "equals" : "differs from", int8_corrected ? "differs" : "is the same");
     check(rc == RAM_OK && file_same, "quant.trained_like.bf16_file_equals_bf16_at_load",
           "ram-convert --dtype bf16 gives other probabilities than the fp32 file converted at load");
-    for (int k = 0; k < 5; k++) free(p[k]);
+    for (int k = 0; k < NM; k++) free(p[k]);
     free(chw);
 done:
-    for (int k = 0; k < 5; k++) ram_model_free(m[k]);
-    unlink(cfg), unlink(f32), unlink(i8), unlink(b16);
+    for (int k = 0; k < NM; k++) ram_model_free(m[k]);
+    unlink(cfg), unlink(f32), unlink(i8), unlink(b16), unlink(i8v2);
 }
 
 /* ------------------------------------------------------------------ damaged files */
@@ -1031,6 +1120,21 @@ static void e_nan_scale(struct ram_st_out *o, int *n, const char **k, const char
     nan_scale[1] = NAN;
     t->bytes = nan_scale;
 }
+static void e_no_residual(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
+{
+    struct ram_st_out *t = find_out(o, *n, QKV ".qlo");
+    if (t) *t = o[--*n];
+}
+static void e_residual_scale_dtype(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
+{
+    struct ram_st_out *t = find_out(o, *n, QKV ".qlo.qscale");
+    if (t) t->dtype = RAM_DTYPE_I32;
+}
+static void e_version4(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
+{
+    for (int i = 0; i < *nm; i++)
+        if (!strcmp(k[i], "format_version")) v[i] = "4";
+}
 static void e_no_quant_meta(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
 {
     for (int i = 0; i < *nm; i++)
@@ -1084,9 +1188,13 @@ static void test_damaged(void)
         {"weight_wrong_shape", e_weight_shape, "wrong shape for " QKV},
         {"scale_missing", e_no_scale, "missing tensor " QKV ".qscale"},
         {"scale_not_finite", e_nan_scale, "is not a finite scale"},
-        {"version2_without_quant", e_no_quant_meta, "version 2 means quant = int8"},
-        {"quant_in_version1", e_version1, "version 2 means quant = int8"},
-        {"unknown_quant", e_quant_bf16, "version 2 means quant = int8"},
+        {"version2_without_quant", e_no_quant_meta, "2 and 3 mean quant = int8"},
+        {"quant_in_version1", e_version1, "2 and 3 mean quant = int8"},
+        {"unknown_quant", e_quant_bf16, "2 and 3 mean quant = int8"},
+        {"version3_residual_missing", e_no_residual, "missing tensor " QKV ".qlo"},
+        {"version3_residual_scale_wrong_dtype", e_residual_scale_dtype,
+         "wrong dtype for " QKV ".qlo.qscale: got I32, expected F32"},
+        {"version4", e_version4, "unsupported model file version \"4\" (this build reads 1, 2 and 3)"},
     };
     const char *good = tmp_path("golden_ram_plus.ram"), *bad = tmp_path("damaged.ram");
     struct ram_error err;
