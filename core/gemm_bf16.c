@@ -30,6 +30,10 @@
 ** follows hi's (then W's residual's, when both are set: three products),
 ** which leaves the weights' rounding as the layer's only error. The
 ** precision choice per layer is core/weights.c's.
+** FUSED STEPS (ram_bf16_linear_ex). A LayerNorm before the product runs on
+** each row on its way to bf16, a residual add in the output step (the
+** partial sums of AMX's K blocks then go to the scratch, not to y): the
+** same values as the separate ops, without their passes over memory.
 ** AMX. Where the CPU has AMX-BF16 and the kernel grants this process the
 ** tile state (arch_prctl; refused e.g. when a thread's sigaltstack is too
 ** small for it), K a multiple of 32 runs on tiles: tdpbf16ps multiplies a
