@@ -30,6 +30,10 @@
 ** follows hi's (then W's residual's, when both are set: three products),
 ** which leaves the weights' rounding as the layer's only error. The
 ** precision choice per layer is core/weights.c's.
+** FUSED STEPS (ram_bf16_linear_ex). A LayerNorm before the product runs on
+** each row on its way to bf16, a residual add in the output step (the
+** partial sums of AMX's K blocks then go to the scratch, not to y): the
+** same values as the separate ops, without their passes over memory.
 ** AMX. Where the CPU has AMX-BF16 and the kernel grants this process the
 ** tile state (arch_prctl; refused e.g. when a thread's sigaltstack is too
 ** small for it), K a multiple of 32 runs on tiles: tdpbf16ps multiplies a
@@ -49,6 +53,8 @@
 ** converted rows (streamed).
 */
 #include "gemm_bf16.h"
+
+#include "gemm_q8.h"
 
 #include "ops.h"
 #include "ops_vec_table.h"
@@ -332,6 +338,8 @@ struct bf_job {
     const float *ln_w, *ln_b; /* ln_w not NULL: each row LayerNorm'ed (weight, bias, ln_eps) before rounding */
     float ln_eps;
     float *lnrow; /* this job's normed row (k floats, in the scratch) */
+    int add;      /* y += the result (a residual), in the output step */
+    float *part;  /* K-blocked AMX with add: the partial sums (rows x n, in the scratch) instead of y */
 };
 
 static void gemm_scalar(const struct bf_job *j)
@@ -357,7 +365,9 @@ static void gemm_scalar(const struct bf_job *j)
                     s += bf16_to_f32(a[2 * k2]) * bf16_to_f32(l[(size_t)k2 * 32]);
                 }
             }
-            j->y[(size_t)r * w->n + o] = s + (j->bias ? j->bias[o] : 0.0f);
+            const float v = s + (j->bias ? j->bias[o] : 0.0f);
+            float *yo = j->y + (size_t)r * w->n + o;
+            *yo = j->add ? *yo + v : v;
         }
     }
 }
@@ -373,8 +383,12 @@ BF_TARGET_F static inline __attribute__((always_inline)) void store_block(const 
         const int o = (p + q) * 16, cnt = w->n - o < 16 ? w->n - o : 16;
         const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
         const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
-        for (int r = 0; r < MR && r0 + r < j->rows; r++)
-            _mm512_mask_storeu_ps(j->y + (size_t)(r0 + r) * w->n + o, mk, _mm512_add_ps(acc[r][q], bb));
+        for (int r = 0; r < MR && r0 + r < j->rows; r++) {
+            float *yr = j->y + (size_t)(r0 + r) * w->n + o;
+            __m512 v = _mm512_add_ps(acc[r][q], bb);
+            if (j->add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yr), v);
+            _mm512_mask_storeu_ps(yr, mk, v);
+        }
     }
 }
 
@@ -490,8 +504,12 @@ BF_TARGET_AMX static void amx_store(const struct bf_job *j, int r0, int o, const
     const int cnt = w->n - o < 16 ? w->n - o : 16;
     const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
     const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
-    for (int r = 0; r < 16 && r0 + r < j->rows; r++)
-        _mm512_mask_storeu_ps(j->y + (size_t)(r0 + r) * w->n + o, mk, _mm512_add_ps(_mm512_loadu_ps(c + 16 * r), bb));
+    for (int r = 0; r < 16 && r0 + r < j->rows; r++) {
+        float *yr = j->y + (size_t)(r0 + r) * w->n + o;
+        __m512 v = _mm512_add_ps(_mm512_loadu_ps(c + 16 * r), bb);
+        if (j->add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yr), v);
+        _mm512_mask_storeu_ps(yr, mk, v);
+    }
 }
 
 /* Tiles 4/5 (two 16-row blocks of A) against panel b0 into tiles 0/2 and,
@@ -613,7 +631,7 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
                 const int ke = kb + kc2 < K2 ? kb + kc2 : K2;
                 for (int r0 = mb; r0 < me; r0 += 32)
                     for (int p = nb; p < ne; p += 2) {
-                        float *c = j->y + (size_t)r0 * n + p * 16;
+                        float *c = (j->part ? j->part : j->y) + (size_t)r0 * n + p * 16;
                         if (kb == 0) {
                             _tile_zero(0);
                             _tile_zero(1);
@@ -738,7 +756,9 @@ BF_TARGET_AVX2 static void gemm_avx2(const struct bf_job *j)
                     _mm256_storeu_ps(t, acc[r][h]);
                     for (int c = 0; c < 8 && p * 16 + 8 * h + c < w->n; c++) {
                         const int o = p * 16 + 8 * h + c;
-                        j->y[(size_t)(r0 + r) * w->n + o] = t[c] + (j->bias ? j->bias[o] : 0.0f);
+                        const float v = t[c] + (j->bias ? j->bias[o] : 0.0f);
+                        float *yo = j->y + (size_t)(r0 + r) * w->n + o;
+                        *yo = j->add ? *yo + v : v;
                     }
                 }
         }
@@ -799,28 +819,33 @@ static void *round_thread(void *arg)
     return NULL;
 }
 
-/* ram_bf16_linear with x's rows LayerNorm'ed first when ln_w is not NULL. */
-static ram_status linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *ln_w,
-                         const float *ln_b, float ln_eps, const float *b, float *y, struct ram_scratch *scratch,
-                         struct ram_error *err)
+/* ram_bf16_linear with f's steps (NULL: none). */
+static ram_status linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
+                         const struct ram_q8_fuse *f, struct ram_scratch *scratch, struct ram_error *err)
 {
-    if (!x || !w || !w->packed || !y || rows < 0 || !ram_bf16_packed_bytes(w->n, w->k))
+    if (!x || !w || !w->packed || !y || rows < 0 || !ram_bf16_packed_bytes(w->n, w->k) || (f && f->ln_w && !f->ln_b))
         return ram_fail(err, RAM_ERR_ARG, "bf16 linear: invalid arguments");
     if (rows == 0) return RAM_OK;
-    const int lda = (w->k + 1) / 2 * 2, split = w->split_x != 0;
+    const float *ln_w = f ? f->ln_w : NULL;
+    const int lda = (w->k + 1) / 2 * 2, split = w->split_x != 0, add = f && f->add;
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD, one = padded * lda;
     const int P = (w->n + 15) / 16;
     const int T = ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, P);
-    /* The converted rows (and a normed row per job) live in the caller's
+    const int level = ram_bf16_level();
+    /* The converted rows (a normed row per job, and the partial sums of a
+    ** K-blocked AMX product whose y holds a residual) live in the caller's
     ** scratch (scratch.h: 64-byte aligned, so that with K a multiple of 32
     ** every row starts a cache line and an AMX tile row or a 6-row block
     ** never straddles two), or without one in a buffer of this call only. */
     const size_t rows_bytes = (one * (split ? 2 : 1) * sizeof(uint16_t) + 63) / 64 * 64,
-                 ln_floats = ln_w ? ((size_t)w->k + 15) / 16 * 16 : 0;
+                 ln_bytes = ln_w ? (size_t)T * (((size_t)w->k + 15) / 16 * 16) * sizeof(float) : 0,
+                 part_bytes = add && BF_X86 && level == RAM_BF16_AMX && w->k % 32 == 0 && w->k > AMX_KC_MAX
+                                  ? (size_t)rows * w->n * sizeof(float)
+                                  : 0;
     struct ram_scratch own = {0}, *s = scratch ? scratch : &own;
-    uint16_t *buf = ram_scratch_get(s, rows_bytes + (size_t)T * ln_floats * sizeof(float));
+    uint16_t *buf = ram_scratch_get(s, rows_bytes + ln_bytes + part_bytes);
     if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
-    float *lnrows = (float *)((char *)buf + rows_bytes);
+    float *lnrows = (float *)((char *)buf + rows_bytes), *part = (float *)((char *)buf + rows_bytes + ln_bytes);
     struct bf_job base = {.a = buf,
                           .alo = split ? buf + one : NULL,
                           .rows = rows,
@@ -829,10 +854,12 @@ static ram_status linear(const float *x, int rows, const struct ram_bf16_weight 
                           .bias = b,
                           .y = y,
                           .x = x,
-                          .level = ram_bf16_level(),
+                          .level = level,
                           .ln_w = ln_w,
-                          .ln_b = ln_b,
-                          .ln_eps = ln_eps},
+                          .ln_b = ln_w ? f->ln_b : NULL,
+                          .ln_eps = ln_w ? f->ln_eps : 0.0f,
+                          .add = add,
+                          .part = part_bytes ? part : NULL},
                   jobs[RAM_MAX_JOBS];
     /* the padding rows are zero: past the last row in row order, or the
     ** whole last partial 16-row block in the tile layout (its rows are
@@ -844,7 +871,7 @@ static ram_status linear(const float *x, int rows, const struct ram_bf16_weight 
         jobs[t] = base;
         jobs[t].p0 = (int)((long)P * t / T), jobs[t].p1 = (int)((long)P * (t + 1) / T);
         jobs[t].r0 = (int)((long)rows * t / T), jobs[t].r1 = (int)((long)rows * (t + 1) / T);
-        jobs[t].lnrow = ln_w ? lnrows + (size_t)t * ln_floats : NULL;
+        jobs[t].lnrow = ln_w ? lnrows + (size_t)t * (ln_bytes / T / sizeof(float)) : NULL;
     }
     ram_run_jobs(round_thread, jobs, sizeof jobs[0], T);
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
@@ -855,13 +882,11 @@ static ram_status linear(const float *x, int rows, const struct ram_bf16_weight 
 ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
                            struct ram_scratch *scratch, struct ram_error *err)
 {
-    return linear(x, rows, w, NULL, NULL, 0.0f, b, y, scratch, err);
+    return linear(x, rows, w, b, y, NULL, scratch, err);
 }
 
-ram_status ram_bf16_linear_ln(const float *x, int rows, const struct ram_bf16_weight *w, const float *ln_w,
-                              const float *ln_b, float ln_eps, const float *b, float *y, struct ram_scratch *scratch,
-                              struct ram_error *err)
+ram_status ram_bf16_linear_ex(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
+                              const struct ram_q8_fuse *f, struct ram_scratch *scratch, struct ram_error *err)
 {
-    if (!ln_w || !ln_b) return ram_fail(err, RAM_ERR_ARG, "bf16 linear: LayerNorm without its weights");
-    return linear(x, rows, w, ln_w, ln_b, ln_eps, b, y, scratch, err);
+    return linear(x, rows, w, b, y, f, scratch, err);
 }

@@ -59,13 +59,14 @@ struct ram_scratch;
 ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
                            struct ram_scratch *scratch, struct ram_error *err);
 
-/* ram_bf16_linear of x's rows LayerNorm'ed first (ram_layernorm's values
-** with weight ln_w, bias ln_b, ln_eps: each row is normed while it is in L1
-** on its way to bf16, instead of a pass of its own over memory); x is not
-** written. Same results as ram_layernorm then ram_bf16_linear. */
-ram_status ram_bf16_linear_ln(const float *x, int rows, const struct ram_bf16_weight *w, const float *ln_w,
-                              const float *ln_b, float ln_eps, const float *b, float *y, struct ram_scratch *scratch,
-                              struct ram_error *err);
+/* ram_bf16_linear with the steps of f (struct ram_q8_fuse, gemm_q8.h; NULL:
+** none) done on each row or output while it is in cache, instead of passes
+** of their own over memory: x's rows LayerNorm'ed first (ram_layernorm's
+** values; x is not written) and/or y += the result (ram_add's values: a
+** residual). Same results as those ops around ram_bf16_linear. */
+struct ram_q8_fuse;
+ram_status ram_bf16_linear_ex(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
+                              const struct ram_q8_fuse *f, struct ram_scratch *scratch, struct ram_error *err);
 
 /* 1 when the environment asks for the plain bf16 path (RAM_BF16=plain),
 ** 0 for the default accurate mix (core/weights.h ram_bf16_path). */

@@ -163,16 +163,12 @@ ram_status ram_linear_q_fused(const float *x, int rows, int in, const float *W, 
                               struct ram_scratch *scratch, struct ram_error *err)
 {
     if (q && !q->bf16.packed) return ram_q8_linear_ex(x, rows, q, b, y, f, err);
-    ram_status rc;
-    if (q && f->ln_w) { /* bf16: the LayerNorm fused into the rows' rounding */
-        rc = ram_bf16_linear_ln(x, rows, &q->bf16, f->ln_w, f->ln_b, f->ln_eps, b, f->add ? tmp : y, scratch, err);
-    } else {
-        if (f->ln_w) {
-            ram_layernorm(x, ln_out, rows, in, f->ln_w, f->ln_b, f->ln_eps);
-            x = ln_out;
-        }
-        rc = ram_linear_q(x, rows, in, W, q, b, out, f->add ? tmp : y, scratch, err);
+    if (q) return ram_bf16_linear_ex(x, rows, &q->bf16, b, y, f, scratch, err); /* bf16: fused too */
+    if (f->ln_w) {
+        ram_layernorm(x, ln_out, rows, in, f->ln_w, f->ln_b, f->ln_eps);
+        x = ln_out;
     }
+    ram_status rc = ram_linear_q(x, rows, in, W, q, b, out, f->add ? tmp : y, scratch, err);
     if (rc) return rc;
     if (f->add) ram_add(y, tmp, (size_t)rows * out);
     return RAM_OK;

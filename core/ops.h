@@ -66,8 +66,8 @@ ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const 
 /* ram_linear_q with a LayerNorm of x's rows before it and/or a residual
 ** add (y += product) after it, as struct ram_q8_fuse (gemm_q8.h)
 ** says: fused into the int8 kernel for an int8 q (no pass of their own over
-** memory; for q's bf16 form the LayerNorm, ram_bf16_linear_ln), else run
-** as the separate ops, with the same values either way.
+** memory; likewise for q's bf16 form, ram_bf16_linear_ex), else run as
+** the separate ops, with the same values either way.
 ** The separate ops need room: ln_out (rows x in; may be x) receives the
 ** LayerNorm'ed rows, tmp (rows x out) the product before it is added to y. */
 ram_status ram_linear_q_fused(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,

@@ -299,7 +299,7 @@ static void test_fused_case(const struct qcase *c, const char *tag)
     free(xcopy);
 
     /* A bf16 weight: ram_linear_q_fused gives the separate ops' values (its
-    ** LayerNorm fused into the rows' rounding: ram_bf16_linear_ln) on every
+    ** LayerNorm fused into the rows' rounding: ram_bf16_linear_ex) on every
     ** level, at 1 and 2 threads, with a scratch reused across the calls;
     ** the int8 kernel call refuses. */
     uint16_t *bp = malloc(ram_bf16_packed_bytes(N, K));
@@ -685,6 +685,60 @@ static void test_bf16_round_rows(void)
     free(x), free(W), free(pk);
 }
 
+/* ram_bf16_linear_ex's fused LayerNorm and residual add give the separate
+** ops' values bit for bit (LayerNorm, ram_bf16_linear, ram_add) on every
+** level, at 1 and 2 threads, plain and with both operands split; K = 1056
+** takes AMX's K blocks, whose partial sums then leave y (the residual) alone. */
+static void test_bf16_fused_shape(int M, int N, int K)
+{
+    struct ram_error err;
+    char name[96];
+    float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
+    float *lw = malloc(sizeof(float) * K), *lb = malloc(sizeof(float) * K), *xn = malloc(sizeof(float) * M * K);
+    float *res = malloc(sizeof(float) * M * N), *ref = malloc(sizeof(float) * M * N),
+          *y = malloc(sizeof(float) * M * N);
+    for (int i = 0; i < M * K; i++) x[i] = 2.0f * frand() + 0.3f;
+    for (int i = 0; i < N * K; i++) W[i] = 0.05f * frand();
+    for (int i = 0; i < N; i++) b[i] = frand();
+    for (int i = 0; i < K; i++) lw[i] = 1.0f + 0.5f * frand(), lb[i] = 0.2f * frand();
+    for (int i = 0; i < M * N; i++) res[i] = 3.0f * frand();
+    uint16_t *pk = malloc(ram_bf16_packed_bytes(N, K)), *lo = malloc(ram_bf16_packed_bytes(N, K));
+    ram_bf16_pack(W, N, K, pk);
+    ram_bf16_pack_lo(W, N, K, lo);
+    const struct ram_q8_fuse steps[3] = {
+        {.ln_w = lw, .ln_b = lb, .ln_eps = 1e-5f}, {.add = 1}, {.ln_w = lw, .ln_b = lb, .ln_eps = 1e-5f, .add = 1}};
+    struct ram_scratch sc = {0};
+    int ok = 1;
+    ram_status rc = RAM_OK;
+    const int best = ram_bf16_level();
+    for (int split = 0; split < 2; split++) {
+        struct ram_bf16_weight w = {.n = N, .k = K, .packed = pk, .lo = split ? lo : NULL, .split_x = split};
+        for (int l = 0; l <= best; l++)
+            for (int t = 1; t <= 2; t++)
+                for (int f = 0; f < 3; f++) {
+                    ram_bf16_force_level(l);
+                    ram_set_threads(t);
+                    const float *in = x;
+                    if (steps[f].ln_w) ram_layernorm(x, xn, M, K, lw, lb, 1e-5f), in = xn;
+                    rc |= ram_bf16_linear(in, M, &w, b, ref, NULL, &err);
+                    if (steps[f].add) {
+                        memcpy(y, ref, sizeof(float) * M * N);
+                        memcpy(ref, res, sizeof(float) * M * N);
+                        ram_add(ref, y, (size_t)M * N);
+                    }
+                    memcpy(y, res, sizeof(float) * M * N);
+                    rc |= ram_bf16_linear_ex(x, M, &w, b, y, &steps[f], &sc, &err);
+                    ok &= !memcmp(ref, y, sizeof(float) * M * N);
+                }
+    }
+    ram_bf16_force_level(-1);
+    ram_set_threads(1);
+    ram_scratch_free(&sc);
+    snprintf(name, sizeof name, "bf16.%dx%dx%d.fused_layernorm_and_residual_identical", M, N, K);
+    check(rc == RAM_OK && ok, name, "a fused step differs from LayerNorm / ram_add around the product");
+    free(x), free(W), free(b), free(lw), free(lb), free(xn), free(res), free(ref), free(y), free(pk), free(lo);
+}
+
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
@@ -694,6 +748,9 @@ static void test_bf16(void)
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
     test_bf16_round_rows();
+    test_bf16_fused_shape(37, 70, 130);
+    test_bf16_fused_shape(33, 17, 32);
+    test_bf16_fused_shape(70, 200, 1056);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], 0);
     /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
