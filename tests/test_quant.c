@@ -1095,6 +1095,23 @@ static void test_trained_like(void)
     check(rc == RAM_OK && int8_same && int8_corrected, "quant.trained_like.int8_file_equals_int8acc_at_load",
           "the version-3 file %s the accurate mix made at load from fp32; without its correction it %s",
           int8_same ? "equals" : "differs from", int8_corrected ? "differs" : "is the same");
+    /* The whole version-3 forward (int8m products, their mean and correction, the bf16 decoder)
+    ** gives the same bits at every int8 kernel level and at 1 and 2 threads. */
+    int lv_same = 1;
+    float *pl = malloc(sizeof(float) * K);
+    ram_set_threads(1);
+    rc = probs_of(m[2], chw, p[2], &err);
+    for (int lv = 1; lv <= 5 && !rc; lv++) {
+        ram_q8_force_scalar(lv == 5 ? 0 : lv);
+        ram_set_threads(lv == 5 ? 2 : 1);
+        rc = probs_of(m[2], chw, pl, &err);
+        lv_same &= !memcmp(pl, p[2], sizeof(float) * K);
+    }
+    ram_q8_force_scalar(0);
+    ram_set_threads(1);
+    free(pl);
+    check(rc == RAM_OK && lv_same, "quant.trained_like.int8_v3_levels_and_threads_bit_identical",
+          "the version-3 forward differs between int8 kernel levels or thread counts (%s)", rc ? err.msg : "");
     check(rc == RAM_OK && file_same, "quant.trained_like.bf16_file_equals_bf16_at_load",
           "ram-convert --dtype bf16 gives other probabilities than the fp32 file converted at load");
     for (int k = 0; k < NM; k++) free(p[k]);
