@@ -144,6 +144,12 @@ void ram_cache_query_free(struct ram_cache_query *q);
 ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tokens *imgs, int n, float *probs,
                            struct ram_error *err);
 
+/* Benchmarks and tests: on != 0 makes q score as before the rotations were
+** folded into its key and value weights (the products on the model's
+** weights, each image's query and pooled vectors rotated one by one), the
+** baseline the folded scorer is measured and checked against. */
+void ram_cache_query_per_image(struct ram_cache_query *q, int on);
+
 /* Prefilter score of a packed unit CLS (ram_cache_pack_unit, unit_len bytes):
 ** the largest cosine between the image and the query's descriptions. -2 when
 ** the blob has the wrong size. */
