@@ -606,18 +606,20 @@ struct ram_cache_query {
     float *Ur;                /* n_tags * heads x dim: one image's query vectors rotated */
     int rot;                  /* the work space is the rotated one (power-of-two widths) */
     int per_image;            /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
-    struct cache_layer_w *lw; /* n_layers entries, made by the first ram_cache_score; owned */
+    struct cache_layer_w *lw; /* n_layers x 2 (plain, rotated), made by the first ram_cache_score; owned */
+    int *perm;                /* max_images: the order images are scored in (rotated ones first); owned */
     float *mem;               /* one block for the scratch below; owned (ram_free) */
     float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
     float *E;                                 /* n_tok x dim: one image's CLS row, token scales */
     float *S;                                 /* n_tags * heads x n_tok: attention weights */
 };
 
-/* A layer's key and value weights in the work space, packed for the batched
-** products: Wv_h's rows rotated (ctx = Wv_h x = (T Wv_h^T)^T (T x)), and
-** Wk_h^T scaled by 1 / sqrt(dh) with its columns rotated (T u = (T Wk_h^T)
-** q_h / sqrt(dh)). Computing them once per query moves every rotation out
-** of the per-image loop: the images' int8 tokens are already rotated. */
+/* A layer's key and value weights as the batched products read them, in one
+** of the two spaces the int8 tokens are stored in (cache_score.h): Wv_h's
+** rows (rotated: ctx = Wv_h x = (T Wv_h^T)^T (T x)), and Wk_h^T scaled by
+** 1 / sqrt(dh) (rotated: T u = (T Wk_h^T) q_h / sqrt(dh)), packed. Made
+** once per query, they take every rotation out of the per-image loop: an
+** image is scored in the space it is stored in. */
 struct cache_layer_w {
     float *wv;                   /* hid x dim, head-major rows (NULL: the model's v_w as is); owned */
     float *wk;                   /* heads x (dim x dh) (NULL for a fixed first layer); owned */
@@ -638,8 +640,9 @@ void ram_cache_query_free(struct ram_cache_query *q)
 {
     if (!q) return;
     if (q->lw)
-        for (int l = 0; l < q->m->tagger.n_layers; l++) layer_w_free(&q->lw[l], q->heads);
+        for (int l = 0; l < 2 * q->m->tagger.n_layers; l++) layer_w_free(&q->lw[l], q->heads);
     ram_free(q->lw);
+    ram_free(q->perm);
     ram_free(q->label);
     ram_free(q->h0);
     ram_free(q->u0);
@@ -713,7 +716,8 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
                  (size_t)n_tags * q->heads * q->dim;
     q->label = ram_malloc(sizeof(float) * cnt * q->dim);
     q->mem = ram_malloc(sizeof(float) * nfl);
-    if (!q->label || !q->mem) goto nomem;
+    q->perm = ram_malloc(sizeof(int) * (size_t)max_images);
+    if (!q->label || !q->mem || !q->perm) goto nomem;
     memcpy(q->label, label_embed, sizeof(float) * cnt * q->dim);
     float *p = q->mem;
     q->H = p, p += rows * q->hid;
@@ -760,48 +764,53 @@ nomem:
     return ram_fail(err, RAM_ERR_NOMEM, "open-set query: out of memory");
 }
 
-/* Fills q->lw (struct cache_layer_w) on the first scoring call: prefilter-only
-** queries (search by example) never pay for it. */
+/* One layer's weights in one space (rot: rotated). */
+static int layer_w_make(struct ram_cache_query *q, const struct ram_tagger_layer_w *w, int fixed, int rot,
+                        struct cache_layer_w *lw)
+{
+    int hid = q->hid, dim = q->dim, dh = q->dh, heads = q->heads;
+    float alpha = 1.0f / sqrtf((float)dh), *row = q->Ur; /* scratch: n_tags * heads * dim >= dim floats */
+    const float *wv = w->v_w;
+    lw->pv = ram_calloc((size_t)heads, sizeof *lw->pv);
+    if (!lw->pv) return 0;
+    if (rot) {
+        lw->wv = ram_malloc(sizeof(float) * (size_t)hid * dim);
+        if (!lw->wv) return 0;
+        memcpy(lw->wv, w->v_w, sizeof(float) * (size_t)hid * dim);
+        rotate_rows(lw->wv, hid, dim, 1);
+        wv = lw->wv;
+    }
+    /* without panels (OpenBLAS path, short memory) the products read the matrices as they are */
+    for (int h = 0; h < heads; h++) ram_sgemm_pack_weights(wv + (size_t)h * dh * dim, dh, dim, &lw->pv[h]);
+    if (fixed) return 1; /* the first layer's queries do not depend on the image (u0) */
+    lw->wk = ram_malloc(sizeof(float) * (size_t)hid * dim);
+    lw->pk = ram_calloc((size_t)heads, sizeof *lw->pk);
+    if (!lw->wk || !lw->pk) return 0;
+    for (int h = 0; h < heads; h++) {
+        float *wk = lw->wk + (size_t)h * dim * dh; /* dim x dh */
+        for (int c = 0; c < dh; c++) {
+            memcpy(row, w->k_w + (size_t)(h * dh + c) * dim, sizeof(float) * (size_t)dim);
+            if (rot) rht_forward(row, dim);
+            for (int d = 0; d < dim; d++) wk[(size_t)d * dh + c] = alpha * row[d];
+        }
+        ram_sgemm_pack_weights(wk, dim, dh, &lw->pk[h]);
+    }
+    return 1;
+}
+
+/* Fills q->lw on the first scoring call: prefilter-only queries (search by
+** example) never pay for it. The rotated set only for power-of-two widths. */
 static ram_status prepare_layers(struct ram_cache_query *q, struct ram_error *err)
 {
-    const struct ram_model *m = q->m;
-    int L = m->tagger.n_layers, hid = q->hid, dim = q->dim, dh = q->dh, heads = q->heads;
-    float alpha = 1.0f / sqrtf((float)dh), *row = q->Ur; /* scratch: n_tags * heads * dim >= dim floats */
-    q->lw = ram_calloc((size_t)L, sizeof *q->lw);
-    if (!q->lw) goto nomem;
-    for (int l = 0; l < L; l++) {
-        const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
-        struct cache_layer_w *lw = &q->lw[l];
-        const float *wv = w->v_w;
-        lw->pv = ram_calloc((size_t)heads, sizeof *lw->pv);
-        if (!lw->pv) goto nomem;
-        if (q->rot) {
-            lw->wv = ram_malloc(sizeof(float) * (size_t)hid * dim);
-            if (!lw->wv) goto nomem;
-            memcpy(lw->wv, w->v_w, sizeof(float) * (size_t)hid * dim);
-            for (int r = 0; r < hid; r++) rht_forward(lw->wv + (size_t)r * dim, dim);
-            wv = lw->wv;
-        }
-        /* without panels (OpenBLAS path, short memory) the products read wv as is */
-        for (int h = 0; h < heads; h++) ram_sgemm_pack_weights(wv + (size_t)h * dh * dim, dh, dim, &lw->pv[h]);
-        if (l == 0 && q->des == 1) continue; /* the first layer's queries are fixed (u0) */
-        lw->wk = ram_malloc(sizeof(float) * (size_t)hid * dim);
-        lw->pk = ram_calloc((size_t)heads, sizeof *lw->pk);
-        if (!lw->wk || !lw->pk) goto nomem;
-        for (int h = 0; h < heads; h++) {
-            float *wk = lw->wk + (size_t)h * dim * dh; /* dim x dh: Wk_h^T, rotated, scaled */
-            for (int c = 0; c < dh; c++) {
-                memcpy(row, w->k_w + (size_t)(h * dh + c) * dim, sizeof(float) * (size_t)dim);
-                if (q->rot) rht_forward(row, dim);
-                for (int d = 0; d < dim; d++) wk[(size_t)d * dh + c] = alpha * row[d];
-            }
-            ram_sgemm_pack_weights(wk, dim, dh, &lw->pk[h]);
-        }
-    }
-    return RAM_OK;
-nomem:
+    int L = q->m->tagger.n_layers, ok = 1;
+    q->lw = ram_calloc((size_t)L * 2, sizeof *q->lw);
+    ok = q->lw != NULL;
+    for (int l = 0; ok && l < L; l++)
+        for (int rot = 0; ok && rot <= q->rot; rot++)
+            ok = layer_w_make(q, &q->m->tagger_layers[l], l == 0 && q->des == 1, rot, &q->lw[2 * l + rot]);
+    if (ok) return RAM_OK;
     if (q->lw)
-        for (int l = 0; l < L; l++) layer_w_free(&q->lw[l], heads);
+        for (int l = 0; l < 2 * L; l++) layer_w_free(&q->lw[l], q->heads);
     ram_free(q->lw);
     q->lw = 0;
     return ram_fail(err, RAM_ERR_NOMEM, "open-set scoring: out of memory");
@@ -841,68 +850,79 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
     if (n < 1 || n > q->max_images)
         return ram_fail(err, RAM_ERR_ARG, "open-set scoring: %d images, at most %d per call", n, q->max_images);
     for (int i = 0; i < n; i++)
-        if (imgs[i].n_tokens != q->n_tok || imgs[i].dim != dim || (!imgs[i].q && !imgs[i].f32))
+        if (imgs[i].n_tokens != q->n_tok || imgs[i].dim != dim || (!imgs[i].q && !imgs[i].f32) ||
+            (imgs[i].rotated && !q->rot))
             return ram_fail(err, RAM_ERR_ARG, "open-set scoring: image %d has %d x %d tokens, the model %d x %d", i,
                             imgs[i].n_tokens, imgs[i].dim, q->n_tok, dim);
     if (q->des > 256 && (size_t)q->des > (size_t)nv * q->n_tok)
         return ram_fail(err, RAM_ERR_TOO_BIG, "open-set scoring: too many descriptions per tag");
-    int R = n * T;
+    int R = n * T, na = 0, *perm = q->perm;
+    if (!q->per_image && !q->lw) {
+        rc = prepare_layers(q, err);
+        if (rc) return rc;
+    }
+    /* The order of the rows: images stored rotated first, the others after, so
+    ** that each group's products read the weights of its own space and no
+    ** image is rotated (a row's result does not depend on the other rows, so
+    ** the order changes no bits). The scorer before that: the given order. */
+    for (int i = 0; i < n; i++)
+        if (q->per_image || imgs[i].rotated) perm[na++] = i;
+    for (int i = 0, j = na; i < n; i++)
+        if (!q->per_image && !imgs[i].rotated) perm[j++] = i;
+    int Ra = q->per_image ? 0 : na * T; /* rows [0, Ra) rotated, [Ra, R) plain */
 
     /* Layer-0 input. */
     if (q->des == 1) {
         for (int i = 0; i < n; i++) memcpy(q->H + (size_t)i * T * hid, q->h0, sizeof(float) * T * hid);
     } else {
-        for (int i = 0; i < n; i++) reweight(q, &imgs[i], q->L + (size_t)i * T * dim);
+        for (int i = 0; i < n; i++) reweight(q, &imgs[perm[i]], q->L + (size_t)i * T * dim);
         project_labels(m, q->L, R, q->H);
     }
 
-    /* The space the batched products work in: rotated (T x) for power-of-two
-    ** widths, where the int8 tokens are, so that no image needs a rotation;
-    ** an image stored otherwise (layout 1, fp32 views) converts its vectors. */
-    int ws = q->per_image ? 0 : q->rot;
-    if (!q->per_image && !q->lw) {
-        rc = prepare_layers(q, err);
-        if (rc) return rc;
-    }
     for (int l = 0; l < m->tagger.n_layers; l++) {
         const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
-        const struct cache_layer_w *lw = q->per_image ? 0 : &q->lw[l];
+        const struct cache_layer_w *lw = q->per_image ? 0 : &q->lw[2 * l];
         int fixed = l == 0 && q->des == 1;
         if (!fixed) {
             ram_linear_packed(q->H, R, hid, w->q_w, ram_tagger_packed(m, l, RAM_TAGGER_Q), w->q_b, hid, q->Q);
-            if (lw) /* U_h = (T Wk_h^T / sqrt(dh)) Q_h, all rows at once */
-                for (int h = 0; h < heads; h++)
-                    ram_sgemm_packed(R, q->Q + (size_t)h * q->dh, hid, &lw->pk[h], 0.0f, q->U + (size_t)h * dim,
-                                     heads * dim, NULL);
-            else
-                fold_queries(q, w, q->Q, R, q->U);
+            if (!lw) fold_queries(q, w, q->Q, R, q->U);
+            /* U_h = (Wk_h^T / sqrt(dh)) Q_h, each group in its space */
+            for (int g = 0; lw && g < 2; g++) {
+                int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
+                for (int h = 0; rows && h < heads; h++)
+                    ram_sgemm_packed(rows, q->Q + (size_t)r0 * hid + (size_t)h * q->dh, hid, &lw[g].pk[h], 0.0f,
+                                     q->U + ((size_t)r0 * heads + h) * dim, heads * dim, NULL);
+            }
         }
         for (int i = 0; i < n; i++) {
-            int img_rot = imgs[i].rotated;
-            const float *Ui = fixed ? (img_rot ? q->u0r : q->u0) : q->U + (size_t)i * nv * dim;
+            const struct ram_cache_tokens *img = &imgs[perm[i]];
+            const float *Ui = fixed ? (img->rotated ? q->u0r : q->u0) : q->U + (size_t)i * nv * dim;
             float *Pi = q->P + (size_t)i * nv * dim;
-            if (!fixed && img_rot != ws) {
-                /* Scores are invariant under the rotation: x.u = (T x).(T u). */
-                memcpy(q->Ur, Ui, sizeof(float) * (size_t)nv * dim);
-                rotate_rows(q->Ur, nv, dim, img_rot);
-                Ui = q->Ur;
-            }
-            if (q->per_image) {
-                attend(&imgs[i], q->E, Ui, nv, q->S, Pi);
-            } else if (imgs[i].q) {
-                tokens_to_float(&imgs[i], q->E);
+            if (lw && img->q) {
+                tokens_to_float(img, q->E);
                 attend_blocked(q->E, q->n_tok, dim, Ui, nv, q->S, Pi);
+            } else if (lw) {
+                attend_blocked(img->f32, q->n_tok, dim, Ui, nv, q->S, Pi);
             } else {
-                attend_blocked(imgs[i].f32, q->n_tok, dim, Ui, nv, q->S, Pi);
+                /* before: the products in the plain space, rotated images' vectors
+                ** rotated one by one (x.u = (T x).(T u)) */
+                if (!fixed && img->rotated) {
+                    memcpy(q->Ur, Ui, sizeof(float) * (size_t)nv * dim);
+                    rotate_rows(q->Ur, nv, dim, 1);
+                    Ui = q->Ur;
+                }
+                attend(img, q->E, Ui, nv, q->S, Pi);
+                if (img->rotated) rotate_rows(Pi, nv, dim, 0);
             }
-            if (img_rot != ws) rotate_rows(Pi, nv, dim, !img_rot);
         }
         /* ctx = Wv_h pooled_h + bv_h, per head, over all rows. */
-        if (lw) {
-            for (int h = 0; h < heads; h++)
-                ram_sgemm_packed(R, q->P + (size_t)h * dim, heads * dim, &lw->pv[h], 0.0f, q->C + (size_t)h * q->dh,
-                                 hid, w->v_b + (size_t)h * q->dh);
-        } else {
+        for (int g = 0; lw && g < 2; g++) {
+            int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
+            for (int h = 0; rows && h < heads; h++)
+                ram_sgemm_packed(rows, q->P + ((size_t)r0 * heads + h) * dim, heads * dim, &lw[g].pv[h], 0.0f,
+                                 q->C + (size_t)r0 * hid + (size_t)h * q->dh, hid, w->v_b + (size_t)h * q->dh);
+        }
+        if (!lw) {
             for (int h = 0; h < heads; h++)
                 ram_gemm(0, 1, R, q->dh, dim, 1.0f, q->P + (size_t)h * dim, heads * dim,
                          w->v_w + (size_t)h * q->dh * dim, dim, 0.0f, q->C + (size_t)h * q->dh, hid);
@@ -920,7 +940,10 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         ram_add(q->T, q->A, (size_t)R * hid);
         ram_layernorm(q->T, q->H, R, hid, w->oln_w, w->oln_b, m->tagger.eps);
     }
-    for (int r = 0; r < R; r++) probs[r] = ram_sigmoid(ram_dot(q->H + (size_t)r * hid, m->fc_w, hid) + m->fc_b[0]);
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < T; t++)
+            probs[(size_t)perm[i] * T + t] =
+                ram_sigmoid(ram_dot(q->H + ((size_t)i * T + t) * hid, m->fc_w, hid) + m->fc_b[0]);
     return RAM_OK;
 }
 

@@ -295,9 +295,9 @@ static void test_batch_invariant(void)
 
 /* The folded scorer (rotations folded into the key and value weights,
 ** blocked attention) against the scorer before it
-** (ram_cache_query_per_image), which the reference tests above pinned: n
-** images, int8 with every third one an fp32 view (an image outside the
-** rotated work space, converted per image), scored in batches of 1, 7 and
+** (ram_cache_query_per_image), which the reference tests above pinned: 65
+** images in both int8 layouts (plain and rotated: each group is scored with
+** its own weights) and fp32 views, mixed, scored in batches of 1, 7 and
 ** 65. Each picture's score is the same bits in every batch size (MATCH's
 ** batches differ between an index and its shards), and within 2e-6 of the
 ** previous scorer's (float reassociation). One description (a MATCH text:
@@ -312,12 +312,21 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
     float *emb = rvec((size_t)N * nt * dim, 1.5f, 0);
     struct ram_cache_tokens v[N];
     struct ram_error err = {{0}};
+    int kinds[3] = {0, 0, 0}; /* int8 plain (layout 1), int8 rotated (layout 2), fp32 */
     for (int i = 0; i < N; i++) {
         float *e = emb + (size_t)i * nt * dim;
+        /* a few large channels make the rotated layout the better fit (as in real embeddings) */
+        if (i % 3 == 2)
+            for (int t = 0; t < nt; t++) e[(size_t)t * dim + 5 % dim] *= 12;
         ram_cache_pack(e, nt, dim, blob + nb * i, nb, &err);
         ram_cache_view(blob + nb * i, nb, nt, dim, &v[i], &err);
         if (i % 3 == 1) v[i] = (struct ram_cache_tokens){nt, dim, NULL, NULL, e, 0};
+        kinds[v[i].q ? v[i].rotated : 2]++;
     }
+    char kname[96];
+    snprintf(kname, sizeof kname, "index_score.folded.%s.mixed_batch", what);
+    check(kinds[0] > 0 && kinds[2] > 0 && (kinds[1] > 0) == ((dim & (dim - 1)) == 0), kname,
+          "%d plain int8, %d rotated int8, %d fp32 pictures", kinds[0], kinds[1], kinds[2]);
     double worst = 0;
     for (int D = 1; D <= 3; D += 2) {
         float *label = rvec((size_t)D * dim, 1, 0), base[N], got[4][N];
