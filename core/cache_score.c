@@ -607,6 +607,7 @@ struct ram_cache_query {
     int rot;                  /* the work space is the rotated one (power-of-two widths) */
     int per_image;            /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
     struct cache_layer_w *lw; /* n_layers x 2 (plain, rotated), made by the first ram_cache_score; owned */
+    int lw_ready[2];          /* lw's plain / rotated weights are made */
     int *perm;                /* max_images: the order images are scored in (rotated ones first); owned */
     float *mem;               /* one block for the scratch below; owned (ram_free) */
     float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
@@ -634,6 +635,7 @@ static void layer_w_free(struct cache_layer_w *lw, int heads)
         if (lw->pk) ram_sgemm_packed_free(&lw->pk[h]);
     }
     ram_free(lw->pv), ram_free(lw->pk), ram_free(lw->wv), ram_free(lw->wk);
+    memset(lw, 0, sizeof *lw); /* a failed make is retried by the next call */
 }
 
 void ram_cache_query_free(struct ram_cache_query *q)
@@ -798,21 +800,21 @@ static int layer_w_make(struct ram_cache_query *q, const struct ram_tagger_layer
     return 1;
 }
 
-/* Fills q->lw on the first scoring call: prefilter-only queries (search by
-** example) never pay for it. The rotated set only for power-of-two widths. */
-static ram_status prepare_layers(struct ram_cache_query *q, struct ram_error *err)
+/* Makes the weights of space rot (1: rotated) the first time a batch holds a
+** picture stored in it: prefilter-only queries (search by example) never pay
+** for them, and a table of one layout makes one set. */
+static ram_status prepare_layers(struct ram_cache_query *q, int rot, struct ram_error *err)
 {
     int L = q->m->tagger.n_layers, ok = 1;
-    q->lw = ram_calloc((size_t)L * 2, sizeof *q->lw);
+    if (!q->lw) q->lw = ram_calloc((size_t)L * 2, sizeof *q->lw);
     ok = q->lw != NULL;
     for (int l = 0; ok && l < L; l++)
-        for (int rot = 0; ok && rot <= q->rot; rot++)
-            ok = layer_w_make(q, &q->m->tagger_layers[l], l == 0 && q->des == 1, rot, &q->lw[2 * l + rot]);
-    if (ok) return RAM_OK;
-    if (q->lw)
-        for (int l = 0; l < 2 * L; l++) layer_w_free(&q->lw[l], q->heads);
-    ram_free(q->lw);
-    q->lw = 0;
+        ok = layer_w_make(q, &q->m->tagger_layers[l], l == 0 && q->des == 1, rot, &q->lw[2 * l + rot]);
+    if (ok) {
+        q->lw_ready[rot] = 1;
+        return RAM_OK;
+    }
+    for (int l = 0; q->lw && l < L; l++) layer_w_free(&q->lw[2 * l + rot], q->heads);
     return ram_fail(err, RAM_ERR_NOMEM, "open-set scoring: out of memory");
 }
 
@@ -857,10 +859,6 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
     if (q->des > 256 && (size_t)q->des > (size_t)nv * q->n_tok)
         return ram_fail(err, RAM_ERR_TOO_BIG, "open-set scoring: too many descriptions per tag");
     int R = n * T, na = 0, *perm = q->perm;
-    if (!q->per_image && !q->lw) {
-        rc = prepare_layers(q, err);
-        if (rc) return rc;
-    }
     /* The order of the rows: images stored rotated first, the others after, so
     ** that each group's products read the weights of its own space and no
     ** image is rotated (a row's result does not depend on the other rows, so
@@ -870,6 +868,8 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
     for (int i = 0, j = na; i < n; i++)
         if (!q->per_image && !imgs[i].rotated) perm[j++] = i;
     int Ra = q->per_image ? 0 : na * T; /* rows [0, Ra) rotated, [Ra, R) plain */
+    for (int rot = 0; rot < 2 && !q->per_image; rot++)
+        if ((rot ? Ra > 0 : Ra < R) && !q->lw_ready[rot] && (rc = prepare_layers(q, rot, err))) return rc;
 
     /* Layer-0 input. */
     if (q->des == 1) {

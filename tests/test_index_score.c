@@ -359,6 +359,44 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
     return worst;
 }
 
+/* The folded weights are made on the first scoring call: when an allocation
+** fails there, the call says RAM_ERR_NOMEM and the next one, with memory,
+** scores as a query that never failed (no leak, no half-made set reused). */
+static void folded_oom(const struct ram_model *m)
+{
+    int nt = m->n_image_tokens, dim = m->embed_dim, ok = 1, failed = 0, succeeded = 0;
+    size_t nb = ram_cache_packed_size(nt, dim);
+    float *emb = rvec((size_t)2 * nt * dim, 1.5f, 0), *label = rvec((size_t)dim, 1, 0), want[2], got[2];
+    unsigned char *blob = malloc(nb);
+    struct ram_cache_tokens v[2];
+    struct ram_error err = {{0}};
+    unit_rows(label, 1, dim);
+    ram_cache_pack(emb, nt, dim, blob, nb, &err);
+    ram_cache_view(blob, nb, nt, dim, &v[0], &err);
+    v[1] = (struct ram_cache_tokens){nt, dim, NULL, NULL, emb + (size_t)nt * dim, 0}; /* both weight sets */
+    struct ram_cache_query *q = 0;
+    ok = ram_cache_query_init(m, label, 1, 1, 2, &q, &err) == RAM_OK && ram_cache_score(q, v, 2, want, &err) == RAM_OK;
+    ram_cache_query_free(q);
+    for (long k = 0; ok && !succeeded && k < 200; k++) {
+        q = 0;
+        if (ram_cache_query_init(m, label, 1, 1, 2, &q, &err)) break;
+        ram_alloc_fail_after(k);
+        ram_status rc = ram_cache_score(q, v, 2, got, &err);
+        ram_alloc_fail_after(-1);
+        if (rc == RAM_OK)
+            succeeded = 1;
+        else if (rc == RAM_ERR_NOMEM)
+            failed++;
+        else
+            ok = 0;
+        ok = ok && ram_cache_score(q, v, 2, got, &err) == RAM_OK && !memcmp(got, want, sizeof got);
+        ram_cache_query_free(q);
+    }
+    check(ok && succeeded && failed > 0, "index_score.folded.out_of_memory", "ok %d, %d failures then %s", ok, failed,
+          succeeded ? "success" : "never a success");
+    free(emb), free(label), free(blob);
+}
+
 static void test_folded(void)
 {
     /* widths 64 (rotated) and 48 (not a power of two: layout 1, no rotation) */
@@ -366,6 +404,7 @@ static void test_folded(void)
     struct ram_model *m2 = synth_model(RAM_KIND_RAM_PLUS, 48, 40, 5, 72, 3, 7, 1);
     printf("# folded scorer vs per image: synthetic %.2e, width 48 %.2e\n", folded_vs_per_image(m, "synthetic"),
            folded_vs_per_image(m2, "width48"));
+    folded_oom(m);
     synth_free(m), synth_free(m2);
     const char *build = getenv("RAM_BUILD");
     char path[1024];
