@@ -43,6 +43,7 @@
 #include "ops.h"
 #include "ram.h"
 #include "safetensors.h"
+#include "scratch.h"
 #include "weights.h"
 
 #include <unistd.h>
@@ -292,23 +293,35 @@ static void test_fused_case(const struct qcase *c, const char *tag)
     float *xcopy = malloc(sizeof(float) * M * K);
     memcpy(xcopy, c->x, sizeof(float) * M * K);
     memcpy(y, res, sizeof(float) * ny);
-    rc = ram_linear_q_fused(xcopy, M, K, c->W, NULL, c->b, N, y, &both, xcopy, tmp, &err);
+    rc = ram_linear_q_fused(xcopy, M, K, c->W, NULL, c->b, N, y, &both, xcopy, tmp, NULL, &err);
     snprintf(name, sizeof name, "quant.%s.fused_fp32_separate_ops", tag);
     check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "fp32 path differs from LayerNorm, linear, add");
     free(xcopy);
 
-    /* A bf16 weight: ram_linear_q_fused runs the separate ops; the kernel call refuses. */
+    /* A bf16 weight: ram_linear_q_fused gives the separate ops' values (its
+    ** LayerNorm fused into the rows' rounding: ram_bf16_linear_ln) on every
+    ** level, at 1 and 2 threads, with a scratch reused across the calls;
+    ** the int8 kernel call refuses. */
     uint16_t *bp = malloc(ram_bf16_packed_bytes(N, K));
     struct ram_q8_weight *bq = NULL;
+    struct ram_scratch sc = {0};
+    int bf_ok = 1;
     ram_bf16_pack(c->W, N, K, bp);
     rc = ram_q8_weight_new_bf16(N, K, bp, &bq, &err);
-    if (rc == RAM_OK) {
-        ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
-        rc |= ram_q8_linear(xn, M, bq, c->b, ref, &err);
-        rc |= ram_linear_q_fused(c->x, M, K, NULL, bq, c->b, N, y, &ln, xn, NULL, &err);
-    }
+    for (int level = 0; level <= ram_bf16_level() && rc == RAM_OK; level++)
+        for (int threads = 1; threads <= 2; threads++) {
+            ram_bf16_force_level(level);
+            ram_set_threads(threads);
+            ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
+            rc |= ram_q8_linear(xn, M, bq, c->b, ref, &err);
+            rc |= ram_linear_q_fused(c->x, M, K, NULL, bq, c->b, N, y, &ln, xn, NULL, &sc, &err);
+            bf_ok &= !memcmp(ref, y, sizeof(float) * ny);
+            ram_bf16_force_level(-1);
+        }
+    ram_set_threads(1);
+    ram_scratch_free(&sc);
     snprintf(name, sizeof name, "quant.%s.fused_bf16_separate_ops", tag);
-    check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "bf16 path differs (%s)", rc ? err.msg : "");
+    check(rc == RAM_OK && bf_ok, name, "bf16 path differs (%s)", rc ? err.msg : "");
     rc = bq ? ram_q8_linear_ex(c->x, M, bq, c->b, y, &ln, &err) : RAM_OK;
     snprintf(name, sizeof name, "quant.%s.fused_bf16_refused", tag);
     check(bq && rc == RAM_ERR_ARG && strstr(err.msg, "int8 weight"), name, "rc %d", (int)rc);
@@ -544,15 +557,24 @@ static void test_bf16_shape(int M, int N, int K, int mode)
     struct ram_bf16_weight w = {.n = N, .k = K, .packed = pk, .lo = x2 ? lo : NULL, .split_x = xs};
     const int best = ram_bf16_level();
     ram_status rc = RAM_OK;
+    /* 2 threads take a reused scratch (scratch.h) filled with bf16 NaNs
+    ** first: a stale value that reached y (e.g. the K padding of a row left
+    ** unwritten, times the zero weights past K) would make it NaN; 1 thread
+    ** a buffer of the call's own. */
+    struct ram_scratch s = {0};
+    const size_t need = (size_t)(M + 95) / 96 * 96 * ((K + 1) / 2 * 2) * 2 * sizeof(uint16_t);
     for (int l = 0; l <= best; l++)
         for (int t = 0; t < 2; t++) {
             y[l][t] = malloc(sizeof(float) * M * N);
             ram_bf16_force_level(l);
             ram_set_threads(t + 1);
-            rc |= ram_bf16_linear(x, M, &w, b, y[l][t], &err);
+            void *dirty = t ? ram_scratch_get(&s, need) : NULL;
+            if (dirty) memset(dirty, 0xff, need);
+            rc |= ram_bf16_linear(x, M, &w, b, y[l][t], t ? &s : NULL, &err);
         }
     ram_bf16_force_level(-1);
     ram_set_threads(1);
+    ram_scratch_free(&s);
     /* Levels 0-3 do the same additions in the same order; AMX (4) its own. */
     int same = 1;
     for (int l = 0; l <= best; l++)
@@ -620,6 +642,49 @@ static void test_bf16_shape(int M, int N, int K, int mode)
     free(x), free(W), free(b), free(pk), free(lo);
 }
 
+/* The rows' rounding of every path on the hard cases (ties to even, a
+** carry into the exponent, subnormals to signed zero, residuals of split
+** activations): through an identity W (K = N = 64, a multiple of 32, so
+** that AMX takes its own rounding of the rows), y is each row's rounding
+** exactly (one product by 1, the others by 0), on every level. */
+static void test_bf16_round_rows(void)
+{
+    enum { M = 5, K = 64 };
+    static const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f808001u, 0x3fffffffu,
+                                       0x00400000u, 0x807fffffu, 0x00800000u, 0x7f7f7fffu, 0x3f800001u,
+                                       0x3c008000u, 0xc2fe7fffu, 0x0000ffffu, 0x80000001u, 0x3effff00u};
+    float *x = malloc(sizeof(float) * M * K), *W = calloc((size_t)K * K, sizeof(float));
+    for (int i = 0; i < M * K; i++) {
+        uint32_t u = special[i % (sizeof special / sizeof special[0])] ^ (uint32_t)(i / 15 % 2) << 31;
+        memcpy(&x[i], &u, 4);
+    }
+    for (int o = 0; o < K; o++) W[(size_t)o * K + o] = 1;
+    uint16_t *pk = malloc(ram_bf16_packed_bytes(K, K));
+    ram_bf16_pack(W, K, K, pk);
+    int ok = 1;
+    ram_status rc = RAM_OK;
+    const int best = ram_bf16_level();
+    for (int xs = 0; xs < 2; xs++) {
+        struct ram_bf16_weight w = {.n = K, .k = K, .packed = pk, .split_x = xs};
+        float y0[M * K], y[M * K];
+        struct ram_error err;
+        ram_bf16_force_level(RAM_BF16_SCALAR);
+        rc |= ram_bf16_linear(x, M, &w, NULL, y0, NULL, &err);
+        for (int l = 1; l <= best; l++) {
+            ram_bf16_force_level(l);
+            rc |= ram_bf16_linear(x, M, &w, NULL, y, NULL, &err);
+            for (int i = 0; i < M * K; i++) ok &= y[i] == y0[i];
+        }
+        for (int i = 0; i < M * K; i++) { /* the scalar path against the rounding itself */
+            const float xf = x[i], h = (float)bf(ram_f32_to_bf16(xf));
+            ok &= y0[i] == (xs ? h + (float)bf(ram_f32_to_bf16(xf - h)) : h);
+        }
+    }
+    ram_bf16_force_level(-1);
+    check(rc == RAM_OK && ok, "bf16.rows_rounded_alike_on_every_level", "a level rounds a hard case differently");
+    free(x), free(W), free(pk);
+}
+
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
@@ -628,6 +693,7 @@ static void test_bf16(void)
                                     {37, 70, 128}, {33, 17, 32},   {130, 300, 256}, {70, 200, 1056}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
+    test_bf16_round_rows();
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], 0);
     /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
@@ -647,8 +713,8 @@ static void test_bf16(void)
     struct ram_q8_weight *q = NULL;
     struct ram_bf16_weight w = {.n = 2, .k = 3, .packed = pk};
     ram_status rc = ram_q8_weight_new_bf16(2, 3, pk, &q, &err);
-    if (!rc) rc = ram_linear_q(x, 2, 3, NULL, q, NULL, 2, y, &err);
-    if (!rc) rc = ram_bf16_linear(x, 2, &w, NULL, y2, &err);
+    if (!rc) rc = ram_linear_q(x, 2, 3, NULL, q, NULL, 2, y, NULL, &err);
+    if (!rc) rc = ram_bf16_linear(x, 2, &w, NULL, y2, NULL, &err);
     check(rc == RAM_OK && !memcmp(y, y2, sizeof y) && y[0] == 0.5f - 2 + 6 && y[3] == -0.25f + 0.5f - 12,
           "bf16.through_ram_linear_q", "rc %d, y %g %g %g %g", rc, y[0], y[1], y[2], y[3]);
     ram_q8_weight_free(q);
@@ -786,6 +852,33 @@ static void tl_add(struct tl_agree *a, const struct ram_model *m, const float *q
     }
 }
 
+/* The bf16 products' rows live in the state's scratch (scratch.h): the
+** first forward grows it, a second one on the same state allocates
+** nothing (a buffer per product, as before, made ~40 allocations per
+** forward here) and gives the same bits from the reused memory. */
+static void test_scratch_reused(struct ram_model *m, const float *chw)
+{
+    struct ram_error err = {{0}};
+    struct ram_state *st = NULL;
+    const int K = m->num_class;
+    float *emb = malloc(sizeof(float) * m->n_image_tokens * m->embed_dim), *p[2];
+    p[0] = malloc(sizeof(float) * K), p[1] = malloc(sizeof(float) * K);
+    long n[3];
+    n[0] = ram_scratch_probe_allocs();
+    ram_status rc = ram_state_init(m, &st, &err);
+    for (int i = 0; i < 2 && !rc; i++) {
+        rc = ram_encode_image(st, chw, emb, &err);
+        if (!rc) rc = ram_tag_probs(st, emb, p[i], &err);
+        n[i + 1] = ram_scratch_probe_allocs();
+    }
+    check(rc == RAM_OK && n[1] > n[0] && n[2] == n[1] && !memcmp(p[0], p[1], sizeof(float) * K),
+          "quant.trained_like.bf16_scratch_reused",
+          "allocations: %ld in the first forward, %ld in the second (0 expected); same probabilities %d (%s)",
+          n[1] - n[0], n[2] - n[1], !memcmp(p[0], p[1], sizeof(float) * K), err.msg);
+    ram_state_free(st);
+    free(emb), free(p[0]), free(p[1]);
+}
+
 static int plain_bf16(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
 
 static void test_trained_like(void)
@@ -835,6 +928,7 @@ static void test_trained_like(void)
         for (int j = 0; j < 3 * S * S; j++) /* smooth waves plus noise, normalised-image range */
             chw[j] = 1.5f * sinf(0.05f * (float)(j % S) * (i + 1) + 0.03f * (float)(j / S) + (float)i) + 0.4f * frand();
         for (int k = 0; k < 5 && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
+        if (i == 0 && !rc) test_scratch_reused(m[1], chw);
         file_same &= !memcmp(p[1], p[3], sizeof(float) * K);
         for (int k = 1; k < 5 && !rc; k++) tl_add(&a[k], m[0], p[0], p[k], K);
         for (int c = 0; c < K; c++) pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
