@@ -604,7 +604,7 @@ struct ram_cache_query {
     float *u0r;               /* the same rotated (T u0) for rotated caches; owned */
     float *lrot;              /* the label rows rotated, for the prefilter (power-of-two widths); owned */
     float *Ur;                /* n_tags * heads x dim: one image's query vectors rotated */
-    int rot;                  /* the work space is the rotated one (power-of-two widths) */
+    int rot;                  /* power-of-two width: pictures may be stored rotated (layout 2) */
     int per_image;            /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
     struct cache_layer_w *lw; /* n_layers x 2 (plain, rotated), made by the first ram_cache_score; owned */
     int lw_ready[2];          /* lw's plain / rotated weights are made */
