@@ -7,6 +7,7 @@
 #include "cache_score.h"
 
 #include "ops.h"
+#include "sgemm.h"
 #include "tagger.h"
 
 #include <math.h>
@@ -91,6 +92,12 @@ static void rht_inverse(float *x, int n)
     fwht(x, n);
     float s = 1.0f / sqrtf((float)n);
     for (int d = 0; d < n; d++) x[d] *= s * rht_sign(d);
+}
+
+/* rows x n vectors in place: T x each (forward), or T^T x. */
+static void rotate_rows(float *x, int rows, int n, int forward)
+{
+    for (int r = 0; r < rows; r++) (forward ? rht_forward : rht_inverse)(x + (size_t)r * n, n);
 }
 
 /* ------------------------------------------------------------------ packing */
@@ -464,27 +471,180 @@ static void attend(const struct ram_cache_tokens *img, float *sc, const float *U
     }
 }
 
+/* The blocked attention of the folded scorer: the same two products as
+** attend() on tokens converted to floats once per image and layer (int8 times
+** the token's scale, into X, n_tok x dim), register-blocked so that each
+** vector of X and U is loaded once per block instead of once per pair:
+** scores JB tokens x 4 query vectors at a time (4 x 4 = 16 accumulators with
+** AVX-512, 2 x 4 with AVX2), pooling 4 query vectors x 2 vectors of width
+** at a time over all tokens, written once (the per-pair kernels above read,
+** convert and rewrite every pooled row once per token pair). Short blocks
+** at the edges repeat the last row (computed, not stored), so the loops
+** keep constant trip counts and their accumulators stay in registers. */
+#if defined(__AVX512F__)
+typedef __m512 vf;
+#define VW 16
+#define JB 4
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_STORE(p, v) _mm512_storeu_ps(p, v)
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_HSUM(v) _mm512_reduce_add_ps(v)
+#define V_I8(p, s) _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p)))), s)
+#elif defined(__AVX2__) && defined(__FMA__)
+typedef __m256 vf;
+#define VW 8
+#define JB 2
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_STORE(p, v) _mm256_storeu_ps(p, v)
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_HSUM(v) hsum8(v)
+#define V_I8(p, s) _mm256_mul_ps(load8_i8(p), s)
+#else
+typedef float vf;
+#define VW 1
+#define JB 2
+#define V_ZERO() 0.0f
+#define V_LOAD(p) (*(p))
+#define V_STORE(p, v) (*(p) = (v))
+#define V_SET1(x) (x)
+#define V_FMA(a, b, c) ((a) * (b) + (c))
+#define V_HSUM(v) (v)
+#define V_I8(p, s) ((float)*(p) * (s))
+#endif
+
+/* X (n_tok x dim floats): the image's tokens, each times its scale. */
+static void tokens_to_float(const struct ram_cache_tokens *img, float *X)
+{
+    int nt = img->n_tokens, dim = img->dim, dv = dim - dim % VW;
+    for (int j = 0; j < nt; j++) {
+        float s = get_f32(img->scales + (size_t)j * 4);
+        const int8_t *q = img->q + (size_t)j * dim;
+        float *x = X + (size_t)j * dim;
+        vf sv = V_SET1(s);
+        int d = 0;
+        for (; d < dv; d += VW) V_STORE(x + d, V_I8(q + d, sv));
+        for (; d < dim; d++) x[d] = (float)q[d] * s;
+    }
+}
+
+static void attend_blocked(const float *X, int n_tok, int dim, const float *U, int nv, float *S, float *P)
+{
+    int dv = dim - dim % VW;
+    for (int j0 = 0; j0 < n_tok; j0 += JB)
+        for (int v0 = 0; v0 < nv; v0 += 4) {
+            const float *x[JB], *u[4];
+            vf acc[JB][4];
+            for (int a = 0; a < JB; a++) x[a] = X + (size_t)(j0 + a < n_tok ? j0 + a : n_tok - 1) * dim;
+            for (int b = 0; b < 4; b++) u[b] = U + (size_t)(v0 + b < nv ? v0 + b : nv - 1) * dim;
+#pragma GCC unroll 4
+            for (int a = 0; a < JB; a++)
+#pragma GCC unroll 4
+                for (int b = 0; b < 4; b++) acc[a][b] = V_ZERO();
+            for (int d = 0; d < dv; d += VW) {
+                vf u0 = V_LOAD(u[0] + d), u1 = V_LOAD(u[1] + d), u2 = V_LOAD(u[2] + d), u3 = V_LOAD(u[3] + d);
+#pragma GCC unroll 4
+                for (int a = 0; a < JB; a++) {
+                    vf xa = V_LOAD(x[a] + d);
+                    acc[a][0] = V_FMA(xa, u0, acc[a][0]);
+                    acc[a][1] = V_FMA(xa, u1, acc[a][1]);
+                    acc[a][2] = V_FMA(xa, u2, acc[a][2]);
+                    acc[a][3] = V_FMA(xa, u3, acc[a][3]);
+                }
+            }
+            for (int a = 0; a < JB && j0 + a < n_tok; a++)
+                for (int b = 0; b < 4 && v0 + b < nv; b++) {
+                    float s = V_HSUM(acc[a][b]);
+                    for (int d = dv; d < dim; d++) s += x[a][d] * u[b][d];
+                    S[(size_t)(v0 + b) * n_tok + j0 + a] = s;
+                }
+        }
+    ram_softmax_rows(S, nv, n_tok);
+    int d2 = dim - dim % (2 * VW);
+    for (int v0 = 0; v0 < nv; v0 += 4) {
+        const float *w[4];
+        for (int b = 0; b < 4; b++) w[b] = S + (size_t)(v0 + b < nv ? v0 + b : nv - 1) * n_tok;
+        for (int d = 0; d < d2; d += 2 * VW) {
+            vf a00 = V_ZERO(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            for (int j = 0; j < n_tok; j++) {
+                const float *xj = X + (size_t)j * dim + d;
+                vf x0 = V_LOAD(xj), x1 = V_LOAD(xj + VW), wb;
+                wb = V_SET1(w[0][j]), a00 = V_FMA(wb, x0, a00), a01 = V_FMA(wb, x1, a01);
+                wb = V_SET1(w[1][j]), a10 = V_FMA(wb, x0, a10), a11 = V_FMA(wb, x1, a11);
+                wb = V_SET1(w[2][j]), a20 = V_FMA(wb, x0, a20), a21 = V_FMA(wb, x1, a21);
+                wb = V_SET1(w[3][j]), a30 = V_FMA(wb, x0, a30), a31 = V_FMA(wb, x1, a31);
+            }
+            vf out[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+            for (int b = 0; b < 4 && v0 + b < nv; b++) {
+                V_STORE(P + (size_t)(v0 + b) * dim + d, out[b][0]);
+                V_STORE(P + (size_t)(v0 + b) * dim + d + VW, out[b][1]);
+            }
+        }
+        for (int b = 0; b < 4 && v0 + b < nv; b++)
+            for (int d = d2; d < dim; d++) {
+                float a = 0;
+                for (int j = 0; j < n_tok; j++) a += w[b][j] * X[(size_t)j * dim + d];
+                P[(size_t)(v0 + b) * dim + d] = a;
+            }
+    }
+}
+
 /* ------------------------------------------------------------------ scorer */
 
 struct ram_cache_query {
     const struct ram_model *m; /* borrowed: outlives the query */
     int n_tags, des, max_images, max_rows;
     int hid, heads, dh, dim, n_tok, inter;
-    float *label; /* n_tags * des x dim; owned (ram_free) */
-    float *h0;    /* des == 1: n_tags x hid first-layer input; owned */
-    float *u0;    /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
-    float *u0r;   /* the same rotated (T u0) for rotated caches; owned */
-    float *lrot;  /* the label rows rotated, for the prefilter (power-of-two widths); owned */
-    float *Ur;    /* n_tags * heads x dim: one image's query vectors rotated */
-    float *mem;   /* one block for the scratch below; owned (ram_free) */
+    float *label;             /* n_tags * des x dim; owned (ram_free) */
+    float *h0;                /* des == 1: n_tags x hid first-layer input; owned */
+    float *u0;                /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
+    float *u0r;               /* the same rotated (T u0) for rotated caches; owned */
+    float *lrot;              /* the label rows rotated, for the prefilter (power-of-two widths); owned */
+    float *Ur;                /* n_tags * heads x dim: one image's query vectors rotated */
+    int rot;                  /* power-of-two width: pictures may be stored rotated (layout 2) */
+    int per_image;            /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
+    struct cache_layer_w *lw; /* n_layers x 2 (plain, rotated), made by the first ram_cache_score; owned */
+    int lw_ready[2];          /* lw's plain / rotated weights are made */
+    int *perm;                /* max_images: the order images are scored in (rotated ones first); owned */
+    float *mem;               /* one block for the scratch below; owned (ram_free) */
     float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
     float *E;                                 /* n_tok x dim: one image's CLS row, token scales */
     float *S;                                 /* n_tags * heads x n_tok: attention weights */
 };
 
+/* A layer's key and value weights as the batched products read them, in one
+** of the two spaces the int8 tokens are stored in (cache_score.h): Wv_h's
+** rows (rotated: ctx = Wv_h x = (T Wv_h^T)^T (T x)), and Wk_h^T scaled by
+** 1 / sqrt(dh) (rotated: T u = (T Wk_h^T) q_h / sqrt(dh)), packed. Made
+** once per query, they take every rotation out of the per-image loop: an
+** image is scored in the space it is stored in. */
+struct cache_layer_w {
+    float *wv;                   /* hid x dim, head-major rows (NULL: the model's v_w as is); owned */
+    float *wk;                   /* heads x (dim x dh) (NULL for a fixed first layer); owned */
+    struct ram_sgemm_packed *pv; /* heads entries over wv (or v_w); owned */
+    struct ram_sgemm_packed *pk; /* heads entries over wk, or NULL; owned */
+};
+
+static void layer_w_free(struct cache_layer_w *lw, int heads)
+{
+    for (int h = 0; h < heads; h++) {
+        if (lw->pv) ram_sgemm_packed_free(&lw->pv[h]);
+        if (lw->pk) ram_sgemm_packed_free(&lw->pk[h]);
+    }
+    ram_free(lw->pv), ram_free(lw->pk), ram_free(lw->wv), ram_free(lw->wk);
+    memset(lw, 0, sizeof *lw); /* a failed make is retried by the next call */
+}
+
 void ram_cache_query_free(struct ram_cache_query *q)
 {
     if (!q) return;
+    if (q->lw)
+        for (int l = 0; l < 2 * q->m->tagger.n_layers; l++) layer_w_free(&q->lw[l], q->heads);
+    ram_free(q->lw);
+    ram_free(q->perm);
     ram_free(q->label);
     ram_free(q->h0);
     ram_free(q->u0);
@@ -549,6 +709,7 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
     q->dim = m->embed_dim;
     q->n_tok = m->n_image_tokens;
     q->inter = m->tagger.intermediate;
+    q->rot = is_pow2(q->dim);
     if (m->tagger.encoder_width != q->dim || (!m->wordvec_w && q->hid != q->dim))
         return ram_cache_query_free(q), ram_fail(err, RAM_ERR_ARG, "open-set query: inconsistent widths");
 
@@ -557,7 +718,8 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
                  (size_t)n_tags * q->heads * q->dim;
     q->label = ram_malloc(sizeof(float) * cnt * q->dim);
     q->mem = ram_malloc(sizeof(float) * nfl);
-    if (!q->label || !q->mem) goto nomem;
+    q->perm = ram_malloc(sizeof(int) * (size_t)max_images);
+    if (!q->label || !q->mem || !q->perm) goto nomem;
     memcpy(q->label, label_embed, sizeof(float) * cnt * q->dim);
     float *p = q->mem;
     q->H = p, p += rows * q->hid;
@@ -604,6 +766,60 @@ nomem:
     return ram_fail(err, RAM_ERR_NOMEM, "open-set query: out of memory");
 }
 
+/* One layer's weights in one space (rot: rotated). */
+static int layer_w_make(struct ram_cache_query *q, const struct ram_tagger_layer_w *w, int fixed, int rot,
+                        struct cache_layer_w *lw)
+{
+    int hid = q->hid, dim = q->dim, dh = q->dh, heads = q->heads;
+    float alpha = 1.0f / sqrtf((float)dh), *row = q->Ur; /* scratch: n_tags * heads * dim >= dim floats */
+    const float *wv = w->v_w;
+    lw->pv = ram_calloc((size_t)heads, sizeof *lw->pv);
+    if (!lw->pv) return 0;
+    if (rot) {
+        lw->wv = ram_malloc(sizeof(float) * (size_t)hid * dim);
+        if (!lw->wv) return 0;
+        memcpy(lw->wv, w->v_w, sizeof(float) * (size_t)hid * dim);
+        rotate_rows(lw->wv, hid, dim, 1);
+        wv = lw->wv;
+    }
+    /* without panels (OpenBLAS path, short memory) the products read the matrices as they are */
+    for (int h = 0; h < heads; h++) ram_sgemm_pack_weights(wv + (size_t)h * dh * dim, dh, dim, &lw->pv[h]);
+    if (fixed) return 1; /* the first layer's queries do not depend on the image (u0) */
+    lw->wk = ram_malloc(sizeof(float) * (size_t)hid * dim);
+    lw->pk = ram_calloc((size_t)heads, sizeof *lw->pk);
+    if (!lw->wk || !lw->pk) return 0;
+    for (int h = 0; h < heads; h++) {
+        float *wk = lw->wk + (size_t)h * dim * dh; /* dim x dh */
+        for (int c = 0; c < dh; c++) {
+            memcpy(row, w->k_w + (size_t)(h * dh + c) * dim, sizeof(float) * (size_t)dim);
+            if (rot) rht_forward(row, dim);
+            for (int d = 0; d < dim; d++) wk[(size_t)d * dh + c] = alpha * row[d];
+        }
+        ram_sgemm_pack_weights(wk, dim, dh, &lw->pk[h]);
+    }
+    return 1;
+}
+
+/* Makes the weights of space rot (1: rotated) the first time a batch holds a
+** picture stored in it: prefilter-only queries (search by example) never pay
+** for them, and a table of one layout makes one set. */
+static ram_status prepare_layers(struct ram_cache_query *q, int rot, struct ram_error *err)
+{
+    int L = q->m->tagger.n_layers, ok = 1;
+    if (!q->lw) q->lw = ram_calloc((size_t)L * 2, sizeof *q->lw);
+    ok = q->lw != NULL;
+    for (int l = 0; ok && l < L; l++)
+        ok = layer_w_make(q, &q->m->tagger_layers[l], l == 0 && q->des == 1, rot, &q->lw[2 * l + rot]);
+    if (ok) {
+        q->lw_ready[rot] = 1;
+        return RAM_OK;
+    }
+    for (int l = 0; q->lw && l < L; l++) layer_w_free(&q->lw[2 * l + rot], q->heads);
+    return ram_fail(err, RAM_ERR_NOMEM, "open-set scoring: out of memory");
+}
+
+void ram_cache_query_per_image(struct ram_cache_query *q, int on) { q->per_image = on != 0; }
+
 /* H rows of image i = ReLU(wordvec(sum_d softmax_d(exp(s) cls_n . e_d) e_d)). */
 static void reweight(struct ram_cache_query *q, const struct ram_cache_tokens *img, float *L)
 {
@@ -636,61 +852,98 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
     if (n < 1 || n > q->max_images)
         return ram_fail(err, RAM_ERR_ARG, "open-set scoring: %d images, at most %d per call", n, q->max_images);
     for (int i = 0; i < n; i++)
-        if (imgs[i].n_tokens != q->n_tok || imgs[i].dim != dim || (!imgs[i].q && !imgs[i].f32))
+        if (imgs[i].n_tokens != q->n_tok || imgs[i].dim != dim || (!imgs[i].q && !imgs[i].f32) ||
+            (imgs[i].rotated && !q->rot))
             return ram_fail(err, RAM_ERR_ARG, "open-set scoring: image %d has %d x %d tokens, the model %d x %d", i,
                             imgs[i].n_tokens, imgs[i].dim, q->n_tok, dim);
     if (q->des > 256 && (size_t)q->des > (size_t)nv * q->n_tok)
         return ram_fail(err, RAM_ERR_TOO_BIG, "open-set scoring: too many descriptions per tag");
-    int R = n * T;
+    int R = n * T, na = 0, *perm = q->perm;
+    /* The order of the rows: images stored rotated first, the others after, so
+    ** that each group's products read the weights of its own space and no
+    ** image is rotated (a row's result does not depend on the other rows, so
+    ** the order changes no bits). The scorer before that: the given order. */
+    for (int i = 0; i < n; i++)
+        if (q->per_image || imgs[i].rotated) perm[na++] = i;
+    for (int i = 0, j = na; i < n; i++)
+        if (!q->per_image && !imgs[i].rotated) perm[j++] = i;
+    int Ra = q->per_image ? 0 : na * T; /* rows [0, Ra) rotated, [Ra, R) plain */
+    for (int rot = 0; rot < 2 && !q->per_image; rot++)
+        if ((rot ? Ra > 0 : Ra < R) && !q->lw_ready[rot] && (rc = prepare_layers(q, rot, err))) return rc;
 
     /* Layer-0 input. */
     if (q->des == 1) {
         for (int i = 0; i < n; i++) memcpy(q->H + (size_t)i * T * hid, q->h0, sizeof(float) * T * hid);
     } else {
-        for (int i = 0; i < n; i++) reweight(q, &imgs[i], q->L + (size_t)i * T * dim);
+        for (int i = 0; i < n; i++) reweight(q, &imgs[perm[i]], q->L + (size_t)i * T * dim);
         project_labels(m, q->L, R, q->H);
     }
 
     for (int l = 0; l < m->tagger.n_layers; l++) {
         const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
+        const struct cache_layer_w *lw = q->per_image ? 0 : &q->lw[2 * l];
         int fixed = l == 0 && q->des == 1;
         if (!fixed) {
             ram_linear_packed(q->H, R, hid, w->q_w, ram_tagger_packed(m, l, RAM_TAGGER_Q), w->q_b, hid, q->Q);
-            fold_queries(q, w, q->Q, R, q->U);
+            if (!lw) fold_queries(q, w, q->Q, R, q->U);
+            /* U_h = (Wk_h^T / sqrt(dh)) Q_h, each group in its space */
+            for (int g = 0; lw && g < 2; g++) {
+                int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
+                for (int h = 0; rows && h < heads; h++)
+                    ram_sgemm_packed(rows, q->Q + (size_t)r0 * hid + (size_t)h * q->dh, hid, &lw[g].pk[h], 0.0f,
+                                     q->U + ((size_t)r0 * heads + h) * dim, heads * dim, NULL);
+            }
         }
         for (int i = 0; i < n; i++) {
-            const float *Ui = fixed ? q->u0 : q->U + (size_t)i * nv * dim;
+            const struct ram_cache_tokens *img = &imgs[perm[i]];
+            const float *Ui = fixed ? (img->rotated ? q->u0r : q->u0) : q->U + (size_t)i * nv * dim;
             float *Pi = q->P + (size_t)i * nv * dim;
-            if (imgs[i].rotated) {
-                /* Scores are invariant under the rotation: x.u = (T x).(T u). */
-                if (fixed) {
-                    Ui = q->u0r;
-                } else {
+            if (lw && img->q) {
+                tokens_to_float(img, q->E);
+                attend_blocked(q->E, q->n_tok, dim, Ui, nv, q->S, Pi);
+            } else if (lw) {
+                attend_blocked(img->f32, q->n_tok, dim, Ui, nv, q->S, Pi);
+            } else {
+                /* before: the products in the plain space, rotated images' vectors
+                ** rotated one by one (x.u = (T x).(T u)) */
+                if (!fixed && img->rotated) {
                     memcpy(q->Ur, Ui, sizeof(float) * (size_t)nv * dim);
-                    for (int v = 0; v < nv; v++) rht_forward(q->Ur + (size_t)v * dim, dim);
+                    rotate_rows(q->Ur, nv, dim, 1);
                     Ui = q->Ur;
                 }
+                attend(img, q->E, Ui, nv, q->S, Pi);
+                if (img->rotated) rotate_rows(Pi, nv, dim, 0);
             }
-            attend(&imgs[i], q->E, Ui, nv, q->S, Pi);
-            if (imgs[i].rotated)
-                for (int v = 0; v < nv; v++) rht_inverse(Pi + (size_t)v * dim, dim);
         }
         /* ctx = Wv_h pooled_h + bv_h, per head, over all rows. */
-        for (int h = 0; h < heads; h++)
-            ram_gemm(0, 1, R, q->dh, dim, 1.0f, q->P + (size_t)h * dim, heads * dim, w->v_w + (size_t)h * q->dh * dim,
-                     dim, 0.0f, q->C + (size_t)h * q->dh, hid);
-        for (int r = 0; r < R; r++) ram_add(q->C + (size_t)r * hid, w->v_b, (size_t)hid);
+        for (int g = 0; lw && g < 2; g++) {
+            int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
+            for (int h = 0; rows && h < heads; h++)
+                ram_sgemm_packed(rows, q->P + ((size_t)r0 * heads + h) * dim, heads * dim, &lw[g].pv[h], 0.0f,
+                                 q->C + (size_t)r0 * hid + (size_t)h * q->dh, hid, w->v_b + (size_t)h * q->dh);
+        }
+        if (!lw) {
+            for (int h = 0; h < heads; h++)
+                ram_gemm(0, 1, R, q->dh, dim, 1.0f, q->P + (size_t)h * dim, heads * dim,
+                         w->v_w + (size_t)h * q->dh * dim, dim, 0.0f, q->C + (size_t)h * q->dh, hid);
+            for (int r = 0; r < R; r++) ram_add(q->C + (size_t)r * hid, w->v_b, (size_t)hid);
+        }
         /* A = LN(ctx Wo^T + bo + H); H' = LN(W2 GELU(W1 A + b1) + b2 + A). */
         ram_linear_packed(q->C, R, hid, w->ao_w, ram_tagger_packed(m, l, RAM_TAGGER_AO), w->ao_b, hid, q->A);
         ram_add(q->A, q->H, (size_t)R * hid);
         ram_layernorm(q->A, q->A, R, hid, w->aln_w, w->aln_b, m->tagger.eps);
         ram_linear_packed(q->A, R, hid, w->i_w, ram_tagger_packed(m, l, RAM_TAGGER_I), w->i_b, q->inter, q->I);
-        ram_gelu(q->I, (size_t)R * q->inter);
+        /* row by row: a row's elements must take the same (vector or scalar)
+        ** path whatever the rows before it, or its bits would depend on the batch */
+        for (int r = 0; r < R; r++) ram_gelu(q->I + (size_t)r * q->inter, (size_t)q->inter);
         ram_linear_packed(q->I, R, q->inter, w->o_w, ram_tagger_packed(m, l, RAM_TAGGER_O), w->o_b, hid, q->T);
         ram_add(q->T, q->A, (size_t)R * hid);
         ram_layernorm(q->T, q->H, R, hid, w->oln_w, w->oln_b, m->tagger.eps);
     }
-    for (int r = 0; r < R; r++) probs[r] = ram_sigmoid(ram_dot(q->H + (size_t)r * hid, m->fc_w, hid) + m->fc_b[0]);
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < T; t++)
+            probs[(size_t)perm[i] * T + t] =
+                ram_sigmoid(ram_dot(q->H + ((size_t)i * T + t) * hid, m->fc_w, hid) + m->fc_b[0]);
     return RAM_OK;
 }
 

@@ -57,11 +57,15 @@
 ** the image and are computed once in ram_cache_query_init.
 **
 ** With layout 2 the scores are computed in the rotated space, x . u =
-** (T x) . (T u): each query vector is rotated (a fast Walsh-Hadamard
-** transform, dim log dim additions) and each pooled vector rotated back, so
-** the rotation costs nothing per token. The result equals ram_openset_probs
-** on the dequantised tokens up to float rounding (the products are
-** reassociated).
+** (T x) . (T u): the query folds T into its key and value weights once (T
+** Wk_h^T, Wv_h T^T, packed for the products), so neither the tokens nor any
+** per-image vector is rotated; pictures of layout 1 (and fp32 views) use
+** the weights as stored. A batch is scored rotated pictures first, each
+** group with its own weights; every row's result is independent of the
+** other rows and of the thread count. The attention converts an image's
+** int8 tokens to floats once per layer and runs register-blocked. The
+** result equals ram_openset_probs on the dequantised tokens up to float
+** rounding (the products are reassociated).
 **
 ** Thread safety: a query is used by one thread at a time (it holds scratch);
 ** the model is only read.
@@ -143,6 +147,12 @@ void ram_cache_query_free(struct ram_cache_query *q);
 ** width (RAM_ERR_ARG otherwise). */
 ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tokens *imgs, int n, float *probs,
                            struct ram_error *err);
+
+/* Benchmarks and tests: on != 0 makes q score as before the rotations were
+** folded into its key and value weights (the products on the model's
+** weights, each image's query and pooled vectors rotated one by one), the
+** baseline the folded scorer is measured and checked against. */
+void ram_cache_query_per_image(struct ram_cache_query *q, int on);
 
 /* Prefilter score of a packed unit CLS (ram_cache_pack_unit, unit_len bytes):
 ** the largest cosine between the image and the query's descriptions. -2 when

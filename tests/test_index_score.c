@@ -6,9 +6,11 @@
 */
 #include "cache_score.h"
 #include "harness.h"
+#include "jobs.h"
 #include "ram.h"
 
 #include <math.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ a synthetic model */
 
@@ -289,6 +291,143 @@ static void test_batch_invariant(void)
         free(label);
     }
     synth_free(m);
+}
+
+/* The folded scorer (rotations folded into the key and value weights,
+** blocked attention) against the scorer before it
+** (ram_cache_query_per_image), which the reference tests above pinned: 65
+** images in both int8 layouts (plain and rotated: each group is scored with
+** its own weights) and fp32 views, mixed, scored in batches of 1, 7 and
+** 65. Each picture's score is the same bits in every batch size (MATCH's
+** batches differ between an index and its shards), and within 2e-6 of the
+** previous scorer's (float reassociation). One description (a MATCH text:
+** the first layer's queries fixed) and three (a JSON array: reweighted). */
+static double folded_vs_per_image(const struct ram_model *m, const char *what)
+{
+    int nt = m->n_image_tokens, dim = m->embed_dim;
+    enum { N = 65 };
+    static const int B[] = {1, 7, 65, 65}, THREADS[] = {1, 1, 2, 1};
+    size_t nb = ram_cache_packed_size(nt, dim);
+    unsigned char *blob = malloc(nb * N);
+    float *emb = rvec((size_t)N * nt * dim, 1.5f, 0);
+    struct ram_cache_tokens v[N];
+    struct ram_error err = {{0}};
+    int kinds[3] = {0, 0, 0}; /* int8 plain (layout 1), int8 rotated (layout 2), fp32 */
+    for (int i = 0; i < N; i++) {
+        float *e = emb + (size_t)i * nt * dim;
+        /* a few large channels make the rotated layout the better fit (as in real embeddings) */
+        if (i % 3 == 2)
+            for (int t = 0; t < nt; t++) e[(size_t)t * dim + 5 % dim] *= 12;
+        ram_cache_pack(e, nt, dim, blob + nb * i, nb, &err);
+        ram_cache_view(blob + nb * i, nb, nt, dim, &v[i], &err);
+        if (i % 3 == 1) v[i] = (struct ram_cache_tokens){nt, dim, NULL, NULL, e, 0};
+        kinds[v[i].q ? v[i].rotated : 2]++;
+    }
+    char kname[96];
+    snprintf(kname, sizeof kname, "index_score.folded.%s.mixed_batch", what);
+    check(kinds[0] > 0 && kinds[2] > 0 && (kinds[1] > 0) == ((dim & (dim - 1)) == 0), kname,
+          "%d plain int8, %d rotated int8, %d fp32 pictures", kinds[0], kinds[1], kinds[2]);
+    double worst = 0;
+    for (int D = 1; D <= 3; D += 2) {
+        float *label = rvec((size_t)D * dim, 1, 0), base[N], got[4][N];
+        unit_rows(label, D, dim);
+        struct ram_cache_query *q = 0;
+        int ok = ram_cache_query_init(m, label, 1, D, N, &q, &err) == RAM_OK;
+        if (ok) ram_cache_query_per_image(q, 1);
+        for (int i = 0; ok && i < N; i += 7) ok = ram_cache_score(q, v + i, N - i < 7 ? N - i : 7, base + i, &err) == 0;
+        if (ok) ram_cache_query_per_image(q, 0);
+        for (int b = 0; ok && b < 4; b++) {
+            ram_jobs_set_threads(THREADS[b]);
+            for (int i = 0; ok && i < N; i += B[b])
+                ok = ram_cache_score(q, v + i, N - i < B[b] ? N - i : B[b], got[b] + i, &err) == RAM_OK;
+        }
+        ram_jobs_set_threads(0);
+        char name[96];
+        snprintf(name, sizeof name, "index_score.folded.%s.D%d.batch_invariant", what, D);
+        check(ok && !memcmp(got[0], got[1], sizeof base) && !memcmp(got[0], got[2], sizeof base), name, "%s",
+              ok ? "a score depends on its batch" : err.msg);
+        snprintf(name, sizeof name, "index_score.folded.%s.D%d.threads", what, D);
+        check(ok && !memcmp(got[2], got[3], sizeof base), name, "2 threads and 1 give other bits");
+        double e = ok ? max_abs_diff(got[2], base, N) : 1;
+        worst = e > worst ? e : worst;
+        snprintf(name, sizeof name, "index_score.folded.%s.D%d.vs_per_image", what, D);
+        check(e <= 2e-6, name, "max |folded - per image| %.3g", e);
+        ram_cache_query_free(q);
+        free(label);
+    }
+    free(blob), free(emb);
+    return worst;
+}
+
+/* The folded weights are made on the first scoring call: when an allocation
+** fails there, the call says RAM_ERR_NOMEM and the next one, with memory,
+** scores as a query that never failed (no leak, no half-made set reused). */
+static void folded_oom(const struct ram_model *m)
+{
+    int nt = m->n_image_tokens, dim = m->embed_dim, ok = 1, failed = 0, succeeded = 0;
+    size_t nb = ram_cache_packed_size(nt, dim);
+    float *emb = rvec((size_t)2 * nt * dim, 1.5f, 0), *label = rvec((size_t)dim, 1, 0), want[2], got[2];
+    unsigned char *blob = malloc(nb);
+    struct ram_cache_tokens v[2];
+    struct ram_error err = {{0}};
+    unit_rows(label, 1, dim);
+    ram_cache_pack(emb, nt, dim, blob, nb, &err);
+    ram_cache_view(blob, nb, nt, dim, &v[0], &err);
+    v[1] = (struct ram_cache_tokens){nt, dim, NULL, NULL, emb + (size_t)nt * dim, 0}; /* both weight sets */
+    struct ram_cache_query *q = 0;
+    ok = ram_cache_query_init(m, label, 1, 1, 2, &q, &err) == RAM_OK && ram_cache_score(q, v, 2, want, &err) == RAM_OK;
+    ram_cache_query_free(q);
+    for (long k = 0; ok && !succeeded && k < 200; k++) {
+        q = 0;
+        if (ram_cache_query_init(m, label, 1, 1, 2, &q, &err)) break;
+        ram_alloc_fail_after(k);
+        ram_status rc = ram_cache_score(q, v, 2, got, &err);
+        ram_alloc_fail_after(-1);
+        if (rc == RAM_OK)
+            succeeded = 1;
+        else if (rc == RAM_ERR_NOMEM)
+            failed++;
+        else
+            ok = 0;
+        ok = ok && ram_cache_score(q, v, 2, got, &err) == RAM_OK && !memcmp(got, want, sizeof got);
+        ram_cache_query_free(q);
+    }
+    check(ok && succeeded && failed > 0, "index_score.folded.out_of_memory", "ok %d, %d failures then %s", ok, failed,
+          succeeded ? "success" : "never a success");
+    free(emb), free(label), free(blob);
+}
+
+static void test_folded(void)
+{
+    /* widths 64 (rotated) and 48 (not a power of two: layout 1, no rotation) */
+    struct ram_model *m = synth_model(RAM_KIND_RAM_PLUS, 64, 48, 4, 96, 2, 17, 1);
+    struct ram_model *m2 = synth_model(RAM_KIND_RAM_PLUS, 48, 40, 5, 72, 3, 7, 1);
+    printf("# folded scorer vs per image: synthetic %.2e, width 48 %.2e\n", folded_vs_per_image(m, "synthetic"),
+           folded_vs_per_image(m2, "width48"));
+    folded_oom(m);
+    synth_free(m), synth_free(m2);
+    const char *build = getenv("RAM_BUILD");
+    char path[1024];
+    const char *files[][2] = {{"golden", "models/golden_ram_plus.ram"}, {"default", "default.ram"}};
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/%s", build ? build : "build", files[f][1]);
+        if (f == 1 && access(path, R_OK)) snprintf(path, sizeof path, "models/default.ram"); /* sanitizer builds */
+        struct ram_model *mf = 0;
+        struct ram_error err = {{0}};
+        if (access(path, R_OK)) {
+            if (build)
+                check(0, "index_score.folded.model", "%s is missing (make builds it)", path);
+            else
+                printf("SKIP: index_score.folded.%s: %s not built (RAM_BUILD unset)\n", files[f][0], path);
+            continue;
+        }
+        if (ram_model_init_from_file(path, NULL, &mf, &err)) {
+            check(0, "index_score.folded.load", "%s: %s", path, err.msg);
+            continue;
+        }
+        printf("# folded scorer vs per image, %s model: %.2e\n", files[f][0], folded_vs_per_image(mf, files[f][0]));
+        ram_model_free(mf);
+    }
 }
 
 static void test_scorer(void)
@@ -579,6 +718,7 @@ int main(void)
     test_layout();
     test_scorer();
     test_batch_invariant();
+    test_folded();
     test_prefilter();
     test_codes();
     test_codes_recall();

@@ -37,12 +37,16 @@ the extension uses it). Run by hand (minutes: the decoder proxies run the
 decoder on every row per query):
 
     /usr/bin/python3 tests/bench/cascade_proxies.py DB [DB...] [--cheap] [--heldout] [--cache=FILE.npz]
+                     [--shares=0.03,0.05] [--stored] [--only=cls,probs]
 
 DB: databases whose table `photos` holds the default model's outputs
 (ram-index over tests/bench/cascade_photos.py pictures); --cheap skips the
 decoder proxies (for 50,000 rows and more); --cache keeps what was read from
 the databases (and the exact scores) in FILE for the next run; --heldout ranks
-16 other query texts (HELDOUT) instead.
+16 other query texts (HELDOUT) instead; --shares sets the shares of the table
+the exact stage may score (default 0.5/1/2/5/10%); --stored also refits on
+what ram_index stores today (the int8 CLS, the probabilities, both); --only
+keeps the named refit feature sets.
 """
 import math
 import os
@@ -220,6 +224,10 @@ def main():
     cheap = "--cheap" in sys.argv
     if "--heldout" in sys.argv:
         QUERIES[:] = HELDOUT
+    shares = next((a[len("--shares="):] for a in sys.argv if a.startswith("--shares=")), None)
+    if shares:
+        SHARES[:] = [float(x) for x in shares.split(",")]
+    stored_only = "--stored" in sys.argv
     if not args:
         sys.exit(__doc__)
     so = os.path.join(ROOT, "build", "ram")
@@ -304,8 +312,15 @@ def main():
         report("semi-pca24", S, lambda qi: semi(qi, Z, R, 24))
 
     # adaptive: rounds of fit, score the best exactly, refit weighted to the top
-    for name, features in (("pool-pca24", lambda qi: pooled(qi, Z, 24)), ("probs", lambda qi: LP)):
-        for share in (0.01, 0.02, 0.05):
+    feats = [("pool-pca24", lambda qi: pooled(qi, Z, 24)), ("probs", lambda qi: LP)]
+    if stored_only:  # what ram_index stores today: the int8 CLS, the stored probabilities
+        feats = [("probs", lambda qi: LP), ("cls", lambda qi: tok[:, 0].astype(np.float64)),
+                 ("probs+cls", lambda qi: np.c_[LP, tok[:, 0]]), ("pool-pca24", lambda qi: pooled(qi, Z, 24))]
+    only = next((a[len("--only="):] for a in sys.argv if a.startswith("--only=")), None)
+    for name, features in feats:
+        if only and name not in only.split(","):
+            continue
+        for share in (SHARES if shares else (0.01, 0.02, 0.05)):
             # (anchors' share of the budget, rounds); the last: the best of 24 settings tried by hand
             # at 1% of 50,000 rows (chosen on the figures it is judged by: optimistic)
             for first, rounds in ((0.3, 1), (0.3, 4), (0.3, 8), (0.15, 6)):
