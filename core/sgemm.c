@@ -344,8 +344,8 @@ static void sgemm_run(enum ram_sgemm_path path, int tA, int tB, int M, int N, in
     ** product has many rows and few columns: cut by columns, each job would keep a row block of A
     ** in L1 for fewer than 16 panels and read all of A, where by rows it reads half of A and its
     ** row blocks serve every panel (one thread's half of Swin stage 0's proj and fc2, N = 192, ran
-    ** 1.15x faster by rows, stage 1's 1.1x, the decoder's N = 768 products 1.06x; with M = 576
-    ** neither won, and with M = 144 rows lost 10 %: hence 48 row blocks per job at least). */
+    ** 1.15x faster by rows, stage 1's 1.1x; with M = 576 or 768, Swin stage 2 and the tagger's
+    ** chunks, neither won, and with M = 144 rows lost 10 %: hence 48 row blocks per job at least). */
     int narrow = pn < 16L * T && pm >= 48L * T;
     int by_rows = balance(pm, T) > balance(pn, T) + 0.1 || (narrow && balance(pm, T) >= balance(pn, T) - 0.02);
     struct job jobs[RAM_MAX_JOBS];
