@@ -63,13 +63,13 @@ size_t ram_bert_layer_scratch_floats(const struct ram_bert_layer *L, int rows, i
 ** fp32 (from its packed panels P when the model has them). */
 static ram_status lin(const float *x, int rows, int in, const float *W, const struct ram_sgemm_packed *P,
                       const struct ram_q8_weight *q, const struct ram_w8 *w8, const float *b, int out, float *y,
-                      struct ram_error *err)
+                      struct ram_scratch *ps, struct ram_error *err)
 {
     if (w8) {
         ram_w8_linear(x, rows, w8, b, y);
         return RAM_OK;
     }
-    if (q) return ram_linear_q(x, rows, in, W, q, b, out, y, err);
+    if (q) return ram_linear_q(x, rows, in, W, q, b, out, y, ps, err);
     /* A decoding step's few rows: a row's result that does not depend on
     ** the rows beside it, so the step (3 rows) and verified decoding's check
     ** of many steps at once (tag2text.c) agree bit for bit. On our sgemm
@@ -84,9 +84,9 @@ static ram_status lin(const float *x, int rows, int in, const float *W, const st
 /* LN(ctx Wo + bo + H) into A (rows x hid). */
 static ram_status attn_out(const struct ram_bert_attn_w *w, const struct ram_q8_weight *oq, const struct ram_w8 *o8,
                            const float *ctx, const float *H, int rows, int hid, float eps, float *A,
-                           struct ram_error *err)
+                           struct ram_scratch *ps, struct ram_error *err)
 {
-    ram_status rc = lin(ctx, rows, hid, w->o_w, w->o_p, oq, o8, w->o_b, hid, A, err);
+    ram_status rc = lin(ctx, rows, hid, w->o_w, w->o_p, oq, o8, w->o_b, hid, A, ps, err);
     if (rc) return rc;
     ram_add(A, H, (size_t)rows * hid);
     ram_layernorm(A, A, rows, hid, w->ln_w, w->ln_b, eps);
@@ -140,9 +140,9 @@ static ram_status self_block(const struct ram_bert_layer *L, const float *H, int
     const struct ram_bert_attn_w *w = &L->self;
     float *Kn = kvn, *Vn = kvn + round16((size_t)rows * hid);
     ram_status rc;
-    if ((rc = lin(H, rows, hid, w->q_w, w->q_p, NULL, L->sq_w8, w->q_b, hid, qc, err)) ||
-        (rc = lin(H, rows, hid, w->k_w, w->k_p, NULL, L->sk_w8, w->k_b, hid, Kn, err)) ||
-        (rc = lin(H, rows, hid, w->v_w, w->v_p, NULL, L->sv_w8, w->v_b, hid, Vn, err)))
+    if ((rc = lin(H, rows, hid, w->q_w, w->q_p, NULL, L->sq_w8, w->q_b, hid, qc, L->products, err)) ||
+        (rc = lin(H, rows, hid, w->k_w, w->k_p, NULL, L->sk_w8, w->k_b, hid, Kn, L->products, err)) ||
+        (rc = lin(H, rows, hid, w->v_w, w->v_p, NULL, L->sv_w8, w->v_b, hid, Vn, L->products, err)))
         return rc;
     for (int b = 0; b < n_seq; b++) {
         const struct ram_bert_cache *c = &sa->cache[b];
@@ -150,7 +150,7 @@ static ram_status self_block(const struct ram_bert_layer *L, const float *H, int
         memcpy(c->v + (size_t)sa->n_past * hid, Vn + (size_t)b * r * hid, sizeof(float) * (size_t)r * hid);
         ram_bert_self_attend(L, qc + (size_t)b * r * hid, r, c, sa->n_past, sa->key_bias, S);
     }
-    return attn_out(w, NULL, L->so_w8, qc, H, rows, hid, L->eps, A, err);
+    return attn_out(w, NULL, L->so_w8, qc, H, rows, hid, L->eps, A, L->products, err);
 }
 
 ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, int n_seq, int r,
@@ -177,17 +177,17 @@ ram_status ram_bert_layer_forward_ex(const struct ram_bert_layer *L, float *H, i
         const struct ram_bert_attn_w *w = &L->cross;
         if (Q0)
             memcpy(qc, Q0, sizeof(float) * (size_t)rows * hid);
-        else if ((rc = lin(H, rows, hid, w->q_w, w->q_p, L->q_q, L->cq_w8, w->q_b, hid, qc, err)))
+        else if ((rc = lin(H, rows, hid, w->q_w, w->q_p, L->q_q, L->cq_w8, w->q_b, hid, qc, L->products, err)))
             return rc;
         ram_bert_cross_attend(L, qc, rows, K, V, n_kv, S);
-        if ((rc = attn_out(w, L->ao_q, L->co_w8, qc, H, rows, hid, L->eps, A, err))) return rc;
+        if ((rc = attn_out(w, L->ao_q, L->co_w8, qc, H, rows, hid, L->eps, A, L->products, err))) return rc;
     } else {
         memcpy(A, H, sizeof(float) * (size_t)rows * hid);
     }
 
-    if ((rc = lin(A, rows, hid, L->i_w, L->i_p, L->i_q, L->i_w8, L->i_b, inter, F, err))) return rc;
+    if ((rc = lin(A, rows, hid, L->i_w, L->i_p, L->i_q, L->i_w8, L->i_b, inter, F, L->products, err))) return rc;
     ram_gelu(F, (size_t)rows * inter);
-    if ((rc = lin(F, rows, inter, L->o_w, L->o_p, L->o_q, L->o_w8, L->o_b, hid, H, err))) return rc;
+    if ((rc = lin(F, rows, inter, L->o_w, L->o_p, L->o_q, L->o_w8, L->o_b, hid, H, L->products, err))) return rc;
     ram_add(H, A, (size_t)rows * hid);
     ram_layernorm(H, H, rows, hid, L->ln_w, L->ln_b, L->eps);
     return RAM_OK;

@@ -67,6 +67,9 @@ struct ram_bert_layer {
     const struct ram_w8 *sq_w8, *sk_w8, *sv_w8, *so_w8, *cq_w8, *co_w8, *i_w8, *o_w8;
     /* i_w and o_w packed for sgemm by the model (used when not NULL); borrowed. */
     const struct ram_sgemm_packed *i_p, *o_p;
+    /* The products' working memory (scratch.h), owned by the caller's state
+    ** and borrowed for the call; NULL: each product allocates its own. */
+    struct ram_scratch *products;
 };
 
 /* Self-attention keys and values of one sequence: rows of hidden floats,

@@ -30,6 +30,10 @@
 ** follows hi's (then W's residual's, when both are set: three products),
 ** which leaves the weights' rounding as the layer's only error. The
 ** precision choice per layer is core/weights.c's.
+** FUSED STEPS (ram_bf16_linear_ex). A LayerNorm before the product runs on
+** each row on its way to bf16, a residual add in the output step (the
+** partial sums of AMX's K blocks then go to the scratch, not to y): the
+** same values as the separate ops, without their passes over memory.
 ** AMX. Where the CPU has AMX-BF16 and the kernel grants this process the
 ** tile state (arch_prctl; refused e.g. when a thread's sigaltstack is too
 ** small for it), K a multiple of 32 runs on tiles: tdpbf16ps multiplies a
@@ -50,7 +54,11 @@
 */
 #include "gemm_bf16.h"
 
+#include "gemm_q8.h"
+
 #include "ops.h"
+#include "ops_vec_table.h"
+#include "scratch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +69,6 @@
 #define BF_TARGET_BF __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define BF_TARGET_AMX __attribute__((target("avx512f,avx512bw,amx-tile,amx-bf16")))
 #define BF_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
@@ -167,20 +174,17 @@ int ram_bf16_plain(void)
 
 /* ------------------------------------------------------------------ activations */
 
-/* Rows r0..r1 of x rounded into a; alo (split activations, else NULL)
-** receives each value's residual x - a, rounded too. */
-static void round_rows_scalar(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo, int lda)
+/* Row r (its k values at xr) rounded into a; alo (split activations, else
+** NULL) receives each value's residual x - a, rounded too. */
+static void round_row_scalar(const float *xr, int r, int k, uint16_t *a, uint16_t *alo, int lda)
 {
-    for (int r = r0; r < r1; r++) {
-        const float *xr = x + (size_t)r * k;
-        uint16_t *ar = a + (size_t)r * lda;
-        for (int i = 0; i < k; i++) ar[i] = ram_f32_to_bf16(xr[i]);
-        for (int i = k; i < lda; i++) ar[i] = 0;
-        if (!alo) continue;
-        uint16_t *lr = alo + (size_t)r * lda;
-        for (int i = 0; i < k; i++) lr[i] = ram_f32_to_bf16(xr[i] - bf16_to_f32(ar[i]));
-        for (int i = k; i < lda; i++) lr[i] = 0;
-    }
+    uint16_t *ar = a + (size_t)r * lda;
+    for (int i = 0; i < k; i++) ar[i] = ram_f32_to_bf16(xr[i]);
+    for (int i = k; i < lda; i++) ar[i] = 0;
+    if (!alo) return;
+    uint16_t *lr = alo + (size_t)r * lda;
+    for (int i = 0; i < k; i++) lr[i] = ram_f32_to_bf16(xr[i] - bf16_to_f32(ar[i]));
+    for (int i = k; i < lda; i++) lr[i] = 0;
 }
 
 #if BF_X86
@@ -211,23 +215,20 @@ BF_TARGET_F static inline void round16_split(__m512 v, uint16_t *hi, uint16_t *l
     _mm256_storeu_si256((__m256i *)lo, round16(_mm512_sub_ps(v, hv)));
 }
 
-BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo, int lda)
+BF_TARGET_F static void round_row_avx512(const float *xr, int r, int k, uint16_t *a, uint16_t *alo, int lda)
 {
-    for (int r = r0; r < r1; r++) {
-        const float *xr = x + (size_t)r * k;
-        uint16_t *ar = a + (size_t)r * lda, *lr = alo ? alo + (size_t)r * lda : NULL;
-        int i = 0;
-        for (; i + 16 <= k; i += 16) {
-            round16_split(_mm512_loadu_ps(xr + i), ar + i, lr ? lr + i : NULL);
-        }
-        for (; i < k; i++) {
-            ar[i] = ram_f32_to_bf16(xr[i]);
-            if (lr) lr[i] = ram_f32_to_bf16(xr[i] - bf16_to_f32(ar[i]));
-        }
-        for (; i < lda; i++) {
-            ar[i] = 0;
-            if (lr) lr[i] = 0;
-        }
+    uint16_t *ar = a + (size_t)r * lda, *lr = alo ? alo + (size_t)r * lda : NULL;
+    int i = 0;
+    for (; i + 16 <= k; i += 16) {
+        round16_split(_mm512_loadu_ps(xr + i), ar + i, lr ? lr + i : NULL);
+    }
+    for (; i < k; i++) {
+        ar[i] = ram_f32_to_bf16(xr[i]);
+        if (lr) lr[i] = ram_f32_to_bf16(xr[i] - bf16_to_f32(ar[i]));
+    }
+    for (; i < lda; i++) {
+        ar[i] = 0;
+        if (lr) lr[i] = 0;
     }
 }
 
@@ -236,17 +237,34 @@ BF_TARGET_F static void round_rows_avx512(const float *x, int r0, int r1, int k,
 ** ((r / 16 * KS + c / 32) * 16 + r % 16) * 32 + c % 32 for KS = K / 32. A
 ** tile load then reads one contiguous kilobyte (two streams per 32-row
 ** block) instead of 16 rows' 64-byte pieces at the row stride (32 streams,
-** which the prefetchers do not follow). K is a multiple of 32 here. */
-BF_TARGET_F static void round_rows_tiles(const float *x, int r0, int r1, int k, uint16_t *a, uint16_t *alo)
+** which the prefetchers do not follow). K is a multiple of 32 here.
+** The AMX CPUs have AVX512-BF16, whose vcvtne2ps2bf16 rounds 32 floats
+** exactly as ram_f32_to_bf16 does (nearest even, a subnormal input as its
+** signed zero, a NaN quieted: Intel SDM pseudo-code): one instruction where
+** round16 takes ~12 per 16 values, a third of this pass's time. */
+BF_TARGET_BF static inline __m512i round32_bf(__m512 v0, __m512 v1)
 {
-    const size_t KS = (size_t)k / 32;
-    for (int r = r0; r < r1; r++) {
-        const float *xr = x + (size_t)r * k;
-        const size_t base = (size_t)r / 16 * KS * 512 + (size_t)(r % 16) * 32;
-        for (int i = 0; i < k; i += 16) {
-            const size_t at = base + (size_t)i / 32 * 512 + i % 32;
-            round16_split(_mm512_loadu_ps(xr + i), a + at, alo ? alo + at : NULL);
-        }
+    return (__m512i)_mm512_cvtne2ps_pbh(v1, v0); /* v0 to the lower half */
+}
+
+/* bf16 values back to fp32: the lower (hi = 0) or upper 16 of 32. */
+BF_TARGET_BF static inline __m512 widen16(__m512i h, int upper)
+{
+    const __m256i half = upper ? _mm512_extracti64x4_epi64(h, 1) : _mm512_castsi512_si256(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+}
+
+BF_TARGET_BF static void round_row_tiles(const float *xr, int r, int k, uint16_t *a, uint16_t *alo)
+{
+    const size_t KS = (size_t)k / 32, base = (size_t)r / 16 * KS * 512 + (size_t)(r % 16) * 32;
+    for (int i = 0; i < k; i += 32) {
+        const size_t at = base + (size_t)i / 32 * 512;
+        const __m512 v0 = _mm512_loadu_ps(xr + i), v1 = _mm512_loadu_ps(xr + i + 16);
+        const __m512i h = round32_bf(v0, v1);
+        _mm512_storeu_si512(a + at, h);
+        if (alo) /* split activations: the residuals, rounded the same way */
+            _mm512_storeu_si512(alo + at,
+                                round32_bf(_mm512_sub_ps(v0, widen16(h, 0)), _mm512_sub_ps(v1, widen16(h, 1))));
     }
 }
 #endif
@@ -317,6 +335,11 @@ struct bf_job {
     int level;         /* decided once per call */
     const float *x;    /* conversion phase: rows r0..r1 of x */
     int r0, r1;
+    const float *ln_w, *ln_b; /* ln_w not NULL: each row LayerNorm'ed (weight, bias, ln_eps) before rounding */
+    float ln_eps;
+    float *lnrow; /* this job's normed row (k floats, in the scratch) */
+    int add;      /* y += the result (a residual), in the output step */
+    float *part;  /* K-blocked AMX with add: the partial sums (rows x n, in the scratch) instead of y */
 };
 
 static void gemm_scalar(const struct bf_job *j)
@@ -342,7 +365,9 @@ static void gemm_scalar(const struct bf_job *j)
                     s += bf16_to_f32(a[2 * k2]) * bf16_to_f32(l[(size_t)k2 * 32]);
                 }
             }
-            j->y[(size_t)r * w->n + o] = s + (j->bias ? j->bias[o] : 0.0f);
+            const float v = s + (j->bias ? j->bias[o] : 0.0f);
+            float *yo = j->y + (size_t)r * w->n + o;
+            *yo = j->add ? *yo + v : v;
         }
     }
 }
@@ -358,8 +383,12 @@ BF_TARGET_F static inline __attribute__((always_inline)) void store_block(const 
         const int o = (p + q) * 16, cnt = w->n - o < 16 ? w->n - o : 16;
         const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
         const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
-        for (int r = 0; r < MR && r0 + r < j->rows; r++)
-            _mm512_mask_storeu_ps(j->y + (size_t)(r0 + r) * w->n + o, mk, _mm512_add_ps(acc[r][q], bb));
+        for (int r = 0; r < MR && r0 + r < j->rows; r++) {
+            float *yr = j->y + (size_t)(r0 + r) * w->n + o;
+            __m512 v = _mm512_add_ps(acc[r][q], bb);
+            if (j->add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yr), v);
+            _mm512_mask_storeu_ps(yr, mk, v);
+        }
     }
 }
 
@@ -475,8 +504,12 @@ BF_TARGET_AMX static void amx_store(const struct bf_job *j, int r0, int o, const
     const int cnt = w->n - o < 16 ? w->n - o : 16;
     const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
     const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
-    for (int r = 0; r < 16 && r0 + r < j->rows; r++)
-        _mm512_mask_storeu_ps(j->y + (size_t)(r0 + r) * w->n + o, mk, _mm512_add_ps(_mm512_loadu_ps(c + 16 * r), bb));
+    for (int r = 0; r < 16 && r0 + r < j->rows; r++) {
+        float *yr = j->y + (size_t)(r0 + r) * w->n + o;
+        __m512 v = _mm512_add_ps(_mm512_loadu_ps(c + 16 * r), bb);
+        if (j->add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yr), v);
+        _mm512_mask_storeu_ps(yr, mk, v);
+    }
 }
 
 /* Tiles 4/5 (two 16-row blocks of A) against panel b0 into tiles 0/2 and,
@@ -598,7 +631,7 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
                 const int ke = kb + kc2 < K2 ? kb + kc2 : K2;
                 for (int r0 = mb; r0 < me; r0 += 32)
                     for (int p = nb; p < ne; p += 2) {
-                        float *c = j->y + (size_t)r0 * n + p * 16;
+                        float *c = (j->part ? j->part : j->y) + (size_t)r0 * n + p * 16;
                         if (kb == 0) {
                             _tile_zero(0);
                             _tile_zero(1);
@@ -723,7 +756,9 @@ BF_TARGET_AVX2 static void gemm_avx2(const struct bf_job *j)
                     _mm256_storeu_ps(t, acc[r][h]);
                     for (int c = 0; c < 8 && p * 16 + 8 * h + c < w->n; c++) {
                         const int o = p * 16 + 8 * h + c;
-                        j->y[(size_t)(r0 + r) * w->n + o] = t[c] + (j->bias ? j->bias[o] : 0.0f);
+                        const float v = t[c] + (j->bias ? j->bias[o] : 0.0f);
+                        float *yo = j->y + (size_t)(r0 + r) * w->n + o;
+                        *yo = j->add ? *yo + v : v;
                     }
                 }
         }
@@ -755,46 +790,62 @@ static void *gemm_thread(void *arg)
     return NULL;
 }
 
+/* Rows r0..r1 of x, each LayerNorm'ed first when ln_w (ram_layernorm's
+** values, row by row: the normed row stays in L1 on its way to bf16 instead
+** of a pass of its own over memory), rounded in the product's layout. */
 static void *round_thread(void *arg)
 {
     const struct bf_job *j = arg;
     uint16_t *a = (uint16_t *)j->a, *alo = (uint16_t *)j->alo;
+    const int k = j->w->k;
+    for (int r = j->r0; r < j->r1; r++) {
+        const float *xr = j->x + (size_t)r * k;
+        if (j->ln_w) {
+            ram_ops_vec_pick()->layernorm_rows(xr, j->lnrow, 1, k, j->ln_w, j->ln_b, j->ln_eps);
+            xr = j->lnrow;
+        }
 #if BF_X86
-    if (amx_layout(j)) {
-        round_rows_tiles(j->x, j->r0, j->r1, j->w->k, a, alo);
-        return NULL;
-    }
-    if (j->level >= RAM_BF16_AVX512) {
-        round_rows_avx512(j->x, j->r0, j->r1, j->w->k, a, alo, j->lda);
-        return NULL;
-    }
+        if (amx_layout(j)) {
+            round_row_tiles(xr, r, k, a, alo);
+            continue;
+        }
+        if (j->level >= RAM_BF16_AVX512) {
+            round_row_avx512(xr, r, k, a, alo, j->lda);
+            continue;
+        }
 #endif
-    round_rows_scalar(j->x, j->r0, j->r1, j->w->k, a, alo, j->lda);
+        round_row_scalar(xr, r, k, a, alo, j->lda);
+    }
     return NULL;
 }
 
-ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
-                           struct ram_error *err)
+/* ram_bf16_linear with f's steps (NULL: none). */
+static ram_status linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
+                         const struct ram_q8_fuse *f, struct ram_scratch *scratch, struct ram_error *err)
 {
-    if (!x || !w || !w->packed || !y || rows < 0 || !ram_bf16_packed_bytes(w->n, w->k))
+    if (!x || !w || !w->packed || !y || rows < 0 || !ram_bf16_packed_bytes(w->n, w->k) || (f && f->ln_w && !f->ln_b))
         return ram_fail(err, RAM_ERR_ARG, "bf16 linear: invalid arguments");
     if (rows == 0) return RAM_OK;
-    const int lda = (w->k + 1) / 2 * 2, split = w->split_x != 0;
+    const float *ln_w = f ? f->ln_w : NULL;
+    const int lda = (w->k + 1) / 2 * 2, split = w->split_x != 0, add = f && f->add;
     const size_t padded = (size_t)(rows + ROW_PAD - 1) / ROW_PAD * ROW_PAD, one = padded * lda;
-    /* 64-byte aligned: with K a multiple of 32 every row then starts a cache
-    ** line, so an AMX tile row or a 6-row block never straddles two. A large
-    ** buffer (the decoder's FFN-out with split activations: 9.4 MB per
-    ** 768-row chunk) is a fresh mapping at every call; in 2 MB pages where
-    ** the kernel gives them its first touch costs 512x fewer page faults (on
-    ** 4 KB pages they took ~20 % of a 4,585-row FFN-out product). */
-    const size_t bytes = one * (split ? 2 : 1) * sizeof(uint16_t), huge = (size_t)2 << 20;
-    const size_t align = bytes >= 2 * huge ? huge : 64;
-    void *mem = ram_malloc(bytes + align);
-    if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
-    uint16_t *buf = (uint16_t *)(((uintptr_t)mem + align - 1) & ~(uintptr_t)(align - 1));
-#ifdef MADV_HUGEPAGE
-    if (align == huge) madvise(buf, bytes / huge * huge, MADV_HUGEPAGE); /* a hint */
-#endif
+    const int P = (w->n + 15) / 16;
+    const int T = ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, P);
+    const int level = ram_bf16_level();
+    /* The converted rows (a normed row per job, and the partial sums of a
+    ** K-blocked AMX product whose y holds a residual) live in the caller's
+    ** scratch (scratch.h: 64-byte aligned, so that with K a multiple of 32
+    ** every row starts a cache line and an AMX tile row or a 6-row block
+    ** never straddles two), or without one in a buffer of this call only. */
+    const size_t rows_bytes = (one * (split ? 2 : 1) * sizeof(uint16_t) + 63) / 64 * 64,
+                 ln_bytes = ln_w ? (size_t)T * (((size_t)w->k + 15) / 16 * 16) * sizeof(float) : 0,
+                 part_bytes = add && BF_X86 && level == RAM_BF16_AMX && w->k % 32 == 0 && w->k > AMX_KC_MAX
+                                  ? (size_t)rows * w->n * sizeof(float)
+                                  : 0;
+    struct ram_scratch own = {0}, *s = scratch ? scratch : &own;
+    uint16_t *buf = ram_scratch_get(s, rows_bytes + ln_bytes + part_bytes);
+    if (!buf) return ram_fail(err, RAM_ERR_NOMEM, "bf16 linear: out of memory for %d x %d rows", rows, w->k);
+    float *lnrows = (float *)((char *)buf + rows_bytes), *part = (float *)((char *)buf + rows_bytes + ln_bytes);
     struct bf_job base = {.a = buf,
                           .alo = split ? buf + one : NULL,
                           .rows = rows,
@@ -803,7 +854,12 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
                           .bias = b,
                           .y = y,
                           .x = x,
-                          .level = ram_bf16_level()},
+                          .level = level,
+                          .ln_w = ln_w,
+                          .ln_b = ln_w ? f->ln_b : NULL,
+                          .ln_eps = ln_w ? f->ln_eps : 0.0f,
+                          .add = add,
+                          .part = part_bytes ? part : NULL},
                   jobs[RAM_MAX_JOBS];
     /* the padding rows are zero: past the last row in row order, or the
     ** whole last partial 16-row block in the tile layout (its rows are
@@ -811,15 +867,26 @@ ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weigh
     const size_t pad0 = (size_t)rows * lda, pad1 = (size_t)rows / 16 * 16 * lda, pad = amx_layout(&base) ? pad1 : pad0;
     memset(buf + pad, 0, (one - pad) * sizeof(uint16_t));
     if (split) memset(buf + one + pad, 0, (one - pad) * sizeof(uint16_t));
-    const int P = (w->n + 15) / 16;
-    const int T = ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, P);
     for (int t = 0; t < T; t++) {
         jobs[t] = base;
         jobs[t].p0 = (int)((long)P * t / T), jobs[t].p1 = (int)((long)P * (t + 1) / T);
         jobs[t].r0 = (int)((long)rows * t / T), jobs[t].r1 = (int)((long)rows * (t + 1) / T);
+        jobs[t].lnrow = ln_w ? lnrows + (size_t)t * (ln_bytes / T / sizeof(float)) : NULL;
     }
     ram_run_jobs(round_thread, jobs, sizeof jobs[0], T);
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
-    ram_free(mem);
+    ram_scratch_free(&own);
     return RAM_OK;
+}
+
+ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
+                           struct ram_scratch *scratch, struct ram_error *err)
+{
+    return linear(x, rows, w, b, y, NULL, scratch, err);
+}
+
+ram_status ram_bf16_linear_ex(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
+                              const struct ram_q8_fuse *f, struct ram_scratch *scratch, struct ram_error *err)
+{
+    return linear(x, rows, w, b, y, f, scratch, err);
 }

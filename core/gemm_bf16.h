@@ -11,7 +11,7 @@
 **     size_t nb = ram_bf16_packed_bytes(N, K);
 **     ram_bf16_pack(W, N, K, packed);                    // W (N x K) fp32
 **     struct ram_bf16_weight w = {N, K, packed};         // packed borrowed
-**     ram_bf16_linear(x, rows, &w, b, y, &err);
+**     ram_bf16_linear(x, rows, &w, b, y, &scratch, &err); // scratch.h; or NULL
 **
 ** Packed layout (what a model file stores): panels of 16 output channels;
 ** inside a panel, K in pairs: element ((p * K2 + k2) * 16 + j) * 2 + i
@@ -49,11 +49,24 @@ void ram_bf16_pack(const float *W, int n, int k, uint16_t *packed);
 void ram_bf16_pack_lo(const float *W, int n, int k, uint16_t *lo);
 
 /* y (rows x n) = x (rows x k) @ W^T + b (b may be NULL), x rounded to
-** bf16 first (and W taken as packed + lo when w->lo is set). Uses the ram_set_threads count; results do not depend on it.
-** RAM_ERR_NOMEM if the per-call buffer of converted rows cannot be
-** allocated. y must not alias x. */
+** bf16 first (and W taken as packed + lo when w->lo is set). Uses the
+** ram_set_threads count; results do not depend on it. The rounded rows go
+** to scratch, the caller's context's working memory (scratch.h; grown when
+** too small, borrowed for the call), or with scratch NULL to a buffer
+** allocated for this call only. RAM_ERR_NOMEM if that memory cannot be
+** had. y must not alias x. */
+struct ram_scratch;
 ram_status ram_bf16_linear(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
-                           struct ram_error *err);
+                           struct ram_scratch *scratch, struct ram_error *err);
+
+/* ram_bf16_linear with the steps of f (struct ram_q8_fuse, gemm_q8.h; NULL:
+** none) done on each row or output while it is in cache, instead of passes
+** of their own over memory: x's rows LayerNorm'ed first (ram_layernorm's
+** values; x is not written) and/or y += the result (ram_add's values: a
+** residual). Same results as those ops around ram_bf16_linear. */
+struct ram_q8_fuse;
+ram_status ram_bf16_linear_ex(const float *x, int rows, const struct ram_bf16_weight *w, const float *b, float *y,
+                              const struct ram_q8_fuse *f, struct ram_scratch *scratch, struct ram_error *err);
 
 /* 1 when the environment asks for the plain bf16 path (RAM_BF16=plain),
 ** 0 for the default accurate mix (core/weights.h ram_bf16_path). */

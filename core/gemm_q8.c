@@ -909,7 +909,7 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
     if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
     if (w->bf16.packed) {
         if (f->ln_w || f->add) return ram_fail(err, RAM_ERR_ARG, "int8 linear: fused steps need an int8 weight");
-        return ram_bf16_linear(x, rows, &w->bf16, b, y, err);
+        return ram_bf16_linear(x, rows, &w->bf16, b, y, NULL, err);
     }
     if (rows == 0) return RAM_OK;
     const int lda = (w->k + 3) / 4 * 4, xs = w->split_x;

@@ -113,6 +113,7 @@ void ram_model_get_info(const struct ram_model *m, struct ram_model_info *out)
                  : m->stored_dtype == RAM_DTYPE_F16  ? "f16"
                  : m->stored_dtype == RAM_DTYPE_BF16 ? "bf16"
                                                      : "f32";
+    out->int8_path = m->quant == RAM_QUANT_INT8ACC ? "accurate" : m->quant ? "v2" : NULL;
     if (m->kind == RAM_KIND_TAG2TEXT)
         out->caption_decoder = m->t2t.dec_w.layers && m->t2t.dec_w.layers[0].sq_w8 ? "int8-verified" : "fp32";
     out->path = m->path;

@@ -183,6 +183,11 @@ struct ram_t2t {
     size_t vocab_len;
 };
 
+/* A file's int8 form (models/README.md): version 2 (int8 Swin matrices, the
+** decoder quantized at load) or version 3 (the accurate mix: the Swin's int8
+** matrices with their rounding residual for int8m, the decoder in bf16). */
+enum ram_quant { RAM_QUANT_NONE = 0, RAM_QUANT_INT8 = 1, RAM_QUANT_INT8ACC = 2 };
+
 struct ram_model {
     int kind; /* enum ram_model_kind */
     struct ram_swin_config swin;
@@ -235,7 +240,7 @@ struct ram_model {
     const void *data; /* the checksummed data section inside map (NULL: not a mapped file) */
     size_t data_len;
     int stored_dtype;            /* enum ram_dtype of the weights in the file */
-    int quant;                   /* 1: int8 linear layers (file metadata quant = "int8", version 2) */
+    int quant;                   /* enum ram_quant: int8 linear layers (metadata quant = "int8") */
     uint64_t file_size;          /* bytes of the file the model came from */
     int fd;                      /* the mapped file, open while map is set (ram_model_check_file) */
     uint64_t file_dev, file_ino; /* its identity at load (0: not a mapped model file) */

@@ -18,6 +18,10 @@
 /* Version 2 = version 1 + int8 Swin matrices (metadata quant = "int8"):
 ** a version-1 reader rejects these files rather than misreading I8. */
 #define RAM_FORMAT_VERSION_Q8 "2"
+/* Version 3 = version 2 + the rounding residual of each int8 Swin matrix of
+** a block (NAME.qlo, NAME.qlo.qscale; the accurate int8 mix): a version-2
+** reader refuses the version instead of running without the residuals. */
+#define RAM_FORMAT_VERSION_Q8ACC "3"
 #define RAM_MAX_VOCAB_TEXT ((size_t)64 << 20)
 
 /* O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise

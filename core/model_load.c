@@ -82,15 +82,20 @@ static ram_status config_from_meta(struct ram_model *m, const struct ram_st_file
         return ram_fail(err, RAM_ERR_FORMAT, "not a sqlite-ram model file (metadata format is %s)",
                         v ? "different" : "missing");
     v = ram_st_meta(f, "format_version");
-    if (!v || (strcmp(v, RAM_FORMAT_VERSION) && strcmp(v, RAM_FORMAT_VERSION_Q8)))
-        return ram_fail(err, RAM_ERR_FORMAT, "unsupported model file version \"%.16s\" (this build reads %s and %s)",
-                        v ? v : "", RAM_FORMAT_VERSION, RAM_FORMAT_VERSION_Q8);
-    const char *q = ram_st_meta(f, "quant");
-    m->quant = !strcmp(v, RAM_FORMAT_VERSION_Q8);
-    if (m->quant != (q != NULL) || (q && strcmp(q, "int8")))
+    if (!v ||
+        (strcmp(v, RAM_FORMAT_VERSION) && strcmp(v, RAM_FORMAT_VERSION_Q8) && strcmp(v, RAM_FORMAT_VERSION_Q8ACC)))
         return ram_fail(err, RAM_ERR_FORMAT,
-                        "model file version %s with quant \"%.16s\" (version 2 means quant = int8, version 1 none)", v,
-                        q ? q : "");
+                        "unsupported model file version \"%.16s\" (this build reads %s, %s and %s)", v ? v : "",
+                        RAM_FORMAT_VERSION, RAM_FORMAT_VERSION_Q8, RAM_FORMAT_VERSION_Q8ACC);
+    const char *q = ram_st_meta(f, "quant");
+    m->quant = !strcmp(v, RAM_FORMAT_VERSION_Q8)      ? RAM_QUANT_INT8
+               : !strcmp(v, RAM_FORMAT_VERSION_Q8ACC) ? RAM_QUANT_INT8ACC
+                                                      : RAM_QUANT_NONE;
+    if ((m->quant != RAM_QUANT_NONE) != (q != NULL) || (q && strcmp(q, "int8")))
+        return ram_fail(err, RAM_ERR_FORMAT,
+                        "model file version %s with quant \"%.16s\" (versions 2 and 3 mean quant = int8, version 1 "
+                        "none)",
+                        v, q ? q : "");
     v = ram_st_meta(f, "kind");
     if (v && !strcmp(v, "ram_plus"))
         m->kind = RAM_KIND_RAM_PLUS;

@@ -74,29 +74,40 @@ static ram_status rand_fill(void *ctx, const struct ram_st_out *t, size_t first,
 }
 
 /* --quant int8: a Swin matrix written as its packed I8 form and its scales,
-** both made from the fp32 weights (the model's, or --random's generator). */
+** both made from the fp32 weights (the model's, or --random's generator);
+** with lo (version 3, int8m), its rounding residual quantized the same way. */
+#define Q8_NAME (RAM_WSPEC_NAME + 16) /* "<name>.qlo.qscale" */
+
 struct q8_ctx {
     const float *f32; /* the matrix, or NULL: generate with rnd */
     struct rand_ctx *rnd;
     struct ram_st_out src; /* shape of the fp32 matrix, for rand_fill */
     int n, k;
+    int lo; /* 1: this output is the residual's (codes or scales) */
 };
 
-/* Quantizes the matrix into packed (may be NULL) and scale. */
+/* Quantizes the matrix into packed (may be NULL) and scale, or with c->lo
+** its residual after those codes into them instead. */
 static ram_status q8_make(const struct q8_ctx *c, int8_t *packed, float *scale, struct ram_error *err)
 {
     size_t pb = ram_q8_packed_bytes(c->n, c->k), nk = (size_t)c->n * c->k;
     float *tmp = c->f32 ? NULL : ram_malloc(nk * sizeof(float));
-    int8_t *pk = packed ? packed : ram_malloc(pb);
+    int8_t *pk = packed && !c->lo ? packed : ram_malloc(pb);
+    float *hs = c->lo ? ram_malloc(sizeof(float) * (size_t)c->n) : scale;
+    int8_t *lp = c->lo && !packed ? ram_malloc(pb) : packed;
     ram_status rc = RAM_OK;
-    if ((!c->f32 && !tmp) || !pk) {
+    if ((!c->f32 && !tmp) || !pk || !hs || (c->lo && !lp)) {
         rc = ram_fail(err, RAM_ERR_NOMEM, "out of memory quantizing a %d x %d matrix", c->n, c->k);
     } else if (!c->f32) {
         rc = rand_fill(c->rnd, &c->src, 0, nk, tmp, err);
     }
-    if (!rc) rc = ram_q8_quantize_pack(c->f32 ? c->f32 : tmp, c->n, c->k, pk, scale, err);
+    const float *W = c->f32 ? c->f32 : tmp;
+    if (!rc) rc = ram_q8_quantize_pack(W, c->n, c->k, pk, hs, err);
+    if (!rc && c->lo) rc = ram_q8_quantize_pack_lo(W, c->n, c->k, pk, hs, lp, scale, err);
     ram_free(tmp);
     if (pk != packed) ram_free(pk);
+    if (hs != scale) ram_free(hs);
+    if (lp != packed) ram_free(lp);
     return rc;
 }
 
@@ -116,25 +127,39 @@ static ram_status q8_fill_scale(void *ctx, const struct ram_st_out *t, void *dst
 }
 
 /* The two outputs of spec w (whose fp32 data or generator is already in
-** *t) under --quant int8; qname receives "<name>.qscale". */
-static ram_status q8_outs(const struct ram_wspec *w, struct ram_st_out *t, struct q8_ctx *c, char *qname,
-                          struct ram_error *err)
+** *t) under --quant int8 (qname receives "<name>.qscale"), or with lo the
+** two of its residual after them (qnames "<name>.qlo", "<name>.qlo.qscale"):
+** c is then the codes' context, copied into c[1]. */
+static ram_status q8_outs(const struct ram_wspec *w, struct ram_st_out *t, struct q8_ctx *c, char (*qname)[Q8_NAME],
+                          int lo, struct ram_error *err)
 {
     c->n = (int)w->shape[0], c->k = (int)w->shape[1];
     if (!ram_q8_packed_bytes(c->n, c->k))
         return ram_fail(err, RAM_ERR_TOO_BIG, "%s: %d x %d cannot be stored as int8", w->name, c->n, c->k);
-    c->f32 = t->f32;
-    c->rnd = t->fill ? t->ctx : NULL;
-    c->src = *t;
-    *t = (struct ram_st_out){.name = w->name,
+    if (lo) {
+        c[1] = c[0];
+        c[1].lo = 1;
+        c++;
+        snprintf(qname[1], Q8_NAME, "%s.qlo", w->name);
+        snprintf(qname[2], Q8_NAME, "%s.qlo.qscale", w->name);
+    } else {
+        c->f32 = t->f32;
+        c->rnd = t->fill ? t->ctx : NULL;
+        c->src = *t;
+        snprintf(qname[0], Q8_NAME, "%s.qscale", w->name);
+    }
+    *t = (struct ram_st_out){.name = lo ? qname[1] : w->name,
                              .dtype = RAM_DTYPE_I8,
                              .ndim = 4,
                              .shape = {(c->n + 15) / 16, (c->k + 3) / 4, 16, 4},
                              .fill_raw = q8_fill_packed,
                              .ctx = c};
-    snprintf(qname, RAM_WSPEC_NAME + 8, "%s.qscale", w->name);
-    t[1] = (struct ram_st_out){
-        .name = qname, .dtype = RAM_DTYPE_F32, .ndim = 1, .shape = {c->n}, .fill_raw = q8_fill_scale, .ctx = c};
+    t[1] = (struct ram_st_out){.name = lo ? qname[2] : qname[0],
+                               .dtype = RAM_DTYPE_F32,
+                               .ndim = 1,
+                               .shape = {c->n},
+                               .fill_raw = q8_fill_scale,
+                               .ctx = c};
     return RAM_OK;
 }
 
@@ -191,7 +216,7 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
     struct ram_st_out *outs = NULL;
     struct rand_ctx *rc_ctx = NULL;
     struct q8_ctx *q8 = NULL;
-    char(*qnames)[RAM_WSPEC_NAME + 8] = NULL;
+    char(*qnames)[Q8_NAME] = NULL;
     int n = 0, k = 0;
     ram_status rc;
 
@@ -206,10 +231,10 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
     if (m->has_clip && !opt.bpe_text) return ram_fail(err, RAM_ERR_ARG, "a text tower needs its BPE vocabulary");
     rc = ram_model_specs(m, &specs, &n, err);
     if (rc) return rc;
-    outs = ram_calloc(2 * (size_t)n + 6, sizeof *outs);
+    outs = ram_calloc(4 * (size_t)n + 6, sizeof *outs);
     rc_ctx = ram_calloc((size_t)n + 1, sizeof *rc_ctx);
-    q8 = ram_calloc((size_t)n + 1, sizeof *q8);
-    qnames = ram_calloc((size_t)n + 1, sizeof *qnames);
+    q8 = ram_calloc(2 * (size_t)n + 1, sizeof *q8);
+    qnames = ram_calloc(3 * (size_t)n + 1, sizeof *qnames);
     if (!outs || !rc_ctx || !q8 || !qnames) {
         rc = ram_fail(err, RAM_ERR_NOMEM, "out of memory");
         goto cleanup;
@@ -234,14 +259,20 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
             rc = ram_fail(err, RAM_ERR_ARG, "tensor %s is not bound", w->name);
             goto cleanup;
         }
-        if (quant && w->q8 && ram_q8_layer_precision(m, w->name) == RAM_PREC_INT8) {
-            if ((rc = q8_outs(w, t, &q8[i], qnames[i], err))) goto cleanup;
+        /* int8 files: the matrices their path runs in int8 (int8m: with the residual, version 3) */
+        const int qp = quant ? ram_layer_precision(m, w->name, quant == 2 ? RAM_PREC_INT8ACC : RAM_PREC_INT8) : 0;
+        if (w->q8 && (qp == RAM_PREC_INT8 || qp == RAM_PREC_INT8M)) {
+            if ((rc = q8_outs(w, t, &q8[2 * i], &qnames[3 * i], 0, err))) goto cleanup;
             k++;
+            if (qp == RAM_PREC_INT8M) {
+                if ((rc = q8_outs(w, &outs[k], &q8[2 * i], &qnames[3 * i], 1, err))) goto cleanup;
+                k += 2;
+            }
         }
         /* bf16 files store packed only what the path runs as plain bf16; bf16x2 / bf16x3 matrices stay F32
         ** (their two packed forms take the same bytes) and are packed at load. */
         if (opt.dtype == RAM_DTYPE_BF16 && w->q8 && ram_layer_precision(m, w->name, ram_bf16_path()) == RAM_PREC_BF16 &&
-            (rc = bf16_out(w, t, &q8[i], err)))
+            (rc = bf16_out(w, t, &q8[2 * i], err)))
             goto cleanup;
     }
     outs[k++] = (struct ram_st_out){.name = "vocab.tags_en",
@@ -287,7 +318,9 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
 #define META_S(k, v) (keys[nm] = (k), snprintf(vals[nm], sizeof vals[nm], "%s", (v)), nm++)
 #define META_I(k, v) (keys[nm] = (k), snprintf(vals[nm], sizeof vals[nm], "%d", (v)), nm++)
     META_S("format", RAM_FORMAT_NAME);
-    META_S("format_version", quant ? RAM_FORMAT_VERSION_Q8 : RAM_FORMAT_VERSION);
+    META_S("format_version", quant == 2 ? RAM_FORMAT_VERSION_Q8ACC
+                             : quant    ? RAM_FORMAT_VERSION_Q8
+                                        : RAM_FORMAT_VERSION);
     if (quant) META_S("quant", "int8");
     META_S("kind", m->kind == RAM_KIND_RAM_PLUS ? "ram_plus" : m->kind == RAM_KIND_TAG2TEXT ? "tag2text" : "ram");
     META_S("dtype", opt.dtype == RAM_DTYPE_F16 ? "f16" : opt.dtype == RAM_DTYPE_BF16 ? "bf16" : "f32");

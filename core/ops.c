@@ -150,8 +150,9 @@ void ram_linear_rows(const float *x, int rows, int in, const float *W, const flo
 }
 
 ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q, const float *b,
-                        int out, float *y, struct ram_error *err)
+                        int out, float *y, struct ram_scratch *scratch, struct ram_error *err)
 {
+    if (q && q->bf16.packed) return ram_bf16_linear(x, rows, &q->bf16, b, y, scratch, err);
     if (q) return ram_q8_linear(x, rows, q, b, y, err);
     ram_linear(x, rows, in, W, b, out, y);
     return RAM_OK;
@@ -159,14 +160,15 @@ ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const 
 
 ram_status ram_linear_q_fused(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
                               const float *b, int out, float *y, const struct ram_q8_fuse *f, float *ln_out, float *tmp,
-                              struct ram_error *err)
+                              struct ram_scratch *scratch, struct ram_error *err)
 {
     if (q && !q->bf16.packed) return ram_q8_linear_ex(x, rows, q, b, y, f, err);
+    if (q) return ram_bf16_linear_ex(x, rows, &q->bf16, b, y, f, scratch, err); /* bf16: fused too */
     if (f->ln_w) {
         ram_layernorm(x, ln_out, rows, in, f->ln_w, f->ln_b, f->ln_eps);
         x = ln_out;
     }
-    ram_status rc = ram_linear_q(x, rows, in, W, q, b, out, f->add ? tmp : y, err);
+    ram_status rc = ram_linear_q(x, rows, in, W, q, b, out, f->add ? tmp : y, scratch, err);
     if (rc) return rc;
     if (f->add) ram_add(y, tmp, (size_t)rows * out);
     return RAM_OK;

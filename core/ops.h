@@ -55,20 +55,24 @@ void ram_linear_invariant_packed(const float *x, int rows, int in, const float *
                                  const float *b, int out, float *y);
 
 /* ram_linear through the int8 kernel when q is not NULL (quantized model
-** files, gemm_q8.h), else the fp32 W. Only the int8 path can fail
-** (RAM_ERR_NOMEM for its per-call buffer). */
+** files, gemm_q8.h; or q's bf16 form when it has one), else the fp32 W.
+** scratch: the caller's context's working memory for the products
+** (scratch.h; NULL: each product allocates its own). Only the int8 and
+** bf16 paths can fail (RAM_ERR_NOMEM for their buffers). */
+struct ram_scratch;
 ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q, const float *b,
-                        int out, float *y, struct ram_error *err);
+                        int out, float *y, struct ram_scratch *scratch, struct ram_error *err);
 
 /* ram_linear_q with a LayerNorm of x's rows before it and/or a residual
 ** add (y += product) after it, as struct ram_q8_fuse (gemm_q8.h)
 ** says: fused into the int8 kernel for an int8 q (no pass of their own over
-** memory), else run as the separate ops, with the same values either way.
+** memory; likewise for q's bf16 form, ram_bf16_linear_ex), else run as
+** the separate ops, with the same values either way.
 ** The separate ops need room: ln_out (rows x in; may be x) receives the
 ** LayerNorm'ed rows, tmp (rows x out) the product before it is added to y. */
 ram_status ram_linear_q_fused(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
                               const float *b, int out, float *y, const struct ram_q8_fuse *f, float *ln_out, float *tmp,
-                              struct ram_error *err);
+                              struct ram_scratch *scratch, struct ram_error *err);
 
 /* General product C = alpha * op(A) @ op(B) + beta * C (row-major; op =
 ** transpose when t* != 0): our kernels at the CPU's vector width (sgemm.h),

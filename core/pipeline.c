@@ -32,6 +32,7 @@
 #include "clip_text.h"
 #include "model.h"
 #include "ops.h"
+#include "scratch.h"
 #include "swin.h"
 #include "tag2text.h"
 #include "tagger.h"
@@ -59,6 +60,10 @@ struct ram_state {
     /* Tag2Text models: their scratch (tagging head, tag encoder, decoder);
     ** owned (ram_t2t_state_free). The arena then holds chw and embeds only. */
     struct ram_t2t_state *t2t;
+    /* The products' working memory (scratch.h): the rows a bf16 product
+    ** rounds, grown by the first forward and reused; owned
+    ** (ram_scratch_free). A Tag2Text state uses the t2t state's instead. */
+    struct ram_scratch products;
 };
 
 /* ------------------------------------------------------------------ state */
@@ -152,6 +157,7 @@ ram_status ram_state_init(const struct ram_model *m, struct ram_state **out, str
     st->tag.buf = st->arena + o_tag;
     st->tag.chunk = RAM_TAGGER_CHUNK;
     st->tag.max_des = max_des;
+    st->tag.products = &st->products;
     if (n_clip) st->clip_scratch = st->arena + o_clip;
     if (fixed) {
         st->fixed_h0 = st->arena + o_h0;
@@ -171,6 +177,7 @@ void ram_state_free(struct ram_state *st)
     if (!st) return;
     ram_t2t_state_free(st->t2t);
     ram_free(st->arena);
+    ram_scratch_free(&st->products);
     ram_free(st);
 }
 
@@ -189,7 +196,8 @@ ram_status ram_encode_image(struct ram_state *st, const float *chw, float *image
     const struct ram_model *m = st->m;
     ram_status rc = ram_model_check_file(m, err);
     if (rc) return rc;
-    struct ram_swin_hooks hk = {st->abort_cb, st->abort_arg, NULL, NULL};
+    struct ram_swin_hooks hk = {st->abort_cb, st->abort_arg, NULL, NULL,
+                                st->t2t ? ram_t2t_products(st->t2t) : &st->products};
     if (st->t2t) /* Tag2Text has no image_proj: the Swin tokens are the embeddings */
         return ram_swin_forward(m, chw, ram_t2t_swin_scratch(st->t2t), image_embeds, &hk, err);
     rc = ram_swin_forward(m, chw, st->swin_scratch, st->vision, &hk, err);

@@ -108,7 +108,11 @@ struct ram_model_info {
     int embed_dim;        /* width of image and label embeddings (512 in the official models) */
     int n_image_tokens;   /* rows of image_embeds: 1 (CLS) + (image_size / 32)^2 */
     int has_text_encoder; /* 1 when the file bundles a CLIP text tower and its BPE vocabulary */
-    const char *dtype;    /* weights as stored: "f32" or "f16" (borrowed, static) */
+    const char *dtype;    /* weights as stored: "f32", "f16", "bf16" or "int8" (borrowed, static) */
+    /* int8 files: which int8 path runs (models/README.md), "accurate" (version 3:
+    ** the Swin's int8 matrices with their residual as int8m, the decoder in bf16)
+    ** or "v2" (version 2: the decoder in int8 too); NULL otherwise (borrowed, static). */
+    const char *int8_path;
     /* Tag2Text: how ram_caption decodes, "fp32" or, for int8 files,
     ** "int8-verified" (weight-only int8 drafts checked by fp32: fp32's
     ** captions bit for bit); NULL for other models (borrowed, static). */

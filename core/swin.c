@@ -64,6 +64,7 @@ struct swin_bufs {
     float *xw;  /* window-order rows, attention output, MLP output, merge input */
     float *big; /* qkv (L x 3C), projection output, MLP hidden, patch columns */
     float *att; /* RAM_MAX_JOBS slices of attn_slice(): scores, transposed keys and scaled q of one head */
+    struct ram_scratch *products; /* the products' working memory (ram_swin_hooks); borrowed, may be NULL */
 };
 
 /* ------------------------------------------------------------------ config */
@@ -220,7 +221,8 @@ enum { P_QKV, P_PROJ, P_FC1, P_FC2, P_PER_BLOCK };
 ** passes through ln_out and tmp (its room, ops.h). */
 static ram_status linear(const float *x, int rows, int in, const float *W, const struct ram_q8_weight *q,
                          const struct ram_sgemm_packed *packed, const float *b, int out, float *y,
-                         const struct ram_q8_fuse *f, float *ln_out, float *tmp, struct ram_error *err)
+                         const struct ram_q8_fuse *f, float *ln_out, float *tmp, struct ram_scratch *ps,
+                         struct ram_error *err)
 {
     if (packed && packed->panels && !q) {
         if (f && f->ln_w) {
@@ -231,8 +233,8 @@ static ram_status linear(const float *x, int rows, int in, const float *W, const
         if (f && f->add) ram_add(y, tmp, (size_t)rows * out);
         return RAM_OK;
     }
-    if (f) return ram_linear_q_fused(x, rows, in, W, q, b, out, y, f, ln_out, tmp, err);
-    return ram_linear_q(x, rows, in, W, q, b, out, y, err);
+    if (f) return ram_linear_q_fused(x, rows, in, W, q, b, out, y, f, ln_out, tmp, ps, err);
+    return ram_linear_q(x, rows, in, W, q, b, out, y, ps, err);
 }
 
 /* Block blk's matrix which of stage s in its packed form; blk = depths[s],
@@ -571,11 +573,11 @@ static ram_status attention_part(const struct ram_model *m, int s, int blk, cons
     window_gather(b->x, b->xw, st->res, st->window, shift, C);
     const struct ram_q8_fuse ln1 = {.ln_w = w->norm1_w, .ln_b = w->norm1_b, .ln_eps = m->swin.eps};
     ram_status rc = linear(b->xw, L, C, w->qkv_w, w->qkv_q, packed_w(m, s, blk, P_QKV), w->qkv_b, 3 * C, b->big, &ln1,
-                           b->xw, NULL, err);
+                           b->xw, NULL, b->products, err);
     if (rc) return rc;
     window_attention(st, ram_swin_cached_bias(m, s, blk), shift ? c->mask[s] : NULL, b->big, b->att, b->xw);
     if ((rc = linear(b->xw, L, C, w->proj_w, w->proj_q, packed_w(m, s, blk, P_PROJ), w->proj_b, C, b->big, NULL, NULL,
-                     NULL, err)))
+                     NULL, b->products, err)))
         return rc;
     window_scatter_add(b->big, b->x, st->res, st->window, shift, C);
     return RAM_OK;
@@ -590,11 +592,11 @@ static ram_status mlp_part(const struct ram_model *m, int s, int blk, const stru
     const struct ram_q8_fuse ln2 = {.ln_w = w->norm2_w, .ln_b = w->norm2_b, .ln_eps = m->swin.eps},
                              residual = {.add = 1};
     ram_status rc = linear(b->x, L, C, w->fc1_w, w->fc1_q, packed_w(m, s, blk, P_FC1), w->fc1_b, hid, b->big, &ln2,
-                           b->xw, NULL, err);
+                           b->xw, NULL, b->products, err);
     if (rc) return rc;
     ram_gelu(b->big, (size_t)L * hid);
     return linear(b->big, L, hid, w->fc2_w, w->fc2_q, packed_w(m, s, blk, P_FC2), w->fc2_b, C, b->x, &residual, NULL,
-                  b->xw, err);
+                  b->xw, b->products, err);
 }
 
 /* PatchMerging: rows of [x(2y,2x) | x(2y+1,2x) | x(2y,2x+1) | x(2y+1,2x+1)],
@@ -607,7 +609,7 @@ static ram_status patch_merge(const struct ram_model *m, int s, const struct swi
     move(MOVE_MERGE, b->x, b->xw, R, 0, 0, C, (size_t)L2);
     const struct ram_q8_fuse ln = {.ln_w = sw->down_norm_w, .ln_b = sw->down_norm_b, .ln_eps = m->swin.eps};
     return linear(b->xw, L2, 4 * C, sw->down_red_w, sw->down_red_q, packed_w(m, s, m->swin.depths[s], 0), NULL, 2 * C,
-                  b->x, &ln, b->xw, NULL, err);
+                  b->x, &ln, b->xw, NULL, b->products, err);
 }
 
 /* out = [mean of the normed tokens; LayerNorm(x)]. */
@@ -639,6 +641,7 @@ ram_status ram_swin_forward(const struct ram_model *m, const float *chw, float *
     struct swin_bufs b;
     char name[48];
     carve(m, scratch, &b);
+    b.products = hooks ? hooks->products : NULL;
     patch_embed(m, chw, &b);
     trace(hooks, "patch_embed_out", b.x, m->stage[0].res * m->stage[0].res, m->stage[0].dim);
     for (int s = 0; s < m->swin.n_stages; s++) {

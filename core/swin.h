@@ -21,6 +21,9 @@ struct ram_swin_hooks {
     ** raster token order. x is borrowed for the duration of the call. */
     void (*trace)(void *arg, const char *name, const float *x, int rows, int cols);
     void *trace_arg;
+    /* The products' working memory (scratch.h), owned by the caller's state
+    ** and borrowed for the call; NULL: each product allocates its own. */
+    struct ram_scratch *products;
 };
 
 /* After the weights are bound (m->swin_w) and m->stage[] derived: builds

@@ -42,6 +42,7 @@
 #include "bert.h"
 #include "gemv_w8.h"
 #include "ops.h"
+#include "scratch.h"
 #include "sgemm.h"
 #include "swin.h"
 #include "tagger.h"
@@ -93,6 +94,7 @@ struct ram_t2t_state {
         int beam[RAM_T2T_BEAMS];
     } draft[T2T_CHUNK_MAX];
     float *v_h, *v_q, *v_a, *v_f, *v_kv, *v_s, *v_logits;
+    struct ram_scratch products; /* the products' working memory (scratch.h); owned (ram_scratch_free) */
 };
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -154,10 +156,13 @@ void ram_t2t_state_free(struct ram_t2t_state *st)
     ram_free(st->arena);
     ram_free(st->bs);
     ram_free(st->draft_bs);
+    ram_scratch_free(&st->products);
     ram_free(st);
 }
 
 float *ram_t2t_swin_scratch(struct ram_t2t_state *st) { return st ? st->swin : NULL; }
+
+struct ram_scratch *ram_t2t_products(struct ram_t2t_state *st) { return st ? &st->products : NULL; }
 
 ram_status ram_t2t_set_decoder(struct ram_t2t_state *st, enum ram_t2t_decoder decoder, struct ram_error *err)
 {
@@ -502,6 +507,7 @@ ram_status ram_t2t_tag_logits(struct ram_t2t_state *st, const float *image_embed
         for (int l = 0; l < nl; l++) {
             struct ram_bert_layer L;
             ram_bert_layer_from_tagger(m, l, &L);
+            L.products = &st->products;
             rc = ram_bert_layer_forward(&L, st->tag_h, n, st->tag_kv + 2 * l * kvn, st->tag_kv + (2 * l + 1) * kvn, nt,
                                         NULL, st->tag_scr, err);
             if (rc) return rc;
@@ -603,6 +609,7 @@ static ram_status tag_encoder(struct ram_t2t_state *st, const float *image_embed
         ram_bert_cross_kv(&L, image_embeds, nt, K, V);
         struct ram_bert_cache c = {st->enc_k, st->enc_v};
         struct ram_bert_self s = {&c, 0, st->enc_bias};
+        L.products = &st->products;
         rc = ram_bert_layer_forward_ex(&L, st->enc_h, 1, RAM_T2T_TAG_LEN, &s, K, V, nt, NULL, st->enc_scr, err);
         if (rc) return rc;
         snprintf(name, sizeof name, "tag_encoder_layer%d_out", l);
@@ -665,6 +672,7 @@ static ram_status dec_forward(struct ram_t2t_state *st, const int32_t *tok, int 
             c[s].v = c[s].k + (size_t)RAM_T2T_MAX_LEN * Hd;
         }
         struct ram_bert_self sa = {c, n_past, NULL};
+        L.products = &st->products;
         rc = ram_bert_layer_forward_ex(&L, st->dec_h, n_seq, rows, &sa, st->dec_kv + 2 * l * kvn,
                                        st->dec_kv + (2 * l + 1) * kvn, RAM_T2T_TAG_LEN, NULL, st->dec_scr, err);
         if (rc) return rc;

@@ -154,6 +154,10 @@ void ram_t2t_last_decode(const struct ram_t2t_state *st, struct ram_t2t_decode_s
 /* Scratch of ram_swin_forward for this model (borrowed from the state). */
 float *ram_t2t_swin_scratch(struct ram_t2t_state *st);
 
+/* The products' working memory of the state (scratch.h; for the Swin's
+** hooks), borrowed: owned and freed by the state. */
+struct ram_scratch *ram_t2t_products(struct ram_t2t_state *st);
+
 /* The tagging head: logits receives num_class floats (caller's) from
 ** image_embeds (n_image_tokens x vision_width, row 0 the mean token). */
 ram_status ram_t2t_tag_logits(struct ram_t2t_state *st, const float *image_embeds, float *logits,

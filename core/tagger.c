@@ -248,12 +248,13 @@ static void reweight(const struct ram_model *m, const float *rows, int n, int de
 }
 
 /* H0 = ReLU(wordvec_proj(lab)) of n rows, or the rows themselves. */
-static ram_status queries(const struct ram_model *m, const float *lab, int n, float *h, struct ram_error *err)
+static ram_status queries(const struct ram_model *m, const float *lab, int n, float *h, struct ram_scratch *ps,
+                          struct ram_error *err)
 {
     if (m->wordvec_w) {
         const int E = m->embed_dim, H = m->tagger.hidden;
         if (m->wordvec_q) {
-            ram_status rc = ram_linear_q(lab, n, E, m->wordvec_w, m->wordvec_q, m->wordvec_b, H, h, err);
+            ram_status rc = ram_linear_q(lab, n, E, m->wordvec_w, m->wordvec_q, m->wordvec_b, H, h, ps, err);
             if (rc) return rc;
         } else {
             ram_linear_packed(lab, n, E, m->wordvec_w, ram_tagger_packed(m, 0, RAM_TAGGER_WORDVEC), m->wordvec_b, H, h);
@@ -324,8 +325,8 @@ ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger
             q0 = a->fixed_q0 + (size_t)c0 * H;
         } else if (des > 1) {
             reweight(m, a->label_embed + (size_t)c0 * des * E, n, des, cls_s, rw, lab, c0, hk);
-            if ((rc = queries(m, lab, n, h, err))) return rc;
-        } else if ((rc = queries(m, a->label_embed + (size_t)c0 * E, n, h, err))) {
+            if ((rc = queries(m, lab, n, h, s->products, err))) return rc;
+        } else if ((rc = queries(m, a->label_embed + (size_t)c0 * E, n, h, s->products, err))) {
             return rc;
         }
         trace(hk, "tagging_queries", c0, h, n, H);
@@ -333,6 +334,7 @@ ram_status ram_tagger_forward(const struct ram_model *m, const struct ram_tagger
             struct ram_bert_layer L;
             if (l && aborted(hk)) return ram_fail(err, RAM_ERR_INTERRUPTED, "tagger: interrupted");
             ram_bert_layer_from_tagger(m, l, &L);
+            L.products = s->products;
             rc = ram_bert_layer_forward(&L, h, n, kv + 2 * l * kvn, kv + (2 * l + 1) * kvn, nt, l == 0 ? q0 : NULL,
                                         lscr, err);
             if (rc) return rc;
@@ -353,12 +355,14 @@ ram_status ram_tagger_precompute(const struct ram_model *m, const float *label_e
     if (!m || !label_embed || !h0 || !q0) return ram_fail(err, RAM_ERR_ARG, "tagger: NULL argument");
     if ((rc = check_model(m, err))) return rc;
     if (n_tags < 1) return ram_fail(err, RAM_ERR_ARG, "tagger: %d tags", n_tags);
-    if ((rc = queries(m, label_embed, n_tags, h0, err))) return rc;
+    /* Once per state (its image-independent queries): these two products
+    ** take a buffer of their own, not a state's scratch. */
+    if ((rc = queries(m, label_embed, n_tags, h0, NULL, err))) return rc;
     if (m->tagger.n_layers > 0) {
         const struct ram_tagger_layer_w *w = &m->tagger_layers[0];
         const int H = m->tagger.hidden;
         if (w->q_q)
-            rc = ram_linear_q(h0, n_tags, H, w->q_w, w->q_q, w->q_b, H, q0, err);
+            rc = ram_linear_q(h0, n_tags, H, w->q_w, w->q_q, w->q_b, H, q0, NULL, err);
         else
             ram_linear_packed(h0, n_tags, H, w->q_w, ram_tagger_packed(m, 0, RAM_TAGGER_Q), w->q_b, H, q0);
     }

@@ -5,7 +5,7 @@
 ** and the shared fc classifier, from image_embeds to one logit per class.
 ** The BERT layer it is made of is core/bert.h's, shared with Tag2Text.
 **
-**     struct ram_tagger_scratch s = {buf, RAM_TAGGER_CHUNK, m->des_per_class};
+**     struct ram_tagger_scratch s = {buf, RAM_TAGGER_CHUNK, m->des_per_class, NULL};
 **     // buf: ram_tagger_scratch_floats(m, s.chunk, s.max_des) floats
 **     struct ram_tagger_args a = {image_embeds, m->label_embed, m->num_class,
 **                                 m->des_per_class, NULL, NULL};
@@ -63,10 +63,12 @@ struct ram_tagger_hooks {
 ** max_des) floats (borrowed, caller's). chunk: classes per chunk (> 0);
 ** max_des: the descriptions per class the reweighting area holds per chunk
 ** row. A forward with des > max_des shrinks its chunk so that chunk*des
-** rows still fit (RAM_ERR_TOO_BIG when des > chunk*max_des). */
+** rows still fit (RAM_ERR_TOO_BIG when des > chunk*max_des). products:
+** the caller's state's working memory for the products (or NULL). */
 struct ram_tagger_scratch {
     float *buf;
     int chunk, max_des;
+    struct ram_scratch *products; /* the products' working memory (scratch.h), borrowed; NULL: per product */
 };
 
 size_t ram_tagger_scratch_floats(const struct ram_model *m, int chunk, int max_des);

@@ -550,39 +550,57 @@ static ram_status bind_hf(struct ram_model *m, const struct ram_tensor_source *s
     return ram_model_own(m, buf, err);
 }
 
-/* A Swin matrix of a quantized file: the packed I8 tensor and its
-** "<name>.qscale" (F32 [out], finite, >= 0); the int8 weight borrows both
-** from the mapping and owns its column sums (m owns it). */
-static ram_status bind_q8(struct ram_model *m, const struct ram_tensor_source *src, const struct ram_wspec *w,
-                          struct ram_error *err)
+/* One int8 matrix of a quantized file: the packed I8 tensor NAME and its
+** "NAME.SUFFIX" scales (F32 [out], finite, >= 0), wrapped by a weight that
+** borrows both from the mapping and owns its column sums (m owns it). */
+static ram_status bind_q8_pair(struct ram_model *m, const struct ram_tensor_source *src, const char *name, int n, int k,
+                               const char *suffix, struct ram_q8_weight **out, struct ram_error *err)
 {
-    const int n = (int)w->shape[0], k = (int)w->shape[1];
     const int64_t pshape[4] = {(n + 15) / 16, (k + 3) / 4, 16, 4}, sshape[1] = {n};
-    const struct ram_tensor_view *v = src->find(src->ctx, w->name);
-    if (!v) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", w->name);
+    const struct ram_tensor_view *v = src->find(src->ctx, name);
+    if (!v) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s", name);
     if (v->dtype != RAM_DTYPE_I8)
-        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s: got %s, expected I8 (int8 file)", w->name,
+        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s: got %s, expected I8 (int8 file)", name,
                         ram_dtype_name(v->dtype));
     if (k > RAM_Q8_MAX_K)
-        return ram_fail(err, RAM_ERR_TOO_BIG, "%s: %d inputs, int8 supports %d", w->name, k, RAM_Q8_MAX_K);
-    ram_status rc = check_shape(v, w->name, 4, pshape, err);
+        return ram_fail(err, RAM_ERR_TOO_BIG, "%s: %d inputs, int8 supports %d", name, k, RAM_Q8_MAX_K);
+    ram_status rc = check_shape(v, name, 4, pshape, err);
     if (rc) return rc;
-    const struct ram_tensor_view *sv = findf(src, "%s.qscale", w->name);
-    if (!sv) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s.qscale", w->name);
+    const struct ram_tensor_view *sv = findf(src, "%s.%s", name, suffix);
+    if (!sv) return ram_fail(err, RAM_ERR_FORMAT, "missing tensor %s.%s", name, suffix);
     if (sv->dtype != RAM_DTYPE_F32)
-        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s.qscale: got %s, expected F32", w->name,
+        return ram_fail(err, RAM_ERR_FORMAT, "wrong dtype for %s.%s: got %s, expected F32", name, suffix,
                         ram_dtype_name(sv->dtype));
     if ((rc = check_shape(sv, sv->name, 1, sshape, err))) return rc;
     const float *scale;
     if ((rc = view_f32(m, sv, &scale, err))) return rc;
     for (int o = 0; o < n; o++)
         if (!(scale[o] >= 0) || !isfinite(scale[o]))
-            return ram_fail(err, RAM_ERR_FORMAT, "%s.qscale[%d] is not a finite scale >= 0", w->name, o);
-    struct ram_q8_weight *q;
-    if ((rc = ram_q8_weight_new(n, k, v->data, scale, &q, err))) return rc;
+            return ram_fail(err, RAM_ERR_FORMAT, "%s.%s[%d] is not a finite scale >= 0", name, suffix, o);
+    if ((rc = ram_q8_weight_new(n, k, v->data, scale, out, err))) return rc;
+    return ram_model_own(m, *out, err);
+}
+
+/* A Swin matrix of a quantized file: its codes and scales (NAME,
+** NAME.qscale) and, where the file's int8 path runs it as int8m (version 3),
+** its rounding residual quantized the same way (NAME.qlo, NAME.qlo.qscale). */
+static ram_status bind_q8(struct ram_model *m, const struct ram_tensor_source *src, const struct ram_wspec *w,
+                          struct ram_error *err)
+{
+    const int n = (int)w->shape[0], k = (int)w->shape[1];
+    struct ram_q8_weight *q, *lo;
+    ram_status rc = bind_q8_pair(m, src, w->name, n, k, "qscale", &q, err);
+    if (rc) return rc;
+    if (ram_q8_layer_precision(m, w->name) == RAM_PREC_INT8M) {
+        char lname[RAM_WSPEC_NAME + 8];
+        snprintf(lname, sizeof lname, "%s.qlo", w->name);
+        if ((rc = bind_q8_pair(m, src, lname, n, k, "qscale", &lo, err))) return rc;
+        q->lo = lo;
+        q->lo_mean = 1;
+    }
     *w->q8 = q;
     *w->dst = NULL;
-    return ram_model_own(m, q, err);
+    return RAM_OK;
 }
 
 /* A Swin matrix of a bf16 file: the packed BF16 tensor [ceil(out/16),
@@ -639,7 +657,8 @@ ram_status ram_model_bind_ex(struct ram_model *m, const struct ram_tensor_source
         }
         if (w->q8 && m->quant) { /* int8 in the file, or fp32 where the precision choice keeps it */
             const struct ram_tensor_view *qv = src->find(src->ctx, w->name);
-            if (!qv || qv->dtype == RAM_DTYPE_I8 || ram_q8_layer_precision(m, w->name) == RAM_PREC_INT8) {
+            const int p = ram_q8_layer_precision(m, w->name);
+            if (!qv || qv->dtype == RAM_DTYPE_I8 || p == RAM_PREC_INT8 || p == RAM_PREC_INT8M) {
                 if ((rc = bind_q8(m, src, w, err))) goto cleanup;
                 continue;
             }
@@ -815,14 +834,24 @@ int ram_layer_precision(const struct ram_model *m, const char *name, int path)
         if (sensitive(name)) return RAM_PREC_F32;
         return !strncmp(name, "tagging_head.", 13) ? RAM_PREC_BF16X3 : RAM_PREC_BF16X2;
     }
+    if (path == RAM_PREC_INT8ACC) { /* within 0.02 of fp32 where int8 is not (models/README.md) */
+        if (!strncmp(name, "tagging_head.", 13)) return RAM_PREC_BF16;
+        const int p = ram_layer_precision(m, name, RAM_PREC_INT8);
+        return p == RAM_PREC_INT8 && strstr(name, ".blocks.") ? RAM_PREC_INT8M : p;
+    }
     if (path == RAM_PREC_INT8 && last_stage(m, name)) return RAM_PREC_BF16;
     if (!sensitive(name)) return path;
     return path == RAM_PREC_INT8 ? RAM_PREC_BF16 : RAM_PREC_F32;
 }
 
+int ram_q8_path(const struct ram_model *m)
+{
+    return m && m->quant == RAM_QUANT_INT8ACC ? RAM_PREC_INT8ACC : RAM_PREC_INT8;
+}
+
 int ram_q8_layer_precision(const struct ram_model *m, const char *name)
 {
-    return ram_layer_precision(m, name, RAM_PREC_INT8);
+    return ram_layer_precision(m, name, ram_q8_path(m));
 }
 
 static int q8_choose(const char *name, void *ctx) { return ram_q8_layer_precision(ctx, name); }

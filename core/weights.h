@@ -134,7 +134,8 @@ enum ram_prec {
     RAM_PREC_INT8XA,  /* int8 products of W's codes with the activations' u8 rounding and their residual's */
     RAM_PREC_INT8X3,  /* both residuals: x_hi W_hi + x_lo W_hi + x_hi W_lo */
     RAM_PREC_INT8M,   /* int8, plus W's int8 residual applied to the mean of the rows, as a bias (gemm_q8.h lo_mean) */
-    RAM_PREC_INT8XAM  /* int8xa, plus the same correction */
+    RAM_PREC_INT8XAM, /* int8xa, plus the same correction */
+    RAM_PREC_INT8ACC  /* not a layer's precision: the accurate int8 mix of version-3 files, as a path */
 };
 
 /* The precision the int8 path gives the matrix of canonical key name
@@ -148,13 +149,21 @@ enum ram_prec {
 ** that predates a layer's move refuses the newer file's F32 form of it). */
 int ram_q8_layer_precision(const struct ram_model *m, const char *name);
 
+/* The int8 path of model m: RAM_PREC_INT8ACC for a version-3 file (and a
+** model the converter writes as one: m->quant == RAM_QUANT_INT8ACC), else
+** RAM_PREC_INT8 (version 2, as it always ran). */
+int ram_q8_path(const struct ram_model *m);
+
 /* The precision a path (RAM_PREC_INT8 or RAM_PREC_BF16) gives the matrix
 ** name: the path's own, or one step up (int8 -> bf16, bf16 -> fp32) for
 ** the few matrices the per-layer analysis finds sensitive (and, int8 only,
 ** bf16 for the Swin's last stage). m may be NULL for the bf16 path.
 ** The path RAM_PREC_BF16ACC is the "accurate bf16" mix that the analysis found
-** within 0.005 of fp32 (not a shipped path; bench_precision measures it):
-** the sensitive matrices fp32, the Swin's bf16x2, the decoder's bf16x3. */
+** within 0.005 of fp32: the sensitive matrices fp32, the Swin's bf16x2, the
+** decoder's bf16x3. The path RAM_PREC_INT8ACC is the accurate int8 mix
+** (version-3 files, models/README.md "The accurate int8 path"): as
+** RAM_PREC_INT8, but the Swin blocks' int8 matrices RAM_PREC_INT8M (their
+** residual is in the file) and every decoder matrix RAM_PREC_BF16. */
 int ram_layer_precision(const struct ram_model *m, const char *name, int path);
 
 /* The bf16 path a bf16 file (and ram_model_use_bf16) runs: RAM_PREC_BF16ACC,
@@ -233,9 +242,11 @@ struct ram_write_opts {
 ** digest_out (33 bytes, may be NULL) receives the file's checksum. */
 ram_status ram_model_write(struct ram_model *m, const char *path, const struct ram_write_opts *o, char *digest_out,
                            struct ram_error *err);
-/* The same with quant 1: the Swin linear matrices as int8 (ram-convert
-** --quant int8; format version 2, models/README.md). A separate entry point
-** rather than a field so that positional initialisers of ram_write_opts stay whole. */
+/* The same with quant 1: the Swin linear matrices as int8 (format version 2,
+** models/README.md; ram-convert --quant int8-v2), or quant 2: the accurate
+** int8 mix (version 3: the Swin blocks' int8 matrices with their residual;
+** ram-convert --quant int8). A separate entry point rather than a field so
+** that positional initialisers of ram_write_opts stay whole. */
 ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct ram_write_opts *o, int quant,
                              char *digest_out, struct ram_error *err);
 

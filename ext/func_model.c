@@ -31,6 +31,10 @@ static char *model_json(const struct ram_entry *e)
                                                         : "RAM",
                         pI->num_class, pI->des_per_class, pI->image_size, pI->embed_dim, pI->n_image_tokens);
     ram__json_str(s, pI->dtype);
+    if (pI->int8_path) {
+        sqlite3_str_appendf(s, ",\"int8_path\":");
+        ram__json_str(s, pI->int8_path);
+    }
     if (pI->caption_decoder) {
         sqlite3_str_appendf(s, ",\"caption_decoder\":");
         ram__json_str(s, pI->caption_decoder);

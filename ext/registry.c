@@ -230,11 +230,13 @@ char *ram__registry_json(void)
         if (p != g_pList) sqlite3_str_appendchar(s, 1, ',');
         sqlite3_str_appendf(s, "{\"file\":");
         ram__json_str(s, p->zPath);
-        sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"refs\":%d,\"verified\":%s}", p->info.digest,
+        sqlite3_str_appendf(s, ",\"digest\":\"%s\",\"kind\":\"%s\",\"dtype\":\"%s\"", p->info.digest,
                             p->info.kind == RAM_KIND_RAM_PLUS   ? "RAM++"
                             : p->info.kind == RAM_KIND_TAG2TEXT ? "Tag2Text"
                                                                 : "RAM",
-                            p->nRef, p->bVerified ? "true" : "false");
+                            p->info.dtype);
+        if (p->info.int8_path) sqlite3_str_appendf(s, ",\"int8_path\":\"%s\"", p->info.int8_path);
+        sqlite3_str_appendf(s, ",\"refs\":%d,\"verified\":%s}", p->nRef, p->bVerified ? "true" : "false");
     }
     sqlite3_str_appendf(s, "],\"connections\":%d", g_nConn);
     pthread_mutex_unlock(&g_mutex);

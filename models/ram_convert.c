@@ -33,8 +33,8 @@
 
 struct args {
     const char *in, *out, *tags, *tags_zh, *thr, *clip, *bpe, *random;
-    const char *bert_vocab; /* Tag2Text: vocab.txt (default models/bert_vocab.txt) */
-    int dtype, verbose, quant, trained_like;
+    const char *bert_vocab;                  /* Tag2Text: vocab.txt (default models/bert_vocab.txt) */
+    int dtype, verbose, quant, trained_like; /* quant: 0 none, 1 int8-v2, 2 int8 (ram_model_write_q) */
     struct ram_convert_opts opts;
     uint64_t seed;
 };
@@ -65,9 +65,12 @@ static void usage(FILE *f)
                "                        the accurate mix (Swin weights as bf16 + residual, decoder with\n"
                "                        both operands split; ~1.8x faster than f32 here), with\n"
                "                        RAM_BF16=plain plain bf16 (~2.5x; Swin stored packed); default f32\n"
-               "  --quant none|int8     int8 stores the Swin linear matrices as int8 per output channel\n"
-               "                        (format version 2; ~2x faster on CPUs with AVX512-VNNI, any x86-64\n"
-               "                        reads it); the decoder's are quantized at load; default none\n"
+               "  --quant none|int8|int8-v2\n"
+               "                        int8 stores the Swin linear matrices as int8 per output channel\n"
+               "                        with their rounding residual (format version 3, the accurate\n"
+               "                        mix: the Swin's shared rounding error corrected, the decoder in\n"
+               "                        bf16); int8-v2 without the residual (version 2: faster, less\n"
+               "                        accurate, the decoder in int8); default none\n"
                "  --clip CLIP           add a CLIP text tower for open-set scoring: a .pth state dict\n"
                "                        (OpenAI names: token_embedding.weight, transformer.resblocks.*,\n"
                "                        ...) or a .safetensors with OpenAI or Hugging Face CLIPModel\n"
@@ -172,10 +175,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             }
             i++;
         } else if (!strcmp(s, "--quant")) {
-            if (v && (!strcmp(v, "none") || !strcmp(v, "int8"))) {
-                a->quant = !strcmp(v, "int8");
+            if (v && (!strcmp(v, "none") || !strcmp(v, "int8") || !strcmp(v, "int8-v2"))) {
+                a->quant = !strcmp(v, "int8") ? 2 : !strcmp(v, "int8-v2");
             } else {
-                fprintf(stderr, "ram-convert: --quant must be none or int8\n");
+                fprintf(stderr, "ram-convert: --quant must be none, int8 or int8-v2\n");
                 return 0;
             }
             i++;
@@ -515,7 +518,10 @@ static int run(const struct args *a)
            a->dtype == RAM_DTYPE_F16    ? "f16"
            : a->dtype == RAM_DTYPE_BF16 ? "bf16"
                                         : "f32",
-           a->quant ? " + int8 Swin matrices" : "", m->has_clip ? ", with CLIP text tower" : "", digest, now() - t0);
+           a->quant == 2 ? " + int8 Swin matrices (accurate mix)"
+           : a->quant    ? " + int8 Swin matrices"
+                         : "",
+           m->has_clip ? ", with CLIP text tower" : "", digest, now() - t0);
 
 done:
     if (rc) fprintf(stderr, "ram-convert: %s\n", err.msg);

@@ -128,7 +128,7 @@ static void test_closed_set(struct ram_model *m, const struct golden_case *gc, c
     float *emb = malloc(sizeof(float) * nt * E), *emb2 = malloc(sizeof(float) * nt * E);
     float *probs = malloc(sizeof(float) * K), *probs2 = malloc(sizeof(float) * K);
     float *logits = malloc(sizeof(float) * K);
-    struct ram_tagger_scratch ts = {NULL, 7, m->des_per_class};
+    struct ram_tagger_scratch ts = {NULL, 7, m->des_per_class, NULL};
     ts.buf = malloc(sizeof(float) * ram_tagger_scratch_floats(m, ts.chunk, ts.max_des));
     struct ram_image_params ip = ram_image_default_params();
     ip.exif_rotate = 0;
@@ -523,7 +523,7 @@ static void test_heldout_api(void)
     struct ram_image_params ip = ram_image_default_params();
     rc = ram_tag_image(st, g_img[1], g_img_len[1], &ip, emb, probs, &err);
     check(rc == RAM_OK, "golden.heldout.tag_image", "%s", err.msg);
-    struct ram_tagger_scratch ts = {NULL, 2, 2}; /* 2 x 2 description rows: one class per chunk */
+    struct ram_tagger_scratch ts = {NULL, 2, 2, NULL}; /* 2 x 2 description rows: one class per chunk */
     ts.buf = malloc(sizeof(float) * ram_tagger_scratch_floats(m, ts.chunk, ts.max_des));
     struct ram_tagger_args ta = {emb, m->label_embed, 7, 4, NULL, NULL};
     if (!rc) rc = ram_tagger_forward(m, &ta, &ts, ref, NULL, &err);

@@ -43,6 +43,7 @@
 #include "ops.h"
 #include "ram.h"
 #include "safetensors.h"
+#include "scratch.h"
 #include "weights.h"
 
 #include <unistd.h>
@@ -292,23 +293,35 @@ static void test_fused_case(const struct qcase *c, const char *tag)
     float *xcopy = malloc(sizeof(float) * M * K);
     memcpy(xcopy, c->x, sizeof(float) * M * K);
     memcpy(y, res, sizeof(float) * ny);
-    rc = ram_linear_q_fused(xcopy, M, K, c->W, NULL, c->b, N, y, &both, xcopy, tmp, &err);
+    rc = ram_linear_q_fused(xcopy, M, K, c->W, NULL, c->b, N, y, &both, xcopy, tmp, NULL, &err);
     snprintf(name, sizeof name, "quant.%s.fused_fp32_separate_ops", tag);
     check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "fp32 path differs from LayerNorm, linear, add");
     free(xcopy);
 
-    /* A bf16 weight: ram_linear_q_fused runs the separate ops; the kernel call refuses. */
+    /* A bf16 weight: ram_linear_q_fused gives the separate ops' values (its
+    ** LayerNorm fused into the rows' rounding: ram_bf16_linear_ex) on every
+    ** level, at 1 and 2 threads, with a scratch reused across the calls;
+    ** the int8 kernel call refuses. */
     uint16_t *bp = malloc(ram_bf16_packed_bytes(N, K));
     struct ram_q8_weight *bq = NULL;
+    struct ram_scratch sc = {0};
+    int bf_ok = 1;
     ram_bf16_pack(c->W, N, K, bp);
     rc = ram_q8_weight_new_bf16(N, K, bp, &bq, &err);
-    if (rc == RAM_OK) {
-        ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
-        rc |= ram_q8_linear(xn, M, bq, c->b, ref, &err);
-        rc |= ram_linear_q_fused(c->x, M, K, NULL, bq, c->b, N, y, &ln, xn, NULL, &err);
-    }
+    for (int level = 0; level <= ram_bf16_level() && rc == RAM_OK; level++)
+        for (int threads = 1; threads <= 2; threads++) {
+            ram_bf16_force_level(level);
+            ram_set_threads(threads);
+            ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
+            rc |= ram_q8_linear(xn, M, bq, c->b, ref, &err);
+            rc |= ram_linear_q_fused(c->x, M, K, NULL, bq, c->b, N, y, &ln, xn, NULL, &sc, &err);
+            bf_ok &= !memcmp(ref, y, sizeof(float) * ny);
+            ram_bf16_force_level(-1);
+        }
+    ram_set_threads(1);
+    ram_scratch_free(&sc);
     snprintf(name, sizeof name, "quant.%s.fused_bf16_separate_ops", tag);
-    check(rc == RAM_OK && !memcmp(ref, y, sizeof(float) * ny), name, "bf16 path differs (%s)", rc ? err.msg : "");
+    check(rc == RAM_OK && bf_ok, name, "bf16 path differs (%s)", rc ? err.msg : "");
     rc = bq ? ram_q8_linear_ex(c->x, M, bq, c->b, y, &ln, &err) : RAM_OK;
     snprintf(name, sizeof name, "quant.%s.fused_bf16_refused", tag);
     check(bq && rc == RAM_ERR_ARG && strstr(err.msg, "int8 weight"), name, "rc %d", (int)rc);
@@ -544,15 +557,24 @@ static void test_bf16_shape(int M, int N, int K, int mode)
     struct ram_bf16_weight w = {.n = N, .k = K, .packed = pk, .lo = x2 ? lo : NULL, .split_x = xs};
     const int best = ram_bf16_level();
     ram_status rc = RAM_OK;
+    /* 2 threads take a reused scratch (scratch.h) filled with bf16 NaNs
+    ** first: a stale value that reached y (e.g. the K padding of a row left
+    ** unwritten, times the zero weights past K) would make it NaN; 1 thread
+    ** a buffer of the call's own. */
+    struct ram_scratch s = {0};
+    const size_t need = (size_t)(M + 95) / 96 * 96 * ((K + 1) / 2 * 2) * 2 * sizeof(uint16_t);
     for (int l = 0; l <= best; l++)
         for (int t = 0; t < 2; t++) {
             y[l][t] = malloc(sizeof(float) * M * N);
             ram_bf16_force_level(l);
             ram_set_threads(t + 1);
-            rc |= ram_bf16_linear(x, M, &w, b, y[l][t], &err);
+            void *dirty = t ? ram_scratch_get(&s, need) : NULL;
+            if (dirty) memset(dirty, 0xff, need);
+            rc |= ram_bf16_linear(x, M, &w, b, y[l][t], t ? &s : NULL, &err);
         }
     ram_bf16_force_level(-1);
     ram_set_threads(1);
+    ram_scratch_free(&s);
     /* Levels 0-3 do the same additions in the same order; AMX (4) its own. */
     int same = 1;
     for (int l = 0; l <= best; l++)
@@ -620,6 +642,103 @@ static void test_bf16_shape(int M, int N, int K, int mode)
     free(x), free(W), free(b), free(pk), free(lo);
 }
 
+/* The rows' rounding of every path on the hard cases (ties to even, a
+** carry into the exponent, subnormals to signed zero, residuals of split
+** activations): through an identity W (K = N = 64, a multiple of 32, so
+** that AMX takes its own rounding of the rows), y is each row's rounding
+** exactly (one product by 1, the others by 0), on every level. */
+static void test_bf16_round_rows(void)
+{
+    enum { M = 5, K = 64 };
+    static const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f808001u, 0x3fffffffu,
+                                       0x00400000u, 0x807fffffu, 0x00800000u, 0x7f7f7fffu, 0x3f800001u,
+                                       0x3c008000u, 0xc2fe7fffu, 0x0000ffffu, 0x80000001u, 0x3effff00u};
+    float *x = malloc(sizeof(float) * M * K), *W = calloc((size_t)K * K, sizeof(float));
+    for (int i = 0; i < M * K; i++) {
+        uint32_t u = special[i % (sizeof special / sizeof special[0])] ^ (uint32_t)(i / 15 % 2) << 31;
+        memcpy(&x[i], &u, 4);
+    }
+    for (int o = 0; o < K; o++) W[(size_t)o * K + o] = 1;
+    uint16_t *pk = malloc(ram_bf16_packed_bytes(K, K));
+    ram_bf16_pack(W, K, K, pk);
+    int ok = 1;
+    ram_status rc = RAM_OK;
+    const int best = ram_bf16_level();
+    for (int xs = 0; xs < 2; xs++) {
+        struct ram_bf16_weight w = {.n = K, .k = K, .packed = pk, .split_x = xs};
+        float y0[M * K], y[M * K];
+        struct ram_error err;
+        ram_bf16_force_level(RAM_BF16_SCALAR);
+        rc |= ram_bf16_linear(x, M, &w, NULL, y0, NULL, &err);
+        for (int l = 1; l <= best; l++) {
+            ram_bf16_force_level(l);
+            rc |= ram_bf16_linear(x, M, &w, NULL, y, NULL, &err);
+            for (int i = 0; i < M * K; i++) ok &= y[i] == y0[i];
+        }
+        for (int i = 0; i < M * K; i++) { /* the scalar path against the rounding itself */
+            const float xf = x[i], h = (float)bf(ram_f32_to_bf16(xf));
+            ok &= y0[i] == (xs ? h + (float)bf(ram_f32_to_bf16(xf - h)) : h);
+        }
+    }
+    ram_bf16_force_level(-1);
+    check(rc == RAM_OK && ok, "bf16.rows_rounded_alike_on_every_level", "a level rounds a hard case differently");
+    free(x), free(W), free(pk);
+}
+
+/* ram_bf16_linear_ex's fused LayerNorm and residual add give the separate
+** ops' values bit for bit (LayerNorm, ram_bf16_linear, ram_add) on every
+** level, at 1 and 2 threads, plain and with both operands split; K = 1056
+** takes AMX's K blocks, whose partial sums then leave y (the residual) alone. */
+static void test_bf16_fused_shape(int M, int N, int K)
+{
+    struct ram_error err;
+    char name[96];
+    float *x = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
+    float *lw = malloc(sizeof(float) * K), *lb = malloc(sizeof(float) * K), *xn = malloc(sizeof(float) * M * K);
+    float *res = malloc(sizeof(float) * M * N), *ref = malloc(sizeof(float) * M * N),
+          *y = malloc(sizeof(float) * M * N);
+    for (int i = 0; i < M * K; i++) x[i] = 2.0f * frand() + 0.3f;
+    for (int i = 0; i < N * K; i++) W[i] = 0.05f * frand();
+    for (int i = 0; i < N; i++) b[i] = frand();
+    for (int i = 0; i < K; i++) lw[i] = 1.0f + 0.5f * frand(), lb[i] = 0.2f * frand();
+    for (int i = 0; i < M * N; i++) res[i] = 3.0f * frand();
+    uint16_t *pk = malloc(ram_bf16_packed_bytes(N, K)), *lo = malloc(ram_bf16_packed_bytes(N, K));
+    ram_bf16_pack(W, N, K, pk);
+    ram_bf16_pack_lo(W, N, K, lo);
+    const struct ram_q8_fuse steps[3] = {
+        {.ln_w = lw, .ln_b = lb, .ln_eps = 1e-5f}, {.add = 1}, {.ln_w = lw, .ln_b = lb, .ln_eps = 1e-5f, .add = 1}};
+    struct ram_scratch sc = {0};
+    int ok = 1;
+    ram_status rc = RAM_OK;
+    const int best = ram_bf16_level();
+    for (int split = 0; split < 2; split++) {
+        struct ram_bf16_weight w = {.n = N, .k = K, .packed = pk, .lo = split ? lo : NULL, .split_x = split};
+        for (int l = 0; l <= best; l++)
+            for (int t = 1; t <= 2; t++)
+                for (int f = 0; f < 3; f++) {
+                    ram_bf16_force_level(l);
+                    ram_set_threads(t);
+                    const float *in = x;
+                    if (steps[f].ln_w) ram_layernorm(x, xn, M, K, lw, lb, 1e-5f), in = xn;
+                    rc |= ram_bf16_linear(in, M, &w, b, ref, NULL, &err);
+                    if (steps[f].add) {
+                        memcpy(y, ref, sizeof(float) * M * N);
+                        memcpy(ref, res, sizeof(float) * M * N);
+                        ram_add(ref, y, (size_t)M * N);
+                    }
+                    memcpy(y, res, sizeof(float) * M * N);
+                    rc |= ram_bf16_linear_ex(x, M, &w, b, y, &steps[f], &sc, &err);
+                    ok &= !memcmp(ref, y, sizeof(float) * M * N);
+                }
+    }
+    ram_bf16_force_level(-1);
+    ram_set_threads(1);
+    ram_scratch_free(&sc);
+    snprintf(name, sizeof name, "bf16.%dx%dx%d.fused_layernorm_and_residual_identical", M, N, K);
+    check(rc == RAM_OK && ok, name, "a fused step differs from LayerNorm / ram_add around the product");
+    free(x), free(W), free(b), free(lw), free(lb), free(xn), free(res), free(ref), free(y), free(pk), free(lo);
+}
+
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
@@ -628,6 +747,10 @@ static void test_bf16(void)
                                     {37, 70, 128}, {33, 17, 32},   {130, 300, 256}, {70, 200, 1056}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
+    test_bf16_round_rows();
+    test_bf16_fused_shape(37, 70, 130);
+    test_bf16_fused_shape(33, 17, 32);
+    test_bf16_fused_shape(70, 200, 1056);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], 0);
     /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
@@ -647,8 +770,8 @@ static void test_bf16(void)
     struct ram_q8_weight *q = NULL;
     struct ram_bf16_weight w = {.n = 2, .k = 3, .packed = pk};
     ram_status rc = ram_q8_weight_new_bf16(2, 3, pk, &q, &err);
-    if (!rc) rc = ram_linear_q(x, 2, 3, NULL, q, NULL, 2, y, &err);
-    if (!rc) rc = ram_bf16_linear(x, 2, &w, NULL, y2, &err);
+    if (!rc) rc = ram_linear_q(x, 2, 3, NULL, q, NULL, 2, y, NULL, &err);
+    if (!rc) rc = ram_bf16_linear(x, 2, &w, NULL, y2, NULL, &err);
     check(rc == RAM_OK && !memcmp(y, y2, sizeof y) && y[0] == 0.5f - 2 + 6 && y[3] == -0.25f + 0.5f - 12,
           "bf16.through_ram_linear_q", "rc %d, y %g %g %g %g", rc, y[0], y[1], y[2], y[3]);
     ram_q8_weight_free(q);
@@ -681,7 +804,7 @@ static ram_status convert_int8(const char *pth, const char *out, struct ram_erro
     snprintf(p[3], sizeof p[3], "golden/%s", pth);
     ram_status rc = ram_model_init_from_pth(data_path(p[3]), p[0], p[1], p[2], NULL, &m, err);
     struct ram_write_opts o = {0};
-    if (!rc) rc = ram_model_write_q(m, out, &o, 1, NULL, err);
+    if (!rc) rc = ram_model_write_q(m, out, &o, 2, NULL, err);
     ram_model_free(m);
     return rc;
 }
@@ -786,21 +909,100 @@ static void tl_add(struct tl_agree *a, const struct ram_model *m, const float *q
     }
 }
 
+/* The bf16 products' rows live in the state's scratch (scratch.h): the
+** first forward grows it, a second one on the same state allocates
+** nothing (a buffer per product, as before, made ~40 allocations per
+** forward here) and gives the same bits from the reused memory. */
+static void test_scratch_reused(struct ram_model *m, const float *chw)
+{
+    struct ram_error err = {{0}};
+    struct ram_state *st = NULL;
+    const int K = m->num_class;
+    float *emb = malloc(sizeof(float) * m->n_image_tokens * m->embed_dim), *p[2];
+    p[0] = malloc(sizeof(float) * K), p[1] = malloc(sizeof(float) * K);
+    long n[3];
+    n[0] = ram_scratch_probe_allocs();
+    ram_status rc = ram_state_init(m, &st, &err);
+    for (int i = 0; i < 2 && !rc; i++) {
+        rc = ram_encode_image(st, chw, emb, &err);
+        if (!rc) rc = ram_tag_probs(st, emb, p[i], &err);
+        n[i + 1] = ram_scratch_probe_allocs();
+    }
+    check(rc == RAM_OK && n[1] > n[0] && n[2] == n[1] && !memcmp(p[0], p[1], sizeof(float) * K),
+          "quant.trained_like.bf16_scratch_reused",
+          "allocations: %ld in the first forward, %ld in the second (0 expected); same probabilities %d (%s)",
+          n[1] - n[0], n[2] - n[1], !memcmp(p[0], p[1], sizeof(float) * K), err.msg);
+    ram_state_free(st);
+    free(emb), free(p[0]), free(p[1]);
+}
+
 static int plain_bf16(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_BF16); }
+
+static int int8acc_at_load(const char *name, void *ctx) { return ram_layer_precision(ctx, name, RAM_PREC_INT8ACC); }
+
+/* One Swin matrix of the version-3 file against its fp32 form, on rows that
+** share most of their values (as LayerNorm'd tokens do): the error of the
+** outputs averaged over the rows (what every token shares), with the
+** file's residual correction (q as loaded) and without it. */
+static void shared_error(const struct ram_q8_weight *q, const float *W, double *with, double *without)
+{
+    enum { M = 64 };
+    const int N = q->n, K = q->k;
+    float *x = malloc(sizeof(float) * M * K), *y = malloc(sizeof(float) * M * N), *base = malloc(sizeof(float) * K);
+    double *d = calloc(N, sizeof(double));
+    struct ram_error err;
+    for (int k = 0; k < K; k++) base[k] = frand();
+    for (int r = 0; r < M; r++)
+        for (int k = 0; k < K; k++) x[(size_t)r * K + k] = base[k] + 0.3f * frand();
+    struct ram_q8_weight plain = *q;
+    plain.lo = NULL, plain.lo_mean = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        memset(d, 0, sizeof(double) * N);
+        ram_status rc = ram_q8_linear(x, M, pass ? &plain : q, NULL, y, &err);
+        for (int r = 0; r < M && !rc; r++)
+            for (int o = 0; o < N; o++) {
+                double e = 0;
+                for (int k = 0; k < K; k++) e += (double)x[(size_t)r * K + k] * W[(size_t)o * K + k];
+                d[o] += (y[(size_t)r * N + o] - e) / M;
+            }
+        double worst = rc ? INFINITY : 0;
+        for (int o = 0; o < N; o++) worst = fmax(worst, fabs(d[o]));
+        *(pass ? without : with) = worst;
+    }
+    free(x), free(y), free(base), free(d);
+}
+
+/* The accurate int8 path's Swin correction (int8m) switched off in a loaded
+** model: every Swin weight loses its residual. Returns how many had one. */
+static int drop_int8m(struct ram_model *m)
+{
+    int n = 0;
+    for (int s = 0; s < m->swin.n_stages; s++)
+        for (int b = 0; b < m->swin.depths[s]; b++) {
+            struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[b];
+            struct ram_q8_weight *q[4] = {(void *)w->qkv_q, (void *)w->proj_q, (void *)w->fc1_q, (void *)w->fc2_q};
+            for (int i = 0; i < 4; i++)
+                if (q[i] && q[i]->lo && q[i]->lo_mean) q[i]->lo = NULL, q[i]->lo_mean = 0, n++;
+        }
+    return n;
+}
 
 static void test_trained_like(void)
 {
     struct ram_error err = {{0}};
     const char *cfg = tmp_path("tl.json"), *f32 = tmp_path("tl.ram"), *i8 = tmp_path("tl_int8.ram"),
-               *b16 = tmp_path("tl_bf16.ram");
+               *b16 = tmp_path("tl_bf16.ram"), *i8v2 = tmp_path("tl_int8v2.ram");
     FILE *f = fopen(cfg, "w");
     if (f) fputs(TL_CONFIG, f), fclose(f);
-    /* fp32, bf16 at load (the accurate mix by default), int8 file, bf16 file, the plain bf16 path */
-    struct ram_model *m[5] = {0};
-    ram_status rc =
-        !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") || convert_tl(cfg, b16, "--dtype bf16")
-            ? RAM_ERR_IO
-            : RAM_OK;
+    /* fp32, bf16 at load (the accurate mix by default), int8 file (version 3, the accurate
+    ** int8 mix), bf16 file, the plain bf16 path, a version-2 int8 file, the version-3 file
+    ** with its Swin correction switched off */
+    enum { NM = 8 };
+    struct ram_model *m[NM] = {0};
+    ram_status rc = !f || convert_tl(cfg, f32, "") || convert_tl(cfg, i8, "--quant int8") ||
+                            convert_tl(cfg, b16, "--dtype bf16") || convert_tl(cfg, i8v2, "--quant int8-v2")
+                        ? RAM_ERR_IO
+                        : RAM_OK;
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[0], &err);
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[1], &err);
     if (!rc) rc = ram_model_use_bf16(m[1], &err);
@@ -808,6 +1010,35 @@ static void test_trained_like(void)
     if (!rc) rc = ram_model_init_from_file(b16, NULL, &m[3], &err);
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[4], &err);
     if (!rc) rc = ram_model_pack_linear(m[4], plain_bf16, m[4], &err);
+    if (!rc) rc = ram_model_init_from_file(i8v2, NULL, &m[5], &err);
+    if (!rc) rc = ram_model_init_from_file(i8, NULL, &m[6], &err);
+    const int n_int8m = rc ? 0 : drop_int8m(m[6]);
+    if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[7], &err); /* the accurate int8 mix made at load */
+    if (!rc) rc = ram_model_pack_linear(m[7], int8acc_at_load, m[7], &err);
+    /* The residual the file stores is the one that matters: on a matrix of stage 1 the error every
+    ** token shares drops well below plain int8's (the kernel's forms are checked in test_split). */
+    double sh_with = INFINITY, sh_without = 0;
+    if (!rc)
+        shared_error(m[2]->swin_w.stages[1].blocks[0].fc2_q, m[0]->swin_w.stages[1].blocks[0].fc2_w, &sh_with,
+                     &sh_without);
+    printf("NOTE: trained-like: stage 1 fc2, output error shared by 64 rows: %.3g with the file's residual, %.3g "
+           "without\n",
+           sh_with, sh_without);
+    check(rc == RAM_OK && sh_with <= sh_without / 4, "quant.trained_like.int8_file_residual_corrects",
+          "shared error %.3g with the correction, %.3g without", sh_with, sh_without);
+    /* Version 3: the Swin blocks' int8 matrices of stages 0-2 carry their residual (int8m),
+    ** the last stage stays bf16, the decoder is bf16; version 2 runs as it always did. */
+    const struct ram_swin_block_w *b2 = rc ? NULL : &m[2]->swin_w.stages[1].blocks[1];
+    const struct ram_swin_block_w *b5 = rc ? NULL : &m[5]->swin_w.stages[1].blocks[1];
+    check(rc == RAM_OK && m[2]->quant == RAM_QUANT_INT8ACC && b2->fc2_q->lo && b2->fc2_q->lo_mean &&
+              !b2->fc2_q->bf16.packed && m[2]->tagger_layers[1].i_q->bf16.packed &&
+              !m[2]->tagger_layers[1].i_q->bf16.lo && m[2]->swin_w.stages[3].blocks[0].fc1_q->bf16.packed &&
+              n_int8m == 4 * (2 + 2 + 2),
+          "quant.trained_like.int8_forms", "version 3: Swin int8m (%d matrices), decoder bf16 expected (%s)", n_int8m,
+          err.msg);
+    check(rc == RAM_OK && m[5]->quant == RAM_QUANT_INT8 && !b5->fc2_q->lo && !b5->fc2_q->bf16.packed &&
+              !m[5]->tagger_layers[1].i_q->bf16.packed && m[5]->tagger_layers[1].i_q->colsum,
+          "quant.trained_like.int8_v2_file_runs_as_before", "version 2: Swin and decoder int8 expected (%s)", err.msg);
     struct ram_model_info info;
     ram_model_get_info(m[3], &info);
     check(rc == RAM_OK && !strcmp(info.dtype, "bf16") && m[3]->swin_w.stages[0].blocks[0].fc1_q &&
@@ -825,23 +1056,29 @@ static void test_trained_like(void)
     if (rc) goto done;
     enum { N_IN = 6 };
     const int S = m[0]->swin.image_size, K = m[0]->num_class;
-    float *chw = malloc(sizeof(float) * 3 * S * S), *p[5];
-    for (int k = 0; k < 5; k++) p[k] = malloc(sizeof(float) * K);
-    int file_same = 1;
-    struct tl_agree a[5];
+    float *chw = malloc(sizeof(float) * 3 * S * S), *p[NM];
+    for (int k = 0; k < NM; k++) p[k] = malloc(sizeof(float) * K);
+    int file_same = 1, int8_same = 1, int8_corrected = 0;
+    struct tl_agree a[NM];
     memset(a, 0, sizeof a);
     double pmin = 1, pmax = 0;
     for (int i = 0; i < N_IN && !rc; i++) {
         for (int j = 0; j < 3 * S * S; j++) /* smooth waves plus noise, normalised-image range */
             chw[j] = 1.5f * sinf(0.05f * (float)(j % S) * (i + 1) + 0.03f * (float)(j / S) + (float)i) + 0.4f * frand();
-        for (int k = 0; k < 5 && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
+        for (int k = 0; k < NM && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
+        if (i == 0 && !rc) test_scratch_reused(m[1], chw);
         file_same &= !memcmp(p[1], p[3], sizeof(float) * K);
-        for (int k = 1; k < 5 && !rc; k++) tl_add(&a[k], m[0], p[0], p[k], K);
+        int8_same &= !memcmp(p[2], p[7], sizeof(float) * K);
+        int8_corrected |= !!memcmp(p[2], p[6], sizeof(float) * K);
+        for (int k = 1; k < NM && !rc; k++) tl_add(&a[k], m[0], p[0], p[k], K);
         for (int c = 0; c < K; c++) pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
     }
     printf("NOTE: trained-like: fp32 probabilities %.2g..%.4f; bf16 max |dp| %.5f (%d flips, at most %.5f from the "
            "threshold); int8 max |dp| %.5f (%d flips, at most %.5f)\n",
            pmin, pmax, a[1].maxdiff, a[1].flips, a[1].flip_gap, a[2].maxdiff, a[2].flips, a[2].flip_gap);
+    printf("NOTE: trained-like: int8 version 2 max |dp| %.5f (%d flips); version 3 without its Swin correction %.5f "
+           "(%d)\n",
+           a[5].maxdiff, a[5].flips, a[6].maxdiff, a[6].flips);
     check(rc == RAM_OK && pmin < 1e-3 && pmax > 0.9, "quant.trained_like.spread", "probabilities %.3g..%.3g (%s)", pmin,
           pmax, rc ? err.msg : "");
     check(rc == RAM_OK && a[1].maxdiff <= 0.005 && a[1].flip_gap <= 0.005, "quant.trained_like.bf16_within_0.005",
@@ -855,13 +1092,16 @@ static void test_trained_like(void)
     check(rc == RAM_OK && a[4].maxdiff <= 0.005 && a[4].flip_gap <= 0.005 && a[1].maxdiff <= a[4].maxdiff / 2,
           "quant.trained_like.accurate_bf16_halves_bf16_error", "accurate max |dp| %.6f, plain %.6f, a flip %.5f away",
           a[1].maxdiff, a[4].maxdiff, a[4].flip_gap);
+    check(rc == RAM_OK && int8_same && int8_corrected, "quant.trained_like.int8_file_equals_int8acc_at_load",
+          "the version-3 file %s the accurate mix made at load from fp32; without its correction it %s",
+          int8_same ? "equals" : "differs from", int8_corrected ? "differs" : "is the same");
     check(rc == RAM_OK && file_same, "quant.trained_like.bf16_file_equals_bf16_at_load",
           "ram-convert --dtype bf16 gives other probabilities than the fp32 file converted at load");
-    for (int k = 0; k < 5; k++) free(p[k]);
+    for (int k = 0; k < NM; k++) free(p[k]);
     free(chw);
 done:
-    for (int k = 0; k < 5; k++) ram_model_free(m[k]);
-    unlink(cfg), unlink(f32), unlink(i8), unlink(b16);
+    for (int k = 0; k < NM; k++) ram_model_free(m[k]);
+    unlink(cfg), unlink(f32), unlink(i8), unlink(b16), unlink(i8v2);
 }
 
 /* ------------------------------------------------------------------ damaged files */
@@ -937,6 +1177,21 @@ static void e_nan_scale(struct ram_st_out *o, int *n, const char **k, const char
     nan_scale[1] = NAN;
     t->bytes = nan_scale;
 }
+static void e_no_residual(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
+{
+    struct ram_st_out *t = find_out(o, *n, QKV ".qlo");
+    if (t) *t = o[--*n];
+}
+static void e_residual_scale_dtype(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
+{
+    struct ram_st_out *t = find_out(o, *n, QKV ".qlo.qscale");
+    if (t) t->dtype = RAM_DTYPE_I32;
+}
+static void e_version4(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
+{
+    for (int i = 0; i < *nm; i++)
+        if (!strcmp(k[i], "format_version")) v[i] = "4";
+}
 static void e_no_quant_meta(struct ram_st_out *o, int *n, const char **k, const char **v, int *nm)
 {
     for (int i = 0; i < *nm; i++)
@@ -990,9 +1245,13 @@ static void test_damaged(void)
         {"weight_wrong_shape", e_weight_shape, "wrong shape for " QKV},
         {"scale_missing", e_no_scale, "missing tensor " QKV ".qscale"},
         {"scale_not_finite", e_nan_scale, "is not a finite scale"},
-        {"version2_without_quant", e_no_quant_meta, "version 2 means quant = int8"},
-        {"quant_in_version1", e_version1, "version 2 means quant = int8"},
-        {"unknown_quant", e_quant_bf16, "version 2 means quant = int8"},
+        {"version2_without_quant", e_no_quant_meta, "2 and 3 mean quant = int8"},
+        {"quant_in_version1", e_version1, "2 and 3 mean quant = int8"},
+        {"unknown_quant", e_quant_bf16, "2 and 3 mean quant = int8"},
+        {"version3_residual_missing", e_no_residual, "missing tensor " QKV ".qlo"},
+        {"version3_residual_scale_wrong_dtype", e_residual_scale_dtype,
+         "wrong dtype for " QKV ".qlo.qscale: got I32, expected F32"},
+        {"version4", e_version4, "unsupported model file version \"4\" (this build reads 1, 2 and 3)"},
     };
     const char *good = tmp_path("golden_ram_plus.ram"), *bad = tmp_path("damaged.ram");
     struct ram_error err;

@@ -681,7 +681,7 @@ static void test_errors(void)
     a.label_embed = lab;
     rc = ram_tagger_forward(m, &a, NULL, lg, NULL, &err);
     check(rc == RAM_ERR_ARG, "tagger.errors.no_scratch", "rc %d", rc);
-    struct ram_tagger_scratch bad = {s.buf, 0, 2};
+    struct ram_tagger_scratch bad = {s.buf, 0, 2, NULL};
     rc = ram_tagger_forward(m, &a, &bad, lg, NULL, &err);
     check(rc == RAM_ERR_ARG && ram_tagger_scratch_floats(m, 0, 2) == 0, "tagger.errors.bad_plan", "rc %d", rc);
 

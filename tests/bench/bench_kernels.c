@@ -29,6 +29,7 @@
 #include "cpu.h"
 #include "gemm_bf16.h"
 #include "jobs.h"
+#include "scratch.h"
 #include "sgemm.h"
 
 #include "peak.h"
@@ -84,15 +85,17 @@ static double bf16_gmacs(const struct bshape *s, int mode, const uint16_t *hi, c
 {
     struct ram_bf16_weight w = {s->N, s->K, hi, mode & 1 ? lo : NULL, mode >> 1};
     struct ram_error err;
+    struct ram_scratch sc = {0}; /* reused across the calls, as a state's is across a forward's products */
     double best = 1e30, total = 0;
-    if (ram_bf16_linear(x, s->M, &w, NULL, y, &err)) return 0;
+    if (ram_bf16_linear(x, s->M, &w, NULL, y, &sc, &err)) return 0;
     for (int r = 0; r < 10 && (r < 2 || total < 0.05); r++) {
         double t = peak_now(T);
-        ram_bf16_linear(x, s->M, &w, NULL, y, &err);
+        ram_bf16_linear(x, s->M, &w, NULL, y, &sc, &err);
         t = peak_now(T) - t;
         total += t;
         if (t < best) best = t;
     }
+    ram_scratch_free(&sc);
     return (double)s->M * s->N * s->K * (mode == 0 ? 1 : mode == 3 ? 3 : 2) / best * 1e-9;
 }
 

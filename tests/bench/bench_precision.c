@@ -189,12 +189,18 @@ static void agree_print(const char *key, const struct agree *a, int n)
 static int paths_main(const char *f32, const char *i8, int runs, char **files, int nf)
 {
     struct ram_error err = {{0}};
-    enum { NP = 4 };
+    enum { NP = 5 };
     struct runner r[NP];
-    const char *names[NP] = {"fp32", "bf16", "int8", "bf16acc"};
+    const char *names[NP] = {"fp32", "bf16", "int8", "bf16acc", "int8b"};
+    /* RAM_BENCH_INT8_B=FILE: a second int8 file (e.g. the previous format version) as a fifth path;
+    ** RAM_BENCH_NO_BF16=1 leaves the two bf16 paths out (int8 comparisons on a busy machine). */
+    const char *i8b = getenv("RAM_BENCH_INT8_B");
+    const int no_bf16 = getenv("RAM_BENCH_NO_BF16") && atoi(getenv("RAM_BENCH_NO_BF16"));
+    const int on[NP] = {1, !no_bf16, 1, !no_bf16, i8b && *i8b};
     memset(r, 0, sizeof r);
-    if (runner_open(&r[0], f32, NULL, NULL, &err) || runner_open(&r[1], f32, bf16_path, NULL, &err) ||
-        runner_open(&r[2], i8, NULL, NULL, &err) || runner_open(&r[3], f32, bf16_accurate, NULL, &err)) {
+    if (runner_open(&r[0], f32, NULL, NULL, &err) || (on[1] && runner_open(&r[1], f32, bf16_path, NULL, &err)) ||
+        runner_open(&r[2], i8, NULL, NULL, &err) || (on[3] && runner_open(&r[3], f32, bf16_accurate, NULL, &err)) ||
+        (on[4] && runner_open(&r[4], i8b, NULL, NULL, &err))) {
         fprintf(stderr, "bench_precision: %s\n", err.msg);
         return 1;
     }
@@ -214,6 +220,7 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
         ram_set_threads(th);
         for (int run = -1; run < runs; run++)
             for (int k = 0; k < NP; k++) {
+                if (!on[k]) continue;
                 double t0 = bench_now();
                 if (ram_image_preprocess(img, nimg, S, 0, chw, &err) || probs_of(&r[k], chw, p[k], &err)) {
                     fprintf(stderr, "bench_precision: %s\n", err.msg);
@@ -223,11 +230,12 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
             }
         double m[NP];
         for (int k = 0; k < NP; k++) {
+            if (!on[k]) continue;
             m[k] = bench_median(t[k], runs);
             printf("latency_s_%dt_%s %.4f\n", th, names[k], m[k]);
         }
-        printf("speedup_bf16_%dt %.3f\nspeedup_int8_%dt %.3f\nspeedup_bf16acc_%dt %.3f\n", th, m[0] / m[1], th,
-               m[0] / m[2], th, m[0] / m[3]);
+        for (int k = 1; k < NP; k++)
+            if (on[k]) printf("speedup_%s_%dt %.3f\n", names[k], th, m[0] / m[k]);
         fflush(stdout);
     }
     ram_set_threads(2);
@@ -237,22 +245,25 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
     long low = 0, high = 0;
     for (int i = 0; i < in.n; i++) {
         for (int k = 0; k < NP; k++)
-            if (probs_of(&r[k], in.chw + (size_t)3 * S * S * i, p[k], &err)) {
+            if (on[k] && probs_of(&r[k], in.chw + (size_t)3 * S * S * i, p[k], &err)) {
                 fprintf(stderr, "bench_precision: %s\n", err.msg);
                 return 1;
             }
-        for (int k = 1; k < NP; k++) agree_add(&a[k], r[0].m, p[0], p[k]);
+        for (int k = 1; k < NP; k++)
+            if (on[k]) agree_add(&a[k], r[0].m, p[0], p[k]);
         for (int c = 0; c < K; c++) {
             pmin = p[0][c] < pmin ? p[0][c] : pmin, pmax = p[0][c] > pmax ? p[0][c] : pmax;
             low += p[0][c]<1e-3f, high += p[0][c]> 0.9f;
         }
     }
-    agree_print("bf16", &a[1], in.n);
-    agree_print("int8", &a[2], in.n);
-    agree_print("bf16acc", &a[3], in.n);
+    for (int k = 1; k < NP; k++)
+        if (on[k]) agree_print(names[k], &a[k], in.n);
     printf("fp32_prob_min %.3g\nfp32_prob_max %.6f\nfp32_prob_frac_below_1e-3 %.4f\nfp32_prob_frac_above_0.9 %.4f\n",
            pmin, pmax, (double)low / ((double)K * in.n), (double)high / ((double)K * in.n));
-    for (int k = 0; k < NP; k++) runner_close(&r[k]), free(p[k]), free(t[k]);
+    for (int k = 0; k < NP; k++) {
+        if (on[k]) runner_close(&r[k]);
+        free(p[k]), free(t[k]);
+    }
     free(in.chw), free(img), free(chw);
     return 0;
 }

@@ -74,7 +74,7 @@ static int forward(struct worker_model *w, struct ram_error *err)
 static int tag_logits(struct worker_model *w, struct ram_error *err)
 {
     const struct ram_model *m = w->model;
-    struct ram_tagger_scratch s = {w->tag_scratch, RAM_TAGGER_CHUNK, m->des_per_class};
+    struct ram_tagger_scratch s = {w->tag_scratch, RAM_TAGGER_CHUNK, m->des_per_class, NULL};
     struct ram_tagger_args a = {w->emb, m->label_embed, m->num_class, m->des_per_class, NULL, NULL};
     return ram_tagger_forward(m, &a, &s, w->logits, NULL, err) != RAM_OK;
 }

@@ -75,7 +75,8 @@ fi
 INT8=${RAM_BENCH_INT8:-}
 if [ -z "$INT8" ] && [ -z "${RAM_BENCH_MODEL:-}" ]; then
   INT8=$OUT/ram_plus_random_int8.ram
-  if [ ! -f "$INT8" ]; then
+  # remade when ram-convert is newer: the int8 layer choice and format live there
+  if [ ! -f "$INT8" ] || [ "$BUILD/ram-convert" -nt "$INT8" ]; then
     echo "bench: writing its int8 conversion to $INT8"
     "$BUILD/ram-convert" --random ram_plus_swin_l_384 --quant int8 -o "$INT8" >/dev/null || exit 1
   fi
