@@ -92,7 +92,7 @@ static float vhmax(__m256 v)
 
 #if RAM_VEC
 /* e^x per lane; 0 below x = -60 (e^-60 = 8.8e-27). Why 0: the tiny values
-** (a softmax's masked entries at -100, GELU's erf tail) would otherwise
+** (a softmax's masked entries at -100, quick GELU's tail) would otherwise
 ** become subnormal in the normalisation or in the products that use them,
 ** and each subnormal result costs the CPU a microcode assist of ~100 cycles
 ** (it made window attention 10x slower than its FLOPs). No fp32 sum in which
@@ -115,20 +115,28 @@ static inline vf vexp(vf x)
     return vzero_below(x0, -60.0f, vmul(p, vpow2i(n)));
 }
 
-/* erf per lane (A&S 7.1.26 on |x|, sign restored). */
+/* erf per lane: x P(x^2) / Q(x^2) on x clamped to +-3.925 (past it erf rounds
+** to +-1 in float), P and Q of degree 5 fitted by tools/fit_erf.py: 1.7e-8 in
+** double, a few float ulps as evaluated here. 15 operations and no exp: GELU
+** ran 1.7x faster than with A&S 7.1.26 (an exp and a division per lane),
+** whose error (1.5e-7) was no smaller. */
 static inline vf verf(vf x)
 {
-    vf a = vabs(x);
-    vf t = vdiv(vset1(1.0f), vfma(a, vset1(0.3275911f), vset1(1.0f)));
-    vf p = vset1(1.061405429f);
-    p = vfma(p, t, vset1(-1.453152027f));
-    p = vfma(p, t, vset1(1.421413741f));
-    p = vfma(p, t, vset1(-0.284496736f));
-    p = vfma(p, t, vset1(0.254829592f));
-    p = vmul(p, t);
-    vf e = vexp(vsub(vset1(0.0f), vmul(a, a)));
-    vf y = vsub(vset1(1.0f), vmul(p, e));
-    return vsignof(y, x);
+    x = vmin(vmax(x, vset1(-3.925f)), vset1(3.925f));
+    vf t = vmul(x, x);
+    vf p = vset1(2.03070978e-06f);
+    p = vfma(p, t, vset1(0.000287428055f));
+    p = vfma(p, t, vset1(0.0038748652f));
+    p = vfma(p, t, vset1(0.0530798601f));
+    p = vfma(p, t, vset1(0.19294274f));
+    p = vfma(p, t, vset1(1.12837902f));
+    vf q = vset1(3.80263961e-05f);
+    q = vfma(q, t, vset1(0.00118933454f));
+    q = vfma(q, t, vset1(0.0151854999f));
+    q = vfma(q, t, vset1(0.11515462f));
+    q = vfma(q, t, vset1(0.504322708f));
+    q = vfma(q, t, vset1(1.0f));
+    return vdiv(vmul(x, p), q);
 }
 #endif
 

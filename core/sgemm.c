@@ -8,9 +8,10 @@
 ** floats stay in L2), then for each row block of A (read in place, mr x kc
 ** floats staying in L1 across the panels) the kernel runs over every panel.
 ** The first K block writes alpha AB + beta C (+ bias); later ones add to C.
-** Threads: the columns (or, when that balances better, the rows) of C are
-** split into jobs of whole tiles, so every element of C sees the same
-** sequence of operations whatever the thread count.
+** Threads: the columns (or, when that balances better or the product is
+** narrow and tall, the rows) of C are split into jobs of whole tiles, so
+** every element of C sees the same sequence of operations whatever the
+** thread count.
 */
 #include "sgemm.h"
 
@@ -339,8 +340,14 @@ static void sgemm_run(enum ram_sgemm_path path, int tA, int tB, int M, int N, in
         fn(&base);
         return;
     }
-    /* Columns unless rows balance clearly better (a column split packs no B twice). */
-    int by_rows = balance(pm, T) > balance(pn, T) + 0.1;
+    /* Columns unless rows balance clearly better (a column split packs no B twice), or the
+    ** product has many rows and few columns: cut by columns, each job would keep a row block of A
+    ** in L1 for fewer than 16 panels and read all of A, where by rows it reads half of A and its
+    ** row blocks serve every panel (one thread's half of Swin stage 0's proj and fc2, N = 192, ran
+    ** 1.15x faster by rows, stage 1's 1.1x; with M = 576 or 768, Swin stage 2 and the tagger's
+    ** chunks, neither won, and with M = 144 rows lost 10 %: hence 48 row blocks per job at least). */
+    int narrow = pn < 16L * T && pm >= 48L * T;
+    int by_rows = balance(pm, T) > balance(pn, T) + 0.1 || (narrow && balance(pm, T) >= balance(pn, T) - 0.02);
     struct job jobs[RAM_MAX_JOBS];
     long p = by_rows ? pm : pn;
     int unit = by_rows ? mr : nr, lim = by_rows ? M : N;

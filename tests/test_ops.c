@@ -111,19 +111,25 @@ static void test_sgemm_path(enum ram_sgemm_path path)
     check(bad == 0, name, "%d of %d cases outside the fp32 bound, e.g. %s", bad, n, what);
 }
 
-/* A product big enough to be split over two jobs, at 1 and 2 threads. */
+/* A product big enough to be split over two jobs, at 1 and 2 threads: split
+** by columns (the first two), and by rows as the tall narrow products are
+** (the last two: at 2 threads fewer than 32 panels and 96 row blocks or more,
+** one with a partial last tile, one at beta 1 over two K blocks). */
 static void test_sgemm_threads(enum ram_sgemm_path path)
 {
-    static const int sh[][5] = {{300, 200, 300, 0, 1}, {40, 900, 120, 1, 0}, {2000, 40, 64, 0, 1}};
+    static const int sh[][5] = {
+        {300, 200, 300, 0, 1}, {40, 900, 120, 1, 0}, {2000, 40, 64, 0, 1}, {1237, 100, 300, 0, 1}};
     int same = 1;
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 4; s++) {
         int M = sh[s][0], N = sh[s][1], K = sh[s][2], tA = sh[s][3], tB = sh[s][4];
         float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)N * K), *bias = rand_buf((size_t)N);
         float *C[2];
         for (int t = 0; t < 2; t++) {
             C[t] = malloc(sizeof(float) * M * N);
             ram_jobs_set_threads(t + 1);
-            ram_sgemm_on(path, tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C[t], N, bias);
+            for (int i = 0; i < M * N; i++) C[t][i] = (float)(i % 5) - 2.0f;
+            ram_sgemm_on(path, tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, s == 3 ? 1.0f : 0.0f, C[t], N,
+                         bias);
         }
         ram_jobs_set_threads(0);
         same &= !memcmp(C[0], C[1], sizeof(float) * M * N);
