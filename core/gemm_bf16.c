@@ -799,11 +799,7 @@ static void *round_thread(void *arg)
     uint16_t *a = (uint16_t *)j->a, *alo = (uint16_t *)j->alo;
     const int k = j->w->k;
     for (int r = j->r0; r < j->r1; r++) {
-        const float *xr = j->x + (size_t)r * k;
-        if (j->ln_w) {
-            ram_ops_vec_pick()->layernorm_rows(xr, j->lnrow, 1, k, j->ln_w, j->ln_b, j->ln_eps);
-            xr = j->lnrow;
-        }
+        const float *xr = ram_row_layernormed(j->x + (size_t)r * k, k, j->ln_w, j->ln_b, j->ln_eps, j->lnrow);
 #if BF_X86
         if (amx_layout(j)) {
             round_row_tiles(xr, r, k, a, alo);

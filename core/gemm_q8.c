@@ -714,11 +714,7 @@ static void *quant_thread(void *arg)
     const struct q8_job *j = arg;
     const int k = j->w->k;
     for (int r = j->r0; r < j->r1; r++) {
-        const float *xr = j->x + (size_t)r * k;
-        if (j->ln_w) {
-            ram_ops_vec_pick()->layernorm_rows(xr, j->lnrow, 1, k, j->ln_w, j->ln_b, j->ln_eps);
-            xr = j->lnrow;
-        }
+        const float *xr = ram_row_layernormed(j->x + (size_t)r * k, k, j->ln_w, j->ln_b, j->ln_eps, j->lnrow);
         uint8_t *ar = (uint8_t *)j->a + (size_t)r * j->lda;
         quant_row(j->vnni, xr, k, ar, j->lda, (float *)j->sa + r, (int32_t *)j->za + r);
         if (j->a_lo) {

@@ -30,4 +30,15 @@ extern const struct ram_ops_vec ram_ops_vec_portable, ram_ops_vec_avx2, ram_ops_
 /* The table of the instruction set cpu.h chooses (ops_vec_pick.c). */
 const struct ram_ops_vec *ram_ops_vec_pick(void);
 
+/* Row x (k floats) as a product's packing reads it: LayerNorm'ed into tmp
+** first when w is set (ram_layernorm's values, one row at a time, so the
+** normed row stays in L1 instead of taking a pass over memory), else x. */
+static inline const float *ram_row_layernormed(const float *x, int k, const float *w, const float *b, float eps,
+                                               float *tmp)
+{
+    if (!w) return x;
+    ram_ops_vec_pick()->layernorm_rows(x, tmp, 1, k, w, b, eps);
+    return tmp;
+}
+
 #endif /* RAM_OPS_VEC_TABLE_H */
