@@ -204,15 +204,20 @@ BF_TARGET_F static inline __m256i round16(__m512 v)
     return _mm512_cvtepi32_epi16(r);
 }
 
+/* The residual v - h of 16 floats and their bf16 roundings h, itself
+** rounded to bf16 (what a split operand's lo part holds). */
+BF_TARGET_F static inline __m256i round16_residual(__m512 v, __m256i h)
+{
+    return round16(_mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))));
+}
+
 /* 16 floats rounded to bf16 at hi and, when lo is not NULL, the residual
 ** v - hi rounded to bf16 at lo (the split activations of bf16xa/x3). */
 BF_TARGET_F static inline void round16_split(__m512 v, uint16_t *hi, uint16_t *lo)
 {
     const __m256i h = round16(v);
     _mm256_storeu_si256((__m256i *)hi, h);
-    if (!lo) return;
-    const __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    _mm256_storeu_si256((__m256i *)lo, round16(_mm512_sub_ps(v, hv)));
+    if (lo) _mm256_storeu_si256((__m256i *)lo, round16_residual(v, h));
 }
 
 BF_TARGET_F static void round_row_avx512(const float *xr, int r, int k, uint16_t *a, uint16_t *alo, int lda)
@@ -291,8 +296,7 @@ BF_TARGET_F static void pack_part_avx512(const float *W, int n, int k, uint16_t 
             for (; c + 16 <= k; c += 16) {
                 const __m512 v = _mm512_loadu_ps(wr + c);
                 __m256i h = round16(v);
-                if (lo)
-                    h = round16(_mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))));
+                if (lo) h = round16_residual(v, h);
                 uint32_t t[8];
                 _mm256_storeu_si256((__m256i *)t, h);
                 for (int q = 0; q < 8; q++) memcpy(dst + (size_t)(c / 2 + q) * 32, &t[q], 4);
