@@ -12,15 +12,29 @@
 ** Workers spin briefly after each task before sleeping, so that the many
 ** short back-to-back calls of a forward do not pay a wake-up each.
 **
-** The pool is process state (one per process, like a cache: created on
-** first use, never torn down; its threads hold no resources of a model).
-** The thread count is per calling thread (_Thread_local), not global.
+** SPLITS (ram_run_split): the vCPUs of a VM need not run at one speed (here
+** one ran 130 GFLOP/s and the other 158 in the same minute, and the
+** figures drift), so equal halves of a product make the faster thread wait.
+** Each thread that takes part in a split claims one contiguous range as it
+** starts, sized by its vCPU's measured speed against the mean of the
+** others; each range is timed, and the units per second of the ranges of one
+** split (ranges on different vCPUs, each long enough to time) update the
+** vCPUs' speeds, an exponential average. Cutting finer instead (more jobs
+** than threads, claimed as threads come free) costs the sgemm more than it
+** wins: each column job streams all of A again (docs/KERNELS.md, session 7).
+**
+** The pool and the speed table are process state (one per process, like a
+** cache: created on first use, never torn down; its threads hold no
+** resources of a model). The thread count is per calling thread
+** (_Thread_local), not global.
 */
 #include "jobs.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -251,4 +265,131 @@ void ram_jobs_probe_reset(void)
     pthread_mutex_lock(&pool.mu);
     pool.peak = pool.busy;
     pthread_mutex_unlock(&pool.mu);
+}
+
+/* ---- splits sized by vCPU speed ---- */
+#define SPEED_CPUS 64          /* vCPUs whose speed is kept; any other counts as the mean */
+#define SPEED_ONE 1024         /* fixed point: 1.0 */
+#define SPEED_MIN_SECONDS 2e-4 /* a shorter range's timing is mostly noise: not used */
+#define SPEED_SHIFT 3          /* each split moves a speed 1/8 of the way to its measurement */
+#define UNIT_BITS 40           /* a claim word: claims so far above, the first unclaimed unit below */
+
+static atomic_int speed[SPEED_CPUS]; /* 0: not measured yet (SPEED_ONE) */
+static atomic_int speed_pinned;      /* ram_jobs_speed_set: no updates */
+
+static int speed_of(int cpu)
+{
+    int v = cpu >= 0 && cpu < SPEED_CPUS ? atomic_load_explicit(&speed[cpu], memory_order_relaxed) : 0;
+    return v > 0 ? v : SPEED_ONE;
+}
+
+/* The mean speed of the vCPUs other than cpu: the later ranges run there. */
+static double others_speed(int cpu)
+{
+    int n = pool.cpus < SPEED_CPUS ? pool.cpus : SPEED_CPUS, k = 0;
+    double sum = 0;
+    for (int c = 0; c < n; c++)
+        if (c != cpu) sum += speed_of(c), k++;
+    return k ? sum / k : SPEED_ONE;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+struct split {
+    void (*fn)(void *ctx, int slot, long u0, long u1);
+    void *ctx;
+    long units;
+    int n;
+    _Atomic long long claim;
+    struct {
+        int cpu;
+        long units;
+        double seconds;
+    } done[RAM_MAX_JOBS]; /* by slot; read by the caller once every job has returned */
+};
+
+/* One job of a split: claims the next range (every job claims exactly one, so the n-th takes the rest). */
+static void *split_job(void *arg)
+{
+    struct split *s = *(struct split **)arg;
+    int cpu = sched_getcpu();
+    double me = speed_of(cpu), rest = others_speed(cpu);
+    long long c = atomic_load_explicit(&s->claim, memory_order_relaxed), next;
+    int slot;
+    long u0, u1;
+    do {
+        slot = (int)(c >> UNIT_BITS), u0 = (long)(c & ((1LL << UNIT_BITS) - 1));
+        long left = s->units - u0, take = left;
+        if (s->n - slot > 1) take = (long)((double)left * me / (me + (s->n - slot - 1) * rest) + 0.5);
+        u1 = u0 + (take < left ? take : left);
+        next = ((long long)(slot + 1) << UNIT_BITS) | u1;
+    } while (!atomic_compare_exchange_weak_explicit(&s->claim, &c, next, memory_order_relaxed, memory_order_relaxed));
+    double t0 = now_s();
+    if (u1 > u0) s->fn(s->ctx, slot, u0, u1);
+    s->done[slot].cpu = cpu, s->done[slot].units = u1 - u0, s->done[slot].seconds = now_s() - t0;
+    return NULL;
+}
+
+/* Moves the speeds of the split's vCPUs toward its measured units per second,
+** scaled so that their sum stays as it was. */
+static void speed_update(const struct split *s)
+{
+    int cpu[RAM_MAX_JOBS], k = 0;
+    double units[RAM_MAX_JOBS], sec[RAM_MAX_JOBS];
+    for (int i = 0; i < s->n; i++) {
+        int c = s->done[i].cpu, j = 0;
+        if (s->done[i].units <= 0) continue;
+        if (c < 0 || c >= SPEED_CPUS || s->done[i].seconds < SPEED_MIN_SECONDS) return;
+        while (j < k && cpu[j] != c) j++;
+        if (j == k) cpu[k] = c, units[k] = 0, sec[k] = 0, k++;
+        units[j] += (double)s->done[i].units, sec[j] += s->done[i].seconds;
+    }
+    if (k < 2 || atomic_load_explicit(&speed_pinned, memory_order_relaxed)) return;
+    double have = 0, rate = 0;
+    for (int j = 0; j < k; j++) have += speed_of(cpu[j]), rate += units[j] / sec[j];
+    for (int j = 0; j < k; j++) {
+        double old = speed_of(cpu[j]), want = units[j] / sec[j] * have / rate;
+        double v = old + (want - old) / (1 << SPEED_SHIFT);
+        if (v < SPEED_ONE / 4) v = SPEED_ONE / 4;
+        if (v > SPEED_ONE * 4) v = SPEED_ONE * 4;
+        atomic_store_explicit(&speed[cpu[j]], (int)(v + 0.5), memory_order_relaxed);
+    }
+}
+
+void ram_run_split(void (*fn)(void *ctx, int slot, long u0, long u1), void *ctx, long units, int n)
+{
+    if (units <= 0) return;
+    if (n > RAM_MAX_JOBS) n = RAM_MAX_JOBS;
+    if (n <= 1 || units >= 1LL << UNIT_BITS) {
+        fn(ctx, 0, 0, units);
+        return;
+    }
+    pthread_once(&pool.once, pool_init);
+    struct split s = {.fn = fn, .ctx = ctx, .units = units, .n = n};
+    atomic_init(&s.claim, 0);
+    struct split *jobs[RAM_MAX_JOBS];
+    for (int i = 0; i < n; i++) jobs[i] = &s;
+    ram_run_jobs(split_job, jobs, sizeof jobs[0], n);
+    speed_update(&s);
+}
+
+double ram_jobs_speed(int cpu) { return (double)speed_of(cpu) / SPEED_ONE; }
+
+void ram_jobs_speed_set(int cpu, double v)
+{
+    if (cpu < 0) {
+        for (int c = 0; c < SPEED_CPUS; c++) atomic_store(&speed[c], 0);
+        atomic_store(&speed_pinned, 0);
+        return;
+    }
+    if (cpu >= SPEED_CPUS) return;
+    if (!(v >= 0.25)) v = 0.25;
+    if (v > 4) v = 4;
+    atomic_store(&speed_pinned, 1);
+    atomic_store(&speed[cpu], (int)(v * SPEED_ONE + 0.5));
 }

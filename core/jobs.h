@@ -28,6 +28,26 @@ void ram_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int n);
 ** 1 for small work, decided before anything else is read. */
 int ram_job_count(double work, double min_work, long items);
 
+/* Runs fn over units equal units of work cut into n contiguous ranges (n
+** as from ram_job_count, <= RAM_MAX_JOBS), each thread that takes part
+** claiming one range as it starts (slot = 0.. n - 1, the order of claims:
+** a per-range scratch index). A range is sized to the measured speed of the
+** vCPU its thread runs on against the others (ram_jobs_speed), so that two
+** vCPUs of unequal speed finish together, where equal halves would wait for
+** the slower one. The last claim takes what is left; a range may be empty
+** (fn is then not called). Which units a range holds never changes what is
+** computed for a unit, so callers that cut at whole tiles keep their bits.
+** Returns when every range has run. */
+void ram_run_split(void (*fn)(void *ctx, int slot, long u0, long u1), void *ctx, long units, int n);
+
+/* The relative speed of each vCPU as the splits measured it (1 = the mean;
+** an exponential average of units per second over each split's ranges, from
+** splits whose ranges ran on different vCPUs). ram_jobs_speed_set pins
+** a vCPU's figure (tests: skewed splits) and stops updates while any
+** is pinned; cpu < 0 unpins all and restarts from equal speeds. */
+double ram_jobs_speed(int cpu);
+void ram_jobs_speed_set(int cpu, double speed);
+
 /* The calling thread's thread count: the last ram_jobs_set_threads of this
 ** thread, else the process default (OPENBLAS_NUM_THREADS or RAM_THREADS if
 ** set, else the online CPU count). Inside a pool worker it is 1. A per-thread

@@ -9,9 +9,10 @@
 ** floats staying in L1 across the panels) the kernel runs over every panel.
 ** The first K block writes alpha AB + beta C (+ bias); later ones add to C.
 ** Threads: the columns (or, when that balances better or the product is
-** narrow and tall, the rows) of C are split into jobs of whole tiles, so
-** every element of C sees the same sequence of operations whatever the
-** thread count.
+** narrow and tall, the rows) of C are split into one range of whole tiles
+** per thread, sized to each vCPU's measured speed (ram_run_split), so every
+** element of C sees the same sequence of operations whatever the thread
+** count and however the ranges fall.
 */
 #include "sgemm.h"
 
@@ -310,6 +311,26 @@ static const struct ram_sgemm_kernel *kernel_for(enum ram_sgemm_path path)
     return &kernel_portable_desc;
 }
 
+/* One range of a split product: row blocks or column panels u0 .. u1 of base. */
+struct split_ctx {
+    const struct job *base;
+    void *(*fn)(void *);
+    int by_rows, unit;
+};
+
+static void split_range(void *arg, int slot, long u0, long u1)
+{
+    const struct split_ctx *x = arg;
+    struct job j = *x->base;
+    int lim = x->by_rows ? j.M : j.N, lo = (int)u0 * x->unit, hi = (int)u1 * x->unit < lim ? (int)u1 * x->unit : lim;
+    (void)slot;
+    if (x->by_rows)
+        j.m0 = lo, j.m1 = hi;
+    else
+        j.n0 = lo, j.n1 = hi;
+    x->fn(&j);
+}
+
 /* p units over T jobs: the fraction of the T * ceil(p / T) slots used. */
 static double balance(long p, int T) { return (double)p / ((double)T * ((p + T - 1) / T)); }
 
@@ -348,19 +369,8 @@ static void sgemm_run(enum ram_sgemm_path path, int tA, int tB, int M, int N, in
     ** chunks, neither won, and with M = 144 rows lost 10 %: hence 48 row blocks per job at least). */
     int narrow = pn < 16L * T && pm >= 48L * T;
     int by_rows = balance(pm, T) > balance(pn, T) + 0.1 || (narrow && balance(pm, T) >= balance(pn, T) - 0.02);
-    struct job jobs[RAM_MAX_JOBS];
-    long p = by_rows ? pm : pn;
-    int unit = by_rows ? mr : nr, lim = by_rows ? M : N;
-    for (int t = 0; t < T; t++) {
-        jobs[t] = base;
-        int lo = (int)(p * t / T) * unit, hi = (int)(p * (t + 1) / T) * unit;
-        if (hi > lim) hi = lim;
-        if (by_rows)
-            jobs[t].m0 = lo, jobs[t].m1 = hi;
-        else
-            jobs[t].n0 = lo, jobs[t].n1 = hi;
-    }
-    ram_run_jobs(fn, jobs, sizeof jobs[0], T);
+    struct split_ctx ctx = {&base, fn, by_rows, by_rows ? mr : nr};
+    ram_run_split(split_range, &ctx, by_rows ? pm : pn, T);
 }
 
 void ram_sgemm_on(enum ram_sgemm_path path, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,

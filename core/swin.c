@@ -497,7 +497,8 @@ static void window_scatter_add(const float *yw, float *x, int R, int w, int s, i
 /* Attention of every window. qkv: L x 3C in window order (only read);
 ** bias: (heads, N, N); mask: (nW, N, N) or NULL; o: L x C in window order.
 ** The (window, head) pairs are independent: they are dealt out to up to
-** ram_ops_get_threads() threads in contiguous runs, each thread with its own
+** ram_ops_get_threads() threads in contiguous runs sized to each vCPU's
+** speed (ram_run_split), each run with its own (slot's)
 ** slice of att (one N x N score matrix, d x N transposed keys, N x d scaled q). The
 ** products are small (N = 144, d = 32 at full size), too small for the BLAS
 ** to spread over cores, and each pair is computed by the same code whatever
@@ -507,16 +508,15 @@ struct attn_job {
     const float *bias, *mask;
     float *qkv, *att, *o;
     float scale; /* head_dim^-0.5 */
-    int p0, p1;  /* pairs [p0, p1): pair = window * heads + head */
 };
 
-static void *attention_pairs(void *arg)
+static void attention_pairs(void *arg, int slot, long p0, long p1)
 {
     const struct attn_job *j = arg;
     int w = j->st->window, N = w * w, C = j->st->dim, H = j->st->heads, d = C / H, nw = j->st->res / w;
     size_t NN = (size_t)N * N;
-    float *sc = j->att, *kt = j->att + NN;
-    for (int p = j->p0; p < j->p1; p++) {
+    float *sc = j->att + (size_t)slot * attn_slice(j->st), *kt = sc + NN;
+    for (int p = (int)p0; p < (int)p1; p++) {
         int wi = p / H, h = p % H;
         const float *q = j->qkv + (size_t)wi * N * 3 * C + (size_t)h * d;
         /* Region bands change only inside the last window row and column
@@ -533,7 +533,6 @@ static void *attention_pairs(void *arg)
         ram_attention_head(q, q + C, q + 2 * C, 3 * C, N, d, j->scale, s0, sc, kt,
                            j->o + (size_t)wi * N * C + (size_t)h * d, C);
     }
-    return NULL;
 }
 
 static void window_attention(const struct ram_swin_stage_info *st, const float *bias, const float *mask, float *qkv,
@@ -545,20 +544,8 @@ static void window_attention(const struct ram_swin_stage_info *st, const float *
     size_t N = (size_t)st->window * st->window;
     /* A thread is worth starting for ~1 ms of work (N * N * d * 2 multiply-adds per pair). */
     double work = (double)pairs * N * N * (st->dim / st->heads) * 2;
-    int T = ram_job_count(work, 4e6, pairs);
-    struct attn_job jobs[RAM_MAX_JOBS];
-    for (int t = 0; t < T; t++) {
-        jobs[t] = (struct attn_job){st,
-                                    bias,
-                                    mask,
-                                    qkv,
-                                    att + (size_t)t * attn_slice(st),
-                                    o,
-                                    scale,
-                                    (int)((long)pairs * t / T),
-                                    (int)((long)pairs * (t + 1) / T)};
-    }
-    ram_run_jobs(attention_pairs, jobs, sizeof jobs[0], T);
+    struct attn_job job = {st, bias, mask, qkv, att, o, scale};
+    ram_run_split(attention_pairs, &job, pairs, ram_job_count(work, 4e6, pairs));
 }
 
 /* x = x + attn(LN1(x)) with the roll and windows of block blk. The linear

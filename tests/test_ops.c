@@ -114,30 +114,37 @@ static void test_sgemm_path(enum ram_sgemm_path path)
 /* A product big enough to be split over two jobs, at 1 and 2 threads: split
 ** by columns (the first two), and by rows as the tall narrow products are
 ** (the last two: at 2 threads fewer than 32 panels and 96 row blocks or more,
-** one with a partial last tile, one at beta 1 over two K blocks). */
+** one with a partial last tile, one at beta 1 over two K blocks). At 2 threads
+** with equal vCPU speeds and with speeds pinned 1:3 and 3:1 (ranges of a
+** quarter and three quarters: every cut is a tile boundary), and the fifth
+** shape has 3 panels and 2 row blocks: its ranges are a tile or two. */
 static void test_sgemm_threads(enum ram_sgemm_path path)
 {
     static const int sh[][5] = {
-        {300, 200, 300, 0, 1}, {40, 900, 120, 1, 0}, {2000, 40, 64, 0, 1}, {1237, 100, 300, 0, 1}};
+        {300, 200, 300, 0, 1}, {40, 900, 120, 1, 0}, {2000, 40, 64, 0, 1}, {1237, 100, 300, 0, 1}, {20, 70, 800, 0, 1}};
+    static const double skew[][2] = {{1, 1}, {0.5, 1.5}, {1.5, 0.5}};
     int same = 1;
-    for (int s = 0; s < 4; s++) {
+    for (int s = 0; s < 5; s++) {
         int M = sh[s][0], N = sh[s][1], K = sh[s][2], tA = sh[s][3], tB = sh[s][4];
         float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)N * K), *bias = rand_buf((size_t)N);
-        float *C[2];
-        for (int t = 0; t < 2; t++) {
+        float *C[4];
+        for (int t = 0; t < 4; t++) {
             C[t] = malloc(sizeof(float) * M * N);
-            ram_jobs_set_threads(t + 1);
+            ram_jobs_set_threads(t ? 2 : 1);
+            if (t) ram_jobs_speed_set(0, skew[t - 1][0]), ram_jobs_speed_set(1, skew[t - 1][1]);
             for (int i = 0; i < M * N; i++) C[t][i] = (float)(i % 5) - 2.0f;
             ram_sgemm_on(path, tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, s == 3 ? 1.0f : 0.0f, C[t], N,
                          bias);
+            if (t) same &= !memcmp(C[0], C[t], sizeof(float) * M * N);
         }
+        ram_jobs_speed_set(-1, 0);
         ram_jobs_set_threads(0);
-        same &= !memcmp(C[0], C[1], sizeof(float) * M * N);
-        free(A), free(B), free(bias), free(C[0]), free(C[1]);
+        free(A), free(B), free(bias);
+        for (int t = 0; t < 4; t++) free(C[t]);
     }
     char name[80];
     snprintf(name, sizeof name, "sgemm_%s_threads_bit_identical", ram_sgemm_path_name(path));
-    check(same, name, "1 and 2 threads differ");
+    check(same, name, "1 and 2 threads (equal or skewed vCPU speeds) differ");
 }
 
 /* A whose rows are a multiple of 2 KB apart (lda 512 and 1024 floats) is
@@ -643,6 +650,69 @@ static void test_pool(void)
     ram_jobs_set_threads(0);
 }
 
+/* ram_run_split: every unit in exactly one range, one slot per range, for
+** every unit count up to 40 and 1..RAM_MAX_JOBS ranges, with equal and with
+** skewed vCPU speeds; and a range is sized by its vCPU's speed: on a caller
+** pinned to cpu 0 at 1 thread (it runs every range), with cpu 0 three times
+** as fast as cpu 1, the first range takes three quarters of the units. */
+struct split_seen {
+    atomic_int hits[64];
+    atomic_int slots[RAM_MAX_JOBS];
+    long first; /* units of slot 0 */
+};
+static void split_mark(void *ctx, int slot, long u0, long u1)
+{
+    struct split_seen *s = ctx;
+    if (slot >= 0 && slot < RAM_MAX_JOBS) atomic_fetch_add(&s->slots[slot], 1);
+    if (slot == 0) s->first = u1 - u0;
+    for (long u = u0; u < u1; u++)
+        if (u >= 0 && u < 64) atomic_fetch_add(&s->hits[u], 1);
+}
+static void test_run_split(void)
+{
+    int ok = 1;
+    char what[96] = "";
+    ram_jobs_set_threads(2);
+    for (int sk = 0; sk < 2; sk++) {
+        if (sk) ram_jobs_speed_set(0, 0.3), ram_jobs_speed_set(1, 3.5);
+        for (int n = 1; n <= RAM_MAX_JOBS; n++)
+            for (long units = 0; units <= 40; units++) {
+                struct split_seen s = {0};
+                ram_run_split(split_mark, &s, units, n);
+                for (long u = 0; u < 64; u++)
+                    if (atomic_load(&s.hits[u]) != (u < units)) ok = 0;
+                for (int i = 0; i < RAM_MAX_JOBS; i++)
+                    if (atomic_load(&s.slots[i]) > 1 || (i >= n && atomic_load(&s.slots[i]))) ok = 0;
+                if (!ok && !what[0]) snprintf(what, sizeof what, "%ld units in %d ranges (skew %d)", units, n, sk);
+            }
+    }
+    ram_jobs_speed_set(-1, 0);
+    check(ok, "jobs_split_covers_each_unit_once", "%s", what);
+
+    int sized = 1;
+    cpu_set_t was, one;
+    if (ram_jobs_cpu_count() >= 2 && !pthread_getaffinity_np(pthread_self(), sizeof was, &was) && CPU_ISSET(0, &was)) {
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        if (!pthread_setaffinity_np(pthread_self(), sizeof one, &one)) {
+            ram_jobs_set_threads(1);
+            ram_jobs_speed_set(0, 3), ram_jobs_speed_set(1, 1);
+            struct split_seen s = {0};
+            ram_run_split(split_mark, &s, 400, 2);
+            sized = s.first == 300;
+            ram_jobs_speed_set(0, 1);
+            struct split_seen e = {0};
+            ram_run_split(split_mark, &e, 400, 2);
+            sized &= e.first == 200;
+            ram_jobs_speed_set(-1, 0);
+            snprintf(what, sizeof what, "first range %ld of 400 at 3:1 (want 300), %ld at 1:1", s.first, e.first);
+            pthread_setaffinity_np(pthread_self(), sizeof was, &was);
+        }
+    }
+    ram_jobs_set_threads(0);
+    check(sized, "jobs_split_sized_by_vcpu_speed", "%s", what);
+}
+
 /* A worker's thread count is 1, so nested calls run in place; the caller's stays its own. */
 struct nest_job {
     int inner_threads;
@@ -829,5 +899,6 @@ int main(void)
     ram_cpu_force(chosen);
     test_pool();
     test_pool_nested();
+    test_run_split();
     return harness_exit();
 }
