@@ -17,9 +17,11 @@
 ** figures drift), so equal halves of a product make the faster thread wait.
 ** Each thread that takes part in a split claims one contiguous range as it
 ** starts, sized by its vCPU's measured speed against the mean of the
-** others; each range is timed, and the units per second of the ranges of one
-** split (ranges on different vCPUs, each long enough to time) update the
-** vCPUs' speeds, an exponential average. Cutting finer instead (more jobs
+** others; each range is timed (the thread's CPU time: the time slices of
+** other processes on a loaded machine are no property of the vCPU, and a
+** range that lost some, or moved, is not used), and the units per CPU second
+** of the ranges of one split (on different vCPUs, each long enough to time)
+** update the vCPUs' speeds, an exponential average. Cutting finer instead (more jobs
 ** than threads, claimed as threads come free) costs the sgemm more than it
 ** wins: each column job streams all of A again (docs/KERNELS.md, session 7).
 **
@@ -274,8 +276,9 @@ void ram_jobs_probe_reset(void)
 #define SPEED_SHIFT 3          /* each split moves a speed 1/8 of the way to its measurement */
 #define UNIT_BITS 40           /* a claim word: claims so far above, the first unclaimed unit below */
 
-static atomic_int speed[SPEED_CPUS]; /* 0: not measured yet (SPEED_ONE) */
-static atomic_int speed_pinned;      /* ram_jobs_speed_set: no updates */
+static atomic_int speed[SPEED_CPUS];  /* 0: not measured yet (SPEED_ONE) */
+static atomic_int speed_pinned;       /* ram_jobs_speed_set: no updates */
+static double probe_held, probe_busy; /* ram_jobs_split_probe (pool.mu) */
 
 static int speed_of(int cpu)
 {
@@ -293,12 +296,13 @@ static double others_speed(int cpu)
     return k ? sum / k : SPEED_ONE;
 }
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 struct split {
     void (*fn)(void *ctx, int slot, long u0, long u1);
@@ -307,10 +311,12 @@ struct split {
     int n;
     _Atomic long long claim;
     struct {
-        int cpu;
+        int cpu; /* -1: the range moved to another vCPU or lost it to another thread (not timed) */
         long units;
-        double seconds;
-    } done[RAM_MAX_JOBS]; /* by slot; read by the caller once every job has returned */
+        double seconds;     /* wall */
+        double cpu_seconds; /* the thread's CPU time: the vCPU's own speed */
+        const void *thread; /* who ran it (a _Thread_local's address) */
+    } done[RAM_MAX_JOBS];   /* by slot; read by the caller once every job has returned */
 };
 
 /* One job of a split: claims the next range (every job claims exactly one, so the n-th takes the rest). */
@@ -329,9 +335,14 @@ static void *split_job(void *arg)
         u1 = u0 + (take < left ? take : left);
         next = ((long long)(slot + 1) << UNIT_BITS) | u1;
     } while (!atomic_compare_exchange_weak_explicit(&s->claim, &c, next, memory_order_relaxed, memory_order_relaxed));
-    double t0 = now_s();
+    double t0 = now_s(), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
     if (u1 > u0) s->fn(s->ctx, slot, u0, u1);
-    s->done[slot].cpu = cpu, s->done[slot].units = u1 - u0, s->done[slot].seconds = now_s() - t0;
+    double wall = now_s() - t0, used = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    /* Only a range that kept its vCPU to itself measures that vCPU: other
+    ** processes' time slices (a loaded machine) would rate it by their load. */
+    s->done[slot].cpu = used >= 0.95 * wall && sched_getcpu() == cpu ? cpu : -1;
+    s->done[slot].units = u1 - u0, s->done[slot].seconds = wall, s->done[slot].cpu_seconds = used;
+    s->done[slot].thread = &tl_is_worker;
     return NULL;
 }
 
@@ -344,10 +355,10 @@ static void speed_update(const struct split *s)
     for (int i = 0; i < s->n; i++) {
         int c = s->done[i].cpu, j = 0;
         if (s->done[i].units <= 0) continue;
-        if (c < 0 || c >= SPEED_CPUS || s->done[i].seconds < SPEED_MIN_SECONDS) return;
+        if (c < 0 || c >= SPEED_CPUS || s->done[i].cpu_seconds < SPEED_MIN_SECONDS) return;
         while (j < k && cpu[j] != c) j++;
         if (j == k) cpu[k] = c, units[k] = 0, sec[k] = 0, k++;
-        units[j] += (double)s->done[i].units, sec[j] += s->done[i].seconds;
+        units[j] += (double)s->done[i].units, sec[j] += s->done[i].cpu_seconds;
     }
     if (k < 2 || atomic_load_explicit(&speed_pinned, memory_order_relaxed)) return;
     double have = 0, rate = 0;
@@ -374,8 +385,20 @@ void ram_run_split(void (*fn)(void *ctx, int slot, long u0, long u1), void *ctx,
     atomic_init(&s.claim, 0);
     struct split *jobs[RAM_MAX_JOBS];
     for (int i = 0; i < n; i++) jobs[i] = &s;
+    double t0 = now_s();
     ram_run_jobs(split_job, jobs, sizeof jobs[0], n);
+    double span = now_s() - t0, busy = 0;
     speed_update(&s);
+    int threads = 0; /* that took part: a caller that ran every range held one thread, not n */
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int k = 0; k < i; k++) seen |= s.done[k].thread == s.done[i].thread;
+        threads += !seen;
+        busy += s.done[i].seconds;
+    }
+    pthread_mutex_lock(&pool.mu);
+    probe_held += threads * span, probe_busy += busy;
+    pthread_mutex_unlock(&pool.mu);
 }
 
 double ram_jobs_speed(int cpu) { return (double)speed_of(cpu) / SPEED_ONE; }
@@ -392,4 +415,21 @@ void ram_jobs_speed_set(int cpu, double v)
     if (v > 4) v = 4;
     atomic_store(&speed_pinned, 1);
     atomic_store(&speed[cpu], (int)(v * SPEED_ONE + 0.5));
+}
+
+void ram_jobs_split_probe(double *held_seconds, double *busy_seconds)
+{
+    pthread_once(&pool.once, pool_init);
+    pthread_mutex_lock(&pool.mu);
+    if (held_seconds) *held_seconds = probe_held;
+    if (busy_seconds) *busy_seconds = probe_busy;
+    pthread_mutex_unlock(&pool.mu);
+}
+
+void ram_jobs_split_probe_reset(void)
+{
+    pthread_once(&pool.once, pool_init);
+    pthread_mutex_lock(&pool.mu);
+    probe_held = probe_busy = 0;
+    pthread_mutex_unlock(&pool.mu);
 }

@@ -41,12 +41,20 @@ int ram_job_count(double work, double min_work, long items);
 void ram_run_split(void (*fn)(void *ctx, int slot, long u0, long u1), void *ctx, long units, int n);
 
 /* The relative speed of each vCPU as the splits measured it (1 = the mean;
-** an exponential average of units per second over each split's ranges, from
-** splits whose ranges ran on different vCPUs). ram_jobs_speed_set pins
+** an exponential average of units per CPU second over each split's ranges,
+** from splits whose ranges ran on different vCPUs, none of them descheduled). ram_jobs_speed_set pins
 ** a vCPU's figure (tests: skewed splits) and stops updates while any
 ** is pinned; cpu < 0 unpins all and restarts from equal speeds. */
 double ram_jobs_speed(int cpu);
 void ram_jobs_speed_set(int cpu, double speed);
+
+/* Bench probe: over the splits of more than one range since the last reset,
+** the thread time they held (threads that ran a range x each split's wall
+** time, from its start to its last range's end) and the part of it spent running ranges; the
+** rest is a thread waiting for the slowest range (or for a worker to wake).
+** Whole process, every caller. */
+void ram_jobs_split_probe(double *held_seconds, double *busy_seconds);
+void ram_jobs_split_probe_reset(void);
 
 /* The calling thread's thread count: the last ram_jobs_set_threads of this
 ** thread, else the process default (OPENBLAS_NUM_THREADS or RAM_THREADS if
