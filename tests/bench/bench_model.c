@@ -12,7 +12,10 @@
 ** with OpenBLAS's sgemm instead (latency_s_Nt_openblas: whatever kernel the
 ** environment makes OpenBLAS load, named by openblas_core), the process CPU
 ** time of our forward, and the CPU's measured fp32 FMA peak (peak.h) taken
-** just before each run pair; then the sgemm GFLOP/s of a large square product
+** just before each run pair; at 2 threads, split_idle_2t: the part of the
+** thread time held by our forwards' parallel products and window attention
+** (ram_run_split) that a thread spent waiting for the other, and each vCPU's
+** speed as the splits measured it (vcpu_speed_N, 1 = the mean); then the sgemm GFLOP/s of a large square product
 ** through ours and through OpenBLAS at 1 and 2 threads, and the peak RSS.
 **
 ** HOW IT WORKS: the forward's FLOPs are not counted here; they are the fixed
@@ -46,6 +49,7 @@
 */
 #include "bench_util.h"
 #include "gemm_q8.h"
+#include "jobs.h"
 #include "ops.h"
 #include "ram.h"
 #include "sgemm.h"
@@ -412,9 +416,12 @@ int main(int argc, char **argv)
     enum ram_sgemm_path ours = ram_sgemm_default();
     for (int th = 1; th <= 2; th++) {
         ram_set_threads(th);
+        double held = 0, busy = 0; /* thread time in our forwards' splits, and the part spent working */
         for (int r = -1; r < runs; r++) {
             double p = peak(peak_fp32_kind(), th);
             ram_sgemm_force(ours);
+            double held0, busy0;
+            ram_jobs_split_probe(&held0, &busy0);
             double c0 = cpu_now();
             double t0 = bench_now();
             if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK) goto fail;
@@ -422,7 +429,9 @@ int main(int argc, char **argv)
             if (ram_encode_image(st, chw, emb, &err) != RAM_OK) goto fail;
             double t2 = bench_now();
             if (ram_tag_probs(st, emb, probs, &err) != RAM_OK) goto fail;
-            double t3 = bench_now(), c3 = cpu_now();
+            double t3 = bench_now(), c3 = cpu_now(), held1, busy1;
+            ram_jobs_split_probe(&held1, &busy1);
+            if (r >= 0) held += held1 - held0, busy += busy1 - busy0;
             ram_sgemm_force(RAM_SGEMM_OPENBLAS);
             if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK ||
                 ram_encode_image(st, chw, emb, &err) != RAM_OK || ram_tag_probs(st, emb, probs, &err) != RAM_OK)
@@ -440,6 +449,10 @@ int main(int argc, char **argv)
         printf("latency_s_%dt_openblas %.4f\n", th, bench_median(ob, runs));
         printf("cpu_s_%dt %.4f\n", th, bench_median(cpu, runs));
         printf("fma_peak_gflops_%dt %.1f\n", th, bench_median(pk, runs));
+        if (th > 1) {
+            printf("split_idle_%dt %.4f\n", th, held > 0 ? 1 - busy / held : 0.0);
+            for (int c = 0; c < th; c++) printf("vcpu_speed_%d %.3f\n", c, ram_jobs_speed(c));
+        }
         fflush(stdout);
     }
     printf("kernels %s\nopenblas_core %s\nfma_peak_kind %s\n", ram_sgemm_path_name(ours), openblas_get_corename(),

@@ -423,6 +423,7 @@ cat >"$OUT/results.json" <<EOF
   "throughput_gain_per_core_int8": $(nul "$(val throughput_gain_per_core_int8)"),
   "cpu_s_1t": $(nul "$(val cpu_s_1t)"),
   "cpu_s_2t": $(nul "$(val cpu_s_2t)"),
+  "split_idle_2t": $(nul "$(val split_idle_2t)"),
   "peak_fma256_gflops_1t": $(nul "$(kval peak_fma256_gflops_1t)"),
   "peak_vnni_gops_1t": $(nul "$(kval peak_vnni_gops_1t)"),
   "peak_vnni_gops_2t": $(nul "$(kval peak_vnni_gops_2t)"),
