@@ -366,8 +366,9 @@ static void speed_update(const struct split *s)
     for (int j = 0; j < k; j++) {
         double old = speed_of(cpu[j]), want = units[j] / sec[j] * have / rate;
         double v = old + (want - old) / (1 << SPEED_SHIFT);
-        if (v < SPEED_ONE / 4) v = SPEED_ONE / 4;
-        if (v > SPEED_ONE * 4) v = SPEED_ONE * 4;
+        /* learnt speeds stay within 2x of the mean: a bad estimate then costs at most an 80/20 split */
+        if (v < SPEED_ONE / 2) v = SPEED_ONE / 2;
+        if (v > SPEED_ONE * 2) v = SPEED_ONE * 2;
         atomic_store_explicit(&speed[cpu[j]], (int)(v + 0.5), memory_order_relaxed);
     }
 }
