@@ -15,7 +15,10 @@
 ** just before each run pair; at 2 threads, split_idle_2t: the part of the
 ** thread time held by our forwards' parallel products and window attention
 ** (ram_run_split) that a thread spent waiting for the other, and each vCPU's
-** speed as the splits measured it (vcpu_speed_N, 1 = the mean); then the sgemm GFLOP/s of a large square product
+** speed as the splits measured it by the end of the last run (vcpu_speed_0
+** and _1, 1 = the mean), and the
+** latency of the same forward with the speeds pinned equal (equal halves,
+** latency_s_2t_equal_halves, run right after ours in each round); then the sgemm GFLOP/s of a large square product
 ** through ours and through OpenBLAS at 1 and 2 threads, and the peak RSS.
 **
 ** HOW IT WORKS: the forward's FLOPs are not counted here; they are the fixed
@@ -411,12 +414,13 @@ int main(int argc, char **argv)
     ** with our kernels, then one with OpenBLAS's (as the environment loads
     ** it), so a busy minute hits all three alike. */
     double *ob = malloc(sizeof(double) * runs), *cpu = malloc(sizeof(double) * runs),
-           *pk = malloc(sizeof(double) * runs);
-    if (!ob || !cpu || !pk) return 1;
+           *pk = malloc(sizeof(double) * runs), *eq = malloc(sizeof(double) * runs);
+    if (!ob || !cpu || !pk || !eq) return 1;
     enum ram_sgemm_path ours = ram_sgemm_default();
     for (int th = 1; th <= 2; th++) {
         ram_set_threads(th);
         double held = 0, busy = 0; /* thread time in our forwards' splits, and the part spent working */
+        double speed[2] = {1, 1};
         for (int r = -1; r < runs; r++) {
             double p = peak(peak_fp32_kind(), th);
             ram_sgemm_force(ours);
@@ -432,13 +436,27 @@ int main(int argc, char **argv)
             double t3 = bench_now(), c3 = cpu_now(), held1, busy1;
             ram_jobs_split_probe(&held1, &busy1);
             if (r >= 0) held += held1 - held0, busy += busy1 - busy0;
+            for (int c = 0; c < 2; c++) speed[c] = ram_jobs_speed(c); /* learnt in this forward */
             ram_sgemm_force(RAM_SGEMM_OPENBLAS);
             if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK ||
                 ram_encode_image(st, chw, emb, &err) != RAM_OK || ram_tag_probs(st, emb, probs, &err) != RAM_OK)
                 goto fail;
             double t4 = bench_now();
             ram_sgemm_force(RAM_SGEMM_PATHS);
+            /* the same forward with every vCPU's speed pinned equal: the equal halves of before
+            ** ram_run_split, paired with ours in each round (pinning then unpinning restarts the
+            ** learnt speeds, so ours relearns them in every round: if anything, against ours) */
+            double t5 = t4;
+            if (th > 1) {
+                for (int c = 0; c < ram_jobs_cpu_count(); c++) ram_jobs_speed_set(c, 1.0);
+                if (ram_image_preprocess(img, nimg, S, 0, chw, &err) != RAM_OK ||
+                    ram_encode_image(st, chw, emb, &err) != RAM_OK || ram_tag_probs(st, emb, probs, &err) != RAM_OK)
+                    goto fail;
+                t5 = bench_now();
+                ram_jobs_speed_set(-1, 0);
+            }
             if (r < 0) continue; /* warm-up */
+            eq[r] = t5 - t4;
             pre[r] = t1 - t0, enc[r] = t2 - t1, tag[r] = t3 - t2, tot[r] = t3 - t0;
             ob[r] = t4 - t3, cpu[r] = c3 - c0, pk[r] = p;
         }
@@ -451,7 +469,8 @@ int main(int argc, char **argv)
         printf("fma_peak_gflops_%dt %.1f\n", th, bench_median(pk, runs));
         if (th > 1) {
             printf("split_idle_%dt %.4f\n", th, held > 0 ? 1 - busy / held : 0.0);
-            for (int c = 0; c < th; c++) printf("vcpu_speed_%d %.3f\n", c, ram_jobs_speed(c));
+            printf("latency_s_%dt_equal_halves %.4f\n", th, bench_median(eq, runs));
+            for (int c = 0; c < 2; c++) printf("vcpu_speed_%d %.3f\n", c, speed[c]);
         }
         fflush(stdout);
     }
@@ -461,7 +480,7 @@ int main(int argc, char **argv)
     printf("sgemm_peak_gflops_2t %.1f\n", sgemm_gflops(2, ours));
     printf("sgemm_openblas_gflops_1t %.1f\n", sgemm_gflops(1, RAM_SGEMM_OPENBLAS));
     printf("sgemm_openblas_gflops_2t %.1f\n", sgemm_gflops(2, RAM_SGEMM_OPENBLAS));
-    free(ob), free(cpu), free(pk);
+    free(ob), free(cpu), free(pk), free(eq);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak_rss_bytes %ld\n", (long)ru.ru_maxrss * 1024L);

@@ -424,6 +424,7 @@ cat >"$OUT/results.json" <<EOF
   "cpu_s_1t": $(nul "$(val cpu_s_1t)"),
   "cpu_s_2t": $(nul "$(val cpu_s_2t)"),
   "split_idle_2t": $(nul "$(val split_idle_2t)"),
+  "latency_s_2t_equal_halves": $(nul "$(val latency_s_2t_equal_halves)"),
   "peak_fma256_gflops_1t": $(nul "$(kval peak_fma256_gflops_1t)"),
   "peak_vnni_gops_1t": $(nul "$(kval peak_vnni_gops_1t)"),
   "peak_vnni_gops_2t": $(nul "$(kval peak_vnni_gops_2t)"),
