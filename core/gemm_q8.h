@@ -116,6 +116,11 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
 ** force_scalar 1 makes every later call take the portable path, 2 the
 ** AVX512-VNNI kernel instead of AMX, 3 the AVX2 kernel, 4 the AVX-VNNI one
 ** (tests compare the five, which agree bit for bit), 0 restores. */
+/* ram_q8_fuse_x2(0): on AMX, an int8x2 weight's two products run as two
+** passes (as on the other levels) instead of one fused pass; 1 restores.
+** The bits are the same either way (tests compare them). */
+void ram_q8_fuse_x2(int on);
+
 int ram_q8_have_vnni(void);
 int ram_q8_have_amx(void);
 int ram_q8_have_avx2(void);

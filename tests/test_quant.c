@@ -356,6 +356,26 @@ static void test_amx_blocks(void)
     const size_t n = sizeof(float) * M * N;
     check(ok && rc == RAM_OK && !memcmp(y[0], y[1], n) && !memcmp(y[0], y[2], n) && !memcmp(y[0], y[3], n),
           "quant.amx_blocks_equal_vnni", "outputs differ between AMX blocks and VNNI or threads");
+    /* int8x2 fused on tiles (gemm_amx_x2, its own blocks: 8 panels of both forms per block here) at 1 and
+    ** 2 threads against the VNNI kernel's two passes. */
+    int8_t *lp = malloc(ram_q8_packed_bytes(N, K));
+    float *ls = malloc(sizeof(float) * N);
+    struct ram_q8_weight *lo = NULL;
+    ok = ok && lp && ls && !ram_q8_quantize_pack_lo(c.W, N, K, c.packed, c.scale, lp, ls, &err) &&
+         !ram_q8_weight_new(N, K, lp, ls, &lo, &err);
+    if (ok) c.q->lo = lo;
+    for (int i = 0; ok && i < 3; i++) {
+        ram_q8_force_scalar(i < 2 ? 0 : 2); /* AMX fused, AMX fused, VNNI */
+        ram_set_threads(i % 2 + 1);
+        rc |= ram_q8_linear(c.x, M, c.q, c.b, y[i], &err);
+    }
+    ram_q8_force_scalar(0);
+    ram_set_threads(1);
+    check(ok && rc == RAM_OK && !memcmp(y[0], y[1], n) && !memcmp(y[0], y[2], n) && memcmp(y[0], y[3], n),
+          "quant.amx_blocks_int8x2_fused_equal_vnni", "int8x2 outputs differ between fused AMX and VNNI or threads");
+    c.q->lo = NULL;
+    ram_q8_weight_free(lo);
+    free(lp), free(ls);
     for (int i = 0; i < 4; i++) free(y[i]);
     qcase_free(&c);
 }
@@ -397,7 +417,7 @@ static void test_split_shape(int M, int N, int K, int mode)
     struct qcase c;
     int ok = qcase_make(&c, M, N, K);
     int8_t *lp = malloc(ram_q8_packed_bytes(N, K));
-    float *ls = malloc(sizeof(float) * N), *y[5][2], *ref = malloc(sizeof(float) * M * N);
+    float *ls = malloc(sizeof(float) * N), *y[6][2], *ref = malloc(sizeof(float) * M * N);
     struct ram_q8_weight *lo = NULL;
     ok = ok && !ram_q8_quantize_pack_lo(c.W, N, K, c.packed, c.scale, lp, ls, &err) &&
          !ram_q8_weight_new(N, K, lp, ls, &lo, &err);
@@ -407,17 +427,19 @@ static void test_split_shape(int M, int N, int K, int mode)
     }
     c.q->lo = x2 || lm ? lo : NULL, c.q->split_x = xs, c.q->lo_mean = lm;
     ram_status rc = RAM_OK;
-    for (int l = 0; l < 5; l++)
+    for (int l = 0; l < 6; l++) /* 5: AMX with int8x2's two products in two passes, not fused */
         for (int t = 0; t < 2; t++) {
             y[l][t] = malloc(sizeof(float) * M * N);
-            ram_q8_force_scalar(l);
+            ram_q8_force_scalar(l == 5 ? 0 : l);
+            ram_q8_fuse_x2(l != 5);
             ram_set_threads(t + 1);
             rc |= ram_q8_linear(c.x, M, c.q, c.b, y[l][t], &err);
         }
     ram_q8_force_scalar(0);
+    ram_q8_fuse_x2(1);
     ram_set_threads(1);
     int same = 1;
-    for (int l = 0; l < 5; l++)
+    for (int l = 0; l < 6; l++)
         for (int t = 0; t < 2; t++) same &= !memcmp(y[l][t], y[0][0], sizeof(float) * M * N);
     snprintf(name, sizeof name, "%s.%dx%dx%d.paths_and_threads_bit_identical", kind, M, N, K);
     check(rc == RAM_OK && same, name, "outputs differ between kernel levels or threads");
@@ -479,7 +501,7 @@ static void test_split_shape(int M, int N, int K, int mode)
     snprintf(name, sizeof name, "%s.%dx%dx%d.fused_residual_within_rounding", kind, M, N, K);
     check(rc == RAM_OK && aw <= 1.0, name, "fused add off by %.3f x 1e-6", aw);
     free(lw), free(lb), free(xn);
-    for (int l = 0; l < 5; l++) free(y[l][0]), free(y[l][1]);
+    for (int l = 0; l < 6; l++) free(y[l][0]), free(y[l][1]);
     free(a), free(sa), free(za), free(res), free(mean), free(dmean), free(pmean);
 out:
     c.q->lo = NULL;
@@ -490,9 +512,10 @@ out:
 
 static void test_split(void)
 {
-    /* Odd M, N, K (K not a multiple of 4), a K of 3, K a multiple of 64 (AMX) with a partial panel, and
-    ** one over the 2-thread work threshold with K a multiple of 64. */
-    static const int shapes[][3] = {{7, 33, 13}, {50, 20, 3}, {33, 17, 64}, {76, 260, 448}};
+    /* Odd M, N, K (K not a multiple of 4), a K of 3, K a multiple of 64 (AMX) with a partial panel, one
+    ** row on AMX with N not a multiple of 16, and one over the 2-thread work threshold with K a multiple
+    ** of 64. */
+    static const int shapes[][3] = {{7, 33, 13}, {50, 20, 3}, {33, 17, 64}, {1, 31, 128}, {76, 260, 448}};
     for (int mode = 1; mode <= 5; mode++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             test_split_shape(shapes[i][0], shapes[i][1], shapes[i][2], mode);

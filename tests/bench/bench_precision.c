@@ -27,7 +27,8 @@
 ** the order of the groups, then the worst first.
 ** RAM_BENCH_GROUPS=swin,decoder,all (labels, comma-separated) measures
 ** only those groups (swin0..swin3, swin0-1, swin0-2, swin, dec0, dec1,
-** decoder: whole stages or halves). RAM_BENCH_REST=bf16 gives the other
+** decoder: whole stages or halves; swin0-2.qkv / .proj / .fc1 / .fc2 /
+** .attn / .mlp: one kind of matrix in every block of stages 0-2). RAM_BENCH_REST=bf16 gives the other
 ** layers the bf16 path's precision instead of fp32 (mixed int8 + bf16
 ** configurations, still against fp32).
 ** --layers-bf16x2, --layers-bf16xa and --layers-bf16x3 give the group
@@ -395,6 +396,12 @@ static int layers_main(const char *f32, char **files, int nf)
         {"dec1.attn_out", "tagging_head.encoder.layer.1.", "crossattention.output.dense", 0},
         {"dec1.ffn_in", "tagging_head.encoder.layer.1.", "intermediate.dense", 0},
         {"dec1.ffn_out", "tagging_head.encoder.layer.1.", "layer.1.output.dense", 0},
+        {"swin0-2.qkv", "visual_encoder.layers.", "attn.qkv", 3},
+        {"swin0-2.proj", "visual_encoder.layers.", "attn.proj", 3},
+        {"swin0-2.fc1", "visual_encoder.layers.", "mlp.fc1", 3},
+        {"swin0-2.fc2", "visual_encoder.layers.", "mlp.fc2", 3},
+        {"swin0-2.attn", "visual_encoder.layers.", "attn.", 3},
+        {"swin0-2.mlp", "visual_encoder.layers.", "mlp.", 3},
         {"swin0", "visual_encoder.layers.0.", "blocks.", 0},
         {"swin1", "visual_encoder.layers.1.", "blocks.", 0},
         {"swin2", "visual_encoder.layers.2.", "blocks.", 0},
