@@ -996,19 +996,24 @@ static void shared_error(const struct ram_q8_weight *q, const float *W, double *
     free(x), free(y), free(base), free(d);
 }
 
-/* The accurate int8 path's Swin correction (int8m) switched off in a loaded
-** model: every Swin weight loses its residual. Returns how many had one. */
-static int drop_int8m(struct ram_model *m)
+/* The accurate int8 path's Swin corrections (int8m, int8x2) switched off in
+** a loaded model: every Swin weight loses its residual. Counts how many had
+** one as int8m (*n_m) and as int8x2 (*n_x2), per stage (n_x2[s]). */
+static void drop_residuals(struct ram_model *m, int *n_m, int n_x2[8])
 {
-    int n = 0;
-    for (int s = 0; s < m->swin.n_stages; s++)
+    *n_m = 0;
+    for (int s = 0; s < m->swin.n_stages && s < 8; s++) {
+        n_x2[s] = 0;
         for (int b = 0; b < m->swin.depths[s]; b++) {
             struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[b];
             struct ram_q8_weight *q[4] = {(void *)w->qkv_q, (void *)w->proj_q, (void *)w->fc1_q, (void *)w->fc2_q};
             for (int i = 0; i < 4; i++)
-                if (q[i] && q[i]->lo && q[i]->lo_mean) q[i]->lo = NULL, q[i]->lo_mean = 0, n++;
+                if (q[i] && q[i]->lo) {
+                    (q[i]->lo_mean ? (*n_m)++ : n_x2[s]++);
+                    q[i]->lo = NULL, q[i]->lo_mean = 0;
+                }
         }
-    return n;
+    }
 }
 
 static void test_trained_like(void)
@@ -1036,7 +1041,8 @@ static void test_trained_like(void)
     if (!rc) rc = ram_model_pack_linear(m[4], plain_bf16, m[4], &err);
     if (!rc) rc = ram_model_init_from_file(i8v2, NULL, &m[5], &err);
     if (!rc) rc = ram_model_init_from_file(i8, NULL, &m[6], &err);
-    const int n_int8m = rc ? 0 : drop_int8m(m[6]);
+    int n_int8m = 0, n_x2[8] = {0};
+    if (!rc) drop_residuals(m[6], &n_int8m, n_x2);
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[7], &err); /* the accurate int8 mix made at load */
     if (!rc) rc = ram_model_pack_linear(m[7], int8acc_at_load, m[7], &err);
     /* The residual the file stores is the one that matters: on a matrix of stage 1 the error every
@@ -1050,15 +1056,19 @@ static void test_trained_like(void)
            sh_with, sh_without);
     check(rc == RAM_OK && sh_with <= sh_without / 4, "quant.trained_like.int8_file_residual_corrects",
           "shared error %.3g with the correction, %.3g without", sh_with, sh_without);
-    /* Version 3: the Swin blocks' int8 matrices of stages 0-2 carry their residual (int8m),
-    ** the last stage stays bf16, the decoder is bf16; version 2 runs as it always did. */
+    /* Version 3: the Swin blocks' int8 matrices of stages 0-1 carry their residual as int8m, those
+    ** of stage 2 (the one before the last) as int8x2, the last stage stays bf16, the decoder is
+    ** bf16; version 2 runs as it always did. */
     const struct ram_swin_block_w *b2 = rc ? NULL : &m[2]->swin_w.stages[1].blocks[1];
     const struct ram_swin_block_w *b5 = rc ? NULL : &m[5]->swin_w.stages[1].blocks[1];
+    const struct ram_swin_block_w *bx = rc ? NULL : &m[2]->swin_w.stages[2].blocks[1];
     check(rc == RAM_OK && m[2]->quant == RAM_QUANT_INT8ACC && b2->fc2_q->lo && b2->fc2_q->lo_mean &&
-              !b2->fc2_q->bf16.packed && m[2]->tagger_layers[1].i_q->bf16.packed &&
-              !m[2]->tagger_layers[1].i_q->bf16.lo && m[2]->swin_w.stages[3].blocks[0].fc1_q->bf16.packed &&
-              n_int8m == 4 * (2 + 2 + 2),
-          "quant.trained_like.int8_forms", "version 3: Swin int8m (%d matrices), decoder bf16 expected (%s)", n_int8m,
+              !b2->fc2_q->bf16.packed && bx->qkv_q->lo && !bx->qkv_q->lo_mean && !bx->qkv_q->bf16.packed &&
+              m[2]->tagger_layers[1].i_q->bf16.packed && !m[2]->tagger_layers[1].i_q->bf16.lo &&
+              m[2]->swin_w.stages[3].blocks[0].fc1_q->bf16.packed && n_int8m == 4 * (2 + 2) && n_x2[0] == 0 &&
+              n_x2[1] == 0 && n_x2[2] == 4 * 2 && n_x2[3] == 0,
+          "quant.trained_like.int8_forms",
+          "version 3: Swin int8m (%d matrices), stage 2 int8x2 (%d), decoder bf16 expected (%s)", n_int8m, n_x2[2],
           err.msg);
     check(rc == RAM_OK && m[5]->quant == RAM_QUANT_INT8 && !b5->fc2_q->lo && !b5->fc2_q->bf16.packed &&
               !m[5]->tagger_layers[1].i_q->bf16.packed && m[5]->tagger_layers[1].i_q->colsum,
@@ -1119,8 +1129,9 @@ static void test_trained_like(void)
     check(rc == RAM_OK && int8_same && int8_corrected, "quant.trained_like.int8_file_equals_int8acc_at_load",
           "the version-3 file %s the accurate mix made at load from fp32; without its correction it %s",
           int8_same ? "equals" : "differs from", int8_corrected ? "differs" : "is the same");
-    /* The whole version-3 forward (int8m products, their mean and correction, the bf16 decoder)
-    ** gives the same bits at every int8 kernel level and at 1 and 2 threads. */
+    /* The whole version-3 forward (int8m products, their mean and correction, int8x2 products
+    ** (fused on AMX, two passes elsewhere), the bf16 decoder) gives the same bits at every int8
+    ** kernel level and at 1 and 2 threads. */
     int lv_same = 1;
     float *pl = malloc(sizeof(float) * K);
     ram_set_threads(1);
