@@ -61,6 +61,7 @@
 
 #include "jobs.h"
 #include "ops_vec_table.h"
+#include "scratch.h"
 
 #include <math.h>
 #include <string.h>
@@ -993,18 +994,18 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
 ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
                          struct ram_error *err)
 {
-    return ram_q8_linear_ex(x, rows, w, b, y, NULL, err);
+    return ram_q8_linear_ex(x, rows, w, b, y, NULL, NULL, err);
 }
 
 ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
-                            const struct ram_q8_fuse *f, struct ram_error *err)
+                            const struct ram_q8_fuse *f, struct ram_scratch *scratch, struct ram_error *err)
 {
     static const struct ram_q8_fuse none = {0};
     if (!f) f = &none;
     if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
     if (w->bf16.packed) {
         if (f->ln_w || f->add) return ram_fail(err, RAM_ERR_ARG, "int8 linear: fused steps need an int8 weight");
-        return ram_bf16_linear(x, rows, &w->bf16, b, y, NULL, err);
+        return ram_bf16_linear(x, rows, &w->bf16, b, y, scratch, err);
     }
     if (rows == 0) return RAM_OK;
     const int lda = (w->k + 3) / 4 * 4, xs = w->split_x;
@@ -1016,9 +1017,10 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
     const size_t abytes = padded * lda, part = abytes + padded * (sizeof(float) + sizeof(int32_t));
     const size_t rowfloats = (size_t)T * w->k * ((f->ln_w ? 1 : 0) + xs);
     const size_t meanfloats = w->lo && w->lo_mean ? (size_t)w->k + w->n : 0;
-    void *mem = ram_malloc(63 + part * (1 + xs) + (rowfloats + meanfloats) * sizeof(float));
+    struct ram_scratch mine = {0}, *s = scratch ? scratch : &mine; /* the caller's, else one for this call */
+    void *mem = ram_scratch_get(s, part * (1 + xs) + (rowfloats + meanfloats) * sizeof(float));
     if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d rows", rows, w->k);
-    uint8_t *buf = align64(mem);
+    uint8_t *buf = align64(mem); /* already aligned: 64 bytes (scratch.h) */
     float *sa = (float *)(buf + abytes);
     int32_t *za = (int32_t *)(sa + padded);
     float *rowbuf = (float *)(buf + part * (1 + xs));
@@ -1081,6 +1083,6 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
         }
         ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
     }
-    ram_free(mem);
+    ram_scratch_free(&mine);
     return RAM_OK;
 }
