@@ -194,8 +194,11 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
     struct runner r[NP];
     const char *names[NP] = {"fp32", "bf16", "int8", "bf16acc", "int8b"};
     /* RAM_BENCH_INT8_B=FILE: a second int8 file (e.g. the previous format version) as a fifth path;
-    ** RAM_BENCH_NO_BF16=1 leaves the two bf16 paths out (int8 comparisons on a busy machine). */
+    ** RAM_BENCH_NO_BF16=1 leaves the two bf16 paths out (int8 comparisons on a busy machine);
+    ** RAM_BENCH_B_UNFUSED=1 runs the fifth path's int8x2 products in two passes on AMX
+    ** (ram_q8_fuse_x2(0)): with INT8_B = INT8.ram, the fused kernel against the two passes. */
     const char *i8b = getenv("RAM_BENCH_INT8_B");
+    const int b_unfused = getenv("RAM_BENCH_B_UNFUSED") && atoi(getenv("RAM_BENCH_B_UNFUSED"));
     const int no_bf16 = getenv("RAM_BENCH_NO_BF16") && atoi(getenv("RAM_BENCH_NO_BF16"));
     const int on[NP] = {1, !no_bf16, 1, !no_bf16, i8b && *i8b};
     memset(r, 0, sizeof r);
@@ -222,12 +225,14 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
         for (int run = -1; run < runs; run++)
             for (int k = 0; k < NP; k++) {
                 if (!on[k]) continue;
+                ram_q8_fuse_x2(!(k == 4 && b_unfused));
                 double t0 = bench_now();
                 if (ram_image_preprocess(img, nimg, S, 0, chw, &err) || probs_of(&r[k], chw, p[k], &err)) {
                     fprintf(stderr, "bench_precision: %s\n", err.msg);
                     return 1;
                 }
                 if (run >= 0) t[k][run] = bench_now() - t0;
+                ram_q8_fuse_x2(1);
             }
         double m[NP];
         for (int k = 0; k < NP; k++) {
