@@ -185,7 +185,8 @@ struct ram_t2t {
 
 /* A file's int8 form (models/README.md): version 2 (int8 Swin matrices, the
 ** decoder quantized at load) or version 3 (the accurate mix: the Swin's int8
-** matrices with their rounding residual for int8m, the decoder in bf16). */
+** matrices with their rounding residual, as int8m or int8x2, the decoder in
+** bf16). */
 enum ram_quant { RAM_QUANT_NONE = 0, RAM_QUANT_INT8 = 1, RAM_QUANT_INT8ACC = 2 };
 
 struct ram_model {
