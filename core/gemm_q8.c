@@ -64,6 +64,7 @@
 #include "scratch.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -241,14 +242,23 @@ int ram_q8_have_avx2(void)
 
 /* AVX-VNNI (vpdpbusd on 256-bit registers: Intel client CPUs since Alder Lake),
 ** read from cpuid leaf 7 subleaf 1 EAX bit 4 (GCC 12's
-** __builtin_cpu_supports("avxvnni") says 0 on this CPU, which has it). */
+** __builtin_cpu_supports("avxvnni") says 0 on this CPU, which has it). The
+** answer is kept after the first call: cpuid traps to the hypervisor in a
+** VM (6.6 us per call here, asked by every int8 product). Any thread may
+** fill it; they all store the same value. */
 int ram_q8_have_avxvnni(void)
 {
 #if Q8_X86
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (g_force_scalar == 1 || g_force_scalar == 3 || !ram_q8_have_avx2() || __get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 1, a, b, c, d);
-    return (a >> 4) & 1;
+    static atomic_int cpu_has = -1; /* -1: not read yet */
+    if (g_force_scalar == 1 || g_force_scalar == 3 || !ram_q8_have_avx2()) return 0;
+    int v = atomic_load_explicit(&cpu_has, memory_order_relaxed);
+    if (v < 0) {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        if (__get_cpuid_max(0, NULL) >= 7) __cpuid_count(7, 1, a, b, c, d);
+        v = (int)((a >> 4) & 1);
+        atomic_store_explicit(&cpu_has, v, memory_order_relaxed);
+    }
+    return v;
 #else
     return 0;
 #endif
