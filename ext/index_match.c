@@ -7,6 +7,9 @@
 #include "index.h"
 SQLITE_EXTENSION_INIT3
 
+#include "cascade_refit.h"
+
+#include <math.h>
 #include <stdlib.h>
 
 /* ------------------------------------------------------------------ open-set queries */
@@ -133,9 +136,10 @@ static int hitset_add(HitSet *h, sqlite3_int64 img, float score)
     return SQLITE_OK;
 }
 
-/* Exact scoring of a batch of token blobs (copies in aBuf). */
+/* Exact scoring of a batch of token blobs (copies in aBuf); aOut, when
+** not NULL, receives the n scores too. */
 static int score_batch(IndexVtab *p, struct ram_cache_query *q, unsigned char *aBuf, const sqlite3_int64 *aImg, int n,
-                       HitSet *h)
+                       HitSet *h, float *aOut)
 {
     struct ram_cache_tokens v[INDEX_BATCH];
     float aScore[INDEX_BATCH];
@@ -151,6 +155,7 @@ static int score_batch(IndexVtab *p, struct ram_cache_query *q, unsigned char *a
         return SQLITE_ERROR;
     }
     STAT_ADD(images_scored, n);
+    if (aOut) memcpy(aOut, aScore, sizeof(float) * (size_t)n);
     for (int i = 0; i < n; i++) {
         int rc = hitset_add(h, aImg[i], aScore[i]);
         if (rc) return rc;
@@ -224,6 +229,150 @@ static int cls_stage(IndexVtab *p, struct ram_cache_query *q, const IndexHit *aC
     return rc;
 }
 
+/* ------------------------------------------------------------------ the refit cascade */
+
+#define REFIT_ROUNDS 6   /* fits after the anchors (tests/bench/cascade_proxies.py --axes) */
+#define REFIT_ANCHORS 15 /* percent of the budget scored first, evenly spaced over the ids */
+#define REFIT_MIN_ANCHORS 50
+#define REFIT_LAMBDA 1e-2 /* ridge penalty per unit of weight */
+
+/* Exact scores of the pictures at positions aPos[0..n) of the copy (in
+** increasing order), into res and aProb. */
+static int refit_score(IndexVtab *p, struct ram_cache_query *q, const struct IndexRefitCache *r, const int *aPos, int n,
+                       unsigned char *aBuf, HitSet *res, float *aProb)
+{
+    size_t nb = ram_cache_packed_size(p->nTok, p->nDim);
+    sqlite3_int64 aImg[INDEX_BATCH];
+    int nBatch = 0, rc = SQLITE_OK, iOut = 0;
+    for (int i = 0; i < n && rc == SQLITE_OK; i++) {
+        sqlite3_stmt *pTok;
+        rc = ram__index_stmt(p, STMT_TOKENS, &pTok);
+        if (rc) break;
+        sqlite3_int64 img = r->aId[aPos[i]];
+        sqlite3_bind_int64(pTok, 1, img);
+        int rcStep = sqlite3_step(pTok);
+        if (rcStep == SQLITE_ROW && (size_t)sqlite3_column_bytes(pTok, 0) == nb) {
+            memcpy(aBuf + nb * (size_t)nBatch, sqlite3_column_blob(pTok, 0), nb);
+            aImg[nBatch++] = img;
+        } else if (rcStep == SQLITE_INTERRUPT) {
+            rc = SQLITE_INTERRUPT;
+        } else {
+            ram__vtab_set_error(&p->base, "ram_index: image %lld has no valid tokens", img);
+            rc = SQLITE_CORRUPT_VTAB;
+        }
+        sqlite3_reset(pTok);
+        if (rc == SQLITE_OK && nBatch && (nBatch == INDEX_BATCH || i == n - 1)) {
+            rc = score_batch(p, q, aBuf, aImg, nBatch, res, aProb + iOut);
+            iOut += nBatch;
+            nBatch = 0;
+            if (rc == SQLITE_OK && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
+        }
+    }
+    return rc;
+}
+
+static int int_cmp(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Scored rows ordered by their logit, ties by the order they were scored. */
+typedef struct RankItem {
+    float y;
+    int i;
+} RankItem;
+static int rank_cmp(const void *a, const void *b)
+{
+    const RankItem *x = a, *y = b;
+    return x->y < y->y ? -1 : x->y > y->y ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+/* The refit cascade (docs/SCALE.md): nBudget exact scores in all, the
+** first REFIT_ANCHORS % evenly spaced over the pictures, then in
+** REFIT_ROUNDS rounds a weighted ridge fit (core/cascade_refit.h) of the
+** exact logits on the scored pictures' coordinates ranks every picture,
+** and the best unscored ones are scored exactly. The top k comes from exact
+** scores only. *pbRan is 0 when the table's copy is too large to keep (the
+** caller takes the cascade of the codes). */
+static int refit_cascade(IndexVtab *p, struct ram_cache_query *q, sqlite3_int64 nBudget, unsigned char *aBuf,
+                         HitSet *res, int *pbRan)
+{
+    const struct IndexRefitCache *r = 0;
+    struct ram_error err;
+    *pbRan = 0;
+    int rc = ram__index_refit_get(p, &r); /* index_codes.c */
+    if (rc || !r) return rc;
+    *pbRan = 1;
+    sqlite3_int64 n = r->n;
+    int nAx = r->nAxes, budget = (int)(nBudget < n ? nBudget : n), nScored = 0;
+    if (budget < 1) return SQLITE_OK;
+    int n0 = budget * REFIT_ANCHORS / 100;
+    n0 = n0 < REFIT_MIN_ANCHORS ? REFIT_MIN_ANCHORS : n0;
+    n0 = n0 > budget ? budget : n0;
+    int *aPos = sqlite3_malloc64(sizeof(int) * (size_t)budget);
+    float *aProb = sqlite3_malloc64(sizeof(float) * (size_t)budget * 3);
+    float *aF = sqlite3_malloc64(sizeof(float) * (size_t)budget * nAx);
+    RankItem *aRank = sqlite3_malloc64(sizeof(RankItem) * (size_t)budget);
+    float *aPred = sqlite3_malloc64(sizeof(float) * (size_t)n + sizeof(float) * nAx);
+    unsigned char *aDone = sqlite3_malloc64((size_t)n);
+    double *aCoef = sqlite3_malloc64(sizeof(double) * ((size_t)nAx + 1));
+    HitSet next = {0};
+    if (!aPos || !aProb || !aF || !aRank || !aPred || !aDone || !aCoef) {
+        rc = SQLITE_NOMEM;
+        goto done;
+    }
+    float *aY = aProb + budget, *aW = aY + budget, *aC = aPred + n;
+    memset(aDone, 0, (size_t)n);
+    for (int i = 0; i < n0; i++) { /* anchors: evenly spaced, in increasing order */
+        aPos[i] = (int)((double)n * i / n0);
+        aDone[aPos[i]] = 1;
+    }
+    rc = refit_score(p, q, r, aPos, n0, aBuf, res, aProb);
+    nScored = n0;
+    for (int rd = 0; rc == SQLITE_OK && rd < REFIT_ROUNDS && nScored < budget; rd++) {
+        int m = nScored, per = rd == REFIT_ROUNDS - 1 ? budget - m : (budget - n0) / REFIT_ROUNDS;
+        if (per < 1) per = budget - m;
+        for (int i = 0; i < m; i++) {
+            double pr = aProb[i] < 1e-6 ? 1e-6 : aProb[i] > 1 - 1e-6 ? 1 - 1e-6 : aProb[i];
+            aY[i] = (float)log(pr / (1 - pr));
+            for (int j = 0; j < nAx; j++) aF[(size_t)i * nAx + j] = r->aQ[(size_t)aPos[i] * nAx + j] * r->aScale[j];
+        }
+        if (rd > 0) { /* weighted to the top: 0.2 + 5 (rank / m)^4 */
+            for (int i = 0; i < m; i++) aRank[i].y = aY[i], aRank[i].i = i;
+            qsort(aRank, (size_t)m, sizeof(RankItem), rank_cmp);
+            for (int i = 0; i < m; i++) {
+                double t = (double)i / m;
+                aW[aRank[i].i] = (float)(0.2 + 5 * t * t * t * t);
+            }
+        }
+        ram_status st = ram_refit_ridge(aF, aY, rd > 0 ? aW : 0, m, nAx, REFIT_LAMBDA, aCoef, &err);
+        if (st) {
+            ram__vtab_set_error(&p->base, "ram_index: MATCH: %s", err.msg);
+            rc = st == RAM_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
+            break;
+        }
+        for (int j = 0; j < nAx; j++) aC[j] = (float)(aCoef[1 + j] * r->aScale[j]);
+        ram_refit_predict_q8(r->aQ, n, nAx, aC, (float)aCoef[0], aPred);
+        /* the per best unscored (ties: the lower position) */
+        next.n = 0, next.cap = per;
+        for (sqlite3_int64 i = 0; i < n && rc == SQLITE_OK; i++)
+            if (!aDone[i]) rc = hitset_add(&next, i, aPred[i]);
+        if (rc) break;
+        for (int i = 0; i < next.n; i++) aPos[m + i] = (int)next.a[i].img;
+        qsort(aPos + m, (size_t)next.n, sizeof(int), int_cmp);
+        for (int i = 0; i < next.n; i++) aDone[aPos[m + i]] = 1;
+        rc =
+            ram__index_interrupted(p) ? SQLITE_INTERRUPT : refit_score(p, q, r, aPos + m, next.n, aBuf, res, aProb + m);
+        nScored = m + next.n;
+    }
+    STAT_ADD(prefilter_scanned, n);
+done:
+    sqlite3_free(aPos), sqlite3_free(aProb), sqlite3_free(aF), sqlite3_free(aRank);
+    sqlite3_free(aPred), sqlite3_free(aDone), sqlite3_free(aCoef), sqlite3_free(next.a);
+    return rc;
+}
+
 /* Ranks the images for a MATCH: *paHit (sqlite3_free) best first. iTag >= 0
 ** restricts it to the images where that tag is selected (thr). */
 int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlite3_int64 nPre, int iTag, double thr,
@@ -260,7 +409,11 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
     sqlite3_int64 aImg[INDEX_BATCH];
     int nBatch = 0;
 
-    if (iTag >= 0) {
+    int bRefit = 0;
+    if (iTag < 0 && nPre > 0 && p->nRefit > 0) rc = refit_cascade(p, q, nPre, aBuf, &res, &bRefit);
+    if (rc || bRefit) {
+        /* the refit cascade ran (res: the top k of its exact scores), or failed */
+    } else if (iTag >= 0) {
         rc = tag_candidates(p, q, iTag, thr, nPre, &pre);
         if (rc) goto done;
     } else if (nPre > 0 && p->iSchema >= 4 && p->nCascade > 0) {
@@ -301,7 +454,8 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
         pScan = 0;
         if (rc) goto done;
     }
-    if (iTag >= 0 || nPre > 0) {
+    if (rc || bRefit) {
+    } else if (iTag >= 0 || nPre > 0) {
         sqlite3_stmt *pTok;
         for (int i = 0; i < pre.n && rc == SQLITE_OK; i++) {
             rc = ram__index_stmt(p, STMT_TOKENS, &pTok);
@@ -316,7 +470,7 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
             }
             sqlite3_reset(pTok);
             if (rc == SQLITE_OK && nBatch == INDEX_BATCH) {
-                rc = score_batch(p, q, aBuf, aImg, nBatch, &res);
+                rc = score_batch(p, q, aBuf, aImg, nBatch, &res, 0);
                 nBatch = 0;
                 if (rc == SQLITE_OK && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
             }
@@ -335,7 +489,7 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
             memcpy(aBuf + nb * (size_t)nBatch, sqlite3_column_blob(pScan, 1), nb);
             aImg[nBatch++] = img;
             if (nBatch == INDEX_BATCH) {
-                rc = score_batch(p, q, aBuf, aImg, nBatch, &res);
+                rc = score_batch(p, q, aBuf, aImg, nBatch, &res, 0);
                 nBatch = 0;
                 if (rc == SQLITE_OK && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
             }
@@ -346,7 +500,7 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
             sqlite3_finalize(pScan);
         pScan = 0;
     }
-    if (rc == SQLITE_OK && nBatch) rc = score_batch(p, q, aBuf, aImg, nBatch, &res);
+    if (rc == SQLITE_OK && nBatch) rc = score_batch(p, q, aBuf, aImg, nBatch, &res, 0);
     if (rc == SQLITE_INTERRUPT) ram__vtab_set_error(&p->base, "interrupted");
     if (rc) goto done;
     /* res.a is NULL when no image matched (an empty table): qsort(NULL, 0) is UB. */

@@ -1,0 +1,203 @@
+/*
+** cascade_refit.c — the principal axes, the weighted ridge fit and the
+** ranking of ram_index's refit cascade (cascade_refit.h).
+*/
+#include "cascade_refit.h"
+#include "internal.h"
+#include "sgemm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AXES_ITERS 30    /* subspace iterations: the basis, not the eigenvalues, is what the fit needs */
+#define PIVOT_TOL 1e-12  /* relative pivot under which a direction is dropped */
+#define COEF_ONE 16383.0 /* the largest |coefficient| in predict's fixed point (p <= 512 fits int32) */
+
+int ram_refit_solve(double *a, double *b, int n)
+{
+    double dmax = 0;
+    for (int i = 0; i < n * n; i++)
+        if (!isfinite(a[i])) goto bad;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(b[i])) goto bad;
+        dmax = a[i * n + i] > dmax ? a[i * n + i] : dmax;
+    }
+    int rank = 0;
+    double tol = PIVOT_TOL * dmax;
+    /* Cholesky, lower triangle in place; a dropped column is all zeros */
+    for (int j = 0; j < n; j++) {
+        double d = a[j * n + j];
+        for (int k = 0; k < j; k++) d -= a[j * n + k] * a[j * n + k];
+        if (!(d > tol)) {
+            for (int i = j; i < n; i++) a[i * n + j] = 0;
+            continue;
+        }
+        d = sqrt(d);
+        a[j * n + j] = d;
+        rank++;
+        for (int i = j + 1; i < n; i++) {
+            double s = a[i * n + j];
+            for (int k = 0; k < j; k++) s -= a[i * n + k] * a[j * n + k];
+            a[i * n + j] = s / d;
+        }
+    }
+    for (int i = 0; i < n; i++) { /* L z = b */
+        double s = b[i];
+        for (int k = 0; k < i; k++) s -= a[i * n + k] * b[k];
+        b[i] = a[i * n + i] != 0 ? s / a[i * n + i] : 0;
+    }
+    for (int i = n - 1; i >= 0; i--) { /* L^T x = z */
+        double s = b[i];
+        for (int k = i + 1; k < n; k++) s -= a[k * n + i] * b[k];
+        b[i] = a[i * n + i] != 0 ? s / a[i * n + i] : 0;
+    }
+    return rank;
+bad:
+    memset(b, 0, sizeof(double) * (size_t)n);
+    return -1;
+}
+
+ram_status ram_refit_ridge(const float *f, const float *y, const float *wt, int m, int p, double lam, double *coef,
+                           struct ram_error *err)
+{
+    int n1 = p + 1;
+    if (m < 1 || p < 0 || p > 4096 || !(lam >= 0))
+        return ram_fail(err, RAM_ERR_ARG, "refit: bad sizes (%d rows, %d features)", m, p);
+    double *mu = calloc((size_t)n1 * 2 + (size_t)n1 * n1 + n1, sizeof(double));
+    float *x = malloc(sizeof(float) * (size_t)m * n1), *g = malloc(sizeof(float) * (size_t)n1 * n1);
+    if (!mu || !x || !g) {
+        free(mu), free(x), free(g);
+        return ram_fail(err, RAM_ERR_NOMEM, "refit: out of memory");
+    }
+    double *sd = mu + n1, *a = sd + n1, *rhs = a + (size_t)n1 * n1, sw = 0;
+    ram_status rc = RAM_OK;
+    for (int i = 0; i < m && rc == RAM_OK; i++) {
+        double w = wt ? wt[i] : 1;
+        if (!isfinite(y[i]) || !(w >= 0) || !isfinite(w)) rc = RAM_ERR_ARG;
+        sw += w;
+        for (int j = 0; j < p; j++) {
+            if (!isfinite(f[(size_t)i * p + j])) rc = RAM_ERR_ARG;
+            mu[j] += f[(size_t)i * p + j];
+        }
+    }
+    if (rc || !(sw > 0)) {
+        free(mu), free(x), free(g);
+        return ram_fail(err, RAM_ERR_ARG, "refit: non-finite values or no weight");
+    }
+    for (int j = 0; j < p; j++) mu[j] /= m;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < p; j++) {
+            double d = f[(size_t)i * p + j] - mu[j];
+            sd[j] += d * d;
+        }
+    for (int j = 0; j < p; j++) sd[j] = sqrt(sd[j] / m) + 1e-6;
+    /* rows sqrt(w) [1, (f - mu) / sd]: x^T x is the weighted normal matrix */
+    for (int i = 0; i < m; i++) {
+        double r = sqrt(wt ? wt[i] : 1);
+        float *xi = x + (size_t)i * n1;
+        xi[0] = (float)r;
+        for (int j = 0; j < p; j++) xi[1 + j] = (float)(r * (f[(size_t)i * p + j] - mu[j]) / sd[j]);
+        for (int j = 0; j < n1; j++) rhs[j] += xi[j] * r * y[i];
+    }
+    ram_sgemm(1, 0, n1, n1, m, 1.0f, x, n1, x, n1, 0.0f, g, n1, 0);
+    for (int i = 0; i < n1; i++)
+        for (int j = 0; j < n1; j++) /* symmetric by construction: the lower triangle, mirrored */
+            a[i * n1 + j] = i >= j ? g[i * n1 + j] : g[j * n1 + i];
+    for (int j = 1; j < n1; j++) a[j * n1 + j] += lam * sw;
+    ram_refit_solve(a, rhs, n1);
+    coef[0] = rhs[0];
+    for (int j = 0; j < p; j++) {
+        coef[1 + j] = rhs[1 + j] / sd[j];
+        coef[0] -= coef[1 + j] * mu[j];
+    }
+    free(mu), free(x), free(g);
+    return RAM_OK;
+}
+
+/* Orthonormalises the p rows of q (dim each) in place, in order (modified
+** Gram-Schmidt in double, twice); a row that falls in the span of the ones
+** before it is replaced by the first unit vector that does not. */
+static void orthonormalise(float *q, int p, int dim, double *v)
+{
+    int next_e = 0;
+    for (int i = 0; i < p; i++) {
+        for (int d = 0; d < dim; d++) v[d] = q[(size_t)i * dim + d];
+        for (int tries = 0;; tries++) {
+            double before = 0, nrm = 0;
+            for (int d = 0; d < dim; d++) before += v[d] * v[d];
+            for (int pass = 0; pass < 2; pass++)
+                for (int j = 0; j < i; j++) {
+                    const float *qj = q + (size_t)j * dim;
+                    double s = 0;
+                    for (int d = 0; d < dim; d++) s += v[d] * qj[d];
+                    for (int d = 0; d < dim; d++) v[d] -= s * qj[d];
+                }
+            for (int d = 0; d < dim; d++) nrm += v[d] * v[d];
+            if (nrm > 1e-12 * before && nrm > 1e-300) {
+                nrm = 1 / sqrt(nrm);
+                for (int d = 0; d < dim; d++) q[(size_t)i * dim + d] = (float)(v[d] * nrm);
+                break;
+            }
+            if (tries > dim) { /* cannot happen for i < dim; keeps the loop bounded */
+                memset(q + (size_t)i * dim, 0, sizeof(float) * (size_t)dim);
+                break;
+            }
+            memset(v, 0, sizeof(double) * (size_t)dim);
+            v[next_e++ % dim] = 1;
+        }
+    }
+}
+
+ram_status ram_refit_axes(const float *x, int m, int dim, int p, float *mean, float *axes, struct ram_error *err)
+{
+    if (m < 1 || dim < 1 || dim > 65536 || p < 1 || p > dim)
+        return ram_fail(err, RAM_ERR_ARG, "refit: bad sizes for the axes (%d rows of %d, %d axes)", m, dim, p);
+    float *xc = malloc(sizeof(float) * (size_t)m * dim), *cov = malloc(sizeof(float) * (size_t)dim * dim);
+    float *y = malloc(sizeof(float) * (size_t)p * dim);
+    double *acc = malloc(sizeof(double) * (size_t)dim);
+    if (!xc || !cov || !y || !acc) {
+        free(xc), free(cov), free(y), free(acc);
+        return ram_fail(err, RAM_ERR_NOMEM, "refit: out of memory");
+    }
+    memset(acc, 0, sizeof(double) * (size_t)dim);
+    for (int i = 0; i < m; i++)
+        for (int d = 0; d < dim; d++) acc[d] += x[(size_t)i * dim + d];
+    for (int d = 0; d < dim; d++) mean[d] = (float)(acc[d] / m);
+    for (int i = 0; i < m; i++)
+        for (int d = 0; d < dim; d++) xc[(size_t)i * dim + d] = x[(size_t)i * dim + d] - mean[d];
+    ram_sgemm(1, 0, dim, dim, m, 1.0f / (float)m, xc, dim, xc, dim, 0.0f, cov, dim, 0);
+    /* a fixed pseudo-random start, then q <- orth(q cov) */
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < (size_t)p * dim; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        axes[i] = (float)((double)(s >> 11) * (1.0 / 9007199254740992.0) - 0.5);
+    }
+    orthonormalise(axes, p, dim, acc);
+    for (int it = 0; it < AXES_ITERS; it++) {
+        ram_sgemm(0, 0, p, dim, dim, 1.0f, axes, dim, cov, dim, 0.0f, y, dim, 0);
+        memcpy(axes, y, sizeof(float) * (size_t)p * dim);
+        orthonormalise(axes, p, dim, acc);
+    }
+    free(xc), free(cov), free(y), free(acc);
+    return RAM_OK;
+}
+
+void ram_refit_predict_q8(const int8_t *q, int64_t n, int p, const float *c, float c0, float *pred)
+{
+    /* 16-bit fixed-point coefficients: the integer dot products vectorise
+    ** (and give the same sums in any order); the ranking only needs the
+    ** coefficients to 1 part in 16383 of the largest. */
+    int16_t cq[512];
+    float cmax = 0;
+    if (p > 512) p = 512;
+    for (int j = 0; j < p; j++) cmax = fabsf(c[j]) > cmax ? fabsf(c[j]) : cmax;
+    float unit = cmax > 0 ? cmax / (float)COEF_ONE : 0;
+    for (int j = 0; j < p; j++) cq[j] = (int16_t)(cmax > 0 ? lrintf(c[j] / unit) : 0);
+    for (int64_t i = 0; i < n; i++) {
+        const int8_t *r = q + i * p;
+        int32_t acc = 0;
+        for (int j = 0; j < p; j++) acc += (int32_t)cq[j] * r[j];
+        pred[i] = c0 + unit * (float)acc;
+    }
+}
