@@ -5,6 +5,7 @@
 ** are built) and the engine's own ram_openset_probs.
 */
 #include "cache_score.h"
+#include "cascade_refit.h"
 #include "harness.h"
 #include "jobs.h"
 #include "ram.h"
@@ -712,6 +713,256 @@ static void test_golden(void)
     ram_model_free(m);
 }
 
+/* ------------------------------------------------------------------ the refit cascade's algebra */
+
+static uint64_t refit_rng = 0x5eed5eed12345ull; /* its own stream: the tests above keep theirs */
+static double drand(void)                       /* uniform in [-1, 1) */
+{
+    refit_rng ^= refit_rng << 13, refit_rng ^= refit_rng >> 7, refit_rng ^= refit_rng << 17;
+    return (double)(refit_rng >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+}
+
+/* x = a^-1 b by Gaussian elimination with partial pivoting (a, b copied). */
+static void gauss_ref(const double *a0, const double *b0, int n, double *x)
+{
+    double *a = malloc(sizeof(double) * (size_t)n * (n + 1));
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) a[i * (n + 1) + j] = a0[i * n + j];
+        a[i * (n + 1) + n] = b0[i];
+    }
+    for (int c = 0; c < n; c++) {
+        int piv = c;
+        for (int r = c + 1; r < n; r++)
+            if (fabs(a[r * (n + 1) + c]) > fabs(a[piv * (n + 1) + c])) piv = r;
+        for (int j = 0; j <= n; j++) {
+            double t = a[c * (n + 1) + j];
+            a[c * (n + 1) + j] = a[piv * (n + 1) + j], a[piv * (n + 1) + j] = t;
+        }
+        for (int r = c + 1; r < n; r++) {
+            double f = a[r * (n + 1) + c] / a[c * (n + 1) + c];
+            for (int j = c; j <= n; j++) a[r * (n + 1) + j] -= f * a[c * (n + 1) + j];
+        }
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        double v = a[i * (n + 1) + n];
+        for (int j = i + 1; j < n; j++) v -= a[i * (n + 1) + j] * x[j];
+        x[i] = v / a[i * (n + 1) + i];
+    }
+    free(a);
+}
+
+/* a = b b^T (+ diag), b n x r. */
+static void gram(double *a, int n, int r, double diag)
+{
+    double *b = malloc(sizeof(double) * (size_t)n * r);
+    for (int i = 0; i < n * r; i++) b[i] = drand();
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double v = i == j ? diag : 0;
+            for (int k = 0; k < r; k++) v += b[i * r + k] * b[j * r + k];
+            a[i * n + j] = v;
+        }
+    free(b);
+}
+
+static void test_refit_solve(void)
+{
+    static const int sizes[] = {1, 2, 3, 7, 33, 65};
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+        int n = sizes[t];
+        double *a = malloc(sizeof(double) * n * n), *a2 = malloc(sizeof(double) * n * n);
+        double *b = malloc(sizeof(double) * n), *x = malloc(sizeof(double) * n), *xr = malloc(sizeof(double) * n);
+        gram(a, n, n + 2, 0.1);
+        for (int i = 0; i < n; i++) b[i] = x[i] = drand();
+        memcpy(a2, a, sizeof(double) * n * n);
+        gauss_ref(a, b, n, xr);
+        int rank = ram_refit_solve(a2, x, n);
+        double err = 0, mag = 0;
+        for (int i = 0; i < n; i++) err = fmax(err, fabs(x[i] - xr[i])), mag = fmax(mag, fabs(xr[i]));
+        check(rank == n && err <= 1e-9 * (1 + mag), "refit.solve.reference", "n %d: rank %d, max |diff| %.3g of %.3g",
+              n, rank, err, mag);
+        if (n >= 7) { /* rank 3, b in its range: a solution, finite */
+            gram(a, n, 3, 0);
+            double *x0 = xr;
+            for (int i = 0; i < n; i++) x0[i] = drand();
+            for (int i = 0; i < n; i++) {
+                b[i] = 0;
+                for (int j = 0; j < n; j++) b[i] += a[i * n + j] * x0[j];
+                x[i] = b[i];
+            }
+            memcpy(a2, a, sizeof(double) * n * n);
+            rank = ram_refit_solve(a2, x, n);
+            double res = 0, bn = 0;
+            int finite = 1;
+            for (int i = 0; i < n; i++) {
+                double v = -b[i];
+                for (int j = 0; j < n; j++) v += a[i * n + j] * x[j];
+                res = fmax(res, fabs(v)), bn = fmax(bn, fabs(b[i]));
+                finite &= isfinite(x[i]);
+            }
+            check(finite && rank == 3 && res <= 1e-6 * (1 + bn), "refit.solve.rank_deficient",
+                  "n %d: rank %d, residual %.3g of %.3g", n, rank, res, bn);
+        }
+        free(a), free(a2), free(b), free(x), free(xr);
+    }
+    double z[9] = {0}, bz[3] = {1, 2, 3};
+    int rank = ram_refit_solve(z, bz, 3);
+    check(rank == 0 && bz[0] == 0 && bz[1] == 0 && bz[2] == 0, "refit.solve.zero", "rank %d, x %g %g %g", rank, bz[0],
+          bz[1], bz[2]);
+    double an[4] = {1, 0, 0, NAN}, bn[2] = {1, 1};
+    rank = ram_refit_solve(an, bn, 2);
+    check(rank == -1 && bn[0] == 0 && bn[1] == 0, "refit.solve.nan", "rank %d", rank);
+}
+
+/* The study's ridge (cascade_proxies.py ridge()) in double, raw-space coefficients. */
+static void ridge_ref(const float *f, const float *y, const float *wt, int m, int p, double lam, double *coef)
+{
+    int n1 = p + 1;
+    double *mu = calloc(2 * (size_t)n1, sizeof(double)), *sd = mu + n1, sw = 0;
+    double *a = calloc((size_t)n1 * n1, sizeof(double)), *b = calloc(n1, sizeof(double)),
+           *w = malloc(sizeof(double) * n1);
+    double *row = malloc(sizeof(double) * n1);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < p; j++) mu[j] += f[i * p + j] / (double)m;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < p; j++) sd[j] += (f[i * p + j] - mu[j]) * (f[i * p + j] - mu[j]) / m;
+    for (int j = 0; j < p; j++) sd[j] = sqrt(sd[j]) + 1e-6;
+    for (int i = 0; i < m; i++) {
+        double wi = wt ? wt[i] : 1;
+        sw += wi;
+        row[0] = 1;
+        for (int j = 0; j < p; j++) row[1 + j] = (f[i * p + j] - mu[j]) / sd[j];
+        for (int r = 0; r < n1; r++) {
+            b[r] += wi * row[r] * y[i];
+            for (int c = 0; c < n1; c++) a[r * n1 + c] += wi * row[r] * row[c];
+        }
+    }
+    for (int j = 1; j < n1; j++) a[j * n1 + j] += lam * sw;
+    gauss_ref(a, b, n1, w);
+    coef[0] = w[0];
+    for (int j = 0; j < p; j++) coef[1 + j] = w[1 + j] / sd[j], coef[0] -= coef[1 + j] * mu[j];
+    free(mu), free(a), free(b), free(w), free(row);
+}
+
+static void test_refit_ridge(void)
+{
+    static const int shapes[][2] = {{1, 0}, {5, 3}, {257, 13}, {1000, 64}};
+    struct ram_error err;
+    for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+        int m = shapes[t][0], p = shapes[t][1];
+        float *f = malloc(sizeof(float) * (size_t)m * (p ? p : 1)), *y = malloc(sizeof(float) * m),
+              *wt = malloc(sizeof(float) * m);
+        double *c = malloc(sizeof(double) * (p + 1)), *cr = malloc(sizeof(double) * (p + 1));
+        for (int i = 0; i < m * p; i++) f[i] = (float)(drand() * 3 + 0.5);
+        for (int i = 0; i < m; i++) {
+            y[i] = (float)drand();
+            for (int j = 0; j < p; j++) y[i] += (float)((j % 3 - 1) * 0.3) * f[i * p + j];
+            wt[i] = (float)(2.7 + 2.5 * drand());
+        }
+        for (int w = 0; w < 2; w++) {
+            ram_status st = ram_refit_ridge(f, y, w ? wt : 0, m, p, 1e-2, c, &err);
+            ridge_ref(f, y, w ? wt : 0, m, p, 1e-2, cr);
+            double d = 0, mag = 0;
+            for (int j = 0; j <= p; j++) d = fmax(d, fabs(c[j] - cr[j])), mag = fmax(mag, fabs(cr[j]));
+            check(st == RAM_OK && d <= 1e-3 * (1 + mag), "refit.ridge.reference", "%d x %d%s: max |diff| %.3g of %.3g",
+                  m, p, w ? " weighted" : "", d, mag);
+        }
+        free(f), free(y), free(wt), free(c), free(cr);
+    }
+    /* dependent and constant features, no penalty: finite, and still fits */
+    int m = 50, p = 4;
+    float f[200], y[50];
+    double c[5];
+    for (int i = 0; i < m; i++) {
+        f[i * p] = (float)drand(), f[i * p + 1] = 2 * f[i * p], f[i * p + 2] = 1, f[i * p + 3] = (float)drand();
+        y[i] = 3 * f[i * p] - f[i * p + 3] + 0.5f;
+    }
+    ram_status st = ram_refit_ridge(f, y, 0, m, p, 0, c, &err);
+    double res = 0;
+    int finite = 1;
+    for (int j = 0; j <= p; j++) finite &= isfinite(c[j]);
+    for (int i = 0; i < m; i++) {
+        double v = c[0] - y[i];
+        for (int j = 0; j < p; j++) v += c[1 + j] * f[i * p + j];
+        res = fmax(res, fabs(v));
+    }
+    check(st == RAM_OK && finite && res < 1e-3, "refit.ridge.singular", "max residual %.3g", res);
+    y[3] = NAN;
+    check(ram_refit_ridge(f, y, 0, m, p, 1e-2, c, &err) == RAM_ERR_ARG, "refit.ridge.nan", "%s", err.msg);
+    check(ram_refit_ridge(f, y, 0, 0, p, 1e-2, c, &err) == RAM_ERR_ARG, "refit.ridge.empty", "%s", err.msg);
+}
+
+static void test_refit_axes(void)
+{
+    /* a planted 5-dimensional subspace of 64 dims, plus a little noise */
+    enum { M = 3000, D = 64, K = 5 };
+    float *x = malloc(sizeof(float) * M * D), *basis = malloc(sizeof(float) * K * D), mean[D], axes[8 * D],
+          axes2[8 * D], mean2[D];
+    struct ram_error err;
+    for (int i = 0; i < K * D; i++) basis[i] = (float)drand();
+    for (int i = 0; i < M; i++) {
+        double co[K];
+        for (int k = 0; k < K; k++) co[k] = (k + 1) * drand();
+        for (int d = 0; d < D; d++) {
+            double v = 0.3 + 0.01 * drand();
+            for (int k = 0; k < K; k++) v += co[k] * basis[k * D + d];
+            x[i * D + d] = (float)v;
+        }
+    }
+    ram_set_threads(1);
+    ram_status st = ram_refit_axes(x, M, D, K, mean, axes, &err);
+    ram_set_threads(2);
+    ram_refit_axes(x, M, D, K, mean2, axes2, &err);
+    ram_set_threads(0);
+    check(!memcmp(axes, axes2, sizeof(float) * K * D) && !memcmp(mean, mean2, sizeof mean), "refit.axes.threads",
+          "1 and 2 threads differ");
+    double orth = 0, outside = 0;
+    for (int a = 0; a < K; a++)
+        for (int b = 0; b < K; b++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double)axes[a * D + d] * axes[b * D + d];
+            orth = fmax(orth, fabs(s - (a == b)));
+        }
+    for (int k = 0; k < K; k++) { /* each planted direction lies in the axes' span */
+        double nrm = 0, in = 0;
+        for (int d = 0; d < D; d++) nrm += (double)basis[k * D + d] * basis[k * D + d];
+        for (int a = 0; a < K; a++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double)axes[a * D + d] * basis[k * D + d];
+            in += s * s;
+        }
+        outside = fmax(outside, 1 - in / nrm);
+    }
+    check(st == RAM_OK && orth < 1e-5 && outside < 1e-3, "refit.axes.planted",
+          "orthonormal to %.2g, planted energy outside %.2g", orth, outside);
+    /* fewer rows than axes: still orthonormal, finite */
+    st = ram_refit_axes(x, 2, D, 8, mean, axes, &err);
+    orth = 0;
+    for (int a = 0; a < 8; a++)
+        for (int b = 0; b < 8; b++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double)axes[a * D + d] * axes[b * D + d];
+            orth = fmax(orth, isfinite(s) ? fabs(s - (a == b)) : 1);
+        }
+    check(st == RAM_OK && orth < 1e-5, "refit.axes.few_rows", "orthonormal to %.2g", orth);
+    check(ram_refit_axes(x, M, D, D + 1, mean, axes, &err) == RAM_ERR_ARG, "refit.axes.bad", "%s", err.msg);
+    /* the ranking: the int8 dot products against the double reference */
+    int8_t q[37 * 33];
+    float cf[33], pred[37];
+    for (int i = 0; i < 37 * 33; i++) q[i] = (int8_t)(127 * drand());
+    for (int j = 0; j < 33; j++) cf[j] = (float)drand() * 0.01f;
+    ram_refit_predict_q8(q, 37, 33, cf, 0.5f, pred);
+    double worst = 0, cmax = 0;
+    for (int j = 0; j < 33; j++) cmax = fmax(cmax, fabs(cf[j]));
+    for (int i = 0; i < 37; i++) {
+        double v = 0.5;
+        for (int j = 0; j < 33; j++) v += (double)cf[j] * q[i * 33 + j];
+        worst = fmax(worst, fabs(v - pred[i]));
+    }
+    check(worst <= cmax * 33 * 127 / 16383.0, "refit.predict.reference", "max |diff| %.3g", worst);
+    free(x), free(basis);
+}
+
 int main(void)
 {
     (void)check_close_npy;
@@ -724,5 +975,8 @@ int main(void)
     test_codes_recall();
     test_golden();
     test_rotation_bits(); /* last: it draws from the random stream the tests above are tuned to */
+    test_refit_solve();
+    test_refit_ridge();
+    test_refit_axes();
     return harness_exit();
 }
