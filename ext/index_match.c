@@ -295,8 +295,39 @@ static int rank_cmp(const void *a, const void *b)
 ** and the best unscored ones are scored exactly. The top k comes from exact
 ** scores only. *pbRan is 0 when the table's copy is too large to keep (the
 ** caller takes the cascade of the codes). */
-static int refit_cascade(IndexVtab *p, struct ram_cache_query *q, sqlite3_int64 nBudget, unsigned char *aBuf,
-                         HitSet *res, int *pbRan)
+/* The cheap cosine the half of the anchors is chosen by: aC (nAxes)
+** receives the coefficients that give each picture's coordinates' dot
+** product with the query's mean description, in the stored vectors' space
+** (ram_cache_pack_unit rotates as the stored vectors are). */
+static int refit_query_axes(IndexVtab *p, const struct IndexRefitCache *r, const float *aRow, int nRow, float *aC)
+{
+    size_t nu = ram_cache_unit_size(p->nDim);
+    unsigned char *aUnit = sqlite3_malloc64(nu);
+    float *t = sqlite3_malloc64(sizeof(float) * (size_t)p->nDim);
+    struct ram_error err;
+    int rc = aUnit && t ? SQLITE_OK : SQLITE_NOMEM;
+    if (t) memset(t, 0, sizeof(float) * (size_t)p->nDim);
+    for (int i = 0; i < nRow && rc == SQLITE_OK; i++) {
+        float scale;
+        if (ram_cache_pack_unit(aRow + (size_t)i * p->nDim, p->nDim, aUnit, nu, &err)) {
+            ram__vtab_set_error(&p->base, "ram_index: MATCH: %s", err.msg);
+            rc = SQLITE_ERROR;
+            break;
+        }
+        memcpy(&scale, aUnit, 4);
+        for (int d = 0; d < p->nDim; d++) t[d] += scale * (float)(int8_t)aUnit[4 + d];
+    }
+    for (int j = 0; j < r->nAxes && rc == SQLITE_OK; j++) {
+        double s = 0;
+        for (int d = 0; d < p->nDim; d++) s += (double)r->aAxes[(size_t)j * p->nDim + d] * t[d];
+        aC[j] = (float)s * r->aScale[j];
+    }
+    sqlite3_free(aUnit), sqlite3_free(t);
+    return rc;
+}
+
+static int refit_cascade(IndexVtab *p, struct ram_cache_query *q, const float *aRow, int nRow, sqlite3_int64 nBudget,
+                         unsigned char *aBuf, HitSet *res, int *pbRan)
 {
     const struct IndexRefitCache *r = 0;
     struct ram_error err;
@@ -324,11 +355,23 @@ static int refit_cascade(IndexVtab *p, struct ram_cache_query *q, sqlite3_int64 
     }
     float *aY = aProb + budget, *aW = aY + budget, *aC = aPred + n;
     memset(aDone, 0, (size_t)n);
-    for (int i = 0; i < n0; i++) { /* anchors: evenly spaced, in increasing order */
-        aPos[i] = (int)((double)n * i / n0);
+    /* anchors: half evenly spaced, half the best by the cheap cosine; scored in position order */
+    int nEven = n0 - n0 / 2;
+    for (int i = 0; i < nEven; i++) {
+        aPos[i] = (int)((double)n * i / nEven);
         aDone[aPos[i]] = 1;
     }
-    rc = refit_score(p, q, r, aPos, n0, aBuf, res, aProb);
+    rc = refit_query_axes(p, r, aRow, nRow, aC);
+    if (rc == SQLITE_OK) {
+        ram_refit_predict_q8(r->aQ, n, nAx, aC, 0, aPred);
+        next.n = 0, next.cap = n0 - nEven;
+        for (sqlite3_int64 i = 0; i < n && rc == SQLITE_OK && next.cap > 0; i++)
+            if (!aDone[i]) rc = hitset_add(&next, i, aPred[i]);
+        for (int i = 0; i < next.n; i++) aPos[nEven + i] = (int)next.a[i].img, aDone[next.a[i].img] = 1;
+        n0 = nEven + next.n;
+        qsort(aPos, (size_t)n0, sizeof(int), int_cmp);
+    }
+    if (rc == SQLITE_OK) rc = refit_score(p, q, r, aPos, n0, aBuf, res, aProb);
     nScored = n0;
     for (int rd = 0; rc == SQLITE_OK && rd < REFIT_ROUNDS && nScored < budget; rd++) {
         int m = nScored, per = rd == REFIT_ROUNDS - 1 ? budget - m : (budget - n0) / REFIT_ROUNDS;
@@ -410,7 +453,7 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
     int nBatch = 0;
 
     int bRefit = 0;
-    if (iTag < 0 && nPre > 0 && p->nRefit > 0) rc = refit_cascade(p, q, nPre, aBuf, &res, &bRefit);
+    if (iTag < 0 && nPre > 0 && p->nRefit > 0) rc = refit_cascade(p, q, aRow, nRow, nPre, aBuf, &res, &bRefit);
     if (rc || bRefit) {
         /* the refit cascade ran (res: the top k of its exact scores), or failed */
     } else if (iTag >= 0) {
