@@ -238,3 +238,137 @@ void ram_refit_predict_q8(const int8_t *q, int64_t n, int p, const float *c, flo
         pred[i] = c0 + unit * (float)acc;
     }
 }
+
+/* ------------------------------------------------------------------ the rounds */
+
+/* A bounded min-heap of (prediction, position): the cap best, ties to the
+** lower position. */
+struct pick {
+    float v;
+    int pos;
+};
+static int pick_better(const struct pick *a, const struct pick *b)
+{
+    return a->v > b->v || (a->v == b->v && a->pos < b->pos);
+}
+static void pick_add(struct pick *h, int *n, int cap, float v, int pos)
+{
+    struct pick x = {v, pos};
+    int i;
+    if (*n == cap) {
+        if (!pick_better(&x, &h[0])) return;
+        h[0] = x, i = 0;
+        for (;;) { /* sift down: the worse child up */
+            int w = i, l = 2 * i + 1, r = l + 1;
+            if (l < cap && pick_better(&h[w], &h[l])) w = l;
+            if (r < cap && pick_better(&h[w], &h[r])) w = r;
+            if (w == i) return;
+            struct pick t = h[i];
+            h[i] = h[w], h[w] = t, i = w;
+        }
+    }
+    i = (*n)++;
+    h[i] = x;
+    while (i > 0 && pick_better(&h[(i - 1) / 2], &h[i])) {
+        struct pick t = h[i];
+        h[i] = h[(i - 1) / 2], h[(i - 1) / 2] = t, i = (i - 1) / 2;
+    }
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+struct ranked {
+    float y;
+    int i;
+};
+static int cmp_ranked(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    return x->y < y->y ? -1 : x->y > y->y ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+/* The best cap unscored positions by pred into pos (increasing), marked done. */
+static int pick_next(const float *pred, unsigned char *done, int64_t n, int cap, struct pick *h, int *pos)
+{
+    int m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!done[i]) pick_add(h, &m, cap, pred[i], (int)i);
+    for (int i = 0; i < m; i++) pos[i] = h[i].pos, done[h[i].pos] = 1;
+    qsort(pos, (size_t)m, sizeof(int), cmp_int);
+    return m;
+}
+
+ram_status ram_refit_cascade(const struct ram_refit_table *t, const float *cos_coef, int budget,
+                             int (*score)(void *arg, const int *pos, int n, float *probs), void *arg, int *pos,
+                             float *probs, int *n_scored, struct ram_error *err)
+{
+    int64_t n = t->n;
+    int p = t->p;
+    *n_scored = 0;
+    if (n < 0 || n > 0x7fffffff || p < 1 || p > 512 || budget < 0)
+        return ram_fail(err, RAM_ERR_ARG, "refit: bad sizes (%lld pictures, %d axes)", (long long)n, p);
+    if (budget > n) budget = (int)n;
+    if (budget == 0) return RAM_OK;
+    int n0 = budget * RAM_REFIT_ANCHORS / 100;
+    n0 = n0 < RAM_REFIT_MIN_ANCHORS ? RAM_REFIT_MIN_ANCHORS : n0;
+    n0 = n0 > budget ? budget : n0;
+    float *pred = malloc(sizeof(float) * (size_t)n), *f = malloc(sizeof(float) * (size_t)budget * p);
+    float *y = malloc(sizeof(float) * (size_t)budget * 2), *c = malloc(sizeof(float) * (size_t)p);
+    unsigned char *done = calloc((size_t)n, 1);
+    struct pick *h = malloc(sizeof(struct pick) * (size_t)budget);
+    struct ranked *rk = malloc(sizeof(struct ranked) * (size_t)budget);
+    double *coef = malloc(sizeof(double) * ((size_t)p + 1));
+    ram_status rc = RAM_OK;
+    if (!pred || !f || !y || !c || !done || !h || !rk || !coef) {
+        rc = ram_fail(err, RAM_ERR_NOMEM, "refit: out of memory");
+        goto done;
+    }
+    float *w = y + budget;
+    /* anchors: half evenly spaced, half the best by the cheap cosine */
+    int even = cos_coef ? n0 - n0 / 2 : n0, m = even;
+    for (int i = 0; i < even; i++) pos[i] = (int)((double)n * i / even), done[pos[i]] = 1;
+    if (cos_coef && n0 > even) {
+        ram_refit_predict_q8(t->q, n, p, cos_coef, 0, pred);
+        m += pick_next(pred, done, n, n0 - even, h, pos + even);
+        qsort(pos, (size_t)m, sizeof(int), cmp_int);
+    }
+    if (score(arg, pos, m, probs)) {
+        rc = ram_fail(err, RAM_ERR_INTERRUPTED, "refit: stopped by the scorer");
+        goto done;
+    }
+    for (int rd = 0; rd < RAM_REFIT_ROUNDS && m < budget; rd++) {
+        int per = rd == RAM_REFIT_ROUNDS - 1 ? budget - m : (budget - n0) / RAM_REFIT_ROUNDS;
+        if (per < 1) per = budget - m;
+        for (int i = 0; i < m; i++) {
+            double pr = probs[i] < 1e-6 ? 1e-6 : probs[i] > 1 - 1e-6 ? 1 - 1e-6 : probs[i];
+            y[i] = (float)log(pr / (1 - pr));
+            for (int j = 0; j < p; j++) f[(size_t)i * p + j] = t->q[(size_t)pos[i] * p + j] * t->scale[j];
+        }
+        if (rd > 0) { /* weighted to the top: 0.2 + 5 (rank / m)^4 */
+            for (int i = 0; i < m; i++) rk[i].y = y[i], rk[i].i = i;
+            qsort(rk, (size_t)m, sizeof *rk, cmp_ranked);
+            for (int i = 0; i < m; i++) {
+                double r = (double)i / m;
+                w[rk[i].i] = (float)(0.2 + 5 * r * r * r * r);
+            }
+        }
+        rc = ram_refit_ridge(f, y, rd > 0 ? w : 0, m, p, RAM_REFIT_LAMBDA, coef, err);
+        if (rc) goto done;
+        for (int j = 0; j < p; j++) c[j] = (float)(coef[1 + j] * t->scale[j]);
+        ram_refit_predict_q8(t->q, n, p, c, (float)coef[0], pred);
+        int got = pick_next(pred, done, n, per, h, pos + m);
+        if (score(arg, pos + m, got, probs + m)) {
+            rc = ram_fail(err, RAM_ERR_INTERRUPTED, "refit: stopped by the scorer");
+            goto done;
+        }
+        m += got;
+    }
+    *n_scored = m;
+done:
+    free(pred), free(f), free(y), free(c), free(done), free(h), free(rk), free(coef);
+    return rc;
+}

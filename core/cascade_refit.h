@@ -3,12 +3,14 @@
 ** 16): the principal axes of the stored unit CLS vectors, a weighted ridge
 ** regression from a picture's coordinates on them to its exact MATCH logit,
 ** and the ranking of every picture by that fit. No SQLite here: the rounds
-** (anchors scored exactly, fit, rank, score the best, refit) are driven by
-** ext/index_refit.c.
+** (anchors scored exactly, fit, rank, score the best, refit) run in
+** ram_refit_cascade, which asks the caller (ext/index_match.c) for the
+** exact scores.
 **
 **     ram_refit_axes(units, m, dim, p, mean, axes, &err);       // once per table copy
 **     ram_refit_ridge(f, y, wt, m, p, 1e-2, coef, &err);         // per round
 **     ram_refit_predict_q8(q, n, p, scale_coef, c0, pred);       // per round, every picture
+**     ram_refit_cascade(&table, cos, budget, score_cb, arg, pos, probs, &n, &err);  // all of it
 **
 ** Everything is deterministic: fixed start vectors, fixed loop orders, and
 ** the products go through ram_sgemm, whose results do not depend on the
@@ -49,5 +51,38 @@ int ram_refit_solve(double *a, double *b, int n);
 
 /* pred[i] = c0 + sum_j c[j] * q[i * p + j] for the n int8 rows of q. */
 void ram_refit_predict_q8(const int8_t *q, int64_t n, int p, const float *c, float c0, float *pred);
+
+/* ------------------------------------------------------------------ the rounds */
+
+#define RAM_REFIT_ROUNDS 6   /* fits after the anchors (tests/bench/cascade_proxies.py --axes) */
+#define RAM_REFIT_ANCHORS 15 /* percent of the budget scored first */
+#define RAM_REFIT_MIN_ANCHORS 50
+#define RAM_REFIT_LAMBDA 1e-2 /* ridge penalty per unit of weight */
+
+/* The pictures' coordinates on the axes: n rows of p int8, coordinate j =
+** q[i * p + j] * scale[j] (borrowed). */
+struct ram_refit_table {
+    const int8_t *q;
+    const float *scale;
+    int64_t n;
+    int p;
+};
+
+/* The refit cascade's rounds: chooses min(budget, n) pictures to score
+** exactly. First RAM_REFIT_ANCHORS % of the budget (at least
+** RAM_REFIT_MIN_ANCHORS): half evenly spaced, half the best by cos_coef's
+** dot product with the coordinates (p coefficients; NULL: all evenly
+** spaced); then RAM_REFIT_ROUNDS times a ridge fit of the exact logits on
+** the scored pictures' coordinates (weighted 0.2 + 5 (rank/m)^4 to the top
+** after the first) ranks every picture and the best unscored get scored
+** (the last round takes what is left of the budget). score(arg, pos, n,
+** probs) writes the exact probabilities of the n pictures at positions pos
+** (increasing) and returns 0, or non-zero to stop: RAM_ERR_INTERRUPTED then.
+** pos and probs (budget each, the caller's) receive the positions scored
+** and their probabilities, *n_scored how many. Deterministic: ties go to the
+** lower position. RAM_ERR_NOMEM, RAM_ERR_ARG. */
+ram_status ram_refit_cascade(const struct ram_refit_table *t, const float *cos_coef, int budget,
+                             int (*score)(void *arg, const int *pos, int n, float *probs), void *arg, int *pos,
+                             float *probs, int *n_scored, struct ram_error *err);
 
 #endif /* RAM_CASCADE_REFIT_H */

@@ -231,16 +231,23 @@ static int cls_stage(IndexVtab *p, struct ram_cache_query *q, const IndexHit *aC
 
 /* ------------------------------------------------------------------ the refit cascade */
 
-#define REFIT_ROUNDS 6   /* fits after the anchors (tests/bench/cascade_proxies.py --axes) */
-#define REFIT_ANCHORS 15 /* percent of the budget scored first, evenly spaced over the ids */
-#define REFIT_MIN_ANCHORS 50
-#define REFIT_LAMBDA 1e-2 /* ridge penalty per unit of weight */
+/* What the rounds' exact-score callback needs. */
+typedef struct RefitScore {
+    IndexVtab *p;
+    struct ram_cache_query *q;
+    const struct IndexRefitCache *r;
+    unsigned char *aBuf;
+    HitSet *res;
+    int rc;
+} RefitScore;
 
-/* Exact scores of the pictures at positions aPos[0..n) of the copy (in
-** increasing order), into res and aProb. */
-static int refit_score(IndexVtab *p, struct ram_cache_query *q, const struct IndexRefitCache *r, const int *aPos, int n,
-                       unsigned char *aBuf, HitSet *res, float *aProb)
+/* ram_refit_cascade's scorer: the exact scores of the pictures at
+** positions aPos[0..n) of the copy (increasing: id order), into the top k
+** and aProb; an error (or an interrupt) is kept in rc and stops the rounds. */
+static int refit_score(void *pArg, const int *aPos, int n, float *aProb)
 {
+    RefitScore *x = pArg;
+    IndexVtab *p = x->p;
     size_t nb = ram_cache_packed_size(p->nTok, p->nDim);
     sqlite3_int64 aImg[INDEX_BATCH];
     int nBatch = 0, rc = SQLITE_OK, iOut = 0;
@@ -248,11 +255,11 @@ static int refit_score(IndexVtab *p, struct ram_cache_query *q, const struct Ind
         sqlite3_stmt *pTok;
         rc = ram__index_stmt(p, STMT_TOKENS, &pTok);
         if (rc) break;
-        sqlite3_int64 img = r->aId[aPos[i]];
+        sqlite3_int64 img = x->r->aId[aPos[i]];
         sqlite3_bind_int64(pTok, 1, img);
         int rcStep = sqlite3_step(pTok);
         if (rcStep == SQLITE_ROW && (size_t)sqlite3_column_bytes(pTok, 0) == nb) {
-            memcpy(aBuf + nb * (size_t)nBatch, sqlite3_column_blob(pTok, 0), nb);
+            memcpy(x->aBuf + nb * (size_t)nBatch, sqlite3_column_blob(pTok, 0), nb);
             aImg[nBatch++] = img;
         } else if (rcStep == SQLITE_INTERRUPT) {
             rc = SQLITE_INTERRUPT;
@@ -262,42 +269,19 @@ static int refit_score(IndexVtab *p, struct ram_cache_query *q, const struct Ind
         }
         sqlite3_reset(pTok);
         if (rc == SQLITE_OK && nBatch && (nBatch == INDEX_BATCH || i == n - 1)) {
-            rc = score_batch(p, q, aBuf, aImg, nBatch, res, aProb + iOut);
+            rc = score_batch(p, x->q, x->aBuf, aImg, nBatch, x->res, aProb + iOut);
             iOut += nBatch;
             nBatch = 0;
             if (rc == SQLITE_OK && ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
         }
     }
+    x->rc = rc;
     return rc;
 }
 
-static int int_cmp(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-/* Scored rows ordered by their logit, ties by the order they were scored. */
-typedef struct RankItem {
-    float y;
-    int i;
-} RankItem;
-static int rank_cmp(const void *a, const void *b)
-{
-    const RankItem *x = a, *y = b;
-    return x->y < y->y ? -1 : x->y > y->y ? 1 : (x->i > y->i) - (x->i < y->i);
-}
-
-/* The refit cascade (docs/SCALE.md): nBudget exact scores in all, the
-** first REFIT_ANCHORS % evenly spaced over the pictures, then in
-** REFIT_ROUNDS rounds a weighted ridge fit (core/cascade_refit.h) of the
-** exact logits on the scored pictures' coordinates ranks every picture,
-** and the best unscored ones are scored exactly. The top k comes from exact
-** scores only. *pbRan is 0 when the table's copy is too large to keep (the
-** caller takes the cascade of the codes). */
-/* The cheap cosine the half of the anchors is chosen by: aC (nAxes)
-** receives the coefficients that give each picture's coordinates' dot
-** product with the query's mean description, in the stored vectors' space
+/* The cheap cosine half of the anchors is chosen by: aC (nAxes) receives
+** the coefficients that give each picture's coordinates' dot product with
+** the query's mean description, in the stored vectors' space
 ** (ram_cache_pack_unit rotates as the stored vectors are). */
 static int refit_query_axes(IndexVtab *p, const struct IndexRefitCache *r, const float *aRow, int nRow, float *aC)
 {
@@ -326,6 +310,10 @@ static int refit_query_axes(IndexVtab *p, const struct IndexRefitCache *r, const
     return rc;
 }
 
+/* The refit cascade (docs/INDEX.md; the rounds in core/cascade_refit.c):
+** nBudget exact scores in all, the top k of them into res. *pbRan is 0
+** when the table's copy is too large to keep (the caller takes the
+** cascade of the codes). */
 static int refit_cascade(IndexVtab *p, struct ram_cache_query *q, const float *aRow, int nRow, sqlite3_int64 nBudget,
                          unsigned char *aBuf, HitSet *res, int *pbRan)
 {
@@ -335,84 +323,25 @@ static int refit_cascade(IndexVtab *p, struct ram_cache_query *q, const float *a
     int rc = ram__index_refit_get(p, &r); /* index_codes.c */
     if (rc || !r) return rc;
     *pbRan = 1;
-    sqlite3_int64 n = r->n;
-    int nAx = r->nAxes, budget = (int)(nBudget < n ? nBudget : n), nScored = 0;
+    int budget = (int)(nBudget < r->n ? nBudget : r->n), nScored = 0;
     if (budget < 1) return SQLITE_OK;
-    int n0 = budget * REFIT_ANCHORS / 100;
-    n0 = n0 < REFIT_MIN_ANCHORS ? REFIT_MIN_ANCHORS : n0;
-    n0 = n0 > budget ? budget : n0;
     int *aPos = sqlite3_malloc64(sizeof(int) * (size_t)budget);
-    float *aProb = sqlite3_malloc64(sizeof(float) * (size_t)budget * 3);
-    float *aF = sqlite3_malloc64(sizeof(float) * (size_t)budget * nAx);
-    RankItem *aRank = sqlite3_malloc64(sizeof(RankItem) * (size_t)budget);
-    float *aPred = sqlite3_malloc64(sizeof(float) * (size_t)n + sizeof(float) * nAx);
-    unsigned char *aDone = sqlite3_malloc64((size_t)n);
-    double *aCoef = sqlite3_malloc64(sizeof(double) * ((size_t)nAx + 1));
-    HitSet next = {0};
-    if (!aPos || !aProb || !aF || !aRank || !aPred || !aDone || !aCoef) {
-        rc = SQLITE_NOMEM;
-        goto done;
-    }
-    float *aY = aProb + budget, *aW = aY + budget, *aC = aPred + n;
-    memset(aDone, 0, (size_t)n);
-    /* anchors: half evenly spaced, half the best by the cheap cosine; scored in position order */
-    int nEven = n0 - n0 / 2;
-    for (int i = 0; i < nEven; i++) {
-        aPos[i] = (int)((double)n * i / nEven);
-        aDone[aPos[i]] = 1;
-    }
-    rc = refit_query_axes(p, r, aRow, nRow, aC);
+    float *aProb = sqlite3_malloc64(sizeof(float) * (size_t)budget);
+    float *aC = sqlite3_malloc64(sizeof(float) * (size_t)r->nAxes);
+    RefitScore x = {p, q, r, aBuf, res, SQLITE_OK};
+    struct ram_refit_table t = {r->aQ, r->aScale, r->n, r->nAxes};
+    rc = aPos && aProb && aC ? refit_query_axes(p, r, aRow, nRow, aC) : SQLITE_NOMEM;
     if (rc == SQLITE_OK) {
-        ram_refit_predict_q8(r->aQ, n, nAx, aC, 0, aPred);
-        next.n = 0, next.cap = n0 - nEven;
-        for (sqlite3_int64 i = 0; i < n && rc == SQLITE_OK && next.cap > 0; i++)
-            if (!aDone[i]) rc = hitset_add(&next, i, aPred[i]);
-        for (int i = 0; i < next.n; i++) aPos[nEven + i] = (int)next.a[i].img, aDone[next.a[i].img] = 1;
-        n0 = nEven + next.n;
-        qsort(aPos, (size_t)n0, sizeof(int), int_cmp);
-    }
-    if (rc == SQLITE_OK) rc = refit_score(p, q, r, aPos, n0, aBuf, res, aProb);
-    nScored = n0;
-    for (int rd = 0; rc == SQLITE_OK && rd < REFIT_ROUNDS && nScored < budget; rd++) {
-        int m = nScored, per = rd == REFIT_ROUNDS - 1 ? budget - m : (budget - n0) / REFIT_ROUNDS;
-        if (per < 1) per = budget - m;
-        for (int i = 0; i < m; i++) {
-            double pr = aProb[i] < 1e-6 ? 1e-6 : aProb[i] > 1 - 1e-6 ? 1 - 1e-6 : aProb[i];
-            aY[i] = (float)log(pr / (1 - pr));
-            for (int j = 0; j < nAx; j++) aF[(size_t)i * nAx + j] = r->aQ[(size_t)aPos[i] * nAx + j] * r->aScale[j];
-        }
-        if (rd > 0) { /* weighted to the top: 0.2 + 5 (rank / m)^4 */
-            for (int i = 0; i < m; i++) aRank[i].y = aY[i], aRank[i].i = i;
-            qsort(aRank, (size_t)m, sizeof(RankItem), rank_cmp);
-            for (int i = 0; i < m; i++) {
-                double t = (double)i / m;
-                aW[aRank[i].i] = (float)(0.2 + 5 * t * t * t * t);
-            }
-        }
-        ram_status st = ram_refit_ridge(aF, aY, rd > 0 ? aW : 0, m, nAx, REFIT_LAMBDA, aCoef, &err);
-        if (st) {
+        ram_status st = ram_refit_cascade(&t, aC, budget, refit_score, &x, aPos, aProb, &nScored, &err);
+        if (st == RAM_ERR_INTERRUPTED && x.rc) {
+            rc = x.rc; /* the scorer's own error, its message set */
+        } else if (st) {
             ram__vtab_set_error(&p->base, "ram_index: MATCH: %s", err.msg);
             rc = st == RAM_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
-            break;
         }
-        for (int j = 0; j < nAx; j++) aC[j] = (float)(aCoef[1 + j] * r->aScale[j]);
-        ram_refit_predict_q8(r->aQ, n, nAx, aC, (float)aCoef[0], aPred);
-        /* the per best unscored (ties: the lower position) */
-        next.n = 0, next.cap = per;
-        for (sqlite3_int64 i = 0; i < n && rc == SQLITE_OK; i++)
-            if (!aDone[i]) rc = hitset_add(&next, i, aPred[i]);
-        if (rc) break;
-        for (int i = 0; i < next.n; i++) aPos[m + i] = (int)next.a[i].img;
-        qsort(aPos + m, (size_t)next.n, sizeof(int), int_cmp);
-        for (int i = 0; i < next.n; i++) aDone[aPos[m + i]] = 1;
-        rc =
-            ram__index_interrupted(p) ? SQLITE_INTERRUPT : refit_score(p, q, r, aPos + m, next.n, aBuf, res, aProb + m);
-        nScored = m + next.n;
     }
-    STAT_ADD(prefilter_scanned, n);
-done:
-    sqlite3_free(aPos), sqlite3_free(aProb), sqlite3_free(aF), sqlite3_free(aRank);
-    sqlite3_free(aPred), sqlite3_free(aDone), sqlite3_free(aCoef), sqlite3_free(next.a);
+    STAT_ADD(prefilter_scanned, r->n);
+    sqlite3_free(aPos), sqlite3_free(aProb), sqlite3_free(aC);
     return rc;
 }
 

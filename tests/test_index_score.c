@@ -963,6 +963,102 @@ static void test_refit_axes(void)
     free(x), free(basis);
 }
 
+/* The rounds on a synthetic table: a hidden score that is not linear in
+** the coordinates (a quadratic term), its top 20 found with 5% of it. */
+struct synth_scorer {
+    const double *truth;
+    int calls, scored, bad_order, stop_after;
+    unsigned char *seen;
+};
+static int synth_score(void *arg, const int *pos, int n, float *probs)
+{
+    struct synth_scorer *x = arg;
+    if (x->stop_after && ++x->calls > x->stop_after) return 1;
+    for (int i = 0; i < n; i++) {
+        if ((i && pos[i] <= pos[i - 1]) || x->seen[pos[i]]) x->bad_order++;
+        x->seen[pos[i]] = 1;
+        probs[i] = (float)x->truth[pos[i]];
+    }
+    x->scored += n;
+    return 0;
+}
+
+static void test_refit_rounds(void)
+{
+    enum { N = 20000, P = 16, BUDGET = 1000 };
+    int8_t *q = malloc((size_t)N * P);
+    float scale[P], cosc[P];
+    double *truth = malloc(sizeof(double) * N), a[P], b[P];
+    struct ram_error err;
+    for (int j = 0; j < P; j++) scale[j] = 1.0f / 127, a[j] = drand(), b[j] = drand(), cosc[j] = (float)a[j] / 127;
+    for (int i = 0; i < N; i++) {
+        double la = 0, lb = 0;
+        for (int j = 0; j < P; j++) {
+            q[i * P + j] = (int8_t)lrint(127 * drand());
+            la += a[j] * q[i * P + j] / 127, lb += b[j] * q[i * P + j] / 127;
+        }
+        truth[i] = 1 / (1 + exp(-(1.5 * la + 0.4 * lb * lb - 6)));
+    }
+    /* the exhaustive top 20 (ties to the lower position) */
+    int top[20], nTop = 0;
+    unsigned char *in = calloc(N, 1);
+    for (int k = 0; k < 20; k++) {
+        int best = -1;
+        for (int i = 0; i < N; i++)
+            if (!in[i] && (best < 0 || truth[i] > truth[best])) best = i;
+        in[best] = 1, top[nTop++] = best;
+    }
+    struct ram_refit_table t = {q, scale, N, P};
+    int pos[2][BUDGET], nScored[2];
+    float probs[BUDGET];
+    ram_status st[2];
+    struct synth_scorer x[2];
+    for (int th = 0; th < 2; th++) {
+        memset(&x[th], 0, sizeof x[th]);
+        x[th].truth = truth, x[th].seen = calloc(N, 1);
+        ram_set_threads(th + 1);
+        st[th] = ram_refit_cascade(&t, cosc, BUDGET, synth_score, &x[th], pos[th], probs, &nScored[th], &err);
+        free(x[th].seen);
+    }
+    ram_set_threads(0);
+    int hit = 0, hitCos = 0;
+    for (int i = 0; i < nScored[0]; i++) hit += in[pos[0][i]];
+    { /* the cheap cosine alone given the same budget: the floor the fit must beat */
+        float *cp = malloc(sizeof(float) * N);
+        ram_refit_predict_q8(q, N, P, cosc, 0, cp);
+        for (int k = 0; k < 20; k++) {
+            int above = 0; /* top[k] is in the cosine's best BUDGET when fewer than BUDGET are above it */
+            for (int i = 0; i < N; i++) above += cp[i] > cp[top[k]] || (cp[i] == cp[top[k]] && i < top[k]);
+            hitCos += above < BUDGET;
+        }
+        free(cp);
+    }
+    check(st[0] == RAM_OK && nScored[0] == BUDGET && x[0].scored == BUDGET && !x[0].bad_order, "refit.rounds.budget",
+          "status %d, %d scored (%d by the scorer), %d out of order or twice", st[0], nScored[0], x[0].scored,
+          x[0].bad_order);
+    printf("# refit rounds: %d of 20 (cosine alone %d)\n", hit, hitCos);
+    check(hit >= 16 && hit > hitCos, "refit.rounds.recall",
+          "%d of the top 20 found with %d of %d exact scores (the cosine alone: %d)", hit, BUDGET, N, hitCos);
+    check(st[1] == RAM_OK && nScored[1] == nScored[0] && !memcmp(pos[0], pos[1], sizeof(int) * BUDGET),
+          "refit.rounds.threads", "1 and 2 threads chose other pictures");
+    /* the whole table: every picture once */
+    int *all = malloc(sizeof(int) * 300);
+    float *pa = malloc(sizeof(float) * 300);
+    struct ram_refit_table small = {q, scale, 300, P};
+    struct synth_scorer xs = {truth, 0, 0, 0, 0, calloc(300, 1)};
+    int ns = 0;
+    st[0] = ram_refit_cascade(&small, 0, 1000, synth_score, &xs, all, pa, &ns, &err);
+    check(st[0] == RAM_OK && ns == 300 && xs.scored == 300 && !xs.bad_order, "refit.rounds.whole_table",
+          "%d scored, %d out of order or twice", ns, xs.bad_order);
+    free(xs.seen);
+    /* the scorer stops it: the second call */
+    struct synth_scorer xi = {truth, 0, 0, 0, 2, calloc(N, 1)};
+    st[0] = ram_refit_cascade(&t, cosc, BUDGET, synth_score, &xi, pos[0], probs, &ns, &err);
+    check(st[0] == RAM_ERR_INTERRUPTED && xi.calls == 3 && ns == 0, "refit.rounds.stopped", "status %d after %d calls",
+          st[0], xi.calls);
+    free(xi.seen), free(all), free(pa), free(q), free(truth), free(in);
+}
+
 int main(void)
 {
     (void)check_close_npy;
@@ -978,5 +1074,6 @@ int main(void)
     test_refit_solve();
     test_refit_ridge();
     test_refit_axes();
+    test_refit_rounds();
     return harness_exit();
 }
