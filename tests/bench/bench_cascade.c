@@ -596,6 +596,7 @@ int main(int argc, char **argv)
                cR, pR);
         printf("cascade_real_tie_recall_at_20 %.3f\n", rt);
         printf("cascade_real_exhaustive_s %.4f\ncascade_real_s %.4f\n", tRealExact, t);
+        exec(db, "INSERT INTO photos(photos) VALUES('refit=64'); INSERT INTO real(real) VALUES('refit=64')");
 
         /* search by example (index_similar.c): a stored picture's CLS as the query, the CLS cosine of
         ** every picture against the prefilter = N closest by the codes */
