@@ -6,7 +6,9 @@
 */
 #include "cache_score.h"
 
+#include "cache_weights.h"
 #include "ops.h"
+#include "rht.h"
 #include "sgemm.h"
 #include "tagger.h"
 
@@ -19,86 +21,9 @@ static const unsigned char CACHE_MAGIC[4] = {'R', 'T', 'Q', '8'};
 #define CACHE_MAX_TOKENS 65535
 #define CACHE_MAX_DIM 65535
 
-/* ------------------------------------------------------------------ rotation */
+/* ------------------------------------------------------------------ rotation (rht.c) */
 
 static int is_pow2(int n) { return n > 0 && (n & (n - 1)) == 0; }
-
-/* The fixed signs of the randomized Hadamard transform: part of layout 2,
-** never to change. */
-static float rht_sign(int d) { return ((((uint32_t)d * 2654435761u) >> 16) & 1) ? -1.0f : 1.0f; }
-
-/* The unnormalised Walsh-Hadamard transform in place, stage by stage: in
-** stage len, every pair (x[j], x[j + len]) becomes (a + b, a - b). The AVX2
-** path does the same butterflies with the same operands in the same stage
-** order (IEEE addition is commutative), so it gives the same bits; it runs
-** the three short stages inside each group of eight and the others eight
-** pairs at a time. The exact stage of MATCH rotates a few vectors per image
-** and layer, so this loop was half of its time. */
-static void fwht_plain(float *x, int n)
-{
-    for (int len = 1; len < n; len <<= 1)
-        for (int i = 0; i < n; i += 2 * len)
-            for (int j = i; j < i + len; j++) {
-                float a = x[j], b = x[j + len];
-                x[j] = a + b;
-                x[j + len] = a - b;
-            }
-}
-
-#if defined(__AVX2__)
-#include <immintrin.h>
-static void fwht(float *x, int n)
-{
-    if (n < 8) {
-        fwht_plain(x, n);
-        return;
-    }
-    /* stages 1, 2, 4: y is x with each lane's partner; lower lanes take x + y, upper y - x */
-    for (int i = 0; i < n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i), y;
-        y = _mm256_permute_ps(v, 0xB1); /* partners at distance 1: lanes 1,0,3,2 */
-        v = _mm256_blend_ps(_mm256_add_ps(v, y), _mm256_sub_ps(y, v), 0xAA);
-        y = _mm256_permute_ps(v, 0x4E); /* distance 2: lanes 2,3,0,1 */
-        v = _mm256_blend_ps(_mm256_add_ps(v, y), _mm256_sub_ps(y, v), 0xCC);
-        y = _mm256_permute2f128_ps(v, v, 0x01); /* distance 4: the other half */
-        v = _mm256_blend_ps(_mm256_add_ps(v, y), _mm256_sub_ps(y, v), 0xF0);
-        _mm256_storeu_ps(x + i, v);
-    }
-    for (int len = 8; len < n; len <<= 1)
-        for (int i = 0; i < n; i += 2 * len)
-            for (int j = i; j < i + len; j += 8) {
-                __m256 a = _mm256_loadu_ps(x + j), b = _mm256_loadu_ps(x + j + len);
-                _mm256_storeu_ps(x + j, _mm256_add_ps(a, b));
-                _mm256_storeu_ps(x + j + len, _mm256_sub_ps(a, b));
-            }
-}
-#else
-static void fwht(float *x, int n) { fwht_plain(x, n); }
-#endif
-
-/* x <- T x with T = H D / sqrt(n) (orthonormal): spreads a few large channels
-** over all of them, so that one scale per token fits every element. */
-static void rht_forward(float *x, int n)
-{
-    for (int d = 0; d < n; d++) x[d] *= rht_sign(d);
-    fwht(x, n);
-    float s = 1.0f / sqrtf((float)n);
-    for (int d = 0; d < n; d++) x[d] *= s;
-}
-
-/* x <- T^T x (the inverse). */
-static void rht_inverse(float *x, int n)
-{
-    fwht(x, n);
-    float s = 1.0f / sqrtf((float)n);
-    for (int d = 0; d < n; d++) x[d] *= s * rht_sign(d);
-}
-
-/* rows x n vectors in place: T x each (forward), or T^T x. */
-static void rotate_rows(float *x, int rows, int n, int forward)
-{
-    for (int r = 0; r < rows; r++) (forward ? rht_forward : rht_inverse)(x + (size_t)r * n, n);
-}
 
 /* ------------------------------------------------------------------ packing */
 
@@ -192,7 +117,7 @@ ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out,
         }
         for (int t = 0; t < n_tokens; t++) {
             memcpy(row, embeds + (size_t)t * dim, sizeof(float) * (size_t)dim);
-            rht_forward(row, dim);
+            ram_rht_forward(row, dim);
             quantize_row(row, dim, &sr[t], qr + (size_t)t * dim);
             e_rot += row_error(row, dim, sr[t], qr + (size_t)t * dim); /* T is orthonormal */
         }
@@ -251,7 +176,7 @@ static void dequant_row(const struct ram_cache_tokens *v, int t, float *out)
     float s = get_f32(v->scales + (size_t)t * 4);
     const int8_t *q = v->q + (size_t)t * v->dim;
     for (int d = 0; d < v->dim; d++) out[d] = s * (float)q[d];
-    if (v->rotated) rht_inverse(out, v->dim);
+    if (v->rotated) ram_rht_inverse(out, v->dim);
 }
 
 void ram_cache_dequant(const struct ram_cache_tokens *v, float *out)
@@ -281,7 +206,7 @@ ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap,
     int8_t *q = (int8_t *)(p + 4);
     if (dim > 4096) return ram_fail(err, RAM_ERR_ARG, "token cache: unit vector wider than 4096");
     for (int d = 0; d < dim; d++) row[d] = cls[d] * inv;
-    if (is_pow2(dim)) rht_forward(row, dim);
+    if (is_pow2(dim)) ram_rht_forward(row, dim);
     quantize_row(row, dim, &s, q);
     put_f32(p, s);
     return RAM_OK;
@@ -598,52 +523,26 @@ struct ram_cache_query {
     const struct ram_model *m; /* borrowed: outlives the query */
     int n_tags, des, max_images, max_rows;
     int hid, heads, dh, dim, n_tok, inter;
-    float *label;             /* n_tags * des x dim; owned (ram_free) */
-    float *h0;                /* des == 1: n_tags x hid first-layer input; owned */
-    float *u0;                /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
-    float *u0r;               /* the same rotated (T u0) for rotated caches; owned */
-    float *lrot;              /* the label rows rotated, for the prefilter (power-of-two widths); owned */
-    float *Ur;                /* n_tags * heads x dim: one image's query vectors rotated */
-    int rot;                  /* power-of-two width: pictures may be stored rotated (layout 2) */
-    int per_image;            /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
-    struct cache_layer_w *lw; /* n_layers x 2 (plain, rotated), made by the first ram_cache_score; owned */
-    int lw_ready[2];          /* lw's plain / rotated weights are made */
-    int *perm;                /* max_images: the order images are scored in (rotated ones first); owned */
-    float *mem;               /* one block for the scratch below; owned (ram_free) */
+    float *label;  /* n_tags * des x dim; owned (ram_free) */
+    float *h0;     /* des == 1: n_tags x hid first-layer input; owned */
+    float *u0;     /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
+    float *u0r;    /* the same rotated (T u0) for rotated caches; owned */
+    float *lrot;   /* the label rows rotated, for the prefilter (power-of-two widths); owned */
+    float *Ur;     /* n_tags * heads x dim: one image's query vectors rotated */
+    int rot;       /* power-of-two width: pictures may be stored rotated (layout 2) */
+    int per_image; /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
+    const struct ram_cache_weights
+        *mw[2]; /* the model's plain / rotated key and value weights, once fetched; borrowed */
+    int *perm;  /* max_images: the order images are scored in (rotated ones first); owned */
+    float *mem; /* one block for the scratch below; owned (ram_free) */
     float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
     float *E;                                 /* n_tok x dim: one image's CLS row, token scales */
     float *S;                                 /* n_tags * heads x n_tok: attention weights */
 };
 
-/* A layer's key and value weights as the batched products read them, in one
-** of the two spaces the int8 tokens are stored in (cache_score.h): Wv_h's
-** rows (rotated: ctx = Wv_h x = (T Wv_h^T)^T (T x)), and Wk_h^T scaled by
-** 1 / sqrt(dh) (rotated: T u = (T Wk_h^T) q_h / sqrt(dh)), packed. Made
-** once per query, they take every rotation out of the per-image loop: an
-** image is scored in the space it is stored in. */
-struct cache_layer_w {
-    float *wv;                   /* hid x dim, head-major rows (NULL: the model's v_w as is); owned */
-    float *wk;                   /* heads x (dim x dh) (NULL for a fixed first layer); owned */
-    struct ram_sgemm_packed *pv; /* heads entries over wv (or v_w); owned */
-    struct ram_sgemm_packed *pk; /* heads entries over wk, or NULL; owned */
-};
-
-static void layer_w_free(struct cache_layer_w *lw, int heads)
-{
-    for (int h = 0; h < heads; h++) {
-        if (lw->pv) ram_sgemm_packed_free(&lw->pv[h]);
-        if (lw->pk) ram_sgemm_packed_free(&lw->pk[h]);
-    }
-    ram_free(lw->pv), ram_free(lw->pk), ram_free(lw->wv), ram_free(lw->wk);
-    memset(lw, 0, sizeof *lw); /* a failed make is retried by the next call */
-}
-
 void ram_cache_query_free(struct ram_cache_query *q)
 {
     if (!q) return;
-    if (q->lw)
-        for (int l = 0; l < 2 * q->m->tagger.n_layers; l++) layer_w_free(&q->lw[l], q->heads);
-    ram_free(q->lw);
     ram_free(q->perm);
     ram_free(q->label);
     ram_free(q->h0);
@@ -738,7 +637,7 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
         q->lrot = ram_malloc(sizeof(float) * cnt * q->dim);
         if (!q->lrot) goto nomem;
         memcpy(q->lrot, q->label, sizeof(float) * cnt * q->dim);
-        for (size_t r = 0; r < cnt; r++) rht_forward(q->lrot + r * q->dim, q->dim);
+        for (size_t r = 0; r < cnt; r++) ram_rht_forward(q->lrot + r * q->dim, q->dim);
     }
 
     if (des_per_tag == 1) {
@@ -756,7 +655,7 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
             q->u0r = ram_malloc(sizeof(float) * nu * q->dim);
             if (!q->u0r) goto nomem;
             memcpy(q->u0r, q->u0, sizeof(float) * nu * q->dim);
-            for (size_t r = 0; r < nu; r++) rht_forward(q->u0r + r * q->dim, q->dim);
+            for (size_t r = 0; r < nu; r++) ram_rht_forward(q->u0r + r * q->dim, q->dim);
         }
     }
     *out = q;
@@ -764,58 +663,6 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
 nomem:
     ram_cache_query_free(q);
     return ram_fail(err, RAM_ERR_NOMEM, "open-set query: out of memory");
-}
-
-/* One layer's weights in one space (rot: rotated). */
-static int layer_w_make(struct ram_cache_query *q, const struct ram_tagger_layer_w *w, int fixed, int rot,
-                        struct cache_layer_w *lw)
-{
-    int hid = q->hid, dim = q->dim, dh = q->dh, heads = q->heads;
-    float alpha = 1.0f / sqrtf((float)dh), *row = q->Ur; /* scratch: n_tags * heads * dim >= dim floats */
-    const float *wv = w->v_w;
-    lw->pv = ram_calloc((size_t)heads, sizeof *lw->pv);
-    if (!lw->pv) return 0;
-    if (rot) {
-        lw->wv = ram_malloc(sizeof(float) * (size_t)hid * dim);
-        if (!lw->wv) return 0;
-        memcpy(lw->wv, w->v_w, sizeof(float) * (size_t)hid * dim);
-        rotate_rows(lw->wv, hid, dim, 1);
-        wv = lw->wv;
-    }
-    /* without panels (OpenBLAS path, short memory) the products read the matrices as they are */
-    for (int h = 0; h < heads; h++) ram_sgemm_pack_weights(wv + (size_t)h * dh * dim, dh, dim, &lw->pv[h]);
-    if (fixed) return 1; /* the first layer's queries do not depend on the image (u0) */
-    lw->wk = ram_malloc(sizeof(float) * (size_t)hid * dim);
-    lw->pk = ram_calloc((size_t)heads, sizeof *lw->pk);
-    if (!lw->wk || !lw->pk) return 0;
-    for (int h = 0; h < heads; h++) {
-        float *wk = lw->wk + (size_t)h * dim * dh; /* dim x dh */
-        for (int c = 0; c < dh; c++) {
-            memcpy(row, w->k_w + (size_t)(h * dh + c) * dim, sizeof(float) * (size_t)dim);
-            if (rot) rht_forward(row, dim);
-            for (int d = 0; d < dim; d++) wk[(size_t)d * dh + c] = alpha * row[d];
-        }
-        ram_sgemm_pack_weights(wk, dim, dh, &lw->pk[h]);
-    }
-    return 1;
-}
-
-/* Makes the weights of space rot (1: rotated) the first time a batch holds a
-** picture stored in it: prefilter-only queries (search by example) never pay
-** for them, and a table of one layout makes one set. */
-static ram_status prepare_layers(struct ram_cache_query *q, int rot, struct ram_error *err)
-{
-    int L = q->m->tagger.n_layers, ok = 1;
-    if (!q->lw) q->lw = ram_calloc((size_t)L * 2, sizeof *q->lw);
-    ok = q->lw != NULL;
-    for (int l = 0; ok && l < L; l++)
-        ok = layer_w_make(q, &q->m->tagger_layers[l], l == 0 && q->des == 1, rot, &q->lw[2 * l + rot]);
-    if (ok) {
-        q->lw_ready[rot] = 1;
-        return RAM_OK;
-    }
-    for (int l = 0; q->lw && l < L; l++) layer_w_free(&q->lw[2 * l + rot], q->heads);
-    return ram_fail(err, RAM_ERR_NOMEM, "open-set scoring: out of memory");
 }
 
 void ram_cache_query_per_image(struct ram_cache_query *q, int on) { q->per_image = on != 0; }
@@ -869,7 +716,8 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         if (!q->per_image && !imgs[i].rotated) perm[j++] = i;
     int Ra = q->per_image ? 0 : na * T; /* rows [0, Ra) rotated, [Ra, R) plain */
     for (int rot = 0; rot < 2 && !q->per_image; rot++)
-        if ((rot ? Ra > 0 : Ra < R) && !q->lw_ready[rot] && (rc = prepare_layers(q, rot, err))) return rc;
+        if ((rot ? Ra > 0 : Ra < R) && !q->mw[rot] && !(q->mw[rot] = ram_cache_weights_get(m, rot, err)))
+            return RAM_ERR_NOMEM;
 
     /* Layer-0 input. */
     if (q->des == 1) {
@@ -881,16 +729,18 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
 
     for (int l = 0; l < m->tagger.n_layers; l++) {
         const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
-        const struct cache_layer_w *lw = q->per_image ? 0 : &q->lw[2 * l];
+        /* lw[g]: group g's weights (0 plain, 1 rotated; NULL when the group is empty) */
+        const struct ram_cache_layer_w *lw[2] = {q->mw[0] ? &q->mw[0]->lw[l] : 0, q->mw[1] ? &q->mw[1]->lw[l] : 0};
+        int folded = !q->per_image;
         int fixed = l == 0 && q->des == 1;
         if (!fixed) {
             ram_linear_packed(q->H, R, hid, w->q_w, ram_tagger_packed(m, l, RAM_TAGGER_Q), w->q_b, hid, q->Q);
-            if (!lw) fold_queries(q, w, q->Q, R, q->U);
+            if (!folded) fold_queries(q, w, q->Q, R, q->U);
             /* U_h = (Wk_h^T / sqrt(dh)) Q_h, each group in its space */
-            for (int g = 0; lw && g < 2; g++) {
+            for (int g = 0; folded && g < 2; g++) {
                 int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
                 for (int h = 0; rows && h < heads; h++)
-                    ram_sgemm_packed(rows, q->Q + (size_t)r0 * hid + (size_t)h * q->dh, hid, &lw[g].pk[h], 0.0f,
+                    ram_sgemm_packed(rows, q->Q + (size_t)r0 * hid + (size_t)h * q->dh, hid, &lw[g]->pk[h], 0.0f,
                                      q->U + ((size_t)r0 * heads + h) * dim, heads * dim, NULL);
             }
         }
@@ -898,31 +748,31 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
             const struct ram_cache_tokens *img = &imgs[perm[i]];
             const float *Ui = fixed ? (img->rotated ? q->u0r : q->u0) : q->U + (size_t)i * nv * dim;
             float *Pi = q->P + (size_t)i * nv * dim;
-            if (lw && img->q) {
+            if (folded && img->q) {
                 tokens_to_float(img, q->E);
                 attend_blocked(q->E, q->n_tok, dim, Ui, nv, q->S, Pi);
-            } else if (lw) {
+            } else if (folded) {
                 attend_blocked(img->f32, q->n_tok, dim, Ui, nv, q->S, Pi);
             } else {
                 /* before: the products in the plain space, rotated images' vectors
                 ** rotated one by one (x.u = (T x).(T u)) */
                 if (!fixed && img->rotated) {
                     memcpy(q->Ur, Ui, sizeof(float) * (size_t)nv * dim);
-                    rotate_rows(q->Ur, nv, dim, 1);
+                    ram_rht_rows(q->Ur, nv, dim, 1);
                     Ui = q->Ur;
                 }
                 attend(img, q->E, Ui, nv, q->S, Pi);
-                if (img->rotated) rotate_rows(Pi, nv, dim, 0);
+                if (img->rotated) ram_rht_rows(Pi, nv, dim, 0);
             }
         }
         /* ctx = Wv_h pooled_h + bv_h, per head, over all rows. */
-        for (int g = 0; lw && g < 2; g++) {
+        for (int g = 0; folded && g < 2; g++) {
             int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
             for (int h = 0; rows && h < heads; h++)
-                ram_sgemm_packed(rows, q->P + ((size_t)r0 * heads + h) * dim, heads * dim, &lw[g].pv[h], 0.0f,
+                ram_sgemm_packed(rows, q->P + ((size_t)r0 * heads + h) * dim, heads * dim, &lw[g]->pv[h], 0.0f,
                                  q->C + (size_t)r0 * hid + (size_t)h * q->dh, hid, w->v_b + (size_t)h * q->dh);
         }
-        if (!lw) {
+        if (!folded) {
             for (int h = 0; h < heads; h++)
                 ram_gemm(0, 1, R, q->dh, dim, 1.0f, q->P + (size_t)h * dim, heads * dim,
                          w->v_w + (size_t)h * q->dh * dim, dim, 0.0f, q->C + (size_t)h * q->dh, hid);

@@ -57,7 +57,7 @@
 ** the image and are computed once in ram_cache_query_init.
 **
 ** With layout 2 the scores are computed in the rotated space, x . u =
-** (T x) . (T u): the query folds T into its key and value weights once (T
+** (T x) . (T u): the key and value weights have T folded in once (T
 ** Wk_h^T, Wv_h T^T, packed for the products), so neither the tokens nor any
 ** per-image vector is rotated; pictures of layout 1 (and fp32 views) use
 ** the weights as stored. A batch is scored rotated pictures first, each
@@ -67,8 +67,14 @@
 ** result equals ram_openset_probs on the dequantised tokens up to float
 ** rounding (the products are reassociated).
 **
+** The folded key and value weights depend only on the model, so they are
+** made once per model and space (on the first call that scores a picture
+** stored in it) and shared by every query: two queries on two threads may
+** score at once.
+**
 ** Thread safety: a query is used by one thread at a time (it holds scratch);
-** the model is only read.
+** the model is only read, except for that one-time cache (an atomic
+** publish).
 */
 #ifndef RAM_CACHE_SCORE_H
 #define RAM_CACHE_SCORE_H

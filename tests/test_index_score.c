@@ -5,11 +5,13 @@
 ** are built) and the engine's own ram_openset_probs.
 */
 #include "cache_score.h"
+#include "cache_weights.h"
 #include "harness.h"
 #include "jobs.h"
 #include "ram.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ a synthetic model */
@@ -81,6 +83,7 @@ static void synth_free(struct ram_model *m)
     }
     free(m->tagger_layers);
     free((void *)m->fc_w), free((void *)m->fc_b);
+    ram_cache_release_weights(m); /* the scorer's weights, made on the model */
     free(m);
 }
 
@@ -362,7 +365,7 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
 /* The folded weights are made on the first scoring call: when an allocation
 ** fails there, the call says RAM_ERR_NOMEM and the next one, with memory,
 ** scores as a query that never failed (no leak, no half-made set reused). */
-static void folded_oom(const struct ram_model *m)
+static void folded_oom(struct ram_model *m)
 {
     int nt = m->n_image_tokens, dim = m->embed_dim, ok = 1, failed = 0, succeeded = 0;
     size_t nb = ram_cache_packed_size(nt, dim);
@@ -379,6 +382,7 @@ static void folded_oom(const struct ram_model *m)
     ram_cache_query_free(q);
     for (long k = 0; ok && !succeeded && k < 200; k++) {
         q = 0;
+        ram_cache_release_weights(m); /* the model's: made again by this query's first call */
         if (ram_cache_query_init(m, label, 1, 1, 2, &q, &err)) break;
         ram_alloc_fail_after(k);
         ram_status rc = ram_cache_score(q, v, 2, got, &err);
@@ -397,6 +401,63 @@ static void folded_oom(const struct ram_model *m)
     free(emb), free(label), free(blob);
 }
 
+/* The key/value weights belong to the model (made by the first call that
+** needs them, shared by all queries). Two queries on two threads scoring at
+** once on a model that has none yet both make them, one set is kept (the
+** other freed: ASan would see a leak, TSan a race) and both get the serial
+** scores, bit for bit. Rounds, so that the two makes overlap at least once. */
+struct race {
+    const struct ram_model *m;
+    const float *label;
+    const struct ram_cache_tokens *v;
+    int n, ok;
+    float got[8];
+};
+
+static void *race_score(void *arg)
+{
+    struct race *r = arg;
+    struct ram_cache_query *q = 0;
+    struct ram_error err = {{0}};
+    r->ok = ram_cache_query_init(r->m, r->label, 1, 1, r->n, &q, &err) == RAM_OK &&
+            ram_cache_score(q, r->v, r->n, r->got, &err) == RAM_OK;
+    ram_cache_query_free(q);
+    return NULL;
+}
+
+static void folded_shared_weights(struct ram_model *m)
+{
+    int nt = m->n_image_tokens, dim = m->embed_dim, same = 1, ok = 1, made = 1;
+    enum { N = 8 };
+    size_t nb = ram_cache_packed_size(nt, dim);
+    unsigned char *blob = malloc(nb * N);
+    float *emb = rvec((size_t)N * nt * dim, 1.5f, 0), *label = rvec((size_t)dim, 1, 0);
+    struct ram_cache_tokens v[N];
+    struct ram_error err = {{0}};
+    unit_rows(label, 1, dim);
+    for (int i = 0; i < N; i++) {
+        float *e = emb + (size_t)i * nt * dim;
+        if (i % 2)
+            for (int t = 0; t < nt; t++) e[(size_t)t * dim + 3] *= 12; /* rotated layout: both weight sets */
+        ram_cache_pack(e, nt, dim, blob + nb * i, nb, &err);
+        ram_cache_view(blob + nb * i, nb, nt, dim, &v[i], &err);
+    }
+    struct race want = {m, label, v, N, 0, {0}}, r[2];
+    race_score(&want);
+    for (int round = 0; ok && round < 16; round++) {
+        ram_cache_release_weights(m);
+        pthread_t th[2];
+        for (int t = 0; t < 2; t++) r[t] = want, pthread_create(&th[t], NULL, race_score, &r[t]);
+        for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+        for (int t = 0; t < 2; t++)
+            ok = ok && want.ok && r[t].ok, same = same && !memcmp(r[t].got, want.got, sizeof want.got);
+        made = made && m->cache_score_w[0] && m->cache_score_w[1];
+    }
+    check(ok && same && made, "index_score.folded.shared_weights_two_threads", "ok %d, same scores %d, weights kept %d",
+          ok, same, made);
+    free(blob), free(emb), free(label);
+}
+
 static void test_folded(void)
 {
     /* widths 64 (rotated) and 48 (not a power of two: layout 1, no rotation) */
@@ -405,6 +466,7 @@ static void test_folded(void)
     printf("# folded scorer vs per image: synthetic %.2e, width 48 %.2e\n", folded_vs_per_image(m, "synthetic"),
            folded_vs_per_image(m2, "width48"));
     folded_oom(m);
+    folded_shared_weights(m);
     synth_free(m), synth_free(m2);
     const char *build = getenv("RAM_BUILD");
     char path[1024];
