@@ -7,8 +7,10 @@
 #include "cache_score.h"
 
 #include "cache_weights.h"
+#include "gemm_q8.h"
 #include "ops.h"
 #include "rht.h"
+#include "scratch.h"
 #include "sgemm.h"
 #include "tagger.h"
 
@@ -456,7 +458,12 @@ static void tokens_to_float(const struct ram_cache_tokens *img, float *X)
     }
 }
 
-static void attend_blocked(const float *X, int n_tok, int dim, const float *U, int nv, float *S, float *P)
+/* Query vector v's pooled row goes to P + (v / heads) * tstride + (v % heads)
+** * hstride: (dim, heads * dim) for the rows of the fp32 products, (R * dim,
+** dim) for the head-major blocks of the approximate path. */
+#define PROW(v) (P + (size_t)((v) / heads) * tstride + (size_t)((v) % heads) * hstride)
+static void attend_blocked(const float *X, int n_tok, int dim, const float *U, int nv, float *S, float *P, int heads,
+                           size_t hstride, size_t tstride)
 {
     int dv = dim - dim % VW;
     for (int j0 = 0; j0 < n_tok; j0 += JB)
@@ -504,18 +511,19 @@ static void attend_blocked(const float *X, int n_tok, int dim, const float *U, i
             }
             vf out[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
             for (int b = 0; b < 4 && v0 + b < nv; b++) {
-                V_STORE(P + (size_t)(v0 + b) * dim + d, out[b][0]);
-                V_STORE(P + (size_t)(v0 + b) * dim + d + VW, out[b][1]);
+                V_STORE(PROW(v0 + b) + d, out[b][0]);
+                V_STORE(PROW(v0 + b) + d + VW, out[b][1]);
             }
         }
         for (int b = 0; b < 4 && v0 + b < nv; b++)
             for (int d = d2; d < dim; d++) {
                 float a = 0;
                 for (int j = 0; j < n_tok; j++) a += w[b][j] * X[(size_t)j * dim + d];
-                P[(size_t)(v0 + b) * dim + d] = a;
+                PROW(v0 + b)[d] = a;
             }
     }
 }
+#undef PROW
 
 /* ------------------------------------------------------------------ scorer */
 
@@ -523,16 +531,17 @@ struct ram_cache_query {
     const struct ram_model *m; /* borrowed: outlives the query */
     int n_tags, des, max_images, max_rows;
     int hid, heads, dh, dim, n_tok, inter;
-    float *label;  /* n_tags * des x dim; owned (ram_free) */
-    float *h0;     /* des == 1: n_tags x hid first-layer input; owned */
-    float *u0;     /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
-    float *u0r;    /* the same rotated (T u0) for rotated caches; owned */
-    float *lrot;   /* the label rows rotated, for the prefilter (power-of-two widths); owned */
-    float *Ur;     /* n_tags * heads x dim: one image's query vectors rotated */
-    int rot;       /* power-of-two width: pictures may be stored rotated (layout 2) */
-    int per_image; /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
-    const struct ram_cache_weights
-        *mw[2]; /* the model's plain / rotated key and value weights, once fetched; borrowed */
+    float *label;               /* n_tags * des x dim; owned (ram_free) */
+    float *h0;                  /* des == 1: n_tags x hid first-layer input; owned */
+    float *u0;                  /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
+    float *u0r;                 /* the same rotated (T u0) for rotated caches; owned */
+    float *lrot;                /* the label rows rotated, for the prefilter (power-of-two widths); owned */
+    float *Ur;                  /* n_tags * heads x dim: one image's query vectors rotated */
+    int rot;                    /* power-of-two width: pictures may be stored rotated (layout 2) */
+    int per_image;              /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
+    int approx;                 /* ram_cache_query_approx: the dense products in bf16 */
+    struct ram_scratch scratch; /* the bf16 products' rounded rows; owned */
+    const struct ram_cache_weights *mw[RAM_CACHE_W_SETS]; /* the model's weights, once fetched; borrowed */
     int *perm;  /* max_images: the order images are scored in (rotated ones first); owned */
     float *mem; /* one block for the scratch below; owned (ram_free) */
     float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
@@ -550,6 +559,7 @@ void ram_cache_query_free(struct ram_cache_query *q)
     ram_free(q->u0r);
     ram_free(q->lrot);
     ram_free(q->mem);
+    ram_scratch_free(&q->scratch);
     ram_free(q);
 }
 
@@ -667,6 +677,13 @@ nomem:
 
 void ram_cache_query_per_image(struct ram_cache_query *q, int on) { q->per_image = on != 0; }
 
+int ram_cache_query_approx(struct ram_cache_query *q, int on)
+{
+    /* only where bf16 products are faster than fp32 ones (vdpbf16ps or AMX) */
+    q->approx = on && ram_bf16_level() >= RAM_BF16_AVX512BF16;
+    return q->approx;
+}
+
 /* H rows of image i = ReLU(wordvec(sum_d softmax_d(exp(s) cls_n . e_d) e_d)). */
 static void reweight(struct ram_cache_query *q, const struct ram_cache_tokens *img, float *L)
 {
@@ -715,9 +732,14 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
     for (int i = 0, j = na; i < n; i++)
         if (!q->per_image && !imgs[i].rotated) perm[j++] = i;
     int Ra = q->per_image ? 0 : na * T; /* rows [0, Ra) rotated, [Ra, R) plain */
-    for (int rot = 0; rot < 2 && !q->per_image; rot++)
-        if ((rot ? Ra > 0 : Ra < R) && !q->mw[rot] && !(q->mw[rot] = ram_cache_weights_get(m, rot, err)))
+    int approx = q->approx && !q->per_image;
+    for (int set = 0; set < RAM_CACHE_W_SETS && !q->per_image; set++)
+        if (((set & 1) ? Ra > 0 : Ra < R) && (set < 2 || approx) && !q->mw[set] &&
+            !(q->mw[set] = ram_cache_weights_get(m, set, err)))
             return RAM_ERR_NOMEM;
+    /* the approximate path's bf16 sets by group, and the dense layers (either set's) */
+    const struct ram_cache_weights *bw[2] = {q->mw[RAM_CACHE_W_BF16_PLAIN], q->mw[RAM_CACHE_W_BF16_ROT]};
+    const struct ram_cache_weights *bd = bw[0] ? bw[0] : bw[1];
 
     /* Layer-0 input. */
     if (q->des == 1) {
@@ -731,10 +753,15 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
         /* lw[g]: group g's weights (0 plain, 1 rotated; NULL when the group is empty) */
         const struct ram_cache_layer_w *lw[2] = {q->mw[0] ? &q->mw[0]->lw[l] : 0, q->mw[1] ? &q->mw[1]->lw[l] : 0};
+        const struct ram_cache_layer_w *bl = approx ? &bd->lw[l] : 0;
         int folded = !q->per_image;
         int fixed = l == 0 && q->des == 1;
         if (!fixed) {
-            ram_linear_packed(q->H, R, hid, w->q_w, ram_tagger_packed(m, l, RAM_TAGGER_Q), w->q_b, hid, q->Q);
+            if (bl)
+                rc = ram_bf16_linear(q->H, R, &bl->bq, w->q_b, q->Q, &q->scratch, err);
+            else
+                ram_linear_packed(q->H, R, hid, w->q_w, ram_tagger_packed(m, l, RAM_TAGGER_Q), w->q_b, hid, q->Q);
+            if (rc) return rc;
             if (!folded) fold_queries(q, w, q->Q, R, q->U);
             /* U_h = (Wk_h^T / sqrt(dh)) Q_h, each group in its space */
             for (int g = 0; folded && g < 2; g++) {
@@ -744,15 +771,18 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
                                      q->U + ((size_t)r0 * heads + h) * dim, heads * dim, NULL);
             }
         }
+        /* the pooled rows: R x heads x dim for the fp32 products, heads x R x
+        ** dim (each head's rows contiguous) for the bf16 ones */
+        size_t hstride = approx ? (size_t)R * dim : (size_t)dim, tstride = approx ? (size_t)dim : (size_t)heads * dim;
         for (int i = 0; i < n; i++) {
             const struct ram_cache_tokens *img = &imgs[perm[i]];
             const float *Ui = fixed ? (img->rotated ? q->u0r : q->u0) : q->U + (size_t)i * nv * dim;
-            float *Pi = q->P + (size_t)i * nv * dim;
+            float *Pi = q->P + (size_t)i * T * tstride;
             if (folded && img->q) {
                 tokens_to_float(img, q->E);
-                attend_blocked(q->E, q->n_tok, dim, Ui, nv, q->S, Pi);
+                attend_blocked(q->E, q->n_tok, dim, Ui, nv, q->S, Pi, heads, hstride, tstride);
             } else if (folded) {
-                attend_blocked(img->f32, q->n_tok, dim, Ui, nv, q->S, Pi);
+                attend_blocked(img->f32, q->n_tok, dim, Ui, nv, q->S, Pi, heads, hstride, tstride);
             } else {
                 /* before: the products in the plain space, rotated images' vectors
                 ** rotated one by one (x.u = (T x).(T u)) */
@@ -766,11 +796,26 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
             }
         }
         /* ctx = Wv_h pooled_h + bv_h, per head, over all rows. */
-        for (int g = 0; folded && g < 2; g++) {
+        for (int g = 0; folded && !approx && g < 2; g++) {
             int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
             for (int h = 0; rows && h < heads; h++)
                 ram_sgemm_packed(rows, q->P + ((size_t)r0 * heads + h) * dim, heads * dim, &lw[g]->pv[h], 0.0f,
                                  q->C + (size_t)r0 * hid + (size_t)h * q->dh, hid, w->v_b + (size_t)h * q->dh);
+        }
+        if (approx) {
+            /* head h's contexts into T (heads x R x dh), then interleaved into C (R x hid) */
+            int dh = q->dh;
+            for (int g = 0; g < 2; g++) {
+                int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
+                for (int h = 0; rows && h < heads && !rc; h++)
+                    rc = ram_bf16_linear(q->P + ((size_t)h * R + r0) * dim, rows, &bw[g]->lw[l].bv[h],
+                                         w->v_b + (size_t)h * dh, q->T + ((size_t)h * R + r0) * dh, &q->scratch, err);
+            }
+            if (rc) return rc;
+            for (int r = 0; r < R; r++)
+                for (int h = 0; h < heads; h++)
+                    memcpy(q->C + (size_t)r * hid + (size_t)h * dh, q->T + ((size_t)h * R + r) * dh,
+                           sizeof(float) * (size_t)dh);
         }
         if (!folded) {
             for (int h = 0; h < heads; h++)
@@ -779,15 +824,36 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
             for (int r = 0; r < R; r++) ram_add(q->C + (size_t)r * hid, w->v_b, (size_t)hid);
         }
         /* A = LN(ctx Wo^T + bo + H); H' = LN(W2 GELU(W1 A + b1) + b2 + A). */
-        ram_linear_packed(q->C, R, hid, w->ao_w, ram_tagger_packed(m, l, RAM_TAGGER_AO), w->ao_b, hid, q->A);
-        ram_add(q->A, q->H, (size_t)R * hid);
+        if (bl) {
+            struct ram_q8_fuse add = {0};
+            add.add = 1;
+            memcpy(q->A, q->H, sizeof(float) * (size_t)R * hid);
+            rc = ram_bf16_linear_ex(q->C, R, &bl->bao, w->ao_b, q->A, &add, &q->scratch, err);
+            if (rc) return rc;
+        } else {
+            ram_linear_packed(q->C, R, hid, w->ao_w, ram_tagger_packed(m, l, RAM_TAGGER_AO), w->ao_b, hid, q->A);
+            ram_add(q->A, q->H, (size_t)R * hid);
+        }
         ram_layernorm(q->A, q->A, R, hid, w->aln_w, w->aln_b, m->tagger.eps);
-        ram_linear_packed(q->A, R, hid, w->i_w, ram_tagger_packed(m, l, RAM_TAGGER_I), w->i_b, q->inter, q->I);
+        if (bl) {
+            rc = ram_bf16_linear(q->A, R, &bl->bi, w->i_b, q->I, &q->scratch, err);
+            if (rc) return rc;
+        } else {
+            ram_linear_packed(q->A, R, hid, w->i_w, ram_tagger_packed(m, l, RAM_TAGGER_I), w->i_b, q->inter, q->I);
+        }
         /* row by row: a row's elements must take the same (vector or scalar)
         ** path whatever the rows before it, or its bits would depend on the batch */
         for (int r = 0; r < R; r++) ram_gelu(q->I + (size_t)r * q->inter, (size_t)q->inter);
-        ram_linear_packed(q->I, R, q->inter, w->o_w, ram_tagger_packed(m, l, RAM_TAGGER_O), w->o_b, hid, q->T);
-        ram_add(q->T, q->A, (size_t)R * hid);
+        if (bl) {
+            struct ram_q8_fuse add = {0};
+            add.add = 1;
+            memcpy(q->T, q->A, sizeof(float) * (size_t)R * hid);
+            rc = ram_bf16_linear_ex(q->I, R, &bl->bo, w->o_b, q->T, &add, &q->scratch, err);
+            if (rc) return rc;
+        } else {
+            ram_linear_packed(q->I, R, q->inter, w->o_w, ram_tagger_packed(m, l, RAM_TAGGER_O), w->o_b, hid, q->T);
+            ram_add(q->T, q->A, (size_t)R * hid);
+        }
         ram_layernorm(q->T, q->H, R, hid, w->oln_w, w->oln_b, m->tagger.eps);
     }
     for (int i = 0; i < n; i++)

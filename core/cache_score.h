@@ -160,6 +160,17 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
 ** baseline the folded scorer is measured and checked against. */
 void ram_cache_query_per_image(struct ram_cache_query *q, int on);
 
+/* on != 0: ram_cache_score computes the query, value, attention-output and
+** FFN products in bf16 (gemm_bf16.h: AMX tiles or vdpbf16ps; the attention
+** and the key side stay fp32): faster, and within about 1e-3 of the exact
+** scores (measured in bench_cascade, exact_approx_*), so a RANKING stage:
+** score many candidates approximately, rescore the best few (e.g. 200 of
+** 50,000) with on = 0 for the exact scores and top-k. Returns whether it is
+** on: only on CPUs where bf16 products beat fp32 ones (AVX512-BF16 or AMX),
+** else the scores stay exact. Uses the model's bf16 copies of those
+** weights, made by the first approximate call (about half the fp32 size). */
+int ram_cache_query_approx(struct ram_cache_query *q, int on);
+
 /* Prefilter score of a packed unit CLS (ram_cache_pack_unit, unit_len bytes):
 ** the largest cosine between the image and the query's descriptions. -2 when
 ** the blob has the wrong size. */

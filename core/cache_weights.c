@@ -16,6 +16,7 @@ static void layer_w_free(struct ram_cache_layer_w *lw, int heads)
         if (lw->pk) ram_sgemm_packed_free(&lw->pk[h]);
     }
     ram_free(lw->pv), ram_free(lw->pk), ram_free(lw->wv), ram_free(lw->wk);
+    ram_free(lw->bv), ram_free(lw->bmem);
 }
 
 static void weights_free(struct ram_cache_weights *mw)
@@ -27,9 +28,9 @@ static void weights_free(struct ram_cache_weights *mw)
 
 void ram_cache_release_weights(struct ram_model *m)
 {
-    for (int rot = 0; rot < 2; rot++) {
-        weights_free(m->cache_score_w[rot]);
-        m->cache_score_w[rot] = NULL;
+    for (int set = 0; set < RAM_CACHE_W_SETS; set++) {
+        weights_free(m->cache_score_w[set]);
+        m->cache_score_w[set] = NULL;
     }
 }
 
@@ -67,14 +68,50 @@ static int layer_w_make(const struct ram_model *m, const struct ram_tagger_layer
     return 1;
 }
 
-/* The model's weights of space rot (1: rotated), made the first time a
-** batch holds a picture stored in it (prefilter-only queries, search by
-** example, never pay for them; a table of one layout makes one set), then
-** shared by every query on the model. NULL when memory ran out (err set;
-** nothing is kept, the next call tries again). */
-const struct ram_cache_weights *ram_cache_weights_get(const struct ram_model *m, int rot, struct ram_error *err)
+/* One layer's bf16 set in space rot: Wv_h per head (rotated like the fp32
+** set's) and the dense layers, rounded to bf16 and packed (gemm_bf16.h). */
+static int layer_w_make_bf16(const struct ram_model *m, const struct ram_tagger_layer_w *w, int rot,
+                             struct ram_cache_layer_w *lw)
 {
-    void *const *slot = &m->cache_score_w[rot];
+    int hid = m->tagger.hidden, dim = m->embed_dim, heads = m->tagger.n_heads, dh = hid / heads;
+    int inter = m->tagger.intermediate;
+    size_t nv = ram_bf16_packed_bytes(dh, dim), nq = ram_bf16_packed_bytes(hid, hid);
+    size_t ni = ram_bf16_packed_bytes(inter, hid), no = ram_bf16_packed_bytes(hid, inter);
+    if (!nv || !nq || !ni || !no) return 0;
+    lw->bv = ram_calloc((size_t)heads, sizeof *lw->bv);
+    lw->bmem = ram_malloc(nv * (size_t)heads + 2 * nq + ni + no);
+    float *wv = ram_malloc(sizeof(float) * (size_t)hid * dim);
+    if (!lw->bv || !lw->bmem || !wv) return ram_free(wv), 0;
+    memcpy(wv, w->v_w, sizeof(float) * (size_t)hid * dim);
+    if (rot) ram_rht_rows(wv, hid, dim, 1);
+    unsigned char *p = (unsigned char *)lw->bmem;
+    for (int h = 0; h < heads; h++, p += nv) {
+        ram_bf16_pack(wv + (size_t)h * dh * dim, dh, dim, (uint16_t *)p);
+        lw->bv[h] = (struct ram_bf16_weight){dh, dim, (const uint16_t *)p, NULL, 0};
+    }
+    ram_free(wv);
+    const float *src[4] = {w->q_w, w->ao_w, w->i_w, w->o_w};
+    struct ram_bf16_weight *dst[4] = {&lw->bq, &lw->bao, &lw->bi, &lw->bo};
+    int N[4] = {hid, hid, inter, hid}, K[4] = {hid, hid, hid, inter};
+    for (int i = 0; i < 4; i++) {
+        ram_bf16_pack(src[i], N[i], K[i], (uint16_t *)p);
+        *dst[i] = (struct ram_bf16_weight){N[i], K[i], (const uint16_t *)p, NULL, 0};
+        p += ram_bf16_packed_bytes(N[i], K[i]);
+    }
+    return 1;
+}
+
+/* The model's weights of set `set` (space set & 1; bf16 from
+** RAM_CACHE_W_BF16_PLAIN), made the first time a batch holds a picture
+** stored in that space (and, for the bf16 sets, asks for approximate
+** scores): prefilter-only queries (search by example) never pay for them, a
+** table of one layout makes one set. Then shared by every query on the
+** model. NULL when memory ran out (err set;
+** nothing is kept, the next call tries again). */
+const struct ram_cache_weights *ram_cache_weights_get(const struct ram_model *m, int set, struct ram_error *err)
+{
+    int rot = set & 1, bf16 = set >= RAM_CACHE_W_BF16_PLAIN;
+    void *const *slot = &m->cache_score_w[set];
     struct ram_cache_weights *mw = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (mw) return mw;
     int L = m->tagger.n_layers, ok = 1;
@@ -82,7 +119,9 @@ const struct ram_cache_weights *ram_cache_weights_get(const struct ram_model *m,
     mw = ram_calloc(1, sizeof *mw + sizeof mw->lw[0] * (size_t)L);
     ok = row && mw;
     if (mw) mw->layers = L, mw->heads = m->tagger.n_heads;
-    for (int l = 0; ok && l < L; l++) ok = layer_w_make(m, &m->tagger_layers[l], rot, row, &mw->lw[l]);
+    for (int l = 0; ok && l < L; l++)
+        ok = bf16 ? layer_w_make_bf16(m, &m->tagger_layers[l], rot, &mw->lw[l])
+                  : layer_w_make(m, &m->tagger_layers[l], rot, row, &mw->lw[l]);
     ram_free(row);
     if (!ok) {
         weights_free(mw);

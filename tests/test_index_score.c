@@ -296,6 +296,49 @@ static void test_batch_invariant(void)
     synth_free(m);
 }
 
+/* The approximate scorer (ram_cache_query_approx: bf16 products) as MATCH
+** would use it, a ranking stage: scores of the n pictures in batches of 7
+** and n (the same bits: a row does not depend on the others), within
+** APPROX_TOL of the exact ones, and the approximate top APPROX_N holding the
+** exact top APPROX_K. Where the CPU has no fast bf16 the call says so and the
+** scores must be the exact ones, bit for bit. */
+#define APPROX_TOL 0.03
+#define APPROX_K 5
+#define APPROX_N 16
+static int top_has(const float *score, int n, int N, int id)
+{
+    int better = 0; /* pictures ranked above id (ties broken by index, as MATCH does by rowid) */
+    for (int i = 0; i < n; i++) better += score[i] > score[id] || (score[i] == score[id] && i < id);
+    return better < N;
+}
+
+static void approx_vs_exact(struct ram_cache_query *q, const struct ram_cache_tokens *v, int n, const float *exact,
+                            const char *what, int D)
+{
+    float a[2][65];
+    struct ram_error err = {{0}};
+    char name[96];
+    int ok = n <= 65, on = ram_cache_query_approx(q, 1);
+    for (int b = 0; ok && b < 2; b++) {
+        int B = b ? n : 7;
+        for (int i = 0; ok && i < n; i += B)
+            ok = ram_cache_score(q, v + i, n - i < B ? n - i : B, a[b] + i, &err) == RAM_OK;
+    }
+    ram_cache_query_approx(q, 0);
+    snprintf(name, sizeof name, "index_score.approx.%s.D%d", what, D);
+    if (!on) {
+        check(ok && !memcmp(a[0], exact, sizeof(float) * n), name, "no fast bf16 here: the scores must stay exact");
+        return;
+    }
+    double e = ok ? max_abs_diff(a[1], exact, n) : 1;
+    int miss = 0;
+    for (int i = 0; ok && i < n; i++) miss += top_has(exact, n, APPROX_K, i) && !top_has(a[1], n, APPROX_N, i);
+    check(ok && !memcmp(a[0], a[1], sizeof(float) * n) && e <= APPROX_TOL && miss == 0, name,
+          "batch-invariant %d, max |approx - exact| %.3g, %d of the exact top %d outside the approximate top %d",
+          ok && !memcmp(a[0], a[1], sizeof(float) * n), e, miss, APPROX_K, APPROX_N);
+    printf("# approx scorer, %s D%d: max |approx - exact| %.2e\n", what, D, e);
+}
+
 /* The folded scorer (rotations folded into the key and value weights,
 ** blocked attention) against the scorer before it
 ** (ram_cache_query_per_image), which the reference tests above pinned: 65
@@ -355,6 +398,7 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
         worst = e > worst ? e : worst;
         snprintf(name, sizeof name, "index_score.folded.%s.D%d.vs_per_image", what, D);
         check(e <= 2e-6, name, "max |folded - per image| %.3g", e);
+        approx_vs_exact(q, v, N, got[3], what, D);
         ram_cache_query_free(q);
         free(label);
     }
@@ -365,7 +409,7 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
 /* The folded weights are made on the first scoring call: when an allocation
 ** fails there, the call says RAM_ERR_NOMEM and the next one, with memory,
 ** scores as a query that never failed (no leak, no half-made set reused). */
-static void folded_oom(struct ram_model *m)
+static void folded_oom(struct ram_model *m, int approx)
 {
     int nt = m->n_image_tokens, dim = m->embed_dim, ok = 1, failed = 0, succeeded = 0;
     size_t nb = ram_cache_packed_size(nt, dim);
@@ -378,12 +422,15 @@ static void folded_oom(struct ram_model *m)
     ram_cache_view(blob, nb, nt, dim, &v[0], &err);
     v[1] = (struct ram_cache_tokens){nt, dim, NULL, NULL, emb + (size_t)nt * dim, 0}; /* both weight sets */
     struct ram_cache_query *q = 0;
-    ok = ram_cache_query_init(m, label, 1, 1, 2, &q, &err) == RAM_OK && ram_cache_score(q, v, 2, want, &err) == RAM_OK;
+    ok = ram_cache_query_init(m, label, 1, 1, 2, &q, &err) == RAM_OK;
+    if (ok) ram_cache_query_approx(q, approx);
+    ok = ok && ram_cache_score(q, v, 2, want, &err) == RAM_OK;
     ram_cache_query_free(q);
     for (long k = 0; ok && !succeeded && k < 200; k++) {
         q = 0;
         ram_cache_release_weights(m); /* the model's: made again by this query's first call */
         if (ram_cache_query_init(m, label, 1, 1, 2, &q, &err)) break;
+        ram_cache_query_approx(q, approx);
         ram_alloc_fail_after(k);
         ram_status rc = ram_cache_score(q, v, 2, got, &err);
         ram_alloc_fail_after(-1);
@@ -396,8 +443,9 @@ static void folded_oom(struct ram_model *m)
         ok = ok && ram_cache_score(q, v, 2, got, &err) == RAM_OK && !memcmp(got, want, sizeof got);
         ram_cache_query_free(q);
     }
-    check(ok && succeeded && failed > 0, "index_score.folded.out_of_memory", "ok %d, %d failures then %s", ok, failed,
-          succeeded ? "success" : "never a success");
+    check(ok && succeeded && failed > 0,
+          approx ? "index_score.approx.out_of_memory" : "index_score.folded.out_of_memory",
+          "ok %d, %d failures then %s", ok, failed, succeeded ? "success" : "never a success");
     free(emb), free(label), free(blob);
 }
 
@@ -465,7 +513,8 @@ static void test_folded(void)
     struct ram_model *m2 = synth_model(RAM_KIND_RAM_PLUS, 48, 40, 5, 72, 3, 7, 1);
     printf("# folded scorer vs per image: synthetic %.2e, width 48 %.2e\n", folded_vs_per_image(m, "synthetic"),
            folded_vs_per_image(m2, "width48"));
-    folded_oom(m);
+    folded_oom(m, 0);
+    folded_oom(m, 1); /* the bf16 sets and the products' scratch */
     folded_shared_weights(m);
     synth_free(m), synth_free(m2);
     const char *build = getenv("RAM_BUILD");

@@ -349,7 +349,8 @@ static double exact_rate(sqlite3 *db, const char *zModel, const char *zTable)
     size_t nb = ram_cache_packed_size(nt, dim);
     unsigned char *blob = malloc(nb * NMAX);
     struct ram_cache_tokens *v = calloc(NMAX, sizeof *v);
-    float *lab = malloc(sizeof(float) * dim), *p[2] = {malloc(sizeof(float) * NMAX), malloc(sizeof(float) * NMAX)};
+    float *lab = malloc(sizeof(float) * dim),
+          *p[3] = {malloc(sizeof(float) * NMAX), malloc(sizeof(float) * NMAX), malloc(sizeof(float) * NMAX)};
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT tokens FROM %s_tokens LIMIT %d", zTable, NMAX);
     sqlite3_stmt *s = 0;
@@ -368,10 +369,12 @@ static double exact_rate(sqlite3 *db, const char *zModel, const char *zTable)
     struct ram_cache_query *q = 0;
     n -= n % B;
     if (ok && n >= B && ram_cache_query_init(m, lab, 1, 1, B, &q, &err) == RAM_OK) {
-        double t[2] = {0, 0}, cnt[2] = {0, 0}, diff = 0;
+        double t[3] = {0, 0, 0}, cnt[3] = {0, 0, 0}, diff = 0, adiff = 0;
+        int on = ram_cache_query_approx(q, 1), modes = on ? 3 : 2;
         for (int round = 0; round < 16; round++)
-            for (int mode = 0; mode < 2; mode++) { /* 0: per image (before), 1: folded */
+            for (int mode = 0; mode < modes; mode++) { /* 0: per image (before), 1: folded, 2: approximate */
                 ram_cache_query_per_image(q, mode == 0);
+                ram_cache_query_approx(q, mode == 2);
                 double t0 = bench_now();
                 do {
                     for (int i = 0; i < n; i += B) ram_cache_score(q, v + i, B, p[mode] + i, &err);
@@ -380,7 +383,17 @@ static double exact_rate(sqlite3 *db, const char *zModel, const char *zTable)
                 t[mode] += bench_now() - t0;
             }
         for (int i = 0; i < n; i++) diff = fmax(diff, fabs((double)p[0][i] - p[1][i]));
+        for (int i = 0; on && i < n; i++) adiff = fmax(adiff, fabs((double)p[2][i] - p[1][i]));
+        ram_cache_query_approx(q, 0);
+        ram_cache_query_per_image(q, 0);
         rate = cnt[1] / t[1];
+        if (on) {
+            printf("# approximate (bf16) stage, same run: %.0f scores/s, %.2fx the exact one; max |approx - exact| "
+                   "%.2g\n",
+                   cnt[2] / t[2], (cnt[2] / t[2]) / (cnt[1] / t[1]), adiff);
+            printf("exact_approx_per_s %.0f\nexact_approx_speedup %.2f\nexact_approx_max_diff %.2g\n", cnt[2] / t[2],
+                   (cnt[2] / t[2]) / (cnt[1] / t[1]), adiff);
+        }
         /* A query's first batch: with the model's key/value weights already made
         ** (every query after the model's first) against making them in the
         ** query, as every query did before they moved to the model. */
@@ -413,8 +426,88 @@ static double exact_rate(sqlite3 *db, const char *zModel, const char *zTable)
     }
     ram_cache_query_free(q);
     ram_model_free(m);
-    free(blob), free(v), free(lab), free(p[0]), free(p[1]);
+    free(blob), free(v), free(lab), free(p[0]), free(p[1]), free(p[2]);
     return rate;
+}
+
+/* The approximate stage as a ranking stage, on real outputs: every picture
+** of zTable (up to 20,000) scored exactly and approximately for each query;
+** how many members of the exact top 20 fall outside the approximate top N
+** (ties at the 20th counted as members), summed over the queries, for a few
+** N. Prints exact_approx_miss_N lines. */
+static void approx_misses(sqlite3 *db, const char *zModel, const char *zTable, int nQ)
+{
+    enum { NMAX = 20000, B = 64 };
+    static const int aN[] = {20, 32, 50, 100, 200};
+    struct ram_error err;
+    struct ram_model *m = 0;
+    if (ram_model_init_from_file(zModel, NULL, &m, &err)) return;
+    int nt = m->n_image_tokens, dim = m->embed_dim, n = 0, miss[5] = {0, 0, 0, 0, 0}, members = 0;
+    size_t nb = ram_cache_packed_size(nt, dim);
+    unsigned char *blob = malloc(nb * NMAX);
+    struct ram_cache_tokens *v = calloc(NMAX, sizeof *v);
+    float *lab = malloc(sizeof(float) * dim), *ex = malloc(sizeof(float) * NMAX), *ap = malloc(sizeof(float) * NMAX);
+    double worst = 0;
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT tokens FROM %s_tokens LIMIT %d", zTable, NMAX);
+    sqlite3_stmt *s = 0;
+    sqlite3_prepare_v2(db, sql, -1, &s, 0);
+    while (s && sqlite3_step(s) == SQLITE_ROW && n < NMAX)
+        if ((size_t)sqlite3_column_bytes(s, 0) == nb) {
+            memcpy(blob + nb * n, sqlite3_column_blob(s, 0), nb);
+            if (ram_cache_view(blob + nb * n, nb, nt, dim, &v[n], &err) == RAM_OK) n++;
+        }
+    sqlite3_finalize(s);
+    s = 0;
+    sqlite3_prepare_v2(db, "SELECT ram_text_embed(?1)", -1, &s, 0);
+    int on = 0;
+    for (int qi = 0; s && qi < nQ && n > K; qi++) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, g_aQuery[qi], -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_ROW || (size_t)sqlite3_column_bytes(s, 0) != sizeof(float) * dim) break;
+        memcpy(lab, sqlite3_column_blob(s, 0), sizeof(float) * dim);
+        struct ram_cache_query *q = 0;
+        if (ram_cache_query_init(m, lab, 1, 1, B, &q, &err)) break;
+        for (int mode = 0; mode < 2; mode++) {
+            on = ram_cache_query_approx(q, mode);
+            for (int i = 0; i < n; i += B) ram_cache_score(q, v + i, n - i < B ? n - i : B, (mode ? ap : ex) + i, &err);
+        }
+        ram_cache_query_free(q);
+        if (!on) break;
+        /* the exact 20th score, and each picture's rank in the approximate order */
+        float *srt = malloc(sizeof(float) * n);
+        memcpy(srt, ex, sizeof(float) * n);
+        float kth = -1;
+        for (int k = 0; k < K; k++) { /* K largest by selection: n is small */
+            int b = k;
+            for (int i = k + 1; i < n; i++)
+                if (srt[i] > srt[b]) b = i;
+            float tmp = srt[k];
+            srt[k] = srt[b], srt[b] = tmp, kth = srt[k];
+        }
+        free(srt);
+        for (int i = 0; i < n; i++) {
+            worst = fmax(worst, fabs((double)ap[i] - ex[i]));
+            if (ex[i] < kth) continue;
+            int better = 0;
+            for (int j = 0; j < n; j++) better += ap[j] > ap[i] || (ap[j] == ap[i] && j < i);
+            members++;
+            for (int k = 0; k < 5; k++) miss[k] += better >= aN[k];
+        }
+    }
+    sqlite3_finalize(s);
+    if (on && members) {
+        printf("# approximate stage as a ranking stage, %d queries over %d real pictures of %s: exact top-20 members "
+               "(%d) outside the approximate top N: ",
+               nQ, n, zTable, members);
+        for (int k = 0; k < 5; k++) printf("N=%d: %d%s", aN[k], miss[k], k < 4 ? ", " : "");
+        printf("; max |approx - exact| %.2g\n", worst);
+        for (int k = 0; k < 5; k++) printf("exact_approx_miss_%d %d\n", aN[k], miss[k]);
+        printf("exact_approx_members %d\nexact_approx_pictures %d\nexact_approx_rank_max_diff %.2g\n", members, n,
+               worst);
+    }
+    ram_model_free(m);
+    free(blob), free(v), free(lab), free(ex), free(ap);
 }
 
 int main(int argc, char **argv)
@@ -444,6 +537,7 @@ int main(int argc, char **argv)
         if (sqlite3_load_extension(db, so, 0, &err)) return fprintf(stderr, "load %s: %s\n", so, err), 1;
         exec(db, sqlite3_mprintf("SELECT ram_load('%q')", zModel));
         double rate = exact_rate(db, zModel, zExact);
+        approx_misses(db, zModel, zExact, nQ);
         sqlite3_close(db);
         return rate > 0 ? 0 : 1;
     }
@@ -479,6 +573,7 @@ int main(int argc, char **argv)
         num(db, "SELECT sum(length(v)) FROM photos_cls");
 
         double rate = exact_rate(db, zModel, "real");
+        approx_misses(db, zModel, "real", nQ);
 
         static Top aExact[MAXQ], aReal[MAXQ];
         double tExact = 0, tRealExact = 0;
