@@ -462,38 +462,45 @@ static void tokens_to_float(const struct ram_cache_tokens *img, float *X)
 ** * hstride: (dim, heads * dim) for the rows of the fp32 products, (R * dim,
 ** dim) for the head-major blocks of the approximate path. */
 #define PROW(v) (P + (size_t)((v) / heads) * tstride + (size_t)((v) % heads) * hstride)
+/* Scores of tokens [j0, j0 + NJ) against every query vector, NJ x 4 at a
+** time. Each score sums the same products in the same order whatever NJ,
+** so a token's scores do not depend on the block it falls in. */
+#define SCORE_BLOCK(NJ)                                                                                          \
+    for (int v0 = 0; v0 < nv; v0 += 4) {                                                                         \
+        const float *x[NJ], *u[4];                                                                               \
+        vf acc[NJ][4];                                                                                           \
+        for (int a = 0; a < NJ; a++) x[a] = X + (size_t)(j0 + a) * dim;                                          \
+        for (int b = 0; b < 4; b++) u[b] = U + (size_t)(v0 + b < nv ? v0 + b : nv - 1) * dim;                    \
+        _Pragma("GCC unroll 4") for (int a = 0; a < NJ; a++) _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++) \
+            acc[a][b] = V_ZERO();                                                                                \
+        for (int d = 0; d < dv; d += VW) {                                                                       \
+            vf u0 = V_LOAD(u[0] + d), u1 = V_LOAD(u[1] + d), u2 = V_LOAD(u[2] + d), u3 = V_LOAD(u[3] + d);       \
+            _Pragma("GCC unroll 4") for (int a = 0; a < NJ; a++)                                                 \
+            {                                                                                                    \
+                vf xa = V_LOAD(x[a] + d);                                                                        \
+                acc[a][0] = V_FMA(xa, u0, acc[a][0]);                                                            \
+                acc[a][1] = V_FMA(xa, u1, acc[a][1]);                                                            \
+                acc[a][2] = V_FMA(xa, u2, acc[a][2]);                                                            \
+                acc[a][3] = V_FMA(xa, u3, acc[a][3]);                                                            \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int a = 0; a < NJ; a++)                                                                             \
+            for (int b = 0; b < 4 && v0 + b < nv; b++) {                                                         \
+                float s = V_HSUM(acc[a][b]);                                                                     \
+                for (int d = dv; d < dim; d++) s += x[a][d] * u[b][d];                                           \
+                S[(size_t)(v0 + b) * n_tok + j0 + a] = s;                                                        \
+            }                                                                                                    \
+    }
+
 static void attend_blocked(const float *X, int n_tok, int dim, const float *U, int nv, float *S, float *P, int heads,
                            size_t hstride, size_t tstride)
 {
-    int dv = dim - dim % VW;
-    for (int j0 = 0; j0 < n_tok; j0 += JB)
-        for (int v0 = 0; v0 < nv; v0 += 4) {
-            const float *x[JB], *u[4];
-            vf acc[JB][4];
-            for (int a = 0; a < JB; a++) x[a] = X + (size_t)(j0 + a < n_tok ? j0 + a : n_tok - 1) * dim;
-            for (int b = 0; b < 4; b++) u[b] = U + (size_t)(v0 + b < nv ? v0 + b : nv - 1) * dim;
-#pragma GCC unroll 4
-            for (int a = 0; a < JB; a++)
-#pragma GCC unroll 4
-                for (int b = 0; b < 4; b++) acc[a][b] = V_ZERO();
-            for (int d = 0; d < dv; d += VW) {
-                vf u0 = V_LOAD(u[0] + d), u1 = V_LOAD(u[1] + d), u2 = V_LOAD(u[2] + d), u3 = V_LOAD(u[3] + d);
-#pragma GCC unroll 4
-                for (int a = 0; a < JB; a++) {
-                    vf xa = V_LOAD(x[a] + d);
-                    acc[a][0] = V_FMA(xa, u0, acc[a][0]);
-                    acc[a][1] = V_FMA(xa, u1, acc[a][1]);
-                    acc[a][2] = V_FMA(xa, u2, acc[a][2]);
-                    acc[a][3] = V_FMA(xa, u3, acc[a][3]);
-                }
-            }
-            for (int a = 0; a < JB && j0 + a < n_tok; a++)
-                for (int b = 0; b < 4 && v0 + b < nv; b++) {
-                    float s = V_HSUM(acc[a][b]);
-                    for (int d = dv; d < dim; d++) s += x[a][d] * u[b][d];
-                    S[(size_t)(v0 + b) * n_tok + j0 + a] = s;
-                }
-        }
+    int dv = dim - dim % VW, j0 = 0;
+    /* JB tokens per block, then the last few one by one (the default model
+    ** has 5 tokens: a padded second block of JB did 8 tokens' work) */
+    for (; j0 + JB <= n_tok; j0 += JB) SCORE_BLOCK(JB)
+    for (; j0 < n_tok; j0++) SCORE_BLOCK(1)
+#undef SCORE_BLOCK
     ram_softmax_rows(S, nv, n_tok);
     int d2 = dim - dim % (2 * VW);
     for (int v0 = 0; v0 < nv; v0 += 4) {
