@@ -505,7 +505,12 @@ static void attend_blocked(const float *X, int n_tok, int dim, const float *U, i
     int d2 = dim - dim % (2 * VW);
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *w[4];
-        for (int b = 0; b < 4; b++) w[b] = S + (size_t)(v0 + b < nv ? v0 + b : nv - 1) * n_tok;
+        float *po[4]; /* the pooled rows' places, worked out once per block */
+        for (int b = 0; b < 4; b++) {
+            int vb = v0 + b < nv ? v0 + b : nv - 1;
+            w[b] = S + (size_t)vb * n_tok;
+            po[b] = PROW(vb);
+        }
         for (int d = 0; d < d2; d += 2 * VW) {
             vf a00 = V_ZERO(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
             for (int j = 0; j < n_tok; j++) {
@@ -518,15 +523,15 @@ static void attend_blocked(const float *X, int n_tok, int dim, const float *U, i
             }
             vf out[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
             for (int b = 0; b < 4 && v0 + b < nv; b++) {
-                V_STORE(PROW(v0 + b) + d, out[b][0]);
-                V_STORE(PROW(v0 + b) + d + VW, out[b][1]);
+                V_STORE(po[b] + d, out[b][0]);
+                V_STORE(po[b] + d + VW, out[b][1]);
             }
         }
         for (int b = 0; b < 4 && v0 + b < nv; b++)
             for (int d = d2; d < dim; d++) {
                 float a = 0;
                 for (int j = 0; j < n_tok; j++) a += w[b][j] * X[(size_t)j * dim + d];
-                PROW(v0 + b)[d] = a;
+                po[b][d] = a;
             }
     }
 }
