@@ -298,7 +298,7 @@ static void test_batch_invariant(void)
 
 /* The approximate scorer (ram_cache_query_approx: bf16 products) as MATCH
 ** would use it, a ranking stage: scores of the n pictures in batches of 7
-** and n (the same bits: a row does not depend on the others), within
+** and n, and on 2 threads (the same bits: a row does not depend on the others), within
 ** APPROX_TOL of the exact ones, and the approximate top APPROX_N holding the
 ** exact top APPROX_K. Where the CPU has no fast bf16 the call says so and the
 ** scores must be the exact ones, bit for bit. */
@@ -315,15 +315,17 @@ static int top_has(const float *score, int n, int N, int id)
 static void approx_vs_exact(struct ram_cache_query *q, const struct ram_cache_tokens *v, int n, const float *exact,
                             const char *what, int D)
 {
-    float a[2][65];
+    float a[3][65];
     struct ram_error err = {{0}};
     char name[96];
     int ok = n <= 65, on = ram_cache_query_approx(q, 1);
-    for (int b = 0; ok && b < 2; b++) {
+    for (int b = 0; ok && b < 3; b++) { /* batches of 7, of n, of n on 2 threads */
         int B = b ? n : 7;
+        ram_jobs_set_threads(b == 2 ? 2 : 1);
         for (int i = 0; ok && i < n; i += B)
             ok = ram_cache_score(q, v + i, n - i < B ? n - i : B, a[b] + i, &err) == RAM_OK;
     }
+    ram_jobs_set_threads(0);
     ram_cache_query_approx(q, 0);
     snprintf(name, sizeof name, "index_score.approx.%s.D%d", what, D);
     if (!on) {
@@ -333,9 +335,11 @@ static void approx_vs_exact(struct ram_cache_query *q, const struct ram_cache_to
     double e = ok ? max_abs_diff(a[1], exact, n) : 1;
     int miss = 0;
     for (int i = 0; ok && i < n; i++) miss += top_has(exact, n, APPROX_K, i) && !top_has(a[1], n, APPROX_N, i);
-    check(ok && !memcmp(a[0], a[1], sizeof(float) * n) && e <= APPROX_TOL && miss == 0, name,
-          "batch-invariant %d, max |approx - exact| %.3g, %d of the exact top %d outside the approximate top %d",
-          ok && !memcmp(a[0], a[1], sizeof(float) * n), e, miss, APPROX_K, APPROX_N);
+    int same = ok && !memcmp(a[0], a[1], sizeof(float) * n) && !memcmp(a[1], a[2], sizeof(float) * n);
+    check(same && e <= APPROX_TOL && miss == 0, name,
+          "same bits in every batch and at 2 threads %d, max |approx - exact| %.3g, %d of the exact top %d outside "
+          "the approximate top %d",
+          same, e, miss, APPROX_K, APPROX_N);
     printf("# approx scorer, %s D%d: max |approx - exact| %.2e\n", what, D, e);
 }
 
