@@ -6,11 +6,13 @@
 */
 #include "cache_score.h"
 #include "cascade_refit.h"
+#include "cache_weights.h"
 #include "harness.h"
 #include "jobs.h"
 #include "ram.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ a synthetic model */
@@ -82,6 +84,7 @@ static void synth_free(struct ram_model *m)
     }
     free(m->tagger_layers);
     free((void *)m->fc_w), free((void *)m->fc_b);
+    ram_cache_release_weights(m); /* the scorer's weights, made on the model */
     free(m);
 }
 
@@ -294,6 +297,53 @@ static void test_batch_invariant(void)
     synth_free(m);
 }
 
+/* The approximate scorer (ram_cache_query_approx: bf16 products) as MATCH
+** would use it, a ranking stage: scores of the n pictures in batches of 7
+** and n, and on 2 threads (the same bits: a row does not depend on the others), within
+** APPROX_TOL of the exact ones, and the approximate top APPROX_N holding the
+** exact top APPROX_K. Where the CPU has no fast bf16 the call says so and the
+** scores must be the exact ones, bit for bit. */
+#define APPROX_TOL 0.03
+#define APPROX_K 5
+#define APPROX_N 16
+static int top_has(const float *score, int n, int N, int id)
+{
+    int better = 0; /* pictures ranked above id (ties broken by index, as MATCH does by rowid) */
+    for (int i = 0; i < n; i++) better += score[i] > score[id] || (score[i] == score[id] && i < id);
+    return better < N;
+}
+
+static void approx_vs_exact(struct ram_cache_query *q, const struct ram_cache_tokens *v, int n, const float *exact,
+                            const char *what, int D)
+{
+    float a[3][65];
+    struct ram_error err = {{0}};
+    char name[96];
+    int ok = n <= 65, on = ram_cache_query_approx(q, 1);
+    for (int b = 0; ok && b < 3; b++) { /* batches of 7, of n, of n on 2 threads */
+        int B = b ? n : 7;
+        ram_jobs_set_threads(b == 2 ? 2 : 1);
+        for (int i = 0; ok && i < n; i += B)
+            ok = ram_cache_score(q, v + i, n - i < B ? n - i : B, a[b] + i, &err) == RAM_OK;
+    }
+    ram_jobs_set_threads(0);
+    ram_cache_query_approx(q, 0);
+    snprintf(name, sizeof name, "index_score.approx.%s.D%d", what, D);
+    if (!on) {
+        check(ok && !memcmp(a[0], exact, sizeof(float) * n), name, "no fast bf16 here: the scores must stay exact");
+        return;
+    }
+    double e = ok ? max_abs_diff(a[1], exact, n) : 1;
+    int miss = 0;
+    for (int i = 0; ok && i < n; i++) miss += top_has(exact, n, APPROX_K, i) && !top_has(a[1], n, APPROX_N, i);
+    int same = ok && !memcmp(a[0], a[1], sizeof(float) * n) && !memcmp(a[1], a[2], sizeof(float) * n);
+    check(same && e <= APPROX_TOL && miss == 0, name,
+          "same bits in every batch and at 2 threads %d, max |approx - exact| %.3g, %d of the exact top %d outside "
+          "the approximate top %d",
+          same, e, miss, APPROX_K, APPROX_N);
+    printf("# approx scorer, %s D%d: max |approx - exact| %.2e\n", what, D, e);
+}
+
 /* The folded scorer (rotations folded into the key and value weights,
 ** blocked attention) against the scorer before it
 ** (ram_cache_query_per_image), which the reference tests above pinned: 65
@@ -353,6 +403,7 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
         worst = e > worst ? e : worst;
         snprintf(name, sizeof name, "index_score.folded.%s.D%d.vs_per_image", what, D);
         check(e <= 2e-6, name, "max |folded - per image| %.3g", e);
+        approx_vs_exact(q, v, N, got[3], what, D);
         ram_cache_query_free(q);
         free(label);
     }
@@ -363,7 +414,7 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
 /* The folded weights are made on the first scoring call: when an allocation
 ** fails there, the call says RAM_ERR_NOMEM and the next one, with memory,
 ** scores as a query that never failed (no leak, no half-made set reused). */
-static void folded_oom(const struct ram_model *m)
+static void folded_oom(struct ram_model *m, int approx)
 {
     int nt = m->n_image_tokens, dim = m->embed_dim, ok = 1, failed = 0, succeeded = 0;
     size_t nb = ram_cache_packed_size(nt, dim);
@@ -376,11 +427,15 @@ static void folded_oom(const struct ram_model *m)
     ram_cache_view(blob, nb, nt, dim, &v[0], &err);
     v[1] = (struct ram_cache_tokens){nt, dim, NULL, NULL, emb + (size_t)nt * dim, 0}; /* both weight sets */
     struct ram_cache_query *q = 0;
-    ok = ram_cache_query_init(m, label, 1, 1, 2, &q, &err) == RAM_OK && ram_cache_score(q, v, 2, want, &err) == RAM_OK;
+    ok = ram_cache_query_init(m, label, 1, 1, 2, &q, &err) == RAM_OK;
+    if (ok) ram_cache_query_approx(q, approx);
+    ok = ok && ram_cache_score(q, v, 2, want, &err) == RAM_OK;
     ram_cache_query_free(q);
     for (long k = 0; ok && !succeeded && k < 200; k++) {
         q = 0;
+        ram_cache_release_weights(m); /* the model's: made again by this query's first call */
         if (ram_cache_query_init(m, label, 1, 1, 2, &q, &err)) break;
+        ram_cache_query_approx(q, approx);
         ram_alloc_fail_after(k);
         ram_status rc = ram_cache_score(q, v, 2, got, &err);
         ram_alloc_fail_after(-1);
@@ -393,9 +448,67 @@ static void folded_oom(const struct ram_model *m)
         ok = ok && ram_cache_score(q, v, 2, got, &err) == RAM_OK && !memcmp(got, want, sizeof got);
         ram_cache_query_free(q);
     }
-    check(ok && succeeded && failed > 0, "index_score.folded.out_of_memory", "ok %d, %d failures then %s", ok, failed,
-          succeeded ? "success" : "never a success");
+    check(ok && succeeded && failed > 0,
+          approx ? "index_score.approx.out_of_memory" : "index_score.folded.out_of_memory",
+          "ok %d, %d failures then %s", ok, failed, succeeded ? "success" : "never a success");
     free(emb), free(label), free(blob);
+}
+
+/* The key/value weights belong to the model (made by the first call that
+** needs them, shared by all queries). Two queries on two threads scoring at
+** once on a model that has none yet both make them, one set is kept (the
+** other freed: ASan would see a leak, TSan a race) and both get the serial
+** scores, bit for bit. Rounds, so that the two makes overlap at least once. */
+struct race {
+    const struct ram_model *m;
+    const float *label;
+    const struct ram_cache_tokens *v;
+    int n, ok;
+    float got[8];
+};
+
+static void *race_score(void *arg)
+{
+    struct race *r = arg;
+    struct ram_cache_query *q = 0;
+    struct ram_error err = {{0}};
+    r->ok = ram_cache_query_init(r->m, r->label, 1, 1, r->n, &q, &err) == RAM_OK &&
+            ram_cache_score(q, r->v, r->n, r->got, &err) == RAM_OK;
+    ram_cache_query_free(q);
+    return NULL;
+}
+
+static void folded_shared_weights(struct ram_model *m)
+{
+    int nt = m->n_image_tokens, dim = m->embed_dim, same = 1, ok = 1, made = 1;
+    enum { N = 8 };
+    size_t nb = ram_cache_packed_size(nt, dim);
+    unsigned char *blob = malloc(nb * N);
+    float *emb = rvec((size_t)N * nt * dim, 1.5f, 0), *label = rvec((size_t)dim, 1, 0);
+    struct ram_cache_tokens v[N];
+    struct ram_error err = {{0}};
+    unit_rows(label, 1, dim);
+    for (int i = 0; i < N; i++) {
+        float *e = emb + (size_t)i * nt * dim;
+        if (i % 2)
+            for (int t = 0; t < nt; t++) e[(size_t)t * dim + 3] *= 12; /* rotated layout: both weight sets */
+        ram_cache_pack(e, nt, dim, blob + nb * i, nb, &err);
+        ram_cache_view(blob + nb * i, nb, nt, dim, &v[i], &err);
+    }
+    struct race want = {m, label, v, N, 0, {0}}, r[2];
+    race_score(&want);
+    for (int round = 0; ok && round < 16; round++) {
+        ram_cache_release_weights(m);
+        pthread_t th[2];
+        for (int t = 0; t < 2; t++) r[t] = want, pthread_create(&th[t], NULL, race_score, &r[t]);
+        for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+        for (int t = 0; t < 2; t++)
+            ok = ok && want.ok && r[t].ok, same = same && !memcmp(r[t].got, want.got, sizeof want.got);
+        made = made && m->cache_score_w[0] && m->cache_score_w[1];
+    }
+    check(ok && same && made, "index_score.folded.shared_weights_two_threads", "ok %d, same scores %d, weights kept %d",
+          ok, same, made);
+    free(blob), free(emb), free(label);
 }
 
 static void test_folded(void)
@@ -405,7 +518,9 @@ static void test_folded(void)
     struct ram_model *m2 = synth_model(RAM_KIND_RAM_PLUS, 48, 40, 5, 72, 3, 7, 1);
     printf("# folded scorer vs per image: synthetic %.2e, width 48 %.2e\n", folded_vs_per_image(m, "synthetic"),
            folded_vs_per_image(m2, "width48"));
-    folded_oom(m);
+    folded_oom(m, 0);
+    folded_oom(m, 1); /* the bf16 sets and the products' scratch */
+    folded_shared_weights(m);
     synth_free(m), synth_free(m2);
     const char *build = getenv("RAM_BUILD");
     char path[1024];
