@@ -1448,6 +1448,25 @@ static void test_refit(void)
               "got 'x'");
     exec(db, "INSERT INTO photos(photos) VALUES('refit=5')");
     check_sql("index.refit.kept", db, "SELECT value FROM photos_config WHERE key = 'refit'", "5");
+    /* with k and a budget over 4 x (2k + 32) the rounds may score in bf16 (on CPUs that have it) and
+    ** rescore their best 2k + 32 exactly: the answer is still the exhaustive one, scores and all
+    ** (20 copies of each picture by entry, new keys: 180 images) */
+    exec(db, fmt("CREATE VIRTUAL TABLE big USING ram_index(model='%s')", g_clip));
+    exec(db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) "
+             "INSERT INTO big(path, entry) SELECT path || '#' || i, CAST(substr(entry, 1, 64) || randomblob(16) || "
+             "substr(entry, 81) AS BLOB) FROM photos, c ORDER BY i, photos.rowid");
+    long long nBig = num(db, "SELECT count(*) FROM big_images");
+    const char *qb = "SELECT path, printf('%.9g', score) FROM big WHERE big MATCH 'a red bicycle' AND k = 2";
+    char *exactBig = rows(db, qb);
+    s0 = stat_of(db, "images_scored");
+    check_sql("index.refit.approx_whole_table", db, fmt("%s AND prefilter = %lld", qb, nBig), exactBig);
+    long nBigScored = stat_of(db, "images_scored") - s0; /* + 36 rescored when the bf16 rounds ran */
+    printf("# refit on %lld images, k = 2: %ld scores (%s)\n", nBig, nBigScored,
+           nBigScored == nBig + 36 ? "bf16 rounds, 36 rescored exactly" : "exact rounds: no bf16 on this CPU");
+    check(nBig == 20 * (n - 1) && (nBigScored == nBig || nBigScored == nBig + 36), "index.refit.approx_table",
+          "%lld images, %ld scored", nBig, nBigScored);
+    free(exactBig);
+    exec(db, "DROP TABLE big");
     /* an old file (schema 3, no codes, no refit key) answers with the refit cascade */
     make_schema3(db, "photos");
     exec(db, "DELETE FROM photos_config WHERE key = 'refit'");
