@@ -743,9 +743,9 @@ static void test_bf16_fused_shape(int M, int N, int K, int all_levels)
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
-    static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},     {13, 70, 130},
-                                    {6, 64, 256},  {25, 100, 771}, {50, 200, 3},    {130, 300, 262},
-                                    {37, 70, 128}, {33, 17, 32},   {130, 300, 256}, {70, 200, 1056}};
+    static const int shapes[][3] = {{1, 1, 1},       {1, 17, 5},      {7, 33, 13},     {13, 70, 130}, {6, 64, 256},
+                                    {25, 100, 771},  {50, 200, 3},    {130, 300, 262}, {37, 70, 128}, {33, 17, 32},
+                                    {130, 300, 256}, {70, 200, 1056}, {1, 40, 64}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
     test_bf16_round_rows();
@@ -757,9 +757,12 @@ static void test_bf16(void)
     /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
     ** one just over the 2-thread work threshold (8.7 M multiply-adds), with a partial last panel and
     ** three tile blocks of rows (130 x 300 x 256 did the same for ~0.3 s per mode). */
-    /* 70 x 200 x 1056: AMX cuts K in blocks (partial sums in y between them), with two full row blocks and
-    ** a partial one, full panel pairs and a partial last panel on each of 2 threads. */
-    static const int split_shapes[][3] = {{7, 33, 13}, {50, 200, 3}, {33, 17, 32}, {80, 260, 416}, {70, 200, 1056}};
+    /* 70 x 200 x 1056: AMX cuts K in blocks (partial sums in the scratch between them), with two full row
+    ** blocks and a partial one (its missing rows the zero padding), full panel pairs and a partial last
+    ** panel on each of 2 threads; 17 x 50 x 1088: K blocks over one row block whose second half holds a
+    ** single row, and 1 x 40 x 64 (above): one row. */
+    static const int split_shapes[][3] = {{7, 33, 13},    {50, 200, 3},    {33, 17, 32},
+                                          {80, 260, 416}, {70, 200, 1056}, {17, 50, 1088}};
     for (int mode = 1; mode < 4; mode++)
         for (size_t i = 0; i < sizeof split_shapes / sizeof split_shapes[0]; i++)
             test_bf16_shape(split_shapes[i][0], split_shapes[i][1], split_shapes[i][2], mode);
