@@ -126,17 +126,27 @@ static void pack_part(const float *W, int n, int k, uint16_t *out, int lo)
 }
 
 /* AMX tiles need the kernel's permission once per process (Linux >= 5.16:
-** arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the answer is cached here,
-** the one piece of state this file keeps (0 unknown, 1 granted, -1 not:
-** no AMX-BF16 in cpuid, an older kernel, or a refusal). Asking twice is
-** harmless, so a race between first callers only repeats the system call. */
+** arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the answer is cached here
+** (0 unknown, 1 granted, -1 not: an older kernel, or a refusal), and so is
+** cpuid leaf 7's EDX (g_leaf7: bit 32 set once read): in a VM cpuid traps
+** to the hypervisor, and every product asks (about 7 % of a small bf16
+** product's time when it ran cpuid per call). These two are the state this
+** file keeps. Asking twice is harmless, so a race between first callers
+** only repeats the instruction or the system call. */
 static int g_amx;
+static uint64_t g_leaf7;
 
 int ram_amx_usable(int feature)
 {
 #if BF_X86 && defined(SYS_arch_prctl)
-    unsigned a, b, c, d;
-    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    uint64_t l7 = __atomic_load_n(&g_leaf7, __ATOMIC_RELAXED);
+    if (!l7) {
+        unsigned a, b, c, d;
+        __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+        l7 = (uint64_t)1 << 32 | d;
+        __atomic_store_n(&g_leaf7, l7, __ATOMIC_RELAXED);
+    }
+    const uint32_t d = (uint32_t)l7;
     if (!(d >> 24 & 1) || !(d >> feature & 1)) return 0; /* AMX-TILE and the feature's bit */
     int v = __atomic_load_n(&g_amx, __ATOMIC_RELAXED);
     if (!v) {
