@@ -7,6 +7,7 @@
 #include "cache_score.h"
 #include "cascade_refit.h"
 #include "cache_weights.h"
+#include "gemm_bf16.h"
 #include "harness.h"
 #include "jobs.h"
 #include "ram.h"
@@ -314,7 +315,7 @@ static int top_has(const float *score, int n, int N, int id)
 }
 
 static void approx_vs_exact(struct ram_cache_query *q, const struct ram_cache_tokens *v, int n, const float *exact,
-                            const char *what, int D)
+                            const char *what, int D, int forced)
 {
     float a[3][65];
     struct ram_error err = {{0}};
@@ -328,7 +329,10 @@ static void approx_vs_exact(struct ram_cache_query *q, const struct ram_cache_to
     }
     ram_jobs_set_threads(0);
     ram_cache_query_approx(q, 0);
-    snprintf(name, sizeof name, "index_score.approx.%s.D%d", what, D);
+    snprintf(name, sizeof name, "index_score.approx.%s.D%d%s", what, D,
+             forced == 1   ? ".no_amx"
+             : forced == 2 ? ".no_bf16"
+                           : "");
     if (!on) {
         check(ok && !memcmp(a[0], exact, sizeof(float) * n), name, "no fast bf16 here: the scores must stay exact");
         return;
@@ -341,7 +345,7 @@ static void approx_vs_exact(struct ram_cache_query *q, const struct ram_cache_to
           "same bits in every batch and at 2 threads %d, max |approx - exact| %.3g, %d of the exact top %d outside "
           "the approximate top %d",
           same, e, miss, APPROX_K, APPROX_N);
-    printf("# approx scorer, %s D%d: max |approx - exact| %.2e\n", what, D, e);
+    printf("# approx scorer, %s D%d%s: max |approx - exact| %.2e\n", what, D, forced ? " (forced level)" : "", e);
 }
 
 /* The folded scorer (rotations folded into the key and value weights,
@@ -403,7 +407,15 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
         worst = e > worst ? e : worst;
         snprintf(name, sizeof name, "index_score.folded.%s.D%d.vs_per_image", what, D);
         check(e <= 2e-6, name, "max |folded - per image| %.3g", e);
-        approx_vs_exact(q, v, N, got[3], what, D);
+        /* the CPU's best bf16 path, then (where it runs) vdpbf16ps without
+        ** AMX, then widening AVX-512, where the approximate mode stays off */
+        static const int LEVEL[3] = {-1, RAM_BF16_AVX512BF16, RAM_BF16_AVX512};
+        for (int lv = 0; lv < 3; lv++) {
+            if (lv && ram_bf16_level() < LEVEL[lv]) break;
+            ram_bf16_force_level(LEVEL[lv]);
+            approx_vs_exact(q, v, N, got[3], what, D, lv);
+        }
+        ram_bf16_force_level(-1);
         ram_cache_query_free(q);
         free(label);
     }
