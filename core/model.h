@@ -228,6 +228,11 @@ struct ram_model {
     /* The tagging decoder's matrices packed for sgemm at load (owned, freed by
     ** ram_tagger_release_packed; NULL: none). */
     void *tagger_packed;
+    /* The open-set scorer's weights (cache_weights.h: fp32 and bf16 sets,
+    ** plain and rotated): made lazily by the first ram_cache_score that
+    ** needs a set and published atomically (the one cache a shared model
+    ** gains after load); owned, freed by ram_cache_release_weights. */
+    void *cache_score_w[4];
 
     /* Converted weights this model owns (ram_free each). */
     void **owned;

@@ -715,9 +715,10 @@ static void test_bf16_round_rows(void)
 
 /* ram_bf16_linear_ex's fused LayerNorm and residual add give the separate
 ** ops' values bit for bit (LayerNorm, ram_bf16_linear, ram_add) on every
-** level, at 1 and 2 threads, plain and with both operands split; K = 1056
-** takes AMX's K blocks, whose partial sums then leave y (the residual)
-** alone (only the best level there: the portable loop takes seconds). */
+** level, at 1 and 2 threads, plain and with both operands split; K = 1600
+** with both split takes AMX's K blocks, whose partial sums then leave y
+** (the residual) alone (only the best level there: the portable loop takes
+** seconds). */
 static void test_bf16_fused_shape(int M, int N, int K, int all_levels)
 {
     struct ram_error err;
@@ -771,23 +772,27 @@ static void test_bf16_fused_shape(int M, int N, int K, int all_levels)
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
-    static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},     {13, 70, 130},
-                                    {6, 64, 256},  {25, 100, 771}, {50, 200, 3},    {130, 300, 262},
-                                    {37, 70, 128}, {33, 17, 32},   {130, 300, 256}, {70, 200, 1056}};
+    static const int shapes[][3] = {{1, 1, 1},       {1, 17, 5},      {7, 33, 13},     {13, 70, 130}, {6, 64, 256},
+                                    {25, 100, 771},  {50, 200, 3},    {130, 300, 262}, {37, 70, 128}, {33, 17, 32},
+                                    {130, 300, 256}, {70, 200, 1056}, {1, 40, 64},     {40, 40, 3104}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
     test_bf16_round_rows();
     test_bf16_fused_shape(37, 70, 130, 1);
     test_bf16_fused_shape(33, 17, 32, 1);
-    test_bf16_fused_shape(70, 200, 1056, 0);
+    test_bf16_fused_shape(70, 200, 1600, 0);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], 0);
     /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
     ** one just over the 2-thread work threshold (8.7 M multiply-adds), with a partial last panel and
     ** three tile blocks of rows (130 x 300 x 256 did the same for ~0.3 s per mode). */
-    /* 70 x 200 x 1056: AMX cuts K in blocks (partial sums in y between them), with two full row blocks and
-    ** a partial one, full panel pairs and a partial last panel on each of 2 threads. */
-    static const int split_shapes[][3] = {{7, 33, 13}, {50, 200, 3}, {33, 17, 32}, {80, 260, 416}, {70, 200, 1056}};
+    /* 70 x 200 x 1600: with split activations AMX cuts K in blocks (partial sums in the scratch between
+    ** them), with two full row blocks and a partial one (its missing rows the zero padding), full panel
+    ** pairs and a partial last panel on each of 2 threads; bf16x2 takes the whole K at once there;
+    ** 17 x 50 x 1568: K blocks over one row block whose second half holds a single row. Plain bf16 cuts
+    ** K above 3072 (40 x 40 x 3104 above, an odd panel too), and 1 x 40 x 64 (above) is one row. */
+    static const int split_shapes[][3] = {{7, 33, 13},    {50, 200, 3},    {33, 17, 32},
+                                          {80, 260, 416}, {70, 200, 1600}, {17, 50, 1568}};
     for (int mode = 1; mode < 4; mode++)
         for (size_t i = 0; i < sizeof split_shapes / sizeof split_shapes[0]; i++)
             test_bf16_shape(split_shapes[i][0], split_shapes[i][1], split_shapes[i][2], mode);
