@@ -6,7 +6,11 @@
 */
 #include "cache_score.h"
 
+#include "cache_weights.h"
+#include "gemm_q8.h"
 #include "ops.h"
+#include "rht.h"
+#include "scratch.h"
 #include "sgemm.h"
 #include "tagger.h"
 
@@ -19,86 +23,9 @@ static const unsigned char CACHE_MAGIC[4] = {'R', 'T', 'Q', '8'};
 #define CACHE_MAX_TOKENS 65535
 #define CACHE_MAX_DIM 65535
 
-/* ------------------------------------------------------------------ rotation */
+/* ------------------------------------------------------------------ rotation (rht.c) */
 
 static int is_pow2(int n) { return n > 0 && (n & (n - 1)) == 0; }
-
-/* The fixed signs of the randomized Hadamard transform: part of layout 2,
-** never to change. */
-static float rht_sign(int d) { return ((((uint32_t)d * 2654435761u) >> 16) & 1) ? -1.0f : 1.0f; }
-
-/* The unnormalised Walsh-Hadamard transform in place, stage by stage: in
-** stage len, every pair (x[j], x[j + len]) becomes (a + b, a - b). The AVX2
-** path does the same butterflies with the same operands in the same stage
-** order (IEEE addition is commutative), so it gives the same bits; it runs
-** the three short stages inside each group of eight and the others eight
-** pairs at a time. The exact stage of MATCH rotates a few vectors per image
-** and layer, so this loop was half of its time. */
-static void fwht_plain(float *x, int n)
-{
-    for (int len = 1; len < n; len <<= 1)
-        for (int i = 0; i < n; i += 2 * len)
-            for (int j = i; j < i + len; j++) {
-                float a = x[j], b = x[j + len];
-                x[j] = a + b;
-                x[j + len] = a - b;
-            }
-}
-
-#if defined(__AVX2__)
-#include <immintrin.h>
-static void fwht(float *x, int n)
-{
-    if (n < 8) {
-        fwht_plain(x, n);
-        return;
-    }
-    /* stages 1, 2, 4: y is x with each lane's partner; lower lanes take x + y, upper y - x */
-    for (int i = 0; i < n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i), y;
-        y = _mm256_permute_ps(v, 0xB1); /* partners at distance 1: lanes 1,0,3,2 */
-        v = _mm256_blend_ps(_mm256_add_ps(v, y), _mm256_sub_ps(y, v), 0xAA);
-        y = _mm256_permute_ps(v, 0x4E); /* distance 2: lanes 2,3,0,1 */
-        v = _mm256_blend_ps(_mm256_add_ps(v, y), _mm256_sub_ps(y, v), 0xCC);
-        y = _mm256_permute2f128_ps(v, v, 0x01); /* distance 4: the other half */
-        v = _mm256_blend_ps(_mm256_add_ps(v, y), _mm256_sub_ps(y, v), 0xF0);
-        _mm256_storeu_ps(x + i, v);
-    }
-    for (int len = 8; len < n; len <<= 1)
-        for (int i = 0; i < n; i += 2 * len)
-            for (int j = i; j < i + len; j += 8) {
-                __m256 a = _mm256_loadu_ps(x + j), b = _mm256_loadu_ps(x + j + len);
-                _mm256_storeu_ps(x + j, _mm256_add_ps(a, b));
-                _mm256_storeu_ps(x + j + len, _mm256_sub_ps(a, b));
-            }
-}
-#else
-static void fwht(float *x, int n) { fwht_plain(x, n); }
-#endif
-
-/* x <- T x with T = H D / sqrt(n) (orthonormal): spreads a few large channels
-** over all of them, so that one scale per token fits every element. */
-static void rht_forward(float *x, int n)
-{
-    for (int d = 0; d < n; d++) x[d] *= rht_sign(d);
-    fwht(x, n);
-    float s = 1.0f / sqrtf((float)n);
-    for (int d = 0; d < n; d++) x[d] *= s;
-}
-
-/* x <- T^T x (the inverse). */
-static void rht_inverse(float *x, int n)
-{
-    fwht(x, n);
-    float s = 1.0f / sqrtf((float)n);
-    for (int d = 0; d < n; d++) x[d] *= s * rht_sign(d);
-}
-
-/* rows x n vectors in place: T x each (forward), or T^T x. */
-static void rotate_rows(float *x, int rows, int n, int forward)
-{
-    for (int r = 0; r < rows; r++) (forward ? rht_forward : rht_inverse)(x + (size_t)r * n, n);
-}
 
 /* ------------------------------------------------------------------ packing */
 
@@ -192,7 +119,7 @@ ram_status ram_cache_pack(const float *embeds, int n_tokens, int dim, void *out,
         }
         for (int t = 0; t < n_tokens; t++) {
             memcpy(row, embeds + (size_t)t * dim, sizeof(float) * (size_t)dim);
-            rht_forward(row, dim);
+            ram_rht_forward(row, dim);
             quantize_row(row, dim, &sr[t], qr + (size_t)t * dim);
             e_rot += row_error(row, dim, sr[t], qr + (size_t)t * dim); /* T is orthonormal */
         }
@@ -251,7 +178,7 @@ static void dequant_row(const struct ram_cache_tokens *v, int t, float *out)
     float s = get_f32(v->scales + (size_t)t * 4);
     const int8_t *q = v->q + (size_t)t * v->dim;
     for (int d = 0; d < v->dim; d++) out[d] = s * (float)q[d];
-    if (v->rotated) rht_inverse(out, v->dim);
+    if (v->rotated) ram_rht_inverse(out, v->dim);
 }
 
 void ram_cache_dequant(const struct ram_cache_tokens *v, float *out)
@@ -281,7 +208,7 @@ ram_status ram_cache_pack_unit(const float *cls, int dim, void *out, size_t cap,
     int8_t *q = (int8_t *)(p + 4);
     if (dim > 4096) return ram_fail(err, RAM_ERR_ARG, "token cache: unit vector wider than 4096");
     for (int d = 0; d < dim; d++) row[d] = cls[d] * inv;
-    if (is_pow2(dim)) rht_forward(row, dim);
+    if (is_pow2(dim)) ram_rht_forward(row, dim);
     quantize_row(row, dim, &s, q);
     put_f32(p, s);
     return RAM_OK;
@@ -531,42 +458,59 @@ static void tokens_to_float(const struct ram_cache_tokens *img, float *X)
     }
 }
 
-static void attend_blocked(const float *X, int n_tok, int dim, const float *U, int nv, float *S, float *P)
+/* Query vector v's pooled row goes to P + (v / heads) * tstride + (v % heads)
+** * hstride: (dim, heads * dim) for the rows of the fp32 products, (R * dim,
+** dim) for the head-major blocks of the approximate path. */
+#define PROW(v) (P + (size_t)((v) / heads) * tstride + (size_t)((v) % heads) * hstride)
+/* Scores of tokens [j0, j0 + NJ) against every query vector, NJ x 4 at a
+** time. Each score sums the same products in the same order whatever NJ,
+** so a token's scores do not depend on the block it falls in. */
+#define SCORE_BLOCK(NJ)                                                                                          \
+    for (int v0 = 0; v0 < nv; v0 += 4) {                                                                         \
+        const float *x[NJ], *u[4];                                                                               \
+        vf acc[NJ][4];                                                                                           \
+        for (int a = 0; a < NJ; a++) x[a] = X + (size_t)(j0 + a) * dim;                                          \
+        for (int b = 0; b < 4; b++) u[b] = U + (size_t)(v0 + b < nv ? v0 + b : nv - 1) * dim;                    \
+        _Pragma("GCC unroll 4") for (int a = 0; a < NJ; a++) _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++) \
+            acc[a][b] = V_ZERO();                                                                                \
+        for (int d = 0; d < dv; d += VW) {                                                                       \
+            vf u0 = V_LOAD(u[0] + d), u1 = V_LOAD(u[1] + d), u2 = V_LOAD(u[2] + d), u3 = V_LOAD(u[3] + d);       \
+            _Pragma("GCC unroll 4") for (int a = 0; a < NJ; a++)                                                 \
+            {                                                                                                    \
+                vf xa = V_LOAD(x[a] + d);                                                                        \
+                acc[a][0] = V_FMA(xa, u0, acc[a][0]);                                                            \
+                acc[a][1] = V_FMA(xa, u1, acc[a][1]);                                                            \
+                acc[a][2] = V_FMA(xa, u2, acc[a][2]);                                                            \
+                acc[a][3] = V_FMA(xa, u3, acc[a][3]);                                                            \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int a = 0; a < NJ; a++)                                                                             \
+            for (int b = 0; b < 4 && v0 + b < nv; b++) {                                                         \
+                float s = V_HSUM(acc[a][b]);                                                                     \
+                for (int d = dv; d < dim; d++) s += x[a][d] * u[b][d];                                           \
+                S[(size_t)(v0 + b) * n_tok + j0 + a] = s;                                                        \
+            }                                                                                                    \
+    }
+
+static void attend_blocked(const float *X, int n_tok, int dim, const float *U, int nv, float *S, float *P, int heads,
+                           size_t hstride, size_t tstride)
 {
-    int dv = dim - dim % VW;
-    for (int j0 = 0; j0 < n_tok; j0 += JB)
-        for (int v0 = 0; v0 < nv; v0 += 4) {
-            const float *x[JB], *u[4];
-            vf acc[JB][4];
-            for (int a = 0; a < JB; a++) x[a] = X + (size_t)(j0 + a < n_tok ? j0 + a : n_tok - 1) * dim;
-            for (int b = 0; b < 4; b++) u[b] = U + (size_t)(v0 + b < nv ? v0 + b : nv - 1) * dim;
-#pragma GCC unroll 4
-            for (int a = 0; a < JB; a++)
-#pragma GCC unroll 4
-                for (int b = 0; b < 4; b++) acc[a][b] = V_ZERO();
-            for (int d = 0; d < dv; d += VW) {
-                vf u0 = V_LOAD(u[0] + d), u1 = V_LOAD(u[1] + d), u2 = V_LOAD(u[2] + d), u3 = V_LOAD(u[3] + d);
-#pragma GCC unroll 4
-                for (int a = 0; a < JB; a++) {
-                    vf xa = V_LOAD(x[a] + d);
-                    acc[a][0] = V_FMA(xa, u0, acc[a][0]);
-                    acc[a][1] = V_FMA(xa, u1, acc[a][1]);
-                    acc[a][2] = V_FMA(xa, u2, acc[a][2]);
-                    acc[a][3] = V_FMA(xa, u3, acc[a][3]);
-                }
-            }
-            for (int a = 0; a < JB && j0 + a < n_tok; a++)
-                for (int b = 0; b < 4 && v0 + b < nv; b++) {
-                    float s = V_HSUM(acc[a][b]);
-                    for (int d = dv; d < dim; d++) s += x[a][d] * u[b][d];
-                    S[(size_t)(v0 + b) * n_tok + j0 + a] = s;
-                }
-        }
+    int dv = dim - dim % VW, j0 = 0;
+    /* JB tokens per block, then the last few one by one (the default model
+    ** has 5 tokens: a padded second block of JB did 8 tokens' work) */
+    for (; j0 + JB <= n_tok; j0 += JB) SCORE_BLOCK(JB)
+    for (; j0 < n_tok; j0++) SCORE_BLOCK(1)
+#undef SCORE_BLOCK
     ram_softmax_rows(S, nv, n_tok);
     int d2 = dim - dim % (2 * VW);
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *w[4];
-        for (int b = 0; b < 4; b++) w[b] = S + (size_t)(v0 + b < nv ? v0 + b : nv - 1) * n_tok;
+        float *po[4]; /* the pooled rows' places, worked out once per block */
+        for (int b = 0; b < 4; b++) {
+            int vb = v0 + b < nv ? v0 + b : nv - 1;
+            w[b] = S + (size_t)vb * n_tok;
+            po[b] = PROW(vb);
+        }
         for (int d = 0; d < d2; d += 2 * VW) {
             vf a00 = V_ZERO(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
             for (int j = 0; j < n_tok; j++) {
@@ -579,18 +523,19 @@ static void attend_blocked(const float *X, int n_tok, int dim, const float *U, i
             }
             vf out[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
             for (int b = 0; b < 4 && v0 + b < nv; b++) {
-                V_STORE(P + (size_t)(v0 + b) * dim + d, out[b][0]);
-                V_STORE(P + (size_t)(v0 + b) * dim + d + VW, out[b][1]);
+                V_STORE(po[b] + d, out[b][0]);
+                V_STORE(po[b] + d + VW, out[b][1]);
             }
         }
         for (int b = 0; b < 4 && v0 + b < nv; b++)
             for (int d = d2; d < dim; d++) {
                 float a = 0;
                 for (int j = 0; j < n_tok; j++) a += w[b][j] * X[(size_t)j * dim + d];
-                P[(size_t)(v0 + b) * dim + d] = a;
+                po[b][d] = a;
             }
     }
 }
+#undef PROW
 
 /* ------------------------------------------------------------------ scorer */
 
@@ -598,52 +543,27 @@ struct ram_cache_query {
     const struct ram_model *m; /* borrowed: outlives the query */
     int n_tags, des, max_images, max_rows;
     int hid, heads, dh, dim, n_tok, inter;
-    float *label;             /* n_tags * des x dim; owned (ram_free) */
-    float *h0;                /* des == 1: n_tags x hid first-layer input; owned */
-    float *u0;                /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
-    float *u0r;               /* the same rotated (T u0) for rotated caches; owned */
-    float *lrot;              /* the label rows rotated, for the prefilter (power-of-two widths); owned */
-    float *Ur;                /* n_tags * heads x dim: one image's query vectors rotated */
-    int rot;                  /* power-of-two width: pictures may be stored rotated (layout 2) */
-    int per_image;            /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
-    struct cache_layer_w *lw; /* n_layers x 2 (plain, rotated), made by the first ram_cache_score; owned */
-    int lw_ready[2];          /* lw's plain / rotated weights are made */
-    int *perm;                /* max_images: the order images are scored in (rotated ones first); owned */
-    float *mem;               /* one block for the scratch below; owned (ram_free) */
+    float *label;               /* n_tags * des x dim; owned (ram_free) */
+    float *h0;                  /* des == 1: n_tags x hid first-layer input; owned */
+    float *u0;                  /* des == 1: n_tags x heads x dim folded first-layer queries; owned */
+    float *u0r;                 /* the same rotated (T u0) for rotated caches; owned */
+    float *lrot;                /* the label rows rotated, for the prefilter (power-of-two widths); owned */
+    float *Ur;                  /* n_tags * heads x dim: one image's query vectors rotated */
+    int rot;                    /* power-of-two width: pictures may be stored rotated (layout 2) */
+    int per_image;              /* ram_cache_query_per_image: the key/value weights as stored, rotations per image */
+    int approx;                 /* ram_cache_query_approx: the dense products in bf16 */
+    struct ram_scratch scratch; /* the bf16 products' rounded rows; owned */
+    const struct ram_cache_weights *mw[RAM_CACHE_W_SETS]; /* the model's weights, once fetched; borrowed */
+    int *perm;  /* max_images: the order images are scored in (rotated ones first); owned */
+    float *mem; /* one block for the scratch below; owned (ram_free) */
     float *H, *Q, *U, *P, *C, *A, *I, *T, *L; /* max_rows x (hid|hid|heads*dim|heads*dim|hid|hid|inter|hid|dim) */
     float *E;                                 /* n_tok x dim: one image's CLS row, token scales */
     float *S;                                 /* n_tags * heads x n_tok: attention weights */
 };
 
-/* A layer's key and value weights as the batched products read them, in one
-** of the two spaces the int8 tokens are stored in (cache_score.h): Wv_h's
-** rows (rotated: ctx = Wv_h x = (T Wv_h^T)^T (T x)), and Wk_h^T scaled by
-** 1 / sqrt(dh) (rotated: T u = (T Wk_h^T) q_h / sqrt(dh)), packed. Made
-** once per query, they take every rotation out of the per-image loop: an
-** image is scored in the space it is stored in. */
-struct cache_layer_w {
-    float *wv;                   /* hid x dim, head-major rows (NULL: the model's v_w as is); owned */
-    float *wk;                   /* heads x (dim x dh) (NULL for a fixed first layer); owned */
-    struct ram_sgemm_packed *pv; /* heads entries over wv (or v_w); owned */
-    struct ram_sgemm_packed *pk; /* heads entries over wk, or NULL; owned */
-};
-
-static void layer_w_free(struct cache_layer_w *lw, int heads)
-{
-    for (int h = 0; h < heads; h++) {
-        if (lw->pv) ram_sgemm_packed_free(&lw->pv[h]);
-        if (lw->pk) ram_sgemm_packed_free(&lw->pk[h]);
-    }
-    ram_free(lw->pv), ram_free(lw->pk), ram_free(lw->wv), ram_free(lw->wk);
-    memset(lw, 0, sizeof *lw); /* a failed make is retried by the next call */
-}
-
 void ram_cache_query_free(struct ram_cache_query *q)
 {
     if (!q) return;
-    if (q->lw)
-        for (int l = 0; l < 2 * q->m->tagger.n_layers; l++) layer_w_free(&q->lw[l], q->heads);
-    ram_free(q->lw);
     ram_free(q->perm);
     ram_free(q->label);
     ram_free(q->h0);
@@ -651,6 +571,7 @@ void ram_cache_query_free(struct ram_cache_query *q)
     ram_free(q->u0r);
     ram_free(q->lrot);
     ram_free(q->mem);
+    ram_scratch_free(&q->scratch);
     ram_free(q);
 }
 
@@ -738,7 +659,7 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
         q->lrot = ram_malloc(sizeof(float) * cnt * q->dim);
         if (!q->lrot) goto nomem;
         memcpy(q->lrot, q->label, sizeof(float) * cnt * q->dim);
-        for (size_t r = 0; r < cnt; r++) rht_forward(q->lrot + r * q->dim, q->dim);
+        for (size_t r = 0; r < cnt; r++) ram_rht_forward(q->lrot + r * q->dim, q->dim);
     }
 
     if (des_per_tag == 1) {
@@ -756,7 +677,7 @@ ram_status ram_cache_query_init(const struct ram_model *m, const float *label_em
             q->u0r = ram_malloc(sizeof(float) * nu * q->dim);
             if (!q->u0r) goto nomem;
             memcpy(q->u0r, q->u0, sizeof(float) * nu * q->dim);
-            for (size_t r = 0; r < nu; r++) rht_forward(q->u0r + r * q->dim, q->dim);
+            for (size_t r = 0; r < nu; r++) ram_rht_forward(q->u0r + r * q->dim, q->dim);
         }
     }
     *out = q;
@@ -766,59 +687,14 @@ nomem:
     return ram_fail(err, RAM_ERR_NOMEM, "open-set query: out of memory");
 }
 
-/* One layer's weights in one space (rot: rotated). */
-static int layer_w_make(struct ram_cache_query *q, const struct ram_tagger_layer_w *w, int fixed, int rot,
-                        struct cache_layer_w *lw)
-{
-    int hid = q->hid, dim = q->dim, dh = q->dh, heads = q->heads;
-    float alpha = 1.0f / sqrtf((float)dh), *row = q->Ur; /* scratch: n_tags * heads * dim >= dim floats */
-    const float *wv = w->v_w;
-    lw->pv = ram_calloc((size_t)heads, sizeof *lw->pv);
-    if (!lw->pv) return 0;
-    if (rot) {
-        lw->wv = ram_malloc(sizeof(float) * (size_t)hid * dim);
-        if (!lw->wv) return 0;
-        memcpy(lw->wv, w->v_w, sizeof(float) * (size_t)hid * dim);
-        rotate_rows(lw->wv, hid, dim, 1);
-        wv = lw->wv;
-    }
-    /* without panels (OpenBLAS path, short memory) the products read the matrices as they are */
-    for (int h = 0; h < heads; h++) ram_sgemm_pack_weights(wv + (size_t)h * dh * dim, dh, dim, &lw->pv[h]);
-    if (fixed) return 1; /* the first layer's queries do not depend on the image (u0) */
-    lw->wk = ram_malloc(sizeof(float) * (size_t)hid * dim);
-    lw->pk = ram_calloc((size_t)heads, sizeof *lw->pk);
-    if (!lw->wk || !lw->pk) return 0;
-    for (int h = 0; h < heads; h++) {
-        float *wk = lw->wk + (size_t)h * dim * dh; /* dim x dh */
-        for (int c = 0; c < dh; c++) {
-            memcpy(row, w->k_w + (size_t)(h * dh + c) * dim, sizeof(float) * (size_t)dim);
-            if (rot) rht_forward(row, dim);
-            for (int d = 0; d < dim; d++) wk[(size_t)d * dh + c] = alpha * row[d];
-        }
-        ram_sgemm_pack_weights(wk, dim, dh, &lw->pk[h]);
-    }
-    return 1;
-}
-
-/* Makes the weights of space rot (1: rotated) the first time a batch holds a
-** picture stored in it: prefilter-only queries (search by example) never pay
-** for them, and a table of one layout makes one set. */
-static ram_status prepare_layers(struct ram_cache_query *q, int rot, struct ram_error *err)
-{
-    int L = q->m->tagger.n_layers, ok = 1;
-    if (!q->lw) q->lw = ram_calloc((size_t)L * 2, sizeof *q->lw);
-    ok = q->lw != NULL;
-    for (int l = 0; ok && l < L; l++)
-        ok = layer_w_make(q, &q->m->tagger_layers[l], l == 0 && q->des == 1, rot, &q->lw[2 * l + rot]);
-    if (ok) {
-        q->lw_ready[rot] = 1;
-        return RAM_OK;
-    }
-    for (int l = 0; q->lw && l < L; l++) layer_w_free(&q->lw[2 * l + rot], q->heads);
-    return ram_fail(err, RAM_ERR_NOMEM, "open-set scoring: out of memory");
-}
-
 void ram_cache_query_per_image(struct ram_cache_query *q, int on) { q->per_image = on != 0; }
+
+int ram_cache_query_approx(struct ram_cache_query *q, int on)
+{
+    /* only where bf16 products are faster than fp32 ones (vdpbf16ps or AMX) */
+    q->approx = on && ram_bf16_level() >= RAM_BF16_AVX512BF16;
+    return q->approx;
+}
 
 /* H rows of image i = ReLU(wordvec(sum_d softmax_d(exp(s) cls_n . e_d) e_d)). */
 static void reweight(struct ram_cache_query *q, const struct ram_cache_tokens *img, float *L)
@@ -868,8 +744,14 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
     for (int i = 0, j = na; i < n; i++)
         if (!q->per_image && !imgs[i].rotated) perm[j++] = i;
     int Ra = q->per_image ? 0 : na * T; /* rows [0, Ra) rotated, [Ra, R) plain */
-    for (int rot = 0; rot < 2 && !q->per_image; rot++)
-        if ((rot ? Ra > 0 : Ra < R) && !q->lw_ready[rot] && (rc = prepare_layers(q, rot, err))) return rc;
+    int approx = q->approx && !q->per_image;
+    for (int set = 0; set < RAM_CACHE_W_SETS && !q->per_image; set++)
+        if (((set & 1) ? Ra > 0 : Ra < R) && (set < 2 || approx) && !q->mw[set] &&
+            !(q->mw[set] = ram_cache_weights_get(m, set, err)))
+            return RAM_ERR_NOMEM;
+    /* the approximate path's bf16 sets by group, and the dense layers (either set's) */
+    const struct ram_cache_weights *bw[2] = {q->mw[RAM_CACHE_W_BF16_PLAIN], q->mw[RAM_CACHE_W_BF16_ROT]};
+    const struct ram_cache_weights *bd = bw[0] ? bw[0] : bw[1];
 
     /* Layer-0 input. */
     if (q->des == 1) {
@@ -881,63 +763,109 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
 
     for (int l = 0; l < m->tagger.n_layers; l++) {
         const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
-        const struct cache_layer_w *lw = q->per_image ? 0 : &q->lw[2 * l];
+        /* lw[g]: group g's weights (0 plain, 1 rotated; NULL when the group is empty) */
+        const struct ram_cache_layer_w *lw[2] = {q->mw[0] ? &q->mw[0]->lw[l] : 0, q->mw[1] ? &q->mw[1]->lw[l] : 0};
+        const struct ram_cache_layer_w *bl = approx ? &bd->lw[l] : 0;
+        int folded = !q->per_image;
         int fixed = l == 0 && q->des == 1;
         if (!fixed) {
-            ram_linear_packed(q->H, R, hid, w->q_w, ram_tagger_packed(m, l, RAM_TAGGER_Q), w->q_b, hid, q->Q);
-            if (!lw) fold_queries(q, w, q->Q, R, q->U);
+            if (bl)
+                rc = ram_bf16_linear(q->H, R, &bl->bq, w->q_b, q->Q, &q->scratch, err);
+            else
+                ram_linear_packed(q->H, R, hid, w->q_w, ram_tagger_packed(m, l, RAM_TAGGER_Q), w->q_b, hid, q->Q);
+            if (rc) return rc;
+            if (!folded) fold_queries(q, w, q->Q, R, q->U);
             /* U_h = (Wk_h^T / sqrt(dh)) Q_h, each group in its space */
-            for (int g = 0; lw && g < 2; g++) {
+            for (int g = 0; folded && g < 2; g++) {
                 int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
                 for (int h = 0; rows && h < heads; h++)
-                    ram_sgemm_packed(rows, q->Q + (size_t)r0 * hid + (size_t)h * q->dh, hid, &lw[g].pk[h], 0.0f,
+                    ram_sgemm_packed(rows, q->Q + (size_t)r0 * hid + (size_t)h * q->dh, hid, &lw[g]->pk[h], 0.0f,
                                      q->U + ((size_t)r0 * heads + h) * dim, heads * dim, NULL);
             }
         }
+        /* the pooled rows: R x heads x dim for the fp32 products, heads x R x
+        ** dim (each head's rows contiguous) for the bf16 ones */
+        size_t hstride = approx ? (size_t)R * dim : (size_t)dim, tstride = approx ? (size_t)dim : (size_t)heads * dim;
         for (int i = 0; i < n; i++) {
             const struct ram_cache_tokens *img = &imgs[perm[i]];
             const float *Ui = fixed ? (img->rotated ? q->u0r : q->u0) : q->U + (size_t)i * nv * dim;
-            float *Pi = q->P + (size_t)i * nv * dim;
-            if (lw && img->q) {
+            float *Pi = q->P + (size_t)i * T * tstride;
+            if (folded && img->q) {
                 tokens_to_float(img, q->E);
-                attend_blocked(q->E, q->n_tok, dim, Ui, nv, q->S, Pi);
-            } else if (lw) {
-                attend_blocked(img->f32, q->n_tok, dim, Ui, nv, q->S, Pi);
+                attend_blocked(q->E, q->n_tok, dim, Ui, nv, q->S, Pi, heads, hstride, tstride);
+            } else if (folded) {
+                attend_blocked(img->f32, q->n_tok, dim, Ui, nv, q->S, Pi, heads, hstride, tstride);
             } else {
                 /* before: the products in the plain space, rotated images' vectors
                 ** rotated one by one (x.u = (T x).(T u)) */
                 if (!fixed && img->rotated) {
                     memcpy(q->Ur, Ui, sizeof(float) * (size_t)nv * dim);
-                    rotate_rows(q->Ur, nv, dim, 1);
+                    ram_rht_rows(q->Ur, nv, dim, 1);
                     Ui = q->Ur;
                 }
                 attend(img, q->E, Ui, nv, q->S, Pi);
-                if (img->rotated) rotate_rows(Pi, nv, dim, 0);
+                if (img->rotated) ram_rht_rows(Pi, nv, dim, 0);
             }
         }
         /* ctx = Wv_h pooled_h + bv_h, per head, over all rows. */
-        for (int g = 0; lw && g < 2; g++) {
+        for (int g = 0; folded && !approx && g < 2; g++) {
             int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
             for (int h = 0; rows && h < heads; h++)
-                ram_sgemm_packed(rows, q->P + ((size_t)r0 * heads + h) * dim, heads * dim, &lw[g].pv[h], 0.0f,
+                ram_sgemm_packed(rows, q->P + ((size_t)r0 * heads + h) * dim, heads * dim, &lw[g]->pv[h], 0.0f,
                                  q->C + (size_t)r0 * hid + (size_t)h * q->dh, hid, w->v_b + (size_t)h * q->dh);
         }
-        if (!lw) {
+        if (approx) {
+            /* head h's contexts into T (heads x R x dh), then interleaved into C (R x hid) */
+            int dh = q->dh;
+            for (int g = 0; g < 2; g++) {
+                int r0 = g ? 0 : Ra, rows = g ? Ra : R - Ra;
+                for (int h = 0; rows && h < heads && !rc; h++)
+                    rc = ram_bf16_linear(q->P + ((size_t)h * R + r0) * dim, rows, &bw[g]->lw[l].bv[h],
+                                         w->v_b + (size_t)h * dh, q->T + ((size_t)h * R + r0) * dh, &q->scratch, err);
+            }
+            if (rc) return rc;
+            for (int r = 0; r < R; r++)
+                for (int h = 0; h < heads; h++)
+                    memcpy(q->C + (size_t)r * hid + (size_t)h * dh, q->T + ((size_t)h * R + r) * dh,
+                           sizeof(float) * (size_t)dh);
+        }
+        if (!folded) {
             for (int h = 0; h < heads; h++)
                 ram_gemm(0, 1, R, q->dh, dim, 1.0f, q->P + (size_t)h * dim, heads * dim,
                          w->v_w + (size_t)h * q->dh * dim, dim, 0.0f, q->C + (size_t)h * q->dh, hid);
             for (int r = 0; r < R; r++) ram_add(q->C + (size_t)r * hid, w->v_b, (size_t)hid);
         }
         /* A = LN(ctx Wo^T + bo + H); H' = LN(W2 GELU(W1 A + b1) + b2 + A). */
-        ram_linear_packed(q->C, R, hid, w->ao_w, ram_tagger_packed(m, l, RAM_TAGGER_AO), w->ao_b, hid, q->A);
-        ram_add(q->A, q->H, (size_t)R * hid);
+        if (bl) {
+            struct ram_q8_fuse add = {0};
+            add.add = 1;
+            memcpy(q->A, q->H, sizeof(float) * (size_t)R * hid);
+            rc = ram_bf16_linear_ex(q->C, R, &bl->bao, w->ao_b, q->A, &add, &q->scratch, err);
+            if (rc) return rc;
+        } else {
+            ram_linear_packed(q->C, R, hid, w->ao_w, ram_tagger_packed(m, l, RAM_TAGGER_AO), w->ao_b, hid, q->A);
+            ram_add(q->A, q->H, (size_t)R * hid);
+        }
         ram_layernorm(q->A, q->A, R, hid, w->aln_w, w->aln_b, m->tagger.eps);
-        ram_linear_packed(q->A, R, hid, w->i_w, ram_tagger_packed(m, l, RAM_TAGGER_I), w->i_b, q->inter, q->I);
+        if (bl) {
+            rc = ram_bf16_linear(q->A, R, &bl->bi, w->i_b, q->I, &q->scratch, err);
+            if (rc) return rc;
+        } else {
+            ram_linear_packed(q->A, R, hid, w->i_w, ram_tagger_packed(m, l, RAM_TAGGER_I), w->i_b, q->inter, q->I);
+        }
         /* row by row: a row's elements must take the same (vector or scalar)
         ** path whatever the rows before it, or its bits would depend on the batch */
         for (int r = 0; r < R; r++) ram_gelu(q->I + (size_t)r * q->inter, (size_t)q->inter);
-        ram_linear_packed(q->I, R, q->inter, w->o_w, ram_tagger_packed(m, l, RAM_TAGGER_O), w->o_b, hid, q->T);
-        ram_add(q->T, q->A, (size_t)R * hid);
+        if (bl) {
+            struct ram_q8_fuse add = {0};
+            add.add = 1;
+            memcpy(q->T, q->A, sizeof(float) * (size_t)R * hid);
+            rc = ram_bf16_linear_ex(q->I, R, &bl->bo, w->o_b, q->T, &add, &q->scratch, err);
+            if (rc) return rc;
+        } else {
+            ram_linear_packed(q->I, R, q->inter, w->o_w, ram_tagger_packed(m, l, RAM_TAGGER_O), w->o_b, hid, q->T);
+            ram_add(q->T, q->A, (size_t)R * hid);
+        }
         ram_layernorm(q->T, q->H, R, hid, w->oln_w, w->oln_b, m->tagger.eps);
     }
     for (int i = 0; i < n; i++)

@@ -57,7 +57,7 @@
 ** the image and are computed once in ram_cache_query_init.
 **
 ** With layout 2 the scores are computed in the rotated space, x . u =
-** (T x) . (T u): the query folds T into its key and value weights once (T
+** (T x) . (T u): the key and value weights have T folded in once (T
 ** Wk_h^T, Wv_h T^T, packed for the products), so neither the tokens nor any
 ** per-image vector is rotated; pictures of layout 1 (and fp32 views) use
 ** the weights as stored. A batch is scored rotated pictures first, each
@@ -67,8 +67,14 @@
 ** result equals ram_openset_probs on the dequantised tokens up to float
 ** rounding (the products are reassociated).
 **
+** The folded key and value weights depend only on the model, so they are
+** made once per model and space (on the first call that scores a picture
+** stored in it) and shared by every query: two queries on two threads may
+** score at once.
+**
 ** Thread safety: a query is used by one thread at a time (it holds scratch);
-** the model is only read.
+** the model is only read, except for that one-time cache (an atomic
+** publish).
 */
 #ifndef RAM_CACHE_SCORE_H
 #define RAM_CACHE_SCORE_H
@@ -153,6 +159,20 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
 ** weights, each image's query and pooled vectors rotated one by one), the
 ** baseline the folded scorer is measured and checked against. */
 void ram_cache_query_per_image(struct ram_cache_query *q, int on);
+
+/* on != 0: ram_cache_score computes the query, value, attention-output and
+** FFN products in bf16 (gemm_bf16.h: AMX tiles or vdpbf16ps; the attention
+** and the key side stay fp32): 1.35-1.5x faster, and within about 0.02 of
+** the exact scores (bench_cascade exact_approx_*: on 20,000 real outputs of
+** the default model no exact top-20 member fell outside the approximate top
+** 32), so a RANKING stage: score many candidates approximately, rescore the
+** best few (e.g. 50 of 50,000) with on = 0 for the exact scores and top-k.
+** The scores keep the folded scorer's guarantees (the same bits in any
+** batch and at any thread count), not its values. Returns whether it is
+** on: only on CPUs where bf16 products beat fp32 ones (AVX512-BF16 or AMX),
+** else the scores stay exact. Uses the model's bf16 copies of those
+** weights, made by the first approximate call (about half the fp32 size). */
+int ram_cache_query_approx(struct ram_cache_query *q, int on);
 
 /* Prefilter score of a packed unit CLS (ram_cache_pack_unit, unit_len bytes):
 ** the largest cosine between the image and the query's descriptions. -2 when

@@ -126,17 +126,27 @@ static void pack_part(const float *W, int n, int k, uint16_t *out, int lo)
 }
 
 /* AMX tiles need the kernel's permission once per process (Linux >= 5.16:
-** arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the answer is cached here,
-** the one piece of state this file keeps (0 unknown, 1 granted, -1 not:
-** no AMX-BF16 in cpuid, an older kernel, or a refusal). Asking twice is
-** harmless, so a race between first callers only repeats the system call. */
+** arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the answer is cached here
+** (0 unknown, 1 granted, -1 not: an older kernel, or a refusal), and so is
+** cpuid leaf 7's EDX (g_leaf7: bit 32 set once read): in a VM cpuid traps
+** to the hypervisor, and every product asks (about 7 % of a small bf16
+** product's time when it ran cpuid per call). These two are the state this
+** file keeps. Asking twice is harmless, so a race between first callers
+** only repeats the instruction or the system call. */
 static int g_amx;
+static uint64_t g_leaf7;
 
 int ram_amx_usable(int feature)
 {
 #if BF_X86 && defined(SYS_arch_prctl)
-    unsigned a, b, c, d;
-    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    uint64_t l7 = __atomic_load_n(&g_leaf7, __ATOMIC_RELAXED);
+    if (!l7) {
+        unsigned a, b, c, d;
+        __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+        l7 = (uint64_t)1 << 32 | d;
+        __atomic_store_n(&g_leaf7, l7, __ATOMIC_RELAXED);
+    }
+    const uint32_t d = (uint32_t)l7;
     if (!(d >> 24 & 1) || !(d >> feature & 1)) return 0; /* AMX-TILE and the feature's bit */
     int v = __atomic_load_n(&g_amx, __ATOMIC_RELAXED);
     if (!v) {
@@ -343,7 +353,7 @@ struct bf_job {
     float ln_eps;
     float *lnrow; /* this job's normed row (k floats, in the scratch) */
     int add;      /* y += the result (a residual), in the output step */
-    float *part;  /* K-blocked AMX with add: the partial sums (rows x n, in the scratch) instead of y */
+    float *part;  /* K-blocked AMX: the partial sums (rows padded to 32 x n, in the scratch) */
 };
 
 static void gemm_scalar(const struct bf_job *j)
@@ -559,6 +569,23 @@ BF_TARGET_AMX static inline __attribute__((always_inline)) void amx_ksteps(const
     }
 }
 
+/* Asks for the lines of y that block (r0, p) will write (32 rows x 128
+** bytes, for writing: prefetchw) before its products run, so that the
+** output step's stores find them in cache instead of each waiting for its
+** line (perf: 56 % of amx_store's samples sat on the store to y, amx_store
+** 5 % of the mix's forward). Paired runs, minima of 4, 1 / 2 threads:
+** Swin stage 1 (9,216 rows, K = 192-768: little work per output) 1.12-1.36x,
+** K = 384-768 shapes 1.04-1.14x faster. */
+BF_TARGET_AMX static inline void amx_prefetch_y(const struct bf_job *j, int r0, int p)
+{
+    const int n = j->w->n;
+    for (int r = 0; r < 32 && r0 + r < j->rows; r++) {
+        const float *yr = j->y + (size_t)(r0 + r) * n + p * 16;
+        _mm_prefetch((const char *)yr, _MM_HINT_ET0);
+        _mm_prefetch((const char *)(yr + 16), _MM_HINT_ET0);
+    }
+}
+
 /* Tiles 0-3 (plus the bias) to y at rows r0.., panel p (and p + 1 when two). */
 BF_TARGET_AMX static void amx_finish(const struct bf_job *j, int r0, int p, int two)
 {
@@ -590,6 +617,7 @@ BF_TARGET_AMX static void amx_whole_k(const struct bf_job *j, int p0, int p1, in
             _tile_zero(2);
             _tile_zero(3);
             const size_t ro = (size_t)r * K2 * 2; /* 16-row blocks are 16 x K apart in the tile layout */
+            amx_prefetch_y(j, r, p);
             amx_ksteps(j->a + ro, j->alo ? j->alo + ro : NULL, (size_t)16 * K2 * 2, w->packed + (size_t)p * ps,
                        w->lo ? w->lo + (size_t)p * ps : NULL, ps, 0, K2, p + 1 < p1);
             amx_finish(j, r, p, p + 1 < p1);
@@ -600,15 +628,28 @@ BF_TARGET_AMX static void amx_whole_k(const struct bf_job *j, int p0, int p1, in
 ** run; what limits the rate is where the operand tiles come from. Blocks of
 ** NC columns of W (and lo) are sized for L2 and reused by every row block;
 ** the 32 rows of one row block are reused by every column pair of the
-** block; K longer than AMX_KC is cut into blocks of AMX_KC, the partial sums
-** of the full 32 x 32 blocks kept in y between them (an fp32 tile stored
-** and loaded back is exact, so this changes no bit) over MC rows at a time
-** (that part of y stays in L2). The rows past the last full 32 and a last
-** odd or partial panel take the whole K at once (amx_whole_k). */
+** block; a K longer than AMX_KC_MAX (amx_k_blocked) is cut into blocks of
+** AMX_KC, the partial sums
+** of the 32 x 32 blocks kept in the scratch (part) between them (an fp32
+** tile stored and loaded back is exact, so this changes no bit) over MC rows
+** at a time (that part stays in L2). A last partial row block runs in the
+** same loop, its missing rows the buffer's zero padding: as a pass of its
+** own (amx_whole_k) it read every weight a second time for up to 31 rows,
+** 38 MB per stage-4 product of the mix at 144 rows (1.1-1.27x faster on those
+** products). Only a last odd or partial panel takes the whole K at once
+** (amx_whole_k). */
 #define AMX_KC 512                 /* K per block when K is longer than AMX_KC_MAX */
-#define AMX_KC_MAX 1024            /* K up to this runs unblocked */
+#define AMX_KC_MAX 3072            /* K up to this runs unblocked (half of it with split activations) */
 #define AMX_MC 256                 /* rows per block of y when K is blocked */
 #define AMX_L2_W ((size_t)1 << 20) /* bytes of W (and lo) per column block */
+
+/* K blocks or the whole K per C block: unblocked, the A tiles of one row
+** block (32 x K bf16, twice that split: up to 192 KB) stay in L2 beside the
+** column block of W, and no partial sums leave the tiles. Measured per
+** product of the mix (minima of 4 paired runs, 1 thread, load ~8): K =
+** 1,536 and K = 3,072 (bf16x2) 1.11-1.20x faster unblocked; K = 6,144 and
+** K = 3,072 with split activations (384 KB of A tiles) 1.07-1.09x slower. */
+static int amx_k_blocked(int k, int split) { return (long)k * (split ? 2 : 1) > AMX_KC_MAX; }
 
 BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
 {
@@ -623,8 +664,8 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
     /* interior: full pairs of full panels, full 32-row blocks */
     int pe = j->p0 + (j->p1 - j->p0) / 2 * 2;
     while (pe > j->p0 && pe * 16 > n) pe -= 2;
-    const int full_rows = j->rows / 32 * 32;
-    const int kc2 = w->k > AMX_KC_MAX ? AMX_KC / 2 : K2, mc = kc2 < K2 ? AMX_MC : full_rows;
+    const int full_rows = (j->rows + 31) / 32 * 32; /* the last block's missing rows are the buffer's zero padding */
+    const int kc2 = amx_k_blocked(w->k, j->alo != NULL) ? AMX_KC / 2 : K2, mc = kc2 < K2 ? AMX_MC : full_rows;
     int ncp = (int)(AMX_L2_W / ((size_t)kc2 * 64 * 2 * (w->lo ? 2 : 1))) * 2; /* panels per column block */
     if (ncp < 2) ncp = 2;
     for (int nb = j->p0; nb < pe; nb += ncp) {
@@ -635,7 +676,7 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
                 const int ke = kb + kc2 < K2 ? kb + kc2 : K2;
                 for (int r0 = mb; r0 < me; r0 += 32)
                     for (int p = nb; p < ne; p += 2) {
-                        float *c = (j->part ? j->part : j->y) + (size_t)r0 * n + p * 16;
+                        float *c = j->part + (size_t)r0 * n + p * 16; /* used when K is blocked */
                         if (kb == 0) {
                             _tile_zero(0);
                             _tile_zero(1);
@@ -648,6 +689,7 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
                             _tile_loadd(3, c + (size_t)16 * n + 16, ldy);
                         }
                         const size_t ro = (size_t)r0 * K2 * 2;
+                        if (ke == K2) amx_prefetch_y(j, r0, p);
                         amx_ksteps(j->a + ro, j->alo ? j->alo + ro : NULL, (size_t)16 * K2 * 2,
                                    w->packed + (size_t)p * ps, w->lo ? w->lo + (size_t)p * ps : NULL, ps, kb, ke, 1);
                         if (ke == K2) {
@@ -662,7 +704,6 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
             }
         }
     }
-    if (full_rows < j->rows) amx_whole_k(j, j->p0, pe, full_rows, j->rows);
     amx_whole_k(j, pe, j->p1, 0, j->rows);
     _tile_release();
 }
@@ -833,14 +874,14 @@ static ram_status linear(const float *x, int rows, const struct ram_bf16_weight 
     const int T = ram_job_count((double)rows * w->n * w->k, (double)MIN_WORK_PER_THREAD, P);
     const int level = ram_bf16_level();
     /* The converted rows (a normed row per job, and the partial sums of a
-    ** K-blocked AMX product whose y holds a residual) live in the caller's
+    ** K-blocked AMX product) live in the caller's
     ** scratch (scratch.h: 64-byte aligned, so that with K a multiple of 32
     ** every row starts a cache line and an AMX tile row or a 6-row block
     ** never straddles two), or without one in a buffer of this call only. */
     const size_t rows_bytes = (one * (split ? 2 : 1) * sizeof(uint16_t) + 63) / 64 * 64,
                  ln_bytes = ln_w ? (size_t)T * (((size_t)w->k + 15) / 16 * 16) * sizeof(float) : 0,
-                 part_bytes = add && BF_X86 && level == RAM_BF16_AMX && w->k % 32 == 0 && w->k > AMX_KC_MAX
-                                  ? (size_t)rows * w->n * sizeof(float)
+                 part_bytes = BF_X86 && level == RAM_BF16_AMX && w->k % 32 == 0 && amx_k_blocked(w->k, split)
+                                  ? (size_t)(rows + 31) / 32 * 32 * w->n * sizeof(float)
                                   : 0;
     struct ram_scratch own = {0}, *s = scratch ? scratch : &own;
     uint16_t *buf = ram_scratch_get(s, rows_bytes + ln_bytes + part_bytes);

@@ -50,14 +50,21 @@
 ** quantization phase while the row is in L1), or the residual matrix
 ** applied only to the mean of the rows as a bias correction (int8m). Each
 ** extra product is an ordinary one added into y after the first, so the
-** bits stay the same at every kernel level and thread count.
+** bits stay the same at every kernel level and thread count. On AMX,
+** int8x2's two products run in one pass (gemm_amx_x2: each A tile is
+** multiplied with both weight panels, y written once, in the operations of
+** the two passes, so the same bits): the second pass re-read the rows and
+** read and wrote y again, which cost about as much as its tile products on
+** Swin's many-row, narrow layers.
 */
 #include "gemm_q8.h"
 
 #include "jobs.h"
 #include "ops_vec_table.h"
+#include "scratch.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -76,6 +83,7 @@
 #define MIN_WORK_PER_THREAD ((size_t)1 << 22) /* multiply-adds below which one thread is used */
 
 static int g_force_scalar;
+static int g_no_fuse_x2; /* ram_q8_fuse_x2(0): int8x2 on tiles in two passes (tests) */
 
 size_t ram_q8_packed_bytes(int n, int k)
 {
@@ -234,20 +242,31 @@ int ram_q8_have_avx2(void)
 
 /* AVX-VNNI (vpdpbusd on 256-bit registers: Intel client CPUs since Alder Lake),
 ** read from cpuid leaf 7 subleaf 1 EAX bit 4 (GCC 12's
-** __builtin_cpu_supports("avxvnni") says 0 on this CPU, which has it). */
+** __builtin_cpu_supports("avxvnni") says 0 on this CPU, which has it). The
+** answer is kept after the first call: cpuid traps to the hypervisor in a
+** VM (6.6 us per call here, asked by every int8 product). Any thread may
+** fill it; they all store the same value. */
 int ram_q8_have_avxvnni(void)
 {
 #if Q8_X86
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (g_force_scalar == 1 || g_force_scalar == 3 || !ram_q8_have_avx2() || __get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 1, a, b, c, d);
-    return (a >> 4) & 1;
+    static atomic_int cpu_has = -1; /* -1: not read yet */
+    if (g_force_scalar == 1 || g_force_scalar == 3 || !ram_q8_have_avx2()) return 0;
+    int v = atomic_load_explicit(&cpu_has, memory_order_relaxed);
+    if (v < 0) {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        if (__get_cpuid_max(0, NULL) >= 7) __cpuid_count(7, 1, a, b, c, d);
+        v = (int)((a >> 4) & 1);
+        atomic_store_explicit(&cpu_has, v, memory_order_relaxed);
+    }
+    return v;
 #else
     return 0;
 #endif
 }
 
 void ram_q8_force_scalar(int force_scalar) { g_force_scalar = force_scalar; }
+
+void ram_q8_fuse_x2(int on) { g_no_fuse_x2 = !on; }
 
 /* ------------------------------------------------------------------ activations */
 
@@ -339,6 +358,7 @@ struct q8_job {
     int avx2;    /* 1: the AVX2 path where VNNI is absent */
     int avxvnni; /* 1: the AVX-VNNI path (256-bit vpdpbusd) where AVX512-VNNI is absent */
     int amx;     /* 1: AMX-INT8 tiles (K a multiple of 64; decided once per call) */
+    int x2;      /* 1 (AMX only): w->lo's product in the same pass as w's (gemm_amx_x2) */
     int add;     /* fused epilogue (ram_q8_linear_ex): y += result */
     /* quantization phase; rows are LayerNorm'ed first into lnrow (k floats of this job) when ln_w */
     const float *x;
@@ -591,6 +611,93 @@ Q8_TARGET_AMX static void gemm_amx(const struct q8_job *j)
     _tile_release();
 }
 
+/* amx_store for int8x2: c holds the sums with W's codes, cl those with its
+** residual's; the output is the first product's value plus the second's,
+** in the operations and order of two separate passes (y = fma(d, sa s, b)
+** [+ y], then y += fma(d_lo, sa s_lo, 0)), so the bits are those of the
+** other levels, which run the residual's product as a second pass. */
+Q8_TARGET_AMX static void amx_store_x2(const struct q8_job *j, int r0, int o, const int32_t *c, const int32_t *cl)
+{
+    const struct ram_q8_weight *w = j->w, *lo = w->lo;
+    const int cnt = w->n - o < 16 ? w->n - o : 16;
+    const __mmask16 mk = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
+    const __m512i cs = _mm512_load_si512(w->colsum + o), csl = _mm512_load_si512(lo->colsum + o);
+    const __m512 sc = _mm512_maskz_loadu_ps(mk, w->scale + o), scl = _mm512_maskz_loadu_ps(mk, lo->scale + o);
+    const __m512 bb = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o) : _mm512_setzero_ps();
+    for (int r = 0; r < 16 && r0 + r < j->rows; r++) {
+        float *yr = j->y + (size_t)(r0 + r) * w->n + o;
+        const __m512i za = _mm512_set1_epi32(j->za[r0 + r]);
+        const __m512 sa = _mm512_set1_ps(j->sa[r0 + r]);
+        const __m512i d = _mm512_sub_epi32(_mm512_load_si512(c + 16 * r), _mm512_mullo_epi32(za, cs));
+        const __m512i dl = _mm512_sub_epi32(_mm512_load_si512(cl + 16 * r), _mm512_mullo_epi32(za, csl));
+        __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sa, sc), bb);
+        if (j->add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yr), v);
+        v = _mm512_add_ps(v, _mm512_fmadd_ps(_mm512_cvtepi32_ps(dl), _mm512_mul_ps(sa, scl), _mm512_setzero_ps()));
+        _mm512_mask_storeu_ps(yr, mk, v);
+    }
+}
+
+/* int8x2 on tiles: each block of 32 rows is multiplied with a panel of W's
+** codes and the same panel of its residual in one pass over the A tiles (C
+** tiles 0 / 2: rows 0-15 / 16-31 with the codes, 1 / 3 with the residual;
+** B tiles 6 and 7), and the output is written once. A second pass over the
+** quantized rows and over y (the other levels' way) cost as much as the
+** first one on Swin's many-row, narrow products. */
+Q8_TARGET_AMX static void gemm_amx_x2(const struct q8_job *j)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int K4 = (w->k + 3) / 4;
+    const size_t ps = (size_t)K4 * 64;
+    struct amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    _tile_loadconfig(&cfg);
+    const int nbp = (int)(B_BLOCK / (2 * ps)) > 1 ? (int)(B_BLOCK / (2 * ps)) : 1; /* panels (both forms) per block */
+    int mb = j->rows;
+    if ((size_t)j->rows * j->lda > A_ALL) {
+        size_t byc = C_BLOCK / ((size_t)nbp * 16 * sizeof(float)), bya = A_BLOCK / (size_t)j->lda;
+        mb = (int)((byc < bya ? byc : bya) / 32 * 32);
+        if (mb < 32) mb = 32;
+    }
+    int32_t c[4][256] __attribute__((aligned(64)));
+    for (int nb = j->p0; nb < j->p1; nb += nbp) {
+        const int ne = j->p1 - nb < nbp ? j->p1 : nb + nbp;
+        for (int rb = 0; rb < j->rows; rb += mb) {
+            const int re = j->rows - rb < mb ? j->rows : rb + mb;
+            for (int p = nb; p < ne; p++) {
+                const int8_t *bh = w->packed + (size_t)p * ps, *bl = w->lo->packed + (size_t)p * ps;
+                for (int r0 = rb; r0 < re; r0 += 32) {
+                    const uint8_t *a0 = j->a + (size_t)r0 * j->lda, *a1 = a0 + (size_t)16 * j->lda;
+                    _tile_zero(0);
+                    _tile_zero(1);
+                    _tile_zero(2);
+                    _tile_zero(3);
+                    for (int k4 = 0; k4 < K4; k4 += 16) {
+                        _tile_loadd(4, a0 + 4 * k4, j->lda);
+                        _tile_loadd(5, a1 + 4 * k4, j->lda);
+                        _tile_loadd(6, bh + (size_t)k4 * 64, 64);
+                        _tile_loadd(7, bl + (size_t)k4 * 64, 64);
+                        _tile_dpbusd(0, 4, 6);
+                        _tile_dpbusd(1, 4, 7);
+                        _tile_dpbusd(2, 5, 6);
+                        _tile_dpbusd(3, 5, 7);
+                    }
+                    _tile_stored(0, c[0], 64);
+                    _tile_stored(1, c[1], 64);
+                    amx_store_x2(j, r0, p * 16, c[0], c[1]);
+                    if (r0 + 16 < j->rows) {
+                        _tile_stored(2, c[2], 64);
+                        _tile_stored(3, c[3], 64);
+                        amx_store_x2(j, r0 + 16, p * 16, c[2], c[3]);
+                    }
+                }
+            }
+        }
+    }
+    _tile_release();
+}
+
 Q8_TARGET static void gemm_vnni(const struct q8_job *j)
 {
     static void (*const mk[5])(const struct q8_job *, int, int) = {0, micro1, micro2, micro3, micro4};
@@ -680,7 +787,10 @@ static void run_gemm(const struct q8_job *j)
 {
 #if Q8_X86
     if (j->amx) {
-        gemm_amx(j);
+        if (j->x2)
+            gemm_amx_x2(j);
+        else
+            gemm_amx(j);
         return;
     }
     if (j->vnni) {
@@ -894,18 +1004,18 @@ ram_status ram_q8_gemm_s32(const uint8_t *a, int rows, int lda, const struct ram
 ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
                          struct ram_error *err)
 {
-    return ram_q8_linear_ex(x, rows, w, b, y, NULL, err);
+    return ram_q8_linear_ex(x, rows, w, b, y, NULL, NULL, err);
 }
 
 ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
-                            const struct ram_q8_fuse *f, struct ram_error *err)
+                            const struct ram_q8_fuse *f, struct ram_scratch *scratch, struct ram_error *err)
 {
     static const struct ram_q8_fuse none = {0};
     if (!f) f = &none;
     if (!x || !w || !y || rows < 0) return ram_fail(err, RAM_ERR_ARG, "int8 linear: invalid arguments");
     if (w->bf16.packed) {
         if (f->ln_w || f->add) return ram_fail(err, RAM_ERR_ARG, "int8 linear: fused steps need an int8 weight");
-        return ram_bf16_linear(x, rows, &w->bf16, b, y, NULL, err);
+        return ram_bf16_linear(x, rows, &w->bf16, b, y, scratch, err);
     }
     if (rows == 0) return RAM_OK;
     const int lda = (w->k + 3) / 4 * 4, xs = w->split_x;
@@ -917,9 +1027,10 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
     const size_t abytes = padded * lda, part = abytes + padded * (sizeof(float) + sizeof(int32_t));
     const size_t rowfloats = (size_t)T * w->k * ((f->ln_w ? 1 : 0) + xs);
     const size_t meanfloats = w->lo && w->lo_mean ? (size_t)w->k + w->n : 0;
-    void *mem = ram_malloc(63 + part * (1 + xs) + (rowfloats + meanfloats) * sizeof(float));
+    struct ram_scratch mine = {0}, *s = scratch ? scratch : &mine; /* the caller's, else one for this call */
+    void *mem = ram_scratch_get(s, part * (1 + xs) + (rowfloats + meanfloats) * sizeof(float));
     if (!mem) return ram_fail(err, RAM_ERR_NOMEM, "int8 linear: out of memory for %d x %d rows", rows, w->k);
-    uint8_t *buf = align64(mem);
+    uint8_t *buf = align64(mem); /* already aligned: 64 bytes (scratch.h) */
     float *sa = (float *)(buf + abytes);
     int32_t *za = (int32_t *)(sa + padded);
     float *rowbuf = (float *)(buf + part * (1 + xs));
@@ -965,20 +1076,23 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
         ram_run_jobs(correct_thread, jobs, sizeof jobs[0], T);
         for (int t = 0; t < T; t++) jobs[t].bias = bias2;
     }
+    /* int8x2 on tiles: both products in one pass (gemm_amx_x2, same bits) */
+    const int fused = w->lo && !w->lo_mean && base.amx && !g_no_fuse_x2;
+    for (int t = 0; t < T; t++) jobs[t].x2 = fused;
     ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
     /* The split forms: more products added into y, one after the other (so
     ** the bits do not depend on the thread count or the kernel level). */
-    if (w->lo && !w->lo_mean) {
+    if (w->lo && !w->lo_mean && !fused) {
         for (int t = 0; t < T; t++) jobs[t].w = w->lo, jobs[t].bias = NULL, jobs[t].add = 1;
         ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
     }
     if (xs) {
         for (int t = 0; t < T; t++) {
-            jobs[t].w = w, jobs[t].bias = NULL, jobs[t].add = 1;
+            jobs[t].w = w, jobs[t].bias = NULL, jobs[t].add = 1, jobs[t].x2 = 0;
             jobs[t].a = base.a_lo, jobs[t].sa = base.sa_lo, jobs[t].za = base.za_lo;
         }
         ram_run_jobs(gemm_thread, jobs, sizeof jobs[0], T);
     }
-    ram_free(mem);
+    ram_scratch_free(&mine);
     return RAM_OK;
 }

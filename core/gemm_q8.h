@@ -90,7 +90,8 @@ ram_status ram_q8_weight_new_bf16(int n, int k, const uint16_t *packed, struct r
 /* y (rows x n) = x (rows x k) @ W^T + b (b may be NULL), through int8
 ** (or bf16 for a weight made by ram_q8_weight_new_bf16).
 ** Uses the ram_set_threads count. RAM_ERR_NOMEM if the per-call buffer of
-** quantized rows cannot be allocated. y must not alias x. */
+** quantized rows cannot be allocated (ram_q8_linear_ex: or the scratch
+** grown). y must not alias x. */
 ram_status ram_q8_linear(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
                          struct ram_error *err);
 
@@ -104,9 +105,13 @@ struct ram_q8_fuse {
 
 /* ram_q8_linear with the steps of f (NULL: none) done on each row or
 ** output while it is in cache, instead of passes of their own over memory.
-** Only for an int8 weight (RAM_ERR_ARG for a bf16 one with a step). */
+** Only for an int8 weight (RAM_ERR_ARG for a bf16 one with a step). The
+** quantized rows go to scratch, the caller's context's working memory
+** (scratch.h; grown when too small, borrowed for the call), or with scratch
+** NULL to a buffer allocated and freed in the call. */
+struct ram_scratch;
 ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight *w, const float *b, float *y,
-                            const struct ram_q8_fuse *f, struct ram_error *err);
+                            const struct ram_q8_fuse *f, struct ram_scratch *scratch, struct ram_error *err);
 
 /* ---- for tests and benchmarks ---- */
 
@@ -116,6 +121,11 @@ ram_status ram_q8_linear_ex(const float *x, int rows, const struct ram_q8_weight
 ** force_scalar 1 makes every later call take the portable path, 2 the
 ** AVX512-VNNI kernel instead of AMX, 3 the AVX2 kernel, 4 the AVX-VNNI one
 ** (tests compare the five, which agree bit for bit), 0 restores. */
+/* ram_q8_fuse_x2(0): on AMX, an int8x2 weight's two products run as two
+** passes (as on the other levels) instead of one fused pass; 1 restores.
+** The bits are the same either way (tests compare them). */
+void ram_q8_fuse_x2(int on);
+
 int ram_q8_have_vnni(void);
 int ram_q8_have_amx(void);
 int ram_q8_have_avx2(void);

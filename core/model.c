@@ -13,6 +13,7 @@
 #include "ram.h"
 
 #include "bpe.h"
+#include "cache_weights.h"
 #include "internal.h"
 #include "model.h"
 #include "model_file.h"
@@ -77,6 +78,7 @@ void ram_model_free(struct ram_model *m)
     if (!m) return;
     if (m->swin_cache) ram_swin_release(m);
     ram_tagger_release_packed(m);
+    ram_cache_release_weights(m);
     ram_t2t_release_packed(m);
     ram_bpe_free(m->bpe);
     for (int i = 0; i < m->n_owned; i++) ram_free(m->owned[i]);

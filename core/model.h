@@ -185,7 +185,8 @@ struct ram_t2t {
 
 /* A file's int8 form (models/README.md): version 2 (int8 Swin matrices, the
 ** decoder quantized at load) or version 3 (the accurate mix: the Swin's int8
-** matrices with their rounding residual for int8m, the decoder in bf16). */
+** matrices with their rounding residual, as int8m or int8x2, the decoder in
+** bf16). */
 enum ram_quant { RAM_QUANT_NONE = 0, RAM_QUANT_INT8 = 1, RAM_QUANT_INT8ACC = 2 };
 
 struct ram_model {
@@ -227,6 +228,11 @@ struct ram_model {
     /* The tagging decoder's matrices packed for sgemm at load (owned, freed by
     ** ram_tagger_release_packed; NULL: none). */
     void *tagger_packed;
+    /* The open-set scorer's weights (cache_weights.h: fp32 and bf16 sets,
+    ** plain and rotated): made lazily by the first ram_cache_score that
+    ** needs a set and published atomically (the one cache a shared model
+    ** gains after load); owned, freed by ram_cache_release_weights. */
+    void *cache_score_w[4];
 
     /* Converted weights this model owns (ram_free each). */
     void **owned;

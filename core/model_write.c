@@ -75,7 +75,7 @@ static ram_status rand_fill(void *ctx, const struct ram_st_out *t, size_t first,
 
 /* --quant int8: a Swin matrix written as its packed I8 form and its scales,
 ** both made from the fp32 weights (the model's, or --random's generator);
-** with lo (version 3, int8m), its rounding residual quantized the same way. */
+** with lo (version 3, int8m / int8x2), its rounding residual quantized the same way. */
 #define Q8_NAME (RAM_WSPEC_NAME + 16) /* "<name>.qlo.qscale" */
 
 struct q8_ctx {
@@ -259,12 +259,12 @@ ram_status ram_model_write_q(struct ram_model *m, const char *path, const struct
             rc = ram_fail(err, RAM_ERR_ARG, "tensor %s is not bound", w->name);
             goto cleanup;
         }
-        /* int8 files: the matrices their path runs in int8 (int8m: with the residual, version 3) */
+        /* int8 files: the matrices their path runs in int8 (int8m / int8x2: with the residual, version 3) */
         const int qp = quant ? ram_layer_precision(m, w->name, quant == 2 ? RAM_PREC_INT8ACC : RAM_PREC_INT8) : 0;
-        if (w->q8 && (qp == RAM_PREC_INT8 || qp == RAM_PREC_INT8M)) {
+        if (w->q8 && (qp == RAM_PREC_INT8 || qp == RAM_PREC_INT8M || qp == RAM_PREC_INT8X2)) {
             if ((rc = q8_outs(w, t, &q8[2 * i], &qnames[3 * i], 0, err))) goto cleanup;
             k++;
-            if (qp == RAM_PREC_INT8M) {
+            if (qp != RAM_PREC_INT8) {
                 if ((rc = q8_outs(w, &outs[k], &q8[2 * i], &qnames[3 * i], 1, err))) goto cleanup;
                 k += 2;
             }

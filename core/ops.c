@@ -153,7 +153,7 @@ ram_status ram_linear_q(const float *x, int rows, int in, const float *W, const 
                         int out, float *y, struct ram_scratch *scratch, struct ram_error *err)
 {
     if (q && q->bf16.packed) return ram_bf16_linear(x, rows, &q->bf16, b, y, scratch, err);
-    if (q) return ram_q8_linear(x, rows, q, b, y, err);
+    if (q) return ram_q8_linear_ex(x, rows, q, b, y, NULL, scratch, err);
     ram_linear(x, rows, in, W, b, out, y);
     return RAM_OK;
 }
@@ -162,7 +162,7 @@ ram_status ram_linear_q_fused(const float *x, int rows, int in, const float *W, 
                               const float *b, int out, float *y, const struct ram_q8_fuse *f, float *ln_out, float *tmp,
                               struct ram_scratch *scratch, struct ram_error *err)
 {
-    if (q && !q->bf16.packed) return ram_q8_linear_ex(x, rows, q, b, y, f, err);
+    if (q && !q->bf16.packed) return ram_q8_linear_ex(x, rows, q, b, y, f, scratch, err);
     if (q) return ram_bf16_linear_ex(x, rows, &q->bf16, b, y, f, scratch, err); /* bf16: fused too */
     if (f->ln_w) {
         ram_layernorm(x, ln_out, rows, in, f->ln_w, f->ln_b, f->ln_eps);

@@ -110,7 +110,7 @@ struct ram_model_info {
     int has_text_encoder; /* 1 when the file bundles a CLIP text tower and its BPE vocabulary */
     const char *dtype;    /* weights as stored: "f32", "f16", "bf16" or "int8" (borrowed, static) */
     /* int8 files: which int8 path runs (models/README.md), "accurate" (version 3:
-    ** the Swin's int8 matrices with their residual as int8m, the decoder in bf16)
+    ** the Swin's int8 matrices with their residual as int8m or int8x2, the decoder in bf16)
     ** or "v2" (version 2: the decoder in int8 too); NULL otherwise (borrowed, static). */
     const char *int8_path;
     /* Tag2Text: how ram_caption decodes, "fp32" or, for int8 files,

@@ -162,8 +162,9 @@ int ram_q8_path(const struct ram_model *m);
 ** within 0.005 of fp32: the sensitive matrices fp32, the Swin's bf16x2, the
 ** decoder's bf16x3. The path RAM_PREC_INT8ACC is the accurate int8 mix
 ** (version-3 files, models/README.md "The accurate int8 path"): as
-** RAM_PREC_INT8, but the Swin blocks' int8 matrices RAM_PREC_INT8M (their
-** residual is in the file) and every decoder matrix RAM_PREC_BF16. */
+** RAM_PREC_INT8, but the Swin blocks' int8 matrices RAM_PREC_INT8M, those
+** of the stage before the last RAM_PREC_INT8X2 (their residual is in the
+** file either way) and every decoder matrix RAM_PREC_BF16. */
 int ram_layer_precision(const struct ram_model *m, const char *name, int path);
 
 /* The bf16 path a bf16 file (and ram_model_use_bf16) runs: RAM_PREC_BF16ACC,

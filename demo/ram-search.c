@@ -83,8 +83,8 @@ static void usage(void)
           "  QUERY     free text (MATCH), or with --tag a tag name of the model\n"
           "  --k K     rows wanted (1..10000)\n"
           "  --tag     QUERY is a tag: its pictures by the tag's probability\n"
-          "  --prefilter N  MATCH scores the N best candidates of each shard's int8 prefilter\n"
-          "                exactly (faster, approximate; default: every picture, exact)\n"
+          "  --prefilter N  MATCH scores N pictures of each shard exactly, chosen by the table's\n"
+          "                cascade (faster, approximate; default: every picture, exact)\n"
           "  --model FILE  the model the shards were made with (default: the extension's default)\n"
           "  --table NAME  the ram_index table of every shard (default photos)\n",
           stderr);

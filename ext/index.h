@@ -133,6 +133,14 @@ extern const char *const ram__index_col_names[N_COL];
 #define RAM_INDEX_MAX_CODE 8192 /* bytes of a sign code at the widest width (65536) */
 /* Codes kept in memory per table and connection: 3.7M pictures at 512 dims. */
 #define INDEX_CODE_CACHE_BYTES ((sqlite3_uint64)256 << 20)
+/* The refit cascade (refit=P): a picture costs P + 8 bytes in memory per
+** connection; above this nothing is kept and MATCH takes the cascade above. */
+#define INDEX_REFIT_CACHE_BYTES ((sqlite3_uint64)256 << 20)
+#define INDEX_REFIT_MAX_AXES 256
+/* Axes of the refit cascade when the table has no refit= (tests/bench/
+** cascade_proxies.py --axes and bench_cascade: 64 keeps recall@20 over 0.95
+** at 5 % of 20,000 real outputs, 32 does not). */
+#define INDEX_REFIT_DEFAULT 64
 #define INDEX_PROBS_VERSION 1 /* layout of photos_images.probs */
 #define INDEX_BATCH 64        /* images per batched scoring call */
 #define INDEX_MAX_DESCRIPTIONS 256
@@ -203,6 +211,18 @@ struct IndexVtab {
         unsigned int uVersion;
         int bValid;
     } codes;
+    int nRefit;              /* MATCH prefilter: axes of the refit cascade (refit=; 0: the cascade above) */
+    struct IndexRefitCache { /* the CLS on nRefit principal axes, int8, in memory (index_codes.c); valid
+                             ** like codes (the same write counter) */
+        sqlite3_int64 *aId;  /* n ids in id order; sqlite3_free */
+        int8_t *aQ;          /* n x nAxes coordinates; sqlite3_free */
+        float *aScale;       /* nAxes: coordinate = aQ * aScale; sqlite3_free (with aMean, aAxes) */
+        float *aMean;        /* nDim: the sample's mean unit CLS */
+        float *aAxes;        /* nAxes x nDim orthonormal rows */
+        sqlite3_int64 n, nWritesAt;
+        unsigned int uVersion;
+        int nAxes, bValid;
+    } refit;
 
     struct ram_conn *pConn;   /* the connection's extension state (the module's pAux) */
     struct ram_ctx *pCtx;     /* the table's model in use: the connection's context, or its own
@@ -403,6 +423,14 @@ int ram__index_cmd_cascade(IndexVtab *p, const char *zVal);
 ** borrowed until the next call. */
 int ram__index_codes_get(IndexVtab *p, const sqlite3_int64 **paId, const unsigned char **paCode, sqlite3_int64 *pn);
 void ram__index_codes_free(IndexVtab *p);
+int ram__index_cmd_refit(IndexVtab *p, const char *zVal);
+/* The refit cascade's copy of the table: every picture's unit CLS on the
+** table's nRefit principal axes (fitted on an even sample of 4096 rows when
+** the copy is made), in memory like the codes; *pr points at it (borrowed
+** until the next call), or is NULL when it would not fit
+** (INDEX_REFIT_CACHE_BYTES). */
+int ram__index_refit_get(IndexVtab *p, const struct IndexRefitCache **pr);
+void ram__index_refit_free(IndexVtab *p);
 /* The cascade's 1-bit stage for any query the scorer takes (texts, a
 ** picture's CLS): the nKeep images with the closest codes, *paHit
 ** (sqlite3_free) in id order. */

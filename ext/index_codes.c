@@ -33,14 +33,19 @@
 #include "index.h"
 SQLITE_EXTENSION_INIT3
 
+#include "cascade_refit.h"
+#include "sgemm.h"
+
+#include <math.h>
+
 /* The code of one image from its unit vector, written beside it. */
 int ram__index_code_put(IndexVtab *p, sqlite3_int64 img, const unsigned char *aUnit, int nUnit)
 {
     unsigned char aCode[RAM_INDEX_MAX_CODE];
     struct ram_error err;
     sqlite3_stmt *s;
+    p->codes.nWrites++; /* the copies in memory are out of date (even if this is rolled back) */
     if (p->iSchema < 4) return SQLITE_OK;
-    p->codes.nWrites++; /* the copy in memory is out of date (even if this is rolled back) */
     if (ram_cache_code_size(p->nDim) > sizeof aCode ||
         ram_cache_unit_code(aUnit, (size_t)nUnit, p->nDim, aCode, &err) != RAM_OK) {
         ram__vtab_set_error(&p->base, "ram_index: image %lld has a malformed prefilter vector", img);
@@ -56,8 +61,8 @@ int ram__index_code_put(IndexVtab *p, sqlite3_int64 img, const unsigned char *aU
 int ram__index_code_delete(IndexVtab *p, sqlite3_int64 img)
 {
     sqlite3_stmt *s;
-    if (p->iSchema < 4) return SQLITE_OK;
     p->codes.nWrites++;
+    if (p->iSchema < 4) return SQLITE_OK;
     int rc = ram__index_stmt(p, STMT_CODE_DELETE, &s);
     if (rc) return rc;
     sqlite3_bind_int64(s, 1, img);
@@ -308,4 +313,208 @@ done:
     sqlite3_free(aQ), sqlite3_free(aDist), sqlite3_free(aHist), sqlite3_free(aHit);
     sqlite3_free(aOwnId), sqlite3_free(aOwnCode);
     return rc;
+}
+
+/* ------------------------------------------------------------------ the refit cascade's copy */
+
+/* 'refit=P': MATCH with prefilter = N runs the refit cascade on P principal
+** axes (0: the cascade of the codes). */
+int ram__index_cmd_refit(IndexVtab *p, const char *zVal)
+{
+    int n = 0;
+    const char *z = zVal;
+    while (*z >= '0' && *z <= '9' && n <= INDEX_REFIT_MAX_AXES) n = n * 10 + (*z++ - '0');
+    if (!*zVal || *z || n > INDEX_REFIT_MAX_AXES || n > p->nDim) {
+        ram__vtab_set_error(&p->base,
+                            "ram_index: refit must be a count of axes from 0 (off) to %d and at most the "
+                            "embedding width, got '%s'",
+                            p->nDim < INDEX_REFIT_MAX_AXES ? p->nDim : INDEX_REFIT_MAX_AXES, zVal);
+        return SQLITE_ERROR;
+    }
+    int rc = ram__index_exec(p->db, &p->base.zErrMsg,
+                             "INSERT OR REPLACE INTO \"%w\".\"%w_config\"(key, value) VALUES('refit', %d)", p->zDb,
+                             p->zName, n);
+    if (rc == SQLITE_OK) p->nRefit = n;
+    return rc;
+}
+
+void ram__index_refit_free(IndexVtab *p)
+{
+    sqlite3_free(p->refit.aId), sqlite3_free(p->refit.aQ), sqlite3_free(p->refit.aScale);
+    memset(&p->refit, 0, sizeof p->refit);
+}
+
+/* Dequantises a stored unit vector (float32 scale, dim int8) into out;
+** 0 when its size is wrong. */
+static int unit_floats(const unsigned char *v, int nv, int dim, float *out)
+{
+    float scale;
+    if (!v || (size_t)nv != ram_cache_unit_size(dim)) return 0;
+    memcpy(&scale, v, 4);
+    if (!isfinite(scale)) return 0;
+    for (int d = 0; d < dim; d++) out[d] = scale * (float)(int8_t)v[4 + d];
+    return 1;
+}
+
+#define REFIT_SAMPLE 4096
+#define REFIT_BLOCK 256
+
+/* The axes from an even sample of the ids (REFIT_SAMPLE seeks, not a
+** scan), and each axis' int8 step: its largest sampled |coordinate| x 1.25
+** / 127 (a coordinate beyond is clamped). */
+static int refit_axes(IndexVtab *p, struct IndexRefitCache *r)
+{
+    int dim = p->nDim, nAx = r->nAxes, m = 0, rc;
+    sqlite3_int64 lo = 0, hi = -1, last = 0;
+    sqlite3_stmt *s = 0;
+    struct ram_error err;
+    float *x = sqlite3_malloc64(sizeof(float) * (size_t)REFIT_SAMPLE * dim);
+    if (!x) return SQLITE_NOMEM;
+    char *zSql = sqlite3_mprintf("SELECT min(id), max(id) FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
+    rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        lo = sqlite3_column_int64(s, 0), hi = sqlite3_column_int64(s, 1);
+    sqlite3_finalize(s);
+    s = 0;
+    zSql = sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\" WHERE id >= ?1 ORDER BY id LIMIT 1", p->zDb, p->zName);
+    if (rc == SQLITE_OK) rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    for (int t = 0; rc == SQLITE_OK && hi >= lo && t < REFIT_SAMPLE; t++) {
+        sqlite3_bind_int64(s, 1, lo + (sqlite3_int64)((double)(hi - lo + 1) * t / REFIT_SAMPLE));
+        int rcStep = sqlite3_step(s);
+        if (rcStep != SQLITE_ROW && rcStep != SQLITE_DONE) {
+            rc = rcStep;
+            ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
+        } else if (rcStep == SQLITE_ROW && (m == 0 || sqlite3_column_int64(s, 0) != last)) {
+            last = sqlite3_column_int64(s, 0);
+            if (unit_floats(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), dim, x + (size_t)m * dim))
+                m++;
+            else {
+                ram__vtab_set_error(&p->base,
+                                    "ram_index: image %lld has a malformed prefilter vector (run "
+                                    "integrity-check)",
+                                    last);
+                rc = SQLITE_CORRUPT_VTAB;
+            }
+        }
+        sqlite3_reset(s);
+    }
+    sqlite3_finalize(s);
+    ram_status st = rc == SQLITE_OK && m > 0 ? ram_refit_axes(x, m, dim, nAx, r->aMean, r->aAxes, &err) : RAM_OK;
+    if (st) {
+        ram__vtab_set_error(&p->base, "ram_index: %s", err.msg);
+        rc = st == RAM_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
+    }
+    if (rc == SQLITE_OK) {
+        for (int j = 0; j < nAx; j++) r->aScale[j] = 0;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < nAx; j++) {
+                float z = 0;
+                for (int d = 0; d < dim; d++)
+                    z += (x[(size_t)i * dim + d] - r->aMean[d]) * r->aAxes[(size_t)j * dim + d];
+                r->aScale[j] = fabsf(z) > r->aScale[j] ? fabsf(z) : r->aScale[j];
+            }
+        for (int j = 0; j < nAx; j++) r->aScale[j] = r->aScale[j] > 0 ? r->aScale[j] * 1.25f / 127 : 1;
+    }
+    sqlite3_free(x);
+    return rc;
+}
+
+/* Every stored unit CLS on the axes, a block at a time (one product per
+** block). */
+static int refit_project(IndexVtab *p, struct IndexRefitCache *r, int *pbTooLarge)
+{
+    int dim = p->nDim, nAx = r->nAxes, nBlk = 0, rc;
+    sqlite3_int64 nAlloc = 0;
+    sqlite3_stmt *s = 0;
+    float *blk = sqlite3_malloc64(sizeof(float) * (size_t)REFIT_BLOCK * (dim + nAx)), *z = blk + REFIT_BLOCK * dim;
+    if (!blk) return SQLITE_NOMEM;
+    char *zSql = sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
+    rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    for (;;) {
+        int bRow = rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW;
+        if (bRow) {
+            sqlite3_int64 id = sqlite3_column_int64(s, 0);
+            if (r->n + nBlk == nAlloc) {
+                sqlite3_int64 nNew = nAlloc ? 2 * nAlloc : 4096;
+                if ((sqlite3_uint64)nNew * (nAx + 8) > INDEX_REFIT_CACHE_BYTES) nNew = nAlloc + 65536;
+                if ((sqlite3_uint64)nNew * (nAx + 8) > INDEX_REFIT_CACHE_BYTES) {
+                    *pbTooLarge = 1;
+                    break;
+                }
+                sqlite3_int64 *aId = sqlite3_realloc64(r->aId, sizeof(sqlite3_int64) * (sqlite3_uint64)nNew);
+                if (aId) r->aId = aId;
+                int8_t *aQ = aId ? sqlite3_realloc64(r->aQ, (sqlite3_uint64)nAx * nNew) : 0;
+                if (aQ) r->aQ = aQ;
+                if (!aId || !aQ) {
+                    rc = SQLITE_NOMEM;
+                    break;
+                }
+                nAlloc = nNew;
+            }
+            if (!unit_floats(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), dim, blk + (size_t)nBlk * dim)) {
+                ram__vtab_set_error(&p->base,
+                                    "ram_index: image %lld has a malformed prefilter vector (run integrity-check)", id);
+                rc = SQLITE_CORRUPT_VTAB;
+                break;
+            }
+            for (int d = 0; d < dim; d++) blk[(size_t)nBlk * dim + d] -= r->aMean[d];
+            r->aId[r->n + nBlk++] = id;
+        }
+        if (nBlk == REFIT_BLOCK || (!bRow && nBlk)) {
+            ram_sgemm(0, 1, nBlk, nAx, dim, 1.0f, blk, dim, r->aAxes, dim, 0.0f, z, nAx, 0);
+            for (int i = 0; i < nBlk; i++)
+                for (int j = 0; j < nAx; j++) {
+                    float v = roundf(z[(size_t)i * nAx + j] / r->aScale[j]);
+                    r->aQ[(size_t)(r->n + i) * nAx + j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+                }
+            r->n += nBlk;
+            nBlk = 0;
+            if (ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
+        }
+        if (!bRow || rc) break;
+    }
+    int rc2 = sqlite3_finalize(s);
+    if (rc == SQLITE_OK && rc2 && !*pbTooLarge) {
+        rc = rc2;
+        ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
+    }
+    sqlite3_free(blk);
+    return rc;
+}
+
+/* Made again (axes and all) when this connection wrote a CLS or any
+** connection committed to the file since: the axes follow the table's
+** rows without being stored (0 bytes per picture on disk). */
+int ram__index_refit_get(IndexVtab *p, const struct IndexRefitCache **pr)
+{
+    unsigned int uVersion = 0;
+    struct IndexRefitCache *r = &p->refit;
+    *pr = 0;
+    sqlite3_file_control(p->db, p->zDb, SQLITE_FCNTL_DATA_VERSION, &uVersion);
+    int nAx = p->nRefit < p->nDim ? p->nRefit : p->nDim, bTooLarge = 0, rc;
+    if (r->bValid && r->nWritesAt == p->codes.nWrites && r->uVersion == uVersion && r->nAxes == nAx) {
+        *pr = r;
+        return SQLITE_OK;
+    }
+    ram__index_refit_free(p);
+    if (nAx < 1) return SQLITE_OK;
+    r->nAxes = nAx;
+    r->aScale = sqlite3_malloc64(sizeof(float) * ((size_t)nAx + p->nDim + (size_t)nAx * p->nDim));
+    if (!r->aScale) return SQLITE_NOMEM;
+    r->aMean = r->aScale + nAx;
+    r->aAxes = r->aMean + p->nDim;
+    rc = refit_axes(p, r);
+    if (rc == SQLITE_OK) rc = refit_project(p, r, &bTooLarge);
+    if (rc || bTooLarge) {
+        ram__index_refit_free(p);
+        return rc;
+    }
+    r->nWritesAt = p->codes.nWrites;
+    r->uVersion = uVersion;
+    r->bValid = 1;
+    *pr = r;
+    return SQLITE_OK;
 }

@@ -185,6 +185,13 @@ int ram__index_load_config(IndexVtab *p, char **pzErr)
         p->nCascade = pCascade ? sqlite3_value_int64(pCascade) : INDEX_CASCADE_DEFAULT;
         sqlite3_value_free(pCascade);
     }
+    if (rc == SQLITE_OK) { /* the refit cascade's axes (index_codes.c) */
+        sqlite3_value *pRefit = 0;
+        rc = config_get(p->db, p->zDb, p->zName, "refit", &pRefit);
+        sqlite3_int64 n = pRefit ? sqlite3_value_int64(pRefit) : INDEX_REFIT_DEFAULT;
+        p->nRefit = n > 0 && n <= INDEX_REFIT_MAX_AXES ? (int)n : 0;
+        sqlite3_value_free(pRefit);
+    }
     if (rc == SQLITE_OK) {
         sqlite3_value *pOnError = 0;
         rc = config_get(p->db, p->zDb, p->zName, "on_error", &pOnError);

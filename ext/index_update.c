@@ -399,6 +399,7 @@ static int index_command(IndexVtab *p, sqlite3_value *pCmd)
     if (!strcmp(z, "delete-stale")) return cmd_delete_stale(p);
     if (!strcmp(z, "upgrade")) return ram__index_upgrade(p); /* index_codes.c */
     if (!strncmp(z, "cascade=", 8)) return ram__index_cmd_cascade(p, z + 8);
+    if (!strncmp(z, "refit=", 6)) return ram__index_cmd_refit(p, z + 6); /* index_codes.c */
     if (!strcmp(z, "model")) return cmd_model(p, 0);
     if (!strncmp(z, "model=", 6)) return cmd_model(p, z + 6);
     if (!strncmp(z, "exif=", 5)) {
@@ -407,7 +408,7 @@ static int index_command(IndexVtab *p, sqlite3_value *pCmd)
     }
     ram__vtab_set_error(&p->base,
                         "ram_index: unknown command '%s' (expected integrity-check, reembed, delete-stale, model, "
-                        "model=PATH, exif=0|1, cascade=N or upgrade)",
+                        "model=PATH, exif=0|1, cascade=N, refit=P or upgrade)",
                         z);
     return SQLITE_ERROR;
 }

@@ -73,6 +73,7 @@ static void index_free(IndexVtab *p)
     sqlite3_free(p->aEmbeds), sqlite3_free(p->aProbs), sqlite3_free(p->aTokBlob);
     sqlite3_free(p->aTxnKey);
     ram__index_codes_free(p);
+    ram__index_refit_free(p);
     sqlite3_free(p->zDb), sqlite3_free(p->zName), sqlite3_free(p->zModel);
     sqlite3_free(p->zGenDigest), sqlite3_free(p->zGenPrep);
     sqlite3_free(p->base.zErrMsg);

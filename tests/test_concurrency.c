@@ -2,7 +2,7 @@
 ** test_concurrency.c — 4 threads, each with its own connection to its own
 ** in-memory database, run ram_tags, ram_score (golden_ram_plus_clip.ram) and
 ** inserts into a ram_index table at the same time, several rounds over the
-** four golden images; every thread's results must equal the sequential run's
+** four golden images, then a MATCH over the table; every thread's results must equal the sequential run's
 ** (one string of all results per run, compared byte for byte).
 ** `make tsan` builds this binary and ram.so with -fsanitize=thread and runs
 ** it (suppressions with reasons: tests/tsan.supp).
@@ -86,6 +86,9 @@ static void *work(void *arg)
             q(r, db, buf, i);
         }
     q(r, db, "SELECT path, tags FROM photos ORDER BY path", 0);
+    /* MATCH's exact stage: the threads' first MATCH makes the model's folded
+    ** key/value weights at once (cache_weights.c publishes one set) */
+    q(r, db, "SELECT path, printf('%.6f', score) FROM photos WHERE photos MATCH 'a photo of a cat' AND k = 3", 0);
     sqlite3_close(db);
     return NULL;
 }
@@ -123,8 +126,8 @@ int main(void)
     }
     check(errs == 0, "concurrency_4_threads_no_error", "%d threads failed", errs);
     check(same, "concurrency_4_threads_equal_sequential", "a thread's results differ from the sequential run");
-    printf("  %zu bytes of results per run (%d rounds x 4 images x ram_tags, 2 ram_score, index insert)\n", seq.n,
-           ROUNDS);
+    printf("  %zu bytes of results per run (%d rounds x 4 images x ram_tags, 2 ram_score, index insert; a MATCH)\n",
+           seq.n, ROUNDS);
     for (int t = 0; t < N_THREADS; t++) free(par[t].out);
     free(seq.out);
     for (int i = 0; i < 4; i++) free(img[i]);

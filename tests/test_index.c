@@ -659,7 +659,7 @@ static void test_duplicates_and_writes(void)
               "...)");
     check_sql("index.err.command", db, "INSERT INTO photos(photos) VALUES('optimise')",
               "ERROR: ram_index: unknown command 'optimise' (expected integrity-check, reembed, delete-stale, model, "
-              "model=PATH, exif=0|1, cascade=N or upgrade)");
+              "model=PATH, exif=0|1, cascade=N, refit=P or upgrade)");
     check_sql("index.err.option", db, "CREATE VIRTUAL TABLE t2 USING ram_index(colour=1)",
               "ERROR: ram_index: unknown option 'colour' (expected model, floor, store_images, exif, resume, on_error, "
               "captions, caption_model or cascade)");
@@ -1192,6 +1192,7 @@ static void test_cascade(void)
     fill_src(db, 6);
     exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s', cascade=3)", g_clip));
     exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+    exec(db, "INSERT INTO photos(photos) VALUES('refit=0')"); /* the cascade of the codes (test_refit: the other) */
     long long n = num(db, "SELECT count(*) FROM photos_images");
     const char *q = "SELECT path, printf('%.9g', score) FROM photos WHERE photos MATCH 'a red bicycle'";
     char topk[256];
@@ -1363,6 +1364,125 @@ static void test_cascade(void)
     unlink(a);
 }
 
+/* ------------------------------------------------------------------ the refit cascade */
+
+static long g_progress, g_progress_stop;
+static int progress_count(void *db)
+{
+    if (++g_progress == g_progress_stop) sqlite3_interrupt(db);
+    return 0;
+}
+
+/* MATCH with prefilter = N by default: N exact scores, chosen in rounds by
+** a ridge fit on the principal axes of the stored CLS (docs/SCALE.md). */
+static void test_refit(void)
+{
+    char a[300];
+    snprintf(a, sizeof a, "%s.refit.db", g_tmp);
+    unlink(a);
+    sqlite3 *db = open_db(a);
+    if (!db) return;
+    fill_src(db, 6);
+    exec(db, fmt("CREATE VIRTUAL TABLE photos USING ram_index(model='%s')", g_clip));
+    exec(db, "INSERT INTO photos(path, image) SELECT name, data FROM src");
+    long long n = num(db, "SELECT count(*) FROM photos_images");
+    const char *q = "SELECT path, printf('%.9g', score) FROM photos WHERE photos MATCH 'a red bicycle'";
+    char *exact = rows(db, q);
+    /* a budget of the whole table: exactly the exhaustive ranking */
+    long s0 = stat_of(db, "images_scored"), p0 = stat_of(db, "prefilter_scanned"), c0 = stat_of(db, "codes_scanned");
+    char *all = rows(db, fmt("%s AND prefilter = 100", q));
+    check(!strcmp(exact, all) && strlen(exact) > 40 && stat_of(db, "images_scored") - s0 == n &&
+              stat_of(db, "codes_scanned") == c0,
+          "index.refit.covers_all_exact", "%ld scored\nexhaustive:\n%s\nrefit:\n%s", stat_of(db, "images_scored") - s0,
+          exact, all);
+    free(all);
+    /* below: prefilter exact scores, the fit ranks every picture, the same answer every run */
+    s0 = stat_of(db, "images_scored"), p0 = stat_of(db, "prefilter_scanned");
+    char *one = rows(db, fmt("%s AND k = 3 AND prefilter = 6", q));
+    check(stat_of(db, "images_scored") - s0 == 6 && stat_of(db, "prefilter_scanned") - p0 == n, "index.refit.budget",
+          "%ld scored, %ld ranked of %lld", stat_of(db, "images_scored") - s0, stat_of(db, "prefilter_scanned") - p0,
+          n);
+    char *two = rows(db, fmt("%s AND k = 3 AND prefilter = 6", q));
+    check(!strcmp(one, two) && strlen(one) > 20, "index.refit.deterministic", "%s\nthen\n%s", one, two);
+    free(two);
+    /* its scores are the exact ones: each row is in the exhaustive list */
+    char *line = strtok(one, "\n");
+    int nIn = 0;
+    for (; line; line = strtok(0, "\n")) nIn += strstr(exact, line) != 0;
+    check(nIn == 3, "index.refit.exact_scores", "%d of 3 rows with their exhaustive score", nIn);
+    free(one);
+    /* interrupted mid-query (a third into its statements: the token reads): SQLITE_INTERRUPT, then answers again */
+    g_progress = 0, g_progress_stop = -1;
+    sqlite3_progress_handler(db, 1, progress_count, db);
+    free(rows(db, fmt("%s AND k = 1 AND prefilter = 8", q)));
+    long nOps = g_progress;
+    g_progress = 0, g_progress_stop = nOps / 3;
+    s0 = stat_of(db, "images_scored");
+    char *got = rows(db, fmt("%s AND k = 1 AND prefilter = 8", q));
+    int rcInt = sqlite3_errcode(db);
+    sqlite3_progress_handler(db, 0, 0, 0);
+    long nScored = stat_of(db, "images_scored") - s0;
+    check(!strcmp(got, "ERROR: interrupted") && rcInt == SQLITE_INTERRUPT && nOps > 40 && nScored < 8,
+          "index.refit.interrupt", "%s (rc %d, %ld steps, %ld scored)", got, rcInt, nOps, nScored);
+    free(got);
+    check_sql("index.refit.after_interrupt", db, fmt("%s AND prefilter = 100", q), exact);
+    /* a write by another connection: the copy and its axes are made again */
+    sqlite3 *db2 = open_db(a);
+    exec(db2, fmt("SELECT ram_load('%s')", g_clip));
+    exec(db2, "DELETE FROM photos WHERE rowid = 1");
+    sqlite3_close(db2);
+    char *exact2 = rows(db, q);
+    check_sql("index.refit.after_write", db, fmt("%s AND prefilter = 100", q), exact2);
+    free(exact2);
+    /* refit=0 is the cascade of the codes; bad values are refused */
+    exec(db, "INSERT INTO photos(photos) VALUES('refit=0')");
+    c0 = stat_of(db, "codes_scanned");
+    free(rows(db, fmt("%s AND k = 2 AND prefilter = 2", q)));
+    check(stat_of(db, "codes_scanned") - c0 == n - 1, "index.refit.off", "%ld codes",
+          stat_of(db, "codes_scanned") - c0);
+    check_sql("index.refit.bad", db, "INSERT INTO photos(photos) VALUES('refit=1000')",
+              "ERROR: ram_index: refit must be a count of axes from 0 (off) to 256 and at most the embedding width, "
+              "got '1000'");
+    check_sql("index.refit.bad_text", db, "INSERT INTO photos(photos) VALUES('refit=x')",
+              "ERROR: ram_index: refit must be a count of axes from 0 (off) to 256 and at most the embedding width, "
+              "got 'x'");
+    exec(db, "INSERT INTO photos(photos) VALUES('refit=5')");
+    check_sql("index.refit.kept", db, "SELECT value FROM photos_config WHERE key = 'refit'", "5");
+    /* with k and a budget over 4 x (2k + 32) the rounds may score in bf16 (on CPUs that have it) and
+    ** rescore their best 2k + 32 exactly: the answer is still the exhaustive one, scores and all
+    ** (20 copies of each picture by entry, new keys: 180 images) */
+    exec(db, fmt("CREATE VIRTUAL TABLE big USING ram_index(model='%s')", g_clip));
+    exec(db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) "
+             "INSERT INTO big(path, entry) SELECT path || '#' || i, CAST(substr(entry, 1, 64) || randomblob(16) || "
+             "substr(entry, 81) AS BLOB) FROM photos, c ORDER BY i, photos.rowid");
+    long long nBig = num(db, "SELECT count(*) FROM big_images");
+    const char *qb = "SELECT path, printf('%.9g', score) FROM big WHERE big MATCH 'a red bicycle' AND k = 2";
+    char *exactBig = rows(db, qb);
+    s0 = stat_of(db, "images_scored");
+    check_sql("index.refit.approx_whole_table", db, fmt("%s AND prefilter = %lld", qb, nBig), exactBig);
+    long nBigScored = stat_of(db, "images_scored") - s0; /* + 36 rescored when the bf16 rounds ran */
+    printf("# refit on %lld images, k = 2: %ld scores (%s)\n", nBig, nBigScored,
+           nBigScored == nBig + 36 ? "bf16 rounds, 36 rescored exactly" : "exact rounds: no bf16 on this CPU");
+    check(nBig == 20 * (n - 1) && (nBigScored == nBig || nBigScored == nBig + 36), "index.refit.approx_table",
+          "%lld images, %ld scored", nBig, nBigScored);
+    free(exactBig);
+    exec(db, "DROP TABLE big");
+    /* an old file (schema 3, no codes, no refit key) answers with the refit cascade */
+    make_schema3(db, "photos");
+    exec(db, "DELETE FROM photos_config WHERE key = 'refit'");
+    db = reopen_loaded(db, a);
+    exact2 = rows(db, q);
+    s0 = stat_of(db, "images_scored");
+    check_sql("index.refit.old_file", db, fmt("%s AND prefilter = 100", q), exact2);
+    free(rows(db, fmt("%s AND k = 2 AND prefilter = 3", q)));
+    check(stat_of(db, "images_scored") - s0 == n - 1 + 3, "index.refit.old_file_budget", "%ld scored",
+          stat_of(db, "images_scored") - s0);
+    free(exact2);
+    free(exact);
+    sqlite3_close(db);
+    unlink(a);
+}
+
 int main(int argc, char **argv)
 {
     const char *build = getenv("RAM_BUILD") ? getenv("RAM_BUILD") : "build";
@@ -1385,6 +1505,7 @@ int main(int argc, char **argv)
     test_rollback_commands();
     test_match_lists();
     test_cascade();
+    test_refit();
     test_filters();
     test_entries();
     test_on_error_skip();

@@ -5,11 +5,15 @@
 ** are built) and the engine's own ram_openset_probs.
 */
 #include "cache_score.h"
+#include "cascade_refit.h"
+#include "cache_weights.h"
+#include "gemm_bf16.h"
 #include "harness.h"
 #include "jobs.h"
 #include "ram.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ a synthetic model */
@@ -81,6 +85,7 @@ static void synth_free(struct ram_model *m)
     }
     free(m->tagger_layers);
     free((void *)m->fc_w), free((void *)m->fc_b);
+    ram_cache_release_weights(m); /* the scorer's weights, made on the model */
     free(m);
 }
 
@@ -293,6 +298,56 @@ static void test_batch_invariant(void)
     synth_free(m);
 }
 
+/* The approximate scorer (ram_cache_query_approx: bf16 products) as MATCH
+** would use it, a ranking stage: scores of the n pictures in batches of 7
+** and n, and on 2 threads (the same bits: a row does not depend on the others), within
+** APPROX_TOL of the exact ones, and the approximate top APPROX_N holding the
+** exact top APPROX_K. Where the CPU has no fast bf16 the call says so and the
+** scores must be the exact ones, bit for bit. */
+#define APPROX_TOL 0.03
+#define APPROX_K 5
+#define APPROX_N 16
+static int top_has(const float *score, int n, int N, int id)
+{
+    int better = 0; /* pictures ranked above id (ties broken by index, as MATCH does by rowid) */
+    for (int i = 0; i < n; i++) better += score[i] > score[id] || (score[i] == score[id] && i < id);
+    return better < N;
+}
+
+static void approx_vs_exact(struct ram_cache_query *q, const struct ram_cache_tokens *v, int n, const float *exact,
+                            const char *what, int D, int forced)
+{
+    float a[3][65];
+    struct ram_error err = {{0}};
+    char name[96];
+    int ok = n <= 65, on = ram_cache_query_approx(q, 1);
+    for (int b = 0; ok && b < 3; b++) { /* batches of 7, of n, of n on 2 threads */
+        int B = b ? n : 7;
+        ram_jobs_set_threads(b == 2 ? 2 : 1);
+        for (int i = 0; ok && i < n; i += B)
+            ok = ram_cache_score(q, v + i, n - i < B ? n - i : B, a[b] + i, &err) == RAM_OK;
+    }
+    ram_jobs_set_threads(0);
+    ram_cache_query_approx(q, 0);
+    snprintf(name, sizeof name, "index_score.approx.%s.D%d%s", what, D,
+             forced == 1   ? ".no_amx"
+             : forced == 2 ? ".no_bf16"
+                           : "");
+    if (!on) {
+        check(ok && !memcmp(a[0], exact, sizeof(float) * n), name, "no fast bf16 here: the scores must stay exact");
+        return;
+    }
+    double e = ok ? max_abs_diff(a[1], exact, n) : 1;
+    int miss = 0;
+    for (int i = 0; ok && i < n; i++) miss += top_has(exact, n, APPROX_K, i) && !top_has(a[1], n, APPROX_N, i);
+    int same = ok && !memcmp(a[0], a[1], sizeof(float) * n) && !memcmp(a[1], a[2], sizeof(float) * n);
+    check(same && e <= APPROX_TOL && miss == 0, name,
+          "same bits in every batch and at 2 threads %d, max |approx - exact| %.3g, %d of the exact top %d outside "
+          "the approximate top %d",
+          same, e, miss, APPROX_K, APPROX_N);
+    printf("# approx scorer, %s D%d%s: max |approx - exact| %.2e\n", what, D, forced ? " (forced level)" : "", e);
+}
+
 /* The folded scorer (rotations folded into the key and value weights,
 ** blocked attention) against the scorer before it
 ** (ram_cache_query_per_image), which the reference tests above pinned: 65
@@ -352,6 +407,15 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
         worst = e > worst ? e : worst;
         snprintf(name, sizeof name, "index_score.folded.%s.D%d.vs_per_image", what, D);
         check(e <= 2e-6, name, "max |folded - per image| %.3g", e);
+        /* the CPU's best bf16 path, then (where it runs) vdpbf16ps without
+        ** AMX, then widening AVX-512, where the approximate mode stays off */
+        static const int LEVEL[3] = {-1, RAM_BF16_AVX512BF16, RAM_BF16_AVX512};
+        for (int lv = 0; lv < 3; lv++) {
+            if (lv && ram_bf16_level() < LEVEL[lv]) break;
+            ram_bf16_force_level(LEVEL[lv]);
+            approx_vs_exact(q, v, N, got[3], what, D, lv);
+        }
+        ram_bf16_force_level(-1);
         ram_cache_query_free(q);
         free(label);
     }
@@ -362,7 +426,7 @@ static double folded_vs_per_image(const struct ram_model *m, const char *what)
 /* The folded weights are made on the first scoring call: when an allocation
 ** fails there, the call says RAM_ERR_NOMEM and the next one, with memory,
 ** scores as a query that never failed (no leak, no half-made set reused). */
-static void folded_oom(const struct ram_model *m)
+static void folded_oom(struct ram_model *m, int approx)
 {
     int nt = m->n_image_tokens, dim = m->embed_dim, ok = 1, failed = 0, succeeded = 0;
     size_t nb = ram_cache_packed_size(nt, dim);
@@ -375,11 +439,15 @@ static void folded_oom(const struct ram_model *m)
     ram_cache_view(blob, nb, nt, dim, &v[0], &err);
     v[1] = (struct ram_cache_tokens){nt, dim, NULL, NULL, emb + (size_t)nt * dim, 0}; /* both weight sets */
     struct ram_cache_query *q = 0;
-    ok = ram_cache_query_init(m, label, 1, 1, 2, &q, &err) == RAM_OK && ram_cache_score(q, v, 2, want, &err) == RAM_OK;
+    ok = ram_cache_query_init(m, label, 1, 1, 2, &q, &err) == RAM_OK;
+    if (ok) ram_cache_query_approx(q, approx);
+    ok = ok && ram_cache_score(q, v, 2, want, &err) == RAM_OK;
     ram_cache_query_free(q);
     for (long k = 0; ok && !succeeded && k < 200; k++) {
         q = 0;
+        ram_cache_release_weights(m); /* the model's: made again by this query's first call */
         if (ram_cache_query_init(m, label, 1, 1, 2, &q, &err)) break;
+        ram_cache_query_approx(q, approx);
         ram_alloc_fail_after(k);
         ram_status rc = ram_cache_score(q, v, 2, got, &err);
         ram_alloc_fail_after(-1);
@@ -392,9 +460,67 @@ static void folded_oom(const struct ram_model *m)
         ok = ok && ram_cache_score(q, v, 2, got, &err) == RAM_OK && !memcmp(got, want, sizeof got);
         ram_cache_query_free(q);
     }
-    check(ok && succeeded && failed > 0, "index_score.folded.out_of_memory", "ok %d, %d failures then %s", ok, failed,
-          succeeded ? "success" : "never a success");
+    check(ok && succeeded && failed > 0,
+          approx ? "index_score.approx.out_of_memory" : "index_score.folded.out_of_memory",
+          "ok %d, %d failures then %s", ok, failed, succeeded ? "success" : "never a success");
     free(emb), free(label), free(blob);
+}
+
+/* The key/value weights belong to the model (made by the first call that
+** needs them, shared by all queries). Two queries on two threads scoring at
+** once on a model that has none yet both make them, one set is kept (the
+** other freed: ASan would see a leak, TSan a race) and both get the serial
+** scores, bit for bit. Rounds, so that the two makes overlap at least once. */
+struct race {
+    const struct ram_model *m;
+    const float *label;
+    const struct ram_cache_tokens *v;
+    int n, ok;
+    float got[8];
+};
+
+static void *race_score(void *arg)
+{
+    struct race *r = arg;
+    struct ram_cache_query *q = 0;
+    struct ram_error err = {{0}};
+    r->ok = ram_cache_query_init(r->m, r->label, 1, 1, r->n, &q, &err) == RAM_OK &&
+            ram_cache_score(q, r->v, r->n, r->got, &err) == RAM_OK;
+    ram_cache_query_free(q);
+    return NULL;
+}
+
+static void folded_shared_weights(struct ram_model *m)
+{
+    int nt = m->n_image_tokens, dim = m->embed_dim, same = 1, ok = 1, made = 1;
+    enum { N = 8 };
+    size_t nb = ram_cache_packed_size(nt, dim);
+    unsigned char *blob = malloc(nb * N);
+    float *emb = rvec((size_t)N * nt * dim, 1.5f, 0), *label = rvec((size_t)dim, 1, 0);
+    struct ram_cache_tokens v[N];
+    struct ram_error err = {{0}};
+    unit_rows(label, 1, dim);
+    for (int i = 0; i < N; i++) {
+        float *e = emb + (size_t)i * nt * dim;
+        if (i % 2)
+            for (int t = 0; t < nt; t++) e[(size_t)t * dim + 3] *= 12; /* rotated layout: both weight sets */
+        ram_cache_pack(e, nt, dim, blob + nb * i, nb, &err);
+        ram_cache_view(blob + nb * i, nb, nt, dim, &v[i], &err);
+    }
+    struct race want = {m, label, v, N, 0, {0}}, r[2];
+    race_score(&want);
+    for (int round = 0; ok && round < 16; round++) {
+        ram_cache_release_weights(m);
+        pthread_t th[2];
+        for (int t = 0; t < 2; t++) r[t] = want, pthread_create(&th[t], NULL, race_score, &r[t]);
+        for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+        for (int t = 0; t < 2; t++)
+            ok = ok && want.ok && r[t].ok, same = same && !memcmp(r[t].got, want.got, sizeof want.got);
+        made = made && m->cache_score_w[0] && m->cache_score_w[1];
+    }
+    check(ok && same && made, "index_score.folded.shared_weights_two_threads", "ok %d, same scores %d, weights kept %d",
+          ok, same, made);
+    free(blob), free(emb), free(label);
 }
 
 static void test_folded(void)
@@ -404,7 +530,9 @@ static void test_folded(void)
     struct ram_model *m2 = synth_model(RAM_KIND_RAM_PLUS, 48, 40, 5, 72, 3, 7, 1);
     printf("# folded scorer vs per image: synthetic %.2e, width 48 %.2e\n", folded_vs_per_image(m, "synthetic"),
            folded_vs_per_image(m2, "width48"));
-    folded_oom(m);
+    folded_oom(m, 0);
+    folded_oom(m, 1); /* the bf16 sets and the products' scratch */
+    folded_shared_weights(m);
     synth_free(m), synth_free(m2);
     const char *build = getenv("RAM_BUILD");
     char path[1024];
@@ -712,6 +840,352 @@ static void test_golden(void)
     ram_model_free(m);
 }
 
+/* ------------------------------------------------------------------ the refit cascade's algebra */
+
+static uint64_t refit_rng = 0x5eed5eed12345ull; /* its own stream: the tests above keep theirs */
+static double drand(void)                       /* uniform in [-1, 1) */
+{
+    refit_rng ^= refit_rng << 13, refit_rng ^= refit_rng >> 7, refit_rng ^= refit_rng << 17;
+    return (double)(refit_rng >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+}
+
+/* x = a^-1 b by Gaussian elimination with partial pivoting (a, b copied). */
+static void gauss_ref(const double *a0, const double *b0, int n, double *x)
+{
+    double *a = malloc(sizeof(double) * (size_t)n * (n + 1));
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) a[i * (n + 1) + j] = a0[i * n + j];
+        a[i * (n + 1) + n] = b0[i];
+    }
+    for (int c = 0; c < n; c++) {
+        int piv = c;
+        for (int r = c + 1; r < n; r++)
+            if (fabs(a[r * (n + 1) + c]) > fabs(a[piv * (n + 1) + c])) piv = r;
+        for (int j = 0; j <= n; j++) {
+            double t = a[c * (n + 1) + j];
+            a[c * (n + 1) + j] = a[piv * (n + 1) + j], a[piv * (n + 1) + j] = t;
+        }
+        for (int r = c + 1; r < n; r++) {
+            double f = a[r * (n + 1) + c] / a[c * (n + 1) + c];
+            for (int j = c; j <= n; j++) a[r * (n + 1) + j] -= f * a[c * (n + 1) + j];
+        }
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        double v = a[i * (n + 1) + n];
+        for (int j = i + 1; j < n; j++) v -= a[i * (n + 1) + j] * x[j];
+        x[i] = v / a[i * (n + 1) + i];
+    }
+    free(a);
+}
+
+/* a = b b^T (+ diag), b n x r. */
+static void gram(double *a, int n, int r, double diag)
+{
+    double *b = malloc(sizeof(double) * (size_t)n * r);
+    for (int i = 0; i < n * r; i++) b[i] = drand();
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double v = i == j ? diag : 0;
+            for (int k = 0; k < r; k++) v += b[i * r + k] * b[j * r + k];
+            a[i * n + j] = v;
+        }
+    free(b);
+}
+
+static void test_refit_solve(void)
+{
+    static const int sizes[] = {1, 2, 3, 7, 33, 65};
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+        int n = sizes[t];
+        double *a = malloc(sizeof(double) * n * n), *a2 = malloc(sizeof(double) * n * n);
+        double *b = malloc(sizeof(double) * n), *x = malloc(sizeof(double) * n), *xr = malloc(sizeof(double) * n);
+        gram(a, n, n + 2, 0.1);
+        for (int i = 0; i < n; i++) b[i] = x[i] = drand();
+        memcpy(a2, a, sizeof(double) * n * n);
+        gauss_ref(a, b, n, xr);
+        int rank = ram_refit_solve(a2, x, n);
+        double err = 0, mag = 0;
+        for (int i = 0; i < n; i++) err = fmax(err, fabs(x[i] - xr[i])), mag = fmax(mag, fabs(xr[i]));
+        check(rank == n && err <= 1e-9 * (1 + mag), "refit.solve.reference", "n %d: rank %d, max |diff| %.3g of %.3g",
+              n, rank, err, mag);
+        if (n >= 7) { /* rank 3, b in its range: a solution, finite */
+            gram(a, n, 3, 0);
+            double *x0 = xr;
+            for (int i = 0; i < n; i++) x0[i] = drand();
+            for (int i = 0; i < n; i++) {
+                b[i] = 0;
+                for (int j = 0; j < n; j++) b[i] += a[i * n + j] * x0[j];
+                x[i] = b[i];
+            }
+            memcpy(a2, a, sizeof(double) * n * n);
+            rank = ram_refit_solve(a2, x, n);
+            double res = 0, bn = 0;
+            int finite = 1;
+            for (int i = 0; i < n; i++) {
+                double v = -b[i];
+                for (int j = 0; j < n; j++) v += a[i * n + j] * x[j];
+                res = fmax(res, fabs(v)), bn = fmax(bn, fabs(b[i]));
+                finite &= isfinite(x[i]);
+            }
+            check(finite && rank == 3 && res <= 1e-6 * (1 + bn), "refit.solve.rank_deficient",
+                  "n %d: rank %d, residual %.3g of %.3g", n, rank, res, bn);
+        }
+        free(a), free(a2), free(b), free(x), free(xr);
+    }
+    double z[9] = {0}, bz[3] = {1, 2, 3};
+    int rank = ram_refit_solve(z, bz, 3);
+    check(rank == 0 && bz[0] == 0 && bz[1] == 0 && bz[2] == 0, "refit.solve.zero", "rank %d, x %g %g %g", rank, bz[0],
+          bz[1], bz[2]);
+    double an[4] = {1, 0, 0, NAN}, bn[2] = {1, 1};
+    rank = ram_refit_solve(an, bn, 2);
+    check(rank == -1 && bn[0] == 0 && bn[1] == 0, "refit.solve.nan", "rank %d", rank);
+}
+
+/* The study's ridge (cascade_proxies.py ridge()) in double, raw-space coefficients. */
+static void ridge_ref(const float *f, const float *y, const float *wt, int m, int p, double lam, double *coef)
+{
+    int n1 = p + 1;
+    double *mu = calloc(2 * (size_t)n1, sizeof(double)), *sd = mu + n1, sw = 0;
+    double *a = calloc((size_t)n1 * n1, sizeof(double)), *b = calloc(n1, sizeof(double)),
+           *w = malloc(sizeof(double) * n1);
+    double *row = malloc(sizeof(double) * n1);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < p; j++) mu[j] += f[i * p + j] / (double)m;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < p; j++) sd[j] += (f[i * p + j] - mu[j]) * (f[i * p + j] - mu[j]) / m;
+    for (int j = 0; j < p; j++) sd[j] = sqrt(sd[j]) + 1e-6;
+    for (int i = 0; i < m; i++) {
+        double wi = wt ? wt[i] : 1;
+        sw += wi;
+        row[0] = 1;
+        for (int j = 0; j < p; j++) row[1 + j] = (f[i * p + j] - mu[j]) / sd[j];
+        for (int r = 0; r < n1; r++) {
+            b[r] += wi * row[r] * y[i];
+            for (int c = 0; c < n1; c++) a[r * n1 + c] += wi * row[r] * row[c];
+        }
+    }
+    for (int j = 1; j < n1; j++) a[j * n1 + j] += lam * sw;
+    gauss_ref(a, b, n1, w);
+    coef[0] = w[0];
+    for (int j = 0; j < p; j++) coef[1 + j] = w[1 + j] / sd[j], coef[0] -= coef[1 + j] * mu[j];
+    free(mu), free(a), free(b), free(w), free(row);
+}
+
+static void test_refit_ridge(void)
+{
+    static const int shapes[][2] = {{1, 0}, {5, 3}, {257, 13}, {1000, 64}};
+    struct ram_error err;
+    for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+        int m = shapes[t][0], p = shapes[t][1];
+        float *f = malloc(sizeof(float) * (size_t)m * (p ? p : 1)), *y = malloc(sizeof(float) * m),
+              *wt = malloc(sizeof(float) * m);
+        double *c = malloc(sizeof(double) * (p + 1)), *cr = malloc(sizeof(double) * (p + 1));
+        for (int i = 0; i < m * p; i++) f[i] = (float)(drand() * 3 + 0.5);
+        for (int i = 0; i < m; i++) {
+            y[i] = (float)drand();
+            for (int j = 0; j < p; j++) y[i] += (float)((j % 3 - 1) * 0.3) * f[i * p + j];
+            wt[i] = (float)(2.7 + 2.5 * drand());
+        }
+        for (int w = 0; w < 2; w++) {
+            ram_status st = ram_refit_ridge(f, y, w ? wt : 0, m, p, 1e-2, c, &err);
+            ridge_ref(f, y, w ? wt : 0, m, p, 1e-2, cr);
+            double d = 0, mag = 0;
+            for (int j = 0; j <= p; j++) d = fmax(d, fabs(c[j] - cr[j])), mag = fmax(mag, fabs(cr[j]));
+            check(st == RAM_OK && d <= 1e-3 * (1 + mag), "refit.ridge.reference", "%d x %d%s: max |diff| %.3g of %.3g",
+                  m, p, w ? " weighted" : "", d, mag);
+        }
+        free(f), free(y), free(wt), free(c), free(cr);
+    }
+    /* dependent and constant features, no penalty: finite, and still fits */
+    int m = 50, p = 4;
+    float f[200], y[50];
+    double c[5];
+    for (int i = 0; i < m; i++) {
+        f[i * p] = (float)drand(), f[i * p + 1] = 2 * f[i * p], f[i * p + 2] = 1, f[i * p + 3] = (float)drand();
+        y[i] = 3 * f[i * p] - f[i * p + 3] + 0.5f;
+    }
+    ram_status st = ram_refit_ridge(f, y, 0, m, p, 0, c, &err);
+    double res = 0;
+    int finite = 1;
+    for (int j = 0; j <= p; j++) finite &= isfinite(c[j]);
+    for (int i = 0; i < m; i++) {
+        double v = c[0] - y[i];
+        for (int j = 0; j < p; j++) v += c[1 + j] * f[i * p + j];
+        res = fmax(res, fabs(v));
+    }
+    check(st == RAM_OK && finite && res < 1e-3, "refit.ridge.singular", "max residual %.3g", res);
+    y[3] = NAN;
+    check(ram_refit_ridge(f, y, 0, m, p, 1e-2, c, &err) == RAM_ERR_ARG, "refit.ridge.nan", "%s", err.msg);
+    check(ram_refit_ridge(f, y, 0, 0, p, 1e-2, c, &err) == RAM_ERR_ARG, "refit.ridge.empty", "%s", err.msg);
+}
+
+static void test_refit_axes(void)
+{
+    /* a planted 5-dimensional subspace of 64 dims, plus a little noise */
+    enum { M = 3000, D = 64, K = 5 };
+    float *x = malloc(sizeof(float) * M * D), *basis = malloc(sizeof(float) * K * D), mean[D], axes[8 * D],
+          axes2[8 * D], mean2[D];
+    struct ram_error err;
+    for (int i = 0; i < K * D; i++) basis[i] = (float)drand();
+    for (int i = 0; i < M; i++) {
+        double co[K];
+        for (int k = 0; k < K; k++) co[k] = (k + 1) * drand();
+        for (int d = 0; d < D; d++) {
+            double v = 0.3 + 0.01 * drand();
+            for (int k = 0; k < K; k++) v += co[k] * basis[k * D + d];
+            x[i * D + d] = (float)v;
+        }
+    }
+    ram_set_threads(1);
+    ram_status st = ram_refit_axes(x, M, D, K, mean, axes, &err);
+    ram_set_threads(2);
+    ram_refit_axes(x, M, D, K, mean2, axes2, &err);
+    ram_set_threads(0);
+    check(!memcmp(axes, axes2, sizeof(float) * K * D) && !memcmp(mean, mean2, sizeof mean), "refit.axes.threads",
+          "1 and 2 threads differ");
+    double orth = 0, outside = 0;
+    for (int a = 0; a < K; a++)
+        for (int b = 0; b < K; b++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double)axes[a * D + d] * axes[b * D + d];
+            orth = fmax(orth, fabs(s - (a == b)));
+        }
+    for (int k = 0; k < K; k++) { /* each planted direction lies in the axes' span */
+        double nrm = 0, in = 0;
+        for (int d = 0; d < D; d++) nrm += (double)basis[k * D + d] * basis[k * D + d];
+        for (int a = 0; a < K; a++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double)axes[a * D + d] * basis[k * D + d];
+            in += s * s;
+        }
+        outside = fmax(outside, 1 - in / nrm);
+    }
+    check(st == RAM_OK && orth < 1e-5 && outside < 1e-3, "refit.axes.planted",
+          "orthonormal to %.2g, planted energy outside %.2g", orth, outside);
+    /* fewer rows than axes: still orthonormal, finite */
+    st = ram_refit_axes(x, 2, D, 8, mean, axes, &err);
+    orth = 0;
+    for (int a = 0; a < 8; a++)
+        for (int b = 0; b < 8; b++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double)axes[a * D + d] * axes[b * D + d];
+            orth = fmax(orth, isfinite(s) ? fabs(s - (a == b)) : 1);
+        }
+    check(st == RAM_OK && orth < 1e-5, "refit.axes.few_rows", "orthonormal to %.2g", orth);
+    check(ram_refit_axes(x, M, D, D + 1, mean, axes, &err) == RAM_ERR_ARG, "refit.axes.bad", "%s", err.msg);
+    /* the ranking: the int8 dot products against the double reference */
+    int8_t q[37 * 33];
+    float cf[33], pred[37];
+    for (int i = 0; i < 37 * 33; i++) q[i] = (int8_t)(127 * drand());
+    for (int j = 0; j < 33; j++) cf[j] = (float)drand() * 0.01f;
+    ram_refit_predict_q8(q, 37, 33, cf, 0.5f, pred);
+    double worst = 0, cmax = 0;
+    for (int j = 0; j < 33; j++) cmax = fmax(cmax, fabs(cf[j]));
+    for (int i = 0; i < 37; i++) {
+        double v = 0.5;
+        for (int j = 0; j < 33; j++) v += (double)cf[j] * q[i * 33 + j];
+        worst = fmax(worst, fabs(v - pred[i]));
+    }
+    check(worst <= cmax * 33 * 127 / 16383.0, "refit.predict.reference", "max |diff| %.3g", worst);
+    free(x), free(basis);
+}
+
+/* The rounds on a synthetic table: a hidden score that is not linear in
+** the coordinates (a quadratic term), its top 20 found with 5% of it. */
+struct synth_scorer {
+    const double *truth;
+    int calls, scored, bad_order, stop_after;
+    unsigned char *seen;
+};
+static int synth_score(void *arg, const int *pos, int n, float *probs)
+{
+    struct synth_scorer *x = arg;
+    if (x->stop_after && ++x->calls > x->stop_after) return 1;
+    for (int i = 0; i < n; i++) {
+        if ((i && pos[i] <= pos[i - 1]) || x->seen[pos[i]]) x->bad_order++;
+        x->seen[pos[i]] = 1;
+        probs[i] = (float)x->truth[pos[i]];
+    }
+    x->scored += n;
+    return 0;
+}
+
+static void test_refit_rounds(void)
+{
+    enum { N = 20000, P = 16, BUDGET = 1000 };
+    int8_t *q = malloc((size_t)N * P);
+    float scale[P], cosc[P];
+    double *truth = malloc(sizeof(double) * N), a[P], b[P];
+    struct ram_error err;
+    for (int j = 0; j < P; j++) scale[j] = 1.0f / 127, a[j] = drand(), b[j] = drand(), cosc[j] = (float)a[j] / 127;
+    for (int i = 0; i < N; i++) {
+        double la = 0, lb = 0;
+        for (int j = 0; j < P; j++) {
+            q[i * P + j] = (int8_t)lrint(127 * drand());
+            la += a[j] * q[i * P + j] / 127, lb += b[j] * q[i * P + j] / 127;
+        }
+        truth[i] = 1 / (1 + exp(-(1.5 * la + 0.4 * lb * lb - 6)));
+    }
+    /* the exhaustive top 20 (ties to the lower position) */
+    int top[20], nTop = 0;
+    unsigned char *in = calloc(N, 1);
+    for (int k = 0; k < 20; k++) {
+        int best = -1;
+        for (int i = 0; i < N; i++)
+            if (!in[i] && (best < 0 || truth[i] > truth[best])) best = i;
+        in[best] = 1, top[nTop++] = best;
+    }
+    struct ram_refit_table t = {q, scale, N, P};
+    int pos[2][BUDGET], nScored[2];
+    float probs[BUDGET];
+    ram_status st[2];
+    struct synth_scorer x[2];
+    for (int th = 0; th < 2; th++) {
+        memset(&x[th], 0, sizeof x[th]);
+        x[th].truth = truth, x[th].seen = calloc(N, 1);
+        ram_set_threads(th + 1);
+        st[th] = ram_refit_cascade(&t, cosc, BUDGET, synth_score, &x[th], pos[th], probs, &nScored[th], &err);
+        free(x[th].seen);
+    }
+    ram_set_threads(0);
+    int hit = 0, hitCos = 0;
+    for (int i = 0; i < nScored[0]; i++) hit += in[pos[0][i]];
+    { /* the cheap cosine alone given the same budget: the floor the fit must beat */
+        float *cp = malloc(sizeof(float) * N);
+        ram_refit_predict_q8(q, N, P, cosc, 0, cp);
+        for (int k = 0; k < 20; k++) {
+            int above = 0; /* top[k] is in the cosine's best BUDGET when fewer than BUDGET are above it */
+            for (int i = 0; i < N; i++) above += cp[i] > cp[top[k]] || (cp[i] == cp[top[k]] && i < top[k]);
+            hitCos += above < BUDGET;
+        }
+        free(cp);
+    }
+    check(st[0] == RAM_OK && nScored[0] == BUDGET && x[0].scored == BUDGET && !x[0].bad_order, "refit.rounds.budget",
+          "status %d, %d scored (%d by the scorer), %d out of order or twice", st[0], nScored[0], x[0].scored,
+          x[0].bad_order);
+    printf("# refit rounds: %d of 20 (cosine alone %d)\n", hit, hitCos);
+    check(hit >= 16 && hit > hitCos, "refit.rounds.recall",
+          "%d of the top 20 found with %d of %d exact scores (the cosine alone: %d)", hit, BUDGET, N, hitCos);
+    check(st[1] == RAM_OK && nScored[1] == nScored[0] && !memcmp(pos[0], pos[1], sizeof(int) * BUDGET),
+          "refit.rounds.threads", "1 and 2 threads chose other pictures");
+    /* the whole table: every picture once */
+    int *all = malloc(sizeof(int) * 300);
+    float *pa = malloc(sizeof(float) * 300);
+    struct ram_refit_table small = {q, scale, 300, P};
+    struct synth_scorer xs = {truth, 0, 0, 0, 0, calloc(300, 1)};
+    int ns = 0;
+    st[0] = ram_refit_cascade(&small, 0, 1000, synth_score, &xs, all, pa, &ns, &err);
+    check(st[0] == RAM_OK && ns == 300 && xs.scored == 300 && !xs.bad_order, "refit.rounds.whole_table",
+          "%d scored, %d out of order or twice", ns, xs.bad_order);
+    free(xs.seen);
+    /* the scorer stops it: the second call */
+    struct synth_scorer xi = {truth, 0, 0, 0, 2, calloc(N, 1)};
+    st[0] = ram_refit_cascade(&t, cosc, BUDGET, synth_score, &xi, pos[0], probs, &ns, &err);
+    check(st[0] == RAM_ERR_INTERRUPTED && xi.calls == 3 && ns == 0, "refit.rounds.stopped", "status %d after %d calls",
+          st[0], xi.calls);
+    free(xi.seen), free(all), free(pa), free(q), free(truth), free(in);
+}
+
 int main(void)
 {
     (void)check_close_npy;
@@ -724,5 +1198,9 @@ int main(void)
     test_codes_recall();
     test_golden();
     test_rotation_bits(); /* last: it draws from the random stream the tests above are tuned to */
+    test_refit_solve();
+    test_refit_ridge();
+    test_refit_axes();
+    test_refit_rounds();
     return harness_exit();
 }

@@ -267,13 +267,13 @@ static void test_fused_case(const struct qcase *c, const char *tag)
             ram_set_threads(threads);
             ram_layernorm(c->x, xn, M, K, lw, lb, 1e-5f);
             rc |= ram_q8_linear(xn, M, c->q, c->b, ref, &err);
-            rc |= ram_q8_linear_ex(c->x, M, c->q, c->b, y, &ln, &err);
+            rc |= ram_q8_linear_ex(c->x, M, c->q, c->b, y, &ln, NULL, &err);
             ln_ok &= !memcmp(ref, y, sizeof(float) * ny);
             rc |= ram_q8_linear(c->x, M, c->q, c->b, tmp, &err);
             memcpy(ref, res, sizeof(float) * ny);
             ram_add(ref, tmp, ny);
             memcpy(y, res, sizeof(float) * ny);
-            rc |= ram_q8_linear_ex(c->x, M, c->q, c->b, y, &add, &err);
+            rc |= ram_q8_linear_ex(c->x, M, c->q, c->b, y, &add, NULL, &err);
             add_ok &= !memcmp(ref, y, sizeof(float) * ny);
         }
     ram_cpu_force(isa);
@@ -322,7 +322,7 @@ static void test_fused_case(const struct qcase *c, const char *tag)
     ram_scratch_free(&sc);
     snprintf(name, sizeof name, "quant.%s.fused_bf16_separate_ops", tag);
     check(rc == RAM_OK && bf_ok, name, "bf16 path differs (%s)", rc ? err.msg : "");
-    rc = bq ? ram_q8_linear_ex(c->x, M, bq, c->b, y, &ln, &err) : RAM_OK;
+    rc = bq ? ram_q8_linear_ex(c->x, M, bq, c->b, y, &ln, NULL, &err) : RAM_OK;
     snprintf(name, sizeof name, "quant.%s.fused_bf16_refused", tag);
     check(bq && rc == RAM_ERR_ARG && strstr(err.msg, "int8 weight"), name, "rc %d", (int)rc);
     ram_q8_weight_free(bq);
@@ -356,6 +356,26 @@ static void test_amx_blocks(void)
     const size_t n = sizeof(float) * M * N;
     check(ok && rc == RAM_OK && !memcmp(y[0], y[1], n) && !memcmp(y[0], y[2], n) && !memcmp(y[0], y[3], n),
           "quant.amx_blocks_equal_vnni", "outputs differ between AMX blocks and VNNI or threads");
+    /* int8x2 fused on tiles (gemm_amx_x2, its own blocks: 8 panels of both forms per block here) at 1 and
+    ** 2 threads against the VNNI kernel's two passes. */
+    int8_t *lp = malloc(ram_q8_packed_bytes(N, K));
+    float *ls = malloc(sizeof(float) * N);
+    struct ram_q8_weight *lo = NULL;
+    ok = ok && lp && ls && !ram_q8_quantize_pack_lo(c.W, N, K, c.packed, c.scale, lp, ls, &err) &&
+         !ram_q8_weight_new(N, K, lp, ls, &lo, &err);
+    if (ok) c.q->lo = lo;
+    for (int i = 0; ok && i < 3; i++) {
+        ram_q8_force_scalar(i < 2 ? 0 : 2); /* AMX fused, AMX fused, VNNI */
+        ram_set_threads(i % 2 + 1);
+        rc |= ram_q8_linear(c.x, M, c.q, c.b, y[i], &err);
+    }
+    ram_q8_force_scalar(0);
+    ram_set_threads(1);
+    check(ok && rc == RAM_OK && !memcmp(y[0], y[1], n) && !memcmp(y[0], y[2], n) && memcmp(y[0], y[3], n),
+          "quant.amx_blocks_int8x2_fused_equal_vnni", "int8x2 outputs differ between fused AMX and VNNI or threads");
+    c.q->lo = NULL;
+    ram_q8_weight_free(lo);
+    free(lp), free(ls);
     for (int i = 0; i < 4; i++) free(y[i]);
     qcase_free(&c);
 }
@@ -397,7 +417,7 @@ static void test_split_shape(int M, int N, int K, int mode)
     struct qcase c;
     int ok = qcase_make(&c, M, N, K);
     int8_t *lp = malloc(ram_q8_packed_bytes(N, K));
-    float *ls = malloc(sizeof(float) * N), *y[5][2], *ref = malloc(sizeof(float) * M * N);
+    float *ls = malloc(sizeof(float) * N), *y[6][2], *ref = malloc(sizeof(float) * M * N);
     struct ram_q8_weight *lo = NULL;
     ok = ok && !ram_q8_quantize_pack_lo(c.W, N, K, c.packed, c.scale, lp, ls, &err) &&
          !ram_q8_weight_new(N, K, lp, ls, &lo, &err);
@@ -407,17 +427,19 @@ static void test_split_shape(int M, int N, int K, int mode)
     }
     c.q->lo = x2 || lm ? lo : NULL, c.q->split_x = xs, c.q->lo_mean = lm;
     ram_status rc = RAM_OK;
-    for (int l = 0; l < 5; l++)
+    for (int l = 0; l < 6; l++) /* 5: AMX with int8x2's two products in two passes, not fused */
         for (int t = 0; t < 2; t++) {
             y[l][t] = malloc(sizeof(float) * M * N);
-            ram_q8_force_scalar(l);
+            ram_q8_force_scalar(l == 5 ? 0 : l);
+            ram_q8_fuse_x2(l != 5);
             ram_set_threads(t + 1);
             rc |= ram_q8_linear(c.x, M, c.q, c.b, y[l][t], &err);
         }
     ram_q8_force_scalar(0);
+    ram_q8_fuse_x2(1);
     ram_set_threads(1);
     int same = 1;
-    for (int l = 0; l < 5; l++)
+    for (int l = 0; l < 6; l++)
         for (int t = 0; t < 2; t++) same &= !memcmp(y[l][t], y[0][0], sizeof(float) * M * N);
     snprintf(name, sizeof name, "%s.%dx%dx%d.paths_and_threads_bit_identical", kind, M, N, K);
     check(rc == RAM_OK && same, name, "outputs differ between kernel levels or threads");
@@ -468,18 +490,23 @@ static void test_split_shape(int M, int N, int K, int mode)
     const struct ram_q8_fuse ln = {.ln_w = lw, .ln_b = lb, .ln_eps = 1e-5f}, add = {.add = 1};
     ram_layernorm(c.x, xn, M, K, lw, lb, 1e-5f);
     rc = ram_q8_linear(xn, M, c.q, c.b, ref, &err);
-    rc |= ram_q8_linear_ex(c.x, M, c.q, c.b, y[1][0], &ln, &err);
+    /* through a reused scratch (scratch.h) left full of other bytes: nothing read before it is written */
+    struct ram_scratch sc = {0};
+    void *junk = ram_scratch_get(&sc, (size_t)4 << 20);
+    if (junk) memset(junk, 0xA5, (size_t)4 << 20);
+    rc |= junk ? ram_q8_linear_ex(c.x, M, c.q, c.b, y[1][0], &ln, &sc, &err) : RAM_ERR_NOMEM;
     snprintf(name, sizeof name, "%s.%dx%dx%d.fused_layernorm_identical", kind, M, N, K);
     check(rc == RAM_OK && !memcmp(ref, y[1][0], sizeof(float) * M * N), name, "fused LayerNorm differs");
     double aw = 0;
     for (size_t i = 0; i < (size_t)M * N; i++) y[1][1][i] = 1.0f;
-    rc = ram_q8_linear_ex(c.x, M, c.q, c.b, y[1][1], &add, &err);
+    rc = ram_q8_linear_ex(c.x, M, c.q, c.b, y[1][1], &add, &sc, &err);
+    ram_scratch_free(&sc);
     for (size_t i = 0; i < (size_t)M * N; i++)
         aw = fmax(aw, fabs(y[1][1][i] - (1.0 + y[0][0][i])) / (1e-6 * (2 + fabs(y[0][0][i]))));
     snprintf(name, sizeof name, "%s.%dx%dx%d.fused_residual_within_rounding", kind, M, N, K);
     check(rc == RAM_OK && aw <= 1.0, name, "fused add off by %.3f x 1e-6", aw);
     free(lw), free(lb), free(xn);
-    for (int l = 0; l < 5; l++) free(y[l][0]), free(y[l][1]);
+    for (int l = 0; l < 6; l++) free(y[l][0]), free(y[l][1]);
     free(a), free(sa), free(za), free(res), free(mean), free(dmean), free(pmean);
 out:
     c.q->lo = NULL;
@@ -490,9 +517,10 @@ out:
 
 static void test_split(void)
 {
-    /* Odd M, N, K (K not a multiple of 4), a K of 3, K a multiple of 64 (AMX) with a partial panel, and
-    ** one over the 2-thread work threshold with K a multiple of 64. */
-    static const int shapes[][3] = {{7, 33, 13}, {50, 20, 3}, {33, 17, 64}, {76, 260, 448}};
+    /* Odd M, N, K (K not a multiple of 4), a K of 3, K a multiple of 64 (AMX) with a partial panel, one
+    ** row on AMX with N not a multiple of 16, and one over the 2-thread work threshold with K a multiple
+    ** of 64. */
+    static const int shapes[][3] = {{7, 33, 13}, {50, 20, 3}, {33, 17, 64}, {1, 31, 128}, {76, 260, 448}};
     for (int mode = 1; mode <= 5; mode++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             test_split_shape(shapes[i][0], shapes[i][1], shapes[i][2], mode);
@@ -687,9 +715,10 @@ static void test_bf16_round_rows(void)
 
 /* ram_bf16_linear_ex's fused LayerNorm and residual add give the separate
 ** ops' values bit for bit (LayerNorm, ram_bf16_linear, ram_add) on every
-** level, at 1 and 2 threads, plain and with both operands split; K = 1056
-** takes AMX's K blocks, whose partial sums then leave y (the residual)
-** alone (only the best level there: the portable loop takes seconds). */
+** level, at 1 and 2 threads, plain and with both operands split; K = 1600
+** with both split takes AMX's K blocks, whose partial sums then leave y
+** (the residual) alone (only the best level there: the portable loop takes
+** seconds). */
 static void test_bf16_fused_shape(int M, int N, int K, int all_levels)
 {
     struct ram_error err;
@@ -743,23 +772,27 @@ static void test_bf16_fused_shape(int M, int N, int K, int all_levels)
 static void test_bf16(void)
 {
     /* K a multiple of 32 takes the AMX tiles where granted; the others the vector kernels. */
-    static const int shapes[][3] = {{1, 1, 1},     {1, 17, 5},     {7, 33, 13},     {13, 70, 130},
-                                    {6, 64, 256},  {25, 100, 771}, {50, 200, 3},    {130, 300, 262},
-                                    {37, 70, 128}, {33, 17, 32},   {130, 300, 256}, {70, 200, 1056}};
+    static const int shapes[][3] = {{1, 1, 1},       {1, 17, 5},      {7, 33, 13},     {13, 70, 130}, {6, 64, 256},
+                                    {25, 100, 771},  {50, 200, 3},    {130, 300, 262}, {37, 70, 128}, {33, 17, 32},
+                                    {130, 300, 256}, {70, 200, 1056}, {1, 40, 64},     {40, 40, 3104}};
     printf("NOTE: bf16 path level %d (4 AMX-BF16, 3 AVX512-BF16, 2 AVX-512F, 1 AVX2, 0 portable)\n", ram_bf16_level());
     test_bf16_round();
     test_bf16_round_rows();
     test_bf16_fused_shape(37, 70, 130, 1);
     test_bf16_fused_shape(33, 17, 32, 1);
-    test_bf16_fused_shape(70, 200, 1056, 0);
+    test_bf16_fused_shape(70, 200, 1600, 0);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_bf16_shape(shapes[i][0], shapes[i][1], shapes[i][2], 0);
     /* bf16x2, bf16xa, bf16x3: odd K, a K of one pair, a K multiple of 32 (AMX) with a partial panel, and
     ** one just over the 2-thread work threshold (8.7 M multiply-adds), with a partial last panel and
     ** three tile blocks of rows (130 x 300 x 256 did the same for ~0.3 s per mode). */
-    /* 70 x 200 x 1056: AMX cuts K in blocks (partial sums in y between them), with two full row blocks and
-    ** a partial one, full panel pairs and a partial last panel on each of 2 threads. */
-    static const int split_shapes[][3] = {{7, 33, 13}, {50, 200, 3}, {33, 17, 32}, {80, 260, 416}, {70, 200, 1056}};
+    /* 70 x 200 x 1600: with split activations AMX cuts K in blocks (partial sums in the scratch between
+    ** them), with two full row blocks and a partial one (its missing rows the zero padding), full panel
+    ** pairs and a partial last panel on each of 2 threads; bf16x2 takes the whole K at once there;
+    ** 17 x 50 x 1568: K blocks over one row block whose second half holds a single row. Plain bf16 cuts
+    ** K above 3072 (40 x 40 x 3104 above, an odd panel too), and 1 x 40 x 64 (above) is one row. */
+    static const int split_shapes[][3] = {{7, 33, 13},    {50, 200, 3},    {33, 17, 32},
+                                          {80, 260, 416}, {70, 200, 1600}, {17, 50, 1568}};
     for (int mode = 1; mode < 4; mode++)
         for (size_t i = 0; i < sizeof split_shapes / sizeof split_shapes[0]; i++)
             test_bf16_shape(split_shapes[i][0], split_shapes[i][1], split_shapes[i][2], mode);
@@ -914,7 +947,7 @@ static void tl_add(struct tl_agree *a, const struct ram_model *m, const float *q
 ** first forward grows it, a second one on the same state allocates
 ** nothing (a buffer per product, as before, made ~40 allocations per
 ** forward here) and gives the same bits from the reused memory. */
-static void test_scratch_reused(struct ram_model *m, const float *chw)
+static void test_scratch_reused(struct ram_model *m, const float *chw, const char *name)
 {
     struct ram_error err = {{0}};
     struct ram_state *st = NULL;
@@ -929,8 +962,7 @@ static void test_scratch_reused(struct ram_model *m, const float *chw)
         if (!rc) rc = ram_tag_probs(st, emb, p[i], &err);
         n[i + 1] = ram_scratch_probe_allocs();
     }
-    check(rc == RAM_OK && n[1] > n[0] && n[2] == n[1] && !memcmp(p[0], p[1], sizeof(float) * K),
-          "quant.trained_like.bf16_scratch_reused",
+    check(rc == RAM_OK && n[1] > n[0] && n[2] == n[1] && !memcmp(p[0], p[1], sizeof(float) * K), name,
           "allocations: %ld in the first forward, %ld in the second (0 expected); same probabilities %d (%s)",
           n[1] - n[0], n[2] - n[1], !memcmp(p[0], p[1], sizeof(float) * K), err.msg);
     ram_state_free(st);
@@ -973,19 +1005,24 @@ static void shared_error(const struct ram_q8_weight *q, const float *W, double *
     free(x), free(y), free(base), free(d);
 }
 
-/* The accurate int8 path's Swin correction (int8m) switched off in a loaded
-** model: every Swin weight loses its residual. Returns how many had one. */
-static int drop_int8m(struct ram_model *m)
+/* The accurate int8 path's Swin corrections (int8m, int8x2) switched off in
+** a loaded model: every Swin weight loses its residual. Counts how many had
+** one as int8m (*n_m) and as int8x2 (*n_x2), per stage (n_x2[s]). */
+static void drop_residuals(struct ram_model *m, int *n_m, int n_x2[8])
 {
-    int n = 0;
-    for (int s = 0; s < m->swin.n_stages; s++)
+    *n_m = 0;
+    for (int s = 0; s < m->swin.n_stages && s < 8; s++) {
+        n_x2[s] = 0;
         for (int b = 0; b < m->swin.depths[s]; b++) {
             struct ram_swin_block_w *w = &m->swin_w.stages[s].blocks[b];
             struct ram_q8_weight *q[4] = {(void *)w->qkv_q, (void *)w->proj_q, (void *)w->fc1_q, (void *)w->fc2_q};
             for (int i = 0; i < 4; i++)
-                if (q[i] && q[i]->lo && q[i]->lo_mean) q[i]->lo = NULL, q[i]->lo_mean = 0, n++;
+                if (q[i] && q[i]->lo) {
+                    (q[i]->lo_mean ? (*n_m)++ : n_x2[s]++);
+                    q[i]->lo = NULL, q[i]->lo_mean = 0;
+                }
         }
-    return n;
+    }
 }
 
 static void test_trained_like(void)
@@ -1013,7 +1050,8 @@ static void test_trained_like(void)
     if (!rc) rc = ram_model_pack_linear(m[4], plain_bf16, m[4], &err);
     if (!rc) rc = ram_model_init_from_file(i8v2, NULL, &m[5], &err);
     if (!rc) rc = ram_model_init_from_file(i8, NULL, &m[6], &err);
-    const int n_int8m = rc ? 0 : drop_int8m(m[6]);
+    int n_int8m = 0, n_x2[8] = {0};
+    if (!rc) drop_residuals(m[6], &n_int8m, n_x2);
     if (!rc) rc = ram_model_init_from_file(f32, NULL, &m[7], &err); /* the accurate int8 mix made at load */
     if (!rc) rc = ram_model_pack_linear(m[7], int8acc_at_load, m[7], &err);
     /* The residual the file stores is the one that matters: on a matrix of stage 1 the error every
@@ -1027,15 +1065,19 @@ static void test_trained_like(void)
            sh_with, sh_without);
     check(rc == RAM_OK && sh_with <= sh_without / 4, "quant.trained_like.int8_file_residual_corrects",
           "shared error %.3g with the correction, %.3g without", sh_with, sh_without);
-    /* Version 3: the Swin blocks' int8 matrices of stages 0-2 carry their residual (int8m),
-    ** the last stage stays bf16, the decoder is bf16; version 2 runs as it always did. */
+    /* Version 3: the Swin blocks' int8 matrices of stages 0-1 carry their residual as int8m, those
+    ** of stage 2 (the one before the last) as int8x2, the last stage stays bf16, the decoder is
+    ** bf16; version 2 runs as it always did. */
     const struct ram_swin_block_w *b2 = rc ? NULL : &m[2]->swin_w.stages[1].blocks[1];
     const struct ram_swin_block_w *b5 = rc ? NULL : &m[5]->swin_w.stages[1].blocks[1];
+    const struct ram_swin_block_w *bx = rc ? NULL : &m[2]->swin_w.stages[2].blocks[1];
     check(rc == RAM_OK && m[2]->quant == RAM_QUANT_INT8ACC && b2->fc2_q->lo && b2->fc2_q->lo_mean &&
-              !b2->fc2_q->bf16.packed && m[2]->tagger_layers[1].i_q->bf16.packed &&
-              !m[2]->tagger_layers[1].i_q->bf16.lo && m[2]->swin_w.stages[3].blocks[0].fc1_q->bf16.packed &&
-              n_int8m == 4 * (2 + 2 + 2),
-          "quant.trained_like.int8_forms", "version 3: Swin int8m (%d matrices), decoder bf16 expected (%s)", n_int8m,
+              !b2->fc2_q->bf16.packed && bx->qkv_q->lo && !bx->qkv_q->lo_mean && !bx->qkv_q->bf16.packed &&
+              m[2]->tagger_layers[1].i_q->bf16.packed && !m[2]->tagger_layers[1].i_q->bf16.lo &&
+              m[2]->swin_w.stages[3].blocks[0].fc1_q->bf16.packed && n_int8m == 4 * (2 + 2) && n_x2[0] == 0 &&
+              n_x2[1] == 0 && n_x2[2] == 4 * 2 && n_x2[3] == 0,
+          "quant.trained_like.int8_forms",
+          "version 3: Swin int8m (%d matrices), stage 2 int8x2 (%d), decoder bf16 expected (%s)", n_int8m, n_x2[2],
           err.msg);
     check(rc == RAM_OK && m[5]->quant == RAM_QUANT_INT8 && !b5->fc2_q->lo && !b5->fc2_q->bf16.packed &&
               !m[5]->tagger_layers[1].i_q->bf16.packed && m[5]->tagger_layers[1].i_q->colsum,
@@ -1067,7 +1109,8 @@ static void test_trained_like(void)
         for (int j = 0; j < 3 * S * S; j++) /* smooth waves plus noise, normalised-image range */
             chw[j] = 1.5f * sinf(0.05f * (float)(j % S) * (i + 1) + 0.03f * (float)(j / S) + (float)i) + 0.4f * frand();
         for (int k = 0; k < NM && !rc; k++) rc = probs_of(m[k], chw, p[k], &err);
-        if (i == 0 && !rc) test_scratch_reused(m[1], chw);
+        if (i == 0 && !rc) test_scratch_reused(m[1], chw, "quant.trained_like.bf16_scratch_reused");
+        if (i == 0 && !rc) test_scratch_reused(m[2], chw, "quant.trained_like.int8_v3_scratch_reused");
         file_same &= !memcmp(p[1], p[3], sizeof(float) * K);
         int8_same &= !memcmp(p[2], p[7], sizeof(float) * K);
         int8_corrected |= !!memcmp(p[2], p[6], sizeof(float) * K);
@@ -1096,8 +1139,9 @@ static void test_trained_like(void)
     check(rc == RAM_OK && int8_same && int8_corrected, "quant.trained_like.int8_file_equals_int8acc_at_load",
           "the version-3 file %s the accurate mix made at load from fp32; without its correction it %s",
           int8_same ? "equals" : "differs from", int8_corrected ? "differs" : "is the same");
-    /* The whole version-3 forward (int8m products, their mean and correction, the bf16 decoder)
-    ** gives the same bits at every int8 kernel level and at 1 and 2 threads. */
+    /* The whole version-3 forward (int8m products, their mean and correction, int8x2 products
+    ** (fused on AMX, two passes elsewhere), the bf16 decoder) gives the same bits at every int8
+    ** kernel level and at 1 and 2 threads. */
     int lv_same = 1;
     float *pl = malloc(sizeof(float) * K);
     ram_set_threads(1);

@@ -27,7 +27,8 @@
 ** the order of the groups, then the worst first.
 ** RAM_BENCH_GROUPS=swin,decoder,all (labels, comma-separated) measures
 ** only those groups (swin0..swin3, swin0-1, swin0-2, swin, dec0, dec1,
-** decoder: whole stages or halves). RAM_BENCH_REST=bf16 gives the other
+** decoder: whole stages or halves; swin0-2.qkv / .proj / .fc1 / .fc2 /
+** .attn / .mlp: one kind of matrix in every block of stages 0-2). RAM_BENCH_REST=bf16 gives the other
 ** layers the bf16 path's precision instead of fp32 (mixed int8 + bf16
 ** configurations, still against fp32).
 ** --layers-bf16x2, --layers-bf16xa and --layers-bf16x3 give the group
@@ -193,8 +194,11 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
     struct runner r[NP];
     const char *names[NP] = {"fp32", "bf16", "int8", "bf16acc", "int8b"};
     /* RAM_BENCH_INT8_B=FILE: a second int8 file (e.g. the previous format version) as a fifth path;
-    ** RAM_BENCH_NO_BF16=1 leaves the two bf16 paths out (int8 comparisons on a busy machine). */
+    ** RAM_BENCH_NO_BF16=1 leaves the two bf16 paths out (int8 comparisons on a busy machine);
+    ** RAM_BENCH_B_UNFUSED=1 runs the fifth path's int8x2 products in two passes on AMX
+    ** (ram_q8_fuse_x2(0)): with INT8_B = INT8.ram, the fused kernel against the two passes. */
     const char *i8b = getenv("RAM_BENCH_INT8_B");
+    const int b_unfused = getenv("RAM_BENCH_B_UNFUSED") && atoi(getenv("RAM_BENCH_B_UNFUSED"));
     const int no_bf16 = getenv("RAM_BENCH_NO_BF16") && atoi(getenv("RAM_BENCH_NO_BF16"));
     const int on[NP] = {1, !no_bf16, 1, !no_bf16, i8b && *i8b};
     memset(r, 0, sizeof r);
@@ -221,12 +225,14 @@ static int paths_main(const char *f32, const char *i8, int runs, char **files, i
         for (int run = -1; run < runs; run++)
             for (int k = 0; k < NP; k++) {
                 if (!on[k]) continue;
+                ram_q8_fuse_x2(!(k == 4 && b_unfused));
                 double t0 = bench_now();
                 if (ram_image_preprocess(img, nimg, S, 0, chw, &err) || probs_of(&r[k], chw, p[k], &err)) {
                     fprintf(stderr, "bench_precision: %s\n", err.msg);
                     return 1;
                 }
                 if (run >= 0) t[k][run] = bench_now() - t0;
+                ram_q8_fuse_x2(1);
             }
         double m[NP];
         for (int k = 0; k < NP; k++) {
@@ -395,6 +401,12 @@ static int layers_main(const char *f32, char **files, int nf)
         {"dec1.attn_out", "tagging_head.encoder.layer.1.", "crossattention.output.dense", 0},
         {"dec1.ffn_in", "tagging_head.encoder.layer.1.", "intermediate.dense", 0},
         {"dec1.ffn_out", "tagging_head.encoder.layer.1.", "layer.1.output.dense", 0},
+        {"swin0-2.qkv", "visual_encoder.layers.", "attn.qkv", 3},
+        {"swin0-2.proj", "visual_encoder.layers.", "attn.proj", 3},
+        {"swin0-2.fc1", "visual_encoder.layers.", "mlp.fc1", 3},
+        {"swin0-2.fc2", "visual_encoder.layers.", "mlp.fc2", 3},
+        {"swin0-2.attn", "visual_encoder.layers.", "attn.", 3},
+        {"swin0-2.mlp", "visual_encoder.layers.", "mlp.", 3},
         {"swin0", "visual_encoder.layers.0.", "blocks.", 0},
         {"swin1", "visual_encoder.layers.1.", "blocks.", 0},
         {"swin2", "visual_encoder.layers.2.", "blocks.", 0},

@@ -39,6 +39,13 @@ decoder on every row per query):
     /usr/bin/python3 tests/bench/cascade_proxies.py DB [DB...] [--cheap] [--heldout] [--cache=FILE.npz]
                      [--shares=0.03,0.05] [--stored] [--only=cls,probs]
 
+    /usr/bin/python3 tests/bench/cascade_proxies.py DB [TABLE] --axes
+
+--axes (alone; no decoder, no torch): the refit cascade as ram_index builds it, on the first
+P = 32/64/128 principal axes of the stored unit CLS (photos_cls), the copy int8 or bf16, at 3%
+and 5% of the table, anchors evenly spaced or half by the query's cosine, on the 16 queries and
+the 16 held-out ones (docs/SCALE.md, *The refit cascade*); TABLE defaults to photos.
+
 DB: databases whose table `photos` holds the default model's outputs
 (ram-index over tests/bench/cascade_photos.py pictures); --cheap skips the
 decoder proxies (for 50,000 rows and more); --cache keeps what was read from
@@ -332,13 +339,19 @@ def main():
                       % (name, 100 * share, n0, rounds, rec[:, 0].mean(), rec[:, 1].mean(), worst), flush=True)
 
 
-def adaptive(s, F, budget, n0, rounds):
+def adaptive(s, F, budget, n0, rounds, cos=None):
     """a cascade that learns its proxy: anchors scored exactly, a ridge fit on them ranks every row, the
     best unscored rows are scored exactly, the fit is redone on every row scored so far (weighted to the
     top), and so on; returns topk_recall over every row scored (the budget counts the anchors)."""
     n = len(s)
     scored = np.zeros(n, bool)
-    scored[np.arange(0, n, max(1, n // n0))[:n0]] = True
+    if cos is None:
+        scored[np.arange(0, n, max(1, n // n0))[:n0]] = True
+    else:  # half the anchors evenly spaced, half the best by the cheap cosine
+        scored[np.arange(0, n, max(1, n // (n0 - n0 // 2)))[:n0 - n0 // 2]] = True
+        c = cos.copy()
+        c[scored] = -np.inf
+        scored[np.argsort(-c, kind="stable")[:n0 // 2]] = True
     per = max(1, (budget - scored.sum()) // rounds)
     for rd in range(rounds):
         idx = np.flatnonzero(scored)
@@ -348,5 +361,77 @@ def adaptive(s, F, budget, n0, rounds):
         scored[np.argsort(-p, kind="stable")[:per]] = True
     return topk_recall(s, np.flatnonzero(scored))
 
+def read_units(path, table, so, model, texts):
+    """the stored unit CLS of every row (photos_cls: float32 scale, dim int8, in the rotated space), the
+    exact MATCH scores of the texts, and their CLIP embeddings rotated into the same space."""
+    c = sqlite3.connect(path)
+    c.enable_load_extension(True)
+    c.load_extension(so)
+    c.execute("SELECT ram_load(?)", (model,))
+    rows = c.execute('SELECT id, v FROM "%s_cls" ORDER BY id' % table).fetchall()
+    dim = len(rows[0][1]) - 4
+    U = np.stack([np.frombuffer(v, np.int8, dim, 4).astype(np.float32) * struct.unpack_from("<f", v)[0]
+                  for _, v in rows])
+    where = {r[0]: i for i, r in enumerate(rows)}
+    S = np.zeros((len(texts), len(rows)))
+    for qi, text in enumerate(texts):
+        for rowid, sc in c.execute('SELECT rowid, score FROM "%s" WHERE "%s" MATCH ? AND k = ?' % (table, table),
+                                   (text, len(rows))):
+            S[qi, where[rowid]] = sc
+    sign = np.array([-1.0 if ((d * 2654435761) % 2**32) >> 16 & 1 else 1.0 for d in range(dim)])
+    T = np.stack([np.frombuffer(c.execute("SELECT ram_text_embed(?)", (t,)).fetchone()[0], np.float32)
+                  for t in texts]).astype(np.float64)
+    T = (T * sign) @ hadamard(dim).T / np.sqrt(dim)  # T x: the stored vectors' space
+    return U.astype(np.float64), S, T
+
+
+def axes_study(path, table, so, model):
+    """--axes: the refit cascade on the first P principal axes of the stored unit CLS (what a copy in
+    memory of P numbers per picture keeps), int8 per axis or bf16, at 3% / 5% of the table, on QUERIES
+    and HELDOUT; anchors evenly spaced or half of them the query's best by the projected cosine."""
+    U, S, T = read_units(path, table, so, model, QUERIES + HELDOUT)
+    n, dim = U.shape
+    sample = U[np.arange(0, n, max(1, n // 4096))[:4096]]
+    mu = sample.mean(0)
+    ev, V = np.linalg.eigh(np.cov((sample - mu).T))
+    V = V[:, ::-1]
+    print("# %d rows of %s; energy kept at 16/32/64/128 axes %s" % (n, table, " ".join(
+        "%.3f" % (ev[::-1][:k].sum() / ev.sum()) for k in (16, 32, 64, 128))), flush=True)
+
+    def bf16(x):
+        b = x.astype(np.float32).view(np.uint32)
+        b = (b + 0x7fff + ((b >> 16) & 1)) & 0xffff0000
+        return b.view(np.float32).astype(np.float64)
+
+    def int8(Z):
+        sc = np.abs(Z).max(0) / 127 + 1e-12
+        return np.round(Z / sc) * sc
+
+    for P in (32, 64, 128, 512):
+        for qname, quant in (("int8", int8), ("bf16", bf16)):
+            if P == 512 and qname == "bf16":
+                continue
+            Z = quant((U - mu) @ V[:, :P]) if P < 512 else U
+            for share in SHARES:
+                for first, rounds, anch in ((0.15, 6, "even"), (0.15, 6, "cos"), (0.10, 8, "cos"), (0.2, 4, "cos")):
+                    budget = int(np.ceil(share * n))
+                    n0 = max(50, int(budget * first))
+                    rec = []
+                    for qi in range(len(S)):
+                        cos = ((U - mu) @ V[:, :P]) @ (V[:, :P].T @ T[qi]) if anch == "cos" else None
+                        rec.append(adaptive(S[qi], Z, budget, n0, rounds, cos))
+                    rec = np.array(rec)
+                    b, h = rec[:len(QUERIES)], rec[len(QUERIES):]
+                    print("axes P=%-3d %s %.1f%% anchors %.2f %s, %d rounds: bench %.3f (worst %.2f) held-out %.3f "
+                          "(worst %.2f)" % (P, qname, 100 * share, first, anch, rounds, b[:, 0].mean(), b[:, 0].min(),
+                                           h[:, 0].mean(), h[:, 0].min()), flush=True)
+
+
 if __name__ == "__main__":
+    if "--axes" in sys.argv:
+        SHARES[:] = [0.03, 0.05]
+        a = [x for x in sys.argv[1:] if not x.startswith("--")]
+        axes_study(a[0], a[1] if len(a) > 1 else "photos", os.path.join(ROOT, "build", "ram"),
+                   os.path.abspath(os.path.join(ROOT, "build", "default.ram")))
+        sys.exit(0)
     main()
