@@ -385,5 +385,5 @@ $(TSAN_BUILD)/test_concurrency: tests/test_concurrency.c tests/harness.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=thread $(PKG_CFLAGS) -Icore -Itests $< -o $@ -lsqlite3 -lpthread -lm
 tsan: tsan-build
-	RAM_BUILD=$(TSAN_BUILD) OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="$(TSAN_OPTIONS_RAM)" $(TSAN_BUILD)/test_concurrency
+	RAM_BUILD=$(TSAN_BUILD) OPENBLAS_NUM_THREADS=1 RAM_THREADS=2 TSAN_OPTIONS="$(TSAN_OPTIONS_RAM)" $(TSAN_BUILD)/test_concurrency
 .PHONY: tsan tsan-build

@@ -79,9 +79,12 @@ for b in "$@"; do suite "$b"; done
 # Once, after the suites (make test sets these): test_concurrency under
 # ThreadSanitizer, then the fuzz targets' lines (tests/fuzz/run.sh prints
 # "PASS: fuzz_T (N execs in S s)" or a FAIL line naming the crash input).
+# OpenBLAS stays single-threaded (its threads are not instrumented), but
+# RAM_THREADS=2 keeps our own pool and its speed-sized splits in play: the
+# pool takes OPENBLAS_NUM_THREADS only when RAM_THREADS is unset.
 if [ -n "${RAM_TSAN_BUILD:-}" ]; then
   echo "#### ThreadSanitizer: $RAM_TSAN_BUILD"
-  run tsan/test_concurrency env RAM_BUILD="$RAM_TSAN_BUILD" OPENBLAS_NUM_THREADS=1 \
+  run tsan/test_concurrency env RAM_BUILD="$RAM_TSAN_BUILD" OPENBLAS_NUM_THREADS=1 RAM_THREADS=2 \
     TSAN_OPTIONS="${RAM_TSAN_OPTIONS:-}" "$RAM_TSAN_BUILD/test_concurrency"
 fi
 if [ -n "$fuzz_pid" ]; then
