@@ -745,13 +745,14 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         if (!q->per_image && !imgs[i].rotated) perm[j++] = i;
     int Ra = q->per_image ? 0 : na * T; /* rows [0, Ra) rotated, [Ra, R) plain */
     int approx = q->approx && !q->per_image;
-    for (int set = 0; set < RAM_CACHE_W_SETS && !q->per_image; set++)
-        if (((set & 1) ? Ra > 0 : Ra < R) && (set < 2 || approx) && !q->mw[set] &&
-            !(q->mw[set] = ram_cache_weights_get(m, set, err)))
-            return RAM_ERR_NOMEM;
-    /* the approximate path's bf16 sets by group, and the dense layers (either set's) */
+    for (int set = 0; set < RAM_CACHE_W_SETS && !q->per_image; set++) {
+        /* a space's sets when the batch holds a picture stored in it; the bf16 ones only approximate */
+        int need = set == RAM_CACHE_W_BF16_DENSE ? approx : ((set & 1) ? Ra > 0 : Ra < R) && (set < 2 || approx);
+        if (need && !q->mw[set] && !(q->mw[set] = ram_cache_weights_get(m, set, err))) return RAM_ERR_NOMEM;
+    }
+    /* the approximate path's bf16 value sets by group, and its dense layers (one set for both) */
     const struct ram_cache_weights *bw[2] = {q->mw[RAM_CACHE_W_BF16_PLAIN], q->mw[RAM_CACHE_W_BF16_ROT]};
-    const struct ram_cache_weights *bd = bw[0] ? bw[0] : bw[1];
+    const struct ram_cache_weights *bd = q->mw[RAM_CACHE_W_BF16_DENSE];
 
     /* Layer-0 input. */
     if (q->des == 1) {

@@ -676,7 +676,9 @@ BF_TARGET_AMX static void gemm_amx(const struct bf_job *j)
                 const int ke = kb + kc2 < K2 ? kb + kc2 : K2;
                 for (int r0 = mb; r0 < me; r0 += 32)
                     for (int p = nb; p < ne; p += 2) {
-                        float *c = j->part + (size_t)r0 * n + p * 16; /* used when K is blocked */
+                        /* the partial sums, when K is blocked (part is NULL otherwise: no
+                        ** offset may be applied to it, C11 6.5.6) */
+                        float *c = kc2 < K2 ? j->part + (size_t)r0 * n + p * 16 : NULL;
                         if (kb == 0) {
                             _tile_zero(0);
                             _tile_zero(1);

@@ -228,11 +228,13 @@ struct ram_model {
     /* The tagging decoder's matrices packed for sgemm at load (owned, freed by
     ** ram_tagger_release_packed; NULL: none). */
     void *tagger_packed;
-    /* The open-set scorer's weights (cache_weights.h: fp32 and bf16 sets,
-    ** plain and rotated): made lazily by the first ram_cache_score that
-    ** needs a set and published atomically (the one cache a shared model
-    ** gains after load); owned, freed by ram_cache_release_weights. */
-    void *cache_score_w[4];
+    /* The open-set scorer's weights (cache_weights.h: RAM_CACHE_W_SETS
+    ** slots, the fp32 and bf16 value sets of both spaces and the bf16 dense
+    ** layers): made lazily by the first ram_cache_score that needs a set and
+    ** published atomically; the one field written after load, through the
+    ** const pointers every user holds (cache_weights.h: const contract);
+    ** owned, freed by ram_cache_release_weights. */
+    void *cache_score_w[5];
 
     /* Converted weights this model owns (ram_free each). */
     void **owned;

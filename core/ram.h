@@ -20,9 +20,13 @@
 **     ram_state_free(st);
 **     ram_model_free(model);
 **
-** Thread safety: a ram_model is immutable after ram_model_init_from_file and
-** may be shared by any number of threads. A ram_state holds the scratch memory
-** of one inference: use one state per thread (or lock it).
+** Thread safety: a ram_model's weights and results never change after
+** ram_model_init_from_file, and it may be shared by any number of threads.
+** Its one mutable part is a cache filled lazily: the open-set scorer's
+** packed weights (core/cache_weights.h), made by the first call that needs
+** them and published with an atomic compare-and-swap, so concurrent first
+** calls are safe and every call gets the same bits. A ram_state holds the
+** scratch memory of one inference: use one state per thread (or lock it).
 **
 ** Errors: every fallible function returns a ram_status; on failure it writes a
 ** human-readable message into the caller's struct ram_error (never prints,

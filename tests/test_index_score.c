@@ -8,6 +8,7 @@
 #include "cascade_refit.h"
 #include "cache_weights.h"
 #include "gemm_bf16.h"
+#include "gemm_q8.h"
 #include "harness.h"
 #include "jobs.h"
 #include "ram.h"
@@ -466,6 +467,108 @@ static void folded_oom(struct ram_model *m, int approx)
     free(emb), free(label), free(blob);
 }
 
+/* The approximate scorer's bf16 weights: the value products in each space
+** (Wv_h, rotated or not) and one dense set (query, attention output, FFN)
+** for both spaces, every pack 64-byte aligned (a 64-byte panel row is one
+** kernel operand). Where the model has plain bf16 forms of its dense layers
+** (a version-3 int8 file's *_q->bf16) the set borrows them instead of
+** making a copy, with the same scores bit for bit; a bf16x2 form (a
+** residual: other products) is not borrowed. */
+static int packs_aligned(const struct ram_bf16_weight *w, int n)
+{
+    int ok = 1;
+    for (int i = 0; i < n; i++) ok = ok && w[i].packed && ((uintptr_t)w[i].packed & 63) == 0;
+    return ok;
+}
+
+static void approx_weight_sets(struct ram_model *m)
+{
+    int nt = m->n_image_tokens, dim = m->embed_dim, L = m->tagger.n_layers, heads = m->tagger.n_heads;
+    int hid = m->tagger.hidden, inter = m->tagger.intermediate;
+    enum { N = 4 };
+    size_t nb = ram_cache_packed_size(nt, dim);
+    unsigned char *blob = malloc(nb * N);
+    float *emb = rvec((size_t)N * nt * dim, 1.5f, 0), *label = rvec((size_t)dim, 1, 0), want[N], got[N];
+    struct ram_cache_tokens v[N];
+    struct ram_error err = {{0}};
+    unit_rows(label, 1, dim);
+    for (int i = 0; i < N; i++) {
+        float *e = emb + (size_t)i * nt * dim;
+        if (i % 2)
+            for (int t = 0; t < nt; t++) e[(size_t)t * dim + 3] *= 12; /* rotated layout: both spaces */
+        ram_cache_pack(e, nt, dim, blob + nb * i, nb, &err);
+        ram_cache_view(blob + nb * i, nb, nt, dim, &v[i], &err);
+    }
+    /* the model's own bf16 forms: plain (borrowed), then with a residual (not) */
+    struct ram_q8_weight *own = calloc((size_t)L * 4, sizeof *own);
+    uint16_t **packs = calloc((size_t)L * 4, sizeof *packs);
+    const int Nn[4] = {hid, hid, inter, hid}, Kk[4] = {hid, hid, hid, inter};
+    for (int l = 0; l < L; l++) {
+        const struct ram_tagger_layer_w *w = &m->tagger_layers[l];
+        const float *src[4] = {w->q_w, w->ao_w, w->i_w, w->o_w};
+        for (int i = 0; i < 4; i++) {
+            size_t bytes = ram_bf16_packed_bytes(Nn[i], Kk[i]);
+            packs[l * 4 + i] = aligned_alloc(64, bytes * 2);
+            ram_bf16_pack(src[i], Nn[i], Kk[i], packs[l * 4 + i]);
+            ram_bf16_pack_lo(src[i], Nn[i], Kk[i], packs[l * 4 + i] + bytes / 2);
+            own[l * 4 + i].n = Nn[i], own[l * 4 + i].k = Kk[i];
+            own[l * 4 + i].bf16 = (struct ram_bf16_weight){Nn[i], Kk[i], packs[l * 4 + i], NULL, 0};
+        }
+    }
+    int on = 0, ok = 1, shape = 1, aligned = 1, borrowed = 1, same = 1;
+    for (int round = 0; ok && round < 3; round++) { /* 0: no bf16 forms, 1: plain ones, 2: bf16x2 ones */
+        for (int l = 0; l < L; l++) {
+            struct ram_tagger_layer_w *w = &m->tagger_layers[l];
+            for (int i = 0; i < 4; i++) {
+                struct ram_q8_weight *q = &own[l * 4 + i];
+                q->bf16.lo = round == 2 ? packs[l * 4 + i] + ram_bf16_packed_bytes(Nn[i], Kk[i]) / 2 : NULL;
+            }
+            w->q_q = round ? &own[l * 4] : NULL, w->ao_q = round ? &own[l * 4 + 1] : NULL;
+            w->i_q = round ? &own[l * 4 + 2] : NULL, w->o_q = round ? &own[l * 4 + 3] : NULL;
+        }
+        ram_cache_release_weights(m);
+        struct ram_cache_query *q = 0;
+        ok = ram_cache_query_init(m, label, 1, 1, N, &q, &err) == RAM_OK;
+        on = ok && ram_cache_query_approx(q, 1);
+        ok = ok && ram_cache_score(q, v, N, round ? got : want, &err) == RAM_OK;
+        ram_cache_query_free(q);
+        if (!on) break;
+        same = same && (!round || !memcmp(got, want, sizeof want));
+        const struct ram_cache_weights *s[3];
+        for (int k = 0; k < 3; k++) s[k] = m->cache_score_w[RAM_CACHE_W_BF16_PLAIN + k];
+        shape = shape && s[0] && s[1] && s[2];
+        for (int l = 0; shape && l < L; l++) {
+            const struct ram_cache_layer_w *d = &s[2]->lw[l];
+            const struct ram_bf16_weight dense[4] = {d->bq, d->bao, d->bi, d->bo};
+            /* the value sets make no dense layers, the dense set no value products */
+            for (int k = 0; k < 2; k++) {
+                const struct ram_cache_layer_w *lw = &s[k]->lw[l];
+                shape = shape && !lw->bq.packed && !lw->bao.packed && !lw->bi.packed && !lw->bo.packed;
+            }
+            shape = shape && !d->bv;
+            aligned = aligned && packs_aligned(s[0]->lw[l].bv, heads) && packs_aligned(s[1]->lw[l].bv, heads) &&
+                      packs_aligned(dense, 4);
+            for (int i = 0; i < 4; i++) borrowed = borrowed && (dense[i].packed == packs[l * 4 + i]) == (round == 1);
+        }
+    }
+    if (!on) {
+        check(ok, "index_score.approx.weight_sets", "%s", err.msg);
+        printf("SKIP: index_score.approx.weight_sets: no fast bf16 here (the approximate mode stays off)\n");
+    } else {
+        check(ok && shape && aligned && borrowed && same, "index_score.approx.weight_sets",
+              "ok %d, one dense set beside the value sets %d, packs 64-byte aligned %d, the model's plain bf16 "
+              "packs borrowed (and only those) %d, the same scores %d",
+              ok, shape, aligned, borrowed, same);
+    }
+    for (int l = 0; l < L; l++) {
+        struct ram_tagger_layer_w *w = &m->tagger_layers[l];
+        w->q_q = w->ao_q = w->i_q = w->o_q = NULL;
+    }
+    ram_cache_release_weights(m); /* nothing may borrow the packs freed next */
+    for (int i = 0; i < L * 4; i++) free(packs[i]);
+    free(packs), free(own), free(blob), free(emb), free(label);
+}
+
 /* The key/value weights belong to the model (made by the first call that
 ** needs them, shared by all queries). Two queries on two threads scoring at
 ** once on a model that has none yet both make them, one set is kept (the
@@ -532,6 +635,7 @@ static void test_folded(void)
            folded_vs_per_image(m2, "width48"));
     folded_oom(m, 0);
     folded_oom(m, 1); /* the bf16 sets and the products' scratch */
+    approx_weight_sets(m);
     folded_shared_weights(m);
     synth_free(m), synth_free(m2);
     const char *build = getenv("RAM_BUILD");
