@@ -325,25 +325,20 @@ static int refit_query_axes(IndexVtab *p, const struct IndexRefitCache *r, const
 {
     size_t nu = ram_cache_unit_size(p->nDim);
     unsigned char *aUnit = sqlite3_malloc64(nu);
-    float *t = sqlite3_malloc64(sizeof(float) * (size_t)p->nDim);
+    float *t = sqlite3_malloc64(sizeof(float) * 2 * (size_t)p->nDim), *u = 0;
     struct ram_error err;
     int rc = aUnit && t ? SQLITE_OK : SQLITE_NOMEM;
-    if (t) memset(t, 0, sizeof(float) * (size_t)p->nDim);
+    if (t) memset(t, 0, sizeof(float) * (size_t)p->nDim), u = t + p->nDim;
     for (int i = 0; i < nRow && rc == SQLITE_OK; i++) {
-        float scale;
         if (ram_cache_pack_unit(aRow + (size_t)i * p->nDim, p->nDim, aUnit, nu, &err)) {
             ram__vtab_set_error(&p->base, "ram_index: MATCH: %s", err.msg);
             rc = SQLITE_ERROR;
             break;
         }
-        memcpy(&scale, aUnit, 4);
-        for (int d = 0; d < p->nDim; d++) t[d] += scale * (float)(int8_t)aUnit[4 + d];
+        ram_cache_unit_floats(aUnit, nu, p->nDim, u); /* cannot fail: its size, a finite scale */
+        for (int d = 0; d < p->nDim; d++) t[d] += u[d];
     }
-    for (int j = 0; j < r->nAxes && rc == SQLITE_OK; j++) {
-        double s = 0;
-        for (int d = 0; d < p->nDim; d++) s += (double)r->aAxes[(size_t)j * p->nDim + d] * t[d];
-        aC[j] = (float)s * r->aScale[j];
-    }
+    if (rc == SQLITE_OK) ram_refit_query_coef(t, p->nDim, r->aAxes, r->aScale, r->nAxes, aC);
     sqlite3_free(aUnit), sqlite3_free(t);
     return rc;
 }
