@@ -331,6 +331,7 @@ int ram__index_cmd_refit(IndexVtab *p, const char *zVal)
     int rc = ram__index_exec(p->db, &p->base.zErrMsg,
                              "INSERT OR REPLACE INTO \"%w\".\"%w_config\"(key, value) VALUES('refit', %d)", p->zDb,
                              p->zName, n);
+    if (rc == SQLITE_OK && n != p->nRefit) ram__index_refit_free(p); /* refit=0 keeps nothing alive */
     if (rc == SQLITE_OK) p->nRefit = n;
     return rc;
 }
@@ -358,8 +359,14 @@ static int refit_axes(IndexVtab *p, struct IndexRefitCache *r)
     char *zSql = sqlite3_mprintf("SELECT min(id), max(id) FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
     rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
-    if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        lo = sqlite3_column_int64(s, 0), hi = sqlite3_column_int64(s, 1);
+    if (rc == SQLITE_OK) {
+        int rcStep = sqlite3_step(s);
+        if (rcStep == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+            lo = sqlite3_column_int64(s, 0), hi = sqlite3_column_int64(s, 1);
+        else if (rcStep != SQLITE_ROW) /* an interrupt or I/O error, not an empty table */
+            rc = rcStep;
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_NOMEM) ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
     sqlite3_finalize(s);
     s = 0;
     zSql = sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\" WHERE id >= ?1 ORDER BY id LIMIT 1", p->zDb, p->zName);
@@ -466,7 +473,9 @@ static int refit_project(IndexVtab *p, struct IndexRefitCache *r, int *pbTooLarg
 
 /* Made again (axes and all) when this connection wrote a CLS or any
 ** connection committed to the file since: the axes follow the table's
-** rows without being stored (0 bytes per picture on disk). */
+** rows without being stored (0 bytes per picture on disk). A table found
+** too large is remembered as such (bTooLarge) until the same change, so
+** that its queries do not build and drop the copy each time. */
 int ram__index_refit_get(IndexVtab *p, const struct IndexRefitCache **pr)
 {
     unsigned int uVersion = 0;
@@ -474,21 +483,30 @@ int ram__index_refit_get(IndexVtab *p, const struct IndexRefitCache **pr)
     *pr = 0;
     sqlite3_file_control(p->db, p->zDb, SQLITE_FCNTL_DATA_VERSION, &uVersion);
     int nAx = p->nRefit < p->nDim ? p->nRefit : p->nDim, bTooLarge = 0, rc;
-    if (r->bValid && r->nWritesAt == p->codes.nWrites && r->uVersion == uVersion && r->nAxes == nAx) {
-        *pr = r;
+    if ((r->bValid || r->bTooLarge) && r->nWritesAt == p->codes.nWrites && r->uVersion == uVersion && r->nAxes == nAx) {
+        *pr = r->bValid ? r : 0;
         return SQLITE_OK;
     }
     ram__index_refit_free(p);
     if (nAx < 1) return SQLITE_OK;
     r->nAxes = nAx;
-    r->aScale = sqlite3_malloc64(sizeof(float) * ((size_t)nAx + p->nDim + (size_t)nAx * p->nDim));
+    size_t nFloat = (size_t)nAx + p->nDim + (size_t)nAx * p->nDim;
+    r->aScale = sqlite3_malloc64(sizeof(float) * nFloat);
     if (!r->aScale) return SQLITE_NOMEM;
+    memset(r->aScale, 0, sizeof(float) * nFloat); /* an empty sample leaves them unset: coordinates 0 */
+    for (int j = 0; j < nAx; j++) r->aScale[j] = 1;
     r->aMean = r->aScale + nAx;
     r->aAxes = r->aMean + p->nDim;
     rc = refit_axes(p, r);
     if (rc == SQLITE_OK) rc = refit_project(p, r, &bTooLarge);
     if (rc || bTooLarge) {
         ram__index_refit_free(p);
+        if (rc == SQLITE_OK) { /* too large: remembered, nothing kept */
+            r->nAxes = nAx;
+            r->nWritesAt = p->codes.nWrites;
+            r->uVersion = uVersion;
+            r->bTooLarge = 1;
+        }
         return rc;
     }
     r->nWritesAt = p->codes.nWrites;

@@ -435,6 +435,7 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
     int nBatch = 0;
 
     int bRefit = 0;
+    if (p->nRefit <= 0) ram__index_refit_free(p); /* another connection's refit=0: keep nothing alive */
     if (iTag < 0 && nPre > 0 && p->nRefit > 0) rc = refit_cascade(p, q, aRow, nRow, nPre, aBuf, &res, &bRefit);
     if (rc || bRefit) {
         /* the refit cascade ran (res: the top k of its exact scores), or failed */
