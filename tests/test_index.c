@@ -1492,6 +1492,24 @@ static void test_refit(void)
            nBigScored == nBig + 36 ? "bf16 rounds, 36 rescored exactly" : "exact rounds: no bf16 on this CPU");
     check(nBig == 20 * (n - 1) && (nBigScored == nBig || nBigScored == nBig + 36), "index.refit.approx_table",
           "%lld images, %ld scored", nBig, nBigScored);
+    /* a k whose 2k + 32 passes INT_MAX (review item 11): exact rounds, every picture once */
+    s0 = stat_of(db, "images_scored");
+    char *hugeK = rows(db, fmt("SELECT count(*) FROM big WHERE big MATCH 'a red bicycle' AND k = 1500000000 AND "
+                               "prefilter = %lld",
+                               nBig));
+    check(atoll(hugeK) == nBig && stat_of(db, "images_scored") - s0 == nBig, "index.refit.huge_k",
+          "%s rows, %ld scored of %lld", hugeK, stat_of(db, "images_scored") - s0, nBig);
+    free(hugeK);
+    /* a budget of a third of the table (review item 6): the anchors, the fits and the rounds choose, and
+    ** the top 3 scores are the exhaustive ones (copies of one picture tie: the scores are compared) */
+    const char *qs = "SELECT group_concat(s, ' ') FROM (SELECT printf('%.9g', score) AS s FROM big WHERE big MATCH "
+                     "'a red bicycle' AND k = 3";
+    char *top3 = rows(db, fmt("%s)", qs));
+    s0 = stat_of(db, "images_scored");
+    char *top3Refit = rows(db, fmt("%s AND prefilter = 60)", qs));
+    check(!strcmp(top3, top3Refit) && stat_of(db, "images_scored") - s0 <= 60, "index.refit.top3",
+          "exhaustive %s, refit %s (%ld scored)", top3, top3Refit, stat_of(db, "images_scored") - s0);
+    free(top3), free(top3Refit);
     free(exactBig);
     exec(db, "DROP TABLE big");
     /* an old file (schema 3, no codes, no refit key) answers with the refit cascade */
