@@ -991,3 +991,15 @@ done:
     return rc;
 }
 #endif
+
+/* ------------------------------------------------------------------ unit vectors, decoded */
+
+ram_status ram_cache_unit_floats(const void *unit, size_t unit_len, int dim, float *out)
+{
+    if (!unit || !ram_cache_unit_size(dim) || unit_len != ram_cache_unit_size(dim)) return RAM_ERR_FORMAT;
+    const unsigned char *p = unit;
+    float s = get_f32(p);
+    if (!isfinite(s)) return RAM_ERR_FORMAT;
+    for (int d = 0; d < dim; d++) out[d] = s * (float)((const int8_t *)(p + 4))[d];
+    return RAM_OK;
+}

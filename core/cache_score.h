@@ -131,6 +131,10 @@ size_t ram_cache_code_size(int dim);
 /* code (ram_cache_code_size bytes) from a packed unit vector; RAM_ERR_FORMAT
 ** when unit_len is not ram_cache_unit_size(dim). */
 ram_status ram_cache_unit_code(const void *unit, size_t unit_len, int dim, unsigned char *code, struct ram_error *err);
+/* The dim floats of a packed unit vector (scale x int8, in its stored
+** space) into out; RAM_ERR_FORMAT when unit_len is not
+** ram_cache_unit_size(dim) or its scale is not finite. */
+ram_status ram_cache_unit_floats(const void *unit, size_t unit_len, int dim, float *out);
 /* Number of bits that differ between two codes of n bytes. */
 int ram_cache_code_distance(const unsigned char *a, const unsigned char *b, size_t n);
 

@@ -7,7 +7,7 @@
 #include "sgemm.h"
 
 #include <math.h>
-#include <stdlib.h>
+#include <stdlib.h> /* qsort */
 #include <string.h>
 
 #define AXES_ITERS 30    /* subspace iterations: the basis, not the eigenvalues, is what the fit needs */
@@ -64,10 +64,10 @@ ram_status ram_refit_ridge(const float *f, const float *y, const float *wt, int 
     int n1 = p + 1;
     if (m < 1 || p < 0 || p > 4096 || !(lam >= 0))
         return ram_fail(err, RAM_ERR_ARG, "refit: bad sizes (%d rows, %d features)", m, p);
-    double *mu = calloc((size_t)n1 * 2 + (size_t)n1 * n1 + n1, sizeof(double));
-    float *x = malloc(sizeof(float) * (size_t)m * n1), *g = malloc(sizeof(float) * (size_t)n1 * n1);
+    double *mu = ram_calloc((size_t)n1 * 2 + (size_t)n1 * n1 + n1, sizeof(double));
+    float *x = ram_malloc(sizeof(float) * (size_t)m * n1), *g = ram_malloc(sizeof(float) * (size_t)n1 * n1);
     if (!mu || !x || !g) {
-        free(mu), free(x), free(g);
+        ram_free(mu), ram_free(x), ram_free(g);
         return ram_fail(err, RAM_ERR_NOMEM, "refit: out of memory");
     }
     double *sd = mu + n1, *a = sd + n1, *rhs = a + (size_t)n1 * n1, sw = 0;
@@ -82,7 +82,7 @@ ram_status ram_refit_ridge(const float *f, const float *y, const float *wt, int 
         }
     }
     if (rc || !(sw > 0)) {
-        free(mu), free(x), free(g);
+        ram_free(mu), ram_free(x), ram_free(g);
         return ram_fail(err, RAM_ERR_ARG, "refit: non-finite values or no weight");
     }
     for (int j = 0; j < p; j++) mu[j] /= m;
@@ -111,7 +111,7 @@ ram_status ram_refit_ridge(const float *f, const float *y, const float *wt, int 
         coef[1 + j] = rhs[1 + j] / sd[j];
         coef[0] -= coef[1 + j] * mu[j];
     }
-    free(mu), free(x), free(g);
+    ram_free(mu), ram_free(x), ram_free(g);
     return RAM_OK;
 }
 
@@ -149,15 +149,16 @@ static void orthonormalise(float *q, int p, int dim, double *v)
     }
 }
 
-ram_status ram_refit_axes(const float *x, int m, int dim, int p, float *mean, float *axes, struct ram_error *err)
+ram_status ram_refit_axes(const float *x, int m, int dim, int p, float *mean, float *axes, float *scale,
+                          struct ram_error *err)
 {
     if (m < 1 || dim < 1 || dim > 65536 || p < 1 || p > dim)
         return ram_fail(err, RAM_ERR_ARG, "refit: bad sizes for the axes (%d rows of %d, %d axes)", m, dim, p);
-    float *xc = malloc(sizeof(float) * (size_t)m * dim), *cov = malloc(sizeof(float) * (size_t)dim * dim);
-    float *y = malloc(sizeof(float) * (size_t)p * dim);
-    double *acc = malloc(sizeof(double) * (size_t)dim);
+    float *xc = ram_malloc(sizeof(float) * (size_t)m * dim), *cov = ram_malloc(sizeof(float) * (size_t)dim * dim);
+    float *y = ram_malloc(sizeof(float) * (size_t)p * dim);
+    double *acc = ram_malloc(sizeof(double) * (size_t)dim);
     if (!xc || !cov || !y || !acc) {
-        free(xc), free(cov), free(y), free(acc);
+        ram_free(xc), ram_free(cov), ram_free(y), ram_free(acc);
         return ram_fail(err, RAM_ERR_NOMEM, "refit: out of memory");
     }
     memset(acc, 0, sizeof(double) * (size_t)dim);
@@ -179,8 +180,47 @@ ram_status ram_refit_axes(const float *x, int m, int dim, int p, float *mean, fl
         memcpy(axes, y, sizeof(float) * (size_t)p * dim);
         orthonormalise(axes, p, dim, acc);
     }
-    free(xc), free(cov), free(y), free(acc);
+    /* each axis' int8 step from the rows' largest |coordinate| (float, in
+    ** dimension order: the steps the copies of ram_index were made with) */
+    for (int j = 0; j < p; j++) scale[j] = 0;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < p; j++) {
+            float z = 0;
+            for (int d = 0; d < dim; d++) z += xc[(size_t)i * dim + d] * axes[(size_t)j * dim + d];
+            scale[j] = fabsf(z) > scale[j] ? fabsf(z) : scale[j];
+        }
+    for (int j = 0; j < p; j++) scale[j] = scale[j] > 0 ? scale[j] * 1.25f / 127 : 1;
+    ram_free(xc), ram_free(cov), ram_free(y), ram_free(acc);
     return RAM_OK;
+}
+
+ram_status ram_refit_project_q8(float *x, int m, int dim, const float *mean, const float *axes, const float *scale,
+                                int p, int8_t *q, struct ram_error *err)
+{
+    if (m < 0 || dim < 1 || p < 1 || p > dim)
+        return ram_fail(err, RAM_ERR_ARG, "refit: bad sizes for the projection (%d rows of %d, %d axes)", m, dim, p);
+    if (m == 0) return RAM_OK;
+    float *z = ram_malloc(sizeof(float) * (size_t)m * p);
+    if (!z) return ram_fail(err, RAM_ERR_NOMEM, "refit: out of memory");
+    for (int i = 0; i < m; i++)
+        for (int d = 0; d < dim; d++) x[(size_t)i * dim + d] -= mean[d];
+    ram_sgemm(0, 1, m, p, dim, 1.0f, x, dim, axes, dim, 0.0f, z, p, 0);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < p; j++) {
+            float v = roundf(z[(size_t)i * p + j] / scale[j]);
+            q[(size_t)i * p + j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+        }
+    ram_free(z);
+    return RAM_OK;
+}
+
+void ram_refit_query_coef(const float *t, int dim, const float *axes, const float *scale, int p, float *c)
+{
+    for (int j = 0; j < p; j++) {
+        double s = 0;
+        for (int d = 0; d < dim; d++) s += (double)axes[(size_t)j * dim + d] * t[d];
+        c[j] = (float)s * scale[j];
+    }
 }
 
 /* acc[i] = sum_j cq[j] q[i * p + j], 16 at a time: int8 widened to int16,
@@ -209,14 +249,14 @@ __attribute__((target("avx2"))) static void dots_avx2(const int8_t *q, int64_t n
 }
 #endif
 
-void ram_refit_predict_q8(const int8_t *q, int64_t n, int p, const float *c, float c0, float *pred)
+ram_status ram_refit_predict_q8(const int8_t *q, int64_t n, int p, const float *c, float c0, float *pred)
 {
     /* 16-bit fixed-point coefficients: the integer dot products vectorise
     ** (and give the same sums in any order); the ranking only needs the
     ** coefficients to 1 part in 16383 of the largest. */
-    int16_t cq[512];
+    int16_t cq[RAM_REFIT_MAX_AXES];
     float cmax = 0;
-    if (p > 512) p = 512;
+    if (p < 1 || p > RAM_REFIT_MAX_AXES || n < 0) return RAM_ERR_ARG; /* the fixed point's range, cq's size */
     for (int j = 0; j < p; j++) cmax = fabsf(c[j]) > cmax ? fabsf(c[j]) : cmax;
     float unit = cmax > 0 ? cmax / (float)COEF_ONE : 0;
     for (int j = 0; j < p; j++) cq[j] = (int16_t)(cmax > 0 ? lrintf(c[j] / unit) : 0);
@@ -228,7 +268,7 @@ void ram_refit_predict_q8(const int8_t *q, int64_t n, int p, const float *c, flo
             dots_avx2(q + i0 * p, nb, p, cq, acc);
             for (int i = 0; i < nb; i++) pred[i0 + i] = c0 + unit * (float)acc[i];
         }
-        return;
+        return RAM_OK;
     }
 #endif
     for (int64_t i = 0; i < n; i++) {
@@ -237,6 +277,7 @@ void ram_refit_predict_q8(const int8_t *q, int64_t n, int p, const float *c, flo
         for (int j = 0; j < p; j++) acc += (int32_t)cq[j] * r[j];
         pred[i] = c0 + unit * (float)acc;
     }
+    return RAM_OK;
 }
 
 /* ------------------------------------------------------------------ the rounds */
@@ -309,19 +350,24 @@ ram_status ram_refit_cascade(const struct ram_refit_table *t, const float *cos_c
     int64_t n = t->n;
     int p = t->p;
     *n_scored = 0;
-    if (n < 0 || n > 0x7fffffff || p < 1 || p > 512 || budget < 0)
+    if (n < 0 || n > 0x7fffffff || p < 1 || p > RAM_REFIT_MAX_AXES || budget < 0)
         return ram_fail(err, RAM_ERR_ARG, "refit: bad sizes (%lld pictures, %d axes)", (long long)n, p);
-    if (budget > n) budget = (int)n;
-    if (budget == 0) return RAM_OK;
-    int n0 = budget * RAM_REFIT_ANCHORS / 100;
+    if (budget == 0 || n == 0) return RAM_OK;
+    if (budget >= n) { /* every picture: no anchors, no fits (up to n rows of them), one call in order */
+        for (int i = 0; i < (int)n; i++) pos[i] = i;
+        if (score(arg, pos, (int)n, probs)) return ram_fail(err, RAM_ERR_INTERRUPTED, "refit: stopped by the scorer");
+        *n_scored = (int)n;
+        return RAM_OK;
+    }
+    int n0 = (int)((int64_t)budget * RAM_REFIT_ANCHORS / 100); /* 64-bit: budget x 15 passes 2^31 at 143M */
     n0 = n0 < RAM_REFIT_MIN_ANCHORS ? RAM_REFIT_MIN_ANCHORS : n0;
     n0 = n0 > budget ? budget : n0;
-    float *pred = malloc(sizeof(float) * (size_t)n), *f = malloc(sizeof(float) * (size_t)budget * p);
-    float *y = malloc(sizeof(float) * (size_t)budget * 2), *c = malloc(sizeof(float) * (size_t)p);
-    unsigned char *done = calloc((size_t)n, 1);
-    struct pick *h = malloc(sizeof(struct pick) * (size_t)budget);
-    struct ranked *rk = malloc(sizeof(struct ranked) * (size_t)budget);
-    double *coef = malloc(sizeof(double) * ((size_t)p + 1));
+    float *pred = ram_malloc(sizeof(float) * (size_t)n), *f = ram_malloc(sizeof(float) * (size_t)budget * p);
+    float *y = ram_malloc(sizeof(float) * (size_t)budget * 2), *c = ram_malloc(sizeof(float) * (size_t)p);
+    unsigned char *done = ram_calloc((size_t)n, 1);
+    struct pick *h = ram_malloc(sizeof(struct pick) * (size_t)budget);
+    struct ranked *rk = ram_malloc(sizeof(struct ranked) * (size_t)budget);
+    double *coef = ram_malloc(sizeof(double) * ((size_t)p + 1));
     ram_status rc = RAM_OK;
     if (!pred || !f || !y || !c || !done || !h || !rk || !coef) {
         rc = ram_fail(err, RAM_ERR_NOMEM, "refit: out of memory");
@@ -369,6 +415,6 @@ ram_status ram_refit_cascade(const struct ram_refit_table *t, const float *cos_c
     }
     *n_scored = m;
 done:
-    free(pred), free(f), free(y), free(c), free(done), free(h), free(rk), free(coef);
+    ram_free(pred), ram_free(f), ram_free(y), ram_free(c), ram_free(done), ram_free(h), ram_free(rk), ram_free(coef);
     return rc;
 }

@@ -134,7 +134,8 @@ extern const char *const ram__index_col_names[N_COL];
 /* Codes kept in memory per table and connection: 3.7M pictures at 512 dims. */
 #define INDEX_CODE_CACHE_BYTES ((sqlite3_uint64)256 << 20)
 /* The refit cascade (refit=P): a picture costs P + 8 bytes in memory per
-** connection; above this nothing is kept and MATCH takes the cascade above. */
+** connection; above this nothing is kept (the table is remembered as too
+** large until its next write) and MATCH takes the refit=0 path. */
 #define INDEX_REFIT_CACHE_BYTES ((sqlite3_uint64)256 << 20)
 #define INDEX_REFIT_MAX_AXES 256
 /* Axes of the refit cascade when the table has no refit= (tests/bench/
@@ -222,6 +223,7 @@ struct IndexVtab {
         sqlite3_int64 n, nWritesAt;
         unsigned int uVersion;
         int nAxes, bValid;
+        int bTooLarge; /* the copy would pass INDEX_REFIT_CACHE_BYTES at (nWritesAt, uVersion, nAxes) */
     } refit;
 
     struct ram_conn *pConn;   /* the connection's extension state (the module's pAux) */
@@ -428,7 +430,7 @@ int ram__index_cmd_refit(IndexVtab *p, const char *zVal);
 ** table's nRefit principal axes (fitted on an even sample of 4096 rows when
 ** the copy is made), in memory like the codes; *pr points at it (borrowed
 ** until the next call), or is NULL when it would not fit
-** (INDEX_REFIT_CACHE_BYTES). */
+** (INDEX_REFIT_CACHE_BYTES) or refit is 0. */
 int ram__index_refit_get(IndexVtab *p, const struct IndexRefitCache **pr);
 void ram__index_refit_free(IndexVtab *p);
 /* The cascade's 1-bit stage for any query the scorer takes (texts, a

@@ -34,9 +34,6 @@
 SQLITE_EXTENSION_INIT3
 
 #include "cascade_refit.h"
-#include "sgemm.h"
-
-#include <math.h>
 
 /* The code of one image from its unit vector, written beside it. */
 int ram__index_code_put(IndexVtab *p, sqlite3_int64 img, const unsigned char *aUnit, int nUnit)
@@ -334,6 +331,7 @@ int ram__index_cmd_refit(IndexVtab *p, const char *zVal)
     int rc = ram__index_exec(p->db, &p->base.zErrMsg,
                              "INSERT OR REPLACE INTO \"%w\".\"%w_config\"(key, value) VALUES('refit', %d)", p->zDb,
                              p->zName, n);
+    if (rc == SQLITE_OK && n != p->nRefit) ram__index_refit_free(p); /* refit=0 keeps nothing alive */
     if (rc == SQLITE_OK) p->nRefit = n;
     return rc;
 }
@@ -342,18 +340,6 @@ void ram__index_refit_free(IndexVtab *p)
 {
     sqlite3_free(p->refit.aId), sqlite3_free(p->refit.aQ), sqlite3_free(p->refit.aScale);
     memset(&p->refit, 0, sizeof p->refit);
-}
-
-/* Dequantises a stored unit vector (float32 scale, dim int8) into out;
-** 0 when its size is wrong. */
-static int unit_floats(const unsigned char *v, int nv, int dim, float *out)
-{
-    float scale;
-    if (!v || (size_t)nv != ram_cache_unit_size(dim)) return 0;
-    memcpy(&scale, v, 4);
-    if (!isfinite(scale)) return 0;
-    for (int d = 0; d < dim; d++) out[d] = scale * (float)(int8_t)v[4 + d];
-    return 1;
 }
 
 #define REFIT_SAMPLE 4096
@@ -373,8 +359,14 @@ static int refit_axes(IndexVtab *p, struct IndexRefitCache *r)
     char *zSql = sqlite3_mprintf("SELECT min(id), max(id) FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
     rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
-    if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        lo = sqlite3_column_int64(s, 0), hi = sqlite3_column_int64(s, 1);
+    if (rc == SQLITE_OK) {
+        int rcStep = sqlite3_step(s);
+        if (rcStep == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+            lo = sqlite3_column_int64(s, 0), hi = sqlite3_column_int64(s, 1);
+        else if (rcStep != SQLITE_ROW) /* an interrupt or I/O error, not an empty table */
+            rc = rcStep;
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_NOMEM) ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
     sqlite3_finalize(s);
     s = 0;
     zSql = sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\" WHERE id >= ?1 ORDER BY id LIMIT 1", p->zDb, p->zName);
@@ -388,7 +380,8 @@ static int refit_axes(IndexVtab *p, struct IndexRefitCache *r)
             ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
         } else if (rcStep == SQLITE_ROW && (m == 0 || sqlite3_column_int64(s, 0) != last)) {
             last = sqlite3_column_int64(s, 0);
-            if (unit_floats(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), dim, x + (size_t)m * dim))
+            if (ram_cache_unit_floats(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), dim,
+                                      x + (size_t)m * dim) == RAM_OK)
                 m++;
             else {
                 ram__vtab_set_error(&p->base,
@@ -401,21 +394,11 @@ static int refit_axes(IndexVtab *p, struct IndexRefitCache *r)
         sqlite3_reset(s);
     }
     sqlite3_finalize(s);
-    ram_status st = rc == SQLITE_OK && m > 0 ? ram_refit_axes(x, m, dim, nAx, r->aMean, r->aAxes, &err) : RAM_OK;
+    ram_status st =
+        rc == SQLITE_OK && m > 0 ? ram_refit_axes(x, m, dim, nAx, r->aMean, r->aAxes, r->aScale, &err) : RAM_OK;
     if (st) {
         ram__vtab_set_error(&p->base, "ram_index: %s", err.msg);
         rc = st == RAM_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
-    }
-    if (rc == SQLITE_OK) {
-        for (int j = 0; j < nAx; j++) r->aScale[j] = 0;
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < nAx; j++) {
-                float z = 0;
-                for (int d = 0; d < dim; d++)
-                    z += (x[(size_t)i * dim + d] - r->aMean[d]) * r->aAxes[(size_t)j * dim + d];
-                r->aScale[j] = fabsf(z) > r->aScale[j] ? fabsf(z) : r->aScale[j];
-            }
-        for (int j = 0; j < nAx; j++) r->aScale[j] = r->aScale[j] > 0 ? r->aScale[j] * 1.25f / 127 : 1;
     }
     sqlite3_free(x);
     return rc;
@@ -428,9 +411,11 @@ static int refit_project(IndexVtab *p, struct IndexRefitCache *r, int *pbTooLarg
     int dim = p->nDim, nAx = r->nAxes, nBlk = 0, rc;
     sqlite3_int64 nAlloc = 0;
     sqlite3_stmt *s = 0;
-    float *blk = sqlite3_malloc64(sizeof(float) * (size_t)REFIT_BLOCK * (dim + nAx)), *z = blk + REFIT_BLOCK * dim;
+    struct ram_error err;
+    float *blk = sqlite3_malloc64(sizeof(float) * (size_t)REFIT_BLOCK * dim);
     if (!blk) return SQLITE_NOMEM;
-    char *zSql = sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\"", p->zDb, p->zName);
+    /* ORDER BY id: aId is in id order (the rounds' positions, the sorted token reads); free on the rowid */
+    char *zSql = sqlite3_mprintf("SELECT id, v FROM \"%w\".\"%w_cls\" ORDER BY id", p->zDb, p->zName);
     rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &s, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
     for (;;) {
@@ -454,22 +439,23 @@ static int refit_project(IndexVtab *p, struct IndexRefitCache *r, int *pbTooLarg
                 }
                 nAlloc = nNew;
             }
-            if (!unit_floats(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), dim, blk + (size_t)nBlk * dim)) {
+            if (ram_cache_unit_floats(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), dim,
+                                      blk + (size_t)nBlk * dim) != RAM_OK) {
                 ram__vtab_set_error(&p->base,
                                     "ram_index: image %lld has a malformed prefilter vector (run integrity-check)", id);
                 rc = SQLITE_CORRUPT_VTAB;
                 break;
             }
-            for (int d = 0; d < dim; d++) blk[(size_t)nBlk * dim + d] -= r->aMean[d];
             r->aId[r->n + nBlk++] = id;
         }
         if (nBlk == REFIT_BLOCK || (!bRow && nBlk)) {
-            ram_sgemm(0, 1, nBlk, nAx, dim, 1.0f, blk, dim, r->aAxes, dim, 0.0f, z, nAx, 0);
-            for (int i = 0; i < nBlk; i++)
-                for (int j = 0; j < nAx; j++) {
-                    float v = roundf(z[(size_t)i * nAx + j] / r->aScale[j]);
-                    r->aQ[(size_t)(r->n + i) * nAx + j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-                }
+            ram_status st = ram_refit_project_q8(blk, nBlk, dim, r->aMean, r->aAxes, r->aScale, nAx,
+                                                 r->aQ + (size_t)r->n * nAx, &err);
+            if (st) {
+                ram__vtab_set_error(&p->base, "ram_index: %s", err.msg);
+                rc = st == RAM_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
+                break;
+            }
             r->n += nBlk;
             nBlk = 0;
             if (ram__index_interrupted(p)) rc = SQLITE_INTERRUPT;
@@ -487,7 +473,9 @@ static int refit_project(IndexVtab *p, struct IndexRefitCache *r, int *pbTooLarg
 
 /* Made again (axes and all) when this connection wrote a CLS or any
 ** connection committed to the file since: the axes follow the table's
-** rows without being stored (0 bytes per picture on disk). */
+** rows without being stored (0 bytes per picture on disk). A table found
+** too large is remembered as such (bTooLarge) until the same change, so
+** that its queries do not build and drop the copy each time. */
 int ram__index_refit_get(IndexVtab *p, const struct IndexRefitCache **pr)
 {
     unsigned int uVersion = 0;
@@ -495,21 +483,30 @@ int ram__index_refit_get(IndexVtab *p, const struct IndexRefitCache **pr)
     *pr = 0;
     sqlite3_file_control(p->db, p->zDb, SQLITE_FCNTL_DATA_VERSION, &uVersion);
     int nAx = p->nRefit < p->nDim ? p->nRefit : p->nDim, bTooLarge = 0, rc;
-    if (r->bValid && r->nWritesAt == p->codes.nWrites && r->uVersion == uVersion && r->nAxes == nAx) {
-        *pr = r;
+    if ((r->bValid || r->bTooLarge) && r->nWritesAt == p->codes.nWrites && r->uVersion == uVersion && r->nAxes == nAx) {
+        *pr = r->bValid ? r : 0;
         return SQLITE_OK;
     }
     ram__index_refit_free(p);
     if (nAx < 1) return SQLITE_OK;
     r->nAxes = nAx;
-    r->aScale = sqlite3_malloc64(sizeof(float) * ((size_t)nAx + p->nDim + (size_t)nAx * p->nDim));
+    size_t nFloat = (size_t)nAx + p->nDim + (size_t)nAx * p->nDim;
+    r->aScale = sqlite3_malloc64(sizeof(float) * nFloat);
     if (!r->aScale) return SQLITE_NOMEM;
+    memset(r->aScale, 0, sizeof(float) * nFloat); /* an empty sample leaves them unset: coordinates 0 */
+    for (int j = 0; j < nAx; j++) r->aScale[j] = 1;
     r->aMean = r->aScale + nAx;
     r->aAxes = r->aMean + p->nDim;
     rc = refit_axes(p, r);
     if (rc == SQLITE_OK) rc = refit_project(p, r, &bTooLarge);
     if (rc || bTooLarge) {
         ram__index_refit_free(p);
+        if (rc == SQLITE_OK) { /* too large: remembered, nothing kept */
+            r->nAxes = nAx;
+            r->nWritesAt = p->codes.nWrites;
+            r->uVersion = uVersion;
+            r->bTooLarge = 1;
+        }
         return rc;
     }
     r->nWritesAt = p->codes.nWrites;

@@ -258,12 +258,37 @@ static int refit_read_tokens(RefitScore *x, sqlite3_int64 img, unsigned char *aD
         sqlite3_free(zTab);
     }
     if (rc == SQLITE_OK && (size_t)sqlite3_blob_bytes(x->pBlob) == nb)
-        rc = sqlite3_blob_read(x->pBlob, aDst, (int)nb, 0);
-    else if (rc == SQLITE_OK || rc == SQLITE_ERROR)
-        rc = SQLITE_CORRUPT_VTAB; /* a wrong size, or no such row */
+        return sqlite3_blob_read(x->pBlob, aDst, (int)nb, 0);
+    if (rc == SQLITE_OK) {
+        rc = SQLITE_CORRUPT_VTAB; /* a wrong size */
+    } else if (rc == SQLITE_ERROR) {
+        /* SQLITE_ERROR is both "no such rowid" / "cannot open value of type
+        ** null" (a damaged table) and any other failure (the table missing,
+        ** ...): the row itself tells which, and SQLite's words are kept. */
+        char *zMsg = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+        sqlite3_stmt *pTok = 0;
+        int rcRow = ram__index_stmt(p, STMT_TOKENS, &pTok);
+        if (rcRow == SQLITE_OK) {
+            sqlite3_bind_int64(pTok, 1, img);
+            rcRow = sqlite3_step(pTok);
+            int bGood = rcRow == SQLITE_ROW && sqlite3_column_type(pTok, 0) == SQLITE_BLOB &&
+                        (size_t)sqlite3_column_bytes(pTok, 0) == nb;
+            sqlite3_reset(pTok);
+            rcRow = rcRow == SQLITE_DONE || (rcRow == SQLITE_ROW && !bGood) ? SQLITE_CORRUPT_VTAB
+                    : rcRow == SQLITE_ROW                                   ? SQLITE_ERROR
+                                                                            : rcRow;
+        }
+        rc = rcRow;
+        if (rc == SQLITE_CORRUPT_VTAB)
+            ram__vtab_set_error(&p->base, "ram_index: image %lld has no valid tokens", img);
+        else if (rc != SQLITE_NOMEM && rc != SQLITE_INTERRUPT)
+            ram__vtab_set_error(&p->base, "ram_index: %s", zMsg ? zMsg : sqlite3_errmsg(p->db));
+        sqlite3_free(zMsg);
+        return rc;
+    }
     if (rc == SQLITE_CORRUPT_VTAB)
         ram__vtab_set_error(&p->base, "ram_index: image %lld has no valid tokens", img);
-    else if (rc && rc != SQLITE_NOMEM && rc != SQLITE_INTERRUPT)
+    else if (rc != SQLITE_NOMEM && rc != SQLITE_INTERRUPT)
         ram__vtab_set_error(&p->base, "ram_index: %s", sqlite3_errmsg(p->db));
     return rc;
 }
@@ -308,8 +333,8 @@ static int refit_score(void *pArg, const int *aPos, int n, float *aProb)
 
 /* Exact rescorings after approximate rounds: the top k and a margin (i16x
 ** measured no exact top-20 member outside the approximate top 32 over
-** 20,000 real outputs). */
-#define REFIT_RESCORE(k) (2 * (k) + 32)
+** 20,000 real outputs). 64-bit: 2k + 32 passes INT_MAX for k >= 2^30. */
+static sqlite3_int64 refit_rescore(int k) { return 2 * (sqlite3_int64)k + 32; }
 
 static int id_cmp(const void *a, const void *b)
 {
@@ -325,25 +350,20 @@ static int refit_query_axes(IndexVtab *p, const struct IndexRefitCache *r, const
 {
     size_t nu = ram_cache_unit_size(p->nDim);
     unsigned char *aUnit = sqlite3_malloc64(nu);
-    float *t = sqlite3_malloc64(sizeof(float) * (size_t)p->nDim);
+    float *t = sqlite3_malloc64(sizeof(float) * 2 * (size_t)p->nDim), *u = 0;
     struct ram_error err;
     int rc = aUnit && t ? SQLITE_OK : SQLITE_NOMEM;
-    if (t) memset(t, 0, sizeof(float) * (size_t)p->nDim);
+    if (t) memset(t, 0, sizeof(float) * (size_t)p->nDim), u = t + p->nDim;
     for (int i = 0; i < nRow && rc == SQLITE_OK; i++) {
-        float scale;
         if (ram_cache_pack_unit(aRow + (size_t)i * p->nDim, p->nDim, aUnit, nu, &err)) {
             ram__vtab_set_error(&p->base, "ram_index: MATCH: %s", err.msg);
             rc = SQLITE_ERROR;
             break;
         }
-        memcpy(&scale, aUnit, 4);
-        for (int d = 0; d < p->nDim; d++) t[d] += scale * (float)(int8_t)aUnit[4 + d];
+        ram_cache_unit_floats(aUnit, nu, p->nDim, u); /* cannot fail: its size, a finite scale */
+        for (int d = 0; d < p->nDim; d++) t[d] += u[d];
     }
-    for (int j = 0; j < r->nAxes && rc == SQLITE_OK; j++) {
-        double s = 0;
-        for (int d = 0; d < p->nDim; d++) s += (double)r->aAxes[(size_t)j * p->nDim + d] * t[d];
-        aC[j] = (float)s * r->aScale[j];
-    }
+    if (rc == SQLITE_OK) ram_refit_query_coef(t, p->nDim, r->aAxes, r->aScale, r->nAxes, aC);
     sqlite3_free(aUnit), sqlite3_free(t);
     return rc;
 }
@@ -370,11 +390,11 @@ static int refit_cascade(IndexVtab *p, struct ram_cache_query *q, const float *a
     RefitScore x = {p, q, r, aBuf, res, &cand, 0, 0, SQLITE_OK};
     struct ram_refit_table t = {r->aQ, r->aScale, r->n, r->nAxes};
     /* With a k, the rounds may run on bf16 scores (ram_cache_query_approx)
-    ** when the exact rescoring of the best REFIT_RESCORE(k) is a small part
+    ** when the exact rescoring of the best refit_rescore(k) is a small part
     ** of the budget: the fits only rank, the answer's scores stay exact. */
-    if (res->cap > 0 && REFIT_RESCORE(res->cap) <= budget / 4) {
+    if (res->cap > 0 && refit_rescore(res->cap) <= budget / 4) {
         x.bApprox = ram_cache_query_approx(q, 1);
-        cand.cap = REFIT_RESCORE(res->cap);
+        cand.cap = (int)refit_rescore(res->cap); /* <= budget / 4 */
     }
     rc = aPos && aProb && aC ? refit_query_axes(p, r, aRow, nRow, aC) : SQLITE_NOMEM;
     if (rc == SQLITE_OK) {
@@ -440,6 +460,7 @@ int ram__index_match(IndexVtab *p, sqlite3_value *pMatch, sqlite3_int64 k, sqlit
     int nBatch = 0;
 
     int bRefit = 0;
+    if (p->nRefit <= 0) ram__index_refit_free(p); /* another connection's refit=0: keep nothing alive */
     if (iTag < 0 && nPre > 0 && p->nRefit > 0) rc = refit_cascade(p, q, aRow, nRow, nPre, aBuf, &res, &bRefit);
     if (rc || bRefit) {
         /* the refit cascade ran (res: the top k of its exact scores), or failed */

@@ -1432,10 +1432,37 @@ static void test_refit(void)
     exec(db2, "DELETE FROM photos WHERE rowid = 1");
     sqlite3_close(db2);
     char *exact2 = rows(db, q);
+    g_progress = 0, g_progress_stop = -1;
+    sqlite3_progress_handler(db, 1, progress_count, db);
     check_sql("index.refit.after_write", db, fmt("%s AND prefilter = 100", q), exact2);
+    long nMake = g_progress; /* the copy made, then the same query on it */
+    g_progress = 0;
+    free(rows(db, fmt("%s AND prefilter = 100", q)));
+    long nKept = g_progress;
+    /* interrupted while the copy is made, right after a commit by another connection (review item 14):
+    ** halfway through the statements the copy adds, before any score */
+    db2 = open_db(a);
+    exec(db2, fmt("SELECT ram_load('%s')", g_clip));
+    exec(db2, "INSERT INTO photos(photos) VALUES('refit=64')");
+    sqlite3_close(db2);
+    g_progress = 0, g_progress_stop = (nMake - nKept) / 2;
+    s0 = stat_of(db, "images_scored");
+    got = rows(db, fmt("%s AND prefilter = 100", q));
+    rcInt = sqlite3_errcode(db);
+    sqlite3_progress_handler(db, 0, 0, 0);
+    check(!strcmp(got, "ERROR: interrupted") && rcInt == SQLITE_INTERRUPT && nMake - nKept > 1000 &&
+              stat_of(db, "images_scored") == s0,
+          "index.refit.interrupt_copy", "%s (rc %d, %ld + %ld steps, %ld scored)", got, rcInt, nKept, nMake - nKept,
+          stat_of(db, "images_scored") - s0);
+    free(got);
+    check_sql("index.refit.after_interrupt_copy", db, fmt("%s AND prefilter = 100", q), exact2);
     free(exact2);
-    /* refit=0 is the cascade of the codes; bad values are refused */
+    /* refit=0 is the cascade of the codes and frees the copy at once (review item 16); bad values are refused */
+    sqlite3_int64 mem0 = sqlite3_memory_used();
     exec(db, "INSERT INTO photos(photos) VALUES('refit=0')");
+    sqlite3_int64 mem1 = sqlite3_memory_used();
+    check(mem0 - mem1 >= 4096, "index.refit.off_frees", "%lld bytes before, %lld after", (long long)mem0,
+          (long long)mem1);
     c0 = stat_of(db, "codes_scanned");
     free(rows(db, fmt("%s AND k = 2 AND prefilter = 2", q)));
     check(stat_of(db, "codes_scanned") - c0 == n - 1, "index.refit.off", "%ld codes",
@@ -1465,6 +1492,24 @@ static void test_refit(void)
            nBigScored == nBig + 36 ? "bf16 rounds, 36 rescored exactly" : "exact rounds: no bf16 on this CPU");
     check(nBig == 20 * (n - 1) && (nBigScored == nBig || nBigScored == nBig + 36), "index.refit.approx_table",
           "%lld images, %ld scored", nBig, nBigScored);
+    /* a k whose 2k + 32 passes INT_MAX (review item 11): exact rounds, every picture once */
+    s0 = stat_of(db, "images_scored");
+    char *hugeK = rows(db, fmt("SELECT count(*) FROM big WHERE big MATCH 'a red bicycle' AND k = 1500000000 AND "
+                               "prefilter = %lld",
+                               nBig));
+    check(atoll(hugeK) == nBig && stat_of(db, "images_scored") - s0 == nBig, "index.refit.huge_k",
+          "%s rows, %ld scored of %lld", hugeK, stat_of(db, "images_scored") - s0, nBig);
+    free(hugeK);
+    /* a budget of a third of the table (review item 6): the anchors, the fits and the rounds choose, and
+    ** the top 3 scores are the exhaustive ones (copies of one picture tie: the scores are compared) */
+    const char *qs = "SELECT group_concat(s, ' ') FROM (SELECT printf('%.9g', score) AS s FROM big WHERE big MATCH "
+                     "'a red bicycle' AND k = 3";
+    char *top3 = rows(db, fmt("%s)", qs));
+    s0 = stat_of(db, "images_scored");
+    char *top3Refit = rows(db, fmt("%s AND prefilter = 60)", qs));
+    check(!strcmp(top3, top3Refit) && stat_of(db, "images_scored") - s0 <= 60, "index.refit.top3",
+          "exhaustive %s, refit %s (%ld scored)", top3, top3Refit, stat_of(db, "images_scored") - s0);
+    free(top3), free(top3Refit);
     free(exactBig);
     exec(db, "DROP TABLE big");
     /* an old file (schema 3, no codes, no refit key) answers with the refit cascade */

@@ -1128,7 +1128,7 @@ static void test_refit_axes(void)
     /* a planted 5-dimensional subspace of 64 dims, plus a little noise */
     enum { M = 3000, D = 64, K = 5 };
     float *x = malloc(sizeof(float) * M * D), *basis = malloc(sizeof(float) * K * D), mean[D], axes[8 * D],
-          axes2[8 * D], mean2[D];
+          axes2[8 * D], mean2[D], scale[8];
     struct ram_error err;
     for (int i = 0; i < K * D; i++) basis[i] = (float)drand();
     for (int i = 0; i < M; i++) {
@@ -1141,9 +1141,9 @@ static void test_refit_axes(void)
         }
     }
     ram_set_threads(1);
-    ram_status st = ram_refit_axes(x, M, D, K, mean, axes, &err);
+    ram_status st = ram_refit_axes(x, M, D, K, mean, axes, scale, &err);
     ram_set_threads(2);
-    ram_refit_axes(x, M, D, K, mean2, axes2, &err);
+    ram_refit_axes(x, M, D, K, mean2, axes2, scale, &err);
     ram_set_threads(0);
     check(!memcmp(axes, axes2, sizeof(float) * K * D) && !memcmp(mean, mean2, sizeof mean), "refit.axes.threads",
           "1 and 2 threads differ");
@@ -1167,7 +1167,7 @@ static void test_refit_axes(void)
     check(st == RAM_OK && orth < 1e-5 && outside < 1e-3, "refit.axes.planted",
           "orthonormal to %.2g, planted energy outside %.2g", orth, outside);
     /* fewer rows than axes: still orthonormal, finite */
-    st = ram_refit_axes(x, 2, D, 8, mean, axes, &err);
+    st = ram_refit_axes(x, 2, D, 8, mean, axes, scale, &err);
     orth = 0;
     for (int a = 0; a < 8; a++)
         for (int b = 0; b < 8; b++) {
@@ -1176,7 +1176,7 @@ static void test_refit_axes(void)
             orth = fmax(orth, isfinite(s) ? fabs(s - (a == b)) : 1);
         }
     check(st == RAM_OK && orth < 1e-5, "refit.axes.few_rows", "orthonormal to %.2g", orth);
-    check(ram_refit_axes(x, M, D, D + 1, mean, axes, &err) == RAM_ERR_ARG, "refit.axes.bad", "%s", err.msg);
+    check(ram_refit_axes(x, M, D, D + 1, mean, axes, scale, &err) == RAM_ERR_ARG, "refit.axes.bad", "%s", err.msg);
     /* the ranking: the int8 dot products against the double reference */
     int8_t q[37 * 33];
     float cf[33], pred[37];
@@ -1204,7 +1204,7 @@ struct synth_scorer {
 static int synth_score(void *arg, const int *pos, int n, float *probs)
 {
     struct synth_scorer *x = arg;
-    if (x->stop_after && ++x->calls > x->stop_after) return 1;
+    if (++x->calls > x->stop_after && x->stop_after) return 1;
     for (int i = 0; i < n; i++) {
         if ((i && pos[i] <= pos[i - 1]) || x->seen[pos[i]]) x->bad_order++;
         x->seen[pos[i]] = 1;
@@ -1279,8 +1279,11 @@ static void test_refit_rounds(void)
     struct synth_scorer xs = {truth, 0, 0, 0, 0, calloc(300, 1)};
     int ns = 0;
     st[0] = ram_refit_cascade(&small, 0, 1000, synth_score, &xs, all, pa, &ns, &err);
-    check(st[0] == RAM_OK && ns == 300 && xs.scored == 300 && !xs.bad_order, "refit.rounds.whole_table",
-          "%d scored, %d out of order or twice", ns, xs.bad_order);
+    int inOrder = 1;
+    for (int i = 0; i < ns; i++) inOrder &= all[i] == i && pa[i] == (float)truth[i];
+    /* in one call, in order: no anchors and no fits over what is all scored anyway (review item 9) */
+    check(st[0] == RAM_OK && ns == 300 && xs.scored == 300 && !xs.bad_order && xs.calls == 1 && inOrder,
+          "refit.rounds.whole_table", "%d scored in %d calls, %d out of order or twice", ns, xs.calls, xs.bad_order);
     free(xs.seen);
     /* the scorer stops it: the second call */
     struct synth_scorer xi = {truth, 0, 0, 0, 2, calloc(N, 1)};
@@ -1288,6 +1291,102 @@ static void test_refit_rounds(void)
     check(st[0] == RAM_ERR_INTERRUPTED && xi.calls == 3 && ns == 0, "refit.rounds.stopped", "status %d after %d calls",
           st[0], xi.calls);
     free(xi.seen), free(all), free(pa), free(q), free(truth), free(in);
+}
+
+/* The core halves of ram_index's copy (review item 7) and the allocation
+** failures of the rounds (item 5): every NOMEM path, then the same picks. */
+static void test_refit_core(void)
+{
+    enum { M = 700, D = 48, P = 6, N = 3000, B = 300 };
+    float *x = malloc(sizeof(float) * M * D), *x2 = malloc(sizeof(float) * M * D), mean[D], axes[P * D], scale[P];
+    int8_t *q8 = malloc((size_t)M * P);
+    struct ram_error err;
+    for (int i = 0; i < M * D; i++) x[i] = (float)drand() * (1 + (i % D < 4 ? 3 : 0));
+    memcpy(x2, x, sizeof(float) * M * D);
+    ram_status st = ram_refit_axes(x, M, D, P, mean, axes, scale, &err);
+    /* the steps: the rows' largest |coordinate| x 1.25 / 127, against double */
+    double worstScale = 0, worstQ = 0;
+    for (int j = 0; j < P; j++) {
+        double mx = 0;
+        for (int i = 0; i < M; i++) {
+            double z = 0;
+            for (int d = 0; d < D; d++) z += ((double)x[i * D + d] - mean[d]) * axes[j * D + d];
+            mx = fmax(mx, fabs(z));
+        }
+        worstScale = fmax(worstScale, fabs(scale[j] - mx * 1.25 / 127) / (mx * 1.25 / 127));
+    }
+    ram_status st2 = ram_refit_project_q8(x2, M, D, mean, axes, scale, P, q8, &err);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < P; j++) {
+            double z = 0;
+            for (int d = 0; d < D; d++) z += ((double)x[i * D + d] - mean[d]) * axes[j * D + d];
+            worstQ = fmax(worstQ, fabs(q8[i * P + j] - z / scale[j]));
+        }
+    check(st == RAM_OK && st2 == RAM_OK && worstScale < 1e-4 && worstQ <= 0.51, "refit.project.reference",
+          "steps off by %.3g (relative), codes by %.3g steps", worstScale, worstQ);
+    check(ram_refit_project_q8(x2, M, D, mean, axes, scale, D + 1, q8, &err) == RAM_ERR_ARG, "refit.project.bad", "%s",
+          err.msg);
+    /* the query's coefficients: c . q8 ~ t . projection of the centred row */
+    float t[D], c[P];
+    for (int d = 0; d < D; d++) t[d] = (float)drand();
+    ram_refit_query_coef(t, D, axes, scale, P, c);
+    double worstC = 0;
+    for (int j = 0; j < P; j++) {
+        double s = 0;
+        for (int d = 0; d < D; d++) s += (double)axes[j * D + d] * t[d];
+        worstC = fmax(worstC, fabs(c[j] - s * scale[j]));
+    }
+    check(worstC < 1e-5, "refit.query_coef", "max |diff| %.3g", worstC);
+    /* predict refuses what its fixed point cannot hold */
+    float pred[2] = {7, 7}, cf[RAM_REFIT_MAX_AXES + 1] = {0};
+    int8_t qq[2 * (RAM_REFIT_MAX_AXES + 1)] = {0};
+    check(ram_refit_predict_q8(qq, 2, RAM_REFIT_MAX_AXES + 1, cf, 0, pred) == RAM_ERR_ARG && pred[0] == 7 &&
+              ram_refit_predict_q8(qq, 2, 0, cf, 0, pred) == RAM_ERR_ARG &&
+              ram_refit_predict_q8(qq, 2, RAM_REFIT_MAX_AXES, cf, 1, pred) == RAM_OK && pred[1] == 1,
+          "refit.predict.range", "%g %g", pred[0], pred[1]);
+    /* a stored unit vector decoded: scale x int8, its size and scale checked */
+    unsigned char unit[4 + D];
+    float u[D], back[D];
+    for (int d = 0; d < D; d++) u[d] = (float)drand();
+    ram_cache_pack_unit(u, D, unit, sizeof unit, &err);
+    float us;
+    memcpy(&us, unit, 4); /* little-endian on the machines this runs on */
+    int same = ram_cache_unit_floats(unit, sizeof unit, D, back) == RAM_OK;
+    for (int d = 0; d < D; d++) same &= back[d] == us * (float)(int8_t)unit[4 + d];
+    check(same && ram_cache_unit_floats(unit, sizeof unit - 1, D, back) == RAM_ERR_FORMAT, "refit.unit_floats",
+          "decoded %d", same);
+    memcpy(unit, &(float){NAN}, 4);
+    check(ram_cache_unit_floats(unit, sizeof unit, D, back) == RAM_ERR_FORMAT, "refit.unit_floats_nan", "accepted");
+    /* allocation failures: each one RAM_ERR_NOMEM, then the same picks (ram_alloc_fail_after) */
+    int8_t *tq = malloc((size_t)N * P);
+    double *truth = malloc(sizeof(double) * N);
+    float sc[P], cosc[P], probs[B];
+    for (int j = 0; j < P; j++) sc[j] = 1.0f / 127, cosc[j] = (float)drand();
+    for (int i = 0; i < N; i++) {
+        double v = 0;
+        for (int j = 0; j < P; j++) tq[i * P + j] = (int8_t)lrint(127 * drand()), v += cosc[j] * tq[i * P + j] / 127;
+        truth[i] = 1 / (1 + exp(-v));
+    }
+    struct ram_refit_table tt = {tq, sc, N, P};
+    int want[B], got[B], nWant = 0, nGot = 0, failed = 0, ok = 1, done = 0;
+    struct synth_scorer xs = {truth, 0, 0, 0, 0, calloc(N, 1)};
+    ok = ram_refit_cascade(&tt, cosc, B, synth_score, &xs, want, probs, &nWant, &err) == RAM_OK;
+    for (long k = 0; ok && !done && k < 100; k++) {
+        memset(xs.seen, 0, N);
+        ram_alloc_fail_after(k);
+        st = ram_refit_cascade(&tt, cosc, B, synth_score, &xs, got, probs, &nGot, &err);
+        ram_status sa = ram_refit_axes(x, 50, D, P, mean, axes, scale, &err);
+        ram_alloc_fail_after(-1);
+        if (st == RAM_OK && sa == RAM_OK)
+            done = 1;
+        else if (st == RAM_ERR_NOMEM || sa == RAM_ERR_NOMEM)
+            failed++;
+        else
+            ok = 0;
+    }
+    check(ok && done && failed >= 8 && nGot == nWant && !memcmp(got, want, sizeof(int) * (size_t)nWant), "refit.oom",
+          "%d failures before success (done %d, ok %d), %d then %d picks", failed, done, ok, nWant, nGot);
+    free(xs.seen), free(tq), free(truth), free(x), free(x2), free(q8);
 }
 
 int main(void)
@@ -1306,5 +1405,6 @@ int main(void)
     test_refit_ridge();
     test_refit_axes();
     test_refit_rounds();
+    test_refit_core(); /* after the rounds: it draws from their stream */
     return harness_exit();
 }
