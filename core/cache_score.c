@@ -718,6 +718,24 @@ static void reweight(struct ram_cache_query *q, const struct ram_cache_tokens *i
     }
 }
 
+/* y (R x out) = x W^T + b + res: in bf16 with the residual added in the
+** product's output step when bw is set (the approximate mode), else the
+** fp32 packed product and then the add, as the exact scorer always did. */
+static ram_status product_add(struct ram_cache_query *q, const float *x, int R, int in,
+                              const struct ram_bf16_weight *bw, const float *W, const struct ram_sgemm_packed *P,
+                              const float *b, const float *res, int out, float *y, struct ram_error *err)
+{
+    if (bw) {
+        struct ram_q8_fuse add = {0};
+        add.add = 1;
+        memcpy(y, res, sizeof(float) * (size_t)R * out);
+        return ram_bf16_linear_ex(x, R, bw, b, y, &add, &q->scratch, err);
+    }
+    ram_linear_packed(x, R, in, W, P, b, out, y);
+    ram_add(y, res, (size_t)R * out);
+    return RAM_OK;
+}
+
 ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tokens *imgs, int n, float *probs,
                            struct ram_error *err)
 {
@@ -837,16 +855,9 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
             for (int r = 0; r < R; r++) ram_add(q->C + (size_t)r * hid, w->v_b, (size_t)hid);
         }
         /* A = LN(ctx Wo^T + bo + H); H' = LN(W2 GELU(W1 A + b1) + b2 + A). */
-        if (bl) {
-            struct ram_q8_fuse add = {0};
-            add.add = 1;
-            memcpy(q->A, q->H, sizeof(float) * (size_t)R * hid);
-            rc = ram_bf16_linear_ex(q->C, R, &bl->bao, w->ao_b, q->A, &add, &q->scratch, err);
-            if (rc) return rc;
-        } else {
-            ram_linear_packed(q->C, R, hid, w->ao_w, ram_tagger_packed(m, l, RAM_TAGGER_AO), w->ao_b, hid, q->A);
-            ram_add(q->A, q->H, (size_t)R * hid);
-        }
+        rc = product_add(q, q->C, R, hid, bl ? &bl->bao : 0, w->ao_w, ram_tagger_packed(m, l, RAM_TAGGER_AO), w->ao_b,
+                         q->H, hid, q->A, err);
+        if (rc) return rc;
         ram_layernorm(q->A, q->A, R, hid, w->aln_w, w->aln_b, m->tagger.eps);
         if (bl) {
             rc = ram_bf16_linear(q->A, R, &bl->bi, w->i_b, q->I, &q->scratch, err);
@@ -857,16 +868,9 @@ ram_status ram_cache_score(struct ram_cache_query *q, const struct ram_cache_tok
         /* row by row: a row's elements must take the same (vector or scalar)
         ** path whatever the rows before it, or its bits would depend on the batch */
         for (int r = 0; r < R; r++) ram_gelu(q->I + (size_t)r * q->inter, (size_t)q->inter);
-        if (bl) {
-            struct ram_q8_fuse add = {0};
-            add.add = 1;
-            memcpy(q->T, q->A, sizeof(float) * (size_t)R * hid);
-            rc = ram_bf16_linear_ex(q->I, R, &bl->bo, w->o_b, q->T, &add, &q->scratch, err);
-            if (rc) return rc;
-        } else {
-            ram_linear_packed(q->I, R, q->inter, w->o_w, ram_tagger_packed(m, l, RAM_TAGGER_O), w->o_b, hid, q->T);
-            ram_add(q->T, q->A, (size_t)R * hid);
-        }
+        rc = product_add(q, q->I, R, q->inter, bl ? &bl->bo : 0, w->o_w, ram_tagger_packed(m, l, RAM_TAGGER_O), w->o_b,
+                         q->A, hid, q->T, err);
+        if (rc) return rc;
         ram_layernorm(q->T, q->H, R, hid, w->oln_w, w->oln_b, m->tagger.eps);
     }
     for (int i = 0; i < n; i++)

@@ -543,24 +543,36 @@ Q8_TARGET_AMX static void amx_store_pair(const struct q8_job *j, int r0, int o, 
 #define B_BLOCK ((size_t)1 << 20)
 #define C_BLOCK ((size_t)1 << 18)
 
-Q8_TARGET_AMX static void gemm_amx(const struct q8_job *j)
+/* Every AMX loop here uses the same eight 16 x 64-byte tiles. */
+Q8_TARGET_AMX static void amx_tiles_16x64(void)
 {
-    const struct ram_q8_weight *w = j->w;
-    const int K4 = (w->k + 3) / 4;
-    const size_t ps = (size_t)K4 * 64;
     struct amx_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
     _tile_loadconfig(&cfg);
+}
+
+/* Rows per block (a multiple of 32) so that a block's rows (A_BLOCK) and
+** its output for nbp panels (C_BLOCK) stay in cache; every row when all of
+** A fits (A_ALL). */
+static int amx_row_block(const struct q8_job *j, int nbp)
+{
+    if ((size_t)j->rows * j->lda <= A_ALL) return j->rows;
+    size_t byc = C_BLOCK / ((size_t)nbp * 16 * sizeof(float)), bya = A_BLOCK / (size_t)j->lda;
+    int mb = (int)((byc < bya ? byc : bya) / 32 * 32);
+    return mb < 32 ? 32 : mb;
+}
+
+Q8_TARGET_AMX static void gemm_amx(const struct q8_job *j)
+{
+    const struct ram_q8_weight *w = j->w;
+    const int K4 = (w->k + 3) / 4;
+    const size_t ps = (size_t)K4 * 64;
+    amx_tiles_16x64();
     /* panels per block: an even count (pairs), at least one pair */
     const int nbp = (int)(B_BLOCK / ps) / 2 * 2 > 2 ? (int)(B_BLOCK / ps) / 2 * 2 : 2;
-    int mb = j->rows;
-    if ((size_t)j->rows * j->lda > A_ALL) {
-        size_t byc = C_BLOCK / ((size_t)nbp * 16 * sizeof(float)), bya = A_BLOCK / (size_t)j->lda;
-        mb = (int)((byc < bya ? byc : bya) / 32 * 32);
-        if (mb < 32) mb = 32;
-    }
+    const int mb = amx_row_block(j, nbp);
     int32_t c[4][256] __attribute__((aligned(64)));
     for (int nb = j->p0; nb < j->p1; nb += nbp) {
         const int ne = j->p1 - nb < nbp ? j->p1 : nb + nbp;
@@ -648,18 +660,9 @@ Q8_TARGET_AMX static void gemm_amx_x2(const struct q8_job *j)
     const struct ram_q8_weight *w = j->w;
     const int K4 = (w->k + 3) / 4;
     const size_t ps = (size_t)K4 * 64;
-    struct amx_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-    _tile_loadconfig(&cfg);
+    amx_tiles_16x64();
     const int nbp = (int)(B_BLOCK / (2 * ps)) > 1 ? (int)(B_BLOCK / (2 * ps)) : 1; /* panels (both forms) per block */
-    int mb = j->rows;
-    if ((size_t)j->rows * j->lda > A_ALL) {
-        size_t byc = C_BLOCK / ((size_t)nbp * 16 * sizeof(float)), bya = A_BLOCK / (size_t)j->lda;
-        mb = (int)((byc < bya ? byc : bya) / 32 * 32);
-        if (mb < 32) mb = 32;
-    }
+    const int mb = amx_row_block(j, nbp);
     int32_t c[4][256] __attribute__((aligned(64)));
     for (int nb = j->p0; nb < j->p1; nb += nbp) {
         const int ne = j->p1 - nb < nbp ? j->p1 : nb + nbp;
