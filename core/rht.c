@@ -6,6 +6,7 @@
 #include "rht.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The fixed signs of the randomized Hadamard transform: part of layout 2,
