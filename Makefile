@@ -260,7 +260,7 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 ASAN_BUILD ?= $(BUILD)/asan
 TSAN_BUILD ?= $(BUILD)/tsan
 FUZZ_BUILD   ?= $(BUILD)/fuzz
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 40
 FUZZ_TARGETS := image pth model bpe sql index wordpiece
 test: all lint asan-build tsan-build $(if $(filter-out 0,$(FUZZ_SECONDS)),fuzz-build)
 	@RAM_TSAN_BUILD=$(TSAN_BUILD) RAM_TSAN_OPTIONS="$(TSAN_OPTIONS_RAM)" RAM_FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) \
